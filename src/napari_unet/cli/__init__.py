@@ -1,0 +1,55 @@
+"""The ``napari-unet`` command.
+
+Each subcommand lives in its own module of this package and provides
+``add_parser(subparsers)``, which registers its arguments and sets ``func`` to a
+``run(args) -> int`` function. Modules import nothing heavy at import time, so
+``napari-unet --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from napari_unet import __version__
+from napari_unet.core.errors import InputError
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS = ["demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="napari-unet",
+        description="Interactive U-Net cell segmentation: napari workbench and batch tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-unet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"napari_unet.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    User mistakes (:class:`~napari_unet.core.errors.InputError`, missing files, denied
+    permissions) print one ``error:`` line and return 2; Ctrl-C returns 130.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"napari-unet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""napari dock widgets: thin magicgui containers that call :mod:`napari_unet.core`."""

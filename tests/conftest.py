@@ -1,0 +1,20 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Real microscopy data with instance ground truth, kept beside the checkout (never copied into it).
+SHARED_DATA = Path(os.environ.get("NAPARI_UNET_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder; skips the test cleanly where it is absent."""
+    if not (SHARED_DATA / "dsb2018" / "index.csv").exists():
+        pytest.skip(f"shared data folder not found (set NAPARI_UNET_DATA); looked in {SHARED_DATA}")
+    return SHARED_DATA
