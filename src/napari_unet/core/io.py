@@ -45,7 +45,8 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
     if not folder.is_dir():
         raise InputError(f"cannot write {path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=(suffix if suffix is not None else path.suffix) + ".tmp",
+        prefix=f".{path.name}.",
+        suffix=(suffix if suffix is not None else path.suffix) + ".tmp",
         dir=folder,
     )
     os.close(fd)
@@ -158,6 +159,4 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
         with atomic_write(p) as tmp:
             Image.fromarray(arr).save(tmp, format="PNG")
         return p
-    raise InputError(
-        f"{p}: cannot write format {suffix or '(no suffix)'}; use .tif, .png or .zarr"
-    )
+    raise InputError(f"{p}: cannot write format {suffix or '(no suffix)'}; use .tif, .png or .zarr")

@@ -67,7 +67,10 @@ def touching_cells(
     n_clusters = max(1, round(n_cells / max(cluster_size, 1.0)))
     margin = mean_radius
     cluster_centres = np.column_stack(
-        [rng.uniform(margin, height - margin, n_clusters), rng.uniform(margin, width - margin, n_clusters)]
+        [
+            rng.uniform(margin, height - margin, n_clusters),
+            rng.uniform(margin, width - margin, n_clusters),
+        ]
     )
     owner = rng.integers(0, n_clusters, n_cells)
     centres = cluster_centres[owner] + rng.normal(0.0, 1.3 * mean_radius, (n_cells, 2))

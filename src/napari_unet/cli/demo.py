@@ -1,0 +1,115 @@
+"""``napari-unet demo``: napari with a sample image and every napari-unet dock widget."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+SAMPLES = ("nuclei", "touching_cells")
+PLUGIN = "napari-unet"
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``demo`` subcommand."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="open napari with a sample image and all napari-unet widgets",
+        description=(
+            "Open napari with a sample image and every napari-unet dock widget docked. "
+            "With --screenshot, render the window to a PNG and exit (works without a display "
+            "when Xvfb is installed)."
+        ),
+    )
+    parser.add_argument("--sample", choices=SAMPLES, default="nuclei", help="sample to open")
+    parser.add_argument(
+        "--screenshot", type=Path, metavar="PNG", help="save a picture of the window and exit"
+    )
+    parser.add_argument(
+        "--size", default="1600x1000", metavar="WxH", help="window size (default 1600x1000)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size must look like 1600x1000; got {text!r}") from None
+    if width < 400 or height < 300:
+        raise InputError(f"--size must be at least 400x300; got {text}")
+    return width, height
+
+
+def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), show: bool = True):
+    """Create the demo viewer: the sample's layers and every plugin widget docked.
+
+    Returns
+    -------
+    napari.Viewer
+        The viewer, with its dock widgets in ``viewer.window.dock_widgets``.
+    """
+    import napari
+    from npe2 import PluginManager
+
+    viewer = napari.Viewer(title="napari-unet demo", show=show)
+    viewer.window._qt_window.resize(*size)
+    viewer.open_sample(PLUGIN, sample)
+    manifest = PluginManager.instance().get_manifest(PLUGIN)
+    widgets = manifest.contributions.widgets or []
+    for index, contribution in enumerate(widgets):
+        # The first widget gets its own dock; the others share it as tabs, so the canvas
+        # keeps its room on a laptop screen.
+        viewer.window.add_plugin_dock_widget(PLUGIN, contribution.display_name, tabify=index > 0)
+    return viewer
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the demo, or save its screenshot and exit."""
+    size = _parse_size(args.size)
+    if args.screenshot is None:
+        import napari
+
+        build_viewer(args.sample, size)
+        napari.run()
+        return 0
+
+    out = args.screenshot
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--screenshot must name a .png file; got {out}")
+    if not out.parent.resolve().is_dir():
+        raise InputError(f"--screenshot: the folder {out.parent} does not exist")
+    needs_display = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    ctx = _virtual_display(size) if needs_display else contextlib.nullcontext()
+    with ctx:
+        return _screenshot(args.sample, size, out)
+
+
+def _virtual_display(size: tuple[int, int]):
+    from napari_unet.cli._display import virtual_display
+
+    return virtual_display((size[0] + 64, size[1] + 64))
+
+
+def _screenshot(sample: str, size: tuple[int, int], out: Path) -> int:
+    import numpy as np
+    from qtpy.QtWidgets import QApplication
+
+    from napari_unet.core.io import write_image
+
+    viewer = build_viewer(sample, size, show=True)
+    try:
+        for _ in range(20):
+            QApplication.processEvents()
+        picture = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
+        write_image(out, picture.astype(np.uint8))
+    finally:
+        viewer.close()
+    print(f"saved {out} ({picture.shape[1]}x{picture.shape[0]} pixels)")
+    return 0
