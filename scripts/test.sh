@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 venv="${NAPARI_UNET_VENV:-.venv}"
 echo "[test] ruff"
-"$venv/bin/ruff" check src tests benchmarks scripts
+"$venv/bin/ruff" check .
 echo "[test] pytest"
 exec "$venv/bin/python" -m pytest "$@"
