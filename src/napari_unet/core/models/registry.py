@@ -1,0 +1,78 @@
+"""Build any network of the family from a JSON-able config.
+
+Model files and the command line name architectures the same way::
+
+    build_model({"arch": "unet", "padding": "valid", "base_channels": 64})
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from torch import nn
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.models.unet import UNet
+
+#: Architecture name -> class. Constructor keyword arguments are the config keys.
+ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet}
+
+
+def config_keys(arch: str) -> list[str]:
+    """The config keys (constructor arguments) an architecture accepts."""
+    cls = _lookup(arch)
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
+def default_config(arch: str) -> dict:
+    """The full default config of an architecture (what ``build_model({"arch": arch})`` builds)."""
+    cls = _lookup(arch)
+    params = inspect.signature(cls.__init__).parameters
+    return {"arch": arch} | {k: p.default for k, p in params.items() if k != "self"}
+
+
+def _lookup(arch) -> type[nn.Module]:
+    if arch not in ARCHITECTURES:
+        raise InputError(
+            f"unknown architecture {arch!r}; known architectures: {', '.join(ARCHITECTURES)}"
+        )
+    return ARCHITECTURES[arch]
+
+
+def build_model(config: dict) -> nn.Module:
+    """Build a freshly initialised network from its config.
+
+    Parameters
+    ----------
+    config : dict
+        ``{"arch": name, **constructor_arguments}``, e.g. a model's ``.config``.
+
+    Returns
+    -------
+    torch.nn.Module
+        The network (in training mode, He-initialised).
+
+    Raises
+    ------
+    InputError
+        If ``arch`` is missing or unknown, a key is not an argument of that architecture,
+        or a value is out of range.
+    """
+    if not isinstance(config, dict) or "arch" not in config:
+        raise InputError(
+            f"a model config is a dict with an 'arch' key ({', '.join(ARCHITECTURES)}); "
+            f"got {config!r}"
+        )
+    kwargs = dict(config)
+    arch = kwargs.pop("arch")
+    allowed = config_keys(arch)
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise InputError(
+            f"architecture {arch!r} has no option(s) {', '.join(unknown)}; "
+            f"its options are {', '.join(allowed)}"
+        )
+    try:
+        return ARCHITECTURES[arch](**kwargs)
+    except TypeError as exc:  # e.g. a string where a number belongs
+        raise InputError(f"invalid config for architecture {arch!r}: {exc}") from exc
