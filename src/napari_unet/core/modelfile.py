@@ -1,0 +1,369 @@
+"""Safe model files: tensors in safetensors, configuration and metadata as JSON inside.
+
+A napari-unet model file (suggested suffix ``.safetensors``) is an ordinary safetensors
+file. Its string metadata (``__metadata__``) holds one JSON document under the key
+``"napari_unet"``: the format version, the architecture config, the tile geometry, input
+normalisation, class names, training provenance, a SHA-256 of the tensors and whatever else
+the saver passed. Loading parses that JSON, builds the network from the config with
+:func:`napari_unet.core.models.build_model` and copies the tensors in: nothing is ever
+unpickled, so a model file cannot run code.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.io import atomic_write
+
+#: Version of the layout written by this module; files with a larger number are refused.
+FORMAT_VERSION = 1
+#: Key of the JSON document in the safetensors string metadata.
+METADATA_KEY = "napari_unet"
+SUFFIX = ".safetensors"
+DEFAULT_NORMALIZATION = {"method": "percentile", "low": 1.0, "high": 99.8}
+#: Keys the saver computes itself; passing them is allowed only with the same value.
+_DERIVED = ("format_version", "config", "geometry", "tensors_sha256")
+_MAX_HEADER = 100_000_000
+_RESAVE_HINT = (
+    "re-save the weights with napari-unet's save_model (in a trusted Python session: "
+    "build the model with napari_unet.core.models.build_model, load_state_dict(...), then "
+    "napari_unet.core.modelfile.save_model(path, model))"
+)
+
+
+class ModelFileError(InputError):
+    """A file that is not a readable napari-unet model file (the message says why)."""
+
+
+def default_class_names(n_classes: int) -> list[str]:
+    """``["background", "cell"]`` for 2 classes, ``["cell"]`` for 1, else generic names."""
+    if n_classes == 1:
+        return ["cell"]
+    if n_classes == 2:
+        return ["background", "cell"]
+    return ["background"] + [f"class {i}" for i in range(1, n_classes)]
+
+
+def _json_default(obj):
+    """Turn numpy scalars/arrays and paths into JSON; anything else is refused."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
+        return obj.item()
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _tensors_sha256(tensors: dict) -> str:
+    """SHA-256 over names, dtypes, shapes and raw bytes of the tensors, in name order."""
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_model(path: str | os.PathLike, model, **metadata) -> Path:
+    """Write ``model`` and its metadata to a safe model file, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination (suggested suffix ``.safetensors``).
+    model : torch.nn.Module
+        A network of the family (with ``.config``, ``.geometry`` and ``.n_classes``).
+    **metadata
+        JSON-able extras. Known keys: ``normalization`` (dict; default percentile 1-99.8),
+        ``class_names`` (list of ``n_classes`` strings), ``provenance`` (dict merged over
+        the package version, torch version and UTC date). Any other key is stored as is.
+        ``format_version``, ``config``, ``geometry`` and ``tensors_sha256`` are computed
+        here; passing them (as :func:`load_model` returns them) is allowed if they agree.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+
+    Raises
+    ------
+    InputError
+        If the metadata is not JSON-able, the class names do not fit, or a derived key
+        disagrees with the model.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from napari_unet import __version__
+
+    if not hasattr(model, "config") or not hasattr(model, "geometry"):
+        raise InputError(
+            f"save_model needs a napari-unet network (with .config and .geometry); "
+            f"got {type(model).__name__}"
+        )
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    derived = {
+        "format_version": FORMAT_VERSION,
+        "config": dict(model.config),
+        "geometry": model.geometry.to_dict(),
+        "tensors_sha256": _tensors_sha256(tensors),
+    }
+    extras = dict(metadata)
+    for key in _DERIVED:
+        if key in extras:
+            given = json.loads(json.dumps(extras.pop(key), default=_json_default))
+            if key != "tensors_sha256" and given != derived[key]:
+                raise InputError(
+                    f"metadata {key!r} is computed from the model; the given value {given!r} "
+                    f"disagrees with {derived[key]!r}"
+                )
+    n_classes = int(model.n_classes)
+    class_names = list(extras.pop("class_names", None) or default_class_names(n_classes))
+    if len(class_names) != n_classes or not all(isinstance(c, str) for c in class_names):
+        raise InputError(
+            f"class_names must be {n_classes} strings (one per output class); got {class_names!r}"
+        )
+    normalization = extras.pop("normalization", None) or dict(DEFAULT_NORMALIZATION)
+    if not isinstance(normalization, dict):
+        raise InputError(f"normalization must be a dict, got {normalization!r}")
+    provenance = extras.pop("provenance", None) or {}
+    if not isinstance(provenance, dict):
+        raise InputError(f"provenance must be a dict, got {provenance!r}")
+    base_provenance = {
+        "package": "napari-unet",
+        "package_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    header = derived | {
+        "normalization": normalization,
+        "class_names": class_names,
+        "provenance": base_provenance | provenance,
+    }
+    header |= extras
+    try:
+        text = json.dumps(header, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        bad = [k for k in header if not _jsonable(header[k])]
+        raise InputError(
+            f"model metadata must be JSON-able (numbers, strings, lists, dicts); "
+            f"key(s) {', '.join(bad) or '?'} are not: {exc}"
+        ) from exc
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: text})  # one key: deterministic bytes
+    return path
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value, default=_json_default)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def _sniff(path: Path, head: bytes) -> str | None:
+    """Name a well-known non-safetensors format from the first bytes, else None."""
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as zf:  # lists names only; nothing is unpickled
+                pickled = any(n.endswith(".pkl") for n in zf.namelist())
+        except zipfile.BadZipFile:
+            pickled = False
+        if pickled:
+            return (
+                "this is a pickled PyTorch checkpoint (torch.save zip archive); napari-unet "
+                f"never unpickles files, because unpickling can run code; {_RESAVE_HINT}"
+            )
+        return "this is a zip archive, not a napari-unet model file"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return (
+            "this is a pickled file (e.g. a legacy torch.save checkpoint); napari-unet never "
+            f"unpickles files, because unpickling can run code; {_RESAVE_HINT}"
+        )
+    if head[:4] == b"\x89HDF":
+        return "this is an HDF5 file (e.g. a Keras model), not a napari-unet model file"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "this is an image (PNG/TIFF), not a napari-unet model file"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+def _read_header(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Validate the container; return (safetensors tensor table, napari-unet metadata)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder; expected a napari-unet model file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(64)
+        what = _sniff(path, head)
+        if what:
+            raise ModelFileError(f"{path}: {what}")
+        if size < 8:
+            raise ModelFileError(
+                f"{path}: file of {size} bytes is too short to be a model file (empty or truncated)"
+            )
+        (n,) = struct.unpack("<Q", head[:8])
+        if n > _MAX_HEADER or not head[8:9] == b"{":
+            if _looks_like_text(head):
+                raise ModelFileError(
+                    f"{path}: this is a text file, not a napari-unet model file "
+                    f"(safetensors with napari-unet metadata, suffix {SUFFIX})"
+                )
+            raise ModelFileError(
+                f"{path}: not a safetensors file (bad header); expected a napari-unet model "
+                f"file ({SUFFIX})"
+            )
+        if 8 + n > size:
+            raise ModelFileError(
+                f"{path}: the file is truncated (its header needs {8 + n} bytes, the file has "
+                f"{size}); re-copy or re-save it"
+            )
+        f.seek(8)
+        raw = f.read(n)
+    try:
+        table = json.loads(raw.decode("utf-8"))
+        if not isinstance(table, dict):
+            raise ValueError("header is not a JSON object")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: the file is corrupted (unreadable header: {exc})") from exc
+    meta = table.pop("__metadata__", None) or {}
+    ends = [
+        int(v["data_offsets"][1])
+        for v in table.values()
+        if isinstance(v, dict) and "data_offsets" in v
+    ]
+    needed = 8 + n + max(ends, default=0)
+    if needed > size:
+        raise ModelFileError(
+            f"{path}: the file is truncated ({size} bytes, its tensors need {needed}); "
+            "re-copy or re-save it"
+        )
+    if needed < size:
+        raise ModelFileError(
+            f"{path}: the file is corrupted ({size - needed} unexpected bytes after the tensors)"
+        )
+    if METADATA_KEY not in meta:
+        raise ModelFileError(
+            f"{path}: a safetensors file without napari-unet metadata (no architecture "
+            "config); napari-unet cannot tell which network these tensors belong to"
+        )
+    try:
+        info = json.loads(meta[METADATA_KEY])
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: the file is corrupted (bad metadata JSON: {exc})") from exc
+    if not isinstance(info, dict) or "format_version" not in info or "config" not in info:
+        raise ModelFileError(f"{path}: the napari-unet metadata lacks format_version/config")
+    version = info["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model file format version {version!r} is newer than this napari-unet "
+            f"reads (up to {FORMAT_VERSION}); upgrade napari-unet to load it"
+        )
+    return table, info
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """Read the JSON metadata of a model file without loading tensors or building a model.
+
+    Returns
+    -------
+    dict
+        ``format_version``, ``config``, ``geometry``, ``normalization``, ``class_names``,
+        ``provenance``, ``tensors_sha256`` and any extra keys the saver stored.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, of another format, truncated, corrupted or too new.
+    """
+    return _read_header(path)[1]
+
+
+def load_model(path: str | os.PathLike, device="cpu"):
+    """Load a model file: build the network from its config and copy the tensors in.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`save_model`.
+    device : str or torch.device
+        Where to put the model (``"cpu"``, ``"cuda"``, ...).
+
+    Returns
+    -------
+    tuple of (torch.nn.Module, dict)
+        The model in eval mode and its metadata (as :func:`read_metadata`).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is of another format, truncated or corrupted, names an unknown
+        architecture, has a newer format version or its tensors do not fit the config.
+        Nothing in the file is ever executed.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from napari_unet.core.models import build_model
+
+    path = Path(path)
+    table, info = _read_header(path)
+    try:
+        model = build_model(info["config"])
+    except InputError as exc:
+        raise ModelFileError(f"{path}: cannot build its network: {exc}") from exc
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: the file is corrupted ({exc})") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{path}: its tensors do not match its {info['config'].get('arch')!r} config: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+    for name, ref in expected.items():
+        if tuple(tensors[name].shape) != tuple(ref.shape):
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has shape {tuple(tensors[name].shape)} in the file "
+                f"but the configured network needs {tuple(ref.shape)}; the file is corrupted "
+                "or its config was edited"
+            )
+    checksum = info.get("tensors_sha256")
+    if checksum is not None and checksum != _tensors_sha256(tensors):
+        raise ModelFileError(
+            f"{path}: the file is corrupted (tensor checksum mismatch); re-copy or re-save it"
+        )
+    model.load_state_dict(tensors, strict=True)
+    model.to(device)
+    model.eval()
+    return model, info
