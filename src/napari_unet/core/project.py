@@ -1,0 +1,316 @@
+"""Annotation projects on disk: annotations, annotated region and image identity.
+
+Layout of a project folder (by default ``<image stem>.napari-unet/`` beside the image)::
+
+    annotations.tif   instance mask (uint16, or uint32 above 65535 ids), zlib-compressed
+    region.json       the "annotated region" shapes, restorable as editable napari shapes
+    project.json      identity of the image (name, shape, dtype, content hash, scale,
+                      translate) and the napari-unet version that wrote it
+
+Every file is written atomically (temporary file in the same folder, then rename), so a
+crash leaves either the previous or the new version, never a torn file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.io import atomic_write
+
+PROJECT_SUFFIX = ".napari-unet"
+ANNOTATIONS_FILE = "annotations.tif"
+REGION_FILE = "region.json"
+PROJECT_FILE = "project.json"
+FORMAT_VERSION = 1
+
+#: The content hash reads at most this many pixels (a regular subsample), to stay cheap.
+HASH_SAMPLES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Project:
+    """What a project folder holds.
+
+    Attributes
+    ----------
+    annotations : numpy.ndarray or None
+        The instance mask, None when not saved yet.
+    region_data : list of numpy.ndarray
+        Vertices of the annotated-region shapes.
+    region_types : list of str
+        napari shape type of each region shape.
+    identity : dict
+        The image identity saved with the annotations (may be empty).
+    """
+
+    annotations: np.ndarray | None
+    region_data: list[np.ndarray] = field(default_factory=list)
+    region_types: list[str] = field(default_factory=list)
+    identity: dict = field(default_factory=dict)
+
+
+def project_folder_for(image_path: str | os.PathLike) -> Path:
+    """Return the default project folder of an image: ``<stem>.napari-unet`` beside it."""
+    p = Path(image_path)
+    name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
+    return p.parent / f"{name}{PROJECT_SUFFIX}"
+
+
+def content_hash(data) -> str:
+    """Return a cheap hash of an image: shape, dtype and a regular pixel subsample.
+
+    Enough to tell a different image of the same shape from the saved one; it reads
+    at most :data:`HASH_SAMPLES` pixels, so it is fast on large images.
+    """
+    arr = np.asarray(data)
+    step = max(1, int(np.ceil(arr.size / HASH_SAMPLES)))
+    sample = np.ascontiguousarray(arr.reshape(-1)[::step])
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((arr.shape, str(arr.dtype))).encode())
+    h.update(sample.tobytes())
+    return h.hexdigest()
+
+
+def image_identity(
+    data,
+    name: str,
+    labels_shape: Sequence[int],
+    scale: Sequence[float] = (),
+    translate: Sequence[float] = (),
+    source: str | os.PathLike | None = None,
+) -> dict:
+    """Describe an image so that a later session can tell it is the same one.
+
+    Parameters
+    ----------
+    data : array-like
+        The image pixels.
+    name : str
+        Layer name.
+    labels_shape : sequence of int
+        Shape of its annotations.
+    scale, translate : sequence of float
+        World transform of the annotated axes.
+    source : path-like, optional
+        The image file; only its name is stored (never an absolute path).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable identity.
+    """
+    from napari_unet import __version__
+
+    arr = np.asarray(data)
+    return {
+        "format": FORMAT_VERSION,
+        "napari_unet_version": __version__,
+        "name": name,
+        "file_name": Path(source).name if source else None,
+        "image_shape": list(arr.shape),
+        "image_dtype": str(arr.dtype),
+        "labels_shape": [int(s) for s in labels_shape],
+        "content_hash": content_hash(arr),
+        "scale": [float(s) for s in scale],
+        "translate": [float(t) for t in translate],
+    }
+
+
+def _check_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the project folder {folder}: {exc.strerror or exc}; "
+            "choose a writable folder"
+        ) from exc
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"the project folder {folder} is read-only; choose a writable folder")
+
+
+def _write_json(path: Path, obj) -> None:
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1))
+
+
+def save_project(
+    folder: str | os.PathLike,
+    annotations: np.ndarray | None = None,
+    region_data: Sequence[np.ndarray] | None = None,
+    region_types: Sequence[str] | None = None,
+    identity: dict | None = None,
+) -> Path:
+    """Write (parts of) a project atomically; parts given as None are left as they are.
+
+    Parameters
+    ----------
+    folder : path-like
+        The project folder; created if missing.
+    annotations : numpy.ndarray, optional
+        Integer instance mask.
+    region_data, region_types : sequence, optional
+        Annotated-region shapes (vertices and napari shape types).
+    identity : dict, optional
+        From :func:`image_identity`.
+
+    Returns
+    -------
+    pathlib.Path
+        The project folder.
+
+    Raises
+    ------
+    InputError
+        If the folder cannot be created or written, or the annotations are not integer.
+    """
+    folder = Path(folder)
+    _check_folder(folder)
+    try:
+        if annotations is not None:
+            write_annotations(folder / ANNOTATIONS_FILE, annotations)
+        if region_data is not None:
+            types = list(region_types or [])
+            if len(types) != len(region_data):
+                raise InputError("expected one shape type per region shape")
+            shapes = [
+                {"type": t, "data": np.asarray(d, dtype=float).tolist()}
+                for d, t in zip(region_data, types, strict=True)
+            ]
+            _write_json(folder / REGION_FILE, {"format": FORMAT_VERSION, "shapes": shapes})
+        if identity is not None:
+            _write_json(folder / PROJECT_FILE, identity)
+    except PermissionError as exc:
+        raise InputError(
+            f"cannot write to the project folder {folder} (permission denied); "
+            "choose a writable folder"
+        ) from exc
+    return folder
+
+
+def write_annotations(path: str | os.PathLike, annotations: np.ndarray) -> Path:
+    """Write an instance mask as a zlib TIFF (uint16, or uint32 when ids exceed 65535)."""
+    arr = np.asarray(annotations)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"annotations must be integer labels; got {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise InputError("annotations must not hold negative ids")
+    top = int(arr.max()) if arr.size else 0
+    dtype = np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
+    import tifffile
+
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tifffile.imwrite(tmp, arr.astype(dtype, copy=False), compression="zlib")
+    return path
+
+
+def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | None) -> np.ndarray:
+    """Read an instance mask TIFF and check it fits the image.
+
+    Parameters
+    ----------
+    path : path-like
+        A TIFF file of integer labels.
+    expected_shape : sequence of int, optional
+        The shape the annotations must have.
+
+    Returns
+    -------
+    numpy.ndarray
+        The labels as uint32.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or unreadable, not integer, negative, or of another shape.
+    """
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such annotation file")
+    try:
+        arr = tifffile.imread(path)
+    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+        raise InputError(f"{path} is not a readable TIFF: {exc}") from exc
+    arr = np.squeeze(arr) if expected_shape is not None and arr.ndim > len(expected_shape) else arr
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"{path} holds {arr.dtype} values; expected integer instance labels")
+    if arr.size and arr.min() < 0:
+        raise InputError(f"{path} holds negative values; expected instance ids >= 0")
+    if expected_shape is not None and tuple(arr.shape) != tuple(expected_shape):
+        raise InputError(
+            f"{path} has shape {tuple(arr.shape)} but the image's annotations need shape "
+            f"{tuple(expected_shape)}; it belongs to another image"
+        )
+    return arr.astype(np.uint32, copy=False)
+
+
+def load_project(
+    folder: str | os.PathLike, expected_shape: Sequence[int] | None = None
+) -> Project | None:
+    """Read a project folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        The project folder.
+    expected_shape : sequence of int, optional
+        Shape the annotations must have (the labels shape of the image).
+
+    Returns
+    -------
+    Project or None
+        None when the folder holds no project yet.
+
+    Raises
+    ------
+    InputError
+        If saved annotations have another shape (they are left untouched on disk) or a
+        file is unreadable.
+    """
+    folder = Path(folder)
+    files = [folder / n for n in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE)]
+    if not any(f.exists() for f in files):
+        return None
+    annotations = None
+    if (folder / ANNOTATIONS_FILE).exists():
+        annotations = read_annotations(folder / ANNOTATIONS_FILE, expected_shape)
+    data: list[np.ndarray] = []
+    types: list[str] = []
+    identity: dict = {}
+    try:
+        if (folder / REGION_FILE).exists():
+            saved = json.loads((folder / REGION_FILE).read_text())
+            for shape in saved.get("shapes", []):
+                data.append(np.asarray(shape["data"], dtype=float))
+                types.append(str(shape["type"]))
+        if (folder / PROJECT_FILE).exists():
+            identity = json.loads((folder / PROJECT_FILE).read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"the project in {folder} is damaged: {exc}") from exc
+    return Project(annotations, data, types, identity)
+
+
+def identity_warnings(saved: dict, current: dict) -> list[str]:
+    """Return human-readable differences between a saved and the current image identity."""
+    notes = []
+    if not saved:
+        return notes
+    for key, what in (
+        ("image_shape", "shape"),
+        ("image_dtype", "data type"),
+        ("content_hash", "pixels"),
+        ("scale", "scale"),
+    ):
+        if key in saved and saved[key] != current.get(key):
+            notes.append(f"the image's {what}: not the same as in the annotated image")
+    return notes

@@ -1,0 +1,254 @@
+"""Annotation arithmetic and project persistence (Qt-free core)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet.core.annotations import (
+    count_cells,
+    merge_prediction,
+    next_free_id,
+    plan_axes,
+    region_mask,
+    whole_image_rectangle,
+)
+from napari_unet.core.errors import InputError
+from napari_unet.core.project import (
+    ANNOTATIONS_FILE,
+    content_hash,
+    identity_warnings,
+    image_identity,
+    load_project,
+    project_folder_for,
+    read_annotations,
+    save_project,
+    write_annotations,
+)
+
+# --- ids, counts, axes -------------------------------------------------------------------
+
+
+def test_next_free_id_is_above_every_id():
+    lab = np.zeros((5, 5), np.uint16)
+    assert next_free_id(lab) == 1
+    lab[0, 0], lab[3, 3] = 7, 2
+    assert next_free_id(lab) == 8
+
+
+def test_next_free_id_refuses_overflow_and_floats():
+    with pytest.raises(InputError, match="no free label id"):
+        next_free_id(np.full((2, 2), 255, np.uint8))
+    with pytest.raises(InputError, match="integer"):
+        next_free_id(np.zeros((2, 2), np.float32))
+
+
+def test_count_cells():
+    lab = np.zeros((6, 6), np.int32)
+    lab[:2, :2], lab[4:, 4:], lab[0, 5] = 3, 9, 9
+    assert count_cells(lab) == (2, 9)
+    assert count_cells(np.zeros((3, 3), np.int32)) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "rgb", "axes", "kind", "labels_shape"),
+    [
+        ((64, 80), False, "auto", "2D", (64, 80)),
+        ((64, 80, 3), True, "auto", "rgb", (64, 80)),
+        ((3, 64, 80), False, "auto", "channels", (64, 80)),
+        ((12, 64, 80), False, "auto", "stack", (12, 64, 80)),
+        ((3, 64, 80), False, "stack", "stack", (3, 64, 80)),
+        ((12, 64, 80), False, "channels", "channels", (64, 80)),
+        ((5, 2, 64, 80), False, "auto", "stack", (5, 64, 80)),
+    ],
+)
+def test_plan_axes(shape, rgb, axes, kind, labels_shape):
+    plan = plan_axes(shape, rgb=rgb, axes=axes)
+    assert plan.kind == kind and plan.labels_shape == labels_shape
+    assert plan.is_stack == (kind == "stack")
+
+
+@pytest.mark.parametrize(
+    ("shape", "rgb", "axes"),
+    [((4, 64, 80, 3), True, "auto"), ((64, 80), False, "stack"), ((2, 3, 4, 5, 6), False, "auto")],
+)
+def test_plan_axes_refuses_unclear_layouts(shape, rgb, axes):
+    with pytest.raises(InputError, match="expected|supported|no stack"):
+        plan_axes(shape, rgb=rgb, axes=axes)
+
+
+# --- region ------------------------------------------------------------------------------
+
+
+def test_whole_image_rectangle_covers_every_pixel():
+    rect = whole_image_rectangle((20, 30))
+    assert region_mask([rect], ["rectangle"], (20, 30)).all()
+
+
+def test_region_mask_rectangle_polygon_ellipse_and_ignores_lines():
+    rect = np.array([[2, 2], [2, 5], [5, 5], [5, 2]])
+    tri = np.array([[10, 10], [10, 19], [19, 10]])
+    ell = np.array([[0, 20], [0, 29], [9, 29], [9, 20]])
+    line = np.array([[0, 0], [19, 19]])
+    mask = region_mask(
+        [rect, tri, ell, line], ["rectangle", "polygon", "ellipse", "line"], (30, 30)
+    )
+    assert mask[3, 3] and not mask[6, 6]  # rectangle, nothing of the line
+    assert mask[11, 11] and not mask[18, 18]  # triangle below its diagonal only
+    assert mask[4, 24] and not mask[0, 20]  # ellipse centre, not its bounding-box corner
+    assert not region_mask([], [], (4, 4)).any()
+
+
+def test_region_mask_on_a_stack_marks_only_its_plane():
+    rect = whole_image_rectangle((8, 8), plane=(2,))
+    mask = region_mask([rect], ["rectangle"], (4, 8, 8))
+    assert mask[2].all() and not mask[[0, 1, 3]].any()
+    # A 2D shape on a stack applies to every plane.
+    assert region_mask([whole_image_rectangle((8, 8))], ["rectangle"], (4, 8, 8)).all()
+
+
+# --- merge -------------------------------------------------------------------------------
+
+
+def test_merge_prediction_user_strokes_win_and_ids_are_fresh():
+    ann = np.zeros((20, 20), np.uint32)
+    ann[0:6, 0:6] = 5  # a user's cell
+    pred = np.zeros((20, 20), np.int32)
+    pred[3:9, 3:9] = 1  # overlaps the user's cell
+    pred[12:18, 12:18] = 5  # same id as the user's cell, elsewhere
+    pred[0, 19] = 2  # a 1-pixel speck
+    out = merge_prediction(ann, pred, min_size=4)
+    assert out.dtype == ann.dtype and ann[3, 3] == 5  # input untouched
+    assert (out[0:6, 0:6] == 5).all()  # user's pixels kept
+    a, b = out[7, 7], out[15, 15]
+    assert {a, b} == {6, 7}  # fresh ids above the user's, no collision with 5
+    assert (out[3:9, 3:9][out[3:9, 3:9] != 5] == a).all()  # only the free pixels
+    assert out[0, 19] == 0  # fragment below min_size dropped
+
+
+def test_merge_prediction_respects_region_and_splits_fragments():
+    ann = np.zeros((10, 30), np.uint16)
+    ann[:, 14:16] = 1  # a user's stroke cutting a predicted cell in two
+    pred = np.zeros((10, 30), np.uint16)
+    pred[2:8, 2:28] = 3
+    region = np.zeros((10, 30), bool)
+    region[:, :20] = True
+    out = merge_prediction(ann, pred, region, min_size=5)
+    assert out[5, 25] == 0  # outside the region
+    left, right = out[5, 5], out[5, 17]
+    assert left > 1 and right > 1 and left != right  # two pieces, two ids
+    assert (out[:, 14:16] == 1).all()
+
+
+def test_merge_prediction_keeps_touching_predicted_cells_apart():
+    pred = np.zeros((10, 10), np.int32)
+    pred[:, :5], pred[:, 5:] = 1, 2
+    out = merge_prediction(np.zeros((10, 10), np.uint32), pred)
+    assert len(np.unique(out)) == 2 and out[0, 0] != out[0, 9]
+
+
+def test_merge_prediction_bad_input():
+    ann = np.zeros((5, 5), np.uint32)
+    with pytest.raises(InputError, match="does not match"):
+        merge_prediction(ann, np.zeros((5, 6), np.int32))
+    with pytest.raises(InputError, match="integer"):
+        merge_prediction(ann, np.zeros((5, 5), np.float32))
+
+
+# --- persistence -------------------------------------------------------------------------
+
+
+def test_project_folder_beside_image(tmp_path):
+    assert project_folder_for(tmp_path / "cells.tif") == tmp_path / "cells.napari-unet"
+    assert project_folder_for(tmp_path / "a.ome.tif").name == "a.napari-unet"
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    image = np.random.default_rng(0).random((16, 24)).astype(np.float32)
+    ann = np.zeros((16, 24), np.uint32)
+    ann[2:5, 3:9] = 4
+    rect = whole_image_rectangle((16, 24))
+    ident = image_identity(image, "cells", ann.shape, (0.5, 0.5), (0, 0), tmp_path / "c.tif")
+    folder = save_project(tmp_path / "p", ann, [rect], ["rectangle"], ident)
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
+    saved = tifffile.imread(folder / ANNOTATIONS_FILE)
+    assert saved.dtype == np.uint16
+    proj = load_project(folder, ann.shape)
+    np.testing.assert_array_equal(proj.annotations, ann)
+    np.testing.assert_allclose(proj.region_data[0], rect)
+    assert proj.region_types == ["rectangle"] and proj.identity["file_name"] == "c.tif"
+    assert str(tmp_path) not in json.dumps(proj.identity)  # no absolute path stored
+    assert identity_warnings(proj.identity, ident) == []
+    assert load_project(tmp_path / "empty") is None
+
+
+def test_wide_ids_saved_as_uint32(tmp_path):
+    ann = np.zeros((4, 4), np.uint32)
+    ann[0, 0] = 70000
+    write_annotations(tmp_path / "a.tif", ann)
+    assert read_annotations(tmp_path / "a.tif", (4, 4))[0, 0] == 70000
+
+
+def test_load_refuses_annotations_of_another_shape_and_keeps_them(tmp_path):
+    folder = save_project(tmp_path / "p", np.ones((8, 8), np.uint16))
+    before = (folder / ANNOTATIONS_FILE).read_bytes()
+    with pytest.raises(InputError, match=r"shape \(8, 8\).*another image"):
+        load_project(folder, (9, 8))
+    assert (folder / ANNOTATIONS_FILE).read_bytes() == before
+
+
+def test_read_annotations_refuses_floats_and_negatives(tmp_path):
+    tifffile.imwrite(tmp_path / "f.tif", np.zeros((4, 4), np.float32))
+    tifffile.imwrite(tmp_path / "n.tif", -np.ones((4, 4), np.int16))
+    with pytest.raises(InputError, match="integer"):
+        read_annotations(tmp_path / "f.tif", (4, 4))
+    with pytest.raises(InputError, match="negative"):
+        read_annotations(tmp_path / "n.tif", (4, 4))
+    with pytest.raises(InputError, match="no such"):
+        read_annotations(tmp_path / "missing.tif", None)
+
+
+def test_save_into_unwritable_place_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="cannot create the project folder"):
+        save_project(blocker / "p", np.zeros((2, 2), np.uint16))
+    if os.geteuid() != 0:  # root ignores permission bits
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            with pytest.raises(InputError, match="read-only"):
+                save_project(ro, np.zeros((2, 2), np.uint16))
+        finally:
+            ro.chmod(0o700)
+
+
+def test_content_hash_tells_images_apart():
+    a = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    b = a.copy()
+    b[5, 5] += 1
+    assert content_hash(a) == content_hash(a.copy()) != content_hash(b)
+    ident_a = image_identity(a, "a", a.shape)
+    assert identity_warnings(ident_a, image_identity(b, "a", a.shape)) == [
+        "the image's pixels: not the same as in the annotated image"
+    ]
+
+
+def test_shared_data_masks_roundtrip(shared_data, tmp_path):
+    mask = tifffile.imread(shared_data / "stardist_nuclei2d" / "tests_mask2d_256.tif")
+    image = tifffile.imread(shared_data / "stardist_nuclei2d" / "tests_img2d_256.tif")
+    folder = save_project(tmp_path / "p", mask, identity=image_identity(image, "n", mask.shape))
+    proj = load_project(folder, mask.shape)
+    np.testing.assert_array_equal(proj.annotations, mask)
+    # Accepting the ground truth as a prediction onto half-painted annotations keeps every
+    # painted cell and adds the rest.
+    ann = np.where(np.arange(256)[None, :] < 128, mask, 0).astype(np.uint32)
+    merged = merge_prediction(ann, mask, min_size=1)
+    assert (merged[ann > 0] == ann[ann > 0]).all()
+    assert count_cells(merged)[1] == count_cells(mask)[1]
+    assert count_cells(merged)[0] >= count_cells(mask)[0]
