@@ -521,3 +521,29 @@ def evaluate_many(
             raise InputError(f"{name}: {exc}") from None
         yield EvaluateProgress(len(results), total, name)
     return results, summarize(results)
+
+
+def summary_row(result: dict[str, Any]) -> dict[str, float | int]:
+    """The headline numbers of an :func:`evaluate` or :func:`summarize` result, by column.
+
+    Columns: ``GT``, ``pred`` (object counts), ``AP`` (mean over thresholds), ``AP50`` and
+    ``AP75`` (where evaluated), ``F1@0.5`` (or at the first threshold), ``mIoU`` (mean
+    matched IoU at 0.5), ``PQ``, ``pix IoU``, ``Dice``, ``pix err``, ``Rand err``.
+    """
+    per = {round(p["threshold"], 4): p for p in result["per_threshold"]}
+    row: dict[str, float | int] = {"GT": result["n_gt"], "pred": result["n_pred"]}
+    row["AP"] = result["ap"]
+    for t in (0.5, 0.75):
+        if t in per:
+            row[f"AP{round(t * 100)}"] = per[t]["ap"]
+    first = per.get(0.5, result["per_threshold"][0])
+    row[f"F1@{first['threshold']:g}"] = first["f1"]
+    row |= {
+        "mIoU": result["mean_matched_iou"],
+        "PQ": result["pq"],
+        "pix IoU": result["pixel_iou"],
+        "Dice": result["pixel_dice"],
+        "pix err": result["pixel_error"],
+        "Rand err": result["rand_error"],
+    }
+    return row

@@ -1,0 +1,265 @@
+"""``napari-unet evaluate``: score label images (or a model) against ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from napari_unet.core.errors import InputError
+
+MODEL_SUFFIXES = (".safetensors",)
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``evaluate`` subcommand."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score predicted labels (or a model) against ground-truth labels",
+        description=(
+            "Compare instance label images with ground truth: precision, recall, F1 and "
+            "DSB2018 average precision at IoU thresholds 0.5..0.95, mean matched IoU, "
+            "panoptic quality, pixel IoU/Dice, pixel error and adapted Rand error. "
+            "Forms: 'evaluate PRED GT' with two label files or two folders (matched by file "
+            "name without suffix), or 'evaluate MODEL.safetensors --images ... --labels ...' "
+            "to segment the images with a model first. Prints a table per image and in "
+            "total; --json writes every number."
+        ),
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="PRED GT | MODEL",
+        help="predicted and ground-truth labels (files or folders), or one model file",
+    )
+    parser.add_argument("--images", nargs="+", type=Path, help="images to segment (MODEL form)")
+    parser.add_argument(
+        "--labels", nargs="+", type=Path, help="their ground-truth labels (MODEL form)"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write all results here")
+    parser.add_argument(
+        "--thresholds",
+        nargs="+",
+        type=float,
+        metavar="T",
+        help="IoU thresholds in [0, 1) (default 0.5 0.55 ... 0.95); a match needs IoU > T",
+    )
+    parser.add_argument(
+        "--per-plane",
+        action="store_true",
+        help="score each plane of a stack (first axis) as its own image, then in total",
+    )
+    parser.set_defaults(func=run)
+
+
+def _files(path: Path) -> list[Path]:
+    """One file, a Zarr store, or the image files of a folder (sorted)."""
+    from napari_unet.core.io import IMAGE_SUFFIXES, is_zarr
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_file() or is_zarr(path):
+        return [path]
+    found = sorted(
+        p
+        for p in path.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+    if not found:
+        raise InputError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def match_files(
+    pred: list[Path], gt: list[Path], what: str = "prediction"
+) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """Pair files by name without suffix.
+
+    Parameters
+    ----------
+    pred, gt : list of Path
+        Candidate files on each side. Two single files are paired whatever their names.
+    what : str
+        What the first list holds, for messages.
+
+    Returns
+    -------
+    pairs : list of (str, Path, Path)
+        Name, first-side file and ground-truth file, in ground-truth order.
+    unused : list of str
+        Names on the first side that have no ground truth (skipped).
+
+    Raises
+    ------
+    InputError
+        If a ground-truth file has no partner, or a name is ambiguous.
+    """
+    if len(pred) == 1 and len(gt) == 1:
+        return [(pred[0].name, pred[0], gt[0])], []
+    by_stem: dict[str, Path] = {}
+    for p in pred:
+        if p.stem in by_stem:
+            raise InputError(f"two {what} files are named {p.stem!r}: {by_stem[p.stem]}, {p}")
+        by_stem[p.stem] = p
+    missing = [g.name for g in gt if g.stem not in by_stem]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(
+            f"no {what} for {len(missing)} ground-truth file(s): {shown}; expected a file "
+            "with the same name (any image suffix)"
+        )
+    stems = {g.stem for g in gt}
+    return [(g.stem, by_stem[g.stem], g) for g in gt], sorted(set(by_stem) - stems)
+
+
+def _planes(name: str, gt, pred, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+    if per_plane and gt.ndim >= 3 and gt.shape == pred.shape:
+        for z in range(gt.shape[0]):
+            yield f"{name}[{z}]", gt[z], pred[z]
+    else:
+        yield name, gt, pred
+
+
+def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+    import numpy as np
+
+    from napari_unet.core.io import read_image
+
+    for name, pred_path, gt_path in pairs:
+        gt, pred = np.asarray(read_image(gt_path)), np.asarray(read_image(pred_path))
+        yield from _planes(name, gt, pred, per_plane)
+
+
+def _model_pairs(model_path: Path, pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+    import numpy as np
+
+    from napari_unet.core import predict
+    from napari_unet.core.io import read_image
+    from napari_unet.core.modelfile import load_model
+
+    segment = getattr(predict, "segment", None)
+    if segment is None:
+        raise InputError(
+            f"{model_path} is a model file: 'evaluate MODEL --images ... --labels ...' needs "
+            "napari_unet.core.predict.segment, which arrives with the predict command. For "
+            "now, segment the images first and run 'napari-unet evaluate PRED GT'."
+        )
+    model, _ = load_model(model_path)
+    for name, image_path, gt_path in pairs:
+        gt = np.asarray(read_image(gt_path))
+        pred = np.asarray(segment(model, np.asarray(read_image(image_path))))
+        yield from _planes(name, gt, pred, per_plane)
+
+
+def _fmt(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
+
+
+def format_table(per_image: list[dict[str, Any]], total: dict[str, Any]) -> str:
+    """Text table: one row per image and a pooled total, then the total per threshold."""
+    from napari_unet.core.metrics import summary_row
+
+    rows = [{"image": r["name"], **summary_row(r)} for r in per_image]
+    rows.append({"image": "total (pooled)", **summary_row(total)})
+    lines = _align(
+        list(rows[0]), [[_fmt(v) if k != "image" else v for k, v in r.items()] for r in rows]
+    )
+    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    lines.append(
+        f"dataset AP (DSB2018: mean over {total['n_images']} image(s) of per-image AP): "
+        f"{total['dataset_ap']:.4f}; Rand error is the mean over images"
+    )
+    lines.append("")
+    head = ["IoU >", "TP", "FP", "FN", "precision", "recall", "F1", "AP pooled", "AP img mean"]
+    keys = ["threshold", "tp", "fp", "fn", "precision", "recall", "f1", "ap", "dataset_ap"]
+    body = [
+        [f"{p['threshold']:g}", *(_fmt(p[k]) for k in keys[1:])] for p in total["per_threshold"]
+    ]
+    return "\n".join(lines + _align(head, body))
+
+
+def _align(head: list[str], body: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
+
+    def line(cells) -> str:
+        first = f"{cells[0]:<{widths[0]}}"
+        return "  ".join(
+            [first, *(f"{c:>{w}}" for c, w in zip(cells[1:], widths[1:], strict=True))]
+        )
+
+    return [line(head), *(line(r) for r in body)]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table, write the JSON; return the exit status."""
+    from napari_unet.core.metrics import DSB_THRESHOLDS, evaluate_many
+
+    thresholds = tuple(args.thresholds) if args.thresholds else DSB_THRESHOLDS
+    if args.json is not None:
+        if args.json.suffix.lower() != ".json":
+            raise InputError(f"--json must name a .json file; got {args.json}")
+        if not args.json.resolve().parent.is_dir():
+            raise InputError(f"--json {args.json}: the folder {args.json.parent} does not exist")
+    model_form = len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in MODEL_SUFFIXES
+    if model_form:
+        if not args.images or not args.labels:
+            raise InputError(
+                f"{args.inputs[0]} is a model file: also give --images and --labels "
+                "(files or folders, matched by name)"
+            )
+        model_path = Path(args.inputs[0])
+        if not model_path.is_file():
+            raise InputError(f"{model_path}: no such model file")
+        images = [f for p in args.images for f in _files(p)]
+        gts = [f for p in args.labels for f in _files(p)]
+        pairs, unused = match_files(images, gts, what="image")
+        source = _model_pairs(model_path, pairs, args.per_plane)
+        inputs = {
+            "model": str(model_path),
+            "images": [str(p) for p in args.images],
+            "labels": [str(p) for p in args.labels],
+        }
+    else:
+        if len(args.inputs) != 2:
+            raise InputError(
+                "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
+                f"got {len(args.inputs)} argument(s)"
+            )
+        if args.images or args.labels:
+            raise InputError("--images and --labels belong to the MODEL form, not PRED GT")
+        pred_arg, gt_arg = (Path(a) for a in args.inputs)
+        pairs, unused = match_files(_files(pred_arg), _files(gt_arg))
+        source = _label_pairs(pairs, args.per_plane)
+        inputs = {"prediction": str(pred_arg), "ground_truth": str(gt_arg)}
+    for name in unused:
+        print(
+            f"napari-unet evaluate: warning: {name} has no ground truth; skipped", file=sys.stderr
+        )
+
+    from tqdm import tqdm
+
+    n = None if args.per_plane else len(pairs)  # planes are counted as they come
+    gen = evaluate_many(source, thresholds, total=n)
+    with tqdm(total=n, desc="evaluate", unit="image", file=sys.stderr, disable=None) as bar:
+        try:
+            while True:
+                next(gen)
+                bar.update(1)
+        except StopIteration as stop:
+            per_image, total = stop.value
+    print(format_table(per_image, total))
+    if args.json:
+        record = {"inputs": inputs, "thresholds": list(thresholds)}
+        _write_json(args.json, record | {"images": per_image, "total": total})
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from napari_unet.core.io import atomic_write
+
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")

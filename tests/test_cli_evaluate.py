@@ -1,0 +1,204 @@
+"""``napari-unet evaluate``: tables, JSON, file matching and clear errors, run in-process."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from napari_unet.cli import main
+from napari_unet.core.metrics import evaluate, summarize
+
+THREE = [(2, 12, 2, 12), (2, 12, 20, 30), (20, 30, 5, 15)]
+
+
+def squares(boxes, shape=(40, 40)) -> np.ndarray:
+    lab = np.zeros(shape, dtype=np.uint16)
+    for k, (r0, r1, c0, c1) in enumerate(boxes):
+        lab[r0:r1, c0:c1] = 10 * (k + 1)
+    return lab
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """gt/ and pred/ with two images: a perfect prediction and one with a missed cell."""
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir()
+    pred_dir.mkdir()
+    gt = squares(THREE)
+    tifffile.imwrite(gt_dir / "a.tif", gt)
+    Image.fromarray(gt.astype(np.uint8)).save(gt_dir / "b.png")  # PNG truth, TIFF prediction
+    tifffile.imwrite(pred_dir / "a.tif", gt)
+    tifffile.imwrite(pred_dir / "b.tif", squares(THREE[:2]))
+    return gt_dir, pred_dir
+
+
+def test_folders_print_table_and_write_json(folders, tmp_path, capsys):
+    gt_dir, pred_dir = folders
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0].split()[:4] == ["image", "GT", "pred", "AP"]
+    assert lines[1].split()[:4] == ["a", "3", "3", "1.0000"]
+    assert lines[2].split()[:4] == ["b", "3", "2", "0.6667"]
+    assert any(line.startswith("total (pooled)") for line in lines)
+    assert "dataset AP" in text and "0.8333" in text  # (1 + 2/3) / 2
+    data = json.loads(out.read_text())
+    assert [r["name"] for r in data["images"]] == ["a", "b"]
+    gt = squares(THREE)
+    expected = [evaluate(gt, gt), evaluate(gt, squares(THREE[:2]))]
+    assert data["images"][1]["ap"] == pytest.approx(expected[1]["ap"])
+    assert data["total"]["dataset_ap"] == pytest.approx(summarize(expected)["dataset_ap"])
+    assert data["total"]["per_threshold"][0]["fn"] == 1
+    assert data["thresholds"][0] == 0.5 and len(data["thresholds"]) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gt", "pred", "scores.json"]
+
+
+def test_two_files_are_paired_whatever_their_names(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "truth.tif", squares(THREE))
+    tifffile.imwrite(tmp_path / "mine.tif", squares(THREE[1:]))
+    code = main(["evaluate", str(tmp_path / "mine.tif"), str(tmp_path / "truth.tif")])
+    assert code == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:4] == ["mine.tif", "3", "2", "0.6667"]
+
+
+def test_custom_thresholds(folders, capsys):
+    gt_dir, pred_dir = folders
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "--thresholds", "0.3", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert "F1@0.3" in out and "AP50" not in out
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "--thresholds", "1.5"]) == 2
+    assert "thresholds must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_missing_prediction_is_an_error_extra_one_a_warning(folders, capsys):
+    gt_dir, pred_dir = folders
+    (pred_dir / "b.tif").rename(pred_dir / "c.tif")
+    assert main(["evaluate", str(pred_dir), str(gt_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("napari-unet evaluate: error: no prediction for 1 ground-truth file")
+    assert "b.png" in err
+    tifffile.imwrite(pred_dir / "b.tif", squares(THREE))
+    assert main(["evaluate", str(pred_dir), str(gt_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: c has no ground truth; skipped" in captured.err
+    assert "\nc " not in captured.out
+
+
+def test_bad_label_files_give_one_error_line(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "gt.tif", squares(THREE))
+    tifffile.imwrite(tmp_path / "small.tif", squares(THREE, shape=(40, 30)))
+    tifffile.imwrite(tmp_path / "prob.tif", np.random.default_rng(0).random((40, 40)))
+    assert main(["evaluate", str(tmp_path / "small.tif"), str(tmp_path / "gt.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "small.tif: the prediction has shape (40, 30)" in err and err.count("\n") == 1
+    assert main(["evaluate", str(tmp_path / "prob.tif"), str(tmp_path / "gt.tif")]) == 2
+    assert "float64; expected an integer label image" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nope.tif"), str(tmp_path / "gt.tif")]) == 2
+    assert "nope.tif: no such file or folder" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "gt.tif")]) == 2
+    assert "expected PRED GT" in capsys.readouterr().err
+
+
+def test_json_destination_checked_before_the_work(folders, tmp_path, capsys):
+    gt_dir, pred_dir = folders
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "--json", str(tmp_path / "o.txt")]) == 2
+    assert "--json must name a .json file" in capsys.readouterr().err
+    bad = tmp_path / "no" / "such" / "o.json"
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "--json", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and captured.out == ""
+
+
+def test_per_plane_scores_each_plane_and_the_total(tmp_path, capsys):
+    gt = np.stack([squares(THREE), squares(THREE[:1])])
+    pred = np.stack([squares(THREE), np.zeros((40, 40), np.uint16)])
+    tifffile.imwrite(tmp_path / "gt.tif", gt)
+    tifffile.imwrite(tmp_path / "pred.tif", pred)
+    args = ["evaluate", str(tmp_path / "pred.tif"), str(tmp_path / "gt.tif")]
+    assert main([*args, "--per-plane", "--json", str(tmp_path / "s.json")]) == 0
+    names = [r["name"] for r in json.loads((tmp_path / "s.json").read_text())["images"]]
+    assert names == ["pred.tif[0]", "pred.tif[1]"]
+    assert "mean over 2 image(s) of per-image AP): 0.5000" in capsys.readouterr().out
+    assert main(args) == 0  # without --per-plane: one volume
+    assert "mean over 1 image(s)" in capsys.readouterr().out
+
+
+def test_real_masks(shared_data, tmp_path, capsys):
+    names = ["000_00071198d059", "003_1c681dfa5cf7"]
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    for name in names:
+        gt = tifffile.imread(shared_data / "dsb2018" / "masks" / f"{name}.tif")
+        tifffile.imwrite(tmp_path / "gt" / f"{name}.tif", gt)
+        tifffile.imwrite(tmp_path / "pred" / f"{name}.tif", np.roll(gt, 2, axis=0))
+    out = tmp_path / "s.json"
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--json", str(out)]) == 0
+    total = json.loads(out.read_text())["total"]
+    assert total["n_gt"] == total["n_pred"] > 50
+    # A 2-pixel shift keeps most nuclei matched at IoU 0.5, none at 0.95.
+    assert total["per_threshold"][0]["recall"] > 0.6
+    assert total["per_threshold"][-1]["tp"] == 0
+
+
+# --- the MODEL form ---------------------------------------------------------------------
+
+
+def test_model_form_needs_images_and_labels(tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"\0" * 16)
+    assert main(["evaluate", str(model)]) == 2
+    assert "also give --images and --labels" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "x.tif"), str(tmp_path), "--images", "a"]) == 2
+    assert "belong to the MODEL form" in capsys.readouterr().err
+
+
+def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
+    """The wiring: load_model once, segment each image, score it against its labels."""
+    from napari_unet.core import modelfile, predict
+
+    gt = squares(THREE)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    for name in ("p", "q"):
+        tifffile.imwrite(tmp_path / "img" / f"{name}.tif", (gt > 0).astype(np.float32))
+        tifffile.imwrite(tmp_path / "lab" / f"{name}.tif", gt)
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"\0" * 16)
+    loaded = []
+
+    def fake_load(path, device="cpu"):
+        loaded.append(path)
+        return "MODEL", {}
+
+    def fake_segment(m, image):
+        assert m == "MODEL" and image.dtype == np.float32
+        return squares(THREE[:2])
+
+    monkeypatch.setattr(modelfile, "load_model", fake_load)
+    monkeypatch.setattr(predict, "segment", fake_segment, raising=False)
+    args = ["evaluate", str(model), "--images", str(tmp_path / "img"), "--labels"]
+    assert main([*args, str(tmp_path / "lab")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split()[:4] for line in lines[1:3]]
+    assert rows == [["p", "3", "2", "0.6667"], ["q", "3", "2", "0.6667"]]
+    assert len(loaded) == 1
+
+
+def test_model_form_without_segment_says_when_it_arrives(tmp_path, capsys, monkeypatch):
+    from napari_unet.core import predict
+
+    monkeypatch.delattr(predict, "segment", raising=False)
+    tifffile.imwrite(tmp_path / "i.tif", np.zeros((8, 8), np.float32))
+    tifffile.imwrite(tmp_path / "l.tif", np.zeros((8, 8), np.uint16))
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"\0" * 16)
+    args = ["evaluate", str(model), "--images", str(tmp_path / "i.tif")]
+    assert main([*args, "--labels", str(tmp_path / "l.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "arrives with the predict command" in err and "evaluate PRED GT" in err
