@@ -1,0 +1,197 @@
+"""Crop sampling grids with augmentation, applied identically to image, target and weights.
+
+One crop and all its geometric augmentations are a single *sampling grid*: for every pixel
+of the crop, the (row, column) position in the source image to read. The grid is the crop
+origin plus an identity grid, turned by a random 90-degree rotation and flip (the eight
+symmetries of the square) and displaced by the paper's elastic deformation: random
+displacements on a coarse 3x3 grid with 10 px standard deviation, interpolated smoothly
+(cubic spline) to every pixel. The same grid then resamples the image (cubic), the weight
+map (linear) and the target (nearest), so labels stay aligned with the image; the mirror
+boundary mode extends images smaller than a crop and crops at the border, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from scipy import ndimage
+
+from napari_unet.core.errors import InputError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Which augmentations to apply, and how strongly.
+
+    Parameters
+    ----------
+    elastic : bool
+        Elastic deformation (random displacements on a coarse grid, smooth interpolation).
+    elastic_std : float
+        Standard deviation of the coarse displacements, in pixels (10 in the paper).
+    elastic_grid : int
+        Points per side of the coarse displacement grid (3 in the paper).
+    flips : bool
+        Random horizontal flip (with ``rot90``: all eight symmetries of the square).
+    rot90 : bool
+        Random rotation by a multiple of 90 degrees.
+    gain : float
+        Intensity gain drawn from ``U(1 - gain, 1 + gain)``.
+    offset : float
+        Intensity offset drawn from ``U(-offset, offset)`` (normalised units).
+    gamma : float
+        Gamma drawn from ``exp(U(-gamma, gamma))``, applied to the crop's own range.
+    noise : float
+        Gaussian noise with a standard deviation drawn from ``U(0, noise)``.
+    """
+
+    elastic: bool = True
+    elastic_std: float = 10.0
+    elastic_grid: int = 3
+    flips: bool = True
+    rot90: bool = True
+    gain: float = 0.2
+    offset: float = 0.1
+    gamma: float = 0.3
+    noise: float = 0.03
+
+    def __post_init__(self) -> None:
+        for f in ("elastic_std", "gain", "offset", "gamma", "noise"):
+            v = getattr(self, f)
+            if not isinstance(v, int | float) or v < 0:
+                raise InputError(f"augmentation setting {f} must be a number >= 0, got {v!r}")
+        if self.gain >= 1:
+            raise InputError(f"augmentation gain must be below 1, got {self.gain}")
+        if not isinstance(self.elastic_grid, int) or self.elastic_grid < 2:
+            raise InputError(f"elastic_grid must be an integer >= 2, got {self.elastic_grid!r}")
+
+    def to_dict(self) -> dict:
+        """JSON-able settings."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> AugmentConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys are an error."""
+        if d is None:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(
+                f"unknown augmentation setting(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+        return cls(**d)
+
+
+#: No augmentation at all (validation).
+NO_AUGMENT = AugmentConfig(
+    elastic=False, flips=False, rot90=False, gain=0.0, offset=0.0, gamma=0.0, noise=0.0
+)
+
+
+def elastic_field(size: int, std: float, grid: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random displacement field of shape ``(2, size, size)``.
+
+    Displacements drawn from ``N(0, std)`` on a ``grid x grid`` lattice spanning the crop
+    are interpolated to every pixel by a cubic spline (the paper's bicubic interpolation).
+    """
+    coarse = rng.normal(0.0, std, size=(2, grid, grid))
+    t = np.linspace(0.0, grid - 1.0, size)
+    rr, cc = np.meshgrid(t, t, indexing="ij")
+    return np.stack([ndimage.map_coordinates(c, [rr, cc], order=3, mode="nearest") for c in coarse])
+
+
+def sampling_grid(
+    top_left: tuple[float, float],
+    size: int,
+    config: AugmentConfig,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Source coordinates of a ``size x size`` crop, with geometric augmentation.
+
+    Parameters
+    ----------
+    top_left : (float, float)
+        Row and column of the crop's first pixel before augmentation.
+    size : int
+        Crop side in pixels.
+    config : AugmentConfig
+        Geometric settings used: ``rot90``, ``flips``, ``elastic*``.
+    rng : numpy.random.Generator
+        Random source.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(2, size, size)`` float array of source rows and columns. Rotations and flips
+        turn the crop about its centre, so without elastic deformation the grid stays on
+        whole pixels (no interpolation blur).
+    """
+    half = (size - 1) / 2.0
+    off = np.arange(size, dtype=np.float64) - half
+    u, v = np.meshgrid(off, off, indexing="ij")
+    if config.rot90:
+        for _ in range(int(rng.integers(4))):
+            u, v = -v, u
+    if config.flips and rng.random() < 0.5:
+        v = -v
+    grid = np.stack([u + top_left[0] + half, v + top_left[1] + half])
+    if config.elastic and config.elastic_std > 0:
+        grid += elastic_field(size, config.elastic_std, config.elastic_grid, rng)
+    return grid
+
+
+def prefilter(image: np.ndarray) -> np.ndarray:
+    """Cubic spline coefficients of each channel of a ``(C, H, W)`` image (mirror mode).
+
+    Computed once per training image so each crop interpolates without re-filtering the
+    whole image (``map_coordinates`` would otherwise prefilter the full image per call).
+    """
+    return np.stack(
+        [ndimage.spline_filter(c, order=3, mode="mirror", output=np.float32) for c in image]
+    )
+
+
+def resample(
+    array: np.ndarray, grid: np.ndarray, order: int, prefiltered: bool = False
+) -> np.ndarray:
+    """Read ``array`` (2D, or ``(C, H, W)``) at the positions of ``grid`` (mirror mode).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The source; for ``order=3`` with ``prefiltered=True`` the spline coefficients from
+        :func:`prefilter`.
+    grid : numpy.ndarray
+        ``(2, h, w)`` source coordinates (from :func:`sampling_grid`).
+    order : int
+        0 nearest (labels, targets), 1 linear (weights), 3 cubic (images).
+    prefiltered : bool
+        ``array`` already holds spline coefficients.
+    """
+    if array.ndim == 3:
+        return np.stack([resample(c, grid, order, prefiltered) for c in array])
+    out_dtype = array.dtype if order == 0 else np.float32
+    return ndimage.map_coordinates(
+        array, grid, order=order, mode="mirror", prefilter=not prefiltered, output=out_dtype
+    )
+
+
+def augment_intensity(
+    image: np.ndarray, config: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """Random gain, offset, gamma and Gaussian noise on a normalised ``(C, h, w)`` crop."""
+    out = image.astype(np.float32, copy=True)
+    if config.gamma > 0:
+        g = float(np.exp(rng.uniform(-config.gamma, config.gamma)))
+        lo, hi = float(out.min()), float(out.max())
+        if hi > lo:
+            out = lo + (hi - lo) * ((out - lo) / (hi - lo)) ** g
+    if config.gain > 0:
+        out *= rng.uniform(1 - config.gain, 1 + config.gain)
+    if config.offset > 0:
+        out += rng.uniform(-config.offset, config.offset)
+    if config.noise > 0:
+        out += rng.normal(0.0, rng.uniform(0, config.noise), size=out.shape).astype(np.float32)
+    return out.astype(np.float32, copy=False)

@@ -1,0 +1,110 @@
+"""Optimiser state for resuming training, as safetensors + JSON (never pickle).
+
+``torch.optim.Optimizer.state_dict()`` is a nested dict of tensors and plain values. The
+tensors are flattened to ``state.<param index>.<name>`` entries of a safetensors file;
+everything else (param groups, scalar state such as Adam's step when it is a number, the
+trainer's own resume information) goes into the file's JSON metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.io import atomic_write
+
+FORMAT = "napari-unet-optimizer/1"
+
+
+def optimizer_path(model_path: str | os.PathLike) -> Path:
+    """Where the optimiser state of a model file lives: ``NAME.optim.safetensors`` beside it."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".optim.safetensors")
+
+
+def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None = None) -> Path:
+    """Write an optimiser ``state_dict`` (and JSON-able ``extra``) atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ``.safetensors`` file.
+    state_dict : dict
+        ``optimizer.state_dict()``.
+    extra : dict, optional
+        JSON-able resume information (step, config, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    tensors: dict[str, Any] = {}
+    plain: dict[str, dict] = {}
+    for idx, st in state_dict.get("state", {}).items():
+        plain[str(idx)] = {}
+        for name, value in st.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                plain[str(idx)][name] = value
+    meta = {
+        "format": FORMAT,
+        "param_groups": json.dumps(state_dict.get("param_groups", [])),
+        "plain_state": json.dumps(plain),
+        "extra": json.dumps(extra or {}),
+    }
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def load_optimizer(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Read a file written by :func:`save_optimizer`.
+
+    Returns
+    -------
+    state_dict : dict
+        Ready for ``optimizer.load_state_dict``.
+    extra : dict
+        The JSON resume information.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not an optimiser-state file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no optimiser state to resume from (file not found)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types
+        raise InputError(f"{path}: not a readable optimiser-state file ({exc})") from exc
+    if meta.get("format") != FORMAT:
+        raise InputError(f"{path}: not a napari-unet optimiser-state file")
+    state: dict[int, dict] = {}
+    for idx, values in json.loads(meta["plain_state"]).items():
+        state[int(idx)] = dict(values)
+    for key, t in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = t
+    groups = [
+        {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
+        for g in json.loads(meta["param_groups"])
+    ]  # JSON turns tuples (Adam's betas) into lists
+    return (
+        {"state": state, "param_groups": groups},
+        json.loads(meta["extra"]),
+    )

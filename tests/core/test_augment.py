@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from napari_unet.core import augment as aug
+from napari_unet.core.errors import InputError
+
+
+def _blocks(shape=(96, 96)):
+    """A known pattern: labelled squares of different sizes; image = label-dependent value."""
+    labels = np.zeros(shape, np.int32)
+    k = 0
+    for y in range(4, shape[0] - 16, 22):
+        for x in range(4, shape[1] - 16, 22):
+            k += 1
+            s = 8 + (k % 4) * 2
+            labels[y : y + s, x : x + s] = k
+    image = (labels > 0).astype(np.float32)[None]
+    return image, labels
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_augmentation_keeps_image_and_labels_aligned(seed):
+    image, labels = _blocks()
+    cfg = aug.AugmentConfig(gain=0, offset=0, gamma=0, noise=0)  # geometry only
+    rng = np.random.default_rng(seed)
+    grid = aug.sampling_grid((10.0, 7.0), 64, cfg, rng)
+    img = aug.resample(aug.prefilter(image), grid, order=3, prefiltered=True)[0]
+    lab = aug.resample(labels, grid, order=0)
+    assert lab.dtype == labels.dtype
+    # labels are never interpolated: only existing ids appear
+    assert set(np.unique(lab)) <= set(np.unique(labels))
+    # the image, thresholded, agrees with the resampled labels away from edges
+    agree = (img > 0.5) == (lab > 0)
+    assert agree.mean() > 0.97
+    # and the deformation is real: the grid moved off whole pixels
+    assert np.abs(grid - np.round(grid)).max() > 0.1
+
+
+def test_rotations_and_flips_are_exact_permutations_without_elastic():
+    image, labels = _blocks((64, 64))
+    cfg = aug.AugmentConfig(elastic=False, gain=0, offset=0, gamma=0, noise=0)
+    seen = set()
+    for seed in range(30):
+        grid = aug.sampling_grid((0.0, 0.0), 64, cfg, np.random.default_rng(seed))
+        assert np.array_equal(grid, np.round(grid))
+        lab = aug.resample(labels, grid, order=0)
+        img = aug.resample(aug.prefilter(image), grid, order=3, prefiltered=True)[0]
+        np.testing.assert_allclose(img, (lab > 0).astype(np.float32), atol=1e-4)
+        variants = [np.rot90(labels, k) for k in range(4)]
+        variants += [np.fliplr(v) for v in variants]
+        match = [i for i, v in enumerate(variants) if np.array_equal(v, lab)]
+        assert match, "crop is not one of the 8 symmetries of the source"
+        seen.add(match[0])
+    assert len(seen) >= 6
+
+
+def test_small_images_are_mirror_extended():
+    labels = np.zeros((20, 20), np.int32)
+    labels[5:10, 5:10] = 3
+    grid = aug.sampling_grid((-10.0, -10.0), 40, aug.NO_AUGMENT, np.random.default_rng(0))
+    lab = aug.resample(labels, grid, order=0)
+    assert lab.shape == (40, 40)
+    assert (lab == 3).sum() > 25  # the cell appears more than once (mirrored copies)
+
+
+def test_elastic_displacement_has_the_requested_scale():
+    rng = np.random.default_rng(1)
+    fields = np.stack([aug.elastic_field(64, 10.0, 3, rng) for _ in range(200)])
+    corner_std = fields[:, :, 0, 0].std()
+    assert 8 < corner_std < 12  # grid points keep N(0, 10 px)
+    # smooth: neighbouring pixels move almost together
+    assert np.abs(np.diff(fields, axis=-1)).max() < 5
+
+
+def test_intensity_augmentation_changes_values_not_shape():
+    img = np.linspace(0, 1, 2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32)
+    out = aug.augment_intensity(img, aug.AugmentConfig(), np.random.default_rng(0))
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert not np.allclose(out, img)
+    same = aug.augment_intensity(img, aug.NO_AUGMENT, np.random.default_rng(0))
+    np.testing.assert_array_equal(same, img)
+
+
+def test_bad_augmentation_settings():
+    with pytest.raises(InputError, match="gain"):
+        aug.AugmentConfig(gain=1.5)
+    with pytest.raises(InputError, match="unknown augmentation"):
+        aug.AugmentConfig.from_dict({"elastc": True})
+    cfg = aug.AugmentConfig(elastic_std=4.0)
+    assert aug.AugmentConfig.from_dict(cfg.to_dict()) == cfg
