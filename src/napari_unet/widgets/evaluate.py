@@ -1,0 +1,173 @@
+"""The "Evaluate" dock: score a predicted Labels layer against annotations, per plane and total."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Table
+
+from napari_unet.core.metrics import DSB_THRESHOLDS, evaluate_many, summary_row
+
+if TYPE_CHECKING:
+    import napari
+
+
+def _fmt(value: Any) -> str:
+    return str(value) if isinstance(value, int | np.integer) else f"{value:.4f}"
+
+
+class EvaluateWidget(Container):
+    """Compare a prediction with ground truth: DSB2018 AP, F1, PQ, pixel and Rand scores.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose Labels layers can be compared.
+
+    Notes
+    -----
+    The computation runs in a napari thread worker on copies of the two layers, so the
+    GUI stays responsive and painting meanwhile does not change the result. After a run
+    ``results`` holds ``(per_image, total)`` as returned by
+    :func:`napari_unet.core.metrics.evaluate_many`.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self._viewer = viewer
+        self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
+        self._ground_truth = ComboBox(label="ground truth", choices=self._labels_choices)
+        self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
+        self._run = PushButton(text="Evaluate")
+        self._status = Label(value="Choose two Labels layers and press Evaluate.")
+        self._status.native.setWordWrap(True)
+        self._summary = Table(label="per image")
+        self._thresholds = Table(label="total per IoU threshold")
+        for table in (self._summary, self._thresholds):
+            table.native.setEditTriggers(table.native.EditTrigger.NoEditTriggers)
+            table.native.setMinimumHeight(160)
+        self.extend(
+            [
+                self._prediction,
+                self._ground_truth,
+                self._per_plane,
+                self._run,
+                self._status,
+                self._summary,
+                self._thresholds,
+            ]
+        )
+        self.results: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
+        self._worker = None
+        self._run.changed.connect(self._on_run)
+        events = viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self._refresh_choices)
+        self._refresh_choices()
+
+    def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        from napari.layers import Labels
+
+        return [(lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, Labels)]
+
+    def _refresh_choices(self, _event=None) -> None:
+        self.reset_choices()
+        layers = [lyr for _, lyr in self._labels_choices()]
+        # Default to two different layers: annotations are usually added before predictions.
+        if len(layers) >= 2 and self._prediction.value is self._ground_truth.value:
+            self._ground_truth.value = layers[0]
+            self._prediction.value = layers[-1]
+
+    def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], int]:
+        """Copy the layers' data into (name, ground truth, prediction) pairs."""
+        from napari_unet.core.errors import InputError
+
+        pred_layer, gt_layer = self._prediction.value, self._ground_truth.value
+        if pred_layer is None or gt_layer is None:
+            raise InputError("choose a prediction and a ground-truth Labels layer")
+        if pred_layer is gt_layer:
+            raise InputError(
+                f"prediction and ground truth are both {pred_layer.name!r}; choose two layers"
+            )
+        gt, pred = np.array(gt_layer.data), np.array(pred_layer.data)
+        if gt.shape != pred.shape:
+            raise InputError(
+                f"{pred_layer.name!r} has shape {pred.shape} but {gt_layer.name!r} has shape "
+                f"{gt.shape}; expected layers of the same shape"
+            )
+        if self._per_plane.value and gt.ndim >= 3:
+            pairs = [(f"plane {z}", gt[z], pred[z]) for z in range(gt.shape[0])]
+        else:
+            pairs = [(pred_layer.name, gt, pred)]
+        return pairs, len(pairs)
+
+    def _on_run(self, _value=None) -> None:
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        from napari_unet.core.errors import InputError
+
+        try:
+            pairs, total = self._pairs()
+        except InputError as exc:
+            show_error(str(exc))
+            self._status.value = f"Error: {exc}"
+            return
+        self._run.enabled = False
+        self._status.value = f"Evaluating {total} image(s)..."
+        self._worker = create_worker(
+            evaluate_many,
+            pairs,
+            DSB_THRESHOLDS,
+            total,
+            _connect={
+                "yielded": self._on_progress,
+                "returned": self._on_done,
+                "errored": self._on_error,
+                "finished": self._on_finished,
+            },
+        )
+
+    def _on_progress(self, event) -> None:
+        self._status.value = f"Evaluated {event.done} of {event.total}: {event.name}"
+
+    def _on_error(self, exc: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"Evaluation failed: {exc}")
+        self._status.value = f"Error: {exc}"
+
+    def _on_finished(self) -> None:
+        self._run.enabled = True
+
+    def _on_done(self, result: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
+        self.results = result
+        per_image, total = result
+        rows = [summary_row(r) for r in per_image]
+        names = [r["name"] for r in per_image]
+        if len(per_image) > 1:
+            rows.append(summary_row(total))
+            names.append("total (pooled)")
+        columns = list(rows[0])
+        self._summary.value = {
+            "data": [[_fmt(row[c]) for c in columns] for row in rows],
+            "index": names,
+            "columns": columns,
+        }
+        keys = ["tp", "fp", "fn", "precision", "recall", "f1", "ap", "mean_matched_iou"]
+        heads = ["TP", "FP", "FN", "precision", "recall", "F1", "AP", "mean IoU"]
+        if len(per_image) > 1:
+            keys.append("dataset_ap")
+            heads.append("AP mean of images")
+        self._thresholds.value = {
+            "data": [[_fmt(p[k]) for k in keys] for p in total["per_threshold"]],
+            "index": [f"IoU > {p['threshold']:g}" for p in total["per_threshold"]],
+            "columns": heads,
+        }
+        ap = total["dataset_ap"] if len(per_image) > 1 else total["ap"]
+        self._status.value = (
+            f"{len(per_image)} image(s), {total['n_gt']} true and {total['n_pred']} predicted "
+            f"objects; AP {ap:.3f} (DSB2018: mean over IoU 0.5..0.95"
+            + (" and over images)" if len(per_image) > 1 else ")")
+        )

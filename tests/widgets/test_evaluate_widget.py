@@ -1,0 +1,147 @@
+"""The Evaluate dock in a real viewer: layer pickers, off-thread scoring, tables, errors."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_unet.core.metrics import evaluate, summarize
+from napari_unet.widgets import evaluate as evaluate_module
+from napari_unet.widgets.evaluate import EvaluateWidget
+
+THREE = [(2, 12, 2, 12), (2, 12, 20, 30), (20, 30, 5, 15)]
+
+
+def squares(boxes, shape=(40, 40)) -> np.ndarray:
+    lab = np.zeros(shape, dtype=np.int32)
+    for k, (r0, r1, c0, c1) in enumerate(boxes):
+        lab[r0:r1, c0:c1] = k + 1
+    return lab
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    return shown
+
+
+def docked(viewer) -> EvaluateWidget:
+    widget = EvaluateWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Evaluate")
+    return widget
+
+
+def run_and_wait(qtbot, widget: EvaluateWidget) -> None:
+    widget.results = None
+    widget._run.native.click()
+    qtbot.waitUntil(lambda: widget._run.enabled and widget._worker is not None, timeout=20000)
+    qtbot.waitUntil(lambda: widget._worker.is_running is False, timeout=20000)
+
+
+def test_scores_a_real_prediction_against_annotations(make_napari_viewer, qtbot, shared_data):
+    import tifffile
+
+    gt = tifffile.imread(shared_data / "dsb2018" / "masks" / "000_00071198d059.tif")
+    pred = np.roll(gt, 1, axis=1).astype(np.int32)
+    viewer = make_napari_viewer()
+    viewer.add_labels(gt, name="annotations")
+    viewer.add_labels(pred, name="prediction")
+    widget = docked(viewer)
+    # Defaults: two different layers, annotations as ground truth, the newer one predicted.
+    assert widget._ground_truth.value.name == "annotations"
+    assert widget._prediction.value.name == "prediction"
+    run_and_wait(qtbot, widget)
+    per_image, total = widget.results
+    expected = evaluate(gt, pred)
+    assert per_image[0]["ap"] == pytest.approx(expected["ap"])
+    assert per_image[0]["rand_error"] == pytest.approx(expected["rand_error"])
+    # One image: one row, no separate total.
+    assert widget._summary.shape[0] == 1
+    summary = widget._summary.to_dict("records")[0]
+    assert float(summary["AP"]) == pytest.approx(expected["ap"], abs=1e-4)
+    assert float(summary["Rand err"]) == pytest.approx(expected["rand_error"], abs=1e-4)
+    assert widget._summary.row_headers == ("prediction",)
+    assert widget._thresholds.shape == (10, 8)
+    assert widget._thresholds.row_headers[0] == "IoU > 0.5"
+    assert int(widget._thresholds.to_dict("records")[0]["TP"]) == expected["per_threshold"][0]["tp"]
+    assert "AP" in widget._status.value and f"{expected['ap']:.3f}" in widget._status.value
+
+
+def test_stack_is_scored_per_plane_and_in_total(make_napari_viewer, qtbot):
+    gt = np.stack([squares(THREE), squares(THREE), squares(THREE[:1])])
+    pred = np.stack([squares(THREE), squares(THREE[:2]), np.zeros((40, 40), np.int32)])
+    viewer = make_napari_viewer()
+    viewer.add_labels(gt, name="gt")
+    viewer.add_labels(pred, name="pred")
+    widget = docked(viewer)
+    run_and_wait(qtbot, widget)
+    per_image, total = widget.results
+    assert [r["name"] for r in per_image] == ["plane 0", "plane 1", "plane 2"]
+    expected = summarize([evaluate(g, p) for g, p in zip(gt, pred, strict=True)])
+    assert total["dataset_ap"] == pytest.approx(expected["dataset_ap"])
+    assert widget._summary.row_headers == ("plane 0", "plane 1", "plane 2", "total (pooled)")
+    assert widget._summary.to_dict("records")[1]["pred"] == "2"
+    assert "AP mean of images" in widget._thresholds.column_headers
+    # Unticked, the stack is one 3D volume.
+    widget._per_plane.value = False
+    run_and_wait(qtbot, widget)
+    assert len(widget.results[0]) == 1
+    assert widget.results[0][0]["n_gt"] == 3  # cells span planes: ids 1..3 as volumes
+
+
+def test_computation_runs_off_the_gui_thread(make_napari_viewer, qtbot, monkeypatch):
+    seen = []
+    original = evaluate_module.evaluate_many
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread() is threading.main_thread())
+        return (yield from original(*args, **kwargs))
+
+    monkeypatch.setattr(evaluate_module, "evaluate_many", spy)
+    viewer = make_napari_viewer()
+    viewer.add_labels(squares(THREE), name="gt")
+    viewer.add_labels(squares(THREE[1:]), name="pred")
+    widget = docked(viewer)
+    run_and_wait(qtbot, widget)
+    assert seen == [False]
+    assert widget.results[1]["n_pred"] == 2
+
+
+def test_layer_pickers_follow_the_layer_list(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 40)), name="image")
+    widget = docked(viewer)
+    assert widget._prediction.choices == ()
+    viewer.add_labels(squares(THREE), name="a")
+    viewer.add_labels(squares(THREE), name="b")
+    names = [c.name for c in widget._prediction.choices]
+    assert names == ["a", "b"]
+    viewer.layers.remove("a")
+    assert [c.name for c in widget._ground_truth.choices] == ["b"]
+
+
+def test_user_mistakes_become_notifications(make_napari_viewer, qtbot, errors):
+    viewer = make_napari_viewer()
+    widget = docked(viewer)
+    widget._run.native.click()
+    assert errors and "choose a prediction" in errors[-1]
+    viewer.add_labels(squares(THREE), name="gt")
+    viewer.add_labels(squares(THREE, shape=(40, 30)), name="pred")
+    widget._run.native.click()
+    assert "has shape (40, 30)" in errors[-1] and widget._worker is None
+    widget._ground_truth.value = widget._prediction.value
+    widget._run.native.click()
+    assert "choose two layers" in errors[-1]
+    # An error inside the worker (negative ids) arrives as a notification too.
+    viewer.layers.remove("pred")
+    bad = squares(THREE)
+    bad[0, 0] = -1
+    viewer.add_labels(bad, name="negative")
+    widget._ground_truth.value = viewer.layers["gt"]
+    widget._prediction.value = viewer.layers["negative"]
+    run_and_wait(qtbot, widget)
+    assert "negative labels" in errors[-1]
+    assert widget.results is None and "Error" in widget._status.value
