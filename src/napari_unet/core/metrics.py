@@ -76,13 +76,6 @@ class MatchResult:
         """AP averaged over the thresholds (the DSB2018 score of one image)."""
         return float(np.mean(self.ap))
 
-    def at(self, threshold: float) -> dict[str, float]:
-        """Return the per-threshold scores at ``threshold`` as a dict."""
-        for i, t in enumerate(self.thresholds):
-            if abs(t - threshold) < 1e-9:
-                return {name: getattr(self, name)[i] for name in _PER_THRESHOLD}
-        raise InputError(f"threshold {threshold} was not evaluated; have {self.thresholds}")
-
 
 _PER_THRESHOLD = (
     "tp", "fp", "fn", "precision", "recall", "f1", "ap", "sum_matched_iou", "mean_matched_iou",
