@@ -284,3 +284,27 @@ def test_huge_ids_give_the_same_scores_as_small_ids():
     big_gt = gt.astype(np.uint64) * np.uint64(2**40)
     big_pred = pred.astype(np.int64) * (2**50) + (pred > 0)
     assert evaluate(big_gt, big_pred) == small
+
+
+def voronoi(rng, shape, n) -> np.ndarray:
+    """Random touching cells: nearest of n random seeds, with some background."""
+    seeds = rng.integers(0, shape, size=(n, 2))
+    yy, xx = np.indices(shape)
+    d = (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2
+    lab = d.argmin(-1) + 1
+    lab[rng.random(shape) < 0.15] = 0
+    return lab * 3  # gaps in the ids
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_crowded_images_match_the_brute_force_reference(seed):
+    """Many ambiguous low-IoU candidates: the cluster-wise Hungarian equals the global one."""
+    rng = np.random.default_rng(seed)
+    gt, pred = voronoi(rng, (24, 24), 9), voronoi(rng, (24, 24), 11)
+    thresholds = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
+    m = match_instances(gt, pred, thresholds)
+    n_gt, n_pred, tps = reference_match(gt, pred, thresholds)
+    assert (m.n_gt, m.n_pred, list(m.tp)) == (n_gt, n_pred, tps)
+    g_ids, p_ids, iou = instance_ious(gt, pred)
+    assert set(np.unique(g_ids)) <= set(np.unique(gt)) - {0}
+    assert np.all((iou > 0) & (iou <= 1))

@@ -90,7 +90,10 @@ class EvaluateWidget(Container):
             raise InputError(
                 f"prediction and ground truth are both {pred_layer.name!r}; choose two layers"
             )
-        gt, pred = np.array(gt_layer.data), np.array(pred_layer.data)
+        # Copies (full resolution of multiscale layers): painting meanwhile changes nothing.
+        gt, pred = (
+            np.array(lyr.data[0] if lyr.multiscale else lyr.data) for lyr in (gt_layer, pred_layer)
+        )
         if gt.shape != pred.shape:
             raise InputError(
                 f"{pred_layer.name!r} has shape {pred.shape} but {gt_layer.name!r} has shape "
