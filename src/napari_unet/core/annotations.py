@@ -55,8 +55,8 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
     the labels have the image's shape. 3D images are ambiguous: a stack of planes
     (labels of the same shape, annotated plane by plane) or channels first (labels of
     the last two axes). ``"auto"`` reads a first axis of at most :data:`MAX_CHANNELS`
-    as channels and anything longer as planes; 4D images are read as planes x channels
-    x Y x X unless ``axes`` says otherwise.
+    as channels and anything longer as planes. Labels of a channels-first image have
+    two axes; napari lines layers up by their last axes, so they overlay every channel.
 
     Parameters
     ----------
@@ -100,12 +100,10 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
         if axes == "channels" or (axes == "auto" and shape[0] <= MAX_CHANNELS):
             return AxesPlan("channels", shape[1:], 1)
         return AxesPlan("stack", shape, 0)
-    if ndim == 4 and axes in ("auto", "stack"):
-        # Planes x channels x Y x X: annotate planes, ignore the channel axis.
-        return AxesPlan("stack", (shape[0],) + shape[2:], 0)
     raise InputError(
         f"cannot annotate an image of shape {shape} read as {axes!r}: expected Y x X, "
-        "Y x X x RGB, planes x Y x X or channels x Y x X"
+        "Y x X x RGB, planes x Y x X or channels x Y x X. For more axes open the image "
+        "with a channel axis (one layer per channel) or take one time point."
     )
 
 

@@ -124,6 +124,16 @@ def image_identity(
     }
 
 
+def folder_is_writable(folder: str | os.PathLike) -> bool:
+    """Return True if files can be written in ``folder`` (or it can be created)."""
+    p = Path(folder).absolute()
+    while not p.exists():
+        if p.parent == p:
+            return False
+        p = p.parent
+    return p.is_dir() and os.access(p, os.W_OK)
+
+
 def _check_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,160 @@
+"""Debounced, off-thread autosave of an annotation session (used by the Annotate widget).
+
+A single-shot timer restarts on every change; when it fires, what differs from the last
+save is copied on the GUI thread (a memory copy) and written by
+:func:`napari_unet.core.project.save_project` in a thread worker. One save runs at a
+time; changes made meanwhile are saved right after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.project import folder_is_writable, save_project
+
+#: Milliseconds of quiet after the last change before autosave writes.
+AUTOSAVE_MS = 2000
+
+#: A session's state: (annotations array, [(shape type, vertices as lists), ...]).
+State = tuple[np.ndarray, list]
+
+
+class Autosaver:
+    """Save annotations and region to a project folder, debounced and off the GUI thread.
+
+    Parameters
+    ----------
+    parent : QWidget
+        Owner of the timer (it stops with the widget).
+    get_state : callable
+        Returns the current :data:`State`.
+    on_status : callable
+        Receives a one-line status text.
+    """
+
+    def __init__(self, parent, get_state: Callable[[], State], on_status: Callable[[str], None]):
+        self._get_state = get_state
+        self._on_status = on_status
+        self.folder: Path | None = None
+        self.enabled = False
+        self.identity: dict = {}
+        self._saved: State | None = None
+        self._saving = False
+        self._pending = False
+        self.timer = QTimer(parent)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(AUTOSAVE_MS)
+        self.timer.timeout.connect(self.save_now)
+
+    def reset(self, folder: Path | None, identity: dict, saved: State | None, ok: bool) -> None:
+        """Point at ``folder``; ``saved`` is what the folder already holds (None: nothing)."""
+        self.timer.stop()
+        self.folder, self.identity, self._saved = folder, identity, saved
+        self.enabled = ok and folder is not None and folder_is_writable(folder)
+
+    def set_folder(self, folder: Path | None) -> None:
+        """Switch to another folder: write everything there at the next save."""
+        self.reset(folder, self.identity, None, True)
+        if folder is not None and not self.enabled:
+            show_error(f"The project folder {folder} is not writable; autosave stays off.")
+        self._on_status(self.note())
+        if self.enabled:
+            self.timer.start()
+
+    def note(self) -> str:
+        """Say where autosave writes, or why it is off."""
+        if self.folder is None:
+            return "Autosave is off: the image has no file; choose a project folder."
+        if not self.enabled:
+            return f"Autosave is OFF for {self.folder}; choose a writable project folder."
+        return f"Autosave to {self.folder}."
+
+    def changed(self) -> None:
+        """Note a change: (re)start the quiet-period timer."""
+        if self.enabled:
+            self.timer.start()
+
+    def _pending_state(self) -> tuple[np.ndarray | None, list | None]:
+        ann, region = self._get_state()
+        old_ann, old_region = self._saved if self._saved is not None else (None, None)
+        ann_out = None
+        if old_ann is None or not np.array_equal(ann, old_ann):
+            ann_out = np.array(ann, copy=True)
+        return ann_out, (region if region != old_region else None)
+
+    @staticmethod
+    def _args(folder, ann, region, identity) -> tuple:
+        data = [np.asarray(d) for _, d in region] if region is not None else None
+        types = [t for t, _ in region] if region is not None else None
+        return folder, ann, data, types, dict(identity)
+
+    def save_now(self) -> None:
+        """Start a background save of what changed since the last save."""
+        if not self.enabled:
+            return
+        if self._saving:
+            self._pending = True
+            return
+        ann, region = self._pending_state()
+        if ann is None and region is None:
+            return
+        self._saving = True
+        worker = create_worker(
+            save_project,
+            *self._args(self.folder, ann, region, self.identity),
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        worker.returned.connect(lambda _f: self._on_saved(ann, region))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        worker.start()
+
+    def _on_saved(self, ann, region) -> None:
+        old_ann, old_region = self._saved if self._saved is not None else (None, None)
+        self._saved = (
+            ann if ann is not None else old_ann,
+            region if region is not None else old_region,
+        )
+        self._on_status(f"Saved to {self.folder}.")
+
+    def _on_error(self, exc: Exception) -> None:
+        self.enabled = False
+        show_error(
+            f"Autosave failed: {exc}. Autosave is off until you choose a writable project "
+            "folder; your annotations stay in the viewer."
+        )
+        self._on_status(self.note())
+
+    def _on_finished(self) -> None:
+        self._saving = False
+        if self._pending:
+            self._pending = False
+            self.save_now()
+
+    @property
+    def busy(self) -> bool:
+        """True while a background save runs."""
+        return self._saving
+
+    def flush(self) -> None:
+        """Save what is unsaved synchronously (tear-down only: layer removed, restart)."""
+        self.timer.stop()
+        if not self.enabled or self._saving:
+            return
+        ann, region = self._pending_state()
+        if ann is None and region is None:
+            return
+        try:
+            save_project(*self._args(self.folder, ann, region, self.identity))
+        except (InputError, OSError) as exc:
+            show_error(f"Could not save the annotations to {self.folder}: {exc}")
+            return
+        self._on_saved(ann, region)

@@ -1,0 +1,416 @@
+"""The "Annotate" dock widget: paint cells, mark the annotated region, accept predictions.
+
+Thin: all arithmetic and file formats are in :mod:`napari_unet.core.annotations` and
+:mod:`napari_unet.core.project`. Autosave is debounced (a single-shot timer restarted on
+each change) and writes in a thread worker, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
+from napari.layers import Image, Labels, Shapes
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
+
+from napari_unet.core.annotations import (
+    AXES_CHOICES,
+    count_cells,
+    merge_prediction,
+    next_free_id,
+    plan_axes,
+    region_mask,
+    whole_image_rectangle,
+)
+from napari_unet.core.errors import InputError
+from napari_unet.core.project import (
+    folder_is_writable,
+    identity_warnings,
+    image_identity,
+    load_project,
+    project_folder_for,
+    read_annotations,
+    write_annotations,
+)
+from napari_unet.widgets._autosave import Autosaver
+
+if TYPE_CHECKING:
+    import napari
+
+#: Milliseconds between a change and the refresh of the live counts.
+COUNTS_MS = 150
+
+
+class AnnotateWidget(Container):
+    """Annotate cells on an image layer, with autosave to a project folder.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose layers are annotated.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__()
+        self._viewer = viewer
+        self._image_combo = ComboBox(label="Image", choices=self._image_choices, nullable=True)
+        self._axes = ComboBox(label="Leading axis", choices=AXES_CHOICES, value="auto")
+        self._folder = FileEdit(label="Project folder", mode="d", nullable=True)
+        self._folder.tooltip = "Empty: <image name>.napari-unet beside the image file"
+        self._start_btn = PushButton(text="Start annotating")
+        self._new_cell_btn = PushButton(text="New cell  [n]")
+        self._counts = Label(value="")
+        self._prediction_combo = ComboBox(
+            label="Prediction", choices=self._prediction_choices, nullable=True
+        )
+        self._min_size = SpinBox(label="Min piece (px)", value=10, min=1, max=1_000_000)
+        self._accept_btn = PushButton(text="Accept prediction")
+        self._tiff_path = FileEdit(label="TIFF file", mode="w", filter="*.tif *.tiff")
+        self._export_btn = PushButton(text="Export TIFF")
+        self._import_btn = PushButton(text="Import TIFF")
+        self._save_btn = PushButton(text="Save now")
+        self._status = Label(value="Pick an image and start annotating.")
+        self.extend(
+            [self._image_combo, self._axes, self._folder, self._start_btn, self._new_cell_btn]
+            + [self._counts, self._prediction_combo, self._min_size, self._accept_btn]
+            + [self._tiff_path, self._export_btn, self._import_btn, self._save_btn, self._status]
+        )
+        self._image: Image | None = None
+        self._labels: Labels | None = None
+        self._region: Shapes | None = None
+        self._plan = None
+        self._saver = Autosaver(self.native, self._state, self._set_status)
+        self._counts_timer = QTimer(self.native)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(COUNTS_MS)
+        self._counts_timer.timeout.connect(self._update_counts)
+
+        self._start_btn.changed.connect(self._start)
+        self._new_cell_btn.changed.connect(self._new_cell)
+        self._accept_btn.changed.connect(self._accept_prediction)
+        self._export_btn.changed.connect(self._export_tiff)
+        self._import_btn.changed.connect(self._import_tiff)
+        self._save_btn.changed.connect(self._save_now)
+        self._folder.changed.connect(self._on_folder_changed)
+        for ev in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, ev).connect(self._on_layers_changed)
+        viewer.layers.events.removing.connect(self._on_layer_removing)
+        viewer.dims.events.current_step.connect(self._on_step)
+        self._enable_session(False)
+
+    # --- choices and small helpers ----------------------------------------------------
+
+    def _image_choices(self, _widget=None) -> list[tuple[str, Image]]:
+        return [(ly.name, ly) for ly in self._viewer.layers if isinstance(ly, Image)]
+
+    def _prediction_choices(self, _widget=None) -> list[tuple[str, Labels]]:
+        return [
+            (ly.name, ly)
+            for ly in self._viewer.layers
+            if isinstance(ly, Labels) and ly is not self._labels
+        ]
+
+    def _on_layers_changed(self, _event=None) -> None:
+        self._image_combo.reset_choices()
+        self._prediction_combo.reset_choices()
+
+    def _on_step(self, _event=None) -> None:
+        if self._labels is not None:
+            self._counts_timer.start()
+
+    def _enable_session(self, on: bool) -> None:
+        for w in (self._new_cell_btn, self._accept_btn, self._export_btn, self._import_btn):
+            w.enabled = on
+        self._save_btn.enabled = on
+
+    def _set_status(self, text: str) -> None:
+        self._status.value = text
+
+    def _plane(self) -> int:
+        """Index of the plane on screen (stacks only)."""
+        pos = self._labels.world_to_data(self._viewer.dims.point)
+        return int(np.clip(np.round(pos[0]), 0, self._labels.data.shape[0] - 1))
+
+    def _spatial_transform(self, image: Image, n: int) -> tuple[list, list]:
+        return list(image.scale[-n:]), list(image.translate[-n:])
+
+    # --- starting a session -----------------------------------------------------------
+
+    def _default_folder(self, image: Image) -> Path | None:
+        if self._folder.value is not None and str(self._folder.value).strip():
+            return Path(self._folder.value)
+        src = getattr(image.source, "path", None)
+        return project_folder_for(src) if src else None
+
+    def _start(self) -> None:
+        """Create (or re-attach) the annotation and region layers for the chosen image."""
+        image = self._image_combo.value
+        if image is None:
+            show_error("Choose an image layer to annotate first.")
+            return
+        try:
+            plan = plan_axes(image.data.shape, rgb=image.rgb, axes=self._axes.value)
+        except InputError as exc:
+            show_error(str(exc))
+            return
+        self._detach()
+        self._image, self._plan = image, plan
+        n = len(plan.labels_shape)
+        scale, translate = self._spatial_transform(image, n)
+        folder = self._default_folder(image)
+        src = getattr(image.source, "path", None)
+        identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
+        project, ok = self._load_saved(folder, identity, plan.labels_shape)
+        name = f"{image.name} annotations"
+        existing = self._viewer.layers[name] if name in self._viewer.layers else None
+        if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
+            labels = existing
+        else:
+            if existing is not None:
+                show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
+                existing.name = f"{name} (old)"
+            data = np.zeros(plan.labels_shape, np.uint32)
+            if project is not None and project.annotations is not None:
+                data = project.annotations.astype(np.uint32)
+            labels = self._viewer.add_labels(
+                data, name=name, scale=scale, translate=translate, opacity=0.6
+            )
+        self._labels = labels
+        self._region = self._attach_region(image, scale, translate, project)
+        labels.mode = "paint"
+        labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
+        labels.selected_label = next_free_id(labels.data)
+        labels.bind_key("n", self._new_cell_key, overwrite=True)
+        for ev in (labels.events.paint, labels.events.data, labels.events.set_data):
+            ev.connect(self._on_changed)
+        self._region.events.data.connect(self._on_changed)
+        self._viewer.layers.selection.active = labels
+        saved = self._state() if project is not None else None
+        self._saver.reset(folder, identity, saved, ok)
+        self._enable_session(True)
+        self._on_layers_changed()
+        notes = [f"Annotating {image.name} ({plan.kind}, labels {plan.labels_shape})."]
+        if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
+            notes.append(f"Pixel size {scale[-2:]}: areas are shown in pixels and scaled units.")
+        self._set_status(" ".join(notes) + " " + self._saver.note())
+        self._update_counts()
+
+    def _load_saved(self, folder: Path | None, identity: dict, labels_shape):
+        """Read the project folder; on a mismatch, warn and keep the files untouched.
+
+        Returns the project (or None) and whether autosave may write to the folder.
+        """
+        if folder is None:
+            return None, False
+        if not folder_is_writable(folder):
+            show_error(
+                f"The project folder {folder} is read-only. Autosave is off until you "
+                "choose a writable project folder; your annotations stay in the viewer."
+            )
+        try:
+            project = load_project(folder, labels_shape)
+        except InputError as exc:
+            show_error(
+                f"{exc}. The saved annotations were not loaded and are left untouched; "
+                "autosave is off until you choose another project folder."
+            )
+            return None, False
+        if project is not None:
+            for note in identity_warnings(project.identity, identity):
+                show_warning(f"{note} ({folder}).")
+        return project, True
+
+    def _attach_region(self, image, scale, translate, project) -> Shapes:
+        name = f"{image.name} annotated region"
+        ndim = len(self._plan.labels_shape)
+        if name in self._viewer.layers and isinstance(self._viewer.layers[name], Shapes):
+            region = self._viewer.layers[name]
+            if region.ndim == ndim:
+                return region
+            region.name = f"{name} (old)"
+        if project is not None and (project.region_data or project.annotations is not None):
+            data, types = project.region_data, project.region_types
+        else:
+            plane = (self._plane_of_viewer(),) if self._plan.is_stack else ()
+            data, types = [whole_image_rectangle(self._plan.labels_shape, plane)], ["rectangle"]
+        region = self._viewer.add_shapes(
+            data or None,
+            shape_type=types or "rectangle",
+            ndim=ndim,
+            name=name,
+            edge_color="yellow",
+            face_color="transparent",
+            edge_width=max(1.0, min(self._plan.labels_shape[-2:]) / 200),
+            scale=scale,
+            translate=translate,
+        )
+        return region
+
+    def _plane_of_viewer(self) -> int:
+        axis = self._viewer.dims.ndim - len(self._plan.labels_shape)
+        step = self._viewer.dims.current_step[axis] if axis >= 0 else 0
+        return int(np.clip(step, 0, self._plan.labels_shape[0] - 1))
+
+    def _detach(self) -> None:
+        """Flush and disconnect from the current annotation layers."""
+        if self._labels is None:
+            return
+        self._saver.flush()
+        for ev in (self._labels.events.paint, self._labels.events.data):
+            ev.disconnect(self._on_changed)
+        self._labels.events.set_data.disconnect(self._on_changed)
+        if self._region is not None:
+            self._region.events.data.disconnect(self._on_changed)
+        self._labels = self._region = self._image = None
+        self._enable_session(False)
+
+    def _on_layer_removing(self, event) -> None:
+        layer = self._viewer.layers[event.index]
+        if layer is not None and layer in (self._labels, self._region, self._image):
+            self._detach()
+            self._set_status("Annotation layers removed; saved. Start again to continue.")
+
+    # --- cells and counts -------------------------------------------------------------
+
+    def _new_cell(self) -> None:
+        """Select the next free label id on the annotation layer."""
+        if self._labels is None:
+            return
+        self._labels.selected_label = next_free_id(self._labels.data)
+        self._labels.mode = "paint"
+
+    def _new_cell_key(self, _layer=None) -> None:
+        self._new_cell()
+
+    def _update_counts(self) -> None:
+        if self._labels is None:
+            self._counts.value = ""
+            return
+        data = np.asarray(self._labels.data)
+        pixel = float(np.prod(self._labels.scale[-2:]))
+        scaled = abs(pixel - 1) > 1e-9
+
+        def fmt(cells: int, area: int) -> str:
+            text = f"{cells} cells, {area} px"
+            return text + (f" ({area * pixel:.4g} scaled units²)" if scaled else "")
+
+        if self._plan.is_stack:
+            z = self._plane()
+            self._counts.value = (
+                f"plane {z}: {fmt(*count_cells(data[z]))}; stack: {fmt(*count_cells(data))}"
+            )
+        else:
+            self._counts.value = fmt(*count_cells(data))
+
+    # --- accepting predictions and import/export -------------------------------------
+
+    def _apply(self, new: np.ndarray, plane: int | None = None) -> int:
+        """Write ``new`` into the annotations as one undoable step; return pixels changed."""
+        current = np.asarray(self._labels.data if plane is None else self._labels.data[plane])
+        idx = np.nonzero(new != current)
+        if plane is not None:
+            idx = (np.full(idx[0].shape, plane, dtype=np.intp), *idx)
+        if idx[0].size:
+            values = new[idx if plane is None else idx[1:]]
+            # block_history groups the change into one item of napari's undo history.
+            with self._labels.block_history():
+                self._labels.data_setitem(idx, values.astype(self._labels.data.dtype))
+        return int(idx[0].size)
+
+    def _accept_prediction(self) -> None:
+        """Merge the chosen prediction into the annotations inside the annotated region."""
+        pred_layer = self._prediction_combo.value
+        if self._labels is None or pred_layer is None:
+            show_error("Start annotating and choose a prediction Labels layer first.")
+            return
+        shape = self._plan.labels_shape
+        pred = np.asarray(pred_layer.data)
+        region = region_mask(self._region.data, self._region.shape_type, shape)
+        ann = np.asarray(self._labels.data)
+        try:
+            if self._plan.is_stack:
+                z = self._plane()
+                if pred.shape == shape:
+                    pred = pred[z]
+                new = merge_prediction(ann[z], pred, region[z], self._min_size.value)
+                changed = self._apply(new, plane=z)
+            else:
+                new = merge_prediction(ann, pred, region, self._min_size.value)
+                changed = self._apply(new)
+        except InputError as exc:
+            show_error(str(exc))
+            return
+        added = count_cells(new)[0] - count_cells(ann if not self._plan.is_stack else ann[z])[0]
+        self._set_status(f"Accepted {added} predicted cells ({changed} px); undo with Ctrl+Z.")
+        self._labels.selected_label = next_free_id(self._labels.data)
+
+    def _export_tiff(self) -> None:
+        """Write the annotations as a TIFF instance mask (in a worker thread)."""
+        path = self._tiff_path.value
+        if self._labels is None or path is None or not str(path).strip():
+            show_error("Start annotating and enter a TIFF file name first.")
+            return
+        path = Path(path).with_suffix(".tif") if Path(path).suffix == "" else Path(path)
+        worker = create_worker(
+            write_annotations,
+            path,
+            np.array(self._labels.data, copy=True),
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        worker.returned.connect(lambda p: self._set_status(f"Exported annotations to {p}."))
+        worker.errored.connect(lambda exc: show_error(f"Export failed: {exc}"))
+        worker.start()
+
+    def _import_tiff(self) -> None:
+        """Read a TIFF instance mask (shape checked) and replace the annotations, undoably."""
+        path = self._tiff_path.value
+        if self._labels is None or path is None:
+            show_error("Start annotating and choose a TIFF file first.")
+            return
+        worker = create_worker(
+            read_annotations,
+            path,
+            self._plan.labels_shape,
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        worker.returned.connect(self._on_imported)
+        worker.errored.connect(lambda exc: show_error(f"Import refused: {exc}"))
+        worker.start()
+
+    def _on_imported(self, data: np.ndarray) -> None:
+        if self._labels is None:
+            return
+        self._apply(data)
+        self._labels.selected_label = next_free_id(self._labels.data)
+        self._set_status(f"Imported {count_cells(data)[0]} cells; undo with Ctrl+Z.")
+
+    # --- persistence ------------------------------------------------------------------
+
+    def _state(self) -> tuple[np.ndarray, list]:
+        region = [
+            (t, np.asarray(d, dtype=float).tolist())
+            for d, t in zip(self._region.data, self._region.shape_type, strict=True)
+        ]
+        return np.asarray(self._labels.data), region
+
+    def _on_changed(self, _event=None) -> None:
+        self._counts_timer.start()
+        self._saver.changed()
+
+    def _on_folder_changed(self, _value=None) -> None:
+        if self._image is not None:
+            self._saver.set_folder(self._default_folder(self._image))
+
+    def _save_now(self) -> None:
+        if self._labels is not None and not self._saver.enabled:
+            show_warning(self._saver.note())
+        self._saver.save_now()
+
+
+__all__ = ["AnnotateWidget"]

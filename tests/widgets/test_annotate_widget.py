@@ -1,0 +1,280 @@
+"""The Annotate widget in a real viewer: layers, new cell ids, region, accept prediction,
+autosave and restore, bad input."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet.core.annotations import region_mask
+from napari_unet.core.project import ANNOTATIONS_FILE, REGION_FILE, project_folder_for
+from napari_unet.widgets import _autosave
+from napari_unet.widgets import annotate as annotate_mod
+from napari_unet.widgets.annotate import AnnotateWidget
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    """Capture napari error and warning notifications of the widget."""
+    seen: list[str] = []
+    for mod in (annotate_mod, _autosave):
+        monkeypatch.setattr(mod, "show_error", seen.append)
+    monkeypatch.setattr(annotate_mod, "show_warning", seen.append)
+    return seen
+
+
+def _image_file(tmp_path, shape=(48, 64), name="cells.tif"):
+    rng = np.random.default_rng(0)
+    data = (rng.random(shape) * 200).astype(np.uint8)
+    path = tmp_path / name
+    tifffile.imwrite(path, data)
+    return path, data
+
+
+def _widget(viewer, qtbot, path=None, axes="auto", layer=None):
+    if layer is None:
+        layer = viewer.open(path)[0]
+    widget = AnnotateWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._saver.timer.setInterval(30)  # the 2 s quiet period, shortened for tests
+    widget._image_combo.value = layer
+    widget._axes.value = axes
+    widget._start_btn.native.click()
+    return widget, layer
+
+
+def _wait_saved(qtbot, widget, path):
+    qtbot.waitUntil(lambda: path.exists() and not widget._saver.busy, timeout=5000)
+    qtbot.waitUntil(lambda: not widget._saver.timer.isActive() and not widget._saver.busy)
+
+
+def test_start_creates_labels_and_whole_image_region(make_napari_viewer, qtbot, tmp_path):
+    path, data = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, image = _widget(viewer, qtbot, path)
+    labels = viewer.layers["cells annotations"]
+    region = viewer.layers["cells annotated region"]
+    assert labels.data.shape == data.shape and labels.mode == "paint"
+    assert 3 <= labels.brush_size <= 30 and labels.selected_label == 1
+    assert region_mask(region.data, region.shape_type, data.shape).all()
+    assert viewer.layers.selection.active is labels
+    # Starting again re-attaches the same layers instead of adding new ones.
+    n = len(viewer.layers)
+    widget._start_btn.native.click()
+    assert len(viewer.layers) == n and widget._labels is labels
+
+
+def test_new_cell_button_and_key_pick_the_next_free_id(make_napari_viewer, qtbot, tmp_path):
+    from napari.utils.key_bindings import coerce_keybinding
+
+    path, _ = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    labels = widget._labels
+    labels.paint((10, 10), 1)
+    labels.paint((30, 40), 4)
+    widget._new_cell_btn.native.click()
+    assert labels.selected_label == 5
+    labels.paint((20, 20), 5)
+    labels.keymap[coerce_keybinding("n")](labels)
+    assert labels.selected_label == 6
+    qtbot.waitUntil(lambda: widget._counts.value.startswith("3 cells"))
+
+
+def test_counts_show_scaled_area(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((40, 40), np.float32), name="scaled", scale=(0.5, 0.5))
+    widget, _ = _widget(viewer, qtbot, layer=layer)
+    labels = widget._labels
+    assert list(labels.scale) == [0.5, 0.5]
+    assert "Pixel size" in widget._status.value and "no file" in widget._status.value
+    idx = np.nonzero(np.ones((4, 4), bool))
+    labels.data_setitem((idx[0] + 5, idx[1] + 5), 1)
+    qtbot.waitUntil(lambda: widget._counts.value == "1 cells, 16 px (4 scaled units²)")
+
+
+def test_accept_prediction_user_strokes_win_inside_region_and_undo(
+    make_napari_viewer, qtbot, tmp_path
+):
+    path, data = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    labels, region = widget._labels, widget._region
+    user = np.zeros(data.shape, np.uint32)
+    user[5:15, 5:15] = 1
+    labels.data_setitem(np.nonzero(user), 1)
+    pred = np.zeros(data.shape, np.uint16)
+    pred[10:20, 10:20] = 1  # overlaps the user's cell
+    pred[30:40, 50:60] = 2  # right half of the image
+    pred[30:40, 5:15] = 3
+    viewer.add_labels(pred, name="prediction")
+    # Only the left half of the image is marked as annotated.
+    region.data = [np.array([[0, 0], [0, 31], [47, 31], [47, 0]])]
+    widget._prediction_combo.reset_choices()
+    widget._prediction_combo.value = viewer.layers["prediction"]
+    widget._accept_btn.native.click()
+    out = np.asarray(labels.data)
+    assert (out[5:15, 5:15] == 1).all()  # the user's strokes win
+    new = out[17, 17]
+    assert new not in (0, 1) and (out[10:20, 10:20][out[10:20, 10:20] != 1] == new).all()
+    assert out[35, 55] == 0  # outside the annotated region
+    assert out[35, 10] not in (0, 1, new)
+    assert labels.selected_label == out.max() + 1
+    labels.undo()  # one step of napari's own undo reverts the whole acceptance
+    np.testing.assert_array_equal(labels.data, user)
+
+
+def test_accept_prediction_of_another_shape_is_refused(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    path, _ = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    viewer.add_labels(np.ones((10, 10), np.uint8), name="other")
+    widget._prediction_combo.reset_choices()
+    widget._prediction_combo.value = viewer.layers["other"]
+    widget._accept_btn.native.click()
+    assert any("does not match" in m for m in messages)
+    assert not np.asarray(widget._labels.data).any()
+
+
+def test_autosave_then_restore_in_a_new_viewer(make_napari_viewer, qtbot, tmp_path):
+    path, data = _image_file(tmp_path)
+    folder = project_folder_for(path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._labels.paint((20, 20), 7)
+    rect = np.array([[0, 0], [0, 20], [20, 20], [20, 0]], float)
+    widget._region.data = [rect]
+    _wait_saved(qtbot, widget, folder / ANNOTATIONS_FILE)
+    qtbot.waitUntil(lambda: "Saved to" in widget._status.value)
+    saved = np.asarray(widget._labels.data).copy()
+    assert (folder / REGION_FILE).exists()
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    viewer.close()
+
+    viewer2 = make_napari_viewer()
+    widget2, _ = _widget(viewer2, qtbot, path)
+    np.testing.assert_array_equal(widget2._labels.data, saved)
+    np.testing.assert_allclose(widget2._region.data[0], rect)
+    assert widget2._labels.selected_label == 8
+
+
+def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
+    path, data = _image_file(tmp_path, shape=(6, 32, 40), name="stack.tif")
+    viewer = make_napari_viewer()
+    viewer.open(path)
+    viewer.dims.set_current_step(0, 2)
+    widget, _ = _widget(viewer, qtbot, layer=viewer.layers["stack"])
+    labels, region = widget._labels, widget._region
+    assert labels.data.shape == data.shape
+    mask = region_mask(region.data, region.shape_type, data.shape)
+    assert mask[2].all() and not mask[3].any()  # default region: the plane on screen
+    pred = np.zeros((32, 40), np.int32)
+    pred[5:15, 5:15] = 1
+    viewer.add_labels(pred, name="plane prediction")
+    widget._prediction_combo.reset_choices()
+    widget._prediction_combo.value = viewer.layers["plane prediction"]
+    widget._accept_btn.native.click()
+    out = np.asarray(labels.data)
+    assert (out[2, 5:15, 5:15] == 1).all() and out[[0, 1, 3, 4, 5]].sum() == 0
+    qtbot.waitUntil(lambda: widget._counts.value.startswith("plane 2: 1 cells, 100 px"))
+
+
+@pytest.mark.parametrize(
+    ("shape", "rgb", "labels_shape"),
+    [((3, 32, 40), False, (32, 40)), ((32, 40, 3), True, (32, 40))],
+)
+def test_multichannel_and_rgb_get_2d_labels(make_napari_viewer, qtbot, shape, rgb, labels_shape):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros(shape, np.uint8), rgb=rgb, name="multi")
+    widget, _ = _widget(viewer, qtbot, layer=layer)
+    assert widget._labels.data.shape == labels_shape
+
+
+def test_unsupported_image_gets_a_clear_message(make_napari_viewer, qtbot, messages):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((2, 3, 16, 16), np.uint8), name="4d")
+    widget, _ = _widget(viewer, qtbot, layer=layer)
+    assert widget._labels is None and "cannot annotate" in messages[-1]
+
+
+def test_unwritable_folder_turns_autosave_off_and_keeps_annotations(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    path, _ = _image_file(tmp_path)
+    if os.geteuid() == 0:
+        # root writes through permission bits: block the folder with a regular file.
+        blocked = tmp_path / "a_file" / "project"
+        (tmp_path / "a_file").write_text("")
+    else:
+        (tmp_path / "ro").mkdir()
+        (tmp_path / "ro").chmod(0o500)
+        blocked = tmp_path / "ro" / "project"
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._folder.value = blocked
+    assert any("not writable" in m for m in messages)
+    assert "Autosave is OFF" in widget._status.value
+    widget._labels.paint((10, 10), 3)
+    widget._save_btn.native.click()
+    assert not blocked.exists() and np.asarray(widget._labels.data).max() == 3
+    # A writable folder turns autosave back on and writes what is in memory.
+    good = tmp_path / "good"
+    widget._folder.value = good
+    _wait_saved(qtbot, widget, good / ANNOTATIONS_FILE)
+    assert tifffile.imread(good / ANNOTATIONS_FILE).max() == 3
+    if os.geteuid() != 0:
+        (tmp_path / "ro").chmod(0o700)
+
+
+def test_saved_annotations_of_another_shape_are_not_loaded_nor_overwritten(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    path, _ = _image_file(tmp_path)
+    folder = project_folder_for(path)
+    folder.mkdir()
+    tifffile.imwrite(folder / ANNOTATIONS_FILE, np.ones((10, 10), np.uint16))
+    before = (folder / ANNOTATIONS_FILE).read_bytes()
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    assert any("another image" in m and "left untouched" in m for m in messages)
+    assert not np.asarray(widget._labels.data).any()
+    widget._labels.paint((5, 5), 1)
+    qtbot.wait(150)
+    assert (folder / ANNOTATIONS_FILE).read_bytes() == before
+
+
+def test_export_import_tiff_roundtrip_and_wrong_shape(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    path, data = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._labels.paint((10, 10), 2)
+    out = tmp_path / "export.tif"
+    widget._tiff_path.value = out
+    widget._export_btn.native.click()
+    qtbot.waitUntil(lambda: "Exported" in widget._status.value)
+    exported = tifffile.imread(out)
+    assert exported.dtype == np.uint16
+    np.testing.assert_array_equal(exported, widget._labels.data)
+    # Import replaces the annotations as one undoable step.
+    other = np.zeros(data.shape, np.uint16)
+    other[:5, :5] = 9
+    tifffile.imwrite(tmp_path / "in.tif", other)
+    widget._tiff_path.value = tmp_path / "in.tif"
+    widget._import_btn.native.click()
+    qtbot.waitUntil(lambda: "Imported 1 cells" in widget._status.value)
+    np.testing.assert_array_equal(widget._labels.data, other)
+    widget._labels.undo()
+    np.testing.assert_array_equal(widget._labels.data, exported)
+    tifffile.imwrite(tmp_path / "bad.tif", np.zeros((5, 5), np.uint16))
+    widget._tiff_path.value = tmp_path / "bad.tif"
+    widget._import_btn.native.click()
+    qtbot.waitUntil(lambda: any("Import refused" in m for m in messages))
+    assert "shape (5, 5)" in messages[-1]
+    np.testing.assert_array_equal(widget._labels.data, exported)
