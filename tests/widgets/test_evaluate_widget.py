@@ -58,12 +58,13 @@ def test_scores_a_real_prediction_against_annotations(make_napari_viewer, qtbot,
     expected = evaluate(gt, pred)
     assert per_image[0]["ap"] == pytest.approx(expected["ap"])
     assert per_image[0]["rand_error"] == pytest.approx(expected["rand_error"])
-    # One image: one row, no separate total.
-    assert widget._summary.shape[0] == 1
-    summary = widget._summary.to_dict("records")[0]
-    assert float(summary["AP"]) == pytest.approx(expected["ap"], abs=1e-4)
-    assert float(summary["Rand err"]) == pytest.approx(expected["rand_error"], abs=1e-4)
-    assert widget._summary.row_headers == ("prediction",)
+    # One image: one column (metrics are rows), no separate total.
+    assert widget._summary.column_headers == ("prediction",)
+    column = dict(zip(widget._summary.row_headers, widget._summary["prediction"], strict=True))
+    assert column["GT"] == str(expected["n_gt"]) and column["pred"] == str(expected["n_pred"])
+    assert float(column["AP"]) == pytest.approx(expected["ap"], abs=1e-3)
+    assert float(column["PQ"]) == pytest.approx(expected["pq"], abs=1e-3)
+    assert float(column["Rand err"]) == pytest.approx(expected["rand_error"], abs=1e-3)
     assert widget._thresholds.shape == (10, 8)
     assert widget._thresholds.row_headers[0] == "IoU > 0.5"
     assert int(widget._thresholds.to_dict("records")[0]["TP"]) == expected["per_threshold"][0]["tp"]
@@ -82,9 +83,11 @@ def test_stack_is_scored_per_plane_and_in_total(make_napari_viewer, qtbot):
     assert [r["name"] for r in per_image] == ["plane 0", "plane 1", "plane 2"]
     expected = summarize([evaluate(g, p) for g, p in zip(gt, pred, strict=True)])
     assert total["dataset_ap"] == pytest.approx(expected["dataset_ap"])
-    assert widget._summary.row_headers == ("plane 0", "plane 1", "plane 2", "total (pooled)")
-    assert widget._summary.to_dict("records")[1]["pred"] == "2"
-    assert "AP mean of images" in widget._thresholds.column_headers
+    names = ("total (pooled)", "plane 0", "plane 1", "plane 2")
+    assert widget._summary.column_headers == names
+    pred_row = widget._summary.to_dict("index")["pred"]
+    assert [pred_row[n] for n in names] == ["5", "3", "2", "0"]
+    assert "AP img mean" in widget._thresholds.column_headers
     # Unticked, the stack is one 3D volume.
     widget._per_plane.value = False
     run_and_wait(qtbot, widget)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Table
+from qtpy.QtWidgets import QStyledItemDelegate
 
 from napari_unet.core.metrics import DSB_THRESHOLDS, evaluate_many, summary_row
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def _fmt(value: Any) -> str:
-    return str(value) if isinstance(value, int | np.integer) else f"{value:.4f}"
+    return str(value) if isinstance(value, int | np.integer) else f"{value:.3f}"
 
 
 class EvaluateWidget(Container):
@@ -34,7 +35,7 @@ class EvaluateWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
+        super().__init__(labels=False)
         self._viewer = viewer
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
         self._ground_truth = ComboBox(label="ground truth", choices=self._labels_choices)
@@ -42,19 +43,25 @@ class EvaluateWidget(Container):
         self._run = PushButton(text="Evaluate")
         self._status = Label(value="Choose two Labels layers and press Evaluate.")
         self._status.native.setWordWrap(True)
-        self._summary = Table(label="per image")
-        self._thresholds = Table(label="total per IoU threshold")
+        # Metrics as rows, images as columns (total first): reads well in a narrow dock.
+        self._summary = Table()
+        self._thresholds = Table()
         for table in (self._summary, self._thresholds):
             table.native.setEditTriggers(table.native.EditTrigger.NoEditTriggers)
-            table.native.setMinimumHeight(160)
+            # Show our fixed 3-decimal text, not magicgui's number reformatting (3.6e-02).
+            table.native.setItemDelegate(QStyledItemDelegate(table.native))
+            table.native.setMinimumHeight(200)
+            table.native.verticalHeader().setDefaultSectionSize(22)
+        pickers = Container(widgets=[self._prediction, self._ground_truth], labels=True)
         self.extend(
             [
-                self._prediction,
-                self._ground_truth,
+                pickers,
                 self._per_plane,
                 self._run,
                 self._status,
+                Label(value="<b>Scores</b> (pooled total, then each image)"),
                 self._summary,
+                Label(value="<b>Total per IoU threshold</b> (a match needs IoU > threshold)"),
                 self._thresholds,
             ]
         )
@@ -147,27 +154,29 @@ class EvaluateWidget(Container):
     def _on_done(self, result: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
         self.results = result
         per_image, total = result
-        rows = [summary_row(r) for r in per_image]
+        columns = [summary_row(r) for r in per_image]
         names = [r["name"] for r in per_image]
         if len(per_image) > 1:
-            rows.append(summary_row(total))
-            names.append("total (pooled)")
-        columns = list(rows[0])
+            columns.insert(0, summary_row(total))
+            names.insert(0, "total (pooled)")
+        metrics = list(columns[0])
         self._summary.value = {
-            "data": [[_fmt(row[c]) for c in columns] for row in rows],
-            "index": names,
-            "columns": columns,
+            "data": [[_fmt(col[m]) for col in columns] for m in metrics],
+            "index": metrics,
+            "columns": names,
         }
         keys = ["tp", "fp", "fn", "precision", "recall", "f1", "ap", "mean_matched_iou"]
-        heads = ["TP", "FP", "FN", "precision", "recall", "F1", "AP", "mean IoU"]
+        heads = ["TP", "FP", "FN", "precision", "recall", "F1", "AP", "mIoU"]
         if len(per_image) > 1:
             keys.append("dataset_ap")
-            heads.append("AP mean of images")
+            heads.append("AP img mean")
         self._thresholds.value = {
             "data": [[_fmt(p[k]) for k in keys] for p in total["per_threshold"]],
             "index": [f"IoU > {p['threshold']:g}" for p in total["per_threshold"]],
             "columns": heads,
         }
+        for table in (self._summary, self._thresholds):
+            table.native.resizeColumnsToContents()
         ap = total["dataset_ap"] if len(per_image) > 1 else total["ap"]
         self._status.value = (
             f"{len(per_image)} image(s), {total['n_gt']} true and {total['n_pred']} predicted "
