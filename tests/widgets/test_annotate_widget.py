@@ -278,3 +278,15 @@ def test_export_import_tiff_roundtrip_and_wrong_shape(
     qtbot.waitUntil(lambda: any("Import refused" in m for m in messages))
     assert "shape (5, 5)" in messages[-1]
     np.testing.assert_array_equal(widget._labels.data, exported)
+
+
+def test_closing_the_viewer_flushes_unsaved_strokes(make_napari_viewer, qtbot, tmp_path):
+    path, _ = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._saver.timer.setInterval(60_000)  # the debounce has not fired when the window closes
+    widget._labels.paint((20, 20), 3)
+    assert not (project_folder_for(path) / ANNOTATIONS_FILE).exists()
+    viewer.close()
+    saved = tifffile.imread(project_folder_for(path) / ANNOTATIONS_FILE)
+    assert saved[20, 20] == 3

@@ -8,13 +8,15 @@ time; changes made meanwhile are saved right after it.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QEvent, QObject, QTimer
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.project import folder_is_writable, save_project
@@ -48,6 +50,11 @@ class Autosaver:
         self._saved: State | None = None
         self._saving = False
         self._pending = False
+        # Background saves and a final flush may overlap: a lock serialises the writes and
+        # a sequence number stops an older state from landing after a newer one.
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._written_seq = 0
         self.timer = QTimer(parent)
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_MS)
@@ -89,11 +96,22 @@ class Autosaver:
             ann_out = np.array(ann, copy=True)
         return ann_out, (region if region != old_region else None)
 
-    @staticmethod
-    def _args(folder, ann, region, identity) -> tuple:
+    def _job(self, ann, region) -> Callable[[], bool]:
+        """Return a function that writes this state unless a newer one was written."""
+        self._seq += 1
+        seq, folder, identity = self._seq, self.folder, dict(self.identity)
         data = [np.asarray(d) for _, d in region] if region is not None else None
         types = [t for t, _ in region] if region is not None else None
-        return folder, ann, data, types, dict(identity)
+
+        def write() -> bool:
+            with self._lock:
+                if seq <= self._written_seq:
+                    return False
+                save_project(folder, ann, data, types, identity)
+                self._written_seq = seq
+                return True
+
+        return write
 
     def save_now(self) -> None:
         """Start a background save of what changed since the last save."""
@@ -106,13 +124,8 @@ class Autosaver:
         if ann is None and region is None:
             return
         self._saving = True
-        worker = create_worker(
-            save_project,
-            *self._args(self.folder, ann, region, self.identity),
-            _start_thread=False,
-            _ignore_errors=True,
-        )
-        worker.returned.connect(lambda _f: self._on_saved(ann, region))
+        worker = create_worker(self._job(ann, region), _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda wrote: wrote and self._on_saved(ann, region))
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         worker.start()
@@ -145,16 +158,39 @@ class Autosaver:
         return self._saving
 
     def flush(self) -> None:
-        """Save what is unsaved synchronously (tear-down only: layer removed, restart)."""
-        self.timer.stop()
-        if not self.enabled or self._saving:
+        """Save what is unsaved synchronously (tear-down only: window closed, layer removed).
+
+        Compared with the last *confirmed* save, so a background save still running is
+        superseded, never overtaken by an older state.
+        """
+        with contextlib.suppress(RuntimeError):  # the timer may be gone at tear-down
+            self.timer.stop()
+        if not self.enabled:
             return
         ann, region = self._pending_state()
         if ann is None and region is None:
             return
         try:
-            save_project(*self._args(self.folder, ann, region, self.identity))
+            self._job(ann, region)()
         except (InputError, OSError) as exc:
             show_error(f"Could not save the annotations to {self.folder}: {exc}")
             return
         self._on_saved(ann, region)
+
+
+class CloseWatcher(QObject):
+    """Qt event filter calling ``callback`` when the watched window receives a Close event.
+
+    Installed on the viewer's main window so that closing napari flushes unsaved
+    annotations (the debounce timer would otherwise lose the last seconds).
+    """
+
+    def __init__(self, callback: Callable[[], None]):
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event) -> bool:
+        """Run the callback on Close; never consume the event."""
+        if event.type() == QEvent.Type.Close:
+            self._callback()
+        return False

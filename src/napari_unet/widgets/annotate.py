@@ -36,7 +36,7 @@ from napari_unet.core.project import (
     read_annotations,
     write_annotations,
 )
-from napari_unet.widgets._autosave import Autosaver
+from napari_unet.widgets._autosave import Autosaver, CloseWatcher
 
 if TYPE_CHECKING:
     import napari
@@ -84,6 +84,7 @@ class AnnotateWidget(Container):
         self._region: Shapes | None = None
         self._plan = None
         self._saver = Autosaver(self.native, self._state, self._set_status)
+        self._close_watcher = CloseWatcher(self._saver.flush)
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
         self._counts_timer.setInterval(COUNTS_MS)
@@ -189,6 +190,8 @@ class AnnotateWidget(Container):
             ev.connect(self._on_changed)
         self._region.events.data.connect(self._on_changed)
         self._viewer.layers.selection.active = labels
+        # Closing the window flushes what the debounce timer has not written yet.
+        self.native.window().installEventFilter(self._close_watcher)
         saved = self._state() if project is not None else None
         self._saver.reset(folder, identity, saved, ok)
         self._enable_session(True)
@@ -266,6 +269,7 @@ class AnnotateWidget(Container):
         if self._region is not None:
             self._region.events.data.disconnect(self._on_changed)
         self._labels = self._region = self._image = None
+        self._saver.reset(None, {}, None, False)
         self._enable_session(False)
 
     def _on_layer_removing(self, event) -> None:
