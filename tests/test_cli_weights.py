@@ -1,0 +1,101 @@
+"""``napari-unet weights``: files in, weight map and target out, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from napari_unet.cli import main
+from napari_unet.core.weightmap import target_and_weights
+
+
+def touching_labels(shape=(64, 80)) -> np.ndarray:
+    labels = np.zeros(shape, np.uint16)
+    labels[10:50, 8:40] = 4
+    labels[10:50, 40:72] = 9
+    labels[52:60, 20:30] = 2
+    return labels
+
+
+def test_weights_tiff_in_tiff_out(tmp_path, capsys):
+    labels = touching_labels()
+    tifffile.imwrite(tmp_path / "cells.tif", labels)
+    out, target = tmp_path / "w.tif", tmp_path / "t.png"
+    argv = ["weights", str(tmp_path / "cells.tif"), "-o", str(out), "--target", str(target)]
+    assert main(argv + ["--w0", "5", "--sigma", "3", "--gap", "1"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    ref_t, ref_w = target_and_weights(labels, w0=5, sigma=3, gap=1)
+    np.testing.assert_array_equal(tifffile.imread(out), ref_w)
+    np.testing.assert_array_equal(np.asarray(Image.open(target)), ref_t)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave nothing behind
+
+
+def test_weights_png_labels_class_weights_and_mask(tmp_path):
+    labels = touching_labels().astype(np.uint8)
+    Image.fromarray(labels).save(tmp_path / "cells.png")
+    mask = np.zeros(labels.shape, np.uint8)
+    mask[:, :50] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "w.tif"
+    argv = ["weights", str(tmp_path / "cells.png"), "-o", str(out), "--mask"]
+    assert main(argv + [str(tmp_path / "mask.png"), "--class-weights", "1,3"]) == 0
+    ref = target_and_weights(labels, class_weights=(1, 3), mask=mask > 0)[1]
+    np.testing.assert_array_equal(tifffile.imread(out), ref)
+    assert np.all(ref[:, 50:] == 0)
+
+
+def test_weights_zarr_stack_with_progress(tmp_path, capsys):
+    da = pytest.importorskip("dask.array")
+    stack = np.stack([touching_labels(), touching_labels()[::-1], touching_labels()[:, ::-1]])
+    da.from_array(stack, chunks=(1, 32, 40)).to_zarr(str(tmp_path / "cells.zarr"))
+    out = tmp_path / "w.zarr"
+    argv = ["weights", str(tmp_path / "cells.zarr"), "-o", str(out), "--mode", "3class"]
+    assert main(argv + ["--target", str(tmp_path / "t.zarr")]) == 0
+    assert "3/3" in capsys.readouterr().err  # the tqdm bar for stacks
+    ref_t, ref_w = target_and_weights(stack, mode="3class")
+    np.testing.assert_array_equal(da.from_zarr(str(out)).compute(), ref_w)
+    np.testing.assert_array_equal(da.from_zarr(str(tmp_path / "t.zarr")).compute(), ref_t)
+
+
+@pytest.mark.parametrize(
+    ("data", "extra", "message"),
+    [
+        (np.zeros((16, 16), np.float32), [], "integer"),
+        (np.full((16, 16), -3, np.int16), [], ">= 0"),
+        (np.zeros((16, 16), np.uint16), ["--sigma", "0"], "sigma"),
+        (np.zeros((16, 16), np.uint16), ["--class-weights", "heavy"], "class-weights"),
+        (np.zeros((16, 16), np.uint16), ["--class-weights", "1,2,3"], "2 finite numbers"),
+    ],
+)
+def test_weights_bad_input_is_one_error_line(tmp_path, capsys, data, extra, message):
+    tifffile.imwrite(tmp_path / "in.tif", data)
+    out = tmp_path / "w.tif"
+    assert main(["weights", str(tmp_path / "in.tif"), "-o", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("napari-unet weights: error:") and message in err
+    assert "\n" not in err and not out.exists()
+
+
+def test_weights_missing_file_and_rgb_and_mask_shape(tmp_path, capsys):
+    assert main(["weights", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "w.tif")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    Image.fromarray(np.full((16, 16, 3), [0, 90, 0], np.uint8)).save(tmp_path / "rgb.png")
+    assert main(["weights", str(tmp_path / "rgb.png"), "-o", str(tmp_path / "w.tif")]) == 2
+    assert "RGB" in capsys.readouterr().err
+    tifffile.imwrite(tmp_path / "l.tif", touching_labels())
+    tifffile.imwrite(tmp_path / "m.tif", np.ones((8, 8), np.uint8))
+    argv = ["weights", str(tmp_path / "l.tif"), "-o", str(tmp_path / "w.tif")]
+    assert main(argv + ["--mask", str(tmp_path / "m.tif")]) == 2
+    assert "same" in capsys.readouterr().err
+    assert main(argv + ["--target", str(tmp_path / "t.png"), "--w0", "-1"]) == 2
+    assert "w0" in capsys.readouterr().err
+
+
+def test_weights_refuses_to_overwrite_input_and_float_png(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "l.tif", touching_labels())
+    assert main(["weights", str(tmp_path / "l.tif"), "-o", str(tmp_path / "l.tif")]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["weights", str(tmp_path / "l.tif"), "-o", str(tmp_path / "w.png")]) == 2
+    assert ".tif" in capsys.readouterr().err
