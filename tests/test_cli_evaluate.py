@@ -160,7 +160,8 @@ def test_model_form_needs_images_and_labels(tmp_path, capsys):
 
 def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
     """The wiring: load_model once, segment each image, score it against its labels."""
-    from napari_unet.core import modelfile, predict
+    from napari_unet.cli import evaluate as cli_evaluate
+    from napari_unet.core import modelfile
 
     gt = squares(THREE)
     (tmp_path / "img").mkdir()
@@ -174,14 +175,15 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
 
     def fake_load(path, device="cpu"):
         loaded.append(path)
-        return "MODEL", {}
+        return "MODEL", {"normalization": "from the file"}
 
-    def fake_segment(m, image):
+    def fake_segment(m, image, metadata=None):
         assert m == "MODEL" and image.dtype == np.float32
+        assert metadata == {"normalization": "from the file"}
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)
-    monkeypatch.setattr(predict, "segment", fake_segment, raising=False)
+    monkeypatch.setattr(cli_evaluate, "_find_segment", lambda: fake_segment)
     args = ["evaluate", str(model), "--images", str(tmp_path / "img"), "--labels"]
     assert main([*args, str(tmp_path / "lab")]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -191,9 +193,9 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
 
 
 def test_model_form_without_segment_says_when_it_arrives(tmp_path, capsys, monkeypatch):
-    from napari_unet.core import predict
+    from napari_unet.cli import evaluate as cli_evaluate
 
-    monkeypatch.delattr(predict, "segment", raising=False)
+    monkeypatch.setattr(cli_evaluate, "_find_segment", lambda: None)
     tifffile.imwrite(tmp_path / "i.tif", np.zeros((8, 8), np.float32))
     tifffile.imwrite(tmp_path / "l.tif", np.zeros((8, 8), np.uint16))
     model = tmp_path / "m.safetensors"
@@ -202,3 +204,26 @@ def test_model_form_without_segment_says_when_it_arrives(tmp_path, capsys, monke
     assert main([*args, "--labels", str(tmp_path / "l.tif")]) == 2
     err = capsys.readouterr().err
     assert "arrives with the predict command" in err and "evaluate PRED GT" in err
+
+
+def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):
+    """A real (tiny, untrained) model file through the real segment function."""
+    pytest.importorskip("torch")
+    postprocess = pytest.importorskip("napari_unet.core.postprocess")
+    from napari_unet.core.modelfile import load_model, save_model
+    from napari_unet.core.models import UNet
+    from napari_unet.core.synthetic import touching_cells
+
+    image, labels = touching_cells((64, 64), n_cells=8, seed=3)
+    tifffile.imwrite(tmp_path / "cells.tif", image)
+    tifffile.imwrite(tmp_path / "cells_gt.tif", labels)
+    model_path = save_model(tmp_path / "tiny.safetensors", UNet(1, 2, base_channels=4, depth=2))
+    out = tmp_path / "s.json"
+    args = ["evaluate", str(model_path), "--images", str(tmp_path / "cells.tif")]
+    assert main([*args, "--labels", str(tmp_path / "cells_gt.tif"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["images"][0]
+    model, metadata = load_model(model_path)
+    expected = evaluate(labels, postprocess.segment(model, image, metadata=metadata))
+    assert result["n_gt"] == expected["n_gt"] == len(np.unique(labels)) - 1
+    assert result["n_pred"] == expected["n_pred"]
+    assert result["pixel_error"] == pytest.approx(expected["pixel_error"])

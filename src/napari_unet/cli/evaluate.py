@@ -133,24 +133,42 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
         yield from _planes(name, gt, pred, per_plane)
 
 
+def _find_segment():
+    """The model -> instance labels function, where the predict work provides it."""
+    import importlib
+
+    for module in ("napari_unet.core.postprocess", "napari_unet.core.predict"):
+        try:
+            segment = getattr(importlib.import_module(module), "segment", None)
+        except ImportError:
+            continue
+        if segment is not None:
+            return segment
+    return None
+
+
 def _model_pairs(model_path: Path, pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+    import inspect
+
     import numpy as np
 
-    from napari_unet.core import predict
     from napari_unet.core.io import read_image
     from napari_unet.core.modelfile import load_model
 
-    segment = getattr(predict, "segment", None)
+    segment = _find_segment()
     if segment is None:
         raise InputError(
             f"{model_path} is a model file: 'evaluate MODEL --images ... --labels ...' needs "
-            "napari_unet.core.predict.segment, which arrives with the predict command. For "
-            "now, segment the images first and run 'napari-unet evaluate PRED GT'."
+            "the segment function, which arrives with the predict command. For now, segment "
+            "the images first and run 'napari-unet evaluate PRED GT'."
         )
-    model, _ = load_model(model_path)
+    model, metadata = load_model(model_path)
+    params = inspect.signature(segment).parameters
+    takes_metadata = "metadata" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    kwargs = {"metadata": metadata} if takes_metadata else {}
     for name, image_path, gt_path in pairs:
         gt = np.asarray(read_image(gt_path))
-        pred = np.asarray(segment(model, np.asarray(read_image(image_path))))
+        pred = np.asarray(segment(model, np.asarray(read_image(image_path)), **kwargs))
         yield from _planes(name, gt, pred, per_plane)
 
 
