@@ -1,0 +1,253 @@
+"""The "Weight map" dock: see the U-Net boundary weights (and target) of a Labels layer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
+from qtpy.QtCore import QTimer
+
+from napari_unet.core.weightmap import iter_target_and_weights
+
+if TYPE_CHECKING:
+    import napari
+
+#: Milliseconds of quiet after a change before the map is recomputed.
+DEBOUNCE_MS = 300
+NO_MASK = "(whole image)"
+
+
+class WeightMapWidget(Container):
+    """Compute the U-Net weight map of a Labels layer and show it as an Image layer.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose Labels layers are used.
+
+    Notes
+    -----
+    The result appears as an Image layer ``"<labels> weights"`` (and, optionally, a Labels
+    layer ``"<labels> target"`` with the separated target). With "update on change" on, the
+    map is recomputed after any change of a setting or a paint stroke, once things have been
+    quiet for :data:`DEBOUNCE_MS`. Work runs in a napari thread worker on a copy of the layer;
+    changes made meanwhile queue a single re-run, so work never piles up.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=False)
+        self._viewer = viewer
+        self._labels = ComboBox(label="labels", choices=self._labels_choices)
+        self._mask = ComboBox(label="annotated region", choices=self._mask_choices)
+        self._w0 = FloatSpinBox(label="w0", value=10.0, min=0.0, max=1000.0, step=1.0)
+        self._sigma = FloatSpinBox(label="sigma (px)", value=5.0, min=0.1, max=200.0, step=0.5)
+        self._gap = SpinBox(label="gap (px)", value=2, min=0, max=10)
+        self._class_weights = ComboBox(label="class weights", choices=["balanced", "none"])
+        self._mode = ComboBox(label="target", choices=["binary", "3class"])
+        self._show_target = CheckBox(text="show the separated target", value=True)
+        self._live = CheckBox(text="update on change", value=True)
+        self._run = PushButton(text="Compute weight map")
+        self._status = Label(value="Choose a Labels layer.")
+        self._status.native.setWordWrap(True)
+        settings = Container(
+            widgets=[
+                self._labels,
+                self._mask,
+                self._w0,
+                self._sigma,
+                self._gap,
+                self._class_weights,
+                self._mode,
+            ],
+            labels=True,
+        )
+        self.extend([settings, self._show_target, self._live, self._run, self._status])
+        self.result: tuple[np.ndarray, np.ndarray] | None = None
+        self._worker = None
+        self._pending = False
+        self._watched = None
+        self._timer = QTimer(self.native)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self._start)
+        self._run.changed.connect(self._start)
+        for widget in (self._mask, self._w0, self._sigma, self._gap, self._class_weights):
+            widget.changed.connect(self._schedule)
+        self._mode.changed.connect(self._schedule)
+        self._show_target.changed.connect(self._schedule)
+        self._labels.changed.connect(self._on_labels_changed)
+        events = viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self._refresh_choices)
+        self._refresh_choices()
+
+    # ------------------------------------------------------------------ choices
+
+    def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        from napari.layers import Labels
+
+        return [
+            (lyr.name, lyr)
+            for lyr in self._viewer.layers
+            if isinstance(lyr, Labels) and not lyr.name.endswith(" target")
+        ]
+
+    def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        from napari.layers import Labels, Shapes
+
+        chosen = getattr(self, "_labels", None)
+        chosen = chosen.value if chosen is not None else None
+        layers = [
+            (lyr.name, lyr)
+            for lyr in self._viewer.layers
+            if isinstance(lyr, (Shapes, Labels)) and lyr is not chosen
+        ]
+        return [(NO_MASK, None), *layers]
+
+    def _refresh_choices(self, _event=None) -> None:
+        self.reset_choices()
+        self._on_labels_changed()
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _on_labels_changed(self, _value=None) -> None:
+        layer = self._labels.value
+        if layer is self._watched:
+            return
+        if self._watched is not None:
+            for event in (self._watched.events.data, self._watched.events.paint):
+                event.disconnect(self._schedule)
+        self._watched = layer
+        if layer is not None:
+            for event in (layer.events.data, layer.events.paint):
+                event.connect(self._schedule)
+        self._mask.reset_choices()
+        self._schedule()
+
+    def _schedule(self, _value=None) -> None:
+        """Restart the debounce timer (when updating on change)."""
+        if self._live.value and self._labels.value is not None:
+            self._timer.start()
+
+    def _inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Copies of the labels and the annotated-region mask."""
+        from napari.layers import Shapes
+
+        from napari_unet.core.errors import InputError
+
+        layer = self._labels.value
+        if layer is None:
+            raise InputError("choose a Labels layer")
+        labels = np.array(layer.data[0] if layer.multiscale else layer.data)
+        region = self._mask.value
+        if region is None:
+            return labels, None
+        if isinstance(region, Shapes):
+            if len(region.data) == 0:
+                raise InputError(f"the Shapes layer {region.name!r} has no shapes")
+            ndim = min(region.ndim, labels.ndim)
+            masks = region.to_masks(mask_shape=labels.shape[-ndim:])
+            mask = np.broadcast_to(np.any(masks, axis=0), labels.shape)
+        else:
+            mask = np.asarray(region.data[0] if region.multiscale else region.data) > 0
+        if mask.shape != labels.shape:
+            raise InputError(
+                f"the annotated region {region.name!r} has shape {mask.shape}, but "
+                f"{layer.name!r} has shape {labels.shape}; they must be the same"
+            )
+        return labels, np.array(mask)
+
+    def _start(self, _value=None) -> None:
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        from napari_unet.core.errors import InputError
+
+        self._timer.stop()
+        if self._worker is not None:
+            self._pending = True  # one re-run when the current one finishes
+            return
+        try:
+            labels, mask = self._inputs()
+        except InputError as exc:
+            show_error(str(exc))
+            self._status.value = f"Error: {exc}"
+            return
+        self._source = self._labels.value
+        self._status.value = "Computing the weight map..."
+        self._worker = create_worker(
+            iter_target_and_weights,
+            labels,
+            gap=self._gap.value,
+            w0=self._w0.value,
+            sigma=self._sigma.value,
+            class_weights=self._class_weights.value,
+            mask=mask,
+            mode=self._mode.value,
+            _connect={
+                "yielded": self._on_progress,
+                "returned": self._on_done,
+                "errored": self._on_error,
+                "finished": self._on_finished,
+            },
+        )
+
+    # ------------------------------------------------------------------ results
+
+    def _on_progress(self, event) -> None:
+        if event.total > 1:
+            self._status.value = f"Computing: plane {event.done} of {event.total}"
+
+    def _on_error(self, exc: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"Weight map: {exc}")
+        self._status.value = f"Error: {exc}"
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        if self._pending:
+            self._pending = False
+            self._start()
+
+    def _on_done(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        target, weights = result
+        self.result = result
+        source = self._source
+        if source not in self._viewer.layers:
+            return
+        geometry = {
+            "scale": source.scale,
+            "translate": source.translate,
+            "affine": source.affine.affine_matrix,
+        }
+        top = float(weights.max()) if weights.size else 1.0
+        limits = (0.0, top if top > 0 else 1.0)
+        name = f"{source.name} weights"
+        if name in self._viewer.layers:
+            layer = self._viewer.layers[name]
+            layer.data = weights
+            layer.contrast_limits_range = limits
+            layer.contrast_limits = limits
+        else:
+            self._viewer.add_image(
+                weights,
+                name=name,
+                colormap="inferno",
+                contrast_limits=limits,
+                blending="additive",
+                **geometry,
+            )
+        target_name = f"{source.name} target"
+        if self._show_target.value:
+            if target_name in self._viewer.layers:
+                self._viewer.layers[target_name].data = target
+            else:
+                self._viewer.add_labels(target, name=target_name, opacity=0.4, **geometry)
+        cells = weights[target == 1]
+        self._status.value = (
+            f"{name}: {weights.min():.3g} to {top:.3g}"
+            + (f"; cells {cells.min():.3g}" if cells.size else "")
+            + (" (whole stack)" if weights.ndim == 3 else "")
+        )

@@ -1,0 +1,139 @@
+"""The Weight map dock in a real viewer: layers appear, follow changes, never pile up work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet.core.synthetic import touching_cells
+from napari_unet.core.weightmap import target_and_weights
+from napari_unet.widgets import weightmap as weightmap_module
+from napari_unet.widgets.weightmap import WeightMapWidget
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    return shown
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Count the computations the widget starts (each one runs the real generator)."""
+    started = []
+    real = weightmap_module.iter_target_and_weights
+
+    def counting(labels, **kwargs):
+        started.append(kwargs)
+        return (yield from real(labels, **kwargs))
+
+    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", counting)
+    return started
+
+
+def idle(widget: WeightMapWidget) -> bool:
+    return widget._worker is None and not widget._timer.isActive() and not widget._pending
+
+
+def settle(qtbot, widget: WeightMapWidget) -> None:
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: idle(widget), timeout=20000)
+
+
+@pytest.fixture
+def setup(make_napari_viewer, qtbot, runs):
+    _, labels = touching_cells((128, 128), n_cells=25, seed=2)
+    viewer = make_napari_viewer()
+    viewer.add_labels(labels, name="cells", scale=(0.5, 0.5))
+    widget = WeightMapWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Weight map")
+    settle(qtbot, widget)
+    return viewer, widget, labels
+
+
+def test_layers_appear_with_colormap_and_match_the_core(setup, runs):
+    viewer, widget, labels = setup
+    assert len(runs) == 1  # computed once, off the GUI thread, on opening
+    weights = viewer.layers["cells weights"]
+    target = viewer.layers["cells target"]
+    ref_t, ref_w = target_and_weights(labels)
+    np.testing.assert_array_equal(weights.data, ref_w)
+    np.testing.assert_array_equal(target.data, ref_t)
+    assert weights.colormap.name == "inferno"
+    assert weights.contrast_limits == pytest.approx([0.0, float(ref_w.max())])
+    assert tuple(weights.scale) == (0.5, 0.5) and tuple(target.scale) == (0.5, 0.5)
+    assert "cells weights" in widget._status.value
+    # The result layers are not offered as input labels.
+    assert [name for name, _ in widget._labels_choices()] == ["cells"]
+
+
+def test_recomputes_on_settings_and_paint_without_piling_up(setup, qtbot, runs):
+    viewer, widget, labels = setup
+    for value in (12.0, 14.0, 16.0, 18.0, 20.0):  # a burst of changes: debounced
+        widget._w0.value = value
+    widget._sigma.value = 3.0
+    settle(qtbot, widget)
+    assert len(runs) == 2
+    ref = target_and_weights(labels, w0=20.0, sigma=3.0)[1]
+    np.testing.assert_array_equal(viewer.layers["cells weights"].data, ref)
+    # Painting (here: replacing the data) re-runs it too.
+    layer = viewer.layers["cells"]
+    edited = labels.copy()
+    edited[:20, :20] = labels.max() + 1
+    layer.data = edited
+    settle(qtbot, widget)
+    assert len(runs) == 3
+    np.testing.assert_array_equal(
+        viewer.layers["cells weights"].data, target_and_weights(edited, w0=20.0, sigma=3.0)[1]
+    )
+    # Changes while a computation runs queue exactly one more run.
+    widget._start()
+    widget._gap.value = 1
+    widget._start()
+    widget._start()
+    settle(qtbot, widget)
+    assert len(runs) == 5
+    assert runs[-1]["gap"] == 1
+    assert len([lyr for lyr in viewer.layers if lyr.name == "cells weights"]) == 1
+
+
+def test_shapes_region_mask_and_three_classes(setup, qtbot):
+    viewer, widget, labels = setup
+    viewer.add_shapes([np.array([[0, 0], [0, 60], [60, 60], [60, 0]])], name="region")
+    widget._mask.value = viewer.layers["region"]
+    widget._mode.value = "3class"
+    widget._class_weights.value = "none"
+    settle(qtbot, widget)
+    mask = np.zeros(labels.shape, bool)
+    mask[:61, :61] = True
+    ref_t, ref_w = target_and_weights(labels, mask=mask, mode="3class", class_weights="none")
+    np.testing.assert_array_equal(viewer.layers["cells weights"].data, ref_w)
+    np.testing.assert_array_equal(viewer.layers["cells target"].data, ref_t)
+
+
+def test_manual_mode_stack_and_errors(make_napari_viewer, qtbot, errors, runs):
+    viewer = make_napari_viewer()
+    stack = np.stack([touching_cells((64, 64), 10, seed=s)[1] for s in range(3)])
+    viewer.add_labels(stack, name="movie")
+    viewer.add_labels(np.zeros((8, 8), np.uint8), name="small region")
+    widget = WeightMapWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._live.value = False
+    widget._show_target.value = False
+    settle(qtbot, widget)
+    widget._labels.value = viewer.layers["movie"]
+    widget._mask.value = viewer.layers["small region"]
+    widget._run.native.click()
+    settle(qtbot, widget)
+    assert errors and "same" in errors[-1] and "Error" in widget._status.value
+    widget._mask.value = None
+    widget._run.native.click()
+    settle(qtbot, widget)
+    assert viewer.layers["movie weights"].data.shape == stack.shape
+    assert "movie target" not in viewer.layers
+    np.testing.assert_array_equal(viewer.layers["movie weights"].data, target_and_weights(stack)[1])
+    viewer.add_shapes(name="empty")
+    widget._mask.value = viewer.layers["empty"]
+    widget._run.native.click()
+    assert "no shapes" in errors[-1]
