@@ -8,13 +8,17 @@ trainer's own resume information) goes into the file's JSON metadata.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.io import atomic_write
+
+if TYPE_CHECKING:
+    from napari_unet.core.train_config import TrainResult
 
 FORMAT = "napari-unet-optimizer/1"
 
@@ -107,4 +111,72 @@ def load_optimizer(path: str | os.PathLike) -> tuple[dict, dict]:
     return (
         {"state": state, "param_groups": groups},
         json.loads(meta["extra"]),
+    )
+
+
+def best_path(path: str | Path) -> Path:
+    """Where the best model of a run with output ``path`` goes: ``NAME.best.safetensors``."""
+    p = Path(path)
+    return p.with_name(p.stem + ".best" + (p.suffix or ".safetensors"))
+
+
+def save_snapshot(path: Path, model, meta: dict, step: int, metrics: dict | None) -> None:
+    """Write a model file of the weights at ``step`` (e.g. the best so far) with ``metrics``."""
+    from napari_unet.core.modelfile import save_model
+
+    m = copy.deepcopy(meta)
+    m["provenance"]["steps"] = step
+    m.setdefault("metrics", {})["at_save"] = metrics
+    save_model(path, model, **m)
+
+
+def save_result(result: TrainResult, path: str | Path) -> Path:
+    """Write the last weights to ``path`` and the optimiser state beside it (for resuming).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from napari_unet.core.modelfile import save_model
+
+    path = Path(path)
+    meta = copy.deepcopy(result.metadata)
+    meta["training"] = {
+        "steps_done": result.steps_done,
+        "stopped": result.stopped,
+        "history": result.history,
+        "best_metrics": result.best_metrics,
+    }
+    save_model(path, result.model, **meta)
+    save_optimizer(
+        optimizer_path(path),
+        result.optimizer_state,
+        {"steps_done": result.steps_done, "config": result.config.to_dict()},
+    )
+    return path
+
+
+def load_resume(path: str | Path) -> TrainResult:
+    """Rebuild a :class:`TrainResult` from a model file and its optimiser state."""
+    from napari_unet.core.modelfile import load_model
+    from napari_unet.core.train_config import TrainConfig, TrainResult
+
+    model, meta = load_model(path, device="cpu")
+    state, extra = load_optimizer(optimizer_path(path))
+    training = meta.get("training", {})
+    keep = {
+        k: v
+        for k, v in meta.items()
+        if k in ("normalization", "provenance", "class_names", "separation_gap")
+    }
+    return TrainResult(
+        model=model,
+        history=training.get("history", {"train": [], "val": []}),
+        best_metrics=training.get("best_metrics"),
+        steps_done=int(extra.get("steps_done", training.get("steps_done", 0))),
+        stopped=bool(training.get("stopped", False)),
+        config=TrainConfig.from_dict(extra["config"]),
+        metadata=keep,
+        optimizer_state=state,
     )

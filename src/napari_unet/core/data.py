@@ -1,0 +1,409 @@
+"""Training data: validated (image, labels, region) pairs, cached targets, crop sampling.
+
+A :class:`TrainPair` is one 2D plane: its normalised image ``(C, H, W)``, instance labels,
+the optional annotated-region mask, and the U-Net target and weight map (computed once per
+pair by :mod:`napari_unet.core.weightmap` and cached by content). Pixels outside the
+annotated region get weight 0, so partially annotated images train safely.
+
+:class:`CropSampler` draws random crops of a size the network accepts, biased towards
+annotated cells, with augmentation from :mod:`napari_unet.core.augment`;
+:class:`BatchPrefetcher` prepares batches ahead in a daemon thread so data preparation
+overlaps the training step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core import augment as aug
+from napari_unet.core.errors import InputError
+
+_CACHE: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+@dataclass(eq=False)
+class TrainPair:
+    """One annotated 2D plane, ready for sampling.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        ``(C, H, W)`` float32, normalised as prediction normalises.
+    labels : numpy.ndarray
+        ``(H, W)`` int32 instance labels (0 = background).
+    mask : numpy.ndarray or None
+        ``(H, W)`` bool annotated region, or None for "the whole plane is annotated".
+    target, weights : numpy.ndarray
+        Class target (uint8) and weight map (float32, 0 outside the region).
+    name : str
+        For messages and provenance.
+    raw : numpy.ndarray
+        The un-normalised ``(C, H, W)`` plane (what prediction receives).
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    mask: np.ndarray | None
+    target: np.ndarray
+    weights: np.ndarray
+    name: str
+    raw: np.ndarray
+    _coeffs: np.ndarray | None = field(default=None, repr=False)
+    _fg: np.ndarray | None = field(default=None, repr=False)
+    _region: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Height and width."""
+        return self.labels.shape
+
+    @property
+    def n_cells(self) -> int:
+        """Number of annotated cells (inside the region)."""
+        lab = self.labels if self.mask is None else self.labels[self.mask]
+        return int(np.unique(lab[lab > 0]).size)
+
+    @property
+    def coeffs(self) -> np.ndarray:
+        """Cubic spline coefficients of the image (computed on first use)."""
+        if self._coeffs is None:
+            self._coeffs = aug.prefilter(self.image)
+        return self._coeffs
+
+    @property
+    def fg_index(self) -> np.ndarray:
+        """Flat indices of annotated cell pixels."""
+        if self._fg is None:
+            fg = self.labels > 0
+            if self.mask is not None:
+                fg &= self.mask
+            self._fg = np.flatnonzero(fg)
+        return self._fg
+
+    @property
+    def region_index(self) -> np.ndarray:
+        """Flat indices of pixels with a non-zero weight (the annotated region)."""
+        if self._region is None:
+            self._region = np.flatnonzero(self.weights > 0)
+        return self._region
+
+
+def _split_channels(image: np.ndarray, label_shape: tuple, what: str) -> np.ndarray:
+    """Return the image as ``(..., C, H, W)`` matching ``label_shape`` (2D or stack)."""
+    if image.shape == label_shape:
+        return image[..., None, :, :]
+    if image.ndim == len(label_shape) + 1:
+        if image.shape[:-1] == label_shape:  # channels last (RGB)
+            return np.moveaxis(image, -1, -3)
+        if len(label_shape) == 2 and image.shape[1:] == label_shape:  # (C, H, W)
+            return image
+        if len(label_shape) == 3 and image.shape[:1] + image.shape[2:] == label_shape:
+            return image  # (Z, C, H, W)
+    raise InputError(
+        f"{what}: image shape {tuple(image.shape)} does not match labels shape "
+        f"{tuple(label_shape)}; the image must have the labels' shape, optionally with one "
+        f"channel axis (first or last)"
+    )
+
+
+def _check_labels(labels: Any, what: str) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.dtype == bool:
+        lab = lab.astype(np.int32)
+    if not np.issubdtype(lab.dtype, np.integer):
+        raise InputError(
+            f"{what}: labels have dtype {lab.dtype}; expected integer instance labels "
+            f"(0 = background, 1..N = cells), not probabilities or floats"
+        )
+    if lab.ndim not in (2, 3):
+        raise InputError(f"{what}: labels must be 2D or a stack of 2D planes; got {lab.shape}")
+    if lab.size and lab.min() < 0:
+        raise InputError(
+            f"{what}: labels contain negative values (min {lab.min()}); "
+            f"expected 0 for background and positive ids for cells"
+        )
+    return lab.astype(np.int32, copy=False)
+
+
+def target_and_weights(
+    labels: np.ndarray, mask: np.ndarray | None, w0: float, sigma: float, gap: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """The U-Net target and weight map of one plane, cached by content and settings."""
+    h = hashlib.blake2b(labels.tobytes(), digest_size=16)
+    h.update(repr((labels.shape, float(w0), float(sigma), int(gap))).encode())
+    if mask is not None:
+        h.update(np.packbits(mask).tobytes())
+    key = h.hexdigest()
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    from napari_unet.core.weightmap import target_and_weights as _tw
+
+    target, weights = _tw(labels, gap=gap, w0=w0, sigma=sigma, mask=mask)
+    weights = np.asarray(weights, np.float32)
+    if mask is not None:
+        weights = np.where(mask, weights, np.float32(0))
+    result = (np.asarray(target, np.uint8), weights)
+    _CACHE[key] = result
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result
+
+
+def make_pairs(
+    images: list,
+    labels: list,
+    regions: list | None = None,
+    *,
+    names: list[str] | None = None,
+    normalization: dict | None = None,
+    w0: float = 10.0,
+    sigma: float = 5.0,
+    gap: int = 2,
+) -> list[TrainPair]:
+    """Validate training data and prepare one :class:`TrainPair` per annotated plane.
+
+    Parameters
+    ----------
+    images : list of array-like
+        2D images ``(H, W)``, multi-channel ``(H, W, C)`` or ``(C, H, W)``, or stacks
+        ``(Z, H, W)`` / ``(Z, H, W, C)`` whose planes pair with 3D labels.
+    labels : list of array-like
+        Integer instance labels, 2D or 3D, one per image.
+    regions : list of array-like or None, optional
+        Annotated-region masks (non-zero = annotated), one per image or None. Without a
+        region the whole plane counts as annotated; stack planes with no labelled pixel
+        are then skipped (not annotated).
+    names : list of str, optional
+        Names for messages.
+    normalization : dict, optional
+        Normalisation spec (:mod:`napari_unet.core.normalize`; default 1-99.8 percentiles).
+    w0, sigma : float
+        Weight-map border weight and width (paper: 10 and 5 px).
+    gap : int
+        Background gap separating touching cells in the target (pixels).
+
+    Returns
+    -------
+    list of TrainPair
+
+    Raises
+    ------
+    InputError
+        Different shapes, non-integer or negative labels, an empty region, images with
+        different channel counts, or no annotated cell at all.
+    """
+    from napari_unet.core.normalize import normalize
+
+    if len(images) == 0:
+        raise InputError("no training images given; expected at least one image/labels pair")
+    if len(images) != len(labels):
+        raise InputError(f"{len(images)} images but {len(labels)} label images; pair them 1:1")
+    regions = list(regions) if regions is not None else [None] * len(images)
+    if len(regions) != len(images):
+        raise InputError(f"{len(images)} images but {len(regions)} regions; give one per image")
+    names = list(names) if names is not None else [f"pair {i + 1}" for i in range(len(images))]
+    pairs: list[TrainPair] = []
+    channels = None
+    for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
+        lab = _check_labels(lab, name)
+        img = np.asarray(img)
+        if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
+            raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
+        img = _split_channels(img, lab.shape, name)
+        c = img.shape[-3]
+        if channels is None:
+            channels = c
+        elif c != channels:
+            raise InputError(
+                f"{name}: image has {c} channel(s) but the first image has {channels}; "
+                f"all training images need the same channel count"
+            )
+        mask = None
+        if reg is not None:
+            mask = np.asarray(reg)
+            if mask.shape != lab.shape:
+                raise InputError(
+                    f"{name}: region shape {mask.shape} differs from labels shape {lab.shape}"
+                )
+            mask = mask != 0
+            if not mask.any():
+                raise InputError(
+                    f"{name}: the annotated region is empty; paint the region you annotated "
+                    f"(non-zero pixels) or give no region to use the whole image"
+                )
+        planes = range(lab.shape[0]) if lab.ndim == 3 else [None]
+        for z in planes:
+            lz = lab if z is None else lab[z]
+            mz = mask if (mask is None or z is None) else mask[z]
+            iz = img if z is None else img[z]
+            if z is not None and (mz is not None and not mz.any()):
+                continue
+            if z is not None and mz is None and not (lz > 0).any():
+                continue
+            target, weights = target_and_weights(lz, mz, w0, sigma, gap)
+            raw = np.asarray(iz)
+            pairs.append(
+                TrainPair(
+                    image=normalize(raw.astype(np.float32, copy=False), normalization),
+                    labels=lz,
+                    mask=mz,
+                    target=target,
+                    weights=weights,
+                    name=name if z is None else f"{name} [plane {z}]",
+                    raw=raw,
+                )
+            )
+    if not pairs or sum(p.fg_index.size for p in pairs) == 0:
+        raise InputError(
+            "no annotated cell: the labels hold no cell (value > 0) inside the annotated "
+            "region; paint at least a few cells before training"
+        )
+    return pairs
+
+
+class CropSampler:
+    """Random augmented crops of the training pairs.
+
+    Parameters
+    ----------
+    pairs : list of TrainPair
+        Training data.
+    input_size, output_size : int
+        Crop side fed to the network and the side of its output (equal for "same"
+        padding; the target is the central ``output_size`` window of the input crop).
+    augment : AugmentConfig
+        Augmentation settings (``NO_AUGMENT`` for none).
+    fg_bias : float
+        Probability that a crop is centred on an annotated cell pixel; otherwise it is
+        centred on a random pixel of the annotated region.
+    """
+
+    def __init__(
+        self,
+        pairs: list[TrainPair],
+        input_size: int,
+        output_size: int,
+        augment: aug.AugmentConfig = aug.NO_AUGMENT,
+        fg_bias: float = 0.7,
+    ) -> None:
+        self.pairs = pairs
+        self.input_size = int(input_size)
+        self.output_size = int(output_size)
+        self.augment = augment
+        self.fg_bias = float(fg_bias)
+        area = np.array([max(p.region_index.size, 1) for p in pairs], np.float64)
+        self._p = area / area.sum()
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One crop: image ``(C, S, S)`` float32, target and weights ``(O, O)``."""
+        pair = self.pairs[int(rng.choice(len(self.pairs), p=self._p))]
+        idx = pair.fg_index if (pair.fg_index.size and rng.random() < self.fg_bias) else None
+        if idx is None:
+            idx = pair.region_index if pair.region_index.size else np.arange(pair.labels.size)
+        cy, cx = np.unravel_index(int(idx[rng.integers(idx.size)]), pair.shape)
+        s, o = self.input_size, self.output_size
+        top = (cy - s // 2 + rng.integers(-2, 3), cx - s // 2 + rng.integers(-2, 3))
+        grid = aug.sampling_grid(top, s, self.augment, rng)
+        image = aug.resample(pair.coeffs, grid, order=3, prefiltered=True)
+        h = (s - o) // 2
+        inner = grid[:, h : h + o, h : h + o]
+        target = aug.resample(pair.target, inner, order=0)
+        weights = aug.resample(pair.weights, inner, order=1)
+        np.maximum(weights, 0, out=weights)
+        image = aug.augment_intensity(image, self.augment, rng)
+        return image, target, weights
+
+    def batch(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """A batch: ``image`` (B, C, S, S), ``target`` (B, O, O) int64, ``weights``."""
+        crops = [self.sample(rng) for _ in range(batch_size)]
+        return {
+            "image": np.stack([c[0] for c in crops]),
+            "target": np.stack([c[1] for c in crops]).astype(np.int64),
+            "weights": np.stack([c[2] for c in crops]),
+        }
+
+
+class BatchPrefetcher:
+    """Prepare batches ahead in a daemon thread (a bounded queue), reproducibly.
+
+    Batch ``i`` is drawn with ``numpy.random.default_rng([seed, i])``, so the sequence of
+    batches is the same whether it is prepared in the thread or inline.
+
+    Parameters
+    ----------
+    sampler : CropSampler
+        The crop source.
+    batch_size : int
+        Crops per batch.
+    seed : int
+        Base seed.
+    start : int
+        Index of the first batch (the step a resumed run continues from).
+    depth : int
+        Batches prepared ahead; 0 prepares each batch inline when asked (no thread).
+    """
+
+    def __init__(
+        self, sampler: CropSampler, batch_size: int, seed: int, start: int = 0, depth: int = 2
+    ) -> None:
+        self.sampler, self.batch_size, self.seed = sampler, batch_size, seed
+        self._next = start
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._queue: queue.Queue = queue.Queue(maxsize=depth)
+            self._thread = threading.Thread(
+                target=self._run, args=(start,), name="napari-unet-batches", daemon=True
+            )
+            self._thread.start()
+
+    def _make(self, i: int) -> dict[str, np.ndarray]:
+        return self.sampler.batch(self.batch_size, np.random.default_rng([self.seed, i]))
+
+    def _run(self, i: int) -> None:
+        while not self._stop.is_set():
+            try:
+                item: Any = self._make(i)
+            except BaseException as exc:  # hand the error to the consumer
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, BaseException):
+                return
+            i += 1
+
+    def get(self) -> dict[str, np.ndarray]:
+        """The next batch (waits for the thread if it is behind)."""
+        if self._thread is None:
+            batch = self._make(self._next)
+            self._next += 1
+            return batch
+        while True:
+            try:
+                item = self._queue.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    raise RuntimeError("the batch preparation thread ended unexpectedly") from None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (at most a few seconds)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,234 @@
+import threading
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_unet.core.data import make_pairs  # noqa: E402
+from napari_unet.core.errors import InputError  # noqa: E402
+from napari_unet.core.synthetic import touching_cells  # noqa: E402
+from napari_unet.core.train import (  # noqa: E402
+    Checkpoint,
+    Evaluation,
+    Preview,
+    TrainConfig,
+    TrainStarted,
+    TrainStep,
+    best_path,
+    train,
+    train_model,
+)
+from napari_unet.core.validation import evaluate_pairs  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # The test machines are shared: one intra-op thread avoids OpenMP spin-waiting under load.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data():
+    img, lab = touching_cells((128, 128), n_cells=12, seed=0, cluster_size=1)
+    vimg, vlab = touching_cells((128, 128), n_cells=12, seed=1, cluster_size=1)
+    return make_pairs([img], [lab], names=["train"]), make_pairs([vimg], [vlab], names=["val"])
+
+
+def quick(**kw):
+    base = dict(
+        model="tiny",
+        steps=6,
+        batch_size=2,
+        crop_size=48,
+        val_every=3,
+        device="cpu",
+        prefetch=0,
+        event_interval=0.0,
+    )
+    return TrainConfig(**(base | kw))
+
+
+def drain(gen):
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as done:
+            return events, done.value
+
+
+def weights_of(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tiny_network_learns_the_synthetic_sample(data):
+    pairs, val = data
+    cfg = TrainConfig(
+        model="tiny", steps=120, batch_size=4, crop_size=64, val_every=40, lr=3e-3,
+        device="cpu",
+    )  # fmt: skip
+    from napari_unet.core.models import build_model
+
+    torch.manual_seed(0)
+    untrained = build_model({**cfg.model, "in_channels": 1})
+    chance = evaluate_pairs(untrained, val, cfg.normalization, "cpu")
+    events, result = drain(train(pairs, cfg, val=val))
+    assert isinstance(events[0], TrainStarted)
+    evals = [e for e in events if isinstance(e, Evaluation)]
+    assert [e.step for e in evals] == [40, 80, 120]
+    final = evals[-1].metrics
+    assert final["ap50"] >= 0.2 and final["ap50"] >= chance["ap50"] + 0.15
+    assert final["pixel_iou"] > 0.8 > chance["pixel_iou"]
+    assert final["val_loss"] < chance["val_loss"]
+    steps = [e for e in events if isinstance(e, TrainStep)]
+    # throttled: far fewer step events than steps, but the last step is always reported
+    assert steps[-1].step == 120 and len(steps) < 120
+    assert steps[-1].loss < steps[0].loss
+    assert result.steps_done == 120 and not result.stopped
+    assert result.best_metrics["ap50"] == max(e.metrics["ap50"] for e in evals)
+
+
+def test_real_nuclei_reach_a_useful_ap50(shared_data):
+    import tifffile
+
+    d = shared_data / "stardist_nuclei2d"
+    pairs = make_pairs(
+        [tifffile.imread(d / "tests_img2d_256.tif")], [tifffile.imread(d / "tests_mask2d_256.tif")]
+    )
+    val = make_pairs(
+        [tifffile.imread(d / "img2d.tif")[:192, :192]],
+        [tifffile.imread(d / "mask2d.tif")[:192, :192]],
+    )
+    cfg = TrainConfig(model="tiny", steps=150, crop_size=96, val_every=150, lr=3e-3, device="cpu")
+    result = train_model(pairs, cfg, val=val)
+    assert result.best_metrics["ap50"] > 0.4
+
+
+def test_stop_returns_trained_weights_within_one_step(data):
+    pairs, _ = data
+    stop = threading.Event()
+    gen = train(pairs, quick(steps=50, event_interval=0.0), stop=stop)
+    first = None
+    events = []
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            result = done.value
+            break
+        events.append(ev)
+        if isinstance(ev, TrainStarted):
+            continue
+        if first is None and isinstance(ev, TrainStep) and ev.step == 3:
+            first = ev
+            stop.set()
+    assert result.stopped and result.steps_done == 3
+    assert max(e.step for e in events if isinstance(e, TrainStep)) == 3
+    torch.manual_seed(0)
+    from napari_unet.core.models import build_model
+
+    fresh = build_model({**quick().model, "in_channels": 1})
+    assert not same_weights(weights_of(fresh), weights_of(result.model))
+    # the stopped model predicts
+    assert result.model(torch.zeros(1, 1, 48, 48)).shape == (1, 2, 48, 48)
+
+
+def test_resume_continues_steps_and_optimiser_state(data, tmp_path):
+    pairs, _ = data
+    cfg = quick(steps=6, val_every=100)
+    straight = train_model(pairs, cfg)
+    stop_after = {"n": 0}
+
+    def stop():
+        return stop_after["n"] >= 3
+
+    gen = train(pairs, cfg, stop=stop, output=tmp_path / "m.safetensors")
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as done:
+            part = done.value
+            break
+        if isinstance(ev, TrainStep):
+            stop_after["n"] = ev.step
+    assert part.steps_done == 3 and part.stopped
+    assert part.optimizer_state["state"][0]["step"] == 3
+    # resume in memory and from the files: both finish exactly like the uninterrupted run
+    resumed = train_model(pairs, cfg, resume=part)
+    from_file = train_model(pairs, cfg, resume=tmp_path / "m.safetensors")
+    for r in (resumed, from_file):
+        assert r.steps_done == 6 and not r.stopped
+        assert int(r.optimizer_state["state"][0]["step"]) == 6
+        for k, v in weights_of(straight.model).items():
+            torch.testing.assert_close(weights_of(r.model)[k], v, atol=1e-5, rtol=1e-4)
+    assert [h["step"] for h in resumed.history["train"]][-1] == 6
+    with pytest.raises(InputError, match="already trained"):
+        train_model(pairs, cfg, resume=resumed)
+
+
+def test_checkpoints_hold_provenance_and_fine_tune_loads(data, tmp_path):
+    from napari_unet.core.modelfile import load_model, read_metadata
+
+    pairs, val = data
+    out = tmp_path / "cells.safetensors"
+    events, result = drain(train(pairs, quick(), val=val, output=out, preview=val[0].raw[0]))
+    kinds = [(e.kind, e.path) for e in events if isinstance(e, Checkpoint)]
+    assert ("last", out) in kinds and ("best", best_path(out)) in kinds
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert len(previews) == 2 and previews[-1].labels.shape == (128, 128)
+    meta = read_metadata(out)
+    assert meta["provenance"]["steps"] == 6
+    assert meta["provenance"]["config"]["steps"] == 6
+    assert meta["normalization"]["method"] == "percentile"
+    assert meta["training"]["best_metrics"]["ap50"] == result.best_metrics["ap50"]
+    assert read_metadata(best_path(out))["metrics"]["at_save"]["step"] in (3, 6)
+    loaded, _ = load_model(out)
+    assert same_weights(weights_of(loaded), weights_of(result.model))
+
+    # fine-tune: starts from the file's weights (stop at once -> unchanged weights)
+    stop = threading.Event()
+    stop.set()
+    ft = train_model(pairs, quick(), init=out, stop=stop)
+    assert ft.steps_done == 0 and same_weights(weights_of(ft.model), weights_of(loaded))
+    ft2 = train_model(pairs, quick(steps=2), init=out)
+    assert ft2.metadata["provenance"]["source"].startswith("fine-tuned from cells")
+
+
+def test_fine_tune_file_of_another_kind_is_rejected(data, tmp_path):
+    from napari_unet.core.modelfile import save_model
+    from napari_unet.core.models import build_model
+
+    pairs, _ = data
+    three = tmp_path / "three.safetensors"
+    save_model(three, build_model({"arch": "unet", "n_classes": 3, "base_channels": 4, "depth": 2}))
+    with pytest.raises(InputError, match="n_classes"):
+        train_model(pairs, quick(model={"arch": "unet", "n_classes": 2}), init=three)
+    rgb = tmp_path / "rgb.safetensors"
+    save_model(rgb, build_model({"arch": "unet", "in_channels": 3, "base_channels": 4, "depth": 2}))
+    with pytest.raises(InputError, match="channel"):
+        train_model(pairs, quick(), init=rgb)
+    with pytest.raises(InputError, match="arch"):
+        train_model(pairs, quick(model={"arch": "unetpp"}), init=rgb)
+
+
+def test_holdout_region_validation_and_bad_settings(data):
+    pairs, _ = data
+    events, result = drain(train(pairs, quick(val_fraction=0.25)))
+    ev = [e for e in events if isinstance(e, Evaluation)]
+    assert ev and set(ev[0].metrics) >= {"val_loss", "pixel_iou", "ap50"}
+    with pytest.raises(InputError, match="preset"):
+        TrainConfig(model="huge")
+    with pytest.raises(InputError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(InputError, match="steps"):
+        TrainConfig(steps=0)
+    cfg = quick(optimizer="sgd", lr=0.01)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert train_model(pairs, cfg).steps_done == 6
