@@ -308,3 +308,16 @@ def test_random_crowded_images_match_the_brute_force_reference(seed):
     g_ids, p_ids, iou = instance_ious(gt, pred)
     assert set(np.unique(g_ids)) <= set(np.unique(gt)) - {0}
     assert np.all((iou > 0) & (iou <= 1))
+
+
+def test_many_small_objects_use_the_sparse_path_and_agree_with_the_reference():
+    # 400 objects of 2x2 pixels: a dense (gt x pred) table would be 100x the pixel list.
+    gt = np.kron(np.arange(1, 401).reshape(20, 20), np.ones((2, 2), dtype=np.int64))
+    pred = np.roll(gt, 1, axis=1) * 7
+    pred[:, :1] = 0
+    thresholds = (0.2, 0.3, 0.5)
+    m = match_instances(gt, pred, thresholds)
+    n_gt, n_pred, tps = reference_match(gt, pred, thresholds)
+    assert (m.n_gt, m.n_pred, list(m.tp)) == (n_gt, n_pred, tps)
+    assert m.tp[1] == 400 and m.tp[2] == 0  # every pair overlaps at IoU 2/6
+    assert evaluate(gt, pred)["rand_error"] == pytest.approx(adapted_rand_error(gt, pred)[0])

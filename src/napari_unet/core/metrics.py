@@ -20,10 +20,6 @@ from napari_unet.core.errors import InputError
 #: The DSB2018 IoU thresholds 0.5, 0.55, ..., 0.95.
 DSB_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
 
-# Above this many (gt, pred) cells the pair counts are gathered with np.unique instead
-# of one dense bincount.
-_DENSE_PAIR_LIMIT = 1 << 24
-
 
 @dataclass(frozen=True)
 class MatchResult:
@@ -169,11 +165,12 @@ def _table(gt: np.ndarray, pred: np.ndarray) -> _Table:
     both = (g > 0) & (p > 0)
     ncols = pred_ids.size + 1
     codes = g[both] * ncols + p[both]
-    if (gt_ids.size + 1) * ncols <= max(_DENSE_PAIR_LIMIT, 2 * g.size):
+    if (gt_ids.size + 1) * ncols <= 2 * codes.size + 1024:
+        # A dense count is fastest while the table is no bigger than the pixel list.
         counts = np.bincount(codes, minlength=(gt_ids.size + 1) * ncols)
         codes = np.flatnonzero(counts)
         counts = counts[codes]
-    else:
+    else:  # many objects: sorting the overlapping pixels' codes is cheaper and small
         codes, counts = np.unique(codes, return_counts=True)
     pair_gt, pair_pred = np.divmod(codes, ncols)
     return _Table(gt_ids, pred_ids, gt_area, pred_area, pair_gt - 1, pair_pred - 1, counts, g.size)
