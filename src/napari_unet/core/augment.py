@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-from scipy import ndimage
 
 from napari_unet.core.errors import InputError
 
@@ -96,6 +95,8 @@ def elastic_field(size: int, std: float, grid: int, rng: np.random.Generator) ->
     Displacements drawn from ``N(0, std)`` on a ``grid x grid`` lattice spanning the crop
     are interpolated to every pixel by a cubic spline (the paper's bicubic interpolation).
     """
+    from scipy import ndimage
+
     coarse = rng.normal(0.0, std, size=(2, grid, grid))
     t = np.linspace(0.0, grid - 1.0, size)
     rr, cc = np.meshgrid(t, t, indexing="ij")
@@ -148,6 +149,8 @@ def prefilter(image: np.ndarray) -> np.ndarray:
     Computed once per training image so each crop interpolates without re-filtering the
     whole image (``map_coordinates`` would otherwise prefilter the full image per call).
     """
+    from scipy import ndimage
+
     return np.stack(
         [ndimage.spline_filter(c, order=3, mode="mirror", output=np.float32) for c in image]
     )
@@ -170,6 +173,8 @@ def resample(
     prefiltered : bool
         ``array`` already holds spline coefficients.
     """
+    from scipy import ndimage
+
     if array.ndim == 3:
         return np.stack([resample(c, grid, order, prefiltered) for c in array])
     out_dtype = array.dtype if order == 0 else np.float32

@@ -1,0 +1,117 @@
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_unet.cli import main  # noqa: E402
+from napari_unet.core.io import write_image  # noqa: E402
+from napari_unet.core.synthetic import touching_cells  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared test machines: avoid OpenMP spin-waiting under load
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    paths = {}
+    for name, seed in (("a", 0), ("b", 1)):
+        img, lab = touching_cells((96, 96), n_cells=8, seed=seed)
+        paths[name] = (
+            write_image(tmp_path / f"{name}.tif", (img * 65535).astype(np.uint16)),
+            write_image(tmp_path / f"{name}_labels.tif", lab.astype(np.uint16)),
+        )
+    return tmp_path, paths
+
+
+FAST = ["--arch", "tiny", "--crop-size", "48", "--batch-size", "2", "--device", "cpu", "-q"]
+
+
+def test_cli_trains_validates_and_saves(files, capsys):
+    from napari_unet.core.modelfile import load_model
+
+    tmp, p = files
+    out = tmp / "m.safetensors"
+    code = main(
+        ["train", "--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(out),
+         "--steps", "6", "--val", str(p["b"][0]), "--val-labels", str(p["b"][1]),
+         "--val-every", "3", *FAST]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "finished at step 6" in captured.out
+    assert "step 3: val_loss" in captured.out and "ap50" in captured.out  # metrics printed
+    model, meta = load_model(out)
+    assert meta["provenance"]["steps"] == 6
+    assert (tmp / "m.best.safetensors").exists() and (tmp / "m.optim.safetensors").exists()
+    records = [json.loads(line) for line in (tmp / "m.jsonl").read_text().splitlines()]
+    kinds = {r["event"] for r in records}
+    assert {"TrainStarted", "TrainStep", "Evaluation", "Checkpoint"} <= kinds
+    assert [r["step"] for r in records if r["event"] == "Evaluation"] == [3, 6]
+
+    # resume to 8 steps, then fine-tune a new model from it
+    code = main(["train", "--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(out),
+                 "--steps", "8", "--resume", str(out), "--val-fraction", "0", *FAST])  # fmt: skip
+    assert code == 0 and "finished at step 8" in capsys.readouterr().out
+    ft = tmp / "ft.safetensors"
+    code = main(["train", "--images", str(p["b"][0]), "--labels", str(p["b"][1]), "-o", str(ft),
+                 "--steps", "2", "--init", str(out), *FAST])  # fmt: skip
+    assert code == 0
+    assert "fine-tuned" in load_model(ft)[1]["provenance"]["source"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_ctrl_c_stops_gracefully_and_saves(files, capsys):
+    tmp, p = files
+    out = tmp / "int.safetensors"
+    log = tmp / "int.jsonl"
+
+    def interrupt_when_training():
+        for _ in range(600):
+            if log.exists() and '"TrainStep"' in log.read_text():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=interrupt_when_training, daemon=True)
+    t.start()
+    code = main(["train", "--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(out),
+                 "--steps", "100000", "--val-fraction", "0", *FAST])  # fmt: skip
+    t.join(5)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "stopped at step" in captured.out
+    assert out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cli_bad_input_gets_one_error_line(files, capsys, tmp_path):
+    tmp, p = files
+    lab_float = write_image(tmp / "f.tif", np.zeros((96, 96), np.float32) + 0.5)
+    lab_small = write_image(tmp / "s.tif", np.ones((50, 50), np.uint16))
+    empty = write_image(tmp / "e.tif", np.zeros((96, 96), np.uint16))
+    cases = [
+        (["--labels", str(lab_float)], "integer"),
+        (["--labels", str(lab_small)], "shape"),
+        (["--labels", str(empty)], "no annotated cell"),
+        (["--labels", str(p["a"][1]), "--regions", str(empty)], "region is empty"),
+        (["--labels", str(p["a"][1]), "--init", str(tmp / "nope.safetensors")], "not found"),
+        (["--labels", str(p["a"][1]), "--val", str(p["b"][0])], "--val-labels"),
+    ]
+    for extra, message in cases:
+        code = main(["train", "--images", str(p["a"][0]), *extra, "-o", str(tmp / "x.safetensors"),
+                     "--steps", "2", *FAST])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2, (extra, err)
+        assert message in err and err.count("error:") == 1 and "Traceback" not in err
+    assert not (tmp / "x.safetensors").exists()
