@@ -213,7 +213,8 @@ def class_weight_values(
                 f"got {class_weights!r}"
             )
         values = target if mask is None else target[mask]
-        counts = np.bincount(values.ravel(), minlength=n_classes)[:n_classes].astype(float)
+        # count_nonzero per class: bincount would first copy the image to 64-bit integers.
+        counts = np.array([np.count_nonzero(values == c) for c in range(n_classes)], float)
         present = counts > 0
         weights = np.ones(n_classes)
         weights[present] = counts.sum() / (present.sum() * counts[present])
@@ -242,14 +243,18 @@ def _plane_target_and_weights(labels, gap, w0, sigma, class_weights, mask, mode)
     weights = wc.astype(np.float32)[target]
     outside = sep == 0  # background after separation: where the border term applies
     if w0 > 0 and outside.any():
-        present = np.bincount(target[outside], minlength=n_classes)[:n_classes] > 0
+        present = np.array([np.any(outside & (target == c)) for c in range(n_classes)])
         cut = border_cutoff(w0, sigma, float(wc[present].min()))
         d1, d2 = border_distances(sep, cut)
-        # Only pixels with a second cell within the cut-off get a term; d2 is inf elsewhere.
-        where = np.flatnonzero(outside.ravel() & np.isfinite(d2.ravel()))
-        s = d1.ravel()[where].astype(np.float64) + d2.ravel()[where]
-        term = w0 * np.exp(-(s * s) / (2.0 * sigma * sigma))
-        weights.ravel()[where] = wc[target.ravel()[where]] + term  # one float32 rounding
+        # Only pixels with a second cell within the cut-off get a term (d2 is inf elsewhere).
+        # Bands of rows keep the float64 temporaries small.
+        step = max(1, 2**16 // labels.shape[1])
+        for y in range(0, labels.shape[0], step):
+            rows = slice(y, y + step)
+            sel = outside[rows] & np.isfinite(d2[rows])
+            s = d1[rows][sel].astype(np.float64) + d2[rows][sel]
+            term = w0 * np.exp(-(s * s) / (2.0 * sigma * sigma))
+            weights[rows][sel] = wc[target[rows][sel]] + term  # one float32 rounding
     if mask is not None:
         weights[~mask] = 0.0
     return target, weights

@@ -1,0 +1,148 @@
+"""Benchmark: the fast exact U-Net weight map against the brute force.
+
+Run ``python benchmarks/weightmap.py`` (about 4 minutes on 2 cores); it prints a Markdown table.
+Each case runs in its own subprocess on synthetic touching cells
+(:func:`napari_unet.core.synthetic.touching_cells`):
+
+* fast: :func:`napari_unet.core.weightmap.target_and_weights` with the defaults (gap 2,
+  w0 10, sigma 5, balanced classes), best of ``--repeats``;
+* brute force: the same weight map with one full-image distance transform per cell and the two
+  smallest values per pixel kept. It runs in full where it takes under ``--brute-budget``
+  seconds; otherwise the per-cell cost is measured on a sample of cells in the same process and
+  multiplied by the number of cells ("est.");
+* peak memory: the peak of traced allocations (numpy arrays included) during one fast call,
+  also as a multiple of one float32 image of that size;
+* max rel. error: largest relative difference between fast and brute force weights (full
+  brute-force cases only).
+
+Timings taken while other processes share the cores are noisy; the speed-up is measured within
+one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+DEFAULT_CASES = [
+    (512, 100),
+    (512, 300),
+    (1024, 400),
+    (1024, 1000),
+    (2048, 1500),
+    (2048, 5000),
+    (4096, 5000),
+]
+QUICK_CASES = [(256, 40), (512, 100)]
+
+
+def brute_weights(labels, target_sep, wc, w0=10.0, sigma=5.0, sample=None):
+    """Weights from per-cell full-image distance transforms; optionally time only a sample."""
+    from scipy import ndimage
+
+    ids = np.unique(target_sep)
+    ids = ids[ids > 0]
+    if sample is not None:
+        ids = ids[:: max(1, len(ids) // sample)][:sample]
+    d1 = np.full(labels.shape, np.inf)
+    d2 = np.full(labels.shape, np.inf)
+    for k in ids:
+        dk = ndimage.distance_transform_edt(target_sep != k)
+        np.minimum(d2, np.maximum(d1, dk), out=d2)
+        np.minimum(d1, dk, out=d1)
+    target = (target_sep > 0).astype(np.intp)
+    weights = wc[target] + np.where(
+        target_sep == 0, w0 * np.exp(-((d1 + d2) ** 2) / (2 * sigma**2)), 0
+    )
+    return weights.astype(np.float32), len(ids)
+
+
+def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict:
+    from napari_unet.core.synthetic import touching_cells
+    from napari_unet.core.weightmap import class_weight_values, separated_labels, target_and_weights
+
+    _, labels = touching_cells((size, size), n_cells=n_cells, seed=0)
+    n_found = int(len(np.unique(labels)) - 1)
+    fast = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        target, weights = target_and_weights(labels)
+        fast = min(fast, time.perf_counter() - start)
+    tracemalloc.start()
+    target_and_weights(labels)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+
+    start = time.perf_counter()
+    sep = separated_labels(labels)
+    wc = class_weight_values((sep > 0).astype(np.uint8), "balanced", 2)
+    prep = time.perf_counter() - start
+    # Per-cell cost from a small sample, to decide whether the full brute force fits the budget.
+    sample = 3 if size >= 4096 else 8
+    start = time.perf_counter()
+    _, done = brute_weights(labels, sep, wc, sample=sample)
+    per_cell = (time.perf_counter() - start) / done
+    estimate = prep + per_cell * n_found
+    error = None
+    if estimate <= brute_budget:
+        start = time.perf_counter()
+        slow_w, _ = brute_weights(labels, sep, wc)
+        brute = prep + time.perf_counter() - start
+        error = float(np.max(np.abs(weights - slow_w) / slow_w))
+        measured = True
+    else:
+        brute, measured = estimate, False
+    return {
+        "size": size,
+        "cells": n_found,
+        "fast_s": fast,
+        "brute_s": brute,
+        "brute_measured": measured,
+        "peak_mb": peak / 2**20,
+        "peak_images": peak / (4 * size * size),
+        "max_rel_error": error,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two small cases (a smoke test)")
+    parser.add_argument("--repeats", type=int, default=3, help="fast runs per case (best)")
+    parser.add_argument("--brute-budget", type=float, default=25.0, metavar="S")
+    parser.add_argument(
+        "--case", nargs=2, type=int, metavar=("SIZE", "CELLS"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(*args.case, args.repeats, args.brute_budget)))
+        return 0
+    rows = []
+    for size, cells in QUICK_CASES if args.quick else DEFAULT_CASES:
+        cmd = [sys.executable, __file__, "--case", str(size), str(cells)]
+        cmd += ["--repeats", str(args.repeats), "--brute-budget", str(args.brute_budget)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(f"done {size}x{size}, {cells} cells", file=sys.stderr)
+    print(
+        "| image | cells | fast (s) | brute force (s) | speed-up | peak memory | max rel. error |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        brute = f"{r['brute_s']:.2f}" if r["brute_measured"] else f"{r['brute_s']:.0f} (est.)"
+        err = "-" if r["max_rel_error"] is None else f"{r['max_rel_error']:.1e}"
+        print(
+            f"| {r['size']}x{r['size']} | {r['cells']} | {r['fast_s']:.3f} | {brute} | "
+            f"{r['brute_s'] / r['fast_s']:.0f}x | {r['peak_mb']:.0f} MB "
+            f"({r['peak_images']:.1f} float32 images) | {err} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
