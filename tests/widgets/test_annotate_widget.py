@@ -123,6 +123,7 @@ def test_accept_prediction_user_strokes_win_inside_region_and_undo(
     assert out[35, 55] == 0  # outside the annotated region
     assert out[35, 10] not in (0, 1, new)
     assert labels.selected_label == out.max() + 1
+    assert "Accepted 2 predicted cells" in widget._status.value
     labels.undo()  # one step of napari's own undo reverts the whole acceptance
     np.testing.assert_array_equal(labels.data, user)
 

@@ -80,8 +80,8 @@ class Autosaver:
         if self.folder is None:
             return "Autosave is off: the image has no file; choose a project folder."
         if not self.enabled:
-            return f"Autosave is OFF for {self.folder}; choose a writable project folder."
-        return f"Autosave to {self.folder}."
+            return f"Autosave is OFF for {self.folder.name}; choose a writable project folder."
+        return f"Autosave to {self.folder.name}."
 
     def changed(self) -> None:
         """Note a change: (re)start the quiet-period timer."""
@@ -136,7 +136,7 @@ class Autosaver:
             ann if ann is not None else old_ann,
             region if region is not None else old_region,
         )
-        self._on_status(f"Saved to {self.folder}.")
+        self._on_status(f"Saved to {self.folder.name}.")
 
     def _on_error(self, exc: Exception) -> None:
         self.enabled = False

@@ -7,6 +7,7 @@ each change) and writes in a thread worker, never on the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,8 @@ class AnnotateWidget(Container):
         self._import_btn = PushButton(text="Import TIFF")
         self._save_btn = PushButton(text="Save now")
         self._status = Label(value="Pick an image and start annotating.")
+        for label in (self._counts, self._status):
+            label.native.setWordWrap(True)  # long messages wrap instead of widening the dock
         self.extend(
             [self._image_combo, self._axes, self._folder, self._start_btn, self._new_cell_btn]
             + [self._counts, self._prediction_combo, self._min_size, self._accept_btn]
@@ -129,7 +132,9 @@ class AnnotateWidget(Container):
         self._save_btn.enabled = on
 
     def _set_status(self, text: str) -> None:
-        self._status.value = text
+        # A save may finish after the window closed and its label was deleted.
+        with contextlib.suppress(RuntimeError):
+            self._status.value = text
 
     def _plane(self) -> int:
         """Index of the plane on screen (stacks only)."""
@@ -224,7 +229,7 @@ class AnnotateWidget(Container):
             return None, False
         if project is not None:
             for note in identity_warnings(project.identity, identity):
-                show_warning(f"{note} ({folder}).")
+                show_warning(f"{note} ({folder.name}).")
         return project, True
 
     def _attach_region(self, image, scale, translate, project) -> Shapes:
@@ -335,21 +340,22 @@ class AnnotateWidget(Container):
         pred = np.asarray(pred_layer.data)
         region = region_mask(self._region.data, self._region.shape_type, shape)
         ann = np.asarray(self._labels.data)
+        z = self._plane() if self._plan.is_stack else None
+        if z is not None:
+            ann, region = ann[z], region[z]
+            pred = pred[z] if pred.shape == shape else pred
         try:
-            if self._plan.is_stack:
-                z = self._plane()
-                if pred.shape == shape:
-                    pred = pred[z]
-                new = merge_prediction(ann[z], pred, region[z], self._min_size.value)
-                changed = self._apply(new, plane=z)
-            else:
-                new = merge_prediction(ann, pred, region, self._min_size.value)
-                changed = self._apply(new)
+            new = merge_prediction(ann, pred, region, self._min_size.value)
         except InputError as exc:
             show_error(str(exc))
             return
-        added = count_cells(new)[0] - count_cells(ann if not self._plan.is_stack else ann[z])[0]
-        self._set_status(f"Accepted {added} predicted cells ({changed} px); undo with Ctrl+Z.")
+        # Count before applying: ``ann`` is a view of the layer's data.
+        added = count_cells(new)[0] - count_cells(ann)[0]
+        changed = self._apply(new, plane=z)
+        where = f" on plane {z}" if z is not None else ""
+        self._set_status(
+            f"Accepted {added} predicted cells{where} ({changed} px); undo with Ctrl+Z."
+        )
         self._labels.selected_label = next_free_id(self._labels.data)
 
     def _export_tiff(self) -> None:
