@@ -120,13 +120,11 @@ def border_distances(
     area (about 3x it for 1,500 cells in 2048x2048 and r = 31), not with pixels x cells.
     scipy's distance transform does the work; small windows are cache-friendly.
     """
-    d1 = np.full(labels.shape, np.inf, np.float32)
-    d2 = np.full(labels.shape, np.inf, np.float32)
-    if max_distance <= 0:
-        return d1, d2
-    top = int(labels.max())
-    if top == 0:
-        return d1, d2
+    # Squared distances are integers: the top two are kept exactly in int32 and the square root
+    # is taken once at the end, in place.
+    sq1 = np.full(labels.shape, _FAR, np.int32)
+    sq2 = np.full(labels.shape, _FAR, np.int32)
+    top = int(labels.max()) if max_distance > 0 else 0
     if top > max(labels.size // 4, 65536):  # huge sparse ids: find_objects lists every id
         cells = labels > 0
         ids = np.unique(labels[cells])
@@ -134,20 +132,54 @@ def border_distances(
         compact[cells] = np.searchsorted(ids, labels[cells]) + 1
         labels = compact
     height, width = labels.shape
-    reach = int(min(math.floor(max_distance), height + width))
-    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+    reach = int(min(math.floor(max_distance), height + width)) if top else 0
+    for k, box in enumerate(ndimage.find_objects(labels) if top else [], start=1):
         if box is None:
             continue
         ys, xs = box
-        win = (
-            slice(max(ys.start - reach, 0), min(ys.stop + reach, height)),
-            slice(max(xs.start - reach, 0), min(xs.stop + reach, width)),
-        )
-        dk = ndimage.distance_transform_edt(labels[win] != k).astype(np.float32)
-        near, second = d1[win], d2[win]  # views: updated in place
-        np.minimum(second, np.maximum(near, dk), out=second)
-        np.minimum(near, dk, out=near)
-    if math.isfinite(max_distance):
-        d1[d1 > max_distance] = np.inf
-        d2[d2 > max_distance] = np.inf
-    return d1, d2
+        y0, x0 = max(ys.start - reach, 0), max(xs.start - reach, 0)
+        win = (slice(y0, min(ys.stop + reach, height)), slice(x0, min(xs.stop + reach, width)))
+        sqk = _squared_distances(labels[win] != k, y0, x0)
+        near, second = sq1[win], sq2[win]  # views: updated in place
+        np.minimum(second, np.maximum(near, sqk), out=second)
+        np.minimum(near, sqk, out=near)
+    limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
+    return _root(sq1, limit), _root(sq2, limit)
+
+
+_FAR = np.iinfo(np.int32).max
+
+
+def _squared_distances(background: np.ndarray, y0: int, x0: int) -> np.ndarray:
+    """Squared distance (int32) from each pixel to the nearest ``False`` pixel.
+
+    scipy's feature transform finds the nearest pixel; the squared distance is then formed in
+    integers, which is exact and lighter than scipy's float64 distance output.
+    """
+    height, width = background.shape
+    nearest = np.empty((2,) + background.shape, np.int32)
+    ndimage.distance_transform_edt(
+        background, return_distances=False, return_indices=True, indices=nearest
+    )
+    dy = nearest[0]
+    dy -= np.arange(height, dtype=np.int32)[:, None]
+    dx = nearest[1]
+    dx -= np.arange(width, dtype=np.int32)[None, :]
+    dy *= dy
+    dx *= dx
+    dy += dx
+    return dy
+
+
+def _root(squared: np.ndarray, limit: float) -> np.ndarray:
+    """Square roots as float32 in the int32 array's own memory; ``inf`` above ``limit``."""
+    out = squared.view(np.float32)
+    step = max(1, 2**16 // max(1, squared.shape[1]))
+    for y in range(0, squared.shape[0], step):
+        rows = slice(y, y + step)
+        band = squared[rows]
+        far = band > limit
+        root = np.sqrt(band.astype(np.float32))
+        root[far] = np.inf
+        out[rows] = root  # the band was read in full above: safe to overwrite
+    return out
