@@ -46,6 +46,11 @@ if TYPE_CHECKING:
 COUNTS_MS = 150
 
 
+def _shapes_state(data, types) -> list:
+    """Shapes as comparable plain lists: [(shape type, vertices), ...]."""
+    return [(t, np.asarray(d, dtype=float).tolist()) for d, t in zip(data, types, strict=True)]
+
+
 class AnnotateWidget(Container):
     """Annotate cells on an image layer, with autosave to a project folder.
 
@@ -197,7 +202,9 @@ class AnnotateWidget(Container):
         self._viewer.layers.selection.active = labels
         # Closing the window flushes what the debounce timer has not written yet.
         self.native.window().installEventFilter(self._close_watcher)
-        saved = self._state() if project is not None else None
+        saved = None  # what the folder holds, so that only differences are written
+        if project is not None and project.annotations is not None:
+            saved = (project.annotations, _shapes_state(project.region_data, project.region_types))
         self._saver.reset(folder, identity, saved, ok)
         self._enable_session(True)
         self._on_layers_changed()
@@ -403,10 +410,7 @@ class AnnotateWidget(Container):
     # --- persistence ------------------------------------------------------------------
 
     def _state(self) -> tuple[np.ndarray, list]:
-        region = [
-            (t, np.asarray(d, dtype=float).tolist())
-            for d, t in zip(self._region.data, self._region.shape_type, strict=True)
-        ]
+        region = _shapes_state(self._region.data, self._region.shape_type)
         return np.asarray(self._labels.data), region
 
     def _on_changed(self, _event=None) -> None:
