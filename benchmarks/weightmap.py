@@ -17,6 +17,9 @@ Each case runs in its own subprocess on synthetic touching cells
 
 Timings taken while other processes share the cores are noisy; the speed-up is measured within
 one process.
+
+``python benchmarks/weightmap.py --figures docs/images`` instead draws the pictures of
+docs/weight-maps.md from the shipped nuclei sample (a headless X server is started if needed).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
@@ -110,6 +114,79 @@ def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict
     }
 
 
+def figure_panels(out_dir: Path) -> Path:
+    """Labels, separated target and weight map of the shipped nuclei sample, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    from napari_unet.core.weightmap import target_and_weights
+    from napari_unet.sample_data import nuclei_data
+
+    image, labels = nuclei_data()
+    crop = (slice(60, 200), slice(150, 320))
+    image, labels = image[crop], labels[crop]
+    target, weights = target_and_weights(labels)
+    rng = np.random.default_rng(3)
+    colours = ListedColormap(np.vstack([[0, 0, 0, 1], rng.uniform(0.25, 1, (labels.max(), 4))]))
+    colours.colors[:, 3] = 1
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), dpi=80, layout="constrained")
+    panels = [
+        (image, "gray", "image (DSB2018 nuclei)"),
+        (labels, colours, "instance labels"),
+        (target, "gray", "target: touching cells separated"),
+        (weights, "inferno", "weight map w(x)"),
+    ]
+    for ax, (data, cmap, title) in zip(axes, panels, strict=True):
+        shown = ax.imshow(data, cmap=cmap, interpolation="nearest")
+        ax.set_title(title, fontsize=11)
+        ax.set_axis_off()
+    fig.colorbar(shown, ax=axes[-1], shrink=0.85)
+    path = out_dir / "weightmap.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def figure_widget(out_dir: Path) -> Path:
+    """The napari window with the Weight map dock on the nuclei sample."""
+    import contextlib
+    import os
+
+    from napari_unet.cli._display import virtual_display
+
+    headless = sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+    with virtual_display((1400, 900)) if headless else contextlib.nullcontext():
+        import napari
+        from PIL import Image
+        from qtpy.QtWidgets import QApplication
+
+        from napari_unet.widgets.weightmap import WeightMapWidget
+
+        viewer = napari.Viewer(show=True)
+        viewer.window._qt_window.resize(1300, 780)
+        viewer.open_sample("napari-unet", "nuclei")
+        viewer.layers[-1].visible = False
+        widget = WeightMapWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Weight map")
+        widget._show_target.value = False
+        widget._labels.value = viewer.layers[-1]
+        widget._start()
+        deadline = time.monotonic() + 60
+        while (widget._worker is not None or widget.result is None) and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.02)
+        for _ in range(20):
+            QApplication.processEvents()
+        picture = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
+        viewer.close()
+    path = out_dir / "weightmap-widget.png"
+    Image.fromarray(picture[..., :3]).save(path, optimize=True)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small cases (a smoke test)")
@@ -118,7 +195,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--case", nargs=2, type=int, metavar=("SIZE", "CELLS"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--figures", type=Path, metavar="DIR", help="draw the doc pictures")
     args = parser.parse_args(argv)
+    if args.figures:
+        for path in (figure_panels(args.figures), figure_widget(args.figures)):
+            print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
+        return 0
     if args.case:
         print(json.dumps(run_case(*args.case, args.repeats, args.brute_budget)))
         return 0
