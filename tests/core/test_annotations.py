@@ -103,6 +103,19 @@ def test_region_mask_rectangle_polygon_ellipse_and_ignores_lines():
     assert not region_mask([], [], (4, 4)).any()
 
 
+def test_region_mask_rectangles_include_the_pixel_centres_they_cover():
+    rect = np.array([[1.5, 2.2], [1.5, 6.0], [4.9, 6.0], [4.9, 2.2]])
+    expected = np.zeros((8, 8), bool)
+    expected[2:5, 3:7] = True
+    np.testing.assert_array_equal(region_mask([rect], ["rectangle"], (8, 8)), expected)
+    # A rotated rectangle (a diamond) is rasterised as a polygon.
+    diamond = np.array([[0, 4], [4, 8], [8, 4], [4, 0]])
+    mask = region_mask([diamond], ["rectangle"], (9, 9))
+    assert mask[4, 4] and not mask[0, 0] and not mask[8, 8]
+    # Rectangles reaching past the image are clipped.
+    assert region_mask([rect - 10], ["rectangle"], (8, 8)).sum() == 0
+
+
 def test_region_mask_on_a_stack_marks_only_its_plane():
     rect = whole_image_rectangle((8, 8), plane=(2,))
     mask = region_mask([rect], ["rectangle"], (4, 8, 8))

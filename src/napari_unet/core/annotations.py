@@ -151,9 +151,15 @@ def count_cells(labels: np.ndarray) -> tuple[int, int]:
     return int(np.unique(ids).size), area
 
 
-def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]) -> np.ndarray:
+def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]):
     from skimage.draw import ellipse, polygon
 
+    if kind == "rectangle" and all(np.unique(verts[:, i]).size <= 2 for i in (0, 1)):
+        # Axis-aligned rectangle (the usual case): a slice, not a point-in-polygon test,
+        # which takes over a second on a 2048 x 2048 image.
+        lo = np.maximum(np.ceil(verts.min(axis=0)), 0).astype(int)
+        hi = np.minimum(np.floor(verts.max(axis=0)) + 1, plane_shape).astype(int)
+        return slice(lo[0], max(hi[0], lo[0])), slice(lo[1], max(hi[1], lo[1]))
     if kind == "ellipse":
         # napari stores an ellipse as the 4 corners of its bounding box.
         lo, hi = verts.min(axis=0), verts.max(axis=0)
