@@ -1,6 +1,6 @@
 """Benchmark: the fast exact U-Net weight map against the brute force.
 
-Run ``python benchmarks/weightmap.py`` (about 4 minutes on 2 cores); it prints a Markdown table.
+Run ``python benchmarks/weightmap.py`` (about 5 minutes on 2 cores); it prints a Markdown table.
 Each case runs in its own subprocess on synthetic touching cells
 (:func:`napari_unet.core.synthetic.touching_cells`):
 
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small cases (a smoke test)")
     parser.add_argument("--repeats", type=int, default=3, help="fast runs per case (best)")
-    parser.add_argument("--brute-budget", type=float, default=25.0, metavar="S")
+    parser.add_argument("--brute-budget", type=float, default=60.0, metavar="S")
     parser.add_argument(
         "--case", nargs=2, type=int, metavar=("SIZE", "CELLS"), help=argparse.SUPPRESS
     )

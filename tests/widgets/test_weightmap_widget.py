@@ -87,13 +87,22 @@ def test_recomputes_on_settings_and_paint_without_piling_up(setup, qtbot, runs):
     np.testing.assert_array_equal(
         viewer.layers["cells weights"].data, target_and_weights(edited, w0=20.0, sigma=3.0)[1]
     )
+    # A paint stroke (here: one dab of the brush) re-runs it too.
+    layer.brush_size = 5
+    layer.paint((60, 60), 99)
+    settle(qtbot, widget)
+    assert len(runs) == 4
+    np.testing.assert_array_equal(
+        viewer.layers["cells weights"].data,
+        target_and_weights(layer.data, w0=20.0, sigma=3.0)[1],
+    )
     # Changes while a computation runs queue exactly one more run.
     widget._start()
     widget._gap.value = 1
     widget._start()
     widget._start()
     settle(qtbot, widget)
-    assert len(runs) == 5
+    assert len(runs) == 6
     assert runs[-1]["gap"] == 1
     assert len([lyr for lyr in viewer.layers if lyr.name == "cells weights"]) == 1
 

@@ -299,6 +299,7 @@ def target_and_weights(
     """
     check_labels(labels)
     _check_parameters(w0, sigma, gap, mode)
+    class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
     mask = _check_mask(mask, labels.shape)
     args = (gap, w0, sigma, class_weights, mode)
     if not isinstance(labels, np.ndarray) and hasattr(labels, "map_blocks"):
@@ -391,6 +392,7 @@ def iter_target_and_weights(
     """
     check_labels(labels)
     _check_parameters(w0, sigma, gap, mode)
+    class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
     mask = _check_mask(mask, labels.shape)
     planes = labels if labels.ndim == 3 else labels[None]
     masks = None if mask is None else (mask if mask.ndim == 3 else mask[None])
