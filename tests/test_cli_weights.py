@@ -99,3 +99,19 @@ def test_weights_refuses_to_overwrite_input_and_float_png(tmp_path, capsys):
     assert "overwrite" in capsys.readouterr().err
     assert main(["weights", str(tmp_path / "l.tif"), "-o", str(tmp_path / "w.png")]) == 2
     assert ".tif" in capsys.readouterr().err
+
+
+def test_weights_on_real_nuclei_masks(tmp_path, shared_data, capsys):
+    labels_path = shared_data / "stardist_nuclei2d" / "mask2d.tif"
+    out = tmp_path / "w.tif"
+    assert (
+        main(["weights", str(labels_path), "-o", str(out), "--target", str(tmp_path / "t.tif")])
+        == 0
+    )
+    labels = tifffile.imread(labels_path)
+    ref_t, ref_w = target_and_weights(labels)
+    np.testing.assert_array_equal(tifffile.imread(out), ref_w)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "t.tif"), ref_t)
+    # Touching nuclei were separated, and the gaps carry the heaviest weights.
+    gaps = (labels > 0) & (ref_t == 0)
+    assert gaps.sum() > 50 and ref_w[gaps].mean() > 2 * ref_w[ref_t == 1].mean()
