@@ -291,3 +291,19 @@ def test_closing_the_viewer_flushes_unsaved_strokes(make_napari_viewer, qtbot, t
     viewer.close()
     saved = tifffile.imread(project_folder_for(path) / ANNOTATIONS_FILE)
     assert saved[20, 20] == 3
+
+
+def test_reopening_a_changed_image_warns_but_restores(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    path, data = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._labels.paint((20, 20), 2)
+    widget._save_btn.native.click()
+    _wait_saved(qtbot, widget, project_folder_for(path) / ANNOTATIONS_FILE)
+    tifffile.imwrite(path, 255 - data)  # same name and shape, other pixels
+    viewer2 = make_napari_viewer()
+    widget2, _ = _widget(viewer2, qtbot, path)
+    assert any("pixels" in m for m in messages)
+    assert widget2._labels.data[20, 20] == 2
