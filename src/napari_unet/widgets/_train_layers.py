@@ -1,0 +1,73 @@
+"""Helpers of the Train dock: layer data, the visible region, closing, the output path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import QEvent, QObject
+
+
+def layer_array(layer) -> np.ndarray:
+    """A copy of a layer's full-resolution data (painting during training changes nothing)."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return np.array(data)
+
+
+def region_array(layer, shape) -> np.ndarray | None:
+    """The annotated region of a Labels (non-zero) or Shapes (filled shapes) layer."""
+    if layer is None:
+        return None
+    if type(layer).__name__ == "Shapes":
+        from napari_unet.core.annotations import region_mask
+
+        return region_mask(layer.data, layer.shape_type, shape)
+    return layer_array(layer) != 0
+
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def visible_box(viewer, layer, plane_shape, limit: int = 512):
+    """``(y0, y1, x0, x1)`` of the data pixels of ``layer`` in view (at most 2*limit a side).
+
+    None if less than 16 x 16 pixels are visible.
+    """
+    cam = camera(viewer)
+    size = getattr(viewer, "_canvas_size", (512, 512))
+    h, w = plane_shape
+    scale, trans = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
+    centre = (np.asarray(cam.center[-2:]) - trans) / scale
+    half = np.minimum(np.asarray(size[-2:]) / cam.zoom / scale / 2, limit)
+    y0, x0 = (int(v) for v in np.maximum(np.floor(centre - half), 0))
+    y1, x1 = (int(v) for v in np.minimum(np.ceil(centre + half), (h, w)))
+    return (y0, y1, x0, x1) if y1 - y0 >= 16 and x1 - x0 >= 16 else None
+
+
+def output_path(image_layer, chosen) -> Path | None:
+    """The chosen model path, else ``IMAGE.unet.safetensors`` beside an image from a file."""
+    if chosen is not None and str(chosen) not in ("", "."):
+        return Path(chosen)
+    src = getattr(getattr(image_layer, "source", None), "path", None)
+    if src:
+        p = Path(src)
+        return p.with_name(p.stem + ".unet.safetensors")
+    return None
+
+
+class CloseWatcher(QObject):
+    """Calls ``callback`` when a watched window closes or a watched dock content is removed."""
+
+    def __init__(self, callback) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+        """Watch for Close, and for a change to no parent (the dock was removed)."""
+        kind = event.type()
+        if kind == QEvent.Type.Close or (kind == QEvent.Type.ParentChange and obj.parent() is None):
+            self._callback()
+        return False

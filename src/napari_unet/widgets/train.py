@@ -1,0 +1,434 @@
+"""The "Train" dock: train or fine-tune a U-Net on painted cells, in a background thread.
+
+Every training step, batch, evaluation, preview prediction and file write runs in a napari
+thread worker on the core generator :func:`napari_unet.core.train.train`; the GUI thread
+only updates the progress bar, the curves and the preview layer. ``gui_gaps_ms`` records the
+gaps between ticks of a 10 ms timer on the GUI thread during training (responsiveness).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from qtpy.QtCore import QTimer
+
+from napari_unet.core.train_config import PRESETS
+from napari_unet.widgets import _train_layers as tl
+from napari_unet.widgets.plot import TrainingPlot
+
+if TYPE_CHECKING:
+    import napari
+
+HOLDOUT = "hold out 20% of the largest image"
+
+
+class TrainWidget(Container):
+    """Train a U-Net on Image/Labels layer pairs with live curves, preview and Stop/Resume.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose layers provide the training data.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True, scrollable=True)  # a long form: scroll in short docks
+        self._viewer = viewer
+        self._image = ComboBox(label="image", choices=self._choices("Image"))
+        self._labels = ComboBox(label="labels", choices=self._choices("Labels"))
+        self._region = ComboBox(label="region", choices=self._region_choices)
+        self._add_pair = PushButton(text="Add pair")
+        self._clear_pairs = PushButton(text="Clear pairs")
+        self._pairs_label = Label(value="pairs: the image/labels above")
+        self._preset = ComboBox(label="architecture", choices=list(PRESETS), value="small")
+        self._init_file = FileEdit(label="fine-tune from", mode="r", filter="*.safetensors")
+        self._steps = SpinBox(label="steps", min=1, max=1_000_000, value=500)
+        self._lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-3)
+        self._lr.native.setDecimals(6)
+        self._batch = SpinBox(label="batch size", min=1, max=256, value=4)
+        self._crop = SpinBox(label="crop size", min=16, max=2048, value=128)
+        self._val_every = SpinBox(label="validate every", min=1, max=100_000, value=50)
+        self._val_image = ComboBox(label="validation", choices=self._val_choices)
+        self._val_labels = ComboBox(label="val labels", choices=self._choices("Labels"))
+        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
+        self._save_path = FileEdit(label="save to", mode="w", filter="*.safetensors")
+        self._start = PushButton(text="Train")
+        self._stop = PushButton(text="Stop", enabled=False)
+        self._resume = PushButton(text="Resume", enabled=False)
+        self._progress = ProgressBar(label="progress", min=0, max=500, value=0)
+        self._status = Label(value="Paint a few cells, then press Train.")
+        self._status.native.setWordWrap(True)
+        self.plot = TrainingPlot()
+        buttons = Container(widgets=[self._start, self._stop, self._resume], layout="horizontal")
+        pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
+        for c in (buttons, pair_buttons):
+            c.margins = (0, 0, 0, 0)
+        self.extend(
+            [
+                self._image,
+                self._labels,
+                self._region,
+                pair_buttons,
+                self._pairs_label,
+                self._preset,
+                self._init_file,
+                self._steps,
+                self._lr,
+                self._batch,
+                self._crop,
+                self._val_image,
+                self._val_labels,
+                self._val_every,
+                self._device,
+                self._save_path,
+                buttons,
+                self._progress,
+                self._status,
+            ]
+        )
+        self._widget._layout.addWidget(self.plot)  # the curves, below the form
+        self._pairs: list[tuple[Any, Any, Any]] = []
+        self._result = None
+        self._worker = None
+        self._stop_flag = threading.Event()
+        self._done = threading.Event()
+        self._done.set()
+        self._closing = False
+        self._view_box: tuple[int, int, int, int] | None = None
+        self._t0 = 0.0
+        self._start_step = 0
+        self.gui_gaps_ms: list[float] = []
+        self._timer = QTimer()
+        self._timer.setInterval(10)
+        self._timer.timeout.connect(self._tick)
+        self._last_tick = 0.0
+        self._start.changed.connect(lambda _=None: self._on_start(resume=False))
+        self._resume.changed.connect(lambda _=None: self._on_start(resume=True))
+        self._stop.changed.connect(self._on_stop)
+        self._add_pair.changed.connect(self._on_add_pair)
+        self._clear_pairs.changed.connect(self._on_clear_pairs)
+        events = viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self._refresh)
+        cam = tl.camera(viewer)
+        cam.events.center.connect(self._update_view_box)
+        cam.events.zoom.connect(self._update_view_box)
+        self._watcher = tl.CloseWatcher(self.shutdown)
+        self.native.installEventFilter(self._watcher)
+        viewer.window._qt_window.installEventFilter(self._watcher)
+        self._refresh()
+        import torch  # noqa: F401  (imported now, not in the worker: an import holds the GIL)
+
+    # -- layer choices ------------------------------------------------------------------
+    def _choices(self, kind: str):
+        def choices(_widget=None):
+            return [(ly.name, ly) for ly in self._viewer.layers if type(ly).__name__ == kind]
+
+        return choices
+
+    def _region_choices(self, _widget=None):
+        kinds = ("Labels", "Shapes")
+        layers = [(ly.name, ly) for ly in self._viewer.layers if type(ly).__name__ in kinds]
+        return [("none (all annotated)", None), *layers]
+
+    def _val_choices(self, _widget=None):
+        return [(HOLDOUT, None), ("none", "none"), *self._choices("Image")()]
+
+    def _refresh(self, _event=None) -> None:
+        if not self._closing:
+            self.reset_choices()
+
+    def _on_add_pair(self, _value=None) -> None:
+        if self._image.value is None or self._labels.value is None:
+            return
+        self._pairs.append((self._image.value, self._labels.value, self._region.value))
+        names = ", ".join(f"{i.name}+{lb.name}" for i, lb, _ in self._pairs)
+        self._pairs_label.value = f"pairs: {names}"
+
+    def _on_clear_pairs(self, _value=None) -> None:
+        self._pairs.clear()
+        self._pairs_label.value = "pairs: the image/labels above"
+
+    # -- data --------------------------------------------------------------------------
+    def _snapshot(self):
+        """Copy the chosen layers' data (GUI thread); the worker builds the pairs from it."""
+        from napari_unet.core.errors import InputError
+
+        pairs = self._pairs or [(self._image.value, self._labels.value, self._region.value)]
+        if any(i is None or lb is None for i, lb, _ in pairs):
+            raise InputError("choose an Image layer and a Labels layer with painted cells")
+        labels = [tl.layer_array(lb) for _, lb, _ in pairs]
+        data = {
+            "images": [tl.layer_array(i) for i, _, _ in pairs],
+            "labels": labels,
+            "regions": [
+                tl.region_array(r, lb.shape) for (_, _, r), lb in zip(pairs, labels, strict=True)
+            ],
+            "names": [i.name for i, _, _ in pairs],
+            "val": None,
+        }
+        if self._val_image.value == "none":
+            data["val"] = []
+        elif self._val_image.value is not None:
+            if self._val_labels.value is None:
+                raise InputError("choose the validation Labels layer (or hold out a region)")
+            data["val"] = (
+                tl.layer_array(self._val_image.value),
+                tl.layer_array(self._val_labels.value),
+                self._val_image.value.name,
+            )
+        return data, pairs[0][0]
+
+    def _config(self):
+        from napari_unet.core.train_config import TrainConfig
+
+        return TrainConfig(
+            model=self._preset.value,
+            steps=int(self._steps.value),
+            lr=float(self._lr.value),
+            batch_size=int(self._batch.value),
+            crop_size=int(self._crop.value),
+            val_every=int(self._val_every.value),
+            device=str(self._device.value),
+            val_fraction=0.2 if self._val_image.value is None else 0.0,
+        )
+
+    # -- preview region (computed on the GUI thread, read by the worker) ---------------
+    def _update_view_box(self, _event=None) -> None:
+        layer, labels = self._image.value, self._labels.value
+        if layer is None or labels is None or self._closing:
+            return
+        self._view_box = tl.visible_box(self._viewer, layer, labels.data.shape[-2:])
+
+    def _preview_source(self, raw: np.ndarray, plane_axis: bool):
+        def source():
+            box = self._view_box or (0, 10**9, 0, 10**9)
+            y0, y1, x0, x1 = box
+            img = raw[int(self._viewer.dims.current_step[0])] if plane_axis else raw
+            img = img[y0:y1, x0:x1] if not self._rgb else img[y0:y1, x0:x1, :]
+            return np.ascontiguousarray(img), (y0, x0)
+
+        return source
+
+    # -- running -----------------------------------------------------------------------
+    def _on_start(self, resume: bool = False) -> None:
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        from napari_unet.core.errors import InputError
+
+        if not self._done.is_set():
+            return
+        try:
+            if resume and self._result is None:
+                raise InputError("nothing to resume: train first")
+            config = self._config()
+            data, image_layer = self._snapshot()
+            init = None if resume else self._init_file.value
+            init = init if init is not None and str(init) not in ("", ".") else None
+        except (InputError, FileNotFoundError) as exc:
+            show_error(str(exc))
+            self._status.value = f"Error: {exc}"
+            return
+        self._image_layer = image_layer
+        self._rgb = bool(getattr(image_layer, "rgb", False))
+        plane_axis = data["labels"][0].ndim == 3
+        self._update_view_box()
+        self._output = tl.output_path(image_layer, self._save_path.value)
+        name = f"{image_layer.name} preview"
+        if name not in self._viewer.layers:  # created now: adding a layer later would stall
+            self._viewer.add_labels(
+                np.zeros(data["labels"][0].shape, np.int32), name=name, opacity=0.5
+            )
+            self._viewer.layers.selection.active = self._labels.value
+        self._stop_flag.clear()
+        self._done.clear()
+        kwargs = {
+            "stop": self._stop_flag,
+            "init": init,
+            "output": self._output,
+            "resume": self._result if resume else None,
+            "preview": self._preview_source(data["images"][0], plane_axis),
+        }
+        if not resume:
+            self.plot.reset()
+        self._progress.max = config.steps
+        self._set_running(True)
+        self._status.value = "Computing weight maps..."
+        self.gui_gaps_ms.clear()
+        self._last_tick = time.perf_counter()
+        self._timer.start()
+        self._worker = create_worker(
+            self._run,
+            data,
+            config,
+            kwargs,
+            _connect={
+                "yielded": self._on_event,
+                "returned": self._on_returned,
+                "errored": self._on_error,
+                "finished": self._on_finished,
+            },
+        )
+
+    def _run(self, data: dict, config, kwargs: dict):
+        """The worker: build the training pairs (weight maps), then train."""
+        from napari_unet.core.data import make_pairs
+        from napari_unet.core.train import train
+
+        gen = None
+        try:
+            opts = config.pair_options()
+            pairs = make_pairs(
+                data["images"], data["labels"], data["regions"], names=data["names"], **opts
+            )
+            val = data["val"]
+            if isinstance(val, tuple):
+                val = make_pairs([val[0]], [val[1]], names=[val[2]], **opts)
+            yield "Weight maps ready; starting..."
+            gen = train(pairs, config, val=val, **kwargs)
+            return (yield from gen)
+        finally:
+            if gen is not None:
+                gen.close()  # ends the batch thread even if the worker was quit mid-run
+            self._done.set()
+
+    def _set_running(self, running: bool) -> None:
+        self._start.enabled = not running
+        self._resume.enabled = not running and self._result is not None
+        self._stop.enabled = running
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gui_gaps_ms.append((now - self._last_tick) * 1000.0)
+        self._last_tick = now
+
+    def gap_percentiles(self) -> dict[str, float]:
+        """p50 / p99 / max of the GUI-thread timer gaps of the last run, in ms."""
+        g = np.asarray(self.gui_gaps_ms or [0.0])
+        return {
+            "p50": float(np.percentile(g, 50)),
+            "p99": float(np.percentile(g, 99)),
+            "max": float(g.max()),
+            "n": len(self.gui_gaps_ms),
+        }
+
+    def _on_event(self, ev) -> None:
+        from napari_unet.core.train_config import (
+            Checkpoint,
+            Evaluation,
+            Preview,
+            TrainStarted,
+            TrainStep,
+        )
+
+        if self._closing:
+            return
+        if isinstance(ev, str):
+            self._status.value = ev
+        elif isinstance(ev, TrainStarted):
+            self._t0, self._start_step = time.perf_counter(), ev.start_step
+            self._progress.value = ev.start_step
+            self._status.value = f"Training on {ev.device}, crops {ev.input_size} px"
+        elif isinstance(ev, TrainStep):
+            self._progress.value = ev.step
+            done = ev.step - self._start_step
+            eta = (time.perf_counter() - self._t0) / max(done, 1) * (ev.total_steps - ev.step)
+            self._status.value = (
+                f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  "
+                f"{ev.images_per_s:.1f} img/s  ETA {_fmt_time(eta)}"
+            )
+            self.plot.add_step(ev.step, ev.loss)
+        elif isinstance(ev, Evaluation):
+            self.plot.add_evaluation(ev.step, ev.metrics)
+        elif isinstance(ev, Preview):
+            self._show_preview(ev)
+        elif isinstance(ev, Checkpoint):
+            self._status.value = f"saved {ev.kind} model: {ev.path.name}"
+
+    def _show_preview(self, ev) -> None:
+        name = f"{self._image_layer.name} preview"
+        shape = self._labels.value.data.shape if self._labels.value is not None else None
+        if shape is None:
+            return
+        if name not in self._viewer.layers:
+            return  # the user deleted the preview layer
+        layer = self._viewer.layers[name]
+        y0, x0 = ev.origin or (0, 0)
+        h, w = ev.labels.shape
+        target = (
+            layer.data[int(self._viewer.dims.current_step[0])] if layer.ndim == 3 else layer.data
+        )
+        target[:] = 0
+        target[y0 : y0 + h, x0 : x0 + w] = ev.labels
+        layer.refresh()
+
+    def _on_returned(self, result) -> None:
+        self._result = result
+        if self._closing:
+            return
+        state = "stopped" if result.stopped else "finished"
+        where = f"; saved {self._output}" if self._output else "; choose 'save to' to keep it"
+        self._status.value = f"{state} at step {result.steps_done}{where}"
+        self._handover(result)
+
+    def _handover(self, result) -> None:
+        """Give the (best) trained model to a docked Predict widget, if there is one."""
+        model = result.best_model()
+        name = self._output.stem if self._output else "trained model"
+        for widget in list(self._viewer.window.dock_widgets.values()):
+            if widget is not self and hasattr(widget, "set_model"):
+                widget.set_model(model, dict(result.metadata), name)
+
+    def _on_error(self, exc: Exception) -> None:
+        from napari.utils.notifications import show_error
+
+        from napari_unet.core.errors import InputError
+
+        if not self._closing:
+            msg = str(exc) if isinstance(exc, InputError) else f"Training failed: {exc}"
+            show_error(msg)
+            self._status.value = f"Error: {msg}"
+
+    def _on_finished(self) -> None:
+        self._timer.stop()
+        if not self._closing:
+            self._set_running(False)
+
+    def _on_stop(self, _value=None) -> None:
+        self._stop_flag.set()
+        self._status.value = "Stopping after the current step..."
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop training and wait for the worker thread to end (widget or viewer closing).
+
+        Returns
+        -------
+        bool
+            True if no training thread is left running.
+        """
+        self._stop_flag.set()
+        if self._done.is_set():
+            return True
+        self._closing = True
+        self._timer.stop()
+        self.plot.close_plot()
+        return self._done.wait(timeout)
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h"

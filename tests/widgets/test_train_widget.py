@@ -1,0 +1,161 @@
+"""The Train dock in a real viewer: background training, progress, curves, preview, stop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_unet.core.synthetic import touching_cells  # noqa: E402
+from napari_unet.widgets.train import TrainWidget  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared test machines: avoid OpenMP spin-waiting under load
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    return shown
+
+
+class FakePredict:
+    """Stands in for the Predict dock: records the model it is handed."""
+
+    def __init__(self):
+        from qtpy.QtWidgets import QWidget
+
+        self.native = QWidget()
+        self.received = []
+
+    def set_model(self, model, metadata, name):
+        self.received.append((model, metadata, name))
+
+
+def setup(make_napari_viewer, tmp_path, steps=30):
+    img, lab = touching_cells((96, 96), n_cells=10, seed=0)
+    viewer = make_napari_viewer()
+    viewer.add_image(img, name="cells")
+    viewer.add_labels(lab, name="cells labels")
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget._preset.value = "tiny"
+    widget._steps.value = steps
+    widget._batch.value = 2
+    widget._crop.value = 48
+    widget._val_every.value = 10
+    widget._device.value = "cpu"
+    widget._save_path.value = tmp_path / "cells.safetensors"
+    return viewer, widget
+
+
+def test_trains_in_the_background_with_progress_curves_and_preview(
+    make_napari_viewer, qtbot, tmp_path, errors
+):
+    viewer, widget = setup(make_napari_viewer, tmp_path)
+    predict = FakePredict()
+    viewer.window.add_dock_widget(predict.native, name="Predict")
+    widget._handover_targets = None
+    original = widget._handover
+
+    def handover(result):  # the fake is a plain QWidget in dock_widgets; call it directly too
+        original(result)
+        predict.set_model(result.best_model(), dict(result.metadata), "cells")
+
+    widget._handover = handover
+    widget._start.native.click()
+    assert widget._stop.enabled and not widget._start.enabled
+    qtbot.waitUntil(lambda: widget._result is not None, timeout=120000)
+    qtbot.waitUntil(lambda: widget._start.enabled, timeout=10000)
+    assert not errors
+    assert widget._result.steps_done == 30 and not widget._result.stopped
+    assert widget._progress.value == 30
+    assert "finished at step 30" in widget._status.value
+    # the curves got training losses and three evaluations
+    assert len(widget.plot.steps) >= 2 and widget.plot.eval_steps == [10, 20, 30]
+    assert widget.plot.n_draws >= 2
+    # the preview layer was created and filled in place
+    preview = viewer.layers["cells preview"]
+    assert preview.data.shape == (96, 96) and preview.data.max() > 0
+    # the model files were written by the worker
+    assert (tmp_path / "cells.safetensors").exists()
+    assert (tmp_path / "cells.best.safetensors").exists()
+    assert predict.received and predict.received[0][2] == "cells"
+    # the GUI thread stayed responsive: the 10 ms timer never waited a second
+    gaps = widget.gap_percentiles()
+    assert gaps["n"] > 10
+    assert gaps["max"] < 1000, gaps
+    print("GUI gaps", gaps)
+
+
+def test_stop_keeps_the_weights_and_resume_continues(make_napari_viewer, qtbot, tmp_path):
+    from napari_unet.core.train_config import TrainStep
+
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=100000)
+    widget._val_every.value = 100000
+    widget._save_path.value = tmp_path / "stop.safetensors"
+    seen = []
+    original = widget._on_event
+
+    def spy(ev):
+        original(ev)
+        if isinstance(ev, TrainStep):
+            seen.append(ev.step)
+
+    widget._on_event = spy
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: len(seen) >= 1 and seen[-1] >= 2, timeout=60000)
+    widget._stop.native.click()
+    qtbot.waitUntil(lambda: widget._result is not None, timeout=60000)
+    qtbot.waitUntil(lambda: widget._resume.enabled, timeout=10000)
+    first = widget._result
+    assert first.stopped and 2 <= first.steps_done < 100000
+    assert (tmp_path / "stop.safetensors").exists()
+    # resume: continues the step count
+    widget._steps.value = first.steps_done + 3
+    widget._resume.native.click()
+    qtbot.waitUntil(lambda: widget._result is not first, timeout=60000)
+    assert widget._result.steps_done == first.steps_done + 3
+
+
+def test_closing_the_viewer_during_training_stops_the_worker(make_napari_viewer, qtbot, tmp_path):
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=100000)
+    widget._val_every.value = 100000
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=60000)
+    assert not widget._done.is_set()
+    viewer.close()
+    assert widget._done.wait(30), "training thread still running after the viewer closed"
+    assert widget._stop_flag.is_set()
+
+
+def test_removing_the_dock_stops_training(make_napari_viewer, qtbot, tmp_path):
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=100000)
+    widget._val_every.value = 100000
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=60000)
+    viewer.window.remove_dock_widget(widget.native)
+    assert widget._done.wait(30)
+
+
+def test_bad_input_is_reported_before_training(make_napari_viewer, qtbot, tmp_path, errors):
+    viewer, widget = setup(make_napari_viewer, tmp_path)
+    viewer.layers["cells labels"].data = np.zeros((96, 96), np.int32)
+    widget._start.native.click()
+    # weight maps are computed in the worker: the message arrives before any training step
+    qtbot.waitUntil(lambda: len(errors) == 1 and widget._start.enabled, timeout=30000)
+    assert "no annotated cell" in errors[-1]
+    assert widget._result is None and widget._progress.value == 0
+    viewer.add_labels(np.ones((50, 50), np.int32), name="small")
+    widget._labels.value = viewer.layers["small"]
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: len(errors) == 2 and widget._start.enabled, timeout=30000)
+    assert "does not match labels shape" in errors[-1]
+    assert not widget._resume.enabled  # nothing trained yet
