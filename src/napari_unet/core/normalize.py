@@ -1,0 +1,140 @@
+"""Input normalisation as a model file records it.
+
+A model is trained on normalised intensities; prediction must normalise new images the
+same way. The model's metadata holds a ``"normalization"`` dict, for example
+``{"method": "percentile", "low": 1.0, "high": 99.8}`` (the default). Statistics are
+computed once per image plane (per channel) and then applied to every tile, so tiles and
+chunks of one plane are normalised identically (no seams from per-tile statistics).
+
+Methods
+-------
+``percentile``
+    ``(x - p_low) / (p_high - p_low)`` with per-channel percentiles ``low`` and ``high``.
+``minmax``
+    ``(x - min) / (max - min)`` per channel.
+``zscore``
+    ``(x - mean) / std`` per channel.
+``fixed``
+    ``(x - min) / (max - min)`` with the recorded ``min`` and ``max``.
+``dtype``
+    Integer images divided by their type's maximum (uint8 by 255, uint16 by 65535);
+    float images unchanged.
+``none``
+    Unchanged (cast to float32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+
+DEFAULT = {"method": "percentile", "low": 1.0, "high": 99.8}
+METHODS = ("percentile", "minmax", "zscore", "fixed", "dtype", "none")
+#: Statistics of larger planes are computed on a regular subsample of about this many pixels
+#: (identical for numpy and dask inputs, so both give the same result).
+MAX_SAMPLES = 1 << 22
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-channel ``offset`` and ``scale``: normalised = (x - offset) / scale."""
+
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def apply(self, tile: np.ndarray) -> np.ndarray:
+        """Normalise a ``(..., C, H, W)`` array; returns float32."""
+        x = np.asarray(tile, dtype=np.float32)
+        off = np.asarray(self.offset, np.float32)[:, None, None]
+        scale = np.asarray(self.scale, np.float32)[:, None, None]
+        return (x - off) / scale
+
+
+def check_spec(spec: dict | None) -> dict:
+    """Validate a normalisation dict (None gives the default); return a complete copy."""
+    if spec is None:
+        return dict(DEFAULT)
+    if not isinstance(spec, dict) or spec.get("method") not in METHODS:
+        raise InputError(
+            f"unknown normalisation {spec!r}; expected a dict with 'method' one of "
+            f"{', '.join(METHODS)}"
+        )
+    spec = dict(spec)
+    if spec["method"] == "percentile":
+        spec.setdefault("low", DEFAULT["low"])
+        spec.setdefault("high", DEFAULT["high"])
+        if not 0 <= float(spec["low"]) < float(spec["high"]) <= 100:
+            raise InputError(f"percentiles must satisfy 0 <= low < high <= 100; got {spec}")
+    if spec["method"] == "fixed" and not {"min", "max"} <= set(spec):
+        raise InputError(f"'fixed' normalisation needs 'min' and 'max'; got {spec}")
+    return spec
+
+
+def _sample(plane) -> np.ndarray:
+    """A regular subsample of a (C, H, W) plane, as numpy (computes a dask plane's sample)."""
+    h, w = plane.shape[-2:]
+    stride = max(1, int(np.ceil(np.sqrt(h * w / MAX_SAMPLES))))
+    sample = plane[:, ::stride, ::stride]
+    if hasattr(sample, "compute"):
+        sample = sample.compute()
+    return np.asarray(sample)
+
+
+def compute_stats(plane, spec: dict | None = None) -> Stats:
+    """Normalisation statistics of one image plane.
+
+    Parameters
+    ----------
+    plane : numpy.ndarray or dask.array.Array
+        ``(C, H, W)`` pixels of one plane.
+    spec : dict, optional
+        The model's ``"normalization"`` metadata (default: 1-99.8 percentiles).
+
+    Returns
+    -------
+    Stats
+        Per-channel offset and scale.
+
+    Raises
+    ------
+    InputError
+        If the plane holds NaN or infinite values, or the spec is unknown.
+    """
+    spec = check_spec(spec)
+    method = spec["method"]
+    n_channels = plane.shape[0]
+    if method == "none":
+        return Stats((0.0,) * n_channels, (1.0,) * n_channels)
+    if method == "fixed":
+        lo, hi = float(spec["min"]), float(spec["max"])
+        return Stats((lo,) * n_channels, (max(hi - lo, 1e-12),) * n_channels)
+    if method == "dtype":
+        dtype = np.dtype(plane.dtype)
+        scale = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+        return Stats((0.0,) * n_channels, (scale,) * n_channels)
+    sample = _sample(plane).reshape(n_channels, -1).astype(np.float64)
+    if not np.isfinite(sample).all():
+        raise InputError(
+            "the image contains NaN or infinite values; replace them (for example with 0) "
+            "before predicting"
+        )
+    if method == "percentile":
+        lo, hi = np.percentile(sample, [float(spec["low"]), float(spec["high"])], axis=1)
+    elif method == "minmax":
+        lo, hi = sample.min(axis=1), sample.max(axis=1)
+    else:  # zscore
+        lo, sd = sample.mean(axis=1), sample.std(axis=1)
+        hi = lo + sd
+    scale = np.maximum(hi - lo, 1e-6 * np.maximum(np.abs(hi), 1.0))
+    return Stats(tuple(float(v) for v in lo), tuple(float(v) for v in scale))
+
+
+def normalize(image, spec: dict | None = None) -> np.ndarray:
+    """Normalise a whole ``(C, H, W)`` (or ``(H, W)``) numpy image; returns float32."""
+    arr = np.asarray(image)
+    plane = arr[None] if arr.ndim == 2 else arr
+    out = compute_stats(plane, spec).apply(plane)
+    return out[0] if arr.ndim == 2 else out
