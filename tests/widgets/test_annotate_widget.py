@@ -307,3 +307,13 @@ def test_reopening_a_changed_image_warns_but_restores(
     widget2, _ = _widget(viewer2, qtbot, path)
     assert any("pixels" in m for m in messages)
     assert widget2._labels.data[20, 20] == 2
+
+
+def test_closing_the_window_flushes_before_layers_go(make_napari_viewer, qtbot, tmp_path):
+    path, _ = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._saver.timer.setInterval(60_000)
+    widget._labels.paint((30, 30), 4)
+    viewer.window._qt_window.close()  # the window's close button, layers still present
+    assert tifffile.imread(project_folder_for(path) / ANNOTATIONS_FILE)[30, 30] == 4
