@@ -26,17 +26,19 @@ def errors(monkeypatch):
     return shown
 
 
-class FakePredict:
-    """Stands in for the Predict dock: records the model it is handed."""
+def fake_predict_dock():
+    """Stands in for the Predict dock: a QWidget with ``set_model`` that records calls."""
+    from qtpy.QtWidgets import QWidget
 
-    def __init__(self):
-        from qtpy.QtWidgets import QWidget
+    class FakePredict(QWidget):
+        def __init__(self):
+            super().__init__()
+            self.received = []
 
-        self.native = QWidget()
-        self.received = []
+        def set_model(self, model, metadata, name):
+            self.received.append((model, metadata, name))
 
-    def set_model(self, model, metadata, name):
-        self.received.append((model, metadata, name))
+    return FakePredict()
 
 
 def setup(make_napari_viewer, tmp_path, steps=30):
@@ -60,16 +62,8 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     make_napari_viewer, qtbot, tmp_path, errors
 ):
     viewer, widget = setup(make_napari_viewer, tmp_path)
-    predict = FakePredict()
-    viewer.window.add_dock_widget(predict.native, name="Predict")
-    widget._handover_targets = None
-    original = widget._handover
-
-    def handover(result):  # the fake is a plain QWidget in dock_widgets; call it directly too
-        original(result)
-        predict.set_model(result.best_model(), dict(result.metadata), "cells")
-
-    widget._handover = handover
+    predict = fake_predict_dock()
+    viewer.window.add_dock_widget(predict, name="Predict")
     widget._start.native.click()
     assert widget._stop.enabled and not widget._start.enabled
     qtbot.waitUntil(lambda: widget._result is not None, timeout=120000)
@@ -87,7 +81,10 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     # the model files were written by the worker
     assert (tmp_path / "cells.safetensors").exists()
     assert (tmp_path / "cells.best.safetensors").exists()
-    assert predict.received and predict.received[0][2] == "cells"
+    assert len(predict.received) == 1
+    model, metadata, name = predict.received[0]
+    assert name == "cells" and metadata["normalization"]["method"] == "percentile"
+    assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 2, 48, 48)
     # the GUI thread stayed responsive: the 10 ms timer never waited a second
     gaps = widget.gap_percentiles()
     assert gaps["n"] > 10

@@ -1,11 +1,12 @@
-"""Helpers of the Train dock: layer data, the visible region, closing, the output path."""
+"""Helpers of the Train dock: layer data, visible region, preview, closing, GUI-gap timer."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent, QObject, QTimer
 
 
 def layer_array(layer) -> np.ndarray:
@@ -71,3 +72,59 @@ class CloseWatcher(QObject):
         if kind == QEvent.Type.Close or (kind == QEvent.Type.ParentChange and obj.parent() is None):
             self._callback()
         return False
+
+
+def paint_preview(layer, ev, plane: int = 0) -> None:
+    """Write a :class:`~napari_unet.core.train_config.Preview` into ``layer`` in place."""
+    y0, x0 = ev.origin or (0, 0)
+    h, w = ev.labels.shape
+    target = layer.data[int(plane)] if layer.ndim == 3 else layer.data
+    target[:] = 0
+    target[y0 : y0 + h, x0 : x0 + w] = ev.labels
+    layer.refresh()
+
+
+def fmt_time(seconds: float) -> str:
+    """``m:ss`` below an hour, else whole hours."""
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h"
+
+
+class GapMeter:
+    """A 10 ms QTimer on the GUI thread recording the gaps between its ticks.
+
+    A responsive GUI thread ticks about every 10 ms; a longer gap is time the GUI thread
+    was busy (or starved of the GIL) and could not repaint or react.
+    """
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        self.gaps_ms: list[float] = []
+        self._timer = QTimer()
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._last = 0.0
+
+    def start(self) -> None:
+        """Forget earlier gaps and start ticking."""
+        self.gaps_ms.clear()
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps_ms.append((now - self._last) * 1000.0)
+        self._last = now
+
+    def percentiles(self) -> dict[str, float]:
+        """p50, p99 and max gap (ms) and the number of ticks."""
+        g = np.asarray(self.gaps_ms or [0.0])
+        return {
+            "p50": float(np.percentile(g, 50)),
+            "p99": float(np.percentile(g, 99)),
+            "max": float(g.max()),
+            "n": len(self.gaps_ms),
+        }

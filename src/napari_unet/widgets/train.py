@@ -23,7 +23,6 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtCore import QTimer
 
 from napari_unet.core.train_config import PRESETS
 from napari_unet.widgets import _train_layers as tl
@@ -110,11 +109,7 @@ class TrainWidget(Container):
         self._view_box: tuple[int, int, int, int] | None = None
         self._t0 = 0.0
         self._start_step = 0
-        self.gui_gaps_ms: list[float] = []
-        self._timer = QTimer()
-        self._timer.setInterval(10)
-        self._timer.timeout.connect(self._tick)
-        self._last_tick = 0.0
+        self._gaps = tl.GapMeter()
         self._start.changed.connect(lambda _=None: self._on_start(resume=False))
         self._resume.changed.connect(lambda _=None: self._on_start(resume=True))
         self._stop.changed.connect(self._on_stop)
@@ -268,9 +263,7 @@ class TrainWidget(Container):
         self._progress.max = config.steps
         self._set_running(True)
         self._status.value = "Computing weight maps..."
-        self.gui_gaps_ms.clear()
-        self._last_tick = time.perf_counter()
-        self._timer.start()
+        self._gaps.start()
         self._worker = create_worker(
             self._run,
             data,
@@ -311,20 +304,14 @@ class TrainWidget(Container):
         self._resume.enabled = not running and self._result is not None
         self._stop.enabled = running
 
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.gui_gaps_ms.append((now - self._last_tick) * 1000.0)
-        self._last_tick = now
+    @property
+    def gui_gaps_ms(self) -> list[float]:
+        """Gaps between ticks of the 10 ms GUI-thread timer during the last run, in ms."""
+        return self._gaps.gaps_ms
 
     def gap_percentiles(self) -> dict[str, float]:
         """p50 / p99 / max of the GUI-thread timer gaps of the last run, in ms."""
-        g = np.asarray(self.gui_gaps_ms or [0.0])
-        return {
-            "p50": float(np.percentile(g, 50)),
-            "p99": float(np.percentile(g, 99)),
-            "max": float(g.max()),
-            "n": len(self.gui_gaps_ms),
-        }
+        return self._gaps.percentiles()
 
     def _on_event(self, ev) -> None:
         from napari_unet.core.train_config import (
@@ -349,7 +336,7 @@ class TrainWidget(Container):
             eta = (time.perf_counter() - self._t0) / max(done, 1) * (ev.total_steps - ev.step)
             self._status.value = (
                 f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  "
-                f"{ev.images_per_s:.1f} img/s  ETA {_fmt_time(eta)}"
+                f"{ev.images_per_s:.1f} img/s  ETA {tl.fmt_time(eta)}"
             )
             self.plot.add_step(ev.step, ev.loss)
         elif isinstance(ev, Evaluation):
@@ -361,20 +348,8 @@ class TrainWidget(Container):
 
     def _show_preview(self, ev) -> None:
         name = f"{self._image_layer.name} preview"
-        shape = self._labels.value.data.shape if self._labels.value is not None else None
-        if shape is None:
-            return
-        if name not in self._viewer.layers:
-            return  # the user deleted the preview layer
-        layer = self._viewer.layers[name]
-        y0, x0 = ev.origin or (0, 0)
-        h, w = ev.labels.shape
-        target = (
-            layer.data[int(self._viewer.dims.current_step[0])] if layer.ndim == 3 else layer.data
-        )
-        target[:] = 0
-        target[y0 : y0 + h, x0 : x0 + w] = ev.labels
-        layer.refresh()
+        if name in self._viewer.layers:  # unless the user deleted it
+            tl.paint_preview(self._viewer.layers[name], ev, self._viewer.dims.current_step[0])
 
     def _on_returned(self, result) -> None:
         self._result = result
@@ -404,7 +379,7 @@ class TrainWidget(Container):
             self._status.value = f"Error: {msg}"
 
     def _on_finished(self) -> None:
-        self._timer.stop()
+        self._gaps.stop()
         if not self._closing:
             self._set_running(False)
 
@@ -424,11 +399,6 @@ class TrainWidget(Container):
         if self._done.is_set():
             return True
         self._closing = True
-        self._timer.stop()
+        self._gaps.stop()
         self.plot.close_plot()
         return self._done.wait(timeout)
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h"
