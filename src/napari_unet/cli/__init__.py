@@ -16,7 +16,7 @@ from napari_unet import __version__
 from napari_unet.core.errors import InputError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "evaluate", "weights", "train"]
+SUBCOMMANDS = ["demo", "evaluate", "weights", "train", "predict"]
 
 
 def build_parser() -> argparse.ArgumentParser:
