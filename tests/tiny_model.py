@@ -8,6 +8,8 @@ so tests can check real behaviour (seams, instances) rather than random-network 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 
@@ -32,6 +34,7 @@ def separated_target(labels: np.ndarray, gap: int = GAP) -> np.ndarray:
     return (np.asarray(sep) > 0).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=4)  # one training per session, shared by all test files
 def train_tiny(padding: str = "same", steps: int = 80, seed: int = 0, base_channels: int = 8):
     """Train a tiny UNet; return ``(model, metadata)`` like ``load_model`` does."""
     import torch

@@ -1,0 +1,106 @@
+"""``napari-unet predict`` on files, folders and Zarr stores, in-process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet.cli import main
+from napari_unet.core.io import read_image, write_image
+from napari_unet.core.synthetic import touching_cells
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from tiny_model import train_tiny
+
+    from napari_unet.core.modelfile import save_model
+
+    model, meta = train_tiny("same", steps=150)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(path, model, normalization=meta["normalization"], separation_gap=2)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    img, _ = touching_cells((128, 112), n_cells=15, seed=1)
+    write_image(folder / "a.tif", (img * 4000).astype(np.uint16))
+    write_image(folder / "b.png", (img * 255).astype(np.uint8))
+    return folder
+
+
+def test_predict_files_and_folder(model_file, images, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["predict", str(model_file), str(images), "-o", str(out), "--probabilities"])
+    assert rc == 0, capsys.readouterr().err
+    labels = tifffile.imread(out / "a_labels.tif")
+    assert labels.shape == (128, 112) and labels.max() >= 3
+    probs = tifffile.imread(out / "a_probabilities.tif")
+    assert probs.shape == (2, 128, 112) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
+    assert (out / "b_labels.tif").exists()
+    assert "a_labels.tif" in capsys.readouterr().out
+
+
+def test_existing_outputs_need_overwrite_and_inputs_are_never_overwritten(
+    model_file, images, capsys
+):
+    # Writing into the input folder is fine: outputs get their own names...
+    assert main(["predict", str(model_file), str(images / "a.tif"), "-o", str(images)]) == 0
+    before = (images / "a_labels.tif").read_bytes()
+    # ...but a second run refuses to replace them without --overwrite,
+    assert main(["predict", str(model_file), str(images / "a.tif"), "-o", str(images)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    # and an output that is an input is refused even with --overwrite.
+    rc = main(["predict", str(model_file), str(images), "-o", str(images), "--overwrite"])
+    assert rc == 2
+    assert "is an input" in capsys.readouterr().err
+    assert (images / "a_labels.tif").read_bytes() == before
+
+
+def test_predict_zarr_store(model_file, tmp_path, capsys):
+    import dask.array as da
+
+    img, _ = touching_cells((150, 140), n_cells=20, seed=2)
+    src = tmp_path / "big.zarr"
+    da.from_array(img, chunks=64).to_zarr(str(src))
+    out = tmp_path / "out"
+    rc = main(["predict", str(model_file), str(src), "-o", str(out), "--tile", "64"])
+    assert rc == 0, capsys.readouterr().err
+    labels = np.asarray(read_image(out / "big_labels.zarr"))
+    assert labels.shape == (150, 140) and labels.max() >= 3
+    assert not list(out.glob(".*tmp*")), "temporary probabilities left behind"
+    # The lazy path gives the labels of the in-memory path.
+    tifffile.imwrite(tmp_path / "same.tif", img)
+    rc = main(
+        ["predict", str(model_file), str(tmp_path / "same.tif"), "-o", str(out), "--tile", "64"]
+    )
+    assert rc == 0
+    np.testing.assert_array_equal(labels, tifffile.imread(out / "same_labels.tif"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["MISSING.tif"], "no such file"),
+        (["--tile", "0", "IMG"], "--tile"),
+    ],
+)
+def test_user_mistakes_are_one_error_line(model_file, images, tmp_path, capsys, args, message):
+    paths = {"IMG": str(images / "a.tif"), "MISSING.tif": str(tmp_path / "MISSING.tif")}
+    args = [paths.get(a, a) for a in args]
+    rc = main(["predict", str(model_file), *args, "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_not_a_model_file(images, tmp_path, capsys):
+    bad = tmp_path / "model.safetensors"
+    bad.write_text("not a model")
+    rc = main(["predict", str(bad), str(images), "-o", str(tmp_path / "o")])
+    assert rc == 2 and "error" in capsys.readouterr().err
