@@ -39,6 +39,17 @@ def train_tiny(padding: str = "same", steps: int = 80, seed: int = 0, base_chann
     """Train a tiny UNet; return ``(model, metadata)`` like ``load_model`` does."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared 2-core machines: OpenMP spin-waiting costs more than it gains
+    try:
+        return _train(padding, steps, seed, base_channels)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(padding: str, steps: int, seed: int, base_channels: int):
+    import torch
+
     from napari_unet.core.models import UNet
 
     torch.manual_seed(seed)

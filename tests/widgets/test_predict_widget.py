@@ -1,0 +1,107 @@
+"""The Predict dock in a real viewer: Labels layer on the sample, view-only, file, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_unet.widgets.predict import VIEW, PredictWidget  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from tiny_model import train_tiny
+
+    return train_tiny("same", steps=150)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    return shown
+
+
+def _run(widget, qtbot):
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
+
+
+def test_predict_sample_gives_a_labels_layer_with_the_image_geometry(
+    make_napari_viewer, qtbot, tiny
+):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "touching_cells")
+    image = viewer.layers["touching cells"]
+    image.scale = (0.5, 0.5)
+    image.translate = (10, 20)
+    widget = PredictWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.set_model(*tiny, name="tiny")
+    widget._image.value = image
+    widget._probabilities.value = True
+    _run(widget, qtbot)
+    seg = viewer.layers["touching cells segmentation"]
+    assert type(seg).__name__ == "Labels" and seg.data.shape == image.data.shape
+    assert tuple(seg.scale) == (0.5, 0.5) and tuple(seg.translate) == (10, 20)
+    assert seg.data.max() >= 10  # many cells found
+    prob = viewer.layers["touching cells probabilities"]
+    assert prob.data.shape == image.data.shape and 0 <= prob.data.min() <= prob.data.max() <= 1
+    assert widget._progress.value == widget._progress.max
+
+
+def test_current_view_only_predicts_the_visible_part(make_napari_viewer, qtbot, tiny):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "touching_cells")
+    widget = PredictWidget(viewer)
+    widget.set_model(*tiny, name="tiny")
+    widget._image.value = viewer.layers["touching cells"]
+    widget._scope.value = VIEW
+    from napari_unet.widgets._train_layers import camera
+
+    camera(viewer).center = (100, 100)
+    camera(viewer).zoom = 2.5 * camera(viewer).zoom
+    _run(widget, qtbot)
+    seg = viewer.layers["touching cells segmentation"].data
+    rows, cols = np.nonzero(seg)
+    assert seg.shape == (384, 384) and len(rows) > 0
+    assert rows.max() < 300 and cols.max() < 300  # only around the view, not everywhere
+
+
+def test_model_file_and_stack_slice(make_napari_viewer, qtbot, tiny, tmp_path):
+    from napari_unet.core.modelfile import save_model
+    from napari_unet.core.synthetic import touching_cells
+
+    path = tmp_path / "m.safetensors"
+    save_model(path, tiny[0], normalization=tiny[1]["normalization"])
+    viewer = make_napari_viewer()
+    img, _ = touching_cells((96, 96), n_cells=10, seed=3)
+    viewer.add_image(np.stack([img, img[::-1]]), name="stack")
+    viewer.dims.set_current_step(0, 1)
+    widget = PredictWidget(viewer)
+    widget._model_file.value = path
+    widget._image.value = viewer.layers["stack"]
+    widget._scope.value = VIEW
+    _run(widget, qtbot)
+    seg = viewer.layers["stack segmentation"].data
+    assert seg.shape == (2, 96, 96)
+    assert seg[1].max() > 0 and seg[0].max() == 0  # the current slice only
+    assert "m.safetensors" in widget._model_label.value
+
+
+def test_errors_become_notifications(make_napari_viewer, qtbot, tiny, errors):
+    viewer = make_napari_viewer()
+    widget = PredictWidget(viewer)
+    widget._run.clicked.emit()
+    assert "no image layer" in errors[-1]
+    two = np.random.default_rng(0).random((40, 40, 2)).astype(np.float32)
+    viewer.add_image(two, name="two channels", rgb=False)
+    widget.reset_choices()
+    widget._run.clicked.emit()
+    assert "no model" in errors[-1]
+    widget.set_model(*tiny, name="tiny")
+    _run(widget, qtbot)
+    assert "Prediction failed" in errors[-1] and "channel" in errors[-1]
+    assert widget._run.enabled
