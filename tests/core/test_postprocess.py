@@ -68,3 +68,25 @@ def test_segment_labels_a_stack_with_unique_ids(trained_same):
     assert labels.shape == (2, 96, 96)
     first, second = set(np.unique(labels[0])) - {0}, set(np.unique(labels[1])) - {0}
     assert first and second and not first & second
+
+
+def test_real_nuclei_from_the_shared_data(trained_same, shared_data):
+    import csv
+
+    import tifffile
+    from PIL import Image
+
+    model, meta = trained_same
+    folder = shared_data / "stardist_nuclei2d"
+    image, gt = tifffile.imread(folder / "img2d.tif"), tifffile.imread(folder / "mask2d.tif")
+    labels = segment(model, image, metadata=meta)  # uint16, 512 x 512, trained on synthetic
+    result = evaluate(gt, labels)
+    assert result["per_threshold"][0]["f1"] >= 0.4
+    fg_iou = np.logical_and(labels > 0, gt > 0).sum() / np.logical_or(labels > 0, gt > 0).sum()
+    assert fg_iou >= 0.6
+    # A DSB2018 fluorescence PNG: RGBA with R = G = B, read as the CLI reads it.
+    with open(shared_data / "dsb2018" / "index.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["group"].startswith("fluo"))
+    rgba = np.asarray(Image.open(shared_data / "dsb2018" / "images" / f"{row['name']}.png"))
+    labels = segment(model, rgba[..., :3], metadata=meta)
+    assert labels.shape == rgba.shape[:2] and labels.max() > 0
