@@ -12,9 +12,10 @@ The rules (Ronneberger et al. 2015, section 2 and figure 2):
   paper's network, halo 92). Output tiles then abut and input tiles overlap by the halo.
 * With ``"same"`` (zero-padded) convolutions the output has the input's size and the input
   size must be a multiple of the divisor. ``halo`` is then a *recommended* overlap for
-  blended tiling: the theoretical receptive-field radius rounded up to a multiple of the
-  divisor. With tiles that start on multiples of the divisor and at least this overlap, the
-  centre of each tile is computed from real pixels only, like a whole-image prediction.
+  tiling: the theoretical receptive-field radius rounded up to a multiple of the divisor.
+  With tiles that start on multiples of the divisor, output pixels at least ``halo`` from a
+  tile edge are computed from real pixels only and equal a whole-image prediction. (The
+  effective receptive field is much smaller; callers may overlap less and blend.)
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class TileGeometry:
         Convolution kernel size (3 in the paper).
     rf_radius : int, optional
         Receptive-field radius in input pixels, for architectures whose receptive field
-        differs from the plain U-Net's (UNet 3+). ``None`` uses the U-Net's radius, which
-        equals the valid-padding halo (92 for the paper's network).
+        differs from the plain U-Net's (UNet 3+). ``None`` uses the U-Net's radius (see
+        :attr:`receptive_radius`).
     """
 
     n_pools: int
@@ -103,11 +104,18 @@ class TileGeometry:
 
     @property
     def receptive_radius(self) -> int:
-        """Theoretical receptive-field radius, in input pixels."""
+        """Theoretical receptive-field radius in input pixels (worst pixel, worst side).
+
+        ``"valid"``: the halo. ``"same"``: the valid halo plus ``divisor - 1``, because the
+        pooling grid is then fixed to the image and a pixel's position within a pooling cell
+        shifts its receptive field by up to ``divisor - 1`` (107 for 4 poolings; measured
+        exactly in the tests by perturbing real networks).
+        """
         if self.rf_radius is not None:
             return self.rf_radius
         r, d = self.convs_per_level * (self.kernel_size - 1), self.divisor
-        return (r * (d - 1) + r * d + r * (d - 1)) // 2
+        valid_halo = (r * (d - 1) + r * d + r * (d - 1)) // 2
+        return valid_halo if self.padding == "valid" else valid_halo + d - 1
 
     @property
     def halo(self) -> int:
@@ -115,7 +123,9 @@ class TileGeometry:
 
         ``"valid"``: exactly ``(input - output) // 2`` (92 for the paper's network).
         ``"same"``: the receptive-field radius rounded up to a multiple of the divisor
-        (96 for a 4-pooling U-Net), a conservative overlap for blended tiling.
+        (112 for a 4-pooling U-Net), a conservative overlap for tiling: with tiles that
+        start on multiples of the divisor, output pixels at least ``halo`` from a tile edge
+        equal those of a whole-image prediction.
         """
         if self.padding == "valid":
             return self._shrink // 2

@@ -13,9 +13,15 @@ from torch import nn
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.models.unet import UNet
+from napari_unet.core.models.unet3p import UNet3Plus
+from napari_unet.core.models.unetpp import UNetPlusPlus
 
 #: Architecture name -> class. Constructor keyword arguments are the config keys.
-ARCHITECTURES: dict[str, type[nn.Module]] = {"unet": UNet}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "unet": UNet,
+    "unetpp": UNetPlusPlus,
+    "unet3p": UNet3Plus,
+}
 
 
 def config_keys(arch: str) -> list[str]:
