@@ -241,5 +241,14 @@ def test_other_binary_formats_are_named(tmp_path):
         load_model(tmp_path / "absent.safetensors")
 
 
+def test_device_choice(saved, monkeypatch):
+    _, path = saved
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model, _ = load_model(path, device="auto")
+    assert next(model.parameters()).device.type in ("cpu", "mps")
+    with pytest.raises(InputError, match="CUDA is not available"):
+        load_model(path, device="cuda")
+
+
 def test_model_file_errors_are_input_errors():
     assert issubclass(ModelFileError, InputError)

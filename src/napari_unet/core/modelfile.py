@@ -313,7 +313,8 @@ def load_model(path: str | os.PathLike, device="cpu"):
     path : path-like
         A file written by :func:`save_model`.
     device : str or torch.device
-        Where to put the model (``"cpu"``, ``"cuda"``, ...).
+        Where to put the model: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``
+        (see :func:`napari_unet.core.device.choose_device`).
 
     Returns
     -------
@@ -330,9 +331,11 @@ def load_model(path: str | os.PathLike, device="cpu"):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from napari_unet.core.device import choose_device
     from napari_unet.core.models import build_model
 
     path = Path(path)
+    target = choose_device(device)  # an unavailable device fails before any work
     table, info = _read_header(path)
     try:
         model = build_model(info["config"])
@@ -364,6 +367,6 @@ def load_model(path: str | os.PathLike, device="cpu"):
             f"{path}: the file is corrupted (tensor checksum mismatch); re-copy or re-save it"
         )
     model.load_state_dict(tensors, strict=True)
-    model.to(device)
+    model.to(target)
     model.eval()
     return model, info
