@@ -88,3 +88,15 @@ def test_bad_augmentation_settings():
         aug.AugmentConfig.from_dict({"elastc": True})
     cfg = aug.AugmentConfig(elastic_std=4.0)
     assert aug.AugmentConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_elastic_field_equals_a_2d_cubic_spline_of_the_coarse_grid():
+    from scipy import ndimage
+
+    field = aug.elastic_field(50, 10.0, 3, np.random.default_rng(5))
+    coarse = np.random.default_rng(5).normal(0.0, 10.0, size=(2, 3, 3))
+    t = np.linspace(0, 2, 50)
+    rr, cc = np.meshgrid(t, t, indexing="ij")
+    for k in range(2):
+        ref = ndimage.map_coordinates(coarse[k], [rr, cc], order=3, mode="nearest")
+        np.testing.assert_allclose(field[k], ref, atol=1e-9)

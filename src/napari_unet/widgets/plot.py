@@ -14,7 +14,7 @@ import time
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -37,8 +37,9 @@ class TrainingPlot(QWidget):
         self.min_interval = min_interval
         self._view = QLabel()
         self._view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._view.setMinimumSize(200, 240)
-        self._view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # Ignored: the picture follows the widget's size, never the other way round.
+        self._view.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(200, 280)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._view)
@@ -70,9 +71,17 @@ class TrainingPlot(QWidget):
         self._dirty = threading.Event()
         self._closed = threading.Event()
         self.rendered.connect(self._show)
-        self._thread = threading.Thread(target=self._render_loop, name="napari-unet-plot")
-        self._thread.daemon = True
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        """Start the render thread (again, after :meth:`close_plot`) and ask for a render."""
+        if self._thread is None or not self._thread.is_alive():
+            self._closed.clear()
+            self._thread = threading.Thread(
+                target=self._render_loop, name="napari-unet-plot", daemon=True
+            )
+            self._thread.start()
         self._dirty.set()
 
     # -- data (GUI thread) ----------------------------------------------------------------
@@ -83,14 +92,14 @@ class TrainingPlot(QWidget):
                 seq.clear()
             self.ap50.clear()
             self.pixel_iou.clear()
-        self._dirty.set()
+        self._ensure_thread()
 
     def add_step(self, step: int, loss: float) -> None:
         """Add a training-loss point."""
         with self._lock:
             self.steps.append(step)
             self.losses.append(loss)
-        self._dirty.set()
+        self._ensure_thread()
 
     def add_evaluation(self, step: int, metrics: dict) -> None:
         """Add validation loss, AP50 and pixel IoU at ``step``."""
@@ -99,17 +108,22 @@ class TrainingPlot(QWidget):
             self.val_losses.append(float(metrics.get("val_loss", float("nan"))))
             self.ap50.append(float(metrics.get("ap50", float("nan"))))
             self.pixel_iou.append(float(metrics.get("pixel_iou", float("nan"))))
-        self._dirty.set()
+        self._ensure_thread()
 
     def close_plot(self) -> None:
         """Stop the render thread (the widget is going away)."""
         self._closed.set()
         self._dirty.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        """A modest preferred size; the picture follows whatever size the dock gives."""
+        return QSize(320, 300)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         """Render at the new size."""
-        self._size = (max(self.width(), 200), max(self.height(), 240))
+        self._size = (max(self.width(), 200), max(self.height(), 280))
         self._dirty.set()
         super().resizeEvent(event)
 

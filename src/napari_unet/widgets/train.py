@@ -8,6 +8,7 @@ gaps between ticks of a 10 ms timer on the GUI thread during training (responsiv
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtWidgets import QSizePolicy
 
 from napari_unet.core.train_config import PRESETS
 from napari_unet.widgets import _train_layers as tl
@@ -31,7 +33,7 @@ from napari_unet.widgets.plot import TrainingPlot
 if TYPE_CHECKING:
     import napari
 
-HOLDOUT = "hold out 20% of the largest image"
+HOLDOUT = "hold out 20% (bottom rows)"
 
 
 class TrainWidget(Container):
@@ -44,7 +46,7 @@ class TrainWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True, scrollable=True)  # a long form: scroll in short docks
+        super().__init__(labels=True)
         self._viewer = viewer
         self._image = ComboBox(label="image", choices=self._choices("Image"))
         self._labels = ComboBox(label="labels", choices=self._choices("Labels"))
@@ -69,7 +71,9 @@ class TrainWidget(Container):
         self._resume = PushButton(text="Resume", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=500, value=0)
         self._status = Label(value="Paint a few cells, then press Train.")
-        self._status.native.setWordWrap(True)
+        # One line that never resizes the dock: a new status text must not trigger a relayout
+        # of the whole form (that cost tens of ms per update on the GUI thread).
+        self._status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.plot = TrainingPlot()
         buttons = Container(widgets=[self._start, self._stop, self._resume], layout="horizontal")
         pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
@@ -98,7 +102,8 @@ class TrainWidget(Container):
                 self._status,
             ]
         )
-        self._widget._layout.addWidget(self.plot)  # the curves, below the form
+        self.native.layout().addWidget(self.plot)  # the curves, below the form
+        self._pairs_label.native.setWordWrap(True)
         self._pairs: list[tuple[Any, Any, Any]] = []
         self._result = None
         self._worker = None
@@ -124,8 +129,10 @@ class TrainWidget(Container):
         self._watcher = tl.CloseWatcher(self.shutdown)
         self.native.installEventFilter(self._watcher)
         viewer.window._qt_window.installEventFilter(self._watcher)
+        # The viewer may delete its docks before the window's Close event: stop then too.
+        self.native.destroyed.connect(lambda *_: self.shutdown())
         self._refresh()
-        import torch  # noqa: F401  (imported now, not in the worker: an import holds the GIL)
+        _preimport()
 
     # -- layer choices ------------------------------------------------------------------
     def _choices(self, kind: str):
@@ -250,6 +257,7 @@ class TrainWidget(Container):
             )
             self._viewer.layers.selection.active = self._labels.value
         self._stop_flag.clear()
+        self._closing = False
         self._done.clear()
         kwargs = {
             "stop": self._stop_flag,
@@ -396,9 +404,33 @@ class TrainWidget(Container):
             True if no training thread is left running.
         """
         self._stop_flag.set()
-        if self._done.is_set():
-            return True
-        self._closing = True
-        self._gaps.stop()
-        self.plot.close_plot()
+        self._closing = True  # queued worker signals must not touch deleted widgets
+        self.plot.close_plot()  # restarts by itself if the dock comes back
+        with contextlib.suppress(RuntimeError):  # the timer may be deleted already
+            self._gaps.stop()
         return self._done.wait(timeout)
+
+
+def _preimport() -> None:
+    """Import what the worker needs now (dock creation), not during training.
+
+    An import holds the interpreter lock: torch or scikit-image imported by the worker
+    thread would freeze the GUI thread for up to a second mid-training.
+    """
+    import importlib
+
+    for name in (
+        "torch",
+        "safetensors.torch",
+        "napari_unet.core.train",
+        "napari_unet.core.models.registry",
+        "napari_unet.core.device",
+        "napari_unet.core.losses",
+        "napari_unet.core.validation",
+        "napari_unet.core.postprocess",
+        "napari_unet.core.predict",
+        "napari_unet.core.metrics",
+        "napari_unet.core.modelfile",
+        "napari_unet.core.weightmap",
+    ):
+        importlib.import_module(name)
