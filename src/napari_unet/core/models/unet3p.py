@@ -140,8 +140,8 @@ class UNet3Plus(SegmentationNet):
             )
         return x
 
-    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Logits of every supervised output, coarsest first; the final output last."""
+    def _decode(self, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+        """Run encoder and decoder; return the decoder maps by level and the bottom map."""
         self.check_input(x)
         n = self.depth - 1
         enc = []
@@ -157,17 +157,30 @@ class UNet3Plus(SegmentationNet):
                 factor = 2 ** (i - k) if k <= i else 1 / 2 ** (k - i)
                 parts.append(self.skips[i][k](self._resize(src, factor)))
             dec[i] = self.fuse[i](torch.cat(parts, dim=1))
-        outputs = []
-        if self.deep_supervision:
-            for i in range(n, 0, -1):
-                out = self.aux_heads[i - 1](dec[i])
-                outputs.append(self._resize(out, 1 / 2**i))
-        outputs.append(self.head(dec[0]))
+        return dec, enc[n]
+
+    def _finish(self, outputs: list[torch.Tensor], bottom: torch.Tensor) -> list[torch.Tensor]:
         if self.cgm:
-            self.cls_logits = self.classifier(enc[n])
+            self.cls_logits = self.classifier(bottom)
             if not self.training:
                 outputs = [self._suppress_empty(o, self.cls_logits) for o in outputs]
         return outputs
+
+    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of every supervised output, coarsest first; the final output last."""
+        dec, bottom = self._decode(x)
+        outputs = []
+        if self.deep_supervision:
+            for i in range(self.depth - 1, 0, -1):
+                out = self.aux_heads[i - 1](dec[i])
+                outputs.append(self._resize(out, 1 / 2**i))
+        outputs.append(self.head(dec[0]))
+        return self._finish(outputs, bottom)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, n_classes, H, W) of the final output (no deep-supervision heads run)."""
+        dec, bottom = self._decode(x)
+        return self._finish([self.head(dec[0])], bottom)[0]
 
     def _suppress_empty(self, logits: torch.Tensor, cls_logits: torch.Tensor) -> torch.Tensor:
         empty = (cls_logits.argmax(dim=1) == 0).view(-1, 1, 1, 1)
