@@ -21,6 +21,8 @@ def test_pairs_from_2d_rgb_and_stacks(sample):
     # normalised as prediction normalises (1-99.8 percentiles)
     lo, hi = np.percentile(img, [1, 99.8])
     np.testing.assert_allclose(p.image[0], (img - lo) / (hi - lo), atol=1e-4)
+    grey_rgb = np.stack([img, img, img], axis=-1)  # grey stored as RGB: one channel
+    assert make_pairs([grey_rgb], [lab])[0].image.shape == (1, 96, 96)
     rgb = np.stack([img, img * 0.5, img * 0.2], axis=-1)
     (q,) = make_pairs([rgb], [lab])
     assert q.image.shape == (3, 96, 96)
@@ -54,7 +56,7 @@ def test_region_mask_zeroes_weights_outside(sample):
         (lambda i, lb, r: ([i], [lb - 5], None), "negative"),
         (lambda i, lb, r: ([i], [np.zeros_like(lb)], None), "no annotated cell"),
         (lambda i, lb, r: ([i], [lb], [np.zeros_like(lb)]), "region is empty"),
-        (lambda i, lb, r: ([i, np.stack([i, i], -1)], [lb, lb], None), "channel"),
+        (lambda i, lb, r: ([i, np.stack([i, i / 2], -1)], [lb, lb], None), "channel"),
         (lambda i, lb, r: ([i], [lb, lb], None), "pair them"),
         (lambda i, lb, r: ([i], [lb], [np.ones((5, 5))]), "region shape"),
     ],

@@ -219,13 +219,16 @@ def make_pairs(
         if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
             raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
         img = _split_channels(img, lab.shape, name)
+        if img.shape[-3] > 1 and np.all(img == img[..., :1, :, :]):
+            img = img[..., :1, :, :]  # grey stored as RGB (DSB2018 fluorescence): one channel
         c = img.shape[-3]
         if channels is None:
             channels = c
         elif c != channels:
             raise InputError(
                 f"{name}: image has {c} channel(s) but the first image has {channels}; "
-                f"all training images need the same channel count"
+                f"all training images need the same channel count (convert colour images "
+                f"to grey, e.g. the command's --grey, or train separate models)"
             )
         mask = None
         if reg is not None:

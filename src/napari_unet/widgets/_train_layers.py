@@ -128,3 +128,28 @@ class GapMeter:
             "max": float(g.max()),
             "n": len(self.gaps_ms),
         }
+
+
+def preimport() -> None:
+    """Import what the worker needs now (dock creation), not during training.
+
+    An import holds the interpreter lock: torch or scikit-image imported by the worker
+    thread would freeze the GUI thread for up to a second mid-training.
+    """
+    import importlib
+
+    for name in (
+        "torch",
+        "safetensors.torch",
+        "napari_unet.core.train",
+        "napari_unet.core.models.registry",
+        "napari_unet.core.device",
+        "napari_unet.core.losses",
+        "napari_unet.core.validation",
+        "napari_unet.core.postprocess",
+        "napari_unet.core.predict",
+        "napari_unet.core.metrics",
+        "napari_unet.core.modelfile",
+        "napari_unet.core.weightmap",
+    ):
+        importlib.import_module(name)

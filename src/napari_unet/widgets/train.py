@@ -132,7 +132,7 @@ class TrainWidget(Container):
         # The viewer may delete its docks before the window's Close event: stop then too.
         self.native.destroyed.connect(lambda *_: self.shutdown())
         self._refresh()
-        _preimport()
+        tl.preimport()
 
     # -- layer choices ------------------------------------------------------------------
     def _choices(self, kind: str):
@@ -409,28 +409,3 @@ class TrainWidget(Container):
         with contextlib.suppress(RuntimeError):  # the timer may be deleted already
             self._gaps.stop()
         return self._done.wait(timeout)
-
-
-def _preimport() -> None:
-    """Import what the worker needs now (dock creation), not during training.
-
-    An import holds the interpreter lock: torch or scikit-image imported by the worker
-    thread would freeze the GUI thread for up to a second mid-training.
-    """
-    import importlib
-
-    for name in (
-        "torch",
-        "safetensors.torch",
-        "napari_unet.core.train",
-        "napari_unet.core.models.registry",
-        "napari_unet.core.device",
-        "napari_unet.core.losses",
-        "napari_unet.core.validation",
-        "napari_unet.core.postprocess",
-        "napari_unet.core.predict",
-        "napari_unet.core.metrics",
-        "napari_unet.core.modelfile",
-        "napari_unet.core.weightmap",
-    ):
-        importlib.import_module(name)
