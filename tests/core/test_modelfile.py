@@ -241,6 +241,22 @@ def test_other_binary_formats_are_named(tmp_path):
         load_model(tmp_path / "absent.safetensors")
 
 
+def test_compiled_model_is_saved_as_the_plain_network(tmp_path):
+    class Compiled(torch.nn.Module):  # what torch.compile returns, without importing dynamo
+        def __init__(self, mod):
+            super().__init__()
+            self._orig_mod = mod
+
+    model = tiny_model()
+    compiled = Compiled(model)
+    assert any(k.startswith("_orig_mod.") for k in compiled.state_dict())
+    loaded, _ = load_model(save_model(tmp_path / "c.safetensors", compiled))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(loaded.state_dict().values(), model.state_dict().values(), strict=True)
+    )
+
+
 def test_device_choice(saved, monkeypatch):
     _, path = saved
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

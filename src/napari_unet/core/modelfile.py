@@ -107,6 +107,7 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
 
     from napari_unet import __version__
 
+    model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper: save the network
     if not hasattr(model, "config") or not hasattr(model, "geometry"):
         raise InputError(
             f"save_model needs a napari-unet network (with .config and .geometry); "
