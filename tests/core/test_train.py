@@ -71,9 +71,14 @@ def same_weights(a, b):
 def test_tiny_network_learns_the_synthetic_sample(data):
     pairs, val = data
     cfg = TrainConfig(
-        model="tiny", steps=120, batch_size=4, crop_size=64, val_every=40, lr=3e-3,
+        model="tiny",
+        steps=120,
+        batch_size=4,
+        crop_size=64,
+        val_every=40,
+        lr=3e-3,
         device="cpu",
-    )  # fmt: skip
+    )
     from napari_unet.core.models import build_model
 
     torch.manual_seed(0)
@@ -232,3 +237,20 @@ def test_holdout_region_validation_and_bad_settings(data):
     cfg = quick(optimizer="sgd", lr=0.01)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert train_model(pairs, cfg).steps_done == 6
+
+
+def test_valid_padding_network_trains_on_centre_crops(data, tmp_path):
+    pairs, val = data
+    cfg = quick(
+        model={"arch": "unet", "base_channels": 4, "depth": 3, "padding": "valid"},
+        crop_size=60,
+        steps=4,
+        val_every=4,
+    )
+    events, result = drain(train(pairs, cfg, val=val))
+    started = events[0]
+    assert started.input_size == result.model.geometry.nearest_legal(60)
+    assert started.output_size == result.model.geometry.output_size(started.input_size)
+    assert started.output_size < started.input_size
+    ev = [e for e in events if isinstance(e, Evaluation)]
+    assert ev and 0 <= ev[0].metrics["pixel_iou"] <= 1
