@@ -11,6 +11,16 @@ from napari_unet.core.io import read_image, write_image
 from napari_unet.core.synthetic import touching_cells
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared 2-core machines: OpenMP spin-waiting costs more
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     from tiny_model import train_tiny

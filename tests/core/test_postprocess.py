@@ -11,6 +11,8 @@ from napari_unet.core.metrics import evaluate
 from napari_unet.core.postprocess import probabilities_to_labels, segment
 from napari_unet.core.synthetic import touching_cells
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_separated_target_turns_back_into_full_size_touching_instances():
     _, labels = touching_cells((200, 200), n_cells=40, seed=0)

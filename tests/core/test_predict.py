@@ -14,6 +14,8 @@ from napari_unet.core.normalize import compute_stats
 from napari_unet.core.predict import PredictProgress, iter_predict, predict
 from napari_unet.core.synthetic import touching_cells
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def whole_image_reference(model, image: np.ndarray) -> np.ndarray:
     """The network run once on the whole mirror-extended image (no tiling code involved)."""
@@ -34,7 +36,7 @@ def whole_image_reference(model, image: np.ndarray) -> np.ndarray:
 @given(
     h=st.integers(1, 150),
     w=st.integers(1, 150),
-    tile=st.integers(40, 130),
+    tile=st.integers(90, 200),
     seed=st.integers(0, 10),
 )
 def test_valid_tiles_equal_whole_image_prediction(random_valid, h, w, tile, seed):
@@ -65,7 +67,7 @@ def test_same_network_blending_stays_close_to_whole_image(trained_same, kind):
 
 def test_generator_yields_progress_and_returns_the_result(random_valid):
     image = np.random.default_rng(0).random((90, 90)).astype(np.float32)
-    gen = iter_predict(random_valid, image, tile=48, device="cpu")
+    gen = iter_predict(random_valid, image, tile=128, device="cpu")
     events = []
     while True:
         try:
@@ -75,24 +77,24 @@ def test_generator_yields_progress_and_returns_the_result(random_valid):
             break
     assert events and all(isinstance(e, PredictProgress) for e in events)
     assert events[-1].done == events[-1].total
-    np.testing.assert_array_equal(result, predict(random_valid, image, tile=48, device="cpu"))
+    np.testing.assert_array_equal(result, predict(random_valid, image, tile=128, device="cpu"))
 
 
 def test_stack_is_predicted_plane_by_plane(random_valid):
     rng = np.random.default_rng(2)
     stack = rng.random((3, 40, 50)).astype(np.float32)
-    out = predict(random_valid, stack, tile=64, device="cpu")
+    out = predict(random_valid, stack, tile=128, device="cpu")
     assert out.shape == (2, 3, 40, 50)
     for z in range(3):
-        np.testing.assert_allclose(out[:, z], predict(random_valid, stack[z], tile=64), atol=1e-6)
-    one = predict(random_valid, stack, tile=64, plane=1)
+        np.testing.assert_allclose(out[:, z], predict(random_valid, stack[z], tile=128), atol=1e-6)
+    one = predict(random_valid, stack, tile=128, plane=1)
     np.testing.assert_array_equal(one, out[:, 1])
 
 
 def test_region_prediction_equals_the_crop_of_the_whole(random_valid):
     image = np.random.default_rng(3).random((120, 100)).astype(np.float32)
-    full = predict(random_valid, image, tile=64)
-    part = predict(random_valid, image, tile=64, region=((30, 77), (5, 61)))
+    full = predict(random_valid, image, tile=128)
+    part = predict(random_valid, image, tile=128, region=((30, 77), (5, 61)))
     np.testing.assert_allclose(part, full[:, 30:77, 5:61], atol=1e-6)
 
 
@@ -164,9 +166,9 @@ def test_out_of_memory_halves_the_batch_and_retries(random_valid):
             return self.inner(x)
 
     image = np.random.default_rng(7).random((100, 100)).astype(np.float32)
-    out = predict(FlakyNet(random_valid), image, tile=48, batch=8)
+    out = predict(FlakyNet(random_valid), image, tile=120, batch=8)
     assert calls[:3] == [8, 4, 2] and max(calls[3:]) <= 2
-    np.testing.assert_allclose(out, predict(random_valid, image, tile=48), atol=1e-6)
+    np.testing.assert_allclose(out, predict(random_valid, image, tile=120), atol=1e-6)
 
 
 def test_not_a_model_is_refused():

@@ -14,6 +14,9 @@ from napari_unet.core.predict_dask import iter_predict_to_zarr, predict_dask, pr
 da = pytest.importorskip("dask.array")
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module", params=["valid", "same"])
 def net(request):
     torch.manual_seed(3)
