@@ -281,6 +281,7 @@ def sweep(quick: bool) -> str:
         t0 = time.perf_counter()
         r = train_model(pairs, replace(base, optimizer=opt, lr=lr, schedule=sched), val=val)
         aps = " / ".join(f"{h['ap50']:.2f}" for h in r.history["val"])
+        print(f"  {opt} {lr:g} {sched}: AP50 {aps}", file=sys.stderr, flush=True)
         rows.append(
             f"| {opt}{' (momentum 0.99)' if opt == 'sgd' else ''} | {lr:g} | {sched} | "
             f"{aps} | {r.history['val'][-1]['pixel_iou']:.3f} | "
