@@ -254,7 +254,7 @@ def annotate_to_model(quick: bool) -> str:
 
 
 # -- sweep (behind the defaults) ---------------------------------------------------------
-def sweep(quick: bool) -> str:
+def sweep(quick: bool, skip: int = 0) -> str:
     from dataclasses import replace
 
     from napari_unet.core.train import TrainConfig, train_model
@@ -267,12 +267,14 @@ def sweep(quick: bool) -> str:
     val = pairs_for(VAL_IMAGES, base)
     settings = [
         ("adam", 1e-3, "cosine"),
+        ("sgd", 1e-2, "cosine"),
         ("adam", 3e-3, "cosine"),
+        ("sgd", 1e-3, "cosine"),
         ("adam", 3e-4, "cosine"),
         ("adam", 1e-3, "constant"),
-        ("sgd", 1e-2, "cosine"),
-        ("sgd", 1e-3, "cosine"),
     ]
+    if skip:
+        settings = settings[skip:]
     rows = [
         "| optimiser | lr | schedule | AP50 at steps | final pixel IoU | time (s) |",
         "|---|---|---|---|---|---|",
