@@ -24,7 +24,8 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtWidgets import QSizePolicy
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from napari_unet.core.train_config import PRESETS
 from napari_unet.widgets import _train_layers as tl
@@ -46,7 +47,7 @@ class TrainWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = viewer
         self._image = ComboBox(label="image", choices=self._choices("Image"))
         self._labels = ComboBox(label="labels", choices=self._choices("Labels"))
@@ -79,7 +80,8 @@ class TrainWidget(Container):
         pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
         for c in (buttons, pair_buttons):
             c.margins = (0, 0, 0, 0)
-        self.extend(
+        self._form = Container(labels=True)
+        self._form.extend(
             [
                 self._image,
                 self._labels,
@@ -102,7 +104,22 @@ class TrainWidget(Container):
                 self._status,
             ]
         )
-        self.native.layout().addWidget(self.plot)  # the curves, below the form
+        # The form and the curves scroll inside the dock, so the dock can be short (napari
+        # docks ``native`` itself: magicgui's own scrollable wrapper would be dropped).
+        panel = QWidget()
+        box = QVBoxLayout(panel)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self._form.native)
+        box.addWidget(self.plot)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(panel)
+        scroll.setMinimumHeight(260)
+        width = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(width + 4)
+        self.native.layout().addWidget(scroll)
+        self._scroll = scroll
         self._pairs_label.native.setWordWrap(True)
         self._pairs: list[tuple[Any, Any, Any]] = []
         self._result = None
@@ -152,6 +169,11 @@ class TrainWidget(Container):
     def _refresh(self, _event=None) -> None:
         if not self._closing:
             self.reset_choices()
+
+    def reset_choices(self, *_args) -> None:
+        """Refresh the layer pickers (the form is not a magicgui child of this container)."""
+        super().reset_choices()
+        self._form.reset_choices()
 
     def _on_add_pair(self, _value=None) -> None:
         if self._image.value is None or self._labels.value is None:
