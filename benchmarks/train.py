@@ -174,6 +174,9 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
             time.sleep(1.0)  # let the plot thread render the last evaluation
             for _ in range(50):
                 app.processEvents()
+            bar = widget._scroll.verticalScrollBar()
+            bar.setValue(bar.maximum())  # the curves are at the bottom of the dock
+            app.processEvents()
             viewer.screenshot(str(screenshot), canvas_only=False)
             shot_taken = True
             widget._gaps._last = time.perf_counter()
