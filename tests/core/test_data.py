@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from napari_unet.core.augment import NO_AUGMENT, AugmentConfig
-from napari_unet.core.data import BatchPrefetcher, CropSampler, make_pairs
+from napari_unet.core.data import make_pairs
 from napari_unet.core.errors import InputError
+from napari_unet.core.sampling import BatchPrefetcher, CropSampler
 from napari_unet.core.synthetic import touching_cells
 
 

@@ -4,18 +4,12 @@ A :class:`TrainPair` is one 2D plane: its normalised image ``(C, H, W)``, instan
 the optional annotated-region mask, and the U-Net target and weight map (computed once per
 pair by :mod:`napari_unet.core.weightmap` and cached by content). Pixels outside the
 annotated region get weight 0, so partially annotated images train safely.
-
-:class:`CropSampler` draws random crops of a size the network accepts, biased towards
-annotated cells, with augmentation from :mod:`napari_unet.core.augment`;
-:class:`BatchPrefetcher` prepares batches ahead in a daemon thread so data preparation
-overlaps the training step.
+Crops and batches are drawn from the pairs by :mod:`napari_unet.core.sampling`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,142 +265,3 @@ def make_pairs(
             "region; paint at least a few cells before training"
         )
     return pairs
-
-
-class CropSampler:
-    """Random augmented crops of the training pairs.
-
-    Parameters
-    ----------
-    pairs : list of TrainPair
-        Training data.
-    input_size, output_size : int
-        Crop side fed to the network and the side of its output (equal for "same"
-        padding; the target is the central ``output_size`` window of the input crop).
-    augment : AugmentConfig
-        Augmentation settings (``NO_AUGMENT`` for none).
-    fg_bias : float
-        Probability that a crop is centred on an annotated cell pixel; otherwise it is
-        centred on a random pixel of the annotated region.
-    """
-
-    def __init__(
-        self,
-        pairs: list[TrainPair],
-        input_size: int,
-        output_size: int,
-        augment: aug.AugmentConfig = aug.NO_AUGMENT,
-        fg_bias: float = 0.7,
-    ) -> None:
-        self.pairs = pairs
-        self.input_size = int(input_size)
-        self.output_size = int(output_size)
-        self.augment = augment
-        self.fg_bias = float(fg_bias)
-        area = np.array([max(p.region_index.size, 1) for p in pairs], np.float64)
-        self._p = area / area.sum()
-
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One crop: image ``(C, S, S)`` float32, target and weights ``(O, O)``."""
-        pair = self.pairs[int(rng.choice(len(self.pairs), p=self._p))]
-        idx = pair.fg_index if (pair.fg_index.size and rng.random() < self.fg_bias) else None
-        if idx is None:
-            idx = pair.region_index if pair.region_index.size else np.arange(pair.labels.size)
-        cy, cx = np.unravel_index(int(idx[rng.integers(idx.size)]), pair.shape)
-        s, o = self.input_size, self.output_size
-        top = (cy - s // 2 + rng.integers(-2, 3), cx - s // 2 + rng.integers(-2, 3))
-        grid = aug.sampling_grid(top, s, self.augment, rng)
-        image = aug.resample(pair.coeffs, grid, order=3, prefiltered=True)
-        h = (s - o) // 2
-        inner = grid[:, h : h + o, h : h + o]
-        target = aug.resample(pair.target, inner, order=0)
-        weights = aug.resample(pair.weights, inner, order=1)
-        np.maximum(weights, 0, out=weights)
-        image = aug.augment_intensity(image, self.augment, rng)
-        return image, target, weights
-
-    def batch(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """A batch: ``image`` (B, C, S, S), ``target`` (B, O, O) int64, ``weights``."""
-        crops = [self.sample(rng) for _ in range(batch_size)]
-        return {
-            "image": np.stack([c[0] for c in crops]),
-            "target": np.stack([c[1] for c in crops]).astype(np.int64),
-            "weights": np.stack([c[2] for c in crops]),
-        }
-
-
-class BatchPrefetcher:
-    """Prepare batches ahead in a daemon thread (a bounded queue), reproducibly.
-
-    Batch ``i`` is drawn with ``numpy.random.default_rng([seed, i])``, so the sequence of
-    batches is the same whether it is prepared in the thread or inline.
-
-    Parameters
-    ----------
-    sampler : CropSampler
-        The crop source.
-    batch_size : int
-        Crops per batch.
-    seed : int
-        Base seed.
-    start : int
-        Index of the first batch (the step a resumed run continues from).
-    depth : int
-        Batches prepared ahead; 0 prepares each batch inline when asked (no thread).
-    """
-
-    def __init__(
-        self, sampler: CropSampler, batch_size: int, seed: int, start: int = 0, depth: int = 2
-    ) -> None:
-        self.sampler, self.batch_size, self.seed = sampler, batch_size, seed
-        self._next = start
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if depth > 0:
-            self._queue: queue.Queue = queue.Queue(maxsize=depth)
-            self._thread = threading.Thread(
-                target=self._run, args=(start,), name="napari-unet-batches", daemon=True
-            )
-            self._thread.start()
-
-    def _make(self, i: int) -> dict[str, np.ndarray]:
-        return self.sampler.batch(self.batch_size, np.random.default_rng([self.seed, i]))
-
-    def _run(self, i: int) -> None:
-        while not self._stop.is_set():
-            try:
-                item: Any = self._make(i)
-            except BaseException as exc:  # hand the error to the consumer
-                item = exc
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, BaseException):
-                return
-            i += 1
-
-    def get(self) -> dict[str, np.ndarray]:
-        """The next batch (waits for the thread if it is behind)."""
-        if self._thread is None:
-            batch = self._make(self._next)
-            self._next += 1
-            return batch
-        while True:
-            try:
-                item = self._queue.get(timeout=0.5)
-                break
-            except queue.Empty:
-                if not self._thread.is_alive():
-                    raise RuntimeError("the batch preparation thread ended unexpectedly") from None
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> None:
-        """Stop the thread and wait for it (at most a few seconds)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)

@@ -22,10 +22,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_unet.core import tiling
+from napari_unet.core.device import PRECISIONS, autocast_dtype
+from napari_unet.core.device import choose_device as resolve_device
 from napari_unet.core.errors import InputError
+from napari_unet.core.layout import Layout, array_namespace, layout
 from napari_unet.core.normalize import Stats, check_spec, compute_stats
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+__all__ = [
+    "PRECISIONS",
+    "Layout",
+    "PredictProgress",
+    "TileRunner",
+    "auto_tile",
+    "autocast_dtype",
+    "iter_predict",
+    "layout",
+    "model_info",
+    "plan",
+    "predict",
+    "predict_region",
+    "resolve_device",
+]
+
 #: Rough activation memory of a U-Net at inference, bytes per input pixel per base channel
 #: (measured: a 32-channel, 4-pooling U-Net on 2048x2048 peaks near 1 kB per pixel).
 BYTES_PER_PIXEL_PER_CHANNEL = 40
@@ -41,108 +59,6 @@ class PredictProgress:
     n_planes: int = 1
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where the stack, channel and spatial axes of an input are."""
-
-    planes: object  # (P, C, H, W) view of the input (numpy or dask)
-    stack_shape: tuple[int, ...]
-    take_first_channel: bool = False
-
-
-def _check_array(image) -> None:
-    shape = tuple(getattr(image, "shape", ()))
-    dtype = np.dtype(getattr(image, "dtype", object))
-    if len(shape) < 2:
-        raise InputError(f"expected an image with at least 2 dimensions (H, W); got shape {shape}")
-    if 0 in shape:
-        raise InputError(f"the image is empty (shape {shape}); nothing to predict")
-    if len(shape) > 4:
-        raise InputError(
-            f"expected (H, W), (H, W, C), (C, H, W), (Z, H, W) or (Z, C, H, W); got {len(shape)} "
-            f"dimensions {shape}"
-        )
-    if not (np.issubdtype(dtype, np.number) or dtype.kind == "b") or np.issubdtype(
-        dtype, np.complexfloating
-    ):
-        raise InputError(f"expected a real-valued numeric image; got dtype {dtype}")
-
-
-def layout(image, in_channels: int, channel_axis: int | None = None) -> Layout:
-    """Interpret the axes of ``image`` for a model with ``in_channels`` input channels.
-
-    Parameters
-    ----------
-    image : array-like
-        numpy or dask array.
-    in_channels : int
-        Channels the model expects.
-    channel_axis : int, optional
-        The channel axis; ``None`` guesses: a last axis of at most 4 that is smaller than
-        the spatial axes is RGB-like; a first (or second, for 4D) axis equal to
-        ``in_channels > 1`` is channel-first; anything else is a stack of planes.
-
-    Returns
-    -------
-    Layout
-        A ``(P, C, H, W)`` view and the stack shape.
-    """
-    _check_array(image)
-    shape = tuple(int(s) for s in image.shape)
-    ndim = len(shape)
-    if channel_axis is None:
-        if ndim >= 3 and shape[-1] <= 4 and shape[-1] < min(shape[-3], shape[-2]):
-            channel_axis = ndim - 1
-        elif ndim == 3 and in_channels > 1 and shape[0] == in_channels:
-            channel_axis = 0
-        elif ndim == 4 and shape[1] <= max(in_channels, 4):
-            channel_axis = 1
-        elif ndim == 4:
-            raise InputError(
-                f"cannot tell the channel axis of a 4D image of shape {shape}; pass channel_axis"
-            )
-    elif not -ndim <= channel_axis < ndim:
-        raise InputError(f"channel_axis {channel_axis} is out of range for shape {shape}")
-    xp = _namespace(image)
-    if channel_axis is None:
-        planes = image[:, None] if ndim == 3 else image[None, None]
-        stack_shape = (shape[0],) if ndim == 3 else ()
-    else:
-        if ndim == 2:
-            raise InputError("a 2D image has no channel axis; pass channel_axis=None")
-        moved = xp.moveaxis(image, channel_axis % ndim, -3)
-        planes = moved[None] if ndim == 3 else moved
-        stack_shape = () if ndim == 3 else (int(planes.shape[0]),)
-    n_channels = planes.shape[1]
-    if n_channels != in_channels:
-        if in_channels == 1 and _channels_identical(planes):
-            return Layout(planes[:, :1], stack_shape, True)
-        raise InputError(
-            f"the image has {n_channels} channel(s) (shape {shape}) but the model expects "
-            f"{in_channels}; pass an image with {in_channels} channel(s) or set channel_axis"
-        )
-    return Layout(planes, stack_shape)
-
-
-def _namespace(image):
-    if type(image).__module__.startswith("dask"):
-        import dask.array as da
-
-        return da
-    return np
-
-
-def _channels_identical(planes) -> bool:
-    """True if all channels are equal (grey stored as RGB, as in DSB2018 fluorescence)."""
-    h, w = planes.shape[-2:]
-    stride = max(1, int(math.sqrt(h * w / 1e6)))
-    sample = planes[:, :, ::stride, ::stride]
-    if hasattr(sample, "compute"):
-        sample = sample.compute()
-    sample = np.asarray(sample)
-    return bool(np.all(sample == sample[:, :1]))
-
-
 def model_info(model) -> tuple[object, int, int, int]:
     """``(geometry, in_channels, n_classes, base_channels)`` of a model of the family."""
     try:
@@ -155,34 +71,6 @@ def model_info(model) -> tuple[object, int, int, int]:
     config = getattr(model, "config", {}) or {}
     base = int(config.get("base_channels", 32)) if isinstance(config, dict) else 32
     return geometry, in_ch, n_cls, base
-
-
-def resolve_device(device=None):
-    """A ``torch.device`` from a name or None (CUDA, then MPS, then CPU)."""
-    import torch
-
-    try:
-        from napari_unet.core.device import choose_device
-
-        return choose_device(device)
-    except ImportError:  # the device module is optional for prediction
-        if device not in (None, "auto"):
-            return torch.device(device)
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast_dtype(device, precision: str):
-    """Autocast dtype for ``precision`` on ``device``; None runs in float32.
-
-    Reduced precision is used on CUDA only: on CPUs bf16 autocast is many times slower.
-    """
-    import torch
-
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    if precision == "fp32" or device.type != "cuda":
-        return None
-    return torch.float16 if precision == "fp16" else torch.bfloat16
 
 
 def _memory_budget(device) -> float:
@@ -207,7 +95,8 @@ def auto_tile(model, device=None, batch: int = 1, precision: str = "fp32") -> in
 
     geometry, _, _, base = model_info(model)
     device = torch.device(device) if device is not None else torch.device("cpu")
-    bpp = BYTES_PER_PIXEL_PER_CHANNEL * base * (0.6 if autocast_dtype(device, precision) else 1)
+    reduced = precision != "fp32" and device.type == "cuda"
+    bpp = BYTES_PER_PIXEL_PER_CHANNEL * base * (0.6 if reduced else 1)
     side = int(math.sqrt(_memory_budget(device) / (bpp * max(batch, 1))))
     side = min(side, 4096)
     legal = geometry.legal_sizes(geometry.min_input_size, max(side, geometry.min_input_size))
@@ -347,7 +236,7 @@ def iter_predict(
     predict only these output pixels, e.g. the current view) and ``plane`` (the flat index
     of the one stack plane to predict). The result then covers just that region/plane.
     """
-    if _namespace(image) is not np:
+    if array_namespace(image) is not np:
         from napari_unet.core.predict_dask import predict_dask
 
         return predict_dask(

@@ -23,8 +23,9 @@ import numpy as np
 
 from napari_unet.core.augment import AugmentConfig
 from napari_unet.core.checkpoint import best_path, load_resume, save_result, save_snapshot
-from napari_unet.core.data import BatchPrefetcher, CropSampler, TrainPair
+from napari_unet.core.data import TrainPair
 from napari_unet.core.errors import InputError
+from napari_unet.core.sampling import BatchPrefetcher, CropSampler
 from napari_unet.core.train_config import (
     PRESETS,
     Checkpoint,
