@@ -1,0 +1,37 @@
+"""Segmentation metrics: instance matching, DSB2018 average precision, pixel and Rand scores.
+
+Every metric is computed from one sparse contingency table of (ground-truth id,
+predicted id) pixel counts (:mod:`~napari_unet.core.metrics.contingency`). The package is
+split by kind: :mod:`~napari_unet.core.metrics.matching` (objects matched at IoU
+thresholds), :mod:`~napari_unet.core.metrics.pixel` (foreground and Rand scores) and
+:mod:`~napari_unet.core.metrics.summary` (one image, many images, table rows). See
+``docs/metrics.md`` for the definitions and the conventions for empty images.
+"""
+
+from napari_unet.core.metrics.matching import (
+    DSB_THRESHOLDS,
+    MatchResult,
+    instance_ious,
+    match_instances,
+)
+from napari_unet.core.metrics.pixel import pixel_metrics
+from napari_unet.core.metrics.summary import (
+    EvaluateProgress,
+    evaluate,
+    evaluate_many,
+    summarize,
+    summary_row,
+)
+
+__all__ = [
+    "DSB_THRESHOLDS",
+    "EvaluateProgress",
+    "MatchResult",
+    "evaluate",
+    "evaluate_many",
+    "instance_ious",
+    "match_instances",
+    "pixel_metrics",
+    "summarize",
+    "summary_row",
+]

@@ -1,0 +1,197 @@
+"""Every metric of one image, totals over many images, and the headline row of a table."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.metrics.contingency import check_pair, check_thresholds, contingency, ratio
+from napari_unet.core.metrics.matching import (
+    DSB_THRESHOLDS,
+    PER_THRESHOLD,
+    MatchResult,
+    match_scores,
+    match_table,
+    panoptic,
+)
+from napari_unet.core.metrics.pixel import pixel_scores
+
+
+@dataclass(frozen=True)
+class EvaluateProgress:
+    """Progress of :func:`evaluate_many`: ``done`` of ``total`` images, the last ``name``."""
+
+    done: int
+    total: int | None
+    name: str
+
+
+def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -> dict[str, Any]:
+    """Compute every metric of one image; the result is JSON-able.
+
+    Parameters
+    ----------
+    gt, pred : array-like of int
+        Instance label images of the same shape.
+    thresholds : iterable of float
+        IoU thresholds for matching (default 0.5, 0.55, ..., 0.95).
+
+    Returns
+    -------
+    dict
+        ``n_gt``, ``n_pred``, ``ap`` (mean over thresholds), ``per_threshold`` (a list of
+        dicts with ``threshold``, ``tp``, ``fp``, ``fn``, ``precision``, ``recall``,
+        ``f1``, ``ap``, ``mean_matched_iou``), ``mean_matched_iou`` (of the pairs
+        matched at IoU 0.5, equal to ``sq``), ``pq``/``sq``/``rq`` (at 0.5) and the
+        keys of :func:`pixel_metrics`.
+    """
+    gt, pred = check_pair(gt, pred)
+    table = contingency(gt, pred)
+    m = match_table(table, check_thresholds(thresholds))
+    pix = pixel_scores(table)
+    pix["counts"] |= {"tp50": m.tp50, "sum_iou50": m.sq * m.tp50}
+    return _as_dict(m) | pix
+
+
+def _as_dict(m: MatchResult) -> dict[str, Any]:
+    per = [
+        {"threshold": t, **{name: getattr(m, name)[i] for name in PER_THRESHOLD}}
+        for i, t in enumerate(m.thresholds)
+    ]
+    return {
+        "n_gt": m.n_gt,
+        "n_pred": m.n_pred,
+        "ap": m.mean_ap,
+        "mean_matched_iou": m.sq,
+        "pq": m.pq,
+        "sq": m.sq,
+        "rq": m.rq,
+        "per_threshold": per,
+    }
+
+
+def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Combine per-image :func:`evaluate` results into dataset totals.
+
+    Two kinds of total are reported, both labelled. *Pooled* scores sum TP, FP, FN,
+    matched IoU and pixel counts over all images and then take the ratios
+    (``per_threshold``, ``ap``, ``mean_matched_iou``, ``pq``, pixel scores). The
+    DSB2018 dataset score is instead the *mean over images* of each image's AP
+    (``dataset_ap``, ``per_threshold[i]["dataset_ap"]``). The Rand error is the mean
+    over images (``rand_error``).
+
+    Parameters
+    ----------
+    results : sequence of dict
+        Outputs of :func:`evaluate` computed with the same thresholds.
+
+    Returns
+    -------
+    dict
+        The same keys as :func:`evaluate`, plus ``n_images`` and ``dataset_ap``.
+    """
+    if not results:
+        raise InputError("nothing to summarize: no evaluated images")
+    ths = [[p["threshold"] for p in r["per_threshold"]] for r in results]
+    if any(t != ths[0] for t in ths):
+        raise InputError("cannot summarize results computed at different IoU thresholds")
+    n_gt = sum(r["n_gt"] for r in results)
+    n_pred = sum(r["n_pred"] for r in results)
+    empty = n_gt == 0 and n_pred == 0
+    per = []
+    for i, t in enumerate(ths[0]):
+        tp, fp, fn, s = (
+            sum(r["per_threshold"][i][k] for r in results)
+            for k in ("tp", "fp", "fn", "sum_matched_iou")
+        )
+        per.append({"threshold": t, **match_scores(tp, fp, fn, s, empty)})
+        per[-1]["dataset_ap"] = float(np.mean([r["per_threshold"][i]["ap"] for r in results]))
+    # PQ pooled: SQ from summed IoU/TP and RQ from summed counts, both at IoU 0.5.
+    c = {k: sum(r["counts"][k] for r in results) for k in results[0]["counts"]}
+    pan = panoptic(c["tp50"], c["sum_iou50"], n_gt, n_pred, empty)
+    pix_empty = c["gt_foreground"] == 0 and c["pred_foreground"] == 0
+    return {
+        "n_images": len(results),
+        "n_gt": n_gt,
+        "n_pred": n_pred,
+        "ap": float(np.mean([p["ap"] for p in per])),
+        "dataset_ap": float(np.mean([r["ap"] for r in results])),
+        "mean_matched_iou": pan["sq"],
+        **pan,
+        "per_threshold": per,
+        "pixel_iou": ratio(c["intersection"], c["union"], pix_empty),
+        "pixel_dice": ratio(
+            2 * c["intersection"], c["gt_foreground"] + c["pred_foreground"], pix_empty
+        ),
+        "pixel_error": (c["union"] - c["intersection"]) / c["pixels"],
+        "rand_error": float(np.mean([r["rand_error"] for r in results])),
+        "counts": c,
+    }
+
+
+def evaluate_many(
+    pairs: Iterable[tuple[str, Any, Any]],
+    thresholds: Iterable[float] = DSB_THRESHOLDS,
+    total: int | None = None,
+) -> Generator[EvaluateProgress, None, tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """Evaluate many (name, ground truth, prediction) pairs; yield progress per image.
+
+    Parameters
+    ----------
+    pairs : iterable of (str, array-like, array-like)
+        Name, ground truth and prediction of each image (loaded lazily if a generator).
+    thresholds : iterable of float
+        IoU thresholds for matching.
+    total : int, optional
+        Number of pairs, reported in the progress events.
+
+    Yields
+    ------
+    EvaluateProgress
+        After each image.
+
+    Returns
+    -------
+    (list of dict, dict)
+        The :func:`evaluate` result of each image (with a ``name`` key added) and their
+        :func:`summarize` total.
+    """
+    ths = check_thresholds(thresholds)
+    results = []
+    for name, gt, pred in pairs:
+        try:
+            results.append({"name": name} | evaluate(gt, pred, ths))
+        except InputError as exc:
+            raise InputError(f"{name}: {exc}") from None
+        yield EvaluateProgress(len(results), total, name)
+    return results, summarize(results)
+
+
+def summary_row(result: dict[str, Any]) -> dict[str, float | int]:
+    """The headline numbers of an :func:`evaluate` or :func:`summarize` result, by column.
+
+    Columns: ``GT``, ``pred`` (object counts), ``AP`` (mean over thresholds), ``AP50`` and
+    ``AP75`` (where evaluated), ``F1@0.5`` (or at the first threshold), ``mIoU`` (mean
+    matched IoU at 0.5), ``PQ``, ``pix IoU``, ``Dice``, ``pix err``, ``Rand err``.
+    """
+    per = {round(p["threshold"], 4): p for p in result["per_threshold"]}
+    row: dict[str, float | int] = {"GT": result["n_gt"], "pred": result["n_pred"]}
+    row["AP"] = result["ap"]
+    for t in (0.5, 0.75):
+        if t in per:
+            row[f"AP{round(t * 100)}"] = per[t]["ap"]
+    first = per.get(0.5, result["per_threshold"][0])
+    row[f"F1@{first['threshold']:g}"] = first["f1"]
+    row |= {
+        "mIoU": result["mean_matched_iou"],
+        "PQ": result["pq"],
+        "pix IoU": result["pixel_iou"],
+        "Dice": result["pixel_dice"],
+        "pix err": result["pixel_error"],
+        "Rand err": result["rand_error"],
+    }
+    return row
