@@ -48,3 +48,21 @@ def test_clear_errors(tmp_path):
         read_image(tmp_path / "a.txt")
     with pytest.raises(InputError, match="PNG holds"):
         write_image(tmp_path / "f.png", np.zeros((4, 4), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "photometric"),
+    [
+        ((3, 40, 3), np.float32, "MINISBLACK"),  # a stack of narrow planes, not colour
+        ((4, 32, 32), np.uint16, "MINISBLACK"),  # a (Z, H, W) stack
+        ((32, 32, 3), np.uint8, "RGB"),  # an 8-bit colour image
+    ],
+)
+def test_tiff_stacks_stay_grey_and_colour_stays_colour(tmp_path, shape, dtype, photometric):
+    import tifffile
+
+    data = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    path = write_image(tmp_path / "x.tif", data)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].photometric.name == photometric
+    np.testing.assert_array_equal(read_image(path), data)

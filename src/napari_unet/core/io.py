@@ -145,8 +145,13 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
+        # Only 8-bit (H, W, 3|4) arrays are colour; everything else (stacks, probabilities,
+        # labels) is stored as grey planes, so a (Z, H, 3) stack is not mistaken for RGB.
+        rgb = arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.dtype == np.uint8
         with atomic_write(p) as tmp:
-            tifffile.imwrite(tmp, arr, compression="zlib")
+            tifffile.imwrite(
+                tmp, arr, compression="zlib", photometric="rgb" if rgb else "minisblack"
+            )
         return p
     if suffix == ".png":
         from PIL import Image
