@@ -148,3 +148,27 @@ def test_user_mistakes_become_notifications(make_napari_viewer, qtbot, errors):
     run_and_wait(qtbot, widget)
     assert "negative labels" in errors[-1]
     assert widget.results is None and "Error" in widget._status.value
+
+
+def test_the_predict_dock_holds_a_collapsed_evaluate_section(make_napari_viewer, qtbot):
+    from napari_unet.widgets.predict import PredictWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 40)), name="img")
+    viewer.add_labels(squares(THREE), name="img annotations")
+    viewer.add_labels(squares(THREE[1:]), name="other")
+    viewer.add_labels(squares(THREE[:2]), name="img segmentation")
+    viewer.add_labels(squares(THREE), name="last")
+    predict = PredictWidget(viewer)
+    viewer.window.add_dock_widget(predict, name="Predict")
+    section = predict._evaluate
+    assert not section.isExpanded()  # the dock stays short until the user opens it
+    panel = section.panel
+    panel.suggest("img")  # what the dock does after each prediction
+    assert panel._prediction.value.name == "img segmentation"
+    assert panel._ground_truth.value.name == "img annotations"
+    section.expand(animate=False)
+    run_and_wait(qtbot, panel)
+    per_image, total = panel.results
+    assert (total["n_gt"], total["n_pred"]) == (3, 2)
+    assert per_image[0]["per_threshold"][0]["fn"] == 1

@@ -1,4 +1,9 @@
-"""The "Evaluate" dock: score a predicted Labels layer against annotations, per plane and total."""
+"""Evaluate: score a predicted Labels layer against annotations, per plane and in total.
+
+The panel lives in a collapsible "Evaluate" section at the bottom of the Predict dock
+(:func:`evaluate_section`), where a prediction appears; after each prediction the section
+picks ``"<image> segmentation"`` against ``"<image> annotations"``.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ class EvaluateWidget(Container):
     ----------
     viewer : napari.viewer.Viewer
         The viewer whose Labels layers can be compared.
+    table_height : int
+        Minimum height of each result table in pixels (they scroll inside).
 
     Notes
     -----
@@ -34,7 +41,7 @@ class EvaluateWidget(Container):
     :func:`napari_unet.core.metrics.evaluate_many`.
     """
 
-    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, table_height: int = 200) -> None:
         super().__init__(labels=False)
         self._viewer = viewer
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
@@ -50,7 +57,7 @@ class EvaluateWidget(Container):
             table.native.setEditTriggers(table.native.EditTrigger.NoEditTriggers)
             # Show our fixed 3-decimal text, not magicgui's number reformatting (3.6e-02).
             table.native.setItemDelegate(QStyledItemDelegate(table.native))
-            table.native.setMinimumHeight(200)
+            table.native.setMinimumHeight(table_height)
             table.native.verticalHeader().setDefaultSectionSize(22)
         pickers = Container(widgets=[self._prediction, self._ground_truth], labels=True)
         self.extend(
@@ -85,6 +92,18 @@ class EvaluateWidget(Container):
         if len(layers) >= 2 and self._prediction.value is self._ground_truth.value:
             self._ground_truth.value = layers[0]
             self._prediction.value = layers[-1]
+
+    def suggest(self, image_name: str) -> None:
+        """Pick ``"<image> segmentation"`` and ``"<image> annotations"`` where they exist."""
+        self.reset_choices()
+        names = {lyr.name: lyr for _, lyr in self._labels_choices()}
+        for picker, suffix in (
+            (self._prediction, "segmentation"),
+            (self._ground_truth, "annotations"),
+        ):
+            layer = names.get(f"{image_name} {suffix}")
+            if layer is not None:
+                picker.value = layer
 
     def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], int]:
         """Copy the layers' data into (name, ground truth, prediction) pairs."""
@@ -183,3 +202,22 @@ class EvaluateWidget(Container):
             f"objects; AP {ap:.3f} (DSB2018: mean over IoU 0.5..0.95"
             + (" and over images)" if len(per_image) > 1 else ")")
         )
+
+
+def evaluate_section(viewer: napari.viewer.Viewer):
+    """A collapsed "Evaluate" section holding an :class:`EvaluateWidget` (for the Predict dock).
+
+    Returns
+    -------
+    superqt.QCollapsible
+        The section; its ``panel`` attribute is the :class:`EvaluateWidget`.
+    """
+    from superqt import QCollapsible
+
+    panel = EvaluateWidget(viewer, table_height=120)
+    panel.margins = (0, 0, 0, 0)
+    section = QCollapsible("Evaluate against annotations")
+    section.addWidget(panel.native)
+    section.collapse(animate=False)
+    section.panel = panel
+    return section

@@ -79,6 +79,11 @@ class PredictWidget(Container):
                 self._status,
             ]
         )
+        # Score the prediction against the annotations right here (collapsed by default).
+        from napari_unet.widgets.evaluate import evaluate_section
+
+        self._evaluate = evaluate_section(viewer)
+        self.native.layout().addWidget(self._evaluate)
         self._model_file.changed.connect(self._on_model_file)
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
@@ -186,6 +191,7 @@ class PredictWidget(Container):
             self._model_label.value = f"model: {Path(str(self._model_file.value)).name}"
         self._show(labels, foreground)
         self._status.value = f"{int(labels.max())} objects"
+        self._evaluate.panel.suggest(self._req["layer"].name)
 
     def _show(self, labels: np.ndarray, foreground: np.ndarray) -> None:
         """Put the result into the viewer (a region/plane goes into the full-size layer)."""
