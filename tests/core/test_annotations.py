@@ -74,11 +74,20 @@ def test_plan_axes(shape, rgb, axes, kind, labels_shape):
 
 @pytest.mark.parametrize(
     ("shape", "rgb", "axes"),
-    [((4, 64, 80, 3), True, "auto"), ((64, 80), False, "stack"), ((5, 2, 64, 80), False, "auto")],
+    [
+        ((4, 64, 80, 3), True, "auto"),
+        ((64, 80), False, "stack"),
+        ((5, 2, 64, 80), False, "auto"),
+        ((64, 80, 2), False, "auto"),
+    ],
 )
 def test_plan_axes_refuses_unclear_layouts(shape, rgb, axes):
-    with pytest.raises(InputError, match="expected|supported|no stack"):
+    with pytest.raises(InputError, match="expected|supported|no stack|channels last"):
         plan_axes(shape, rgb=rgb, axes=axes)
+
+
+def test_plan_axes_reads_channels_last_as_a_stack_only_when_asked():
+    assert plan_axes((64, 80, 2), axes="stack").labels_shape == (64, 80, 2)
 
 
 # --- region ------------------------------------------------------------------------------

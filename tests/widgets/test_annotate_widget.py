@@ -4,6 +4,7 @@ autosave and restore, bad input."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,11 +197,61 @@ def test_multichannel_and_rgb_get_2d_labels(make_napari_viewer, qtbot, shape, rg
     assert widget._labels.data.shape == labels_shape
 
 
-def test_unsupported_image_gets_a_clear_message(make_napari_viewer, qtbot, messages):
+@pytest.mark.parametrize(
+    ("shape", "rgb", "message"),
+    [
+        ((2, 3, 16, 16), False, "cannot annotate"),
+        ((2, 16, 16, 3), True, "Stacks of RGB images are not supported"),
+        ((16, 20, 2), False, "channels last"),
+    ],
+)
+def test_unsupported_image_gets_a_clear_message(
+    make_napari_viewer, qtbot, messages, shape, rgb, message
+):
     viewer = make_napari_viewer()
-    layer = viewer.add_image(np.zeros((2, 3, 16, 16), np.uint8), name="4d")
+    layer = viewer.add_image(np.zeros(shape, np.uint8), rgb=rgb, name="odd")
     widget, _ = _widget(viewer, qtbot, layer=layer)
-    assert widget._labels is None and "cannot annotate" in messages[-1]
+    assert widget._labels is None and message in messages[-1]
+    assert [ly.name for ly in viewer.layers] == ["odd"]  # nothing half-made is left behind
+    assert not widget._new_cell_btn.enabled
+
+
+def test_read_only_project_folder_loads_but_never_writes(
+    make_napari_viewer, qtbot, tmp_path, messages, monkeypatch
+):
+    from napari_unet.core import project as project_mod
+
+    path, data = _image_file(tmp_path)
+    folder = project_folder_for(path)
+    saved = np.zeros(data.shape, np.uint16)
+    saved[5:10, 5:10] = 4
+    project_mod.save_project(
+        folder, saved, [np.array([[0, 0], [0, 9], [9, 9], [9, 0]])], ["rectangle"]
+    )
+    before = (folder / ANNOTATIONS_FILE).read_bytes()
+    if os.geteuid() == 0:  # root writes through permission bits: make the check say no
+        real = os.access
+        monkeypatch.setattr(
+            project_mod.os,
+            "access",
+            lambda p, mode: False if Path(p) == folder and mode == os.W_OK else real(p, mode),
+        )
+    else:
+        folder.chmod(0o500)
+    try:
+        viewer = make_napari_viewer()
+        widget, _ = _widget(viewer, qtbot, path)
+        assert any("read-only" in m for m in messages)
+        np.testing.assert_array_equal(widget._labels.data, saved)  # still loaded
+        assert "Autosave is OFF" in widget._status.value
+        widget._labels.paint((30, 30), 5)
+        widget._save_btn.native.click()
+        qtbot.wait(100)
+        assert any("Autosave is OFF" in m for m in messages)  # Save now says why not
+        assert (folder / ANNOTATIONS_FILE).read_bytes() == before
+        assert np.asarray(widget._labels.data)[30, 30] == 5  # nothing the user made is lost
+    finally:
+        folder.chmod(0o700)
 
 
 def test_unwritable_folder_turns_autosave_off_and_keeps_annotations(

@@ -55,8 +55,10 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
     the labels have the image's shape. 3D images are ambiguous: a stack of planes
     (labels of the same shape, annotated plane by plane) or channels first (labels of
     the last two axes). ``"auto"`` reads a first axis of at most :data:`MAX_CHANNELS`
-    as channels and anything longer as planes. Labels of a channels-first image have
-    two axes; napari lines layers up by their last axes, so they overlay every channel.
+    as channels and anything longer as planes, except that a last axis that short
+    (channels last, which napari would show as narrow planes) is refused with a message.
+    Labels of a channels-first image have two axes; napari lines layers up by their last
+    axes, so they overlay every channel.
 
     Parameters
     ----------
@@ -99,6 +101,13 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
             )
         if axes == "channels" or (axes == "auto" and shape[0] <= MAX_CHANNELS):
             return AxesPlan("channels", shape[1:], 1)
+        if axes == "auto" and shape[-1] <= MAX_CHANNELS:
+            raise InputError(
+                f"image of shape {shape} looks like Y x X x {shape[-1]} channels (channels "
+                f"last), which napari shows as {shape[0]} planes of {shape[1]} x {shape[2]} "
+                "pixels. Open it with one layer per channel (napari's channel_axis) or with "
+                "the channels first; choose 'stack' if it really is a stack of planes"
+            )
         return AxesPlan("stack", shape, 0)
     raise InputError(
         f"cannot annotate an image of shape {shape} read as {axes!r}: expected Y x X, "
