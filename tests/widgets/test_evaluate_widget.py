@@ -153,7 +153,7 @@ def test_user_mistakes_become_notifications(make_napari_viewer, qtbot, errors):
 def test_the_predict_dock_holds_a_collapsed_evaluate_section(make_napari_viewer, qtbot):
     from napari_unet.widgets.predict import PredictWidget
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)  # sizes are only real on screen
     viewer.add_image(np.zeros((40, 40)), name="img")
     viewer.add_labels(squares(THREE), name="img annotations")
     viewer.add_labels(squares(THREE[1:]), name="other")
@@ -167,7 +167,16 @@ def test_the_predict_dock_holds_a_collapsed_evaluate_section(make_napari_viewer,
     panel.suggest("img")  # what the dock does after each prediction
     assert panel._prediction.value.name == "img segmentation"
     assert panel._ground_truth.value.name == "img annotations"
+    qtbot.wait(50)
+    collapsed = predict.native.minimumSizeHint().height()
     section.expand(animate=False)
+    qtbot.wait(50)
+    expanded = predict.native.minimumSizeHint().height()
+    # Open, the section scrolls inside a bounded height instead of stretching the window.
+    assert 0 < expanded - collapsed <= evaluate_module.SECTION_MIN_HEIGHT + 40, (
+        collapsed,
+        expanded,
+    )
     run_and_wait(qtbot, panel)
     per_image, total = panel.results
     assert (total["n_gt"], total["n_pred"]) == (3, 2)

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     import napari
 
 
+#: Smallest height of the open Evaluate section of the Predict dock (it scrolls inside).
+SECTION_MIN_HEIGHT = 160
+
+
 def _fmt(value: Any) -> str:
     return str(value) if isinstance(value, int | np.integer) else f"{value:.3f}"
 
@@ -212,12 +216,23 @@ def evaluate_section(viewer: napari.viewer.Viewer):
     superqt.QCollapsible
         The section; its ``panel`` attribute is the :class:`EvaluateWidget`.
     """
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QScrollArea
     from superqt import QCollapsible
 
     panel = EvaluateWidget(viewer, table_height=120)
     panel.margins = (0, 0, 0, 0)
+    # Open, the section scrolls inside a bounded height: it must not make the dock (and
+    # with it a short napari window) taller than the screen.
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(panel.native)
+    scroll.setMinimumHeight(SECTION_MIN_HEIGHT)
+    width = panel.native.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(width + 4)
     section = QCollapsible("Evaluate against annotations")
-    section.addWidget(panel.native)
+    section.addWidget(scroll)
     section.collapse(animate=False)
     section.panel = panel
     return section
