@@ -178,6 +178,25 @@ def test_resume_continues_steps_and_optimiser_state(data, tmp_path):
         train_model(pairs, cfg, resume=resumed)
 
 
+def test_resume_on_other_validation_data_forgets_the_old_best(data):
+    import dataclasses
+
+    pairs, val = data
+    first = train_model(pairs, quick(steps=3, val_every=3), val=val)
+    # An unbeatable best at step 3: kept while the validation data stay the same.
+    perfect = {**first.best_metrics, "ap50": 1.0, "val_loss": 0.0}
+    first = dataclasses.replace(first, best_metrics=perfect)
+    same = train_model(pairs, quick(steps=6, val_every=3), val=val, resume=first)
+    assert same.best_metrics["step"] == 3
+    # Corrected annotations give other validation data: scores are not comparable, so the
+    # best (and the model handed to prediction) comes from the new run.
+    vimg, vlab = touching_cells((128, 128), n_cells=10, seed=5, cluster_size=1)
+    other = make_pairs([vimg], [vlab], names=["corrected"])
+    changed = train_model(pairs, quick(steps=6, val_every=3), val=other, resume=first)
+    assert changed.best_metrics["step"] == 6
+    assert same_weights(weights_of(changed.best_model()), weights_of(changed.model))
+
+
 def test_checkpoints_hold_provenance_and_fine_tune_loads(data, tmp_path):
     from napari_unet.core.modelfile import load_model, read_metadata
 

@@ -169,6 +169,11 @@ def train(
         start = resume.steps_done
         history = copy.deepcopy(resume.history)
         best_metrics, best_state = resume.best_metrics, resume.best_state
+    val_data = _fingerprint(val)
+    if best_metrics is not None and best_metrics.get("val_data", val_data) != val_data:
+        # Scores on other validation data (the annotations were corrected or extended)
+        # cannot be compared: the best of this run starts afresh.
+        best_metrics, best_state = None, None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     augment = AugmentConfig.from_dict(config.augment)
     sampler = CropSampler(pairs, s_in, s_out, augment, config.fg_bias)
@@ -236,7 +241,7 @@ def train(
                     history["val"].append({"step": step, **metrics})
                     yield Evaluation(step, metrics)
                     if _better(metrics, best_metrics):
-                        best_metrics = {"step": step, **metrics}
+                        best_metrics = {"step": step, **metrics, "val_data": val_data}
                         best_state = {
                             k: v.detach().cpu().clone() for k, v in model.state_dict().items()
                         }
@@ -267,6 +272,19 @@ def train(
         save_result(result, out_path)
         yield Checkpoint(step, out_path, "last")
     return result
+
+
+def _fingerprint(pairs) -> str:
+    """A short hash of validation pairs (images, labels, regions) to tell data sets apart."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=8)
+    for pair in pairs or []:
+        for arr in (pair.image, pair.labels, pair.mask):
+            if arr is not None:
+                h.update(repr((arr.shape, str(arr.dtype))).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
 
 
 def _better(metrics: dict, best: dict | None) -> bool:
