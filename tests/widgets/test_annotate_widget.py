@@ -16,6 +16,9 @@ from napari_unet.widgets import _autosave
 from napari_unet.widgets import annotate as annotate_mod
 from napari_unet.widgets.annotate import AnnotateWidget
 
+#: How long a background save/import/export may take on a loaded shared machine (ms).
+WORKER_MS = 30_000
+
 
 @pytest.fixture
 def messages(monkeypatch):
@@ -48,7 +51,7 @@ def _widget(viewer, qtbot, path=None, axes="auto", layer=None):
 
 
 def _wait_saved(qtbot, widget, path):
-    qtbot.waitUntil(lambda: path.exists() and not widget._saver.busy, timeout=5000)
+    qtbot.waitUntil(lambda: path.exists() and not widget._saver.busy, timeout=WORKER_MS)
     qtbot.waitUntil(lambda: not widget._saver.timer.isActive() and not widget._saver.busy)
 
 
@@ -310,7 +313,7 @@ def test_export_import_tiff_roundtrip_and_wrong_shape(
     out = tmp_path / "export.tif"
     widget._tiff_path.value = out
     widget._export_btn.native.click()
-    qtbot.waitUntil(lambda: "Exported" in widget._status.value)
+    qtbot.waitUntil(lambda: "Exported" in widget._status.value, timeout=WORKER_MS)
     exported = tifffile.imread(out)
     assert exported.dtype == np.uint16
     np.testing.assert_array_equal(exported, widget._labels.data)
@@ -320,14 +323,14 @@ def test_export_import_tiff_roundtrip_and_wrong_shape(
     tifffile.imwrite(tmp_path / "in.tif", other)
     widget._tiff_path.value = tmp_path / "in.tif"
     widget._import_btn.native.click()
-    qtbot.waitUntil(lambda: "Imported 1 cells" in widget._status.value)
+    qtbot.waitUntil(lambda: "Imported 1 cells" in widget._status.value, timeout=WORKER_MS)
     np.testing.assert_array_equal(widget._labels.data, other)
     widget._labels.undo()
     np.testing.assert_array_equal(widget._labels.data, exported)
     tifffile.imwrite(tmp_path / "bad.tif", np.zeros((5, 5), np.uint16))
     widget._tiff_path.value = tmp_path / "bad.tif"
     widget._import_btn.native.click()
-    qtbot.waitUntil(lambda: any("Import refused" in m for m in messages))
+    qtbot.waitUntil(lambda: any("Import refused" in m for m in messages), timeout=WORKER_MS)
     assert "shape (5, 5)" in messages[-1]
     np.testing.assert_array_equal(widget._labels.data, exported)
 
