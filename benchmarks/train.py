@@ -157,6 +157,7 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
     widget._preset.value = "small"
+    widget._start_from.value = "scratch (architecture below)"
     widget._steps.value = 40 if quick else 150
     widget._val_every.value = 10 if quick else 25
     widget._device.value = "cpu"

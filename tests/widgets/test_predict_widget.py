@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_unet.widgets.predict import VIEW, PredictWidget  # noqa: E402
+from napari_unet.widgets.predict import OTHER, VIEW, PredictWidget  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,7 @@ def test_errors_become_notifications(make_napari_viewer, qtbot, tiny, errors):
     two = np.random.default_rng(0).random((40, 40, 2)).astype(np.float32)
     viewer.add_image(two, name="two channels", rgb=False)
     widget.reset_choices()
+    widget._source.value = OTHER  # away from the built-in default
     widget._run.clicked.emit()
     assert "no model" in errors[-1]
     widget.set_model(*tiny, name="tiny")

@@ -22,7 +22,11 @@ def add_parser(subparsers) -> None:
             "an input."
         ),
     )
-    parser.add_argument("model", type=Path, metavar="MODEL", help="model file (.safetensors)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="model file (.safetensors), or a built-in model name: nuclei",
+    )
     parser.add_argument(
         "inputs", type=Path, nargs="+", metavar="INPUT", help="image files, folders or .zarr"
     )
@@ -36,8 +40,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--probabilities", action="store_true", help="also write the class probabilities"
     )
-    parser.add_argument("--threshold", type=float, default=0.5, help="foreground threshold")
-    parser.add_argument("--min-size", type=int, default=10, help="smallest object (pixels)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="foreground threshold (default: the model's recommendation, else 0.5)",
+    )
+    parser.add_argument(
+        "--min-size",
+        type=int,
+        default=None,
+        help="smallest object in pixels (default: the model's recommendation, else 10)",
+    )
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -104,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core.modelfile import load_model
     from napari_unet.core.postprocess import iter_segment, probabilities_to_labels
     from napari_unet.core.predict_dask import iter_predict_to_zarr
+    from napari_unet.core.pretrained import postprocess_options, resolve_model
 
     for name in ("tile", "batch"):
         value = getattr(args, name)
@@ -115,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
     plan = [(src, _outputs(src, args.outdir, args.probabilities)) for src in sources]
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
-    model, metadata = load_model(args.model, device="cpu")
+    model, metadata = load_model(resolve_model(args.model), device="cpu")
+    post = {"threshold": 0.5, "min_size": 10} | postprocess_options(metadata)
+    threshold = post["threshold"] if args.threshold is None else args.threshold
+    min_size = post["min_size"] if args.min_size is None else args.min_size
     options = {"tile": args.tile, "batch": args.batch, "device": args.device}
     options["precision"] = args.precision
     for src, outs in plan:
@@ -137,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             labels = np.zeros(planes.shape, np.int32)
             offset = 0
             for k, plane in enumerate(planes):
-                lab = probabilities_to_labels(plane, args.threshold, args.min_size)
+                lab = probabilities_to_labels(plane, threshold, min_size)
                 labels[k] = np.where(lab > 0, lab + offset, 0)
                 offset += int(lab.max())
             labels = labels.reshape(fg.shape)
@@ -147,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
             gen = iter_segment(
                 model,
                 image,
-                threshold=args.threshold,
-                min_size=args.min_size,
+                threshold=threshold,
+                min_size=min_size,
                 metadata=metadata,
                 **options,
             )

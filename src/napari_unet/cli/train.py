@@ -75,7 +75,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--crop-size", type=int, default=128, help="crop side (rounded to legal)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--init", type=Path, metavar="MODEL", help="fine-tune from this model file")
+    p.add_argument(
+        "--init",
+        type=Path,
+        metavar="MODEL",
+        help="fine-tune from this model file or built-in model (nuclei)",
+    )
     p.add_argument(
         "--resume",
         type=Path,
@@ -226,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
     val = None
     if args.val_images:
         val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey)
+    if args.init is not None:
+        from napari_unet.core.pretrained import resolve_model
+
+        args.init = resolve_model(args.init)
     for p in [args.init, args.resume]:
         if p is not None and not p.exists():
             raise InputError(f"{p}: model file not found")

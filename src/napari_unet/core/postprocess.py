@@ -80,8 +80,8 @@ def probabilities_to_labels(
 def iter_segment(
     model,
     image,
-    threshold: float = 0.5,
-    min_size: int = 10,
+    threshold: float | None = None,
+    min_size: int | None = None,
     gap: int | None = None,
     metadata: dict | None = None,
     foreground_class: int = 1,
@@ -91,6 +91,11 @@ def iter_segment(
     from napari_unet.core.predict import iter_predict
 
     probs = yield from iter_predict(model, image, metadata=metadata, **predict_kwargs)
+    recommended = (metadata or {}).get("postprocess") or {}
+    if threshold is None:
+        threshold = float(recommended.get("threshold", 0.5))
+    if min_size is None:
+        min_size = int(recommended.get("min_size", 10))
     if gap is None:
         gap = int((metadata or {}).get("separation_gap", DEFAULT_GAP))
     if not 0 <= foreground_class < probs.shape[0]:
@@ -125,7 +130,8 @@ def segment(model, image, return_probabilities: bool = False, **kwargs):
     return_probabilities : bool
         Also return the probabilities.
     **kwargs
-        ``threshold`` (0.5), ``min_size`` (10 pixels), ``gap`` (the model's recorded
+        ``threshold`` and ``min_size`` (the model file's recommended ``postprocess``
+        values when it records them, else 0.5 and 10 pixels), ``gap`` (the model's recorded
         ``separation_gap``, else 2), ``metadata`` (the model file's) and any argument of
         :func:`~napari_unet.core.predict.predict`.
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 WHOLE = "whole image"
 VIEW = "current view/slice only"
+BUILTIN = "nuclei (built-in starter)"
+OTHER = "model file / trained model"
 
 
 class PredictWidget(Container):
@@ -48,6 +50,7 @@ class PredictWidget(Container):
         self._metadata: dict = {}
         self._pending_file: Path | None = None
         self._worker = None
+        self._source = ComboBox(label="model", choices=[BUILTIN, OTHER], value=OTHER)
         self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self._model_label = Label(value="model: none (choose a file or train one)")
         self._image = ComboBox(label="image", choices=self._image_choices)
@@ -65,6 +68,7 @@ class PredictWidget(Container):
         buttons.margins = (0, 0, 0, 0)
         self.extend(
             [
+                self._source,
                 self._model_file,
                 self._model_label,
                 self._image,
@@ -85,6 +89,8 @@ class PredictWidget(Container):
         self._evaluate = evaluate_section(viewer)
         self.native.layout().addWidget(self._evaluate)
         self._model_file.changed.connect(self._on_model_file)
+        self._source.changed.connect(self._on_source)
+        self._source.value = BUILTIN  # the starter model works before any training
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
         events = viewer.layers.events
@@ -94,6 +100,7 @@ class PredictWidget(Container):
     # -- model --------------------------------------------------------------------------
     def set_model(self, model, metadata: dict, name: str) -> None:
         """Use an in-memory model (the Train dock hands over the model it just trained)."""
+        self._source.value = OTHER
         self._model, self._metadata, self._pending_file = model, dict(metadata or {}), None
         self._model_label.value = f"model: {name}"
 
@@ -101,8 +108,32 @@ class PredictWidget(Container):
         path = Path(str(self._model_file.value))
         if str(self._model_file.value) in ("", ".") or not path.is_file():
             return
+        self._source.value = OTHER
         self._model, self._metadata, self._pending_file = None, {}, path
         self._model_label.value = f"model: {path.name} (loaded when you press Predict)"
+
+    def _on_source(self, value=None) -> None:
+        """The built-in starter model, or back to the chosen model file."""
+        from napari_unet.core.errors import InputError
+        from napari_unet.core.modelfile import read_metadata
+        from napari_unet.core.pretrained import postprocess_options, pretrained_path
+
+        if self._source.value != BUILTIN:
+            self._model, self._metadata, self._pending_file = None, {}, None
+            self._model_label.value = "model: none (choose a file or train one)"
+            self._on_model_file()
+            return
+        try:
+            path = pretrained_path("nuclei")
+        except InputError as exc:  # a broken installation: say so, keep the file choice
+            self._model_label.value = f"model: none ({exc})"
+            self._source.value = OTHER
+            return
+        self._model, self._metadata, self._pending_file = None, {}, path
+        post = postprocess_options(read_metadata(path))  # the header only: no torch
+        self._threshold.value = post.get("threshold", self._threshold.value)
+        self._min_size.value = post.get("min_size", self._min_size.value)
+        self._model_label.value = "model: nuclei, built-in (loaded when you press Predict)"
 
     def _image_choices(self, _widget=None):
         return [(ly.name, ly) for ly in self._viewer.layers if type(ly).__name__ == "Image"]
@@ -187,8 +218,11 @@ class PredictWidget(Container):
     def _on_returned(self, result) -> None:
         labels, foreground, model, metadata = result
         if model is not None:  # loaded from the file in the worker: keep it for next time
+            name = self._pending_file.name if self._pending_file else "?"
+            if self._source.value == BUILTIN:
+                name = "nuclei, built-in"
             self._model, self._metadata, self._pending_file = model, metadata, None
-            self._model_label.value = f"model: {Path(str(self._model_file.value)).name}"
+            self._model_label.value = f"model: {name}"
         self._show(labels, foreground)
         self._status.value = f"{int(labels.max())} objects"
         self._evaluate.panel.suggest(self._req["layer"].name)

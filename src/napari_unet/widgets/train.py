@@ -31,6 +31,11 @@ from napari_unet.core.train_config import PRESETS
 from napari_unet.widgets import _train_layers as tl
 from napari_unet.widgets.plot import TrainingPlot
 
+BUILTIN = "built-in nuclei model"
+FILE = "model file (fine-tune)"
+SCRATCH = "scratch (architecture below)"
+START_FROM = (BUILTIN, FILE, SCRATCH)
+
 if TYPE_CHECKING:
     import napari
 
@@ -56,6 +61,7 @@ class TrainWidget(Container):
         self._clear_pairs = PushButton(text="Clear pairs")
         self._pairs_label = Label(value="pairs: the image/labels above")
         self._preset = ComboBox(label="architecture", choices=list(PRESETS), value="small")
+        self._start_from = ComboBox(label="start from", choices=list(START_FROM), value=BUILTIN)
         self._init_file = FileEdit(label="fine-tune from", mode="r", filter="*.safetensors")
         self._steps = SpinBox(label="steps", min=1, max=1_000_000, value=500)
         self._lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-3)
@@ -88,6 +94,7 @@ class TrainWidget(Container):
                 self._region,
                 pair_buttons,
                 self._pairs_label,
+                self._start_from,
                 self._preset,
                 self._init_file,
                 self._steps,
@@ -132,6 +139,10 @@ class TrainWidget(Container):
         self._t0 = 0.0
         self._start_step = 0
         self._gaps = tl.GapMeter()
+        # Choosing an architecture means training it from scratch; choosing a file means
+        # fine-tuning that file. The built-in starter model is the default start.
+        self._preset.changed.connect(lambda _=None: setattr(self._start_from, "value", SCRATCH))
+        self._init_file.changed.connect(self._on_init_file)
         self._start.changed.connect(lambda _=None: self._on_start(resume=False))
         self._resume.changed.connect(lambda _=None: self._on_start(resume=True))
         self._stop.changed.connect(self._on_stop)
@@ -247,6 +258,24 @@ class TrainWidget(Container):
 
         return source
 
+    def _on_init_file(self, _value=None) -> None:
+        if str(self._init_file.value) not in ("", "."):
+            self._start_from.value = FILE
+
+    def _init_choice(self):
+        """The model file to fine-tune from (None: from scratch); raises InputError."""
+        from napari_unet.core.errors import InputError
+        from napari_unet.core.pretrained import pretrained_path
+
+        if self._start_from.value == BUILTIN:
+            return pretrained_path("nuclei")
+        if self._start_from.value == SCRATCH:
+            return None
+        init = self._init_file.value
+        if init is None or str(init) in ("", "."):
+            raise InputError("choose a model file to fine-tune from, or start from scratch")
+        return init
+
     # -- running -----------------------------------------------------------------------
     def _on_start(self, resume: bool = False) -> None:
         from napari.qt.threading import create_worker
@@ -261,8 +290,7 @@ class TrainWidget(Container):
                 raise InputError("nothing to resume: train first")
             config = self._config()
             data, image_layer = self._snapshot()
-            init = None if resume else self._init_file.value
-            init = init if init is not None and str(init) not in ("", ".") else None
+            init = None if resume else self._init_choice()
         except (InputError, FileNotFoundError) as exc:
             show_error(str(exc))
             self._status.value = f"Error: {exc}"

@@ -1,0 +1,263 @@
+"""Train the starter nuclei model that ships inside the package (the recipe).
+
+Reproducible: the split is deterministic (stratified by DSB2018 group, fixed seed), the
+trainer is the project's own (:func:`napari_unet.core.train.train_model`) with a fixed
+seed, and the post-processing is chosen on a validation subset of the TRAIN part only.
+The held-out images are never seen before the final evaluation (benchmarks/starter.py).
+
+Usage::
+
+    python scripts/train_starter.py --data ../shared/data/dsb2018 --work WORKDIR \\
+        --steps 6000 --output src/napari_unet/data/nuclei.unet.safetensors
+
+``--pilot`` runs a short check (a few hundred steps) into WORKDIR without writing the
+package file. ``--finalize`` skips training and packages WORKDIR's best checkpoint.
+The device is chosen automatically (CUDA when present) and recorded in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SEED = 0
+HOLD_OUT = 0.25
+#: The shipped sample image (``napari_unet.sample_data``) must be in the held-out part.
+SAMPLE = "060_0402a81e7526"
+#: The starter architecture: the ``small`` preset (16 base channels, 4 levels, about 2 MB).
+ARCH = {"arch": "unet", "base_channels": 16, "depth": 4, "padding": "same", "batch_norm": True}
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+MIN_SIZES = (5, 10, 20, 40)
+
+
+def dsb_split(data: Path, seed: int = SEED) -> dict[str, list[str]]:
+    """Split the DSB2018 fluorescence images into train / val / test, stratified by group.
+
+    In each ``fluo_*`` group (sorted names, shuffled with ``seed``) ``ceil(25%)`` of the
+    images are held out for testing (none of a group with one image), and the shipped
+    sample is moved into the test part. From the remaining training images, one image of
+    every group with at least three left is set aside as validation (checkpoint and
+    post-processing choice).
+
+    Returns
+    -------
+    dict
+        ``train``, ``val`` and ``test`` lists of image names.
+    """
+    groups: dict[str, list[str]] = {}
+    with open(data / "index.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["group"].startswith("fluo_"):
+                groups.setdefault(row["group"], []).append(row["name"])
+    rng = np.random.default_rng(seed)
+    split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for group in sorted(groups):
+        names = sorted(groups[group])
+        order = [names[i] for i in rng.permutation(len(names))]
+        n_test = math.ceil(HOLD_OUT * len(order)) if len(order) > 1 else 0
+        test, rest = order[:n_test], order[n_test:]
+        if SAMPLE in rest:  # swap the sample into the held-out part
+            rest.remove(SAMPLE)
+            rest.append(test.pop())
+            test.append(SAMPLE)
+        if len(rest) >= 3:
+            split["val"].append(rest.pop(0))
+        split["test"] += test
+        split["train"] += rest
+    return {k: sorted(v) for k, v in split.items()}
+
+
+def load(data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A DSB2018 fluorescence image as one grey channel (R=G=B) and its instance mask."""
+    import tifffile
+    from PIL import Image
+
+    image = np.asarray(Image.open(data / "images" / f"{name}.png"))[..., 0]
+    return image, tifffile.imread(data / "masks" / f"{name}.tif")
+
+
+def score(model, images, masks, metadata, **post) -> dict:
+    """Pooled DSB2018 scores (AP50, mean matched IoU, ...) of the model on image/mask pairs."""
+    from napari_unet.core.metrics import evaluate, summarize
+    from napari_unet.core.postprocess import segment
+
+    results = []
+    for image, mask in zip(images, masks, strict=True):
+        pred = segment(model, image, metadata=metadata, **post)
+        results.append(evaluate(mask, pred, thresholds=(0.5, 0.75)))
+    return summarize(results)
+
+
+def choose_postprocess(model, metadata, data: Path, names: list[str]) -> tuple[dict, list]:
+    """Grid-search threshold and minimum size on validation images (prediction done once)."""
+    from napari_unet.core.metrics import evaluate, summarize
+    from napari_unet.core.postprocess import probabilities_to_labels
+    from napari_unet.core.predict import predict
+
+    pairs = [load(data, n) for n in names]
+    probs = [np.asarray(predict(model, im, metadata=metadata))[1] for im, _ in pairs]
+    gap = int(metadata.get("separation_gap", 2))
+    table = []
+    for t in THRESHOLDS:
+        for m in MIN_SIZES:
+            res = [
+                evaluate(mask, probabilities_to_labels(p, t, m, gap), thresholds=(0.5,))
+                for p, (_, mask) in zip(probs, pairs, strict=True)
+            ]
+            s = summarize(res)
+            table.append({"threshold": t, "min_size": m, "ap50": s["ap"], "miou": s["sq"]})
+    best = max(table, key=lambda r: (round(r["ap50"], 4), r["threshold"] == 0.5, r["miou"]))
+    return {"threshold": best["threshold"], "min_size": best["min_size"]}, table
+
+
+def held_out_scores(model, metadata: dict, data: Path, split: dict) -> dict:
+    """Pooled AP50, AP75, mean matched IoU and F1 on the held-out (test) images."""
+    loaded = [load(data, n) for n in split["test"]]
+    s = score(model, [a for a, _ in loaded], [b for _, b in loaded], metadata)
+    per = {round(p["threshold"], 2): p for p in s["per_threshold"]}
+    return {
+        "images": len(loaded),
+        "nuclei": s["n_gt"],
+        "ap50": per[0.5]["ap"],
+        "ap75": per[0.75]["ap"],
+        "dataset_ap50": per[0.5]["dataset_ap"],
+        "mean_matched_iou": s["mean_matched_iou"],
+        "f1_50": per[0.5]["f1"],
+        "pq": s["pq"],
+    }
+
+
+def train(args, split: dict) -> Path:
+    """Run the trainer on the train part, validating on the val part; return the best file."""
+    import torch
+
+    from napari_unet.core.data import make_pairs
+    from napari_unet.core.train import TrainConfig
+    from napari_unet.core.train import train as train_gen
+    from napari_unet.core.train_config import Evaluation, TrainStep
+
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(
+        model=dict(ARCH),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop_size=args.crop_size,
+        lr=args.lr,
+        val_every=args.val_every,
+        seed=SEED,
+        device=args.device,
+    )
+
+    def pairs(names):
+        loaded = [load(args.data, n) for n in names]
+        return make_pairs(
+            [a for a, _ in loaded], [b for _, b in loaded], names=names, **config.pair_options()
+        )
+
+    out = args.work / "starter.safetensors"
+    t0 = time.perf_counter()
+    deadline = t0 + 60 * args.max_minutes
+
+    def stop() -> bool:  # a wall-time guard on a shared machine; the best checkpoint stays
+        return time.perf_counter() > deadline
+
+    gen = train_gen(pairs(split["train"]), config, val=pairs(split["val"]), output=out, stop=stop)
+    with open(args.work / "train.log", "a") as log:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+            if isinstance(ev, Evaluation) or (isinstance(ev, TrainStep) and ev.step % 100 == 0):
+                d = {"t": round(time.perf_counter() - t0, 1), "step": ev.step}
+                if isinstance(ev, Evaluation):
+                    d |= ev.metrics
+                else:
+                    d |= {"loss": ev.loss, "img_s": ev.images_per_s}
+                print(json.dumps(d), file=log, flush=True)
+    print(f"trained {result.steps_done} steps in {time.perf_counter() - t0:.0f} s; best "
+          f"{result.best_metrics}")  # fmt: skip
+    return args.work / "starter.best.safetensors"
+
+
+def finalize(args, split: dict, best: Path) -> None:
+    """Choose the post-processing on the val part and write the package model file."""
+    from napari_unet.core.modelfile import load_model, save_model
+
+    model, meta = load_model(best)
+    post, table = choose_postprocess(model, meta, args.data, split["val"])
+    for row in table:
+        print(json.dumps(row))
+    print("chosen post-processing:", post)
+    prov = dict(meta["provenance"])
+    prov |= {
+        "recipe": "scripts/train_starter.py",
+        "data_source": "DSB2018 stage1_train (BBBC038, CC0; Caicedo et al. 2019)",
+        "split": {"seed": SEED, "hold_out": HOLD_OUT, **split},
+    }
+    extra = {k: v for k, v in meta.items() if k not in ("provenance", "postprocess")}
+    extra.pop("training", None)
+    extra["postprocess"] = post
+    extra["metrics"] = {
+        "validation_at_best_step": meta.get("metrics", {}).get("at_save"),
+        "validation_with_chosen_postprocess": next(
+            r
+            for r in table
+            if r["threshold"] == post["threshold"] and r["min_size"] == post["min_size"]
+        ),
+        "held_out": held_out_scores(model, meta | {"postprocess": post}, args.data, split),
+    }
+    print("held-out:", json.dumps(extra["metrics"]["held_out"]))
+    extra["name"] = "nuclei"
+    extra["description"] = (
+        "Starter U-Net for fluorescence nuclei (DSB2018 fluorescence images); "
+        "napari-unet's built-in model 'nuclei'."
+    )
+    model.cpu()
+    save_model(args.output, model, provenance=prov, **extra)
+    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB)")
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018"))
+    p.add_argument("--work", type=Path, required=True, help="folder for checkpoints and logs")
+    p.add_argument(
+        "--output", type=Path, default=Path("src/napari_unet/data/nuclei.unet.safetensors")
+    )
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--max-minutes", type=float, default=60.0, help="stop training after this")
+    p.add_argument("--pilot", action="store_true", help="train only; do not write --output")
+    p.add_argument("--finalize", action="store_true", help="skip training; package WORK's best")
+    p.add_argument("--print-split", action="store_true")
+    args = p.parse_args(argv)
+    split = dsb_split(args.data)
+    if args.print_split:
+        print(json.dumps(split, indent=1))
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    best = args.work / "starter.best.safetensors"
+    if not args.finalize:
+        best = train(args, split)
+    if not args.pilot:
+        finalize(args, split, best)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Built-in models shipped inside the package (no download, no network).
+
+``pretrained("nuclei")`` loads the starter U-Net for fluorescence nuclei, trained by this
+project on DSB2018 fluorescence images (``scripts/train_starter.py``; see
+docs/starter-model.md). The model files are ordinary safe model files
+(:mod:`napari_unet.core.modelfile`): tensors plus JSON metadata, never pickle.
+
+Names can be given wherever a model file is expected (the Predict dock, ``napari-unet
+predict nuclei IMAGE``, ``napari-unet train --init nuclei``): :func:`resolve_model` turns a
+built-in name into its file and leaves real paths alone.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+#: Built-in model names and their files in ``napari_unet/data``.
+PRETRAINED: dict[str, str] = {"nuclei": "nuclei.unet.safetensors"}
+
+#: One line per built-in model, for menus and help texts.
+DESCRIPTIONS: dict[str, str] = {
+    "nuclei": "starter U-Net for fluorescence nuclei (DSB2018), built in",
+}
+
+
+def _unknown(name: object) -> InputError:
+    known = ", ".join(repr(k) for k in PRETRAINED)
+    return InputError(f"unknown built-in model {name!r}; known built-in models: {known}")
+
+
+def pretrained_path(name: str) -> Path:
+    """The file of a built-in model.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`PRETRAINED` (``"nuclei"``).
+
+    Returns
+    -------
+    pathlib.Path
+        The model file inside the installed package.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is not a built-in model (the message lists the known ones), or the
+        file is missing from the installation.
+    """
+    if not isinstance(name, str) or name not in PRETRAINED:
+        raise _unknown(name)
+    path = Path(str(resources.files("napari_unet") / "data" / PRETRAINED[name]))
+    if not path.is_file():
+        raise InputError(
+            f"the built-in model {name!r} is missing from this installation ({path.name}); "
+            "reinstall napari-unet"
+        )
+    return path
+
+
+def pretrained(name: str = "nuclei", device="cpu"):
+    """Load a built-in model.
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`PRETRAINED` (``"nuclei"``).
+    device : str or torch.device
+        Where to put the model (``"cpu"``, ``"cuda"``, ``"auto"``, ...).
+
+    Returns
+    -------
+    tuple of (torch.nn.Module, dict)
+        The model in eval mode and its metadata (provenance, metrics, post-processing), as
+        :func:`napari_unet.core.modelfile.load_model` returns them.
+
+    Raises
+    ------
+    InputError
+        If ``name`` is unknown; the message lists the known names.
+    """
+    from napari_unet.core.modelfile import load_model
+
+    return load_model(pretrained_path(name), device=device)
+
+
+def is_pretrained_name(value: str | os.PathLike) -> bool:
+    """True if ``value`` is a built-in model name and not an existing file."""
+    return isinstance(value, str | Path) and str(value) in PRETRAINED and not Path(value).exists()
+
+
+def resolve_model(value: str | os.PathLike) -> Path:
+    """A model file for a path or a built-in name (an existing file of that name wins)."""
+    if is_pretrained_name(value):
+        return pretrained_path(str(value))
+    return Path(value)
+
+
+def postprocess_options(metadata: dict | None) -> dict:
+    """The post-processing a model file recommends (``threshold``, ``min_size``), if any."""
+    post = (metadata or {}).get("postprocess") or {}
+    return {k: post[k] for k in ("threshold", "min_size") if k in post}

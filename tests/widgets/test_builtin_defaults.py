@@ -1,0 +1,73 @@
+"""The built-in starter model is the default of the Predict dock and the Train dock."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_unet.core.errors import InputError  # noqa: E402
+from napari_unet.core.modelfile import read_metadata  # noqa: E402
+from napari_unet.core.pretrained import pretrained_path  # noqa: E402
+from napari_unet.widgets import predict as predict_dock  # noqa: E402
+from napari_unet.widgets import train as train_dock  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared test machines
+    yield
+    torch.set_num_threads(n)
+
+
+def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-unet", "nuclei")
+    widget = predict_dock.PredictWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget._source.value == predict_dock.BUILTIN
+    assert widget._pending_file == pretrained_path("nuclei")
+    assert "nuclei" in widget._model_label.value
+    post = read_metadata(pretrained_path("nuclei"))["postprocess"]
+    assert widget._threshold.value == pytest.approx(post["threshold"])
+    assert widget._min_size.value == post["min_size"]
+    widget._image.value = viewer.layers["nuclei"]
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
+    seg = viewer.layers["nuclei segmentation"]
+    assert seg.data.shape == viewer.layers["nuclei"].data.shape
+    assert seg.data.max() >= 60  # the sample holds 125 nuclei
+    assert widget._model_label.value == "model: nuclei, built-in"
+
+
+def test_predict_dock_switches_to_a_trained_model_or_file(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    widget = predict_dock.PredictWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.set_model(object(), {}, name="just trained")
+    assert widget._source.value == predict_dock.OTHER
+    assert widget._model is not None and widget._model_label.value == "model: just trained"
+    widget._source.value = predict_dock.BUILTIN
+    assert widget._model is None and widget._pending_file == pretrained_path("nuclei")
+    other = tmp_path / "mine.safetensors"
+    other.write_bytes(pretrained_path("nuclei").read_bytes())
+    widget._model_file.value = other
+    assert widget._source.value == predict_dock.OTHER and widget._pending_file == other
+
+
+def test_train_dock_fine_tunes_the_builtin_model_by_default(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    widget = train_dock.TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    assert widget._start_from.value == train_dock.BUILTIN
+    assert widget._init_choice() == pretrained_path("nuclei")
+    widget._start_from.value = train_dock.FILE
+    with pytest.raises(InputError, match="choose a model file"):
+        widget._init_choice()
+    mine = tmp_path / "mine.safetensors"
+    mine.write_bytes(b"")
+    widget._init_file.value = mine
+    assert widget._start_from.value == train_dock.FILE and widget._init_choice() == mine
+    widget._preset.value = "tiny"  # choosing an architecture means training it from scratch
+    assert widget._start_from.value == train_dock.SCRATCH and widget._init_choice() is None
