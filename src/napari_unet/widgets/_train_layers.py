@@ -1,4 +1,4 @@
-"""Helpers of the Train dock: layer data, visible region, preview, closing, GUI-gap timer."""
+"""Helpers of the Train dock: layer data, scroll panel, visible region, preview, closing, timer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject, QTimer
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 
 
 def layer_array(layer) -> np.ndarray:
@@ -24,6 +25,55 @@ def region_array(layer, shape) -> np.ndarray | None:
 
         return region_mask(layer.data, layer.shape_type, shape)
     return layer_array(layer) != 0
+
+
+def snapshot(pairs, val_image, val_labels) -> dict:
+    """Copies of the training layers' data, taken on the GUI thread for the worker.
+
+    ``pairs`` are (Image, Labels, region layer or None) triples; ``val_image`` is None (hold
+    out part of the training data), ``"none"`` (no validation) or an Image layer, with
+    ``val_labels`` its Labels layer. Raises InputError when a layer is missing.
+    """
+    from napari_unet.core.errors import InputError
+
+    if not pairs or any(i is None or lb is None for i, lb, _ in pairs):
+        raise InputError("choose an Image layer and a Labels layer with painted cells")
+    labels = [layer_array(lb) for _, lb, _ in pairs]
+    data = {
+        "images": [layer_array(i) for i, _, _ in pairs],
+        "labels": labels,
+        "regions": [region_array(r, lb.shape) for (_, _, r), lb in zip(pairs, labels, strict=True)],
+        "names": [i.name for i, _, _ in pairs],
+        "val": None,
+    }
+    if val_image == "none":
+        data["val"] = []
+    elif val_image is not None:
+        if val_labels is None:
+            raise InputError("choose the validation Labels layer (or hold out a region)")
+        data["val"] = (layer_array(val_image), layer_array(val_labels), val_image.name)
+    return data
+
+
+def scroll_panel(*widgets) -> QScrollArea:
+    """The widgets stacked in a vertical scroll area, so the dock itself can stay short.
+
+    napari docks a widget's ``native`` directly, so magicgui's own scrollable wrapper would be
+    dropped; the scroll area is built here instead.
+    """
+    panel = QWidget()
+    box = QVBoxLayout(panel)
+    box.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        box.addWidget(widget)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(panel)
+    scroll.setMinimumHeight(260)
+    width = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(width + 4)
+    return scroll
 
 
 def camera(viewer):

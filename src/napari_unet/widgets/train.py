@@ -24,8 +24,7 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QSizePolicy
 
 from napari_unet.core.train_config import PRESETS
 from napari_unet.widgets import _train_layers as tl
@@ -111,22 +110,8 @@ class TrainWidget(Container):
                 self._status,
             ]
         )
-        # The form and the curves scroll inside the dock, so the dock can be short (napari
-        # docks ``native`` itself: magicgui's own scrollable wrapper would be dropped).
-        panel = QWidget()
-        box = QVBoxLayout(panel)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self._form.native)
-        box.addWidget(self.plot)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(panel)
-        scroll.setMinimumHeight(260)
-        width = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-        scroll.setMinimumWidth(width + 4)
-        self.native.layout().addWidget(scroll)
-        self._scroll = scroll
+        self._scroll = tl.scroll_panel(self._form.native, self.plot)
+        self.native.layout().addWidget(self._scroll)
         self._pairs_label.native.setWordWrap(True)
         self._pairs: list[tuple[Any, Any, Any]] = []
         self._result = None
@@ -200,31 +185,8 @@ class TrainWidget(Container):
     # -- data --------------------------------------------------------------------------
     def _snapshot(self):
         """Copy the chosen layers' data (GUI thread); the worker builds the pairs from it."""
-        from napari_unet.core.errors import InputError
-
         pairs = self._pairs or [(self._image.value, self._labels.value, self._region.value)]
-        if any(i is None or lb is None for i, lb, _ in pairs):
-            raise InputError("choose an Image layer and a Labels layer with painted cells")
-        labels = [tl.layer_array(lb) for _, lb, _ in pairs]
-        data = {
-            "images": [tl.layer_array(i) for i, _, _ in pairs],
-            "labels": labels,
-            "regions": [
-                tl.region_array(r, lb.shape) for (_, _, r), lb in zip(pairs, labels, strict=True)
-            ],
-            "names": [i.name for i, _, _ in pairs],
-            "val": None,
-        }
-        if self._val_image.value == "none":
-            data["val"] = []
-        elif self._val_image.value is not None:
-            if self._val_labels.value is None:
-                raise InputError("choose the validation Labels layer (or hold out a region)")
-            data["val"] = (
-                tl.layer_array(self._val_image.value),
-                tl.layer_array(self._val_labels.value),
-                self._val_image.value.name,
-            )
+        data = tl.snapshot(pairs, self._val_image.value, self._val_labels.value)
         return data, pairs[0][0]
 
     def _config(self):
