@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import sys
@@ -35,6 +36,7 @@ SAMPLE = "060_0402a81e7526"
 ARCH = {"arch": "unet", "base_channels": 16, "depth": 4, "padding": "same", "batch_norm": True}
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_SIZES = (5, 10, 20, 40)
+SPLITS = (0.0, 0.5, 1.0, 2.0)
 
 
 def dsb_split(data: Path, seed: int = SEED) -> dict[str, list[str]]:
@@ -96,7 +98,7 @@ def score(model, images, masks, metadata, **post) -> dict:
 
 
 def choose_postprocess(model, metadata, data: Path, names: list[str]) -> tuple[dict, list]:
-    """Grid-search threshold and minimum size on validation images (prediction done once)."""
+    """Grid-search threshold, minimum size and split on validation images (one prediction)."""
     from napari_unet.core.metrics import evaluate, summarize
     from napari_unet.core.postprocess import probabilities_to_labels
     from napari_unet.core.predict import predict
@@ -105,16 +107,15 @@ def choose_postprocess(model, metadata, data: Path, names: list[str]) -> tuple[d
     probs = [np.asarray(predict(model, im, metadata=metadata))[1] for im, _ in pairs]
     gap = int(metadata.get("separation_gap", 2))
     table = []
-    for t in THRESHOLDS:
-        for m in MIN_SIZES:
-            res = [
-                evaluate(mask, probabilities_to_labels(p, t, m, gap), thresholds=(0.5,))
-                for p, (_, mask) in zip(probs, pairs, strict=True)
-            ]
-            s = summarize(res)
-            table.append({"threshold": t, "min_size": m, "ap50": s["ap"], "miou": s["sq"]})
+    for t, m, sp in itertools.product(THRESHOLDS, MIN_SIZES, SPLITS):
+        res = [
+            evaluate(mask, probabilities_to_labels(p, t, m, gap, sp), thresholds=(0.5,))
+            for p, (_, mask) in zip(probs, pairs, strict=True)
+        ]
+        s = summarize(res)
+        table.append({"threshold": t, "min_size": m, "split": sp, "ap50": s["ap"], "miou": s["sq"]})
     best = max(table, key=lambda r: (round(r["ap50"], 4), r["threshold"] == 0.5, r["miou"]))
-    return {"threshold": best["threshold"], "min_size": best["min_size"]}, table
+    return {k: best[k] for k in ("threshold", "min_size", "split")}, table
 
 
 def held_out_scores(model, metadata: dict, data: Path, split: dict) -> dict:
@@ -209,9 +210,7 @@ def finalize(args, split: dict, best: Path) -> None:
     extra["metrics"] = {
         "validation_at_best_step": meta.get("metrics", {}).get("at_save"),
         "validation_with_chosen_postprocess": next(
-            r
-            for r in table
-            if r["threshold"] == post["threshold"] and r["min_size"] == post["min_size"]
+            r for r in table if all(r[k] == v for k, v in post.items())
         ),
         "held_out": held_out_scores(model, meta | {"postprocess": post}, args.data, split),
     }

@@ -98,6 +98,7 @@ def test_predict_zarr_store(model_file, tmp_path, capsys):
     [
         (["MISSING.tif"], "no such file"),
         (["--tile", "0", "IMG"], "--tile"),
+        (["--split", "-1", "IMG"], "--split"),
     ],
 )
 def test_user_mistakes_are_one_error_line(model_file, images, tmp_path, capsys, args, message):
@@ -107,6 +108,18 @@ def test_user_mistakes_are_one_error_line(model_file, images, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_split_option_reaches_the_labels(model_file, images, tmp_path, capsys):
+    from napari_unet.core.postprocess import probabilities_to_labels
+
+    out = tmp_path / "out"
+    img = str(images / "a.tif")
+    rc = main(["predict", str(model_file), img, "-o", str(out), "--probabilities", "--split", "1"])
+    assert rc == 0, capsys.readouterr().err
+    probs = tifffile.imread(out / "a_probabilities.tif")
+    expected = probabilities_to_labels(probs[1], 0.5, 10, 2, split=1.0)
+    np.testing.assert_array_equal(tifffile.imread(out / "a_labels.tif"), expected)
 
 
 def test_not_a_model_file(images, tmp_path, capsys):

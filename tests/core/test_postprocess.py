@@ -45,11 +45,54 @@ def test_small_objects_are_removed_and_ids_are_consecutive():
     assert probabilities_to_labels(prob, threshold=0.95).max() == 0
 
 
+def _disk(shape, center, radius):
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    return (yy - center[0]) ** 2 + (xx - center[1]) ** 2 <= radius**2
+
+
+def test_split_cuts_two_joined_round_cells_at_the_neck_and_keeps_single_cells_whole():
+    shape = (60, 90)
+    left, right = _disk(shape, (30, 25), 12), _disk(shape, (30, 45), 12)  # overlap: a neck
+    single = _disk(shape, (30, 75), 9)
+    prob = (left | right | single).astype(np.float32)
+    joined = probabilities_to_labels(prob, min_size=5, gap=0)
+    assert joined.max() == 2  # the pair comes out as one blob without splitting
+    out = probabilities_to_labels(prob, min_size=5, gap=0, split=1.0)
+    assert out.max() == 3
+    a, b = out[30, 20], out[30, 50]
+    assert a != b and a > 0 and b > 0  # the two halves are different instances
+    cut = np.flatnonzero(out[30] == a).max()
+    assert 33 <= cut <= 37  # cut at the neck (x = 35), not somewhere else
+    assert np.array_equal(out > 0, prob > 0.5)  # no pixel lost or added
+    assert len(np.unique(out[single])) == 1  # the round cell alone is not cut
+    # A high depth asks for a deeper neck: the pair stays whole.
+    assert probabilities_to_labels(prob, min_size=5, gap=0, split=8.0).max() == 2
+
+
+def test_split_never_merges_and_keeps_thin_objects():
+    prob = np.zeros((40, 40), np.float32)
+    prob[5:7, 5:35] = 1  # a thin line: its distance peak is below the depth
+    prob[15:30, 10:25] = 1
+    out = probabilities_to_labels(prob, min_size=5, gap=0, split=3.0)
+    assert out.max() == 2 and np.array_equal(out > 0, prob > 0)
+
+
+def test_split_helps_on_touching_synthetic_cells():
+    """The blob that stays when the network leaves two cells joined is cut again."""
+    _, labels = touching_cells((256, 256), n_cells=60, seed=3)
+    joined = (labels > 0).astype(np.float32)  # no separation gap: touching cells merge
+    plain = evaluate(labels, probabilities_to_labels(joined, min_size=10, gap=0))
+    split = evaluate(labels, probabilities_to_labels(joined, min_size=10, gap=0, split=1.0))
+    assert split["per_threshold"][0]["f1"] > plain["per_threshold"][0]["f1"] + 0.1
+
+
 def test_bad_arguments():
     with pytest.raises(InputError):
         probabilities_to_labels(np.zeros((3, 4, 5)))
     with pytest.raises(InputError):
         probabilities_to_labels(np.zeros((4, 5)), threshold=1.5)
+    with pytest.raises(InputError, match="split"):
+        probabilities_to_labels(np.zeros((4, 5)), split=-1)
 
 
 def test_segment_with_a_trained_model_finds_cells(trained_same):

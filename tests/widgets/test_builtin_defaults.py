@@ -32,6 +32,7 @@ def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_vie
     post = read_metadata(pretrained_path("nuclei"))["postprocess"]
     assert widget._threshold.value == pytest.approx(post["threshold"])
     assert widget._min_size.value == post["min_size"]
+    assert widget._split.value == pytest.approx(post.get("split", 0.0))
     widget._image.value = viewer.layers["nuclei"]
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)

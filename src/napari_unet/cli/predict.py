@@ -53,6 +53,14 @@ def add_parser(subparsers) -> None:
         help="smallest object in pixels (default: the model's recommendation, else 10)",
     )
     parser.add_argument(
+        "--split",
+        type=float,
+        default=None,
+        metavar="PX",
+        help="split joined cells whose two halves rise PX pixels above the neck "
+        "(distance-transform watershed; 0 = off; default: the model's recommendation, else 0)",
+    )
+    parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="dask.distributed scheduler address: predict chunk by chunk on that cluster",
@@ -124,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name} must be a positive integer; got {value}")
+    if args.split is not None and args.split < 0:
+        raise InputError(f"--split must be >= 0 pixels (0 turns it off); got {args.split}")
     sources = collect_inputs(args.inputs)
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")
@@ -131,9 +141,11 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
     model, metadata = load_model(resolve_model(args.model), device="cpu")
-    post = {"threshold": 0.5, "min_size": 10} | postprocess_options(metadata)
+    post = {"threshold": 0.5, "min_size": 10, "split": 0.0} | postprocess_options(metadata)
     threshold = post["threshold"] if args.threshold is None else args.threshold
     min_size = post["min_size"] if args.min_size is None else args.min_size
+    split = post["split"] if args.split is None else args.split
+    gap = int(metadata.get("separation_gap", 2))
     options = {"tile": args.tile, "batch": args.batch, "device": args.device}
     options["precision"] = args.precision
     for src, outs in plan:
@@ -155,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             labels = np.zeros(planes.shape, np.int32)
             offset = 0
             for k, plane in enumerate(planes):
-                lab = probabilities_to_labels(plane, threshold, min_size)
+                lab = probabilities_to_labels(plane, threshold, min_size, gap, split)
                 labels[k] = np.where(lab > 0, lab + offset, 0)
                 offset += int(lab.max())
             labels = labels.reshape(fg.shape)
@@ -167,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 image,
                 threshold=threshold,
                 min_size=min_size,
+                split=split,
                 metadata=metadata,
                 **options,
             )

@@ -3,7 +3,8 @@
 The network is trained on targets where touching cells are separated by a thin background
 gap (:func:`napari_unet.core.weightmap.separate_touching`), so its foreground splits
 touching cells. :func:`probabilities_to_labels` labels the foreground components, removes
-small ones and then grows the instances back over those separation gaps only, so touching
+small ones, optionally splits components that pinch in the middle (two cells the network
+left joined), and then grows the instances back over the separation gaps only, so touching
 cells come out as separate, full-size instances while the outer outlines stay where the
 network put them.
 """
@@ -25,6 +26,7 @@ def probabilities_to_labels(
     threshold: float = 0.5,
     min_size: int = 10,
     gap: int = DEFAULT_GAP,
+    split: float = 0.0,
 ) -> np.ndarray:
     """Instance labels from a 2D foreground probability map.
 
@@ -40,6 +42,12 @@ def probabilities_to_labels(
         Width of the separation gap the training target had between touching cells; each
         instance grows by up to this many pixels into background that lies between two
         instances (not into open background).
+    split : float
+        Split joined cells: a component whose distance-to-background map has two peaks, each
+        rising at least ``split`` pixels above the saddle between them, is cut along the
+        saddle by a watershed (the classic distance-transform split, seeded by h-maxima).
+        ``0`` (the default) turns it off; 0.5-2 px suits round nuclei; larger values split
+        less. Model files may recommend a value (``postprocess.split``).
 
     Returns
     -------
@@ -54,8 +62,8 @@ def probabilities_to_labels(
         raise InputError(f"expected a 2D probability map; got shape {prob.shape}")
     if not 0.0 < threshold < 1.0:
         raise InputError(f"threshold must be between 0 and 1; got {threshold}")
-    if min_size < 0 or gap < 0:
-        raise InputError(f"min_size and gap must be >= 0; got {min_size}, {gap}")
+    if min_size < 0 or gap < 0 or split < 0:
+        raise InputError(f"min_size, gap and split must be >= 0; got {min_size}, {gap}, {split}")
     labels = label(prob > threshold, connectivity=1).astype(np.int32)
     if min_size > 1 and labels.any():
         # By hand (a bincount) because remove_small_objects changed its API in 0.26.
@@ -63,6 +71,8 @@ def probabilities_to_labels(
         small = sizes < min_size
         small[0] = False
         labels[small[labels]] = 0
+    if split > 0 and labels.any():
+        labels = split_joined(labels, split)
     if gap > 0 and labels.any():
         grown = expand_labels(labels, distance=gap)
         # Fill only background pixels that have two different instances within ``gap``:
@@ -77,12 +87,75 @@ def probabilities_to_labels(
     return relabel_sequential(labels)[0].astype(np.int32)
 
 
+def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.ndarray:
+    """Cut instances that pinch in the middle along their necks (distance-transform watershed).
+
+    The seeds are the h-maxima (height ``depth`` pixels) of the lightly smoothed distance to
+    the background; every instance is flooded from its own seeds only, so an instance is
+    never merged with another, and an instance without a seed of its own stays whole.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` instance labels (0 background).
+    depth : float
+        How far (in pixels of distance) each of two peaks must rise above their saddle.
+    smooth : float
+        Gaussian sigma applied to the distance map first (removes pixel-level ripples).
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 labels; split instances get new ids, the rest keep theirs.
+    """
+    from skimage.measure import label
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    labels = np.asarray(labels).astype(np.int32, copy=False)
+    mask = labels > 0
+    # Per-instance distance: touching instances must not count each other as inside.
+    boundary = np.zeros_like(mask)
+    boundary[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    boundary[1:, :] |= labels[1:, :] != labels[:-1, :]
+    dist = ndimage.distance_transform_edt(mask & ~boundary)
+    if smooth > 0:
+        dist = ndimage.gaussian_filter(dist, smooth)
+    dist[~mask] = 0
+    seeds = label(h_maxima(dist, depth).astype(bool) & mask, connectivity=2)
+    # Seeds carry their instance: a seed that straddles two instances is cut between them.
+    seeds = np.where(seeds > 0, seeds.astype(np.int64) * (int(labels.max()) + 1) + labels, 0)
+    seeds = relabel(seeds)
+    # An instance too thin to have a peak of that height keeps one seed at its deepest pixel.
+    ids = np.unique(labels[mask])
+    unseeded = np.setdiff1d(ids, np.unique(labels[seeds > 0]))
+    if unseeded.size:
+        points = ndimage.maximum_position(dist, labels, unseeded)
+        rows, cols = np.asarray(points, dtype=np.intp).reshape(-1, 2).T
+        seeds[rows, cols] = int(seeds.max()) + 1 + np.arange(unseeded.size)
+    out = watershed(-dist, seeds, mask=mask)
+    # Flood only within each instance: a basin that crossed into another instance is cut back.
+    keys = out.astype(np.int64) * (int(labels.max()) + 1) + labels
+    out = np.where(mask, relabel(np.where(mask, keys, 0)), 0)
+    return out.astype(np.int32)
+
+
+def relabel(ids: np.ndarray) -> np.ndarray:
+    """Consecutive labels 1..N for the distinct non-zero values of ``ids`` (0 stays 0)."""
+    values, inverse = np.unique(ids, return_inverse=True)
+    out = inverse.reshape(ids.shape).astype(np.int32)
+    if values[0] != 0:
+        out += 1
+    return out
+
+
 def iter_segment(
     model,
     image,
     threshold: float | None = None,
     min_size: int | None = None,
     gap: int | None = None,
+    split: float | None = None,
     metadata: dict | None = None,
     foreground_class: int = 1,
     **predict_kwargs,
@@ -98,6 +171,8 @@ def iter_segment(
         min_size = int(recommended.get("min_size", 10))
     if gap is None:
         gap = int((metadata or {}).get("separation_gap", DEFAULT_GAP))
+    if split is None:
+        split = float(recommended.get("split", 0.0))
     if not 0 <= foreground_class < probs.shape[0]:
         raise InputError(
             f"foreground_class {foreground_class} is not a class of this model "
@@ -111,7 +186,7 @@ def iter_segment(
     labels = np.zeros(planes.shape, np.int32)
     offset = 0
     for k, plane in enumerate(planes):
-        lab = probabilities_to_labels(plane, threshold, min_size, gap)
+        lab = probabilities_to_labels(plane, threshold, min_size, gap, split)
         labels[k] = np.where(lab > 0, lab + offset, 0)
         offset += int(lab.max())
     return labels.reshape(fg.shape), probs
@@ -130,8 +205,9 @@ def segment(model, image, return_probabilities: bool = False, **kwargs):
     return_probabilities : bool
         Also return the probabilities.
     **kwargs
-        ``threshold`` and ``min_size`` (the model file's recommended ``postprocess``
-        values when it records them, else 0.5 and 10 pixels), ``gap`` (the model's recorded
+        ``threshold``, ``min_size`` and ``split`` (the model file's recommended
+        ``postprocess`` values when it records them, else 0.5, 10 pixels and 0, see
+        :func:`probabilities_to_labels`), ``gap`` (the model's recorded
         ``separation_gap``, else 2), ``metadata`` (the model file's) and any argument of
         :func:`~napari_unet.core.predict.predict`.
 

@@ -101,6 +101,6 @@ def resolve_model(value: str | os.PathLike) -> Path:
 
 
 def postprocess_options(metadata: dict | None) -> dict:
-    """The post-processing a model file recommends (``threshold``, ``min_size``), if any."""
+    """The post-processing a model file recommends (``threshold``, ``min_size``, ``split``)."""
     post = (metadata or {}).get("postprocess") or {}
-    return {k: post[k] for k in ("threshold", "min_size") if k in post}
+    return {k: post[k] for k in ("threshold", "min_size", "split") if k in post}

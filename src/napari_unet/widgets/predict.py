@@ -59,6 +59,14 @@ class PredictWidget(Container):
         self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
         self._threshold = FloatSpinBox(label="threshold", min=0.01, max=0.99, step=0.05, value=0.5)
         self._min_size = SpinBox(label="min size (px)", min=0, max=1_000_000, value=10)
+        self._split = FloatSpinBox(
+            label="split joined (px)",
+            min=0.0,
+            max=20.0,
+            step=0.5,
+            value=0.0,
+            tooltip="cut cells left joined at a neck (0 = off; larger splits less)",
+        )
         self._probabilities = CheckBox(text="also add probabilities", value=False)
         self._run = PushButton(text="Predict")
         self._cancel = PushButton(text="Cancel", enabled=False)
@@ -77,6 +85,7 @@ class PredictWidget(Container):
                 self._scope,
                 self._threshold,
                 self._min_size,
+                self._split,
                 self._probabilities,
                 buttons,
                 self._progress,
@@ -133,6 +142,7 @@ class PredictWidget(Container):
         post = postprocess_options(read_metadata(path))  # the header only: no torch
         self._threshold.value = post.get("threshold", self._threshold.value)
         self._min_size.value = post.get("min_size", self._min_size.value)
+        self._split.value = post.get("split", 0.0)
         self._model_label.value = "model: nuclei, built-in (loaded when you press Predict)"
 
     def _image_choices(self, _widget=None):
@@ -156,6 +166,7 @@ class PredictWidget(Container):
             "device": self._device.value,
             "threshold": float(self._threshold.value),
             "min_size": int(self._min_size.value),
+            "split": float(self._split.value),
             "channel_axis": -1 if rgb else None,
         }
         req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
