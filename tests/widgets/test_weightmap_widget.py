@@ -146,3 +146,24 @@ def test_manual_mode_stack_and_errors(make_napari_viewer, qtbot, errors, runs):
     widget._mask.value = viewer.layers["empty"]
     widget._run.native.click()
     assert "no shapes" in errors[-1]
+
+
+def test_a_background_tab_computes_nothing_until_it_is_shown(make_napari_viewer, qtbot, runs):
+    """An unused Weight map tab adds no layers (the demo docks it behind the Predict tab)."""
+    from magicgui.widgets import Label
+
+    _, labels = touching_cells((96, 96), n_cells=12, seed=4)
+    viewer = make_napari_viewer(show=True)
+    viewer.add_labels(labels, name="cells")
+    widget = WeightMapWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Weight map")
+    viewer.window.add_dock_widget(Label(value="another dock"), name="front", tabify=True)
+    qtbot.waitUntil(lambda: widget.native.visibleRegion().isEmpty(), timeout=5000)
+    widget._w0.value = 12.0  # a change while out of sight
+    qtbot.wait(weightmap_module.DEBOUNCE_MS + 200)
+    settle(qtbot, widget)
+    assert runs == [] and "cells weights" not in viewer.layers
+    dock.raise_()  # the user opens the tab: the map is computed then
+    qtbot.waitUntil(lambda: "cells weights" in viewer.layers, timeout=20000)
+    settle(qtbot, widget)
+    assert len(runs) == 1 and runs[0]["w0"] == 12.0

@@ -140,8 +140,7 @@ class TrainWidget(Container):
         cam.events.center.connect(self._update_view_box)
         cam.events.zoom.connect(self._update_view_box)
         self._watcher = tl.CloseWatcher(self.shutdown)
-        self.native.installEventFilter(self._watcher)
-        viewer.window._qt_window.installEventFilter(self._watcher)
+        self.native.installEventFilter(self._watcher)  # the window's too, once docked (start)
         # The viewer may delete its docks before the window's Close event: stop then too.
         self.native.destroyed.connect(lambda *_: self.shutdown())
         self._refresh()
@@ -258,6 +257,9 @@ class TrainWidget(Container):
             self._status.value = f"Error: {exc}"
             return
         self._image_layer = image_layer
+        window = self.native.window()  # the viewer's window once docked: stop when it closes
+        if window is not self.native:
+            window.installEventFilter(self._watcher)
         self._rgb = bool(getattr(image_layer, "rgb", False))
         plane_axis = data["labels"][0].ndim == 3
         self._update_view_box()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QDockWidget
 
 from napari_unet.core.weightmap import iter_target_and_weights
 
@@ -32,7 +33,9 @@ class WeightMapWidget(Container):
     layer ``"<labels> target"`` with the separated target). With "update on change" on, the
     map is recomputed after any change of a setting or a paint stroke, once things have been
     quiet for :data:`DEBOUNCE_MS`. Work runs in a napari thread worker on a copy of the layer;
-    changes made meanwhile queue a single re-run, so work never piles up.
+    changes made meanwhile queue a single re-run, so work never piles up. While the dock is
+    out of sight (a background tab of a shown window) nothing is computed: the update waits
+    until the dock is shown, so an unused dock adds no layers and costs nothing.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -70,7 +73,9 @@ class WeightMapWidget(Container):
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self._start)
+        self._timer.timeout.connect(self._on_quiet)
+        self._stale = False  # a change arrived while the dock was out of sight
+        self._dock: QDockWidget | None = None
         self._run.changed.connect(self._start)
         for widget in (self._mask, self._w0, self._sigma, self._gap, self._class_weights):
             widget.changed.connect(self._schedule)
@@ -129,6 +134,35 @@ class WeightMapWidget(Container):
         """Restart the debounce timer (when updating on change)."""
         if self._live.value and self._labels.value is not None:
             self._timer.start()
+
+    def _out_of_sight(self) -> bool:
+        """True when the window is shown but this dock is not (for example a background tab).
+
+        A tab behind another stays "visible" to Qt, with nothing of it on screen; its dock
+        reports tab changes through ``visibilityChanged``.
+        """
+        window = self.native.window()
+        if window is self.native or not window.isVisible():
+            return False
+        if self._dock is None:
+            parent = self.native.parentWidget()
+            while parent is not None and not isinstance(parent, QDockWidget):
+                parent = parent.parentWidget()
+            if parent is not None:
+                self._dock = parent
+                parent.visibilityChanged.connect(self._on_dock_visibility)
+        return self.native.visibleRegion().isEmpty()
+
+    def _on_quiet(self) -> None:
+        if self._out_of_sight():
+            self._stale = True
+            return
+        self._start()
+
+    def _on_dock_visibility(self, visible: bool) -> None:
+        if visible and self._stale:
+            self._stale = False
+            self._schedule()
 
     def _inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Copies of the labels and the annotated-region mask."""
