@@ -97,6 +97,13 @@ def main(argv=None) -> int:
             scores([segment(model, im, metadata=meta) for im, _ in pairs], truths),
         )
     )
+    if (meta.get("postprocess") or {}).get("split"):
+        print(
+            row(
+                "starter U-Net, no split of joined nuclei",
+                scores([segment(model, im, metadata=meta, split=0) for im, _ in pairs], truths),
+            )
+        )
     print(
         row(
             "Otsu + watershed (scikit-image)",

@@ -160,8 +160,7 @@ def test_model_form_needs_images_and_labels(tmp_path, capsys):
 
 def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
     """The wiring: load_model once, segment each image, score it against its labels."""
-    from napari_unet.cli import evaluate as cli_evaluate
-    from napari_unet.core import modelfile
+    from napari_unet.core import modelfile, postprocess
 
     gt = squares(THREE)
     (tmp_path / "img").mkdir()
@@ -183,7 +182,7 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)
-    monkeypatch.setattr(cli_evaluate, "_find_segment", lambda: fake_segment)
+    monkeypatch.setattr(postprocess, "segment", fake_segment)
     args = ["evaluate", str(model), "--images", str(tmp_path / "img"), "--labels"]
     assert main([*args, str(tmp_path / "lab")]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -192,18 +191,21 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
     assert len(loaded) == 1
 
 
-def test_model_form_without_segment_says_when_it_arrives(tmp_path, capsys, monkeypatch):
-    from napari_unet.cli import evaluate as cli_evaluate
+def test_model_form_takes_the_builtin_model_name(tmp_path, capsys):
+    """'evaluate nuclei ...' scores the built-in model with its recommended post-processing."""
+    pytest.importorskip("torch")
+    from napari_unet.sample_data import nuclei_data
 
-    monkeypatch.setattr(cli_evaluate, "_find_segment", lambda: None)
-    tifffile.imwrite(tmp_path / "i.tif", np.zeros((8, 8), np.float32))
-    tifffile.imwrite(tmp_path / "l.tif", np.zeros((8, 8), np.uint16))
-    model = tmp_path / "m.safetensors"
-    model.write_bytes(b"\0" * 16)
-    args = ["evaluate", str(model), "--images", str(tmp_path / "i.tif")]
-    assert main([*args, "--labels", str(tmp_path / "l.tif")]) == 2
-    err = capsys.readouterr().err
-    assert "arrives with the predict command" in err and "evaluate PRED GT" in err
+    image, truth = nuclei_data()
+    tifffile.imwrite(tmp_path / "sample.tif", image)
+    tifffile.imwrite(tmp_path / "sample_gt.tif", truth.astype(np.uint16))
+    out = tmp_path / "s.json"
+    args = ["evaluate", "nuclei", "--images", str(tmp_path / "sample.tif"), "--labels"]
+    assert main([*args, str(tmp_path / "sample_gt.tif"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["images"][0]
+    assert result["n_gt"] == 125
+    ap50 = next(p["ap"] for p in result["per_threshold"] if p["threshold"] == 0.5)
+    assert ap50 > 0.45  # the documented floor of the starter model on this sample
 
 
 def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):

@@ -25,15 +25,17 @@ def add_parser(subparsers) -> None:
             "panoptic quality, pixel IoU/Dice, pixel error and adapted Rand error. "
             "Forms: 'evaluate PRED GT' with two label files or two folders (matched by file "
             "name without suffix), or 'evaluate MODEL.safetensors --images ... --labels ...' "
-            "to segment the images with a model first. Prints a table per image and in "
-            "total; --json writes every number."
+            "to segment the images with a model first (MODEL may be the built-in name "
+            "'nuclei'), with the post-processing the model file recommends. Prints a "
+            "table per image and in total; --json writes every number."
         ),
     )
     parser.add_argument(
         "inputs",
         nargs="+",
         metavar="PRED GT | MODEL",
-        help="predicted and ground-truth labels (files or folders), or one model file",
+        help="predicted and ground-truth labels (files or folders), or one model file "
+        "or built-in model name",
     )
     parser.add_argument("--images", nargs="+", type=Path, help="images to segment (MODEL form)")
     parser.add_argument(
@@ -133,42 +135,17 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
         yield from _planes(name, gt, pred, per_plane)
 
 
-def _find_segment():
-    """The model -> instance labels function, where the predict work provides it."""
-    import importlib
-
-    for module in ("napari_unet.core.postprocess", "napari_unet.core.predict"):
-        try:
-            segment = getattr(importlib.import_module(module), "segment", None)
-        except ImportError:
-            continue
-        if segment is not None:
-            return segment
-    return None
-
-
 def _model_pairs(model_path: Path, pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
-    import inspect
-
     import numpy as np
 
     from napari_unet.core.io import read_image
     from napari_unet.core.modelfile import load_model
+    from napari_unet.core.postprocess import segment
 
-    segment = _find_segment()
-    if segment is None:
-        raise InputError(
-            f"{model_path} is a model file: 'evaluate MODEL --images ... --labels ...' needs "
-            "the segment function, which arrives with the predict command. For now, segment "
-            "the images first and run 'napari-unet evaluate PRED GT'."
-        )
     model, metadata = load_model(model_path)
-    params = inspect.signature(segment).parameters
-    takes_metadata = "metadata" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    kwargs = {"metadata": metadata} if takes_metadata else {}
     for name, image_path, gt_path in pairs:
         gt = np.asarray(read_image(gt_path))
-        pred = np.asarray(segment(model, np.asarray(read_image(image_path)), **kwargs))
+        pred = np.asarray(segment(model, np.asarray(read_image(image_path)), metadata=metadata))
         yield from _planes(name, gt, pred, per_plane)
 
 
@@ -221,14 +198,18 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--json must name a .json file; got {args.json}")
         if not args.json.resolve().parent.is_dir():
             raise InputError(f"--json {args.json}: the folder {args.json.parent} does not exist")
-    model_form = len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in MODEL_SUFFIXES
+    from napari_unet.core.pretrained import is_pretrained_name, resolve_model
+
+    model_form = len(args.inputs) == 1 and (
+        Path(args.inputs[0]).suffix.lower() in MODEL_SUFFIXES or is_pretrained_name(args.inputs[0])
+    )
     if model_form:
         if not args.images or not args.labels:
             raise InputError(
                 f"{args.inputs[0]} is a model file: also give --images and --labels "
                 "(files or folders, matched by name)"
             )
-        model_path = Path(args.inputs[0])
+        model_path = resolve_model(args.inputs[0])
         if not model_path.is_file():
             raise InputError(f"{model_path}: no such model file")
         images = [f for p in args.images for f in _files(p)]
