@@ -321,3 +321,34 @@ def test_many_small_objects_use_the_sparse_path_and_agree_with_the_reference():
     assert (m.n_gt, m.n_pred, list(m.tp)) == (n_gt, n_pred, tps)
     assert m.tp[1] == 400 and m.tp[2] == 0  # every pair overlaps at IoU 2/6
     assert evaluate(gt, pred)["rand_error"] == pytest.approx(adapted_rand_error(gt, pred)[0])
+
+
+def test_region_scores_only_objects_mostly_inside_and_keeps_them_whole():
+    from napari_unet.core.metrics import restrict_to_region
+
+    gt = np.zeros((20, 40), np.uint32)
+    gt[2:8, 2:8] = 7  # inside the region (left half)
+    gt[2:8, 17:23] = 4_000_000_000  # straddles the border, 3/6 columns inside: kept whole
+    pred = gt.copy()
+    pred[12:18, 30:36] = 9  # a predicted cell in the unannotated right half: not an FP
+    pred[12:18, 2:8] = 5  # a predicted cell inside with no true cell: an FP
+    region = np.zeros(gt.shape, bool)
+    region[:, :20] = True
+    g, p = restrict_to_region(gt, pred, region)
+    assert g.dtype == gt.dtype and set(np.unique(g)) == {0, 7, 4_000_000_000}
+    assert (g == 4_000_000_000).sum() == 36  # all of its pixels, outside ones too
+    assert set(np.unique(p)) == {0, 5, 7, 4_000_000_000}
+    scores = evaluate(g, p)["per_threshold"][0]
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (2, 1, 0)
+    unrestricted = evaluate(gt, pred)["per_threshold"][0]
+    assert unrestricted["fp"] == 2  # the unannotated cell would count against the model
+
+
+def test_region_bad_input():
+    from napari_unet.core.metrics import restrict_to_region
+
+    a = np.zeros((4, 4), np.uint16)
+    with pytest.raises(InputError, match="region has shape"):
+        restrict_to_region(a, a, np.ones((3, 4), bool))
+    with pytest.raises(InputError, match="empty"):
+        restrict_to_region(a, a, np.zeros((4, 4), bool))

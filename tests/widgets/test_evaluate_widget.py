@@ -95,6 +95,30 @@ def test_stack_is_scored_per_plane_and_in_total(make_napari_viewer, qtbot):
     assert widget.results[0][0]["n_gt"] == 3  # cells span planes: ids 1..3 as volumes
 
 
+def test_annotated_region_scores_only_the_annotated_part(make_napari_viewer, qtbot, errors):
+    """Partial annotation: predicted cells outside the annotated region are not errors."""
+    gt = squares(THREE[:2])  # the user annotated the top rows only
+    pred = squares(THREE)  # the model also (rightly) found the cell in the bottom rows
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 40)), name="img")
+    viewer.add_labels(gt, name="img annotations")
+    viewer.add_labels(pred, name="img segmentation")
+    viewer.add_shapes([[[0, 0], [0, 39], [15, 39], [15, 0]]], name="img annotated region")
+    widget = docked(viewer)
+    widget.suggest("img")
+    assert widget._region.value.name == "img annotated region"
+    run_and_wait(qtbot, widget)
+    first = widget.results[1]["per_threshold"][0]
+    assert (first["tp"], first["fp"], first["fn"]) == (2, 0, 0)
+    widget._region.value = None  # the whole image: the unannotated cell counts as an FP
+    run_and_wait(qtbot, widget)
+    assert widget.results[1]["per_threshold"][0]["fp"] == 1
+    empty = viewer.add_labels(np.zeros((40, 40), np.int32), name="nothing")
+    widget._region.value = empty
+    widget._run.native.click()
+    assert errors and "empty" in errors[-1]
+
+
 def test_computation_runs_off_the_gui_thread(make_napari_viewer, qtbot, monkeypatch):
     seen = []
     original = evaluate_module.evaluate_many

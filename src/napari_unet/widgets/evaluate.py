@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 #: Smallest height of the open Evaluate section of the Predict dock (it scrolls inside).
 SECTION_MIN_HEIGHT = 160
+WHOLE = "(whole image)"
 
 
 def _fmt(value: Any) -> str:
@@ -50,6 +51,11 @@ class EvaluateWidget(Container):
         self._viewer = viewer
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
         self._ground_truth = ComboBox(label="ground truth", choices=self._labels_choices)
+        self._region = ComboBox(
+            label="annotated region",
+            choices=self._region_choices,
+            tooltip="score only the objects mostly inside this region (partial annotation)",
+        )
         self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
         self._run = PushButton(text="Evaluate")
         self._status = Label(value="Choose two Labels layers and press Evaluate.")
@@ -63,7 +69,9 @@ class EvaluateWidget(Container):
             table.native.setItemDelegate(QStyledItemDelegate(table.native))
             table.native.setMinimumHeight(table_height)
             table.native.verticalHeader().setDefaultSectionSize(22)
-        pickers = Container(widgets=[self._prediction, self._ground_truth], labels=True)
+        pickers = Container(
+            widgets=[self._prediction, self._ground_truth, self._region], labels=True
+        )
         self.extend(
             [
                 pickers,
@@ -89,6 +97,14 @@ class EvaluateWidget(Container):
 
         return [(lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, Labels)]
 
+    def _region_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        from napari.layers import Labels, Shapes
+
+        layers = [
+            (lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, (Labels, Shapes))
+        ]
+        return [(WHOLE, None), *layers]
+
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
         layers = [lyr for _, lyr in self._labels_choices()]
@@ -98,15 +114,16 @@ class EvaluateWidget(Container):
             self._prediction.value = layers[-1]
 
     def suggest(self, image_name: str) -> None:
-        """Pick ``"<image> segmentation"`` and ``"<image> annotations"`` where they exist."""
+        """Pick ``"<image> segmentation"``, ``"<image> annotations"`` and its annotated region."""
         self.reset_choices()
-        names = {lyr.name: lyr for _, lyr in self._labels_choices()}
+        names = {lyr.name: lyr for _, lyr in self._region_choices() if lyr is not None}
         for picker, suffix in (
             (self._prediction, "segmentation"),
             (self._ground_truth, "annotations"),
+            (self._region, "annotated region"),
         ):
             layer = names.get(f"{image_name} {suffix}")
-            if layer is not None:
+            if layer is not None and layer in picker.choices:
                 picker.value = layer
 
     def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], int]:
@@ -129,11 +146,32 @@ class EvaluateWidget(Container):
                 f"{pred_layer.name!r} has shape {pred.shape} but {gt_layer.name!r} has shape "
                 f"{gt.shape}; expected layers of the same shape"
             )
+        region = self._region_mask(gt.shape)
         if self._per_plane.value and gt.ndim >= 3:
-            pairs = [(f"plane {z}", gt[z], pred[z]) for z in range(gt.shape[0])]
+            pairs = [(f"plane {z}", gt[z], pred[z], region[z]) for z in range(gt.shape[0])]
         else:
-            pairs = [(pred_layer.name, gt, pred)]
+            pairs = [(pred_layer.name, gt, pred, region)]
         return pairs, len(pairs)
+
+    def _region_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The chosen annotated region as a mask of ``shape`` (all True for the whole image)."""
+        from napari_unet.core.errors import InputError
+        from napari_unet.widgets._train_layers import region_array
+
+        layer = self._region.value
+        if layer is None:
+            return np.ones(shape, bool)
+        mask = region_array(layer, shape[-2:] if type(layer).__name__ == "Shapes" else shape)
+        if mask.ndim == len(shape) - 1:  # one region drawn for every plane of a stack
+            mask = np.broadcast_to(mask, shape)
+        if mask.shape != tuple(shape):
+            raise InputError(
+                f"the annotated region {layer.name!r} has shape {mask.shape}, but the labels "
+                f"have shape {tuple(shape)}; expected the same shape"
+            )
+        if not mask.any():
+            raise InputError(f"the annotated region {layer.name!r} is empty")
+        return mask
 
     def _on_run(self, _value=None) -> None:
         from napari.qt.threading import create_worker
@@ -151,7 +189,7 @@ class EvaluateWidget(Container):
         self._status.value = f"Evaluating {total} image(s)..."
         self._worker = create_worker(
             evaluate_many,
-            pairs,
+            _restricted(pairs),  # a generator: the restriction runs in the worker too
             DSB_THRESHOLDS,
             total,
             _connect={
@@ -206,6 +244,17 @@ class EvaluateWidget(Container):
             f"objects; AP {ap:.3f} (DSB2018: mean over IoU 0.5..0.95"
             + (" and over images)" if len(per_image) > 1 else ")")
         )
+
+
+def _restricted(pairs):
+    """(name, gt, pred) for each pair, reduced to the objects inside its annotated region."""
+    from napari_unet.core.metrics import restrict_to_region
+
+    for name, gt, pred, region in pairs:
+        if region.all():
+            yield name, gt, pred
+        else:
+            yield (name, *restrict_to_region(gt, pred, region))
 
 
 def evaluate_section(viewer: napari.viewer.Viewer):

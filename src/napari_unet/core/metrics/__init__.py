@@ -4,7 +4,8 @@ Every metric is computed from one sparse contingency table of (ground-truth id,
 predicted id) pixel counts (:mod:`~napari_unet.core.metrics.contingency`). The package is
 split by kind: :mod:`~napari_unet.core.metrics.matching` (objects matched at IoU
 thresholds), :mod:`~napari_unet.core.metrics.pixel` (foreground and Rand scores) and
-:mod:`~napari_unet.core.metrics.summary` (one image, many images, table rows). See
+:mod:`~napari_unet.core.metrics.summary` (one image, many images, table rows) and
+:mod:`~napari_unet.core.metrics.region` (score only inside an annotated region). See
 ``docs/metrics.md`` for the definitions and the conventions for empty images.
 """
 
@@ -15,6 +16,7 @@ from napari_unet.core.metrics.matching import (
     match_instances,
 )
 from napari_unet.core.metrics.pixel import pixel_metrics
+from napari_unet.core.metrics.region import restrict_to_region
 from napari_unet.core.metrics.summary import (
     EvaluateProgress,
     evaluate,
@@ -32,6 +34,7 @@ __all__ = [
     "instance_ious",
     "match_instances",
     "pixel_metrics",
+    "restrict_to_region",
     "summarize",
     "summary_row",
 ]
