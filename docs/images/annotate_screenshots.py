@@ -190,6 +190,7 @@ def main() -> None:
         panel = predict._evaluate.panel
         predict._evaluate.expand(animate=False)
         panel._ground_truth.value = truth_layer
+        panel._region.value = None  # score the whole image against the full ground truth
         panel._run.native.click()
         wait(lambda: panel._run.enabled and panel.results is not None)
         labels.visible = False
@@ -245,6 +246,7 @@ def main() -> None:
         wait(lambda: predict._worker is None and predict._run.enabled)
         second_score = score(truth, seg)
         panel._ground_truth.value = truth_layer
+        panel._region.value = None  # score the whole image against the full ground truth
         panel._prediction.value = seg
         panel.results = None
         panel._run.native.click()

@@ -133,6 +133,11 @@ def test_annotate_train_predict_correct_retrain(
     # The Evaluate section of the Predict dock now compares it with the annotations.
     panel = predict._evaluate.panel
     assert panel._prediction.value is seg and panel._ground_truth.value is labels
+    assert panel._region.value is region  # scores only where the annotation is complete
+    panel._run.native.click()
+    qtbot.waitUntil(lambda: panel._run.enabled and panel.results is not None, timeout=30000)
+    mostly_top = [i for i in user_ids if (user[: h // 2] == i).sum() * 2 >= (user == i).sum()]
+    assert panel.results[1]["n_gt"] == len(mostly_top) < len(user_ids)  # painted, mostly inside
 
     # 4. Accept the prediction in the bottom half: mark it as annotated too, then accept.
     region.add_rectangles(_rect(h // 2, h - 1, 0, w - 1))
