@@ -112,6 +112,31 @@ def test_segment_follows_the_recommended_postprocess():
     # An explicit argument beats the recommendation.
     assert segment(net, image, threshold=0.01, min_size=0, metadata={}).max() == 1
     assert postprocess_options({"postprocess": {"threshold": 0.6, "x": 1}}) == {"threshold": 0.6}
+    assert postprocess_options({"postprocess": {"split": 1.0}}) == {"split": 1.0}
+
+
+def test_segment_follows_the_recommended_split(monkeypatch):
+    """A model file's recommended split reaches probabilities_to_labels; an argument beats it."""
+    import torch
+
+    from napari_unet.core import postprocess
+    from napari_unet.core.models import build_model
+
+    seen = []
+    real = postprocess.probabilities_to_labels
+
+    def spy(fg, threshold, min_size, gap, split):
+        seen.append(split)
+        return real(fg, threshold, min_size, gap, split)
+
+    monkeypatch.setattr(postprocess, "probabilities_to_labels", spy)
+    net = build_model({"arch": "unet", "base_channels": 4, "depth": 2, "in_channels": 1})
+    image = np.zeros((32, 32), np.float32)
+    with torch.no_grad():
+        postprocess.segment(net.eval(), image, metadata={"postprocess": {"split": 1.5}})
+        postprocess.segment(net, image, split=0.0, metadata={"postprocess": {"split": 1.5}})
+        postprocess.segment(net, image, metadata={})
+    assert seen == [1.5, 0.0, 0.0]
 
 
 def test_cli_predict_accepts_the_builtin_name(tmp_path):
