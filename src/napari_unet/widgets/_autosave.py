@@ -125,12 +125,15 @@ class Autosaver:
             return
         self._saving = True
         worker = create_worker(self._job(ann, region), _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda wrote: wrote and self._on_saved(ann, region))
+        folder = self.folder
+        worker.returned.connect(lambda wrote: wrote and self._on_saved(ann, region, folder))
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
         worker.start()
 
-    def _on_saved(self, ann, region) -> None:
+    def _on_saved(self, ann, region, folder) -> None:
+        if folder != self.folder:  # detached or moved on meanwhile: that state is not ours
+            return
         old_ann, old_region = self._saved if self._saved is not None else (None, None)
         self._saved = (
             ann if ann is not None else old_ann,
@@ -175,7 +178,7 @@ class Autosaver:
         except (InputError, OSError) as exc:
             show_error(f"Could not save the annotations to {self.folder}: {exc}")
             return
-        self._on_saved(ann, region)
+        self._on_saved(ann, region, self.folder)
 
 
 class CloseWatcher(QObject):
