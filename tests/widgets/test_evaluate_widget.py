@@ -119,6 +119,24 @@ def test_annotated_region_scores_only_the_annotated_part(make_napari_viewer, qtb
     assert errors and "empty" in errors[-1]
 
 
+def test_stack_planes_without_annotated_region_are_skipped(make_napari_viewer, qtbot):
+    gt = np.stack([squares(THREE)] * 3)
+    pred = np.stack([squares(THREE), squares(THREE[:1]), squares(THREE[:1])])
+    region = np.zeros(gt.shape, np.uint8)
+    region[0] = 1  # only the first plane has been annotated
+    viewer = make_napari_viewer()
+    viewer.add_labels(gt, name="gt")
+    viewer.add_labels(pred, name="pred")
+    widget = docked(viewer)
+    widget._ground_truth.value = viewer.layers["gt"]
+    widget._prediction.value = viewer.layers["pred"]
+    widget._region.value = viewer.add_labels(region, name="done")
+    run_and_wait(qtbot, widget)
+    per_image, total = widget.results
+    assert [r["name"] for r in per_image] == ["plane 0"]
+    assert total["per_threshold"][0]["f1"] == 1.0
+
+
 def test_computation_runs_off_the_gui_thread(make_napari_viewer, qtbot, monkeypatch):
     seen = []
     original = evaluate_module.evaluate_many

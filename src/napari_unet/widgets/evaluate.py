@@ -126,8 +126,8 @@ class EvaluateWidget(Container):
             if layer is not None and layer in picker.choices:
                 picker.value = layer
 
-    def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], int]:
-        """Copy the layers' data into (name, ground truth, prediction) pairs."""
+    def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], int]:
+        """Copy the layers' data into (name, ground truth, prediction, region) tuples."""
         from napari_unet.core.errors import InputError
 
         pred_layer, gt_layer = self._prediction.value, self._ground_truth.value
@@ -247,10 +247,15 @@ class EvaluateWidget(Container):
 
 
 def _restricted(pairs):
-    """(name, gt, pred) for each pair, reduced to the objects inside its annotated region."""
+    """(name, gt, pred) for each pair, reduced to the objects inside its annotated region.
+
+    Planes of a stack without any annotated pixel are skipped (nothing there is annotated).
+    """
     from napari_unet.core.metrics import restrict_to_region
 
     for name, gt, pred, region in pairs:
+        if not region.any():
+            continue
         if region.all():
             yield name, gt, pred
         else:
