@@ -140,6 +140,19 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h"
 
 
+def set_progress_deferred(bar, value: int) -> None:
+    """Set a QProgressBar's value without its synchronous repaint.
+
+    ``QProgressBar.setValue`` repaints at once; with updates disabled meanwhile the paint is
+    left to the event loop, which merges it with the other pending paints (the status line).
+    """
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setValue(int(value))
+    finally:
+        bar.setUpdatesEnabled(True)  # schedules one ordinary (deferred) update
+
+
 class GapMeter:
     """A 10 ms QTimer on the GUI thread recording the gaps between its ticks.
 

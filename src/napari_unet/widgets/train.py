@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     import napari
 
 HOLDOUT = "hold out 20% (bottom rows)"
+#: Shortest time between two progress-bar updates during training (seconds).
+BAR_INTERVAL_S = 0.5
 
 
 class TrainWidget(Container):
@@ -122,6 +124,7 @@ class TrainWidget(Container):
         self._closing = False
         self._view_box: tuple[int, int, int, int] | None = None
         self._t0 = 0.0
+        self._last_bar = 0.0
         self._start_step = 0
         self._gaps = tl.GapMeter()
         # Choosing an architecture means training it from scratch; choosing a file means
@@ -353,14 +356,20 @@ class TrainWidget(Container):
             self._progress.value = ev.start_step
             self._status.value = f"Training on {ev.device}, crops {ev.input_size} px"
         elif isinstance(ev, TrainStep):
-            self._progress.value = ev.step
+            self.plot.add_step(ev.step, ev.loss)
+            # Each repaint of the window costs the GUI thread 20-40 ms where OpenGL is
+            # software-rendered: at most two updates a second, painted together.
+            now = time.perf_counter()
+            if now - self._last_bar < BAR_INTERVAL_S and ev.step < ev.total_steps:
+                return
+            self._last_bar = now
+            tl.set_progress_deferred(self._progress.native, ev.step)
             done = ev.step - self._start_step
             eta = (time.perf_counter() - self._t0) / max(done, 1) * (ev.total_steps - ev.step)
             self._status.value = (
                 f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  "
                 f"{ev.images_per_s:.1f} img/s  ETA {tl.fmt_time(eta)}"
             )
-            self.plot.add_step(ev.step, ev.loss)
         elif isinstance(ev, Evaluation):
             self.plot.add_evaluation(ev.step, ev.metrics)
         elif isinstance(ev, Preview):
