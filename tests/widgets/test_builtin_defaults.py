@@ -55,6 +55,13 @@ def test_predict_dock_switches_to_a_trained_model_or_file(make_napari_viewer, tm
     other.write_bytes(pretrained_path("nuclei").read_bytes())
     widget._model_file.value = other
     assert widget._source.value == predict_dock.OTHER and widget._pending_file == other
+    # A model file's recommended post-processing is shown when the file is chosen.
+    post = read_metadata(other)["postprocess"]
+    widget._threshold.value, widget._split.value = 0.3, 0.0
+    widget._model_file.value = tmp_path  # a folder: nothing changes
+    widget._model_file.value = other
+    assert widget._threshold.value == pytest.approx(post["threshold"])
+    assert widget._split.value == pytest.approx(post.get("split", 0.0))
 
 
 def test_train_dock_fine_tunes_the_builtin_model_by_default(make_napari_viewer, tmp_path):

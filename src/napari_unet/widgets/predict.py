@@ -110,8 +110,11 @@ class PredictWidget(Container):
     def set_model(self, model, metadata: dict, name: str) -> None:
         """Use an in-memory model (the Train dock hands over the model it just trained)."""
         self._source.value = OTHER
+        from napari_unet.core.pretrained import postprocess_options
+
         self._model, self._metadata, self._pending_file = model, dict(metadata or {}), None
         self._model_label.value = f"model: {name}"
+        self._apply_postprocess(postprocess_options(metadata))
 
     def _on_model_file(self, value=None) -> None:
         path = Path(str(self._model_file.value))
@@ -120,12 +123,32 @@ class PredictWidget(Container):
         self._source.value = OTHER
         self._model, self._metadata, self._pending_file = None, {}, path
         self._model_label.value = f"model: {path.name} (loaded when you press Predict)"
+        self._apply_recommendations(path)
+
+    def _apply_recommendations(self, path: Path) -> None:
+        """Set threshold, min size and split to what the model file recommends, if anything."""
+        from napari_unet.core.errors import InputError
+        from napari_unet.core.modelfile import read_metadata
+        from napari_unet.core.pretrained import postprocess_options
+
+        try:
+            metadata = read_metadata(path)  # the header only: no torch
+        except (InputError, OSError):
+            return  # not a model file: Predict will say so
+        self._apply_postprocess(postprocess_options(metadata))
+
+    def _apply_postprocess(self, post: dict) -> None:
+        """Show a model's recommended post-processing (nothing changes if it has none)."""
+        if not post:
+            return
+        self._threshold.value = post.get("threshold", self._threshold.value)
+        self._min_size.value = post.get("min_size", self._min_size.value)
+        self._split.value = post.get("split", 0.0)
 
     def _on_source(self, value=None) -> None:
         """The built-in starter model, or back to the chosen model file."""
         from napari_unet.core.errors import InputError
-        from napari_unet.core.modelfile import read_metadata
-        from napari_unet.core.pretrained import postprocess_options, pretrained_path
+        from napari_unet.core.pretrained import pretrained_path
 
         if self._source.value != BUILTIN:
             self._model, self._metadata, self._pending_file = None, {}, None
@@ -139,10 +162,7 @@ class PredictWidget(Container):
             self._source.value = OTHER
             return
         self._model, self._metadata, self._pending_file = None, {}, path
-        post = postprocess_options(read_metadata(path))  # the header only: no torch
-        self._threshold.value = post.get("threshold", self._threshold.value)
-        self._min_size.value = post.get("min_size", self._min_size.value)
-        self._split.value = post.get("split", 0.0)
+        self._apply_recommendations(path)
         self._model_label.value = "model: nuclei, built-in (loaded when you press Predict)"
 
     def _image_choices(self, _widget=None):
