@@ -109,9 +109,9 @@ class PredictWidget(Container):
     # -- model --------------------------------------------------------------------------
     def set_model(self, model, metadata: dict, name: str) -> None:
         """Use an in-memory model (the Train dock hands over the model it just trained)."""
-        self._source.value = OTHER
         from napari_unet.core.pretrained import postprocess_options
 
+        self._source.value = OTHER
         self._model, self._metadata, self._pending_file = model, dict(metadata or {}), None
         self._model_label.value = f"model: {name}"
         self._apply_postprocess(postprocess_options(metadata))
