@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -64,10 +66,13 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     viewer, widget = setup(make_napari_viewer, tmp_path)
     predict = fake_predict_dock()
     viewer.window.add_dock_widget(predict, name="Predict")
+    assert gc.get_freeze_count() == 0
     widget._start.native.click()
     assert widget._stop.enabled and not widget._start.enabled
+    assert gc.get_freeze_count() > 0  # napari's objects left out of collections meanwhile
     qtbot.waitUntil(lambda: widget._result is not None, timeout=120000)
     qtbot.waitUntil(lambda: widget._start.enabled, timeout=10000)
+    assert gc.get_freeze_count() == 0  # and collectable again afterwards
     assert not errors
     assert widget._result.steps_done == 30 and not widget._result.stopped
     assert widget._progress.value == 30

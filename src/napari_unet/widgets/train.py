@@ -9,6 +9,7 @@ gaps between ticks of a 10 ms timer on the GUI thread during training (responsiv
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -289,6 +290,10 @@ class TrainWidget(Container):
         self._set_running(True)
         self._status.value = "Computing weight maps..."
         self._gaps.start()
+        # napari's many objects make a full garbage collection pause every thread for
+        # 0.1-0.4 s; frozen, they are left out of the collections that training's
+        # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.
+        gc.freeze()
         self._worker = create_worker(
             self._run,
             data,
@@ -322,6 +327,7 @@ class TrainWidget(Container):
         finally:
             if gen is not None:
                 gen.close()  # ends the batch thread even if the worker was quit mid-run
+            gc.unfreeze()  # objects created before training can be collected again
             self._done.set()
 
     def _set_running(self, running: bool) -> None:
@@ -411,6 +417,7 @@ class TrainWidget(Container):
 
     def _on_finished(self) -> None:
         self._gaps.stop()
+        gc.unfreeze()  # also when the worker ended before its generator ran
         if not self._closing:
             self._set_running(False)
 
