@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_unet.core.io import is_zarr, read_image, write_image
     from napari_unet.core.modelfile import load_model
-    from napari_unet.core.postprocess import iter_segment, probabilities_to_labels
+    from napari_unet.core.postprocess import iter_segment, label_planes
     from napari_unet.core.predict_dask import iter_predict_to_zarr
     from napari_unet.core.pretrained import postprocess_options, resolve_model
 
@@ -162,15 +162,8 @@ def run(args: argparse.Namespace) -> int:
                 model, image, store, scheduler=args.scheduler, metadata=metadata, **options
             )
             probs = _drain(gen, bar)
-            fg = np.asarray(probs[1].compute()) if probs.shape[0] > 1 else probs[0].compute()
-            planes = fg.reshape(-1, *fg.shape[-2:])
-            labels = np.zeros(planes.shape, np.int32)
-            offset = 0
-            for k, plane in enumerate(planes):
-                lab = probabilities_to_labels(plane, threshold, min_size, gap, split)
-                labels[k] = np.where(lab > 0, lab + offset, 0)
-                offset += int(lab.max())
-            labels = labels.reshape(fg.shape)
+            fg = probs[1].compute() if probs.shape[0] > 1 else probs[0].compute()
+            labels = label_planes(fg, threshold, min_size, gap, split)
             if "probabilities" not in outs:
                 shutil.rmtree(store, ignore_errors=True)
         else:

@@ -183,7 +183,14 @@ def iter_segment(
     fg = probs[foreground_class]
     if hasattr(fg, "compute"):
         fg = fg.compute()
-    fg = np.asarray(fg)
+    return label_planes(fg, threshold, min_size, gap, split), probs
+
+
+def label_planes(
+    foreground, threshold: float, min_size: int, gap: int, split: float = 0.0
+) -> np.ndarray:
+    """:func:`probabilities_to_labels` for each plane of ``(*stack, H, W)``; ids unique overall."""
+    fg = np.asarray(foreground)
     planes = fg.reshape(-1, *fg.shape[-2:])
     labels = np.zeros(planes.shape, np.int32)
     offset = 0
@@ -191,7 +198,7 @@ def iter_segment(
         lab = probabilities_to_labels(plane, threshold, min_size, gap, split)
         labels[k] = np.where(lab > 0, lab + offset, 0)
         offset += int(lab.max())
-    return labels.reshape(fg.shape), probs
+    return labels.reshape(fg.shape)
 
 
 def segment(model, image, return_probabilities: bool = False, **kwargs):

@@ -126,8 +126,8 @@ class EvaluateWidget(Container):
             if layer is not None and layer in picker.choices:
                 picker.value = layer
 
-    def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], int]:
-        """Copy the layers' data into (name, ground truth, prediction, region) tuples."""
+    def _pairs(self) -> tuple[list[tuple[str, np.ndarray, np.ndarray, Any]], int]:
+        """Copy the layers' data into (name, ground truth, prediction, region or None)."""
         from napari_unet.core.errors import InputError
 
         pred_layer, gt_layer = self._prediction.value, self._ground_truth.value
@@ -148,19 +148,20 @@ class EvaluateWidget(Container):
             )
         region = self._region_mask(gt.shape)
         if self._per_plane.value and gt.ndim >= 3:
-            pairs = [(f"plane {z}", gt[z], pred[z], region[z]) for z in range(gt.shape[0])]
+            planes = [None] * gt.shape[0] if region is None else region
+            pairs = [(f"plane {z}", gt[z], pred[z], planes[z]) for z in range(gt.shape[0])]
         else:
             pairs = [(pred_layer.name, gt, pred, region)]
         return pairs, len(pairs)
 
-    def _region_mask(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The chosen annotated region as a mask of ``shape`` (all True for the whole image)."""
+    def _region_mask(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The chosen annotated region as a mask of ``shape`` (None for the whole image)."""
         from napari_unet.core.errors import InputError
         from napari_unet.widgets._train_layers import region_array
 
         layer = self._region.value
         if layer is None:
-            return np.ones(shape, bool)
+            return None
         mask = region_array(layer, shape[-2:] if type(layer).__name__ == "Shapes" else shape)
         if mask.ndim == len(shape) - 1:  # one region drawn for every plane of a stack
             mask = np.broadcast_to(mask, shape)
@@ -254,11 +255,9 @@ def _restricted(pairs):
     from napari_unet.core.metrics import restrict_to_region
 
     for name, gt, pred, region in pairs:
-        if not region.any():
-            continue
-        if region.all():
+        if region is None:
             yield name, gt, pred
-        else:
+        elif region.any():
             yield (name, *restrict_to_region(gt, pred, region))
 
 

@@ -24,7 +24,7 @@ def _inside(labels: np.ndarray, region: np.ndarray, min_fraction: float) -> np.n
     total = np.bincount(index, minlength=ids.size)
     inside = np.bincount(index[region.ravel()], minlength=ids.size)
     keep = (inside >= min_fraction * total) & (ids != 0)
-    return np.where(keep[index].reshape(labels.shape), labels, 0).astype(labels.dtype)
+    return np.where(keep[index].reshape(labels.shape), labels, 0).astype(labels.dtype, copy=False)
 
 
 def restrict_to_region(
