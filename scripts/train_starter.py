@@ -10,9 +10,11 @@ Usage::
     python scripts/train_starter.py --data ../shared/data/dsb2018 --work WORKDIR \\
         --steps 6000 --output src/napari_unet/data/nuclei.unet.safetensors
 
-``--pilot`` runs a short check (a few hundred steps) into WORKDIR without writing the
-package file. ``--finalize`` skips training and packages WORKDIR's best checkpoint.
-The device is chosen automatically (CUDA when present) and recorded in the file.
+``--pilot`` trains into WORKDIR without writing the package file. ``--finalize`` skips
+training and packages WORKDIR's best checkpoint. The device is chosen automatically (CUDA
+when present) and recorded in the file. ``--budget-minutes`` replaces ``--steps`` on a
+machine of unknown speed: a 120-step trial measures the speed and the run gets as many
+steps as fit in the budget (so the learning-rate schedule runs to its end).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ SEED = 0
 HOLD_OUT = 0.25
 #: The shipped sample image (``napari_unet.sample_data``) must be in the held-out part.
 SAMPLE = "060_0402a81e7526"
-#: The starter architecture: the ``small`` preset (16 base channels, 4 levels, about 2 MB).
+#: The starter architecture family; ``--base-channels`` and ``--depth`` set its size
+#: (the ``small`` preset, 16 and 4, is about 2 MB).
 ARCH = {"arch": "unet", "base_channels": 16, "depth": 4, "padding": "same", "batch_norm": True}
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_SIZES = (5, 10, 20, 40)
@@ -143,41 +146,73 @@ def held_out_scores(model, metadata: dict, data: Path, split: dict) -> dict:
     }
 
 
-def train(args, split: dict) -> Path:
-    """Run the trainer on the train part, validating on the val part; return the best file."""
-    import torch
-
-    from napari_unet.core.data import make_pairs
+def make_config(args, steps: int):
+    """The recipe's training settings for ``steps`` steps."""
+    from napari_unet.core.augment import AugmentConfig
     from napari_unet.core.train import TrainConfig
-    from napari_unet.core.train import train as train_gen
-    from napari_unet.core.train_config import Evaluation, TrainStep
 
-    torch.set_num_threads(args.threads)
-    config = TrainConfig(
-        model=dict(ARCH),
-        steps=args.steps,
+    return TrainConfig(
+        model=ARCH | {"base_channels": args.base_channels, "depth": args.depth},
+        steps=steps,
         batch_size=args.batch_size,
         crop_size=args.crop_size,
         lr=args.lr,
         val_every=args.val_every,
         seed=SEED,
         device=args.device,
+        precision=args.precision,
+        workers=args.workers,
+        augment=AugmentConfig(scale=args.scale).to_dict(),
     )
+
+
+def calibrate(args, train_pairs, budget_s: float) -> int:
+    """Steps that fit in ``budget_s`` seconds, from the speed of a 120-step trial run."""
+    from napari_unet.core.train import train as train_gen
+    from napari_unet.core.train_config import TrainStep
+
+    seen = []
+    gen = train_gen(
+        train_pairs, make_config(args, 120), output=args.work / "calibration.safetensors"
+    )
+    for ev in gen:
+        if isinstance(ev, TrainStep) and ev.step >= 20:  # past start-up and autotuning
+            seen.append((ev.step, ev.elapsed_s))
+    (s0, t0), (s1, t1) = seen[0], seen[-1]
+    per_step = max((t1 - t0) / max(s1 - s0, 1), 1e-3)
+    steps = int(0.9 * budget_s / per_step) // args.val_every * args.val_every
+    print(f"calibration: {per_step * 1e3:.1f} ms per step -> {steps} steps", flush=True)
+    return max(steps, args.val_every)
+
+
+def train(args, split: dict) -> Path:
+    """Run the trainer on the train part, validating on the val part; return the best file."""
+    import torch
+
+    from napari_unet.core.data import make_pairs
+    from napari_unet.core.train import train as train_gen
+    from napari_unet.core.train_config import Evaluation, TrainStep
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    options = make_config(args, 1).pair_options()
 
     def pairs(names):
         loaded = [load(args.data, n) for n in names]
-        return make_pairs(
-            [a for a, _ in loaded], [b for _, b in loaded], names=names, **config.pair_options()
-        )
+        return make_pairs([a for a, _ in loaded], [b for _, b in loaded], names=names, **options)
 
+    train_pairs = pairs(split["train"])
+    steps = args.steps
+    if args.budget_minutes:
+        steps = calibrate(args, train_pairs, 60 * args.budget_minutes - (time.perf_counter() - t0))
+    config = make_config(args, steps)
     out = args.work / "starter.safetensors"
-    t0 = time.perf_counter()
-    deadline = t0 + 60 * args.max_minutes
+    deadline = t0 + 60 * max(args.max_minutes, args.budget_minutes or 0)
 
     def stop() -> bool:  # a wall-time guard on a shared machine; the best checkpoint stays
         return time.perf_counter() > deadline
 
-    gen = train_gen(pairs(split["train"]), config, val=pairs(split["val"]), output=out, stop=stop)
+    gen = train_gen(train_pairs, config, val=pairs(split["val"]), output=out, stop=stop)
     with open(args.work / "train.log", "a") as log:
         while True:
             try:
@@ -246,9 +281,17 @@ def main(argv=None) -> int:
     p.add_argument("--crop-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--base-channels", type=int, default=ARCH["base_channels"])
+    p.add_argument("--depth", type=int, default=ARCH["depth"])
+    p.add_argument("--scale", type=float, default=0.0, help="zoom augmentation (0: off)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", help="fp32, fp16, bf16 or auto")
+    p.add_argument("--workers", type=int, default=1, help="batch preparation threads")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-minutes", type=float, default=60.0, help="stop training after this")
+    p.add_argument(
+        "--budget-minutes", type=float, help="fit the step count to this time (overrides --steps)"
+    )
     p.add_argument("--pilot", action="store_true", help="train only; do not write --output")
     p.add_argument("--finalize", action="store_true", help="skip training; package WORK's best")
     p.add_argument("--print-split", action="store_true")

@@ -100,3 +100,29 @@ def test_elastic_field_equals_a_2d_cubic_spline_of_the_coarse_grid():
     for k in range(2):
         ref = ndimage.map_coordinates(coarse[k], [rr, cc], order=3, mode="nearest")
         np.testing.assert_allclose(field[k], ref, atol=1e-9)
+
+
+def test_zoom_scales_objects_within_the_range_about_the_crop_centre():
+    labels = np.zeros((200, 200), np.int32)
+    labels[90:110, 90:110] = 1  # a 20 x 20 cell at the centre of a 200 px crop
+    cfg = aug.AugmentConfig(elastic=False, flips=False, rot90=False, scale=0.5)
+    areas = []
+    for seed in range(40):
+        grid = aug.sampling_grid((0.0, 0.0), 200, cfg, np.random.default_rng(seed))
+        # the crop centre stays on the source centre whatever the zoom
+        np.testing.assert_allclose(grid[:, 99:101, 99:101].mean(axis=(1, 2)), [99.5, 99.5])
+        areas.append((aug.resample(labels, grid, order=0) == 1).sum() / 400)
+    areas = np.array(areas)
+    # area ratio f**2 with f in [1/1.5, 1.5]: [0.44, 2.25] (a pixel of rounding at the rim)
+    assert areas.min() > 0.44 * 0.85 and areas.max() < 2.25 * 1.15
+    assert areas.min() < 0.7 and areas.max() > 1.5  # both ways, not only one
+    assert (areas < 1).sum() > 8 and (areas > 1).sum() > 8
+
+
+def test_zoom_off_keeps_the_random_sequence_of_older_settings():
+    """scale=0 draws nothing, so models trained before the option reproduce exactly."""
+    a = aug.sampling_grid((3.0, 4.0), 32, aug.AugmentConfig(), np.random.default_rng(7))
+    b = aug.sampling_grid((3.0, 4.0), 32, aug.AugmentConfig(scale=0.0), np.random.default_rng(7))
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(InputError, match="scale"):
+        aug.AugmentConfig(scale=-0.1)

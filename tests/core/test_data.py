@@ -100,18 +100,21 @@ def test_small_images_give_full_size_crops(sample):
     assert np.isfinite(b["image"]).all()
 
 
-def test_prefetcher_is_reproducible_and_stops(sample):
+@pytest.mark.parametrize("workers", [1, 3])
+def test_prefetcher_is_reproducible_and_stops(sample, workers):
     img, lab = sample
     pairs = make_pairs([img], [lab])
     s = CropSampler(pairs, 32, 32, AugmentConfig())
-    threaded = BatchPrefetcher(s, 2, seed=3, depth=2)
-    a = [threaded.get() for _ in range(3)]
+    threaded = BatchPrefetcher(s, 2, seed=3, depth=2, workers=workers)
+    a = [threaded.get() for _ in range(7)]
     threaded.close()
-    assert not threaded._thread.is_alive()
+    assert not any(t.is_alive() for t in threaded._threads)
     inline = BatchPrefetcher(s, 2, seed=3, depth=0)
-    b = [inline.get() for _ in range(3)]
-    for x, y in zip(a, b, strict=True):
+    b = [inline.get() for _ in range(7)]
+    for x, y in zip(a, b, strict=True):  # same batches, in the same order
         np.testing.assert_array_equal(x["image"], y["image"])
         np.testing.assert_array_equal(x["target"], y["target"])
-    resumed = BatchPrefetcher(s, 2, seed=3, start=2, depth=0)
+    resumed = BatchPrefetcher(s, 2, seed=3, start=2, depth=2, workers=workers)
     np.testing.assert_array_equal(resumed.get()["image"], a[2]["image"])
+    np.testing.assert_array_equal(resumed.get()["image"], a[3]["image"])
+    resumed.close()

@@ -258,8 +258,8 @@ def iter_predict(
         raise InputError(f"plane {plane} is out of range (the stack has {lay.planes.shape[0]})")
     per_plane = len(plans[0].tiles(*region[0])) * len(plans[1].tiles(*region[1]))
     total = per_plane * len(planes)
-    out = np.zeros((n_cls, len(planes), region[0][1] - region[0][0], region[1][1] - region[1][0]))
-    out = out.astype(np.float32, copy=False)
+    (y0, y1), (x0, x1) = region
+    out = np.zeros((n_cls, len(planes), y1 - y0, x1 - x0), np.float32)
     runner = TileRunner(model.to(torch_device), torch_device, precision, batch)
     was_training = bool(getattr(model, "training", False))
     model.eval()

@@ -3,7 +3,7 @@
 :class:`CropSampler` draws crops of a size the network accepts from
 :class:`~napari_unet.core.data.TrainPair` s, biased towards annotated cells, with the
 augmentation of :mod:`napari_unet.core.augment`; :class:`BatchPrefetcher` prepares batches
-ahead in a daemon thread so data preparation overlaps the training step.
+ahead in daemon threads so data preparation overlaps the training step.
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ class CropSampler:
 
 
 class BatchPrefetcher:
-    """Prepare batches ahead in a daemon thread (a bounded queue), reproducibly.
+    """Prepare batches ahead in daemon threads (bounded queues), reproducibly.
 
     Batch ``i`` is drawn with ``numpy.random.default_rng([seed, i])``, so the sequence of
-    batches is the same whether it is prepared in the thread or inline.
+    batches is the same whether it is prepared inline or by any number of threads.
 
     Parameters
     ----------
@@ -97,27 +97,45 @@ class BatchPrefetcher:
     start : int
         Index of the first batch (the step a resumed run continues from).
     depth : int
-        Batches prepared ahead; 0 prepares each batch inline when asked (no thread).
+        Batches each thread prepares ahead; 0 prepares each batch inline when asked (no
+        thread).
+    workers : int
+        Preparation threads. Thread ``k`` makes batches ``start + k``, ``start + k +
+        workers``, ...; :meth:`get` takes them in order. SciPy's resampling releases the
+        GIL, so more threads help when one cannot keep up with a fast GPU.
     """
 
     def __init__(
-        self, sampler: CropSampler, batch_size: int, seed: int, start: int = 0, depth: int = 2
+        self,
+        sampler: CropSampler,
+        batch_size: int,
+        seed: int,
+        start: int = 0,
+        depth: int = 2,
+        workers: int = 1,
     ) -> None:
         self.sampler, self.batch_size, self.seed = sampler, batch_size, seed
-        self._next = start
+        self._start = self._next = start
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._queues: list[queue.Queue] = []
         if depth > 0:
-            self._queue: queue.Queue = queue.Queue(maxsize=depth)
-            self._thread = threading.Thread(
-                target=self._run, args=(start,), name="napari-unet-batches", daemon=True
-            )
-            self._thread.start()
+            n = max(int(workers), 1)
+            for k in range(n):
+                q: queue.Queue = queue.Queue(maxsize=depth)
+                t = threading.Thread(
+                    target=self._run, args=(start + k, n, q), name=f"napari-unet-batches-{k}",
+                    daemon=True,
+                )  # fmt: skip
+                self._queues.append(q)
+                self._threads.append(t)
+            for t in self._threads:
+                t.start()
 
     def _make(self, i: int) -> dict[str, np.ndarray]:
         return self.sampler.batch(self.batch_size, np.random.default_rng([self.seed, i]))
 
-    def _run(self, i: int) -> None:
+    def _run(self, i: int, every: int, out: queue.Queue) -> None:
         while not self._stop.is_set():
             try:
                 item: Any = self._make(i)
@@ -125,33 +143,35 @@ class BatchPrefetcher:
                 item = exc
             while not self._stop.is_set():
                 try:
-                    self._queue.put(item, timeout=0.1)
+                    out.put(item, timeout=0.1)
                     break
                 except queue.Full:
                     continue
             if isinstance(item, BaseException):
                 return
-            i += 1
+            i += every
 
     def get(self) -> dict[str, np.ndarray]:
-        """The next batch (waits for the thread if it is behind)."""
-        if self._thread is None:
+        """The next batch (waits for its thread if it is behind)."""
+        if not self._threads:
             batch = self._make(self._next)
             self._next += 1
             return batch
+        k = (self._next - self._start) % len(self._threads)
         while True:
             try:
-                item = self._queue.get(timeout=0.5)
+                item = self._queues[k].get(timeout=0.5)
                 break
             except queue.Empty:
-                if not self._thread.is_alive():
+                if not self._threads[k].is_alive():
                     raise RuntimeError("the batch preparation thread ended unexpectedly") from None
+        self._next += 1
         if isinstance(item, BaseException):
             raise item
         return item
 
     def close(self) -> None:
-        """Stop the thread and wait for it (at most a few seconds)."""
+        """Stop the threads and wait for them (at most a few seconds each)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)

@@ -194,7 +194,7 @@ def train(
         start, config.steps, describe_device(device), s_in, s_out, len(pairs), len(val)
     )
     prefetcher = BatchPrefetcher(
-        sampler, config.batch_size, config.seed, start, depth=config.prefetch
+        sampler, config.batch_size, config.seed, start, config.prefetch, config.workers
     )
     t0 = last_emit = time.perf_counter()
     loss_acc, n_acc, imgs_since, step, stopped = None, 0, 0, start, False

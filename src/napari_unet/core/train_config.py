@@ -49,6 +49,8 @@ class TrainConfig:
     Defaults were chosen by measurement on the shared DSB2018 nuclei (docs/training.md):
     Adam at 1e-3 with a cosine decay reaches a useful model in a few hundred steps; the
     paper's SGD with momentum 0.99 (``optimizer="sgd", lr=0.01``) gets there more slowly.
+    ``prefetch`` batches are prepared ahead by each of ``workers`` threads (one is enough
+    on a CPU; a fast GPU with large crops may need several to stay busy).
     """
 
     model: dict = field(default_factory=lambda: dict(PRESETS["small"]))
@@ -73,6 +75,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     prefetch: int = 2
+    workers: int = 1
     normalization: dict = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
     event_interval: float = 0.25
 
@@ -83,7 +86,7 @@ class TrainConfig:
                     f"unknown architecture preset {self.model!r}; known: {', '.join(PRESETS)}"
                 )
             object.__setattr__(self, "model", dict(PRESETS[self.model]))
-        for name in ("steps", "batch_size", "crop_size", "val_every"):
+        for name in ("steps", "batch_size", "crop_size", "val_every", "workers"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"{name} must be a positive integer, got {v!r}")
