@@ -205,7 +205,7 @@ def test_model_form_takes_the_builtin_model_name(tmp_path, capsys):
     result = json.loads(out.read_text())["images"][0]
     assert result["n_gt"] == 125
     ap50 = next(p["ap"] for p in result["per_threshold"] if p["threshold"] == 0.5)
-    assert ap50 > 0.50  # the documented floor of the starter model on this sample
+    assert ap50 > 0.58  # the documented floor of the starter model on this sample
 
 
 def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):

@@ -65,9 +65,13 @@ def test_cli_trains_validates_and_saves(files, capsys):
     assert code == 0 and "finished at step 8" in capsys.readouterr().out
     ft = tmp / "ft.safetensors"
     code = main(["train", "--images", str(p["b"][0]), "--labels", str(p["b"][1]), "-o", str(ft),
-                 "--steps", "2", "--init", str(out), *FAST])  # fmt: skip
+                 "--steps", "2", "--init", str(out), "--zoom", "0.4", "--workers", "2",
+                 "--precision", "fp32", *FAST])  # fmt: skip
     assert code == 0
-    assert "fine-tuned" in load_model(ft)[1]["provenance"]["source"]
+    prov = load_model(ft)[1]["provenance"]
+    assert "fine-tuned" in prov["source"]
+    assert prov["config"]["augment"]["scale"] == 0.4 and prov["config"]["workers"] == 2
+    assert prov["config"]["precision"] == "fp32"
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
@@ -107,6 +111,8 @@ def test_cli_bad_input_gets_one_error_line(files, capsys, tmp_path):
         (["--labels", str(p["a"][1]), "--regions", str(empty)], "region is empty"),
         (["--labels", str(p["a"][1]), "--init", str(tmp / "nope.safetensors")], "not found"),
         (["--labels", str(p["a"][1]), "--val", str(p["b"][0])], "--val-labels"),
+        (["--labels", str(p["a"][1]), "--workers", "0"], "workers must be a positive integer"),
+        (["--labels", str(p["a"][1]), "--zoom", "-0.5"], "scale must be a number >= 0"),
     ]
     for extra, message in cases:
         code = main(["train", "--images", str(p["a"][0]), *extra, "-o", str(tmp / "x.safetensors"),

@@ -19,6 +19,7 @@ from napari_unet.core.errors import InputError
 
 def add_parser(subparsers) -> None:
     """Register the ``train`` subcommand."""
+    from napari_unet.core.device import PRECISIONS
     from napari_unet.core.train_config import OPTIMIZERS, PRESETS, SCHEDULES
 
     p = subparsers.add_parser(
@@ -76,6 +77,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--crop-size", type=int, default=128, help="crop side (rounded to legal)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
+        "--precision",
+        choices=("auto", *PRECISIONS),
+        default="auto",
+        help="arithmetic on the GPU (auto: fp16 on CUDA, fp32 elsewhere; bf16 on recent GPUs)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="threads preparing batches (more for fast GPUs)"
+    )
+    p.add_argument(
         "--init",
         type=Path,
         metavar="MODEL",
@@ -112,6 +122,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--val-every", type=int, default=100, help="steps between validations")
     p.add_argument("--grey", action="store_true", help="average colour channels to one")
     p.add_argument("--no-augment", action="store_true", help="disable augmentation")
+    p.add_argument(
+        "--zoom",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="random zoom by up to 1+F either way (augmentation scale; 0: off, 0.4 for nuclei)",
+    )
     p.add_argument("--dice", type=float, default=0.0, help="weight of a Dice loss term")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -194,7 +211,9 @@ def _config(args):
         val_fraction=val_fraction,
         dice_weight=args.dice,
         seed=args.seed,
-        augment=(NO_AUGMENT if args.no_augment else AugmentConfig()).to_dict(),
+        precision=args.precision,
+        workers=args.workers,
+        augment=(NO_AUGMENT if args.no_augment else AugmentConfig(scale=args.zoom)).to_dict(),
     )
 
 
