@@ -162,7 +162,7 @@ def make_config(args, steps: int):
         device=args.device,
         precision=args.precision,
         workers=args.workers,
-        augment=AugmentConfig(scale=args.scale).to_dict(),
+        augment=AugmentConfig(scale=args.zoom).to_dict(),
     )
 
 
@@ -283,7 +283,7 @@ def main(argv=None) -> int:
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--base-channels", type=int, default=ARCH["base_channels"])
     p.add_argument("--depth", type=int, default=ARCH["depth"])
-    p.add_argument("--scale", type=float, default=0.0, help="zoom augmentation (0: off)")
+    p.add_argument("--zoom", type=float, default=0.0, help="zoom augmentation scale (0: off)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", help="fp32, fp16, bf16 or auto")
     p.add_argument("--workers", type=int, default=1, help="batch preparation threads")
