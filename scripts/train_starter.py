@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     p.add_argument("--zoom", type=float, default=0.0, help="zoom augmentation scale (0: off)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", help="fp32, fp16, bf16 or auto")
-    p.add_argument("--workers", type=int, default=1, help="batch preparation threads")
+    p.add_argument("--workers", type=int, default=0, help="batch threads (0: automatic)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-minutes", type=float, default=60.0, help="stop training after this")
     p.add_argument(

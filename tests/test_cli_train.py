@@ -112,7 +112,7 @@ def test_cli_bad_input_gets_one_error_line(files, capsys, tmp_path):
         (["--labels", str(p["a"][1]), "--regions", str(empty)], "region is empty"),
         (["--labels", str(p["a"][1]), "--init", str(tmp / "nope.safetensors")], "not found"),
         (["--labels", str(p["a"][1]), "--val", str(p["b"][0])], "--val-labels"),
-        (["--labels", str(p["a"][1]), "--workers", "0"], "workers must be a positive integer"),
+        (["--labels", str(p["a"][1]), "--workers", "-1"], "workers must be an integer >= 0"),
         (["--labels", str(p["a"][1]), "--zoom", "-0.5"], "scale must be a number >= 0"),
     ]
     for extra, message in cases:

@@ -14,6 +14,7 @@ from napari_unet.core.train import (  # noqa: E402
     TrainConfig,
     TrainStarted,
     TrainStep,
+    batch_workers,
     best_path,
     train,
     train_model,
@@ -253,6 +254,8 @@ def test_holdout_region_validation_and_bad_settings(data):
         TrainConfig(optimizer="rmsprop")
     with pytest.raises(InputError, match="steps"):
         TrainConfig(steps=0)
+    with pytest.raises(InputError, match="workers"):
+        TrainConfig(workers=-1)
     cfg = quick(optimizer="sgd", lr=0.01)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     assert train_model(pairs, cfg).steps_done == 6
@@ -273,3 +276,16 @@ def test_valid_padding_network_trains_on_centre_crops(data, tmp_path):
     assert started.output_size < started.input_size
     ev = [e for e in events if isinstance(e, Evaluation)]
     assert ev and 0 <= ev[0].metrics["pixel_iou"] <= 1
+
+
+def test_batch_threads_are_chosen_per_device(monkeypatch):
+    import os
+
+    import torch
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert batch_workers(0, torch.device("cpu")) == 1  # the network needs the cores
+    assert batch_workers(0, torch.device("cuda", 0)) == 4  # one thread cannot feed a GPU
+    assert batch_workers(3, torch.device("cpu")) == 3  # an explicit choice wins
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert batch_workers(0, torch.device("cuda", 0)) == 1  # a core stays for the main loop

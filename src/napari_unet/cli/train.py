@@ -83,7 +83,10 @@ def add_parser(subparsers) -> None:
         help="arithmetic on the GPU (auto: fp16 on CUDA, fp32 elsewhere; bf16 on recent GPUs)",
     )
     p.add_argument(
-        "--workers", type=int, default=1, help="threads preparing batches (more for fast GPUs)"
+        "--workers",
+        type=int,
+        default=0,
+        help="threads preparing batches (0: automatic, 1 on a CPU, up to 4 on a GPU)",
     )
     p.add_argument(
         "--init",

@@ -13,6 +13,7 @@ the model file written with its optimiser state) resumes where it stopped.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -76,6 +77,15 @@ def _init_model(config: TrainConfig, in_channels: int, init, resume):
             f"the model takes {model.in_channels} channel(s) but the images have {in_channels}"
         )
     return model, source
+
+
+def batch_workers(workers: int, device) -> int:
+    """Threads preparing batches: ``workers``, or for 0 one on a CPU and up to 4 on CUDA."""
+    if workers:
+        return workers
+    if getattr(device, "type", str(device)) != "cuda":
+        return 1
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 def _crop_sizes(model, crop_size: int) -> tuple[int, int]:
@@ -194,8 +204,9 @@ def train(
         start, config.steps, describe_device(device), s_in, s_out, len(pairs), len(val)
     )
     prefetcher = BatchPrefetcher(
-        sampler, config.batch_size, config.seed, start, config.prefetch, config.workers
-    )
+        sampler, config.batch_size, config.seed, start, config.prefetch,
+        batch_workers(config.workers, device),
+    )  # fmt: skip
     t0 = last_emit = time.perf_counter()
     loss_acc, n_acc, imgs_since, step, stopped = None, 0, 0, start, False
     out_path = Path(output) if output is not None else None
@@ -325,6 +336,7 @@ __all__ = [
     "TrainResult",
     "TrainStarted",
     "TrainStep",
+    "batch_workers",
     "best_path",
     "learning_rate",
     "load_resume",

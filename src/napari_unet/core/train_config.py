@@ -49,8 +49,9 @@ class TrainConfig:
     Defaults were chosen by measurement on the shared DSB2018 nuclei (docs/training.md):
     Adam at 1e-3 with a cosine decay reaches a useful model in a few hundred steps; the
     paper's SGD with momentum 0.99 (``optimizer="sgd", lr=0.01``) gets there more slowly.
-    ``prefetch`` batches are prepared ahead by each of ``workers`` threads (one is enough
-    on a CPU; a fast GPU with large crops may need several to stay busy).
+    ``prefetch`` batches are prepared ahead by each of ``workers`` threads; 0 (the default)
+    chooses: one on a CPU, where the network needs the cores, and up to four on a CUDA GPU,
+    which one thread cannot keep busy (docs/training.md).
     """
 
     model: dict = field(default_factory=lambda: dict(PRESETS["small"]))
@@ -75,7 +76,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     prefetch: int = 2
-    workers: int = 1
+    workers: int = 0
     normalization: dict = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
     event_interval: float = 0.25
 
@@ -88,8 +89,10 @@ class TrainConfig:
             object.__setattr__(self, "model", dict(PRESETS[self.model]))
         for name in ("steps", "batch_size", "crop_size", "val_every", "workers"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise InputError(f"{name} must be a positive integer, got {v!r}")
+            low = 0 if name == "workers" else 1
+            if not isinstance(v, int) or isinstance(v, bool) or v < low:
+                what = "an integer >= 0 (0: automatic)" if low == 0 else "a positive integer"
+                raise InputError(f"{name} must be {what}, got {v!r}")
         if not (isinstance(self.lr, int | float) and 0 < self.lr < 10):
             raise InputError(f"learning rate must be a number in (0, 10), got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
