@@ -47,12 +47,17 @@ def sync() -> None:
         torch.cuda.synchronize()
 
 
-def net(spec: dict) -> torch.nn.Module:
+def net_config(spec: dict) -> dict:
+    """The model config of a NETS entry (batch norm with same padding; the paper has none)."""
     config = {"arch": "unet", "padding": "same", "batch_norm": True} | spec
     if config["padding"] == "valid":
         config.pop("batch_norm")
+    return config
+
+
+def net(spec: dict) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(config).eval()
+    return build_model(net_config(spec)).eval()
 
 
 def peak_gib() -> float:
@@ -99,16 +104,14 @@ def bench_predict(size: int, nets: dict) -> list[dict]:
     return rows
 
 
-def bench_train(
-    steps: int = 80, nets: tuple = ("small (16, 4 levels)", "standard (32, 5 levels)")
-) -> list[dict]:
+def bench_train(steps: int, nets: dict) -> list[dict]:
     images, labels = zip(*(touching_cells((512, 512), 60, seed=s) for s in range(4)), strict=True)
     pairs = make_pairs(list(images), list(labels))
     rows = []
-    for name in nets:
+    for name, spec in nets.items():
         for precision in PRECISIONS:
             config = TrainConfig(
-                model={"arch": "unet", "padding": "same", "batch_norm": True} | NETS[name],
+                model=net_config(spec),
                 steps=steps, batch_size=8, crop_size=256, device=str(DEVICE), precision=precision,
                 workers=4, event_interval=0.0,
             )  # fmt: skip
@@ -142,7 +145,7 @@ def main() -> None:
     print(f"# {describe_device(DEVICE)}; torch {torch.__version__}", flush=True)
     nets = dict(list(NETS.items())[:1]) if args.smoke else NETS
     pred = bench_predict(args.size, nets)
-    tr = [] if args.skip_train else bench_train(25 if args.smoke else 80, tuple(nets))
+    tr = [] if args.skip_train else bench_train(25 if args.smoke else 80, nets)
     print(f"\n| network | precision | batch | tile | s ({args.size}^2) | MP/s | peak GiB |"
           " max dev vs fp32 | flipped px |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")

@@ -135,3 +135,13 @@ def test_real_nuclei_from_the_shared_data(trained_same, shared_data):
     rgba = np.asarray(Image.open(shared_data / "dsb2018" / "images" / f"{row['name']}.png"))
     labels = segment(model, rgba[..., :3], metadata=meta)
     assert labels.shape == rgba.shape[:2] and labels.max() > 0
+
+
+def test_postprocess_settings_take_given_then_model_then_default_values():
+    from napari_unet.core.postprocess import postprocess_settings
+
+    assert postprocess_settings(None) == {"threshold": 0.5, "min_size": 10, "gap": 2, "split": 0.0}
+    meta = {"postprocess": {"threshold": 0.6, "min_size": 20, "split": 2.0}, "separation_gap": 3}
+    assert postprocess_settings(meta) == {"threshold": 0.6, "min_size": 20, "gap": 3, "split": 2.0}
+    given = postprocess_settings(meta, threshold=0.4, min_size=0, gap=0, split=0.0)
+    assert given == {"threshold": 0.4, "min_size": 0, "gap": 0, "split": 0.0}  # 0 is a value

@@ -124,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_unet.core.io import is_zarr, read_image, write_image
     from napari_unet.core.modelfile import load_model
-    from napari_unet.core.postprocess import iter_segment, label_planes
+    from napari_unet.core.postprocess import iter_segment, label_planes, postprocess_settings
     from napari_unet.core.predict_dask import iter_predict_to_zarr
-    from napari_unet.core.pretrained import postprocess_options, resolve_model
+    from napari_unet.core.pretrained import resolve_model
 
     for name in ("tile", "batch"):
         value = getattr(args, name)
@@ -141,11 +141,9 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
     model, metadata = load_model(resolve_model(args.model), device="cpu")
-    post = {"threshold": 0.5, "min_size": 10, "split": 0.0} | postprocess_options(metadata)
-    threshold = post["threshold"] if args.threshold is None else args.threshold
-    min_size = post["min_size"] if args.min_size is None else args.min_size
-    split = post["split"] if args.split is None else args.split
-    gap = int(metadata.get("separation_gap", 2))
+    post = postprocess_settings(
+        metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
+    )
     options = {"tile": args.tile, "batch": args.batch, "device": args.device}
     options["precision"] = args.precision
     for src, outs in plan:
@@ -163,19 +161,11 @@ def run(args: argparse.Namespace) -> int:
             )
             probs = _drain(gen, bar)
             fg = probs[1].compute() if probs.shape[0] > 1 else probs[0].compute()
-            labels = label_planes(fg, threshold, min_size, gap, split)
+            labels = label_planes(fg, **post)
             if "probabilities" not in outs:
                 shutil.rmtree(store, ignore_errors=True)
         else:
-            gen = iter_segment(
-                model,
-                image,
-                threshold=threshold,
-                min_size=min_size,
-                split=split,
-                metadata=metadata,
-                **options,
-            )
+            gen = iter_segment(model, image, metadata=metadata, **post, **options)
             labels, probs = _drain(gen, bar)
             if "probabilities" in outs:
                 write_image(outs["probabilities"], np.asarray(probs, np.float32))

@@ -113,16 +113,11 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
     """
     from skimage.measure import label
     from skimage.morphology import local_maxima, reconstruction
-    from skimage.segmentation import watershed
+    from skimage.segmentation import find_boundaries, watershed
 
     labels = np.asarray(labels)
-    mask = labels > 0
     # Distance to the background or to another instance (touching instances are separate).
-    inner = mask.copy()
-    inner[:, 1:] &= labels[:, 1:] == labels[:, :-1]
-    inner[:, :-1] &= labels[:, 1:] == labels[:, :-1]
-    inner[1:, :] &= labels[1:, :] == labels[:-1, :]
-    inner[:-1, :] &= labels[1:, :] == labels[:-1, :]
+    inner = (labels > 0) & ~find_boundaries(labels, connectivity=1, mode="inner")
     dist = ndimage.distance_transform_edt(inner)
     if smooth > 0:
         dist = ndimage.gaussian_filter(dist, smooth)
@@ -151,6 +146,28 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
     return out
 
 
+def postprocess_settings(
+    metadata: dict | None,
+    threshold: float | None = None,
+    min_size: int | None = None,
+    gap: int | None = None,
+    split: float | None = None,
+) -> dict:
+    """The post-processing to use: each value given, else the model file's, else the default.
+
+    Returns ``threshold``, ``min_size``, ``gap`` and ``split`` (keywords of
+    :func:`label_planes`); the model file recommends the first three in ``postprocess`` and
+    records ``separation_gap``; the defaults are 0.5, 10 px, 2 px and 0 (no split).
+    """
+    recommended = (metadata or {}).get("postprocess") or {}
+    return {
+        "threshold": float(recommended.get("threshold", 0.5) if threshold is None else threshold),
+        "min_size": int(recommended.get("min_size", 10) if min_size is None else min_size),
+        "gap": int((metadata or {}).get("separation_gap", DEFAULT_GAP) if gap is None else gap),
+        "split": float(recommended.get("split", 0.0) if split is None else split),
+    }
+
+
 def iter_segment(
     model,
     image,
@@ -166,15 +183,7 @@ def iter_segment(
     from napari_unet.core.predict import iter_predict
 
     probs = yield from iter_predict(model, image, metadata=metadata, **predict_kwargs)
-    recommended = (metadata or {}).get("postprocess") or {}
-    if threshold is None:
-        threshold = float(recommended.get("threshold", 0.5))
-    if min_size is None:
-        min_size = int(recommended.get("min_size", 10))
-    if gap is None:
-        gap = int((metadata or {}).get("separation_gap", DEFAULT_GAP))
-    if split is None:
-        split = float(recommended.get("split", 0.0))
+    post = postprocess_settings(metadata, threshold, min_size, gap, split)
     if not 0 <= foreground_class < probs.shape[0]:
         raise InputError(
             f"foreground_class {foreground_class} is not a class of this model "
@@ -183,7 +192,7 @@ def iter_segment(
     fg = probs[foreground_class]
     if hasattr(fg, "compute"):
         fg = fg.compute()
-    return label_planes(fg, threshold, min_size, gap, split), probs
+    return label_planes(fg, **post), probs
 
 
 def label_planes(

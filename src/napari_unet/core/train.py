@@ -83,7 +83,7 @@ def batch_workers(workers: int, device) -> int:
     """Threads preparing batches: ``workers``, or for 0 one on a CPU and up to 4 on CUDA."""
     if workers:
         return workers
-    if getattr(device, "type", str(device)) != "cuda":
+    if device.type != "cuda":
         return 1
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 

@@ -162,7 +162,7 @@ class EvaluateWidget(Container):
         layer = self._region.value
         if layer is None:
             return None
-        mask = region_array(layer, shape[-2:] if type(layer).__name__ == "Shapes" else shape)
+        mask = region_array(layer, shape[-2:])  # the plane shape that Shapes are drawn on
         if mask.ndim == len(shape) - 1:  # one region drawn for every plane of a stack
             mask = np.broadcast_to(mask, shape)
         if mask.shape != tuple(shape):
