@@ -1,12 +1,12 @@
 """GPU figures: tiled prediction and training speed per precision, on a CUDA device.
 
-Prediction: a 4096 x 4096 synthetic nuclei image through ``napari_unet.core.predict``
+Prediction: a 4096 x 4096 synthetic nuclei image through ``napari_unet.core.inference.predict``
 (seamless tiles, automatic tile size, batch 1 and 8) for four network sizes, in fp32,
 bf16 and fp16: seconds (after a warm-up on a 1024^2 image), megapixels per second, peak
 GPU memory, and the largest change of the foreground probability against fp32 with the
 share of pixels whose 0.5-threshold decision flips.
 
-Training: images per second of ``napari_unet.core.train`` (batch 8, 256 px crops, 4
+Training: images per second of ``napari_unet.core.training.trainer`` (batch 8, 256 px crops, 4
 preparation threads, no validation) over steps 20-80 of an 80-step run, per precision.
 
     python benchmarks/gpu.py                 # about a minute on an H100/H200
@@ -24,13 +24,17 @@ import time
 import numpy as np
 import torch
 
-from napari_unet.core.data import make_pairs
+from napari_unet import (
+    TrainConfig,
+    TrainStep,
+    build_model,
+    iter_train,
+    make_pairs,
+    predict,
+    touching_cells,
+)
 from napari_unet.core.device import describe_device
-from napari_unet.core.models import build_model
-from napari_unet.core.predict import auto_tile, predict
-from napari_unet.core.synthetic import touching_cells
-from napari_unet.core.train import TrainConfig, train
-from napari_unet.core.train_config import TrainStep
+from napari_unet.core.inference.runner import auto_tile
 
 NETS = {
     "small (16, 4 levels)": {"base_channels": 16, "depth": 4},
@@ -117,7 +121,7 @@ def bench_train(steps: int, nets: dict) -> list[dict]:
             )  # fmt: skip
             seen = [
                 (ev.step, ev.elapsed_s)
-                for ev in train(pairs, config)
+                for ev in iter_train(pairs, config)
                 if isinstance(ev, TrainStep) and ev.step >= 20
             ]
             (s0, t0), (s1, t1) = seen[0], seen[-1]

@@ -17,8 +17,8 @@ import numpy as np
 from scipy.ndimage import binary_erosion
 from skimage.metrics import adapted_rand_error
 
-from napari_unet.core.metrics import evaluate, match_instances
-from napari_unet.core.synthetic import touching_cells
+from napari_unet import evaluate, touching_cells
+from napari_unet.core.metrics import match_instances
 
 
 def perturb(gt: np.ndarray, seed: int = 1) -> np.ndarray:

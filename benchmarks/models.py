@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from napari_unet import build_model
 from napari_unet.core.device import choose_device, describe_device
-from napari_unet.core.models import build_model
 
 CONFIGS = [
     ("U-Net (paper, valid)", {"arch": "unet", "padding": "valid"}),

@@ -30,8 +30,7 @@ def best_time(fn, repeats: int, *args, **kwargs) -> tuple[float, object]:
 
 def main(argv=None) -> int:
     """Run the table."""
-    from napari_unet.core.postprocess import probabilities_to_labels
-    from napari_unet.core.synthetic import touching_cells
+    from napari_unet import probabilities_to_labels, touching_cells
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])

@@ -37,7 +37,7 @@ import numpy as np
 
 
 def make_image(size: int) -> np.ndarray:
-    from napari_unet.core.synthetic import touching_cells
+    from napari_unet import touching_cells
 
     tile, _ = touching_cells((1024, 1024), n_cells=500, seed=0)
     block = np.block([[tile, tile[:, ::-1]], [tile[::-1], tile[::-1, ::-1]]])
@@ -48,10 +48,9 @@ def make_image(size: int) -> np.ndarray:
 def train(padding: str, base: int, depth: int, path: Path, steps: int) -> None:
     import torch
 
-    from napari_unet.core.modelfile import save_model
+    from napari_unet import save_model, touching_cells
+    from napari_unet.core.images.normalize import normalize
     from napari_unet.core.models import UNet
-    from napari_unet.core.normalize import normalize
-    from napari_unet.core.synthetic import touching_cells
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from tiny_model import separated_target
@@ -81,10 +80,9 @@ def measure(args) -> dict:
     """One case, in this (fresh) process."""
     import torch
 
-    from napari_unet.core import tiling
-    from napari_unet.core.modelfile import load_model
-    from napari_unet.core.normalize import compute_stats
-    from napari_unet.core.predict import auto_tile, plan, predict
+    from napari_unet import Predictor, load_model, predict
+    from napari_unet.core.images.normalize import compute_stats
+    from napari_unet.core.inference import tiling
 
     torch.set_num_threads(os.cpu_count() or 1)
     model, meta = load_model(args.model)
@@ -95,13 +93,12 @@ def measure(args) -> dict:
         probs = predict(model, image, metadata=meta, tile=1 << 20, device="cpu")
     elif args.case == "ours":
         probs = predict(model, image, metadata=meta, device="cpu")
-        tile = auto_tile(model, torch.device("cpu"))
-        plans = plan(model, image.shape, tile)
+        plans = Predictor(model, metadata=meta, device="cpu").plans(image.shape)
         extra = {"tile": plans[0].tile_in, "ratio": tiling.computed_ratio(plans)}
     elif args.case == "dask":
         import dask.array as da
 
-        from napari_unet.core.predict_dask import predict_to_zarr
+        from napari_unet import predict_to_zarr
 
         with tempfile.TemporaryDirectory() as tmp:
             src = da.from_array(image, chunks=1024)

@@ -47,7 +47,7 @@ def otsu_watershed(image: np.ndarray, min_size: int = 20) -> np.ndarray:
 
 def scores(preds, truths) -> dict:
     """Pooled AP50, mean matched IoU (at 0.5), F1 and PQ, plus the per-image mean AP50."""
-    from napari_unet.core.metrics import evaluate, summarize
+    from napari_unet import evaluate, summarize
 
     s = summarize([evaluate(t, p, thresholds=(0.5,)) for p, t in zip(preds, truths, strict=True)])
     per = s["per_threshold"][0]
@@ -70,10 +70,8 @@ def main(argv=None) -> int:
     import torch
 
     import napari_unet
-    from napari_unet.core.data import make_pairs
-    from napari_unet.core.postprocess import segment
-    from napari_unet.core.pretrained import pretrained_path
-    from napari_unet.core.train import TrainConfig, train_model
+    from napari_unet import TrainConfig, make_pairs, segment, train
+    from napari_unet.core.models.pretrained import pretrained_path
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018"))
@@ -125,7 +123,7 @@ def main(argv=None) -> int:
 
     tr_img, tr_lab = grey(train_name)
     config = TrainConfig(model="small", steps=args.steps, val_every=args.steps, seed=0)
-    tuned = train_model(
+    tuned = train(
         make_pairs([tr_img], [tr_lab], names=[train_name], **config.pair_options()),
         config,
         init=pretrained_path("nuclei"),

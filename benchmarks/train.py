@@ -3,7 +3,7 @@
 Run ``python benchmarks/train.py`` (about 3-5 minutes on 2 CPU cores). It prints Markdown
 tables:
 
-1. Throughput: steps/s and images/s of ``napari_unet.core.train.train`` (real DSB2018 data,
+1. Throughput: steps/s and images/s of ``napari_unet.iter_train`` (real DSB2018 data,
    augmentation, weight maps, the batch-prefetch thread) against a bare PyTorch loop on
    the same network, batch and crop size fed with ready-made tensors.
 2. GUI-thread gaps while the Train dock trains in a real napari viewer (a 10 ms QTimer;
@@ -55,7 +55,7 @@ def load_dsb(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pairs_for(names, config):
-    from napari_unet.core.data import make_pairs
+    from napari_unet import make_pairs
 
     data = [load_dsb(n) for n in names]
     return make_pairs(
@@ -68,8 +68,8 @@ def bare_loop(config, steps: int) -> float:
     """Steps per second (median step time) of a plain PyTorch loop on ready-made tensors."""
     import torch
 
-    from napari_unet.core.losses import weighted_cross_entropy
-    from napari_unet.core.models import build_model
+    from napari_unet import build_model
+    from napari_unet.core.training.losses import weighted_cross_entropy
 
     torch.manual_seed(0)
     model = build_model({**config.model, "in_channels": 1}).train()
@@ -93,27 +93,21 @@ def trainer_loop(config, pairs, steps: int) -> float:
     """Steps per second (median step time, after warm-up) of our trainer, no validation."""
     from dataclasses import replace
 
-    from napari_unet.core.train import TrainStep, train
+    from napari_unet import TrainStep, drain, iter_train
 
     cfg = replace(config, steps=steps + 2, event_interval=0.0, val_every=10**6)
-    stamps = [
-        time.perf_counter() for ev in _drain(train(pairs, cfg, val=[])) if isinstance(ev, TrainStep)
-    ]
+    stamps = []
+    drain(
+        iter_train(pairs, cfg, val=[]),
+        lambda ev: isinstance(ev, TrainStep) and stamps.append(time.perf_counter()),
+    )
     return 1.0 / float(np.median(np.diff(stamps[1:])))
-
-
-def _drain(gen):
-    while True:
-        try:
-            yield next(gen)
-        except StopIteration:
-            return
 
 
 def throughput(quick: bool) -> str:
     from dataclasses import replace
 
-    from napari_unet.core.train import TrainConfig
+    from napari_unet import TrainConfig
 
     steps = 10 if quick else 30
     rows = [
@@ -149,6 +143,9 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
 
     from napari_unet.widgets.train import TrainWidget
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from gui_meter import GapMeter  # the instrument lives with the tests that also use it
+
     img, lab = load_dsb(TRAIN_IMAGE)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1500, 950)
@@ -163,7 +160,9 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
     widget._device.value = "cpu"
     widget._save_path.value = Path(tempfile.mkdtemp()) / "bench.safetensors"
     app = QApplication.instance()
+    meter = GapMeter()
     widget._start.native.click()
+    meter.start()  # from the moment the click has handed the work to the worker
     viewer.layers["nuclei labels"].visible = False  # the picture shows the live preview
     shot_taken = False
     t0 = time.perf_counter()
@@ -171,7 +170,7 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
         app.processEvents()
         time.sleep(0.002)
         if screenshot and not shot_taken and len(widget.plot.eval_steps) >= (2 if quick else 4):
-            widget._gaps.stop()  # the screenshot's pause is not training's
+            meter.stop()  # the screenshot's pause is not training's
             time.sleep(1.0)  # let the plot thread render the last evaluation
             for _ in range(50):
                 app.processEvents()
@@ -180,11 +179,11 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
             app.processEvents()
             viewer.screenshot(str(screenshot), canvas_only=False)
             shot_taken = True
-            widget._gaps._last = time.perf_counter()
-            widget._gaps._timer.start()
+            meter.resume()
         if time.perf_counter() - t0 > 900:
             widget._on_stop()
-    g = widget.gap_percentiles()
+    meter.stop()
+    g = meter.percentiles()
     steps = widget._result.steps_done
     viewer.close()
     return (
@@ -195,32 +194,26 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
 
 # -- 3. annotate-to-model ----------------------------------------------------------------
 def curve(config, pairs, val, init=None) -> list[tuple[float, int, float, float]]:
-    from napari_unet.core.train import Evaluation, TrainStarted, train
-    from napari_unet.core.validation import evaluate_pairs
+    from napari_unet import Evaluation, TrainStarted, iter_train
+    from napari_unet.core.training.validation import evaluate_pairs
 
     points = []
     t0 = time.perf_counter()
     eval_time = 0.0
     if init is not None:  # the starting point: the pre-trained model before fine-tuning
-        from napari_unet.core.modelfile import load_model
+        from napari_unet import load_model
 
         m = evaluate_pairs(load_model(init)[0], val, config.normalization, "cpu")
         points.append((0.0, 0, m["ap50"], m["pixel_iou"]))
     t_eval = time.perf_counter()
-    for ev in _drain(train(pairs, config, val=val, init=init)):
+    for ev in iter_train(pairs, config, val=val, init=init):
         if isinstance(ev, TrainStarted):
             t0 = time.perf_counter()
         if isinstance(ev, Evaluation):
             # wall time of training only: evaluation time is the benchmark's, not the user's
             eval_time += time.perf_counter() - t_eval
-            points.append(
-                (
-                    time.perf_counter() - t0 - eval_time,
-                    ev.step,
-                    ev.metrics["ap50"],
-                    ev.metrics["pixel_iou"],
-                )
-            )
+            elapsed = time.perf_counter() - t0 - eval_time
+            points.append((elapsed, ev.step, ev.metrics["ap50"], ev.metrics["pixel_iou"]))
         t_eval = time.perf_counter()
     return points
 
@@ -228,9 +221,7 @@ def curve(config, pairs, val, init=None) -> list[tuple[float, int, float, float]
 def annotate_to_model(quick: bool) -> str:
     from dataclasses import replace
 
-    from napari_unet.core.data import make_pairs
-    from napari_unet.core.synthetic import touching_cells
-    from napari_unet.core.train import TrainConfig, train_model
+    from napari_unet import TrainConfig, make_pairs, touching_cells, train
 
     steps = 60 if quick else 200
     base_cfg = TrainConfig(
@@ -239,7 +230,7 @@ def annotate_to_model(quick: bool) -> str:
     synth = [touching_cells((256, 256), n_cells=40, seed=s) for s in range(3)]
     spairs = make_pairs([s[0] for s in synth], [s[1] for s in synth], **base_cfg.pair_options())
     base = Path(tempfile.mkdtemp()) / "synthetic.safetensors"
-    train_model(spairs, base_cfg, val=[], output=base)
+    train(spairs, base_cfg, val=[], output=base)
     cfg = replace(base_cfg, val_every=max(steps // 8, 5))
     pairs = pairs_for([TRAIN_IMAGE], cfg)
     val = pairs_for(VAL_IMAGES, cfg)
@@ -261,7 +252,7 @@ def annotate_to_model(quick: bool) -> str:
 def sweep(quick: bool, skip: int = 0) -> str:
     from dataclasses import replace
 
-    from napari_unet.core.train import TrainConfig, train_model
+    from napari_unet import TrainConfig, train
 
     steps = 100 if quick else 300
     base = TrainConfig(
@@ -285,7 +276,7 @@ def sweep(quick: bool, skip: int = 0) -> str:
     ]
     for opt, lr, sched in settings:
         t0 = time.perf_counter()
-        r = train_model(pairs, replace(base, optimizer=opt, lr=lr, schedule=sched), val=val)
+        r = train(pairs, replace(base, optimizer=opt, lr=lr, schedule=sched), val=val)
         aps = " / ".join(f"{h['ap50']:.2f}" for h in r.history["val"])
         print(f"  {opt} {lr:g} {sched}: AP50 {aps}", file=sys.stderr, flush=True)
         rows.append(

@@ -2,9 +2,9 @@
 
 Run ``python benchmarks/weightmap.py`` (about 5 minutes on 2 cores); it prints a Markdown table.
 Each case runs in its own subprocess on synthetic touching cells
-(:func:`napari_unet.core.synthetic.touching_cells`):
+(:func:`napari_unet.core.images.synthetic.touching_cells`):
 
-* fast: :func:`napari_unet.core.weightmap.target_and_weights` with the defaults (gap 2,
+* fast: :func:`napari_unet.core.training.weightmap.target_and_weights` with the defaults (gap 2,
   w0 10, sigma 5, balanced classes), best of ``--repeats``;
 * brute force: the same weight map with one full-image distance transform per cell and the two
   smallest values per pixel kept. It runs in full where it takes under ``--brute-budget``
@@ -68,8 +68,8 @@ def brute_weights(labels, target_sep, wc, w0=10.0, sigma=5.0, sample=None):
 
 
 def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict:
-    from napari_unet.core.synthetic import touching_cells
-    from napari_unet.core.weightmap import class_weight_values, separated_labels, target_and_weights
+    from napari_unet import target_and_weights, touching_cells
+    from napari_unet.core.training.weightmap import class_weight_values, separated_labels
 
     _, labels = touching_cells((size, size), n_cells=n_cells, seed=0)
     n_found = int(len(np.unique(labels)) - 1)
@@ -122,7 +122,7 @@ def figure_panels(out_dir: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    from napari_unet.core.weightmap import target_and_weights
+    from napari_unet import target_and_weights
     from napari_unet.sample_data import nuclei_data
 
     image, labels = nuclei_data()

@@ -1,7 +1,7 @@
 """Train the starter nuclei model that ships inside the package (the recipe).
 
 Reproducible: the split is deterministic (stratified by DSB2018 group, fixed seed), the
-trainer is the project's own (:func:`napari_unet.core.train.train_model`) with a fixed
+trainer is the project's own (:func:`napari_unet.train`) with a fixed
 seed, and the post-processing is chosen on a validation subset of the TRAIN part only.
 The held-out images are never seen before the final evaluation (benchmarks/starter.py).
 
@@ -90,8 +90,7 @@ def load(data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def score(model, images, masks, metadata, **post) -> dict:
     """Pooled DSB2018 scores (AP50, mean matched IoU, ...) of the model on image/mask pairs."""
-    from napari_unet.core.metrics import evaluate, summarize
-    from napari_unet.core.postprocess import segment
+    from napari_unet import evaluate, segment, summarize
 
     results = []
     for image, mask in zip(images, masks, strict=True):
@@ -108,9 +107,7 @@ def choose_postprocess(model, metadata, data: Path, names: list[str]) -> tuple[d
     bloated one, and on few validation images it picks low thresholds whose masks are
     too large (the mean matched IoU drops). Ties go to the higher AP50.
     """
-    from napari_unet.core.metrics import evaluate, summarize
-    from napari_unet.core.postprocess import probabilities_to_labels
-    from napari_unet.core.predict import predict
+    from napari_unet import evaluate, predict, probabilities_to_labels, summarize
 
     pairs = [load(data, n) for n in names]
     probs = [np.asarray(predict(model, im, metadata=metadata))[1] for im, _ in pairs]
@@ -148,8 +145,8 @@ def held_out_scores(model, metadata: dict, data: Path, split: dict) -> dict:
 
 def make_config(args, steps: int):
     """The recipe's training settings for ``steps`` steps."""
-    from napari_unet.core.augment import AugmentConfig
-    from napari_unet.core.train import TrainConfig
+    from napari_unet import TrainConfig
+    from napari_unet.core.training.augment import AugmentConfig
 
     return TrainConfig(
         model=ARCH | {"base_channels": args.base_channels, "depth": args.depth},
@@ -168,11 +165,10 @@ def make_config(args, steps: int):
 
 def calibrate(args, train_pairs, budget_s: float) -> int:
     """Steps that fit in ``budget_s`` seconds, from the speed of a 120-step trial run."""
-    from napari_unet.core.train import train as train_gen
-    from napari_unet.core.train_config import TrainStep
+    from napari_unet import TrainStep, iter_train
 
     seen = []
-    gen = train_gen(
+    gen = iter_train(
         train_pairs, make_config(args, 120), output=args.work / "calibration.safetensors"
     )
     for ev in gen:
@@ -185,13 +181,11 @@ def calibrate(args, train_pairs, budget_s: float) -> int:
     return max(steps, args.val_every)
 
 
-def train(args, split: dict) -> Path:
+def train_run(args, split: dict) -> Path:
     """Run the trainer on the train part, validating on the val part; return the best file."""
     import torch
 
-    from napari_unet.core.data import make_pairs
-    from napari_unet.core.train import train as train_gen
-    from napari_unet.core.train_config import Evaluation, TrainStep
+    from napari_unet import Evaluation, TrainStep, drain, iter_train, make_pairs
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -212,14 +206,10 @@ def train(args, split: dict) -> Path:
     def stop() -> bool:  # a wall-time guard on a shared machine; the best checkpoint stays
         return time.perf_counter() > deadline
 
-    gen = train_gen(train_pairs, config, val=pairs(split["val"]), output=out, stop=stop)
+    gen = iter_train(train_pairs, config, val=pairs(split["val"]), output=out, stop=stop)
     with open(args.work / "train.log", "a") as log:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as done:
-                result = done.value
-                break
+
+        def note(ev) -> None:
             if isinstance(ev, Evaluation) or (isinstance(ev, TrainStep) and ev.step % 100 == 0):
                 d = {"t": round(time.perf_counter() - t0, 1), "step": ev.step}
                 if isinstance(ev, Evaluation):
@@ -227,6 +217,8 @@ def train(args, split: dict) -> Path:
                 else:
                     d |= {"loss": ev.loss, "img_s": ev.images_per_s}
                 print(json.dumps(d), file=log, flush=True)
+
+        result = drain(gen, note)
     print(f"trained {result.steps_done} steps in {time.perf_counter() - t0:.0f} s; best "
           f"{result.best_metrics}")  # fmt: skip
     return args.work / "starter.best.safetensors"
@@ -234,7 +226,7 @@ def train(args, split: dict) -> Path:
 
 def finalize(args, split: dict, best: Path) -> None:
     """Choose the post-processing on the val part and write the package model file."""
-    from napari_unet.core.modelfile import load_model, save_model
+    from napari_unet import load_model, save_model
 
     model, meta = load_model(best)
     post, table = choose_postprocess(model, meta, args.data, split["val"])
@@ -303,7 +295,7 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     best = args.work / "starter.best.safetensors"
     if not args.finalize:
-        best = train(args, split)
+        best = train_run(args, split)
     if not args.pilot:
         finalize(args, split, best)
     return 0

@@ -18,3 +18,13 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "dsb2018" / "index.csv").exists():
         pytest.skip(f"shared data folder not found (set NAPARI_UNET_DATA); looked in {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch on one thread: on shared 2-core machines OpenMP spin-waiting costs more."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

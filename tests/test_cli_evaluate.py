@@ -9,8 +9,8 @@ import pytest
 import tifffile
 from PIL import Image
 
+from napari_unet import evaluate, summarize
 from napari_unet.cli import main
-from napari_unet.core.metrics import evaluate, summarize
 
 THREE = [(2, 12, 2, 12), (2, 12, 20, 30), (20, 30, 5, 15)]
 
@@ -160,7 +160,8 @@ def test_model_form_needs_images_and_labels(tmp_path, capsys):
 
 def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
     """The wiring: load_model once, segment each image, score it against its labels."""
-    from napari_unet.core import modelfile, postprocess
+    from napari_unet.core.inference import segment as segment_module
+    from napari_unet.core.models import modelfile
 
     gt = squares(THREE)
     (tmp_path / "img").mkdir()
@@ -182,7 +183,7 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)
-    monkeypatch.setattr(postprocess, "segment", fake_segment)
+    monkeypatch.setattr(segment_module, "segment", fake_segment)
     args = ["evaluate", str(model), "--images", str(tmp_path / "img"), "--labels"]
     assert main([*args, str(tmp_path / "lab")]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -211,10 +212,8 @@ def test_model_form_takes_the_builtin_model_name(tmp_path, capsys):
 def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):
     """A real (tiny, untrained) model file through the real segment function."""
     pytest.importorskip("torch")
-    postprocess = pytest.importorskip("napari_unet.core.postprocess")
-    from napari_unet.core.modelfile import load_model, save_model
+    from napari_unet import load_model, save_model, segment, touching_cells
     from napari_unet.core.models import UNet
-    from napari_unet.core.synthetic import touching_cells
 
     image, labels = touching_cells((64, 64), n_cells=8, seed=3)
     tifffile.imwrite(tmp_path / "cells.tif", image)
@@ -225,7 +224,7 @@ def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):
     assert main([*args, "--labels", str(tmp_path / "cells_gt.tif"), "--json", str(out)]) == 0
     result = json.loads(out.read_text())["images"][0]
     model, metadata = load_model(model_path)
-    expected = evaluate(labels, postprocess.segment(model, image, metadata=metadata))
+    expected = evaluate(labels, segment(model, image, metadata=metadata))
     assert result["n_gt"] == expected["n_gt"] == len(np.unique(labels)) - 1
     assert result["n_pred"] == expected["n_pred"]
     assert result["pixel_error"] == pytest.approx(expected["pixel_error"])

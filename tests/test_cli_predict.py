@@ -6,26 +6,17 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_unet import read_image, touching_cells, write_image
 from napari_unet.cli import main
-from napari_unet.core.io import read_image, write_image
-from napari_unet.core.synthetic import touching_cells
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machines: OpenMP spin-waiting costs more
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     from tiny_model import train_tiny
 
-    from napari_unet.core.modelfile import save_model
+    from napari_unet import save_model
 
     model, meta = train_tiny("same", steps=150)
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
@@ -101,6 +92,7 @@ def test_predict_zarr_store(model_file, tmp_path, capsys):
         (["--split", "-1", "IMG"], "--split"),
     ],
 )
+
 def test_user_mistakes_are_one_error_line(model_file, images, tmp_path, capsys, args, message):
     paths = {"IMG": str(images / "a.tif"), "MISSING.tif": str(tmp_path / "MISSING.tif")}
     args = [paths.get(a, a) for a in args]
@@ -111,7 +103,7 @@ def test_user_mistakes_are_one_error_line(model_file, images, tmp_path, capsys, 
 
 
 def test_split_option_reaches_the_labels(model_file, images, tmp_path, capsys):
-    from napari_unet.core.postprocess import probabilities_to_labels
+    from napari_unet import probabilities_to_labels
 
     out = tmp_path / "out"
     img = str(images / "a.tif")

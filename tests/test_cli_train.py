@@ -9,17 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from napari_unet import (  # noqa: E402
+    touching_cells,
+    write_image,
+)
 from napari_unet.cli import main  # noqa: E402
-from napari_unet.core.io import write_image  # noqa: E402
-from napari_unet.core.synthetic import touching_cells  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared test machines: avoid OpenMP spin-waiting under load
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()
@@ -38,7 +34,7 @@ FAST = ["--arch", "tiny", "--crop-size", "48", "--batch-size", "2", "--device", 
 
 
 def test_cli_trains_validates_and_saves(files, capsys):
-    from napari_unet.core.modelfile import load_model
+    from napari_unet import load_model
 
     tmp, p = files
     out = tmp / "m.safetensors"

@@ -7,8 +7,8 @@ import pytest
 import tifffile
 from PIL import Image
 
+from napari_unet import target_and_weights
 from napari_unet.cli import main
-from napari_unet.core.weightmap import target_and_weights
 
 
 def touching_labels(shape=(64, 80)) -> np.ndarray:

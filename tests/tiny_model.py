@@ -1,6 +1,6 @@
 """A tiny U-Net trained in seconds on synthetic touching cells, for prediction tests.
 
-Training (issue 6) lives elsewhere; this is a deliberately plain PyTorch loop: a UNet with
+The trainer is tested elsewhere; this is a deliberately plain PyTorch loop: a UNet with
 8 base channels and 3 levels, cross-entropy on the touching-cells target with separation
 gaps, Adam, a few dozen steps on random crops. Good enough to segment the synthetic cells,
 so tests can check real behaviour (seams, instances) rather than random-network noise.
@@ -11,27 +11,16 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import ndimage
 
-from napari_unet.core.normalize import normalize
-from napari_unet.core.synthetic import touching_cells
+from napari_unet import separate_touching, touching_cells
+from napari_unet.core.images.normalize import normalize
 
 GAP = 2
 
 
 def separated_target(labels: np.ndarray, gap: int = GAP) -> np.ndarray:
     """Foreground target with a background gap between touching cells."""
-    try:
-        from napari_unet.core.weightmap import separate_touching
-    except ImportError:  # issue 4 not merged yet: the same idea with two rank filters
-        big = np.iinfo(np.int32).max
-        lab = labels.astype(np.int32)
-        hi = ndimage.maximum_filter(lab, size=gap + 1)
-        lo = ndimage.minimum_filter(np.where(lab > 0, lab, big), size=gap + 1)
-        sep = np.where((lab > 0) & (hi != lo), 0, lab)
-    else:
-        sep = separate_touching(labels, gap=gap)
-    return (np.asarray(sep) > 0).astype(np.int64)
+    return (np.asarray(separate_touching(labels, gap=gap)) > 0).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=4)  # one training per session, shared by all test files

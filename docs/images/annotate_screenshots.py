@@ -30,9 +30,9 @@ from PIL import Image
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
-from napari_unet.core.metrics import evaluate
+from napari_unet import evaluate
 from napari_unet.sample_data import nuclei_data
-from napari_unet.widgets._train_layers import camera
+from napari_unet.widgets._layers import camera
 from napari_unet.widgets.annotate import AnnotateWidget
 from napari_unet.widgets.predict import PredictWidget
 from napari_unet.widgets.train import TrainWidget

@@ -1,36 +1,82 @@
-"""napari-unet: interactive U-Net cell segmentation in napari.
+"""napari-unet: interactive U-Net cell segmentation in napari, and the same engine as a library.
 
-Importing this package is cheap: napari imports it while listing plugins, so nothing
-heavy (torch, Qt) is imported here. The public API is loaded lazily.
+Importing this package is cheap: napari imports it while listing plugins, so nothing heavy
+(torch, Qt) is imported here. The public API below is loaded on first use::
+
+    import napari_unet as nu
+
+    model, metadata = nu.pretrained("nuclei")
+    labels = nu.segment(model, image, metadata=metadata)
+
+Everything a script needs is a name of this package (``__all__``); the modules under
+``napari_unet.core``, ``napari_unet.widgets`` and ``napari_unet.cli`` are internal and may
+change. See docs/api.md.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
 
-__all__ = ["__version__", "pretrained"]
+from napari_unet._version import __version__
+
+_CORE = "napari_unet.core."
+#: Public name -> the internal module that defines it.
+_API: dict[str, str] = {
+    # images in and out
+    "read_image": "images.io",
+    "write_image": "images.io",
+    "touching_cells": "images.synthetic",
+    # models and model files
+    "build_model": "models.registry",
+    "load_model": "models.modelfile",
+    "save_model": "models.modelfile",
+    "read_metadata": "models.modelfile",
+    "pretrained": "models.pretrained",
+    # prediction
+    "Predictor": "inference.plan",
+    "predict": "inference.plan",
+    "iter_predict": "inference.plan",
+    "predict_to_zarr": "inference.plan",
+    "PredictProgress": "inference.runner",
+    "segment": "inference.segment",
+    "iter_segment": "inference.segment",
+    "Postprocess": "inference.postprocess",
+    "probabilities_to_labels": "inference.postprocess",
+    # targets and weight maps
+    "separate_touching": "training.targets",
+    "weight_map": "training.weightmap",
+    "target_and_weights": "training.weightmap",
+    "iter_target_and_weights": "training.weightmap",
+    # training
+    "make_pairs": "training.pairs",
+    "TrainConfig": "training.config",
+    "train": "training.trainer",
+    "iter_train": "training.trainer",
+    "TrainResult": "training.events",
+    "TrainStarted": "training.events",
+    "TrainStep": "training.events",
+    "Evaluation": "training.events",
+    "Checkpoint": "training.events",
+    "Preview": "training.events",
+    # evaluation
+    "evaluate": "metrics.summary",
+    "evaluate_many": "metrics.summary",
+    "summarize": "metrics.summary",
+    # running generators, errors
+    "drain": "progress",
+    "InputError": "errors",
+}
+
+__all__ = ["__version__", *sorted(_API)]
 
 
-def pretrained(name: str = "nuclei", device="cpu"):
-    """Load a built-in model shipped inside the package (no network access).
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(_CORE + _API[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Parameters
-    ----------
-    name : str
-        A built-in model name (``"nuclei"``: the starter fluorescence-nuclei U-Net).
-    device : str or torch.device
-        Where to put the model (``"cpu"``, ``"cuda"``, ``"auto"``, ...).
 
-    Returns
-    -------
-    tuple of (torch.nn.Module, dict)
-        The model in eval mode and its metadata.
-
-    Raises
-    ------
-    napari_unet.core.errors.InputError
-        If ``name`` is unknown; the message lists the known names.
-    """
-    from napari_unet.core.pretrained import pretrained as _load  # torch only when called
-
-    return _load(name, device=device)
+def __dir__() -> list[str]:
+    return sorted(__all__)

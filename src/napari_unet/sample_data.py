@@ -16,7 +16,7 @@ NUCLEI_SOURCE = "DSB2018 stage1_train image 0402a81e7526 (BBBC038, CC0)"
 
 def touching_cells_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Return the synthetic touching-cells image (float32) and labels (int32)."""
-    from napari_unet.core.synthetic import touching_cells
+    from napari_unet.core.images.synthetic import touching_cells
 
     return touching_cells(shape=(384, 384), n_cells=90, seed=seed)
 

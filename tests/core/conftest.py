@@ -5,17 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def one_thread():
-    """Run torch on one thread: on shared 2-core machines OpenMP spin-waiting costs more."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="session")
 def trained_same():
     """A tiny same-padded UNet trained on synthetic touching cells: (model, metadata)."""

@@ -9,16 +9,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet.core.annotations import (
-    count_cells,
-    merge_prediction,
-    next_free_id,
-    plan_axes,
-    region_mask,
-    whole_image_rectangle,
-)
-from napari_unet.core.errors import InputError
-from napari_unet.core.project import (
+from napari_unet import InputError
+from napari_unet.core.annotation.axes import plan_axes
+from napari_unet.core.annotation.edits import count_cells, merge_prediction, next_free_id
+from napari_unet.core.annotation.project import (
     ANNOTATIONS_FILE,
     content_hash,
     folder_is_writable,
@@ -30,6 +24,7 @@ from napari_unet.core.project import (
     save_project,
     write_annotations,
 )
+from napari_unet.core.annotation.regions import region_mask, whole_image_rectangle
 
 # --- ids, counts, axes -------------------------------------------------------------------
 

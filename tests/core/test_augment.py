@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from napari_unet.core import augment as aug
-from napari_unet.core.errors import InputError
+from napari_unet import InputError
+from napari_unet.core.training import augment as aug
 
 
 def _blocks(shape=(96, 96)):

@@ -2,8 +2,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_unet.core.checkpoint import load_optimizer, optimizer_path, save_optimizer  # noqa: E402
-from napari_unet.core.errors import InputError  # noqa: E402
+from napari_unet import InputError  # noqa: E402
+from napari_unet.core.training.checkpoint import (  # noqa: E402
+    load_optimizer,
+    optimizer_path,
+    save_optimizer,
+)
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])

@@ -1,11 +1,9 @@
 import numpy as np
 import pytest
 
-from napari_unet.core.augment import NO_AUGMENT, AugmentConfig
-from napari_unet.core.data import make_pairs
-from napari_unet.core.errors import InputError
-from napari_unet.core.sampling import BatchPrefetcher, CropSampler
-from napari_unet.core.synthetic import touching_cells
+from napari_unet import InputError, make_pairs, touching_cells
+from napari_unet.core.training.augment import NO_AUGMENT, AugmentConfig
+from napari_unet.core.training.sampling import BatchPrefetcher, CropSampler
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +51,7 @@ def test_region_mask_zeroes_weights_outside(sample):
     ("change", "message"),
     [
         (lambda i, lb, r: ([i[:90]], [lb], None), "does not match labels shape"),
-        (lambda i, lb, r: ([i], [lb.astype(np.float32)], None), "expected integer instance labels"),
+        (lambda i, lb, r: ([i], [lb.astype(np.float32)], None), "expected an integer label image"),
         (lambda i, lb, r: ([i], [lb - 5], None), "negative"),
         (lambda i, lb, r: ([i], [np.zeros_like(lb)], None), "no annotated cell"),
         (lambda i, lb, r: ([i], [lb], [np.zeros_like(lb)]), "region is empty"),

@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
+from napari_unet import InputError
 from napari_unet.core.device import autocast_dtype, choose_device, describe_device
-from napari_unet.core.errors import InputError
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from napari_unet.core.errors import InputError
+from napari_unet import InputError
 from napari_unet.core.models.geometry import IllegalTileSize, TileGeometry
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core.errors import InputError
-from napari_unet.core.io import atomic_write, read_image, write_image
+from napari_unet import InputError, read_image, write_image
+from napari_unet.core.images.io import atomic_write
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png", ".zarr"])

@@ -2,7 +2,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_unet.core.losses import (  # noqa: E402
+from napari_unet.core.training.losses import (  # noqa: E402
     segmentation_loss,
     soft_dice_loss,
     weighted_cross_entropy,

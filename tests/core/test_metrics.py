@@ -9,16 +9,13 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from skimage.metrics import adapted_rand_error
 
-from napari_unet.core.errors import InputError
+from napari_unet import InputError, evaluate, evaluate_many, summarize
 from napari_unet.core.metrics import (
     DSB_THRESHOLDS,
     EvaluateProgress,
-    evaluate,
-    evaluate_many,
     instance_ious,
     match_instances,
     pixel_metrics,
-    summarize,
 )
 
 

@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet import __version__
-from napari_unet.core.errors import InputError
-from napari_unet.core.modelfile import (
-    FORMAT_VERSION,
-    ModelFileError,
-    load_model,
-    read_metadata,
-    save_model,
-)
-from napari_unet.core.models import UNet, build_model
+from napari_unet import InputError, __version__, build_model, load_model, read_metadata, save_model
+from napari_unet.core.models import UNet
+from napari_unet.core.models.modelfile import FORMAT_VERSION, ModelFileError
 
 
 def tiny_model(**kw) -> torch.nn.Module:

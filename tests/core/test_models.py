@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from napari_unet.core.errors import InputError
+from napari_unet import InputError, build_model
 from napari_unet.core.models import (
     ARCHITECTURES,
     IllegalTileSize,
@@ -19,7 +19,6 @@ from napari_unet.core.models import (
     UNet,
     UNet3Plus,
     UNetPlusPlus,
-    build_model,
 )
 from napari_unet.core.models.registry import default_config
 

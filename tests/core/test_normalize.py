@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core.errors import InputError
-from napari_unet.core.normalize import compute_stats, normalize
+from napari_unet import InputError
+from napari_unet.core.images.normalize import compute_stats, normalize
 
 
 def test_percentile_maps_low_and_high_percentiles_to_0_and_1():

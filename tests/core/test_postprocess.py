@@ -6,10 +6,7 @@ import numpy as np
 import pytest
 from tiny_model import separated_target
 
-from napari_unet.core.errors import InputError
-from napari_unet.core.metrics import evaluate
-from napari_unet.core.postprocess import probabilities_to_labels, segment
-from napari_unet.core.synthetic import touching_cells
+from napari_unet import InputError, evaluate, probabilities_to_labels, segment, touching_cells
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -138,10 +135,19 @@ def test_real_nuclei_from_the_shared_data(trained_same, shared_data):
 
 
 def test_postprocess_settings_take_given_then_model_then_default_values():
-    from napari_unet.core.postprocess import postprocess_settings
+    from napari_unet import Postprocess
 
-    assert postprocess_settings(None) == {"threshold": 0.5, "min_size": 10, "gap": 2, "split": 0.0}
+    def settings(meta, **given):
+        return Postprocess.for_model(meta, **given).as_dict()
+
+    assert settings(None) == {"threshold": 0.5, "min_size": 10, "gap": 2, "split": 0.0}
     meta = {"postprocess": {"threshold": 0.6, "min_size": 20, "split": 2.0}, "separation_gap": 3}
-    assert postprocess_settings(meta) == {"threshold": 0.6, "min_size": 20, "gap": 3, "split": 2.0}
-    given = postprocess_settings(meta, threshold=0.4, min_size=0, gap=0, split=0.0)
+    assert settings(meta) == {"threshold": 0.6, "min_size": 20, "gap": 3, "split": 2.0}
+    given = settings(meta, threshold=0.4, min_size=0, gap=0, split=0.0)
     assert given == {"threshold": 0.4, "min_size": 0, "gap": 0, "split": 0.0}  # 0 is a value
+    # Unknown recommendation keys are ignored; unknown arguments and bad values are refused.
+    assert settings({"postprocess": {"threshold": 0.6, "x": 1}})["threshold"] == 0.6
+    with pytest.raises(InputError, match="unknown"):
+        Postprocess.for_model(None, thresh=0.3)
+    with pytest.raises(InputError, match="threshold"):
+        Postprocess.for_model(None, threshold=1.5)

@@ -8,11 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_unet.core import tiling
-from napari_unet.core.errors import InputError
-from napari_unet.core.normalize import compute_stats
-from napari_unet.core.predict import PredictProgress, iter_predict, predict
-from napari_unet.core.synthetic import touching_cells
+from napari_unet import InputError, PredictProgress, drain, iter_predict, predict, touching_cells
+from napari_unet.core.images.normalize import compute_stats
+from napari_unet.core.inference import tiling
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,7 +25,9 @@ def whole_image_reference(model, image: np.ndarray) -> np.ndarray:
     else:
         size = [tiling.legal_at_least(g, n) for n in (h, w)]
         pads = [(0, size[0] - h), (0, size[1] - w)]
-    x = compute_stats(image[None]).apply(tiling.mirror_pad(image, pads)[None])[None]
+    index = [tiling.mirror_indices(-a, n + b, n) for (a, b), n in zip(pads, (h, w), strict=True)]
+    padded = image[np.ix_(*index)]
+    x = compute_stats(image[None]).apply(padded[None])[None]
     with torch.no_grad():
         return torch.softmax(model(torch.from_numpy(x)), 1)[0, :, :h, :w].numpy()
 
@@ -67,14 +67,8 @@ def test_same_network_blending_stays_close_to_whole_image(trained_same, kind):
 
 def test_generator_yields_progress_and_returns_the_result(random_valid):
     image = np.random.default_rng(0).random((90, 90)).astype(np.float32)
-    gen = iter_predict(random_valid, image, tile=128, device="cpu")
     events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    result = drain(iter_predict(random_valid, image, tile=128, device="cpu"), events.append)
     assert events and all(isinstance(e, PredictProgress) for e in events)
     assert events[-1].done == events[-1].total
     np.testing.assert_array_equal(result, predict(random_valid, image, tile=128, device="cpu"))
@@ -87,7 +81,7 @@ def test_stack_is_predicted_plane_by_plane(random_valid):
     assert out.shape == (2, 3, 40, 50)
     for z in range(3):
         np.testing.assert_allclose(out[:, z], predict(random_valid, stack[z], tile=128), atol=1e-6)
-    one = predict(random_valid, stack, tile=128, plane=1)
+    one = predict(random_valid, stack[1], tile=128)  # one plane: slice it first
     np.testing.assert_array_equal(one, out[:, 1])
 
 

@@ -1,4 +1,5 @@
-"""Lazy chunked prediction: equals the numpy prediction, stores to Zarr, runs on a cluster."""
+"""One prediction plan for numpy and dask: lazy chunks, block-wise in-memory runs, regions,
+Zarr stores and a cluster all give the numpy prediction."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_unet.core.errors import InputError
+from napari_unet import InputError, Predictor, PredictProgress, drain, predict, predict_to_zarr
 from napari_unet.core.models import UNet
-from napari_unet.core.predict import PredictProgress, predict
-from napari_unet.core.predict_dask import iter_predict_to_zarr, predict_dask, predict_to_zarr
 
 da = pytest.importorskip("dask.array")
 
@@ -27,7 +26,7 @@ def test_dask_input_equals_numpy_input(net):
     image = np.random.default_rng(0).random((2, 301, 257)).astype(np.float32)
     dimage = da.from_array(image, chunks=(1, 100, 70))
     assert isinstance(predict(net, dimage, tile=64), da.Array)  # predict() stays lazy
-    lazy = predict_dask(net, dimage, tile=64, chunk=96)
+    lazy = Predictor(net, tile=64, chunk=96).lazy_probabilities(dimage)
     assert lazy.shape == (2, 2, 301, 257)
     assert len(lazy.chunks[-1]) > 1  # really chunked
     ref = predict(net, image, tile=64)
@@ -36,7 +35,7 @@ def test_dask_input_equals_numpy_input(net):
 
 def test_small_chunks_are_merged_so_the_border_mirror_has_pixels(net):
     image = np.random.default_rng(1).random((130, 97)).astype(np.float32)
-    lazy = predict_dask(net, da.from_array(image, chunks=7), tile=48, chunk=32)
+    lazy = Predictor(net, tile=48, chunk=32).lazy_probabilities(da.from_array(image, chunks=7))
     np.testing.assert_allclose(lazy.compute(), predict(net, image, tile=48), atol=1e-5)
 
 
@@ -46,14 +45,9 @@ def test_zarr_to_zarr_with_progress(net, tmp_path):
     src = tmp_path / "in.zarr"
     da.from_array(image, chunks=64).to_zarr(str(src))
     out = tmp_path / "out.zarr"
-    gen = iter_predict_to_zarr(net, da.from_zarr(str(src)), out, tile=48, chunk=64)
     events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            stored = stop.value
-            break
+    gen = Predictor(net, tile=48, chunk=64).iter_to_zarr(da.from_zarr(str(src)), out)
+    stored = drain(gen, events.append)
     assert events and isinstance(events[-1], PredictProgress)
     assert events[-1].done == events[-1].total > 1
     assert zarr.open_array(str(tmp_path / "out.zarr"), mode="r").shape == (2, 200, 180)
@@ -63,8 +57,40 @@ def test_zarr_to_zarr_with_progress(net, tmp_path):
 def test_nan_in_a_chunk_is_a_clear_error(net):
     image = np.ones((120, 120), np.float32)
     image[100, 100] = np.nan
+    predictor = Predictor(net, tile=48, chunk=48)
     with pytest.raises(InputError, match="NaN"):
-        predict_dask(net, da.from_array(image, chunks=60), tile=48, chunk=48).compute()
+        predictor.lazy_probabilities(da.from_array(image, chunks=60)).compute()
+    with pytest.raises(InputError, match="NaN"):  # the same check in memory
+        predict(net, image, tile=48)
+
+
+def test_dask_input_in_memory_reads_only_the_blocks_of_the_region(net):
+    # The Predict dock's "current view" on a dask image: the same numbers as numpy, and
+    # only the pixels the view's tiles read are computed.
+    image = np.random.default_rng(5).random((2, 300, 280)).astype(np.float32)
+    dimage = da.from_array(image, chunks=(1, 50, 50))
+    predictor = Predictor(net, tile=48)
+    region = ((100, 150), (120, 190))
+    events = []
+    got = drain(predictor.iter_probabilities(dimage, region), events.append)
+    assert isinstance(got, np.ndarray) and got.shape == (2, 2, 50, 70)
+    assert events and all(isinstance(e, PredictProgress) for e in events)
+    full = predict(net, image, tile=48)
+    np.testing.assert_allclose(got, full[..., 100:150, 120:190], atol=1e-5)
+    # numpy gives the same region, and so does the lazy path sliced to it.
+    np.testing.assert_allclose(predict(net, image, tile=48, region=region), got, atol=1e-6)
+    lazy = predictor.lazy_probabilities(dimage, region)
+    np.testing.assert_allclose(lazy.compute(), got, atol=1e-5)
+
+
+def test_settings_are_checked_once_for_both_inputs(net):
+    for bad in ({"tile": 0}, {"batch": -1}, {"precision": "fp8"}, {"foreground_class": 2}):
+        with pytest.raises(InputError):
+            Predictor(net, **bad)
+    image = np.zeros((64, 64), np.float32)
+    for arr in (image, da.from_array(image)):
+        with pytest.raises(InputError, match="region"):
+            drain(Predictor(net, tile=48).iter_probabilities(arr, ((0, 100), (0, 10))))
 
 
 @pytest.mark.slow

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import napari_unet
-from napari_unet.core.errors import InputError
-from napari_unet.core.pretrained import (
+from napari_unet import InputError
+from napari_unet.core.models.pretrained import (
     PRETRAINED,
-    postprocess_options,
     pretrained_path,
     resolve_model,
 )
@@ -61,14 +60,14 @@ def test_architecture_and_metadata(starter):
     held = meta["metrics"]["held_out"]
     assert held["images"] == len(split["test"])
     assert 0 < held["ap50"] <= 1 and 0 < held["mean_matched_iou"] <= 1
-    post = postprocess_options(meta)
+    post = meta["postprocess"]  # the recommended post-processing
     assert 0 < post["threshold"] < 1 and post["min_size"] >= 0
     assert meta["normalization"]["method"]
 
 
 def test_segments_the_nuclei_sample(starter):
+    from napari_unet import segment
     from napari_unet.core.metrics import match_instances
-    from napari_unet.core.postprocess import segment
     from napari_unet.sample_data import nuclei_data
 
     model, meta = starter
@@ -98,8 +97,7 @@ def test_resolve_model_keeps_real_files(tmp_path, monkeypatch):
 def test_segment_follows_the_recommended_postprocess():
     import torch
 
-    from napari_unet.core.models import build_model
-    from napari_unet.core.postprocess import segment
+    from napari_unet import build_model, segment
 
     torch.manual_seed(0)
     net = build_model({"arch": "unet", "base_channels": 4, "depth": 2, "in_channels": 1})
@@ -111,16 +109,14 @@ def test_segment_follows_the_recommended_postprocess():
     assert high.max() == 0
     # An explicit argument beats the recommendation.
     assert segment(net, image, threshold=0.01, min_size=0, metadata={}).max() == 1
-    assert postprocess_options({"postprocess": {"threshold": 0.6, "x": 1}}) == {"threshold": 0.6}
-    assert postprocess_options({"postprocess": {"split": 1.0}}) == {"split": 1.0}
 
 
 def test_segment_follows_the_recommended_split(monkeypatch):
     """A model file's recommended split reaches probabilities_to_labels; an argument beats it."""
     import torch
 
-    from napari_unet.core import postprocess
-    from napari_unet.core.models import build_model
+    from napari_unet import build_model, segment
+    from napari_unet.core.inference import postprocess
 
     seen = []
     real = postprocess.probabilities_to_labels
@@ -133,9 +129,9 @@ def test_segment_follows_the_recommended_split(monkeypatch):
     net = build_model({"arch": "unet", "base_channels": 4, "depth": 2, "in_channels": 1})
     image = np.zeros((32, 32), np.float32)
     with torch.no_grad():
-        postprocess.segment(net.eval(), image, metadata={"postprocess": {"split": 1.5}})
-        postprocess.segment(net, image, split=0.0, metadata={"postprocess": {"split": 1.5}})
-        postprocess.segment(net, image, metadata={})
+        segment(net.eval(), image, metadata={"postprocess": {"split": 1.5}})
+        segment(net, image, split=0.0, metadata={"postprocess": {"split": 1.5}})
+        segment(net, image, metadata={})
     assert seen == [1.5, 0.0, 0.0]
 
 

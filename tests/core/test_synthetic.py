@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core.errors import InputError
-from napari_unet.core.synthetic import touching_cells
+from napari_unet import InputError, touching_cells
 
 
 def _touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_unet.core import tiling
-from napari_unet.core.errors import InputError
+from napari_unet import InputError
+from napari_unet.core.inference import tiling
 from napari_unet.core.models import TileGeometry
 
 VALID = TileGeometry(n_pools=3, padding="valid")

@@ -4,31 +4,24 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_unet.core.data import make_pairs  # noqa: E402
-from napari_unet.core.errors import InputError  # noqa: E402
-from napari_unet.core.synthetic import touching_cells  # noqa: E402
-from napari_unet.core.train import (  # noqa: E402
+from napari_unet import (  # noqa: E402
     Checkpoint,
     Evaluation,
+    InputError,
     Preview,
     TrainConfig,
     TrainStarted,
     TrainStep,
-    batch_workers,
-    best_path,
+    drain,
+    iter_train,
+    make_pairs,
+    touching_cells,
     train,
-    train_model,
 )
-from napari_unet.core.validation import evaluate_pairs  # noqa: E402
+from napari_unet.core.training.trainer import batch_workers, best_path  # noqa: E402
+from napari_unet.core.training.validation import evaluate_pairs  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The test machines are shared: one intra-op thread avoids OpenMP spin-waiting under load.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +45,11 @@ def quick(**kw):
     return TrainConfig(**(base | kw))
 
 
-def drain(gen):
+def run(gen):
+    """All events of a run and its result."""
     events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as done:
-            return events, done.value
+    result = drain(gen, events.append)
+    return events, result
 
 
 def weights_of(model):
@@ -80,12 +71,12 @@ def test_tiny_network_learns_the_synthetic_sample(data):
         lr=3e-3,
         device="cpu",
     )
-    from napari_unet.core.models import build_model
+    from napari_unet import build_model
 
     torch.manual_seed(0)
     untrained = build_model({**cfg.model, "in_channels": 1})
     chance = evaluate_pairs(untrained, val, cfg.normalization, "cpu")
-    events, result = drain(train(pairs, cfg, val=val))
+    events, result = run(iter_train(pairs, cfg, val=val))
     assert isinstance(events[0], TrainStarted)
     evals = [e for e in events if isinstance(e, Evaluation)]
     assert [e.step for e in evals] == [40, 80, 120]
@@ -113,32 +104,26 @@ def test_real_nuclei_reach_a_useful_ap50(shared_data):
         [tifffile.imread(d / "mask2d.tif")[:192, :192]],
     )
     cfg = TrainConfig(model="tiny", steps=150, crop_size=96, val_every=150, lr=3e-3, device="cpu")
-    result = train_model(pairs, cfg, val=val)
+    result = train(pairs, cfg, val=val)
     assert result.best_metrics["ap50"] > 0.4
 
 
 def test_stop_returns_trained_weights_within_one_step(data):
     pairs, _ = data
     stop = threading.Event()
-    gen = train(pairs, quick(steps=50, event_interval=0.0), stop=stop)
-    first = None
+    gen = iter_train(pairs, quick(steps=50, event_interval=0.0), stop=stop)
     events = []
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            result = done.value
-            break
+
+    def stop_at_step_three(ev):
         events.append(ev)
-        if isinstance(ev, TrainStarted):
-            continue
-        if first is None and isinstance(ev, TrainStep) and ev.step == 3:
-            first = ev
+        if isinstance(ev, TrainStep) and ev.step == 3:
             stop.set()
+
+    result = drain(gen, stop_at_step_three)
     assert result.stopped and result.steps_done == 3
     assert max(e.step for e in events if isinstance(e, TrainStep)) == 3
     torch.manual_seed(0)
-    from napari_unet.core.models import build_model
+    from napari_unet import build_model
 
     fresh = build_model({**quick().model, "in_channels": 1})
     assert not same_weights(weights_of(fresh), weights_of(result.model))
@@ -149,26 +134,22 @@ def test_stop_returns_trained_weights_within_one_step(data):
 def test_resume_continues_steps_and_optimiser_state(data, tmp_path):
     pairs, _ = data
     cfg = quick(steps=6, val_every=100)
-    straight = train_model(pairs, cfg)
+    straight = train(pairs, cfg)
     stop_after = {"n": 0}
 
     def stop():
         return stop_after["n"] >= 3
 
-    gen = train(pairs, cfg, stop=stop, output=tmp_path / "m.safetensors")
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as done:
-            part = done.value
-            break
+    def note_step(ev):
         if isinstance(ev, TrainStep):
             stop_after["n"] = ev.step
+
+    part = drain(iter_train(pairs, cfg, stop=stop, output=tmp_path / "m.safetensors"), note_step)
     assert part.steps_done == 3 and part.stopped
     assert part.optimizer_state["state"][0]["step"] == 3
     # resume in memory and from the files: both finish exactly like the uninterrupted run
-    resumed = train_model(pairs, cfg, resume=part)
-    from_file = train_model(pairs, cfg, resume=tmp_path / "m.safetensors")
+    resumed = train(pairs, cfg, resume=part)
+    from_file = train(pairs, cfg, resume=tmp_path / "m.safetensors")
     for r in (resumed, from_file):
         assert r.steps_done == 6 and not r.stopped
         assert int(r.optimizer_state["state"][0]["step"]) == 6
@@ -176,34 +157,34 @@ def test_resume_continues_steps_and_optimiser_state(data, tmp_path):
             torch.testing.assert_close(weights_of(r.model)[k], v, atol=1e-5, rtol=1e-4)
     assert [h["step"] for h in resumed.history["train"]][-1] == 6
     with pytest.raises(InputError, match="already trained"):
-        train_model(pairs, cfg, resume=resumed)
+        train(pairs, cfg, resume=resumed)
 
 
 def test_resume_on_other_validation_data_forgets_the_old_best(data):
     import dataclasses
 
     pairs, val = data
-    first = train_model(pairs, quick(steps=3, val_every=3), val=val)
+    first = train(pairs, quick(steps=3, val_every=3), val=val)
     # An unbeatable best at step 3: kept while the validation data stay the same.
     perfect = {**first.best_metrics, "ap50": 1.0, "val_loss": 0.0}
     first = dataclasses.replace(first, best_metrics=perfect)
-    same = train_model(pairs, quick(steps=6, val_every=3), val=val, resume=first)
+    same = train(pairs, quick(steps=6, val_every=3), val=val, resume=first)
     assert same.best_metrics["step"] == 3
     # Corrected annotations give other validation data: scores are not comparable, so the
     # best (and the model handed to prediction) comes from the new run.
     vimg, vlab = touching_cells((128, 128), n_cells=10, seed=5, cluster_size=1)
     other = make_pairs([vimg], [vlab], names=["corrected"])
-    changed = train_model(pairs, quick(steps=6, val_every=3), val=other, resume=first)
+    changed = train(pairs, quick(steps=6, val_every=3), val=other, resume=first)
     assert changed.best_metrics["step"] == 6
     assert same_weights(weights_of(changed.best_model()), weights_of(changed.model))
 
 
 def test_checkpoints_hold_provenance_and_fine_tune_loads(data, tmp_path):
-    from napari_unet.core.modelfile import load_model, read_metadata
+    from napari_unet import load_model, read_metadata
 
     pairs, val = data
     out = tmp_path / "cells.safetensors"
-    events, result = drain(train(pairs, quick(), val=val, output=out, preview=val[0].raw[0]))
+    events, result = run(iter_train(pairs, quick(), val=val, output=out, preview=val[0].raw[0]))
     kinds = [(e.kind, e.path) for e in events if isinstance(e, Checkpoint)]
     assert ("last", out) in kinds and ("best", best_path(out)) in kinds
     previews = [e for e in events if isinstance(e, Preview)]
@@ -220,32 +201,31 @@ def test_checkpoints_hold_provenance_and_fine_tune_loads(data, tmp_path):
     # fine-tune: starts from the file's weights (stop at once -> unchanged weights)
     stop = threading.Event()
     stop.set()
-    ft = train_model(pairs, quick(), init=out, stop=stop)
+    ft = train(pairs, quick(), init=out, stop=stop)
     assert ft.steps_done == 0 and same_weights(weights_of(ft.model), weights_of(loaded))
-    ft2 = train_model(pairs, quick(steps=2), init=out)
+    ft2 = train(pairs, quick(steps=2), init=out)
     assert ft2.metadata["provenance"]["source"].startswith("fine-tuned from cells")
 
 
 def test_fine_tune_file_of_another_kind_is_rejected(data, tmp_path):
-    from napari_unet.core.modelfile import save_model
-    from napari_unet.core.models import build_model
+    from napari_unet import build_model, save_model
 
     pairs, _ = data
     three = tmp_path / "three.safetensors"
     save_model(three, build_model({"arch": "unet", "n_classes": 3, "base_channels": 4, "depth": 2}))
     with pytest.raises(InputError, match="n_classes"):
-        train_model(pairs, quick(model={"arch": "unet", "n_classes": 2}), init=three)
+        train(pairs, quick(model={"arch": "unet", "n_classes": 2}), init=three)
     rgb = tmp_path / "rgb.safetensors"
     save_model(rgb, build_model({"arch": "unet", "in_channels": 3, "base_channels": 4, "depth": 2}))
     with pytest.raises(InputError, match="channel"):
-        train_model(pairs, quick(), init=rgb)
+        train(pairs, quick(), init=rgb)
     with pytest.raises(InputError, match="arch"):
-        train_model(pairs, quick(model={"arch": "unetpp"}), init=rgb)
+        train(pairs, quick(model={"arch": "unetpp"}), init=rgb)
 
 
 def test_holdout_region_validation_and_bad_settings(data):
     pairs, _ = data
-    events, result = drain(train(pairs, quick(val_fraction=0.25)))
+    events, result = run(iter_train(pairs, quick(val_fraction=0.25)))
     ev = [e for e in events if isinstance(e, Evaluation)]
     assert ev and set(ev[0].metrics) >= {"val_loss", "pixel_iou", "ap50"}
     with pytest.raises(InputError, match="preset"):
@@ -258,7 +238,7 @@ def test_holdout_region_validation_and_bad_settings(data):
         TrainConfig(workers=-1)
     cfg = quick(optimizer="sgd", lr=0.01)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-    assert train_model(pairs, cfg).steps_done == 6
+    assert train(pairs, cfg).steps_done == 6
 
 
 def test_valid_padding_network_trains_on_centre_crops(data, tmp_path):
@@ -269,7 +249,7 @@ def test_valid_padding_network_trains_on_centre_crops(data, tmp_path):
         steps=4,
         val_every=4,
     )
-    events, result = drain(train(pairs, cfg, val=val))
+    events, result = run(iter_train(pairs, cfg, val=val))
     started = events[0]
     assert started.input_size == result.model.geometry.nearest_legal(60)
     assert started.output_size == result.model.geometry.output_size(started.input_size)

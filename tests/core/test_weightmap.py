@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_unet.core import weightmap as wm
-from napari_unet.core.errors import InputError
+from napari_unet import InputError, drain
+from napari_unet.core.training import distances, targets
+from napari_unet.core.training import weightmap as wm
 
 # --------------------------------------------------------------------------- references
 
@@ -96,7 +97,7 @@ def test_distances_equal_brute_force_within_cutoff(seed, sparse_ids):
     assert len(np.unique(labels)) > 40  # many cells, touching the border too
     assert np.any(labels[0] > 0) and np.any(labels[:, -1] > 0)
     cut = 25.0
-    d1, d2 = wm.border_distances(labels, cut)
+    d1, d2 = distances.border_distances(labels, cut)
     b1, b2 = brute_distances(labels)
     for fast, slow in ((d1, b1), (d2, b2)):
         inside = slow <= cut
@@ -131,7 +132,7 @@ def test_weight_map_with_mask_equals_brute_force():
 
 
 def test_weight_map_on_synthetic_sample():
-    from napari_unet.core.synthetic import touching_cells
+    from napari_unet import touching_cells
 
     _, labels = touching_cells((192, 192), n_cells=50, seed=1)
     assert_close(wm.weight_map(labels), brute_weights(labels))
@@ -178,10 +179,10 @@ def test_separation_leaves_the_gap_and_keeps_cells_apart(gap):
     labels = np.zeros((40, 60), np.int32)
     labels[5:35, 5:30] = 1
     labels[5:35, 30:55] = 2
-    sep = wm.separated_labels(labels, gap)
+    sep = targets.separated_labels(labels, gap)
     assert np.sum(np.any(sep[5:35] == 0, axis=0)[5:55]) == gap
     labels = random_cells(seed=6)
-    sep = wm.separated_labels(labels, gap)
+    sep = targets.separated_labels(labels, gap)
     np.testing.assert_array_equal(sep, reference_separation(labels, gap))
     # No two different cells remain 8-adjacent.
     big = ndimage.maximum_filter(sep, size=3)
@@ -201,12 +202,12 @@ def test_three_class_target():
     labels = np.zeros((30, 50), np.int32)
     labels[5:25, 5:25] = 1
     labels[5:25, 25:45] = 2
-    target = wm.separate_touching(labels, gap=2, mode="3class")
+    target = targets.separate_touching(labels, gap=2, mode="3class")
     assert set(np.unique(target)) == {0, 1, 2}
     assert np.all(target[labels == 0] == 0)
     assert np.all(target[5:25, 24:26] == 2) and np.all(target[5, 5:45] == 2)
     assert np.all(target[6:24, 6:23] == 1)
-    binary = wm.separate_touching(labels, gap=2)
+    binary = targets.separate_touching(labels, gap=2)
     assert set(np.unique(binary)) == {0, 1} and binary.dtype == np.uint8
     tgt, weights = wm.target_and_weights(labels, mode="3class")
     assert np.array_equal(tgt, target) and weights.dtype == np.float32
@@ -229,14 +230,8 @@ def test_no_or_one_cell_has_no_border_term(n):
 
 def test_stack_is_processed_plane_by_plane_with_progress():
     stack = np.stack([random_cells((64, 80), 20, seed=s) for s in range(3)])
-    gen = wm.iter_target_and_weights(stack)
     events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            target, weights = stop.value
-            break
+    target, weights = drain(wm.iter_target_and_weights(stack), events.append)
     assert events == [wm.WeightMapProgress(i, 3) for i in (1, 2, 3)]
     with pytest.raises(Exception):  # noqa: B017 - frozen dataclass
         events[0].done = 5
@@ -306,7 +301,7 @@ def test_fast_distances_scale_with_pixels_not_cells(monkeypatch):
     """At the same cell density, 4x the pixels (so 4x the cells) costs about 4x the distance
     transform work, where the brute force costs 16x; and the fast version beats the brute
     force by a wide margin in time measured within one run."""
-    from napari_unet.core import weightmap_distances
+    from napari_unet.core.training import distances as weightmap_distances
 
     work = []
     real = ndimage.distance_transform_edt
@@ -320,13 +315,13 @@ def test_fast_distances_scale_with_pixels_not_cells(monkeypatch):
     for side, n in ((256, 160), (512, 640)):
         labels = random_cells((side, side), n, seed=7)
         work.clear()
-        wm.border_distances(labels, 31.0)
+        distances.border_distances(labels, 31.0)
         per_pixel[side] = sum(work) / labels.size
         assert per_pixel[side] < (len(np.unique(labels)) - 1) / 8  # brute force: one per cell
     assert per_pixel[512] < 1.25 * per_pixel[256]
     monkeypatch.undo()
 
     labels = random_cells((256, 256), 160, seed=7)
-    t_fast = _best_of(lambda: wm.border_distances(labels, 31.0))
+    t_fast = _best_of(lambda: distances.border_distances(labels, 31.0))
     t_brute = _best_of(lambda: brute_distances(labels), repeats=1)
     assert t_brute > 5 * t_fast

@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_unet.core.annotations import region_mask
-from napari_unet.core.project import ANNOTATIONS_FILE, REGION_FILE, project_folder_for
-from napari_unet.widgets import _autosave
-from napari_unet.widgets import annotate as annotate_mod
+from napari_unet.core.annotation.project import ANNOTATIONS_FILE, REGION_FILE, project_folder_for
+from napari_unet.core.annotation.regions import region_mask
 from napari_unet.widgets.annotate import AnnotateWidget
 
 #: How long a background save/import/export may take on a loaded shared machine (ms).
 WORKER_MS = 30_000
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Capture napari error and warning notifications of the widget."""
-    seen: list[str] = []
-    for mod in (annotate_mod, _autosave):
-        monkeypatch.setattr(mod, "show_error", seen.append)
-    monkeypatch.setattr(annotate_mod, "show_warning", seen.append)
-    return seen
 
 
 def _image_file(tmp_path, shape=(48, 64), name="cells.tif"):
@@ -222,7 +210,7 @@ def test_unsupported_image_gets_a_clear_message(
 def test_read_only_project_folder_loads_but_never_writes(
     make_napari_viewer, qtbot, tmp_path, messages, monkeypatch
 ):
-    from napari_unet.core import project as project_mod
+    from napari_unet.core.annotation import project as project_mod
 
     path, data = _image_file(tmp_path)
     folder = project_folder_for(path)

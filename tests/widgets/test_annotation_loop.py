@@ -17,33 +17,15 @@ import pytest
 torch = pytest.importorskip("torch")
 tifffile = pytest.importorskip("tifffile")
 
-from napari_unet.core.modelfile import read_metadata  # noqa: E402
-from napari_unet.core.project import ANNOTATIONS_FILE, project_folder_for  # noqa: E402
+from napari_unet import read_metadata  # noqa: E402
+from napari_unet.core.annotation.project import ANNOTATIONS_FILE, project_folder_for  # noqa: E402
 from napari_unet.widgets.annotate import AnnotateWidget  # noqa: E402
 from napari_unet.widgets.predict import PredictWidget  # noqa: E402
 from napari_unet.widgets.train import TrainWidget  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FIRST_STEPS, SECOND_STEPS = 30, 50
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared test machines: avoid OpenMP spin-waiting under load
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    from napari_unet.widgets import _autosave
-    from napari_unet.widgets import annotate as annotate_mod
-
-    shown: list[str] = []
-    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    for mod in (annotate_mod, _autosave):
-        monkeypatch.setattr(mod, "show_error", shown.append)
-    return shown
 
 
 def _rect(y0, y1, x0, x1) -> np.ndarray:
@@ -70,6 +52,7 @@ def _predict(qtbot, predict: PredictWidget) -> None:
 def test_annotate_train_predict_correct_retrain(
     make_napari_viewer, qtbot, tmp_path, shared_data, errors
 ):
+
     folder = shared_data / "stardist_nuclei2d"
     if not (folder / "tests_img2d_256.tif").exists():
         pytest.skip("stardist_nuclei2d is not in the shared data folder")

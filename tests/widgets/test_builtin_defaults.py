@@ -6,19 +6,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_unet.core.errors import InputError  # noqa: E402
-from napari_unet.core.modelfile import read_metadata  # noqa: E402
-from napari_unet.core.pretrained import pretrained_path  # noqa: E402
+from napari_unet import (  # noqa: E402
+    InputError,
+    read_metadata,
+)
+from napari_unet.core.models.pretrained import pretrained_path  # noqa: E402
 from napari_unet.widgets import predict as predict_dock  # noqa: E402
 from napari_unet.widgets import train as train_dock  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared test machines
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_viewer, qtbot):

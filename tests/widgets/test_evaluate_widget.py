@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from napari_unet.core.metrics import evaluate, summarize
+from napari_unet import evaluate, summarize
+from napari_unet.widgets import _workers
 from napari_unet.widgets import evaluate as evaluate_module
 from napari_unet.widgets.evaluate import EvaluateWidget
 
@@ -19,13 +20,6 @@ def squares(boxes, shape=(40, 40)) -> np.ndarray:
     for k, (r0, r1, c0, c1) in enumerate(boxes):
         lab[r0:r1, c0:c1] = k + 1
     return lab
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    return shown
 
 
 def docked(viewer) -> EvaluateWidget:
@@ -139,13 +133,13 @@ def test_stack_planes_without_annotated_region_are_skipped(make_napari_viewer, q
 
 def test_computation_runs_off_the_gui_thread(make_napari_viewer, qtbot, monkeypatch):
     seen = []
-    original = evaluate_module.evaluate_many
+    original = _workers.evaluate_job
 
     def spy(*args, **kwargs):
         seen.append(threading.current_thread() is threading.main_thread())
         return (yield from original(*args, **kwargs))
 
-    monkeypatch.setattr(evaluate_module, "evaluate_many", spy)
+    monkeypatch.setattr(_workers, "evaluate_job", spy)
     viewer = make_napari_viewer()
     viewer.add_labels(squares(THREE), name="gt")
     viewer.add_labels(squares(THREE[1:]), name="pred")

@@ -17,13 +17,6 @@ def tiny():
     return train_tiny("same", steps=150)
 
 
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    return shown
-
-
 def _run(widget, qtbot):
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
@@ -59,7 +52,7 @@ def test_current_view_only_predicts_the_visible_part(make_napari_viewer, qtbot, 
     widget.set_model(*tiny, name="tiny")
     widget._image.value = viewer.layers["touching cells"]
     widget._scope.value = VIEW
-    from napari_unet.widgets._train_layers import camera
+    from napari_unet.widgets._layers import camera
 
     camera(viewer).center = (100, 100)
     camera(viewer).zoom = 2.5 * camera(viewer).zoom
@@ -71,8 +64,7 @@ def test_current_view_only_predicts_the_visible_part(make_napari_viewer, qtbot, 
 
 
 def test_model_file_and_stack_slice(make_napari_viewer, qtbot, tiny, tmp_path):
-    from napari_unet.core.modelfile import save_model
-    from napari_unet.core.synthetic import touching_cells
+    from napari_unet import save_model, touching_cells
 
     path = tmp_path / "m.safetensors"
     save_model(path, tiny[0], normalization=tiny[1]["normalization"])

@@ -6,26 +6,14 @@ import gc
 
 import numpy as np
 import pytest
+from gui_meter import GapMeter
 
 torch = pytest.importorskip("torch")
 
-from napari_unet.core.synthetic import touching_cells  # noqa: E402
+from napari_unet import touching_cells  # noqa: E402
 from napari_unet.widgets.train import TrainWidget  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared test machines: avoid OpenMP spin-waiting under load
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    return shown
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fake_predict_dock():
@@ -67,6 +55,8 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     predict = fake_predict_dock()
     viewer.window.add_dock_widget(predict, name="Predict")
     assert gc.get_freeze_count() == 0
+    meter = GapMeter()
+    meter.start()
     widget._start.native.click()
     assert widget._stop.enabled and not widget._start.enabled
     assert gc.get_freeze_count() > 0  # napari's objects left out of collections meanwhile
@@ -91,14 +81,15 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     assert name == "cells" and metadata["normalization"]["method"] == "percentile"
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 2, 48, 48)
     # the GUI thread stayed responsive: the 10 ms timer never waited a second
-    gaps = widget.gap_percentiles()
+    meter.stop()
+    gaps = meter.percentiles()
     assert gaps["n"] > 10
     assert gaps["max"] < 1000, gaps
     print("GUI gaps", gaps)
 
 
 def test_stop_keeps_the_weights_and_resume_continues(make_napari_viewer, qtbot, tmp_path):
-    from napari_unet.core.train_config import TrainStep
+    from napari_unet import TrainStep
 
     viewer, widget = setup(make_napari_viewer, tmp_path, steps=100000)
     widget._val_every.value = 100000

@@ -5,17 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet.core.synthetic import touching_cells
-from napari_unet.core.weightmap import target_and_weights
+from napari_unet import target_and_weights, touching_cells
 from napari_unet.widgets import weightmap as weightmap_module
 from napari_unet.widgets.weightmap import WeightMapWidget
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    shown = []
-    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    return shown
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from napari_unet import __version__
+from napari_unet._version import __version__
 from napari_unet.core.errors import InputError
 
 #: Subcommand modules, in the order ``--help`` lists them.

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from napari_unet.cli._args import add_option
 from napari_unet.core.errors import InputError
 
 SAMPLES = ("nuclei", "touching_cells")
@@ -25,13 +26,9 @@ def add_parser(subparsers) -> None:
             "when Xvfb is installed)."
         ),
     )
-    parser.add_argument("--sample", choices=SAMPLES, default="nuclei", help="sample to open")
-    parser.add_argument(
-        "--screenshot", type=Path, metavar="PNG", help="save a picture of the window and exit"
-    )
-    parser.add_argument(
-        "--size", default="1600x1000", metavar="WxH", help="window size (default 1600x1000)"
-    )
+    add_option(parser, "--sample", key="sample", choices=SAMPLES, default="nuclei")
+    add_option(parser, "--screenshot", key="screenshot", type=Path, metavar="PNG")
+    add_option(parser, "--size", key="size", default="1600x1000", metavar="WxH")
     parser.set_defaults(func=run)
 
 
@@ -78,8 +75,8 @@ def _overlay_starter_prediction(viewer) -> None:
     """
     import numpy as np
 
-    from napari_unet.core.postprocess import segment
-    from napari_unet.core.pretrained import pretrained
+    from napari_unet.core.inference.segment import segment
+    from napari_unet.core.models.pretrained import pretrained
 
     model, meta = pretrained("nuclei")
     image = np.asarray(viewer.layers["nuclei"].data)
@@ -123,7 +120,7 @@ def _screenshot(sample: str, size: tuple[int, int], out: Path) -> int:
     import numpy as np
     from qtpy.QtWidgets import QApplication
 
-    from napari_unet.core.io import write_image
+    from napari_unet.core.images.io import write_image
 
     viewer = build_viewer(sample, size, show=True)
     try:

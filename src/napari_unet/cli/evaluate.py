@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
 
 MODEL_SUFFIXES = (".safetensors",)
@@ -30,36 +31,24 @@ def add_parser(subparsers) -> None:
             "table per image and in total; --json writes every number."
         ),
     )
-    parser.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="PRED GT | MODEL",
-        help="predicted and ground-truth labels (files or folders), or one model file "
-        "or built-in model name",
-    )
-    parser.add_argument("--images", nargs="+", type=Path, help="images to segment (MODEL form)")
-    parser.add_argument(
-        "--labels", nargs="+", type=Path, help="their ground-truth labels (MODEL form)"
-    )
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write all results here")
-    parser.add_argument(
-        "--thresholds",
-        nargs="+",
-        type=float,
-        metavar="T",
-        help="IoU thresholds in [0, 1) (default 0.5 0.55 ... 0.95); a match needs IoU > T",
-    )
-    parser.add_argument(
-        "--per-plane",
-        action="store_true",
-        help="score each plane of a stack (first axis) as its own image, then in total",
-    )
+    from napari_unet.core.metrics import DSB_THRESHOLDS
+
+    add_option(parser, "inputs", key="scored", nargs="+", metavar="PRED GT | MODEL")
+    add_option(parser, "--images", key="eval_images", nargs="+", type=Path)
+    add_option(parser, "--labels", key="ground_truth", nargs="+", type=Path)
+    add_option(parser, "--json", key="json", type=Path, metavar="OUT.json")
+    shown = " ".join(f"{t:g}" for t in DSB_THRESHOLDS)
+    add_option(
+        parser, "--thresholds", key="thresholds", nargs="+", type=float, metavar="T",
+        shown_default=shown,
+    )  # fmt: skip
+    add_option(parser, "--per-plane", key="per_plane", action="store_true")
     parser.set_defaults(func=run)
 
 
 def _files(path: Path) -> list[Path]:
     """One file, a Zarr store, or the image files of a folder (sorted)."""
-    from napari_unet.core.io import IMAGE_SUFFIXES, is_zarr
+    from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
 
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
@@ -128,7 +117,7 @@ def _planes(name: str, gt, pred, per_plane: bool) -> Iterator[tuple[str, Any, An
 def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
     import numpy as np
 
-    from napari_unet.core.io import read_image
+    from napari_unet.core.images.io import read_image
 
     for name, pred_path, gt_path in pairs:
         gt, pred = np.asarray(read_image(gt_path)), np.asarray(read_image(pred_path))
@@ -138,9 +127,9 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
 def _model_pairs(model_path: Path, pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
     import numpy as np
 
-    from napari_unet.core.io import read_image
-    from napari_unet.core.modelfile import load_model
-    from napari_unet.core.postprocess import segment
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.inference.segment import segment
+    from napari_unet.core.models.modelfile import load_model
 
     model, metadata = load_model(model_path)
     for name, image_path, gt_path in pairs:
@@ -198,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--json must name a .json file; got {args.json}")
         if not args.json.resolve().parent.is_dir():
             raise InputError(f"--json {args.json}: the folder {args.json.parent} does not exist")
-    from napari_unet.core.pretrained import is_pretrained_name, resolve_model
+    from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
 
     model_form = len(args.inputs) == 1 and (
         Path(args.inputs[0]).suffix.lower() in MODEL_SUFFIXES or is_pretrained_name(args.inputs[0])
@@ -238,17 +227,11 @@ def run(args: argparse.Namespace) -> int:
             f"napari-unet evaluate: warning: {name} has no ground truth; skipped", file=sys.stderr
         )
 
-    from tqdm import tqdm
+    from napari_unet.core.progress import drain
 
     n = None if args.per_plane else len(pairs)  # planes are counted as they come
-    gen = evaluate_many(source, thresholds, total=n)
-    with tqdm(total=n, desc="evaluate", unit="image", file=sys.stderr, disable=None) as bar:
-        try:
-            while True:
-                next(gen)
-                bar.update(1)
-        except StopIteration as stop:
-            per_image, total = stop.value
+    with progress_bar("evaluate", "image", total=n) as bar:
+        per_image, total = drain(evaluate_many(source, thresholds, total=n), bar=bar)
     print(format_table(per_image, total))
     if args.json:
         record = {"inputs": inputs, "thresholds": list(thresholds)}
@@ -258,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from napari_unet.core.io import atomic_write
+    from napari_unet.core.images.io import atomic_write
 
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")

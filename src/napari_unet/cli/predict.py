@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import shutil
-import sys
 from pathlib import Path
 
+import numpy as np
+
+from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.io import is_zarr, read_image, write_image
 
 
 def add_parser(subparsers) -> None:
     """Register the ``predict`` subcommand."""
+    from napari_unet.core.device import PRECISIONS
+    from napari_unet.core.inference.plan import Predictor
+
     parser = subparsers.add_parser(
         "predict",
         help="segment images with a trained model (seamless tiles, any size)",
@@ -19,59 +26,32 @@ def add_parser(subparsers) -> None:
             "Predict instance labels (and optionally class probabilities) for TIFF/PNG files, "
             "folders of them and Zarr stores, by seamless tiled prediction. Writes "
             "NAME_labels.tif (NAME_labels.zarr for Zarr input) into OUTDIR; never overwrites "
-            "an input."
+            "an input. Post-processing not given follows the model file's recommendation."
         ),
     )
-    parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help="model file (.safetensors), or a built-in model name: nuclei",
-    )
-    parser.add_argument(
-        "inputs", type=Path, nargs="+", metavar="INPUT", help="image files, folders or .zarr"
-    )
-    parser.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
-    parser.add_argument("--tile", type=int, default=None, help="input tile size (default: auto)")
-    parser.add_argument("--batch", type=int, default=None, help="tiles per forward pass")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument(
-        "--precision", default="fp32", choices=("fp32", "fp16", "bf16"), help="CUDA autocast"
-    )
-    parser.add_argument(
-        "--probabilities", action="store_true", help="also write the class probabilities"
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="foreground threshold (default: the model's recommendation, else 0.5)",
-    )
-    parser.add_argument(
-        "--min-size",
-        type=int,
-        default=None,
-        help="smallest object in pixels (default: the model's recommendation, else 10)",
-    )
-    parser.add_argument(
-        "--split",
-        type=float,
-        default=None,
-        metavar="PX",
-        help="split joined cells whose two halves rise PX pixels above the neck "
-        "(distance-transform watershed; 0 = off; default: the model's recommendation, else 0)",
-    )
-    parser.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="dask.distributed scheduler address: predict chunk by chunk on that cluster",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    defaults = inspect.signature(Predictor).parameters
+    add_option(parser, "model", key="model", metavar="MODEL")
+    add_option(parser, "inputs", key="inputs", type=Path, nargs="+", metavar="INPUT")
+    add_option(parser, "-o", "--outdir", key="outdir", type=Path, required=True)
+    add_option(parser, "--tile", key="tile", type=int, default=None)
+    add_option(parser, "--batch", key="batch", type=int, default=None)
+    add_option(parser, "--device", key="device", default="auto")
+    add_option(
+        parser, "--precision", key="precision", choices=PRECISIONS,
+        default=defaults["precision"].default,
+    )  # fmt: skip
+    add_option(parser, "--probabilities", key="probabilities", action="store_true")
+    add_option(parser, "--threshold", key="threshold", type=float, default=None)
+    add_option(parser, "--min-size", key="min_size", type=int, default=None)
+    add_option(parser, "--split", key="split", type=float, default=None, metavar="PX")
+    add_option(parser, "--scheduler", key="scheduler", metavar="ADDRESS")
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:
     """Expand folders into the images they hold (not recursively); keep files and stores."""
-    from napari_unet.core.io import IMAGE_SUFFIXES, is_zarr
+    from napari_unet.core.images.io import IMAGE_SUFFIXES
 
     found: list[Path] = []
     for p in paths:
@@ -92,8 +72,6 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
 
 
 def _outputs(src: Path, outdir: Path, probabilities: bool) -> dict[str, Path]:
-    from napari_unet.core.io import is_zarr
-
     suffix = ".zarr" if is_zarr(src) else ".tif"
     stem = src.name[: -len(src.suffix)] if src.suffix else src.name
     out = {"labels": outdir / f"{stem}_labels{suffix}"}
@@ -119,14 +97,10 @@ def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every input; return 0 on success."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from napari_unet.core.io import is_zarr, read_image, write_image
-    from napari_unet.core.modelfile import load_model
-    from napari_unet.core.postprocess import iter_segment, label_planes, postprocess_settings
-    from napari_unet.core.predict_dask import iter_predict_to_zarr
-    from napari_unet.core.pretrained import resolve_model
+    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.pretrained import resolve_model
 
     for name in ("tile", "batch"):
         value = getattr(args, name)
@@ -141,35 +115,15 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
     model, metadata = load_model(resolve_model(args.model), device="cpu")
-    post = postprocess_settings(
+    post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
     )
-    options = {"tile": args.tile, "batch": args.batch, "device": args.device}
-    options["precision"] = args.precision
+    predictor = Predictor(
+        model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
+        metadata=metadata,
+    )  # fmt: skip
     for src, outs in plan:
-        image = read_image(src)
-        lazy = is_zarr(src) or args.scheduler
-        bar = tqdm(desc=src.name, unit="tile", file=sys.stderr, disable=None, leave=False)
-        if lazy:
-            import dask.array as da
-
-            if not isinstance(image, da.Array):
-                image = da.from_array(image, chunks="auto")
-            store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
-            gen = iter_predict_to_zarr(
-                model, image, store, scheduler=args.scheduler, metadata=metadata, **options
-            )
-            probs = _drain(gen, bar)
-            fg = probs[1].compute() if probs.shape[0] > 1 else probs[0].compute()
-            labels = label_planes(fg, **post)
-            if "probabilities" not in outs:
-                shutil.rmtree(store, ignore_errors=True)
-        else:
-            gen = iter_segment(model, image, metadata=metadata, **post, **options)
-            labels, probs = _drain(gen, bar)
-            if "probabilities" in outs:
-                write_image(outs["probabilities"], np.asarray(probs, np.float32))
-        bar.close()
+        labels = _predict_one(predictor, post, src, outs, args)
         write_image(outs["labels"], labels)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
@@ -178,13 +132,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drain(gen, bar):
-    """Run a progress generator, updating a tqdm bar; return its result."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        bar.total = event.total
-        bar.n = event.done
-        bar.refresh()
+def _predict_one(predictor, post, src: Path, outs: dict, args) -> np.ndarray:
+    """Labels of one input; its probabilities written too when asked for.
+
+    Zarr input and cluster runs predict chunk by chunk into a Zarr store (kept as the
+    probabilities output, else a temporary store removed afterwards); files in memory.
+    """
+    from napari_unet.core.inference.postprocess import label_planes
+    from napari_unet.core.progress import drain
+
+    image = read_image(src)
+    with progress_bar(src.name, "tile") as bar:
+        if is_zarr(src) or args.scheduler:
+            store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
+            try:
+                probs = drain(predictor.iter_to_zarr(image, store, args.scheduler), bar=bar)
+                foreground = np.asarray(predictor.foreground(probs))
+            finally:
+                if "probabilities" not in outs:
+                    shutil.rmtree(store, ignore_errors=True)
+        else:
+            probs = drain(predictor.iter_probabilities(image), bar=bar)
+            foreground = predictor.foreground(probs)
+            if "probabilities" in outs:
+                write_image(outs["probabilities"], probs)
+    return label_planes(foreground, **post.as_dict())

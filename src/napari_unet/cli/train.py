@@ -14,14 +14,12 @@ import sys
 import threading
 from pathlib import Path
 
+from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
 
 
 def add_parser(subparsers) -> None:
     """Register the ``train`` subcommand."""
-    from napari_unet.core.device import PRECISIONS
-    from napari_unet.core.train_config import OPTIMIZERS, PRESETS, SCHEDULES
-
     p = subparsers.add_parser(
         "train",
         help="train or fine-tune a U-Net on images and instance labels",
@@ -32,120 +30,58 @@ def add_parser(subparsers) -> None:
             "validating). Ctrl-C stops after the current step and still saves."
         ),
     )
-    p.add_argument(
-        "--images",
-        nargs="+",
-        required=True,
-        type=Path,
+    paths = {"nargs": "+", "type": Path}
+    add_option(p, "--images", key="train_images", required=True, metavar="IMG", **paths)
+    add_option(p, "--labels", key="labels", nargs="+", required=True, type=Path, metavar="LAB")
+    add_option(p, "--regions", key="region", nargs="+", type=Path, metavar="MASK")
+    add_option(p, "-o", "--output", key="output", required=True, type=Path, metavar="MODEL")
+    _add_settings(p)
+    add_option(p, "--init", key="init", type=Path, metavar="MODEL")
+    add_option(p, "--resume", key="resume", type=Path, metavar="MODEL")
+    add_option(
+        p, "--val", "--val-images", key="val_images", dest="val_images", nargs="+", type=Path,
         metavar="IMG",
-        help="training images (files, or folders of images)",
-    )
-    p.add_argument(
-        "--labels",
-        nargs="+",
-        required=True,
-        type=Path,
-        metavar="LAB",
-        help="instance label images, one per image (same order)",
-    )
-    p.add_argument(
-        "--regions",
-        nargs="+",
-        type=Path,
-        metavar="MASK",
-        help="annotated-region masks, one per image (non-zero = annotated)",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        type=Path,
-        metavar="MODEL",
-        help="model file to write (.safetensors)",
-    )
-    p.add_argument(
-        "--arch",
-        default="small",
-        choices=sorted(PRESETS),
-        help="architecture preset (default: small)",
-    )
-    p.add_argument("--steps", type=int, default=500, help="total optimisation steps (500)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (Adam 1e-3, SGD 1e-2)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    p.add_argument("--schedule", choices=SCHEDULES, default="cosine")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--crop-size", type=int, default=128, help="crop side (rounded to legal)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument(
-        "--precision",
-        choices=("auto", *PRECISIONS),
-        default="auto",
-        help="arithmetic on the GPU (auto: fp16 on CUDA, fp32 elsewhere; bf16 on recent GPUs)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="threads preparing batches (0: automatic, 1 on a CPU, up to 4 on a GPU)",
-    )
-    p.add_argument(
-        "--init",
-        type=Path,
-        metavar="MODEL",
-        help="fine-tune from this model file or built-in model (nuclei)",
-    )
-    p.add_argument(
-        "--resume",
-        type=Path,
-        metavar="MODEL",
-        help="continue a run saved by this command (its optimiser state beside it)",
-    )
-    p.add_argument(
-        "--val",
-        "--val-images",
-        dest="val_images",
-        nargs="+",
-        type=Path,
-        metavar="IMG",
-        help="validation images",
-    )
-    p.add_argument(
-        "--val-labels",
-        nargs="+",
-        type=Path,
-        metavar="LAB",
-        help="validation labels, one per validation image",
-    )
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=None,
-        help="without --val: hold out this fraction of the largest image (0.2)",
-    )
-    p.add_argument("--val-every", type=int, default=100, help="steps between validations")
-    p.add_argument("--grey", action="store_true", help="average colour channels to one")
-    p.add_argument("--no-augment", action="store_true", help="disable augmentation")
-    p.add_argument(
-        "--zoom",
-        type=float,
-        default=0.0,
-        metavar="F",
-        help="random zoom by up to 1+F either way (augmentation scale; 0: off, 0.4 for nuclei)",
-    )
-    p.add_argument("--dice", type=float, default=0.0, help="weight of a Dice loss term")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--log",
-        type=Path,
-        metavar="JSONL",
-        help="JSON-lines log of every event (default: MODEL with .jsonl)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    )  # fmt: skip
+    add_option(p, "--val-labels", key="val_labels", nargs="+", type=Path, metavar="LAB")
+    add_option(p, "--grey", key="grey", action="store_true")
+    add_option(p, "--no-augment", key="no_augment", action="store_true")
+    add_option(p, "--log", key="log", type=Path, metavar="JSONL")
+    add_option(p, "-q", "--quiet", key="quiet", action="store_true")
     p.set_defaults(func=run)
 
 
+def _add_settings(p) -> None:
+    """The options that fill :class:`TrainConfig`, with its defaults."""
+    from napari_unet.core.device import PRECISIONS
+    from napari_unet.core.training import config
+    from napari_unet.core.training.augment import AugmentConfig
+
+    d = config.TrainConfig
+    presets = sorted(config.PRESETS)
+    add_option(p, "--arch", key="arch", default=config.DEFAULT_PRESET, choices=presets)
+    add_option(p, "--steps", key="steps", type=int, default=d.steps)
+    rates = ", ".join(f"{k} {v:g}" for k, v in config.DEFAULT_LR.items())
+    add_option(p, "--lr", key="lr", type=float, default=None, shown_default=rates)
+    add_option(p, "--optimizer", key="optimizer", choices=config.OPTIMIZERS, default=d.optimizer)
+    add_option(p, "--schedule", key="schedule", choices=config.SCHEDULES, default=d.schedule)
+    add_option(p, "--batch-size", key="batch_size", type=int, default=d.batch_size)
+    add_option(p, "--crop-size", key="crop_size", type=int, default=d.crop_size)
+    add_option(p, "--device", key="device", default=d.device)
+    add_option(
+        p, "--precision", key="train_precision", choices=("auto", *PRECISIONS),
+        default=d.precision,
+    )  # fmt: skip
+    add_option(p, "--workers", key="workers", type=int, default=d.workers)
+    holdout = f"{config.HOLDOUT_FRACTION} without --val"
+    add_option(p, "--val-fraction", key="val_fraction", type=float, shown_default=holdout)
+    add_option(p, "--val-every", key="val_every", type=int, default=d.val_every)
+    add_option(p, "--zoom", key="zoom", type=float, default=AugmentConfig.scale, metavar="F")
+    add_option(p, "--dice", key="dice", type=float, default=d.dice_weight)
+    add_option(p, "--seed", key="seed", type=int, default=d.seed)
+
+
 def _expand(paths: list[Path], what: str) -> list[Path]:
-    from napari_unet.core.io import IMAGE_SUFFIXES
+    from napari_unet.core.images.io import IMAGE_SUFFIXES
 
     out: list[Path] = []
     for p in paths:
@@ -162,7 +98,7 @@ def _expand(paths: list[Path], what: str) -> list[Path]:
 def _read(paths: list[Path], grey: bool = False) -> list:
     import numpy as np
 
-    from napari_unet.core.io import read_image
+    from napari_unet.core.images.io import read_image
 
     arrays = []
     for p in paths:
@@ -174,7 +110,7 @@ def _read(paths: list[Path], grey: bool = False) -> list:
 
 
 def _load_pairs(images, labels, regions, config, grey):
-    from napari_unet.core.data import make_pairs
+    from napari_unet.core.training.pairs import make_pairs
 
     images, labels = _expand(images, "--images"), _expand(labels, "--labels")
     if len(images) != len(labels):
@@ -194,17 +130,16 @@ def _load_pairs(images, labels, regions, config, grey):
 
 
 def _config(args):
-    from napari_unet.core.augment import NO_AUGMENT, AugmentConfig
-    from napari_unet.core.train_config import TrainConfig
+    from napari_unet.core.training.augment import NO_AUGMENT, AugmentConfig
+    from napari_unet.core.training.config import HOLDOUT_FRACTION, TrainConfig
 
-    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
     val_fraction = args.val_fraction
     if val_fraction is None:
-        val_fraction = 0.0 if args.val_images else 0.2
+        val_fraction = 0.0 if args.val_images else HOLDOUT_FRACTION
     return TrainConfig(
         model=args.arch,
         steps=args.steps,
-        lr=lr,
+        lr=args.lr,
         optimizer=args.optimizer,
         schedule=args.schedule,
         batch_size=args.batch_size,
@@ -229,39 +164,70 @@ def _jsonable(event) -> dict:
     return d
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train; return 0 (also after Ctrl-C, once the model is saved)."""
-    from tqdm import tqdm
-
-    from napari_unet.core.train import train
-    from napari_unet.core.train_config import (
-        Checkpoint,
-        Evaluation,
-        Preview,
-        TrainStarted,
-        TrainStep,
-    )
-
+def _check_paths(args) -> None:
     if not args.output.parent.is_dir() and str(args.output.parent):
         raise InputError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
     if args.init and args.resume:
         raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
     if bool(args.val_images) != bool(args.val_labels):
         raise InputError("--val and --val-labels go together: give validation images and labels")
-    config = _config(args)
-    pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey)
-    val = None
-    if args.val_images:
-        val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey)
     if args.init is not None:
-        from napari_unet.core.pretrained import resolve_model
+        from napari_unet.core.models.pretrained import resolve_model
 
         args.init = resolve_model(args.init)
     for p in [args.init, args.resume]:
         if p is not None and not p.exists():
             raise InputError(f"{p}: model file not found")
-    log_path = args.log or args.output.with_suffix(".jsonl")
-    stop = threading.Event()
+
+
+class _Reporter:
+    """Prints a run's events: a progress bar, validation lines and a JSON-lines log."""
+
+    def __init__(self, log, quiet: bool) -> None:
+        self.log, self.quiet, self.bar = log, quiet, None
+
+    def __call__(self, ev) -> None:
+        from napari_unet.core.training.events import (
+            Checkpoint,
+            Evaluation,
+            Preview,
+            TrainStarted,
+            TrainStep,
+        )
+
+        if not isinstance(ev, Preview):
+            self.log.write(json.dumps(_jsonable(ev)) + "\n")
+            self.log.flush()
+        if isinstance(ev, TrainStarted):
+            print(
+                f"training on {ev.device}: {ev.n_pairs} image(s), {ev.n_val} for validation, "
+                f"crops {ev.input_size}->{ev.output_size} px, steps "
+                f"{ev.start_step}->{ev.total_steps}",
+                file=sys.stderr,
+            )
+            self.bar = progress_bar("train", "step", total=ev.total_steps, initial=ev.start_step,
+                                    disable=self.quiet, dynamic_ncols=True)  # fmt: skip
+        elif isinstance(ev, TrainStep) and self.bar is not None:
+            self.bar.update(ev.step - self.bar.n)
+            self.bar.set_postfix(
+                loss=f"{ev.loss:.4f}", lr=f"{ev.lr:.2g}", img_s=f"{ev.images_per_s:.1f}"
+            )
+        elif isinstance(ev, Evaluation):
+            m = ev.metrics
+            self._write(
+                f"step {ev.step}: val_loss {m['val_loss']:.4f}  pixel_iou {m['pixel_iou']:.3f}  "
+                f"ap50 {m['ap50']:.3f}"
+            )
+        elif isinstance(ev, Checkpoint) and ev.kind == "best":
+            self._write(f"best so far -> {ev.path}")
+
+    def _write(self, text: str) -> None:
+        (self.bar.write if self.bar is not None else print)(text)
+
+
+@contextlib.contextmanager
+def _sigint_stops(stop: threading.Event):
+    """Ctrl-C sets ``stop`` (training ends after the step and saves); a second one aborts."""
 
     def on_sigint(signum, frame):
         if stop.is_set():
@@ -272,59 +238,40 @@ def run(args: argparse.Namespace) -> int:
     old = None
     with contextlib.suppress(ValueError):  # not the main thread: no handler
         old = signal.signal(signal.SIGINT, on_sigint)
-    gen = train(
-        pairs, config, val=val, stop=stop, init=args.init, resume=args.resume, output=args.output
-    )
-    bar = None
     try:
-        with open(log_path, "w", encoding="utf-8") as log:
-            while True:
-                try:
-                    ev = next(gen)
-                except StopIteration as done:
-                    result = done.value
-                    break
-                if not isinstance(ev, Preview):
-                    log.write(json.dumps(_jsonable(ev)) + "\n")
-                    log.flush()
-                if isinstance(ev, TrainStarted):
-                    print(
-                        f"training on {ev.device}: {ev.n_pairs} image(s), {ev.n_val} for "
-                        f"validation, crops {ev.input_size}->{ev.output_size} px, steps "
-                        f"{ev.start_step}->{ev.total_steps}",
-                        file=sys.stderr,
-                    )
-                    bar = tqdm(
-                        total=ev.total_steps,
-                        initial=ev.start_step,
-                        unit="step",
-                        disable=args.quiet,
-                        file=sys.stderr,
-                        dynamic_ncols=True,
-                    )
-                elif isinstance(ev, TrainStep) and bar is not None:
-                    bar.update(ev.step - bar.n)
-                    bar.set_postfix(
-                        loss=f"{ev.loss:.4f}", lr=f"{ev.lr:.2g}", img_s=f"{ev.images_per_s:.1f}"
-                    )
-                elif isinstance(ev, Evaluation):
-                    m = ev.metrics
-                    msg = (
-                        f"step {ev.step}: val_loss {m['val_loss']:.4f}  pixel_iou "
-                        f"{m['pixel_iou']:.3f}  ap50 {m['ap50']:.3f}"
-                    )
-                    (bar.write if bar is not None else print)(msg)
-                elif isinstance(ev, Checkpoint) and ev.kind == "best" and bar is not None:
-                    bar.write(f"best so far -> {ev.path}")
+        yield stop
     finally:
-        if bar is not None:
-            bar.close()
         if old is not None:
             signal.signal(signal.SIGINT, old)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; return 0 (also after Ctrl-C, once the model is saved)."""
+    from napari_unet.core.progress import drain
+    from napari_unet.core.training.trainer import iter_train
+
+    _check_paths(args)
+    config = _config(args)
+    pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey)
+    val = None
+    if args.val_images:
+        val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey)
+    log_path = args.log or args.output.with_suffix(".jsonl")
+    with _sigint_stops(threading.Event()) as stop, open(log_path, "w", encoding="utf-8") as log:
+        report = _Reporter(log, args.quiet)
+        gen = iter_train(
+            pairs, config, val=val, stop=stop, init=args.init, resume=args.resume,
+            output=args.output,
+        )  # fmt: skip
+        try:
+            result = drain(gen, report)
+        finally:
+            if report.bar is not None:
+                report.bar.close()
     state = "stopped" if result.stopped else "finished"
     print(f"{state} at step {result.steps_done}; saved {args.output}")
     if result.best_metrics:
-        from napari_unet.core.checkpoint import best_path
+        from napari_unet.core.training.checkpoint import best_path
 
         b = result.best_metrics
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
 
 
@@ -20,32 +21,23 @@ def add_parser(subparsers) -> None:
             "background gap, which the border term then weights heavily."
         ),
     )
-    parser.add_argument("labels", type=Path, help="instance labels (0 background, 1..N cells)")
-    parser.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="OUT", help="weight map (.tif, .zarr)"
+    from napari_unet.core.training.targets import MODES, WeightMapSettings
+
+    d = WeightMapSettings
+    add_option(parser, "labels", key="labels", type=Path)
+    add_option(
+        parser, "-o", "--output", key="weights_output", type=Path, required=True, metavar="OUT"
     )
-    parser.add_argument("--w0", type=float, default=10.0, help="border weight (default 10)")
-    parser.add_argument(
-        "--sigma", type=float, default=5.0, help="border width in pixels (default 5)"
-    )
-    parser.add_argument(
-        "--gap", type=int, default=2, help="gap in pixels between touching cells (default 2)"
-    )
-    parser.add_argument(
-        "--class-weights",
-        default="balanced",
+    add_option(parser, "--w0", key="w0", type=float, default=d.w0)
+    add_option(parser, "--sigma", key="sigma", type=float, default=d.sigma)
+    add_option(parser, "--gap", key="gap", type=int, default=d.gap)
+    add_option(
+        parser, "--class-weights", key="class_weights", default=d.class_weights,
         metavar="balanced|none|W,W[,W]",
-        help="class balance w_c: 'balanced' (default), 'none', or one weight per class",
-    )
-    parser.add_argument(
-        "--mode", choices=("binary", "3class"), default="binary", help="target classes"
-    )
-    parser.add_argument(
-        "--mask", type=Path, metavar="MASK", help="annotated region (non-zero); weight 0 outside"
-    )
-    parser.add_argument(
-        "--target", type=Path, metavar="OUT", help="also write the uint8 target (.tif/.png/.zarr)"
-    )
+    )  # fmt: skip
+    add_option(parser, "--mode", key="mode", choices=MODES, default=d.mode)
+    add_option(parser, "--mask", key="region", type=Path, metavar="MASK")
+    add_option(parser, "--target", key="target_file", type=Path, metavar="OUT")
     parser.set_defaults(func=run)
 
 
@@ -64,10 +56,10 @@ def parse_class_weights(text: str):
 def run(args: argparse.Namespace) -> int:
     """Compute and write the weight map; return the exit status."""
     import numpy as np
-    from tqdm import tqdm
 
-    from napari_unet.core.io import read_image, write_image
-    from napari_unet.core.weightmap import iter_target_and_weights
+    from napari_unet.core.images.io import read_image, write_image
+    from napari_unet.core.progress import drain
+    from napari_unet.core.training.weightmap import iter_target_and_weights
 
     class_weights = parse_class_weights(args.class_weights)
     for out in (args.output, args.target):
@@ -90,14 +82,8 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
     )
     n_planes = labels.shape[0] if labels.ndim == 3 else 1
-    with tqdm(total=n_planes, unit="plane", disable=n_planes < 2, file=None) as bar:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                target, weights = stop.value
-                break
-            bar.update(event.done - bar.n)
+    with progress_bar("weight map", "plane", total=n_planes, disable=n_planes < 2) as bar:
+        target, weights = drain(gen, bar=bar)
     write_image(args.output, weights)
     if args.target is not None:
         write_image(args.target, target)

@@ -2,7 +2,7 @@
 
 A single-shot timer restarts on every change; when it fires, what differs from the last
 save is copied on the GUI thread (a memory copy) and written by
-:func:`napari_unet.core.project.save_project` in a thread worker. One save runs at a
+:func:`napari_unet.core.annotation.project.save_project` in a thread worker. One save runs at a
 time; changes made meanwhile are saved right after it.
 """
 
@@ -15,17 +15,53 @@ from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
-from qtpy.QtCore import QEvent, QObject, QTimer
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
 
+from napari_unet.core.annotation.project import (
+    folder_is_writable,
+    identity_warnings,
+    load_project,
+    save_project,
+)
 from napari_unet.core.errors import InputError
-from napari_unet.core.project import folder_is_writable, save_project
 
 #: Milliseconds of quiet after the last change before autosave writes.
 AUTOSAVE_MS = 2000
 
 #: A session's state: (annotations array, [(shape type, vertices as lists), ...]).
 State = tuple[np.ndarray, list]
+
+
+def shapes_state(data, types) -> list:
+    """Shapes as comparable plain lists: [(shape type, vertices), ...]."""
+    return [(t, np.asarray(d, dtype=float).tolist()) for d, t in zip(data, types, strict=True)]
+
+
+def load_saved(folder: Path | None, identity: dict, labels_shape):
+    """Read a project folder; on a mismatch, warn and keep the files untouched.
+
+    Returns the project (or None) and whether autosave may write to the folder.
+    """
+    if folder is None:
+        return None, False
+    if not folder_is_writable(folder):
+        show_error(
+            f"The project folder {folder} is read-only. Autosave is off until you "
+            "choose a writable project folder; your annotations stay in the viewer."
+        )
+    try:
+        project = load_project(folder, labels_shape)
+    except InputError as exc:
+        show_error(
+            f"{exc}. The saved annotations were not loaded and are left untouched; "
+            "autosave is off until you choose another project folder."
+        )
+        return None, False
+    if project is not None:
+        for note in identity_warnings(project.identity, identity):
+            show_warning(f"{note} ({folder.name}).")
+    return project, True
 
 
 class Autosaver:
@@ -179,21 +215,3 @@ class Autosaver:
             show_error(f"Could not save the annotations to {self.folder}: {exc}")
             return
         self._on_saved(ann, region, self.folder)
-
-
-class CloseWatcher(QObject):
-    """Qt event filter calling ``callback`` when the watched window receives a Close event.
-
-    Installed on the viewer's main window so that closing napari flushes unsaved
-    annotations (the debounce timer would otherwise lose the last seconds).
-    """
-
-    def __init__(self, callback: Callable[[], None]):
-        super().__init__()
-        self._callback = callback
-
-    def eventFilter(self, obj, event) -> bool:
-        """Run the callback on Close; never consume the event."""
-        if event.type() == QEvent.Type.Close:
-            self._callback()
-        return False

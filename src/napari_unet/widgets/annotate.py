@@ -1,7 +1,7 @@
 """The "Annotate" dock widget: paint cells, mark the annotated region, accept predictions.
 
-Thin: all arithmetic and file formats are in :mod:`napari_unet.core.annotations` and
-:mod:`napari_unet.core.project`. Autosave is debounced (a single-shot timer restarted on
+Thin: all arithmetic and file formats are in :mod:`napari_unet.core.annotation.edits` and
+:mod:`napari_unet.core.annotation.project`. Autosave is debounced (a single-shot timer restarted on
 each change) and writes in a thread worker, never on the GUI thread.
 """
 
@@ -18,37 +18,25 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
-from napari_unet.core.annotations import (
-    AXES_CHOICES,
-    count_cells,
-    merge_prediction,
-    next_free_id,
-    plan_axes,
-    region_mask,
-    whole_image_rectangle,
-)
-from napari_unet.core.errors import InputError
-from napari_unet.core.project import (
-    folder_is_writable,
-    identity_warnings,
+from napari_unet.core.annotation.axes import AXES_CHOICES, plan_axes
+from napari_unet.core.annotation.edits import MIN_PIECE, count_cells, merge_prediction, next_free_id
+from napari_unet.core.annotation.project import (
     image_identity,
-    load_project,
     project_folder_for,
     read_annotations,
     write_annotations,
 )
-from napari_unet.widgets._autosave import Autosaver, CloseWatcher
+from napari_unet.core.annotation.regions import region_mask, whole_image_rectangle
+from napari_unet.core.errors import InputError
+from napari_unet.core.options import describe
+from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
+from napari_unet.widgets._layers import CloseWatcher, layer_choices, on_layers_changed
 
 if TYPE_CHECKING:
     import napari
 
 #: Milliseconds between a change and the refresh of the live counts.
 COUNTS_MS = 150
-
-
-def _shapes_state(data, types) -> list:
-    """Shapes as comparable plain lists: [(shape type, vertices), ...]."""
-    return [(t, np.asarray(d, dtype=float).tolist()) for d, t in zip(data, types, strict=True)]
 
 
 class AnnotateWidget(Container):
@@ -63,41 +51,17 @@ class AnnotateWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
         self._viewer = viewer
-        self._image_combo = ComboBox(label="Image", choices=self._image_choices, nullable=True)
-        self._axes = ComboBox(label="Leading axis", choices=AXES_CHOICES, value="auto")
-        self._folder = FileEdit(label="Project folder", mode="d", nullable=True)
-        self._folder.tooltip = "Empty: <image name>.napari-unet beside the image file"
-        self._start_btn = PushButton(text="Start annotating")
-        self._new_cell_btn = PushButton(text="New cell  [n]")
-        self._counts = Label(value="")
-        self._prediction_combo = ComboBox(
-            label="Prediction", choices=self._prediction_choices, nullable=True
-        )
-        self._min_size = SpinBox(label="Min piece (px)", value=10, min=1, max=1_000_000)
-        self._accept_btn = PushButton(text="Accept prediction")
-        self._tiff_path = FileEdit(label="TIFF file", mode="w", filter="*.tif *.tiff")
-        self._export_btn = PushButton(text="Export TIFF")
-        self._import_btn = PushButton(text="Import TIFF")
-        self._save_btn = PushButton(text="Save now")
-        self._status = Label(value="Pick an image and start annotating.")
-        for label in (self._counts, self._status):
-            label.native.setWordWrap(True)  # long messages wrap instead of widening the dock
-        self.extend(
-            [self._image_combo, self._axes, self._folder, self._start_btn, self._new_cell_btn]
-            + [self._counts, self._prediction_combo, self._min_size, self._accept_btn]
-            + [self._tiff_path, self._export_btn, self._import_btn, self._save_btn, self._status]
-        )
         self._image: Image | None = None
         self._labels: Labels | None = None
         self._region: Shapes | None = None
         self._plan = None
+        self._make_controls()
         self._saver = Autosaver(self.native, self._state, self._set_status)
         self._close_watcher = CloseWatcher(self._saver.flush)
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
         self._counts_timer.setInterval(COUNTS_MS)
         self._counts_timer.timeout.connect(self._update_counts)
-
         self._start_btn.changed.connect(self._start)
         self._new_cell_btn.changed.connect(self._new_cell)
         self._accept_btn.changed.connect(self._accept_prediction)
@@ -105,23 +69,52 @@ class AnnotateWidget(Container):
         self._import_btn.changed.connect(self._import_tiff)
         self._save_btn.changed.connect(self._save_now)
         self._folder.changed.connect(self._on_folder_changed)
-        for ev in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, ev).connect(self._on_layers_changed)
+        on_layers_changed(viewer, self._on_layers_changed)
         viewer.layers.events.removing.connect(self._on_layer_removing)
         viewer.dims.events.current_step.connect(self._on_step)
         self._enable_session(False)
 
+    def _make_controls(self) -> None:
+        self._image_combo = ComboBox(label="Image", choices=self._image_choices, nullable=True)
+        self._axes = ComboBox(label="Leading axis", choices=AXES_CHOICES, value="auto")
+        self._folder = FileEdit(label="Project folder", mode="d", nullable=True)
+        self._start_btn = PushButton(text="Start annotating")
+        self._new_cell_btn = PushButton(text="New cell  [n]")
+        self._counts = Label(value="")
+        self._prediction_combo = ComboBox(
+            label="Prediction", choices=self._prediction_choices, nullable=True
+        )
+        self._min_size = SpinBox(label="Min piece (px)", value=MIN_PIECE, min=1, max=1_000_000)
+        self._accept_btn = PushButton(text="Accept prediction")
+        self._tiff_path = FileEdit(label="TIFF file", mode="w", filter="*.tif *.tiff")
+        self._export_btn = PushButton(text="Export TIFF")
+        self._import_btn = PushButton(text="Import TIFF")
+        self._save_btn = PushButton(text="Save now")
+        self._status = Label(value="Pick an image and start annotating.")
+        for widget, key in (
+            (self._image_combo, "image"), (self._axes, "axes"), (self._folder, "project_folder"),
+            (self._start_btn, "start_annotating"), (self._new_cell_btn, "new_cell"),
+            (self._prediction_combo, "prediction"), (self._min_size, "min_piece"),
+            (self._accept_btn, "accept"), (self._tiff_path, "tiff_file"),
+            (self._export_btn, "export"), (self._import_btn, "import"),
+            (self._save_btn, "save_now"),
+        ):  # fmt: skip
+            widget.tooltip = describe(key)
+        for label in (self._counts, self._status):
+            label.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        self.extend(
+            [self._image_combo, self._axes, self._folder, self._start_btn, self._new_cell_btn]
+            + [self._counts, self._prediction_combo, self._min_size, self._accept_btn]
+            + [self._tiff_path, self._export_btn, self._import_btn, self._save_btn, self._status]
+        )
+
     # --- choices and small helpers ----------------------------------------------------
 
     def _image_choices(self, _widget=None) -> list[tuple[str, Image]]:
-        return [(ly.name, ly) for ly in self._viewer.layers if isinstance(ly, Image)]
+        return layer_choices(self._viewer, "Image")
 
     def _prediction_choices(self, _widget=None) -> list[tuple[str, Labels]]:
-        return [
-            (ly.name, ly)
-            for ly in self._viewer.layers
-            if isinstance(ly, Labels) and ly is not self._labels
-        ]
+        return layer_choices(self._viewer, "Labels", exclude=(self._labels,))
 
     def _on_layers_changed(self, _event=None) -> None:
         self._image_combo.reset_choices()
@@ -175,7 +168,7 @@ class AnnotateWidget(Container):
         folder = self._default_folder(image)
         src = getattr(image.source, "path", None)
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
-        project, ok = self._load_saved(folder, identity, plan.labels_shape)
+        project, ok = load_saved(folder, identity, plan.labels_shape)
         name = f"{image.name} annotations"
         existing = self._viewer.layers[name] if name in self._viewer.layers else None
         if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
@@ -204,7 +197,7 @@ class AnnotateWidget(Container):
         self.native.window().installEventFilter(self._close_watcher)
         saved = None  # what the folder holds, so that only differences are written
         if project is not None and project.annotations is not None:
-            saved = (project.annotations, _shapes_state(project.region_data, project.region_types))
+            saved = (project.annotations, shapes_state(project.region_data, project.region_types))
         self._saver.reset(folder, identity, saved, ok)
         self._enable_session(True)
         self._on_layers_changed()
@@ -213,31 +206,6 @@ class AnnotateWidget(Container):
             notes.append(f"Pixel size {scale[-2:]}: areas are shown in pixels and scaled units.")
         self._set_status(" ".join(notes) + " " + self._saver.note())
         self._update_counts()
-
-    def _load_saved(self, folder: Path | None, identity: dict, labels_shape):
-        """Read the project folder; on a mismatch, warn and keep the files untouched.
-
-        Returns the project (or None) and whether autosave may write to the folder.
-        """
-        if folder is None:
-            return None, False
-        if not folder_is_writable(folder):
-            show_error(
-                f"The project folder {folder} is read-only. Autosave is off until you "
-                "choose a writable project folder; your annotations stay in the viewer."
-            )
-        try:
-            project = load_project(folder, labels_shape)
-        except InputError as exc:
-            show_error(
-                f"{exc}. The saved annotations were not loaded and are left untouched; "
-                "autosave is off until you choose another project folder."
-            )
-            return None, False
-        if project is not None:
-            for note in identity_warnings(project.identity, identity):
-                show_warning(f"{note} ({folder.name}).")
-        return project, True
 
     def _attach_region(self, image, scale, translate, project) -> Shapes:
         name = f"{image.name} annotated region"
@@ -410,7 +378,7 @@ class AnnotateWidget(Container):
     # --- persistence ------------------------------------------------------------------
 
     def _state(self) -> tuple[np.ndarray, list]:
-        region = _shapes_state(self._region.data, self._region.shape_type)
+        region = shapes_state(self._region.data, self._region.shape_type)
         return np.asarray(self._labels.data), region
 
     def _on_changed(self, _event=None) -> None:

@@ -13,7 +13,9 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Table
 from qtpy.QtWidgets import QStyledItemDelegate
 
-from napari_unet.core.metrics import DSB_THRESHOLDS, evaluate_many, summary_row
+from napari_unet.core.metrics import DSB_THRESHOLDS, summary_row
+from napari_unet.core.options import describe
+from napari_unet.widgets import _layers, _workers
 
 if TYPE_CHECKING:
     import napari
@@ -51,13 +53,14 @@ class EvaluateWidget(Container):
         self._viewer = viewer
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
         self._ground_truth = ComboBox(label="ground truth", choices=self._labels_choices)
-        self._region = ComboBox(
-            label="annotated region",
-            choices=self._region_choices,
-            tooltip="score only the objects mostly inside this region (partial annotation)",
-        )
+        self._region = ComboBox(label="annotated region", choices=self._region_choices)
         self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
         self._run = PushButton(text="Evaluate")
+        for widget, key in (
+            (self._prediction, "predicted"), (self._ground_truth, "ground_truth"),
+            (self._region, "region"), (self._per_plane, "per_plane"), (self._run, "evaluate"),
+        ):  # fmt: skip
+            widget.tooltip = describe(key)
         self._status = Label(value="Choose two Labels layers and press Evaluate.")
         self._status.native.setWordWrap(True)
         # Metrics as rows, images as columns (total first): reads well in a narrow dock.
@@ -87,23 +90,14 @@ class EvaluateWidget(Container):
         self.results: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
         self._worker = None
         self._run.changed.connect(self._on_run)
-        events = viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
-            event.connect(self._refresh_choices)
+        _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
 
     def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        from napari.layers import Labels
-
-        return [(lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, Labels)]
+        return _layers.layer_choices(self._viewer, "Labels")
 
     def _region_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        from napari.layers import Labels, Shapes
-
-        layers = [
-            (lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, (Labels, Shapes))
-        ]
-        return [(WHOLE, None), *layers]
+        return [(WHOLE, None), *_layers.layer_choices(self._viewer, "Labels", "Shapes")]
 
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
@@ -138,15 +132,13 @@ class EvaluateWidget(Container):
                 f"prediction and ground truth are both {pred_layer.name!r}; choose two layers"
             )
         # Copies (full resolution of multiscale layers): painting meanwhile changes nothing.
-        gt, pred = (
-            np.array(lyr.data[0] if lyr.multiscale else lyr.data) for lyr in (gt_layer, pred_layer)
-        )
+        gt, pred = (_layers.layer_array(lyr) for lyr in (gt_layer, pred_layer))
         if gt.shape != pred.shape:
             raise InputError(
                 f"{pred_layer.name!r} has shape {pred.shape} but {gt_layer.name!r} has shape "
                 f"{gt.shape}; expected layers of the same shape"
             )
-        region = self._region_mask(gt.shape)
+        region = _layers.region_array(self._region.value, gt.shape)
         if self._per_plane.value and gt.ndim >= 3:
             planes = [None] * gt.shape[0] if region is None else region
             pairs = [(f"plane {z}", gt[z], pred[z], planes[z]) for z in range(gt.shape[0])]
@@ -154,43 +146,21 @@ class EvaluateWidget(Container):
             pairs = [(pred_layer.name, gt, pred, region)]
         return pairs, len(pairs)
 
-    def _region_mask(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        """The chosen annotated region as a mask of ``shape`` (None for the whole image)."""
-        from napari_unet.core.errors import InputError
-        from napari_unet.widgets._train_layers import region_array
-
-        layer = self._region.value
-        if layer is None:
-            return None
-        mask = region_array(layer, shape[-2:])  # the plane shape that Shapes are drawn on
-        if mask.ndim == len(shape) - 1:  # one region drawn for every plane of a stack
-            mask = np.broadcast_to(mask, shape)
-        if mask.shape != tuple(shape):
-            raise InputError(
-                f"the annotated region {layer.name!r} has shape {mask.shape}, but the labels "
-                f"have shape {tuple(shape)}; expected the same shape"
-            )
-        if not mask.any():
-            raise InputError(f"the annotated region {layer.name!r} is empty")
-        return mask
-
     def _on_run(self, _value=None) -> None:
         from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error
 
         from napari_unet.core.errors import InputError
 
         try:
             pairs, total = self._pairs()
         except InputError as exc:
-            show_error(str(exc))
-            self._status.value = f"Error: {exc}"
+            _layers.report_error(self._status, str(exc))
             return
         self._run.enabled = False
         self._status.value = f"Evaluating {total} image(s)..."
         self._worker = create_worker(
-            evaluate_many,
-            _restricted(pairs),  # a generator: the restriction runs in the worker too
+            _workers.evaluate_job,
+            pairs,
             DSB_THRESHOLDS,
             total,
             _connect={
@@ -205,10 +175,7 @@ class EvaluateWidget(Container):
         self._status.value = f"Evaluated {event.done} of {event.total}: {event.name}"
 
     def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Evaluation failed: {exc}")
-        self._status.value = f"Error: {exc}"
+        _layers.report_error(self._status, f"Evaluation failed: {exc}")
 
     def _on_finished(self) -> None:
         self._run.enabled = True
@@ -247,20 +214,6 @@ class EvaluateWidget(Container):
         )
 
 
-def _restricted(pairs):
-    """(name, gt, pred) for each pair, reduced to the objects inside its annotated region.
-
-    Planes of a stack without any annotated pixel are skipped (nothing there is annotated).
-    """
-    from napari_unet.core.metrics import restrict_to_region
-
-    for name, gt, pred, region in pairs:
-        if region is None:
-            yield name, gt, pred
-        elif region.any():
-            yield (name, *restrict_to_region(gt, pred, region))
-
-
 def evaluate_section(viewer: napari.viewer.Viewer):
     """A collapsed "Evaluate" section holding an :class:`EvaluateWidget` (for the Predict dock).
 
@@ -269,21 +222,13 @@ def evaluate_section(viewer: napari.viewer.Viewer):
     superqt.QCollapsible
         The section; its ``panel`` attribute is the :class:`EvaluateWidget`.
     """
-    from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QScrollArea
     from superqt import QCollapsible
 
     panel = EvaluateWidget(viewer, table_height=120)
     panel.margins = (0, 0, 0, 0)
     # Open, the section scrolls inside a bounded height: it must not make the dock (and
     # with it a short napari window) taller than the screen.
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(panel.native)
-    scroll.setMinimumHeight(SECTION_MIN_HEIGHT)
-    width = panel.native.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(width + 4)
+    scroll = _layers.scroll_panel(panel.native, min_height=SECTION_MIN_HEIGHT)
     section = QCollapsible("Evaluate against annotations")
     section.addWidget(scroll)
     section.collapse(animate=False)

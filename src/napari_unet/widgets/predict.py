@@ -1,9 +1,10 @@
 """The "Predict" dock: seamless tiled segmentation of an image layer, in a background thread.
 
-Loading the model file and every tile run in a napari thread worker on the core generator
-:func:`napari_unet.core.postprocess.iter_segment`; the GUI thread only moves the progress bar
-and adds the result as a Labels layer ``"<image> segmentation"`` (and optionally the
-foreground probability as an Image layer) with the image's scale and translate.
+Loading the model file and every tile run in a napari thread worker
+(:func:`napari_unet.widgets._workers.predict_job`, on the core generator
+:func:`napari_unet.core.inference.segment.iter_segment`); the GUI thread only moves the
+progress bar and adds the result as a Labels layer ``"<image> segmentation"`` (and optionally
+the foreground probability as an Image layer) with the image's scale and translate.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from magicgui.widgets import (
     RadioButtons,
     SpinBox,
 )
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.options import describe
+from napari_unet.widgets import _layers, _workers
 
 if TYPE_CHECKING:
     import napari
@@ -50,48 +56,16 @@ class PredictWidget(Container):
         self._metadata: dict = {}
         self._pending_file: Path | None = None
         self._worker = None
-        self._source = ComboBox(label="model", choices=[BUILTIN, OTHER], value=OTHER)
-        self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
-        self._model_label = Label(value="model: none (choose a file or train one)")
-        self._image = ComboBox(label="image", choices=self._image_choices)
-        self._tile = SpinBox(label="tile (0 = auto)", min=0, max=16384, value=0)
-        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
-        self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
-        self._threshold = FloatSpinBox(label="threshold", min=0.01, max=0.99, step=0.05, value=0.5)
-        self._min_size = SpinBox(label="min size (px)", min=0, max=1_000_000, value=10)
-        self._split = FloatSpinBox(
-            label="split joined (px)",
-            min=0.0,
-            max=20.0,
-            step=0.5,
-            value=0.0,
-            tooltip="cut cells left joined at a neck (0 = off; larger splits less)",
-        )
-        self._probabilities = CheckBox(text="also add probabilities", value=False)
-        self._run = PushButton(text="Predict")
-        self._cancel = PushButton(text="Cancel", enabled=False)
-        self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
-        self._status = Label(value="")
+        self._make_controls()
         buttons = Container(widgets=[self._run, self._cancel], layout="horizontal")
         buttons.margins = (0, 0, 0, 0)
         self.extend(
             [
-                self._source,
-                self._model_file,
-                self._model_label,
-                self._image,
-                self._tile,
-                self._device,
-                self._scope,
-                self._threshold,
-                self._min_size,
-                self._split,
-                self._probabilities,
-                buttons,
-                self._progress,
-                self._status,
+                self._source, self._model_file, self._model_label, self._image, self._tile,
+                self._device, self._scope, self._threshold, self._min_size, self._split,
+                self._probabilities, buttons, self._progress, self._status,
             ]
-        )
+        )  # fmt: skip
         # Score the prediction against the annotations right here (collapsed by default).
         from napari_unet.widgets.evaluate import evaluate_section
 
@@ -102,19 +76,47 @@ class PredictWidget(Container):
         self._source.value = BUILTIN  # the starter model works before any training
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
-        events = viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
-            event.connect(lambda _e=None: self.reset_choices())
+        _layers.on_layers_changed(viewer, lambda _e=None: self.reset_choices())
+
+    def _make_controls(self) -> None:
+        post = Postprocess()
+        self._source = ComboBox(label="model", choices=[BUILTIN, OTHER], value=OTHER)
+        self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
+        self._model_label = Label(value="model: none (choose a file or train one)")
+        self._image = ComboBox(
+            label="image", choices=lambda _w=None: _layers.layer_choices(self._viewer, "Image")
+        )
+        self._tile = SpinBox(label="tile (px, 0 = auto)", min=0, max=16384, value=0)
+        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
+        self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
+        self._threshold = FloatSpinBox(
+            label="threshold", min=0.01, max=0.99, step=0.05, value=post.threshold
+        )
+        self._min_size = SpinBox(label="min size (px)", min=0, max=1_000_000, value=post.min_size)
+        self._split = FloatSpinBox(
+            label="split joined (px)", min=0.0, max=20.0, step=0.5, value=post.split
+        )
+        self._probabilities = CheckBox(text="also add probabilities", value=False)
+        self._run = PushButton(text="Predict")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
+        self._status = Label(value="")
+        for widget, key in (
+            (self._source, "model"), (self._model_file, "model_file"), (self._image, "image"),
+            (self._tile, "tile"), (self._device, "device"), (self._scope, "scope"),
+            (self._threshold, "threshold"), (self._min_size, "min_size"), (self._split, "split"),
+            (self._probabilities, "probabilities"), (self._run, "predict"),
+            (self._cancel, "cancel"),
+        ):  # fmt: skip
+            widget.tooltip = describe(key)
 
     # -- model --------------------------------------------------------------------------
     def set_model(self, model, metadata: dict, name: str) -> None:
         """Use an in-memory model (the Train dock hands over the model it just trained)."""
-        from napari_unet.core.pretrained import postprocess_options
-
         self._source.value = OTHER
         self._model, self._metadata, self._pending_file = model, dict(metadata or {}), None
         self._model_label.value = f"model: {name}"
-        self._apply_postprocess(postprocess_options(metadata))
+        self._show_postprocess(metadata)
 
     def _on_model_file(self, value=None) -> None:
         path = Path(str(self._model_file.value))
@@ -123,32 +125,28 @@ class PredictWidget(Container):
         self._source.value = OTHER
         self._model, self._metadata, self._pending_file = None, {}, path
         self._model_label.value = f"model: {path.name} (loaded when you press Predict)"
-        self._apply_recommendations(path)
+        self._show_recommendations(path)
 
-    def _apply_recommendations(self, path: Path) -> None:
-        """Set threshold, min size and split to what the model file recommends, if anything."""
-        from napari_unet.core.errors import InputError
-        from napari_unet.core.modelfile import read_metadata
-        from napari_unet.core.pretrained import postprocess_options
+    def _show_recommendations(self, path: Path) -> None:
+        """Show the post-processing a model file recommends (its header only: no torch)."""
+        from napari_unet.core.models.modelfile import read_metadata
 
         try:
-            metadata = read_metadata(path)  # the header only: no torch
+            metadata = read_metadata(path)
         except (InputError, OSError):
             return  # not a model file: Predict will say so
-        self._apply_postprocess(postprocess_options(metadata))
+        self._show_postprocess(metadata)
 
-    def _apply_postprocess(self, post: dict) -> None:
-        """Show a model's recommended post-processing (nothing changes if it has none)."""
-        if not post:
-            return
-        self._threshold.value = post.get("threshold", self._threshold.value)
-        self._min_size.value = post.get("min_size", self._min_size.value)
-        self._split.value = post.get("split", 0.0)
+    def _show_postprocess(self, metadata: dict | None) -> None:
+        """Threshold, min size and split as the model would use them (else the defaults)."""
+        post = Postprocess.for_model(metadata)
+        self._threshold.value = post.threshold
+        self._min_size.value = post.min_size
+        self._split.value = post.split
 
     def _on_source(self, value=None) -> None:
         """The built-in starter model, or back to the chosen model file."""
-        from napari_unet.core.errors import InputError
-        from napari_unet.core.pretrained import pretrained_path
+        from napari_unet.core.models.pretrained import pretrained_path
 
         if self._source.value != BUILTIN:
             self._model, self._metadata, self._pending_file = None, {}, None
@@ -162,17 +160,12 @@ class PredictWidget(Container):
             self._source.value = OTHER
             return
         self._model, self._metadata, self._pending_file = None, {}, path
-        self._apply_recommendations(path)
+        self._show_recommendations(path)
         self._model_label.value = "model: nuclei, built-in (loaded when you press Predict)"
-
-    def _image_choices(self, _widget=None):
-        return [(ly.name, ly) for ly in self._viewer.layers if type(ly).__name__ == "Image"]
 
     # -- running ------------------------------------------------------------------------
     def _request(self) -> dict:
         """Everything the worker needs, read on the GUI thread (raises InputError)."""
-        from napari_unet.core.errors import InputError
-
         layer = self._image.value
         if layer is None:
             raise InputError("no image layer: open an image first")
@@ -180,7 +173,6 @@ class PredictWidget(Container):
             raise InputError("no model: choose a model file or train one in the Train dock")
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         rgb = bool(getattr(layer, "rgb", False))
-        spatial_ndim = data.ndim - (1 if rgb else 0)
         options = {
             "tile": self._tile.value or None,
             "device": self._device.value,
@@ -191,51 +183,38 @@ class PredictWidget(Container):
         }
         req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
         if self._scope.value == VIEW:
-            from napari_unet.widgets._train_layers import visible_box
-
-            if spatial_ndim > 2:
+            if data.ndim - (1 if rgb else 0) > 2:
                 req["plane"] = int(self._viewer.dims.current_step[0])
             h, w = data.shape[-3:-1] if rgb else data.shape[-2:]
-            box = visible_box(self._viewer, layer, (h, w), limit=1 << 14)
+            box = _layers.visible_box(self._viewer, layer, (h, w), limit=1 << 14)
             if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
                 req["region"] = ((box[0], box[1]), (box[2], box[3]))
         return req
 
     def _on_run(self, _value=None) -> None:
         from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error
-
-        from napari_unet.core.errors import InputError
 
         if self._worker is not None:
             return
         try:
             req = self._request()
         except InputError as exc:
-            show_error(str(exc))
-            self._status.value = f"Error: {exc}"
+            _layers.report_error(self._status, str(exc))
             return
         self._req = req
         self._run.enabled, self._cancel.enabled = False, True
         self._progress.value = 0
         self._status.value = "Predicting..."
+        image = req["data"] if req["plane"] is None else req["data"][req["plane"]]
         self._worker = create_worker(
-            _work,
-            self._model,
-            self._metadata,
-            self._pending_file,
-            req["data"],
-            req["options"],
-            req["plane"],
-            req["region"],
+            _workers.predict_job, self._model, self._metadata, self._pending_file, image,
+            req["options"], req["region"],
             _connect={
-                "yielded": self._on_progress,
-                "returned": self._on_returned,
-                "errored": self._on_error,
-                "finished": self._on_finished,
+                "yielded": self._on_progress, "returned": self._on_returned,
+                "errored": self._on_error, "finished": self._on_finished,
                 "aborted": self._on_aborted,
             },
-        )
+        )  # fmt: skip
 
     def _on_cancel(self, _value=None) -> None:
         if self._worker is not None:
@@ -263,44 +242,40 @@ class PredictWidget(Container):
         req, layer = self._req, self._req["layer"]
         data = req["data"]
         full = data.shape[:-1] if getattr(layer, "rgb", False) else data.shape
-        kw = {"scale": layer.scale, "translate": layer.translate}
         index = [] if req["plane"] is None else [req["plane"]]
         if req["region"] is not None:
             (y0, y1), (x0, x1) = req["region"]
             index += [slice(y0, y1), slice(x0, x1)]
-        for suffix, values, kind in (
-            ("segmentation", labels, "labels"),
-            ("probabilities", foreground, "image"),
-        ):
-            if kind == "image" and not self._probabilities.value:
-                continue
-            name = f"{layer.name} {suffix}"
-            if name in self._viewer.layers and self._viewer.layers[name].data.shape == full:
-                target = self._viewer.layers[name]
-                if index:
-                    target.data[tuple(index)] = values
-                else:
-                    target.data = values
-                target.refresh()
-                continue
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
+        self._put(f"{layer.name} segmentation", labels, full, index, "labels")
+        if self._probabilities.value:
+            self._put(f"{layer.name} probabilities", foreground, full, index, "image")
+
+    def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str) -> None:
+        """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape)."""
+        layers = self._viewer.layers
+        if name in layers and layers[name].data.shape == full:
+            target = layers[name]
             if index:
-                arr = np.zeros(full, values.dtype)
-                arr[tuple(index)] = values
-                values = arr
-            if kind == "labels":
-                self._viewer.add_labels(values, name=name, opacity=0.5, **kw)
+                target.data[tuple(index)] = values
             else:
-                self._viewer.add_image(
-                    values, name=name, colormap="magma", blending="additive", **kw
-                )
+                target.data = values
+            target.refresh()
+            return
+        if name in layers:
+            layers.remove(name)
+        if index:
+            arr = np.zeros(full, values.dtype)
+            arr[tuple(index)] = values
+            values = arr
+        layer = self._req["layer"]
+        kw = {"name": name, "scale": layer.scale, "translate": layer.translate}
+        if kind == "labels":
+            self._viewer.add_labels(values, opacity=0.5, **kw)
+        else:
+            self._viewer.add_image(values, colormap="magma", blending="additive", **kw)
 
     def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Prediction failed: {exc}")
-        self._status.value = f"Error: {exc}"
+        _layers.report_error(self._status, f"Prediction failed: {exc}")
 
     def _on_aborted(self) -> None:
         self._status.value = "Cancelled"
@@ -308,27 +283,3 @@ class PredictWidget(Container):
     def _on_finished(self) -> None:
         self._worker = None
         self._run.enabled, self._cancel.enabled = True, False
-
-
-def _work(model, metadata, pending_file, data, options, plane, region):
-    """The worker: load the model if needed, then segment; returns labels and foreground."""
-    from napari_unet.core.postprocess import iter_segment
-
-    loaded = None
-    if model is None:
-        from napari_unet.core.modelfile import load_model
-
-        model, metadata = load_model(pending_file, device="cpu")
-        loaded = model
-    image = data
-    if plane is not None:
-        image = np.asarray(data[plane])
-    elif region is not None or not type(data).__module__.startswith("dask"):
-        image = np.asarray(data)
-    labels, probs = yield from iter_segment(
-        model, image, metadata=metadata, region=region, **options
-    )
-    foreground = probs[1] if probs.shape[0] > 1 else probs[0]
-    if hasattr(foreground, "compute"):
-        foreground = foreground.compute()
-    return labels, np.asarray(foreground, np.float32), loaded, metadata

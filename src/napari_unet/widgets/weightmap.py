@@ -9,7 +9,10 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QDockWidget
 
-from napari_unet.core.weightmap import iter_target_and_weights
+from napari_unet.core.options import describe
+from napari_unet.core.training.targets import MODES, WeightMapSettings
+from napari_unet.core.training.weightmap import iter_target_and_weights
+from napari_unet.widgets import _layers
 
 if TYPE_CHECKING:
     import napari
@@ -41,16 +44,26 @@ class WeightMapWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
         self._viewer = viewer
+        d = WeightMapSettings
         self._labels = ComboBox(label="labels", choices=self._labels_choices)
         self._mask = ComboBox(label="annotated region", choices=self._mask_choices)
-        self._w0 = FloatSpinBox(label="w0", value=10.0, min=0.0, max=1000.0, step=1.0)
-        self._sigma = FloatSpinBox(label="sigma (px)", value=5.0, min=0.1, max=200.0, step=0.5)
-        self._gap = SpinBox(label="gap (px)", value=2, min=0, max=10)
-        self._class_weights = ComboBox(label="class weights", choices=["balanced", "none"])
-        self._mode = ComboBox(label="target", choices=["binary", "3class"])
+        self._w0 = FloatSpinBox(label="w0", value=d.w0, min=0.0, max=1000.0, step=1.0)
+        self._sigma = FloatSpinBox(label="sigma (px)", value=d.sigma, min=0.1, max=200.0, step=0.5)
+        self._gap = SpinBox(label="gap (px)", value=d.gap, min=0, max=10)
+        self._class_weights = ComboBox(
+            label="class weights", choices=["balanced", "none"], value=d.class_weights
+        )
+        self._mode = ComboBox(label="target", choices=list(MODES), value=d.mode)
         self._show_target = CheckBox(text="show the separated target", value=True)
         self._live = CheckBox(text="update on change", value=True)
         self._run = PushButton(text="Compute weight map")
+        for widget, key in (
+            (self._labels, "labels"), (self._mask, "region"), (self._w0, "w0"),
+            (self._sigma, "sigma"), (self._gap, "gap"), (self._class_weights, "class_weights"),
+            (self._mode, "mode"), (self._show_target, "show_target"), (self._live, "live"),
+            (self._run, "compute"),
+        ):  # fmt: skip
+            widget.tooltip = describe(key)
         self._status = Label(value="Choose a Labels layer.")
         self._status.native.setWordWrap(True)
         settings = Container(
@@ -82,32 +95,19 @@ class WeightMapWidget(Container):
         self._mode.changed.connect(self._schedule)
         self._show_target.changed.connect(self._schedule)
         self._labels.changed.connect(self._on_labels_changed)
-        events = viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
-            event.connect(self._refresh_choices)
+        _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
 
     # ------------------------------------------------------------------ choices
 
     def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        from napari.layers import Labels
-
-        return [
-            (lyr.name, lyr)
-            for lyr in self._viewer.layers
-            if isinstance(lyr, Labels) and not lyr.name.endswith(" target")
-        ]
+        layers = _layers.layer_choices(self._viewer, "Labels")
+        return [(name, ly) for name, ly in layers if not name.endswith(" target")]
 
     def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        from napari.layers import Labels, Shapes
-
         chosen = getattr(self, "_labels", None)
-        chosen = chosen.value if chosen is not None else None
-        layers = [
-            (lyr.name, lyr)
-            for lyr in self._viewer.layers
-            if isinstance(lyr, (Shapes, Labels)) and lyr is not chosen
-        ]
+        chosen = (chosen.value,) if chosen is not None else ()
+        layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=chosen)
         return [(NO_MASK, None), *layers]
 
     def _refresh_choices(self, _event=None) -> None:
@@ -166,35 +166,16 @@ class WeightMapWidget(Container):
 
     def _inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Copies of the labels and the annotated-region mask."""
-        from napari.layers import Shapes
-
         from napari_unet.core.errors import InputError
 
         layer = self._labels.value
         if layer is None:
             raise InputError("choose a Labels layer")
-        labels = np.array(layer.data[0] if layer.multiscale else layer.data)
-        region = self._mask.value
-        if region is None:
-            return labels, None
-        if isinstance(region, Shapes):
-            if len(region.data) == 0:
-                raise InputError(f"the Shapes layer {region.name!r} has no shapes")
-            ndim = min(region.ndim, labels.ndim)
-            masks = region.to_masks(mask_shape=labels.shape[-ndim:])
-            mask = np.broadcast_to(np.any(masks, axis=0), labels.shape)
-        else:
-            mask = np.asarray(region.data[0] if region.multiscale else region.data) > 0
-        if mask.shape != labels.shape:
-            raise InputError(
-                f"the annotated region {region.name!r} has shape {mask.shape}, but "
-                f"{layer.name!r} has shape {labels.shape}; they must be the same"
-            )
-        return labels, np.array(mask)
+        labels = _layers.layer_array(layer)
+        return labels, _layers.region_array(self._mask.value, labels.shape)
 
     def _start(self, _value=None) -> None:
         from napari.qt.threading import create_worker
-        from napari.utils.notifications import show_error
 
         from napari_unet.core.errors import InputError
 
@@ -205,8 +186,7 @@ class WeightMapWidget(Container):
         try:
             labels, mask = self._inputs()
         except InputError as exc:
-            show_error(str(exc))
-            self._status.value = f"Error: {exc}"
+            _layers.report_error(self._status, str(exc))
             return
         self._source = self._labels.value
         self._status.value = "Computing the weight map..."
@@ -234,10 +214,7 @@ class WeightMapWidget(Container):
             self._status.value = f"Computing: plane {event.done} of {event.total}"
 
     def _on_error(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Weight map: {exc}")
-        self._status.value = f"Error: {exc}"
+        _layers.report_error(self._status, f"Weight map: {exc}")
 
     def _on_finished(self) -> None:
         self._worker = None

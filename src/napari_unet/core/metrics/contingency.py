@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.labels import check_labels
 
 
 @dataclass(frozen=True)
@@ -36,36 +37,10 @@ class Contingency:
         return self.pair_count / union
 
 
-def check_labels(arr: Any, what: str) -> np.ndarray:
-    """Return ``arr`` as a non-negative integer label array (bool is read as 0/1).
-
-    Raises
-    ------
-    InputError
-        If it is not integer, is empty or holds negative ids; ``what`` names it.
-    """
-    arr = np.asarray(arr)
-    if arr.dtype == bool:
-        arr = arr.view(np.uint8)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise InputError(
-            f"{what} has dtype {arr.dtype}; expected an integer label image "
-            "(0 = background, 1..N = objects), for example uint16 or int32"
-        )
-    if arr.size == 0:
-        raise InputError(f"{what} is empty (shape {arr.shape}); expected a label image")
-    if np.issubdtype(arr.dtype, np.signedinteger) and arr.min() < 0:
-        raise InputError(
-            f"{what} has negative labels (min {arr.min()}); expected 0 = background "
-            "and positive ids for objects"
-        )
-    return arr
-
-
 def check_pair(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Check a ground truth and a prediction with :func:`check_labels` and equal shapes."""
-    gt = check_labels(gt, "the ground truth")
-    pred = check_labels(pred, "the prediction")
+    """Check a ground truth and a prediction as label images of equal shapes."""
+    gt = check_labels(gt, "the ground truth", ndim=None, allow_bool=True)
+    pred = check_labels(pred, "the prediction", ndim=None, allow_bool=True)
     if gt.shape != pred.shape:
         raise InputError(
             f"the prediction has shape {pred.shape} but the ground truth has shape "

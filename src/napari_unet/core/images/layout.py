@@ -61,6 +61,8 @@ def layout(image, in_channels: int, channel_axis: int | None = None) -> Layout:
     Layout
         A ``(P, C, H, W)`` view and the stack shape.
     """
+    if not is_lazy(image):
+        image = np.asarray(image)
     _check_array(image)
     shape = tuple(int(s) for s in image.shape)
     ndim = len(shape)
@@ -98,9 +100,14 @@ def layout(image, in_channels: int, channel_axis: int | None = None) -> Layout:
     return Layout(planes, stack_shape)
 
 
+def is_lazy(image) -> bool:
+    """True for a dask array (computed on demand), False for numpy and other arrays."""
+    return type(image).__module__.startswith("dask")
+
+
 def array_namespace(image):
     """``dask.array`` for dask arrays, else ``numpy``: the module whose functions fit ``image``."""
-    if type(image).__module__.startswith("dask"):
+    if is_lazy(image):
         import dask.array as da
 
         return da

@@ -3,7 +3,7 @@
 ``pretrained("nuclei")`` loads the starter U-Net for fluorescence nuclei, trained by this
 project on DSB2018 fluorescence images (``scripts/train_starter.py``; see
 docs/starter-model.md). The model files are ordinary safe model files
-(:mod:`napari_unet.core.modelfile`): tensors plus JSON metadata, never pickle.
+(:mod:`napari_unet.core.models.modelfile`): tensors plus JSON metadata, never pickle.
 
 Names can be given wherever a model file is expected (the Predict dock, ``napari-unet
 predict nuclei IMAGE``, ``napari-unet train --init nuclei``): :func:`resolve_model` turns a
@@ -20,12 +20,6 @@ from napari_unet.core.errors import InputError
 
 #: Built-in model names and their files in ``napari_unet/data``.
 PRETRAINED: dict[str, str] = {"nuclei": "nuclei.unet.safetensors"}
-
-#: One line per built-in model, for menus and help texts.
-DESCRIPTIONS: dict[str, str] = {
-    "nuclei": "starter U-Net for fluorescence nuclei (DSB2018), built in",
-}
-
 
 def _unknown(name: object) -> InputError:
     known = ", ".join(repr(k) for k in PRETRAINED)
@@ -76,14 +70,14 @@ def pretrained(name: str = "nuclei", device="cpu"):
     -------
     tuple of (torch.nn.Module, dict)
         The model in eval mode and its metadata (provenance, metrics, post-processing), as
-        :func:`napari_unet.core.modelfile.load_model` returns them.
+        :func:`napari_unet.core.models.modelfile.load_model` returns them.
 
     Raises
     ------
     InputError
         If ``name`` is unknown; the message lists the known names.
     """
-    from napari_unet.core.modelfile import load_model
+    from napari_unet.core.models.modelfile import load_model
 
     return load_model(pretrained_path(name), device=device)
 
@@ -98,9 +92,3 @@ def resolve_model(value: str | os.PathLike) -> Path:
     if is_pretrained_name(value):
         return pretrained_path(str(value))
     return Path(value)
-
-
-def postprocess_options(metadata: dict | None) -> dict:
-    """The post-processing a model file recommends (``threshold``, ``min_size``, ``split``)."""
-    post = (metadata or {}).get("postprocess") or {}
-    return {k: post[k] for k in ("threshold", "min_size", "split") if k in post}

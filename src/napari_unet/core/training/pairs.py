@@ -2,9 +2,9 @@
 
 A :class:`TrainPair` is one 2D plane: its normalised image ``(C, H, W)``, instance labels,
 the optional annotated-region mask, and the U-Net target and weight map (computed once per
-pair by :mod:`napari_unet.core.weightmap` and cached by content). Pixels outside the
+pair by :mod:`napari_unet.core.training.weightmap` and cached by content). Pixels outside the
 annotated region get weight 0, so partially annotated images train safely.
-Crops and batches are drawn from the pairs by :mod:`napari_unet.core.sampling`.
+Crops and batches are drawn from the pairs by :mod:`napari_unet.core.training.sampling`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from napari_unet.core import augment as aug
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.labels import check_labels
+from napari_unet.core.images.normalize import normalize
+from napari_unet.core.training import augment as aug
+from napari_unet.core.training.targets import WeightMapSettings
 
 _CACHE: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _CACHE_SIZE = 64
@@ -108,27 +110,12 @@ def _split_channels(image: np.ndarray, label_shape: tuple, what: str) -> np.ndar
     )
 
 
-def _check_labels(labels: Any, what: str) -> np.ndarray:
-    lab = np.asarray(labels)
-    if lab.dtype == bool:
-        lab = lab.astype(np.int32)
-    if not np.issubdtype(lab.dtype, np.integer):
-        raise InputError(
-            f"{what}: labels have dtype {lab.dtype}; expected integer instance labels "
-            f"(0 = background, 1..N = cells), not probabilities or floats"
-        )
-    if lab.ndim not in (2, 3):
-        raise InputError(f"{what}: labels must be 2D or a stack of 2D planes; got {lab.shape}")
-    if lab.size and lab.min() < 0:
-        raise InputError(
-            f"{what}: labels contain negative values (min {lab.min()}); "
-            f"expected 0 for background and positive ids for cells"
-        )
-    return lab.astype(np.int32, copy=False)
-
-
-def target_and_weights(
-    labels: np.ndarray, mask: np.ndarray | None, w0: float, sigma: float, gap: int = 2
+def cached_target_and_weights(
+    labels: np.ndarray,
+    mask: np.ndarray | None,
+    w0: float,
+    sigma: float,
+    gap: int = WeightMapSettings.gap,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The U-Net target and weight map of one plane, cached by content and settings."""
     h = hashlib.blake2b(labels.tobytes(), digest_size=16)
@@ -139,9 +126,9 @@ def target_and_weights(
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    from napari_unet.core.weightmap import target_and_weights as _tw
+    from napari_unet.core.training.weightmap import target_and_weights
 
-    target, weights = _tw(labels, gap=gap, w0=w0, sigma=sigma, mask=mask)
+    target, weights = target_and_weights(labels, gap=gap, w0=w0, sigma=sigma, mask=mask)
     weights = np.asarray(weights, np.float32)
     if mask is not None:
         weights = np.where(mask, weights, np.float32(0))
@@ -159,9 +146,9 @@ def make_pairs(
     *,
     names: list[str] | None = None,
     normalization: dict | None = None,
-    w0: float = 10.0,
-    sigma: float = 5.0,
-    gap: int = 2,
+    w0: float = WeightMapSettings.w0,
+    sigma: float = WeightMapSettings.sigma,
+    gap: int = WeightMapSettings.gap,
 ) -> list[TrainPair]:
     """Validate training data and prepare one :class:`TrainPair` per annotated plane.
 
@@ -179,7 +166,7 @@ def make_pairs(
     names : list of str, optional
         Names for messages.
     normalization : dict, optional
-        Normalisation spec (:mod:`napari_unet.core.normalize`; default 1-99.8 percentiles).
+        Normalisation spec (:mod:`napari_unet.core.images.normalize`; default 1-99.8 percentiles).
     w0, sigma : float
         Weight-map border weight and width (paper: 10 and 5 px).
     gap : int
@@ -195,58 +182,22 @@ def make_pairs(
         Different shapes, non-integer or negative labels, an empty region, images with
         different channel counts, or no annotated cell at all.
     """
-    from napari_unet.core.normalize import normalize
-
-    if len(images) == 0:
-        raise InputError("no training images given; expected at least one image/labels pair")
-    if len(images) != len(labels):
-        raise InputError(f"{len(images)} images but {len(labels)} label images; pair them 1:1")
-    regions = list(regions) if regions is not None else [None] * len(images)
-    if len(regions) != len(images):
-        raise InputError(f"{len(images)} images but {len(regions)} regions; give one per image")
-    names = list(names) if names is not None else [f"pair {i + 1}" for i in range(len(images))]
+    regions, names = _check_counts(images, labels, regions, names)
     pairs: list[TrainPair] = []
     channels = None
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
-        lab = _check_labels(lab, name)
-        img = np.asarray(img)
-        if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
-            raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
-        img = _split_channels(img, lab.shape, name)
-        if img.shape[-3] > 1 and np.all(img == img[..., :1, :, :]):
-            img = img[..., :1, :, :]  # grey stored as RGB (DSB2018 fluorescence): one channel
-        c = img.shape[-3]
-        if channels is None:
-            channels = c
-        elif c != channels:
+        lab = check_labels(lab, f"{name}: labels", allow_bool=True).astype(np.int32, copy=False)
+        img = _checked_image(img, lab.shape, name)
+        channels = channels or img.shape[-3]
+        if img.shape[-3] != channels:
             raise InputError(
-                f"{name}: image has {c} channel(s) but the first image has {channels}; "
-                f"all training images need the same channel count (convert colour images "
-                f"to grey, e.g. the command's --grey, or train separate models)"
+                f"{name}: image has {img.shape[-3]} channel(s) but the first image has "
+                f"{channels}; all training images need the same channel count (convert colour "
+                "images to grey, e.g. the command's --grey, or train separate models)"
             )
-        mask = None
-        if reg is not None:
-            mask = np.asarray(reg)
-            if mask.shape != lab.shape:
-                raise InputError(
-                    f"{name}: region shape {mask.shape} differs from labels shape {lab.shape}"
-                )
-            mask = mask != 0
-            if not mask.any():
-                raise InputError(
-                    f"{name}: the annotated region is empty; paint the region you annotated "
-                    f"(non-zero pixels) or give no region to use the whole image"
-                )
-        planes = range(lab.shape[0]) if lab.ndim == 3 else [None]
-        for z in planes:
-            lz = lab if z is None else lab[z]
-            mz = mask if (mask is None or z is None) else mask[z]
-            iz = img if z is None else img[z]
-            if z is not None and (mz is not None and not mz.any()):
-                continue
-            if z is not None and mz is None and not (lz > 0).any():
-                continue
-            target, weights = target_and_weights(lz, mz, w0, sigma, gap)
+        mask = _checked_region(reg, lab.shape, name)
+        for z, lz, mz, iz in _annotated_planes(img, lab, mask):
+            target, weights = cached_target_and_weights(lz, mz, w0, sigma, gap)
             raw = np.asarray(iz)
             pairs.append(
                 TrainPair(
@@ -265,3 +216,60 @@ def make_pairs(
             "region; paint at least a few cells before training"
         )
     return pairs
+
+
+def _check_counts(images, labels, regions, names) -> tuple[list, list]:
+    """One label image (and region, and name) per image; returns the regions and names."""
+    if len(images) == 0:
+        raise InputError("no training images given; expected at least one image/labels pair")
+    if len(images) != len(labels):
+        raise InputError(f"{len(images)} images but {len(labels)} label images; pair them 1:1")
+    regions = list(regions) if regions is not None else [None] * len(images)
+    if len(regions) != len(images):
+        raise InputError(f"{len(images)} images but {len(regions)} regions; give one per image")
+    names = list(names) if names is not None else [f"pair {i + 1}" for i in range(len(images))]
+    return regions, names
+
+
+def _checked_image(img, label_shape: tuple, name: str) -> np.ndarray:
+    """The image as ``(..., C, H, W)``; grey stored as identical colour channels -> one."""
+    img = np.asarray(img)
+    if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
+        raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
+    img = _split_channels(img, label_shape, name)
+    if img.shape[-3] > 1 and np.all(img == img[..., :1, :, :]):
+        img = img[..., :1, :, :]  # grey stored as RGB (DSB2018 fluorescence): one channel
+    return img
+
+
+def _checked_region(region, label_shape: tuple, name: str) -> np.ndarray | None:
+    """The annotated region as a bool mask of the labels' shape (None: all annotated)."""
+    if region is None:
+        return None
+    mask = np.asarray(region)
+    if mask.shape != label_shape:
+        raise InputError(
+            f"{name}: region shape {mask.shape} differs from labels shape {label_shape}"
+        )
+    mask = mask != 0
+    if not mask.any():
+        raise InputError(
+            f"{name}: the annotated region is empty; paint the region you annotated "
+            f"(non-zero pixels) or give no region to use the whole image"
+        )
+    return mask
+
+
+def _annotated_planes(img, lab, mask):
+    """``(plane index or None, labels, mask, image)`` of each plane that holds annotation.
+
+    A 2D pair is one plane; a stack plane counts when its region has pixels or, without a
+    region, when it holds a labelled cell.
+    """
+    if lab.ndim == 2:
+        yield None, lab, mask, img
+        return
+    for z in range(lab.shape[0]):
+        mz = None if mask is None else mask[z]
+        if (mz is not None and mz.any()) or (mz is None and (lab[z] > 0).any()):
+            yield z, lab[z], mz, img[z]

@@ -1,9 +1,7 @@
 """U-Net training targets and boundary weight maps (Ronneberger et al. 2015, eq. 2).
 
-From instance labels this module makes what the trainer needs:
+From instance labels and the separated target of :mod:`napari_unet.core.training.targets`:
 
-* :func:`separate_touching`: the target, in which a thin background gap separates every pair
-  of touching cells (binary, or 3-class background / interior / boundary);
 * :func:`weight_map`: ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x))**2 / (2 * sigma**2))``;
 * :func:`target_and_weights`: both at once, and :func:`iter_target_and_weights`, the same for
   stacks and dask arrays as a generator of progress events.
@@ -20,36 +18,30 @@ window per cell, not pixels x cells; see its notes for the cut-off that makes th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.weightmap_distances import (
-    border_cutoff,
-    border_distances,
-    contour_pixels,
-    gap_pixels,
+from napari_unet.core.images.labels import check_labels
+from napari_unet.core.progress import drain
+from napari_unet.core.training.distances import border_cutoff, border_distances
+from napari_unet.core.training.targets import (
+    WeightMapSettings,
+    check_parameters,
+    separated_labels,
+    target_of,
 )
 
 __all__ = [
     "WeightMapProgress",
-    "border_cutoff",
-    "border_distances",
-    "check_labels",
+    "WeightMapSettings",
     "class_weight_values",
     "iter_target_and_weights",
-    "separate_touching",
-    "separated_labels",
     "target_and_weights",
     "weight_map",
 ]
-
-MODES = ("binary", "3class")
-#: Named class weightings accepted by ``class_weights``.
-CLASS_WEIGHTINGS = ("balanced", "none")
 
 
 @dataclass(frozen=True)
@@ -58,57 +50,6 @@ class WeightMapProgress:
 
     done: int
     total: int
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def check_labels(labels) -> None:
-    """Raise :class:`InputError` unless ``labels`` is a 2D or 3D non-negative integer array.
-
-    Works on numpy and dask arrays (for dask only dtype and shape are checked, so nothing is
-    computed).
-    """
-    shape = tuple(getattr(labels, "shape", ()))
-    dtype = getattr(labels, "dtype", None)
-    if dtype is None or len(shape) == 0:
-        raise InputError(f"labels must be a 2D (or 3D stack) array of instance ids; got {labels!r}")
-    if 0 in shape:
-        raise InputError(f"labels are empty (shape {shape}); expected a 2D image or a 3D stack")
-    if len(shape) == 3 and shape[-1] in (3, 4):
-        raise InputError(
-            f"labels of shape {shape} look like an RGB(A) image; expected instance labels "
-            "(one integer id per cell, 0 for background) of shape (Y, X) or (Z, Y, X)"
-        )
-    if len(shape) not in (2, 3):
-        raise InputError(
-            f"labels must be 2D (Y, X) or a 3D stack (Z or T, Y, X); got {len(shape)}D {shape}"
-        )
-    if np.dtype(dtype) == np.dtype(bool):
-        raise InputError(
-            "labels are a boolean mask, but touching cells can only be separated with one id "
-            "per cell; label the mask first (for example scipy.ndimage.label)"
-        )
-    if not np.issubdtype(dtype, np.integer):
-        raise InputError(
-            f"labels must be integer instance ids (0 background, 1..N cells); got {dtype}. "
-            "Convert an integral float image with .astype(int) or label a mask first"
-        )
-    if np.issubdtype(dtype, np.signedinteger) and isinstance(labels, np.ndarray):
-        low = labels.min()
-        if low < 0:
-            raise InputError(f"labels must be >= 0 (0 is background); found the value {low}")
-
-
-def _check_parameters(w0: float, sigma: float, gap: int, mode: str) -> None:
-    if not (isinstance(sigma, (int, float, np.number)) and math.isfinite(sigma) and sigma > 0):
-        raise InputError(f"sigma must be a positive number of pixels; got {sigma}")
-    if not (isinstance(w0, (int, float, np.number)) and math.isfinite(w0) and w0 >= 0):
-        raise InputError(f"w0 must be a finite number >= 0; got {w0}")
-    if int(gap) != gap or gap < 0:
-        raise InputError(f"gap must be a whole number of pixels >= 0; got {gap}")
-    if mode not in MODES:
-        raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
 
 
 def _check_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -121,75 +62,6 @@ def _check_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
             f"shape {tuple(shape)}; they must be the same"
         )
     return mask.astype(bool, copy=False)
-
-
-# --------------------------------------------------------------------------- targets
-
-
-def separated_labels(labels: np.ndarray, gap: int = 2) -> np.ndarray:
-    """Instance labels with a background gap of ``gap`` pixels between touching cells.
-
-    A pixel of cell ``k`` becomes background when a pixel of another cell lies within
-    ``gap // 2`` pixels of it (chessboard distance); for odd gaps the cell with the higher id
-    gives up one pixel more. Cells are thus separated even in 8-connectivity: ``gap=1`` leaves a
-    1-pixel line between touching cells, ``gap=2`` removes one pixel on each side. Borders with
-    the background are left alone.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        2D integer instance labels (0 background).
-    gap : int
-        Width of the gap in pixels; 0 returns the labels unchanged.
-
-    Returns
-    -------
-    numpy.ndarray
-        Labels of the same shape and dtype.
-    """
-    check_labels(labels)
-    _check_parameters(1.0, 1.0, gap, "binary")
-    labels = np.asarray(labels)
-    if gap == 0:
-        return labels.copy()
-    if labels.ndim != 2:
-        raise InputError(f"separated_labels takes a 2D image; got shape {labels.shape}")
-    out = labels.copy()
-    out[gap_pixels(labels, gap)] = 0
-    return out
-
-
-def separate_touching(labels: np.ndarray, gap: int = 2, mode: str = "binary") -> np.ndarray:
-    """The paper's training target: cells with a background gap where they touch.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        2D integer instance labels (0 background, any non-negative ids).
-    gap : int
-        Width in pixels of the background gap left between touching cells (see
-        :func:`separated_labels`).
-    mode : {"binary", "3class"}
-        ``"binary"``: 0 background (and gaps), 1 cell. ``"3class"``: 0 background,
-        1 interior, 2 boundary, where the boundary is every cell pixel with an 8-neighbour of
-        another id (background included) plus the separation gaps.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 target of the same shape.
-    """
-    _check_parameters(1.0, 1.0, gap, mode)
-    return _target(np.asarray(labels), separated_labels(labels, gap), mode)
-
-
-def _target(labels: np.ndarray, sep: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "binary":
-        return (sep > 0).astype(np.uint8)
-    cells = labels > 0
-    target = cells.astype(np.uint8)
-    target[contour_pixels(labels) | (cells & (sep == 0))] = 2
-    return target
 
 
 # --------------------------------------------------------------------------- weights
@@ -237,7 +109,7 @@ def class_weight_values(
 def _plane_target_and_weights(labels, gap, w0, sigma, class_weights, mask, mode):
     labels = np.asarray(labels)
     sep = separated_labels(labels, gap)
-    target = _target(labels, sep, mode)
+    target = target_of(labels, sep, mode)
     n_classes = 2 if mode == "binary" else 3
     wc = class_weight_values(target, class_weights, n_classes, mask)
     weights = wc.astype(np.float32)[target]
@@ -263,12 +135,12 @@ def _plane_target_and_weights(labels, gap, w0, sigma, class_weights, mask, mode)
 def target_and_weights(
     labels,
     *,
-    gap: int = 2,
-    w0: float = 10.0,
-    sigma: float = 5.0,
-    class_weights: str | Sequence[float] = "balanced",
+    gap: int = WeightMapSettings.gap,
+    w0: float = WeightMapSettings.w0,
+    sigma: float = WeightMapSettings.sigma,
+    class_weights: str | Sequence[float] = WeightMapSettings.class_weights,
     mask=None,
-    mode: str = "binary",
+    mode: str = WeightMapSettings.mode,
 ):
     """The training target and its weight map, in one call.
 
@@ -297,8 +169,8 @@ def target_and_weights(
         float32 weights; the border term is added on background pixels of the separated
         target (gaps included), with distances to the separated cells.
     """
-    check_labels(labels)
-    _check_parameters(w0, sigma, gap, mode)
+    labels = check_labels(labels)
+    check_parameters(w0, sigma, gap, mode)
     class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
     mask = _check_mask(mask, labels.shape)
     args = (gap, w0, sigma, class_weights, mode)
@@ -306,14 +178,11 @@ def target_and_weights(
         return _lazy(labels, mask, args)
     if labels.ndim == 2:
         return _plane_target_and_weights(labels, gap, w0, sigma, class_weights, mask, mode)
-    gen = iter_target_and_weights(
-        labels, gap=gap, w0=w0, sigma=sigma, class_weights=class_weights, mask=mask, mode=mode
+    return drain(
+        iter_target_and_weights(
+            labels, gap=gap, w0=w0, sigma=sigma, class_weights=class_weights, mask=mask, mode=mode
+        )
     )
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _lazy(labels, mask, args):
@@ -358,12 +227,12 @@ def _lazy(labels, mask, args):
 
 def weight_map(
     labels,
-    w0: float = 10.0,
-    sigma: float = 5.0,
-    class_weights: str | Sequence[float] = "balanced",
+    w0: float = WeightMapSettings.w0,
+    sigma: float = WeightMapSettings.sigma,
+    class_weights: str | Sequence[float] = WeightMapSettings.class_weights,
     mask=None,
-    gap: int = 2,
-    mode: str = "binary",
+    gap: int = WeightMapSettings.gap,
+    mode: str = WeightMapSettings.mode,
 ):
     """The U-Net weight map ``w = w_c + w0 * exp(-(d1 + d2)**2 / (2 sigma**2))``.
 
@@ -378,20 +247,20 @@ def weight_map(
 def iter_target_and_weights(
     labels,
     *,
-    gap: int = 2,
-    w0: float = 10.0,
-    sigma: float = 5.0,
-    class_weights: str | Sequence[float] = "balanced",
+    gap: int = WeightMapSettings.gap,
+    w0: float = WeightMapSettings.w0,
+    sigma: float = WeightMapSettings.sigma,
+    class_weights: str | Sequence[float] = WeightMapSettings.class_weights,
     mask=None,
-    mode: str = "binary",
+    mode: str = WeightMapSettings.mode,
 ) -> Generator[WeightMapProgress, None, tuple[np.ndarray, np.ndarray]]:
     """Like :func:`target_and_weights`, plane by plane, yielding progress.
 
     Dask stacks are read one plane at a time. Yields a :class:`WeightMapProgress` after each
     plane (a 2D image counts as one plane) and returns ``(target, weights)`` as numpy arrays.
     """
-    check_labels(labels)
-    _check_parameters(w0, sigma, gap, mode)
+    labels = check_labels(labels)
+    check_parameters(w0, sigma, gap, mode)
     class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
     mask = _check_mask(mask, labels.shape)
     planes = labels if labels.ndim == 3 else labels[None]

@@ -1,47 +1,28 @@
-"""Seamless tiled prediction of images of any size.
+"""The network on batches of normalised tiles, and the tile size that fits the memory.
 
-``predict(model, image)`` returns class probabilities; ``iter_predict`` is its generator
-twin that yields :class:`PredictProgress` events and returns the same array (the GUI and the
-command line wrap it). Tiles follow :mod:`napari_unet.core.tiling`: abutting overlap-tiles
-with real neighbouring context for valid networks (equal to a whole-image prediction), and
-blended overlapping tiles for same-padded ones. Dask arrays go to
-:mod:`napari_unet.core.predict_dask` and come back lazy.
-
-Accepted layouts: ``(H, W)``; ``(H, W, C)`` (RGB last) or ``(C, H, W)``; stacks ``(Z, H, W)``,
-``(Z, C, H, W)`` or ``(Z, H, W, C)``, predicted plane by plane. Probabilities have the class
-axis first: ``(n_classes, *stack, H, W)``.
+:class:`TileRunner` turns ``(N, C, H, W)`` tiles into class probabilities (softmax, or a
+sigmoid for one output class) on a device, halving its batch on CUDA out-of-memory;
+:func:`auto_tile` picks the largest legal tile whose activations fit the device's budget.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
 
-from napari_unet.core import tiling
-from napari_unet.core.device import PRECISIONS, autocast_dtype
-from napari_unet.core.device import choose_device as resolve_device
+from napari_unet.core.device import autocast_dtype
 from napari_unet.core.errors import InputError
-from napari_unet.core.layout import Layout, array_namespace, layout
-from napari_unet.core.normalize import Stats, check_spec, compute_stats
+from napari_unet.core.images.normalize import Stats
+from napari_unet.core.inference import tiling
 
 __all__ = [
-    "PRECISIONS",
-    "Layout",
     "PredictProgress",
-    "TileRunner",
-    "auto_tile",
-    "autocast_dtype",
-    "iter_predict",
-    "layout",
+    "TileRunner", "auto_tile",     "check_finite",
     "model_info",
-    "plan",
-    "predict",
     "predict_region",
-    "resolve_device",
 ]
 
 #: Rough activation memory of a U-Net at inference, bytes per input pixel per base channel
@@ -51,7 +32,7 @@ BYTES_PER_PIXEL_PER_CHANNEL = 40
 
 @dataclass(frozen=True)
 class PredictProgress:
-    """Progress of a prediction: ``done`` of ``total`` tiles (over all planes)."""
+    """Progress of a prediction: ``done`` of ``total`` tiles (or chunks, over all planes)."""
 
     done: int
     total: int
@@ -146,12 +127,6 @@ class TileRunner:
         return probs.cpu().numpy()
 
 
-def plan(model, shape: tuple[int, int], tile: int | None = None, overlap: int | None = None):
-    """The per-axis tile plans for an ``(H, W)`` image (``tile=None``: one whole tile)."""
-    geometry = model_info(model)[0]
-    return [tiling.plan_axis(int(n), geometry, tile, overlap) for n in shape]
-
-
 def predict_region(
     source: np.ndarray,
     origin: tuple[int, int],
@@ -216,119 +191,10 @@ def _weight_sum(tiles, start: int, stop: int) -> np.ndarray:
     return total
 
 
-def iter_predict(
-    model,
-    image,
-    tile: int | None = None,
-    batch: int | None = None,
-    device=None,
-    precision: str = "fp32",
-    channel_axis: int | None = None,
-    normalization: dict | None = None,
-    metadata: dict | None = None,
-    overlap: int | None = None,
-    region: tuple[tuple[int, int], tuple[int, int]] | None = None,
-    plane: int | None = None,
-) -> Generator[PredictProgress, None, np.ndarray]:
-    """Generator twin of :func:`predict`: yields progress, returns the probabilities.
-
-    Parameters are those of :func:`predict`, plus ``region`` (``((y0, y1), (x0, x1))``:
-    predict only these output pixels, e.g. the current view) and ``plane`` (the flat index
-    of the one stack plane to predict). The result then covers just that region/plane.
-    """
-    if array_namespace(image) is not np:
-        from napari_unet.core.predict_dask import predict_dask
-
-        return predict_dask(
-            model, image, tile=tile, batch=batch, device=device, precision=precision,
-            channel_axis=channel_axis, normalization=normalization, metadata=metadata,
-            overlap=overlap,
-        )  # fmt: skip
-    geometry, in_ch, n_cls, _ = model_info(model)
-    lay = layout(np.asarray(image), in_ch, channel_axis)
-    spec = check_spec(normalization or (metadata or {}).get("normalization"))
-    torch_device = resolve_device(device)
-    batch = batch or 1
-    tile = tile or auto_tile(model, torch_device, batch, precision)
-    h, w = lay.planes.shape[-2:]
-    plans = plan(model, (h, w), tile, overlap)
-    region = region or ((0, h), (0, w))
-    planes = range(lay.planes.shape[0]) if plane is None else [plane]
-    if plane is not None and not 0 <= plane < lay.planes.shape[0]:
-        raise InputError(f"plane {plane} is out of range (the stack has {lay.planes.shape[0]})")
-    per_plane = len(plans[0].tiles(*region[0])) * len(plans[1].tiles(*region[1]))
-    total = per_plane * len(planes)
-    (y0, y1), (x0, x1) = region
-    out = np.zeros((n_cls, len(planes), y1 - y0, x1 - x0), np.float32)
-    runner = TileRunner(model.to(torch_device), torch_device, precision, batch)
-    was_training = bool(getattr(model, "training", False))
-    model.eval()
-    done, last = 0, 0.0
-    try:
-        for k, p in enumerate(planes):
-            source = lay.planes[p]
-            if source.dtype.kind == "f" and not np.isfinite(source).all():
-                raise InputError(
-                    "the image contains NaN or infinite values; replace them (for example "
-                    "with 0) before predicting"
-                )
-            stats = compute_stats(source, spec)
-            gen = predict_region(source, (0, 0), (h, w), region, plans, stats, runner, n_cls)
-            while True:
-                try:
-                    done += next(gen)
-                except StopIteration as stop:
-                    out[:, k] = stop.value
-                    break
-                now = time.monotonic()
-                if now - last > 0.2 or done == total:
-                    last = now
-                    yield PredictProgress(done, total, k, len(planes))
-    finally:
-        model.train(was_training)
-    if plane is not None or not lay.stack_shape:
-        return out[:, 0]
-    return out.reshape((n_cls, *lay.stack_shape, *out.shape[-2:]))
-
-
-def predict(model, image, **kwargs) -> np.ndarray:
-    """Class probabilities of ``image`` by seamless tiled prediction.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A network of the family (with ``geometry``, ``in_channels``, ``n_classes``).
-    image : numpy.ndarray or dask.array.Array
-        Raw pixels (uint8, uint16, float...) in any layout of the module docstring.
-    tile : int, optional
-        Input tile size (rounded up to a legal size); default: the largest that fits the
-        device's free memory.
-    batch : int, optional
-        Tiles per forward pass (default 1; halved automatically on CUDA out-of-memory).
-    device : str or torch.device, optional
-        Default: CUDA if available, else CPU.
-    precision : {"fp32", "fp16", "bf16"}
-        Autocast precision on CUDA (CPU always runs fp32).
-    channel_axis : int, optional
-        The channel axis; guessed by default (see :func:`layout`).
-    normalization, metadata : dict, optional
-        The normalisation spec, or the model file's metadata holding it.
-    overlap : int, optional
-        Same-padded networks: overlap of neighbouring tiles (default: the geometry's halo).
-
-    Returns
-    -------
-    numpy.ndarray or dask.array.Array
-        float32 probabilities ``(n_classes, *stack, H, W)``; lazy for dask input.
-
-    Raises
-    ------
-    InputError
-        For empty, 1-D, non-numeric, NaN/inf input or a channel count the model cannot take.
-    """
-    gen = iter_predict(model, image, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+def check_finite(source: np.ndarray) -> None:
+    """Raise :class:`InputError` if a block of pixels holds NaN or infinite values."""
+    if source.dtype.kind == "f" and not np.isfinite(source).all():
+        raise InputError(
+            "the image contains NaN or infinite values; replace them (for example with 0) "
+            "before predicting"
+        )

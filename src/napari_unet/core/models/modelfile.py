@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.io import atomic_write
+from napari_unet.core.images.io import atomic_write
 
 #: Version of the layout written by this module; files with a larger number are refused.
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ _MAX_HEADER = 100_000_000
 _RESAVE_HINT = (
     "re-save the weights with napari-unet's save_model (in a trusted Python session: "
     "build the model with napari_unet.core.models.build_model, load_state_dict(...), then "
-    "napari_unet.core.modelfile.save_model(path, model))"
+    "napari_unet.core.models.modelfile.save_model(path, model))"
 )
 
 
@@ -102,10 +102,7 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
         If the metadata is not JSON-able, the class names do not fit, or a derived key
         disagrees with the model.
     """
-    import torch
     from safetensors.torch import save_file
-
-    from napari_unet import __version__
 
     model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper: save the network
     if not hasattr(model, "config") or not hasattr(model, "geometry"):
@@ -114,13 +111,25 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
             f"got {type(model).__name__}"
         )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    text = _header_text(model, tensors, dict(metadata))
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: text})  # one key: deterministic bytes
+    return path
+
+
+def _header_text(model, tensors: dict, extras: dict) -> str:
+    """The JSON metadata of a model file: derived keys, checked extras, provenance."""
+    import torch
+
+    from napari_unet._version import __version__
+
     derived = {
         "format_version": FORMAT_VERSION,
         "config": dict(model.config),
         "geometry": model.geometry.to_dict(),
         "tensors_sha256": _tensors_sha256(tensors),
     }
-    extras = dict(metadata)
     for key in _DERIVED:
         if key in extras:
             given = json.loads(json.dumps(extras.pop(key), default=_json_default))
@@ -136,11 +145,10 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
             f"class_names must be {n_classes} strings (one per output class); got {class_names!r}"
         )
     normalization = extras.pop("normalization", None) or dict(DEFAULT_NORMALIZATION)
-    if not isinstance(normalization, dict):
-        raise InputError(f"normalization must be a dict, got {normalization!r}")
     provenance = extras.pop("provenance", None) or {}
-    if not isinstance(provenance, dict):
-        raise InputError(f"provenance must be a dict, got {provenance!r}")
+    for key, value in (("normalization", normalization), ("provenance", provenance)):
+        if not isinstance(value, dict):
+            raise InputError(f"{key} must be a dict, got {value!r}")
     base_provenance = {
         "package": "napari-unet",
         "package_version": __version__,
@@ -154,17 +162,13 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
     }
     header |= extras
     try:
-        text = json.dumps(header, sort_keys=True, default=_json_default)
+        return json.dumps(header, sort_keys=True, default=_json_default)
     except (TypeError, ValueError) as exc:
         bad = [k for k in header if not _jsonable(header[k])]
         raise InputError(
             f"model metadata must be JSON-able (numbers, strings, lists, dicts); "
             f"key(s) {', '.join(bad) or '?'} are not: {exc}"
         ) from exc
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: text})  # one key: deterministic bytes
-    return path
 
 
 def _jsonable(value) -> bool:

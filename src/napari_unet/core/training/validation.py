@@ -1,8 +1,8 @@
 """Validation during training: held-out regions, loss, pixel IoU and instance AP50.
 
-Prediction runs through :func:`napari_unet.core.predict.predict` (the same tiled path and
-normalisation as the Predict widget) and instances come from the prediction module's
-post-processing, so validation scores what a user will get.
+Prediction runs through :func:`napari_unet.core.inference.segment.segment` (the same tiled
+path, normalisation and post-processing as the Predict dock), so validation scores what a
+user will get.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from napari_unet.core.data import TrainPair
+from napari_unet.core.training.pairs import TrainPair
 
 
 def split_holdout(
@@ -52,7 +52,7 @@ def split_holdout(
 
 def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=None):
     """Instance labels and probabilities of ``raw`` by the prediction module's segmentation."""
-    from napari_unet.core.postprocess import segment
+    from napari_unet.core.inference.segment import segment
 
     raw = np.asarray(raw)
     extra = {}

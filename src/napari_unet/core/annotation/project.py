@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.io import atomic_write
+from napari_unet.core.images.io import atomic_write
 
 PROJECT_SUFFIX = ".napari-unet"
 ANNOTATIONS_FILE = "annotations.tif"
@@ -107,7 +107,7 @@ def image_identity(
     dict
         JSON-serialisable identity.
     """
-    from napari_unet import __version__
+    from napari_unet._version import __version__
 
     arr = np.asarray(data)
     return {

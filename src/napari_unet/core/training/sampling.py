@@ -1,8 +1,8 @@
 """Random augmented training crops, and batches prepared ahead in a thread.
 
 :class:`CropSampler` draws crops of a size the network accepts from
-:class:`~napari_unet.core.data.TrainPair` s, biased towards annotated cells, with the
-augmentation of :mod:`napari_unet.core.augment`; :class:`BatchPrefetcher` prepares batches
+:class:`~napari_unet.core.training.pairs.TrainPair` s, biased towards annotated cells, with the
+augmentation of :mod:`napari_unet.core.training.augment`; :class:`BatchPrefetcher` prepares batches
 ahead in daemon threads so data preparation overlaps the training step.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.core import augment as aug
-from napari_unet.core.data import TrainPair
+from napari_unet.core.training import augment as aug
+from napari_unet.core.training.pairs import TrainPair
 
 
 class CropSampler:

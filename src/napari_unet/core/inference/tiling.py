@@ -1,7 +1,7 @@
 """Pure tile arithmetic for seamless prediction: tile grids, mirroring, blending windows.
 
 No torch and no dask here: these small functions decide *where* tiles go; the predictor
-(:mod:`napari_unet.core.predict`) runs the network on them.
+(:mod:`napari_unet.core.inference.predict`) runs the network on them.
 
 Two regimes, following the network's :class:`~napari_unet.core.models.TileGeometry`:
 
@@ -27,6 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_unet.core.errors import InputError
+
+#: A box of output pixels of one plane: ``((y0, y1), (x0, x1))``.
+Region = tuple[tuple[int, int], tuple[int, int]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,16 +143,6 @@ def mirror_indices(start: int, stop: int, length: int) -> np.ndarray:
     return np.where(m < length, m, period - m)
 
 
-def mirror_pad(image: np.ndarray, pads: list[tuple[int, int]]) -> np.ndarray:
-    """Mirror-extend the last ``len(pads)`` axes of ``image`` like :func:`mirror_indices`."""
-    out = np.asarray(image)
-    first = out.ndim - len(pads)
-    for k, (before, after) in enumerate(pads):
-        n = out.shape[first + k]
-        out = np.take(out, mirror_indices(-before, n + after, n), axis=first + k)
-    return out
-
-
 def legal_at_least(geometry, size: int) -> int:
     """The smallest legal input size of ``geometry`` that is at least ``size``."""
     size = max(int(size), geometry.min_input_size)
@@ -257,3 +250,37 @@ def computed_ratio(plans: list[AxisPlan]) -> float:
     for p in plans:
         ratio *= len(p.tiles()) * p.tile_in / p.length
     return ratio
+
+
+def source_window(plans: list[AxisPlan], region) -> list[tuple[int, int]]:
+    """Per axis, the input pixels ``[a, b)`` that the tiles of output ``region`` read.
+
+    Reads beyond the image border are mirrored back inside (as the predictor reads them),
+    so the window is all a caller must load to predict the region: a view of a numpy
+    plane, or the one block of a dask array that is computed.
+    """
+    window = []
+    for plan, (start, stop) in zip(plans, region, strict=True):
+        lo, hi = plan.length, 0
+        for t in plan.tiles(start, stop):
+            if t.in_start >= 0 and t.in_stop <= plan.length:
+                a, b = t.in_start, t.in_stop
+            else:
+                idx = mirror_indices(t.in_start, t.in_stop, plan.length)
+                a, b = int(idx.min()), int(idx.max()) + 1
+            lo, hi = min(lo, a), max(hi, b)
+        window.append((lo, hi))
+    return window
+
+
+def check_region(region: Region | None, shape: tuple[int, int]) -> Region:
+    """``region`` as ints, checked to lie inside a plane of ``shape``; None: the whole plane."""
+    if region is None:
+        return ((0, shape[0]), (0, shape[1]))
+    try:
+        (y0, y1), (x0, x1) = ((int(a), int(b)) for a, b in region)
+    except (TypeError, ValueError):
+        raise InputError(f"region must be ((y0, y1), (x0, x1)); got {region!r}") from None
+    if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
+        raise InputError(f"region {region} is not a box inside the image of {shape[0]}x{shape[1]}")
+    return (y0, y1), (x0, x1)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.io import atomic_write
+from napari_unet.core.images.io import atomic_write
 
 if TYPE_CHECKING:
-    from napari_unet.core.train_config import TrainResult
+    from napari_unet.core.training.events import TrainResult
 
 FORMAT = "napari-unet-optimizer/1"
 
@@ -122,7 +122,7 @@ def best_path(path: str | Path) -> Path:
 
 def save_snapshot(path: Path, model, meta: dict, step: int, metrics: dict | None) -> None:
     """Write a model file of the weights at ``step`` (e.g. the best so far) with ``metrics``."""
-    from napari_unet.core.modelfile import save_model
+    from napari_unet.core.models.modelfile import save_model
 
     m = copy.deepcopy(meta)
     m["provenance"]["steps"] = step
@@ -138,7 +138,7 @@ def save_result(result: TrainResult, path: str | Path) -> Path:
     pathlib.Path
         ``path``.
     """
-    from napari_unet.core.modelfile import save_model
+    from napari_unet.core.models.modelfile import save_model
 
     path = Path(path)
     meta = copy.deepcopy(result.metadata)
@@ -159,8 +159,9 @@ def save_result(result: TrainResult, path: str | Path) -> Path:
 
 def load_resume(path: str | Path) -> TrainResult:
     """Rebuild a :class:`TrainResult` from a model file and its optimiser state."""
-    from napari_unet.core.modelfile import load_model
-    from napari_unet.core.train_config import TrainConfig, TrainResult
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.training.config import TrainConfig
+    from napari_unet.core.training.events import TrainResult
 
     model, meta = load_model(path, device="cpu")
     state, extra = load_optimizer(optimizer_path(path))

@@ -61,9 +61,22 @@ def touching_cells(
         raise InputError(f"n_cells must be at least 1; got {n_cells}")
     rng = np.random.default_rng(seed)
     height, width = (int(s) for s in shape)
-
     # Cell radius so that cells cover roughly 40% of the image (before overlaps).
     mean_radius = float(np.clip(np.sqrt(0.4 * height * width / (np.pi * n_cells)), 4.0, 40.0))
+    centres = _centres(rng, (height, width), n_cells, cluster_size, mean_radius)
+    labels = np.zeros((height, width), np.int32)
+    nearest = np.full((height, width), np.inf, np.float32)
+    for index, centre in enumerate(centres, start=1):
+        _paint_cell(labels, nearest, index, centre, mean_radius, rng)
+    labels = _keep_largest_fragment(labels)
+    labels, nearest = _relabel(labels, nearest)
+    image = _render(labels, nearest, rng, noise)
+    return image, labels
+
+
+def _centres(rng, shape, n_cells: int, cluster_size: float, mean_radius: float) -> np.ndarray:
+    """Cell centres, ``(n_cells, 2)``, scattered around randomly placed cluster centres."""
+    height, width = shape
     n_clusters = max(1, round(n_cells / max(cluster_size, 1.0)))
     margin = mean_radius
     cluster_centres = np.column_stack(
@@ -74,34 +87,31 @@ def touching_cells(
     )
     owner = rng.integers(0, n_clusters, n_cells)
     centres = cluster_centres[owner] + rng.normal(0.0, 1.3 * mean_radius, (n_cells, 2))
-    centres = np.clip(centres, 0, [height - 1, width - 1])
+    return np.clip(centres, 0, [height - 1, width - 1])
 
-    labels = np.zeros((height, width), np.int32)
-    nearest = np.full((height, width), np.inf, np.float32)
-    for index, (cy, cx) in enumerate(centres, start=1):
-        radius = mean_radius * rng.uniform(0.7, 1.3)
-        a, b = radius * rng.uniform(1.0, 1.3), radius * rng.uniform(0.7, 1.0)
-        angle = rng.uniform(0.0, np.pi)
-        harmonics = [(k, rng.uniform(0.0, 0.08), rng.uniform(0.0, 2 * np.pi)) for k in (2, 3, 4)]
-        reach = int(np.ceil(1.35 * a)) + 1
-        y0, y1 = max(0, int(cy) - reach), min(height, int(cy) + reach + 1)
-        x0, x1 = max(0, int(cx) - reach), min(width, int(cx) + reach + 1)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        dy, dx = yy - cy, xx - cx
-        u = (dx * np.cos(angle) + dy * np.sin(angle)) / a
-        v = (-dx * np.sin(angle) + dy * np.cos(angle)) / b
-        phi = np.arctan2(v, u)
-        outline = 1.0 + sum(amp * np.cos(k * phi + phase) for k, amp, phase in harmonics)
-        dist = (np.hypot(u, v) / outline).astype(np.float32)
-        window_nearest = nearest[y0:y1, x0:x1]
-        win = (dist < 1.0) & (dist < window_nearest)
-        window_nearest[win] = dist[win]
-        labels[y0:y1, x0:x1][win] = index
 
-    labels = _keep_largest_fragment(labels)
-    labels, nearest = _relabel(labels, nearest)
-    image = _render(labels, nearest, rng, noise)
-    return image, labels
+def _paint_cell(labels, nearest, index: int, centre, mean_radius: float, rng) -> None:
+    """Paint one wavy ellipse as cell ``index`` where its centre is the nearest one."""
+    height, width = labels.shape
+    cy, cx = centre
+    radius = mean_radius * rng.uniform(0.7, 1.3)
+    a, b = radius * rng.uniform(1.0, 1.3), radius * rng.uniform(0.7, 1.0)
+    angle = rng.uniform(0.0, np.pi)
+    harmonics = [(k, rng.uniform(0.0, 0.08), rng.uniform(0.0, 2 * np.pi)) for k in (2, 3, 4)]
+    reach = int(np.ceil(1.35 * a)) + 1
+    y0, y1 = max(0, int(cy) - reach), min(height, int(cy) + reach + 1)
+    x0, x1 = max(0, int(cx) - reach), min(width, int(cx) + reach + 1)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dy, dx = yy - cy, xx - cx
+    u = (dx * np.cos(angle) + dy * np.sin(angle)) / a
+    v = (-dx * np.sin(angle) + dy * np.cos(angle)) / b
+    phi = np.arctan2(v, u)
+    outline = 1.0 + sum(amp * np.cos(k * phi + phase) for k, amp, phase in harmonics)
+    dist = (np.hypot(u, v) / outline).astype(np.float32)
+    window_nearest = nearest[y0:y1, x0:x1]
+    win = (dist < 1.0) & (dist < window_nearest)
+    window_nearest[win] = dist[win]
+    labels[y0:y1, x0:x1][win] = index
 
 
 def _keep_largest_fragment(labels: np.ndarray) -> np.ndarray:

@@ -1,8 +1,7 @@
-"""Training settings, progress events and the result of a run (no torch at import).
+"""Training settings: :class:`TrainConfig`, architecture presets, the learning-rate schedule.
 
 :class:`TrainConfig` holds every setting (JSON-able, stored in model files); the trainer
-(:mod:`napari_unet.core.train`) yields the event dataclasses below and returns a
-:class:`TrainResult`.
+(:mod:`napari_unet.core.training.trainer`) reads it. No torch at import.
 """
 
 from __future__ import annotations
@@ -10,14 +9,11 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from napari_unet.core.augment import AugmentConfig
 from napari_unet.core.errors import InputError
-from napari_unet.core.normalize import DEFAULT as DEFAULT_NORMALIZATION
+from napari_unet.core.images.normalize import DEFAULT as DEFAULT_NORMALIZATION
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.targets import WeightMapSettings
 
 #: Architecture presets (model configs without ``in_channels``, which the data decides).
 PRESETS: dict[str, dict] = {
@@ -38,7 +34,14 @@ PRESETS: dict[str, dict] = {
     },  # fmt: skip
     "paper": {"arch": "unet", "base_channels": 64, "depth": 5, "padding": "valid"},
 }
+#: The preset trained when none is chosen.
+DEFAULT_PRESET = "small"
 OPTIMIZERS = ("adam", "sgd")
+#: Learning rate of each optimiser when none is given.
+DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
+#: Fraction of the largest image's rows held out for validation when no validation image
+#: is given (the command line and the Train dock).
+HOLDOUT_FRACTION = 0.2
 SCHEDULES = ("constant", "cosine", "poly")
 
 
@@ -54,23 +57,23 @@ class TrainConfig:
     which one thread cannot keep busy (docs/training.md).
     """
 
-    model: dict = field(default_factory=lambda: dict(PRESETS["small"]))
+    model: dict = field(default_factory=lambda: dict(PRESETS[DEFAULT_PRESET]))
     steps: int = 500
     batch_size: int = 4
     crop_size: int = 128
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float | None = None
     momentum: float = 0.99
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_steps: int = 20
-    w0: float = 10.0
-    sigma: float = 5.0
-    gap: int = 2
+    w0: float = WeightMapSettings.w0
+    sigma: float = WeightMapSettings.sigma
+    gap: int = WeightMapSettings.gap
     dice_weight: float = 0.0
     augment: dict = field(default_factory=lambda: AugmentConfig().to_dict())
     fg_bias: float = 0.7
-    val_every: int = 100
+    val_every: int = 50
     val_fraction: float = 0.0
     seed: int = 0
     device: str = "auto"
@@ -93,10 +96,12 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 what = "an integer >= 0 (0: automatic)" if low == 0 else "a positive integer"
                 raise InputError(f"{name} must be {what}, got {v!r}")
-        if not (isinstance(self.lr, int | float) and 0 < self.lr < 10):
-            raise InputError(f"learning rate must be a number in (0, 10), got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
+        if not (isinstance(self.lr, int | float) and 0 < self.lr < 10):
+            raise InputError(f"learning rate must be a number in (0, 10), got {self.lr!r}")
         if self.schedule not in SCHEDULES:
             raise InputError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if not 0 <= self.val_fraction < 1:
@@ -108,7 +113,7 @@ class TrainConfig:
         return copy.deepcopy(asdict(self))
 
     def pair_options(self) -> dict:
-        """Keyword arguments of :func:`~napari_unet.core.data.make_pairs` for these settings."""
+        """Keyword arguments of :func:`~napari_unet.core.training.pairs.make_pairs` for these."""
         return {
             "normalization": dict(self.normalization),
             "w0": self.w0,
@@ -124,101 +129,6 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training setting(s): {', '.join(unknown)}")
         return cls(**d)
-
-
-@dataclass(frozen=True)
-class TrainStarted:
-    """Training begins: sizes and where it runs."""
-
-    start_step: int
-    total_steps: int
-    device: str
-    input_size: int
-    output_size: int
-    n_pairs: int
-    n_val: int
-
-
-@dataclass(frozen=True)
-class TrainStep:
-    """Progress of the optimisation (throttled; ``loss`` averages the steps since the last)."""
-
-    step: int
-    total_steps: int
-    loss: float
-    lr: float
-    images_per_s: float
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Validation metrics at ``step`` (``val_loss``, ``pixel_iou``, ``ap50``, ...)."""
-
-    step: int
-    metrics: dict
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A model file written: ``kind`` is ``"best"`` or ``"last"``."""
-
-    step: int
-    path: Path
-    kind: str
-
-
-@dataclass(frozen=True)
-class Preview:
-    """Instance labels predicted by the current weights for the preview image."""
-
-    step: int
-    labels: np.ndarray
-    origin: Any = None
-
-
-@dataclass
-class TrainResult:
-    """What a run returns: the trained model and everything needed to resume it.
-
-    Attributes
-    ----------
-    model : torch.nn.Module
-        The network with the weights of the last step (on the CPU, eval mode).
-    history : dict
-        ``{"train": [{step, loss, lr, images_per_s}...], "val": [{step, **metrics}...]}``.
-    best_metrics : dict or None
-        Validation metrics of the best evaluation (highest AP50, then lowest loss).
-    steps_done : int
-        Total optimisation steps of the model (continues across resumes).
-    stopped : bool
-        True if the stop flag ended the run early.
-    config : TrainConfig
-        The settings of the run.
-    metadata : dict
-        Model-file metadata (normalisation, classes, provenance, metrics).
-    optimizer_state : dict
-        ``optimizer.state_dict()`` for resuming.
-    best_state : dict or None
-        State dict of the best model (CPU tensors).
-    """
-
-    model: Any
-    history: dict
-    best_metrics: dict | None
-    steps_done: int
-    stopped: bool
-    config: TrainConfig
-    metadata: dict
-    optimizer_state: dict
-    best_state: dict | None = None
-
-    def best_model(self):
-        """A copy of the model with the best validation weights (the last if none)."""
-        m = copy.deepcopy(self.model)
-        if self.best_state is not None:
-            m.load_state_dict(self.best_state)
-        return m
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

@@ -1,4 +1,4 @@
-"""Kernels behind :mod:`napari_unet.core.weightmap`: touching-cell pixels and border distances.
+"""Kernels of the targets and weight maps: touching-cell pixels and border distances.
 
 Kept apart from the public API so each module stays small. Everything here takes 2D numpy
 instance labels that were already checked.

@@ -1,7 +1,7 @@
-"""Class probabilities -> instance labels, and ``segment`` (predict + label in one call).
+"""Class probabilities -> instance labels, and the post-processing settings of a model.
 
 The network is trained on targets where touching cells are separated by a thin background
-gap (:func:`napari_unet.core.weightmap.separate_touching`), so its foreground splits
+gap (:func:`napari_unet.core.training.targets.separate_touching`), so its foreground splits
 touching cells. :func:`probabilities_to_labels` labels the foreground components, removes
 small ones, optionally splits components that pinch in the middle (two cells the network
 left joined), and then grows the instances back over the separation gaps only, so touching
@@ -11,22 +11,74 @@ network put them.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from napari_unet.core.errors import InputError
 
+__all__ = ["DEFAULT_GAP", "Postprocess", "label_planes", "probabilities_to_labels", "split_joined"]
+
+#: Background gap (pixels) that training targets leave between touching cells; the
+#: post-processing grows instances back over it. Model files record theirs.
 DEFAULT_GAP = 2
+
+
+@dataclass(frozen=True)
+class Postprocess:
+    """How foreground probabilities become instances (see :func:`probabilities_to_labels`).
+
+    The defaults here are the one source of the defaults of the command line, the Predict
+    dock and the API.
+    """
+
+    threshold: float = 0.5
+    min_size: int = 10
+    gap: int = DEFAULT_GAP
+    split: float = 0.0
+
+    @classmethod
+    def for_model(cls, metadata: dict | None, **given) -> Postprocess:
+        """Each value given (not None), else the model file's recommendation, else the default.
+
+        A model file recommends ``threshold``, ``min_size`` and ``split`` in its
+        ``postprocess`` entry and records its target's ``separation_gap``.
+        """
+        meta = metadata or {}
+        known = {**(meta.get("postprocess") or {})}
+        if "separation_gap" in meta:
+            known["gap"] = meta["separation_gap"]
+        unknown = sorted(set(given) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"unknown post-processing setting(s): {', '.join(unknown)}")
+        values = {}
+        for name, field in cls.__dataclass_fields__.items():
+            value = given.get(name)
+            value = known.get(name, field.default) if value is None else value
+            values[name] = (int if field.type == "int" else float)(value)
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise InputError(f"threshold must be between 0 and 1; got {self.threshold}")
+        if min(self.min_size, self.gap, self.split) < 0:
+            raise InputError(
+                f"min_size, gap and split must be >= 0; got {self.min_size}, {self.gap}, "
+                f"{self.split}"
+            )
+
+    def as_dict(self) -> dict:
+        """Keyword arguments of :func:`probabilities_to_labels` and :func:`label_planes`."""
+        return asdict(self)
 
 
 def probabilities_to_labels(
     foreground: np.ndarray,
-    threshold: float = 0.5,
-    min_size: int = 10,
-    gap: int = DEFAULT_GAP,
-    split: float = 0.0,
+    threshold: float = Postprocess.threshold,
+    min_size: int = Postprocess.min_size,
+    gap: int = Postprocess.gap,
+    split: float = Postprocess.split,
 ) -> np.ndarray:
     """Instance labels from a 2D foreground probability map.
 
@@ -60,10 +112,7 @@ def probabilities_to_labels(
     prob = np.asarray(foreground)
     if prob.ndim != 2:
         raise InputError(f"expected a 2D probability map; got shape {prob.shape}")
-    if not 0.0 < threshold < 1.0:
-        raise InputError(f"threshold must be between 0 and 1; got {threshold}")
-    if min_size < 0 or gap < 0 or split < 0:
-        raise InputError(f"min_size, gap and split must be >= 0; got {min_size}, {gap}, {split}")
+    Postprocess(threshold, min_size, gap, split)  # checks the values
     labels = label(prob > threshold, connectivity=1).astype(np.int32)
     if min_size > 1 and labels.any():
         # By hand (a bincount) because remove_small_objects changed its API in 0.26.
@@ -146,57 +195,12 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
     return out
 
 
-def postprocess_settings(
-    metadata: dict | None,
-    threshold: float | None = None,
-    min_size: int | None = None,
-    gap: int | None = None,
-    split: float | None = None,
-) -> dict:
-    """The post-processing to use: each value given, else the model file's, else the default.
-
-    Returns ``threshold``, ``min_size``, ``gap`` and ``split`` (keywords of
-    :func:`label_planes`); the model file recommends the first three in ``postprocess`` and
-    records ``separation_gap``; the defaults are 0.5, 10 px, 2 px and 0 (no split).
-    """
-    recommended = (metadata or {}).get("postprocess") or {}
-    return {
-        "threshold": float(recommended.get("threshold", 0.5) if threshold is None else threshold),
-        "min_size": int(recommended.get("min_size", 10) if min_size is None else min_size),
-        "gap": int((metadata or {}).get("separation_gap", DEFAULT_GAP) if gap is None else gap),
-        "split": float(recommended.get("split", 0.0) if split is None else split),
-    }
-
-
-def iter_segment(
-    model,
-    image,
-    threshold: float | None = None,
-    min_size: int | None = None,
-    gap: int | None = None,
-    split: float | None = None,
-    metadata: dict | None = None,
-    foreground_class: int = 1,
-    **predict_kwargs,
-) -> Generator[object, None, tuple[np.ndarray, np.ndarray]]:
-    """Generator twin of :func:`segment`: yields progress, returns ``(labels, probabilities)``."""
-    from napari_unet.core.predict import iter_predict
-
-    probs = yield from iter_predict(model, image, metadata=metadata, **predict_kwargs)
-    post = postprocess_settings(metadata, threshold, min_size, gap, split)
-    if not 0 <= foreground_class < probs.shape[0]:
-        raise InputError(
-            f"foreground_class {foreground_class} is not a class of this model "
-            f"({probs.shape[0]} classes)"
-        )
-    fg = probs[foreground_class]
-    if hasattr(fg, "compute"):
-        fg = fg.compute()
-    return label_planes(fg, **post), probs
-
-
 def label_planes(
-    foreground, threshold: float, min_size: int, gap: int, split: float = 0.0
+    foreground,
+    threshold: float = Postprocess.threshold,
+    min_size: int = Postprocess.min_size,
+    gap: int = Postprocess.gap,
+    split: float = Postprocess.split,
 ) -> np.ndarray:
     """:func:`probabilities_to_labels` for each plane of ``(*stack, H, W)``; ids unique overall."""
     fg = np.asarray(foreground)
@@ -208,37 +212,3 @@ def label_planes(
         labels[k] = np.where(lab > 0, lab + offset, 0)
         offset += int(lab.max())
     return labels.reshape(fg.shape)
-
-
-def segment(model, image, return_probabilities: bool = False, **kwargs):
-    """Instance labels of ``image``: tiled prediction, then :func:`probabilities_to_labels`.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A network of the family; class 1 is the foreground.
-    image : numpy.ndarray or dask.array.Array
-        Raw pixels, any layout :func:`napari_unet.core.predict.predict` accepts. Stacks are
-        labelled plane by plane, with ids unique over the stack.
-    return_probabilities : bool
-        Also return the probabilities.
-    **kwargs
-        ``threshold``, ``min_size`` and ``split`` (the model file's recommended
-        ``postprocess`` values when it records them, else 0.5, 10 pixels and 0, see
-        :func:`probabilities_to_labels`), ``gap`` (the model's recorded
-        ``separation_gap``, else 2), ``metadata`` (the model file's) and any argument of
-        :func:`~napari_unet.core.predict.predict`.
-
-    Returns
-    -------
-    numpy.ndarray or tuple
-        int32 labels of shape ``(*stack, H, W)``; with ``return_probabilities`` also the
-        probabilities ``(n_classes, *stack, H, W)``.
-    """
-    gen = iter_segment(model, image, **kwargs)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            labels, probs = stop.value
-            return (labels, probs) if return_probabilities else labels

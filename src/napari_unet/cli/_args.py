@@ -1,0 +1,80 @@
+"""Arguments of the subcommands: help texts from the one option table, defaults shown.
+
+Every option's text comes from :func:`napari_unet.core.options.describe`; the default (taken
+from the dataclass or signature that owns it) is appended. Each action remembers its option
+key, so docs/options.md can list the flags that set each option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from napari_unet.core.options import describe
+
+__all__ = ["add_option", "progress_bar"]
+
+
+def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
+    """``parser.add_argument(*flags, **kwargs)`` with the help text of option ``key``.
+
+    The default is appended as ``(default: X)`` unless it is None or False or the argument
+    is positional; ``shown_default`` replaces it (for defaults that depend on other options).
+    """
+    text = describe(key)
+    default = kwargs.get("default") if shown_default is None else shown_default
+    if default is not None and default is not False and flags[0].startswith("-"):
+        text = f"{text} (default: {default})"
+    action = parser.add_argument(*flags, help=text.replace("%", "%%"), **kwargs)
+    action.option_key = key
+    return action
+
+
+def progress_bar(desc: str, unit: str, **kwargs):
+    """A tqdm bar on stderr that hides itself when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    kwargs.setdefault("disable", None)
+    return tqdm(desc=desc, unit=unit, file=sys.stderr, leave=False, **kwargs)
+
+
+def parser_actions(parser: argparse.ArgumentParser):
+    """``(subcommand, action)`` for every action with an option key (for the docs table)."""
+    for sub in parser._subparsers._group_actions:  # argparse has no public walk
+        for name, subparser in sub.choices.items():
+            for action in subparser._actions:
+                if getattr(action, "option_key", None):
+                    yield name, action
+
+
+def options_markdown() -> str:
+    """docs/options.md: every option's description, with the flags and defaults that set it.
+
+    Generated from :data:`napari_unet.core.options.OPTIONS` and the command's parser, so the
+    page says exactly what ``--help`` and the dock tooltips say.
+    """
+    from napari_unet.cli import build_parser
+    from napari_unet.core.options import OPTIONS
+
+    flags: dict[str, list[str]] = {}
+    for command, action in parser_actions(build_parser()):
+        names = "/".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest.upper()}`"
+        default = action.default
+        shown = "" if default is None or default is False else f" (default {default})"
+        flags.setdefault(action.option_key, []).append(f"{command} {names}{shown}")
+    lines = [
+        "# Options",
+        "",
+        "Every setting of the docks and of the `napari-unet` command, described once. The dock",
+        "tooltips and `napari-unet COMMAND --help` show the same sentences; this page is",
+        "generated from them (`python scripts/options_doc.py`), and a test keeps it current.",
+        "Defaults that depend on the model (post-processing) or on other options are explained",
+        "in the description.",
+    ]
+    for section, options in OPTIONS.items():
+        lines += ["", f"## {section}", "", "| option | what it does | command line |"]
+        lines.append("|---|---|---|")
+        for key, text in options.items():
+            where = "<br>".join(flags.get(key, [])) or "dock only"
+            lines.append(f"| {key} | {text} | {where} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,106 @@
+"""Which axes of an image layer are annotated: 2D, RGB, a stack of planes, or channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from napari_unet.core.errors import InputError
+
+#: How the leading (non-spatial) axes of an image are read.
+AXES_CHOICES = ("auto", "2D", "stack", "channels")
+
+#: A first axis this short, on a 3D non-RGB image, is read as channels by ``"auto"``.
+MAX_CHANNELS = 4
+
+
+@dataclass(frozen=True)
+class AxesPlan:
+    """How an image layer's axes map onto its annotation labels.
+
+    Attributes
+    ----------
+    kind : str
+        ``"2D"``, ``"rgb"``, ``"stack"`` or ``"channels"``.
+    labels_shape : tuple of int
+        Shape of the labels array: the spatial axes (planes of a stack included).
+    n_leading : int
+        Number of leading image axes not present in the labels (channels).
+    """
+
+    kind: str
+    labels_shape: tuple[int, ...]
+    n_leading: int
+
+    @property
+    def is_stack(self) -> bool:
+        """True when the labels have a plane axis before the two image axes."""
+        return len(self.labels_shape) == 3
+
+
+def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> AxesPlan:
+    """Decide which axes of an image are annotated.
+
+    RGB(A) images: the last axis is colour, the labels take the two before it. 2D images:
+    the labels have the image's shape. 3D images are ambiguous: a stack of planes
+    (labels of the same shape, annotated plane by plane) or channels first (labels of
+    the last two axes). ``"auto"`` reads a first axis of at most :data:`MAX_CHANNELS`
+    as channels and anything longer as planes, except that a last axis that short
+    (channels last, which napari would show as narrow planes) is refused with a message.
+    Labels of a channels-first image have two axes; napari lines layers up by their last
+    axes, so they overlay every channel.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The image layer's data shape.
+    rgb : bool
+        Whether the layer is RGB(A) (napari's ``layer.rgb``).
+    axes : str
+        One of :data:`AXES_CHOICES`.
+
+    Returns
+    -------
+    AxesPlan
+
+    Raises
+    ------
+    InputError
+        If the image has too few or too many axes for the requested reading.
+    """
+    shape = tuple(int(s) for s in shape)
+    if axes not in AXES_CHOICES:
+        raise InputError(f"axes must be one of {', '.join(AXES_CHOICES)}; got {axes!r}")
+    if rgb:
+        if len(shape) != 3:
+            raise InputError(
+                f"an RGB image must be Y x X x colour to annotate; got shape {shape}. "
+                "Stacks of RGB images are not supported: open one plane."
+            )
+        return AxesPlan("rgb", shape[:2], 0)
+    ndim = len(shape)
+    if ndim == 2:
+        if axes in ("stack", "channels"):
+            raise InputError(f"a 2D image {shape} has no {axes} axis; choose 'auto' or '2D'")
+        return AxesPlan("2D", shape, 0)
+    if ndim == 3:
+        if axes == "2D":
+            raise InputError(
+                f"image of shape {shape} is 3D; choose 'stack' (planes first) or "
+                "'channels' (channels first)"
+            )
+        if axes == "channels" or (axes == "auto" and shape[0] <= MAX_CHANNELS):
+            return AxesPlan("channels", shape[1:], 1)
+        if axes == "auto" and shape[-1] <= MAX_CHANNELS:
+            raise InputError(
+                f"image of shape {shape} looks like Y x X x {shape[-1]} channels (channels "
+                f"last), which napari shows as {shape[0]} planes of {shape[1]} x {shape[2]} "
+                "pixels. Open it with one layer per channel (napari's channel_axis) or with "
+                "the channels first; choose 'stack' if it really is a stack of planes"
+            )
+        return AxesPlan("stack", shape, 0)
+    raise InputError(
+        f"cannot annotate an image of shape {shape} read as {axes!r}: expected Y x X, "
+        "Y x X x RGB, planes x Y x X or channels x Y x X. For more axes open the image "
+        "with a channel axis (one layer per channel) or take one time point."
+    )

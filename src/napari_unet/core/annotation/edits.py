@@ -1,0 +1,139 @@
+"""Edits of instance annotations: fresh label ids, cell counts, accepting a prediction.
+
+Pure numpy / scikit-image functions used by the Annotate dock. Persistence lives in
+:mod:`napari_unet.core.annotation.project`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["MIN_PIECE", "count_cells", "merge_prediction", "next_free_id"]
+
+#: Smallest piece of a predicted cell (pixels) that accepting a prediction keeps.
+MIN_PIECE = 10
+
+def next_free_id(labels: np.ndarray) -> int:
+    """Return the smallest label id above every id in use.
+
+    Ids are never reused, so a new cell cannot merge with a cell that was painted,
+    erased in part and is still present somewhere else.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Integer instance labels, 0 is background.
+
+    Returns
+    -------
+    int
+        ``max(labels) + 1`` (1 for an empty mask).
+
+    Raises
+    ------
+    InputError
+        If ``labels`` is not an integer array or the next id does not fit its dtype.
+    """
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"labels must be an integer array; got {labels.dtype}")
+    top = int(labels.max()) if labels.size else 0
+    nxt = max(top, 0) + 1
+    if nxt > np.iinfo(labels.dtype).max:
+        raise InputError(
+            f"no free label id left in {labels.dtype} (largest id {top}); relabel the "
+            "annotations or use a wider integer type"
+        )
+    return nxt
+
+
+def count_cells(labels: np.ndarray) -> tuple[int, int]:
+    """Return (number of distinct cells, annotated pixels) of an instance mask."""
+    flat = np.asarray(labels).ravel()
+    area = int(np.count_nonzero(flat))
+    if area == 0:
+        return 0, 0
+    ids = flat[flat != 0]
+    return int(np.unique(ids).size), area
+
+
+def merge_prediction(
+    annotations: np.ndarray,
+    prediction: np.ndarray,
+    region: np.ndarray | None = None,
+    min_size: int = MIN_PIECE,
+) -> np.ndarray:
+    """Turn predicted instances into annotations without touching the user's cells.
+
+    Rules: every annotated pixel (non-zero in ``annotations``) is kept as it is, so the
+    user's strokes win; predicted pixels outside ``region`` are ignored; a predicted
+    instance that overlaps a user's cell keeps only its free pixels; what remains is
+    split into connected pieces and pieces smaller than ``min_size`` pixels are dropped;
+    each surviving piece gets a fresh id above every id in use.
+
+    Parameters
+    ----------
+    annotations : numpy.ndarray
+        Current instance annotations (integer, 0 background).
+    prediction : numpy.ndarray
+        Predicted instance labels of the same shape.
+    region : numpy.ndarray, optional
+        bool mask of the same shape where predictions may be accepted; None = everywhere.
+    min_size : int
+        Smallest piece of a predicted instance (in pixels) that is kept.
+
+    Returns
+    -------
+    numpy.ndarray
+        New annotations, same shape and dtype as ``annotations`` (a new array).
+
+    Raises
+    ------
+    InputError
+        On shape mismatch, a non-integer prediction, or ids that overflow the dtype.
+    """
+    from skimage.measure import label as connected
+
+    annotations = np.asarray(annotations)
+    prediction = np.asarray(prediction)
+    if prediction.shape != annotations.shape:
+        raise InputError(
+            f"prediction of shape {prediction.shape} does not match the annotations of "
+            f"shape {annotations.shape}; predict on the same image"
+        )
+    if not np.issubdtype(prediction.dtype, np.integer):
+        raise InputError(
+            f"prediction must be integer instance labels; got {prediction.dtype}. "
+            "Use a Labels layer, not probabilities."
+        )
+    if region is not None and np.shape(region) != annotations.shape:
+        raise InputError(
+            f"region mask of shape {np.shape(region)} does not match the annotations of "
+            f"shape {annotations.shape}"
+        )
+    free = (annotations == 0) & (prediction > 0)
+    if region is not None:
+        free &= np.asarray(region, dtype=bool)
+    result = annotations.copy()
+    if not free.any():
+        return result
+    # Pieces of the same predicted id that got separated, and neighbouring instances
+    # that touch, stay apart: skimage labels connected runs of equal value.
+    pieces = connected(np.where(free, prediction, 0), background=0, connectivity=1)
+    sizes = np.bincount(pieces.ravel())
+    keep = sizes >= max(int(min_size), 1)
+    keep[0] = False
+    new_ids = np.zeros(sizes.size, dtype=np.int64)
+    start = next_free_id(annotations)
+    new_ids[keep] = np.arange(start, start + int(keep.sum()))
+    if int(keep.sum()) and new_ids.max() > np.iinfo(result.dtype).max:
+        raise InputError(
+            f"{int(keep.sum())} new cells do not fit label type {result.dtype}; "
+            "relabel the annotations first"
+        )
+    mapped = new_ids[pieces]
+    put = mapped > 0
+    result[put] = mapped[put].astype(result.dtype)
+    return result

@@ -1,0 +1,77 @@
+"""The one check of instance-label arrays, shared by weight maps, training and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["check_labels"]
+
+
+def check_labels(
+    labels: Any,
+    what: str = "labels",
+    *,
+    ndim: tuple[int, ...] | None = (2, 3),
+    allow_bool: bool = False,
+):
+    """Return ``labels`` checked as instance labels (0 background, positive ids).
+
+    Parameters
+    ----------
+    labels : array-like or dask.array.Array
+        The label image. Dask arrays are checked by dtype and shape only (nothing is
+        computed) and returned as they are; anything else comes back as a numpy array.
+    what : str
+        What the array is, for messages (``"the ground truth"``, a file name...).
+    ndim : tuple of int or None
+        Accepted numbers of axes (default: 2D or a 3D stack); None accepts any.
+    allow_bool : bool
+        Read a boolean mask as one object (0/1, viewed as uint8); otherwise a mask is
+        refused, because touching cells need one id each.
+
+    Raises
+    ------
+    InputError
+        Empty, of the wrong dimension, RGB-like, boolean (unless allowed), not integer, or
+        with negative ids; the message says what was expected.
+    """
+    lazy = type(labels).__module__.startswith("dask")
+    arr = labels if lazy else np.asarray(labels)
+    shape, dtype = tuple(arr.shape), np.dtype(arr.dtype)
+    if arr.size == 0:
+        raise InputError(f"{what}: an empty array (shape {shape}); expected a label image")
+    if ndim is not None and len(shape) == 3 and 3 in ndim and shape[-1] in (3, 4):
+        raise InputError(
+            f"{what}: shape {shape} looks like an RGB(A) image; expected instance labels "
+            "(one integer id per cell, 0 for background) of shape (Y, X) or (Z, Y, X)"
+        )
+    if ndim is not None and len(shape) not in ndim:
+        dims = " or ".join(f"{n}D" for n in ndim)
+        raise InputError(
+            f"{what}: expected {dims} (Y, X) or a stack (Z or T, Y, X); got {len(shape)}D {shape}"
+        )
+    if dtype == np.dtype(bool):
+        if not allow_bool:
+            raise InputError(
+                f"{what}: a boolean mask, but touching cells can only be separated with "
+                "one id per cell; label the mask first (for example scipy.ndimage.label)"
+            )
+        return arr if lazy else arr.view(np.uint8)
+    if not np.issubdtype(dtype, np.integer):
+        raise InputError(
+            f"{what}: dtype {dtype}; expected an integer label image (0 = background, "
+            "1..N = objects), not probabilities or floats. Convert an integral float image "
+            "with .astype(int) or label a mask first"
+        )
+    if not lazy and np.issubdtype(dtype, np.signedinteger):
+        low = int(arr.min())
+        if low < 0:
+            raise InputError(
+                f"{what}: negative labels (min {low}); expected ids >= 0 "
+                "(0 = background, positive ids for objects)"
+            )
+    return arr

@@ -1,0 +1,191 @@
+"""Lazy, chunked prediction of dask arrays (Zarr stores, huge images, clusters).
+
+The image is rechunked so chunk borders fall on the tile grid, then dask's overlap
+machinery hands every chunk its neighbours' pixels (``depth`` = the context a tile reads,
+``boundary="none"``): each chunk is predicted by
+:func:`~napari_unet.core.inference.runner.predict_region` with exactly the tiles a
+whole-image prediction would use for it, mirrored at the true image border only. The result
+equals the in-memory prediction, stays lazy, and can be stored straight to Zarr. Memory is
+bounded by a few chunks at a time; with a ``dask.distributed`` scheduler address the same
+graph runs on a cluster (the model travels once per worker, as one graph key).
+
+Called through :class:`~napari_unet.core.inference.plan.Predictor`, which fixes the settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.normalize import compute_stats
+from napari_unet.core.inference.runner import (
+    PredictProgress,
+    TileRunner,
+    check_finite,
+    predict_region,
+)
+from napari_unet.core.inference.tiling import check_region
+
+__all__ = ["iter_store", "lazy_probabilities"]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a chunk task needs besides the model and pixels (small, picklable)."""
+
+    plans: tuple
+    full_shape: tuple[int, int]
+    chunks: tuple[tuple[int, ...], tuple[int, ...]]
+    depth: tuple[int, int]
+    stats: tuple
+    n_classes: int
+    device: str
+    precision: str
+    batch: int
+
+
+def _starts(chunks: tuple[int, ...]) -> list[int]:
+    return list(np.cumsum((0, *chunks[:-1])))
+
+
+def _axis_chunks(length: int, step: int, context: int, target: int) -> tuple[int, ...]:
+    """Chunks that are multiples of ``step``; the last absorbs a remainder too small to mirror."""
+    size = max(step, target // step * step, -(-2 * context // step) * step)
+    chunks = [size] * (length // size)
+    rest = length - sum(chunks)
+    if rest:
+        chunks.append(rest)
+    # A chunk shorter than the context (or the last tile's step) cannot feed the mirror at
+    # the border or its neighbours' depth: merge it into its neighbour.
+    while len(chunks) > 1 and chunks[-1] < max(context, step) + step:
+        last = chunks.pop()
+        chunks[-1] += last
+    return tuple(chunks)
+
+
+def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.ndarray:
+    """Predict one overlapped chunk ``(1, C, h + depth, w + depth)`` -> ``(1, K, h, w)``."""
+    import torch
+
+    from napari_unet.core.progress import drain
+
+    _, _, iy, ix = block_info[None]["chunk-location"]
+    plane_index = block_info[None]["array-location"][0][0]
+    regions, origins = [], []
+    for axis, i in ((0, iy), (1, ix)):
+        a = _starts(job.chunks[axis])[i]
+        regions.append((a, a + job.chunks[axis][i]))
+        origins.append(max(a - job.depth[axis], 0))
+    source = block[0]
+    check_finite(source)
+    device = torch.device(job.device)
+    runner = TileRunner(model.to(device).eval(), device, job.precision, job.batch)
+    probs = drain(
+        predict_region(
+            source, tuple(origins), job.full_shape, tuple(regions), job.plans,
+            job.stats[plane_index], runner, job.n_classes,
+        )  # fmt: skip
+    )
+    return probs[None]
+
+
+def lazy_probabilities(predictor, image, region=None):
+    """Lazy ``(n_classes, *stack, H, W)`` probabilities of ``image`` with ``predictor``'s settings.
+
+    See :meth:`napari_unet.core.inference.plan.Predictor.lazy_probabilities`.
+    """
+    import dask
+    import dask.array as da
+
+    if not isinstance(image, da.Array):
+        image = da.from_array(np.asarray(image), chunks="auto")
+    lay = predictor.layout(image)
+    planes = lay.planes
+    n_planes, _, h, w = (int(s) for s in planes.shape)
+    (y0, y1), (x0, x1) = check_region(region, (h, w))
+    plans = tuple(predictor.plans((h, w)))
+    depth = tuple(max(p.context) for p in plans)
+    chunks = tuple(
+        _axis_chunks(n, p.step, d, predictor.chunk)
+        for n, p, d in zip((h, w), plans, depth, strict=True)
+    )
+    planes = planes.rechunk((1, -1, *chunks))
+    stats = tuple(compute_stats(planes[p], predictor.spec) for p in range(n_planes))
+    # One chunk along an axis: the block already holds the whole axis (no depth needed).
+    depth = tuple(d if len(c) > 1 else 0 for d, c in zip(depth, chunks, strict=True))
+    n_cls, device = predictor.n_classes, str(predictor.device)
+    job = _Job(plans, (h, w), chunks, depth, stats, n_cls, device, predictor.precision,
+               predictor.batch)  # fmt: skip
+    ghost = da.overlap.overlap(
+        planes,
+        depth={0: 0, 1: 0, 2: depth[0], 3: depth[1]},
+        boundary={0: "none", 1: "none", 2: "none", 3: "none"},
+    )
+    model = dask.delayed(predictor.model, name=f"napari-unet-model-{uuid.uuid4().hex}", pure=False)
+    out = da.map_blocks(
+        _predict_block,
+        ghost,
+        model,
+        job,
+        chunks=((1,) * n_planes, (n_cls,), *chunks),
+        dtype=np.float32,
+        name=f"napari-unet-predict-{uuid.uuid4().hex}",
+        meta=np.empty((0, 0, 0, 0), np.float32),
+    )
+    out = da.moveaxis(out, 1, 0)[..., y0:y1, x0:x1]
+    return out.reshape((n_cls, *lay.stack_shape, y1 - y0, x1 - x0))
+
+
+def iter_store(probs, path, scheduler: str | None = None) -> Generator[object, None, object]:
+    """Compute lazy ``probs`` chunk by chunk into a new Zarr store at ``path``, with progress.
+
+    Yields :class:`~napari_unet.core.inference.runner.PredictProgress` per chunk and returns
+    the stored array, read back lazily.
+    """
+    import dask
+    import dask.array as da
+    import zarr
+
+    store = zarr.open_array(
+        str(path), mode="w", shape=probs.shape, chunks=probs.chunksize, dtype=np.float32
+    )
+    blocks = list(np.ndindex(*probs.numblocks))
+    writes = [_store_block(probs, store, b) for b in blocks]
+    if scheduler:
+        try:
+            from distributed import Client, as_completed
+        except ImportError as exc:
+            raise InputError(
+                "a scheduler address needs dask.distributed: pip install distributed"
+            ) from exc
+        with Client(scheduler) as client:
+            futures = [client.compute(w) for w in writes]
+            for done, fut in enumerate(as_completed(futures), start=1):
+                fut.result()
+                yield PredictProgress(done, len(blocks))
+    else:
+        for done, write in enumerate(writes, start=1):
+            dask.compute(write, scheduler="synchronous")
+            yield PredictProgress(done, len(blocks))
+    return da.from_zarr(str(path))
+
+
+def _store_block(probs, store, index):
+    """A delayed write of block ``index`` of ``probs`` into the Zarr array ``store``."""
+    import dask
+
+    region = tuple(
+        slice(int(sum(c[:i])), int(sum(c[: i + 1])))
+        for c, i in zip(probs.chunks, index, strict=True)
+    )
+    block = probs.blocks[index]
+
+    def write(values, region=region):
+        store[region] = values
+        return region
+
+    return dask.delayed(write)(block)

@@ -1,0 +1,284 @@
+"""One prediction plan: settings fixed once, then run on numpy or dask input by the same code.
+
+A :class:`Predictor` resolves and checks every setting when it is made (tile, overlap,
+batch, device, precision, normalisation, channel axis, foreground class); it then predicts
+any number of images. Whatever the input, the unit of work is the same: the output
+``region`` of one plane is predicted from the block of pixels its tiles read
+(:func:`~napari_unet.core.inference.tiling.source_window`), which is a view of a numpy plane
+or the one block of a dask array that gets computed. Tiles follow
+:mod:`napari_unet.core.inference.tiling`: abutting overlap-tiles with real neighbouring
+context for valid networks (equal to a whole-image prediction), blended overlapping tiles for
+same-padded ones.
+
+Accepted layouts: ``(H, W)``; ``(H, W, C)`` (RGB last) or ``(C, H, W)``; stacks ``(Z, H, W)``,
+``(Z, C, H, W)`` or ``(Z, H, W, C)``, predicted plane by plane. Probabilities have the class
+axis first: ``(n_classes, *stack, H, W)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Generator
+
+import numpy as np
+
+from napari_unet.core.device import PRECISIONS, choose_device
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.layout import Layout, is_lazy, layout
+from napari_unet.core.images.normalize import check_spec, compute_stats
+from napari_unet.core.inference import tiling
+from napari_unet.core.inference.runner import (
+    PredictProgress,
+    TileRunner,
+    auto_tile,
+    check_finite,
+    model_info,
+    predict_region,
+)
+from napari_unet.core.progress import drain
+
+__all__ = [
+    "CHUNK",
+    "PredictProgress",
+    "Predictor",
+    "foreground_class_of",
+    "iter_predict",
+    "predict",
+    "predict_to_zarr",
+]
+
+#: Target output chunk side (pixels) of lazy predictions: large chunks recompute fewer tiles.
+CHUNK = 2048
+
+#: A box of output pixels of one plane: ``((y0, y1), (x0, x1))``.
+Region = tiling.Region
+
+
+def foreground_class_of(n_classes: int, requested: int | None = None) -> int:
+    """The class whose probability is the foreground: the one class, else class 1.
+
+    A one-class model (sigmoid output) has its foreground in class 0; two or more classes
+    (softmax) have the background in class 0 and the cells in class 1 (the interior, for a
+    3-class model with a boundary class). ``requested`` overrides this and is checked.
+    """
+    chosen = (0 if n_classes == 1 else 1) if requested is None else int(requested)
+    if not 0 <= chosen < n_classes:
+        raise InputError(
+            f"foreground class {chosen} is not a class of this model ({n_classes} classes: "
+            f"0..{n_classes - 1})"
+        )
+    return chosen
+
+
+def _positive(name: str, value, low: int = 1) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+class Predictor:
+    """Seamless tiled prediction with its settings fixed once.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network of the family (with ``geometry``, ``in_channels``, ``n_classes``).
+    tile : int, optional
+        Input tile size (rounded up to a legal size); default: the largest that fits the
+        device's free memory.
+    batch : int, optional
+        Tiles per forward pass (default 1; halved automatically on CUDA out-of-memory).
+    device : str or torch.device, optional
+        Default: CUDA if available, else MPS, else CPU.
+    precision : {"fp32", "fp16", "bf16"}
+        Autocast precision on CUDA (the CPU always runs fp32).
+    channel_axis : int, optional
+        The channel axis of the images; guessed by default (see
+        :func:`~napari_unet.core.images.layout.layout`).
+    normalization, metadata : dict, optional
+        The normalisation spec, or the model file's metadata holding it.
+    overlap : int, optional
+        Same-padded networks: overlap of neighbouring tiles (default: from the halo).
+    foreground_class : int, optional
+        The class :meth:`foreground` returns (default: see :func:`foreground_class_of`).
+    chunk : int
+        Output chunk side of lazy (dask) predictions.
+
+    Raises
+    ------
+    InputError
+        For settings the model or the machine cannot take.
+    """
+
+    def __init__(
+        self,
+        model,
+        *,
+        tile: int | None = None,
+        batch: int | None = None,
+        device=None,
+        precision: str = "fp32",
+        channel_axis: int | None = None,
+        normalization: dict | None = None,
+        metadata: dict | None = None,
+        overlap: int | None = None,
+        foreground_class: int | None = None,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        self.model, self.precision, self.channel_axis = model, precision, channel_axis
+        self.spec = check_spec(normalization or (metadata or {}).get("normalization"))
+        self.device = choose_device(device)
+        self.batch = _positive("batch", batch) or 1
+        self.tile = _positive("tile", tile) or auto_tile(model, self.device, self.batch, precision)
+        self.overlap = _positive("overlap", overlap, low=0)
+        self.chunk = _positive("chunk", chunk)
+        self.foreground_class = foreground_class_of(self.n_classes, foreground_class)
+
+    # -- arithmetic -------------------------------------------------------------------
+    def layout(self, image) -> Layout:
+        """How ``image``'s axes map onto ``(planes, channels, H, W)`` for this model."""
+        return layout(image, self.in_channels, self.channel_axis)
+
+    def plans(self, shape: tuple[int, int]) -> list[tiling.AxisPlan]:
+        """The per-axis tile plans for a plane of ``shape`` (H, W)."""
+        return [tiling.plan_axis(int(n), self.geometry, self.tile, self.overlap) for n in shape]
+
+    def foreground(self, probabilities):
+        """The foreground probability of ``probabilities`` (class axis first)."""
+        return probabilities[self.foreground_class]
+
+    def runner(self) -> TileRunner:
+        """A runner of this plan's network on its device."""
+        return TileRunner(self.model.to(self.device), self.device, self.precision, self.batch)
+
+    # -- in memory ----------------------------------------------------------------------
+    def iter_probabilities(
+        self, image, region: Region | None = None
+    ) -> Generator[PredictProgress, None, np.ndarray]:
+        """Predict ``image`` (numpy or dask), yielding progress; return numpy probabilities.
+
+        ``region`` (``((y0, y1), (x0, x1))``, e.g. the current view) limits the output to
+        those pixels of every plane; of a dask image only the blocks those tiles read are
+        computed.
+        """
+        lay = self.layout(image)
+        n_planes, _, h, w = (int(s) for s in lay.planes.shape)
+        plans = self.plans((h, w))
+        region = tiling.check_region(region, (h, w))
+        (y0, y1), (x0, x1) = region
+        window = tiling.source_window(plans, region)
+        total = n_planes * len(plans[0].tiles(y0, y1)) * len(plans[1].tiles(x0, x1))
+        out = np.zeros((self.n_classes, n_planes, y1 - y0, x1 - x0), np.float32)
+        runner, done, last = self.runner(), 0, 0.0
+        with _eval_mode(self.model):
+            for k in range(n_planes):
+                plane = lay.planes[k]
+                block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
+                check_finite(block)
+                stats = compute_stats(plane, self.spec)
+                origin = (window[0][0], window[1][0])
+                gen = predict_region(block, origin, (h, w), region, plans, stats, runner,
+                                     self.n_classes)  # fmt: skip
+                while True:
+                    try:
+                        done += next(gen)
+                    except StopIteration as stop:
+                        out[:, k] = stop.value
+                        break
+                    now = time.monotonic()
+                    if now - last > 0.2 or done == total:
+                        last = now
+                        yield PredictProgress(done, total, k, n_planes)
+        return out.reshape((self.n_classes, *lay.stack_shape, *out.shape[-2:]))
+
+    # -- lazy (dask) --------------------------------------------------------------------
+    def lazy_probabilities(self, image, region: Region | None = None):
+        """Lazy probabilities (a dask array) of a numpy or dask ``image``, chunk by chunk.
+
+        Normalisation statistics are computed now (per plane, on a regular subsample); the
+        network runs when the result is computed or stored. With ``region`` only the chunks
+        it touches are computed.
+        """
+        from napari_unet.core.inference.chunked import lazy_probabilities
+
+        return lazy_probabilities(self, image, region)
+
+    def iter_to_zarr(
+        self, image, path, scheduler: str | None = None
+    ) -> Generator[PredictProgress, None, object]:
+        """Predict chunk by chunk into a Zarr store at ``path`` (replaced), yielding progress.
+
+        ``scheduler`` is a ``dask.distributed`` address (``"tcp://host:8786"``); default:
+        this process, one chunk after another. Returns the stored probabilities (lazy).
+        """
+        from napari_unet.core.inference.chunked import iter_store
+
+        return (yield from iter_store(self.lazy_probabilities(image), path, scheduler))
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """Evaluation mode for the duration, then the model's former mode."""
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def iter_predict(
+    model, image, region: Region | None = None, **settings
+) -> Generator[PredictProgress, None, np.ndarray]:
+    """Generator twin of :func:`predict` for numpy results: yields progress.
+
+    ``settings`` are the keywords of :class:`Predictor`; ``region`` as in
+    :meth:`Predictor.iter_probabilities`. Dask input is computed block by block.
+    """
+    return (yield from Predictor(model, **settings).iter_probabilities(image, region))
+
+
+def predict(model, image, region: Region | None = None, **settings):
+    """Class probabilities of ``image`` by seamless tiled prediction.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network of the family.
+    image : numpy.ndarray or dask.array.Array
+        Raw pixels (uint8, uint16, float...) in any layout of the module docstring.
+    region : ((int, int), (int, int)), optional
+        Predict only these output pixels of every plane.
+    **settings
+        Keywords of :class:`Predictor` (``tile``, ``batch``, ``device``, ``precision``,
+        ``channel_axis``, ``normalization``, ``metadata``, ``overlap``...).
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        float32 probabilities ``(n_classes, *stack, H, W)``; lazy for dask input.
+
+    Raises
+    ------
+    InputError
+        For empty, 1-D, non-numeric, NaN/inf input or a channel count the model cannot take.
+    """
+    predictor = Predictor(model, **settings)
+    if is_lazy(image):
+        return predictor.lazy_probabilities(image, region)
+    return drain(predictor.iter_probabilities(image, region))
+
+
+def predict_to_zarr(model, image, path, scheduler: str | None = None, **settings):
+    """Predict ``image`` into a Zarr store at ``path``; return the stored probabilities (lazy).
+
+    ``scheduler`` is a ``dask.distributed`` address; ``settings`` the keywords of
+    :class:`Predictor`.
+    """
+    return drain(Predictor(model, **settings).iter_to_zarr(image, path, scheduler))

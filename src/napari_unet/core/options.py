@@ -1,0 +1,162 @@
+"""One description per user-facing option: the command's ``--help``, dock tooltips and docs.
+
+Defaults live in the dataclasses and signatures that use them
+(:class:`~napari_unet.core.training.config.TrainConfig`,
+:class:`~napari_unet.core.inference.postprocess.Postprocess`,
+:class:`~napari_unet.core.training.targets.WeightMapSettings`, the Predictor's keywords);
+what an option does, and in which unit, is written once, here. The command line appends
+the default to the text, the docks show it as the control's tooltip, and docs/options.md
+is generated from it (``scripts/options_doc.py``; a test keeps it current).
+"""
+
+from __future__ import annotations
+
+__all__ = ["OPTIONS", "describe"]
+
+#: Section -> option -> what it does (with its unit).
+OPTIONS: dict[str, dict[str, str]] = {
+    "Models": {
+        "model": "the model: a model file (.safetensors) or a built-in model name (nuclei)",
+        "model_file": "a model file (.safetensors) written by napari-unet",
+        "start_from": "what training starts from: the built-in nuclei model, a model file "
+        "(fine-tuning) or random weights (from scratch, with the architecture chosen below)",
+        "arch": "architecture preset for training from scratch: tiny (8 base channels, 3 "
+        "levels), small (16, 4), standard (32, 5), paper (64, 5, unpadded); see docs/models.md",
+        "init": "fine-tune from this model file or built-in model (nuclei); same architecture "
+        "and class count",
+        "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
+        "file), up to the total number of steps",
+    },
+    "Prediction": {
+        "image": "the Image layer to use (grey, colour or a stack of planes)",
+        "inputs": "image files (TIFF, PNG), folders of them, or Zarr stores",
+        "tile": "input tile side in pixels, rounded up to a size the network accepts; 0 or "
+        "none: the largest tile that fits the memory",
+        "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
+        "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
+        "cuda, cuda:N or mps",
+        "precision": "arithmetic on a CUDA GPU: fp32, fp16 or bf16 (the CPU always computes "
+        "in fp32)",
+        "scope": "predict the whole image, or only the current view (and slice of a stack); "
+        "the tiles still read the pixels around the view they need",
+        "probabilities": "also output the class probabilities (an Image layer, or "
+        "NAME_probabilities files)",
+        "outdir": "folder for the results, NAME_labels.tif (.zarr for Zarr input); an input is "
+        "never overwritten",
+        "scheduler": "dask.distributed scheduler address (tcp://host:8786): predict chunk by "
+        "chunk on that cluster",
+        "overwrite": "replace existing output files",
+        "predict": "segment the image in the background with the chosen model",
+        "cancel": "stop the prediction; nothing is added",
+    },
+    "Post-processing": {
+        "threshold": "foreground probability (0 to 1) above which a pixel belongs to a cell; "
+        "default: the model's recommendation",
+        "min_size": "smallest object kept, in pixels; smaller pieces are removed as noise",
+        "split": "split cells left joined at a neck, in pixels of distance each half must "
+        "rise above the neck (0 = off; larger splits less)",
+    },
+    "Training": {
+        "train_images": "training images (files, or folders of images)",
+        "labels": "the instance labels: one integer id per cell, 0 for background",
+        "region": "the annotated region: only pixels inside it are trained on (or scored); "
+        "a Shapes layer, or non-zero pixels of a Labels layer or mask file",
+        "steps": "total optimisation steps (a resumed run continues up to this count)",
+        "lr": "learning rate of the optimiser (a step size; each optimiser has its own default)",
+        "optimizer": "adam, or sgd (with the paper's momentum 0.99)",
+        "schedule": "learning-rate schedule after a short warm-up: constant, cosine or poly",
+        "batch_size": "training crops per optimisation step",
+        "crop_size": "side of the training crops in pixels (rounded to a size the network "
+        "accepts)",
+        "validation": "what validation scores: held-out rows at the bottom of the training "
+        "image, nothing, or another Image layer with its labels",
+        "val_images": "validation images (files, or folders of images)",
+        "val_labels": "the instance labels of the validation image",
+        "val_fraction": "without validation images: the fraction of the largest image's rows "
+        "held out at its bottom",
+        "val_every": "steps between validations (and updates of the live preview)",
+        "workers": "threads preparing batches (0: automatic, one on a CPU, up to four on a GPU)",
+        "train_precision": "arithmetic on the GPU: auto (fp16 on CUDA, fp32 elsewhere), fp32, "
+        "fp16 or bf16",
+        "grey": "average colour channels into one grey channel",
+        "no_augment": "train without augmentation (no flips, rotations, elastic deformation "
+        "or intensity changes)",
+        "zoom": "random zoom by up to a factor 1+F either way (augmentation; 0: off, 0.4 suits "
+        "nuclei)",
+        "dice": "weight of a soft-Dice term added to the weighted cross entropy (0: off)",
+        "seed": "random seed of the initial weights, the crops and the augmentation",
+        "output": "model file to write (.safetensors); the best weights go to "
+        "NAME.best.safetensors beside it",
+        "save_to": "model file to write (.safetensors), the best weights to NAME.best beside "
+        "it; empty: IMAGE.unet.safetensors beside the image file",
+        "log": "JSON-lines log of every event (default: the model file with .jsonl)",
+        "quiet": "print no progress bar (only the results)",
+        "add_pair": "add the chosen image, labels and region to the training pairs",
+        "clear_pairs": "forget the added pairs (train on the chosen image and labels)",
+        "train": "start training in the background; napari stays usable",
+        "stop": "stop after the current step; the model trained so far is kept and saved",
+        "resume_run": "continue the last run, with its optimiser state, up to the number of steps",
+    },
+    "Weight maps": {
+        "w0": "height of the border term of the weight map (the paper: 10)",
+        "sigma": "width of the border term in pixels (the paper: 5)",
+        "gap": "background gap between touching cells in the training target, in pixels",
+        "class_weights": "class balance w_c: balanced (each class weighs the same in total), "
+        "none (all 1), or one weight per class",
+        "mode": "target classes: binary (cell, background) or 3class (background, interior, "
+        "boundary)",
+        "show_target": "also show the separated training target as a Labels layer",
+        "live": "recompute after every change of a setting or a paint stroke (after a short "
+        "quiet period)",
+        "weights_output": "the weight map to write: float32 TIFF or Zarr",
+        "target_file": "also write the uint8 training target to this file",
+        "compute": "compute the weight map now (in the background)",
+    },
+    "Annotation": {
+        "axes": "how the leading axis of a 3D image is read: auto, 2D, a stack of planes, "
+        "or channels",
+        "project_folder": "where annotations autosave; empty: IMAGE.napari-unet beside the "
+        "image file",
+        "prediction": "a Labels layer of predicted cells to accept into the annotations",
+        "min_piece": "smallest piece of a predicted cell accepted, in pixels",
+        "tiff_file": "TIFF file to export the annotations to, or import them from",
+        "start_annotating": "create (or reopen from the project folder) the annotation and "
+        "region layers of the chosen image",
+        "new_cell": "paint the next cell with a fresh label id (key n)",
+        "accept": "copy the predicted cells inside the annotated region into the annotations, "
+        "never over painted cells (one undo step)",
+        "export": "write the annotations to the TIFF file",
+        "import": "replace the annotations with the TIFF file's labels (one undo step)",
+        "save_now": "write the annotations to the project folder now",
+    },
+    "Evaluation": {
+        "scored": "the predicted and ground-truth labels (two files or two folders, matched by "
+        "name), or one model file or built-in model name to segment --images first",
+        "eval_images": "the images to segment (with a model)",
+        "ground_truth": "the reference labels the prediction is scored against",
+        "predicted": "the predicted labels to score",
+        "per_plane": "score each plane of a stack as its own image, then in total",
+        "thresholds": "IoU thresholds in [0, 1); a match needs IoU above the threshold",
+        "json": "write every number to this JSON file",
+        "evaluate": "score the prediction against the ground truth in the background",
+    },
+    "Demo": {
+        "sample": "the sample image to open",
+        "screenshot": "save a picture of the window to this PNG file and exit",
+        "size": "window size in pixels, WIDTHxHEIGHT",
+    },
+}
+
+
+def describe(name: str) -> str:
+    """What option ``name`` does, in one sentence with its unit.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not an option of :data:`OPTIONS`.
+    """
+    for section in OPTIONS.values():
+        if name in section:
+            return section[name]
+    raise KeyError(f"no description for option {name!r}")

@@ -1,0 +1,120 @@
+"""What a training run yields and returns: progress events and :class:`TrainResult`.
+
+The trainer (:mod:`napari_unet.core.training.trainer`) yields the frozen event dataclasses
+below (the GUI, the command line and tests read them) and returns a :class:`TrainResult`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.training.config import TrainConfig
+
+__all__ = [
+    "Checkpoint",
+    "Evaluation",
+    "Preview",
+    "TrainResult",
+    "TrainStarted",
+    "TrainStep",
+]
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    """Training begins: sizes and where it runs."""
+
+    start_step: int
+    total_steps: int
+    device: str
+    input_size: int
+    output_size: int
+    n_pairs: int
+    n_val: int
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Progress of the optimisation (throttled; ``loss`` averages the steps since the last)."""
+
+    step: int
+    total_steps: int
+    loss: float
+    lr: float
+    images_per_s: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Validation metrics at ``step`` (``val_loss``, ``pixel_iou``, ``ap50``, ...)."""
+
+    step: int
+    metrics: dict
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model file written: ``kind`` is ``"best"`` or ``"last"``."""
+
+    step: int
+    path: Path
+    kind: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Instance labels predicted by the current weights for the preview image."""
+
+    step: int
+    labels: np.ndarray
+    origin: Any = None
+
+
+@dataclass
+class TrainResult:
+    """What a run returns: the trained model and everything needed to resume it.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The network with the weights of the last step (on the CPU, eval mode).
+    history : dict
+        ``{"train": [{step, loss, lr, images_per_s}...], "val": [{step, **metrics}...]}``.
+    best_metrics : dict or None
+        Validation metrics of the best evaluation (highest AP50, then lowest loss).
+    steps_done : int
+        Total optimisation steps of the model (continues across resumes).
+    stopped : bool
+        True if the stop flag ended the run early.
+    config : TrainConfig
+        The settings of the run.
+    metadata : dict
+        Model-file metadata (normalisation, classes, provenance, metrics).
+    optimizer_state : dict
+        ``optimizer.state_dict()`` for resuming.
+    best_state : dict or None
+        State dict of the best model (CPU tensors).
+    """
+
+    model: Any
+    history: dict
+    best_metrics: dict | None
+    steps_done: int
+    stopped: bool
+    config: TrainConfig
+    metadata: dict
+    optimizer_state: dict
+    best_state: dict | None = None
+
+    def best_model(self):
+        """A copy of the model with the best validation weights (the last if none)."""
+        m = copy.deepcopy(self.model)
+        if self.best_state is not None:
+            m.load_state_dict(self.best_state)
+        return m

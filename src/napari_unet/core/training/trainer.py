@@ -1,0 +1,386 @@
+"""The trainer: a generator of typed progress events that returns the trained model.
+
+:func:`iter_train` yields :class:`~napari_unet.core.training.events.TrainStarted`, throttled
+:class:`~napari_unet.core.training.events.TrainStep` events (a few per second at most),
+``Evaluation``, ``Checkpoint`` and ``Preview`` events, and returns a
+:class:`~napari_unet.core.training.events.TrainResult`; :func:`train` drains it for scripts.
+The GUI runs the same generator in a napari thread worker, the command line behind a
+progress bar.
+
+Stop is cooperative: ``stop`` (a ``threading.Event`` or a callable) is checked before every
+step; the generator then returns normally with the weights as trained so far. A result (or
+the model file written with its optimiser state) resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.progress import drain
+from napari_unet.core.training.augment import AugmentConfig
+from napari_unet.core.training.checkpoint import best_path, load_resume, save_result, save_snapshot
+from napari_unet.core.training.config import TrainConfig, learning_rate
+from napari_unet.core.training.events import (
+    Checkpoint,
+    Evaluation,
+    Preview,
+    TrainResult,
+    TrainStarted,
+    TrainStep,
+)
+from napari_unet.core.training.pairs import TrainPair
+from napari_unet.core.training.sampling import BatchPrefetcher, CropSampler
+
+__all__ = ["batch_workers", "iter_train", "train"]
+
+#: A stop flag: an event that is set, or a callable that returns True.
+Stop = threading.Event | Callable[[], bool] | None
+
+
+def _is_stopped(stop: Stop) -> bool:
+    if stop is None:
+        return False
+    if isinstance(stop, threading.Event):
+        return stop.is_set()
+    return bool(stop())
+
+
+def batch_workers(workers: int, device) -> int:
+    """Threads preparing batches: ``workers``, or for 0 one on a CPU and up to 4 on CUDA."""
+    if workers:
+        return workers
+    if device.type != "cuda":
+        return 1
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def _init_model(config: TrainConfig, in_channels: int, init, resume):
+    """Build, fine-tune-load or resume the model; check it fits the data and config."""
+    from napari_unet.core.models import build_model
+    from napari_unet.core.models.modelfile import load_model
+
+    if resume is not None:
+        return copy.deepcopy(resume.model), f"resumed at step {resume.steps_done}"
+    if init is not None:
+        model, _ = load_model(init, device="cpu")
+        want, have = config.model, model.config
+        for key in ("arch", "n_classes"):
+            if key in want and want[key] != have.get(key):
+                raise InputError(
+                    f"cannot fine-tune from {Path(init).name}: it is a {key} "
+                    f"{have.get(key)!r} model but {want[key]!r} was requested; choose a model "
+                    f"file of the same architecture and class count, or train from scratch"
+                )
+        source = f"fine-tuned from {Path(init).name}"
+    else:
+        import torch
+
+        torch.manual_seed(config.seed)
+        model = build_model({**config.model, "in_channels": in_channels})
+        source = "from scratch"
+    if model.in_channels != in_channels:
+        raise InputError(
+            f"the model takes {model.in_channels} channel(s) but the images have {in_channels}"
+        )
+    return model, source
+
+
+def _optimizer(config: TrainConfig, model):
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _fingerprint(pairs) -> str:
+    """A short hash of validation pairs (images, labels, regions) to tell data sets apart."""
+    h = hashlib.blake2b(digest_size=8)
+    for pair in pairs or []:
+        for arr in (pair.image, pair.labels, pair.mask):
+            if arr is not None:
+                h.update(repr((arr.shape, str(arr.dtype))).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _better(metrics: dict, best: dict | None) -> bool:
+    if best is None:
+        return True
+    return (metrics["ap50"], -metrics["val_loss"]) > (best["ap50"], -best["val_loss"])
+
+
+class _Run:
+    """The state of one training run: model, optimiser, sampler, history, best weights."""
+
+    def __init__(self, pairs, config: TrainConfig, val, init, resume, output) -> None:
+        import torch
+
+        from napari_unet.core.device import autocast_dtype, choose_device, describe_device
+        from napari_unet.core.training.validation import split_holdout
+
+        self.config = config
+        self.model, source = _init_model(config, pairs[0].image.shape[0], init, resume)
+        geometry = self.model.geometry
+        self.s_in = geometry.nearest_legal(config.crop_size)
+        self.s_out = geometry.output_size(self.s_in)
+        if val is None:
+            pairs, val = split_holdout(pairs, config.val_fraction)
+        self.pairs, self.val = pairs, val
+        self.device = choose_device(config.device)
+        precision = config.precision
+        if precision == "auto":
+            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        self.amp_dtype = autocast_dtype(self.device, precision)
+        self.model.to(self.device).train()
+        self.opt = _optimizer(config, self.model)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.step, self.stopped = 0, False
+        self.history: dict = {"train": [], "val": []}
+        self.best_metrics, self.best_state = None, None
+        if resume is not None:
+            self._continue(resume)
+        self.val_data = _fingerprint(val)
+        seen = (self.best_metrics or {}).get("val_data", self.val_data)
+        if seen != self.val_data:
+            # Scores on other validation data (the annotations were corrected or extended)
+            # cannot be compared: the best of this run starts afresh.
+            self.best_metrics, self.best_state = None, None
+        self.deep = bool(self.model.config.get("deep_supervision", False))
+        self.output = Path(output) if output is not None else None
+        self.device_name = describe_device(self.device)
+        self.meta = {
+            "normalization": dict(config.normalization),
+            "separation_gap": config.gap,
+            "provenance": {
+                "trained_by": "napari-unet train",
+                "source": source,
+                "config": config.to_dict(),
+                "data": [p.name for p in pairs],
+                "validation": [p.name for p in val],
+                "device": self.device_name,
+            },
+        }
+        self._loss, self._n, self._images = None, 0, 0
+        self._t0 = self._last = time.perf_counter()
+
+    def _continue(self, resume: TrainResult) -> None:
+        if resume.optimizer_state and resume.config.optimizer == self.config.optimizer:
+            self.opt.load_state_dict(resume.optimizer_state)
+        self.step = resume.steps_done
+        self.history = copy.deepcopy(resume.history)
+        self.best_metrics, self.best_state = resume.best_metrics, resume.best_state
+
+    def started(self) -> TrainStarted:
+        """The first event of the run."""
+        c = self.config
+        return TrainStarted(
+            self.step, c.steps, self.device_name, self.s_in, self.s_out, len(self.pairs),
+            len(self.val),
+        )  # fmt: skip
+
+    def prefetcher(self) -> BatchPrefetcher:
+        """Batches of augmented crops, prepared ahead in threads."""
+        c = self.config
+        sampler = CropSampler(
+            self.pairs, self.s_in, self.s_out, AugmentConfig.from_dict(c.augment), c.fg_bias
+        )
+        workers = batch_workers(c.workers, self.device)
+        return BatchPrefetcher(sampler, c.batch_size, c.seed, self.step, c.prefetch, workers)
+
+    def train_step(self, batch: dict) -> TrainStep | None:
+        """One optimisation step; a (throttled) progress event, or None."""
+        import torch
+
+        from napari_unet.core.training.losses import segmentation_loss
+
+        self.step += 1
+        lr = learning_rate(self.config, self.step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        x, tgt, w = (
+            torch.from_numpy(batch[k]).to(self.device, non_blocking=True)
+            for k in ("image", "target", "weights")
+        )
+        amp = self.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
+            out = self.model.forward_all(x) if self.deep else self.model(x)
+        loss = segmentation_loss(out, tgt, w, self.config.dice_weight)
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        self._loss = loss.detach() if self._loss is None else self._loss + loss.detach()
+        self._n += 1
+        self._images += self.config.batch_size
+        return self._step_event(lr)
+
+    def _step_event(self, lr: float) -> TrainStep | None:
+        now, steps = time.perf_counter(), self.config.steps
+        if now - self._last < self.config.event_interval and self.step not in (1, steps):
+            return None
+        rate = self._images / max(now - self._last, 1e-9)
+        ev = TrainStep(self.step, steps, float(self._loss) / self._n, lr, rate, now - self._t0)
+        self.history["train"].append({"step": self.step, "loss": ev.loss, "lr": lr})
+        self._loss, self._n, self._images, self._last = None, 0, 0, time.perf_counter()
+        return ev
+
+    def validate(self, preview) -> Generator[Any, None, None]:
+        """Evaluate on the validation pairs, keep the best weights, refresh the preview."""
+        from napari_unet.core.training.validation import evaluate_pairs
+
+        if self.val:
+            metrics = evaluate_pairs(
+                self.model, self.val, self.config.normalization, self.device, self.meta
+            )
+            self.history["val"].append({"step": self.step, **metrics})
+            yield Evaluation(self.step, metrics)
+            if _better(metrics, self.best_metrics):
+                self.best_metrics = {"step": self.step, **metrics, "val_data": self.val_data}
+                self.best_state = {
+                    k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
+                }
+                if self.output is not None:
+                    path = best_path(self.output)
+                    save_snapshot(path, self.model, self.meta, self.step, self.best_metrics)
+                    yield Checkpoint(self.step, path, "best")
+        if preview is not None:
+            yield self._preview(preview)
+        self._last = time.perf_counter()
+
+    def _preview(self, preview) -> Preview:
+        from napari_unet.core.training.validation import segment_image
+
+        item = preview() if callable(preview) else preview
+        origin = None
+        if isinstance(item, tuple):
+            item, origin = item
+        meta = {"separation_gap": self.config.gap}
+        labels, _ = segment_image(
+            self.model, np.asarray(item), self.config.normalization, self.device, meta
+        )
+        self.model.train()
+        return Preview(self.step, labels, origin)
+
+    def result(self) -> TrainResult:
+        """The trained model (CPU, eval mode) and everything needed to resume."""
+        self.model.eval()
+        self.meta["provenance"]["steps"] = self.step
+        last = self.history["val"][-1] if self.history["val"] else None
+        self.meta["metrics"] = {"best": self.best_metrics, "last": last}
+        return TrainResult(
+            model=self.model.cpu(),
+            history=self.history,
+            best_metrics=self.best_metrics,
+            steps_done=self.step,
+            stopped=self.stopped,
+            config=self.config,
+            metadata=self.meta,
+            optimizer_state=self.opt.state_dict(),
+            best_state=self.best_state,
+        )
+
+
+def iter_train(
+    pairs: list[TrainPair],
+    config: TrainConfig | None = None,
+    *,
+    val: list[TrainPair] | None = None,
+    stop: Stop = None,
+    init: str | Path | None = None,
+    resume: TrainResult | str | Path | None = None,
+    output: str | Path | None = None,
+    preview: Any = None,
+) -> Generator[Any, None, TrainResult]:
+    """Train (or fine-tune, or resume) a network; yield progress events; return the result.
+
+    Parameters
+    ----------
+    pairs : list of TrainPair
+        Training data from :func:`napari_unet.core.training.pairs.make_pairs`.
+    config : TrainConfig, optional
+        Settings (defaults: :class:`TrainConfig`). ``config.steps`` is the total step
+        count; a resumed run continues from the steps already done.
+    val : list of TrainPair, optional
+        Validation pairs; without them ``config.val_fraction`` of the largest training
+        pair is held out (0: no validation, the last model is the best).
+    stop : threading.Event or callable, optional
+        Checked before every step; when set the run ends and returns the model as is.
+    init : path-like, optional
+        Model file to fine-tune from (same architecture and class count).
+    resume : TrainResult or path-like, optional
+        A previous result, or a model file saved with its optimiser state (``.last``).
+    output : path-like, optional
+        Model file for the last weights (written at the end, with the optimiser state
+        beside it); the best weights go to ``NAME.best.safetensors`` as they improve.
+    preview : array or callable, optional
+        An image (or a callable returning ``image`` or ``(image, origin)``) that the
+        current weights segment after each evaluation, yielded as ``Preview``. A callable
+        is called from the training thread: it must only read thread-safe state.
+
+    Returns
+    -------
+    TrainResult
+    """
+    config = config or TrainConfig()
+    if isinstance(resume, str | Path):
+        resume = load_resume(resume)
+    if resume is not None and config.steps <= resume.steps_done:
+        raise InputError(
+            f"the model was already trained for {resume.steps_done} steps; set steps above "
+            f"that to continue (steps is the total count)"
+        )
+    if not pairs:
+        raise InputError("no training pairs given")
+    run = _Run(pairs, config, val, init, resume, output)
+    yield run.started()
+    prefetcher = run.prefetcher()
+    try:
+        while run.step < config.steps:
+            if _is_stopped(stop):
+                run.stopped = True
+                break
+            event = run.train_step(prefetcher.get())
+            if event is not None:
+                yield event
+            if run.step % config.val_every == 0 or run.step == config.steps:
+                yield from run.validate(preview)
+    finally:
+        prefetcher.close()
+    result = run.result()
+    if run.output is not None:
+        save_result(result, run.output)
+        yield Checkpoint(run.step, run.output, "last")
+    return result
+
+
+def train(
+    pairs: list[TrainPair],
+    config: TrainConfig | None = None,
+    *,
+    progress: Callable[[Any], object] | None = None,
+    **kwargs,
+) -> TrainResult:
+    """Run :func:`iter_train` to the end (for scripts) and return the result.
+
+    ``progress`` is called with every event; the other arguments are those of
+    :func:`iter_train`.
+    """
+    return drain(iter_train(pairs, config, **kwargs), progress)

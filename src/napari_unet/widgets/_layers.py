@@ -1,0 +1,162 @@
+"""Helpers every dock shares: layer pickers, layer data, regions, errors, scrolling, closing.
+
+One place decides which layers a picker offers (by napari layer class), how a layer's data
+is copied for a worker, how an annotated-region layer becomes a mask, how a user mistake
+is shown, and when a dock must stop its work because it or its window closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+
+from napari_unet.core.errors import InputError
+
+__all__ = [
+    "CloseWatcher",
+    "camera",
+    "layer_array",
+    "layer_choices",
+    "on_layers_changed",
+    "region_array",
+    "report_error",
+    "scroll_panel",
+    "visible_box",
+]
+
+
+def layer_choices(viewer, *kinds: str, exclude=()) -> list[tuple[str, object]]:
+    """``(name, layer)`` of the viewer's layers of the napari classes named in ``kinds``.
+
+    ``kinds`` are class names of ``napari.layers`` (``"Image"``, ``"Labels"``, ``"Shapes"``);
+    layers in ``exclude`` are left out.
+    """
+    import napari.layers
+
+    classes = tuple(getattr(napari.layers, k) for k in kinds)
+    return [
+        (ly.name, ly) for ly in viewer.layers if isinstance(ly, classes) and ly not in exclude
+    ]
+
+
+def on_layers_changed(viewer, callback: Callable) -> None:
+    """Call ``callback`` when a layer is added, removed or moved (to refresh pickers)."""
+    events = viewer.layers.events
+    for event in (events.inserted, events.removed, events.reordered):
+        event.connect(callback)
+
+
+def layer_array(layer) -> np.ndarray:
+    """A copy of a layer's full-resolution data (painting meanwhile changes nothing)."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return np.array(data)
+
+
+def region_array(layer, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The annotated region of ``layer`` as a bool mask of the labels' ``shape``.
+
+    A Shapes layer is rasterised (rectangles, polygons, ellipses; 2D shapes on a stack mark
+    every plane); a Labels layer counts its non-zero pixels, a 2D one for every plane.
+    None gives None (the whole image is annotated).
+
+    Raises
+    ------
+    InputError
+        If the region does not fit ``shape`` or marks no pixel.
+    """
+    from napari.layers import Shapes
+
+    from napari_unet.core.annotation.regions import region_mask
+
+    if layer is None:
+        return None
+    shape = tuple(shape)
+    if isinstance(layer, Shapes):
+        if len(layer.data) == 0:
+            raise InputError(f"the Shapes layer {layer.name!r} has no shapes; draw the region")
+        mask = region_mask(layer.data, layer.shape_type, shape)
+    else:
+        mask = layer_array(layer) != 0
+        if mask.ndim == len(shape) - 1 and mask.shape == shape[1:]:
+            mask = np.broadcast_to(mask, shape)  # one region drawn for every plane of a stack
+    if mask.shape != shape:
+        raise InputError(
+            f"the annotated region {layer.name!r} has shape {mask.shape}, but the labels "
+            f"have shape {shape}; expected the same shape"
+        )
+    if not mask.any():
+        raise InputError(f"the annotated region {layer.name!r} is empty; draw or paint it")
+    return np.array(mask)
+
+
+def report_error(status, message: str) -> None:
+    """Show a user mistake as a napari notification and in the dock's status line."""
+    from napari.utils.notifications import show_error
+
+    show_error(message)
+    status.value = f"Error: {message}"
+
+
+def scroll_panel(*widgets, min_height: int = 260) -> QScrollArea:
+    """The widgets stacked in a vertical scroll area, so the dock itself can stay short.
+
+    napari docks a widget's ``native`` directly, so magicgui's own scrollable wrapper would be
+    dropped; the scroll area is built here instead.
+    """
+    panel = QWidget()
+    box = QVBoxLayout(panel)
+    box.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        box.addWidget(widget)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(panel)
+    scroll.setMinimumHeight(min_height)
+    width = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(width + 4)
+    return scroll
+
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, else ``viewer.camera``)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def visible_box(viewer, layer, plane_shape, limit: int = 512):
+    """``(y0, y1, x0, x1)`` of the data pixels of ``layer`` in view (at most 2*limit a side).
+
+    None if less than 16 x 16 pixels are visible.
+    """
+    cam = camera(viewer)
+    size = getattr(viewer, "_canvas_size", (512, 512))
+    h, w = plane_shape
+    scale, trans = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
+    centre = (np.asarray(cam.center[-2:]) - trans) / scale
+    half = np.minimum(np.asarray(size[-2:]) / cam.zoom / scale / 2, limit)
+    y0, x0 = (int(v) for v in np.maximum(np.floor(centre - half), 0))
+    y1, x1 = (int(v) for v in np.minimum(np.ceil(centre + half), (h, w)))
+    return (y0, y1, x0, x1) if y1 - y0 >= 16 and x1 - x0 >= 16 else None
+
+
+class CloseWatcher(QObject):
+    """Calls ``callback`` when a watched window closes or a watched dock content is removed.
+
+    Installed on the viewer's main window (closing napari flushes unsaved annotations and
+    stops training) and on a dock's own widget (removing the dock stops its work).
+    """
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+        """Watch for Close, and for a change to no parent (the dock was removed)."""
+        kind = event.type()
+        if kind == QEvent.Type.Close or (kind == QEvent.Type.ParentChange and obj.parent() is None):
+            self._callback()
+        return False

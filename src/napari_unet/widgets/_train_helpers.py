@@ -1,0 +1,102 @@
+"""Helpers of the Train dock: layer copies for the worker, output path, preview, progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_unet.widgets._layers import layer_array, region_array
+
+
+def snapshot(pairs, val_image, val_labels) -> dict:
+    """Copies of the training layers' data, taken on the GUI thread for the worker.
+
+    ``pairs`` are (Image, Labels, region layer or None) triples; ``val_image`` is None (hold
+    out part of the training data), ``"none"`` (no validation) or an Image layer, with
+    ``val_labels`` its Labels layer. Raises InputError when a layer is missing.
+    """
+    from napari_unet.core.errors import InputError
+
+    if not pairs or any(i is None or lb is None for i, lb, _ in pairs):
+        raise InputError("choose an Image layer and a Labels layer with painted cells")
+    labels = [layer_array(lb) for _, lb, _ in pairs]
+    data = {
+        "images": [layer_array(i) for i, _, _ in pairs],
+        "labels": labels,
+        "regions": [region_array(r, lb.shape) for (_, _, r), lb in zip(pairs, labels, strict=True)],
+        "names": [i.name for i, _, _ in pairs],
+        "val": None,
+    }
+    if val_image == "none":
+        data["val"] = []
+    elif val_image is not None:
+        if val_labels is None:
+            raise InputError("choose the validation Labels layer (or hold out a region)")
+        data["val"] = (layer_array(val_image), layer_array(val_labels), val_image.name)
+    return data
+
+
+def output_path(image_layer, chosen) -> Path | None:
+    """The chosen model path, else ``IMAGE.unet.safetensors`` beside an image from a file."""
+    if chosen is not None and str(chosen) not in ("", "."):
+        return Path(chosen)
+    src = getattr(getattr(image_layer, "source", None), "path", None)
+    if src:
+        p = Path(src)
+        return p.with_name(p.stem + ".unet.safetensors")
+    return None
+
+
+def paint_preview(layer, ev, plane: int = 0) -> None:
+    """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place."""
+    y0, x0 = ev.origin or (0, 0)
+    h, w = ev.labels.shape
+    target = layer.data[int(plane)] if layer.ndim == 3 else layer.data
+    target[:] = 0
+    target[y0 : y0 + h, x0 : x0 + w] = ev.labels
+    layer.refresh()
+
+
+def fmt_time(seconds: float) -> str:
+    """``m:ss`` below an hour, else whole hours."""
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h"
+
+
+def set_progress_deferred(bar, value: int) -> None:
+    """Set a QProgressBar's value without its synchronous repaint.
+
+    ``QProgressBar.setValue`` repaints at once; with updates disabled meanwhile the paint is
+    left to the event loop, which merges it with the other pending paints (the status line).
+    """
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setValue(int(value))
+    finally:
+        bar.setUpdatesEnabled(True)  # schedules one ordinary (deferred) update
+
+
+def preimport() -> None:
+    """Import what the worker needs now (dock creation), not during training.
+
+    An import holds the interpreter lock: torch or scikit-image imported by the worker
+    thread would freeze the GUI thread for up to a second mid-training.
+    """
+    import importlib
+
+    for name in (
+        "torch",
+        "safetensors.torch",
+        "napari_unet.core.training.trainer",
+        "napari_unet.core.training.pairs",
+        "napari_unet.core.models.registry",
+        "napari_unet.core.device",
+        "napari_unet.core.training.losses",
+        "napari_unet.core.training.validation",
+        "napari_unet.core.inference.postprocess",
+        "napari_unet.core.inference.plan",
+        "napari_unet.core.inference.segment",
+        "napari_unet.core.metrics",
+        "napari_unet.core.models.modelfile",
+        "napari_unet.core.training.weightmap",
+    ):
+        importlib.import_module(name)

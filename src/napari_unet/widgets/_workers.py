@@ -1,0 +1,116 @@
+"""What the docks run in napari thread workers: plain functions of plain data.
+
+Each job receives copies taken on the GUI thread (arrays, settings, a model) and yields the
+core's progress events; none of them reads or writes a widget. State the GUI thread updates
+while a job runs (the part of the image in view, for the training preview) is handed over
+through :class:`ViewSource`, which is guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Generator
+
+import numpy as np
+
+__all__ = ["ViewSource", "evaluate_job", "predict_job", "train_job"]
+
+
+class ViewSource:
+    """The image part in view, for the training preview: set by the GUI, read by the worker.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        A copy of the training image: ``(H, W)``, ``(H, W, C)`` or a stack ``(Z, H, W[, C])``.
+    stack : bool
+        Whether the first axis is a stack of planes.
+    """
+
+    def __init__(self, image: np.ndarray, stack: bool) -> None:
+        self._image, self._stack = image, stack
+        self._lock = threading.Lock()
+        self._box: tuple[int, int, int, int] | None = None
+        self._plane = 0
+
+    def update(self, box: tuple[int, int, int, int] | None, plane: int = 0) -> None:
+        """Called on the GUI thread when the view moves: the visible box and plane."""
+        with self._lock:
+            self._box, self._plane = box, int(plane)
+
+    def __call__(self) -> tuple[np.ndarray, tuple[int, int]]:
+        """Called by the trainer: ``(pixels in view, their (y, x) origin)``."""
+        with self._lock:
+            box, plane = self._box, self._plane
+        y0, y1, x0, x1 = box or (0, 10**9, 0, 10**9)
+        img = self._image[plane] if self._stack else self._image
+        return np.ascontiguousarray(img[y0:y1, x0:x1]), (y0, x0)
+
+
+def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Generator:
+    """Build the training pairs (weight maps), then train; ``done`` is set at the end.
+
+    ``data`` holds copies of the layers (see ``_train_helpers.snapshot``); ``kwargs`` are
+    keywords of :func:`napari_unet.core.training.trainer.iter_train`. Returns its result.
+    """
+    from napari_unet.core.training.pairs import make_pairs
+    from napari_unet.core.training.trainer import iter_train
+
+    gen = None
+    try:
+        opts = config.pair_options()
+        pairs = make_pairs(
+            data["images"], data["labels"], data["regions"], names=data["names"], **opts
+        )
+        val = data["val"]
+        if isinstance(val, tuple):
+            val = make_pairs([val[0]], [val[1]], names=[val[2]], **opts)
+        yield "Weight maps ready; starting..."
+        gen = iter_train(pairs, config, val=val, **kwargs)
+        return (yield from gen)
+    finally:
+        if gen is not None:
+            gen.close()  # ends the batch threads even if the worker was quit mid-run
+        gc.unfreeze()  # objects frozen when training started can be collected again
+        done.set()
+
+
+def predict_job(model, metadata: dict, model_file, image, options: dict, region) -> Generator:
+    """Load the model file if no model is given, then segment ``image``.
+
+    Returns ``(labels, foreground probability, the model loaded here or None, metadata)``.
+    ``options`` are keywords of :func:`napari_unet.core.inference.segment.iter_segment`.
+    """
+    from napari_unet.core.inference.plan import foreground_class_of
+    from napari_unet.core.inference.segment import iter_segment
+
+    loaded = None
+    if model is None:
+        from napari_unet.core.models.modelfile import load_model
+
+        model, metadata = load_model(model_file, device="cpu")
+        loaded = model
+    labels, probs = yield from iter_segment(
+        model, image, metadata=metadata, region=region, **options
+    )
+    foreground = probs[foreground_class_of(probs.shape[0], options.get("foreground_class"))]
+    return labels, np.asarray(foreground, np.float32), loaded, metadata
+
+
+def evaluate_job(pairs: list, thresholds, total: int) -> Generator:
+    """Score ``(name, ground truth, prediction, region or None)`` pairs; see evaluate_many.
+
+    Each pair is first reduced to the objects inside its annotated region; planes of a
+    stack without any annotated pixel are skipped (nothing there is annotated).
+    """
+    from napari_unet.core.metrics import evaluate_many, restrict_to_region
+
+    def restricted():
+        for name, gt, pred, region in pairs:
+            if region is None:
+                yield name, gt, pred
+            elif region.any():
+                yield (name, *restrict_to_region(gt, pred, region))
+
+    return (yield from evaluate_many(restricted(), thresholds, total))

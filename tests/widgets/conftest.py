@@ -1,0 +1,27 @@
+"""Fixtures of the dock tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """The error notifications the docks show, collected instead of shown."""
+    from napari_unet.widgets import _autosave, annotate
+
+    shown: list[str] = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    for module in (annotate, _autosave):
+        monkeypatch.setattr(module, "show_error", shown.append)
+    return shown
+
+
+@pytest.fixture
+def messages(monkeypatch, errors):
+    """The error and warning notifications the docks show, collected in order."""
+    from napari_unet.widgets import _autosave, annotate
+
+    for module in (annotate, _autosave):
+        monkeypatch.setattr(module, "show_warning", errors.append)
+    return errors
