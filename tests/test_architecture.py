@@ -160,3 +160,33 @@ def test_functions_stay_short():
                 if size > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name}: {size} lines")
     assert not long, long
+
+
+#: The layers of the core, bottom first: a package imports only from layers below it.
+LAYERS = [
+    {"errors"},
+    {"progress", "options", "device"},
+    {"images"},
+    {"metrics", "models", "annotation"},
+    {"inference"},
+    {"training"},
+]
+
+
+def _core_package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "core" else None
+
+
+def test_core_packages_import_only_lower_layers():
+    rank = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    bad = []
+    for source, targets in GRAPH.items():
+        a = _core_package(source)
+        for target in targets:
+            b = _core_package(target)
+            if a and b and a != b and not rank[b] < rank[a]:
+                bad.append(f"{source} -> {target}")
+    assert not bad, bad
+    core = {_core_package(m) for m in MODULES} - {None}
+    assert core == set().union(*LAYERS), core  # a new package gets a layer here

@@ -19,52 +19,65 @@ import importlib
 
 from napari_unet._version import __version__
 
-_CORE = "napari_unet.core."
-#: Public name -> the internal module that defines it.
+#: Public name -> the internal module (below napari_unet) that defines it.
 _API: dict[str, str] = {
     # images in and out
-    "read_image": "images.io",
-    "write_image": "images.io",
-    "touching_cells": "images.synthetic",
+    "read_image": "core.images.io",
+    "write_image": "core.images.io",
+    "touching_cells": "core.images.synthetic",
+    "nuclei_data": "sample_data",
     # models and model files
-    "build_model": "models.registry",
-    "load_model": "models.modelfile",
-    "save_model": "models.modelfile",
-    "read_metadata": "models.modelfile",
-    "pretrained": "models.pretrained",
+    "UNet": "core.models.unet",
+    "UNetPlusPlus": "core.models.unetpp",
+    "UNet3Plus": "core.models.unet3p",
+    "TileGeometry": "core.models.geometry",
+    "build_model": "core.models.registry",
+    "choose_device": "core.device",
+    "load_model": "core.models.modelfile",
+    "save_model": "core.models.modelfile",
+    "read_metadata": "core.models.modelfile",
+    "pretrained": "core.models.pretrained",
     # prediction
-    "Predictor": "inference.plan",
-    "predict": "inference.plan",
-    "iter_predict": "inference.plan",
-    "predict_to_zarr": "inference.plan",
-    "PredictProgress": "inference.runner",
-    "segment": "inference.segment",
-    "iter_segment": "inference.segment",
-    "Postprocess": "inference.postprocess",
-    "probabilities_to_labels": "inference.postprocess",
+    "Predictor": "core.inference.plan",
+    "predict": "core.inference.plan",
+    "iter_predict": "core.inference.plan",
+    "predict_to_zarr": "core.inference.plan",
+    "PredictProgress": "core.inference.runner",
+    "segment": "core.inference.segment",
+    "iter_segment": "core.inference.segment",
+    "Postprocess": "core.inference.postprocess",
+    "probabilities_to_labels": "core.inference.postprocess",
     # targets and weight maps
-    "separate_touching": "training.targets",
-    "weight_map": "training.weightmap",
-    "target_and_weights": "training.weightmap",
-    "iter_target_and_weights": "training.weightmap",
+    "separate_touching": "core.training.targets",
+    "weight_map": "core.training.weightmap",
+    "target_and_weights": "core.training.weightmap",
+    "iter_target_and_weights": "core.training.weightmap",
     # training
-    "make_pairs": "training.pairs",
-    "TrainConfig": "training.config",
-    "train": "training.trainer",
-    "iter_train": "training.trainer",
-    "TrainResult": "training.events",
-    "TrainStarted": "training.events",
-    "TrainStep": "training.events",
-    "Evaluation": "training.events",
-    "Checkpoint": "training.events",
-    "Preview": "training.events",
+    "make_pairs": "core.training.pairs",
+    "TrainConfig": "core.training.config",
+    "train": "core.training.trainer",
+    "iter_train": "core.training.trainer",
+    "TrainResult": "core.training.events",
+    "TrainStarted": "core.training.events",
+    "TrainStep": "core.training.events",
+    "Evaluation": "core.training.events",
+    "Checkpoint": "core.training.events",
+    "Preview": "core.training.events",
+    # annotation
+    "merge_prediction": "core.annotation.edits",
+    "next_free_id": "core.annotation.edits",
+    "region_mask": "core.annotation.regions",
+    "load_project": "core.annotation.project",
+    "project_folder_for": "core.annotation.project",
     # evaluation
-    "evaluate": "metrics.summary",
-    "evaluate_many": "metrics.summary",
-    "summarize": "metrics.summary",
+    "evaluate": "core.metrics.summary",
+    "match_instances": "core.metrics.matching",
+    "restrict_to_region": "core.metrics.region",
+    "evaluate_many": "core.metrics.summary",
+    "summarize": "core.metrics.summary",
     # running generators, errors
-    "drain": "progress",
-    "InputError": "errors",
+    "drain": "core.progress",
+    "InputError": "core.errors",
 }
 
 __all__ = ["__version__", *sorted(_API)]
@@ -72,7 +85,7 @@ __all__ = ["__version__", *sorted(_API)]
 
 def __getattr__(name: str):
     if name in _API:
-        value = getattr(importlib.import_module(_CORE + _API[name]), name)
+        value = getattr(importlib.import_module(f"napari_unet.{_API[name]}"), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -100,6 +100,7 @@ def test_segment_with_a_trained_model_finds_cells(trained_same):
     assert probs.shape == (2, 192, 160)
     fg_iou = np.logical_and(labels > 0, gt > 0).sum() / np.logical_or(labels > 0, gt > 0).sum()
     assert fg_iou > 0.7
+    assert evaluate(gt, labels)["pixel_iou"] == pytest.approx(fg_iou)  # the same measure
     assert labels.max() >= 5
 
 
@@ -131,7 +132,9 @@ def test_real_nuclei_from_the_shared_data(trained_same, shared_data):
         row = next(r for r in csv.DictReader(f) if r["group"].startswith("fluo"))
     rgba = np.asarray(Image.open(shared_data / "dsb2018" / "images" / f"{row['name']}.png"))
     labels = segment(model, rgba[..., :3], metadata=meta)
-    assert labels.shape == rgba.shape[:2] and labels.max() > 0
+    gt = tifffile.imread(shared_data / "dsb2018" / "masks" / f"{row['name']}.tif")
+    assert labels.shape == rgba.shape[:2]
+    assert evaluate(gt, labels)["pixel_iou"] > 0.5
 
 
 def test_postprocess_settings_take_given_then_model_then_default_values():

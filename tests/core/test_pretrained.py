@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import napari_unet
-from napari_unet import InputError
+from napari_unet import InputError, evaluate
 from napari_unet.core.models.pretrained import (
     PRETRAINED,
     pretrained_path,
@@ -141,9 +141,10 @@ def test_cli_predict_accepts_the_builtin_name(tmp_path):
     from napari_unet.cli import main
     from napari_unet.sample_data import nuclei_data
 
-    image, _ = nuclei_data()
+    image, truth = nuclei_data()
     src = tmp_path / "sample.tif"
     tifffile.imwrite(src, image)
     assert main(["predict", "nuclei", str(src), "-o", str(tmp_path / "out")]) == 0
     labels = tifffile.imread(tmp_path / "out" / "sample_labels.tif")
-    assert labels.max() >= 60
+    ap50 = evaluate(truth, labels)["per_threshold"][0]["ap"]
+    assert ap50 > 0.58  # the documented floor of the starter model on this sample

@@ -10,6 +10,9 @@ import copy
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+import numpy as np
+
+from napari_unet.core.device import PRECISIONS
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.normalize import DEFAULT as DEFAULT_NORMALIZATION
 from napari_unet.core.training.augment import AugmentConfig
@@ -90,22 +93,15 @@ class TrainConfig:
                     f"unknown architecture preset {self.model!r}; known: {', '.join(PRESETS)}"
                 )
             object.__setattr__(self, "model", dict(PRESETS[self.model]))
-        for name in ("steps", "batch_size", "crop_size", "val_every", "workers"):
-            v = getattr(self, name)
-            low = 0 if name == "workers" else 1
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                what = "an integer >= 0 (0: automatic)" if low == 0 else "a positive integer"
-                raise InputError(f"{name} must be {what}, got {v!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for name, (choices, what) in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise InputError(f"{what} must be one of {choices}, got {getattr(self, name)!r}")
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
-        if not (isinstance(self.lr, int | float) and 0 < self.lr < 10):
-            raise InputError(f"learning rate must be a number in (0, 10), got {self.lr!r}")
-        if self.schedule not in SCHEDULES:
-            raise InputError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise InputError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name, low in _INTEGERS.items():
+            object.__setattr__(self, name, _integer(name, getattr(self, name), low))
+        for name, (low, high, closed) in _NUMBERS.items():
+            object.__setattr__(self, name, _number(name, getattr(self, name), low, high, closed))
         AugmentConfig.from_dict(self.augment)
 
     def to_dict(self) -> dict:
@@ -129,6 +125,55 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training setting(s): {', '.join(unknown)}")
         return cls(**d)
+
+
+#: Settings with a fixed set of values, and what they are called in messages.
+_CHOICES = {
+    "optimizer": (OPTIMIZERS, "optimizer"),
+    "schedule": (SCHEDULES, "schedule"),
+    "precision": (("auto", *PRECISIONS), "precision"),
+}
+#: Whole-number settings and their smallest value.
+_INTEGERS = {
+    "steps": 1, "batch_size": 1, "crop_size": 1, "val_every": 1, "warmup_steps": 0,
+    "gap": 0, "seed": 0, "prefetch": 0, "workers": 0,
+}  # fmt: skip
+#: Number settings: (low, high, whether high itself is allowed); low is allowed except for lr.
+_NUMBERS = {
+    "lr": (0.0, 10.0, False),
+    "momentum": (0.0, 1.0, False),
+    "weight_decay": (0.0, math.inf, False),
+    "w0": (0.0, math.inf, False),
+    "sigma": (1e-6, math.inf, False),
+    "dice_weight": (0.0, math.inf, False),
+    "fg_bias": (0.0, 1.0, True),
+    "val_fraction": (0.0, 1.0, False),
+    "event_interval": (0.0, math.inf, False),
+}
+
+
+def _integer(name: str, value, low: int) -> int:
+    """``value`` as an int >= ``low`` (numpy integers too); InputError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        if name == "workers":
+            what += " (0: automatic)"
+        raise InputError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def _number(name: str, value, low: float, high: float, closed: bool) -> float:
+    """``value`` as a float in its range; InputError otherwise (booleans are not numbers)."""
+    number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+    ok = number and math.isfinite(float(value))
+    ok = ok and (low < value if name == "lr" else low <= value)
+    ok = ok and (value <= high if closed else value < high)
+    if not ok:
+        what = "learning rate" if name == "lr" else name
+        lower = "(" if name == "lr" else "["
+        upper = f"{high:g}]" if closed else f"{high:g})"
+        raise InputError(f"{what} must be a number in {lower}{low:g}, {upper}, got {value!r}")
+    return float(value)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

@@ -68,10 +68,12 @@ def _init_model(config: TrainConfig, in_channels: int, init, resume):
     """Build, fine-tune-load or resume the model; check it fits the data and config."""
     from napari_unet.core.models import build_model
     from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.pretrained import resolve_model
 
     if resume is not None:
         return copy.deepcopy(resume.model), f"resumed at step {resume.steps_done}"
     if init is not None:
+        init = resolve_model(init)
         model, _ = load_model(init, device="cpu")
         want, have = config.model, model.config
         for key in ("arch", "n_classes"):
@@ -323,8 +325,9 @@ def iter_train(
         pair is held out (0: no validation, the last model is the best).
     stop : threading.Event or callable, optional
         Checked before every step; when set the run ends and returns the model as is.
-    init : path-like, optional
-        Model file to fine-tune from (same architecture and class count).
+    init : path-like or str, optional
+        Model file, or built-in model name (``"nuclei"``), to fine-tune from (same
+        architecture and class count).
     resume : TrainResult or path-like, optional
         A previous result, or a model file saved with its optimiser state (``.last``).
     output : path-like, optional

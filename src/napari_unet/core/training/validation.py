@@ -17,10 +17,14 @@ from napari_unet.core.training.pairs import TrainPair
 def split_holdout(
     pairs: list[TrainPair], fraction: float
 ) -> tuple[list[TrainPair], list[TrainPair]]:
-    """Hold out the bottom ``fraction`` of the rows of the largest pair for validation.
+    """Hold out the bottom ``fraction`` of the annotated rows of the largest pair.
 
-    The training copy of that pair gets weight 0 (and no sampling) in the held-out rows;
-    the validation pair is the held-out strip. Used when no validation image is given.
+    The pair with the most annotated pixels is cut at a row such that ``fraction`` of its
+    annotated rows (rows with any pixel of non-zero weight) lie below: the training copy gets
+    weight 0 (and no sampling) from that row down; the validation pair is the strip below it.
+    So the strip holds annotation even when only the top of the image was annotated. Used
+    when no validation image is given; a pair with fewer than two annotated rows gives no
+    validation.
 
     Returns
     -------
@@ -31,8 +35,12 @@ def split_holdout(
     k = int(np.argmax([p.region_index.size for p in pairs]))
     p = pairs[k]
     h = p.shape[0]
-    cut = int(round(h * (1 - fraction)))
-    cut = min(max(cut, 1), h - 1)
+    rows = np.flatnonzero((p.weights > 0).any(axis=1))
+    if rows.size < 2:
+        return pairs, []
+    first, last = int(rows[0]), int(rows[-1]) + 1
+    cut = first + int(round((last - first) * (1 - fraction)))
+    cut = min(max(cut, first + 1), last - 1)
     weights = p.weights.copy()
     weights[cut:] = 0
     mask = np.ones(p.shape, bool) if p.mask is None else p.mask.copy()
