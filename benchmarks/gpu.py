@@ -1,6 +1,6 @@
 """GPU figures: tiled prediction and training speed per precision, on a CUDA device.
 
-Prediction: a 4096 x 4096 synthetic nuclei image through ``napari_unet.core.inference.predict``
+Prediction: a 4096 x 4096 synthetic nuclei image through ``napari_unet.predict``
 (seamless tiles, automatic tile size, batch 1 and 8) for four network sizes, in fp32,
 bf16 and fp16: seconds (after a warm-up on a 1024^2 image), megapixels per second, peak
 GPU memory, and the largest change of the foreground probability against fp32 with the

@@ -95,7 +95,6 @@ def test_predict_zarr_store(model_file, tmp_path, capsys):
         (["--split", "-1", "IMG"], "--split"),
     ],
 )
-
 def test_user_mistakes_are_one_error_line(model_file, images, tmp_path, capsys, args, message):
     paths = {"IMG": str(images / "a.tif"), "MISSING.tif": str(tmp_path / "MISSING.tif")}
     args = [paths.get(a, a) for a in args]

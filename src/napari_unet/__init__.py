@@ -74,6 +74,7 @@ _API: dict[str, str] = {
     "match_instances": "core.metrics.matching",
     "restrict_to_region": "core.metrics.region",
     "evaluate_many": "core.metrics.summary",
+    "iter_evaluate_many": "core.metrics.summary",
     "summarize": "core.metrics.summary",
     # running generators, errors
     "drain": "core.progress",

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from skimage.metrics import adapted_rand_error
 
-from napari_unet import InputError, evaluate, evaluate_many, summarize
+from napari_unet import InputError, evaluate, evaluate_many, iter_evaluate_many, summarize
 from napari_unet.core.metrics import (
     DSB_THRESHOLDS,
     EvaluateProgress,
@@ -198,7 +198,7 @@ def test_evaluate_is_json_serialisable():
 
 def test_evaluate_many_yields_progress_and_returns_total():
     gt = squares(boxes=THREE)
-    gen = evaluate_many([("a", gt, gt), ("b", gt, np.zeros_like(gt))], total=2)
+    gen = iter_evaluate_many([("a", gt, gt), ("b", gt, np.zeros_like(gt))], total=2)
     events = []
     with pytest.raises(StopIteration) as stop:
         while True:
@@ -207,7 +207,9 @@ def test_evaluate_many_yields_progress_and_returns_total():
     assert events == [EvaluateProgress(1, 2, "a"), EvaluateProgress(2, 2, "b")]
     assert [r["name"] for r in per_image] == ["a", "b"]
     assert total["dataset_ap"] == pytest.approx(0.5)
-    bad = evaluate_many([("c.tif", gt, gt[:5])])
+    per_image2, total2 = evaluate_many([("a", gt, gt), ("b", gt, np.zeros_like(gt))])
+    assert per_image2 == per_image and total2 == total  # the plain function drains it
+    bad = iter_evaluate_many([("c.tif", gt, gt[:5])])
     with pytest.raises(InputError, match=r"^c\.tif: "):
         list(bad)
 

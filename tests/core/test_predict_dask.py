@@ -64,9 +64,9 @@ def test_nan_in_a_chunk_is_a_clear_error(net):
         predict(net, image, tile=48)
 
 
-def test_dask_input_in_memory_reads_only_the_blocks_of_the_region(net):
+def test_dask_input_in_memory_runs_only_the_tiles_of_the_region(net):
     # The Predict dock's "current view" on a dask image: the same numbers as numpy, and
-    # only the pixels the view's tiles read are computed.
+    # the network runs only on the tiles of the view.
     image = np.random.default_rng(5).random((2, 300, 280)).astype(np.float32)
     dimage = da.from_array(image, chunks=(1, 50, 50))
     predictor = Predictor(net, tile=48)
@@ -75,7 +75,9 @@ def test_dask_input_in_memory_reads_only_the_blocks_of_the_region(net):
     got = drain(predictor.iter_probabilities(dimage, region), events.append)
     assert isinstance(got, np.ndarray) and got.shape == (2, 2, 50, 70)
     assert events and all(isinstance(e, PredictProgress) for e in events)
-    full = predict(net, image, tile=48)
+    whole = []
+    full = drain(predictor.iter_probabilities(image), whole.append)
+    assert 0 < events[-1].total < whole[-1].total / 4  # the view's tiles, not the image's
     np.testing.assert_allclose(got, full[..., 100:150, 120:190], atol=1e-5)
     # numpy gives the same region, and so does the lazy path sliced to it.
     np.testing.assert_allclose(predict(net, image, tile=48, region=region), got, atol=1e-6)
@@ -84,9 +86,11 @@ def test_dask_input_in_memory_reads_only_the_blocks_of_the_region(net):
 
 
 def test_settings_are_checked_once_for_both_inputs(net):
-    for bad in ({"tile": 0}, {"batch": -1}, {"precision": "fp8"}, {"foreground_class": 2}):
+    for bad in ({"tile": -1}, {"batch": -1}, {"precision": "fp8"}, {"foreground_class": 2}):
         with pytest.raises(InputError):
             Predictor(net, **bad)
+    assert Predictor(net, tile=0).tile == Predictor(net).tile  # 0 = automatic, as in the dock
+    assert Predictor(net, batch=0).batch == 1
     image = np.zeros((64, 64), np.float32)
     for arr in (image, da.from_array(image)):
         with pytest.raises(InputError, match="region"):

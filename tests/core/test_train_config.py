@@ -22,7 +22,7 @@ def test_defaults():
     cfg = TrainConfig()
     assert cfg.model == PRESETS[DEFAULT_PRESET]
     assert cfg.model is not PRESETS[DEFAULT_PRESET]
-    assert cfg.optimizer == "adam" and cfg.lr == DEFAULT_LR["adam"] == 1e-3
+    assert cfg.optimizer == "adam" and cfg.lr is None and cfg.base_lr == DEFAULT_LR["adam"] == 1e-3
     assert cfg.augment == AugmentConfig().to_dict()
     assert cfg.normalization == DEFAULT_NORMALIZATION
     assert 0 < HOLDOUT_FRACTION < 1
@@ -66,9 +66,14 @@ def test_an_explicit_model_config_is_kept():
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_lr_defaults_per_optimizer_and_an_explicit_lr_wins(optimizer):
-    assert TrainConfig(optimizer=optimizer).lr == DEFAULT_LR[optimizer]
-    assert TrainConfig(optimizer=optimizer, lr=None).lr == DEFAULT_LR[optimizer]
-    assert TrainConfig(optimizer=optimizer, lr=0.05).lr == 0.05
+    assert TrainConfig(optimizer=optimizer).base_lr == DEFAULT_LR[optimizer]
+    assert TrainConfig(optimizer=optimizer, lr=None).base_lr == DEFAULT_LR[optimizer]
+    assert TrainConfig(optimizer=optimizer, lr=0.05).base_lr == 0.05
+    # The default follows the optimiser, also when a config is copied with another one.
+    from dataclasses import replace
+
+    other = "sgd" if optimizer == "adam" else "adam"
+    assert replace(TrainConfig(optimizer=optimizer), optimizer=other).base_lr == DEFAULT_LR[other]
     assert DEFAULT_LR == {"adam": 1e-3, "sgd": 1e-2}
 
 
@@ -160,9 +165,10 @@ def test_to_dict_round_trips_and_is_json(cfg):
     assert cfg.model.get("depth") != 99
 
 
-def test_to_dict_stores_the_resolved_lr_and_model():
-    d = TrainConfig(model="tiny", optimizer="sgd").to_dict()
-    assert d["lr"] == DEFAULT_LR["sgd"]
+def test_to_dict_stores_the_lr_as_given_and_the_resolved_model():
+    cfg = TrainConfig(model="tiny", optimizer="sgd")
+    d = cfg.to_dict()
+    assert d["lr"] is None and TrainConfig.from_dict(d).base_lr == DEFAULT_LR["sgd"]
     assert d["model"] == PRESETS["tiny"]
 
 

@@ -138,6 +138,14 @@ def test_manual_mode_stack_and_errors(make_napari_viewer, qtbot, errors, runs):
     widget._mask.value = viewer.layers["empty"]
     widget._run.native.click()
     assert "no shapes" in errors[-1]
+    # A Labels region not painted yet is no mistake: nothing is annotated, all weights 0.
+    n_errors = len(errors)
+    viewer.add_labels(np.zeros_like(stack), name="to paint")
+    widget._mask.value = viewer.layers["to paint"]
+    widget._run.native.click()
+    settle(qtbot, widget)
+    assert len(errors) == n_errors
+    assert not viewer.layers["movie weights"].data.any()
 
 
 def test_a_background_tab_computes_nothing_until_it_is_shown(make_napari_viewer, qtbot, runs):

@@ -27,6 +27,7 @@ def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
         text = f"{text} (default: {default})"
     action = parser.add_argument(*flags, help=text.replace("%", "%%"), **kwargs)
     action.option_key = key
+    action.shown_default = default
     return action
 
 
@@ -59,7 +60,7 @@ def options_markdown() -> str:
     flags: dict[str, list[str]] = {}
     for command, action in parser_actions(build_parser()):
         names = "/".join(f"`{o}`" for o in action.option_strings) or f"`{action.dest.upper()}`"
-        default = action.default
+        default = action.shown_default
         shown = "" if default is None or default is False else f" (default {default})"
         flags.setdefault(action.option_key, []).append(f"{command} {names}{shown}")
     lines = [
@@ -68,8 +69,8 @@ def options_markdown() -> str:
         "Every setting of the docks and of the `napari-unet` command, described once. The dock",
         "tooltips and `napari-unet COMMAND --help` show the same sentences; this page is",
         "generated from them (`python scripts/options_doc.py`), and a test keeps it current.",
-        "Defaults that depend on the model (post-processing) or on other options are explained",
-        "in the description.",
+        "The command line column gives each flag's default; defaults that depend on the model",
+        "(post-processing) or on other options are shown in `--help`.",
     ]
     for section, options in OPTIONS.items():
         lines += ["", f"## {section}", "", "| option | what it does | command line |"]

@@ -179,7 +179,7 @@ def _align(head: list[str], body: list[list[str]]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, write the JSON; return the exit status."""
-    from napari_unet.core.metrics import DSB_THRESHOLDS, evaluate_many
+    from napari_unet.core.metrics import DSB_THRESHOLDS, iter_evaluate_many
 
     thresholds = tuple(args.thresholds) if args.thresholds else DSB_THRESHOLDS
     if args.json is not None:
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
 
     n = None if args.per_plane else len(pairs)  # planes are counted as they come
     with progress_bar("evaluate", "image", total=n) as bar:
-        per_image, total = drain(evaluate_many(source, thresholds, total=n), bar=bar)
+        per_image, total = drain(iter_evaluate_many(source, thresholds, total=n), bar=bar)
     print(format_table(per_image, total))
     if args.json:
         record = {"inputs": inputs, "thresholds": list(thresholds)}

@@ -33,17 +33,22 @@ def add_parser(subparsers) -> None:
     add_option(parser, "model", key="model", metavar="MODEL")
     add_option(parser, "inputs", key="inputs", type=Path, nargs="+", metavar="INPUT")
     add_option(parser, "-o", "--outdir", key="outdir", type=Path, required=True)
-    add_option(parser, "--tile", key="tile", type=int, default=None)
-    add_option(parser, "--batch", key="batch", type=int, default=None)
+    add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
+    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=1)
     add_option(parser, "--device", key="device", default="auto")
     add_option(
         parser, "--precision", key="precision", choices=PRECISIONS,
         default=defaults["precision"].default,
     )  # fmt: skip
     add_option(parser, "--probabilities", key="probabilities", action="store_true")
-    add_option(parser, "--threshold", key="threshold", type=float, default=None)
-    add_option(parser, "--min-size", key="min_size", type=int, default=None)
-    add_option(parser, "--split", key="split", type=float, default=None, metavar="PX")
+    from napari_unet.core.inference.postprocess import Postprocess
+
+    for flag, key, kind in (
+        ("--threshold", "threshold", float), ("--min-size", "min_size", int),
+        ("--split", "split", float),
+    ):  # fmt: skip
+        shown = f"the model's recommendation, else {getattr(Postprocess, key):g}"
+        add_option(parser, flag, key=key, type=kind, default=None, shown_default=shown)
     add_option(parser, "--scheduler", key="scheduler", metavar="ADDRESS")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)

@@ -32,8 +32,8 @@ def add_parser(subparsers) -> None:
     )
     paths = {"nargs": "+", "type": Path}
     add_option(p, "--images", key="train_images", required=True, metavar="IMG", **paths)
-    add_option(p, "--labels", key="labels", nargs="+", required=True, type=Path, metavar="LAB")
-    add_option(p, "--regions", key="region", nargs="+", type=Path, metavar="MASK")
+    add_option(p, "--labels", key="label_files", required=True, metavar="LAB", **paths)
+    add_option(p, "--regions", key="region_files", metavar="MASK", **paths)
     add_option(p, "-o", "--output", key="output", required=True, type=Path, metavar="MODEL")
     _add_settings(p)
     add_option(p, "--init", key="init", type=Path, metavar="MODEL")
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
         p, "--val", "--val-images", key="val_images", dest="val_images", nargs="+", type=Path,
         metavar="IMG",
     )  # fmt: skip
-    add_option(p, "--val-labels", key="val_labels", nargs="+", type=Path, metavar="LAB")
+    add_option(p, "--val-labels", key="val_label_files", metavar="LAB", **paths)
     add_option(p, "--grey", key="grey", action="store_true")
     add_option(p, "--no-augment", key="no_augment", action="store_true")
     add_option(p, "--log", key="log", type=Path, metavar="JSONL")

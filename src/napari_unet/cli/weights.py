@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
         metavar="balanced|none|W,W[,W]",
     )  # fmt: skip
     add_option(parser, "--mode", key="mode", choices=MODES, default=d.mode)
-    add_option(parser, "--mask", key="region", type=Path, metavar="MASK")
+    add_option(parser, "--mask", key="mask_file", type=Path, metavar="MASK")
     add_option(parser, "--target", key="target_file", type=Path, metavar="OUT")
     parser.set_defaults(func=run)
 

@@ -30,8 +30,8 @@ OPTIONS: dict[str, dict[str, str]] = {
     "Prediction": {
         "image": "the Image layer to use (grey, colour or a stack of planes)",
         "inputs": "image files (TIFF, PNG), folders of them, or Zarr stores",
-        "tile": "input tile side in pixels, rounded up to a size the network accepts; 0 or "
-        "none: the largest tile that fits the memory",
+        "tile": "input tile side in pixels, rounded up to a size the network accepts; "
+        "automatic (0 in the dock): the largest tile that fits the memory",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
         "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",
@@ -50,8 +50,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "cancel": "stop the prediction; nothing is added",
     },
     "Post-processing": {
-        "threshold": "foreground probability (0 to 1) above which a pixel belongs to a cell; "
-        "default: the model's recommendation",
+        "threshold": "foreground probability (0 to 1) above which a pixel belongs to a cell",
         "min_size": "smallest object kept, in pixels; smaller pieces are removed as noise",
         "split": "split cells left joined at a neck, in pixels of distance each half must "
         "rise above the neck (0 = off; larger splits less)",
@@ -59,6 +58,10 @@ OPTIONS: dict[str, dict[str, str]] = {
     "Training": {
         "train_images": "training images (files, or folders of images)",
         "labels": "the instance labels: one integer id per cell, 0 for background",
+        "label_files": "instance label images, one per image in the same order (one integer "
+        "id per cell, 0 for background)",
+        "region_files": "annotated-region masks, one per image in the same order: pixels that "
+        "are 0 were not annotated and are not trained on",
         "region": "the annotated region: only pixels inside it are trained on (or scored); "
         "a Shapes layer, or non-zero pixels of a Labels layer or mask file",
         "steps": "total optimisation steps (a resumed run continues up to this count)",
@@ -66,12 +69,13 @@ OPTIONS: dict[str, dict[str, str]] = {
         "optimizer": "adam, or sgd (with the paper's momentum 0.99)",
         "schedule": "learning-rate schedule after a short warm-up: constant, cosine or poly",
         "batch_size": "training crops per optimisation step",
-        "crop_size": "side of the training crops in pixels (rounded to a size the network "
-        "accepts)",
+        "crop_size": "side of the training crops in pixels (rounded to a size the network accepts)",
         "validation": "what validation scores: held-out rows at the bottom of the training "
         "image, nothing, or another Image layer with its labels",
         "val_images": "validation images (files, or folders of images)",
         "val_labels": "the instance labels of the validation image",
+        "val_label_files": "instance label images of the validation images, one per image in "
+        "the same order",
         "val_fraction": "without validation images: the fraction of the largest image's rows "
         "held out at its bottom",
         "val_every": "steps between validations (and updates of the live preview)",
@@ -109,6 +113,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "live": "recompute after every change of a setting or a paint stroke (after a short "
         "quiet period)",
         "weights_output": "the weight map to write: float32 TIFF or Zarr",
+        "mask_file": "the annotated region: a mask file whose non-zero pixels were annotated; "
+        "the weights are 0 outside it",
         "target_file": "also write the uint8 training target to this file",
         "compute": "compute the weight map now (in the background)",
     },

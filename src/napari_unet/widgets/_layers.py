@@ -37,9 +37,7 @@ def layer_choices(viewer, *kinds: str, exclude=()) -> list[tuple[str, object]]:
     import napari.layers
 
     classes = tuple(getattr(napari.layers, k) for k in kinds)
-    return [
-        (ly.name, ly) for ly in viewer.layers if isinstance(ly, classes) and ly not in exclude
-    ]
+    return [(ly.name, ly) for ly in viewer.layers if isinstance(ly, classes) and ly not in exclude]
 
 
 def on_layers_changed(viewer, callback: Callable) -> None:
@@ -55,7 +53,7 @@ def layer_array(layer) -> np.ndarray:
     return np.array(data)
 
 
-def region_array(layer, shape: tuple[int, ...]) -> np.ndarray | None:
+def region_array(layer, shape: tuple[int, ...], allow_empty: bool = False) -> np.ndarray | None:
     """The annotated region of ``layer`` as a bool mask of the labels' ``shape``.
 
     A Shapes layer is rasterised (rectangles, polygons, ellipses; 2D shapes on a stack mark
@@ -65,7 +63,8 @@ def region_array(layer, shape: tuple[int, ...]) -> np.ndarray | None:
     Raises
     ------
     InputError
-        If the region does not fit ``shape`` or marks no pixel.
+        If a Shapes layer holds no shape, or the region does not fit ``shape``, or it marks
+        no pixel (unless ``allow_empty``: a Labels region the user is about to paint).
     """
     from napari.layers import Shapes
 
@@ -87,7 +86,7 @@ def region_array(layer, shape: tuple[int, ...]) -> np.ndarray | None:
             f"the annotated region {layer.name!r} has shape {mask.shape}, but the labels "
             f"have shape {shape}; expected the same shape"
         )
-    if not mask.any():
+    if not mask.any() and not allow_empty:
         raise InputError(f"the annotated region {layer.name!r} is empty; draw or paint it")
     return np.array(mask)
 

@@ -80,10 +80,12 @@ def predict_job(model, metadata: dict, model_file, image, options: dict, region)
     """Load the model file if no model is given, then segment ``image``.
 
     Returns ``(labels, foreground probability, the model loaded here or None, metadata)``.
-    ``options`` are keywords of :func:`napari_unet.core.inference.segment.iter_segment`.
+    ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``) and
+    keywords of :class:`~napari_unet.core.inference.plan.Predictor`.
     """
-    from napari_unet.core.inference.plan import foreground_class_of
-    from napari_unet.core.inference.segment import iter_segment
+    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.inference.segment import iter_labels
 
     loaded = None
     if model is None:
@@ -91,20 +93,21 @@ def predict_job(model, metadata: dict, model_file, image, options: dict, region)
 
         model, metadata = load_model(model_file, device="cpu")
         loaded = model
-    labels, probs = yield from iter_segment(
-        model, image, metadata=metadata, region=region, **options
-    )
-    foreground = probs[foreground_class_of(probs.shape[0], options.get("foreground_class"))]
+    settings = dict(options)
+    post = {k: settings.pop(k) for k in ("threshold", "min_size", "split") if k in settings}
+    predictor = Predictor(model, metadata=metadata, **settings)
+    post = Postprocess.for_model(metadata, **post)
+    labels, foreground, _ = yield from iter_labels(predictor, post, image, region)
     return labels, np.asarray(foreground, np.float32), loaded, metadata
 
 
 def evaluate_job(pairs: list, thresholds, total: int) -> Generator:
-    """Score ``(name, ground truth, prediction, region or None)`` pairs; see evaluate_many.
+    """Score ``(name, ground truth, prediction, region or None)`` pairs (iter_evaluate_many).
 
     Each pair is first reduced to the objects inside its annotated region; planes of a
     stack without any annotated pixel are skipped (nothing there is annotated).
     """
-    from napari_unet.core.metrics import evaluate_many, restrict_to_region
+    from napari_unet.core.metrics import iter_evaluate_many, restrict_to_region
 
     def restricted():
         for name, gt, pred, region in pairs:
@@ -113,4 +116,4 @@ def evaluate_job(pairs: list, thresholds, total: int) -> Generator:
             elif region.any():
                 yield (name, *restrict_to_region(gt, pred, region))
 
-    return (yield from evaluate_many(restricted(), thresholds, total))
+    return (yield from iter_evaluate_many(restricted(), thresholds, total))

@@ -45,7 +45,7 @@ class EvaluateWidget(Container):
     The computation runs in a napari thread worker on copies of the two layers, so the
     GUI stays responsive and painting meanwhile does not change the result. After a run
     ``results`` holds ``(per_image, total)`` as returned by
-    :func:`napari_unet.core.metrics.evaluate_many`.
+    :func:`napari_unet.core.metrics.iter_evaluate_many`.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, table_height: int = 200) -> None:

@@ -182,6 +182,7 @@ class PredictWidget(Container):
             "channel_axis": -1 if rgb else None,
         }
         req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
+        req["model_file"] = self._pending_file  # to keep the loaded model only if still chosen
         if self._scope.value == VIEW:
             if data.ndim - (1 if rgb else 0) > 2:
                 req["plane"] = int(self._viewer.dims.current_step[0])
@@ -227,7 +228,8 @@ class PredictWidget(Container):
 
     def _on_returned(self, result) -> None:
         labels, foreground, model, metadata = result
-        if model is not None:  # loaded from the file in the worker: keep it for next time
+        chosen = self._model is None and self._pending_file == self._req["model_file"]
+        if model is not None and chosen:  # loaded in the worker: keep it for next time
             name = self._pending_file.name if self._pending_file else "?"
             if self._source.value == BUILTIN:
                 name = "nuclei, built-in"

@@ -208,11 +208,10 @@ class TrainWidget(Container):
         )
 
     def _update_view(self, _event=None) -> None:
-        """Tell the preview which part of the image is in view (GUI thread)."""
-        layer, labels = self._image.value, self._labels.value
-        if self._view is None or layer is None or labels is None or self._closing:
+        """Tell the preview which part of the trained image is in view (GUI thread)."""
+        if self._view is None or self._closing:
             return
-        box = _layers.visible_box(self._viewer, layer, labels.data.shape[-2:])
+        box = _layers.visible_box(self._viewer, self._image_layer, self._view_shape)
         self._view.update(box, int(self._viewer.dims.current_step[0]))
 
     def _on_init_file(self, _value=None) -> None:
@@ -283,6 +282,7 @@ class TrainWidget(Container):
         if window is not self.native:
             window.installEventFilter(self._watcher)
         shape = data["labels"][0].shape
+        self._view_shape = shape[-2:]
         self._view = _workers.ViewSource(data["images"][0], stack=len(shape) == 3)
         self._update_view()
         self._output = th.output_path(image_layer, self._save_path.value)

@@ -172,7 +172,8 @@ class WeightMapWidget(Container):
         if layer is None:
             raise InputError("choose a Labels layer")
         labels = _layers.layer_array(layer)
-        return labels, _layers.region_array(self._mask.value, labels.shape)
+        # An empty region (a layer the user is about to paint) gives weights 0 everywhere.
+        return labels, _layers.region_array(self._mask.value, labels.shape, allow_empty=True)
 
     def _start(self, _value=None) -> None:
         from napari.qt.threading import create_worker

@@ -15,6 +15,7 @@ __all__ = ["MIN_PIECE", "count_cells", "merge_prediction", "next_free_id"]
 #: Smallest piece of a predicted cell (pixels) that accepting a prediction keeps.
 MIN_PIECE = 10
 
+
 def next_free_id(labels: np.ndarray) -> int:
     """Return the smallest label id above every id in use.
 

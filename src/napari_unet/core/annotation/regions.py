@@ -16,6 +16,7 @@ from napari_unet.core.errors import InputError
 #: Shape types that enclose an area and therefore count as annotated region.
 AREA_SHAPES = ("rectangle", "polygon", "ellipse")
 
+
 def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]):
     from skimage.draw import ellipse, polygon
 

@@ -30,7 +30,7 @@ from napari_unet.core.inference.runner import (
 )
 from napari_unet.core.inference.tiling import check_region
 
-__all__ = ["iter_store", "lazy_probabilities"]
+__all__ = ["iter_compute", "iter_store", "lazy_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,14 @@ def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.n
     runner = TileRunner(model.to(device).eval(), device, job.precision, job.batch)
     probs = drain(
         predict_region(
-            source, tuple(origins), job.full_shape, tuple(regions), job.plans,
-            job.stats[plane_index], runner, job.n_classes,
+            source,
+            tuple(origins),
+            job.full_shape,
+            tuple(regions),
+            job.plans,
+            job.stats[plane_index],
+            runner,
+            job.n_classes,
         )  # fmt: skip
     )
     return probs[None]
@@ -178,10 +184,7 @@ def _store_block(probs, store, index):
     """A delayed write of block ``index`` of ``probs`` into the Zarr array ``store``."""
     import dask
 
-    region = tuple(
-        slice(int(sum(c[:i])), int(sum(c[: i + 1])))
-        for c, i in zip(probs.chunks, index, strict=True)
-    )
+    region = _block_region(probs, index)
     block = probs.blocks[index]
 
     def write(values, region=region):
@@ -189,3 +192,28 @@ def _store_block(probs, store, index):
         return region
 
     return dask.delayed(write)(block)
+
+
+def iter_compute(lazy) -> Generator[object, None, np.ndarray]:
+    """Compute a lazy array chunk by chunk into numpy, yielding progress per chunk.
+
+    Used for the foreground of a lazy prediction: only that class is ever held in memory,
+    a chunk's graph at a time.
+    """
+    import dask
+
+    out = np.empty(lazy.shape, lazy.dtype)
+    blocks = list(np.ndindex(*lazy.numblocks))
+    for done, index in enumerate(blocks, start=1):
+        block = dask.compute(lazy.blocks[index], scheduler="synchronous")[0]
+        out[_block_region(lazy, index)] = block
+        yield PredictProgress(done, len(blocks))
+    return out
+
+
+def _block_region(array, index) -> tuple[slice, ...]:
+    """The slices of block ``index`` of a dask ``array``."""
+    return tuple(
+        slice(int(sum(c[:i])), int(sum(c[: i + 1])))
+        for c, i in zip(array.chunks, index, strict=True)
+    )

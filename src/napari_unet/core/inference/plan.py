@@ -24,7 +24,7 @@ from collections.abc import Generator
 import numpy as np
 
 from napari_unet.core.device import PRECISIONS, choose_device
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import check_spec, compute_stats
 from napari_unet.core.inference import tiling
@@ -71,14 +71,6 @@ def foreground_class_of(n_classes: int, requested: int | None = None) -> int:
     return chosen
 
 
-def _positive(name: str, value, low: int = 1) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise InputError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
-
-
 class Predictor:
     """Seamless tiled prediction with its settings fixed once.
 
@@ -87,10 +79,10 @@ class Predictor:
     model : torch.nn.Module
         A network of the family (with ``geometry``, ``in_channels``, ``n_classes``).
     tile : int, optional
-        Input tile size (rounded up to a legal size); default: the largest that fits the
+        Input tile size (rounded up to a legal size); None or 0: the largest that fits the
         device's free memory.
     batch : int, optional
-        Tiles per forward pass (default 1; halved automatically on CUDA out-of-memory).
+        Tiles per forward pass (None or 0: 1; halved automatically on CUDA out-of-memory).
     device : str or torch.device, optional
         Default: CUDA if available, else MPS, else CPU.
     precision : {"fp32", "fp16", "bf16"}
@@ -134,10 +126,12 @@ class Predictor:
         self.model, self.precision, self.channel_axis = model, precision, channel_axis
         self.spec = check_spec(normalization or (metadata or {}).get("normalization"))
         self.device = choose_device(device)
-        self.batch = _positive("batch", batch) or 1
-        self.tile = _positive("tile", tile) or auto_tile(model, self.device, self.batch, precision)
-        self.overlap = _positive("overlap", overlap, low=0)
-        self.chunk = _positive("chunk", chunk)
+        self.batch = check_int("batch", 1 if batch is None or batch == 0 else batch)
+        auto = tile is None or (tile == 0 and not isinstance(tile, bool))
+        self.tile = auto_tile(model, self.device, self.batch, precision) if auto else tile
+        self.tile = check_int("tile", self.tile)
+        self.overlap = None if overlap is None else check_int("overlap", overlap, low=0)
+        self.chunk = check_int("chunk", chunk)
         self.foreground_class = foreground_class_of(self.n_classes, foreground_class)
 
     # -- arithmetic -------------------------------------------------------------------
@@ -164,8 +158,10 @@ class Predictor:
         """Predict ``image`` (numpy or dask), yielding progress; return numpy probabilities.
 
         ``region`` (``((y0, y1), (x0, x1))``, e.g. the current view) limits the output to
-        those pixels of every plane; of a dask image only the blocks those tiles read are
-        computed.
+        those pixels of every plane: the network runs only on their tiles, and of a dask image
+        only the block those tiles read is loaded for it. (Normalisation statistics still
+        come from a regular subsample of the whole plane, so a region is normalised exactly
+        as in a whole-image prediction.)
         """
         lay = self.layout(image)
         n_planes, _, h, w = (int(s) for s in lay.planes.shape)
@@ -210,16 +206,17 @@ class Predictor:
         return lazy_probabilities(self, image, region)
 
     def iter_to_zarr(
-        self, image, path, scheduler: str | None = None
+        self, image, path, scheduler: str | None = None, region: Region | None = None
     ) -> Generator[PredictProgress, None, object]:
         """Predict chunk by chunk into a Zarr store at ``path`` (replaced), yielding progress.
 
         ``scheduler`` is a ``dask.distributed`` address (``"tcp://host:8786"``); default:
-        this process, one chunk after another. Returns the stored probabilities (lazy).
+        this process, one chunk after another. ``region`` as for :meth:`iter_probabilities`.
+        Returns the stored probabilities (lazy).
         """
         from napari_unet.core.inference.chunked import iter_store
 
-        return (yield from iter_store(self.lazy_probabilities(image), path, scheduler))
+        return (yield from iter_store(self.lazy_probabilities(image, region), path, scheduler))
 
 
 @contextlib.contextmanager
@@ -234,7 +231,7 @@ def _eval_mode(model):
 
 
 def iter_predict(
-    model, image, region: Region | None = None, **settings
+    model, image, *, region: Region | None = None, **settings
 ) -> Generator[PredictProgress, None, np.ndarray]:
     """Generator twin of :func:`predict` for numpy results: yields progress.
 
@@ -244,7 +241,7 @@ def iter_predict(
     return (yield from Predictor(model, **settings).iter_probabilities(image, region))
 
 
-def predict(model, image, region: Region | None = None, **settings):
+def predict(model, image, *, region: Region | None = None, **settings):
     """Class probabilities of ``image`` by seamless tiled prediction.
 
     Parameters
@@ -275,10 +272,12 @@ def predict(model, image, region: Region | None = None, **settings):
     return drain(predictor.iter_probabilities(image, region))
 
 
-def predict_to_zarr(model, image, path, scheduler: str | None = None, **settings):
+def predict_to_zarr(
+    model, image, path, scheduler: str | None = None, *, region: Region | None = None, **settings
+):
     """Predict ``image`` into a Zarr store at ``path``; return the stored probabilities (lazy).
 
-    ``scheduler`` is a ``dask.distributed`` address; ``settings`` the keywords of
-    :class:`Predictor`.
+    ``scheduler`` is a ``dask.distributed`` address; ``region`` as for :func:`predict`;
+    ``settings`` the keywords of :class:`Predictor`.
     """
-    return drain(Predictor(model, **settings).iter_to_zarr(image, path, scheduler))
+    return drain(Predictor(model, **settings).iter_to_zarr(image, path, scheduler, region))

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, check_int
 
 __all__ = ["DEFAULT_GAP", "Postprocess", "label_planes", "probabilities_to_labels", "split_joined"]
 
@@ -55,11 +55,20 @@ class Postprocess:
         values = {}
         for name, field in cls.__dataclass_fields__.items():
             value = given.get(name)
-            value = known.get(name, field.default) if value is None else value
-            values[name] = (int if field.type == "int" else float)(value)
+            values[name] = known.get(name, field.default) if value is None else value
         return cls(**values)
 
     def __post_init__(self) -> None:
+        for name in ("min_size", "gap"):  # whole pixels; 4.0 from a JSON file is fine
+            value = getattr(self, name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            object.__setattr__(self, name, check_int(name, value, low=0))
+        for name in ("threshold", "split"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise InputError(f"{name} must be a number; got {value!r}")
+            object.__setattr__(self, name, float(value))
         if not 0.0 < self.threshold < 1.0:
             raise InputError(f"threshold must be between 0 and 1; got {self.threshold}")
         if min(self.min_size, self.gap, self.split) < 0:

@@ -20,7 +20,9 @@ from napari_unet.core.inference import tiling
 
 __all__ = [
     "PredictProgress",
-    "TileRunner", "auto_tile",     "check_finite",
+    "TileRunner",
+    "auto_tile",
+    "check_finite",
     "model_info",
     "predict_region",
 ]

@@ -1,7 +1,7 @@
 """Pure tile arithmetic for seamless prediction: tile grids, mirroring, blending windows.
 
-No torch and no dask here: these small functions decide *where* tiles go; the predictor
-(:mod:`napari_unet.core.inference.predict`) runs the network on them.
+No torch and no dask here: these small functions decide *where* tiles go; the prediction
+plan (:class:`~napari_unet.core.inference.plan.Predictor`) runs the network on them.
 
 Two regimes, following the network's :class:`~napari_unet.core.models.TileGeometry`:
 

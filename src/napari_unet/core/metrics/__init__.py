@@ -21,6 +21,7 @@ from napari_unet.core.metrics.summary import (
     EvaluateProgress,
     evaluate,
     evaluate_many,
+    iter_evaluate_many,
     summarize,
     summary_row,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "MatchResult",
     "evaluate",
     "evaluate_many",
+    "iter_evaluate_many",
     "instance_ious",
     "match_instances",
     "pixel_metrics",

@@ -23,7 +23,7 @@ from napari_unet.core.metrics.pixel import pixel_scores
 
 @dataclass(frozen=True)
 class EvaluateProgress:
-    """Progress of :func:`evaluate_many`: ``done`` of ``total`` images, the last ``name``."""
+    """Progress of :func:`iter_evaluate_many`: ``done`` of ``total`` images, the last ``name``."""
 
     done: int
     total: int | None
@@ -133,7 +133,7 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate_many(
+def iter_evaluate_many(
     pairs: Iterable[tuple[str, Any, Any]],
     thresholds: Iterable[float] = DSB_THRESHOLDS,
     total: int | None = None,
@@ -169,6 +169,16 @@ def evaluate_many(
             raise InputError(f"{name}: {exc}") from None
         yield EvaluateProgress(len(results), total, name)
     return results, summarize(results)
+
+
+def evaluate_many(
+    pairs: Iterable[tuple[str, Any, Any]],
+    thresholds: Iterable[float] = DSB_THRESHOLDS,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-image results and their pooled total: :func:`iter_evaluate_many` run to the end."""
+    from napari_unet.core.progress import drain
+
+    return drain(iter_evaluate_many(pairs, thresholds))
 
 
 def summary_row(result: dict[str, Any]) -> dict[str, float | int]:

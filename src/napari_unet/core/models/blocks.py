@@ -79,13 +79,6 @@ def he_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum``, else raise :class:`InputError`."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 class SegmentationNet(nn.Module):
     """Common interface of the family: ``config``, ``geometry``, ``forward_all``, checks.
 

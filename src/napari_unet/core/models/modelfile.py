@@ -32,9 +32,8 @@ DEFAULT_NORMALIZATION = {"method": "percentile", "low": 1.0, "high": 99.8}
 _DERIVED = ("format_version", "config", "geometry", "tensors_sha256")
 _MAX_HEADER = 100_000_000
 _RESAVE_HINT = (
-    "re-save the weights with napari-unet's save_model (in a trusted Python session: "
-    "build the model with napari_unet.core.models.build_model, load_state_dict(...), then "
-    "napari_unet.core.models.modelfile.save_model(path, model))"
+    "re-save the weights in a trusted Python session: model = napari_unet.build_model(config); "
+    "model.load_state_dict(...); napari_unet.save_model(path, model)"
 )
 
 

@@ -21,6 +21,7 @@ from napari_unet.core.errors import InputError
 #: Built-in model names and their files in ``napari_unet/data``.
 PRETRAINED: dict[str, str] = {"nuclei": "nuclei.unet.safetensors"}
 
+
 def _unknown(name: object) -> InputError:
     known = ", ".join(repr(k) for k in PRETRAINED)
     return InputError(f"unknown built-in model {name!r}; known built-in models: {known}")

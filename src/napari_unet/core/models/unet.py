@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.models.blocks import (
     ConvBlock,
     SegmentationNet,
     center_crop,
-    check_positive_int,
     he_init,
 )
 from napari_unet.core.models.geometry import PADDINGS, TileGeometry
@@ -57,10 +56,10 @@ class UNet(SegmentationNet):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("n_classes", n_classes)
-        check_positive_int("base_channels", base_channels)
-        check_positive_int("depth", depth)
+        check_int("in_channels", in_channels)
+        check_int("n_classes", n_classes)
+        check_int("base_channels", base_channels)
+        check_int("depth", depth)
         if padding not in PADDINGS:
             raise InputError(f"padding must be one of {PADDINGS}, got {padding!r}")
         if not 0.0 <= float(dropout) < 1.0:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from napari_unet.core.errors import InputError
-from napari_unet.core.models.blocks import ConvBlock, SegmentationNet, check_positive_int, he_init
+from napari_unet.core.errors import InputError, check_int
+from napari_unet.core.models.blocks import ConvBlock, SegmentationNet, he_init
 from napari_unet.core.models.geometry import TileGeometry
 
 
@@ -48,10 +48,10 @@ class UNetPlusPlus(SegmentationNet):
         inference_output: str | int = "final",
     ) -> None:
         super().__init__()
-        check_positive_int("in_channels", in_channels)
-        check_positive_int("n_classes", n_classes)
-        check_positive_int("base_channels", base_channels)
-        check_positive_int("depth", depth, minimum=2)
+        check_int("in_channels", in_channels)
+        check_int("n_classes", n_classes)
+        check_int("base_channels", base_channels)
+        check_int("depth", depth, low=2)
         if not 0.0 <= float(dropout) < 1.0:
             raise InputError(f"dropout must be in [0, 1), got {dropout!r}")
         top = depth - 1

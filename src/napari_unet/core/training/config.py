@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from napari_unet.core.device import PRECISIONS
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.normalize import DEFAULT as DEFAULT_NORMALIZATION
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.targets import WeightMapSettings
@@ -96,13 +96,19 @@ class TrainConfig:
         for name, (choices, what) in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise InputError(f"{what} must be one of {choices}, got {getattr(self, name)!r}")
-        if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
         for name, low in _INTEGERS.items():
-            object.__setattr__(self, name, _integer(name, getattr(self, name), low))
+            note = "(0: automatic)" if name == "workers" else ""
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low, note))
         for name, (low, high, closed) in _NUMBERS.items():
-            object.__setattr__(self, name, _number(name, getattr(self, name), low, high, closed))
+            value = getattr(self, name)
+            if value is not None or name != "lr":  # lr None: the optimiser's usual rate
+                object.__setattr__(self, name, _number(name, value, low, high, closed))
         AugmentConfig.from_dict(self.augment)
+
+    @property
+    def base_lr(self) -> float:
+        """The learning rate before warm-up and decay: ``lr``, else the optimiser's default."""
+        return float(DEFAULT_LR[self.optimizer] if self.lr is None else self.lr)
 
     def to_dict(self) -> dict:
         """JSON-able settings."""
@@ -152,16 +158,6 @@ _NUMBERS = {
 }
 
 
-def _integer(name: str, value, low: int) -> int:
-    """``value`` as an int >= ``low`` (numpy integers too); InputError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        what = "a positive integer" if low == 1 else f"an integer >= {low}"
-        if name == "workers":
-            what += " (0: automatic)"
-        raise InputError(f"{name} must be {what}, got {value!r}")
-    return int(value)
-
-
 def _number(name: str, value, low: float, high: float, closed: bool) -> float:
     """``value`` as a float in its range; InputError otherwise (booleans are not numbers)."""
     number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
@@ -178,7 +174,7 @@ def _number(name: str, value, low: float, high: float, closed: bool) -> float:
 
 def learning_rate(config: TrainConfig, step: int) -> float:
     """The learning rate at ``step`` (1-based): linear warm-up, then the schedule."""
-    base, total = float(config.lr), config.steps
+    base, total = config.base_lr, config.steps
     warm = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
     t = min(1.0, max(0.0, step - config.warmup_steps) / max(1, total - config.warmup_steps))
     if config.schedule == "cosine":

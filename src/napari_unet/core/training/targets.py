@@ -124,5 +124,3 @@ def target_of(labels: np.ndarray, sep: np.ndarray, mode: str) -> np.ndarray:
     target = cells.astype(np.uint8)
     target[contour_pixels(labels) | (cells & (sep == 0))] = 2
     return target
-
-

@@ -103,9 +103,9 @@ def _optimizer(config: TrainConfig, model):
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            params, lr=config.base_lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.base_lr, weight_decay=config.weight_decay)
 
 
 def _fingerprint(pairs) -> str:
@@ -171,6 +171,7 @@ class _Run:
                 "trained_by": "napari-unet train",
                 "source": source,
                 "config": config.to_dict(),
+                "lr": config.base_lr,
                 "data": [p.name for p in pairs],
                 "validation": [p.name for p in val],
                 "device": self.device_name,
