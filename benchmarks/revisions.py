@@ -7,6 +7,7 @@ table of the best time of each and their ratio. The operations use the built-in 
 and synthetic touching cells on 2 CPU threads:
 
 * ``segment``: prediction + post-processing of a 1024 x 1024 image (the Predict dock's work);
+* ``segment_dask``: the same for a 2048 x 2048 dask array in 1024 px chunks;
 * ``predict``: probabilities of a 2048 x 2048 image;
 * ``weights``: the target and weight map of 2048 x 2048 labels with about 1,500 cells;
 * ``train``: 30 optimisation steps of the small U-Net (4 x 128 px crops, no validation).
@@ -26,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = ("segment", "predict", "weights", "train")
+CASES = ("segment", "segment_dask", "predict", "weights", "train")
 
 #: Runs in a fresh interpreter with one revision's ``src`` first on the path.
 PROBE = r"""
@@ -53,6 +54,11 @@ except AttributeError:  # before the public API
 model, meta = api["pretrained"]("nuclei")
 if case == "segment":
     image, _ = api["touching_cells"]((1024, 1024), n_cells=400, seed=0)
+    run = lambda: api["segment"](model, image, metadata=meta, device="cpu")
+elif case == "segment_dask":
+    import dask.array as da
+    image, _ = api["touching_cells"]((2048, 2048), n_cells=1500, seed=0)
+    image = da.from_array(image, chunks=1024)
     run = lambda: api["segment"](model, image, metadata=meta, device="cpu")
 elif case == "predict":
     image, _ = api["touching_cells"]((2048, 2048), n_cells=1500, seed=0)
