@@ -165,7 +165,7 @@ def test_functions_stay_short():
 #: The layers of the core, bottom first: a package imports only from layers below it.
 LAYERS = [
     {"errors"},
-    {"progress", "options", "device"},
+    {"progress", "options", "device", "files"},
     {"images"},
     {"metrics", "models", "annotation"},
     {"inference"},

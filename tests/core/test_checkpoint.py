@@ -43,3 +43,66 @@ def test_optimizer_path_and_bad_files(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(InputError):
         load_optimizer(bad)
+
+
+# -- the model file and its optimiser state are one pair --------------------------------
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    from napari_unet import make_pairs, touching_cells
+
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    return make_pairs([img], [lab])
+
+
+def quick(steps):
+    from napari_unet import TrainConfig
+
+    return TrainConfig(model="tiny", steps=steps, batch_size=2, crop_size=48, device="cpu",
+                       prefetch=0, val_every=100)  # fmt: skip
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_crash_between_the_two_writes_resumes_from_the_matching_pair(
+    pairs, tmp_path, monkeypatch
+):
+    import napari_unet.core.models.modelfile as modelfile
+    from napari_unet import train
+    from napari_unet.core.training import checkpoint
+
+    out = tmp_path / "m.safetensors"
+    first = train(pairs, quick(4), output=out)
+    assert first.run_id and optimizer_path(out).exists()
+    # The next save is killed after the optimiser state is written, before the model.
+    second = train(pairs, quick(6), resume=first)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # what a kill -9 leaves behind: no model write
+
+    monkeypatch.setattr(modelfile, "save_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_result(second, out)
+    monkeypatch.undo()
+    # Model at step 4, optimiser states at 6 (new) and 4 (kept as .prev): the pair is found.
+    resumed = checkpoint.load_resume(out)
+    assert resumed.steps_done == 4 and resumed.run_id == first.run_id
+    assert resumed.optimizer_state["state"][0]["step"] == 4
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_another_runs_optimiser_state_is_refused(pairs, tmp_path):
+    import shutil
+
+    from napari_unet import train
+    from napari_unet.core.training import checkpoint
+
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    train(pairs, quick(3), output=a)
+    train(pairs, quick(3), output=b)
+    shutil.copy(optimizer_path(b), optimizer_path(a))  # same step, another run
+    with pytest.raises(InputError, match="another run or step"):
+        checkpoint.load_resume(a)
+    optimizer_path(a).unlink()
+    with pytest.raises(InputError, match="--init"):
+        checkpoint.load_resume(a)

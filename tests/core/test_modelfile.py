@@ -261,3 +261,82 @@ def test_device_choice(saved, monkeypatch):
 
 def test_model_file_errors_are_input_errors():
     assert issubclass(ModelFileError, InputError)
+
+
+# -- hostile headers: refused before anything is built or allocated ---------------------
+
+
+def _raw_file(path, header: dict, data: bytes = b""):
+    """A safetensors container with exactly this JSON header (no library checks)."""
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("normalization", 5, "'normalization' must be a dict"),
+        ("class_names", "bg,cell", "'class_names' must be a list"),
+        ("class_names", ["bg", 3], "class_names must be strings"),
+        ("separation_gap", "2", "'separation_gap' must be a int"),
+        ("postprocess", [0.5], "'postprocess' must be a dict"),
+        ("config", "unet", "'config' must be a dict"),
+        ("format_version", "1", "format_version must be a whole number"),
+    ],
+)
+def test_metadata_of_the_wrong_type_is_refused(saved, tmp_path, key, value, message):
+    _, path = saved
+    info = read_metadata(path) | {key: value}
+    bad = tmp_path / "bad.safetensors"
+    _write_safetensors(bad, tiny_model(batch_norm=True).state_dict(), info)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("offsets", [[0], ["0", "4"], [8, 4], [0, 8], [-4, 0], None, [0, 4.0]])
+def test_malformed_data_offsets_are_refused(tmp_path, offsets):
+    info = {"format_version": 1, "config": {"arch": "unet"}}
+    header = {"__metadata__": {"napari_unet": json.dumps(info)},
+              "w": {"dtype": "F32", "shape": [1], "data_offsets": offsets}}  # fmt: skip
+    bad = _raw_file(tmp_path / "offsets.safetensors", header, b"\0" * 4)
+    with pytest.raises(ModelFileError, match="offsets|bytes|corrupted"):
+        read_metadata(bad)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"arch": "unet", "base_channels": 20000},
+        {"arch": "unet", "depth": 40},
+        {"arch": "unet", "base_channels": 512, "depth": 6},  # allowed sizes, wrong tensors
+    ],
+)
+def test_a_small_file_asking_for_a_huge_network_is_refused_without_allocating(
+    saved, tmp_path, config
+):
+    import resource
+
+    _, path = saved
+    info = read_metadata(path) | {"config": config}
+    info.pop("tensors_sha256")
+    bad = tmp_path / "huge.safetensors"
+    _write_safetensors(bad, tiny_model(batch_norm=True).state_dict(), info)
+    assert bad.stat().st_size < 200_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelFileError, match="beyond what a network may have|do not match"):
+        load_model(bad)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, f"the refusal allocated {grown_mb:.0f} MB"
+
+
+def test_nan_weights_are_refused(saved, tmp_path):
+    _, path = saved
+    info = read_metadata(path)
+    info.pop("tensors_sha256")
+    state = tiny_model(batch_norm=True).state_dict()
+    state["head.weight"][:] = float("nan")
+    bad = tmp_path / "nan.safetensors"
+    _write_safetensors(bad, state, info)
+    with pytest.raises(ModelFileError, match="NaN or infinite.*head.weight|head.weight.*NaN"):
+        load_model(bad)

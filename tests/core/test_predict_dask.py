@@ -23,11 +23,11 @@ def net(request):
 
 
 def test_dask_input_equals_numpy_input(net):
-    image = np.random.default_rng(0).random((2, 301, 257)).astype(np.float32)
+    image = np.random.default_rng(0).random((2, 301, 500)).astype(np.float32)
     dimage = da.from_array(image, chunks=(1, 100, 70))
     assert isinstance(predict(net, dimage, tile=64), da.Array)  # predict() stays lazy
     lazy = Predictor(net, tile=64, chunk=96).lazy_probabilities(dimage)
-    assert lazy.shape == (2, 2, 301, 257)
+    assert lazy.shape == (2, 2, 301, 500)
     assert len(lazy.chunks[-1]) > 1  # really chunked
     ref = predict(net, image, tile=64)
     np.testing.assert_allclose(lazy.compute(), ref, atol=1e-5)
@@ -41,7 +41,7 @@ def test_small_chunks_are_merged_so_the_border_mirror_has_pixels(net):
 
 def test_zarr_to_zarr_with_progress(net, tmp_path):
     zarr = pytest.importorskip("zarr")
-    image = (np.random.default_rng(2).random((200, 180)) * 4000).astype(np.uint16)
+    image = (np.random.default_rng(2).random((200, 480)) * 4000).astype(np.uint16)
     src = tmp_path / "in.zarr"
     da.from_array(image, chunks=64).to_zarr(str(src))
     out = tmp_path / "out.zarr"
@@ -50,7 +50,7 @@ def test_zarr_to_zarr_with_progress(net, tmp_path):
     stored = drain(gen, events.append)
     assert events and isinstance(events[-1], PredictProgress)
     assert events[-1].done == events[-1].total > 1
-    assert zarr.open_array(str(tmp_path / "out.zarr"), mode="r").shape == (2, 200, 180)
+    assert zarr.open_array(str(tmp_path / "out.zarr"), mode="r").shape == (2, 200, 480)
     np.testing.assert_allclose(stored.compute(), predict(net, image, tile=48), atol=1e-5)
 
 
@@ -67,7 +67,7 @@ def test_nan_in_a_chunk_is_a_clear_error(net):
 def test_dask_input_in_memory_runs_only_the_tiles_of_the_region(net):
     # The Predict dock's "current view" on a dask image: the same numbers as numpy, and
     # the network runs only on the tiles of the view.
-    image = np.random.default_rng(5).random((2, 300, 280)).astype(np.float32)
+    image = np.random.default_rng(5).random((2, 400, 380)).astype(np.float32)
     dimage = da.from_array(image, chunks=(1, 50, 50))
     predictor = Predictor(net, tile=48)
     region = ((100, 150), (120, 190))
@@ -77,7 +77,7 @@ def test_dask_input_in_memory_runs_only_the_tiles_of_the_region(net):
     assert events and all(isinstance(e, PredictProgress) for e in events)
     whole = []
     full = drain(predictor.iter_probabilities(image), whole.append)
-    assert 0 < events[-1].total < whole[-1].total / 4  # the view's tiles, not the image's
+    assert 0 < events[-1].total < whole[-1].total / 2  # the view's tiles, not the image's
     np.testing.assert_allclose(got, full[..., 100:150, 120:190], atol=1e-5)
     # numpy gives the same region, and so does the lazy path sliced to it.
     np.testing.assert_allclose(predict(net, image, tile=48, region=region), got, atol=1e-6)

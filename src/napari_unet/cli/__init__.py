@@ -36,15 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    User mistakes (:class:`~napari_unet.core.errors.InputError`, missing files, denied
-    permissions) print one ``error:`` line and return 2; Ctrl-C returns 130.
+    User mistakes (:class:`~napari_unet.core.errors.InputError`), what the file system refuses
+    (missing files, denied permissions, a full disk: any ``OSError``) and running out of
+    memory print one ``error:`` line and return 2; Ctrl-C returns 130.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (InputError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (InputError, OSError) as exc:
         print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(
+            f"napari-unet {args.command}: error: out of memory; use smaller tiles (--tile), "
+            "crops or images",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"napari-unet {args.command}: interrupted", file=sys.stderr)

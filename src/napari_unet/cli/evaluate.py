@@ -241,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    from napari_unet.core.images.io import atomic_write
+    from napari_unet.core.files import atomic_write
 
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")

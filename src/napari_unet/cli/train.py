@@ -165,8 +165,10 @@ def _jsonable(event) -> dict:
 
 
 def _check_paths(args) -> None:
-    if not args.output.parent.is_dir() and str(args.output.parent):
-        raise InputError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
+    """Refuse, before any work, outputs that would replace an input or cannot be written."""
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+
     if args.init and args.resume:
         raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
     if bool(args.val_images) != bool(args.val_labels):
@@ -178,6 +180,16 @@ def _check_paths(args) -> None:
     for p in [args.init, args.resume]:
         if p is not None and not p.exists():
             raise InputError(f"{p}: model file not found")
+    args.log = args.log or args.output.with_suffix(".jsonl")
+    inputs = [args.init]  # --resume M -o M continues a run in place: allowed
+    for group, what in ((args.images, "--images"), (args.labels, "--labels"),
+                        (args.regions, "--regions"), (args.val_images, "--val"),
+                        (args.val_labels, "--val-labels")):  # fmt: skip
+        inputs += _expand(group, what) if group else []
+    out = args.output
+    check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
+    if args.log.resolve() in {p.resolve() for p in (out, best_path(out), optimizer_path(out))}:
+        raise InputError(f"--log {args.log} would overwrite the model; choose a .jsonl file")
 
 
 class _Reporter:
@@ -256,8 +268,9 @@ def run(args: argparse.Namespace) -> int:
     val = None
     if args.val_images:
         val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey)
-    log_path = args.log or args.output.with_suffix(".jsonl")
-    with _sigint_stops(threading.Event()) as stop, open(log_path, "w", encoding="utf-8") as log:
+    log_path = args.log
+    # Appended: a resumed run adds its events after those of the run it continues.
+    with _sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:
         report = _Reporter(log, args.quiet)
         gen = iter_train(
             pairs, config, val=val, stop=stop, init=args.init, resume=args.resume,
@@ -269,7 +282,13 @@ def run(args: argparse.Namespace) -> int:
             if report.bar is not None:
                 report.bar.close()
     state = "stopped" if result.stopped else "finished"
-    print(f"{state} at step {result.steps_done}; saved {args.output}")
+    if result.saved_to is None:
+        print(f"{state} at step {result.steps_done} before any training step; nothing saved")
+    elif result.saved_to != args.output:
+        print(f"{state} at step {result.steps_done}; {args.output} could not be written: the "
+              f"model was saved to {result.saved_to}", file=sys.stderr)  # fmt: skip
+    else:
+        print(f"{state} at step {result.steps_done}; saved {args.output}")
     if result.best_metrics:
         from napari_unet.core.training.checkpoint import best_path
 

@@ -46,11 +46,40 @@ def output_path(image_layer, chosen) -> Path | None:
     return None
 
 
+def check_output(output: Path | None, layers, init) -> None:
+    """Refuse (InputError) a model path that is a layer's source file, or unwritable."""
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+
+    if output is None:
+        return
+    sources = [getattr(getattr(ly, "source", None), "path", None) for ly in layers if ly]
+    check_outputs((output, best_path(output), optimizer_path(output)), [*sources, init])
+
+
+def result_status(result, output: Path | None) -> tuple[str, str | None]:
+    """The status line after a run, and a problem to notify (the model saved elsewhere)."""
+    state = "stopped" if result.stopped else "finished"
+    trouble = None
+    if result.saved_to is not None and result.saved_to != output:
+        trouble = f"{output} could not be written; the model was saved to {result.saved_to}"
+        where = f"; saved {result.saved_to}"
+    elif result.saved_to is not None:
+        where = f"; saved {output}"
+    elif output is not None:
+        where = "; no step trained, nothing saved"
+    else:
+        where = "; choose 'save to' to keep it"
+    return f"{state} at step {result.steps_done}{where}", trouble
+
+
 def paint_preview(layer, ev, plane: int = 0) -> None:
     """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place."""
     y0, x0 = ev.origin or (0, 0)
     h, w = ev.labels.shape
     target = layer.data[int(plane)] if layer.ndim == 3 else layer.data
+    if y0 + h > target.shape[0] or x0 + w > target.shape[1]:
+        return  # the layer was replaced by one of another size meanwhile
     target[:] = 0
     target[y0 : y0 + h, x0 : x0 + w] = ev.labels
     layer.refresh()

@@ -139,7 +139,11 @@ class PredictWidget(Container):
 
     def _show_postprocess(self, metadata: dict | None) -> None:
         """Threshold, min size and split as the model would use them (else the defaults)."""
-        post = Postprocess.for_model(metadata)
+        try:
+            post = Postprocess.for_model(metadata)
+        except InputError as exc:  # a damaged or hand-edited file: say so, show the defaults
+            _layers.report_error(self._status, f"the model's post-processing is invalid: {exc}")
+            post = Postprocess()
         self._threshold.value = post.threshold
         self._min_size.value = post.min_size
         self._split.value = post.split

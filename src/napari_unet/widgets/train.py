@@ -247,6 +247,8 @@ class TrainWidget(Container):
             pairs = self._pairs or [(self._image.value, self._labels.value, self._region.value)]
             data = th.snapshot(pairs, self._val_image.value, self._val_labels.value)
             init = None if resume else self._init_choice()
+            self._output = th.output_path(pairs[0][0], self._save_path.value)
+            th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
             return
@@ -285,8 +287,10 @@ class TrainWidget(Container):
         self._view_shape = shape[-2:]
         self._view = _workers.ViewSource(data["images"][0], stack=len(shape) == 3)
         self._update_view()
-        self._output = th.output_path(image_layer, self._save_path.value)
         name = f"{image_layer.name} preview"
+        old = self._viewer.layers[name] if name in self._viewer.layers else None
+        if old is not None and old.data.shape != shape:  # from an image of another size
+            self._viewer.layers.remove(old)
         if name not in self._viewer.layers:  # created now: adding a layer later would stall
             self._viewer.add_labels(np.zeros(shape, np.int32), name=name, opacity=0.5)
             self._viewer.layers.selection.active = self._labels.value
@@ -342,9 +346,10 @@ class TrainWidget(Container):
         self._result = result
         if self._closing:
             return
-        state = "stopped" if result.stopped else "finished"
-        where = f"; saved {self._output}" if self._output else "; choose 'save to' to keep it"
-        self._status.value = f"{state} at step {result.steps_done}{where}"
+        status, trouble = th.result_status(result, self._output)
+        if trouble:
+            _layers.report_error(self._status, trouble)
+        self._status.value = status
         self._handover(result)
 
     def _handover(self, result) -> None:

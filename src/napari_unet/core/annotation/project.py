@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.io import atomic_write
+from napari_unet.core.files import atomic_write
 
 PROJECT_SUFFIX = ".napari-unet"
 ANNOTATIONS_FILE = "annotations.tif"
@@ -242,15 +242,12 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
     InputError
         If the file is missing or unreadable, not integer, negative, or of another shape.
     """
-    import tifffile
+    from napari_unet.core.images.io import read_image
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such annotation file")
-    try:
-        arr = tifffile.imread(path)
-    except (OSError, ValueError, tifffile.TiffFileError) as exc:
-        raise InputError(f"{path} is not a readable TIFF: {exc}") from exc
+    arr = np.asarray(read_image(path))  # checked: damaged or oversized files are refused
     arr = np.squeeze(arr) if expected_shape is not None and arr.ndim > len(expected_shape) else arr
     if not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"{path} holds {arr.dtype} values; expected integer instance labels")
@@ -299,15 +296,40 @@ def load_project(
     identity: dict = {}
     try:
         if (folder / REGION_FILE).exists():
-            saved = json.loads((folder / REGION_FILE).read_text())
-            for shape in saved.get("shapes", []):
-                data.append(np.asarray(shape["data"], dtype=float))
-                types.append(str(shape["type"]))
+            data, types = _read_region(folder / REGION_FILE, expected_shape)
         if (folder / PROJECT_FILE).exists():
             identity = json.loads((folder / PROJECT_FILE).read_text())
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"the project in {folder} is damaged: {exc}") from exc
+            if not isinstance(identity, dict):
+                raise ValueError(f"{PROJECT_FILE} holds {type(identity).__name__}, not a table")
+    except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
+        raise InputError(f"the project in {folder} is damaged: {exc}") from None
     return Project(annotations, data, types, identity)
+
+
+#: napari's shape types (areas and lines alike; only areas count as annotated region).
+SHAPE_TYPES = ("rectangle", "ellipse", "polygon", "path", "line")
+
+
+def _read_region(path: Path, expected_shape) -> tuple[list[np.ndarray], list[str]]:
+    """The saved region's shapes, checked (raises ValueError or InputError)."""
+    from napari_unet.core.annotation.regions import region_mask
+
+    saved = json.loads(path.read_text())
+    if not isinstance(saved, dict) or not isinstance(saved.get("shapes", []), list):
+        raise ValueError(f"{REGION_FILE} is not a table with a list of shapes")
+    data, types = [], []
+    for shape in saved.get("shapes", []):
+        verts = np.asarray(shape["data"], dtype=float)
+        kind = str(shape["type"])
+        if kind not in SHAPE_TYPES:
+            raise ValueError(f"unknown shape type {kind!r} in {REGION_FILE}")
+        if verts.ndim != 2 or verts.shape[0] < 2 or not np.isfinite(verts).all():
+            raise ValueError(f"a {kind} in {REGION_FILE} has vertices of shape {verts.shape}")
+        data.append(verts)
+        types.append(kind)
+    if expected_shape is not None:
+        region_mask(data, types, expected_shape)  # the shapes fit the image's labels
+    return data, types
 
 
 def identity_warnings(saved: dict, current: dict) -> list[str]:

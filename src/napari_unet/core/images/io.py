@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.files import atomic_write
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -22,42 +20,6 @@ def is_zarr(path: str | os.PathLike) -> bool:
     """Return True if ``path`` names a Zarr store (a ``.zarr`` folder or file name)."""
     p = Path(path)
     return p.suffix.lower() in ZARR_SUFFIXES or (p.is_dir() and (p / ".zarray").exists())
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
-
-    The temporary file lives in the same folder, so the final ``os.replace`` is atomic:
-    readers see either the old file or the complete new one, never a partial write. On
-    error the temporary file is removed and ``path`` is left untouched.
-
-    Parameters
-    ----------
-    path : path-like
-        The file to (over)write.
-    suffix : str, optional
-        Suffix of the temporary file (some writers choose the format from it). Defaults to
-        the suffix of ``path``.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.",
-        suffix=(suffix if suffix is not None else path.suffix) + ".tmp",
-        dir=folder,
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
 
 
 def read_image(path: str | os.PathLike, lazy: bool = False):
@@ -87,31 +49,119 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
         raise InputError(f"{p}: no such file or folder")
     suffix = p.suffix.lower()
     if is_zarr(p):
-        import dask.array as da
-
-        return da.from_zarr(str(p))
+        return _read_zarr(p)
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, not an image file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: the file is empty")
     if suffix in TIFF_SUFFIXES:
-        import tifffile
-
-        if lazy:
-            import dask.array as da
-            import zarr
-
-            store = tifffile.imread(p, aszarr=True)
-            return da.from_zarr(zarr.open(store, mode="r"))
-        return tifffile.imread(p)
+        return _read_tiff(p, lazy)
     if suffix in PIL_SUFFIXES:
-        from PIL import Image
-
-        with Image.open(p) as im:
-            arr = np.asarray(im)
-        if arr.ndim == 3 and arr.shape[-1] == 4 and np.all(arr[..., 3] == arr[..., 3].max()):
-            arr = arr[..., :3]
-        return arr
+        return _read_pil(p)
     raise InputError(
         f"{p}: unsupported image format {suffix or '(no suffix)'}; "
         f"expected one of {', '.join(IMAGE_SUFFIXES)}"
     )
+
+
+def _check_size(p: Path, shape, dtype) -> None:
+    """Refuse, before allocating, an image larger than the memory that is available."""
+    from napari_unet.core.files import available_memory
+
+    nbytes = int(np.prod([int(s) for s in shape], dtype=np.float64)) * np.dtype(dtype).itemsize
+    free = available_memory()
+    if nbytes > 0.5 * free:  # prediction needs several times the image itself
+        raise InputError(
+            f"{p}: the file declares a {'x'.join(str(int(s)) for s in shape)} {np.dtype(dtype)} "
+            f"image ({nbytes / 2**30:.1f} GiB), more than the {free / 2**30:.1f} GiB of memory "
+            "available; convert it to a Zarr store (read lazily) or crop it"
+        )
+
+
+def _read_tiff(p: Path, lazy: bool):
+    # Any decoder failure of an untrusted file is a bad file: tifffile raises many types.
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tf:
+            series = tf.series[0]
+            raw = all(page.compression == 1 for page in series.pages if page is not None)
+            nbytes = int(np.prod(series.shape, dtype=np.float64)) * series.dtype.itemsize
+            if raw and nbytes > p.stat().st_size:
+                raise InputError(
+                    f"{p}: the file is truncated or damaged (it declares "
+                    f"{'x'.join(map(str, series.shape))} pixels, {nbytes} bytes, in a file of "
+                    f"{p.stat().st_size} bytes)"
+                )
+            if lazy:
+                import zarr
+
+                return _lazy(p, zarr.open(tf.aszarr(), mode="r"))
+            _check_size(p, series.shape, series.dtype)
+            return tf.asarray()
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the comment above
+        raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+
+
+def _read_pil(p: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(p) as im:
+            bands = len(im.getbands())
+            dtype = np.uint16 if im.mode.startswith("I;16") else np.uint8
+            _check_size(p, (im.height, im.width, bands), dtype)
+            arr = np.asarray(im)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{p}: refused, the image is too large to decode safely ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - decoders of untrusted files raise many types
+        raise InputError(f"{p}: not a readable image file ({type(exc).__name__}: {exc})") from None
+    if arr.ndim == 3 and arr.shape[-1] == 4 and np.all(arr[..., 3] == arr[..., 3].max()):
+        arr = arr[..., :3]
+    return arr
+
+
+def _read_zarr(p: Path):
+    import zarr
+
+    try:
+        return _lazy(p, zarr.open_array(str(p), mode="r"))
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged store raises many types
+        raise InputError(f"{p}: not a readable Zarr array ({type(exc).__name__}: {exc})") from None
+
+
+class _Checked:
+    """An array whose reads turn decoder failures into :class:`InputError` (for dask).
+
+    A lazily read file is decoded chunk by chunk when the result is computed; a damaged
+    chunk then says which file is damaged instead of raising a decoder's own error.
+    """
+
+    def __init__(self, path: Path, array) -> None:
+        self.path, self.array = path, array
+        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
+
+    def __getitem__(self, index):
+        try:
+            return np.asarray(self.array[index])
+        except Exception as exc:  # noqa: BLE001 - decoders of untrusted files raise many types
+            raise InputError(
+                f"{self.path}: damaged image data ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def _lazy(p: Path, array):
+    """A dask array over a zarr(-like) ``array``, chunked as it is, with checked reads."""
+    import dask.array as da
+
+    chunks = getattr(array, "chunks", None) or "auto"
+    return da.from_array(_Checked(p, array), chunks=chunks, asarray=False, name=False)
 
 
 def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:

@@ -53,6 +53,28 @@ class Stats:
         return (x - off) / scale
 
 
+def check_pixels(pixels: np.ndarray, what: str = "the image") -> None:
+    """Refuse pixels the network cannot read faithfully: complex, NaN, inf, beyond float32.
+
+    Everything is computed in float32: a float64 value beyond its range (about 3.4e38)
+    would silently become infinite and every probability NaN.
+    """
+    pixels = np.asarray(pixels)
+    if np.iscomplexobj(pixels):
+        raise InputError(f"{what} is complex ({pixels.dtype}); give real-valued pixels")
+    if pixels.dtype.kind != "f" or pixels.size == 0:
+        return
+    if not np.isfinite(pixels).all():
+        raise InputError(
+            f"{what} contains NaN or infinite values; replace them (for example with 0) first"
+        )
+    if pixels.dtype.itemsize > 4 and np.abs(pixels).max() > np.finfo(np.float32).max:
+        raise InputError(
+            f"{what} holds values beyond the float32 range (up to "
+            f"{float(np.abs(pixels).max()):.3g}); rescale it first"
+        )
+
+
 def check_spec(spec: dict | None) -> dict:
     """Validate a normalisation dict (None gives the default); return a complete copy."""
     if spec is None:
@@ -115,12 +137,9 @@ def compute_stats(plane, spec: dict | None = None) -> Stats:
         dtype = np.dtype(plane.dtype)
         scale = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
         return Stats((0.0,) * n_channels, (scale,) * n_channels)
-    sample = _sample(plane).reshape(n_channels, -1).astype(np.float64)
-    if not np.isfinite(sample).all():
-        raise InputError(
-            "the image contains NaN or infinite values; replace them (for example with 0) "
-            "before predicting"
-        )
+    sample = _sample(plane)
+    check_pixels(sample)
+    sample = sample.reshape(n_channels, -1).astype(np.float64)
     if method == "percentile":
         lo, hi = np.percentile(sample, [float(spec["low"]), float(spec["high"])], axis=1)
     elif method == "minmax":

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.normalize import compute_stats
+from napari_unet.core.images.normalize import check_pixels, compute_stats
 from napari_unet.core.inference.runner import (
     PredictProgress,
     TileRunner,
-    check_finite,
     predict_region,
 )
 from napari_unet.core.inference.tiling import check_region
@@ -81,7 +80,7 @@ def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.n
         regions.append((a, a + job.chunks[axis][i]))
         origins.append(max(a - job.depth[axis], 0))
     source = block[0]
-    check_finite(source)
+    check_pixels(source)
     device = torch.device(job.device)
     runner = TileRunner(model.to(device).eval(), device, job.precision, job.batch)
     probs = drain(

@@ -26,13 +26,12 @@ import numpy as np
 from napari_unet.core.device import PRECISIONS, choose_device
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.layout import Layout, is_lazy, layout
-from napari_unet.core.images.normalize import check_spec, compute_stats
+from napari_unet.core.images.normalize import check_pixels, check_spec, compute_stats
 from napari_unet.core.inference import tiling
 from napari_unet.core.inference.runner import (
     PredictProgress,
     TileRunner,
     auto_tile,
-    check_finite,
     model_info,
     predict_region,
 )
@@ -121,6 +120,7 @@ class Predictor:
         chunk: int = CHUNK,
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
+        _check_weights(model)
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.model, self.precision, self.channel_axis = model, precision, channel_axis
@@ -176,7 +176,7 @@ class Predictor:
             for k in range(n_planes):
                 plane = lay.planes[k]
                 block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
-                check_finite(block)
+                check_pixels(block)
                 stats = compute_stats(plane, self.spec)
                 origin = (window[0][0], window[1][0])
                 gen = predict_region(block, origin, (h, w), region, plans, stats, runner,
@@ -217,6 +217,24 @@ class Predictor:
         from napari_unet.core.inference.chunked import iter_store
 
         return (yield from iter_store(self.lazy_probabilities(image, region), path, scheduler))
+
+
+def _check_weights(model) -> None:
+    """Refuse weights the tiles cannot meet: not loaded (meta), or not float32."""
+    param = next(iter(model.parameters()), None)
+    if param is None:
+        return
+    if param.device.type == "meta":
+        raise InputError(
+            "the model's weights are not loaded (it lives on the meta device); load a model "
+            "file with load_model or pretrained"
+        )
+    if str(param.dtype) != "torch.float32":
+        raise InputError(
+            f"the model's weights are {str(param.dtype).replace('torch.', '')}; prediction "
+            "needs float32 weights (call model.float(); precision='fp16' or 'bf16' gives "
+            "reduced precision on a CUDA GPU)"
+        )
 
 
 @contextlib.contextmanager

@@ -66,8 +66,9 @@ class Postprocess:
             object.__setattr__(self, name, check_int(name, value, low=0))
         for name in ("threshold", "split"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-                raise InputError(f"{name} must be a number; got {value!r}")
+            number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if not number or not np.isfinite(value):
+                raise InputError(f"{name} must be a finite number; got {value!r}")
             object.__setattr__(self, name, float(value))
         if not 0.0 < self.threshold < 1.0:
             raise InputError(f"threshold must be between 0 and 1; got {self.threshold}")

@@ -22,7 +22,6 @@ __all__ = [
     "PredictProgress",
     "TileRunner",
     "auto_tile",
-    "check_finite",
     "model_info",
     "predict_region",
 ]
@@ -191,12 +190,3 @@ def _weight_sum(tiles, start: int, stop: int) -> np.ndarray:
     for t in tiles:
         total[t.out_start - start : t.out_stop - start] += t.weights
     return total
-
-
-def check_finite(source: np.ndarray) -> None:
-    """Raise :class:`InputError` if a block of pixels holds NaN or infinite values."""
-    if source.dtype.kind == "f" and not np.isfinite(source).all():
-        raise InputError(
-            "the image contains NaN or infinite values; replace them (for example with 0) "
-            "before predicting"
-        )

@@ -200,8 +200,9 @@ def plan_axis(length: int, geometry, tile: int | None, overlap: int | None = Non
     geometry : TileGeometry
         The network's tile geometry.
     tile : int or None
-        Requested input tile size; rounded up to a legal size. ``None`` takes the smallest
-        tile that covers the whole axis in one go.
+        Requested input tile size; rounded up to a legal size (for same-padded networks, to
+        at least twice the overlap). ``None`` takes the smallest tile that covers the whole
+        axis in one go.
     overlap : int, optional
         Same-padded networks only: overlap of neighbouring tiles, rounded up to a multiple
         of the divisor. Default ``2 * halo + 2 * divisor``: with the window's zero-weight
@@ -233,7 +234,11 @@ def plan_axis(length: int, geometry, tile: int | None, overlap: int | None = Non
     if overlap is None:
         overlap = 2 * geometry.halo + 2 * d
     overlap = -(-max(int(overlap), 0) // d) * d
-    tile_in = padded if tile is None else min(legal_at_least(geometry, tile), padded)
+    # A tile holds at least two overlaps: smaller ones would cut the overlap, and with it the
+    # context of the pixels kept (measured on the built-in model: 32 px tiles flipped 959
+    # foreground pixels of the nuclei sample; tiles of two overlaps match to 1e-3).
+    smallest = legal_at_least(geometry, 2 * overlap)
+    tile_in = padded if tile is None else min(max(legal_at_least(geometry, tile), smallest), padded)
     overlap = min(overlap, tile_in // 2 // d * d)
     if tile_in < padded:
         # Balance: the fewest tiles of at most ``tile_in`` with this overlap, evenly sized.

@@ -20,7 +20,13 @@ import zipfile
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.io import atomic_write
+from napari_unet.core.files import atomic_write
+from napari_unet.core.models.filecheck import (
+    ModelFileError,
+    check_against_config,
+    check_metadata,
+    check_table,
+)
 
 #: Version of the layout written by this module; files with a larger number are refused.
 FORMAT_VERSION = 1
@@ -35,10 +41,6 @@ _RESAVE_HINT = (
     "re-save the weights in a trusted Python session: model = napari_unet.build_model(config); "
     "model.load_state_dict(...); napari_unet.save_model(path, model)"
 )
-
-
-class ModelFileError(InputError):
-    """A file that is not a readable napari-unet model file (the message says why)."""
 
 
 def default_class_names(n_classes: int) -> list[str]:
@@ -257,12 +259,9 @@ def _read_header(path: str | os.PathLike) -> tuple[dict, dict]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError(f"{path}: the file is corrupted (unreadable header: {exc})") from exc
     meta = table.pop("__metadata__", None) or {}
-    ends = [
-        int(v["data_offsets"][1])
-        for v in table.values()
-        if isinstance(v, dict) and "data_offsets" in v
-    ]
-    needed = 8 + n + max(ends, default=0)
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{path}: the file is corrupted (its metadata is not a table)")
+    needed = 8 + n + check_table(path, table)
     if needed > size:
         raise ModelFileError(
             f"{path}: the file is truncated ({size} bytes, its tensors need {needed}); "
@@ -279,12 +278,13 @@ def _read_header(path: str | os.PathLike) -> tuple[dict, dict]:
         )
     try:
         info = json.loads(meta[METADATA_KEY])
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: the file is corrupted (bad metadata JSON: {exc})") from exc
     if not isinstance(info, dict) or "format_version" not in info or "config" not in info:
         raise ModelFileError(f"{path}: the napari-unet metadata lacks format_version/config")
+    check_metadata(path, info)
     version = info["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: model file format version {version!r} is newer than this napari-unet "
             f"reads (up to {FORMAT_VERSION}); upgrade napari-unet to load it"
@@ -341,30 +341,18 @@ def load_model(path: str | os.PathLike, device="cpu"):
     path = Path(path)
     target = choose_device(device)  # an unavailable device fails before any work
     table, info = _read_header(path)
-    try:
-        model = build_model(info["config"])
-    except InputError as exc:
-        raise ModelFileError(f"{path}: cannot build its network: {exc}") from exc
+    check_against_config(path, table, info["config"])  # before any memory is allocated
+    model = build_model(info["config"])
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: the file is corrupted ({exc})") from exc
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
         raise ModelFileError(
-            f"{path}: its tensors do not match its {info['config'].get('arch')!r} config: "
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            f"{path}: weights {', '.join(bad[:3])}{'...' if len(bad) > 3 else ''} hold NaN or "
+            "infinite values (training diverged?); this model cannot predict anything"
         )
-    for name, ref in expected.items():
-        if tuple(tensors[name].shape) != tuple(ref.shape):
-            raise ModelFileError(
-                f"{path}: tensor {name!r} has shape {tuple(tensors[name].shape)} in the file "
-                f"but the configured network needs {tuple(ref.shape)}; the file is corrupted "
-                "or its config was edited"
-            )
     checksum = info.get("tensors_sha256")
     if checksum is not None and checksum != _tensors_sha256(tensors):
         raise ModelFileError(

@@ -16,6 +16,11 @@ from napari_unet.core.models.unet import UNet
 from napari_unet.core.models.unet3p import UNet3Plus
 from napari_unet.core.models.unetpp import UNetPlusPlus
 
+#: The largest value a config may ask for, per size setting: far beyond any sensible network
+#: (the paper's has 64 base channels and 5 levels), small enough to refuse a config that
+#: would fill the memory before it is built.
+LIMITS = {"in_channels": 256, "n_classes": 1024, "base_channels": 1024, "depth": 8}
+
 #: Architecture name -> class. Constructor keyword arguments are the config keys.
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "unet": UNet,
@@ -78,6 +83,10 @@ def build_model(config: dict) -> nn.Module:
             f"architecture {arch!r} has no option(s) {', '.join(unknown)}; "
             f"its options are {', '.join(allowed)}"
         )
+    for key, limit in LIMITS.items():
+        value = kwargs.get(key)
+        if isinstance(value, int | float) and value > limit:
+            raise InputError(f"{key} {value} is beyond what a network may have (at most {limit})")
     try:
         return ARCHITECTURES[arch](**kwargs)
     except TypeError as exc:  # e.g. a string where a number belongs

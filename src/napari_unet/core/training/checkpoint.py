@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.io import atomic_write
+from napari_unet.core.files import atomic_write
 
 if TYPE_CHECKING:
     from napari_unet.core.training.events import TrainResult
@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 FORMAT = "napari-unet-optimizer/1"
 
 
-def optimizer_path(model_path: str | os.PathLike) -> Path:
-    """Where the optimiser state of a model file lives: ``NAME.optim.safetensors`` beside it."""
+def optimizer_path(model_path: str | os.PathLike, previous: bool = False) -> Path:
+    """Where the optimiser state of a model file lives: ``NAME.optim.safetensors`` beside it.
+
+    ``previous``: the state the last save replaced, ``NAME.optim.prev.safetensors``, kept
+    so that a crash between the two writes of a save still leaves a matching pair.
+    """
     p = Path(model_path)
-    return p.with_name(p.stem + ".optim.safetensors")
+    return p.with_name(p.stem + (".optim.prev" if previous else ".optim") + ".safetensors")
 
 
 def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None = None) -> Path:
@@ -147,14 +151,41 @@ def save_result(result: TrainResult, path: str | Path) -> Path:
         "stopped": result.stopped,
         "history": result.history,
         "best_metrics": result.best_metrics,
+        "run_id": result.run_id,
     }
+    # The optimiser state first, the one it replaces kept as .prev, then the model: a crash
+    # at any moment leaves a model whose state is one of the two (load_resume picks it).
+    optim = optimizer_path(path)
+    if optim.exists():
+        os.replace(optim, optimizer_path(path, previous=True))
+    extra = {"steps_done": result.steps_done, "config": result.config.to_dict()}
+    save_optimizer(optim, result.optimizer_state, extra | {"run_id": result.run_id})
     save_model(path, result.model, **meta)
-    save_optimizer(
-        optimizer_path(path),
-        result.optimizer_state,
-        {"steps_done": result.steps_done, "config": result.config.to_dict()},
-    )
     return path
+
+
+def save_final(result: TrainResult, path: Path) -> tuple[Path, str]:
+    """Save the run's last weights to ``path``; if that fails, to a fallback file.
+
+    The outputs were checked before training, but a disk can fill up or a folder vanish
+    during a long run: then the weights go to ``NAME.unsaved-TIME.safetensors`` beside
+    ``path`` or, failing that, in the temporary folder. Returns the file written and its
+    kind (``"last"`` or ``"fallback"``).
+    """
+    import tempfile
+    import time
+
+    try:
+        return save_result(result, path), "last"
+    except (OSError, InputError) as exc:
+        first = exc
+    name = f"{path.stem}.unsaved-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix or '.safetensors'}"
+    for folder in (path.parent, Path(tempfile.gettempdir())):
+        try:
+            return save_result(result, folder / name), "fallback"
+        except (OSError, InputError):
+            continue
+    raise InputError(f"could not save the trained model to {path} ({first}) nor a fallback file")
 
 
 def load_resume(path: str | Path) -> TrainResult:
@@ -164,8 +195,8 @@ def load_resume(path: str | Path) -> TrainResult:
     from napari_unet.core.training.events import TrainResult
 
     model, meta = load_model(path, device="cpu")
-    state, extra = load_optimizer(optimizer_path(path))
     training = meta.get("training", {})
+    state, extra = _matching_state(Path(path), training)
     keep = {
         k: v
         for k, v in meta.items()
@@ -180,4 +211,29 @@ def load_resume(path: str | Path) -> TrainResult:
         config=TrainConfig.from_dict(extra["config"]),
         metadata=keep,
         optimizer_state=state,
+        run_id=str(training.get("run_id", "")),
+    )
+
+
+def _matching_state(path: Path, training: dict) -> tuple[dict, dict]:
+    """The optimiser state saved with the model ``path``: same run, same step."""
+    run_id, steps = training.get("run_id", ""), training.get("steps_done")
+    found = []
+    for candidate in (optimizer_path(path), optimizer_path(path, previous=True)):
+        if not candidate.exists():
+            continue
+        state, extra = load_optimizer(candidate)
+        run, step = extra.get("run_id", "?"), extra.get("steps_done")
+        found.append(f"{candidate.name}: run {run}, step {step}")
+        if extra.get("run_id", "") == run_id and extra.get("steps_done") == steps:
+            return state, extra
+    if not found:
+        raise InputError(
+            f"{optimizer_path(path)}: no optimiser state to resume from (file not found); "
+            f"continue from these weights with --init {path.name} instead"
+        )
+    raise InputError(
+        f"the optimiser state beside {path.name} belongs to another run or step "
+        f"({'; '.join(found)}; the model: run {run_id or '?'}, step {steps}); resuming would "
+        f"mix two runs. Continue from these weights with --init {path.name} instead"
     )

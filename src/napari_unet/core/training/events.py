@@ -60,7 +60,11 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A model file written: ``kind`` is ``"best"`` or ``"last"``."""
+    """A model file written: ``kind`` is ``"best"``, ``"last"`` or ``"fallback"``.
+
+    ``"fallback"``: the output could not be written at the end of the run, and the weights
+    were saved to ``path`` instead (beside it, or in the temporary folder).
+    """
 
     step: int
     path: Path
@@ -100,6 +104,12 @@ class TrainResult:
         ``optimizer.state_dict()`` for resuming.
     best_state : dict or None
         State dict of the best model (CPU tensors).
+    run_id : str
+        Identifies the run across resumes; the model file and its optimiser state both
+        record it, so a resume never pairs weights with another run's optimiser.
+    saved_to : pathlib.Path or None
+        The file the last weights were written to (the output, a fallback, or None when
+        no output was given or the run trained no step).
     """
 
     model: Any
@@ -111,6 +121,8 @@ class TrainResult:
     metadata: dict
     optimizer_state: dict
     best_state: dict | None = None
+    run_id: str = ""
+    saved_to: Path | None = None
 
     def best_model(self):
         """A copy of the model with the best validation weights (the last if none)."""

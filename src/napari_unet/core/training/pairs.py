@@ -17,7 +17,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels
-from napari_unet.core.images.normalize import normalize
+from napari_unet.core.images.normalize import check_pixels, normalize
 from napari_unet.core.training import augment as aug
 from napari_unet.core.training.targets import WeightMapSettings
 
@@ -236,6 +236,7 @@ def _checked_image(img, label_shape: tuple, name: str) -> np.ndarray:
     img = np.asarray(img)
     if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
         raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
+    check_pixels(img, f"{name}: the image")
     img = _split_channels(img, label_shape, name)
     if img.shape[-3] > 1 and np.all(img == img[..., :1, :, :]):
         img = img[..., :1, :, :]  # grey stored as RGB (DSB2018 fluorescence): one channel

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,17 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.files import check_outputs
+from napari_unet.core.models.pretrained import resolve_model
 from napari_unet.core.progress import drain
 from napari_unet.core.training.augment import AugmentConfig
-from napari_unet.core.training.checkpoint import best_path, load_resume, save_result, save_snapshot
+from napari_unet.core.training.checkpoint import (
+    best_path,
+    load_resume,
+    optimizer_path,
+    save_final,
+    save_snapshot,
+)
 from napari_unet.core.training.config import TrainConfig, learning_rate
 from napari_unet.core.training.events import (
     Checkpoint,
@@ -40,6 +48,12 @@ from napari_unet.core.training.events import (
 )
 from napari_unet.core.training.pairs import TrainPair
 from napari_unet.core.training.sampling import BatchPrefetcher, CropSampler
+from napari_unet.core.training.setup import (
+    batch_workers,
+    crop_sizes,
+    init_model,
+    make_optimizer,
+)
 
 __all__ = ["batch_workers", "iter_train", "train"]
 
@@ -53,59 +67,6 @@ def _is_stopped(stop: Stop) -> bool:
     if isinstance(stop, threading.Event):
         return stop.is_set()
     return bool(stop())
-
-
-def batch_workers(workers: int, device) -> int:
-    """Threads preparing batches: ``workers``, or for 0 one on a CPU and up to 4 on CUDA."""
-    if workers:
-        return workers
-    if device.type != "cuda":
-        return 1
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
-
-
-def _init_model(config: TrainConfig, in_channels: int, init, resume):
-    """Build, fine-tune-load or resume the model; check it fits the data and config."""
-    from napari_unet.core.models import build_model
-    from napari_unet.core.models.modelfile import load_model
-    from napari_unet.core.models.pretrained import resolve_model
-
-    if resume is not None:
-        return copy.deepcopy(resume.model), f"resumed at step {resume.steps_done}"
-    if init is not None:
-        init = resolve_model(init)
-        model, _ = load_model(init, device="cpu")
-        want, have = config.model, model.config
-        for key in ("arch", "n_classes"):
-            if key in want and want[key] != have.get(key):
-                raise InputError(
-                    f"cannot fine-tune from {Path(init).name}: it is a {key} "
-                    f"{have.get(key)!r} model but {want[key]!r} was requested; choose a model "
-                    f"file of the same architecture and class count, or train from scratch"
-                )
-        source = f"fine-tuned from {Path(init).name}"
-    else:
-        import torch
-
-        torch.manual_seed(config.seed)
-        model = build_model({**config.model, "in_channels": in_channels})
-        source = "from scratch"
-    if model.in_channels != in_channels:
-        raise InputError(
-            f"the model takes {model.in_channels} channel(s) but the images have {in_channels}"
-        )
-    return model, source
-
-
-def _optimizer(config: TrainConfig, model):
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=config.base_lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    return torch.optim.Adam(params, lr=config.base_lr, weight_decay=config.weight_decay)
 
 
 def _fingerprint(pairs) -> str:
@@ -135,26 +96,26 @@ class _Run:
         from napari_unet.core.training.validation import split_holdout
 
         self.config = config
-        self.model, source = _init_model(config, pairs[0].image.shape[0], init, resume)
-        geometry = self.model.geometry
-        self.s_in = geometry.nearest_legal(config.crop_size)
-        self.s_out = geometry.output_size(self.s_in)
+        self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
         if val is None:
             pairs, val = split_holdout(pairs, config.val_fraction)
         self.pairs, self.val = pairs, val
         self.device = choose_device(config.device)
+        self.s_in, self.s_out = crop_sizes(self.model, config, self.device)
         precision = config.precision
         if precision == "auto":
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         self.amp_dtype = autocast_dtype(self.device, precision)
         self.model.to(self.device).train()
-        self.opt = _optimizer(config, self.model)
+        self.opt = make_optimizer(config, self.model)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step, self.stopped = 0, False
+        self.run_id = uuid.uuid4().hex
         self.history: dict = {"train": [], "val": []}
         self.best_metrics, self.best_state = None, None
         if resume is not None:
             self._continue(resume)
+        self.start = self.step
         self.val_data = _fingerprint(val)
         seen = (self.best_metrics or {}).get("val_data", self.val_data)
         if seen != self.val_data:
@@ -182,7 +143,14 @@ class _Run:
 
     def _continue(self, resume: TrainResult) -> None:
         if resume.optimizer_state and resume.config.optimizer == self.config.optimizer:
-            self.opt.load_state_dict(resume.optimizer_state)
+            try:
+                self.opt.load_state_dict(resume.optimizer_state)
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise InputError(
+                    f"the saved optimiser state does not fit this model ({exc}); continue "
+                    "from the weights with --init (fine-tune) instead of --resume"
+                ) from None
+        self.run_id = resume.run_id or self.run_id
         self.step = resume.steps_done
         self.history = copy.deepcopy(resume.history)
         self.best_metrics, self.best_state = resume.best_metrics, resume.best_state
@@ -298,6 +266,7 @@ class _Run:
             metadata=self.meta,
             optimizer_state=self.opt.state_dict(),
             best_state=self.best_state,
+            run_id=self.run_id,
         )
 
 
@@ -353,6 +322,9 @@ def iter_train(
         )
     if not pairs:
         raise InputError("no training pairs given")
+    if output is not None:  # before any work: a run must be able to keep what it trains
+        paths = (output, best_path(output), optimizer_path(output))
+        check_outputs(paths, [] if init is None else [resolve_model(init)])
     run = _Run(pairs, config, val, init, resume, output)
     yield run.started()
     prefetcher = run.prefetcher()
@@ -369,9 +341,9 @@ def iter_train(
     finally:
         prefetcher.close()
     result = run.result()
-    if run.output is not None:
-        save_result(result, run.output)
-        yield Checkpoint(run.step, run.output, "last")
+    if run.output is not None and run.step > run.start:  # a run that trained nothing: no file
+        result.saved_to, kind = save_final(result, run.output)
+        yield Checkpoint(run.step, result.saved_to, kind)
     return result
 
 

@@ -1,0 +1,163 @@
+"""Safe file writing: atomic replacement, the user's permissions, no debris; output checks.
+
+Every file napari-unet writes (images, model files, optimiser state, annotations, logs of
+scores) goes through :func:`atomic_write`: the data is written to a temporary file in the
+destination folder and renamed over the destination only when complete, so a crash or a
+kill leaves either the old file or the new one, never half of one. The temporary name holds
+the writer's process id; a later write to the same destination removes temporaries whose
+writer is gone. Written files get the permissions the user's umask gives new files
+(``tempfile`` alone would leave them readable by their owner only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["atomic_write", "available_memory", "check_outputs", "stale_temporaries"]
+
+#: A temporary of a killed writer older than this is removed even if its pid is reused.
+STALE_AFTER_S = 3600.0
+
+
+def _read_umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: set and restore, once, at import (main thread)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: keep its file
+    return True
+
+
+def stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Temporary files of earlier writes to ``path`` whose writer is gone (or is long dead)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    stale = []
+    with contextlib.suppress(OSError):
+        for tmp in folder.glob(f".{glob.escape(path.name)}.*.tmp"):
+            parts = tmp.name[len(path.name) + 2 :].split(".")
+            pid = int(parts[0]) if parts and parts[0].isdigit() else None
+            with contextlib.suppress(OSError):
+                old = time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+                if old or (pid is not None and not _alive(pid)):
+                    stale.append(tmp)
+    return stale
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary file lives in the same folder, so the final ``os.replace`` is atomic:
+    readers see either the old file or the complete new one, never a partial write. On
+    error the temporary file is removed and ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to (over)write.
+    suffix : str, optional
+        Suffix of the temporary file (some writers choose the format from it). Defaults to
+        the suffix of ``path``.
+
+    Raises
+    ------
+    InputError
+        If the folder does not exist or ``path`` is a folder.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder")
+    for tmp in stale_temporaries(path):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.",
+        suffix=(suffix if suffix is not None else path.suffix) + ".tmp",
+        dir=folder,
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> None:
+    """Refuse, before any work, outputs that are an input or cannot be written.
+
+    Parameters
+    ----------
+    outputs : iterable of path-like
+        Files about to be written (None entries are skipped).
+    inputs : iterable of path-like
+        Files the work reads (None entries are skipped); an output may never be one of
+        them, under any name (paths are resolved and compared as files).
+
+    Raises
+    ------
+    InputError
+        Naming the output and what is wrong with it.
+    """
+    read = [Path(p) for p in inputs if p is not None]
+    for out in (Path(p) for p in outputs if p is not None):
+        folder = out.parent if str(out.parent) else Path(".")
+        if out.is_dir():
+            raise InputError(f"cannot write {out}: it is a folder; give a file name")
+        if not folder.is_dir():
+            raise InputError(f"cannot write {out}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"cannot write {out}: the folder {folder} is not writable")
+        for src in read:
+            if out.resolve() == src.resolve() or (
+                out.exists() and src.exists() and os.path.samefile(out, src)
+            ):
+                raise InputError(f"{out} is an input ({src}); refusing to overwrite it")
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (psutil, else /proc, else 4 GiB)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with napari
+        pass
+    with contextlib.suppress(OSError, ValueError):  # pragma: no cover
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 4 << 30  # pragma: no cover

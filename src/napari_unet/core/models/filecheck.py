@@ -1,0 +1,121 @@
+"""Checks of a model file before anything is built from it: its tables are data from anywhere.
+
+A model file is a safetensors container: a JSON header listing each tensor's dtype, shape and
+byte range, with napari-unet's metadata (architecture config, normalisation, classes...) in
+it. Before a single tensor is read or a network built, :func:`check_table` checks the tensor
+list, :func:`check_metadata` the metadata's types, and :func:`check_against_config` that the
+network the config describes has exactly the tensors the file holds; the comparison builds
+that network on PyTorch's ``meta`` device, which allocates no memory, so a small file whose
+config asks for an enormous network is refused instead of filling the memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["ModelFileError", "check_against_config", "check_metadata", "check_table"]
+
+#: Bytes per element of the dtypes safetensors writes.
+DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+    "BOOL": 1,
+}  # fmt: skip
+#: Metadata keys and the JSON types they must have (others are free-form).
+METADATA_TYPES = {
+    "config": dict,
+    "geometry": dict,
+    "normalization": dict,
+    "class_names": list,
+    "provenance": dict,
+    "postprocess": dict,
+    "separation_gap": int,
+    "training": dict,
+    "metrics": dict,
+    "tensors_sha256": str,
+}
+
+
+class ModelFileError(InputError):
+    """A file that is not a usable napari-unet model file (wrong format, damaged, too new)."""
+
+
+def check_table(path: Path, table: dict) -> int:
+    """Every tensor entry has a known dtype, a shape and a byte range of the right size.
+
+    Returns the number of data bytes the tensors need (their largest end offset); the caller
+    compares it with the file's size.
+    """
+    needed = 0
+    for name, entry in table.items():
+        where = f"{path}: tensor {name!r}"
+        if not isinstance(entry, dict) or entry.get("dtype") not in DTYPE_SIZES:
+            raise ModelFileError(f"{where} has no known dtype; the file is corrupted")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not isinstance(shape, list) or not all(_whole(s) and s >= 0 for s in shape):
+            raise ModelFileError(f"{where} has an invalid shape {shape!r}; the file is corrupted")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_whole, offsets))):
+            raise ModelFileError(f"{where} has invalid data offsets {offsets!r}")
+        begin, end = offsets
+        size = DTYPE_SIZES[entry["dtype"]]
+        for s in shape:
+            size *= s
+        if not 0 <= begin <= end or end - begin != size:
+            raise ModelFileError(
+                f"{where}: its bytes {begin}..{end} do not hold a {entry['dtype']} tensor of "
+                f"shape {tuple(shape)}; the file is corrupted"
+            )
+        needed = max(needed, end)
+    return needed
+
+
+def check_metadata(path: Path, info: dict) -> None:
+    """The napari-unet metadata has the types its readers rely on."""
+    version = info.get("format_version")
+    if not _whole(version):
+        raise ModelFileError(
+            f"{path}: format_version must be a whole number; got {version!r}; the file was "
+            "not written by napari-unet or was edited"
+        )
+    for key, kind in METADATA_TYPES.items():
+        value = info.get(key, kind())
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            what = f"metadata {key!r} must be a {kind.__name__}"
+            raise ModelFileError(f"{path}: {what}; got {value!r}")
+    names = info.get("class_names", [])
+    if not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{path}: class_names must be strings; got {names!r}")
+    if not isinstance(info["config"].get("arch"), str):
+        raise ModelFileError(f"{path}: the config names no architecture ('arch')")
+
+
+def check_against_config(path: Path, table: dict, config: dict) -> None:
+    """The config's network has exactly the file's tensors (built without memory, on meta)."""
+    import torch
+
+    from napari_unet.core.models.registry import build_model
+
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+    except InputError as exc:
+        raise ModelFileError(f"{path}: cannot build its network: {exc}") from None
+    have = {k: tuple(v["shape"]) for k, v in table.items()}
+    missing, unexpected = sorted(set(expected) - set(have)), sorted(set(have) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{path}: its tensors do not match its {config.get('arch')!r} config: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+    for name, shape in expected.items():
+        if have[name] != shape:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has shape {have[name]} in the file but the configured "
+                f"network needs {shape}; the file is corrupted or its config was edited"
+            )
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

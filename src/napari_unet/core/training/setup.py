@@ -1,0 +1,105 @@
+"""Setting up a training run: the network it starts from, its optimiser, its batch threads."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.training.config import TrainConfig
+
+__all__ = ["batch_workers", "crop_sizes", "init_model", "make_optimizer"]
+
+
+def batch_workers(workers: int, device) -> int:
+    """Threads preparing batches: ``workers``, or for 0 one on a CPU and up to 4 on CUDA."""
+    if workers:
+        return workers
+    if device.type != "cuda":
+        return 1
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def init_model(config: TrainConfig, in_channels: int, init, resume):
+    """Build, fine-tune-load or resume the model; check it fits the data and config."""
+    from napari_unet.core.models import build_model
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.pretrained import resolve_model
+
+    if resume is not None:
+        return copy.deepcopy(resume.model), f"resumed at step {resume.steps_done}"
+    if init is not None:
+        init = resolve_model(init)
+        model, _ = load_model(init, device="cpu")
+        want, have = config.model, model.config
+        for key in ("arch", "n_classes"):
+            if key in want and want[key] != have.get(key):
+                raise InputError(
+                    f"cannot fine-tune from {Path(init).name}: it is a {key} "
+                    f"{have.get(key)!r} model but {want[key]!r} was requested; choose a model "
+                    f"file of the same architecture and class count, or train from scratch"
+                )
+        source = f"fine-tuned from {Path(init).name}"
+    else:
+        import torch
+
+        torch.manual_seed(config.seed)
+        model = build_model({**config.model, "in_channels": in_channels})
+        source = "from scratch"
+    if model.in_channels != in_channels:
+        raise InputError(
+            f"the model takes {model.in_channels} channel(s) but the images have {in_channels}"
+        )
+    return model, source
+
+
+def make_optimizer(config: TrainConfig, model):
+    """Adam, or SGD with the config's momentum, over the trainable parameters."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.base_lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    return torch.optim.Adam(params, lr=config.base_lr, weight_decay=config.weight_decay)
+
+
+#: Training memory per crop pixel and base channel, in bytes: activations, their gradients
+#: and the sampler's float64 grids (measured, small U-Net, batch 4: 166 at 256 px crops,
+#: 99 at 512 px; inference needs about 40, see inference.runner).
+TRAIN_BYTES_PER_PIXEL_PER_CHANNEL = 160
+
+
+def crop_sizes(model, config: TrainConfig, device) -> tuple[int, int]:
+    """Input and output side of the training crops: legal, big enough, fits the memory.
+
+    The requested side is rounded to the nearest size the network accepts, and up to two
+    divisors at least (the bottleneck of a batch-normalised network needs more than one
+    pixel). A crop whose batch would not fit the memory is refused.
+    """
+    from napari_unet.core.files import available_memory
+    from napari_unet.core.inference.tiling import legal_at_least
+
+    geometry = model.geometry
+    smallest = legal_at_least(geometry, 2 * geometry.divisor)
+    side = max(geometry.nearest_legal(config.crop_size), smallest)
+    base = int(model.config.get("base_channels", 32))
+    need = config.batch_size * side * side * base * TRAIN_BYTES_PER_PIXEL_PER_CHANNEL
+    if device.type == "cuda":
+        import torch
+
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        free = available_memory()
+    if need > 0.8 * free:
+        per_pixel = config.batch_size * base * TRAIN_BYTES_PER_PIXEL_PER_CHANNEL
+        largest = int((0.8 * free / per_pixel) ** 0.5)
+        raise InputError(
+            f"crops of {side} px in batches of {config.batch_size} need about "
+            f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free on {device}; "
+            f"choose a crop size of at most {geometry.nearest_legal(largest)} px or a smaller "
+            "batch"
+        )
+    return side, geometry.output_size(side)

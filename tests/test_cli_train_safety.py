@@ -1,0 +1,126 @@
+"""`napari-unet train` never loses what the user made: outputs are never inputs, a run
+that trained nothing writes nothing, a failed save lands in a fallback file, logs append."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_unet import load_model, touching_cells, write_image  # noqa: E402
+from napari_unet.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+FAST = ["--arch", "tiny", "--crop-size", "48", "--batch-size", "2", "--device", "cpu", "-q",
+        "--val-fraction", "0"]  # fmt: skip
+
+
+@pytest.fixture()
+def pair(tmp_path):
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    image = write_image(tmp_path / "img.tif", (img * 65535).astype(np.uint16))
+    labels = write_image(tmp_path / "lab.tif", lab.astype(np.uint16))
+    return image, labels
+
+
+def train(image, labels, *extra):
+    return main(["train", "--images", str(image), "--labels", str(labels), *extra, *FAST])
+
+
+@pytest.mark.parametrize("target", ["labels", "image"])
+@pytest.mark.parametrize("flag", ["-o", "--log"])
+def test_an_output_that_is_an_input_is_refused_and_nothing_changes(pair, capsys, flag, target):
+    image, labels = pair
+    victim = labels if target == "labels" else image
+    before = victim.read_bytes()
+    extra = [flag, str(victim)]
+    if flag == "--log":
+        extra += ["-o", str(victim.parent / "m.safetensors")]
+    assert train(image, labels, "--steps", "2", *extra) == 2
+    err = capsys.readouterr().err
+    assert "is an input" in err and err.count("error:") == 1
+    assert victim.read_bytes() == before
+    assert not (victim.parent / "m.safetensors").exists()
+
+
+def test_the_model_fine_tuned_from_is_not_overwritten(pair, tmp_path, capsys):
+    image, labels = pair
+    base = tmp_path / "base.safetensors"
+    assert train(image, labels, "--steps", "2", "-o", str(base)) == 0
+    before = base.read_bytes()
+    assert train(image, labels, "--steps", "2", "--init", str(base), "-o", str(base)) == 2
+    assert "is an input" in capsys.readouterr().err and base.read_bytes() == before
+    # ...while --resume M -o M continues the run in place, as documented.
+    assert train(image, labels, "--steps", "4", "--resume", str(base), "-o", str(base)) == 0
+    assert load_model(base)[1]["training"]["steps_done"] == 4
+
+
+def test_an_output_folder_is_refused_before_training(pair, tmp_path, capsys):
+    image, labels = pair
+    folder = tmp_path / "model.safetensors"
+    folder.mkdir()
+    assert train(image, labels, "--steps", "5", "-o", str(folder)) == 2
+    err = capsys.readouterr().err
+    assert "it is a folder" in err and not (tmp_path / "model.jsonl").exists()
+    assert train(image, labels, "--steps", "5", "-o", str(tmp_path / "no" / "m.safetensors")) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_first_step_leaves_the_existing_model(
+    pair, tmp_path, capsys, monkeypatch
+):
+    image, labels = pair
+    out = tmp_path / "m.safetensors"
+    assert train(image, labels, "--steps", "3", "-o", str(out)) == 0
+    before = out.read_bytes()
+    # Ctrl-C arrives while the run starts (the first step checks the flag first).
+    from napari_unet.core.training import trainer
+
+    real = trainer._Run.started
+
+    def started_then_ctrl_c(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(self)
+
+    monkeypatch.setattr(trainer._Run, "started", started_then_ctrl_c)
+    assert train(image, labels, "--steps", "50", "-o", str(out)) == 0
+    assert "nothing saved" in capsys.readouterr().out
+    assert out.read_bytes() == before  # the trained model was not replaced by a 0-step one
+
+
+def test_a_failed_final_save_lands_in_a_fallback_file(pair, tmp_path, capsys, monkeypatch):
+    image, labels = pair
+    out = tmp_path / "m.safetensors"
+    from napari_unet.core.training import checkpoint
+
+    real = checkpoint.save_result
+
+    def disk_full_for_the_output(result, path):
+        if path == out:
+            raise OSError(28, "No space left on device")
+        return real(result, path)
+
+    monkeypatch.setattr(checkpoint, "save_result", disk_full_for_the_output)
+    assert train(image, labels, "--steps", "3", "-o", str(out)) == 0
+    err = capsys.readouterr().err
+    (saved,) = (p for p in tmp_path.glob("m.unsaved-*.safetensors") if ".optim" not in p.name)
+    assert str(saved) in err and not out.exists()
+    assert load_model(saved)[1]["training"]["steps_done"] == 3
+
+
+def test_resuming_appends_to_the_log(pair, tmp_path):
+    image, labels = pair
+    out, log = tmp_path / "m.safetensors", tmp_path / "m.jsonl"
+    assert train(image, labels, "--steps", "3", "-o", str(out)) == 0
+    first = log.read_text().splitlines()
+    assert train(image, labels, "--steps", "6", "--resume", str(out), "-o", str(out)) == 0
+    lines = log.read_text().splitlines()
+    assert lines[: len(first)] == first and len(lines) > len(first)
+    starts = [json.loads(x)["start_step"] for x in lines if '"TrainStarted"' in x]
+    assert starts == [0, 3]
