@@ -10,7 +10,9 @@ and synthetic touching cells on 2 CPU threads:
 * ``segment_dask``: the same for a 2048 x 2048 dask array in 1024 px chunks;
 * ``predict``: probabilities of a 2048 x 2048 image;
 * ``weights``: the target and weight map of 2048 x 2048 labels with about 1,500 cells;
-* ``train``: 30 optimisation steps of the small U-Net (4 x 128 px crops, no validation).
+* ``train``: 30 optimisation steps of the small U-Net (4 x 128 px crops, no validation);
+* ``load``: loading a model file of the paper's network (31 million parameters, 124 MB);
+* ``read``: reading a 4096 x 4096 uint16 TIFF (32 MB, zlib).
 
 Revisions before the public API (``import napari_unet as nu``) are reached through their old
 module paths. Shared machines vary two-fold from run to run: compare ratios, not times.
@@ -27,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CASES = ("segment", "segment_dask", "predict", "weights", "train")
+CASES = ("segment", "segment_dask", "predict", "weights", "train", "load", "read")
 
 #: Runs in a fresh interpreter with one revision's ``src`` first on the path.
 PROBE = r"""
@@ -66,6 +68,27 @@ elif case == "predict":
 elif case == "weights":
     _, labels = api["touching_cells"]((2048, 2048), n_cells=1500, seed=0)
     run = lambda: api["target_and_weights"](labels)
+elif case == "load":
+    import tempfile
+    from napari_unet.core.models import UNet
+    try:
+        from napari_unet import load_model, save_model
+    except ImportError:
+        from napari_unet.core.modelfile import load_model, save_model
+    path = tempfile.mkdtemp() + "/paper.safetensors"
+    save_model(path, UNet())
+    run = lambda: load_model(path)
+elif case == "read":
+    import tempfile
+    import tifffile
+    try:
+        from napari_unet import read_image
+    except ImportError:
+        from napari_unet.core.io import read_image
+    path = tempfile.mkdtemp() + "/big.tif"
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(path, rng.integers(0, 4000, (4096, 4096), dtype=np.uint16), compression="zlib")
+    run = lambda: read_image(path)
 else:
     image, labels = api["touching_cells"]((256, 256), n_cells=40, seed=0)
     pairs = api["make_pairs"]([image], [labels])

@@ -99,6 +99,16 @@ def test_weights_refuses_to_overwrite_input_and_float_png(tmp_path, capsys):
     assert "overwrite" in capsys.readouterr().err
     assert main(["weights", str(tmp_path / "l.tif"), "-o", str(tmp_path / "w.png")]) == 2
     assert ".tif" in capsys.readouterr().err
+    # The mask is an input too, and the two outputs must differ.
+    tifffile.imwrite(tmp_path / "m.tif", np.ones((64, 80), np.uint8))
+    mask_before = (tmp_path / "m.tif").read_bytes()
+    args = ["weights", str(tmp_path / "l.tif"), "--mask", str(tmp_path / "m.tif")]
+    assert main([*args, "-o", str(tmp_path / "m.tif")]) == 2
+    assert "is an input" in capsys.readouterr().err
+    assert (tmp_path / "m.tif").read_bytes() == mask_before
+    w = str(tmp_path / "w.tif")
+    assert main([*args, "-o", w, "--target", w]) == 2
+    assert "give two file names" in capsys.readouterr().err
 
 
 def test_weights_on_real_nuclei_masks(tmp_path, shared_data, capsys):

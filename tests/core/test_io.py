@@ -160,3 +160,21 @@ def test_an_image_larger_than_the_memory_is_refused_before_decoding(tmp_path, mo
     monkeypatch.setattr(files, "available_memory", lambda: 100_000)  # 100 kB left
     with pytest.raises(InputError, match=r"300x400x1 uint8 image .* more than"):
         read_image(path)
+
+
+def test_a_png_decompression_bomb_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # 10 gigapixels, grey
+    idat = zlib.compress(b"\0" * 1000)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))  # fmt: skip
+    assert bomb.stat().st_size < 200
+    with pytest.raises(InputError, match="too large to decode safely|100000x100000"):
+        read_image(bomb)

@@ -20,8 +20,8 @@ def errors(monkeypatch):
 @pytest.fixture
 def messages(monkeypatch, errors):
     """The error and warning notifications the docks show, collected in order."""
-    from napari_unet.widgets import _autosave, annotate
+    from napari_unet.widgets import _autosave, _session, annotate
 
-    for module in (annotate, _autosave):
+    for module in (annotate, _autosave, _session):
         monkeypatch.setattr(module, "show_warning", errors.append)
     return errors

@@ -82,3 +82,19 @@ def test_a_model_file_with_invalid_metadata_is_a_notification(make_napari_viewer
     widget._model_file.value = path  # no exception escapes the signal
     assert errors and "post-processing is invalid" in errors[-1]
     assert widget._threshold.value == pytest.approx(0.5)  # the defaults are shown
+
+
+def test_exporting_the_annotations_over_the_image_is_refused(make_napari_viewer, tmp_path, errors):
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, (np.random.default_rng(1).random((48, 64)) * 200).astype(np.uint8))
+    before = path.read_bytes()
+    viewer = make_napari_viewer()
+    layer = viewer.open(path)[0]
+    widget = AnnotateWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._image_combo.value = layer
+    widget._start_btn.native.click()
+    widget._tiff_path.value = path
+    widget._export_btn.native.click()
+    assert errors and "Export refused" in errors[-1] and "is an input" in errors[-1]
+    assert path.read_bytes() == before

@@ -62,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core.training.weightmap import iter_target_and_weights
 
     class_weights = parse_class_weights(args.class_weights)
-    for out in (args.output, args.target):
-        if out is not None and out.resolve() == args.labels.resolve():
-            raise InputError(f"the output {out} would overwrite the input labels")
+    from napari_unet.core.files import check_outputs
+
+    check_outputs([args.output, args.target], [args.labels, args.mask])
+    if args.target is not None and args.target.resolve() == args.output.resolve():
+        raise InputError(f"--target and -o are both {args.output}; give two file names")
     labels = read_image(args.labels)
     mask = None
     if args.mask is not None:

@@ -6,7 +6,9 @@ destination folder and renamed over the destination only when complete, so a cra
 kill leaves either the old file or the new one, never half of one. The temporary name holds
 the writer's process id; a later write to the same destination removes temporaries whose
 writer is gone. Written files get the permissions the user's umask gives new files
-(``tempfile`` alone would leave them readable by their owner only).
+(``tempfile`` alone would leave them readable by their owner only). Hand-written: the
+``atomicwrites`` package is no longer maintained, and these few lines also handle the umask
+and the debris of killed writers.
 """
 
 from __future__ import annotations

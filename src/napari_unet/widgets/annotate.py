@@ -26,9 +26,11 @@ from napari_unet.core.annotation.project import (
     read_annotations,
     write_annotations,
 )
-from napari_unet.core.annotation.regions import region_mask, whole_image_rectangle
+from napari_unet.core.annotation.regions import region_mask
 from napari_unet.core.errors import InputError
+from napari_unet.core.files import check_outputs
 from napari_unet.core.options import describe
+from napari_unet.widgets import _session
 from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
 from napari_unet.widgets._layers import CloseWatcher, layer_choices, on_layers_changed
 
@@ -169,22 +171,12 @@ class AnnotateWidget(Container):
         src = getattr(image.source, "path", None)
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape)
-        name = f"{image.name} annotations"
-        existing = self._viewer.layers[name] if name in self._viewer.layers else None
-        if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
-            labels = existing
-        else:
-            if existing is not None:
-                show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
-                existing.name = f"{name} (old)"
-            data = np.zeros(plan.labels_shape, np.uint32)
-            if project is not None and project.annotations is not None:
-                data = project.annotations.astype(np.uint32)
-            labels = self._viewer.add_labels(
-                data, name=name, scale=scale, translate=translate, opacity=0.6
-            )
+        labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
         self._labels = labels
-        self._region = self._attach_region(image, scale, translate, project)
+        plane = (self._plane_of_viewer(),) if plan.is_stack else ()
+        self._region = _session.attach_region(
+            self._viewer, image, plan, scale, translate, project, plane
+        )
         labels.mode = "paint"
         labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
         labels.selected_label = next_free_id(labels.data)
@@ -206,32 +198,6 @@ class AnnotateWidget(Container):
             notes.append(f"Pixel size {scale[-2:]}: areas are shown in pixels and scaled units.")
         self._set_status(" ".join(notes) + " " + self._saver.note())
         self._update_counts()
-
-    def _attach_region(self, image, scale, translate, project) -> Shapes:
-        name = f"{image.name} annotated region"
-        ndim = len(self._plan.labels_shape)
-        if name in self._viewer.layers and isinstance(self._viewer.layers[name], Shapes):
-            region = self._viewer.layers[name]
-            if region.ndim == ndim:
-                return region
-            region.name = f"{name} (old)"
-        if project is not None and (project.region_data or project.annotations is not None):
-            data, types = project.region_data, project.region_types
-        else:
-            plane = (self._plane_of_viewer(),) if self._plan.is_stack else ()
-            data, types = [whole_image_rectangle(self._plan.labels_shape, plane)], ["rectangle"]
-        region = self._viewer.add_shapes(
-            data or None,
-            shape_type=types or "rectangle",
-            ndim=ndim,
-            name=name,
-            edge_color="yellow",
-            face_color="transparent",
-            edge_width=max(1.0, min(self._plan.labels_shape[-2:]) / 200),
-            scale=scale,
-            translate=translate,
-        )
-        return region
 
     def _plane_of_viewer(self) -> int:
         axis = self._viewer.dims.ndim - len(self._plan.labels_shape)
@@ -340,6 +306,12 @@ class AnnotateWidget(Container):
             show_error("Start annotating and enter a TIFF file name first.")
             return
         path = Path(path).with_suffix(".tif") if Path(path).suffix == "" else Path(path)
+        source = getattr(self._image.source, "path", None)
+        try:  # never over the image itself
+            check_outputs([path], [source])
+        except InputError as exc:
+            show_error(f"Export refused: {exc}")
+            return
         worker = create_worker(
             write_annotations,
             path,

@@ -8,6 +8,7 @@ Modules: :mod:`~napari_unet.core.training.targets` and
 (augmented crops, batches prepared in threads); :mod:`~napari_unet.core.training.losses`;
 :mod:`~napari_unet.core.training.config` (settings) and
 :mod:`~napari_unet.core.training.events` (progress events, the result);
+:mod:`~napari_unet.core.training.setup` (start model, optimiser, crop sizes);
 :mod:`~napari_unet.core.training.trainer` (the training generator),
 :mod:`~napari_unet.core.training.checkpoint` (resume files) and
 :mod:`~napari_unet.core.training.validation` (held-out scores).

@@ -1,0 +1,61 @@
+"""The layers of an annotation session: the annotations and the annotated region.
+
+Used by the Annotate dock when a session starts: an existing layer of the right shape is
+re-attached, one of another shape is renamed and kept (never replaced), and a saved project
+fills a new layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Labels, Shapes
+from napari.utils.notifications import show_warning
+
+from napari_unet.core.annotation.regions import whole_image_rectangle
+
+__all__ = ["attach_labels", "attach_region"]
+
+
+def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
+    """The ``"<image> annotations"`` Labels layer, re-attached or added (from the project)."""
+    name = f"{image.name} annotations"
+    existing = viewer.layers[name] if name in viewer.layers else None
+    if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
+        return existing
+    if existing is not None:
+        show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
+        existing.name = f"{name} (old)"
+    data = np.zeros(plan.labels_shape, np.uint32)
+    if project is not None and project.annotations is not None:
+        data = project.annotations.astype(np.uint32)
+    return viewer.add_labels(data, name=name, scale=scale, translate=translate, opacity=0.6)
+
+
+def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> Shapes:
+    """The ``"<image> annotated region"`` Shapes layer, re-attached or added.
+
+    A new layer holds the project's saved region, else one rectangle over the whole image
+    (the current ``plane`` of a stack): a fresh annotation is complete where it was painted.
+    """
+    name = f"{image.name} annotated region"
+    ndim = len(plan.labels_shape)
+    if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
+        region = viewer.layers[name]
+        if region.ndim == ndim:
+            return region
+        region.name = f"{name} (old)"
+    if project is not None and (project.region_data or project.annotations is not None):
+        data, types = project.region_data, project.region_types
+    else:
+        data, types = [whole_image_rectangle(plan.labels_shape, plane)], ["rectangle"]
+    return viewer.add_shapes(
+        data or None,
+        shape_type=types or "rectangle",
+        ndim=ndim,
+        name=name,
+        edge_color="yellow",
+        face_color="transparent",
+        edge_width=max(1.0, min(plan.labels_shape[-2:]) / 200),
+        scale=scale,
+        translate=translate,
+    )
