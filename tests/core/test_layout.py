@@ -58,7 +58,6 @@ def test_each_layout_maps_to_planes_channels_and_stack(shape, n_in, axis, planes
     assert isinstance(lay, Layout)
     assert lay.planes.shape == planes
     assert lay.stack_shape == stack
-    assert lay.take_first_channel is False
     np.testing.assert_array_equal(lay.planes, expected_planes(image, axes))
     # a view of the caller's pixels, never a copy
     assert isinstance(lay.planes, np.ndarray)
@@ -81,7 +80,6 @@ def test_grey_stored_as_rgb_collapses_to_one_channel(lazy):
     grey = ramp((H, W), np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=-1)
     lay = layout(da.from_array(rgb, chunks=(10, 10, 3)) if lazy else rgb, 1)
-    assert lay.take_first_channel is True
     assert lay.planes.shape == (1, 1, H, W)
     assert lay.stack_shape == ()
     assert is_lazy(lay.planes) is lazy
@@ -95,18 +93,38 @@ def test_grey_stack_stored_as_rgb_collapses_too():
     stack = ramp((4, H, W))
     rgb = np.repeat(stack[..., None], 3, axis=-1)
     lay = layout(rgb, 1)
-    assert lay.take_first_channel is True
     assert lay.planes.shape == (4, 1, H, W) and lay.stack_shape == (4,)
     np.testing.assert_array_equal(lay.planes[:, 0], stack)
 
 
-def test_real_colour_for_a_grey_model_is_refused_with_the_channel_count():
+def test_real_colour_for_a_grey_model_is_averaged_or_one_channel_chosen():
     grey = ramp((H, W))
     rgb = np.stack([grey, grey * 0.5, grey * 0.2], axis=-1)
-    with pytest.raises(InputError, match=r"has 3 channel\(s\).*model expects 1"):
-        layout(rgb, 1)
+    np.testing.assert_allclose(layout(rgb, 1).planes[0, 0], rgb.mean(-1), rtol=1e-6)
+    np.testing.assert_array_equal(layout(rgb, 1, channel=1).planes[0, 0], rgb[..., 1])
+    with pytest.raises(InputError, match=r"channel 3 does not exist.*3 channel"):
+        layout(rgb, 1, channel=3)
     with pytest.raises(InputError, match=r"has 3 channel\(s\).*model expects 2"):
         layout(rgb, 2)
+    with pytest.raises(InputError, match="grey model"):
+        layout(rgb, 3, channel=0)
+
+
+def test_rgba_alpha_is_dropped_and_integer_means_keep_their_dtype():
+    rgb = np.stack(
+        [ramp((H, W), np.uint8), ramp((H, W), np.uint8)[::-1], ramp((H, W), np.uint8)], -1
+    )
+    rgba = np.concatenate([rgb, np.full((H, W, 1), 255, np.uint8)], axis=-1)
+    grey = layout(rgba, 1).planes
+    assert grey.dtype == np.uint8 and grey.shape == (1, 1, H, W)
+    np.testing.assert_array_equal(
+        grey[0, 0], rgb.mean(-1, dtype=np.float32).round().astype(np.uint8)
+    )
+    colour = layout(rgba, 3).planes  # an RGB model gets RGB
+    assert colour.shape == (1, 3, H, W)
+    np.testing.assert_array_equal(colour[0].transpose(1, 2, 0), rgb)
+    lazy = layout(da.from_array(rgba, chunks=(10, 10, 4)), 1).planes
+    np.testing.assert_array_equal(lazy.compute(), grey)
 
 
 def test_grey_image_for_a_colour_model_is_refused():

@@ -82,7 +82,7 @@ def test_counts_show_scaled_area(make_napari_viewer, qtbot, tmp_path):
     widget, _ = _widget(viewer, qtbot, layer=layer)
     labels = widget._labels
     assert list(labels.scale) == [0.5, 0.5]
-    assert "Pixel size" in widget._status.value and "no file" in widget._status.value
+    assert "Pixel size" in widget._status.value and "no file" in widget._saved.value
     idx = np.nonzero(np.ones((4, 4), bool))
     labels.data_setitem((idx[0] + 5, idx[1] + 5), 1)
     qtbot.waitUntil(lambda: widget._counts.value == "1 cells, 16 px (4 scaled units²)")
@@ -143,7 +143,7 @@ def test_autosave_then_restore_in_a_new_viewer(make_napari_viewer, qtbot, tmp_pa
     rect = np.array([[0, 0], [0, 20], [20, 20], [20, 0]], float)
     widget._region.data = [rect]
     _wait_saved(qtbot, widget, folder / ANNOTATIONS_FILE)
-    qtbot.waitUntil(lambda: "Saved to" in widget._status.value)
+    qtbot.waitUntil(lambda: "Saved to" in widget._saved.value)
     saved = np.asarray(widget._labels.data).copy()
     assert (folder / REGION_FILE).exists()
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
@@ -234,7 +234,7 @@ def test_read_only_project_folder_loads_but_never_writes(
         widget, _ = _widget(viewer, qtbot, path)
         assert any("read-only" in m for m in messages)
         np.testing.assert_array_equal(widget._labels.data, saved)  # still loaded
-        assert "Autosave is OFF" in widget._status.value
+        assert "Autosave is OFF" in widget._saved.value
         widget._labels.paint((30, 30), 5)
         widget._save_btn.native.click()
         qtbot.wait(100)
@@ -261,7 +261,7 @@ def test_unwritable_folder_turns_autosave_off_and_keeps_annotations(
     widget, _ = _widget(viewer, qtbot, path)
     widget._folder.value = blocked
     assert any("not writable" in m for m in messages)
-    assert "Autosave is OFF" in widget._status.value
+    assert "Autosave is OFF" in widget._saved.value
     widget._labels.paint((10, 10), 3)
     widget._save_btn.native.click()
     assert not blocked.exists() and np.asarray(widget._labels.data).max() == 3

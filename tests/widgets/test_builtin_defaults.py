@@ -67,13 +67,13 @@ def test_train_dock_fine_tunes_the_builtin_model_by_default(make_napari_viewer, 
     widget = train_dock.TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
     assert widget._start_from.value == train_dock.BUILTIN
-    assert widget._init_choice() == pretrained_path("nuclei")
+    assert widget._form.init_choice() == pretrained_path("nuclei")
     widget._start_from.value = train_dock.FILE
     with pytest.raises(InputError, match="choose a model file"):
-        widget._init_choice()
+        widget._form.init_choice()
     mine = tmp_path / "mine.safetensors"
     mine.write_bytes(b"")
     widget._init_file.value = mine
-    assert widget._start_from.value == train_dock.FILE and widget._init_choice() == mine
+    assert widget._start_from.value == train_dock.FILE and widget._form.init_choice() == mine
     widget._preset.value = "tiny"  # choosing an architecture means training it from scratch
-    assert widget._start_from.value == train_dock.SCRATCH and widget._init_choice() is None
+    assert widget._start_from.value == train_dock.SCRATCH and widget._form.init_choice() is None

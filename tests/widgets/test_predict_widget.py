@@ -99,5 +99,5 @@ def test_errors_become_notifications(make_napari_viewer, qtbot, tiny, errors):
     assert "no model" in errors[-1]
     widget.set_model(*tiny, name="tiny")
     _run(widget, qtbot)
-    assert "Prediction failed" in errors[-1] and "channel" in errors[-1]
+    assert "channels last" in errors[-1] and "one layer per channel" in errors[-1]
     assert widget._run.enabled

@@ -41,12 +41,16 @@ def setup(make_napari_viewer, qtbot, runs):
     widget = WeightMapWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Weight map")
     settle(qtbot, widget)
+    assert runs == [] and len(viewer.layers) == 1  # opening the dock computes nothing
+    viewer.layers.selection.active = viewer.layers["cells"]
+    widget._run.native.click()  # asked
+    settle(qtbot, widget)
     return viewer, widget, labels
 
 
 def test_layers_appear_with_colormap_and_match_the_core(setup, runs):
     viewer, widget, labels = setup
-    assert len(runs) == 1  # computed once, off the GUI thread, on opening
+    assert len(runs) == 1  # computed once, off the GUI thread, when asked
     weights = viewer.layers["cells weights"]
     target = viewer.layers["cells target"]
     ref_t, ref_w = target_and_weights(labels)
@@ -56,12 +60,26 @@ def test_layers_appear_with_colormap_and_match_the_core(setup, runs):
     assert weights.contrast_limits == pytest.approx([0.0, float(ref_w.max())])
     assert tuple(weights.scale) == (0.5, 0.5) and tuple(target.scale) == (0.5, 0.5)
     assert "cells weights" in widget._status.value
-    # The result layers are not offered as input labels.
+    # The active layer is still the one being painted, not the new target.
+    assert viewer.layers.selection.active is viewer.layers["cells"]
+    # The result layers are marked for display and no dock offers them as inputs.
     assert [name for name, _ in widget._labels_choices()] == ["cells"]
+    from napari_unet.widgets.annotate import AnnotateWidget
+    from napari_unet.widgets.predict import PredictWidget
+    from napari_unet.widgets.train import TrainWidget
+
+    train, predict, annotate = TrainWidget(viewer), PredictWidget(viewer), AnnotateWidget(viewer)
+    offered = {c.name for w in (train._image, train._labels, predict._image) for c in w.choices}
+    offered |= {name for name, _ in annotate._image_choices() + annotate._prediction_choices()}
+    assert offered == {"cells"}
 
 
 def test_recomputes_on_settings_and_paint_without_piling_up(setup, qtbot, runs):
     viewer, widget, labels = setup
+    widget._live.value = True  # switched on: recomputed at once (nothing else changed)
+    settle(qtbot, widget)
+    assert len(runs) == 2
+    del runs[1:]
     for value in (12.0, 14.0, 16.0, 18.0, 20.0):  # a burst of changes: debounced
         widget._w0.value = value
     widget._sigma.value = 3.0
@@ -105,6 +123,7 @@ def test_shapes_region_mask_and_three_classes(setup, qtbot):
     widget._mask.value = viewer.layers["region"]
     widget._mode.value = "3class"
     widget._class_weights.value = "none"
+    widget._run.native.click()
     settle(qtbot, widget)
     mask = np.zeros(labels.shape, bool)
     mask[:61, :61] = True
@@ -159,6 +178,7 @@ def test_a_background_tab_computes_nothing_until_it_is_shown(make_napari_viewer,
     dock = viewer.window.add_dock_widget(widget, name="Weight map")
     viewer.window.add_dock_widget(Label(value="another dock"), name="front", tabify=True)
     qtbot.waitUntil(lambda: widget.native.visibleRegion().isEmpty(), timeout=5000)
+    widget._live.value = True
     widget._w0.value = 12.0  # a change while out of sight
     qtbot.wait(weightmap_module.DEBOUNCE_MS + 200)
     settle(qtbot, widget)

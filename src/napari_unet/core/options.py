@@ -30,6 +30,9 @@ OPTIONS: dict[str, dict[str, str]] = {
     "Prediction": {
         "image": "the Image layer to use (grey, colour or a stack of planes)",
         "inputs": "image files (TIFF, PNG), folders of them, or Zarr stores",
+        "channel": "what a grey model reads of a colour or multichannel image: auto (one "
+        "channel when all are equal, else their mean), their mean, or one channel; an RGBA "
+        "alpha is never used",
         "tile": "input tile side in pixels, rounded up to a size the network accepts; "
         "automatic (0 in the dock): the largest tile that fits the memory",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
@@ -39,6 +42,10 @@ OPTIONS: dict[str, dict[str, str]] = {
         "in fp32)",
         "scope": "predict the whole image, or only the current view (and slice of a stack); "
         "the tiles still read the pixels around the view they need",
+        "object_size": "typical object (cell, nucleus) diameter in the image, in pixels: "
+        "each plane is resized so its objects match the size the model was trained on (its "
+        "file records it) and the labels are resized back; estimate: measure it with a first "
+        "segmentation; not set: predict at the image's own scale",
         "probabilities": "also output the class probabilities (an Image layer, or "
         "NAME_probabilities files)",
         "outdir": "folder for the results, NAME_labels.tif (.zarr for Zarr input); an input is "

@@ -16,28 +16,41 @@ from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
 from napari_unet.core.errors import InputError
 
 __all__ = [
+    "ROLE",
     "CloseWatcher",
     "camera",
     "layer_array",
     "layer_choices",
+    "message_label",
     "on_layers_changed",
     "region_array",
     "report_error",
     "scroll_panel",
+    "canvas_size",
     "visible_box",
 ]
+
+
+#: Metadata key that marks a layer a dock made for looking only (the weight map, its
+#: target): no dock offers such a layer as an input.
+ROLE = "napari_unet_role"
 
 
 def layer_choices(viewer, *kinds: str, exclude=()) -> list[tuple[str, object]]:
     """``(name, layer)`` of the viewer's layers of the napari classes named in ``kinds``.
 
     ``kinds`` are class names of ``napari.layers`` (``"Image"``, ``"Labels"``, ``"Shapes"``);
-    layers in ``exclude`` are left out.
+    layers in ``exclude``, and layers a dock made for display only (marked with
+    :data:`ROLE` in their metadata), are left out.
     """
     import napari.layers
 
     classes = tuple(getattr(napari.layers, k) for k in kinds)
-    return [(ly.name, ly) for ly in viewer.layers if isinstance(ly, classes) and ly not in exclude]
+    return [
+        (ly.name, ly)
+        for ly in viewer.layers
+        if isinstance(ly, classes) and ly not in exclude and ROLE not in ly.metadata
+    ]
 
 
 def on_layers_changed(viewer, callback: Callable) -> None:
@@ -91,6 +104,24 @@ def region_array(layer, shape: tuple[int, ...], allow_empty: bool = False) -> np
     return np.array(mask)
 
 
+def message_label(label, lines: int = 0) -> None:
+    """Make a magicgui Label show long messages without ever widening its dock.
+
+    The text wraps at word boundaries within the width the dock has; with ``lines`` the
+    label keeps that many lines' height (a status updated during training then never
+    relayouts the form). The full text is also its tooltip.
+    """
+    from qtpy.QtWidgets import QSizePolicy
+
+    native = label.native
+    native.setWordWrap(True)
+    vertical = QSizePolicy.Policy.Fixed if lines else QSizePolicy.Policy.Minimum
+    native.setSizePolicy(QSizePolicy.Policy.Ignored, vertical)
+    if lines:
+        native.setFixedHeight(lines * native.fontMetrics().lineSpacing() + 4)
+    label.changed.connect(lambda value: native.setToolTip(str(value)))
+
+
 def report_error(status, message: str) -> None:
     """Show a user mistake as a napari notification and in the dock's status line."""
     from napari.utils.notifications import show_error
@@ -126,13 +157,26 @@ def camera(viewer):
     return scene.camera if scene is not None else viewer.camera
 
 
-def visible_box(viewer, layer, plane_shape, limit: int = 512):
-    """``(y0, y1, x0, x1)`` of the data pixels of ``layer`` in view (at most 2*limit a side).
+def canvas_size(viewer) -> tuple[int, int]:
+    """The canvas's (height, width) in screen pixels: ``viewer.canvas.size`` (napari 0.9)."""
+    size = getattr(getattr(viewer, "canvas", None), "size", None)
+    if size is None:
+        size = getattr(viewer, "_canvas_size", None)  # napari before 0.9 had no public one
+    if size is None:
+        raise RuntimeError("this napari version does not tell the canvas size")
+    return int(size[-2]), int(size[-1])
 
-    None if less than 16 x 16 pixels are visible.
+
+def visible_box(viewer, layer, plane_shape, limit: int | None = None):
+    """``(y0, y1, x0, x1)`` of the data pixels of ``layer`` in view, clipped to the plane.
+
+    From the camera's centre and zoom (canvas pixels per world unit) and the canvas size;
+    ``limit`` caps the half side of the box (data pixels) around the centre. None if less
+    than 16 x 16 pixels are visible.
     """
     cam = camera(viewer)
-    size = getattr(viewer, "_canvas_size", (512, 512))
+    size = canvas_size(viewer)
+    limit = np.inf if limit is None else limit
     h, w = plane_shape
     scale, trans = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
     centre = (np.asarray(cam.center[-2:]) - trans) / scale

@@ -35,6 +35,17 @@ def snapshot(pairs, val_image, val_labels) -> dict:
     return data
 
 
+def model_channels(init, resume) -> int | None:
+    """The input channels of the model a run starts from (None: from scratch)."""
+    if resume is not None:
+        return int(resume.model.in_channels)
+    if init is None:
+        return None
+    from napari_unet.core.models.modelfile import read_metadata
+
+    return int(read_metadata(init)["config"].get("in_channels", 1))
+
+
 def output_path(image_layer, chosen) -> Path | None:
     """The chosen model path, else ``IMAGE.unet.safetensors`` beside an image from a file."""
     if chosen is not None and str(chosen) not in ("", "."):

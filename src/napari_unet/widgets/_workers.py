@@ -59,7 +59,7 @@ def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Genera
 
     gen = None
     try:
-        opts = config.pair_options()
+        opts = config.pair_options() | {"in_channels": data.get("in_channels")}
         pairs = make_pairs(
             data["images"], data["labels"], data["regions"], names=data["names"], **opts
         )

@@ -32,7 +32,12 @@ from napari_unet.core.files import check_outputs
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
 from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
-from napari_unet.widgets._layers import CloseWatcher, layer_choices, on_layers_changed
+from napari_unet.widgets._layers import (
+    CloseWatcher,
+    layer_choices,
+    message_label,
+    on_layers_changed,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -58,7 +63,7 @@ class AnnotateWidget(Container):
         self._region: Shapes | None = None
         self._plan = None
         self._make_controls()
-        self._saver = Autosaver(self.native, self._state, self._set_status)
+        self._saver = Autosaver(self.native, self._state, self._set_saved)
         self._close_watcher = CloseWatcher(self._saver.flush)
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
@@ -77,7 +82,7 @@ class AnnotateWidget(Container):
         self._enable_session(False)
 
     def _make_controls(self) -> None:
-        self._image_combo = ComboBox(label="Image", choices=self._image_choices, nullable=True)
+        self._image_combo = ComboBox(label="Image", choices=self._image_choices)
         self._axes = ComboBox(label="Leading axis", choices=AXES_CHOICES, value="auto")
         self._folder = FileEdit(label="Project folder", mode="d", nullable=True)
         self._start_btn = PushButton(text="Start annotating")
@@ -93,6 +98,7 @@ class AnnotateWidget(Container):
         self._import_btn = PushButton(text="Import TIFF")
         self._save_btn = PushButton(text="Save now")
         self._status = Label(value="Pick an image and start annotating.")
+        self._saved = Label(value="")  # autosave's own line: it never hides an action's message
         for widget, key in (
             (self._image_combo, "image"), (self._axes, "axes"), (self._folder, "project_folder"),
             (self._start_btn, "start_annotating"), (self._new_cell_btn, "new_cell"),
@@ -102,12 +108,13 @@ class AnnotateWidget(Container):
             (self._save_btn, "save_now"),
         ):  # fmt: skip
             widget.tooltip = describe(key)
-        for label in (self._counts, self._status):
-            label.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+        for label in (self._counts, self._status, self._saved):
+            message_label(label)
         self.extend(
             [self._image_combo, self._axes, self._folder, self._start_btn, self._new_cell_btn]
             + [self._counts, self._prediction_combo, self._min_size, self._accept_btn]
             + [self._tiff_path, self._export_btn, self._import_btn, self._save_btn, self._status]
+            + [self._saved]
         )
 
     # --- choices and small helpers ----------------------------------------------------
@@ -121,6 +128,11 @@ class AnnotateWidget(Container):
     def _on_layers_changed(self, _event=None) -> None:
         self._image_combo.reset_choices()
         self._prediction_combo.reset_choices()
+        if self._image is not None:  # offer the image's newest segmentation first
+            name = self._image.name
+            ours = [ly for _, ly in self._prediction_choices() if ly.name.startswith(name)]
+            if ours and self._prediction_combo.value not in ours:
+                self._prediction_combo.value = ours[-1]
 
     def _on_step(self, _event=None) -> None:
         if self._labels is not None:
@@ -135,6 +147,10 @@ class AnnotateWidget(Container):
         # A save may finish after the window closed and its label was deleted.
         with contextlib.suppress(RuntimeError):
             self._status.value = text
+
+    def _set_saved(self, text: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._saved.value = text
 
     def _plane(self) -> int:
         """Index of the plane on screen (stacks only)."""
@@ -196,7 +212,8 @@ class AnnotateWidget(Container):
         notes = [f"Annotating {image.name} ({plan.kind}, labels {plan.labels_shape})."]
         if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
             notes.append(f"Pixel size {scale[-2:]}: areas are shown in pixels and scaled units.")
-        self._set_status(" ".join(notes) + " " + self._saver.note())
+        self._set_status(" ".join(notes))
+        self._set_saved(self._saver.note())
         self._update_counts()
 
     def _plane_of_viewer(self) -> int:

@@ -26,6 +26,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from napari_unet.core.annotation.axes import plan_axes
 from napari_unet.core.errors import InputError
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.options import describe
@@ -61,8 +62,9 @@ class PredictWidget(Container):
         buttons.margins = (0, 0, 0, 0)
         self.extend(
             [
-                self._source, self._model_file, self._model_label, self._image, self._tile,
-                self._device, self._scope, self._threshold, self._min_size, self._split,
+                self._source, self._model_file, self._model_label, self._image, self._channel,
+                self._tile, self._device, self._scope, self._threshold, self._min_size,
+                self._split,
                 self._probabilities, buttons, self._progress, self._status,
             ]
         )  # fmt: skip
@@ -72,6 +74,7 @@ class PredictWidget(Container):
         self._evaluate = evaluate_section(viewer)
         self.native.layout().addWidget(self._evaluate)
         self._model_file.changed.connect(self._on_model_file)
+        self._image.changed.connect(lambda _=None: self._channel.reset_choices())
         self._source.changed.connect(self._on_source)
         self._source.value = BUILTIN  # the starter model works before any training
         self._run.changed.connect(self._on_run)
@@ -86,6 +89,7 @@ class PredictWidget(Container):
         self._image = ComboBox(
             label="image", choices=lambda _w=None: _layers.layer_choices(self._viewer, "Image")
         )
+        self._channel = ComboBox(label="channel", choices=self._channel_choices)
         self._tile = SpinBox(label="tile (px, 0 = auto)", min=0, max=16384, value=0)
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
         self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
@@ -103,12 +107,20 @@ class PredictWidget(Container):
         self._status = Label(value="")
         for widget, key in (
             (self._source, "model"), (self._model_file, "model_file"), (self._image, "image"),
+            (self._channel, "channel"),
             (self._tile, "tile"), (self._device, "device"), (self._scope, "scope"),
             (self._threshold, "threshold"), (self._min_size, "min_size"), (self._split, "split"),
             (self._probabilities, "probabilities"), (self._run, "predict"),
             (self._cancel, "cancel"),
         ):  # fmt: skip
             widget.tooltip = describe(key)
+
+    def _channel_choices(self, _widget=None) -> list[tuple[str, object]]:
+        """auto, mean, and each colour channel of an RGB(A) layer (its alpha is never used)."""
+        layer = self._image.value if hasattr(self, "_image") else None
+        n = int(layer.data.shape[-1]) if getattr(layer, "rgb", False) else 0
+        picks = [(f"channel {k}", k) for k in range(min(n, 3))]
+        return [("auto", None), ("mean of the channels", "mean"), *picks]
 
     # -- model --------------------------------------------------------------------------
     def set_model(self, model, metadata: dict, name: str) -> None:
@@ -177,21 +189,29 @@ class PredictWidget(Container):
             raise InputError("no model: choose a model file or train one in the Train dock")
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         rgb = bool(getattr(layer, "rgb", False))
+        # The axes as napari shows them: colour last, else planes (napari's slider), one
+        # prediction each; a shape the Annotate dock would find ambiguous is refused here too.
+        plan = plan_axes(data.shape, rgb=rgb)
+        if plan.kind == "channels":
+            plan = plan_axes(data.shape, axes="stack")
+        axis = -1 if plan.kind == "rgb" else "none"
         options = {
             "tile": self._tile.value or None,
             "device": self._device.value,
             "threshold": float(self._threshold.value),
             "min_size": int(self._min_size.value),
             "split": float(self._split.value),
-            "channel_axis": -1 if rgb else None,
+            "channel_axis": axis,
+            "channel": self._channel.value,
         }
         req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
+        req["shape"] = plan.labels_shape
         req["model_file"] = self._pending_file  # to keep the loaded model only if still chosen
         if self._scope.value == VIEW:
-            if data.ndim - (1 if rgb else 0) > 2:
+            if plan.is_stack:
                 req["plane"] = int(self._viewer.dims.current_step[0])
-            h, w = data.shape[-3:-1] if rgb else data.shape[-2:]
-            box = _layers.visible_box(self._viewer, layer, (h, w), limit=1 << 14)
+            h, w = plan.labels_shape[-2:]
+            box = _layers.visible_box(self._viewer, layer, (h, w))
             if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
                 req["region"] = ((box[0], box[1]), (box[2], box[3]))
         return req
@@ -246,8 +266,7 @@ class PredictWidget(Container):
     def _show(self, labels: np.ndarray, foreground: np.ndarray) -> None:
         """Put the result into the viewer (a region/plane goes into the full-size layer)."""
         req, layer = self._req, self._req["layer"]
-        data = req["data"]
-        full = data.shape[:-1] if getattr(layer, "rgb", False) else data.shape
+        full = req["shape"]
         index = [] if req["plane"] is None else [req["plane"]]
         if req["region"] is not None:
             (y0, y1), (x0, x1) = req["region"]
@@ -273,8 +292,8 @@ class PredictWidget(Container):
             arr = np.zeros(full, values.dtype)
             arr[tuple(index)] = values
             values = arr
-        layer = self._req["layer"]
-        kw = {"name": name, "scale": layer.scale, "translate": layer.translate}
+        layer, n = self._req["layer"], len(full)
+        kw = {"name": name, "scale": layer.scale[-n:], "translate": layer.translate[-n:]}
         if kind == "labels":
             self._viewer.add_labels(values, opacity=0.5, **kw)
         else:

@@ -13,6 +13,7 @@ from napari_unet.core.options import describe
 from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
+from napari_unet.widgets._layers import ROLE
 
 if TYPE_CHECKING:
     import napari
@@ -55,7 +56,7 @@ class WeightMapWidget(Container):
         )
         self._mode = ComboBox(label="target", choices=list(MODES), value=d.mode)
         self._show_target = CheckBox(text="show the separated target", value=True)
-        self._live = CheckBox(text="update on change", value=True)
+        self._live = CheckBox(text="update on change", value=False)
         self._run = PushButton(text="Compute weight map")
         for widget, key in (
             (self._labels, "labels"), (self._mask, "region"), (self._w0, "w0"),
@@ -94,6 +95,7 @@ class WeightMapWidget(Container):
             widget.changed.connect(self._schedule)
         self._mode.changed.connect(self._schedule)
         self._show_target.changed.connect(self._schedule)
+        self._live.changed.connect(self._schedule)  # switched on: bring the map up to date
         self._labels.changed.connect(self._on_labels_changed)
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
@@ -101,8 +103,7 @@ class WeightMapWidget(Container):
     # ------------------------------------------------------------------ choices
 
     def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        layers = _layers.layer_choices(self._viewer, "Labels")
-        return [(name, ly) for name, ly in layers if not name.endswith(" target")]
+        return _layers.layer_choices(self._viewer, "Labels")
 
     def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
         chosen = getattr(self, "_labels", None)
@@ -237,6 +238,8 @@ class WeightMapWidget(Container):
         top = float(weights.max()) if weights.size else 1.0
         limits = (0.0, top if top > 0 else 1.0)
         name = f"{source.name} weights"
+        active = self._viewer.layers.selection.active  # adding layers must not change it
+        marked = {"metadata": {ROLE: "weight map"}, **geometry}
         if name in self._viewer.layers:
             layer = self._viewer.layers[name]
             layer.data = weights
@@ -244,19 +247,17 @@ class WeightMapWidget(Container):
             layer.contrast_limits = limits
         else:
             self._viewer.add_image(
-                weights,
-                name=name,
-                colormap="inferno",
-                contrast_limits=limits,
-                blending="additive",
-                **geometry,
-            )
+                weights, name=name, colormap="inferno", contrast_limits=limits,
+                blending="additive", **marked,
+            )  # fmt: skip
         target_name = f"{source.name} target"
         if self._show_target.value:
             if target_name in self._viewer.layers:
                 self._viewer.layers[target_name].data = target
             else:
-                self._viewer.add_labels(target, name=target_name, opacity=0.4, **geometry)
+                self._viewer.add_labels(target, name=target_name, opacity=0.4, **marked)
+        if active is not None and active in self._viewer.layers:
+            self._viewer.layers.selection.active = active
         cells = weights[target == 1]
         self._status.value = (
             f"{name}: {weights.min():.3g} to {top:.3g}"

@@ -2,7 +2,10 @@
 
 Prediction accepts ``(H, W)``; ``(H, W, C)`` (RGB last) or ``(C, H, W)``; stacks ``(Z, H, W)``,
 ``(Z, C, H, W)`` or ``(Z, H, W, C)``. :func:`layout` decides which axis is which (or takes the
-caller's ``channel_axis``) and returns a view, numpy or dask, without copying.
+caller's ``channel_axis``) and returns a view, numpy or dask, without copying; then
+:func:`fit_channels` gives the model the channels it takes: the alpha of an RGBA image is
+dropped, and a grey (one-channel) model gets one channel of a colour or multichannel image,
+the mean of them by default or the one chosen. Training applies the same rule.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
+#: How a grey model reads a multichannel image: None (auto: one channel if they are all
+#: equal, else their mean), ``"mean"``, or the index of the channel to use.
+Channel = int | str | None
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -21,7 +28,6 @@ class Layout:
 
     planes: object  # (P, C, H, W) view of the input (numpy or dask)
     stack_shape: tuple[int, ...]
-    take_first_channel: bool = False
 
 
 def _check_array(image) -> None:
@@ -42,7 +48,9 @@ def _check_array(image) -> None:
         raise InputError(f"expected a real-valued numeric image; got dtype {dtype}")
 
 
-def layout(image, in_channels: int, channel_axis: int | None = None) -> Layout:
+def layout(
+    image, in_channels: int, channel_axis: int | None = None, channel: Channel = None
+) -> Layout:
     """Interpret the axes of ``image`` for a model with ``in_channels`` input channels.
 
     Parameters
@@ -51,22 +59,30 @@ def layout(image, in_channels: int, channel_axis: int | None = None) -> Layout:
         numpy or dask array.
     in_channels : int
         Channels the model expects.
-    channel_axis : int, optional
-        The channel axis; ``None`` guesses: a last axis of at most 4 that is smaller than
-        the spatial axes is RGB-like; a first (or second, for 4D) axis equal to
-        ``in_channels > 1`` is channel-first; anything else is a stack of planes.
+    channel_axis : int, "none" or None
+        The channel axis; ``"none"``: the image has none (a 3D image is a stack); ``None``
+        guesses: a last axis of at most 4 that is smaller than the spatial axes is RGB-like;
+        a first (or second, for 4D) axis equal to ``in_channels > 1`` is channel-first;
+        anything else is a stack of planes.
+    channel : None, "mean" or int
+        For a grey model and a multichannel image, see :func:`fit_channels`.
 
     Returns
     -------
     Layout
-        A ``(P, C, H, W)`` view and the stack shape.
+        A ``(P, in_channels, H, W)`` array (a view unless channels were averaged) and the
+        stack shape.
     """
     if not is_lazy(image):
         image = np.asarray(image)
     _check_array(image)
     shape = tuple(int(s) for s in image.shape)
     ndim = len(shape)
-    if channel_axis is None:
+    if channel_axis == "none":
+        if ndim > 3:
+            raise InputError(f"a {ndim}D image needs a channel axis; got shape {shape}")
+        channel_axis = None
+    elif channel_axis is None:
         if ndim >= 3 and shape[-1] <= 4 and shape[-1] < min(shape[-3], shape[-2]):
             channel_axis = ndim - 1
         elif ndim == 3 and in_channels > 1 and shape[0] == in_channels:
@@ -89,15 +105,60 @@ def layout(image, in_channels: int, channel_axis: int | None = None) -> Layout:
         moved = xp.moveaxis(image, channel_axis % ndim, -3)
         planes = moved[None] if ndim == 3 else moved
         stack_shape = () if ndim == 3 else (int(planes.shape[0]),)
-    n_channels = planes.shape[1]
-    if n_channels != in_channels:
-        if in_channels == 1 and _channels_identical(planes):
-            return Layout(planes[:, :1], stack_shape, True)
-        raise InputError(
-            f"the image has {n_channels} channel(s) (shape {shape}) but the model expects "
-            f"{in_channels}; pass an image with {in_channels} channel(s) or set channel_axis"
-        )
-    return Layout(planes, stack_shape)
+    rgba = channel_axis is not None and channel_axis % ndim == ndim - 1 and shape[-1] == 4
+    return Layout(fit_channels(planes, in_channels, channel, rgba, shape), stack_shape)
+
+
+def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool = False, shape=()):
+    """``(P, C, H, W)`` planes with the ``in_channels`` channels a model takes.
+
+    * The alpha of an RGBA image (``rgba``) is dropped: it is never image content (unless
+      the model itself takes four channels).
+    * A grey model (``in_channels == 1``) reads one channel: ``channel`` picks it by index;
+      ``"mean"`` averages all; ``None`` (auto) takes the first if all are equal (grey stored
+      as RGB) and the mean otherwise. The mean keeps an integer image's dtype (rounded).
+    * Otherwise the counts must agree.
+
+    Raises
+    ------
+    InputError
+        A channel index out of range, a channel choice for a multichannel model, or a count
+        the model cannot take.
+    """
+    n = int(planes.shape[1])
+    if rgba and n == 4 and in_channels != 4:
+        planes, n = planes[:, :3], 3
+    if channel is not None and channel != "mean":
+        index = isinstance(channel, int | np.integer) and not isinstance(channel, bool)
+        if in_channels != 1 or not index:
+            raise InputError(
+                f"channel={channel!r}: a channel index (0..{n - 1}) or 'mean' chooses what a "
+                f"grey model reads; this model takes {in_channels} channel(s)"
+            )
+        if not 0 <= channel < n:
+            raise InputError(f"channel {channel} does not exist: the image has {n} channel(s)")
+        return planes[:, int(channel) : int(channel) + 1]
+    if n == in_channels:
+        return planes
+    if in_channels == 1:
+        if channel is None and _channels_identical(planes):
+            return planes[:, :1]
+        return _mean_channel(planes)
+    raise InputError(
+        f"the image has {n} channel(s){f' (shape {shape})' if shape else ''} but the model "
+        f"expects {in_channels}; pass an image with {in_channels} channel(s) or set channel_axis"
+    )
+
+
+def _mean_channel(planes):
+    """The mean over channels, as ``(P, 1, H, W)``, in the input's dtype for integers."""
+    mean = planes.mean(axis=1, keepdims=True, dtype=np.float32)
+    kind = np.dtype(planes.dtype).kind
+    if kind in "ui":
+        mean = mean.round().astype(planes.dtype)
+    elif kind == "b":
+        mean = mean.astype(np.float32)
+    return mean
 
 
 def is_lazy(image) -> bool:

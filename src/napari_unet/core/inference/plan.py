@@ -86,9 +86,13 @@ class Predictor:
         Default: CUDA if available, else MPS, else CPU.
     precision : {"fp32", "fp16", "bf16"}
         Autocast precision on CUDA (the CPU always runs fp32).
-    channel_axis : int, optional
-        The channel axis of the images; guessed by default (see
+    channel_axis : int, "none" or None
+        The channel axis of the images; ``"none"`` for none; guessed by default (see
         :func:`~napari_unet.core.images.layout.layout`).
+    channel : None, "mean" or int
+        What a grey model reads of a multichannel image: auto (None: one channel if they
+        are equal, else their mean), ``"mean"`` or the channel with this index (see
+        :func:`~napari_unet.core.images.layout.fit_channels`). An RGBA alpha is dropped.
     normalization, metadata : dict, optional
         The normalisation spec, or the model file's metadata holding it.
     overlap : int, optional
@@ -112,7 +116,8 @@ class Predictor:
         batch: int | None = None,
         device=None,
         precision: str = "fp32",
-        channel_axis: int | None = None,
+        channel_axis: int | str | None = None,
+        channel: int | str | None = None,
         normalization: dict | None = None,
         metadata: dict | None = None,
         overlap: int | None = None,
@@ -124,6 +129,7 @@ class Predictor:
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.model, self.precision, self.channel_axis = model, precision, channel_axis
+        self.channel = channel
         self.spec = check_spec(normalization or (metadata or {}).get("normalization"))
         self.device = choose_device(device)
         self.batch = check_int("batch", 1 if batch is None or batch == 0 else batch)
@@ -137,7 +143,7 @@ class Predictor:
     # -- arithmetic -------------------------------------------------------------------
     def layout(self, image) -> Layout:
         """How ``image``'s axes map onto ``(planes, channels, H, W)`` for this model."""
-        return layout(image, self.in_channels, self.channel_axis)
+        return layout(image, self.in_channels, self.channel_axis, self.channel)
 
     def plans(self, shape: tuple[int, int]) -> list[tiling.AxisPlan]:
         """The per-axis tile plans for a plane of ``shape`` (H, W)."""

@@ -149,6 +149,8 @@ def make_pairs(
     w0: float = WeightMapSettings.w0,
     sigma: float = WeightMapSettings.sigma,
     gap: int = WeightMapSettings.gap,
+    in_channels: int | None = None,
+    channel: int | str | None = None,
 ) -> list[TrainPair]:
     """Validate training data and prepare one :class:`TrainPair` per annotated plane.
 
@@ -171,6 +173,13 @@ def make_pairs(
         Weight-map border weight and width (paper: 10 and 5 px).
     gap : int
         Background gap separating touching cells in the target (pixels).
+    in_channels : int, optional
+        The channels of the model to be trained (when fine-tuning or resuming): images get
+        them as prediction gives them (:func:`~napari_unet.core.images.layout.fit_channels`:
+        an RGBA alpha dropped, colour averaged for a grey model, or ``channel`` picked).
+        None (from scratch): the images' own channels, alpha dropped, equal channels as one.
+    channel : None, "mean" or int
+        What a grey model reads of multichannel images (see ``in_channels``).
 
     Returns
     -------
@@ -187,7 +196,7 @@ def make_pairs(
     channels = None
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
         lab = check_labels(lab, f"{name}: labels", allow_bool=True).astype(np.int32, copy=False)
-        img = _checked_image(img, lab.shape, name)
+        img = _checked_image(img, lab.shape, name, in_channels, channel)
         channels = channels or img.shape[-3]
         if img.shape[-3] != channels:
             raise InputError(
@@ -231,16 +240,25 @@ def _check_counts(images, labels, regions, names) -> tuple[list, list]:
     return regions, names
 
 
-def _checked_image(img, label_shape: tuple, name: str) -> np.ndarray:
-    """The image as ``(..., C, H, W)``; grey stored as identical colour channels -> one."""
+def _checked_image(img, label_shape: tuple, name: str, in_channels, channel) -> np.ndarray:
+    """The image as ``(..., C, H, W)`` with the channels the model takes (see make_pairs)."""
+    from napari_unet.core.images.layout import fit_channels
+
     img = np.asarray(img)
     if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
         raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
     check_pixels(img, f"{name}: the image")
+    rgba = img.ndim == len(label_shape) + 1 and img.shape[:-1] == label_shape and img.shape[-1] == 4
     img = _split_channels(img, label_shape, name)
-    if img.shape[-3] > 1 and np.all(img == img[..., :1, :, :]):
-        img = img[..., :1, :, :]  # grey stored as RGB (DSB2018 fluorescence): one channel
-    return img
+    planes = img if img.ndim == 4 else img[None]
+    if in_channels is None:  # from scratch: the image's channels (alpha dropped, grey as one)
+        n = planes.shape[1] - (1 if rgba else 0)
+        in_channels = 1 if n > 1 and np.all(planes[:, :n] == planes[:, :1]) else n
+    try:
+        planes = fit_channels(planes, in_channels, channel, rgba)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    return planes if img.ndim == 4 else planes[0]
 
 
 def _checked_region(region, label_shape: tuple, name: str) -> np.ndarray | None:

@@ -1,0 +1,173 @@
+"""The settings form of the Train dock: what to train on, from what, and how.
+
+Layer pickers (the image's own labels are offered first), the training pairs, the start
+model and the optimisation settings, with their defaults from
+:class:`~napari_unet.core.training.config.TrainConfig` and their tooltips from the option
+table. The dock (:mod:`napari_unet.widgets.train`) reads :meth:`TrainForm.config`,
+:meth:`TrainForm.init_choice` and :meth:`TrainForm.pairs`; it runs the training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
+
+from napari_unet.core.options import describe
+from napari_unet.core.training.config import (
+    DEFAULT_LR,
+    DEFAULT_PRESET,
+    HOLDOUT_FRACTION,
+    PRESETS,
+    TrainConfig,
+)
+from napari_unet.widgets import _layers
+
+BUILTIN = "built-in nuclei model"
+FILE = "model file (fine-tune)"
+SCRATCH = "scratch (architecture below)"
+START_FROM = (BUILTIN, FILE, SCRATCH)
+HOLDOUT = f"hold out {HOLDOUT_FRACTION:.0%} (bottom rows)"
+
+#: The controls of the form, also attributes of the dock (``dock._steps`` ...).
+CONTROLS = (
+    "_image", "_labels", "_region", "_add_pair", "_clear_pairs", "_pairs_label", "_start_from",
+    "_preset", "_init_file", "_steps", "_lr", "_batch", "_crop", "_val_image", "_val_labels",
+    "_val_every", "_device", "_save_path",
+)  # fmt: skip
+
+
+class TrainForm(Container):
+    """The Train dock's settings.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose layers the pickers offer.
+    """
+
+    def __init__(self, viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._pairs: list[tuple[Any, Any, Any]] = []
+        self._make_controls()
+        pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
+        pair_buttons.margins = (0, 0, 0, 0)
+        self.extend(
+            [
+                self._image, self._labels, self._region, pair_buttons, self._pairs_label,
+                self._start_from, self._preset, self._init_file, self._steps, self._lr,
+                self._batch, self._crop, self._val_image, self._val_labels, self._val_every,
+                self._device, self._save_path,
+            ]
+        )  # fmt: skip
+        # Choosing an architecture means training it from scratch; choosing a file means
+        # fine-tuning that file. The built-in starter model is the default start.
+        self._preset.changed.connect(lambda _=None: setattr(self._start_from, "value", SCRATCH))
+        self._init_file.changed.connect(self._on_init_file)
+        self._add_pair.changed.connect(self._on_add_pair)
+        self._clear_pairs.changed.connect(self._on_clear_pairs)
+        self._image.changed.connect(self.pair_labels)
+
+    def _make_controls(self) -> None:
+        d = TrainConfig
+        self._image = ComboBox(label="image", choices=self._choices("Image"))
+        self._labels = ComboBox(label="labels", choices=self._choices("Labels"))
+        self._region = ComboBox(label="region", choices=self._region_choices)
+        self._add_pair = PushButton(text="Add pair")
+        self._clear_pairs = PushButton(text="Clear pairs")
+        self._pairs_label = Label(value="pairs: the image/labels above")
+        _layers.message_label(self._pairs_label)
+        self._preset = ComboBox(label="architecture", choices=list(PRESETS), value=DEFAULT_PRESET)
+        self._start_from = ComboBox(label="start from", choices=list(START_FROM), value=BUILTIN)
+        self._init_file = FileEdit(label="fine-tune from", mode="r", filter="*.safetensors")
+        self._steps = SpinBox(label="steps", min=1, max=1_000_000, value=d.steps)
+        self._lr = FloatSpinBox(
+            label="learning rate", min=1e-6, max=1.0, step=1e-4, value=DEFAULT_LR[d.optimizer]
+        )
+        self._lr.native.setDecimals(6)
+        self._batch = SpinBox(label="batch size", min=1, max=256, value=d.batch_size)
+        self._crop = SpinBox(label="crop size (px)", min=16, max=2048, value=d.crop_size)
+        self._val_every = SpinBox(label="validate every", min=1, max=100_000, value=d.val_every)
+        self._val_image = ComboBox(label="validation", choices=self._val_choices)
+        self._val_labels = ComboBox(label="val labels", choices=self._choices("Labels"))
+        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
+        self._save_path = FileEdit(label="save to", mode="w", filter="*.safetensors")
+        for widget, key in (
+            (self._image, "image"), (self._labels, "labels"), (self._region, "region"),
+            (self._add_pair, "add_pair"), (self._clear_pairs, "clear_pairs"),
+            (self._preset, "arch"), (self._start_from, "start_from"), (self._init_file, "init"),
+            (self._steps, "steps"), (self._lr, "lr"), (self._batch, "batch_size"),
+            (self._crop, "crop_size"), (self._val_every, "val_every"),
+            (self._val_image, "validation"), (self._val_labels, "val_labels"),
+            (self._device, "device"), (self._save_path, "save_to"),
+        ):  # fmt: skip
+            widget.tooltip = describe(key)
+
+    # -- layer choices ------------------------------------------------------------------
+    def _choices(self, kind: str):
+        return lambda _widget=None: _layers.layer_choices(self._viewer, kind)
+
+    def _region_choices(self, _widget=None):
+        layers = _layers.layer_choices(self._viewer, "Labels", "Shapes")
+        return [("none (all annotated)", None), *layers]
+
+    def _val_choices(self, _widget=None):
+        return [(HOLDOUT, None), ("none", "none"), *self._choices("Image")()]
+
+    def pair_labels(self, _value=None) -> None:
+        """Offer the chosen image's own labels: its annotations, else its ground truth."""
+        image = self._image.value
+        if image is None:
+            return
+        mine = [ly for _, ly in self._choices("Labels")() if ly.name.startswith(image.name)]
+        mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
+        if mine and self._labels.value not in mine:
+            self._labels.value = mine[0]
+
+    def _on_add_pair(self, _value=None) -> None:
+        if self._image.value is None or self._labels.value is None:
+            return
+        self._pairs.append((self._image.value, self._labels.value, self._region.value))
+        names = ", ".join(f"{i.name}+{lb.name}" for i, lb, _ in self._pairs)
+        self._pairs_label.value = f"pairs: {names}"
+
+    def _on_clear_pairs(self, _value=None) -> None:
+        self._pairs.clear()
+        self._pairs_label.value = "pairs: the image/labels above"
+
+    def pairs(self) -> list[tuple[Any, Any, Any]]:
+        """The (image, labels, region) layers to train on: the added pairs, else the chosen."""
+        return self._pairs or [(self._image.value, self._labels.value, self._region.value)]
+
+    # -- settings -----------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        """The settings as a :class:`TrainConfig` (raises InputError)."""
+        return TrainConfig(
+            model=self._preset.value,
+            steps=int(self._steps.value),
+            lr=float(self._lr.value),
+            batch_size=int(self._batch.value),
+            crop_size=int(self._crop.value),
+            val_every=int(self._val_every.value),
+            device=str(self._device.value),
+            val_fraction=HOLDOUT_FRACTION if self._val_image.value is None else 0.0,
+        )
+
+    def _on_init_file(self, _value=None) -> None:
+        if str(self._init_file.value) not in ("", "."):
+            self._start_from.value = FILE
+
+    def init_choice(self):
+        """The model file to fine-tune from (None: from scratch); raises InputError."""
+        from napari_unet.core.errors import InputError
+        from napari_unet.core.models.pretrained import pretrained_path
+
+        if self._start_from.value == BUILTIN:
+            return pretrained_path("nuclei")
+        if self._start_from.value == SCRATCH:
+            return None
+        init = self._init_file.value
+        if init is None or str(init) in ("", "."):
+            raise InputError("choose a model file to fine-tune from, or start from scratch")
+        return init
