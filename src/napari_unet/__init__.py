@@ -45,6 +45,12 @@ _API: dict[str, str] = {
     "PredictProgress": "core.inference.runner",
     "segment": "core.inference.segment",
     "iter_segment": "core.inference.segment",
+    "estimate_object_size": "core.inference.segment",
+    "iter_estimate_object_size": "core.inference.segment",
+    "ObjectSize": "core.inference.scale",
+    "median_diameter": "core.images.sizes",
+    "DomainWarning": "core.inference.domain",
+    "domain_warnings": "core.inference.domain",
     "Postprocess": "core.inference.postprocess",
     "probabilities_to_labels": "core.inference.postprocess",
     # targets and weight maps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ def add_parser(subparsers) -> None:
     add_option(parser, "inputs", key="scored", nargs="+", metavar="PRED GT | MODEL")
     add_option(parser, "--images", key="eval_images", nargs="+", type=Path)
     add_option(parser, "--labels", key="ground_truth", nargs="+", type=Path)
+    add_option(parser, "--object-size", key="object_size", metavar="PX|estimate")
     add_option(parser, "--json", key="json", type=Path, metavar="OUT.json")
     shown = " ".join(f"{t:g}" for t in DSB_THRESHOLDS)
     add_option(
@@ -124,18 +126,58 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
         yield from _planes(name, gt, pred, per_plane)
 
 
-def _model_pairs(model_path: Path, pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+def _model_pairs(
+    model_path: Path, pairs, per_plane: bool, object_size=None
+) -> Iterator[tuple[str, Any, Any]]:
+    """Segment each image with the model (at ``object_size``'s scale, if given).
+
+    The object size used and each out-of-domain warning are printed as lines on stderr.
+    """
     import numpy as np
 
     from napari_unet.core.images.io import read_image
-    from napari_unet.core.inference.segment import segment
+    from napari_unet.core.inference import segment as segmentation
+    from napari_unet.core.inference.scale import training_object_size
     from napari_unet.core.models.modelfile import load_model
 
     model, metadata = load_model(model_path)
+    extra = {}
+    if object_size is not None:
+        training_object_size(metadata)  # a model without one is refused before any work
+        extra["object_size"] = object_size
     for name, image_path, gt_path in pairs:
         gt = np.asarray(read_image(gt_path))
-        pred = np.asarray(segment(model, np.asarray(read_image(image_path)), metadata=metadata))
-        yield from _planes(name, gt, pred, per_plane)
+        if extra:
+            extra["progress"] = lambda event, name=name: _note_size(name, event)
+        with _warning_lines(name):
+            pred = segmentation.segment(
+                model, np.asarray(read_image(image_path)), metadata=metadata, **extra
+            )
+        yield from _planes(name, gt, np.asarray(pred), per_plane)
+
+
+def _note_size(name: str, event) -> None:
+    from napari_unet.core.inference.scale import ObjectSize
+
+    if isinstance(event, ObjectSize):
+        print(f"napari-unet evaluate: {name}: object size {event.describe()}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _warning_lines(name: str):
+    """Print each out-of-domain warning as one line; pass other warnings on."""
+    import warnings
+
+    from napari_unet.core.inference.domain import DomainWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DomainWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, DomainWarning):
+            print(f"napari-unet evaluate: warning: {name}: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _fmt(value) -> str:
@@ -204,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         images = [f for p in args.images for f in _files(p)]
         gts = [f for p in args.labels for f in _files(p)]
         pairs, unused = match_files(images, gts, what="image")
-        source = _model_pairs(model_path, pairs, args.per_plane)
+        source = _model_pairs(model_path, pairs, args.per_plane, _object_size(args.object_size))
         inputs = {
             "model": str(model_path),
             "images": [str(p) for p in args.images],
@@ -216,8 +258,10 @@ def run(args: argparse.Namespace) -> int:
                 "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
                 f"got {len(args.inputs)} argument(s)"
             )
-        if args.images or args.labels:
-            raise InputError("--images and --labels belong to the MODEL form, not PRED GT")
+        if args.images or args.labels or args.object_size is not None:
+            raise InputError(
+                "--images, --labels and --object-size belong to the MODEL form, not PRED GT"
+            )
         pred_arg, gt_arg = (Path(a) for a in args.inputs)
         pairs, unused = match_files(_files(pred_arg), _files(gt_arg))
         source = _label_pairs(pairs, args.per_plane)
@@ -238,6 +282,16 @@ def run(args: argparse.Namespace) -> int:
         _write_json(args.json, record | {"images": per_image, "total": total})
         print(f"wrote {args.json}")
     return 0
+
+
+def _object_size(value) -> float | str | None:
+    """``--object-size`` checked: None, a diameter in pixels or ``"estimate"``."""
+    from napari_unet.core.inference.scale import check_object_size
+
+    try:
+        return check_object_size(value)
+    except InputError as exc:
+        raise InputError(f"--object-size: {exc}") from None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def add_parser(subparsers) -> None:
     ):  # fmt: skip
         shown = f"the model's recommendation, else {getattr(Postprocess, key):g}"
         add_option(parser, flag, key=key, type=kind, default=None, shown_default=shown)
+    add_option(parser, "--object-size", key="object_size", metavar="PX|estimate")
     add_option(parser, "--scheduler", key="scheduler", metavar="ADDRESS")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--{name} must be a positive integer; got {value}")
     if args.split is not None and args.split < 0:
         raise InputError(f"--split must be >= 0 pixels (0 turns it off); got {args.split}")
+    args.object_size = _object_size(args)
     sources = collect_inputs(args.inputs)
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")
@@ -120,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
     model, metadata = load_model(resolve_model(args.model), device="cpu")
+    if args.object_size is not None:
+        from napari_unet.core.inference.scale import training_object_size
+
+        training_object_size(metadata)  # a model without one is refused before any work
     post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
     )
@@ -128,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         metadata=metadata,
     )  # fmt: skip
     for src, outs in plan:
-        labels = _predict_one(predictor, post, src, outs, args)
+        labels = _predict_one(predictor, post, src, outs, args, metadata)
         write_image(outs["labels"], labels)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
@@ -137,18 +144,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_one(predictor, post, src: Path, outs: dict, args) -> np.ndarray:
+def _object_size(args) -> float | str | None:
+    """``--object-size`` checked: None, a diameter in pixels or ``"estimate"``."""
+    from napari_unet.core.inference.scale import check_object_size
+
+    try:
+        size = check_object_size(args.object_size)
+    except InputError as exc:
+        raise InputError(f"--object-size: {exc}") from None
+    if size is not None and args.scheduler:
+        raise InputError(
+            "--object-size cannot be combined with --scheduler: the image is rescaled in this "
+            "process; predict without --scheduler, or without --object-size"
+        )
+    return size
+
+
+def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.ndarray:
     """Labels of one input; its probabilities written too when asked for.
 
     Zarr input and cluster runs predict chunk by chunk into a Zarr store (kept as the
-    probabilities output, else a temporary store removed afterwards); files in memory.
+    probabilities output, else a temporary store removed afterwards); files in memory, and
+    Zarr input with an object size too (rescaled into memory, plane by plane). The object
+    size used is printed, and each sign that the image is unlike the model's training data
+    is printed as a warning line on stderr.
     """
     from napari_unet.core.inference.postprocess import label_planes
+    from napari_unet.core.inference.scale import ObjectSize
+    from napari_unet.core.inference.segment import iter_labels, result_warnings
     from napari_unet.core.progress import drain
 
     image = read_image(src)
+    sizes: list[ObjectSize] = []
     with progress_bar(src.name, "tile") as bar:
-        if is_zarr(src) or args.scheduler:
+        if args.scheduler or (is_zarr(src) and args.object_size is None):
             store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
             try:
                 probs = drain(predictor.iter_to_zarr(image, store, args.scheduler), bar=bar)
@@ -156,9 +185,19 @@ def _predict_one(predictor, post, src: Path, outs: dict, args) -> np.ndarray:
             finally:
                 if "probabilities" not in outs:
                     shutil.rmtree(store, ignore_errors=True)
+            labels = label_planes(foreground, **post.as_dict())
         else:
-            probs = drain(predictor.iter_probabilities(image), bar=bar)
-            foreground = predictor.foreground(probs)
+            gen = iter_labels(
+                predictor, post, image, object_size=args.object_size, metadata=metadata
+            )
+            keep = lambda e: sizes.append(e) if isinstance(e, ObjectSize) else None  # noqa: E731
+            labels, foreground, probs = drain(gen, keep, bar=bar)
             if "probabilities" in outs:
-                write_image(outs["probabilities"], probs)
-    return label_planes(foreground, **post.as_dict())
+                write_image(outs["probabilities"], np.asarray(probs))
+    for size in sizes:
+        print(f"{src}: object size {size.describe()}")
+    size = sizes[-1] if sizes else None
+    found = result_warnings(labels, foreground, metadata, image, size, post.threshold)
+    for text in found:
+        print(f"napari-unet predict: warning: {src}: {text}", file=sys.stderr)
+    return labels

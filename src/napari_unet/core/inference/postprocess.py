@@ -18,7 +18,15 @@ from scipy import ndimage
 
 from napari_unet.core.errors import InputError, check_int
 
-__all__ = ["DEFAULT_GAP", "Postprocess", "label_planes", "probabilities_to_labels", "split_joined"]
+__all__ = [
+    "DEFAULT_GAP",
+    "Postprocess",
+    "label_planes",
+    "near_two_instances",
+    "probabilities_to_labels",
+    "snap_outlines",
+    "split_joined",
+]
 
 #: Background gap (pixels) that training targets leave between touching cells; the
 #: post-processing grows instances back over it. Model files record theirs.
@@ -135,15 +143,50 @@ def probabilities_to_labels(
     if gap > 0 and labels.any():
         grown = expand_labels(labels, distance=gap)
         # Fill only background pixels that have two different instances within ``gap``:
-        # that is the separation gap. scikit-image has no "expand into gaps only", so the
-        # test is a max/min filter over the window (cheap, and exact for gap-wide seams).
-        size = 2 * gap + 1
-        big = np.iinfo(np.int32).max
-        highest = ndimage.maximum_filter(labels, size=size)
-        lowest = ndimage.minimum_filter(np.where(labels > 0, labels, big), size=size)
-        between = (labels == 0) & (grown > 0) & (lowest != big) & (highest != lowest)
+        # that is the separation gap.
+        between = (labels == 0) & (grown > 0) & near_two_instances(labels, gap)
         labels = np.where(between, grown, labels)
     return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def near_two_instances(labels: np.ndarray, distance: int) -> np.ndarray:
+    """Pixels with two different instances within ``distance`` (the seams of touching cells).
+
+    scikit-image has no "expand into gaps only", so the test is a max/min filter over the
+    window (cheap, and exact for seams ``distance`` wide).
+    """
+    size = 2 * distance + 1
+    big = np.iinfo(np.int32).max
+    highest = ndimage.maximum_filter(labels, size=size)
+    lowest = ndimage.minimum_filter(np.where(labels > 0, labels, big), size=size)
+    return (lowest != big) & (highest != lowest)
+
+
+def snap_outlines(labels, foreground, threshold: float, distance: int) -> np.ndarray:
+    """Move the outer outlines of instances onto the foreground, by up to ``distance`` px.
+
+    For labels resized from another scale by nearest neighbour (staircase outlines) and the
+    foreground probability resized linearly: labelled pixels outside the foreground
+    (``<= threshold``) are cleared and foreground pixels next to one instance join it, except
+    at the seams between touching instances, which stay as the labels have them. No id is
+    made or merged; an id can only vanish (a sliver with no foreground). Planes of
+    ``(*stack, H, W)`` are treated one by one.
+    """
+    from skimage.segmentation import expand_labels
+
+    labels = np.asarray(labels, np.int32)
+    fg = np.asarray(foreground).reshape(-1, *labels.shape[-2:])
+    out = labels.reshape(-1, *labels.shape[-2:]).copy()
+    for k, plane in enumerate(out):
+        if not plane.any():
+            continue
+        inside = fg[k] > threshold
+        keep = near_two_instances(plane, distance)
+        plane[(plane > 0) & ~inside & ~keep] = 0
+        grown = expand_labels(plane, distance=distance)
+        add = (plane == 0) & inside & ~keep & (grown > 0)
+        plane[add] = grown[add]
+    return out.reshape(labels.shape)
 
 
 def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.ndarray:

@@ -197,13 +197,7 @@ def make_pairs(
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
         lab = check_labels(lab, f"{name}: labels", allow_bool=True).astype(np.int32, copy=False)
         img = _checked_image(img, lab.shape, name, in_channels, channel)
-        channels = channels or img.shape[-3]
-        if img.shape[-3] != channels:
-            raise InputError(
-                f"{name}: image has {img.shape[-3]} channel(s) but the first image has "
-                f"{channels}; all training images need the same channel count (convert colour "
-                "images to grey, e.g. the command's --grey, or train separate models)"
-            )
+        channels = _same_channels(img, channels, name)
         mask = _checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
             target, weights = cached_target_and_weights(lz, mz, w0, sigma, gap)
@@ -225,6 +219,18 @@ def make_pairs(
             "region; paint at least a few cells before training"
         )
     return pairs
+
+
+def _same_channels(img: np.ndarray, channels: int | None, name: str) -> int:
+    """The channel count every training image shares (the first image's)."""
+    channels = channels or img.shape[-3]
+    if img.shape[-3] != channels:
+        raise InputError(
+            f"{name}: image has {img.shape[-3]} channel(s) but the first image has "
+            f"{channels}; all training images need the same channel count (convert colour "
+            "images to grey, e.g. the command's --grey, or train separate models)"
+        )
+    return channels
 
 
 def _check_counts(images, labels, regions, names) -> tuple[list, list]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
+from napari_unet.core.images.sizes import median_diameter
 from napari_unet.core.models.pretrained import resolve_model
 from napari_unet.core.progress import drain
 from napari_unet.core.training.augment import AugmentConfig
@@ -138,6 +139,9 @@ class _Run:
                 "device": self.device_name,
             },
         }
+        size, _ = median_diameter([p.labels for p in pairs], [p.mask for p in pairs])
+        if size is not None:  # the typical cell diameter the model learnt (see object_size)
+            self.meta["object_size"] = round(size, 2)
         self._loss, self._n, self._images = None, 0, 0
         self._t0 = self._last = time.perf_counter()
 

@@ -1,0 +1,127 @@
+"""Out-of-domain checks: signs that an image is unlike the data a model was trained on.
+
+A model trained on fluorescence nuclei, given a brightfield image, calls the bright
+background foreground and returns a few huge "cells" without complaint. Two signs give it
+away, and both are cheap to measure on the result:
+
+- most of the image is foreground (more than :data:`FOREGROUND_LIMIT`; no DSB2018
+  fluorescence ground truth has more than 41%), and
+- the objects are far larger than expected: their median diameter is more than
+  :data:`SIZE_LIMIT` times the object size given (or estimated) for the image, else the
+  object size the model file records for its training data.
+
+:func:`domain_warnings` is a pure function of the result; ``segment`` issues each warning
+as a :class:`DomainWarning` and the command line prints it on one line.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from napari_unet.core.images.layout import is_lazy
+from napari_unet.core.images.sizes import median_diameter
+
+__all__ = ["FOREGROUND_LIMIT", "SIZE_LIMIT", "DomainWarning", "domain_warnings"]
+
+#: Foreground fraction above which an image is flagged.
+FOREGROUND_LIMIT = 0.6
+#: Median object diameter, as a multiple of the expected object size, above which it is flagged.
+SIZE_LIMIT = 3.0
+
+
+class DomainWarning(UserWarning):
+    """The image looks unlike the model's training data: the labels are probably wrong.
+
+    The message says what was seen and what to do. Collect them with
+    ``warnings.catch_warnings(record=True)``, or call
+    :func:`~napari_unet.core.inference.domain.domain_warnings` on the result.
+    """
+
+
+def domain_warnings(
+    labels,
+    foreground=None,
+    metadata: dict | None = None,
+    image=None,
+    *,
+    object_size: float | None = None,
+    threshold: float = 0.5,
+) -> list[str]:
+    """Warnings (one sentence each, with what to do) when a result looks out of domain.
+
+    Parameters
+    ----------
+    labels : array-like
+        The instance labels (``(*stack, H, W)``).
+    foreground : array-like, optional
+        The foreground probability of the same pixels: a pixel counts as foreground when it
+        is labelled and (if given) its probability is above ``threshold``.
+    metadata : dict, optional
+        The model file's metadata (``object_size``: its training object size).
+    image : array-like, optional
+        The input (numpy or dask), to tell a bright background (dark cells) in the advice.
+    object_size : float, optional
+        The object size given (or estimated) for the image, in its pixels; compared with
+        instead of the model's training object size.
+    threshold : float
+        Foreground probability threshold (the post-processing's).
+
+    Returns
+    -------
+    list of str
+        Empty when the result looks like the model's own kind of data.
+    """
+    found = []
+    called = np.asarray(labels) > 0
+    if foreground is not None:
+        called &= np.asarray(foreground) > threshold
+    fraction = float(np.mean(called))
+    if fraction > FOREGROUND_LIMIT:
+        found.append(
+            f"{fraction:.0%} of the image was called foreground (cells are expected to "
+            f"cover less than {FOREGROUND_LIMIT:.0%}): the image looks unlike this model's "
+            "training data"
+        )
+    expected, what = object_size, "the object size given"
+    if expected is None:
+        expected, what = (metadata or {}).get("object_size"), "the model's training object size"
+    diameter, n = median_diameter(np.asarray(labels))
+    if diameter is not None and _positive(expected) and diameter > SIZE_LIMIT * expected:
+        found.append(
+            f"the {n} objects found are {diameter / expected:.1f} times larger than "
+            f"{what} (median diameter {diameter:.0f} px, expected about {expected:.3g} px)"
+        )
+    advice = _advice(image)
+    return [f"{text}; {advice}" for text in found]
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def _advice(image) -> str:
+    steps = [
+        "give the object size (the typical cell diameter in pixels, or 'estimate')",
+        "choose a model trained on this kind of image",
+        "or fine-tune this one on a few annotated cells",
+    ]
+    invert = "invert the contrast if the objects are dark on a bright background"
+    if image is not None and _mostly_bright(image):
+        invert = "the image is mostly bright: if the cells are dark on a bright background, "
+        invert += "invert its contrast (for example image.max() - image)"
+    return "to fix it, " + ", ".join([invert, *steps])
+
+
+def _mostly_bright(image) -> bool:
+    """True if the median pixel lies in the upper half of the 1-99.8 percentile range."""
+    shape = tuple(image.shape)
+    step = max(1, int(math.sqrt(math.prod(shape[-2:]) / 250_000)))
+    sample = image[..., ::step, ::step]
+    sample = np.asarray(sample.compute() if is_lazy(sample) else sample, np.float64)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return False
+    low, mid, high = np.percentile(sample, (1.0, 50.0, 99.8))
+    return bool(high > low and (mid - low) / (high - low) > 0.5)

@@ -1,0 +1,221 @@
+"""Object size: the arithmetic of rescaling an image to the model's scale and results back.
+
+A model file records the typical object diameter of its training data (``object_size``,
+pixels; :mod:`napari_unet.core.images.sizes`). Given the typical object diameter of an
+image, prediction resizes each plane by ``factor = model's object size / image's object
+size`` in (H, W) only (a model trained on 20 px nuclei and an image of 40 px nuclei: the
+image is shrunk by 0.5), predicts at that scale and resizes the results back: instance labels
+by nearest neighbour (ids survive) and probabilities by linear interpolation, to exactly the
+input's shape (or the shape of the region asked for).
+
+The image is resized with :func:`skimage.transform.resize` (linear, with its Gaussian
+anti-aliasing when shrinking); the results with :func:`scipy.ndimage.affine_transform`,
+which, unlike ``resize``, can sample an output *region* from a window of the scaled
+result (the current view). Both put pixel centres at the same places (``(i + 0.5) * scale
+- 0.5``), so labels come back onto the pixels they were predicted for.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+
+__all__ = [
+    "ESTIMATE",
+    "MAX_FACTOR",
+    "MIN_OBJECTS",
+    "ObjectSize",
+    "check_object_size",
+    "given_object_size",
+    "rescale_planes",
+    "resample_back",
+    "scaled_region",
+    "scaled_shape",
+    "training_object_size",
+]
+
+#: The value of ``object_size`` that measures it with a first pass.
+ESTIMATE = "estimate"
+#: Fewer objects than this in the first pass: the estimate keeps the model's scale.
+MIN_OBJECTS = 5
+#: Rescaling by more than this factor, either way, is refused (given) or skipped (estimated).
+MAX_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class ObjectSize:
+    """The object size a segmentation used, and the scale it predicted at.
+
+    Yielded as a progress event by ``iter_segment`` (and ``iter_labels``) when an object
+    size is set, and returned by ``estimate_object_size``.
+
+    Attributes
+    ----------
+    diameter : float or None
+        The image's typical object diameter in pixels: given, or estimated (None when the
+        estimate found too few objects).
+    model_diameter : float
+        The object size the model was trained on (its file's ``object_size``).
+    factor : float
+        The image was resized by this factor for the model (1.0: not rescaled).
+    estimated : bool
+        True when ``object_size="estimate"`` measured it.
+    n_objects : int
+        Objects the estimate measured (0 when given).
+    note : str
+        Why the estimate kept the model's scale, else empty.
+    """
+
+    diameter: float | None
+    model_diameter: float
+    factor: float
+    estimated: bool = False
+    n_objects: int = 0
+    note: str = ""
+
+    @property
+    def rescaled(self) -> bool:
+        """True if the image is predicted at another scale than its own."""
+        return self.factor != 1.0
+
+    def describe(self) -> str:
+        """One line for a status bar or a log: ``estimated 37 px (52 objects); image ...``."""
+        size = "no objects" if self.diameter is None else f"{self.diameter:.3g} px"
+        if self.estimated:
+            size = f"estimated {size} ({self.n_objects} objects)"
+        if not self.rescaled:
+            return f"{size}; not rescaled{': ' + self.note if self.note else ''}"
+        model = f"the model's {self.model_diameter:.3g} px"
+        return f"{size}; image scaled by {self.factor:.3g} to {model}"
+
+
+def check_object_size(value) -> float | str | None:
+    """``value`` as None (no rescaling), a positive diameter in pixels, or ``"estimate"``.
+
+    Numbers in strings (``"37"``, from a command line or a text field) are accepted.
+
+    Raises
+    ------
+    InputError
+        For zero, negative, NaN or infinite sizes, booleans, and text other than a number
+        or ``"estimate"``.
+    """
+    if value is None:
+        return None
+    expected = "a typical object diameter in pixels (a positive number) or 'estimate'"
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == ESTIMATE:
+            return ESTIMATE
+        try:
+            number = float(text)
+        except ValueError:
+            raise InputError(f"object size must be {expected}; got {value!r}") from None
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise InputError(f"object size must be {expected}; got {value!r}")
+    if not math.isfinite(number) or number <= 0:
+        raise InputError(f"object size must be {expected}; got {value!r}")
+    return number
+
+
+def training_object_size(metadata: dict | None) -> float:
+    """The object size (pixels) a model file records for its training data.
+
+    Raises
+    ------
+    InputError
+        If the metadata records none (a model written before object sizes were recorded,
+        or by other means), or a value that is not a positive number.
+    """
+    value = (metadata or {}).get("object_size")
+    if value is None:
+        raise InputError(
+            "the model records no training object size (its file has no 'object_size'), so "
+            "there is no scale to rescale the image to; segment without an object size, or "
+            "record the typical object diameter of its training data: "
+            "napari_unet.save_model(path, model, **metadata, object_size=DIAMETER)"
+        )
+    number = value if isinstance(value, numbers.Real) and not isinstance(value, bool) else -1
+    if not math.isfinite(number) or number <= 0:
+        raise InputError(f"the model file's object_size must be a positive number; got {value!r}")
+    return float(number)
+
+
+def given_object_size(diameter: float, model_diameter: float) -> ObjectSize:
+    """The scale for a given object size; refuses factors beyond :data:`MAX_FACTOR`."""
+    factor = model_diameter / diameter
+    if not 1 / MAX_FACTOR <= factor <= MAX_FACTOR:
+        way = "enlarge" if factor > 1 else "shrink"
+        raise InputError(
+            f"object size {diameter:g} px would {way} the image {max(factor, 1 / factor):.3g} "
+            f"times for this model (trained on {model_diameter:.3g} px objects); at most "
+            f"{MAX_FACTOR:g} times is allowed, so give a diameter between "
+            f"{model_diameter / MAX_FACTOR:.3g} and {model_diameter * MAX_FACTOR:.3g} px"
+        )
+    return ObjectSize(diameter, model_diameter, factor)
+
+
+def scaled_shape(shape: tuple[int, int], factor: float) -> tuple[int, int]:
+    """``(H, W)`` resized by ``factor``, rounded, at least one pixel."""
+    return tuple(max(1, round(n * factor)) for n in shape)
+
+
+def rescale_planes(planes, shape: tuple[int, int]) -> np.ndarray:
+    """``(P, C, H, W)`` planes (numpy or dask) resized to ``(P, C, *shape)`` float32.
+
+    Plane by plane: of a dask array one plane is computed at a time, so the memory is the
+    resized stack plus one plane.
+    """
+    from skimage.transform import resize
+
+    n, c, h, w = (int(s) for s in planes.shape)
+    out = np.empty((n, c, *shape), np.float32)
+    shrink = shape[0] < h or shape[1] < w
+    for k in range(n):
+        plane = np.asarray(planes[k], dtype=np.float32)
+        out[k] = resize(plane, (c, *shape), order=1, anti_aliasing=shrink, preserve_range=True)
+    return out
+
+
+def scaled_region(region, shape: tuple[int, int], small: tuple[int, int]):
+    """The window of the scaled plane that covers ``region`` of the plane of ``shape``.
+
+    One pixel of margin on each side keeps linear interpolation inside real values, so a
+    region comes back exactly as the same pixels of a whole-image result.
+    """
+    window = []
+    for (a, b), n, m in zip(region, shape, small, strict=True):
+        s = m / n
+        window.append((max(0, math.floor(a * s) - 1), min(m, math.ceil(b * s) + 1)))
+    return tuple(window)
+
+
+def resample_back(array: np.ndarray, region, window, shape, small, order: int) -> np.ndarray:
+    """Resize a result back: ``array`` at the pixels of ``region`` of the original plane.
+
+    ``array`` holds ``(..., h, w)`` values on ``window`` of the scaled plane (of shape
+    ``small``; the original plane has ``shape``). ``order`` 0 (nearest: labels, the values
+    are copied, never blended) or 1 (linear: probabilities). Returns ``(..., region height,
+    region width)`` of ``array``'s dtype.
+    """
+    from scipy import ndimage
+
+    lead = array.ndim - 2
+    scales = [m / n for n, m in zip(shape, small, strict=True)]
+    matrix = np.array([1.0] * lead + scales)
+    offset = [0.0] * lead + [
+        (r[0] + 0.5) * s - 0.5 - w[0] for r, w, s in zip(region, window, scales, strict=True)
+    ]
+    out_shape = (*array.shape[:-2], *(b - a for a, b in region))
+    out = np.empty(out_shape, array.dtype)
+    ndimage.affine_transform(
+        array, matrix, offset, output_shape=out_shape, output=out, order=order, mode="nearest"
+    )
+    return out

@@ -1,0 +1,97 @@
+"""Out-of-domain warnings: a brightfield image warns with the fluorescence model, nuclei don't."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import napari_unet as nu
+from napari_unet import DomainWarning, domain_warnings
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+#: A DSB2018 brightfield image (group brightfield_gray; dark nuclei on a bright background).
+BRIGHTFIELD = "078_08275a5b1c2d"
+
+
+@pytest.fixture(scope="module")
+def starter():
+    return nu.pretrained("nuclei")
+
+
+@pytest.fixture(scope="module")
+def brightfield(shared_data):
+    from PIL import Image
+
+    image = np.asarray(Image.open(shared_data / "dsb2018" / "images" / f"{BRIGHTFIELD}.png"))
+    return image[:256, :256, 0]  # grey stored as RGBA; a crop keeps the test fast
+
+
+def blobs(radius: int, shape=(120, 120), spacing=40):
+    labels = np.zeros(shape, np.int32)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    k = 0
+    for cy in range(spacing // 2, shape[0], spacing):
+        for cx in range(spacing // 2, shape[1], spacing):
+            k += 1
+            labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = k
+    return labels
+
+
+def test_pure_function_flags_a_mostly_foreground_result():
+    labels = np.ones((50, 50), np.int32)
+    labels[:5] = 0  # 90% foreground
+    (text,) = domain_warnings(labels)
+    assert "90% of the image was called foreground" in text
+    for advice in ("invert the contrast", "give the object size", "choose a model", "fine-tune"):
+        assert advice in text
+    fg = np.where(labels > 0, 0.2, 0.0)  # the probability says otherwise: it decides
+    assert domain_warnings(labels, fg) == []
+
+
+def test_pure_function_flags_objects_far_larger_than_expected():
+    labels = blobs(radius=16)  # 32 px across, 9 objects, 45% foreground
+    assert domain_warnings(labels, metadata={"object_size": 12.0}) == []  # 2.7 times
+    (text,) = domain_warnings(labels, metadata={"object_size": 10.0})
+    assert "3.2 times larger than the model's training object size" in text
+    assert "expected about 10 px" in text
+    # A given (or estimated) object size is what counts, not the model's.
+    assert domain_warnings(labels, metadata={"object_size": 10.0}, object_size=30.0) == []
+    (text,) = domain_warnings(labels, metadata={"object_size": 30.0}, object_size=8.0)
+    assert "than the object size given" in text
+    assert domain_warnings(labels, metadata={}) == []  # nothing to compare with
+
+
+def test_advice_mentions_inverting_a_mostly_bright_image():
+    labels = np.ones((40, 40), np.int32)
+    bright = np.full((40, 40), 220, np.uint8)
+    bright[::7, ::7] = 30
+    dark = 255 - bright
+    assert "the image is mostly bright" in domain_warnings(labels, image=bright)[0]
+    assert "the image is mostly bright" not in domain_warnings(labels, image=dark)[0]
+
+
+def test_brightfield_image_warns_with_the_fluorescence_model(starter, brightfield):
+    model, meta = starter
+    with pytest.warns(DomainWarning, match="called foreground") as record:
+        labels = nu.segment(model, brightfield, metadata=meta)
+    assert labels.shape == brightfield.shape
+    texts = [str(w.message) for w in record if w.category is DomainWarning]
+    assert any("invert its contrast" in t for t in texts), texts
+    assert all(w.filename == __file__ for w in record)  # points at the caller's line
+    # The generator twin warns too, when it returns.
+    with pytest.warns(DomainWarning):
+        nu.drain(nu.iter_segment(model, brightfield, metadata=meta))
+
+
+def test_the_shipped_fluorescence_sample_does_not_warn(starter):
+    model, meta = starter
+    image, _ = nu.nuclei_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels, probs = nu.segment(model, image, metadata=meta, return_probabilities=True)
+    assert not [w for w in caught if issubclass(w.category, DomainWarning)]
+    assert domain_warnings(labels, probs[1], meta, image) == []
+    assert labels.max() > 50

@@ -1,0 +1,272 @@
+"""Object size: sizes of labels, the rescaling arithmetic, segment(object_size=...), estimates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import napari_unet as nu
+from napari_unet import InputError, ObjectSize, median_diameter
+from napari_unet.core.inference.scale import (
+    check_object_size,
+    resample_back,
+    rescale_planes,
+    scaled_region,
+    scaled_shape,
+    training_object_size,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+#: The shipped model's training object size (scripts/record_object_size.py).
+STARTER_OBJECT_SIZE = 17.57
+#: Its tensors, unchanged by recording the object size.
+STARTER_TENSORS = "edc54389ce1e61ab8357793dda3b85aa381d997c38d756b9802cb1da09e3b36f"
+
+
+@pytest.fixture(scope="module")
+def starter():
+    return nu.pretrained("nuclei")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return nu.nuclei_data()
+
+
+def disc_labels(radii, shape=(200, 200)):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.int32)
+    for i, r in enumerate(radii):
+        cy, cx = 30 + 45 * (i // 4), 30 + 45 * (i % 4)
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = i + 1
+    return labels
+
+
+def resized(image, labels, factor):
+    from skimage.transform import resize
+
+    shape = tuple(round(s * factor) for s in labels.shape)
+    img = resize(image.astype(np.float32), shape, order=1, anti_aliasing=factor < 1)
+    lab = resize(labels, shape, order=0, anti_aliasing=False, preserve_range=True)
+    return img.astype(np.float32), lab.astype(np.int32)
+
+
+# -- sizes of labels -----------------------------------------------------------------------
+
+
+def test_median_diameter_of_discs_pooled_and_masked():
+    labels = disc_labels([5, 10, 10, 20])
+    size, n = median_diameter(labels)
+    assert n == 4 and size == pytest.approx(20, rel=0.05)  # median of 10, 20, 20, 40
+    mask = np.zeros(labels.shape, bool)
+    mask[:, :50] = True  # only the first disc (radius 5)
+    assert median_diameter([labels], [mask]) == (pytest.approx(10, rel=0.1), 1)
+    assert median_diameter([labels, labels * 0]) == (size, 4)
+    assert median_diameter(np.zeros((8, 8), int)) == (None, 0)
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [-3, 0, 0.0, float("nan"), float("inf"), True, "big", "", [20]])
+def test_bad_object_sizes_are_refused(value):
+    with pytest.raises(InputError, match="object size must be"):
+        check_object_size(value)
+
+
+def test_good_object_sizes():
+    assert check_object_size(None) is None
+    assert check_object_size(20) == 20.0 and check_object_size(np.float32(7.5)) == 7.5
+    assert check_object_size(" Estimate ") == "estimate"
+    assert check_object_size("37") == 37.0
+
+
+def test_a_model_without_an_object_size_is_refused(starter, sample):
+    model, meta = starter
+    old = {k: v for k, v in meta.items() if k != "object_size"}
+    with pytest.raises(InputError, match="records no training object size"):
+        training_object_size(old)
+    for size in (20, "estimate"):
+        with pytest.raises(InputError, match="records no training object size"):
+            nu.segment(model, sample[0], metadata=old, object_size=size)
+    with pytest.raises(InputError, match="positive number"):
+        training_object_size({"object_size": "big"})
+    # None keeps today's behaviour, with or without the key.
+    assert nu.segment(model, sample[0][:64, :64], metadata=old).shape == (64, 64)
+
+
+def test_object_sizes_beyond_ten_times_are_refused(starter, sample):
+    model, meta = starter
+    with pytest.raises(InputError, match="at most 10 times"):
+        nu.segment(model, sample[0], metadata=meta, object_size=1)
+    with pytest.raises(InputError, match="between 1.76 and 176 px"):
+        nu.segment(model, sample[0], metadata=meta, object_size=500)
+
+
+# -- arithmetic ----------------------------------------------------------------------------
+
+
+def test_nearest_round_trip_is_exact_and_keeps_ids():
+    labels = disc_labels([4, 9, 13, 6, 11])
+    shape, small = labels.shape, scaled_shape(labels.shape, 2.0)
+    assert small == (400, 400)
+    whole = ((0, 400), (0, 400))
+    up = resample_back(labels, whole, whole, small, shape, order=0)  # 200 -> 400
+    assert up.dtype == labels.dtype and set(np.unique(up)) == set(np.unique(labels))
+    back = resample_back(up, ((0, 200), (0, 200)), whole, shape, small, order=0)
+    np.testing.assert_array_equal(back, labels)
+
+
+def test_resample_back_has_the_exact_shape_for_odd_sizes():
+    labels = disc_labels([4, 9, 13], shape=(101, 77))
+    for factor in (0.37, 0.5, 1.3, 2.9):
+        small = scaled_shape(labels.shape, factor)
+        smaller = resample_back(labels, ((0, small[0]), (0, small[1])), ((0, 101), (0, 77)),
+                                small, labels.shape, order=0)  # fmt: skip
+        region = ((0, 101), (0, 77))
+        window = scaled_region(region, labels.shape, small)
+        back = resample_back(smaller[window[0][0] : window[0][1], window[1][0] : window[1][1]],
+                             region, window, labels.shape, small, order=0)  # fmt: skip
+        assert back.shape == labels.shape
+        assert set(np.unique(back)) <= set(np.unique(labels))  # no blended ids
+
+
+def test_rescale_planes_resizes_h_and_w_only():
+    planes = np.random.default_rng(0).random((3, 2, 40, 60)).astype(np.float32)
+    out = rescale_planes(planes, (20, 30))
+    assert out.shape == (3, 2, 20, 30) and out.dtype == np.float32
+    np.testing.assert_allclose(out.mean(axis=(2, 3)), planes.mean(axis=(2, 3)), atol=0.02)
+    assert scaled_shape((3, 1000), 0.1) == (1, 100)
+
+
+# -- segment(object_size=...) --------------------------------------------------------------
+
+
+def test_segment_with_an_object_size_keeps_shape_and_reports_the_scale(starter, sample):
+    model, meta = starter
+    image, truth = sample
+    events = []
+    labels, probs = nu.drain(
+        nu.iter_segment(model, image, metadata=meta, object_size=35.14), events.append
+    )
+    sizes = [e for e in events if isinstance(e, ObjectSize)]
+    assert len(sizes) == 1 and sizes[0].factor == pytest.approx(0.5)
+    assert sizes[0].diameter == 35.14 and not sizes[0].estimated and sizes[0].rescaled
+    assert "scaled by 0.5" in sizes[0].describe()
+    assert labels.shape == image.shape and labels.dtype == np.int32
+    assert probs.shape == (2, *image.shape) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
+    ids = np.unique(labels)
+    np.testing.assert_array_equal(ids, np.arange(ids.size))  # consecutive ids
+    plain = nu.segment(model, image, metadata=meta)
+    assert not np.array_equal(labels, plain)  # really predicted at another scale
+    assert nu.segment(model, image, metadata=meta, object_size=None).tolist() == plain.tolist()
+
+
+def test_true_object_size_recovers_nuclei_twice_as_large(starter, sample):
+    model, meta = starter
+    image, truth = resized(*sample, 2.0)
+    true, _ = median_diameter(truth)
+    labels = nu.segment(model, image, metadata=meta, object_size=true)
+    assert labels.shape == truth.shape
+    found, n = median_diameter(labels)
+    assert found == pytest.approx(true, rel=0.15) and n > 60
+    assert nu.evaluate(truth, labels)["per_threshold"][0]["ap"] > 0.5
+
+
+def test_estimate_is_within_15_percent_of_the_truth(starter, sample):
+    model, meta = starter
+    image, truth = resized(*sample, 1.6)
+    true, _ = median_diameter(truth)
+    size = nu.estimate_object_size(model, image, metadata=meta)
+    assert size.estimated and size.n_objects >= 50
+    assert size.diameter == pytest.approx(true, rel=0.15)
+    assert size.factor == pytest.approx(STARTER_OBJECT_SIZE / size.diameter)
+    events = []
+    labels, _ = nu.drain(
+        nu.iter_segment(model, image, metadata=meta, object_size="estimate"), events.append
+    )
+    (event,) = [e for e in events if isinstance(e, ObjectSize)]
+    assert event == size and labels.shape == truth.shape
+    assert f"estimated {size.diameter:.3g} px" in event.describe()
+
+
+def test_estimate_with_too_few_objects_keeps_the_scale(starter):
+    model, meta = starter
+    image = np.zeros((96, 96), np.uint8)
+    image[40:52, 40:52] = 200  # one nucleus
+    events = []
+    labels, _ = nu.drain(
+        nu.iter_segment(model, image, metadata=meta, object_size="estimate"), events.append
+    )
+    (size,) = [e for e in events if isinstance(e, ObjectSize)]
+    assert size.factor == 1.0 and not size.rescaled and size.n_objects < 5
+    assert "too few objects" in size.note and "not rescaled" in size.describe()
+    np.testing.assert_array_equal(labels, nu.segment(model, image, metadata=meta))
+
+
+def test_stacks_colour_regions_and_dask_agree(starter, sample):
+    import dask.array as da
+
+    model, meta = starter
+    image = sample[0][:128, :160]
+    size = 26.0
+    labels, probs = nu.segment(
+        model, image, metadata=meta, object_size=size, return_probabilities=True
+    )
+    stack = nu.segment(model, np.stack([image, image[::-1]]), metadata=meta, object_size=size)
+    assert stack.shape == (2, *image.shape)
+    np.testing.assert_array_equal(stack[0] > 0, labels > 0)
+    assert set(np.unique(stack[1])) - {0} > set() and not set(np.unique(stack[1])) & (
+        set(np.unique(stack[0])) - {0}
+    )  # ids unique over the stack
+    rgb = np.repeat(image[..., None], 3, axis=-1)
+    np.testing.assert_array_equal(nu.segment(model, rgb, metadata=meta, object_size=size), labels)
+    lazy, lazy_probs = nu.segment(model, da.from_array(image, chunks=64), metadata=meta,
+                                  object_size=size, return_probabilities=True)  # fmt: skip
+    assert isinstance(lazy_probs, np.ndarray)
+    np.testing.assert_array_equal(lazy, labels)
+    region = ((20, 100), (30, 150))
+    _, part = nu.segment(model, image, metadata=meta, object_size=size, region=region,
+                         return_probabilities=True)  # fmt: skip
+    assert part.shape == (2, 80, 120)
+    np.testing.assert_allclose(part, probs[:, 20:100, 30:150], atol=1e-5)
+
+
+# -- model files ---------------------------------------------------------------------------
+
+
+def test_the_builtin_model_records_its_object_size(starter):
+    _, meta = starter
+    assert meta["object_size"] == STARTER_OBJECT_SIZE
+    assert meta["tensors_sha256"] == STARTER_TENSORS  # the weights did not change
+
+
+def test_the_builtin_object_size_is_that_of_its_training_split(shared_data, starter):
+    import tifffile
+
+    _, meta = starter
+    names = meta["provenance"]["data"]
+    masks = [tifffile.imread(shared_data / "dsb2018" / "masks" / f"{n}.tif") for n in names]
+    size, n = median_diameter(masks)
+    assert round(size, 2) == STARTER_OBJECT_SIZE and n > 1000
+
+
+def test_training_records_the_object_size_of_the_annotated_cells(tmp_path):
+    image, labels = nu.touching_cells((96, 96), n_cells=10, seed=3)
+    region = np.zeros(labels.shape, bool)
+    region[:48] = True
+    pairs = nu.make_pairs([image], [labels], [region], names=["top"])
+    config = nu.TrainConfig(
+        model="tiny", steps=1, batch_size=1, crop_size=48, device="cpu", val_fraction=0.0,
+        prefetch=0,
+    )  # fmt: skip
+    result = nu.train(pairs, config, output=tmp_path / "m.safetensors")
+    expected = round(median_diameter([labels], [region])[0], 2)
+    assert expected != round(median_diameter(labels)[0], 2)  # the region matters here
+    assert result.metadata["object_size"] == expected
+    assert nu.read_metadata(tmp_path / "m.safetensors")["object_size"] == expected
+    assert math.isfinite(expected) and expected > 3
