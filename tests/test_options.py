@@ -81,7 +81,7 @@ def test_dock_defaults_come_from_the_same_place(make_napari_viewer):
     assert (weights._w0.value, weights._sigma.value, weights._gap.value) == (d.w0, d.sigma, d.gap)
     predict = PredictWidget(viewer)
     predict._source.value = "model file / trained model"  # no model: the plain defaults
-    predict._show_postprocess(None)
+    predict._form.show_postprocess(None)
     p = Postprocess()
     assert predict._threshold.value == pytest.approx(p.threshold)
     assert predict._min_size.value == p.min_size and predict._split.value == p.split

@@ -172,7 +172,7 @@ def main() -> None:
         train._device.value = "cpu"
         train._start.native.click()
         wait(lambda: train._result is not None and train._start.enabled)
-        first_model = predict._model
+        first_model = predict._form.model
         viewer.layers.selection.active = labels
         train._scroll.verticalScrollBar().setValue(train._scroll.verticalScrollBar().maximum())
         viewer.reset_view()
@@ -185,7 +185,7 @@ def main() -> None:
         predict._image.value = image
         predict._run.native.click()
         wait(lambda: predict._worker is None and predict._run.enabled)
-        seg = viewer.layers["nuclei segmentation"]
+        seg = viewer.layers["nuclei segmentation (nuclei.unet)"]
         first_score = score(truth, seg)
         panel = predict._evaluate.panel
         predict._evaluate.expand(animate=False)
@@ -240,7 +240,7 @@ def main() -> None:
         before = train._result
         train._resume.native.click()
         wait(lambda: train._result is not before and train._start.enabled)
-        assert predict._model is not first_model
+        assert predict._form.model is not first_model
         show_dock(predict)
         predict._run.native.click()
         wait(lambda: predict._worker is None and predict._run.enabled)

@@ -25,3 +25,23 @@ def messages(monkeypatch, errors):
     for module in (annotate, _autosave, _session):
         monkeypatch.setattr(module, "show_warning", errors.append)
     return errors
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny same-padded U-Net trained briefly on touching cells: ``(model, metadata)``."""
+    pytest.importorskip("torch")
+    from tiny_model import train_tiny
+
+    return train_tiny("same", steps=150)
+
+
+@pytest.fixture
+def run_predict(qtbot):
+    """Press a Predict dock's Predict button and wait until its run has ended."""
+
+    def run(widget):
+        widget._run.clicked.emit()
+        qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
+
+    return run

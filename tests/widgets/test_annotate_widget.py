@@ -120,6 +120,32 @@ def test_accept_prediction_user_strokes_win_inside_region_and_undo(
     np.testing.assert_array_equal(labels.data, user)
 
 
+def test_accepted_message_stays_when_autosave_writes(make_napari_viewer, qtbot, tmp_path):
+    """Issue 16, point 8: autosave's "Saved" used to replace "Accepted N cells" within 3 s."""
+    path, data = _image_file(tmp_path)
+    annotations = project_folder_for(path) / ANNOTATIONS_FILE
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    pred = np.zeros(data.shape, np.uint16)
+    pred[5:15, 5:15], pred[30:40, 40:50] = 1, 2
+    viewer.add_labels(pred, name="cells segmentation")
+    widget._prediction_combo.value = viewer.layers["cells segmentation"]
+    widget._accept_btn.native.click()
+    accepted = widget._status.value
+    assert accepted.startswith("Accepted 2 predicted cells") and "Ctrl+Z" in accepted
+    _wait_saved(qtbot, widget, annotations)  # the acceptance is autosaved...
+    qtbot.wait(50)
+    assert widget._status.value == accepted
+    qtbot.waitUntil(lambda: "Saved to" in widget._saved.value)  # ...said on its own line
+    widget._labels.paint((25, 25), 3)  # a stroke: saved again, the message still stands
+    qtbot.waitUntil(lambda: tifffile.imread(annotations)[25, 25] == 3, timeout=WORKER_MS)
+    _wait_saved(qtbot, widget, annotations)
+    assert widget._status.value == accepted and "Saved to" in widget._saved.value
+    widget._tiff_path.value = tmp_path / "export.tif"
+    widget._export_btn.native.click()  # the next action with a message replaces it
+    qtbot.waitUntil(lambda: "Exported" in widget._status.value, timeout=WORKER_MS)
+
+
 def test_accept_prediction_of_another_shape_is_refused(
     make_napari_viewer, qtbot, tmp_path, messages
 ):

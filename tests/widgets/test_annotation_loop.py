@@ -103,14 +103,14 @@ def test_annotate_train_predict_correct_retrain(
     assert model_file.exists()
     assert read_metadata(model_file)["provenance"]["steps"] == FIRST_STEPS
     first_sha = _sha(model_file)
-    assert predict._model is not None and "nuclei.unet" in predict._model_label.value
-    first_model = predict._model
+    assert predict._form.model is not None and "nuclei.unet" in predict._model_label.value
+    first_model = predict._form.model
 
     # 3. Predict the whole image with the model the Train dock handed over.
     predict.reset_choices()
     predict._image.value = image
     _predict(qtbot, predict)
-    seg = viewer.layers["nuclei segmentation"]
+    seg = viewer.layers["nuclei segmentation (nuclei.unet)"]
     assert seg.data.shape == (h, w), predict._status.value
     score = evaluate(truth, seg.data)  # 30 steps of a tiny network: nuclei found, roughly
     assert score["pixel_iou"] > 0.5 and score["per_threshold"][0]["f1"] > 0.5, score
@@ -158,12 +158,12 @@ def test_annotate_train_predict_correct_retrain(
     assert second.steps_done == SECOND_STEPS
     assert read_metadata(model_file)["provenance"]["steps"] == SECOND_STEPS
     assert _sha(model_file) != first_sha  # the saved model was replaced by the new one
-    assert predict._model is not first_model  # the Predict dock got the retrained model
+    assert predict._form.model is not first_model  # the Predict dock got the retrained model
 
     # 7. Predict again: the same layer is updated in place.
     old_seg = np.asarray(seg.data).copy()
     _predict(qtbot, predict)
-    assert viewer.layers["nuclei segmentation"] is seg
+    assert viewer.layers["nuclei segmentation (nuclei.unet)"] is seg
     assert not np.array_equal(old_seg, seg.data)
     score = evaluate(truth, seg.data)
     assert score["pixel_iou"] > 0.5 and score["per_threshold"][0]["f1"] > 0.5, score

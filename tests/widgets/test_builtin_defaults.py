@@ -24,7 +24,7 @@ def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_vie
     widget = predict_dock.PredictWidget(viewer)
     viewer.window.add_dock_widget(widget)
     assert widget._source.value == predict_dock.BUILTIN
-    assert widget._pending_file == pretrained_path("nuclei")
+    assert widget._form.pending == pretrained_path("nuclei")
     assert "nuclei" in widget._model_label.value
     post = read_metadata(pretrained_path("nuclei"))["postprocess"]
     assert widget._threshold.value == pytest.approx(post["threshold"])
@@ -33,7 +33,7 @@ def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_vie
     widget._image.value = viewer.layers["nuclei"]
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
-    seg = viewer.layers["nuclei segmentation"]
+    seg = viewer.layers["nuclei segmentation (nuclei)"]
     assert seg.data.shape == viewer.layers["nuclei"].data.shape
     truth = viewer.layers["nuclei ground truth"].data  # the sample's ground truth (125 nuclei)
     assert evaluate(truth, seg.data)["per_threshold"][0]["ap"] > 0.58  # documented floor
@@ -46,13 +46,14 @@ def test_predict_dock_switches_to_a_trained_model_or_file(make_napari_viewer, tm
     viewer.window.add_dock_widget(widget)
     widget.set_model(object(), {}, name="just trained")
     assert widget._source.value == predict_dock.OTHER
-    assert widget._model is not None and widget._model_label.value == "model: just trained"
+    assert widget._form.model is not None and "model: just trained" in widget._model_label.value
+    assert widget._save_model.enabled  # an unsaved model can be saved from here
     widget._source.value = predict_dock.BUILTIN
-    assert widget._model is None and widget._pending_file == pretrained_path("nuclei")
+    assert widget._form.model is None and widget._form.pending == pretrained_path("nuclei")
     other = tmp_path / "mine.safetensors"
     other.write_bytes(pretrained_path("nuclei").read_bytes())
     widget._model_file.value = other
-    assert widget._source.value == predict_dock.OTHER and widget._pending_file == other
+    assert widget._source.value == predict_dock.OTHER and widget._form.pending == other
     # A model file's recommended post-processing is shown when the file is chosen.
     post = read_metadata(other)["postprocess"]
     widget._threshold.value, widget._split.value = 0.3, 0.0

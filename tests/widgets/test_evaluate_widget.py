@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 import pytest
+from qtpy.QtWidgets import QScrollArea
 
 from napari_unet import evaluate, summarize
 from napari_unet.widgets import _workers
-from napari_unet.widgets import evaluate as evaluate_module
 from napari_unet.widgets.evaluate import EvaluateWidget
 
 THREE = [(2, 12, 2, 12), (2, 12, 20, 30), (20, 30, 5, 15)]
@@ -174,6 +174,12 @@ def test_user_mistakes_become_notifications(make_napari_viewer, qtbot, errors):
     widget._ground_truth.value = widget._prediction.value
     widget._run.native.click()
     assert "choose two layers" in errors[-1]
+    widget._ground_truth.value = viewer.layers["gt"]
+    widget._prediction.value = viewer.layers["pred"]
+    widget._compare.value = [viewer.layers["gt"]]  # the ground truth among those compared
+    widget._run.native.click()
+    assert "choose two layers" in errors[-1] and widget._worker is None
+    widget._compare.value = []
     # An error inside the worker (negative ids) arrives as a notification too.
     viewer.layers.remove("pred")
     bad = squares(THREE)
@@ -200,20 +206,100 @@ def test_the_predict_dock_holds_a_collapsed_evaluate_section(make_napari_viewer,
     section = predict._evaluate
     assert not section.isExpanded()  # the dock stays short until the user opens it
     panel = section.panel
+    assert not panel.native.isVisible()
     panel.suggest("img")  # what the dock does after each prediction
     assert panel._prediction.value.name == "img segmentation"
     assert panel._ground_truth.value.name == "img annotations"
-    qtbot.wait(50)
-    collapsed = predict.native.minimumSizeHint().height()
+    assert panel._compare.value == []  # the image has one segmentation: nothing to compare
     section.expand(animate=False)
     qtbot.wait(50)
-    expanded = predict.native.minimumSizeHint().height()
-    # Open, the section scrolls inside a bounded height instead of stretching the window.
-    assert 0 < expanded - collapsed <= evaluate_module.SECTION_MIN_HEIGHT + 40, (
-        collapsed,
-        expanded,
-    )
+    assert panel.native.isVisible() and not panel._summary.native.isVisible()  # no results yet
+    # One scroll area, the dock's: none inside the section (it used to nest one).
+    assert not section.findChildren(QScrollArea)
     run_and_wait(qtbot, panel)
     per_image, total = panel.results
     assert (total["n_gt"], total["n_pred"]) == (3, 2)
     assert per_image[0]["per_threshold"][0]["fn"] == 1
+    assert panel._summary.native.isVisible() and panel._thresholds.native.isVisible()
+
+
+def rows_visible(table) -> bool:
+    """Every row of a table lies inside its viewport, with no vertical scroll bar."""
+    view = table.native
+    last = view.rowCount() - 1
+    bottom = view.rowViewportPosition(last) + view.rowHeight(last)
+    return not view.verticalScrollBar().isVisible() and bottom <= view.viewport().height()
+
+
+def test_tables_show_every_row_of_ten_images(make_napari_viewer, qtbot):
+    """The tables are as tall as their rows: no scroll bar inside the dock's scrolling."""
+    gt = np.stack([squares(THREE)] * 10)
+    pred = np.stack([squares(THREE[: 1 + z % 3]) for z in range(10)])
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1366, 768)
+    viewer.add_labels(gt, name="gt")
+    viewer.add_labels(pred, name="pred")
+    widget = docked(viewer)
+    run_and_wait(qtbot, widget)
+    qtbot.wait(50)
+    assert len(widget.results[0]) == 10
+    assert widget._summary.shape[1] == 11 and widget._thresholds.shape[0] == 10
+    assert rows_visible(widget._summary) and rows_visible(widget._thresholds)
+    # Narrower, the columns scroll sideways and the rows stay visible.
+    viewer.window._qt_window.resize(900, 768)
+    qtbot.wait(100)
+    assert rows_visible(widget._summary) and rows_visible(widget._thresholds)
+
+
+def test_several_predictions_are_scored_side_by_side(make_napari_viewer, qtbot):
+    """Predictions of two models against the same annotations, one column each."""
+    gt = np.stack([squares(THREE), squares(THREE), squares(THREE[:2])])
+    model_a = gt.copy()
+    model_b = np.stack([squares(THREE[:1]), np.roll(squares(THREE), 3, axis=1), gt[2]])
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros(gt.shape), name="img")
+    viewer.add_labels(gt, name="img annotations")
+    viewer.add_labels(model_a, name="img segmentation (model A)")
+    viewer.add_labels(model_b, name="img segmentation (model B)")
+    viewer.add_labels(squares(THREE, shape=(40, 40)), name="unrelated")
+    widget = docked(viewer)
+    widget.suggest("img", prediction="img segmentation (model A)")  # the one just made
+    assert widget._prediction.value.name == "img segmentation (model A)"
+    assert [lyr.name for lyr in widget._compare.value] == ["img segmentation (model B)"]
+    assert widget._ground_truth.value.name == "img annotations"
+    run_and_wait(qtbot, widget)
+    assert list(widget.scores) == ["img segmentation (model A)", "img segmentation (model B)"]
+    assert widget.results is widget.scores["img segmentation (model A)"]
+    assert widget._summary.column_headers == ("model A", "model B")
+    assert widget._thresholds.column_headers == ("model A", "model B")
+    table = widget._summary.to_dict("dict")
+    for name, pred in (("model A", model_a), ("model B", model_b)):
+        expected = summarize([evaluate(g, p) for g, p in zip(gt, pred, strict=True)])
+        column = table[name]
+        first = expected["per_threshold"][0]
+        assert float(column["AP"]) == pytest.approx(expected["ap"], abs=1e-3)
+        assert float(column["F1@0.5"]) == pytest.approx(first["f1"], abs=1e-3)
+        assert float(column["precision@0.5"]) == pytest.approx(first["precision"], abs=1e-3)
+        assert float(column["recall@0.5"]) == pytest.approx(first["recall"], abs=1e-3)
+        assert float(column["mIoU"]) == pytest.approx(expected["mean_matched_iou"], abs=1e-3)
+        assert float(column["AP img mean"]) == pytest.approx(expected["dataset_ap"], abs=1e-3)
+        ap = [float(v) for v in widget._thresholds[name]]
+        assert ap == pytest.approx([p["ap"] for p in expected["per_threshold"]], abs=1e-3)
+    assert "model A" in widget._status.value  # the better one is named
+    # Without the prediction to start from, the newest segmentation comes first.
+    widget.suggest("img")
+    assert widget._prediction.value.name == "img segmentation (model B)"
+    assert [lyr.name for lyr in widget._compare.value] == ["img segmentation (model A)"]
+
+
+def test_a_long_error_wraps_and_never_widens_the_dock(make_napari_viewer, qtbot, errors):
+    viewer = make_napari_viewer(show=True)
+    widget = docked(viewer)
+    dock = widget.native.parentWidget()
+    qtbot.wait(50)
+    width, hint = dock.width(), widget.native.minimumSizeHint().width()
+    path = "/".join(["a_folder_with_a_rather_long_name"] * 30)  # no space to wrap at
+    widget._on_error(OSError(f"cannot read {path}"))  # what a failed worker reports
+    qtbot.wait(50)
+    assert path in errors[-1]  # the notification has the full text
+    assert dock.width() == width and widget.native.minimumSizeHint().width() <= hint

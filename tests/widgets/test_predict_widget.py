@@ -11,20 +11,8 @@ from napari_unet import evaluate  # noqa: E402
 from napari_unet.widgets.predict import OTHER, VIEW, PredictWidget  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from tiny_model import train_tiny
-
-    return train_tiny("same", steps=150)
-
-
-def _run(widget, qtbot):
-    widget._run.clicked.emit()
-    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
-
-
 def test_predict_sample_gives_a_labels_layer_with_the_image_geometry(
-    make_napari_viewer, qtbot, tiny
+    run_predict, make_napari_viewer, qtbot, tiny
 ):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "touching_cells")
@@ -36,8 +24,8 @@ def test_predict_sample_gives_a_labels_layer_with_the_image_geometry(
     widget.set_model(*tiny, name="tiny")
     widget._image.value = image
     widget._probabilities.value = True
-    _run(widget, qtbot)
-    seg = viewer.layers["touching cells segmentation"]
+    run_predict(widget)
+    seg = viewer.layers["touching cells segmentation (tiny)"]
     assert type(seg).__name__ == "Labels" and seg.data.shape == image.data.shape
     assert tuple(seg.scale) == (0.5, 0.5) and tuple(seg.translate) == (10, 20)
     score = evaluate(viewer.layers["touching cells ground truth"].data, seg.data)
@@ -47,7 +35,7 @@ def test_predict_sample_gives_a_labels_layer_with_the_image_geometry(
     assert widget._progress.value == widget._progress.max
 
 
-def test_current_view_only_predicts_the_visible_part(make_napari_viewer, qtbot, tiny):
+def test_current_view_only_predicts_the_visible_part(run_predict, make_napari_viewer, qtbot, tiny):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-unet", "touching_cells")
     widget = PredictWidget(viewer)
@@ -58,14 +46,14 @@ def test_current_view_only_predicts_the_visible_part(make_napari_viewer, qtbot, 
 
     camera(viewer).center = (100, 100)
     camera(viewer).zoom = 2.5 * camera(viewer).zoom
-    _run(widget, qtbot)
-    seg = viewer.layers["touching cells segmentation"].data
+    run_predict(widget)
+    seg = viewer.layers["touching cells segmentation (tiny)"].data
     rows, cols = np.nonzero(seg)
     assert seg.shape == (384, 384) and len(rows) > 0
     assert rows.max() < 300 and cols.max() < 300  # only around the view, not everywhere
 
 
-def test_model_file_and_stack_slice(make_napari_viewer, qtbot, tiny, tmp_path):
+def test_model_file_and_stack_slice(run_predict, make_napari_viewer, qtbot, tiny, tmp_path):
     from napari_unet import save_model, touching_cells
 
     path = tmp_path / "m.safetensors"
@@ -78,15 +66,15 @@ def test_model_file_and_stack_slice(make_napari_viewer, qtbot, tiny, tmp_path):
     widget._model_file.value = path
     widget._image.value = viewer.layers["stack"]
     widget._scope.value = VIEW
-    _run(widget, qtbot)
-    seg = viewer.layers["stack segmentation"].data
+    run_predict(widget)
+    seg = viewer.layers["stack segmentation (m)"].data
     assert seg.shape == (2, 96, 96)
     assert seg[0].max() == 0  # the current slice only
     assert evaluate(truth[::-1], seg[1])["pixel_iou"] > 0.9
     assert "m.safetensors" in widget._model_label.value
 
 
-def test_errors_become_notifications(make_napari_viewer, qtbot, tiny, errors):
+def test_errors_become_notifications(run_predict, make_napari_viewer, qtbot, tiny, errors):
     viewer = make_napari_viewer()
     widget = PredictWidget(viewer)
     widget._run.clicked.emit()
@@ -98,6 +86,6 @@ def test_errors_become_notifications(make_napari_viewer, qtbot, tiny, errors):
     widget._run.clicked.emit()
     assert "no model" in errors[-1]
     widget.set_model(*tiny, name="tiny")
-    _run(widget, qtbot)
+    run_predict(widget)
     assert "channels last" in errors[-1] and "one layer per channel" in errors[-1]
     assert widget._run.enabled

@@ -25,8 +25,8 @@ def fake_predict_dock():
             super().__init__()
             self.received = []
 
-        def set_model(self, model, metadata, name):
-            self.received.append((model, metadata, name))
+        def set_model(self, model, metadata, name, saved=None):
+            self.received.append((model, metadata, name, saved))
 
     return FakePredict()
 
@@ -78,8 +78,9 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     assert (tmp_path / "cells.safetensors").exists()
     assert (tmp_path / "cells.best.safetensors").exists()
     assert len(predict.received) == 1
-    model, metadata, name = predict.received[0]
+    model, metadata, name, saved = predict.received[0]
     assert name == "cells" and metadata["normalization"]["method"] == "percentile"
+    assert saved == tmp_path / "cells.safetensors"  # on disk: nothing to save by hand
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 2, 48, 48)
     # the GUI thread stayed responsive: the 10 ms timer never waited a second
     meter.stop()
@@ -153,3 +154,36 @@ def test_bad_input_is_reported_before_training(make_napari_viewer, qtbot, tmp_pa
     qtbot.waitUntil(lambda: len(errors) == 2 and widget._start.enabled, timeout=30000)
     assert "does not match labels shape" in errors[-1]
     assert not widget._resume.enabled  # nothing trained yet
+
+
+def test_a_model_trained_without_a_file_can_be_saved_from_the_dock(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch, errors
+):
+    from pathlib import Path
+
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_unet import load_model
+    from napari_unet.core.training.checkpoint import optimizer_path
+
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=4)
+    widget._save_path.line_edit.value = ""  # an image without a file, no "save to": no file
+    predict = fake_predict_dock()
+    viewer.window.add_dock_widget(predict, name="Predict")
+    assert not widget._save.enabled  # nothing trained yet
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._result is not None and widget._start.enabled, timeout=60000)
+    assert widget._result.saved_to is None and predict.received[-1][3] is None
+    assert widget._save.enabled and not list(tmp_path.iterdir())
+    chosen = tmp_path / "kept"  # the dialog's name, without a suffix
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(chosen), ""))
+    widget._save.native.click()
+    qtbot.waitUntil(lambda: widget._status.value.startswith("Saved"), timeout=30000)
+    path = tmp_path / "kept.safetensors"
+    assert path.exists() and optimizer_path(path).exists()  # resumable
+    model, _ = load_model(path)
+    last = widget._result.model.state_dict()
+    assert all(torch.equal(t, last[k]) for k, t in model.state_dict().items())
+    assert predict.received[-1][2:] == ("kept", path)  # the Predict dock knows it is saved
+    assert Path(str(widget._save_path.value)) == path  # Resume writes there too
+    assert not errors

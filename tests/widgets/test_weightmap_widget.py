@@ -187,3 +187,29 @@ def test_a_background_tab_computes_nothing_until_it_is_shown(make_napari_viewer,
     qtbot.waitUntil(lambda: "cells weights" in viewer.layers, timeout=20000)
     settle(qtbot, widget)
     assert len(runs) == 1 and runs[0]["w0"] == 12.0
+
+
+def test_a_long_error_wraps_and_never_widens_the_dock(
+    make_napari_viewer, qtbot, errors, monkeypatch
+):
+    """Issue 16, point 6: one long message used to widen a dock for good."""
+    path = "/".join(["a_folder_with_a_rather_long_name"] * 30)  # no space to wrap at
+
+    def failing(labels, **kwargs):
+        raise OSError(f"cannot write {path}")
+        yield  # a generator, as the real one
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_labels(touching_cells((64, 64), 8, seed=1)[1], name="cells")
+    widget = WeightMapWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Weight map")
+    settle(qtbot, widget)
+    width, hint = dock.width(), widget.native.minimumSizeHint().width()
+    height = widget._status.native.height()
+    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", failing)
+    widget._run.native.click()
+    settle(qtbot, widget)
+    assert path in errors[-1]  # the notification carries the full text
+    assert widget._status.value.startswith("Error: Weight map: cannot write")
+    assert dock.width() == width and widget.native.minimumSizeHint().width() <= hint
+    assert widget._status.native.height() == height  # two lines kept: the form never jumps

@@ -12,7 +12,7 @@ import sys
 
 from napari_unet.core.options import describe
 
-__all__ = ["add_option", "progress_bar"]
+__all__ = ["add_option", "channel_choice", "progress_bar"]
 
 
 def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
@@ -29,6 +29,20 @@ def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
     action.option_key = key
     action.shown_default = default
     return action
+
+
+def channel_choice(text: str) -> int | str | None:
+    """``--channel``: ``auto`` (None), ``mean`` or a channel index (0, 1, ...)."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    if value == "mean":
+        return "mean"
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(
+        f"expected auto, mean or a channel number (0, 1, ...); got {text!r}"
+    )
 
 
 def progress_bar(desc: str, unit: str, **kwargs):

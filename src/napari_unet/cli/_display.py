@@ -1,7 +1,10 @@
-"""A virtual X display for headless runs (``napari-unet demo --screenshot``).
+"""Displays for ``napari-unet demo``: is there one Qt can open a window on, or a virtual one.
 
-Hand-written because the only dependency it needs is the ``Xvfb`` program itself: it asks
-Xvfb for a free display number with ``-displayfd`` and stops the server on exit.
+Qt aborts the whole process (exit status 134, a page of plugin messages) when it finds no
+display, an unreachable one, or lacks a system library; no Python code runs after that. So
+:func:`display_problem` asks a child process to start Qt first and turns its failure into one
+line. :func:`virtual_display` starts ``Xvfb`` for headless screenshots. Hand-written because
+the only dependency they need is the Qt binding or the ``Xvfb`` program itself.
 """
 
 from __future__ import annotations
@@ -10,9 +13,79 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 
 from napari_unet.core.errors import InputError
+
+#: Qt platform plugins that draw without any display server (``QT_QPA_PLATFORM``).
+HEADLESS_PLATFORMS = frozenset(
+    {"offscreen", "minimal", "minimalegl", "vnc", "linuxfb", "eglfs", "vkkhrdisplay"}
+)
+
+#: Seconds the child process may take to start Qt (a display that never answers).
+PROBE_TIMEOUT_S = 30.0
+
+# The child: no core file when Qt aborts; the same binding (qtpy, QT_API) napari will use.
+_PROBE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+from qtpy.QtGui import QGuiApplication
+app = QGuiApplication(sys.argv[:1])
+print(app.platformName())
+"""
+
+
+def display_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why Qt could not open a window in this environment (one line), or None if it can.
+
+    Only on Linux and other X11/Wayland systems (Windows and macOS always have a screen).
+    A ``QT_QPA_PLATFORM`` that needs no display (``offscreen``, ``minimal``...) is taken
+    as the user's choice. Otherwise, with ``DISPLAY`` or ``WAYLAND_DISPLAY`` set, a child
+    process starts Qt (about 0.1 s) and its failure is described instead of aborting here.
+    """
+    if sys.platform.startswith(("win", "darwin", "cygwin")):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
+    if platform in HEADLESS_PLATFORMS:
+        return None
+    where = _display_name()
+    if where is None:
+        return "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return f"the display {where} did not answer within {timeout:.0f} s"
+    if child.returncode == 0:
+        return None
+    return _reason(child.stderr, where)
+
+
+def _display_name() -> str | None:
+    """``:0``-style X display, else the Wayland socket, else None."""
+    return os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or None
+
+
+def _reason(stderr: str, where: str) -> str:
+    """One line from what Qt (or Python) printed before the child ended."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    text = "\n".join(lines).lower()
+    if "no module named" in text or "qtbindingsnotfounderror" in text:
+        return "no Qt binding is installed (pip install 'napari-unet[qt]')"
+    if "could not connect to display" in text or "failed to create wl_display" in text:
+        return f"cannot connect to the display {where}"
+    for line in lines:
+        if "is needed to load the qt" in line.lower():  # a missing system library
+            return f"Qt cannot start on the display {where}: {line.split(': ', 1)[-1]}"
+    if "could not load the qt platform plugin" in text:
+        return f"Qt could not load its platform plugin for the display {where}"
+    return f"Qt could not open a window on the display {where}"
 
 
 @contextlib.contextmanager
@@ -21,7 +94,7 @@ def virtual_display(size: tuple[int, int] = (1920, 1200)) -> Iterator[str]:
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         raise InputError(
-            "no display and no Xvfb found: run under a desktop session or install Xvfb "
+            "no usable display and no Xvfb found: run under a desktop session or install Xvfb "
             "(Debian/Ubuntu: apt-get install xvfb, or run scripts/setup.sh)"
         )
     read_fd, write_fd = os.pipe()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import sys
 from pathlib import Path
 
 from napari_unet.cli._args import add_option
@@ -45,6 +43,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), show: bool = True):
     """Create the demo viewer: the sample's layers and every plugin widget docked.
 
+    The view is fitted last, once the docks have taken their room, so the whole sample is
+    in the canvas that remains.
+
     Returns
     -------
     napari.Viewer
@@ -54,7 +55,7 @@ def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), s
     from npe2 import PluginManager
 
     viewer = napari.Viewer(title="napari-unet demo", show=show)
-    viewer.window._qt_window.resize(*size)
+    viewer.window._qt_window.resize(*_fit_screen(size))
     viewer.open_sample(PLUGIN, sample)
     manifest = PluginManager.instance().get_manifest(PLUGIN)
     widgets = manifest.contributions.widgets or []
@@ -64,7 +65,32 @@ def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), s
         viewer.window.add_plugin_dock_widget(PLUGIN, contribution.display_name, tabify=index > 0)
     if sample == "nuclei":
         _overlay_starter_prediction(viewer)
+    fit_view(viewer)
     return viewer
+
+
+def _fit_screen(size: tuple[int, int]) -> tuple[int, int]:
+    """``size``, made no larger than the screen (a window manager would shrink it later)."""
+    from qtpy.QtGui import QGuiApplication
+
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return size
+    room = screen.availableGeometry()
+    return min(size[0], room.width()), min(size[1], room.height())
+
+
+def fit_view(viewer) -> None:
+    """Fit all layers into the canvas as it is laid out now (after docks were added).
+
+    napari fits the view to the canvas size it knows; the pending layout events give the
+    canvas its final size first.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(5):
+        QApplication.processEvents()
+    viewer.reset_view()
 
 
 def _overlay_starter_prediction(viewer) -> None:
@@ -87,10 +113,18 @@ def _overlay_starter_prediction(viewer) -> None:
     viewer.add_labels(labels, name="nuclei segmentation", opacity=0.5)
 
 
+#: What to do instead, after the one-line reason Qt could not open a window.
+NO_DISPLAY_HINT = (
+    "run it in a desktop session, under xvfb-run -a, or with --screenshot PNG to save a "
+    "picture of the window without a display"
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the demo, or save its screenshot and exit."""
     size = _parse_size(args.size)
     if args.screenshot is None:
+        _require_display()
         import napari
 
         build_viewer(args.sample, size)
@@ -102,18 +136,32 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--screenshot must name a .png file; got {out}")
     if not out.parent.resolve().is_dir():
         raise InputError(f"--screenshot: the folder {out.parent} does not exist")
-    needs_display = sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    )
-    ctx = _virtual_display(size) if needs_display else contextlib.nullcontext()
-    with ctx:
+    with _usable_display(size):
         return _screenshot(args.sample, size, out)
 
 
-def _virtual_display(size: tuple[int, int]):
-    from napari_unet.cli._display import virtual_display
+def _require_display() -> None:
+    """Raise a one-line InputError where Qt would abort the process for want of a display."""
+    from napari_unet.cli._display import display_problem
 
-    return virtual_display((size[0] + 64, size[1] + 64))
+    problem = display_problem()
+    if problem is not None:
+        raise InputError(f"{problem}; {NO_DISPLAY_HINT}")
+
+
+@contextlib.contextmanager
+def _usable_display(size: tuple[int, int]):
+    """The user's display if Qt can open a window on it, else a virtual one (Xvfb)."""
+    from napari_unet.cli._display import display_problem, virtual_display
+
+    if display_problem() is None:
+        yield
+        return
+    with virtual_display((size[0] + 64, size[1] + 64)) as name:
+        problem = display_problem()
+        if problem is not None:
+            raise InputError(f"Qt cannot open a window on the virtual display {name}: {problem}")
+        yield
 
 
 def _screenshot(sample: str, size: tuple[int, int], out: Path) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.cli._args import add_option, channel_choice, progress_bar
 from napari_unet.core.errors import InputError
 
 MODEL_SUFFIXES = (".safetensors",)
@@ -38,6 +38,10 @@ def add_parser(subparsers) -> None:
     add_option(parser, "--images", key="eval_images", nargs="+", type=Path)
     add_option(parser, "--labels", key="ground_truth", nargs="+", type=Path)
     add_option(parser, "--object-size", key="object_size", metavar="PX|estimate")
+    add_option(
+        parser, "--channel", key="channel", type=channel_choice, default=None,
+        metavar="auto|mean|N", shown_default="auto",
+    )  # fmt: skip
     add_option(parser, "--json", key="json", type=Path, metavar="OUT.json")
     shown = " ".join(f"{t:g}" for t in DSB_THRESHOLDS)
     add_option(
@@ -127,7 +131,7 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
 
 
 def _model_pairs(
-    model_path: Path, pairs, per_plane: bool, object_size=None
+    model_path: Path, pairs, per_plane: bool, object_size=None, channel=None
 ) -> Iterator[tuple[str, Any, Any]]:
     """Segment each image with the model (at ``object_size``'s scale, if given).
 
@@ -141,13 +145,13 @@ def _model_pairs(
     from napari_unet.core.models.modelfile import load_model
 
     model, metadata = load_model(model_path)
-    extra = {}
+    extra = {} if channel is None else {"channel": channel}
     if object_size is not None:
         training_object_size(metadata)  # a model without one is refused before any work
         extra["object_size"] = object_size
     for name, image_path, gt_path in pairs:
         gt = np.asarray(read_image(gt_path))
-        if extra:
+        if object_size is not None:
             extra["progress"] = lambda event, name=name: _note_size(name, event)
         with _warning_lines(name):
             pred = segmentation.segment(
@@ -246,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
         images = [f for p in args.images for f in _files(p)]
         gts = [f for p in args.labels for f in _files(p)]
         pairs, unused = match_files(images, gts, what="image")
-        source = _model_pairs(model_path, pairs, args.per_plane, _object_size(args.object_size))
+        size = _object_size(args.object_size)
+        source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel)
         inputs = {
             "model": str(model_path),
             "images": [str(p) for p in args.images],
@@ -258,9 +263,10 @@ def run(args: argparse.Namespace) -> int:
                 "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
                 f"got {len(args.inputs)} argument(s)"
             )
-        if args.images or args.labels or args.object_size is not None:
+        if args.images or args.labels or args.object_size is not None or args.channel is not None:
             raise InputError(
-                "--images, --labels and --object-size belong to the MODEL form, not PRED GT"
+                "--images, --labels, --object-size and --channel belong to the MODEL form, "
+                "not PRED GT"
             )
         pred_arg, gt_arg = (Path(a) for a in args.inputs)
         pairs, unused = match_files(_files(pred_arg), _files(gt_arg))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.cli._args import add_option, channel_choice, progress_bar
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image
 
@@ -40,6 +40,10 @@ def add_parser(subparsers) -> None:
     add_option(
         parser, "--precision", key="precision", choices=PRECISIONS,
         default=defaults["precision"].default,
+    )  # fmt: skip
+    add_option(
+        parser, "--channel", key="channel", type=channel_choice, default=None,
+        metavar="auto|mean|N", shown_default="auto",
     )  # fmt: skip
     add_option(parser, "--probabilities", key="probabilities", action="store_true")
     from napari_unet.core.inference.postprocess import Postprocess
@@ -132,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     )
     predictor = Predictor(
         model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
-        metadata=metadata,
+        metadata=metadata, channel=args.channel,
     )  # fmt: skip
     for src, outs in plan:
         labels = _predict_one(predictor, post, src, outs, args, metadata)

@@ -23,7 +23,13 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["atomic_write", "available_memory", "check_outputs", "stale_temporaries"]
+__all__ = [
+    "atomic_folder",
+    "atomic_write",
+    "available_memory",
+    "check_outputs",
+    "stale_temporaries",
+]
 
 #: A temporary of a killed writer older than this is removed even if its pid is reused.
 STALE_AFTER_S = 3600.0
@@ -115,6 +121,49 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; move it onto ``path`` on success.
+
+    For stores that are folders (Zarr). Two renames replace an existing folder: the old one
+    is first renamed aside and removed only once the new one is in place, so ``path`` holds
+    either the old complete store or the new one (a crash between the renames leaves the
+    old one under its temporary name until the next write). On error the temporary folder
+    is removed and ``path`` is left untouched.
+
+    Raises
+    ------
+    InputError
+        If the folder to write in does not exist or ``path`` is a file.
+    """
+    import shutil
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {path}: the folder {folder} does not exist")
+    if path.exists() and not path.is_dir():
+        raise InputError(f"cannot write {path}: it is a file, and the store is a folder")
+    for tmp in stale_temporaries(path):
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        old = None
+        if path.exists():
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
+            )
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

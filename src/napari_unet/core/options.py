@@ -34,7 +34,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "channel when all are equal, else their mean), their mean, or one channel; an RGBA "
         "alpha is never used",
         "tile": "input tile side in pixels, rounded up to a size the network accepts; "
-        "automatic (0 in the dock): the largest tile that fits the memory",
+        "automatic (0 in the dock): the largest tile that fits the memory, in the dock the "
+        "largest the network runs in half a second, so progress and Cancel act often",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
         "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",
@@ -46,6 +47,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "each plane is resized so its objects match the size the model was trained on (its "
         "file records it) and the labels are resized back; estimate: measure it with a first "
         "segmentation; not set: predict at the image's own scale",
+        "estimate_size": "segment the image once at its own scale and fill in the median "
+        "diameter of the objects found as the object size",
         "probabilities": "also output the class probabilities (an Image layer, or "
         "NAME_probabilities files)",
         "outdir": "folder for the results, NAME_labels.tif (.zarr for Zarr input); an input is "
@@ -55,6 +58,10 @@ OPTIONS: dict[str, dict[str, str]] = {
         "overwrite": "replace existing output files",
         "predict": "segment the image in the background with the chosen model",
         "cancel": "stop the prediction; nothing is added",
+        "save_segmentation": "save the dock's last segmentation to a TIFF file, or a Zarr "
+        "store for large images (never over the image's own file)",
+        "save_model": "save the model trained in this session to a model file (.safetensors), "
+        "to predict with it or fine-tune it later",
     },
     "Post-processing": {
         "threshold": "foreground probability (0 to 1) above which a pixel belongs to a cell",

@@ -25,6 +25,8 @@ __all__ = [
     "on_layers_changed",
     "region_array",
     "report_error",
+    "row",
+    "run_saving",
     "scroll_panel",
     "canvas_size",
     "visible_box",
@@ -119,7 +121,13 @@ def message_label(label, lines: int = 0) -> None:
     native.setSizePolicy(QSizePolicy.Policy.Ignored, vertical)
     if lines:
         native.setFixedHeight(lines * native.fontMetrics().lineSpacing() + 4)
-    label.changed.connect(lambda value: native.setToolTip(str(value)))
+    set_text = native.setText  # a QLabel signals no change: wrap the setter magicgui calls
+
+    def set_text_and_tooltip(text: str) -> None:
+        set_text(text)
+        native.setToolTip(text)
+
+    native.setText = set_text_and_tooltip
 
 
 def report_error(status, message: str) -> None:
@@ -128,6 +136,37 @@ def report_error(status, message: str) -> None:
 
     show_error(message)
     status.value = f"Error: {message}"
+
+
+def row(*widgets, label: str | None = None):
+    """Widgets side by side, without margins (``label``: its name in a form)."""
+    from magicgui.widgets import Container
+
+    box = Container(widgets=list(widgets), layout="horizontal", label=label or "")
+    box.margins = (0, 0, 0, 0)
+    return box
+
+
+def run_saving(status, save: Callable, *args, then: Callable | None = None):
+    """Run ``save(*args)`` (which returns the path written) in a thread worker.
+
+    The status line says "Saving..." and then where it went, and ``then(path)`` is called;
+    a failure is reported as an error (the core's writers are atomic: nothing half-written
+    is left). Returns the worker.
+    """
+    from napari.qt.threading import create_worker
+
+    status.value = "Saving..."
+
+    def done(path):
+        status.value = f"Saved {path}"
+        if then is not None:
+            then(path)
+
+    def failed(exc):
+        report_error(status, f"could not save: {exc}")
+
+    return create_worker(save, *args, _connect={"returned": done, "errored": failed})
 
 
 def scroll_panel(*widgets, min_height: int = 260) -> QScrollArea:

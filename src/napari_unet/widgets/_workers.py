@@ -76,29 +76,65 @@ def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Genera
         done.set()
 
 
-def predict_job(model, metadata: dict, model_file, image, options: dict, region) -> Generator:
+#: Seconds of network time per tile in the docks: progress and Cancel act at least this often.
+TILE_SECONDS = 0.5
+
+
+def predict_job(
+    model, metadata: dict, model_file, image, options: dict, region, estimate_only=False
+) -> Generator:
     """Load the model file if no model is given, then segment ``image``.
 
-    Returns ``(labels, foreground probability, the model loaded here or None, metadata)``.
-    ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``) and
-    keywords of :class:`~napari_unet.core.inference.plan.Predictor`.
+    ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``), the
+    ``object_size`` (None, pixels or ``"estimate"``) and keywords of
+    :class:`~napari_unet.core.inference.plan.Predictor`; an automatic tile is the largest
+    the network runs in :data:`TILE_SECONDS`. Yields progress (and the
+    :class:`~napari_unet.core.inference.scale.ObjectSize` used). Returns a dict: ``labels``,
+    ``foreground`` (float32), ``model`` (the one loaded here, or None), ``metadata``,
+    ``size`` (the ObjectSize, or None) and ``warnings`` (out-of-domain signs, text). With
+    ``estimate_only`` only the object size is measured: ``labels`` and ``foreground`` are
+    None.
     """
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
-    from napari_unet.core.inference.segment import iter_labels
+    from napari_unet.core.inference.scale import ObjectSize
+    from napari_unet.core.inference.segment import iter_labels, result_warnings
 
-    loaded = None
+    out = {"model": None, "labels": None, "foreground": None, "size": None, "warnings": []}
     if model is None:
         from napari_unet.core.models.modelfile import load_model
 
         model, metadata = load_model(model_file, device="cpu")
-        loaded = model
+        out["model"] = model
+    out["metadata"] = metadata
     settings = dict(options)
     post = {k: settings.pop(k) for k in ("threshold", "min_size", "split") if k in settings}
+    size = settings.pop("object_size", None)
+    if settings.get("tile") is None:
+        settings["tile_seconds"] = TILE_SECONDS
+    if estimate_only:
+        from napari_unet.core.inference.segment import iter_estimate_object_size
+
+        out["size"] = yield from iter_estimate_object_size(
+            model, image, metadata=metadata, region=region, **post, **settings
+        )
+        return out
     predictor = Predictor(model, metadata=metadata, **settings)
     post = Postprocess.for_model(metadata, **post)
-    labels, foreground, _ = yield from iter_labels(predictor, post, image, region)
-    return labels, np.asarray(foreground, np.float32), loaded, metadata
+    gen = iter_labels(predictor, post, image, region, object_size=size, metadata=metadata)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            labels, foreground, _ = stop.value
+            break
+        if isinstance(event, ObjectSize):
+            out["size"] = event
+        yield event
+    fg = np.asarray(foreground, np.float32)
+    out["labels"], out["foreground"] = labels, fg
+    out["warnings"] = result_warnings(labels, fg, metadata, image, out["size"], post.threshold)
+    return out
 
 
 def evaluate_job(pairs: list, thresholds, total: int) -> Generator:

@@ -32,6 +32,7 @@ from napari_unet.core.files import check_outputs
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
 from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
+from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import (
     CloseWatcher,
     layer_choices,
@@ -80,6 +81,7 @@ class AnnotateWidget(Container):
         viewer.layers.events.removing.connect(self._on_layer_removing)
         viewer.dims.events.current_step.connect(self._on_step)
         self._enable_session(False)
+        tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 
     def _make_controls(self) -> None:
         self._image_combo = ComboBox(label="Image", choices=self._image_choices)

@@ -2,43 +2,40 @@
 
 Loading the model file and every tile run in a napari thread worker
 (:func:`napari_unet.widgets._workers.predict_job`, on the core generator
-:func:`napari_unet.core.inference.segment.iter_segment`); the GUI thread only moves the
-progress bar and adds the result as a Labels layer ``"<image> segmentation"`` (and optionally
-the foreground probability as an Image layer) with the image's scale and translate.
+:func:`napari_unet.core.inference.segment.iter_labels`); the GUI thread only moves the
+progress bar (with the elapsed and remaining time) and adds the result as a Labels layer
+``"<image> segmentation (<model>)"`` (and optionally the foreground probability as an Image
+layer) with the image's scale and translate, so the results of several models sit side by
+side. The segmentation and an unsaved trained model can be saved from the dock.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FileEdit,
-    FloatSpinBox,
-    Label,
-    ProgressBar,
-    PushButton,
-    RadioButtons,
-    SpinBox,
-)
+from magicgui.widgets import Container, Label, ProgressBar, PushButton
 
-from napari_unet.core.annotation.axes import plan_axes
 from napari_unet.core.errors import InputError
-from napari_unet.core.inference.postprocess import Postprocess
-from napari_unet.core.options import describe
-from napari_unet.widgets import _layers, _workers
+from napari_unet.widgets import _layers, _saving, _workers
+from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
+    BUILTIN,
+    OTHER,
+    VIEW,
+    WHOLE,
+    PredictForm,
+)
 
 if TYPE_CHECKING:
     import napari
 
-WHOLE = "whole image"
-VIEW = "current view/slice only"
-BUILTIN = "nuclei (built-in starter)"
-OTHER = "model file / trained model"
+
+def result_name(image_name: str, model_name: str) -> str:
+    """The name of the Labels layer a prediction with ``model_name`` of an image gets."""
+    return f"{image_name} segmentation ({model_name})"
 
 
 class PredictWidget(Container):
@@ -51,217 +48,141 @@ class PredictWidget(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = viewer
-        self._model = None
-        self._metadata: dict = {}
-        self._pending_file: Path | None = None
         self._worker = None
-        self._make_controls()
-        buttons = Container(widgets=[self._run, self._cancel], layout="horizontal")
-        buttons.margins = (0, 0, 0, 0)
-        self.extend(
-            [
-                self._source, self._model_file, self._model_label, self._image, self._channel,
-                self._tile, self._device, self._scope, self._threshold, self._min_size,
-                self._split,
-                self._probabilities, buttons, self._progress, self._status,
-            ]
-        )  # fmt: skip
-        # Score the prediction against the annotations right here (collapsed by default).
-        from napari_unet.widgets.evaluate import evaluate_section
-
-        self._evaluate = evaluate_section(viewer)
-        self.native.layout().addWidget(self._evaluate)
-        self._model_file.changed.connect(self._on_model_file)
-        self._image.changed.connect(lambda _=None: self._channel.reset_choices())
-        self._source.changed.connect(self._on_source)
-        self._source.value = BUILTIN  # the starter model works before any training
-        self._run.changed.connect(self._on_run)
-        self._cancel.changed.connect(self._on_cancel)
-        _layers.on_layers_changed(viewer, lambda _e=None: self.reset_choices())
-
-    def _make_controls(self) -> None:
-        post = Postprocess()
-        self._source = ComboBox(label="model", choices=[BUILTIN, OTHER], value=OTHER)
-        self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
-        self._model_label = Label(value="model: none (choose a file or train one)")
-        self._image = ComboBox(
-            label="image", choices=lambda _w=None: _layers.layer_choices(self._viewer, "Image")
-        )
-        self._channel = ComboBox(label="channel", choices=self._channel_choices)
-        self._tile = SpinBox(label="tile (px, 0 = auto)", min=0, max=16384, value=0)
-        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
-        self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
-        self._threshold = FloatSpinBox(
-            label="threshold", min=0.01, max=0.99, step=0.05, value=post.threshold
-        )
-        self._min_size = SpinBox(label="min size (px)", min=0, max=1_000_000, value=post.min_size)
-        self._split = FloatSpinBox(
-            label="split joined (px)", min=0.0, max=20.0, step=0.5, value=post.split
-        )
-        self._probabilities = CheckBox(text="also add probabilities", value=False)
+        self._job = 0  # the run whose signals count (a cancelled run's later ones do not)
+        self._form = PredictForm(viewer)
+        for name in self._form.CONTROLS:  # the form's controls are the dock's too
+            setattr(self, name, getattr(self._form, name))
         self._run = PushButton(text="Predict")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self._status = Label(value="")
-        for widget, key in (
-            (self._source, "model"), (self._model_file, "model_file"), (self._image, "image"),
-            (self._channel, "channel"),
-            (self._tile, "tile"), (self._device, "device"), (self._scope, "scope"),
-            (self._threshold, "threshold"), (self._min_size, "min_size"), (self._split, "split"),
-            (self._probabilities, "probabilities"), (self._run, "predict"),
-            (self._cancel, "cancel"),
-        ):  # fmt: skip
-            widget.tooltip = describe(key)
+        _layers.message_label(self._status, lines=3)
+        self._save_labels = PushButton(text="Save segmentation...", enabled=False)
+        self._save_model = PushButton(text="Save model...", enabled=False)
+        self._form.tooltips(
+            predict=self._run, cancel=self._cancel, save_segmentation=self._save_labels,
+            save_model=self._save_model,
+        )  # fmt: skip
+        self._form.extend(
+            [
+                _layers.row(self._run, self._cancel), self._progress, self._status,
+                _layers.row(self._save_labels, self._save_model),
+            ]
+        )  # fmt: skip
+        from napari_unet.widgets.evaluate import evaluate_section
 
-    def _channel_choices(self, _widget=None) -> list[tuple[str, object]]:
-        """auto, mean, and each colour channel of an RGB(A) layer (its alpha is never used)."""
-        layer = self._image.value if hasattr(self, "_image") else None
-        n = int(layer.data.shape[-1]) if getattr(layer, "rgb", False) else 0
-        picks = [(f"channel {k}", k) for k in range(min(n, 3))]
-        return [("auto", None), ("mean of the channels", "mean"), *picks]
+        # Score the prediction against the annotations right here (collapsed by default).
+        self._evaluate = evaluate_section(viewer)
+        self._scroll = _layers.scroll_panel(self._form.native, self._evaluate)
+        self.native.layout().addWidget(self._scroll)
+        self._last: tuple | None = None  # (result layer, image layer) of the last run
+        self._run.changed.connect(self._on_run)
+        self._cancel.changed.connect(self._on_cancel)
+        self._estimate.changed.connect(lambda _=None: self._on_run(estimate=True))
+        self._save_labels.changed.connect(self._on_save_labels)
+        self._save_model.changed.connect(self._on_save_model)
+        self._form.model_changed = self._on_model_changed
+        _layers.on_layers_changed(viewer, lambda _e=None: self.reset_choices())
+        self._on_model_changed()
+        tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
+
+    def reset_choices(self, *_args) -> None:
+        """Refresh the layer pickers (the form is not a magicgui child of this container)."""
+        super().reset_choices()
+        self._form.reset_choices()
 
     # -- model --------------------------------------------------------------------------
-    def set_model(self, model, metadata: dict, name: str) -> None:
-        """Use an in-memory model (the Train dock hands over the model it just trained)."""
-        self._source.value = OTHER
-        self._model, self._metadata, self._pending_file = model, dict(metadata or {}), None
-        self._model_label.value = f"model: {name}"
-        self._show_postprocess(metadata)
+    def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:
+        """Use an in-memory model (the Train dock hands over the model it just trained).
 
-    def _on_model_file(self, value=None) -> None:
-        path = Path(str(self._model_file.value))
-        if str(self._model_file.value) in ("", ".") or not path.is_file():
-            return
-        self._source.value = OTHER
-        self._model, self._metadata, self._pending_file = None, {}, path
-        self._model_label.value = f"model: {path.name} (loaded when you press Predict)"
-        self._show_recommendations(path)
+        ``saved`` is the file it was saved to, if any: without one "Save model..." is offered.
+        """
+        self._form.set_model(model, metadata, name, saved)
 
-    def _show_recommendations(self, path: Path) -> None:
-        """Show the post-processing a model file recommends (its header only: no torch)."""
-        from napari_unet.core.models.modelfile import read_metadata
-
-        try:
-            metadata = read_metadata(path)
-        except (InputError, OSError):
-            return  # not a model file: Predict will say so
-        self._show_postprocess(metadata)
-
-    def _show_postprocess(self, metadata: dict | None) -> None:
-        """Threshold, min size and split as the model would use them (else the defaults)."""
-        try:
-            post = Postprocess.for_model(metadata)
-        except InputError as exc:  # a damaged or hand-edited file: say so, show the defaults
-            _layers.report_error(self._status, f"the model's post-processing is invalid: {exc}")
-            post = Postprocess()
-        self._threshold.value = post.threshold
-        self._min_size.value = post.min_size
-        self._split.value = post.split
-
-    def _on_source(self, value=None) -> None:
-        """The built-in starter model, or back to the chosen model file."""
-        from napari_unet.core.models.pretrained import pretrained_path
-
-        if self._source.value != BUILTIN:
-            self._model, self._metadata, self._pending_file = None, {}, None
-            self._model_label.value = "model: none (choose a file or train one)"
-            self._on_model_file()
-            return
-        try:
-            path = pretrained_path("nuclei")
-        except InputError as exc:  # a broken installation: say so, keep the file choice
-            self._model_label.value = f"model: none ({exc})"
-            self._source.value = OTHER
-            return
-        self._model, self._metadata, self._pending_file = None, {}, path
-        self._show_recommendations(path)
-        self._model_label.value = "model: nuclei, built-in (loaded when you press Predict)"
+    def _on_model_changed(self) -> None:
+        self._save_model.enabled = self._form.model is not None and self._form.saved is None
 
     # -- running ------------------------------------------------------------------------
-    def _request(self) -> dict:
-        """Everything the worker needs, read on the GUI thread (raises InputError)."""
-        layer = self._image.value
-        if layer is None:
-            raise InputError("no image layer: open an image first")
-        if self._model is None and self._pending_file is None:
-            raise InputError("no model: choose a model file or train one in the Train dock")
-        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        rgb = bool(getattr(layer, "rgb", False))
-        # The axes as napari shows them: colour last, else planes (napari's slider), one
-        # prediction each; a shape the Annotate dock would find ambiguous is refused here too.
-        plan = plan_axes(data.shape, rgb=rgb)
-        if plan.kind == "channels":
-            plan = plan_axes(data.shape, axes="stack")
-        axis = -1 if plan.kind == "rgb" else "none"
-        options = {
-            "tile": self._tile.value or None,
-            "device": self._device.value,
-            "threshold": float(self._threshold.value),
-            "min_size": int(self._min_size.value),
-            "split": float(self._split.value),
-            "channel_axis": axis,
-            "channel": self._channel.value,
-        }
-        req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
-        req["shape"] = plan.labels_shape
-        req["model_file"] = self._pending_file  # to keep the loaded model only if still chosen
-        if self._scope.value == VIEW:
-            if plan.is_stack:
-                req["plane"] = int(self._viewer.dims.current_step[0])
-            h, w = plan.labels_shape[-2:]
-            box = _layers.visible_box(self._viewer, layer, (h, w))
-            if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
-                req["region"] = ((box[0], box[1]), (box[2], box[3]))
-        return req
-
-    def _on_run(self, _value=None) -> None:
+    def _on_run(self, _value=None, estimate: bool = False) -> None:
         from napari.qt.threading import create_worker
 
         if self._worker is not None:
             return
         try:
-            req = self._request()
+            req = self._form.request(estimate)
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._req = req
-        self._run.enabled, self._cancel.enabled = False, True
+        self._req, self._job = req, self._job + 1
+        self._set_running(True)
         self._progress.value = 0
-        self._status.value = "Predicting..."
+        self._t0 = time.perf_counter()
+        self._status.value = "Estimating the object size..." if estimate else "Predicting..."
         image = req["data"] if req["plane"] is None else req["data"][req["plane"]]
+        job = self._job
         self._worker = create_worker(
-            _workers.predict_job, self._model, self._metadata, self._pending_file, image,
-            req["options"], req["region"],
+            _workers.predict_job, self._form.model, self._form.metadata, self._form.pending,
+            image, req["options"], req["region"], estimate,
             _connect={
-                "yielded": self._on_progress, "returned": self._on_returned,
-                "errored": self._on_error, "finished": self._on_finished,
-                "aborted": self._on_aborted,
+                "yielded": lambda ev: self._on_progress(ev, job),
+                "returned": lambda out: self._on_returned(out, job),
+                "errored": lambda exc: self._on_error(exc, job),
+                "finished": lambda: self._on_finished(job),
             },
         )  # fmt: skip
 
+    def _set_running(self, running: bool) -> None:
+        self._run.enabled = self._estimate.enabled = not running
+        self._cancel.enabled = running
+
     def _on_cancel(self, _value=None) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-            self._status.value = "Cancelling..."
+        """Stop at the next tile; the dock is free at once and ignores the rest of the run."""
+        if self._worker is None:
+            return
+        self._worker.quit()
+        self._worker, self._job = None, self._job + 1
+        self._set_running(False)
+        self._progress.value = 0
+        self._status.value = "Cancelled: nothing was added"
 
-    def _on_progress(self, event) -> None:
-        self._progress.max = max(int(event.total), 1)
-        self._progress.value = int(event.done)
+    def _on_progress(self, event, job: int) -> None:
+        from napari_unet.core.inference.scale import ObjectSize
 
-    def _on_returned(self, result) -> None:
-        labels, foreground, model, metadata = result
-        chosen = self._model is None and self._pending_file == self._req["model_file"]
-        if model is not None and chosen:  # loaded in the worker: keep it for next time
-            name = self._pending_file.name if self._pending_file else "?"
-            if self._source.value == BUILTIN:
-                name = "nuclei, built-in"
-            self._model, self._metadata, self._pending_file = model, metadata, None
-            self._model_label.value = f"model: {name}"
-        self._show(labels, foreground)
-        self._status.value = f"{int(labels.max())} objects"
-        self._evaluate.panel.suggest(self._req["layer"].name)
+        if job != self._job:
+            return
+        if isinstance(event, ObjectSize):
+            self._form.show_size(event)
+            return
+        done, total = int(event.done), max(int(event.total), 1)
+        self._progress.max, self._progress.value = total, done
+        elapsed = time.perf_counter() - self._t0
+        left = elapsed / done * (total - done) if done else None
+        self._status.value = progress_text(done, total, elapsed, left)
+        if done == total:  # the tiles are done; labelling the cells can take a second more
+            self._status.value += "; separating the cells..."
+
+    def _on_returned(self, out: dict, job: int) -> None:
+        from napari.utils.notifications import show_warning
+
+        if job != self._job:
+            return
+        self._form.keep_loaded(out, self._req)
+        if out["labels"] is None:  # estimate only
+            self._form.use_estimate(out["size"])
+            self._status.value = out["size"].describe()
+            return
+        if out["size"] is not None:
+            self._form.show_size(out["size"])
+        self._show(out["labels"], out["foreground"])
+        lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
+        for text in out["warnings"]:
+            show_warning(f"{self._req['layer'].name}: {text}")
+            lines.append(f"Warning: {text}")
+        self._status.value = "\n".join(lines)
+        self._evaluate.panel.suggest(self._req["layer"].name, prediction=self._last[0].name)
 
     def _show(self, labels: np.ndarray, foreground: np.ndarray) -> None:
         """Put the result into the viewer (a region/plane goes into the full-size layer)."""
@@ -271,11 +192,14 @@ class PredictWidget(Container):
         if req["region"] is not None:
             (y0, y1), (x0, x1) = req["region"]
             index += [slice(y0, y1), slice(x0, x1)]
-        self._put(f"{layer.name} segmentation", labels, full, index, "labels")
-        if self._probabilities.value:
+        name = result_name(layer.name, req["model_name"])
+        seg = self._put(name, labels, full, index, "labels")
+        if self._form.probabilities:
             self._put(f"{layer.name} probabilities", foreground, full, index, "image")
+        self._last = (seg, layer)
+        self._save_labels.enabled = True
 
-    def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str) -> None:
+    def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str):
         """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape)."""
         layers = self._viewer.layers
         if name in layers and layers[name].data.shape == full:
@@ -285,7 +209,7 @@ class PredictWidget(Container):
             else:
                 target.data = values
             target.refresh()
-            return
+            return target
         if name in layers:
             layers.remove(name)
         if index:
@@ -295,16 +219,57 @@ class PredictWidget(Container):
         layer, n = self._req["layer"], len(full)
         kw = {"name": name, "scale": layer.scale[-n:], "translate": layer.translate[-n:]}
         if kind == "labels":
-            self._viewer.add_labels(values, opacity=0.5, **kw)
-        else:
-            self._viewer.add_image(values, colormap="magma", blending="additive", **kw)
+            return self._viewer.add_labels(values, opacity=0.5, **kw)
+        return self._viewer.add_image(values, colormap="magma", blending="additive", **kw)
 
-    def _on_error(self, exc: Exception) -> None:
-        _layers.report_error(self._status, f"Prediction failed: {exc}")
+    def _on_error(self, exc: Exception, job: int) -> None:
+        if job == self._job:
+            _layers.report_error(self._status, f"Prediction failed: {exc}")
 
-    def _on_aborted(self) -> None:
-        self._status.value = "Cancelled"
+    def _on_finished(self, job: int) -> None:
+        if job == self._job:
+            self._worker = None
+            self._set_running(False)
 
-    def _on_finished(self) -> None:
-        self._worker = None
-        self._run.enabled, self._cancel.enabled = True, False
+    # -- saving ---------------------------------------------------------------------------
+    def _on_save_labels(self, _value=None, path: Path | None = None) -> None:
+        """Save the last segmentation (TIFF, or Zarr for large images) in a thread."""
+        seg, image = self._last or (None, None)
+        if seg is None or seg not in self._viewer.layers:
+            _layers.report_error(self._status, "no segmentation to save: predict first")
+            self._save_labels.enabled = False
+            return
+        suggested = _saving.suggested_labels_path(seg, image)
+        path = path or _saving.ask_path(
+            self.native, "Save segmentation", suggested, _saving.LABEL_FILTERS
+        )
+        if path is not None:
+            inputs = [_saving.layer_source(ly) for ly in (seg, image)]
+            data = np.array(seg.data)  # painting meanwhile changes nothing
+            _layers.run_saving(self._status, _saving.save_labels, data, path, inputs)
+
+    def _on_save_model(self, _value=None, path: Path | None = None) -> None:
+        """Save the in-memory (trained) model to a model file."""
+        model, name = self._form.model, self._form.model_name
+        if model is None:
+            return
+        path = path or _saving.ask_path(
+            self.native, "Save model", Path.home() / f"{name}.safetensors", _saving.MODEL_FILTER
+        )
+        if path is None:
+            return
+        try:
+            saved = _saving.save_trained_model(model, self._form.metadata, path)
+        except (InputError, OSError) as exc:
+            _layers.report_error(self._status, f"could not save the model: {exc}")
+            return
+        self._form.set_model(model, self._form.metadata, saved.stem, saved)
+        self._status.value = f"Saved the model to {saved}"
+
+
+def progress_text(done: int, total: int, elapsed: float, left: float | None) -> str:
+    """``Predicting: tile 3 of 16 - 0:04 elapsed, about 0:12 left``."""
+    from napari_unet.widgets._train_helpers import fmt_time
+
+    text = f"Predicting: tile {done} of {total} - {fmt_time(elapsed)} elapsed"
+    return text + (f", about {fmt_time(left)} left" if left is not None else "")

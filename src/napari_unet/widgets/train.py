@@ -14,6 +14,7 @@ import contextlib
 import gc
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,7 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers, _workers
 from napari_unet.widgets import _train_helpers as th
+from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
     CONTROLS,
@@ -75,7 +77,9 @@ class TrainWidget(Container):
         # Two lines that never resize the dock: a new status text must not relayout the form
         # (that cost tens of ms per update on the GUI thread); long ones wrap, not widen it.
         _layers.message_label(self._status, lines=2)
-        self._form.extend([self._buttons, self._progress, self._status])
+        self._save = PushButton(text="Save model...", enabled=False)
+        self._save.tooltip = describe("save_model")
+        self._form.extend([self._buttons, self._progress, self._status, self._save])
         self.plot = TrainingPlot()
         self._scroll = _layers.scroll_panel(self._form.native, self.plot)
         self.native.layout().addWidget(self._scroll)
@@ -91,11 +95,13 @@ class TrainWidget(Container):
         self._connect()
         self._refresh()
         th.preimport()
+        tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 
     def _connect(self) -> None:
         self._start.changed.connect(lambda _=None: self._on_start(resume=False))
         self._resume.changed.connect(lambda _=None: self._on_start(resume=True))
         self._stop.changed.connect(self._on_stop)
+        self._save.changed.connect(self._on_save)
         _layers.on_layers_changed(self._viewer, self._refresh)
         cam = _layers.camera(self._viewer)
         for event in (cam.events.center, cam.events.zoom, self._viewer.dims.events.current_step):
@@ -198,6 +204,7 @@ class TrainWidget(Container):
     def _set_running(self, running: bool) -> None:
         self._start.enabled = not running
         self._resume.enabled = not running and self._result is not None
+        self._save.enabled = not running and self._result is not None
         self._stop.enabled = running
 
     def _on_event(self, ev) -> None:
@@ -252,10 +259,32 @@ class TrainWidget(Container):
     def _handover(self, result) -> None:
         """Give the (best) trained model to a docked Predict widget, if there is one."""
         model = result.best_model()
-        name = self._output.stem if self._output else "trained model"
+        saved = result.saved_to
+        name = saved.name.removesuffix(".safetensors") if saved else "trained model"
         for widget in list(self._viewer.window.dock_widgets.values()):
             if widget is not self and hasattr(widget, "set_model"):
-                widget.set_model(model, dict(result.metadata), name)
+                widget.set_model(model, dict(result.metadata), name, saved)
+
+    def _on_save(self, _value=None, path: Path | None = None):
+        """Save the model trained so far (its last weights, resumable) to a chosen file."""
+        from napari_unet.widgets import _saving
+
+        result = self._result
+        if result is None or not self._done.is_set():
+            return None
+        suggested = result.saved_to or self._output or Path.home() / "trained.unet.safetensors"
+        path = path or _saving.ask_path(self.native, "Save model", suggested, _saving.MODEL_FILTER)
+        if path is None:
+            return None
+        inputs = [_saving.layer_source(ly) for pair in self._form.pairs() for ly in pair if ly]
+
+        def saved(where: Path) -> None:
+            result.saved_to = where
+            self._save_path.value = where  # a later run (and Resume) writes here too
+            self._handover(result)
+
+        save = _saving.save_run
+        return _layers.run_saving(self._status, save, result, path, inputs, then=saved)
 
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.core.errors import InputError

@@ -13,6 +13,7 @@ from napari_unet.core.options import describe
 from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
+from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import ROLE
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class WeightMapWidget(Container):
         ):  # fmt: skip
             widget.tooltip = describe(key)
         self._status = Label(value="Choose a Labels layer.")
-        self._status.native.setWordWrap(True)
+        # Two lines kept while live updates change it; a long error never widens the dock.
+        _layers.message_label(self._status, lines=2)
         settings = Container(
             widgets=[
                 self._labels,
@@ -99,6 +101,7 @@ class WeightMapWidget(Container):
         self._labels.changed.connect(self._on_labels_changed)
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
+        tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 
     # ------------------------------------------------------------------ choices
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write
+from napari_unet.core.files import atomic_folder, atomic_write
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -189,7 +189,8 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
         import dask.array as da
 
         arr = data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
-        arr.to_zarr(str(p), overwrite=True)
+        with atomic_folder(p) as tmp:
+            arr.to_zarr(str(tmp), overwrite=True)
         return p
     arr = np.asarray(data)
     if suffix in TIFF_SUFFIXES:

@@ -34,6 +34,7 @@ from napari_unet.core.inference.runner import (
     auto_tile,
     model_info,
     predict_region,
+    responsive_tile,
 )
 from napari_unet.core.progress import drain
 
@@ -101,6 +102,11 @@ class Predictor:
         The class :meth:`foreground` returns (default: see :func:`foreground_class_of`).
     chunk : int
         Output chunk side of lazy (dask) predictions.
+    tile_seconds : float, optional
+        With an automatic tile: the largest tile the network runs in about this many seconds
+        on the device (timed once per model; :func:`~.runner.responsive_tile`), so progress
+        moves and a cancel acts at least that often. The docks use 0.5; None (the default)
+        takes the largest tile that fits the memory (the fastest overall).
 
     Raises
     ------
@@ -123,6 +129,7 @@ class Predictor:
         overlap: int | None = None,
         foreground_class: int | None = None,
         chunk: int = CHUNK,
+        tile_seconds: float | None = None,
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
         _check_weights(model)
@@ -135,6 +142,9 @@ class Predictor:
         self.batch = check_int("batch", 1 if batch is None or batch == 0 else batch)
         auto = tile is None or (tile == 0 and not isinstance(tile, bool))
         self.tile = auto_tile(model, self.device, self.batch, precision) if auto else tile
+        if auto and tile_seconds is not None:
+            seconds = _check_seconds(tile_seconds)
+            self.tile = responsive_tile(model, self.device, seconds, precision, self.tile)
         self.tile = check_int("tile", self.tile)
         self.overlap = None if overlap is None else check_int("overlap", overlap, low=0)
         self.chunk = check_int("chunk", chunk)
@@ -223,6 +233,17 @@ class Predictor:
         from napari_unet.core.inference.chunked import iter_store
 
         return (yield from iter_store(self.lazy_probabilities(image, region), path, scheduler))
+
+
+def _check_seconds(value) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(value, bool) or not 0 < seconds < float("inf"):
+        raise InputError(f"tile_seconds must be a positive number of seconds; got {value!r}")
+    return seconds
 
 
 def _check_weights(model) -> None:

@@ -1,0 +1,257 @@
+"""The settings of the Predict dock: model, image, channel, object size, tiles, post-processing.
+
+:class:`PredictForm` holds the controls and the chosen model (a file, the built-in starter or
+a model handed over by the Train dock) and turns them into the request the worker runs
+(:meth:`PredictForm.request`, read on the GUI thread). The dock adds the buttons, progress
+and results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    RadioButtons,
+    SpinBox,
+)
+
+from napari_unet.core.annotation.axes import plan_axes
+from napari_unet.core.errors import InputError
+from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.options import describe
+from napari_unet.widgets import _layers
+
+if TYPE_CHECKING:
+    import napari
+
+WHOLE = "whole image"
+VIEW = "current view/slice only"
+BUILTIN = "nuclei (built-in starter)"
+OTHER = "model file / trained model"
+#: What the object-size box shows at 0: no rescaling.
+SIZE_OFF = "off (image's own scale)"
+
+
+class PredictForm(Container):
+    """The Predict dock's settings and its model choice."""
+
+    #: The controls the dock exposes under the same names.
+    CONTROLS = (
+        "_source", "_model_file", "_model_label", "_image", "_channel", "_size", "_estimate",
+        "_size_note", "_tile", "_device", "_scope", "_threshold", "_min_size", "_split",
+        "_probabilities",
+    )  # fmt: skip
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self.model, self.metadata, self.pending = None, {}, None
+        self.model_name, self.saved = "", None
+        self.model_changed = lambda: None  # the dock's callback
+        self._make_controls()
+        self.extend(
+            [
+                self._source, self._model_file, self._model_label, self._image, self._channel,
+                _layers.row(self._size, self._estimate, label="object size (px)"),
+                self._size_note, self._tile, self._device, self._scope, self._threshold,
+                self._min_size, self._split, self._probabilities,
+            ]
+        )  # fmt: skip
+        self._model_file.changed.connect(self._on_model_file)
+        self._image.changed.connect(lambda _=None: self._channel.reset_choices())
+        self._source.changed.connect(self._on_source)
+        self._source.value = BUILTIN  # the starter model works before any training
+
+    def _make_controls(self) -> None:
+        post = Postprocess()
+        self._source = ComboBox(label="model", choices=[BUILTIN, OTHER], value=OTHER)
+        self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
+        self._model_label = Label(value="model: none (choose a file or train one)")
+        self._image = ComboBox(
+            label="image", choices=lambda _w=None: _layers.layer_choices(self._viewer, "Image")
+        )
+        self._channel = ComboBox(label="channel", choices=self._channel_choices)
+        self._size = FloatSpinBox(min=0.0, max=2000.0, step=1.0, value=0.0)
+        self._size.native.setSpecialValueText(SIZE_OFF)
+        self._estimate = PushButton(text="Estimate")
+        self._size_note = Label(value="")
+        self._tile = SpinBox(label="tile (px, 0 = auto)", min=0, max=16384, value=0)
+        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
+        self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
+        self._threshold = FloatSpinBox(
+            label="threshold", min=0.01, max=0.99, step=0.05, value=post.threshold
+        )
+        self._min_size = SpinBox(label="min size (px)", min=0, max=1_000_000, value=post.min_size)
+        self._split = FloatSpinBox(
+            label="split joined (px)", min=0.0, max=20.0, step=0.5, value=post.split
+        )
+        self._probabilities = CheckBox(text="also add probabilities", value=False)
+        for widget in (self._model_label, self._size_note):
+            _layers.message_label(widget)
+        self.tooltips(
+            model=self._source, model_file=self._model_file, image=self._image,
+            channel=self._channel, object_size=self._size, estimate_size=self._estimate,
+            tile=self._tile, device=self._device, scope=self._scope,
+            threshold=self._threshold, min_size=self._min_size, split=self._split,
+            probabilities=self._probabilities,
+        )  # fmt: skip
+
+    @staticmethod
+    def tooltips(**widgets) -> None:
+        """Each widget's tooltip is its option's description (``key=widget``)."""
+        for key, widget in widgets.items():
+            widget.tooltip = describe(key)
+
+    @property
+    def probabilities(self) -> bool:
+        """Whether the probabilities are added too."""
+        return bool(self._probabilities.value)
+
+    def _channel_choices(self, _widget=None) -> list[tuple[str, object]]:
+        """auto, mean, and each colour channel of an RGB(A) layer (its alpha is never used)."""
+        layer = self._image.value if hasattr(self, "_image") else None
+        n = int(layer.data.shape[-1]) if getattr(layer, "rgb", False) else 0
+        picks = [(f"channel {k}", k) for k in range(min(n, 3))]
+        return [("auto", None), ("mean of the channels", "mean"), *picks]
+
+    # -- the model ----------------------------------------------------------------------
+    def _use(self, model, metadata, pending, name: str, saved=None, label: str = "") -> None:
+        self.model, self.metadata, self.pending = model, dict(metadata or {}), pending
+        self.model_name, self.saved = name, saved
+        self._model_label.value = label or (f"model: {name}" if name else "model: none")
+        self.model_changed()
+
+    def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:
+        """Use an in-memory model, saved to ``saved`` or not saved at all (None)."""
+        self._source.value = OTHER
+        note = "" if saved is not None else " (not saved: Save model... keeps it)"
+        self._use(model, metadata, None, name, saved, f"model: {name}{note}")
+        self._show_model(self.metadata)
+
+    def _on_model_file(self, value=None) -> None:
+        path = Path(str(self._model_file.value))
+        if str(self._model_file.value) in ("", ".") or not path.is_file():
+            return
+        self._source.value = OTHER
+        label = f"model: {path.name} (loaded when you press Predict)"
+        self._use(None, {}, path, path.name.removesuffix(".safetensors"), path, label)
+        self._show_recommendations(path)
+
+    def _on_source(self, value=None) -> None:
+        """The built-in starter model, or back to the chosen model file."""
+        from napari_unet.core.models.pretrained import pretrained_path
+
+        if self._source.value != BUILTIN:
+            self._use(None, {}, None, "", None, "model: none (choose a file or train one)")
+            self._on_model_file()
+            return
+        try:
+            path = pretrained_path("nuclei")
+        except InputError as exc:  # a broken installation: say so, keep the file choice
+            self._model_label.value = f"model: none ({exc})"
+            self._source.value = OTHER
+            return
+        label = "model: nuclei, built-in (loaded when you press Predict)"
+        self._use(None, {}, path, "nuclei", path, label)
+        self._show_recommendations(path)
+
+    def keep_loaded(self, out: dict, req: dict) -> None:
+        """Keep the model a run loaded from the chosen file (if it is still the choice)."""
+        if out["model"] is not None and self.model is None and self.pending == req["model_file"]:
+            builtin = self._source.value == BUILTIN
+            name = "nuclei, built-in" if builtin else Path(req["model_file"]).name
+            self.model, self.metadata, self.pending = out["model"], out["metadata"], None
+            self._model_label.value = f"model: {name}"
+            self.model_changed()
+
+    def _show_recommendations(self, path: Path) -> None:
+        """Show what a model file recommends (its header only: no torch)."""
+        from napari_unet.core.models.modelfile import read_metadata
+
+        try:
+            metadata = read_metadata(path)
+        except (InputError, OSError):
+            return  # not a model file: Predict will say so
+        self._show_model(metadata)
+
+    def _show_model(self, metadata: dict | None) -> None:
+        self.show_postprocess(metadata)
+        size = (metadata or {}).get("object_size")
+        ok = isinstance(size, int | float) and size > 0
+        self._size.enabled = self._estimate.enabled = ok
+        if not ok:
+            self._size.value = 0.0
+        self._size_note.value = (
+            f"the model learnt objects of about {size:.3g} px"
+            if ok
+            else "this model records no object size: the image is used at its own scale"
+        )
+
+    def show_postprocess(self, metadata: dict | None) -> None:
+        """Threshold, min size and split as the model would use them (else the defaults)."""
+        try:
+            post = Postprocess.for_model(metadata)
+        except InputError as exc:  # a damaged or hand-edited file: say so, show the defaults
+            from napari.utils.notifications import show_error
+
+            show_error(f"the model's post-processing is invalid: {exc}")
+            post = Postprocess()
+        self._threshold.value = post.threshold
+        self._min_size.value = post.min_size
+        self._split.value = post.split
+
+    # -- object size --------------------------------------------------------------------
+    def show_size(self, size) -> None:
+        """Show the object size a run used (an ObjectSize)."""
+        self._size_note.value = size.describe()
+
+    def use_estimate(self, size) -> None:
+        """Fill in an estimated object size (unless there was nothing to measure)."""
+        if size.diameter is not None and not size.note:  # measured (enough objects)
+            self._size.value = round(float(size.diameter), 1)
+        self._size_note.value = size.describe()
+
+    # -- the request --------------------------------------------------------------------
+    def request(self, estimate: bool = False) -> dict:
+        """Everything the worker needs, read on the GUI thread (raises InputError)."""
+        layer = self._image.value
+        if layer is None:
+            raise InputError("no image layer: open an image first")
+        if self.model is None and self.pending is None:
+            raise InputError("no model: choose a model file or train one in the Train dock")
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        rgb = bool(getattr(layer, "rgb", False))
+        # The axes as napari shows them: colour last, else planes (napari's slider), one
+        # prediction each; a shape the Annotate dock would find ambiguous is refused here too.
+        plan = plan_axes(data.shape, rgb=rgb)
+        if plan.kind == "channels":
+            plan = plan_axes(data.shape, axes="stack")
+        options = {
+            "tile": self._tile.value or None,
+            "device": self._device.value,
+            "threshold": float(self._threshold.value),
+            "min_size": int(self._min_size.value),
+            "split": float(self._split.value),
+            "channel_axis": -1 if plan.kind == "rgb" else "none",
+            "channel": self._channel.value,
+            "object_size": float(self._size.value) if self._size.value > 0 else None,
+        }
+        req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
+        req["shape"], req["model_file"] = plan.labels_shape, self.pending
+        req["model_name"] = self.model_name or "model"
+        if self._scope.value == VIEW:
+            if plan.is_stack:
+                req["plane"] = int(self._viewer.dims.current_step[0])
+            h, w = plan.labels_shape[-2:]
+            box = _layers.visible_box(self._viewer, layer, (h, w))
+            if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
+                req["region"] = ((box[0], box[1]), (box[2], box[3]))
+        return req

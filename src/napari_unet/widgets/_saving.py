@@ -1,0 +1,122 @@
+"""Saving from the docks: a segmentation layer to TIFF or Zarr, a trained model to its file.
+
+The docks ask for a path with :func:`ask_path` (Qt's save dialog, which itself asks before
+replacing a file) and write in a thread worker through the core's atomic writers, so a
+large image never freezes the window and a failed write leaves the old file as it was.
+An output that is one of the files the layers were read from is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+__all__ = [
+    "LABEL_FILTERS",
+    "MODEL_FILTER",
+    "ZARR_PIXELS",
+    "ask_path",
+    "layer_source",
+    "model_path",
+    "save_labels",
+    "save_run",
+    "save_trained_model",
+    "suggested_labels_path",
+]
+
+#: File-dialog filters of a segmentation; the suffix chooses the format.
+LABEL_FILTERS = "TIFF (*.tif *.tiff);;Zarr store (*.zarr)"
+#: File-dialog filter of a model file.
+MODEL_FILTER = "Model file (*.safetensors)"
+#: Labels with more pixels than this are suggested as Zarr (chunked, readable in parts).
+ZARR_PIXELS = 8192 * 8192
+
+
+def ask_path(parent, title: str, suggested: Path, filters: str) -> Path | None:
+    """A path from Qt's save dialog (None if cancelled); the chosen filter's suffix added."""
+    from qtpy.QtWidgets import QFileDialog
+
+    name, chosen = QFileDialog.getSaveFileName(parent, title, str(suggested), filters)
+    if not name:
+        return None
+    path = Path(name)
+    if not path.suffix and "*." in chosen:  # some platforms leave the suffix to us
+        path = path.with_suffix(chosen.split("*.")[1].split()[0].rstrip(")"))
+    return path
+
+
+def layer_source(layer) -> Path | None:
+    """The file a layer was read from (napari's ``layer.source.path``), if any."""
+    src = getattr(getattr(layer, "source", None), "path", None)
+    return Path(src) if src else None
+
+
+def suggested_labels_path(labels_layer, image_layer) -> Path:
+    """``IMAGE.labels.tif`` (or ``.zarr`` for very large labels) beside the image's file."""
+    big = int(labels_layer.data.size) > ZARR_PIXELS
+    suffix = ".zarr" if big else ".tif"
+    src = layer_source(image_layer)
+    stem = _plain(labels_layer.name)
+    if src is not None:
+        return src.with_name(f"{src.stem}.labels{suffix}")
+    return Path.home() / f"{stem}{suffix}"
+
+
+def _plain(name: str) -> str:
+    """A layer name as a file name: letters, digits, dot, dash and underscore only."""
+    out = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._")
+    return out or "segmentation"
+
+
+def save_labels(data, path: Path, inputs=()) -> Path:
+    """Write labels ``data`` to ``path`` (``.tif``/``.tiff`` or ``.zarr``), atomically.
+
+    Raises
+    ------
+    InputError
+        For another suffix, or when ``path`` is one of ``inputs`` (the files the layers
+        were read from).
+    """
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.images.io import TIFF_SUFFIXES, ZARR_SUFFIXES, write_image
+
+    path = Path(path)
+    if path.suffix.lower() not in (*TIFF_SUFFIXES, *ZARR_SUFFIXES):
+        raise InputError(f"{path.name}: save a segmentation as .tif or .zarr")
+    store = path.suffix.lower() in ZARR_SUFFIXES and path.is_dir()  # a store to replace
+    check_outputs([path.with_name(path.name + ".new") if store else path], inputs)
+    for src in (Path(p) for p in inputs if p is not None):
+        if store and path.resolve() == src.resolve():
+            raise InputError(f"{path} is an input ({src}); refusing to overwrite it")
+    return write_image(path, data)
+
+
+def model_path(path: Path) -> Path:
+    """``path`` ending in ``.safetensors`` (added when missing)."""
+    path = Path(path)
+    return (
+        path
+        if path.suffix.lower() == ".safetensors"
+        else path.with_name(path.name + ".safetensors")
+    )
+
+
+def save_trained_model(model, metadata: dict, path: Path, inputs=()) -> Path:
+    """Write a model and its metadata to a model file (``.safetensors``), atomically."""
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.models.modelfile import save_model
+
+    path = model_path(path)
+    check_outputs([path], inputs)
+    return save_model(path, model, **dict(metadata))
+
+
+def save_run(result, path: Path, inputs=()) -> Path:
+    """Write a training run's last weights and, beside them, its optimiser state (resumable)."""
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.training.checkpoint import optimizer_path, save_result
+
+    path = model_path(path)
+    check_outputs([path, optimizer_path(path)], inputs)
+    return save_result(result, path)
