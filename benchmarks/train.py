@@ -160,6 +160,8 @@ def gui_gaps(quick: bool, screenshot: Path | None = None) -> str:
     widget._device.value = "cpu"
     widget._save_path.value = Path(tempfile.mkdtemp()) / "bench.safetensors"
     app = QApplication.instance()
+    app.processEvents()
+    viewer.reset_view()  # fitted to the canvas the dock left
     meter = GapMeter()
     widget._start.native.click()
     meter.start()  # from the moment the click has handed the work to the worker

@@ -180,6 +180,9 @@ def figure_widget(out_dir: Path) -> Path:
             time.sleep(0.02)
         for _ in range(20):
             QApplication.processEvents()
+        viewer.reset_view()  # fitted to the canvas the docks left, not the bare window
+        for _ in range(5):
+            QApplication.processEvents()
         picture = np.asarray(viewer.screenshot(canvas_only=False, flash=False))
         viewer.close()
     path = out_dir / "weightmap-widget.png"

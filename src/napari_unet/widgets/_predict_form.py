@@ -36,8 +36,8 @@ WHOLE = "whole image"
 VIEW = "current view/slice only"
 BUILTIN = "nuclei (built-in starter)"
 OTHER = "model file / trained model"
-#: What the object-size box shows at 0: no rescaling.
-SIZE_OFF = "off (image's own scale)"
+#: What the object-size box shows at 0: no rescaling (the image's own scale).
+SIZE_OFF = "off"
 
 
 class PredictForm(Container):
