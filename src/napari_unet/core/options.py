@@ -155,6 +155,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "eval_images": "the images to segment (with a model)",
         "ground_truth": "the reference labels the prediction is scored against",
         "predicted": "the predicted labels to score",
+        "compare": "more predicted labels to score against the same ground truth, one column "
+        "each (Ctrl-click to choose several; e.g. the results of two models)",
         "per_plane": "score each plane of a stack as its own image, then in total",
         "thresholds": "IoU thresholds in [0, 1); a match needs IoU above the threshold",
         "json": "write every number to this JSON file",

@@ -133,7 +133,7 @@ class EvaluateWidget(Container):
         self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
         self._run = PushButton(text="Evaluate")
         for widget, key in (
-            (self._prediction, "predicted"), (self._compare, "predicted"),
+            (self._prediction, "predicted"), (self._compare, "compare"),
             (self._ground_truth, "ground_truth"), (self._region, "region"),
             (self._per_plane, "per_plane"), (self._run, "evaluate"),
         ):  # fmt: skip
