@@ -118,3 +118,35 @@ def test_cli_bad_input_gets_one_error_line(files, capsys, tmp_path):
         assert code == 2, (extra, err)
         assert message in err and err.count("error:") == 1 and "Traceback" not in err
     assert not (tmp / "x.safetensors").exists()
+
+
+def test_cli_trains_a_head_and_predict_follows_it(files, capsys):
+    """--head distance: the file records it; predict (files and Zarr) labels with seeds."""
+    from napari_unet import load_model, read_image
+    from napari_unet.core.models.heads import head_of
+
+    tmp, p = files
+    out = tmp / "d.safetensors"
+    code = main(
+        ["train", "--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(out),
+         "--steps", "3", "--val-fraction", "0", "--head", "distance", *FAST]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    model, meta = load_model(out)
+    assert head_of(model) == "distance" and meta["class_names"][-1] == "distance"
+    zarr = pytest.importorskip("zarr")
+    store = tmp / "b.zarr"
+    zarr.save_array(str(store), np.asarray(read_image(p["b"][0])))
+    for src, extra in ((p["b"][0], []), (store, ["--tile", "64"])):
+        rc = main(["predict", str(out), str(src), "-o", str(tmp / "pred"), "--seed-level", "0.4",
+                   "--threshold", "0.3", "--overwrite", *extra])  # fmt: skip
+        assert rc == 0, capsys.readouterr().err
+    rc = main(["predict", str(out), str(p["b"][0]), "-o", str(tmp / "x"), "--seed-level", "2"])
+    assert rc == 2 and "seed_level must be between 0 and 1" in capsys.readouterr().err
+    # A head the file's model does not have cannot be asked for when fine-tuning.
+    code = main(
+        ["train", "--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o",
+         str(tmp / "e.safetensors"), "--steps", "2", "--val-fraction", "0", "--init", str(out),
+         "--head", "3class", *FAST]
+    )  # fmt: skip
+    assert code == 2 and "its head is 'distance'" in capsys.readouterr().err

@@ -116,16 +116,17 @@ def test_segment_follows_the_recommended_split(monkeypatch):
     import torch
 
     from napari_unet import build_model, segment
-    from napari_unet.core.inference import postprocess
+    from napari_unet.core.inference import instances
 
     seen = []
-    real = postprocess.probabilities_to_labels
+    real = instances.probabilities_to_labels
 
     def spy(fg, threshold, min_size, gap, split):
         seen.append(split)
         return real(fg, threshold, min_size, gap, split)
 
-    monkeypatch.setattr(postprocess, "probabilities_to_labels", spy)
+    # The paper's head (every model without a recorded head) labels through it.
+    monkeypatch.setattr(instances, "probabilities_to_labels", spy)
     net = build_model({"arch": "unet", "base_channels": 4, "depth": 2, "in_channels": 1})
     image = np.zeros((32, 32), np.float32)
     with torch.no_grad():

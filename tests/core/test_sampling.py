@@ -56,7 +56,7 @@ def window(array, top, size, pad):
 
 def test_crop_shapes_and_dtypes(pair):
     s = CropSampler([pair], 48, 48, AugmentConfig())
-    image, target, weights = s.sample(np.random.default_rng(0))
+    image, target, weights, _ = s.sample(np.random.default_rng(0))
     assert image.shape == (1, 48, 48) and image.dtype == np.float32
     assert target.shape == (48, 48) and target.dtype == pair.target.dtype
     assert weights.shape == (48, 48) and weights.dtype == np.float32
@@ -80,7 +80,7 @@ def test_colour_pairs_give_colour_crops(sample):
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_unaugmented_crop_reads_the_pair_at_its_place(pair, seed):
     s = CropSampler([pair], 40, 40, NO_AUGMENT, fg_bias=0.5)
-    image, target, weights = s.sample(np.random.default_rng(seed))
+    image, target, weights, _ = s.sample(np.random.default_rng(seed))
     top = locate(image, pair)
     np.testing.assert_allclose(image[0], window(pair.image[0], top, 40, 40), atol=1e-4)
     np.testing.assert_array_equal(target, window(pair.target, top, 40, 40))
@@ -91,7 +91,7 @@ def test_unaugmented_crop_reads_the_pair_at_its_place(pair, seed):
 def test_valid_sizes_take_the_target_from_the_centre_window(pair, seed):
     s_in, s_out = 92, 52  # a "valid" network: 20 pixels lost on each side
     s = CropSampler([pair], s_in, s_out, NO_AUGMENT)
-    image, target, weights = s.sample(np.random.default_rng(seed))
+    image, target, weights, _ = s.sample(np.random.default_rng(seed))
     assert image.shape == (1, s_in, s_in)
     assert target.shape == weights.shape == (s_out, s_out)
     top = locate(image, pair)
@@ -128,7 +128,7 @@ def test_crops_stay_in_the_annotated_region(sample):
         s = CropSampler([p], 36, 36, NO_AUGMENT, fg_bias=fg_bias)
         rng = np.random.default_rng(1)
         for _ in range(6):
-            image, target, weights = s.sample(rng)
+            image, target, weights, _ = s.sample(rng)
             top = locate(image, p)
             inside = window(mask, top, 36, 36)
             assert (weights[~inside] == 0).all()

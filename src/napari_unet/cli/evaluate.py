@@ -42,6 +42,7 @@ def add_parser(subparsers) -> None:
         parser, "--channel", key="channel", type=channel_choice, default=None,
         metavar="auto|mean|N", shown_default="auto",
     )  # fmt: skip
+    add_option(parser, "--flips", key="flips", action="store_true")
     add_option(parser, "--json", key="json", type=Path, metavar="OUT.json")
     shown = " ".join(f"{t:g}" for t in DSB_THRESHOLDS)
     add_option(
@@ -131,7 +132,7 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
 
 
 def _model_pairs(
-    model_path: Path, pairs, per_plane: bool, object_size=None, channel=None
+    model_path: Path, pairs, per_plane: bool, object_size=None, channel=None, flips=False
 ) -> Iterator[tuple[str, Any, Any]]:
     """Segment each image with the model (at ``object_size``'s scale, if given).
 
@@ -146,6 +147,8 @@ def _model_pairs(
 
     model, metadata = load_model(model_path)
     extra = {} if channel is None else {"channel": channel}
+    if flips:
+        extra["flips"] = True
     if object_size is not None:
         training_object_size(metadata)  # a model without one is refused before any work
         extra["object_size"] = object_size
@@ -251,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         gts = [f for p in args.labels for f in _files(p)]
         pairs, unused = match_files(images, gts, what="image")
         size = _object_size(args.object_size)
-        source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel)
+        source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips)
         inputs = {
             "model": str(model_path),
             "images": [str(p) for p in args.images],
@@ -263,10 +266,11 @@ def run(args: argparse.Namespace) -> int:
                 "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
                 f"got {len(args.inputs)} argument(s)"
             )
-        if args.images or args.labels or args.object_size is not None or args.channel is not None:
+        model_only = (args.images, args.labels, args.object_size, args.channel, args.flips or None)
+        if any(v is not None and v != [] for v in model_only):
             raise InputError(
-                "--images, --labels, --object-size and --channel belong to the MODEL form, "
-                "not PRED GT"
+                "--images, --labels, --object-size, --channel and --flips belong to the MODEL "
+                "form, not PRED GT"
             )
         pred_arg, gt_arg = (Path(a) for a in args.inputs)
         pairs, unused = match_files(_files(pred_arg), _files(gt_arg))

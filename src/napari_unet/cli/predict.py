@@ -13,6 +13,7 @@ import numpy as np
 from napari_unet.cli._args import add_option, channel_choice, progress_bar
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image
+from napari_unet.core.models.heads import DEFAULT_HEAD
 
 
 def add_parser(subparsers) -> None:
@@ -46,11 +47,12 @@ def add_parser(subparsers) -> None:
         metavar="auto|mean|N", shown_default="auto",
     )  # fmt: skip
     add_option(parser, "--probabilities", key="probabilities", action="store_true")
+    add_option(parser, "--flips", key="flips", action="store_true")
     from napari_unet.core.inference.postprocess import Postprocess
 
     for flag, key, kind in (
         ("--threshold", "threshold", float), ("--min-size", "min_size", int),
-        ("--split", "split", float),
+        ("--split", "split", float), ("--seed-level", "seed_level", float),
     ):  # fmt: skip
         shown = f"the model's recommendation, else {getattr(Postprocess, key):g}"
         add_option(parser, flag, key=key, type=kind, default=None, shown_default=shown)
@@ -132,11 +134,12 @@ def run(args: argparse.Namespace) -> int:
 
         training_object_size(metadata)  # a model without one is refused before any work
     post = Postprocess.for_model(
-        metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
-    )
+        metadata, threshold=args.threshold, min_size=args.min_size, split=args.split,
+        seed_level=args.seed_level,
+    )  # fmt: skip
     predictor = Predictor(
         model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
-        metadata=metadata, channel=args.channel,
+        metadata=metadata, channel=args.channel, flips=args.flips,
     )  # fmt: skip
     for src, outs in plan:
         labels = _predict_one(predictor, post, src, outs, args, metadata)
@@ -173,7 +176,7 @@ def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.n
     size used is printed, and each sign that the image is unlike the model's training data
     is printed as a warning line on stderr.
     """
-    from napari_unet.core.inference.postprocess import label_planes
+    from napari_unet.core.inference.instances import instance_planes
     from napari_unet.core.inference.scale import ObjectSize
     from napari_unet.core.inference.segment import iter_labels, result_warnings
     from napari_unet.core.progress import drain
@@ -186,10 +189,12 @@ def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.n
             try:
                 probs = drain(predictor.iter_to_zarr(image, store, args.scheduler), bar=bar)
                 foreground = np.asarray(predictor.foreground(probs))
+                # The paper's head needs the foreground alone; seeded heads every channel.
+                needed = foreground[None] if predictor.head == DEFAULT_HEAD else probs
+                labels = instance_planes(needed, predictor.head, post, 0)
             finally:
                 if "probabilities" not in outs:
                     shutil.rmtree(store, ignore_errors=True)
-            labels = label_planes(foreground, **post.as_dict())
         else:
             gen = iter_labels(
                 predictor, post, image, object_size=args.object_size, metadata=metadata

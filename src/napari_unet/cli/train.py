@@ -53,12 +53,21 @@ def add_parser(subparsers) -> None:
 def _add_settings(p) -> None:
     """The options that fill :class:`TrainConfig`, with its defaults."""
     from napari_unet.core.device import PRECISIONS
+    from napari_unet.core.models.heads import DEFAULT_HEAD, HEADS
     from napari_unet.core.training import config
     from napari_unet.core.training.augment import AugmentConfig
 
     d = config.TrainConfig
     presets = sorted(config.PRESETS)
     add_option(p, "--arch", key="arch", default=config.DEFAULT_PRESET, choices=presets)
+    add_option(
+        p,
+        "--head",
+        key="head",
+        default=None,
+        choices=sorted(HEADS),
+        shown_default=(f"{DEFAULT_HEAD}; with --init or --resume, the model's"),
+    )
     add_option(p, "--steps", key="steps", type=int, default=d.steps)
     rates = ", ".join(f"{k} {v:g}" for k, v in config.DEFAULT_LR.items())
     add_option(p, "--lr", key="lr", type=float, default=None, shown_default=rates)
@@ -129,6 +138,13 @@ def _load_pairs(images, labels, regions, config, grey):
     )
 
 
+def _model_config(preset: str, head: str | None) -> dict:
+    """The preset's architecture, with the head asked for (None: the default one)."""
+    from napari_unet.core.training.config import PRESETS
+
+    return {**PRESETS[preset], "head": head} if head else dict(PRESETS[preset])
+
+
 def _config(args):
     from napari_unet.core.training.augment import NO_AUGMENT, AugmentConfig
     from napari_unet.core.training.config import HOLDOUT_FRACTION, TrainConfig
@@ -137,7 +153,7 @@ def _config(args):
     if val_fraction is None:
         val_fraction = 0.0 if args.val_images else HOLDOUT_FRACTION
     return TrainConfig(
-        model=args.arch,
+        model=_model_config(args.arch, args.head),
         steps=args.steps,
         lr=args.lr,
         optimizer=args.optimizer,

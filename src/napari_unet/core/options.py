@@ -22,6 +22,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "(fine-tuning) or random weights (from scratch, with the architecture chosen below)",
         "arch": "architecture preset for training from scratch: tiny (8 base channels, 3 "
         "levels), small (16, 4), standard (32, 5), paper (64, 5, unpadded); see docs/models.md",
+        "head": "what the network predicts, for training from scratch: paper (2 classes with "
+        "a gap between touching cells), 3class (background, interior, boundary) or distance "
+        "(2 classes and each cell's distance to its outline); see docs/training.md#heads",
         "init": "fine-tune from this model file or built-in model (nuclei); same architecture "
         "and class count",
         "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
@@ -36,6 +39,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "tile": "input tile side in pixels, rounded up to a size the network accepts; "
         "automatic (0 in the dock): the largest tile that fits the memory, in the dock the "
         "largest the network runs in half a second, so progress and Cancel act often",
+        "flips": "test-time augmentation: average the network's output over the image and "
+        "its three flips (four times the prediction time; see docs/predict.md)",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
         "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",
@@ -68,6 +73,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "min_size": "smallest object kept, in pixels; smaller pieces are removed as noise",
         "split": "split cells left joined at a neck, in pixels of distance each half must "
         "rise above the neck (0 = off; larger splits less)",
+        "seed_level": "3class and distance heads: the interior probability or normalised "
+        "distance (0 to 1) above which a pixel seeds a cell; lower merges fewer touching "
+        "cells but may split elongated ones",
     },
     "Training": {
         "train_images": "training images (files, or folders of images)",

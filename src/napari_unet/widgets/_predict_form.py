@@ -26,6 +26,7 @@ from magicgui.widgets import (
 from napari_unet.core.annotation.axes import plan_axes
 from napari_unet.core.errors import InputError
 from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
 
@@ -47,7 +48,7 @@ class PredictForm(Container):
     CONTROLS = (
         "_source", "_model_file", "_model_label", "_image", "_channel", "_size", "_estimate",
         "_size_note", "_tile", "_device", "_scope", "_threshold", "_min_size", "_split",
-        "_probabilities",
+        "_seed_level", "_flips", "_probabilities",
     )  # fmt: skip
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -62,7 +63,7 @@ class PredictForm(Container):
                 self._source, self._model_file, self._model_label, self._image, self._channel,
                 _layers.row(self._size, self._estimate, label="object size (px)"),
                 self._size_note, self._tile, self._device, self._scope, self._threshold,
-                self._min_size, self._split, self._probabilities,
+                self._min_size, self._split, self._seed_level, self._flips, self._probabilities,
             ]
         )  # fmt: skip
         self._model_file.changed.connect(self._on_model_file)
@@ -93,6 +94,10 @@ class PredictForm(Container):
         self._split = FloatSpinBox(
             label="split joined (px)", min=0.0, max=20.0, step=0.5, value=post.split
         )
+        self._seed_level = FloatSpinBox(
+            label="seed level", min=0.05, max=0.95, step=0.05, value=post.seed_level
+        )
+        self._flips = CheckBox(text="test-time flips (4x slower)", value=False)
         self._probabilities = CheckBox(text="also add probabilities", value=False)
         for widget in (self._model_label, self._size_note):
             _layers.message_label(widget)
@@ -101,7 +106,7 @@ class PredictForm(Container):
             channel=self._channel, object_size=self._size, estimate_size=self._estimate,
             tile=self._tile, device=self._device, scope=self._scope,
             threshold=self._threshold, min_size=self._min_size, split=self._split,
-            probabilities=self._probabilities,
+            seed_level=self._seed_level, flips=self._flips, probabilities=self._probabilities,
         )  # fmt: skip
 
     @staticmethod
@@ -134,7 +139,7 @@ class PredictForm(Container):
         self._source.value = OTHER
         note = "" if saved is not None else " (not saved: Save model... keeps it)"
         self._use(model, metadata, None, name, saved, f"model: {name}{note}")
-        self._show_model(self.metadata)
+        self._show_model(self.metadata, head_of(model))
 
     def _on_model_file(self, value=None) -> None:
         path = Path(str(self._model_file.value))
@@ -182,8 +187,8 @@ class PredictForm(Container):
             return  # not a model file: Predict will say so
         self._show_model(metadata)
 
-    def _show_model(self, metadata: dict | None) -> None:
-        self.show_postprocess(metadata)
+    def _show_model(self, metadata: dict | None, head: str | None = None) -> None:
+        self.show_postprocess(metadata, head)
         size = (metadata or {}).get("object_size")
         ok = isinstance(size, int | float) and size > 0
         self._size.enabled = self._estimate.enabled = ok
@@ -195,8 +200,13 @@ class PredictForm(Container):
             else "this model records no object size: the image is used at its own scale"
         )
 
-    def show_postprocess(self, metadata: dict | None) -> None:
-        """Threshold, min size and split as the model would use them (else the defaults)."""
+    def show_postprocess(self, metadata: dict | None, head: str | None = None) -> None:
+        """The post-processing as the model would use it (else the defaults).
+
+        The split of joined cells applies to the paper's head, the seed level to the seeded
+        heads (3class, distance); the other one is disabled. ``head``: the model's (else
+        the one its file's config records).
+        """
         try:
             post = Postprocess.for_model(metadata)
         except InputError as exc:  # a damaged or hand-edited file: say so, show the defaults
@@ -207,6 +217,10 @@ class PredictForm(Container):
         self._threshold.value = post.threshold
         self._min_size.value = post.min_size
         self._split.value = post.split
+        self._seed_level.value = post.seed_level
+        head = head or head_of((metadata or {}).get("config") or {})
+        seeded = head != DEFAULT_HEAD
+        self._split.enabled, self._seed_level.enabled = not seeded, seeded
 
     # -- object size --------------------------------------------------------------------
     def show_size(self, size) -> None:
@@ -240,6 +254,8 @@ class PredictForm(Container):
             "threshold": float(self._threshold.value),
             "min_size": int(self._min_size.value),
             "split": float(self._split.value),
+            "seed_level": float(self._seed_level.value),
+            "flips": bool(self._flips.value),
             "channel_axis": -1 if plan.kind == "rgb" else "none",
             "channel": self._channel.value,
             "object_size": float(self._size.value) if self._size.value > 0 else None,

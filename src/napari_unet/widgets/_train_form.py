@@ -13,6 +13,7 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
 
+from napari_unet.core.models.heads import DEFAULT_HEAD, HEADS
 from napari_unet.core.options import describe
 from napari_unet.core.training.config import (
     DEFAULT_LR,
@@ -32,8 +33,8 @@ HOLDOUT = f"hold out {HOLDOUT_FRACTION:.0%} (bottom rows)"
 #: The controls of the form, also attributes of the dock (``dock._steps`` ...).
 CONTROLS = (
     "_image", "_labels", "_region", "_add_pair", "_clear_pairs", "_pairs_label", "_start_from",
-    "_preset", "_init_file", "_steps", "_lr", "_batch", "_crop", "_val_image", "_val_labels",
-    "_val_every", "_device", "_save_path",
+    "_preset", "_head", "_init_file", "_steps", "_lr", "_batch", "_crop", "_val_image",
+    "_val_labels", "_val_every", "_device", "_save_path",
 )  # fmt: skip
 
 
@@ -56,7 +57,8 @@ class TrainForm(Container):
         self.extend(
             [
                 self._image, self._labels, self._region, pair_buttons, self._pairs_label,
-                self._start_from, self._preset, self._init_file, self._steps, self._lr,
+                self._start_from, self._preset, self._head, self._init_file, self._steps,
+                self._lr,
                 self._batch, self._crop, self._val_image, self._val_labels, self._val_every,
                 self._device, self._save_path,
             ]
@@ -64,6 +66,7 @@ class TrainForm(Container):
         # Choosing an architecture means training it from scratch; choosing a file means
         # fine-tuning that file. The built-in starter model is the default start.
         self._preset.changed.connect(lambda _=None: setattr(self._start_from, "value", SCRATCH))
+        self._head.changed.connect(lambda _=None: setattr(self._start_from, "value", SCRATCH))
         self._init_file.changed.connect(self._on_init_file)
         self._add_pair.changed.connect(self._on_add_pair)
         self._clear_pairs.changed.connect(self._on_clear_pairs)
@@ -79,6 +82,7 @@ class TrainForm(Container):
         self._pairs_label = Label(value="pairs: the image/labels above")
         _layers.message_label(self._pairs_label)
         self._preset = ComboBox(label="architecture", choices=list(PRESETS), value=DEFAULT_PRESET)
+        self._head = ComboBox(label="head", choices=list(HEADS), value=DEFAULT_HEAD)
         self._start_from = ComboBox(label="start from", choices=list(START_FROM), value=BUILTIN)
         self._init_file = FileEdit(label="fine-tune from", mode="r", filter="*.safetensors")
         self._steps = SpinBox(label="steps", min=1, max=1_000_000, value=d.steps)
@@ -96,7 +100,8 @@ class TrainForm(Container):
         for widget, key in (
             (self._image, "image"), (self._labels, "labels"), (self._region, "region"),
             (self._add_pair, "add_pair"), (self._clear_pairs, "clear_pairs"),
-            (self._preset, "arch"), (self._start_from, "start_from"), (self._init_file, "init"),
+            (self._preset, "arch"), (self._head, "head"), (self._start_from, "start_from"),
+            (self._init_file, "init"),
             (self._steps, "steps"), (self._lr, "lr"), (self._batch, "batch_size"),
             (self._crop, "crop_size"), (self._val_every, "val_every"),
             (self._val_image, "validation"), (self._val_labels, "val_labels"),
@@ -143,8 +148,11 @@ class TrainForm(Container):
     # -- settings -----------------------------------------------------------------------
     def config(self) -> TrainConfig:
         """The settings as a :class:`TrainConfig` (raises InputError)."""
+        model = dict(PRESETS[self._preset.value])
+        if self._start_from.value == SCRATCH:  # fine-tuning keeps the model's own head
+            model["head"] = self._head.value
         return TrainConfig(
-            model=self._preset.value,
+            model=model,
             steps=int(self._steps.value),
             lr=float(self._lr.value),
             batch_size=int(self._batch.value),

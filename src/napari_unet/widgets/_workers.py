@@ -85,7 +85,8 @@ def predict_job(
 ) -> Generator:
     """Load the model file if no model is given, then segment ``image``.
 
-    ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``), the
+    ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``,
+    ``seed_level``), the
     ``object_size`` (None, pixels or ``"estimate"``) and keywords of
     :class:`~napari_unet.core.inference.plan.Predictor`; an automatic tile is the largest
     the network runs in :data:`TILE_SECONDS`. Yields progress (and the
@@ -108,7 +109,8 @@ def predict_job(
         out["model"] = model
     out["metadata"] = metadata
     settings = dict(options)
-    post = {k: settings.pop(k) for k in ("threshold", "min_size", "split") if k in settings}
+    names = ("threshold", "min_size", "split", "seed_level")
+    post = {k: settings.pop(k) for k in names if k in settings}
     size = settings.pop("object_size", None)
     if settings.get("tile") is None:
         settings["tile_seconds"] = TILE_SECONDS

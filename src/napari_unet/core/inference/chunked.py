@@ -45,6 +45,7 @@ class _Job:
     device: str
     precision: str
     batch: int
+    flips: bool = False
 
 
 def _starts(chunks: tuple[int, ...]) -> list[int]:
@@ -82,7 +83,7 @@ def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.n
     source = block[0]
     check_pixels(source)
     device = torch.device(job.device)
-    runner = TileRunner(model.to(device).eval(), device, job.precision, job.batch)
+    runner = TileRunner(model.to(device).eval(), device, job.precision, job.batch, job.flips)
     probs = drain(
         predict_region(
             source,
@@ -124,7 +125,7 @@ def lazy_probabilities(predictor, image, region=None):
     depth = tuple(d if len(c) > 1 else 0 for d, c in zip(depth, chunks, strict=True))
     n_cls, device = predictor.n_classes, str(predictor.device)
     job = _Job(plans, (h, w), chunks, depth, stats, n_cls, device, predictor.precision,
-               predictor.batch)  # fmt: skip
+               predictor.batch, predictor.flips)  # fmt: skip
     ghost = da.overlap.overlap(
         planes,
         depth={0: 0, 1: 0, 2: depth[0], 3: depth[1]},

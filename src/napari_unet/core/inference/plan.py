@@ -28,6 +28,7 @@ from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import check_pixels, check_spec, compute_stats
 from napari_unet.core.inference import tiling
+from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
     PredictProgress,
     TileRunner,
@@ -36,6 +37,7 @@ from napari_unet.core.inference.runner import (
     predict_region,
     responsive_tile,
 )
+from napari_unet.core.models.heads import head_of
 from napari_unet.core.progress import drain
 
 __all__ = [
@@ -107,6 +109,9 @@ class Predictor:
         on the device (timed once per model; :func:`~.runner.responsive_tile`), so progress
         moves and a cancel acts at least that often. The docks use 0.5; None (the default)
         takes the largest tile that fits the memory (the fastest overall).
+    flips : bool
+        Test-time augmentation: average each tile's probabilities over the tile and its
+        three flips (four forward passes; see docs/predict.md for what it buys).
 
     Raises
     ------
@@ -130,6 +135,7 @@ class Predictor:
         foreground_class: int | None = None,
         chunk: int = CHUNK,
         tile_seconds: float | None = None,
+        flips: bool = False,
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
         _check_weights(model)
@@ -143,12 +149,14 @@ class Predictor:
         auto = tile is None or (tile == 0 and not isinstance(tile, bool))
         self.tile = auto_tile(model, self.device, self.batch, precision) if auto else tile
         if auto and tile_seconds is not None:
-            seconds = _check_seconds(tile_seconds)
+            seconds = _check_seconds(tile_seconds) / (4 if flips else 1)  # 4 passes a tile
             self.tile = responsive_tile(model, self.device, seconds, precision, self.tile)
         self.tile = check_int("tile", self.tile)
         self.overlap = None if overlap is None else check_int("overlap", overlap, low=0)
         self.chunk = check_int("chunk", chunk)
         self.foreground_class = foreground_class_of(self.n_classes, foreground_class)
+        self.head = head_of(model)
+        self.flips = bool(flips)
 
     # -- arithmetic -------------------------------------------------------------------
     def layout(self, image) -> Layout:
@@ -160,12 +168,17 @@ class Predictor:
         return [tiling.plan_axis(int(n), self.geometry, self.tile, self.overlap) for n in shape]
 
     def foreground(self, probabilities):
-        """The foreground probability of ``probabilities`` (class axis first)."""
-        return probabilities[self.foreground_class]
+        """The foreground probability of ``probabilities`` (class axis first), per the head."""
+        return foreground_of(probabilities, self.head, self.foreground_class)
+
+    def instances(self, probabilities, post) -> np.ndarray:
+        """Instance labels of numpy ``(n_classes, *stack, H, W)`` probabilities, per the head."""
+        return instance_planes(probabilities, self.head, post, self.foreground_class)
 
     def runner(self) -> TileRunner:
         """A runner of this plan's network on its device."""
-        return TileRunner(self.model.to(self.device), self.device, self.precision, self.batch)
+        model = self.model.to(self.device)
+        return TileRunner(model, self.device, self.precision, self.batch, self.flips)
 
     # -- in memory ----------------------------------------------------------------------
     def iter_probabilities(

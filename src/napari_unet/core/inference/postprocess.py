@@ -22,8 +22,10 @@ __all__ = [
     "DEFAULT_GAP",
     "Postprocess",
     "label_planes",
+    "close_gaps",
     "near_two_instances",
     "probabilities_to_labels",
+    "remove_small",
     "snap_outlines",
     "split_joined",
 ]
@@ -45,6 +47,9 @@ class Postprocess:
     min_size: int = 10
     gap: int = DEFAULT_GAP
     split: float = 0.0
+    #: Heads with seeds (``3class``, ``distance``): the interior probability or normalised
+    #: distance above which a pixel seeds an instance (see ``core.inference.instances``).
+    seed_level: float = 0.5
 
     @classmethod
     def for_model(cls, metadata: dict | None, **given) -> Postprocess:
@@ -72,14 +77,15 @@ class Postprocess:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             object.__setattr__(self, name, check_int(name, value, low=0))
-        for name in ("threshold", "split"):
+        for name in ("threshold", "split", "seed_level"):
             value = getattr(self, name)
             number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
             if not number or not np.isfinite(value):
                 raise InputError(f"{name} must be a finite number; got {value!r}")
             object.__setattr__(self, name, float(value))
-        if not 0.0 < self.threshold < 1.0:
-            raise InputError(f"threshold must be between 0 and 1; got {self.threshold}")
+        for name in ("threshold", "seed_level"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise InputError(f"{name} must be between 0 and 1; got {getattr(self, name)}")
         if min(self.min_size, self.gap, self.split) < 0:
             raise InputError(
                 f"min_size, gap and split must be >= 0; got {self.min_size}, {self.gap}, "
@@ -88,7 +94,9 @@ class Postprocess:
 
     def as_dict(self) -> dict:
         """Keyword arguments of :func:`probabilities_to_labels` and :func:`label_planes`."""
-        return asdict(self)
+        values = asdict(self)
+        del values["seed_level"]  # the paper's head has no seeds
+        return values
 
 
 def probabilities_to_labels(
@@ -125,21 +133,34 @@ def probabilities_to_labels(
         int32 labels, 0 background, 1..N consecutive.
     """
     from skimage.measure import label
-    from skimage.segmentation import expand_labels, relabel_sequential
 
     prob = np.asarray(foreground)
     if prob.ndim != 2:
         raise InputError(f"expected a 2D probability map; got shape {prob.shape}")
     Postprocess(threshold, min_size, gap, split)  # checks the values
-    labels = label(prob > threshold, connectivity=1).astype(np.int32)
+    labels = remove_small(label(prob > threshold, connectivity=1).astype(np.int32), min_size)
+    if split > 0 and labels.any():
+        labels = split_joined(labels, split)
+    return close_gaps(labels, gap)
+
+
+def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
+    """``labels`` (int32, changed in place) without the instances of fewer than ``min_size`` px.
+
+    By hand (a bincount) because scikit-image's remove_small_objects changed its API in 0.26.
+    """
     if min_size > 1 and labels.any():
-        # By hand (a bincount) because remove_small_objects changed its API in 0.26.
         sizes = np.bincount(labels.ravel())
         small = sizes < min_size
         small[0] = False
         labels[small[labels]] = 0
-    if split > 0 and labels.any():
-        labels = split_joined(labels, split)
+    return labels
+
+
+def close_gaps(labels: np.ndarray, gap: int) -> np.ndarray:
+    """Grow instances over the separation gaps (``gap`` px) only; int32 ids from 1."""
+    from skimage.segmentation import expand_labels, relabel_sequential
+
     if gap > 0 and labels.any():
         grown = expand_labels(labels, distance=gap)
         # Fill only background pixels that have two different instances within ``gap``:

@@ -1,7 +1,8 @@
 """The network on batches of normalised tiles, and the tile size that fits the memory.
 
-:class:`TileRunner` turns ``(N, C, H, W)`` tiles into class probabilities (softmax, or a
-sigmoid for one output class) on a device, halving its batch on CUDA out-of-memory;
+:class:`TileRunner` turns ``(N, C, H, W)`` tiles into probabilities (as the network's head
+says: softmax over classes, sigmoid for one class or a regression map) on a device, halving
+its batch on CUDA out-of-memory;
 :func:`auto_tile` picks the largest legal tile whose activations fit the device's budget,
 :func:`responsive_tile` the largest the network runs in a given time (for interactive use).
 """
@@ -20,6 +21,7 @@ from napari_unet.core.device import autocast_dtype
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.normalize import Stats
 from napari_unet.core.inference import tiling
+from napari_unet.core.models.heads import activate, head_of
 
 __all__ = [
     "PredictProgress",
@@ -143,10 +145,16 @@ def _time_tile(model, device, precision: str, in_channels: int, side: int) -> fl
 
 
 class TileRunner:
-    """Runs the network on batches of tiles; halves the batch on CUDA out-of-memory."""
+    """Runs the network on batches of tiles; halves the batch on CUDA out-of-memory.
 
-    def __init__(self, model, device, precision: str, batch: int) -> None:
-        self.model, self.device = model, device
+    With ``flips`` (test-time augmentation) each tile is also predicted flipped up-down,
+    left-right and both, and the four probabilities (flipped back) are averaged: four
+    forward passes per tile.
+    """
+
+    def __init__(self, model, device, precision: str, batch: int, flips: bool = False) -> None:
+        self.model, self.device, self.flips = model, device, bool(flips)
+        self.head = head_of(model)
         self.dtype = autocast_dtype(device, precision)
         self.batch = max(1, int(batch))
 
@@ -175,14 +183,19 @@ class TileRunner:
     def _forward(self, torch, chunk: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
         with torch.inference_mode():
-            if self.dtype is not None:
-                with torch.autocast(self.device.type, dtype=self.dtype):
-                    logits = self.model(x)
-            else:
-                logits = self.model(x)
-            logits = logits.float()
-            probs = torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, 1)
+            probs = activate(self._logits(torch, x).float(), self.head)
+            if self.flips:
+                for dims in ((2,), (3,), (2, 3)):
+                    flipped = self._logits(torch, torch.flip(x, dims))
+                    probs += torch.flip(activate(flipped.float(), self.head), dims)
+                probs /= 4
         return probs.cpu().numpy()
+
+    def _logits(self, torch, x):
+        if self.dtype is not None:
+            with torch.autocast(self.device.type, dtype=self.dtype):
+                return self.model(x)
+        return self.model(x)
 
 
 def predict_region(

@@ -2,7 +2,7 @@
 
 :func:`iter_segment` (a generator of progress events) and :func:`segment` predict with a
 :class:`~napari_unet.core.inference.plan.Predictor`, take its foreground class and label it
-with :func:`~napari_unet.core.inference.postprocess.label_planes`, using the settings of
+as its head says (:mod:`napari_unet.core.inference.instances`), using the settings of
 :meth:`~napari_unet.core.inference.postprocess.Postprocess.for_model`. A whole dask image
 stays lazy: only its foreground is computed, chunk by chunk.
 
@@ -32,6 +32,7 @@ from napari_unet.core.inference.plan import Predictor, Region
 from napari_unet.core.inference.postprocess import Postprocess, label_planes, snap_outlines
 from napari_unet.core.inference.scale import ESTIMATE, ObjectSize
 from napari_unet.core.inference.tiling import check_region
+from napari_unet.core.models.heads import DEFAULT_HEAD
 from napari_unet.core.progress import drain
 
 __all__ = [
@@ -85,11 +86,13 @@ def _iter_native(predictor: Predictor, post: Postprocess, image, region):
         from napari_unet.core.inference.chunked import iter_compute
 
         probs = predictor.lazy_probabilities(image)
-        foreground = yield from iter_compute(predictor.foreground(probs))
+        if predictor.head == DEFAULT_HEAD:  # the foreground alone decides: compute only it
+            foreground = yield from iter_compute(predictor.foreground(probs))
+            return label_planes(foreground, **post.as_dict()), foreground, probs
+        probs = yield from iter_compute(probs)  # seeds need every channel
     else:
         probs = yield from predictor.iter_probabilities(image, region)
-        foreground = predictor.foreground(probs)
-    return label_planes(foreground, **post.as_dict()), foreground, probs
+    return predictor.instances(probs, post), predictor.foreground(probs), probs
 
 
 def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor: float):
@@ -182,6 +185,7 @@ def _iter_segment(
     min_size: int | None = None,
     gap: int | None = None,
     split: float | None = None,
+    seed_level: float | None = None,
     metadata: dict | None = None,
     region: Region | None = None,
     object_size: float | str | None = None,
@@ -191,7 +195,12 @@ def _iter_segment(
     scale.check_object_size(object_size)  # before any work
     predictor = Predictor(model, metadata=metadata, **settings)
     post = Postprocess.for_model(
-        metadata, threshold=threshold, min_size=min_size, gap=gap, split=split
+        metadata,
+        threshold=threshold,
+        min_size=min_size,
+        gap=gap,
+        split=split,
+        seed_level=seed_level,
     )
     seen: list[ObjectSize] = []
     gen = iter_labels(predictor, post, image, region, object_size=object_size, metadata=metadata)
@@ -247,8 +256,8 @@ def segment(model, image, return_probabilities: bool = False, progress=None, **k
         Called with every progress event: ``PredictProgress`` and, with an
         ``object_size``, the :class:`~napari_unet.core.inference.scale.ObjectSize` used.
     **kwargs
-        ``threshold``, ``min_size``, ``gap`` and ``split`` (each: the value given, else the
-        model file's recommendation, else the default of
+        ``threshold``, ``min_size``, ``gap``, ``split`` and ``seed_level`` (each: the value given,
+        else the model file's recommendation, else the default of
         :class:`~napari_unet.core.inference.postprocess.Postprocess`), ``metadata`` (the
         model file's), ``region``, ``object_size`` (the typical object diameter in the
         image, pixels: each plane is resized to the model's training object size, recorded
@@ -280,7 +289,7 @@ def iter_estimate_object_size(
 ) -> Generator[object, None, ObjectSize]:
     """Generator twin of :func:`estimate_object_size`: yields progress, returns the size."""
     model_size = scale.training_object_size(metadata)
-    post = {k: kwargs.pop(k, None) for k in ("threshold", "min_size", "gap", "split")}
+    post = {k: kwargs.pop(k, None) for k in ("threshold", "min_size", "gap", "split", "seed_level")}
     predictor = Predictor(model, metadata=metadata, **kwargs)
     post = Postprocess.for_model(metadata, **post)
     labels, _, _ = yield from _iter_native(predictor, post, image, region)

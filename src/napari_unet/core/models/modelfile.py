@@ -43,8 +43,18 @@ _RESAVE_HINT = (
 )
 
 
-def default_class_names(n_classes: int) -> list[str]:
-    """``["background", "cell"]`` for 2 classes, ``["cell"]`` for 1, else generic names."""
+def default_class_names(n_classes: int, model=None) -> list[str]:
+    """Channel names: those of ``model``'s head, else the usual ones for the class count.
+
+    A network with a head (:mod:`~napari_unet.core.models.heads`) gets its head's names;
+    otherwise ``["background", "cell"]`` for 2 classes, ``["cell"]`` for 1, generic names
+    for more.
+    """
+    from napari_unet.core.models.heads import HEADS
+
+    recorded = (getattr(model, "config", None) or {}).get("head")
+    if recorded in HEADS and HEADS[recorded].n_outputs == n_classes:
+        return list(HEADS[recorded].class_names)
     if n_classes == 1:
         return ["cell"]
     if n_classes == 2:
@@ -140,7 +150,7 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
                     f"disagrees with {derived[key]!r}"
                 )
     n_classes = int(model.n_classes)
-    class_names = list(extras.pop("class_names", None) or default_class_names(n_classes))
+    class_names = list(extras.pop("class_names", None) or default_class_names(n_classes, model))
     if len(class_names) != n_classes or not all(isinstance(c, str) for c in class_names):
         raise InputError(
             f"class_names must be {n_classes} strings (one per output class); got {class_names!r}"

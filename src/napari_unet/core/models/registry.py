@@ -12,6 +12,7 @@ import inspect
 from torch import nn
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.models.heads import HEADS, check_head
 from napari_unet.core.models.unet import UNet
 from napari_unet.core.models.unet3p import UNet3Plus
 from napari_unet.core.models.unetpp import UNetPlusPlus
@@ -56,7 +57,9 @@ def build_model(config: dict) -> nn.Module:
     Parameters
     ----------
     config : dict
-        ``{"arch": name, **constructor_arguments}``, e.g. a model's ``.config``.
+        ``{"arch": name, **constructor_arguments}``, e.g. a model's ``.config``; an optional
+        ``"head"`` (:mod:`napari_unet.core.models.heads`) sets ``n_classes`` and is kept
+        in the network's config.
 
     Returns
     -------
@@ -76,6 +79,15 @@ def build_model(config: dict) -> nn.Module:
         )
     kwargs = dict(config)
     arch = kwargs.pop("arch")
+    head = kwargs.pop("head", None)
+    if head is not None:
+        spec = HEADS[check_head(head)]
+        n = kwargs.setdefault("n_classes", spec.n_outputs)
+        if n != spec.n_outputs:
+            raise InputError(
+                f"the {head!r} head has {spec.n_outputs} output channels; n_classes {n} "
+                "does not fit it (leave n_classes out)"
+            )
     allowed = config_keys(arch)
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
@@ -88,6 +100,9 @@ def build_model(config: dict) -> nn.Module:
         if isinstance(value, int | float) and value > limit:
             raise InputError(f"{key} {value} is beyond what a network may have (at most {limit})")
     try:
-        return ARCHITECTURES[arch](**kwargs)
+        model = ARCHITECTURES[arch](**kwargs)
     except TypeError as exc:  # e.g. a string where a number belongs
         raise InputError(f"invalid config for architecture {arch!r}: {exc}") from exc
+    if head is not None:  # recorded in the config, so model files carry it
+        model.config = {**model.config, "head": head}
+    return model

@@ -15,6 +15,7 @@ import numpy as np
 from napari_unet.core.device import PRECISIONS
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.normalize import DEFAULT as DEFAULT_NORMALIZATION
+from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.targets import WeightMapSettings
 
@@ -121,6 +122,7 @@ class TrainConfig:
             "w0": self.w0,
             "sigma": self.sigma,
             "gap": self.gap,
+            "head": head_of(self.model),
         }
 
     @classmethod

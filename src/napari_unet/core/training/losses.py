@@ -1,4 +1,8 @@
-"""Training losses: the paper's weighted softmax cross entropy and an optional Dice term."""
+"""Training losses: weighted softmax cross entropy, optional Dice, the distance head's term.
+
+The paper's pixel-wise cross entropy weighted by the weight map is the loss of every head's
+classes; the ``distance`` head adds a regression term for its distance channel.
+"""
 
 from __future__ import annotations
 
@@ -71,3 +75,41 @@ def segmentation_loss(
             loss = loss + dice_weight * soft_dice_loss(logits, target, weights)
         total = total + loss
     return total / len(outputs)
+
+
+def distance_loss(logits: torch.Tensor, extra: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Binary cross entropy of the sigmoid distance channel against the normalised distance.
+
+    Over annotated pixels (``weights > 0``), unweighted by the weight map: the map is about
+    the classes; the distance matters as much in a cell's centre as at its border.
+    """
+    m = (weights > 0).to(torch.float32)
+    bce = F.binary_cross_entropy_with_logits(logits.float(), extra.float(), reduction="none")
+    return (bce * m).sum() / m.sum().clamp_min(1)
+
+
+def head_loss(
+    outputs: torch.Tensor | list[torch.Tensor],
+    target: torch.Tensor,
+    weights: torch.Tensor,
+    extra: torch.Tensor | None = None,
+    dice_weight: float = 0.0,
+    head: str = "paper",
+) -> torch.Tensor:
+    """The loss of ``head``: :func:`segmentation_loss` on its classes, plus the distance term.
+
+    ``paper`` and ``3class``: the weighted cross entropy over all channels. ``distance``: the
+    cross entropy over channels 0-1 plus :func:`distance_loss` on channel 2 (``extra`` is its
+    target), averaged over deep-supervision outputs like the classes.
+    """
+    if head != "distance":
+        return segmentation_loss(outputs, target, weights, dice_weight)
+    if extra is None:
+        raise ValueError("the distance head needs its regression target (extra)")
+    if isinstance(outputs, torch.Tensor):
+        outputs = [outputs]
+    classes = [o[:, :2] for o in outputs]
+    total = segmentation_loss(classes, target, weights, dice_weight)
+    for o in outputs:
+        total = total + distance_loss(o[:, 2], extra, weights) / len(outputs)
+    return total

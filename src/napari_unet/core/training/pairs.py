@@ -18,6 +18,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels
 from napari_unet.core.images.normalize import check_pixels, normalize
+from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
 from napari_unet.core.training.targets import WeightMapSettings
 
@@ -43,6 +44,11 @@ class TrainPair:
         For messages and provenance.
     raw : numpy.ndarray
         The un-normalised ``(C, H, W)`` plane (what prediction receives).
+    head : str
+        The network head the target is for (:mod:`napari_unet.core.models.heads`).
+    extra : numpy.ndarray or None
+        The regression target of heads that have one (``distance``: the normalised distance
+        map, float32), else None.
     """
 
     image: np.ndarray
@@ -52,6 +58,8 @@ class TrainPair:
     weights: np.ndarray
     name: str
     raw: np.ndarray
+    head: str = DEFAULT_HEAD
+    extra: np.ndarray | None = None
     _coeffs: np.ndarray | None = field(default=None, repr=False)
     _fg: np.ndarray | None = field(default=None, repr=False)
     _region: np.ndarray | None = field(default=None, repr=False)
@@ -116,23 +124,32 @@ def cached_target_and_weights(
     w0: float,
     sigma: float,
     gap: int = WeightMapSettings.gap,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The U-Net target and weight map of one plane, cached by content and settings."""
+    head: str = DEFAULT_HEAD,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The target, weight map and regression target (or None) of one plane for ``head``.
+
+    Cached by content and settings. ``paper`` and ``distance``: the paper's two classes with
+    a gap between touching cells; ``3class``: background, interior and boundary (the border
+    term on the gaps, which are boundary). ``distance`` adds the normalised distance map.
+    """
     h = hashlib.blake2b(labels.tobytes(), digest_size=16)
-    h.update(repr((labels.shape, float(w0), float(sigma), int(gap))).encode())
+    h.update(repr((labels.shape, float(w0), float(sigma), int(gap), head)).encode())
     if mask is not None:
         h.update(np.packbits(mask).tobytes())
     key = h.hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
+    from napari_unet.core.training.targets import normalized_distance
     from napari_unet.core.training.weightmap import target_and_weights
 
-    target, weights = target_and_weights(labels, gap=gap, w0=w0, sigma=sigma, mask=mask)
+    mode = "3class" if check_head(head) == "3class" else "binary"
+    target, weights = target_and_weights(labels, gap=gap, w0=w0, sigma=sigma, mask=mask, mode=mode)
     weights = np.asarray(weights, np.float32)
     if mask is not None:
         weights = np.where(mask, weights, np.float32(0))
-    result = (np.asarray(target, np.uint8), weights)
+    extra = normalized_distance(labels) if head == "distance" else None
+    result = (np.asarray(target, np.uint8), weights, extra)
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -151,6 +168,7 @@ def make_pairs(
     gap: int = WeightMapSettings.gap,
     in_channels: int | None = None,
     channel: int | str | None = None,
+    head: str = DEFAULT_HEAD,
 ) -> list[TrainPair]:
     """Validate training data and prepare one :class:`TrainPair` per annotated plane.
 
@@ -180,6 +198,9 @@ def make_pairs(
         None (from scratch): the images' own channels, alpha dropped, equal channels as one.
     channel : None, "mean" or int
         What a grey model reads of multichannel images (see ``in_channels``).
+    head : str
+        The head of the network to be trained: which target to make (the trainer makes
+        them again for a network with another head, see :func:`for_head`).
 
     Returns
     -------
@@ -200,25 +221,34 @@ def make_pairs(
         channels = _same_channels(img, channels, name)
         mask = _checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
-            target, weights = cached_target_and_weights(lz, mz, w0, sigma, gap)
+            target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
             raw = np.asarray(iz)
-            pairs.append(
-                TrainPair(
-                    image=normalize(raw.astype(np.float32, copy=False), normalization),
-                    labels=lz,
-                    mask=mz,
-                    target=target,
-                    weights=weights,
-                    name=name if z is None else f"{name} [plane {z}]",
-                    raw=raw,
-                )
-            )
+            image = normalize(raw.astype(np.float32, copy=False), normalization)
+            plane = name if z is None else f"{name} [plane {z}]"
+            pairs.append(TrainPair(image, lz, mz, target, weights, plane, raw, head, extra))
     if not pairs or sum(p.fg_index.size for p in pairs) == 0:
         raise InputError(
             "no annotated cell: the labels hold no cell (value > 0) inside the annotated "
             "region; paint at least a few cells before training"
         )
     return pairs
+
+
+def for_head(
+    pairs: list[TrainPair], head: str, w0: float, sigma: float, gap: int
+) -> list[TrainPair]:
+    """``pairs`` with the targets of ``head`` (the same pairs where they already have them)."""
+    from dataclasses import replace
+
+    out = []
+    for p in pairs:
+        if p.head != head:
+            target, weights, extra = cached_target_and_weights(
+                p.labels, p.mask, w0, sigma, gap, head
+            )
+            p = replace(p, target=target, weights=weights, extra=extra, head=head, _region=None)
+        out.append(p)
+    return out
 
 
 def _same_channels(img: np.ndarray, channels: int | None, name: str) -> int:

@@ -51,8 +51,11 @@ class CropSampler:
         area = np.array([max(p.region_index.size, 1) for p in pairs], np.float64)
         self._p = area / area.sum()
 
-    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One crop: image ``(C, S, S)`` float32, target and weights ``(O, O)``."""
+    def sample(self, rng: np.random.Generator) -> tuple:
+        """One crop: image ``(C, S, S)`` float32, target, weights and extra ``(O, O)``.
+
+        ``extra`` is the pair's regression target resampled (linear), or None.
+        """
         pair = self.pairs[int(rng.choice(len(self.pairs), p=self._p))]
         idx = pair.fg_index if (pair.fg_index.size and rng.random() < self.fg_bias) else None
         if idx is None:
@@ -67,17 +70,24 @@ class CropSampler:
         target = aug.resample(pair.target, inner, order=0)
         weights = aug.resample(pair.weights, inner, order=1)
         np.maximum(weights, 0, out=weights)
+        extra = None if pair.extra is None else aug.resample(pair.extra, inner, order=1)
         image = aug.augment_intensity(image, self.augment, rng)
-        return image, target, weights
+        return image, target, weights, extra
 
     def batch(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """A batch: ``image`` (B, C, S, S), ``target`` (B, O, O) int64, ``weights``."""
+        """A batch: ``image`` (B, C, S, S), ``target`` (B, O, O) int64, ``weights``.
+
+        Pairs with a regression target add ``extra`` (B, O, O) float32.
+        """
         crops = [self.sample(rng) for _ in range(batch_size)]
-        return {
+        batch = {
             "image": np.stack([c[0] for c in crops]),
             "target": np.stack([c[1] for c in crops]).astype(np.int64),
             "weights": np.stack([c[2] for c in crops]),
         }
+        if crops[0][3] is not None:
+            batch["extra"] = np.stack([c[3] for c in crops]).astype(np.float32)
+        return batch
 
 
 class BatchPrefetcher:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
 __all__ = ["batch_workers", "crop_sizes", "init_model", "make_optimizer"]
@@ -40,6 +41,11 @@ def init_model(config: TrainConfig, in_channels: int, init, resume):
                     f"{have.get(key)!r} model but {want[key]!r} was requested; choose a model "
                     f"file of the same architecture and class count, or train from scratch"
                 )
+        if "head" in want and want["head"] != head_of(have):
+            raise InputError(
+                f"cannot fine-tune from {Path(init).name}: its head is {head_of(have)!r} but "
+                f"{want['head']!r} was requested; keep its head, or train from scratch"
+            )
         source = f"fine-tuned from {Path(init).name}"
     else:
         import torch

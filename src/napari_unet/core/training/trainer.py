@@ -28,6 +28,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
 from napari_unet.core.images.sizes import median_diameter
+from napari_unet.core.models.heads import head_of
 from napari_unet.core.models.pretrained import resolve_model
 from napari_unet.core.progress import drain
 from napari_unet.core.training.augment import AugmentConfig
@@ -47,7 +48,7 @@ from napari_unet.core.training.events import (
     TrainStarted,
     TrainStep,
 )
-from napari_unet.core.training.pairs import TrainPair
+from napari_unet.core.training.pairs import TrainPair, for_head
 from napari_unet.core.training.sampling import BatchPrefetcher, CropSampler
 from napari_unet.core.training.setup import (
     batch_workers,
@@ -98,6 +99,9 @@ class _Run:
 
         self.config = config
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
+        self.head = head_of(self.model)  # the targets follow the network's head
+        pairs = for_head(pairs, self.head, config.w0, config.sigma, config.gap)
+        val = None if val is None else for_head(val, self.head, config.w0, config.sigma, config.gap)
         if val is None:
             pairs, val = split_holdout(pairs, config.val_fraction)
         self.pairs, self.val = pairs, val
@@ -180,20 +184,20 @@ class _Run:
         """One optimisation step; a (throttled) progress event, or None."""
         import torch
 
-        from napari_unet.core.training.losses import segmentation_loss
+        from napari_unet.core.training.losses import head_loss
 
         self.step += 1
         lr = learning_rate(self.config, self.step)
         for g in self.opt.param_groups:
             g["lr"] = lr
-        x, tgt, w = (
-            torch.from_numpy(batch[k]).to(self.device, non_blocking=True)
-            for k in ("image", "target", "weights")
+        x, tgt, w, extra = (
+            torch.from_numpy(batch[k]).to(self.device, non_blocking=True) if k in batch else None
+            for k in ("image", "target", "weights", "extra")
         )
         amp = self.amp_dtype
         with torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
             out = self.model.forward_all(x) if self.deep else self.model(x)
-        loss = segmentation_loss(out, tgt, w, self.config.dice_weight)
+        loss = head_loss(out, tgt, w, extra, self.config.dice_weight, self.head)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()

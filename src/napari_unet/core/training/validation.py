@@ -54,6 +54,8 @@ def split_holdout(
         weights=p.weights[cut:],
         name=f"{p.name} (rows {cut}-{h})",
         raw=p.raw[:, cut:],
+        head=p.head,
+        extra=None if p.extra is None else p.extra[cut:],
     )
     return [*pairs[:k], train, *pairs[k + 1 :]], [val]
 
@@ -113,7 +115,8 @@ def evaluate_pairs(
     for p in pairs:
         pred, probs = segment_image(model, p.raw, normalization, device, metadata)
         w = p.weights
-        pt = np.take_along_axis(probs, p.target[None].astype(np.intp), axis=0)[0]
+        classes = probs[: 3 if p.head == "3class" else 2] if len(probs) > 1 else probs
+        pt = np.take_along_axis(classes, p.target[None].astype(np.intp), axis=0)[0]
         loss_sum += float((w * -np.log(np.clip(pt, 1e-7, 1))).sum())
         n_w += float((w > 0).sum())
         gt = p.labels

@@ -1,0 +1,126 @@
+"""Head ablation on the full DSB2018 set: each head, with and without the paper's weight map.
+
+Every run trains the same network (the ``small`` preset: 16 base channels, 4 levels) from
+scratch with the same budget (steps, batch, crops, seed) on the fluorescence train images of
+``dsb2018_full`` (its fixed split, less the validation images of :mod:`dsb_full`), keeps the
+checkpoint with the best validation AP50, chooses the post-processing on the validation
+images by the DSB score, and scores the fluorescence test images (never seen before).
+"With weight map" is the paper's ``w0 = 10, sigma = 5``; "without" is ``w0 = 0`` (class
+balancing only).
+
+Usage::
+
+    python benchmarks/heads.py run --data DSB2018_FULL --head distance --w0 10 \\
+        --steps 1200 --out results.jsonl --models WORKDIR
+    python benchmarks/heads.py table results.jsonl
+
+``run`` appends one JSON line per configuration (so runs can go one at a time, in the
+background); ``table`` prints the Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import dsb_full  # noqa: E402
+
+PRESET = {"arch": "unet", "base_channels": 16, "depth": 4, "padding": "same", "batch_norm": True}
+
+
+def run(args) -> dict:
+    """Train one configuration, choose its post-processing, score the test images."""
+    import torch
+
+    from napari_unet import TrainConfig, save_model, train
+
+    torch.set_num_threads(args.threads)
+    parts = dsb_full.split(args.data, kinds=("fluo",))
+    config = TrainConfig(
+        model={**PRESET, "head": args.head}, steps=args.steps, val_every=max(args.steps // 4, 1),
+        batch_size=4, crop_size=128, w0=args.w0, seed=args.seed, device="cpu",
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    pairs = dsb_full.make_pairs_of(args.data, parts["train"], config)
+    val = dsb_full.make_pairs_of(args.data, parts["val"], config)
+    prep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = train(pairs, config, val=val)
+    spent = time.perf_counter() - t0
+    model, meta = result.model.eval(), result.metadata
+    if result.best_state is not None:
+        model.load_state_dict(result.best_state)
+    val_images = [np.asarray(p.raw[0]) for p in val]
+    post = dsb_full.choose_post(model, meta, val_images, [p.labels for p in val])
+    meta["postprocess"] = post
+    t0 = time.perf_counter()
+    scores = dsb_full.score_items(model, meta, args.data, parts["test"])
+    predict_s = time.perf_counter() - t0
+    row = {
+        "head": args.head, "w0": args.w0, "steps": args.steps, "seed": args.seed,
+        "train_min": spent / 60, "prep_s": prep, "predict_s": predict_s, "post": post,
+        "best_step": (result.best_metrics or {}).get("step"),
+        **scores,
+    }  # fmt: skip
+    if args.models is not None:
+        args.models.mkdir(parents=True, exist_ok=True)
+        save_model(args.models / f"{args.head}_w0-{args.w0:g}.safetensors", model, **_extras(meta))
+    with open(args.out, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
+
+
+def _extras(meta: dict) -> dict:
+    keep = ("normalization", "separation_gap", "provenance", "object_size", "postprocess")
+    return {k: meta[k] for k in keep if k in meta}
+
+
+def table(path: Path) -> str:
+    """The Markdown table of the JSON lines in ``path``."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = [
+        "| head | weight map | AP50 | DSB score | AP50 per image | touching AP50 | "
+        "train min | best step | post-processing |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["head"], -r["w0"])):
+        w = f"w0 = {r['w0']:g}" if r["w0"] else "none"
+        post = ", ".join(f"{k} {v:g}" for k, v in r["post"].items())
+        out.append(
+            f"| {r['head']} | {w} | {r['ap50']:.3f} | {r['dsb']:.3f} | "
+            f"{r['ap50_per_image']:.3f} | {r['touching_ap50']:.3f} | {r['train_min']:.1f} | "
+            f"{r['best_step']} | {post} |"
+        )
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="train and score one configuration")
+    r.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
+    r.add_argument("--head", default="paper", choices=("paper", "3class", "distance"))
+    r.add_argument("--w0", type=float, default=10.0)
+    r.add_argument("--steps", type=int, default=1200)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--out", type=Path, required=True, help="JSON lines file to append to")
+    r.add_argument("--models", type=Path, help="folder for the trained model files")
+    t = sub.add_parser("table", help="print the table of a results file")
+    t.add_argument("results", type=Path)
+    args = p.parse_args(argv)
+    if args.command == "table":
+        print(table(args.results))
+        return 0
+    print(json.dumps(run(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""The full DSB2018 set (``shared/data/dsb2018_full``): its fixed split, loading and scoring.
+
+Used by ``benchmarks/heads.py`` (the head ablation) and the built-in model recipes. The
+split is the one in the set's ``index.csv`` (train 525, val 4, test 135). Test images are
+only ever scored; validation images (checkpoint and post-processing choice) are the 4 val
+rows plus a fixed sample of train rows (``extra_val`` per kind), which are then not trained
+on.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Kinds of image, by the prefix of their DSB2018 group.
+KINDS = {"fluo": "fluorescence", "histo": "histology", "brightfield": "brightfield"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the set: its name, group, split and (for the held-out 19) subset name."""
+
+    name: str
+    group: str
+    split: str
+    subset: str
+
+    @property
+    def kind(self) -> str:
+        return self.group.split("_")[0]
+
+
+def read_index(data: Path) -> list[Item]:
+    """The rows of ``index.csv``."""
+    with open(data / "index.csv", newline="") as f:
+        return [
+            Item(r["name"], r["group"], r["split"], r["subset_name"]) for r in csv.DictReader(f)
+        ]
+
+
+def split(data: Path, kinds=("fluo",), extra_val: int = 12) -> dict[str, list[Item]]:
+    """``train``, ``val`` and ``test`` items of ``kinds``.
+
+    ``val`` is the index's val rows of those kinds plus ``extra_val`` train rows of each
+    kind, taken at even steps through the sorted train rows (deterministic), which leave
+    ``train``.
+    """
+    rows = [r for r in read_index(data) if r.kind in kinds]
+    train = sorted((r for r in rows if r.split == "train"), key=lambda r: r.name)
+    val = [r for r in rows if r.split == "val"]
+    for kind in kinds:
+        own = [r for r in train if r.kind == kind]
+        if extra_val and own:
+            step = max(1, len(own) // extra_val)
+            val += own[step // 2 :: step][:extra_val]
+    taken = {r.name for r in val}
+    return {
+        "train": [r for r in train if r.name not in taken],
+        "val": val,
+        "test": [r for r in rows if r.split == "test"],
+    }
+
+
+def load(data: Path, item: Item) -> tuple[np.ndarray, np.ndarray]:
+    """The image as napari-unet reads it (RGB(A) kept; grey PNGs as one channel) and its labels."""
+    import tifffile
+
+    from napari_unet import read_image
+
+    image = np.asarray(read_image(data / "images" / f"{item.name}.png"))
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        rgb = image[..., :3]
+        if np.all(rgb == rgb[..., :1]):  # a grey image stored as RGB(A)
+            image = rgb[..., 0]
+        else:
+            image = rgb
+    return image, tifffile.imread(data / "masks" / f"{item.name}.tif")
+
+
+def touching(labels: np.ndarray) -> np.ndarray:
+    """The ids of the cells that touch another cell (8-neighbourhood)."""
+    from scipy import ndimage
+
+    lab = np.asarray(labels, np.int32)
+    highest = ndimage.maximum_filter(lab, size=3)
+    lowest = ndimage.minimum_filter(np.where(lab > 0, lab, np.iinfo(np.int32).max), size=3)
+    meets = (lab > 0) & ((highest > lab) | (lowest < lab))
+    return np.unique(lab[meets])
+
+
+def touching_only(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth restricted to touching cells, and the predictions that lie on them.
+
+    A prediction is kept when more than half of it lies on touching cells, so a merge of
+    two touching cells counts as a false positive and two misses.
+    """
+    ids = touching(gt)
+    on = np.isin(gt, ids) & (gt > 0)
+    gt_t = np.where(on, gt, 0)
+    if not pred.any():
+        return gt_t, pred
+    area = np.bincount(pred.ravel())
+    inside = np.bincount(pred[on].ravel(), minlength=area.size)
+    keep = inside * 2 > area
+    keep[0] = False
+    return gt_t, np.where(keep[pred], pred, 0)
+
+
+def scores(truths, preds) -> dict:
+    """AP50 and DSB score (AP over IoU 0.5..0.95), pooled and per image; touching AP50.
+
+    Pooled: TP / (TP + FP + FN) summed over the images; per image: the mean of each
+    image's score. ``touching_ap50`` is pooled over the touching cells alone
+    (:func:`touching_only`).
+    """
+    from napari_unet import evaluate, summarize
+
+    pairs = list(zip(truths, preds, strict=True))
+    s = summarize([evaluate(t, p) for t, p in pairs])
+    touch = summarize([evaluate(*touching_only(t, p), thresholds=(0.5,)) for t, p in pairs])
+    return {
+        "ap50": s["per_threshold"][0]["ap"],
+        "dsb": s["ap"],
+        "ap50_per_image": s["per_threshold"][0]["dataset_ap"],
+        "dsb_per_image": s["dataset_ap"],
+        "touching_ap50": touch["per_threshold"][0]["ap"],
+        "n_images": len(pairs),
+        "n_touching": touch["n_gt"],
+    }
+
+
+def make_pairs_of(data: Path, items, config):
+    """Training pairs of ``items`` with ``config``'s targets (grey network: colour averaged)."""
+    from napari_unet import make_pairs
+
+    loaded = [load(data, item) for item in items]
+    return make_pairs(
+        [im for im, _ in loaded],
+        [lab for _, lab in loaded],
+        names=[item.name for item in items],
+        in_channels=1,
+        **config.pair_options(),
+    )
+
+
+#: Post-processing grid: thresholds, minimum sizes, and per head the split of joined cells
+#: (paper) or the seed level (3class, distance).
+THRESHOLDS = (0.4, 0.5, 0.6)
+MIN_SIZES = (10, 20)
+SECOND = {"paper": ("split", (0.0, 1.0, 2.0)), "default": ("seed_level", (0.3, 0.5, 0.7))}
+
+
+def choose_post(model, meta, images, truths) -> dict:
+    """The post-processing with the best pooled DSB score on validation images.
+
+    One prediction per image; the grid is :data:`THRESHOLDS` x :data:`MIN_SIZES` x the
+    head's second setting. Ties go to the higher AP50.
+    """
+    import itertools
+
+    from napari_unet import Predictor, evaluate, summarize
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.progress import drain
+
+    predictor = Predictor(model, metadata=meta, device="cpu")
+    probs = [drain(predictor.iter_probabilities(im)) for im in images]
+    name, values = SECOND.get(predictor.head, SECOND["default"])
+    best, best_key = None, None
+    for t, m, v in itertools.product(THRESHOLDS, MIN_SIZES, values):
+        post = Postprocess.for_model(meta, threshold=t, min_size=m, **{name: v})
+        pairs = zip(truths, probs, strict=True)
+        s = summarize([evaluate(g, predictor.instances(p, post)) for g, p in pairs])
+        key = (s["ap"], s["per_threshold"][0]["ap"])
+        if best_key is None or key > best_key:
+            best, best_key = {"threshold": t, "min_size": m, name: v}, key
+    return best
+
+
+def score_items(model, meta, data: Path, items) -> dict:
+    """:func:`scores` of ``model`` (post-processing from ``meta``) on ``items``."""
+    from napari_unet import segment
+
+    truths, preds = [], []
+    for item in items:
+        image, labels = load(data, item)
+        preds.append(segment(model, image, metadata=meta, device="cpu"))
+        truths.append(labels)
+    return scores(truths, preds)

@@ -1,0 +1,144 @@
+"""Train a nuclei model on the full DSB2018 set: the recipe of the built-in models.
+
+Trains on the train rows of ``dsb2018_full`` of the chosen kinds (its fixed split; the
+validation images of :func:`dsb_full.split` are held out of training), keeps the checkpoint
+with the best validation AP50, chooses the post-processing on the validation images (DSB
+score), then scores the test images of every kind, the 19 that were held out of the older
+82-image subset among them. Test images are never trained or tuned on.
+
+Usage::
+
+    python scripts/train_nuclei.py --data DSB2018_FULL --head distance --minutes 45 \\
+        --work WORKDIR [--output src/napari_unet/data/nuclei.unet.safetensors]
+
+``--minutes`` fits the number of steps to the budget on this machine (a 30-step trial
+measures the speed, so the learning-rate schedule runs to its end); ``--steps`` sets it. The
+model file is written to WORKDIR, and to ``--output`` when given (the package file), with its
+provenance (recipe, split, device, steps) and its validation and test scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dsb_full  # noqa: E402
+
+
+def parse(argv=None) -> argparse.Namespace:
+    """The recipe's settings."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
+    p.add_argument("--kinds", nargs="+", default=["fluo"], choices=sorted(dsb_full.KINDS))
+    p.add_argument("--head", default="distance", choices=("paper", "3class", "distance"))
+    p.add_argument("--w0", type=float, default=10.0)
+    p.add_argument("--base-channels", type=int, default=16)
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--minutes", type=float, help="training budget (sets the steps)")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--zoom", type=float, default=0.0)
+    p.add_argument("--val-every", type=int, default=0, help="0: a tenth of the steps")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", help="fine-tune this model file or built-in model (keeps its head)")
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--output", type=Path, help="also write the model here (the package file)")
+    return p.parse_args(argv)
+
+
+def config_of(args, steps: int):
+    """The training settings of the recipe."""
+    from napari_unet import TrainConfig
+    from napari_unet.core.training.augment import AugmentConfig
+
+    model = {
+        "arch": "unet", "base_channels": args.base_channels, "depth": args.depth,
+        "padding": "same", "batch_norm": True,
+    }  # fmt: skip
+    if args.init is None:  # fine-tuning keeps the model's own head
+        model["head"] = args.head
+    return TrainConfig(
+        model=model, steps=steps, batch_size=args.batch_size, crop_size=args.crop_size,
+        lr=args.lr, w0=args.w0, val_every=args.val_every or max(steps // 10, 1),
+        augment=AugmentConfig(scale=args.zoom).to_dict(), device=args.device, seed=args.seed,
+    )  # fmt: skip
+
+
+def fit_steps(pairs, val, config, minutes: float, init=None) -> int:
+    """The steps that fit ``minutes`` of training here (validation included), by a trial."""
+    from napari_unet import train
+    from napari_unet.core.device import choose_device
+    from napari_unet.core.training.validation import evaluate_pairs
+
+    start = time.perf_counter()
+    model = train(pairs, replace(config, steps=30, val_every=1000), init=init).model
+    per_step = (time.perf_counter() - start) / 30
+    start = time.perf_counter()
+    evaluate_pairs(model, val, config.normalization, choose_device(config.device))
+    per_eval = time.perf_counter() - start
+    return max(10, int((minutes * 60 - 10 * per_eval) / per_step))
+
+
+def main(argv=None) -> int:
+    """Train, choose the post-processing, score, write the model file."""
+    import torch
+
+    from napari_unet import save_model, train
+
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    parts = dsb_full.split(args.data, kinds=tuple(args.kinds))
+    config = config_of(args, args.steps)
+    pairs = dsb_full.make_pairs_of(args.data, parts["train"], config)
+    val = dsb_full.make_pairs_of(args.data, parts["val"], config)
+    if args.minutes:
+        config = config_of(args, fit_steps(pairs, val, config, args.minutes, args.init))
+    print(f"training {config.steps} steps on {len(pairs)} images", flush=True)
+    start = time.perf_counter()
+    result = train(pairs, config, val=val, init=args.init, output=args.work / "nuclei.safetensors")
+    minutes = (time.perf_counter() - start) / 60
+    model, meta = result.best_model().eval(), dict(result.metadata)
+    val_images = [np.asarray(p.raw[0]) for p in val]
+    meta["postprocess"] = dsb_full.choose_post(model, meta, val_images, [p.labels for p in val])
+    test = {}
+    for kind in ("fluo", "histo", "brightfield"):
+        items = dsb_full.split(args.data, kinds=(kind,))["test"]
+        test[kind] = dsb_full.score_items(model, meta, args.data, items)
+    held_out = [i for i in parts["test"] if i.subset]
+    if held_out:
+        test["held_out_19"] = dsb_full.score_items(model, meta, args.data, held_out)
+    meta["metrics"] = {**meta.get("metrics", {}), "test": test}
+    meta["provenance"] = {
+        **meta["provenance"],
+        "recipe": "scripts/train_nuclei.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "data_source": "DSB2018 stage1_train (dsb2018_full, fixed split), CC0",
+        "split": {k: [i.name for i in v] for k, v in parts.items()},
+        "train_minutes": round(minutes, 1),
+    }
+    keep = ("normalization", "separation_gap", "provenance", "object_size", "postprocess")
+    extras = {k: meta[k] for k in keep if k in meta} | {"metrics": meta["metrics"]}
+    path = save_model(args.work / "nuclei.final.safetensors", model, **extras)
+    if args.output is not None:
+        save_model(args.output, model, **extras)
+        path = args.output
+    summary = {"steps": config.steps, "minutes": minutes, "post": meta["postprocess"], **test}
+    print(json.dumps(summary, indent=1))
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
