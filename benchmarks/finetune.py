@@ -116,14 +116,20 @@ def table(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     zero = next((r for r in rows if r["k"] == 0), None)
     out = [
-        "| annotated images | CPU minutes | steps | AP50 | gain over zero-shot | DSB score |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| annotated images | learning rate | CPU minutes | steps | AP50 | gain over zero-shot "
+        "| DSB score |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in sorted(rows, key=lambda r: (r["k"], r["minutes"])):
+    seen_zero = False
+    for r in sorted(rows, key=lambda r: (r["k"], -r.get("lr", 0), r["minutes"])):
+        if r["k"] == 0 and seen_zero:  # every run scores the zero-shot model: once is enough
+            continue
+        seen_zero = seen_zero or r["k"] == 0
         gain = r["ap50"] - zero["ap50"] if zero else float("nan")
         k = "0 (zero-shot)" if r["k"] == 0 else r["k"]
+        lr = f"{r['lr']:g}" if "lr" in r else ""
         out.append(
-            f"| {k} | {r['minutes']:g} | {r['steps']} | {r['ap50']:.3f} | {gain:+.3f} | "
+            f"| {k} | {lr} | {r['minutes']:g} | {r['steps']} | {r['ap50']:.3f} | {gain:+.3f} | "
             f"{r['dsb']:.3f} |"
         )
     return "\n".join(out)

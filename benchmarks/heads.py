@@ -13,9 +13,11 @@ Usage::
     python benchmarks/heads.py run --data DSB2018_FULL --head distance --w0 10 \\
         --steps 1200 --out results.jsonl --models WORKDIR
     python benchmarks/heads.py table results.jsonl
+    python benchmarks/heads.py speed --models WORKDIR [--size 1024]
 
 ``run`` appends one JSON line per configuration (so runs can go one at a time, in the
-background); ``table`` prints the Markdown table.
+background); ``table`` prints the Markdown table; ``speed`` times each head's network and
+post-processing on a synthetic image (and the network with test-time flips).
 """
 
 from __future__ import annotations
@@ -100,6 +102,37 @@ def table(path: Path) -> str:
     return "\n".join(out)
 
 
+def speed(args) -> str:
+    """Seconds to segment one image per head, network and post-processing apart, and flips."""
+    import torch
+
+    from napari_unet import Predictor, load_model, touching_cells
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.progress import drain
+
+    torch.set_num_threads(args.threads)
+    image, _ = touching_cells((args.size, args.size), n_cells=args.size**2 // 900, seed=0)
+    out = [
+        "| head | network (s) | post-processing (s) | with flips: network (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for head in ("paper", "3class", "distance"):
+        model, meta = load_model(args.models / f"{head}_w0-10.safetensors")
+        row = []
+        for flips in (False, True):
+            predictor = Predictor(model, metadata=meta, device="cpu", flips=flips)
+            drain(predictor.iter_probabilities(image[:256, :256]))  # warm-up
+            t0 = time.perf_counter()
+            probs = drain(predictor.iter_probabilities(image))
+            row.append(time.perf_counter() - t0)
+            if not flips:
+                t0 = time.perf_counter()
+                predictor.instances(probs, Postprocess.for_model(meta))
+                row.append(time.perf_counter() - t0)
+        out.append(f"| {head} | {row[0]:.2f} | {row[1]:.2f} | {row[2]:.2f} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -114,9 +147,16 @@ def main(argv=None) -> int:
     r.add_argument("--models", type=Path, help="folder for the trained model files")
     t = sub.add_parser("table", help="print the table of a results file")
     t.add_argument("results", type=Path)
+    s = sub.add_parser("speed", help="time each head on a synthetic image")
+    s.add_argument("--models", type=Path, required=True, help="the folder run --models wrote")
+    s.add_argument("--size", type=int, default=1024)
+    s.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if args.command == "table":
         print(table(args.results))
+        return 0
+    if args.command == "speed":
+        print(speed(args))
         return 0
     print(json.dumps(run(args)))
     return 0

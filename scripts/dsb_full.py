@@ -179,13 +179,13 @@ def choose_post(model, meta, images, truths) -> dict:
     return best
 
 
-def score_items(model, meta, data: Path, items) -> dict:
+def score_items(model, meta, data: Path, items, flips: bool = False) -> dict:
     """:func:`scores` of ``model`` (post-processing from ``meta``) on ``items``."""
     from napari_unet import segment
 
     truths, preds = [], []
     for item in items:
         image, labels = load(data, item)
-        preds.append(segment(model, image, metadata=meta, device="cpu"))
+        preds.append(segment(model, image, metadata=meta, device="cpu", flips=flips))
         truths.append(labels)
     return scores(truths, preds)

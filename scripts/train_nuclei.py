@@ -38,6 +38,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
     p.add_argument("--kinds", nargs="+", default=["fluo"], choices=sorted(dsb_full.KINDS))
     p.add_argument("--head", default="distance", choices=("paper", "3class", "distance"))
+    p.add_argument(
+        "--extra-val", type=int, default=12, help="train images of each kind moved to validation"
+    )
     p.add_argument("--w0", type=float, default=10.0)
     p.add_argument("--base-channels", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
@@ -100,7 +103,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    parts = dsb_full.split(args.data, kinds=tuple(args.kinds))
+    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     config = config_of(args, args.steps)
     pairs = dsb_full.make_pairs_of(args.data, parts["train"], config)
     val = dsb_full.make_pairs_of(args.data, parts["val"], config)

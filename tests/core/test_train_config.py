@@ -189,7 +189,13 @@ def test_from_dict_fills_missing_keys_with_defaults():
 def test_pair_options_are_the_make_pairs_settings():
     cfg = TrainConfig(w0=5.0, sigma=3.0, gap=1, normalization={"method": "zscore"})
     opts = cfg.pair_options()
-    assert opts == {"normalization": {"method": "zscore"}, "w0": 5.0, "sigma": 3.0, "gap": 1}
+    assert opts == {
+        "normalization": {"method": "zscore"},
+        "w0": 5.0,
+        "sigma": 3.0,
+        "gap": 1,
+        "head": "paper",
+    }
     opts["normalization"]["method"] = "minmax"
     assert cfg.normalization == {"method": "zscore"}
 
