@@ -93,6 +93,19 @@ def fit_steps(pairs, val, config, minutes: float, init=None) -> int:
     return max(10, int((minutes * 60 - 10 * per_eval) / per_step))
 
 
+#: Options whose values are paths of this machine: recorded as placeholders.
+PATH_OPTIONS = {"--data": "DSB2018_FULL", "--work": "WORKDIR", "--output": "OUTPUT"}
+
+
+def recipe_line(argv) -> str:
+    """The command line of the run, with no path of this machine in it."""
+    words, hide = [], None
+    for word in argv:
+        words.append(hide or word)
+        hide = PATH_OPTIONS.get(word)
+    return " ".join(["scripts/train_nuclei.py", *words])
+
+
 def main(argv=None) -> int:
     """Train, choose the post-processing, score, write the model file."""
     import torch
@@ -126,7 +139,7 @@ def main(argv=None) -> int:
     meta["metrics"] = {**meta.get("metrics", {}), "test": test}
     meta["provenance"] = {
         **meta["provenance"],
-        "recipe": "scripts/train_nuclei.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "recipe": recipe_line(sys.argv[1:] if argv is None else argv),
         "data_source": "DSB2018 stage1_train (dsb2018_full, fixed split), CC0",
         "split": {k: [i.name for i in v] for k, v in parts.items()},
         "train_minutes": round(minutes, 1),

@@ -40,7 +40,8 @@ def test_wheel_holds_manifest_and_entry_point(dists):
         assert "napari-unet = napari_unet:napari.yaml" in text
         assert "napari-unet = napari_unet.cli:main" in text
         assert "napari_unet/data/nuclei.tif" in names
-        assert "napari_unet/data/nuclei.unet.safetensors" in names  # the built-in model
+        assert "napari_unet/data/nuclei.unet.safetensors" in names  # the built-in models
+        assert "napari_unet/data/nuclei-brightfield.unet.safetensors" in names
     assert manifest == yaml.safe_load((REPO / "napari.yaml").read_text())
     assert manifest["name"] == "napari-unet"
 

@@ -78,11 +78,12 @@ def test_segments_the_nuclei_sample(starter):
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(InputError, match="known built-in models: 'nuclei'"):
+    with pytest.raises(InputError, match="known built-in models: 'nuclei', 'nuclei-brightfield'"):
         napari_unet.pretrained("mitochondria")
     with pytest.raises(InputError, match="nuclei"):
         pretrained_path("")
-    assert list(PRETRAINED) == ["nuclei"]
+    assert list(PRETRAINED) == ["nuclei", "nuclei-brightfield"]
+    assert all(pretrained_path(name).is_file() for name in PRETRAINED)
 
 
 def test_resolve_model_keeps_real_files(tmp_path, monkeypatch):

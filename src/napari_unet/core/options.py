@@ -16,7 +16,8 @@ __all__ = ["OPTIONS", "describe"]
 #: Section -> option -> what it does (with its unit).
 OPTIONS: dict[str, dict[str, str]] = {
     "Models": {
-        "model": "the model: a model file (.safetensors) or a built-in model name (nuclei)",
+        "model": "the model: a model file (.safetensors) or a built-in model name (nuclei: "
+        "fluorescence; nuclei-brightfield: brightfield and H&E histology)",
         "model_file": "a model file (.safetensors) written by napari-unet",
         "start_from": "what training starts from: the built-in nuclei model, a model file "
         "(fine-tuning) or random weights (from scratch, with the architecture chosen below)",
@@ -25,8 +26,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "head": "what the network predicts, for training from scratch: paper (2 classes with "
         "a gap between touching cells), 3class (background, interior, boundary) or distance "
         "(2 classes and each cell's distance to its outline); see docs/training.md#heads",
-        "init": "fine-tune from this model file or built-in model (nuclei); same architecture "
-        "and class count",
+        "init": "fine-tune from this model file or built-in model (nuclei, nuclei-brightfield); "
+        "same architecture and class count",
         "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
         "file), up to the total number of steps",
     },

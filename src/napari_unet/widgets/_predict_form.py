@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 WHOLE = "whole image"
 VIEW = "current view/slice only"
 BUILTIN = "nuclei (built-in starter)"
+#: The model choices that are built-in models, and their names (core.models.pretrained).
+BUILTINS = {BUILTIN: "nuclei", "nuclei-brightfield (built-in)": "nuclei-brightfield"}
 OTHER = "model file / trained model"
 #: What the object-size box shows at 0: no rescaling (the image's own scale).
 SIZE_OFF = "off"
@@ -73,7 +75,7 @@ class PredictForm(Container):
 
     def _make_controls(self) -> None:
         post = Postprocess()
-        self._source = ComboBox(label="model", choices=[BUILTIN, OTHER], value=OTHER)
+        self._source = ComboBox(label="model", choices=[*BUILTINS, OTHER], value=OTHER)
         self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self._model_label = Label(value="model: none (choose a file or train one)")
         self._image = ComboBox(
@@ -151,28 +153,29 @@ class PredictForm(Container):
         self._show_recommendations(path)
 
     def _on_source(self, value=None) -> None:
-        """The built-in starter model, or back to the chosen model file."""
+        """A built-in model, or back to the chosen model file."""
         from napari_unet.core.models.pretrained import pretrained_path
 
-        if self._source.value != BUILTIN:
+        name = BUILTINS.get(self._source.value)
+        if name is None:
             self._use(None, {}, None, "", None, "model: none (choose a file or train one)")
             self._on_model_file()
             return
         try:
-            path = pretrained_path("nuclei")
+            path = pretrained_path(name)
         except InputError as exc:  # a broken installation: say so, keep the file choice
             self._model_label.value = f"model: none ({exc})"
             self._source.value = OTHER
             return
-        label = "model: nuclei, built-in (loaded when you press Predict)"
-        self._use(None, {}, path, "nuclei", path, label)
+        label = f"model: {name}, built-in (loaded when you press Predict)"
+        self._use(None, {}, path, name, path, label)
         self._show_recommendations(path)
 
     def keep_loaded(self, out: dict, req: dict) -> None:
         """Keep the model a run loaded from the chosen file (if it is still the choice)."""
         if out["model"] is not None and self.model is None and self.pending == req["model_file"]:
-            builtin = self._source.value == BUILTIN
-            name = "nuclei, built-in" if builtin else Path(req["model_file"]).name
+            builtin = BUILTINS.get(self._source.value)
+            name = f"{builtin}, built-in" if builtin else Path(req["model_file"]).name
             self.model, self.metadata, self.pending = out["model"], out["metadata"], None
             self._model_label.value = f"model: {name}"
             self.model_changed()

@@ -21,8 +21,8 @@ from napari_unet.core.errors import InputError, check_int
 __all__ = [
     "DEFAULT_GAP",
     "Postprocess",
-    "label_planes",
     "close_gaps",
+    "label_planes",
     "near_two_instances",
     "probabilities_to_labels",
     "remove_small",

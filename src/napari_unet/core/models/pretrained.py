@@ -1,9 +1,12 @@
 """Built-in models shipped inside the package (no download, no network).
 
 ``pretrained("nuclei")`` loads the starter U-Net for fluorescence nuclei, trained by this
-project on DSB2018 fluorescence images (``scripts/train_starter.py``; see
-docs/starter-model.md). The model files are ordinary safe model files
-(:mod:`napari_unet.core.models.modelfile`): tensors plus JSON metadata, never pickle.
+project on DSB2018 fluorescence images (``scripts/train_starter.py``);
+``pretrained("nuclei-brightfield")`` the one for dark nuclei on a bright background
+(brightfield and H&E histology), fine-tuned from it on the DSB2018 histology and brightfield
+images (``scripts/train_nuclei.py``). See docs/starter-model.md. The model files are
+ordinary safe model files (:mod:`napari_unet.core.models.modelfile`): tensors plus JSON
+metadata, never pickle.
 
 Names can be given wherever a model file is expected (the Predict dock, ``napari-unet
 predict nuclei IMAGE``, ``napari-unet train --init nuclei``): :func:`resolve_model` turns a
@@ -19,7 +22,10 @@ from pathlib import Path
 from napari_unet.core.errors import InputError
 
 #: Built-in model names and their files in ``napari_unet/data``.
-PRETRAINED: dict[str, str] = {"nuclei": "nuclei.unet.safetensors"}
+PRETRAINED: dict[str, str] = {
+    "nuclei": "nuclei.unet.safetensors",
+    "nuclei-brightfield": "nuclei-brightfield.unet.safetensors",
+}
 
 
 def _unknown(name: object) -> InputError:
