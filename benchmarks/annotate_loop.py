@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -111,7 +110,7 @@ def with_post(metadata: dict, post: dict | None) -> dict:
 
 def table(path: Path) -> str:
     """The Markdown table of the rows in ``path``."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = dsb_full.read_rows(path)
     out = [
         "| learning rate (first, retraining) | post-processing | model | held-out AP50 | "
         "held-out DSB score | AP50 on the sample (trained on) |",
@@ -143,11 +142,7 @@ def main(argv=None) -> int:
     if args.table:
         print(table(args.table))
         return 0
-    row = run(args)
-    print(json.dumps(row))
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
+    dsb_full.append_row(args.out, run(args))
     return 0
 
 

@@ -18,7 +18,6 @@ Each row is appended to ``--out`` as a JSON line as soon as it is measured.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -89,7 +88,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     order = [parts["train"][i] for i in rng.permutation(len(parts["train"]))]
     model, meta = pretrained("nuclei")
-    write(args.out, {"k": 0, "minutes": 0, "steps": 0, **score(model, meta, test)})
+    dsb_full.append_row(args.out, {"k": 0, "minutes": 0, "steps": 0, **score(model, meta, test)})
     config = TrainConfig(model="small", lr=args.lr, val_fraction=0.0, device="cpu")
     for k in args.k:
         loaded = [dsb_full.load(args.data, item) for item in order[:k]]
@@ -99,21 +98,13 @@ def main(argv=None) -> int:
             steps = max(1, int(rate * minutes))
             model, meta, spent = fine_tune(pairs, config, steps)
             row = {"k": k, "minutes": minutes, "steps": steps, "train_min": spent}
-            write(args.out, {**row, "lr": config.base_lr, **score(model, meta, test)})
+            dsb_full.append_row(args.out, {**row, "lr": config.base_lr, **score(model, meta, test)})
     return 0
-
-
-def write(path: Path | None, row: dict) -> None:
-    """Print ``row`` and append it to ``path``."""
-    print(json.dumps(row), flush=True)
-    if path is not None:
-        with open(path, "a") as f:
-            f.write(json.dumps(row) + "\n")
 
 
 def table(path: Path) -> str:
     """The Markdown table of the rows in ``path``."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = dsb_full.read_rows(path)
     zero = next((r for r in rows if r["k"] == 0), None)
     out = [
         "| annotated images | learning rate | CPU minutes | steps | AP50 | gain over zero-shot "

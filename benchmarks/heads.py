@@ -23,7 +23,6 @@ post-processing on a synthetic image (and the network with test-time flips).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -55,9 +54,7 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     result = train(pairs, config, val=val)
     spent = time.perf_counter() - t0
-    model, meta = result.model.eval(), result.metadata
-    if result.best_state is not None:
-        model.load_state_dict(result.best_state)
+    model, meta = result.best_model().eval(), result.metadata
     val_images = [np.asarray(p.raw[0]) for p in val]
     post = dsb_full.choose_post(model, meta, val_images, [p.labels for p in val])
     meta["postprocess"] = post
@@ -72,20 +69,14 @@ def run(args) -> dict:
     }  # fmt: skip
     if args.models is not None:
         args.models.mkdir(parents=True, exist_ok=True)
-        save_model(args.models / f"{args.head}_w0-{args.w0:g}.safetensors", model, **_extras(meta))
-    with open(args.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+        save_model(args.models / f"{args.head}_w0-{args.w0:g}.safetensors", model, **meta)
+    dsb_full.append_row(args.out, row)
     return row
-
-
-def _extras(meta: dict) -> dict:
-    keep = ("normalization", "separation_gap", "provenance", "object_size", "postprocess")
-    return {k: meta[k] for k in keep if k in meta}
 
 
 def table(path: Path) -> str:
     """The Markdown table of the JSON lines in ``path``."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = dsb_full.read_rows(path)
     out = [
         "| head | weight map | AP50 | DSB score | AP50 per image | touching AP50 | "
         "train min | best step | post-processing |",
@@ -158,7 +149,7 @@ def main(argv=None) -> int:
     if args.command == "speed":
         print(speed(args))
         return 0
-    print(json.dumps(run(args)))
+    run(args)
     return 0
 
 

@@ -10,6 +10,7 @@ on.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,30 +66,21 @@ def split(data: Path, kinds=("fluo",), extra_val: int = 12) -> dict[str, list[It
 
 
 def load(data: Path, item: Item) -> tuple[np.ndarray, np.ndarray]:
-    """The image as napari-unet reads it (RGB(A) kept; grey PNGs as one channel) and its labels."""
+    """The image as napari-unet reads it and its labels (a grey model averages colour)."""
     import tifffile
 
     from napari_unet import read_image
 
     image = np.asarray(read_image(data / "images" / f"{item.name}.png"))
-    if image.ndim == 3 and image.shape[-1] in (3, 4):
-        rgb = image[..., :3]
-        if np.all(rgb == rgb[..., :1]):  # a grey image stored as RGB(A)
-            image = rgb[..., 0]
-        else:
-            image = rgb
     return image, tifffile.imread(data / "masks" / f"{item.name}.tif")
 
 
 def touching(labels: np.ndarray) -> np.ndarray:
     """The ids of the cells that touch another cell (8-neighbourhood)."""
-    from scipy import ndimage
+    from napari_unet.core.inference.postprocess import near_two_instances
 
     lab = np.asarray(labels, np.int32)
-    highest = ndimage.maximum_filter(lab, size=3)
-    lowest = ndimage.minimum_filter(np.where(lab > 0, lab, np.iinfo(np.int32).max), size=3)
-    meets = (lab > 0) & ((highest > lab) | (lowest < lab))
-    return np.unique(lab[meets])
+    return np.unique(lab[(lab > 0) & near_two_instances(lab, 1)])
 
 
 def touching_only(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,3 +181,16 @@ def score_items(model, meta, data: Path, items, flips: bool = False) -> dict:
         preds.append(segment(model, image, metadata=meta, device="cpu", flips=flips))
         truths.append(labels)
     return scores(truths, preds)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a JSON-lines results file."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def append_row(path: Path | None, row: dict) -> None:
+    """Print ``row`` as JSON and append it to ``path`` (when given) as one line."""
+    print(json.dumps(row), flush=True)
+    if path is not None:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")

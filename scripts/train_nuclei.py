@@ -144,12 +144,9 @@ def main(argv=None) -> int:
         "split": {k: [i.name for i in v] for k, v in parts.items()},
         "train_minutes": round(minutes, 1),
     }
-    keep = ("normalization", "separation_gap", "provenance", "object_size", "postprocess")
-    extras = {k: meta[k] for k in keep if k in meta} | {"metrics": meta["metrics"]}
-    path = save_model(args.work / "nuclei.final.safetensors", model, **extras)
+    path = save_model(args.work / "nuclei.final.safetensors", model, **meta)
     if args.output is not None:
-        save_model(args.output, model, **extras)
-        path = args.output
+        path = save_model(args.output, model, **meta)
     summary = {"steps": config.steps, "minutes": minutes, "post": meta["postprocess"], **test}
     print(json.dumps(summary, indent=1))
     print(f"saved {path}")

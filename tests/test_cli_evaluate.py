@@ -156,6 +156,8 @@ def test_model_form_needs_images_and_labels(tmp_path, capsys):
     assert "also give --images and --labels" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "x.tif"), str(tmp_path), "--images", "a"]) == 2
     assert "belong to the MODEL form" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "x.tif"), str(tmp_path), "--flips"]) == 2
+    assert "belong to the MODEL form" in capsys.readouterr().err
 
 
 def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
@@ -171,15 +173,17 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
         tifffile.imwrite(tmp_path / "lab" / f"{name}.tif", gt)
     model = tmp_path / "m.safetensors"
     model.write_bytes(b"\0" * 16)
-    loaded = []
+    loaded, flips = [], []
 
     def fake_load(path, device="cpu"):
         loaded.append(path)
         return "MODEL", {"normalization": "from the file"}
 
-    def fake_segment(m, image, metadata=None):
+    def fake_segment(m, image, metadata=None, **settings):
         assert m == "MODEL" and image.dtype == np.float32
         assert metadata == {"normalization": "from the file"}
+        flips.append(settings.pop("flips", False))
+        assert not settings
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)
@@ -189,7 +193,9 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
     lines = capsys.readouterr().out.splitlines()
     rows = [line.split()[:4] for line in lines[1:3]]
     assert rows == [["p", "3", "2", "0.6667"], ["q", "3", "2", "0.6667"]]
-    assert len(loaded) == 1
+    assert len(loaded) == 1 and flips == [False, False]
+    assert main([*args, str(tmp_path / "lab"), "--flips"]) == 0  # test-time flips reach segment
+    assert flips[2:] == [True, True]
 
 
 def test_model_form_takes_the_builtin_model_name(tmp_path, capsys):

@@ -115,3 +115,18 @@ def test_segment_gives_the_same_instances_for_numpy_and_dask_with_a_seeded_head(
 def test_seed_level_is_checked():
     with pytest.raises(InputError, match="seed_level must be between 0 and 1"):
         Postprocess(seed_level=1.5)
+
+
+def test_a_model_file_without_a_head_keeps_its_softmax_over_every_class():
+    """Old files are the paper's head whatever their class count: softmax over all classes."""
+    import torch
+
+    from napari_unet.core.models.heads import activate
+
+    logits = torch.randn(2, 3, 8, 8)
+    probs = activate(logits, head_of(build_model({**TINY, "n_classes": 3})))
+    assert torch.allclose(probs.sum(1), torch.ones(2, 8, 8))
+    assert torch.allclose(activate(logits[:, :1], "paper"), torch.sigmoid(logits[:, :1]))
+    distance = activate(logits, "distance")  # two classes, then a sigmoid map
+    assert torch.allclose(distance[:, :2].sum(1), torch.ones(2, 8, 8))
+    assert torch.allclose(distance[:, 2], torch.sigmoid(logits[:, 2]))

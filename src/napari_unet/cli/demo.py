@@ -55,7 +55,7 @@ def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), s
     from npe2 import PluginManager
 
     viewer = napari.Viewer(title="napari-unet demo", show=show)
-    viewer.window._qt_window.resize(*_fit_screen(size))
+    viewer.window.resize(*_fit_screen(size))
     viewer.open_sample(PLUGIN, sample)
     manifest = PluginManager.instance().get_manifest(PLUGIN)
     widgets = manifest.contributions.widgets or []

@@ -266,8 +266,10 @@ def run(args: argparse.Namespace) -> int:
                 "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
                 f"got {len(args.inputs)} argument(s)"
             )
-        model_only = (args.images, args.labels, args.object_size, args.channel, args.flips or None)
-        if any(v is not None and v != [] for v in model_only):
+        if (
+            args.images or args.labels or args.flips
+            or args.object_size is not None or args.channel is not None
+        ):  # fmt: skip
             raise InputError(
                 "--images, --labels, --object-size, --channel and --flips belong to the MODEL "
                 "form, not PRED GT"

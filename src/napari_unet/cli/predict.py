@@ -13,7 +13,6 @@ import numpy as np
 from napari_unet.cli._args import add_option, channel_choice, progress_bar
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image
-from napari_unet.core.models.heads import DEFAULT_HEAD
 
 
 def add_parser(subparsers) -> None:
@@ -176,7 +175,7 @@ def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.n
     size used is printed, and each sign that the image is unlike the model's training data
     is printed as a warning line on stderr.
     """
-    from napari_unet.core.inference.instances import instance_planes
+    from napari_unet.core.inference.instances import labels_and_foreground
     from napari_unet.core.inference.scale import ObjectSize
     from napari_unet.core.inference.segment import iter_labels, result_warnings
     from napari_unet.core.progress import drain
@@ -188,10 +187,9 @@ def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.n
             store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
             try:
                 probs = drain(predictor.iter_to_zarr(image, store, args.scheduler), bar=bar)
-                foreground = np.asarray(predictor.foreground(probs))
-                # The paper's head needs the foreground alone; seeded heads every channel.
-                needed = foreground[None] if predictor.head == DEFAULT_HEAD else probs
-                labels = instance_planes(needed, predictor.head, post, 0)
+                labels, foreground = labels_and_foreground(
+                    probs, predictor.head, post, predictor.foreground_class
+                )
             finally:
                 if "probabilities" not in outs:
                     shutil.rmtree(store, ignore_errors=True)

@@ -191,18 +191,13 @@ def scroll_panel(*widgets, min_height: int = 260) -> QScrollArea:
 
 
 def camera(viewer):
-    """The viewer's camera (``viewer.scene.camera`` from napari 0.9, else ``viewer.camera``)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
+    """The viewer's camera (``viewer.scene.camera``, public since napari 0.9)."""
+    return viewer.scene.camera
 
 
 def canvas_size(viewer) -> tuple[int, int]:
-    """The canvas's (height, width) in screen pixels: ``viewer.canvas.size`` (napari 0.9)."""
-    size = getattr(getattr(viewer, "canvas", None), "size", None)
-    if size is None:
-        size = getattr(viewer, "_canvas_size", None)  # napari before 0.9 had no public one
-    if size is None:
-        raise RuntimeError("this napari version does not tell the canvas size")
+    """The canvas's (height, width) in screen pixels (``viewer.canvas.size``, napari 0.9)."""
+    size = viewer.canvas.size
     return int(size[-2]), int(size[-1])
 
 

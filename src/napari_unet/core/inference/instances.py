@@ -18,12 +18,21 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.inference.postprocess import (
     Postprocess,
     close_gaps,
+    join_planes,
+    label_planes,
     probabilities_to_labels,
     remove_small,
 )
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 
-__all__ = ["foreground_of", "instance_planes", "instances", "seed_map", "seeded_labels"]
+__all__ = [
+    "foreground_of",
+    "instance_planes",
+    "instances",
+    "labels_and_foreground",
+    "seed_map",
+    "seeded_labels",
+]
 
 
 def foreground_of(probabilities, head: str = DEFAULT_HEAD, foreground_class: int = 1):
@@ -90,10 +99,20 @@ def instance_planes(
     """:func:`instances` of every plane of ``(K, *stack, H, W)``; ids unique over the stack."""
     probs = np.asarray(probabilities)
     planes = probs.reshape(probs.shape[0], -1, *probs.shape[-2:])
-    labels = np.zeros(planes.shape[1:], np.int32)
-    offset = 0
-    for k in range(planes.shape[1]):
-        lab = instances(planes[:, k], head, post, fg_class)
-        labels[k] = np.where(lab > 0, lab + offset, 0)
-        offset += int(lab.max())
+    labels = join_planes(
+        lambda k: instances(planes[:, k], head, post, fg_class), planes.shape[1], planes.shape[2:]
+    )
     return labels.reshape(probs.shape[1:])
+
+
+def labels_and_foreground(probabilities, head: str, post: Postprocess, fg_class: int = 1):
+    """``(labels, foreground)`` of array-like ``(K, *stack, H, W)`` probabilities.
+
+    Numpy, Zarr or dask: the paper's head reads only its foreground channel, the seeded
+    heads every channel, once.
+    """
+    if head == DEFAULT_HEAD:
+        foreground = np.asarray(foreground_of(probabilities, head, fg_class))
+        return label_planes(foreground, **post.as_dict()), foreground
+    probs = np.asarray(probabilities)
+    return instance_planes(probs, head, post, fg_class), foreground_of(probs, head, fg_class)

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_GAP",
     "Postprocess",
     "close_gaps",
+    "join_planes",
     "label_planes",
     "near_two_instances",
     "probabilities_to_labels",
@@ -279,10 +280,19 @@ def label_planes(
     """:func:`probabilities_to_labels` for each plane of ``(*stack, H, W)``; ids unique overall."""
     fg = np.asarray(foreground)
     planes = fg.reshape(-1, *fg.shape[-2:])
-    labels = np.zeros(planes.shape, np.int32)
+    labels = join_planes(
+        lambda k: probabilities_to_labels(planes[k], threshold, min_size, gap, split),
+        len(planes), planes.shape[1:],
+    )  # fmt: skip
+    return labels.reshape(fg.shape)
+
+
+def join_planes(label_plane, n_planes: int, shape: tuple[int, int]) -> np.ndarray:
+    """``(n_planes, H, W)`` int32 labels from ``label_plane(k)``, ids unique over the stack."""
+    labels = np.zeros((n_planes, *shape), np.int32)
     offset = 0
-    for k, plane in enumerate(planes):
-        lab = probabilities_to_labels(plane, threshold, min_size, gap, split)
+    for k in range(n_planes):
+        lab = label_plane(k)
         labels[k] = np.where(lab > 0, lab + offset, 0)
         offset += int(lab.max())
-    return labels.reshape(fg.shape)
+    return labels

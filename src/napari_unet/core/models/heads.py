@@ -33,18 +33,19 @@ class Head:
     name: str
     n_outputs: int
     class_names: tuple[str, ...]
-    #: How many leading channels are softmax classes (the rest are sigmoid maps).
-    n_softmax: int
+    #: How many leading channels are softmax classes (the rest are sigmoid maps); None: all
+    #: of them (a ``paper`` network of an old file may have any number of classes).
+    n_softmax: int | None
     description: str
 
 
 HEADS: dict[str, Head] = {
     "paper": Head(
-        "paper", 2, ("background", "cell"), 2,
+        "paper", 2, ("background", "cell"), None,
         "2 classes, touching cells separated by a background gap (Ronneberger et al. 2015)",
     ),
     "3class": Head(
-        "3class", 3, ("background", "interior", "boundary"), 3,
+        "3class", 3, ("background", "interior", "boundary"), None,
         "3 classes: background, cell interior, cell boundary",
     ),
     "distance": Head(
@@ -81,7 +82,7 @@ def activate(logits, head: str):
 
     spec = HEADS[head]
     k = logits.shape[1]
-    if spec.n_softmax >= k:
+    if spec.n_softmax is None or spec.n_softmax >= k:
         return torch.sigmoid(logits) if k == 1 else torch.softmax(logits, 1)
     classes = torch.softmax(logits[:, : spec.n_softmax], 1)
     return torch.cat([classes, torch.sigmoid(logits[:, spec.n_softmax :])], 1)

@@ -115,7 +115,7 @@ def evaluate_pairs(
     for p in pairs:
         pred, probs = segment_image(model, p.raw, normalization, device, metadata)
         w = p.weights
-        classes = probs[: 3 if p.head == "3class" else 2] if len(probs) > 1 else probs
+        classes = probs[:2] if p.head == "distance" else probs  # its channel 2 is no class
         pt = np.take_along_axis(classes, p.target[None].astype(np.intp), axis=0)[0]
         loss_sum += float((w * -np.log(np.clip(pt, 1e-7, 1))).sum())
         n_w += float((w > 0).sum())
