@@ -8,8 +8,9 @@ by the true nuclei it covers), resume training on the whole image to 225 steps. 
 (the built-in, the first, the retrained) is scored on the fluorescence test images of
 ``dsb2018_full`` other than the sample, which none of them saw.
 
-Variants (flags) test what the loop depends on: the fine-tuning learning rate, and whether
-the fine-tuned models keep the post-processing their base model recommends.
+Variants (flags) test what the loop depends on: the fine-tuning learning rate (default: the
+trainer's automatic choice, which the retraining turn keeps), and whether the fine-tuned
+models keep the post-processing their base model recommends.
 
 Usage::
 
@@ -81,16 +82,17 @@ def run(args) -> dict:
     accepted = merge_prediction(annotations, prediction, ~region)
     fixed = correct_merges(accepted, truth, slice(third, w))
     pairs = make_pairs([image], [accepted], **config.pair_options())
-    retrain_lr = args.retrain_lr or config.base_lr
-    second = train(pairs, replace(config, steps=SECOND_STEPS, lr=retrain_lr), resume=first)
+    second = train(pairs, replace(config, steps=SECOND_STEPS, lr=args.retrain_lr), resume=first)
     meta2 = with_post(second.metadata, post)
     test = [
         dsb_full.load(args.data, item)
         for item in dsb_full.split(args.data, kinds=("fluo",))["test"]
         if item.name != SAMPLE
     ]
-    row = {"lr": config.base_lr, "keep_post": args.keep_post, "merges_fixed": fixed}
-    row["retrain_lr"] = retrain_lr
+    chosen, rechosen = first.metadata["provenance"], second.metadata["provenance"]
+    row = {"lr": chosen["lr"], "keep_post": args.keep_post, "merges_fixed": fixed}
+    row |= {"retrain_lr": rechosen["lr"], "auto": args.lr is None}
+    row |= {"lr_reason": chosen["lr_reason"], "start_ap50": chosen["start_ap50"]}
     for name, model, meta in (
         ("built-in", base_model, base_meta),
         ("first", first.best_model(), meta1),
@@ -119,6 +121,8 @@ def table(path: Path) -> str:
     for r in rows:
         post = "the base model's" if r["keep_post"] else "the trainer's defaults"
         rates = f"{r['lr']:g}, {r.get('retrain_lr', r['lr']):g}"
+        if r.get("auto"):
+            rates = f"auto ({rates}; start AP50 {r['start_ap50']:.2f})"
         for name in ("built-in", "first", "retrained"):
             s, t = r[name]["held_out"], r[name]["sample"]
             out.append(
@@ -132,8 +136,8 @@ def main(argv=None) -> int:
     """Run one variant and append its row, or print the table."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
-    p.add_argument("--lr", type=float, default=None, help="default: the trainer's (Adam 1e-3)")
-    p.add_argument("--retrain-lr", type=float, help="the retraining turn's (default: --lr)")
+    p.add_argument("--lr", type=float, default=None, help="default: the trainer's choice (auto)")
+    p.add_argument("--retrain-lr", type=float, help="the retraining turn's (default: kept)")
     p.add_argument("--keep-post", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path)

@@ -44,7 +44,8 @@ def steps_per_minute(pairs, config) -> float:
 
     from napari_unet import train
 
-    trial = replace(config, steps=20, val_every=1000)
+    # A fixed rate: the trial times steps, not the start model's scoring (auto rate).
+    trial = replace(config, steps=20, val_every=1000, lr=config.base_lr)
     start = time.perf_counter()
     train(pairs, trial, init="nuclei")
     return 20 / ((time.perf_counter() - start) / 60)
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
     p.add_argument("--k", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 3, 10])
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None, help="default: the trainer's choice (auto)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path)
     p.add_argument("--table", type=Path, help="print the table of a results file")
@@ -98,7 +99,9 @@ def main(argv=None) -> int:
             steps = max(1, int(rate * minutes))
             model, meta, spent = fine_tune(pairs, config, steps)
             row = {"k": k, "minutes": minutes, "steps": steps, "train_min": spent}
-            dsb_full.append_row(args.out, {**row, "lr": config.base_lr, **score(model, meta, test)})
+            chosen = meta["provenance"]
+            row |= {"lr": chosen["lr"], "auto": args.lr is None, "start_ap50": chosen["start_ap50"]}
+            dsb_full.append_row(args.out, {**row, **score(model, meta, test)})
     return 0
 
 
@@ -119,6 +122,7 @@ def table(path: Path) -> str:
         gain = r["ap50"] - zero["ap50"] if zero else float("nan")
         k = "0 (zero-shot)" if r["k"] == 0 else r["k"]
         lr = f"{r['lr']:g}" if "lr" in r else ""
+        lr = f"auto ({lr})" if r.get("auto") else lr
         out.append(
             f"| {k} | {lr} | {r['minutes']:g} | {r['steps']} | {r['ap50']:.3f} | {gain:+.3f} | "
             f"{r['dsb']:.3f} |"

@@ -75,7 +75,7 @@ def bare_loop(config, steps: int) -> float:
     model = build_model({**config.model, "in_channels": 1}).train()
     s = model.geometry.nearest_legal(config.crop_size)
     o = model.geometry.output_size(s)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=config.base_lr)
     x = torch.randn(config.batch_size, 1, s, s)
     t = torch.randint(0, 2, (config.batch_size, o, o))
     w = torch.rand(config.batch_size, o, o)

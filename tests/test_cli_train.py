@@ -150,3 +150,30 @@ def test_cli_trains_a_head_and_predict_follows_it(files, capsys):
          "--head", "3class", *FAST]
     )  # fmt: skip
     assert code == 2 and "its head is 'distance'" in capsys.readouterr().err
+
+
+def test_cli_lr_auto_prints_and_records_the_chosen_rate(trained_same, tmp_path, capsys):
+    from tiny_model import separate_discs
+
+    from napari_unet import load_model, save_model
+
+    model, meta = trained_same
+    start = save_model(tmp_path / "tiny.safetensors", model, normalization=meta["normalization"])
+    image, labels = separate_discs(0)  # the tiny model already segments these discs
+    img = write_image(tmp_path / "d.tif", image)
+    lab = write_image(tmp_path / "d_labels.tif", labels.astype(np.uint16))
+    common = ["train", "--images", str(img), "--labels", str(lab), "--steps", "2",
+              "--val-fraction", "0", "--init", str(start), *FAST]  # fmt: skip
+    for lr, rate, reason in (("auto", 1e-4, "(auto: the start model already segments"),
+                             ("3e-4", 3e-4, "(set by the user)")):  # fmt: skip
+        out = tmp_path / f"{lr}.safetensors"
+        code = main([*common, "-o", str(out), "--lr", lr])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert f"learning rate {rate:g} {reason}" in err
+        assert load_model(out)[1]["provenance"]["lr"] == pytest.approx(rate)
+        started = json.loads((tmp_path / f"{lr}.jsonl").read_text().splitlines()[0])
+        assert started["event"] == "TrainStarted" and started["lr"] == pytest.approx(rate)
+    with pytest.raises(SystemExit):
+        main([*common, "-o", str(tmp_path / "x.safetensors"), "--lr", "fast"])
+    assert "expected auto or a number" in capsys.readouterr().err

@@ -74,7 +74,8 @@ def test_dock_defaults_come_from_the_same_place(make_napari_viewer):
     assert (train._steps.value, train._batch.value, train._crop.value) == (
         c.steps, c.batch_size, c.crop_size,
     )  # fmt: skip
-    assert train._val_every.value == c.val_every and train._lr.value == pytest.approx(c.base_lr)
+    assert train._val_every.value == c.val_every
+    assert c.lr is None and train._form.config().lr is None  # auto: the trainer chooses
     assert train._preset.value == DEFAULT_PRESET
     weights = WeightMapWidget(viewer)
     d = WeightMapSettings()

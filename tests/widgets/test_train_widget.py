@@ -187,3 +187,45 @@ def test_a_model_trained_without_a_file_can_be_saved_from_the_dock(
     assert predict.received[-1][2:] == ("kept", path)  # the Predict dock knows it is saved
     assert Path(str(widget._save_path.value)) == path  # Resume writes there too
     assert not errors
+
+
+def test_the_learning_rate_reads_auto_and_the_status_shows_the_choice(
+    make_napari_viewer, qtbot, tmp_path, tiny, errors
+):
+    from tiny_model import separate_discs
+
+    from napari_unet import TrainStarted, save_model
+
+    model, meta = tiny
+    start = save_model(tmp_path / "tiny.safetensors", model, normalization=meta["normalization"])
+    image, labels = separate_discs(0)  # the tiny model already segments these discs
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="discs")
+    viewer.add_labels(labels, name="discs labels")
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    # the default is auto: the control shows the word, the settings leave the rate open
+    assert widget._lr.value == widget._lr.min == 0
+    assert widget._lr.native.text() == "auto" and widget._form.config().lr is None
+    widget._lr.value = 3e-4
+    assert widget._lr.native.text() != "auto" and widget._form.config().lr == 3e-4
+    widget._lr.value = 0
+    widget._init_file.value = start  # fine-tune this file
+    widget._steps.value, widget._batch.value, widget._crop.value = 3, 2, 48
+    widget._val_every.value, widget._device.value = 1000, "cpu"
+    widget._save_path.value = tmp_path / "ft.safetensors"
+    shown = {}
+    original = widget._on_event
+
+    def spy(ev):
+        original(ev)
+        kind = "started" if isinstance(ev, TrainStarted) else type(ev).__name__
+        shown.setdefault(kind, widget._status.value)
+
+    widget._on_event = spy
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._result is not None and widget._start.enabled, timeout=60000)
+    assert not errors
+    assert "learning rate 0.0001 (auto: the start model already segments" in shown["started"]
+    assert "lr 0.0001 auto" in shown["TrainStep"]
+    assert widget._result.metadata["provenance"]["lr"] == pytest.approx(1e-4)

@@ -45,6 +45,16 @@ def channel_choice(text: str) -> int | str | None:
     )
 
 
+def learning_rate(text: str) -> float | None:
+    """``--lr``: ``auto`` (None: the trainer chooses) or a number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number; got {text!r}") from None
+
+
 def progress_bar(desc: str, unit: str, **kwargs):
     """A tqdm bar on stderr that hides itself when stderr is not a terminal."""
     from tqdm import tqdm

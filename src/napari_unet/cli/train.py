@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.cli._args import add_option, learning_rate, progress_bar
 from napari_unet.core.errors import InputError
 
 
@@ -70,7 +70,10 @@ def _add_settings(p) -> None:
     )
     add_option(p, "--steps", key="steps", type=int, default=d.steps)
     rates = ", ".join(f"{k} {v:g}" for k, v in config.DEFAULT_LR.items())
-    add_option(p, "--lr", key="lr", type=float, default=None, shown_default=rates)
+    add_option(
+        p, "--lr", key="lr", type=learning_rate, default=None, metavar="LR|auto",
+        shown_default=f"auto; from scratch {rates}",
+    )  # fmt: skip
     add_option(p, "--optimizer", key="optimizer", choices=config.OPTIMIZERS, default=d.optimizer)
     add_option(p, "--schedule", key="schedule", choices=config.SCHEDULES, default=d.schedule)
     add_option(p, "--batch-size", key="batch_size", type=int, default=d.batch_size)
@@ -233,6 +236,7 @@ class _Reporter:
                 f"{ev.start_step}->{ev.total_steps}",
                 file=sys.stderr,
             )
+            print(f"learning rate {ev.lr:g} ({ev.lr_reason})", file=sys.stderr)
             self.bar = progress_bar("train", "step", total=ev.total_steps, initial=ev.start_step,
                                     disable=self.quiet, dynamic_ncols=True)  # fmt: skip
         elif isinstance(ev, TrainStep) and self.bar is not None:

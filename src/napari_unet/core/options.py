@@ -88,7 +88,10 @@ OPTIONS: dict[str, dict[str, str]] = {
         "region": "the annotated region: only pixels inside it are trained on (or scored); "
         "a Shapes layer, or non-zero pixels of a Labels layer or mask file",
         "steps": "total optimisation steps (a resumed run continues up to this count)",
-        "lr": "learning rate of the optimiser (a step size; each optimiser has its own default)",
+        "lr": "learning rate of the optimiser (a step size), or auto: the optimiser's default "
+        "from scratch; when fine-tuning, a tenth of it if the start model already segments the "
+        "training annotations (AP50 >= 0.5 before the first step), else the default; a resumed "
+        "run keeps its rate",
         "optimizer": "adam, or sgd (with the paper's momentum 0.99)",
         "schedule": "learning-rate schedule after a short warm-up: constant, cosine or poly",
         "batch_size": "training crops per optimisation step",

@@ -16,7 +16,6 @@ from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label,
 from napari_unet.core.models.heads import DEFAULT_HEAD, HEADS
 from napari_unet.core.options import describe
 from napari_unet.core.training.config import (
-    DEFAULT_LR,
     DEFAULT_PRESET,
     HOLDOUT_FRACTION,
     PRESETS,
@@ -29,6 +28,8 @@ FILE = "model file (fine-tune)"
 SCRATCH = "scratch (architecture below)"
 START_FROM = (BUILTIN, FILE, SCRATCH)
 HOLDOUT = f"hold out {HOLDOUT_FRACTION:.0%} (bottom rows)"
+#: The learning-rate control's value that reads "auto" (the trainer chooses the rate).
+AUTO = 0.0
 
 #: The controls of the form, also attributes of the dock (``dock._steps`` ...).
 CONTROLS = (
@@ -86,10 +87,10 @@ class TrainForm(Container):
         self._start_from = ComboBox(label="start from", choices=list(START_FROM), value=BUILTIN)
         self._init_file = FileEdit(label="fine-tune from", mode="r", filter="*.safetensors")
         self._steps = SpinBox(label="steps", min=1, max=1_000_000, value=d.steps)
-        self._lr = FloatSpinBox(
-            label="learning rate", min=1e-6, max=1.0, step=1e-4, value=DEFAULT_LR[d.optimizer]
-        )
+        # 0, the minimum, reads "auto": the trainer chooses (TrainConfig.lr None).
+        self._lr = FloatSpinBox(label="learning rate", min=0.0, max=1.0, step=1e-4, value=AUTO)
         self._lr.native.setDecimals(6)
+        self._lr.native.setSpecialValueText("auto")
         self._batch = SpinBox(label="batch size", min=1, max=256, value=d.batch_size)
         self._crop = SpinBox(label="crop size (px)", min=16, max=2048, value=d.crop_size)
         self._val_every = SpinBox(label="validate every", min=1, max=100_000, value=d.val_every)
@@ -154,7 +155,7 @@ class TrainForm(Container):
         return TrainConfig(
             model=model,
             steps=int(self._steps.value),
-            lr=float(self._lr.value),
+            lr=None if self._lr.value == AUTO else float(self._lr.value),
             batch_size=int(self._batch.value),
             crop_size=int(self._crop.value),
             val_every=int(self._val_every.value),

@@ -92,6 +92,7 @@ class TrainWidget(Container):
         self._closing = False
         self._t0 = self._last_bar = 0.0
         self._start_step = 0
+        self._lr_note = ""  # the run's base learning rate, on every progress line
         self._connect()
         self._refresh()
         th.preimport()
@@ -217,7 +218,11 @@ class TrainWidget(Container):
         elif isinstance(ev, events.TrainStarted):
             self._t0, self._start_step = time.perf_counter(), ev.start_step
             self._progress.value = ev.start_step
-            self._status.value = f"Training on {ev.device}, crops {ev.input_size} px"
+            self._lr_note = f"lr {ev.lr:g}" + (" auto" if ev.lr_reason.startswith("auto") else "")
+            self._status.value = (
+                f"Training on {ev.device}, crops {ev.input_size} px; learning rate {ev.lr:g} "
+                f"({ev.lr_reason})"
+            )
         elif isinstance(ev, events.TrainStep):
             self._on_step(ev)
         elif isinstance(ev, events.Evaluation):
@@ -242,7 +247,7 @@ class TrainWidget(Container):
         done = ev.step - self._start_step
         eta = (now - self._t0) / max(done, 1) * (ev.total_steps - ev.step)
         self._status.value = (
-            f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  "
+            f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  {self._lr_note}  "
             f"{ev.images_per_s:.1f} img/s  ETA {th.fmt_time(eta)}"
         )
 

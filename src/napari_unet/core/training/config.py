@@ -59,6 +59,11 @@ class TrainConfig:
     ``prefetch`` batches are prepared ahead by each of ``workers`` threads; 0 (the default)
     chooses: one on a CPU, where the network needs the cores, and up to four on a CUDA GPU,
     which one thread cannot keep busy (docs/training.md).
+
+    ``lr`` None (or ``"auto"``, stored as None): the trainer chooses the rate, the
+    optimiser's default from scratch and, when fine-tuning, a tenth of it if the start model
+    already segments its training annotations (:mod:`napari_unet.core.training.lr_choice`);
+    a resumed run keeps the rate of the run it continues. A number is always used as given.
     """
 
     model: dict = field(default_factory=lambda: dict(PRESETS[DEFAULT_PRESET]))
@@ -66,7 +71,7 @@ class TrainConfig:
     batch_size: int = 4
     crop_size: int = 128
     optimizer: str = "adam"
-    lr: float | None = None
+    lr: float | str | None = None
     momentum: float = 0.99
     weight_decay: float = 0.0
     schedule: str = "cosine"
@@ -94,6 +99,8 @@ class TrainConfig:
                     f"unknown architecture preset {self.model!r}; known: {', '.join(PRESETS)}"
                 )
             object.__setattr__(self, "model", dict(PRESETS[self.model]))
+        if isinstance(self.lr, str) and self.lr.strip().lower() == "auto":
+            object.__setattr__(self, "lr", None)
         for name, (choices, what) in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise InputError(f"{what} must be one of {choices}, got {getattr(self, name)!r}")
@@ -102,13 +109,13 @@ class TrainConfig:
             object.__setattr__(self, name, check_int(name, getattr(self, name), low, note))
         for name, (low, high, closed) in _NUMBERS.items():
             value = getattr(self, name)
-            if value is not None or name != "lr":  # lr None: the optimiser's usual rate
+            if value is not None or name != "lr":  # lr None: chosen by the trainer
                 object.__setattr__(self, name, _number(name, value, low, high, closed))
         AugmentConfig.from_dict(self.augment)
 
     @property
     def base_lr(self) -> float:
-        """The learning rate before warm-up and decay: ``lr``, else the optimiser's default."""
+        """``lr``, else the optimiser's default (the rate from scratch; see ``lr``)."""
         return float(DEFAULT_LR[self.optimizer] if self.lr is None else self.lr)
 
     def to_dict(self) -> dict:
@@ -174,9 +181,13 @@ def _number(name: str, value, low: float, high: float, closed: bool) -> float:
     return float(value)
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """The learning rate at ``step`` (1-based): linear warm-up, then the schedule."""
-    base, total = config.base_lr, config.steps
+def learning_rate(config: TrainConfig, step: int, base: float | None = None) -> float:
+    """The rate at ``step`` (1-based): linear warm-up, then the schedule, from ``base``.
+
+    ``base``: the run's base rate (None: ``config.base_lr``).
+    """
+    base = config.base_lr if base is None else base
+    total = config.steps
     warm = min(1.0, step / config.warmup_steps) if config.warmup_steps else 1.0
     t = min(1.0, max(0.0, step - config.warmup_steps) / max(1, total - config.warmup_steps))
     if config.schedule == "cosine":

@@ -27,7 +27,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrainStarted:
-    """Training begins: sizes and where it runs."""
+    """Training begins: sizes, where it runs, and its base learning rate and why.
+
+    ``lr_reason`` says where ``lr`` comes from: the user, the optimiser's default, the run
+    it resumes, or the automatic fine-tuning choice with the start model's AP50 on the
+    training annotations (:mod:`napari_unet.core.training.lr_choice`).
+    """
 
     start_step: int
     total_steps: int
@@ -36,6 +41,8 @@ class TrainStarted:
     output_size: int
     n_pairs: int
     n_val: int
+    lr: float = 0.0
+    lr_reason: str = ""
 
 
 @dataclass(frozen=True)

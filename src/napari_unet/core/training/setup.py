@@ -60,16 +60,20 @@ def init_model(config: TrainConfig, in_channels: int, init, resume):
     return model, source
 
 
-def make_optimizer(config: TrainConfig, model):
-    """Adam, or SGD with the config's momentum, over the trainable parameters."""
+def make_optimizer(config: TrainConfig, model, lr: float | None = None):
+    """Adam, or SGD with the config's momentum, over the trainable parameters.
+
+    ``lr``: the run's base rate (None: ``config.base_lr``).
+    """
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
+    lr = config.base_lr if lr is None else lr
     if config.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=config.base_lr, momentum=config.momentum, weight_decay=config.weight_decay
+            params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-    return torch.optim.Adam(params, lr=config.base_lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=config.weight_decay)
 
 
 #: Training memory per crop pixel and base channel, in bytes: activations, their gradients

@@ -48,6 +48,7 @@ from napari_unet.core.training.events import (
     TrainStarted,
     TrainStep,
 )
+from napari_unet.core.training.lr_choice import choose_lr
 from napari_unet.core.training.pairs import TrainPair, for_head
 from napari_unet.core.training.sampling import BatchPrefetcher, CropSampler
 from napari_unet.core.training.setup import (
@@ -102,6 +103,7 @@ class _Run:
         self.head = head_of(self.model)  # the targets follow the network's head
         pairs = for_head(pairs, self.head, config.w0, config.sigma, config.gap)
         val = None if val is None else for_head(val, self.head, config.w0, config.sigma, config.gap)
+        annotated = pairs
         if val is None:
             pairs, val = split_holdout(pairs, config.val_fraction)
         self.pairs, self.val = pairs, val
@@ -112,7 +114,9 @@ class _Run:
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         self.amp_dtype = autocast_dtype(self.device, precision)
         self.model.to(self.device).train()
-        self.opt = make_optimizer(config, self.model)
+        # Before the first step: the rate (fine-tuning scores the start model on `annotated`).
+        self.lr = choose_lr(config, self.model, annotated, self.device, init=init, resume=resume)
+        self.opt = make_optimizer(config, self.model, self.lr.lr)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step, self.stopped = 0, False
         self.run_id = uuid.uuid4().hex
@@ -137,7 +141,9 @@ class _Run:
                 "trained_by": "napari-unet train",
                 "source": source,
                 "config": config.to_dict(),
-                "lr": config.base_lr,
+                "lr": self.lr.lr,
+                "lr_reason": self.lr.reason,
+                "start_ap50": self.lr.start_ap50,
                 "data": [p.name for p in pairs],
                 "validation": [p.name for p in val],
                 "device": self.device_name,
@@ -168,7 +174,7 @@ class _Run:
         c = self.config
         return TrainStarted(
             self.step, c.steps, self.device_name, self.s_in, self.s_out, len(self.pairs),
-            len(self.val),
+            len(self.val), self.lr.lr, self.lr.reason,
         )  # fmt: skip
 
     def prefetcher(self) -> BatchPrefetcher:
@@ -187,7 +193,7 @@ class _Run:
         from napari_unet.core.training.losses import head_loss
 
         self.step += 1
-        lr = learning_rate(self.config, self.step)
+        lr = learning_rate(self.config, self.step, self.lr.lr)
         for g in self.opt.param_groups:
             g["lr"] = lr
         x, tgt, w, extra = (
@@ -297,7 +303,9 @@ def iter_train(
         Training data from :func:`napari_unet.core.training.pairs.make_pairs`.
     config : TrainConfig, optional
         Settings (defaults: :class:`TrainConfig`). ``config.steps`` is the total step
-        count; a resumed run continues from the steps already done.
+        count; a resumed run continues from the steps already done. ``config.lr`` None:
+        the rate is chosen before the first step (:mod:`~napari_unet.core.training.lr_choice`;
+        ``TrainStarted`` and the provenance say which and why).
     val : list of TrainPair, optional
         Validation pairs; without them ``config.val_fraction`` of the largest training
         pair is held out (0: no validation, the last model is the best).
