@@ -47,3 +47,17 @@ def random_valid():
 
     torch.manual_seed(1)
     return UNet(1, 2, base_channels=4, depth=4, padding="valid").eval()
+
+
+@pytest.fixture
+def review_folder(shared_data, tmp_path) -> Path:
+    """A folder holding the five :data:`REVIEW_NAMES` images (copied from the shared data)."""
+    import shutil
+
+    from review_data import REVIEW_NAMES
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in REVIEW_NAMES:
+        shutil.copy(shared_data / "dsb2018_full" / "images" / f"{name}.png", images)
+    return images

@@ -170,6 +170,7 @@ LAYERS = [
     {"metrics", "models", "annotation"},
     {"inference"},
     {"training"},
+    {"review"},
 ]
 
 

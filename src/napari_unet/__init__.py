@@ -82,6 +82,12 @@ _API: dict[str, str] = {
     "evaluate_many": "core.metrics.summary",
     "iter_evaluate_many": "core.metrics.summary",
     "summarize": "core.metrics.summary",
+    # review and measurements
+    "Review": "core.review.session",
+    "export_review": "core.review.export",
+    "iter_export": "core.review.export",
+    "measure_objects": "core.review.measure",
+    "read_pixel_size": "core.images.pixels",
     # running generators, errors
     "drain": "core.progress",
     "InputError": "core.errors",

@@ -16,7 +16,7 @@ from napari_unet._version import __version__
 from napari_unet.core.errors import InputError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "evaluate", "weights", "train", "predict"]
+SUBCOMMANDS = ["demo", "evaluate", "weights", "train", "predict", "measure"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,8 +65,19 @@ def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), s
         viewer.window.add_plugin_dock_widget(PLUGIN, contribution.display_name, tabify=index > 0)
     if sample == "nuclei":
         _overlay_starter_prediction(viewer)
-    fit_view(viewer)
+    fit_view(viewer)  # (lets the docks settle into their tabs first)
+    _raise_dock(viewer, "Predict")  # the tab that explains the overlay (not the last, Review)
     return viewer
+
+
+def _raise_dock(viewer, name: str) -> None:
+    """Bring the plugin's dock ``name`` to the front of its tabs."""
+    widget = viewer.window.dock_widgets.get(f"{name} ({PLUGIN})")
+    dock = None if widget is None else getattr(widget, "native", widget).parentWidget()
+    while dock is not None and not hasattr(dock, "toggleViewAction"):
+        dock = dock.parentWidget()
+    if dock is not None:
+        dock.raise_()
 
 
 def _fit_screen(size: tuple[int, int]) -> tuple[int, int]:

@@ -174,6 +174,20 @@ OPTIONS: dict[str, dict[str, str]] = {
         "json": "write every number to this JSON file",
         "evaluate": "score the prediction against the ground truth in the background",
     },
+    "Measurement": {
+        "measure_labels": "label images (TIFF, PNG; one integer id per object, 0 for "
+        "background) or folders of them, such as the NAME_labels.tif files of predict",
+        "measure_images": "images to measure intensities in (files or folders), matched to "
+        "the label files by name (NAME_labels, NAME_masks, NAME_cp_masks or NAME itself goes "
+        "with the image NAME), else in order when there are as many as label files",
+        "measure_output": "the per-object CSV file to write: one row per object, its image's "
+        "name first",
+        "summary": "also write a CSV file with one summary row per image (object count, "
+        "areas, diameters, mean intensities)",
+        "pixel_size": "pixel size in micrometres, one number or Y,X: adds columns in µm and "
+        "µm²; not set: read from each image's TIFF metadata (OME, ImageJ or resolution tags), "
+        "else the label file's, else pixels only",
+    },
     "Demo": {
         "sample": "the sample image to open",
         "screenshot": "save a picture of the window to this PNG file and exit",

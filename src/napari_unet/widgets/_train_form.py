@@ -142,6 +142,26 @@ class TrainForm(Container):
         self._pairs.clear()
         self._pairs_label.value = "pairs: the image/labels above"
 
+    def set_pairs(self, pairs: list[tuple[Any, Any, Any]], note: str) -> None:
+        """Train on these (image, labels, region) layers of another dock; ``note`` says what."""
+        self._pairs[:] = pairs
+        self._pairs_label.value = f"pairs: {note}"
+
+    def start_from_model(self, init) -> None:
+        """Fine-tune from ``init``: a built-in model name or a model file."""
+        from napari_unet.core.models.pretrained import is_pretrained_name
+
+        if str(init) == "nuclei":
+            self._start_from.value = BUILTIN
+        elif is_pretrained_name(init):
+            from napari_unet.core.models.pretrained import pretrained_path
+
+            self._init_file.value = pretrained_path(str(init))
+        else:
+            self._init_file.value = init
+        if str(init) != "nuclei":
+            self._start_from.value = FILE
+
     def pairs(self) -> list[tuple[Any, Any, Any]]:
         """The (image, labels, region) layers to train on: the added pairs, else the chosen."""
         return self._pairs or [(self._image.value, self._labels.value, self._region.value)]

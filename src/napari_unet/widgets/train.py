@@ -261,6 +261,21 @@ class TrainWidget(Container):
         self._status.value = status
         self._handover(result)
 
+    def use_pairs(self, pairs, init, source: str, save_to: Path | None = None) -> None:
+        """Fine-tune ``init`` on ``(name, image, labels)`` arrays another dock sends.
+
+        Each pair becomes a hidden Image and Labels layer (``"<name> (reviewed)"``), so the
+        run is the dock's usual one (curves, preview, Stop, Save) and the user sees its data.
+        """
+        from napari_unet.widgets._review_layers import pair_layers
+
+        layers = pair_layers(self._viewer, pairs)
+        self._form.set_pairs(layers, f"{len(layers)} corrected images from {source}")
+        self._form.start_from_model(init)
+        if save_to is not None:
+            self._save_path.value = save_to
+        self._status.value = f"Ready to fine-tune on {len(layers)} images from {source}: Start."
+
     def _handover(self, result) -> None:
         """Give the (best) trained model to a docked Predict widget, if there is one."""
         model = result.best_model()

@@ -1,0 +1,188 @@
+"""``napari-unet measure``: per-object measurements of label images, written to CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.core.errors import InputError
+
+#: Endings of label file names that name the image they belong to: NAME_labels.tif
+#: (napari-unet predict), NAME_cp_masks.png and NAME_masks.tif (Cellpose).
+LABEL_ENDINGS = ("_cp_masks", "_masks", "_labels")
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``measure`` subcommand."""
+    parser = subparsers.add_parser(
+        "measure",
+        help="measure every object of label images (area, shape, intensity) into a CSV file",
+        description=(
+            "Measure each object of instance label images: area, centroid, bounding box, "
+            "equivalent diameter, perimeter, eccentricity, solidity; the mean, min and max "
+            "intensity of each channel with --images; the same in micrometres when the pixel "
+            "size is known. Writes one CSV row per object (with its image's name) and, with "
+            "--summary, one row per image. See docs/measure.md."
+        ),
+    )
+    add_option(parser, "labels", key="measure_labels", type=Path, nargs="+", metavar="LABELS")
+    add_option(parser, "--images", key="measure_images", type=Path, nargs="+", metavar="IMAGE")
+    add_option(parser, "-o", "--output", key="measure_output", type=Path, required=True,
+               metavar="OUT.csv")  # fmt: skip
+    add_option(parser, "--summary", key="summary", type=Path, metavar="SUMMARY.csv")
+    add_option(parser, "--pixel-size", key="pixel_size", type=pixel_size_arg, metavar="UM|Y,X")
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def pixel_size_arg(text: str) -> tuple[float, float]:
+    """``--pixel-size``: one size in micrometres, or ``Y,X``; returns ``(y, x)``."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(0 < v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive pixel size in micrometres (0.65) or Y,X (0.5,0.25); got {text!r}"
+        )
+    return values[0], values[-1]
+
+
+def image_name(label: Path) -> str:
+    """The name of the image a label file belongs to: its stem less a label ending."""
+    stem = label.stem
+    for ending in LABEL_ENDINGS:
+        if stem.endswith(ending) and len(stem) > len(ending):
+            return stem[: -len(ending)]
+    return stem
+
+
+def pair_images(
+    labels: list[Path], images: list[Path] | None
+) -> list[tuple[str, Path, Path | None]]:
+    """``(image name, label file, image file or None)`` for each label file.
+
+    A label file goes with the image of the same name (:func:`image_name`, or its own stem);
+    when some label file has none and there are as many images as label files, they are
+    paired in order (a note says so on stderr).
+
+    Raises
+    ------
+    InputError
+        Naming a label file without an image, two images of the same name, or two label
+        files of the same image.
+    """
+    if not images:
+        pairs = [(image_name(p), p, None) for p in labels]
+    else:
+        by_stem: dict[str, Path] = {}
+        for p in images:
+            if p.stem in by_stem and by_stem[p.stem] != p:
+                raise InputError(f"two images are named {p.stem!r}: {by_stem[p.stem]}, {p}")
+            by_stem[p.stem] = p
+        found = [next((by_stem[k] for k in (image_name(p), p.stem) if k in by_stem), None)
+                 for p in labels]  # fmt: skip
+        if all(found):
+            pairs = [(i.stem, p, i) for p, i in zip(labels, found, strict=True)]
+        elif len(images) == len(labels):
+            print(
+                f"napari-unet measure: note: label and image names differ; pairing the "
+                f"{len(labels)} label files with the images in the order given",
+                file=sys.stderr,
+            )
+            pairs = [(i.stem, p, i) for p, i in zip(labels, images, strict=True)]
+        else:
+            lost = next(p for p, i in zip(labels, found, strict=True) if i is None)
+            raise InputError(
+                f"{lost}: no image named {image_name(lost)!r} among the {len(images)} --images; "
+                "name them alike (NAME.tif and NAME_labels.tif) or give as many images as "
+                "label files, in the same order"
+            )
+    seen: dict[str, Path] = {}
+    for name, label, _ in pairs:
+        if name in seen:
+            raise InputError(
+                f"two label files are for the image {name!r}: {seen[name]}, {label}; measure "
+                "them in separate runs"
+            )
+        seen[name] = label
+    return pairs
+
+
+def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> list[Path]:
+    from napari_unet.core.files import check_outputs
+
+    outputs = [p for p in (args.output, args.summary) if p is not None]
+    for flag, path in zip(("-o", "--summary"), outputs, strict=False):
+        if path.suffix.lower() != ".csv":
+            raise InputError(f"{flag} must name a .csv file; got {path}")
+    if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
+        raise InputError(f"-o and --summary both name {args.output}; give two files")
+    check_outputs(outputs, inputs)
+    for path in outputs:
+        if path.exists() and not args.overwrite:
+            raise InputError(f"{path} exists; pass --overwrite to replace it")
+    return outputs
+
+
+def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
+    """``(table, summary row, pixel size used)`` of one label file (and its image)."""
+    import numpy as np
+
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.images.pixels import read_pixel_size
+    from napari_unet.core.review.measure import measure_objects, summarize
+
+    labels = np.asarray(read_image(label_path))
+    image = None if image_path is None else np.asarray(read_image(image_path))
+    if pixel_size is None:
+        pixel_size = read_pixel_size(image_path if image_path is not None else label_path)
+        if pixel_size is None and image_path is not None:
+            pixel_size = read_pixel_size(label_path)
+    try:
+        table = measure_objects(labels, image, pixel_size=pixel_size)
+    except InputError as exc:
+        shown = label_path if image_path is None else f"{label_path} with {image_path}"
+        raise InputError(f"{shown}: {exc}") from None
+    planes = labels.shape[0] if labels.ndim == 3 else None
+    return table, summarize(table, name, planes=planes), pixel_size
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure every label file; write the CSV file(s); return 0 on success."""
+    from napari_unet.cli.predict import collect_inputs
+    from napari_unet.core.review.measure import table_rows, write_csv
+
+    labels = collect_inputs(args.labels)
+    images = collect_inputs(args.images) if args.images else None
+    pairs = pair_images(labels, images)
+    _check_outputs(args, [*labels, *(images or [])])
+    rows, summaries, columns, sized = [], [], {"image": None}, 0
+    with progress_bar("measure", "file", total=len(pairs)) as bar:
+        for name, label_path, image_path in pairs:
+            table, summary, size = _measure(name, label_path, image_path, args.pixel_size)
+            columns |= dict.fromkeys(table)
+            rows += table_rows(table, image=name)
+            summaries.append(summary)
+            sized += size is not None
+            bar.update()
+    write_csv(args.output, rows, columns=list(columns))
+    line = f"measured {len(pairs)} label file(s), {len(rows)} objects -> {args.output}"
+    if args.summary is not None:
+        write_csv(args.summary, summaries)
+        line += f"; summary -> {args.summary}"
+    print(line + _size_note(args.pixel_size, sized, len(pairs)))
+    return 0
+
+
+def _size_note(given, sized: int, n: int) -> str:
+    if given is not None:
+        return f"; pixel size {given[0]:g} x {given[1]:g} µm (--pixel-size)"
+    if sized == n:
+        return "; pixel size from the files' metadata (µm columns)"
+    if sized == 0:
+        return "; no pixel size recorded: pixels only (give --pixel-size for µm)"
+    return f"; pixel size recorded in {sized} of {n} files (the others: pixels only)"

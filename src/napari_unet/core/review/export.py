@@ -1,0 +1,101 @@
+"""Exporting a review: the accepted and corrected labels, their measurements, one summary.
+
+Everything goes into ``OUTPUT/export``::
+
+    labels/<stem>_labels.tif        accepted and corrected labels (Zarr for huge images)
+    measurements/<stem>.csv         one row per object (measure.measure_objects)
+    summary.csv                     one row per exported image (measure.summarize), with
+                                    its status and the reviewer's time
+    report.txt                      the one-line report (accepted, corrected, rejected...)
+
+Rejected images and those that still need work are left out (the report counts them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.files import atomic_write
+from napari_unet.core.images.io import read_image, write_image
+from napari_unet.core.images.pixels import read_pixel_size
+from napari_unet.core.review.measure import measure_objects, summarize, write_csv
+from napari_unet.core.review.session import Review, stem_of
+
+__all__ = ["ExportProgress", "ExportResult", "export_review", "iter_export"]
+
+#: The statuses whose labels are exported.
+EXPORTED = ("accepted", "corrected")
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """One image exported (``done`` of ``total``)."""
+
+    done: int
+    total: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    folder: Path
+    images: int
+    objects: int
+    report: str
+    skipped: tuple[str, ...] = ()
+    #: The summary rows (one per exported image), as written to summary.csv.
+    summary: tuple[dict, ...] = ()
+
+
+def iter_export(
+    review: Review, pixel_size: float | tuple[float, float] | None = None
+) -> Generator[ExportProgress, None, ExportResult]:
+    """Export the accepted and corrected images of ``review``, yielding progress.
+
+    ``pixel_size`` (micrometres) overrides what each image file says (see
+    :func:`~napari_unet.core.images.pixels.read_pixel_size`).
+    """
+    folder = review.output / "export"
+    for sub in ("labels", "measurements"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    names = [n for n in review.names if review.entries[n].status in EXPORTED]
+    rows, skipped, objects = [], [], 0
+    for done, name in enumerate(names, 1):
+        entry = review.entries[name]
+        source = review.labels_path(name)
+        if not source.exists():  # accepted in a review file whose labels were deleted
+            skipped.append(name)
+            continue
+        labels = np.asarray(read_image(source))
+        image = np.asarray(read_image(review.path(name)))
+        size = pixel_size if pixel_size is not None else read_pixel_size(review.path(name))
+        stem = stem_of(name)
+        write_image(folder / "labels" / source.name, labels)
+        table = measure_objects(labels, image, pixel_size=size)
+        write_csv(folder / "measurements" / f"{stem}.csv", table)
+        objects += len(table["label"])
+        rows.append(
+            summarize(table, name, planes=labels.shape[0] if labels.ndim == 3 else None)
+            | {"status": entry.status, "review_seconds": entry.seconds}
+        )
+        yield ExportProgress(done, len(names), name)
+    write_csv(folder / "summary.csv", rows, columns=("image", "status"))
+    report = review.report()
+    if skipped:
+        report += f"; {len(skipped)} accepted without saved labels (not exported)"
+    with atomic_write(folder / "report.txt") as tmp:
+        tmp.write_text(report + "\n", encoding="utf-8")
+    return ExportResult(folder, len(rows), objects, report, tuple(skipped), tuple(rows))
+
+
+def export_review(review: Review, pixel_size=None) -> ExportResult:
+    """:func:`iter_export` run to the end."""
+    from napari_unet.core.progress import drain
+
+    return drain(iter_export(review, pixel_size))

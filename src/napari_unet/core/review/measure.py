@@ -1,0 +1,368 @@
+"""Per-object measurements of label images: a table per image, a summary row, CSV files.
+
+A *table* is a dict of equal-length numpy columns, one row per object, computed with
+:func:`skimage.measure.regionprops_table` (so every number is scikit-image's):
+
+- ``plane`` (stacks only): the plane index of the object;
+- ``label``: the object's id in the label image;
+- ``area``: pixels; ``centroid_y``, ``centroid_x``: pixel coordinates (row, column) of the
+  centre of mass; ``bbox_min_y``, ``bbox_min_x``, ``bbox_max_y``, ``bbox_max_x``: the
+  bounding box, min inclusive and max exclusive (numpy slicing);
+- ``equivalent_diameter``: the diameter of the disc with the same area, in pixels;
+  ``perimeter``: scikit-image's perimeter (4-connected boundary, diagonal steps weighted
+  sqrt 2), in pixels; ``eccentricity`` (0 for a disc, towards 1 for a line) and ``solidity``
+  (area / convex-hull area), without unit, on the pixel grid;
+- with a pixel size: ``area_um2``, ``centroid_y_um``, ``centroid_x_um``,
+  ``equivalent_diameter_um``, ``perimeter_um`` (see :func:`measure_objects`);
+- with an image: ``mean_intensity``, ``min_intensity``, ``max_intensity`` of a one-channel
+  image, or ``mean_intensity_c0``, ``mean_intensity_c1``... per channel of a colour or
+  multichannel image, in the image's own units.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.files import atomic_write
+from napari_unet.core.images.labels import check_labels
+
+__all__ = ["measure_objects", "summarize", "table_rows", "write_csv"]
+
+#: regionprops_table properties of the shape columns, in order.
+SHAPE_PROPERTIES = (
+    "label", "area", "centroid", "bbox", "equivalent_diameter_area", "perimeter",
+    "eccentricity", "solidity",
+)  # fmt: skip
+INTENSITY_PROPERTIES = ("intensity_mean", "intensity_min", "intensity_max")
+#: regionprops_table's column -> ours.
+SHAPE_COLUMNS = {
+    "label": "label", "area": "area", "centroid-0": "centroid_y", "centroid-1": "centroid_x",
+    "bbox-0": "bbox_min_y", "bbox-1": "bbox_min_x", "bbox-2": "bbox_max_y",
+    "bbox-3": "bbox_max_x", "equivalent_diameter_area": "equivalent_diameter",
+    "perimeter": "perimeter", "eccentricity": "eccentricity", "solidity": "solidity",
+}  # fmt: skip
+PHYSICAL_COLUMNS = (
+    "area_um2", "centroid_y_um", "centroid_x_um", "equivalent_diameter_um", "perimeter_um",
+)  # fmt: skip
+_INTEGER_COLUMNS = (
+    "plane",
+    "label",
+    "area",
+    "bbox_min_y",
+    "bbox_min_x",
+    "bbox_max_y",
+    "bbox_max_x",
+)
+
+
+def measure_objects(
+    labels: Any,
+    image: Any = None,
+    *,
+    pixel_size: float | Sequence[float] | None = None,
+    channel_axis: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Measure every object of a label image (or of each plane of a stack).
+
+    Parameters
+    ----------
+    labels : array-like
+        Instance labels, 0 for background: a plane ``(Y, X)`` or a stack ``(Z, Y, X)``,
+        measured plane by plane (the table then starts with a ``plane`` column; ids are per
+        plane). Integer arrays, or floats holding whole numbers.
+    image : array-like, optional
+        Intensities measured under each object: the same shape as ``labels``, or with one
+        more axis of channels: last (``(Y, X, C)``, as RGB files and napari layers hold
+        colour) unless ``channel_axis`` says where (a ``(C, Y, X)`` image whose shape only
+        fits one way is recognised too).
+    pixel_size : float or (float, float), optional
+        Pixel size in micrometres: one number for square pixels or ``(y, x)``. Adds
+        ``area_um2`` (area x y x x), ``centroid_y_um`` and ``centroid_x_um`` (each pixel
+        coordinate times its own size), ``equivalent_diameter_um`` (the disc of the same
+        physical area) and ``perimeter_um``: the pixel perimeter times the pixel size for
+        square pixels; for non-square pixels, the pixel perimeter times the ratio by which
+        the object's outline (marching squares, :func:`skimage.measure.find_contours`)
+        lengthens when stretched to micrometres, so each part of the boundary is scaled by
+        the size along its own direction. Eccentricity and solidity stay on the pixel grid.
+    channel_axis : int, optional
+        The axis of ``image`` that holds channels.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns (see the module text), one row per object, in plane then label order;
+        all columns with zero rows when there are no objects.
+
+    Raises
+    ------
+    InputError
+        Empty labels, float labels with fractions, negative ids, labels not 2D or 3D, an
+        image whose shape does not fit the labels, or a bad pixel size.
+    """
+    labels = _checked_labels(labels)
+    size = _pixel_size(pixel_size)
+    planes = _planes_of(labels, image, channel_axis)
+    tables = [_measure_plane(lab, img, size) for lab, img in planes]
+    if labels.ndim == 2:
+        return tables[0]
+    counts = [len(t["label"]) for t in tables]
+    stacked = {"plane": np.repeat(np.arange(len(tables), dtype=np.int64), counts)}
+    for key in tables[0]:
+        stacked[key] = np.concatenate([t[key] for t in tables])
+    return stacked
+
+
+def _checked_labels(labels: Any) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.size == 0:
+        raise InputError(f"labels: an empty array (shape {arr.shape}); expected a label image")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise InputError(
+                f"labels: dtype {arr.dtype} with fractional or non-finite values; expected "
+                "an integer label image (0 = background, 1..N = objects), not probabilities"
+            )
+        low = float(arr.min())
+        if low < 0:
+            raise InputError(
+                f"labels: negative labels (min {low:g}); expected ids >= 0 "
+                "(0 = background, positive ids for objects)"
+            )
+        arr = arr.astype(np.int64)
+    return check_labels(arr, "labels", ndim=(2, 3))
+
+
+def _pixel_size(value) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    parts = [value] if isinstance(value, numbers.Real) else list(np.ravel(value))
+    ok = 1 <= len(parts) <= 2 and all(
+        isinstance(p, numbers.Real) and not isinstance(p, bool) and math.isfinite(p) and p > 0
+        for p in parts
+    )
+    if not ok:
+        raise InputError(
+            f"pixel_size: expected a positive number of micrometres or a (y, x) pair of them; "
+            f"got {value!r}"
+        )
+    y, x = (float(parts[0]), float(parts[-1]))
+    return y, x
+
+
+def _planes_of(labels: np.ndarray, image, channel_axis):
+    """``(labels plane, image plane with channels last or None)`` for each plane."""
+    img = None if image is None else _channels_last(labels.shape, image, channel_axis)
+    if labels.ndim == 2:
+        return [(labels, img)]
+    return [(labels[z], None if img is None else img[z]) for z in range(labels.shape[0])]
+
+
+def _channels_last(shape: tuple[int, ...], image, channel_axis) -> np.ndarray:
+    img = np.asarray(image)
+    if img.dtype == bool:
+        img = img.view(np.uint8)
+    if not (np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating)):
+        raise InputError(f"image: dtype {img.dtype}; expected integer or float intensities")
+    if channel_axis is not None:
+        if img.ndim != len(shape) + 1 or not -img.ndim <= channel_axis < img.ndim:
+            raise InputError(
+                f"image: channel_axis {channel_axis} does not fit an image of shape {img.shape} "
+                f"with labels of shape {shape}; expected one more axis than the labels"
+            )
+        img = np.moveaxis(img, channel_axis, -1)
+    elif img.ndim == len(shape) + 1 and img.shape[:-1] != shape:
+        fits = [k for k in range(img.ndim) if img.shape[:k] + img.shape[k + 1 :] == shape]
+        if len(fits) == 1:
+            img = np.moveaxis(img, fits[0], -1)
+    if img.shape != shape and img.shape[:-1] != shape:
+        raise InputError(
+            f"image of shape {img.shape} does not fit labels of shape {shape}; expected the "
+            "same shape, or the same shape with one more axis of channels"
+        )
+    if img.ndim == len(shape) + 1 and img.shape[-1] == 1:
+        img = img[..., 0]
+    return img
+
+
+def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
+    from skimage.measure import regionprops_table
+
+    props = SHAPE_PROPERTIES + (INTENSITY_PROPERTIES if image is not None else ())
+    anisotropic = size is not None and size[0] != size[1]
+    extra = (_outline_scale(size),) if anisotropic else ()
+    raw = regionprops_table(labels, image, properties=props, extra_properties=extra)
+    table = {ours: raw[theirs] for theirs, ours in SHAPE_COLUMNS.items()}
+    for key in _INTEGER_COLUMNS:
+        if key in table:
+            table[key] = table[key].astype(np.int64)
+    if size is not None:
+        scale = raw["outline_scale"] if anisotropic else size[0]
+        table.update(_physical(table, size, scale))
+    if image is not None:
+        table.update(_intensities(raw, image))
+    return table
+
+
+def _outline_scale(size: tuple[float, float]):
+    """An extra property: how much longer the object's outline is in micrometres than in pixels."""
+    from skimage.measure import find_contours
+
+    def outline_scale(mask: np.ndarray) -> float:
+        steps = [np.diff(c, axis=0) for c in find_contours(np.pad(mask, 1).astype(float), 0.5)]
+        steps = np.concatenate(steps) if steps else np.zeros((0, 2))
+        pixels = np.hypot(steps[:, 0], steps[:, 1]).sum()
+        if pixels == 0:
+            return math.sqrt(size[0] * size[1])
+        return float(np.hypot(steps[:, 0] * size[0], steps[:, 1] * size[1]).sum() / pixels)
+
+    return outline_scale
+
+
+def _physical(table, size, perimeter_scale) -> dict[str, np.ndarray]:
+    area = table["area"] * (size[0] * size[1])
+    return {
+        "area_um2": area,
+        "centroid_y_um": table["centroid_y"] * size[0],
+        "centroid_x_um": table["centroid_x"] * size[1],
+        "equivalent_diameter_um": np.sqrt(4.0 * area / np.pi),
+        "perimeter_um": table["perimeter"] * perimeter_scale,
+    }
+
+
+def _intensities(raw, image: np.ndarray) -> dict[str, np.ndarray]:
+    whole = np.issubdtype(image.dtype, np.integer)
+    out = {}
+    for prop in INTENSITY_PROPERTIES:
+        stat = prop.split("_")[1]
+        keys = [prop] if image.ndim == 2 else [f"{prop}-{c}" for c in range(image.shape[-1])]
+        for c, key in enumerate(keys):
+            name = f"{stat}_intensity" + ("" if image.ndim == 2 else f"_c{c}")
+            column = raw[key]
+            out[name] = column.astype(np.int64) if whole and stat != "mean" else column
+    return out
+
+
+def summarize(table: Mapping[str, Any], name: str, *, planes: int | None = None) -> dict:
+    """The summary row of one image's table.
+
+    Parameters
+    ----------
+    table : mapping of str to array
+        A table of :func:`measure_objects`.
+    name : str
+        The image's name (the ``image`` entry).
+    planes : int, optional
+        The number of planes of a stack (a plane without objects has no row in the table;
+        default: the planes that have objects).
+
+    Returns
+    -------
+    dict
+        ``image``, ``planes`` (stacks only), ``objects``, ``total_area``, ``mean_area``,
+        ``median_area``, ``mean_equivalent_diameter`` (pixels); ``total_area_um2``,
+        ``mean_area_um2`` and ``mean_equivalent_diameter_um`` with physical columns; the mean
+        over objects of each per-object mean intensity (``mean_intensity``, or
+        ``mean_intensity_c0``...). Means and the median are NaN without objects.
+
+    Raises
+    ------
+    InputError
+        If ``table`` has no ``label`` and ``area`` columns.
+    """
+    if "label" not in table or "area" not in table:
+        raise InputError(f"{name}: not a measurement table (no label and area columns)")
+    row: dict[str, Any] = {"image": name}
+    if "plane" in table or planes is not None:
+        found = len(np.unique(table["plane"])) if "plane" in table else 1
+        row["planes"] = int(planes) if planes is not None else found
+    area = np.asarray(table["area"], dtype=float)
+    row["objects"] = len(area)
+    row["total_area"] = int(area.sum())
+    row["mean_area"] = _mean(area)
+    row["median_area"] = float(np.median(area)) if len(area) else math.nan
+    row["mean_equivalent_diameter"] = _mean(table["equivalent_diameter"])
+    if "area_um2" in table:
+        row["total_area_um2"] = float(np.sum(table["area_um2"]))
+        row["mean_area_um2"] = _mean(table["area_um2"])
+        row["mean_equivalent_diameter_um"] = _mean(table["equivalent_diameter_um"])
+    for key in table:
+        if key.startswith("mean_intensity"):
+            row[key] = _mean(table[key])
+    return row
+
+
+def _mean(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()) if len(values) else math.nan
+
+
+def table_rows(table: Mapping[str, Any], **first: Any) -> list[dict[str, Any]]:
+    """The rows of a table as dicts, each starting with the ``first`` entries.
+
+    ``table_rows(table, image="cells")`` gives rows that say which image each object is
+    from, so the rows of several images can go into one CSV file (:func:`write_csv`).
+    """
+    columns = {k: np.asarray(v) for k, v in table.items()}
+    n = len(next(iter(columns.values()))) if columns else 0
+    return [first | {k: v[i].item() for k, v in columns.items()} for i in range(n)]
+
+
+def write_csv(
+    path: str | os.PathLike,
+    data: Mapping[str, Any] | Sequence[Mapping],
+    *,
+    columns: Sequence[str] = (),
+) -> Path:
+    """Write a table or a list of rows to a CSV file, atomically, with a header line.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file; replaced only once completely written.
+    data : mapping of str to array, or sequence of mappings
+        A table (equal-length columns, as :func:`measure_objects` returns) or rows (dicts,
+        as :func:`summarize` and :func:`table_rows` return). The header lists the rows' keys
+        in the order they first appear; a row without one of them leaves its cell empty.
+    columns : sequence of str
+        Columns that come first in the header, in this order, even without any row (so
+        a file of zero objects still says what its columns are).
+
+    Floats are written in Python's shortest round-trip form (``repr``), so reading them
+    back gives the same numbers; NaN is written ``nan``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    rows = table_rows(data) if isinstance(data, Mapping) else list(data)
+    keys = list(data) if isinstance(data, Mapping) else [k for row in rows for k in row]
+    header = list(dict.fromkeys([*columns, *keys]))
+    path = Path(path)
+    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([_cell(row.get(k)) for k in header])
+    return path
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,260 @@
+"""Predictions computed ahead of the reviewer, in one background thread.
+
+The reviewer looks at one image; the :class:`Prefetcher` reads the next few images, finds
+their labels (reviewed, another tool's file, a cached prediction: see
+:meth:`~napari_unet.core.review.session.Review.stored_labels`) or predicts them with the
+tiled predictor and the model's own post-processing (as ``napari-unet predict`` does), and
+keeps them ready in a small cache, so stepping to the next image only swaps arrays. With
+``queue_all`` it goes on through the whole folder, writing each prediction to the output
+folder without keeping it in memory: memory holds ``cache`` images, not the folder.
+
+Plain threads, no Qt: ``on_ready(name)`` and ``on_error(name, message)`` are called from the
+prediction thread; a GUI marshals them to its own thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.io import read_image
+from napari_unet.core.review.session import Review
+
+__all__ = ["Item", "Prefetcher", "model_key"]
+
+
+def model_key(model) -> str:
+    """A short hash of a network's weights: predictions cached with other weights are stale."""
+    h = hashlib.blake2b(digest_size=8)
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image ready for review: its pixels, labels and where the labels came from."""
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+    source: str
+    #: Set when the image file changed since it was reviewed.
+    warning: str | None = None
+
+
+class _Stopped(Exception):
+    """The prefetcher was closed during a prediction."""
+
+
+class Prefetcher:
+    """Keeps the images the reviewer will see next ready, predicting them when needed.
+
+    Parameters
+    ----------
+    review : Review
+        The review whose images, output folder and review file are used.
+    model : torch.nn.Module
+        The network (moved to the prediction device by the predictor).
+    metadata : dict
+        Its model-file metadata (normalisation, head, post-processing).
+    model_name : str
+        How the source of predictions is named (``"prediction (nuclei)"``).
+    options : dict, optional
+        Keywords of :class:`~napari_unet.core.inference.plan.Predictor` (``channel``,
+        ``tile``, ``device``...).
+    cache : int
+        How many images (pixels and labels) are kept in memory.
+    queue_all : bool
+        After the wanted images, predict every other image of the folder to disk.
+    unsaved : callable, optional
+        ``unsaved(name)``: labels of ``name`` the reviewer saved that are not on disk yet
+        (:meth:`~napari_unet.core.review.writer.Writer.unsaved`); they win over any file.
+    """
+
+    def __init__(
+        self,
+        review: Review,
+        model,
+        metadata: dict,
+        model_name: str,
+        options: dict | None = None,
+        cache: int = 3,
+        queue_all: bool = False,
+        on_ready: Callable[[str], object] | None = None,
+        on_error: Callable[[str, str], object] | None = None,
+        unsaved: Callable[[str], np.ndarray | None] | None = None,
+    ) -> None:
+        from napari_unet.core.inference.plan import Predictor
+        from napari_unet.core.inference.postprocess import Postprocess
+
+        self.review = review
+        self.model_name = model_name
+        self.key = model_key(model)
+        self._predictor = Predictor(model, metadata=metadata, **(options or {}))
+        self._post = Postprocess.for_model(metadata)
+        self._metadata = metadata
+        self.cache_size = max(1, int(cache))
+        self.queue_all = queue_all
+        self.on_ready, self.on_error, self.unsaved = on_ready, on_error, unsaved
+        self._cache: OrderedDict[str, Item] = OrderedDict()
+        # Names that need no prediction (labels on disk, or predicted with this model):
+        # found once, so a folder of thousands is not searched again for every image.
+        self._done: set[str] = set()
+        self._wanted: list[str] = []
+        self._failed: dict[str, str] = {}
+        self._busy: str | None = None
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="napari-unet review", daemon=True)
+        self._thread.start()
+
+    # -- called by the reviewer (GUI thread) ------------------------------------------------
+    def want(self, names: list[str]) -> None:
+        """The images the reviewer will see, most urgent first (the current one first)."""
+        with self._cond:
+            self._wanted = [n for n in names if n in self.review.entries]
+            keep = set(self._wanted[: self.cache_size])
+            for name in [n for n in self._cache if n not in keep]:
+                if len(self._cache) > self.cache_size:
+                    del self._cache[name]
+            self._cond.notify_all()
+
+    def get(self, name: str) -> Item | None:
+        """The image and labels of ``name`` if they are ready, else None."""
+        with self._cond:
+            item = self._cache.get(name)
+            if item is not None:
+                self._cache.move_to_end(name)
+            return item
+
+    def error(self, name: str) -> str | None:
+        """Why ``name`` could not be read or predicted (None: no failure)."""
+        with self._cond:
+            return self._failed.get(name)
+
+    def put(self, item: Item) -> None:
+        """Replace what the cache holds of an image (the reviewer saved edits)."""
+        with self._cond:
+            self._cache[item.name] = item
+            self._cache.move_to_end(item.name)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    @property
+    def busy(self) -> str | None:
+        """The image being read or predicted now (None: idle)."""
+        return self._busy
+
+    def pending(self) -> int:
+        """How many images still need a prediction (queue_all) or a read (wanted ones)."""
+        with self._cond:
+            return sum(1 for n in self._order() if self._needs(n))
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stop the thread (a prediction in progress ends at its next tile); True if it ended."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self.queue_all:
+            self.review.save()  # the predictions' entries (saved only now and then meanwhile)
+        return not self._thread.is_alive()
+
+    # -- the prediction thread --------------------------------------------------------------
+    def _order(self) -> list[str]:
+        rest = [n for n in self.review.names if n not in self._wanted] if self.queue_all else []
+        return self._wanted + rest
+
+    def _needs(self, name: str) -> bool:
+        if name in self._failed:
+            return False
+        if name in self._wanted[: self.cache_size]:
+            return name not in self._cache
+        if name in self._done:
+            return False
+        if self.review.entries[name].predicted_with == self.key or self._has_labels(name):
+            self._done.add(name)
+            return False
+        return True
+
+    def _has_labels(self, name: str) -> bool:
+        reviewed = self.review.labels_path(name).exists()
+        return reviewed or self.review.existing_labels(name) is not None
+
+    def _next(self) -> str | None:
+        with self._cond:
+            while not self._closed:
+                todo = [n for n in self._order() if self._needs(n)]
+                if todo:
+                    self._busy = todo[0]
+                    return todo[0]
+                self._busy = None
+                self._cond.wait()
+            return None
+
+    def _loop(self) -> None:
+        while (name := self._next()) is not None:
+            try:
+                item = self._fetch(name)
+            except _Stopped:
+                break
+            except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+                with self._cond:
+                    self._failed[name] = str(exc)
+                if self.on_error is not None:
+                    self.on_error(name, str(exc))
+                continue
+            with self._cond:
+                if name in self._wanted[: self.cache_size]:
+                    self._cache[name] = item
+                    self._cache.move_to_end(name)
+                self._busy = None
+            if self.on_ready is not None:
+                self.on_ready(name)
+        self._busy = None
+
+    def _fetch(self, name: str) -> Item:
+        image = np.asarray(read_image(self.review.path(name)))
+        warning = self.review.check_hash(name)
+        pending = None if self.unsaved is None else self.unsaved(name)
+        if pending is not None:  # saved by the reviewer, still on its way to the disk
+            return Item(name, image, pending, "reviewed", warning)
+        stored = self.review.stored_labels(name, self.key)
+        if stored is not None:
+            labels, source = stored
+            if labels.shape != self._plane_shape(image):
+                raise InputError(
+                    f"{name}: its labels ({source}) have shape {labels.shape}, the image "
+                    f"{image.shape}"
+                )
+            return Item(name, image, labels, source, warning)
+        labels = self._predict(image)
+        self.review.save_prediction(name, labels, self.key, self.model_name)
+        self._done.add(name)
+        return Item(name, image, labels, f"prediction ({self.model_name})", warning)
+
+    def _plane_shape(self, image: np.ndarray) -> tuple[int, ...]:
+        """The shape labels of ``image`` have: the stack and the plane, without channels."""
+        lay = self._predictor.layout(image)
+        return (*lay.stack_shape, *lay.planes.shape[-2:])
+
+    def _predict(self, image: np.ndarray) -> np.ndarray:
+        from napari_unet.core.inference.segment import iter_labels
+
+        gen = iter_labels(self._predictor, self._post, image, metadata=self._metadata)
+        while True:
+            if self._closed:
+                gen.close()
+                raise _Stopped
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return np.asarray(stop.value[0])

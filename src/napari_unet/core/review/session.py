@@ -1,0 +1,399 @@
+"""The review of a folder of images: their status, reviewer time, content hash and labels.
+
+Everything a review writes goes into one *output folder*, never beside or over the images::
+
+    OUTPUT/review.json                 status, seconds, hash, objects of every image
+    OUTPUT/labels/<stem>_labels.tif    the reviewed labels (saved edits, accepted results)
+    OUTPUT/predictions/<stem>_labels.tif   predictions computed ahead (a cache)
+
+Every file is written atomically (a temporary file renamed over the old one), so a process
+killed at any moment leaves each file whole: the old version or the new one. Reopening the
+folder with the same output folder resumes: statuses, times and the current image come back.
+
+The labels shown for an image are, in this order: the reviewed labels saved in the output
+folder; a label file of another run or tool in the *labels folder* the user gave, matched by
+name (:func:`label_candidates`); a cached prediction made with the same model; else the
+image is predicted (:mod:`napari_unet.core.review.prefetch`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.files import atomic_write
+from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr, read_image, write_image
+
+__all__ = [
+    "STATUSES",
+    "Entry",
+    "Review",
+    "collect_images",
+    "file_hash",
+    "label_candidates",
+    "stem_of",
+]
+
+#: What a reviewer can say of an image ("corrected": accepted after edits).
+STATUSES = ("unreviewed", "accepted", "corrected", "needs-work", "rejected")
+#: Statuses of a finished image (the first unreviewed image skips them).
+DONE = ("accepted", "corrected", "rejected")
+REVIEW_FILE = "review.json"
+FORMAT = 1
+#: Predictions update the review file at most this often (seconds); the reviewer's saves do.
+SAVE_EVERY_S = 2.0
+#: Label images with more pixels than this are stored as Zarr (chunked) instead of TIFF.
+ZARR_PIXELS = 8192 * 8192
+
+
+def stem_of(path: str | os.PathLike) -> str:
+    """The name of an image without its suffix (``a.ome.tif`` -> ``a``)."""
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name[: -len(Path(name).suffix)] if Path(name).suffix else name
+
+
+def label_candidates(stem: str) -> list[str]:
+    """File names another run or tool gives the labels of image ``stem``, most specific first.
+
+    ``napari-unet predict`` writes ``<stem>_labels.tif``; Cellpose ``<stem>_cp_masks.png``
+    and ``<stem>_masks.tif``; many tools ``<stem>.tif`` in a separate folder. Cellpose's
+    ``_seg.npy`` is a pickle and is never read.
+    """
+    names = []
+    for tail in ("_labels", "_cp_masks", "_masks", "_label", "_mask", ""):
+        for suffix in (".tif", ".tiff", ".png", ".zarr"):
+            names.append(f"{stem}{tail}{suffix}")
+    return names
+
+
+def collect_images(source) -> list[Path]:
+    """The images of a folder (sorted, not recursive) or of a list of files."""
+    items = [source] if isinstance(source, str | os.PathLike) else list(source)
+    found: list[Path] = []
+    for item in map(Path, items):
+        if not item.exists():
+            raise InputError(f"{item}: no such file or folder")
+        if item.is_dir() and not is_zarr(item):
+            inside = sorted(
+                q
+                for q in item.iterdir()
+                if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith(".")
+            )
+            if not inside:
+                raise InputError(f"{item}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
+            found.extend(inside)
+        else:
+            found.append(item)
+    if not found:
+        raise InputError("no images to review")
+    stems = [stem_of(p) for p in found]
+    twins = sorted({s for s in stems if stems.count(s) > 1})
+    if twins:
+        raise InputError(
+            f"several images share the name {twins[0]!r} (without suffix); their labels would "
+            "overwrite each other: review them in separate runs"
+        )
+    return found
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """A hash of an image file's bytes (a Zarr store: its file names, sizes and times)."""
+    p = Path(path)
+    h = hashlib.blake2b(digest_size=16)
+    if p.is_dir():
+        for q in sorted(p.rglob("*")):
+            if q.is_file():
+                st = q.stat()
+                h.update(f"{q.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+    with open(p, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Entry:
+    """What the review file says of one image."""
+
+    name: str
+    status: str = "unreviewed"
+    seconds: float = 0.0
+    hash: str | None = None
+    objects: int | None = None
+    #: Where the labels shown came from: "reviewed", "file NAME" or "prediction (MODEL)".
+    source: str | None = None
+    #: Key of the model whose cached prediction is in predictions/ (None: none cached).
+    predicted_with: str | None = None
+    updated: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Review:
+    """A folder review: the images, the output folder and the review file.
+
+    Parameters
+    ----------
+    images : folder, file or list of files
+        The images to review (a folder is listed, sorted by name, not recursively).
+    output : path-like
+        The folder for the review file and every label file; created if needed. It must
+        not hold the images under review.
+    labels_folder : path-like, optional
+        Label files of an earlier run or another tool, matched to the images by name.
+
+    Thread safety: the methods may be called from a prediction thread and the GUI thread;
+    the review file is written under a lock.
+    """
+
+    def __init__(self, images, output, labels_folder=None) -> None:
+        self.images = collect_images(images)
+        self.output = Path(output)
+        self.labels_folder = Path(labels_folder) if labels_folder else None
+        self._check_output()
+        if self.labels_folder is not None and not self.labels_folder.is_dir():
+            raise InputError(f"{self.labels_folder}: the labels folder does not exist")
+        # Listed once: looking a name up must not touch the disk (a folder of thousands).
+        self._label_files = (
+            {p.name: p for p in self.labels_folder.iterdir()} if self.labels_folder else {}
+        )
+        self._saved_at = 0.0
+        self._lock = threading.RLock()
+        self.names = [p.name for p in self.images]
+        self.entries = {n: Entry(n) for n in self.names}
+        self.current = 0
+        self._load()
+
+    # -- files ----------------------------------------------------------------------------
+    def _check_output(self) -> None:
+        out = self.output.absolute().resolve()
+        folders = {p.absolute().resolve().parent for p in self.images}
+        if out in folders:
+            raise InputError(
+                f"{self.output} holds the images under review; choose another output folder "
+                "(the review never writes beside or over the originals)"
+            )
+        if self.output.exists() and not self.output.is_dir():
+            raise InputError(f"{self.output} exists and is not a folder")
+        for sub in ("", "labels", "predictions"):
+            try:
+                (self.output / sub).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create the output folder {self.output}: {exc}") from None
+
+    @property
+    def review_file(self) -> Path:
+        """The review file in the output folder."""
+        return self.output / REVIEW_FILE
+
+    def _load(self) -> None:
+        if not self.review_file.exists():
+            return
+        try:
+            saved = json.loads(self.review_file.read_text(encoding="utf-8"))
+            entries = saved["images"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{self.review_file}: not a readable review file ({exc})") from None
+        known = {f for f in Entry.__dataclass_fields__}
+        self._missing = {}
+        for name, value in entries.items():
+            entry = Entry(**{k: v for k, v in value.items() if k in known})
+            if name in self.entries:
+                self.entries[name] = entry
+            else:  # an image no longer in the folder: kept in the file, not listed
+                self._missing[name] = value
+        current = saved.get("current")
+        if current in self.names:
+            self.current = self.names.index(current)
+
+    def save(self) -> Path:
+        """Write the review file (atomically)."""
+        with self._lock:
+            state = {
+                "format": FORMAT,
+                "current": self.names[self.current],
+                "images": {
+                    **getattr(self, "_missing", {}),
+                    **{n: asdict(e) for n, e in self.entries.items()},
+                },
+            }
+            text = json.dumps(state, indent=1)
+            with atomic_write(self.review_file) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+            self._saved_at = time.monotonic()
+        return self.review_file
+
+    def labels_path(self, name: str, shape=None) -> Path:
+        """Where the reviewed labels of image ``name`` are saved (Zarr for huge images)."""
+        stem = stem_of(name)
+        zarr_path = self.output / "labels" / f"{stem}_labels.zarr"
+        big = shape is not None and int(np.prod(shape[-2:])) > ZARR_PIXELS
+        if big or (shape is None and zarr_path.exists()):
+            return zarr_path
+        return self.output / "labels" / f"{stem}_labels.tif"
+
+    def prediction_path(self, name: str) -> Path:
+        """Where the prediction cached for image ``name`` is written."""
+        return self.output / "predictions" / f"{stem_of(name)}_labels.tif"
+
+    def existing_labels(self, name: str) -> Path | None:
+        """A label file of image ``name`` in the labels folder, matched by name (or None).
+
+        Both ``a`` and ``a.ome`` match for ``a.ome.tif`` (``predict`` writes
+        ``a.ome_labels.tif``).
+        """
+        stems = dict.fromkeys((stem_of(name), name[: -len(Path(name).suffix) or None]))
+        for stem in stems:
+            for candidate in label_candidates(stem):
+                p = self._label_files.get(candidate)
+                if p is not None and p.resolve() != self.path(name).resolve():
+                    return p
+        return None
+
+    def path(self, name: str) -> Path:
+        """The image file of ``name``."""
+        return self.images[self.names.index(name)]
+
+    # -- labels ---------------------------------------------------------------------------
+    def stored_labels(self, name: str, model_key: str | None) -> tuple[np.ndarray, str] | None:
+        """Labels already on disk for ``name`` and where they came from, or None.
+
+        The reviewed labels first, then a file in the labels folder, then a prediction
+        cached with the model ``model_key``.
+        """
+        entry = self.entries[name]
+        reviewed = self.labels_path(name)
+        if reviewed.exists():
+            return np.asarray(read_image(reviewed)), "reviewed"
+        found = self.existing_labels(name)
+        if found is not None:
+            return _as_labels(read_image(found), found), f"file {found.name}"
+        cached = self.prediction_path(name)
+        if model_key is not None and entry.predicted_with == model_key and cached.exists():
+            return np.asarray(read_image(cached)), entry.source or "prediction"
+        return None
+
+    def save_labels(self, name: str, labels: np.ndarray) -> Path:
+        """Write the reviewed labels of ``name`` (atomically) and count its objects."""
+        labels = np.asarray(labels)
+        path = self.labels_path(name, labels.shape)
+        write_image(path, labels)
+        with self._lock:
+            entry = self.entries[name]
+            entry.objects = count_objects(labels)
+            entry.source = "reviewed"
+            entry.updated = _now()
+        return path
+
+    def save_prediction(self, name: str, labels: np.ndarray, model_key: str, model: str) -> Path:
+        """Cache a prediction of ``name`` made with model ``model_key`` (named ``model``)."""
+        path = write_image(self.prediction_path(name), np.asarray(labels))
+        with self._lock:
+            entry = self.entries[name]
+            entry.predicted_with = model_key
+            entry.source = f"prediction ({model})"
+            if entry.objects is None:
+                entry.objects = count_objects(labels)
+        if time.monotonic() - self._saved_at > SAVE_EVERY_S:  # a large folder: not each time
+            self.save()
+        return path
+
+    def forget_predictions(self, keep_reviewed: bool = True) -> list[str]:
+        """Drop the cached predictions of images not reviewed yet (a new model came)."""
+        dropped = []
+        with self._lock:
+            for name, entry in self.entries.items():
+                if keep_reviewed and self.labels_path(name).exists():
+                    continue
+                if entry.predicted_with is not None:
+                    entry.predicted_with = None
+                    dropped.append(name)
+        return dropped
+
+    # -- status ---------------------------------------------------------------------------
+    def set_status(self, name: str, status: str) -> None:
+        """Record the reviewer's verdict on image ``name``."""
+        if status not in STATUSES:
+            raise InputError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+        with self._lock:
+            self.entries[name].status = status
+            self.entries[name].updated = _now()
+            self.entries[name].extra.pop("changed", None)  # seen and judged again
+
+    def mark_edited(self, name: str) -> None:
+        """Note that the reviewer edited ``name``'s labels (accepting it means corrected)."""
+        with self._lock:
+            self.entries[name].extra["edited"] = True
+
+    def add_time(self, name: str, seconds: float) -> None:
+        """Add reviewer time spent on ``name``."""
+        with self._lock:
+            self.entries[name].seconds = round(self.entries[name].seconds + max(0.0, seconds), 2)
+
+    def check_hash(self, name: str) -> str | None:
+        """Hash the image file; a warning when it changed since it was reviewed (else None).
+
+        The warning is kept in the entry (``extra["changed"]``) until the reviewer gives the
+        image a new verdict, so it is shown however long before that the file was hashed.
+        """
+        digest = file_hash(self.path(name))
+        with self._lock:
+            entry = self.entries[name]
+            old, entry.hash = entry.hash, digest
+            if old is not None and old != digest and entry.status != "unreviewed":
+                entry.extra["changed"] = (
+                    f"{name} changed since it was reviewed ({entry.status}); check its labels again"
+                )
+            return entry.extra.get("changed")
+
+    def first_unreviewed(self, start: int = 0) -> int | None:
+        """Index of the first image (from ``start``, wrapping) not accepted or rejected."""
+        n = len(self.names)
+        for k in range(n):
+            i = (start + k) % n
+            if self.entries[self.names[i]].status not in DONE:
+                return i
+        return None
+
+    def counts(self) -> dict[str, int]:
+        """How many images have each status."""
+        out = dict.fromkeys(STATUSES, 0)
+        for entry in self.entries.values():
+            out[entry.status] = out.get(entry.status, 0) + 1
+        return out
+
+    def report(self) -> str:
+        """One line: how many images were accepted, corrected, rejected, ..."""
+        c = self.counts()
+        seconds = sum(e.seconds for e in self.entries.values())
+        parts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
+        return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review"
+
+
+def count_objects(labels) -> int:
+    """The number of distinct non-zero labels."""
+    values = np.unique(np.asarray(labels))
+    return int(np.count_nonzero(values))
+
+
+def _as_labels(data, path: Path) -> np.ndarray:
+    """A label image read from another tool's file, checked (integers, one channel)."""
+    from napari_unet.core.images.labels import check_labels
+
+    return np.asarray(check_labels(np.asarray(data), path.name))

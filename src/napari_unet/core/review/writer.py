@@ -1,0 +1,144 @@
+"""The review's file writes, in order, on one background thread.
+
+The reviewer's edits are saved when they leave an image and by an autosave every few
+seconds; each save copies the labels on the GUI thread (a memory copy) and hands the copy
+here, so painting never waits for a disk. One thread writes everything in the order it was
+asked for (a later save of an image can never land before an earlier one), and every file
+is written atomically (:func:`napari_unet.core.files.atomic_write`): a process killed at
+any moment leaves each saved file whole, old or new. Only what changed is written: the
+labels of an image edited since its last save, and the small review file.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import numpy as np
+
+from napari_unet.core.review.session import Review
+
+__all__ = ["Writer"]
+
+
+class Writer:
+    """Writes a review's labels and review file in the background, in order.
+
+    Parameters
+    ----------
+    review : Review
+        Whose files are written.
+    on_error : callable, optional
+        Called (from the writing thread) with the exception of a failed write.
+
+    A labels write that fails (a full disk, a share that went away) keeps its labels here:
+    it is tried again before the next write of any file and at :meth:`close`, and
+    :meth:`unsaved` hands them to whoever shows the image again meanwhile.
+    """
+
+    def __init__(self, review: Review, on_error: Callable[[Exception], object] | None = None):
+        self.review = review
+        self.on_error = on_error
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napari-unet save")
+        self._last: Future | None = None
+        self._lock = threading.Lock()
+        self._latest: dict[str, np.ndarray] = {}  # labels asked for, not yet on disk
+        self._failed: set[str] = set()  # of those, the ones whose write failed
+        self.writes = 0  # label files written (for tests and the status line)
+
+    def save_labels(self, name: str, labels: np.ndarray, then_review: bool = True) -> Future:
+        """Write ``labels`` (a copy the caller no longer changes) as the reviewed labels."""
+        with self._lock:
+            self._latest[name] = labels
+            self._failed.discard(name)
+        return self._submit(self._write_labels, name, labels, then_review)
+
+    def unsaved(self, name: str) -> np.ndarray | None:
+        """The labels of ``name`` asked for but not on disk yet (queued or failed), or None."""
+        with self._lock:
+            return self._latest.get(name)
+
+    @property
+    def failed(self) -> list[str]:
+        """Images whose last labels write failed (their labels are kept for a retry)."""
+        with self._lock:
+            return sorted(self._failed)
+
+    def save_review(self) -> Future:
+        """Write the review file (statuses, times, the current image)."""
+        return self._submit(self.review.save)
+
+    def flush(self, timeout: float | None = 60.0) -> bool:
+        """Wait until every write asked for so far has ended; True if they did."""
+        last = self._last
+        if last is None:
+            return True
+        try:
+            last.result(timeout)
+        except FutureTimeout:
+            return False
+        except Exception:  # noqa: BLE001 - reported through on_error already
+            return True
+        return True
+
+    def close(self, timeout: float | None = 60.0) -> bool:
+        """Finish the writes asked for (failed ones tried once more), then stop the thread.
+
+        Returns True when everything is on disk.
+        """
+        self._retry()
+        done = self.flush(timeout)
+        self._pool.shutdown(wait=done)
+        return done and not self.failed
+
+    def rescue(self, folder) -> list:
+        """Write the labels whose write failed into ``folder`` (elsewhere); their paths."""
+        from pathlib import Path
+
+        from napari_unet.core.images.io import write_image
+        from napari_unet.core.review.session import stem_of
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            failed = [(n, self._latest[n]) for n in sorted(self._failed)]
+        return [write_image(folder / f"{stem_of(n)}_labels.tif", lab) for n, lab in failed]
+
+    def _retry(self) -> None:
+        with self._lock:
+            again = [(n, self._latest[n]) for n in sorted(self._failed)]
+            self._failed.clear()
+        for name, labels in again:
+            self._last = self._pool.submit(self._guarded, self._write_labels, name, labels, True)
+
+    def _submit(self, fn, *args) -> Future:
+        self._retry()
+        future = self._pool.submit(self._guarded, fn, *args)
+        self._last = future
+        return future
+
+    def _guarded(self, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as exc:
+            if self.on_error is not None:
+                self.on_error(exc)
+            raise
+
+    def _write_labels(self, name: str, labels: np.ndarray, then_review: bool):
+        try:
+            path = self.review.save_labels(name, labels)
+        except Exception:
+            with self._lock:
+                if self._latest.get(name) is labels:  # not replaced by a newer save meanwhile
+                    self._failed.add(name)
+            raise
+        with self._lock:
+            if self._latest.get(name) is labels:
+                del self._latest[name]
+        self.writes += 1
+        if then_review:
+            self.review.save()
+        return path

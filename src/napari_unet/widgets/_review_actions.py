@@ -1,0 +1,202 @@
+"""What the Review dock's Export and Train buttons do, and taking over a trained model.
+
+- **Export** runs :func:`napari_unet.core.review.export.iter_export` in a thread worker and
+  shows its one-line report.
+- **Train on corrected** hands the corrected images and their labels to the Train dock as
+  training pairs, fine-tuning the review's model; when that dock hands the trained model
+  back (``set_model``), the images not reviewed yet are predicted again with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import QObject, Signal
+
+from napari_unet.core.errors import InputError
+from napari_unet.widgets import _layers
+
+#: The plugin's manifest name and the Train dock's display name (napari.yaml).
+PLUGIN, TRAIN_DOCK = "napari-unet", "Train"
+
+
+class Bridge(QObject):
+    """Carries the background threads' news to the GUI thread (queued signals)."""
+
+    ready = Signal(str)
+    failed = Signal(str, str)
+    save_failed = Signal(str)
+    measured = Signal(int, str, object)
+
+
+def export(dock) -> None:
+    """Write the accepted and corrected images' labels and measurements (in a worker)."""
+    from napari.qt.threading import create_worker
+
+    from napari_unet.core.review.export import iter_export
+
+    if dock.review is None:
+        return
+    dock.save()
+    dock.writer.flush()
+    dock._export.enabled = False
+    dock._report.value = "Exporting..."
+    worker = create_worker(iter_export, dock.review, _start_thread=False)
+
+    def progress(ev) -> None:
+        dock._report.value = f"Exporting {ev.done}/{ev.total}: {ev.name}"
+
+    def done(result) -> None:
+        dock._report.value = (
+            f"Exported {result.images} images, {result.objects} objects to "
+            f"{result.folder.name}/ (labels, measurements, summary.csv). {result.report}"
+        )
+        dock._summary.show_rows(list(result.summary))
+
+    def failed(exc) -> None:
+        _layers.report_error(dock._report, f"export failed: {exc}")
+
+    worker.yielded.connect(progress)
+    worker.returned.connect(done)
+    worker.errored.connect(failed)
+    worker.finished.connect(lambda: setattr(dock._export, "enabled", dock.review is not None))
+    worker.start()
+
+
+def corrected_pairs(dock) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, image, labels)`` of every corrected image (edits saved first)."""
+    from napari_unet.core.images.io import read_image
+
+    review = dock.review
+    dock.save()
+    dock.writer.flush()
+    pairs = []
+    for name in review.names:
+        if review.entries[name].status == "corrected" and review.labels_path(name).exists():
+            image = np.asarray(read_image(review.path(name)))
+            labels = np.asarray(read_image(review.labels_path(name)))
+            pairs.append((name, image, labels))
+    return pairs
+
+
+def _start_model(dock) -> Path | str:
+    """The model file (or built-in name) the review predicts with, to fine-tune from."""
+    from napari_unet.widgets._saving import save_trained_model
+
+    req = dock._form.request()
+    if req["model_path"] is not None:
+        return req["model_path"]
+    # A model the Train dock handed over without saving it: keep it in the output folder.
+    folder = dock.review.output / "models"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{req['name']}.unet.safetensors"
+    return save_trained_model(req["model"], req["metadata"], path)
+
+
+def _train_dock(viewer):
+    for widget in list(viewer.window.dock_widgets.values()):
+        if hasattr(widget, "use_pairs"):
+            return widget
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TRAIN_DOCK)
+    return widget
+
+
+def train_on_corrected(dock) -> None:
+    """Send the corrected images to the Train dock (fine-tuning the review's model)."""
+    if dock.review is None:
+        return
+    pairs = corrected_pairs(dock)
+    if not pairs:
+        dock._report.value = (
+            "No corrected images yet: edit an image's labels and Accept it (it becomes "
+            "'corrected'), then train."
+        )
+        return
+    try:
+        init = _start_model(dock)
+        train = _train_dock(dock._viewer)
+        stem = Path(str(init)).name.split(".")[0]
+        save_to = dock.review.output / "models" / f"{stem}-reviewed.unet.safetensors"
+        save_to.parent.mkdir(exist_ok=True)
+        train.use_pairs(pairs, init, source="the Review dock", save_to=save_to)
+    except (InputError, OSError) as exc:
+        _layers.report_error(dock._report, str(exc))
+        return
+    dock.awaiting_model = True
+    dock._report.value = (
+        f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning "
+        f"{Path(str(init)).name}); press Start there. When it finishes, the unreviewed "
+        "images are predicted again with the new model."
+    )
+
+
+def use_trained(dock, model, metadata: dict, name: str, saved: Path | None) -> None:
+    """Offer a trained model; after Train on corrected, predict the unreviewed images with it."""
+    choice = dock._form.add_trained(model, metadata, name, saved)
+    if not getattr(dock, "awaiting_model", False) or dock.review is None:
+        return
+    dock.awaiting_model = False
+    dock._form.model.value = choice
+    switch_model(dock, model, metadata, name)
+
+
+def switch_model(dock, model, metadata: dict, name: str) -> int:
+    """Predict the images not reviewed yet with another model; returns how many."""
+    from napari_unet.core.review.prefetch import Prefetcher
+
+    dock.leave()  # the shown image's edits are saved: they are never predicted over
+    dock.writer.flush()
+    old = dock.prefetcher
+    dropped = dock.review.forget_predictions()
+    dock.prefetcher = Prefetcher(
+        dock.review, model, metadata, name, cache=old.cache_size, queue_all=old.queue_all,
+        on_ready=dock._bridge.ready.emit, on_error=dock._bridge.failed.emit,
+    )  # fmt: skip
+    old.close()
+    dock._model_name = name
+    dock._shown = None if dock.current_name in dropped else dock._shown
+    dock.writer.save_review()
+    dock._report.value = f"Predicting {len(dropped)} unreviewed images again with {name}."
+    dock.go(dock._index)
+    return len(dropped)
+
+
+def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> None:
+    """Measure the shown image's objects off the GUI thread; the dock's table gets them.
+
+    A plain thread (not a Qt worker: it may end after the viewer closed) measures; the
+    result crosses to the GUI thread through the dock's Bridge, which drops it when the
+    reviewer moved on (or edited again) meanwhile.
+    """
+    from napari_unet.core.images.pixels import read_pixel_size
+    from napari_unet.core.review.measure import measure_objects
+
+    dock._measure_job += 1
+    job, path = dock._measure_job, dock.review.path(name)
+
+    def measure() -> None:
+        if job != dock._measure_job:  # the reviewer moved on or saved again meanwhile
+            return
+        try:
+            table = measure_objects(labels, image, pixel_size=read_pixel_size(path))
+        except (InputError, OSError, ValueError, MemoryError):
+            table = None
+        dock._bridge.measured.emit(job, name, table)
+
+    dock._measure_pool.submit(measure)
+
+
+def rescue_unsaved(writer, output: Path) -> None:
+    """Labels that could not be written at close go to the temporary folder; say where."""
+    import tempfile
+
+    from napari.utils.notifications import show_error
+
+    failed = writer.failed
+    try:
+        paths = writer.rescue(Path(tempfile.gettempdir()) / "napari-unet-unsaved" / output.name)
+        where = f"they were saved to {paths[0].parent}" if paths else "nothing could be kept"
+    except (OSError, InputError) as exc:
+        where = f"and not to the temporary folder either ({exc})"
+    show_error(f"The edits of {', '.join(failed)} could not be written to {output}; {where}.")

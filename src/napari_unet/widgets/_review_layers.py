@@ -1,0 +1,125 @@
+"""The two layers the Review dock shows an image in, reused from image to image.
+
+Swapping the data of the same layers keeps stepping fast (no layer is created or removed,
+the layer list and the other docks' pickers stay still); a layer is replaced only when the
+next image cannot be shown in it (grey after colour, a stack after a plane).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet.core.review.session import stem_of
+
+#: Metadata key marking the layers the Review dock owns.
+MARK = "napari_unet_review"
+
+
+def _is_rgb(image: np.ndarray, labels: np.ndarray) -> bool:
+    return image.ndim == labels.ndim + 1 and image.shape[-1] in (3, 4)
+
+
+def channel_axis(image_shape: tuple, labels_shape: tuple) -> int | None:
+    """The axis of a (non-colour) image that its labels lack, or None.
+
+    ``(Y, X, C)``, ``(C, Y, X)`` and ``(Z, C, Y, X)`` (napari_unet.core.images.layout reads
+    a 4D image's second axis as channels) against labels ``(Y, X)`` or ``(Z, Y, X)``.
+    """
+    if len(image_shape) != len(labels_shape) + 1:
+        return None
+    fits = [
+        k for k in range(len(image_shape))
+        if image_shape[:k] + image_shape[k + 1 :] == tuple(labels_shape)
+    ]  # fmt: skip
+    if len(image_shape) == 4 and 1 in fits:
+        return 1
+    if len(image_shape) - 1 in fits:
+        return len(image_shape) - 1
+    return fits[0] if fits else None
+
+
+def _fits(layer, viewer, ndim: int, rgb: bool | None = None) -> bool:
+    if layer is None or layer not in viewer.layers or layer.ndim != ndim:
+        return False
+    return rgb is None or bool(layer.rgb) == rgb
+
+
+def show_item(viewer, image_layers: dict, labels_layer, item):
+    """Show ``item`` (a prefetched image and labels); returns the (image, labels) layers.
+
+    ``image_layers`` maps ``(ndim, rgb)`` to the image layer of that kind (updated in
+    place): a folder mixing grey and colour images keeps one layer of each kind and hides
+    the other, since removing a layer from napari costs a quarter of a second. The labels
+    layer gets a copy: painting never changes the prefetcher's cache.
+    """
+    stem = stem_of(item.name)
+    rgb = _is_rgb(item.image, item.labels)
+    pixels = item.image
+    axis = None if rgb else channel_axis(pixels.shape, item.labels.shape)
+    if axis:  # channels first, on a slider of their own; the labels line up with the rest
+        pixels = np.moveaxis(pixels, axis, 0)
+    ndim = pixels.ndim - (1 if rgb else 0)
+    old_shape = None if labels_layer is None else tuple(labels_layer.data.shape)
+    image_layer = image_layers.get((ndim, rgb))
+    if _fits(image_layer, viewer, ndim, rgb):
+        image_layer.data = pixels
+        if not rgb:
+            image_layer.reset_contrast_limits()
+    else:
+        image_layer = viewer.add_image(pixels, rgb=rgb, name=stem)
+        image_layer.metadata[MARK] = True
+        image_layers[(ndim, rgb)] = image_layer
+        if labels_layer is not None and labels_layer in viewer.layers:  # labels on top
+            viewer.layers.move(viewer.layers.index(labels_layer), len(viewer.layers))
+    for other in image_layers.values():
+        if other is not image_layer and other in viewer.layers:
+            other.visible = False
+            other.name = "review (other kind of image)"
+    image_layer.visible = True
+    image_layer.name = stem
+    labels = np.array(item.labels, copy=True)
+    if _fits(labels_layer, viewer, labels.ndim):
+        labels_layer.data = labels
+    else:
+        if labels_layer is not None and labels_layer in viewer.layers:
+            viewer.layers.remove(labels_layer)
+        labels_layer = viewer.add_labels(labels, name=f"{stem} labels")
+        labels_layer.metadata[MARK] = True
+    labels_layer.name = f"{stem} labels"
+    labels_layer.visible = labels_layer.editable = True
+    labels_layer.selected_label = int(labels.max()) + 1 if labels.size else 1
+    if old_shape != tuple(labels.shape):
+        viewer.reset_view()
+    viewer.layers.selection.active = labels_layer
+    return image_layer, labels_layer
+
+
+def pair_layers(viewer, pairs) -> list[tuple]:
+    """Hidden ``"<stem> (reviewed)"`` Image and Labels layers of ``(name, image, labels)``.
+
+    Layers of these names already in the viewer (an earlier Train on corrected) get the new
+    data instead of a twin. Returns ``(image layer, labels layer, None)`` triples.
+    """
+    out = []
+    for name, image, labels in pairs:
+        base = f"{stem_of(name)} (reviewed)"
+        rgb = _is_rgb(image, labels)
+        layers = []
+        for layer_name, data, kind in (
+            (base, image, "image"),
+            (f"{base} labels", labels, "labels"),
+        ):
+            if layer_name in viewer.layers and viewer.layers[layer_name].data.ndim == data.ndim:
+                layer = viewer.layers[layer_name]
+                layer.data = data
+            else:
+                if layer_name in viewer.layers:
+                    viewer.layers.remove(layer_name)
+                if kind == "image":
+                    layer = viewer.add_image(data, name=layer_name, rgb=rgb, visible=False)
+                else:
+                    layer = viewer.add_labels(data, name=layer_name, visible=False)
+                layer.metadata[MARK] = True
+            layers.append(layer)
+        out.append((layers[0], layers[1], None))
+    return out

@@ -1,0 +1,393 @@
+"""The "Review" dock: step through a folder of segmentations; judge, correct, measure, export.
+
+The corrected images go to the Train dock as training pairs in one click.
+
+The dock is thin: the review file, the label files and the predictions computed ahead live in
+:mod:`napari_unet.core.review` (no Qt). A :class:`~napari_unet.core.review.prefetch.Prefetcher`
+thread keeps the next images ready; a :class:`~napari_unet.core.review.writer.Writer` thread
+writes edits (on leaving an image and every :data:`AUTOSAVE_MS`) and the review file. The GUI
+thread only swaps the layers' data, copies edited labels and fills the object table.
+
+Keys (while the viewer has the focus): PageDown next, PageUp previous, Alt+A accept,
+Alt+W needs work, Alt+R reject, Home first unreviewed image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import Container
+from qtpy.QtCore import QTimer
+
+from napari_unet.core.errors import InputError
+from napari_unet.widgets import _layers
+from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._review_actions import Bridge, measure_shown
+from napari_unet.widgets._review_form import KEYS, ReviewForm
+
+if TYPE_CHECKING:
+    import napari
+
+#: Autosave period while an image is being edited (milliseconds).
+AUTOSAVE_MS = 3000
+#: How many images the prefetcher keeps ready (the current one, two ahead, one behind).
+CACHE = 4
+
+
+class ReviewWidget(Container):
+    """Review a folder of images: predictions ahead, verdicts, edits saved, measurements."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=False)
+        self._viewer = viewer
+        self.review = self.prefetcher = self.writer = None
+        self._index = 0
+        self._model_name = ""
+        self._image_layer = self._labels_layer = self._connected = None
+        self._image_layers: dict = {}  # (ndim, rgb) -> the image layer of that kind
+        self._shown: str | None = None  # the image whose labels are in the layer
+        self._dirty = False  # edits since the last save
+        self._loading = False
+        self._baseline = None  # the labels as loaded or last saved (undo is no event)
+        self._clock = time.monotonic()
+        self._measure_job = 0
+        self.awaiting_model = False  # Train on corrected was pressed: use the next model
+        self._form = ReviewForm()
+        self._make_controls()
+        self._bridge = Bridge()
+        self._bridge.ready.connect(self._on_ready)
+        self._bridge.failed.connect(self._on_failed)
+        self._bridge.save_failed.connect(lambda text: _layers.report_error(self._status, text))
+        self._bridge.measured.connect(self._on_measured)
+        self._measure_pool = ThreadPoolExecutor(1, thread_name_prefix="napari-unet measure")
+        self._timer = QTimer(self.native)
+        self._timer.setInterval(AUTOSAVE_MS)
+        self._timer.timeout.connect(self.autosave)
+        self._watcher = _layers.CloseWatcher(self.shutdown)
+        self.native.installEventFilter(self._watcher)
+        self.native.destroyed.connect(lambda *_: self._closed())
+        self._bind_keys()
+        tab_when_docked(self)
+
+    def _make_controls(self) -> None:
+        from napari_unet.widgets._review_form import build_controls
+
+        build_controls(self)
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self._prev, self._next, self._first, self._accept_btn, self._needs_btn,
+                  self._reject_btn, self._export, self._train):  # fmt: skip
+            w.enabled = on
+
+    def _bind_keys(self) -> None:
+        for key, (name, _) in KEYS.items():
+            self._viewer.bind_key(key, lambda _v, n=name: getattr(self, n)(), overwrite=True)
+
+    # -- opening ----------------------------------------------------------------------------
+    def open(self, _value=None) -> bool:
+        """Open the chosen folder (resuming its review); False with a message on bad input."""
+        from napari_unet.core.review.prefetch import Prefetcher
+        from napari_unet.core.review.session import Review
+        from napari_unet.core.review.writer import Writer
+
+        try:
+            req = self._form.request()
+            self.shutdown()  # the review open now is saved before any review file is read
+            review = Review(req["images"], req["output"], req["labels_folder"])
+            model, metadata = self._load_model(req)
+        except (InputError, OSError) as exc:
+            _layers.report_error(self._status, str(exc))
+            self._set_enabled(False)
+            return False
+        resumed = review.review_file.exists()
+        self.review, self._model_name = review, req["name"]
+        self.writer = Writer(review, on_error=lambda e: self._bridge.save_failed.emit(str(e)))
+        self.prefetcher = Prefetcher(
+            review, model, metadata, req["name"], cache=CACHE, queue_all=req["queue_all"],
+            on_ready=self._bridge.ready.emit, on_error=self._bridge.failed.emit,
+            unsaved=self.writer.unsaved,
+        )  # fmt: skip
+        self._set_enabled(True)
+        self._shown = None
+        window = self.native.window()  # docked: closing napari saves and stops the threads
+        if window is not self.native:
+            window.installEventFilter(self._watcher)
+        start = review.current if resumed else (review.first_unreviewed() or 0)
+        self._report.value = ("Resumed: " if resumed else "") + review.report()
+        self._timer.start()
+        self.go(start)
+        return True
+
+    @staticmethod
+    def _load_model(req: dict):
+        if req["model"] is not None:
+            return req["model"], req["metadata"]
+        from napari_unet.core.models.modelfile import load_model
+        from napari_unet.core.models.pretrained import resolve_model
+
+        return load_model(resolve_model(req["model_path"]), device="cpu")
+
+    # -- moving -----------------------------------------------------------------------------
+    @property
+    def current_name(self) -> str | None:
+        """The image shown (or being predicted), None before a folder is open."""
+        return None if self.review is None else self.review.names[self._index]
+
+    def go(self, index: int) -> None:
+        """Show image ``index`` (its labels as soon as they are ready)."""
+        if self.review is None:
+            return
+        n = len(self.review.names)
+        index = max(0, min(n - 1, int(index)))
+        self.leave()
+        self._index = self.review.current = index
+        names = self.review.names
+        order = [index, index + 1, index + 2, index - 1, index + 3]
+        self.prefetcher.want([names[i] for i in order if 0 <= i < n])
+        self.writer.save_review()
+        self._clock = time.monotonic()
+        item = self.prefetcher.get(names[index])
+        if item is not None:
+            self._show(item)
+        else:
+            self._wait(names[index])
+
+    def go_to(self, name: str) -> None:
+        """Show the image called ``name``."""
+        if self.review is not None and name in self.review.names:
+            self.go(self.review.names.index(name))
+
+    def next_image(self) -> None:
+        """Go to the next image."""
+        self.go(self._index + 1)
+
+    def previous_image(self) -> None:
+        """Go to the previous image."""
+        self.go(self._index - 1)
+
+    def first_unreviewed(self) -> None:
+        """Go to the first image (from here on) not accepted or rejected."""
+        if self.review is not None:
+            found = self.review.first_unreviewed(self._index)
+            if found is None:
+                self._status.value = "Every image is accepted, corrected or rejected."
+            else:
+                self.go(found)
+
+    # -- verdicts ---------------------------------------------------------------------------
+    def accept(self) -> None:
+        """Accept the labels shown (``corrected`` when they were edited); go to the next image."""
+        self._verdict("accepted", keep=True)
+
+    def needs_work(self) -> None:
+        """Mark the image as needing work (edits kept); go to the next image."""
+        self._verdict("needs-work", keep=False)
+
+    def reject(self) -> None:
+        """Reject the image (left out of the export); go to the next image."""
+        self._verdict("rejected", keep=False)
+
+    def _verdict(self, status: str, keep: bool) -> None:
+        name = self.current_name
+        if name is None:
+            return
+        if self._shown != name:  # still predicting: no verdict on unseen labels, except
+            if not (self.prefetcher.error(name) and status != "accepted"):
+                return  # rejecting (or flagging) an image that cannot be read or predicted
+            keep = False
+        entry = self.review.entries[name]
+        if status == "accepted" and (self._edited() or entry.extra.get("edited")):
+            status = "corrected"
+        self.review.set_status(name, status)
+        self.save(force=keep)
+        if self._index + 1 < len(self.review.names):
+            self.next_image()
+        else:
+            self.writer.save_review()
+            self._show_status()
+        self._report.value = self.review.report()
+
+    # -- saving -----------------------------------------------------------------------------
+    def save(self, force: bool = False) -> None:
+        """Save the shown labels if they were edited (or ``force``), off the GUI thread."""
+        from napari_unet.core.review.prefetch import Item
+
+        name = self._shown
+        if name is None or self.review is None:
+            return
+        edited = self._edited()
+        if not (edited or force):
+            return
+        labels = np.array(self._labels_layer.data, copy=True)
+        if edited:
+            self.review.mark_edited(name)
+        self._dirty, self._baseline = False, labels
+        self.writer.save_labels(name, labels)
+        image = np.asarray(self._image_layer.data)
+        self.prefetcher.put(Item(name, image, labels, "reviewed"))
+        measure_shown(self, name, labels, image)
+
+    def autosave(self) -> None:
+        """The timer's save: edits since the last save, and the time spent."""
+        if self.review is None:
+            return
+        self._account_time()
+        if self._edited():
+            self.save()
+        else:
+            self.writer.save_review()
+
+    def _account_time(self) -> None:
+        now = time.monotonic()
+        if self._shown is not None:
+            self.review.add_time(self._shown, now - self._clock)
+        self._clock = now
+
+    def leave(self) -> None:
+        """Save the shown image's edits and time before another image is shown."""
+        if self.review is None or self._shown is None:
+            return
+        self._account_time()
+        self.save()
+
+    def _closed(self) -> None:
+        self.shutdown()
+        self._measure_pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        """Save everything and stop the threads (closing the dock or the viewer)."""
+        with contextlib.suppress(RuntimeError, AttributeError):  # the timer dies with the dock
+            self._timer.stop()
+        self._measure_job += 1  # a measurement still running is dropped when it ends
+        if self.review is None:
+            return
+        self.leave()
+        if self.writer is not None:
+            self.writer.save_review()
+            if not self.writer.close():
+                from napari_unet.widgets._review_actions import rescue_unsaved
+
+                rescue_unsaved(self.writer, self.review.output)
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+        self.review = self.prefetcher = self.writer = None
+        self._shown = None
+
+    # -- showing ----------------------------------------------------------------------------
+    def _wait(self, name: str) -> None:
+        """The image is not ready: hide the previous one (no edit can land on it) and wait."""
+        self._shown = None
+        for layer in [*self._image_layers.values(), self._labels_layer]:
+            if layer is not None:
+                layer.visible = False
+        if self._labels_layer is not None:
+            self._labels_layer.editable = False
+        error = self.prefetcher.error(name)
+        if error:
+            self._on_failed(name, error)
+        else:
+            self._status.value = f"{self._position()} {name}: predicting..."
+
+    def _on_ready(self, name: str) -> None:
+        self._show_progress()
+        if name == self.current_name and self._shown != name:
+            item = self.prefetcher.get(name)
+            if item is not None:
+                self._show(item)
+
+    def _on_failed(self, name: str, message: str) -> None:
+        self._show_progress()
+        if name == self.current_name:
+            _layers.report_error(self._status, f"{name}: {message}")
+
+    def _show(self, item) -> None:
+        from napari_unet.widgets._review_layers import show_item
+
+        self._loading = True
+        try:
+            self._image_layer, self._labels_layer = show_item(
+                self._viewer, self._image_layers, self._labels_layer, item
+            )
+            if self._connected is not self._labels_layer:  # a new layer: watch its edits
+                self._labels_layer.events.labels_update.connect(self._on_edit)
+                self._connected = self._labels_layer
+        finally:
+            self._loading = False
+        self._table.attach(self._viewer, self._labels_layer)
+        self._shown, self._dirty, self._baseline = item.name, False, item.labels
+        self._clock = time.monotonic()
+        self._show_status()
+        warning = self.review.entries[item.name].extra.get("changed")
+        if warning:
+            from napari.utils.notifications import show_warning
+
+            show_warning(warning)
+        self._show_progress()
+        self._table.show(None)  # the previous image's rows go; this one's come from a thread
+        measure_shown(self, item.name, item.labels, item.image)
+
+    def _on_measured(self, job: int, name: str, table) -> None:
+        if job == self._measure_job and self._shown == name:
+            self._table.show(table)
+            if table is not None:  # the count after edits, before the save lands
+                self._show_status(objects=len(table["label"]))
+
+    def _on_edit(self, _event=None) -> None:
+        if not self._loading and self._shown is not None:
+            self._dirty = True
+
+    def _edited(self) -> bool:
+        """Whether the labels shown differ from those last loaded or saved.
+
+        Strokes set ``_dirty``; napari's undo and redo change the data without an event, so
+        the layer is also compared with the last saved copy (a few ms for 1024 x 1024).
+        """
+        if self._shown is None or self._labels_layer is None:
+            return False
+        if self._dirty:
+            return True
+        return not np.array_equal(np.asarray(self._labels_layer.data), self._baseline)
+
+    def _position(self) -> str:
+        return f"{self._index + 1}/{len(self.review.names)}"
+
+    def _show_status(self, objects: int | None = None) -> None:
+        name = self.current_name
+        entry = self.review.entries[name]
+        objects = entry.objects if objects is None else objects
+        changed = entry.extra.get("changed")
+        self._status.value = (
+            f"{self._position()} {name}: {entry.status}; {objects} objects from "
+            f"{entry.source or 'the model'}; {entry.seconds:.0f} s spent"
+        ) + (f". {changed}" if changed else "")
+
+    def _show_progress(self) -> None:
+        if self.prefetcher is None:
+            return
+        busy, left = self.prefetcher.busy, self.prefetcher.pending()
+        self._progress.value = f"Predicting {busy} ({left} to go)" if busy else ""
+
+    # -- export and training ----------------------------------------------------------------
+    def export(self, _value=None) -> None:
+        """Export the accepted and corrected images (labels, measurements, summary)."""
+        from napari_unet.widgets._review_actions import export
+
+        export(self)
+
+    def train_on_corrected(self, _value=None) -> None:
+        """Send the corrected images to the Train dock as training pairs."""
+        from napari_unet.widgets._review_actions import train_on_corrected
+
+        train_on_corrected(self)
+
+    def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:
+        """A model the Train dock trained: offered, and used when training was asked here."""
+        from napari_unet.widgets._review_actions import use_trained
+
+        use_trained(self, model, metadata, name, saved)
