@@ -181,6 +181,13 @@ def test_bad_folders_are_refused_with_a_message(make_napari_viewer, qtbot, folde
     assert not widget.open()
     assert "holds the images under review" in widget._status.value
     assert not any(p.name.endswith("_labels.tif") for p in folder.iterdir())
+    # A list of files instead of a folder: those images only.
+    widget._form.output.value = tmp_path / "chosen-review"
+    widget._form.files.value = sorted(folder.iterdir())[3:]
+    assert widget.open()
+    assert widget.review.names == [f"{n}.png" for n in NAMES[3:]]
+    qtbot.waitUntil(lambda: widget._shown == widget.current_name, timeout=120_000)
+    widget.shutdown()
 
 
 def test_train_on_corrected_then_unreviewed_images_are_predicted_again(

@@ -40,6 +40,7 @@ class ReviewForm(Container):
     def __init__(self) -> None:
         super().__init__(labels=True)
         self.images = FileEdit(label="images", mode="d")
+        self.files = FileEdit(label="or files", mode="rm")
         self.labels_folder = FileEdit(label="labels folder", mode="d")
         self.output = FileEdit(label="output folder", mode="d")
         self.model = ComboBox(label="model", choices=[*BUILTINS, FILE], value=next(iter(BUILTINS)))
@@ -47,11 +48,12 @@ class ReviewForm(Container):
         self.queue_all = CheckBox(text="predict the whole folder ahead", value=False)
         self.trained: dict[str, tuple] = {}  # choice -> (model, metadata, saved path)
         self.extend(
-            [self.images, self.labels_folder, self.output, self.model, self.model_file,
-             self.queue_all]
+            [self.images, self.files, self.labels_folder, self.output, self.model,
+             self.model_file, self.queue_all]
         )  # fmt: skip
         tips = {
             self.images: "the folder of images to review (TIFF, PNG, JPEG or Zarr); not changed",
+            self.files: "or a list of image files to review (instead of a whole folder)",
             self.labels_folder: "optional: label files of an earlier run or another tool "
             "(<name>_labels.tif, <name>_masks.tif, <name>.tif ...), loaded instead of predicting",
             self.output: "where the review file, the reviewed labels and the exports go; "
@@ -65,10 +67,16 @@ class ReviewForm(Container):
         for widget, tip in tips.items():
             widget.tooltip = tip
         self.images.changed.connect(self._on_images)
+        self.files.changed.connect(self._on_images)
         self.model_file.changed.connect(lambda _=None: setattr(self.model, "value", FILE))
 
+    def _files(self) -> list[Path]:
+        value = self.files.value
+        return [Path(p) for p in (value or ()) if str(p) not in ("", ".")]
+
     def _on_images(self, _value=None) -> None:
-        images = _path(self.images.value)
+        files = self._files()
+        images = files[0] if files else _path(self.images.value)
         if images is not None and _path(self.output.value) is None:
             self.output.value = default_output(images)
 
@@ -81,10 +89,11 @@ class ReviewForm(Container):
 
     def request(self) -> dict:
         """The chosen folders and model (raises InputError for a missing choice)."""
-        images = _path(self.images.value)
-        if images is None:
-            raise InputError("choose the folder of images to review")
-        output = _path(self.output.value) or default_output(images)
+        files = self._files()
+        images = files or _path(self.images.value)
+        if not images:
+            raise InputError("choose the folder of images to review (or image files)")
+        output = _path(self.output.value) or default_output(files[0] if files else images)
         out = {
             "images": images,
             "labels_folder": _path(self.labels_folder.value),
