@@ -56,11 +56,12 @@ if ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
 fi
 
 # 4. The project, editable, with the Qt binding and the test tools. Skipped when the
-#    installed metadata is newer than pyproject.toml.
+#    installed metadata is newer than pyproject.toml. The bioimageio extra writes and
+#    reads bioimage.io model packages (napari-unet export / import; their tests need it).
 stamp="$venv/.napari-unet-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    log "installing napari-unet with the qt and testing extras"
-    "${pip[@]}" -e ".[all,testing]"
+    log "installing napari-unet with the qt, testing and bioimageio extras"
+    "${pip[@]}" -e ".[all,testing,bioimageio]"
     touch "$stamp"
 fi
 log "ready: $("$venv/bin/python" -c 'import torch, napari_unet; print("napari-unet", napari_unet.__version__, "torch", torch.__version__)')"

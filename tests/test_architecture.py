@@ -169,7 +169,7 @@ LAYERS = [
     {"images"},
     {"metrics", "models", "annotation"},
     {"inference"},
-    {"training"},
+    {"training", "exchange"},
     {"review"},
 ]
 

@@ -16,7 +16,9 @@ from napari_unet._version import __version__
 from napari_unet.core.errors import InputError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "evaluate", "weights", "train", "predict", "measure"]
+SUBCOMMANDS = ["demo", "evaluate", "weights", "train", "predict", "measure", "export", "import"]
+#: Subcommands whose module has another name ("import" is a Python keyword).
+MODULES = {"import": "import_package"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
-        importlib.import_module(f"napari_unet.cli.{name}").add_parser(sub)
+        importlib.import_module(f"napari_unet.cli.{MODULES.get(name, name)}").add_parser(sub)
     return parser
 
 

@@ -188,6 +188,18 @@ OPTIONS: dict[str, dict[str, str]] = {
         "µm²; not set: read from each image's TIFF metadata (OME, ImageJ or resolution tags), "
         "else the label file's, else pixels only",
     },
+    "Sharing (bioimage.io)": {
+        "package_output": "the bioimage.io model package to write (NAME.zip)",
+        "package_name": "the package's name (default: the model's recorded name, else the "
+        "file name)",
+        "author": "who trained the model, as the package names them (repeat for several; "
+        "default: the model's recorded authors)",
+        "license": "the package's licence, an SPDX identifier (for example CC-BY-4.0, MIT)",
+        "check_package": "run bioimageio.core's model test on the written package and print "
+        "its summary (exit 1 if it fails)",
+        "package": "a bioimage.io model package (.zip) written by napari-unet export",
+        "import_output": "the model file to write (.safetensors)",
+    },
     "Demo": {
         "sample": "the sample image to open",
         "screenshot": "save a picture of the window to this PNG file and exit",

@@ -1,0 +1,54 @@
+"""``napari-unet export``: a model as a bioimage.io model package (for other tools)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from napari_unet.cli._args import add_option
+from napari_unet.core.errors import InputError
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``export`` subcommand."""
+    parser = subparsers.add_parser(
+        "export",
+        help="write a model as a bioimage.io model package (.zip) for other tools",
+        description=(
+            "Write a model file or built-in model as a bioimage.io model package (format 0.5): "
+            "pytorch_state_dict and torchscript weights, the architecture as a source file, "
+            "test tensors, a cover, documentation with the model's scores. deepImageJ, "
+            "ilastik, QuPath, Fiji and bioimage.io run it; napari-unet import reads it back. "
+            "Needs the bioimageio extra. See docs/models.md."
+        ),
+    )
+    add_option(parser, "model", key="model", metavar="MODEL")
+    add_option(parser, "-o", "--output", key="package_output", type=Path, required=True,
+               metavar="NAME.zip")  # fmt: skip
+    add_option(parser, "--name", key="package_name")
+    add_option(parser, "--author", key="author", action="append", metavar="NAME")
+    add_option(parser, "--license", key="license", default="BSD-3-Clause", metavar="SPDX")
+    add_option(parser, "--test", key="check_package", action="store_true")
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the model; with --test, test the package; return 0, or 1 if the test fails."""
+    from napari_unet.core.exchange.export import check_package, export_bioimageio
+
+    if args.output.exists() and not args.overwrite:
+        raise InputError(f"{args.output} exists; pass --overwrite to replace it")
+    start = time.perf_counter()
+    path = export_bioimageio(
+        args.model, args.output, name=args.name, authors=args.author, license=args.license
+    )
+    size = path.stat().st_size / 1e6
+    print(f"{args.model} -> {path} ({size:.1f} MB, {time.perf_counter() - start:.1f} s)")
+    if not args.test:
+        return 0
+    passed, lines = check_package(path)
+    print("\n".join(lines))
+    print(f"bioimageio test: {'passed' if passed else 'FAILED'}")
+    return 0 if passed else 1

@@ -1,0 +1,46 @@
+"""``napari-unet import``: a bioimage.io package written by napari-unet, back to a model file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from napari_unet.cli._args import add_option
+from napari_unet.core.errors import InputError
+
+#: The subcommand's name ("import" is a Python keyword, hence this module's name).
+NAME = "import"
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``import`` subcommand."""
+    parser = subparsers.add_parser(
+        NAME,
+        help="turn a bioimage.io package written by napari-unet export into a model file",
+        description=(
+            "Read a bioimage.io model package that napari-unet exported and write the model "
+            "file it came from: the same tensors (checked against the recorded checksum), "
+            "architecture, normalisation, classes, post-processing, scores and provenance. "
+            "Needs the bioimageio extra. See docs/models.md."
+        ),
+    )
+    add_option(parser, "package", key="package", type=Path, metavar="PACKAGE.zip")
+    add_option(parser, "-o", "--output", key="import_output", type=Path, required=True,
+               metavar="MODEL.safetensors")  # fmt: skip
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import the package and write the model file; return 0."""
+    from napari_unet.core.exchange.importer import import_bioimageio
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.models.modelfile import save_model
+
+    if args.output.exists() and not args.overwrite:
+        raise InputError(f"{args.output} exists; pass --overwrite to replace it")
+    check_outputs([args.output], [args.package])
+    model, metadata = import_bioimageio(args.package)
+    save_model(args.output, model, **metadata)
+    print(f"{args.package} -> {args.output} ({metadata.get('name') or model.config['arch']})")
+    return 0

@@ -1,0 +1,9 @@
+"""Model exchange: bioimage.io model packages written from and read into napari-unet models.
+
+``archsource`` writes the network code as one self-contained source file (torch only), so a
+package runs in tools without napari-unet; ``export`` builds and writes a package
+(``pytorch_state_dict`` with a ``torchscript`` child, test tensors, cover, documentation);
+``card`` writes its documentation, cover and citations; ``importer`` turns a package this
+library exported back into a model and its metadata. bioimageio.core is an optional extra
+(``pip install "napari-unet[bioimageio]"``), imported only when a package is written or read.
+"""

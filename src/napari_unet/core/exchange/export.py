@@ -1,0 +1,322 @@
+"""Write a napari-unet model as a bioimage.io model package (spec format 0.5).
+
+The package holds the weights as a ``pytorch_state_dict`` (a pure state dict written with
+``torch.save``, loadable with ``weights_only=True``; the architecture is the self-contained
+source file of :mod:`~napari_unet.core.exchange.archsource`) and a ``torchscript`` child
+traced from it by bioimageio.core's converter, test tensors from a real image (the shipped
+DSB2018 nuclei image, CC0) with napari-unet's own prediction as the expected output, a cover,
+a documentation page with the model's scores, citations, tags and provenance, and the model
+file's metadata under ``config.napari_unet`` for :mod:`~napari_unet.core.exchange.importer`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.exchange import card
+from napari_unet.core.exchange.archsource import CALLABLE, write_architecture
+from napari_unet.core.exchange.spec import (
+    PREFIX,
+    config_entry,
+    preprocessing,
+    require_bioimageio,
+    tensor_descriptions,
+)
+from napari_unet.core.files import atomic_write, check_outputs
+from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
+
+WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript")
+
+
+def _resolve(model) -> tuple[object, dict, str]:
+    """``(network, metadata, name)`` from a model file, a built-in name or a loaded model."""
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
+
+    if isinstance(model, str | os.PathLike):
+        net, metadata = load_model(resolve_model(model), device="cpu")
+        name = str(model) if is_pretrained_name(model) else Path(model).name.split(".")[0]
+        return net, dict(metadata), metadata.get("name") or name
+    if isinstance(model, tuple) and len(model) == 2:
+        net, metadata = model
+        return net, dict(metadata or {}), (metadata or {}).get("name") or "napari-unet model"
+    if hasattr(model, "config") and hasattr(model, "geometry"):
+        return model, {}, "napari-unet model"
+    raise InputError(
+        f"export needs a model file, a built-in model name or a napari-unet network; got "
+        f"{type(model).__name__}"
+    )
+
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+- ()")
+
+
+def package_name(name: str | None, default: str) -> str:
+    """The package's name: ``name`` if the spec accepts it, else one made from ``default``.
+
+    The spec allows 5 to 128 letters, digits, spaces and ``_+-()``.
+    """
+    if name is not None:
+        if not 5 <= len(name) <= 128 or set(name) - _NAME_CHARS:
+            raise InputError(
+                f"a package name has 5 to 128 letters, digits, spaces or _+-(); got {name!r}"
+            )
+        return name
+    made = "".join(c if c in _NAME_CHARS else "-" for c in default)[:128]
+    return made if len(made) >= 5 else f"napari-unet {made}"
+
+
+def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int = 1) -> np.ndarray:
+    """A ``(C, H, W)`` float32 test input of a legal size (the shipped nuclei image by default).
+
+    The size is the largest legal one up to 256 px per axis that the image holds, at least
+    large enough to leave output beyond the halo.
+    """
+    if image is None:
+        from napari_unet.sample_data import nuclei_data
+
+        image = nuclei_data()[0]
+    image = np.asarray(image, dtype=np.float32)
+    plane = image[None] if image.ndim == 2 else image
+    if plane.shape[0] != in_channels:
+        plane = np.repeat(plane.mean(0, keepdims=True), in_channels, axis=0)
+    sizes = []
+    for n in plane.shape[-2:]:
+        legal = [s for s in geometry.legal_sizes(min_input(geometry), 256) if s <= n]
+        if not legal:
+            need = min_input(geometry)
+            raise InputError(f"the test image is {n} px along an axis; the model needs {need}")
+        sizes.append(legal[-1])
+    h, w = sizes
+    top, left = (plane.shape[-2] - h) // 2, (plane.shape[-1] - w) // 2
+    return np.ascontiguousarray(plane[:, top : top + h, left : left + w])
+
+
+def min_input(geometry) -> int:
+    """The smallest legal input size the package declares (output left after its halo)."""
+    if geometry.padding == "valid":
+        return geometry.min_input_size
+    low = 2 * geometry.halo + 1
+    return geometry.legal_sizes(low, low + geometry.divisor)[0]
+
+
+def expected_output(net, metadata: dict, x: np.ndarray) -> np.ndarray:
+    """napari-unet's probabilities for a ``(C, H, W)`` input, in one piece: ``(K, H', W')``."""
+    import torch
+
+    from napari_unet.core.images.normalize import compute_stats
+    from napari_unet.core.models.heads import activate, head_of
+
+    stats = compute_stats(x, metadata.get("normalization"))
+    with torch.no_grad():
+        t = torch.from_numpy(stats.apply(x)[None]).to(next(net.parameters()).device)
+        probs = activate(net.eval()(t), head_of(net))
+    return probs[0].cpu().numpy().astype(np.float32)
+
+
+def _write_files(folder: Path, net, metadata: dict, image) -> dict[str, Path]:
+    """Weights, architecture, test tensors and cover in ``folder``; their paths."""
+    import torch
+
+    net = net.to("cpu").eval()
+    state = {PREFIX + k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+    files = {"weights": folder / "weights.pt", "arch": write_architecture(folder)}
+    torch.save(state, files["weights"])
+    torch.load(files["weights"], weights_only=True)  # the promise the package makes
+    x = make_test_input(net.geometry, image, net.in_channels)
+    y = expected_output(net, metadata, x)
+    files["input"], files["output"] = folder / "test_input.npy", folder / "test_output.npy"
+    np.save(files["input"], x[None])
+    np.save(files["output"], y[None])
+    crop = (x.shape[-1] - y.shape[-1]) // 2
+    shown = x.mean(0)[crop : crop + y.shape[-2], crop : crop + y.shape[-1]]
+    fg = 1 if y.shape[0] > 1 else 0
+    files["cover"] = card.write_cover(folder / "cover.png", shown, y[fg])
+    return files
+
+
+def export_bioimageio(
+    model,
+    output: str | os.PathLike,
+    *,
+    name: str | None = None,
+    authors: list[str] | None = None,
+    license: str = "BSD-3-Clause",
+    image: np.ndarray | None = None,
+    weight_formats: tuple[str, ...] = WEIGHT_FORMATS,
+) -> Path:
+    """Write ``model`` as a bioimage.io model package (a ``.zip``), atomically.
+
+    Parameters
+    ----------
+    model : path-like, str, torch.nn.Module or tuple
+        A model file, a built-in model name (``"nuclei"``), a network of the family, or the
+        ``(network, metadata)`` pair :func:`~napari_unet.load_model` returns.
+    output : path-like
+        The package to write (suffix ``.zip``).
+    name : str, optional
+        The package's name (default: the model's recorded name, else the file's stem).
+    authors : list of str, optional
+        Who trained the model (default: napari-unet developers for built-in models, else
+        the model's recorded authors, else "unknown (exported by napari-unet)").
+    license : str
+        SPDX licence identifier of the package.
+    image : numpy.ndarray, optional
+        The test image (``(H, W)`` or ``(C, H, W)``; default: the shipped nuclei image).
+    weight_formats : tuple of str
+        ``pytorch_state_dict`` (always) and optionally ``torchscript``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written package.
+
+    Raises
+    ------
+    InputError
+        If bioimageio.core is not installed, the output cannot be written, or the model
+        cannot be described (for example an unsupported normalisation).
+    """
+    output = Path(output)
+    if output.suffix.lower() != ".zip":
+        raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
+    unknown = set(weight_formats) - set(WEIGHT_FORMATS)
+    if unknown or "pytorch_state_dict" not in weight_formats:
+        raise InputError(
+            f"weight formats must include pytorch_state_dict and may add torchscript; got "
+            f"{', '.join(weight_formats)}"
+        )
+    require_bioimageio()
+    net, metadata, default_name = _resolve(model)
+    name = package_name(name, default_name)
+    metadata.setdefault("normalization", dict(DEFAULT_NORMALIZATION))  # as save_model writes
+    metadata.setdefault("class_names", default_class_names(net.n_classes, net))
+    source = model if isinstance(model, str | os.PathLike) else None
+    check_outputs([output], [source] if source and Path(source).exists() else [])
+    with tempfile.TemporaryDirectory(prefix=".napari-unet-export-", dir=output.parent) as tmp:
+        files = _write_files(Path(tmp), net, metadata, image)
+        try:
+            descr = _describe(net, metadata, name, authors, license, files)
+        except ValueError as exc:  # pydantic's ValidationError: a field the spec refuses
+            raise InputError(f"cannot describe the model as a bioimage.io package: {exc}") from None
+        if "torchscript" in weight_formats:
+            descr = _add_torchscript(descr, Path(tmp))
+        with atomic_write(output) as part:
+            _save(descr, Path(part))
+    return output
+
+
+def _describe(net, metadata, name, authors, license, files):
+    """The ModelDescr of the package (pytorch_state_dict weights only)."""
+    import torch
+    from bioimageio.spec.model import v0_5 as s
+
+    config = dict(net.config)
+    inputs, outputs = tensor_descriptions(net, metadata, files, min_input(net.geometry))
+    doc_path = files["arch"].parent / "README.md"
+    pre_text = preprocessing(metadata)[1]
+    doc_path.write_text(
+        card.documentation(name, config, metadata, net.geometry.to_dict(), pre_text),
+        encoding="utf-8",
+    )
+    if authors is None:
+        authors = metadata.get("authors") or (
+            ["napari-unet developers"]
+            if (metadata.get("provenance") or {}).get("package") == "napari-unet"
+            and metadata.get("name")
+            else ["unknown (exported by napari-unet)"]
+        )
+    arch = s.ArchitectureFromFileDescr(
+        source=files["arch"], callable=CALLABLE, kwargs={"config": config}
+    )
+    weights = s.WeightsDescr(
+        pytorch_state_dict=s.PytorchStateDictWeightsDescr(
+            source=files["weights"], architecture=arch,
+            pytorch_version=s.Version(torch.__version__.split("+")[0]),
+        )
+    )  # fmt: skip
+    return s.ModelDescr(
+        name=name,
+        description=metadata.get("description")
+        or f"2D {card.ARCH_NAMES.get(config['arch'])} for cell segmentation (napari-unet)",
+        authors=[s.Author(name=a) for a in authors],
+        cite=[s.CiteEntry(text=t, doi=s.Doi(d)) for t, d in card.citations(config, metadata)],
+        license=s.LicenseId(license),
+        documentation=s.FileDescr(source=doc_path),
+        covers=[s.FileDescr(source=files["cover"])],
+        tags=card.tags(config, metadata),
+        git_repo=None,
+        inputs=inputs,
+        outputs=outputs,
+        weights=weights,
+        config=s.Config(**config_entry(net, metadata)),
+    )
+
+
+def _add_torchscript(descr, folder: Path):
+    """The description with a torchscript child traced from its state dict weights.
+
+    The network is built by bioimageio.core from the package's own architecture file and
+    weights, put in eval mode and traced on the test input. (bioimageio.core's converter
+    traces the module as built, in training mode, which bakes batch statistics into
+    networks with batch norm: its torchscript then fails the package's own test.)
+    """
+    import torch
+    from bioimageio.core.backends.pytorch_backend import load_torch_model
+    from bioimageio.spec.model import v0_5 as s
+
+    path = folder / "weights_torchscript.pt"
+    net = load_torch_model(descr.weights.pytorch_state_dict, load_state=True, devices=["cpu"])
+    x = torch.from_numpy(descr.get_input_test_arrays()[0])
+    with _quiet(), torch.no_grad():
+        torch.jit.trace(net.eval(), x).save(str(path))
+    entry = s.TorchscriptWeightsDescr(
+        source=path, parent="pytorch_state_dict",
+        pytorch_version=s.Version(torch.__version__.split("+")[0]),
+        comment="traced by napari-unet (eval mode) from the pytorch_state_dict weights",
+    )  # fmt: skip
+    weights = descr.weights.model_copy(update={"torchscript": entry})
+    return descr.model_copy(update={"weights": weights})
+
+
+def _save(descr, path: Path) -> None:
+    """Write the package zip (bioimageio.spec validates the description first)."""
+    from bioimageio.spec import save_bioimageio_package
+
+    with _quiet():
+        save_bioimageio_package(descr, output_path=path)
+
+
+def _quiet():
+    """Silence the tracer's warnings and bioimageio's log while packaging."""
+    import contextlib
+    import warnings
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+def check_package(path: str | os.PathLike) -> tuple[bool, list[str]]:
+    """Run bioimageio.core's ``test_model`` on a package: ``(passed, one line per check)``.
+
+    The same checks as the ``bioimageio test`` command: the description is valid, every
+    weight format reproduces the test output from the test input, and runs at several
+    batch sizes and legal tile sizes.
+    """
+    require_bioimageio()
+    from bioimageio.core import test_model
+
+    with _quiet():
+        summary = test_model(str(path))
+    lines = []
+    for detail in summary.details:
+        lines.append(f"{detail.status}: {detail.name}")
+        lines.extend(f"    {e.loc}: {e.msg}" for e in detail.errors)
+    return summary.status == "passed", lines

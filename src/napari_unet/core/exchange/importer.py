@@ -1,0 +1,93 @@
+"""Read a bioimage.io package that napari-unet exported back into a model and its metadata.
+
+The package's description is read and validated by bioimageio.spec; its
+``config.napari_unet`` entry holds the model file's metadata (architecture config,
+normalisation, class names, post-processing, scores, provenance and the tensors' SHA-256).
+The ``pytorch_state_dict`` weights are loaded with ``weights_only=True`` (never unpickled
+code), the network is rebuilt from the config by napari-unet's own registry and the tensors
+are checked against the recorded SHA-256. Packages from other tools are refused with a
+message that says so.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.exchange.spec import CONFIG_KEY, PREFIX, require_bioimageio
+
+
+def _description(path: Path):
+    """The validated model description of a package (InputError if it is not one)."""
+    from bioimageio.spec import InvalidDescr, load_model_description
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    try:
+        descr = load_model_description(path, perform_io_checks=False)
+    except Exception as exc:  # noqa: BLE001 - the spec raises many kinds; all are a bad file
+        raise InputError(f"{path} is not a bioimage.io model package: {exc}") from None
+    if isinstance(descr, InvalidDescr):
+        raise InputError(f"{path} is not a valid bioimage.io model package")
+    return descr
+
+
+def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, dict]:
+    """Load a bioimage.io package that napari-unet exported as ``(model, metadata)``.
+
+    Parameters
+    ----------
+    path : path-like
+        The package (``.zip``, or an unpacked folder's ``rdf.yaml``).
+    device : str or torch.device
+        Where to put the model.
+
+    Returns
+    -------
+    tuple of (torch.nn.Module, dict)
+        The network in eval mode and its metadata, as
+        :func:`~napari_unet.load_model` returns them; ``save_model(out, *result)`` writes
+        the model file again.
+
+    Raises
+    ------
+    InputError
+        If bioimageio.core is not installed, the file is not a model package, it was not
+        exported by napari-unet, or its weights do not match the recorded checksum.
+    """
+    import torch
+
+    from napari_unet.core.device import choose_device
+    from napari_unet.core.models.modelfile import _tensors_sha256
+    from napari_unet.core.models.registry import build_model
+
+    require_bioimageio()
+    path = Path(path)
+    descr = _description(path)
+    extra = descr.config.model_dump().get(CONFIG_KEY) if descr.config else None
+    entry = descr.weights.pytorch_state_dict
+    if not isinstance(extra, dict) or "config" not in extra or entry is None:
+        raise InputError(
+            f"{path} ({descr.name!r}) was not exported by napari-unet, so it cannot become a "
+            "napari-unet model file; only packages written by napari-unet export are read"
+        )
+    metadata = dict(extra)
+    prefix = metadata.pop("state_dict_prefix", PREFIX)
+    metadata.pop("geometry", None)
+    data = entry.get_reader().read()
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    tensors = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    recorded = metadata.get("tensors_sha256")
+    if recorded and _tensors_sha256(tensors) != recorded:
+        raise InputError(f"{path}: the weights do not match the checksum napari-unet recorded")
+    model = build_model(metadata["config"])
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise InputError(
+            f"{path}: the weights do not fit the recorded architecture: {exc}"
+        ) from None
+    metadata = {k: v for k, v in metadata.items() if v is not None}
+    return model.to(choose_device(device)).eval(), metadata

@@ -1,0 +1,129 @@
+"""A napari-unet model in the bioimage.io spec's terms: tensors, axes, halo, preprocessing.
+
+bioimageio.spec is imported inside the functions (an optional extra); without it,
+:func:`require_bioimageio` says which extra to install.
+"""
+
+from __future__ import annotations
+
+import json
+
+from napari_unet.core.errors import InputError
+
+#: Prefix of the network's tensors in the package's state dict (the callable wraps it).
+PREFIX = "net."
+#: Key of napari-unet's own entry in the package's ``config``.
+CONFIG_KEY = "napari_unet"
+EXTRA_HINT = 'pip install "napari-unet[bioimageio]"'
+
+
+def require_bioimageio() -> None:
+    """Raise InputError naming the extra to install if bioimageio.core is missing."""
+    try:
+        import bioimageio.core  # noqa: F401
+        import bioimageio.spec  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            f"bioimage.io packages need bioimageio.core ({exc.name} is not installed); "
+            f"install it with: {EXTRA_HINT}"
+        ) from None
+
+
+def preprocessing(metadata: dict) -> tuple[list, str]:
+    """The spec's preprocessing steps that reproduce the model's normalisation, and a text.
+
+    Percentile normalisation (per image plane and channel) is ``scale_range`` over the y and
+    x axes at the model's percentiles; min-max is ``scale_range`` at 0 and 100; z-score is
+    ``zero_mean_unit_variance``; fixed bounds are ``scale_linear``; none is nothing.
+    ``dtype`` (divide by the pixel type's maximum) depends on the file's type, which a
+    float32 input tensor no longer has, and is refused.
+    """
+    from bioimageio.spec.model import v0_5 as s
+
+    from napari_unet.core.images.normalize import check_spec
+
+    norm = check_spec(metadata.get("normalization"))
+    method = norm["method"]
+    axes = [s.AxisId("y"), s.AxisId("x")]
+    steps = [s.EnsureDtypeDescr(kwargs=s.EnsureDtypeKwargs(dtype="float32"))]
+    if method in ("percentile", "minmax"):
+        low, high = (0.0, 100.0) if method == "minmax" else (norm["low"], norm["high"])
+        low, high = float(low), float(high)
+        kwargs = s.ScaleRangeKwargs(axes=axes, min_percentile=low, max_percentile=high)
+        steps.append(s.ScaleRangeDescr(kwargs=kwargs))
+        text = f"scale_range over y and x (per channel) at percentiles {low:g} and {high:g}"
+    elif method == "zscore":
+        steps.append(s.ZeroMeanUnitVarianceDescr(kwargs=s.ZeroMeanUnitVarianceKwargs(axes=axes)))
+        text = "zero_mean_unit_variance over y and x (per channel)"
+    elif method == "fixed":
+        lo, hi = float(norm["min"]), float(norm["max"])
+        gain = 1.0 / max(hi - lo, 1e-12)
+        steps.append(s.ScaleLinearDescr(kwargs=s.ScaleLinearKwargs(gain=gain, offset=-lo * gain)))
+        text = f"scale_linear mapping {lo:g} to 0 and {hi:g} to 1"
+    elif method == "none":
+        text = "none (float32)"
+    else:
+        raise InputError(
+            f"the model's normalisation {norm} depends on the image file's pixel type, which "
+            "a bioimage.io package cannot express; retrain with percentile normalisation"
+        )
+    return steps, text
+
+
+def tensor_descriptions(net, metadata: dict, files: dict, min_size: int) -> tuple[list, list]:
+    """The input and output tensor descriptions (axes, sizes, halo, test tensors)."""
+    from bioimageio.spec.model import v0_5 as s
+
+    from napari_unet.core.models.modelfile import default_class_names
+
+    g = net.geometry
+    in_names = [f"channel{i}" for i in range(net.in_channels)]
+    size = s.ParameterizedSize(min=min_size, step=g.divisor)
+    inp = s.InputTensorDescr(
+        id=s.TensorId("input"),
+        description="one image plane (any intensity range; normalised by the preprocessing)",
+        axes=[s.BatchAxis(), s.ChannelAxis(channel_names=in_names),
+              s.SpaceInputAxis(id=s.AxisId("y"), size=size),
+              s.SpaceInputAxis(id=s.AxisId("x"), size=size)],
+        test_tensor=s.FileDescr(source=files["input"]),
+        preprocessing=preprocessing(metadata)[0],
+    )  # fmt: skip
+    names = metadata.get("class_names") or default_class_names(net.n_classes, net)
+
+    def space(axis: str):
+        if g.padding == "valid":  # the network crops its halo itself
+            ref = s.SizeReference(tensor_id=s.TensorId("input"), axis_id=s.AxisId(axis),
+                                  offset=-2 * g.halo)  # fmt: skip
+            return s.SpaceOutputAxis(id=s.AxisId(axis), size=ref)
+        ref = s.SizeReference(tensor_id=s.TensorId("input"), axis_id=s.AxisId(axis))
+        return s.SpaceOutputAxisWithHalo(id=s.AxisId(axis), size=ref, halo=g.halo)
+
+    out = s.OutputTensorDescr(
+        id=s.TensorId("probabilities"),
+        description="per-pixel probabilities, one channel per class (softmax in the network)",
+        axes=[s.BatchAxis(), s.ChannelAxis(channel_names=list(names)), space("y"), space("x")],
+        test_tensor=s.FileDescr(source=files["output"]),
+        data=s.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+    )
+    return [inp], [out]
+
+
+def config_entry(net, metadata: dict) -> dict:
+    """The package's ``config``: napari-unet's model metadata and the spec's own hints."""
+    from napari_unet.core.models.modelfile import _json_default
+
+    kept = {k: v for k, v in metadata.items() if k not in ("format_version", "tensors_sha256")}
+    ours = json.loads(json.dumps(kept, default=_json_default))
+    ours.update(
+        config=dict(net.config),
+        geometry=net.geometry.to_dict(),
+        state_dict_prefix=PREFIX,
+        tensors_sha256=metadata.get("tensors_sha256"),
+    )
+    arch = {"unet": "U-Net", "unetpp": "UNet++", "unet3p": "UNet 3+"}[net.config["arch"]]
+    hints = {
+        "architecture_type": f"2D {arch}",
+        "architecture_description": f"{arch} with {net.geometry.padding} convolutions; "
+        f"halo {net.geometry.halo} px; see the documentation",
+    }
+    return {CONFIG_KEY: ours, "bioimageio": hints}
