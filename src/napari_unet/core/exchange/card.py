@@ -107,8 +107,14 @@ def _provenance_lines(metadata: dict) -> list[str]:
     return lines or ["- not recorded in the model file"]
 
 
-def documentation(name: str, config: dict, metadata: dict, geometry: dict, pre: str) -> str:
-    """The package's README: what it does, how to run it, validation scores, provenance."""
+def documentation(
+    name: str, config: dict, metadata: dict, geometry: dict, pre: str, min_size: int, test: str
+) -> str:
+    """The package's README: what it does, how to run it, validation scores, provenance.
+
+    ``min_size`` is the smallest input size the package declares; ``test`` says what the
+    test input is.
+    """
     head = config.get("head") or "paper"
     arch = ARCH_NAMES.get(config.get("arch"), config.get("arch"))
     post = metadata.get("postprocess") or {}
@@ -126,8 +132,9 @@ channels, {config.get("depth")} levels) for cell segmentation, exported from nap
 ## Input and output
 
 - input `input`: one image plane, axes (batch, channel, y, x), {config.get("in_channels", 1)}
-  channel(s), float32. Legal sizes: {geometry["min_input_size"]} + k * {geometry["divisor"]}
-  pixels per axis (the package declares the smallest size that leaves output after its halo).
+  channel(s), float32. Sizes: {min_size} + k * {geometry["divisor"]} pixels per axis (the
+  network accepts {geometry["min_input_size"]} + k * {geometry["divisor"]}; the package
+  declares the smallest size that leaves output after its halo).
 - preprocessing: {pre}
 - output `probabilities`: axes (batch, channel, y, x), channels
   {", ".join(metadata.get("class_names", []))}; the network applies the softmax (and, for
@@ -148,8 +155,9 @@ Scores recorded by napari-unet when the model was trained and evaluated:
 
 {chr(10).join(table)}
 
-The package's test input is a real fluorescence image (DSB2018, CC0) and its test output
-is napari-unet's own prediction; `bioimageio test` reproduces it.
+The package's test input is {test}; its test output is napari-unet's own prediction
+(normalised by napari-unet, not by the spec's operations), which `bioimageio test`
+reproduces with the package's preprocessing and each weight format.
 
 ## Training provenance
 

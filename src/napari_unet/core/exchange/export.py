@@ -11,6 +11,7 @@ file's metadata under ``config.napari_unet`` for :mod:`~napari_unet.core.exchang
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -119,20 +120,31 @@ def expected_output(net, metadata: dict, x: np.ndarray) -> np.ndarray:
     return probs[0].cpu().numpy().astype(np.float32)
 
 
-def _write_files(folder: Path, net, metadata: dict, image) -> dict[str, Path]:
-    """Weights, architecture, test tensors and cover in ``folder``; their paths."""
+def _write_files(folder: Path, net, metadata: dict, image) -> dict:
+    """Weights, architecture, test tensors, samples and cover in ``folder``; their paths."""
     import torch
 
-    net = net.to("cpu").eval()
     state = {PREFIX + k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
     files = {"weights": folder / "weights.pt", "arch": write_architecture(folder)}
     torch.save(state, files["weights"])
     torch.load(files["weights"], weights_only=True)  # the promise the package makes
     x = make_test_input(net.geometry, image, net.in_channels)
+    files["test_note"] = (
+        "a crop of a real fluorescence image of nuclei (DSB2018 image 0402a81e7526, CC0)"
+        if image is None
+        else "a crop of an image chosen by the exporter"
+    )
     y = expected_output(net, metadata, x)
     files["input"], files["output"] = folder / "test_input.npy", folder / "test_output.npy"
     np.save(files["input"], x[None])
     np.save(files["output"], y[None])
+    import tifffile  # sample tensors: the same arrays as TIFF, for people and viewers
+
+    for key, array in (("input", x), ("output", y)):
+        files[f"sample_{key}"] = folder / f"sample_{key}.tif"
+        tifffile.imwrite(
+            files[f"sample_{key}"], array[None], photometric="minisblack", compression="zlib"
+        )
     crop = (x.shape[-1] - y.shape[-1]) // 2
     shown = x.mean(0)[crop : crop + y.shape[-2], crop : crop + y.shape[-1]]
     fg = 1 if y.shape[0] > 1 else 0
@@ -193,6 +205,7 @@ def export_bioimageio(
         )
     require_bioimageio()
     net, metadata, default_name = _resolve(model)
+    net = copy.deepcopy(getattr(net, "_orig_mod", net)).to("cpu").eval()  # leave the caller's
     name = package_name(name, default_name)
     metadata.setdefault("normalization", dict(DEFAULT_NORMALIZATION))  # as save_model writes
     metadata.setdefault("class_names", default_class_names(net.n_classes, net))
@@ -219,11 +232,11 @@ def _describe(net, metadata, name, authors, license, files):
     config = dict(net.config)
     inputs, outputs = tensor_descriptions(net, metadata, files, min_input(net.geometry))
     doc_path = files["arch"].parent / "README.md"
-    pre_text = preprocessing(metadata)[1]
-    doc_path.write_text(
-        card.documentation(name, config, metadata, net.geometry.to_dict(), pre_text),
-        encoding="utf-8",
-    )
+    text = card.documentation(
+        name, config, metadata, net.geometry.to_dict(), preprocessing(metadata)[1],
+        min_input(net.geometry), files["test_note"],
+    )  # fmt: skip
+    doc_path.write_text(text, encoding="utf-8")
     if authors is None:
         authors = metadata.get("authors") or (
             ["napari-unet developers"]

@@ -86,6 +86,7 @@ def tensor_descriptions(net, metadata: dict, files: dict, min_size: int) -> tupl
               s.SpaceInputAxis(id=s.AxisId("y"), size=size),
               s.SpaceInputAxis(id=s.AxisId("x"), size=size)],
         test_tensor=s.FileDescr(source=files["input"]),
+        sample_tensor=s.FileDescr(source=files["sample_input"]),
         preprocessing=preprocessing(metadata)[0],
     )  # fmt: skip
     names = metadata.get("class_names") or default_class_names(net.n_classes, net)
@@ -103,6 +104,7 @@ def tensor_descriptions(net, metadata: dict, files: dict, min_size: int) -> tupl
         description="per-pixel probabilities, one channel per class (softmax in the network)",
         axes=[s.BatchAxis(), s.ChannelAxis(channel_names=list(names)), space("y"), space("x")],
         test_tensor=s.FileDescr(source=files["output"]),
+        sample_tensor=s.FileDescr(source=files["sample_output"]),
         data=s.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
     )
     return [inp], [out]
