@@ -18,7 +18,8 @@ OPTIONS: dict[str, dict[str, str]] = {
     "Models": {
         "model": "the model: a model file (.safetensors) or a built-in model name (nuclei: "
         "fluorescence; nuclei-brightfield: brightfield and H&E histology)",
-        "model_file": "a model file (.safetensors) written by napari-unet",
+        "model_file": "a model file (.safetensors) written by napari-unet, or a bioimage.io "
+        "model package (.zip) that napari-unet exported",
         "start_from": "what training starts from: the built-in nuclei model, a model file "
         "(fine-tuning) or random weights (from scratch, with the architecture chosen below)",
         "arch": "architecture preset for training from scratch: tiny (8 base channels, 3 "
@@ -199,6 +200,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "its summary (exit 1 if it fails)",
         "package": "a bioimage.io model package (.zip) written by napari-unet export",
         "import_output": "the model file to write (.safetensors)",
+        "export_package": "write the dock's model as a bioimage.io model package (.zip) for "
+        "deepImageJ, ilastik, QuPath, Fiji and bioimage.io, then test it with bioimageio.core "
+        "(needs the bioimageio extra; see docs/models.md)",
     },
     "Demo": {
         "sample": "the sample image to open",

@@ -29,6 +29,7 @@ from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
+from napari_unet.widgets._exporting import is_package, package_header
 
 if TYPE_CHECKING:
     import napari
@@ -76,7 +77,9 @@ class PredictForm(Container):
     def _make_controls(self) -> None:
         post = Postprocess()
         self._source = ComboBox(label="model", choices=[*BUILTINS, OTHER], value=OTHER)
-        self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
+        self._model_file = FileEdit(
+            label="model file", mode="r", filter="*.safetensors *.zip"
+        )  # a model file, or a bioimage.io package napari-unet exported
         self._model_label = Label(value="model: none (choose a file or train one)")
         self._image = ComboBox(
             label="image", choices=lambda _w=None: _layers.layer_choices(self._viewer, "Image")
@@ -148,8 +151,10 @@ class PredictForm(Container):
         if str(self._model_file.value) in ("", ".") or not path.is_file():
             return
         self._source.value = OTHER
-        label = f"model: {path.name} (loaded when you press Predict)"
-        self._use(None, {}, path, path.name.removesuffix(".safetensors"), path, label)
+        kind = "bioimage.io package, imported" if is_package(path) else "loaded"
+        label = f"model: {path.name} ({kind} when you press Predict)"
+        name = path.name.removesuffix(".safetensors").removesuffix(".zip")
+        self._use(None, {}, path, name, path, label)
         self._show_recommendations(path)
 
     def _on_source(self, value=None) -> None:
@@ -185,10 +190,30 @@ class PredictForm(Container):
         from napari_unet.core.models.modelfile import read_metadata
 
         try:
-            metadata = read_metadata(path)
+            metadata = package_header(path) if is_package(path) else read_metadata(path)
         except (InputError, OSError):
             return  # not a model file: Predict will say so
-        self._show_model(metadata)
+        if metadata is not None:  # None: not a package napari-unet wrote; Predict says so
+            self._show_model(metadata)
+
+    def export_source(self) -> tuple:
+        """``(model, name, suggested .zip path)`` for the Export button (GUI thread).
+
+        A built-in model by name, the in-memory model the dock predicts with (the one the
+        Train dock handed over, or one loaded from its file), else the chosen file.
+        """
+        from napari_unet.widgets._exporting import suggested_path
+
+        builtin = BUILTINS.get(self._source.value)
+        if builtin is not None:
+            return builtin, builtin, suggested_path(builtin)
+        beside = self.saved if self.saved is not None and self.saved.is_file() else None
+        name = self.model_name or "model"
+        if self.model is not None:
+            return (self.model, self.metadata), name, suggested_path(name, beside)
+        if self.pending is not None:
+            return self.pending, name, suggested_path(name, beside)
+        raise InputError("no model to export: choose a model file or train one")
 
     def _show_model(self, metadata: dict | None, head: str | None = None) -> None:
         self.show_postprocess(metadata, head)

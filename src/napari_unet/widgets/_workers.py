@@ -83,7 +83,7 @@ TILE_SECONDS = 0.5
 def predict_job(
     model, metadata: dict, model_file, image, options: dict, region, estimate_only=False
 ) -> Generator:
-    """Load the model file if no model is given, then segment ``image``.
+    """Load the model file (or package) if no model is given, then segment ``image``.
 
     ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``,
     ``seed_level``), the
@@ -102,10 +102,10 @@ def predict_job(
     from napari_unet.core.inference.segment import iter_labels, result_warnings
 
     out = {"model": None, "labels": None, "foreground": None, "size": None, "warnings": []}
-    if model is None:
-        from napari_unet.core.models.modelfile import load_model
+    if model is None:  # a model file, or a bioimage.io package napari-unet exported
+        from napari_unet.widgets._exporting import load_model_file
 
-        model, metadata = load_model(model_file, device="cpu")
+        model, metadata = load_model_file(model_file)
         out["model"] = model
     out["metadata"] = metadata
     settings = dict(options)

@@ -6,7 +6,8 @@ Loading the model file and every tile run in a napari thread worker
 progress bar (with the elapsed and remaining time) and adds the result as a Labels layer
 ``"<image> segmentation (<model>)"`` (and optionally the foreground probability as an Image
 layer) with the image's scale and translate, so the results of several models sit side by
-side. The segmentation and an unsaved trained model can be saved from the dock.
+side. The segmentation and an unsaved trained model can be saved from the dock, and the
+model exported as a bioimage.io package (:mod:`~napari_unet.widgets._exporting`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets import _layers, _saving, _workers
+from napari_unet.widgets import _exporting, _layers, _saving, _workers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
@@ -62,6 +63,8 @@ class PredictWidget(Container):
         _layers.message_label(self._status, lines=3)
         self._save_labels = PushButton(text="Save segmentation...", enabled=False)
         self._save_model = PushButton(text="Save model...", enabled=False)
+        # The chosen model as a bioimage.io package, written and tested in a worker.
+        self._exporter = _exporting.Exporter(self.native, self._status, self._form.export_source)
         self._form.tooltips(
             predict=self._run, cancel=self._cancel, save_segmentation=self._save_labels,
             save_model=self._save_model,
@@ -70,6 +73,7 @@ class PredictWidget(Container):
             [
                 _layers.row(self._run, self._cancel), self._progress, self._status,
                 _layers.row(self._save_labels, self._save_model),
+                _layers.row(self._exporter.button),
             ]
         )  # fmt: skip
         from napari_unet.widgets.evaluate import evaluate_section

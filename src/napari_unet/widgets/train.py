@@ -21,7 +21,7 @@ import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 
 from napari_unet.core.options import describe
-from napari_unet.widgets import _layers, _workers
+from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
@@ -79,7 +79,13 @@ class TrainWidget(Container):
         _layers.message_label(self._status, lines=2)
         self._save = PushButton(text="Save model...", enabled=False)
         self._save.tooltip = describe("save_model")
-        self._form.extend([self._buttons, self._progress, self._status, self._save])
+        # The trained model as a bioimage.io package, written and tested in a worker.
+        self._exporter = _exporting.Exporter(self.native, self._status, self._export_source)
+        self._exporter.button.enabled = False
+        self._form.extend(
+            [self._buttons, self._progress, self._status,
+             _layers.row(self._save, self._exporter.button)]
+        )  # fmt: skip
         self.plot = TrainingPlot()
         self._scroll = _layers.scroll_panel(self._form.native, self.plot)
         self.native.layout().addWidget(self._scroll)
@@ -206,6 +212,8 @@ class TrainWidget(Container):
         self._start.enabled = not running
         self._resume.enabled = not running and self._result is not None
         self._save.enabled = not running and self._result is not None
+        if self._exporter.worker is None:  # an export running keeps its button off
+            self._exporter.button.enabled = self._save.enabled
         self._stop.enabled = running
 
     def _on_event(self, ev) -> None:
@@ -305,6 +313,18 @@ class TrainWidget(Container):
 
         save = _saving.save_run
         return _layers.run_saving(self._status, save, result, path, inputs, then=saved)
+
+    def _export_source(self) -> tuple:
+        """The model the Predict dock received (the best weights): ``(model, name, path)``."""
+        from napari_unet.core.errors import InputError
+
+        result = self._result
+        if result is None or not self._done.is_set():
+            raise InputError("no trained model to export: train first")
+        saved = result.saved_to
+        name = saved.name.removesuffix(".safetensors") if saved else "trained model"
+        path = _exporting.suggested_path(name, saved)
+        return (result.best_model(), dict(result.metadata)), name, path
 
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.core.errors import InputError

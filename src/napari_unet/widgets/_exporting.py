@@ -1,0 +1,230 @@
+"""bioimage.io packages in the docks: the Export button, and packages opened as models.
+
+The Predict and Train docks each have an "Export to bioimage.io..." button
+(:class:`Exporter`). It asks for a ``.zip`` path (:func:`~napari_unet.widgets._saving.ask_path`),
+then a napari thread worker (:func:`export_job`) writes the dock's model with
+:func:`~napari_unet.core.exchange.export.export_bioimageio` and tests the package with
+:func:`~napari_unet.core.exchange.export.check_package` (bioimageio.core's ``test_model``,
+the checks of the ``bioimageio test`` command); the dock's status line says what is being
+done, then the result. Without the bioimageio extra the button says which extra to install
+before it asks for anything. The Predict dock opens a package napari-unet exported like a
+model file (:func:`load_model_file`); other tools' packages are refused by the importer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+__all__ = [
+    "PACKAGE_FILTER",
+    "Exporter",
+    "export_job",
+    "is_package",
+    "load_model_file",
+    "missing_extra",
+    "result_text",
+]
+
+#: File-dialog filter of a bioimage.io model package.
+PACKAGE_FILTER = "bioimage.io model package (*.zip)"
+#: The button's text in both docks.
+BUTTON_TEXT = "Export to bioimage.io..."
+
+
+def missing_extra() -> str | None:
+    """What to install when bioimageio.core or bioimageio.spec is missing, else None.
+
+    The packages are only looked up, not imported: importing bioimageio.core takes over a
+    second, and this runs on the GUI thread before the save dialog opens.
+    """
+    import importlib.util
+
+    from napari_unet.core.exchange.spec import EXTRA_HINT
+
+    for name in ("bioimageio.spec", "bioimageio.core"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a missing parent package, or a broken entry
+            found = False
+        if not found:
+            return (
+                f"exporting to bioimage.io needs the bioimageio extra ({name} is not "
+                f"installed); install it with: {EXTRA_HINT}"
+            )
+    return None
+
+
+def is_package(path) -> bool:
+    """Whether ``path`` names a bioimage.io package (a ``.zip``) rather than a model file."""
+    return isinstance(path, str | os.PathLike) and Path(path).suffix.lower() == ".zip"
+
+
+def load_model_file(path) -> tuple[object, dict]:
+    """``(model, metadata)`` from a model file, or from a package napari-unet exported.
+
+    Raises
+    ------
+    InputError
+        For a package of another tool, or without the bioimageio extra (the importer's
+        messages), or a file that is not a model file.
+    """
+    if is_package(path):
+        from napari_unet.core.exchange.importer import import_bioimageio
+
+        return import_bioimageio(path, device="cpu")
+    from napari_unet.core.models.modelfile import load_model
+
+    return load_model(path, device="cpu")
+
+
+def export_job(source, output: Path, name: str, check: bool = True) -> Generator:
+    """Write ``source`` as a package at ``output`` and test it; yields status lines.
+
+    ``source`` is what :func:`~napari_unet.core.exchange.export.export_bioimageio` takes (a
+    model file, a built-in model name, a ``(network, metadata)`` pair) or a package, which
+    is imported first. Returns a dict: ``path``, ``megabytes``, ``seconds``, ``passed``
+    (None when not tested) and ``lines`` (the test's checks).
+    """
+    from napari_unet.core.exchange.export import check_package, export_bioimageio, package_name
+
+    start = time.perf_counter()
+    if is_package(source):
+        yield f"Exporting: reading {Path(source).name}..."
+        source = load_model_file(source)
+    yield f"Exporting: writing {output.name} (weights, TorchScript, test tensors)..."
+    path = export_bioimageio(source, output, name=package_name(None, name))
+    out = {"path": path, "megabytes": path.stat().st_size / 1e6, "passed": None, "lines": []}
+    if check:
+        yield f"Exporting: testing {output.name} with bioimageio.core (bioimageio test)..."
+        out["passed"], out["lines"] = check_package(path)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def result_text(out: dict) -> str:
+    """``exported NAME.zip (1.2 MB, 4 s): passed bioimageio test`` (or what failed)."""
+    head = f"exported {out['path'].name} ({out['megabytes']:.1f} MB, {out['seconds']:.0f} s)"
+    if out["passed"] is None:
+        return f"{head} to {out['path'].parent}"
+    if out["passed"]:
+        return f"{head}: passed bioimageio test"
+    failed = [line for line in out["lines"] if line.startswith("failed")][:2]
+    return f"{head}: FAILED bioimageio test: " + "; ".join(failed or out["lines"][-1:])
+
+
+def package_path(path: Path) -> Path:
+    """``path`` ending in ``.zip`` (added when missing)."""
+    path = Path(path)
+    return path if path.suffix.lower() == ".zip" else path.with_name(path.name + ".zip")
+
+
+class Exporter:
+    """A dock's "Export to bioimage.io..." button and its runs (one at a time).
+
+    Parameters
+    ----------
+    parent : QWidget
+        The dock's widget (the save dialog's parent).
+    status : magicgui.widgets.Label
+        The dock's status line.
+    source : callable
+        Returns ``(model, name, suggested path)`` of the dock's current model, read on the
+        GUI thread; ``model`` is anything :func:`export_job` takes. Raises InputError when
+        there is no model.
+    """
+
+    def __init__(self, parent, status, source: Callable[[], tuple]) -> None:
+        from magicgui.widgets import PushButton
+
+        from napari_unet.core.options import describe
+
+        self._parent, self._status, self._source = parent, status, source
+        self.button = PushButton(text=BUTTON_TEXT)
+        self.button.tooltip = describe("export_package")
+        self.button.changed.connect(lambda _=None: self.run())
+        self.worker = None
+        self.result: dict | None = None
+
+    def run(self, path: Path | None = None):
+        """Ask for the package's path (unless given) and export in a worker; the worker."""
+        from napari.qt.threading import create_worker
+
+        from napari_unet.widgets import _layers, _saving
+
+        if self.worker is not None:
+            return None
+        problem = missing_extra()
+        try:
+            if problem:
+                raise InputError(problem)
+            model, name, suggested = self._source()
+        except InputError as exc:
+            _layers.report_error(self._status, str(exc))
+            return None
+        title = "Export to bioimage.io"
+        path = path or _saving.ask_path(self._parent, title, suggested, PACKAGE_FILTER)
+        if path is None:
+            return None
+        self._enabled, self.button.enabled = self.button.enabled, False
+        self._status.value = f"Exporting {name}..."
+        self.worker = create_worker(
+            export_job, model, package_path(path), name,
+            _connect={
+                "yielded": self._on_status, "returned": self._on_returned,
+                "errored": self._on_error, "finished": self._on_finished,
+            },
+        )  # fmt: skip
+        return self.worker
+
+    def _on_status(self, text: str) -> None:
+        self._status.value = text
+
+    def _on_returned(self, out: dict) -> None:
+        from napari_unet.widgets import _layers
+
+        self.result = out
+        text = result_text(out)
+        if out["passed"] is False:
+            _layers.report_error(self._status, text)
+        else:
+            self._status.value = text
+
+    def _on_error(self, exc: Exception) -> None:
+        from napari_unet.widgets import _layers
+
+        _layers.report_error(self._status, f"could not export: {exc}")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.button.enabled = self._enabled
+
+
+def suggested_path(name: str, beside: Path | None = None) -> Path:
+    """``NAME.zip`` beside ``beside`` (a model file), else in the home folder."""
+    folder = beside.parent if beside is not None else Path.home()
+    plain = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._")
+    return folder / f"{plain or 'model'}.zip"
+
+
+def package_header(path: Path) -> dict | None:
+    """The model-file metadata a package napari-unet exported records, read without importing.
+
+    Only ``rdf.yaml`` inside the zip is read (no bioimageio, no torch), for what the Predict
+    dock shows before a run (post-processing, object size); None for anything else.
+    """
+    import zipfile
+
+    import yaml
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            rdf = yaml.safe_load(archive.read("rdf.yaml"))
+        entry = rdf["config"]["napari_unet"]
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, yaml.YAMLError):
+        return None
+    return entry if isinstance(entry, dict) else None
