@@ -170,7 +170,7 @@ LAYERS = [
     {"metrics", "models", "annotation"},
     {"inference"},
     {"training", "exchange"},
-    {"review"},
+    {"review", "live"},
 ]
 
 

@@ -128,7 +128,7 @@ def test_the_demo_shows_the_whole_sample_beside_its_docks(qtbot, monkeypatch, sa
     try:
         for _ in range(10):
             QApplication.processEvents()
-        assert len(viewer.window.dock_widgets) == 5  # the docks take their room first
+        assert len(viewer.window.dock_widgets) == 6  # the docks take their room first
         image = viewer.layers[0]
         extent = np.asarray(image.extent.world, float)[:, -2:]  # [[y0, x0], [y1, x1]]
         low, high = view_box(viewer)

@@ -90,6 +90,9 @@ _API: dict[str, str] = {
     "iter_export": "core.review.export",
     "measure_objects": "core.review.measure",
     "read_pixel_size": "core.images.pixels",
+    # training while painting
+    "LiveTrainer": "core.live.trainer",
+    "LiveConfig": "core.live.trainer",
     # running generators, errors
     "drain": "core.progress",
     "InputError": "core.errors",

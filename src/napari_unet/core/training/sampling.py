@@ -61,6 +61,10 @@ class CropSampler:
         if idx is None:
             idx = pair.region_index if pair.region_index.size else np.arange(pair.labels.size)
         cy, cx = np.unravel_index(int(idx[rng.integers(idx.size)]), pair.shape)
+        return self.crop(pair, int(cy), int(cx), rng)
+
+    def crop(self, pair: TrainPair, cy: int, cx: int, rng: np.random.Generator) -> tuple:
+        """The augmented crop of ``pair`` centred near ``(cy, cx)`` (as :meth:`sample`)."""
         s, o = self.input_size, self.output_size
         top = (cy - s // 2 + rng.integers(-2, 3), cx - s // 2 + rng.integers(-2, 3))
         grid = aug.sampling_grid(top, s, self.augment, rng)

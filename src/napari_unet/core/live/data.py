@@ -1,0 +1,207 @@
+"""One image's annotations as training data that grows stroke by stroke.
+
+:class:`LiveData` holds the image (normalised once, as prediction normalises the whole
+plane), the annotations, the annotated region and the targets and weight maps of the
+network's head. An update replaces the labels and region of one box (what a stroke, an
+erase or a fill changed) and recomputes the targets and weight maps only there: the box
+plus :data:`CONTEXT` pixels around it, so cells cut by the box and the paper's border
+weights between neighbours come out as on the whole image. A 40 x 40 px stroke costs a
+few milliseconds; the whole 1024 x 1024 image would cost about a second.
+
+It also keeps what the sampler favours: the boxes updated recently and the pixels where the
+model's latest prediction disagreed with the annotations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.normalize import normalize
+from napari_unet.core.models.heads import DEFAULT_HEAD
+from napari_unet.core.training.pairs import TrainPair
+from napari_unet.core.training.targets import WeightMapSettings
+
+__all__ = ["CONTEXT", "RING", "Box", "LiveData"]
+
+#: Pixels around an updated box whose targets and weights are recomputed with it (the
+#: paper's border weights fade within about 4 sigma = 20 px; cells are rarely wider).
+CONTEXT = 64
+#: Pixels around a painted cell that a stroke also marks as annotated background: painting
+#: a cell says "this is a cell, and right around it is not".
+RING = 6
+#: Recent boxes kept for the sampler (the newest first).
+RECENT = 32
+#: Disagreement pixels kept for the sampler (a random subset when there are more).
+MAX_ERRORS = 4096
+
+#: ``(y0, y1, x0, x1)``, end exclusive.
+Box = tuple[int, int, int, int]
+
+
+def _grow(box: Box, by: int, shape: tuple[int, int]) -> Box:
+    y0, y1, x0, x1 = box
+    return max(0, y0 - by), min(shape[0], y1 + by), max(0, x0 - by), min(shape[1], x1 + by)
+
+
+class LiveData:
+    """The annotations of one image plane, with targets kept current box by box.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        The plane as the model reads it: ``(C, H, W)`` (see
+        :func:`napari_unet.core.training.pairs.make_pairs` for the channel rules).
+    normalization : dict, optional
+        The model's normalisation spec.
+    head : str
+        The network head (which targets).
+    w0, sigma, gap : float, float, int
+        The weight map's settings (the paper's by default).
+    """
+
+    def __init__(
+        self,
+        raw: np.ndarray,
+        normalization: dict | None = None,
+        head: str = DEFAULT_HEAD,
+        w0: float = WeightMapSettings.w0,
+        sigma: float = WeightMapSettings.sigma,
+        gap: int = WeightMapSettings.gap,
+    ) -> None:
+        raw = np.asarray(raw)
+        if raw.ndim != 3:
+            raise InputError(f"live data needs a (C, H, W) plane; got shape {raw.shape}")
+        self.raw = raw
+        self.image = normalize(raw.astype(np.float32, copy=False), normalization)
+        h, w = raw.shape[-2:]
+        self.labels = np.zeros((h, w), np.int32)
+        self.mask = np.zeros((h, w), bool)
+        self.target = np.zeros((h, w), np.uint8)
+        # The paper's border term alone; the class-balance weights come from the whole
+        # annotated region when the data is sampled (:meth:`pair`), as on a whole image.
+        self.border = np.zeros((h, w), np.float32)
+        self.extra = np.zeros((h, w), np.float32) if head == "distance" else None
+        self.head, self.w0, self.sigma, self.gap = head, w0, sigma, gap
+        self.recent: deque[tuple[float, Box]] = deque(maxlen=RECENT)
+        self.errors = np.zeros((0, 2), np.int64)
+        self.version = 0  # bumped by every update
+        self._pair: TrainPair | None = None
+        self._coeffs = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The plane's height and width."""
+        return self.labels.shape
+
+    def update(self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Replace the labels (and region) of ``box``; recompute targets around it.
+
+        ``mask`` None: the region grows by what was painted and a :data:`RING` of
+        background around each painted cell (what was annotated before stays annotated, so
+        an erased cell becomes annotated background). Give the box with room for the ring.
+        """
+        y0, y1, x0, x1 = (int(v) for v in box)
+        h, w = self.shape
+        if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+            raise InputError(f"box {box} is outside the {h} x {w} image")
+        labels = np.asarray(labels)
+        if labels.shape != (y1 - y0, x1 - x0):
+            raise InputError(f"labels of shape {labels.shape} do not fill the box {box}")
+        self.labels[y0:y1, x0:x1] = labels
+        if mask is None:
+            from scipy import ndimage as ndi
+
+            ring = ndi.binary_dilation(labels > 0, iterations=RING)
+            self.mask[y0:y1, x0:x1] |= ring
+        else:
+            self.mask[y0:y1, x0:x1] = np.asarray(mask, bool)
+        self._recompute((y0, y1, x0, x1))
+        self.recent.appendleft((time.monotonic(), (y0, y1, x0, x1)))
+        self.version += 1
+        self._pair = None
+
+    def set_mask(self, mask: np.ndarray) -> None:
+        """Replace the whole annotated region (the user drew or removed a region)."""
+        mask = np.asarray(mask, bool)
+        if mask.shape != self.shape:
+            raise InputError(f"region of shape {mask.shape}; expected {self.shape}")
+        changed = np.argwhere(mask != self.mask)
+        self.mask[...] = mask
+        if changed.size:
+            (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
+            self._recompute((int(y0), int(y1), int(x0), int(x1)))
+            self.version += 1
+            self._pair = None
+
+    def _recompute(self, box: Box) -> None:
+        from napari_unet.core.training.targets import normalized_distance
+        from napari_unet.core.training.weightmap import target_and_weights
+
+        ctx = _grow(box, 2 * CONTEXT, self.shape)
+        keep = _grow(box, CONTEXT, self.shape)
+        cy0, cy1, cx0, cx1 = ctx
+        labels = np.ascontiguousarray(self.labels[cy0:cy1, cx0:cx1])
+        mask = self.mask[cy0:cy1, cx0:cx1]
+        mode = "3class" if self.head == "3class" else "binary"
+        target, weights = target_and_weights(
+            labels, gap=self.gap, w0=self.w0, sigma=self.sigma, mask=mask, mode=mode,
+            class_weights="none",
+        )  # fmt: skip
+        ky0, ky1, kx0, kx1 = keep
+        inner = (slice(ky0 - cy0, ky1 - cy0), slice(kx0 - cx0, kx1 - cx0))
+        self.target[ky0:ky1, kx0:kx1] = target[inner]
+        border = np.where(mask, np.asarray(weights, np.float32) - 1.0, 0.0)
+        self.border[ky0:ky1, kx0:kx1] = border[inner]
+        if self.extra is not None:
+            self.extra[ky0:ky1, kx0:kx1] = normalized_distance(labels)[inner]
+
+    def set_errors(self, origin: tuple[int, int], predicted: np.ndarray, rng=None) -> int:
+        """Keep the painted cell pixels that ``predicted`` (labels of a region) misses.
+
+        Only misses inside painted cells count: predicted cells on the background ring of a
+        painted cell are often a neighbour nobody painted yet (the ring is a guess), and
+        sampling there would teach the model to miss it. Returns how many.
+        """
+        y0, x0 = origin
+        h, w = predicted.shape
+        ann = self.labels[y0 : y0 + h, x0 : x0 + w] > 0
+        wrong = np.argwhere(ann & (predicted == 0)) + np.array([y0, x0])
+        if len(wrong) > MAX_ERRORS:
+            rng = rng or np.random.default_rng(0)
+            wrong = wrong[rng.choice(len(wrong), MAX_ERRORS, replace=False)]
+        self.errors = wrong
+        return len(wrong)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight map: balanced class weights over the annotated region + border term."""
+        from napari_unet.core.training.weightmap import class_weight_values
+
+        n_classes = 3 if self.head == "3class" else 2
+        wc = class_weight_values(self.target, "balanced", n_classes, self.mask)
+        weights = wc.astype(np.float32)[self.target] + self.border
+        weights[~self.mask] = 0.0
+        return weights
+
+    def pair(self) -> TrainPair:
+        """The data as a :class:`TrainPair` (rebuilt after an update)."""
+        if self._pair is None:
+            from napari_unet.core.training import augment as aug
+
+            if self._coeffs is None:
+                self._coeffs = aug.prefilter(self.image)
+            self._pair = TrainPair(
+                self.image, self.labels.copy(), self.mask.copy(), self.target.copy(),
+                self.weights, "live", self.raw, self.head,
+                None if self.extra is None else self.extra.copy(), _coeffs=self._coeffs,
+            )  # fmt: skip
+        return self._pair
+
+    @property
+    def annotated(self) -> bool:
+        """Whether any pixel is annotated yet."""
+        return bool(self.mask.any())

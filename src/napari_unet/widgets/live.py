@@ -1,0 +1,387 @@
+"""The "Live" dock: the model trains while you paint, and its prediction follows.
+
+Start fine-tunes the chosen model on the annotations of the chosen image, continuously, in
+a background thread (:class:`napari_unet.core.live.trainer.LiveTrainer`). Every stroke,
+erase or fill on the annotations layer is handed over as the box it changed (a copy of a few
+thousand pixels on the GUI thread); napari's undo and redo, which emit no event, are found by
+a comparison with the last copy sent, once a second. The prediction of the view (the
+visible part of the image plus the network's halo, from napari's public camera) comes back
+into the ``<image> live prediction`` layer, drawn as outlines so the cells you painted
+(filled, in the annotations layer) stand apart; it is refreshed after every
+:attr:`~napari_unet.core.live.trainer.LiveConfig.refresh_steps` steps and when you pan or
+zoom.
+
+Accept clicks: with *click to accept* on, a click on a predicted object copies it into the
+annotations as a new cell (one undo step); *Accept all in view* copies every predicted
+object in view that does not touch a painted cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton
+from qtpy.QtCore import QObject, QTimer, Signal
+
+from napari_unet.core.errors import InputError
+from napari_unet.widgets import _layers
+from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._predict_form import BUILTINS
+
+if TYPE_CHECKING:
+    import napari
+
+#: The model choice that is a model file.
+FILE = "model file"
+#: How often the annotations are compared with what was sent (undo, redo) (ms).
+DIFF_MS = 1000
+#: Quiet time after the camera moved before the view is predicted again (ms).
+VIEW_MS = 300
+#: Status line refresh (ms).
+STATUS_MS = 500
+
+
+class _Bridge(QObject):
+    """The trainer thread's news, delivered on the GUI thread."""
+
+    view = Signal(object)
+
+
+def changed_box(atoms, shape: tuple[int, int]):
+    """The ``(y0, y1, x0, x1)`` box of a napari paint event's history atoms (or None)."""
+    boxes = []
+    for atom in atoms:
+        key = getattr(atom, "slice_key", None)
+        if key is not None:
+            ys, xs = key[-2], key[-1]
+            boxes.append((ys.start or 0, ys.stop or shape[0], xs.start or 0, xs.stop or shape[1]))
+            continue
+        index = atom[0]
+        ys, xs = np.asarray(index[-2]), np.asarray(index[-1])
+        if ys.size:
+            boxes.append((int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1))
+    if not boxes:
+        return None
+    b = np.array(boxes)
+    return int(b[:, 0].min()), int(b[:, 1].max()), int(b[:, 2].min()), int(b[:, 3].max())
+
+
+def grown(box, by: int, shape) -> tuple[int, int, int, int]:
+    """``box`` grown by ``by`` pixels on each side, clipped to ``shape``."""
+    y0, y1, x0, x1 = box
+    return max(0, y0 - by), min(shape[0], y1 + by), max(0, x0 - by), min(shape[1], x1 + by)
+
+
+class LiveWidget(Container):
+    """Train while painting: strokes stream to a background trainer; the view follows."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=False)
+        self._viewer = viewer
+        self.trainer = None
+        self._image = self._labels = self._live = None
+        self._mirror: np.ndarray | None = None  # the annotations as last sent
+        self._last_view = None
+        self._views = 0
+        self._make_controls()
+        self._bridge = _Bridge()
+        self._bridge.view.connect(self._on_view)
+        self._timers = {
+            "diff": self._timer(DIFF_MS, self._send_diff),
+            "view": self._timer(VIEW_MS, self._request_view, single=True),
+            "status": self._timer(STATUS_MS, self._show_status),
+        }
+        self._watcher = _layers.CloseWatcher(self.stop)
+        self.native.installEventFilter(self._watcher)
+        self.native.destroyed.connect(lambda *_: self.stop())
+        _layers.on_layers_changed(viewer, self.reset_choices)
+        tab_when_docked(self)
+
+    def _timer(self, ms: int, slot, single: bool = False) -> QTimer:
+        timer = QTimer(self.native)
+        timer.setInterval(ms)
+        timer.setSingleShot(single)
+        timer.timeout.connect(slot)
+        return timer
+
+    def _make_controls(self) -> None:
+        choices = lambda kind: lambda _w=None: _layers.layer_choices(self._viewer, kind)  # noqa: E731
+        self._image_box = ComboBox(label="image", choices=choices("Image"))
+        self._labels_box = ComboBox(label="annotations", choices=choices("Labels"))
+        self._model = ComboBox(label="model", choices=[*BUILTINS, FILE], value=next(iter(BUILTINS)))
+        self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
+        self._model_file.changed.connect(lambda _=None: setattr(self._model, "value", FILE))
+        self._start = PushButton(text="Start live training")
+        self._pause = PushButton(text="Pause", enabled=False)
+        self._stop = PushButton(text="Stop", enabled=False)
+        self._save = PushButton(text="Save model...", enabled=False)
+        self._click = CheckBox(text="click to accept a predicted object", value=False)
+        self._accept_view = PushButton(text="Accept all in view", enabled=False)
+        self._status = Label(value="Choose an image and its annotations, then Start.")
+        _layers.message_label(self._status)
+        self._start.changed.connect(self.start)
+        self._pause.changed.connect(self.toggle_pause)
+        self._stop.changed.connect(self.stop)
+        self._save.changed.connect(self._on_save)
+        self._accept_view.changed.connect(self.accept_in_view)
+        self._click.changed.connect(self._on_click_mode)
+        # Another image or annotations layer: the running session ends (its model is kept).
+        self._image_box.changed.connect(self._on_choice)
+        self._labels_box.changed.connect(self._on_choice)
+        tips = {
+            self._image_box: "the image to train on (its current plane for a stack)",
+            self._labels_box: "the annotations you paint (one id per cell); the Annotate "
+            "dock's layer, or any Labels layer of the image's size",
+            self._model: "the model fine-tuned live: a built-in model or a model file",
+            self._model_file: "the model file (.safetensors) when 'model file' is chosen",
+            self._start: "train continuously on what you paint; the view's prediction follows",
+            self._pause: "pause or resume training (the model is kept)",
+            self._stop: "stop training (the model is kept: save it, or start again)",
+            self._save: "save the model trained so far to a model file",
+            self._click: "a click on a predicted object copies it into the annotations",
+            self._accept_view: "copy every predicted object in view that touches no painted cell",
+        }
+        for widget, tip in tips.items():
+            widget.tooltip = tip
+        self.extend(
+            [Container(widgets=[self._image_box, self._labels_box, self._model,
+                                self._model_file], labels=True), self._start,
+             _layers.row(self._pause, self._stop, self._save), self._click,
+             self._accept_view, self._status]
+        )  # fmt: skip
+
+    # -- start and stop ---------------------------------------------------------------------
+    def start(self, _value=None) -> bool:
+        """Start live training on the chosen image and annotations (False on bad input)."""
+        try:
+            image, labels = self._image_box.value, self._labels_box.value
+            if image is None or labels is None:
+                raise InputError("choose an Image layer and the Labels layer you paint on")
+            raw, plane = self._plane(image, labels)
+            model, meta = self._load_model()
+        except (InputError, OSError) as exc:
+            _layers.report_error(self._status, str(exc))
+            return False
+        from napari_unet.core.live.trainer import LiveTrainer
+
+        self.stop()
+        self._image, self._labels = image, labels
+        self.trainer = LiveTrainer(model, meta, raw, on_view=self._bridge.view.emit)
+        self._mirror = np.zeros(plane, np.int32)
+        self._live = self._live_layer(image, plane)
+        labels.events.paint.connect(self._on_paint)
+        _layers.camera(self._viewer).events.connect(self._on_camera)
+        self._send_diff()  # what is painted already
+        for timer in ("diff", "status"):
+            self._timers[timer].start()
+        self._request_view()
+        self._set_running(True)
+        window = self.native.window()  # docked: closing napari stops the thread
+        if window is not self.native:
+            window.installEventFilter(self._watcher)
+        return True
+
+    def _plane(self, image, labels):
+        from napari_unet.core.training.pairs import _checked_image
+
+        data = np.asarray(labels.data)
+        if data.ndim != 2:
+            raise InputError("live training works on a 2D image plane; choose a 2D layer")
+        raw = np.asarray(image.data)
+        return _checked_image(raw, data.shape, image.name, 1, None), data.shape
+
+    def _load_model(self):
+        from napari_unet.core.models.modelfile import load_model
+        from napari_unet.core.models.pretrained import pretrained_path
+
+        if self._model.value == FILE:
+            path = self._model_file.value
+            if path is None or str(path) in ("", "."):
+                raise InputError("choose a model file (.safetensors), or a built-in model")
+            return load_model(path, device="cpu")
+        return load_model(pretrained_path(BUILTINS[self._model.value]), device="cpu")
+
+    def _live_layer(self, image, shape):
+        name = f"{image.name} live prediction"
+        if name in self._viewer.layers and self._viewer.layers[name].data.shape == shape:
+            layer = self._viewer.layers[name]
+            layer.data = np.zeros(shape, np.int32)
+        else:
+            if name in self._viewer.layers:
+                self._viewer.layers.remove(name)
+            layer = self._viewer.add_labels(
+                np.zeros(shape, np.int32), name=name, opacity=0.8,
+                scale=image.scale[-2:], translate=image.translate[-2:],
+                metadata={_layers.ROLE: "preview"},
+            )  # fmt: skip
+        layer.contour = 2  # outlines: the painted cells (filled) stand apart
+        self._viewer.layers.selection.active = self._labels
+        return layer
+
+    def stop(self, _value=None) -> None:
+        """Stop training; the model is kept (Save, or Start again)."""
+        for timer in getattr(self, "_timers", {}).values():
+            with contextlib.suppress(RuntimeError):
+                timer.stop()
+        if self.trainer is None or not self.trainer.running:
+            return
+        self._send_diff()
+        self.trainer.stop()
+        with contextlib.suppress(Exception):  # the layer may be gone with the viewer
+            self._labels.events.paint.disconnect(self._on_paint)
+            _layers.camera(self._viewer).events.disconnect(self._on_camera)
+        with contextlib.suppress(RuntimeError):
+            self._set_running(False)
+            self._status.value = f"Stopped after {self.trainer.step} steps; the model is kept."
+
+    def _on_choice(self, _value=None) -> None:
+        running = self.trainer is not None and self.trainer.running
+        if running and (self._image_box.value, self._labels_box.value) != (
+            self._image,
+            self._labels,
+        ):
+            self.stop()
+
+    def toggle_pause(self, _value=None) -> None:
+        """Pause or resume training."""
+        if self.trainer is None:
+            return
+        if self.trainer.paused:
+            self.trainer.resume()
+            self._pause.text = "Pause"
+        else:
+            self.trainer.pause()
+            self._pause.text = "Resume"
+
+    def _set_running(self, running: bool) -> None:
+        self._start.enabled = not running
+        self._pause.enabled = self._stop.enabled = self._accept_view.enabled = running
+        self._save.enabled = self.trainer is not None
+        self._pause.text = "Pause"
+
+    # -- strokes ----------------------------------------------------------------------------
+    def _on_paint(self, event) -> None:
+        box = changed_box(event.value, self._mirror.shape)
+        if box is not None:
+            self._send(box)
+
+    def _send(self, box) -> None:
+        from napari_unet.core.live.data import RING
+
+        box = grown(box, RING + 2, self._mirror.shape)
+        y0, y1, x0, x1 = box
+        patch = np.array(self._labels.data[y0:y1, x0:x1], np.int32)
+        self._mirror[y0:y1, x0:x1] = patch
+        self.trainer.update(box, patch)
+
+    def _send_diff(self) -> None:
+        """Send what changed without a paint event (undo, redo, scripts)."""
+        if self.trainer is None or self._labels is None:
+            return
+        diff = np.argwhere(np.asarray(self._labels.data) != self._mirror)
+        if diff.size:
+            (y0, x0), (y1, x1) = diff.min(0), diff.max(0) + 1
+            self._send((int(y0), int(y1), int(x0), int(x1)))
+
+    # -- the view ---------------------------------------------------------------------------
+    def _on_camera(self, _event=None) -> None:
+        self._timers["view"].start()  # (re)start the quiet period
+
+    def _request_view(self) -> None:
+        if self.trainer is None or not self.trainer.running:
+            return
+        from napari_unet.core.inference.runner import model_info
+
+        box = _layers.visible_box(self._viewer, self._image, self._mirror.shape)
+        if box is None:
+            return
+        halo = int(model_info(self.trainer.model)[0].halo)
+        self.trainer.request_view(grown(box, halo, self._mirror.shape))
+
+    def _on_view(self, result) -> None:
+        if self._live is None or result.labels.shape != _size(result.box):
+            return
+        y0, y1, x0, x1 = result.box
+        self._live.data[y0:y1, x0:x1] = result.labels
+        self._live.refresh()
+        self._last_view = result
+        self._views += 1
+
+    def _show_status(self) -> None:
+        t = self.trainer
+        if t is None:
+            return
+        view = self._last_view
+        seen = "" if view is None else f"; view of step {view.step} ({view.seconds:.2f} s)"
+        loss = "" if t.loss is None else f", loss {t.loss:.3f}"
+        state = "paused" if t.paused else "training"
+        if not t.data.annotated:
+            state = "waiting for the first painted cell"
+        self._status.value = f"Live: {state}, step {t.step}{loss}{seen}"
+
+    # -- accepting predictions -----------------------------------------------------------------
+    def accept_at(self, y: int, x: int) -> bool:
+        """Copy the predicted object at data pixel ``(y, x)`` into the annotations."""
+        if self._live is None:
+            return False
+        value = int(self._live.data[y, x])
+        if value == 0 or self._labels.data[y, x] != 0:
+            return False
+        pixels = np.nonzero((self._live.data == value) & (self._labels.data == 0))
+        new = int(np.asarray(self._labels.data).max()) + 1
+        self._labels.data_setitem(pixels, new)  # one undo step; its paint event sends it
+        return True
+
+    def _on_click_mode(self, on: bool) -> None:
+        callbacks = self._viewer.mouse_drag_callbacks
+        if on and self._on_click not in callbacks:
+            if self._labels is not None:
+                self._labels.mode = "pan_zoom"  # a click accepts; it must not also paint
+            callbacks.append(self._on_click)
+        elif not on and self._on_click in callbacks:
+            callbacks.remove(self._on_click)
+
+    def _on_click(self, _viewer, event) -> None:
+        if self._live is None or event.type != "mouse_press":
+            return
+        y, x = (int(round(v)) for v in self._live.world_to_data(event.position)[-2:])
+        h, w = self._mirror.shape
+        if 0 <= y < h and 0 <= x < w:
+            self.accept_at(y, x)
+
+    def accept_in_view(self, _value=None) -> int:
+        """Copy every predicted object in view that touches no painted cell; how many."""
+        from napari_unet.core.annotation.edits import merge_prediction
+
+        box = _layers.visible_box(self._viewer, self._image, self._mirror.shape)
+        if self._live is None or box is None:
+            return 0
+        y0, y1, x0, x1 = box
+        region = np.zeros(self._mirror.shape, bool)
+        region[y0:y1, x0:x1] = True
+        current = np.asarray(self._labels.data)
+        merged = merge_prediction(current, np.asarray(self._live.data), region)
+        changed = np.nonzero(merged != current)
+        if changed[0].size:
+            self._labels.data_setitem(changed, merged[changed])
+        return len(np.unique(merged[changed]))
+
+    def _on_save(self, _value=None) -> Path | None:
+        from napari_unet.widgets._saving import ask_path
+
+        if self.trainer is None:
+            return None
+        path = ask_path(self.native, "Save the live model", Path("live.unet.safetensors"),
+                        "Model files (*.safetensors)")  # fmt: skip
+        if path is None:
+            return None
+        saved = self.trainer.save(path)
+        self._status.value = f"Saved the model at step {self.trainer.step} to {Path(saved).name}"
+        return Path(saved)
+
+
+def _size(box) -> tuple[int, int]:
+    return box[1] - box[0], box[3] - box[2]

@@ -1,0 +1,110 @@
+"""Live training (core): targets kept current box by box, and the trainer's thread."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.live.data import RING, LiveData
+from napari_unet.core.training.pairs import cached_target_and_weights
+
+
+@pytest.fixture(scope="module")
+def cells():
+    from napari_unet.core.images.synthetic import touching_cells
+
+    image, labels = touching_cells(shape=(192, 224), n_cells=40, seed=3)
+    return image.astype(np.float32)[None], labels.astype(np.int32)
+
+
+def _wait(cond, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_updates_give_the_targets_of_the_whole_image(cells):
+    raw, labels = cells
+    data = LiveData(raw)
+    h, w = labels.shape
+    region = np.zeros((h, w), bool)
+    region[20:150, 30:200] = True
+    for y0, x0 in [(20, 30), (20, 115), (85, 30), (85, 115)]:  # four strokes' boxes
+        box = (y0, y0 + 65, x0, x0 + 85)
+        data.update(
+            box, labels[box[0] : box[1], box[2] : box[3]], region[y0 : y0 + 65, x0 : x0 + 85]
+        )
+    target, weights, _ = cached_target_and_weights(labels * region, region, 10.0, 5.0)
+    np.testing.assert_array_equal(data.target, target)
+    np.testing.assert_allclose(data.weights, weights, atol=1e-5)
+    assert data.version == 4 and len(data.recent) == 4
+    with pytest.raises(InputError, match="outside"):
+        data.update((0, h + 1, 0, 5), np.zeros((h + 1, 5), np.int32))
+    with pytest.raises(InputError, match="do not fill"):
+        data.update((0, 4, 0, 4), np.zeros((3, 3), np.int32))
+
+
+def test_a_painted_cell_marks_a_ring_of_background_and_erasing_keeps_it_annotated(cells):
+    raw, _ = cells
+    data = LiveData(raw)
+    patch = np.zeros((40, 40), np.int32)
+    patch[15:25, 15:25] = 1
+    data.update((10, 50, 10, 50), patch)
+    assert data.mask[25:35, 25:35].all()  # the cell
+    assert data.mask[25 + 5, 25 + 14] and not data.mask[25 + 5, 25 + 14 + RING + 1]
+    assert data.weights[data.mask].min() > 0 and data.weights[~data.mask].max() == 0
+    data.update((10, 50, 10, 50), np.zeros((40, 40), np.int32))  # erased
+    assert data.mask[25:35, 25:35].all() and data.labels.max() == 0  # known background now
+    data.update((10, 50, 10, 50), patch)  # painted again
+    wrong = data.set_errors((10, 10), np.zeros((40, 40), np.int32))
+    assert wrong == 100  # the painted cell, missed
+    assert data.set_errors((10, 10), np.ones((40, 40), np.int32)) == 0  # the ring: a guess
+
+
+def test_the_trainer_learns_from_updates_and_predicts_the_view(cells, tmp_path, one_thread):
+    from napari_unet.core.live.trainer import LiveConfig, LiveTrainer
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.unet import UNet
+
+    raw, labels = cells
+    views = []
+    model = UNet(1, 2, base_channels=4, depth=3, padding="same")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = LiveTrainer(
+        model, {}, raw, LiveConfig(batch_size=2, crop_size=64, refresh_steps=10),
+        on_view=views.append,
+    )  # fmt: skip
+    try:
+        trainer.request_view((0, 96, 0, 96))
+        _wait(lambda: views)
+        assert views[0].labels.shape == (96, 96) and views[0].step == 0
+        assert trainer.step == 0  # nothing annotated: no step
+        uid = trainer.update((0, 96, 0, 96), labels[:96, :96])
+        _wait(lambda: trainer.step >= 12)
+        assert uid in trainer.applied_at
+        _wait(lambda: len(views) >= 2)  # due after refresh_steps without being asked
+        assert views[-1].step >= 10
+        trainer.pause()
+        time.sleep(0.3)
+        paused_at = trainer.step
+        time.sleep(0.5)
+        assert trainer.step == paused_at
+        trainer.resume()
+        _wait(lambda: trainer.step > paused_at)
+        saved = trainer.save(tmp_path / "live.unet.safetensors")
+        loaded, meta = load_model(saved)
+        assert meta["provenance"]["trained_by"] == "napari-unet live"
+        assert meta["provenance"]["live_steps"] >= paused_at
+        assert any(
+            not (a == b).all()
+            for a, b in zip(loaded.state_dict().values(), before.values(), strict=True)
+        )  # the saved model is the trained one
+    finally:
+        assert trainer.stop()
+    assert not trainer.running
+    # The caller's model was not trained (a copy is).
+    assert all((before[k] == v).all() for k, v in model.state_dict().items())

@@ -1,0 +1,117 @@
+"""The Live dock in a real viewer: replayed strokes train the model while the GUI stays live."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from napari_unet.core.images.io import read_image
+
+pytest.importorskip("napari")
+
+#: A histology test image of the shared DSB2018 set: the built-in (fluorescence) model
+#: finds nothing there, so what it learns in the test is learnt live.
+NAME = "032_0bf33d3db428"
+
+
+@pytest.fixture
+def histology(shared_data):
+    src = shared_data / "dsb2018_full"
+    image = np.asarray(read_image(src / "images" / f"{NAME}.png"))
+    truth = np.asarray(read_image(src / "masks" / f"{NAME}.tif"))
+    return image, truth
+
+
+def _dock(make_napari_viewer, histology):
+    """A viewer with the histology image, an empty annotations layer and the Live dock."""
+    from napari_unet.widgets.live import LiveWidget
+
+    image, truth = histology
+    viewer = make_napari_viewer()
+    image_layer = viewer.add_image(image, name="histology")
+    labels = viewer.add_labels(np.zeros(truth.shape, np.int32), name="histology annotations")
+    widget = LiveWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Live")
+    widget._image_box.value, widget._labels_box.value = image_layer, labels
+    return viewer, widget, labels, truth
+
+
+def _ap50_in(truth, predicted, region):
+    from napari_unet.core.metrics import evaluate, restrict_to_region
+
+    gt, pred = restrict_to_region(truth, predicted, region)
+    return evaluate(gt, pred)["per_threshold"][0]["ap"]
+
+
+def test_strokes_stream_in_and_the_prediction_improves(make_napari_viewer, qtbot, histology):
+    from gui_meter import GapMeter
+
+    viewer, widget, labels, truth = _dock(make_napari_viewer, histology)
+    assert widget.start()
+    trainer = widget.trainer
+    qtbot.waitUntil(lambda: widget._views >= 1, timeout=60_000)
+    first = widget._last_view
+    meter = GapMeter()
+    meter.start()
+    sent: dict[int, float] = {}
+    objects = [k + 1 for k, sl in enumerate(ndi.find_objects(truth)) if sl is not None]
+    for n, obj in enumerate(objects[:10]):
+        pixels = np.nonzero(truth == obj)
+        half = len(pixels[0]) // 2  # two strokes per cell, as a brush would
+        for part in (slice(0, half), slice(half, None)):
+            labels.data_setitem((pixels[0][part], pixels[1][part]), n + 1)
+        sent[trainer.last_update] = time.monotonic()  # the cell's last stroke
+        qtbot.wait(1500)  # the annotator's pace
+    qtbot.waitUntil(lambda: widget._last_view.step > first.step + 20, timeout=60_000)
+    meter.stop()
+    region = trainer.data.mask.copy()
+    before = _ap50_in(truth, first.labels, region)
+    after = _ap50_in(truth, widget._live.data, region)
+    assert after > before + 0.3, (before, after)  # learnt live: the annotated cells found
+    latencies = [trainer.applied_at[u] - t for u, t in sent.items() if u in trainer.applied_at]
+    assert len(latencies) >= 10 and max(latencies) < 2.0  # in training within 2 s
+    assert meter.percentiles()["max"] < 1000, meter.percentiles()  # no GUI gap over 1 s
+    labels.undo()  # the last cell's two strokes; undo emits no paint event: found by the
+    labels.undo()  # comparison with what was sent
+    qtbot.waitUntil(lambda: trainer.data.labels.max() == len(objects[:10]) - 1, timeout=5000)
+    widget.stop()
+    assert not trainer.running and trainer.step > 0
+
+
+def test_accepting_predicted_objects_and_saving(make_napari_viewer, qtbot, histology, tmp_path):
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.widgets.live import LiveWidget
+
+    viewer, widget, labels, truth = _dock(make_napari_viewer, histology)
+    other = LiveWidget(viewer)
+    other._labels_box.value = viewer.add_labels(np.zeros((2, 8, 8), np.int32), name="stack")
+    assert not other.start() and other.trainer is None  # a message, no thread
+    assert "2D image plane" in other._status.value
+    assert widget.start()
+    widget.trainer.pause()
+    live = widget._live
+    live.data[10:20, 10:20] = 7  # a predicted object
+    live.data[30:40, 30:40] = 8
+    labels.data[35:38, 35:38] = 1  # a painted cell touching the second
+    assert widget.accept_at(15, 15)
+    assert labels.data[15, 15] == 2 and (labels.data[10:20, 10:20] == 2).all()
+    labels.undo()  # one undo step
+    assert labels.data[15, 15] == 0
+    assert not widget.accept_at(0, 0)  # background: nothing
+    accepted = widget.accept_in_view()
+    assert accepted == 2 and labels.data[15, 15] > 0 and labels.data[36, 36] == 1
+    path = widget.trainer.save(tmp_path / "live.unet.safetensors")
+    model, meta = load_model(path)
+    assert meta["provenance"]["trained_by"] == "napari-unet live"
+    trainer = widget.trainer
+    widget._labels_box.value = viewer.layers["stack"]  # another layer: the session ends
+    assert not trainer.running and trainer.step >= 0
+    assert widget.start() is False  # (a stack) refused with a message
+    widget._labels_box.value = labels
+    assert widget.start()
+    running = widget.trainer
+    viewer.close()  # closing napari stops the thread
+    assert not running.running
