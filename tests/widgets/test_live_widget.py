@@ -101,8 +101,13 @@ def test_accepting_predicted_objects_and_saving(make_napari_viewer, qtbot, histo
     labels.undo()  # one undo step
     assert labels.data[15, 15] == 0
     assert not widget.accept_at(0, 0)  # background: nothing
-    accepted = widget.accept_in_view()
-    assert accepted == 2 and labels.data[15, 15] > 0 and labels.data[36, 36] == 1
+    shapes = viewer.add_shapes([[[5, 5], [5, 25], [25, 25], [25, 5]]], name="region")
+    widget._region_box.value = shapes  # a drawn region: only the first object is in it
+    assert widget.accept_in_region() == 1
+    assert labels.data[15, 15] > 0 and labels.data[31, 31] == 0
+    widget._region_box.value = None  # the view: the second, except the painted cell's pixels
+    assert widget.accept_in_region() == 1
+    assert labels.data[31, 31] > 1 and labels.data[36, 36] == 1
     path = widget.trainer.save(tmp_path / "live.unet.safetensors")
     model, meta = load_model(path)
     assert meta["provenance"]["trained_by"] == "napari-unet live"

@@ -12,8 +12,9 @@ into the ``<image> live prediction`` layer, drawn as outlines so the cells you p
 zoom.
 
 Accept clicks: with *click to accept* on, a click on a predicted object copies it into the
-annotations as a new cell (one undo step); *Accept all in view* copies every predicted
-object in view that does not touch a painted cell.
+annotations as a new cell (one undo step); *Accept all in region* copies every predicted
+object in the view, or in the shapes of a chosen Shapes layer (painted cells win where they
+overlap).
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class LiveWidget(Container):
         _layers.on_layers_changed(viewer, self.reset_choices)
         tab_when_docked(self)
 
+    def _region_choices(self, _widget=None):
+        return [("the view", None), *_layers.layer_choices(self._viewer, "Shapes")]
+
     def _timer(self, ms: int, slot, single: bool = False) -> QTimer:
         timer = QTimer(self.native)
         timer.setInterval(ms)
@@ -119,14 +123,15 @@ class LiveWidget(Container):
         self._stop = PushButton(text="Stop", enabled=False)
         self._save = PushButton(text="Save model...", enabled=False)
         self._click = CheckBox(text="click to accept a predicted object", value=False)
-        self._accept_view = PushButton(text="Accept all in view", enabled=False)
+        self._region_box = ComboBox(label="accept in", choices=self._region_choices)
+        self._accept_view = PushButton(text="Accept all in region", enabled=False)
         self._status = Label(value="Choose an image and its annotations, then Start.")
         _layers.message_label(self._status)
         self._start.changed.connect(self.start)
         self._pause.changed.connect(self.toggle_pause)
         self._stop.changed.connect(self.stop)
         self._save.changed.connect(self._on_save)
-        self._accept_view.changed.connect(self.accept_in_view)
+        self._accept_view.changed.connect(self.accept_in_region)
         self._click.changed.connect(self._on_click_mode)
         # Another image or annotations layer: the running session ends (its model is kept).
         self._image_box.changed.connect(self._on_choice)
@@ -142,13 +147,17 @@ class LiveWidget(Container):
             self._stop: "stop training (the model is kept: save it, or start again)",
             self._save: "save the model trained so far to a model file",
             self._click: "a click on a predicted object copies it into the annotations",
-            self._accept_view: "copy every predicted object in view that touches no painted cell",
+            self._region_box: "where Accept all copies predicted objects: the view, or the "
+            "shapes of a Shapes layer you drew",
+            self._accept_view: "copy every predicted object in the region (painted cells win "
+            "where they overlap)",
         }
         for widget, tip in tips.items():
             widget.tooltip = tip
         self.extend(
             [Container(widgets=[self._image_box, self._labels_box, self._model,
-                                self._model_file], labels=True), self._start,
+                                self._model_file, self._region_box], labels=True),
+             self._start,
              _layers.row(self._pause, self._stop, self._save), self._click,
              self._accept_view, self._status]
         )  # fmt: skip
@@ -352,22 +361,42 @@ class LiveWidget(Container):
         if 0 <= y < h and 0 <= x < w:
             self.accept_at(y, x)
 
-    def accept_in_view(self, _value=None) -> int:
-        """Copy every predicted object in view that touches no painted cell; how many."""
+    def accept_in_region(self, _value=None) -> int:
+        """Copy the predicted objects in the chosen region (or the view); how many.
+
+        Painted cells win: where a predicted object overlaps one, only its free pixels are
+        copied (:func:`~napari_unet.core.annotation.edits.merge_prediction`).
+        """
         from napari_unet.core.annotation.edits import merge_prediction
 
-        box = _layers.visible_box(self._viewer, self._image, self._mirror.shape)
-        if self._live is None or box is None:
+        if self._live is None:
             return 0
-        y0, y1, x0, x1 = box
-        region = np.zeros(self._mirror.shape, bool)
-        region[y0:y1, x0:x1] = True
+        try:
+            region = self._accept_region()
+        except InputError as exc:
+            _layers.report_error(self._status, str(exc))
+            return 0
+        if region is None:
+            return 0
         current = np.asarray(self._labels.data)
         merged = merge_prediction(current, np.asarray(self._live.data), region)
         changed = np.nonzero(merged != current)
         if changed[0].size:
             self._labels.data_setitem(changed, merged[changed])
         return len(np.unique(merged[changed]))
+
+    def _accept_region(self) -> np.ndarray | None:
+        """The region to accept in: the chosen Shapes layer's shapes, else the view."""
+        shape = self._mirror.shape
+        if self._region_box.value is not None:
+            return _layers.region_array(self._region_box.value, shape)
+        box = _layers.visible_box(self._viewer, self._image, shape)
+        if box is None:
+            return None
+        y0, y1, x0, x1 = box
+        region = np.zeros(shape, bool)
+        region[y0:y1, x0:x1] = True
+        return region
 
     def _on_save(self, _value=None) -> Path | None:
         from napari_unet.widgets._saving import ask_path
