@@ -30,6 +30,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._predict_form import BUILTINS
 
 if TYPE_CHECKING:
@@ -49,31 +50,6 @@ class _Bridge(QObject):
     """The trainer thread's news, delivered on the GUI thread."""
 
     view = Signal(object)
-
-
-def changed_box(atoms, shape: tuple[int, int]):
-    """The ``(y0, y1, x0, x1)`` box of a napari paint event's history atoms (or None)."""
-    boxes = []
-    for atom in atoms:
-        key = getattr(atom, "slice_key", None)
-        if key is not None:
-            ys, xs = key[-2], key[-1]
-            boxes.append((ys.start or 0, ys.stop or shape[0], xs.start or 0, xs.stop or shape[1]))
-            continue
-        index = atom[0]
-        ys, xs = np.asarray(index[-2]), np.asarray(index[-1])
-        if ys.size:
-            boxes.append((int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1))
-    if not boxes:
-        return None
-    b = np.array(boxes)
-    return int(b[:, 0].min()), int(b[:, 1].max()), int(b[:, 2].min()), int(b[:, 3].max())
-
-
-def grown(box, by: int, shape) -> tuple[int, int, int, int]:
-    """``box`` grown by ``by`` pixels on each side, clipped to ``shape``."""
-    y0, y1, x0, x1 = box
-    return max(0, y0 - by), min(shape[0], y1 + by), max(0, x0 - by), min(shape[1], x1 + by)
 
 
 class LiveWidget(Container):
@@ -311,7 +287,7 @@ class LiveWidget(Container):
         self.trainer.request_view(grown(box, halo, self._mirror.shape))
 
     def _on_view(self, result) -> None:
-        if self._live is None or result.labels.shape != _size(result.box):
+        if self._live is None or result.labels.shape != box_size(result.box):
             return
         y0, y1, x0, x1 = result.box
         self._live.data[y0:y1, x0:x1] = result.labels
@@ -410,7 +386,3 @@ class LiveWidget(Container):
         saved = self.trainer.save(path)
         self._status.value = f"Saved the model at step {self.trainer.step} to {Path(saved).name}"
         return Path(saved)
-
-
-def _size(box) -> tuple[int, int]:
-    return box[1] - box[0], box[3] - box[2]
