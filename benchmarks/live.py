@@ -46,20 +46,13 @@ import dsb_full  # noqa: E402
 
 
 def iou_table(truth: np.ndarray, predicted: np.ndarray) -> dict[int, float]:
-    """Best IoU of each ground-truth object with any predicted object."""
-    out = {}
-    for gt_id, sl in enumerate(ndi.find_objects(truth), start=1):
-        if sl is None:
-            continue
-        own = truth[sl] == gt_id
-        ids, counts = np.unique(predicted[sl][own], return_counts=True)
-        best = 0.0
-        for p, c in zip(ids, counts, strict=True):
-            if p:
-                union = own.sum() + (predicted == p).sum() - c
-                best = max(best, c / union)
-        out[gt_id] = best
-    return out
+    """Best IoU of each ground-truth object with any predicted object (0: none overlaps)."""
+    from napari_unet.core.metrics.matching import instance_ious
+
+    best = {int(i): 0.0 for i in np.unique(truth) if i}
+    for gt_id, _, iou in zip(*instance_ious(truth, predicted), strict=True):
+        best[int(gt_id)] = max(best[int(gt_id)], float(iou))
+    return best
 
 
 def paint(trainer, truth: np.ndarray, obj: int, new_id: int) -> None:
@@ -135,7 +128,7 @@ def compare(args) -> None:
     import torch
 
     from napari_unet import pretrained
-    from napari_unet.core.training.pairs import _checked_image
+    from napari_unet.core.training.pairs import checked_image
 
     torch.manual_seed(0)
     parts = dsb_full.split(args.data, kinds=("histo",), extra_val=0)
@@ -145,7 +138,7 @@ def compare(args) -> None:
     test = parts["test"]
     image, truth = dsb_full.load(args.data, item)
     model, meta = pretrained("nuclei")
-    raw = _checked_image(image, truth.shape, item.name, 1, None)
+    raw = checked_image(image, truth.shape, item.name, int(model.in_channels), None)
     print(f"annotated: {item.name} ({counts[item.name]} nuclei); scored: {len(test)} test images")
     curves, order = {}, []
     for mode in ("live", "once"):

@@ -145,8 +145,8 @@ class LiveWidget(Container):
             image, labels = self._image_box.value, self._labels_box.value
             if image is None or labels is None:
                 raise InputError("choose an Image layer and the Labels layer you paint on")
-            raw, plane = self._plane(image, labels)
             model, meta = self._load_model()
+            raw, plane = self._plane(image, labels, int(model.in_channels))
         except (InputError, OSError) as exc:
             _layers.report_error(self._status, str(exc))
             return False
@@ -169,25 +169,26 @@ class LiveWidget(Container):
             window.installEventFilter(self._watcher)
         return True
 
-    def _plane(self, image, labels):
-        from napari_unet.core.training.pairs import _checked_image
+    def _plane(self, image, labels, in_channels: int):
+        """The image as the model reads it, ``(C, H, W)``, and the labels' shape."""
+        from napari_unet.core.training.pairs import checked_image
 
         data = np.asarray(labels.data)
         if data.ndim != 2:
             raise InputError("live training works on a 2D image plane; choose a 2D layer")
         raw = np.asarray(image.data)
-        return _checked_image(raw, data.shape, image.name, 1, None), data.shape
+        return checked_image(raw, data.shape, image.name, in_channels, None), data.shape
 
     def _load_model(self):
-        from napari_unet.core.models.modelfile import load_model
-        from napari_unet.core.models.pretrained import pretrained_path
+        from napari_unet.core.models.pretrained import resolve_model
+        from napari_unet.widgets._exporting import load_model_file
 
         if self._model.value == FILE:
             path = self._model_file.value
             if path is None or str(path) in ("", "."):
                 raise InputError("choose a model file (.safetensors), or a built-in model")
-            return load_model(path, device="cpu")
-        return load_model(pretrained_path(BUILTINS[self._model.value]), device="cpu")
+            return load_model_file(path)
+        return load_model_file(resolve_model(BUILTINS[self._model.value]))
 
     def _live_layer(self, image, shape):
         name = f"{image.name} live prediction"

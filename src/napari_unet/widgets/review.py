@@ -128,10 +128,10 @@ class ReviewWidget(Container):
     def _load_model(req: dict):
         if req["model"] is not None:
             return req["model"], req["metadata"]
-        from napari_unet.core.models.modelfile import load_model
         from napari_unet.core.models.pretrained import resolve_model
+        from napari_unet.widgets._exporting import load_model_file
 
-        return load_model(resolve_model(req["model_path"]), device="cpu")
+        return load_model_file(resolve_model(req["model_path"]))
 
     # -- moving -----------------------------------------------------------------------------
     @property

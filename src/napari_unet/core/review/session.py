@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_unet.core.annotation.edits import count_cells
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_write
 from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr, read_image, write_image
@@ -296,7 +297,7 @@ class Review:
         write_image(path, labels)
         with self._lock:
             entry = self.entries[name]
-            entry.objects = count_objects(labels)
+            entry.objects = count_cells(labels)[0]
             entry.source = "reviewed"
             entry.updated = _now()
         return path
@@ -309,7 +310,7 @@ class Review:
             entry.predicted_with = model_key
             entry.source = f"prediction ({model})"
             if entry.objects is None:
-                entry.objects = count_objects(labels)
+                entry.objects = count_cells(labels)[0]
         if time.monotonic() - self._saved_at > SAVE_EVERY_S:  # a large folder: not each time
             self.save()
         return path
@@ -384,12 +385,6 @@ class Review:
         seconds = sum(e.seconds for e in self.entries.values())
         parts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
         return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review"
-
-
-def count_objects(labels) -> int:
-    """The number of distinct non-zero labels."""
-    values = np.unique(np.asarray(labels))
-    return int(np.count_nonzero(values))
 
 
 def _as_labels(data, path: Path) -> np.ndarray:

@@ -217,7 +217,7 @@ def make_pairs(
     channels = None
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
         lab = check_labels(lab, f"{name}: labels", allow_bool=True).astype(np.int32, copy=False)
-        img = _checked_image(img, lab.shape, name, in_channels, channel)
+        img = checked_image(img, lab.shape, name, in_channels, channel)
         channels = _same_channels(img, channels, name)
         mask = _checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
@@ -276,7 +276,7 @@ def _check_counts(images, labels, regions, names) -> tuple[list, list]:
     return regions, names
 
 
-def _checked_image(img, label_shape: tuple, name: str, in_channels, channel) -> np.ndarray:
+def checked_image(img, label_shape: tuple, name: str, in_channels, channel) -> np.ndarray:
     """The image as ``(..., C, H, W)`` with the channels the model takes (see make_pairs)."""
     from napari_unet.core.images.layout import fit_channels
 
