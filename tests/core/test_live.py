@@ -108,3 +108,67 @@ def test_the_trainer_learns_from_updates_and_predicts_the_view(cells, tmp_path, 
     assert not trainer.running
     # The caller's model was not trained (a copy is).
     assert all((before[k] == v).all() for k, v in model.state_dict().items())
+
+
+def test_a_drawn_region_is_annotated_with_the_painted_cells_and_apart_from_them(cells):
+    raw, labels = cells
+    data = LiveData(raw)
+    patch = np.zeros((40, 40), np.int32)
+    patch[15:25, 15:25] = 1
+    data.update((10, 50, 10, 50), patch)
+    painted = data.mask.copy()
+    region = np.zeros(data.shape, bool)
+    region[100:160, 120:200] = True  # background drawn as a region: "no cell here"
+    box = data.set_region(region)
+    assert box == (100, 160, 120, 200)
+    np.testing.assert_array_equal(data.mask, painted | region)
+    assert data.weights[region].min() > 0 and (data.target[region] == 0).all()
+    assert data.set_region(region) is None  # the same region: nothing changed
+    data.set_region(np.zeros(data.shape, bool))  # the region removed: the painted cell stays
+    np.testing.assert_array_equal(data.mask, painted)
+    assert data.weights[100:160, 120:200].max() == 0
+    with pytest.raises(InputError, match="region of shape"):
+        data.set_region(np.zeros((3, 3), bool))
+
+
+def test_other_annotated_images_share_the_batches(cells, one_thread):
+    from napari_unet.core.live.trainer import LiveConfig, LiveTrainer
+    from napari_unet.core.models.unet import UNet
+
+    raw, labels = cells
+    other_image = raw[0][:, ::-1].copy()  # another image (H, W) with its own cells
+    other_labels = labels[:, ::-1].copy()
+    model = UNet(1, 2, base_channels=4, depth=3, padding="same")
+    config = LiveConfig(batch_size=2, crop_size=64, other_share=0.5)
+    trainer = LiveTrainer(model, {}, raw, config, others=[(other_image, other_labels)])
+    try:
+        trainer.update((0, 96, 0, 96), labels[:96, :96])
+        _wait(lambda: trainer.step >= 2)
+        trainer.pause()
+        (pair,) = trainer.other_pairs
+        # what counts as annotated there: the cells and a ring around each, as painting
+        assert pair.mask[other_labels > 0].all() and not pair.mask.all()
+        np.testing.assert_array_equal(pair.labels, other_labels)
+        sampler = trainer._sampler_for()
+        drawn = []
+        inner = sampler.others.sample
+        sampler.others.sample = lambda rng: drawn.append(1) or inner(rng)
+        for _ in range(200):
+            sampler.sample(np.random.default_rng(len(drawn) + _))
+        assert 60 <= len(drawn) <= 140  # about half the crops come from the other image
+    finally:
+        assert trainer.stop()
+    assert trainer.error is None
+
+
+def test_an_error_on_the_thread_stops_it_and_is_kept(cells, one_thread):
+    from napari_unet.core.live.trainer import LiveTrainer
+    from napari_unet.core.models.unet import UNet
+
+    raw, _ = cells
+    model = UNet(1, 2, base_channels=4, depth=3, padding="same")
+    trainer = LiveTrainer(model, {}, raw)
+    trainer.set_region(np.ones((3, 3), bool))  # not the plane's shape
+    _wait(lambda: not trainer.running)
+    assert isinstance(trainer.error, InputError) and "region of shape" in str(trainer.error)
+    trainer.stop()

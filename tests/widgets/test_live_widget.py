@@ -120,3 +120,30 @@ def test_accepting_predicted_objects_and_saving(make_napari_viewer, qtbot, histo
     running = widget.trainer
     viewer.close()  # closing napari stops the thread
     assert not running.running
+
+
+def test_a_drawn_region_and_other_annotated_images_train_too(make_napari_viewer, qtbot, histology):
+    viewer, widget, labels, truth = _dock(make_napari_viewer, histology)
+    image, _ = histology
+    viewer.add_image(image[::-1].copy(), name="second")
+    ann = viewer.add_labels(truth[::-1].copy(), name="second annotations")  # annotated
+    viewer.add_image(image[:, ::-1].copy(), name="third")  # no annotations: left out
+    shapes = viewer.add_shapes([[[0, 0], [0, 60], [60, 60], [60, 0]]], name="background")
+    widget.reset_choices()
+    widget._labels_box.value = labels
+    widget._annotated_box.value = shapes
+    widget._others.value = True
+    assert widget.start()
+    trainer = widget.trainer
+    assert widget._other_names == ["second"]
+    qtbot.waitUntil(lambda: trainer.data.region.any(), timeout=10_000)
+    assert trainer.data.region[:60, :60].all() and not trainer.data.region[70:, 70:].any()
+    qtbot.waitUntil(lambda: trainer.step > 0, timeout=60_000)  # the region alone is data
+    (pair,) = trainer.other_pairs
+    np.testing.assert_array_equal(pair.labels, ann.data)
+    shapes.add([[[100, 100], [100, 150], [150, 150], [150, 100]]])  # another shape, sent
+    qtbot.waitUntil(lambda: trainer.data.region[120, 120], timeout=10_000)
+    widget._show_status()
+    assert "+ 1 other images" in widget._status.value
+    widget.stop()
+    assert not trainer.running and trainer.error is None

@@ -31,6 +31,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
+from napari_unet.widgets._live_parts import TIPS, RegionLink, live_layer, other_annotations
 from napari_unet.widgets._predict_form import BUILTINS
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class LiveWidget(Container):
         self._mirror: np.ndarray | None = None  # the annotations as last sent
         self._last_view = None
         self._views = 0
+        self._link = None  # follows the annotated region layer while running
+        self._other_names: list[str] = []
         self._make_controls()
         self._bridge = _Bridge()
         self._bridge.view.connect(self._on_view)
@@ -80,6 +83,11 @@ class LiveWidget(Container):
     def _region_choices(self, _widget=None):
         return [("the view", None), *_layers.layer_choices(self._viewer, "Shapes")]
 
+    def _annotated_choices(self, _widget=None):
+        exclude = (self._labels_box.value,) if hasattr(self, "_labels_box") else ()
+        layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=exclude)
+        return [("painted cells only", None), *layers]
+
     def _timer(self, ms: int, slot, single: bool = False) -> QTimer:
         timer = QTimer(self.native)
         timer.setInterval(ms)
@@ -94,6 +102,8 @@ class LiveWidget(Container):
         self._model = ComboBox(label="model", choices=[*BUILTINS, FILE], value=next(iter(BUILTINS)))
         self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self._model_file.changed.connect(lambda _=None: setattr(self._model, "value", FILE))
+        self._annotated_box = ComboBox(label="annotated region", choices=self._annotated_choices)
+        self._others = CheckBox(text="also train on other annotated images", value=False)
         self._start = PushButton(text="Start live training")
         self._pause = PushButton(text="Pause", enabled=False)
         self._stop = PushButton(text="Stop", enabled=False)
@@ -112,28 +122,13 @@ class LiveWidget(Container):
         # Another image or annotations layer: the running session ends (its model is kept).
         self._image_box.changed.connect(self._on_choice)
         self._labels_box.changed.connect(self._on_choice)
-        tips = {
-            self._image_box: "the image to train on (its current plane for a stack)",
-            self._labels_box: "the annotations you paint (one id per cell); the Annotate "
-            "dock's layer, or any Labels layer of the image's size",
-            self._model: "the model fine-tuned live: a built-in model or a model file",
-            self._model_file: "the model file (.safetensors) when 'model file' is chosen",
-            self._start: "train continuously on what you paint; the view's prediction follows",
-            self._pause: "pause or resume training (the model is kept)",
-            self._stop: "stop training (the model is kept: save it, or start again)",
-            self._save: "save the model trained so far to a model file",
-            self._click: "a click on a predicted object copies it into the annotations",
-            self._region_box: "where Accept all copies predicted objects: the view, or the "
-            "shapes of a Shapes layer you drew",
-            self._accept_view: "copy every predicted object in the region (painted cells win "
-            "where they overlap)",
-        }
-        for widget, tip in tips.items():
-            widget.tooltip = tip
+        for name, tip in TIPS.items():
+            getattr(self, name).tooltip = tip
         self.extend(
             [Container(widgets=[self._image_box, self._labels_box, self._model,
-                                self._model_file, self._region_box], labels=True),
-             self._start,
+                                self._model_file, self._annotated_box, self._region_box],
+                       labels=True),
+             self._others, self._start,
              _layers.row(self._pause, self._stop, self._save), self._click,
              self._accept_view, self._status]
         )  # fmt: skip
@@ -147,6 +142,11 @@ class LiveWidget(Container):
                 raise InputError("choose an Image layer and the Labels layer you paint on")
             model, meta = self._load_model()
             raw, plane = self._plane(image, labels, int(model.in_channels))
+            others, names = [], []
+            if self._others.value:
+                others, names = other_annotations(
+                    self._viewer, image, labels, int(model.in_channels)
+                )
         except (InputError, OSError) as exc:
             _layers.report_error(self._status, str(exc))
             return False
@@ -154,9 +154,14 @@ class LiveWidget(Container):
 
         self.stop()
         self._image, self._labels = image, labels
-        self.trainer = LiveTrainer(model, meta, raw, on_view=self._bridge.view.emit)
+        self.trainer = LiveTrainer(model, meta, raw, on_view=self._bridge.view.emit, others=others)
+        self._other_names = names
+        region = self._annotated_box.value
+        if region is not None:
+            self._link = RegionLink(region, plane, self.trainer, self._status)
         self._mirror = np.zeros(plane, np.int32)
-        self._live = self._live_layer(image, plane)
+        self._live = live_layer(self._viewer, image, plane)
+        self._viewer.layers.selection.active = labels
         labels.events.paint.connect(self._on_paint)
         _layers.camera(self._viewer).events.connect(self._on_camera)
         self._send_diff()  # what is painted already
@@ -190,23 +195,6 @@ class LiveWidget(Container):
             return load_model_file(path)
         return load_model_file(resolve_model(BUILTINS[self._model.value]))
 
-    def _live_layer(self, image, shape):
-        name = f"{image.name} live prediction"
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == shape:
-            layer = self._viewer.layers[name]
-            layer.data = np.zeros(shape, np.int32)
-        else:
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
-            layer = self._viewer.add_labels(
-                np.zeros(shape, np.int32), name=name, opacity=0.8,
-                scale=image.scale[-2:], translate=image.translate[-2:],
-                metadata={_layers.ROLE: "preview"},
-            )  # fmt: skip
-        layer.contour = 2  # outlines: the painted cells (filled) stand apart
-        self._viewer.layers.selection.active = self._labels
-        return layer
-
     def stop(self, _value=None) -> None:
         """Stop training; the model is kept (Save, or Start again)."""
         for timer in getattr(self, "_timers", {}).values():
@@ -216,6 +204,9 @@ class LiveWidget(Container):
             return
         self._send_diff()
         self.trainer.stop()
+        if self._link is not None:
+            self._link.close()
+            self._link = None
         with contextlib.suppress(Exception):  # the layer may be gone with the viewer
             self._labels.events.paint.disconnect(self._on_paint)
             _layers.camera(self._viewer).events.disconnect(self._on_camera)
@@ -306,6 +297,12 @@ class LiveWidget(Container):
         state = "paused" if t.paused else "training"
         if not t.data.annotated:
             state = "waiting for the first painted cell"
+        if self._other_names:
+            state += f" (+ {len(self._other_names)} other images)"
+        if t.error is not None:
+            self.stop()
+            _layers.report_error(self._status, f"Live training stopped: {t.error}")
+            return
         self._status.value = f"Live: {state}, step {t.step}{loss}{seen}"
 
     # -- accepting predictions -----------------------------------------------------------------

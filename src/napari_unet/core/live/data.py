@@ -79,7 +79,9 @@ class LiveData:
         self.image = normalize(raw.astype(np.float32, copy=False), normalization)
         h, w = raw.shape[-2:]
         self.labels = np.zeros((h, w), np.int32)
-        self.mask = np.zeros((h, w), bool)
+        self.mask = np.zeros((h, w), bool)  # painted | region: what is annotated
+        self.painted = np.zeros((h, w), bool)  # painted cells and their rings
+        self.region = np.zeros((h, w), bool)  # areas the user marked (set_region)
         self.target = np.zeros((h, w), np.uint8)
         # The paper's border term alone; the class-balance weights come from the whole
         # annotated region when the data is sampled (:meth:`pair`), as on a whole image.
@@ -116,26 +118,39 @@ class LiveData:
             from scipy import ndimage as ndi
 
             ring = ndi.binary_dilation(labels > 0, iterations=RING)
-            self.mask[y0:y1, x0:x1] |= ring
+            self.painted[y0:y1, x0:x1] |= ring
         else:
-            self.mask[y0:y1, x0:x1] = np.asarray(mask, bool)
+            self.painted[y0:y1, x0:x1] = np.asarray(mask, bool)
+        self.mask[y0:y1, x0:x1] = self.painted[y0:y1, x0:x1] | self.region[y0:y1, x0:x1]
         self._recompute((y0, y1, x0, x1))
         self.recent.appendleft((time.monotonic(), (y0, y1, x0, x1)))
         self.version += 1
         self._pair = None
 
-    def set_mask(self, mask: np.ndarray) -> None:
-        """Replace the whole annotated region (the user drew or removed a region)."""
-        mask = np.asarray(mask, bool)
-        if mask.shape != self.shape:
-            raise InputError(f"region of shape {mask.shape}; expected {self.shape}")
+    def set_region(self, region: np.ndarray) -> Box | None:
+        """Replace the areas the user marked as annotated (a drawn region).
+
+        They are kept apart from the painted cells and their rings: what is annotated is
+        the union of the two, so a
+        region drawn over empty background teaches "no cell here" and removing the region
+        keeps the painted cells. Returns the box that changed (None: nothing did).
+        """
+        region = np.asarray(region, bool)
+        if region.shape != self.shape:
+            raise InputError(f"region of shape {region.shape}; expected {self.shape}")
+        self.region[...] = region
+        mask = self.painted | region
         changed = np.argwhere(mask != self.mask)
+        if not changed.size:
+            return None
         self.mask[...] = mask
-        if changed.size:
-            (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
-            self._recompute((int(y0), int(y1), int(x0), int(x1)))
-            self.version += 1
-            self._pair = None
+        (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
+        box = (int(y0), int(y1), int(x0), int(x1))
+        self._recompute(box)
+        self.recent.appendleft((time.monotonic(), box))
+        self.version += 1
+        self._pair = None
+        return box
 
     def _recompute(self, box: Box) -> None:
         from napari_unet.core.training.targets import normalized_distance

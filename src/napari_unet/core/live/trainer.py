@@ -49,6 +49,8 @@ class LiveConfig:
     error_share: float = 0.15
     #: Seconds after which an updated box no longer counts as recent.
     recent_s: float = 30.0
+    #: Share of crops from the other annotated images, when some are given.
+    other_share: float = 0.3
     #: Steps after which the view is predicted again without being asked.
     refresh_steps: int = 25
     #: The model shown, saved and snapshot is an exponential moving average of the trained
@@ -71,15 +73,21 @@ class ViewResult:
 class LiveSampler(CropSampler):
     """Crops of a :class:`LiveData`: recent boxes, disagreements, then the whole region."""
 
-    def __init__(self, data: LiveData, input_size: int, output_size: int, config: LiveConfig):
+    def __init__(
+        self, data: LiveData, input_size: int, output_size: int, config: LiveConfig, others=()
+    ):
         from napari_unet.core.training.augment import AugmentConfig
 
         self.data, self.config = data, config
         super().__init__([data.pair()], input_size, output_size, AugmentConfig())
+        # the other annotated images: plain crops of their annotated regions
+        self.others = CropSampler(list(others), input_size, output_size, AugmentConfig())
 
     def sample(self, rng: np.random.Generator) -> tuple:
         """One augmented crop, its centre chosen as the class text says."""
         pair = self.data.pair()
+        if self.others.pairs and rng.random() < self.config.other_share:
+            return self.others.sample(rng)
         u = rng.random()
         now = time.monotonic()
         recent = [b for t, b in self.data.recent if now - t < self.config.recent_s]
@@ -110,6 +118,13 @@ class LiveTrainer:
     on_view, on_progress : callable, optional
         ``on_view(ViewResult)`` after each prediction of the view; ``on_progress(step,
         loss)`` every few steps.
+    others : sequence of (image, labels), optional
+        Other annotated images to train on at the same time (a share
+        :attr:`LiveConfig.other_share` of the crops). Each image in any layout
+        :func:`~napari_unet.core.training.pairs.make_pairs` takes, its labels 2D; what
+        counts as annotated is what live painting marks: the labelled cells and a ring of
+        :data:`~napari_unet.core.live.data.RING` pixels of background around each. Their
+        targets are built on the trainer's thread before the first step.
     """
 
     def __init__(
@@ -120,6 +135,7 @@ class LiveTrainer:
         config: LiveConfig | None = None,
         on_view: Callable | None = None,
         on_progress: Callable | None = None,
+        others=(),
     ) -> None:
         import torch
 
@@ -141,12 +157,15 @@ class LiveTrainer:
         self._cond = threading.Condition()
         self._model_lock = threading.Lock()  # held by a step or a prediction of the view
         self._paused = self._stopped = False
+        self.error: Exception | None = None  # what ended the thread, if not stop()
         self.step = 0
         self.last_view_step = -1
         self.loss: float | None = None
         self.applied_at: dict[int, float] = {}  # update id -> when training first used it
         self._next_id = 0
         self._sampler = None
+        self._others = list(others)
+        self.other_pairs: list = []  # built on the thread
         self._rng = np.random.default_rng(self.config.seed)
         self._thread = threading.Thread(target=self._run, name="napari-unet live", daemon=True)
         self._thread.start()
@@ -160,6 +179,13 @@ class LiveTrainer:
             self._updates.put((uid, time.monotonic(), box, labels, mask))
             self._cond.notify_all()
         return uid
+
+    def set_region(self, region: np.ndarray) -> int:
+        """Hand over the areas marked as annotated (a copy of the whole plane's mask).
+
+        Painted cells stay annotated whatever the region. Returns the update's id.
+        """
+        return self.update(None, np.asarray(region, bool))
 
     @property
     def last_update(self) -> int:
@@ -222,6 +248,12 @@ class LiveTrainer:
 
     # -- the thread -------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # noqa: BLE001 - shown by the GUI; the model is kept
+            self.error = exc
+
+    def _loop(self) -> None:
         while True:
             with self._cond:  # held only to wait: the GUI's calls never wait for a step
                 while not self._stopped and not self._has_work():
@@ -245,7 +277,10 @@ class LiveTrainer:
     def _apply_updates(self) -> None:
         while not self._updates.empty():
             uid, _t, box, labels, mask = self._updates.get_nowait()
-            self.data.update(box, labels, mask)
+            if box is None:
+                self.data.set_region(labels)
+            else:
+                self.data.update(box, labels, mask)
             self.applied_at[uid] = time.monotonic()
 
     def _due_view(self) -> Box | None:
@@ -281,7 +316,8 @@ class LiveTrainer:
 
             cfg = TrainConfig(crop_size=self.config.crop_size)
             s_in, s_out = crop_sizes(self.model, cfg, _cpu())
-            self._sampler = LiveSampler(self.data, s_in, s_out, self.config)
+            self.other_pairs = _other_pairs(self._others, self.metadata, self.model, self.head)
+            self._sampler = LiveSampler(self.data, s_in, s_out, self.config, self.other_pairs)
         return self._sampler
 
     def _average(self) -> None:
@@ -318,6 +354,25 @@ def _ema(average, model, decay: float) -> None:
             a.mul_(decay).add_(p, alpha=1.0 - decay)
         for a, b in zip(average.buffers(), model.buffers(), strict=True):
             a.copy_(b)
+
+
+def _other_pairs(others, metadata: dict, model, head: str) -> list:
+    """Training pairs of the other annotated images (cells + rings, as live painting)."""
+    if not others:
+        return []
+    from scipy import ndimage as ndi
+
+    from napari_unet.core.live.data import RING
+    from napari_unet.core.training.pairs import make_pairs
+
+    images = [image for image, _ in others]
+    labels = [np.asarray(lab) for _, lab in others]
+    regions = [ndi.binary_dilation(lab > 0, iterations=RING) for lab in labels]
+    return make_pairs(
+        images, labels, regions, names=[f"other image {i + 1}" for i in range(len(images))],
+        normalization=metadata.get("normalization"), in_channels=int(model.in_channels),
+        head=head,
+    )  # fmt: skip
 
 
 def _cpu():

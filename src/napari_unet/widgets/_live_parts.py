@@ -1,0 +1,130 @@
+"""Parts of the Live dock: its tooltips, the other annotated images, the annotated region.
+
+- :func:`other_annotations` finds the other images of the viewer that have annotations of
+  their own (the layer the Annotate dock makes, ``<image> annotations``, or another Labels
+  layer named after the image) and copies them for the trainer.
+- :class:`RegionLink` follows the layer chosen as the annotated region (Shapes drawn over
+  background with no cells, or a Labels layer painted as a region) and hands its mask to the
+  trainer whenever it changes: the region is annotated in addition to the painted cells.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.widgets import _layers
+
+#: Tooltips of the Live dock's controls, by attribute name.
+TIPS = {
+    "_image_box": "the image to train on (its current plane for a stack)",
+    "_labels_box": "the annotations you paint (one id per cell); the Annotate dock's layer, "
+    "or any Labels layer of the image's size",
+    "_model": "the model fine-tuned live: a built-in model or a model file",
+    "_model_file": "the model file (.safetensors) when 'model file' is chosen",
+    "_annotated_box": "also annotated: the shapes of a Shapes layer (or the pixels of a Labels "
+    "layer) you drew over background, so that empty areas teach 'no cell here'; painted cells "
+    "and a ring around each are annotated anyway",
+    "_others": "also train on the other images that have annotations of their own (their "
+    "'<image> annotations' layer): cells and a ring of background around each",
+    "_start": "train continuously on what you paint; the view's prediction follows",
+    "_pause": "pause or resume training (the model is kept)",
+    "_stop": "stop training (the model is kept: save it, or start again)",
+    "_save": "save the model trained so far to a model file",
+    "_click": "a click on a predicted object copies it into the annotations",
+    "_region_box": "where Accept all copies predicted objects: the view, or the shapes of a "
+    "Shapes layer you drew",
+    "_accept_view": "copy every predicted object in the region (painted cells win where they "
+    "overlap)",
+}
+
+
+def own_labels(viewer, image, exclude=()) -> object | None:
+    """The Labels layer that annotates ``image``: named after it, ``annotations`` first."""
+    mine = [
+        ly
+        for _, ly in _layers.layer_choices(viewer, "Labels", exclude=exclude)
+        if ly.name.startswith(image.name)
+    ]
+    mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
+    return mine[0] if mine else None
+
+
+def other_annotations(viewer, image, labels, in_channels: int) -> tuple[list, list[str]]:
+    """Copies ``(raw, labels)`` of the other annotated 2D images, and their names.
+
+    Images whose annotations are empty, not 2D, or of another size are left out; an image
+    whose channels do not fit the model raises :class:`InputError` (a clear message before
+    anything starts).
+    """
+    from napari_unet.core.training.pairs import checked_image
+
+    pairs, names = [], []
+    for _, other in _layers.layer_choices(viewer, "Image", exclude=(image,)):
+        ann = own_labels(viewer, other, exclude=(labels,))
+        if ann is None:
+            continue
+        data = np.asarray(ann.data)
+        if data.ndim != 2 or not data.any():
+            continue
+        raw = checked_image(np.asarray(other.data), data.shape, other.name, in_channels, None)
+        pairs.append((raw, np.array(data, np.int32)))
+        names.append(other.name)
+    return pairs, names
+
+
+class RegionLink:
+    """Sends the mask of a region layer to the trainer now and whenever the layer changes."""
+
+    def __init__(self, layer, shape: tuple[int, int], trainer, status) -> None:
+        self.layer, self.shape, self.trainer, self.status = layer, tuple(shape), trainer, status
+        self.send()
+        for name in ("data", "paint", "set_data"):
+            event = getattr(layer.events, name, None)
+            if event is not None:
+                event.connect(self.send)
+
+    def send(self, _event=None) -> None:
+        """Hand the region's current mask over (an empty region: nothing extra annotated)."""
+        if getattr(_event, "action", None) in ("changing", "adding", "removing"):
+            return  # a shape is being drawn or moved: wait for the end of the gesture
+        try:
+            if len(getattr(self.layer, "data", ())) == 0:  # a Shapes layer with no shape
+                mask = np.zeros(self.shape, bool)
+            else:
+                mask = _layers.region_array(self.layer, self.shape, allow_empty=True)
+        except InputError as exc:
+            _layers.report_error(self.status, str(exc))
+            return
+        self.trainer.set_region(mask)
+
+    def close(self) -> None:
+        """Stop following the layer."""
+        for name in ("data", "paint", "set_data"):
+            event = getattr(self.layer.events, name, None)
+            if event is not None:
+                with contextlib.suppress(Exception):
+                    event.disconnect(self.send)
+
+
+def live_layer(viewer, image, shape: tuple[int, int]):
+    """The ``<image> live prediction`` layer, emptied (made when missing or of another size).
+
+    Drawn as outlines so that the painted cells (filled, in the annotations) stand apart.
+    """
+    name = f"{image.name} live prediction"
+    if name in viewer.layers and viewer.layers[name].data.shape == shape:
+        layer = viewer.layers[name]
+        layer.data = np.zeros(shape, np.int32)
+    else:
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        layer = viewer.add_labels(
+            np.zeros(shape, np.int32), name=name, opacity=0.8,
+            scale=image.scale[-2:], translate=image.translate[-2:],
+            metadata={_layers.ROLE: "preview"},
+        )  # fmt: skip
+    layer.contour = 2
+    return layer
