@@ -107,6 +107,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "held out at its bottom",
         "val_every": "steps between validations (and updates of the live preview)",
         "workers": "threads preparing batches (0: automatic, one on a CPU, up to four on a GPU)",
+        "augment_on": "where training crops are cut and augmented: host (numpy threads), "
+        "device (torch on the training device, each image uploaded once) or auto (the device "
+        "on a CUDA GPU, the host on a CPU)",
         "train_precision": "arithmetic on the GPU: auto (fp16 on CUDA, fp32 elsewhere), fp32, "
         "fp16 or bf16",
         "grey": "average colour channels into one grey channel",

@@ -124,6 +124,44 @@ def elastic_field(size: int, std: float, grid: int, rng: np.random.Generator) ->
     return np.stack([w @ c @ w.T for c in coarse])
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """The random geometric draws of one crop (see :func:`draw_geometry`).
+
+    ``quarter_turns`` rotations by 90 degrees, then a mirror of the columns when ``flip``,
+    then a zoom by ``zoom``; ``coarse`` is the ``(2, g, g)`` elastic lattice or None.
+    """
+
+    quarter_turns: int = 0
+    flip: bool = False
+    zoom: float = 1.0
+    coarse: np.ndarray | None = None
+
+    def matrix(self) -> np.ndarray:
+        """The 2x2 map of crop offsets ``(row, col)`` to source offsets (no elastic part)."""
+        m = np.eye(2)
+        turn = np.array([[0.0, -1.0], [1.0, 0.0]])  # (u, v) -> (-v, u)
+        for _ in range(self.quarter_turns):
+            m = turn @ m
+        if self.flip:
+            m = np.diag([1.0, -1.0]) @ m
+        return m / self.zoom
+
+
+def draw_geometry(config: AugmentConfig, rng: np.random.Generator) -> Geometry:
+    """Draw a crop's rotation, flip, zoom and elastic lattice (the order is fixed)."""
+    turns = int(rng.integers(4)) if config.rot90 else 0
+    flip = bool(config.flips and rng.random() < 0.5)
+    zoom = 1.0
+    if config.scale > 0:  # drawn only when asked, so other settings keep their sequences
+        zoom = float(np.exp(rng.uniform(-np.log1p(config.scale), np.log1p(config.scale))))
+    coarse = None
+    if config.elastic and config.elastic_std > 0:
+        g = config.elastic_grid
+        coarse = rng.normal(0.0, config.elastic_std, size=(2, g, g))
+    return Geometry(turns, flip, zoom, coarse)
+
+
 def sampling_grid(
     top_left: tuple[float, float],
     size: int,
@@ -150,20 +188,20 @@ def sampling_grid(
         zoom turn and scale the crop about its centre, so without elastic deformation and
         zoom the grid stays on whole pixels (no interpolation blur).
     """
+    geo = draw_geometry(config, rng)
     half = (size - 1) / 2.0
     off = np.arange(size, dtype=np.float64) - half
     u, v = np.meshgrid(off, off, indexing="ij")
-    if config.rot90:
-        for _ in range(int(rng.integers(4))):
-            u, v = -v, u
-    if config.flips and rng.random() < 0.5:
+    for _ in range(geo.quarter_turns):
+        u, v = -v, u
+    if geo.flip:
         v = -v
-    if config.scale > 0:  # drawn only when asked, so other settings keep their sequences
-        f = float(np.exp(rng.uniform(-np.log1p(config.scale), np.log1p(config.scale))))
-        u, v = u / f, v / f
+    if geo.zoom != 1.0:
+        u, v = u / geo.zoom, v / geo.zoom
     grid = np.stack([u + top_left[0] + half, v + top_left[1] + half])
-    if config.elastic and config.elastic_std > 0:
-        grid += elastic_field(size, config.elastic_std, config.elastic_grid, rng)
+    if geo.coarse is not None:
+        w = _upsampling_matrix(size, config.elastic_grid)
+        grid += np.stack([w @ c @ w.T for c in geo.coarse])
     return grid
 
 
@@ -207,20 +245,29 @@ def resample(
     )
 
 
+def draw_intensity(config: AugmentConfig, rng: np.random.Generator) -> tuple:
+    """Draw a crop's ``(gamma, gain, offset, noise_std)`` (neutral values when off)."""
+    g = float(np.exp(rng.uniform(-config.gamma, config.gamma))) if config.gamma > 0 else 1.0
+    gain = float(rng.uniform(1 - config.gain, 1 + config.gain)) if config.gain > 0 else 1.0
+    offset = float(rng.uniform(-config.offset, config.offset)) if config.offset > 0 else 0.0
+    noise = float(rng.uniform(0, config.noise)) if config.noise > 0 else 0.0
+    return g, gain, offset, noise
+
+
 def augment_intensity(
     image: np.ndarray, config: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:
     """Random gain, offset, gamma and Gaussian noise on a normalised ``(C, h, w)`` crop."""
     out = image.astype(np.float32, copy=True)
+    g, gain, offset, noise = draw_intensity(config, rng)
     if config.gamma > 0:
-        g = float(np.exp(rng.uniform(-config.gamma, config.gamma)))
         lo, hi = float(out.min()), float(out.max())
         if hi > lo:
             out = lo + (hi - lo) * ((out - lo) / (hi - lo)) ** g
     if config.gain > 0:
-        out *= rng.uniform(1 - config.gain, 1 + config.gain)
+        out *= gain
     if config.offset > 0:
-        out += rng.uniform(-config.offset, config.offset)
+        out += offset
     if config.noise > 0:
-        out += rng.normal(0.0, rng.uniform(0, config.noise), size=out.shape).astype(np.float32)
+        out += rng.normal(0.0, noise, size=out.shape).astype(np.float32)
     return out.astype(np.float32, copy=False)

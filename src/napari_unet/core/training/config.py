@@ -47,6 +47,10 @@ DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 #: is given (the command line and the Train dock).
 HOLDOUT_FRACTION = 0.2
 SCHEDULES = ("constant", "cosine", "poly")
+#: Where training crops are cut and augmented: ``host`` (numpy/scipy threads), ``device``
+#: (torch on the training device, :mod:`~napari_unet.core.training.device_sampling`) or
+#: ``auto`` (the device on CUDA, the host elsewhere; docs/training.md).
+AUGMENT_PLACES = ("auto", "host", "device")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class TrainConfig:
     paper's SGD with momentum 0.99 (``optimizer="sgd", lr=0.01``) gets there more slowly.
     ``prefetch`` batches are prepared ahead by each of ``workers`` threads; 0 (the default)
     chooses: one on a CPU, where the network needs the cores, and up to four on a CUDA GPU,
-    which one thread cannot keep busy (docs/training.md).
+    which one thread cannot keep busy (docs/training.md). ``augment_on`` says where crops
+    are cut and augmented (:data:`AUGMENT_PLACES`).
 
     ``lr`` None (or ``"auto"``, stored as None): the trainer chooses the rate, the
     optimiser's default from scratch and, when fine-tuning, a tenth of it if the start model
@@ -89,6 +94,7 @@ class TrainConfig:
     precision: str = "auto"
     prefetch: int = 2
     workers: int = 0
+    augment_on: str = "auto"
     normalization: dict = field(default_factory=lambda: dict(DEFAULT_NORMALIZATION))
     event_interval: float = 0.25
 
@@ -147,6 +153,7 @@ _CHOICES = {
     "optimizer": (OPTIMIZERS, "optimizer"),
     "schedule": (SCHEDULES, "schedule"),
     "precision": (("auto", *PRECISIONS), "precision"),
+    "augment_on": (AUGMENT_PLACES, "augment_on"),
 }
 #: Whole-number settings and their smallest value.
 _INTEGERS = {

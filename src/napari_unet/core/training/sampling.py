@@ -51,23 +51,33 @@ class CropSampler:
         area = np.array([max(p.region_index.size, 1) for p in pairs], np.float64)
         self._p = area / area.sum()
 
+    def draw_center(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """A random pair index and the crop centre ``(row, col)`` in it (see ``fg_bias``)."""
+        k = int(rng.choice(len(self.pairs), p=self._p))
+        pair = self.pairs[k]
+        idx = pair.fg_index if (pair.fg_index.size and rng.random() < self.fg_bias) else None
+        if idx is None:
+            idx = pair.region_index if pair.region_index.size else np.arange(pair.labels.size)
+        cy, cx = np.unravel_index(int(idx[rng.integers(idx.size)]), pair.shape)
+        return k, int(cy), int(cx)
+
+    def top_left(self, cy: int, cx: int, rng: np.random.Generator) -> tuple[int, int]:
+        """The first pixel of a crop centred near ``(cy, cx)`` (jittered by up to 2 px)."""
+        s = self.input_size
+        return int(cy - s // 2 + rng.integers(-2, 3)), int(cx - s // 2 + rng.integers(-2, 3))
+
     def sample(self, rng: np.random.Generator) -> tuple:
         """One crop: image ``(C, S, S)`` float32, target, weights and extra ``(O, O)``.
 
         ``extra`` is the pair's regression target resampled (linear), or None.
         """
-        pair = self.pairs[int(rng.choice(len(self.pairs), p=self._p))]
-        idx = pair.fg_index if (pair.fg_index.size and rng.random() < self.fg_bias) else None
-        if idx is None:
-            idx = pair.region_index if pair.region_index.size else np.arange(pair.labels.size)
-        cy, cx = np.unravel_index(int(idx[rng.integers(idx.size)]), pair.shape)
-        return self.crop(pair, int(cy), int(cx), rng)
+        k, cy, cx = self.draw_center(rng)
+        return self.crop(self.pairs[k], cy, cx, rng)
 
     def crop(self, pair: TrainPair, cy: int, cx: int, rng: np.random.Generator) -> tuple:
         """The augmented crop of ``pair`` centred near ``(cy, cx)`` (as :meth:`sample`)."""
         s, o = self.input_size, self.output_size
-        top = (cy - s // 2 + rng.integers(-2, 3), cx - s // 2 + rng.integers(-2, 3))
-        grid = aug.sampling_grid(top, s, self.augment, rng)
+        grid = aug.sampling_grid(self.top_left(cy, cx, rng), s, self.augment, rng)
         image = aug.resample(pair.coeffs, grid, order=3, prefiltered=True)
         h = (s - o) // 2
         inner = grid[:, h : h + o, h : h + o]

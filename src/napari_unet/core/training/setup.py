@@ -10,7 +10,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
-__all__ = ["batch_workers", "crop_sizes", "init_model", "make_optimizer"]
+__all__ = ["batch_workers", "crop_sizes", "init_model", "make_optimizer", "make_sampler"]
 
 
 def batch_workers(workers: int, device) -> int:
@@ -20,6 +20,33 @@ def batch_workers(workers: int, device) -> int:
     if device.type != "cuda":
         return 1
     return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def make_sampler(config: TrainConfig, pairs, input_size: int, output_size: int, device):
+    """The run's crop sampler and its number of batch threads.
+
+    ``config.augment_on``: ``host`` is :class:`~napari_unet.core.training.sampling.CropSampler`
+    (numpy/scipy, ``batch_workers`` threads); ``device`` is
+    :class:`~napari_unet.core.training.device_sampling.DeviceCropSampler` on the training
+    device (one thread: the work is the device's); ``auto`` is the device on CUDA, else the
+    host (on 2 CPU cores the host path kept whole steps as fast; docs/training.md).
+    """
+    from napari_unet.core.training.augment import AugmentConfig
+    from napari_unet.core.training.sampling import CropSampler
+
+    augment = AugmentConfig.from_dict(config.augment)
+    place = config.augment_on
+    if place == "auto":
+        place = "device" if device.type == "cuda" else "host"
+    if place == "host":
+        sampler = CropSampler(pairs, input_size, output_size, augment, config.fg_bias)
+        return sampler, batch_workers(config.workers, device)
+    from napari_unet.core.training.device_sampling import DeviceCropSampler
+
+    sampler = DeviceCropSampler(
+        pairs, input_size, output_size, augment, config.fg_bias, device=device
+    )
+    return sampler, config.workers or 1
 
 
 def init_model(config: TrainConfig, in_channels: int, init, resume):

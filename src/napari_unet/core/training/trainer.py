@@ -31,7 +31,6 @@ from napari_unet.core.images.sizes import median_diameter
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.models.pretrained import resolve_model
 from napari_unet.core.progress import drain
-from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.checkpoint import (
     best_path,
     load_resume,
@@ -50,12 +49,13 @@ from napari_unet.core.training.events import (
 )
 from napari_unet.core.training.lr_choice import choose_lr
 from napari_unet.core.training.pairs import TrainPair, for_head
-from napari_unet.core.training.sampling import BatchPrefetcher, CropSampler
+from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
     batch_workers,
     crop_sizes,
     init_model,
     make_optimizer,
+    make_sampler,
 )
 
 __all__ = ["batch_workers", "iter_train", "train"]
@@ -180,16 +180,14 @@ class _Run:
     def prefetcher(self) -> BatchPrefetcher:
         """Batches of augmented crops, prepared ahead in threads."""
         c = self.config
-        sampler = CropSampler(
-            self.pairs, self.s_in, self.s_out, AugmentConfig.from_dict(c.augment), c.fg_bias
-        )
-        workers = batch_workers(c.workers, self.device)
+        sampler, workers = make_sampler(c, self.pairs, self.s_in, self.s_out, self.device)
         return BatchPrefetcher(sampler, c.batch_size, c.seed, self.step, c.prefetch, workers)
 
     def train_step(self, batch: dict) -> TrainStep | None:
         """One optimisation step; a (throttled) progress event, or None."""
         import torch
 
+        from napari_unet.core.training.device_sampling import as_device_tensor
         from napari_unet.core.training.losses import head_loss
 
         self.step += 1
@@ -197,7 +195,7 @@ class _Run:
         for g in self.opt.param_groups:
             g["lr"] = lr
         x, tgt, w, extra = (
-            torch.from_numpy(batch[k]).to(self.device, non_blocking=True) if k in batch else None
+            as_device_tensor(batch[k], self.device) if k in batch else None
             for k in ("image", "target", "weights", "extra")
         )
         amp = self.amp_dtype

@@ -1,0 +1,201 @@
+"""Augmented training crops made by torch on the training device (a GPU not fed by the host).
+
+:class:`DeviceCropSampler` is a drop-in for :class:`~napari_unet.core.training.sampling.CropSampler`
+in :class:`~napari_unet.core.training.sampling.BatchPrefetcher`: its batches are torch tensors on
+the device. Each pair's image, target, weight map (and regression target) is uploaded once, on
+first use; the targets and weight maps are the ones :mod:`~napari_unet.core.training.pairs`
+computed and cached. Per batch only a few numbers per crop are drawn on the host, with the
+CPU sampler's draws in the CPU sampler's order (:meth:`CropSampler.draw_center`,
+:func:`~napari_unet.core.training.augment.draw_geometry` and ``draw_intensity``): the same
+crop centres in annotated regions, the same rotations, flips, zooms, elastic lattices and
+intensity jitter for the same seed. The device then builds every crop's sampling grid (the
+lattice upsampled by the same cubic-spline matrix), reads the image with bicubic, the weight
+map with bilinear and the target with nearest interpolation (``grid_sample``; reflection at
+the border, as the CPU path's mirror mode) and applies gamma, gain, offset and noise.
+
+Two differences from the CPU path, both within the augmentation's own randomness: the image is
+read with cubic convolution (torch's bicubic) instead of a cubic B-spline, and the Gaussian
+noise comes from a torch generator (seeded from the batch's numpy generator).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet.core.training import augment as aug
+from napari_unet.core.training.pairs import TrainPair
+from napari_unet.core.training.sampling import CropSampler
+
+__all__ = ["DeviceCropSampler", "as_device_tensor"]
+
+
+def as_device_tensor(value, device):
+    """A batch entry (numpy array or torch tensor) as a tensor on ``device``."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    return torch.from_numpy(value).to(device, non_blocking=True)
+
+
+class DeviceCropSampler:
+    """Random augmented crops of the training pairs, made on ``device`` (see module doc).
+
+    Parameters
+    ----------
+    pairs, input_size, output_size, augment, fg_bias
+        As :class:`~napari_unet.core.training.sampling.CropSampler`.
+    device : str or torch.device
+        Where the pairs are kept and the crops made (the training device).
+    """
+
+    def __init__(
+        self,
+        pairs: list[TrainPair],
+        input_size: int,
+        output_size: int,
+        augment: aug.AugmentConfig = aug.NO_AUGMENT,
+        fg_bias: float = 0.7,
+        device="cpu",
+    ) -> None:
+        import torch
+
+        self.host = CropSampler(pairs, input_size, output_size, augment, fg_bias)
+        self.pairs, self.augment = pairs, augment
+        self.input_size, self.output_size = int(input_size), int(output_size)
+        self.device = torch.device(device)
+        self._stores: dict[int, tuple] = {}
+        s = self.input_size
+        off = torch.arange(s, dtype=torch.float32) - (s - 1) / 2.0
+        u, v = torch.meshgrid(off, off, indexing="ij")
+        self._base = torch.stack([u.reshape(-1), v.reshape(-1)]).to(self.device)  # (2, S*S)
+        self._spline = None
+        if augment.elastic and augment.elastic_std > 0:
+            w = aug._upsampling_matrix(s, augment.elastic_grid)
+            self._spline = torch.as_tensor(w, dtype=torch.float32, device=self.device)
+
+    def store(self, k: int) -> tuple:
+        """Pair ``k`` on the device (uploaded on first use).
+
+        Image ``(1, C, H, W)``, linear ``(1, L, H, W)`` (weights and the regression target),
+        target ``(1, 1, H, W)`` (float, whole class numbers).
+        """
+        if k not in self._stores:
+            import torch
+
+            p, dev = self.pairs[k], self.device
+            lin = [p.weights] if p.extra is None else [p.weights, p.extra]
+
+            def up(a):
+                return torch.from_numpy(np.ascontiguousarray(a, np.float32))[None].to(dev)
+
+            self._stores[k] = (up(p.image), up(np.stack(lin)), up(p.target[None]))
+        return self._stores[k]
+
+    def draw(self, batch_size: int, rng: np.random.Generator) -> list[tuple]:
+        """Host draws of a batch: ``(pair, top_left, Geometry, intensity)`` per crop."""
+        crops = []
+        for _ in range(batch_size):
+            k, cy, cx = self.host.draw_center(rng)
+            top = self.host.top_left(cy, cx, rng)
+            geo = aug.draw_geometry(self.augment, rng)
+            crops.append((k, top, geo, aug.draw_intensity(self.augment, rng)))
+        return crops
+
+    def grids(self, crops: list[tuple]):
+        """``(B, 2, S, S)`` source rows and columns of the crops (float32, on the device)."""
+        import torch
+
+        s, dev = self.input_size, self.device
+        half = (s - 1) / 2.0
+        mats = np.stack([c[2].matrix() for c in crops]).astype(np.float32)
+        shift = np.array([[c[1][0] + half, c[1][1] + half] for c in crops], np.float32)
+        mats_t = torch.from_numpy(mats).to(dev)
+        pos = torch.einsum("bij,jp->bip", mats_t, self._base).reshape(len(crops), 2, s, s)
+        pos = pos + torch.from_numpy(shift).to(dev)[:, :, None, None]
+        if self._spline is not None:
+            coarse = torch.from_numpy(np.stack([c[2].coarse for c in crops]).astype(np.float32))
+            w = self._spline
+            pos = pos + torch.einsum("sg,bcgh,th->bcst", w, coarse.to(dev), w)
+        return pos
+
+    def batch(self, batch_size: int, rng: np.random.Generator) -> dict:
+        """A batch as :meth:`CropSampler.batch`, but torch tensors on the device."""
+        import torch
+
+        crops = self.draw(batch_size, rng)
+        seed = int(rng.integers(2**62))
+        pos = self.grids(crops)
+        s, o = self.input_size, self.output_size
+        h = (s - o) // 2
+        c_in = self.pairs[0].image.shape[0]
+        lin_n = 1 if self.pairs[0].extra is None else 2
+        image = torch.empty((batch_size, c_in, s, s), device=self.device)
+        lin = torch.empty((batch_size, lin_n, o, o), device=self.device)
+        target = torch.empty((batch_size, 1, o, o), device=self.device)
+        ks = np.array([c[0] for c in crops])
+        for k in np.unique(ks):
+            sel = torch.from_numpy(np.flatnonzero(ks == k)).to(self.device)
+            img_k, lin_k, tgt_k = self.store(int(k))
+            g = _normalised(pos[sel], img_k.shape[-2:])
+            image[sel] = _read(img_k, g, "bicubic")
+            inner = g[:, h : h + o, h : h + o]
+            lin[sel] = _read(lin_k, inner, "bilinear")
+            target[sel] = _read(tgt_k, inner, "nearest")
+        image = self._intensity(image, [c[3] for c in crops], seed)
+        batch = {
+            "image": image,
+            "target": target[:, 0].round().long(),
+            "weights": lin[:, 0].clamp_(min=0),
+        }
+        if lin_n == 2:
+            batch["extra"] = lin[:, 1].contiguous()
+        return batch
+
+    def _intensity(self, image, params: list[tuple], seed: int):
+        """Gamma on each crop's own range, gain, offset and Gaussian noise (as the CPU path)."""
+        import torch
+
+        a = self.augment
+        p = torch.tensor(params, dtype=torch.float32, device=self.device)[:, :, None, None, None]
+        gamma, gain, offset, noise = p.unbind(1)
+        if a.gamma > 0:
+            lo = image.amin(dim=(1, 2, 3), keepdim=True)
+            hi = image.amax(dim=(1, 2, 3), keepdim=True)
+            span = hi - lo
+            ok = span > 0
+            scaled = ((image - lo) / torch.where(ok, span, 1.0)).clamp_(min=0) ** gamma
+            image = torch.where(ok, lo + span * scaled, image)
+        if a.gain > 0:
+            image = image * gain
+        if a.offset > 0:
+            image = image + offset
+        if a.noise > 0:
+            gen = torch.Generator(device=self.device).manual_seed(seed)
+            z = torch.randn(image.shape, generator=gen, device=self.device)
+            image = image + noise * z
+        return image.contiguous()
+
+
+def _normalised(pos, shape):
+    """``(n, 2, S, S)`` pixel rows and columns as ``grid_sample``'s ``(n, S, S, 2)`` (x, y)."""
+    import torch
+
+    h, w = (max(int(n) - 1, 1) for n in shape)
+    return torch.stack([pos[:, 1] * (2.0 / w) - 1.0, pos[:, 0] * (2.0 / h) - 1.0], dim=-1)
+
+
+def _read(source, grid, mode: str):
+    """``source`` (1, C, H, W) read at ``grid`` (n, h, w, 2): ``(n, C, h, w)`` in one call.
+
+    The crops are stacked along the grid's rows, so every crop of one pair is one
+    ``grid_sample`` (reflection at the border, corners on pixel centres as scipy's mirror).
+    """
+    import torch.nn.functional as F
+
+    n, gh, gw, _ = grid.shape
+    out = F.grid_sample(
+        source, grid.reshape(1, n * gh, gw, 2), mode=mode, padding_mode="reflection",
+        align_corners=True,
+    )  # fmt: skip
+    return out.reshape(source.shape[1], n, gh, gw).transpose(0, 1)
