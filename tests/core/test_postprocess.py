@@ -154,3 +154,83 @@ def test_postprocess_settings_take_given_then_model_then_default_values():
         Postprocess.for_model(None, thresh=0.3)
     with pytest.raises(InputError, match="threshold"):
         Postprocess.for_model(None, threshold=1.5)
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+def _same_up_to_ids(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal partitions: one-to-one ids, same background."""
+    if a.shape != b.shape or not np.array_equal(a > 0, b > 0):
+        return False
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+
+
+@pytest.mark.parametrize("split", [0.0, 1.0, 2.5])
+@pytest.mark.parametrize("gap", [0, 1, 2, 3])
+def test_fast_path_equals_the_old_one_on_joined_touching_cells(gap, split):
+    """The benchmark's case at 512 px: touching cells without the gap (every cluster is cut)."""
+    from postprocess_reference import reference_labels
+
+    _, labels = touching_cells((512, 512), n_cells=94, seed=0)
+    fg = (labels > 0).astype(np.float32)
+    fast = probabilities_to_labels(fg, 0.5, 10, gap, split)
+    old = reference_labels(fg, 0.5, 10, gap, split)
+    assert np.array_equal(fast, old)  # the same ids, not only the same partition
+    assert _same_up_to_ids(fast, old)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_path_equals_the_old_one_on_noisy_probabilities(seed):
+    """Ragged, tie-heavy foreground (noise, thin bridges, image borders, tiny specks)."""
+    from postprocess_reference import reference_labels
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    prob = ndimage.gaussian_filter(rng.random((96 + seed * 7, 120)), 1.5 + seed % 3)
+    prob = (prob - prob.min()) / (prob.max() - prob.min())
+    for gap, split, min_size in ((2, 0.0, 10), (1, 1.0, 3), (3, 0.5, 0), (2, 2.0, 25)):
+        fast = probabilities_to_labels(prob, 0.55, min_size, gap, split)
+        assert np.array_equal(fast, reference_labels(prob, 0.55, min_size, gap, split))
+
+
+def test_fast_path_equals_the_old_one_on_a_real_prediction(shared_data):
+    """The built-in model's probabilities on a real DSB2018 image."""
+    import csv
+
+    from PIL import Image
+    from postprocess_reference import reference_labels
+
+    from napari_unet import predict, pretrained
+
+    with open(shared_data / "dsb2018" / "index.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["group"].startswith("fluo"))
+    image = np.asarray(Image.open(shared_data / "dsb2018" / "images" / f"{row['name']}.png"))
+    model, meta = pretrained("nuclei")
+    fg = predict(model, image[..., 0], metadata=meta)[1]
+    for split in (0.0, 1.0):
+        fast = probabilities_to_labels(fg, 0.5, 10, 2, split)
+        assert fast.max() > 5
+        assert np.array_equal(fast, reference_labels(fg, 0.5, 10, 2, split))
+
+
+def test_seam_kernels_equal_scipy_and_scikit_image():
+    """Shifted-slice max/min = scipy's filters; the ordered disc walk = expand_labels (ties)."""
+    from scipy import ndimage
+    from skimage.segmentation import expand_labels
+
+    from napari_unet.core.inference import seams
+
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        h, w = rng.integers(1, 40, 2)
+        dense = rng.random((h, w)) < rng.uniform(0.02, 0.6)
+        lab = (dense * rng.integers(1, int(rng.integers(2, 20)), (h, w))).astype(np.int32)
+        r = int(rng.integers(1, 5))
+        for pick, scipy_filter in ((np.maximum, ndimage.maximum_filter),
+                                   (np.minimum, ndimage.minimum_filter)):  # fmt: skip
+            assert np.array_equal(seams.window_extreme(lab, r, pick), scipy_filter(lab, 2 * r + 1))
+        for distance in (r, r + 0.5):
+            grown = expand_labels(lab, distance)
+            assert np.array_equal(seams.grow_onto(lab, lab == 0, distance), grown[lab == 0])

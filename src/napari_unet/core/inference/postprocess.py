@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_unet.core.errors import InputError, check_int
+from napari_unet.core.inference import seams
 
 __all__ = [
     "DEFAULT_GAP",
@@ -133,16 +134,21 @@ def probabilities_to_labels(
     numpy.ndarray
         int32 labels, 0 background, 1..N consecutive.
     """
-    from skimage.measure import label
-
     prob = np.asarray(foreground)
     if prob.ndim != 2:
         raise InputError(f"expected a 2D probability map; got shape {prob.shape}")
     Postprocess(threshold, min_size, gap, split)  # checks the values
-    labels = remove_small(label(prob > threshold, connectivity=1).astype(np.int32), min_size)
+    cross = ndimage.generate_binary_structure(2, 1)
+    labels, n = ndimage.label(prob > threshold, structure=cross, output=np.int32)
+    if n:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        kept = sizes >= min_size
+        kept[0] = True
+        if not kept.all():  # drop the small ones and renumber 1..N in one pass
+            labels = seams.sequential(labels, kept)
     if split > 0 and labels.any():
         labels = split_joined(labels, split)
-    return close_gaps(labels, gap)
+    return _grow_over_gaps(labels, gap)
 
 
 def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
@@ -160,28 +166,33 @@ def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
 
 def close_gaps(labels: np.ndarray, gap: int) -> np.ndarray:
     """Grow instances over the separation gaps (``gap`` px) only; int32 ids from 1."""
-    from skimage.segmentation import expand_labels, relabel_sequential
+    return _grow_over_gaps(seams.sequential(labels), gap)
 
+
+def _grow_over_gaps(labels: np.ndarray, gap: int) -> np.ndarray:
+    """:func:`close_gaps` of labels already numbered ``1..N``.
+
+    A background pixel is filled when it has two different instances within ``gap`` px
+    (chessboard): that is a separation gap. It takes the instance ``expand_labels(labels,
+    gap)`` would give it, looked up only there (see :mod:`.seams`).
+    """
+    labels = np.asarray(labels, np.int32)
     if gap > 0 and labels.any():
-        grown = expand_labels(labels, distance=gap)
-        # Fill only background pixels that have two different instances within ``gap``:
-        # that is the separation gap.
-        between = (labels == 0) & (grown > 0) & near_two_instances(labels, gap)
-        labels = np.where(between, grown, labels)
-    return relabel_sequential(labels)[0].astype(np.int32)
+        between = seams.near_two(labels, gap)
+        between &= labels == 0
+        if between.any():
+            labels = labels.copy()
+            labels[between] = seams.grow_onto(labels, between, gap)
+    return labels
 
 
 def near_two_instances(labels: np.ndarray, distance: int) -> np.ndarray:
     """Pixels with two different instances within ``distance`` (the seams of touching cells).
 
-    scikit-image has no "expand into gaps only", so the test is a max/min filter over the
-    window (cheap, and exact for seams ``distance`` wide).
+    scikit-image has no "expand into gaps only", so the test is a max/min over the window
+    (exact for seams ``distance`` wide), written with shifted slices (see :mod:`.seams`).
     """
-    size = 2 * distance + 1
-    big = np.iinfo(np.int32).max
-    highest = ndimage.maximum_filter(labels, size=size)
-    lowest = ndimage.minimum_filter(np.where(labels > 0, labels, big), size=size)
-    return (lowest != big) & (highest != lowest)
+    return seams.near_two(np.asarray(labels), distance)
 
 
 def snap_outlines(labels, foreground, threshold: float, distance: int) -> np.ndarray:
