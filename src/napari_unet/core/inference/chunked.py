@@ -29,7 +29,7 @@ from napari_unet.core.inference.runner import (
 )
 from napari_unet.core.inference.tiling import check_region
 
-__all__ = ["iter_compute", "iter_store", "lazy_probabilities"]
+__all__ = ["iter_compute", "iter_store", "iter_tasks", "lazy_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -146,38 +146,57 @@ def lazy_probabilities(predictor, image, region=None):
     return out.reshape((n_cls, *lay.stack_shape, y1 - y0, x1 - x0))
 
 
-def iter_store(probs, path, scheduler: str | None = None) -> Generator[object, None, object]:
+def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
     """Compute lazy ``probs`` chunk by chunk into a new Zarr store at ``path``, with progress.
 
-    Yields :class:`~napari_unet.core.inference.runner.PredictProgress` per chunk and returns
-    the stored array, read back lazily.
+    ``scheduler``: None (this process, one chunk after another), a ``dask.distributed``
+    scheduler address or a ``distributed.Client``. The store's chunks are the array's first
+    chunk along each axis, so every chunk of the store is written by exactly one block (a
+    last block that absorbed a remainder fills whole store chunks too): blocks written in
+    parallel on a cluster never share a store chunk. Yields
+    :class:`~napari_unet.core.inference.runner.PredictProgress` per chunk and returns the
+    stored array, read back lazily.
     """
-    import dask
     import dask.array as da
     import zarr
 
-    store = zarr.open_array(
-        str(path), mode="w", shape=probs.shape, chunks=probs.chunksize, dtype=np.float32
-    )
+    chunks = tuple(int(c[0]) for c in probs.chunks)
+    store = zarr.open_array(str(path), mode="w", shape=probs.shape, chunks=chunks, dtype=np.float32)
     blocks = list(np.ndindex(*probs.numblocks))
     writes = [_store_block(probs, store, b) for b in blocks]
-    if scheduler:
-        try:
-            from distributed import Client, as_completed
-        except ImportError as exc:
-            raise InputError(
-                "a scheduler address needs dask.distributed: pip install distributed"
-            ) from exc
-        with Client(scheduler) as client:
-            futures = [client.compute(w) for w in writes]
-            for done, fut in enumerate(as_completed(futures), start=1):
-                fut.result()
-                yield PredictProgress(done, len(blocks))
-    else:
-        for done, write in enumerate(writes, start=1):
-            dask.compute(write, scheduler="synchronous")
-            yield PredictProgress(done, len(blocks))
+    for done, _ in enumerate(iter_tasks(writes, scheduler), start=1):
+        yield PredictProgress(done, len(blocks))
     return da.from_zarr(str(path))
+
+
+def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], None, None]:
+    """Run dask ``tasks`` (delayed objects); yield ``(index, result)`` as each one finishes.
+
+    ``scheduler``: None runs them in this process, one after another (memory: one task at a
+    time); a ``dask.distributed`` scheduler address (``"tcp://host:8786"``) or a
+    ``distributed.Client`` runs them on that cluster, in parallel.
+    """
+    import dask
+
+    if not scheduler:
+        for index, task in enumerate(tasks):
+            yield index, dask.compute(task, scheduler="synchronous")[0]
+        return
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise InputError(
+            "a scheduler address needs dask.distributed: pip install distributed"
+        ) from exc
+    if isinstance(scheduler, str):
+        with Client(scheduler) as client:
+            yield from iter_tasks(tasks, client)
+        return
+    futures = scheduler.compute(tasks)
+    order = {id(f): i for i, f in enumerate(futures)}
+    for fut in as_completed(futures):
+        yield order[id(fut)], fut.result()
+        fut.release()
 
 
 def _store_block(probs, store, index):

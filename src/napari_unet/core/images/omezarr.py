@@ -1,0 +1,182 @@
+"""OME-Zarr (NGFF) images and label images: open lazily, write labels pyramids.
+
+Only what whole-slide labelling needs (:mod:`napari_unet.core.inference.slide`) and what the
+napari reader shows (:mod:`napari_unet.reader`):
+
+- :func:`open_image`: a plain Zarr array or an OME-Zarr image group (NGFF 0.4 with its
+  metadata in ``.zattrs``, or 0.5 in ``zarr.json`` under ``"ome"``) as a lazy dask array of
+  its full-resolution level, with the group's metadata.
+- :func:`create_labels`: an empty multiscale label image (int32, level ``k`` downsampled by
+  ``2**k`` by taking every ``2**k``-th pixel, as label pyramids are) with the ``multiscales``
+  and ``image-label`` metadata; written into ``image.zarr/labels/<name>/`` (and listed in
+  ``image.zarr/labels``) or as a standalone store whose root is the label image.
+- :func:`read_multiscale`: the levels of an OME-Zarr image or label group as dask arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["OmeImage", "create_labels", "group_attrs", "open_image", "read_multiscale"]
+
+
+@dataclass(frozen=True)
+class OmeImage:
+    """A lazily opened image: its full-resolution pixels and, for OME-Zarr, its metadata."""
+
+    data: object  # dask array
+    path: Path
+    #: NGFF version of an OME-Zarr image group ("0.4", "0.5"); None for a plain array.
+    version: str | None = None
+    #: The ``(y, x)`` pixel size of the full-resolution level (1, 1 when unknown).
+    scale: tuple[float, float] = (1.0, 1.0)
+
+    @property
+    def is_ome(self) -> bool:
+        """Whether the image is an OME-Zarr image group (not a plain array)."""
+        return self.version is not None
+
+
+def group_attrs(path: str | os.PathLike) -> tuple[dict, str] | None:
+    """``(ome attributes, version)`` of an OME-Zarr group at ``path``, else None."""
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception:  # noqa: BLE001 - not a Zarr store: the caller decides
+        return None
+    if not isinstance(node, zarr.Group):
+        return None
+    attrs = dict(node.attrs)
+    if "ome" in attrs:  # NGFF 0.5
+        ome = dict(attrs["ome"])
+        return ome, str(ome.get("version", "0.5"))
+    if "multiscales" in attrs or "labels" in attrs:  # NGFF 0.4 and older
+        version = (attrs.get("multiscales") or [{}])[0].get("version", "0.4")
+        return attrs, str(version)
+    return None
+
+
+def read_multiscale(path: str | os.PathLike) -> list:
+    """The levels (largest first) of the OME-Zarr multiscale group at ``path``, lazily."""
+    import dask.array as da
+    import zarr
+
+    found = group_attrs(path)
+    if found is None or not found[0].get("multiscales"):
+        raise InputError(f"{path}: not an OME-Zarr multiscale image (no 'multiscales' metadata)")
+    datasets = found[0]["multiscales"][0].get("datasets") or []
+    if not datasets:
+        raise InputError(f"{path}: the OME-Zarr metadata lists no datasets")
+    group = zarr.open_group(str(path), mode="r")
+    return [da.from_zarr(group[d["path"]]) for d in datasets]
+
+
+def _level_scale(ome: dict) -> tuple[float, float]:
+    """The last two entries of the full-resolution level's scale transformation."""
+    dataset = ome["multiscales"][0]["datasets"][0]
+    for transform in dataset.get("coordinateTransformations") or []:
+        if transform.get("type") == "scale" and len(transform.get("scale", ())) >= 2:
+            return tuple(float(s) for s in transform["scale"][-2:])
+    return (1.0, 1.0)
+
+
+def open_image(path: str | os.PathLike) -> OmeImage:
+    """A Zarr array or the full-resolution level of an OME-Zarr image group, lazily."""
+    from napari_unet.core.images.io import read_image
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such Zarr store")
+    found = group_attrs(p)
+    if found is None:
+        return OmeImage(read_image(p), p)
+    ome, version = found
+    if not ome.get("multiscales"):
+        raise InputError(f"{p}: an OME-Zarr group without an image ('multiscales')")
+    return OmeImage(read_multiscale(p)[0], p, version, _level_scale(ome))
+
+
+def _multiscales(name: str, levels: int, scale, version: str) -> dict:
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    datasets = [
+        {
+            "path": str(k),
+            "coordinateTransformations": [
+                {"type": "scale", "scale": [float(s) * 2**k for s in scale]}
+            ],
+        }
+        for k in range(levels)
+    ]
+    entry = {"name": name, "axes": axes, "datasets": datasets}
+    if version == "0.4":
+        entry["version"] = version
+    return entry
+
+
+def create_labels(
+    path: str | os.PathLike,
+    shape: tuple[int, int],
+    chunks: tuple[int, int],
+    levels: int,
+    *,
+    name: str = "labels",
+    version: str = "0.4",
+    scale=(1.0, 1.0),
+    source: str | None = None,
+) -> list:
+    """Create an empty label pyramid group at ``path``; return its level arrays (writable).
+
+    Level ``k`` has shape ``ceil(shape / 2**k)`` and chunks ``chunks // 2**k``, so a block
+    of level 0 whose origin is a multiple of ``chunks`` fills whole chunks of every level.
+    ``source`` is the relative path to the image the labels belong to (``"../../"`` inside
+    an image's ``labels`` group). ``version`` "0.5" writes Zarr v3 with the metadata under
+    ``"ome"``; "0.4" writes Zarr v2 (``.zattrs``).
+    """
+    import zarr
+
+    if version not in ("0.4", "0.5"):
+        raise InputError(f"OME-Zarr version {version!r}: only 0.4 and 0.5 are written")
+    if any(c % 2 ** (levels - 1) for c in chunks):
+        raise InputError(f"chunks {chunks} are not divisible by 2**{levels - 1}")
+    fmt = 3 if version == "0.5" else 2
+    group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
+    arrays = []
+    for k in range(levels):
+        size = tuple(-(-int(n) // 2**k) for n in shape)
+        arrays.append(
+            group.create_array(
+                str(k),
+                shape=size,
+                chunks=tuple(int(c) >> k for c in chunks),
+                dtype="int32",
+                fill_value=0,
+            )
+        )
+    label = {"version": version} if version == "0.4" else {}
+    if source is not None:
+        label["source"] = {"image": source}
+    meta = {"multiscales": [_multiscales(name, levels, scale, version)], "image-label": label}
+    group.attrs.update({"ome": {"version": version, **meta}} if fmt == 3 else meta)
+    return arrays
+
+
+def add_label_name(image: str | os.PathLike, name: str, version: str) -> None:
+    """List ``name`` in the ``labels`` group of the OME-Zarr image at ``image`` (created)."""
+    import zarr
+
+    fmt = 3 if version == "0.5" else 2
+    group = zarr.open_group(str(Path(image) / "labels"), mode="a", zarr_format=fmt)
+    attrs = dict(group.attrs)
+    inner = dict(attrs.get("ome", {})) if fmt == 3 else attrs
+    names = [n for n in inner.get("labels", []) if n != name] + [name]
+    inner["labels"] = names
+    if fmt == 3:
+        inner["version"] = version
+        group.attrs.update({"ome": inner})
+    else:
+        group.attrs.update(inner)

@@ -1,0 +1,288 @@
+"""Whole-slide images: predict and label an image bigger than memory, chunk by chunk.
+
+:func:`iter_segment_slide` reads a Zarr array or an OME-Zarr image, and in four passes, each
+a list of independent block tasks that run in this process or on a ``dask.distributed``
+cluster (:func:`~napari_unet.core.inference.chunked.iter_tasks`):
+
+1. **predict**: the foreground probability, chunk by chunk
+   (:func:`~napari_unet.core.inference.chunked.lazy_probabilities`, each chunk with its
+   neighbours' pixels), into a scratch Zarr store;
+2. **label**: each block's foreground components, into a scratch store of local ids
+   (:func:`~napari_unet.core.inference.chunklabels.label_block`);
+3. **merge** (here, small): components touching across block faces joined, small ones
+   dropped, one lookup table to global ids
+   (:func:`~napari_unet.core.inference.chunklabels.merge_blocks`);
+4. **finish**: each block with a margin split and grown over the gaps, written to the
+   output label pyramid (:func:`~napari_unet.core.inference.chunklabels.finish_block`).
+
+The labels equal those of the whole image in memory (up to the ids' values); memory is a
+few blocks plus one lookup entry per component. The output is an OME-Zarr label image:
+``image.zarr/labels/<name>/`` for an OME-Zarr input, else a standalone store (``out``)
+whose root is the label image. Scratch stores live beside the output and are removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError, check_int
+from napari_unet.core.files import atomic_folder
+from napari_unet.core.images import omezarr
+from napari_unet.core.inference import chunklabels
+from napari_unet.core.inference.chunked import iter_store, iter_tasks
+from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.models.heads import DEFAULT_HEAD
+
+__all__ = ["MARGIN", "SlideProgress", "SlideResult", "iter_segment_slide", "slide_output"]
+
+#: Default pixels read around each block for the split (objects up to about
+#: ``MARGIN - gap - 16`` px across are split; larger ones stay whole, and are counted).
+MARGIN = 128
+#: Pyramid levels stop once the top level's longer side is at most this.
+TOP_LEVEL = 1024
+
+
+@dataclass(frozen=True)
+class SlideProgress:
+    """``done`` of ``total`` blocks of a pass (``predict``, ``label``, ``merge``, ``finish``)."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SlideResult:
+    """What :func:`iter_segment_slide` wrote."""
+
+    path: Path
+    shape: tuple[int, int]
+    n_objects: int  # components after the size filter (split pieces add to them)
+    n_dropped: int  # components under min_size
+    n_whole: int  # objects too large for the margin: not split
+    levels: int
+    blocks: int
+    seconds: dict = field(default_factory=dict)
+
+
+def slide_output(src: Path, out: Path | None, name: str, is_ome: bool) -> Path:
+    """Where the labels go: ``src/labels/name`` for OME-Zarr input, else ``out`` (needed)."""
+    if out is not None:
+        return Path(out)
+    if not is_ome:
+        raise InputError(
+            f"{src} is a plain Zarr array, not an OME-Zarr image: give an output store (.zarr)"
+        )
+    return Path(src) / "labels" / name
+
+
+def _levels(shape: tuple[int, int], chunks: tuple[int, int]) -> int:
+    levels = 1
+    while max(shape) >> (levels - 1) > TOP_LEVEL and all(c % 2**levels == 0 for c in chunks):
+        levels += 1
+    return levels
+
+
+def _check(predictor, image, post: Postprocess):
+    if predictor.head != DEFAULT_HEAD:
+        raise InputError(
+            f"whole-slide labelling supports the paper head (foreground + gaps); the model's "
+            f"head is {predictor.head!r}"
+        )
+    lay = predictor.layout(image)
+    if int(lay.planes.shape[0]) != 1:
+        raise InputError(
+            f"whole-slide labelling takes one 2D plane (channels allowed); the image has "
+            f"{int(lay.planes.shape[0])} planes (shape {tuple(image.shape)})"
+        )
+    if post.threshold <= 0 or post.threshold >= 1:  # Postprocess checks; kept explicit
+        raise InputError("threshold must be between 0 and 1")
+
+
+def iter_segment_slide(
+    predictor,
+    post: Postprocess,
+    src,
+    out=None,
+    *,
+    name: str = "napari-unet",
+    margin: int = MARGIN,
+    block: int | None = None,
+    scheduler=None,
+    overwrite: bool = False,
+) -> Generator[SlideProgress, None, SlideResult]:
+    """Predict and label the Zarr image ``src`` chunk by chunk into an OME-Zarr label image.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        The model and prediction settings (``predictor.chunk`` is the block side).
+    post : Postprocess
+        threshold, min_size, gap and split, as for images in memory.
+    src : path-like
+        A Zarr array or an OME-Zarr image group (one plane, channels allowed).
+    out : path-like, optional
+        Output store; default (OME-Zarr input only) ``src/labels/<name>``.
+    margin : int
+        Pixels around each block for the split (see :data:`MARGIN`).
+    block : int, optional
+        Side of the labelling blocks (default: the prediction's chunk side).
+    scheduler : str or distributed.Client, optional
+        Run the block tasks on that ``dask.distributed`` cluster (it must see the files).
+    overwrite : bool
+        Replace an existing output.
+    """
+    image = omezarr.open_image(src)
+    _check(predictor, image.data, post)
+    dest = slide_output(image.path, out, name, image.is_ome)
+    if dest.resolve() == image.path.resolve() or image.path.resolve() in dest.resolve().parents:
+        if not (image.is_ome and dest.resolve().parent == (image.path / "labels").resolve()):
+            raise InputError(f"{dest} is inside the input {image.path}; refusing to write there")
+    if dest.exists() and not overwrite:
+        raise InputError(f"{dest} exists; pass --overwrite to replace it")
+    margin = check_int("margin", margin, low=0)
+    block = None if block is None else check_int("block", block, low=16)
+    if image.is_ome:
+        dest.parent.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
+    try:
+        with atomic_folder(dest) as tmp:
+            result = yield from _run(
+                predictor, post, image, tmp, scratch, (margin, block), scheduler
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if image.is_ome:
+        omezarr.add_label_name(image.path, name, image.version)
+    return SlideResult(dest, *result)
+
+
+def _grid(chunks) -> tuple[list[int], list[int]]:
+    """Block starts along y and x, each with the image's length appended."""
+    return tuple([int(v) for v in np.cumsum((0, *c))] for c in chunks)
+
+
+def _run(predictor, post, image, tmp: Path, scratch: Path, sizes, scheduler):
+    """The passes into the label group at ``tmp``; returns SlideResult's fields after path."""
+    import dask
+
+    seconds, clock = {}, time.perf_counter()
+    fg = predictor.foreground(predictor.lazy_probabilities(image.data))
+    shape = tuple(int(n) for n in fg.shape[-2:])
+    fg = fg.reshape(shape)
+    margin, side = sizes
+    side = side or int(fg.chunks[0][0])
+    chunks = tuple(_sides(n, side) for n in shape)
+    starts = _grid(chunks)
+    blocks = [(r, c) for r in range(len(chunks[0])) for c in range(len(chunks[1]))]
+    fg_path, local_path = str(scratch / "fg.zarr"), str(scratch / "local.zarr")
+    for event in iter_store(fg, fg_path, scheduler):
+        yield SlideProgress("predict", event.done, event.total)
+    seconds["predict"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    _empty_like(local_path, shape, chunks, "int32")
+    task = dask.delayed(_label_task, pure=False)
+    tasks = [task(fg_path, local_path, _box(starts, b), post.threshold) for b in blocks]
+    found = {}
+    for done, (i, info) in enumerate(iter_tasks(tasks, scheduler), start=1):
+        found[blocks[i]] = info
+        yield SlideProgress("label", done, len(blocks))
+    seconds["label"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    yield SlideProgress("merge", 0, 1)
+    grid = (len(chunks[0]), len(chunks[1]))
+    merge = chunklabels.merge_blocks(found, grid, post.min_size)
+    del found
+    yield SlideProgress("merge", 1, 1)
+    seconds["merge"], clock = time.perf_counter() - clock, time.perf_counter()
+
+    can_split = chunklabels.splittable(merge, margin, post.gap) if post.split > 0 else None
+    reach = margin if post.split > 0 else 0
+    if post.gap > 0:
+        reach = max(reach, 2 * post.gap + 2)
+    levels = _levels(shape, (side, side))
+    omezarr.create_labels(
+        tmp, shape, (side, side), levels, name=tmp.name,
+        version=image.version or "0.4", scale=image.scale,
+        source="../../" if image.is_ome else None,
+    )  # fmt: skip
+    shared = dask.delayed(
+        (merge, can_split, starts), name=f"napari-unet-merge-{uuid.uuid4().hex}", pure=False
+    )
+    task = dask.delayed(_finish_task, pure=False)
+    tasks = [
+        task(local_path, str(tmp), b, shared, reach, post.split, post.gap, levels) for b in blocks
+    ]
+    for done, _ in enumerate(iter_tasks(tasks, scheduler), start=1):
+        yield SlideProgress("finish", done, len(blocks))
+    seconds["finish"] = time.perf_counter() - clock
+    n_whole = 0
+    if can_split is not None:
+        n_whole = int(merge.n - can_split[1:].sum())
+    return shape, merge.n, merge.n_dropped, n_whole, levels, len(blocks), seconds
+
+
+def _sides(length: int, side: int) -> tuple[int, ...]:
+    """Blocks of ``side`` pixels along an axis of ``length``, the last one shorter."""
+    return tuple(min(side, length - a) for a in range(0, length, side))
+
+
+def _empty_like(path: str, shape, chunks, dtype) -> None:
+    import zarr
+
+    zarr.open_array(
+        path, mode="w", shape=shape, chunks=tuple(int(c[0]) for c in chunks), dtype=dtype
+    )
+
+
+def _box(starts, block) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of ``block``."""
+    (ys, xs), (r, c) = starts, block
+    return ys[r], ys[r + 1], xs[c], xs[c + 1]
+
+
+def _label_task(fg_path: str, local_path: str, box, threshold: float):
+    """Pass 2 on one block: local components written, their summary returned."""
+    import zarr
+
+    y0, y1, x0, x1 = box
+    fg = zarr.open_array(fg_path, mode="r")[y0:y1, x0:x1]
+    labels, info = chunklabels.label_block(fg, threshold, (y0, x0))
+    zarr.open_array(local_path, mode="r+")[y0:y1, x0:x1] = labels
+    return info
+
+
+def _finish_task(local_path: str, out: str, block, shared, reach: int, split, gap, levels):
+    """Pass 4 on one block: its window's global ids, split and gaps, written to each level."""
+    import zarr
+
+    merge, can_split, (ys, xs) = shared
+    y0, y1, x0, x1 = _box((ys, xs), block)
+    wy0, wy1 = max(y0 - reach, 0), min(y1 + reach, ys[-1])
+    wx0, wx1 = max(x0 - reach, 0), min(x1 + reach, xs[-1])
+    local = zarr.open_array(local_path, mode="r")
+    window = np.zeros((wy1 - wy0, wx1 - wx0), np.int64)
+    for r in range(len(ys) - 1):
+        for c in range(len(xs) - 1):
+            a0, a1 = max(ys[r], wy0), min(ys[r + 1], wy1)
+            b0, b1 = max(xs[c], wx0), min(xs[c + 1], wx1)
+            if a0 < a1 and b0 < b1:
+                part = local[a0:a1, b0:b1]
+                window[a0 - wy0 : a1 - wy0, b0 - wx0 : b1 - wx0] = merge.lookup(part, (r, c))
+    core = (slice(y0 - wy0, y1 - wy0), slice(x0 - wx0, x1 - wx0))
+    labels = chunklabels.finish_block(window, core, merge, split, gap, can_split)
+    group = zarr.open_group(out, mode="r+")
+    for k in range(levels):
+        step = 2**k
+        part = labels[::step, ::step]
+        ty, tx = y0 // step, x0 // step
+        group[str(k)][ty : ty + part.shape[0], tx : tx + part.shape[1]] = part
+    return block
