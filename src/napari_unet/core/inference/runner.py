@@ -9,6 +9,7 @@ its batch on CUDA out-of-memory;
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import weakref
@@ -21,6 +22,8 @@ from napari_unet.core.device import autocast_dtype
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.normalize import Stats
 from napari_unet.core.inference import tiling
+from napari_unet.core.inference.ondevice import predict_region_on_device
+from napari_unet.core.models.fused import inference_copy
 from napari_unet.core.models.heads import activate, head_of
 
 __all__ = [
@@ -150,52 +153,133 @@ class TileRunner:
     With ``flips`` (test-time augmentation) each tile is also predicted flipped up-down,
     left-right and both, and the four probabilities (flipped back) are averaged: four
     forward passes per tile.
+
+    ``fast`` (the default) runs an inference copy of the network
+    (:func:`~napari_unet.core.models.fused.inference_copy`: batch norm folded into the
+    convolutions, channels-last memory layout), equal to the model's outputs to float
+    rounding and about twice as fast on the CPU; the copy is made once per model, device and
+    weights (a trained model gets a fresh one). ``fast=False`` runs the model as it is (the
+    reference the benchmarks and tests compare with). ``on_device`` makes
+    :func:`predict_region` normalise, cut, blend and activate on the device
+    (:mod:`~napari_unet.core.inference.ondevice`); default: on every device but the CPU.
+    ``timings``, a dict, collects seconds per stage (synchronising the GPU; benchmarks).
     """
 
-    def __init__(self, model, device, precision: str, batch: int, flips: bool = False) -> None:
-        self.model, self.device, self.flips = model, device, bool(flips)
+    def __init__(
+        self,
+        model,
+        device,
+        precision: str,
+        batch: int,
+        flips: bool = False,
+        fast: bool = True,
+        on_device: bool | None = None,
+    ) -> None:
+        import torch
+
+        self.model, self.device, self.flips = model, torch.device(device), bool(flips)
         self.head = head_of(model)
-        self.dtype = autocast_dtype(device, precision)
+        self.dtype = autocast_dtype(self.device, precision)
         self.batch = max(1, int(batch))
+        self.fast = bool(fast) and isinstance(model, torch.nn.Module)
+        self.net = inference_network(model, self.device) if self.fast else model
+        self.on_device = self.device.type != "cpu" if on_device is None else bool(on_device)
+        self.timings: dict[str, float] | None = None
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
         """Class probabilities (N, K, h, w) float32 for normalised tiles (N, C, H, W)."""
         import torch
 
-        outs, i = [], 0
-        while i < len(tiles):
-            chunk = tiles[i : i + self.batch]
-            try:
-                outs.append(self._forward(torch, chunk))
-            except torch.OutOfMemoryError as exc:
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                if self.batch == 1:
-                    raise InputError(
-                        f"out of memory on {self.device} even for one tile of "
-                        f"{tiles.shape[-2]}x{tiles.shape[-1]} pixels; choose a smaller tile"
-                    ) from exc
-                self.batch //= 2
-                continue
-            i += len(chunk)
-        return np.concatenate(outs)
+        x = torch.from_numpy(np.ascontiguousarray(tiles, np.float32))
+        return self.run(x.to(self.device)).cpu().numpy()
 
-    def _forward(self, torch, chunk: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
+    def run(self, x):
+        """Class probabilities (N, K, h, w) float32 of normalised tiles: a tensor, on its device."""
+        import torch
+
+        outs, i = [], 0
+        with self.timer("network"):
+            while i < len(x):
+                chunk = x[i : i + self.batch]
+                try:
+                    outs.append(self._forward(torch, chunk))
+                except torch.OutOfMemoryError as exc:
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    if self.batch == 1:
+                        raise InputError(
+                            f"out of memory on {self.device} even for one tile of "
+                            f"{x.shape[-2]}x{x.shape[-1]} pixels; choose a smaller tile"
+                        ) from exc
+                    self.batch //= 2
+                    continue
+                i += len(chunk)
+            return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def _forward(self, torch, x):
         with torch.inference_mode():
+            if self.fast:
+                x = x.contiguous(memory_format=torch.channels_last)
             probs = activate(self._logits(torch, x).float(), self.head)
             if self.flips:
                 for dims in ((2,), (3,), (2, 3)):
                     flipped = self._logits(torch, torch.flip(x, dims))
                     probs += torch.flip(activate(flipped.float(), self.head), dims)
                 probs /= 4
-        return probs.cpu().numpy()
+        return probs.contiguous()
 
     def _logits(self, torch, x):
         if self.dtype is not None:
             with torch.autocast(self.device.type, dtype=self.dtype):
-                return self.model(x)
-        return self.model(x)
+                return self.net(x)
+        return self.net(x)
+
+    @contextlib.contextmanager
+    def timer(self, stage: str):
+        """Add the seconds the block takes to ``timings[stage]`` (when timings are kept)."""
+        if self.timings is None:
+            yield
+            return
+        sync = _synchronize(self.device)
+        sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            sync()
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _synchronize(device):
+    """A function that waits for the device's queued work (nothing to wait for on the CPU)."""
+    import torch
+
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    if device.type == "mps":
+        return torch.mps.synchronize
+    return lambda: None
+
+
+#: Per model (weakly held): (device, weights' identity and versions) -> its inference copy.
+_NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def inference_network(model, device):
+    """The model's :func:`~napari_unet.core.models.fused.inference_copy` on ``device``, cached.
+
+    The copy is made again when the model's weights change (training steps bump the
+    tensors' version counters; loading new weights replaces or bumps them).
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    key = (str(device), tuple((t.data_ptr(), t._version) for t in tensors))
+    cached = _NETWORKS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    channels_last = device.type in ("cpu", "cuda")
+    net = inference_copy(model, device, channels_last)
+    _NETWORKS[model] = (key, net)
+    return net
 
 
 def predict_region(
@@ -213,50 +297,34 @@ def predict_region(
     ``source`` is a ``(C, h, w)`` block of a plane of ``full_shape`` starting at global
     ``origin``; it must hold every real pixel the region's tiles read (the mirror at the true
     border maps outside reads inside). Yields the number of tiles finished per batch and
-    returns ``(n_classes, region_h, region_w)`` probabilities.
+    returns ``(n_classes, region_h, region_w)`` probabilities. With ``runner.on_device`` the
+    work runs on the runner's device (:func:`.ondevice.predict_region_on_device`), else here
+    in numpy around the network.
     """
-    (ay, by), (ax, bx) = region
-    ytiles, xtiles = plans[0].tiles(ay, by), plans[1].tiles(ax, bx)
-    out = np.zeros((n_classes, by - ay, bx - ax), np.float32)
-    index = [
-        [_local_index(t, n, o, s) for t in ts]
-        for ts, n, o, s in zip((ytiles, xtiles), full_shape, origin, source.shape[1:], strict=True)
-    ]
-    pairs = [(i, j) for i in range(len(ytiles)) for j in range(len(xtiles))]
-    k = 0
-    while k < len(pairs):
-        batch = pairs[k : k + runner.batch]
-        k += len(batch)
-        x = np.stack([stats.apply(source[:, index[0][i]][:, :, index[1][j]]) for i, j in batch])
+    if runner.on_device:
+        return (yield from predict_region_on_device(
+            source, origin, full_shape, region, plans, stats, runner, n_classes
+        ))  # fmt: skip
+    grid = tiling.RegionTiles(plans, region, origin, full_shape, source.shape[1:])
+    out = np.zeros((n_classes, *grid.shape), np.float32)
+    off = np.asarray(stats.offset, np.float32)[:, None, None]
+    scale = np.asarray(stats.scale, np.float32)[:, None, None]
+    for batch in grid.batches(runner.batch):
+        with runner.timer("tiles"):
+            x = np.empty((len(batch), source.shape[0], *grid.tile_shape), np.float32)
+            for b, (i, j) in enumerate(batch):  # normalised as Stats.apply does, in place
+                np.subtract(grid.read(source, i, j), off, out=x[b], dtype=np.float32)
+                x[b] /= scale
         probs = runner(x)
-        for (i, j), p in zip(batch, probs, strict=True):
-            ty, tx = ytiles[i], xtiles[j]
-            ys = slice(ty.out_start - ay, ty.out_stop - ay)
-            xs = slice(tx.out_start - ax, tx.out_stop - ax)
-            crop = p[:, ty.offset : ty.offset + ys.stop - ys.start]
-            crop = crop[:, :, tx.offset : tx.offset + xs.stop - xs.start]
-            if ty.weights is None:
-                out[:, ys, xs] = crop
-            else:
-                out[:, ys, xs] += crop * (ty.weights[:, None] * tx.weights[None, :])
+        with runner.timer("stitch"):
+            for (i, j), p in zip(batch, probs, strict=True):
+                ys, xs, crop = grid.place(i, j)
+                if grid.blended:
+                    out[:, ys, xs] += p[crop] * grid.window(i, j)
+                else:
+                    out[:, ys, xs] = p[crop]
         yield len(batch)
-    if ytiles[0].weights is not None:
-        out /= _weight_sum(ytiles, ay, by)[:, None] * _weight_sum(xtiles, ax, bx)[None, :]
+    with runner.timer("stitch"):
+        if grid.blended:
+            out /= grid.weight_total()
     return out
-
-
-def _local_index(t, length: int, origin: int, size: int):
-    """Index of a tile's input pixels in a block: a slice when no mirroring is needed."""
-    if t.in_start >= 0 and t.in_stop <= length:
-        return slice(t.in_start - origin, t.in_stop - origin)
-    idx = tiling.mirror_indices(t.in_start, t.in_stop, length) - origin
-    if idx.min() < 0 or idx.max() >= size:
-        raise RuntimeError("block too small for the mirror at the image border")  # a bug
-    return idx
-
-
-def _weight_sum(tiles, start: int, stop: int) -> np.ndarray:
-    total = np.zeros(stop - start, np.float32)
-    for t in tiles:
-        total[t.out_start - start : t.out_stop - start] += t.weights
-    return total

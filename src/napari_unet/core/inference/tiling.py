@@ -289,3 +289,73 @@ def check_region(region: Region | None, shape: tuple[int, int]) -> Region:
     if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
         raise InputError(f"region {region} is not a box inside the image of {shape[0]}x{shape[1]}")
     return (y0, y1), (x0, x1)
+
+
+class RegionTiles:
+    """The tiles that predict output ``region`` of one plane, read from a block of it.
+
+    Shared by the numpy and the on-device paths of ``predict_region``: which pixels of the
+    ``source`` block (``source_shape`` (h, w) at global ``origin`` of a plane of
+    ``full_shape``) each tile reads (:meth:`read`, :attr:`index`), where its output goes
+    (:meth:`place`) and the sum of the blending weights (:meth:`weight_total`).
+    """
+
+    def __init__(self, plans, region: Region, origin, full_shape, source_shape) -> None:
+        (self.ay, by), (self.ax, bx) = region
+        self.shape = (by - self.ay, bx - self.ax)
+        self.ytiles, self.xtiles = plans[0].tiles(self.ay, by), plans[1].tiles(self.ax, bx)
+        self.tile_shape = (plans[0].tile_in, plans[1].tile_in)
+        self.index = [
+            [local_index(t, n, o, s) for t in ts]
+            for ts, n, o, s in zip(
+                (self.ytiles, self.xtiles), full_shape, origin, source_shape, strict=True
+            )
+        ]
+        self.blended = self.ytiles[0].weights is not None
+        self.pairs = [(i, j) for i in range(len(self.ytiles)) for j in range(len(self.xtiles))]
+
+    def batches(self, size: int):
+        """The ``(i, j)`` tile pairs, row by row, in lists of at most ``size``."""
+        for k in range(0, len(self.pairs), max(1, size)):
+            yield self.pairs[k : k + size]
+
+    def read(self, source, i: int, j: int):
+        """Tile ``(i, j)``'s ``(C, tile_h, tile_w)`` input (a view where nothing is mirrored)."""
+        return source[:, self.index[0][i]][:, :, self.index[1][j]]
+
+    def place(self, i: int, j: int):
+        """``(ys, xs, crop)``: tile ``(i, j)``'s output ``p[crop]`` goes to ``out[:, ys, xs]``."""
+        ty, tx = self.ytiles[i], self.xtiles[j]
+        ys = slice(ty.out_start - self.ay, ty.out_stop - self.ay)
+        xs = slice(tx.out_start - self.ax, tx.out_stop - self.ax)
+        crop = (
+            slice(None),
+            slice(ty.offset, ty.offset + ys.stop - ys.start),
+            slice(tx.offset, tx.offset + xs.stop - xs.start),
+        )
+        return ys, xs, crop
+
+    def window(self, i: int, j: int) -> np.ndarray:
+        """The 2-D blending window of tile ``(i, j)``'s placed pixels (blended tiles)."""
+        return self.ytiles[i].weights[:, None] * self.xtiles[j].weights[None, :]
+
+    def weight_total(self) -> np.ndarray:
+        """The ``(H, W)`` sum of the blending weights over the region (blended tiles)."""
+        sums = []
+        axes = ((self.ytiles, self.ay, self.shape[0]), (self.xtiles, self.ax, self.shape[1]))
+        for tiles, start, n in axes:
+            total = np.zeros(n, np.float32)
+            for t in tiles:
+                total[t.out_start - start : t.out_stop - start] += t.weights
+            sums.append(total)
+        return sums[0][:, None] * sums[1][None, :]
+
+
+def local_index(t: AxisTile, length: int, origin: int, size: int):
+    """Index of a tile's input pixels in a block: a slice when no mirroring is needed."""
+    if t.in_start >= 0 and t.in_stop <= length:
+        return slice(t.in_start - origin, t.in_stop - origin)
+    idx = mirror_indices(t.in_start, t.in_stop, length) - origin
+    if idx.min() < 0 or idx.max() >= size:
+        raise RuntimeError("block too small for the mirror at the image border")  # a bug
+    return idx
