@@ -1,0 +1,139 @@
+"""Training crops on the host (numpy/scipy) against crops on the device (torch), issue 21.
+
+Run ``python benchmarks/train_device.py`` (about 5 minutes on 2 CPU cores; ``--device cuda``
+on a GPU). Data: the full DSB2018 set (``../shared/data/dsb2018_full`` beside the
+repository, or ``--data``); only rows of its train split are used. It prints two Markdown
+tables, both paths measured in the same run:
+
+1. Sampling and augmentation alone: images/s of ``CropSampler.batch`` (host) and
+   ``DeviceCropSampler.batch`` (device) at the training batch and crop size, with the
+   default augmentation (crops, elastic deformation, flips, rotations, intensity jitter).
+2. Whole training steps: images/s of ``napari_unet.iter_train`` with ``augment_on`` host
+   and device (the batch threads as the trainer chooses them; timed after a few warm-up
+   steps), and the training loss after ``--steps`` steps (mean of the last 10 steps) with
+   the same seed, data and settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import dsb_full  # noqa: E402
+
+DATA = Path(os.environ.get("NAPARI_UNET_DATA", REPO / ".." / "shared" / "data")) / "dsb2018_full"
+WARMUP = 5
+
+
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def sampler_rates(pairs, config, device, batches: int) -> dict[str, float]:
+    """Images/s (median batch time) of each sampler at the config's batch and crop size."""
+    from napari_unet.core.training.augment import AugmentConfig
+    from napari_unet.core.training.device_sampling import DeviceCropSampler
+    from napari_unet.core.training.sampling import CropSampler
+
+    augment = AugmentConfig.from_dict(config.augment)
+    s, b = config.crop_size, config.batch_size
+    samplers = {
+        "host": CropSampler(pairs, s, s, augment, config.fg_bias),
+        "device": DeviceCropSampler(pairs, s, s, augment, config.fg_bias, device=device),
+    }
+    rates = {}
+    for name, sampler in samplers.items():
+        for p in range(len(pairs)):  # first use: spline coefficients / upload, not timed
+            if name == "host":
+                pairs[p].coeffs  # noqa: B018
+            else:
+                sampler.store(p)
+        times = []
+        for i in range(batches + 1):
+            t = time.perf_counter()
+            sampler.batch(b, np.random.default_rng([1, i]))
+            sync(device)
+            times.append(time.perf_counter() - t)
+        rates[name] = b / statistics.median(times[1:])
+    return rates
+
+
+def training_run(pairs, config) -> dict:
+    """Images/s of whole steps after the warm-up, and the loss after ``config.steps``."""
+    from napari_unet import TrainStep, iter_train
+
+    stamps: dict[int, float] = {}
+    losses = []
+    gen = iter_train(pairs, config)
+    try:
+        while True:
+            event = next(gen)
+            if isinstance(event, TrainStep):
+                stamps[event.step] = time.perf_counter()
+                losses.append(event.loss)
+    except StopIteration as stop:
+        result = stop.value
+    n = config.steps - WARMUP
+    rate = n * config.batch_size / (stamps[config.steps] - stamps[WARMUP])
+    assert result.steps_done == config.steps
+    return {"rate": rate, "loss": float(np.mean(losses[-10:]))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--images", type=int, default=24, help="train rows used")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=256)
+    parser.add_argument("--batches", type=int, default=6, help="batches timed per sampler")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU")
+    args = parser.parse_args()
+    if not (args.data / "index.csv").exists():
+        sys.exit(f"no DSB2018 full set at {args.data} (see --data)")
+    import torch
+
+    from napari_unet import TrainConfig
+    from napari_unet.core.device import choose_device, describe_device
+
+    torch.set_num_threads(args.threads)
+    device = choose_device(args.device)
+    base = TrainConfig(
+        steps=args.steps, batch_size=args.batch, crop_size=args.crop, lr=1e-3, val_every=10**6,
+        device=args.device, event_interval=0.0, seed=0,
+    )  # fmt: skip
+    items = dsb_full.split(args.data, kinds=("fluo",))["train"][: args.images]
+    pairs = dsb_full.make_pairs_of(args.data, items, base)
+    print(f"{describe_device(device)}, torch threads {torch.get_num_threads()}, "
+          f"{len(pairs)} DSB2018 train images, batch {args.batch} of {args.crop} px\n")  # fmt: skip
+    rates = sampler_rates(pairs, base, device, args.batches)
+    print("| Sampling + augmentation | images/s | vs host |")
+    print("|---|---:|---:|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:.1f} | {rate / rates['host']:.2f}x |")
+    runs = {}
+    for place in ("host", "device"):
+        config = TrainConfig.from_dict({**base.to_dict(), "augment_on": place})
+        runs[place] = training_run(pairs, config)
+    print(f"\n| Whole training steps ({args.steps} steps, small U-Net) | images/s | vs host | "
+          f"loss, last 10 steps |")  # fmt: skip
+    print("|---|---:|---:|---:|")
+    for place, r in runs.items():
+        print(f"| {place} | {r['rate']:.1f} | {r['rate'] / runs['host']['rate']:.2f}x | "
+              f"{r['loss']:.4f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
