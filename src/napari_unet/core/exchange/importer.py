@@ -19,19 +19,31 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.spec import CONFIG_KEY, PREFIX, require_bioimageio
 
 
-def _description(path: Path):
-    """The validated model description of a package (InputError if it is not one)."""
+def load_description(path: Path):
+    """The package's validated model description, as format 0.5 (InputError if it is none).
+
+    A format 0.4 description is converted by bioimageio.spec.
+    """
     from bioimageio.spec import InvalidDescr, load_model_description
+    from bioimageio.spec.model import v0_5
 
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     try:
-        descr = load_model_description(path, perform_io_checks=False)
+        descr = load_model_description(path, perform_io_checks=False, format_version="latest")
     except Exception as exc:  # noqa: BLE001 - the spec raises many kinds; all are a bad file
         raise InputError(f"{path} is not a bioimage.io model package: {exc}") from None
     if isinstance(descr, InvalidDescr):
         raise InputError(f"{path} is not a valid bioimage.io model package")
+    if not isinstance(descr, v0_5.ModelDescr):
+        raise InputError(f"{path}: a model description of format 0.5 (or 0.4) is needed")
     return descr
+
+
+def exported_here(descr) -> dict | None:
+    """napari-unet's ``config`` entry of a package it exported, else None."""
+    extra = descr.config.model_dump().get(CONFIG_KEY) if descr.config else None
+    return extra if isinstance(extra, dict) and "config" in extra else None
 
 
 def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, dict]:
@@ -65,13 +77,14 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
 
     require_bioimageio()
     path = Path(path)
-    descr = _description(path)
-    extra = descr.config.model_dump().get(CONFIG_KEY) if descr.config else None
+    descr = load_description(path)
+    extra = exported_here(descr)
     entry = descr.weights.pytorch_state_dict
-    if not isinstance(extra, dict) or "config" not in extra or entry is None:
+    if extra is None or entry is None:
         raise InputError(
             f"{path} ({descr.name!r}) was not exported by napari-unet, so it cannot become a "
-            "napari-unet model file; only packages written by napari-unet export are read"
+            "napari-unet model file; only packages written by napari-unet export are read "
+            "(napari-unet predict and the Predict dock run other 2D packages as they are)"
         )
     metadata = dict(extra)
     prefix = metadata.pop("state_dict_prefix", PREFIX)

@@ -1,0 +1,395 @@
+"""Run other tools' 2D bioimage.io models through bioimageio.core's prediction pipeline.
+
+A package that napari-unet did not export (StarDist, CAREamics, PlantSeg, a hand-made
+one) cannot become a napari-unet model file, but it can still predict: :class:`ForeignModel`
+reads and checks its description (spec format 0.5, or 0.4 converted by bioimageio.spec),
+and runs images through bioimageio.core's own pipeline: the package's preprocessing and
+postprocessing, its ``torchscript`` or ``pytorch_state_dict`` weights, and blocked
+prediction whose blocks overlap by the halo the package declares on its output (the input
+halo follows from it). What comes out is what the package declares: integer labels, or
+float probabilities (one channel per class). A one-channel probability can be turned into
+instances by napari-unet's post-processing (:func:`segment_foreign`).
+
+Anything else is refused with an InputError that says why: 3D or time-lapse inputs, more
+than one input, no input, only weight formats other than the two above, an output without
+y and x axes. Running such a package executes its code (the architecture source file of a
+``pytorch_state_dict``, or the TorchScript program), as every tool that runs it does: open
+packages you trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.exchange.importer import load_description
+from napari_unet.core.exchange.spec import require_bioimageio
+
+#: The weight formats run here, in the order they are preferred.
+RUN_FORMATS = ("torchscript", "pytorch_state_dict")
+#: The input block size (pixels along y and x, halo included) used when no tile is given.
+DEFAULT_TILE = 512
+
+__all__ = ["RUN_FORMATS", "ForeignModel", "open_package", "segment_foreign"]
+
+
+@dataclass(frozen=True)
+class TensorPlan:
+    """What napari-unet reads from a package: the input's and output's axes and channels."""
+
+    input_id: str
+    input_axes: tuple[str, ...]  # axis ids in the tensor's order: "batch", "channel", "y", "x"
+    in_channels: int
+    output_id: str
+    output_axes: tuple[str, ...]
+    out_channels: int
+    kind: str  # "labels" or "probabilities"
+    channel_names: tuple[str, ...]
+    weight_format: str
+    halo: int
+
+
+def _axis_kind(axis) -> str:
+    """``batch``, ``channel``, ``y``, ``x`` or what makes the tensor unsupported."""
+    kind = getattr(axis, "type", "")
+    if kind in ("batch", "channel"):
+        return kind
+    if kind == "space" and str(axis.id) in ("y", "x"):
+        return str(axis.id)
+    if kind == "space":
+        return f"space axis {axis.id!r} (3D)"
+    return f"{kind} axis {axis.id!r}"
+
+
+def _channels(axis_kinds: tuple[str, ...], axes) -> tuple[int, tuple[str, ...]]:
+    if "channel" not in axis_kinds:
+        return 1, ()
+    axis = axes[axis_kinds.index("channel")]
+    names = tuple(str(n) for n in axis.channel_names)
+    return len(names), names
+
+
+def _data_kind(tensor) -> str:
+    """``labels`` for an integer output, ``probabilities`` for a float one."""
+    data = tensor.data
+    types = {str(d.type) for d in (data if isinstance(data, list | tuple) else [data])}
+    if all(t.startswith(("int", "uint", "bool")) for t in types):
+        return "labels"
+    if all(t.startswith("float") for t in types):
+        return "probabilities"
+    raise InputError(f"the output {tensor.id!r} has data of mixed types {sorted(types)}")
+
+
+def _checked_axes(tensor, role: str, name: str) -> tuple[str, ...]:
+    kinds = tuple(_axis_kind(a) for a in tensor.axes)
+    odd = [k for k in kinds if k not in ("batch", "channel", "y", "x")]
+    if odd or "y" not in kinds or "x" not in kinds:
+        what = ", ".join(odd) if odd else "no y and x axes"
+        raise InputError(
+            f"{name}: its {role} {tensor.id!r} has {what}; napari-unet runs 2D models whose "
+            "tensors have batch, channel, y and x axes only"
+        )
+    return kinds
+
+
+def plan_tensors(descr, name: str) -> TensorPlan:
+    """Check that napari-unet can run the package and read its tensors (InputError if not)."""
+    inputs = list(descr.inputs)
+    if len(inputs) != 1:
+        raise InputError(
+            f"{name} takes {len(inputs)} input tensors; napari-unet runs models with one "
+            "image input"
+        )
+    formats = [f for f in RUN_FORMATS if getattr(descr.weights, f) is not None]
+    if not formats:
+        have = ", ".join(descr.weights.available_formats) or "none"
+        raise InputError(
+            f"{name} has weights in {have} only; napari-unet runs torchscript or "
+            "pytorch_state_dict weights"
+        )
+    inp = inputs[0]
+    in_axes = _checked_axes(inp, "input", name)
+    out = descr.outputs[0]
+    out_axes = _checked_axes(out, "output", name)
+    in_channels = _channels(in_axes, inp.axes)[0]
+    out_channels, names = _channels(out_axes, out.axes)
+    kind = _data_kind(out)
+    if kind == "labels" and out_channels != 1:
+        raise InputError(f"{name}: its labels output has {out_channels} channels; expected 1")
+    halo = max((int(getattr(a, "halo", 0) or 0) for a in out.axes), default=0)
+    return TensorPlan(
+        str(inp.id), in_axes, in_channels, str(out.id), out_axes, out_channels, kind,
+        names, formats[0], halo,
+    )  # fmt: skip
+
+
+def _blocksize(descr, shape: dict, tile: int) -> tuple[dict, dict]:
+    """``(ns, pad)``: the block size parameter per parameterized input axis, and padding.
+
+    A block is ``tile`` pixels (or the largest legal size the image holds, which
+    bioimageio.core requires); an image smaller than the package's smallest block is
+    padded up to it (``pad``: pixels to add at the end of each such axis).
+    """
+    from bioimageio.spec.model import v0_5
+
+    ns, pad = {}, {}
+    for axis in descr.inputs[0].axes:
+        size, extent = getattr(axis, "size", None), shape.get(str(axis.id))
+        if extent is None:
+            continue
+        if isinstance(size, v0_5.ParameterizedSize):
+            want = min(tile, extent)
+            n = math.ceil((want - size.min) / size.step)
+            while n > 0 and size.min + n * size.step > extent:
+                n -= 1
+            ns[(descr.inputs[0].id, axis.id)] = max(n, 0)
+            pad[str(axis.id)] = max(0, size.min - extent)
+        elif isinstance(size, int):
+            pad[str(axis.id)] = max(0, size - extent)
+    return ns, pad
+
+
+class ForeignModel:
+    """A 2D bioimage.io model of another tool, run by bioimageio.core.
+
+    Parameters
+    ----------
+    path : path-like
+        The package (``.zip``, or an unpacked folder's ``rdf.yaml``).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    weight_format : str, optional
+        ``torchscript`` or ``pytorch_state_dict`` (default: the first of them present).
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = "auto", weight_format=None):
+        require_bioimageio()
+        self.path = Path(path)
+        self.descr = load_description(self.path)
+        self.name = str(self.descr.name)
+        self.plan = plan_tensors(self.descr, f"{self.path.name} ({self.name!r})")
+        if weight_format is not None:
+            if getattr(self.descr.weights, weight_format, None) is None:
+                raise InputError(f"{self.path.name} has no {weight_format} weights")
+            self.plan = dataclasses.replace(self.plan, weight_format=weight_format)
+        self.device = device
+        self._pipeline = None
+
+    def __repr__(self) -> str:
+        p = self.plan
+        return (
+            f"ForeignModel({self.name!r}: {p.in_channels} channel(s) in, {p.kind} with "
+            f"{p.out_channels} channel(s) out, {p.weight_format}, halo {p.halo})"
+        )
+
+    def _pipe(self):
+        if self._pipeline is None:
+            from bioimageio.core import create_prediction_pipeline
+
+            from napari_unet.core.device import choose_device
+
+            dev = choose_device(self.device).type
+            pipe = create_prediction_pipeline(
+                self.descr, devices=[dev], weights_format=self.plan.weight_format
+            )
+            pipe.load()
+            self._pipeline = pipe
+        return self._pipeline
+
+    def close(self) -> None:
+        """Free the network (the next prediction loads it again)."""
+        if self._pipeline is not None:
+            self._pipeline.unload()
+            self._pipeline = None
+
+    def _input_tensor(self, plane: np.ndarray):
+        """``(C, H, W)`` float32 -> the package's input tensor in its own axis order."""
+        from bioimageio.core import Tensor
+
+        arr = plane if "channel" in self.plan.input_axes else plane[0]
+        src = [k for k in ("channel", "y", "x") if k in self.plan.input_axes]
+        dest = [a for a in self.plan.input_axes if a != "batch"]
+        arr = np.moveaxis(arr, [src.index(a) for a in dest], range(len(dest)))
+        if "batch" in self.plan.input_axes:
+            arr = np.expand_dims(arr, self.plan.input_axes.index("batch"))
+        return Tensor.from_numpy(np.ascontiguousarray(arr), dims=self.plan.input_axes)
+
+    def iter_plane(self, plane: np.ndarray, tile: int | None = None):
+        """Predict one ``(C, H, W)`` plane; yields ``(done, total)`` blocks, returns the output.
+
+        The output is ``(K, H, W)`` float32 probabilities or ``(H, W)`` int32 labels.
+        """
+        from bioimageio.core import Sample
+
+        pipe = self._pipe()
+        h, w = plane.shape[-2:]
+        ns, pad = _blocksize(self.descr, {"y": h, "x": w}, int(tile or DEFAULT_TILE))
+        if any(pad.values()):  # smaller than one block: mirrored up to it, cropped after
+            widths = ((0, 0), (0, pad.get("y", 0)), (0, pad.get("x", 0)))
+            plane = np.pad(plane, widths, mode="symmetric")
+        tensor = self._input_tensor(plane)
+        sample = Sample(members={self.plan.input_id: tensor}, stat={}, id=0)
+        total, parts = pipe.predict_sample_with_blocking_yield_intermediates(sample, ns=ns)
+        parts, result, done = iter(parts), None, 0
+        while True:
+            with warnings.catch_warnings():  # an integer output's blocks start NaN-filled
+                warnings.simplefilter("ignore", RuntimeWarning)
+                step = next(parts, None)
+            if step is None:
+                break
+            result, done = step, done + 1
+            yield done, total
+        if result is None:
+            raise InputError(f"{self.name}: bioimageio.core predicted no block")
+        out = self._output(result.sample.members[self.plan.output_id], plane.shape[-2:])
+        return np.ascontiguousarray(out[..., :h, :w])
+
+    def _output(self, tensor, shape) -> np.ndarray:
+        data = tensor.data
+        dims = [str(d) for d in data.dims]
+        if "batch" in dims:
+            data = data.isel(batch=0)
+        want = [d for d in ("channel", "y", "x") if d in dims]
+        arr = np.asarray(data.transpose(*want).values)
+        if arr.shape[-2:] != tuple(shape):
+            raise InputError(
+                f"{self.name}: its output is {arr.shape[-2:]} pixels for an input of "
+                f"{tuple(shape)}; napari-unet shows outputs on the input's pixel grid only"
+            )
+        if self.plan.kind == "labels":
+            return arr.reshape(shape).astype(np.int32)
+        return arr.reshape(-1, *shape).astype(np.float32)
+
+    def iter_predict(self, image, tile=None, channel_axis=None, channel=None, region=None):
+        """Predict an image plane or stack; yields PredictProgress, returns the output.
+
+        Parameters
+        ----------
+        image : array-like
+            ``(H, W)``, a stack ``(Z, H, W)``, or either with a channel axis
+            (``channel_axis``, e.g. ``-1`` for RGB).
+        tile : int, optional
+            Input block size in pixels (halo included; default 512), rounded up to a size
+            the package allows.
+        channel : None, "mean" or int
+            For a one-channel model: the channel of a colour image to use (None: the mean).
+        region : ((y0, y1), (x0, x1)), optional
+            Predict only this part of each plane (read with the halo around it).
+
+        Returns
+        -------
+        numpy.ndarray
+            Probabilities ``(K, *stack, H, W)`` float32, or labels ``(*stack, H, W)`` int32.
+        """
+        from napari_unet.core.inference.runner import PredictProgress
+
+        planes, stack = image_planes(image, channel_axis, self.plan.in_channels, channel)
+        crop = None
+        if region is not None:
+            planes, crop = _crop(planes, region, self.plan.halo)
+        outs = []
+        for k, plane in enumerate(planes):
+            gen = self.iter_plane(plane, tile)
+            while True:
+                try:
+                    done, total = next(gen)
+                except StopIteration as stop:
+                    outs.append(stop.value)
+                    break
+                yield PredictProgress(done, total, plane=k, n_planes=len(planes))
+        probs = self.plan.kind == "probabilities"
+        out = np.stack(outs, axis=1 if probs else 0)  # (K, Z, H, W) or (Z, H, W)
+        if crop is not None:
+            out = out[(..., *crop)]
+        if not stack:
+            out = out[:, 0] if probs else out[0]
+        return np.ascontiguousarray(out)
+
+    def predict(self, image, **kwargs) -> np.ndarray:
+        """:meth:`iter_predict` run to the end (keywords the same)."""
+        from napari_unet.core.progress import drain
+
+        return drain(self.iter_predict(image, **kwargs))
+
+
+def image_planes(image, channel_axis, in_channels: int, channel=None):
+    """``((Z, C, H, W) float32, is_stack)`` of an image fitted to the model's channels."""
+    arr = np.asarray(image, dtype=np.float32)
+    if channel_axis is not None:
+        arr = np.moveaxis(arr, channel_axis, -3)
+    else:
+        arr = arr[..., None, :, :]
+    if arr.ndim not in (3, 4):
+        raise InputError(
+            f"expected one 2D image plane or a stack of them; got shape {np.shape(image)}"
+        )
+    stack = arr.ndim == 4
+    arr = arr if stack else arr[None]
+    c = arr.shape[1]
+    if isinstance(channel, int | np.integer) and not isinstance(channel, bool):
+        if not 0 <= channel < c:
+            raise InputError(f"channel {channel} does not exist; the image has {c}")
+        arr, c = arr[:, channel : channel + 1], 1
+    if c != in_channels:
+        if in_channels == 1:
+            arr = arr[:, :3].mean(1, keepdims=True)  # the mean colour (an alpha never counts)
+        elif c == 4 and in_channels == 3:
+            arr = arr[:, :3]  # RGBA: the colour channels
+        else:
+            raise InputError(f"the model takes {in_channels} channels; the image has {c}")
+    return np.ascontiguousarray(arr), stack
+
+
+def _crop(planes: np.ndarray, region, halo: int):
+    """The planes around ``region`` (with ``halo`` context) and the region's slices in them."""
+    (y0, y1), (x0, x1) = region
+    h, w = planes.shape[-2:]
+    if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+        raise InputError(f"the region {region} is not inside the {h}x{w} image")
+    a, b = max(0, y0 - halo), max(0, x0 - halo)
+    c, d = min(h, y1 + halo), min(w, x1 + halo)
+    inner = (slice(y0 - a, y1 - a), slice(x0 - b, x1 - b))
+    return planes[..., a:c, b:d], inner
+
+
+def segment_foreign(output: np.ndarray, plan: TensorPlan, post=None):
+    """``(labels, foreground)`` of a foreign model's output.
+
+    Labels are the output itself (foreground None); a one-channel probability becomes
+    instances by napari-unet's post-processing (``post``: a Postprocess, None for the
+    defaults with no separation gap); several probability channels give ``(None, None)``.
+    """
+    from napari_unet.core.inference.postprocess import Postprocess, label_planes
+
+    if plan.kind == "labels":
+        return output, None
+    if plan.out_channels != 1:
+        return None, None
+    post = post or Postprocess(gap=0)
+    foreground = output[0]
+    return label_planes(foreground, **post.as_dict()), foreground
+
+
+def open_package(path: str | os.PathLike, device: str = "cpu"):
+    """A package as ``(model, metadata)`` if napari-unet exported it, else a ForeignModel.
+
+    Raises
+    ------
+    InputError
+        Without the bioimageio extra, for a file that is not a package, or a package that
+        napari-unet cannot run (see :func:`plan_tensors`).
+    """
+    from napari_unet.core.exchange.importer import exported_here, import_bioimageio
+
+    require_bioimageio()
+    path = Path(path)
+    if exported_here(load_description(path)) is not None:
+        return import_bioimageio(path, device=device)
+    return ForeignModel(path, device=device)

@@ -1,0 +1,143 @@
+"""Other tools' bioimage.io packages, run through bioimageio.core's prediction pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("bioimageio.core")
+
+import foreign_package as fp  # noqa: E402
+
+from napari_unet import InputError  # noqa: E402
+from napari_unet.core.exchange.export import check_package  # noqa: E402
+from napari_unet.core.exchange.foreign import (  # noqa: E402
+    ForeignModel,
+    open_package,
+    plan_tensors,
+    segment_foreign,
+)
+
+
+@pytest.fixture(scope="module")
+def image():
+    from napari_unet.sample_data import nuclei_data
+
+    return nuclei_data()[0].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def packages(image, tmp_path_factory):
+    """A pytorch_state_dict + torchscript package, and a torchscript-only labels package."""
+    root = tmp_path_factory.mktemp("foreign")
+    crop = image[:64, :64]
+    both = fp.build(root / "both", crop, formats=("pytorch_state_dict", "torchscript"))
+    labels = fp.build(root / "labels", crop, formats=("torchscript",), labels=True)
+    return {"both": both, "labels": labels}
+
+
+def test_the_built_packages_pass_bioimageio_test(packages):
+    for package in packages.values():
+        passed, lines = check_package(package)
+        assert passed, "\n".join(lines)
+
+
+@pytest.mark.parametrize("weights", ["pytorch_state_dict", "torchscript"])
+def test_blocked_prediction_equals_the_network_in_torch(packages, image, weights):
+    model = ForeignModel(packages["both"], weight_format=weights)
+    assert (model.plan.kind, model.plan.out_channels, model.plan.halo) == ("probabilities", 1, 4)
+    part = image[:150, :190]
+    events = []
+    gen = model.iter_predict(part, tile=48)  # 48 px blocks: 4 x 5 of them, 4 px halo
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            out = stop.value
+            break
+    assert events[-1].done == events[-1].total > 4  # really tiled
+    expected = fp.reference(fp.tiny_net(), part)
+    assert out.shape == expected.shape == (1, 150, 190)
+    assert np.abs(out - expected).max() <= 1e-4
+    whole = model.predict(part, tile=512)  # one block: the same values
+    assert np.abs(whole - out).max() <= 1e-4
+
+
+def test_labels_output_and_instances_from_one_probability(packages, image):
+    part = image[:96, :120]
+    masks = open_package(packages["labels"])
+    assert isinstance(masks, ForeignModel) and masks.plan.kind == "labels"
+    mask = masks.predict(part, tile=64)
+    assert mask.dtype == np.int32 and mask.shape == part.shape
+    labels, foreground = segment_foreign(mask, masks.plan)
+    assert labels is mask and foreground is None
+    probs = ForeignModel(packages["both"]).predict(part)
+    assert np.array_equal(mask, (probs[0] > 0.5).astype(np.int32))  # sigmoid(l) > .5 iff l > 0
+    from skimage.measure import label
+
+    from napari_unet.core.inference.postprocess import Postprocess
+
+    plan = ForeignModel(packages["both"]).plan
+    post = Postprocess(threshold=0.5, min_size=0, gap=0, split=0)
+    labels, foreground = segment_foreign(probs, plan, post)
+    assert np.array_equal(foreground, probs[0])
+    assert np.array_equal(labels, label(foreground > 0.5, connectivity=1))
+    two = dataclasses.replace(plan, out_channels=2)
+    assert segment_foreign(np.concatenate([probs, probs]), two) == (None, None)
+
+
+def test_stacks_colour_and_regions(packages, image):
+    model = ForeignModel(packages["both"])
+    part = image[:80, :96]
+    stack = np.stack([part, part[::-1]])
+    out = model.predict(stack)
+    assert out.shape == (1, 2, 80, 96)
+    assert np.abs(out[:, 1] - model.predict(part[::-1])).max() <= 1e-6
+    rgb = np.stack([part, part, part], axis=-1)
+    assert np.abs(model.predict(rgb, channel_axis=-1) - out[:, 0]).max() <= 1e-5
+    region = model.predict(part, region=((10, 50), (20, 70)))
+    assert region.shape == (1, 40, 50)
+    with pytest.raises(InputError, match="channel 5 does not exist"):
+        model.predict(rgb, channel_axis=-1, channel=5)
+
+
+def _altered(package, **changes):
+    from napari_unet.core.exchange.importer import load_description
+
+    return load_description(package).model_copy(update=changes)
+
+
+def test_what_cannot_run_is_refused_with_a_reason(packages, tmp_path):
+    from bioimageio.spec.model import v0_5 as s
+
+    descr = _altered(packages["both"])
+    inp = descr.inputs[0]
+    z = s.SpaceInputAxis(id=s.AxisId("z"), size=8)
+    three_d = inp.model_copy(update={"axes": [*inp.axes, z]})
+    with pytest.raises(InputError, match=r"space axis 'z' \(3D\)"):
+        plan_tensors(descr.model_copy(update={"inputs": [three_d]}), "p")
+    with pytest.raises(InputError, match="takes 2 input tensors"):
+        plan_tensors(descr.model_copy(update={"inputs": [inp, inp]}), "p")
+    with pytest.raises(InputError, match="takes 0 input tensors"):
+        plan_tensors(descr.model_copy(update={"inputs": []}), "p")
+    onnx = s.OnnxWeightsDescr(source=packages["both"], opset_version=17)
+    only_onnx = s.WeightsDescr.model_construct(onnx=onnx)
+    with pytest.raises(InputError, match="weights in onnx only"):
+        plan_tensors(descr.model_copy(update={"weights": only_onnx}), "p")
+    with pytest.raises(InputError, match="has no pytorch_state_dict weights"):
+        ForeignModel(packages["labels"], weight_format="pytorch_state_dict")
+    junk = tmp_path / "junk.zip"
+    junk.write_text("no zip")
+    with pytest.raises(InputError, match="not a bioimage.io model package"):
+        open_package(junk)
+
+
+def test_our_own_packages_open_as_napari_unet_models(trained_same, tmp_path):
+    from napari_unet import export_bioimageio
+
+    package = export_bioimageio(trained_same, tmp_path / "ours.zip",
+                                weight_formats=("pytorch_state_dict",))  # fmt: skip
+    model, metadata = open_package(package)
+    assert model.config == trained_same[0].config and "normalization" in metadata
