@@ -1,12 +1,14 @@
-"""Time probabilities -> instances, with and without splitting joined cells.
+"""Time probabilities -> instances, with and without splitting joined cells: old path vs new.
 
 The input is the worst case for the split: a foreground map of synthetic touching cells
 WITHOUT the separation gap, so touching cells arrive joined and every cluster is cut.
 
     python benchmarks/postprocess.py [--sizes 1024 2048] [--repeats 3]
 
-Prints a Markdown table: size, cells, seconds without split, with split (1 px), and the
-instances found by each (the truth has ``cells`` instances).
+Prints a Markdown table: size, cells, and for "no split" and "split 1 px" the seconds of the
+path before issue 21 (``tests/postprocess_reference.py``, whole-image transforms) and of
+today's :func:`napari_unet.probabilities_to_labels`, measured in the same run, their ratio,
+the instances found, and whether both gave the same labels (they must).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def best_time(fn, repeats: int, *args, **kwargs) -> tuple[float, object]:
@@ -30,24 +35,29 @@ def best_time(fn, repeats: int, *args, **kwargs) -> tuple[float, object]:
 
 def main(argv=None) -> int:
     """Run the table."""
+    from postprocess_reference import reference_labels
+
     from napari_unet import probabilities_to_labels, touching_cells
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
-    print("| size | cells | no split (s) | split 1 px (s) | instances, no split | with split |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| size | cells | split | old (s) | new (s) | speed-up | instances | same labels |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
     for size in args.sizes:
         n = int(1500 * (size / 2048) ** 2)
         _, labels = touching_cells((size, size), n_cells=n, seed=0)
         fg = (labels > 0).astype(np.float32)
-        plain_s, plain = best_time(probabilities_to_labels, args.repeats, fg, 0.5, 10, 2)
-        split_s, split = best_time(probabilities_to_labels, args.repeats, fg, 0.5, 10, 2, 1.0)
-        print(
-            f"| {size} x {size} | {n:,} | {plain_s:.2f} | {split_s:.2f} | "
-            f"{int(plain.max()):,} | {int(split.max()):,} |"
-        )
+        for split in (0.0, 1.0):
+            settings = (fg, 0.5, 10, 2, split)
+            old_s, old = best_time(reference_labels, args.repeats, *settings)
+            new_s, new = best_time(probabilities_to_labels, args.repeats, *settings)
+            print(
+                f"| {size} x {size} | {n:,} | {'1 px' if split else 'no'} | {old_s:.2f} | "
+                f"{new_s:.2f} | {old_s / new_s:.1f}x | {int(new.max()):,} | "
+                f"{'yes' if np.array_equal(old, new) else 'NO'} |"
+            )
     return 0
 
 

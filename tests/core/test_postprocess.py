@@ -234,3 +234,32 @@ def test_seam_kernels_equal_scipy_and_scikit_image():
         for distance in (r, r + 0.5):
             grown = expand_labels(lab, distance)
             assert np.array_equal(seams.grow_onto(lab, lab == 0, distance), grown[lab == 0])
+
+
+def test_split_kernels_equal_scikit_image_and_skip_single_peaks(monkeypatch):
+    """Boundaries = find_boundaries; the one-sort reconstruction = skimage's; instances with
+    one peak are never flooded (fewer reconstructions than instances), same result."""
+    from scipy import ndimage
+    from skimage.morphology import reconstruction
+    from skimage.segmentation import find_boundaries
+
+    from napari_unet.core.inference import splitting
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        h, w = rng.integers(2, 50, 2)
+        lab = (rng.random((h, w)) < 0.7) * rng.integers(1, 6, (h, w))
+        expected = find_boundaries(lab, connectivity=1, mode="inner")
+        assert np.array_equal(splitting.boundaries(lab), expected)
+        mask = ndimage.gaussian_filter(rng.random((h, w)), 1.0)
+        mask[rng.random((h, w)) < 0.3] = 0.0
+        seed = mask - rng.choice([0.01, 0.1, 1.0])
+        fast = splitting.reconstruct_dilation(seed, mask)
+        assert np.array_equal(fast, reconstruction(seed, mask, method="dilation"))
+    calls = []
+    real = splitting.reconstruct_dilation
+    monkeypatch.setattr(splitting, "reconstruct_dilation", lambda *a: calls.append(1) or real(*a))
+    _, labels = touching_cells((256, 256), n_cells=40, seed=5)
+    out = probabilities_to_labels((labels > 0).astype(np.float32), 0.5, 10, 0, 1.0)
+    n_objects = ndimage.label(labels > 0)[1]
+    assert 0 < len(calls) < n_objects and out.max() >= n_objects

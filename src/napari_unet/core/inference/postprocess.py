@@ -229,8 +229,8 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
     pixels) of the lightly smoothed distance to the background, and with two or more seeds it is
     flooded from them (a watershed restricted to the instance). So an instance is never
     merged with another, no pixel is added or lost, and an instance without two such peaks
-    stays whole. Working per instance, in its bounding box, is also about five times faster
-    than one h-maxima transform over the whole image.
+    stays whole. The work is done per instance, in its bounding box, and instances with a
+    single peak skip the flooding (see :mod:`.splitting`).
 
     Parameters
     ----------
@@ -246,39 +246,9 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
     numpy.ndarray
         int32 labels, consecutive from 1.
     """
-    from skimage.measure import label
-    from skimage.morphology import local_maxima, reconstruction
-    from skimage.segmentation import find_boundaries, watershed
+    from napari_unet.core.inference.splitting import split_instances
 
-    labels = np.asarray(labels)
-    # Distance to the background or to another instance (touching instances are separate).
-    inner = (labels > 0) & ~find_boundaries(labels, connectivity=1, mode="inner")
-    dist = ndimage.distance_transform_edt(inner)
-    if smooth > 0:
-        dist = ndimage.gaussian_filter(dist, smooth)
-    out = np.zeros(labels.shape, np.int32)
-    next_id = 1
-    for value, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
-            continue
-        own = labels[box] == value
-        local = np.where(own, dist[box], 0.0)
-        # The h-maxima regions: plateaus of the reconstruction of (distance - depth) under
-        # the distance. (skimage's h_maxima keeps every equal-height peak, so two equal
-        # halves would be cut at any depth; the plateaus join them unless the neck is deep.)
-        domes = reconstruction(local - depth, local, method="dilation")
-        seeds = label(local_maxima(domes) & own, connectivity=2)
-        n = int(seeds.max())
-        if n <= 1:
-            out[box][own] = next_id
-            next_id += 1
-            continue
-        basins = watershed(-local, seeds, mask=own)
-        unreached = own & (basins == 0)  # a piece of the instance cut off from every seed
-        basins[unreached] = n + 1
-        out[box][own] = basins[own] + (next_id - 1)
-        next_id += n + int(unreached.any())
-    return out
+    return split_instances(np.asarray(labels), depth, smooth)
 
 
 def label_planes(

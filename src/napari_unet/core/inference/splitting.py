@@ -1,0 +1,144 @@
+"""Splitting joined cells (the kernel of :func:`~.postprocess.split_joined`), object by object.
+
+The result is the one of the whole-image version this replaced (kept as
+``tests/postprocess_reference.py`` and compared id for id by the tests); what changed is where
+the work is done:
+
+- **Boundaries** (pixels with a 4-neighbour of another id) come from shifted slices, not from
+  grey dilation and erosion of the whole image.
+- **Distances** are computed per instance in its bounding box. That is exact: the pixel not
+  inside instance ``k`` nearest to an inner pixel of ``k`` is always a boundary pixel of ``k``
+  itself (a nearer pixel of another instance would need an inner pixel of ``k`` next to it,
+  which would then be a boundary pixel), so it lies in the box, and the box holds the whole
+  answer. The background (a quarter of a typical image) costs nothing.
+- **One peak, no flooding.** Every regional maximum of the reconstruction
+  ``R = reconstruction(d - depth, d)`` holds a regional maximum of ``d`` (the upper level set
+  of ``d`` above R's plateau level that holds its marker's source lies inside the plateau). So
+  an instance whose smoothed distance has one regional maximum, higher than ``depth``, has one
+  seed: it is kept whole without the reconstruction and the watershed, which only instances
+  with two or more maxima (candidates for a cut) still pay.
+- **The reconstruction** sorts its pixels once, not twice (scikit-image's function sorts the
+  same values again to rank them); its inner loop is scikit-image's own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["boundaries", "inner_distances", "reconstruct_dilation", "split_instances"]
+
+_EIGHT = np.ones((3, 3), bool)
+
+
+def boundaries(labels: np.ndarray) -> np.ndarray:
+    """Labelled pixels with an in-image 4-neighbour of another value.
+
+    What ``find_boundaries(labels, connectivity=1, mode="inner")`` gives.
+    """
+    out = np.zeros(labels.shape, bool)
+    differ = labels[1:] != labels[:-1]
+    out[1:] |= differ
+    out[:-1] |= differ
+    differ = labels[:, 1:] != labels[:, :-1]
+    out[:, 1:] |= differ
+    out[:, :-1] |= differ
+    out &= labels > 0
+    return out
+
+
+def inner_distances(labels: np.ndarray, boxes) -> np.ndarray:
+    """float64 distance of each inner pixel to the nearest boundary or background pixel.
+
+    Equal to ``distance_transform_edt`` of the inner pixels of the whole image (see the
+    module notes); computed in each instance's box.
+    """
+    inner = labels > 0
+    inner &= ~boundaries(labels)
+    dist = np.zeros(labels.shape, np.float64)
+    for value, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        own = inner[box] & (labels[box] == value)
+        if own.any() and not own.all():
+            dist[box][own] = ndimage.distance_transform_edt(own)[own]
+    if inner.all():  # no boundary anywhere: what the whole-image transform gives
+        return ndimage.distance_transform_edt(inner)
+    return dist
+
+
+def reconstruct_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``skimage.morphology.reconstruction(seed, mask, method="dilation")``, one sort fewer."""
+    try:
+        from skimage.morphology._grayreconstruct import reconstruction_loop
+    except ImportError:  # a scikit-image without the private loop: the public function
+        from skimage.morphology import reconstruction
+
+        return reconstruction(seed, mask, method="dilation")
+    height, width = seed.shape
+    images = np.full((2, height + 2, width + 2), np.min(seed), np.float64)
+    images[0, 1:-1, 1:-1] = seed
+    images[1, 1:-1, 1:-1] = mask
+    size = images.size
+    signed = np.result_type(np.min_scalar_type(-size), np.int32)
+    unsigned = np.dtype(signed.char.upper())
+    strides = np.array(
+        [dy * (width + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx], signed
+    )
+    flat = images.reshape(-1)
+    order = np.argsort(flat).astype(signed, copy=False)
+    descending = order[::-1]
+    prev = np.full(size, -1, signed)
+    nxt = np.full(size, -1, signed)
+    prev[descending[1:]] = descending[:-1]
+    nxt[descending[:-1]] = descending[1:]
+    ordered = flat[order]
+    step = np.zeros(size, unsigned)
+    np.cumsum(ordered[:-1] != ordered[1:], out=step[1:], dtype=unsigned)
+    ranks = np.empty(size, unsigned)
+    ranks[order] = step
+    values = ordered[np.r_[0, np.flatnonzero(ordered[:-1] != ordered[1:]) + 1]]
+    reconstruction_loop(ranks, prev, nxt, strides, descending[0], flat.size // 2)
+    return values[ranks[: size // 2]].reshape(height + 2, width + 2)[1:-1, 1:-1]
+
+
+def split_instances(labels: np.ndarray, depth: float, smooth: float) -> np.ndarray:
+    """int32 labels 1..N, each instance cut at its necks (:func:`~.postprocess.split_joined`)."""
+    from skimage.morphology import local_maxima
+    from skimage.segmentation import watershed
+
+    boxes = ndimage.find_objects(labels)
+    dist = inner_distances(labels, boxes)
+    if smooth > 0:
+        dist = ndimage.gaussian_filter(dist, smooth)
+    out = np.zeros(labels.shape, np.int32)
+    next_id = 1
+    for value, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        own = labels[box] == value
+        local = np.where(own, dist[box], 0.0)
+        seeds, n = _seeds(local, own, depth, local_maxima)
+        if n <= 1:
+            out[box][own] = next_id
+            next_id += 1
+            continue
+        basins = watershed(-local, seeds, mask=own)
+        unreached = own & (basins == 0)  # a piece of the instance cut off from every seed
+        basins[unreached] = n + 1
+        out[box][own] = basins[own] + (next_id - 1)
+        next_id += n + int(unreached.any())
+    return out
+
+
+def _seeds(local: np.ndarray, own: np.ndarray, depth: float, local_maxima):
+    """The h-maxima regions of ``local`` in ``own`` (labelled, 8-connected) and their count."""
+    peaks = local_maxima(local)
+    if local.max() > depth and ndimage.label(peaks, _EIGHT)[1] == 1:
+        return None, 1  # one maximum of d: one seed (module notes)
+    # The h-maxima regions: plateaus of the reconstruction of (distance - depth) under the
+    # distance. (skimage's h_maxima keeps every equal-height peak, so two equal halves would
+    # be cut at any depth; the plateaus join them unless the neck is deep.)
+    domes = reconstruct_dilation(local - depth, local)
+    seeds, n = ndimage.label(local_maxima(domes) & own, _EIGHT)
+    return seeds, n
