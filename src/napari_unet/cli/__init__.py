@@ -16,7 +16,17 @@ from napari_unet._version import __version__
 from napari_unet.core.errors import InputError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ["demo", "evaluate", "weights", "train", "predict", "measure", "export", "import"]
+SUBCOMMANDS = [
+    "demo",
+    "evaluate",
+    "weights",
+    "train",
+    "predict",
+    "slide",
+    "measure",
+    "export",
+    "import",
+]
 #: Subcommands whose module has another name ("import" is a Python keyword).
 MODULES = {"import": "import_package"}
 

@@ -70,6 +70,19 @@ OPTIONS: dict[str, dict[str, str]] = {
         "save_model": "save the model trained in this session to a model file (.safetensors), "
         "to predict with it or fine-tune it later",
     },
+    "Whole-slide images": {
+        "slide_input": "a Zarr array or an OME-Zarr image (one 2D plane, channels allowed), "
+        "read chunk by chunk",
+        "slide_output": "the label store to write (an OME-Zarr label image); default for "
+        "OME-Zarr input: INPUT/labels/NAME, inside the image",
+        "labels_name": "the name of the label image (INPUT/labels/NAME for OME-Zarr input)",
+        "block": "side of the blocks labelled one at a time, in pixels (memory grows with "
+        "its square)",
+        "margin": "pixels read around each block to split joined cells there; objects larger "
+        "than about margin - gap - 16 pixels are not split",
+        "cluster_workers": "start a local dask.distributed cluster with this many worker "
+        "processes and run every pass on it (0: in this process, one block at a time)",
+    },
     "Post-processing": {
         "threshold": "foreground probability (0 to 1) above which a pixel belongs to a cell",
         "min_size": "smallest object kept, in pixels; smaller pieces are removed as noise",

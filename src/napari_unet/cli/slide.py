@@ -1,0 +1,160 @@
+"""``napari-unet slide``: predict and label a whole-slide Zarr image chunk by chunk."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from napari_unet.cli._args import add_option, channel_choice, progress_bar
+from napari_unet.core.errors import InputError
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``slide`` subcommand."""
+    from napari_unet.core.device import PRECISIONS
+    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.inference.slide import MARGIN
+
+    parser = subparsers.add_parser(
+        "slide",
+        help="label a whole-slide Zarr / OME-Zarr image chunk by chunk (out of core, clusters)",
+        description=(
+            "Predict and label an image bigger than memory chunk by chunk: instance ids stay "
+            "consistent across chunk borders, the result is an OME-Zarr label pyramid "
+            "(INPUT/labels/NAME for OME-Zarr input, else OUTPUT). Runs in this process, on a "
+            "local cluster (--workers) or on a dask.distributed cluster (--scheduler)."
+        ),
+    )
+    defaults = inspect.signature(Predictor).parameters
+    add_option(parser, "model", key="model", metavar="MODEL")
+    add_option(parser, "input", key="slide_input", type=Path, metavar="INPUT")
+    add_option(parser, "-o", "--output", key="slide_output", type=Path, default=None)
+    add_option(parser, "--name", key="labels_name", default="napari-unet")
+    add_option(
+        parser,
+        "--block",
+        key="block",
+        type=int,
+        default=None,
+        shown_default="the prediction chunk side",
+    )
+    add_option(parser, "--margin", key="margin", type=int, default=MARGIN)
+    add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
+    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=1)
+    add_option(parser, "--device", key="device", default="auto")
+    add_option(
+        parser, "--precision", key="precision", choices=PRECISIONS,
+        default=defaults["precision"].default,
+    )  # fmt: skip
+    add_option(
+        parser, "--channel", key="channel", type=channel_choice, default=None,
+        metavar="auto|mean|N", shown_default="auto",
+    )  # fmt: skip
+    for flag, key, kind in (
+        ("--threshold", "threshold", float), ("--min-size", "min_size", int),
+        ("--split", "split", float),
+    ):  # fmt: skip
+        shown = f"the model's recommendation, else {getattr(Postprocess, key):g}"
+        add_option(parser, flag, key=key, type=kind, default=None, shown_default=shown)
+    where = parser.add_mutually_exclusive_group()
+    add_option(where, "--scheduler", key="scheduler", metavar="ADDRESS")
+    add_option(where, "--workers", key="cluster_workers", type=int, default=0)
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
+    parser.set_defaults(func=run)
+
+
+@contextmanager
+def local_cluster(workers: int):
+    """A ``distributed.Client`` of a new local cluster of ``workers`` processes (1 thread each).
+
+    Each worker's torch uses ``cores // workers`` threads, so one worker and two workers
+    use the same cores.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise InputError("--workers needs dask.distributed: pip install distributed") from exc
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(_set_threads, threads)
+        yield client
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Label one whole-slide image; return 0 on success."""
+    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.inference.slide import iter_segment_slide
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.pretrained import resolve_model
+    from napari_unet.core.progress import drain
+
+    for name in ("tile", "batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InputError(f"--{name} must be a positive integer; got {value}")
+    if args.cluster_workers < 0:
+        raise InputError(f"--workers must be >= 0; got {args.cluster_workers}")
+    if not args.slide_input.exists():
+        raise InputError(f"{args.slide_input}: no such Zarr store")
+    model, metadata = load_model(resolve_model(args.model), device="cpu")
+    post = Postprocess.for_model(
+        metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
+    )
+    predictor = Predictor(
+        model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
+        metadata=metadata, channel=args.channel,
+    )  # fmt: skip
+    src = args.slide_input
+    with _scheduler(args) as scheduler, progress_bar(src.name, "block") as bar:
+
+        def stage(event) -> None:
+            bar.set_description(f"{src.name}: {event.stage}", refresh=False)
+
+        result = drain(
+            iter_segment_slide(
+                predictor,
+                post,
+                src,
+                args.slide_output,
+                name=args.labels_name,
+                margin=args.margin,
+                block=args.block,
+                scheduler=scheduler,
+                overwrite=args.overwrite,
+            ),  # fmt: skip
+            stage,
+            bar=bar,
+        )
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    print(
+        f"{src} -> {result.path} ({result.n_objects} objects, {result.levels} levels, "
+        f"{result.blocks} blocks; {times})"
+    )
+    if result.n_whole:
+        print(f"{src}: {result.n_whole} objects larger than --margin allows were not split")
+    return 0
+
+
+@contextmanager
+def _scheduler(args):
+    if args.cluster_workers:
+        with local_cluster(args.cluster_workers) as client:
+            yield client
+    else:
+        yield args.scheduler
