@@ -11,7 +11,7 @@ tables, both paths measured in the same run:
 2. Whole training steps: images/s of ``napari_unet.iter_train`` with ``augment_on`` host
    and device (the batch threads as the trainer chooses them; timed after a few warm-up
    steps), and the training loss after ``--steps`` steps (mean of the last 10 steps) with
-   the same seed, data and settings.
+   the same seeds, data and settings (``--seeds K`` runs each path K times, seeds 0..K-1).
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6, help="batches timed per sampler")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU")
+    parser.add_argument("--model", default="small", help="architecture preset")
+    parser.add_argument("--seeds", type=int, default=1, help="training runs per path")
+    parser.add_argument("--sampling-only", action="store_true", help="skip the training runs")
     args = parser.parse_args()
     if not (args.data / "index.csv").exists():
         sys.exit(f"no DSB2018 full set at {args.data} (see --data)")
@@ -112,7 +115,7 @@ def main() -> None:
     device = choose_device(args.device)
     base = TrainConfig(
         steps=args.steps, batch_size=args.batch, crop_size=args.crop, lr=1e-3, val_every=10**6,
-        device=args.device, event_interval=0.0, seed=0,
+        device=args.device, event_interval=0.0, seed=0, model=args.model,
     )  # fmt: skip
     items = dsb_full.split(args.data, kinds=("fluo",))["train"][: args.images]
     pairs = dsb_full.make_pairs_of(args.data, items, base)
@@ -123,16 +126,23 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.1f} | {rate / rates['host']:.2f}x |")
+    if args.sampling_only:
+        return
+    print(f"\n| Whole training steps ({args.model} U-Net, {args.steps} steps, seeds "
+          f"0-{args.seeds - 1}) | images/s | vs host | loss, last 10 steps |")  # fmt: skip
+    print("|---|---:|---:|---:|")
     runs = {}
     for place in ("host", "device"):
-        config = TrainConfig.from_dict({**base.to_dict(), "augment_on": place})
-        runs[place] = training_run(pairs, config)
-    print(f"\n| Whole training steps ({args.steps} steps, small U-Net) | images/s | vs host | "
-          f"loss, last 10 steps |")  # fmt: skip
-    print("|---|---:|---:|---:|")
-    for place, r in runs.items():
-        print(f"| {place} | {r['rate']:.1f} | {r['rate'] / runs['host']['rate']:.2f}x | "
-              f"{r['loss']:.4f} |")  # fmt: skip
+        runs[place] = []
+        for seed in range(args.seeds):
+            config = TrainConfig.from_dict({**base.to_dict(), "augment_on": place, "seed": seed})
+            runs[place].append(training_run(pairs, config))
+    host_rate = np.mean([r["rate"] for r in runs["host"]])
+    for place, rs in runs.items():
+        rate = np.mean([r["rate"] for r in rs])
+        losses = ", ".join(f"{r['loss']:.4f}" for r in rs)
+        mean = f" (mean {np.mean([r['loss'] for r in rs]):.4f})" if len(rs) > 1 else ""
+        print(f"| {place} | {rate:.1f} | {rate / host_rate:.2f}x | {losses}{mean} |")
 
 
 if __name__ == "__main__":
