@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import threading
 import warnings
 
 from napari_unet.core.errors import InputError
@@ -131,3 +134,55 @@ def describe_device(device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+#: glibc ``mallopt`` parameters and their documented defaults (restored afterwards).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _GLIBC_DEFAULT = -1, -3, 128 * 1024
+_HOLD = {"depth": 0, "libc": None}
+_HOLD_LOCK = threading.Lock()
+
+
+def _libc():
+    """The C library if it is glibc (through ctypes), else None."""
+    if _HOLD["libc"] is None:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            _HOLD["libc"] = libc if hasattr(libc, "mallopt") else False
+        except OSError:
+            _HOLD["libc"] = False
+    return _HOLD["libc"] or None
+
+
+@contextlib.contextmanager
+def keep_freed_memory(limit: int = 1 << 31):
+    """Keep memory freed between network passes in the process for the duration (glibc).
+
+    By default glibc hands every block above its mmap threshold (128 KiB, rising with use to
+    32 MiB at most) back to the system when it is freed, so each forward pass of a network
+    on a large CPU tile asks for its activations afresh and the kernel zeroes every page of
+    them again: measured on the built-in model with a 1088 px tile, 210,000 page faults per
+    pass and 1.7x its time.
+    Inside this block blocks up to ``limit`` bytes come from (and go back to) the heap and
+    nothing is trimmed; at the end glibc's defaults come back and the free memory is handed
+    back to the system (``malloc_trim``; the threshold then stays at 128 KiB instead of
+    rising). Nested and concurrent blocks share one hold.
+    Elsewhere (no glibc) it does nothing.
+    """
+    libc = _libc()
+    if libc is None:
+        yield
+        return
+    with _HOLD_LOCK:
+        if _HOLD["depth"] == 0:
+            libc.mallopt(_M_MMAP_THRESHOLD, int(limit))
+            libc.mallopt(_M_TRIM_THRESHOLD, int(limit))
+        _HOLD["depth"] += 1
+    try:
+        yield
+    finally:
+        with _HOLD_LOCK:
+            _HOLD["depth"] -= 1
+            if _HOLD["depth"] == 0:
+                libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT)
+                libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT)
+                libc.malloc_trim(0)

@@ -27,14 +27,18 @@ __all__ = ["DeviceBlock", "predict_region_on_device"]
 STRIP_BYTES = 16 << 20
 
 
-def _torchable(source: np.ndarray) -> np.ndarray:
-    """``source`` as a dtype torch can hold, without losing a value (unsigned: widened)."""
+def _torchable(source: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """``source`` as a dtype every torch device converts, and the mask that restores it.
+
+    16- and 32-bit unsigned pixels go over as they are, viewed as signed (no copy, no wider
+    transfer) and are restored on the device by widening and masking the sign bits away.
+    """
     kind, size = source.dtype.kind, source.dtype.itemsize
-    if kind == "u" and size > 1:
-        return source.astype(np.int64 if size >= 4 else np.int32)
-    if kind not in "biuf" or (kind == "f" and size > 8):
-        return source.astype(np.float64)
-    return source
+    if kind == "u" and size in (2, 4):
+        return source.view(np.int16 if size == 2 else np.int32), (1 << 8 * size) - 1
+    if kind not in "biuf" or (kind in "uf" and size > 4 and source.dtype != np.float64):
+        return source.astype(np.float64), None
+    return source, None
 
 
 class DeviceBlock:
@@ -48,7 +52,7 @@ class DeviceBlock:
         import torch
 
         self.torch, self.device = torch, device
-        self.source = _torchable(np.ascontiguousarray(source))
+        self.source, self.mask = _torchable(np.ascontiguousarray(source))
         c, h, w = self.source.shape
         self.cuda = device.type == "cuda"
         self.stream = torch.cuda.Stream(device) if self.cuda else None
@@ -73,19 +77,24 @@ class DeviceBlock:
         torch = self.torch
         host = torch.from_numpy(self.source[:, a:b])
         if not self.cuda:  # no copy: the block is read where it lies
-            torch.sub(host.to(torch.float32), self.off, out=self.data[:, a:b])
-            self.data[:, a:b] /= self.scale
+            self._normalise(host, a, b)
             return
         pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
         pinned.copy_(host)
         self.stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self.stream):
-            raw = pinned.to(self.device, non_blocking=True)
-            torch.sub(raw.to(torch.float32), self.off, out=self.data[:, a:b])
-            self.data[:, a:b] /= self.scale
+            self._normalise(pinned.to(self.device, non_blocking=True), a, b)
             event = torch.cuda.Event()
             event.record(self.stream)
         self.events.append(event)
+
+    def _normalise(self, raw, a: int, b: int) -> None:
+        """Rows ``[a, b)`` of the block from their raw pixels: ``(x - offset) / scale``, float32."""
+        torch = self.torch
+        if self.mask is not None:  # unsigned pixels viewed as signed: widen, drop the sign
+            raw = raw.to(torch.int32 if self.mask == 0xFFFF else torch.int64) & self.mask
+        torch.sub(raw.to(torch.float32), self.off, out=self.data[:, a:b])
+        self.data[:, a:b] /= self.scale
 
 
 def predict_region_on_device(

@@ -157,6 +157,11 @@ class Predictor:
         self.foreground_class = foreground_class_of(self.n_classes, foreground_class)
         self.head = head_of(model)
         self.flips = bool(flips)
+        #: Internal switches of the runner (see :class:`~.runner.TileRunner`): ``fast=False``
+        #: runs the model as it is instead of its inference copy (the reference the speed
+        #: benchmark and tests compare with); ``on_device`` forces the on-device pipeline on
+        #: or off (None: on for every device but the CPU).
+        self.fast, self.on_device = True, None
 
     # -- arithmetic -------------------------------------------------------------------
     def layout(self, image) -> Layout:
@@ -178,7 +183,9 @@ class Predictor:
     def runner(self) -> TileRunner:
         """A runner of this plan's network on its device."""
         model = self.model.to(self.device)
-        return TileRunner(model, self.device, self.precision, self.batch, self.flips)
+        return TileRunner(
+            model, self.device, self.precision, self.batch, self.flips, self.fast, self.on_device
+        )
 
     # -- in memory ----------------------------------------------------------------------
     def iter_probabilities(

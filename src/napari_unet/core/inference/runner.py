@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_unet.core.device import autocast_dtype
+from napari_unet.core.device import autocast_dtype, keep_freed_memory
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.normalize import Stats
 from napari_unet.core.inference import tiling
@@ -301,10 +301,20 @@ def predict_region(
     work runs on the runner's device (:func:`.ondevice.predict_region_on_device`), else here
     in numpy around the network.
     """
-    if runner.on_device:
-        return (yield from predict_region_on_device(
-            source, origin, full_shape, region, plans, stats, runner, n_classes
-        ))  # fmt: skip
+    hold = runner.fast and runner.device.type == "cpu"  # activations reused, not refaulted
+    with keep_freed_memory() if hold else contextlib.nullcontext():
+        if runner.on_device:
+            return (yield from predict_region_on_device(
+                source, origin, full_shape, region, plans, stats, runner, n_classes
+            ))  # fmt: skip
+        return (yield from _predict_region_here(source, origin, full_shape, region, plans,
+                                                stats, runner, n_classes))  # fmt: skip
+
+
+def _predict_region_here(
+    source, origin, full_shape, region, plans, stats: Stats, runner: TileRunner, n_classes: int
+) -> Generator[int, None, np.ndarray]:
+    """:func:`predict_region` with numpy around the network."""
     grid = tiling.RegionTiles(plans, region, origin, full_shape, source.shape[1:])
     out = np.zeros((n_classes, *grid.shape), np.float32)
     off = np.asarray(stats.offset, np.float32)[:, None, None]
