@@ -141,3 +141,31 @@ def test_our_own_packages_open_as_napari_unet_models(trained_same, tmp_path):
                                 weight_formats=("pytorch_state_dict",))  # fmt: skip
     model, metadata = open_package(package)
     assert model.config == trained_same[0].config and "normalization" in metadata
+
+
+def test_the_predict_command_runs_another_tools_package(packages, image, tmp_path, capsys):
+    from napari_unet.cli import main
+    from napari_unet.core.images.io import read_image, write_image
+
+    part = image[:100, :130]
+    (tmp_path / "in").mkdir()
+    src = write_image(tmp_path / "in" / "cells.tif", part)
+    out = tmp_path / "out"
+    args = ["predict", str(packages["both"]), str(src), "-o", str(out), "--probabilities",
+            "--tile", "48", "--min-size", "0", "--split", "0", "--threshold", "0.6"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "another tool's package: probabilities (1 channel)" in printed
+    probs = read_image(out / "cells_probabilities.tif")
+    expected = fp.reference(fp.tiny_net(), part)
+    assert probs.shape == (1, 100, 130) and np.abs(probs - expected).max() <= 1e-4
+    from skimage.measure import label
+
+    labels = read_image(out / "cells_labels.tif")
+    assert np.array_equal(labels, label(expected[0] > 0.6, connectivity=1))
+    assert main(["predict", str(packages["labels"]), str(src), "-o", str(out / "m")]) == 0
+    mask = read_image(out / "m" / "cells_labels.tif")
+    assert np.array_equal(mask, (expected[0] > 0.5).astype(mask.dtype))
+    assert main(["predict", str(packages["both"]), str(src), "-o", str(out / "f"),
+                 "--flips"]) == 2  # fmt: skip
+    assert "--flips apply to napari-unet models only" in capsys.readouterr().err

@@ -123,13 +123,13 @@ def test_a_package_opened_in_the_predict_dock_predicts_like_its_model_file(
     assert dock._form.model is not None and "tiny-package.zip" in dock._model_label.value
 
 
-def test_a_package_of_another_tool_is_refused_with_the_importers_message(
-    run_predict, make_napari_viewer, qtbot, tiny_files, tmp_path, errors
+def test_a_package_of_another_tool_runs_through_bioimageio_core(
+    run_predict, make_napari_viewer, qtbot, tiny_files, tmp_path
 ):
     import yaml
 
     _, package = tiny_files
-    foreign = tmp_path / "other-tool.zip"
+    foreign = tmp_path / "other-tool.zip"  # no napari-unet entry: run as another tool's
     with zipfile.ZipFile(package) as src, zipfile.ZipFile(foreign, "w") as dst:
         for item in src.namelist():
             data = src.read(item)
@@ -144,9 +144,11 @@ def test_a_package_of_another_tool_is_refused_with_the_importers_message(
     dock._image.value = viewer.layers["touching cells"]
     dock._model_file.value = foreign
     run_predict(dock)
-    assert "was not exported by napari-unet" in dock._status.value, dock._status.value
-    assert errors and "was not exported by napari-unet" in errors[-1]
-    assert "touching cells segmentation (other-tool)" not in viewer.layers
+    assert "2 probability channel(s)" in dock._status.value, dock._status.value
+    probs = viewer.layers["touching cells segmentation (other-tool) probabilities"].data
+    assert probs.shape == (2, *viewer.layers["touching cells"].data.shape)
+    assert np.allclose(probs.sum(0), 1, atol=1e-5)  # the package's softmax classes
+    assert "touching cells segmentation (other-tool)" not in viewer.layers  # no instances
 
 
 def test_the_predict_docks_export_follows_its_model_choice(make_napari_viewer, tiny, tmp_path):

@@ -109,10 +109,9 @@ def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict every input; return 0 on success."""
+    from napari_unet.cli.predict_package import load_or_run
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
-    from napari_unet.core.models.modelfile import load_model
-    from napari_unet.core.models.pretrained import resolve_model
 
     for name in ("tile", "batch"):
         value = getattr(args, name)
@@ -127,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
     plan = [(src, _outputs(src, args.outdir, args.probabilities)) for src in sources]
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
-    model, metadata = load_model(resolve_model(args.model), device="cpu")
+    loaded = load_or_run(args, plan)  # another tool's bioimage.io package runs there
+    if loaded is None:
+        return 0
+    model, metadata = loaded
     if args.object_size is not None:
         from napari_unet.core.inference.scale import training_object_size
 

@@ -8,7 +8,8 @@ then a napari thread worker (:func:`export_job`) writes the dock's model with
 the checks of the ``bioimageio test`` command); the dock's status line says what is being
 done, then the result. Without the bioimageio extra the button says which extra to install
 before it asks for anything. The Predict dock opens a package napari-unet exported like a
-model file (:func:`load_model_file`); other tools' packages are refused by the importer.
+model file (:func:`load_model_file`); it runs other tools' 2D packages through
+bioimageio.core (:func:`load_predict_model`), which the Live and Review docks refuse.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "export_job",
     "is_package",
     "load_model_file",
+    "load_predict_model",
     "missing_extra",
     "result_text",
 ]
@@ -80,6 +82,32 @@ def load_model_file(path) -> tuple[object, dict]:
     from napari_unet.core.models.modelfile import load_model
 
     return load_model(path, device="cpu")
+
+
+def load_predict_model(path, device: str = "auto") -> tuple[object, dict]:
+    """:func:`load_model_file` for the Predict dock: another tool's package is run as it is.
+
+    Returns ``(model, metadata)``; for a bioimage.io package that napari-unet did not export,
+    ``model`` is a :class:`~napari_unet.core.exchange.foreign.ForeignModel` (metadata
+    empty), run through bioimageio.core's prediction pipeline on ``device``; napari-unet's
+    own models load on the CPU (the Predictor moves them).
+    """
+    if not is_package(path):
+        return load_model_file(path)
+    from napari_unet.core.exchange.foreign import open_package
+
+    opened = open_package(path, device="cpu")
+    if isinstance(opened, tuple):
+        return opened
+    opened.device = device  # read when its pipeline is first built
+    return opened, {}
+
+
+def is_foreign(model) -> bool:
+    """Whether ``model`` is another tool's package (run by bioimageio.core)."""
+    from napari_unet.core.exchange.foreign import ForeignModel
+
+    return isinstance(model, ForeignModel)
 
 
 def export_job(source, output: Path, name: str, check: bool = True) -> Generator:

@@ -151,7 +151,7 @@ class PredictForm(Container):
         if str(self._model_file.value) in ("", ".") or not path.is_file():
             return
         self._source.value = OTHER
-        kind = "bioimage.io package, imported" if is_package(path) else "loaded"
+        kind = "bioimage.io package, opened" if is_package(path) else "loaded"
         label = f"model: {path.name} ({kind} when you press Predict)"
         name = path.name.removesuffix(".safetensors").removesuffix(".zip")
         self._use(None, {}, path, name, path, label)
@@ -183,6 +183,8 @@ class PredictForm(Container):
             name = f"{builtin}, built-in" if builtin else Path(req["model_file"]).name
             self.model, self.metadata, self.pending = out["model"], out["metadata"], None
             self._model_label.value = f"model: {name}"
+            if out.get("kind") is not None:  # another tool's package, run by bioimageio.core
+                self._model_label.value += f" ({self.model.summary})"
             self.model_changed()
 
     def _show_recommendations(self, path: Path) -> None:
@@ -202,6 +204,7 @@ class PredictForm(Container):
         A built-in model by name, the in-memory model the dock predicts with (the one the
         Train dock handed over, or one loaded from its file), else the chosen file.
         """
+        from napari_unet.widgets._exporting import is_foreign as out_of_reach
         from napari_unet.widgets._exporting import suggested_path
 
         builtin = BUILTINS.get(self._source.value)
@@ -209,6 +212,10 @@ class PredictForm(Container):
             return builtin, builtin, suggested_path(builtin)
         beside = self.saved if self.saved is not None and self.saved.is_file() else None
         name = self.model_name or "model"
+        if out_of_reach(self.model):
+            raise InputError(
+                f"{name} is a bioimage.io package of another tool: share that package itself"
+            )
         if self.model is not None:
             return (self.model, self.metadata), name, suggested_path(name, beside)
         if self.pending is not None:

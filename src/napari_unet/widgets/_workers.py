@@ -14,7 +14,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-__all__ = ["ViewSource", "evaluate_job", "predict_job", "train_job"]
+__all__ = ["ViewSource", "evaluate_job", "foreign_job", "predict_job", "train_job"]
 
 
 class ViewSource:
@@ -85,6 +85,8 @@ def predict_job(
 ) -> Generator:
     """Load the model file (or package) if no model is given, then segment ``image``.
 
+    Another tool's bioimage.io package is run by :func:`foreign_job` instead.
+
     ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``,
     ``seed_level``), the
     ``object_size`` (None, pixels or ``"estimate"``) and keywords of
@@ -100,14 +102,15 @@ def predict_job(
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.scale import ObjectSize
     from napari_unet.core.inference.segment import iter_labels, result_warnings
+    from napari_unet.widgets._exporting import is_foreign, load_predict_model
 
     out = {"model": None, "labels": None, "foreground": None, "size": None, "warnings": []}
-    if model is None:  # a model file, or a bioimage.io package napari-unet exported
-        from napari_unet.widgets._exporting import load_model_file
-
-        model, metadata = load_model_file(model_file)
+    if model is None:  # a model file, or a bioimage.io package
+        model, metadata = load_predict_model(model_file, options.get("device", "auto"))
         out["model"] = model
     out["metadata"] = metadata
+    if is_foreign(model):
+        return (yield from foreign_job(model, image, options, region, estimate_only, out))
     settings = dict(options)
     names = ("threshold", "min_size", "split", "seed_level")
     post = {k: settings.pop(k) for k in names if k in settings}
@@ -136,6 +139,44 @@ def predict_job(
     fg = np.asarray(foreground, np.float32)
     out["labels"], out["foreground"] = labels, fg
     out["warnings"] = result_warnings(labels, fg, metadata, image, out["size"], post.threshold)
+    return out
+
+
+def foreign_job(model, image, options: dict, region, estimate_only: bool, out: dict):
+    """:func:`predict_job` for another tool's bioimage.io package (bioimageio.core runs it).
+
+    Adds ``output`` (what the package declares: ``(K, *stack, H, W)`` probabilities or
+    labels) and ``kind`` to ``out``; ``labels`` and ``foreground`` are the labels output,
+    or the instances napari-unet's post-processing finds in a one-channel probability
+    (``labels`` None for several channels). Flips and the object size do not apply.
+    """
+    from napari_unet.core.errors import InputError
+    from napari_unet.core.exchange.foreign import segment_foreign
+    from napari_unet.core.inference.postprocess import Postprocess
+
+    if estimate_only:
+        raise InputError(
+            "the object size is estimated with napari-unet models only; this is a "
+            "bioimage.io package of another tool"
+        )
+    post = Postprocess(
+        threshold=options["threshold"], min_size=options["min_size"], gap=0,
+        split=options["split"],
+    )  # fmt: skip
+    axis = options.get("channel_axis")
+    output = yield from model.iter_predict(
+        image, tile=options.get("tile"), channel_axis=None if axis == "none" else axis,
+        channel=options.get("channel"), region=region,
+    )  # fmt: skip
+    out["labels"], fg = segment_foreign(output, model.plan, post)
+    out["foreground"] = None if fg is None else np.asarray(fg, np.float32)
+    out["output"], out["kind"] = output, model.plan.kind
+    ignored = [text for key, text in (("flips", "test-time flips"),
+               ("object_size", "the object size")) if options.get(key)]  # fmt: skip
+    if ignored:
+        out["warnings"].append(
+            f"{' and '.join(ignored)} apply to napari-unet models only; not used here"
+        )
     return out
 
 

@@ -174,34 +174,71 @@ class PredictWidget(Container):
         if job != self._job:
             return
         self._form.keep_loaded(out, self._req)
-        if out["labels"] is None:  # estimate only
+        if out["labels"] is None and out.get("output") is None:  # estimate only
             self._form.use_estimate(out["size"])
             self._status.value = out["size"].describe()
             return
         if out["size"] is not None:
             self._form.show_size(out["size"])
-        self._show(out["labels"], out["foreground"])
-        lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
+        if out.get("output") is not None:  # another tool's bioimage.io package
+            lines = self._show_foreign(out)
+        else:
+            self._show(out["labels"], out["foreground"])
+            lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
         for text in out["warnings"]:
             show_warning(f"{self._req['layer'].name}: {text}")
             lines.append(f"Warning: {text}")
         self._status.value = "\n".join(lines)
-        self._evaluate.panel.suggest(self._req["layer"].name, prediction=self._last[0].name)
+        if self._last is not None and out["labels"] is not None:
+            self._evaluate.panel.suggest(self._req["layer"].name, prediction=self._last[0].name)
 
-    def _show(self, labels: np.ndarray, foreground: np.ndarray) -> None:
-        """Put the result into the viewer (a region/plane goes into the full-size layer)."""
-        req, layer = self._req, self._req["layer"]
-        full = req["shape"]
+    def _where(self) -> tuple[tuple, list]:
+        """The result layer's full shape and where this run's result goes in it."""
+        req = self._req
         index = [] if req["plane"] is None else [req["plane"]]
         if req["region"] is not None:
             (y0, y1), (x0, x1) = req["region"]
             index += [slice(y0, y1), slice(x0, x1)]
+        return req["shape"], index
+
+    def _show(self, labels: np.ndarray, foreground: np.ndarray) -> None:
+        """Put the result into the viewer (a region/plane goes into the full-size layer)."""
+        req, layer = self._req, self._req["layer"]
+        full, index = self._where()
         name = result_name(layer.name, req["model_name"])
         seg = self._put(name, labels, full, index, "labels")
         if self._form.probabilities:
             self._put(f"{layer.name} probabilities", foreground, full, index, "image")
         self._last = (seg, layer)
         self._save_labels.enabled = True
+
+    def _show_foreign(self, out: dict) -> list[str]:
+        """Another tool's output as it declares it; returns the status lines.
+
+        A labels output becomes a Labels layer; probabilities an Image layer (channels
+        first), with the instances of a one-channel probability as a Labels layer.
+        """
+        req, layer = self._req, self._req["layer"]
+        full, index = self._where()
+        name = result_name(layer.name, req["model_name"])
+        self._last = None
+        if out["kind"] == "labels":
+            seg = self._put(name, out["labels"], full, index, "labels")
+            self._last = (seg, layer)
+            self._save_labels.enabled = True
+            return [f"{int(out['labels'].max())} labels in {seg.name!r} (the package's labels)"]
+        probs = out["output"]
+        k = probs.shape[0]
+        shown = self._put(f"{name} probabilities", probs if k > 1 else probs[0],
+                          (k, *full) if k > 1 else full,
+                          [slice(None), *index] if k > 1 else index, "image")  # fmt: skip
+        lines = [f"{k} probability channel(s) in {shown.name!r}"]
+        if out["labels"] is not None:
+            seg = self._put(name, out["labels"], full, index, "labels")
+            self._last = (seg, layer)
+            self._save_labels.enabled = True
+            lines.insert(0, f"{int(out['labels'].max())} objects in {seg.name!r}")
+        return lines
 
     def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str):
         """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape)."""

@@ -183,10 +183,15 @@ class ForeignModel:
         self._pipeline = None
 
     def __repr__(self) -> str:
+        return f"ForeignModel({self.name!r}: {self.summary})"
+
+    @property
+    def summary(self) -> str:
+        """``another tool's package: probabilities (1 channel), torchscript, halo 4 px``."""
         p = self.plan
         return (
-            f"ForeignModel({self.name!r}: {p.in_channels} channel(s) in, {p.kind} with "
-            f"{p.out_channels} channel(s) out, {p.weight_format}, halo {p.halo})"
+            f"another tool's package: {p.kind} ({p.out_channels} channel"
+            f"{'s' if p.out_channels > 1 else ''}), {p.weight_format}, halo {p.halo} px"
         )
 
     def _pipe(self):

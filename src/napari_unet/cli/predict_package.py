@@ -1,0 +1,89 @@
+"""``napari-unet predict`` with a bioimage.io package as the model (docs/models.md).
+
+A package napari-unet exported is imported and predicts as its model file does; another
+tool's 2D package is run through bioimageio.core's prediction pipeline
+(:class:`~napari_unet.core.exchange.foreign.ForeignModel`): its labels output is written as
+``NAME_labels.tif``; a one-channel probability output is turned into instances by
+napari-unet's post-processing (``--threshold``, ``--min-size``, ``--split``); with several
+probability channels only ``--probabilities`` can be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+
+
+def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
+    """``(model, metadata)`` for the predict command, or None once another tool's ran.
+
+    ``args.model`` is a model file, a built-in name or a bioimage.io package; another
+    tool's package predicts every input of ``plan`` here (the command then returns 0).
+    """
+    from napari_unet.core.models.modelfile import load_model
+    from napari_unet.core.models.pretrained import resolve_model
+
+    if Path(str(args.model)).suffix.lower() != ".zip":
+        return load_model(resolve_model(args.model), device="cpu")
+    from napari_unet.core.exchange.foreign import open_package
+
+    opened = open_package(args.model, device="cpu")
+    if isinstance(opened, tuple):
+        return opened
+    opened.device = args.device
+    run_foreign(args, opened, plan)
+    return None
+
+
+def _refuse_options(args: argparse.Namespace) -> None:
+    given = [flag for flag, value in (("--flips", args.flips),
+             ("--object-size", args.object_size), ("--scheduler", args.scheduler))
+             if value]  # fmt: skip
+    if given:
+        raise InputError(
+            f"{', '.join(given)} apply to napari-unet models only; {args.model} is a "
+            "bioimage.io package of another tool (run by bioimageio.core)"
+        )
+
+
+def channel_axis_of(image: np.ndarray) -> int | None:
+    """-1 for colour images (3 or 4 channels last, as PNG and RGB TIFF hold them), else None."""
+    return -1 if image.ndim in (3, 4) and image.shape[-1] in (3, 4) else None
+
+
+def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) -> None:
+    """Predict every input with another tool's package and write what it declares."""
+    from napari_unet.cli._args import progress_bar
+    from napari_unet.core.exchange.foreign import segment_foreign
+    from napari_unet.core.images.io import read_image, write_image
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.progress import drain
+
+    _refuse_options(args)
+    p = model.plan
+    if p.kind == "probabilities" and p.out_channels > 1 and not args.probabilities:
+        raise InputError(
+            f"{args.model} gives {p.out_channels} probability channels and no labels; pass "
+            "--probabilities to write them"
+        )
+    given = {"threshold": args.threshold, "min_size": args.min_size, "split": args.split}
+    post = Postprocess(gap=0, **{k: v for k, v in given.items() if v is not None})
+    print(f"{args.model}: {model.summary}")
+    for src, outs in plan:
+        image = np.asarray(read_image(src))
+        with progress_bar(src.name, "block") as bar:
+            gen = model.iter_predict(image, tile=args.tile, channel=args.channel,
+                                     channel_axis=channel_axis_of(image))  # fmt: skip
+            output = drain(gen, bar=bar)
+        labels, _ = segment_foreign(output, p, post)
+        if labels is not None:
+            write_image(outs["labels"], labels)
+            n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+            print(f"{src} -> {outs['labels']} ({n} objects)")
+        if "probabilities" in outs and p.kind == "probabilities":
+            write_image(outs["probabilities"], output)
+            print(f"{src} -> {outs['probabilities']} (probabilities)")
