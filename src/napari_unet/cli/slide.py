@@ -31,9 +31,25 @@ def add_parser(subparsers) -> None:
     )
     defaults = inspect.signature(Predictor).parameters
     add_option(parser, "model", key="model", metavar="MODEL")
-    add_option(parser, "input", key="slide_input", type=Path, metavar="INPUT")
-    add_option(parser, "-o", "--output", key="slide_output", type=Path, default=None)
-    add_option(parser, "--name", key="labels_name", default="napari-unet")
+    add_option(parser, "slide_input", key="slide_input", type=Path, metavar="INPUT")
+    add_option(
+        parser,
+        "-o",
+        "--output",
+        key="slide_output",
+        dest="slide_output",
+        type=Path,
+        default=None,
+        metavar="OUTPUT",
+    )
+    add_option(
+        parser,
+        "--name",
+        key="labels_name",
+        dest="labels_name",
+        default="napari-unet",
+        metavar="NAME",
+    )
     add_option(
         parser,
         "--block",
@@ -62,7 +78,15 @@ def add_parser(subparsers) -> None:
         add_option(parser, flag, key=key, type=kind, default=None, shown_default=shown)
     where = parser.add_mutually_exclusive_group()
     add_option(where, "--scheduler", key="scheduler", metavar="ADDRESS")
-    add_option(where, "--workers", key="cluster_workers", type=int, default=0)
+    add_option(
+        where,
+        "--workers",
+        key="cluster_workers",
+        dest="cluster_workers",
+        type=int,
+        default=0,
+        metavar="N",
+    )
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
 

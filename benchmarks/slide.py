@@ -1,0 +1,169 @@
+"""Benchmark whole-slide labelling (``napari-unet slide``): time, peak memory, cluster speed-up.
+
+Every case runs the command in a fresh subprocess on a synthetic Zarr image (touching cells,
+a 1024x1024 tile mirrored to the size, uint8, 1024 px chunks), and reports its wall time,
+the time of each pass, the objects found and the peak resident memory: the child's own
+``ru_maxrss`` (``os.wait4``) and the sum over its process tree (cluster workers included),
+polled with psutil every 0.1 s. Cases:
+
+* ``throughput``: the built-in ``nuclei`` model at ``--throughput-size`` (in this process),
+  whose rate extrapolates the full size's time with that model;
+* ``cluster``: the tiny model at ``--cluster-size`` in this process, then on a local
+  ``dask.distributed`` cluster of 1 and of 2 worker processes (``--workers``); the speed-up
+  is 1 worker's time over 2 workers';
+* ``full``: the tiny model (8 base channels, 3 levels, trained for a few seconds) at
+  ``--size`` (32768 by default) end to end, in this process: the memory bound's proof.
+
+Usage: ``python benchmarks/slide.py [--size 32768] [--cluster-size 4096]
+[--throughput-size 2048] [--skip-full]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_zarr(path: Path, size: int) -> None:
+    """A ``size`` x ``size`` uint8 Zarr image of touching cells, written chunk by chunk."""
+    import zarr
+
+    from napari_unet import touching_cells
+
+    tile, _ = touching_cells((1024, 1024), n_cells=500, seed=0)
+    tile = (np.clip(tile, 0, 1) * 255).astype(np.uint8)
+    flips = [tile, tile[:, ::-1], tile[::-1], tile[::-1, ::-1]]
+    arr = zarr.open_array(str(path), mode="w", shape=(size, size), chunks=(1024, 1024),
+                          dtype=np.uint8)  # fmt: skip
+    for i in range(0, size, 1024):
+        for j in range(0, size, 1024):
+            part = flips[(i // 1024) % 2 * 2 + (j // 1024) % 2]
+            arr[i : i + 1024, j : j + 1024] = part[: size - i, : size - j]
+
+
+def tiny_model(path: Path) -> None:
+    """The tests' tiny model (a few seconds of training on synthetic cells), saved."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from tiny_model import train_tiny
+
+    from napari_unet import save_model
+
+    model, meta = train_tiny("same", steps=150)
+    save_model(path, model, normalization=meta["normalization"], separation_gap=2)
+
+
+def run(cmd: list[str]) -> dict:
+    """Run ``cmd``; its wall time, output and peak memory (own and whole process tree)."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, done = [0], threading.Event()
+
+    def poll() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    texts = {}
+
+    def read(name: str, pipe) -> None:
+        texts[name] = pipe.read()
+
+    threads = [threading.Thread(target=poll, daemon=True)] + [
+        threading.Thread(target=read, args=(n, p), daemon=True)
+        for n, p in (("out", proc.stdout), ("err", proc.stderr))
+    ]
+    for t in threads:
+        t.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    done.set()
+    for t in threads:
+        t.join()
+    out, err = texts["out"], texts["err"]
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    own = usage.ru_maxrss * 1024
+    times = dict(re.findall(r"(\w+) ([\d.]+) s", out))
+    found = re.search(r"\((\d+) objects", out)
+    return {"wall": wall, "own": own, "tree": peak[0], "times": times,
+            "objects": int(found.group(1)) if found else -1}  # fmt: skip
+
+
+def slide(model: str, src: Path, out: Path, *extra: str) -> dict:
+    cmd = [sys.executable, "-m", "napari_unet", "slide", model, str(src), "-o", str(out),
+           "--device", "cpu", "--overwrite", *extra]  # fmt: skip
+    return run(cmd)
+
+
+def row(name: str, size: int, r: dict, note: str = "") -> str:
+    mp = size * size / 1e6
+    t = r["times"]
+    work = sum(float(t.get(k, 0)) for k in ("predict", "label", "merge", "finish"))
+    passes = " / ".join(
+        f"{float(t.get(k, 0)):.0f}" for k in ("predict", "label", "merge", "finish")
+    )
+    own, tree = r["own"] / 2**30, r["tree"] / 2**30
+    return (f"| {name} | {size} | {r['wall']:.0f} | {mp / work:.2f} | {passes} | "
+            f"{r['objects']} | {own:.2f} | {tree:.2f} | {note} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=32768)
+    parser.add_argument("--cluster-size", type=int, default=4096)
+    parser.add_argument("--throughput-size", type=int, default=2048)
+    parser.add_argument("--skip-full", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:
+        tmp = Path(tmp)
+        tiny = tmp / "tiny.safetensors"
+        tiny_model(tiny)
+        for size in sorted({args.throughput_size, args.cluster_size}):
+            make_zarr(tmp / f"in{size}.zarr", size)
+        src = tmp / f"in{args.throughput_size}.zarr"
+        r = slide("nuclei", src, tmp / "nuclei.zarr")
+        full_mp = args.size**2 / 1e6
+        rate = args.throughput_size**2 / 1e6 / sum(float(v) for v in r["times"].values())
+        note = f"{args.size}^2 would take ~{full_mp / rate / 3600:.1f} h at this rate"
+        rows.append(row("built-in nuclei, this process", args.throughput_size, r, note))
+        src = tmp / f"in{args.cluster_size}.zarr"
+        r0 = slide(str(tiny), src, tmp / "t0.zarr")
+        rows.append(row("tiny, this process", args.cluster_size, r0))
+        r1 = slide(str(tiny), src, tmp / "t1.zarr", "--workers", "1")
+        rows.append(row("tiny, local cluster, 1 worker", args.cluster_size, r1))
+        r2 = slide(str(tiny), src, tmp / "t2.zarr", "--workers", "2")
+        speed = r1["wall"] / r2["wall"]
+        rows.append(row("tiny, local cluster, 2 workers", args.cluster_size, r2,
+                        f"speed-up over 1 worker: {speed:.2f}x"))  # fmt: skip
+        if not args.skip_full:
+            make_zarr(tmp / "full.zarr", args.size)
+            r = slide(str(tiny), tmp / "full.zarr", tmp / "full_labels.zarr")
+            rows.append(row("tiny, this process", args.size, r, "end to end"))
+    print("| case | side (px) | wall (s) | MP/s (passes) | predict / label / merge / finish (s) | "
+          "objects | peak RSS, process (GiB) | peak RSS, tree (GiB) | note |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
