@@ -13,7 +13,7 @@ pytest.importorskip("bioimageio.core")
 
 from napari_unet import InputError, export_bioimageio, import_bioimageio  # noqa: E402
 from napari_unet.cli import main  # noqa: E402
-from napari_unet.core.exchange.export import check_package  # noqa: E402
+from napari_unet.core.exchange.export import check_package, default_formats  # noqa: E402
 from napari_unet.core.models.modelfile import save_model  # noqa: E402
 
 
@@ -38,11 +38,13 @@ def test_tiny_package_passes_bioimageio_test_for_every_weight_format(tiny_packag
     _, package = tiny_package
     passed, lines = check_package(package)
     assert passed, "\n".join(lines)
-    assert _reproduced(lines) == {"pytorch_state_dict", "torchscript"}
+    written = set(default_formats())  # onnx too where onnx and onnxruntime are installed
+    assert _reproduced(lines) == written
     with zipfile.ZipFile(package) as z:
         names = set(z.namelist())
     assert {"rdf.yaml", "weights.pt", "weights_torchscript.pt", "napari_unet_arch.py",
             "test_input.npy", "test_output.npy", "cover.png", "README.md"} <= names  # fmt: skip
+    assert ("weights.onnx" in names) == ("onnx" in written)
 
 
 def test_import_gives_the_same_model_file_and_probabilities(tiny_package, tmp_path):
@@ -67,10 +69,11 @@ def test_valid_padding_and_distance_head_package_passes(tmp_path):
     torch.manual_seed(0)
     net = build_model({"arch": "unet", "padding": "valid", "base_channels": 4, "depth": 3,
                        "head": "distance"}).eval()  # fmt: skip
-    package = export_bioimageio(net, tmp_path / "valid.zip", weight_formats=("pytorch_state_dict",))
+    formats = ("pytorch_state_dict", *(["onnx"] if "onnx" in default_formats() else []))
+    package = export_bioimageio(net, tmp_path / "valid.zip", weight_formats=formats)
     passed, lines = check_package(package)
     assert passed, "\n".join(lines)
-    assert _reproduced(lines) == {"pytorch_state_dict"}
+    assert _reproduced(lines) == set(formats)  # ONNX with valid padding's cropped output
     model, metadata = import_bioimageio(package)
     assert model.config == net.config and metadata["class_names"] == [
         "background", "cell", "distance"
@@ -129,6 +132,8 @@ def test_export_refusals(trained_same, tmp_path, capsys):
     model, metadata = trained_same
     with pytest.raises(InputError, match=r"\.zip"):
         export_bioimageio((model, metadata), tmp_path / "x.tar")
+    with pytest.raises(InputError, match="may add torchscript and onnx"):
+        export_bioimageio((model, metadata), tmp_path / "x.zip", weight_formats=("keras",))
     odd = {**metadata, "normalization": {"method": "dtype"}}
     with pytest.raises(InputError, match="pixel type"):
         export_bioimageio((model, odd), tmp_path / "x.zip")

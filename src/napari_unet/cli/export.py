@@ -17,7 +17,8 @@ def add_parser(subparsers) -> None:
         help="write a model as a bioimage.io model package (.zip) for other tools",
         description=(
             "Write a model file or built-in model as a bioimage.io model package (format 0.5): "
-            "pytorch_state_dict and torchscript weights, the architecture as a source file, "
+            "pytorch_state_dict and torchscript weights (and ONNX where onnx and onnxruntime "
+            "are installed), the architecture as a source file, "
             "test tensors, a cover, documentation with the model's scores. deepImageJ, "
             "ilastik, QuPath, Fiji and bioimage.io run it; napari-unet import reads it back. "
             "Needs the bioimageio extra. See docs/models.md."

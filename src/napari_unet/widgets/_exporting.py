@@ -124,7 +124,7 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
     if is_package(source):
         yield f"Exporting: reading {Path(source).name}..."
         source = load_model_file(source)
-    yield f"Exporting: writing {output.name} (weights, TorchScript, test tensors)..."
+    yield f"Exporting: writing {output.name} (weights, TorchScript, ONNX, test tensors)..."
     path = export_bioimageio(source, output, name=package_name(None, name))
     out = {"path": path, "megabytes": path.stat().st_size / 1e6, "passed": None, "lines": []}
     if check:

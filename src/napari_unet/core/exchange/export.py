@@ -22,6 +22,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.exchange import card
 from napari_unet.core.exchange.archsource import CALLABLE, write_architecture
 from napari_unet.core.exchange.spec import (
+    EXTRA_HINT,
     PREFIX,
     config_entry,
     preprocessing,
@@ -31,7 +32,21 @@ from napari_unet.core.exchange.spec import (
 from napari_unet.core.files import atomic_write, check_outputs
 from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
 
-WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript")
+WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
+#: The ONNX opset written (torch's TorchScript-based exporter, dynamic batch, y and x).
+ONNX_OPSET = 17
+
+
+def onnx_available() -> bool:
+    """Whether ONNX weights can be written and tested (onnx and onnxruntime installed)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def default_formats() -> tuple[str, ...]:
+    """pytorch_state_dict and torchscript, and onnx where onnx and onnxruntime are installed."""
+    return WEIGHT_FORMATS if onnx_available() else WEIGHT_FORMATS[:2]
 
 
 def _resolve(model) -> tuple[object, dict, str]:
@@ -160,7 +175,7 @@ def export_bioimageio(
     authors: list[str] | None = None,
     license: str = "BSD-3-Clause",
     image: np.ndarray | None = None,
-    weight_formats: tuple[str, ...] = WEIGHT_FORMATS,
+    weight_formats: tuple[str, ...] | None = None,
 ) -> Path:
     """Write ``model`` as a bioimage.io model package (a ``.zip``), atomically.
 
@@ -180,8 +195,9 @@ def export_bioimageio(
         SPDX licence identifier of the package.
     image : numpy.ndarray, optional
         The test image (``(H, W)`` or ``(C, H, W)``; default: the shipped nuclei image).
-    weight_formats : tuple of str
-        ``pytorch_state_dict`` (always) and optionally ``torchscript``.
+    weight_formats : tuple of str, optional
+        ``pytorch_state_dict`` (always) and optionally ``torchscript`` and ``onnx``
+        (default: all three where the ``onnx`` package is installed, else the first two).
 
     Returns
     -------
@@ -197,11 +213,17 @@ def export_bioimageio(
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
+    weight_formats = default_formats() if weight_formats is None else tuple(weight_formats)
     unknown = set(weight_formats) - set(WEIGHT_FORMATS)
     if unknown or "pytorch_state_dict" not in weight_formats:
         raise InputError(
-            f"weight formats must include pytorch_state_dict and may add torchscript; got "
-            f"{', '.join(weight_formats)}"
+            f"weight formats must include pytorch_state_dict and may add torchscript and "
+            f"onnx; got {', '.join(weight_formats)}"
+        )
+    if "onnx" in weight_formats and not onnx_available():
+        raise InputError(
+            "ONNX weights need the onnx and onnxruntime packages (written, then tested): "
+            f"{EXTRA_HINT}"
         )
     require_bioimageio()
     net, metadata, default_name = _resolve(model)
@@ -219,6 +241,8 @@ def export_bioimageio(
             raise InputError(f"cannot describe the model as a bioimage.io package: {exc}") from None
         if "torchscript" in weight_formats:
             descr = _add_torchscript(descr, Path(tmp))
+        if "onnx" in weight_formats:
+            descr = _add_onnx(descr, Path(tmp))
         with atomic_write(output) as part:
             _save(descr, Path(part))
     return output
@@ -271,6 +295,15 @@ def _describe(net, metadata, name, authors, license, files):
     )
 
 
+def _net_and_test_input(descr):
+    """The network built by bioimageio.core from the package's own files, and its test input."""
+    import torch
+    from bioimageio.core.backends.pytorch_backend import load_torch_model
+
+    net = load_torch_model(descr.weights.pytorch_state_dict, load_state=True, devices=["cpu"])
+    return net.eval(), torch.from_numpy(descr.get_input_test_arrays()[0])
+
+
 def _add_torchscript(descr, folder: Path):
     """The description with a torchscript child traced from its state dict weights.
 
@@ -280,12 +313,10 @@ def _add_torchscript(descr, folder: Path):
     networks with batch norm: its torchscript then fails the package's own test.)
     """
     import torch
-    from bioimageio.core.backends.pytorch_backend import load_torch_model
     from bioimageio.spec.model import v0_5 as s
 
     path = folder / "weights_torchscript.pt"
-    net = load_torch_model(descr.weights.pytorch_state_dict, load_state=True, devices=["cpu"])
-    x = torch.from_numpy(descr.get_input_test_arrays()[0])
+    net, x = _net_and_test_input(descr)
     with _quiet(), torch.no_grad():
         torch.jit.trace(net.eval(), x).save(str(path))
     entry = s.TorchscriptWeightsDescr(
@@ -294,6 +325,34 @@ def _add_torchscript(descr, folder: Path):
         comment="traced by napari-unet (eval mode) from the pytorch_state_dict weights",
     )  # fmt: skip
     weights = descr.weights.model_copy(update={"torchscript": entry})
+    return descr.model_copy(update={"weights": weights})
+
+
+def _add_onnx(descr, folder: Path):
+    """The description with an ``onnx`` child exported from its state dict weights.
+
+    torch's TorchScript-based exporter is used, with the batch, y and x axes dynamic.
+    (bioimageio.core's converter uses torch's newer exporter, which fixes the input size
+    to the test input's for these networks: the package then fails its own test at the
+    other legal sizes.)
+    """
+    import torch
+    from bioimageio.spec.model import v0_5 as s
+
+    path = folder / "weights.onnx"
+    net, x = _net_and_test_input(descr)
+    axes = {0: "batch", 2: "y", 3: "x"}
+    with _quiet(), torch.no_grad():
+        torch.onnx.export(
+            net.eval(), (x,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+            input_names=["input"], output_names=["probabilities"],
+            dynamic_axes={"input": axes, "probabilities": axes},
+        )  # fmt: skip
+    entry = s.OnnxWeightsDescr(
+        source=path, parent="pytorch_state_dict", opset_version=ONNX_OPSET,
+        comment="exported by napari-unet (torch.onnx, eval mode) from pytorch_state_dict",
+    )  # fmt: skip
+    weights = descr.weights.model_copy(update={"onnx": entry})
     return descr.model_copy(update={"weights": weights})
 
 
