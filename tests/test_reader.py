@@ -1,0 +1,66 @@
+"""The napari reader opens OME-Zarr label pyramids (``napari-unet slide`` output) lazily."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_unet.core.images.omezarr import add_label_name, create_labels
+from napari_unet.reader import get_reader
+
+da = pytest.importorskip("dask.array")
+zarr = pytest.importorskip("zarr")
+
+
+def _labels(path, version="0.4", scale=(1.0, 1.0)):
+    rng = np.random.default_rng(0)
+    full = np.kron(rng.integers(0, 50, (16, 12)), np.ones((16, 16), np.int32)).astype(np.int32)
+    levels = create_labels(path, full.shape, (64, 64), 3, name="cells", version=version,
+                           scale=scale)  # fmt: skip
+    for k, level in enumerate(levels):
+        level[:] = full[:: 2**k, :: 2**k]
+    return full
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_label_pyramid_opens_as_lazy_multiscale_labels(tmp_path, version):
+    full = _labels(tmp_path / "out.zarr", version)
+    reader = get_reader(str(tmp_path / "out.zarr"))
+    assert reader is not None
+    [(data, meta, kind)] = reader(str(tmp_path / "out.zarr"))
+    assert kind == "labels" and meta["multiscale"] and len(data) == 3
+    assert all(isinstance(level, da.Array) for level in data)  # nothing read yet
+    np.testing.assert_array_equal(data[0].compute(), full)
+    np.testing.assert_array_equal(data[2].compute(), full[::4, ::4])
+
+
+def test_an_image_with_labels_opens_both(tmp_path):
+    image = tmp_path / "image.zarr"
+    group = zarr.open_group(str(image), mode="w", zarr_format=2)
+    group.create_array("0", data=np.arange(256 * 192, dtype=np.uint16).reshape(256, 192))
+    scale = [{"type": "scale", "scale": [0.5, 0.25]}]
+    group.attrs["multiscales"] = [
+        {"version": "0.4", "axes": [{"name": "y"}, {"name": "x"}],
+         "datasets": [{"path": "0", "coordinateTransformations": scale}]}
+    ]  # fmt: skip
+    (image / "labels").mkdir()
+    _labels(image / "labels" / "cells", scale=(0.5, 0.25))
+    add_label_name(image, "cells", "0.4")
+    layers = get_reader(str(image))(str(image))
+    assert [kind for *_, kind in layers] == ["image", "labels"]
+    assert layers[0][1]["scale"] == layers[1][1]["scale"] == [0.5, 0.25]
+
+
+def test_other_paths_are_left_to_other_readers(tmp_path):
+    da.zeros((32, 32), chunks=16).to_zarr(str(tmp_path / "plain.zarr"))
+    assert get_reader(str(tmp_path / "plain.zarr")) is None
+    assert get_reader(str(tmp_path / "missing.zarr")) is None
+    assert get_reader([str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr")]) is None
+
+
+def test_napari_opens_the_result_lazily(make_napari_viewer, tmp_path):
+    _labels(tmp_path / "out.zarr")
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(str(tmp_path / "out.zarr"), plugin="napari-unet")
+    assert type(layer).__name__ == "Labels" and layer.multiscale
+    assert isinstance(layer.data[0], da.Array) and layer.data[0].shape == (256, 192)
