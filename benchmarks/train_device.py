@@ -7,7 +7,10 @@ tables, both paths measured in the same run:
 
 1. Sampling and augmentation alone: images/s of ``CropSampler.batch`` (host) and
    ``DeviceCropSampler.batch`` (device) at the training batch and crop size, with the
-   default augmentation (crops, elastic deformation, flips, rotations, intensity jitter).
+   default augmentation (crops, elastic deformation, flips, rotations, intensity jitter),
+   and the statistics of their crops (mean and standard error over ``--stat-batches``
+   batches of the mean weight, the cell fraction of the target, the image mean and std):
+   both paths should draw crops from the same distribution.
 2. Whole training steps: images/s of ``napari_unet.iter_train`` with ``augment_on`` host
    and device (the batch threads as the trainer chooses them; timed after a few warm-up
    steps), and the training loss after ``--steps`` steps (mean of the last 10 steps) with
@@ -40,8 +43,9 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def sampler_rates(pairs, config, device, batches: int) -> dict[str, float]:
-    """Images/s (median batch time) of each sampler at the config's batch and crop size."""
+def sampler_rates(pairs, config, device, batches: int, stat_batches: int) -> tuple[dict, dict]:
+    """Images/s (median batch time) of each sampler at the config's batch and crop size,
+    and the statistics of its crops (:func:`crop_statistics`)."""
     from napari_unet.core.training.augment import AugmentConfig
     from napari_unet.core.training.device_sampling import DeviceCropSampler
     from napari_unet.core.training.sampling import CropSampler
@@ -52,7 +56,7 @@ def sampler_rates(pairs, config, device, batches: int) -> dict[str, float]:
         "host": CropSampler(pairs, s, s, augment, config.fg_bias),
         "device": DeviceCropSampler(pairs, s, s, augment, config.fg_bias, device=device),
     }
-    rates = {}
+    rates, stats = {}, {}
     for name, sampler in samplers.items():
         for p in range(len(pairs)):  # first use: spline coefficients / upload, not timed
             if name == "host":
@@ -66,7 +70,20 @@ def sampler_rates(pairs, config, device, batches: int) -> dict[str, float]:
             sync(device)
             times.append(time.perf_counter() - t)
         rates[name] = b / statistics.median(times[1:])
-    return rates
+        stats[name] = crop_statistics(sampler, b, stat_batches)
+    return rates, stats
+
+
+def crop_statistics(sampler, batch_size: int, batches: int) -> np.ndarray:
+    """Mean and standard error over batches of: weight, cell fraction, image mean and std."""
+    rows = []
+    for i in range(batches):
+        batch = sampler.batch(batch_size, np.random.default_rng([2, i]))
+        b = {k: np.asarray(v.cpu() if hasattr(v, "cpu") else v) for k, v in batch.items()}
+        image = b["image"]
+        rows.append([b["weights"].mean(), (b["target"] > 0).mean(), image.mean(), image.std()])
+    rows = np.array(rows)
+    return np.stack([rows.mean(axis=0), rows.std(axis=0) / np.sqrt(len(rows))])
 
 
 def training_run(pairs, config) -> dict:
@@ -100,6 +117,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6, help="batches timed per sampler")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU")
+    parser.add_argument("--stat-batches", type=int, default=40, help="batches for statistics")
     parser.add_argument("--model", default="small", help="architecture preset")
     parser.add_argument("--seeds", type=int, default=1, help="training runs per path")
     parser.add_argument("--sampling-only", action="store_true", help="skip the training runs")
@@ -121,11 +139,14 @@ def main() -> None:
     pairs = dsb_full.make_pairs_of(args.data, items, base)
     print(f"{describe_device(device)}, torch threads {torch.get_num_threads()}, "
           f"{len(pairs)} DSB2018 train images, batch {args.batch} of {args.crop} px\n")  # fmt: skip
-    rates = sampler_rates(pairs, base, device, args.batches)
-    print("| Sampling + augmentation | images/s | vs host |")
-    print("|---|---:|---:|")
+    rates, stats = sampler_rates(pairs, base, device, args.batches, args.stat_batches)
+    print("| Sampling + augmentation | images/s | vs host | weight | cell fraction | image mean "
+          "| image std |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, rate in rates.items():
-        print(f"| {name} | {rate:.1f} | {rate / rates['host']:.2f}x |")
+        m, se = stats[name]
+        cols = " | ".join(f"{a:.3f} ± {e:.3f}" for a, e in zip(m, se, strict=True))
+        print(f"| {name} | {rate:.1f} | {rate / rates['host']:.2f}x | {cols} |")
     if args.sampling_only:
         return
     print(f"\n| Whole training steps ({args.model} U-Net, {args.steps} steps, seeds "
