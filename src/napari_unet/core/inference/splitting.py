@@ -133,8 +133,11 @@ def split_instances(labels: np.ndarray, depth: float, smooth: float) -> np.ndarr
 
 def _seeds(local: np.ndarray, own: np.ndarray, depth: float, local_maxima):
     """The h-maxima regions of ``local`` in ``own`` (labelled, 8-connected) and their count."""
-    peaks = local_maxima(local)
-    if local.max() > depth and ndimage.label(peaks, _EIGHT)[1] == 1:
+    # Every regional maximum is a whole 8-connected plateau of pixels equal to their 3x3
+    # maximum (above 0 once the peak is): one such plateau, one regional maximum at most.
+    plateaus = ndimage.maximum_filter(local, size=3) == local
+    plateaus &= local > 0
+    if local.max() > depth and ndimage.label(plateaus, _EIGHT)[1] == 1:
         return None, 1  # one maximum of d: one seed (module notes)
     # The h-maxima regions: plateaus of the reconstruction of (distance - depth) under the
     # distance. (skimage's h_maxima keeps every equal-height peak, so two equal halves would
