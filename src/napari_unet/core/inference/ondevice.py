@@ -73,11 +73,16 @@ class DeviceBlock:
             self.torch.cuda.current_stream(self.device).wait_event(self.events[need])
         return self.data
 
+    def finish(self) -> None:
+        """Make the main stream wait for every strip sent (before the block may be freed)."""
+        if self.cuda and self.events:
+            self.torch.cuda.current_stream(self.device).wait_event(self.events[-1])
+
     def _send(self, a: int, b: int) -> None:
         torch = self.torch
         host = torch.from_numpy(self.source[:, a:b])
-        if not self.cuda:  # no copy: the block is read where it lies
-            self._normalise(host, a, b)
+        if not self.cuda:  # on the CPU no copy: the block is read where it lies
+            self._normalise(host.to(self.device), a, b)
             return
         pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
         pinned.copy_(host)
@@ -138,6 +143,7 @@ def predict_region_on_device(
                     out[:, ys, xs] = p[crop]
         yield len(batch)
     with runner.timer("stitch"):
+        block.finish()
         if grid.blended:
             out /= torch.from_numpy(grid.weight_total()).to(device)
     with runner.timer("download"):
