@@ -177,3 +177,16 @@ def test_keep_freed_memory_sets_glibc_once_and_restores_it(monkeypatch):
     monkeypatch.setattr(device, "_libc", lambda: None)  # no glibc: nothing to do
     with device.keep_freed_memory():
         pass
+
+
+def test_auto_batch_fills_the_budget_the_tile_leaves(monkeypatch, random_valid):
+    from napari_unet.core.inference import runner
+
+    monkeypatch.setattr(runner, "_memory_budget", lambda device: 100e6)
+    cpu = torch.device("cpu")
+    bpp = runner.BYTES_PER_PIXEL_PER_CHANNEL * 4  # random_valid has 4 base channels
+    assert runner.auto_batch(random_valid, cpu, 256) == min(int(100e6 // (bpp * 256**2)), 64)
+    assert runner.auto_batch(random_valid, cpu, 4096) == 1  # never below one tile
+    assert runner.auto_batch(random_valid, cpu, 16, largest=8) == 8
+    # The CPU keeps one tile a pass unless asked: the batch does not change there.
+    assert Predictor(random_valid, device="cpu", tile=128).batch == 1

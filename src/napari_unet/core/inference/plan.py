@@ -32,6 +32,7 @@ from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
     PredictProgress,
     TileRunner,
+    auto_batch,
     auto_tile,
     model_info,
     predict_region,
@@ -84,7 +85,9 @@ class Predictor:
         Input tile size (rounded up to a legal size); None or 0: the largest that fits the
         device's free memory.
     batch : int, optional
-        Tiles per forward pass (None or 0: 1; halved automatically on CUDA out-of-memory).
+        Tiles per forward pass (None or 0: 1, except on a CUDA GPU with a given tile: as many
+        tiles as fit half its free memory, :func:`~.runner.auto_batch`; halved
+        automatically on CUDA out-of-memory).
     device : str or torch.device, optional
         Default: CUDA if available, else MPS, else CPU.
     precision : {"fp32", "fp16", "bf16"}
@@ -152,6 +155,8 @@ class Predictor:
             seconds = _check_seconds(tile_seconds) / (4 if flips else 1)  # 4 passes a tile
             self.tile = responsive_tile(model, self.device, seconds, precision, self.tile)
         self.tile = check_int("tile", self.tile)
+        if not auto and batch is None and self.device.type == "cuda":  # fill the GPU
+            self.batch = auto_batch(model, self.device, self.tile, precision)
         self.overlap = None if overlap is None else check_int("overlap", overlap, low=0)
         self.chunk = check_int("chunk", chunk)
         self.foreground_class = foreground_class_of(self.n_classes, foreground_class)

@@ -29,6 +29,7 @@ from napari_unet.core.models.heads import activate, head_of
 __all__ = [
     "PredictProgress",
     "TileRunner",
+    "auto_batch",
     "auto_tile",
     "responsive_tile",
     "model_info",
@@ -84,14 +85,32 @@ def auto_tile(model, device=None, batch: int = 1, precision: str = "fp32") -> in
     """The largest legal tile whose activations fit the memory budget of ``device``."""
     import torch
 
-    geometry, _, _, base = model_info(model)
+    geometry = model_info(model)[0]
     device = torch.device(device) if device is not None else torch.device("cpu")
-    reduced = precision != "fp32" and device.type == "cuda"
-    bpp = BYTES_PER_PIXEL_PER_CHANNEL * base * (0.6 if reduced else 1)
+    bpp = _bytes_per_pixel(model, device, precision)
     side = int(math.sqrt(_memory_budget(device) / (bpp * max(batch, 1))))
     side = min(side, 4096)
     legal = geometry.legal_sizes(geometry.min_input_size, max(side, geometry.min_input_size))
     return legal[-1] if legal else geometry.min_input_size
+
+
+def auto_batch(model, device, tile: int, precision: str = "fp32", largest: int = 64) -> int:
+    """How many ``tile`` x ``tile`` tiles one forward pass can take within the memory budget.
+
+    The same estimate as :func:`auto_tile`, the other way round: on a GPU small tiles are
+    run together so that each pass keeps it busy. At least 1, at most ``largest``.
+    """
+    import torch
+
+    device = torch.device(device)
+    bpp = _bytes_per_pixel(model, device, precision)
+    return int(min(max(1, _memory_budget(device) // (bpp * tile * tile)), largest))
+
+
+def _bytes_per_pixel(model, device, precision: str) -> float:
+    """Estimated activation bytes per input pixel of one tile (reduced precision: 0.6x)."""
+    reduced = precision != "fp32" and device.type == "cuda"
+    return BYTES_PER_PIXEL_PER_CHANNEL * model_info(model)[3] * (0.6 if reduced else 1)
 
 
 def responsive_tile(
