@@ -6,16 +6,16 @@ the time of each pass, the objects found and the peak resident memory: the child
 ``ru_maxrss`` (``os.wait4``) and the sum over its process tree (cluster workers included),
 polled with psutil every 0.1 s. Cases:
 
-* ``throughput``: the built-in ``nuclei`` model at ``--throughput-size`` (in this process),
-  whose rate extrapolates the full size's time with that model;
-* ``cluster``: the tiny model at ``--cluster-size`` in this process, then on a local
-  ``dask.distributed`` cluster of 1 and of 2 worker processes (``--workers``); the speed-up
-  is 1 worker's time over 2 workers';
-* ``full``: the tiny model (8 base channels, 3 levels, trained for a few seconds) at
-  ``--size`` (32768 by default) end to end, in this process: the memory bound's proof.
+* the built-in ``nuclei`` model at ``--throughput-size`` (in this process), whose rate
+  extrapolates a 32768 x 32768 slide's time with that model;
+* the tiny model (8 base channels, 3 levels, trained for a few seconds) at
+  ``--cluster-size`` in this process, then on a local ``dask.distributed`` cluster of 1 and
+  of 2 worker processes (``--workers``); the speed-up is 1 worker's time over 2 workers';
+* a smaller model (``--base`` channels) end to end at each of ``--sizes`` (4096, 8192 and
+  32768 by default), in this process: peak memory against the image's size.
 
-Usage: ``python benchmarks/slide.py [--size 32768] [--cluster-size 4096]
-[--throughput-size 2048] [--skip-full]``
+Usage: ``python benchmarks/slide.py [--sizes 4096 8192 32768] [--base 2]
+[--cluster-size 2048] [--throughput-size 1024]``
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,14 +53,14 @@ def make_zarr(path: Path, size: int) -> None:
             arr[i : i + 1024, j : j + 1024] = part[: size - i, : size - j]
 
 
-def tiny_model(path: Path) -> None:
+def tiny_model(path: Path, base: int = 8) -> None:
     """The tests' tiny model (a few seconds of training on synthetic cells), saved."""
     sys.path.insert(0, str(REPO / "tests"))
     from tiny_model import train_tiny
 
     from napari_unet import save_model
 
-    model, meta = train_tiny("same", steps=150)
+    model, meta = train_tiny("same", steps=150, base_channels=base)
     save_model(path, model, normalization=meta["normalization"], separation_gap=2)
 
 
@@ -128,41 +129,40 @@ def row(name: str, size: int, r: dict, note: str = "") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=32768)
-    parser.add_argument("--cluster-size", type=int, default=4096)
-    parser.add_argument("--throughput-size", type=int, default=2048)
-    parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[4096, 8192, 32768])
+    parser.add_argument("--base", type=int, default=2, help="base channels of the sizes' model")
+    parser.add_argument("--cluster-size", type=int, default=2048)
+    parser.add_argument("--throughput-size", type=int, default=1024)
     args = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:
-        tmp = Path(tmp)
-        tiny = tmp / "tiny.safetensors"
-        tiny_model(tiny)
-        for size in sorted({args.throughput_size, args.cluster_size}):
-            make_zarr(tmp / f"in{size}.zarr", size)
-        src = tmp / f"in{args.throughput_size}.zarr"
-        r = slide("nuclei", src, tmp / "nuclei.zarr")
-        full_mp = args.size**2 / 1e6
-        rate = args.throughput_size**2 / 1e6 / sum(float(v) for v in r["times"].values())
-        note = f"{args.size}^2 would take ~{full_mp / rate / 3600:.1f} h at this rate"
-        rows.append(row("built-in nuclei, this process", args.throughput_size, r, note))
-        src = tmp / f"in{args.cluster_size}.zarr"
-        r0 = slide(str(tiny), src, tmp / "t0.zarr")
-        rows.append(row("tiny, this process", args.cluster_size, r0))
-        r1 = slide(str(tiny), src, tmp / "t1.zarr", "--workers", "1")
-        rows.append(row("tiny, local cluster, 1 worker", args.cluster_size, r1))
-        r2 = slide(str(tiny), src, tmp / "t2.zarr", "--workers", "2")
-        speed = r1["wall"] / r2["wall"]
-        rows.append(row("tiny, local cluster, 2 workers", args.cluster_size, r2,
-                        f"speed-up over 1 worker: {speed:.2f}x"))  # fmt: skip
-        if not args.skip_full:
-            make_zarr(tmp / "full.zarr", args.size)
-            r = slide(str(tiny), tmp / "full.zarr", tmp / "full_labels.zarr")
-            rows.append(row("tiny, this process", args.size, r, "end to end"))
     print("| case | side (px) | wall (s) | MP/s (passes) | predict / label / merge / finish (s) | "
           "objects | peak RSS, process (GiB) | peak RSS, tree (GiB) | note |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    with tempfile.TemporaryDirectory(dir=REPO.parent) as tmp:
+        tmp = Path(tmp)
+        tiny, small = tmp / "tiny.safetensors", tmp / "small.safetensors"
+        tiny_model(tiny)
+        tiny_model(small, args.base)
+        make_zarr(tmp / "a.zarr", args.throughput_size)
+        r = slide("nuclei", tmp / "a.zarr", tmp / "nuclei.zarr")
+        rate = args.throughput_size**2 / 1e6 / sum(float(v) for v in r["times"].values())
+        note = f"32768^2 would take ~{32768**2 / 1e6 / rate / 3600:.1f} h at this rate"
+        print(row("built-in nuclei, this process", args.throughput_size, r, note), flush=True)
+        make_zarr(tmp / "b.zarr", args.cluster_size)
+        for name, extra in (("this process", ()), ("local cluster, 1 worker", ("--workers", "1")),
+                            ("local cluster, 2 workers", ("--workers", "2"))):  # fmt: skip
+            r = slide(str(tiny), tmp / "b.zarr", tmp / "t.zarr", *extra)
+            note = ""
+            if extra == ("--workers", "1"):
+                one = r["wall"]
+            elif extra:
+                note = f"speed-up over 1 worker: {one / r['wall']:.2f}x (wall)"
+            print(row(f"tiny (8 ch), {name}", args.cluster_size, r, note), flush=True)
+        for size in args.sizes:
+            make_zarr(tmp / "c.zarr", size)
+            r = slide(str(small), tmp / "c.zarr", tmp / "c_labels.zarr")
+            print(row(f"small ({args.base} ch), this process", size, r, "end to end"), flush=True)
+            shutil.rmtree(tmp / "c.zarr")
+            shutil.rmtree(tmp / "c_labels.zarr")
 
 
 if __name__ == "__main__":

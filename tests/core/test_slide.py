@@ -209,3 +209,24 @@ def test_a_local_cluster_gives_the_same_labels(tiny, tmp_path):
     b = zarr.open_array(str(tmp_path / "b.zarr" / "0"), mode="r")[:]
     np.testing.assert_array_equal(a, b)  # the same ids, not only the same partition
     assert here.n_objects == there.n_objects
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_api_function_follows_the_model_file_and_reports_progress(trained_same, tmp_path):
+    import napari_unet as nu
+
+    model, meta = trained_same
+    _zarr_image(tmp_path / "in.zarr", shape=(128, 128))
+    events = []
+    result = nu.segment_slide(
+        model, tmp_path / "in.zarr", tmp_path / "out.zarr", metadata=meta, tile=64, chunk=64,
+        block=64, min_size=5, progress=events.append,
+    )  # fmt: skip
+    assert isinstance(result, nu.SlideResult) and result.blocks == 4
+    assert all(isinstance(e, nu.SlideProgress) for e in events)
+    got = zarr.open_array(str(tmp_path / "out.zarr" / "0"), mode="r")[:]
+    fg = Predictor(model, tile=64, metadata=meta).lazy_probabilities(
+        np.asarray(da.from_zarr(str(tmp_path / "in.zarr")))
+    )[1]
+    ref = probabilities_to_labels(np.asarray(fg), min_size=5, gap=2)  # the file's gap: 2
+    assert same_partition(ref, np.asarray(got))

@@ -41,7 +41,14 @@ from napari_unet.core.inference.chunked import iter_store, iter_tasks
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.models.heads import DEFAULT_HEAD
 
-__all__ = ["MARGIN", "SlideProgress", "SlideResult", "iter_segment_slide", "slide_output"]
+__all__ = [
+    "MARGIN",
+    "SlideProgress",
+    "SlideResult",
+    "iter_segment_slide",
+    "segment_slide",
+    "slide_output",
+]
 
 #: Default pixels read around each block for the split (objects up to about
 #: ``MARGIN - gap - 16`` px across are split; larger ones stay whole, and are counted).
@@ -286,3 +293,30 @@ def _finish_task(local_path: str, out: str, block, shared, reach: int, split, ga
         ty, tx = y0 // step, x0 // step
         group[str(k)][ty : ty + part.shape[0], tx : tx + part.shape[1]] = part
     return block
+
+
+def segment_slide(
+    model, src, out=None, *, progress=None, name: str = "napari-unet", margin: int = MARGIN,
+    block: int | None = None, scheduler=None, overwrite: bool = False, **kwargs,
+) -> SlideResult:  # fmt: skip
+    """Predict and label the whole-slide Zarr / OME-Zarr image ``src`` chunk by chunk.
+
+    ``threshold``, ``min_size``, ``gap`` and ``split`` as for
+    :func:`~napari_unet.core.inference.segment.segment` (the value given, else the model
+    file's recommendation in ``metadata``, else the default); any other keyword goes to the
+    :class:`~napari_unet.core.inference.plan.Predictor` (``chunk`` is the prediction's
+    chunk side). ``progress`` is called with every :class:`SlideProgress`. See
+    :func:`iter_segment_slide` for ``out``, ``name``, ``margin``, ``block``, ``scheduler``
+    (an address or a ``distributed.Client``) and ``overwrite``.
+    """
+    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.progress import drain
+
+    given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
+    post = Postprocess.for_model(kwargs.get("metadata"), **given)
+    predictor = Predictor(model, **kwargs)
+    gen = iter_segment_slide(
+        predictor, post, src, out, name=name, margin=margin, block=block,
+        scheduler=scheduler, overwrite=overwrite,
+    )  # fmt: skip
+    return drain(gen, progress)
