@@ -263,3 +263,17 @@ def test_split_kernels_equal_scikit_image_and_skip_single_peaks(monkeypatch):
     out = probabilities_to_labels((labels > 0).astype(np.float32), 0.5, 10, 0, 1.0)
     n_objects = ndimage.label(labels > 0)[1]
     assert 0 < len(calls) < n_objects and out.max() >= n_objects
+
+
+def test_close_gaps_equals_the_old_one_with_huge_sparse_ids():
+    """Ids far above the pixel count are renumbered without a table of every id."""
+    from postprocess_reference import close_gaps as reference_close_gaps
+
+    from napari_unet.core.inference.postprocess import close_gaps
+    from napari_unet.core.training.targets import separated_labels
+
+    _, labels = touching_cells((128, 128), n_cells=20, seed=2)
+    sep = separated_labels(labels, 2).astype(np.int64)
+    huge = np.where(sep > 0, sep * 2 * 10**7 + 7, 0)  # the old path needs ids < 2**31
+    for lab in (sep, huge):
+        assert np.array_equal(close_gaps(lab, 2), reference_close_gaps(lab.copy(), 2))

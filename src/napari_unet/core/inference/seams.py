@@ -103,6 +103,11 @@ def sequential(labels: np.ndarray, present: np.ndarray | None = None) -> np.ndar
     ``present`` (bool per old id, optional) saves the count when the caller knows it.
     """
     labels = np.asarray(labels)
+    top = int(labels.max()) if labels.size else 0
+    if present is None and top > max(labels.size, 2**16):  # huge sparse ids: no id table
+        ids = np.unique(labels)
+        ids = ids[ids > 0]
+        return np.where(labels > 0, np.searchsorted(ids, labels) + 1, 0).astype(np.int32)
     if present is None:
         present = np.bincount(labels.ravel()) > 0 if labels.size else np.zeros(1, bool)
     present = present.copy()

@@ -72,9 +72,19 @@ def reconstruct_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
     try:
         from skimage.morphology._grayreconstruct import reconstruction_loop
     except ImportError:  # a scikit-image without the private loop: the public function
-        from skimage.morphology import reconstruction
+        reconstruction_loop = None
+    if reconstruction_loop is not None:
+        try:
+            return _one_sort(seed, mask, reconstruction_loop)
+        except (TypeError, ValueError):  # the private loop changed its signature or types
+            pass
+    from skimage.morphology import reconstruction
 
-        return reconstruction(seed, mask, method="dilation")
+    return reconstruction(seed, mask, method="dilation")
+
+
+def _one_sort(seed: np.ndarray, mask: np.ndarray, reconstruction_loop) -> np.ndarray:
+    """scikit-image's reconstruction with its inner loop, ranks taken from the one sort."""
     height, width = seed.shape
     images = np.full((2, height + 2, width + 2), np.min(seed), np.float64)
     images[0, 1:-1, 1:-1] = seed
