@@ -190,3 +190,13 @@ def test_auto_batch_fills_the_budget_the_tile_leaves(monkeypatch, random_valid):
     assert runner.auto_batch(random_valid, cpu, 16, largest=8) == 8
     # The CPU keeps one tile a pass unless asked: the batch does not change there.
     assert Predictor(random_valid, device="cpu", tile=128).batch == 1
+
+
+def test_device_block_reads_views_where_they_lie():
+    from napari_unet.core.images.normalize import Stats
+
+    plane = np.random.default_rng(0).random((2, 60, 80)).astype(np.float32)
+    stats = Stats((0.5, 0.1), (2.0, 3.0))
+    for view in (plane[:, 5:50, 7:70], plane[:, ::-1, ::2]):  # a crop and a flipped view
+        block = ondevice.DeviceBlock(view, torch.device("cpu"), stats)
+        np.testing.assert_array_equal(block.rows(view.shape[1]).numpy(), stats.apply(view))

@@ -52,7 +52,9 @@ class DeviceBlock:
         import torch
 
         self.torch, self.device = torch, device
-        self.source, self.mask = _torchable(np.ascontiguousarray(source))
+        if min(source.strides, default=0) < 0:  # torch reads any view but a flipped one
+            source = np.ascontiguousarray(source)
+        self.source, self.mask = _torchable(source)
         c, h, w = self.source.shape
         self.cuda = device.type == "cuda"
         self.stream = torch.cuda.Stream(device) if self.cuda else None
