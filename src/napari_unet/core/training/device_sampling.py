@@ -125,6 +125,9 @@ class DeviceCropSampler:
 
         crops = self.draw(batch_size, rng)
         seed = int(rng.integers(2**62))
+        # Crops of one image side by side: each image is read by slices, no index tensors.
+        order = sorted(range(batch_size), key=lambda i: crops[i][0])
+        crops = [crops[i] for i in order]
         pos = self.grids(crops)
         s, o = self.input_size, self.output_size
         h = (s - o) // 2
@@ -133,16 +136,21 @@ class DeviceCropSampler:
         image = torch.empty((batch_size, c_in, s, s), device=self.device)
         lin = torch.empty((batch_size, lin_n, o, o), device=self.device)
         target = torch.empty((batch_size, 1, o, o), device=self.device)
-        ks = np.array([c[0] for c in crops])
-        for k in np.unique(ks):
-            sel = torch.from_numpy(np.flatnonzero(ks == k)).to(self.device)
-            img_k, lin_k, tgt_k = self.store(int(k))
-            g = _normalised(pos[sel], img_k.shape[-2:])
-            image[sel] = _read(img_k, g, "bicubic")
+        ks = [c[0] for c in crops]
+        a = 0
+        while a < batch_size:
+            b = _run_end(ks, a)
+            img_k, lin_k, tgt_k = self.store(ks[a])
+            g = _normalised(pos[a:b], img_k.shape[-2:])
+            image[a:b] = _read(img_k, g, "bicubic")
             inner = g[:, h : h + o, h : h + o]
-            lin[sel] = _read(lin_k, inner, "bilinear")
-            target[sel] = _read(tgt_k, inner, "nearest")
+            lin[a:b] = _read(lin_k, inner, "bilinear")
+            target[a:b] = _read(tgt_k, inner, "nearest")
+            a = b
         image = self._intensity(image, [c[3] for c in crops], seed)
+        if order != sorted(order):  # back to the order of the draws
+            back = torch.from_numpy(np.argsort(order)).to(self.device)
+            image, lin, target = image[back], lin[back], target[back]
         batch = {
             "image": image,
             "target": target[:, 0].round().long(),
@@ -175,6 +183,14 @@ class DeviceCropSampler:
             z = torch.randn(image.shape, generator=gen, device=self.device)
             image = image + noise * z
         return image.contiguous()
+
+
+def _run_end(keys: list, start: int) -> int:
+    """The end of the run of equal ``keys`` that begins at ``start``."""
+    end = start + 1
+    while end < len(keys) and keys[end] == keys[start]:
+        end += 1
+    return end
 
 
 def _normalised(pos, shape):
