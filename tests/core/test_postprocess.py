@@ -237,8 +237,9 @@ def test_seam_kernels_equal_scipy_and_scikit_image():
 
 
 def test_split_kernels_equal_scikit_image_and_skip_single_peaks(monkeypatch):
-    """Boundaries = find_boundaries; the one-sort reconstruction = skimage's; instances with
-    one peak are never flooded (fewer reconstructions than instances), same result."""
+    """Boundaries = find_boundaries; distances per box and the Gaussian per box = the
+    whole-image ones, bit for bit; the one-sort reconstruction = skimage's; instances with one
+    peak are never flooded (fewer reconstructions than instances), same result."""
     from scipy import ndimage
     from skimage.morphology import reconstruction
     from skimage.segmentation import find_boundaries
@@ -256,6 +257,15 @@ def test_split_kernels_equal_scikit_image_and_skip_single_peaks(monkeypatch):
         seed = mask - rng.choice([0.01, 0.1, 1.0])
         fast = splitting.reconstruct_dilation(seed, mask)
         assert np.array_equal(fast, reconstruction(seed, mask, method="dilation"))
+    _, cells = touching_cells((96, 80), n_cells=25, seed=6)  # cells cut by every edge
+    dist = splitting.inner_distances(cells, ndimage.find_objects(cells))
+    assert np.array_equal(dist, ndimage.distance_transform_edt(
+        (cells > 0) & ~find_boundaries(cells, connectivity=1, mode="inner")))  # fmt: skip
+    for sigma in (0.7, 1.0, 2.5):
+        smooth = ndimage.gaussian_filter(dist, sigma)
+        for box in ndimage.find_objects(cells):
+            if box is not None:  # bit for bit, not approximately
+                assert np.array_equal(splitting._smoothed(dist, box, sigma), smooth[box])
     calls = []
     real = splitting.reconstruct_dilation
     monkeypatch.setattr(splitting, "reconstruct_dilation", lambda *a: calls.append(1) or real(*a))
