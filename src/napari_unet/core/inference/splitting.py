@@ -10,7 +10,9 @@ the work is done:
   inside instance ``k`` nearest to an inner pixel of ``k`` is always a boundary pixel of ``k``
   itself (a nearer pixel of another instance would need an inner pixel of ``k`` next to it,
   which would then be a boundary pixel), so it lies in the box, and the box holds the whole
-  answer. The background (a quarter of a typical image) costs nothing.
+  answer. The background (a quarter of a typical image) costs nothing. The Gaussian that
+  smooths them is applied to each box widened by the kernel's radius, which gives the
+  whole-image filter's values bit for bit on the instance.
 - **One peak, no flooding.** Every regional maximum of the reconstruction
   ``R = reconstruction(d - depth, d)`` holds a regional maximum of ``d`` (the upper level set
   of ``d`` above R's plateau level that holds its marker's source lies inside the plateau). So
