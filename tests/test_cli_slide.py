@@ -6,23 +6,12 @@ import numpy as np
 import pytest
 
 from napari_unet.cli import main
+from test_cli_predict import model_file  # noqa: F401 - the same tiny model file
 
 da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    from tiny_model import train_tiny
-
-    from napari_unet import save_model
-
-    model, meta = train_tiny("same", steps=150)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, normalization=meta["normalization"], separation_gap=2)
-    return path
 
 
 @pytest.fixture

@@ -17,9 +17,6 @@ from napari_unet.core.images.io import is_zarr, read_image, write_image
 
 def add_parser(subparsers) -> None:
     """Register the ``predict`` subcommand."""
-    from napari_unet.core.device import PRECISIONS
-    from napari_unet.core.inference.plan import Predictor
-
     parser = subparsers.add_parser(
         "predict",
         help="segment images with a trained model (seamless tiles, any size)",
@@ -30,21 +27,10 @@ def add_parser(subparsers) -> None:
             "an input. Post-processing not given follows the model file's recommendation."
         ),
     )
-    defaults = inspect.signature(Predictor).parameters
     add_option(parser, "model", key="model", metavar="MODEL")
     add_option(parser, "inputs", key="inputs", type=Path, nargs="+", metavar="INPUT")
     add_option(parser, "-o", "--outdir", key="outdir", type=Path, required=True)
-    add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
-    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=1)
-    add_option(parser, "--device", key="device", default="auto")
-    add_option(
-        parser, "--precision", key="precision", choices=PRECISIONS,
-        default=defaults["precision"].default,
-    )  # fmt: skip
-    add_option(
-        parser, "--channel", key="channel", type=channel_choice, default=None,
-        metavar="auto|mean|N", shown_default="auto",
-    )  # fmt: skip
+    add_predictor_options(parser)
     add_option(parser, "--probabilities", key="probabilities", action="store_true")
     add_option(parser, "--flips", key="flips", action="store_true")
     from napari_unet.core.inference.postprocess import Postprocess
@@ -59,6 +45,25 @@ def add_parser(subparsers) -> None:
     add_option(parser, "--scheduler", key="scheduler", metavar="ADDRESS")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
+
+
+def add_predictor_options(parser) -> None:
+    """``--tile``, ``--batch``, ``--device``, ``--precision`` and ``--channel`` (predict, slide)."""
+    from napari_unet.core.device import PRECISIONS
+    from napari_unet.core.inference.plan import Predictor
+
+    defaults = inspect.signature(Predictor).parameters
+    add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
+    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=1)
+    add_option(parser, "--device", key="device", default="auto")
+    add_option(
+        parser, "--precision", key="precision", choices=PRECISIONS,
+        default=defaults["precision"].default,
+    )  # fmt: skip
+    add_option(
+        parser, "--channel", key="channel", type=channel_choice, default=None,
+        metavar="auto|mean|N", shown_default="auto",
+    )  # fmt: skip
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:

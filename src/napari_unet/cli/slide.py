@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, channel_choice, progress_bar
+from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
 
 
 def add_parser(subparsers) -> None:
     """Register the ``slide`` subcommand."""
-    from napari_unet.core.device import PRECISIONS
-    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.cli.predict import add_predictor_options
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.slide import MARGIN
 
@@ -29,9 +27,8 @@ def add_parser(subparsers) -> None:
             "local cluster (--workers) or on a dask.distributed cluster (--scheduler)."
         ),
     )
-    defaults = inspect.signature(Predictor).parameters
     add_option(parser, "model", key="model", metavar="MODEL")
-    add_option(parser, "slide_input", key="slide_input", type=Path, metavar="INPUT")
+    add_option(parser, "input", key="slide_input", type=Path, metavar="INPUT")
     add_option(
         parser,
         "-o",
@@ -59,17 +56,7 @@ def add_parser(subparsers) -> None:
         shown_default="the prediction chunk side",
     )
     add_option(parser, "--margin", key="margin", type=int, default=MARGIN)
-    add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
-    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=1)
-    add_option(parser, "--device", key="device", default="auto")
-    add_option(
-        parser, "--precision", key="precision", choices=PRECISIONS,
-        default=defaults["precision"].default,
-    )  # fmt: skip
-    add_option(
-        parser, "--channel", key="channel", type=channel_choice, default=None,
-        metavar="auto|mean|N", shown_default="auto",
-    )  # fmt: skip
+    add_predictor_options(parser)
     for flag, key, kind in (
         ("--threshold", "threshold", float), ("--min-size", "min_size", int),
         ("--split", "split", float),
@@ -121,9 +108,10 @@ def _set_threads(n: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Label one whole-slide image; return 0 on success."""
+    from napari_unet.core.device import choose_device
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
-    from napari_unet.core.inference.slide import iter_segment_slide
+    from napari_unet.core.inference.slide import iter_segment_slide, slide_tile
     from napari_unet.core.models.modelfile import load_model
     from napari_unet.core.models.pretrained import resolve_model
     from napari_unet.core.progress import drain
@@ -134,17 +122,19 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--{name} must be a positive integer; got {value}")
     if args.cluster_workers < 0:
         raise InputError(f"--workers must be >= 0; got {args.cluster_workers}")
-    if not args.slide_input.exists():
-        raise InputError(f"{args.slide_input}: no such Zarr store")
+    if not args.input.exists():
+        raise InputError(f"{args.input}: no such Zarr store")
     model, metadata = load_model(resolve_model(args.model), device="cpu")
     post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
     )
+    tile = args.tile or slide_tile(model, choose_device(args.device), args.batch or 1,
+                                   args.precision)  # fmt: skip
     predictor = Predictor(
-        model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
+        model, tile=tile, batch=args.batch, device=args.device, precision=args.precision,
         metadata=metadata, channel=args.channel,
     )  # fmt: skip
-    src = args.slide_input
+    src = args.input
     with _scheduler(args) as scheduler, progress_bar(src.name, "block") as bar:
 
         def stage(event) -> None:

@@ -55,6 +55,21 @@ __all__ = [
 MARGIN = 128
 #: Pyramid levels stop once the top level's longer side is at most this.
 TOP_LEVEL = 1024
+#: Largest automatic tile of a slide: the automatic tile fills a share of the free memory
+#: (up to 4096 px), which a slide's memory bound cannot follow.
+SLIDE_TILE = 1024
+
+
+def slide_tile(model, device=None, batch: int = 1, precision: str = "fp32") -> int:
+    """The automatic tile, at most :data:`SLIDE_TILE` px (legal for the network)."""
+    from napari_unet.core.inference.runner import auto_tile, model_info
+
+    tile = auto_tile(model, device, batch, precision)
+    if tile <= SLIDE_TILE:
+        return tile
+    geometry = model_info(model)[0]
+    legal = geometry.legal_sizes(geometry.min_input_size, SLIDE_TILE)
+    return legal[-1] if legal else geometry.min_input_size
 
 
 @dataclass(frozen=True)
@@ -131,7 +146,8 @@ def iter_segment_slide(
     Parameters
     ----------
     predictor : Predictor
-        The model and prediction settings (``predictor.chunk`` is the block side).
+        The model and prediction settings (``predictor.chunk`` is the block side). Its
+        tile bounds the memory: :func:`slide_tile` is the automatic one for slides.
     post : Postprocess
         threshold, min_size, gap and split, as for images in memory.
     src : path-like
@@ -305,15 +321,21 @@ def segment_slide(
     :func:`~napari_unet.core.inference.segment.segment` (the value given, else the model
     file's recommendation in ``metadata``, else the default); any other keyword goes to the
     :class:`~napari_unet.core.inference.plan.Predictor` (``chunk`` is the prediction's
-    chunk side). ``progress`` is called with every :class:`SlideProgress`. See
+    chunk side; the automatic ``tile`` is at most :data:`SLIDE_TILE`). ``progress`` is
+    called with every :class:`SlideProgress`. See
     :func:`iter_segment_slide` for ``out``, ``name``, ``margin``, ``block``, ``scheduler``
     (an address or a ``distributed.Client``) and ``overwrite``.
     """
+    from napari_unet.core.device import choose_device
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.progress import drain
 
     given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
     post = Postprocess.for_model(kwargs.get("metadata"), **given)
+    if not kwargs.get("tile"):
+        batch, precision = kwargs.get("batch") or 1, kwargs.get("precision", "fp32")
+        device = choose_device(kwargs.get("device"))
+        kwargs["tile"] = slide_tile(model, device, batch, precision)
     predictor = Predictor(model, **kwargs)
     gen = iter_segment_slide(
         predictor, post, src, out, name=name, margin=margin, block=block,
