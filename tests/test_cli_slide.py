@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import test_cli_predict
 
 from napari_unet.cli import main
-from test_cli_predict import model_file  # noqa: F401 - the same tiny model file
 
 da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+model_file = test_cli_predict.model_file  # the same tiny model file fixture
 
 
 @pytest.fixture
