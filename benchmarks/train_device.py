@@ -149,8 +149,9 @@ def main() -> None:
         print(f"| {name} | {rate:.1f} | {rate / rates['host']:.2f}x | {cols} |")
     if args.sampling_only:
         return
-    print(f"\n| Whole training steps ({args.model} U-Net, {args.steps} steps, seeds "
-          f"0-{args.seeds - 1}) | images/s | vs host | loss, last 10 steps |")  # fmt: skip
+    seeds = "seed 0" if args.seeds == 1 else f"seeds 0-{args.seeds - 1}"
+    print(f"\n| Whole training steps ({args.model} U-Net, {args.steps} steps, {seeds}) "
+          "| images/s | vs host | loss, last 10 steps |")  # fmt: skip
     print("|---|---:|---:|---:|")
     runs = {}
     for place in ("host", "device"):
