@@ -6,6 +6,8 @@ twice per repeat, interleaved: ``old`` runs the model as it is (``predictor.fast
 the path before issue 21), ``new`` its inference copy (batch norm folded, channels last);
 each keeps its fastest run. A third row runs the on-device pipeline
 (``predictor.on_device = True``, the GPU code path) on CPU tensors for the first size.
+``old`` takes the automatic tile as it was; ``new`` today's (larger for valid networks,
+whose tiles are exact; the same for same-padded ones).
 
 Networks: the built-in ``nuclei`` model (its real weights, on the shipped nuclei image
 mirrored to the size) and the paper's U-Net (64 base channels, 5 levels, valid padding,
@@ -40,7 +42,7 @@ from models import flops_per_pass  # noqa: E402  (benchmarks/models.py)
 
 from napari_unet import Predictor, build_model, drain, pretrained  # noqa: E402
 from napari_unet.core.device import describe_device  # noqa: E402
-from napari_unet.core.inference.runner import inference_network  # noqa: E402
+from napari_unet.core.inference.runner import auto_tile, inference_network  # noqa: E402
 from napari_unet.sample_data import nuclei_data  # noqa: E402
 
 
@@ -81,8 +83,13 @@ def network(name: str):
 
 
 def run(model, meta, image, fast: bool, on_device: bool | None = None):
-    """(seconds, probabilities, timings, predictor) of one prediction with default settings."""
-    predictor = Predictor(model, metadata=meta, device="cpu")
+    """(seconds, probabilities, timings, predictor) of one prediction with default settings.
+
+    ``old`` (not ``fast``) also takes the automatic tile as it was before issue 21 (valid
+    networks now get a larger one: they tile exactly, so only the speed changes).
+    """
+    tile = None if fast else auto_tile(model, "cpu", exact_budget=False)
+    predictor = Predictor(model, metadata=meta, device="cpu", tile=tile)
     predictor.fast, predictor.on_device = fast, on_device
     timings: dict[str, float] = {}
     make_runner = predictor.runner
@@ -115,11 +122,11 @@ def bench(name: str, size: int, repeats: int, with_device: bool) -> list[dict]:
             result = run(model, meta, image, fast, on_device)
             if case not in best or result[0] < best[case][0]:
                 best[case] = result
-    plans = best["old"][3].plans(image.shape)
-    tile = (1, model.in_channels, plans[0].tile_in, plans[1].tile_in)
-    total = flops_per_pass(model, tile) * len(plans[0].tiles()) * len(plans[1].tiles())
     rows, ref = [], best["old"][1]
-    for case, (seconds, probs, timings, _) in best.items():
+    for case, (seconds, probs, timings, predictor) in best.items():
+        plans = predictor.plans(image.shape)
+        tile = (1, model.in_channels, plans[0].tile_in, plans[1].tile_in)
+        total = flops_per_pass(model, tile) * len(plans[0].tiles()) * len(plans[1].tiles())
         net = timings.get("network", 0.0)
         rows.append(
             {

@@ -182,7 +182,7 @@ def test_keep_freed_memory_sets_glibc_once_and_restores_it(monkeypatch):
 def test_auto_batch_fills_the_budget_the_tile_leaves(monkeypatch, random_valid):
     from napari_unet.core.inference import runner
 
-    monkeypatch.setattr(runner, "_memory_budget", lambda device: 100e6)
+    monkeypatch.setattr(runner, "_memory_budget", lambda device, exact=False: 100e6)
     cpu = torch.device("cpu")
     bpp = runner.BYTES_PER_PIXEL_PER_CHANNEL * 4  # random_valid has 4 base channels
     assert runner.auto_batch(random_valid, cpu, 256) == min(int(100e6 // (bpp * 256**2)), 64)
@@ -200,3 +200,14 @@ def test_device_block_reads_views_where_they_lie():
     for view in (plane[:, 5:50, 7:70], plane[:, ::-1, ::2]):  # a crop and a flipped view
         block = ondevice.DeviceBlock(view, torch.device("cpu"), stats)
         np.testing.assert_array_equal(block.rows(view.shape[1]).numpy(), stats.apply(view))
+
+
+def test_valid_networks_get_the_larger_exact_budget(monkeypatch):
+    from napari_unet.core.inference import runner
+
+    monkeypatch.setattr(runner, "_memory_budget", lambda device, exact=False: 4e8 if exact else 1e8)
+    torch.manual_seed(0)
+    valid = UNet(1, 2, base_channels=4, depth=3, padding="valid")
+    same = UNet(1, 2, base_channels=4, depth=3, padding="same")
+    # The same estimate per pixel, twice the side for the valid network (4x the budget).
+    assert runner.auto_tile(valid) > 1.8 * runner.auto_tile(same)
