@@ -134,13 +134,22 @@ def test_what_cannot_run_is_refused_with_a_reason(packages, tmp_path):
         open_package(junk)
 
 
-def test_our_own_packages_open_as_napari_unet_models(trained_same, tmp_path):
-    from napari_unet import export_bioimageio
+def test_our_own_packages_open_as_napari_unet_models_and_tile_alike(trained_same, image, tmp_path):
+    import napari_unet as nu
 
-    package = export_bioimageio(trained_same, tmp_path / "ours.zip",
-                                weight_formats=("pytorch_state_dict",))  # fmt: skip
+    package = nu.export_bioimageio(trained_same, tmp_path / "ours.zip",
+                                   weight_formats=("pytorch_state_dict",))  # fmt: skip
     model, metadata = open_package(package)
     assert model.config == trained_same[0].config and "normalization" in metadata
+    # Run as another tool's package would be: bioimageio.core's blocks agree with
+    # napari-unet's tiles inside the image, whatever the block size (a U-Net's pooling
+    # phase: the last block must lie on the others' grid).
+    ours = np.asarray(nu.predict(model, image, metadata=metadata))
+    runner = ForeignModel(package)
+    h = runner.plan.halo + 1
+    for tile in (200, 512):
+        theirs = runner.predict(image, tile=tile)
+        assert np.abs(ours - theirs)[:, h:-h, h:-h].max() <= 1e-5, tile
 
 
 def test_the_predict_command_runs_another_tools_package(packages, image, tmp_path, capsys):

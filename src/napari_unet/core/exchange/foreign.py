@@ -30,6 +30,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.importer import load_description
+from napari_unet.core.exchange.planes import crop_around, image_planes
 from napari_unet.core.exchange.spec import require_bioimageio
 
 #: The weight formats run here, in the order they are preferred.
@@ -123,6 +124,13 @@ def plan_tensors(descr, name: str) -> TensorPlan:
     kind = _data_kind(out)
     if kind == "labels" and out_channels != 1:
         raise InputError(f"{name}: its labels output has {out_channels} channels; expected 1")
+    cropped = [a for a in out.axes if getattr(getattr(a, "size", None), "offset", 0)]
+    if cropped:
+        raise InputError(
+            f"{name}: its output is {-cropped[0].size.offset} px smaller than its input along "
+            f"{cropped[0].id} (a border the network crops without declaring a halo); "
+            "bioimageio.core cannot tile such a model"
+        )
     halo = max((int(getattr(a, "halo", 0) or 0) for a in out.axes), default=0)
     return TensorPlan(
         str(inp.id), in_axes, in_channels, str(out.id), out_axes, out_channels, kind,
@@ -130,12 +138,15 @@ def plan_tensors(descr, name: str) -> TensorPlan:
     )  # fmt: skip
 
 
-def _blocksize(descr, shape: dict, tile: int) -> tuple[dict, dict]:
+def _blocking(descr, shape: dict, tile: int, halo: int) -> tuple[dict, dict]:
     """``(ns, pad)``: the block size parameter per parameterized input axis, and padding.
 
-    A block is ``tile`` pixels (or the largest legal size the image holds, which
-    bioimageio.core requires); an image smaller than the package's smallest block is
-    padded up to it (``pad``: pixels to add at the end of each such axis).
+    A block is about ``tile`` pixels (a legal size, no larger than the image with its
+    halo needs). bioimageio.core starts blocks every ``inner`` pixels (the block less its
+    halo) but puts the last one flush with the image's end, off that grid: networks with
+    pooling then give that block other values (a U-Net's pooling phase shifts). So the
+    image is padded at its end (``pad``: pixels per axis, at least the halo when any, in
+    the package's padding mode) to a whole number of inner steps, every block on the grid.
     """
     from bioimageio.spec.model import v0_5
 
@@ -145,14 +156,21 @@ def _blocksize(descr, shape: dict, tile: int) -> tuple[dict, dict]:
         if extent is None:
             continue
         if isinstance(size, v0_5.ParameterizedSize):
-            want = min(tile, extent)
-            n = math.ceil((want - size.min) / size.step)
-            while n > 0 and size.min + n * size.step > extent:
-                n -= 1
-            ns[(descr.inputs[0].id, axis.id)] = max(n, 0)
-            pad[str(axis.id)] = max(0, size.min - extent)
+            n = max(0, math.ceil((min(tile, extent + 2 * halo) - size.min) / size.step))
+            ns[(descr.inputs[0].id, axis.id)] = n
+            block = size.min + n * size.step
         elif isinstance(size, int):
-            pad[str(axis.id)] = max(0, size - extent)
+            block = size
+        else:
+            continue
+        inner = block - 2 * halo
+        if inner < 1:
+            raise InputError(f"{descr.name}: its {block} px blocks leave nothing inside the halo")
+        total = max(math.ceil(extent / inner), math.ceil(block / inner)) * inner
+        extra = total - extent
+        if 0 < extra < halo:
+            extra += math.ceil((halo - extra) / inner) * inner
+        pad[str(axis.id)] = extra
     return ns, pad
 
 
@@ -231,17 +249,16 @@ class ForeignModel:
 
         The output is ``(K, H, W)`` float32 probabilities or ``(H, W)`` int32 labels.
         """
-        from bioimageio.core import Sample
-
         pipe = self._pipe()
         h, w = plane.shape[-2:]
-        ns, pad = _blocksize(self.descr, {"y": h, "x": w}, int(tile or DEFAULT_TILE))
-        if any(pad.values()):  # smaller than one block: mirrored up to it, cropped after
-            widths = ((0, 0), (0, pad.get("y", 0)), (0, pad.get("x", 0)))
-            plane = np.pad(plane, widths, mode="symmetric")
-        tensor = self._input_tensor(plane)
-        sample = Sample(members={self.plan.input_id: tensor}, stat={}, id=0)
-        total, parts = pipe.predict_sample_with_blocking_yield_intermediates(sample, ns=ns)
+        size = int(tile or DEFAULT_TILE)
+        ns, pad = _blocking(self.descr, {"y": h, "x": w}, size, self.plan.halo)
+        # The package's preprocessing sees the image as it is (its statistics), then the
+        # normalised image is padded (see _blocking) and predicted in blocks.
+        sample = self._preprocessed(plane, pad)
+        total, parts = pipe.predict_sample_with_blocking_yield_intermediates(
+            sample, ns=ns, skip_preprocessing=True
+        )
         parts, result, done = iter(parts), None, 0
         while True:
             with warnings.catch_warnings():  # an integer output's blocks start NaN-filled
@@ -253,8 +270,27 @@ class ForeignModel:
             yield done, total
         if result is None:
             raise InputError(f"{self.name}: bioimageio.core predicted no block")
-        out = self._output(result.sample.members[self.plan.output_id], plane.shape[-2:])
+        shape = (h + pad.get("y", 0), w + pad.get("x", 0))
+        out = self._output(result.sample.members[self.plan.output_id], shape)
         return np.ascontiguousarray(out[..., :h, :w])
+
+    def _preprocessed(self, plane: np.ndarray, pad: dict):
+        """The package's preprocessing of ``plane``, padded at the end of y and x by ``pad``."""
+        from bioimageio.core import Sample, Tensor
+
+        key = self.plan.input_id
+        sample = Sample(members={key: self._input_tensor(plane)}, stat={}, id=0)
+        self._pipe().apply_preprocessing(sample)
+        if not any(pad.values()):
+            return sample
+        data = sample.members[key].data
+        widths = [(0, pad.get(str(d), 0)) for d in data.dims]
+        spec = self.descr.inputs[0].pad
+        mode = getattr(spec, "mode", "symmetric")
+        extra = {"constant_values": spec.value} if mode == "constant" else {}
+        padded = np.pad(np.asarray(data.values), widths, mode=mode, **extra)
+        tensor = Tensor.from_numpy(padded, dims=tuple(str(d) for d in data.dims))
+        return Sample(members={key: tensor}, stat=sample.stat, id=0)
 
     def _output(self, tensor, shape) -> np.ndarray:
         data = tensor.data
@@ -298,7 +334,7 @@ class ForeignModel:
         planes, stack = image_planes(image, channel_axis, self.plan.in_channels, channel)
         crop = None
         if region is not None:
-            planes, crop = _crop(planes, region, self.plan.halo)
+            planes, crop = crop_around(planes, region, self.plan.halo)
         outs = []
         for k, plane in enumerate(planes):
             gen = self.iter_plane(plane, tile)
@@ -322,46 +358,6 @@ class ForeignModel:
         from napari_unet.core.progress import drain
 
         return drain(self.iter_predict(image, **kwargs))
-
-
-def image_planes(image, channel_axis, in_channels: int, channel=None):
-    """``((Z, C, H, W) float32, is_stack)`` of an image fitted to the model's channels."""
-    arr = np.asarray(image, dtype=np.float32)
-    if channel_axis is not None:
-        arr = np.moveaxis(arr, channel_axis, -3)
-    else:
-        arr = arr[..., None, :, :]
-    if arr.ndim not in (3, 4):
-        raise InputError(
-            f"expected one 2D image plane or a stack of them; got shape {np.shape(image)}"
-        )
-    stack = arr.ndim == 4
-    arr = arr if stack else arr[None]
-    c = arr.shape[1]
-    if isinstance(channel, int | np.integer) and not isinstance(channel, bool):
-        if not 0 <= channel < c:
-            raise InputError(f"channel {channel} does not exist; the image has {c}")
-        arr, c = arr[:, channel : channel + 1], 1
-    if c != in_channels:
-        if in_channels == 1:
-            arr = arr[:, :3].mean(1, keepdims=True)  # the mean colour (an alpha never counts)
-        elif c == 4 and in_channels == 3:
-            arr = arr[:, :3]  # RGBA: the colour channels
-        else:
-            raise InputError(f"the model takes {in_channels} channels; the image has {c}")
-    return np.ascontiguousarray(arr), stack
-
-
-def _crop(planes: np.ndarray, region, halo: int):
-    """The planes around ``region`` (with ``halo`` context) and the region's slices in them."""
-    (y0, y1), (x0, x1) = region
-    h, w = planes.shape[-2:]
-    if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
-        raise InputError(f"the region {region} is not inside the {h}x{w} image")
-    a, b = max(0, y0 - halo), max(0, x0 - halo)
-    c, d = min(h, y1 + halo), min(w, x1 + halo)
-    inner = (slice(y0 - a, y1 - a), slice(x0 - b, x1 - b))
-    return planes[..., a:c, b:d], inner
 
 
 def segment_foreign(output: np.ndarray, plan: TensorPlan, post=None):

@@ -88,6 +88,7 @@ def tensor_descriptions(net, metadata: dict, files: dict, min_size: int) -> tupl
         test_tensor=s.FileDescr(source=files["input"]),
         sample_tensor=s.FileDescr(source=files["sample_input"]),
         preprocessing=preprocessing(metadata)[0],
+        pad=s.ReflectPadding(),  # as napari-unet's tiles mirror the image (border excluded)
     )  # fmt: skip
     names = metadata.get("class_names") or default_class_names(net.n_classes, net)
 
