@@ -39,6 +39,7 @@ _API: dict[str, str] = {
     "pretrained": "core.models.pretrained",
     "export_bioimageio": "core.exchange.export",
     "import_bioimageio": "core.exchange.importer",
+    "open_bioimageio": "core.exchange.foreign",
     # prediction
     "Predictor": "core.inference.plan",
     "predict": "core.inference.plan",

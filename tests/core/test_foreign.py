@@ -15,7 +15,7 @@ from napari_unet import InputError  # noqa: E402
 from napari_unet.core.exchange.export import check_package  # noqa: E402
 from napari_unet.core.exchange.foreign import (  # noqa: E402
     ForeignModel,
-    open_package,
+    open_bioimageio,
     plan_tensors,
     segment_foreign,
 )
@@ -67,7 +67,7 @@ def test_blocked_prediction_equals_the_network_in_torch(packages, image, weights
 
 def test_labels_output_and_instances_from_one_probability(packages, image):
     part = image[:96, :120]
-    masks = open_package(packages["labels"])
+    masks = open_bioimageio(packages["labels"])
     assert isinstance(masks, ForeignModel) and masks.plan.kind == "labels"
     mask = masks.predict(part, tile=64)
     assert mask.dtype == np.int32 and mask.shape == part.shape
@@ -131,7 +131,7 @@ def test_what_cannot_run_is_refused_with_a_reason(packages, tmp_path):
     junk = tmp_path / "junk.zip"
     junk.write_text("no zip")
     with pytest.raises(InputError, match="not a bioimage.io model package"):
-        open_package(junk)
+        open_bioimageio(junk)
 
 
 def test_our_own_packages_open_as_napari_unet_models_and_tile_alike(trained_same, image, tmp_path):
@@ -139,7 +139,7 @@ def test_our_own_packages_open_as_napari_unet_models_and_tile_alike(trained_same
 
     package = nu.export_bioimageio(trained_same, tmp_path / "ours.zip",
                                    weight_formats=("pytorch_state_dict",))  # fmt: skip
-    model, metadata = open_package(package)
+    model, metadata = open_bioimageio(package)
     assert model.config == trained_same[0].config and "normalization" in metadata
     # Run as another tool's package would be: bioimageio.core's blocks agree with
     # napari-unet's tiles inside the image, whatever the block size (a U-Net's pooling

@@ -29,9 +29,9 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
 
     if Path(str(args.model)).suffix.lower() != ".zip":
         return load_model(resolve_model(args.model), device="cpu")
-    from napari_unet.core.exchange.foreign import open_package
+    from napari_unet.core.exchange.foreign import open_bioimageio
 
-    opened = open_package(args.model, device="cpu")
+    opened = open_bioimageio(args.model, device="cpu")
     if isinstance(opened, tuple):
         return opened
     opened.device = args.device

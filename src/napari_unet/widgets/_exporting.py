@@ -94,9 +94,9 @@ def load_predict_model(path, device: str = "auto") -> tuple[object, dict]:
     """
     if not is_package(path):
         return load_model_file(path)
-    from napari_unet.core.exchange.foreign import open_package
+    from napari_unet.core.exchange.foreign import open_bioimageio
 
-    opened = open_package(path, device="cpu")
+    opened = open_bioimageio(path, device="cpu")
     if isinstance(opened, tuple):
         return opened
     opened.device = device  # read when its pipeline is first built

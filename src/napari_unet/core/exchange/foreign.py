@@ -38,7 +38,7 @@ RUN_FORMATS = ("torchscript", "pytorch_state_dict")
 #: The input block size (pixels along y and x, halo included) used when no tile is given.
 DEFAULT_TILE = 512
 
-__all__ = ["RUN_FORMATS", "ForeignModel", "open_package", "segment_foreign"]
+__all__ = ["RUN_FORMATS", "ForeignModel", "open_bioimageio", "segment_foreign"]
 
 
 @dataclass(frozen=True)
@@ -378,7 +378,7 @@ def segment_foreign(output: np.ndarray, plan: TensorPlan, post=None):
     return label_planes(foreground, **post.as_dict()), foreground
 
 
-def open_package(path: str | os.PathLike, device: str = "cpu"):
+def open_bioimageio(path: str | os.PathLike, device: str = "cpu"):
     """A package as ``(model, metadata)`` if napari-unet exported it, else a ForeignModel.
 
     Raises
