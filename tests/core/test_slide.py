@@ -230,3 +230,16 @@ def test_the_api_function_follows_the_model_file_and_reports_progress(trained_sa
     )[1]
     ref = probabilities_to_labels(np.asarray(fg), min_size=5, gap=2)  # the file's gap: 2
     assert same_partition(ref, np.asarray(got))
+
+
+def test_a_foreground_store_is_labelled_like_the_whole_array(tmp_path):
+    from napari_unet.core.inference.slide import iter_label_foreground
+
+    fg = probability_map(5, shape=(200, 230))
+    da.from_array(fg, chunks=70).to_zarr(str(tmp_path / "fg.zarr"))
+    post = Postprocess(min_size=10, gap=2, split=1.0)
+    gen = iter_label_foreground(tmp_path / "fg.zarr", tmp_path / "l.zarr", post, block=64)
+    result = drain(gen)
+    got = zarr.open_array(str(tmp_path / "l.zarr" / "0"), mode="r")[:]
+    assert result.blocks == 16 and result.n_whole == 0
+    assert same_partition(probabilities_to_labels(fg, **post.as_dict()), got)

@@ -45,6 +45,7 @@ __all__ = [
     "MARGIN",
     "SlideProgress",
     "SlideResult",
+    "iter_label_foreground",
     "iter_segment_slide",
     "segment_slide",
     "slide_output",
@@ -195,22 +196,35 @@ def _grid(chunks) -> tuple[list[int], list[int]]:
 
 def _run(predictor, post, image, tmp: Path, scratch: Path, sizes, scheduler):
     """The passes into the label group at ``tmp``; returns SlideResult's fields after path."""
-    import dask
-
     seconds, clock = {}, time.perf_counter()
     fg = predictor.foreground(predictor.lazy_probabilities(image.data))
     shape = tuple(int(n) for n in fg.shape[-2:])
     fg = fg.reshape(shape)
     margin, side = sizes
     side = side or int(fg.chunks[0][0])
+    fg_path = str(scratch / "fg.zarr")
+    for event in iter_store(fg, fg_path, scheduler):
+        yield SlideProgress("predict", event.done, event.total)
+    seconds["predict"] = time.perf_counter() - clock
+    target = (tmp, image.version or "0.4", image.scale, "../../" if image.is_ome else None)
+    *found, times = yield from _label_passes(
+        fg_path, side, target, scratch, post, margin, scheduler
+    )
+    return (*found, {**seconds, **times})
+
+
+def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, scheduler):
+    """label, merge and finish of the foreground store at ``fg_path`` into ``target[0]``."""
+    import dask
+    import zarr
+
+    tmp, version, scale, source = target
+    seconds, clock = {}, time.perf_counter()
+    shape = tuple(int(n) for n in zarr.open_array(fg_path, mode="r").shape)
     chunks = tuple(_sides(n, side) for n in shape)
     starts = _grid(chunks)
     blocks = [(r, c) for r in range(len(chunks[0])) for c in range(len(chunks[1]))]
-    fg_path, local_path = str(scratch / "fg.zarr"), str(scratch / "local.zarr")
-    for event in iter_store(fg, fg_path, scheduler):
-        yield SlideProgress("predict", event.done, event.total)
-    seconds["predict"], clock = time.perf_counter() - clock, time.perf_counter()
-
+    local_path = str(scratch / "local.zarr")
     _empty_like(local_path, shape, chunks, "int32")
     task = dask.delayed(_label_task, pure=False)
     tasks = [task(fg_path, local_path, _box(starts, b), post.threshold) for b in blocks]
@@ -233,9 +247,8 @@ def _run(predictor, post, image, tmp: Path, scratch: Path, sizes, scheduler):
         reach = max(reach, 2 * post.gap + 2)
     levels = _levels(shape, (side, side))
     omezarr.create_labels(
-        tmp, shape, (side, side), levels, name=tmp.name,
-        version=image.version or "0.4", scale=image.scale,
-        source="../../" if image.is_ome else None,
+        tmp, shape, (side, side), levels, name=tmp.name, version=version, scale=scale,
+        source=source,
     )  # fmt: skip
     shared = dask.delayed(
         (merge, can_split, starts), name=f"napari-unet-merge-{uuid.uuid4().hex}", pure=False
@@ -251,6 +264,35 @@ def _run(predictor, post, image, tmp: Path, scratch: Path, sizes, scheduler):
     if can_split is not None:
         n_whole = int(merge.n - can_split[1:].sum())
     return shape, merge.n, merge.n_dropped, n_whole, levels, len(blocks), seconds
+
+
+def iter_label_foreground(
+    foreground, out, post: Postprocess, *, block: int = 2048, margin: int = MARGIN,
+    scheduler=None, overwrite: bool = False,
+) -> Generator[SlideProgress, None, SlideResult]:  # fmt: skip
+    """The label, merge and finish passes of :func:`iter_segment_slide` on a foreground.
+
+    ``foreground`` is the path of a 2D Zarr array of foreground probabilities (computed
+    elsewhere, or kept from a run); ``out`` a new standalone OME-Zarr label store. The
+    labels equal ``probabilities_to_labels`` of the whole array (see the module's notes).
+    """
+    import zarr
+
+    src, dest = Path(foreground), Path(out)
+    if zarr.open_array(str(src), mode="r").ndim != 2:
+        raise InputError(f"{src}: expected a 2D foreground probability array")
+    if dest.exists() and not overwrite:
+        raise InputError(f"{dest} exists; pass --overwrite to replace it")
+    block, margin = check_int("block", block, low=16), check_int("margin", margin, low=0)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
+    try:
+        with atomic_folder(dest) as tmp:
+            target = (tmp, "0.4", (1.0, 1.0), None)
+            found = yield from _label_passes(str(src), block, target, scratch, post, margin,
+                                             scheduler)  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return SlideResult(dest, *found)
 
 
 def _sides(length: int, side: int) -> tuple[int, ...]:
