@@ -12,7 +12,10 @@ polled with psutil every 0.1 s. Cases:
   ``--cluster-size`` in this process, then on a local ``dask.distributed`` cluster of 1 and
   of 2 worker processes (``--workers``); the speed-up is 1 worker's time over 2 workers';
 * a smaller model (``--base`` channels) end to end at each of ``--sizes`` (4096, 8192 and
-  32768 by default), in this process: peak memory against the image's size.
+  32768 by default), in this process: peak memory against the image's size;
+* with ``--label-size N``: the label, merge and finish passes alone
+  (``iter_label_foreground``) on a stored N x N synthetic foreground (touching cells with
+  separation gaps, float32), for the memory of the passes whose state grows with the objects.
 
 Usage: ``python benchmarks/slide.py [--sizes 4096 8192 32768] [--base 2]
 [--cluster-size 6144] [--throughput-size 1024] [--skip-throughput]``
@@ -127,6 +130,37 @@ def row(name: str, size: int, r: dict, note: str = "") -> str:
             f"{r['objects']} | {own:.2f} | {tree:.2f} | {note} |")  # fmt: skip
 
 
+def make_foreground(path: Path, size: int) -> None:
+    """A ``size`` x ``size`` float32 foreground store: touching cells' separated targets."""
+    import zarr
+    from scipy import ndimage
+
+    from napari_unet import separate_touching, touching_cells
+
+    _, labels = touching_cells((1024, 1024), n_cells=500, seed=0)
+    tile = ndimage.gaussian_filter((np.asarray(separate_touching(labels, gap=2)) > 0) * 1.0, 0.7)
+    tile = tile.astype(np.float32)
+    flips = [tile, tile[:, ::-1], tile[::-1], tile[::-1, ::-1]]
+    arr = zarr.open_array(str(path), mode="w", shape=(size, size), chunks=(2048, 2048),
+                          dtype=np.float32)  # fmt: skip
+    for i in range(0, size, 2048):
+        for j in range(0, size, 2048):
+            block = np.block([[flips[0], flips[1]], [flips[2], flips[3]]])
+            arr[i : i + 2048, j : j + 2048] = block[: size - i, : size - j]
+
+
+def label_child(fg: str, out: str) -> None:
+    """In a fresh process: the label, merge and finish passes of a foreground store."""
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.inference.slide import iter_label_foreground
+    from napari_unet.core.progress import drain
+
+    post = Postprocess(min_size=10, gap=2)
+    result = drain(iter_label_foreground(fg, out, post, block=2048, overwrite=True))
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    print(f"{fg} -> {out} ({result.n_objects} objects; {times})")
+
+
 def throughput(tmp: Path, size: int) -> None:
     """The built-in model's row, and what its rate means for a 32768 x 32768 slide."""
     make_zarr(tmp / "a.zarr", size)
@@ -143,7 +177,16 @@ def main() -> None:
     parser.add_argument("--cluster-size", type=int, default=6144, help="0: no cluster cases")
     parser.add_argument("--throughput-size", type=int, default=1024)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--label-size",
+        type=int,
+        default=0,
+        help="also the labelling passes alone on a synthetic foreground",
+    )
+    parser.add_argument("--label-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.label_child:
+        return label_child(*args.label_child)
     print("| case | side (px) | wall (s) | MP/s (passes) | predict / label / merge / finish (s) | "
           "objects | peak RSS, process (GiB) | peak RSS, tree (GiB) | note |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
@@ -173,6 +216,13 @@ def main() -> None:
             print(row(f"small ({args.base} ch), this process", size, r, "end to end"), flush=True)
             shutil.rmtree(tmp / "c.zarr")
             shutil.rmtree(tmp / "c_labels.zarr")
+        if args.label_size:
+            make_foreground(tmp / "fg.zarr", args.label_size)
+            cmd = [sys.executable, __file__, "--label-child", str(tmp / "fg.zarr"),
+                   str(tmp / "fg_labels.zarr")]  # fmt: skip
+            r = run(cmd)
+            note = "label + merge + finish of a stored foreground (no network)"
+            print(row("labelling passes only", args.label_size, r, note), flush=True)
 
 
 if __name__ == "__main__":
