@@ -21,6 +21,7 @@ probability from ``old``.
 
     python benchmarks/predict_speed.py --models nuclei --sizes 2048,4096 --repeats 2
     python benchmarks/predict_speed.py --models paper --sizes 2048 --repeats 1
+    python benchmarks/predict_speed.py --device cuda    # a GPU: on-device vs numpy path
 
 Prints a Markdown table. On a shared machine compare the ratios within one run.
 """
@@ -46,19 +47,25 @@ from napari_unet.core.inference.runner import auto_tile, inference_network  # no
 from napari_unet.sample_data import nuclei_data  # noqa: E402
 
 
-def conv_peak(repeats: int = 5) -> dict[str, float]:
+def conv_peak(device: str = "cpu", repeats: int = 5) -> dict[str, float]:
     """GFLOP/s of a 64 -> 64 channel 3x3 convolution on 1 x 64 x 512 x 512, per layout."""
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
-    x = torch.rand(1, 64, 512, 512)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval().to(device)
+    x = torch.rand(1, 64, 512, 512, device=device)
     flops = 2 * 64 * 64 * 9 * 512 * 512
     out = {}
     for name, fmt in (("default", torch.contiguous_format), ("channels_last", torch.channels_last)):
         c, xx = conv.to(memory_format=fmt), x.contiguous(memory_format=fmt)
         with torch.inference_mode():
             c(xx)
-            best = min(_timed(lambda c=c, xx=xx: c(xx)) for _ in range(repeats))
+            best = min(_timed(lambda c=c, xx=xx: _sync(c(xx))) for _ in range(repeats))
         out[name] = flops / best / 1e9
     return out
+
+
+def _sync(y):
+    if y.device.type == "cuda":
+        torch.cuda.synchronize(y.device)
+    return y
 
 
 def _timed(fn) -> float:
@@ -82,14 +89,14 @@ def network(name: str):
     return build_model({"arch": "unet", "padding": "valid"}).eval(), {}
 
 
-def run(model, meta, image, fast: bool, on_device: bool | None = None):
+def run(model, meta, image, fast: bool, on_device: bool | None = None, device: str = "cpu"):
     """(seconds, probabilities, timings, predictor) of one prediction with default settings.
 
     ``old`` (not ``fast``) also takes the automatic tile as it was before issue 21 (valid
     networks now get a larger one: they tile exactly, so only the speed changes).
     """
-    tile = None if fast else auto_tile(model, "cpu", exact_budget=False)
-    predictor = Predictor(model, metadata=meta, device="cpu", tile=tile)
+    tile = None if fast else auto_tile(model, device, exact_budget=False)
+    predictor = Predictor(model, metadata=meta, device=device, tile=tile)
     predictor.fast, predictor.on_device = fast, on_device
     timings: dict[str, float] = {}
     make_runner = predictor.runner
@@ -105,21 +112,23 @@ def run(model, meta, image, fast: bool, on_device: bool | None = None):
     return time.perf_counter() - start, probs, timings, predictor
 
 
-def bench(name: str, size: int, repeats: int, with_device: bool) -> list[dict]:
+def bench(name: str, size: int, repeats: int, with_device: bool, device: str) -> list[dict]:
     model, meta = network(name)
     image = make_image(size)
     cases = {"old": (False, None), "new": (True, None)}
-    if with_device:
+    if with_device and device == "cpu":
         cases["new, on-device pipeline (CPU tensors)"] = (True, True)
+    elif device != "cpu":  # the on-device pipeline is the default there: the numpy path too
+        cases["new, numpy path around the network"] = (True, False)
     best: dict[str, tuple] = {}
     start = time.perf_counter()
-    inference_network(model, torch.device("cpu"))  # the one-off copy (cached per weights)
+    inference_network(model.to(device), torch.device(device))  # the one-off copy, cached
     copy_s = time.perf_counter() - start
     for fast, on_device in cases.values():  # warm-up: oneDNN kernels, first allocations
-        run(model, meta, image[:256, :256], fast, on_device)
+        run(model, meta, image[:256, :256], fast, on_device, device)
     for _ in range(max(1, repeats)):
         for case, (fast, on_device) in cases.items():
-            result = run(model, meta, image, fast, on_device)
+            result = run(model, meta, image, fast, on_device, device)
             if case not in best or result[0] < best[case][0]:
                 best[case] = result
     rows, ref = [], best["old"][1]
@@ -153,23 +162,25 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="interleaved runs; fastest kept")
     p.add_argument("--big-repeats", type=int, default=1, help="repeats above 2048 px")
     p.add_argument("--pipeline", default="nuclei", help="networks with the on-device row")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (GPU: unmeasured so far)")
     args = p.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
         cwd=Path(__file__).parent,
     ).stdout.strip()  # fmt: skip
-    peak = conv_peak()
+    peak = conv_peak(args.device)
     rows = []
     for name in args.models.split(","):
         for k, size in enumerate(int(s) for s in args.sizes.split(",")):
             repeats = args.repeats if size <= 2048 else args.big_repeats
-            rows += bench(name, size, repeats, k == 0 and name in args.pipeline.split(","))
+            pipeline = k == 0 and name in args.pipeline.split(",")
+            rows += bench(name, size, repeats, pipeline, args.device)
             print(f"done {name} {size}", file=sys.stderr, flush=True)
-    again = conv_peak()  # once more after the predictions: the best of both (shared machine)
+    again = conv_peak(args.device)  # again after the predictions: the best of both
     peak = {k: max(v, again[k]) for k, v in peak.items()}
     top = max(peak.values())
     print(
-        f"\n{describe_device('cpu')}, torch {torch.__version__}, commit {commit}, "
+        f"\n{describe_device(args.device)}, torch {torch.__version__}, commit {commit}, "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC. 3x3 conv peak (64 -> 64 ch, "
         f"512 x 512): {peak['default']:.0f} GFLOP/s default layout, "
         f"{peak['channels_last']:.0f} GFLOP/s channels last.\n"
