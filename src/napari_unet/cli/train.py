@@ -84,6 +84,9 @@ def _add_settings(p) -> None:
         default=d.precision,
     )  # fmt: skip
     add_option(p, "--workers", key="workers", type=int, default=d.workers)
+    add_option(
+        p, "--augment-on", key="augment_on", choices=config.AUGMENT_PLACES, default=d.augment_on
+    )
     holdout = f"{config.HOLDOUT_FRACTION} without --val"
     add_option(p, "--val-fraction", key="val_fraction", type=float, shown_default=holdout)
     add_option(p, "--val-every", key="val_every", type=int, default=d.val_every)
@@ -170,6 +173,7 @@ def _config(args):
         seed=args.seed,
         precision=args.precision,
         workers=args.workers,
+        augment_on=args.augment_on,
         augment=(NO_AUGMENT if args.no_augment else AugmentConfig(scale=args.zoom)).to_dict(),
     )
 

@@ -19,7 +19,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "model": "the model: a model file (.safetensors) or a built-in model name (nuclei: "
         "fluorescence; nuclei-brightfield: brightfield and H&E histology)",
         "model_file": "a model file (.safetensors) written by napari-unet, or a bioimage.io "
-        "model package (.zip) that napari-unet exported",
+        "model package (.zip): one napari-unet exported, or another tool's 2D package with "
+        "pytorch_state_dict or torchscript weights (run through bioimageio.core)",
         "start_from": "what training starts from: the built-in nuclei model, a model file "
         "(fine-tuning) or random weights (from scratch, with the architecture chosen below)",
         "arch": "architecture preset for training from scratch: tiny (8 base channels, 3 "
