@@ -161,7 +161,13 @@ def test_ome_zarr_input_gets_a_labels_group(tiny, tmp_path):
         0.5,
         0.5,
     ]
+    assert attrs["multiscales"][0]["name"] == "cells"
     assert zarr.open_array(str(src / "labels" / "cells" / "0"), mode="r").shape == (200, 180)
+    # Elsewhere (-o): a standalone store; the image's label list is left alone.
+    drain(iter_segment_slide(tiny, Postprocess(), src, tmp_path / "apart.zarr", block=64))
+    apart = json.loads((tmp_path / "apart.zarr" / ".zattrs").read_text())
+    assert "source" not in apart["image-label"] and apart["multiscales"][0]["name"] == "napari-unet"
+    assert json.loads((src / "labels" / ".zattrs").read_text())["labels"] == ["cells"]
     with pytest.raises(InputError, match="overwrite"):  # a second run needs overwrite
         drain(iter_segment_slide(tiny, Postprocess(), src, name="cells", block=64))
     drain(iter_segment_slide(tiny, Postprocess(), src, name="cells", block=64, overwrite=True))

@@ -167,25 +167,27 @@ def iter_segment_slide(
     image = omezarr.open_image(src)
     _check(predictor, image.data, post)
     dest = slide_output(image.path, out, name, image.is_ome)
+    inside = image.is_ome and dest.resolve().parent == (image.path / "labels").resolve()
     if dest.resolve() == image.path.resolve() or image.path.resolve() in dest.resolve().parents:
-        if not (image.is_ome and dest.resolve().parent == (image.path / "labels").resolve()):
+        if not inside:
             raise InputError(f"{dest} is inside the input {image.path}; refusing to write there")
     if dest.exists() and not overwrite:
         raise InputError(f"{dest} exists; pass --overwrite to replace it")
     margin = check_int("margin", margin, low=0)
     block = None if block is None else check_int("block", block, low=16)
-    if image.is_ome:
+    if inside:
         dest.parent.mkdir(exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
     try:
         with atomic_folder(dest) as tmp:
             result = yield from _run(
-                predictor, post, image, tmp, scratch, (margin, block), scheduler
-            )
+                predictor, post, image, (tmp, name, inside), scratch, (margin, block),
+                scheduler,
+            )  # fmt: skip
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    if image.is_ome:
-        omezarr.add_label_name(image.path, name, image.version)
+    if inside:
+        omezarr.add_label_name(image.path, dest.name, image.version)
     return SlideResult(dest, *result)
 
 
@@ -194,8 +196,9 @@ def _grid(chunks) -> tuple[list[int], list[int]]:
     return tuple([int(v) for v in np.cumsum((0, *c))] for c in chunks)
 
 
-def _run(predictor, post, image, tmp: Path, scratch: Path, sizes, scheduler):
-    """The passes into the label group at ``tmp``; returns SlideResult's fields after path."""
+def _run(predictor, post, image, where, scratch: Path, sizes, scheduler):
+    """The passes into the label group ``where = (tmp folder, name, inside the image)``."""
+    tmp, name, inside = where
     seconds, clock = {}, time.perf_counter()
     fg = predictor.foreground(predictor.lazy_probabilities(image.data))
     shape = tuple(int(n) for n in fg.shape[-2:])
@@ -206,7 +209,7 @@ def _run(predictor, post, image, tmp: Path, scratch: Path, sizes, scheduler):
     for event in iter_store(fg, fg_path, scheduler):
         yield SlideProgress("predict", event.done, event.total)
     seconds["predict"] = time.perf_counter() - clock
-    target = (tmp, image.version or "0.4", image.scale, "../../" if image.is_ome else None)
+    target = (tmp, image.version or "0.4", image.scale, "../../" if inside else None, name)
     *found, times = yield from _label_passes(
         fg_path, side, target, scratch, post, margin, scheduler
     )
@@ -218,7 +221,7 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     import dask
     import zarr
 
-    tmp, version, scale, source = target
+    tmp, version, scale, source, name = target
     seconds, clock = {}, time.perf_counter()
     shape = tuple(int(n) for n in zarr.open_array(fg_path, mode="r").shape)
     chunks = tuple(_sides(n, side) for n in shape)
@@ -247,7 +250,7 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
         reach = max(reach, 2 * post.gap + 2)
     levels = _levels(shape, (side, side))
     omezarr.create_labels(
-        tmp, shape, (side, side), levels, name=tmp.name, version=version, scale=scale,
+        tmp, shape, (side, side), levels, name=name, version=version, scale=scale,
         source=source,
     )  # fmt: skip
     shared = dask.delayed(
@@ -287,7 +290,7 @@ def iter_label_foreground(
     scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
     try:
         with atomic_folder(dest) as tmp:
-            target = (tmp, "0.4", (1.0, 1.0), None)
+            target = (tmp, "0.4", (1.0, 1.0), None, dest.stem)
             found = yield from _label_passes(str(src), block, target, scratch, post, margin,
                                              scheduler)  # fmt: skip
     finally:
