@@ -248,8 +248,11 @@ class LiveTrainer:
 
     # -- the thread -------------------------------------------------------------------------
     def _run(self) -> None:
+        from napari_unet.core.device import keep_freed_memory
+
         try:
-            self._loop()
+            with keep_freed_memory():  # steps reuse the memory freed by the step before
+                self._loop()
         except Exception as exc:  # noqa: BLE001 - shown by the GUI; the model is kept
             self.error = exc
 
