@@ -287,3 +287,16 @@ def test_close_gaps_equals_the_old_one_with_huge_sparse_ids():
     huge = np.where(sep > 0, sep * 2 * 10**7 + 7, 0)  # the old path needs ids < 2**31
     for lab in (sep, huge):
         assert np.array_equal(close_gaps(lab, 2), reference_close_gaps(lab.copy(), 2))
+
+
+def test_the_split_on_threads_gives_the_one_thread_ids():
+    """Instances shared among threads get the ids one thread gives, in the same order."""
+    from napari_unet.core.inference import splitting
+
+    _, labels = touching_cells((300, 260), n_cells=70, seed=11)
+    joined = probabilities_to_labels((labels > 0).astype(np.float32), 0.5, 10, 0, 0.0)
+    one = splitting.split_instances(joined, 1.0, 1.0, workers=1)
+    assert one.max() > joined.max()  # clusters were cut
+    for workers in (2, 3):
+        assert np.array_equal(splitting.split_instances(joined, 1.0, 1.0, workers), one)
+    assert not splitting.split_instances(np.zeros((5, 5), np.int32), 1.0, 1.0, 2).any()

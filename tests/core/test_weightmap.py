@@ -105,6 +105,18 @@ def test_distances_equal_brute_force_within_cutoff(seed, sparse_ids):
         assert np.all(np.isinf(fast[~inside]))
 
 
+def test_distances_on_threads_equal_one_thread(monkeypatch):
+    """Bands of rows on several threads (windows across a band edge done twice) give the
+    one-thread distances bit for bit."""
+    labels = random_cells((300, 240), 200, seed=3)
+    monkeypatch.setenv("NAPARI_UNET_THREADS", "1")
+    one = distances.border_distances(labels, 31.0)
+    for threads in ("2", "3"):
+        monkeypatch.setenv("NAPARI_UNET_THREADS", threads)
+        many = distances.border_distances(labels, 31.0)
+        assert all(np.array_equal(a, b) for a, b in zip(one, many, strict=True))
+
+
 @pytest.mark.parametrize(
     "params",
     [
