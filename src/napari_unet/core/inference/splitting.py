@@ -37,12 +37,7 @@ from scipy import ndimage
 
 from napari_unet.core.device import thread_map
 
-__all__ = [
-    "boundaries",
-    "inner_distances",
-    "reconstruct_dilation",
-    "split_instances",
-]
+__all__ = ["boundaries", "inner_distances", "reconstruct_dilation", "split_instances"]
 
 _EIGHT = np.ones((3, 3), bool)
 
