@@ -172,3 +172,49 @@ def test_an_error_on_the_thread_stops_it_and_is_kept(cells, one_thread):
     _wait(lambda: not trainer.running)
     assert isinstance(trainer.error, InputError) and "region of shape" in str(trainer.error)
     trainer.stop()
+
+
+def test_the_view_splits_cells_but_keeps_a_blob_the_size_of_the_image_whole():
+    """The view's labels are the model's post-processing, except that an instance far larger
+    than the model's objects (an untrained model's blob) is not cut into arbitrary pieces."""
+    from types import SimpleNamespace
+
+    from napari_unet import touching_cells
+    from napari_unet.core.inference.postprocess import Postprocess, probabilities_to_labels
+    from napari_unet.core.live.view import split_limit, view_labels
+
+    _, cells = touching_cells((256, 256), n_cells=40, seed=5)
+    fg = (cells > 0).astype(np.float32)
+    fg[:, 200:] = 1.0  # a blob: a quarter of the view, cells merged into it
+    probs = np.stack([1 - fg, fg])
+    post = Postprocess(threshold=0.5, min_size=10, gap=2, split=1.0)
+    predictor = SimpleNamespace(
+        head="paper", foreground=lambda p: p[1], instances=lambda p, q: 1 / 0
+    )
+    meta = {"object_size": 12.0}  # cells of about 113 px; the view splits up to 7,238
+    assert split_limit(meta) == int(64 * np.pi / 4 * 144)
+    view = view_labels(predictor, probs, post, meta)
+    full = probabilities_to_labels(fg, **post.as_dict())
+    blob = view[128, 230]
+    assert np.count_nonzero(view == blob) > 256 * 50  # the blob is one instance
+    assert len(np.unique(full[:, 200:])) >= 2  # where the full split cut it into pieces
+    left = slice(0, 150)  # away from the blob: the same cuts as the full split
+    assert len(np.unique(view[:, left])) == len(np.unique(full[:, left]))
+    assert view.max() < full.max()
+    # No object size recorded: exactly the model's own post-processing.
+    predictor.instances = lambda p, q: probabilities_to_labels(p[1], **q.as_dict())
+    assert np.array_equal(view_labels(predictor, probs, post, {}), full)
+
+
+def test_split_max_area_keeps_larger_instances_whole():
+    from napari_unet import touching_cells
+    from napari_unet.core.inference.postprocess import probabilities_to_labels
+
+    _, cells = touching_cells((200, 200), n_cells=30, seed=2)
+    fg = (cells > 0).astype(np.float32)
+    plain = probabilities_to_labels(fg, 0.5, 10, 2, 0.0)
+    split = probabilities_to_labels(fg, 0.5, 10, 2, 1.0)
+    assert split.max() > plain.max()
+    assert np.array_equal(probabilities_to_labels(fg, 0.5, 10, 2, 1.0, split_max_area=0), plain)
+    big = probabilities_to_labels(fg, 0.5, 10, 2, 1.0, split_max_area=fg.size)
+    assert np.array_equal(big, split)

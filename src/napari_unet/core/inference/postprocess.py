@@ -107,6 +107,8 @@ def probabilities_to_labels(
     min_size: int = Postprocess.min_size,
     gap: int = Postprocess.gap,
     split: float = Postprocess.split,
+    *,
+    split_max_area: int | None = None,
 ) -> np.ndarray:
     """Instance labels from a 2D foreground probability map.
 
@@ -128,6 +130,9 @@ def probabilities_to_labels(
         saddle by a watershed (the classic distance-transform split, seeded by h-maxima).
         ``0`` (the default) turns it off; 0.5-2 px suits round nuclei; larger values split
         less. Model files may recommend a value (``postprocess.split``).
+    split_max_area : int, optional
+        Components of more pixels than this are not split (the Live dock's view: an
+        untrained model's blob the size of the image is not cells yet).
 
     Returns
     -------
@@ -147,7 +152,7 @@ def probabilities_to_labels(
         if not kept.all():  # drop the small ones and renumber 1..N in one pass
             labels = seams.sequential(labels, kept)
     if split > 0 and labels.any():
-        labels = split_joined(labels, split)
+        labels = split_joined(labels, split, max_area=split_max_area)
     return _grow_over_gaps(labels, gap)
 
 
@@ -222,7 +227,9 @@ def snap_outlines(labels, foreground, threshold: float, distance: int) -> np.nda
     return out.reshape(labels.shape)
 
 
-def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.ndarray:
+def split_joined(
+    labels: np.ndarray, depth: float, smooth: float = 1.0, max_area: int | None = None
+) -> np.ndarray:
     """Cut instances that pinch in the middle along their necks (distance-transform watershed).
 
     Each instance is treated on its own: its seeds are the h-maxima regions (height ``depth``
@@ -240,6 +247,8 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
         How far (in pixels of distance) each of two peaks must rise above their saddle.
     smooth : float
         Gaussian sigma applied to the distance map first (removes pixel-level ripples).
+    max_area : int, optional
+        Instances of more pixels are kept whole.
 
     Returns
     -------
@@ -248,7 +257,7 @@ def split_joined(labels: np.ndarray, depth: float, smooth: float = 1.0) -> np.nd
     """
     from napari_unet.core.inference.splitting import split_instances
 
-    return split_instances(np.asarray(labels), depth, smooth)
+    return split_instances(np.asarray(labels), depth, smooth, max_area=max_area)
 
 
 def label_planes(

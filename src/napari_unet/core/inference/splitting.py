@@ -131,19 +131,33 @@ def _one_sort(seed: np.ndarray, mask: np.ndarray, reconstruction_loop) -> np.nda
 
 
 def split_instances(
-    labels: np.ndarray, depth: float, smooth: float, workers: int | None = None
+    labels: np.ndarray,
+    depth: float,
+    smooth: float,
+    workers: int | None = None,
+    max_area: int | None = None,
 ) -> np.ndarray:
-    """int32 labels 1..N, each instance cut at its necks (:func:`~.postprocess.split_joined`)."""
+    """int32 labels 1..N, each instance cut at its necks (:func:`~.postprocess.split_joined`).
+
+    Instances of more than ``max_area`` pixels (when given) are kept whole.
+    """
     from skimage.morphology import local_maxima
     from skimage.segmentation import watershed
 
     boxes = ndimage.find_objects(labels)
-    dist = inner_distances(labels, boxes, workers)
+    whole = np.zeros(len(boxes) + 1, bool)
+    if max_area is not None:
+        whole = np.bincount(labels.ravel(), minlength=len(boxes) + 1) > max_area
+    kept = [None if whole[k] else box for k, box in enumerate(boxes, start=1)]
+    dist = inner_distances(labels, kept, workers)
     out = np.zeros(labels.shape, np.int32)
 
     def one(value, box) -> int:
         """Write the instance's pieces as 1..n on its own pixels; return n."""
         own = labels[box] == value
+        if whole[value]:
+            out[box][own] = 1
+            return 1
         local = np.where(own, _smoothed(dist, box, smooth), 0.0)
         seeds, n = _seeds(local, own, depth, local_maxima)
         if n <= 1:

@@ -298,15 +298,15 @@ class LiveTrainer:
     def _predict_view(self, box: Box) -> None:
         from napari_unet.core.inference.plan import Predictor
         from napari_unet.core.inference.postprocess import Postprocess
-        from napari_unet.core.inference.segment import iter_labels
+        from napari_unet.core.live.view import view_labels
         from napari_unet.core.progress import drain
 
         t0 = time.perf_counter()
         y0, y1, x0, x1 = box
         predictor = Predictor(self.average, metadata=self.metadata, channel_axis=0)
         post = Postprocess.for_model(self.metadata)
-        gen = iter_labels(predictor, post, self.data.raw, ((y0, y1), (x0, x1)))
-        labels = np.asarray(drain(gen)[0])
+        probs = drain(predictor.iter_probabilities(self.data.raw, ((y0, y1), (x0, x1))))
+        labels = view_labels(predictor, probs, post, self.metadata)
         self.data.set_errors((y0, x0), labels, self._rng)
         self.last_view_step = self.step
         if self.on_view is not None:
