@@ -86,3 +86,22 @@ def test_describe_device(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: Props)
     assert describe_device("cuda:1") == "cuda:1 (NVIDIA H100, 80 GB)"
+
+
+def test_cpu_workers_follow_the_setting_else_the_usable_cores(monkeypatch):
+    import os
+
+    from napari_unet.core.device import cpu_workers, thread_map
+
+    monkeypatch.setenv("NAPARI_UNET_THREADS", "3")
+    assert cpu_workers() == 3
+    for unusable in ("", "0", "many", "-2"):
+        monkeypatch.setenv("NAPARI_UNET_THREADS", unusable)
+        assert 1 <= cpu_workers() <= 4
+    if hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert cpu_workers() == 1  # a job given one core gets one thread
+    # Results come back in the order of the items, whichever thread finishes first.
+    assert thread_map(lambda a, b: a * b, [(i, i) for i in range(50)], 3) == [
+        i * i for i in range(50)
+    ]

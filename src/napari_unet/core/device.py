@@ -198,14 +198,18 @@ def keep_freed_memory(limit: int = 1 << 31):
 
 
 def cpu_workers() -> int:
-    """Threads for numpy/SciPy work split by hand: the cores, at most 4.
+    """Threads for numpy/SciPy work split by hand: the cores this process may use, at most 4.
 
     ``NAPARI_UNET_THREADS`` sets it (1 turns the threads off).
     """
     given = os.environ.get("NAPARI_UNET_THREADS", "").strip()
     if given.isdigit() and int(given) > 0:
         return int(given)
-    return max(1, min(4, os.cpu_count() or 1))
+    try:  # the cores this process may run on (a cluster job's share), not the machine's
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 def thread_map(work, items, workers: int | None = None) -> list:
