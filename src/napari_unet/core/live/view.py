@@ -17,7 +17,7 @@ import numpy as np
 from napari_unet.core.inference.postprocess import Postprocess, probabilities_to_labels
 from napari_unet.core.models.heads import DEFAULT_HEAD
 
-__all__ = ["VIEW_SPLIT_LIMIT", "view_labels"]
+__all__ = ["VIEW_SPLIT_LIMIT", "split_limit", "view_labels"]
 
 #: Instances over this many times the model's typical object area are not split in the view.
 VIEW_SPLIT_LIMIT = 64
