@@ -174,26 +174,24 @@ def test_an_error_on_the_thread_stops_it_and_is_kept(cells, one_thread):
     trainer.stop()
 
 
-def test_the_view_splits_cells_but_keeps_a_blob_the_size_of_the_image_whole():
+def test_the_view_splits_cells_but_keeps_a_blob_the_size_of_the_image_whole(trained_same):
     """The view's labels are the model's post-processing, except that an instance far larger
     than the model's objects (an untrained model's blob) is not cut into arbitrary pieces."""
-    from types import SimpleNamespace
-
     from napari_unet import touching_cells
+    from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess, probabilities_to_labels
     from napari_unet.core.live.view import split_limit, view_labels
 
+    model, meta = trained_same
+    predictor = Predictor(model, metadata=meta, channel_axis=0)
     _, cells = touching_cells((256, 256), n_cells=40, seed=5)
     fg = (cells > 0).astype(np.float32)
     fg[:, 200:] = 1.0  # a blob: a quarter of the view, cells merged into it
     probs = np.stack([1 - fg, fg])
     post = Postprocess(threshold=0.5, min_size=10, gap=2, split=1.0)
-    predictor = SimpleNamespace(
-        head="paper", foreground=lambda p: p[1], instances=lambda p, q: 1 / 0
-    )
-    meta = {"object_size": 12.0}  # cells of about 113 px; the view splits up to 7,238
-    assert split_limit(meta) == int(64 * np.pi / 4 * 144)
-    view = view_labels(predictor, probs, post, meta)
+    sized = {**meta, "object_size": 12.0}  # cells of about 113 px; the view splits to 7,238
+    assert split_limit(sized) == int(64 * np.pi / 4 * 144)
+    view = view_labels(predictor, probs, post, sized)
     full = probabilities_to_labels(fg, **post.as_dict())
     blob = view[128, 230]
     assert np.count_nonzero(view == blob) > 256 * 50  # the blob is one instance
@@ -202,8 +200,8 @@ def test_the_view_splits_cells_but_keeps_a_blob_the_size_of_the_image_whole():
     assert len(np.unique(view[:, left])) == len(np.unique(full[:, left]))
     assert view.max() < full.max()
     # No object size recorded: exactly the model's own post-processing.
-    predictor.instances = lambda p, q: probabilities_to_labels(p[1], **q.as_dict())
-    assert np.array_equal(view_labels(predictor, probs, post, {}), full)
+    unsized = {k: v for k, v in meta.items() if k != "object_size"}
+    assert np.array_equal(view_labels(predictor, probs, post, unsized), full)
 
 
 def test_split_max_area_keeps_larger_instances_whole():

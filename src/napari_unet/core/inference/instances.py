@@ -58,15 +58,21 @@ def instances(
     head: str = DEFAULT_HEAD,
     post: Postprocess | None = None,
     foreground_class: int = 1,
+    *,
+    split_max_area: int | None = None,
 ) -> np.ndarray:
-    """int32 instance labels (1..N) of one plane's ``(K, H, W)`` probabilities."""
+    """int32 instance labels (1..N) of one plane's ``(K, H, W)`` probabilities.
+
+    ``split_max_area``: the paper's head leaves instances of more pixels unsplit (see
+    :func:`~.postprocess.probabilities_to_labels`); the seeded heads have no split.
+    """
     probs = np.asarray(probabilities)
     if probs.ndim != 3:
         raise InputError(f"expected (classes, H, W) probabilities; got shape {probs.shape}")
     post = post or Postprocess()
     fg = foreground_of(probs, head, foreground_class)
     if head == DEFAULT_HEAD:
-        return probabilities_to_labels(fg, **post.as_dict())
+        return probabilities_to_labels(fg, **post.as_dict(), split_max_area=split_max_area)
     if probs.shape[0] < 3:
         raise InputError(f"the {head!r} head needs 3 channels; got {probs.shape[0]}")
     return seeded_labels(fg, seed_map(probs, head), post)
@@ -94,13 +100,20 @@ def seeded_labels(foreground: np.ndarray, seeds: np.ndarray, post: Postprocess) 
 
 
 def instance_planes(
-    probabilities, head: str = DEFAULT_HEAD, post: Postprocess | None = None, fg_class: int = 1
+    probabilities,
+    head: str = DEFAULT_HEAD,
+    post: Postprocess | None = None,
+    fg_class: int = 1,
+    *,
+    split_max_area: int | None = None,
 ) -> np.ndarray:
     """:func:`instances` of every plane of ``(K, *stack, H, W)``; ids unique over the stack."""
     probs = np.asarray(probabilities)
     planes = probs.reshape(probs.shape[0], -1, *probs.shape[-2:])
     labels = join_planes(
-        lambda k: instances(planes[:, k], head, post, fg_class), planes.shape[1], planes.shape[2:]
+        lambda k: instances(planes[:, k], head, post, fg_class, split_max_area=split_max_area),
+        planes.shape[1],
+        planes.shape[2:],
     )
     return labels.reshape(probs.shape[1:])
 

@@ -181,9 +181,11 @@ class Predictor:
         """The foreground probability of ``probabilities`` (class axis first), per the head."""
         return foreground_of(probabilities, self.head, self.foreground_class)
 
-    def instances(self, probabilities, post) -> np.ndarray:
+    def instances(self, probabilities, post, *, split_max_area: int | None = None) -> np.ndarray:
         """Instance labels of numpy ``(n_classes, *stack, H, W)`` probabilities, per the head."""
-        return instance_planes(probabilities, self.head, post, self.foreground_class)
+        return instance_planes(
+            probabilities, self.head, post, self.foreground_class, split_max_area=split_max_area
+        )
 
     def runner(self) -> TileRunner:
         """A runner of this plan's network on its device."""

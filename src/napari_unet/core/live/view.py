@@ -14,8 +14,7 @@ import math
 
 import numpy as np
 
-from napari_unet.core.inference.postprocess import Postprocess, probabilities_to_labels
-from napari_unet.core.models.heads import DEFAULT_HEAD
+from napari_unet.core.inference.postprocess import Postprocess
 
 __all__ = ["VIEW_SPLIT_LIMIT", "split_limit", "view_labels"]
 
@@ -32,10 +31,7 @@ def split_limit(metadata: dict | None) -> int | None:
 
 
 def view_labels(predictor, probabilities, post: Postprocess, metadata: dict | None):
-    """int32 instance labels of one plane's ``(K, H, W)`` probabilities, for the view."""
-    limit = split_limit(metadata)
-    probs = np.asarray(probabilities)
-    if predictor.head != DEFAULT_HEAD or post.split <= 0 or limit is None or probs.ndim != 3:
-        return np.asarray(predictor.instances(probs, post))
-    foreground = np.asarray(predictor.foreground(probs))
-    return probabilities_to_labels(foreground, **post.as_dict(), split_max_area=limit)
+    """int32 instance labels of ``(K, H, W)`` probabilities, for the view."""
+    return np.asarray(
+        predictor.instances(probabilities, post, split_max_area=split_limit(metadata))
+    )
