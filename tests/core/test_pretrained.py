@@ -122,9 +122,9 @@ def test_segment_follows_the_recommended_split(monkeypatch):
     seen = []
     real = instances.probabilities_to_labels
 
-    def spy(fg, threshold, min_size, gap, split):
+    def spy(fg, threshold, min_size, gap, split, **kw):
         seen.append(split)
-        return real(fg, threshold, min_size, gap, split)
+        return real(fg, threshold, min_size, gap, split, **kw)
 
     # The paper's head (every model without a recorded head) labels through it.
     monkeypatch.setattr(instances, "probabilities_to_labels", spy)
