@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from napari_unet import InputError
-from napari_unet.core.device import autocast_dtype, choose_device, describe_device
+from napari_unet.core.device import (
+    autocast_dtype,
+    choose_device,
+    cpu_has_fast_bf16,
+    describe_device,
+)
 
 
 @pytest.fixture
@@ -54,7 +59,8 @@ def test_unavailable_or_unknown_devices_are_input_errors(no_accelerator):
         choose_device("gpu0")
 
 
-def test_autocast_dtype():
+def test_autocast_dtype(monkeypatch):
+    monkeypatch.setenv("NAPARI_UNET_CPU_BF16", "0")  # a CPU without bf16 matrix units
     assert autocast_dtype("cpu", "fp32") is None
     assert autocast_dtype(torch.device("cuda", 0), "fp16") is torch.float16
     for precision in ("bf16", "fp16"):
@@ -105,3 +111,18 @@ def test_cpu_workers_follow_the_setting_else_the_usable_cores(monkeypatch):
     assert thread_map(lambda a, b: a * b, [(i, i) for i in range(50)], 3) == [
         i * i for i in range(50)
     ]
+
+
+def test_bf16_on_a_cpu_with_amx(monkeypatch):
+    """bf16 runs on a CPU with bf16 matrix units; fp16 still falls back there."""
+    monkeypatch.setenv("NAPARI_UNET_CPU_BF16", "1")
+    assert cpu_has_fast_bf16()
+    assert autocast_dtype("cpu", "bf16") is torch.bfloat16
+    with pytest.warns(UserWarning, match="using fp32"):
+        assert autocast_dtype("cpu", "fp16") is None
+    # Without the override torch's own feature check decides, and a missing check says no.
+    monkeypatch.delenv("NAPARI_UNET_CPU_BF16")
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert cpu_has_fast_bf16()
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert not cpu_has_fast_bf16()
