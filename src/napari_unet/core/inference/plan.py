@@ -91,7 +91,7 @@ class Predictor:
     device : str or torch.device, optional
         Default: CUDA if available, else MPS, else CPU.
     precision : {"fp32", "fp16", "bf16"}
-        Autocast precision on CUDA (the CPU always runs fp32).
+        Autocast precision on CUDA; bf16 also on a CPU with AMX (elsewhere the CPU runs fp32).
     channel_axis : int, "none" or None
         The channel axis of the images; ``"none"`` for none; guessed by default (see
         :func:`~napari_unet.core.images.layout.layout`).
