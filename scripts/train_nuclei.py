@@ -52,6 +52,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--zoom", type=float, default=0.0)
     p.add_argument("--val-every", type=int, default=0, help="0: a tenth of the steps")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision", default="auto", help="auto (fp16 on CUDA, else fp32), fp32, fp16, bf16"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", help="fine-tune this model file or built-in model (keeps its head)")
@@ -75,6 +78,7 @@ def config_of(args, steps: int):
         model=model, steps=steps, batch_size=args.batch_size, crop_size=args.crop_size,
         lr=args.lr, w0=args.w0, val_every=args.val_every or max(steps // 10, 1),
         augment=AugmentConfig(scale=args.zoom).to_dict(), device=args.device, seed=args.seed,
+        precision=args.precision,
     )  # fmt: skip
 
 
