@@ -89,7 +89,10 @@ def fit_steps(pairs, val, config, minutes: float, init=None) -> int:
     from napari_unet.core.training.validation import evaluate_pairs
 
     start = time.perf_counter()
-    model = train(pairs, replace(config, steps=30, val_every=1000), init=init).model
+    # A given rate: the automatic one would score the start model on every training image
+    # first (minutes for a fine-tune of hundreds), which is no part of a step's cost.
+    trial = replace(config, steps=30, val_every=1000, lr=config.lr or 1e-3)
+    model = train(pairs, trial, init=init).model
     per_step = (time.perf_counter() - start) / 30
     start = time.perf_counter()
     evaluate_pairs(model, val, config.normalization, choose_device(config.device))
