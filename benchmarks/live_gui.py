@@ -36,7 +36,6 @@ def measure(args) -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_unet.core.live.view import view_precision
     from napari_unet.widgets.live import LiveWidget
 
     item = next(
@@ -83,7 +82,7 @@ def measure(args) -> None:
     rows = [
         ("image", f"{item.name} (1024 x 1024), {n + 1} cells painted in {len(sent)} strokes"),
         ("training steps during the run", str(trainer.step)),
-        ("view precision", view_precision(trainer.config.view_precision)),
+        ("view precision", trainer.view_precision),
         ("GUI gap p50 / p99 / max (ms)",
          f"{gaps['p50']:.0f} / {gaps['p99']:.0f} / {gaps['max']:.0f}"),
         ("stroke to training, median / max (s)", f"{statistics.median(lat):.3f} / {max(lat):.3f}"),

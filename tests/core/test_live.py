@@ -246,3 +246,36 @@ def test_the_view_runs_in_bf16_where_the_cpu_has_amx_and_finds_the_same_cells(mo
     assert 0 < np.abs(views["fp32"][0] - views["bf16"][0]).max() < 0.2  # bf16 did run
     same = evaluate(views["fp32"][1], views["bf16"][1], thresholds=(0.5,))
     assert views["fp32"][1].max() >= 10 and same["per_threshold"][0]["ap"] >= 0.9
+
+
+def test_the_trainer_predicts_its_view_in_the_chosen_precision(cells, monkeypatch, one_thread):
+    """LiveConfig.view_precision reaches the view's Predictor; a bad one is refused at once."""
+    from napari_unet.core.inference import plan
+    from napari_unet.core.live.trainer import LiveConfig, LiveTrainer
+    from napari_unet.core.models.unet import UNet
+
+    raw, _ = cells
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same")
+    with pytest.raises(InputError, match="view precision"):
+        LiveTrainer(model, {}, raw, LiveConfig(view_precision="int8"))
+    used = []
+
+    class Recording(plan.Predictor):
+        def __init__(self, *args, **kwargs):
+            used.append(kwargs.get("precision"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(plan, "Predictor", Recording)
+    monkeypatch.setenv("NAPARI_UNET_CPU_BF16", "1")
+    for setting, expected in (("auto", "bf16"), ("fp32", "fp32")):
+        views = []
+        trainer = LiveTrainer(
+            model, {}, raw, LiveConfig(view_precision=setting), on_view=views.append
+        )
+        try:
+            trainer.request_view((0, 64, 0, 64))
+            _wait(lambda views=views: views)
+        finally:
+            assert trainer.stop()
+        assert trainer.view_precision == expected and used[-1] == expected
+        assert views[0].labels.shape == (64, 64)
