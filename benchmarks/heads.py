@@ -56,7 +56,7 @@ def run(args) -> dict:
     spent = time.perf_counter() - t0
     model, meta = result.best_model().eval(), result.metadata
     val_images = [np.asarray(p.raw[0]) for p in val]
-    post = dsb_full.choose_post(model, meta, val_images, [p.labels for p in val])
+    post, _ = dsb_full.choose_post(model, meta, val_images, [p.labels for p in val])
     meta["postprocess"] = post
     t0 = time.perf_counter()
     scores = dsb_full.score_items(model, meta, args.data, parts["test"])

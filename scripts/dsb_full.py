@@ -142,14 +142,19 @@ def make_pairs_of(data: Path, items, config):
 #: (paper) or the seed level (3class, distance).
 THRESHOLDS = (0.4, 0.5, 0.6)
 MIN_SIZES = (10, 20)
+#: The wider grid (``choose_post(..., wide=True)``): larger objects and debris on bright
+#: backgrounds call for higher thresholds and minimum sizes.
+WIDE_THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)
+WIDE_MIN_SIZES = (10, 20, 40, 80)
 SECOND = {"paper": ("split", (0.0, 1.0, 2.0)), "default": ("seed_level", (0.3, 0.5, 0.7))}
 
 
-def choose_post(model, meta, images, truths) -> dict:
-    """The post-processing with the best pooled DSB score on validation images.
+def choose_post(model, meta, images, truths, wide: bool = False) -> tuple[dict, tuple]:
+    """The post-processing with the best pooled DSB score on validation images, and its score.
 
-    One prediction per image; the grid is :data:`THRESHOLDS` x :data:`MIN_SIZES` x the
-    head's second setting. Ties go to the higher AP50.
+    One prediction per image; the grid is :data:`THRESHOLDS` x :data:`MIN_SIZES` (with
+    ``wide``, :data:`WIDE_THRESHOLDS` x :data:`WIDE_MIN_SIZES`) x the head's second
+    setting. Ties go to the higher AP50. The score is ``(DSB score, AP50)``, pooled.
     """
     import itertools
 
@@ -161,14 +166,15 @@ def choose_post(model, meta, images, truths) -> dict:
     probs = [drain(predictor.iter_probabilities(im)) for im in images]
     name, values = SECOND.get(predictor.head, SECOND["default"])
     best, best_key = None, None
-    for t, m, v in itertools.product(THRESHOLDS, MIN_SIZES, values):
+    grid = (WIDE_THRESHOLDS, WIDE_MIN_SIZES) if wide else (THRESHOLDS, MIN_SIZES)
+    for t, m, v in itertools.product(*grid, values):
         post = Postprocess.for_model(meta, threshold=t, min_size=m, **{name: v})
         pairs = zip(truths, probs, strict=True)
         s = summarize([evaluate(g, predictor.instances(p, post)) for g, p in pairs])
         key = (s["ap"], s["per_threshold"][0]["ap"])
         if best_key is None or key > best_key:
             best, best_key = {"threshold": t, "min_size": m, name: v}, key
-    return best
+    return best, best_key
 
 
 def score_items(model, meta, data: Path, items, flips: bool = False) -> dict:

@@ -15,6 +15,12 @@ Usage::
 measures the speed, so the learning-rate schedule runs to its end); ``--steps`` sets it. The
 model file is written to WORKDIR, and to ``--output`` when given (the package file), with its
 provenance (recipe, split, device, steps) and its validation and test scores.
+
+Two checkpoints are candidates: the one with the best validation AP50 during training (raw
+post-processing) and the last. Each gets its post-processing chosen on the validation images
+(``--post-grid wide`` searches higher thresholds and minimum sizes) and the one with the
+better validation DSB score is kept. ``--finalize`` does this choice again on a finished run
+in WORKDIR without training.
 """
 
 from __future__ import annotations
@@ -25,8 +31,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dsb_full  # noqa: E402
@@ -60,6 +64,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--init", help="fine-tune this model file or built-in model (keeps its head)")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--output", type=Path, help="also write the model here (the package file)")
+    p.add_argument(
+        "--post-grid", default="narrow", choices=("narrow", "wide"),
+        help="post-processing grid searched on the validation images",
+    )  # fmt: skip
+    p.add_argument(
+        "--finalize", action="store_true",
+        help="no training: choose, score and write the model of a finished run in --work",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -105,25 +117,38 @@ PATH_OPTIONS = {"--data": "DSB2018_FULL", "--work": "WORKDIR", "--output": "OUTP
 
 
 def recipe_line(argv) -> str:
-    """The command line of the run, with no path of this machine in it."""
+    """The command line of the run, with no path of this machine in it.
+
+    ``--init`` keeps a built-in model's name; a model file becomes ``INIT_MODEL``.
+    """
     words, hide = [], None
     for word in argv:
         words.append(hide or word)
         hide = PATH_OPTIONS.get(word)
+        if word == "--init":
+            hide = "INIT_MODEL"  # replaced back below when it names a built-in model
+    for i, word in enumerate(words[:-1]):
+        if word == "--init" and argv[i + 1] in ("nuclei", "nuclei-brightfield"):
+            words[i + 1] = argv[i + 1]
     return " ".join(["scripts/train_nuclei.py", *words])
 
 
-def main(argv=None) -> int:
-    """Train, choose the post-processing, score, write the model file."""
+def trained(args, argv) -> tuple[list, dict, dict]:
+    """Train (or, with ``--finalize``, read the finished run): candidates, metadata, run facts."""
     import torch
 
-    from napari_unet import save_model, train
+    from napari_unet import load_model, train
 
-    args = parse(argv)
+    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
+    facts_path = args.work / "train.json"
+    if args.finalize:
+        best, _ = load_model(args.work / "nuclei.best.safetensors")
+        last, meta = load_model(args.work / "nuclei.safetensors")
+        meta.pop("training", None)  # the resume state (loss history): not for the package
+        facts = json.loads(facts_path.read_text()) if facts_path.exists() else {}
+        return [("best validation AP50", best), ("last", last)], meta, facts
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.work.mkdir(parents=True, exist_ok=True)
-    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     config = config_of(args, args.steps)
     pairs = dsb_full.make_pairs_of(args.data, parts["train"], config)
     val = dsb_full.make_pairs_of(args.data, parts["val"], config)
@@ -132,10 +157,42 @@ def main(argv=None) -> int:
     print(f"training {config.steps} steps on {len(pairs)} images", flush=True)
     start = time.perf_counter()
     result = train(pairs, config, val=val, init=args.init, output=args.work / "nuclei.safetensors")
-    minutes = (time.perf_counter() - start) / 60
-    model, meta = result.best_model().eval(), dict(result.metadata)
-    val_images = [np.asarray(p.raw[0]) for p in val]
-    meta["postprocess"] = dsb_full.choose_post(model, meta, val_images, [p.labels for p in val])
+    facts = {
+        "recipe": recipe_line(sys.argv[1:] if argv is None else argv),
+        "steps": config.steps,
+        "train_minutes": round((time.perf_counter() - start) / 60, 1),
+    }
+    facts_path.write_text(json.dumps(facts))
+    candidates = [("best validation AP50", result.best_model()), ("last", result.model)]
+    return candidates, dict(result.metadata), facts
+
+
+def chosen(args, candidates, meta) -> tuple:
+    """The candidate with the best validation DSB score after its post-processing choice."""
+    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
+    val = [dsb_full.load(args.data, item) for item in parts["val"]]
+    best = None
+    for name, model in candidates:
+        model = model.eval()
+        post, key = dsb_full.choose_post(
+            model, meta, [im for im, _ in val], [lab for _, lab in val], args.post_grid == "wide"
+        )
+        print(f"{name}: validation DSB {key[0]:.3f}, AP50 {key[1]:.3f} with {post}", flush=True)
+        if best is None or key > best[3]:
+            best = (name, model, post, key)
+    return best
+
+
+def main(argv=None) -> int:
+    """Train, choose the checkpoint and the post-processing, score, write the model file."""
+    from napari_unet import save_model
+
+    args = parse(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
+    candidates, meta, facts = trained(args, argv)
+    name, model, post, key = chosen(args, candidates, meta)
+    meta["postprocess"] = post
     test = {}
     for kind in ("fluo", "histo", "brightfield"):
         items = dsb_full.split(args.data, kinds=(kind,))["test"]
@@ -143,18 +200,22 @@ def main(argv=None) -> int:
     held_out = [i for i in parts["test"] if i.subset]
     if held_out:
         test["held_out_19"] = dsb_full.score_items(model, meta, args.data, held_out)
-    meta["metrics"] = {**meta.get("metrics", {}), "test": test}
+    validation = {"checkpoint": name, "dsb": key[0], "ap50": key[1], "post_grid": args.post_grid}
+    meta["metrics"] = {**meta.get("metrics", {}), "validation": validation, "test": test}
+    recipe = [facts.get("recipe")]
+    if args.finalize:
+        recipe.append(recipe_line(sys.argv[1:] if argv is None else argv))
     meta["provenance"] = {
         **meta["provenance"],
-        "recipe": recipe_line(sys.argv[1:] if argv is None else argv),
+        "recipe": "; then ".join(r for r in recipe if r),
         "data_source": "DSB2018 stage1_train (dsb2018_full, fixed split), CC0",
         "split": {k: [i.name for i in v] for k, v in parts.items()},
-        "train_minutes": round(minutes, 1),
+        "train_minutes": facts.get("train_minutes"),
     }
     path = save_model(args.work / "nuclei.final.safetensors", model, **meta)
     if args.output is not None:
         path = save_model(args.output, model, **meta)
-    summary = {"steps": config.steps, "minutes": minutes, "post": meta["postprocess"], **test}
+    summary = {"steps": facts.get("steps"), "validation": validation, "post": post, **test}
     print(json.dumps(summary, indent=1))
     print(f"saved {path}")
     return 0
