@@ -16,11 +16,12 @@ measures the speed, so the learning-rate schedule runs to its end); ``--steps`` 
 model file is written to WORKDIR, and to ``--output`` when given (the package file), with its
 provenance (recipe, split, device, steps) and its validation and test scores.
 
-Two checkpoints are candidates: the one with the best validation AP50 during training (raw
-post-processing) and the last. Each gets its post-processing chosen on the validation images
-(``--post-grid wide`` searches higher thresholds and minimum sizes) and the one with the
-better validation DSB score is kept. ``--finalize`` does this choice again on a finished run
-in WORKDIR without training.
+Candidates: the checkpoint with the best validation AP50 during training (raw
+post-processing), the last one, and the ``--init`` model the run started from. Each gets its
+post-processing chosen on the validation images (``--post-grid wide`` searches higher
+thresholds and minimum sizes) and the one with the better validation DSB score is kept, so a
+fine-tune that does not beat its start model gives the start model back. ``--finalize`` does
+this choice again on a finished run in WORKDIR without training.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def fit_steps(pairs, val, config, minutes: float, init=None) -> int:
     return max(10, int((minutes * 60 - 10 * per_eval) / per_step))
 
 
+#: Built-in model names ``--init`` takes.
+BUILT_IN = ("nuclei", "nuclei-brightfield")
+
 #: Options whose values are paths of this machine: recorded as placeholders.
 PATH_OPTIONS = {"--data": "DSB2018_FULL", "--work": "WORKDIR", "--output": "OUTPUT"}
 
@@ -128,7 +132,7 @@ def recipe_line(argv) -> str:
         if word == "--init":
             hide = "INIT_MODEL"  # replaced back below when it names a built-in model
     for i, word in enumerate(words[:-1]):
-        if word == "--init" and argv[i + 1] in ("nuclei", "nuclei-brightfield"):
+        if word == "--init" and argv[i + 1] in BUILT_IN:
             words[i + 1] = argv[i + 1]
     return " ".join(["scripts/train_nuclei.py", *words])
 
@@ -171,6 +175,11 @@ def chosen(args, candidates, meta) -> tuple:
     """The candidate with the best validation DSB score after its post-processing choice."""
     parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     val = [dsb_full.load(args.data, item) for item in parts["val"]]
+    if args.init:
+        from napari_unet import load_model, pretrained
+
+        start = pretrained(args.init) if args.init in BUILT_IN else load_model(args.init)
+        candidates = [*candidates, ("start model", start[0])]
     best = None
     for name, model in candidates:
         model = model.eval()
@@ -192,6 +201,9 @@ def main(argv=None) -> int:
     parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     candidates, meta, facts = trained(args, argv)
     name, model, post, key = chosen(args, candidates, meta)
+    if name == "start model":
+        print("no checkpoint beat the start model on the validation images: nothing written")
+        return 0
     meta["postprocess"] = post
     test = {}
     for kind in ("fluo", "histo", "brightfield"):

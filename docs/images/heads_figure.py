@@ -30,16 +30,20 @@ def crowded(data: Path, side: int = 256):
         if best is None or n > best[0]:
             best = (n, item, image, labels)
     _, item, image, labels = best
-    touch = np.isin(labels, dsb_full.touching(labels))
-    h, w = labels.shape
+    window = densest_window(np.isin(labels, dsb_full.touching(labels)), side)
+    return item, image[window], labels[window]
+
+
+def densest_window(mask: np.ndarray, side: int) -> tuple[slice, slice]:
+    """The ``side`` x ``side`` window (on a 32 px grid) holding the most ``mask`` pixels."""
+    h, w = mask.shape
     starts = [
         (y, x)
         for y in range(0, max(h - side, 0) + 1, 32)
         for x in range(0, max(w - side, 0) + 1, 32)
     ]
-    y, x = max(starts, key=lambda s: touch[s[0] : s[0] + side, s[1] : s[1] + side].sum())
-    window = (slice(y, y + side), slice(x, x + side))
-    return item, image[window], labels[window]
+    y, x = max(starts, key=lambda s: mask[s[0] : s[0] + side, s[1] : s[1] + side].sum())
+    return slice(y, y + side), slice(x, x + side)
 
 
 def outputs_panel(probs: np.ndarray, head: str) -> np.ndarray:

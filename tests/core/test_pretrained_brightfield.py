@@ -77,14 +77,3 @@ def test_it_finds_brightfield_nuclei_among_the_debris(model, shared_data):
     mine = [napari_unet.segment(net, im, metadata=meta, device="cpu") for im, _ in test]
     scores = dsb_full.scores([t for _, t in test], mine)
     assert scores["ap50"] > BRIGHTFIELD_AP50_FLOOR, scores
-
-
-def test_the_recipe_line_names_no_path_of_the_machine_it_ran_on():
-    import train_nuclei
-
-    line = train_nuclei.recipe_line(
-        ["--data", "/x/full", "--init", "/x/run1/nuclei.final.safetensors", "--work", "/x/w"]
-    )
-    assert line == "scripts/train_nuclei.py --data DSB2018_FULL --init INIT_MODEL --work WORKDIR"
-    kept = train_nuclei.recipe_line(["--init", "nuclei-brightfield", "--post-grid", "wide"])
-    assert kept.endswith("--init nuclei-brightfield --post-grid wide")

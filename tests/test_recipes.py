@@ -1,0 +1,59 @@
+"""The built-in models' recipe (scripts/train_nuclei.py): what it records and what it keeps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import dsb_full  # noqa: E402
+import train_nuclei  # noqa: E402
+
+
+def test_the_recipe_line_names_no_path_of_the_machine_it_ran_on():
+    line = train_nuclei.recipe_line(
+        ["--data", "/x/full", "--init", "/x/run1/nuclei.final.safetensors", "--work", "/x/w"]
+    )
+    assert line == "scripts/train_nuclei.py --data DSB2018_FULL --init INIT_MODEL --work WORKDIR"
+    kept = train_nuclei.recipe_line(["--init", "nuclei-brightfield", "--post-grid", "wide"])
+    assert kept.endswith("--init nuclei-brightfield --post-grid wide")
+
+
+@pytest.fixture
+def scored_by_name(monkeypatch):
+    """Validation scores by candidate, without data: ``choose_post`` looks the model up."""
+    scores = {}
+    monkeypatch.setattr(dsb_full, "split", lambda *a, **k: {"train": [], "val": [], "test": []})
+    monkeypatch.setattr(
+        dsb_full, "choose_post", lambda model, *a: ({"threshold": 0.5}, scores[model.tag])
+    )
+    start = SimpleNamespace(tag="start", eval=lambda: start)
+    monkeypatch.setattr("napari_unet.pretrained", lambda name: (start, {}))
+    return scores
+
+
+def candidates():
+    best = SimpleNamespace(tag="best")
+    last = SimpleNamespace(tag="last")
+    best.eval, last.eval = (lambda: best), (lambda: last)
+    return [("best validation AP50", best), ("last", last)]
+
+
+def test_a_fine_tune_keeps_its_best_checkpoint_by_validation_dsb(scored_by_name):
+    scored_by_name.update(best=(0.40, 0.60), last=(0.42, 0.58), start=(0.30, 0.50))
+    args = SimpleNamespace(data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide")
+    args.init = "nuclei-brightfield"
+    name, model, post, key = train_nuclei.chosen(args, candidates(), {})
+    assert (name, model.tag, key) == ("last", "last", (0.42, 0.58))
+
+
+def test_a_fine_tune_that_does_not_beat_its_start_model_gives_it_back(scored_by_name):
+    scored_by_name.update(best=(0.35, 0.60), last=(0.36, 0.58), start=(0.38, 0.50))
+    args = SimpleNamespace(data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide")
+    args.init = "nuclei-brightfield"
+    assert train_nuclei.chosen(args, candidates(), {})[0] == "start model"
+    args.init = None  # from scratch: no start model to keep
+    assert train_nuclei.chosen(args, candidates(), {})[0] == "last"
