@@ -113,9 +113,6 @@ def fit_steps(pairs, val, config, minutes: float, init=None) -> int:
     return max(10, int((minutes * 60 - 10 * per_eval) / per_step))
 
 
-#: Built-in model names ``--init`` takes.
-BUILT_IN = ("nuclei", "nuclei-brightfield")
-
 #: Options whose values are paths of this machine: recorded as placeholders.
 PATH_OPTIONS = {"--data": "DSB2018_FULL", "--work": "WORKDIR", "--output": "OUTPUT"}
 
@@ -125,25 +122,26 @@ def recipe_line(argv) -> str:
 
     ``--init`` keeps a built-in model's name; a model file becomes ``INIT_MODEL``.
     """
-    words, hide = [], None
+    from napari_unet.core.models.pretrained import is_pretrained_name
+
+    words, previous = [], None
     for word in argv:
-        words.append(hide or word)
-        hide = PATH_OPTIONS.get(word)
-        if word == "--init":
-            hide = "INIT_MODEL"  # replaced back below when it names a built-in model
-    for i, word in enumerate(words[:-1]):
-        if word == "--init" and argv[i + 1] in BUILT_IN:
-            words[i + 1] = argv[i + 1]
+        if previous in PATH_OPTIONS:
+            words.append(PATH_OPTIONS[previous])
+        elif previous == "--init" and not is_pretrained_name(word):
+            words.append("INIT_MODEL")
+        else:
+            words.append(word)
+        previous = word
     return " ".join(["scripts/train_nuclei.py", *words])
 
 
-def trained(args, argv) -> tuple[list, dict, dict]:
+def trained(args, argv, parts) -> tuple[list, dict, dict]:
     """Train (or, with ``--finalize``, read the finished run): candidates, metadata, run facts."""
     import torch
 
     from napari_unet import load_model, train
 
-    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     facts_path = args.work / "train.json"
     if args.finalize:
         best, _ = load_model(args.work / "nuclei.best.safetensors")
@@ -171,15 +169,15 @@ def trained(args, argv) -> tuple[list, dict, dict]:
     return candidates, dict(result.metadata), facts
 
 
-def chosen(args, candidates, meta) -> tuple:
+def chosen(args, candidates, meta, parts) -> tuple:
     """The candidate with the best validation DSB score after its post-processing choice."""
-    parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     val = [dsb_full.load(args.data, item) for item in parts["val"]]
     if args.init:
-        from napari_unet import load_model, pretrained
+        from napari_unet import load_model
+        from napari_unet.core.models.pretrained import resolve_model
 
-        start = pretrained(args.init) if args.init in BUILT_IN else load_model(args.init)
-        candidates = [*candidates, ("start model", start[0])]
+        start, _ = load_model(resolve_model(args.init))
+        candidates = [*candidates, ("start model", start)]
     best = None
     for name, model in candidates:
         model = model.eval()
@@ -199,8 +197,8 @@ def main(argv=None) -> int:
     args = parse(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
-    candidates, meta, facts = trained(args, argv)
-    name, model, post, key = chosen(args, candidates, meta)
+    candidates, meta, facts = trained(args, argv, parts)
+    name, model, post, key = chosen(args, candidates, meta, parts)
     if name == "start model":
         print("no checkpoint beat the start model on the validation images: nothing written")
         return 0

@@ -26,13 +26,16 @@ def test_the_recipe_line_names_no_path_of_the_machine_it_ran_on():
 def scored_by_name(monkeypatch):
     """Validation scores by candidate, without data: ``choose_post`` looks the model up."""
     scores = {}
-    monkeypatch.setattr(dsb_full, "split", lambda *a, **k: {"train": [], "val": [], "test": []})
     monkeypatch.setattr(
         dsb_full, "choose_post", lambda model, *a: ({"threshold": 0.5}, scores[model.tag])
     )
     start = SimpleNamespace(tag="start", eval=lambda: start)
-    monkeypatch.setattr("napari_unet.pretrained", lambda name: (start, {}))
+    monkeypatch.setattr("napari_unet.load_model", lambda path: (start, {}))
     return scores
+
+
+#: A split with no validation images (the scores come from ``scored_by_name``).
+NO_IMAGES = {"train": [], "val": [], "test": []}
 
 
 def candidates():
@@ -46,7 +49,7 @@ def test_a_fine_tune_keeps_its_best_checkpoint_by_validation_dsb(scored_by_name)
     scored_by_name.update(best=(0.40, 0.60), last=(0.42, 0.58), start=(0.30, 0.50))
     args = SimpleNamespace(data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide")
     args.init = "nuclei-brightfield"
-    name, model, post, key = train_nuclei.chosen(args, candidates(), {})
+    name, model, post, key = train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)
     assert (name, model.tag, key) == ("last", "last", (0.42, 0.58))
 
 
@@ -54,6 +57,6 @@ def test_a_fine_tune_that_does_not_beat_its_start_model_gives_it_back(scored_by_
     scored_by_name.update(best=(0.35, 0.60), last=(0.36, 0.58), start=(0.38, 0.50))
     args = SimpleNamespace(data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide")
     args.init = "nuclei-brightfield"
-    assert train_nuclei.chosen(args, candidates(), {})[0] == "start model"
+    assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "start model"
     args.init = None  # from scratch: no start model to keep
-    assert train_nuclei.chosen(args, candidates(), {})[0] == "last"
+    assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "last"

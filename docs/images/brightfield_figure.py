@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "scripts"))
 sys.path.insert(0, str(HERE))
 import dsb_full  # noqa: E402
-from heads_figure import densest_window  # noqa: E402
+from heads_figure import densest_window, save  # noqa: E402
 
 
 def most_nuclei(data: Path, kind: str):
@@ -79,11 +79,7 @@ def main(argv=None) -> int:
         axes[row, 2].set_title(
             f"nuclei-brightfield: {labels.max()} nuclei, AP50 {ap50:.2f}", fontsize=8
         )
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(args.out)
-    print(f"saved {args.out}")
+    save(fig, axes, args.out)
     return 0
 
 

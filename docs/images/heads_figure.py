@@ -101,13 +101,18 @@ def main(argv=None) -> int:
         axes[0, k].set_title(f"{head}: {names[head]}", fontsize=9)
         axes[1, k].imshow(outlines(image, labels))
         axes[1, k].set_title(f"{head}: {labels.max()} cells, AP50 {ap50:.2f}", fontsize=9)
+    fig.suptitle(f"DSB2018 test image {item.name} (256 x 256 crop)", fontsize=10)
+    save(fig, axes, args.out)
+    return 0
+
+
+def save(fig, axes, out: Path) -> None:
+    """Write a figure of image panels: no axes, tight layout."""
     for ax in axes.ravel():
         ax.set_axis_off()
-    fig.suptitle(f"DSB2018 test image {item.name} (256 x 256 crop)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(args.out)
-    print(f"saved {args.out}")
-    return 0
+    fig.savefig(out)
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":
