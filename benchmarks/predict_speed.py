@@ -164,10 +164,13 @@ def main() -> None:
     p.add_argument("--pipeline", default="nuclei", help="networks with the on-device row")
     p.add_argument("--device", default="cpu", help="cpu or cuda (GPU: unmeasured so far)")
     args = p.parse_args()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-        cwd=Path(__file__).parent,
-    ).stdout.strip()  # fmt: skip
+    try:  # a device machine may have no git, or a copy of the tree without .git
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()  # fmt: skip
+    except OSError:
+        commit = ""
     peak = conv_peak(args.device)
     rows = []
     for name in args.models.split(","):

@@ -124,8 +124,11 @@ def scores(truths, preds) -> dict:
     }
 
 
-def make_pairs_of(data: Path, items, config):
-    """Training pairs of ``items`` with ``config``'s targets (grey network: colour averaged)."""
+def make_pairs_of(data: Path, items, config, in_channels: int = 1):
+    """Training pairs of ``items`` with ``config``'s targets.
+
+    A grey network (``in_channels=1``) reads colour averaged; a colour one (3) grey as RGB.
+    """
     from napari_unet import make_pairs
 
     loaded = [load(data, item) for item in items]
@@ -133,10 +136,13 @@ def make_pairs_of(data: Path, items, config):
         [im for im, _ in loaded],
         [lab for _, lab in loaded],
         names=[item.name for item in items],
-        in_channels=1,
+        in_channels=in_channels,
         **config.pair_options(),
     )
 
+
+#: Where :func:`choose_post` and :func:`score_items` predict (a recipe on a GPU sets it).
+DEVICE = "cpu"
 
 #: Post-processing grid: thresholds, minimum sizes, and per head the split of joined cells
 #: (paper) or the seed level (3class, distance).
@@ -162,7 +168,7 @@ def choose_post(model, meta, images, truths, wide: bool = False) -> tuple[dict, 
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.progress import drain
 
-    predictor = Predictor(model, metadata=meta, device="cpu")
+    predictor = Predictor(model, metadata=meta, device=DEVICE)
     probs = [drain(predictor.iter_probabilities(im)) for im in images]
     name, values = SECOND.get(predictor.head, SECOND["default"])
     best, best_key = None, None
@@ -184,7 +190,7 @@ def score_items(model, meta, data: Path, items, flips: bool = False) -> dict:
     truths, preds = [], []
     for item in items:
         image, labels = load(data, item)
-        preds.append(segment(model, image, metadata=meta, device="cpu", flips=flips))
+        preds.append(segment(model, image, metadata=meta, device=DEVICE, flips=flips))
         truths.append(labels)
     return scores(truths, preds)
 

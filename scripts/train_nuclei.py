@@ -63,6 +63,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", help="fine-tune this model file or built-in model (keeps its head)")
+    p.add_argument(
+        "--colour", action="store_true",
+        help="a colour network (RGB input; grey images as grey RGB); a grey --init is widened",
+    )  # fmt: skip
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--output", type=Path, help="also write the model here (the package file)")
     p.add_argument(
@@ -136,6 +140,30 @@ def recipe_line(argv) -> str:
     return " ".join(["scripts/train_nuclei.py", *words])
 
 
+def widened(init, work: Path):
+    """``init`` as a colour (RGB) model: a grey model's first convolution split over R, G, B.
+
+    The widened model computes on grey RGB what the grey model computes on the grey image,
+    and on colour nearly what it computes on the mean colour (the channels are normalised
+    one by one), so fine-tuning starts from the grey model's skill and can learn colour.
+    """
+    from napari_unet import load_model, save_model
+    from napari_unet.core.models import build_model
+    from napari_unet.core.models.pretrained import resolve_model
+
+    model, meta = load_model(resolve_model(init))
+    if model.in_channels == 3:
+        return init
+    colour = build_model({**model.config, "in_channels": 3})
+    state = model.state_dict()
+    (first,) = [k for k, t in state.items() if t.ndim == 4 and t.shape[1] == model.in_channels]
+    state[first] = state[first].repeat(1, 3, 1, 1) / 3
+    colour.load_state_dict(state)
+    kept = ("normalization", "class_names", "postprocess", "object_size", "separation_gap")
+    kept = {k: meta[k] for k in kept if k in meta}
+    return save_model(work / "start-colour.safetensors", colour, **kept)
+
+
 def trained(args, argv, parts) -> tuple[list, dict, dict]:
     """Train (or, with ``--finalize``, read the finished run): candidates, metadata, run facts."""
     import torch
@@ -152,13 +180,15 @@ def trained(args, argv, parts) -> tuple[list, dict, dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = config_of(args, args.steps)
-    pairs = dsb_full.make_pairs_of(args.data, parts["train"], config)
-    val = dsb_full.make_pairs_of(args.data, parts["val"], config)
+    channels = 3 if args.colour else 1
+    pairs = dsb_full.make_pairs_of(args.data, parts["train"], config, channels)
+    val = dsb_full.make_pairs_of(args.data, parts["val"], config, channels)
+    init = widened(args.init, args.work) if args.colour and args.init else args.init
     if args.minutes:
-        config = config_of(args, fit_steps(pairs, val, config, args.minutes, args.init))
+        config = config_of(args, fit_steps(pairs, val, config, args.minutes, init))
     print(f"training {config.steps} steps on {len(pairs)} images", flush=True)
     start = time.perf_counter()
-    result = train(pairs, config, val=val, init=args.init, output=args.work / "nuclei.safetensors")
+    result = train(pairs, config, val=val, init=init, output=args.work / "nuclei.safetensors")
     facts = {
         "recipe": recipe_line(sys.argv[1:] if argv is None else argv),
         "steps": config.steps,
@@ -196,6 +226,7 @@ def main(argv=None) -> int:
 
     args = parse(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    dsb_full.DEVICE = args.device  # validation and test predictions where training ran
     parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     candidates, meta, facts = trained(args, argv, parts)
     name, model, post, key = chosen(args, candidates, meta, parts)

@@ -177,3 +177,27 @@ def test_cli_lr_auto_prints_and_records_the_chosen_rate(trained_same, tmp_path, 
     with pytest.raises(SystemExit):
         main([*common, "-o", str(tmp_path / "x.safetensors"), "--lr", "fast"])
     assert "expected auto or a number" in capsys.readouterr().err
+
+
+def test_cli_fine_tune_fits_the_images_to_the_start_models_channels(files, capsys):
+    """A colour model fine-tunes on grey files (grey RGB), a grey one on colour (averaged)."""
+    from napari_unet import build_model, load_model, save_model
+
+    tmp, p = files
+    grey_image = p["a"][0]
+    colour_image = write_image(
+        tmp / "colour.tif", np.stack([np.asarray(touching_cells((96, 96), 8, seed=0)[0])] * 3, -1)
+    )
+    from napari_unet.core.training.config import PRESETS
+
+    tiny = PRESETS["tiny"]
+    rgb = save_model(tmp / "rgb.safetensors", build_model({**tiny, "in_channels": 3}))
+    grey = save_model(tmp / "grey.safetensors", build_model({**tiny, "in_channels": 1}))
+    for start, image in ((rgb, grey_image), (grey, colour_image)):
+        out = tmp / f"ft-{start.stem}.safetensors"
+        code = main(["train", "--images", str(image), "--labels", str(p["a"][1]), "-o", str(out),
+                     "--steps", "2", "--init", str(start), "--val-fraction", "0",
+                     *FAST])  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        model, _ = load_model(out)
+        assert model.in_channels == load_model(start)[0].in_channels

@@ -178,3 +178,16 @@ def test_the_predict_command_runs_another_tools_package(packages, image, tmp_pat
     assert main(["predict", str(packages["both"]), str(src), "-o", str(out / "f"),
                  "--flips"]) == 2  # fmt: skip
     assert "--flips apply to napari-unet models only" in capsys.readouterr().err
+
+
+def test_image_planes_fit_the_packages_channels():
+    from napari_unet.core.exchange.planes import image_planes
+
+    grey = np.arange(12, dtype=np.float32).reshape(3, 4)
+    planes, stack = image_planes(grey, None, 3)  # grey for a colour model: grey RGB
+    assert planes.shape == (1, 3, 3, 4) and not stack and (planes == grey).all()
+    rgba = np.stack([grey, grey * 2, grey * 3, np.ones_like(grey)], axis=-1)
+    np.testing.assert_array_equal(image_planes(rgba, -1, 3)[0][0], rgba[..., :3].transpose(2, 0, 1))
+    np.testing.assert_allclose(image_planes(rgba, -1, 1)[0][0, 0], grey * 2)  # the mean colour
+    with pytest.raises(InputError, match="takes 2 channels"):
+        image_planes(grey, None, 2)

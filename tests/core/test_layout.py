@@ -127,9 +127,17 @@ def test_rgba_alpha_is_dropped_and_integer_means_keep_their_dtype():
     np.testing.assert_array_equal(lazy.compute(), grey)
 
 
-def test_grey_image_for_a_colour_model_is_refused():
-    with pytest.raises(InputError, match=r"has 1 channel\(s\).*model expects 3"):
-        layout(ramp((H, W)), 3)
+def test_grey_image_for_a_colour_model_is_read_as_grey_rgb():
+    grey = ramp((H, W))
+    planes = layout(grey, 3).planes
+    assert planes.shape == (1, 3, H, W)
+    for c in range(3):
+        np.testing.assert_array_equal(planes[0, c], grey)
+    lazy = layout(da.from_array(np.stack([grey, grey])), 3).planes
+    assert lazy.shape == (2, 3, H, W)
+    np.testing.assert_array_equal(lazy.compute()[1, 2], grey)
+    with pytest.raises(InputError, match=r"has 1 channel\(s\).*model expects 2"):
+        layout(grey, 2)  # a two-channel model: what the one channel is, is not known
 
 
 @pytest.mark.parametrize("dtype", [bool, np.uint8, np.int16, np.uint16, np.float64])

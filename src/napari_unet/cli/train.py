@@ -124,7 +124,18 @@ def _read(paths: list[Path], grey: bool = False) -> list:
     return arrays
 
 
-def _load_pairs(images, labels, regions, config, grey):
+def _start_channels(args) -> int | None:
+    """The input channels of the model a run starts from (None from scratch: the images')."""
+    start = args.init or args.resume
+    if start is None:
+        return None
+    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.core.models.pretrained import resolve_model
+
+    return int(read_metadata(resolve_model(start))["config"].get("in_channels", 1))
+
+
+def _load_pairs(images, labels, regions, config, grey, in_channels=None):
     from napari_unet.core.training.pairs import make_pairs
 
     images, labels = _expand(images, "--images"), _expand(labels, "--labels")
@@ -140,6 +151,7 @@ def _load_pairs(images, labels, regions, config, grey):
         _read(labels),
         regions,
         names=[p.name for p in images],
+        in_channels=in_channels,
         **config.pair_options(),
     )
 
@@ -288,10 +300,11 @@ def run(args: argparse.Namespace) -> int:
 
     _check_paths(args)
     config = _config(args)
-    pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey)
+    channels = _start_channels(args)
+    pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey, channels)
     val = None
     if args.val_images:
-        val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey)
+        val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey, channels)
     log_path = args.log
     # Appended: a resumed run adds its events after those of the run it continues.
     with _sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:

@@ -32,6 +32,8 @@ def image_planes(image, channel_axis, in_channels: int, channel=None):
             arr = arr[:, :3].mean(1, keepdims=True)  # the mean colour (an alpha never counts)
         elif c == 4 and in_channels == 3:
             arr = arr[:, :3]  # RGBA: the colour channels
+        elif c == 1 and in_channels == 3:
+            arr = np.repeat(arr, 3, axis=1)  # grey as grey RGB
         else:
             raise InputError(f"the model takes {in_channels} channels; the image has {c}")
     return np.ascontiguousarray(arr), stack

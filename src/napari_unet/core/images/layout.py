@@ -117,6 +117,8 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
     * A grey model (``in_channels == 1``) reads one channel: ``channel`` picks it by index;
       ``"mean"`` averages all; ``None`` (auto) takes the first if all are equal (grey stored
       as RGB) and the mean otherwise. The mean keeps an integer image's dtype (rounded).
+    * A colour model (``in_channels == 3``) reads a grey image as grey RGB (the plane
+      three times), as a grey picture is shown on screen.
     * Otherwise the counts must agree.
 
     Raises
@@ -140,6 +142,8 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
         return planes[:, int(channel) : int(channel) + 1]
     if n == in_channels:
         return planes
+    if n == 1 and in_channels == 3:
+        return planes[:, [0, 0, 0]]
     if in_channels == 1:
         if channel is None and _channels_identical(planes):
             return planes[:, :1]
