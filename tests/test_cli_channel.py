@@ -66,3 +66,27 @@ def test_evaluate_scores_a_colour_histology_png(shared_data, tmp_path, capsys):
 
     total = json.loads(json_out.read_text())["total"]
     assert total["n_gt"] == 70 and total["n_pred"] > 0  # RGBA read, alpha dropped, scored
+
+
+def test_a_colour_model_predicts_a_grey_file_as_grey_rgb(colour, capsys):
+    """The grey file gives exactly what the same picture stored as grey RGB gives."""
+    import torch
+
+    from napari_unet.core.training.config import PRESETS
+
+    torch.manual_seed(0)
+    model = nu.save_model(
+        colour / "rgb.unet.safetensors", nu.build_model({**PRESETS["tiny"], "in_channels": 3})
+    )
+    image = tifffile.imread(colour / "grey.tif")
+    tifffile.imwrite(colour / "grey_rgb.tif", np.stack([image] * 3, -1), photometric="rgb")
+    out = colour / "out"
+    for name in ("grey", "grey_rgb"):
+        code = main(["predict", str(model), str(colour / f"{name}.tif"), "-o", str(out),
+                     "--probabilities"])  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+    written = sorted(p.name for p in out.iterdir())
+    for grey_file in [p for p in written if p.startswith("grey_") and "rgb" not in p]:
+        twin = grey_file.replace("grey_", "grey_rgb_", 1)
+        np.testing.assert_array_equal(tifffile.imread(out / grey_file), tifffile.imread(out / twin))
+    assert len(written) >= 4, written
