@@ -124,18 +124,27 @@ def scores(truths, preds) -> dict:
     }
 
 
-def make_pairs_of(data: Path, items, config, in_channels: int = 1):
+def inverted(image: np.ndarray) -> np.ndarray:
+    """The image with its contrast turned round (bright nuclei on dark become dark on bright)."""
+    top = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else image.max()
+    return (top - image).astype(image.dtype)
+
+
+def make_pairs_of(data: Path, items, config, in_channels: int = 1, invert: bool = False):
     """Training pairs of ``items`` with ``config``'s targets.
 
     A grey network (``in_channels=1``) reads colour averaged; a colour one (3) grey as RGB.
+    ``invert`` turns each image's contrast round (:func:`inverted`).
     """
     from napari_unet import make_pairs
 
     loaded = [load(data, item) for item in items]
+    if invert:
+        loaded = [(inverted(im), lab) for im, lab in loaded]
     return make_pairs(
         [im for im, _ in loaded],
         [lab for _, lab in loaded],
-        names=[item.name for item in items],
+        names=[item.name + ("-inverted" if invert else "") for item in items],
         in_channels=in_channels,
         **config.pair_options(),
     )

@@ -64,6 +64,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", help="fine-tune this model file or built-in model (keeps its head)")
     p.add_argument(
+        "--inverted-fluo", type=int, default=0, metavar="N",
+        help="also train on N fluorescence train images with their contrast inverted",
+    )  # fmt: skip
+    p.add_argument(
         "--colour", action="store_true",
         help="a colour network (RGB input; grey images as grey RGB); a grey --init is widened",
     )  # fmt: skip
@@ -182,6 +186,10 @@ def trained(args, argv, parts) -> tuple[list, dict, dict]:
     config = config_of(args, args.steps)
     channels = 3 if args.colour else 1
     pairs = dsb_full.make_pairs_of(args.data, parts["train"], config, channels)
+    if parts.get("inverted_fluo"):
+        pairs += dsb_full.make_pairs_of(
+            args.data, parts["inverted_fluo"], config, channels, invert=True
+        )
     val = dsb_full.make_pairs_of(args.data, parts["val"], config, channels)
     init = widened(args.init, args.work) if args.colour and args.init else args.init
     if args.minutes:
@@ -228,6 +236,10 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     dsb_full.DEVICE = args.device  # validation and test predictions where training ran
     parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
+    if args.inverted_fluo:  # fluorescence train rows, evenly spaced: never a val or test row
+        fluo = dsb_full.split(args.data, kinds=("fluo",), extra_val=0)["train"]
+        step = max(1, len(fluo) // args.inverted_fluo)
+        parts["inverted_fluo"] = fluo[step // 2 :: step][: args.inverted_fluo]
     candidates, meta, facts = trained(args, argv, parts)
     name, model, post, key = chosen(args, candidates, meta, parts)
     if name == "start model":

@@ -60,3 +60,28 @@ def test_a_fine_tune_that_does_not_beat_its_start_model_gives_it_back(scored_by_
     assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "start model"
     args.init = None  # from scratch: no start model to keep
     assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "last"
+
+
+def test_a_grey_start_model_widened_to_colour_computes_the_same_on_grey(tmp_path):
+    import torch
+
+    from napari_unet import build_model, load_model, save_model
+    from napari_unet.core.training.config import PRESETS
+
+    torch.manual_seed(0)
+    grey = save_model(tmp_path / "grey.safetensors", build_model({**PRESETS["tiny"]}))
+    colour, _ = load_model(train_nuclei.widened(grey, tmp_path))
+    assert colour.in_channels == 3
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(colour(x.repeat(1, 3, 1, 1)), load_model(grey)[0](x))
+
+
+def test_inverted_contrast_keeps_the_dtype_and_turns_the_values_round():
+    import numpy as np
+
+    image = np.array([[0, 10], [200, 255]], np.uint8)
+    np.testing.assert_array_equal(dsb_full.inverted(image), [[255, 245], [55, 0]])
+    floats = np.array([0.0, 0.25, 1.0], np.float32)
+    out = dsb_full.inverted(floats)
+    assert out.dtype == np.float32 and out.tolist() == [1.0, 0.75, 0.0]
