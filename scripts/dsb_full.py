@@ -150,9 +150,6 @@ def make_pairs_of(data: Path, items, config, in_channels: int = 1, invert: bool 
     )
 
 
-#: Where :func:`choose_post` and :func:`score_items` predict (a recipe on a GPU sets it).
-DEVICE = "cpu"
-
 #: Post-processing grid: thresholds, minimum sizes, and per head the split of joined cells
 #: (paper) or the seed level (3class, distance).
 THRESHOLDS = (0.4, 0.5, 0.6)
@@ -164,12 +161,15 @@ WIDE_MIN_SIZES = (10, 20, 40, 80)
 SECOND = {"paper": ("split", (0.0, 1.0, 2.0)), "default": ("seed_level", (0.3, 0.5, 0.7))}
 
 
-def choose_post(model, meta, images, truths, wide: bool = False) -> tuple[dict, tuple]:
+def choose_post(
+    model, meta, images, truths, wide: bool = False, device: str = "cpu"
+) -> tuple[dict, tuple]:
     """The post-processing with the best pooled DSB score on validation images, and its score.
 
     One prediction per image; the grid is :data:`THRESHOLDS` x :data:`MIN_SIZES` (with
     ``wide``, :data:`WIDE_THRESHOLDS` x :data:`WIDE_MIN_SIZES`) x the head's second
     setting. Ties go to the higher AP50. The score is ``(DSB score, AP50)``, pooled.
+    ``device``: where the images are predicted.
     """
     import itertools
 
@@ -177,7 +177,7 @@ def choose_post(model, meta, images, truths, wide: bool = False) -> tuple[dict, 
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.progress import drain
 
-    predictor = Predictor(model, metadata=meta, device=DEVICE)
+    predictor = Predictor(model, metadata=meta, device=device)
     probs = [drain(predictor.iter_probabilities(im)) for im in images]
     name, values = SECOND.get(predictor.head, SECOND["default"])
     best, best_key = None, None
@@ -192,14 +192,15 @@ def choose_post(model, meta, images, truths, wide: bool = False) -> tuple[dict, 
     return best, best_key
 
 
-def score_items(model, meta, data: Path, items, flips: bool = False) -> dict:
-    """:func:`scores` of ``model`` (post-processing from ``meta``) on ``items``."""
+def score_items(model, meta, data: Path, items, flips: bool = False, device: str = "cpu") -> dict:
+    """:func:`scores` of ``model`` (post-processing from ``meta``) on ``items``, predicted on
+    ``device``."""
     from napari_unet import segment
 
     truths, preds = [], []
     for item in items:
         image, labels = load(data, item)
-        preds.append(segment(model, image, metadata=meta, device=DEVICE, flips=flips))
+        preds.append(segment(model, image, metadata=meta, device=device, flips=flips))
         truths.append(labels)
     return scores(truths, preds)
 

@@ -216,12 +216,12 @@ def chosen(args, candidates, meta, parts) -> tuple:
 
         start, _ = load_model(resolve_model(args.init))
         candidates = [*candidates, ("start model", start)]
+    images, truths = [im for im, _ in val], [lab for _, lab in val]
+    wide = args.post_grid == "wide"
     best = None
     for name, model in candidates:
         model = model.eval()
-        post, key = dsb_full.choose_post(
-            model, meta, [im for im, _ in val], [lab for _, lab in val], args.post_grid == "wide"
-        )
+        post, key = dsb_full.choose_post(model, meta, images, truths, wide, args.device)
         print(f"{name}: validation DSB {key[0]:.3f}, AP50 {key[1]:.3f} with {post}", flush=True)
         if best is None or key > best[3]:
             best = (name, model, post, key)
@@ -234,7 +234,6 @@ def main(argv=None) -> int:
 
     args = parse(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    dsb_full.DEVICE = args.device  # validation and test predictions where training ran
     parts = dsb_full.split(args.data, kinds=tuple(args.kinds), extra_val=args.extra_val)
     if args.inverted_fluo:  # fluorescence train rows, evenly spaced: never a val or test row
         fluo = dsb_full.split(args.data, kinds=("fluo",), extra_val=0)["train"]
@@ -249,10 +248,12 @@ def main(argv=None) -> int:
     test = {}
     for kind in ("fluo", "histo", "brightfield"):
         items = dsb_full.split(args.data, kinds=(kind,))["test"]
-        test[kind] = dsb_full.score_items(model, meta, args.data, items)
+        test[kind] = dsb_full.score_items(model, meta, args.data, items, device=args.device)
     held_out = [i for i in parts["test"] if i.subset]
     if held_out:
-        test["held_out_19"] = dsb_full.score_items(model, meta, args.data, held_out)
+        test["held_out_19"] = dsb_full.score_items(
+            model, meta, args.data, held_out, device=args.device
+        )
     validation = {"checkpoint": name, "dsb": key[0], "ap50": key[1], "post_grid": args.post_grid}
     meta["metrics"] = {**meta.get("metrics", {}), "validation": validation, "test": test}
     recipe = [facts.get("recipe")]

@@ -47,7 +47,9 @@ def candidates():
 
 def test_a_fine_tune_keeps_its_best_checkpoint_by_validation_dsb(scored_by_name):
     scored_by_name.update(best=(0.40, 0.60), last=(0.42, 0.58), start=(0.30, 0.50))
-    args = SimpleNamespace(data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide")
+    args = SimpleNamespace(
+        data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide", device="cpu"
+    )
     args.init = "nuclei-brightfield"
     name, model, post, key = train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)
     assert (name, model.tag, key) == ("last", "last", (0.42, 0.58))
@@ -55,7 +57,9 @@ def test_a_fine_tune_keeps_its_best_checkpoint_by_validation_dsb(scored_by_name)
 
 def test_a_fine_tune_that_does_not_beat_its_start_model_gives_it_back(scored_by_name):
     scored_by_name.update(best=(0.35, 0.60), last=(0.36, 0.58), start=(0.38, 0.50))
-    args = SimpleNamespace(data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide")
+    args = SimpleNamespace(
+        data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide", device="cpu"
+    )
     args.init = "nuclei-brightfield"
     assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "start model"
     args.init = None  # from scratch: no start model to keep

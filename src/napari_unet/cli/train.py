@@ -129,10 +129,10 @@ def _start_channels(args) -> int | None:
     start = args.init or args.resume
     if start is None:
         return None
-    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.core.models.modelfile import input_channels
     from napari_unet.core.models.pretrained import resolve_model
 
-    return int(read_metadata(resolve_model(start))["config"].get("in_channels", 1))
+    return input_channels(resolve_model(start))
 
 
 def _load_pairs(images, labels, regions, config, grey, in_channels=None):

@@ -41,9 +41,9 @@ def model_channels(init, resume) -> int | None:
         return int(resume.model.in_channels)
     if init is None:
         return None
-    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.core.models.modelfile import input_channels
 
-    return int(read_metadata(init)["config"].get("in_channels", 1))
+    return input_channels(init)
 
 
 def output_path(image_layer, chosen) -> Path | None:

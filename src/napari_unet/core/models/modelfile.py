@@ -319,6 +319,11 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return _read_header(path)[1]
 
 
+def input_channels(path: str | os.PathLike) -> int:
+    """The input channels of the network in a model file, from its header alone."""
+    return int(read_metadata(path)["config"].get("in_channels", 1))
+
+
 def load_model(path: str | os.PathLike, device="cpu"):
     """Load a model file: build the network from its config and copy the tensors in.
 
