@@ -5,7 +5,11 @@ Each case runs in its own subprocess on synthetic touching cells
 (:func:`napari_unet.core.images.synthetic.touching_cells`):
 
 * fast: :func:`napari_unet.core.training.weightmap.target_and_weights` with the defaults (gap 2,
-  w0 10, sigma 5, balanced classes), best of ``--repeats``;
+  w0 10, sigma 5, balanced classes), best of ``--repeats``, on numba's compiled distances
+  where numba is installed ("path"); "first call" is the first run in the process (numba
+  loads its cached kernels, or compiles them once per machine);
+* SciPy windows: the same call with numba turned off (``NAPARI_UNET_NUMBA=0``), interleaved
+  with the fast runs; "paths differ" is the largest relative difference of the two maps;
 * brute force: the same weight map with one full-image distance transform per cell and the two
   smallest values per pixel kept. It runs in full where it takes under ``--brute-budget``
   seconds; otherwise the per-cell cost is measured on a sample of cells in the same process and
@@ -67,17 +71,50 @@ def brute_weights(labels, target_sep, wc, w0=10.0, sigma=5.0, sample=None):
     return weights.astype(np.float32), len(ids)
 
 
+def _compiled_available() -> bool:
+    from napari_unet.core.training import compiled
+
+    return compiled.available()
+
+
+class _numba_off:
+    """Within the block, the weight map takes SciPy's windows (``NAPARI_UNET_NUMBA=0``)."""
+
+    def __enter__(self):
+        import os
+
+        self.before = os.environ.get("NAPARI_UNET_NUMBA")
+        os.environ["NAPARI_UNET_NUMBA"] = "0"
+
+    def __exit__(self, *exc):
+        import os
+
+        if self.before is None:
+            os.environ.pop("NAPARI_UNET_NUMBA")
+        else:
+            os.environ["NAPARI_UNET_NUMBA"] = self.before
+
+
 def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict:
     from napari_unet import target_and_weights, touching_cells
     from napari_unet.core.training.weightmap import class_weight_values, separated_labels
 
     _, labels = touching_cells((size, size), n_cells=n_cells, seed=0)
     n_found = int(len(np.unique(labels)) - 1)
-    fast = np.inf
-    for _ in range(repeats):
+    compiled = _compiled_available()
+    start = time.perf_counter()
+    target_and_weights(labels)  # numba loads (or compiles) its kernels on the first call
+    first = time.perf_counter() - start
+    fast = windows = np.inf
+    for _ in range(repeats):  # the two paths interleaved, best of each
         start = time.perf_counter()
         target, weights = target_and_weights(labels)
         fast = min(fast, time.perf_counter() - start)
+        with _numba_off():
+            start = time.perf_counter()
+            _, scipy_weights = target_and_weights(labels)
+            windows = min(windows, time.perf_counter() - start)
+    paths_differ = float(np.max(np.abs(weights - scipy_weights) / scipy_weights))
     tracemalloc.start()
     target_and_weights(labels)
     peak = tracemalloc.get_traced_memory()[1]
@@ -106,6 +143,10 @@ def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict
         "size": size,
         "cells": n_found,
         "fast_s": fast,
+        "first_s": first,
+        "windows_s": windows,
+        "compiled": compiled,
+        "paths_differ": paths_differ,
         "brute_s": brute,
         "brute_measured": measured,
         "peak_mb": peak / 2**20,
@@ -215,16 +256,19 @@ def main(argv=None) -> int:
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(f"done {size}x{size}, {cells} cells", file=sys.stderr)
     print(
-        "| image | cells | fast (s) | brute force (s) | speed-up | peak memory | max rel. error |"
+        "| image | cells | fast (s) | path | first call (s) | SciPy windows (s) | fast vs "
+        "windows | brute force (s) | speed-up | peak memory | max rel. error | paths differ |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         brute = f"{r['brute_s']:.2f}" if r["brute_measured"] else f"{r['brute_s']:.0f} (est.)"
         err = "-" if r["max_rel_error"] is None else f"{r['max_rel_error']:.1e}"
         print(
-            f"| {r['size']}x{r['size']} | {r['cells']} | {r['fast_s']:.3f} | {brute} | "
+            f"| {r['size']}x{r['size']} | {r['cells']} | {r['fast_s']:.3f} | "
+            f"{'numba' if r['compiled'] else 'SciPy'} | {r['first_s']:.2f} | "
+            f"{r['windows_s']:.3f} | {r['windows_s'] / r['fast_s']:.1f}x | {brute} | "
             f"{r['brute_s'] / r['fast_s']:.0f}x | {r['peak_mb']:.0f} MB "
-            f"({r['peak_images']:.1f} float32 images) | {err} |"
+            f"({r['peak_images']:.1f} float32 images) | {err} | {r['paths_differ']:.1e} |"
         )
     return 0
 

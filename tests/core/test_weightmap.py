@@ -90,9 +90,20 @@ def assert_close(fast, slow, rtol=1e-5):
 # --------------------------------------------------------------------------- exactness
 
 
+@pytest.fixture(params=["compiled", "scipy"])
+def distance_path(request, monkeypatch):
+    """Run a test on numba's compiled transform and on SciPy's windows (numba turned off)."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        monkeypatch.setenv("NAPARI_UNET_NUMBA", "1")
+    else:
+        monkeypatch.setenv("NAPARI_UNET_NUMBA", "0")
+    return request.param
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("sparse_ids", [False, True])
-def test_distances_equal_brute_force_within_cutoff(seed, sparse_ids):
+def test_distances_equal_brute_force_within_cutoff(seed, sparse_ids, distance_path):
     labels = random_cells(seed=seed, sparse_ids=sparse_ids)
     assert len(np.unique(labels)) > 40  # many cells, touching the border too
     assert np.any(labels[0] > 0) and np.any(labels[:, -1] > 0)
@@ -105,7 +116,7 @@ def test_distances_equal_brute_force_within_cutoff(seed, sparse_ids):
         assert np.all(np.isinf(fast[~inside]))
 
 
-def test_distances_on_threads_equal_one_thread(monkeypatch):
+def test_distances_on_threads_equal_one_thread(monkeypatch, distance_path):
     """Bands of rows on several threads (windows across a band edge done twice) give the
     one-thread distances bit for bit."""
     labels = random_cells((300, 240), 200, seed=3)
@@ -129,12 +140,12 @@ def test_distances_on_threads_equal_one_thread(monkeypatch):
         {"class_weights": (0.0, 1.0)},
     ],
 )
-def test_weight_map_equals_brute_force(params):
+def test_weight_map_equals_brute_force(params, distance_path):
     labels = random_cells(seed=3)
     assert_close(wm.weight_map(labels, **params), brute_weights(labels, **params))
 
 
-def test_weight_map_with_mask_equals_brute_force():
+def test_weight_map_with_mask_equals_brute_force(distance_path):
     labels = random_cells(seed=4, sparse_ids=True)
     mask = np.zeros(labels.shape, bool)
     mask[20:140, 10:150] = True
@@ -143,14 +154,14 @@ def test_weight_map_with_mask_equals_brute_force():
     assert np.all(fast[~mask] == 0) and np.all(fast[mask] > 0)
 
 
-def test_weight_map_on_synthetic_sample():
+def test_weight_map_on_synthetic_sample(distance_path):
     from napari_unet import touching_cells
 
     _, labels = touching_cells((192, 192), n_cells=50, seed=1)
     assert_close(wm.weight_map(labels), brute_weights(labels))
 
 
-def test_weight_map_on_real_nuclei(shared_data):
+def test_weight_map_on_real_nuclei(shared_data, distance_path):
     import tifffile
 
     for path in sorted((shared_data / "dsb2018" / "masks").glob("*.tif"))[:3]:
@@ -227,7 +238,7 @@ def test_three_class_target():
 
 
 @pytest.mark.parametrize("n", [0, 1])
-def test_no_or_one_cell_has_no_border_term(n):
+def test_no_or_one_cell_has_no_border_term(n, distance_path):
     labels = np.zeros((32, 32), np.uint16)
     if n:
         labels[8:20, 8:20] = 9
@@ -315,6 +326,7 @@ def test_fast_distances_scale_with_pixels_not_cells(monkeypatch):
     force by a wide margin in time measured within one run."""
     from napari_unet.core.training import distances as weightmap_distances
 
+    monkeypatch.setenv("NAPARI_UNET_NUMBA", "0")  # counts SciPy's transforms
     work = []
     real = ndimage.distance_transform_edt
 

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_unet.core.device import cpu_workers, thread_map
+from napari_unet.core.training import compiled
 
 # A dropped border term t is invisible in float32 when t < w * 2**-25: adding it to w changes w
 # by less than half a unit in the last place, so the rounded float32 result is unchanged (an error
@@ -124,17 +125,15 @@ def border_distances(
     """
     # Squared distances are integers: the top two are kept exactly in int32 and the square root
     # is taken once at the end, in place.
-    sq1 = np.full(labels.shape, _FAR, np.int32)
-    sq2 = np.full(labels.shape, _FAR, np.int32)
-    top = int(labels.max()) if max_distance > 0 else 0
-    if top > max(labels.size // 4, 65536):  # huge sparse ids: find_objects lists every id
-        cells = labels > 0
-        ids = np.unique(labels[cells])
-        compact = np.zeros(labels.shape, np.int32)
-        compact[cells] = np.searchsorted(ids, labels[cells]) + 1
-        labels = compact
+    labels, top = _compact(labels) if max_distance > 0 else (labels, 0)
     height, width = labels.shape
     reach = int(min(math.floor(max_distance), height + width)) if top else 0
+    limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
+    if top and compiled.available() and compiled.fits(reach, top):
+        sq1, sq2 = compiled.squared_border_distances(labels, reach)
+        return _root(sq1, limit), _root(sq2, limit)
+    sq1 = np.full(labels.shape, _FAR, np.int32)
+    sq2 = np.full(labels.shape, _FAR, np.int32)
     windows = []
     for k, box in enumerate(ndimage.find_objects(labels) if top else [], start=1):
         if box is not None:
@@ -158,11 +157,51 @@ def border_distances(
             np.minimum(near, sqk, out=near)
 
     thread_map(band, zip(edges[:-1], edges[1:], strict=True), workers)
-    limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
     return _root(sq1, limit), _root(sq2, limit)
 
 
 _FAR = np.iinfo(np.int32).max
+
+
+def _compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """The labels, with huge sparse ids renumbered 1..n, and the largest id.
+
+    ``find_objects`` lists every id up to the largest, and keys hold the id in their low bits.
+    """
+    top = int(labels.max()) if labels.size else 0
+    if top > max(labels.size // 4, 65536):
+        cells = labels > 0
+        ids = np.unique(labels[cells])
+        compact = np.zeros(labels.shape, np.int32)
+        compact[cells] = np.searchsorted(ids, labels[cells]) + 1
+        return compact, len(ids)
+    return labels, top
+
+
+def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, cut) -> None:
+    """Add the paper's border term to ``weights`` in place, where it can change them.
+
+    ``weights`` (float32) become ``class_weights[target] + w0 exp(-(d1 + d2)^2 / (2 sigma^2))``
+    on the ``outside`` pixels with ``d1 + d2 <= cut`` (the distances to the cells of
+    ``labels``), in one float32 rounding; elsewhere they are left as they are. numba's compiled
+    transform does it where it is installed (:mod:`napari_unet.core.training.compiled`),
+    otherwise :func:`border_distances`.
+    """
+    labels, top = _compact(labels)
+    if top == 0 or cut < 1:  # no cell, or no pixel outside a cell is close enough
+        return
+    if compiled.available() and compiled.fits(int(math.floor(cut)), top):
+        compiled.add_border_term(weights, labels, outside, target, class_weights, w0, sigma, cut)
+        return
+    d1, d2 = border_distances(labels, cut)
+    # Bands of rows keep the float64 temporaries small.
+    step = max(1, 2**16 // labels.shape[1])
+    for y in range(0, labels.shape[0], step):
+        rows = slice(y, y + step)
+        sel = outside[rows] & np.isfinite(d2[rows])
+        s = d1[rows][sel].astype(np.float64) + d2[rows][sel]
+        term = w0 * np.exp(-(s * s) / (2.0 * sigma * sigma))
+        weights[rows][sel] = class_weights[target[rows][sel]] + term  # one float32 rounding
 
 
 def _squared_distances(background: np.ndarray, y0: int, x0: int) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""numba's compiled border distances: exact against the brute force where SciPy's windows are.
+
+The weight-map tests in test_weightmap.py run on both paths; these cover what only the compiled
+path has: its key layouts, thin images, the cut-off it hands to SciPy, and that it is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_weightmap import brute_distances, brute_weights, random_cells
+
+from napari_unet.core.training import compiled, distances
+from napari_unet.core.training import weightmap as wm
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture(autouse=True)
+def _compiled_on(monkeypatch):
+    monkeypatch.setenv("NAPARI_UNET_NUMBA", "1")
+
+
+def _check_squared(labels, reach):
+    sq1, sq2 = compiled.squared_border_distances(labels, reach)
+    b1, b2 = brute_distances(labels)
+    limit = reach * reach
+    for fast, slow in ((sq1, b1), (sq2, b2)):
+        exact = slow * slow <= limit + 0.5
+        np.testing.assert_array_equal(fast[exact], np.rint(slow[exact] ** 2).astype(np.int32))
+        assert np.all(fast[~exact] > limit)  # beyond the reach: never a false small value
+
+
+@pytest.mark.parametrize("reach", [1, 4, 31])
+def test_squared_distances_equal_brute_force(reach):
+    labels = random_cells((120, 150), 60, seed=5)
+    _check_squared(labels, reach)
+
+
+def test_wide_keys_for_large_ids_equal_brute_force():
+    """Ids that need more bits than int32 keys hold are packed into int64 keys."""
+    labels = random_cells((100, 90), 40, seed=6)
+    labels = np.where(labels > 0, labels + 2**22, 0).astype(np.int64)
+    assert compiled._key_layout(31, int(labels.max()))[2] is np.int64
+    assert compiled._key_layout(31, 4000)[2] is np.int32
+    _check_squared(labels, 31)
+
+
+@pytest.mark.parametrize("shape", [(1, 80), (80, 1), (3, 3), (40, 7)])
+def test_thin_images_equal_brute_force(shape):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, shape).astype(np.int32) * (rng.random(shape) < 0.3)
+    _check_squared(labels, 31)
+
+
+def test_weight_map_uses_the_compiled_path(monkeypatch):
+    """With numba installed the weight map never reaches SciPy's windows."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("SciPy's windows were used")
+
+    monkeypatch.setattr(distances, "border_distances", refuse)
+    labels = random_cells(seed=8)
+    np.testing.assert_allclose(wm.weight_map(labels), brute_weights(labels), rtol=1e-5)
+
+
+def test_long_cutoff_falls_back_to_scipy(monkeypatch):
+    """Beyond the longest reach served (a wide sigma), SciPy's windows take over, still exact."""
+    labels = random_cells((96, 96), 20, seed=9)
+    sigma = 30.0  # cut-off about 190 px
+    assert not compiled.fits(190, int(labels.max()))
+    used = []
+    real = distances.border_distances
+    monkeypatch.setattr(
+        distances, "border_distances", lambda *a, **k: used.append(1) or real(*a, **k)
+    )
+    np.testing.assert_allclose(
+        wm.weight_map(labels, sigma=sigma), brute_weights(labels, sigma=sigma), rtol=1e-5
+    )
+    assert used
+
+
+def test_compiled_and_scipy_weights_agree(monkeypatch):
+    from napari_unet import touching_cells
+
+    _, labels = touching_cells((256, 256), n_cells=90, seed=2)
+    fast = wm.weight_map(labels)
+    monkeypatch.setenv("NAPARI_UNET_NUMBA", "0")
+    assert not compiled.available()
+    np.testing.assert_allclose(fast, wm.weight_map(labels), rtol=1e-6, atol=0)
