@@ -27,31 +27,28 @@ Hand-written because neither SciPy nor scikit-image computes distances to the se
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
 
 import numpy as np
 
 from napari_unet.core.device import cpu_workers, thread_map
 
-try:  # optional: the "fast" extra
-    import numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
-
-
-def _compiled(inline: bool = False):
-    """Numba's ``njit`` (lazy: compiled on first call, cached on disk), or nothing."""
-    if numba is None:  # pragma: no cover
-        return lambda function: function
-    if inline:
-        return numba.njit(cache=True, nogil=True, inline="always")
-    return numba.njit(cache=True, nogil=True)
-
-
 # Longest cut-off served here: the row sweeps cost 4 * reach operations per pixel, so beyond
 # this the windowed SciPy transform is cheaper.
 MAX_REACH = 96
+
+
+@functools.cache
+def _numba():
+    """The numba module, imported on first use (0.4 s), or None where it is missing or broken."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
 
 
 def available() -> bool:
@@ -59,7 +56,38 @@ def available() -> bool:
 
     ``NAPARI_UNET_NUMBA=0`` turns it off (benchmarks compare the two paths that way).
     """
-    return numba is not None and os.environ.get("NAPARI_UNET_NUMBA", "1") != "0"
+    return os.environ.get("NAPARI_UNET_NUMBA", "1") != "0" and _numba() is not None
+
+
+_COMPILE_LOCK = threading.Lock()
+_COMPILED = False
+
+
+def _compile() -> None:
+    """Swap the kernels below for numba's compiled versions (once per process).
+
+    numba compiles on the first call on a machine and caches the result on disk (next to this
+    file, or in the user's cache folder where the package folder is read-only); where no
+    folder is writable it compiles without the disk cache. Helpers come first: the kernels
+    look them up when they are compiled.
+    """
+    global _COMPILED
+    with _COMPILE_LOCK:
+        if _COMPILED:
+            return
+        numba = _numba()
+
+        def jit(function, **options):
+            try:
+                return numba.njit(cache=True, nogil=True, **options)(function)
+            except RuntimeError:  # no writable cache folder
+                return numba.njit(nogil=True, **options)(function)
+
+        names = ("_push", "_sweep", "_column_kernel", "_row_kernel", "_term_kernel")
+        for name in names:
+            options = {"inline": "always"} if name == "_push" else {}
+            globals()[name] = jit(globals()[name], **options)
+        _COMPILED = True
 
 
 def _key_layout(reach: int, top: int) -> tuple[int, int, type]:
@@ -135,6 +163,7 @@ def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, 
 
 def _column_keys(labels: np.ndarray, reach: int):
     """The columns' keys of the two nearest distinct cells; threads take bands of columns."""
+    _compile()
     height, width = labels.shape
     top = int(labels.max()) if labels.size else 0
     label_bits, big, dtype = _key_layout(reach, top)
@@ -155,11 +184,11 @@ def _bands(length: int, workers: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-# The kernels below are written for numba (scalar loops over contiguous arrays that its
-# compiler vectorises); the tests run them compiled.
+# The kernels below are plain Python until _compile() swaps them for numba's versions; they
+# are written for numba (scalar loops over contiguous arrays that its compiler vectorises),
+# and the tests run them compiled.
 
 
-@_compiled(inline=True)
 def _push(value, label, s1, l1, s2, l2):  # pragma: no cover - inlined by numba
     """Insert ``(value, label)`` into the two best distinct ``(s1, l1) <= (s2, l2)``."""
     if label == l1:
@@ -178,7 +207,6 @@ def _push(value, label, s1, l1, s2, l2):  # pragma: no cover - inlined by numba
     return s1, l1, s2, l2
 
 
-@_compiled()
 def _column_kernel(labels, reach, label_bits, big, first, second, x0, x1):  # pragma: no cover
     """Columns ``x0 <= x < x1``: keys of the two nearest distinct cells in each column.
 
@@ -225,7 +253,6 @@ def _column_kernel(labels, reach, label_bits, big, first, second, x0, x1):  # pr
                 second[y, x] = (s2 << label_bits) | l2
 
 
-@_compiled()
 def _sweep(
     a1, a2, reach, near_reach, label_bits, best, nearest, own, step, runner
 ):  # pragma: no cover
@@ -265,7 +292,6 @@ def _sweep(
             runner[x + dx] = min(runner[x + dx], key(key(a1[x] + dd) + other))
 
 
-@_compiled()
 def _row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1):  # pragma: no cover
     """Rows ``y0 <= y < y1``: squared distances from the column keys."""
     width = first.shape[1]
@@ -289,7 +315,6 @@ def _row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1):  # pragma: 
             sq2[y, x] = runner[x] >> label_bits
 
 
-@_compiled()
 def _term_kernel(
     first,
     second,
