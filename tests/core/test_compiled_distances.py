@@ -80,11 +80,17 @@ def test_long_cutoff_falls_back_to_scipy(monkeypatch):
     assert used
 
 
-def test_compiled_and_scipy_weights_agree(monkeypatch):
+@pytest.mark.parametrize("mode", ["binary", "3class"])
+def test_compiled_and_scipy_weights_agree(monkeypatch, mode):
     from napari_unet import touching_cells
 
     _, labels = touching_cells((256, 256), n_cells=90, seed=2)
-    fast = wm.weight_map(labels)
+    mask = np.zeros(labels.shape, bool)
+    mask[10:240, 30:250] = True
+    target, fast = wm.target_and_weights(labels, mode=mode, mask=mask)
     monkeypatch.setenv("NAPARI_UNET_NUMBA", "0")
     assert not compiled.available()
-    np.testing.assert_allclose(fast, wm.weight_map(labels), rtol=1e-6, atol=0)
+    target_scipy, slow = wm.target_and_weights(labels, mode=mode, mask=mask)
+    np.testing.assert_array_equal(target, target_scipy)
+    np.testing.assert_allclose(fast, slow, rtol=1e-6, atol=0)
+    assert np.count_nonzero(fast > 4) > 500  # the border term is there, in the gaps
