@@ -94,3 +94,24 @@ def test_compiled_and_scipy_weights_agree(monkeypatch, mode):
     np.testing.assert_array_equal(target, target_scipy)
     np.testing.assert_allclose(fast, slow, rtol=1e-6, atol=0)
     assert np.count_nonzero(fast > 4) > 500  # the border term is there, in the gaps
+
+
+@pytest.mark.parametrize("cut", [9.7, 12.9, 31.3])
+def test_border_term_covers_exactly_the_pixels_within_the_cutoff(cut):
+    """With zero class weights the weight is the term alone: it must be set on every pixel
+    outside the cells with ``d1 + d2 <= cut`` (brute force) and nowhere else, including
+    pixels whose nearest cell lies between ``floor(cut / 2)`` and ``cut / 2`` away."""
+    labels = random_cells((150, 170), 90, seed=11)
+    outside = labels == 0
+    target = (labels > 0).astype(np.uint8)
+    weights = np.zeros(labels.shape, np.float32)
+    sigma = 50.0  # a flat term, so every pixel within the cut-off gets a clearly non-zero one
+    compiled.add_border_term(weights, labels, outside, target, np.zeros(2), 1.0, sigma, cut)
+    d1, d2 = brute_distances(labels)
+    total = d1 + d2
+    within = outside & (total <= cut - 1e-9)
+    edge = outside & (np.abs(total - cut) <= 1e-9)
+    assert np.count_nonzero(within & (d1 > np.floor(cut / 2))) > 0  # the case is present
+    np.testing.assert_array_equal((weights > 0) & ~edge, within)
+    expected = np.exp(-(total[within] ** 2) / (2 * sigma**2))
+    np.testing.assert_allclose(weights[within], expected, rtol=1e-6)

@@ -331,10 +331,15 @@ def _term_kernel(
     y0,
     y1,
 ):  # pragma: no cover
-    """Rows ``y0 <= y < y1``: the border term added to the class weights where it counts."""
+    """Rows ``y0 <= y < y1``: the border term added to the class weights where it counts.
+
+    The first sweep (offsets up to ``near_reach = floor(cut / 2)``) is exact wherever the true
+    ``d1 <= cut / 2``, and elsewhere gives a value above it; the second is exact wherever
+    ``d2 <= reach``, which holds where ``d1 + d2 <= cut`` since ``d1 >= 1`` outside the cells.
+    """
     width = first.shape[1]
     scratch = np.empty((5, width), first.dtype)
-    near_limit = near_reach * near_reach
+    near_limit = 0.25 * cut * cut  # (cut / 2)^2: not near_reach^2, which is smaller
     far_limit = reach * reach
     for y in range(y0, y1):
         best, runner = scratch[0], scratch[4]
