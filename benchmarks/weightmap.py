@@ -6,8 +6,9 @@ Each case runs in its own subprocess on synthetic touching cells
 
 * fast: :func:`napari_unet.core.training.weightmap.target_and_weights` with the defaults (gap 2,
   w0 10, sigma 5, balanced classes), best of ``--repeats``, on numba's compiled distances
-  where numba is installed ("path"); "first call" is the first run in the process (numba
-  loads its cached kernels, or compiles them once per machine);
+  whatever the size where numba is installed ("path"); "first call" is the first run in the
+  process (numba loads its cached kernels, or compiles them once per machine); "default" is
+  the path taken without ``NAPARI_UNET_NUMBA`` (numba from a megapixel up);
 * SciPy windows: the same call with numba turned off (``NAPARI_UNET_NUMBA=0``), interleaved
   with the fast runs; "paths differ" is the largest relative difference of the two maps;
 * brute force: the same weight map with one full-image distance transform per cell and the two
@@ -77,21 +78,32 @@ def _compiled_available() -> bool:
     return compiled.available()
 
 
-class _numba_off:
-    """Within the block, the weight map takes SciPy's windows (``NAPARI_UNET_NUMBA=0``)."""
+def _default_path(pixels: int) -> str:
+    from napari_unet.core.training import compiled
+
+    with _numba_setting(None):
+        return "numba" if compiled.wanted(pixels) else "SciPy"
+
+
+class _numba_setting:
+    """Within the block ``NAPARI_UNET_NUMBA`` is ``value`` ("0": SciPy's windows, "1": numba
+    whatever the size, None: unset, the default choice by image size)."""
+
+    def __init__(self, value):
+        self.value = value
 
     def __enter__(self):
         import os
 
-        self.before = os.environ.get("NAPARI_UNET_NUMBA")
-        os.environ["NAPARI_UNET_NUMBA"] = "0"
+        self.before = os.environ.pop("NAPARI_UNET_NUMBA", None)
+        if self.value is not None:
+            os.environ["NAPARI_UNET_NUMBA"] = self.value
 
     def __exit__(self, *exc):
         import os
 
-        if self.before is None:
-            os.environ.pop("NAPARI_UNET_NUMBA")
-        else:
+        os.environ.pop("NAPARI_UNET_NUMBA", None)
+        if self.before is not None:
             os.environ["NAPARI_UNET_NUMBA"] = self.before
 
 
@@ -102,21 +114,25 @@ def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict
     _, labels = touching_cells((size, size), n_cells=n_cells, seed=0)
     n_found = int(len(np.unique(labels)) - 1)
     compiled = _compiled_available()
-    start = time.perf_counter()
-    target_and_weights(labels)  # numba loads (or compiles) its kernels on the first call
-    first = time.perf_counter() - start
+    forced = "1" if compiled else "0"
+    with _numba_setting(forced):
+        start = time.perf_counter()
+        target_and_weights(labels)  # numba loads (or compiles) its kernels on the first call
+        first = time.perf_counter() - start
     fast = windows = np.inf
     for _ in range(repeats):  # the two paths interleaved, best of each
-        start = time.perf_counter()
-        target, weights = target_and_weights(labels)
-        fast = min(fast, time.perf_counter() - start)
-        with _numba_off():
+        with _numba_setting(forced):
+            start = time.perf_counter()
+            target, weights = target_and_weights(labels)
+            fast = min(fast, time.perf_counter() - start)
+        with _numba_setting("0"):
             start = time.perf_counter()
             _, scipy_weights = target_and_weights(labels)
             windows = min(windows, time.perf_counter() - start)
     paths_differ = float(np.max(np.abs(weights - scipy_weights) / scipy_weights))
     tracemalloc.start()
-    target_and_weights(labels)
+    with _numba_setting(forced):
+        target_and_weights(labels)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
 
@@ -146,6 +162,7 @@ def run_case(size: int, n_cells: int, repeats: int, brute_budget: float) -> dict
         "first_s": first,
         "windows_s": windows,
         "compiled": compiled,
+        "default": _default_path(size * size),
         "paths_differ": paths_differ,
         "brute_s": brute,
         "brute_measured": measured,
@@ -257,16 +274,18 @@ def main(argv=None) -> int:
         print(f"done {size}x{size}, {cells} cells", file=sys.stderr)
     print(
         "| image | cells | fast (s) | path | first call (s) | SciPy windows (s) | fast vs "
-        "windows | brute force (s) | speed-up | peak memory | max rel. error | paths differ |"
+        "windows | default | brute force (s) | speed-up | peak memory | max rel. error | "
+        "paths differ |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         brute = f"{r['brute_s']:.2f}" if r["brute_measured"] else f"{r['brute_s']:.0f} (est.)"
         err = "-" if r["max_rel_error"] is None else f"{r['max_rel_error']:.1e}"
         print(
             f"| {r['size']}x{r['size']} | {r['cells']} | {r['fast_s']:.3f} | "
             f"{'numba' if r['compiled'] else 'SciPy'} | {r['first_s']:.2f} | "
-            f"{r['windows_s']:.3f} | {r['windows_s'] / r['fast_s']:.1f}x | {brute} | "
+            f"{r['windows_s']:.3f} | {r['windows_s'] / r['fast_s']:.1f}x | {r['default']} | "
+            f"{brute} | "
             f"{r['brute_s'] / r['fast_s']:.0f}x | {r['peak_mb']:.0f} MB "
             f"({r['peak_images']:.1f} float32 images) | {err} | {r['paths_differ']:.1e} |"
         )

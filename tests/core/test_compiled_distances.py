@@ -115,3 +115,27 @@ def test_border_term_covers_exactly_the_pixels_within_the_cutoff(cut):
     np.testing.assert_array_equal((weights > 0) & ~edge, within)
     expected = np.exp(-(total[within] ** 2) / (2 * sigma**2))
     np.testing.assert_allclose(weights[within], expected, rtol=1e-6)
+
+
+def test_by_default_only_large_images_take_the_compiled_path(monkeypatch):
+    """Unset, ``NAPARI_UNET_NUMBA`` leaves images under a megapixel to SciPy (faster than
+    loading the compiled kernels) and gives larger ones to numba; 0 and 1 override."""
+    monkeypatch.delenv("NAPARI_UNET_NUMBA")
+    assert not compiled.wanted(compiled.MIN_PIXELS - 1)
+    assert compiled.wanted(compiled.MIN_PIXELS)
+    used = []
+    real = distances.border_distances
+    monkeypatch.setattr(
+        distances, "border_distances", lambda *a, **k: used.append(a[0].size) or real(*a, **k)
+    )
+    small = random_cells((96, 96), 20, seed=12)
+    wm.weight_map(small)
+    assert used == [small.size]
+    big = np.tile(small, (11, 11))  # 1056 x 1056: over a megapixel
+    wm.weight_map(big)
+    assert used == [small.size]  # numba, not SciPy
+    monkeypatch.setenv("NAPARI_UNET_NUMBA", "0")
+    wm.weight_map(big)
+    assert used == [small.size, big.size]
+    monkeypatch.setenv("NAPARI_UNET_NUMBA", "1")
+    assert compiled.wanted(1)

@@ -51,12 +51,26 @@ def _numba():
     return numba
 
 
-def available() -> bool:
-    """Whether the compiled path can run (numba importable and not turned off).
+# Smallest image (pixels) that takes the compiled path by default. Below it SciPy's windows
+# take a few tens of milliseconds, while the first compiled call of a process costs 0.4-0.9 s
+# (importing numba and loading its cached kernels; a few seconds the first time on a machine).
+MIN_PIXELS = 1 << 20
 
-    ``NAPARI_UNET_NUMBA=0`` turns it off (benchmarks compare the two paths that way).
+
+def available() -> bool:
+    """Whether the compiled path can run (numba importable and not turned off)."""
+    return os.environ.get("NAPARI_UNET_NUMBA", "") != "0" and _numba() is not None
+
+
+def wanted(pixels: int) -> bool:
+    """Whether an image of ``pixels`` pixels takes the compiled path.
+
+    ``NAPARI_UNET_NUMBA=0`` never (benchmarks compare the two paths that way), ``=1`` always
+    where numba is installed; unset, images of at least :data:`MIN_PIXELS` (1 megapixel).
     """
-    return os.environ.get("NAPARI_UNET_NUMBA", "1") != "0" and _numba() is not None
+    if not available():
+        return False
+    return os.environ.get("NAPARI_UNET_NUMBA", "") == "1" or pixels >= MIN_PIXELS
 
 
 _COMPILE_LOCK = threading.Lock()

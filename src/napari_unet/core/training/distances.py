@@ -129,7 +129,7 @@ def border_distances(
     height, width = labels.shape
     reach = int(min(math.floor(max_distance), height + width)) if top else 0
     limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
-    if top and compiled.available() and compiled.fits(reach, top):
+    if top and compiled.wanted(labels.size) and compiled.fits(reach, top):
         sq1, sq2 = compiled.squared_border_distances(labels, reach)
         return _root(sq1, limit), _root(sq2, limit)
     sq1 = np.full(labels.shape, _FAR, np.int32)
@@ -184,13 +184,13 @@ def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, 
     ``weights`` (float32) become ``class_weights[target] + w0 exp(-(d1 + d2)^2 / (2 sigma^2))``
     on the ``outside`` pixels with ``d1 + d2 <= cut`` (the distances to the cells of
     ``labels``), in one float32 rounding; elsewhere they are left as they are. numba's compiled
-    transform does it where it is installed (:mod:`napari_unet.core.training.compiled`),
-    otherwise :func:`border_distances`.
+    transform does it on images of a megapixel or more where it is installed
+    (:func:`napari_unet.core.training.compiled.wanted`), otherwise :func:`border_distances`.
     """
     labels, top = _compact(labels)
     if top == 0 or cut < 1:  # no cell, or no pixel outside a cell is close enough
         return
-    if compiled.available() and compiled.fits(int(math.floor(cut)), top):
+    if compiled.wanted(labels.size) and compiled.fits(int(math.floor(cut)), top):
         compiled.add_border_term(weights, labels, outside, target, class_weights, w0, sigma, cut)
         return
     d1, d2 = border_distances(labels, cut)
