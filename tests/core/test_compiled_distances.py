@@ -139,3 +139,31 @@ def test_by_default_only_large_images_take_the_compiled_path(monkeypatch):
     assert used == [small.size, big.size]
     monkeypatch.setenv("NAPARI_UNET_NUMBA", "1")
     assert compiled.wanted(1)
+
+
+def test_a_numba_that_cannot_compile_falls_back_to_scipy(monkeypatch):
+    """A broken numba warns once and leaves the weight maps to SciPy, with the same result."""
+    from napari_unet.core.training import kernels
+
+    class BrokenNumba:
+        @staticmethod
+        def njit(**options):
+            def decorate(function):
+                def fail(*args):
+                    raise RuntimeError("LLVM cannot target this CPU")
+
+                return fail
+
+            return decorate
+
+    originals = {name: getattr(kernels, name) for name in compiled._KERNELS}
+    monkeypatch.setattr(compiled, "_STATE", {"compiled": False, "broken": None})
+    monkeypatch.setattr(compiled, "_numba", lambda: BrokenNumba)
+    labels = random_cells(seed=13)
+    with pytest.warns(RuntimeWarning, match="numba could not compile.*SciPy instead"):
+        weights = wm.weight_map(labels)
+    np.testing.assert_allclose(weights, brute_weights(labels), rtol=1e-5)
+    assert not compiled.available() and not compiled.wanted(10**9)
+    assert {name: getattr(kernels, name) for name in compiled._KERNELS} == originals
+    with pytest.raises(RuntimeError, match="cannot run the weight-map kernels"):
+        compiled.squared_border_distances(labels, 31)

@@ -31,10 +31,12 @@ import functools
 import math
 import os
 import threading
+import warnings
 
 import numpy as np
 
 from napari_unet.core.device import cpu_workers, thread_map
+from napari_unet.core.training import kernels
 
 # Longest cut-off served here: the row sweeps cost 4 * reach operations per pixel, so beyond
 # this the windowed SciPy transform is cheaper.
@@ -58,8 +60,9 @@ MIN_PIXELS = 1 << 20
 
 
 def available() -> bool:
-    """Whether the compiled path can run (numba importable and not turned off)."""
-    return os.environ.get("NAPARI_UNET_NUMBA", "") != "0" and _numba() is not None
+    """Whether the compiled path can run (numba importable, working, and not turned off)."""
+    setting = os.environ.get("NAPARI_UNET_NUMBA", "")
+    return setting != "0" and _STATE["broken"] is None and _numba() is not None
 
 
 def wanted(pixels: int) -> bool:
@@ -74,22 +77,28 @@ def wanted(pixels: int) -> bool:
 
 
 _COMPILE_LOCK = threading.Lock()
-_COMPILED = False
+_STATE: dict = {"compiled": False, "broken": None}
+_KERNELS = ("push", "sweep", "column_kernel", "row_kernel", "term_kernel")
 
 
-def _compile() -> None:
-    """Swap the kernels below for numba's compiled versions (once per process).
+def ready() -> bool:
+    """Compile the kernels (once per process); False, with a warning, where numba cannot.
 
-    numba compiles on the first call on a machine and caches the result on disk (next to this
-    file, or in the user's cache folder where the package folder is read-only); where no
-    folder is writable it compiles without the disk cache. Helpers come first: the kernels
-    look them up when they are compiled.
+    The functions of :mod:`~napari_unet.core.training.kernels` are swapped for numba's
+    compiled versions, helpers first (the kernels look them up when they are compiled).
+    numba compiles on the first call on a machine and caches the result on disk (next to the
+    kernels' file, or in the user's cache folder where the package folder is read-only);
+    where no folder is writable it compiles without the disk cache. A run on a tiny image
+    compiles them now, so that a numba that fails here fails once, and the callers fall back
+    to SciPy, rather than in the middle of a weight map.
     """
-    global _COMPILED
     with _COMPILE_LOCK:
-        if _COMPILED:
-            return
+        if _STATE["compiled"]:
+            return True
+        if _STATE["broken"] is not None or _numba() is None:
+            return False
         numba = _numba()
+        originals = {name: getattr(kernels, name) for name in _KERNELS}
 
         def jit(function, **options):
             try:
@@ -97,11 +106,39 @@ def _compile() -> None:
             except RuntimeError:  # no writable cache folder
                 return numba.njit(nogil=True, **options)(function)
 
-        names = ("_push", "_sweep", "_column_kernel", "_row_kernel", "_term_kernel")
-        for name in names:
-            options = {"inline": "always"} if name == "_push" else {}
-            globals()[name] = jit(globals()[name], **options)
-        _COMPILED = True
+        try:
+            for name in _KERNELS:
+                options = {"inline": "always"} if name == "push" else {}
+                setattr(kernels, name, jit(originals[name], **options))
+            _warm_up()
+        except Exception as error:  # noqa: BLE001 - any failure of numba means: use SciPy
+            for name, function in originals.items():
+                setattr(kernels, name, function)
+            _STATE["broken"] = f"{type(error).__name__}: {error}"
+            warnings.warn(
+                f"numba could not compile the weight-map kernels ({_STATE['broken']}); "
+                "weight maps are computed with SciPy instead (same results, about 3x slower)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        _STATE["compiled"] = True
+        return True
+
+
+def _warm_up() -> None:
+    """Run every kernel once on a 2 x 3 image (compiling the int32-key versions)."""
+    labels = np.array([[1, 0, 2], [0, 0, 2]], np.int32)
+    label_bits, big, dtype = _key_layout(1, 2)
+    first, second = np.empty((2, 3), dtype), np.empty((2, 3), dtype)
+    kernels.column_kernel(labels, 1, label_bits, big, first, second, 0, 3)
+    sq = np.empty((2, 3), np.int32)
+    kernels.row_kernel(first, second, 1, label_bits, sq, sq.copy(), 0, 2)
+    weights = np.ones((2, 3), np.float32)
+    outside, target = labels == 0, (labels > 0).astype(np.uint8)
+    kernels.term_kernel(
+        first, second, 1, 0, label_bits, outside, target, np.ones(2), 1.0, 0.5, 1.5, weights, 0, 2
+    )
 
 
 def _key_layout(reach: int, top: int) -> tuple[int, int, type]:
@@ -135,7 +172,7 @@ def squared_border_distances(labels: np.ndarray, reach: int) -> tuple[np.ndarray
     sq2 = np.empty(labels.shape, np.int32)
 
     def rows(y0: int, y1: int) -> None:
-        _row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1)
+        kernels.row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1)
 
     thread_map(rows, _bands(labels.shape[0], workers), workers)
     return sq1, sq2
@@ -155,7 +192,7 @@ def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, 
     inverse = 1.0 / (2.0 * sigma * sigma)
 
     def rows(y0: int, y1: int) -> None:
-        _term_kernel(
+        kernels.term_kernel(
             first,
             second,
             reach,
@@ -177,7 +214,8 @@ def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, 
 
 def _column_keys(labels: np.ndarray, reach: int):
     """The columns' keys of the two nearest distinct cells; threads take bands of columns."""
-    _compile()
+    if not ready():
+        raise RuntimeError(f"numba cannot run the weight-map kernels here: {_STATE['broken']}")
     height, width = labels.shape
     top = int(labels.max()) if labels.size else 0
     label_bits, big, dtype = _key_layout(reach, top)
@@ -187,7 +225,7 @@ def _column_keys(labels: np.ndarray, reach: int):
     workers = min(cpu_workers(), max(1, height * width // 2**18))
 
     def columns(x0: int, x1: int) -> None:
-        _column_kernel(labels, reach, label_bits, big, first, second, x0, x1)
+        kernels.column_kernel(labels, reach, label_bits, big, first, second, x0, x1)
 
     thread_map(columns, _bands(width, workers), workers)
     return first, second, label_bits, workers
@@ -196,186 +234,3 @@ def _column_keys(labels: np.ndarray, reach: int):
 def _bands(length: int, workers: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, length, workers + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-
-
-# The kernels below are plain Python until _compile() swaps them for numba's versions; they
-# are written for numba (scalar loops over contiguous arrays that its compiler vectorises),
-# and the tests run them compiled.
-
-
-def _push(value, label, s1, l1, s2, l2):  # pragma: no cover - inlined by numba
-    """Insert ``(value, label)`` into the two best distinct ``(s1, l1) <= (s2, l2)``."""
-    if label == l1:
-        if value < s1:
-            s1 = value
-    elif label == l2:
-        if value < s2:
-            s2 = value
-            if s2 < s1:
-                s1, l1, s2, l2 = s2, l2, s1, l1
-    elif value < s1:
-        s2, l2 = s1, l1
-        s1, l1 = value, label
-    elif value < s2:
-        s2, l2 = value, label
-    return s1, l1, s2, l2
-
-
-def _column_kernel(labels, reach, label_bits, big, first, second, x0, x1):  # pragma: no cover
-    """Columns ``x0 <= x < x1``: keys of the two nearest distinct cells in each column.
-
-    Scanning down, the nearest cell above is the last labelled pixel, and the nearest
-    *other* cell above is the last pixel of a different id before it; scanning up gives the
-    same from below, and the two are merged.
-    """
-    height = labels.shape[0]
-    n = x1 - x0
-    near_pos = np.empty(n, np.int64)
-    near_id = np.empty(n, np.int64)
-    other_pos = np.empty(n, np.int64)
-    other_id = np.empty(n, np.int64)
-    for direction in range(2):
-        near_pos[:] = -(reach + 1) - height
-        other_pos[:] = -(reach + 1) - height
-        near_id[:] = 0
-        other_id[:] = 0
-        for step in range(height):
-            y = step if direction == 0 else height - 1 - step
-            for i in range(n):
-                x = x0 + i
-                label = labels[y, x]
-                if label != 0:
-                    if label != near_id[i]:
-                        other_pos[i] = near_pos[i]
-                        other_id[i] = near_id[i]
-                        near_id[i] = label
-                    near_pos[i] = step
-                if direction == 0:
-                    s1, l1, s2, l2 = big, 0, big, 0
-                else:
-                    s1 = first[y, x] >> label_bits
-                    l1 = first[y, x] & ((1 << label_bits) - 1)
-                    s2 = second[y, x] >> label_bits
-                    l2 = second[y, x] & ((1 << label_bits) - 1)
-                d = step - near_pos[i]
-                if d <= reach:
-                    s1, l1, s2, l2 = _push(d * d, near_id[i], s1, l1, s2, l2)
-                d = step - other_pos[i]
-                if d <= reach:
-                    s1, l1, s2, l2 = _push(d * d, other_id[i], s1, l1, s2, l2)
-                first[y, x] = (s1 << label_bits) | l1
-                second[y, x] = (s2 << label_bits) | l2
-
-
-def _sweep(
-    a1, a2, reach, near_reach, label_bits, best, nearest, own, step, runner
-):  # pragma: no cover
-    """Sweep one row of column keys.
-
-    ``best``: the nearest key (offsets up to ``near_reach``); ``runner``: the nearest key of
-    another cell than ``best``'s (offsets up to ``reach``).
-    """
-    # Every sum is cast back to the key type: numba widens integer arithmetic to 64 bits, and
-    # the casts let the compiler keep int32 keys in 32-bit lanes (twice as many per vector).
-    width = a1.shape[0]
-    key = a1.dtype.type
-    mask = key((1 << label_bits) - 1)
-    zero = key(0)
-    for x in range(width):
-        best[x] = a1[x]
-    for dx in range(1, near_reach + 1):
-        dd = key((dx * dx) << label_bits)
-        for x in range(width - dx):
-            best[x] = min(best[x], key(a1[x + dx] + dd))
-        for x in range(width - dx):
-            best[x + dx] = min(best[x + dx], key(a1[x] + dd))
-    # The best candidate of column x' that is not the nearest cell of x: the column's second
-    # where its first is that cell, written as a select so that it vectorises.
-    for x in range(width):
-        nearest[x] = best[x] & mask
-        own[x] = a1[x] & mask
-        step[x] = key(a2[x] - a1[x])
-        runner[x] = key(a1[x] + (step[x] if own[x] == nearest[x] else zero))
-    for dx in range(1, reach + 1):
-        dd = key((dx * dx) << label_bits)
-        for x in range(width - dx):
-            other = step[x + dx] if own[x + dx] == nearest[x] else zero
-            runner[x] = min(runner[x], key(key(a1[x + dx] + dd) + other))
-        for x in range(width - dx):
-            other = step[x] if own[x] == nearest[x + dx] else zero
-            runner[x + dx] = min(runner[x + dx], key(key(a1[x] + dd) + other))
-
-
-def _row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1):  # pragma: no cover
-    """Rows ``y0 <= y < y1``: squared distances from the column keys."""
-    width = first.shape[1]
-    scratch = np.empty((5, width), first.dtype)
-    for y in range(y0, y1):
-        best, runner = scratch[0], scratch[4]
-        _sweep(
-            first[y],
-            second[y],
-            reach,
-            reach,
-            label_bits,
-            best,
-            scratch[1],
-            scratch[2],
-            scratch[3],
-            runner,
-        )
-        for x in range(width):
-            sq1[y, x] = best[x] >> label_bits
-            sq2[y, x] = runner[x] >> label_bits
-
-
-def _term_kernel(
-    first,
-    second,
-    reach,
-    near_reach,
-    label_bits,
-    outside,
-    target,
-    wc,
-    w0,
-    inverse,
-    cut,
-    weights,
-    y0,
-    y1,
-):  # pragma: no cover
-    """Rows ``y0 <= y < y1``: the border term added to the class weights where it counts.
-
-    The first sweep (offsets up to ``near_reach = floor(cut / 2)``) is exact wherever the true
-    ``d1 <= cut / 2``, and elsewhere gives a value above it; the second is exact wherever
-    ``d2 <= reach``, which holds where ``d1 + d2 <= cut`` since ``d1 >= 1`` outside the cells.
-    """
-    width = first.shape[1]
-    scratch = np.empty((5, width), first.dtype)
-    near_limit = 0.25 * cut * cut  # (cut / 2)^2: not near_reach^2, which is smaller
-    far_limit = reach * reach
-    for y in range(y0, y1):
-        best, runner = scratch[0], scratch[4]
-        _sweep(
-            first[y],
-            second[y],
-            reach,
-            near_reach,
-            label_bits,
-            best,
-            scratch[1],
-            scratch[2],
-            scratch[3],
-            runner,
-        )
-        for x in range(width):
-            if not outside[y, x]:
-                continue
-            s1 = best[x] >> label_bits
-            s2 = runner[x] >> label_bits
-            if s1 > near_limit or s2 > far_limit:
-                continue
-            total = np.sqrt(np.float64(s1)) + np.sqrt(np.float64(s2))
-            if total <= cut:
-                weights[y, x] = wc[target[y, x]] + w0 * np.exp(-(total * total) * inverse)

@@ -129,7 +129,7 @@ def border_distances(
     height, width = labels.shape
     reach = int(min(math.floor(max_distance), height + width)) if top else 0
     limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
-    if top and compiled.wanted(labels.size) and compiled.fits(reach, top):
+    if top and _compiled_path(labels.size, reach, top):
         sq1, sq2 = compiled.squared_border_distances(labels, reach)
         return _root(sq1, limit), _root(sq2, limit)
     sq1 = np.full(labels.shape, _FAR, np.int32)
@@ -178,6 +178,11 @@ def _compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, top
 
 
+def _compiled_path(pixels: int, reach: int, top: int) -> bool:
+    """Whether numba's kernels take this image (wanted, fitting, and compiled here)."""
+    return compiled.wanted(pixels) and compiled.fits(reach, top) and compiled.ready()
+
+
 def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, cut) -> None:
     """Add the paper's border term to ``weights`` in place, where it can change them.
 
@@ -190,7 +195,7 @@ def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, 
     labels, top = _compact(labels)
     if top == 0 or cut < 1:  # no cell, or no pixel outside a cell is close enough
         return
-    if compiled.wanted(labels.size) and compiled.fits(int(math.floor(cut)), top):
+    if _compiled_path(labels.size, int(math.floor(cut)), top):
         compiled.add_border_term(weights, labels, outside, target, class_weights, w0, sigma, cut)
         return
     d1, d2 = border_distances(labels, cut)
