@@ -117,8 +117,8 @@ def test_distances_equal_brute_force_within_cutoff(seed, sparse_ids, distance_pa
 
 
 def test_distances_on_threads_equal_one_thread(monkeypatch, distance_path):
-    """Bands of rows on several threads (windows across a band edge done twice) give the
-    one-thread distances bit for bit."""
+    """Several threads give the one-thread distances bit for bit (SciPy: bands of rows, a
+    window across a band edge done twice; numba: bands of columns, then of rows)."""
     labels = random_cells((300, 240), 200, seed=3)
     monkeypatch.setenv("NAPARI_UNET_THREADS", "1")
     one = distances.border_distances(labels, 31.0)

@@ -48,7 +48,7 @@ def _numba():
     """The numba module, imported on first use (0.4 s), or None where it is missing or broken."""
     try:
         import numba
-    except ImportError:
+    except Exception:  # noqa: BLE001 - missing, or built for another numpy: SciPy does the work
         return None
     return numba
 
