@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.layout import fit_channels
 
 __all__ = ["crop_around", "image_planes"]
 
 
 def image_planes(image, channel_axis, in_channels: int, channel=None):
-    """``((Z, C, H, W) float32, is_stack)`` of an image fitted to the model's channels."""
+    """``((Z, C, H, W) float32, is_stack)`` of an image fitted to the model's channels.
+
+    The channels are fitted as for napari-unet's own models (:func:`.fit_channels`).
+    """
     arr = np.asarray(image, dtype=np.float32)
     if channel_axis is not None:
         arr = np.moveaxis(arr, channel_axis, -3)
@@ -22,20 +26,9 @@ def image_planes(image, channel_axis, in_channels: int, channel=None):
         )
     stack = arr.ndim == 4
     arr = arr if stack else arr[None]
-    c = arr.shape[1]
-    if isinstance(channel, int | np.integer) and not isinstance(channel, bool):
-        if not 0 <= channel < c:
-            raise InputError(f"channel {channel} does not exist; the image has {c}")
-        arr, c = arr[:, channel : channel + 1], 1
-    if c != in_channels:
-        if in_channels == 1:
-            arr = arr[:, :3].mean(1, keepdims=True)  # the mean colour (an alpha never counts)
-        elif c == 4 and in_channels == 3:
-            arr = arr[:, :3]  # RGBA: the colour channels
-        elif c == 1 and in_channels == 3:
-            arr = np.repeat(arr, 3, axis=1)  # grey as grey RGB
-        else:
-            raise InputError(f"the model takes {in_channels} channels; the image has {c}")
+    # The napari-unet rules: the alpha of a 4-channel image never counts, a grey model reads
+    # the mean colour or the chosen channel, a colour model reads grey as grey RGB.
+    arr = fit_channels(arr, in_channels, channel, rgba=True, shape=np.shape(image))
     return np.ascontiguousarray(arr), stack
 
 
