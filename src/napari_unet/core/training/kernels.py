@@ -75,14 +75,14 @@ def column_kernel(labels, reach, label_bits, big, first, second, x0, x1):  # pra
                 second[y, x] = (s2 << label_bits) | l2
 
 
-def sweep(
-    a1, a2, reach, near_reach, label_bits, best, nearest, own, step, runner
-):  # pragma: no cover
-    """Sweep one row of column keys.
+def sweep(a1, a2, reach, near_reach, label_bits, scratch):  # pragma: no cover
+    """Sweep one row of column keys; returns ``(best, runner)``, rows of ``scratch``.
 
     ``best``: the nearest key (offsets up to ``near_reach``); ``runner``: the nearest key of
-    another cell than ``best``'s (offsets up to ``reach``).
+    another cell than ``best``'s (offsets up to ``reach``). ``scratch`` is ``(5, width)`` of
+    the keys' type.
     """
+    best, nearest, own, step, runner = scratch[0], scratch[1], scratch[2], scratch[3], scratch[4]
     # Every sum is cast back to the key type: numba widens integer arithmetic to 64 bits, and
     # the casts let the compiler keep int32 keys in 32-bit lanes (twice as many per vector).
     width = a1.shape[0]
@@ -112,6 +112,7 @@ def sweep(
         for x in range(width - dx):
             other = step[x] if own[x] == nearest[x + dx] else zero
             runner[x + dx] = min(runner[x + dx], key(key(a1[x] + dd) + other))
+    return best, runner
 
 
 def row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1):  # pragma: no cover
@@ -119,19 +120,7 @@ def row_kernel(first, second, reach, label_bits, sq1, sq2, y0, y1):  # pragma: n
     width = first.shape[1]
     scratch = np.empty((5, width), first.dtype)
     for y in range(y0, y1):
-        best, runner = scratch[0], scratch[4]
-        sweep(
-            first[y],
-            second[y],
-            reach,
-            reach,
-            label_bits,
-            best,
-            scratch[1],
-            scratch[2],
-            scratch[3],
-            runner,
-        )
+        best, runner = sweep(first[y], second[y], reach, reach, label_bits, scratch)
         for x in range(width):
             sq1[y, x] = best[x] >> label_bits
             sq2[y, x] = runner[x] >> label_bits
@@ -164,19 +153,7 @@ def term_kernel(
     near_limit = 0.25 * cut * cut  # (cut / 2)^2: not near_reach^2, which is smaller
     far_limit = reach * reach
     for y in range(y0, y1):
-        best, runner = scratch[0], scratch[4]
-        sweep(
-            first[y],
-            second[y],
-            reach,
-            near_reach,
-            label_bits,
-            best,
-            scratch[1],
-            scratch[2],
-            scratch[3],
-            runner,
-        )
+        best, runner = sweep(first[y], second[y], reach, near_reach, label_bits, scratch)
         for x in range(width):
             if not outside[y, x]:
                 continue
