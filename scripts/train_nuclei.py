@@ -42,7 +42,10 @@ def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
     p.add_argument("--kinds", nargs="+", default=["fluo"], choices=sorted(dsb_full.KINDS))
-    p.add_argument("--head", default="distance", choices=("paper", "3class", "distance"))
+    p.add_argument(
+        "--head", choices=("paper", "3class", "distance"),
+        help="the network's head (default: distance; with --init, the init's own head)",
+    )  # fmt: skip
     p.add_argument(
         "--extra-val", type=int, default=12, help="train images of each kind moved to validation"
     )
@@ -62,7 +65,11 @@ def parse(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", help="fine-tune this model file or built-in model (keeps its head)")
+    p.add_argument(
+        "--init",
+        help="fine-tune this model file or built-in model (with another --head: every layer "
+        "but the output layer)",
+    )  # fmt: skip
     p.add_argument(
         "--inverted-fluo", type=int, default=0, metavar="N",
         help="also train on N fluorescence train images with their contrast inverted",
@@ -93,8 +100,8 @@ def config_of(args, steps: int):
         "arch": "unet", "base_channels": args.base_channels, "depth": args.depth,
         "padding": "same", "batch_norm": True,
     }  # fmt: skip
-    if args.init is None:  # fine-tuning keeps the model's own head
-        model["head"] = args.head
+    if args.init is None:  # fine-tuning keeps the start model's head (see start_model)
+        model["head"] = args.head or "distance"
     return TrainConfig(
         model=model, steps=steps, batch_size=args.batch_size, crop_size=args.crop_size,
         lr=args.lr, w0=args.w0, val_every=args.val_every or max(steps // 10, 1),
@@ -144,28 +151,44 @@ def recipe_line(argv) -> str:
     return " ".join(["scripts/train_nuclei.py", *words])
 
 
-def widened(init, work: Path):
-    """``init`` as a colour (RGB) model: a grey model's first convolution split over R, G, B.
+def start_model(args):
+    """The ``--init`` model as the run's start: widened to colour, given another head.
 
-    The widened model computes on grey RGB what the grey model computes on the grey image,
-    and on colour nearly what it computes on the mean colour (the channels are normalised
-    one by one), so fine-tuning starts from the grey model's skill and can learn colour.
+    ``--colour`` widens a grey model: its first convolution is split over R, G, B, so it
+    computes on grey RGB what the grey model computes on the grey image, and on colour nearly
+    what it computes on the mean colour (the channels are normalised one by one); fine-tuning
+    starts from the grey model's skill and can learn colour. A ``--head`` other than the
+    model's own keeps every layer but the output layer, which starts afresh, so a new head
+    starts from the features the model has learnt. Returns ``args.init`` when neither applies.
     """
     from napari_unet import load_model, save_model
     from napari_unet.core.models import build_model
+    from napari_unet.core.models.heads import head_of
     from napari_unet.core.models.pretrained import resolve_model
 
-    model, meta = load_model(resolve_model(init))
-    if model.in_channels == 3:
-        return init
-    colour = build_model({**model.config, "in_channels": 3})
-    state = model.state_dict()
-    (first,) = [k for k, t in state.items() if t.ndim == 4 and t.shape[1] == model.in_channels]
-    state[first] = state[first].repeat(1, 3, 1, 1) / 3
-    colour.load_state_dict(state)
-    kept = ("normalization", "class_names", "postprocess", "object_size", "separation_gap")
+    if args.init is None:
+        return None
+    model, meta = load_model(resolve_model(args.init))
+    colour = args.colour and model.in_channels != 3
+    rehead = args.head is not None and args.head != head_of(model)
+    if not (colour or rehead):
+        return args.init
+    config = {**model.config, "in_channels": 3 if args.colour else model.in_channels}
+    if rehead:
+        config = {k: v for k, v in config.items() if k != "n_classes"} | {"head": args.head}
+    start = build_model(config)
+    state, fresh = model.state_dict(), start.state_dict()
+    if colour:
+        (first,) = [k for k, t in state.items() if t.ndim == 4 and t.shape[1] == 1]
+        state[first] = state[first].repeat(1, 3, 1, 1) / 3
+    start.load_state_dict({
+        k: t if t.shape == fresh[k].shape else fresh[k] for k, t in state.items()
+    })
+    kept = ("normalization", "object_size", "separation_gap")
+    if not rehead:
+        kept += ("class_names", "postprocess")
     kept = {k: meta[k] for k in kept if k in meta}
-    return save_model(work / "start-colour.safetensors", colour, **kept)
+    return save_model(args.work / "start.safetensors", start, **kept)
 
 
 def trained(args, argv, parts) -> tuple[list, dict, dict]:
@@ -191,7 +214,7 @@ def trained(args, argv, parts) -> tuple[list, dict, dict]:
             args.data, parts["inverted_fluo"], config, channels, invert=True
         )
     val = dsb_full.make_pairs_of(args.data, parts["val"], config, channels)
-    init = widened(args.init, args.work) if args.colour and args.init else args.init
+    init = start_model(args)
     if args.minutes:
         config = config_of(args, fit_steps(pairs, val, config, args.minutes, init))
     print(f"training {config.steps} steps on {len(pairs)} images", flush=True)

@@ -66,6 +66,11 @@ def test_a_fine_tune_that_does_not_beat_its_start_model_gives_it_back(scored_by_
     assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "last"
 
 
+def _start(tmp_path, init, **options):
+    args = SimpleNamespace(init=init, colour=False, head=None, work=tmp_path)
+    return train_nuclei.start_model(SimpleNamespace(**{**vars(args), **options}))
+
+
 def test_a_grey_start_model_widened_to_colour_computes_the_same_on_grey(tmp_path):
     import torch
 
@@ -74,11 +79,31 @@ def test_a_grey_start_model_widened_to_colour_computes_the_same_on_grey(tmp_path
 
     torch.manual_seed(0)
     grey = save_model(tmp_path / "grey.safetensors", build_model({**PRESETS["tiny"]}))
-    colour, _ = load_model(train_nuclei.widened(grey, tmp_path))
+    colour, _ = load_model(_start(tmp_path, grey, colour=True))
     assert colour.in_channels == 3
     x = torch.rand(1, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(colour(x.repeat(1, 3, 1, 1)), load_model(grey)[0](x))
+    assert _start(tmp_path, grey) == grey  # nothing to change: the init itself
+
+
+def test_another_head_keeps_every_layer_but_the_output_layer(tmp_path):
+    import torch
+
+    from napari_unet import build_model, load_model, save_model
+    from napari_unet.core.models.heads import head_of
+    from napari_unet.core.training.config import PRESETS
+
+    torch.manual_seed(0)
+    paper = build_model({**PRESETS["tiny"]})
+    init = save_model(tmp_path / "paper.safetensors", paper, normalization={"method": "minmax"})
+    start, meta = load_model(_start(tmp_path, init, head="distance"))
+    assert head_of(start) == "distance" and meta["normalization"] == {"method": "minmax"}
+    old, new = paper.state_dict(), start.state_dict()
+    changed = [k for k in old if old[k].shape != new[k].shape or not torch.equal(old[k], new[k])]
+    assert changed == ["head.weight", "head.bias"]
+    assert new["head.weight"].shape[0] == 3
+    assert _start(tmp_path, init, head="paper") == init  # its own head: the init itself
 
 
 def test_inverted_contrast_keeps_the_dtype_and_turns_the_values_round():
