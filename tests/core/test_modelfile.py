@@ -101,6 +101,28 @@ def test_write_is_atomic_on_failure(saved, monkeypatch):
     assert [p.name for p in path.parent.iterdir()] == [path.name]
 
 
+def test_a_file_replaced_while_it_loads_gives_one_whole_model(saved, tmp_path, monkeypatch):
+    """A training run saving its best checkpoint over the file a reader is loading."""
+    from napari_unet.core.models import modelfile
+
+    model, path = saved
+    other = tiny_model(batch_norm=True)
+    with torch.no_grad():
+        other.head.weight.add_(1.0)  # a later checkpoint: other weights
+    newer = save_model(tmp_path / "newer.safetensors", other)
+    check = modelfile.check_against_config
+
+    def replaced_meanwhile(*args):
+        check(*args)
+        os.replace(newer, path)  # atomically, as save_model writes
+
+    monkeypatch.setattr(modelfile, "check_against_config", replaced_meanwhile)
+    loaded, meta = load_model(path)  # not "corrupted (tensor checksum mismatch)"
+    assert meta["notes"] == "tiny test model"
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], tensor), key
+
+
 class _Evil:
     """Unpickling this would create a marker file."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import struct
@@ -227,15 +228,24 @@ def _looks_like_text(head: bytes) -> bool:
     return all(c.isprintable() or c in "\r\n\t" for c in text)
 
 
-def _read_header(path: str | os.PathLike) -> tuple[dict, dict]:
-    """Validate the container; return (safetensors tensor table, napari-unet metadata)."""
+def _existing(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; a clear error when it is missing or a folder."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file")
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder; expected a napari-unet model file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    return path
+
+
+def _read_header(path: str | os.PathLike, data: bytes | None = None) -> tuple[dict, dict]:
+    """Validate the container; return (safetensors tensor table, napari-unet metadata).
+
+    ``data``: the whole file, already read (the header is then taken from it, not the disk).
+    """
+    path = _existing(path)
+    size = path.stat().st_size if data is None else len(data)
+    with open(path, "rb") if data is None else io.BytesIO(data) as f:
         head = f.read(64)
         what = _sniff(path, head)
         if what:
@@ -348,18 +358,22 @@ def load_model(path: str | os.PathLike, device="cpu"):
         Nothing in the file is ever executed.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     from napari_unet.core.device import choose_device
     from napari_unet.core.models import build_model
 
-    path = Path(path)
     target = choose_device(device)  # an unavailable device fails before any work
-    table, info = _read_header(path)
-    check_against_config(path, table, info["config"])  # before any memory is allocated
+    path = _existing(path)
+    _read_header(path)  # a foreign or truncated file fails before it is read whole
+    # One read serves header and tensors: a file replaced meanwhile (a training run saving
+    # its best checkpoint, atomically) gives the old or the new model, never a mix of both.
+    data = path.read_bytes()
+    table, info = _read_header(path, data)
+    check_against_config(path, table, info["config"])  # before the network is built
     model = build_model(info["config"])
     try:
-        tensors = load_file(str(path), device="cpu")
+        tensors = load(data)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: the file is corrupted ({exc})") from exc
     bad = [k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
