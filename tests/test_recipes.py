@@ -114,3 +114,25 @@ def test_inverted_contrast_keeps_the_dtype_and_turns_the_values_round():
     floats = np.array([0.0, 0.25, 1.0], np.float32)
     out = dsb_full.inverted(floats)
     assert out.dtype == np.float32 and out.tolist() == [1.0, 0.75, 0.0]
+
+
+def test_the_budget_pays_the_set_up_once_and_fills_with_steps(monkeypatch):
+    """A run of 10 s set-up, 1 s a step, 2 s a validation: 120 s hold 90 steps, not 75."""
+    import napari_unet
+    from napari_unet import TrainConfig
+    from napari_unet.core.training import validation
+
+    clock = SimpleNamespace(now=0.0)
+
+    def fake_train(pairs, config, init=None):
+        clock.now += 10.0 + config.steps
+        return SimpleNamespace(model=None)
+
+    def fake_eval(*args):
+        clock.now += 2.0
+
+    monkeypatch.setattr(train_nuclei.time, "perf_counter", lambda: clock.now)
+    monkeypatch.setattr(napari_unet, "train", fake_train)
+    monkeypatch.setattr(validation, "evaluate_pairs", fake_eval)
+    config = TrainConfig(model={"arch": "unet"}, steps=1, device="cpu")
+    assert train_nuclei.fit_steps([], [], config, minutes=2) == 90
