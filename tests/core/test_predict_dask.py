@@ -113,3 +113,50 @@ def test_local_cluster_gives_the_same_result(net, tmp_path):
             chunk=64,
         )
         np.testing.assert_allclose(stored.compute(), predict(net, image, tile=48), atol=1e-5)
+
+
+def _grid_is_regular(chunks) -> bool:
+    """Every block border but the end falls on a multiple of the first block's size."""
+    return all(a % chunks[0] == 0 for a in np.cumsum(chunks)[:-1])
+
+
+def test_a_region_to_zarr_is_written_block_by_block_into_its_own_store_chunks(net, tmp_path):
+    """Blocks written in parallel must never share a store chunk (they would overwrite)."""
+    pytest.importorskip("zarr")
+    image = np.random.default_rng(6).random((150, 700)).astype(np.float32)
+    predictor = Predictor(net, tile=48, chunk=64)
+    for region in (((0, 150), (10, 700)), ((7, 140), (130, 650)), ((100, 150), (3, 40))):
+        lazy = predictor.lazy_probabilities(da.from_array(image, chunks=64), region)
+        assert all(_grid_is_regular(c) for c in lazy.chunks[-2:]), (region, lazy.chunks)
+        np.testing.assert_allclose(
+            lazy.compute(), predict(net, image, tile=48, region=region), atol=1e-5
+        )
+    # Eight threads writing at once, as on a cluster: the store holds every block.
+    distributed = pytest.importorskip("distributed")
+    region = ((0, 150), (10, 700))
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=8, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        stored = predict_to_zarr(
+            net, image, tmp_path / "region.zarr", client, region=region, tile=48, chunk=64
+        )
+        got = stored.compute()
+    np.testing.assert_allclose(got, predict(net, image, tile=48, region=region), atol=1e-5)
+
+
+def test_a_store_of_blocks_off_its_chunk_grid_is_regridded_first(tmp_path, monkeypatch):
+    from napari_unet.core.inference import chunked
+
+    zarr = pytest.importorskip("zarr")
+    written = []
+    region_of = chunked._block_region
+    monkeypatch.setattr(
+        chunked, "_block_region", lambda *a: written.append(region_of(*a)) or written[-1]
+    )
+    values = np.arange(2 * 40 * 300, dtype=np.float32).reshape(2, 40, 300)
+    probs = da.from_array(values, chunks=(2, 40, (50, 60, 60, 60, 70)))
+    got = drain(chunked.iter_store(probs, tmp_path / "off.zarr")).compute()
+    np.testing.assert_array_equal(got, values)
+    size = zarr.open_array(str(tmp_path / "off.zarr"), mode="r").chunks[-1]
+    starts = sorted(region[-1].start for region in written)
+    assert all(start % size == 0 for start in starts), (size, starts)  # one writer a chunk

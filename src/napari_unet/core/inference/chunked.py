@@ -67,6 +67,26 @@ def _axis_chunks(length: int, step: int, context: int, target: int) -> tuple[int
     return tuple(chunks)
 
 
+def _region_chunks(
+    length: int, region: tuple[int, int], step: int, context: int, target: int
+) -> tuple[int, ...]:
+    """:func:`_axis_chunks` of an axis whose grid starts at the region's first pixel.
+
+    Cut to the region, the chunks are then a regular grid that only its last chunk breaks,
+    so store chunks of the first chunk's size are each written by one block. The chunks
+    before the region are never computed; a part before it too short to be a chunk joins the
+    region's first block (which then predicts those few rows too).
+    """
+    start = region[0]
+    inner = _axis_chunks(length - start, step, context, target)
+    if start == 0:
+        return inner
+    lead = _axis_chunks(start, step, context, target)
+    if len(lead) == 1 and lead[0] < max(context, step) + step:
+        return (start + inner[0], *inner[1:])
+    return (*lead, *inner)
+
+
 def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.ndarray:
     """Predict one overlapped chunk ``(1, C, h + depth, w + depth)`` -> ``(1, K, h, w)``."""
     import torch
@@ -114,10 +134,15 @@ def lazy_probabilities(predictor, image, region=None):
     n_planes, _, h, w = (int(s) for s in planes.shape)
     (y0, y1), (x0, x1) = check_region(region, (h, w))
     plans = tuple(predictor.plans((h, w)))
-    depth = tuple(max(p.context) for p in plans)
+    # Blocks start at the region's first pixel (see _region_chunks). Off the tile grid of a
+    # valid network, a block's first and last tiles reach up to a step further out.
+    depth = tuple(
+        max(p.context) + (p.step if a % p.step and not p.blend else 0)
+        for p, a in zip(plans, (y0, x0), strict=True)
+    )
     chunks = tuple(
-        _axis_chunks(n, p.step, d, predictor.chunk)
-        for n, p, d in zip((h, w), plans, depth, strict=True)
+        _region_chunks(n, r, p.step, d, predictor.chunk)
+        for n, r, p, d in zip((h, w), ((y0, y1), (x0, x1)), plans, depth, strict=True)
     )
     planes = planes.rechunk((1, -1, *chunks))
     stats = tuple(compute_stats(planes[p], predictor.spec) for p in range(n_planes))
@@ -161,12 +186,19 @@ def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
     import zarr
 
     chunks = tuple(int(c[0]) for c in probs.chunks)
+    if not all(_aligned(c, size) for c, size in zip(probs.chunks, chunks, strict=True)):
+        probs = probs.rechunk(chunks)  # blocks that would share a store chunk: regrid them
     store = zarr.open_array(str(path), mode="w", shape=probs.shape, chunks=chunks, dtype=np.float32)
     blocks = list(np.ndindex(*probs.numblocks))
     writes = [_store_block(probs, store, b) for b in blocks]
     for done, _ in enumerate(iter_tasks(writes, scheduler), start=1):
         yield PredictProgress(done, len(blocks))
     return da.from_zarr(str(path))
+
+
+def _aligned(chunks: tuple[int, ...], size: int) -> bool:
+    """Whether every block border along an axis but the array's end is a store chunk border."""
+    return all(int(a) % size == 0 for a in np.cumsum(chunks)[:-1])
 
 
 def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], None, None]:
