@@ -180,6 +180,13 @@ def test_bad_inputs_are_clear_errors(tiny, tmp_path):
         drain(iter_segment_slide(tiny, Postprocess(), tmp_path / "in.zarr"))
     with pytest.raises(InputError, match="inside the input"):
         drain(iter_segment_slide(tiny, Postprocess(), tmp_path / "in.zarr", tmp_path / "in.zarr"))
+    # A folder that holds the input (as `predict -o OUTDIR` takes one), even with overwrite:
+    # the store would replace the folder and the input with it.
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="holds the input"):
+        drain(iter_segment_slide(tiny, Postprocess(), tmp_path / "in.zarr", tmp_path,
+                                 overwrite=True))  # fmt: skip
+    assert (tmp_path / "notes.txt").read_text() == "keep me" and (tmp_path / "in.zarr").is_dir()
     stack = tmp_path / "stack.zarr"
     da.zeros((3, 80, 80), chunks=40, dtype=np.float32).to_zarr(str(stack))
     with pytest.raises(InputError, match="planes"):
@@ -249,3 +256,7 @@ def test_a_foreground_store_is_labelled_like_the_whole_array(tmp_path):
     got = zarr.open_array(str(tmp_path / "l.zarr" / "0"), mode="r")[:]
     assert result.blocks == 16 and result.n_whole == 0
     assert same_partition(probabilities_to_labels(fg, **post.as_dict()), got)
+    for holding in (tmp_path, tmp_path / "fg.zarr"):  # the input's folder, the input itself
+        with pytest.raises(InputError, match="input"):
+            drain(iter_label_foreground(tmp_path / "fg.zarr", holding, post, overwrite=True))
+    assert np.array_equal(zarr.open_array(str(tmp_path / "fg.zarr"), mode="r")[:], fg)

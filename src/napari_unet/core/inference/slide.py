@@ -168,11 +168,7 @@ def iter_segment_slide(
     _check(predictor, image.data, post)
     dest = slide_output(image.path, out, name, image.is_ome)
     inside = image.is_ome and dest.resolve().parent == (image.path / "labels").resolve()
-    if dest.resolve() == image.path.resolve() or image.path.resolve() in dest.resolve().parents:
-        if not inside:
-            raise InputError(f"{dest} is inside the input {image.path}; refusing to write there")
-    if dest.exists() and not overwrite:
-        raise InputError(f"{dest} exists; pass --overwrite to replace it")
+    _check_output(dest, image.path, overwrite, inside)
     margin = check_int("margin", margin, low=0)
     block = None if block is None else check_int("block", block, low=16)
     if inside:
@@ -189,6 +185,20 @@ def iter_segment_slide(
     if inside:
         omezarr.add_label_name(image.path, dest.name, image.version)
     return SlideResult(dest, *result)
+
+
+def _check_output(dest: Path, src: Path, overwrite: bool, labels_of_src: bool = False) -> None:
+    """Refuse a store that would replace the input or a folder holding it.
+
+    Inside the input only its own ``labels/`` entry may be written (``labels_of_src``).
+    """
+    out, read = dest.resolve(), src.resolve()
+    if out == read or (read in out.parents and not labels_of_src):
+        raise InputError(f"{dest} is inside the input {src}; refusing to write there")
+    if out in read.parents:
+        raise InputError(f"{dest} holds the input {src}; name a new store (e.g. OUT/labels.zarr)")
+    if dest.exists() and not overwrite:
+        raise InputError(f"{dest} exists; pass --overwrite to replace it")
 
 
 def _grid(chunks) -> tuple[list[int], list[int]]:
@@ -284,8 +294,7 @@ def iter_label_foreground(
     src, dest = Path(foreground), Path(out)
     if zarr.open_array(str(src), mode="r").ndim != 2:
         raise InputError(f"{src}: expected a 2D foreground probability array")
-    if dest.exists() and not overwrite:
-        raise InputError(f"{dest} exists; pass --overwrite to replace it")
+    _check_output(dest, src, overwrite)
     block, margin = check_int("block", block, low=16), check_int("margin", margin, low=0)
     scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
     try:
