@@ -160,3 +160,17 @@ def test_a_store_of_blocks_off_its_chunk_grid_is_regridded_first(tmp_path, monke
     size = zarr.open_array(str(tmp_path / "off.zarr"), mode="r").chunks[-1]
     starts = sorted(region[-1].start for region in written)
     assert all(start % size == 0 for start in starts), (size, starts)  # one writer a chunk
+
+
+def test_a_store_stopped_part_way_leaves_the_earlier_result(net, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    image = np.random.default_rng(7).random((400, 400)).astype(np.float32)
+    out = tmp_path / "p.zarr"
+    predictor = Predictor(net, tile=48, chunk=64)
+    earlier = drain(predictor.iter_to_zarr(image, out)).compute()
+    gen = predictor.iter_to_zarr(image[::-1].copy(), out)
+    first = next(gen)
+    assert first.done == 1 < first.total
+    gen.close()  # Cancel in the dock, Ctrl-C on the command line
+    np.testing.assert_array_equal(zarr.open_array(str(out), mode="r")[:], earlier)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.zarr"]  # no partial store left

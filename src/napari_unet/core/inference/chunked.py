@@ -180,19 +180,25 @@ def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
     last block that absorbed a remainder fills whole store chunks too): blocks written in
     parallel on a cluster never share a store chunk. Yields
     :class:`~napari_unet.core.inference.runner.PredictProgress` per chunk and returns the
-    stored array, read back lazily.
+    stored array, read back lazily. The store is filled beside ``path`` and renamed onto it
+    when complete: a run stopped or failed part-way leaves ``path`` as it was.
     """
     import dask.array as da
     import zarr
 
+    from napari_unet.core.files import atomic_folder
+
     chunks = tuple(int(c[0]) for c in probs.chunks)
     if not all(_aligned(c, size) for c, size in zip(probs.chunks, chunks, strict=True)):
         probs = probs.rechunk(chunks)  # blocks that would share a store chunk: regrid them
-    store = zarr.open_array(str(path), mode="w", shape=probs.shape, chunks=chunks, dtype=np.float32)
     blocks = list(np.ndindex(*probs.numblocks))
-    writes = [_store_block(probs, store, b) for b in blocks]
-    for done, _ in enumerate(iter_tasks(writes, scheduler), start=1):
-        yield PredictProgress(done, len(blocks))
+    with atomic_folder(path) as tmp:
+        store = zarr.open_array(
+            str(tmp), mode="w", shape=probs.shape, chunks=chunks, dtype=np.float32
+        )
+        writes = [_store_block(probs, store, b) for b in blocks]
+        for done, _ in enumerate(iter_tasks(writes, scheduler), start=1):
+            yield PredictProgress(done, len(blocks))
     return da.from_zarr(str(path))
 
 
