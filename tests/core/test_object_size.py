@@ -166,6 +166,19 @@ def test_segment_with_an_object_size_keeps_shape_and_reports_the_scale(starter, 
     assert nu.segment(model, image, metadata=meta, object_size=None).tolist() == plain.tolist()
 
 
+def test_dtype_normalisation_reads_resized_integers_on_their_own_scale(starter, sample):
+    """A model normalised by dtype sees 0..1 whether or not the image is resized first."""
+    model, meta = starter
+    image = sample[0]
+    assert image.dtype == np.uint8
+    by_dtype = {**meta, "normalization": {"method": "dtype"}}
+    _, ints = nu.segment(model, image, metadata=by_dtype, object_size=35.14,
+                         return_probabilities=True)  # fmt: skip
+    _, floats = nu.segment(model, image.astype(np.float32) / 255, metadata=by_dtype,
+                           object_size=35.14, return_probabilities=True)  # fmt: skip
+    np.testing.assert_allclose(ints, floats, atol=1e-4)
+
+
 def test_true_object_size_recovers_nuclei_twice_as_large(starter, sample):
     model, meta = starter
     image, truth = resized(*sample, 2.0)

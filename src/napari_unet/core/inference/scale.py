@@ -36,6 +36,7 @@ __all__ = [
     "resample_back",
     "scaled_region",
     "scaled_shape",
+    "spec_for_resized",
     "training_object_size",
 ]
 
@@ -182,6 +183,18 @@ def rescale_planes(planes, shape: tuple[int, int]) -> np.ndarray:
         plane = np.asarray(planes[k], dtype=np.float32)
         out[k] = resize(plane, (c, *shape), order=1, anti_aliasing=shrink, preserve_range=True)
     return out
+
+
+def spec_for_resized(spec: dict, dtype) -> dict:
+    """The normalisation of planes resized to float32 that gives the original's values.
+
+    ``dtype`` normalisation divides integers by their type's maximum; the resized planes
+    are float32, so they get that maximum as a fixed range instead.
+    """
+    dtype = np.dtype(dtype)
+    if spec["method"] == "dtype" and np.issubdtype(dtype, np.integer):
+        return {"method": "fixed", "min": 0.0, "max": float(np.iinfo(dtype).max)}
+    return spec
 
 
 def scaled_region(region, shape: tuple[int, int], small: tuple[int, int]):

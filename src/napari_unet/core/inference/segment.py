@@ -110,6 +110,7 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     window = scale.scaled_region(region, (h, w), small)
     inner = copy.copy(predictor)  # the same plan, reading the (P, C, h, w) planes as they are
     inner.channel_axis, inner.channel = 1, None
+    inner.spec = scale.spec_for_resized(predictor.spec, lay.planes.dtype)
     labels, _, probs = yield from _iter_native(inner, post, planes, window)
     back = (region, window, (h, w), small)
     labels = scale.resample_back(np.asarray(labels, np.int32), *back, order=0)
