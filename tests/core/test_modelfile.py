@@ -299,6 +299,9 @@ def _raw_file(path, header: dict, data: bytes = b""):
     ("key", "value", "message"),
     [
         ("normalization", 5, "'normalization' must be a dict"),
+        ("normalization", {"method": "fixed", "min": [0], "max": [255]}, "normalisation is unu"),
+        ("normalization", {"method": "percentile", "low": None}, "normalisation is unusable"),
+        ("normalization", {"method": "fixed", "min": 1, "max": 1}, "normalisation is unusable"),
         ("class_names", "bg,cell", "'class_names' must be a list"),
         ("class_names", ["bg", 3], "class_names must be strings"),
         ("separation_gap", "2", "'separation_gap' must be a int"),
@@ -314,6 +317,15 @@ def test_metadata_of_the_wrong_type_is_refused(saved, tmp_path, key, value, mess
     _write_safetensors(bad, tiny_model(batch_norm=True).state_dict(), info)
     with pytest.raises(ModelFileError, match=message):
         load_model(bad)
+
+
+def test_an_unusable_normalisation_is_refused_when_saved(saved, tmp_path):
+    model, _ = saved
+    for spec in ({"method": "fixed", "min": [0], "max": [255]}, {"method": "percentile",
+                 "low": "1"}, {"method": "fixed", "min": 0, "max": float("nan")}):  # fmt: skip
+        with pytest.raises(InputError, match="normalisation|percentiles"):
+            save_model(tmp_path / "n.safetensors", model, normalization=spec)
+    assert not (tmp_path / "n.safetensors").exists()
 
 
 @pytest.mark.parametrize("offsets", [[0], ["0", "4"], [8, 4], [0, 8], [-4, 0], None, [0, 4.0]])

@@ -88,11 +88,19 @@ def check_spec(spec: dict | None) -> dict:
     if spec["method"] == "percentile":
         spec.setdefault("low", DEFAULT["low"])
         spec.setdefault("high", DEFAULT["high"])
-        if not 0 <= float(spec["low"]) < float(spec["high"]) <= 100:
+        if not _numbers(spec, "low", "high") or not 0 <= spec["low"] < spec["high"] <= 100:
             raise InputError(f"percentiles must satisfy 0 <= low < high <= 100; got {spec}")
-    if spec["method"] == "fixed" and not {"min", "max"} <= set(spec):
-        raise InputError(f"'fixed' normalisation needs 'min' and 'max'; got {spec}")
+    fixed = spec["method"] == "fixed"
+    if fixed and not (_numbers(spec, "min", "max") and spec["min"] < spec["max"]):
+        raise InputError(f"'fixed' normalisation needs numbers 'min' < 'max'; got {spec}")
     return spec
+
+
+def _numbers(spec: dict, *keys: str) -> bool:
+    """Whether ``spec`` holds a finite real number (not a bool) under each of ``keys``."""
+    values = [spec.get(k) for k in keys]
+    real = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
+    return real and bool(np.all(np.isfinite(np.asarray(values, np.float64))))
 
 
 def _sample(plane) -> np.ndarray:

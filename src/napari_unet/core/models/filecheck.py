@@ -88,6 +88,13 @@ def check_metadata(path: Path, info: dict) -> None:
         raise ModelFileError(f"{path}: class_names must be strings; got {names!r}")
     if not isinstance(info["config"].get("arch"), str):
         raise ModelFileError(f"{path}: the config names no architecture ('arch')")
+    if "normalization" in info:
+        from napari_unet.core.images.normalize import check_spec
+
+        try:
+            check_spec(info["normalization"])
+        except InputError as exc:
+            raise ModelFileError(f"{path}: its normalisation is unusable: {exc}") from None
 
 
 def check_against_config(path: Path, table: dict, config: dict) -> None:

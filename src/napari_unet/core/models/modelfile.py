@@ -22,6 +22,7 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_write
+from napari_unet.core.images.normalize import check_spec
 from napari_unet.core.models.filecheck import (
     ModelFileError,
     check_against_config,
@@ -161,6 +162,7 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
     for key, value in (("normalization", normalization), ("provenance", provenance)):
         if not isinstance(value, dict):
             raise InputError(f"{key} must be a dict, got {value!r}")
+    check_spec(normalization)
     base_provenance = {
         "package": "napari-unet",
         "package_version": __version__,
