@@ -124,3 +124,23 @@ def test_resuming_appends_to_the_log(pair, tmp_path):
     assert lines[: len(first)] == first and len(lines) > len(first)
     starts = [json.loads(x)["start_step"] for x in lines if '"TrainStarted"' in x]
     assert starts == [0, 3]
+
+
+def test_a_failed_best_save_warns_and_the_run_goes_on_to_its_end(tmp_path, monkeypatch):
+    from napari_unet import TrainConfig, make_pairs
+    from napari_unet import train as train_api
+    from napari_unet.core.training import trainer
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer, "save_snapshot", disk_full)
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    config = TrainConfig(model={"arch": "unet", "base_channels": 4, "depth": 2}, steps=4,
+                         val_every=2, crop_size=48, batch_size=2, device="cpu")  # fmt: skip
+    pairs = make_pairs([img], [lab], **config.pair_options())
+    out = tmp_path / "m.safetensors"
+    with pytest.warns(RuntimeWarning, match="could not save the best model"):
+        result = train_api(pairs, config, val=pairs, output=out)
+    assert result.steps_done == 4 and result.best_metrics is not None
+    assert load_model(out)[1]["training"]["steps_done"] == 4  # the end of the run saved it

@@ -19,6 +19,7 @@ import hashlib
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -241,12 +242,28 @@ class _Run:
                     k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
                 }
                 if self.output is not None:
-                    path = best_path(self.output)
-                    save_snapshot(path, self.model, self.meta, self.step, self.best_metrics)
-                    yield Checkpoint(self.step, path, "best")
+                    yield from self._save_best()
         if preview is not None:
             yield self._preview(preview)
         self._last = time.perf_counter()
+
+    def _save_best(self) -> Generator[Checkpoint, None, None]:
+        """Write the best weights beside the output; if that fails, warn and go on.
+
+        The weights stay in memory, and the end of the run saves them or falls back.
+        """
+        path = best_path(self.output)
+        try:
+            save_snapshot(path, self.model, self.meta, self.step, self.best_metrics)
+        except (OSError, InputError) as exc:
+            warnings.warn(
+                f"could not save the best model of step {self.step} to {path} ({exc}); "
+                "training goes on and keeps it in memory",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        yield Checkpoint(self.step, path, "best")
 
     def _preview(self, preview) -> Preview:
         from napari_unet.core.training.validation import segment_image
