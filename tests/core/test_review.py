@@ -65,6 +65,37 @@ def test_output_never_beside_the_originals_and_twins_are_refused(folder, tmp_pat
         collect_images(tmp_path / "empty")
 
 
+def test_an_output_whose_labels_folder_holds_the_images_is_refused(tmp_path):
+    project = tmp_path / "project"
+    (project / "labels").mkdir(parents=True)
+    image = write_image(project / "labels" / "a_labels.tif", np.ones((16, 16), np.uint8))
+    write_image(project / "labels" / "a.tif", np.ones((16, 16), np.uint8))
+    with pytest.raises(InputError, match="holds the images under review"):
+        Review(project / "labels", project)  # saving a.tif's labels would replace a_labels.tif
+    assert read_image(image).max() == 1
+
+
+def test_an_export_holds_only_what_is_accepted_now(tmp_path):
+    from napari_unet.core.review.export import export_review
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a", "b"):
+        write_image(images / f"{name}.tif", np.full((32, 32), 100, np.uint16))
+    review = Review(images, tmp_path / "out")
+    labels = np.zeros((32, 32), np.int32)
+    labels[4:12, 4:12] = 1
+    for name in ("a.tif", "b.tif"):
+        review.save_labels(name, labels)
+        review.set_status(name, "accepted")
+    assert export_review(review).images == 2
+    review.set_status("a.tif", "rejected")  # the reviewer changes their mind
+    result = export_review(review)
+    assert result.images == 1 and result.folder == tmp_path / "out" / "export"
+    assert sorted(p.name for p in (result.folder / "labels").iterdir()) == ["b_labels.tif"]
+    assert sorted(p.name for p in (result.folder / "measurements").iterdir()) == ["b.csv"]
+
+
 def test_another_tools_labels_are_found_by_name(folder, tmp_path):
     images, masks = folder
     other = tmp_path / "cellpose"

@@ -14,12 +14,12 @@ Rejected images and those that still need work are left out (the report counts t
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from napari_unet.core.files import atomic_write
+from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.io import read_image, write_image
 from napari_unet.core.images.pixels import read_pixel_size
 from napari_unet.core.review.measure import measure_objects, summarize, write_csv
@@ -62,6 +62,13 @@ def iter_export(
     :func:`~napari_unet.core.images.pixels.read_pixel_size`).
     """
     folder = review.output / "export"
+    with atomic_folder(folder) as tmp:  # an export replaces the last one whole, when complete
+        result = yield from _export_into(review, tmp, pixel_size)
+    return replace(result, folder=folder)
+
+
+def _export_into(review: Review, folder: Path, pixel_size) -> Generator:
+    """:func:`iter_export` into ``folder``."""
     for sub in ("labels", "measurements"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     names = [n for n in review.names if review.entries[n].status in EXPORTED]

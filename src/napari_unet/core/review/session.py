@@ -185,10 +185,12 @@ class Review:
     def _check_output(self) -> None:
         out = self.output.absolute().resolve()
         folders = {p.absolute().resolve().parent for p in self.images}
-        if out in folders:
+        written = ("", "labels", "predictions", "export", "export/labels", "export/measurements")
+        if folders & {out / sub for sub in written}:
             raise InputError(
-                f"{self.output} holds the images under review; choose another output folder "
-                "(the review never writes beside or over the originals)"
+                f"{self.output} (or its labels, predictions or export folder) holds the images "
+                "under review; choose another output folder (the review never writes beside "
+                "or over the originals)"
             )
         if self.output.exists() and not self.output.is_dir():
             raise InputError(f"{self.output} exists and is not a folder")
