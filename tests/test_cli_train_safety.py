@@ -144,3 +144,27 @@ def test_a_failed_best_save_warns_and_the_run_goes_on_to_its_end(tmp_path, monke
         result = train_api(pairs, config, val=pairs, output=out)
     assert result.steps_done == 4 and result.best_metrics is not None
     assert load_model(out)[1]["training"]["steps_done"] == 4  # the end of the run saved it
+
+
+def test_a_run_resumed_from_a_file_names_only_best_weights_it_has(tmp_path):
+    import torch
+
+    from napari_unet import TrainConfig, make_pairs
+    from napari_unet import train as train_api
+    from napari_unet.core.training.checkpoint import best_path
+
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    model = {"arch": "unet", "base_channels": 4, "depth": 2}
+    first = TrainConfig(model=model, steps=4, val_every=2, crop_size=48, batch_size=2,
+                        device="cpu")  # fmt: skip
+    pairs = make_pairs([img], [lab], **first.pair_options())
+    train_api(pairs, first, val=pairs, output=tmp_path / "m.safetensors")
+    more = TrainConfig(**{**first.to_dict(), "steps": 6, "lr": 9.0})  # a run that gets worse
+    result = train_api(pairs, more, val=pairs, resume=tmp_path / "m.safetensors",
+                       output=tmp_path / "n.safetensors")  # fmt: skip
+    step = result.best_metrics["step"]
+    assert step > 4  # the best of the resumed run itself, whose weights it holds
+    best, meta = load_model(best_path(tmp_path / "n.safetensors"))
+    assert meta["metrics"]["at_save"]["step"] == step
+    for key, tensor in result.best_model().state_dict().items():
+        assert torch.equal(best.state_dict()[key], tensor), key

@@ -168,7 +168,10 @@ class _Run:
         self.run_id = resume.run_id or self.run_id
         self.step = resume.steps_done
         self.history = copy.deepcopy(resume.history)
-        self.best_metrics, self.best_state = resume.best_metrics, resume.best_state
+        # Resumed from a file, the best weights are not in hand: the run's best starts afresh
+        # (and is written beside its output) rather than name weights it cannot give.
+        if resume.best_state is not None:
+            self.best_metrics, self.best_state = resume.best_metrics, resume.best_state
 
     def started(self) -> TrainStarted:
         """The first event of the run."""
