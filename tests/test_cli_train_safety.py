@@ -168,3 +168,17 @@ def test_a_run_resumed_from_a_file_names_only_best_weights_it_has(tmp_path):
     assert meta["metrics"]["at_save"]["step"] == step
     for key, tensor in result.best_model().state_dict().items():
         assert torch.equal(best.state_dict()[key], tensor), key
+
+
+def test_folders_pair_each_image_with_the_labels_of_its_name(tmp_path, capsys):
+    # Sorted, the names pair wrongly: "cell.png" < "cell_2.png" but "cell_2_labels" < "cell_labels".
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    for name, size in (("cell", 96), ("cell_2", 80)):
+        img, lab = touching_cells((size, size), n_cells=6, seed=size)
+        write_image(tmp_path / "img" / f"{name}.png", (img * 255).astype(np.uint8))
+        write_image(tmp_path / "lab" / f"{name}_labels.tif", lab.astype(np.uint16))
+    out = tmp_path / "m.safetensors"
+    assert train(tmp_path / "img", tmp_path / "lab", "--steps", "1", "-o", str(out)) == 0
+    assert "names differ" not in capsys.readouterr().err
+    assert load_model(out)[1]["provenance"]["data"] == ["cell.png", "cell_2.png"]

@@ -61,7 +61,7 @@ def image_name(label: Path) -> str:
 
 
 def pair_images(
-    labels: list[Path], images: list[Path] | None
+    labels: list[Path], images: list[Path] | None, command: str = "measure"
 ) -> list[tuple[str, Path, Path | None]]:
     """``(image name, label file, image file or None)`` for each label file.
 
@@ -89,7 +89,7 @@ def pair_images(
             pairs = [(i.stem, p, i) for p, i in zip(labels, found, strict=True)]
         elif len(images) == len(labels):
             print(
-                f"napari-unet measure: note: label and image names differ; pairing the "
+                f"napari-unet {command}: note: label and image names differ; pairing the "
                 f"{len(labels)} label files with the images in the order given",
                 file=sys.stderr,
             )

@@ -141,6 +141,13 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None):
     images, labels = _expand(images, "--images"), _expand(labels, "--labels")
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images but {len(labels)} label files; give one each")
+    # Each label file goes with the image of its name (a_labels.tif with a.png), whatever
+    # order the folders list them in; names that differ pair in the order given (a note).
+    from napari_unet.cli.measure import pair_images
+
+    order = {image: k for k, image in enumerate(images)}
+    paired = sorted(pair_images(labels, images, "train"), key=lambda t: order[t[2]])
+    labels = [label for _, label, _ in paired]
     if regions is not None:
         regions = _expand(regions, "--regions")
         if len(regions) != len(images):
