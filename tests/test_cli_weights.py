@@ -32,6 +32,15 @@ def test_weights_tiff_in_tiff_out(tmp_path, capsys):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave nothing behind
 
 
+def test_a_stack_target_as_png_is_refused_before_anything_is_written(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([touching_labels()] * 3))
+    out, target = tmp_path / "w.tif", tmp_path / "t t.png"
+    assert main(["weights", str(tmp_path / "stack.tif"), "-o", str(out), "--target",
+                 str(target)]) == 2  # fmt: skip
+    assert "PNG holds 2D" in capsys.readouterr().err
+    assert not out.exists() and not target.exists()
+
+
 def test_weights_png_labels_class_weights_and_mask(tmp_path):
     labels = touching_labels().astype(np.uint8)
     Image.fromarray(labels).save(tmp_path / "cells.png")

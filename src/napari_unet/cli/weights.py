@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Compute and write the weight map; return the exit status."""
     import numpy as np
 
-    from napari_unet.core.images.io import read_image, write_image
+    from napari_unet.core.images.io import check_writable, read_image, write_image
     from napari_unet.core.progress import drain
     from napari_unet.core.training.weightmap import iter_target_and_weights
 
@@ -86,9 +86,11 @@ def run(args: argparse.Namespace) -> int:
     n_planes = labels.shape[0] if labels.ndim == 3 else 1
     with progress_bar("weight map", "plane", total=n_planes, disable=n_planes < 2) as bar:
         target, weights = drain(gen, bar=bar)
-    write_image(args.output, weights)
-    if args.target is not None:
-        write_image(args.target, target)
+    outputs = [(args.output, weights)] + ([(args.target, target)] if args.target else [])
+    for path, array in outputs:  # both refused before either is written
+        check_writable(path, array)
+    for path, array in outputs:
+        write_image(path, array)
     print(
         f"wrote {args.output}: {weights.dtype} {'x'.join(map(str, weights.shape))}, "
         f"weights {float(weights.min()):.3g} to {float(weights.max()):.3g}"

@@ -164,6 +164,22 @@ def _lazy(p: Path, array):
     return da.from_array(_Checked(p, array), chunks=chunks, asarray=False, name=False)
 
 
+def check_writable(path: str | os.PathLike, data) -> None:
+    """Refuse, before anything is written, an array that the format of ``path`` cannot hold.
+
+    PNG holds 2D uint8 or uint16 images and 8-bit RGB(A); TIFF and Zarr hold any array.
+    """
+    if Path(path).suffix.lower() != ".png":
+        return
+    shape, dtype = np.shape(data), np.dtype(getattr(data, "dtype", np.asarray(data).dtype))
+    grey = len(shape) == 2 and dtype in (np.uint8, np.uint16)
+    if not (grey or (len(shape) == 3 and shape[-1] in (3, 4) and dtype == np.uint8)):
+        raise InputError(
+            f"{path}: PNG holds 2D uint8/uint16 images (or RGB uint8); got "
+            f"{'x'.join(map(str, shape))} {dtype}. Write a .tif instead."
+        )
+
+
 def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
     """Write an array as TIFF, PNG or Zarr, atomically for files.
 
@@ -207,11 +223,7 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
     if suffix == ".png":
         from PIL import Image
 
-        if arr.dtype not in (np.uint8, np.uint16) or arr.ndim not in (2, 3):
-            raise InputError(
-                f"{p}: PNG holds 2D uint8/uint16 images (or RGB uint8); got {arr.ndim}D "
-                f"{arr.dtype}. Write a .tif instead."
-            )
+        check_writable(p, arr)
         with atomic_write(p) as tmp:
             Image.fromarray(arr).save(tmp, format="PNG")
         return p
