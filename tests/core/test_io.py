@@ -178,3 +178,28 @@ def test_a_png_decompression_bomb_is_refused_before_decoding(tmp_path):
     assert bomb.stat().st_size < 200
     with pytest.raises(InputError, match="too large to decode safely|100000x100000"):
         read_image(bomb)
+
+
+def _png(path, pixels: np.ndarray, colour_type: int) -> None:
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit colour)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    h, w = pixels.shape[:2]
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in pixels)
+    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_a_16_bit_colour_png_is_refused_rather_than_cut_to_8_bits(tmp_path):
+    dim = np.random.default_rng(0).integers(0, 409, (8, 9, 3)).astype(np.uint16)
+    _png(tmp_path / "rgb16.png", dim, colour_type=2)
+    with pytest.raises(InputError, match="16-bit colour PNG"):
+        read_image(tmp_path / "rgb16.png")
+    _png(tmp_path / "grey16.png", dim[..., 0], colour_type=0)  # 16-bit grey reads whole
+    np.testing.assert_array_equal(read_image(tmp_path / "grey16.png"), dim[..., 0])

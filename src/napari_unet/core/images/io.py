@@ -108,6 +108,14 @@ def _read_tiff(p: Path, lazy: bool):
 def _read_pil(p: Path) -> np.ndarray:
     from PIL import Image
 
+    with open(p, "rb") as f:  # Pillow decodes 16-bit colour PNGs to 8 bits: refuse them
+        head = f.read(26)
+    depth_and_colour = head[24:26] if head[:8] == b"\x89PNG\r\n\x1a\n" else b""
+    if depth_and_colour in (b"\x10\x02", b"\x10\x04", b"\x10\x06"):  # 16 bits; RGB, LA, RGBA
+        raise InputError(
+            f"{p}: a 16-bit colour PNG, which can only be read at 8 bits here; save it as a "
+            "TIFF (or as 16-bit grey PNG) to keep its full depth"
+        )
     try:
         with Image.open(p) as im:
             bands = len(im.getbands())
