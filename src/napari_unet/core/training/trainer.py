@@ -253,7 +253,8 @@ class _Run:
     def _save_best(self) -> Generator[Checkpoint, None, None]:
         """Write the best weights beside the output; if that fails, warn and go on.
 
-        The weights stay in memory, and the end of the run saves them or falls back.
+        The best weights stay in memory (``best_model()``); the end of the run still saves
+        the last ones, to the output or a fallback file.
         """
         path = best_path(self.output)
         try:
