@@ -179,7 +179,8 @@ def check_writable(path: str | os.PathLike, data) -> None:
     """
     if Path(path).suffix.lower() != ".png":
         return
-    shape, dtype = np.shape(data), np.dtype(getattr(data, "dtype", np.asarray(data).dtype))
+    shape = np.shape(data)
+    dtype = np.dtype(data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype)
     grey = len(shape) == 2 and dtype in (np.uint8, np.uint16)
     if not (grey or (len(shape) == 3 and shape[-1] in (3, 4) and dtype == np.uint8)):
         raise InputError(

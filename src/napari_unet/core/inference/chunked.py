@@ -52,6 +52,11 @@ def _starts(chunks: tuple[int, ...]) -> list[int]:
     return list(np.cumsum((0, *chunks[:-1])))
 
 
+def _shortest(step: int, context: int) -> int:
+    """The shortest chunk that can feed the mirror at the border and its neighbours' depth."""
+    return max(context, step) + step
+
+
 def _axis_chunks(length: int, step: int, context: int, target: int) -> tuple[int, ...]:
     """Chunks that are multiples of ``step``; the last absorbs a remainder too small to mirror."""
     size = max(step, target // step * step, -(-2 * context // step) * step)
@@ -59,9 +64,8 @@ def _axis_chunks(length: int, step: int, context: int, target: int) -> tuple[int
     rest = length - sum(chunks)
     if rest:
         chunks.append(rest)
-    # A chunk shorter than the context (or the last tile's step) cannot feed the mirror at
-    # the border or its neighbours' depth: merge it into its neighbour.
-    while len(chunks) > 1 and chunks[-1] < max(context, step) + step:
+    # A last chunk too short to feed the mirror or its neighbour's depth joins its neighbour.
+    while len(chunks) > 1 and chunks[-1] < _shortest(step, context):
         last = chunks.pop()
         chunks[-1] += last
     return tuple(chunks)
@@ -82,7 +86,7 @@ def _region_chunks(
     if start == 0:
         return inner
     lead = _axis_chunks(start, step, context, target)
-    if len(lead) == 1 and lead[0] < max(context, step) + step:
+    if len(lead) == 1 and lead[0] < _shortest(step, context):
         return (start + inner[0], *inner[1:])
     return (*lead, *inner)
 
