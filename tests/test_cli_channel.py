@@ -90,3 +90,18 @@ def test_a_colour_model_predicts_a_grey_file_as_grey_rgb(colour, capsys):
         twin = grey_file.replace("grey_", "grey_rgb_", 1)
         np.testing.assert_array_equal(tifffile.imread(out / grey_file), tifffile.imread(out / twin))
     assert len(written) >= 4, written
+
+
+def test_predict_reads_the_channels_an_imagej_file_records(colour, capsys):
+    # A two-channel ImageJ hyperstack (C, Y, X): one image of two channels, not two planes.
+    image = tifffile.imread(colour / "grey.tif")
+    noise = np.random.default_rng(1).integers(0, 255, image.shape, dtype=np.uint8)
+    both = np.stack([noise, image])
+    tifffile.imwrite(colour / "ij.tif", both, imagej=True, metadata={"axes": "CYX"})
+    out = colour / "out"
+    picks = ["--channel", "1"]
+    assert main(["predict", "nuclei", str(colour / "ij.tif"), "-o", str(out), *picks]) == 0
+    assert main(["predict", "nuclei", str(colour / "grey.tif"), "-o", str(out)]) == 0
+    picked = tifffile.imread(out / "ij_labels.tif")
+    assert picked.shape == image.shape
+    np.testing.assert_array_equal(picked, tifffile.imread(out / "grey_labels.tif"))

@@ -2,17 +2,18 @@
 
 An OME-Zarr label image (``image-label`` metadata: a standalone store, or
 ``image.zarr/labels/<name>``) opens as a multiscale Labels layer; an OME-Zarr image opens as
-a multiscale Image layer with a Labels layer for each label image listed in its ``labels``
-group. Every level is a dask array over the store: napari reads the chunks of the level
-and region in view, so a 32768 x 32768 result opens at once and scrolls without loading it.
-Plain Zarr arrays and other folders are left to other readers (None).
+a multiscale Image layer (one per channel when its ``axes`` name a channel axis) with a
+Labels layer for each label image listed in its ``labels`` group. Every level is a dask
+array over the store: napari reads the chunks of the level and region in view, so a
+32768 x 32768 result opens at once and scrolls without loading it. Plain Zarr arrays and
+other folders are left to other readers (None).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from napari_unet.core.images.omezarr import group_attrs, read_multiscale
+from napari_unet.core.images.omezarr import axis_letters, group_attrs, read_multiscale
 
 __all__ = ["get_reader", "read_ome_zarr"]
 
@@ -43,6 +44,12 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     levels = read_multiscale(path)
     data = levels if len(levels) > 1 else levels[0]
     meta = {"name": name, "multiscale": len(levels) > 1, **_scale(ome, levels[0].ndim)}
+    letters = axis_letters(ome)
+    channel = letters.find("C") if len(letters) == levels[0].ndim else -1
+    if kind == "image" and channel >= 0:  # one layer per channel, as napari shows channels
+        meta["channel_axis"] = channel
+        if "scale" in meta:
+            del meta["scale"][channel]
     return data, meta, kind
 
 

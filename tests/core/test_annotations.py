@@ -210,6 +210,17 @@ def test_wide_ids_saved_as_uint32(tmp_path):
     assert read_annotations(tmp_path / "a.tif", (4, 4))[0, 0] == 70000
 
 
+@pytest.mark.parametrize("planes", [3, 4])
+def test_a_stack_of_three_or_four_planes_roundtrips(tmp_path, planes):
+    # tifffile records 3- and 4-plane arrays as planar RGB unless told otherwise
+    ann = np.zeros((planes, 12, 20), np.uint16)
+    ann[1, 2:5, 3:9] = 5
+    write_annotations(tmp_path / "a.tif", ann)
+    np.testing.assert_array_equal(read_annotations(tmp_path / "a.tif", ann.shape), ann)
+    tifffile.imwrite(tmp_path / "old.tif", ann)  # as files of earlier versions were written
+    np.testing.assert_array_equal(read_annotations(tmp_path / "old.tif", ann.shape), ann)
+
+
 def test_load_refuses_annotations_of_another_shape_and_keeps_them(tmp_path):
     folder = save_project(tmp_path / "p", np.ones((8, 8), np.uint16))
     before = (folder / ANNOTATIONS_FILE).read_bytes()

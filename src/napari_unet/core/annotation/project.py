@@ -218,7 +218,10 @@ def write_annotations(path: str | os.PathLike, annotations: np.ndarray) -> Path:
 
     path = Path(path)
     with atomic_write(path) as tmp:
-        tifffile.imwrite(tmp, arr.astype(dtype, copy=False), compression="zlib")
+        # minisblack: tifffile would record a 3- or 4-plane stack as planar RGB otherwise
+        tifffile.imwrite(
+            tmp, arr.astype(dtype, copy=False), photometric="minisblack", compression="zlib"
+        )
     return path
 
 
@@ -261,6 +264,11 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
     return arr.astype(np.uint32, copy=False)
 
 
+def holds_project(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds any file of a project (saved annotations, region, identity)."""
+    return any((Path(folder) / n).exists() for n in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE))
+
+
 def load_project(
     folder: str | os.PathLike, expected_shape: Sequence[int] | None = None
 ) -> Project | None:
@@ -285,8 +293,7 @@ def load_project(
         file is unreadable.
     """
     folder = Path(folder)
-    files = [folder / n for n in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE)]
-    if not any(f.exists() for f in files):
+    if not holds_project(folder):
         return None
     annotations = None
     if (folder / ANNOTATIONS_FILE).exists():

@@ -36,8 +36,9 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
     Returns
     -------
     numpy.ndarray or dask.array.Array
-        The pixel data. PNG images keep their channels last; an alpha channel that is
-        fully opaque is dropped.
+        The pixel data, channels last: PNG images keep them there (an alpha channel that is
+        fully opaque is dropped), and a TIFF's recorded channel axis is moved there
+        (:func:`channels_last`: an ImageJ or OME-TIFF ``CYX`` is read as ``(Y, X, C)``).
 
     Raises
     ------
@@ -96,13 +97,49 @@ def _read_tiff(p: Path, lazy: bool):
             if lazy:
                 import zarr
 
-                return _lazy(p, zarr.open(tf.aszarr(), mode="r"))
+                _check_planes(p, series.axes)
+                return channels_last(_lazy(p, zarr.open(tf.aszarr(), mode="r")), series.axes)
+            _check_planes(p, series.axes)
             _check_size(p, series.shape, series.dtype)
-            return tf.asarray()
+            return channels_last(tf.asarray(), series.axes)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - see the comment above
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+
+
+def channels_last(data, axes: str):
+    """``data`` with the channel axis that ``axes`` names (``C``) moved last, where images keep it.
+
+    ``axes`` are the letters a file records for its axes (tifffile's ``series.axes``;
+    OME-Zarr's axis names): ImageJ hyperstacks, OME-TIFF and OME-Zarr record ``C``. An ImageJ
+    ``CYX`` file is then read as ``(Y, X, C)``, never as a stack of planes, and ``ZCYX`` or
+    OME's ``CZYX`` as ``(Z, Y, X, C)``. Files that record no channel axis are left as they
+    are, and :func:`~napari_unet.core.images.layout.layout` guesses. So are a colour TIFF's
+    samples stored plane by plane (``S``): tifffile writes every 3- or 4-plane array that
+    way unless told otherwise, so ``S`` first says nothing about a stack of planes.
+    """
+    axes = axes.upper()
+    found = [k for k, a in enumerate(axes) if a == "C"]
+    if len(axes) != data.ndim or len(found) != 1 or found[0] == data.ndim - 1:
+        return data
+    from napari_unet.core.images.layout import array_namespace
+
+    return array_namespace(data).moveaxis(data, found[0], -1)
+
+
+def _check_planes(p: Path, axes: str) -> None:
+    """Refuse a file that records two plane axes and no channel (ImageJ/OME ``TZYX``).
+
+    Stacks have one plane axis; a fourth axis is read as channels, and guessing would
+    average a time-lapse's z-planes as if they were channels.
+    """
+    planes = [a for a in axes.upper()[:-2] if a not in "CSQ"]
+    if len(planes) > 1 and not set(axes.upper()) & set("CSQ"):
+        raise InputError(
+            f"{p}: the file records axes {axes} (two plane axes and no channel); napari-unet "
+            "segments one stack of planes at a time: save each time point to its own file"
+        )
 
 
 def _read_pil(p: Path) -> np.ndarray:

@@ -61,7 +61,9 @@ def layout(
         Channels the model expects.
     channel_axis : int, "none" or None
         The channel axis; ``"none"``: the image has none (a 3D image is a stack); ``None``
-        guesses: a last axis of at most 4 that is smaller than the spatial axes is RGB-like;
+        guesses: a last axis of at most 4 that is smaller than the spatial axes is RGB-like,
+        and so is a longer one of at most an eighth of them (channels that a TIFF records
+        are read last, :func:`~napari_unet.core.images.io.channels_last`);
         a first (or second, for 4D) axis equal to ``in_channels > 1`` is channel-first;
         anything else is a stack of planes.
     channel : None, "mean" or int
@@ -83,7 +85,7 @@ def layout(
             raise InputError(f"a {ndim}D image needs a channel axis; got shape {shape}")
         channel_axis = None
     elif channel_axis is None:
-        if ndim >= 3 and shape[-1] <= 4 and shape[-1] < min(shape[-3], shape[-2]):
+        if ndim >= 3 and _channels_last(shape):
             channel_axis = ndim - 1
         elif ndim == 3 and in_channels > 1 and shape[0] == in_channels:
             channel_axis = 0
@@ -107,6 +109,17 @@ def layout(
         stack_shape = () if ndim == 3 else (int(planes.shape[0]),)
     rgba = channel_axis is not None and channel_axis % ndim == ndim - 1 and shape[-1] == 4
     return Layout(fit_channels(planes, in_channels, channel, rgba, shape), stack_shape)
+
+
+def _channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether the last axis of a 3D or 4D ``shape`` looks like channels, not width.
+
+    Up to 4 (grey, RGB, RGBA, or 2-4 fluorescence channels) when smaller than the other
+    two axes; more when they are at least 8 times as large: a plane a few pixels wide is
+    no image a model segments, a multiplexed image with 5-40 channels is.
+    """
+    last, side = shape[-1], min(shape[-3], shape[-2])
+    return (last <= 4 and last < side) or 8 * last <= side
 
 
 def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool = False, shape=()):

@@ -21,7 +21,14 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["OmeImage", "create_labels", "group_attrs", "open_image", "read_multiscale"]
+__all__ = [
+    "OmeImage",
+    "axis_letters",
+    "create_labels",
+    "group_attrs",
+    "open_image",
+    "read_multiscale",
+]
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,24 @@ def open_image(path: str | os.PathLike) -> OmeImage:
     ome, version = found
     if not ome.get("multiscales"):
         raise InputError(f"{p}: an OME-Zarr group without an image ('multiscales')")
-    return OmeImage(read_multiscale(p)[0], p, version, _level_scale(ome))
+    from napari_unet.core.images.io import channels_last
+
+    data = channels_last(read_multiscale(p)[0], axis_letters(ome))
+    return OmeImage(data, p, version, _level_scale(ome))
+
+
+def axis_letters(ome: dict) -> str:
+    """``C`` for the channel axis of the image's ``axes`` metadata, ``Q`` for the others.
+
+    NGFF 0.4 and later describe each axis (``{"name": "c", "type": "channel"}``); 0.3 names
+    them (``["c", "y", "x"]``); older versions say nothing (``""``: nothing is moved).
+    """
+    letters = ""
+    for axis in ome["multiscales"][0].get("axes") or []:
+        described = isinstance(axis, dict)
+        name, kind = (axis.get("name"), axis.get("type")) if described else (axis, None)
+        letters += "C" if kind == "channel" or str(name).lower() == "c" else "Q"
+    return letters
 
 
 def _multiscales(name: str, levels: int, scale, version: str) -> dict:
