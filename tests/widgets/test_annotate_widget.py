@@ -385,3 +385,60 @@ def test_closing_the_window_flushes_before_layers_go(make_napari_viewer, qtbot, 
     widget._labels.paint((30, 30), 4)
     viewer.window._qt_window.close()  # the window's close button, layers still present
     assert tifffile.imread(project_folder_for(path) / ANNOTATIONS_FILE)[30, 30] == 4
+
+
+def _saved_project(folder, shape, value=4):
+    from napari_unet.core.annotation.project import save_project
+
+    saved = np.zeros(shape, np.uint16)
+    saved[5:10, 5:10] = value
+    polygon = np.array([[0, 0], [0, 20], [20, 20], [20, 0]], float)
+    save_project(folder, saved, [polygon], ["polygon"])
+    return saved, (folder / ANNOTATIONS_FILE).read_bytes()
+
+
+def test_choosing_a_folder_with_saved_work_continues_it(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    # A sample image has no file: autosave is off until a folder is chosen. Choosing
+    # yesterday's folder loads its annotations; before, autosave wrote the empty layer over.
+    _, data = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(data, name="sample")
+    widget, _ = _widget(viewer, qtbot, layer=layer)
+    assert "Autosave is off" in widget._saved.value
+    folder = tmp_path / "yesterday"
+    saved, before = _saved_project(folder, data.shape)
+    widget._folder.value = folder
+    np.testing.assert_array_equal(widget._labels.data, saved)
+    assert widget._region.shape_type == ["polygon"]
+    assert "Autosave to yesterday" in widget._saved.value
+    widget._labels.paint((30, 30), 7)
+    _wait_saved(qtbot, widget, folder / ANNOTATIONS_FILE)
+    qtbot.waitUntil(lambda: (folder / ANNOTATIONS_FILE).read_bytes() != before, timeout=WORKER_MS)
+    written = tifffile.imread(folder / ANNOTATIONS_FILE)
+    assert written[7, 7] == 4 and written[30, 30] == 7  # yesterday's cells and today's
+
+
+def test_choosing_a_folder_with_other_work_overwrites_neither(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    _, data = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, layer=viewer.add_image(data, name="sample"))
+    widget._labels.paint((30, 30), 3)  # painted before a folder was chosen
+    same = tmp_path / "same_shape"
+    _, same_bytes = _saved_project(same, data.shape)
+    widget._folder.value = same
+    assert any("differ from the layer" in m for m in messages)
+    other = tmp_path / "other_image"
+    _, other_bytes = _saved_project(other, (10, 12))
+    widget._folder.value = other
+    assert any("another image" in m for m in messages)
+    widget._labels.paint((40, 40), 5)
+    widget._save_btn.native.click()
+    qtbot.wait(300)
+    assert "Autosave is OFF" in widget._saved.value
+    assert (same / ANNOTATIONS_FILE).read_bytes() == same_bytes
+    assert (other / ANNOTATIONS_FILE).read_bytes() == other_bytes
+    assert np.asarray(widget._labels.data)[30, 30] == 3  # the layer's work is kept too

@@ -116,7 +116,7 @@ class Autosaver:
         if self.folder is None:
             return "Autosave is off: the image has no file; choose a project folder."
         if not self.enabled:
-            return f"Autosave is OFF for {self.folder.name}; choose a writable project folder."
+            return f"Autosave is OFF for {self.folder.name}; choose another project folder."
         return f"Autosave to {self.folder.name}."
 
     def changed(self) -> None:

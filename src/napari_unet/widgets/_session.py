@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 from napari.layers import Labels, Shapes
-from napari.utils.notifications import show_warning
+from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.annotation.regions import whole_image_rectangle
+from napari_unet.widgets._layers import widen_labels
 
-__all__ = ["attach_labels", "attach_region"]
+__all__ = ["attach_labels", "attach_region", "reconcile"]
 
 
 def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
@@ -21,6 +22,7 @@ def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
     name = f"{image.name} annotations"
     existing = viewer.layers[name] if name in viewer.layers else None
     if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
+        widen_labels(existing)  # napari's New labels is uint8: 255 cells at most
         return existing
     if existing is not None:
         show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
@@ -59,3 +61,28 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> S
         scale=scale,
         translate=translate,
     )
+
+
+def reconcile(labels: Labels, region: Shapes, project, folder) -> bool:
+    """Make re-attached layers and a saved project agree; False: autosave must stay off.
+
+    A re-attached layer keeps what it holds. When it is empty, the project's annotations
+    and region fill it (the saved work continues); when it holds other annotations,
+    autosave would write them over the saved ones, so it is turned off and both are kept.
+    """
+    saved = None if project is None else project.annotations
+    if saved is None or np.array_equal(labels.data, saved):
+        return True
+    if not np.any(labels.data):
+        labels.data = saved.astype(np.uint32)
+        if project.region_data:
+            region.data = []
+            region.add(project.region_data, shape_type=project.region_types)
+        return True
+    show_error(
+        f"{folder} holds saved annotations that differ from the layer {labels.name!r}; "
+        "neither is overwritten, and autosave is off. To keep the layer's, choose an empty "
+        "project folder (or Export TIFF); to continue the saved ones, delete the layer and "
+        "start annotating again."
+    )
+    return False

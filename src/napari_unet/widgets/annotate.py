@@ -21,6 +21,7 @@ from qtpy.QtCore import QTimer
 from napari_unet.core.annotation.axes import AXES_CHOICES, plan_axes
 from napari_unet.core.annotation.edits import MIN_PIECE, count_cells, merge_prediction, next_free_id
 from napari_unet.core.annotation.project import (
+    holds_project,
     image_identity,
     project_folder_for,
     read_annotations,
@@ -36,6 +37,7 @@ from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import (
     CloseWatcher,
     layer_choices,
+    layers_of,
     message_label,
     on_layers_changed,
 )
@@ -131,8 +133,7 @@ class AnnotateWidget(Container):
         self._image_combo.reset_choices()
         self._prediction_combo.reset_choices()
         if self._image is not None:  # offer the image's newest segmentation first
-            name = self._image.name
-            ours = [ly for _, ly in self._prediction_choices() if ly.name.startswith(name)]
+            ours = layers_of(self._viewer, self._image, exclude=(self._labels,))
             if ours and self._prediction_combo.value not in ours:
                 self._prediction_combo.value = ours[-1]
 
@@ -170,9 +171,9 @@ class AnnotateWidget(Container):
         src = getattr(image.source, "path", None)
         return project_folder_for(src) if src else None
 
-    def _start(self) -> None:
+    def _start(self, _value=None, image=None) -> None:
         """Create (or re-attach) the annotation and region layers for the chosen image."""
-        image = self._image_combo.value
+        image = self._image_combo.value if image is None else image
         if image is None:
             show_error("Choose an image layer to annotate first.")
             return
@@ -195,6 +196,7 @@ class AnnotateWidget(Container):
         self._region = _session.attach_region(
             self._viewer, image, plan, scale, translate, project, plane
         )
+        ok = _session.reconcile(labels, self._region, project, folder) and ok
         labels.mode = "paint"
         labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
         labels.selected_label = next_free_id(labels.data)
@@ -377,8 +379,14 @@ class AnnotateWidget(Container):
         self._saver.changed()
 
     def _on_folder_changed(self, _value=None) -> None:
-        if self._image is not None:
-            self._saver.set_folder(self._default_folder(self._image))
+        """Save to the chosen folder; one holding a project opens as Start opens it."""
+        if self._image is None:
+            return
+        folder = self._default_folder(self._image)
+        if folder is None or not holds_project(folder):
+            self._saver.set_folder(folder)
+        else:
+            self._start(image=self._image)  # never written over: _session.reconcile
 
     def _save_now(self) -> None:
         if self._labels is not None and not self._saver.enabled:
