@@ -147,3 +147,50 @@ def test_a_drawn_region_and_other_annotated_images_train_too(make_napari_viewer,
     assert "+ 1 other images" in widget._status.value
     widget.stop()
     assert not trainer.running and trainer.error is None
+
+
+def test_a_new_labels_layer_of_uint8_takes_hundreds_of_accepted_cells(
+    make_napari_viewer, qtbot, histology
+):
+    # napari's New labels button makes uint8: accepting the 256th cell raised OverflowError.
+    viewer, widget, labels, _ = _dock(make_napari_viewer, histology)
+    labels.data = np.zeros(labels.data.shape, np.uint8)
+    labels.data[2, 2] = 255
+    assert widget.start()
+    widget.trainer.pause()
+    assert labels.data.dtype == np.int32 and labels.data[2, 2] == 255  # widened, kept
+    assert widget.accept_at(*_object_at(widget, 20))
+    assert labels.data.max() == 256
+    for k in range(300):  # many small predicted objects, then all in the view at once
+        y, x = divmod(k, 20)
+        widget._live.data[40 + 7 * y : 46 + 7 * y, 40 + 7 * x : 46 + 7 * x] = 10 + k
+    widget._region_box.value = None
+    assert widget.accept_in_region() >= 290, widget._status.value
+    widget.stop()
+
+
+def _object_at(widget, y: int) -> tuple[int, int]:
+    """Put one predicted object at row ``y`` of the live layer; a pixel of it."""
+    widget._live.data[y : y + 4, 10:14] = 5
+    return y + 1, 11
+
+
+def test_after_an_error_in_the_thread_start_works_again(
+    make_napari_viewer, qtbot, histology, monkeypatch
+):
+    from napari_unet.core.live import trainer as live_trainer
+
+    def fail(self):
+        raise RuntimeError("simulated failure in a training step")
+
+    monkeypatch.setattr(live_trainer.LiveTrainer, "_train_step", fail)
+    viewer, widget, labels, truth = _dock(make_napari_viewer, histology)
+    labels.data = np.where(truth == truth.max(), truth, 0).astype(np.int32)  # one cell
+    assert widget.start()
+    trainer = widget.trainer
+    qtbot.waitUntil(lambda: trainer.error is not None and not trainer.running, timeout=30_000)
+    qtbot.waitUntil(lambda: "simulated failure" in widget._status.value, timeout=10_000)
+    assert widget._start.enabled and not widget._stop.enabled  # before: stuck disabled
+    monkeypatch.undo()
+    assert widget.start() and widget.trainer is not trainer
+    widget.stop()

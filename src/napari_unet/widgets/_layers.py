@@ -55,6 +55,39 @@ def layer_choices(viewer, *kinds: str, exclude=()) -> list[tuple[str, object]]:
     ]
 
 
+def layers_of(viewer, image, kind: str = "Labels", exclude=()) -> list:
+    """The ``kind`` layers named after ``image``, in the viewer's order.
+
+    ``"img1 annotations"``, ``"img1 segmentation"`` or ``"img1_labels"`` belong to the image
+    ``img1``; ``"img10 annotations"`` does not, nor does a layer named after a longer image
+    name of the viewer that starts the same (``"img_1 ..."`` with images ``img`` and
+    ``img_1``).
+    """
+
+    def after(name: str, base: str) -> bool:
+        return name == base or name.startswith((f"{base} ", f"{base}_"))
+
+    longer = [n for n, _ in layer_choices(viewer, "Image") if len(n) > len(image.name)]
+    return [
+        ly
+        for name, ly in layer_choices(viewer, kind, exclude=exclude)
+        if after(name, image.name) and not any(after(name, n) for n in longer)
+    ]
+
+
+def widen_labels(layer) -> bool:
+    """Give a Labels layer of one-byte ids (napari's *New labels* layer) int32; True if so.
+
+    Accepting predictions adds a cell per object: 255 ids are soon spent. The values are
+    kept; the layer's undo history starts again.
+    """
+    dtype = np.dtype(layer.data.dtype)
+    if dtype.kind not in "ui" or dtype.itemsize > 1:
+        return False
+    layer.data = np.asarray(layer.data).astype(np.int32)
+    return True
+
+
 def on_layers_changed(viewer, callback: Callable) -> None:
     """Call ``callback`` when a layer is added, removed or moved (to refresh pickers)."""
     events = viewer.layers.events

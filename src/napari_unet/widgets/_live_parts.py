@@ -43,11 +43,7 @@ TIPS = {
 
 def own_labels(viewer, image, exclude=()) -> object | None:
     """The Labels layer that annotates ``image``: named after it, ``annotations`` first."""
-    mine = [
-        ly
-        for _, ly in _layers.layer_choices(viewer, "Labels", exclude=exclude)
-        if ly.name.startswith(image.name)
-    ]
+    mine = _layers.layers_of(viewer, image, exclude=exclude)
     mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
     return mine[0] if mine else None
 

@@ -126,7 +126,7 @@ class TrainForm(Container):
         image = self._image.value
         if image is None:
             return
-        mine = [ly for _, ly in self._choices("Labels")() if ly.name.startswith(image.name)]
+        mine = _layers.layers_of(self._viewer, image)
         mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
         if mine and self._labels.value not in mine:
             self._labels.value = mine[0]

@@ -153,6 +153,7 @@ class LiveWidget(Container):
         from napari_unet.core.live.trainer import LiveTrainer
 
         self.stop()
+        _layers.widen_labels(labels)  # napari's New labels is uint8: 255 cells at most
         self._image, self._labels = image, labels
         self.trainer = LiveTrainer(model, meta, raw, on_view=self._bridge.view.emit, others=others)
         self._other_names = names
@@ -200,10 +201,11 @@ class LiveWidget(Container):
         for timer in getattr(self, "_timers", {}).values():
             with contextlib.suppress(RuntimeError):
                 timer.stop()
-        if self.trainer is None or not self.trainer.running:
+        if self.trainer is None:
             return
-        self._send_diff()
-        self.trainer.stop()
+        if self.trainer.running:  # else it ended by itself (an error): only tear down
+            self._send_diff()
+            self.trainer.stop()
         if self._link is not None:
             self._link.close()
             self._link = None
@@ -353,7 +355,11 @@ class LiveWidget(Container):
         if region is None:
             return 0
         current = np.asarray(self._labels.data)
-        merged = merge_prediction(current, np.asarray(self._live.data), region)
+        try:
+            merged = merge_prediction(current, np.asarray(self._live.data), region)
+        except InputError as exc:
+            _layers.report_error(self._status, str(exc))
+            return 0
         changed = np.nonzero(merged != current)
         if changed[0].size:
             self._labels.data_setitem(changed, merged[changed])
