@@ -99,6 +99,11 @@ def test_stacks_colour_and_regions(packages, image):
     assert np.abs(model.predict(rgb, channel_axis=-1) - out[:, 0]).max() <= 1e-5
     region = model.predict(part, region=((10, 50), (20, 70)))
     assert region.shape == (1, 40, 50)
+    # the package normalises the whole plane first: the region is the whole's part (it was
+    # normalised with the statistics of the region and its halo alone)
+    assert np.abs(region - out[:, 0, 10:50, 20:70]).max() <= 1e-5
+    two = np.stack([part, np.zeros_like(part)], axis=-1)  # 2 channels last (an ImageJ CYX)
+    assert np.abs(model.predict(two, channel=0) - out[:, 0]).max() <= 1e-5
     with pytest.raises(InputError, match="channel 5 does not exist"):
         model.predict(rgb, channel_axis=-1, channel=5)
 

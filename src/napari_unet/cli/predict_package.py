@@ -50,11 +50,6 @@ def _refuse_options(args: argparse.Namespace) -> None:
         )
 
 
-def channel_axis_of(image: np.ndarray) -> int | None:
-    """-1 for colour images (3 or 4 channels last, as PNG and RGB TIFF hold them), else None."""
-    return -1 if image.ndim in (3, 4) and image.shape[-1] in (3, 4) else None
-
-
 def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) -> None:
     """Predict every input with another tool's package and write what it declares."""
     from napari_unet.cli._args import progress_bar
@@ -76,8 +71,7 @@ def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) 
     for src, outs in plan:
         image = np.asarray(read_image(src))
         with progress_bar(src.name, "block") as bar:
-            gen = model.iter_predict(image, tile=args.tile, channel=args.channel,
-                                     channel_axis=channel_axis_of(image))  # fmt: skip
+            gen = model.iter_predict(image, tile=args.tile, channel=args.channel)
             output = drain(gen, bar=bar)
         labels, _ = segment_foreign(output, p, post)
         if labels is not None:

@@ -165,7 +165,7 @@ def foreign_job(model, image, options: dict, region, estimate_only: bool, out: d
     )  # fmt: skip
     axis = options.get("channel_axis")
     output = yield from model.iter_predict(
-        image, tile=options.get("tile"), channel_axis=None if axis == "none" else axis,
+        image, tile=options.get("tile"), channel_axis=axis,
         channel=options.get("channel"), region=region,
     )  # fmt: skip
     out["labels"], fg = segment_foreign(output, model.plan, post)

@@ -30,7 +30,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.importer import load_description
-from napari_unet.core.exchange.planes import crop_around, image_planes
+from napari_unet.core.exchange.planes import image_planes, window_around
 from napari_unet.core.exchange.spec import require_bioimageio
 
 #: The weight formats run here, in the order they are preferred.
@@ -244,18 +244,19 @@ class ForeignModel:
             arr = np.expand_dims(arr, self.plan.input_axes.index("batch"))
         return Tensor.from_numpy(np.ascontiguousarray(arr), dims=self.plan.input_axes)
 
-    def iter_plane(self, plane: np.ndarray, tile: int | None = None):
+    def iter_plane(self, plane: np.ndarray, tile: int | None = None, window=None):
         """Predict one ``(C, H, W)`` plane; yields ``(done, total)`` blocks, returns the output.
 
-        The output is ``(K, H, W)`` float32 probabilities or ``(H, W)`` int32 labels.
+        The output is ``(K, H, W)`` float32 probabilities or ``(H, W)`` int32 labels, of the
+        ``window`` (y and x slices) only when one is given.
         """
         pipe = self._pipe()
-        h, w = plane.shape[-2:]
+        h, w = (s.stop - s.start for s in window) if window else plane.shape[-2:]
         size = int(tile or DEFAULT_TILE)
         ns, pad = _blocking(self.descr, {"y": h, "x": w}, size, self.plan.halo)
-        # The package's preprocessing sees the image as it is (its statistics), then the
-        # normalised image is padded (see _blocking) and predicted in blocks.
-        sample = self._preprocessed(plane, pad)
+        # The package's preprocessing sees the whole plane as it is (its statistics), then
+        # the window of the normalised plane is padded (see _blocking) and predicted in blocks.
+        sample = self._preprocessed(plane, pad, window)
         total, parts = pipe.predict_sample_with_blocking_yield_intermediates(
             sample, ns=ns, skip_preprocessing=True
         )
@@ -274,23 +275,24 @@ class ForeignModel:
         out = self._output(result.sample.members[self.plan.output_id], shape)
         return np.ascontiguousarray(out[..., :h, :w])
 
-    def _preprocessed(self, plane: np.ndarray, pad: dict):
-        """The package's preprocessing of ``plane``, padded at the end of y and x by ``pad``."""
+    def _preprocessed(self, plane: np.ndarray, pad: dict, window=None):
+        """The preprocessed ``plane``'s ``window`` (y, x slices), end-padded by ``pad``."""
         from bioimageio.core import Sample, Tensor
 
         key = self.plan.input_id
         sample = Sample(members={key: self._input_tensor(plane)}, stat={}, id=0)
         self._pipe().apply_preprocessing(sample)
-        if not any(pad.values()):
+        if not any(pad.values()) and window is None:
             return sample
         data = sample.members[key].data
-        widths = [(0, pad.get(str(d), 0)) for d in data.dims]
+        dims = tuple(str(d) for d in data.dims)
+        cut = dict(zip(("y", "x"), window or (slice(None),) * 2, strict=True))
+        values = np.asarray(data.values)[tuple(cut.get(d, slice(None)) for d in dims)]
         spec = self.descr.inputs[0].pad
         mode = getattr(spec, "mode", "symmetric")
         extra = {"constant_values": spec.value} if mode == "constant" else {}
-        padded = np.pad(np.asarray(data.values), widths, mode=mode, **extra)
-        tensor = Tensor.from_numpy(padded, dims=tuple(str(d) for d in data.dims))
-        return Sample(members={key: tensor}, stat=sample.stat, id=0)
+        padded = np.pad(values, [(0, pad.get(d, 0)) for d in dims], mode=mode, **extra)
+        return Sample(members={key: Tensor.from_numpy(padded, dims=dims)}, stat=sample.stat, id=0)
 
     def _output(self, tensor, shape) -> np.ndarray:
         data = tensor.data
@@ -314,8 +316,8 @@ class ForeignModel:
         Parameters
         ----------
         image : array-like
-            ``(H, W)``, a stack ``(Z, H, W)``, or either with a channel axis
-            (``channel_axis``, e.g. ``-1`` for RGB).
+            ``(H, W)``, a stack ``(Z, H, W)``, or either with a channel axis: guessed as
+            for napari-unet's models, or given (``channel_axis``; ``"none"``: none).
         tile : int, optional
             Input block size in pixels (halo included; default 512), rounded up to a size
             the package allows.
@@ -332,12 +334,12 @@ class ForeignModel:
         from napari_unet.core.inference.runner import PredictProgress
 
         planes, stack = image_planes(image, channel_axis, self.plan.in_channels, channel)
-        crop = None
-        if region is not None:
-            planes, crop = crop_around(planes, region, self.plan.halo)
+        window = crop = None
+        if region is not None:  # normalised as a whole, so the region equals the whole's part
+            window, crop = window_around(planes.shape[-2:], region, self.plan.halo)
         outs = []
         for k, plane in enumerate(planes):
-            gen = self.iter_plane(plane, tile)
+            gen = self.iter_plane(plane, tile, window)
             while True:
                 try:
                     done, total = next(gen)

@@ -5,40 +5,27 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.layout import fit_channels
+from napari_unet.core.images.layout import layout
 
-__all__ = ["crop_around", "image_planes"]
+__all__ = ["image_planes", "window_around"]
 
 
 def image_planes(image, channel_axis, in_channels: int, channel=None):
     """``((Z, C, H, W) float32, is_stack)`` of an image fitted to the model's channels.
 
-    The channels are fitted as for napari-unet's own models (:func:`.fit_channels`).
+    The axes and channels are read as for napari-unet's own models (:func:`.layout`:
+    ``channel_axis`` None guesses, ``"none"`` says there is none; :func:`.fit_channels`).
     """
-    arr = np.asarray(image, dtype=np.float32)
-    if channel_axis is not None:
-        arr = np.moveaxis(arr, channel_axis, -3)
-    else:
-        arr = arr[..., None, :, :]
-    if arr.ndim not in (3, 4):
-        raise InputError(
-            f"expected one 2D image plane or a stack of them; got shape {np.shape(image)}"
-        )
-    stack = arr.ndim == 4
-    arr = arr if stack else arr[None]
-    # The napari-unet rules: the alpha of a 4-channel image never counts, a grey model reads
-    # the mean colour or the chosen channel, a colour model reads grey as grey RGB.
-    arr = fit_channels(arr, in_channels, channel, rgba=True, shape=np.shape(image))
-    return np.ascontiguousarray(arr), stack
+    lay = layout(np.asarray(image, dtype=np.float32), in_channels, channel_axis, channel)
+    return np.ascontiguousarray(lay.planes), bool(lay.stack_shape)
 
 
-def crop_around(planes: np.ndarray, region, halo: int):
-    """The planes around ``region`` (with ``halo`` context) and the region's slices in them."""
+def window_around(shape, region, halo: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The window of a ``shape`` plane around ``region`` (with ``halo``); the region in it."""
     (y0, y1), (x0, x1) = region
-    h, w = planes.shape[-2:]
+    h, w = shape
     if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
         raise InputError(f"the region {region} is not inside the {h}x{w} image")
     a, b = max(0, y0 - halo), max(0, x0 - halo)
     c, d = min(h, y1 + halo), min(w, x1 + halo)
-    inner = (slice(y0 - a, y1 - a), slice(x0 - b, x1 - b))
-    return planes[..., a:c, b:d], inner
+    return (slice(a, c), slice(b, d)), (slice(y0 - a, y1 - a), slice(x0 - b, x1 - b))
