@@ -67,6 +67,28 @@ def test_two_files_are_paired_whatever_their_names(tmp_path, capsys):
     assert row[:4] == ["mine.tif", "3", "2", "0.6667"]
 
 
+def test_predict_outputs_pair_with_their_truth_by_image_name(folders, capsys):
+    gt_dir, pred_dir = folders  # as `napari-unet predict` names its outputs
+    for p in list(pred_dir.iterdir()):
+        p.rename(p.with_name(f"{p.stem}_labels{p.suffix}"))
+    assert main(["evaluate", str(pred_dir), str(gt_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\na ") == 1 and "\nb " in out and "  6 " in out  # 3 + 3 cells, pooled
+
+
+def test_folders_never_pair_files_of_other_names_or_count_one_twice(folders, capsys):
+    gt_dir, pred_dir = folders
+    (pred_dir / "b.tif").unlink()
+    (gt_dir / "a.tif").unlink()  # one file each side: pred a, truth b
+    assert main(["evaluate", str(pred_dir), str(gt_dir)]) == 2
+    assert "no prediction for 1 ground-truth file(s): b.png" in capsys.readouterr().err
+    tifffile.imwrite(gt_dir / "a.tif", squares(THREE))
+    tifffile.imwrite(gt_dir / "b.tif", squares(THREE))  # b.png and b.tif: the same image twice
+    tifffile.imwrite(pred_dir / "b.tif", squares(THREE))
+    assert main(["evaluate", str(pred_dir), str(gt_dir)]) == 2
+    assert "two ground-truth files are named 'b'" in capsys.readouterr().err
+
+
 def test_custom_thresholds(folders, capsys):
     gt_dir, pred_dir = folders
     assert main(["evaluate", str(pred_dir), str(gt_dir), "--thresholds", "0.3", "0.9"]) == 0

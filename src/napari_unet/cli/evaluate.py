@@ -72,16 +72,20 @@ def _files(path: Path) -> list[Path]:
 
 
 def match_files(
-    pred: list[Path], gt: list[Path], what: str = "prediction"
+    pred: list[Path], gt: list[Path], what: str = "prediction", loose: bool = False
 ) -> tuple[list[tuple[str, Path, Path]], list[str]]:
-    """Pair files by name without suffix.
+    """Pair files by name without suffix, or without a label ending (``_labels``...).
 
     Parameters
     ----------
     pred, gt : list of Path
-        Candidate files on each side. Two single files are paired whatever their names.
+        Candidate files on each side. A file goes with the one of the same stem, else with
+        the one of the same image name (:func:`~napari_unet.cli.measure.image_name`:
+        ``cell_labels.tif``, as ``predict`` writes it, goes with ``cell.tif``).
     what : str
         What the first list holds, for messages.
+    loose : bool
+        Two files given by name (not folders): paired whatever their names.
 
     Returns
     -------
@@ -93,24 +97,46 @@ def match_files(
     Raises
     ------
     InputError
-        If a ground-truth file has no partner, or a name is ambiguous.
+        If a ground-truth file has no partner, or a name is ambiguous (on either side).
     """
-    if len(pred) == 1 and len(gt) == 1:
+    from napari_unet.cli.measure import image_name
+
+    if loose and len(pred) == 1 and len(gt) == 1:
         return [(pred[0].name, pred[0], gt[0])], []
-    by_stem: dict[str, Path] = {}
+    by_stem = _by_stem(pred, what)
+    _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
+    by_name: dict[str, list[Path]] = {}
     for p in pred:
-        if p.stem in by_stem:
-            raise InputError(f"two {what} files are named {p.stem!r}: {by_stem[p.stem]}, {p}")
-        by_stem[p.stem] = p
-    missing = [g.name for g in gt if g.stem not in by_stem]
+        by_name.setdefault(image_name(p), []).append(p)
+    pairs, missing = [], []
+    for g in gt:
+        found = [by_stem[g.stem]] if g.stem in by_stem else by_name.get(image_name(g), [])
+        if len(found) > 1:
+            raise InputError(f"{g.name}: {len(found)} {what} files fit it: {found[0]}, {found[1]}")
+        if found:
+            pairs.append((g.stem, found[0], g))
+        else:
+            missing.append(g.name)
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise InputError(
             f"no {what} for {len(missing)} ground-truth file(s): {shown}; expected a file "
-            "with the same name (any image suffix)"
+            "with the same name (any image suffix; a _labels or _masks ending allowed)"
         )
-    stems = {g.stem for g in gt}
-    return [(g.stem, by_stem[g.stem], g) for g in gt], sorted(set(by_stem) - stems)
+    used = [p for _, p, _ in pairs]
+    twice = {p for p in used if used.count(p) > 1}
+    if twice:
+        raise InputError(f"{sorted(twice)[0]} fits two ground-truth files; rename one of them")
+    return pairs, sorted(p.stem for p in pred if p not in used)
+
+
+def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for f in files:
+        if f.stem in out:
+            raise InputError(f"two {what} files are named {f.stem!r}: {out[f.stem]}, {f}")
+        out[f.stem] = f
+    return out
 
 
 def _planes(name: str, gt, pred, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
@@ -252,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{model_path}: no such model file")
         images = [f for p in args.images for f in _files(p)]
         gts = [f for p in args.labels for f in _files(p)]
-        pairs, unused = match_files(images, gts, what="image")
+        loose = all(Path(p).is_file() for p in (*args.images, *args.labels))
+        pairs, unused = match_files(images, gts, what="image", loose=loose)
         size = _object_size(args.object_size)
         source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips)
         inputs = {
@@ -275,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
                 "form, not PRED GT"
             )
         pred_arg, gt_arg = (Path(a) for a in args.inputs)
-        pairs, unused = match_files(_files(pred_arg), _files(gt_arg))
+        loose = pred_arg.is_file() and gt_arg.is_file()
+        pairs, unused = match_files(_files(pred_arg), _files(gt_arg), loose=loose)
         source = _label_pairs(pairs, args.per_plane)
         inputs = {"prediction": str(pred_arg), "ground_truth": str(gt_arg)}
     for name in unused:
