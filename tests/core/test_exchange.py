@@ -128,6 +128,21 @@ def test_foreign_and_broken_packages_are_refused(tiny_package, tmp_path):
         import_bioimageio(tmp_path / "missing.zip")
 
 
+def test_a_network_whose_halo_needs_more_than_256_px_exports(tmp_path):
+    # UNet 3+ of depth 5 (the default) needs 272 px: every export failed, blaming the image
+    from napari_unet.core.exchange.export import make_test_input
+    from napari_unet.core.models import build_model
+
+    net = build_model({"arch": "unet3p", "base_channels": 4})
+    assert make_test_input(net.geometry).shape == (1, 272, 272)  # the 260 px sample, mirrored
+    tiny = np.arange(20 * 30, dtype=np.float32).reshape(20, 30)
+    x = make_test_input(net.geometry, tiny)
+    assert x.shape == (1, 272, 272) and x[0, 126:146, 121:151].tolist() == tiny.tolist()
+    package = export_bioimageio(net, tmp_path / "u3p.zip", weight_formats=("pytorch_state_dict",))
+    passed, lines = check_package(package)
+    assert passed, "\n".join(lines)
+
+
 def test_export_refusals(trained_same, tmp_path, capsys):
     model, metadata = trained_same
     with pytest.raises(InputError, match=r"\.zip"):

@@ -91,7 +91,8 @@ def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int 
     """A ``(C, H, W)`` float32 test input of a legal size (the shipped nuclei image by default).
 
     The size is the largest legal one up to 256 px per axis that the image holds, at least
-    large enough to leave output beyond the halo.
+    large enough to leave output beyond the halo; an image smaller than that (or a network
+    whose halo needs more than 256 px, UNet 3+ of depth 5) is mirrored out to it.
     """
     if image is None:
         from napari_unet.sample_data import nuclei_data
@@ -101,14 +102,12 @@ def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int 
     plane = image[None] if image.ndim == 2 else image
     if plane.shape[0] != in_channels:
         plane = np.repeat(plane.mean(0, keepdims=True), in_channels, axis=0)
-    sizes = []
-    for n in plane.shape[-2:]:
-        legal = [s for s in geometry.legal_sizes(min_input(geometry), 256) if s <= n]
-        if not legal:
-            need = min_input(geometry)
-            raise InputError(f"the test image is {n} px along an axis; the model needs {need}")
-        sizes.append(legal[-1])
-    h, w = sizes
+    need = min_input(geometry)
+    legal = geometry.legal_sizes(need, max(256, need))
+    h, w = (max([s for s in legal if s <= n], default=legal[0]) for n in plane.shape[-2:])
+    short = [max(0, s - n) for s, n in zip((h, w), plane.shape[-2:], strict=True)]
+    if any(short):
+        plane = np.pad(plane, [(0, 0), *((k // 2, k - k // 2) for k in short)], mode="symmetric")
     top, left = (plane.shape[-2] - h) // 2, (plane.shape[-1] - w) // 2
     return np.ascontiguousarray(plane[:, top : top + h, left : left + w])
 
