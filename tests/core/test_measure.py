@@ -142,6 +142,16 @@ def test_zero_objects_give_the_columns_and_no_rows():
     assert len(stack["plane"]) == 0 and summarize(stack, "s", planes=2)["planes"] == 2
 
 
+def test_huge_ids_are_measured_without_memory_per_id():
+    # regionprops allocates per id up to the largest: one id of 4e9 ran out of memory
+    labels = np.zeros((64, 64), np.uint32)
+    labels[5:15, 5:15], labels[30:40, 30:42] = 7, 4_000_000_000
+    image = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    table = measure_objects(labels, image)
+    assert table["label"].tolist() == [7, 4_000_000_000] and table["area"].tolist() == [100, 120]
+    assert table["max_intensity"].tolist() == [image[14, 14], image[39, 41]]
+
+
 def test_whole_number_float_labels_are_accepted():
     labels = _blobs()
     a, b = measure_objects(labels), measure_objects(labels.astype(np.float32))

@@ -195,11 +195,16 @@ def _channels_last(shape: tuple[int, ...], image, channel_axis) -> np.ndarray:
 
 def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
     from skimage.measure import regionprops_table
+    from skimage.segmentation import relabel_sequential
 
     props = SHAPE_PROPERTIES + (INTENSITY_PROPERTIES if image is not None else ())
     anisotropic = size is not None and size[0] != size[1]
     extra = (_outline_scale(size),) if anisotropic else ()
-    raw = regionprops_table(labels, image, properties=props, extra_properties=extra)
+    # regionprops allocates per id up to the largest: ids counted 1..n, then mapped back
+    # (one id of 4e9 in a small file ran out of memory)
+    dense, _, back = relabel_sequential(labels)
+    raw = regionprops_table(dense, image, properties=props, extra_properties=extra)
+    raw["label"] = np.asarray(back[raw["label"]])
     table = {ours: raw[theirs] for theirs, ours in SHAPE_COLUMNS.items()}
     for key in _INTEGER_COLUMNS:
         if key in table:
