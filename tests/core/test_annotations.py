@@ -221,6 +221,20 @@ def test_a_stack_of_three_or_four_planes_roundtrips(tmp_path, planes):
     np.testing.assert_array_equal(read_annotations(tmp_path / "old.tif", ann.shape), ann)
 
 
+def test_a_rotated_ellipse_covers_what_was_drawn():
+    # napari turns an ellipse's 4 box corners with it: their axis-aligned box was filled,
+    # 6 times the drawn ellipse (50 x 5 px radii at 45 degrees), unpainted cells and all
+    turn = np.pi / 4
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    box = np.array([[-5, -50], [-5, 50], [5, 50], [5, -50]], float) @ rotation.T + 100
+    mask = region_mask([box], ["ellipse"], (200, 200))
+    assert abs(mask.sum() - np.pi * 50 * 5) < 0.02 * np.pi * 50 * 5
+    yy, xx = np.nonzero(mask)
+    along = ((xx - 100) - (yy - 100)) / np.sqrt(2)  # the long axis: x turned by 45 degrees
+    across = ((yy - 100) + (xx - 100)) / np.sqrt(2)
+    assert (along**2 / 50**2 + across**2 / 5**2 <= 1.05).all()
+
+
 def test_load_refuses_annotations_of_another_shape_and_keeps_them(tmp_path):
     folder = save_project(tmp_path / "p", np.ones((8, 8), np.uint16))
     before = (folder / ANNOTATIONS_FILE).read_bytes()

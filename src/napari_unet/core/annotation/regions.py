@@ -27,11 +27,26 @@ def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]):
         hi = np.minimum(np.floor(verts.max(axis=0)) + 1, plane_shape).astype(int)
         return slice(lo[0], max(hi[0], lo[0])), slice(lo[1], max(hi[1], lo[1]))
     if kind == "ellipse":
-        # napari stores an ellipse as the 4 corners of its bounding box.
+        # napari stores an ellipse as the 4 corners of its bounding box, which turns with it.
+        edge = verts[1] - verts[0]
+        if min(abs(edge)) > 1e-6 * max(abs(edge)):
+            return _turned_ellipse(verts, plane_shape)
         lo, hi = verts.min(axis=0), verts.max(axis=0)
         centre, radii = (lo + hi) / 2, np.maximum((hi - lo) / 2, 0.5)
         return ellipse(centre[0], centre[1], radii[0], radii[1], shape=plane_shape)
     return polygon(verts[:, 0], verts[:, 1], shape=plane_shape)
+
+
+def _turned_ellipse(corners: np.ndarray, plane_shape: tuple[int, int]):
+    """The pixels inside the ellipse inscribed in a rotated box (corners in order)."""
+    centre = corners.mean(axis=0)
+    axes = [(corners[1] - corners[0]) / 2, (corners[2] - corners[1]) / 2]
+    lo = np.maximum(np.floor(corners.min(axis=0)), 0).astype(int)
+    hi = np.minimum(np.ceil(corners.max(axis=0)) + 1, plane_shape).astype(int)
+    rr, cc = np.mgrid[lo[0] : max(hi[0], lo[0]), lo[1] : max(hi[1], lo[1])]
+    offset = np.stack([rr - centre[0], cc - centre[1]], axis=-1)
+    inside = sum((offset @ a / max(a @ a, 0.25)) ** 2 for a in axes) < 1
+    return rr[inside], cc[inside]
 
 
 def region_mask(
