@@ -266,3 +266,17 @@ def test_undo_unreadable_images_and_a_failing_disk(make_napari_viewer, qtbot, fo
     assert review.entries["zz_broken.png"].status == "rejected"
     widget.shutdown()  # the failed write is tried again: now it lands
     assert read_image(review.labels_path(names[1]))[10, 10] == 555
+
+
+def test_undo_never_reaches_back_into_the_previous_image(make_napari_viewer, qtbot, folder):
+    # napari kept the undo history when the next image's labels replaced the data: Ctrl+Z
+    # pasted the last image's pixels in, and Accept recorded the image as corrected
+    viewer, widget = _dock(make_napari_viewer, qtbot, folder)
+    widget._labels_layer.paint((30, 30), 999)
+    widget.next_image()
+    _shown(widget, qtbot, 1)
+    before = np.array(widget._labels_layer.data)
+    widget._labels_layer.undo()
+    np.testing.assert_array_equal(widget._labels_layer.data, before)
+    widget.accept()
+    assert widget.review.entries[widget.review.names[1]].status == "accepted"

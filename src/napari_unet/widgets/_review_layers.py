@@ -79,7 +79,10 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     image_layer.name = stem
     labels = np.array(item.labels, copy=True)
     if _fits(labels_layer, viewer, labels.ndim):
+        mode = labels_layer.mode  # napari keeps the undo history across new data, so
+        labels_layer.editable = False  # Ctrl+Z pasted the last image's pixels: this clears it
         labels_layer.data = labels
+        labels_layer.editable, labels_layer.mode = True, mode
     else:
         if labels_layer is not None and labels_layer in viewer.layers:
             viewer.layers.remove(labels_layer)
