@@ -280,3 +280,19 @@ def test_undo_never_reaches_back_into_the_previous_image(make_napari_viewer, qtb
     np.testing.assert_array_equal(widget._labels_layer.data, before)
     widget.accept()
     assert widget.review.entries[widget.review.names[1]].status == "accepted"
+
+
+def test_the_proposed_output_follows_the_images_a_chosen_one_stays(qtbot, tmp_path):
+    # plate2 after plate1 opened plate1's review: its statuses and labels over plate2's images
+    from napari_unet.widgets._review_form import ReviewForm
+
+    for plate in ("plate1", "plate2", "plate3"):
+        (tmp_path / plate).mkdir()
+    form = ReviewForm()
+    form.images.value = tmp_path / "plate1"
+    assert form.output.value == tmp_path / "plate1-review"
+    form.images.value = tmp_path / "plate2"
+    assert form.output.value == tmp_path / "plate2-review"
+    form.output.value = tmp_path / "mine"
+    form.images.value = tmp_path / "plate3"
+    assert form.output.value == tmp_path / "mine"

@@ -47,6 +47,7 @@ class ReviewForm(Container):
         self.model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self.queue_all = CheckBox(text="predict the whole folder ahead", value=False)
         self.trained: dict[str, tuple] = {}  # choice -> (model, metadata, saved path)
+        self._proposed: Path | None = None  # the output folder last proposed, not chosen
         self.extend(
             [self.images, self.files, self.labels_folder, self.output, self.model,
              self.model_file, self.queue_all]
@@ -75,10 +76,17 @@ class ReviewForm(Container):
         return [Path(p) for p in (value or ()) if str(p) not in ("", ".")]
 
     def _on_images(self, _value=None) -> None:
+        """Propose the output folder of the chosen images, unless the user chose one.
+
+        A proposal follows the images (plate2 after plate1 gets ``plate2-review``, not
+        plate1's review and its statuses and labels of images of the same names).
+        """
         files = self._files()
         images = files[0] if files else _path(self.images.value)
-        if images is not None and _path(self.output.value) is None:
-            self.output.value = default_output(images)
+        current = _path(self.output.value)
+        if images is not None and (current is None or current == self._proposed):
+            self._proposed = default_output(images)
+            self.output.value = self._proposed
 
     def add_trained(self, model, metadata: dict, name: str, saved: Path | None) -> str:
         """Offer a model the Train dock handed over; returns its choice."""
