@@ -327,3 +327,21 @@ def test_a_failed_write_is_kept_retried_and_rescued(folder, tmp_path, monkeypatc
     assert writer.close()
     assert writer.failed == [] and writer.unsaved(review.names[0]) is None
     np.testing.assert_array_equal(read_image(review.labels_path(review.names[0])), labels)
+
+
+def test_a_changed_image_is_predicted_again_not_shown_the_old_prediction(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    write_image(images / "a.tif", rng.integers(0, 255, (32, 32), dtype=np.uint8))
+    review = Review(images, tmp_path / "out")
+    assert review.check_hash("a.tif") is None
+    old = np.zeros((32, 32), np.int32)
+    old[4:10, 4:10] = 1
+    review.save_prediction("a.tif", old, "key", "nuclei")
+    assert review.stored_labels("a.tif", "key")[1] == "prediction (nuclei)"
+    review.save()
+    write_image(images / "a.tif", rng.integers(0, 255, (32, 32), dtype=np.uint8))  # re-acquired
+    again = Review(images, tmp_path / "out")
+    assert again.check_hash("a.tif") is None  # unreviewed: nothing to warn about
+    assert again.stored_labels("a.tif", "key") is None  # before: the old file's objects

@@ -352,6 +352,7 @@ class Review:
     def check_hash(self, name: str) -> str | None:
         """Hash the image file; a warning when it changed since it was reviewed (else None).
 
+        A changed file's cached prediction is dropped: it is predicted again.
         The warning is kept in the entry (``extra["changed"]``) until the reviewer gives the
         image a new verdict, so it is shown however long before that the file was hashed.
         """
@@ -359,7 +360,9 @@ class Review:
         with self._lock:
             entry = self.entries[name]
             old, entry.hash = entry.hash, digest
-            if old is not None and old != digest and entry.status != "unreviewed":
+            if old not in (None, digest):  # the cached prediction was of the old file
+                entry.predicted_with = None
+            if old not in (None, digest) and entry.status != "unreviewed":
                 entry.extra["changed"] = (
                     f"{name} changed since it was reviewed ({entry.status}); check its labels again"
                 )
