@@ -75,6 +75,24 @@ def layers_of(viewer, image, kind: str = "Labels", exclude=()) -> list:
     ]
 
 
+def plane_in_view(viewer, layer, n_planes: int) -> int:
+    """The plane of ``layer``'s stack on screen (its own leading axis, not the viewer's).
+
+    Raises :class:`InputError` when the viewer's position lies outside the stack (a
+    deeper or longer layer beside it moved the slider there).
+    """
+    from napari_unet.core.errors import InputError
+
+    point = layer.world_to_data(viewer.dims.point)
+    plane = int(np.round(point[0]))
+    if not 0 <= plane < n_planes:
+        raise InputError(
+            f"the view is at plane {plane} of {layer.name!r}, which has {n_planes} planes; "
+            "move the slider onto one of its planes"
+        )
+    return plane
+
+
 def widen_labels(layer) -> bool:
     """Give a Labels layer of one-byte ids (napari's *New labels* layer) int32; True if so.
 

@@ -59,6 +59,7 @@ class PredictForm(Container):
         self._viewer = viewer
         self.model, self.metadata, self.pending = None, {}, None
         self.model_name, self.saved = "", None
+        self._loaded_from: tuple | None = None  # (file, its stamp) of the model in memory
         self.model_changed = lambda: None  # the dock's callback
         self._make_controls()
         self.extend(
@@ -135,6 +136,7 @@ class PredictForm(Container):
     # -- the model ----------------------------------------------------------------------
     def _use(self, model, metadata, pending, name: str, saved=None, label: str = "") -> None:
         self.model, self.metadata, self.pending = model, dict(metadata or {}), pending
+        self._loaded_from = None
         self.model_name, self.saved = name, saved
         self._model_label.value = label or (f"model: {name}" if name else "model: none")
         self.model_changed()
@@ -182,6 +184,7 @@ class PredictForm(Container):
             builtin = BUILTINS.get(self._source.value)
             name = f"{builtin}, built-in" if builtin else Path(req["model_file"]).name
             self.model, self.metadata, self.pending = out["model"], out["metadata"], None
+            self._loaded_from = (req["model_file"], _stamp(req["model_file"]))
             self._model_label.value = f"model: {name}"
             if out.get("kind") is not None:  # another tool's package, run by bioimageio.core
                 self._model_label.value += f" ({self.model.summary})"
@@ -274,6 +277,10 @@ class PredictForm(Container):
         layer = self._image.value
         if layer is None:
             raise InputError("no image layer: open an image first")
+        if self._loaded_from is not None and _stamp(self._loaded_from[0]) != self._loaded_from[1]:
+            self.model, self.metadata = None, {}  # replaced (retrained): load it again
+            self.pending = self._loaded_from[0]
+            self._loaded_from = None
         if self.model is None and self.pending is None:
             raise InputError("no model: choose a model file or train one in the Train dock")
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
@@ -300,9 +307,18 @@ class PredictForm(Container):
         req["model_name"] = self.model_name or "model"
         if self._scope.value == VIEW:
             if plan.is_stack:
-                req["plane"] = int(self._viewer.dims.current_step[0])
+                req["plane"] = _layers.plane_in_view(self._viewer, layer, plan.labels_shape[0])
             h, w = plan.labels_shape[-2:]
             box = _layers.visible_box(self._viewer, layer, (h, w))
             if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
                 req["region"] = ((box[0], box[1]), (box[2], box[3]))
         return req
+
+
+def _stamp(path) -> tuple | None:
+    """When and how large ``path`` was last written (None: it is gone)."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size

@@ -117,6 +117,7 @@ class PredictWidget(Container):
             return
         try:
             req = self._form.request(estimate)
+            image = req["data"] if req["plane"] is None else req["data"][req["plane"]]
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
@@ -125,7 +126,6 @@ class PredictWidget(Container):
         self._progress.value = 0
         self._t0 = time.perf_counter()
         self._status.value = "Estimating the object size..." if estimate else "Predicting..."
-        image = req["data"] if req["plane"] is None else req["data"][req["plane"]]
         job = self._job
         self._worker = create_worker(
             _workers.predict_job, self._form.model, self._form.metadata, self._form.pending,
@@ -242,13 +242,15 @@ class PredictWidget(Container):
 
     def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str):
         """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape)."""
-        layers = self._viewer.layers
+        layers, layer, n = self._viewer.layers, self._req["layer"], len(full)
+        place = {"scale": layer.scale[-n:], "translate": layer.translate[-n:]}
         if name in layers and layers[name].data.shape == full:
             target = layers[name]
             if index:
                 target.data[tuple(index)] = values
             else:
                 target.data = values
+            target.scale, target.translate = place["scale"], place["translate"]  # as it is now
             target.refresh()
             return target
         if name in layers:
@@ -257,8 +259,7 @@ class PredictWidget(Container):
             arr = np.zeros(full, values.dtype)
             arr[tuple(index)] = values
             values = arr
-        layer, n = self._req["layer"], len(full)
-        kw = {"name": name, "scale": layer.scale[-n:], "translate": layer.translate[-n:]}
+        kw = {"name": name, **place}
         if kind == "labels":
             return self._viewer.add_labels(values, opacity=0.5, **kw)
         return self._viewer.add_image(values, colormap="magma", blending="additive", **kw)
