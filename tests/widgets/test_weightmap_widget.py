@@ -213,3 +213,17 @@ def test_a_long_error_wraps_and_never_widens_the_dock(
     assert widget._status.value.startswith("Error: Weight map: cannot write")
     assert dock.width() == width and widget.native.minimumSizeHint().width() <= hint
     assert widget._status.native.height() == height  # two lines kept: the form never jumps
+
+
+def test_a_recomputed_map_follows_the_labels_layer_and_drops_a_stale_target(setup, qtbot):
+    viewer, widget, _ = setup
+    cells = viewer.layers["cells"]
+    cells.rotate, cells.translate = 30, (5, 7)  # moved after the first map
+    widget._show_target.value = False
+    widget._w0.value = 12.0
+    widget._run.native.click()
+    settle(qtbot, widget)
+    weights = viewer.layers["cells weights"]
+    np.testing.assert_allclose(weights.rotate, cells.rotate)
+    assert tuple(weights.translate) == (5, 7) and tuple(weights.scale) == (0.5, 0.5)
+    assert "cells target" not in viewer.layers  # it was of the earlier settings

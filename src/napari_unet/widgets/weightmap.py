@@ -236,6 +236,8 @@ class WeightMapWidget(Container):
         geometry = {
             "scale": source.scale,
             "translate": source.translate,
+            "rotate": source.rotate,
+            "shear": source.shear,
             "affine": source.affine.affine_matrix,
         }
         top = float(weights.max()) if weights.size else 1.0
@@ -246,6 +248,7 @@ class WeightMapWidget(Container):
         if name in self._viewer.layers:
             layer = self._viewer.layers[name]
             layer.data = weights
+            _place(layer, geometry)
             layer.contrast_limits_range = limits
             layer.contrast_limits = limits
         else:
@@ -254,11 +257,14 @@ class WeightMapWidget(Container):
                 blending="additive", **marked,
             )  # fmt: skip
         target_name = f"{source.name} target"
-        if self._show_target.value:
-            if target_name in self._viewer.layers:
-                self._viewer.layers[target_name].data = target
-            else:
-                self._viewer.add_labels(target, name=target_name, opacity=0.4, **marked)
+        old = self._viewer.layers[target_name] if target_name in self._viewer.layers else None
+        if self._show_target.value and old is not None:
+            old.data = target
+            _place(old, geometry)
+        elif self._show_target.value:
+            self._viewer.add_labels(target, name=target_name, opacity=0.4, **marked)
+        elif old is not None and old.metadata.get(ROLE) == "weight map":
+            self._viewer.layers.remove(old)  # a target of other settings would not match
         if active is not None and active in self._viewer.layers:
             self._viewer.layers.selection.active = active
         cells = weights[target == 1]
@@ -267,3 +273,9 @@ class WeightMapWidget(Container):
             + (f"; cells {cells.min():.3g}" if cells.size else "")
             + (" (whole stack)" if weights.ndim == 3 else "")
         )
+
+
+def _place(layer, geometry: dict) -> None:
+    """Give ``layer`` the labels layer's geometry (it may have moved since the last map)."""
+    for key, value in geometry.items():
+        setattr(layer, key, value)
