@@ -1,5 +1,7 @@
 import threading
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -269,3 +271,23 @@ def test_batch_threads_are_chosen_per_device(monkeypatch):
     assert batch_workers(3, torch.device("cpu")) == 3  # an explicit choice wins
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert batch_workers(0, torch.device("cuda", 0)) == 1  # a core stays for the main loop
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_the_view_of_a_colour_image_previews_like_its_training_pairs(alpha):
+    # The Train dock's view of an RGB(A) layer is (h, w, C): read as C rows of 3 pixels, it
+    # stopped a colour run at its first evaluation, and a grey model's preview stayed empty.
+    from napari_unet.widgets._workers import ViewSource
+
+    img, lab = touching_cells((96, 96), n_cells=8, seed=3, cluster_size=1)
+    rgb = np.stack([img, img * 0.5, img * 0.25] + ([np.ones_like(img)] if alpha else []), -1)
+    pairs = make_pairs([rgb], [lab], names=["colour"])
+    assert pairs[0].raw.shape[0] == 3
+    view = ViewSource(rgb, lab.shape)
+    view.update((10, 74, 20, 84))
+    events, result = run(iter_train(pairs, quick(val_every=3), val=pairs, preview=view))
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert previews and previews[-1].labels.shape == (64, 64) and previews[-1].origin == (10, 20)
+    channels_first = ViewSource(np.moveaxis(rgb, -1, 0), lab.shape)
+    channels_first.update((10, 74, 20, 84))
+    np.testing.assert_array_equal(channels_first()[0], view()[0])

@@ -23,13 +23,23 @@ class ViewSource:
     Parameters
     ----------
     image : numpy.ndarray
-        A copy of the training image: ``(H, W)``, ``(H, W, C)`` or a stack ``(Z, H, W[, C])``.
-    stack : bool
-        Whether the first axis is a stack of planes.
+        A copy of the training image: ``(H, W)``, with channels (last or first) or a stack
+        of such planes.
+    label_shape : tuple of int
+        The shape of its labels, ``(H, W)`` or ``(Z, H, W)``: the axis the image has more
+        is its channels, handed to the trainer first, ``(C, h, w)``, as training pairs
+        hold them (an RGB view handed over as rows of 3 pixels stopped colour training).
     """
 
-    def __init__(self, image: np.ndarray, stack: bool) -> None:
-        self._image, self._stack = image, stack
+    def __init__(self, image: np.ndarray, label_shape: tuple[int, ...]) -> None:
+        label_shape = tuple(label_shape)
+        self._stack = len(label_shape) == 3
+        fits = [
+            k for k in range(image.ndim)
+            if image.shape[:k] + image.shape[k + 1 :] == label_shape
+        ] if image.ndim == len(label_shape) + 1 else []  # fmt: skip
+        self._channels = bool(fits)
+        self._image = np.moveaxis(image, fits[-1], -1) if fits else image
         self._lock = threading.Lock()
         self._box: tuple[int, int, int, int] | None = None
         self._plane = 0
@@ -45,7 +55,8 @@ class ViewSource:
             box, plane = self._box, self._plane
         y0, y1, x0, x1 = box or (0, 10**9, 0, 10**9)
         img = self._image[plane] if self._stack else self._image
-        return np.ascontiguousarray(img[y0:y1, x0:x1]), (y0, x0)
+        view = img[y0:y1, x0:x1]
+        return np.ascontiguousarray(np.moveaxis(view, -1, 0) if self._channels else view), (y0, x0)
 
 
 def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Generator:

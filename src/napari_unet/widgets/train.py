@@ -191,7 +191,7 @@ class TrainWidget(Container):
             window.installEventFilter(self._watcher)
         shape = data["labels"][0].shape
         self._view_shape = shape[-2:]
-        self._view = _workers.ViewSource(data["images"][0], stack=len(shape) == 3)
+        self._view = _workers.ViewSource(data["images"][0], shape)
         self._update_view()
         name = f"{image_layer.name} preview"
         old = self._viewer.layers[name] if name in self._viewer.layers else None

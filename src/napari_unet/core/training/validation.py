@@ -61,11 +61,18 @@ def split_holdout(
 
 
 def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=None):
-    """Instance labels and probabilities of ``raw`` by the prediction module's segmentation."""
+    """Instance labels and probabilities of ``raw`` by the prediction module's segmentation.
+
+    ``raw`` is ``(H, W)`` or ``(C, H, W)``: a training pair's image, or the training
+    preview's view of a colour image (an RGBA alpha dropped, a grey model reading the mean).
+    """
+    from napari_unet.core.images.layout import fit_channels
     from napari_unet.core.inference.segment import segment
 
     raw = np.asarray(raw)
     extra = {}
+    if raw.ndim == 3:
+        raw = fit_channels(raw[None], int(model.in_channels), rgba=True)[0]
     if raw.ndim == 3 and raw.shape[0] == 1:
         raw = raw[0]
     elif raw.ndim == 3:
