@@ -70,6 +70,29 @@ def test_cli_trains_validates_and_saves(files, capsys):
     assert prov["config"]["precision"] == "fp32"
 
 
+def test_resume_continues_the_runs_settings_unless_given_again(files, capsys):
+    from napari_unet import load_model
+
+    tmp, p = files
+    out = tmp / "sgd.safetensors"
+    pair = ["--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(out)]
+    quick = ["--arch", "tiny", "--device", "cpu", "-q", "--val-fraction", "0"]
+    first = ["--optimizer", "sgd", "--lr", "0.005", "--batch-size", "2", "--crop-size", "48",
+             "--dice", "0.5", "--no-augment"]  # fmt: skip
+    assert main(["train", *pair, "--steps", "3", *first, *quick]) == 0
+    assert main(["train", *pair, "--steps", "5", "--resume", str(out), *quick]) == 0
+    log = [json.loads(line) for line in (tmp / "sgd.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in log if r["event"] == "TrainStarted"] == [0.005, 0.005]
+    config = load_model(out)[1]["provenance"]["config"]
+    assert (config["optimizer"], config["lr"], config["batch_size"]) == ("sgd", 0.005, 2)
+    assert (config["crop_size"], config["dice_weight"]) == (48, 0.5)
+    assert config["augment"]["flips"] is False  # before: adam, auto rate, 4 x 128, augmented
+    assert main(["train", *pair, "--steps", "6", "--resume", str(out), "--crop-size", "64",
+                 *quick]) == 0  # fmt: skip
+    config = load_model(out)[1]["provenance"]["config"]
+    assert config["crop_size"] == 64 and config["optimizer"] == "sgd"  # given again: used
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 def test_ctrl_c_stops_gracefully_and_saves(files, capsys):
     tmp, p = files

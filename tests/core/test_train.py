@@ -1,7 +1,6 @@
 import threading
 
 import numpy as np
-
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -74,10 +74,12 @@ def _add_settings(p) -> None:
         p, "--lr", key="lr", type=learning_rate, default=None, metavar="LR|auto",
         shown_default=f"auto; from scratch {rates}",
     )  # fmt: skip
-    add_option(p, "--optimizer", key="optimizer", choices=config.OPTIMIZERS, default=d.optimizer)
-    add_option(p, "--schedule", key="schedule", choices=config.SCHEDULES, default=d.schedule)
-    add_option(p, "--batch-size", key="batch_size", type=int, default=d.batch_size)
-    add_option(p, "--crop-size", key="crop_size", type=int, default=d.crop_size)
+    # Settings a resumed run keeps unless given again: None here, filled in by _config.
+    kept = lambda value: {"default": None, "shown_default": f"{value}; with --resume, the run's"}  # noqa: E731
+    add_option(p, "--optimizer", key="optimizer", choices=config.OPTIMIZERS, **kept(d.optimizer))
+    add_option(p, "--schedule", key="schedule", choices=config.SCHEDULES, **kept(d.schedule))
+    add_option(p, "--batch-size", key="batch_size", type=int, **kept(d.batch_size))
+    add_option(p, "--crop-size", key="crop_size", type=int, **kept(d.crop_size))
     add_option(p, "--device", key="device", default=d.device)
     add_option(
         p, "--precision", key="train_precision", choices=("auto", *PRECISIONS),
@@ -85,14 +87,14 @@ def _add_settings(p) -> None:
     )  # fmt: skip
     add_option(p, "--workers", key="workers", type=int, default=d.workers)
     add_option(
-        p, "--augment-on", key="augment_on", choices=config.AUGMENT_PLACES, default=d.augment_on
+        p, "--augment-on", key="augment_on", choices=config.AUGMENT_PLACES, **kept(d.augment_on)
     )
     holdout = f"{config.HOLDOUT_FRACTION} without --val"
     add_option(p, "--val-fraction", key="val_fraction", type=float, shown_default=holdout)
-    add_option(p, "--val-every", key="val_every", type=int, default=d.val_every)
-    add_option(p, "--zoom", key="zoom", type=float, default=AugmentConfig.scale, metavar="F")
-    add_option(p, "--dice", key="dice", type=float, default=d.dice_weight)
-    add_option(p, "--seed", key="seed", type=int, default=d.seed)
+    add_option(p, "--val-every", key="val_every", type=int, **kept(d.val_every))
+    add_option(p, "--zoom", key="zoom", type=float, metavar="F", **kept(AugmentConfig.scale))
+    add_option(p, "--dice", key="dice", type=float, **kept(d.dice_weight))
+    add_option(p, "--seed", key="seed", type=int, **kept(d.seed))
 
 
 def _expand(paths: list[Path], what: str) -> list[Path]:
@@ -170,30 +172,43 @@ def _model_config(preset: str, head: str | None) -> dict:
     return {**PRESETS[preset], "head": head} if head else dict(PRESETS[preset])
 
 
-def _config(args):
+def _config(args, resumed=None):
+    """The run's settings: those given, else the resumed run's (``resumed``), else defaults.
+
+    A resumed run continues as it ran (optimiser, rate, batch, crops, augmentation...);
+    before, every setting not given again fell back to its default, and a run switched from
+    SGD to Adam silently dropped its optimiser state.
+    """
     from napari_unet.core.training.augment import NO_AUGMENT, AugmentConfig
     from napari_unet.core.training.config import HOLDOUT_FRACTION, TrainConfig
 
+    base = resumed.config if resumed is not None else TrainConfig()
     val_fraction = args.val_fraction
     if val_fraction is None:
         val_fraction = 0.0 if args.val_images else HOLDOUT_FRACTION
+    augment = base.augment
+    if args.no_augment:
+        augment = NO_AUGMENT.to_dict()
+    elif args.zoom is not None or resumed is None:
+        zoom = AugmentConfig.scale if args.zoom is None else args.zoom
+        augment = AugmentConfig(scale=zoom).to_dict()
+    given = {
+        "optimizer": args.optimizer, "schedule": args.schedule, "batch_size": args.batch_size,
+        "crop_size": args.crop_size, "val_every": args.val_every, "dice_weight": args.dice,
+        "seed": args.seed, "augment_on": args.augment_on,
+    }  # fmt: skip
+    kept = {k: getattr(base, k) if v is None else v for k, v in given.items()}
+    lr = args.lr if args.lr is not None or resumed is None else base.lr
     return TrainConfig(
         model=_model_config(args.arch, args.head),
         steps=args.steps,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        schedule=args.schedule,
-        batch_size=args.batch_size,
-        crop_size=args.crop_size,
+        lr=lr,
         device=args.device,
-        val_every=args.val_every,
         val_fraction=val_fraction,
-        dice_weight=args.dice,
-        seed=args.seed,
         precision=args.precision,
         workers=args.workers,
-        augment_on=args.augment_on,
-        augment=(NO_AUGMENT if args.no_augment else AugmentConfig(scale=args.zoom)).to_dict(),
+        augment=augment,
+        **kept,
     )
 
 
@@ -306,7 +321,12 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core.training.trainer import iter_train
 
     _check_paths(args)
-    config = _config(args)
+    resumed = None
+    if args.resume is not None:
+        from napari_unet.core.training.checkpoint import load_resume
+
+        resumed = load_resume(args.resume)
+    config = _config(args, resumed)
     channels = _start_channels(args)
     pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey, channels)
     val = None
@@ -317,7 +337,7 @@ def run(args: argparse.Namespace) -> int:
     with _sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:
         report = _Reporter(log, args.quiet)
         gen = iter_train(
-            pairs, config, val=val, stop=stop, init=args.init, resume=args.resume,
+            pairs, config, val=val, stop=stop, init=args.init, resume=resumed,
             output=args.output,
         )  # fmt: skip
         try:
