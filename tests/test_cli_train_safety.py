@@ -182,3 +182,30 @@ def test_folders_pair_each_image_with_the_labels_of_its_name(tmp_path, capsys):
     assert train(tmp_path / "img", tmp_path / "lab", "--steps", "1", "-o", str(out)) == 0
     assert "names differ" not in capsys.readouterr().err
     assert load_model(out)[1]["provenance"]["data"] == ["cell.png", "cell_2.png"]
+
+
+def test_regions_pair_with_the_image_of_their_name(tmp_path, capsys):
+    # Sorted, "a_b_region" < "a_region": zipped with the images, each got the other's region.
+    for folder in ("img", "lab", "reg"):
+        (tmp_path / folder).mkdir()
+    for name, size in (("a", 96), ("a_b", 80)):
+        img, lab = touching_cells((size, size), n_cells=6, seed=size)
+        write_image(tmp_path / "img" / f"{name}.png", (img * 255).astype(np.uint8))
+        write_image(tmp_path / "lab" / f"{name}_labels.tif", lab.astype(np.uint16))
+        region = np.zeros((size, size), np.uint8)
+        region[: size // 2] = 1
+        write_image(tmp_path / "reg" / f"{name}_region.tif", region)
+    out = tmp_path / "m.safetensors"
+    code = train(tmp_path / "img", tmp_path / "lab", "--regions", str(tmp_path / "reg"),
+                 "--steps", "1", "-o", str(out))  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+
+
+def test_names_that_match_keep_their_image_and_only_the_rest_pair_in_order(tmp_path, capsys):
+    from napari_unet.cli.measure import pair_images
+
+    images = [tmp_path / "c1.tif", tmp_path / "c0.tif"]
+    labels = [tmp_path / "c0_labels.tif", tmp_path / "c1_seg.tif"]
+    pairs = [(label.name, image.name) for _, label, image in pair_images(labels, images)]
+    assert pairs == [("c0_labels.tif", "c0.tif"), ("c1_seg.tif", "c1.tif")]  # before: swapped
+    assert "c1_seg.tif with c1.tif" in capsys.readouterr().err

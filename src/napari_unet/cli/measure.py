@@ -51,23 +51,25 @@ def pixel_size_arg(text: str) -> tuple[float, float]:
     return values[0], values[-1]
 
 
-def image_name(label: Path) -> str:
+def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
     """The name of the image a label file belongs to: its stem less a label ending."""
     stem = label.stem
-    for ending in LABEL_ENDINGS:
+    for ending in endings:
         if stem.endswith(ending) and len(stem) > len(ending):
             return stem[: -len(ending)]
     return stem
 
 
 def pair_images(
-    labels: list[Path], images: list[Path] | None, command: str = "measure"
+    labels: list[Path], images: list[Path] | None, command: str = "measure",
+    endings: tuple[str, ...] = LABEL_ENDINGS,
 ) -> list[tuple[str, Path, Path | None]]:
     """``(image name, label file, image file or None)`` for each label file.
 
-    A label file goes with the image of the same name (:func:`image_name`, or its own stem);
-    when some label file has none and there are as many images as label files, they are
-    paired in order (a note says so on stderr).
+    A label file goes with the image of the same name (:func:`image_name` with these
+    ``endings``, or its own stem); label files whose names match no image are paired with
+    the images left over, in the order given, when there are as many (a note on stderr
+    names the pairs); files that match keep their image.
 
     Raises
     ------
@@ -83,24 +85,26 @@ def pair_images(
             if p.stem in by_stem and by_stem[p.stem] != p:
                 raise InputError(f"two images are named {p.stem!r}: {by_stem[p.stem]}, {p}")
             by_stem[p.stem] = p
-        found = [next((by_stem[k] for k in (image_name(p), p.stem) if k in by_stem), None)
-                 for p in labels]  # fmt: skip
-        if all(found):
-            pairs = [(i.stem, p, i) for p, i in zip(labels, found, strict=True)]
-        elif len(images) == len(labels):
+        found = [next((by_stem[k] for k in (image_name(p, endings), p.stem) if k in by_stem),
+                      None) for p in labels]  # fmt: skip
+        lost = [p for p, i in zip(labels, found, strict=True) if i is None]
+        left = [i for i in images if i not in found]
+        if lost and len(lost) != len(left):
+            raise InputError(
+                f"{lost[0]}: no image named {image_name(lost[0], endings)!r} among the "
+                f"{len(images)} --images; name them alike (NAME.tif and NAME_labels.tif) or "
+                "give as many images as label files, in the same order"
+            )
+        if lost:
+            order = iter(left)
+            found = [i if i is not None else next(order) for i in found]
+            shown = ", ".join(f"{p.name} with {i.name}" for p, i in zip(lost, left, strict=True))
             print(
-                f"napari-unet {command}: note: label and image names differ; pairing the "
-                f"{len(labels)} label files with the images in the order given",
+                f"napari-unet {command}: note: {len(lost)} file(s) match no image by name; "
+                f"paired in the order given: {shown}",
                 file=sys.stderr,
             )
-            pairs = [(i.stem, p, i) for p, i in zip(labels, images, strict=True)]
-        else:
-            lost = next(p for p, i in zip(labels, found, strict=True) if i is None)
-            raise InputError(
-                f"{lost}: no image named {image_name(lost)!r} among the {len(images)} --images; "
-                "name them alike (NAME.tif and NAME_labels.tif) or give as many images as "
-                "label files, in the same order"
-            )
+        pairs = [(i.stem, p, i) for p, i in zip(labels, found, strict=True)]
     seen: dict[str, Path] = {}
     for name, label, _ in pairs:
         if name in seen:

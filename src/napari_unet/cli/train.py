@@ -137,6 +137,10 @@ def _start_channels(args) -> int | None:
     return input_channels(resolve_model(start))
 
 
+#: Endings of region mask names: ``a_region.tif`` is the region of the image ``a``.
+REGION_ENDINGS = ("_regions", "_region", "_masks", "_mask")
+
+
 def _load_pairs(images, labels, regions, config, grey, in_channels=None):
     from napari_unet.core.training.pairs import make_pairs
 
@@ -150,11 +154,13 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None):
     order = {image: k for k, image in enumerate(images)}
     paired = sorted(pair_images(labels, images, "train"), key=lambda t: order[t[2]])
     labels = [label for _, label, _ in paired]
-    if regions is not None:
+    if regions is not None:  # by name too: a_region.tif, a_mask.tif or a.tif with a.png
         regions = _expand(regions, "--regions")
         if len(regions) != len(images):
             raise InputError(f"{len(images)} images but {len(regions)} region masks")
-        regions = _read(regions)
+        found = sorted(pair_images(regions, images, "train", REGION_ENDINGS),
+                       key=lambda t: order[t[2]])  # fmt: skip
+        regions = _read([region for _, region, _ in found])
     return make_pairs(
         _read(images, grey),
         _read(labels),
