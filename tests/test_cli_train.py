@@ -224,3 +224,18 @@ def test_cli_fine_tune_fits_the_images_to_the_start_models_channels(files, capsy
         assert code == 0, capsys.readouterr().err
         model, _ = load_model(out)
         assert model.in_channels == load_model(start)[0].in_channels
+
+
+def test_fine_tuning_normalises_as_the_start_model_was_trained(files, capsys):
+    from napari_unet import TrainConfig, load_model, save_model
+    from napari_unet.core.models import build_model
+
+    tmp, p = files
+    base = tmp / "zscore.safetensors"
+    zscore = {"method": "zscore"}
+    save_model(base, build_model(TrainConfig(model="tiny").model), normalization=zscore)
+    ft = tmp / "ft.safetensors"
+    code = main(["train", "--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(ft),
+                 "--steps", "1", "--init", str(base), "--val-fraction", "0", *FAST])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert load_model(ft)[1]["normalization"] == zscore  # before: the default percentiles

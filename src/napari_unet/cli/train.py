@@ -332,7 +332,9 @@ def run(args: argparse.Namespace) -> int:
         from napari_unet.core.training.checkpoint import load_resume
 
         resumed = load_resume(args.resume)
-    config = _config(args, resumed)
+    from napari_unet.core.training.checkpoint import with_start_normalization
+
+    config = with_start_normalization(_config(args, resumed), args.init, resumed)
     channels = _start_channels(args)
     pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey, channels)
     val = None

@@ -142,6 +142,7 @@ class TrainWidget(Container):
         from napari.qt.threading import create_worker
 
         from napari_unet.core.errors import InputError
+        from napari_unet.core.training.checkpoint import with_start_normalization
 
         if not self._done.is_set():
             return
@@ -153,6 +154,7 @@ class TrainWidget(Container):
             data = th.snapshot(pairs, self._val_image.value, self._val_labels.value)
             init = None if resume else self._form.init_choice()
             data["in_channels"] = th.model_channels(init, self._result if resume else None)
+            config = with_start_normalization(config, init, self._result if resume else None)
             self._output = th.output_path(pairs[0][0], self._save_path.value)
             th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
         except (InputError, FileNotFoundError) as exc:

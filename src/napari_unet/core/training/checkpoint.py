@@ -237,3 +237,23 @@ def _matching_state(path: Path, training: dict) -> tuple[dict, dict]:
         f"({'; '.join(found)}; the model: run {run_id or '?'}, step {steps}); resuming would "
         f"mix two runs. Continue from these weights with --init {path.name} instead"
     )
+
+
+def with_start_normalization(config, init=None, resume=None):
+    """``config`` normalising as the model a run starts from was trained to (its file says).
+
+    A fine-tuned or resumed model reads its inputs as it learnt to; the default
+    percentiles on a model trained with z-scores misjudged it (a start score of 0.33
+    instead of 0.87, so the wrong learning rate) and retrained it on other numbers.
+    """
+    from dataclasses import replace
+
+    from napari_unet.core.models.modelfile import read_metadata
+
+    if resume is not None:
+        found = resume.config.normalization
+    elif init is not None:
+        found = read_metadata(init).get("normalization")
+    else:
+        return config
+    return replace(config, normalization=dict(found)) if found else config
