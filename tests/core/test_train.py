@@ -290,3 +290,14 @@ def test_the_view_of_a_colour_image_previews_like_its_training_pairs(alpha):
     channels_first = ViewSource(np.moveaxis(rgb, -1, 0), lab.shape)
     channels_first.update((10, 74, 20, 84))
     np.testing.assert_array_equal(channels_first()[0], view()[0])
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.uint64])
+def test_label_ids_beyond_int32_keep_cells_apart(dtype):
+    # int64 2**32 + 7 wrapped to 7 and merged with cell 7; uint32 3e9 read as negative
+    labels = np.zeros((40, 40), dtype)
+    labels[5:20, 5:20] = 7
+    labels[5:20, 20:35] = {np.uint32: 3_000_000_000, np.int64: 2**32 + 7}.get(dtype, 2**63 + 5)
+    (pair,) = make_pairs([np.random.default_rng(0).random((40, 40))], [labels])
+    assert pair.labels.dtype == np.int32 and sorted(np.unique(pair.labels)) == [0, 1, 2]
+    assert pair.labels[10, 10] != pair.labels[10, 30]  # two cells, the gap between them kept

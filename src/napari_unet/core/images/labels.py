@@ -75,3 +75,19 @@ def check_labels(
                 "(0 = background, positive ids for objects)"
             )
     return arr
+
+
+def compact_ids(labels: np.ndarray) -> np.ndarray:
+    """``labels`` as int32, its ids counted ``1..n`` in order when they are sparse or large.
+
+    Ids beyond int32 (2**32 + 7 of an int64 file) wrapped when cast, merging cells, and a
+    few huge ids made per-id tables (bincount) of gigabytes; ordinary ids are kept as they
+    are.
+    """
+    arr = np.asarray(labels)
+    top = int(arr.max()) if arr.size else 0
+    if top > min(arr.size, np.iinfo(np.int32).max):
+        from skimage.segmentation import relabel_sequential
+
+        arr = relabel_sequential(arr if arr.flags.writeable else arr.copy())[0]
+    return arr.astype(np.int32, copy=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.labels import check_labels
+from napari_unet.core.images.labels import check_labels, compact_ids
 from napari_unet.core.images.normalize import check_pixels, normalize
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
@@ -216,7 +216,7 @@ def make_pairs(
     pairs: list[TrainPair] = []
     channels = None
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
-        lab = check_labels(lab, f"{name}: labels", allow_bool=True).astype(np.int32, copy=False)
+        lab = compact_ids(check_labels(lab, f"{name}: labels", allow_bool=True))
         img = checked_image(img, lab.shape, name, in_channels, channel)
         channels = _same_channels(img, channels, name)
         mask = _checked_region(reg, lab.shape, name)
