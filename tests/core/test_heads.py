@@ -130,3 +130,16 @@ def test_a_model_file_without_a_head_keeps_its_softmax_over_every_class():
     distance = activate(logits, "distance")  # two classes, then a sigmoid map
     assert torch.allclose(distance[:, :2].sum(1), torch.ones(2, 8, 8))
     assert torch.allclose(distance[:, 2], torch.sigmoid(logits[:, 2]))
+
+
+def test_an_ideal_3class_output_gives_the_cells_back_whatever_the_gap():
+    # Its foreground (interior + boundary) holds the gaps between touching cells already:
+    # growing instances over a gap (the model file's separation_gap, 2) filled real
+    # background between cells 2 px apart
+    truth = np.zeros((12, 16), np.uint16)
+    truth[2:10, 1:7], truth[2:10, 9:15] = 1, 2
+    target = separate_touching(truth, 2, "3class")
+    ideal = np.stack([(target == c).astype(np.float32) for c in range(3)])
+    got = instances(ideal, "3class", Postprocess(min_size=1, gap=2))
+    np.testing.assert_array_equal(got > 0, truth > 0)
+    assert len(np.unique(got)) == 3

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from napari_unet.core.errors import InputError
@@ -75,6 +77,8 @@ def instances(
         return probabilities_to_labels(fg, **post.as_dict(), split_max_area=split_max_area)
     if probs.shape[0] < 3:
         raise InputError(f"the {head!r} head needs 3 channels; got {probs.shape[0]}")
+    if head == "3class":  # its foreground holds the gaps (boundary class): none to close
+        post = replace(post, gap=0)
     return seeded_labels(fg, seed_map(probs, head), post)
 
 
