@@ -301,3 +301,15 @@ def test_label_ids_beyond_int32_keep_cells_apart(dtype):
     (pair,) = make_pairs([np.random.default_rng(0).random((40, 40))], [labels])
     assert pair.labels.dtype == np.int32 and sorted(np.unique(pair.labels)) == [0, 1, 2]
     assert pair.labels[10, 10] != pair.labels[10, 30]  # two cells, the gap between them kept
+
+
+def test_targets_follow_the_configs_gap_and_w0_whatever_the_pairs_were_made_with():
+    from napari_unet.core.training.pairs import for_head
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[5:35, 5:20], labels[5:35, 20:35] = 1, 2  # two touching cells
+    pairs = make_pairs([np.random.default_rng(0).random((40, 40))], [labels])  # gap 2, w0 10
+    (same,) = for_head(pairs, "paper", 0.0, 5.0, 0)
+    assert same.target[20, 19:21].tolist() == [1, 1]  # no gap: before, the pair's 2 px gap
+    assert same.weights.max() < 3  # no border term (w0 = 0)
+    assert for_head(pairs, "paper", 10.0, 5.0, 2)[0] is pairs[0]  # made so: kept as they are

@@ -49,6 +49,8 @@ class TrainPair:
     extra : numpy.ndarray or None
         The regression target of heads that have one (``distance``: the normalised distance
         map, float32), else None.
+    settings : tuple or None
+        ``(w0, sigma, gap)`` the target and weights were made with (None: not recorded).
     """
 
     image: np.ndarray
@@ -60,6 +62,7 @@ class TrainPair:
     raw: np.ndarray
     head: str = DEFAULT_HEAD
     extra: np.ndarray | None = None
+    settings: tuple | None = None
     _coeffs: np.ndarray | None = field(default=None, repr=False)
     _fg: np.ndarray | None = field(default=None, repr=False)
     _region: np.ndarray | None = field(default=None, repr=False)
@@ -225,7 +228,9 @@ def make_pairs(
             raw = np.asarray(iz)
             image = normalize(raw.astype(np.float32, copy=False), normalization)
             plane = name if z is None else f"{name} [plane {z}]"
-            pairs.append(TrainPair(image, lz, mz, target, weights, plane, raw, head, extra))
+            pairs.append(
+                TrainPair(image, lz, mz, target, weights, plane, raw, head, extra, (w0, sigma, gap))
+            )
     if not pairs or sum(p.fg_index.size for p in pairs) == 0:
         raise InputError(
             "no annotated cell: the labels hold no cell (value > 0) inside the annotated "
@@ -237,16 +242,22 @@ def make_pairs(
 def for_head(
     pairs: list[TrainPair], head: str, w0: float, sigma: float, gap: int
 ) -> list[TrainPair]:
-    """``pairs`` with the targets of ``head`` (the same pairs where they already have them)."""
+    """``pairs`` with the targets of ``head`` and these settings (the same pairs if so).
+
+    Before, pairs of the same head kept targets of other settings, and the model file
+    recorded a gap its targets did not have.
+    """
     from dataclasses import replace
 
     out = []
     for p in pairs:
-        if p.head != head:
+        made = p.settings is None or p.settings == (w0, sigma, gap)
+        if p.head != head or not made:
             target, weights, extra = cached_target_and_weights(
                 p.labels, p.mask, w0, sigma, gap, head
             )
-            p = replace(p, target=target, weights=weights, extra=extra, head=head, _region=None)
+            p = replace(p, target=target, weights=weights, extra=extra, head=head,
+                        settings=(w0, sigma, gap), _region=None)  # fmt: skip
         out.append(p)
     return out
 
