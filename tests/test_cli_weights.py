@@ -55,6 +55,23 @@ def test_weights_png_labels_class_weights_and_mask(tmp_path):
     assert np.all(ref[:, 50:] == 0)
 
 
+def test_a_mask_painted_in_any_colour_counts_and_an_empty_one_is_refused(tmp_path, capsys):
+    labels = touching_labels()
+    tifffile.imwrite(tmp_path / "cells.tif", labels)
+    green = np.zeros((*labels.shape, 3), np.uint8)
+    green[:, :50, 1] = 255  # painted green: its red channel is all 0
+    Image.fromarray(green).save(tmp_path / "green.png")
+    out = tmp_path / "w.tif"
+    argv = ["weights", str(tmp_path / "cells.tif"), "-o", str(out), "--mask"]
+    assert main(argv + [str(tmp_path / "green.png")]) == 0
+    ref = target_and_weights(labels, mask=green[..., 1] > 0)[1]
+    np.testing.assert_array_equal(tifffile.imread(out), ref)  # before: all weights 0
+    Image.fromarray(np.zeros(labels.shape, np.uint8)).save(tmp_path / "empty.png")
+    out.unlink()
+    assert main(argv + [str(tmp_path / "empty.png")]) == 2
+    assert "the mask is empty" in capsys.readouterr().err
+
+
 def test_weights_zarr_stack_with_progress(tmp_path, capsys):
     da = pytest.importorskip("dask.array")
     stack = np.stack([touching_labels(), touching_labels()[::-1], touching_labels()[:, ::-1]])

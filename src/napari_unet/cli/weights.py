@@ -72,8 +72,13 @@ def run(args: argparse.Namespace) -> int:
     if args.mask is not None:
         mask = np.asarray(read_image(args.mask))
         if mask.ndim == 3 and mask.shape[-1] in (3, 4) and mask.ndim > labels.ndim:
-            mask = mask[..., 0]  # a PNG painted in colour: any non-zero first channel
+            mask = mask[..., :3].any(axis=-1)  # painted in colour: any colour (not alpha)
         mask = mask != 0
+        if not mask.any():
+            raise InputError(
+                f"{args.mask}: the mask is empty (no non-zero pixel), so nothing is annotated "
+                "and every weight would be 0"
+            )
     gen = iter_target_and_weights(
         labels,
         gap=args.gap,
