@@ -248,6 +248,31 @@ def test_no_or_one_cell_has_no_border_term(n, distance_path):
     np.testing.assert_array_equal(weights, wc[target].astype(np.float32))
 
 
+def test_a_wide_sigma_on_a_small_image_adds_no_term_for_one_cell(distance_path):
+    # The compiled kernels' "no second cell" value (2 reach^2 + 1) was read as a distance
+    # when sigma's cut-off passed the image size: a border term of up to 8.9 beside one cell
+    labels = np.zeros((1, 8), np.uint16)
+    labels[0, :3] = 1
+    np.testing.assert_array_equal(wm.weight_map(labels, sigma=20, class_weights="none"), 1)
+
+
+def test_cells_far_apart_on_one_id_give_no_nan(distance_path):
+    # Offsets over 46,341 px overflowed int32 when squared: NaN weights, a NaN loss
+    labels = np.zeros((2, 100_000), np.uint16)
+    labels[:, :3] = labels[:, -3:] = 1
+    labels[:, 50_000:50_003], labels[:, 50_003:50_006] = 2, 3
+    weights = wm.weight_map(labels)
+    assert np.isfinite(weights).all() and weights[0, 50_006] > 2  # the term beside the pair
+
+
+def test_a_whole_float_gap_is_taken_as_a_number_of_pixels():
+    labels = np.zeros((16, 16), np.uint16)
+    labels[2:14, 2:8], labels[2:14, 8:14] = 1, 2
+    np.testing.assert_array_equal(wm.weight_map(labels, gap=2.0), wm.weight_map(labels, gap=2))
+    np.testing.assert_array_equal(targets.separate_touching(labels, 2.0),
+                                  targets.separate_touching(labels, 2))  # fmt: skip
+
+
 # --------------------------------------------------------------------------- stacks
 
 

@@ -129,6 +129,9 @@ def border_distances(
     height, width = labels.shape
     reach = int(min(math.floor(max_distance), height + width)) if top else 0
     limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
+    # No distance in the image exceeds height + width: a cut-off beyond it takes that, so
+    # the compiled kernels' "no cell" value (2 reach^2 + 1) is never read as a distance.
+    limit = min(limit, float(reach * reach)) if top else limit
     if top and _compiled_path(labels.size, reach, top):
         sq1, sq2 = compiled.squared_border_distances(labels, reach)
         return _root(sq1, limit), _root(sq2, limit)
@@ -224,6 +227,10 @@ def _squared_distances(background: np.ndarray, y0: int, x0: int) -> np.ndarray:
     dy -= np.arange(height, dtype=np.int32)[:, None]
     dx = nearest[1]
     dx -= np.arange(width, dtype=np.int32)[None, :]
+    # Offsets beyond 32767 px are clipped: their squares would overflow int32 (a NaN
+    # weight); 2 * 32767^2 still fits, and such distances make no border term.
+    np.clip(dy, -32767, 32767, out=dy)
+    np.clip(dx, -32767, 32767, out=dx)
     dy *= dy
     dx *= dx
     dy += dx

@@ -46,8 +46,12 @@ class WeightMapSettings:
     mode: str = "binary"
 
 
-def check_parameters(w0: float, sigma: float, gap: int, mode: str) -> None:
-    """Raise :class:`InputError` unless the weight-map settings are usable."""
+def check_parameters(w0: float, sigma: float, gap: int, mode: str) -> int:
+    """Raise :class:`InputError` unless the weight-map settings are usable; the gap as int.
+
+    (A whole float such as ``2.0`` is accepted and given back as ``2``: it reached
+    ``range()`` and raised a TypeError.)
+    """
     if not (isinstance(sigma, (int, float, np.number)) and math.isfinite(sigma) and sigma > 0):
         raise InputError(f"sigma must be a positive number of pixels; got {sigma}")
     if not (isinstance(w0, (int, float, np.number)) and math.isfinite(w0) and w0 >= 0):
@@ -56,6 +60,7 @@ def check_parameters(w0: float, sigma: float, gap: int, mode: str) -> None:
         raise InputError(f"gap must be a whole number of pixels >= 0; got {gap}")
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return int(gap)
 
 
 def separated_labels(labels: np.ndarray, gap: int = WeightMapSettings.gap) -> np.ndarray:
@@ -80,7 +85,7 @@ def separated_labels(labels: np.ndarray, gap: int = WeightMapSettings.gap) -> np
         Labels of the same shape and dtype.
     """
     check_labels(labels)
-    check_parameters(1.0, 1.0, gap, "binary")
+    gap = check_parameters(1.0, 1.0, gap, "binary")
     labels = np.asarray(labels)
     if gap == 0:
         return labels.copy()
@@ -113,7 +118,7 @@ def separate_touching(
     numpy.ndarray
         uint8 target of the same shape.
     """
-    check_parameters(1.0, 1.0, gap, mode)
+    gap = check_parameters(1.0, 1.0, gap, mode)
     return target_of(np.asarray(labels), separated_labels(labels, gap), mode)
 
 

@@ -162,7 +162,7 @@ def target_and_weights(
         target (gaps included), with distances to the separated cells.
     """
     labels = check_labels(labels)
-    check_parameters(w0, sigma, gap, mode)
+    gap = check_parameters(w0, sigma, gap, mode)
     class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
     mask = _check_mask(mask, labels.shape)
     args = (gap, w0, sigma, class_weights, mode)
@@ -252,7 +252,7 @@ def iter_target_and_weights(
     plane (a 2D image counts as one plane) and returns ``(target, weights)`` as numpy arrays.
     """
     labels = check_labels(labels)
-    check_parameters(w0, sigma, gap, mode)
+    gap = check_parameters(w0, sigma, gap, mode)
     class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
     mask = _check_mask(mask, labels.shape)
     planes = labels if labels.ndim == 3 else labels[None]
