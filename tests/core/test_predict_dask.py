@@ -3,6 +3,8 @@ Zarr stores and a cluster all give the numpy prediction."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -174,3 +176,29 @@ def test_a_store_stopped_part_way_leaves_the_earlier_result(net, tmp_path):
     gen.close()  # Cancel in the dock, Ctrl-C on the command line
     np.testing.assert_array_equal(zarr.open_array(str(out), mode="r")[:], earlier)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.zarr"]  # no partial store left
+
+
+def test_stores_are_named_absolutely_for_workers_in_another_folder(tmp_path, monkeypatch):
+    # A dask worker started in another folder resolved relative store paths against its
+    # own: it read an empty input and wrote the probabilities there (labels all 0, "success")
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.inference.chunked import iter_store
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.chdir(here)
+    data = np.arange(64 * 48, dtype=np.float32).reshape(64, 48)
+    da.from_array(data, chunks=16).to_zarr("in.zarr")
+    image = read_image("in.zarr")
+
+    def elsewhere(block):  # as a worker in another folder runs a task
+        os.chdir(there)
+        return block
+
+    meta = np.empty((0, 0), np.float32)  # (else dask calls it once to learn the output type)
+    drain(iter_store(image.map_blocks(elsewhere, meta=meta), "out.zarr"))
+    monkeypatch.chdir(there)
+    np.testing.assert_array_equal(read_image(here / "out.zarr").compute(), data)
+    np.testing.assert_array_equal(image.compute(), data)  # the input read from here
+    assert not list(there.iterdir())

@@ -174,7 +174,8 @@ def _read_zarr(p: Path):
     import zarr
 
     try:
-        return _lazy(p, zarr.open_array(str(p), mode="r"))
+        # absolute: a cluster's workers may run in another folder
+        return _lazy(p, zarr.open_array(str(p.resolve()), mode="r"))
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged store raises many types

@@ -79,7 +79,7 @@ def read_multiscale(path: str | os.PathLike) -> list:
     datasets = found[0]["multiscales"][0].get("datasets") or []
     if not datasets:
         raise InputError(f"{path}: the OME-Zarr metadata lists no datasets")
-    group = zarr.open_group(str(path), mode="r")
+    group = zarr.open_group(str(Path(path).resolve()), mode="r")  # workers: any folder
     return [da.from_zarr(group[d["path"]]) for d in datasets]
 
 

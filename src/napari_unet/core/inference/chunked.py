@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -196,6 +197,7 @@ def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
     if not all(_aligned(c, size) for c, size in zip(probs.chunks, chunks, strict=True)):
         probs = probs.rechunk(chunks)  # blocks that would share a store chunk: regrid them
     blocks = list(np.ndindex(*probs.numblocks))
+    path = Path(path).resolve()  # tasks may run in workers started in another folder
     with atomic_folder(path) as tmp:
         store = zarr.open_array(
             str(tmp), mode="w", shape=probs.shape, chunks=chunks, dtype=np.float32

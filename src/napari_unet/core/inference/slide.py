@@ -98,13 +98,13 @@ class SlideResult:
 
 def slide_output(src: Path, out: Path | None, name: str, is_ome: bool) -> Path:
     """Where the labels go: ``src/labels/name`` for OME-Zarr input, else ``out`` (needed)."""
-    if out is not None:
-        return Path(out)
+    if out is not None:  # absolute: the tasks may run in workers with another folder
+        return Path(out).resolve()
     if not is_ome:
         raise InputError(
             f"{src} is a plain Zarr array, not an OME-Zarr image: give an output store (.zarr)"
         )
-    return Path(src) / "labels" / name
+    return Path(src).resolve() / "labels" / name
 
 
 def _levels(shape: tuple[int, int], chunks: tuple[int, int]) -> int:
@@ -291,7 +291,7 @@ def iter_label_foreground(
     """
     import zarr
 
-    src, dest = Path(foreground), Path(out)
+    src, dest = Path(foreground).resolve(), Path(out).resolve()  # as slide_output says
     if zarr.open_array(str(src), mode="r").ndim != 2:
         raise InputError(f"{src}: expected a 2D foreground probability array")
     _check_output(dest, src, overwrite)
