@@ -124,3 +124,20 @@ def test_the_napari_reader_opens_one_layer_per_channel(tmp_path):
     [(data, meta, kind)] = read_ome_zarr(str(tmp_path / "a.zarr"))
     assert kind == "image" and meta["channel_axis"] == 0 and meta["scale"] == [0.5, 0.5]
     assert data.shape == (2, 70, 90)
+
+
+def test_an_ome_zarr_image_is_read_by_read_image_and_its_single_planes_dropped(tmp_path):
+    # read_image refused every OME-Zarr image group; bioformats2raw's (t, c, z, y, x) with
+    # t = z = 1 was refused by slide as 5-D
+    data = _planes((1, 2, 1, 70, 90))
+    kinds = ["time", "channel", "space", "space", "space"]
+    tczyx = [{"name": n, "type": t} for n, t in zip("tczyx", kinds, strict=True)]
+    group = zarr.open_group(str(tmp_path / "bf.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", data=data, chunks=(1, 1, 1, 64, 64))
+    dataset = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1] * 5}]}
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": tczyx, "datasets": [dataset]}]
+    expected = np.moveaxis(data[0, :, 0], 0, -1)
+    np.testing.assert_array_equal(read_image(tmp_path / "bf.zarr").compute(), expected)
+    np.testing.assert_array_equal(open_image(tmp_path / "bf.zarr").data.compute(), expected)
+    _ome_channels(tmp_path / "cyx.zarr", data[0, :, 0], C_Y_X)
+    np.testing.assert_array_equal(read_image(tmp_path / "cyx.zarr").compute(), expected)

@@ -50,6 +50,11 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
         raise InputError(f"{p}: no such file or folder")
     suffix = p.suffix.lower()
     if is_zarr(p):
+        from napari_unet.core.images.omezarr import group_attrs, open_image
+
+        found = group_attrs(p)
+        if found is not None and found[0].get("multiscales"):
+            return open_image(p).data  # an OME-Zarr image: its full resolution
         return _read_zarr(p)
     if p.is_dir():
         raise InputError(f"{p} is a folder, not an image file")

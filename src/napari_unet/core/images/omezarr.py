@@ -93,7 +93,11 @@ def _level_scale(ome: dict) -> tuple[float, float]:
 
 
 def open_image(path: str | os.PathLike) -> OmeImage:
-    """A Zarr array or the full-resolution level of an OME-Zarr image group, lazily."""
+    """A Zarr array or the full-resolution level of an OME-Zarr image group, lazily.
+
+    Axes of size 1 that are neither channels nor y and x (a ``t`` or ``z`` of one) are
+    dropped, and the channel axis moved last.
+    """
     from napari_unet.core.images.io import read_image
 
     p = Path(path)
@@ -107,12 +111,17 @@ def open_image(path: str | os.PathLike) -> OmeImage:
         raise InputError(f"{p}: an OME-Zarr group without an image ('multiscales')")
     from napari_unet.core.images.io import channels_last
 
-    data = channels_last(read_multiscale(p)[0], axis_letters(ome))
-    return OmeImage(data, p, version, _level_scale(ome))
+    data, letters = read_multiscale(p)[0], axis_letters(ome)
+    if len(letters) == data.ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
+        keep = [k for k, a in enumerate(letters) if not (a in "TZQ" and data.shape[k] == 1)]
+        keep = keep if len(keep) >= 2 else list(range(data.ndim))[-2:]
+        data = data[tuple(slice(None) if k in keep else 0 for k in range(data.ndim))]
+        letters = "".join(letters[k] for k in keep)
+    return OmeImage(channels_last(data, letters), p, version, _level_scale(ome))
 
 
 def axis_letters(ome: dict) -> str:
-    """``C`` for the channel axis of the image's ``axes`` metadata, ``Q`` for the others.
+    """The letter of each axis of the image's ``axes`` metadata: T, C, Z, Y, X (Q: other).
 
     NGFF 0.4 and later describe each axis (``{"name": "c", "type": "channel"}``); 0.3 names
     them (``["c", "y", "x"]``); older versions say nothing (``""``: nothing is moved).
@@ -121,7 +130,9 @@ def axis_letters(ome: dict) -> str:
     for axis in ome["multiscales"][0].get("axes") or []:
         described = isinstance(axis, dict)
         name, kind = (axis.get("name"), axis.get("type")) if described else (axis, None)
-        letters += "C" if kind == "channel" or str(name).lower() == "c" else "Q"
+        name = str(name).lower()
+        known = name.upper() if name in ("t", "c", "z", "y", "x") else "Q"
+        letters += "C" if kind == "channel" else known
     return letters
 
 
