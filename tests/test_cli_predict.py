@@ -121,3 +121,18 @@ def test_not_a_model_file(images, tmp_path, capsys):
     bad.write_text("not a model")
     rc = main(["predict", str(bad), str(images), "-o", str(tmp_path / "o")])
     assert rc == 2 and "error" in capsys.readouterr().err
+
+
+def test_a_bad_file_in_a_folder_is_reported_and_the_others_are_predicted(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        img, _ = touching_cells((64, 64), n_cells=5, seed=ord(name))
+        if name == "b":
+            img[3, 3] = np.nan  # one bad pixel
+        write_image(folder / f"{name}.tif", img.astype(np.float32))
+    out = tmp_path / "out"
+    assert main(["predict", "nuclei", str(folder), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "b.tif" in err and "NaN" in err and "1 of 3 inputs failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_labels.tif", "c_labels.tif"]  # before: a

@@ -12,7 +12,7 @@ import sys
 
 from napari_unet.core.options import describe
 
-__all__ = ["add_option", "channel_choice", "progress_bar"]
+__all__ = ["add_option", "channel_choice", "progress_bar", "run_each"]
 
 
 def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
@@ -103,3 +103,33 @@ def options_markdown() -> str:
             where = "<br>".join(flags.get(key, [])) or "dock only"
             lines.append(f"| {key} | {text} | {where} |")
     return "\n".join(lines) + "\n"
+
+
+def run_each(plan, command: str, work) -> int:
+    """Call ``work(src, outputs)`` for each input; the exit status (0, or 2 if one failed).
+
+    An input that fails with :class:`InputError` (a damaged file, NaN pixels) is reported
+    with its name and the others still run: before, the first bad file of a folder stopped
+    the rest. A single input's error is raised as it is.
+    """
+    from napari_unet.core.errors import InputError
+
+    if len(plan) == 1:
+        work(*plan[0])
+        return 0
+    failed = []
+    for src, outs in plan:
+        try:
+            work(src, outs)
+        except InputError as exc:
+            failed.append(src.name)
+            text = str(exc) if str(src) in str(exc) else f"{src}: {exc}"
+            print(f"napari-unet {command}: error: {text}", file=sys.stderr)
+    if failed:
+        shown = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
+        print(
+            f"napari-unet {command}: {len(failed)} of {len(plan)} inputs failed ({shown}); "
+            "the others were written",
+            file=sys.stderr,
+        )
+    return 2 if failed else 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.cli._args import add_option, channel_choice, progress_bar
+from napari_unet.cli._args import add_option, channel_choice, progress_bar, run_each
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image
 
@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
     loaded = load_or_run(args, plan)  # another tool's bioimage.io package runs there
-    if loaded is None:
-        return 0
+    if isinstance(loaded, int):
+        return loaded
     model, metadata = loaded
     if args.object_size is not None:
         from napari_unet.core.inference.scale import training_object_size
@@ -147,14 +147,16 @@ def run(args: argparse.Namespace) -> int:
         model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
         metadata=metadata, channel=args.channel, flips=args.flips,
     )  # fmt: skip
-    for src, outs in plan:
+
+    def one(src: Path, outs: dict) -> None:
         labels = _predict_one(predictor, post, src, outs, args, metadata)
         write_image(outs["labels"], labels)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
         if "probabilities" in outs:
             print(f"{src} -> {outs['probabilities']} (probabilities)")
-    return 0
+
+    return run_each(plan, "predict", one)
 
 
 def _object_size(args) -> float | str | None:

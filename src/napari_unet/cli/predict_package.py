@@ -19,10 +19,10 @@ from napari_unet.core.errors import InputError
 
 
 def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
-    """``(model, metadata)`` for the predict command, or None once another tool's ran.
+    """``(model, metadata)`` for the predict command, or the exit status of another tool's.
 
     ``args.model`` is a model file, a built-in name or a bioimage.io package; another
-    tool's package predicts every input of ``plan`` here (the command then returns 0).
+    tool's package predicts every input of ``plan`` here.
     """
     from napari_unet.core.models.modelfile import load_model
     from napari_unet.core.models.pretrained import resolve_model
@@ -35,8 +35,7 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
     if isinstance(opened, tuple):
         return opened
     opened.device = args.device
-    run_foreign(args, opened, plan)
-    return None
+    return run_foreign(args, opened, plan)
 
 
 def _refuse_options(args: argparse.Namespace) -> None:
@@ -50,9 +49,9 @@ def _refuse_options(args: argparse.Namespace) -> None:
         )
 
 
-def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) -> None:
+def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) -> int:
     """Predict every input with another tool's package and write what it declares."""
-    from napari_unet.cli._args import progress_bar
+    from napari_unet.cli._args import progress_bar, run_each
     from napari_unet.core.exchange.foreign import segment_foreign
     from napari_unet.core.images.io import read_image, write_image
     from napari_unet.core.inference.postprocess import Postprocess
@@ -68,7 +67,8 @@ def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) 
     given = {"threshold": args.threshold, "min_size": args.min_size, "split": args.split}
     post = Postprocess(gap=0, **{k: v for k, v in given.items() if v is not None})
     print(f"{args.model}: {model.summary}")
-    for src, outs in plan:
+
+    def one(src: Path, outs: dict) -> None:
         image = np.asarray(read_image(src))
         with progress_bar(src.name, "block") as bar:
             gen = model.iter_predict(image, tile=args.tile, channel=args.channel)
@@ -81,3 +81,5 @@ def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) 
         if "probabilities" in outs and p.kind == "probabilities":
             write_image(outs["probabilities"], output)
             print(f"{src} -> {outs['probabilities']} (probabilities)")
+
+    return run_each(plan, "predict", one)
