@@ -88,7 +88,7 @@ class SlideResult:
 
     path: Path
     shape: tuple[int, int]
-    n_objects: int  # components after the size filter (split pieces add to them)
+    n_objects: int  # objects written: components after the size filter, split pieces too
     n_dropped: int  # components under min_size
     n_whole: int  # objects too large for the margin: not split
     levels: int
@@ -270,13 +270,13 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     tasks = [
         task(local_path, str(tmp), b, shared, reach, post.split, post.gap, levels) for b in blocks
     ]
-    for done, _ in enumerate(iter_tasks(tasks, scheduler), start=1):
+    pieces: set[int] = set()  # the ids the split added (seen by every block they touch)
+    for done, (_, added) in enumerate(iter_tasks(tasks, scheduler), start=1):
+        pieces.update(added.tolist())
         yield SlideProgress("finish", done, len(blocks))
     seconds["finish"] = time.perf_counter() - clock
-    n_whole = 0
-    if can_split is not None:
-        n_whole = int(merge.n - can_split[1:].sum())
-    return shape, merge.n, merge.n_dropped, n_whole, levels, len(blocks), seconds
+    n_whole = int(merge.n - can_split[1:].sum()) if can_split is not None else 0
+    return shape, merge.n + len(pieces), merge.n_dropped, n_whole, levels, len(blocks), seconds
 
 
 def iter_label_foreground(
@@ -362,7 +362,7 @@ def _finish_task(local_path: str, out: str, block, shared, reach: int, split, ga
         part = labels[::step, ::step]
         ty, tx = y0 // step, x0 // step
         group[str(k)][ty : ty + part.shape[0], tx : tx + part.shape[1]] = part
-    return block
+    return np.unique(labels[labels > merge.n])  # split pieces: their ids exceed the merge's
 
 
 def segment_slide(
