@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_unet import InputError, read_image, write_image
 from napari_unet.core.files import atomic_write
@@ -203,3 +204,11 @@ def test_a_16_bit_colour_png_is_refused_rather_than_cut_to_8_bits(tmp_path):
         read_image(tmp_path / "rgb16.png")
     _png(tmp_path / "grey16.png", dim[..., 0], colour_type=0)  # 16-bit grey reads whole
     np.testing.assert_array_equal(read_image(tmp_path / "grey16.png"), dim[..., 0])
+
+
+def test_a_one_bit_tiff_mask_is_read_not_called_truncated(tmp_path):
+    # the size check counted a byte per pixel; a 1-bit TIFF stores a bit
+    mask = np.zeros((100, 100), bool)
+    mask[10:20, 30:45] = True
+    tifffile.imwrite(tmp_path / "mask.tif", mask)
+    np.testing.assert_array_equal(read_image(tmp_path / "mask.tif"), mask)

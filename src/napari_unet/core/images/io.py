@@ -92,7 +92,8 @@ def _read_tiff(p: Path, lazy: bool):
         with tifffile.TiffFile(p) as tf:
             series = tf.series[0]
             raw = all(page.compression == 1 for page in series.pages if page is not None)
-            nbytes = int(np.prod(series.shape, dtype=np.float64)) * series.dtype.itemsize
+            bits = getattr(series.pages[0], "bitspersample", 8 * series.dtype.itemsize)
+            nbytes = int(np.prod(series.shape, dtype=np.float64) * bits / 8)  # 1-bit masks
             if raw and nbytes > p.stat().st_size:
                 raise InputError(
                     f"{p}: the file is truncated or damaged (it declares "
