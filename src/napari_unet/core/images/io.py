@@ -37,8 +37,9 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
     -------
     numpy.ndarray or dask.array.Array
         The pixel data, channels last: PNG images keep them there (an alpha channel that is
-        fully opaque is dropped), and a TIFF's recorded channel axis is moved there
-        (:func:`channels_last`: an ImageJ or OME-TIFF ``CYX`` is read as ``(Y, X, C)``).
+        fully opaque is dropped), and the channel axis a TIFF records, or an OME-Zarr image
+        names, is moved there (:func:`channels_last`: an ImageJ or OME-TIFF ``CYX`` is read
+        as ``(Y, X, C)``). An OME-Zarr image gives its full-resolution level.
 
     Raises
     ------
