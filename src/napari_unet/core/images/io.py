@@ -9,6 +9,8 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
+from napari_unet.core.images.layout import channels_last
+from napari_unet.core.images.lazy import lazy_array, read_zarr_array
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -38,7 +40,7 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
     numpy.ndarray or dask.array.Array
         The pixel data, channels last: PNG images keep them there (an alpha channel that is
         fully opaque is dropped), and the channel axis a TIFF records, or an OME-Zarr image
-        names, is moved there (:func:`channels_last`: an ImageJ or OME-TIFF ``CYX`` is read
+        names, is moved there (:func:`.layout.channels_last`: an ImageJ or OME-TIFF ``CYX`` is read
         as ``(Y, X, C)``). An OME-Zarr image gives its full-resolution level.
 
     Raises
@@ -56,7 +58,7 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
         found = group_attrs(p)
         if found is not None and found[0].get("multiscales"):
             return open_image(p).data  # an OME-Zarr image: its full resolution
-        return _read_zarr(p)
+        return read_zarr_array(p)
     if p.is_dir():
         raise InputError(f"{p} is a folder, not an image file")
     if p.stat().st_size == 0:
@@ -105,7 +107,7 @@ def _read_tiff(p: Path, lazy: bool):
                 import zarr
 
                 _check_planes(p, series.axes)
-                return channels_last(_lazy(p, zarr.open(tf.aszarr(), mode="r")), series.axes)
+                return channels_last(lazy_array(p, zarr.open(tf.aszarr(), mode="r")), series.axes)
             _check_planes(p, series.axes)
             _check_size(p, series.shape, series.dtype)
             return channels_last(tf.asarray(), series.axes)
@@ -113,26 +115,6 @@ def _read_tiff(p: Path, lazy: bool):
         raise
     except Exception as exc:  # noqa: BLE001 - see the comment above
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
-
-
-def channels_last(data, axes: str):
-    """``data`` with the channel axis that ``axes`` names (``C``) moved last, where images keep it.
-
-    ``axes`` are the letters a file records for its axes (tifffile's ``series.axes``;
-    OME-Zarr's axis names): ImageJ hyperstacks, OME-TIFF and OME-Zarr record ``C``. An ImageJ
-    ``CYX`` file is then read as ``(Y, X, C)``, never as a stack of planes, and ``ZCYX`` or
-    OME's ``CZYX`` as ``(Z, Y, X, C)``. Files that record no channel axis are left as they
-    are, and :func:`~napari_unet.core.images.layout.layout` guesses. So are a colour TIFF's
-    samples stored plane by plane (``S``): tifffile writes every 3- or 4-plane array that
-    way unless told otherwise, so ``S`` first says nothing about a stack of planes.
-    """
-    axes = axes.upper()
-    found = [k for k, a in enumerate(axes) if a == "C"]
-    if len(axes) != data.ndim or len(found) != 1 or found[0] == data.ndim - 1:
-        return data
-    from napari_unet.core.images.layout import array_namespace
-
-    return array_namespace(data).moveaxis(data, found[0], -1)
 
 
 def _check_planes(p: Path, axes: str) -> None:
@@ -175,46 +157,6 @@ def _read_pil(p: Path) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[-1] == 4 and np.all(arr[..., 3] == arr[..., 3].max()):
         arr = arr[..., :3]
     return arr
-
-
-def _read_zarr(p: Path):
-    import zarr
-
-    try:
-        # absolute: a cluster's workers may run in another folder
-        return _lazy(p, zarr.open_array(str(p.resolve()), mode="r"))
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged store raises many types
-        raise InputError(f"{p}: not a readable Zarr array ({type(exc).__name__}: {exc})") from None
-
-
-class _Checked:
-    """An array whose reads turn decoder failures into :class:`InputError` (for dask).
-
-    A lazily read file is decoded chunk by chunk when the result is computed; a damaged
-    chunk then says which file is damaged instead of raising a decoder's own error.
-    """
-
-    def __init__(self, path: Path, array) -> None:
-        self.path, self.array = path, array
-        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
-
-    def __getitem__(self, index):
-        try:
-            return np.asarray(self.array[index])
-        except Exception as exc:  # noqa: BLE001 - decoders of untrusted files raise many types
-            raise InputError(
-                f"{self.path}: damaged image data ({type(exc).__name__}: {exc})"
-            ) from None
-
-
-def _lazy(p: Path, array):
-    """A dask array over a zarr(-like) ``array``, chunked as it is, with checked reads."""
-    import dask.array as da
-
-    chunks = getattr(array, "chunks", None) or "auto"
-    return da.from_array(_Checked(p, array), chunks=chunks, asarray=False, name=False)
 
 
 def check_writable(path: str | os.PathLike, data) -> None:

@@ -63,7 +63,7 @@ def layout(
         The channel axis; ``"none"``: the image has none (a 3D image is a stack); ``None``
         guesses: a last axis of at most 4 that is smaller than the spatial axes is RGB-like,
         and so is a longer one of at most an eighth of them (channels that a TIFF records
-        are read last, :func:`~napari_unet.core.images.io.channels_last`);
+        are read last, :func:`channels_last`);
         a first (or second, for 4D) axis equal to ``in_channels > 1`` is channel-first;
         anything else is a stack of planes.
     channel : None, "mean" or int
@@ -201,3 +201,21 @@ def _channels_identical(planes) -> bool:
         sample = sample.compute()
     sample = np.asarray(sample)
     return bool(np.all(sample == sample[:, :1]))
+
+
+def channels_last(data, axes: str):
+    """``data`` with the channel axis that ``axes`` names (``C``) moved last, where images keep it.
+
+    ``axes`` are the letters a file records for its axes (tifffile's ``series.axes``;
+    OME-Zarr's axis names): ImageJ hyperstacks, OME-TIFF and OME-Zarr record ``C``. An ImageJ
+    ``CYX`` file is then read as ``(Y, X, C)``, never as a stack of planes, and ``ZCYX`` or
+    OME's ``CZYX`` as ``(Z, Y, X, C)``. Files that record no channel axis are left as they
+    are, and :func:`~napari_unet.core.images.layout.layout` guesses. So are a colour TIFF's
+    samples stored plane by plane (``S``): tifffile writes every 3- or 4-plane array that
+    way unless told otherwise, so ``S`` first says nothing about a stack of planes.
+    """
+    axes = axes.upper()
+    found = [k for k, a in enumerate(axes) if a == "C"]
+    if len(axes) != data.ndim or len(found) != 1 or found[0] == data.ndim - 1:
+        return data
+    return array_namespace(data).moveaxis(data, found[0], -1)

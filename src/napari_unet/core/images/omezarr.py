@@ -98,18 +98,18 @@ def open_image(path: str | os.PathLike) -> OmeImage:
     Axes of size 1 that are neither channels nor y and x (a ``t`` or ``z`` of one) are
     dropped, and the channel axis moved last.
     """
-    from napari_unet.core.images.io import read_image
+    from napari_unet.core.images.lazy import read_zarr_array
 
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such Zarr store")
     found = group_attrs(p)
     if found is None:
-        return OmeImage(read_image(p), p)
+        return OmeImage(read_zarr_array(p), p)
     ome, version = found
     if not ome.get("multiscales"):
         raise InputError(f"{p}: an OME-Zarr group without an image ('multiscales')")
-    from napari_unet.core.images.io import channels_last
+    from napari_unet.core.images.layout import channels_last
 
     data, letters = read_multiscale(p)[0], axis_letters(ome)
     if len(letters) == data.ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
