@@ -374,3 +374,15 @@ def test_nan_weights_are_refused(saved, tmp_path):
     _write_safetensors(bad, state, info)
     with pytest.raises(ModelFileError, match="NaN or infinite.*head.weight|head.weight.*NaN"):
         load_model(bad)
+
+
+@pytest.mark.parametrize("size", [(13.3, 125), -1, "12", True])
+def test_an_object_size_that_is_not_one_positive_number_is_refused(tmp_path, size):
+    # median_diameter gives (diameter, n_objects): the pair was written, and refused only
+    # when the model was later used with an object size
+    from napari_unet import pretrained
+
+    model, metadata = pretrained("nuclei")
+    with pytest.raises(InputError, match="object_size must be a positive number"):
+        save_model(tmp_path / "m.safetensors", model, **{**metadata, "object_size": size})
+    assert not (tmp_path / "m.safetensors").exists()

@@ -18,6 +18,7 @@ import json
 import os
 import struct
 import zipfile
+from numbers import Real
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -163,6 +164,9 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
         if not isinstance(value, dict):
             raise InputError(f"{key} must be a dict, got {value!r}")
     check_spec(normalization)
+    size = extras.get("object_size")  # a number: median_diameter(...)[0], not its pair
+    if size is not None and not (type(size) is not bool and isinstance(size, Real) and size > 0):
+        raise InputError(f"object_size must be a positive number of pixels; got {size!r}")
     base_provenance = {
         "package": "napari-unet",
         "package_version": __version__,
@@ -393,3 +397,4 @@ def load_model(path: str | os.PathLike, device="cpu"):
     model.to(target)
     model.eval()
     return model, info
+
