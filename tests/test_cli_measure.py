@@ -83,6 +83,18 @@ def test_folder_of_predictions_with_images_matched_by_name(folders, capsys):
     assert math.isnan(float(table[3]["mean_area"]))
 
 
+def test_probability_files_of_predict_are_skipped_in_a_folder(folders, capsys):
+    # predict --probabilities writes a_probabilities.tif beside a_labels.tif: the folder
+    # was refused (no image of that name; float labels)
+    probs = np.random.default_rng(0).random((48, 64)).astype(np.float32)
+    tifffile.imwrite(folders / "preds" / "a_probabilities.tif", probs)
+    out = folders / "objects.csv"
+    code = main(["measure", str(folders / "preds"), "--images", str(folders / "images"),
+                 "-o", str(out)])  # fmt: skip
+    assert code == 0 and "skipping 1 probability file" in capsys.readouterr().err
+    assert {r["image"] for r in _read(out)} == {"a", "b", "c"}
+
+
 def test_without_images_measures_shapes_only(folders):
     out = folders / "shapes.csv"
     assert main(["measure", str(folders / "preds" / "c_masks.tif"), "-o", str(out)]) == 0

@@ -161,6 +161,12 @@ def run(args: argparse.Namespace) -> int:
     from napari_unet.core.review.measure import table_rows, write_csv
 
     labels = collect_inputs(args.labels)
+    given = [p for p in args.labels if not p.is_dir()]  # named files are always measured
+    probabilities = [p for p in labels if p.stem.endswith("_probabilities") and p not in given]
+    if probabilities:  # predict --probabilities writes them beside the labels
+        print(f"napari-unet measure: note: skipping {len(probabilities)} probability file(s) "
+              f"({probabilities[0].name}...)", file=sys.stderr)  # fmt: skip
+        labels = [p for p in labels if p not in probabilities]
     images = collect_inputs(args.images) if args.images else None
     pairs = pair_images(labels, images)
     _check_outputs(args, [*labels, *(images or [])])
