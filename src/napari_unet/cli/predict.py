@@ -54,7 +54,8 @@ def add_predictor_options(parser) -> None:
 
     defaults = inspect.signature(Predictor).parameters
     add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
-    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=1)
+    cuda = "1; on a CUDA GPU with --tile, as many tiles as fit half its memory"
+    add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=cuda)
     add_option(parser, "--device", key="device", default="auto")
     add_option(
         parser, "--precision", key="precision", choices=PRECISIONS,
