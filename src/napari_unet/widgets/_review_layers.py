@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_unet.core.images.layout import extra_axis
 from napari_unet.core.review.session import stem_of
 
 #: Metadata key marking the layers the Review dock owns.
@@ -17,25 +18,6 @@ MARK = "napari_unet_review"
 
 def _is_rgb(image: np.ndarray, labels: np.ndarray) -> bool:
     return image.ndim == labels.ndim + 1 and image.shape[-1] in (3, 4)
-
-
-def channel_axis(image_shape: tuple, labels_shape: tuple) -> int | None:
-    """The axis of a (non-colour) image that its labels lack, or None.
-
-    ``(Y, X, C)``, ``(C, Y, X)`` and ``(Z, C, Y, X)`` (napari_unet.core.images.layout reads
-    a 4D image's second axis as channels) against labels ``(Y, X)`` or ``(Z, Y, X)``.
-    """
-    if len(image_shape) != len(labels_shape) + 1:
-        return None
-    fits = [
-        k for k in range(len(image_shape))
-        if image_shape[:k] + image_shape[k + 1 :] == tuple(labels_shape)
-    ]  # fmt: skip
-    if len(image_shape) == 4 and 1 in fits:
-        return 1
-    if len(image_shape) - 1 in fits:
-        return len(image_shape) - 1
-    return fits[0] if fits else None
 
 
 def _fits(layer, viewer, ndim: int, rgb: bool | None = None) -> bool:
@@ -55,7 +37,7 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     stem = stem_of(item.name)
     rgb = _is_rgb(item.image, item.labels)
     pixels = item.image
-    axis = None if rgb else channel_axis(pixels.shape, item.labels.shape)
+    axis = None if rgb else extra_axis(pixels.shape, item.labels.shape)
     if axis:  # channels first, on a slider of their own; the labels line up with the rest
         pixels = np.moveaxis(pixels, axis, 0)
     ndim = pixels.ndim - (1 if rgb else 0)

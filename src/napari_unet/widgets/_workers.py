@@ -32,14 +32,12 @@ class ViewSource:
     """
 
     def __init__(self, image: np.ndarray, label_shape: tuple[int, ...]) -> None:
-        label_shape = tuple(label_shape)
+        from napari_unet.core.images.layout import extra_axis
+
         self._stack = len(label_shape) == 3
-        fits = [
-            k for k in range(image.ndim)
-            if image.shape[:k] + image.shape[k + 1 :] == label_shape
-        ] if image.ndim == len(label_shape) + 1 else []  # fmt: skip
-        self._channels = bool(fits)
-        self._image = np.moveaxis(image, fits[-1], -1) if fits else image
+        axis = extra_axis(image.shape, tuple(label_shape))
+        self._channels = axis is not None
+        self._image = image if axis is None else np.moveaxis(image, axis, -1)
         self._lock = threading.Lock()
         self._box: tuple[int, int, int, int] | None = None
         self._plane = 0

@@ -10,7 +10,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.layout import channels_last
-from napari_unet.core.images.lazy import lazy_array, read_zarr_array
+from napari_unet.core.images.lazy import lazy_array
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -53,12 +53,9 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
         raise InputError(f"{p}: no such file or folder")
     suffix = p.suffix.lower()
     if is_zarr(p):
-        from napari_unet.core.images.omezarr import group_attrs, open_image
+        from napari_unet.core.images.omezarr import open_image
 
-        found = group_attrs(p)
-        if found is not None and found[0].get("multiscales"):
-            return open_image(p).data  # an OME-Zarr image: its full resolution
-        return read_zarr_array(p)
+        return open_image(p).data  # a Zarr array, or an OME-Zarr image's full resolution
     if p.is_dir():
         raise InputError(f"{p} is a folder, not an image file")
     if p.stat().st_size == 0:
@@ -103,12 +100,11 @@ def _read_tiff(p: Path, lazy: bool):
                     f"{'x'.join(map(str, series.shape))} pixels, {nbytes} bytes, in a file of "
                     f"{p.stat().st_size} bytes)"
                 )
+            _check_planes(p, series.axes)
             if lazy:
                 import zarr
 
-                _check_planes(p, series.axes)
                 return channels_last(lazy_array(p, zarr.open(tf.aszarr(), mode="r")), series.axes)
-            _check_planes(p, series.axes)
             _check_size(p, series.shape, series.dtype)
             return channels_last(tf.asarray(), series.axes)
     except InputError:

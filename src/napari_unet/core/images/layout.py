@@ -219,3 +219,23 @@ def channels_last(data, axes: str):
     if len(axes) != data.ndim or len(found) != 1 or found[0] == data.ndim - 1:
         return data
     return array_namespace(data).moveaxis(data, found[0], -1)
+
+
+def extra_axis(image_shape: tuple, labels_shape: tuple) -> int | None:
+    """The axis of an image that its labels lack (its channels), or None.
+
+    ``(Y, X, C)``, ``(C, Y, X)`` and ``(Z, C, Y, X)`` (:func:`layout` reads a 4D image's
+    second axis as channels) against labels ``(Y, X)`` or ``(Z, Y, X)``; when several axes
+    would fit, the second of a 4D image, else the last.
+    """
+    if len(image_shape) != len(labels_shape) + 1:
+        return None
+    fits = [
+        k for k in range(len(image_shape))
+        if image_shape[:k] + image_shape[k + 1 :] == tuple(labels_shape)
+    ]  # fmt: skip
+    if len(image_shape) == 4 and 1 in fits:
+        return 1
+    if len(image_shape) - 1 in fits:
+        return len(image_shape) - 1
+    return fits[0] if fits else None

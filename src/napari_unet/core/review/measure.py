@@ -202,9 +202,13 @@ def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
     extra = (_outline_scale(size),) if anisotropic else ()
     # regionprops allocates per id up to the largest: ids counted 1..n, then mapped back
     # (one id of 4e9 in a small file ran out of memory)
-    dense, _, back = relabel_sequential(labels if labels.flags.writeable else labels.copy())
+    if labels.size and int(labels.max()) > labels.size:
+        dense, _, back = relabel_sequential(labels if labels.flags.writeable else labels.copy())
+    else:  # ordinary ids: as they are
+        dense, back = labels, None
     raw = regionprops_table(dense, image, properties=props, extra_properties=extra)
-    raw["label"] = np.asarray(back[raw["label"]])
+    if back is not None:
+        raw["label"] = np.asarray(back[raw["label"]])
     table = {ours: raw[theirs] for theirs, ours in SHAPE_COLUMNS.items()}
     for key in _INTEGER_COLUMNS:
         if key in table:
