@@ -114,3 +114,33 @@ def test_training_a_seeded_head_learns(data):
     assert np.mean(losses[-3:]) < 0.75 * np.mean(losses[:3])
     val_losses = [r["val_loss"] for r in result.history["val"]]
     assert val_losses[-1] < 0.9 * val_losses[0]
+
+
+def test_fine_tuning_in_python_normalises_as_the_start_model(data, tmp_path, monkeypatch):
+    """``train(init=...)`` reads the images as the start model learnt to read them.
+
+    Before, only the command and the dock did: pairs made with the default percentiles
+    fine-tuned a z-score model on other numbers, and its file then said "percentile".
+    """
+    from napari_unet import load_model, save_model
+    from napari_unet.core.images.normalize import normalize
+    from napari_unet.core.models import build_model
+    from napari_unet.core.training import trainer
+
+    image, labels = data
+    zscore = {"method": "zscore"}
+    start = save_model(tmp_path / "z.safetensors", build_model(TINY), normalization=zscore)
+    pairs = make_pairs([image], [labels])  # the default percentiles
+    seen = []
+    real = trainer.make_sampler
+    monkeypatch.setattr(trainer, "make_sampler", lambda c, p, *a: seen.extend(p) or real(c, p, *a))
+    result = train(pairs, config("paper", steps=2, val_every=100), init=start,
+                   output=tmp_path / "ft.safetensors")  # fmt: skip
+    want = normalize(pairs[0].raw.astype(np.float32), zscore)
+    np.testing.assert_allclose(seen[0].image, want, atol=1e-6)
+    assert not np.allclose(pairs[0].image, want, atol=1e-2)  # the caller's pairs unchanged
+    assert load_model(result.saved_to)[1]["normalization"] == zscore
+    # Pairs already made as the model reads are not normalised again.
+    settings = ("paper", TrainConfig().w0, TrainConfig().sigma, TrainConfig().gap, zscore)
+    again = for_head(pairs, *settings)
+    assert for_head(again, *settings)[0].image is again[0].image

@@ -17,7 +17,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels, compact_ids
-from napari_unet.core.images.normalize import check_pixels, normalize
+from napari_unet.core.images.normalize import check_pixels, check_spec, normalize
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
 from napari_unet.core.training.targets import WeightMapSettings
@@ -51,6 +51,8 @@ class TrainPair:
         map, float32), else None.
     settings : tuple or None
         ``(w0, sigma, gap)`` the target and weights were made with (None: not recorded).
+    normalization : dict or None
+        The normalisation ``image`` was made with from ``raw`` (None: not recorded).
     """
 
     image: np.ndarray
@@ -63,6 +65,7 @@ class TrainPair:
     head: str = DEFAULT_HEAD
     extra: np.ndarray | None = None
     settings: tuple | None = None
+    normalization: dict | None = None
     _coeffs: np.ndarray | None = field(default=None, repr=False)
     _fg: np.ndarray | None = field(default=None, repr=False)
     _region: np.ndarray | None = field(default=None, repr=False)
@@ -226,10 +229,12 @@ def make_pairs(
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
             target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
             raw = np.asarray(iz)
-            image = normalize(raw.astype(np.float32, copy=False), normalization)
+            norm = check_spec(normalization)
+            image = normalize(raw.astype(np.float32, copy=False), norm)
             plane = name if z is None else f"{name} [plane {z}]"
             pairs.append(
-                TrainPair(image, lz, mz, target, weights, plane, raw, head, extra, (w0, sigma, gap))
+                TrainPair(image, lz, mz, target, weights, plane, raw, head, extra,
+                          (w0, sigma, gap), norm)  # fmt: skip
             )
     if not pairs or sum(p.fg_index.size for p in pairs) == 0:
         raise InputError(
@@ -240,17 +245,24 @@ def make_pairs(
 
 
 def for_head(
-    pairs: list[TrainPair], head: str, w0: float, sigma: float, gap: int
-) -> list[TrainPair]:
+    pairs: list[TrainPair], head: str, w0: float, sigma: float, gap: int,
+    normalization: dict | None = None,
+) -> list[TrainPair]:  # fmt: skip
     """``pairs`` with the targets of ``head`` and these settings (the same pairs if so).
 
     Before, pairs of the same head kept targets of other settings, and the model file
-    recorded a gap its targets did not have.
+    recorded a gap its targets did not have. With ``normalization``, pairs whose image
+    was normalised otherwise are normalised again from ``raw`` (pairs that do not record
+    theirs are kept).
     """
     from dataclasses import replace
 
     out = []
+    norm = None if normalization is None else check_spec(normalization)
     for p in pairs:
+        if norm is not None and p.normalization not in (None, norm):
+            image = normalize(p.raw.astype(np.float32, copy=False), norm)
+            p = replace(p, image=image, normalization=norm)
         made = p.settings is None or p.settings == (w0, sigma, gap)
         if p.head != head or not made:
             target, weights, extra = cached_target_and_weights(

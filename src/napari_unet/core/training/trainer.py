@@ -38,6 +38,7 @@ from napari_unet.core.training.checkpoint import (
     optimizer_path,
     save_final,
     save_snapshot,
+    with_start_normalization,
 )
 from napari_unet.core.training.config import TrainConfig, learning_rate
 from napari_unet.core.training.events import (
@@ -102,8 +103,9 @@ class _Run:
         self.config = config
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
         self.head = head_of(self.model)  # the targets follow the network's head
-        pairs = for_head(pairs, self.head, config.w0, config.sigma, config.gap)
-        val = None if val is None else for_head(val, self.head, config.w0, config.sigma, config.gap)
+        settings = (self.head, config.w0, config.sigma, config.gap, config.normalization)
+        pairs = for_head(pairs, *settings)
+        val = None if val is None else for_head(val, *settings)
         annotated = pairs
         if val is None:
             pairs, val = split_holdout(pairs, config.val_fraction)
@@ -175,11 +177,9 @@ class _Run:
 
     def started(self) -> TrainStarted:
         """The first event of the run."""
-        c = self.config
-        return TrainStarted(
-            self.step, c.steps, self.device_name, self.s_in, self.s_out, len(self.pairs),
-            len(self.val), self.lr.lr, self.lr.reason,
-        )  # fmt: skip
+        c, n = self.config, (len(self.pairs), len(self.val))
+        return TrainStarted(self.step, c.steps, self.device_name, self.s_in, self.s_out, *n,
+                            self.lr.lr, self.lr.reason)  # fmt: skip
 
     def prefetcher(self) -> BatchPrefetcher:
         """Batches of augmented crops, prepared ahead in threads."""
@@ -324,7 +324,8 @@ def iter_train(
         Settings (defaults: :class:`TrainConfig`). ``config.steps`` is the total step
         count; a resumed run continues from the steps already done. ``config.lr`` None:
         the rate is chosen before the first step (:mod:`~napari_unet.core.training.lr_choice`;
-        ``TrainStarted`` and the provenance say which and why).
+        ``TrainStarted`` and the provenance say which and why). From ``init`` or ``resume``,
+        the model file's normalisation replaces ``config.normalization`` (pairs re-made).
     val : list of TrainPair, optional
         Validation pairs; without them ``config.val_fraction`` of the largest training
         pair is held out (0: no validation, the last model is the best).
@@ -357,6 +358,7 @@ def iter_train(
         )
     if not pairs:
         raise InputError("no training pairs given")
+    config = with_start_normalization(config, init and resolve_model(init), resume)
     if output is not None:  # before any work: a run must be able to keep what it trains
         paths = (output, best_path(output), optimizer_path(output))
         check_outputs(paths, [] if init is None else [resolve_model(init)])
