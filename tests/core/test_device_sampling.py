@@ -190,3 +190,27 @@ def test_the_place_is_chosen_per_device(pairs, monkeypatch):
     assert isinstance(sampler, CropSampler)
     with pytest.raises(InputError, match="augment_on"):
         TrainConfig(augment_on="gpu")
+
+
+@pytest.mark.parametrize("place", ["host", "device"])
+def test_a_warped_crop_gives_no_weight_to_targets_read_outside_the_region(place):
+    """Interpolated weights reached across a region's edge onto unannotated targets.
+
+    The right half is unannotated and its (uncorrected) labels say "cell": before, about
+    0.6% of the loss pixels of elastic crops took that target with some weight.
+    """
+    labels = np.zeros((96, 96), np.uint16)
+    labels[:, 48:] = 1
+    region = np.zeros(labels.shape, bool)
+    region[:, :48] = True
+    other = np.zeros((32, 32), np.uint16)
+    other[10:16, 10:16] = 1  # a cell somewhere, as training needs
+    image = np.random.default_rng(0).normal(size=labels.shape).astype(np.float32)
+    p = make_pairs([image, other.astype(np.float32)], [labels, other], [region, None])[0]
+    sampler = (CropSampler if place == "host" else DeviceCropSampler)([p], 64, 64, GEOMETRY)
+    leaked = counted = 0
+    for i in range(10):
+        b = sampler.batch(4, np.random.default_rng([0, i]))
+        t, w = np.asarray(b["target"]), np.asarray(b["weights"])
+        leaked, counted = leaked + int(((w > 0) & (t == 1)).sum()), counted + int((w > 0).sum())
+    assert counted > 10_000 and leaked == 0

@@ -279,3 +279,34 @@ def test_the_trainer_predicts_its_view_in_the_chosen_precision(cells, monkeypatc
             assert trainer.stop()
         assert trainer.view_precision == expected and used[-1] == expected
         assert views[0].labels.shape == (64, 64)
+
+
+def test_a_live_model_saved_over_its_start_file_is_not_resumed_with_that_runs_state(
+    cells, tmp_path, one_thread
+):
+    """The start file's resume record described other weights.
+
+    Kept in the saved file, ``--resume`` paired the live weights with the start run's
+    optimiser state (still beside it); now it is refused as weights of no run.
+    """
+    from napari_unet import TrainConfig, load_model, make_pairs, read_metadata, train
+    from napari_unet.core.live.trainer import LiveConfig, LiveTrainer
+    from napari_unet.core.training.checkpoint import load_resume
+
+    raw, labels = cells
+    path = tmp_path / "m.safetensors"
+    cfg = TrainConfig(model="tiny", steps=2, batch_size=2, crop_size=48, device="cpu")
+    train(make_pairs([raw[0]], [labels]), cfg, output=path)
+    model, meta = load_model(path)
+    trainer = LiveTrainer(model, meta, raw, LiveConfig(batch_size=2, crop_size=48))
+    try:
+        trainer.update((0, 96, 0, 96), labels[:96, :96])
+        _wait(lambda: trainer.step >= 2)
+    finally:
+        trainer.stop()
+    trainer.save(path)
+    saved = read_metadata(path)
+    assert "training" not in saved and "metrics" not in saved
+    assert saved["provenance"]["trained_by"] == "napari-unet live"
+    with pytest.raises(InputError, match="optimiser state"):
+        load_resume(path)

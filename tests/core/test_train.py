@@ -313,3 +313,70 @@ def test_targets_follow_the_configs_gap_and_w0_whatever_the_pairs_were_made_with
     assert same.target[20, 19:21].tolist() == [1, 1]  # no gap: before, the pair's 2 px gap
     assert same.weights.max() < 3  # no border term (w0 = 0)
     assert for_head(pairs, "paper", 10.0, 5.0, 2)[0] is pairs[0]  # made so: kept as they are
+
+
+def test_resuming_in_place_keeps_the_first_parts_best_model(data, tmp_path):
+    """``--resume M -o M``: only a better score replaces ``M.best``.
+
+    Before, the resumed part's first evaluation always counted as the best (a file holds
+    no best weights) and was written over the first part's best, however much worse.
+    """
+    from napari_unet import load_model, read_metadata
+
+    pairs, val = data
+    out = tmp_path / "m.safetensors"
+    first = train(pairs, quick(steps=3, val_every=3), val=val, output=out)
+    perfect = {**first.best_metrics, "ap50": 1.0, "val_loss": 0.0}  # unbeatable
+    at_save = read_metadata(best_path(out))["metrics"]["at_save"]
+    assert at_save == first.best_metrics
+    first_best = weights_of(load_model(best_path(out))[0])
+    # the file records the perfect best (as a run that scored it would have)
+    import dataclasses
+
+    from napari_unet.core.training.checkpoint import save_result, save_snapshot
+
+    save_result(dataclasses.replace(first, best_metrics=perfect), out)
+    save_snapshot(best_path(out), first.best_model(), first.metadata, 3, perfect)
+    second = train(pairs, quick(steps=6, val_every=3), val=val, resume=out, output=out)
+    assert second.best_metrics["step"] == 3  # nothing beat it
+    assert same_weights(weights_of(load_model(best_path(out))[0]), first_best)
+    assert same_weights(weights_of(second.best_model()), first_best)
+    # Resumed into another file, the carried best is written beside it.
+    other = tmp_path / "n.safetensors"
+    events, _ = run(iter_train(pairs, quick(steps=9, val_every=3), val=val, resume=out,
+                               output=other))  # fmt: skip
+    assert any(isinstance(e, Checkpoint) and e.kind == "best" for e in events)
+    assert same_weights(weights_of(load_model(best_path(other))[0]), first_best)
+
+
+def test_resuming_from_a_result_leaves_that_result_as_it_was(data):
+    """A result is a snapshot: resumed twice, it gives the same run twice."""
+    pairs, _ = data
+    part = train(pairs, quick(steps=3, val_every=100))
+    moment = part.optimizer_state["state"][0]["exp_avg"].clone()
+    a = train(pairs, quick(steps=6, val_every=100), resume=part)
+    torch.testing.assert_close(part.optimizer_state["state"][0]["exp_avg"], moment)
+    assert int(part.optimizer_state["state"][0]["step"]) == 3
+    b = train(pairs, quick(steps=6, val_every=100), resume=part)
+    assert same_weights(weights_of(a.model), weights_of(b.model))
+    assert int(a.optimizer_state["state"][0]["step"]) == 6
+
+
+def test_dropout_is_reproducible_when_fine_tuning_and_resuming(data, tmp_path):
+    """Dropout drew from torch's global generator, seeded only for a run from scratch."""
+    pairs, _ = data
+    model = {"arch": "unet", "base_channels": 4, "depth": 3, "padding": "same",
+             "batch_norm": True, "dropout": 0.5}  # fmt: skip
+    cfg = quick(model=model, steps=6, val_every=100)
+    start = quick(model=model, steps=2, val_every=100)
+    base = train(pairs, start, output=tmp_path / "b.safetensors")
+    one, two = (train(pairs, cfg, init=base.saved_to) for _ in range(2))
+    assert same_weights(weights_of(one.model), weights_of(two.model))
+    straight = train(pairs, cfg)
+    stop = {"n": 0}
+    part = drain(iter_train(pairs, cfg, stop=lambda: stop["n"] >= 3),
+                 lambda e: isinstance(e, TrainStep) and stop.update(n=e.step))  # fmt: skip
+    torch.manual_seed(123)  # whatever the global generator holds
+    resumed = train(pairs, cfg, resume=part)
+    for k, v in weights_of(straight.model).items():
+        torch.testing.assert_close(weights_of(resumed.model)[k], v, atol=1e-5, rtol=1e-4)

@@ -86,7 +86,9 @@ def test_holdout_takes_the_bottom_rows_of_the_largest_pair(pairs):
     np.testing.assert_array_equal(v.labels, large.labels[cut:])
     np.testing.assert_array_equal(v.target, large.target[cut:])
     np.testing.assert_array_equal(v.weights, weights_before[cut:])
-    np.testing.assert_array_equal(v.raw, large.raw[:, cut:])
+    # read as the whole plane was normalised (as prediction reads it), not by itself
+    np.testing.assert_array_equal(v.raw, large.image[:, cut:])
+    assert v.normalization == {"method": "none"}
     assert v.mask is None
     assert v.name == "large (rows 72-96)"
     assert v.n_cells == n_cells(large.labels[cut:]) == 6
@@ -260,3 +262,21 @@ def test_no_cells_anywhere_counts_as_perfect(pairs, oracle):
     scores = evaluate_pairs(None, [empty], NORMALIZATION, CPU)
     assert scores["n_gt"] == scores["n_pred"] == 0
     assert scores["pixel_iou"] == 1.0 and scores["ap50"] == 1.0
+
+
+def test_a_held_out_strip_of_background_is_scored_as_the_whole_image_reads_it():
+    """Normalised by itself, the noise of an empty strip was stretched into cells.
+
+    The built-in model found 12 cells in a strip with none (AP50 0, where the whole image
+    scores 1), and that score chose the run's best model.
+    """
+    from napari_unet import pretrained
+
+    image, labels = touching_cells((160, 160), n_cells=20, seed=0)
+    image, labels = image.astype(np.float32), labels.copy()
+    noise = np.random.default_rng(0).normal(image[labels == 0].mean(), 0.02, (40, 160))
+    image[120:], labels[120:] = noise, 0
+    _, val = split_holdout(make_pairs([image], [labels]), 0.25)
+    model, meta = pretrained("nuclei")
+    scores = evaluate_pairs(model, val, meta["normalization"], CPU, meta)
+    assert scores["n_pred"] == 0 and scores["ap50"] == 1.0

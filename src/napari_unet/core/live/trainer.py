@@ -246,6 +246,10 @@ class LiveTrainer:
         from napari_unet.core.models.modelfile import save_model
 
         meta = copy.deepcopy(self.metadata)
+        # The start run's resume record and scores describe other weights (with them kept,
+        # --resume paired this file with that run's optimiser state).
+        for stale in ("training", "metrics"):
+            meta.pop(stale, None)
         prov = dict(meta.get("provenance", {}))
         prov.update(trained_by="napari-unet live", live_steps=self.step, lr=self.config.lr)
         meta["provenance"] = prov

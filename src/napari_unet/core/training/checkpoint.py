@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -211,8 +212,52 @@ def load_resume(path: str | Path) -> TrainResult:
         config=TrainConfig.from_dict(extra["config"]),
         metadata=keep,
         optimizer_state=state,
+        best_state=_best_beside(Path(path), training.get("best_metrics")),
         run_id=str(training.get("run_id", "")),
     )
+
+
+def _best_beside(path: Path, best_metrics: dict | None) -> dict | None:
+    """The weights of ``NAME.best`` beside ``path`` when it holds the run's recorded best.
+
+    Without them a run resumed in place took its first evaluation for the best and wrote
+    it over the first part's best model, however much worse it scored.
+    """
+    from napari_unet.core.models.modelfile import load_model, read_metadata
+
+    best = best_path(path)
+    if not best_metrics or not best.is_file():
+        return None
+    try:
+        at_save = (read_metadata(best).get("metrics") or {}).get("at_save") or {}
+        if at_save != best_metrics:
+            return None
+        model, _ = load_model(best, device="cpu")
+    except (InputError, OSError):
+        return None
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | None:
+    """Write a resumed run's best weights beside ``output`` when no later step beat them.
+
+    The best of the part before ``start`` came with the run (a result, or ``NAME.best``
+    beside a resumed file); ``NAME.best`` beside a new output held nothing until the
+    resumed part improved on it. Returns the file written, or None.
+    """
+    b, path = result.best_metrics, best_path(output)
+    if result.best_state is None or not b or b["step"] > start:
+        return None
+    if path.is_file() and _best_beside(output, b) is not None:
+        return None  # already there (resumed in place)
+    meta = copy.deepcopy(result.metadata)
+    meta.pop("metrics", None)
+    try:
+        save_snapshot(path, result.best_model(), meta, b["step"], b)
+    except (OSError, InputError) as exc:
+        warnings.warn(f"could not save the best model to {path} ({exc})", RuntimeWarning, 2)
+        return None
+    return path
 
 
 def _matching_state(path: Path, training: dict) -> tuple[dict, dict]:

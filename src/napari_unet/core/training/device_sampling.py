@@ -78,7 +78,8 @@ class DeviceCropSampler:
         """Pair ``k`` on the device (uploaded on first use).
 
         Image ``(1, C, H, W)``, linear ``(1, L, H, W)`` (weights and the regression target),
-        target ``(1, 1, H, W)`` (float, whole class numbers).
+        nearest ``(1, 2, H, W)``: the target (float, whole class numbers) and where the
+        weights are not 0 (the annotated pixels).
         """
         if k not in self._stores:
             import torch
@@ -89,7 +90,8 @@ class DeviceCropSampler:
             def up(a):
                 return torch.from_numpy(np.ascontiguousarray(a, np.float32))[None].to(dev)
 
-            self._stores[k] = (up(p.image), up(np.stack(lin)), up(p.target[None]))
+            near = np.stack([p.target, p.weights > 0])
+            self._stores[k] = (up(p.image), up(np.stack(lin)), up(near))
         return self._stores[k]
 
     def draw(self, batch_size: int, rng: np.random.Generator) -> list[tuple]:
@@ -135,7 +137,7 @@ class DeviceCropSampler:
         lin_n = 1 if self.pairs[0].extra is None else 2
         image = torch.empty((batch_size, c_in, s, s), device=self.device)
         lin = torch.empty((batch_size, lin_n, o, o), device=self.device)
-        target = torch.empty((batch_size, 1, o, o), device=self.device)
+        target = torch.empty((batch_size, 2, o, o), device=self.device)
         ks = [c[0] for c in crops]
         a = 0
         while a < batch_size:
@@ -154,7 +156,8 @@ class DeviceCropSampler:
         batch = {
             "image": image,
             "target": target[:, 0].round().long(),
-            "weights": lin[:, 0].clamp_(min=0),
+            # 0 where the target came from an unannotated pixel (as the CPU path)
+            "weights": lin[:, 0].clamp_(min=0) * target[:, 1],
         }
         if lin_n == 2:
             batch["extra"] = lin[:, 1].contiguous()

@@ -94,19 +94,19 @@ def start_score(model, pairs: list[TrainPair], config: TrainConfig, device) -> f
     over the whole plane (as training and prediction normalise it), so it is segmented as
     it would be within the whole image.
     """
-    from napari_unet.core.training.validation import evaluate_pairs
+    from napari_unet.core.training.validation import AS_IS, evaluate_pairs
 
     parts = [part for part in (_annotated_part(p) for p in pairs) if part is not None]
     if not parts:
         return 0.0
     meta = {"separation_gap": config.gap}
-    return float(evaluate_pairs(model, parts, {"method": "none"}, device, meta)["ap50"])
+    return float(evaluate_pairs(model, parts, AS_IS, device, meta)["ap50"])
 
 
 def _annotated_part(p: TrainPair) -> TrainPair | None:
     """``p`` cut to its annotated region plus context, normalised image as ``raw``."""
     if p.mask is None:
-        return replace(p, raw=p.image)
+        return replace(p, raw=p.image, normalization={"method": "none"})
     rows, cols = np.flatnonzero(p.mask.any(axis=1)), np.flatnonzero(p.mask.any(axis=0))
     if rows.size == 0:
         return None
@@ -123,4 +123,5 @@ def _annotated_part(p: TrainPair) -> TrainPair | None:
         raw=p.image[:, ys, xs],
         head=p.head,
         extra=None if p.extra is None else p.extra[ys, xs],
+        normalization={"method": "none"},
     )

@@ -84,6 +84,9 @@ class CropSampler:
         target = aug.resample(pair.target, inner, order=0)
         weights = aug.resample(pair.weights, inner, order=1)
         np.maximum(weights, 0, out=weights)
+        # Weight 0 where the target was read from an unannotated pixel: interpolated, the
+        # weights of a warped crop reached across a region's edge (its uncorrected labels).
+        weights *= aug.resample((pair.weights > 0).view(np.uint8), inner, order=0)
         extra = None if pair.extra is None else aug.resample(pair.extra, inner, order=1)
         image = aug.augment_intensity(image, self.augment, rng)
         return image, target, weights, extra

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from pathlib import Path
@@ -10,7 +11,9 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
-__all__ = ["batch_workers", "crop_sizes", "init_model", "make_optimizer", "make_sampler"]
+__all__ = [
+    "batch_workers", "crop_sizes", "init_model", "make_optimizer", "make_sampler", "step_random"
+]
 
 
 def batch_workers(workers: int, device) -> int:
@@ -140,3 +143,29 @@ def crop_sizes(model, config: TrainConfig, device) -> tuple[int, int]:
             "batch"
         )
     return side, geometry.output_size(side)
+
+
+def step_random(model, seed: int, step: int, device):
+    """A context in which the random layers (dropout) draw numbers fixed by seed and step.
+
+    Dropout drew from torch's global generator, seeded only for a run from scratch: two
+    identical fine-tuning runs ended with other weights, and a stopped and resumed run
+    with others than the uninterrupted one. The global generator is left as it was; a
+    network without dropout gets no context.
+    """
+    import torch
+
+    drops = torch.nn.modules.dropout._DropoutNd
+    if not any(isinstance(m, drops) and m.p > 0 for m in model.modules()):
+        return contextlib.nullcontext()
+    return _seeded(seed * 1_000_003 + step, device)
+
+
+@contextlib.contextmanager
+def _seeded(value: int, device):
+    import torch
+
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(value)
+        yield

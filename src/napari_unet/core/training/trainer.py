@@ -15,7 +15,6 @@ the model file written with its optimiser state) resumes where it stopped.
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from napari_unet.core.training.checkpoint import (
     best_path,
     load_resume,
     optimizer_path,
+    save_carried_best,
     save_final,
     save_snapshot,
     with_start_normalization,
@@ -58,6 +58,7 @@ from napari_unet.core.training.setup import (
     init_model,
     make_optimizer,
     make_sampler,
+    step_random,
 )
 
 __all__ = ["batch_workers", "iter_train", "train"]
@@ -74,23 +75,6 @@ def _is_stopped(stop: Stop) -> bool:
     return bool(stop())
 
 
-def _fingerprint(pairs) -> str:
-    """A short hash of validation pairs (images, labels, regions) to tell data sets apart."""
-    h = hashlib.blake2b(digest_size=8)
-    for pair in pairs or []:
-        for arr in (pair.image, pair.labels, pair.mask):
-            if arr is not None:
-                h.update(repr((arr.shape, str(arr.dtype))).encode())
-                h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
-
-
-def _better(metrics: dict, best: dict | None) -> bool:
-    if best is None:
-        return True
-    return (metrics["ap50"], -metrics["val_loss"]) > (best["ap50"], -best["val_loss"])
-
-
 class _Run:
     """The state of one training run: model, optimiser, sampler, history, best weights."""
 
@@ -98,7 +82,7 @@ class _Run:
         import torch
 
         from napari_unet.core.device import autocast_dtype, choose_device, describe_device
-        from napari_unet.core.training.validation import split_holdout
+        from napari_unet.core.training.validation import fingerprint, split_holdout
 
         self.config = config
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
@@ -128,7 +112,7 @@ class _Run:
         if resume is not None:
             self._continue(resume)
         self.start = self.step
-        self.val_data = _fingerprint(val)
+        self.val_data = fingerprint(val)
         seen = (self.best_metrics or {}).get("val_data", self.val_data)
         if seen != self.val_data:
             # Scores on other validation data (the annotations were corrected or extended)
@@ -161,7 +145,7 @@ class _Run:
     def _continue(self, resume: TrainResult) -> None:
         if resume.optimizer_state and resume.config.optimizer == self.config.optimizer:
             try:
-                self.opt.load_state_dict(resume.optimizer_state)
+                self.opt.load_state_dict(copy.deepcopy(resume.optimizer_state))
             except (ValueError, KeyError, RuntimeError) as exc:
                 raise InputError(
                     f"the saved optimiser state does not fit this model ({exc}); continue "
@@ -170,8 +154,8 @@ class _Run:
         self.run_id = resume.run_id or self.run_id
         self.step = resume.steps_done
         self.history = copy.deepcopy(resume.history)
-        # Resumed from a file, the best weights are not in hand: the run's best starts afresh
-        # (and is written beside its output) rather than name weights it cannot give.
+        # Without the best weights in hand (no NAME.best beside a resumed file holds them)
+        # the run's best starts afresh rather than name weights it cannot give.
         if resume.best_state is not None:
             self.best_metrics, self.best_state = resume.best_metrics, resume.best_state
 
@@ -203,7 +187,8 @@ class _Run:
             for k in ("image", "target", "weights", "extra")
         )
         amp = self.amp_dtype
-        with torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
+        random = step_random(self.model, self.config.seed, self.step, self.device)
+        with random, torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
             out = self.model.forward_all(x) if self.deep else self.model(x)
         loss = head_loss(out, tgt, w, extra, self.config.dice_weight, self.head)
         self.opt.zero_grad(set_to_none=True)
@@ -231,7 +216,7 @@ class _Run:
 
     def validate(self, preview) -> Generator[Any, None, None]:
         """Evaluate on the validation pairs, keep the best weights, refresh the preview."""
-        from napari_unet.core.training.validation import evaluate_pairs
+        from napari_unet.core.training.validation import better, evaluate_pairs
 
         if self.val:
             metrics = evaluate_pairs(
@@ -239,7 +224,7 @@ class _Run:
             )
             self.history["val"].append({"step": self.step, **metrics})
             yield Evaluation(self.step, metrics)
-            if _better(metrics, self.best_metrics):
+            if better(metrics, self.best_metrics):
                 self.best_metrics = {"step": self.step, **metrics, "val_data": self.val_data}
                 self.best_state = {
                     k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
@@ -297,7 +282,7 @@ class _Run:
             stopped=self.stopped,
             config=self.config,
             metadata=self.meta,
-            optimizer_state=self.opt.state_dict(),
+            optimizer_state=copy.deepcopy(self.opt.state_dict()),  # a snapshot, not shared
             best_state=self.best_state,
             run_id=self.run_id,
         )
@@ -379,6 +364,8 @@ def iter_train(
         prefetcher.close()
     result = run.result()
     if run.output is not None and run.step > run.start:  # a run that trained nothing: no file
+        if (carried := save_carried_best(result, run.output, run.start)) is not None:
+            yield Checkpoint(result.best_metrics["step"], carried, "best")
         result.saved_to, kind = save_final(result, run.output)
         yield Checkpoint(run.step, result.saved_to, kind)
     return result
