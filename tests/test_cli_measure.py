@@ -261,3 +261,22 @@ def test_real_histology_prediction_folder(shared_data, tmp_path):
     rows = _read(out)
     assert len(rows) == 29 and {r["image"] for r in rows} == {name}
     assert {"mean_intensity_c0", "mean_intensity_c1", "mean_intensity_c2"} <= set(rows[0])
+
+
+def test_ome_tiff_images_pair_with_the_labels_a_review_export_names(tmp_path, capsys):
+    """Export names a.ome.tif's labels a_labels.tif; measure looked for an image "a.ome",
+    paired the files in sorted order instead (a with a_b's labels), and said so on stderr."""
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for stem, level, n in (("a", 10, 1), ("a_b", 200, 2)):
+        tifffile.imwrite(images / f"{stem}.ome.tif", np.full((48, 64), level, np.uint8), ome=True)
+        tifffile.imwrite(labels / f"{stem}_labels.tif", _labels(n, n=n))
+    out, summary = tmp_path / "objects.csv", tmp_path / "summary.csv"
+    code = main(["measure", str(labels), "--images", str(images), "-o", str(out),
+                 "--summary", str(summary)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "paired in the order given" not in capsys.readouterr().err
+    rows = {r["image"]: r for r in _read(summary)}
+    assert set(rows) == {"a", "a_b"}  # the name without suffix, as measure.md says
+    assert float(rows["a"]["mean_intensity"]) == 10 and float(rows["a_b"]["mean_intensity"]) == 200

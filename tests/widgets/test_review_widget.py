@@ -239,12 +239,10 @@ def test_undo_unreadable_images_and_a_failing_disk(make_napari_viewer, qtbot, fo
     assert widget.writer.flush()
     np.testing.assert_array_equal(read_image(review.labels_path(names[0])), before)
     # A write that fails keeps the edits: shown again on return, written at the next try.
-    real = review.save_labels
-    calls = []
+    real, broken = review.save_labels, [True]
 
     def flaky(name, data):
-        calls.append(name)
-        if len(calls) == 1:
+        if broken[0]:  # the disk is full until the test frees it (every retry fails too)
             raise OSError("No space left on device")
         return real(name, data)
 
@@ -264,6 +262,7 @@ def test_undo_unreadable_images_and_a_failing_disk(make_napari_viewer, qtbot, fo
     assert widget._shown is None and not widget._labels_layer.visible
     widget.reject()
     assert review.entries["zz_broken.png"].status == "rejected"
+    broken[0] = False
     widget.shutdown()  # the failed write is tried again: now it lands
     assert read_image(review.labels_path(names[1]))[10, 10] == 555
 

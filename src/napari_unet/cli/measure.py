@@ -85,6 +85,10 @@ def pair_images(
             if p.stem in by_stem and by_stem[p.stem] != p:
                 raise InputError(f"two images are named {p.stem!r}: {by_stem[p.stem]}, {p}")
             by_stem[p.stem] = p
+        from napari_unet.core.review.folders import stem_of
+
+        for p in images:  # a.ome.tif is also "a", as the review and export name its labels
+            by_stem.setdefault(stem_of(p), p)
         found = [next((by_stem[k] for k in (image_name(p, endings), p.stem) if k in by_stem),
                       None) for p in labels]  # fmt: skip
         lost = [p for p, i in zip(labels, found, strict=True) if i is None]
@@ -104,7 +108,7 @@ def pair_images(
                 f"paired in the order given: {shown}",
                 file=sys.stderr,
             )
-        pairs = [(i.stem, p, i) for p, i in zip(labels, found, strict=True)]
+        pairs = [(_name(i, by_stem), p, i) for p, i in zip(labels, found, strict=True)]
     seen: dict[str, Path] = {}
     for name, label, _ in pairs:
         if name in seen:
@@ -114,6 +118,13 @@ def pair_images(
             )
         seen[name] = label
     return pairs
+
+
+def _name(image: Path, by_stem: dict[str, Path]) -> str:
+    """An image's name without suffix (``a`` for ``a.ome.tif``, unless ``a.tif`` is there)."""
+    from napari_unet.core.review.folders import stem_of
+
+    return stem_of(image) if by_stem.get(stem_of(image)) == image else image.stem
 
 
 def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> list[Path]:

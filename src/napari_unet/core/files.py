@@ -28,6 +28,7 @@ __all__ = [
     "atomic_write",
     "available_memory",
     "check_outputs",
+    "recover_folder",
     "stale_temporaries",
 ]
 
@@ -59,6 +60,10 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # it exists (another user's), or we cannot tell: keep its file
     return True
+
+
+#: The ending of the name an old store is renamed to while :func:`atomic_folder` swaps it.
+ASIDE = ".old.tmp"
 
 
 def stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -129,10 +134,11 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; move it onto ``path`` on success.
 
     For stores that are folders (Zarr). Two renames replace an existing folder: the old one
-    is first renamed aside and removed only once the new one is in place, so ``path`` holds
-    either the old complete store or the new one (a crash between the renames leaves the
-    old one under its temporary name until the next write). On error the temporary folder
-    is removed and ``path`` is left untouched.
+    is first renamed aside and removed only once the new one is in place. A crash between
+    the renames leaves the old complete store under its aside name; the next write, or
+    :func:`recover_folder`, puts it back (before, the next write deleted it as stale, and
+    the store was lost). On error the temporary folder is removed and ``path`` is left as
+    it was. A symbolic link is followed: the folder it points to is replaced.
 
     Raises
     ------
@@ -142,29 +148,52 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     import shutil
 
     path = Path(path)
+    if path.is_symlink():  # renamed, the link itself would be moved (and onto a folder: fails)
+        path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"cannot write {path}: the folder {folder} does not exist")
     if path.exists() and not path.is_dir():
         raise InputError(f"cannot write {path}: it is a file, and the store is a folder")
+    recover_folder(path)
     for tmp in stale_temporaries(path):
         shutil.rmtree(tmp, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder))
+    prefix = f".{path.name}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=folder))
+    old = None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
-        old = None
         if path.exists():
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
-            )
+            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=ASIDE, dir=folder))
             os.replace(path, old)
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old, path)
         raise
+
+
+def recover_folder(path: str | os.PathLike) -> bool:
+    """Put back a store that a crash left renamed aside by :func:`atomic_folder`.
+
+    When ``path`` is missing and a writer that is gone left the old store under its
+    aside name, the newest such store is renamed back. Returns whether one was.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        return False
+    asides = [t for t in stale_temporaries(path) if t.name.endswith(ASIDE) and t.is_dir()]
+    if not asides:
+        return False
+    try:
+        os.replace(max(asides, key=lambda t: t.stat().st_mtime_ns), path)
+    except OSError:
+        return False
+    return True
 
 
 def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> None:

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.io import read_image, write_image
 from napari_unet.core.images.pixels import read_pixel_size
+from napari_unet.core.review.folders import foreign_entry
 from napari_unet.core.review.measure import measure_objects, summarize, write_csv
-from napari_unet.core.review.session import Review, stem_of
+from napari_unet.core.review.session import Review, file_hash, stem_of
 
 __all__ = ["ExportProgress", "ExportResult", "export_review", "iter_export"]
 
@@ -62,6 +64,12 @@ def iter_export(
     :func:`~napari_unet.core.images.pixels.read_pixel_size`).
     """
     folder = review.output / "export"
+    foreign = foreign_entry(folder)
+    if foreign is not None:
+        raise InputError(
+            f"{folder} holds {foreign.relative_to(folder)}, which no export wrote; an export "
+            "replaces that folder whole, so move it elsewhere (or choose another output folder)"
+        )
     with atomic_folder(folder) as tmp:  # an export replaces the last one whole, when complete
         result = yield from _export_into(review, tmp, pixel_size)
     return replace(result, folder=folder)
@@ -72,33 +80,56 @@ def _export_into(review: Review, folder: Path, pixel_size) -> Generator:
     for sub in ("labels", "measurements"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     names = [n for n in review.names if review.entries[n].status in EXPORTED]
-    rows, skipped, objects = [], [], 0
+    rows, skipped, objects = [], {}, 0
     for done, name in enumerate(names, 1):
-        entry = review.entries[name]
-        source = review.labels_path(name)
-        if not source.exists():  # accepted in a review file whose labels were deleted
-            skipped.append(name)
-            continue
-        labels = np.asarray(read_image(source))
-        image = np.asarray(read_image(review.path(name)))
-        size = pixel_size if pixel_size is not None else read_pixel_size(review.path(name))
-        stem = stem_of(name)
-        write_image(folder / "labels" / source.name, labels)
-        table = measure_objects(labels, image, pixel_size=size)
-        write_csv(folder / "measurements" / f"{stem}.csv", table)
-        objects += len(table["label"])
-        rows.append(
-            summarize(table, name, planes=labels.shape[0] if labels.ndim == 3 else None)
-            | {"status": entry.status, "review_seconds": entry.seconds}
-        )
+        try:
+            table, row = _export_one(review, name, folder, pixel_size)
+        except _Skip as why:
+            skipped[name] = str(why)
+        else:
+            objects += len(table["label"])
+            rows.append(row)
         yield ExportProgress(done, len(names), name)
     write_csv(folder / "summary.csv", rows, columns=("image", "status"))
     report = review.report()
-    if skipped:
-        report += f"; {len(skipped)} accepted without saved labels (not exported)"
+    for reason in dict.fromkeys(skipped.values()):
+        which = [n for n, r in skipped.items() if r == reason]
+        report += f"; not exported, {reason}: {', '.join(which)}"
     with atomic_write(folder / "report.txt") as tmp:
         tmp.write_text(report + "\n", encoding="utf-8")
     return ExportResult(folder, len(rows), objects, report, tuple(skipped), tuple(rows))
+
+
+class _Skip(Exception):
+    """An image left out of an export, and why (named in the report)."""
+
+
+def _export_one(review: Review, name: str, folder: Path, pixel_size) -> tuple[dict, dict]:
+    """Write the labels and measurements of image ``name``; its table and summary row.
+
+    An image whose labels are gone, whose file changed since it was reviewed, or that
+    cannot be read or measured is skipped (:class:`_Skip`): before, a changed file's new
+    pixels were measured under the old labels, and one unreadable image stopped the export.
+    """
+    entry = review.entries[name]
+    source = review.labels_path(name)
+    if not source.exists():  # accepted in a review file whose labels were deleted
+        raise _Skip("accepted without saved labels")
+    try:
+        changed = entry.hash is not None and file_hash(review.path(name)) != entry.hash
+        if changed or entry.extra.get("changed"):
+            raise _Skip("the image changed since it was reviewed (check its labels again)")
+        labels = np.asarray(read_image(source))
+        image = np.asarray(read_image(review.path(name)))
+        size = pixel_size if pixel_size is not None else read_pixel_size(review.path(name))
+        table = measure_objects(labels, image, pixel_size=size)
+    except (InputError, OSError) as exc:
+        raise _Skip(f"could not be measured ({exc})") from None
+    write_image(folder / "labels" / source.name, labels)
+    write_csv(folder / "measurements" / f"{stem_of(name)}.csv", table)
+    planes = labels.shape[0] if labels.ndim == 3 else None
+    row = summarize(table, name, planes=planes)
+    return table, row | {"status": entry.status, "review_seconds": entry.seconds}
 
 
 def export_review(review: Review, pixel_size=None) -> ExportResult:

@@ -211,8 +211,9 @@ def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
         raw["label"] = np.asarray(back[raw["label"]])
     table = {ours: raw[theirs] for theirs, ours in SHAPE_COLUMNS.items()}
     for key in _INTEGER_COLUMNS:
-        if key in table:
-            table[key] = table[key].astype(np.int64)
+        if key in table:  # ids of uint64 labels beyond 2**63 stay unsigned (int64: negative)
+            big = key == "label" and table[key].size and table[key].max() > np.iinfo(np.int64).max
+            table[key] = table[key].astype(np.uint64 if big else np.int64)
     if size is not None:
         scale = raw["outline_scale"] if anisotropic else size[0]
         table.update(_physical(table, size, scale))

@@ -18,7 +18,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +48,17 @@ class Item:
     source: str
     #: Set when the image file changed since it was reviewed.
     warning: str | None = None
+    #: The image file's (modification time, size) when it was read (None: not known).
+    stamp: tuple | None = None
+
+
+def _stamp(path) -> tuple | None:
+    """An image file's (modification time in ns, size), to tell a rewritten file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 class _Stopped(Exception):
@@ -109,7 +120,7 @@ class Prefetcher:
         # found once, so a folder of thousands is not searched again for every image.
         self._done: set[str] = set()
         self._wanted: list[str] = []
-        self._failed: dict[str, str] = {}
+        self._failed: dict[str, tuple[str, tuple | None]] = {}  # why, and the file's stamp
         self._busy: str | None = None
         self._cond = threading.Condition()
         self._closed = False
@@ -122,10 +133,26 @@ class Prefetcher:
         with self._cond:
             self._wanted = [n for n in names if n in self.review.entries]
             keep = set(self._wanted[: self.cache_size])
+            self._forget_rewritten(keep)
             for name in [n for n in self._cache if n not in keep]:
                 if len(self._cache) > self.cache_size:
                     del self._cache[name]
             self._cond.notify_all()
+
+    def _forget_rewritten(self, names) -> None:
+        """Drop what is kept of images whose file changed since it was read (or failed).
+
+        Before, a rewritten image was shown from memory with its old pixels and no
+        "changed" warning, and one that failed to read (a file still being copied) stayed
+        failed for the whole session.
+        """
+        for name in names:
+            stamp = _stamp(self.review.path(name))
+            item = self._cache.get(name)
+            if item is not None and item.stamp is not None and item.stamp != stamp:
+                del self._cache[name]
+            if name in self._failed and self._failed[name][1] != stamp:
+                del self._failed[name]
 
     def get(self, name: str) -> Item | None:
         """The image and labels of ``name`` if they are ready, else None."""
@@ -138,7 +165,8 @@ class Prefetcher:
     def error(self, name: str) -> str | None:
         """Why ``name`` could not be read or predicted (None: no failure)."""
         with self._cond:
-            return self._failed.get(name)
+            failed = self._failed.get(name)
+            return None if failed is None else failed[0]
 
     def put(self, item: Item) -> None:
         """Replace what the cache holds of an image (the reviewer saved edits)."""
@@ -202,13 +230,14 @@ class Prefetcher:
 
     def _loop(self) -> None:
         while (name := self._next()) is not None:
+            stamp = _stamp(self.review.path(name))
             try:
-                item = self._fetch(name)
+                item = replace(self._fetch(name), stamp=stamp)
             except _Stopped:
                 break
             except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
                 with self._cond:
-                    self._failed[name] = str(exc)
+                    self._failed[name] = (str(exc), stamp)
                 if self.on_error is not None:
                     self.on_error(name, str(exc))
                 continue

@@ -19,9 +19,7 @@ image is predicted (:mod:`napari_unet.core.review.prefetch`).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,8 +29,15 @@ import numpy as np
 
 from napari_unet.core.annotation.edits import count_cells
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write
-from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr, read_image, write_image
+from napari_unet.core.files import atomic_write, recover_folder
+from napari_unet.core.images.io import read_image, write_image
+from napari_unet.core.review.folders import (
+    check_output,
+    collect_images,
+    file_hash,
+    label_candidates,
+    stem_of,
+)
 
 __all__ = [
     "STATUSES",
@@ -56,73 +61,9 @@ SAVE_EVERY_S = 2.0
 ZARR_PIXELS = 8192 * 8192
 
 
-def stem_of(path: str | os.PathLike) -> str:
-    """The name of an image without its suffix (``a.ome.tif`` -> ``a``)."""
-    name = Path(path).name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name[: -len(Path(name).suffix)] if Path(name).suffix else name
-
-
-def label_candidates(stem: str) -> list[str]:
-    """File names another run or tool gives the labels of image ``stem``, most specific first.
-
-    ``napari-unet predict`` writes ``<stem>_labels.tif``; Cellpose ``<stem>_cp_masks.png``
-    and ``<stem>_masks.tif``; many tools ``<stem>.tif`` in a separate folder. Cellpose's
-    ``_seg.npy`` is a pickle and is never read.
-    """
-    names = []
-    for tail in ("_labels", "_cp_masks", "_masks", "_label", "_mask", ""):
-        for suffix in (".tif", ".tiff", ".png", ".zarr"):
-            names.append(f"{stem}{tail}{suffix}")
-    return names
-
-
-def collect_images(source) -> list[Path]:
-    """The images of a folder (sorted, not recursive) or of a list of files."""
-    items = [source] if isinstance(source, str | os.PathLike) else list(source)
-    found: list[Path] = []
-    for item in map(Path, items):
-        if not item.exists():
-            raise InputError(f"{item}: no such file or folder")
-        if item.is_dir() and not is_zarr(item):
-            inside = sorted(
-                q
-                for q in item.iterdir()
-                if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith(".")
-            )
-            if not inside:
-                raise InputError(f"{item}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
-            found.extend(inside)
-        else:
-            found.append(item)
-    if not found:
-        raise InputError("no images to review")
-    stems = [stem_of(p) for p in found]
-    twins = sorted({s for s in stems if stems.count(s) > 1})
-    if twins:
-        raise InputError(
-            f"several images share the name {twins[0]!r} (without suffix); their labels would "
-            "overwrite each other: review them in separate runs"
-        )
-    return found
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    """A hash of an image file's bytes (a Zarr store: its file names, sizes and times)."""
-    p = Path(path)
-    h = hashlib.blake2b(digest_size=16)
-    if p.is_dir():
-        for q in sorted(p.rglob("*")):
-            if q.is_file():
-                st = q.stat()
-                h.update(f"{q.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return h.hexdigest()
-    with open(p, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+def _entry(value: dict) -> Entry:
+    """An entry of the review file (fields this version does not know are left out)."""
+    return Entry(**{k: v for k, v in value.items() if k in Entry.__dataclass_fields__})
 
 
 def _now() -> str:
@@ -167,7 +108,7 @@ class Review:
         self.images = collect_images(images)
         self.output = Path(output)
         self.labels_folder = Path(labels_folder) if labels_folder else None
-        self._check_output()
+        check_output(self.output, self.images, self.labels_folder)
         if self.labels_folder is not None and not self.labels_folder.is_dir():
             raise InputError(f"{self.labels_folder}: the labels folder does not exist")
         # Listed once: looking a name up must not touch the disk (a folder of thousands).
@@ -182,24 +123,6 @@ class Review:
         self._load()
 
     # -- files ----------------------------------------------------------------------------
-    def _check_output(self) -> None:
-        out = self.output.absolute().resolve()
-        folders = {p.absolute().resolve().parent for p in self.images}
-        written = ("", "labels", "predictions", "export", "export/labels", "export/measurements")
-        if folders & {out / sub for sub in written}:
-            raise InputError(
-                f"{self.output} (or its labels, predictions or export folder) holds the images "
-                "under review; choose another output folder (the review never writes beside "
-                "or over the originals)"
-            )
-        if self.output.exists() and not self.output.is_dir():
-            raise InputError(f"{self.output} exists and is not a folder")
-        for sub in ("", "labels", "predictions"):
-            try:
-                (self.output / sub).mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise InputError(f"cannot create the output folder {self.output}: {exc}") from None
-
     @property
     def review_file(self) -> Path:
         """The review file in the output folder."""
@@ -213,10 +136,9 @@ class Review:
             entries = saved["images"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{self.review_file}: not a readable review file ({exc})") from None
-        known = {f for f in Entry.__dataclass_fields__}
         self._missing = {}
         for name, value in entries.items():
-            entry = Entry(**{k: v for k, v in value.items() if k in known})
+            entry = _entry(value)
             if name in self.entries:
                 self.entries[name] = entry
             else:  # an image no longer in the folder: kept in the file, not listed
@@ -226,8 +148,14 @@ class Review:
             self.current = self.names.index(current)
 
     def save(self) -> Path:
-        """Write the review file (atomically)."""
+        """Write the review file (atomically).
+
+        Entries that another session (a second window, a console) saved later than this
+        one changed them are taken first: before, each save wrote its own state whole, and
+        the other session's verdicts were lost.
+        """
         with self._lock:
+            self._merge_saved()
             state = {
                 "format": FORMAT,
                 "current": self.names[self.current],
@@ -241,6 +169,18 @@ class Review:
                 tmp.write_text(text, encoding="utf-8")
             self._saved_at = time.monotonic()
         return self.review_file
+
+    def _merge_saved(self) -> None:
+        try:
+            saved = json.loads(self.review_file.read_text(encoding="utf-8"))["images"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        for name, value in saved.items():
+            ours = self.entries.get(name)
+            if ours is None or not isinstance(value, dict):
+                continue
+            if (value.get("updated") or "") > (ours.updated or ""):
+                self.entries[name] = _entry(value)
 
     def labels_path(self, name: str, shape=None) -> Path:
         """Where the reviewed labels of image ``name`` are saved (Zarr for huge images)."""
@@ -281,6 +221,8 @@ class Review:
         cached with the model ``model_key``.
         """
         entry = self.entries[name]
+        if entry.source == "reviewed":  # a crash mid-save may have left a store aside
+            recover_folder(self.output / "labels" / f"{stem_of(name)}_labels.zarr")
         reviewed = self.labels_path(name)
         if reviewed.exists():
             return np.asarray(read_image(reviewed)), "reviewed"
@@ -310,9 +252,9 @@ class Review:
         with self._lock:
             entry = self.entries[name]
             entry.predicted_with = model_key
-            entry.source = f"prediction ({model})"
-            if entry.objects is None:
+            if entry.objects is None or entry.source != "reviewed":  # a new model's count
                 entry.objects = count_cells(labels)[0]
+            entry.source = f"prediction ({model})"
         if time.monotonic() - self._saved_at > SAVE_EVERY_S:  # a large folder: not each time
             self.save()
         return path
@@ -340,9 +282,16 @@ class Review:
             self.entries[name].extra.pop("changed", None)  # seen and judged again
 
     def mark_edited(self, name: str) -> None:
-        """Note that the reviewer edited ``name``'s labels (accepting it means corrected)."""
+        """Note that the reviewer edited ``name``'s labels (accepting it means corrected).
+
+        An image accepted before is corrected now (before, it stayed "accepted", and
+        **Train on corrected** left it out).
+        """
         with self._lock:
-            self.entries[name].extra["edited"] = True
+            entry = self.entries[name]
+            entry.extra["edited"] = True
+            if entry.status == "accepted":
+                entry.status, entry.updated = "corrected", _now()
 
     def add_time(self, name: str, seconds: float) -> None:
         """Add reviewer time spent on ``name``."""

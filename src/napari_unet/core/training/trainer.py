@@ -317,13 +317,12 @@ def iter_train(
     stop : threading.Event or callable, optional
         Checked before every step; when set the run ends and returns the model as is.
     init : path-like or str, optional
-        Model file, or built-in model name (``"nuclei"``), to fine-tune from (same
-        architecture and class count).
+        Model file or built-in name (``"nuclei"``) to fine-tune from (same architecture).
     resume : TrainResult or path-like, optional
-        A previous result, or a model file saved with its optimiser state (``.last``).
+        A previous result, or a model file saved with its optimiser state (and its best).
     output : path-like, optional
-        Model file for the last weights (written at the end, with the optimiser state
-        beside it); the best weights go to ``NAME.best.safetensors`` as they improve.
+        Model file for the last weights (at the end, the optimiser state beside it); the
+        best weights go to ``NAME.best.safetensors`` as they improve (or, resumed, at the end).
     preview : array or callable, optional
         An image (or a callable returning ``image`` or ``(image, origin)``) that the
         current weights segment after each evaluation, yielded as ``Preview``. A callable

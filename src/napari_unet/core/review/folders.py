@@ -1,0 +1,176 @@
+"""The files and folders of a review: names, hashes, and what the output folder may hold.
+
+Image names without suffix, file hashes, the names other tools give label files, and
+the checks on the output folder.
+
+A review writes ``OUTPUT/labels``, ``OUTPUT/predictions`` and ``OUTPUT/export`` (the last
+replaced whole by each export). Images and label files of the user must live elsewhere:
+an instrument's ``export`` folder chosen as the images, inside the output folder, was
+deleted by the first export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
+
+__all__ = [
+    "EXPORT_ENTRIES",
+    "check_output",
+    "collect_images",
+    "file_hash",
+    "foreign_entry",
+    "label_candidates",
+    "stem_of",
+]
+
+#: The folders of the output folder that a review writes (and may replace or empty).
+WRITTEN = ("labels", "predictions", "export")
+#: What an export writes into ``OUTPUT/export``: folder -> the file endings inside it.
+EXPORT_ENTRIES = {
+    "labels": ("_labels.tif", "_labels.zarr"),
+    "measurements": (".csv",),
+    "summary.csv": None,
+    "report.txt": None,
+}
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output(output: Path, images: list[Path], labels_folder: Path | None) -> None:
+    """Refuse an output folder that holds the images, or the labels folder, where it writes.
+
+    The images may not be in the output folder itself nor anywhere in its ``labels``,
+    ``predictions`` or ``export`` folders; the labels folder may not be in its
+    ``predictions`` or ``export`` folders (an export replaces the one, a new model empties
+    the other). Then the output folder and its ``labels`` and ``predictions`` are created.
+    """
+    out = output.absolute().resolve()
+    written = [out / sub for sub in WRITTEN]
+    for folder in sorted({p.absolute().resolve().parent for p in images}):
+        if folder == out or any(_within(folder, w) for w in written):
+            raise InputError(
+                f"{output} (or its labels, predictions or export folder) holds the images "
+                f"under review ({folder}); choose another output folder (the review never "
+                "writes beside or over the originals)"
+            )
+    if labels_folder is not None:
+        own = labels_folder.absolute().resolve()
+        if any(_within(own, w) for w in written[1:]):
+            raise InputError(
+                f"the labels folder {labels_folder} is inside the output folder's "
+                "predictions or export folder, which the review replaces; move the label "
+                "files, or choose another output folder"
+            )
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output} exists and is not a folder")
+    for sub in ("", "labels", "predictions"):
+        try:
+            (output / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the output folder {output}: {exc}") from None
+
+
+def foreign_entry(export: Path) -> Path | None:
+    """The first entry of an existing export folder that no export wrote (None if none).
+
+    An export replaces ``OUTPUT/export`` whole; anything else in it would be lost.
+    """
+    if not export.is_dir():
+        return None
+    for entry in sorted(export.iterdir()):
+        if _temporary(entry):
+            continue
+        if entry.name not in EXPORT_ENTRIES:
+            return entry
+        endings = EXPORT_ENTRIES[entry.name]
+        if endings is None:
+            if not entry.is_file():
+                return entry
+            continue
+        if not entry.is_dir():
+            return entry
+        for inner in sorted(entry.iterdir()):
+            if not inner.name.endswith(endings) and not _temporary(inner):
+                return inner
+    return None
+
+
+def _temporary(entry: Path) -> bool:
+    """A temporary file or folder of an earlier write (``.NAME.PID.XXXX.tmp``)."""
+    return entry.name.startswith(".") and entry.name.endswith(".tmp")
+
+
+def stem_of(path: str | os.PathLike) -> str:
+    """The name of an image without its suffix (``a.ome.tif`` -> ``a``)."""
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name[: -len(Path(name).suffix)] if Path(name).suffix else name
+
+
+def label_candidates(stem: str) -> list[str]:
+    """File names another run or tool gives the labels of image ``stem``, most specific first.
+
+    ``napari-unet predict`` writes ``<stem>_labels.tif``; Cellpose ``<stem>_cp_masks.png``
+    and ``<stem>_masks.tif``; many tools ``<stem>.tif`` in a separate folder. Cellpose's
+    ``_seg.npy`` is a pickle and is never read.
+    """
+    names = []
+    for tail in ("_labels", "_cp_masks", "_masks", "_label", "_mask", ""):
+        for suffix in (".tif", ".tiff", ".png", ".zarr"):
+            names.append(f"{stem}{tail}{suffix}")
+    return names
+
+
+def collect_images(source) -> list[Path]:
+    """The images of a folder (sorted, not recursive) or of a list of files."""
+    items = [source] if isinstance(source, str | os.PathLike) else list(source)
+    found: list[Path] = []
+    for item in map(Path, items):
+        if not item.exists():
+            raise InputError(f"{item}: no such file or folder")
+        if item.is_dir() and not is_zarr(item):
+            inside = sorted(
+                q
+                for q in item.iterdir()
+                if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith(".")
+            )
+            if not inside:
+                raise InputError(f"{item}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
+            found.extend(inside)
+        else:
+            found.append(item)
+    if not found:
+        raise InputError("no images to review")
+    stems = [stem_of(p) for p in found]
+    twins = sorted({s for s in stems if stems.count(s) > 1})
+    if twins:
+        raise InputError(
+            f"several images share the name {twins[0]!r} (without suffix); their labels would "
+            "overwrite each other: review them in separate runs"
+        )
+    return found
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """A hash of an image file's bytes (a Zarr store: its file names, sizes and times)."""
+    p = Path(path)
+    h = hashlib.blake2b(digest_size=16)
+    if p.is_dir():
+        for q in sorted(p.rglob("*")):
+            if q.is_file():
+                st = q.stat()
+                h.update(f"{q.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+    with open(p, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
