@@ -30,7 +30,10 @@ from napari_unet.core.exchange.spec import (
     tensor_descriptions,
 )
 from napari_unet.core.files import atomic_write, check_outputs
+from napari_unet.core.images.layout import layout
+from napari_unet.core.models.filecheck import check_finite
 from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
+from napari_unet.core.models.pretrained import is_pretrained_name
 
 WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
 #: The ONNX opset written (torch's TorchScript-based exporter, dynamic batch, y and x).
@@ -52,7 +55,7 @@ def default_formats() -> tuple[str, ...]:
 def _resolve(model) -> tuple[object, dict, str]:
     """``(network, metadata, name)`` from a model file, a built-in name or a loaded model."""
     from napari_unet.core.models.modelfile import load_model
-    from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
+    from napari_unet.core.models.pretrained import resolve_model
 
     if isinstance(model, str | os.PathLike):
         net, metadata = load_model(resolve_model(model), device="cpu")
@@ -98,10 +101,10 @@ def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int 
         from napari_unet.sample_data import nuclei_data
 
         image = nuclei_data()[0]
-    image = np.asarray(image, dtype=np.float32)
-    plane = image[None] if image.ndim == 2 else image
-    if plane.shape[0] != in_channels:
-        plane = np.repeat(plane.mean(0, keepdims=True), in_channels, axis=0)
+    # Read as napari-unet reads images (channels first or last; a stack: its first plane);
+    # channels last were taken for rows before, a 3-pixel-wide test input mirrored out.
+    lay = layout(np.asarray(image, dtype=np.float32), in_channels)
+    plane = np.asarray(lay.planes[0], dtype=np.float32)
     need = min_input(geometry)
     legal = geometry.legal_sizes(need, max(256, need))
     h, w = (max([s for s in legal if s <= n], default=legal[0]) for n in plane.shape[-2:])
@@ -193,7 +196,8 @@ def export_bioimageio(
     license : str
         SPDX licence identifier of the package.
     image : numpy.ndarray, optional
-        The test image (``(H, W)`` or ``(C, H, W)``; default: the shipped nuclei image).
+        The test image, in any layout napari-unet reads (``(H, W)``, ``(C, H, W)`` or
+        ``(H, W, C)`` as ``read_image`` returns colour; default: the shipped nuclei image).
     weight_formats : tuple of str, optional
         ``pytorch_state_dict`` (always) and optionally ``torchscript`` and ``onnx``
         (default: all three where the ``onnx`` package is installed, else the first two).
@@ -226,7 +230,10 @@ def export_bioimageio(
         )
     require_bioimageio()
     net, metadata, default_name = _resolve(model)
+    if authors is None and isinstance(model, str) and is_pretrained_name(model):
+        authors = ["napari-unet developers"]  # only the built-in models are ours to sign
     net = copy.deepcopy(getattr(net, "_orig_mod", net)).to("cpu").eval()  # leave the caller's
+    check_finite("the model", net.state_dict())  # a diverged one "passed" its own NaN test
     name = package_name(name, default_name)
     metadata.setdefault("normalization", dict(DEFAULT_NORMALIZATION))  # as save_model writes
     metadata.setdefault("class_names", default_class_names(net.n_classes, net))
@@ -260,13 +267,8 @@ def _describe(net, metadata, name, authors, license, files):
         min_input(net.geometry), files["test_note"],
     )  # fmt: skip
     doc_path.write_text(text, encoding="utf-8")
-    if authors is None:
-        authors = metadata.get("authors") or (
-            ["napari-unet developers"]
-            if (metadata.get("provenance") or {}).get("package") == "napari-unet"
-            and metadata.get("name")
-            else ["unknown (exported by napari-unet)"]
-        )
+    if authors is None:  # (a user's model that records a name was signed by napari-unet)
+        authors = metadata.get("authors") or ["unknown (exported by napari-unet)"]
     arch = s.ArchitectureFromFileDescr(
         source=files["arch"], callable=CALLABLE, kwargs={"config": config}
     )

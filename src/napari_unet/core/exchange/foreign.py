@@ -30,7 +30,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.importer import load_description
-from napari_unet.core.exchange.planes import image_planes, window_around
+from napari_unet.core.exchange.planes import image_planes, input_steps, window_around
 from napari_unet.core.exchange.spec import require_bioimageio
 
 #: The weight formats run here, in the order they are preferred.
@@ -70,8 +70,6 @@ def _axis_kind(axis) -> str:
 
 
 def _channels(axis_kinds: tuple[str, ...], axes) -> tuple[int, tuple[str, ...]]:
-    if "channel" not in axis_kinds:
-        return 1, ()
     axis = axes[axis_kinds.index("channel")]
     names = tuple(str(n) for n in axis.channel_names)
     return len(names), names
@@ -91,11 +89,12 @@ def _data_kind(tensor) -> str:
 def _checked_axes(tensor, role: str, name: str) -> tuple[str, ...]:
     kinds = tuple(_axis_kind(a) for a in tensor.axes)
     odd = [k for k in kinds if k not in ("batch", "channel", "y", "x")]
-    if odd or "y" not in kinds or "x" not in kinds:
-        what = ", ".join(odd) if odd else "no y and x axes"
+    missing = [k for k in ("channel", "y", "x") if k not in kinds]
+    if odd or missing:  # without a channel axis, bioimageio.core's tiling fails
+        what = ", ".join(odd) if odd else f"no {' or '.join(missing)} axis"
         raise InputError(
             f"{name}: its {role} {tensor.id!r} has {what}; napari-unet runs 2D models whose "
-            "tensors have batch, channel, y and x axes only"
+            "tensors have channel, y and x axes (and a batch axis or none)"
         )
     return kinds
 
@@ -336,7 +335,8 @@ class ForeignModel:
         planes, stack = image_planes(image, channel_axis, self.plan.in_channels, channel)
         window = crop = None
         if region is not None:  # normalised as a whole, so the region equals the whole's part
-            window, crop = window_around(planes.shape[-2:], region, self.plan.halo)
+            steps = input_steps(self.descr)  # the blocks' pooling phase, as the whole image's
+            window, crop = window_around(planes.shape[-2:], region, self.plan.halo, steps)
         outs = []
         for k, plane in enumerate(planes):
             gen = self.iter_plane(plane, tile, window)

@@ -69,9 +69,8 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
         If bioimageio.core is not installed, the file is not a model package, it was not
         exported by napari-unet, or its weights do not match the recorded checksum.
     """
-    import torch
-
     from napari_unet.core.device import choose_device
+    from napari_unet.core.models.filecheck import check_against_config, check_finite
     from napari_unet.core.models.modelfile import _tensors_sha256
     from napari_unet.core.models.registry import build_model
 
@@ -89,12 +88,17 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
     metadata = dict(extra)
     prefix = metadata.pop("state_dict_prefix", PREFIX)
     metadata.pop("geometry", None)
-    data = entry.get_reader().read()
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    tensors = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    tensors = _read_weights(path, entry, prefix)
     recorded = metadata.get("tensors_sha256")
     if recorded and _tensors_sha256(tensors) != recorded:
         raise InputError(f"{path}: the weights do not match the checksum napari-unet recorded")
+    if not isinstance(metadata.get("config"), dict):
+        raise InputError(f"{path}: its napari-unet entry has no network config")
+    # Before anything is built: a network its config makes too large for memory is never
+    # allocated (the tensors must fit the config's network, built on torch's meta device).
+    check_against_config(path, {k: {"shape": list(v.shape)} for k, v in tensors.items()},
+                         metadata["config"])  # fmt: skip
+    check_finite(path, tensors)
     model = build_model(metadata["config"])
     try:
         model.load_state_dict(tensors, strict=True)
@@ -104,3 +108,27 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
         ) from None
     metadata = {k: v for k, v in metadata.items() if v is not None}
     return model.to(choose_device(device)).eval(), metadata
+
+
+def _read_weights(path: Path, entry, prefix) -> dict:
+    """The package's state dict less ``prefix``: tensors by name (InputError otherwise).
+
+    Read with ``weights_only``: a file that would run code is refused, never unpickled
+    (before, torch's own error came through as a traceback).
+    """
+    import torch
+
+    try:
+        data = entry.get_reader().read()
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable weights are refused alike
+        raise InputError(
+            f"{path}: its weights are not a plain state dict of tensors "
+            f"({type(exc).__name__}); napari-unet never unpickles code"
+        ) from None
+    plain = isinstance(state, dict) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    )
+    if not plain or not isinstance(prefix, str):
+        raise InputError(f"{path}: its weights are not a state dict of named tensors")
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

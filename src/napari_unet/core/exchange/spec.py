@@ -88,7 +88,8 @@ def tensor_descriptions(net, metadata: dict, files: dict, min_size: int) -> tupl
         test_tensor=s.FileDescr(source=files["input"]),
         sample_tensor=s.FileDescr(source=files["sample_input"]),
         preprocessing=preprocessing(metadata)[0],
-        pad=s.ReflectPadding(),  # as napari-unet's tiles mirror the image (border excluded)
+        # The mode given: left at its default, it is not written, and reads back as zeros.
+        pad=s.ReflectPadding(mode="reflect"),  # as napari-unet's tiles mirror the image
     )  # fmt: skip
     names = metadata.get("class_names") or default_class_names(net.n_classes, net)
 
@@ -113,7 +114,7 @@ def tensor_descriptions(net, metadata: dict, files: dict, min_size: int) -> tupl
 
 def config_entry(net, metadata: dict) -> dict:
     """The package's ``config``: napari-unet's model metadata and the spec's own hints."""
-    from napari_unet.core.models.modelfile import _json_default
+    from napari_unet.core.models.modelfile import _json_default, _tensors_sha256
 
     kept = {k: v for k, v in metadata.items() if k not in ("format_version", "tensors_sha256")}
     ours = json.loads(json.dumps(kept, default=_json_default))
@@ -121,7 +122,9 @@ def config_entry(net, metadata: dict) -> dict:
         config=dict(net.config),
         geometry=net.geometry.to_dict(),
         state_dict_prefix=PREFIX,
-        tensors_sha256=metadata.get("tensors_sha256"),
+        # of these weights (a network trained on from a file's pair kept the file's sum,
+        # and its package was refused on import)
+        tensors_sha256=_tensors_sha256(net.state_dict()),
     )
     arch = {"unet": "U-Net", "unetpp": "UNet++", "unet3p": "UNet 3+"}[net.config["arch"]]
     hints = {

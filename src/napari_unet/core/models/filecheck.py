@@ -15,7 +15,9 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["ModelFileError", "check_against_config", "check_metadata", "check_table"]
+__all__ = [
+    "ModelFileError", "check_against_config", "check_finite", "check_metadata", "check_table"
+]
 
 #: Bytes per element of the dtypes safetensors writes.
 DTYPE_SIZES = {
@@ -122,6 +124,16 @@ def check_against_config(path: Path, table: dict, config: dict) -> None:
                 f"{path}: tensor {name!r} has shape {have[name]} in the file but the configured "
                 f"network needs {shape}; the file is corrupted or its config was edited"
             )
+
+
+def check_finite(path, tensors: dict) -> None:
+    """Refuse weights holding NaN or infinite values (a diverged run): they predict nothing."""
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
+        raise ModelFileError(
+            f"{path}: weights {', '.join(bad[:3])}{'...' if len(bad) > 3 else ''} hold NaN or "
+            "infinite values (training diverged?); this model cannot predict anything"
+        )
 
 
 def _whole(value) -> bool:

@@ -27,6 +27,7 @@ from napari_unet.core.images.normalize import check_spec
 from napari_unet.core.models.filecheck import (
     ModelFileError,
     check_against_config,
+    check_finite,
     check_metadata,
     check_table,
 )
@@ -382,12 +383,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
         tensors = load(data)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: the file is corrupted ({exc})") from exc
-    bad = [k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
-    if bad:
-        raise ModelFileError(
-            f"{path}: weights {', '.join(bad[:3])}{'...' if len(bad) > 3 else ''} hold NaN or "
-            "infinite values (training diverged?); this model cannot predict anything"
-        )
+    check_finite(path, tensors)
     checksum = info.get("tensors_sha256")
     if checksum is not None and checksum != _tensors_sha256(tensors):
         raise ModelFileError(

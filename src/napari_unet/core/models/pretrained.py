@@ -90,8 +90,11 @@ def pretrained(name: str = "nuclei", device="cpu"):
 
 
 def is_pretrained_name(value: str | os.PathLike) -> bool:
-    """True if ``value`` is a built-in model name and not an existing file."""
-    return isinstance(value, str | Path) and str(value) in PRETRAINED and not Path(value).exists()
+    """True if ``value`` is a built-in model name and not an existing file.
+
+    A folder of that name (of images, say) does not hide the built-in model.
+    """
+    return isinstance(value, str | Path) and str(value) in PRETRAINED and not Path(value).is_file()
 
 
 def resolve_model(value: str | os.PathLike) -> Path:
