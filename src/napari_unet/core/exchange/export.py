@@ -101,8 +101,7 @@ def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int 
         from napari_unet.sample_data import nuclei_data
 
         image = nuclei_data()[0]
-    # Read as napari-unet reads images (channels first or last; a stack: its first plane);
-    # channels last were taken for rows before, a 3-pixel-wide test input mirrored out.
+    # As napari-unet reads images (before, channels last were taken for a 3-px-wide image)
     lay = layout(np.asarray(image, dtype=np.float32), in_channels)
     plane = np.asarray(lay.planes[0], dtype=np.float32)
     need = min_input(geometry)
@@ -216,18 +215,7 @@ def export_bioimageio(
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
-    weight_formats = default_formats() if weight_formats is None else tuple(weight_formats)
-    unknown = set(weight_formats) - set(WEIGHT_FORMATS)
-    if unknown or "pytorch_state_dict" not in weight_formats:
-        raise InputError(
-            f"weight formats must include pytorch_state_dict and may add torchscript and "
-            f"onnx; got {', '.join(weight_formats)}"
-        )
-    if "onnx" in weight_formats and not onnx_available():
-        raise InputError(
-            "ONNX weights need the onnx and onnxruntime packages (written, then tested): "
-            f"{EXTRA_HINT}"
-        )
+    weight_formats = _checked_formats(weight_formats)
     require_bioimageio()
     net, metadata, default_name = _resolve(model)
     if authors is None and isinstance(model, str) and is_pretrained_name(model):
@@ -252,6 +240,23 @@ def export_bioimageio(
         with atomic_write(output) as part:
             _save(descr, Path(part))
     return output
+
+
+def _checked_formats(weight_formats) -> tuple[str, ...]:
+    """The weight formats to write (the default where None), or InputError."""
+    weight_formats = default_formats() if weight_formats is None else tuple(weight_formats)
+    unknown = set(weight_formats) - set(WEIGHT_FORMATS)
+    if unknown or "pytorch_state_dict" not in weight_formats:
+        raise InputError(
+            f"weight formats must include pytorch_state_dict and may add torchscript and "
+            f"onnx; got {', '.join(weight_formats)}"
+        )
+    if "onnx" in weight_formats and not onnx_available():
+        raise InputError(
+            "ONNX weights need the onnx and onnxruntime packages (written, then tested): "
+            f"{EXTRA_HINT}"
+        )
+    return weight_formats
 
 
 def _describe(net, metadata, name, authors, license, files):
