@@ -89,7 +89,7 @@ def test_a_run_stopped_before_its_first_step_leaves_the_existing_model(
         return real(self)
 
     monkeypatch.setattr(trainer._Run, "started", started_then_ctrl_c)
-    assert train(image, labels, "--steps", "50", "-o", str(out)) == 0
+    assert train(image, labels, "--steps", "50", "-o", str(out), "--overwrite") == 0
     assert "nothing saved" in capsys.readouterr().out
     assert out.read_bytes() == before  # the trained model was not replaced by a 0-step one
 
@@ -163,7 +163,9 @@ def test_a_run_resumed_from_a_file_names_only_best_weights_it_has(tmp_path):
     result = train_api(pairs, more, val=pairs, resume=tmp_path / "m.safetensors",
                        output=tmp_path / "n.safetensors")  # fmt: skip
     step = result.best_metrics["step"]
-    assert step > 4  # the best of the resumed run itself, whose weights it holds
+    # The first part's best (read back from m.best) beats a run that gets worse: it is the
+    # run's best, its weights in hand, and written beside the new output.
+    assert step <= 4
     best, meta = load_model(best_path(tmp_path / "n.safetensors"))
     assert meta["metrics"]["at_save"]["step"] == step
     for key, tensor in result.best_model().state_dict().items():
@@ -209,3 +211,16 @@ def test_names_that_match_keep_their_image_and_only_the_rest_pair_in_order(tmp_p
     pairs = [(label.name, image.name) for _, label, image in pair_images(labels, images)]
     assert pairs == [("c0_labels.tif", "c0.tif"), ("c1_seg.tif", "c1.tif")]  # before: swapped
     assert "c1_seg.tif with c1.tif" in capsys.readouterr().err
+
+
+def test_an_existing_model_is_kept_unless_overwrite_is_given(pair, tmp_path, capsys):
+    """Running the same command again replaced a trained model and its best silently."""
+    image, labels = pair
+    out = tmp_path / "m.safetensors"
+    assert train(image, labels, "--steps", "3", "-o", str(out)) == 0
+    before = out.read_bytes()
+    assert train(image, labels, "--steps", "2", "-o", str(out)) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert train(image, labels, "--steps", "5", "--resume", str(out), "-o", str(out)) == 0
+    assert train(image, labels, "--steps", "2", "-o", str(out), "--overwrite") == 0

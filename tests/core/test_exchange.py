@@ -13,7 +13,8 @@ pytest.importorskip("bioimageio.core")
 
 from napari_unet import InputError, export_bioimageio, import_bioimageio  # noqa: E402
 from napari_unet.cli import main  # noqa: E402
-from napari_unet.core.exchange.export import check_package, default_formats  # noqa: E402
+from napari_unet.core.exchange.export import check_package  # noqa: E402
+from napari_unet.core.exchange.spec import default_formats  # noqa: E402
 from napari_unet.core.models.modelfile import save_model  # noqa: E402
 
 

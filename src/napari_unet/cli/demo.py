@@ -37,6 +37,8 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise InputError(f"--size must look like 1600x1000; got {text!r}") from None
     if width < 400 or height < 300:
         raise InputError(f"--size must be at least 400x300; got {text}")
+    if width > 8192 or height > 8192:  # larger: OpenGL errors, or a crash of the process
+        raise InputError(f"--size must be at most 8192 a side; got {text}")
     return width, height
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,7 +111,11 @@ def match_files(
         by_name.setdefault(image_name(p), []).append(p)
     pairs, missing = [], []
     for g in gt:
-        found = [by_stem[g.stem]] if g.stem in by_stem else by_name.get(image_name(g), [])
+        # A file with a label ending first: predicted into the images' folder, NAME.tif
+        # beside NAME_labels.tif is the image itself (its intensities were scored as ids).
+        named = by_name.get(image_name(g), [])
+        found = [p for p in named if p.stem != image_name(p)]
+        found = found or ([by_stem[g.stem]] if g.stem in by_stem else named)
         if len(found) > 1:
             raise InputError(f"{g.name}: {len(found)} {what} files fit it: {found[0]}, {found[1]}")
         if found:
@@ -153,7 +158,8 @@ def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
     from napari_unet.core.images.io import read_image
 
     for name, pred_path, gt_path in pairs:
-        gt, pred = np.asarray(read_image(gt_path)), np.asarray(read_image(pred_path))
+        gt = np.asarray(read_image(gt_path, labels=True))
+        pred = np.asarray(read_image(pred_path, labels=True))
         yield from _planes(name, gt, pred, per_plane)
 
 
@@ -179,13 +185,15 @@ def _model_pairs(
         training_object_size(metadata)  # a model without one is refused before any work
         extra["object_size"] = object_size
     for name, image_path, gt_path in pairs:
-        gt = np.asarray(read_image(gt_path))
+        gt = np.asarray(read_image(gt_path, labels=True))
         if object_size is not None:
             extra["progress"] = lambda event, name=name: _note_size(name, event)
         with _warning_lines(name):
-            pred = segmentation.segment(
-                model, np.asarray(read_image(image_path)), metadata=metadata, **extra
-            )
+            try:
+                image = np.asarray(read_image(image_path))
+                pred = segmentation.segment(model, image, metadata=metadata, **extra)
+            except InputError as exc:  # which of the images it was
+                raise InputError(f"{image_path.name}: {exc}") from None
         yield from _planes(name, gt, np.asarray(pred), per_plane)
 
 
@@ -262,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--json must name a .json file; got {args.json}")
         if not args.json.resolve().parent.is_dir():
             raise InputError(f"--json {args.json}: the folder {args.json.parent} does not exist")
+        if not os.access(args.json.resolve().parent, os.W_OK | os.X_OK):  # before the work
+            raise InputError(f"--json {args.json}: the folder {args.json.parent} is not writable")
     from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
 
     model_form = len(args.inputs) == 1 and (

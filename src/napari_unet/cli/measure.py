@@ -44,9 +44,10 @@ def pixel_size_arg(text: str) -> tuple[float, float]:
         values = [float(p) for p in parts]
     except ValueError:
         values = []
-    if len(values) not in (1, 2) or not all(0 < v < float("inf") for v in values):
+    if len(values) not in (1, 2) or not all(1e-6 <= v <= 1e6 for v in values):
         raise argparse.ArgumentTypeError(
-            f"expected a positive pixel size in micrometres (0.65) or Y,X (0.5,0.25); got {text!r}"
+            f"expected a positive pixel size in micrometres (0.65) or Y,X (0.5,0.25), 1e-6 to 1e6 "
+            f"(beyond, areas overflow to inf or vanish to 0); got {text!r}"
         )
     return values[0], values[-1]
 
@@ -151,7 +152,7 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     from napari_unet.core.images.pixels import read_pixel_size
     from napari_unet.core.review.measure import measure_objects, summarize
 
-    labels = np.asarray(read_image(label_path))
+    labels = np.asarray(read_image(label_path, labels=True))
     image = None if image_path is None else np.asarray(read_image(image_path))
     if pixel_size is None:
         pixel_size = read_pixel_size(image_path if image_path is not None else label_path)

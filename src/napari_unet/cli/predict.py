@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -132,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     plan = [(src, _outputs(src, args.outdir, args.probabilities)) for src in sources]
     _check_outputs(plan, args.overwrite)
     args.outdir.mkdir(parents=True, exist_ok=True)
+    if not os.access(args.outdir, os.W_OK | os.X_OK):  # before the work, not after it
+        raise InputError(f"cannot write into {args.outdir}: the folder is not writable")
     loaded = load_or_run(args, plan)  # another tool's bioimage.io package runs there
     if isinstance(loaded, int):
         return loaded

@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 0; got {args.cluster_workers}")
     if not args.input.exists():
         raise InputError(f"{args.input}: no such Zarr store")
+    out = args.slide_output
+    if out is not None and out.suffix.lower() != ".zarr":  # a folder named out.tif was written
+        raise InputError(f"-o {out}: the labels are a Zarr store; give a name ending in .zarr")
     model, metadata = load_model(resolve_model(args.model), device="cpu")
     post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split

@@ -47,6 +47,7 @@ def add_parser(subparsers) -> None:
     add_option(p, "--no-augment", key="no_augment", action="store_true")
     add_option(p, "--log", key="log", type=Path, metavar="JSONL")
     add_option(p, "-q", "--quiet", key="quiet", action="store_true")
+    add_option(p, "--overwrite", key="overwrite", action="store_true")
     p.set_defaults(func=run)
 
 
@@ -103,7 +104,8 @@ def _expand(paths: list[Path], what: str) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir() and p.suffix.lower() != ".zarr":
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            inside = (q for q in p.iterdir() if not q.name.startswith("."))  # ._a.tif of macOS
+            found = sorted(q for q in inside if q.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(f"{what}: folder {p} holds no image files")
             out.extend(found)
@@ -112,14 +114,14 @@ def _expand(paths: list[Path], what: str) -> list[Path]:
     return out
 
 
-def _read(paths: list[Path], grey: bool = False) -> list:
+def _read(paths: list[Path], grey: bool = False, labels: bool = False) -> list:
     import numpy as np
 
     from napari_unet.core.images.io import read_image
 
     arrays = []
     for p in paths:
-        a = np.asarray(read_image(p))
+        a = np.asarray(read_image(p, labels=labels))
         if grey and a.ndim == 3 and a.shape[-1] in (3, 4):
             a = a[..., :3].mean(axis=-1, dtype=np.float32)
         arrays.append(a)
@@ -160,10 +162,10 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None):
             raise InputError(f"{len(images)} images but {len(regions)} region masks")
         found = sorted(pair_images(regions, images, "train", REGION_ENDINGS),
                        key=lambda t: order[t[2]])  # fmt: skip
-        regions = _read([region for _, region, _ in found])
+        regions = _read([region for _, region, _ in found], labels=True)
     return make_pairs(
         _read(images, grey),
-        _read(labels),
+        _read(labels, labels=True),
         regions,
         names=[p.name for p in images],
         in_channels=in_channels,
@@ -251,6 +253,13 @@ def _check_paths(args) -> None:
         inputs += _expand(group, what) if group else []
     out = args.output
     check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
+    in_place = args.resume is not None and args.resume.resolve() == out.resolve()
+    kept = [p for p in (out, best_path(out)) if p.exists()]
+    if kept and not (args.overwrite or in_place):  # a trained model was replaced silently
+        raise InputError(
+            f"{kept[0]} exists; pass --overwrite to replace it (or --resume {out.name} "
+            f"-o {out.name} to continue that run)"
+        )
     if args.log.resolve() in {p.resolve() for p in (out, best_path(out), optimizer_path(out))}:
         raise InputError(f"--log {args.log} would overwrite the model; choose a .jsonl file")
 

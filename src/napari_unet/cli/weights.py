@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.output, args.target], [args.labels, args.mask])
     if args.target is not None and args.target.resolve() == args.output.resolve():
         raise InputError(f"--target and -o are both {args.output}; give two file names")
-    labels = read_image(args.labels)
+    labels = read_image(args.labels, labels=True)
     mask = None
     if args.mask is not None:
         mask = np.asarray(read_image(args.mask))

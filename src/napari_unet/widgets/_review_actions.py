@@ -75,7 +75,7 @@ def corrected_pairs(dock) -> list[tuple[str, np.ndarray, np.ndarray]]:
     for name in review.names:
         if review.entries[name].status == "corrected" and review.labels_path(name).exists():
             image = np.asarray(read_image(review.path(name)))
-            labels = np.asarray(read_image(review.labels_path(name)))
+            labels = np.asarray(read_image(review.labels_path(name), labels=True))
             pairs.append((name, image, labels))
     return pairs
 

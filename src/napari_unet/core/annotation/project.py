@@ -250,7 +250,7 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such annotation file")
-    arr = np.asarray(read_image(path))  # checked: damaged or oversized files are refused
+    arr = np.asarray(read_image(path, labels=True))  # checked: damaged or oversized: refused
     arr = np.squeeze(arr) if expected_shape is not None and arr.ndim > len(expected_shape) else arr
     if not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"{path} holds {arr.dtype} values; expected integer instance labels")

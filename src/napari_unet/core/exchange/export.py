@@ -22,8 +22,8 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.exchange import card
 from napari_unet.core.exchange.archsource import CALLABLE, write_architecture
 from napari_unet.core.exchange.spec import (
-    EXTRA_HINT,
     PREFIX,
+    checked_options,
     config_entry,
     preprocessing,
     require_bioimageio,
@@ -35,21 +35,8 @@ from napari_unet.core.models.filecheck import check_finite
 from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
 from napari_unet.core.models.pretrained import is_pretrained_name
 
-WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
 #: The ONNX opset written (torch's TorchScript-based exporter, dynamic batch, y and x).
 ONNX_OPSET = 17
-
-
-def onnx_available() -> bool:
-    """Whether ONNX weights can be written and tested (onnx and onnxruntime installed)."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
-
-
-def default_formats() -> tuple[str, ...]:
-    """pytorch_state_dict and torchscript, and onnx where onnx and onnxruntime are installed."""
-    return WEIGHT_FORMATS if onnx_available() else WEIGHT_FORMATS[:2]
 
 
 def _resolve(model) -> tuple[object, dict, str]:
@@ -215,8 +202,7 @@ def export_bioimageio(
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
-    weight_formats = _checked_formats(weight_formats)
-    require_bioimageio()
+    weight_formats = checked_options(weight_formats, license)
     net, metadata, default_name = _resolve(model)
     if authors is None and isinstance(model, str) and is_pretrained_name(model):
         authors = ["napari-unet developers"]  # only the built-in models are ours to sign
@@ -240,23 +226,6 @@ def export_bioimageio(
         with atomic_write(output) as part:
             _save(descr, Path(part))
     return output
-
-
-def _checked_formats(weight_formats) -> tuple[str, ...]:
-    """The weight formats to write (the default where None), or InputError."""
-    weight_formats = default_formats() if weight_formats is None else tuple(weight_formats)
-    unknown = set(weight_formats) - set(WEIGHT_FORMATS)
-    if unknown or "pytorch_state_dict" not in weight_formats:
-        raise InputError(
-            f"weight formats must include pytorch_state_dict and may add torchscript and "
-            f"onnx; got {', '.join(weight_formats)}"
-        )
-    if "onnx" in weight_formats and not onnx_available():
-        raise InputError(
-            "ONNX weights need the onnx and onnxruntime packages (written, then tested): "
-            f"{EXTRA_HINT}"
-        )
-    return weight_formats
 
 
 def _describe(net, metadata, name, authors, license, files):

@@ -16,6 +16,9 @@ PREFIX = "net."
 CONFIG_KEY = "napari_unet"
 EXTRA_HINT = 'pip install "napari-unet[bioimageio]"'
 
+#: The weight formats a package may hold (pytorch_state_dict always).
+WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
+
 
 def require_bioimageio() -> None:
     """Raise InputError naming the extra to install if bioimageio.core is missing."""
@@ -133,3 +136,47 @@ def config_entry(net, metadata: dict) -> dict:
         f"halo {net.geometry.halo} px; see the documentation",
     }
     return {CONFIG_KEY: ours, "bioimageio": hints}
+
+
+def check_license(license: str) -> None:
+    """Refuse, in one line, a licence that is no SPDX identifier (pydantic's said 20 kB)."""
+    from bioimageio.spec.model import v0_5 as s
+
+    try:
+        s.LicenseId(license)
+    except ValueError:
+        raise InputError(
+            f"unknown licence {license!r}: give an SPDX identifier such as BSD-3-Clause, MIT, "
+            "CC-BY-4.0 or CC0-1.0 (https://spdx.org/licenses)"
+        ) from None
+
+
+def onnx_available() -> bool:
+    """Whether ONNX weights can be written and tested (onnx and onnxruntime installed)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def default_formats() -> tuple[str, ...]:
+    """pytorch_state_dict and torchscript, and onnx where onnx and onnxruntime are installed."""
+    return WEIGHT_FORMATS if onnx_available() else WEIGHT_FORMATS[:2]
+
+
+def checked_options(weight_formats, license: str) -> tuple[str, ...]:
+    """The weight formats to write (the default where None), once the options are checked."""
+    weight_formats = default_formats() if weight_formats is None else tuple(weight_formats)
+    unknown = set(weight_formats) - set(WEIGHT_FORMATS)
+    if unknown or "pytorch_state_dict" not in weight_formats:
+        raise InputError(
+            f"weight formats must include pytorch_state_dict and may add torchscript and "
+            f"onnx; got {', '.join(weight_formats)}"
+        )
+    if "onnx" in weight_formats and not onnx_available():
+        raise InputError(
+            "ONNX weights need the onnx and onnxruntime packages (written, then tested): "
+            f"{EXTRA_HINT}"
+        )
+    require_bioimageio()
+    check_license(license)
+    return weight_formats

@@ -24,7 +24,7 @@ def is_zarr(path: str | os.PathLike) -> bool:
     return p.suffix.lower() in ZARR_SUFFIXES or (p.is_dir() and (p / ".zarray").exists())
 
 
-def read_image(path: str | os.PathLike, lazy: bool = False):
+def read_image(path: str | os.PathLike, lazy: bool = False, labels: bool = False):
     """Read an image file or Zarr store.
 
     Parameters
@@ -34,6 +34,11 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
     lazy : bool
         Return a dask array (TIFF and Zarr only) instead of loading into memory.
         Zarr stores are always read lazily.
+    labels : bool
+        The file holds labels: a palette PNG gives its indices (the ids). An image's
+        palette PNG gives the colours it shows (grey when the palette is grey), and a grey
+        PNG with alpha its grey: before, the indices were read as intensities, and the alpha
+        averaged into the image.
 
     Returns
     -------
@@ -63,7 +68,7 @@ def read_image(path: str | os.PathLike, lazy: bool = False):
     if suffix in TIFF_SUFFIXES:
         return _read_tiff(p, lazy)
     if suffix in PIL_SUFFIXES:
-        return _read_pil(p)
+        return _read_pil(p, labels)
     raise InputError(
         f"{p}: unsupported image format {suffix or '(no suffix)'}; "
         f"expected one of {', '.join(IMAGE_SUFFIXES)}"
@@ -127,7 +132,19 @@ def _check_planes(p: Path, axes: str) -> None:
         )
 
 
-def _read_pil(p: Path) -> np.ndarray:
+def _shown(im):
+    """A palette image as the colours it shows (grey if they are), grey+alpha as grey."""
+    if im.mode in ("LA", "La"):
+        return im.getchannel(0)
+    if im.mode not in ("P", "PA"):
+        return im
+    rgb = im.convert("RGB")
+    arr = np.asarray(rgb)
+    grey = bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
+    return im.convert("L") if grey else rgb
+
+
+def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
     from PIL import Image
 
     with open(p, "rb") as f:  # Pillow decodes 16-bit colour PNGs to 8 bits: refuse them
@@ -143,7 +160,7 @@ def _read_pil(p: Path) -> np.ndarray:
             bands = len(im.getbands())
             dtype = np.uint16 if im.mode.startswith("I;16") else np.uint8
             _check_size(p, (im.height, im.width, bands), dtype)
-            arr = np.asarray(im)
+            arr = np.asarray(im if labels else _shown(im))
     except InputError:
         raise
     except Image.DecompressionBombError as exc:

@@ -155,7 +155,10 @@ def compute_stats(plane, spec: dict | None = None) -> Stats:
     else:  # zscore
         lo, sd = sample.mean(axis=1), sample.std(axis=1)
         hi = lo + sd
-    scale = np.maximum(hi - lo, 1e-6 * np.maximum(np.abs(hi), 1.0))
+    # A floor relative to the values (a flat image stays flat, its noise not stretched);
+    # an absolute floor of 1e-6 flattened whole images of small float values (0 objects).
+    size = np.maximum(np.abs(hi), np.abs(lo))
+    scale = np.maximum(hi - lo, np.where(size > 0, 1e-6 * size, 1.0))
     return Stats(tuple(float(v) for v in lo), tuple(float(v) for v in scale))
 
 

@@ -233,7 +233,13 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
             "a scheduler address needs dask.distributed: pip install distributed"
         ) from exc
     if isinstance(scheduler, str):
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except ValueError as exc:  # a malformed address ("localhost": no port)
+            raise InputError(
+                f"scheduler {scheduler!r}: {exc}; give an address such as tcp://host:8786"
+            ) from None
+        with client:
             yield from iter_tasks(tasks, client)
         return
     futures = scheduler.compute(tasks)

@@ -119,7 +119,7 @@ def _export_one(review: Review, name: str, folder: Path, pixel_size) -> tuple[di
         changed = entry.hash is not None and file_hash(review.path(name)) != entry.hash
         if changed or entry.extra.get("changed"):
             raise _Skip("the image changed since it was reviewed (check its labels again)")
-        labels = np.asarray(read_image(source))
+        labels = np.asarray(read_image(source, labels=True))
         image = np.asarray(read_image(review.path(name)))
         size = pixel_size if pixel_size is not None else read_pixel_size(review.path(name))
         table = measure_objects(labels, image, pixel_size=size)

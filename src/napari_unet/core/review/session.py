@@ -225,13 +225,13 @@ class Review:
             recover_folder(self.output / "labels" / f"{stem_of(name)}_labels.zarr")
         reviewed = self.labels_path(name)
         if reviewed.exists():
-            return np.asarray(read_image(reviewed)), "reviewed"
+            return np.asarray(read_image(reviewed, labels=True)), "reviewed"
         found = self.existing_labels(name)
         if found is not None:
-            return _as_labels(read_image(found), found), f"file {found.name}"
+            return _as_labels(read_image(found, labels=True), found), f"file {found.name}"
         cached = self.prediction_path(name)
         if model_key is not None and entry.predicted_with == model_key and cached.exists():
-            return np.asarray(read_image(cached)), entry.source or "prediction"
+            return np.asarray(read_image(cached, labels=True)), entry.source or "prediction"
         return None
 
     def save_labels(self, name: str, labels: np.ndarray) -> Path:

@@ -64,7 +64,7 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         for f in ("elastic_std", "gain", "offset", "gamma", "noise", "scale"):
             v = getattr(self, f)
-            if not isinstance(v, int | float) or v < 0:
+            if not isinstance(v, int | float) or not 0 <= v < float("inf"):  # NaN, inf too
                 raise InputError(f"augmentation setting {f} must be a number >= 0, got {v!r}")
         if self.gain >= 1:
             raise InputError(f"augmentation gain must be below 1, got {self.gain}")

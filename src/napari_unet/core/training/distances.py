@@ -33,8 +33,9 @@ def near_other_cell(labels: np.ndarray, radius: int, higher_only: bool = False) 
     height, width = labels.shape
     cells = labels > 0
     out = np.zeros(labels.shape, bool)
-    for dy in range(radius + 1):
-        for dx in range(-radius, radius + 1):
+    ry, rx = min(radius, height - 1), min(radius, width - 1)  # no pair lies further apart
+    for dy in range(ry + 1):
+        for dx in range(-rx, rx + 1):
             if dy == 0 and dx <= 0:
                 continue  # each unordered pair of offsets once
             first = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
