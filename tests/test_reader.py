@@ -64,3 +64,41 @@ def test_napari_opens_the_result_lazily(make_napari_viewer, tmp_path):
     [layer] = viewer.open(str(tmp_path / "out.zarr"), plugin="napari-unet")
     assert type(layer).__name__ == "Labels" and layer.multiscale
     assert isinstance(layer.data[0], da.Array) and layer.data[0].shape == (256, 192)
+
+
+def _image(path, transforms, data=None):
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    data = np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) if data is None else data
+    group.create_array("0", data=data, chunks=(32, 24))
+    group.attrs["multiscales"] = [
+        {"version": "0.4", "axes": [{"name": "y"}, {"name": "x"}],
+         "datasets": [{"path": "0", "coordinateTransformations": transforms}]}
+    ]  # fmt: skip
+    return group
+
+
+def test_an_images_translation_places_its_layer(tmp_path):
+    """Dropped before: a tile of a multi-position acquisition opened at the origin."""
+    path = tmp_path / "tile.zarr"
+    _image(path, [{"type": "scale", "scale": [0.5, 0.5]},
+                  {"type": "translation", "translation": [100.0, 200.0]}])  # fmt: skip
+    [(_, meta, kind)] = get_reader(str(path))(str(path))
+    assert kind == "image" and meta["scale"] == [0.5, 0.5]
+    assert meta["translate"] == [100.0, 200.0]
+
+
+def test_an_incomplete_or_damaged_store_names_itself(tmp_path):
+    import shutil
+
+    from napari_unet import InputError
+
+    path = tmp_path / "copy.zarr"
+    _image(path, [{"type": "scale", "scale": [1.0, 1.0]}])
+    chunk = next(p for p in (path / "0").iterdir() if not p.name.startswith("."))
+    chunk.write_bytes(b"\x00" * 7)  # a damaged chunk
+    [(data, _, _)] = get_reader(str(path))(str(path))
+    with pytest.raises(InputError, match="copy.zarr"):
+        np.asarray(data)
+    shutil.rmtree(path / "0")  # a level that never arrived
+    with pytest.raises(InputError, match="does not hold"):
+        get_reader(str(path))(str(path))

@@ -31,12 +31,19 @@ def get_reader(path):
 
 
 def _scale(ome: dict, ndim: int) -> dict:
-    """The layer's ``scale`` (the full-resolution level's), when it has one per axis."""
+    """The layer's ``scale`` and ``translate`` (the full-resolution level's), per axis.
+
+    Before, the translation was dropped: a tile of a multi-position acquisition opened
+    at the origin, misaligned with the others.
+    """
     dataset = ome["multiscales"][0]["datasets"][0]
+    found = {}
     for transform in dataset.get("coordinateTransformations") or []:
-        if transform.get("type") == "scale" and len(transform.get("scale", ())) == ndim:
-            return {"scale": [float(s) for s in transform["scale"]]}
-    return {}
+        kind = transform.get("type")
+        key = {"scale": "scale", "translation": "translate"}.get(kind)
+        if key and len(transform.get(kind, ())) == ndim:
+            found[key] = [float(v) for v in transform[kind]]
+    return found
 
 
 def _layer(path: Path, kind: str, name: str) -> tuple:
@@ -48,8 +55,9 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     channel = letters.find("C") if len(letters) == levels[0].ndim else -1
     if kind == "image" and channel >= 0:  # one layer per channel, as napari shows channels
         meta["channel_axis"] = channel
-        if "scale" in meta:
-            del meta["scale"][channel]
+        for key in ("scale", "translate"):
+            if key in meta:
+                del meta[key][channel]
     return data, meta, kind
 
 

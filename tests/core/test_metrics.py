@@ -351,3 +351,19 @@ def test_region_bad_input():
         restrict_to_region(a, a, np.ones((3, 4), bool))
     with pytest.raises(InputError, match="empty"):
         restrict_to_region(a, a, np.zeros((4, 4), bool))
+
+
+def test_lazy_label_images_are_scored_like_arrays(tmp_path):
+    """``read_image`` gives Zarr stores as dask arrays, which the metrics refused."""
+    from napari_unet import evaluate, match_instances, restrict_to_region
+    from napari_unet.core.images.io import read_image, write_image
+
+    truth = np.zeros((64, 64), np.int32)
+    truth[4:20, 4:20], truth[30:50, 30:50] = 1, 2
+    write_image(tmp_path / "gt.zarr", truth)
+    write_image(tmp_path / "pred.zarr", np.roll(truth, 2, axis=1))
+    gt, pred = read_image(tmp_path / "gt.zarr"), read_image(tmp_path / "pred.zarr")
+    expected = evaluate(np.asarray(gt), np.asarray(pred))["ap"]
+    assert evaluate(gt, pred)["ap"] == expected
+    assert match_instances(gt, pred).n_gt == 2
+    assert restrict_to_region(gt, pred, np.ones((64, 64), bool))[0].max() == 2

@@ -303,3 +303,37 @@ def test_a_long_error_wraps_and_never_widens_the_dock(make_napari_viewer, qtbot,
     qtbot.wait(50)
     assert path in errors[-1]  # the notification has the full text
     assert dock.width() == width and widget.native.minimumSizeHint().width() <= hint
+
+
+def test_renaming_a_layer_keeps_every_picker_on_it(make_napari_viewer, qtbot):
+    """magicgui found the chosen item again by its name: renamed, a layer was dropped and
+    its picker jumped to the first layer (Evaluate scored against another segmentation)."""
+    from napari_unet.widgets.predict import PredictWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 40), np.float32), name="a")
+    b = viewer.add_image(np.ones((40, 40), np.float32), name="b")
+    first = viewer.add_labels(squares(THREE[:1]), name="first")
+    truth = viewer.add_labels(squares(THREE), name="truth")
+    pred = viewer.add_labels(squares(THREE[:2]), name="pred")
+    region = viewer.add_shapes([np.array([[0, 0], [39, 19]])], shape_type="rectangle")
+    widget = docked(viewer)
+    widget._prediction.value, widget._ground_truth.value = pred, truth
+    widget._region.value, widget._compare.value = region, [first]
+    predict = PredictWidget(viewer)
+    viewer.window.add_dock_widget(predict, name="Predict")
+    predict._image.value = b
+    for layer, name in ((truth, "truth (checked)"), (pred, "pred v2"), (region, "left half"),
+                        (first, "first run"), (b, "b renamed")):  # fmt: skip
+        layer.name = name
+        viewer.add_points(name=f"after {name}")  # any later layer event
+        assert widget._prediction.value is pred and widget._ground_truth.value is truth
+        assert widget._region.value is region and list(widget._compare.value) == [first]
+        assert predict._image.value is b
+    run_and_wait(qtbot, widget)
+    mask = np.zeros((40, 40), bool)
+    mask[:, :20] = True
+    from napari_unet import restrict_to_region
+
+    expected = evaluate(*restrict_to_region(squares(THREE), squares(THREE[:2]), mask))["ap"]
+    assert widget.results[1]["ap"] == pytest.approx(expected)

@@ -36,10 +36,12 @@ from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import (
     CloseWatcher,
+    KeepsPicks,
     layer_choices,
     layers_of,
     message_label,
     on_layers_changed,
+    reset_keeping,
 )
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 COUNTS_MS = 150
 
 
-class AnnotateWidget(Container):
+class AnnotateWidget(KeepsPicks, Container):
     """Annotate cells on an image layer, with autosave to a project folder.
 
     Parameters
@@ -130,8 +132,8 @@ class AnnotateWidget(Container):
         return layer_choices(self._viewer, "Labels", exclude=(self._labels,))
 
     def _on_layers_changed(self, _event=None) -> None:
-        self._image_combo.reset_choices()
-        self._prediction_combo.reset_choices()
+        combos = (self._image_combo, self._prediction_combo)  # each keeps its layer
+        reset_keeping(lambda: [c.reset_choices() for c in combos], *combos)
         if self._image is not None:  # offer the image's newest segmentation first
             ours = layers_of(self._viewer, self._image, exclude=(self._labels,))
             if ours and self._prediction_combo.value not in ours:

@@ -96,7 +96,7 @@ def _score_each(jobs: list[tuple[str, list]], thresholds, total: int):
     return scores
 
 
-class EvaluateWidget(Container):
+class EvaluateWidget(_layers.KeepsPicks, Container):
     """Compare predictions with ground truth: DSB2018 AP, F1, PQ, pixel and Rand scores.
 
     Parameters

@@ -53,7 +53,7 @@ class _Bridge(QObject):
     view = Signal(object)
 
 
-class LiveWidget(Container):
+class LiveWidget(_layers.KeepsPicks, Container):
     """Train while painting: strokes stream to a background trainer; the view follows."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:

@@ -39,7 +39,7 @@ def result_name(image_name: str, model_name: str) -> str:
     return f"{image_name} segmentation ({model_name})"
 
 
-class PredictWidget(Container):
+class PredictWidget(_layers.KeepsPicks, Container):
     """Segment an image layer with a model file or the model just trained.
 
     Parameters
@@ -95,8 +95,8 @@ class PredictWidget(Container):
 
     def reset_choices(self, *_args) -> None:
         """Refresh the layer pickers (the form is not a magicgui child of this container)."""
-        super().reset_choices()
-        self._form.reset_choices()
+        super().reset_choices()  # each picker keeps its layer (by object)
+        _layers.reset_keeping(self._form.reset_choices, self._form)
 
     # -- model --------------------------------------------------------------------------
     def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:

@@ -44,7 +44,7 @@ PREVIEW_HALF_SIDE = 512
 BAR_INTERVAL_S = 0.5
 
 
-class TrainWidget(Container):
+class TrainWidget(_layers.KeepsPicks, Container):
     """Train a U-Net on Image/Labels layer pairs with live curves, preview and Stop/Resume.
 
     Parameters
@@ -125,8 +125,8 @@ class TrainWidget(Container):
 
     def reset_choices(self, *_args) -> None:
         """Refresh the layer pickers (the form is not a magicgui child of this container)."""
-        super().reset_choices()
-        self._form.reset_choices()
+        super().reset_choices()  # each picker keeps its layer (by object)
+        _layers.reset_keeping(self._form.reset_choices, self._form)
 
     def _update_view(self, _event=None) -> None:
         """Tell the preview which part of the trained image is in view (GUI thread)."""

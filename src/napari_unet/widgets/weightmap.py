@@ -24,7 +24,7 @@ DEBOUNCE_MS = 300
 NO_MASK = "(whole image)"
 
 
-class WeightMapWidget(Container):
+class WeightMapWidget(_layers.KeepsPicks, Container):
     """Compute the U-Net weight map of a Labels layer and show it as an Image layer.
 
     Parameters
@@ -131,7 +131,7 @@ class WeightMapWidget(Container):
         if layer is not None:
             for event in (layer.events.data, layer.events.paint):
                 event.connect(self._schedule)
-        self._mask.reset_choices()
+        _layers.reset_keeping(self._mask.reset_choices, self._mask)
         self._schedule()
 
     def _schedule(self, _value=None) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.lazy import lazy_array, read_zarr_array
 
 __all__ = [
     "OmeImage",
@@ -70,7 +71,6 @@ def group_attrs(path: str | os.PathLike) -> tuple[dict, str] | None:
 
 def read_multiscale(path: str | os.PathLike) -> list:
     """The levels (largest first) of the OME-Zarr multiscale group at ``path``, lazily."""
-    import dask.array as da
     import zarr
 
     found = group_attrs(path)
@@ -80,7 +80,17 @@ def read_multiscale(path: str | os.PathLike) -> list:
     if not datasets:
         raise InputError(f"{path}: the OME-Zarr metadata lists no datasets")
     group = zarr.open_group(str(Path(path).resolve()), mode="r")  # workers: any folder
-    return [da.from_zarr(group[d["path"]]) for d in datasets]
+    levels = []
+    for d in datasets:  # checked: a missing level or a damaged chunk names the store
+        try:
+            level = group[d["path"]]
+        except (KeyError, TypeError):
+            raise InputError(
+                f"{path}: its metadata lists the level {d.get('path')!r}, which the store "
+                "does not hold (an incomplete copy?)"
+            ) from None
+        levels.append(lazy_array(Path(path) / str(d["path"]), level))
+    return levels
 
 
 def _level_scale(ome: dict) -> tuple[float, float]:
@@ -98,8 +108,6 @@ def open_image(path: str | os.PathLike) -> OmeImage:
     Axes of size 1 that are neither channels nor y and x (a ``t`` or ``z`` of one) are
     dropped, and the channel axis moved last.
     """
-    from napari_unet.core.images.lazy import read_zarr_array
-
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such Zarr store")

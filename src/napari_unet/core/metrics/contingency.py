@@ -38,7 +38,11 @@ class Contingency:
 
 
 def check_pair(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Check a ground truth and a prediction as label images of equal shapes."""
+    """Check a ground truth and a prediction as label images of equal shapes.
+
+    Lazy (dask) arrays are read: every pixel is compared anyway (they failed before).
+    """
+    gt, pred = np.asarray(gt), np.asarray(pred)
     gt = check_labels(gt, "the ground truth", ndim=None, allow_bool=True)
     pred = check_labels(pred, "the prediction", ndim=None, allow_bool=True)
     if gt.shape != pred.shape:
