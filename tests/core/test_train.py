@@ -286,7 +286,7 @@ def test_the_view_of_a_colour_image_previews_like_its_training_pairs(alpha):
     view.update((10, 74, 20, 84))
     events, result = run(iter_train(pairs, quick(val_every=3), val=pairs, preview=view))
     previews = [e for e in events if isinstance(e, Preview)]
-    assert previews and previews[-1].labels.shape == (64, 64) and previews[-1].origin == (10, 20)
+    assert previews and previews[-1].labels.shape == (64, 64) and previews[-1].origin == (10, 20, 0)
     channels_first = ViewSource(np.moveaxis(rgb, -1, 0), lab.shape)
     channels_first.update((10, 74, 20, 84))
     np.testing.assert_array_equal(channels_first()[0], view()[0])

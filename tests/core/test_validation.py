@@ -276,7 +276,46 @@ def test_a_held_out_strip_of_background_is_scored_as_the_whole_image_reads_it():
     image, labels = image.astype(np.float32), labels.copy()
     noise = np.random.default_rng(0).normal(image[labels == 0].mean(), 0.02, (40, 160))
     image[120:], labels[120:] = noise, 0
-    _, val = split_holdout(make_pairs([image], [labels]), 0.25)
+    region = np.ones(labels.shape, bool)  # painted whole: the empty bottom is background
+    _, val = split_holdout(make_pairs([image], [labels], [region]), 0.25)
     model, meta = pretrained("nuclei")
     scores = evaluate_pairs(model, val, meta["normalization"], CPU, meta)
     assert scores["n_pred"] == 0 and scores["ap50"] == 1.0
+
+
+def test_the_held_out_strip_holds_cells_when_only_the_top_was_painted():
+    image, labels = touching_cells((160, 160), n_cells=30, seed=3)
+    painted = labels.copy()
+    painted[100:] = 0  # cells painted in the top rows only, no region: the rest is background
+    _, (val,) = split_holdout(make_pairs([image], [painted]), 0.2)
+    assert (val.labels > 0).any()  # before: a strip of background, scored 1.0 or 0.0
+
+
+def test_progress_events_flow_when_validation_comes_every_few_steps():
+    """Validation reset the clock of the progress throttle: no event between the first
+    and the last step (the bar frozen at step 1), and img/s off by 300x."""
+    from napari_unet import TrainConfig, TrainStep, drain, iter_train
+
+    image, labels = touching_cells((96, 96), n_cells=10, seed=0)
+    config = TrainConfig(model="tiny", steps=40, batch_size=2, crop_size=48, val_every=2,
+                         device="cpu", event_interval=0.05, val_fraction=0.2)  # fmt: skip
+    events = []
+    drain(iter_train(make_pairs([image], [labels]), config, preview=image), events.append)
+    steps = [e for e in events if isinstance(e, TrainStep)]
+    assert len(steps) > 3
+    assert all(e.images_per_s < 5000 for e in steps[1:])
+
+
+def test_a_failing_preview_does_not_end_the_run():
+    from napari_unet import TrainConfig, train
+
+    image, labels = touching_cells((96, 96), n_cells=10, seed=0)
+    config = TrainConfig(model="tiny", steps=4, batch_size=2, crop_size=48, val_every=2,
+                         device="cpu")  # fmt: skip
+
+    def broken():
+        raise IndexError("index 4 is out of bounds for axis 0 with size 3")
+
+    with pytest.warns(RuntimeWarning, match="preview at step 2 failed"):
+        result = train(make_pairs([image], [labels]), config, preview=broken)
+    assert result.steps_done == 4

@@ -194,3 +194,46 @@ def test_after_an_error_in_the_thread_start_works_again(
     monkeypatch.undo()
     assert widget.start() and widget.trainer is not trainer
     widget.stop()
+
+
+def test_a_click_copies_only_the_object_clicked(make_napari_viewer, qtbot):
+    """Each view numbers its objects from 1: a stale object of the same id elsewhere in
+    the prediction layer was copied too (one annotation in two pieces)."""
+    from scipy import ndimage
+
+    from napari_unet.widgets._live_parts import object_at
+
+    live = np.zeros((40, 40), np.int32)
+    live[2:8, 2:8] = 1  # the object clicked
+    live[30:36, 30:36] = 1  # a stale one of an earlier view
+    mask = object_at(live, 4, 4)
+    assert mask.sum() == 36 and ndimage.label(mask)[1] == 1
+
+
+def test_saving_the_live_model_never_replaces_the_image_file(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    import tifffile
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_unet.widgets.live import LiveWidget
+
+    image_file = tmp_path / "nuclei.tif"
+    tifffile.imwrite(image_file, (np.random.default_rng(0).random((64, 64)) * 255).astype("u1"))
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(str(image_file), plugin="napari")
+    labels = viewer.add_labels(np.zeros((64, 64), np.int32), name="nuclei annotations")
+    widget = LiveWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Live")
+    widget._image_box.value, widget._labels_box.value = image, labels
+    assert widget.start()
+    widget.trainer.pause()
+    before = image_file.read_bytes()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(image_file), ""))
+    assert widget._on_save() == tmp_path / "nuclei.tif.safetensors"  # beside, as a model file
+    gone = tmp_path / "gone" / "m.safetensors"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(gone), ""))
+    assert widget._on_save() is None  # a message, not a traceback
+    assert "could not save the model" in widget._status.value
+    widget.stop()
+    assert image_file.read_bytes() == before

@@ -229,3 +229,74 @@ def test_the_learning_rate_reads_auto_and_the_status_shows_the_choice(
     assert "learning rate 0.0001 (auto: the start model already segments" in shown["started"]
     assert "lr 0.0001 auto" in shown["TrainStep"]
     assert widget._result.metadata["provenance"]["lr"] == pytest.approx(1e-4)
+
+
+def _stack_dock(make_napari_viewer, tmp_path, steps):
+    cells = [touching_cells((96, 96), n_cells=10, seed=s) for s in range(3)]
+    imgs, labs = [c[0] for c in cells], [c[1] for c in cells]
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.stack(imgs), name="cells", scale=(2.0, 0.5, 0.5),
+                             translate=(0.0, 100.0, 200.0))  # fmt: skip
+    viewer.add_labels(np.stack(labs), name="cells labels", scale=(2.0, 0.5, 0.5),
+                      translate=(0.0, 100.0, 200.0))  # fmt: skip
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget._start_from.value = "scratch (architecture below)"
+    widget._preset.value, widget._steps.value, widget._batch.value = "tiny", steps, 2
+    widget._crop.value, widget._val_every.value, widget._device.value = 48, 3, "cpu"
+    widget._val_image.value = "none"
+    widget._save_path.value = tmp_path / "cells.safetensors"
+    return viewer, widget, image
+
+
+def test_a_z_scaled_stack_previews_the_plane_in_view_where_the_image_lies(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """The slider's index was taken for the plane: on a z-scaled stack it ran past the
+    stack and the preview's error ended the run, and the preview lay at scale 1."""
+    viewer, widget, image = _stack_dock(make_napari_viewer, tmp_path, steps=6)
+    viewer.dims.set_point(0, 4.0)  # the last plane (2 in the stack's own index)
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._result is not None and widget._start.enabled, timeout=120_000)
+    assert widget._result.steps_done == 6, widget._status.value
+    preview = viewer.layers["cells preview"]
+    np.testing.assert_allclose(preview.scale, image.scale)
+    np.testing.assert_allclose(preview.translate, image.translate)
+    painted = [z for z in range(3) if preview.data[z].any()]
+    assert painted in ([2], [])  # only the plane in view (empty if it found nothing)
+
+
+def test_stop_at_once_keeps_the_last_trained_model(make_napari_viewer, qtbot, tmp_path):
+    """A second run stopped before its first step replaced the model with an untrained one."""
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=4)
+    widget._save_path.line_edit.value = ""
+    predict = fake_predict_dock()
+    viewer.window.add_dock_widget(predict, name="Predict")
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._result is not None and widget._start.enabled, timeout=60_000)
+    trained, handed = widget._result, len(predict.received)
+    widget._start.native.click()
+    widget._stop.native.click()
+    qtbot.waitUntil(lambda: widget._start.enabled and widget._done.is_set(), timeout=60_000)
+    assert widget._result is trained and len(predict.received) == handed
+    assert "last model is kept" in widget._status.value
+
+
+def test_a_cancelled_window_close_leaves_training_running(make_napari_viewer, qtbot, tmp_path):
+    from qtpy.QtCore import QEvent
+    from qtpy.QtGui import QCloseEvent
+    from qtpy.QtWidgets import QApplication
+
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=100_000)
+    widget._val_every.value = 100_000
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=60_000)
+    window = viewer.window._qt_window
+    window.show()  # a shown window (a hidden one has no close to cancel)
+    event = QCloseEvent()
+    widget._watcher.eventFilter(window, event)  # napari asks; the user answers Cancel
+    QApplication.sendEvent(window, QEvent(QEvent.Type.WindowActivate))
+    qtbot.wait(300)
+    assert not widget._stop_flag.is_set() and not widget._done.is_set()
+    widget._stop.native.click()
+    qtbot.waitUntil(lambda: widget._start.enabled, timeout=60_000)

@@ -315,15 +315,28 @@ class CloseWatcher(QObject):
 
     Installed on the viewer's main window (closing napari flushes unsaved annotations and
     stops training) and on a dock's own widget (removing the dock stops its work).
+    ``confirmed``: a Close counts once the window it closes hides (a close the window
+    accepted; minimising hides it spontaneously, which does not count). Before, answering
+    Cancel to napari's "close window?" question stopped training anyway and left the Train
+    dock stuck as running.
     """
 
-    def __init__(self, callback: Callable[[], object]) -> None:
+    def __init__(self, callback: Callable[[], object], confirmed: bool = False) -> None:
         super().__init__()
-        self._callback = callback
+        self._callback, self._confirmed, self._asked = callback, confirmed, False
 
     def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
         """Watch for Close, and for a change to no parent (the dock was removed)."""
-        kind = event.type()
-        if kind == QEvent.Type.Close or (kind == QEvent.Type.ParentChange and obj.parent() is None):
+        kind, types = event.type(), QEvent.Type
+        if kind == types.ParentChange and obj.parent() is None:
             self._callback()
+        elif kind == types.Close:
+            self._asked = self._confirmed and obj.isVisible()  # hidden: no Hide will come
+            if not self._asked:
+                self._callback()
+        elif kind == types.Hide and self._asked and not event.spontaneous():
+            self._asked = False
+            self._callback()
+        elif kind in (types.Show, types.WindowActivate):  # the close was cancelled
+            self._asked = False
         return False

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import numpy as np
 
@@ -124,3 +125,40 @@ def live_layer(viewer, image, shape: tuple[int, int]):
         )  # fmt: skip
     layer.contour = 2
     return layer
+
+
+def object_at(live: np.ndarray, y: int, x: int) -> np.ndarray:
+    """The pixels of the predicted object at ``(y, x)``: its connected part only.
+
+    Each view numbers its objects from 1: a stale object of an earlier view elsewhere
+    shared the id, and a click copied it too (one annotation in two pieces).
+    """
+    from scipy import ndimage
+
+    parts, _ = ndimage.label(live == live[y, x])
+    return parts == parts[y, x]
+
+
+def save_model(dock) -> Path | None:
+    """Ask for a file and save the Live dock's model there; its path, or None.
+
+    Never over the image or the annotations it trains on (picked in the dialog, the image
+    file was replaced by a model file); a failure is a message, not a traceback.
+    """
+    from napari_unet.core.files import check_outputs
+    from napari_unet.widgets._saving import ask_path, layer_source, model_path
+
+    path = ask_path(dock.native, "Save the live model", Path("live.unet.safetensors"),
+                    "Model files (*.safetensors)")  # fmt: skip
+    if path is None:
+        return None
+    try:
+        path = model_path(path)
+        inputs = [layer_source(ly) for ly in (dock._image, dock._labels) if ly is not None]
+        check_outputs([path], inputs)
+        saved = Path(dock.trainer.save(path))
+    except (InputError, OSError) as exc:
+        _layers.report_error(dock._status, f"could not save the model: {exc}")
+        return None
+    dock._status.value = f"Saved the model at step {dock.trainer.step} to {saved.name}"
+    return saved

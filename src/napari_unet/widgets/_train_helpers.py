@@ -84,9 +84,13 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
     return f"{state} at step {result.steps_done}{where}", trouble
 
 
-def paint_preview(layer, ev, plane: int = 0) -> None:
-    """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place."""
-    y0, x0 = ev.origin or (0, 0)
+def paint_preview(layer, ev) -> None:
+    """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place.
+
+    Its origin is ``(y0, x0)`` or ``(y0, x0, plane)`` (the plane of a stack it shows).
+    """
+    y0, x0, *rest = ev.origin or (0, 0)
+    plane = rest[0] if rest else 0
     h, w = ev.labels.shape
     target = layer.data[int(plane)] if layer.ndim == 3 else layer.data
     if y0 + h > target.shape[0] or x0 + w > target.shape[1]:

@@ -47,14 +47,19 @@ class ViewSource:
         with self._lock:
             self._box, self._plane = box, int(plane)
 
-    def __call__(self) -> tuple[np.ndarray, tuple[int, int]]:
-        """Called by the trainer: ``(pixels in view, their (y, x) origin)``."""
+    def __call__(self) -> tuple[np.ndarray, tuple[int, int, int]]:
+        """Called by the trainer: ``(pixels in view, their (y, x, plane) origin)``.
+
+        The plane goes with the preview: read again when it is painted, a scroll meanwhile
+        put one plane's prediction on another.
+        """
         with self._lock:
             box, plane = self._box, self._plane
         y0, y1, x0, x1 = box or (0, 10**9, 0, 10**9)
         img = self._image[plane] if self._stack else self._image
         view = img[y0:y1, x0:x1]
-        return np.ascontiguousarray(np.moveaxis(view, -1, 0) if self._channels else view), (y0, x0)
+        pixels = np.moveaxis(view, -1, 0) if self._channels else view
+        return np.ascontiguousarray(pixels), (y0, x0, plane)
 
 
 def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Generator:

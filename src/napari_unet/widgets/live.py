@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton
 from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtWidgets import QMainWindow
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
@@ -74,7 +75,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             "view": self._timer(VIEW_MS, self._request_view, single=True),
             "status": self._timer(STATUS_MS, self._show_status),
         }
-        self._watcher = _layers.CloseWatcher(self.stop)
+        self._watcher = _layers.CloseWatcher(self.stop, confirmed=True)
         self.native.installEventFilter(self._watcher)
         self.native.destroyed.connect(lambda *_: self.stop())
         _layers.on_layers_changed(viewer, self.reset_choices)
@@ -171,7 +172,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._request_view()
         self._set_running(True)
         window = self.native.window()  # docked: closing napari stops the thread
-        if window is not self.native:
+        if isinstance(window, QMainWindow):
             window.installEventFilter(self._watcher)
         return True
 
@@ -315,7 +316,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
         value = int(self._live.data[y, x])
         if value == 0 or self._labels.data[y, x] != 0:
             return False
-        pixels = np.nonzero((self._live.data == value) & (self._labels.data == 0))
+        from napari_unet.widgets._live_parts import object_at
+
+        pixels = np.nonzero(object_at(self._live.data, y, x) & (self._labels.data == 0))
         new = int(np.asarray(self._labels.data).max()) + 1
         self._labels.data_setitem(pixels, new)  # one undo step; its paint event sends it
         return True
@@ -379,14 +382,6 @@ class LiveWidget(_layers.KeepsPicks, Container):
         return region
 
     def _on_save(self, _value=None) -> Path | None:
-        from napari_unet.widgets._saving import ask_path
+        from napari_unet.widgets._live_parts import save_model
 
-        if self.trainer is None:
-            return None
-        path = ask_path(self.native, "Save the live model", Path("live.unet.safetensors"),
-                        "Model files (*.safetensors)")  # fmt: skip
-        if path is None:
-            return None
-        saved = self.trainer.save(path)
-        self._status.value = f"Saved the model at step {self.trainer.step} to {Path(saved).name}"
-        return Path(saved)
+        return None if self.trainer is None else save_model(self)

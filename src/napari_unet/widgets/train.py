@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from qtpy.QtWidgets import QMainWindow
 
+from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
@@ -97,7 +99,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._done.set()
         self._closing = False
         self._t0 = self._last_bar = 0.0
-        self._start_step = 0
+        self._start_step, self._preview_layer = 0, None
         self._lr_note = ""  # the run's base learning rate, on every progress line
         self._connect()
         self._refresh()
@@ -113,7 +115,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         cam = _layers.camera(self._viewer)
         for event in (cam.events.center, cam.events.zoom, self._viewer.dims.events.current_step):
             event.connect(self._update_view)
-        self._watcher = _layers.CloseWatcher(self.shutdown)
+        self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)
         self.native.installEventFilter(self._watcher)  # the window's too, once docked (start)
         # The viewer may delete its docks before the window's Close event: stop then too.
         self.native.destroyed.connect(lambda *_: self.shutdown())
@@ -135,7 +137,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
         box = _layers.visible_box(  # the view, up to 1024 px around its centre (speed)
             self._viewer, self._image_layer, self._view_shape, limit=PREVIEW_HALF_SIDE
         )
-        self._view.update(box, int(self._viewer.dims.current_step[0]))
+        try:  # the image's own plane on screen (not the slider's index: a z-scaled stack)
+            n = self._planes
+            plane = _layers.plane_in_view(self._viewer, self._image_layer, n) if n > 1 else 0
+        except InputError:
+            return  # the view lies off the stack: the last plane stays
+        self._view.update(box, plane)
 
     # -- running ------------------------------------------------------------------------
     def _on_start(self, resume: bool = False) -> None:
@@ -189,10 +196,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
         """Output path, preview layer and view source of a run (GUI thread)."""
         self._image_layer = image_layer
         window = self.native.window()  # the viewer's window once docked: stop when it closes
-        if window is not self.native:
+        if isinstance(window, QMainWindow):  # (a floating dock's hide button is no close)
             window.installEventFilter(self._watcher)
         shape = data["labels"][0].shape
-        self._view_shape = shape[-2:]
+        self._view_shape, self._planes = shape[-2:], (shape[0] if len(shape) == 3 else 1)
         self._view = _workers.ViewSource(data["images"][0], shape)
         self._update_view()
         name = f"{image_layer.name} preview"
@@ -202,10 +209,13 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._new_preview = None
         if name not in self._viewer.layers:  # created now: adding a layer later would stall
             meta = {"metadata": {_layers.ROLE: "preview"}}
+            if image_layer.ndim == len(shape):  # over the image, wherever it is placed
+                meta |= {"scale": image_layer.scale, "translate": image_layer.translate}
             self._new_preview = self._viewer.add_labels(
                 np.zeros(shape, np.int32), name=name, opacity=0.5, **meta
             )
             self._viewer.layers.selection.active = self._labels.value
+        self._preview_layer = self._viewer.layers[name]  # painted by reference (renames)
         self._stop_flag.clear()
         self._closing = False
         self._done.clear()
@@ -237,11 +247,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._on_step(ev)
         elif isinstance(ev, events.Evaluation):
             self.plot.add_evaluation(ev.step, ev.metrics)
-        elif isinstance(ev, events.Preview):
-            name = f"{self._image_layer.name} preview"
-            if name in self._viewer.layers:  # unless the user deleted it
-                plane = self._viewer.dims.current_step[0]
-                th.paint_preview(self._viewer.layers[name], ev, plane)
+        elif isinstance(ev, events.Preview):  # on the plane it was made of (in its origin)
+            if self._preview_layer in self._viewer.layers:  # unless the user deleted it
+                th.paint_preview(self._preview_layer, ev)
         elif isinstance(ev, events.Checkpoint):
             self._status.value = f"saved {ev.kind} model: {ev.path.name}"
 
@@ -262,6 +270,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
         )
 
     def _on_returned(self, result) -> None:
+        if self._result is not None and result.steps_done <= self._start_step:
+            if not self._closing:  # stopped before a step: the last run's model stays
+                self._status.value = "stopped before the first step; the last model is kept"
+            return
         self._result = result
         if self._closing:
             return

@@ -24,7 +24,8 @@ def split_holdout(
     """Hold out the bottom ``fraction`` of the annotated rows of the largest pair.
 
     The pair with the most annotated pixels is cut at a row such that ``fraction`` of its
-    annotated rows (rows with any pixel of non-zero weight) lie below: the training copy gets
+    annotated rows (rows with any pixel of non-zero weight; without a region, down to the
+    last row with a cell when the strip would hold none) lie below: the training copy gets
     weight 0 (and no sampling) from that row down; the validation pair is the strip below it.
     So the strip holds annotation even when only the top of the image was annotated. Used
     when no validation image is given; a pair with fewer than two annotated rows gives no
@@ -39,12 +40,18 @@ def split_holdout(
     k = int(np.argmax([p.region_index.size for p in pairs]))
     p = pairs[k]
     h = p.shape[0]
-    rows = np.flatnonzero((p.weights > 0).any(axis=1))
+    annotated = p.weights > 0
+    # Without a region every row counts as annotated: a partly painted image held out a
+    # strip of no cell, scored 1.0 or 0.0, and the best model was chosen on it. Then the
+    # rows down to its last painted cell are the ones cut.
+    rows = np.flatnonzero(annotated.any(axis=1))
+    cells = np.flatnonzero((p.labels > 0).any(axis=1))
+    if p.mask is None and cells.size >= 2 and rows.size >= 2:
+        if cells[-1] < _cut(rows, fraction):  # the strip would hold no cell
+            rows = rows[rows <= cells[-1]]
     if rows.size < 2:
         return pairs, []
-    first, last = int(rows[0]), int(rows[-1]) + 1
-    cut = first + int(round((last - first) * (1 - fraction)))
-    cut = min(max(cut, first + 1), last - 1)
+    cut = _cut(rows, fraction)
     weights = p.weights.copy()
     weights[cut:] = 0
     mask = np.ones(p.shape, bool) if p.mask is None else p.mask.copy()
@@ -63,6 +70,13 @@ def split_holdout(
         normalization=dict(AS_IS),
     )
     return [*pairs[:k], train, *pairs[k + 1 :]], [val]
+
+
+def _cut(rows: np.ndarray, fraction: float) -> int:
+    """The first held-out row: ``fraction`` of the span of ``rows`` lies from it down."""
+    first, last = int(rows[0]), int(rows[-1]) + 1
+    cut = first + int(round((last - first) * (1 - fraction)))
+    return min(max(cut, first + 1), last - 1)
 
 
 def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=None):
@@ -169,3 +183,30 @@ def better(metrics: dict, best: dict | None) -> bool:
     if best is None:
         return True
     return (metrics["ap50"], -metrics["val_loss"]) > (best["ap50"], -best["val_loss"])
+
+
+def preview_event(model, preview, step: int, config, device):
+    """The ``Preview`` of the current weights on ``preview``'s image, or None if it failed.
+
+    ``preview`` is an image, or a callable returning ``image`` or ``(image, origin)``. A
+    failing preview (a view that no longer exists, say) warns and training goes on: it
+    ended the run before, and with it everything trained since the last save.
+    """
+    import warnings
+
+    from napari_unet.core.training.events import Preview
+
+    try:
+        item = preview() if callable(preview) else preview
+        origin = None
+        if isinstance(item, tuple):
+            item, origin = item
+        meta = {"separation_gap": config.gap}
+        labels, _ = segment_image(model, np.asarray(item), config.normalization, device, meta)
+    except Exception as exc:  # noqa: BLE001 - a preview never ends a training run
+        warnings.warn(f"the preview at step {step} failed ({exc}); training goes on",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
+        return None
+    finally:
+        model.train()
+    return Preview(step, labels, origin)
