@@ -223,19 +223,29 @@ def _best_beside(path: Path, best_metrics: dict | None) -> dict | None:
     Without them a run resumed in place took its first evaluation for the best and wrote
     it over the first part's best model, however much worse it scored.
     """
-    from napari_unet.core.models.modelfile import load_model, read_metadata
+    from napari_unet.core.models.modelfile import load_model
 
-    best = best_path(path)
-    if not best_metrics or not best.is_file():
+    if not _holds_best(path, best_metrics):
         return None
     try:
-        at_save = (read_metadata(best).get("metrics") or {}).get("at_save") or {}
-        if at_save != best_metrics:
-            return None
-        model, _ = load_model(best, device="cpu")
+        model, _ = load_model(best_path(path), device="cpu")
     except (InputError, OSError):
         return None
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _holds_best(path: Path, best_metrics: dict | None) -> bool:
+    """Whether ``NAME.best`` beside ``path`` records ``best_metrics`` (its header only)."""
+    from napari_unet.core.models.modelfile import read_metadata
+
+    best = best_path(path)
+    if not best_metrics or not best.is_file():
+        return False
+    try:
+        at_save = (read_metadata(best).get("metrics") or {}).get("at_save") or {}
+    except (InputError, OSError):
+        return False
+    return at_save == best_metrics
 
 
 def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | None:
@@ -248,7 +258,7 @@ def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | N
     b, path = result.best_metrics, best_path(output)
     if result.best_state is None or not b or b["step"] > start:
         return None
-    if path.is_file() and _best_beside(output, b) is not None:
+    if _holds_best(output, b):
         return None  # already there (resumed in place)
     meta = copy.deepcopy(result.metadata)
     meta.pop("metrics", None)

@@ -34,6 +34,7 @@ import numpy as np
 
 from napari_unet.core.training.config import DEFAULT_LR, TrainConfig
 from napari_unet.core.training.pairs import TrainPair
+from napari_unet.core.training.validation import AS_IS
 
 __all__ = ["KNOWN_AP50", "LrChoice", "choose_lr", "gentle_lr", "start_score"]
 
@@ -94,7 +95,7 @@ def start_score(model, pairs: list[TrainPair], config: TrainConfig, device) -> f
     over the whole plane (as training and prediction normalise it), so it is segmented as
     it would be within the whole image.
     """
-    from napari_unet.core.training.validation import AS_IS, evaluate_pairs
+    from napari_unet.core.training.validation import evaluate_pairs
 
     parts = [part for part in (_annotated_part(p) for p in pairs) if part is not None]
     if not parts:
@@ -106,7 +107,7 @@ def start_score(model, pairs: list[TrainPair], config: TrainConfig, device) -> f
 def _annotated_part(p: TrainPair) -> TrainPair | None:
     """``p`` cut to its annotated region plus context, normalised image as ``raw``."""
     if p.mask is None:
-        return replace(p, raw=p.image, normalization={"method": "none"})
+        return replace(p, raw=p.image, normalization=dict(AS_IS))
     rows, cols = np.flatnonzero(p.mask.any(axis=1)), np.flatnonzero(p.mask.any(axis=0))
     if rows.size == 0:
         return None
@@ -123,5 +124,5 @@ def _annotated_part(p: TrainPair) -> TrainPair | None:
         raw=p.image[:, ys, xs],
         head=p.head,
         extra=None if p.extra is None else p.extra[ys, xs],
-        normalization={"method": "none"},
+        normalization=dict(AS_IS),
     )
