@@ -65,6 +65,25 @@ def test_a_painted_cell_marks_a_ring_of_background_and_erasing_keeps_it_annotate
     assert data.set_errors((10, 10), np.ones((40, 40), np.int32)) == 0  # the ring: a guess
 
 
+def test_an_undone_cell_is_no_longer_annotated_but_its_neighbour_stays(cells):
+    """Undo took a painted cell back, yet its pixels stayed annotated as background: a
+    mistaken stroke undone taught "no cell here" where there was one."""
+    raw, _ = cells
+    data = LiveData(raw)
+    patch = np.zeros((60, 60), np.int32)
+    patch[10:20, 10:20] = 1  # kept
+    patch[10:20, 24:34] = 2  # painted by mistake, then undone
+    data.update((0, 60, 0, 60), patch)
+    undone = np.where(patch == 2, 0, patch)
+    data.update((0, 60, 0, 60), undone, undone=True)
+    assert not data.mask[10:20, 24 + RING : 34].any() and data.labels.max() == 1
+    assert not data.mask[12, 34 : 34 + RING].any()  # its ring too
+    assert data.mask[10:20, 10:20 + RING].all()  # the cell left, with its ring
+    assert data.weights[10:20, 24 + RING : 34].max() == 0  # not trained on
+    data.update((0, 60, 0, 60), np.zeros((60, 60), np.int32))  # an eraser stroke
+    assert data.mask[10:20, 10:20].all()  # annotated background, as before
+
+
 def test_the_trainer_learns_from_updates_and_predicts_the_view(cells, tmp_path, one_thread):
     from napari_unet.core.live.trainer import LiveConfig, LiveTrainer
     from napari_unet.core.models.modelfile import load_model

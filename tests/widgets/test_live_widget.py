@@ -237,3 +237,57 @@ def test_saving_the_live_model_never_replaces_the_image_file(
     assert "could not save the model" in widget._status.value
     widget.stop()
     assert image_file.read_bytes() == before
+
+
+def _started_on_noise(make_napari_viewer):
+    """Live training started on a 64 x 64 noise image with empty annotations."""
+    from napari_unet.widgets.live import LiveWidget
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.random.default_rng(0).random((64, 64)), name="cells")
+    labels = viewer.add_labels(np.zeros((64, 64), np.int32), name="cells annotations")
+    widget = LiveWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Live")
+    widget._image_box.value, widget._labels_box.value = image, labels
+    assert widget.start()
+    return viewer, widget, labels
+
+
+def test_undo_takes_a_cell_back_and_an_eraser_stroke_marks_background(
+    make_napari_viewer, qtbot
+):
+    """Undo (no paint event, found by the comparison) left the undone cell annotated as
+    background; an eraser stroke caught half-way by that comparison was taken as undo."""
+    viewer, widget, labels = _started_on_noise(make_napari_viewer)
+    data = widget.trainer.data
+    widget.trainer.pause()
+    labels.data_setitem(np.nonzero(np.pad(np.ones((8, 8)), ((10, 46), (10, 46)))), 1)
+    labels.data_setitem(np.nonzero(np.pad(np.ones((8, 8)), ((40, 16), (40, 16)))), 2)
+    qtbot.waitUntil(lambda: data.labels.max() == 2, timeout=10_000)
+    labels.undo()  # cell 2 taken back
+    qtbot.waitUntil(lambda: data.labels.max() == 1, timeout=10_000)
+    assert not data.mask[40:48, 40:48].any()  # unknown again, not background
+    with labels.block_history():  # an eraser drag, as napari's brush groups it
+        labels.data_setitem(np.nonzero(labels.data == 1), 0)
+        widget._send_diff()  # the once-a-second comparison, mid-stroke
+        assert (widget._mirror[10:18, 10:18] == 1).all()  # not sent half-way
+    qtbot.waitUntil(lambda: data.labels.max() == 0, timeout=10_000)
+    assert data.mask[10:18, 10:18].all()  # erased: annotated background
+    widget.stop()
+
+
+def test_a_deleted_prediction_layer_is_no_longer_written_and_the_status_says_so(
+    make_napari_viewer, qtbot
+):
+    """The views went on into the deleted layer, out of sight, and a click accepted
+    objects from it."""
+    viewer, widget, labels = _started_on_noise(make_napari_viewer)
+    gone = widget._live
+    gone.data[20:30, 20:30] = 1  # an object of an earlier view
+    viewer.layers.remove(gone)
+    assert not widget.accept_at(25, 25) and labels.data.max() == 0
+    qtbot.waitUntil(lambda: "prediction layer was deleted" in widget._status.value, timeout=5000)
+    assert widget.trainer.running  # training goes on
+    widget.stop()
+    assert widget.start() and widget._live in viewer.layers  # Start shows it again
+    widget.stop()

@@ -79,6 +79,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self.native.installEventFilter(self._watcher)
         self.native.destroyed.connect(lambda *_: self.stop())
         _layers.on_layers_changed(viewer, self.reset_choices)
+        viewer.layers.events.removed.connect(self._on_removed)
         tab_when_docked(self)
 
     def _region_choices(self, _widget=None):
@@ -248,25 +249,35 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if box is not None:
             self._send(box)
 
-    def _send(self, box) -> None:
+    def _send(self, box, undone: bool = False) -> None:
         from napari_unet.core.live.data import RING
 
-        box = grown(box, RING + 2, self._mirror.shape)
+        box = grown(box, 2 * RING + 2, self._mirror.shape)  # the rings of gone cells too
         y0, y1, x0, x1 = box
         patch = np.array(self._labels.data[y0:y1, x0:x1], np.int32)
         self._mirror[y0:y1, x0:x1] = patch
-        self.trainer.update(box, patch)
+        self.trainer.update(box, patch, undone=undone)
 
     def _send_diff(self) -> None:
-        """Send what changed without a paint event (undo, redo, scripts)."""
+        """Send what changed without a paint event: undo, redo, scripts.
+
+        Sent as taken back (a cell undone is no longer annotated, where an erased one is
+        annotated background); never in the middle of a brush stroke, whose paint event
+        comes when it ends (napari groups its edits in its private ``_block_history``).
+        """
         if self.trainer is None or self._labels is None:
+            return
+        if getattr(self._labels, "_block_history", False):
             return
         diff = np.argwhere(np.asarray(self._labels.data) != self._mirror)
         if diff.size:
             (y0, x0), (y1, x1) = diff.min(0), diff.max(0) + 1
-            self._send((int(y0), int(y1), int(x0), int(x1)))
+            self._send((int(y0), int(y1), int(x0), int(x1)), undone=True)
 
     # -- the view ---------------------------------------------------------------------------
+    def _on_removed(self, event) -> None:
+        if event.value is self._live and self._live is not None:  # no longer written to
+            self._live = None
     def _on_camera(self, _event=None) -> None:
         self._timers["view"].start()  # (re)start the quiet period
 
@@ -296,6 +307,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
             return
         view = self._last_view
         seen = "" if view is None else f"; view of step {view.step} ({view.seconds:.2f} s)"
+        if self._live is None:
+            seen = "; its prediction layer was deleted (Stop, then Start, to see it again)"
         loss = "" if t.loss is None else f", loss {t.loss:.3f}"
         state = "paused" if t.paused else "training"
         if not t.data.annotated:

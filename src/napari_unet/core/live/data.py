@@ -99,12 +99,16 @@ class LiveData:
         """The plane's height and width."""
         return self.labels.shape
 
-    def update(self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None) -> None:
+    def update(
+        self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone: bool = False
+    ) -> None:
         """Replace the labels (and region) of ``box``; recompute targets around it.
 
         ``mask`` None: the region grows by what was painted and a :data:`RING` of
         background around each painted cell (what was annotated before stays annotated, so
         an erased cell becomes annotated background). Give the box with room for the ring.
+        ``undone``: the change takes strokes back (undo): a cell that is gone and its ring
+        are no longer annotated, except within the ring of a cell that is left.
         """
         y0, y1, x0, x1 = (int(v) for v in box)
         h, w = self.shape
@@ -113,11 +117,14 @@ class LiveData:
         labels = np.asarray(labels)
         if labels.shape != (y1 - y0, x1 - x0):
             raise InputError(f"labels of shape {labels.shape} do not fill the box {box}")
+        gone = (self.labels[y0:y1, x0:x1] > 0) & (labels == 0)
         self.labels[y0:y1, x0:x1] = labels
         if mask is None:
             from scipy import ndimage as ndi
 
             ring = ndi.binary_dilation(labels > 0, iterations=RING)
+            if undone and gone.any():
+                self.painted[y0:y1, x0:x1] &= ~ndi.binary_dilation(gone, iterations=RING)
             self.painted[y0:y1, x0:x1] |= ring
         else:
             self.painted[y0:y1, x0:x1] = np.asarray(mask, bool)

@@ -176,12 +176,14 @@ class LiveTrainer:
         self._thread.start()
 
     # -- called by the GUI ------------------------------------------------------------------
-    def update(self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None) -> int:
-        """Hand over what a stroke changed (copies); returns the update's id."""
+    def update(
+        self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone: bool = False
+    ) -> int:
+        """Hand over what a stroke (or an undo: ``undone``) changed, as copies; the update's id."""
         with self._cond:
             uid = self._next_id
             self._next_id += 1
-            self._updates.put((uid, time.monotonic(), box, labels, mask))
+            self._updates.put((uid, time.monotonic(), box, labels, mask, undone))
             self._cond.notify_all()
         return uid
 
@@ -288,11 +290,11 @@ class LiveTrainer:
 
     def _apply_updates(self) -> None:
         while not self._updates.empty():
-            uid, _t, box, labels, mask = self._updates.get_nowait()
+            uid, _t, box, labels, mask, undone = self._updates.get_nowait()
             if box is None:
                 self.data.set_region(labels)
             else:
-                self.data.update(box, labels, mask)
+                self.data.update(box, labels, mask, undone)
             self.applied_at[uid] = time.monotonic()
 
     def _due_view(self) -> Box | None:
