@@ -151,3 +151,18 @@ def test_weights_on_real_nuclei_masks(tmp_path, shared_data, capsys):
     # Touching nuclei were separated, and the gaps carry the heaviest weights.
     gaps = (labels > 0) & (ref_t == 0)
     assert gaps.sum() > 50 and ref_w[gaps].mean() > 2 * ref_w[ref_t == 1].mean()
+
+
+def test_weights_never_replaces_an_existing_file_without_overwrite(tmp_path, capsys):
+    """`-o` named an existing file (say, another image's labels) and it was replaced."""
+    tifffile.imwrite(tmp_path / "l.tif", touching_labels())
+    kept = tmp_path / "other_labels.tif"
+    tifffile.imwrite(kept, np.ones((8, 8), np.uint16))
+    before = kept.read_bytes()
+    argv = ["weights", str(tmp_path / "l.tif")]
+    assert main([*argv, "-o", str(kept)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and kept.read_bytes() == before
+    assert main([*argv, "-o", str(tmp_path / "w.tif"), "--target", str(kept)]) == 2
+    assert kept.read_bytes() == before and not (tmp_path / "w.tif").exists()
+    assert main([*argv, "-o", str(kept), "--overwrite"]) == 0
+    assert tifffile.imread(kept).dtype == np.float32

@@ -38,6 +38,7 @@ def add_parser(subparsers) -> None:
     add_option(parser, "--mode", key="mode", choices=MODES, default=d.mode)
     add_option(parser, "--mask", key="mask_file", type=Path, metavar="MASK")
     add_option(parser, "--target", key="target_file", type=Path, metavar="OUT")
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
 
 
@@ -67,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.output, args.target], [args.labels, args.mask])
     if args.target is not None and args.target.resolve() == args.output.resolve():
         raise InputError(f"--target and -o are both {args.output}; give two file names")
+    for path in (args.output, args.target):
+        if path is not None and path.exists() and not args.overwrite:
+            raise InputError(f"{path} exists; pass --overwrite to replace it")
     labels = read_image(args.labels, labels=True)
     mask = None
     if args.mask is not None:
