@@ -300,6 +300,34 @@ def test_unwritable_folder_turns_autosave_off_and_keeps_annotations(
         (tmp_path / "ro").chmod(0o700)
 
 
+def test_a_save_that_fails_once_is_retried_and_the_work_reaches_the_folder(
+    make_napari_viewer, qtbot, tmp_path, messages, monkeypatch
+):
+    """One failed save (a full disk for a moment) turned autosave off for the session: the
+    strokes after it were never saved, not even by Save now or at close."""
+    from napari_unet.widgets import _autosave
+
+    path, _ = _image_file(tmp_path)
+    saved = project_folder_for(path) / ANNOTATIONS_FILE
+    viewer = make_napari_viewer()
+    widget, _ = _widget(viewer, qtbot, path)
+    widget._labels.paint((5, 5), 1)
+    _wait_saved(qtbot, widget, saved)
+    real = _autosave.save_project
+
+    def disk_full(*args, **kwargs):
+        monkeypatch.setattr(_autosave, "save_project", real)  # room again after this one
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_autosave, "save_project", disk_full)
+    widget._labels.paint((20, 20), 2)
+    qtbot.waitUntil(lambda: "NOT SAVED" in widget._saved.value, timeout=WORKER_MS)
+    assert sum("Autosave failed" in m for m in messages) == 1
+    widget._labels.paint((30, 30), 3)  # the next change saves everything
+    qtbot.waitUntil(lambda: widget._saved.value.startswith("Saved"), timeout=WORKER_MS)
+    assert np.unique(tifffile.imread(saved)).tolist() == [0, 1, 2, 3]
+
+
 def test_saved_annotations_of_another_shape_are_not_loaded_nor_overwritten(
     make_napari_viewer, qtbot, tmp_path, messages
 ):

@@ -84,6 +84,7 @@ class Autosaver:
         self.enabled = False
         self.identity: dict = {}
         self._saved: State | None = None
+        self.failure: str | None = None  # the last save's error, until a save succeeds
         self._saving = False
         self._pending = False
         # Background saves and a final flush may overlap: a lock serialises the writes and
@@ -101,6 +102,7 @@ class Autosaver:
         self.timer.stop()
         self.folder, self.identity, self._saved = folder, identity, saved
         self.enabled = ok and folder is not None and folder_is_writable(folder)
+        self.failure = None
 
     def set_folder(self, folder: Path | None) -> None:
         """Switch to another folder: write everything there at the next save."""
@@ -117,6 +119,11 @@ class Autosaver:
             return "Autosave is off: the image has no file; choose a project folder."
         if not self.enabled:
             return f"Autosave is OFF for {self.folder.name}; choose another project folder."
+        if self.failure is not None:
+            return (
+                f"NOT SAVED to {self.folder.name} ({self.failure}); retried at the next "
+                "change, or press Save now."
+            )
         return f"Autosave to {self.folder.name}."
 
     def changed(self) -> None:
@@ -175,14 +182,22 @@ class Autosaver:
             ann if ann is not None else old_ann,
             region if region is not None else old_region,
         )
+        self.failure = None
         self._on_status(f"Saved to {self.folder.name}.")
 
     def _on_error(self, exc: Exception) -> None:
-        self.enabled = False
-        show_error(
-            f"Autosave failed: {exc}. Autosave is off until you choose a writable project "
-            "folder; your annotations stay in the viewer."
-        )
+        """A failed save (disk full, a network drive away) is retried at the next change.
+
+        The annotations stay in the viewer; the error is shown once per run of failures,
+        and the status line says the work is not saved until a save succeeds.
+        """
+        if self.failure is None:
+            show_error(
+                f"Autosave failed: {exc}. Your annotations stay in the viewer; the save is "
+                "retried at the next change (or press Save now), and the status line says "
+                "when it succeeds."
+            )
+        self.failure = str(exc) or type(exc).__name__
         self._on_status(self.note())
 
     def _on_finished(self) -> None:
@@ -213,5 +228,6 @@ class Autosaver:
             self._job(ann, region)()
         except (InputError, OSError) as exc:
             show_error(f"Could not save the annotations to {self.folder}: {exc}")
+            self.failure = str(exc) or type(exc).__name__
             return
         self._on_saved(ann, region, self.folder)
