@@ -254,6 +254,29 @@ def test_read_annotations_refuses_floats_and_negatives(tmp_path):
         read_annotations(tmp_path / "missing.tif", None)
 
 
+def test_ids_beyond_the_layer_are_renumbered_on_read_and_refused_on_write(tmp_path):
+    """Ids above 2^32 were cast to uint32 on import (4294967297 became 1: two cells
+    merged) and on export."""
+    mask = np.zeros((4, 6), np.uint64)
+    mask[0, :2], mask[2, :2], mask[2, 4:] = 1, 2**32 + 1, 2**40
+    tifffile.imwrite(tmp_path / "big.tif", mask)
+    read = read_annotations(tmp_path / "big.tif", (4, 6))
+    assert read.dtype == np.uint32 and count_cells(read)[0] == 3
+    np.testing.assert_array_equal(read > 0, mask > 0)
+    with pytest.raises(InputError, match="relabel"):
+        write_annotations(tmp_path / "out.tif", mask)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_accepted_cells_on_a_plane_can_start_above_the_stacks_ids():
+    plane = np.zeros((8, 8), np.int32)
+    pred = np.zeros((8, 8), np.int32)
+    pred[1:4, 1:4] = 1
+    assert merge_prediction(plane, pred, min_size=1, first_id=9).max() == 9
+    plane[6, 6] = 12
+    assert merge_prediction(plane, pred, min_size=1, first_id=9)[2, 2] == 13  # above its own
+
+
 def test_save_into_unwritable_place_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

@@ -203,6 +203,60 @@ def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
     qtbot.waitUntil(lambda: widget._counts.value.startswith("plane 2: 1 cells, 100 px"))
 
 
+
+def test_a_z_scaled_stack_accepts_on_its_own_plane_with_ids_above_the_stack(
+    make_napari_viewer, qtbot, messages
+):
+    """The plane came from the viewer's slider step (plane 10 of a z-scale-2 stack beside
+    a scale-1 one, clipped to 9), new cells reused ids of other planes, and a view past
+    the stack's end wrote into its last plane."""
+    rng = np.random.default_rng(0)
+    viewer = make_napari_viewer()
+    stack = viewer.add_image(rng.random((10, 32, 32)), name="stack", scale=(2, 1, 1))
+    viewer.add_image(rng.random((30, 32, 32)), name="deeper")
+    viewer.dims.set_point(0, 10.0)  # world z 10: plane 5 of the stack
+    widget, _ = _widget(viewer, qtbot, layer=stack, axes="stack")
+    labels = widget._labels
+    mask = region_mask(widget._region.data, widget._region.shape_type, labels.data.shape)
+    assert np.nonzero(mask.any(axis=(1, 2)))[0].tolist() == [5]
+    labels.data_setitem((np.zeros(3, int), np.arange(3), np.zeros(3, int)), 7)  # plane 0
+    pred = np.zeros((32, 32), np.int32)
+    pred[5:15, 5:15] = 1
+    viewer.add_labels(pred, name="plane prediction")
+    widget._prediction_combo.value = viewer.layers["plane prediction"]
+    widget._accept_btn.native.click()
+    out = np.asarray(labels.data)
+    assert np.unique(out[5]).tolist() == [0, 8] and out[6:].max() == 0  # above plane 0's 7
+    viewer.dims.set_point(0, 25.0)  # past the stack's end
+    widget._accept_btn.native.click()
+    assert any("move the slider" in m for m in messages)
+    np.testing.assert_array_equal(labels.data, out)  # nothing written
+
+
+def test_the_chosen_prediction_stays_and_a_multiscale_one_is_read_whole(
+    make_napari_viewer, qtbot
+):
+    """Any layer change (a Points layer added) switched the picker to the image's newest
+    segmentation, so Accept merged another prediction; a multiscale prediction (OME-Zarr
+    labels) was read at its smallest level and refused."""
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.random.default_rng(0).random((64, 64)), name="cells")
+    widget, _ = _widget(viewer, qtbot, layer=image)
+    older = np.zeros((64, 64), np.int32)
+    older[2:10, 2:10] = 1
+    viewer.add_labels(older, name="cells segmentation")  # the image's own, offered first
+    assert widget._prediction_combo.value.name == "cells segmentation"
+    chosen = np.zeros((64, 64), np.int32)
+    chosen[20:40, 20:40] = 1
+    viewer.add_labels([chosen, chosen[::2, ::2]], name="stardist result", multiscale=True)
+    widget._prediction_combo.value = viewer.layers["stardist result"]
+    viewer.add_points(name="notes")
+    viewer.layers.move(0, 3)
+    assert widget._prediction_combo.value.name == "stardist result"
+    widget._accept_btn.native.click()
+    out = np.asarray(widget._labels.data)
+    assert (out[20:40, 20:40] > 0).all() and out[2:10, 2:10].max() == 0
+
 @pytest.mark.parametrize(
     ("shape", "rgb", "labels_shape"),
     [((3, 32, 40), False, (32, 40)), ((32, 40, 3), True, (32, 40))],

@@ -227,3 +227,34 @@ def test_a_recomputed_map_follows_the_labels_layer_and_drops_a_stale_target(setu
     np.testing.assert_allclose(weights.rotate, cells.rotate)
     assert tuple(weights.translate) == (5, 7) and tuple(weights.scale) == (0.5, 0.5)
     assert "cells target" not in viewer.layers  # it was of the earlier settings
+
+
+def test_a_users_own_layers_of_those_names_are_never_written_over(
+    make_napari_viewer, qtbot, runs
+):
+    """A layer named `<labels> weights` or `<labels> target` was reused whoever made it:
+    the user's weights from the command line, or painted labels, were replaced."""
+    _, labels = touching_cells((64, 64), n_cells=6, seed=1)
+    viewer = make_napari_viewer()
+    viewer.add_labels(labels, name="cells")
+    mine = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    viewer.add_image(mine, name="cells weights")
+    painted = np.zeros((64, 64), np.int32)
+    painted[40:60, 40:60] = 3
+    viewer.add_labels(painted, name="cells target")
+    widget = WeightMapWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Weight map")
+    widget._labels.value = viewer.layers["cells"]
+    for _ in range(2):  # the second run reuses the dock's own layers
+        widget._run.native.click()
+        settle(qtbot, widget)
+    np.testing.assert_array_equal(viewer.layers["cells weights"].data, mine)
+    np.testing.assert_array_equal(viewer.layers["cells target"].data, painted)
+    assert len(viewer.layers) == 5
+    ours = viewer.layers["cells weights [1]"].data
+    np.testing.assert_array_equal(ours, target_and_weights(labels)[1])
+    widget._w0.value = 12.0
+    widget._run.native.click()
+    viewer.layers.remove("cells")  # while it computes
+    settle(qtbot, widget)
+    assert "removed" in widget._status.value

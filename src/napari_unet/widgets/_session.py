@@ -86,3 +86,44 @@ def reconcile(labels: Labels, region: Shapes, project, folder) -> bool:
         "start annotating again."
     )
     return False
+
+
+def plane_on_screen(viewer, layer, n_planes: int, strict: bool = True) -> int:
+    """The plane of ``layer``'s stack on screen, by its own scale and translation.
+
+    ``strict``: a view outside the stack is an :class:`InputError` (never the nearest
+    plane, which is not the one the user looks at); else the nearest plane is given.
+    """
+    from napari_unet.core.errors import InputError
+    from napari_unet.widgets._layers import plane_in_view
+
+    try:
+        return plane_in_view(viewer, layer, n_planes)
+    except InputError:
+        if strict:
+            raise
+        plane = np.round(layer.world_to_data(viewer.dims.point)[0])
+        return int(np.clip(plane, 0, n_planes - 1))
+
+
+def accepted_prediction(viewer, labels: Labels, plan, region: Shapes, prediction, min_size):
+    """The annotations with ``prediction`` accepted in the region: ``(new, plane, cells)``.
+
+    On a stack, ``new`` is the plane on screen (``plane``); its new cells take ids above
+    every id of the stack. A multiscale prediction is read at full resolution.
+    """
+    from napari_unet.core.annotation.edits import count_cells, merge_prediction, next_free_id
+    from napari_unet.core.annotation.regions import region_mask
+    from napari_unet.widgets._layers import layer_array
+
+    shape = plan.labels_shape
+    pred = layer_array(prediction)
+    mask = region_mask(region.data, region.shape_type, shape)
+    ann = np.asarray(labels.data)
+    first = next_free_id(ann)  # of the whole stack
+    z = plane_on_screen(viewer, labels, shape[0]) if plan.is_stack else None
+    if z is not None:
+        ann, mask = ann[z], mask[z]
+        pred = pred[z] if pred.shape == shape else pred
+    new = merge_prediction(ann, pred, mask, min_size, first_id=first)
+    return new, z, count_cells(new)[0] - count_cells(ann)[0]

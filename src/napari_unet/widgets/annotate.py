@@ -19,7 +19,7 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.axes import AXES_CHOICES, plan_axes
-from napari_unet.core.annotation.edits import MIN_PIECE, count_cells, merge_prediction, next_free_id
+from napari_unet.core.annotation.edits import MIN_PIECE, count_cells, next_free_id
 from napari_unet.core.annotation.project import (
     holds_project,
     image_identity,
@@ -27,7 +27,6 @@ from napari_unet.core.annotation.project import (
     read_annotations,
     write_annotations,
 )
-from napari_unet.core.annotation.regions import region_mask
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
 from napari_unet.core.options import describe
@@ -131,13 +130,17 @@ class AnnotateWidget(KeepsPicks, Container):
     def _prediction_choices(self, _widget=None) -> list[tuple[str, Labels]]:
         return layer_choices(self._viewer, "Labels", exclude=(self._labels,))
 
-    def _on_layers_changed(self, _event=None) -> None:
+    def _on_layers_changed(self, _event=None, start: bool = False) -> None:
         combos = (self._image_combo, self._prediction_combo)  # each keeps its layer
         reset_keeping(lambda: [c.reset_choices() for c in combos], *combos)
-        if self._image is not None:  # offer the image's newest segmentation first
-            ours = layers_of(self._viewer, self._image, exclude=(self._labels,))
-            if ours and self._prediction_combo.value not in ours:
-                self._prediction_combo.value = ours[-1]
+        if self._image is not None:  # offer the image's new segmentation; keep a user's pick
+            ours, pick = layers_of(self._viewer, self._image, exclude=(self._labels,)), None
+            if getattr(_event, "type", None) == "inserted" and _event.value in ours:
+                pick = _event.value  # just made (by the Predict dock)
+            elif ours and (self._prediction_combo.value is None or start):
+                pick = None if self._prediction_combo.value in ours else ours[-1]
+            if pick is not None:
+                self._prediction_combo.value = pick
 
     def _on_step(self, _event=None) -> None:
         if self._labels is not None:
@@ -156,11 +159,6 @@ class AnnotateWidget(KeepsPicks, Container):
     def _set_saved(self, text: str) -> None:
         with contextlib.suppress(RuntimeError):
             self._saved.value = text
-
-    def _plane(self) -> int:
-        """Index of the plane on screen (stacks only)."""
-        pos = self._labels.world_to_data(self._viewer.dims.point)
-        return int(np.clip(np.round(pos[0]), 0, self._labels.data.shape[0] - 1))
 
     def _spatial_transform(self, image: Image, n: int) -> tuple[list, list]:
         return list(image.scale[-n:]), list(image.translate[-n:])
@@ -194,7 +192,8 @@ class AnnotateWidget(KeepsPicks, Container):
         project, ok = load_saved(folder, identity, plan.labels_shape)
         labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
         self._labels = labels
-        plane = (self._plane_of_viewer(),) if plan.is_stack else ()
+        on_screen = _session.plane_on_screen(self._viewer, image, plan.labels_shape[0], False)
+        plane = (on_screen,) if plan.is_stack else ()
         self._region = _session.attach_region(
             self._viewer, image, plan, scale, translate, project, plane
         )
@@ -214,18 +213,13 @@ class AnnotateWidget(KeepsPicks, Container):
             saved = (project.annotations, shapes_state(project.region_data, project.region_types))
         self._saver.reset(folder, identity, saved, ok)
         self._enable_session(True)
-        self._on_layers_changed()
+        self._on_layers_changed(start=True)
         notes = [f"Annotating {image.name} ({plan.kind}, labels {plan.labels_shape})."]
         if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
             notes.append(f"Pixel size {scale[-2:]}: areas are shown in pixels and scaled units.")
         self._set_status(" ".join(notes))
         self._set_saved(self._saver.note())
         self._update_counts()
-
-    def _plane_of_viewer(self) -> int:
-        axis = self._viewer.dims.ndim - len(self._plan.labels_shape)
-        step = self._viewer.dims.current_step[axis] if axis >= 0 else 0
-        return int(np.clip(step, 0, self._plan.labels_shape[0] - 1))
 
     def _detach(self) -> None:
         """Flush and disconnect from the current annotation layers."""
@@ -272,10 +266,12 @@ class AnnotateWidget(KeepsPicks, Container):
             return text + (f" ({area * pixel:.4g} scaled units²)" if scaled else "")
 
         if self._plan.is_stack:
-            z = self._plane()
-            self._counts.value = (
-                f"plane {z}: {fmt(*count_cells(data[z]))}; stack: {fmt(*count_cells(data))}"
-            )
+            try:
+                z = _session.plane_on_screen(self._viewer, self._labels, len(data))
+                plane = f"plane {z}: {fmt(*count_cells(data[z]))}"
+            except InputError:
+                plane = "no plane of the stack on screen"
+            self._counts.value = f"{plane}; stack: {fmt(*count_cells(data))}"
         else:
             self._counts.value = fmt(*count_cells(data))
 
@@ -300,21 +296,14 @@ class AnnotateWidget(KeepsPicks, Container):
         if self._labels is None or pred_layer is None:
             show_error("Start annotating and choose a prediction Labels layer first.")
             return
-        shape = self._plan.labels_shape
-        pred = np.asarray(pred_layer.data)
-        region = region_mask(self._region.data, self._region.shape_type, shape)
-        ann = np.asarray(self._labels.data)
-        z = self._plane() if self._plan.is_stack else None
-        if z is not None:
-            ann, region = ann[z], region[z]
-            pred = pred[z] if pred.shape == shape else pred
         try:
-            new = merge_prediction(ann, pred, region, self._min_size.value)
+            new, z, added = _session.accepted_prediction(
+                self._viewer, self._labels, self._plan, self._region, pred_layer,
+                self._min_size.value,
+            )  # fmt: skip
         except InputError as exc:
             show_error(str(exc))
             return
-        # Count before applying: ``ann`` is a view of the layer's data.
-        added = count_cells(new)[0] - count_cells(ann)[0]
         changed = self._apply(new, plane=z)
         where = f" on plane {z}" if z is not None else ""
         self._set_status(

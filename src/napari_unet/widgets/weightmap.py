@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 #: Milliseconds of quiet after a change before the map is recomputed.
 DEBOUNCE_MS = 300
 NO_MASK = "(whole image)"
+#: Metadata key: the name this dock gave a layer it made (napari suffixes a name in use).
+MADE_AS = "napari_unet_made_as"
 
 
 class WeightMapWidget(_layers.KeepsPicks, Container):
@@ -232,6 +234,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self.result = result
         source = self._source
         if source not in self._viewer.layers:
+            self._status.value = "The labels layer was removed; no weight map is shown."
             return
         geometry = {
             "scale": source.scale,
@@ -244,9 +247,9 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         limits = (0.0, top if top > 0 else 1.0)
         name = f"{source.name} weights"
         active = self._viewer.layers.selection.active  # adding layers must not change it
-        marked = {"metadata": {ROLE: "weight map"}, **geometry}
-        if name in self._viewer.layers:
-            layer = self._viewer.layers[name]
+        marked = lambda n: {"metadata": {ROLE: "weight map", MADE_AS: n}, **geometry}  # noqa: E731
+        layer = _own_layer(self._viewer, name)  # never a user's layer of that name
+        if layer is not None:
             layer.data = weights
             _place(layer, geometry)
             layer.contrast_limits_range = limits
@@ -254,16 +257,16 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         else:
             self._viewer.add_image(
                 weights, name=name, colormap="inferno", contrast_limits=limits,
-                blending="additive", **marked,
+                blending="additive", **marked(name),
             )  # fmt: skip
         target_name = f"{source.name} target"
-        old = self._viewer.layers[target_name] if target_name in self._viewer.layers else None
+        old = _own_layer(self._viewer, target_name)
         if self._show_target.value and old is not None:
             old.data = target
             _place(old, geometry)
         elif self._show_target.value:
-            self._viewer.add_labels(target, name=target_name, opacity=0.4, **marked)
-        elif old is not None and old.metadata.get(ROLE) == "weight map":
+            self._viewer.add_labels(target, name=target_name, opacity=0.4, **marked(target_name))
+        elif old is not None:
             self._viewer.layers.remove(old)  # a target of other settings would not match
         if active is not None and active in self._viewer.layers:
             self._viewer.layers.selection.active = active
@@ -273,6 +276,19 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             + (f"; cells {cells.min():.3g}" if cells.size else "")
             + (" (whole stack)" if weights.ndim == 3 else "")
         )
+
+
+def _own_layer(viewer, name: str):
+    """The layer this dock made as ``name`` (napari may have suffixed it), else None.
+
+    A user's own layer of that name (say, weights computed with the command line, or
+    labels named ``<labels> target``) is never written over.
+    """
+    for layer in viewer.layers:
+        meta = layer.metadata
+        if meta.get(ROLE) == "weight map" and meta.get(MADE_AS, layer.name) == name:
+            return layer
+    return None
 
 
 def _place(layer, geometry: dict) -> None:

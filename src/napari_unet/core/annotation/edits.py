@@ -65,6 +65,7 @@ def merge_prediction(
     prediction: np.ndarray,
     region: np.ndarray | None = None,
     min_size: int = MIN_PIECE,
+    first_id: int = 1,
 ) -> np.ndarray:
     """Turn predicted instances into annotations without touching the user's cells.
 
@@ -84,6 +85,8 @@ def merge_prediction(
         bool mask of the same shape where predictions may be accepted; None = everywhere.
     min_size : int
         Smallest piece of a predicted instance (in pixels) that is kept.
+    first_id : int
+        The smallest new id: a stack's next free id when ``annotations`` is one plane.
 
     Returns
     -------
@@ -127,13 +130,11 @@ def merge_prediction(
     keep = sizes >= max(int(min_size), 1)
     keep[0] = False
     new_ids = np.zeros(sizes.size, dtype=np.int64)
-    start = next_free_id(annotations)
+    start = max(next_free_id(annotations), int(first_id))
     new_ids[keep] = np.arange(start, start + int(keep.sum()))
     if int(keep.sum()) and new_ids.max() > np.iinfo(result.dtype).max:
-        raise InputError(
-            f"{int(keep.sum())} new cells do not fit label type {result.dtype}; "
-            "relabel the annotations first"
-        )
+        n, kind = int(keep.sum()), result.dtype
+        raise InputError(f"{n} new cells do not fit label type {kind}; relabel the annotations")
     mapped = new_ids[pieces]
     put = mapped > 0
     result[put] = mapped[put].astype(result.dtype)

@@ -213,6 +213,11 @@ def write_annotations(path: str | os.PathLike, annotations: np.ndarray) -> Path:
     if arr.size and arr.min() < 0:
         raise InputError("annotations must not hold negative ids")
     top = int(arr.max()) if arr.size else 0
+    if top > np.iinfo(np.uint32).max:  # would wrap round and merge cells
+        raise InputError(
+            f"annotations hold id {top}, above the largest a TIFF mask keeps (2^32 - 1); "
+            "relabel them (skimage.segmentation.relabel_sequential)"
+        )
     dtype = np.uint16 if top <= np.iinfo(np.uint16).max else np.uint32
     import tifffile
 
@@ -238,7 +243,7 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
     Returns
     -------
     numpy.ndarray
-        The labels as uint32.
+        The labels as uint32 (ids above 2^31 - 1 renumbered 1..N, so they fit a layer).
 
     Raises
     ------
@@ -261,6 +266,10 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
             f"{path} has shape {tuple(arr.shape)} but the image's annotations need shape "
             f"{tuple(expected_shape)}; it belongs to another image"
         )
+    if arr.size and int(arr.max()) > np.iinfo(np.int32).max:  # ids of another tool
+        from skimage.segmentation import relabel_sequential
+
+        arr = relabel_sequential(arr)[0]  # numbered 1..N: a cast would merge cells
     return arr.astype(np.uint32, copy=False)
 
 
