@@ -111,6 +111,34 @@ def test_on_device_pipeline_on_cpu_tensors_equals_the_numpy_path(
     assert np.abs(device_path - reference).max() <= 1e-4
 
 
+@pytest.mark.parametrize("dtype", [">u2", ">i2", ">f4", ">u4"])
+def test_big_endian_pixels_give_the_same_probabilities_on_both_paths(random_valid, dtype):
+    """Big-endian pixels (Zarr stores of Java tools) were byte-swapped on the device path
+    (max difference 0.99999) or refused with a raw ValueError."""
+    image = np.random.default_rng(5).integers(0, 3000, (70, 83)).astype(dtype)
+    numpy_path = probabilities(random_valid, image, on_device=False, tile=92)
+    device_path = probabilities(random_valid, image, on_device=True, tile=92)
+    native = probabilities(random_valid, image.astype(image.dtype.newbyteorder("=")), tile=92)
+    assert np.abs(device_path - numpy_path).max() <= 1e-6
+    np.testing.assert_array_equal(numpy_path, native)
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+@pytest.mark.parametrize(
+    ("dtype", "offset"), [("uint32", 3_000_000_000), ("int64", 2**40), ("float64", 1e4)]
+)
+def test_pixels_on_a_large_offset_predict_as_without_it(nuclei, on_device, dtype, offset):
+    """Cast to float32 before the offset was subtracted, 3e9 + 100 and 3e9 + 200 were one
+    number: a uint32 image on a camera offset of 3e9 lost its cells (262 of 13,466
+    foreground pixels left)."""
+    model, meta, image = nuclei
+    base = image.astype(dtype) / (255.0 if dtype == "float64" else 1)
+    shifted = base + np.asarray(offset, dtype)
+    ref = probabilities(model, base, metadata=meta, tile=128)
+    got = probabilities(model, shifted, on_device=on_device, metadata=meta, tile=128)
+    assert np.abs(got - ref).max() <= 1e-4
+
+
 def test_on_device_pipeline_reads_several_channels_and_mirrors(random_valid):
     torch.manual_seed(2)
     model = UNet(3, 2, base_channels=4, depth=3, padding="valid").eval()

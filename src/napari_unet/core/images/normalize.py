@@ -47,10 +47,24 @@ class Stats:
 
     def apply(self, tile: np.ndarray) -> np.ndarray:
         """Normalise a ``(..., C, H, W)`` array; returns float32."""
-        x = np.asarray(tile, dtype=np.float32)
-        off = np.asarray(self.offset, np.float32)[:, None, None]
+        tile = np.asarray(tile)
+        work = working_dtype(tile.dtype)
+        off = np.asarray(self.offset, work)[:, None, None]
         scale = np.asarray(self.scale, np.float32)[:, None, None]
-        return (x - off) / scale
+        return np.subtract(tile, off, dtype=work).astype(np.float32, copy=False) / scale
+
+
+def working_dtype(dtype) -> type:
+    """The type the offset is subtracted in: float64 for pixels float32 cannot hold exactly.
+
+    32- and 64-bit integers and float64 pixels may sit on a large offset (a camera's, a sum
+    of frames): cast to float32 first, 3e9 + 100 and 3e9 + 200 are the same number, and the
+    cells vanish. Subtracted in float64, the differences survive the cast to float32.
+    """
+    dtype = np.dtype(dtype)
+    if (dtype.kind in "iu" and dtype.itemsize >= 4) or (dtype.kind == "f" and dtype.itemsize > 4):
+        return np.float64
+    return np.float32
 
 
 def check_pixels(pixels: np.ndarray, what: str = "the image") -> None:
@@ -155,10 +169,14 @@ def compute_stats(plane, spec: dict | None = None) -> Stats:
     else:  # zscore
         lo, sd = sample.mean(axis=1), sample.std(axis=1)
         hi = lo + sd
-    # A floor relative to the values (a flat image stays flat, its noise not stretched);
-    # an absolute floor of 1e-6 flattened whole images of small float values (0 objects).
+    # A floor relative to the values (a flat image stays flat, its rounding noise not
+    # stretched): a few steps of the working type's resolution (float32: 1e-6 of the
+    # values; float64 for wide pixels, whose offset is subtracted in float64). An absolute
+    # floor of 1e-6 flattened whole images of small float values (0 objects), and 1e-6 of a
+    # uint32 camera offset of 3e9 flattened its cells.
     size = np.maximum(np.abs(hi), np.abs(lo))
-    scale = np.maximum(hi - lo, np.where(size > 0, 1e-6 * size, 1.0))
+    floor = 8 * np.finfo(working_dtype(plane.dtype)).eps * size
+    scale = np.maximum(hi - lo, np.where(size > 0, floor, 1.0))
     return Stats(tuple(float(v) for v in lo), tuple(float(v) for v in scale))
 
 

@@ -14,6 +14,7 @@ Called through :class:`~napari_unet.core.inference.plan.Predictor`, which fixes 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from napari_unet.core.inference.runner import (
 from napari_unet.core.inference.tiling import check_region
 
 __all__ = ["iter_compute", "iter_store", "iter_tasks", "lazy_probabilities"]
+
+#: Held while a block is predicted: dask's threads run one block at a time per process.
+_ONE_BLOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,11 @@ def _region_chunks(
     lead = _axis_chunks(start, step, context, target)
     if len(lead) == 1 and lead[0] < _shortest(step, context):
         return (start + inner[0], *inner[1:])
-    return (*lead, *inner)
+    chunks = [*lead, *inner]
+    if chunks[-1] < _shortest(step, context):  # a region near the end: one short chunk,
+        last = chunks.pop()  # which dask's overlap would regrid (blocks then misplaced)
+        chunks[-1] += last
+    return tuple(chunks)
 
 
 def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.ndarray:
@@ -108,19 +116,16 @@ def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.n
     source = block[0]
     check_pixels(source)
     device = torch.device(job.device)
-    runner = TileRunner(model.to(device).eval(), device, job.precision, job.batch, job.flips)
-    probs = drain(
-        predict_region(
-            source,
-            tuple(origins),
-            job.full_shape,
-            tuple(regions),
-            job.plans,
-            job.stats[plane_index],
-            runner,
-            job.n_classes,
+    # The runner predicts with an evaluation copy on the device: the caller's model keeps
+    # its device and mode. One block at a time per process: each one's tiles are sized
+    # for the whole memory budget and torch already uses every core.
+    with _ONE_BLOCK:
+        runner = TileRunner(model, device, job.precision, job.batch, job.flips)
+        stats = job.stats[plane_index]
+        probs = drain(
+            predict_region(source, tuple(origins), job.full_shape, tuple(regions), job.plans,
+                           stats, runner, job.n_classes)
         )  # fmt: skip
-    )
     return probs[None]
 
 
@@ -161,6 +166,8 @@ def lazy_probabilities(predictor, image, region=None):
         depth={0: 0, 1: 0, 2: depth[0], 3: depth[1]},
         boundary={0: "none", 1: "none", 2: "none", 3: "none"},
     )
+    if ghost.numblocks != planes.numblocks:  # regridded by dask: blocks would be misplaced
+        raise RuntimeError(f"chunks {chunks} were regridded by dask's overlap ({ghost.chunks})")
     model = dask.delayed(predictor.model, name=f"napari-unet-model-{uuid.uuid4().hex}", pure=False)
     out = da.map_blocks(
         _predict_block,

@@ -18,7 +18,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-from napari_unet.core.images.normalize import Stats
+from napari_unet.core.images.normalize import Stats, working_dtype
 from napari_unet.core.inference import tiling
 
 __all__ = ["DeviceBlock", "predict_region_on_device"]
@@ -32,7 +32,11 @@ def _torchable(source: np.ndarray) -> tuple[np.ndarray, int | None]:
 
     16- and 32-bit unsigned pixels go over as they are, viewed as signed (no copy, no wider
     transfer) and are restored on the device by widening and masking the sign bits away.
+    Pixels in the other byte order (big-endian files) are swapped first: torch reads only
+    its own, and viewed as signed their bytes would be read the wrong way round.
     """
+    if not source.dtype.isnative:
+        source = source.astype(source.dtype.newbyteorder("="))
     kind, size = source.dtype.kind, source.dtype.itemsize
     if kind == "u" and size in (2, 4):
         return source.view(np.int16 if size == 2 else np.int32), (1 << 8 * size) - 1
@@ -54,11 +58,15 @@ class DeviceBlock:
         self.torch, self.device = torch, device
         if min(source.strides, default=0) < 0:  # torch reads any view but a flipped one
             source = np.ascontiguousarray(source)
+        # Wide pixels on a large offset: subtracted in float64 (see working_dtype), where
+        # the device has it (Apple's MPS has not).
+        wide = working_dtype(source.dtype) is np.float64 and device.type != "mps"
+        self.work = torch.float64 if wide else torch.float32
         self.source, self.mask = _torchable(source)
         c, h, w = self.source.shape
         self.cuda = device.type == "cuda"
         self.stream = torch.cuda.Stream(device) if self.cuda else None
-        self.off = torch.tensor(stats.offset, dtype=torch.float32, device=device)[:, None, None]
+        self.off = torch.tensor(stats.offset, dtype=self.work, device=device)[:, None, None]
         self.scale = torch.tensor(stats.scale, dtype=torch.float32, device=device)[:, None, None]
         self.data = torch.empty((c, h, w), dtype=torch.float32, device=device)
         step = max(1, STRIP_BYTES // max(1, c * w * self.source.itemsize))
@@ -100,7 +108,10 @@ class DeviceBlock:
         torch = self.torch
         if self.mask is not None:  # unsigned pixels viewed as signed: widen, drop the sign
             raw = raw.to(torch.int32 if self.mask == 0xFFFF else torch.int64) & self.mask
-        torch.sub(raw.to(torch.float32), self.off, out=self.data[:, a:b])
+        if self.work is torch.float32:
+            torch.sub(raw.to(torch.float32), self.off, out=self.data[:, a:b])
+        else:
+            self.data[:, a:b] = torch.sub(raw.to(self.work), self.off)
         self.data[:, a:b] /= self.scale
 
 
