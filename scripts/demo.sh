@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
 # Set up (if needed) and open napari with the nuclei sample and every napari-unet widget.
-# Without a display it saves a screenshot to demo.png instead. Extra arguments go to
-# `napari-unet demo` (for example --sample touching_cells or --screenshot out.png).
+# Without a display it saves a screenshot to demo.png (in the repository folder) instead,
+# replacing the one an earlier run saved. Extra arguments go to `napari-unet demo` (for
+# example --sample touching_cells or --screenshot out.png; a relative PNG path is taken from
+# the folder you run this script in, and an existing file is kept unless you add --overwrite).
 set -euo pipefail
+# The script works in the repository folder: make the --screenshot path absolute first.
+caller="$PWD"
+absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$caller" "$1" ;; esac; }
+screenshot_next=0
+for arg in "$@"; do
+    shift
+    if [ "$screenshot_next" = 1 ]; then
+        arg="$(absolute "$arg")"
+        screenshot_next=0
+    else
+        case "$arg" in
+            --screenshot) screenshot_next=1 ;;
+            --screenshot=*) arg="--screenshot=$(absolute "${arg#--screenshot=}")" ;;
+        esac
+    fi
+    set -- "$@" "$arg"
+done
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 venv="${NAPARI_UNET_VENV:-.venv}"
 if [ $# -eq 0 ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ "$(uname)" = Linux ]; then
-    set -- --screenshot demo.png
+    # This script's own picture: a re-run replaces it.
+    set -- --screenshot "$PWD/demo.png" --overwrite
 fi
 exec "$venv/bin/napari-unet" demo "$@"

@@ -83,6 +83,73 @@ def test_what_qt_printed_becomes_one_line(stderr, expected):
     assert expected in reason and "\n" not in reason
 
 
+# What Qt 6 printed (QT_DEBUG_PLUGINS=1) when libqxcb.so needed a library that was not there:
+# its own guess blames xcb-cursor0 whatever is missing.
+PLUGIN_LIBRARY_MISSING = """\
+qt.core.library: "/v/PyQt6/Qt6/plugins/platforms/libqxcb.so" cannot load: Cannot load library \
+/v/PyQt6/Qt6/plugins/platforms/libqxcb.so: libxcb-shape.so.0: cannot open shared object file: \
+No such file or directory
+qt.qpa.plugin: From 6.5.0, xcb-cursor0 or libxcb-cursor0 is needed to load the Qt xcb platform \
+plugin.
+qt.qpa.plugin: Could not load the Qt platform plugin "xcb" in "" even though it was found.
+"""
+
+# PyQt6 installed, but its QtCore cannot load: qtpy then says no binding was found.
+BINDING_LIBRARY_MISSING = """\
+PyQt6: libglib-2.0.so.0: cannot open shared object file: No such file or directory
+Traceback (most recent call last):
+qtpy.QtBindingsNotFoundError: No Qt bindings could be found
+"""
+
+
+@pytest.mark.parametrize(
+    ("stderr", "library"),
+    [(PLUGIN_LIBRARY_MISSING, "libxcb-shape.so.0"), (BINDING_LIBRARY_MISSING, "libglib-2.0.so.0")],
+    ids=["platform-plugin", "binding"],
+)
+def test_a_missing_system_library_is_named(stderr, library):
+    reason = _display._reason(stderr, ":7")
+    assert f"a system library is missing ({library}: cannot open shared object file" in reason
+    assert "xcb-cursor0" not in reason and "no Qt binding" not in reason
+    assert "\n" not in reason
+
+
+def test_the_no_binding_hint_names_no_pypi_package_of_that_name():
+    # "napari-unet" on PyPI is another project; napari's own extra installs a binding.
+    reason = _display._reason("ModuleNotFoundError: No module named 'PyQt6'", ":7")
+    assert "napari-unet[" not in reason and "napari[pyqt6]" in reason
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland displays only")
+def test_the_probe_names_the_library_a_binding_could_not_load(tmp_path, monkeypatch):
+    """A PyQt6 whose QtCore needs a missing library: the reason names it, not "no binding"."""
+    fake = tmp_path / "PyQt6"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("", encoding="utf-8")
+    error = "libglib-2.0.so.0: cannot open shared object file: No such file or directory"
+    for module in ("QtCore", "QtGui"):
+        (fake / f"{module}.py").write_text(f"raise ImportError({error!r})\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    monkeypatch.setenv("QT_API", "pyqt6")
+    monkeypatch.setenv("DISPLAY", ":7")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    reason = _display.display_problem()
+    assert reason is not None and "libglib-2.0.so.0: cannot open shared object file" in reason
+
+
+# -- the screenshot never replaces a file the user has, unless asked ---------------------
+
+
+def test_a_screenshot_refuses_an_existing_file(tmp_path, capsys):
+    from napari_unet.cli import main
+
+    out = tmp_path / "cells.png"
+    out.write_bytes(b"a microscopy picture")
+    assert main(["demo", "--screenshot", str(out)]) == 2
+    assert f"{out} exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert out.read_bytes() == b"a microscopy picture"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11/Wayland displays only")
 def test_a_screenshot_with_an_unreachable_display_uses_a_virtual_one(tmp_path):
@@ -92,12 +159,17 @@ def test_a_screenshot_with_an_unreachable_display_uses_a_virtual_one(tmp_path):
     if which("Xvfb") is None:
         pytest.skip("Xvfb is not installed")
     out = tmp_path / "demo.png"
-    result = run_demo(
-        clean_env(DISPLAY=":99999"), "--sample", "touching_cells", "--screenshot", str(out),
-        "--size", "800x600",
+    out.write_bytes(b"an earlier picture")  # replaced: --overwrite
+    env = clean_env(DISPLAY=":99999")
+    result = subprocess.run(
+        [sys.executable, "-m", "napari_unet", "demo", "--sample", "touching_cells",
+         "--screenshot", "demo.png", "--size", "800x600", "--overwrite"],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=120,
+        cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert out.exists() and f"saved {out}" in result.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"saved {out.absolute()} (" in result.stdout  # the absolute path, run from anywhere
 
 
 # -- the whole sample in view once the docks are in place ------------------------------

@@ -162,6 +162,6 @@ def test_export_refusals(trained_same, tmp_path, capsys):
 def test_without_the_extra_both_say_what_to_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "bioimageio.core", None)
     assert main(["export", "nuclei", "-o", str(tmp_path / "n.zip")]) == 2
-    assert 'pip install "napari-unet[bioimageio]"' in capsys.readouterr().err
+    assert 'pip install ".[bioimageio]"' in capsys.readouterr().err
     assert main(["import", str(tmp_path / "n.zip"), "-o", str(tmp_path / "m.safetensors")]) == 2
-    assert 'pip install "napari-unet[bioimageio]"' in capsys.readouterr().err
+    assert 'pip install ".[bioimageio]"' in capsys.readouterr().err

@@ -14,7 +14,7 @@ from napari_unet.widgets import _exporting, _saving  # noqa: E402
 from napari_unet.widgets.predict import PredictWidget  # noqa: E402
 from napari_unet.widgets.train import TrainWidget  # noqa: E402
 
-HINT = 'pip install "napari-unet[bioimageio]"'
+HINT = 'pip install ".[bioimageio]"'
 
 
 def _export(qtbot, dock, path):
@@ -88,7 +88,7 @@ def test_without_the_extra_the_button_says_what_to_install(
     assert not asked  # said before any dialog
     assert errors and HINT in errors[-1] and "bioimageio.core" in errors[-1]
     assert dock._status.value.startswith("Error: ") and HINT in dock._status.value
-    with pytest.raises(Exception, match="napari-unet\\[bioimageio\\]"):  # opening a package
+    with pytest.raises(Exception, match=r"\.\[bioimageio\]"):  # opening a package
         _exporting.load_model_file("model.zip")
 
 

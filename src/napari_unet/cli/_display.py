@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,13 +28,27 @@ HEADLESS_PLATFORMS = frozenset(
 PROBE_TIMEOUT_S = 30.0
 
 # The child: no core file when Qt aborts; the same binding (qtpy, QT_API) napari will use.
+# qtpy reports a binding that is installed but cannot load (a missing system library such as
+# libglib-2.0.so.0) as "no binding found", so the child prints each binding's own error first.
 _PROBE = """
-import resource, sys
+import importlib, importlib.util, resource, sys
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-from qtpy.QtGui import QGuiApplication
+try:
+    from qtpy.QtGui import QGuiApplication
+except ImportError:
+    for name in ("PyQt6", "PySide6", "PyQt5", "PySide2"):
+        try:
+            if importlib.util.find_spec(name) is not None:
+                importlib.import_module(name + ".QtGui")
+        except ImportError as error:
+            print(f"{name}: {error}", file=sys.stderr)
+    raise
 app = QGuiApplication(sys.argv[:1])
 print(app.platformName())
 """
+
+#: How a missing system library shows in what Qt or Python printed (``ld.so``'s words).
+_MISSING_LIBRARY = re.compile(r"([\w.+-]+\.so[\w.]*): cannot open shared object file")
 
 
 def display_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
@@ -55,6 +70,8 @@ def display_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
     try:
         child = subprocess.run(
             [sys.executable, "-c", _PROBE],
+            # QT_DEBUG_PLUGINS: Qt then says which library its platform plugin could not load.
+            env={**os.environ, "QT_DEBUG_PLUGINS": "1"},
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -76,8 +93,15 @@ def _reason(stderr: str, where: str) -> str:
     """One line from what Qt (or Python) printed before the child ended."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     text = "\n".join(lines).lower()
+    missing = _MISSING_LIBRARY.search(stderr)
+    if missing is not None:  # before "no binding": qtpy says that for a binding that can't load
+        return (
+            f"Qt cannot start on the display {where}: a system library is missing "
+            f"({missing.group(0)}; Debian/Ubuntu: run scripts/setup.sh, or apt-get install "
+            "the package that has it)"
+        )
     if "no module named" in text or "qtbindingsnotfounderror" in text:
-        return "no Qt binding is installed (pip install 'napari-unet[qt]')"
+        return 'no Qt binding is installed (pip install "napari[pyqt6]")'
     if "could not connect to display" in text or "failed to create wl_display" in text:
         return f"cannot connect to the display {where}"
     for line in lines:

@@ -27,6 +27,7 @@ def add_parser(subparsers) -> None:
     add_option(parser, "--sample", key="sample", choices=SAMPLES, default="nuclei")
     add_option(parser, "--screenshot", key="screenshot", type=Path, metavar="PNG")
     add_option(parser, "--size", key="size", default="1600x1000", metavar="WxH")
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
 
 
@@ -149,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--screenshot must name a .png file; got {out}")
     if not out.parent.resolve().is_dir():
         raise InputError(f"--screenshot: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise InputError(f"--screenshot: {out} is a folder; name a .png file")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
     with _usable_display(size):
         return _screenshot(args.sample, size, out)
 
@@ -191,5 +196,5 @@ def _screenshot(sample: str, size: tuple[int, int], out: Path) -> int:
         write_image(out, picture.astype(np.uint8))
     finally:
         viewer.close()
-    print(f"saved {out} ({picture.shape[1]}x{picture.shape[0]} pixels)")
+    print(f"saved {out.absolute()} ({picture.shape[1]}x{picture.shape[0]} pixels)")
     return 0

@@ -5,5 +5,6 @@ package runs in tools without napari-unet; ``export`` builds and writes a packag
 (``pytorch_state_dict`` with a ``torchscript`` child, test tensors, cover, documentation);
 ``card`` writes its documentation, cover and citations; ``importer`` turns a package this
 library exported back into a model and its metadata. bioimageio.core is an optional extra
-(``pip install "napari-unet[bioimageio]"``), imported only when a package is written or read.
+(``pip install ".[bioimageio]"`` in the source folder), imported only when a package is
+written or read.
 """

@@ -14,7 +14,7 @@ from napari_unet.core.errors import InputError
 PREFIX = "net."
 #: Key of napari-unet's own entry in the package's ``config``.
 CONFIG_KEY = "napari_unet"
-EXTRA_HINT = 'pip install "napari-unet[bioimageio]"'
+EXTRA_HINT = 'pip install ".[bioimageio]" in the napari-unet source folder'
 
 #: The weight formats a package may hold (pytorch_state_dict always).
 WEIGHT_FORMATS = ("pytorch_state_dict", "torchscript", "onnx")
