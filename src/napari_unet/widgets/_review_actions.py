@@ -1,5 +1,7 @@
-"""What the Review dock's Export and Train buttons do, and taking over a trained model.
+"""What the Review dock's Open, Export and Train buttons do, and taking over a trained model.
 
+- **Open folder** checks the new folder and model (:func:`prepare_open`) while the review
+  open now keeps running: a refused choice leaves it as it was.
 - **Export** runs :func:`napari_unet.core.review.export.iter_export` in a thread worker and
   shows its one-line report.
 - **Train on corrected** hands the corrected images and their labels to the Train dock as
@@ -28,6 +30,35 @@ class Bridge(QObject):
     failed = Signal(str, str)
     save_failed = Signal(str)
     measured = Signal(int, str, object)
+
+
+def load_model(req: dict):
+    """``(model, metadata)`` of a form request: the model handed over, or read from its file."""
+    if req["model"] is not None:
+        return req["model"], req["metadata"]
+    from napari_unet.core.models.pretrained import resolve_model
+    from napari_unet.widgets._exporting import load_model_file
+
+    return load_model_file(resolve_model(req["model_path"]))
+
+
+def prepare_open(dock):
+    """``(request, review, model, metadata)`` of the folder chosen, the open review untouched.
+
+    The open review's edits and review file are written first (reopening its folder reads
+    them); it keeps running until the new folder and model are known to be good. Raises
+    :class:`InputError` or :class:`OSError` for a bad choice.
+    """
+    from napari_unet.core.review.session import Review
+
+    req = dock._form.request()
+    if dock.review is not None:
+        dock.leave()
+        dock.writer.save_review()
+        dock.writer.flush()
+    review = Review(req["images"], req["output"], req["labels_folder"])
+    model, metadata = load_model(req)
+    return req, review, model, metadata
 
 
 def export(dock) -> None:
@@ -64,8 +95,12 @@ def export(dock) -> None:
     worker.start()
 
 
-def corrected_pairs(dock) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(name, image, labels)`` of every corrected image (edits saved first)."""
+def corrected_pairs(dock, skipped: list[str] | None = None):
+    """``(name, image, labels)`` of every corrected image (edits saved first).
+
+    A corrected image whose image or labels file cannot be read (moved, deleted) is left
+    out; ``skipped`` gets ``"NAME (why)"`` for each.
+    """
     from napari_unet.core.images.io import read_image
 
     review = dock.review
@@ -74,17 +109,26 @@ def corrected_pairs(dock) -> list[tuple[str, np.ndarray, np.ndarray]]:
     pairs = []
     for name in review.names:
         if review.entries[name].status == "corrected" and review.labels_path(name).exists():
-            image = np.asarray(read_image(review.path(name)))
-            labels = np.asarray(read_image(review.labels_path(name), labels=True))
+            try:
+                image = np.asarray(read_image(review.path(name)))
+                labels = np.asarray(read_image(review.labels_path(name), labels=True))
+            except (InputError, OSError, ValueError) as exc:
+                if skipped is not None:
+                    skipped.append(f"{review.path(name)} ({exc})")
+                continue
             pairs.append((name, image, labels))
     return pairs
 
 
 def _start_model(dock) -> Path | str:
-    """The model file (or built-in name) the review predicts with, to fine-tune from."""
+    """The model file (or built-in name) the review predicts with, to fine-tune from.
+
+    The model the folder was opened with (or the one Train on corrected switched to), not
+    the form's choice now: picking another model in the form changes nothing until Open.
+    """
     from napari_unet.widgets._saving import save_trained_model
 
-    req = dock._form.request()
+    req = dock._request
     if req["model_path"] is not None:
         return req["model_path"]
     # A model the Train dock handed over without saving it: keep it in the output folder.
@@ -106,11 +150,13 @@ def train_on_corrected(dock) -> None:
     """Send the corrected images to the Train dock (fine-tuning the review's model)."""
     if dock.review is None:
         return
-    pairs = corrected_pairs(dock)
+    skipped: list[str] = []
+    pairs = corrected_pairs(dock, skipped)
+    note = f" Left out (cannot be read): {'; '.join(skipped)}." if skipped else ""
     if not pairs:
         dock._report.value = (
             "No corrected images yet: edit an image's labels and Accept it (it becomes "
-            "'corrected'), then train."
+            "'corrected'), then train." + note
         )
         return
     try:
@@ -127,7 +173,7 @@ def train_on_corrected(dock) -> None:
     dock._report.value = (
         f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning "
         f"{Path(str(init)).name}); press Start there. When it finishes, the unreviewed "
-        "images are predicted again with the new model."
+        "images are predicted again with the new model." + note
     )
 
 
@@ -138,6 +184,8 @@ def use_trained(dock, model, metadata: dict, name: str, saved: Path | None) -> N
         return
     dock.awaiting_model = False
     dock._form.model.value = choice
+    dock._request = {**dock._request, "model": model, "metadata": dict(metadata),
+                     "model_path": saved, "name": name}  # fmt: skip
     switch_model(dock, model, metadata, name)
 
 
@@ -147,11 +195,15 @@ def switch_model(dock, model, metadata: dict, name: str) -> int:
 
     dock.leave()  # the shown image's edits are saved: they are never predicted over
     dock.writer.flush()
-    old = dock.prefetcher
-    dropped = dock.review.forget_predictions()
+    old, review, unsaved = dock.prefetcher, dock.review, dock.writer.unsaved
+    # Labels saved but not on disk (a failed write) are reviewed: never predicted over.
+    pending = {n: review.entries[n].predicted_with for n in review.names if unsaved(n) is not None}
+    dropped = [n for n in review.forget_predictions() if n not in pending]
+    for n, key in pending.items():
+        review.entries[n].predicted_with = key
     dock.prefetcher = Prefetcher(
-        dock.review, model, metadata, name, cache=old.cache_size, queue_all=old.queue_all,
-        on_ready=dock._bridge.ready.emit, on_error=dock._bridge.failed.emit,
+        review, model, metadata, name, cache=old.cache_size, queue_all=old.queue_all,
+        on_ready=dock._bridge.ready.emit, on_error=dock._bridge.failed.emit, unsaved=unsaved,
     )  # fmt: skip
     old.close()
     dock._model_name = name

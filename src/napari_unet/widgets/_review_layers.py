@@ -26,13 +26,29 @@ def _fits(layer, viewer, ndim: int, rgb: bool | None = None) -> bool:
     return rgb is None or bool(layer.rgb) == rgb
 
 
+def _editable_labels(labels: np.ndarray) -> np.ndarray:
+    """A copy of ``labels`` with room for a new id (napari's ``selected_label``: max + 1).
+
+    One-byte ids (a 0/255 mask, a label file of ``uint8``) become int32, as a *New labels*
+    layer does when it is picked (:func:`napari_unet.widgets._layers.widen_labels`); before,
+    a file holding id 255 could not be shown at all. Wider ids are widened only when full.
+    """
+    dtype = np.dtype(labels.dtype)
+    if dtype.kind in "ui" and dtype.itemsize == 1:
+        return labels.astype(np.int32)
+    full = dtype.kind in "ui" and labels.size and int(labels.max()) >= np.iinfo(dtype).max
+    if full and dtype.itemsize < 8:
+        return labels.astype(np.int64)
+    return np.array(labels, copy=True)
+
+
 def show_item(viewer, image_layers: dict, labels_layer, item):
     """Show ``item`` (a prefetched image and labels); returns the (image, labels) layers.
 
     ``image_layers`` maps ``(ndim, rgb)`` to the image layer of that kind (updated in
     place): a folder mixing grey and colour images keeps one layer of each kind and hides
     the other, since removing a layer from napari costs a quarter of a second. The labels
-    layer gets a copy: painting never changes the prefetcher's cache.
+    layer gets a copy (one-byte ids widened): painting never changes the prefetcher's cache.
     """
     stem = stem_of(item.name)
     rgb = _is_rgb(item.image, item.labels)
@@ -59,7 +75,7 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
             other.name = "review (other kind of image)"
     image_layer.visible = True
     image_layer.name = stem
-    labels = np.array(item.labels, copy=True)
+    labels = _editable_labels(item.labels)
     if _fits(labels_layer, viewer, labels.ndim):
         mode = labels_layer.mode  # napari keeps the undo history across new data, so
         labels_layer.editable = False  # Ctrl+Z pasted the last image's pixels: this clears it

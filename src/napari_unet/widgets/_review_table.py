@@ -70,10 +70,17 @@ class _Columns(QAbstractTableModel):
 
 
 class _Table(QTableView):
-    """A row-selecting, read-only table view over :class:`_Columns`."""
+    """A row-selecting, read-only table view over :class:`_Columns`.
+
+    A subclass acts on a row in ``_on_row``: when the selection changes (a click, the
+    keys, ``selectRow``), and when the row clicked was already selected (no selection
+    change: before, clicking it again did nothing).
+    """
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self._pressed_selected: int | None = None  # the selected row when a click began
+        self.clicked.connect(self._on_click)
         self.model_ = _Columns(self)
         self.setModel(self.model_)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -99,6 +106,17 @@ class _Table(QTableView):
     def selected_row(self) -> int | None:
         rows = self.selectionModel().selectedRows()
         return rows[0].row() if rows else None
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self._pressed_selected = self.selected_row()
+        super().mousePressEvent(event)
+
+    def _on_click(self, index) -> None:
+        if index.isValid() and index.row() == self._pressed_selected:
+            self._on_row()
+
+    def _on_row(self, *_args) -> None:
+        """A row was chosen (subclasses act on it)."""
 
 
 class ObjectTable(_Table):

@@ -48,6 +48,7 @@ class ReviewWidget(Container):
         self.review = self.prefetcher = self.writer = None
         self._index = 0
         self._model_name = ""
+        self._request: dict | None = None  # the form's choices the open review was made with
         self._image_layer = self._labels_layer = self._connected = None
         self._image_layers: dict = {}  # (ndim, rgb) -> the image layer of that kind
         self._shown: str | None = None  # the image whose labels are in the layer
@@ -62,13 +63,13 @@ class ReviewWidget(Container):
         self._bridge = Bridge()
         self._bridge.ready.connect(self._on_ready)
         self._bridge.failed.connect(self._on_failed)
-        self._bridge.save_failed.connect(lambda text: _layers.report_error(self._status, text))
+        self._bridge.save_failed.connect(self._on_save_failed)
         self._bridge.measured.connect(self._on_measured)
         self._measure_pool = ThreadPoolExecutor(1, thread_name_prefix="napari-unet measure")
         self._timer = QTimer(self.native)
         self._timer.setInterval(AUTOSAVE_MS)
         self._timer.timeout.connect(self.autosave)
-        self._watcher = _layers.CloseWatcher(self.shutdown)
+        self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)  # not on Cancel
         self.native.installEventFilter(self._watcher)
         self.native.destroyed.connect(lambda *_: self._closed())
         self._bind_keys()
@@ -91,22 +92,24 @@ class ReviewWidget(Container):
 
     # -- opening ----------------------------------------------------------------------------
     def open(self, _value=None) -> bool:
-        """Open the chosen folder (resuming its review); False with a message on bad input."""
+        """Open the chosen folder (resuming its review); False with a message on bad input.
+
+        The new folder and model are checked before the review open now is closed: a refused
+        folder leaves that review running (its buttons, its saves).
+        """
         from napari_unet.core.review.prefetch import Prefetcher
-        from napari_unet.core.review.session import Review
         from napari_unet.core.review.writer import Writer
+        from napari_unet.widgets._review_actions import prepare_open
 
         try:
-            req = self._form.request()
-            self.shutdown()  # the review open now is saved before any review file is read
-            review = Review(req["images"], req["output"], req["labels_folder"])
-            model, metadata = self._load_model(req)
+            req, review, model, metadata = prepare_open(self)
         except (InputError, OSError) as exc:
             _layers.report_error(self._status, str(exc))
-            self._set_enabled(False)
+            self._set_enabled(self.review is not None)
             return False
+        self.shutdown()
         resumed = review.review_file.exists()
-        self.review, self._model_name = review, req["name"]
+        self.review, self._model_name, self._request = review, req["name"], req
         self.writer = Writer(review, on_error=lambda e: self._bridge.save_failed.emit(str(e)))
         self.prefetcher = Prefetcher(
             review, model, metadata, req["name"], cache=CACHE, queue_all=req["queue_all"],
@@ -120,18 +123,10 @@ class ReviewWidget(Container):
             window.installEventFilter(self._watcher)
         start = review.current if resumed else (review.first_unreviewed() or 0)
         self._report.value = ("Resumed: " if resumed else "") + review.report()
+        self._summary.show_rows([])  # the last folder's export summary goes
         self._timer.start()
         self.go(start)
         return True
-
-    @staticmethod
-    def _load_model(req: dict):
-        if req["model"] is not None:
-            return req["model"], req["metadata"]
-        from napari_unet.core.models.pretrained import resolve_model
-        from napari_unet.widgets._exporting import load_model_file
-
-        return load_model_file(resolve_model(req["model_path"]))
 
     # -- moving -----------------------------------------------------------------------------
     @property
@@ -256,6 +251,15 @@ class ReviewWidget(Container):
         self._account_time()
         self.save()
 
+    def _on_save_failed(self, text: str) -> None:
+        """A write failed (queued from the writer): said, unless the review has closed since.
+
+        At close the rescue says where the labels went; the dock's labels may be deleted.
+        """
+        if self.review is not None:
+            with contextlib.suppress(RuntimeError):
+                _layers.report_error(self._status, text)
+
     def _closed(self) -> None:
         self.shutdown()
         self._measure_pool.shutdown(wait=False, cancel_futures=True)
@@ -345,13 +349,11 @@ class ReviewWidget(Container):
     def _edited(self) -> bool:
         """Whether the labels shown differ from those last loaded or saved.
 
-        Strokes set ``_dirty``; napari's undo and redo change the data without an event, so
-        the layer is also compared with the last saved copy (a few ms for 1024 x 1024).
+        Always a comparison with the last saved copy (a few ms for 1024 x 1024): napari's
+        undo and redo change the data without an event, and a stroke undone is no edit.
         """
         if self._shown is None or self._labels_layer is None:
             return False
-        if self._dirty:
-            return True
         return not np.array_equal(np.asarray(self._labels_layer.data), self._baseline)
 
     def _position(self) -> str:
