@@ -277,6 +277,36 @@ def test_accepted_cells_on_a_plane_can_start_above_the_stacks_ids():
     assert merge_prediction(plane, pred, min_size=1, first_id=9)[2, 2] == 13  # above its own
 
 
+def test_accepted_changes_are_the_merge_on_the_box_of_the_prediction(monkeypatch):
+    """Accepting on a large image merged the whole image (10 s on 8192 x 8192): the change
+    is now computed on the box of the predicted pixels, with the same result."""
+    from napari_unet.core.annotation import edits
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        shape = (3, 40, 50) if trial % 3 == 0 else (40, 50)
+        ann, pred = np.zeros(shape, np.uint32), np.zeros(shape, np.int32)
+        for array, top in ((ann, 6), (pred, 9)):
+            for _ in range(int(rng.integers(0, 8))):
+                box = tuple(slice(a, a + int(rng.integers(1, 14))) for a in
+                            (int(rng.integers(0, n)) for n in shape))  # fmt: skip
+                array[box] = rng.integers(1, top)
+        region = rng.random(shape) > 0.3 if trial % 2 else None
+        first, size = int(rng.integers(1, 20)), int(rng.integers(1, 12))
+        expected = merge_prediction(ann, pred, region, size, first)
+        idx, values, added = edits.accepted_changes(ann, pred, region, size, first)
+        got = ann.copy()
+        got[idx] = values
+        np.testing.assert_array_equal(got, expected)
+        assert added == count_cells(expected)[0] - count_cells(ann)[0]
+    seen = []
+    monkeypatch.setattr(edits, "merge_prediction", lambda a, *r: seen.append(a.shape) or a)
+    big, pred = np.zeros((2000, 3000), np.uint16), np.zeros((2000, 3000), np.int32)
+    pred[100:110, 200:230] = 1
+    edits.accepted_changes(big, pred)
+    assert seen == [(10, 30)]
+
+
 def test_save_into_unwritable_place_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

@@ -8,11 +8,11 @@ import pytest
 @pytest.fixture
 def errors(monkeypatch):
     """The error notifications the docks show, collected instead of shown."""
-    from napari_unet.widgets import _autosave, _session, annotate
+    from napari_unet.widgets import _annotate_work, _autosave, _session, annotate
 
     shown: list[str] = []
     monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
-    for module in (annotate, _autosave, _session):
+    for module in (annotate, _autosave, _session, _annotate_work):
         monkeypatch.setattr(module, "show_error", shown.append)
     return shown
 

@@ -38,6 +38,14 @@ def _widget(viewer, qtbot, path=None, axes="auto", layer=None):
     return widget, layer
 
 
+def _accept(qtbot, widget, refused=False):
+    """Click Accept prediction and wait for its worker (the annotations are locked meanwhile)."""
+    widget._accept_btn.native.click()
+    assert widget._labels.editable is refused  # no stroke lands while the merge is computed
+    done = lambda: widget._labels.editable and widget._accept_btn.enabled  # noqa: E731
+    qtbot.waitUntil(done, timeout=WORKER_MS)
+
+
 def _wait_saved(qtbot, widget, path):
     qtbot.waitUntil(lambda: path.exists() and not widget._saver.busy, timeout=WORKER_MS)
     qtbot.waitUntil(lambda: not widget._saver.timer.isActive() and not widget._saver.busy)
@@ -107,7 +115,7 @@ def test_accept_prediction_user_strokes_win_inside_region_and_undo(
     region.data = [np.array([[0, 0], [0, 31], [47, 31], [47, 0]])]
     widget._prediction_combo.reset_choices()
     widget._prediction_combo.value = viewer.layers["prediction"]
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget)
     out = np.asarray(labels.data)
     assert (out[5:15, 5:15] == 1).all()  # the user's strokes win
     new = out[17, 17]
@@ -130,7 +138,7 @@ def test_accepted_message_stays_when_autosave_writes(make_napari_viewer, qtbot, 
     pred[5:15, 5:15], pred[30:40, 40:50] = 1, 2
     viewer.add_labels(pred, name="cells segmentation")
     widget._prediction_combo.value = viewer.layers["cells segmentation"]
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget)
     accepted = widget._status.value
     assert accepted.startswith("Accepted 2 predicted cells") and "Ctrl+Z" in accepted
     _wait_saved(qtbot, widget, annotations)  # the acceptance is autosaved...
@@ -155,7 +163,7 @@ def test_accept_prediction_of_another_shape_is_refused(
     viewer.add_labels(np.ones((10, 10), np.uint8), name="other")
     widget._prediction_combo.reset_choices()
     widget._prediction_combo.value = viewer.layers["other"]
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget)
     assert any("does not match" in m for m in messages)
     assert not np.asarray(widget._labels.data).any()
 
@@ -197,10 +205,12 @@ def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
     viewer.add_labels(pred, name="plane prediction")
     widget._prediction_combo.reset_choices()
     widget._prediction_combo.value = viewer.layers["plane prediction"]
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget)
     out = np.asarray(labels.data)
     assert (out[2, 5:15, 5:15] == 1).all() and out[[0, 1, 3, 4, 5]].sum() == 0
     qtbot.waitUntil(lambda: widget._counts.value.startswith("plane 2: 1 cells, 100 px"))
+    # The whole stack is counted in a worker (0.8 s per stroke on 60 x 2048 x 2048).
+    qtbot.waitUntil(lambda: widget._counts.value.endswith("stack: 1 cells, 100 px"))
 
 
 
@@ -224,11 +234,11 @@ def test_a_z_scaled_stack_accepts_on_its_own_plane_with_ids_above_the_stack(
     pred[5:15, 5:15] = 1
     viewer.add_labels(pred, name="plane prediction")
     widget._prediction_combo.value = viewer.layers["plane prediction"]
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget)
     out = np.asarray(labels.data)
     assert np.unique(out[5]).tolist() == [0, 8] and out[6:].max() == 0  # above plane 0's 7
     viewer.dims.set_point(0, 25.0)  # past the stack's end
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget, refused=True)
     assert any("move the slider" in m for m in messages)
     np.testing.assert_array_equal(labels.data, out)  # nothing written
 
@@ -253,7 +263,7 @@ def test_the_chosen_prediction_stays_and_a_multiscale_one_is_read_whole(
     viewer.add_points(name="notes")
     viewer.layers.move(0, 3)
     assert widget._prediction_combo.value.name == "stardist result"
-    widget._accept_btn.native.click()
+    _accept(qtbot, widget)
     out = np.asarray(widget._labels.data)
     assert (out[20:40, 20:40] > 0).all() and out[2:10, 2:10].max() == 0
 
@@ -354,6 +364,16 @@ def test_unwritable_folder_turns_autosave_off_and_keeps_annotations(
         (tmp_path / "ro").chmod(0o700)
 
 
+def _one_cell_saved(make_napari_viewer, qtbot, tmp_path):
+    """A session on a new image with one painted cell, autosaved: ``(widget, saved file)``."""
+    path, _ = _image_file(tmp_path)
+    saved = project_folder_for(path) / ANNOTATIONS_FILE
+    widget, _ = _widget(make_napari_viewer(), qtbot, path)
+    widget._labels.paint((5, 5), 1)
+    _wait_saved(qtbot, widget, saved)
+    return widget, saved
+
+
 def test_a_save_that_fails_once_is_retried_and_the_work_reaches_the_folder(
     make_napari_viewer, qtbot, tmp_path, messages, monkeypatch
 ):
@@ -361,12 +381,7 @@ def test_a_save_that_fails_once_is_retried_and_the_work_reaches_the_folder(
     strokes after it were never saved, not even by Save now or at close."""
     from napari_unet.widgets import _autosave
 
-    path, _ = _image_file(tmp_path)
-    saved = project_folder_for(path) / ANNOTATIONS_FILE
-    viewer = make_napari_viewer()
-    widget, _ = _widget(viewer, qtbot, path)
-    widget._labels.paint((5, 5), 1)
-    _wait_saved(qtbot, widget, saved)
+    widget, saved = _one_cell_saved(make_napari_viewer, qtbot, tmp_path)
     real = _autosave.save_project
 
     def disk_full(*args, **kwargs):
@@ -380,6 +395,28 @@ def test_a_save_that_fails_once_is_retried_and_the_work_reaches_the_folder(
     widget._labels.paint((30, 30), 3)  # the next change saves everything
     qtbot.waitUntil(lambda: widget._saved.value.startswith("Saved"), timeout=WORKER_MS)
     assert np.unique(tifffile.imread(saved)).tolist() == [0, 1, 2, 3]
+
+
+def test_autosave_compares_and_copies_the_annotations_off_the_gui_thread(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """At every pause in painting the whole array was compared with the last save and
+    copied on the GUI thread: 0.9 s of frozen napari on an 8192 x 8192 image."""
+    import threading
+
+    widget, saved = _one_cell_saved(make_napari_viewer, qtbot, tmp_path)
+    on_gui, real = [], np.array_equal
+
+    def watched(a, b, *args, **kwargs):
+        if a is widget._labels.data and threading.current_thread() is threading.main_thread():
+            on_gui.append(a.shape)
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(np, "array_equal", watched)
+    widget._labels.paint((20, 20), 2)
+    qtbot.waitUntil(lambda: tifffile.imread(saved)[20, 20] == 2, timeout=WORKER_MS)
+    _wait_saved(qtbot, widget, saved)
+    assert on_gui == []
 
 
 def test_saved_annotations_of_another_shape_are_not_loaded_nor_overwritten(

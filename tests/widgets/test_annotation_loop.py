@@ -128,7 +128,8 @@ def test_annotate_train_predict_correct_retrain(
     region.add_rectangles(_rect(h // 2, h - 1, 0, w - 1))
     annotate._prediction_combo.reset_choices()
     annotate._prediction_combo.value = seg
-    annotate._accept_btn.native.click()
+    annotate._accept_btn.native.click()  # computed in a worker, applied when done
+    qtbot.waitUntil(lambda: labels.editable and annotate._accept_btn.enabled, timeout=30000)
     after = np.asarray(labels.data).copy()
     np.testing.assert_array_equal(after[user > 0], user[user > 0])  # the user's strokes win
     accepted = set(np.unique(after)) - user_ids - {0}

@@ -106,24 +106,33 @@ def plane_on_screen(viewer, layer, n_planes: int, strict: bool = True) -> int:
         return int(np.clip(plane, 0, n_planes - 1))
 
 
-def accepted_prediction(viewer, labels: Labels, plan, region: Shapes, prediction, min_size):
-    """The annotations with ``prediction`` accepted in the region: ``(new, plane, cells)``.
+def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min_size):
+    """A function that accepts ``prediction`` in the region, to run off the GUI thread.
 
-    On a stack, ``new`` is the plane on screen (``plane``); its new cells take ids above
-    every id of the stack. A multiscale prediction is read at full resolution.
+    What the view decides (the plane on screen, the region's shapes) is read now; the
+    function reads the layers' arrays (keep the annotations layer from being painted
+    meanwhile) and returns ``(indices, values, cells added, plane, next free id)``: the
+    change for one ``data_setitem``. On a stack it is the plane on screen, and its new cells
+    take ids above every id of the stack; a multiscale prediction is read at full
+    resolution. Accepting a few cells of a large image costs their box, not the image.
     """
-    from napari_unet.core.annotation.edits import count_cells, merge_prediction, next_free_id
+    from napari_unet.core.annotation.edits import accepted_changes, next_free_id
     from napari_unet.core.annotation.regions import region_mask
-    from napari_unet.widgets._layers import layer_array
 
     shape = plan.labels_shape
-    pred = layer_array(prediction)
-    mask = region_mask(region.data, region.shape_type, shape)
-    ann = np.asarray(labels.data)
-    first = next_free_id(ann)  # of the whole stack
     z = plane_on_screen(viewer, labels, shape[0]) if plan.is_stack else None
-    if z is not None:
-        ann, mask = ann[z], mask[z]
-        pred = pred[z] if pred.shape == shape else pred
-    new = merge_prediction(ann, pred, mask, min_size, first_id=first)
-    return new, z, count_cells(new)[0] - count_cells(ann)[0]
+    shapes = (list(region.data), list(region.shape_type))
+    ann = labels.data
+    source = prediction.data[0] if getattr(prediction, "multiscale", False) else prediction.data
+
+    def accept():
+        first = next_free_id(ann)  # of the whole stack
+        plane = (z,) if z is not None else ()
+        pred = source[plane] if z is not None and tuple(source.shape) == shape else source
+        mask = region_mask(*shapes, shape)[plane]
+        idx, values, added = accepted_changes(ann[plane], np.asarray(pred), mask, min_size, first)
+        idx = (np.full(idx[0].shape, z, np.intp), *idx) if z is not None else idx
+        after = max(first, int(values.max()) + 1 if values.size else first)
+        return idx, values, added, z, after
+
+    return accept

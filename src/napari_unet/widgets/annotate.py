@@ -31,6 +31,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
+from napari_unet.widgets._annotate_work import StackCounter, start_accept
 from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import (
@@ -66,6 +67,8 @@ class AnnotateWidget(KeepsPicks, Container):
         self._labels: Labels | None = None
         self._region: Shapes | None = None
         self._plan = None
+        self._stack_counts: tuple[int, int] | None = None  # (cells, px) of the whole stack
+        self._stack_counter = StackCounter(count_cells, self._on_stack_counts)
         self._make_controls()
         self._saver = Autosaver(self.native, self._state, self._set_saved)
         self._close_watcher = CloseWatcher(self._saver.flush)
@@ -183,7 +186,7 @@ class AnnotateWidget(KeepsPicks, Container):
             show_error(str(exc))
             return
         self._detach()
-        self._image, self._plan = image, plan
+        self._image, self._plan, self._stack_counts = image, plan, None
         n = len(plan.labels_shape)
         scale, translate = self._spatial_transform(image, n)
         folder = self._default_folder(image)
@@ -265,51 +268,43 @@ class AnnotateWidget(KeepsPicks, Container):
             text = f"{cells} cells, {area} px"
             return text + (f" ({area * pixel:.4g} scaled units²)" if scaled else "")
 
-        if self._plan.is_stack:
+        if self._plan.is_stack:  # the plane now, the whole stack from a worker
             try:
                 z = _session.plane_on_screen(self._viewer, self._labels, len(data))
                 plane = f"plane {z}: {fmt(*count_cells(data[z]))}"
             except InputError:
                 plane = "no plane of the stack on screen"
-            self._counts.value = f"{plane}; stack: {fmt(*count_cells(data))}"
+            stack = "counting..." if self._stack_counts is None else fmt(*self._stack_counts)
+            self._counts.value = f"{plane}; stack: {stack}"
+            self._stack_counter.request(data)
         else:
             self._counts.value = fmt(*count_cells(data))
 
+    def _on_stack_counts(self, counts: tuple[int, int]) -> None:
+        if self._labels is not None and self._plan.is_stack and counts != self._stack_counts:
+            self._stack_counts = counts
+            with contextlib.suppress(RuntimeError):  # the dock may be gone
+                self._update_counts()
+
     # --- accepting predictions and import/export -------------------------------------
 
-    def _apply(self, new: np.ndarray, plane: int | None = None) -> int:
+    def _apply(self, new: np.ndarray) -> int:
         """Write ``new`` into the annotations as one undoable step; return pixels changed."""
-        current = np.asarray(self._labels.data if plane is None else self._labels.data[plane])
-        idx = np.nonzero(new != current)
-        if plane is not None:
-            idx = (np.full(idx[0].shape, plane, dtype=np.intp), *idx)
+        idx = np.nonzero(new != np.asarray(self._labels.data))
         if idx[0].size:
-            values = new[idx if plane is None else idx[1:]]
+            values = new[idx]
             # block_history groups the change into one item of napari's undo history.
             with self._labels.block_history():
                 self._labels.data_setitem(idx, values.astype(self._labels.data.dtype))
         return int(idx[0].size)
 
     def _accept_prediction(self) -> None:
-        """Merge the chosen prediction into the annotations inside the annotated region."""
-        pred_layer = self._prediction_combo.value
-        if self._labels is None or pred_layer is None:
-            show_error("Start annotating and choose a prediction Labels layer first.")
-            return
-        try:
-            new, z, added = _session.accepted_prediction(
-                self._viewer, self._labels, self._plan, self._region, pred_layer,
-                self._min_size.value,
-            )  # fmt: skip
-        except InputError as exc:
-            show_error(str(exc))
-            return
-        changed = self._apply(new, plane=z)
-        where = f" on plane {z}" if z is not None else ""
-        self._set_status(
-            f"Accepted {added} predicted cells{where} ({changed} px); undo with Ctrl+Z."
-        )
-        self._labels.selected_label = next_free_id(self._labels.data)
+        """Merge the chosen prediction into the annotations inside the annotated region.
+
+        Computed in a worker while the annotations are not editable, then applied as one
+        undoable step (:func:`napari_unet.widgets._annotate_work.start_accept`).
+        """
+        start_accept(self)
 
     def _export_tiff(self) -> None:
         """Write the annotations as a TIFF instance mask (in a worker thread)."""

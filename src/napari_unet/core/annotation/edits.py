@@ -100,23 +100,7 @@ def merge_prediction(
     """
     from skimage.measure import label as connected
 
-    annotations = np.asarray(annotations)
-    prediction = np.asarray(prediction)
-    if prediction.shape != annotations.shape:
-        raise InputError(
-            f"prediction of shape {prediction.shape} does not match the annotations of "
-            f"shape {annotations.shape}; predict on the same image"
-        )
-    if not np.issubdtype(prediction.dtype, np.integer):
-        raise InputError(
-            f"prediction must be integer instance labels; got {prediction.dtype}. "
-            "Use a Labels layer, not probabilities."
-        )
-    if region is not None and np.shape(region) != annotations.shape:
-        raise InputError(
-            f"region mask of shape {np.shape(region)} does not match the annotations of "
-            f"shape {annotations.shape}"
-        )
+    annotations, prediction = _checked(annotations, prediction, region)
     free = (annotations == 0) & (prediction > 0)
     if region is not None:
         free &= np.asarray(region, dtype=bool)
@@ -139,3 +123,56 @@ def merge_prediction(
     put = mapped > 0
     result[put] = mapped[put].astype(result.dtype)
     return result
+
+
+def _checked(annotations, prediction, region) -> tuple[np.ndarray, np.ndarray]:
+    """The annotations and prediction as arrays; refuses shapes and types that do not fit."""
+    annotations = np.asarray(annotations)
+    prediction = np.asarray(prediction)
+    if prediction.shape != annotations.shape:
+        raise InputError(
+            f"prediction of shape {prediction.shape} does not match the annotations of "
+            f"shape {annotations.shape}; predict on the same image"
+        )
+    if not np.issubdtype(prediction.dtype, np.integer):
+        raise InputError(
+            f"prediction must be integer instance labels; got {prediction.dtype}. "
+            "Use a Labels layer, not probabilities."
+        )
+    if region is not None and np.shape(region) != annotations.shape:
+        raise InputError(
+            f"region mask of shape {np.shape(region)} does not match the annotations of "
+            f"shape {annotations.shape}"
+        )
+    return annotations, prediction
+
+
+def accepted_changes(
+    annotations: np.ndarray,
+    prediction: np.ndarray,
+    region: np.ndarray | None = None,
+    min_size: int = MIN_PIECE,
+    first_id: int = 1,
+) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
+    """What :func:`merge_prediction` would change: ``(indices, new values, cells added)``.
+
+    The merge runs on the bounding box of the predicted pixels the region lets in, so
+    accepting a few cells of a large image costs their box, not the image; the indices are
+    those of the whole array (for :meth:`napari.layers.Labels.data_setitem`, one undo step).
+    New cells take ids from ``max(first_id, next free id of annotations)``: the result is
+    that of :func:`merge_prediction` on the whole arrays.
+    """
+    annotations, prediction = _checked(annotations, prediction, region)
+    free = prediction > 0
+    if region is not None:
+        free &= np.asarray(region, bool)
+    if not free.any():
+        return tuple(np.zeros(0, np.intp) for _ in annotations.shape), annotations.ravel()[:0], 0
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(free))
+    part = annotations[box]
+    first_id = max(int(first_id), next_free_id(annotations))
+    reg = None if region is None else np.asarray(region, bool)[box]
+    new = merge_prediction(part, prediction[box], reg, min_size, first_id)
+    idx = np.nonzero(new != part)
+    added = count_cells(new)[0] - count_cells(part)[0]
+    return tuple(i + s.start for i, s in zip(idx, box, strict=True)), new[idx], added
