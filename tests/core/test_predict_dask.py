@@ -61,6 +61,39 @@ def test_a_lazy_prediction_leaves_the_model_as_it_was(net):
         net.eval()
 
 
+def test_a_whole_dask_image_is_segmented_with_progress_per_tile(net, monkeypatch):
+    """The docks and the command line segmented a dask image chunk by chunk with one
+    progress event per chunk: Cancel waited for a whole chunk (18 s or more)."""
+    from types import SimpleNamespace
+
+    from napari_unet.core.inference import plan
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.inference.segment import iter_labels
+
+    ticks = iter(range(0, 10**9, 10))  # each tile seconds apart: no event is held back
+    monkeypatch.setattr(plan, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+
+    image = np.random.default_rng(3).random((2, 200, 230)).astype(np.float32)
+    predictor = Predictor(net, tile=48, chunk=96)
+    events, gen = [], iter_labels(predictor, Postprocess(), da.from_array(image, chunks=70))
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            labels, foreground, probs = stop.value
+            break
+    n_chunks = int(np.prod(probs.numblocks))  # planes x rows x columns
+    assert len(events) > n_chunks  # several per chunk
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert {e.total for e in events} == {events[-1].done}
+    ref_labels, ref_foreground, _ = drain(iter_labels(predictor, Postprocess(), image))
+    np.testing.assert_allclose(foreground, ref_foreground, atol=1e-6)
+    np.testing.assert_array_equal(labels, ref_labels)
+    stopped = iter_labels(predictor, Postprocess(), da.from_array(image, chunks=70))
+    next(stopped)
+    stopped.close()  # what Cancel does: no error, nothing left running
+
+
 def test_zarr_to_zarr_with_progress(net, tmp_path):
     zarr = pytest.importorskip("zarr")
     image = (np.random.default_rng(2).random((200, 480)) * 4000).astype(np.uint16)

@@ -31,7 +31,7 @@ from napari_unet.core.inference.runner import (
 )
 from napari_unet.core.inference.tiling import check_region
 
-__all__ = ["iter_compute", "iter_store", "iter_tasks", "lazy_probabilities"]
+__all__ = ["iter_store", "iter_tasks", "lazy_probabilities"]
 
 #: Held while a block is predicted: dask's threads run one block at a time per process.
 _ONE_BLOCK = threading.Lock()
@@ -129,7 +129,7 @@ def _predict_block(block: np.ndarray, model, job: _Job, block_info=None) -> np.n
     return probs[None]
 
 
-def lazy_probabilities(predictor, image, region=None):
+def lazy_probabilities(predictor, image, region=None, stats=None):
     """Lazy ``(n_classes, *stack, H, W)`` probabilities of ``image`` with ``predictor``'s settings.
 
     See :meth:`napari_unet.core.inference.plan.Predictor.lazy_probabilities`.
@@ -155,7 +155,8 @@ def lazy_probabilities(predictor, image, region=None):
         for n, r, p, d in zip((h, w), ((y0, y1), (x0, x1)), plans, depth, strict=True)
     )
     planes = planes.rechunk((1, -1, *chunks))
-    stats = tuple(compute_stats(planes[p], predictor.spec) for p in range(n_planes))
+    if stats is None:  # known: one per plane
+        stats = tuple(compute_stats(planes[p], predictor.spec) for p in range(n_planes))
     # One chunk along an axis: the block already holds the whole axis (no depth needed).
     depth = tuple(d if len(c) > 1 else 0 for d, c in zip(depth, chunks, strict=True))
     n_cls, device = predictor.n_classes, str(predictor.device)
@@ -268,23 +269,6 @@ def _store_block(probs, store, index):
         return region
 
     return dask.delayed(write)(block)
-
-
-def iter_compute(lazy) -> Generator[object, None, np.ndarray]:
-    """Compute a lazy array chunk by chunk into numpy, yielding progress per chunk.
-
-    Used for the foreground of a lazy prediction: only that class is ever held in memory,
-    a chunk's graph at a time.
-    """
-    import dask
-
-    out = np.empty(lazy.shape, lazy.dtype)
-    blocks = list(np.ndindex(*lazy.numblocks))
-    for done, index in enumerate(blocks, start=1):
-        block = dask.compute(lazy.blocks[index], scheduler="synchronous")[0]
-        out[_block_region(lazy, index)] = block
-        yield PredictProgress(done, len(blocks))
-    return out
 
 
 def _block_region(array, index) -> tuple[slice, ...]:

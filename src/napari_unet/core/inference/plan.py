@@ -196,7 +196,7 @@ class Predictor:
 
     # -- in memory ----------------------------------------------------------------------
     def iter_probabilities(
-        self, image, region: Region | None = None
+        self, image, region: Region | None = None, stats: list | None = None
     ) -> Generator[PredictProgress, None, np.ndarray]:
         """Predict ``image`` (numpy or dask), yielding progress; return numpy probabilities.
 
@@ -204,7 +204,7 @@ class Predictor:
         those pixels of every plane: the network runs only on their tiles, and of a dask image
         only the block those tiles read is loaded for it. (Normalisation statistics still
         come from a regular subsample of the whole plane, so a region is normalised exactly
-        as in a whole-image prediction.)
+        as in a whole-image prediction; ``stats``, one per plane, gives them when known.)
         """
         lay = self.layout(image)
         n_planes, _, h, w = (int(s) for s in lay.planes.shape)
@@ -220,9 +220,9 @@ class Predictor:
                 plane = lay.planes[k]
                 block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
                 check_pixels(block)
-                stats = compute_stats(plane, self.spec)
+                known = compute_stats(plane, self.spec) if stats is None else stats[k]
                 origin = (window[0][0], window[1][0])
-                gen = predict_region(block, origin, (h, w), region, plans, stats, runner,
+                gen = predict_region(block, origin, (h, w), region, plans, known, runner,
                                      self.n_classes)  # fmt: skip
                 while True:
                     try:
@@ -237,7 +237,7 @@ class Predictor:
         return out.reshape((self.n_classes, *lay.stack_shape, *out.shape[-2:]))
 
     # -- lazy (dask) --------------------------------------------------------------------
-    def lazy_probabilities(self, image, region: Region | None = None):
+    def lazy_probabilities(self, image, region: Region | None = None, stats=None):
         """Lazy probabilities (a dask array) of a numpy or dask ``image``, chunk by chunk.
 
         Normalisation statistics are computed now (per plane, on a regular subsample); the
@@ -246,7 +246,7 @@ class Predictor:
         """
         from napari_unet.core.inference.chunked import lazy_probabilities
 
-        return lazy_probabilities(self, image, region)
+        return lazy_probabilities(self, image, region, stats)
 
     def iter_to_zarr(
         self, image, path, scheduler: str | None = None, region: Region | None = None
