@@ -61,8 +61,10 @@ def test_strokes_stream_in_and_the_prediction_improves(make_napari_viewer, qtbot
     for n, obj in enumerate(objects[:10]):
         pixels = np.nonzero(truth == obj)
         half = len(pixels[0]) // 2  # two strokes per cell, as a brush would
+        before = trainer.last_update
         for part in (slice(0, half), slice(half, None)):
             labels.data_setitem((pixels[0][part], pixels[1][part]), n + 1)
+        qtbot.waitUntil(lambda b=before: trainer.last_update >= b + 2, timeout=5000)
         sent[trainer.last_update] = time.monotonic()  # the cell's last stroke
         qtbot.wait(1500)  # the annotator's pace
     qtbot.waitUntil(lambda: widget._last_view.step > first.step + 20, timeout=60_000)
@@ -273,6 +275,11 @@ def test_undo_takes_a_cell_back_and_an_eraser_stroke_marks_background(
         assert (widget._mirror[10:18, 10:18] == 1).all()  # not sent half-way
     qtbot.waitUntil(lambda: data.labels.max() == 0, timeout=10_000)
     assert data.mask[10:18, 10:18].all()  # erased: annotated background
+    labels.data_setitem(np.nonzero(np.pad(np.ones((8, 8)), ((40, 16), (10, 46)))), 3)
+    qtbot.waitUntil(lambda: data.labels.max() == 3, timeout=10_000)
+    labels.fill((44, 14), 0)  # the fill bucket's erase: napari emits its event before it
+    qtbot.waitUntil(lambda: data.labels.max() == 0, timeout=10_000)  # writes the pixels
+    assert data.mask[40:48, 10:18].all()  # erased: annotated background, not unknown
     widget.stop()
 
 

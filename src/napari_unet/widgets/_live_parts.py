@@ -17,6 +17,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
+from napari_unet.widgets._live_view import live_layer as live_layer  # its home before
 
 #: Tooltips of the Live dock's controls, by attribute name.
 TIPS = {
@@ -104,27 +105,6 @@ class RegionLink:
             if event is not None:
                 with contextlib.suppress(Exception):
                     event.disconnect(self.send)
-
-
-def live_layer(viewer, image, shape: tuple[int, int]):
-    """The ``<image> live prediction`` layer, emptied (made when missing or of another size).
-
-    Drawn as outlines so that the painted cells (filled, in the annotations) stand apart.
-    """
-    name = f"{image.name} live prediction"
-    if name in viewer.layers and viewer.layers[name].data.shape == shape:
-        layer = viewer.layers[name]
-        layer.data = np.zeros(shape, np.int32)
-    else:
-        if name in viewer.layers:
-            viewer.layers.remove(name)
-        layer = viewer.add_labels(
-            np.zeros(shape, np.int32), name=name, opacity=0.8,
-            scale=image.scale[-2:], translate=image.translate[-2:],
-            metadata={_layers.ROLE: "preview"},
-        )  # fmt: skip
-    layer.contour = 2
-    return layer
 
 
 def object_at(live: np.ndarray, y: int, x: int) -> np.ndarray:

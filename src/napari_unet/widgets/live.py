@@ -4,12 +4,13 @@ Start fine-tunes the chosen model on the annotations of the chosen image, contin
 a background thread (:class:`napari_unet.core.live.trainer.LiveTrainer`). Every stroke,
 erase or fill on the annotations layer is handed over as the box it changed (a copy of a few
 thousand pixels on the GUI thread); napari's undo and redo, which emit no event, are found by
-a comparison with the last copy sent, once a second. The prediction of the view (the
+a comparison with the last copy sent, once a second, where napari's undo history changed
+(:mod:`~napari_unet.widgets._live_edits`). The prediction of the view (the
 visible part of the image plus the network's halo, from napari's public camera) comes back
 into the ``<image> live prediction`` layer, drawn as outlines so the cells you painted
 (filled, in the annotations layer) stand apart; it is refreshed after every
 :attr:`~napari_unet.core.live.trainer.LiveConfig.refresh_steps` steps and when you pan or
-zoom.
+zoom, and only its box is redrawn (:mod:`~napari_unet.widgets._live_view`).
 
 Accept clicks: with *click to accept* on, a click on a predicted object copies it into the
 annotations as a new cell (one undo step); *Accept all in region* copies every predicted
@@ -32,7 +33,9 @@ from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
-from napari_unet.widgets._live_parts import TIPS, RegionLink, live_layer, other_annotations
+from napari_unet.widgets._live_edits import EditWatch
+from napari_unet.widgets._live_parts import TIPS, RegionLink, other_annotations
+from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._predict_form import BUILTINS
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self.trainer = None
         self._image = self._labels = self._live = None
         self._mirror: np.ndarray | None = None  # the annotations as last sent
+        self._edits: EditWatch | None = None  # what to compare with it (undo, redo)
         self._last_view = None
         self._views = 0
         self._link = None  # follows the annotated region layer while running
@@ -163,11 +167,12 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if region is not None:
             self._link = RegionLink(region, plane, self.trainer, self._status)
         self._mirror = np.zeros(plane, np.int32)
+        self._edits = EditWatch(labels)
         self._live = live_layer(self._viewer, image, plane)
         self._viewer.layers.selection.active = labels
         labels.events.paint.connect(self._on_paint)
         _layers.camera(self._viewer).events.connect(self._on_camera)
-        self._send_diff()  # what is painted already
+        self._send_diff(full=True)  # what is painted already
         for timer in ("diff", "status"):
             self._timers[timer].start()
         self._request_view()
@@ -206,7 +211,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if self.trainer is None:
             return
         if self.trainer.running:  # else it ended by itself (an error): only tear down
-            self._send_diff()
+            self._send_diff(full=True)
             self.trainer.stop()
         if self._link is not None:
             self._link.close()
@@ -246,8 +251,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
     # -- strokes ----------------------------------------------------------------------------
     def _on_paint(self, event) -> None:
         box = changed_box(event.value, self._mirror.shape)
-        if box is not None:
-            self._send(box)
+        trainer = self.trainer  # napari emits a fill's or data_setitem's event before it
+        if box is not None:  # writes the pixels: they are read on the next loop turn
+            QTimer.singleShot(0, lambda: self.trainer is trainer and self._send(box))
 
     def _send(self, box, undone: bool = False) -> None:
         from napari_unet.core.live.data import RING
@@ -258,26 +264,29 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._mirror[y0:y1, x0:x1] = patch
         self.trainer.update(box, patch, undone=undone)
 
-    def _send_diff(self) -> None:
-        """Send what changed without a paint event: undo, redo, scripts.
+    def _send_diff(self, full: bool = False) -> None:
+        """Send what changed without a paint event: undo, redo (and, at Start and Stop, scripts).
 
         Sent as taken back (a cell undone is no longer annotated, where an erased one is
         annotated background); never in the middle of a brush stroke, whose paint event
         comes when it ends (napari groups its edits in its private ``_block_history``).
+        Compared only where napari's undo history changed (:class:`EditWatch`); the whole
+        plane when ``full``.
         """
-        if self.trainer is None or self._labels is None:
+        if self.trainer is None or self._labels is None or self._edits is None:
             return
         if getattr(self._labels, "_block_history", False):
             return
-        diff = np.argwhere(np.asarray(self._labels.data) != self._mirror)
-        if diff.size:
-            (y0, x0), (y1, x1) = diff.min(0), diff.max(0) + 1
-            self._send((int(y0), int(y1), int(x0), int(x1)), undone=True)
+        for box in self._edits.boxes(self._mirror.shape, full=full):
+            changed = self._edits.differing_box(self._labels.data, self._mirror, box)
+            if changed is not None:
+                self._send(changed, undone=True)
 
     # -- the view ---------------------------------------------------------------------------
     def _on_removed(self, event) -> None:
         if event.value is self._live and self._live is not None:  # no longer written to
             self._live = None
+
     def _on_camera(self, _event=None) -> None:
         self._timers["view"].start()  # (re)start the quiet period
 
@@ -295,9 +304,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
     def _on_view(self, result) -> None:
         if self._live is None or result.labels.shape != box_size(result.box):
             return
-        y0, y1, x0, x1 = result.box
-        self._live.data[y0:y1, x0:x1] = result.labels
-        self._live.refresh()
+        write_box(self._live, result.box, result.labels)  # redraws the box, not the plane
         self._last_view = result
         self._views += 1
 
@@ -324,17 +331,11 @@ class LiveWidget(_layers.KeepsPicks, Container):
     # -- accepting predictions -----------------------------------------------------------------
     def accept_at(self, y: int, x: int) -> bool:
         """Copy the predicted object at data pixel ``(y, x)`` into the annotations."""
+        from napari_unet.widgets._live_accept import accept_at
+
         if self._live is None:
             return False
-        value = int(self._live.data[y, x])
-        if value == 0 or self._labels.data[y, x] != 0:
-            return False
-        from napari_unet.widgets._live_parts import object_at
-
-        pixels = np.nonzero(object_at(self._live.data, y, x) & (self._labels.data == 0))
-        new = int(np.asarray(self._labels.data).max()) + 1
-        self._labels.data_setitem(pixels, new)  # one undo step; its paint event sends it
-        return True
+        return accept_at(self._live.data, self._labels, y, x)  # its paint event sends it
 
     def _on_click_mode(self, on: bool) -> None:
         callbacks = self._viewer.mouse_drag_callbacks
@@ -357,42 +358,34 @@ class LiveWidget(_layers.KeepsPicks, Container):
         """Copy the predicted objects in the chosen region (or the view); how many.
 
         Painted cells win: where a predicted object overlaps one, only its free pixels are
-        copied (:func:`~napari_unet.core.annotation.edits.merge_prediction`).
+        copied (:func:`~napari_unet.core.annotation.edits.merge_prediction`, on the region's
+        box only).
         """
-        from napari_unet.core.annotation.edits import merge_prediction
+        from napari_unet.widgets._live_accept import accept_in_box
 
         if self._live is None:
             return 0
         try:
-            region = self._accept_region()
+            box, region = self._accept_region()
+            if box is None:
+                return 0
+            return accept_in_box(self._labels, self._live.data, box, region)
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return 0
-        if region is None:
-            return 0
-        current = np.asarray(self._labels.data)
-        try:
-            merged = merge_prediction(current, np.asarray(self._live.data), region)
-        except InputError as exc:
-            _layers.report_error(self._status, str(exc))
-            return 0
-        changed = np.nonzero(merged != current)
-        if changed[0].size:
-            self._labels.data_setitem(changed, merged[changed])
-        return len(np.unique(merged[changed]))
 
-    def _accept_region(self) -> np.ndarray | None:
-        """The region to accept in: the chosen Shapes layer's shapes, else the view."""
+    def _accept_region(self) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
+        """The box to accept in and the region's mask (None: all of the box).
+
+        The chosen Shapes layer's shapes, else the view.
+        """
+        from napari_unet.widgets._live_accept import mask_box
+
         shape = self._mirror.shape
         if self._region_box.value is not None:
-            return _layers.region_array(self._region_box.value, shape)
-        box = _layers.visible_box(self._viewer, self._image, shape)
-        if box is None:
-            return None
-        y0, y1, x0, x1 = box
-        region = np.zeros(shape, bool)
-        region[y0:y1, x0:x1] = True
-        return region
+            region = _layers.region_array(self._region_box.value, shape)
+            return mask_box(region), region
+        return _layers.visible_box(self._viewer, self._image, shape), None
 
     def _on_save(self, _value=None) -> Path | None:
         from napari_unet.widgets._live_parts import save_model

@@ -1,0 +1,78 @@
+"""Edits of the annotations that came without a paint event: napari's undo and redo.
+
+Strokes, erases and fills are sent by their paint event. Undo and redo emit none; they are
+found by comparing the annotations with the copy last sent (the dock's mirror), once a
+second. On an 8192 x 8192 plane that comparison took 0.15-0.9 s of the GUI thread every
+second. :class:`EditWatch` says where to compare: nowhere while napari's undo and redo
+history (its private ``_undo_history`` and ``_redo_history``) is as last seen, else the box
+of each history item that came or went since; the whole plane the first time, when the
+layer's data was replaced, or where napari keeps no such history.
+
+An item leaves the undo history when undone (a copy of it goes to the redo history) and a
+new stroke clears the redo history: an undo followed by a stroke within one second still
+shows as the undone item gone, so its box is compared. A script that writes into the data
+without napari's history is seen at Stop (or when the data is replaced).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet.widgets._live_boxes import changed_box
+
+__all__ = ["EditWatch", "differing_box"]
+
+
+class EditWatch:
+    """Which part of a Labels layer may differ from what was sent, since the last look."""
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        self._data = None  # the data object seen: another one means a replaced plane
+        self._items: list | None = None  # the history items seen (kept, so ids stay theirs)
+        #: Pixels compared so far (work done, for tests).
+        self.compared = 0
+
+    def _history(self) -> tuple[list, list] | None:
+        undo = getattr(self.layer, "_undo_history", None)
+        redo = getattr(self.layer, "_redo_history", None)
+        if undo is None or redo is None:
+            return None
+        return list(undo), list(redo)
+
+    def boxes(self, shape: tuple[int, int], full: bool = False) -> list[tuple[int, int, int, int]]:
+        """The ``(y0, y1, x0, x1)`` boxes to compare with the copy sent (none: no change).
+
+        The box of each history item that went, or came into the redo history (an undo);
+        the whole plane if ``full``, the first time, after the data was replaced, or
+        without napari's history.
+        """
+        history, seen = self._history(), self._items
+        replaced = self.layer.data is not self._data
+        self._data = self.layer.data
+        self._items = None if history is None else [*history[0], *history[1]]
+        if full or replaced or history is None or seen is None:
+            return [(0, shape[0], 0, shape[1])]
+        now = {id(i) for i in self._items}
+        old = {id(i) for i in seen}
+        # A new item of the undo history is a stroke, sent by its paint event; an undo or a
+        # redo moves an item from one history to the other (napari copies it): its box.
+        gone_or_came = [i for i in seen if id(i) not in now]
+        gone_or_came += [i for i in history[1] if id(i) not in old]
+        boxes = (changed_box(item, shape) for item in gone_or_came)
+        return [b for b in boxes if b is not None]
+
+    def differing_box(self, data, mirror: np.ndarray, box):
+        """The box of the pixels of ``data`` that differ from ``mirror`` within ``box``."""
+        self.compared += (box[1] - box[0]) * (box[3] - box[2])
+        return differing_box(data, mirror, box)
+
+
+def differing_box(data, mirror: np.ndarray, box):
+    """``(y0, y1, x0, x1)`` of the pixels of ``data`` unlike ``mirror`` in ``box``, or None."""
+    y0, y1, x0, x1 = box
+    diff = np.asarray(data[y0:y1, x0:x1]) != mirror[y0:y1, x0:x1]
+    rows, cols = np.flatnonzero(diff.any(1)), np.flatnonzero(diff.any(0))
+    if not rows.size:
+        return None
+    return y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1
