@@ -102,8 +102,11 @@ def test_object_sizes_beyond_ten_times_are_refused(starter, sample):
     model, meta = starter
     with pytest.raises(InputError, match="at most 10 times"):
         nu.segment(model, sample[0], metadata=meta, object_size=1)
-    with pytest.raises(InputError, match="between 1.76 and 176 px"):
+    with pytest.raises(InputError, match=r"between 1\.75\d and 175\.\d px") as refused:
         nu.segment(model, sample[0], metadata=meta, object_size=500)
+    low, high = (float(v) for v in str(refused.value).split("between ")[1][:-3].split(" and "))
+    for size in (low, high):  # the limits said are themselves accepted (176 was refused)
+        nu.core.inference.scale.given_object_size(size, STARTER_OBJECT_SIZE)
 
 
 # -- arithmetic ----------------------------------------------------------------------------
@@ -283,3 +286,62 @@ def test_training_records_the_object_size_of_the_annotated_cells(tmp_path):
     assert result.metadata["object_size"] == expected
     assert nu.read_metadata(tmp_path / "m.safetensors")["object_size"] == expected
     assert math.isfinite(expected) and expected > 3
+
+
+def test_training_on_a_semantic_mask_records_the_size_of_its_parts(tmp_path):
+    """A mask of one id recorded the diameter of its whole foreground (148 px for 13 px
+    nuclei): the model then refused the true size and estimated nothing."""
+    image, labels = nu.touching_cells((96, 96), n_cells=10, seed=3)
+    mask = labels > 0  # the cells, as one semantic mask
+    pairs = nu.make_pairs([image], [mask])
+    config = nu.TrainConfig(
+        model="tiny", steps=1, batch_size=1, crop_size=48, device="cpu", val_fraction=0.0,
+        prefetch=0,
+    )  # fmt: skip
+    result = nu.train(pairs, config, output=tmp_path / "m.safetensors")
+    from scipy import ndimage
+
+    parts = ndimage.label(mask)[0]
+    assert result.metadata["object_size"] == round(median_diameter(parts)[0], 2)
+    assert result.metadata["object_size"] < median_diameter(mask.astype(np.int32))[0]
+
+
+def test_an_infinite_object_size_is_not_written_into_a_model_file(tmp_path):
+    net = nu.build_model({"arch": "unet", "in_channels": 1, "base_channels": 4, "depth": 2,
+                          "padding": "same"})  # fmt: skip
+    with pytest.raises(InputError, match="object_size"):
+        nu.save_model(tmp_path / "m.safetensors", net, object_size=math.inf)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize(("dtype", "offset"), [("uint32", 3_000_000_000), ("int64", 2**40)])
+def test_pixels_on_a_large_offset_rescale_as_without_it(starter, sample, dtype, offset):
+    """Resized in float32, a uint32 image on a camera offset of 3e9 lost its cells (54 of
+    118 objects at object size 13; int64 + 2**40: none)."""
+    model, meta = starter
+    image = sample[0][:160, :200]
+    ref = nu.segment(model, image, metadata=meta, object_size=13)
+    got = nu.segment(model, image.astype(dtype) + np.asarray(offset, dtype), metadata=meta,
+                     object_size=13)  # fmt: skip
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_the_memory_check_counts_the_post_processing(starter, sample, monkeypatch):
+    """Counting only the resized image and its probabilities, the check admitted runs that
+    needed twice as much and then failed with a MemoryError in the labelling."""
+    import tracemalloc
+
+    from napari_unet.core import files
+
+    model, meta = starter
+    image = sample[0]
+    tracemalloc.start()
+    for size in (9, 35):  # enlarged 2x, shrunk 2x
+        tracemalloc.start()
+        nu.segment(model, image, metadata=meta, object_size=size)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        monkeypatch.setattr(files, "available_memory", lambda p=peak: int(p * 0.9))
+        with pytest.raises(InputError, match="GiB"):  # refused before anything is made
+            nu.segment(model, image, metadata=meta, object_size=size)
+        monkeypatch.undo()

@@ -111,6 +111,11 @@ def test_object_size_estimate_fills_the_box_and_rescales(make_napari_viewer, qtb
     assert "scaled by" in widget._size_note.value
     seg = viewer.layers[result_name("big", "nuclei")]
     assert seg.data.shape == big.shape and seg.data.max() > 50
+    widget._size.value = 0  # the image's own scale: the note said the last run's scale
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
+    assert "scaled by" not in widget._size_note.value
+    assert "own scale" in widget._size_note.value and "17.6 px" in widget._size_note.value
 
 
 def test_a_model_without_object_size_disables_the_control(make_napari_viewer):
@@ -119,6 +124,9 @@ def test_a_model_without_object_size_disables_the_control(make_napari_viewer):
     widget.set_model(model, {}, name="old")
     assert not widget._size.enabled and not widget._estimate.enabled
     assert "records no object size" in widget._size_note.value
+    widget._set_running(True)
+    widget._set_running(False)  # a run ended: Estimate came back on, and then failed
+    assert widget._run.enabled and not widget._estimate.enabled
 
 
 def test_an_image_unlike_the_models_data_warns(make_napari_viewer, qtbot, monkeypatch):

@@ -8,6 +8,7 @@ and results.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -228,7 +229,7 @@ class PredictForm(Container):
     def _show_model(self, metadata: dict | None, head: str | None = None) -> None:
         self.show_postprocess(metadata, head)
         size = (metadata or {}).get("object_size")
-        ok = isinstance(size, int | float) and size > 0
+        ok = isinstance(size, int | float) and math.isfinite(size) and size > 0
         self._size.enabled = self._estimate.enabled = ok
         if not ok:
             self._size.value = 0.0
@@ -237,6 +238,15 @@ class PredictForm(Container):
             if ok
             else "this model records no object size: the image is used at its own scale"
         )
+
+    def show_own_scale(self) -> None:
+        """Say that the last run used the image at its own scale."""
+        if self._size.enabled:  # else the model's note says so already
+            note = self._size_note.value.split(";")[0]
+            if not note.startswith("the model learnt"):
+                size = (self.metadata or {}).get("object_size")
+                note = f"the model learnt objects of about {size:.3g} px" if size else "no size"
+            self._size_note.value = f"{note}; this run used the image at its own scale"
 
     def show_postprocess(self, metadata: dict | None, head: str | None = None) -> None:
         """The post-processing as the model would use it (else the defaults).

@@ -139,7 +139,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
         )  # fmt: skip
 
     def _set_running(self, running: bool) -> None:
-        self._run.enabled = self._estimate.enabled = not running
+        self._run.enabled = not running
+        self._estimate.enabled = not running and self._form._size.enabled  # the model's size
         self._cancel.enabled = running
 
     def _on_cancel(self, _value=None) -> None:
@@ -180,6 +181,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
             return
         if out["size"] is not None:
             self._form.show_size(out["size"])
+        else:  # at the image's own scale: not the scale of an earlier run
+            self._form.show_own_scale()
         if out.get("output") is not None:  # another tool's bioimage.io package
             lines = self._show_foreign(out)
         else:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.normalize import working_dtype
 
 __all__ = [
     "ESTIMATE",
@@ -158,7 +159,8 @@ def given_object_size(diameter: float, model_diameter: float) -> ObjectSize:
             f"object size {diameter:g} px would {way} the image {max(factor, 1 / factor):.3g} "
             f"times for this model (trained on {model_diameter:.3g} px objects); at most "
             f"{MAX_FACTOR:g} times is allowed, so give a diameter between "
-            f"{model_diameter / MAX_FACTOR:.3g} and {model_diameter * MAX_FACTOR:.3g} px"
+            f"{_inward(model_diameter / MAX_FACTOR, up=True)} and "
+            f"{_inward(model_diameter * MAX_FACTOR, up=False)} px"
         )
     return ObjectSize(diameter, model_diameter, factor)
 
@@ -168,19 +170,33 @@ def scaled_shape(shape: tuple[int, int], factor: float) -> tuple[int, int]:
     return tuple(max(1, round(n * factor)) for n in shape)
 
 
+def _inward(limit: float, up: bool) -> str:
+    """``limit`` with 4 significant digits, rounded into the allowed range.
+
+    Printed as 176, a largest allowed 175.7 was itself refused.
+    """
+    digits = 3 - int(np.floor(np.log10(abs(limit)))) if limit else 3
+    step = 10.0**-digits
+    value = (np.ceil if up else np.floor)(limit / step) * step
+    return f"{value:.{max(digits, 0)}f}"
+
+
 def rescale_planes(planes, shape: tuple[int, int]) -> np.ndarray:
     """``(P, C, H, W)`` planes (numpy or dask) resized to ``(P, C, *shape)`` float32.
 
     Plane by plane: of a dask array one plane is computed at a time, so the memory is the
-    resized stack plus one plane.
+    resized stack plus one plane. Pixels float32 cannot hold exactly (32- and 64-bit
+    integers, float64) are resized in float64 (:func:`working_dtype`): cast first, a uint32
+    image on a camera offset of 3e9 lost its cells.
     """
     from skimage.transform import resize
 
     n, c, h, w = (int(s) for s in planes.shape)
-    out = np.empty((n, c, *shape), np.float32)
+    work = working_dtype(planes.dtype)
+    out = np.empty((n, c, *shape), work)
     shrink = shape[0] < h or shape[1] < w
     for k in range(n):
-        plane = np.asarray(planes[k], dtype=np.float32)
+        plane = np.asarray(planes[k], dtype=work)
         out[k] = resize(plane, (c, *shape), order=1, anti_aliasing=shrink, preserve_range=True)
     return out
 

@@ -138,7 +138,8 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     if small == (h, w):
         return (yield from _iter_native(predictor, post, image, region))
     region = check_region(region, (h, w))
-    _check_memory(n, c, predictor.n_classes, (h, w), small)
+    itemsize = np.dtype(scale.working_dtype(lay.planes.dtype)).itemsize
+    _check_memory(n, c, predictor.n_classes, (h, w), small, itemsize)
     planes = scale.rescale_planes(lay.planes, small)
     window = scale.scaled_region(region, (h, w), small)
     inner = copy.copy(predictor)  # the same plan, reading the (P, C, h, w) planes as they are
@@ -159,11 +160,30 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     return labels, predictor.foreground(probs), probs
 
 
-def _check_memory(n: int, c: int, n_classes: int, shape, small) -> None:
-    """Refuse a rescaling whose arrays (float32 image and probabilities) do not fit."""
+#: Bytes per pixel of the rescaled plane beyond the image and the probabilities: the
+#: labels (int32), the foreground (float32) and the labelling's int64 buffers.
+SCALED_POST_BYTES = 24
+#: Bytes per pixel at the image's own size beyond the probabilities resized back and the
+#: plane read for resizing: the labels resized back (int32), their outlines snapped to the
+#: foreground (float32 and masks) and relabelled (int64).
+FULL_POST_BYTES = 24
+#: Room kept for what the estimate leaves out (temporaries of the resizing, the tiles).
+HEADROOM = 1.25
+
+
+def _check_memory(n: int, c: int, n_classes: int, shape, small, itemsize: int = 4) -> None:
+    """Refuse a rescaling whose arrays do not fit, before any is made.
+
+    Counted: the resized image (``itemsize`` bytes per value), its probabilities (twice:
+    the blend and the result), the post-processing at the scaled size, the probabilities
+    and labels resized back, with :data:`HEADROOM`. (Counting the image and probabilities
+    alone admitted runs that needed twice as much and then failed.)
+    """
     from napari_unet.core.files import available_memory
 
-    need = 4 * n * ((c + 2 * n_classes) * small[0] * small[1] + n_classes * shape[0] * shape[1])
+    scaled = (itemsize * c + 8 * n_classes + SCALED_POST_BYTES) * small[0] * small[1]
+    full = (4 * n_classes + itemsize * c + FULL_POST_BYTES) * shape[0] * shape[1]
+    need = HEADROOM * n * (scaled + full)
     free = available_memory()
     if need > free:
         raise InputError(

@@ -15,6 +15,7 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import math
 import os
 import struct
 import zipfile
@@ -166,7 +167,8 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
             raise InputError(f"{key} must be a dict, got {value!r}")
     check_spec(normalization)
     size = extras.get("object_size")  # a number: median_diameter(...)[0], not its pair
-    if size is not None and not (type(size) is not bool and isinstance(size, Real) and size > 0):
+    real = type(size) is not bool and isinstance(size, Real)
+    if size is not None and not (real and math.isfinite(size) and size > 0):
         raise InputError(f"object_size must be a positive number of pixels; got {size!r}")
     base_provenance = {
         "package": "napari-unet",

@@ -133,7 +133,7 @@ class _Run:
                 "device": self.device_name,
             },
         }
-        size, _ = median_diameter([p.labels for p in pairs], [p.mask for p in pairs])
+        size, _ = median_diameter([_objects(p.labels) for p in pairs], [p.mask for p in pairs])
         if size is not None:  # the typical cell diameter the model learnt (see object_size)
             self.meta["object_size"] = round(size, 2)
         self._loss, self._n, self._images = None, 0, 0
@@ -371,3 +371,18 @@ def train(
     :func:`iter_train`.
     """
     return drain(iter_train(pairs, config, **kwargs), progress)
+
+
+def _objects(labels):
+    """Instance labels to measure object sizes on.
+
+    A mask of one id (a semantic mask) is split into its connected parts: its whole
+    foreground is no object size (a model trained on them recorded 148 px for 13 px nuclei).
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    labels = np.asarray(labels)
+    if labels.size == 0 or int(labels.max()) > 1:
+        return labels
+    return ndimage.label(labels > 0)[0]
