@@ -214,6 +214,36 @@ def switch_model(dock, model, metadata: dict, name: str) -> int:
     return len(dropped)
 
 
+def save_shown(dock, force: bool, edited: bool | None) -> None:
+    """The dock's Save: the shown labels to the writer if edited (or ``force``).
+
+    The layer's labels are copied (the writer, the prefetcher's cache, the measurement and
+    the next comparison share that one copy); labels not edited since they were loaded or
+    saved are not copied again: the last saved (read-only) array is written.
+    """
+    from napari_unet.core.review.prefetch import Item
+
+    name = dock._shown
+    if name is None or dock.review is None:
+        return
+    edited = dock._edited() if edited is None else edited
+    if not (edited or force):
+        return
+    data, base = dock._labels_layer.data, dock._edits.baseline
+    if not edited and base is not None and base.dtype == data.dtype:
+        labels = base
+    else:
+        labels = np.array(data, copy=True)
+    if edited:
+        dock.review.mark_edited(name)
+    dock._dirty = False
+    dock._edits.reset(dock._labels_layer, labels)
+    dock.writer.save_labels(name, labels)
+    image = np.asarray(dock._image_layer.data)
+    dock.prefetcher.put(Item(name, image, labels, "reviewed"))
+    measure_shown(dock, name, labels, image)
+
+
 def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> None:
     """Measure the shown image's objects off the GUI thread; the dock's table gets them.
 

@@ -7,9 +7,12 @@ next image cannot be shown in it (grey after colour, a stack after a plane).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from napari_unet.core.images.layout import extra_axis
+from napari_unet.core.review.prefetch import editable_labels
 from napari_unet.core.review.session import stem_of
 
 #: Metadata key marking the layers the Review dock owns.
@@ -26,20 +29,82 @@ def _fits(layer, viewer, ndim: int, rgb: bool | None = None) -> bool:
     return rgb is None or bool(layer.rgb) == rgb
 
 
-def _editable_labels(labels: np.ndarray) -> np.ndarray:
-    """A copy of ``labels`` with room for a new id (napari's ``selected_label``: max + 1).
+#: The widening rule lives with the prefetcher, which makes the copies in its thread.
+_editable_labels = editable_labels
+#: Elements compared at a time: small temporaries, and the first difference ends it.
+BLOCK = 1 << 22
 
-    One-byte ids (a 0/255 mask, a label file of ``uint8``) become int32, as a *New labels*
-    layer does when it is picked (:func:`napari_unet.widgets._layers.widen_labels`); before,
-    a file holding id 255 could not be shown at all. Wider ids are widened only when full.
+
+def same_labels(a, b) -> bool:
+    """Whether two label arrays are equal, compared block by block along the first axis.
+
+    ``np.array_equal`` of two 8192 x 8192 arrays allocates a 64 MB temporary (0.2 s the
+    first time) and reads to the end even when the first rows differ.
     """
-    dtype = np.dtype(labels.dtype)
-    if dtype.kind in "ui" and dtype.itemsize == 1:
-        return labels.astype(np.int32)
-    full = dtype.kind in "ui" and labels.size and int(labels.max()) >= np.iinfo(dtype).max
-    if full and dtype.itemsize < 8:
-        return labels.astype(np.int64)
-    return np.array(labels, copy=True)
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.size <= BLOCK or a.ndim == 0:
+        return bool(np.array_equal(a, b))
+    step = max(1, BLOCK // (a.size // a.shape[0]))
+    return all(np.array_equal(a[i : i + step], b[i : i + step]) for i in range(0, len(a), step))
+
+
+class EditWatch:
+    """Whether the labels layer differs from the labels loaded or last saved (the baseline).
+
+    napari's undo and redo change the data without an event, and a stroke undone is no
+    edit: the answer is a whole-array comparison. It is made again only when something
+    could have changed since the last one: an edit event (:meth:`touch`), a change of the
+    layer's undo or redo history (their lengths, the newest undo item), or new data.
+    Otherwise the last answer holds (a comparison of an 8192 x 8192 image takes 0.3 s).
+    Without napari's (private) history the comparison is made every time.
+    """
+
+    def __init__(self) -> None:
+        self.layer = self.baseline = None
+        self.comparisons = 0  # whole-array comparisons made (for tests)
+        self._seen: tuple | None = None  # the layer's state at the last comparison
+        self._answer = False
+        self._stale = True
+
+    def reset(self, layer, baseline: np.ndarray) -> None:
+        """``baseline`` (not copied: never to be changed) is what ``layer`` shows now."""
+        self.layer, self.baseline = layer, baseline
+        self._seen, self._answer, self._stale = self._state(), False, False
+
+    def touch(self, _event=None) -> None:
+        """Something was painted: compare at the next :meth:`edited`."""
+        self._stale = True
+
+    def _state(self) -> tuple | None:
+        undo = getattr(self.layer, "_undo_history", None)
+        redo = getattr(self.layer, "_redo_history", None)
+        if undo is None or redo is None:
+            return None
+        try:
+            data = weakref.ref(self.layer.data)  # not kept alive: replaced data goes
+        except TypeError:
+            return None
+        return data, len(undo), len(redo), undo[-1] if undo else None
+
+    def _unchanged(self, now: tuple | None) -> bool:
+        if self._stale or now is None or self._seen is None:
+            return False
+        data, n_undo, n_redo, newest = self._seen
+        return data() is self.layer.data and (n_undo, n_redo) == now[1:3] and newest is now[3]
+
+    def edited(self) -> bool:
+        """Whether the layer's labels differ from the baseline (compared only if needed)."""
+        if self.layer is None:
+            return False
+        now = self._state()
+        if self._unchanged(now):
+            return self._answer
+        self.comparisons += 1
+        self._answer = not same_labels(self.layer.data, self.baseline)
+        self._seen, self._stale = now, False
+        return self._answer
 
 
 def show_item(viewer, image_layers: dict, labels_layer, item):
@@ -49,6 +114,8 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     place): a folder mixing grey and colour images keeps one layer of each kind and hides
     the other, since removing a layer from napari costs a quarter of a second. The labels
     layer gets a copy (one-byte ids widened): painting never changes the prefetcher's cache.
+    The prefetcher's thread made that copy (``item.editable``) for the current and the next
+    image; for others it is made here.
     """
     stem = stem_of(item.name)
     rgb = _is_rgb(item.image, item.labels)
@@ -75,7 +142,7 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
             other.name = "review (other kind of image)"
     image_layer.visible = True
     image_layer.name = stem
-    labels = _editable_labels(item.labels)
+    labels = item.editable if item.editable is not None else editable_labels(item.labels)
     if _fits(labels_layer, viewer, labels.ndim):
         mode = labels_layer.mode  # napari keeps the undo history across new data, so
         labels_layer.editable = False  # Ctrl+Z pasted the last image's pixels: this clears it
@@ -88,7 +155,8 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
         labels_layer.metadata[MARK] = True
     labels_layer.name = f"{stem} labels"
     labels_layer.visible = labels_layer.editable = True
-    labels_layer.selected_label = int(labels.max()) + 1 if labels.size else 1
+    top = item.top if item.top is not None else int(labels.max()) if labels.size else 0
+    labels_layer.selected_label = top + 1
     if old_shape != tuple(labels.shape):
         viewer.reset_view()
     viewer.layers.selection.active = labels_layer

@@ -6,7 +6,8 @@ The dock is thin: the review file, the label files and the predictions computed 
 :mod:`napari_unet.core.review` (no Qt). A :class:`~napari_unet.core.review.prefetch.Prefetcher`
 thread keeps the next images ready; a :class:`~napari_unet.core.review.writer.Writer` thread
 writes edits (on leaving an image and every :data:`AUTOSAVE_MS`) and the review file. The GUI
-thread only swaps the layers' data, copies edited labels and fills the object table.
+thread only swaps the layers' data (the prefetcher copied the labels to paint on), copies
+edited labels and fills the object table.
 
 Keys (while the viewer has the focus): PageDown next, PageUp previous, Alt+A accept,
 Alt+W needs work, Alt+R reject, Home first unreviewed image.
@@ -20,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import Container
 from qtpy.QtCore import QTimer
 
@@ -54,7 +54,9 @@ class ReviewWidget(Container):
         self._shown: str | None = None  # the image whose labels are in the layer
         self._dirty = False  # edits since the last save
         self._loading = False
-        self._baseline = None  # the labels as loaded or last saved (undo is no event)
+        from napari_unet.widgets._review_layers import EditWatch
+
+        self._edits = EditWatch()  # the labels as loaded or last saved (undo is no event)
         self._clock = time.monotonic()
         self._measure_job = 0
         self.awaiting_model = False  # Train on corrected was pressed: use the next model
@@ -196,11 +198,11 @@ class ReviewWidget(Container):
             if not (self.prefetcher.error(name) and status != "accepted"):
                 return  # rejecting (or flagging) an image that cannot be read or predicted
             keep = False
-        entry = self.review.entries[name]
-        if status == "accepted" and (self._edited() or entry.extra.get("edited")):
+        entry, edited = self.review.entries[name], self._edited()  # compared once
+        if status == "accepted" and (edited or entry.extra.get("edited")):
             status = "corrected"
         self.review.set_status(name, status)
-        self.save(force=keep)
+        self.save(force=keep, edited=edited)
         if self._index + 1 < len(self.review.names):
             self.next_image()
         else:
@@ -209,30 +211,23 @@ class ReviewWidget(Container):
         self._report.value = self.review.report()
 
     # -- saving -----------------------------------------------------------------------------
-    def save(self, force: bool = False) -> None:
-        """Save the shown labels if they were edited (or ``force``), off the GUI thread."""
-        from napari_unet.core.review.prefetch import Item
+    def save(self, force: bool = False, edited: bool | None = None) -> None:
+        """Save the shown labels if they were edited (or ``force``), off the GUI thread.
 
-        name = self._shown
-        if name is None or self.review is None:
-            return
-        edited = self._edited()
-        if not (edited or force):
-            return
-        labels = np.array(self._labels_layer.data, copy=True)
-        if edited:
-            self.review.mark_edited(name)
-        self._dirty, self._baseline = False, labels
-        self.writer.save_labels(name, labels)
-        image = np.asarray(self._image_layer.data)
-        self.prefetcher.put(Item(name, image, labels, "reviewed"))
-        measure_shown(self, name, labels, image)
+        ``edited``: the caller's answer of :meth:`_edited` (not compared again).
+        """
+        from napari_unet.widgets._review_actions import save_shown
+
+        save_shown(self, force, edited)
 
     def autosave(self) -> None:
         """The timer's save: edits since the last save, and the time spent."""
         if self.review is None:
             return
         self._account_time()
+        pending = self._shown is not None and self.writer.unsaved(self._shown) is not None
+        if pending and self._shown not in self.writer.failed:
+            return  # its last save is still being written: one full copy queued at a time
         if self._edited():
             self.save()
         else:
@@ -319,12 +314,14 @@ class ReviewWidget(Container):
                 self._viewer, self._image_layers, self._labels_layer, item
             )
             if self._connected is not self._labels_layer:  # a new layer: watch its edits
-                self._labels_layer.events.labels_update.connect(self._on_edit)
+                for kind in ("labels_update", "paint", "data"):
+                    getattr(self._labels_layer.events, kind).connect(self._on_edit)
                 self._connected = self._labels_layer
         finally:
             self._loading = False
         self._table.attach(self._viewer, self._labels_layer)
-        self._shown, self._dirty, self._baseline = item.name, False, item.labels
+        self._shown, self._dirty = item.name, False
+        self._edits.reset(self._labels_layer, item.labels)  # the cache's read-only labels
         self._clock = time.monotonic()
         self._show_status()
         warning = self.review.entries[item.name].extra.get("changed")
@@ -343,18 +340,20 @@ class ReviewWidget(Container):
                 self._show_status(objects=len(table["label"]))
 
     def _on_edit(self, _event=None) -> None:
+        self._edits.touch()
         if not self._loading and self._shown is not None:
             self._dirty = True
 
     def _edited(self) -> bool:
         """Whether the labels shown differ from those last loaded or saved.
 
-        Always a comparison with the last saved copy (a few ms for 1024 x 1024): napari's
+        A comparison with the last saved labels, made only when a paint, a change of the
+        undo/redo history or new data could have changed them (:class:`EditWatch`): napari's
         undo and redo change the data without an event, and a stroke undone is no edit.
         """
         if self._shown is None or self._labels_layer is None:
             return False
-        return not np.array_equal(np.asarray(self._labels_layer.data), self._baseline)
+        return self._edits.edited()
 
     def _position(self) -> str:
         return f"{self._index + 1}/{len(self.review.names)}"

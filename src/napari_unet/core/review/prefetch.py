@@ -4,7 +4,10 @@ The reviewer looks at one image; the :class:`Prefetcher` reads the next few imag
 their labels (reviewed, another tool's file, a cached prediction: see
 :meth:`~napari_unet.core.review.session.Review.stored_labels`) or predicts them with the
 tiled predictor and the model's own post-processing (as ``napari-unet predict`` does), and
-keeps them ready in a small cache, so stepping to the next image only swaps arrays. With
+keeps them ready in a small cache, so stepping to the next image only swaps arrays. The
+cache holds the labels read-only (painting can never change them); the thread also makes
+the editable copy the viewer paints on for the current and the next image (a *spare*, see
+:meth:`Prefetcher.get`), so a big image's copy is not made on the GUI thread. With
 ``queue_all`` it goes on through the whole folder, writing each prediction to the output
 folder without keeping it in memory: memory holds ``cache`` images, not the folder.
 
@@ -26,7 +29,10 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import read_image
 from napari_unet.core.review.session import Review
 
-__all__ = ["Item", "Prefetcher", "model_key"]
+__all__ = ["Item", "Prefetcher", "editable_labels", "model_key"]
+
+#: How many of the wanted images (the current one, the next) get a spare editable copy.
+SPARES = 2
 
 
 def model_key(model) -> str:
@@ -36,6 +42,27 @@ def model_key(model) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def editable_labels(labels: np.ndarray) -> np.ndarray:
+    """A copy of ``labels`` with room for a new id (napari's ``selected_label``: max + 1).
+
+    One-byte ids (a 0/255 mask, a label file of ``uint8``) become int32, as a *New labels*
+    layer does when it is picked (:func:`napari_unet.widgets._layers.widen_labels`); before,
+    a file holding id 255 could not be shown at all. Wider ids are widened only when full.
+    """
+    dtype = np.dtype(labels.dtype)
+    if dtype.kind in "ui" and dtype.itemsize == 1:
+        return labels.astype(np.int32)
+    full = dtype.kind in "ui" and labels.size and int(labels.max()) >= np.iinfo(dtype).max
+    if full and dtype.itemsize < 8:
+        return labels.astype(np.int64)
+    return np.array(labels, copy=True)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,11 @@ class Item:
     warning: str | None = None
     #: The image file's (modification time, size) when it was read (None: not known).
     stamp: tuple | None = None
+    #: A fresh, writable copy of ``labels`` (one-byte ids widened) for the viewer to paint
+    #: on, made in the thread; None: the caller copies (:func:`editable_labels`).
+    editable: np.ndarray | None = None
+    #: The largest id of ``labels`` (None: not known).
+    top: int | None = None
 
 
 def _stamp(path) -> tuple | None:
@@ -121,6 +153,8 @@ class Prefetcher:
         self._done: set[str] = set()
         self._wanted: list[str] = []
         self._failed: dict[str, tuple[str, tuple | None]] = {}  # why, and the file's stamp
+        self._spares: dict[str, tuple[np.ndarray, int]] = {}  # editable copy, largest id
+        self._handed: set[str] = set()  # spares taken since the last want(): not made again
         self._busy: str | None = None
         self._cond = threading.Condition()
         self._closed = False
@@ -136,8 +170,15 @@ class Prefetcher:
             self._forget_rewritten(keep)
             for name in [n for n in self._cache if n not in keep]:
                 if len(self._cache) > self.cache_size:
-                    del self._cache[name]
+                    self._drop(name)
+            self._handed.clear()
+            for name in [n for n in self._spares if n not in self._wanted[:SPARES]]:
+                del self._spares[name]  # only the current and the next image keep a spare
             self._cond.notify_all()
+
+    def _drop(self, name: str) -> None:
+        self._cache.pop(name, None)
+        self._spares.pop(name, None)
 
     def _forget_rewritten(self, names) -> None:
         """Drop what is kept of images whose file changed since it was read (or failed).
@@ -150,17 +191,28 @@ class Prefetcher:
             stamp = _stamp(self.review.path(name))
             item = self._cache.get(name)
             if item is not None and item.stamp is not None and item.stamp != stamp:
-                del self._cache[name]
+                self._drop(name)
             if name in self._failed and self._failed[name][1] != stamp:
                 del self._failed[name]
 
     def get(self, name: str) -> Item | None:
-        """The image and labels of ``name`` if they are ready, else None."""
+        """The image and labels of ``name`` if they are ready, else None.
+
+        ``labels`` is the cache's read-only array; ``editable`` a writable copy made by the
+        thread (handed out once: a later ``get`` of the same image has none until the
+        thread made another, and then the caller copies).
+        """
         with self._cond:
             item = self._cache.get(name)
-            if item is not None:
-                self._cache.move_to_end(name)
-            return item
+            if item is None:
+                return None
+            self._cache.move_to_end(name)
+            spare = self._spares.pop(name, None)
+            self._handed.add(name)
+            self._cond.notify_all()  # the thread makes the next image's spare
+            if spare is None:
+                return item
+            return replace(item, editable=spare[0], top=spare[1])
 
     def error(self, name: str) -> str | None:
         """Why ``name`` could not be read or predicted (None: no failure)."""
@@ -169,12 +221,17 @@ class Prefetcher:
             return None if failed is None else failed[0]
 
     def put(self, item: Item) -> None:
-        """Replace what the cache holds of an image (the reviewer saved edits)."""
+        """Replace what the cache holds of an image (the reviewer saved edits).
+
+        The item's labels become read-only: the caller hands over a copy it no longer changes.
+        """
+        _read_only(item.labels)
         with self._cond:
-            self._cache[item.name] = item
+            self._spares.pop(item.name, None)
+            self._cache[item.name] = replace(item, editable=None)
             self._cache.move_to_end(item.name)
             while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                self._drop(next(iter(self._cache)))
 
     @property
     def busy(self) -> str | None:
@@ -217,19 +274,53 @@ class Prefetcher:
         reviewed = self.review.labels_path(name).exists()
         return reviewed or self.review.existing_labels(name) is not None
 
-    def _next(self) -> str | None:
+    def _spare_wanted(self) -> str | None:
+        """A cached image among the current and the next one that needs a spare copy."""
+        for name in self._wanted[:SPARES]:
+            if name in self._cache and name not in self._spares and name not in self._handed:
+                return name
+        return None
+
+    def _next(self) -> tuple[str, str] | None:
+        """The next job: ``("fetch", name)`` or ``("spare", name)``; None once closed.
+
+        The current and the next image are fetched first, then their spares are made, then
+        the rest is fetched.
+        """
         with self._cond:
             while not self._closed:
                 todo = [n for n in self._order() if self._needs(n)]
-                if todo:
+                spare = self._spare_wanted()
+                if todo and (spare is None or todo[0] in self._wanted[:SPARES]):
                     self._busy = todo[0]
-                    return todo[0]
+                    return "fetch", todo[0]
                 self._busy = None
+                if spare is not None:
+                    return "spare", spare
                 self._cond.wait()
             return None
 
+    def _make_spare(self, name: str) -> None:
+        """Copy a cached image's labels for the viewer (outside the lock: a big copy)."""
+        with self._cond:
+            item = self._cache.get(name)
+        if item is None:
+            return
+        labels = item.labels
+        try:
+            spare = (editable_labels(labels), int(labels.max()) if labels.size else 0)
+        except MemoryError:  # the viewer copies instead
+            return
+        with self._cond:  # kept unless the cache changed meanwhile (a save, an eviction)
+            if self._cache.get(name) is item and name not in self._handed:
+                self._spares[name] = spare
+
     def _loop(self) -> None:
-        while (name := self._next()) is not None:
+        while (job := self._next()) is not None:
+            kind, name = job
+            if kind == "spare":
+                self._make_spare(name)
+                continue
             stamp = _stamp(self.review.path(name))
             try:
                 item = replace(self._fetch(name), stamp=stamp)
@@ -241,11 +332,15 @@ class Prefetcher:
                 if self.on_error is not None:
                     self.on_error(name, str(exc))
                 continue
+            _read_only(item.labels)
             with self._cond:
                 if name in self._wanted[: self.cache_size]:
                     self._cache[name] = item
                     self._cache.move_to_end(name)
+                    self._spares.pop(name, None)
                 self._busy = None
+            if name in self._wanted[:SPARES]:
+                self._make_spare(name)  # before the viewer hears of it
             if self.on_ready is not None:
                 self.on_ready(name)
         self._busy = None
