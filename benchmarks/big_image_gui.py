@@ -323,8 +323,9 @@ def live(steps: Steps, image: np.ndarray) -> None:
     with steps.step("Live", "Accept all in the view"):
         dock.accept_in_region()
         pump(app, 0.5)
-    with steps.step("Live", "Stop"):
-        dock.stop()
+    with steps.step("Live", "Stop (the button), until the thread has ended"):
+        dock._stop.native.click()
+        wait(app, lambda: dock._start.enabled, "the end of the trainer's step")
         pump(app, 0.5)
     close_viewer(viewer, app)
 

@@ -298,3 +298,31 @@ def test_a_deleted_prediction_layer_is_no_longer_written_and_the_status_says_so(
     widget.stop()
     assert widget.start() and widget._live in viewer.layers  # Start shows it again
     widget.stop()
+
+
+def test_the_stop_button_never_waits_for_a_long_step_on_the_gui_thread(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """Stop joined the trainer's thread on the GUI thread: a step on a large image froze
+    napari for 4 s. The button asks, says Stopping, and the dock stops when the step ends."""
+    import threading
+
+    from napari_unet.core.live import trainer as live_trainer
+
+    in_step, release = threading.Event(), threading.Event()
+
+    def long_step(self):
+        in_step.set()
+        release.wait(30)
+
+    monkeypatch.setattr(live_trainer.LiveTrainer, "_train_step", long_step)
+    viewer, widget, labels = _started_on_noise(make_napari_viewer)
+    labels.data_setitem(np.nonzero(np.pad(np.ones((8, 8)), ((10, 46), (10, 46)))), 1)
+    qtbot.waitUntil(in_step.is_set, timeout=10_000)
+    trainer = widget.trainer
+    widget._stop.native.click()
+    assert trainer.running and widget._status.value.startswith("Stopping")  # not waited for
+    assert not widget._stop.enabled and not widget._start.enabled
+    release.set()
+    qtbot.waitUntil(lambda: widget._start.enabled, timeout=10_000)
+    assert not trainer.running and widget._status.value.startswith("Stopped after")

@@ -34,7 +34,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._live_edits import EditWatch
-from napari_unet.widgets._live_parts import TIPS, RegionLink, other_annotations
+from napari_unet.widgets._live_parts import TIPS, RegionLink, other_annotations, stop_soon
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._predict_form import BUILTINS
 
@@ -121,7 +121,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         _layers.message_label(self._status)
         self._start.changed.connect(self.start)
         self._pause.changed.connect(self.toggle_pause)
-        self._stop.changed.connect(self.stop)
+        self._stop.changed.connect(lambda *_: stop_soon(self))  # napari stays responsive
         self._save.changed.connect(self._on_save)
         self._accept_view.changed.connect(self.accept_in_region)
         self._click.changed.connect(self._on_click_mode)
