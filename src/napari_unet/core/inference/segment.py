@@ -31,6 +31,7 @@ from napari_unet.core.inference import scale
 from napari_unet.core.inference.domain import DomainWarning, domain_warnings
 from napari_unet.core.inference.plan import Predictor, Region
 from napari_unet.core.inference.postprocess import Postprocess, label_planes, snap_outlines
+from napari_unet.core.inference.runner import PredictProgress
 from napari_unet.core.inference.scale import ESTIMATE, ObjectSize
 from napari_unet.core.inference.tiling import check_region
 from napari_unet.core.models.heads import DEFAULT_HEAD
@@ -104,8 +105,6 @@ def _iter_by_chunk(predictor: Predictor, image, lazy, stats, foreground: bool = 
     computing the dask chunks gave one event per chunk (18 s or more on a laptop CPU). The
     result equals the chunks' (a region is predicted as in the whole image).
     """
-    from napari_unet.core.inference.runner import PredictProgress
-
     n = int(np.prod(predictor.layout(image).stack_shape, dtype=int))
     plans = predictor.plans(lazy.shape[-2:])
     edges = [np.cumsum((0, *chunks)).tolist() for chunks in lazy.chunks[-2:]]
@@ -140,8 +139,17 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     region = check_region(region, (h, w))
     itemsize = np.dtype(scale.working_dtype(lay.planes.dtype)).itemsize
     _check_memory(n, c, predictor.n_classes, (h, w), small, itemsize)
-    planes = scale.rescale_planes(lay.planes, small)
     window = scale.scaled_region(region, (h, w), small)
+    plans = predictor.plans(small)
+    tiles = n * len(plans[0].tiles(*window[0])) * len(plans[1].tiles(*window[1]))
+    gen = scale.iter_rescale_planes(lay.planes, small)
+    while True:  # progress 0 of the tiles while the stack is resized: a stop acts here
+        try:
+            resized = next(gen)
+        except StopIteration as stop:
+            planes = stop.value
+            break
+        yield PredictProgress(0, tiles, resized - 1, n)
     inner = copy.copy(predictor)  # the same plan, reading the (P, C, h, w) planes as they are
     inner.channel_axis, inner.channel = 1, None
     inner.spec = scale.spec_for_resized(predictor.spec, lay.planes.dtype)
