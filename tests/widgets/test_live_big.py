@@ -215,3 +215,18 @@ def test_a_click_copies_the_whole_object_from_a_window(make_napari_viewer, qtbot
         assert seen and all(h * w < size * size for h, w in seen)  # windows, not the plane
     assert not widget.accept_at(305, 255)  # a painted pixel
     widget.stop()
+
+
+def test_a_napari_without_the_partial_refresh_redraws_whole_and_says_so(monkeypatch):
+    """The view fell back to a full redraw (seconds on large images) without a word."""
+    from napari_unet.widgets import _live_view
+
+    monkeypatch.setattr(_live_view, "_WARNED", set())
+    redrawn = []
+    layer = SimpleNamespace(data=np.zeros((40, 30), np.int32), contour=2,
+                            refresh=lambda: redrawn.append(1))  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="redrawn whole"):
+        _live_view.write_box(layer, (0, 10, 0, 10), np.ones((10, 10), np.int32))
+    assert redrawn == [1] and layer.data[:10, :10].all()
+    _live_view.write_box(layer, (0, 10, 0, 10), np.ones((10, 10), np.int32))  # said once
+    assert redrawn == [1, 1]

@@ -71,22 +71,23 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
     """Merge the prediction ``live`` into ``labels`` within ``box`` (and ``region``).
 
     ``region`` is a mask of the plane (None: the whole box). Painted cells win
-    (:func:`~napari_unet.core.annotation.edits.merge_prediction`, on the box only, with new ids
-    above every id of the plane); one undo step. The number of cells added.
+    (:func:`~napari_unet.core.annotation.edits.accepted_changes`, on the box only, with new
+    ids above every id of the plane); one undo step. The number of cells added.
 
     Raises
     ------
     InputError
         From the merge (ids that do not fit the labels' type).
     """
-    from napari_unet.core.annotation.edits import merge_prediction, next_free_id
+    from napari_unet.core.annotation.edits import accepted_changes, next_free_id
 
     y0, y1, x0, x1 = box
-    current = np.asarray(labels.data[y0:y1, x0:x1])
     part = None if region is None else np.asarray(region[y0:y1, x0:x1], bool)
     first = next_free_id(np.asarray(labels.data))
-    merged = merge_prediction(current, np.asarray(live[y0:y1, x0:x1]), part, first_id=first)
-    changed = np.nonzero(merged != current)
-    if changed[0].size:
-        labels.data_setitem((changed[0] + y0, changed[1] + x0), merged[changed])
-    return len(np.unique(merged[changed]))
+    (ys, xs), values, added = accepted_changes(
+        np.asarray(labels.data[y0:y1, x0:x1]), np.asarray(live[y0:y1, x0:x1]), part,
+        first_id=first,
+    )  # fmt: skip
+    if ys.size:
+        labels.data_setitem((ys + y0, xs + x0), values)
+    return added

@@ -5,9 +5,9 @@ computes outlines of the whole plane on a full :meth:`~napari.layers.Labels.refr
 for an 8192 x 8192 plane on 2 CPU cores, at every view and at Start (an empty plane). Here a
 view writes its box and napari refreshes only that box and the outlines' halo around it, as
 it does after a brush stroke (its private ``_accumulate_updated_slice`` and
-``_partial_labels_refresh``; a full refresh where a napari version lacks them). An empty
-plane is drawn the same with or without outlines, so the layer is emptied with outlines off
-and they are switched on without a redraw.
+``_partial_labels_refresh``; a full refresh, said once in a warning, where a napari
+version lacks them). An empty plane is drawn the same with or without outlines, so the layer
+is emptied with outlines off and they are switched on without a redraw.
 """
 
 from __future__ import annotations
@@ -44,13 +44,33 @@ def live_layer(viewer, image, shape: tuple[int, int]):
     return layer
 
 
+#: The private napari parts this module relies on, said once each where they are missing.
+_WARNED: set[str] = set()
+
+
+def _missing(what: str) -> None:
+    """Say once that napari lacks ``what``: the view then redraws the whole plane (slow)."""
+    if what not in _WARNED:
+        import warnings
+
+        _WARNED.add(what)
+        warnings.warn(
+            f"this napari has no Labels.{what}: the Live prediction is redrawn whole "
+            "(seconds on large images); napari-unet is tested with napari 0.9",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def _set_contour(layer, contour: int, quiet: bool) -> None:
     """Set the outline thickness; ``quiet``: without redrawing (the plane is empty)."""
     if quiet and hasattr(layer, "_contour"):
         layer._contour = int(contour)
         layer.events.contour()  # the layer controls follow
-    else:
-        layer.contour = contour
+        return
+    if quiet:
+        _missing("_contour")
+    layer.contour = contour
 
 
 def write_box(layer, box, labels: np.ndarray) -> None:
@@ -71,12 +91,14 @@ def _partial_refresh(layer, box: tuple[slice, slice]) -> bool:
     redraw = getattr(layer, "_partial_labels_refresh", None)
     shown = getattr(getattr(getattr(layer, "_slice", None), "image", None), "raw", None)
     if mark is None or redraw is None or shown is None:
+        _missing("_partial_labels_refresh")
         return False
     if layer.data.ndim != 2 or not np.shares_memory(shown, layer.data):
         return False  # the drawn plane is not the data itself: redraw it all
     if layer.contour < 1:  # filled (the user set outlines off): napari redraws the colours
         colours = getattr(layer, "_raw_to_displayed", None)  # only with outlines
         if colours is None:
+            _missing("_raw_to_displayed")
             return False
         layer._slice.image.view[box] = colours(shown, data_slice=box)
     mark(box)

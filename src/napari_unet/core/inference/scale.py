@@ -189,12 +189,9 @@ def rescale_planes(planes, shape: tuple[int, int]) -> np.ndarray:
     integers, float64) are resized in float64 (:func:`working_dtype`): cast first, a uint32
     image on a camera offset of 3e9 lost its cells.
     """
-    gen = iter_rescale_planes(planes, shape)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    from napari_unet.core.progress import drain
+
+    return drain(iter_rescale_planes(planes, shape))
 
 
 def iter_rescale_planes(planes, shape: tuple[int, int]):
