@@ -340,3 +340,31 @@ class CloseWatcher(QObject):
         elif kind in (types.Show, types.WindowActivate):  # the close was cancelled
             self._asked = False
         return False
+
+
+_NO_HISTORY: list[str] = []  # said once: napari's Labels keep no undo history we can read
+
+
+def undo_history(layer) -> tuple[list, list] | None:
+    """A Labels layer's undo and redo items, oldest first (napari's private deques).
+
+    napari sends no event for undo and redo; the docks find them by these items changing.
+    None (said once in a warning) where napari keeps them otherwise: the docks then compare
+    the whole layer each time, which is slow on large images.
+    """
+    undo = getattr(layer, "_undo_history", None)
+    redo = getattr(layer, "_redo_history", None)
+    if undo is not None and redo is not None:
+        return list(undo), list(redo)
+    if not _NO_HISTORY:
+        import warnings
+
+        _NO_HISTORY.append(type(layer).__name__)
+        warnings.warn(
+            "this napari keeps no readable undo history in Labels layers: undo and redo are "
+            "found by comparing whole layers (slow on large images); napari-unet is tested "
+            "with napari 0.9",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return None

@@ -34,11 +34,9 @@ class EditWatch:
         self.compared = 0
 
     def _history(self) -> tuple[list, list] | None:
-        undo = getattr(self.layer, "_undo_history", None)
-        redo = getattr(self.layer, "_redo_history", None)
-        if undo is None or redo is None:
-            return None
-        return list(undo), list(redo)
+        from napari_unet.widgets._layers import undo_history
+
+        return undo_history(self.layer)
 
     def boxes(self, shape: tuple[int, int], full: bool = False) -> list[tuple[int, int, int, int]]:
         """The ``(y0, y1, x0, x1)`` boxes to compare with the copy sent (none: no change).

@@ -78,10 +78,12 @@ class EditWatch:
         self._stale = True
 
     def _state(self) -> tuple | None:
-        undo = getattr(self.layer, "_undo_history", None)
-        redo = getattr(self.layer, "_redo_history", None)
-        if undo is None or redo is None:
+        from napari_unet.widgets._layers import undo_history
+
+        history = undo_history(self.layer)
+        if history is None:
             return None
+        undo, redo = history
         try:
             data = weakref.ref(self.layer.data)  # not kept alive: replaced data goes
         except TypeError:
