@@ -329,3 +329,55 @@ def test_a_live_model_saved_over_its_start_file_is_not_resumed_with_that_runs_st
     assert saved["provenance"]["trained_by"] == "napari-unet live"
     with pytest.raises(InputError, match="optimiser state"):
         load_resume(path)
+
+
+def test_a_large_view_is_cut_to_its_centre_keeping_its_shape():
+    from napari_unet.core.live.view import capped_view
+
+    assert capped_view((10, 110, 20, 220), 20_000) == ((10, 110, 20, 220), False)
+    box, capped = capped_view((0, 8192, 0, 8192), 1024 * 1024)
+    assert capped and box == (3584, 4608, 3584, 4608)  # the centre 1024 x 1024
+    (y0, y1, x0, x1), capped = capped_view((0, 1000, 0, 4000), 1_000_000)
+    assert capped and 990_000 <= (y1 - y0) * (x1 - x0) <= 1_000_000
+    assert abs((x1 - x0) / (y1 - y0) - 4) < 0.05  # as wide as the view, for its height
+    assert (y0 + y1) // 2 == 500 and (x0 + x1) // 2 == 2000
+    (y0, y1, x0, x1), _ = capped_view((0, 3, 0, 10**7), 1000)
+    assert (y1 - y0, x1 - x0) == (1, 1000)  # never an empty box
+
+
+def test_stop_ends_a_view_prediction_after_its_current_tile(cells, monkeypatch, one_thread):
+    """A view of a whole large image takes minutes: Stop (and closing napari) waited for it."""
+    import threading
+
+    from napari_unet.core.inference import plan
+    from napari_unet.core.live.trainer import LiveTrainer
+    from napari_unet.core.models.unet import UNet
+
+    raw = np.tile(cells[0], (1, 2, 2))  # 384 x 448
+    tiles, first = [], threading.Event()
+
+    class SlowTiles(plan.Predictor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "tile": 64})
+
+        def iter_probabilities(self, *args, **kwargs):
+            inner = super().iter_probabilities(*args, **kwargs)
+            try:
+                while True:
+                    event = next(inner)
+                    tiles.append(event)
+                    first.set()
+                    time.sleep(0.05)
+                    yield event
+            except StopIteration as end:
+                return end.value
+
+    monkeypatch.setattr(plan, "Predictor", SlowTiles)
+    views = []
+    trainer = LiveTrainer(UNet(1, 2, base_channels=4, depth=2, padding="same"), {}, raw,
+                          on_view=views.append)  # fmt: skip
+    trainer.request_view((0, 384, 0, 448))
+    assert first.wait(60)
+    assert trainer.stop(timeout=30)
+    assert not views  # abandoned, not shown
+    assert tiles[-1].total > 20 and len(tiles) < tiles[-1].total / 2

@@ -233,3 +233,26 @@ def test_a_napari_without_the_partial_refresh_redraws_whole_and_says_so(monkeypa
     assert redrawn == [1] and layer.data[:10, :10].all()
     _live_view.write_box(layer, (0, 10, 0, 10), np.ones((10, 10), np.int32))  # said once
     assert redrawn == [1, 1]
+
+
+def test_a_large_view_predicts_its_centre_and_says_zoom_in(make_napari_viewer, qtbot):
+    """A whole 8192 x 8192 image in view took minutes per refresh (and Stop waited for it)."""
+    import dataclasses
+
+    from napari_unet.core.inference.runner import model_info
+
+    viewer, widget, _ = _started(make_napari_viewer, 1024)
+    qtbot.waitUntil(lambda: widget._views >= 1, timeout=60_000)  # whole: under the limit
+    assert widget._last_view.labels.shape == (1024, 1024) and widget._capped is None
+    trainer = widget.trainer
+    trainer.config = dataclasses.replace(trainer.config, view_max_pixels=200 * 200)
+    views = widget._views
+    widget._request_view()
+    qtbot.waitUntil(lambda: widget._views > views, timeout=60_000)
+    halo = int(model_info(trainer.model)[0].halo)
+    y0, y1, x0, x1 = widget._last_view.box
+    assert (y1 - y0, x1 - x0) == (200 + 2 * halo, 200 + 2 * halo)
+    assert abs((y0 + y1) / 2 - 512) <= 1 and abs((x0 + x1) / 2 - 512) <= 1  # the centre
+    widget._show_status()
+    assert "zoom in: only the centre 200 x 200 px" in widget._status.value
+    widget.stop()

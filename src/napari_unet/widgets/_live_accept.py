@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accept_at", "accept_in_box", "mask_box", "object_window"]
+__all__ = ["accept_at", "accept_in_box", "accept_region", "mask_box", "object_window"]
 
 #: Half side of the first window searched around a click (pixels).
 WINDOW = 64
@@ -91,3 +91,17 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
     if ys.size:
         labels.data_setitem((ys + y0, xs + x0), values)
     return added
+
+
+def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
+    """The box the Live dock accepts in and the region's mask (None: all of the box).
+
+    The chosen Shapes layer's shapes, else the view.
+    """
+    from napari_unet.widgets import _layers
+
+    shape = dock._mirror.shape
+    if dock._region_box.value is not None:
+        region = _layers.region_array(dock._region_box.value, shape)
+        return mask_box(region), region
+    return _layers.visible_box(dock._viewer, dock._image, shape), None

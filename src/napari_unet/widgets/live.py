@@ -30,6 +30,7 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QMainWindow
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.live.view import capped_view
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
@@ -70,6 +71,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._last_view = None
         self._views = 0
         self._link = None  # follows the annotated region layer while running
+        self._capped = None  # the part of a large view that is predicted
         self._other_names: list[str] = []
         self._make_controls()
         self._bridge = _Bridge()
@@ -298,6 +300,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         box = _layers.visible_box(self._viewer, self._image, self._mirror.shape)
         if box is None:
             return
+        box, capped = capped_view(box, self.trainer.config.view_max_pixels)
+        self._capped = box if capped else None  # said in the status line
         halo = int(model_info(self.trainer.model)[0].halo)
         self.trainer.request_view(grown(box, halo, self._mirror.shape))
 
@@ -314,6 +318,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
             return
         view = self._last_view
         seen = "" if view is None else f"; view of step {view.step} ({view.seconds:.2f} s)"
+        if self._capped is not None:
+            y0, y1, x0, x1 = self._capped
+            seen += f"; zoom in: only the centre {y1 - y0} x {x1 - x0} px of the view is predicted"
         if self._live is None:
             seen = "; its prediction layer was deleted (Stop, then Start, to see it again)"
         loss = "" if t.loss is None else f", loss {t.loss:.3f}"
@@ -361,31 +368,18 @@ class LiveWidget(_layers.KeepsPicks, Container):
         copied (:func:`~napari_unet.core.annotation.edits.merge_prediction`, on the region's
         box only).
         """
-        from napari_unet.widgets._live_accept import accept_in_box
+        from napari_unet.widgets._live_accept import accept_in_box, accept_region
 
         if self._live is None:
             return 0
         try:
-            box, region = self._accept_region()
+            box, region = accept_region(self)
             if box is None:
                 return 0
             return accept_in_box(self._labels, self._live.data, box, region)
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return 0
-
-    def _accept_region(self) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
-        """The box to accept in and the region's mask (None: all of the box).
-
-        The chosen Shapes layer's shapes, else the view.
-        """
-        from napari_unet.widgets._live_accept import mask_box
-
-        shape = self._mirror.shape
-        if self._region_box.value is not None:
-            region = _layers.region_array(self._region_box.value, shape)
-            return mask_box(region), region
-        return _layers.visible_box(self._viewer, self._image, shape), None
 
     def _on_save(self, _value=None) -> Path | None:
         from napari_unet.widgets._live_parts import save_model

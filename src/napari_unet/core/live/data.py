@@ -25,7 +25,7 @@ from napari_unet.core.models.heads import DEFAULT_HEAD
 from napari_unet.core.training.pairs import TrainPair
 from napari_unet.core.training.targets import WeightMapSettings
 
-__all__ = ["CONTEXT", "RING", "Box", "LiveData"]
+__all__ = ["CONTEXT", "RING", "Box", "LiveData", "other_pairs"]
 
 #: Pixels around an updated box whose targets and weights are recomputed with it (the
 #: paper's border weights fade within about 4 sigma = 20 px; cells are rarely wider).
@@ -227,3 +227,21 @@ class LiveData:
     def annotated(self) -> bool:
         """Whether any pixel is annotated yet."""
         return bool(self.mask.any())
+
+
+def other_pairs(others, metadata: dict, model, head: str) -> list:
+    """Training pairs of the other annotated images (cells + rings, as live painting)."""
+    if not others:
+        return []
+    from scipy import ndimage as ndi
+
+    from napari_unet.core.training.pairs import make_pairs
+
+    images = [image for image, _ in others]
+    labels = [np.asarray(lab) for _, lab in others]
+    regions = [ndi.binary_dilation(lab > 0, iterations=RING) for lab in labels]
+    return make_pairs(
+        images, labels, regions, names=[f"other image {i + 1}" for i in range(len(images))],
+        normalization=metadata.get("normalization"), in_channels=int(model.in_channels),
+        head=head,
+    )  # fmt: skip

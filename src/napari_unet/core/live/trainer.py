@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_unet.core.live.data import Box, LiveData
+from napari_unet.core.live.data import Box, LiveData, other_pairs
+from napari_unet.core.live.view import VIEW_MAX_PIXELS
 from napari_unet.core.training.sampling import CropSampler
 
 __all__ = ["LiveConfig", "LiveSampler", "LiveTrainer", "ViewResult"]
@@ -60,6 +61,8 @@ class LiveConfig:
     #: Arithmetic of the view's prediction: "auto" is bf16 on a CPU with bf16 matrix units
     #: (about 2x faster, the same objects; core.live.view), else fp32; or "fp32", "bf16".
     view_precision: str = "auto"
+    #: The most pixels of the view predicted (its centre; core.live.view.capped_view).
+    view_max_pixels: int = VIEW_MAX_PIXELS
     seed: int = 0
 
 
@@ -309,8 +312,7 @@ class LiveTrainer:
     def _predict_view(self, box: Box) -> None:
         from napari_unet.core.inference.plan import Predictor
         from napari_unet.core.inference.postprocess import Postprocess
-        from napari_unet.core.live.view import view_labels
-        from napari_unet.core.progress import drain
+        from napari_unet.core.live.view import view_labels, view_probabilities
 
         t0 = time.perf_counter()
         y0, y1, x0, x1 = box
@@ -318,7 +320,10 @@ class LiveTrainer:
             self.average, metadata=self.metadata, channel_axis=0, precision=self.view_precision
         )
         post = Postprocess.for_model(self.metadata)
-        probs = drain(predictor.iter_probabilities(self.data.raw, ((y0, y1), (x0, x1))))
+        region = ((y0, y1), (x0, x1))
+        probs = view_probabilities(predictor, self.data.raw, region, lambda: self._stopped)
+        if probs is None:
+            return
         labels = view_labels(predictor, probs, post, self.metadata)
         self.data.set_errors((y0, x0), labels, self._rng)
         self.last_view_step = self.step
@@ -332,7 +337,7 @@ class LiveTrainer:
 
             cfg = TrainConfig(crop_size=self.config.crop_size)
             s_in, s_out = crop_sizes(self.model, cfg, _cpu())
-            self.other_pairs = _other_pairs(self._others, self.metadata, self.model, self.head)
+            self.other_pairs = other_pairs(self._others, self.metadata, self.model, self.head)
             self._sampler = LiveSampler(self.data, s_in, s_out, self.config, self.other_pairs)
         return self._sampler
 
@@ -370,25 +375,6 @@ def _ema(average, model, decay: float) -> None:
             a.mul_(decay).add_(p, alpha=1.0 - decay)
         for a, b in zip(average.buffers(), model.buffers(), strict=True):
             a.copy_(b)
-
-
-def _other_pairs(others, metadata: dict, model, head: str) -> list:
-    """Training pairs of the other annotated images (cells + rings, as live painting)."""
-    if not others:
-        return []
-    from scipy import ndimage as ndi
-
-    from napari_unet.core.live.data import RING
-    from napari_unet.core.training.pairs import make_pairs
-
-    images = [image for image, _ in others]
-    labels = [np.asarray(lab) for _, lab in others]
-    regions = [ndi.binary_dilation(lab > 0, iterations=RING) for lab in labels]
-    return make_pairs(
-        images, labels, regions, names=[f"other image {i + 1}" for i in range(len(images))],
-        normalization=metadata.get("normalization"), in_channels=int(model.in_channels),
-        head=head,
-    )  # fmt: skip
 
 
 def _cpu():
