@@ -307,10 +307,11 @@ def live(steps: Steps, image: np.ndarray) -> None:
     dock._image_box.value, dock._labels_box.value = layer, labels
     dock._model.value = next(k for k, v in BUILTINS.items() if v == "nuclei")
 
-    with steps.step("Live", "Start (model 'nuclei') until the first view"):
-        if not dock.start():
+    with steps.step("Live", "Start (the button, model 'nuclei') until the first view"):
+        dock._start.native.click()  # the model is loaded in a thread
+        wait(app, lambda: dock._views >= 1 or dock._start.enabled, "the first view")
+        if dock._views < 1:
             raise RuntimeError(f"Live did not start: {dock._status.value}")
-        wait(app, lambda: dock._views >= 1, "the first view")
     for k in range(3):
         views = dock._views
         shift = side / 4 * (1 if k % 2 == 0 else -1)

@@ -19,6 +19,9 @@ from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
 from napari_unet.widgets._live_view import live_layer as live_layer  # its home before
 
+#: The model choice that is a model file.
+FILE = "model file"
+
 #: Tooltips of the Live dock's controls, by attribute name.
 TIPS = {
     "_image_box": "the image to train on (its current plane for a stack)",
@@ -48,6 +51,17 @@ def own_labels(viewer, image, exclude=()) -> object | None:
     mine = _layers.layers_of(viewer, image, exclude=exclude)
     mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
     return mine[0] if mine else None
+
+
+def checked_plane(image, labels, in_channels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image as the model reads it, ``(C, H, W)``, and the labels' shape (2D only)."""
+    from napari_unet.core.training.pairs import checked_image
+
+    data = np.asarray(labels.data)
+    if data.ndim != 2:
+        raise InputError("live training works on a 2D image plane; choose a 2D layer")
+    raw = np.asarray(image.data)
+    return checked_image(raw, data.shape, image.name, in_channels, None), data.shape
 
 
 def other_annotations(viewer, image, labels, in_channels: int) -> tuple[list, list[str]]:
@@ -181,3 +195,47 @@ def stop_soon(dock) -> None:
     dock._status.value = "Stopping after the current step..."
     ended = lambda: dock.trainer is trainer and dock.stop()  # noqa: E731 (not a newer run)
     when_true(lambda: not trainer.running, ended, dock.native)
+
+
+def model_path(dock):
+    """The model file the Live dock's choice names (a built-in model's own file)."""
+    from napari_unet.core.models.pretrained import resolve_model
+    from napari_unet.widgets._predict_form import BUILTINS
+
+    if dock._model.value == FILE:
+        path = dock._model_file.value
+        if path is None or str(path) in ("", "."):
+            raise InputError("choose a model file (.safetensors), or a built-in model")
+        return path
+    return resolve_model(BUILTINS[dock._model.value])
+
+
+def start_soon(dock) -> None:
+    """The Live dock's Start button: the model is loaded in a thread, then training starts.
+
+    Loading froze napari for 0.5-2 s, most of a Start on an 8192 x 8192 image (the image's
+    normalisation, 1.4 s more, is made on the trainer's thread). Stop, closing the dock or
+    napari meanwhile (``dock.stop()``): training does not begin.
+    """
+    from napari.qt.threading import create_worker
+
+    from napari_unet.widgets._exporting import load_model_file
+
+    try:
+        path = model_path(dock)
+    except InputError as exc:
+        _layers.report_error(dock._status, str(exc))
+        return
+    dock._loading = token = object()
+    dock._start.enabled = False
+    dock._status.value = "Loading the model..."
+    worker = create_worker(load_model_file, path, _start_thread=False, _ignore_errors=True)
+    worker.returned.connect(lambda loaded: dock._loading is token and dock._begin(loaded))
+    worker.errored.connect(lambda exc: dock._loading is token and _load_failed(dock, exc))
+    worker.start()
+
+
+def _load_failed(dock, exc: Exception) -> None:
+    dock._loading = None
+    dock._start.enabled = True
+    _layers.report_error(dock._status, f"could not load the model: {exc}")

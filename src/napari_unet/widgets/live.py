@@ -33,17 +33,25 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.live.view import capped_view
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._live_edits import EditWatch
-from napari_unet.widgets._live_parts import TIPS, RegionLink, other_annotations, stop_soon
+from napari_unet.widgets._live_parts import (
+    FILE,
+    TIPS,
+    RegionLink,
+    checked_plane,
+    model_path,
+    other_annotations,
+    start_soon,
+    stop_soon,
+)
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._predict_form import BUILTINS
 
 if TYPE_CHECKING:
     import napari
 
-#: The model choice that is a model file.
-FILE = "model file"
 #: How often the annotations are compared with what was sent (undo, redo) (ms).
 DIFF_MS = 1000
 #: Quiet time after the camera moved before the view is predicted again (ms).
@@ -72,6 +80,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._views = 0
         self._link = None  # follows the annotated region layer while running
         self._capped = None  # the part of a large view that is predicted
+        self._loading = None  # while Start loads the model in a thread
         self._other_names: list[str] = []
         self._make_controls()
         self._bridge = _Bridge()
@@ -121,7 +130,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._accept_view = PushButton(text="Accept all in region", enabled=False)
         self._status = Label(value="Choose an image and its annotations, then Start.")
         _layers.message_label(self._status)
-        self._start.changed.connect(self.start)
+        self._start.changed.connect(lambda *_: start_soon(self))  # loads in a thread
         self._pause.changed.connect(self.toggle_pause)
         self._stop.changed.connect(lambda *_: stop_soon(self))  # napari stays responsive
         self._save.changed.connect(self._on_save)
@@ -143,19 +152,34 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
     # -- start and stop ---------------------------------------------------------------------
     def start(self, _value=None) -> bool:
-        """Start live training on the chosen image and annotations (False on bad input)."""
+        """Start live training on the chosen image and annotations (False on bad input).
+
+        The model is loaded here, on the calling thread (scripts); the Start button loads
+        it in a thread (:func:`~napari_unet.widgets._live_parts.start_soon`).
+        """
+        try:
+            loaded = load_model_file(model_path(self))
+        except (InputError, OSError) as exc:
+            _layers.report_error(self._status, str(exc))
+            return False
+        return self._begin(loaded)
+
+    def _begin(self, loaded) -> bool:
+        """Start training with ``loaded`` = ``(model, metadata)`` (False on bad input)."""
+        self._loading = None
+        model, meta = loaded
         try:
             image, labels = self._image_box.value, self._labels_box.value
             if image is None or labels is None:
                 raise InputError("choose an Image layer and the Labels layer you paint on")
-            model, meta = self._load_model()
-            raw, plane = self._plane(image, labels, int(model.in_channels))
+            raw, plane = checked_plane(image, labels, int(model.in_channels))
             others, names = [], []
             if self._others.value:
                 others, names = other_annotations(
                     self._viewer, image, labels, int(model.in_channels)
                 )
         except (InputError, OSError) as exc:
+            self._start.enabled = self.trainer is None or not self.trainer.running
             _layers.report_error(self._status, str(exc))
             return False
         from napari_unet.core.live.trainer import LiveTrainer
@@ -184,29 +208,12 @@ class LiveWidget(_layers.KeepsPicks, Container):
             window.installEventFilter(self._watcher)
         return True
 
-    def _plane(self, image, labels, in_channels: int):
-        """The image as the model reads it, ``(C, H, W)``, and the labels' shape."""
-        from napari_unet.core.training.pairs import checked_image
-
-        data = np.asarray(labels.data)
-        if data.ndim != 2:
-            raise InputError("live training works on a 2D image plane; choose a 2D layer")
-        raw = np.asarray(image.data)
-        return checked_image(raw, data.shape, image.name, in_channels, None), data.shape
-
-    def _load_model(self):
-        from napari_unet.core.models.pretrained import resolve_model
-        from napari_unet.widgets._exporting import load_model_file
-
-        if self._model.value == FILE:
-            path = self._model_file.value
-            if path is None or str(path) in ("", "."):
-                raise InputError("choose a model file (.safetensors), or a built-in model")
-            return load_model_file(path)
-        return load_model_file(resolve_model(BUILTINS[self._model.value]))
-
     def stop(self, _value=None) -> None:
         """Stop training; the model is kept (Save, or Start again)."""
+        if self._loading is not None:  # a model being loaded for Start: no training
+            self._loading = None
+            with contextlib.suppress(RuntimeError):
+                self._start.enabled = True
         for timer in getattr(self, "_timers", {}).values():
             with contextlib.suppress(RuntimeError):
                 timer.stop()
