@@ -33,14 +33,9 @@ def _record_shapes(monkeypatch, module, name: str) -> list[tuple[int, ...]]:
 
 def _started(make_napari_viewer, size: int):
     """Live training started (and paused) on a ``size`` x ``size`` noise image."""
-    from napari_unet.widgets.live import LiveWidget
+    from test_live_start import _dock
 
-    viewer = make_napari_viewer()
-    image = viewer.add_image(np.random.default_rng(0).random((size, size)), name="cells")
-    labels = viewer.add_labels(np.zeros((size, size), np.int32), name="cells annotations")
-    widget = LiveWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Live")
-    widget._image_box.value, widget._labels_box.value = image, labels
+    viewer, widget, labels = _dock(make_napari_viewer, size)
     assert widget.start()
     widget.trainer.pause()
     return viewer, widget, labels

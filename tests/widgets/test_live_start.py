@@ -15,6 +15,7 @@ pytest.importorskip("napari")
 
 
 def _dock(make_napari_viewer, size: int = 256):
+    """A viewer with a noise image, empty annotations and the Live dock (not started)."""
     from napari_unet.widgets.live import LiveWidget
 
     viewer = make_napari_viewer()
@@ -23,7 +24,7 @@ def _dock(make_napari_viewer, size: int = 256):
     widget = LiveWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Live")
     widget._image_box.value, widget._labels_box.value = image, labels
-    return viewer, widget
+    return viewer, widget, labels
 
 
 def _gated_loading(monkeypatch):
@@ -45,7 +46,7 @@ def _gated_loading(monkeypatch):
 
 
 def test_the_start_button_loads_the_model_in_a_thread(make_napari_viewer, qtbot, monkeypatch):
-    _, widget = _dock(make_napari_viewer)
+    _, widget, _ = _dock(make_napari_viewer)
     gate, done, threads = _gated_loading(monkeypatch)
     widget._start.native.click()
     qtbot.waitUntil(lambda: bool(threads), timeout=10_000)  # the GUI thread is free
@@ -60,7 +61,7 @@ def test_the_start_button_loads_the_model_in_a_thread(make_napari_viewer, qtbot,
 
 
 def test_stopping_while_the_model_loads_starts_no_training(make_napari_viewer, qtbot, monkeypatch):
-    _, widget = _dock(make_napari_viewer)
+    _, widget, _ = _dock(make_napari_viewer)
     gate, done, _ = _gated_loading(monkeypatch)
     widget._start.native.click()
     widget.stop()  # closing the dock or napari calls stop()
@@ -74,7 +75,7 @@ def test_stopping_while_the_model_loads_starts_no_training(make_napari_viewer, q
 def test_a_model_file_that_fails_to_load_is_a_message(make_napari_viewer, qtbot, tmp_path):
     from napari_unet.widgets.live import FILE
 
-    _, widget = _dock(make_napari_viewer)
+    _, widget, _ = _dock(make_napari_viewer)
     bad = tmp_path / "notes.safetensors"
     bad.write_text("not a model")
     widget._model_file.value = bad
