@@ -200,3 +200,16 @@ def test_autosave_queues_one_copy_at_a_time_and_every_edit_lands(
     saved = _saved(widget, name)
     assert saved[50, 50] == 77 and saved[60, 60] == 88
     widget.shutdown()
+
+
+def test_the_next_image_redraws_the_labels_once(make_napari_viewer, qtbot, folder):
+    """napari redraws a layer set visible even when it is: 0.25 s per 8192 x 8192 image."""
+    viewer, widget = _dock(make_napari_viewer, qtbot, folder)
+    layer, redraws = widget._labels_layer, []
+    real = layer.refresh
+    layer.refresh = lambda *a, **k: redraws.append(1) or real(*a, **k)
+    widget.next_image()
+    _shown(widget, qtbot, 1)
+    assert widget._labels_layer is layer and layer.visible
+    assert len(redraws) <= 1, redraws
+    widget.shutdown()

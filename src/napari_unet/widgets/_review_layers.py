@@ -140,9 +140,9 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
             viewer.layers.move(viewer.layers.index(labels_layer), len(viewer.layers))
     for other in image_layers.values():
         if other is not image_layer and other in viewer.layers:
-            other.visible = False
+            _show(other, False)
             other.name = "review (other kind of image)"
-    image_layer.visible = True
+    _show(image_layer, True)
     image_layer.name = stem
     labels = item.editable if item.editable is not None else editable_labels(item.labels)
     if _fits(labels_layer, viewer, labels.ndim):
@@ -156,13 +156,21 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
         labels_layer = viewer.add_labels(labels, name=f"{stem} labels")
         labels_layer.metadata[MARK] = True
     labels_layer.name = f"{stem} labels"
-    labels_layer.visible = labels_layer.editable = True
+    _show(labels_layer, True)
+    labels_layer.editable = True
     top = item.top if item.top is not None else int(labels.max()) if labels.size else 0
     labels_layer.selected_label = top + 1
     if old_shape != tuple(labels.shape):
         viewer.reset_view()
     viewer.layers.selection.active = labels_layer
     return image_layer, labels_layer
+
+
+def _show(layer, visible: bool) -> None:
+    """Show or hide ``layer``: napari redraws a layer set visible even when it was (0.25 s
+    for 8192 x 8192 labels, every image shown)."""
+    if layer.visible != visible:
+        layer.visible = visible
 
 
 def pair_layers(viewer, pairs) -> list[tuple]:
