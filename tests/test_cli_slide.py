@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import test_cli_predict
@@ -49,3 +54,75 @@ def test_slide_errors_are_one_line(model_file, slide, tmp_path, capsys):
         assert rc == 2 and "error:" in capsys.readouterr().err, bad
     with pytest.raises(SystemExit):  # one place to run: a scheduler or local workers
         main(["slide", str(model_file), str(slide), "--workers", "2", "--scheduler", "tcp://x:1"])
+
+
+@pytest.fixture
+def ome_slide(tmp_path):
+    """An NGFF 0.4 OME-Zarr image of discs the tiny model finds (128 x 128)."""
+    from tiny_model import separate_discs
+
+    image, _ = separate_discs(seed=4, size=128)
+    path = tmp_path / "img.ome.zarr"
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    data = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    group.create_array("0", data=data, chunks=(64, 64))
+    transforms = [{"type": "scale", "scale": [1.0, 1.0]}]
+    group.attrs["multiscales"] = [
+        {"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+         "datasets": [{"path": "0", "coordinateTransformations": transforms}]}
+    ]  # fmt: skip
+    return path
+
+
+def _hidden(folder):
+    """Hidden entries of ``folder`` other than Zarr's own metadata files."""
+    return sorted(p.name for p in folder.iterdir() if p.name[0] == "." and p.name[1] != "z")
+
+
+def test_sigterm_ends_the_run_and_removes_its_scratch(model_file, ome_slide, monkeypatch, capsys):
+    # A job's time limit or `kill` sends SIGTERM: before, the process died at once and left
+    # the scratch stores (8 bytes a pixel) hidden in the image's labels/ for good.
+    from napari_unet.core.inference import slide as core
+
+    caught = []  # the test's own handler: without the command's, SIGTERM would end pytest
+
+    def guard(*args):
+        caught.append(args)
+
+    before = signal.signal(signal.SIGTERM, guard)
+    label = core._label_task
+
+    def label_then_sigterm(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return label(*args)
+
+    monkeypatch.setattr(core, "_label_task", label_then_sigterm)
+    try:
+        args = [str(model_file), str(ome_slide), "--tile", "64", "--block", "64"]
+        rc = main(["slide", *args])
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert restored is guard and not caught  # the command handled it, then put ours back
+    assert rc == 143 and "terminated" in capsys.readouterr().err
+    assert not (ome_slide / "labels").exists()  # nothing left: not even an empty labels/
+
+
+def test_a_later_run_removes_what_a_killed_run_left(model_file, ome_slide, capsys):
+    # kill -9 (no clean-up at all): the next run into the same labels removes the debris
+    script = (
+        "import os, sys\n"
+        "from napari_unet.core.inference import slide\n"
+        "slide._label_task = lambda *a: os._exit(9)\n"  # killed in the middle of the run
+        "from napari_unet.cli import main\n"
+        "main(['slide', *sys.argv[1:]])\n"
+    )
+    args = [str(model_file), str(ome_slide), "--tile", "64", "--block", "64", "--name", "cells"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True)
+    assert killed.returncode == 9, killed.stderr.decode()[-2000:]
+    assert _hidden(ome_slide / "labels")  # the killed run's scratch and temporary store
+    assert main(["slide", *args]) == 0, capsys.readouterr().err
+    assert _hidden(ome_slide / "labels") == []
+    names = sorted(p.name for p in (ome_slide / "labels").iterdir())
+    assert names == [".zattrs", ".zgroup", "cells"]

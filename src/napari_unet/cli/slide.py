@@ -1,10 +1,18 @@
-"""``napari-unet slide``: predict and label a whole-slide Zarr image chunk by chunk."""
+"""``napari-unet slide``: predict and label a whole-slide Zarr image chunk by chunk.
+
+SIGTERM (a job's time limit, ``kill``, ``timeout``) ends a run as Ctrl-C does: the scratch
+stores and the temporary label store are removed, the image is left as it was, and the
+command exits with status 143 (128 + 15). Before, the process died at once and left the
+scratch (8 bytes a pixel) hidden in the image's ``labels`` folder.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from contextlib import contextmanager
+import signal
+import sys
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from napari_unet.cli._args import add_option, progress_bar
@@ -106,9 +114,45 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that every clean-up (``finally``) runs."""
+
+
+@contextmanager
+def sigterm_raises():
+    """Turn SIGTERM into :class:`Terminated`; a second one waits for the clean-up."""
+
+    def on_sigterm(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up is not cut short
+        raise Terminated
+
+    old = None
+    with suppress(ValueError):  # not the main thread: no handler
+        old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Label one whole-slide image; return 0 on success."""
+    """Label one whole-slide image; return 0 on success, 143 when ended by SIGTERM."""
+    try:
+        with sigterm_raises():
+            return _label(args)
+    except Terminated:
+        print(
+            "napari-unet slide: terminated (SIGTERM); its scratch and temporary stores were "
+            "removed",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGTERM
+
+
+def _label(args: argparse.Namespace) -> int:
     from napari_unet.core.device import choose_device
+    from napari_unet.core.images.omezarr import check_label_name
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.slide import iter_segment_slide, slide_tile
@@ -127,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.slide_output
     if out is not None and out.suffix.lower() != ".zarr":  # a folder named out.tif was written
         raise InputError(f"-o {out}: the labels are a Zarr store; give a name ending in .zarr")
+    check_label_name(args.labels_name)  # before the model is loaded (iter_segment_slide too)
     model, metadata = load_model(resolve_model(args.model), device="cpu")
     post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split

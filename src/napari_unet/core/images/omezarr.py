@@ -5,16 +5,23 @@ napari reader shows (:mod:`napari_unet.reader`):
 
 - :func:`open_image`: a plain Zarr array or an OME-Zarr image group (NGFF 0.4 with its
   metadata in ``.zattrs``, or 0.5 in ``zarr.json`` under ``"ome"``) as a lazy dask array of
-  its full-resolution level, with the group's metadata.
+  its full-resolution level, with the group's metadata (version, pixel size, translation).
 - :func:`create_labels`: an empty multiscale label image (int32, level ``k`` downsampled by
   ``2**k`` by taking every ``2**k``-th pixel, as label pyramids are) with the ``multiscales``
   and ``image-label`` metadata; written into ``image.zarr/labels/<name>/`` (and listed in
   ``image.zarr/labels``) or as a standalone store whose root is the label image.
+  :func:`labels_version` says which NGFF version labels of an image are written in, and
+  :func:`check_label_name` that a label name is one plain folder name.
+
+Placement: pixel ``i`` of level ``k`` is pixel ``i * 2**k`` of level 0 (no averaging, so no
+half-pixel shift), at ``i * (2**k * scale) + translation`` in the image's coordinates: each
+level gets the scale times ``2**k`` and the very same translation as the image's level 0.
 - :func:`read_multiscale`: the levels of an OME-Zarr image or label group as dask arrays.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +32,10 @@ from napari_unet.core.images.lazy import lazy_array, read_zarr_array
 __all__ = [
     "OmeImage",
     "axis_letters",
+    "check_label_name",
     "create_labels",
     "group_attrs",
+    "labels_version",
     "open_image",
     "read_multiscale",
 ]
@@ -42,6 +51,8 @@ class OmeImage:
     version: str | None = None
     #: The ``(y, x)`` pixel size of the full-resolution level (1, 1 when unknown).
     scale: tuple[float, float] = (1.0, 1.0)
+    #: The ``(y, x)`` translation of the full-resolution level (None: none given).
+    translation: tuple[float, float] | None = None
 
     @property
     def is_ome(self) -> bool:
@@ -93,13 +104,24 @@ def read_multiscale(path: str | os.PathLike) -> list:
     return levels
 
 
-def _level_scale(ome: dict) -> tuple[float, float]:
-    """The last two entries of the full-resolution level's scale transformation."""
+def _level_transform(path: Path, ome: dict, kind: str) -> tuple[float, float] | None:
+    """The ``(y, x)`` entries of the full-resolution level's ``kind`` transformation.
+
+    ``kind`` is "scale" or "translation"; None when the level has none (NGFF 0.3 and older
+    have no transformations). The spec puts the spatial axes last: the last two entries.
+    """
     dataset = ome["multiscales"][0]["datasets"][0]
     for transform in dataset.get("coordinateTransformations") or []:
-        if transform.get("type") == "scale" and len(transform.get("scale", ())) >= 2:
-            return tuple(float(s) for s in transform["scale"][-2:])
-    return (1.0, 1.0)
+        values = transform.get(kind) if transform.get("type") == kind else None
+        if isinstance(values, list | tuple) and len(values) >= 2:
+            try:
+                found = tuple(float(v) for v in values[-2:])
+            except (TypeError, ValueError):
+                found = (float("nan"),)
+            if len(found) != 2 or not all(map(math.isfinite, found)):
+                raise InputError(f"{path}: the {kind} {values!r} of level 0 is not numbers")
+            return found
+    return None
 
 
 def open_image(path: str | os.PathLike) -> OmeImage:
@@ -125,7 +147,9 @@ def open_image(path: str | os.PathLike) -> OmeImage:
         keep = keep if len(keep) >= 2 else list(range(data.ndim))[-2:]
         data = data[tuple(slice(None) if k in keep else 0 for k in range(data.ndim))]
         letters = "".join(letters[k] for k in keep)
-    return OmeImage(channels_last(data, letters), p, version, _level_scale(ome))
+    scale = _level_transform(p, ome, "scale") or (1.0, 1.0)
+    translation = _level_transform(p, ome, "translation")
+    return OmeImage(channels_last(data, letters), p, version, scale, translation)
 
 
 def axis_letters(ome: dict) -> str:
@@ -144,17 +168,14 @@ def axis_letters(ome: dict) -> str:
     return letters
 
 
-def _multiscales(name: str, levels: int, scale, version: str) -> dict:
+def _multiscales(name: str, levels: int, scale, version: str, translation=None) -> dict:
     axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
-    datasets = [
-        {
-            "path": str(k),
-            "coordinateTransformations": [
-                {"type": "scale", "scale": [float(s) * 2**k for s in scale]}
-            ],
-        }
-        for k in range(levels)
-    ]
+    datasets = []
+    for k in range(levels):  # every 2**k-th pixel: the same translation at every level
+        place = [{"type": "scale", "scale": [float(s) * 2**k for s in scale]}]
+        if translation is not None:
+            place.append({"type": "translation", "translation": [float(t) for t in translation]})
+        datasets.append({"path": str(k), "coordinateTransformations": place})
     entry = {"name": name, "axes": axes, "datasets": datasets}
     if version == "0.4":
         entry["version"] = version
@@ -170,6 +191,7 @@ def create_labels(
     name: str = "labels",
     version: str = "0.4",
     scale=(1.0, 1.0),
+    translation=None,
     source: str | None = None,
 ) -> list:
     """Create an empty label pyramid group at ``path``; return its level arrays (writable).
@@ -178,7 +200,8 @@ def create_labels(
     of level 0 whose origin is a multiple of ``chunks`` fills whole chunks of every level.
     ``source`` is the relative path to the image the labels belong to (``"../../"`` inside
     an image's ``labels`` group). ``version`` "0.5" writes Zarr v3 with the metadata under
-    ``"ome"``; "0.4" writes Zarr v2 (``.zattrs``).
+    ``"ome"``; "0.4" writes Zarr v2 (``.zattrs``). ``scale`` and ``translation`` (None:
+    none written) are the image's full-resolution ones (see the module's notes).
     """
     import zarr
 
@@ -203,7 +226,8 @@ def create_labels(
     label = {"version": version} if version == "0.4" else {}
     if source is not None:
         label["source"] = {"image": source}
-    meta = {"multiscales": [_multiscales(name, levels, scale, version)], "image-label": label}
+    multiscales = _multiscales(name, levels, scale, version, translation)
+    meta = {"multiscales": [multiscales], "image-label": label}
     group.attrs.update({"ome": {"version": version, **meta}} if fmt == 3 else meta)
     return arrays
 
@@ -223,3 +247,45 @@ def add_label_name(image: str | os.PathLike, name: str, version: str) -> None:
         group.attrs.update({"ome": inner})
     else:
         group.attrs.update(inner)
+
+
+#: NGFF versions whose label images are written; older images get standalone 0.4 labels.
+WRITTEN = ("0.4", "0.5")
+OLDER = ("0.1", "0.2", "0.3")
+
+
+def labels_version(image: OmeImage, inside: bool) -> str:
+    """The NGFF version of ``image``'s labels, or a clear refusal (before any work).
+
+    Labels inside an image take its version (0.4 or 0.5); a plain array's standalone labels
+    are 0.4. An image of 0.1 to 0.3 may get standalone 0.4 labels (``inside`` False: the
+    image is not touched), not labels written into it: its readers do not know 0.4's
+    metadata, and one store would mix two versions. Another version is refused.
+    """
+    version = image.version
+    if version is None or version in WRITTEN:
+        return version or "0.4"
+    if version in OLDER and inside:
+        raise InputError(
+            f"{image.path} is an NGFF {version} OME-Zarr image; labels are written into NGFF "
+            "0.4 and 0.5 images only: give an output store (OUTPUT.zarr) for standalone NGFF "
+            "0.4 labels, or convert the image to NGFF 0.4 or later"
+        )
+    if version in OLDER:
+        return "0.4"
+    raise InputError(
+        f"{image.path}: OME-Zarr (NGFF) version {version!r} is not supported; napari-unet "
+        "labels NGFF 0.4 and 0.5 images (0.1 to 0.3 into a standalone output store)"
+    )
+
+
+def check_label_name(name) -> str:
+    """``name`` when it is one plain folder name (``labels/<name>``), else a clear refusal."""
+    text = str(name)
+    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    if not text.strip() or text in (".", "..") or any(c in text for c in (*seps, "\0")):
+        raise InputError(
+            f"labels name {text!r}: give one plain folder name (no '/' or '\\', not '.' or "
+            "'..', not empty), such as 'cells'; it names image.zarr/labels/<name>"
+        )
+    return text

@@ -18,13 +18,12 @@ cluster (:func:`~napari_unet.core.inference.chunked.iter_tasks`):
 The labels equal those of the whole image in memory (up to the ids' values); memory is a
 few blocks plus one lookup entry per component. The output is an OME-Zarr label image:
 ``image.zarr/labels/<name>/`` for an OME-Zarr input, else a standalone store (``out``)
-whose root is the label image. Scratch stores live beside the output and are removed.
+whose root is the label image, placed as the image is (its scale and translation). Scratch
+stores live beside the output and are removed (:mod:`~napari_unet.core.inference.slidestore`).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Generator
@@ -36,9 +35,10 @@ import numpy as np
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.files import atomic_folder
 from napari_unet.core.images import omezarr
-from napari_unet.core.inference import chunklabels
+from napari_unet.core.inference import chunklabels, slidestore
 from napari_unet.core.inference.chunked import iter_store, iter_tasks
 from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.inference.slidestore import check_output, scratch_folder, slide_output
 from napari_unet.core.models.heads import DEFAULT_HEAD
 
 __all__ = [
@@ -96,22 +96,21 @@ class SlideResult:
     seconds: dict = field(default_factory=dict)
 
 
-def slide_output(src: Path, out: Path | None, name: str, is_ome: bool) -> Path:
-    """Where the labels go: ``src/labels/name`` for OME-Zarr input, else ``out`` (needed)."""
-    if out is not None:  # absolute: the tasks may run in workers with another folder
-        return Path(out).resolve()
-    if not is_ome:
-        raise InputError(
-            f"{src} is a plain Zarr array, not an OME-Zarr image: give an output store (.zarr)"
-        )
-    return Path(src).resolve() / "labels" / name
-
-
 def _levels(shape: tuple[int, int], chunks: tuple[int, int]) -> int:
     levels = 1
     while max(shape) >> (levels - 1) > TOP_LEVEL and all(c % 2**levels == 0 for c in chunks):
         levels += 1
     return levels
+
+
+def _label_chunks(shape: tuple[int, int], side: int) -> tuple[int, int]:
+    """The label store's chunks: ``side``, but no larger than the image along each axis.
+
+    Rounded up to a multiple of ``2**(levels - 1)`` so that the pyramid keeps its levels.
+    Before, a ``--block`` of 20000 px made a 20000 x 20000 chunk (1.6 GB) of a 300 px image.
+    """
+    step = 2 ** (_levels(shape, (1 << 30, 1 << 30)) - 1)
+    return tuple(min(side, -(-int(n) // step) * step) for n in shape)
 
 
 def _check(predictor, image, post: Postprocess):
@@ -154,7 +153,10 @@ def iter_segment_slide(
     src : path-like
         A Zarr array or an OME-Zarr image group (one plane, channels allowed).
     out : path-like, optional
-        Output store; default (OME-Zarr input only) ``src/labels/<name>``.
+        Output store; default (OME-Zarr input only) ``src/labels/<name>``. NGFF 0.4 and
+        0.5 images get labels of their version; 0.1-0.3 ones only standalone 0.4 stores.
+    name : str
+        The label image's name: one plain folder name (``labels/<name>``).
     margin : int
         Pixels around each block for the split (see :data:`MARGIN`).
     block : int, optional
@@ -166,39 +168,22 @@ def iter_segment_slide(
     """
     image = omezarr.open_image(src)
     _check(predictor, image.data, post)
+    name = omezarr.check_label_name(name)
     dest = slide_output(image.path, out, name, image.is_ome)
     inside = image.is_ome and dest.resolve().parent == (image.path / "labels").resolve()
-    _check_output(dest, image.path, overwrite, inside)
+    version = omezarr.labels_version(image, inside)  # all checked before any work
+    check_output(dest, image.path, overwrite, inside)
     margin = check_int("margin", margin, low=0)
     block = None if block is None else check_int("block", block, low=16)
-    if inside:
-        dest.parent.mkdir(exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
-    try:
+    with slidestore.labels_folder(image.path, inside), scratch_folder(dest) as scratch:
         with atomic_folder(dest) as tmp:
+            target = (tmp, version, "../../" if inside else None, name)
             result = yield from _run(
-                predictor, post, image, (tmp, name, inside), scratch, (margin, block),
-                scheduler,
-            )  # fmt: skip
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    if inside:
-        omezarr.add_label_name(image.path, dest.name, image.version)
+                predictor, post, image, target, scratch, (margin, block), scheduler
+            )
+        if inside:
+            omezarr.add_label_name(image.path, dest.name, version)
     return SlideResult(dest, *result)
-
-
-def _check_output(dest: Path, src: Path, overwrite: bool, labels_of_src: bool = False) -> None:
-    """Refuse a store that would replace the input or a folder holding it.
-
-    Inside the input only its own ``labels/`` entry may be written (``labels_of_src``).
-    """
-    out, read = dest.resolve(), src.resolve()
-    if out == read or (read in out.parents and not labels_of_src):
-        raise InputError(f"{dest} is inside the input {src}; refusing to write there")
-    if out in read.parents:
-        raise InputError(f"{dest} holds the input {src}; name a new store (e.g. OUT/labels.zarr)")
-    if dest.exists() and not overwrite:
-        raise InputError(f"{dest} exists; pass --overwrite to replace it")
 
 
 def _grid(chunks) -> tuple[list[int], list[int]]:
@@ -207,8 +192,8 @@ def _grid(chunks) -> tuple[list[int], list[int]]:
 
 
 def _run(predictor, post, image, where, scratch: Path, sizes, scheduler):
-    """The passes into the label group ``where = (tmp folder, name, inside the image)``."""
-    tmp, name, inside = where
+    """The passes into the label group ``where = (tmp folder, version, source, name)``."""
+    tmp, version, source, name = where
     seconds, clock = {}, time.perf_counter()
     fg = predictor.foreground(predictor.lazy_probabilities(image.data))
     shape = tuple(int(n) for n in fg.shape[-2:])
@@ -219,7 +204,7 @@ def _run(predictor, post, image, where, scratch: Path, sizes, scheduler):
     for event in iter_store(fg, fg_path, scheduler):
         yield SlideProgress("predict", event.done, event.total)
     seconds["predict"] = time.perf_counter() - clock
-    target = (tmp, image.version or "0.4", image.scale, "../../" if inside else None, name)
+    target = (tmp, version, (image.scale, image.translation), source, name)
     *found, times = yield from _label_passes(
         fg_path, side, target, scratch, post, margin, scheduler
     )
@@ -231,7 +216,7 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     import dask
     import zarr
 
-    tmp, version, scale, source, name = target
+    tmp, version, (scale, translation), source, name = target
     seconds, clock = {}, time.perf_counter()
     shape = tuple(int(n) for n in zarr.open_array(fg_path, mode="r").shape)
     chunks = tuple(_sides(n, side) for n in shape)
@@ -258,10 +243,11 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     reach = margin if post.split > 0 else 0
     if post.gap > 0:
         reach = max(reach, 2 * post.gap + 2)
-    levels = _levels(shape, (side, side))
+    label_chunks = _label_chunks(shape, side)
+    levels = _levels(shape, label_chunks)
     omezarr.create_labels(
-        tmp, shape, (side, side), levels, name=name, version=version, scale=scale,
-        source=source,
+        tmp, shape, label_chunks, levels, name=name, version=version, scale=scale,
+        translation=translation, source=source,
     )  # fmt: skip
     shared = dask.delayed(
         (merge, can_split, starts), name=f"napari-unet-merge-{uuid.uuid4().hex}", pure=False
@@ -294,16 +280,12 @@ def iter_label_foreground(
     src, dest = Path(foreground).resolve(), Path(out).resolve()  # as slide_output says
     if zarr.open_array(str(src), mode="r").ndim != 2:
         raise InputError(f"{src}: expected a 2D foreground probability array")
-    _check_output(dest, src, overwrite)
+    check_output(dest, src, overwrite)
     block, margin = check_int("block", block, low=16), check_int("margin", margin, low=0)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.scratch.", dir=dest.parent))
-    try:
-        with atomic_folder(dest) as tmp:
-            target = (tmp, "0.4", (1.0, 1.0), None, dest.stem)
-            found = yield from _label_passes(str(src), block, target, scratch, post, margin,
-                                             scheduler)  # fmt: skip
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with scratch_folder(dest) as scratch, atomic_folder(dest) as tmp:
+        target = (tmp, "0.4", ((1.0, 1.0), None), None, dest.stem)
+        found = yield from _label_passes(str(src), block, target, scratch, post, margin,
+                                         scheduler)  # fmt: skip
     return SlideResult(dest, *found)
 
 
@@ -365,6 +347,17 @@ def _finish_task(local_path: str, out: str, block, shared, reach: int, split, ga
     return np.unique(labels[labels > merge.n])  # split pieces: their ids exceed the merge's
 
 
+#: Keywords of ``segment`` that whole-slide labelling refuses, and what to do instead.
+_NOT_FOR_SLIDES = {
+    "object_size": (
+        "whole-slide labelling predicts at the image's own scale. Rescale the image to the "
+        "model's object size first (a pyramid level whose objects are the size the model was "
+        "trained on, or a resized copy), or label it in memory with segment(object_size=...)"
+    ),
+    "region": "it labels the whole image; crop the Zarr store, or use segment(region=...)",
+}
+
+
 def segment_slide(
     model, src, out=None, *, progress=None, name: str = "napari-unet", margin: int = MARGIN,
     block: int | None = None, scheduler=None, overwrite: bool = False, **kwargs,
@@ -375,7 +368,8 @@ def segment_slide(
     :func:`~napari_unet.core.inference.segment.segment` (the value given, else the model
     file's recommendation in ``metadata``, else the default); any other keyword goes to the
     :class:`~napari_unet.core.inference.plan.Predictor` (``chunk`` is the prediction's
-    chunk side; the automatic ``tile`` is at most :data:`SLIDE_TILE`). ``progress`` is
+    chunk side; the automatic ``tile`` is at most :data:`SLIDE_TILE`; ``object_size`` and
+    ``region`` raise InputError: a slide is labelled whole, at its own scale). ``progress`` is
     called with every :class:`SlideProgress`. See
     :func:`iter_segment_slide` for ``out``, ``name``, ``margin``, ``block``, ``scheduler``
     (an address or a ``distributed.Client``) and ``overwrite``.
@@ -384,6 +378,9 @@ def segment_slide(
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.progress import drain
 
+    for key, why in _NOT_FOR_SLIDES.items():
+        if kwargs.pop(key, None) is not None:
+            raise InputError(f"segment_slide: {key} is not supported; {why}")
     given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
     post = Postprocess.for_model(kwargs.get("metadata"), **given)
     if not kwargs.get("tile"):
