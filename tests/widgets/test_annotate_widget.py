@@ -41,8 +41,8 @@ def _widget(viewer, qtbot, path=None, axes="auto", layer=None):
 def _accept(qtbot, widget, refused=False):
     """Click Accept prediction and wait for its worker (the annotations are locked meanwhile)."""
     widget._accept_btn.native.click()
-    assert widget._labels.editable is refused  # no stroke lands while the merge is computed
-    done = lambda: widget._labels.editable and widget._accept_btn.enabled  # noqa: E731
+    assert widget._annotations.editable is refused  # no stroke lands while the merge is computed
+    done = lambda: widget._annotations.editable and widget._accept_btn.enabled  # noqa: E731
     qtbot.waitUntil(done, timeout=WORKER_MS)
 
 
@@ -64,7 +64,7 @@ def test_start_creates_labels_and_whole_image_region(make_napari_viewer, qtbot, 
     # Starting again re-attaches the same layers instead of adding new ones.
     n = len(viewer.layers)
     widget._start_btn.native.click()
-    assert len(viewer.layers) == n and widget._labels is labels
+    assert len(viewer.layers) == n and widget._annotations is labels
 
 
 def test_new_cell_button_and_key_pick_the_next_free_id(make_napari_viewer, qtbot, tmp_path):
@@ -73,7 +73,7 @@ def test_new_cell_button_and_key_pick_the_next_free_id(make_napari_viewer, qtbot
     path, _ = _image_file(tmp_path)
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
-    labels = widget._labels
+    labels = widget._annotations
     labels.paint((10, 10), 1)
     labels.paint((30, 40), 4)
     widget._new_cell_btn.native.click()
@@ -88,7 +88,7 @@ def test_counts_show_scaled_area(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.zeros((40, 40), np.float32), name="scaled", scale=(0.5, 0.5))
     widget, _ = _widget(viewer, qtbot, layer=layer)
-    labels = widget._labels
+    labels = widget._annotations
     assert list(labels.scale) == [0.5, 0.5]
     assert "Pixel size" in widget._status.value and "no file" in widget._saved.value
     idx = np.nonzero(np.ones((4, 4), bool))
@@ -102,7 +102,7 @@ def test_accept_prediction_user_strokes_win_inside_region_and_undo(
     path, data = _image_file(tmp_path)
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
-    labels, region = widget._labels, widget._region
+    labels, region = widget._annotations, widget._region
     user = np.zeros(data.shape, np.uint32)
     user[5:15, 5:15] = 1
     labels.data_setitem(np.nonzero(user), 1)
@@ -145,7 +145,7 @@ def test_accepted_message_stays_when_autosave_writes(make_napari_viewer, qtbot, 
     qtbot.wait(50)
     assert widget._status.value == accepted
     qtbot.waitUntil(lambda: "Saved to" in widget._saved.value)  # ...said on its own line
-    widget._labels.paint((25, 25), 3)  # a stroke: saved again, the message still stands
+    widget._annotations.paint((25, 25), 3)  # a stroke: saved again, the message still stands
     qtbot.waitUntil(lambda: tifffile.imread(annotations)[25, 25] == 3, timeout=WORKER_MS)
     _wait_saved(qtbot, widget, annotations)
     assert widget._status.value == accepted and "Saved to" in widget._saved.value
@@ -165,7 +165,7 @@ def test_accept_prediction_of_another_shape_is_refused(
     widget._prediction_combo.value = viewer.layers["other"]
     _accept(qtbot, widget)
     assert any("does not match" in m for m in messages)
-    assert not np.asarray(widget._labels.data).any()
+    assert not np.asarray(widget._annotations.data).any()
 
 
 def test_autosave_then_restore_in_a_new_viewer(make_napari_viewer, qtbot, tmp_path):
@@ -173,21 +173,21 @@ def test_autosave_then_restore_in_a_new_viewer(make_napari_viewer, qtbot, tmp_pa
     folder = project_folder_for(path)
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
-    widget._labels.paint((20, 20), 7)
+    widget._annotations.paint((20, 20), 7)
     rect = np.array([[0, 0], [0, 20], [20, 20], [20, 0]], float)
     widget._region.data = [rect]
     _wait_saved(qtbot, widget, folder / ANNOTATIONS_FILE)
     qtbot.waitUntil(lambda: "Saved to" in widget._saved.value)
-    saved = np.asarray(widget._labels.data).copy()
+    saved = np.asarray(widget._annotations.data).copy()
     assert (folder / REGION_FILE).exists()
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     viewer.close()
 
     viewer2 = make_napari_viewer()
     widget2, _ = _widget(viewer2, qtbot, path)
-    np.testing.assert_array_equal(widget2._labels.data, saved)
+    np.testing.assert_array_equal(widget2._annotations.data, saved)
     np.testing.assert_allclose(widget2._region.data[0], rect)
-    assert widget2._labels.selected_label == 8
+    assert widget2._annotations.selected_label == 8
 
 
 def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
@@ -196,7 +196,7 @@ def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
     viewer.open(path)
     viewer.dims.set_current_step(0, 2)
     widget, _ = _widget(viewer, qtbot, layer=viewer.layers["stack"])
-    labels, region = widget._labels, widget._region
+    labels, region = widget._annotations, widget._region
     assert labels.data.shape == data.shape
     mask = region_mask(region.data, region.shape_type, data.shape)
     assert mask[2].all() and not mask[3].any()  # default region: the plane on screen
@@ -226,7 +226,7 @@ def test_a_z_scaled_stack_accepts_on_its_own_plane_with_ids_above_the_stack(
     viewer.add_image(rng.random((30, 32, 32)), name="deeper")
     viewer.dims.set_point(0, 10.0)  # world z 10: plane 5 of the stack
     widget, _ = _widget(viewer, qtbot, layer=stack, axes="stack")
-    labels = widget._labels
+    labels = widget._annotations
     mask = region_mask(widget._region.data, widget._region.shape_type, labels.data.shape)
     assert np.nonzero(mask.any(axis=(1, 2)))[0].tolist() == [5]
     labels.data_setitem((np.zeros(3, int), np.arange(3), np.zeros(3, int)), 7)  # plane 0
@@ -264,7 +264,7 @@ def test_the_chosen_prediction_stays_and_a_multiscale_one_is_read_whole(
     viewer.layers.move(0, 3)
     assert widget._prediction_combo.value.name == "stardist result"
     _accept(qtbot, widget)
-    out = np.asarray(widget._labels.data)
+    out = np.asarray(widget._annotations.data)
     assert (out[20:40, 20:40] > 0).all() and out[2:10, 2:10].max() == 0
 
 @pytest.mark.parametrize(
@@ -275,7 +275,7 @@ def test_multichannel_and_rgb_get_2d_labels(make_napari_viewer, qtbot, shape, rg
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.zeros(shape, np.uint8), rgb=rgb, name="multi")
     widget, _ = _widget(viewer, qtbot, layer=layer)
-    assert widget._labels.data.shape == labels_shape
+    assert widget._annotations.data.shape == labels_shape
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_unsupported_image_gets_a_clear_message(
     viewer = make_napari_viewer()
     layer = viewer.add_image(np.zeros(shape, np.uint8), rgb=rgb, name="odd")
     widget, _ = _widget(viewer, qtbot, layer=layer)
-    assert widget._labels is None and message in messages[-1]
+    assert widget._annotations is None and message in messages[-1]
     assert [ly.name for ly in viewer.layers] == ["odd"]  # nothing half-made is left behind
     assert not widget._new_cell_btn.enabled
 
@@ -323,14 +323,14 @@ def test_read_only_project_folder_loads_but_never_writes(
         viewer = make_napari_viewer()
         widget, _ = _widget(viewer, qtbot, path)
         assert any("read-only" in m for m in messages)
-        np.testing.assert_array_equal(widget._labels.data, saved)  # still loaded
+        np.testing.assert_array_equal(widget._annotations.data, saved)  # still loaded
         assert "Autosave is OFF" in widget._saved.value
-        widget._labels.paint((30, 30), 5)
+        widget._annotations.paint((30, 30), 5)
         widget._save_btn.native.click()
         qtbot.wait(100)
         assert any("Autosave is OFF" in m for m in messages)  # Save now says why not
         assert (folder / ANNOTATIONS_FILE).read_bytes() == before
-        assert np.asarray(widget._labels.data)[30, 30] == 5  # nothing the user made is lost
+        assert np.asarray(widget._annotations.data)[30, 30] == 5  # nothing the user made is lost
     finally:
         folder.chmod(0o700)
 
@@ -352,9 +352,9 @@ def test_unwritable_folder_turns_autosave_off_and_keeps_annotations(
     widget._folder.value = blocked
     assert any("not writable" in m for m in messages)
     assert "Autosave is OFF" in widget._saved.value
-    widget._labels.paint((10, 10), 3)
+    widget._annotations.paint((10, 10), 3)
     widget._save_btn.native.click()
-    assert not blocked.exists() and np.asarray(widget._labels.data).max() == 3
+    assert not blocked.exists() and np.asarray(widget._annotations.data).max() == 3
     # A writable folder turns autosave back on and writes what is in memory.
     good = tmp_path / "good"
     widget._folder.value = good
@@ -369,7 +369,7 @@ def _one_cell_saved(make_napari_viewer, qtbot, tmp_path):
     path, _ = _image_file(tmp_path)
     saved = project_folder_for(path) / ANNOTATIONS_FILE
     widget, _ = _widget(make_napari_viewer(), qtbot, path)
-    widget._labels.paint((5, 5), 1)
+    widget._annotations.paint((5, 5), 1)
     _wait_saved(qtbot, widget, saved)
     return widget, saved
 
@@ -389,10 +389,10 @@ def test_a_save_that_fails_once_is_retried_and_the_work_reaches_the_folder(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_autosave, "save_project", disk_full)
-    widget._labels.paint((20, 20), 2)
+    widget._annotations.paint((20, 20), 2)
     qtbot.waitUntil(lambda: "NOT SAVED" in widget._saved.value, timeout=WORKER_MS)
     assert sum("Autosave failed" in m for m in messages) == 1
-    widget._labels.paint((30, 30), 3)  # the next change saves everything
+    widget._annotations.paint((30, 30), 3)  # the next change saves everything
     qtbot.waitUntil(lambda: widget._saved.value.startswith("Saved"), timeout=WORKER_MS)
     assert np.unique(tifffile.imread(saved)).tolist() == [0, 1, 2, 3]
 
@@ -408,12 +408,12 @@ def test_autosave_compares_and_copies_the_annotations_off_the_gui_thread(
     on_gui, real = [], np.array_equal
 
     def watched(a, b, *args, **kwargs):
-        if a is widget._labels.data and threading.current_thread() is threading.main_thread():
+        if a is widget._annotations.data and threading.current_thread() is threading.main_thread():
             on_gui.append(a.shape)
         return real(a, b, *args, **kwargs)
 
     monkeypatch.setattr(np, "array_equal", watched)
-    widget._labels.paint((20, 20), 2)
+    widget._annotations.paint((20, 20), 2)
     qtbot.waitUntil(lambda: tifffile.imread(saved)[20, 20] == 2, timeout=WORKER_MS)
     _wait_saved(qtbot, widget, saved)
     assert on_gui == []
@@ -430,8 +430,8 @@ def test_saved_annotations_of_another_shape_are_not_loaded_nor_overwritten(
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
     assert any("another image" in m and "left untouched" in m for m in messages)
-    assert not np.asarray(widget._labels.data).any()
-    widget._labels.paint((5, 5), 1)
+    assert not np.asarray(widget._annotations.data).any()
+    widget._annotations.paint((5, 5), 1)
     qtbot.wait(150)
     assert (folder / ANNOTATIONS_FILE).read_bytes() == before
 
@@ -442,14 +442,14 @@ def test_export_import_tiff_roundtrip_and_wrong_shape(
     path, data = _image_file(tmp_path)
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
-    widget._labels.paint((10, 10), 2)
+    widget._annotations.paint((10, 10), 2)
     out = tmp_path / "export.tif"
     widget._tiff_path.value = out
     widget._export_btn.native.click()
     qtbot.waitUntil(lambda: "Exported" in widget._status.value, timeout=WORKER_MS)
     exported = tifffile.imread(out)
     assert exported.dtype == np.uint16
-    np.testing.assert_array_equal(exported, widget._labels.data)
+    np.testing.assert_array_equal(exported, widget._annotations.data)
     # Import replaces the annotations as one undoable step.
     other = np.zeros(data.shape, np.uint16)
     other[:5, :5] = 9
@@ -457,15 +457,15 @@ def test_export_import_tiff_roundtrip_and_wrong_shape(
     widget._tiff_path.value = tmp_path / "in.tif"
     widget._import_btn.native.click()
     qtbot.waitUntil(lambda: "Imported 1 cells" in widget._status.value, timeout=WORKER_MS)
-    np.testing.assert_array_equal(widget._labels.data, other)
-    widget._labels.undo()
-    np.testing.assert_array_equal(widget._labels.data, exported)
+    np.testing.assert_array_equal(widget._annotations.data, other)
+    widget._annotations.undo()
+    np.testing.assert_array_equal(widget._annotations.data, exported)
     tifffile.imwrite(tmp_path / "bad.tif", np.zeros((5, 5), np.uint16))
     widget._tiff_path.value = tmp_path / "bad.tif"
     widget._import_btn.native.click()
     qtbot.waitUntil(lambda: any("Import refused" in m for m in messages), timeout=WORKER_MS)
     assert "shape (5, 5)" in messages[-1]
-    np.testing.assert_array_equal(widget._labels.data, exported)
+    np.testing.assert_array_equal(widget._annotations.data, exported)
 
 
 def test_closing_the_viewer_flushes_unsaved_strokes(make_napari_viewer, qtbot, tmp_path):
@@ -473,7 +473,7 @@ def test_closing_the_viewer_flushes_unsaved_strokes(make_napari_viewer, qtbot, t
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
     widget._saver.timer.setInterval(60_000)  # the debounce has not fired when the window closes
-    widget._labels.paint((20, 20), 3)
+    widget._annotations.paint((20, 20), 3)
     assert not (project_folder_for(path) / ANNOTATIONS_FILE).exists()
     viewer.close()
     saved = tifffile.imread(project_folder_for(path) / ANNOTATIONS_FILE)
@@ -486,14 +486,14 @@ def test_reopening_a_changed_image_warns_but_restores(
     path, data = _image_file(tmp_path)
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
-    widget._labels.paint((20, 20), 2)
+    widget._annotations.paint((20, 20), 2)
     widget._save_btn.native.click()
     _wait_saved(qtbot, widget, project_folder_for(path) / ANNOTATIONS_FILE)
     tifffile.imwrite(path, 255 - data)  # same name and shape, other pixels
     viewer2 = make_napari_viewer()
     widget2, _ = _widget(viewer2, qtbot, path)
     assert any("pixels" in m for m in messages)
-    assert widget2._labels.data[20, 20] == 2
+    assert widget2._annotations.data[20, 20] == 2
 
 
 def test_closing_the_window_flushes_before_layers_go(make_napari_viewer, qtbot, tmp_path):
@@ -501,7 +501,7 @@ def test_closing_the_window_flushes_before_layers_go(make_napari_viewer, qtbot, 
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, path)
     widget._saver.timer.setInterval(60_000)
-    widget._labels.paint((30, 30), 4)
+    widget._annotations.paint((30, 30), 4)
     viewer.window._qt_window.close()  # the window's close button, layers still present
     assert tifffile.imread(project_folder_for(path) / ANNOTATIONS_FILE)[30, 30] == 4
 
@@ -529,10 +529,10 @@ def test_choosing_a_folder_with_saved_work_continues_it(
     folder = tmp_path / "yesterday"
     saved, before = _saved_project(folder, data.shape)
     widget._folder.value = folder
-    np.testing.assert_array_equal(widget._labels.data, saved)
+    np.testing.assert_array_equal(widget._annotations.data, saved)
     assert widget._region.shape_type == ["polygon"]
     assert "Autosave to yesterday" in widget._saved.value
-    widget._labels.paint((30, 30), 7)
+    widget._annotations.paint((30, 30), 7)
     _wait_saved(qtbot, widget, folder / ANNOTATIONS_FILE)
     qtbot.waitUntil(lambda: (folder / ANNOTATIONS_FILE).read_bytes() != before, timeout=WORKER_MS)
     written = tifffile.imread(folder / ANNOTATIONS_FILE)
@@ -545,7 +545,7 @@ def test_choosing_a_folder_with_other_work_overwrites_neither(
     _, data = _image_file(tmp_path)
     viewer = make_napari_viewer()
     widget, _ = _widget(viewer, qtbot, layer=viewer.add_image(data, name="sample"))
-    widget._labels.paint((30, 30), 3)  # painted before a folder was chosen
+    widget._annotations.paint((30, 30), 3)  # painted before a folder was chosen
     same = tmp_path / "same_shape"
     _, same_bytes = _saved_project(same, data.shape)
     widget._folder.value = same
@@ -554,10 +554,10 @@ def test_choosing_a_folder_with_other_work_overwrites_neither(
     _, other_bytes = _saved_project(other, (10, 12))
     widget._folder.value = other
     assert any("another image" in m for m in messages)
-    widget._labels.paint((40, 40), 5)
+    widget._annotations.paint((40, 40), 5)
     widget._save_btn.native.click()
     qtbot.wait(300)
     assert "Autosave is OFF" in widget._saved.value
     assert (same / ANNOTATIONS_FILE).read_bytes() == same_bytes
     assert (other / ANNOTATIONS_FILE).read_bytes() == other_bytes
-    assert np.asarray(widget._labels.data)[30, 30] == 3  # the layer's work is kept too
+    assert np.asarray(widget._annotations.data)[30, 30] == 3  # the layer's work is kept too

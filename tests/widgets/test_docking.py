@@ -112,3 +112,28 @@ def test_the_open_evaluate_section_keeps_the_window_on_screen(make_napari_viewer
         last = view.rowCount() - 1
         assert not view.verticalScrollBar().isVisible()
         assert view.rowViewportPosition(last) + view.rowHeight(last) <= view.viewport().height()
+
+
+@pytest.mark.parametrize(
+    "module, cls, names",
+    [
+        ("annotate", "AnnotateWidget", ("Image", "Leading axis", "Project folder", "Prediction",
+                                        "Min piece (px)", "TIFF file")),
+        ("weightmap", "WeightMapWidget", ("labels",)),
+        ("live", "LiveWidget", ("image", "annotations", "model")),
+        ("predict", "PredictWidget", ("image",)),
+        ("review", "ReviewWidget", ("images",)),
+        ("evaluate", "EvaluateWidget", ()),
+    ],
+)  # fmt: skip
+def test_every_dock_names_its_fields(make_napari_viewer, qtbot, module, cls, names):
+    """The Annotate dock showed its boxes without a name: its own ``_labels`` attribute (the
+    annotations layer) had replaced magicgui's switch for the field names."""
+    import importlib
+
+    viewer = make_napari_viewer()
+    dock = getattr(importlib.import_module(f"napari_unet.widgets.{module}"), cls)(viewer)
+    viewer.window.add_dock_widget(dock)
+    shown = {label.text().strip() for label in dock.native.findChildren(QLabel)}
+    missing = [n for n in names if n not in shown]
+    assert not missing, (missing, sorted(shown))

@@ -20,7 +20,7 @@ __all__ = ["StackCounter", "start_accept"]
 
 def start_accept(dock) -> None:
     """Accept the dock's chosen prediction in a worker; the annotations wait, not editable."""
-    pred_layer, labels = dock._prediction_combo.value, dock._labels
+    pred_layer, labels = dock._prediction_combo.value, dock._annotations
     if labels is None or pred_layer is None:
         show_error("Start annotating and choose a prediction Labels layer first.")
         return
@@ -44,12 +44,12 @@ def _done(dock, labels, mode) -> None:
     labels.editable = True
     labels.mode = mode
     with contextlib.suppress(RuntimeError):  # the dock may be gone
-        dock._accept_btn.enabled = dock._labels is not None
+        dock._accept_btn.enabled = dock._annotations is not None
 
 
 def _accepted(dock, labels, result) -> None:
     idx, values, added, z, after = result
-    if labels is not dock._labels:  # the session moved on meanwhile
+    if labels is not dock._annotations:  # the session moved on meanwhile
         return
     if idx[0].size:  # block_history: one item of napari's undo history
         with labels.block_history():

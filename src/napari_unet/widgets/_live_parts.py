@@ -148,7 +148,7 @@ def save_model(dock) -> Path | None:
         return None
     try:
         path = model_path(path)
-        inputs = [layer_source(ly) for ly in (dock._image, dock._labels) if ly is not None]
+        inputs = [layer_source(ly) for ly in (dock._image, dock._annotations) if ly is not None]
         check_outputs([path], inputs)
         saved = Path(dock.trainer.save(path))
     except (InputError, OSError) as exc:

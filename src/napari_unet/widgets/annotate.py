@@ -64,7 +64,7 @@ class AnnotateWidget(KeepsPicks, Container):
         super().__init__()
         self._viewer = viewer
         self._image: Image | None = None
-        self._labels: Labels | None = None
+        self._annotations: Labels | None = None
         self._region: Shapes | None = None
         self._plan = None
         self._stack_counts: tuple[int, int] | None = None  # (cells, px) of the whole stack
@@ -131,13 +131,13 @@ class AnnotateWidget(KeepsPicks, Container):
         return layer_choices(self._viewer, "Image")
 
     def _prediction_choices(self, _widget=None) -> list[tuple[str, Labels]]:
-        return layer_choices(self._viewer, "Labels", exclude=(self._labels,))
+        return layer_choices(self._viewer, "Labels", exclude=(self._annotations,))
 
     def _on_layers_changed(self, _event=None, start: bool = False) -> None:
         combos = (self._image_combo, self._prediction_combo)  # each keeps its layer
         reset_keeping(lambda: [c.reset_choices() for c in combos], *combos)
         if self._image is not None:  # offer the image's new segmentation; keep a user's pick
-            ours, pick = layers_of(self._viewer, self._image, exclude=(self._labels,)), None
+            ours, pick = layers_of(self._viewer, self._image, exclude=(self._annotations,)), None
             if getattr(_event, "type", None) == "inserted" and _event.value in ours:
                 pick = _event.value  # just made (by the Predict dock)
             elif ours and (self._prediction_combo.value is None or start):
@@ -146,7 +146,7 @@ class AnnotateWidget(KeepsPicks, Container):
                 self._prediction_combo.value = pick
 
     def _on_step(self, _event=None) -> None:
-        if self._labels is not None:
+        if self._annotations is not None:
             self._counts_timer.start()
 
     def _enable_session(self, on: bool) -> None:
@@ -194,7 +194,7 @@ class AnnotateWidget(KeepsPicks, Container):
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape)
         labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
-        self._labels = labels
+        self._annotations = labels
         on_screen = _session.plane_on_screen(self._viewer, image, plan.labels_shape[0], False)
         plane = (on_screen,) if plan.is_stack else ()
         self._region = _session.attach_region(
@@ -226,21 +226,21 @@ class AnnotateWidget(KeepsPicks, Container):
 
     def _detach(self) -> None:
         """Flush and disconnect from the current annotation layers."""
-        if self._labels is None:
+        if self._annotations is None:
             return
         self._saver.flush()
-        for ev in (self._labels.events.paint, self._labels.events.data):
+        for ev in (self._annotations.events.paint, self._annotations.events.data):
             ev.disconnect(self._on_changed)
-        self._labels.events.set_data.disconnect(self._on_changed)
+        self._annotations.events.set_data.disconnect(self._on_changed)
         if self._region is not None:
             self._region.events.data.disconnect(self._on_changed)
-        self._labels = self._region = self._image = None
+        self._annotations = self._region = self._image = None
         self._saver.reset(None, {}, None, False)
         self._enable_session(False)
 
     def _on_layer_removing(self, event) -> None:
         layer = self._viewer.layers[event.index]
-        if layer is not None and layer in (self._labels, self._region, self._image):
+        if layer is not None and layer in (self._annotations, self._region, self._image):
             self._detach()
             self._set_status("Annotation layers removed; saved. Start again to continue.")
 
@@ -248,20 +248,20 @@ class AnnotateWidget(KeepsPicks, Container):
 
     def _new_cell(self) -> None:
         """Select the next free label id on the annotation layer."""
-        if self._labels is None:
+        if self._annotations is None:
             return
-        self._labels.selected_label = next_free_id(self._labels.data)
-        self._labels.mode = "paint"
+        self._annotations.selected_label = next_free_id(self._annotations.data)
+        self._annotations.mode = "paint"
 
     def _new_cell_key(self, _layer=None) -> None:
         self._new_cell()
 
     def _update_counts(self) -> None:
-        if self._labels is None:
+        if self._annotations is None:
             self._counts.value = ""
             return
-        data = np.asarray(self._labels.data)
-        pixel = float(np.prod(self._labels.scale[-2:]))
+        data = np.asarray(self._annotations.data)
+        pixel = float(np.prod(self._annotations.scale[-2:]))
         scaled = abs(pixel - 1) > 1e-9
 
         def fmt(cells: int, area: int) -> str:
@@ -270,7 +270,7 @@ class AnnotateWidget(KeepsPicks, Container):
 
         if self._plan.is_stack:  # the plane now, the whole stack from a worker
             try:
-                z = _session.plane_on_screen(self._viewer, self._labels, len(data))
+                z = _session.plane_on_screen(self._viewer, self._annotations, len(data))
                 plane = f"plane {z}: {fmt(*count_cells(data[z]))}"
             except InputError:
                 plane = "no plane of the stack on screen"
@@ -281,7 +281,7 @@ class AnnotateWidget(KeepsPicks, Container):
             self._counts.value = fmt(*count_cells(data))
 
     def _on_stack_counts(self, counts: tuple[int, int]) -> None:
-        if self._labels is not None and self._plan.is_stack and counts != self._stack_counts:
+        if self._annotations is not None and self._plan.is_stack and counts != self._stack_counts:
             self._stack_counts = counts
             with contextlib.suppress(RuntimeError):  # the dock may be gone
                 self._update_counts()
@@ -290,12 +290,12 @@ class AnnotateWidget(KeepsPicks, Container):
 
     def _apply(self, new: np.ndarray) -> int:
         """Write ``new`` into the annotations as one undoable step; return pixels changed."""
-        idx = np.nonzero(new != np.asarray(self._labels.data))
+        idx = np.nonzero(new != np.asarray(self._annotations.data))
         if idx[0].size:
             values = new[idx]
             # block_history groups the change into one item of napari's undo history.
-            with self._labels.block_history():
-                self._labels.data_setitem(idx, values.astype(self._labels.data.dtype))
+            with self._annotations.block_history():
+                self._annotations.data_setitem(idx, values.astype(self._annotations.data.dtype))
         return int(idx[0].size)
 
     def _accept_prediction(self) -> None:
@@ -309,7 +309,7 @@ class AnnotateWidget(KeepsPicks, Container):
     def _export_tiff(self) -> None:
         """Write the annotations as a TIFF instance mask (in a worker thread)."""
         path = self._tiff_path.value
-        if self._labels is None or path is None or not str(path).strip():
+        if self._annotations is None or path is None or not str(path).strip():
             show_error("Start annotating and enter a TIFF file name first.")
             return
         path = Path(path).with_suffix(".tif") if Path(path).suffix == "" else Path(path)
@@ -322,7 +322,7 @@ class AnnotateWidget(KeepsPicks, Container):
         worker = create_worker(
             write_annotations,
             path,
-            np.array(self._labels.data, copy=True),
+            np.array(self._annotations.data, copy=True),
             _start_thread=False,
             _ignore_errors=True,
         )
@@ -333,7 +333,7 @@ class AnnotateWidget(KeepsPicks, Container):
     def _import_tiff(self) -> None:
         """Read a TIFF instance mask (shape checked) and replace the annotations, undoably."""
         path = self._tiff_path.value
-        if self._labels is None or path is None:
+        if self._annotations is None or path is None:
             show_error("Start annotating and choose a TIFF file first.")
             return
         worker = create_worker(
@@ -348,17 +348,17 @@ class AnnotateWidget(KeepsPicks, Container):
         worker.start()
 
     def _on_imported(self, data: np.ndarray) -> None:
-        if self._labels is None:
+        if self._annotations is None:
             return
         self._apply(data)
-        self._labels.selected_label = next_free_id(self._labels.data)
+        self._annotations.selected_label = next_free_id(self._annotations.data)
         self._set_status(f"Imported {count_cells(data)[0]} cells; undo with Ctrl+Z.")
 
     # --- persistence ------------------------------------------------------------------
 
     def _state(self) -> tuple[np.ndarray, list]:
         region = shapes_state(self._region.data, self._region.shape_type)
-        return np.asarray(self._labels.data), region
+        return np.asarray(self._annotations.data), region
 
     def _on_changed(self, _event=None) -> None:
         self._counts_timer.start()
@@ -375,7 +375,7 @@ class AnnotateWidget(KeepsPicks, Container):
             self._start(image=self._image)  # never written over: _session.reconcile
 
     def _save_now(self) -> None:
-        if self._labels is not None and not self._saver.enabled:
+        if self._annotations is not None and not self._saver.enabled:
             show_warning(self._saver.note())
         self._saver.save_now()
 

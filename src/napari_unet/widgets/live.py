@@ -73,7 +73,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         super().__init__(labels=False)
         self._viewer = viewer
         self.trainer = None
-        self._image = self._labels = self._live = None
+        self._image = self._annotations = self._live = None
         self._mirror: np.ndarray | None = None  # the annotations as last sent
         self._edits: EditWatch | None = None  # what to compare with it (undo, redo)
         self._last_view = None
@@ -186,7 +186,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
         self.stop()
         _layers.widen_labels(labels)  # napari's New labels is uint8: 255 cells at most
-        self._image, self._labels = image, labels
+        self._image, self._annotations = image, labels
         self.trainer = LiveTrainer(model, meta, raw, on_view=self._bridge.view.emit, others=others)
         self._other_names = names
         region = self._annotated_box.value
@@ -226,7 +226,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             self._link.close()
             self._link = None
         with contextlib.suppress(Exception):  # the layer may be gone with the viewer
-            self._labels.events.paint.disconnect(self._on_paint)
+            self._annotations.events.paint.disconnect(self._on_paint)
             _layers.camera(self._viewer).events.disconnect(self._on_camera)
         with contextlib.suppress(RuntimeError):
             self._set_running(False)
@@ -236,7 +236,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         running = self.trainer is not None and self.trainer.running
         if running and (self._image_box.value, self._labels_box.value) != (
             self._image,
-            self._labels,
+            self._annotations,
         ):
             self.stop()
 
@@ -269,7 +269,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
         box = grown(box, 2 * RING + 2, self._mirror.shape)  # the rings of gone cells too
         y0, y1, x0, x1 = box
-        patch = np.array(self._labels.data[y0:y1, x0:x1], np.int32)
+        patch = np.array(self._annotations.data[y0:y1, x0:x1], np.int32)
         self._mirror[y0:y1, x0:x1] = patch
         self.trainer.update(box, patch, undone=undone)
 
@@ -282,12 +282,12 @@ class LiveWidget(_layers.KeepsPicks, Container):
         Compared only where napari's undo history changed (:class:`EditWatch`); the whole
         plane when ``full``.
         """
-        if self.trainer is None or self._labels is None or self._edits is None:
+        if self.trainer is None or self._annotations is None or self._edits is None:
             return
-        if getattr(self._labels, "_block_history", False):
+        if getattr(self._annotations, "_block_history", False):
             return
         for box in self._edits.boxes(self._mirror.shape, full=full):
-            changed = self._edits.differing_box(self._labels.data, self._mirror, box)
+            changed = self._edits.differing_box(self._annotations.data, self._mirror, box)
             if changed is not None:
                 self._send(changed, undone=True)
 
@@ -349,13 +349,13 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
         if self._live is None:
             return False
-        return accept_at(self._live.data, self._labels, y, x)  # its paint event sends it
+        return accept_at(self._live.data, self._annotations, y, x)  # its paint event sends it
 
     def _on_click_mode(self, on: bool) -> None:
         callbacks = self._viewer.mouse_drag_callbacks
         if on and self._on_click not in callbacks:
-            if self._labels is not None:
-                self._labels.mode = "pan_zoom"  # a click accepts; it must not also paint
+            if self._annotations is not None:
+                self._annotations.mode = "pan_zoom"  # a click accepts; it must not also paint
             callbacks.append(self._on_click)
         elif not on and self._on_click in callbacks:
             callbacks.remove(self._on_click)
@@ -383,7 +383,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             box, region = accept_region(self)
             if box is None:
                 return 0
-            return accept_in_box(self._labels, self._live.data, box, region)
+            return accept_in_box(self._annotations, self._live.data, box, region)
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return 0
