@@ -185,8 +185,9 @@ def test_cli_lr_auto_prints_and_records_the_chosen_rate(trained_same, tmp_path, 
     image, labels = separate_discs(0)  # the tiny model already segments these discs
     img = write_image(tmp_path / "d.tif", image)
     lab = write_image(tmp_path / "d_labels.tif", labels.astype(np.uint16))
+    # FAST without --arch: this start model is not the tiny preset (no batch norm)
     common = ["train", "--images", str(img), "--labels", str(lab), "--steps", "2",
-              "--val-fraction", "0", "--init", str(start), *FAST]  # fmt: skip
+              "--val-fraction", "0", "--init", str(start), *FAST[2:]]  # fmt: skip
     for lr, rate, reason in (("auto", 1e-4, "(auto: the start model already segments"),
                              ("3e-4", 3e-4, "(set by the user)")):  # fmt: skip
         out = tmp_path / f"{lr}.safetensors"
@@ -239,3 +240,78 @@ def test_fine_tuning_normalises_as_the_start_model_was_trained(files, capsys):
                  "--steps", "1", "--init", str(base), "--val-fraction", "0", *FAST])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert load_model(ft)[1]["normalization"] == zscore  # before: the default percentiles
+
+
+def _train_cli(images, labels, out, *extra):
+    images = images if isinstance(images, list) else [images]
+    labels = labels if isinstance(labels, list) else [labels]
+    return main(["train", "--images", *map(str, images), "--labels", *map(str, labels),
+                 "-o", str(out), "--steps", "2", "--val-fraction", "0", *FAST, *extra])  # fmt: skip
+
+
+def test_a_four_channel_imagej_tiff_trains_on_all_four_channels(tmp_path, capsys):
+    import tifffile
+
+    from napari_unet import load_model
+
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    rng = np.random.default_rng(1)
+    cyx = np.stack([img, img * 0.5, rng.random(img.shape), img[::-1]]).astype(np.float32)
+    tifffile.imwrite(tmp_path / "c4.tif", cyx, imagej=True, metadata={"axes": "CYX"})
+    labels = write_image(tmp_path / "c4_labels.tif", lab.astype(np.uint16))
+    out = tmp_path / "c4.safetensors"
+    assert _train_cli(tmp_path / "c4.tif", labels, out) == 0, capsys.readouterr().err
+    assert load_model(out)[0].in_channels == 4  # before: 3, the 4th dropped as an alpha
+
+
+def test_a_stack_with_2d_labels_is_one_error_line_and_no_model(tmp_path, capsys):
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    series = write_image(tmp_path / "ts.tif", np.stack([img] * 12).astype(np.float32))
+    labels = write_image(tmp_path / "ts_labels.tif", lab.astype(np.uint16))
+    out = tmp_path / "ts.safetensors"
+    assert _train_cli(series, labels, out) == 2  # before: a 12-channel model
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "12 planes" in err and "labels are 2D" in err
+    assert not out.exists()
+
+
+def test_grey_turns_colour_stacks_grey_too(tmp_path, capsys):
+    import tifffile
+
+    from napari_unet import load_model
+
+    cells = [touching_cells((96, 96), n_cells=8, seed=s) for s in range(3)]
+    rgb = np.stack([np.stack([i, i * 0.5, i * 0.2], -1) for i, _ in cells]).astype(np.float32)
+    tifffile.imwrite(tmp_path / "rgbstack.tif", rgb, photometric="rgb")  # (Z, Y, X, 3)
+    stack_labels = write_image(tmp_path / "rgbstack_labels.tif",
+                               np.stack([lab for _, lab in cells]).astype(np.uint16))  # fmt: skip
+    grey = write_image(tmp_path / "grey.tif", cells[0][0].astype(np.float32))
+    grey_labels = write_image(tmp_path / "grey_labels.tif", cells[0][1].astype(np.uint16))
+    out = tmp_path / "mix.safetensors"
+    code = _train_cli([tmp_path / "rgbstack.tif", grey], [stack_labels, grey_labels], out,
+                      "--grey")  # fmt: skip
+    assert code == 0, capsys.readouterr().err  # before: "1 channel(s) but ... 3; ... --grey"
+    assert load_model(out)[0].in_channels == 1
+
+
+def test_fine_tuning_records_the_models_own_architecture_and_refuses_another_arch(files, capsys):
+    from napari_unet import read_metadata
+
+    tmp, p = files
+    image, labels = p["a"]
+    tiny = tmp / "tiny.safetensors"
+    assert _train_cli(image, labels, tiny) == 0
+    ft = tmp / "ft.safetensors"
+    assert main(["train", "--images", str(image), "--labels", str(labels), "-o", str(ft),
+                 "--steps", "2", "--val-fraction", "0", "--init", str(tiny),
+                 *FAST[2:]]) == 0  # fmt: skip
+    recorded = read_metadata(ft)["provenance"]["config"]["model"]
+    assert recorded["base_channels"] == 8 and recorded["depth"] == 3  # before: small's 16, 4
+    for start in ("--init", "--resume"):
+        code = _train_cli(image, labels, tmp / "x.safetensors", "--steps", "4", start, str(tiny),
+                          "--arch", "small")  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and "--arch small does not match" in err and "leave --arch out" in err
+    assert not (tmp / "x.safetensors").exists()
+    # Naming the model's own preset is no contradiction.
+    assert _train_cli(image, labels, tmp / "y.safetensors", "--init", str(tiny)) == 0

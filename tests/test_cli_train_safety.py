@@ -224,3 +224,19 @@ def test_an_existing_model_is_kept_unless_overwrite_is_given(pair, tmp_path, cap
     assert out.read_bytes() == before
     assert train(image, labels, "--steps", "5", "--resume", str(out), "-o", str(out)) == 0
     assert train(image, labels, "--steps", "2", "-o", str(out), "--overwrite") == 0
+
+
+def test_overwrite_without_validation_leaves_no_best_of_the_replaced_run(pair, tmp_path):
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+
+    image, labels = pair
+    out = tmp_path / "m.safetensors"
+    # FAST without --val-fraction 0: the first run validates on the default hold-out
+    common = ["train", "--images", str(image), "--labels", str(labels), "-o", str(out),
+              *FAST[:-2]]  # fmt: skip
+    assert main([*common, "--steps", "2"]) == 0
+    assert best_path(out).exists()
+    assert main([*common, "--steps", "3", "--val-fraction", "0", "--overwrite"]) == 0
+    assert load_model(out)[1]["provenance"]["steps"] == 3
+    assert not best_path(out).exists()  # before: the replaced run's best stayed beside it
+    assert not optimizer_path(out, previous=True).exists()

@@ -62,7 +62,9 @@ def test_command_defaults_come_from_the_dataclasses():
             assert shown.startswith(f"{getattr(c, field)}; with --resume"), dest
         else:
             assert train[dest] == getattr(c, field), dest
-    assert train["arch"] == DEFAULT_PRESET and c.model == TrainConfig(model=DEFAULT_PRESET).model
+    # --arch: None unless given (--init/--resume keep the model's), the preset from scratch
+    assert train["arch"] is None and _shown("train")["arch"].startswith(f"{DEFAULT_PRESET};")
+    assert c.model == TrainConfig(model=DEFAULT_PRESET).model
     weights = _defaults("weights")
     for name in ("w0", "sigma", "gap", "class_weights", "mode"):
         assert weights[name] == getattr(WeightMapSettings, name), name

@@ -302,3 +302,48 @@ def test_a_cancelled_window_close_leaves_training_running(make_napari_viewer, qt
     assert not widget._stop_flag.is_set() and not widget._done.is_set()
     widget._stop.native.click()
     qtbot.waitUntil(lambda: widget._start.enabled, timeout=60_000)
+
+
+def test_an_existing_model_file_of_another_session_is_never_replaced(
+    make_napari_viewer, qtbot, tmp_path, errors
+):
+    """A second Train on an image replaced the model beside it, whoever had trained it."""
+    import tifffile
+
+    img, lab = touching_cells((96, 96), n_cells=10, seed=0)
+    tifffile.imwrite(tmp_path / "cells.tif", img.astype(np.float32))
+    theirs = tmp_path / "cells.unet.safetensors"  # the default output: a colleague's model
+    theirs.write_bytes(b"a model trained in another session")
+    viewer = make_napari_viewer()
+    (image,) = viewer.open(tmp_path / "cells.tif")
+    viewer.add_labels(lab, name="cells labels")
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget._image.value = image
+    widget._labels.value = viewer.layers["cells labels"]
+    widget._preset.value, widget._steps.value, widget._batch.value = "tiny", 3, 2
+    widget._crop.value, widget._device.value, widget._val_image.value = 48, "cpu", "none"
+    widget._save_path.line_edit.value = ""  # the default: beside the image
+
+    def run():
+        before = widget._result
+        widget._start.native.click()
+        qtbot.waitUntil(lambda: widget._result is not before and widget._start.enabled,
+                        timeout=60000)  # fmt: skip
+        return widget._result
+
+    mine = tmp_path / "cells.unet-2.safetensors"
+    first = run()
+    assert theirs.read_bytes() == b"a model trained in another session"
+    assert first.saved_to == mine and mine.exists()
+    assert "cells.unet.safetensors exists" in widget._status.value
+    assert mine.name in widget._status.value
+    again = run()  # a later run of this session writes its own file again
+    assert again.saved_to == mine and not (tmp_path / "cells.unet-3.safetensors").exists()
+    # Chosen by hand, an existing file of another session is refused, before any work.
+    widget._save_path.value = theirs
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: len(errors) == 1, timeout=10000)
+    assert "not replaced" in errors[-1] and "cells.unet.safetensors" in errors[-1]
+    assert widget._start.enabled and widget._result is again
+    assert theirs.read_bytes() == b"a model trained in another session"

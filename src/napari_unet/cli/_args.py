@@ -8,11 +8,14 @@ key, so docs/options.md can list the flags that set each option.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from napari_unet.core.options import describe
 
-__all__ = ["add_option", "channel_choice", "progress_bar", "run_each"]
+__all__ = ["add_option", "channel_choice", "progress_bar", "run_each", "sigint_stops"]
 
 
 def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
@@ -133,3 +136,23 @@ def run_each(plan, command: str, work) -> int:
             file=sys.stderr,
         )
     return 2 if failed else 0
+
+
+@contextlib.contextmanager
+def sigint_stops(stop: threading.Event):
+    """Ctrl-C sets ``stop`` (training ends after the step and saves); a second one aborts."""
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
+
+    old = None
+    with contextlib.suppress(ValueError):  # not the main thread: no handler
+        old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)

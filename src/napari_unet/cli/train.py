@@ -7,14 +7,12 @@ line (``--log``), and on Ctrl-C stops after the current step and still saves the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
 import threading
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, learning_rate, progress_bar
+from napari_unet.cli._args import add_option, learning_rate, progress_bar, sigint_stops
 from napari_unet.core.errors import InputError
 
 
@@ -60,7 +58,10 @@ def _add_settings(p) -> None:
 
     d = config.TrainConfig
     presets = sorted(config.PRESETS)
-    add_option(p, "--arch", key="arch", default=config.DEFAULT_PRESET, choices=presets)
+    add_option(
+        p, "--arch", key="arch", default=None, choices=presets,
+        shown_default=f"{config.DEFAULT_PRESET}; with --init or --resume, the model's",
+    )  # fmt: skip
     add_option(
         p,
         "--head",
@@ -122,10 +123,21 @@ def _read(paths: list[Path], grey: bool = False, labels: bool = False) -> list:
     arrays = []
     for p in paths:
         a = np.asarray(read_image(p, labels=labels))
-        if grey and a.ndim == 3 and a.shape[-1] in (3, 4):
-            a = a[..., :3].mean(axis=-1, dtype=np.float32)
-        arrays.append(a)
+        arrays.append(_grey(a) if grey else a)
     return arrays
+
+
+def _grey(a):
+    """``--grey``: a colour image or stack (channels last) as their mean, an alpha left out."""
+    import numpy as np
+
+    from napari_unet.core.images.layout import is_alpha
+
+    if a.ndim not in (3, 4) or a.shape[-1] not in (3, 4) or a.shape[-1] >= min(a.shape[-3:-1]):
+        return a
+    if a.shape[-1] == 4 and is_alpha(a[..., 3]):
+        a = a[..., :3]
+    return a.mean(axis=-1, dtype=np.float32)
 
 
 def _start_channels(args) -> int | None:
@@ -143,7 +155,7 @@ def _start_channels(args) -> int | None:
 REGION_ENDINGS = ("_regions", "_region", "_masks", "_mask")
 
 
-def _load_pairs(images, labels, regions, config, grey, in_channels=None):
+def _load_pairs(images, labels, regions, config, grey, in_channels=None, validation=False):
     from napari_unet.core.training.pairs import make_pairs
 
     images, labels = _expand(images, "--images"), _expand(labels, "--labels")
@@ -169,15 +181,33 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None):
         regions,
         names=[p.name for p in images],
         in_channels=in_channels,
+        validation=validation,
         **config.pair_options(),
     )
 
 
-def _model_config(preset: str, head: str | None) -> dict:
-    """The preset's architecture, with the head asked for (None: the default one)."""
-    from napari_unet.core.training.config import PRESETS
+def _model_config(args, resumed=None) -> dict:
+    """The network to train: ``--arch``, ``--head``; from --init/--resume the model's own."""
+    from napari_unet.core.training.config import DEFAULT_PRESET, PRESETS
 
-    return {**PRESETS[preset], "head": head} if head else dict(PRESETS[preset])
+    head = {"head": args.head} if args.head else {}
+    if args.init is None and resumed is None:
+        return {**PRESETS[args.arch or DEFAULT_PRESET], **head}
+    if args.arch is not None:
+        if resumed is not None:
+            have, what = resumed.model.config, f"--resume {args.resume.name}"
+        else:
+            from napari_unet.core.models.modelfile import read_metadata
+
+            have, what = read_metadata(args.init).get("config") or {}, f"--init {args.init.name}"
+        if any(have.get(k) != v for k, v in PRESETS[args.arch].items()):
+            shape = ", ".join(f"{k} {have.get(k)}" for k in PRESETS[args.arch])
+            raise InputError(
+                f"--arch {args.arch} does not match the model of {what} ({shape}): fine-tuning "
+                "and resuming keep the model's architecture; leave --arch out, or train from "
+                "scratch without --init/--resume"
+            )
+    return head
 
 
 def _config(args, resumed=None):
@@ -208,7 +238,7 @@ def _config(args, resumed=None):
     kept = {k: getattr(base, k) if v is None else v for k, v in given.items()}
     lr = args.lr if args.lr is not None or resumed is None else base.lr
     return TrainConfig(
-        model=_model_config(args.arch, args.head),
+        model=_model_config(args, resumed),
         steps=args.steps,
         lr=lr,
         device=args.device,
@@ -310,26 +340,6 @@ class _Reporter:
         (self.bar.write if self.bar is not None else print)(text)
 
 
-@contextlib.contextmanager
-def _sigint_stops(stop: threading.Event):
-    """Ctrl-C sets ``stop`` (training ends after the step and saves); a second one aborts."""
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
-
-    old = None
-    with contextlib.suppress(ValueError):  # not the main thread: no handler
-        old = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield stop
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
-
-
 def run(args: argparse.Namespace) -> int:
     """Train; return 0 (also after Ctrl-C, once the model is saved)."""
     from napari_unet.core.progress import drain
@@ -348,10 +358,11 @@ def run(args: argparse.Namespace) -> int:
     pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey, channels)
     val = None
     if args.val_images:
-        val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey, channels)
+        val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey, channels,
+                          validation=True)  # fmt: skip
     log_path = args.log
     # Appended: a resumed run adds its events after those of the run it continues.
-    with _sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:
+    with sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:
         report = _Reporter(log, args.quiet)
         gen = iter_train(
             pairs, config, val=val, stop=stop, init=args.init, resume=resumed,
@@ -359,6 +370,11 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         try:
             result = drain(gen, report)
+        except KeyboardInterrupt as exc:  # a second Ctrl-C: the run saved as a stop does
+            saved = getattr(getattr(exc, "result", None), "saved_to", None)
+            if saved is not None:
+                print(f"\naborted at step {exc.result.steps_done}; saved {saved}", file=sys.stderr)
+            raise
         finally:
             if report.bar is not None:
                 report.bar.close()

@@ -169,9 +169,9 @@ class TrainForm(Container):
     # -- settings -----------------------------------------------------------------------
     def config(self) -> TrainConfig:
         """The settings as a :class:`TrainConfig` (raises InputError)."""
-        model = dict(PRESETS[self._preset.value])
-        if self._start_from.value == SCRATCH:  # fine-tuning keeps the model's own head
-            model["head"] = self._head.value
+        model = {}  # fine-tuning keeps the model's own architecture and head
+        if self._start_from.value == SCRATCH:
+            model = {**PRESETS[self._preset.value], "head": self._head.value}
         return TrainConfig(
             model=model,
             steps=int(self._steps.value),

@@ -57,6 +57,38 @@ def output_path(image_layer, chosen) -> Path | None:
     return None
 
 
+def claim_output(output: Path | None, explicit: bool, own) -> tuple[Path | None, str]:
+    """The model file a run writes, and a note for the status line ("" if none).
+
+    An existing model file (or its ``NAME.best``) that this dock did not write (``own``:
+    resolved paths of its earlier results) is never replaced: a default path
+    (``IMAGE.unet.safetensors`` beside the image) moves on to the next free name
+    (``IMAGE.unet-2.safetensors``, ...), a path chosen in *save to* is refused (InputError).
+    The dock's own earlier result is written again (a later run, Resume). Before, a second
+    Train on an image replaced the model beside it, whoever had trained it.
+    """
+    from napari_unet.core.errors import InputError
+    from napari_unet.core.training.checkpoint import best_path
+
+    def taken(path: Path) -> bool:
+        mine = path.resolve() in own
+        return not mine and any(p.exists() for p in (path, best_path(path)))
+
+    if output is None or not taken(output):
+        return output, ""
+    if explicit:
+        raise InputError(
+            f"{output.name} exists and was not trained in this session: it is not replaced; "
+            "choose another file in 'save to', or remove it first (the command line needs "
+            "--overwrite for the same)"
+        )
+    stem = output.name.removesuffix(".safetensors")
+    k = 2
+    while taken(candidate := output.with_name(f"{stem}-{k}.safetensors")):
+        k += 1
+    return candidate, f"{output.name} exists (not trained here): saving to {candidate.name}"
+
+
 def check_output(output: Path | None, layers, init) -> None:
     """Refuse (InputError) a model path that is a layer's source file, or unwritable."""
     from napari_unet.core.files import check_outputs

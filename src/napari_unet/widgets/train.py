@@ -100,6 +100,11 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._closing = False
         self._t0 = self._last_bar = 0.0
         self._start_step, self._preview_layer = 0, None
+        # Model files this dock wrote (a later run and Resume write them again; any other
+        # existing file is not replaced, th.claim_output), and the Review dock's suggestion.
+        self._written: set[Path] = set()
+        self._suggested: Path | None = None
+        self._output_note = ""
         self._lr_note = ""  # the run's base learning rate, on every progress line
         self._connect()
         self._refresh()
@@ -162,7 +167,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
             init = None if resume else self._form.init_choice()
             data["in_channels"] = th.model_channels(init, self._result if resume else None)
             config = with_start_normalization(config, init, self._result if resume else None)
-            self._output = th.output_path(pairs[0][0], self._save_path.value)
+            chosen = self._save_path.value
+            explicit = str(chosen) not in ("", ".") and Path(chosen) != self._suggested
+            output = th.output_path(pairs[0][0], chosen)
+            self._output, self._output_note = th.claim_output(output, explicit, self._written)
             th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
@@ -179,7 +187,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self.plot.reset()
         self._progress.max = config.steps
         self._set_running(True)
-        self._status.value = "Computing weight maps..."
+        note = f" ({self._output_note})" if self._output_note else ""
+        self._status.value = f"Computing weight maps...{note}"
         # napari's many objects make a full garbage collection pause every thread for
         # 0.1-0.4 s; frozen, they are left out of the collections that training's
         # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.
@@ -275,12 +284,14 @@ class TrainWidget(_layers.KeepsPicks, Container):
                 self._status.value = "stopped before the first step; the last model is kept"
             return
         self._result = result
+        if result.saved_to is not None:
+            self._written.add(Path(result.saved_to).resolve())
         if self._closing:
             return
         status, trouble = th.result_status(result, self._output)
         if trouble:
             _layers.report_error(self._status, trouble)
-        self._status.value = status
+        self._status.value = status + (f" ({self._output_note})" if self._output_note else "")
         self._handover(result)
 
     def use_pairs(self, pairs, init, source: str, save_to: Path | None = None) -> None:
@@ -294,8 +305,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
         layers = pair_layers(self._viewer, pairs)
         self._form.set_pairs(layers, f"{len(layers)} corrected images from {source}")
         self._form.start_from_model(init)
-        if save_to is not None:
-            self._save_path.value = save_to
+        if save_to is not None:  # a suggestion: an existing file there moves to the next name
+            self._save_path.value = self._suggested = Path(save_to)
         self._status.value = f"Ready to fine-tune on {len(layers)} images from {source}: Start."
 
     def _handover(self, result) -> None:
@@ -322,6 +333,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
 
         def saved(where: Path) -> None:
             result.saved_to = where
+            self._written.add(Path(where).resolve())
             self._save_path.value = where  # a later run (and Resume) writes here too
             self._handover(result)
 

@@ -43,10 +43,11 @@ def read_image(path: str | os.PathLike, lazy: bool = False, labels: bool = False
     Returns
     -------
     numpy.ndarray or dask.array.Array
-        The pixel data, channels last: PNG images keep them there (an alpha channel that is
-        fully opaque is dropped), and the channel axis a TIFF records, or an OME-Zarr image
-        names, is moved there (:func:`.layout.channels_last`: an ImageJ or OME-TIFF ``CYX`` is read
-        as ``(Y, X, C)``). An OME-Zarr image gives its full-resolution level.
+        The pixel data, channels last: PNG images keep them there (an image's alpha channel
+        is dropped, a label image's when it is fully opaque), and the channel axis a TIFF
+        records, or an OME-Zarr image names, is moved there (:func:`.layout.channels_last`:
+        an ImageJ or OME-TIFF ``CYX`` is read as ``(Y, X, C)``). An OME-Zarr image gives its
+        full-resolution level.
 
     Raises
     ------
@@ -160,15 +161,21 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
             bands = len(im.getbands())
             dtype = np.uint16 if im.mode.startswith("I;16") else np.uint8
             _check_size(p, (im.height, im.width, bands), dtype)
-            arr = np.asarray(im if labels else _shown(im))
+            shown = im if labels else _shown(im)
+            mode, arr = shown.mode, np.asarray(shown)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
         raise InputError(f"{p}: refused, the image is too large to decode safely ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted files raise many types
         raise InputError(f"{p}: not a readable image file ({type(exc).__name__}: {exc})") from None
-    if arr.ndim == 3 and arr.shape[-1] == 4 and np.all(arr[..., 3] == arr[..., 3].max()):
-        arr = arr[..., :3]
+    # An RGBA image's alpha is transparency, never image content: dropped from an image
+    # whatever it holds (training and prediction keep a varying fourth channel of an array,
+    # a fluorescence channel, see layout.is_alpha); from labels when fully opaque.
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        opaque = np.all(arr[..., 3] == arr[..., 3].max())
+        if opaque or (mode == "RGBA" and not labels):
+            arr = arr[..., :3]
     return arr
 
 

@@ -4,8 +4,10 @@ Prediction accepts ``(H, W)``; ``(H, W, C)`` (RGB last) or ``(C, H, W)``; stacks
 ``(Z, C, H, W)`` or ``(Z, H, W, C)``. :func:`layout` decides which axis is which (or takes the
 caller's ``channel_axis``) and returns a view, numpy or dask, without copying; then
 :func:`fit_channels` gives the model the channels it takes: the alpha of an RGBA image is
-dropped, and a grey (one-channel) model gets one channel of a colour or multichannel image,
-the mean of them by default or the one chosen. Training applies the same rule.
+dropped (a last axis of 4 whose fourth channel holds one value everywhere, :func:`is_alpha`;
+a fourth channel that varies is image content), and a grey (one-channel) model gets one
+channel of a colour or multichannel image, the mean of them by default or the one chosen.
+Training applies the same rule.
 """
 
 from __future__ import annotations
@@ -125,8 +127,11 @@ def _channels_last(shape: tuple[int, ...]) -> bool:
 def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool = False, shape=()):
     """``(P, C, H, W)`` planes with the ``in_channels`` channels a model takes.
 
-    * The alpha of an RGBA image (``rgba``) is dropped: it is never image content (unless
-      the model itself takes four channels).
+    * The alpha of an RGBA image (``rgba``: the input's last axis holds the four channels)
+      is dropped when it is one (:func:`is_alpha`: one value everywhere, as in DSB2018's
+      RGBA PNGs), unless the model itself takes four channels. A fourth channel that varies
+      is data (a 4-channel fluorescence TIFF is read channel-last): before, it was dropped
+      from the shape alone and such images trained 3-channel models on the wrong data.
     * A grey model (``in_channels == 1``) reads one channel: ``channel`` picks it by index;
       ``"mean"`` averages all; ``None`` (auto) takes the first if all are equal (grey stored
       as RGB) and the mean otherwise. The mean keeps an integer image's dtype (rounded).
@@ -141,7 +146,7 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
         the model cannot take.
     """
     n = int(planes.shape[1])
-    if rgba and n == 4 and in_channels != 4:
+    if rgba and n == 4 and in_channels != 4 and is_alpha(planes[:, 3]):
         planes, n = planes[:, :3], 3
     if channel is not None and channel != "mean":
         index = isinstance(channel, int | np.integer) and not isinstance(channel, bool)
@@ -161,10 +166,28 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
         if channel is None and _channels_identical(planes):
             return planes[:, :1]
         return _mean_channel(planes)
+    data = " (its fourth channel varies: data, not an RGBA alpha)" if rgba and n == 4 else ""
     raise InputError(
-        f"the image has {n} channel(s){f' (shape {shape})' if shape else ''} but the model "
-        f"expects {in_channels}; pass an image with {in_channels} channel(s) or set channel_axis"
+        f"the image has {n} channel(s){f' (shape {shape})' if shape else ''}{data} but the "
+        f"model expects {in_channels}; pass an image with {in_channels} channel(s) or set "
+        "channel_axis"
     )
+
+
+def is_alpha(channel) -> bool:
+    """Whether the fourth channel of an image (``(..., H, W)``) is an alpha: one value everywhere.
+
+    DSB2018's RGBA PNGs carry an opaque alpha (255 everywhere); the fourth channel of a
+    fluorescence image varies. Judged on a regular sample of at most about a million pixels
+    per plane (as :func:`_channels_identical`), so a lazy image is not read whole.
+    """
+    h, w = channel.shape[-2:]
+    stride = max(1, int(math.sqrt(h * w / 1e6)))
+    sample = channel[..., ::stride, ::stride]
+    if hasattr(sample, "compute"):
+        sample = sample.compute()
+    sample = np.asarray(sample)
+    return sample.size > 0 and bool(np.all(sample == sample.flat[0]))
 
 
 def _mean_channel(planes):
@@ -219,6 +242,44 @@ def channels_last(data, axes: str):
     if len(axes) != data.ndim or len(found) != 1 or found[0] == data.ndim - 1:
         return data
     return array_namespace(data).moveaxis(data, found[0], -1)
+
+
+#: The most channels of a ``(C, H, W)`` image (unless the model takes more): as many as
+#: prediction's guess of a channel axis allows (:func:`layout`); more are planes.
+MAX_CHANNELS_FIRST = 4
+
+
+def split_channels(
+    image: np.ndarray, label_shape: tuple, what: str, in_channels: int | None = None
+) -> np.ndarray:
+    """A training image as ``(..., C, H, W)``, matching its labels' shape (2D or stack).
+
+    ``(C, H, W)`` with 2D labels: channels up to :data:`MAX_CHANNELS_FIRST` or
+    ``in_channels``; more are a stack 2D labels do not annotate (a 12-frame series with one
+    frame's labels trained a 12-channel model, which prediction read as 12 planes).
+    """
+    if image.shape == label_shape:
+        return image[..., None, :, :]
+    if image.ndim == len(label_shape) + 1:
+        if image.shape[:-1] == label_shape:  # channels last (RGB)
+            return np.moveaxis(image, -1, -3)
+        if len(label_shape) == 2 and image.shape[1:] == label_shape:  # (C, H, W)
+            n = image.shape[0]
+            if n <= MAX_CHANNELS_FIRST or n == in_channels:
+                return image
+            raise InputError(
+                f"{what}: the image has {n} planes (shape {tuple(image.shape)}) but its labels "
+                f"are 2D {tuple(label_shape)}: give (Z, Y, X) labels of every plane, or one "
+                f"plane of the image (an image of more than {MAX_CHANNELS_FIRST} channels "
+                "stores them last, (Y, X, C))"
+            )
+        if len(label_shape) == 3 and image.shape[:1] + image.shape[2:] == label_shape:
+            return image  # (Z, C, H, W)
+    raise InputError(
+        f"{what}: image shape {tuple(image.shape)} does not match labels shape "
+        f"{tuple(label_shape)}; the image must have the labels' shape, optionally with one "
+        f"channel axis (first or last)"
+    )
 
 
 def extra_axis(image_shape: tuple, labels_shape: tuple) -> int | None:

@@ -189,6 +189,71 @@ def save_final(result: TrainResult, path: Path) -> tuple[Path, str]:
     raise InputError(f"could not save the trained model to {path} ({first}) nor a fallback file")
 
 
+def finish_run(result: TrainResult, output: Path | None, start: int, in_place: bool) -> list:
+    """Save the end of a run (finished, stopped or interrupted); its ``Checkpoint`` events.
+
+    A run that trained no step writes nothing. Otherwise the carried best of a resumed run
+    (:func:`save_carried_best`), then the last weights (:func:`save_final`); once those are
+    in ``output``, the files a replaced run left beside it go (:func:`drop_replaced`),
+    unless the run continues that file in place (``in_place``).
+    """
+    from napari_unet.core.training.events import Checkpoint
+
+    if output is None or result.steps_done <= start:
+        return []
+    events = []
+    if (carried := save_carried_best(result, output, start)) is not None:
+        events.append(Checkpoint(result.best_metrics["step"], carried, "best"))
+    result.saved_to, kind = save_final(result, output)
+    events.append(Checkpoint(result.steps_done, result.saved_to, kind))
+    if kind == "last" and not in_place:
+        drop_replaced(result, output)
+    return events
+
+
+def drop_replaced(result: TrainResult, output: Path) -> None:
+    """Remove what a replaced run left beside ``output``: its best model, its optimiser state.
+
+    Called once this run's model is in ``output`` (so a crash before leaves the old run's
+    files together). ``NAME.best`` goes unless it holds this run's best or was written by
+    this run; ``NAME.optim.prev`` unless it is this run's. Before, a run without
+    validation (or stopped before its first) left the replaced run's ``NAME.best``
+    beside the new model, where "best" named another run's weights.
+    """
+    from napari_unet.core.models.modelfile import read_metadata
+
+    best = best_path(output)
+    if best.is_file() and not _holds_best(output, result.best_metrics):
+        try:
+            run = (read_metadata(best).get("provenance") or {}).get("run_id")
+        except (InputError, OSError):
+            run = None
+        if run != result.run_id:
+            _remove(best)
+    prev = optimizer_path(output, previous=True)
+    if prev.is_file() and _optimizer_run(prev) != result.run_id:
+        _remove(prev)
+
+
+def _optimizer_run(path: Path) -> str | None:
+    """The run id an optimiser-state file records (its header only), or None."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            extra = json.loads((f.metadata() or {}).get("extra", "{}"))
+    except Exception:  # noqa: BLE001 - safetensors raises its own error types
+        return None
+    return extra.get("run_id") if isinstance(extra, dict) else None
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError as exc:
+        warnings.warn(f"could not remove {path}, left by a replaced run ({exc})", RuntimeWarning, 3)
+
+
 def load_resume(path: str | Path) -> TrainResult:
     """Rebuild a :class:`TrainResult` from a model file and its optimiser state."""
     from napari_unet.core.models.modelfile import load_model

@@ -106,24 +106,6 @@ class TrainPair:
         return self._region
 
 
-def _split_channels(image: np.ndarray, label_shape: tuple, what: str) -> np.ndarray:
-    """Return the image as ``(..., C, H, W)`` matching ``label_shape`` (2D or stack)."""
-    if image.shape == label_shape:
-        return image[..., None, :, :]
-    if image.ndim == len(label_shape) + 1:
-        if image.shape[:-1] == label_shape:  # channels last (RGB)
-            return np.moveaxis(image, -1, -3)
-        if len(label_shape) == 2 and image.shape[1:] == label_shape:  # (C, H, W)
-            return image
-        if len(label_shape) == 3 and image.shape[:1] + image.shape[2:] == label_shape:
-            return image  # (Z, C, H, W)
-    raise InputError(
-        f"{what}: image shape {tuple(image.shape)} does not match labels shape "
-        f"{tuple(label_shape)}; the image must have the labels' shape, optionally with one "
-        f"channel axis (first or last)"
-    )
-
-
 def cached_target_and_weights(
     labels: np.ndarray,
     mask: np.ndarray | None,
@@ -175,6 +157,7 @@ def make_pairs(
     in_channels: int | None = None,
     channel: int | str | None = None,
     head: str = DEFAULT_HEAD,
+    validation: bool = False,
 ) -> list[TrainPair]:
     """Validate training data and prepare one :class:`TrainPair` per annotated plane.
 
@@ -207,6 +190,10 @@ def make_pairs(
     head : str
         The head of the network to be trained: which target to make (the trainer makes
         them again for a network with another head, see :func:`for_head`).
+    validation : bool
+        A validation set (``iter_train(..., val=...)``): images without a cell are allowed
+        (the cells found there are false positives: AP50 1 if none, else 0); one with no
+        annotated plane at all is refused, naming the validation set.
 
     Returns
     -------
@@ -216,7 +203,7 @@ def make_pairs(
     ------
     InputError
         Different shapes, non-integer or negative labels, an empty region, images with
-        different channel counts, or no annotated cell at all.
+        different channel counts, a stack with 2D labels, or no annotated cell at all.
     """
     regions, names = _check_counts(images, labels, regions, names)
     pairs: list[TrainPair] = []
@@ -236,12 +223,31 @@ def make_pairs(
                 TrainPair(image, lz, mz, target, weights, plane, raw, head, extra,
                           (w0, sigma, gap), norm)  # fmt: skip
             )
+    return _checked_validation(pairs, names) if validation else _checked_training(pairs, names)
+
+
+def _checked_training(pairs: list[TrainPair], names: list[str]) -> list[TrainPair]:
+    """Training pairs need a cell."""
     if not pairs or sum(p.fg_index.size for p in pairs) == 0:
         raise InputError(
-            "no annotated cell: the labels hold no cell (value > 0) inside the annotated "
-            "region; paint at least a few cells before training"
+            f"no annotated cell in {_shown(names)}: the labels hold no cell (value > 0) inside "
+            "the annotated region; paint at least a few cells before training"
         )
     return pairs
+
+
+def _checked_validation(pairs: list[TrainPair], names: list[str]) -> list[TrainPair]:
+    """Validation pairs need a plane, not a cell (an empty image scores false positives)."""
+    if not pairs:
+        raise InputError(
+            f"validation ({_shown(names)}): no annotated plane; its labels hold no cell and "
+            "no region marks the planes that were checked: give a region, or paint the cells"
+        )
+    return pairs
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
 
 
 def for_head(
@@ -300,18 +306,22 @@ def _check_counts(images, labels, regions, names) -> tuple[list, list]:
 
 
 def checked_image(img, label_shape: tuple, name: str, in_channels, channel) -> np.ndarray:
-    """The image as ``(..., C, H, W)`` with the channels the model takes (see make_pairs)."""
-    from napari_unet.core.images.layout import fit_channels
+    """The image as ``(..., C, H, W)`` with the channels the model takes (see make_pairs).
+
+    A last axis of 4 loses its fourth channel only when that is an RGBA alpha (one value
+    everywhere, :func:`~napari_unet.core.images.layout.is_alpha`), as prediction reads it.
+    """
+    from napari_unet.core.images.layout import fit_channels, is_alpha, split_channels
 
     img = np.asarray(img)
     if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
         raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
     check_pixels(img, f"{name}: the image")
     rgba = img.ndim == len(label_shape) + 1 and img.shape[:-1] == label_shape and img.shape[-1] == 4
-    img = _split_channels(img, label_shape, name)
+    img = split_channels(img, label_shape, name, in_channels)
     planes = img if img.ndim == 4 else img[None]
     if in_channels is None:  # from scratch: the image's channels (alpha dropped, grey as one)
-        n = planes.shape[1] - (1 if rgba else 0)
+        n = planes.shape[1] - (1 if rgba and is_alpha(planes[:, 3]) else 0)
         in_channels = 1 if n > 1 and np.all(planes[:, :n] == planes[:, :1]) else n
     try:
         planes = fit_channels(planes, in_channels, channel, rgba)

@@ -9,32 +9,30 @@ progress bar.
 
 Stop is cooperative: ``stop`` (a ``threading.Event`` or a callable) is checked before every
 step; the generator then returns normally with the weights as trained so far. A result (or
-the model file written with its optimiser state) resumes where it stopped.
+the model file written with its optimiser state) resumes where it stopped. Ctrl-C (a
+``KeyboardInterrupt``) in a script or notebook saves as a stop does, then is raised again.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
-from napari_unet.core.images.sizes import median_diameter
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.models.pretrained import resolve_model
-from napari_unet.core.progress import drain
 from napari_unet.core.training.checkpoint import (
     best_path,
+    finish_run,
     load_resume,
     optimizer_path,
-    save_carried_best,
-    save_final,
     save_snapshot,
     with_start_normalization,
 )
@@ -50,26 +48,18 @@ from napari_unet.core.training.lr_choice import choose_lr
 from napari_unet.core.training.pairs import TrainPair, for_head
 from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
+    Stop,
     batch_workers,
     crop_sizes,
     init_model,
+    is_stopped,
     make_optimizer,
     make_sampler,
+    object_size,
     step_random,
 )
 
 __all__ = ["batch_workers", "iter_train", "train"]
-
-#: A stop flag: an event that is set, or a callable that returns True.
-Stop = threading.Event | Callable[[], bool] | None
-
-
-def _is_stopped(stop: Stop) -> bool:
-    if stop is None:
-        return False
-    if isinstance(stop, threading.Event):
-        return stop.is_set()
-    return bool(stop())
 
 
 class _Run:
@@ -81,8 +71,11 @@ class _Run:
         from napari_unet.core.device import autocast_dtype, choose_device, describe_device
         from napari_unet.core.training.validation import fingerprint, split_holdout
 
-        self.config = config
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
+        # The network trained, not the preset asked for: a fine-tuned or resumed network
+        # keeps its own (before, provenance named the default preset's architecture).
+        config = replace(config, model=copy.deepcopy(dict(self.model.config)))
+        self.config = config
         self.head = head_of(self.model)  # the targets follow the network's head
         settings = (self.head, config.w0, config.sigma, config.gap, config.normalization)
         pairs = for_head(pairs, *settings)
@@ -131,10 +124,10 @@ class _Run:
                 "data": [p.name for p in pairs],
                 "validation": [p.name for p in val],
                 "device": self.device_name,
+                "run_id": self.run_id,  # which run wrote a file (checkpoint.drop_replaced)
             },
         }
-        size, _ = median_diameter([_objects(p.labels) for p in pairs], [p.mask for p in pairs])
-        if size is not None:  # the typical cell diameter the model learnt (see object_size)
+        if (size := object_size(pairs)) is not None:  # the typical cell diameter it learnt
             self.meta["object_size"] = round(size, 2)
         self._loss, self._n, self._images = None, 0, 0
         self._t0 = self._last = time.perf_counter()
@@ -175,8 +168,8 @@ class _Run:
         from napari_unet.core.training.device_sampling import as_device_tensor
         from napari_unet.core.training.losses import head_loss
 
-        self.step += 1
-        lr = learning_rate(self.config, self.step, self.lr.lr)
+        step = self.step + 1  # counted once the weights moved (an interrupt saves as done)
+        lr = learning_rate(self.config, step, self.lr.lr)
         for g in self.opt.param_groups:
             g["lr"] = lr
         x, tgt, w, extra = (
@@ -184,7 +177,7 @@ class _Run:
             for k in ("image", "target", "weights", "extra")
         )
         amp = self.amp_dtype
-        random = step_random(self.model, self.config.seed, self.step, self.device)
+        random = step_random(self.model, self.config.seed, step, self.device)
         with random, torch.autocast(self.device.type, dtype=amp, enabled=amp is not None):
             out = self.model.forward_all(x) if self.deep else self.model(x)
         loss = head_loss(out, tgt, w, extra, self.config.dice_weight, self.head)
@@ -196,6 +189,7 @@ class _Run:
         else:
             loss.backward()
             self.opt.step()
+        self.step = step
         self._loss = loss.detach() if self._loss is None else self._loss + loss.detach()
         self._n += 1
         self._images += self.config.batch_size
@@ -304,6 +298,8 @@ def iter_train(
         pair is held out (0: no validation, the last model is the best).
     stop : threading.Event or callable, optional
         Checked before every step; when set the run ends and returns the model as is.
+        Ctrl-C (``KeyboardInterrupt``) saves the run so too, then is raised again with the
+        :class:`TrainResult` as its ``result`` attribute.
     init : path-like or str, optional
         Model file or built-in name (``"nuclei"``) to fine-tune from (same architecture).
     resume : TrainResult or path-like, optional
@@ -321,6 +317,9 @@ def iter_train(
     TrainResult
     """
     config = config or TrainConfig()
+    # Continuing the file it writes (NAME.best beside it is the run's own): in place.
+    source = resume if isinstance(resume, str | Path) else getattr(resume, "saved_to", None)
+    in_place = None not in (source, output) and Path(source).resolve() == Path(output).resolve()
     if isinstance(resume, str | Path):
         resume = load_resume(resume)
     if resume is not None and config.steps <= resume.steps_done:
@@ -336,10 +335,28 @@ def iter_train(
         check_outputs(paths, [] if init is None else [resolve_model(init)])
     run = _Run(pairs, config, val, init, resume, output)
     yield run.started()
+    try:
+        yield from _steps(run, stop, preview)
+    except KeyboardInterrupt as exc:  # Ctrl-C in a script or notebook: keep what was trained
+        run.stopped = True
+        exc.result = run.result()  # the model as trained, for whoever catches it
+        finish_run(exc.result, run.output, run.start, in_place)
+        if exc.result.saved_to is not None and hasattr(exc, "add_note"):
+            exc.add_note(f"napari-unet: training stopped at step {run.step}; the model was "
+                         f"saved to {exc.result.saved_to}")  # fmt: skip
+        raise
+    result = run.result()
+    yield from finish_run(result, run.output, run.start, in_place)
+    return result
+
+
+def _steps(run: _Run, stop: Stop, preview) -> Generator[Any, None, None]:
+    """The run's steps and evaluations, until its last step or ``stop``."""
+    config = run.config
     prefetcher = run.prefetcher()
     try:
         while run.step < config.steps:
-            if _is_stopped(stop):
+            if is_stopped(stop):
                 run.stopped = True
                 break
             event = run.train_step(prefetcher.get())
@@ -349,13 +366,6 @@ def iter_train(
                 yield from run.validate(preview)
     finally:
         prefetcher.close()
-    result = run.result()
-    if run.output is not None and run.step > run.start:  # a run that trained nothing: no file
-        if (carried := save_carried_best(result, run.output, run.start)) is not None:
-            yield Checkpoint(result.best_metrics["step"], carried, "best")
-        result.saved_to, kind = save_final(result, run.output)
-        yield Checkpoint(run.step, result.saved_to, kind)
-    return result
 
 
 def train(
@@ -368,21 +378,19 @@ def train(
     """Run :func:`iter_train` to the end (for scripts) and return the result.
 
     ``progress`` is called with every event; the other arguments are those of
-    :func:`iter_train`.
+    :func:`iter_train`. A ``KeyboardInterrupt`` (Ctrl-C, a notebook's Interrupt), also
+    one raised while ``progress`` runs, saves the run as a stop does and is raised again;
+    its ``result`` attribute holds the :class:`TrainResult`.
     """
-    return drain(iter_train(pairs, config, **kwargs), progress)
-
-
-def _objects(labels):
-    """Instance labels to measure object sizes on.
-
-    A mask of one id (a semantic mask) is split into its connected parts: its whole
-    foreground is no object size (a model trained on them recorded 148 px for 13 px nuclei).
-    """
-    import numpy as np
-    from scipy import ndimage
-
-    labels = np.asarray(labels)
-    if labels.size == 0 or int(labels.max()) > 1:
-        return labels
-    return ndimage.label(labels > 0)[0]
+    gen = iter_train(pairs, config, **kwargs)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            try:
+                progress(event)
+            except KeyboardInterrupt as exc:
+                gen.throw(exc)  # the run saves as a stop does, then raises it again
+                raise
