@@ -168,6 +168,70 @@ def test_real_masks(shared_data, tmp_path, capsys):
     assert total["per_threshold"][-1]["tp"] == 0
 
 
+def test_planes_empty_on_both_sides_are_left_out_of_the_image_mean(tmp_path, capsys):
+    gt = np.zeros((10, 40, 40), np.uint16)
+    gt[4], gt[5] = squares(THREE), squares(THREE[:1])
+    tifffile.imwrite(tmp_path / "gt.tif", gt)
+    tifffile.imwrite(tmp_path / "pred.tif", np.zeros_like(gt))  # nothing found
+    out = tmp_path / "s.json"
+    args = ["evaluate", str(tmp_path / "pred.tif"), str(tmp_path / "gt.tif"), "--per-plane"]
+    assert main([*args, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "mean over 2 image(s) of per-image AP): 0.0000" in text
+    assert "8 image(s) empty in both the ground truth and the prediction: left out" in text
+    total = json.loads(out.read_text())["total"]
+    assert total["dataset_ap"] == 0.0 and total["n_empty"] == 8 and total["n_images"] == 10
+    # Every plane empty on both sides: no image mean is printed, as 1.0 or as NaN.
+    tifffile.imwrite(tmp_path / "gt.tif", np.zeros_like(gt))
+    assert main([*args, "--json", str(out), "--overwrite"]) == 0
+    text = capsys.readouterr().out
+    assert "dataset AP: none, every one of the 10 image(s) is empty" in text
+    assert "nan" not in text.lower()
+    assert json.loads(out.read_text())["total"]["dataset_ap"] is None
+
+
+def test_colour_label_files_are_refused(tmp_path, capsys):
+    gt = squares(THREE)
+    lut = np.array([[0, 0, 0]] + [[200, 5 * k, 10] for k in range(1, 40)], np.uint8)
+    Image.fromarray(lut[gt]).save(tmp_path / "gt.png")
+    Image.fromarray(lut[squares(THREE[1:])]).save(tmp_path / "pred.png")
+    for extra in ([], ["--per-plane"]):
+        args = ["evaluate", str(tmp_path / "pred.png"), str(tmp_path / "gt.png"), *extra]
+        assert main(args) == 2
+        captured = capsys.readouterr()
+        assert "colour" in captured.err and captured.out == ""
+    tifffile.imwrite(tmp_path / "gt.tif", lut[gt], photometric="rgb")
+    tifffile.imwrite(tmp_path / "pred.tif", lut[gt], photometric="rgb")
+    assert main(["evaluate", str(tmp_path / "pred.tif"), str(tmp_path / "gt.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "gt.tif" in err and "minisblack" in err  # how to save a stack of 3 planes
+    # A grey stack of three planes is scored, as a volume or plane by plane.
+    tifffile.imwrite(tmp_path / "gt3.tif", np.stack([gt] * 3), photometric="minisblack")
+    tifffile.imwrite(tmp_path / "pred3.tif", np.stack([gt] * 3), photometric="minisblack")
+    args = ["evaluate", str(tmp_path / "pred3.tif"), str(tmp_path / "gt3.tif")]
+    assert main(args) == 0 and main([*args, "--per-plane"]) == 0
+
+
+def test_json_never_replaces_a_file_without_overwrite(folders, tmp_path, capsys):
+    gt_dir, pred_dir = folders
+    out = tmp_path / "scores.json"
+    out.write_text('{"earlier": "model A"}')
+    args = ["evaluate", str(pred_dir), str(gt_dir), "--json", str(out)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert f"{out} exists; pass --overwrite to replace it" in captured.err
+    assert captured.out == ""  # refused before any image was scored
+    assert out.read_text() == '{"earlier": "model A"}'
+    assert main([*args, "--overwrite"]) == 0
+    assert json.loads(out.read_text())["total"]["n_images"] == 2
+    capsys.readouterr()
+    folder = tmp_path / "dir.json"
+    folder.mkdir()
+    assert main(["evaluate", str(pred_dir), str(gt_dir), "--json", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert "is a folder" in captured.err and captured.out == ""
+
+
 # --- the MODEL form ---------------------------------------------------------------------
 
 

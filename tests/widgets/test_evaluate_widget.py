@@ -30,9 +30,8 @@ def docked(viewer) -> EvaluateWidget:
 
 def run_and_wait(qtbot, widget: EvaluateWidget) -> None:
     widget.results = None
-    widget._run.native.click()
-    qtbot.waitUntil(lambda: widget._run.enabled and widget._worker is not None, timeout=20000)
-    qtbot.waitUntil(lambda: widget._worker.is_running is False, timeout=20000)
+    widget._run.native.click()  # a Cancel button until the run has finished
+    qtbot.waitUntil(lambda: widget._run.text == "Evaluate", timeout=20000)
 
 
 def test_scores_a_real_prediction_against_annotations(make_napari_viewer, qtbot, shared_data):
@@ -109,8 +108,8 @@ def test_annotated_region_scores_only_the_annotated_part(make_napari_viewer, qtb
     assert widget.results[1]["per_threshold"][0]["fp"] == 1
     empty = viewer.add_labels(np.zeros((40, 40), np.int32), name="nothing")
     widget._region.value = empty
-    widget._run.native.click()
-    assert errors and "empty" in errors[-1]
+    run_and_wait(qtbot, widget)  # the region is read in the worker, with the layers
+    assert errors and "empty" in errors[-1] and widget.results is None
 
 
 def test_stack_planes_without_annotated_region_are_skipped(make_napari_viewer, qtbot):
@@ -337,3 +336,132 @@ def test_renaming_a_layer_keeps_every_picker_on_it(make_napari_viewer, qtbot):
 
     expected = evaluate(*restrict_to_region(squares(THREE), squares(THREE[:2]), mask))["ap"]
     assert widget.results[1]["ap"] == pytest.approx(expected)
+
+
+def test_planes_empty_in_both_layers_are_left_out_of_the_plane_mean(make_napari_viewer, qtbot):
+    """A prediction that finds nothing scores 0, not 0.8 for 8 empty planes of 10."""
+    gt = np.zeros((10, 40, 40), np.int32)
+    gt[4], gt[5] = squares(THREE), squares(THREE[:1])
+    viewer = make_napari_viewer()
+    viewer.add_labels(gt, name="annotations")
+    viewer.add_labels(np.zeros_like(gt), name="prediction")
+    widget = docked(viewer)
+    run_and_wait(qtbot, widget)
+    per_image, total = widget.results
+    assert len(per_image) == 10  # every plane keeps its column
+    assert total["dataset_ap"] == 0.0 and total["n_empty"] == 8
+    status = widget._status.value
+    assert "AP 0.000" in status and "8 planes empty in both layers left out" in status
+    assert [float(v) for v in widget._thresholds["AP img mean"]] == [0.0] * 10
+    viewer.layers["annotations"].data = np.zeros_like(gt)  # nothing anywhere
+    run_and_wait(qtbot, widget)
+    status = widget._status.value
+    assert "no plane holds an object" in status and "1.000" not in status
+    assert set(widget._thresholds["AP img mean"]) == {"n/a"}
+
+
+def blocked_job(monkeypatch, release: threading.Event):
+    """Make the dock's scoring wait for ``release`` after its first progress event."""
+    from napari_unet.core.metrics import EvaluateProgress
+
+    original = _workers.evaluate_job
+
+    def slow(pairs, thresholds, total):
+        yield EvaluateProgress(0, total, "waiting")
+        release.wait(20)
+        return (yield from original(pairs, thresholds, total))
+
+    monkeypatch.setattr(_workers, "evaluate_job", slow)
+
+
+def test_closing_napari_while_it_scores_raises_nothing(make_napari_viewer, qtbot, monkeypatch):
+    release = threading.Event()
+    blocked_job(monkeypatch, release)
+    viewer = make_napari_viewer()
+    viewer.add_labels(squares(THREE), name="gt")
+    viewer.add_labels(squares(THREE[1:]), name="pred")
+    widget = docked(viewer)
+    widget._run.native.click()
+    worker = widget._worker
+    qtbot.waitUntil(lambda: "waiting" in widget._status.value, timeout=20000)
+    viewer.close()  # the dock's labels and buttons are deleted
+    release.set()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=20000)
+    qtbot.wait(100)  # the worker's last signals arrive: no RuntimeError from deleted widgets
+
+
+def test_cancel_stops_the_evaluation_and_gives_the_layers_back(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    release = threading.Event()
+    blocked_job(monkeypatch, release)
+    viewer = make_napari_viewer()
+    gt = viewer.add_labels(squares(THREE), name="gt")
+    pred = viewer.add_labels(squares(THREE[1:]), name="pred")
+    gt.mode = "paint"
+    widget = docked(viewer)
+    widget._run.native.click()
+    worker = widget._worker
+    qtbot.waitUntil(lambda: "waiting" in widget._status.value, timeout=20000)
+    assert widget._run.text == "Cancel" and widget._run.enabled
+    widget._run.native.click()  # Cancel
+    assert widget._run.text == "Evaluate" and "Cancelled" in widget._status.value
+    assert gt.editable and pred.editable and gt.mode == "paint"
+    release.set()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=20000)
+    qtbot.wait(100)
+    assert widget.results is None and "Cancelled" in widget._status.value  # the run is dropped
+
+
+def test_layers_are_copied_in_the_worker_while_they_are_read_only(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """Copying 8192 x 8192 layers froze napari for 2 s: the worker copies them now, and the
+    layers cannot be painted until their copies are made (then their undo history is back)."""
+    import importlib
+
+    work = importlib.import_module("napari_unet.widgets._evaluate_work")
+    seen = []
+    original = work.copy_layers
+
+    def spy(plan):
+        seen.append(
+            (threading.current_thread() is threading.main_thread(), gt.editable, pred.editable)
+        )
+        return original(plan)
+
+    monkeypatch.setattr(work, "copy_layers", spy)
+    viewer = make_napari_viewer()
+    gt = viewer.add_labels(np.zeros((40, 40), np.int32), name="gt")
+    pred = viewer.add_labels(squares(THREE[1:]), name="pred")
+    gt.mode = "paint"
+    gt.paint((5, 5), 1)  # a stroke, undoable
+    gt.paint((25, 10), 3)
+    history = len(gt._undo_history)
+    widget = docked(viewer)
+    run_and_wait(qtbot, widget)
+    assert seen == [(False, False, False)]  # in the worker, with the layers read-only
+    assert gt.editable and pred.editable and gt.mode == "paint"
+    assert len(gt._undo_history) == history  # the strokes can still be undone
+    assert widget.results[1]["n_pred"] == 2
+
+
+def test_a_large_plane_shows_progress_within_it(make_napari_viewer, qtbot, monkeypatch):
+    from napari_unet.core.metrics import contingency
+
+    monkeypatch.setattr(contingency, "CHUNK", 500)  # a 40 x 40 plane counts as large
+    viewer = make_napari_viewer()
+    viewer.add_labels(squares(THREE), name="gt")
+    viewer.add_labels(squares(THREE[1:]), name="pred")
+    widget = docked(viewer)
+    shown = []
+    original = EvaluateWidget._on_progress
+
+    def spy(self, event, *args):
+        original(self, event, *args)
+        shown.append(self._status.value)
+
+    monkeypatch.setattr(EvaluateWidget, "_on_progress", spy)
+    run_and_wait(qtbot, widget)
+    assert any("%" in text and "pred" in text for text in shown), shown
+    assert widget.results[1]["n_pred"] == 2

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from napari_unet.cli._args import add_option, channel_choice, progress_bar
+from napari_unet.cli._evaluate_inputs import files_of, label_pairs, match_files, planes, read_labels
 from napari_unet.core.errors import InputError
 
 MODEL_SUFFIXES = (".safetensors",)
@@ -30,7 +30,8 @@ def add_parser(subparsers) -> None:
             "name without suffix), or 'evaluate MODEL.safetensors --images ... --labels ...' "
             "to segment the images with a model first (MODEL may be the built-in name "
             "'nuclei'), with the post-processing the model file recommends. Prints a "
-            "table per image and in total; --json writes every number."
+            "table per image and in total; --json writes every number (an existing file "
+            "only with --overwrite)."
         ),
     )
     from napari_unet.core.metrics import DSB_THRESHOLDS
@@ -45,6 +46,7 @@ def add_parser(subparsers) -> None:
     )  # fmt: skip
     add_option(parser, "--flips", key="flips", action="store_true")
     add_option(parser, "--json", key="json", type=Path, metavar="OUT.json")
+    add_option(parser, "--overwrite", key="overwrite", action="store_true")
     shown = " ".join(f"{t:g}" for t in DSB_THRESHOLDS)
     add_option(
         parser, "--thresholds", key="thresholds", nargs="+", type=float, metavar="T",
@@ -52,115 +54,6 @@ def add_parser(subparsers) -> None:
     )  # fmt: skip
     add_option(parser, "--per-plane", key="per_plane", action="store_true")
     parser.set_defaults(func=run)
-
-
-def _files(path: Path) -> list[Path]:
-    """One file, a Zarr store, or the image files of a folder (sorted)."""
-    from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
-
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_file() or is_zarr(path):
-        return [path]
-    found = sorted(
-        p
-        for p in path.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )
-    if not found:
-        raise InputError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    return found
-
-
-def match_files(
-    pred: list[Path], gt: list[Path], what: str = "prediction", loose: bool = False
-) -> tuple[list[tuple[str, Path, Path]], list[str]]:
-    """Pair files by name without suffix, or without a label ending (``_labels``...).
-
-    Parameters
-    ----------
-    pred, gt : list of Path
-        Candidate files on each side. A file goes with the one of the same stem, else with
-        the one of the same image name (:func:`~napari_unet.cli.measure.image_name`:
-        ``cell_labels.tif``, as ``predict`` writes it, goes with ``cell.tif``).
-    what : str
-        What the first list holds, for messages.
-    loose : bool
-        Two files given by name (not folders): paired whatever their names.
-
-    Returns
-    -------
-    pairs : list of (str, Path, Path)
-        Name, first-side file and ground-truth file, in ground-truth order.
-    unused : list of str
-        Names on the first side that have no ground truth (skipped).
-
-    Raises
-    ------
-    InputError
-        If a ground-truth file has no partner, or a name is ambiguous (on either side).
-    """
-    from napari_unet.cli.measure import image_name
-
-    if loose and len(pred) == 1 and len(gt) == 1:
-        return [(pred[0].name, pred[0], gt[0])], []
-    by_stem = _by_stem(pred, what)
-    _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
-    by_name: dict[str, list[Path]] = {}
-    for p in pred:
-        by_name.setdefault(image_name(p), []).append(p)
-    pairs, missing = [], []
-    for g in gt:
-        # A file with a label ending first: predicted into the images' folder, NAME.tif
-        # beside NAME_labels.tif is the image itself (its intensities were scored as ids).
-        named = by_name.get(image_name(g), [])
-        found = [p for p in named if p.stem != image_name(p)]
-        found = found or ([by_stem[g.stem]] if g.stem in by_stem else named)
-        if len(found) > 1:
-            raise InputError(f"{g.name}: {len(found)} {what} files fit it: {found[0]}, {found[1]}")
-        if found:
-            pairs.append((g.stem, found[0], g))
-        else:
-            missing.append(g.name)
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise InputError(
-            f"no {what} for {len(missing)} ground-truth file(s): {shown}; expected a file "
-            "with the same name (any image suffix; a _labels or _masks ending allowed)"
-        )
-    used = [p for _, p, _ in pairs]
-    twice = {p for p in used if used.count(p) > 1}
-    if twice:
-        raise InputError(f"{sorted(twice)[0]} fits two ground-truth files; rename one of them")
-    return pairs, sorted(p.stem for p in pred if p not in used)
-
-
-def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for f in files:
-        if f.stem in out:
-            raise InputError(f"two {what} files are named {f.stem!r}: {out[f.stem]}, {f}")
-        out[f.stem] = f
-    return out
-
-
-def _planes(name: str, gt, pred, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
-    if per_plane and gt.ndim >= 3 and gt.shape == pred.shape:
-        for z in range(gt.shape[0]):
-            yield f"{name}[{z}]", gt[z], pred[z]
-    else:
-        yield name, gt, pred
-
-
-def _label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
-    import numpy as np
-
-    from napari_unet.core.images.io import read_image
-
-    for name, pred_path, gt_path in pairs:
-        gt = np.asarray(read_image(gt_path, labels=True))
-        pred = np.asarray(read_image(pred_path, labels=True))
-        yield from _planes(name, gt, pred, per_plane)
 
 
 def _model_pairs(
@@ -185,7 +78,7 @@ def _model_pairs(
         training_object_size(metadata)  # a model without one is refused before any work
         extra["object_size"] = object_size
     for name, image_path, gt_path in pairs:
-        gt = np.asarray(read_image(gt_path, labels=True))
+        gt = read_labels(gt_path)
         if object_size is not None:
             extra["progress"] = lambda event, name=name: _note_size(name, event)
         with _warning_lines(name):
@@ -194,7 +87,7 @@ def _model_pairs(
                 pred = segmentation.segment(model, image, metadata=metadata, **extra)
             except InputError as exc:  # which of the images it was
                 raise InputError(f"{image_path.name}: {exc}") from None
-        yield from _planes(name, gt, np.asarray(pred), per_plane)
+        yield from planes(name, gt, np.asarray(pred), per_plane)
 
 
 def _note_size(name: str, event) -> None:
@@ -222,6 +115,8 @@ def _warning_lines(name: str):
 
 
 def _fmt(value) -> str:
+    if value is None:  # a mean over images when every image is empty
+        return "n/a"
     return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
@@ -235,10 +130,7 @@ def format_table(per_image: list[dict[str, Any]], total: dict[str, Any]) -> str:
         list(rows[0]), [[_fmt(v) if k != "image" else v for k, v in r.items()] for r in rows]
     )
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
-    lines.append(
-        f"dataset AP (DSB2018: mean over {total['n_images']} image(s) of per-image AP): "
-        f"{total['dataset_ap']:.4f}; Rand error is the mean over images"
-    )
+    lines += _image_mean_lines(total)
     lines.append("")
     head = ["IoU >", "TP", "FP", "FN", "precision", "recall", "F1", "AP pooled", "AP img mean"]
     keys = ["threshold", "tp", "fp", "fn", "precision", "recall", "f1", "ap", "dataset_ap"]
@@ -246,6 +138,26 @@ def format_table(per_image: list[dict[str, Any]], total: dict[str, Any]) -> str:
         [f"{p['threshold']:g}", *(_fmt(p[k]) for k in keys[1:])] for p in total["per_threshold"]
     ]
     return "\n".join(lines + _align(head, body))
+
+
+def _image_mean_lines(total: dict[str, Any]) -> list[str]:
+    """The dataset AP (a mean over images) and how many empty images it leaves out."""
+    n, empty = total["n_images"], total["n_empty"]
+    if total["dataset_ap"] is None:
+        return [
+            f"dataset AP: none, every one of the {n} image(s) is empty in both the ground "
+            "truth and the prediction (no object to score)"
+        ]
+    lines = [
+        f"dataset AP (DSB2018: mean over {n - empty} image(s) of per-image AP): "
+        f"{total['dataset_ap']:.4f}; Rand error is the mean over images"
+    ]
+    if empty:
+        lines.append(
+            f"{empty} image(s) empty in both the ground truth and the prediction: left out "
+            "of the means over images"
+        )
+    return lines
 
 
 def _align(head: list[str], body: list[list[str]]) -> list[str]:
@@ -266,12 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     thresholds = tuple(args.thresholds) if args.thresholds else DSB_THRESHOLDS
     if args.json is not None:
-        if args.json.suffix.lower() != ".json":
-            raise InputError(f"--json must name a .json file; got {args.json}")
-        if not args.json.resolve().parent.is_dir():
-            raise InputError(f"--json {args.json}: the folder {args.json.parent} does not exist")
-        if not os.access(args.json.resolve().parent, os.W_OK | os.X_OK):  # before the work
-            raise InputError(f"--json {args.json}: the folder {args.json.parent} is not writable")
+        _check_json(args.json, args.overwrite)
     from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
 
     model_form = len(args.inputs) == 1 and (
@@ -286,8 +193,8 @@ def run(args: argparse.Namespace) -> int:
         model_path = resolve_model(args.inputs[0])
         if not model_path.is_file():
             raise InputError(f"{model_path}: no such model file")
-        images = [f for p in args.images for f in _files(p)]
-        gts = [f for p in args.labels for f in _files(p)]
+        images = [f for p in args.images for f in files_of(p)]
+        gts = [f for p in args.labels for f in files_of(p)]
         loose = all(Path(p).is_file() for p in (*args.images, *args.labels))
         pairs, unused = match_files(images, gts, what="image", loose=loose)
         size = _object_size(args.object_size)
@@ -313,8 +220,8 @@ def run(args: argparse.Namespace) -> int:
             )
         pred_arg, gt_arg = (Path(a) for a in args.inputs)
         loose = pred_arg.is_file() and gt_arg.is_file()
-        pairs, unused = match_files(_files(pred_arg), _files(gt_arg), loose=loose)
-        source = _label_pairs(pairs, args.per_plane)
+        pairs, unused = match_files(files_of(pred_arg), files_of(gt_arg), loose=loose)
+        source = label_pairs(pairs, args.per_plane)
         inputs = {"prediction": str(pred_arg), "ground_truth": str(gt_arg)}
     for name in unused:
         print(
@@ -332,6 +239,17 @@ def run(args: argparse.Namespace) -> int:
         _write_json(args.json, record | {"images": per_image, "total": total})
         print(f"wrote {args.json}")
     return 0
+
+
+def _check_json(path: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a ``--json`` that cannot be written or would replace a file."""
+    from napari_unet.core.files import check_outputs
+
+    if path.suffix.lower() != ".json":
+        raise InputError(f"--json must name a .json file; got {path}")
+    check_outputs([path], [])  # a folder, a missing or read-only folder to write in
+    if path.exists() and not overwrite:
+        raise InputError(f"{path} exists; pass --overwrite to replace it")
 
 
 def _object_size(value) -> float | str | None:

@@ -10,16 +10,17 @@ inside it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select, Table
 from qtpy.QtWidgets import QStyledItemDelegate, QWidget
 
-from napari_unet.core.metrics import DSB_THRESHOLDS, summary_row
+from napari_unet.core.metrics import DSB_THRESHOLDS, EvaluateStep
 from napari_unet.core.options import describe
-from napari_unet.widgets import _layers, _workers
+from napari_unet.widgets import _evaluate_work, _layers
 from napari_unet.widgets._docking import Section, fit_rows
+from napari_unet.widgets._evaluate_text import ap_text, column, fmt, short_names
 
 if TYPE_CHECKING:
     import napari
@@ -33,69 +34,6 @@ ROW_HEIGHT = 22
 Scores = tuple[list[dict[str, Any]], dict[str, Any]]
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    return str(value) if isinstance(value, int | np.integer) else f"{value:.3f}"
-
-
-def _short_names(names: list[str]) -> list[str]:
-    """What tells the names apart: the words all of them start with are dropped.
-
-    ``"nuclei segmentation (model A)"`` and ``"nuclei segmentation (model B)"`` become
-    ``"model A"`` and ``"model B"`` (a bracket is never split); names that would then
-    clash are kept whole.
-    """
-    words = [name.split() for name in names]
-    k = 0
-    while all(len(w) > k + 1 for w in words) and len({w[k] for w in words}) == 1:
-        k += 1
-    while k and any(" ".join(w[k:]).count("(") != " ".join(w[k:]).count(")") for w in words):
-        k -= 1
-    short = [" ".join(w[k:]) for w in words]
-    short = [s[1:-1] if s.startswith("(") and s.endswith(")") else s for s in short]
-    return short if len(set(short)) == len(short) and all(short) else list(names)
-
-
-def _column(result: dict[str, Any], image_mean: bool = False) -> dict[str, Any]:
-    """:func:`summary_row`, with precision and recall beside F1 (and the DSB image mean)."""
-    column: dict[str, Any] = {}
-    for key, value in summary_row(result).items():
-        column[key] = value
-        if key.startswith("F1@"):
-            at = float(key[3:])
-            first = next(p for p in result["per_threshold"] if abs(p["threshold"] - at) < 1e-4)
-            column[f"precision@{key[3:]}"] = first["precision"]
-            column[f"recall@{key[3:]}"] = first["recall"]
-    if image_mean:
-        column["AP img mean"] = result["dataset_ap"]
-    return column
-
-
-def _score_each(jobs: list[tuple[str, list]], thresholds, total: int):
-    """Score each prediction's pairs in turn, in a worker: ``{name: (per_image, total)}``.
-
-    The progress events of :func:`napari_unet.widgets._workers.evaluate_job` are counted
-    across all predictions.
-    """
-    from dataclasses import replace
-
-    scores: dict[str, Scores] = {}
-    done = 0
-    for name, pairs in jobs:
-        run = _workers.evaluate_job(pairs, thresholds, len(pairs))
-        while True:
-            try:
-                event = next(run)
-            except StopIteration as stop:
-                scores[name] = stop.value
-                break
-            label = event.name if len(jobs) == 1 else f"{name}: {event.name}"
-            yield replace(event, done=done + event.done, total=total, name=label)
-        done += len(pairs)
-    return scores
-
-
 class EvaluateWidget(_layers.KeepsPicks, Container):
     """Compare predictions with ground truth: DSB2018 AP, F1, PQ, pixel and Rand scores.
 
@@ -106,8 +44,10 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
 
     Notes
     -----
-    The computation runs in a napari thread worker on copies of the layers, so the GUI
-    stays responsive and painting meanwhile does not change the result. After a run
+    The computation runs in a napari thread worker on copies of the layers, made by the
+    worker while the layers are read-only (they are given back as soon as the copies are
+    made): the GUI stays responsive and painting meanwhile does not change the result.
+    While it runs the Evaluate button is a Cancel button. After a run
     ``scores`` maps each scored prediction's name to ``(per_image, total)`` as returned
     by :func:`napari_unet.core.metrics.iter_evaluate_many`, and ``results`` is the first
     of them (the "prediction" picker's). With one prediction the tables show its total
@@ -121,7 +61,11 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self.results: Scores | None = None
         self.scores: dict[str, Scores] = {}
         self._worker = None
+        self._job = 0  # the run whose signals count (a cancelled run's later ones do not)
+        self._running = False
+        self._lock: _evaluate_work.ReadOnly | None = None
         self._run.changed.connect(self._on_run)
+        self.native.destroyed.connect(lambda *_: self._closed())
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
 
@@ -220,74 +164,96 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         others = [lyr for _, lyr in self._labels_choices() if lyr in chosen and lyr is not main]
         return ([main] if main is not None else []) + others
 
-    def _jobs(self) -> tuple[list[tuple[str, list]], int]:
-        """Copies of the layers: ``[(prediction, pairs)]`` and how many pairs in all.
-
-        Each pair is ``(name, ground truth, prediction, region or None)``.
-        """
-        from napari_unet.core.errors import InputError
-
-        predictions, gt_layer = self._predictions(), self._ground_truth.value
-        if not predictions or gt_layer is None:
-            raise InputError("choose a prediction and a ground-truth Labels layer")
-        if gt_layer in predictions:
-            raise InputError(
-                f"prediction and ground truth are both {gt_layer.name!r}; choose two layers"
-            )
-        # Copies (full resolution of multiscale layers): painting meanwhile changes nothing.
-        gt = _layers.layer_array(gt_layer)
-        region = _layers.region_array(self._region.value, gt.shape)
-        jobs = []
-        for layer in predictions:
-            pred = _layers.layer_array(layer)
-            if gt.shape != pred.shape:
-                raise InputError(
-                    f"{layer.name!r} has shape {pred.shape} but {gt_layer.name!r} has shape "
-                    f"{gt.shape}; expected layers of the same shape"
-                )
-            if self._per_plane.value and gt.ndim >= 3:
-                planes = [None] * gt.shape[0] if region is None else region
-                pairs = [(f"plane {z}", gt[z], pred[z], planes[z]) for z in range(gt.shape[0])]
-            else:
-                pairs = [(layer.name, gt, pred, region)]
-            jobs.append((layer.name, pairs))
-        return jobs, sum(len(pairs) for _, pairs in jobs)
-
     def _on_run(self, _value=None) -> None:
+        """Evaluate (the copies are made in the worker), or Cancel while a run goes on."""
         from napari.qt.threading import create_worker
 
         from napari_unet.core.errors import InputError
 
+        if self._running:  # the button is Cancel (the worker may not have started yet)
+            self._cancel_run()
+            return
         try:
-            jobs, total = self._jobs()
+            plan, layers = _evaluate_work.plan(
+                self._predictions(), self._ground_truth.value, self._region.value,
+                self._per_plane.value,
+            )  # fmt: skip
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._run.enabled = False
-        self._status.value = f"Evaluating {total} image(s)..."
+        self._job += 1
+        job = self._job
+        self._lock = _evaluate_work.ReadOnly(layers)  # until the worker has copied them
+        self._set_running(True)
+        self._status.value = f"Copying the layers to evaluate {plan.total} image(s)..."
         self._worker = create_worker(
-            _score_each,
-            jobs,
+            _evaluate_work.score_each,
+            plan,
             DSB_THRESHOLDS,
-            total,
             _connect={
-                "yielded": self._on_progress,
-                "returned": self._on_done,
-                "errored": self._on_error,
-                "finished": self._on_finished,
+                "yielded": lambda event: self._on_progress(event, job),
+                "returned": lambda scores: self._on_done(scores, job),
+                "errored": lambda exc: self._on_error(exc, job),
+                "finished": lambda: self._on_finished(job),
             },
         )
 
-    def _on_progress(self, event) -> None:
-        self._status.value = f"Evaluated {event.done} of {event.total}: {event.name}"
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self._run.text = "Cancel" if running else "Evaluate"
 
-    def _on_error(self, exc: Exception) -> None:
-        _layers.report_error(self._status, f"Evaluation failed: {exc}")
+    def _release(self) -> None:
+        """Give the layers back (editable again, as they were)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
-    def _on_finished(self) -> None:
-        self._run.enabled = True
+    def _cancel_run(self) -> None:
+        """Stop the run at its next step; its results, when they come, are dropped."""
+        if self._worker is not None:
+            self._worker.quit()
+        self._job += 1
+        self._release()
+        self._set_running(False)
+        self._status.value = "Cancelled: the tables show the last results"
 
-    def _on_done(self, scores: dict[str, Scores]) -> None:
+    def _closed(self) -> None:
+        """The dock is deleted (napari closing): drop the run, give the layers back."""
+        self._job += 1
+        self._release()
+        if self._worker is not None:
+            self._worker.quit()
+
+    def _on_progress(self, event, job: int | None = None) -> None:
+        if job is not None and job != self._job:
+            return
+        if isinstance(event, _evaluate_work.Copied):
+            self._release()
+            text = "Layers copied; evaluating..."
+        elif isinstance(event, EvaluateStep):
+            text = f"Evaluating {event.name}: {event.fraction:.0%}"
+        else:
+            text = f"Evaluated {event.done} of {event.total}: {event.name}"
+        with contextlib.suppress(RuntimeError):  # the dock may be deleted
+            self._status.value = text
+
+    def _on_error(self, exc: Exception, job: int | None = None) -> None:
+        if job is not None and job != self._job:
+            return
+        self._release()
+        with contextlib.suppress(RuntimeError):
+            _layers.report_error(self._status, f"Evaluation failed: {exc}")
+
+    def _on_finished(self, job: int | None = None) -> None:
+        if job is not None and job != self._job:
+            return
+        self._release()
+        with contextlib.suppress(RuntimeError):
+            self._set_running(False)
+
+    def _on_done(self, scores: dict[str, Scores], job: int | None = None) -> None:
+        if job is not None and job != self._job:
+            return
         self.scores = scores
         self.results = next(iter(scores.values()))
         if len(scores) == 1:
@@ -304,16 +270,16 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _show_one(self, result: Scores) -> None:
         """One prediction: metrics by total and image, and its total per IoU threshold."""
         per_image, total = result
-        columns = [_column(r) for r in per_image]
+        columns = [column(r) for r in per_image]
         names = [r["name"] for r in per_image]
         if len(per_image) > 1:
-            columns.insert(0, _column(total))
+            columns.insert(0, column(total))
             names.insert(0, "total (pooled)")
         # Metrics as rows, images as columns (total first): reads well in a narrow dock.
         metrics = list(columns[0])
         self._summary_title.value = "<b>Scores</b> (pooled total, then each image)"
         self._summary.value = {
-            "data": [[_fmt(col[m]) for col in columns] for m in metrics],
+            "data": [[fmt(col[m]) for col in columns] for m in metrics],
             "index": metrics,
             "columns": names,
         }
@@ -326,30 +292,28 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             "<b>Total per IoU threshold</b> (a match needs IoU > threshold)"
         )
         self._thresholds.value = {
-            "data": [[_fmt(p[k]) for k in keys] for p in total["per_threshold"]],
+            "data": [[fmt(p[k]) for k in keys] for p in total["per_threshold"]],
             "index": [f"IoU > {p['threshold']:g}" for p in total["per_threshold"]],
             "columns": heads,
         }
-        ap = total["dataset_ap"] if len(per_image) > 1 else total["ap"]
         self._status.value = (
             f"{len(per_image)} image(s), {total['n_gt']} true and {total['n_pred']} predicted "
-            f"objects; AP {ap:.3f} (DSB2018: mean over IoU 0.5..0.95"
-            + (" and over images)" if len(per_image) > 1 else ")")
+            f"objects; {ap_text(total, len(per_image))}"
         )
 
     def _show_side_by_side(self, scores: dict[str, Scores]) -> None:
         """Several predictions: one column each (its pooled total), metrics as rows."""
         names = list(scores)
-        heads = _short_names(names)
+        heads = short_names(names)
         images = len(scores[names[0]][0])
         totals = [total if images > 1 else per[0] for per, total in scores.values()]
-        columns = [_column(t, image_mean=images > 1) for t in totals]
+        columns = [column(t, image_mean=images > 1) for t in totals]
         metrics = list(columns[0])
         self._summary_title.value = "<b>Scores side by side</b> (each prediction" + (
             "'s pooled total)" if images > 1 else ")"
         )
         self._summary.value = {
-            "data": [[_fmt(col.get(m)) for col in columns] for m in metrics],
+            "data": [[fmt(col.get(m)) for col in columns] for m in metrics],
             "index": metrics,
             "columns": heads,
         }
@@ -357,7 +321,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         thresholds = totals[0]["per_threshold"]
         self._thresholds.value = {
             "data": [
-                [_fmt(t["per_threshold"][i]["ap"]) for t in totals] for i in range(len(thresholds))
+                [fmt(t["per_threshold"][i]["ap"]) for t in totals] for i in range(len(thresholds))
             ],
             "index": [f"IoU > {p['threshold']:g}" for p in thresholds],
             "columns": heads,
@@ -366,11 +330,11 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             for i, name in enumerate(names):  # the header shows the short name
                 table.native.horizontalHeaderItem(i).setToolTip(name)
         key = "dataset_ap" if images > 1 else "ap"  # as one prediction's status says
-        best = max(zip(totals, heads, strict=True), key=lambda th: th[0][key])
-        self._status.value = (
-            f"{len(names)} predictions, {images} image(s) each; best AP {best[0][key]:.3f}: "
-            f"{best[1]} (DSB2018: mean over IoU 0.5..0.95"
-            + (" and over images)" if images > 1 else ")")
+        pairs = zip(totals, heads, strict=True)
+        scored = [th for th in pairs if ap_text(th[0], images).startswith("AP ")]
+        best = max(scored, key=lambda th: th[0][key]) if scored else (totals[0], "")
+        self._status.value = f"{len(names)} predictions, {images} image(s) each; " + (
+            f"best: {best[1]}, {ap_text(best[0], images)}" if scored else ap_text(best[0], images)
         )
 
 

@@ -19,6 +19,7 @@ from napari_unet.core.metrics.pixel import pixel_metrics
 from napari_unet.core.metrics.region import restrict_to_region
 from napari_unet.core.metrics.summary import (
     EvaluateProgress,
+    EvaluateStep,
     evaluate,
     evaluate_many,
     iter_evaluate_many,
@@ -29,6 +30,7 @@ from napari_unet.core.metrics.summary import (
 __all__ = [
     "DSB_THRESHOLDS",
     "EvaluateProgress",
+    "EvaluateStep",
     "MatchResult",
     "evaluate",
     "evaluate_many",

@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.metrics.contingency import check_pair, check_thresholds, contingency, ratio
+from napari_unet.core.metrics.contingency import (
+    check_pair,
+    check_thresholds,
+    iter_contingency,
+    ratio,
+)
 from napari_unet.core.metrics.matching import (
     DSB_THRESHOLDS,
     PER_THRESHOLD,
@@ -28,6 +33,18 @@ class EvaluateProgress:
     done: int
     total: int | None
     name: str
+
+
+@dataclass(frozen=True)
+class EvaluateStep:
+    """Progress inside one large image of :func:`iter_evaluate_many`.
+
+    ``fraction`` of image ``name``'s work is done (below 1; its :class:`EvaluateProgress`
+    follows when it is done).
+    """
+
+    name: str
+    fraction: float
 
 
 def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -> dict[str, Any]:
@@ -49,9 +66,19 @@ def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -
         matched at IoU 0.5, equal to ``sq``), ``pq``/``sq``/``rq`` (at 0.5) and the
         keys of :func:`pixel_metrics`.
     """
+    from napari_unet.core.progress import drain
+
+    return drain(_iter_evaluate(gt, pred, thresholds))
+
+
+def _iter_evaluate(
+    gt: Any, pred: Any, thresholds: Iterable[float]
+) -> Generator[float, None, dict[str, Any]]:
+    """:func:`evaluate`, yielding the fraction done while a large image is counted."""
+    ths = check_thresholds(thresholds)
     gt, pred = check_pair(gt, pred)
-    table = contingency(gt, pred)
-    m = match_table(table, check_thresholds(thresholds))
+    table = yield from iter_contingency(gt, pred)
+    m = match_table(table, ths)
     pix = pixel_scores(table)
     pix["counts"] |= {"tp50": m.tp50, "sum_iou50": m.sq * m.tp50}
     return _as_dict(m) | pix
@@ -84,6 +111,11 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     (``dataset_ap``, ``per_threshold[i]["dataset_ap"]``). The Rand error is the mean
     over images (``rand_error``).
 
+    The means over images leave out the images with no object in either the ground truth
+    or the prediction (``n_empty`` of them): each would count as a perfect 1 (nothing to
+    find, nothing found), so the empty planes of a stack lifted a prediction that found
+    nothing to a high score. Where every image is empty the means are None.
+
     Parameters
     ----------
     results : sequence of dict
@@ -92,7 +124,8 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     Returns
     -------
     dict
-        The same keys as :func:`evaluate`, plus ``n_images`` and ``dataset_ap``.
+        The same keys as :func:`evaluate`, plus ``n_images``, ``n_empty`` and
+        ``dataset_ap``.
     """
     if not results:
         raise InputError("nothing to summarize: no evaluated images")
@@ -102,6 +135,7 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n_gt = sum(r["n_gt"] for r in results)
     n_pred = sum(r["n_pred"] for r in results)
     empty = n_gt == 0 and n_pred == 0
+    scored = [r for r in results if r["n_gt"] or r["n_pred"]]  # for the means over images
     per = []
     for i, t in enumerate(ths[0]):
         tp, fp, fn, s = (
@@ -109,17 +143,18 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             for k in ("tp", "fp", "fn", "sum_matched_iou")
         )
         per.append({"threshold": t, **match_scores(tp, fp, fn, s, empty)})
-        per[-1]["dataset_ap"] = float(np.mean([r["per_threshold"][i]["ap"] for r in results]))
+        per[-1]["dataset_ap"] = _mean([r["per_threshold"][i]["ap"] for r in scored])
     # PQ pooled: SQ from summed IoU/TP and RQ from summed counts, both at IoU 0.5.
     c = {k: sum(r["counts"][k] for r in results) for k in results[0]["counts"]}
     pan = panoptic(c["tp50"], c["sum_iou50"], n_gt, n_pred, empty)
     pix_empty = c["gt_foreground"] == 0 and c["pred_foreground"] == 0
     return {
         "n_images": len(results),
+        "n_empty": len(results) - len(scored),
         "n_gt": n_gt,
         "n_pred": n_pred,
         "ap": float(np.mean([p["ap"] for p in per])),
-        "dataset_ap": float(np.mean([r["ap"] for r in results])),
+        "dataset_ap": _mean([r["ap"] for r in scored]),
         "mean_matched_iou": pan["sq"],
         **pan,
         "per_threshold": per,
@@ -128,9 +163,24 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             2 * c["intersection"], c["gt_foreground"] + c["pred_foreground"], pix_empty
         ),
         "pixel_error": (c["union"] - c["intersection"]) / c["pixels"],
-        "rand_error": float(np.mean([r["rand_error"] for r in results])),
+        "rand_error": _mean([r["rand_error"] for r in scored]),
         "counts": c,
     }
+
+
+def _mean(values: list[float]) -> float | None:
+    """The mean, or None for no values (every image empty: nothing to average)."""
+    return float(np.mean(values)) if values else None
+
+
+def _named(name: str, gen: Generator) -> Generator[EvaluateStep, None, Any]:
+    """Re-yield the fractions of ``gen`` as :class:`EvaluateStep` events of image ``name``."""
+    while True:
+        try:
+            fraction = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield EvaluateStep(name, fraction)
 
 
 def iter_evaluate_many(
@@ -151,8 +201,10 @@ def iter_evaluate_many(
 
     Yields
     ------
-    EvaluateProgress
-        After each image.
+    EvaluateProgress or EvaluateStep
+        After each image; and while an image of more than
+        :data:`~napari_unet.core.metrics.contingency.CHUNK` pixels is counted, a step
+        after each chunk of its pixels (a few a second).
 
     Returns
     -------
@@ -164,9 +216,10 @@ def iter_evaluate_many(
     results = []
     for name, gt, pred in pairs:
         try:
-            results.append({"name": name} | evaluate(gt, pred, ths))
+            result = yield from _named(name, _iter_evaluate(gt, pred, ths))
         except InputError as exc:
             raise InputError(f"{name}: {exc}") from None
+        results.append({"name": name} | result)
         yield EvaluateProgress(len(results), total, name)
     return results, summarize(results)
 
@@ -186,7 +239,8 @@ def summary_row(result: dict[str, Any]) -> dict[str, float | int]:
 
     Columns: ``GT``, ``pred`` (object counts), ``AP`` (mean over thresholds), ``AP50`` and
     ``AP75`` (where evaluated), ``F1@0.5`` (or at the first threshold), ``mIoU`` (mean
-    matched IoU at 0.5), ``PQ``, ``pix IoU``, ``Dice``, ``pix err``, ``Rand err``.
+    matched IoU at 0.5), ``PQ``, ``pix IoU``, ``Dice``, ``pix err``, ``Rand err`` (None
+    for a total of images that are all empty).
     """
     per = {round(p["threshold"], 4): p for p in result["per_threshold"]}
     row: dict[str, float | int] = {"GT": result["n_gt"], "pred": result["n_pred"]}

@@ -1,0 +1,159 @@
+"""Finding, pairing and reading the files of ``napari-unet evaluate``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["files_of", "label_pairs", "match_files", "planes", "read_labels"]
+
+
+def files_of(path: Path) -> list[Path]:
+    """One file, a Zarr store, or the image files of a folder (sorted)."""
+    from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_file() or is_zarr(path):
+        return [path]
+    found = sorted(
+        p
+        for p in path.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+    if not found:
+        raise InputError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def match_files(
+    pred: list[Path], gt: list[Path], what: str = "prediction", loose: bool = False
+) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """Pair files by name without suffix, or without a label ending (``_labels``...).
+
+    Parameters
+    ----------
+    pred, gt : list of Path
+        Candidate files on each side. A file goes with the one of the same stem, else with
+        the one of the same image name (:func:`~napari_unet.cli.measure.image_name`:
+        ``cell_labels.tif``, as ``predict`` writes it, goes with ``cell.tif``).
+    what : str
+        What the first list holds, for messages.
+    loose : bool
+        Two files given by name (not folders): paired whatever their names.
+
+    Returns
+    -------
+    pairs : list of (str, Path, Path)
+        Name, first-side file and ground-truth file, in ground-truth order.
+    unused : list of str
+        Names on the first side that have no ground truth (skipped).
+
+    Raises
+    ------
+    InputError
+        If a ground-truth file has no partner, or a name is ambiguous (on either side).
+    """
+    from napari_unet.cli.measure import image_name
+
+    if loose and len(pred) == 1 and len(gt) == 1:
+        return [(pred[0].name, pred[0], gt[0])], []
+    by_stem = _by_stem(pred, what)
+    _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
+    by_name: dict[str, list[Path]] = {}
+    for p in pred:
+        by_name.setdefault(image_name(p), []).append(p)
+    pairs, missing = [], []
+    for g in gt:
+        # A file with a label ending first: predicted into the images' folder, NAME.tif
+        # beside NAME_labels.tif is the image itself (its intensities were scored as ids).
+        named = by_name.get(image_name(g), [])
+        found = [p for p in named if p.stem != image_name(p)]
+        found = found or ([by_stem[g.stem]] if g.stem in by_stem else named)
+        if len(found) > 1:
+            raise InputError(f"{g.name}: {len(found)} {what} files fit it: {found[0]}, {found[1]}")
+        if found:
+            pairs.append((g.stem, found[0], g))
+        else:
+            missing.append(g.name)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputError(
+            f"no {what} for {len(missing)} ground-truth file(s): {shown}; expected a file "
+            "with the same name (any image suffix; a _labels or _masks ending allowed)"
+        )
+    used = [p for _, p, _ in pairs]
+    twice = {p for p in used if used.count(p) > 1}
+    if twice:
+        raise InputError(f"{sorted(twice)[0]} fits two ground-truth files; rename one of them")
+    return pairs, sorted(p.stem for p in pred if p not in used)
+
+
+def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for f in files:
+        if f.stem in out:
+            raise InputError(f"two {what} files are named {f.stem!r}: {out[f.stem]}, {f}")
+        out[f.stem] = f
+    return out
+
+
+def planes(name: str, gt, pred, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+    if per_plane and gt.ndim >= 3 and gt.shape == pred.shape:
+        for z in range(gt.shape[0]):
+            yield f"{name}[{z}]", gt[z], pred[z]
+    else:
+        yield name, gt, pred
+
+
+def read_labels(path: Path):
+    """A label file as an array; a colour (RGB/RGBA) or multi-channel file is refused.
+
+    A colour PNG or TIFF of labels (each cell a colour) read as ids was scored as a volume
+    of 3 planes, with numbers that meant nothing.
+    """
+    import numpy as np
+
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.metrics.contingency import looks_like_colour
+
+    labels = np.asarray(read_image(path, labels=True))
+    channels = _channel_axes(path, labels.ndim)
+    if channels or looks_like_colour(labels.shape):
+        kind = "holds several channels" if channels == "C" else "is a colour image"
+        hint = (
+            " (a stack of 3 or 4 planes saved as RGB: save it as grey planes, e.g. "
+            "tifffile.imwrite(path, labels, photometric='minisblack'))"
+            if "S" in channels and path.suffix.lower() in (".tif", ".tiff")
+            else ""
+        )
+        raise InputError(
+            f"{path}: the file {kind}, shape {labels.shape}; expected instance labels, one "
+            "integer id per cell and 0 for background, in a grey (Y, X) or (Z, Y, X) file, "
+            f"not colour (RGB) labels{hint}"
+        )
+    return labels
+
+
+def _channel_axes(path: Path, ndim: int) -> str:
+    """The colour or channel axes a label file holds ("S" samples, "C" channels), or ""."""
+    from napari_unet.core.images.io import PIL_SUFFIXES, TIFF_SUFFIXES
+
+    suffix = path.suffix.lower()
+    if suffix in PIL_SUFFIXES:  # 2D formats: a third axis is colour (a palette gives ids)
+        return "S" if ndim == 3 else ""
+    if suffix in TIFF_SUFFIXES:  # an RGB TIFF (photometric RGB) or an ImageJ/OME C axis
+        import tifffile
+
+        with tifffile.TiffFile(path) as tf:  # read whole by read_image just before
+            return "".join(a for a in tf.series[0].axes.upper() if a in "SC")
+    return ""
+
+
+def label_pairs(pairs, per_plane: bool) -> Iterator[tuple[str, Any, Any]]:
+    for name, pred_path, gt_path in pairs:
+        gt, pred = read_labels(gt_path), read_labels(pred_path)
+        yield from planes(name, gt, pred, per_plane)

@@ -1,0 +1,201 @@
+"""Work of the Evaluate dock done off the GUI thread: copying the layers, then scoring.
+
+Copying two 8192 x 8192 Labels layers on the GUI thread when Evaluate was pressed froze
+napari for about 2 s. The GUI thread now only checks the choices (names and shapes) and
+makes the layers read-only (:class:`ReadOnly`); the worker copies them (:func:`copy_layers`)
+and says so (:data:`COPIED`), and the dock gives the layers back at once. Painting while
+the copies are made is impossible, painting after them changes nothing: the result is that
+of the layers as they were when Evaluate was pressed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.widgets import _workers
+
+__all__ = ["COPIED", "Copied", "Plan", "ReadOnly", "copy_layers", "plan", "score_each"]
+
+
+@dataclass(frozen=True)
+class Copied:
+    """Yielded once the layers are copied: the dock makes them editable again."""
+
+
+COPIED = Copied()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to score, taken on the GUI thread: the layers' data, not copies of it.
+
+    ``region`` is None, ``("shapes", name, vertices, shape types)`` (copies: they are
+    small) or ``("labels", name, data)``.
+    """
+
+    gt: Any
+    predictions: list[tuple[str, Any]]
+    region: tuple | None
+    per_plane: bool
+    total: int
+
+
+def _data(layer) -> Any:
+    """A layer's full-resolution data (the first level of a multiscale layer)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Plan, list]:
+    """Check the choices (cheap: names and shapes) and say what to score.
+
+    Returns
+    -------
+    (Plan, list)
+        The plan and the Labels layers it reads (to make read-only while they are copied).
+
+    Raises
+    ------
+    InputError
+        No prediction or ground truth, the same layer on both sides, different shapes, a
+        Shapes region without shapes or a region of another shape.
+    """
+    from napari.layers import Shapes
+
+    if not predictions or gt_layer is None:
+        raise InputError("choose a prediction and a ground-truth Labels layer")
+    if gt_layer in predictions:
+        raise InputError(
+            f"prediction and ground truth are both {gt_layer.name!r}; choose two layers"
+        )
+    shape = tuple(np.shape(_data(gt_layer)))
+    for layer in predictions:
+        if tuple(np.shape(_data(layer))) != shape:
+            raise InputError(
+                f"{layer.name!r} has shape {tuple(np.shape(_data(layer)))} but "
+                f"{gt_layer.name!r} has shape {shape}; expected layers of the same shape"
+            )
+    layers, region = [gt_layer, *predictions], None
+    if isinstance(region_layer, Shapes):
+        if len(region_layer.data) == 0:
+            raise InputError(
+                f"the Shapes layer {region_layer.name!r} has no shapes; draw the region"
+            )
+        vertices = [np.array(v) for v in region_layer.data]
+        region = ("shapes", region_layer.name, vertices, list(region_layer.shape_type))
+    elif region_layer is not None:
+        got = tuple(np.shape(_data(region_layer)))
+        if got != shape and not (len(shape) >= 3 and got == shape[1:]):  # 2D: every plane
+            raise InputError(
+                f"the annotated region {region_layer.name!r} has shape {got}, but the "
+                f"labels have shape {shape}; expected the same shape"
+            )
+        region = ("labels", region_layer.name, _data(region_layer))
+        layers.append(region_layer)
+    planes = shape[0] if per_plane and len(shape) >= 3 else 1
+    preds = [(layer.name, _data(layer)) for layer in predictions]
+    return Plan(_data(gt_layer), preds, region, per_plane, planes * len(preds)), layers
+
+
+def _region_mask(region: tuple | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The annotated region as a bool mask of ``shape`` (a 2D one marks every plane)."""
+    from napari_unet.core.annotation.regions import region_mask
+
+    if region is None:
+        return None
+    kind, name, *rest = region
+    if kind == "shapes":
+        mask = region_mask(rest[0], rest[1], shape)
+    else:
+        mask = np.asarray(rest[0]) != 0
+        if mask.shape != shape:
+            mask = np.broadcast_to(mask, shape)  # one region drawn for every plane
+    if not mask.any():
+        raise InputError(f"the annotated region {name!r} is empty; draw or paint it")
+    return np.ascontiguousarray(mask)
+
+
+def copy_layers(plan: Plan) -> list[tuple[str, list]]:
+    """Copies of the planned layers, as ``[(prediction, pairs)]`` (in the worker).
+
+    Each pair is ``(name, ground truth, prediction, region or None)``: one per plane of a
+    stack scored plane by plane, else one.
+    """
+    gt = np.array(plan.gt)
+    region = _region_mask(plan.region, gt.shape)
+    jobs = []
+    for name, data in plan.predictions:
+        pred = np.array(data)
+        if plan.per_plane and gt.ndim >= 3:
+            planes = [None] * gt.shape[0] if region is None else region
+            pairs = [(f"plane {z}", gt[z], pred[z], planes[z]) for z in range(gt.shape[0])]
+        else:
+            pairs = [(name, gt, pred, region)]
+        jobs.append((name, pairs))
+    return jobs
+
+
+def score_each(plan: Plan, thresholds) -> Generator:
+    """Copy the layers, yield :data:`COPIED`, then score each prediction's pairs in turn.
+
+    The progress events of :func:`napari_unet.widgets._workers.evaluate_job` are counted
+    across all predictions. Returns ``{prediction name: (per_image, total)}``.
+    """
+    jobs = copy_layers(plan)
+    yield COPIED
+    scores: dict[str, tuple] = {}
+    done = 0
+    for name, pairs in jobs:
+        run = _workers.evaluate_job(pairs, thresholds, len(pairs))
+        while True:
+            try:
+                event = next(run)
+            except StopIteration as stop:
+                scores[name] = stop.value
+                break
+            label = event.name if len(jobs) == 1 else f"{name}: {event.name}"
+            if hasattr(event, "done"):
+                event = replace(event, done=done + event.done, total=plan.total)
+            yield replace(event, name=label)
+        done += len(pairs)
+    return scores
+
+
+class ReadOnly:
+    """Labels layers read-only until :meth:`release` (then as they were, undo history too).
+
+    napari clears a layer's undo history when it is made read-only; the history is kept
+    here and given back (with anything added meanwhile), so the strokes made before
+    pressing Evaluate can still be undone.
+    """
+
+    def __init__(self, layers: list) -> None:
+        self._saved = []
+        for layer in {id(lyr): lyr for lyr in layers}.values():
+            history = (getattr(layer, "_undo_history", None), getattr(layer, "_redo_history", None))
+            self._saved.append((layer, layer.editable, layer.mode, history))
+            layer.editable = False
+
+    def release(self) -> None:
+        """Give the layers back as they were (once; later calls do nothing)."""
+        saved, self._saved = self._saved, []
+        for layer, editable, mode, history in saved:
+            layer.editable = editable
+            if editable and layer.mode != mode:
+                layer.mode = mode
+            _restore_history(layer, *history)
+
+
+def _restore_history(layer, undo: deque | None, redo: deque | None) -> None:
+    """Put back the undo items napari dropped (napari's private deques; skipped if absent)."""
+    now = getattr(layer, "_undo_history", None)
+    if undo is None or redo is None or now is None or now is undo:
+        return
+    layer._undo_history = deque([*undo, *now], maxlen=undo.maxlen)
+    if not now:  # nothing new was done: what could be redone still can
+        layer._redo_history = redo
