@@ -230,7 +230,7 @@ def figure_widget(out_dir: Path) -> Path:
         widget = WeightMapWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Weight map")
         widget._show_target.value = False
-        widget._labels.value = viewer.layers[-1]
+        widget._labels_box.value = viewer.layers[-1]
         widget._start()
         deadline = time.monotonic() + 60
         while (widget._worker is not None or widget.result is None) and time.monotonic() < deadline:

@@ -164,7 +164,7 @@ def main() -> None:
         # 2. Train a small U-Net on the annotated region.
         show_dock(train)
         train.reset_choices()
-        train._image.value, train._labels.value, train._region.value = image, labels, region
+        train._image.value, train._labels_box.value, train._region.value = image, labels, region
         train._preset.value = "small"
         train._steps.value = FIRST_STEPS
         train._crop.value = 96

@@ -88,7 +88,7 @@ def test_annotate_train_predict_correct_retrain(
     # 2. Train a tiny network on the annotations inside the region.
     train.reset_choices()
     train._image.value = image
-    train._labels.value = labels
+    train._labels_box.value = labels
     train._region.value = region
     train._preset.value = "tiny"
     train._steps.value = FIRST_STEPS

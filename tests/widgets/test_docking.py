@@ -121,6 +121,7 @@ def test_the_open_evaluate_section_keeps_the_window_on_screen(make_napari_viewer
                                         "Min piece (px)", "TIFF file")),
         ("weightmap", "WeightMapWidget", ("labels",)),
         ("live", "LiveWidget", ("image", "annotations", "model")),
+        ("train", "TrainWidget", ("image", "labels", "start from", "steps")),
         ("predict", "PredictWidget", ("image",)),
         ("review", "ReviewWidget", ("images",)),
         ("evaluate", "EvaluateWidget", ()),
@@ -128,7 +129,8 @@ def test_the_open_evaluate_section_keeps_the_window_on_screen(make_napari_viewer
 )  # fmt: skip
 def test_every_dock_names_its_fields(make_napari_viewer, qtbot, module, cls, names):
     """The Annotate dock showed its boxes without a name: its own ``_labels`` attribute (the
-    annotations layer) had replaced magicgui's switch for the field names."""
+    annotations layer) had replaced magicgui's switch for the field names; the Train dock's
+    (its labels picker, false while it offers no layer) did the same in an empty viewer."""
     import importlib
 
     viewer = make_napari_viewer()

@@ -62,7 +62,7 @@ def test_the_train_dock_fine_tunes_on_an_rgba_png(
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget)
     assert widget._image.value is layer  # preselected, with its own labels
-    assert widget._labels.value.name == f"{layer.name} annotations"
+    assert widget._labels_box.value.name == f"{layer.name} annotations"
     for name, value in (("_steps", 2), ("_batch", 1), ("_crop", 64), ("_val_every", 2)):
         getattr(widget, name).value = value
     widget._device.value = "cpu"

@@ -149,7 +149,7 @@ def test_bad_input_is_reported_before_training(make_napari_viewer, qtbot, tmp_pa
     assert "no annotated cell" in errors[-1]
     assert widget._result is None and widget._progress.value == 0
     viewer.add_labels(np.ones((50, 50), np.int32), name="small")
-    widget._labels.value = viewer.layers["small"]
+    widget._labels_box.value = viewer.layers["small"]
     widget._start.native.click()
     qtbot.waitUntil(lambda: len(errors) == 2 and widget._start.enabled, timeout=30000)
     assert "does not match labels shape" in errors[-1]
@@ -320,7 +320,7 @@ def test_an_existing_model_file_of_another_session_is_never_replaced(
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
     widget._image.value = image
-    widget._labels.value = viewer.layers["cells labels"]
+    widget._labels_box.value = viewer.layers["cells labels"]
     widget._preset.value, widget._steps.value, widget._batch.value = "tiny", 3, 2
     widget._crop.value, widget._device.value, widget._val_image.value = 48, "cpu", "none"
     widget._save_path.line_edit.value = ""  # the default: beside the image

@@ -69,7 +69,7 @@ def test_layers_appear_with_colormap_and_match_the_core(setup, runs):
     from napari_unet.widgets.train import TrainWidget
 
     train, predict, annotate = TrainWidget(viewer), PredictWidget(viewer), AnnotateWidget(viewer)
-    offered = {c.name for w in (train._image, train._labels, predict._image) for c in w.choices}
+    offered = {c.name for w in (train._image, train._labels_box, predict._image) for c in w.choices}
     offered |= {name for name, _ in annotate._image_choices() + annotate._prediction_choices()}
     assert offered == {"cells"}
 
@@ -142,7 +142,7 @@ def test_manual_mode_stack_and_errors(make_napari_viewer, qtbot, errors, runs):
     widget._live.value = False
     widget._show_target.value = False
     settle(qtbot, widget)
-    widget._labels.value = viewer.layers["movie"]
+    widget._labels_box.value = viewer.layers["movie"]
     widget._mask.value = viewer.layers["small region"]
     widget._run.native.click()
     settle(qtbot, widget)
@@ -244,7 +244,7 @@ def test_a_users_own_layers_of_those_names_are_never_written_over(
     viewer.add_labels(painted, name="cells target")
     widget = WeightMapWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Weight map")
-    widget._labels.value = viewer.layers["cells"]
+    widget._labels_box.value = viewer.layers["cells"]
     for _ in range(2):  # the second run reuses the dock's own layers
         widget._run.native.click()
         settle(qtbot, widget)

@@ -33,7 +33,7 @@ AUTO = 0.0
 
 #: The controls of the form, also attributes of the dock (``dock._steps`` ...).
 CONTROLS = (
-    "_image", "_labels", "_region", "_add_pair", "_clear_pairs", "_pairs_label", "_start_from",
+    "_image", "_labels_box", "_region", "_add_pair", "_clear_pairs", "_pairs_label", "_start_from",
     "_preset", "_head", "_init_file", "_steps", "_lr", "_batch", "_crop", "_val_image",
     "_val_labels", "_val_every", "_device", "_save_path",
 )  # fmt: skip
@@ -57,7 +57,7 @@ class TrainForm(Container):
         pair_buttons.margins = (0, 0, 0, 0)
         self.extend(
             [
-                self._image, self._labels, self._region, pair_buttons, self._pairs_label,
+                self._image, self._labels_box, self._region, pair_buttons, self._pairs_label,
                 self._start_from, self._preset, self._head, self._init_file, self._steps,
                 self._lr,
                 self._batch, self._crop, self._val_image, self._val_labels, self._val_every,
@@ -76,7 +76,7 @@ class TrainForm(Container):
     def _make_controls(self) -> None:
         d = TrainConfig
         self._image = ComboBox(label="image", choices=self._choices("Image"))
-        self._labels = ComboBox(label="labels", choices=self._choices("Labels"))
+        self._labels_box = ComboBox(label="labels", choices=self._choices("Labels"))
         self._region = ComboBox(label="region", choices=self._region_choices)
         self._add_pair = PushButton(text="Add pair")
         self._clear_pairs = PushButton(text="Clear pairs")
@@ -99,7 +99,7 @@ class TrainForm(Container):
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
         self._save_path = FileEdit(label="save to", mode="w", filter="*.safetensors")
         for widget, key in (
-            (self._image, "image"), (self._labels, "labels"), (self._region, "region"),
+            (self._image, "image"), (self._labels_box, "labels"), (self._region, "region"),
             (self._add_pair, "add_pair"), (self._clear_pairs, "clear_pairs"),
             (self._preset, "arch"), (self._head, "head"), (self._start_from, "start_from"),
             (self._init_file, "init"),
@@ -128,13 +128,13 @@ class TrainForm(Container):
             return
         mine = _layers.layers_of(self._viewer, image)
         mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
-        if mine and self._labels.value not in mine:
-            self._labels.value = mine[0]
+        if mine and self._labels_box.value not in mine:
+            self._labels_box.value = mine[0]
 
     def _on_add_pair(self, _value=None) -> None:
-        if self._image.value is None or self._labels.value is None:
+        if self._image.value is None or self._labels_box.value is None:
             return
-        self._pairs.append((self._image.value, self._labels.value, self._region.value))
+        self._pairs.append((self._image.value, self._labels_box.value, self._region.value))
         names = ", ".join(f"{i.name}+{lb.name}" for i, lb, _ in self._pairs)
         self._pairs_label.value = f"pairs: {names}"
 
@@ -164,7 +164,7 @@ class TrainForm(Container):
 
     def pairs(self) -> list[tuple[Any, Any, Any]]:
         """The (image, labels, region) layers to train on: the added pairs, else the chosen."""
-        return self._pairs or [(self._image.value, self._labels.value, self._region.value)]
+        return self._pairs or [(self._image.value, self._labels_box.value, self._region.value)]
 
     # -- settings -----------------------------------------------------------------------
     def config(self) -> TrainConfig:

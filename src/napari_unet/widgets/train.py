@@ -223,7 +223,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._new_preview = self._viewer.add_labels(
                 np.zeros(shape, np.int32), name=name, opacity=0.5, **meta
             )
-            self._viewer.layers.selection.active = self._labels.value
+            self._viewer.layers.selection.active = self._labels_box.value
         self._preview_layer = self._viewer.layers[name]  # painted by reference (renames)
         self._stop_flag.clear()
         self._closing = False

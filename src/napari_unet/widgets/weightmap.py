@@ -49,7 +49,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         super().__init__(labels=False)
         self._viewer = viewer
         d = WeightMapSettings
-        self._labels = ComboBox(label="labels", choices=self._labels_choices)
+        self._labels_box = ComboBox(label="labels", choices=self._labels_choices)
         self._mask = ComboBox(label="annotated region", choices=self._mask_choices)
         self._w0 = FloatSpinBox(label="w0", value=d.w0, min=0.0, max=1000.0, step=1.0)
         self._sigma = FloatSpinBox(label="sigma (px)", value=d.sigma, min=0.1, max=200.0, step=0.5)
@@ -62,7 +62,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._live = CheckBox(text="update on change", value=False)
         self._run = PushButton(text="Compute weight map")
         for widget, key in (
-            (self._labels, "labels"), (self._mask, "region"), (self._w0, "w0"),
+            (self._labels_box, "labels"), (self._mask, "region"), (self._w0, "w0"),
             (self._sigma, "sigma"), (self._gap, "gap"), (self._class_weights, "class_weights"),
             (self._mode, "mode"), (self._show_target, "show_target"), (self._live, "live"),
             (self._run, "compute"),
@@ -73,7 +73,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         _layers.message_label(self._status, lines=2)
         settings = Container(
             widgets=[
-                self._labels,
+                self._labels_box,
                 self._mask,
                 self._w0,
                 self._sigma,
@@ -100,7 +100,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._mode.changed.connect(self._schedule)
         self._show_target.changed.connect(self._schedule)
         self._live.changed.connect(self._schedule)  # switched on: bring the map up to date
-        self._labels.changed.connect(self._on_labels_changed)
+        self._labels_box.changed.connect(self._on_labels_changed)
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
         tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
@@ -111,7 +111,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         return _layers.layer_choices(self._viewer, "Labels")
 
     def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        chosen = getattr(self, "_labels", None)
+        chosen = getattr(self, "_labels_box", None)
         chosen = (chosen.value,) if chosen is not None else ()
         layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=chosen)
         return [(NO_MASK, None), *layers]
@@ -123,7 +123,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     # ------------------------------------------------------------------ scheduling
 
     def _on_labels_changed(self, _value=None) -> None:
-        layer = self._labels.value
+        layer = self._labels_box.value
         if layer is self._watched:
             return
         if self._watched is not None:
@@ -138,7 +138,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def _schedule(self, _value=None) -> None:
         """Restart the debounce timer (when updating on change)."""
-        if self._live.value and self._labels.value is not None:
+        if self._live.value and self._labels_box.value is not None:
             self._timer.start()
 
     def _out_of_sight(self) -> bool:
@@ -174,7 +174,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         """Copies of the labels and the annotated-region mask."""
         from napari_unet.core.errors import InputError
 
-        layer = self._labels.value
+        layer = self._labels_box.value
         if layer is None:
             raise InputError("choose a Labels layer")
         labels = _layers.layer_array(layer)
@@ -195,7 +195,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._source = self._labels.value
+        self._source = self._labels_box.value
         self._status.value = "Computing the weight map..."
         self._worker = create_worker(
             iter_target_and_weights,
