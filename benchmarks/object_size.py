@@ -3,7 +3,9 @@
 Images: the DSB2018 fluorescence TEST images of ``dsb2018_full`` (``index.csv``: split
 ``test``, group ``fluo_*``; 115 images), sorted by name, of which ``--n`` (20) evenly spaced
 ones are taken (``names[round(i * 115 / n)]``): a fixed choice spanning the groups. Never
-tuned on: the object size, the estimate and its limits were chosen before this ran.
+tuned on: the estimate's rules (pieces left out, the model's zoom range kept) were chosen on
+``--images unseen-train``: as many fluorescence TRAIN images the built-in model was not
+trained on (its file lists those it was).
 
 Each image AND its ground truth are resized by each ``--scales`` factor (0.5, 1, 2; the
 image linearly, with anti-aliasing when shrinking, rounded back to uint8; the labels by
@@ -41,6 +43,23 @@ def test_names(data: Path, n: int) -> list[str]:
             for r in csv.DictReader(f)
             if r["split"] == "test" and r["group"].startswith("fluo")
         )
+    return [names[round(i * len(names) / n)] for i in range(min(n, len(names)))]
+
+
+def unseen_train_names(data: Path, n: int, seen: list[str]) -> list[str]:
+    """``n`` evenly spaced fluorescence TRAIN images the built-in model was not trained on.
+
+    The images the estimate's rules were chosen on (``--images unseen-train``); ``seen`` is
+    the model file's list of training images (``provenance["data"]``), matched by image id.
+    """
+    ids = {name.split("_", 1)[-1] for name in seen}
+    with open(data / "index.csv", newline="") as f:
+        names = sorted(
+            r["name"]
+            for r in csv.DictReader(f)
+            if r["split"] == "train" and r["group"].startswith("fluo")
+            and r["name"].split("_", 1)[-1] not in ids
+        )  # fmt: skip
     return [names[round(i * len(names) / n)] for i in range(min(n, len(names)))]
 
 
@@ -96,16 +115,24 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=20)
     p.add_argument("--scales", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--images", choices=("test", "unseen-train"), default="test",
+        help="the test images (default), or train images the built-in model never saw "
+        "(where the estimate's rules were chosen)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, meta = pretrained("nuclei")
-    names = test_names(args.data, args.n)
+    if args.images == "test":
+        names = test_names(args.data, args.n)
+    else:
+        names = unseen_train_names(args.data, args.n, meta["provenance"]["data"])
     loaded = [
         (read_image(args.data / "images" / f"{n}.png"),
          tifffile.imread(args.data / "masks" / f"{n}.tif"))
         for n in names
     ]  # fmt: skip
-    print(f"{len(names)} DSB2018 fluorescence test images; model object size "
+    print(f"{len(names)} DSB2018 fluorescence {args.images} images; model object size "
           f"{meta['object_size']} px")  # fmt: skip
     print()
     print("| scale | true size (px) | object size | AP50 | AP 0.5:0.95 | estimate error "

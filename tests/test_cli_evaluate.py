@@ -269,7 +269,8 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
         assert m == "MODEL" and image.dtype == np.float32
         assert metadata == {"normalization": "from the file"}
         flips.append(settings.pop("flips", False))
-        assert not settings
+        settings.pop("progress", None)  # prints the object size used
+        assert settings == {"object_size": "auto"}  # the default: estimated where it can be
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)

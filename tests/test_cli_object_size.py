@@ -50,8 +50,12 @@ def test_predict_estimate_prints_the_estimate(sample, capsys):
     args = ["predict", "nuclei", str(folder / "images"), "-o", str(folder / "out")]
     assert main([*args, "--object-size", "estimate"]) == 0
     out = capsys.readouterr().out
-    assert "object size estimated 13.9 px (104 objects); image scaled by 1.26" in out, out
-    assert tifffile.imread(folder / "out" / "nuclei_labels.tif").shape == image.shape
+    # The sample's nuclei (about 14 px) are within the sizes the model saw in training
+    # (17.6 px, zoomed up to 1.4 times either way): the first pass is the result.
+    assert "object size estimated 14.5 px (93 objects); not rescaled: within the sizes" in out, out
+    model, meta = nu.pretrained("nuclei")
+    labels = tifffile.imread(folder / "out" / "nuclei_labels.tif")
+    np.testing.assert_array_equal(labels, nu.segment(model, image, metadata=meta))
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "big"])
@@ -135,3 +139,15 @@ def test_evaluate_pred_gt_form_refuses_an_object_size(sample, capsys):
     folder, _, _ = sample
     rc = main(["evaluate", str(folder / "truth"), str(folder / "truth"), "--object-size", "9"])
     assert rc == 2 and "belong to the MODEL form" in capsys.readouterr().err
+
+
+def test_predict_estimates_by_default_and_none_turns_it_off(sample, capsys):
+    folder, image, _ = sample
+    args = ["predict", "nuclei", str(folder / "images"), "-o", str(folder / "out")]
+    assert main(args) == 0  # the default: auto
+    assert "object size estimated" in capsys.readouterr().out
+    assert main([*args, "--overwrite", "--object-size", "none"]) == 0
+    assert "object size" not in capsys.readouterr().out
+    model, meta = nu.pretrained("nuclei")
+    labels = tifffile.imread(folder / "out" / "nuclei_labels.tif")
+    np.testing.assert_array_equal(labels, nu.segment(model, image, metadata=meta, object_size=None))

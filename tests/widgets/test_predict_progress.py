@@ -152,3 +152,23 @@ def test_a_long_message_wraps_instead_of_widening_the_dock(make_napari_viewer, q
     qtbot.wait(50)
     assert widget.native.sizeHint().width() <= width
     assert widget._status.native.toolTip() == long  # the full text is one hover away
+
+
+def test_an_estimate_within_the_trained_sizes_turns_the_box_off(make_napari_viewer):
+    """Estimate then Predict must do what ``"estimate"`` does: within the sizes the model
+    saw in training it predicts at the image's own scale, so the box is not filled in."""
+    from napari_unet.core.inference.scale import ObjectSize
+    from napari_unet.core.inference.segment import estimate_from_labels
+
+    _, widget = _dock(make_napari_viewer, np.zeros((64, 64), np.uint8))
+    widget._size.value = 30.0  # a size from an earlier image
+    labels = np.zeros((200, 200), np.int32)
+    for k in range(9):  # nine 16 x 16 squares: about 18 px across, the model's own size
+        labels[20 * k : 20 * k + 16, :16] = k + 1
+    size = estimate_from_labels(labels, 17.57, tolerance=1.4)
+    assert isinstance(size, ObjectSize) and not size.rescaled
+    widget._form.use_estimate(size)
+    assert widget._size.value == 0 and "within the sizes" in widget._size_note.value
+    far = estimate_from_labels(labels, 40.0, tolerance=1.4)  # objects under half the size
+    widget._form.use_estimate(far)
+    assert far.rescaled and widget._size.value == round(far.diameter, 1)

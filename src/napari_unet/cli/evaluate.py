@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     add_option(parser, "inputs", key="scored", nargs="+", metavar="PRED GT | MODEL")
     add_option(parser, "--images", key="eval_images", nargs="+", type=Path)
     add_option(parser, "--labels", key="ground_truth", nargs="+", type=Path)
-    add_option(parser, "--object-size", key="object_size", metavar="PX|estimate")
+    add_option(parser, "--object-size", key="object_size", metavar="PX|estimate|auto|none")
     add_option(
         parser, "--channel", key="channel", type=channel_choice, default=None,
         metavar="auto|mean|N", shown_default="auto",
@@ -67,16 +67,16 @@ def _model_pairs(
 
     from napari_unet.core.images.io import read_image
     from napari_unet.core.inference import segment as segmentation
-    from napari_unet.core.inference.scale import training_object_size
+    from napari_unet.core.inference.scale import AUTO, training_object_size
     from napari_unet.core.models.modelfile import load_model
 
     model, metadata = load_model(model_path)
     extra = {} if channel is None else {"channel": channel}
     if flips:
         extra["flips"] = True
-    if object_size is not None:
+    if object_size not in (None, AUTO):
         training_object_size(metadata)  # a model without one is refused before any work
-        extra["object_size"] = object_size
+    extra["object_size"] = object_size
     for name, image_path, gt_path in pairs:
         gt = read_labels(gt_path)
         if object_size is not None:
@@ -253,9 +253,14 @@ def _check_json(path: Path, overwrite: bool) -> None:
 
 
 def _object_size(value) -> float | str | None:
-    """``--object-size`` checked: None, a diameter in pixels or ``"estimate"``."""
-    from napari_unet.core.inference.scale import check_object_size
+    """``--object-size`` checked: pixels, ``"estimate"``, ``"auto"`` or None.
 
+    Not given: ``"auto"``; ``none``: None (the image's own scale).
+    """
+    from napari_unet.core.inference.scale import AUTO, check_object_size
+
+    if value is None:
+        return AUTO
     try:
         return check_object_size(value)
     except InputError as exc:

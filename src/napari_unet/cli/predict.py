@@ -14,6 +14,7 @@ import numpy as np
 from napari_unet.cli._args import add_option, channel_choice, progress_bar, run_each
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image
+from napari_unet.core.inference.scale import AUTO
 
 
 def add_parser(subparsers) -> None:
@@ -42,7 +43,7 @@ def add_parser(subparsers) -> None:
     ):  # fmt: skip
         shown = f"the model's recommendation, else {getattr(Postprocess, key):g}"
         add_option(parser, flag, key=key, type=kind, default=None, shown_default=shown)
-    add_option(parser, "--object-size", key="object_size", metavar="PX|estimate")
+    add_option(parser, "--object-size", key="object_size", metavar="PX|estimate|auto|none")
     add_option(parser, "--scheduler", key="scheduler", metavar="ADDRESS")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     model, metadata = loaded
-    if args.object_size is not None:
+    if args.object_size not in (None, AUTO):
         from napari_unet.core.inference.scale import training_object_size
 
         training_object_size(metadata)  # a model without one is refused before any work
@@ -164,9 +165,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _object_size(args) -> float | str | None:
-    """``--object-size`` checked: None, a diameter in pixels or ``"estimate"``."""
+    """``--object-size`` checked: pixels, ``"estimate"``, ``"auto"`` or None.
+
+    Not given: ``"auto"`` (None with --scheduler); ``none``: None (the image's own scale).
+    """
     from napari_unet.core.inference.scale import check_object_size
 
+    if args.object_size is None:
+        return None if args.scheduler else AUTO
     try:
         size = check_object_size(args.object_size)
     except InputError as exc:
@@ -196,7 +202,7 @@ def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.n
     image = read_image(src)
     sizes: list[ObjectSize] = []
     with progress_bar(src.name, "tile") as bar:
-        if args.scheduler or (is_zarr(src) and args.object_size is None):
+        if args.scheduler or (is_zarr(src) and args.object_size in (None, AUTO)):
             store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
             try:
                 probs = drain(predictor.iter_to_zarr(image, store, args.scheduler), bar=bar)

@@ -39,8 +39,9 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
 
 
 def _refuse_options(args: argparse.Namespace) -> None:
+    size = None if args.object_size == "auto" else args.object_size  # the default: no size
     given = [flag for flag, value in (("--flips", args.flips),
-             ("--object-size", args.object_size), ("--scheduler", args.scheduler))
+             ("--object-size", size), ("--scheduler", args.scheduler))
              if value]  # fmt: skip
     if given:
         raise InputError(

@@ -55,7 +55,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "object_size": "typical object (cell, nucleus) diameter in the image, in pixels: "
         "each plane is resized so its objects match the size the model was trained on (its "
         "file records it) and the labels are resized back; estimate: measure it with a first "
-        "segmentation; not set: predict at the image's own scale",
+        "segmentation and rescale only objects beyond the sizes the model saw in training; "
+        "auto (the command line's default): estimate where the model records its size, else "
+        "the image's own scale; none (0 in the dock): predict at the image's own scale",
         "estimate_size": "segment the image once at its own scale and fill in the median "
         "diameter of the objects found as the object size",
         "probabilities": "also output the class probabilities (an Image layer, or "

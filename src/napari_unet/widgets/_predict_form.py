@@ -276,9 +276,17 @@ class PredictForm(Container):
         self._size_note.value = size.describe()
 
     def use_estimate(self, size) -> None:
-        """Fill in an estimated object size (unless there was nothing to measure)."""
+        """Fill in an estimated object size (unless there was nothing to measure).
+
+        Within the sizes the model was trained on, the box is turned off: the image's own
+        scale is what ``"estimate"`` predicts at then.
+        """
+        from napari_unet.core.inference.scale import WITHIN_TRAINED
+
         if size.diameter is not None and not size.note:  # measured (enough objects)
             self._size.value = round(float(size.diameter), 1)
+        elif size.note.startswith(WITHIN_TRAINED):
+            self._size.value = 0
         self._size_note.value = size.describe()
 
     # -- the request --------------------------------------------------------------------

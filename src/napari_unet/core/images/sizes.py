@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["equivalent_diameters", "median_diameter"]
+__all__ = ["equivalent_diameters", "median_diameter", "typical_diameter"]
 
 
 def equivalent_diameters(labels, mask=None) -> np.ndarray:
@@ -72,3 +72,33 @@ def median_diameter(labels, masks: Iterable | None = None) -> tuple[float | None
     if diameters.size == 0:
         return None, 0
     return float(np.median(diameters)), int(diameters.size)
+
+
+#: Objects under this share of the area-weighted median diameter are pieces, not objects.
+PIECE_SHARE = 0.5
+
+
+def typical_diameter(labels) -> tuple[float | None, int]:
+    """The object size of a segmentation's result: robust to pieces and specks.
+
+    The median diameter of the objects at least :data:`PIECE_SHARE` of the area-weighted
+    median diameter (the diameter of the object that holds the median foreground pixel).
+    A model shown nuclei three times its training size cuts each into many small pieces and
+    calls specks of noise objects: their plain median said the nuclei were a quarter of
+    their size (8.7 px for 67 px nuclei on one DSB2018 image), and rescaling by it made
+    things worse. Where the objects are whole (at the model's scale) the pieces left out are
+    few and the result is within a few percent of :func:`median_diameter`.
+
+    Returns
+    -------
+    tuple of (float or None, int)
+        The diameter in pixels (None without objects) and the number of objects it counts.
+    """
+    d = equivalent_diameters(labels)
+    if d.size == 0:
+        return None, 0
+    order = np.sort(d)
+    areas = np.cumsum(order**2)  # proportional to the areas
+    weighted = order[np.searchsorted(areas, areas[-1] / 2)]
+    kept = d[d >= PIECE_SHARE * weighted]
+    return float(np.median(kept)), int(kept.size)

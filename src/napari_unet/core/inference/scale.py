@@ -27,10 +27,14 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.normalize import working_dtype
 
 __all__ = [
+    "AUTO",
     "ESTIMATE",
     "MAX_FACTOR",
     "MIN_OBJECTS",
+    "MIN_TOLERANCE",
+    "WITHIN_TRAINED",
     "ObjectSize",
+    "check_memory",
     "check_object_size",
     "given_object_size",
     "rescale_planes",
@@ -38,11 +42,15 @@ __all__ = [
     "scaled_region",
     "scaled_shape",
     "spec_for_resized",
+    "trained_zoom",
     "training_object_size",
 ]
 
 #: The value of ``object_size`` that measures it with a first pass.
 ESTIMATE = "estimate"
+#: The default ``object_size``: ``"estimate"`` where it can run (the model records its
+#: object size, the image is in memory, no region), else the image's own scale.
+AUTO = "auto"
 #: Fewer objects than this in the first pass: the estimate keeps the model's scale.
 MIN_OBJECTS = 5
 #: Rescaling by more than this factor, either way, is refused (given) or skipped (estimated).
@@ -97,7 +105,7 @@ class ObjectSize:
 
 
 def check_object_size(value) -> float | str | None:
-    """``value`` as None (no rescaling), a positive diameter in pixels, or ``"estimate"``.
+    """``value`` as None (no rescaling), a diameter in pixels, ``"estimate"`` or ``"auto"``.
 
     Numbers in strings (``"37"``, from a command line or a text field) are accepted.
 
@@ -109,11 +117,13 @@ def check_object_size(value) -> float | str | None:
     """
     if value is None:
         return None
-    expected = "a typical object diameter in pixels (a positive number) or 'estimate'"
+    expected = "a typical object diameter in pixels (a positive number), 'estimate' or 'auto'"
     if isinstance(value, str):
         text = value.strip().lower()
-        if text == ESTIMATE:
-            return ESTIMATE
+        if text in (ESTIMATE, AUTO):
+            return text
+        if text in ("none", "off"):  # the image's own scale, said on a command line
+            return None
         try:
             number = float(text)
         except ValueError:
@@ -125,6 +135,25 @@ def check_object_size(value) -> float | str | None:
     if not math.isfinite(number) or number <= 0:
         raise InputError(f"object size must be {expected}; got {value!r}")
     return number
+
+
+#: The least range (either way) within which an estimated size keeps the image's scale.
+MIN_TOLERANCE = 1.25
+#: How the note of an estimate kept within that range begins.
+WITHIN_TRAINED = "within the sizes the model was trained on"
+
+
+def trained_zoom(metadata: dict | None) -> float:
+    """How far either way from its object size a model saw objects in training.
+
+    The zoom range of its augmentation (``1 + scale`` from the file's provenance: 1.4 for
+    the built-in models), at least :data:`MIN_TOLERANCE` (object sizes vary within any
+    training set).
+    """
+    config = ((metadata or {}).get("provenance") or {}).get("config") or {}
+    zoom = (config.get("augment") or {}).get("scale", 0.0) if isinstance(config, dict) else 0.0
+    zoom = zoom if isinstance(zoom, int | float) and math.isfinite(zoom) and zoom > 0 else 0.0
+    return max(1.0 + float(zoom), MIN_TOLERANCE)
 
 
 def training_object_size(metadata: dict | None) -> float:
@@ -260,3 +289,36 @@ def resample_back(array: np.ndarray, region, window, shape, small, order: int) -
         array, matrix, offset, output_shape=out_shape, output=out, order=order, mode="nearest"
     )
     return out
+
+
+#: Bytes per pixel of the rescaled plane beyond the image and the probabilities: the
+#: labels (int32), the foreground (float32) and the labelling's int64 buffers.
+SCALED_POST_BYTES = 24
+#: Bytes per pixel at the image's own size beyond the probabilities resized back and the
+#: plane read for resizing: the labels resized back (int32), their outlines snapped to the
+#: foreground (float32 and masks) and relabelled (int64).
+FULL_POST_BYTES = 24
+#: Room kept for what the estimate leaves out (temporaries of the resizing, the tiles).
+HEADROOM = 1.25
+
+
+def check_memory(n: int, c: int, n_classes: int, shape, small, itemsize: int = 4) -> None:
+    """Refuse a rescaling whose arrays do not fit, before any is made.
+
+    Counted: the resized image (``itemsize`` bytes per value), its probabilities (twice:
+    the blend and the result), the post-processing at the scaled size, the probabilities
+    and labels resized back, with :data:`HEADROOM`. (Counting the image and probabilities
+    alone admitted runs that needed twice as much and then failed.)
+    """
+    from napari_unet.core.files import available_memory
+
+    scaled = (itemsize * c + 8 * n_classes + SCALED_POST_BYTES) * small[0] * small[1]
+    full = (4 * n_classes + itemsize * c + FULL_POST_BYTES) * shape[0] * shape[1]
+    need = HEADROOM * n * (scaled + full)
+    free = available_memory()
+    if need > free:
+        raise InputError(
+            f"predicting at the object size's scale needs about {need / 2**30:.1f} GiB (the "
+            f"image resized to {small[0]}x{small[1]} and its probabilities), more than the "
+            f"{free / 2**30:.1f} GiB available; predict a region, or without an object size"
+        )

@@ -26,7 +26,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.layout import is_lazy
 from napari_unet.core.images.normalize import compute_stats
-from napari_unet.core.images.sizes import median_diameter
+from napari_unet.core.images.sizes import typical_diameter
 from napari_unet.core.inference import scale
 from napari_unet.core.inference.domain import DomainWarning, domain_warnings
 from napari_unet.core.inference.plan import Predictor, Region
@@ -63,23 +63,56 @@ def iter_labels(
     model's training data (``metadata["object_size"]``), an
     :class:`~napari_unet.core.inference.scale.ObjectSize` event is yielded before that
     prediction, and the results are resized back to the input's scale (numpy). The
-    estimate's first pass is at the image's own scale; when it finds fewer than 5 objects
-    (or the scale comes out as 1) it is the result.
+    estimate's first pass is at the image's own scale; when it finds fewer than 5 objects,
+    or objects within the sizes the model saw in training, it is the result. ``"auto"``
+    estimates when the model records its object size, the image is in memory and no region
+    is asked (else the image's own scale), and keeps the first pass when the rescaling would
+    not fit in memory.
     """
     size = scale.check_object_size(object_size)
+    auto = size == scale.AUTO
+    if auto:
+        size = ESTIMATE if _auto_estimates(metadata, image, region) else None
     if size is None:
         return (yield from _iter_native(predictor, post, image, region))
     model_size = scale.training_object_size(metadata)
     first = None
     if size == ESTIMATE:
         first = yield from _iter_native(predictor, post, image, region)
-        info = estimate_from_labels(first[0], model_size)
+        info = estimate_from_labels(first[0], model_size, scale.trained_zoom(metadata))
+        if auto and info.rescaled and not _fits(predictor, image, info.factor):
+            note = "too large to rescale in the memory available"
+            info = ObjectSize(info.diameter, model_size, 1.0, True, info.n_objects, note)
     else:
         info = scale.given_object_size(size, model_size)
     yield info
     if first is not None and not info.rescaled:
         return first
     return (yield from _iter_scaled(predictor, post, image, region, info.factor))
+
+
+def _auto_estimates(metadata: dict | None, image, region) -> bool:
+    """Whether ``object_size="auto"`` estimates: a recorded size, in memory, no region."""
+    if region is not None or is_lazy(image):
+        return False
+    try:
+        scale.training_object_size(metadata)
+    except InputError:
+        return False
+    return True
+
+
+def _fits(predictor: Predictor, image, factor: float) -> bool:
+    """Whether the rescaling by ``factor`` fits in memory (:func:`scale.check_memory`)."""
+    lay = predictor.layout(image)
+    n, c, h, w = (int(v) for v in lay.planes.shape)
+    itemsize = np.dtype(scale.working_dtype(lay.planes.dtype)).itemsize
+    small = scale.scaled_shape((h, w), factor)
+    try:
+        scale.check_memory(n, c, predictor.n_classes, (h, w), small, itemsize)
+    except InputError:
+        return False
+    return True
 
 
 def _iter_native(predictor: Predictor, post: Postprocess, image, region):
@@ -138,7 +171,7 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
         return (yield from _iter_native(predictor, post, image, region))
     region = check_region(region, (h, w))
     itemsize = np.dtype(scale.working_dtype(lay.planes.dtype)).itemsize
-    _check_memory(n, c, predictor.n_classes, (h, w), small, itemsize)
+    scale.check_memory(n, c, predictor.n_classes, (h, w), small, itemsize)
     window = scale.scaled_region(region, (h, w), small)
     plans = predictor.plans(small)
     tiles = n * len(plans[0].tiles(*window[0])) * len(plans[1].tiles(*window[1]))
@@ -168,54 +201,26 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     return labels, predictor.foreground(probs), probs
 
 
-#: Bytes per pixel of the rescaled plane beyond the image and the probabilities: the
-#: labels (int32), the foreground (float32) and the labelling's int64 buffers.
-SCALED_POST_BYTES = 24
-#: Bytes per pixel at the image's own size beyond the probabilities resized back and the
-#: plane read for resizing: the labels resized back (int32), their outlines snapped to the
-#: foreground (float32 and masks) and relabelled (int64).
-FULL_POST_BYTES = 24
-#: Room kept for what the estimate leaves out (temporaries of the resizing, the tiles).
-HEADROOM = 1.25
-
-
-def _check_memory(n: int, c: int, n_classes: int, shape, small, itemsize: int = 4) -> None:
-    """Refuse a rescaling whose arrays do not fit, before any is made.
-
-    Counted: the resized image (``itemsize`` bytes per value), its probabilities (twice:
-    the blend and the result), the post-processing at the scaled size, the probabilities
-    and labels resized back, with :data:`HEADROOM`. (Counting the image and probabilities
-    alone admitted runs that needed twice as much and then failed.)
-    """
-    from napari_unet.core.files import available_memory
-
-    scaled = (itemsize * c + 8 * n_classes + SCALED_POST_BYTES) * small[0] * small[1]
-    full = (4 * n_classes + itemsize * c + FULL_POST_BYTES) * shape[0] * shape[1]
-    need = HEADROOM * n * (scaled + full)
-    free = available_memory()
-    if need > free:
-        raise InputError(
-            f"predicting at the object size's scale needs about {need / 2**30:.1f} GiB (the "
-            f"image resized to {small[0]}x{small[1]} and its probabilities), more than the "
-            f"{free / 2**30:.1f} GiB available; predict a region, or without an object size"
-        )
-
-
-def estimate_from_labels(labels, model_size: float) -> ObjectSize:
+def estimate_from_labels(labels, model_size: float, tolerance: float = 1.0) -> ObjectSize:
     """The object size of an image from a first segmentation at its own scale.
 
-    The median equivalent diameter of the objects found; with fewer than
-    :data:`~napari_unet.core.inference.scale.MIN_OBJECTS` objects, or a scale beyond
-    :data:`~napari_unet.core.inference.scale.MAX_FACTOR`, the model's scale is kept (the
-    ``note`` says why).
+    The typical diameter of the objects found (:func:`~napari_unet.core.images.sizes.
+    typical_diameter`: their median, pieces of cut cells and specks of noise left out). The
+    model's scale is kept (the ``note`` says why) with fewer than
+    :data:`~napari_unet.core.inference.scale.MIN_OBJECTS` objects, a scale beyond
+    :data:`~napari_unet.core.inference.scale.MAX_FACTOR`, or one within ``tolerance`` either
+    way (the sizes the model saw in training: the first pass is the result).
     """
-    diameter, n = median_diameter(np.asarray(labels))
+    diameter, n = typical_diameter(np.asarray(labels))
     if n < scale.MIN_OBJECTS:
         note = f"too few objects ({n}) to estimate the object size (at least {scale.MIN_OBJECTS})"
         return ObjectSize(diameter, model_size, 1.0, True, n, note)
     factor = model_size / diameter
     if not 1 / scale.MAX_FACTOR <= factor <= scale.MAX_FACTOR:
         note = f"rescaling by {factor:.3g} is beyond the limit of {scale.MAX_FACTOR:g} times"
+        return ObjectSize(diameter, model_size, 1.0, True, n, note)
+    if 1 / tolerance <= factor <= tolerance:
+        note = f"{scale.WITHIN_TRAINED} (up to {tolerance:.3g} times either way)"
         return ObjectSize(diameter, model_size, 1.0, True, n, note)
     return ObjectSize(diameter, model_size, factor, True, n)
 
@@ -250,11 +255,13 @@ def _iter_segment(
     seed_level: float | None = None,
     metadata: dict | None = None,
     region: Region | None = None,
-    object_size: float | str | None = None,
+    object_size: float | str | None = scale.AUTO,
     **settings,
 ):
     """``(labels, probabilities, out-of-domain warnings)``, yielding progress."""
-    scale.check_object_size(object_size)  # before any work
+    if scale.check_object_size(object_size) == scale.AUTO and getattr(model, "training", False):
+        object_size = None  # validation during training: at the image's scale, as trained
+
     predictor = Predictor(model, metadata=metadata, **settings)
     post = Postprocess.for_model(
         metadata,
@@ -323,8 +330,11 @@ def segment(model, image, return_probabilities: bool = False, progress=None, **k
         :class:`~napari_unet.core.inference.postprocess.Postprocess`), ``metadata`` (the
         model file's), ``region``, ``object_size`` (the typical object diameter in the
         image, pixels: each plane is resized to the model's training object size, recorded
-        in its file, and the results back; ``"estimate"`` measures it with a first pass;
-        None, the default, predicts at the image's own scale) and any keyword of
+        in its file, and the results back; ``"estimate"`` measures it with a first pass
+        and rescales only when the objects are beyond the sizes the model saw in training;
+        ``"auto"``, the default, estimates when the model records its object size, the
+        image is in memory and no region is asked, else predicts at the image's own scale,
+        as None does) and any keyword of
         :class:`~napari_unet.core.inference.plan.Predictor`.
 
     Returns
@@ -355,7 +365,7 @@ def iter_estimate_object_size(
     predictor = Predictor(model, metadata=metadata, **kwargs)
     post = Postprocess.for_model(metadata, **post)
     labels, _, _ = yield from _iter_native(predictor, post, image, region)
-    return estimate_from_labels(labels, model_size)
+    return estimate_from_labels(labels, model_size, scale.trained_zoom(metadata))
 
 
 def estimate_object_size(model, image, **kwargs) -> ObjectSize:

@@ -104,6 +104,7 @@ def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=
         device=device,
         normalization=normalization,
         metadata=metadata,
+        object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
     )
     return np.asarray(labels), np.asarray(probs)
 
