@@ -307,7 +307,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._form.start_from_model(init)
         if save_to is not None:  # a suggestion: an existing file there moves to the next name
             self._save_path.value = self._suggested = Path(save_to)
-        self._status.value = f"Ready to fine-tune on {len(layers)} images from {source}: press Train."
+        n = len(layers)
+        self._status.value = f"Ready to fine-tune on {n} images from {source}: press Train."
 
     def _handover(self, result) -> None:
         """Give the (best) trained model to a docked Predict widget, if there is one."""
