@@ -146,6 +146,10 @@ def test_segment_slide_refuses_an_object_size_with_a_clear_message(random_valid,
         nu.segment_slide(random_valid, tmp_path / "in.zarr", tmp_path / "out.zarr", tile=64,
                          object_size=25)  # fmt: skip
     assert not (tmp_path / "out.zarr").exists()
+    for own in ("auto", "none", None):  # segment's default, passed along: the image's scale
+        out = tmp_path / f"{own}.zarr"
+        nu.segment_slide(random_valid, tmp_path / "in.zarr", out, tile=64, object_size=own)
+        assert out.exists()
 
 
 def test_a_missing_output_folder_is_named(tiny, tmp_path):

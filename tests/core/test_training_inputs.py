@@ -247,3 +247,26 @@ def test_a_validation_stack_without_any_annotated_plane_names_the_validation_set
     with pytest.raises(InputError, match=r"validation \(val.tif\): no annotated plane"):
         make_pairs([np.stack([img] * 3)], [np.zeros((3, *lab.shape), lab.dtype)],
                    names=["val.tif"], validation=True)  # fmt: skip
+
+
+def test_the_alpha_check_of_a_lazy_image_reads_a_few_windows_not_the_image():
+    """A strided sample of a dask array loads every chunk; it ran at every layout made (once
+    per prediction region), so a 4-channel Zarr image was read whole again and again."""
+    import dask.array as da
+
+    from napari_unet.core.images.layout import is_alpha
+
+    class Counting:
+        def __init__(self, data):
+            self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+            self.reads = 0
+
+        def __getitem__(self, key):
+            self.reads += 1
+            return self.data[key]
+
+    varying = np.random.default_rng(0).integers(0, 4000, (2048, 2048), dtype=np.uint16)
+    for data, alpha in ((varying, False), (np.full((2048, 2048), 255, np.uint8), True)):
+        source = Counting(data)
+        assert is_alpha(da.from_array(source, chunks=256)) is alpha
+        assert 0 < source.reads <= 24, source.reads  # five windows: 20 chunks; of 64

@@ -250,4 +250,9 @@ def test_a_large_view_predicts_its_centre_and_says_zoom_in(make_napari_viewer, q
     assert abs((y0 + y1) / 2 - 512) <= 1 and abs((x0 + x1) / 2 - 512) <= 1  # the centre
     widget._show_status()
     assert "zoom in: only the centre 200 x 200 px" in widget._status.value
+    widget._live.data[:50, :50] = 7  # an older view's object, outside the centre
+    widget.accept_in_region()  # Accept all in the view: only what this view predicted
+    accepted = np.asarray(widget._annotations.data)
+    assert not accepted[:50, :50].any()
+    assert not accepted[: 512 - 100].any() and not accepted[512 + 100 :].any()
     widget.stop()

@@ -171,7 +171,7 @@ def _object_size(args) -> float | str | None:
     """
     from napari_unet.core.inference.scale import check_object_size
 
-    if args.object_size is None:
+    if args.object_size is None or (args.scheduler and args.object_size.strip().lower() == AUTO):
         return None if args.scheduler else AUTO
     try:
         size = check_object_size(args.object_size)

@@ -96,7 +96,8 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
 def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
     """The box the Live dock accepts in and the region's mask (None: all of the box).
 
-    The chosen Shapes layer's shapes, else the view.
+    The chosen Shapes layer's shapes, else the view: the part of it that is predicted when
+    a large view is cut to its centre (outside it the layer holds older views' objects).
     """
     from napari_unet.widgets import _layers
 
@@ -104,4 +105,9 @@ def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | 
     if dock._region_box.value is not None:
         region = _layers.region_array(dock._region_box.value, shape)
         return mask_box(region), region
-    return _layers.visible_box(dock._viewer, dock._image, shape), None
+    box = _layers.visible_box(dock._viewer, dock._image, shape)
+    if box is not None and dock._capped is not None:
+        (y0, y1, x0, x1), (a0, a1, b0, b1) = box, dock._capped
+        box = (max(y0, a0), min(y1, a1), max(x0, b0), min(x1, b1))
+        box = box if box[0] < box[1] and box[2] < box[3] else None
+    return box, None

@@ -74,7 +74,7 @@ class ObjectSize:
     factor : float
         The image was resized by this factor for the model (1.0: not rescaled).
     estimated : bool
-        True when ``object_size="estimate"`` measured it.
+        True when ``object_size="estimate"`` (or ``"auto"``) measured it.
     n_objects : int
         Objects the estimate measured (0 when given).
     note : str

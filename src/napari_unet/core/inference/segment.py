@@ -7,8 +7,9 @@ as its head says (:mod:`napari_unet.core.inference.instances`), using the settin
 stays lazy: only its foreground is computed, chunk by chunk.
 
 With an ``object_size`` (the typical object diameter of the image, in pixels, or
-``"estimate"``) each plane is first resized to the scale of the model's training data
-(:mod:`napari_unet.core.inference.scale`) and the results are resized back. A dask image is
+``"estimate"``; ``"auto"``, the default, estimates where it can) each plane is first
+resized to the scale of the model's training data (:mod:`napari_unet.core.inference.scale`)
+and the results are resized back. A dask image is
 then rescaled into memory, plane by plane: that costs the rescaled image (float32) and the
 probabilities at full size (float32, one array per class), where without an object size
 only the foreground is computed.
@@ -371,10 +372,12 @@ def iter_estimate_object_size(
 def estimate_object_size(model, image, **kwargs) -> ObjectSize:
     """Estimate the typical object diameter of ``image`` with one segmentation.
 
-    The image is segmented at its own scale; the median equivalent diameter
-    (``2 * sqrt(area / pi)``) of the objects found is its object size, and the scale for
-    the model is the model's training object size (``metadata["object_size"]``) divided
-    by it. With fewer than 5 objects the model's scale is kept, and the result says why.
+    The image is segmented at its own scale; the typical equivalent diameter
+    (``2 * sqrt(area / pi)``) of the objects found, pieces and specks left out
+    (:func:`~napari_unet.core.images.sizes.typical_diameter`), is its object size, and the
+    scale for the model is the model's training object size (``metadata["object_size"]``)
+    divided by it. With fewer than 5 objects, or a size within the sizes the model saw in
+    training, the image's scale is kept, and the result says why.
 
     Parameters
     ----------

@@ -348,6 +348,8 @@ def _finish_task(local_path: str, out: str, block, shared, reach: int, split, ga
 
 
 #: Keywords of ``segment`` that whole-slide labelling refuses, and what to do instead.
+#: Object sizes that mean the image's own scale here: segment's default, and "none".
+_SCALE = ("auto", "none", "off")
 _NOT_FOR_SLIDES = {
     "object_size": (
         "whole-slide labelling predicts at the image's own scale. Rescale the image to the "
@@ -379,7 +381,8 @@ def segment_slide(
     from napari_unet.core.progress import drain
 
     for key, why in _NOT_FOR_SLIDES.items():
-        if kwargs.pop(key, None) is not None:
+        value = kwargs.pop(key, None)
+        if value is not None and not (key == "object_size" and str(value).lower() in _SCALE):
             raise InputError(f"segment_slide: {key} is not supported; {why}")
     given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
     post = Postprocess.for_model(kwargs.get("metadata"), **given)
