@@ -465,3 +465,18 @@ def test_a_large_plane_shows_progress_within_it(make_napari_viewer, qtbot, monke
     run_and_wait(qtbot, widget)
     assert any("%" in text and "pred" in text for text in shown), shown
     assert widget.results[1]["n_pred"] == 2
+
+
+def test_a_layer_read_only_before_evaluate_is_left_to_its_holder():
+    """Evaluate pressed while the Annotate dock accepts a prediction (the annotations read-only
+    for that moment): putting back 'read-only' after Annotate gave the layer back locked it."""
+    from napari.layers import Labels
+
+    from napari_unet.widgets._evaluate_work import ReadOnly
+
+    layer = Labels(np.zeros((8, 8), np.int32))
+    layer.editable = False  # the Annotate dock's accept holds it
+    hold = ReadOnly([layer])
+    layer.editable = True  # the accept ends: the Annotate dock gives it back
+    hold.release()
+    assert layer.editable

@@ -185,8 +185,10 @@ class ReadOnly:
         """Give the layers back as they were (once; later calls do nothing)."""
         saved, self._saved = self._saved, []
         for layer, editable, mode, history in saved:
-            layer.editable = editable
-            if editable and layer.mode != mode:
+            if not editable:  # read-only already (the Annotate dock accepting): left to it,
+                continue  # or its own release would be undone and the layer stay locked
+            layer.editable = True
+            if layer.mode != mode:
                 layer.mode = mode
             _restore_history(layer, *history)
 
