@@ -345,3 +345,30 @@ def test_a_changed_image_is_predicted_again_not_shown_the_old_prediction(tmp_pat
     again = Review(images, tmp_path / "out")
     assert again.check_hash("a.tif") is None  # unreviewed: nothing to warn about
     assert again.stored_labels("a.tif", "key") is None  # before: the old file's objects
+
+
+def test_the_prefetcher_estimates_the_object_size_as_the_predict_command_does(tmp_path, builtin):
+    """Nuclei 2.5 times the model's size: the review shows what ``napari-unet predict`` gives
+    (the object size estimated, the image rescaled), not the prediction at the image's scale."""
+    from scipy import ndimage as ndi
+
+    import napari_unet as nu
+    from napari_unet.core.review.prefetch import Prefetcher
+
+    model, meta = builtin
+    image = ndi.zoom(nu.nuclei_data()[0].astype(np.float32), 2.5, order=1).astype(np.uint8)
+    images = tmp_path / "images"
+    images.mkdir()
+    write_image(images / "big.tif", image)
+    review = Review(images, tmp_path / "out")
+    pf = Prefetcher(review, model, meta, "nuclei", cache=1)
+    try:
+        pf.want(review.names[:1])
+        deadline = time.monotonic() + 120
+        while (pf.pending() or pf.busy) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        labels = pf.get("big.tif").labels
+    finally:
+        assert pf.close()
+    np.testing.assert_array_equal(labels, nu.segment(model, image, metadata=meta))
+    assert not np.array_equal(labels, nu.segment(model, image, metadata=meta, object_size=None))

@@ -27,6 +27,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import read_image
+from napari_unet.core.inference.scale import AUTO
 from napari_unet.core.review.session import Review
 
 __all__ = ["Item", "Prefetcher", "editable_labels", "model_key"]
@@ -140,7 +141,9 @@ class Prefetcher:
 
         self.review = review
         self.model_name = model_name
-        self.key = model_key(model)
+        # Predicted as the predict command does: the object size estimated where the model
+        # records its own ("auto"); predictions cached at the image's scale are stale.
+        self.key = f"{model_key(model)}-{AUTO}"
         self._predictor = Predictor(model, metadata=metadata, **(options or {}))
         self._post = Postprocess.for_model(metadata)
         self._metadata = metadata
@@ -373,7 +376,9 @@ class Prefetcher:
     def _predict(self, image: np.ndarray) -> np.ndarray:
         from napari_unet.core.inference.segment import iter_labels
 
-        gen = iter_labels(self._predictor, self._post, image, metadata=self._metadata)
+        gen = iter_labels(
+            self._predictor, self._post, image, metadata=self._metadata, object_size=AUTO
+        )
         while True:
             if self._closed:
                 gen.close()
