@@ -100,7 +100,7 @@ def test_object_size_estimate_fills_the_box_and_rescales(make_napari_viewer, qtb
     true_size, _ = median_diameter(ndimage.zoom(truth, 2, order=0))
     viewer, widget = _dock(make_napari_viewer, big)
     assert widget._size.enabled and "17.6 px" in widget._size_note.value
-    assert widget._size.value == 0  # off by default: the image's own scale
+    assert widget._size.value == 0 and widget._size.native.text() == "auto"  # the default
     widget._estimate.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
     assert abs(widget._size.value / true_size - 1) < 0.2, (widget._size.value, true_size)
@@ -111,11 +111,19 @@ def test_object_size_estimate_fills_the_box_and_rescales(make_napari_viewer, qtb
     assert "scaled by" in widget._size_note.value
     seg = viewer.layers[result_name("big", "nuclei")]
     assert seg.data.shape == big.shape and seg.data.max() > 50
-    widget._size.value = 0  # the image's own scale: the note said the last run's scale
+    labels = np.array(seg.data)
+    widget._size.value = 0  # auto: estimated again, as napari-unet predict does
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
+    assert "estimated" in widget._size_note.value and "scaled by" in widget._size_note.value
+    model, meta = nu.pretrained("nuclei")
+    np.testing.assert_array_equal(seg.data, nu.segment(model, big, metadata=meta))
+    widget._size.value = 17.57  # the model's own size: the image's own scale
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
     assert "scaled by" not in widget._size_note.value
-    assert "own scale" in widget._size_note.value and "17.6 px" in widget._size_note.value
+    np.testing.assert_array_equal(seg.data, nu.segment(model, big, metadata=meta, object_size=None))
+    assert not np.array_equal(labels, seg.data)
 
 
 def test_a_model_without_object_size_disables_the_control(make_napari_viewer):
@@ -154,7 +162,7 @@ def test_a_long_message_wraps_instead_of_widening_the_dock(make_napari_viewer, q
     assert widget._status.native.toolTip() == long  # the full text is one hover away
 
 
-def test_an_estimate_within_the_trained_sizes_turns_the_box_off(make_napari_viewer):
+def test_an_estimate_within_the_trained_sizes_leaves_the_box_on_auto(make_napari_viewer):
     """Estimate then Predict must do what ``"estimate"`` does: within the sizes the model
     saw in training it predicts at the image's own scale, so the box is not filled in."""
     from napari_unet.core.inference.scale import ObjectSize

@@ -56,11 +56,12 @@ OPTIONS: dict[str, dict[str, str]] = {
         "each plane is resized so its objects match the size the model was trained on (its "
         "file records it) and the labels are resized back; estimate: measure it with a first "
         "segmentation and rescale only objects beyond the sizes the model saw in training; "
-        "auto (the command line's default): estimate where the model records its size, else "
-        "the image's own scale; none (0 in the dock): predict at the image's own scale",
+        "auto (the default; 0 in the dock): estimate where the model records its size and "
+        "the image is in memory, else the image's own scale; none (the model's own size in "
+        "the dock): predict at the image's own scale",
         "estimate_size": "segment the image once at its own scale and fill in the typical "
-        "diameter of the objects found as the object size (or turn it off when that is within "
-        "the sizes the model saw in training)",
+        "diameter of the objects found as the object size (or leave it on auto when that is "
+        "within the sizes the model saw in training)",
         "probabilities": "also output the class probabilities (an Image layer, or "
         "NAME_probabilities files)",
         "outdir": "folder for the results, NAME_labels.tif (.zarr for Zarr input); an input is "

@@ -27,6 +27,7 @@ from magicgui.widgets import (
 from napari_unet.core.annotation.axes import plan_axes
 from napari_unet.core.errors import InputError
 from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.inference.scale import AUTO
 from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
@@ -42,7 +43,7 @@ BUILTIN = "nuclei (built-in starter)"
 BUILTINS = {BUILTIN: "nuclei", "nuclei-brightfield (built-in)": "nuclei-brightfield"}
 OTHER = "model file / trained model"
 #: What the object-size box shows at 0: no rescaling (the image's own scale).
-SIZE_OFF = "off"
+SIZE_AUTO = "auto"
 
 
 class PredictForm(Container):
@@ -88,7 +89,7 @@ class PredictForm(Container):
         )
         self._channel = ComboBox(label="channel", choices=self._channel_choices)
         self._size = FloatSpinBox(min=0.0, max=2000.0, step=1.0, value=0.0)
-        self._size.native.setSpecialValueText(SIZE_OFF)
+        self._size.native.setSpecialValueText(SIZE_AUTO)  # 0: estimated, as predict does
         self._estimate = PushButton(text="Estimate")
         self._size_note = Label(value="")
         self._tile = SpinBox(label="tile (px, 0 = auto)", min=0, max=16384, value=0)
@@ -278,8 +279,8 @@ class PredictForm(Container):
     def use_estimate(self, size) -> None:
         """Fill in an estimated object size (unless there was nothing to measure).
 
-        Within the sizes the model was trained on, the box is turned off: the image's own
-        scale is what ``"estimate"`` predicts at then.
+        Within the sizes the model was trained on, the box goes back to auto: the image's
+        own scale is what ``"estimate"`` (and auto) predict at then.
         """
         from napari_unet.core.inference.scale import WITHIN_TRAINED
 
@@ -318,7 +319,7 @@ class PredictForm(Container):
             "flips": bool(self._flips.value),
             "channel_axis": -1 if plan.kind == "rgb" else "none",
             "channel": self._channel.value,
-            "object_size": float(self._size.value) if self._size.value > 0 else None,
+            "object_size": float(self._size.value) if self._size.value > 0 else AUTO,
         }
         req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
         req["shape"], req["model_file"] = plan.labels_shape, self.pending

@@ -103,7 +103,7 @@ def predict_job(
 
     ``options`` holds the post-processing (``threshold``, ``min_size``, ``split``,
     ``seed_level``), the
-    ``object_size`` (None, pixels or ``"estimate"``) and keywords of
+    ``object_size`` (None, pixels, ``"estimate"`` or ``"auto"``) and keywords of
     :class:`~napari_unet.core.inference.plan.Predictor`; an automatic tile is the largest
     the network runs in :data:`TILE_SECONDS`. Yields progress (and the
     :class:`~napari_unet.core.inference.scale.ObjectSize` used). Returns a dict: ``labels``,
@@ -185,8 +185,10 @@ def foreign_job(model, image, options: dict, region, estimate_only: bool, out: d
     out["labels"], fg = segment_foreign(output, model.plan, post)
     out["foreground"] = None if fg is None else np.asarray(fg, np.float32)
     out["output"], out["kind"] = output, model.plan.kind
+    given = {**options, "object_size": None if options.get("object_size") == "auto" else
+             options.get("object_size")}  # fmt: skip
     ignored = [text for key, text in (("flips", "test-time flips"),
-               ("object_size", "the object size")) if options.get(key)]  # fmt: skip
+               ("object_size", "the object size")) if given.get(key)]  # fmt: skip
     if ignored:
         out["warnings"].append(
             f"{' and '.join(ignored)} apply to napari-unet models only; not used here"
