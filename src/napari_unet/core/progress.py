@@ -7,6 +7,7 @@ runs one to the end, optionally passing each event to a callback and moving a tq
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -27,7 +28,9 @@ def drain(
     gen : generator
         Yields progress events, returns the result.
     callback : callable, optional
-        Called with every event, in order.
+        Called with every event, in order. A ``KeyboardInterrupt`` raised in it (Ctrl-C
+        while it runs) is thrown into the generator, so that it cleans up (a training run
+        saves) before the interrupt goes on.
     bar : tqdm.tqdm, optional
         A progress bar: events with ``done`` and ``total`` attributes set its position
         (``total`` may change as planes are discovered); other events leave it alone.
@@ -43,7 +46,12 @@ def drain(
         except StopIteration as stop:
             return stop.value
         if callback is not None:
-            callback(event)
+            try:
+                callback(event)
+            except KeyboardInterrupt as exc:
+                with contextlib.suppress(StopIteration):
+                    gen.throw(exc)  # it cleans up (a run saves) and raises it again
+                raise  # never swallowed, even by a generator that caught it
         if bar is not None and hasattr(event, "done") and hasattr(event, "total"):
             if event.total is not None and bar.total != event.total:
                 bar.total = event.total

@@ -28,6 +28,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.models.pretrained import resolve_model
+from napari_unet.core.progress import drain
 from napari_unet.core.training.checkpoint import (
     best_path,
     finish_run,
@@ -382,15 +383,4 @@ def train(
     one raised while ``progress`` runs, saves the run as a stop does and is raised again;
     its ``result`` attribute holds the :class:`TrainResult`.
     """
-    gen = iter_train(pairs, config, **kwargs)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as done:
-            return done.value
-        if progress is not None:
-            try:
-                progress(event)
-            except KeyboardInterrupt as exc:
-                gen.throw(exc)  # the run saves as a stop does, then raises it again
-                raise
+    return drain(iter_train(pairs, config, **kwargs), progress)
