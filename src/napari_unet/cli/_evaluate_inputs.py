@@ -118,7 +118,7 @@ def read_labels(path: Path):
     import numpy as np
 
     from napari_unet.core.images.io import read_image
-    from napari_unet.core.metrics.contingency import looks_like_colour
+    from napari_unet.core.images.labels import looks_like_colour
 
     labels = np.asarray(read_image(path, labels=True))
     channels = _channel_axes(path, labels.ndim)

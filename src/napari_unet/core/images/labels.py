@@ -8,7 +8,16 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_labels"]
+__all__ = ["check_labels", "looks_like_colour"]
+
+
+def looks_like_colour(shape: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` looks like a colour (RGB or RGBA) image, not labels.
+
+    Three axes, the last of 3 or 4 and much smaller than the two others (at least 4 times):
+    a (Z, Y, X) stack of 3 or 4 planes has its small axis first and is a volume.
+    """
+    return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= 4 * shape[-1]
 
 
 def check_labels(
@@ -44,10 +53,12 @@ def check_labels(
     shape, dtype = tuple(arr.shape), np.dtype(arr.dtype)
     if arr.size == 0:
         raise InputError(f"{what}: an empty array (shape {shape}); expected a label image")
-    if ndim is not None and len(shape) == 3 and 3 in ndim and shape[-1] in (3, 4):
+    stack_allowed = ndim is not None and 3 in ndim  # then any last axis of 3 or 4 is colour
+    if (stack_allowed and len(shape) == 3 and shape[-1] in (3, 4)) or looks_like_colour(shape):
         raise InputError(
-            f"{what}: shape {shape} looks like an RGB(A) image; expected instance labels "
-            "(one integer id per cell, 0 for background) of shape (Y, X) or (Z, Y, X)"
+            f"{what}: shape {shape} looks like a colour (RGB/RGBA) image; expected instance "
+            "labels (one integer id per cell, 0 for background) of shape (Y, X) or (Z, Y, X); "
+            "save the labels as a grey image (a volume this thin: its small axis first)"
         )
     if ndim is not None and len(shape) not in ndim:
         dims = " or ".join(f"{n}D" for n in ndim)

@@ -39,31 +39,15 @@ class Contingency:
         return self.pair_count / union
 
 
-def looks_like_colour(shape: tuple[int, ...]) -> bool:
-    """Whether an array of ``shape`` looks like a colour (RGB or RGBA) image, not labels.
-
-    Three axes, the last of 3 or 4 and much smaller than the two others (at least 4 times):
-    a (Z, Y, X) stack of 3 or 4 planes has its small axis first and is a volume.
-    """
-    return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= 4 * shape[-1]
-
-
 def check_pair(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
     """Check a ground truth and a prediction as label images of equal shapes.
 
     Lazy (dask) arrays are read: every pixel is compared anyway (they failed before).
-    Colour images (:func:`looks_like_colour`) are refused: their channels, scored as three
+    Colour images (:func:`~napari_unet.core.images.labels.looks_like_colour`) are refused
+    by :func:`~napari_unet.core.images.labels.check_labels`: their channels, scored as three
     planes of a volume, gave numbers without meaning.
     """
     gt, pred = np.asarray(gt), np.asarray(pred)
-    for arr, what in ((gt, "the ground truth"), (pred, "the prediction")):
-        if looks_like_colour(arr.shape):
-            raise InputError(
-                f"{what}: shape {arr.shape} looks like a colour (RGB/RGBA) image, not "
-                "instance labels (one integer id per cell, 0 for background, shape (Y, X) or "
-                "(Z, Y, X)); save the labels as a grey image. A volume this thin is scored "
-                "with that axis first (np.moveaxis(labels, -1, 0) on both sides)"
-            )
     gt = check_labels(gt, "the ground truth", ndim=None, allow_bool=True)
     pred = check_labels(pred, "the prediction", ndim=None, allow_bool=True)
     if gt.shape != pred.shape:
