@@ -480,3 +480,22 @@ def test_a_layer_read_only_before_evaluate_is_left_to_its_holder():
     layer.editable = True  # the accept ends: the Annotate dock gives it back
     hold.release()
     assert layer.editable
+
+
+def test_a_napari_without_readable_undo_history_is_said_when_evaluate_locks_a_layer(
+    monkeypatch,
+):
+    """The history of a layer made read-only (napari clears it) is put back only where
+    napari keeps it readably; elsewhere it was lost without a word."""
+    from types import SimpleNamespace
+
+    from napari_unet.widgets import _layers
+    from napari_unet.widgets._evaluate_work import ReadOnly
+
+    monkeypatch.setattr(_layers, "_NO_HISTORY", [])
+    layer = SimpleNamespace(editable=True, mode="paint")
+    with pytest.warns(RuntimeWarning, match="loses its undo history"):
+        hold = ReadOnly([layer])
+    assert not layer.editable
+    hold.release()
+    assert layer.editable and layer.mode == "paint"

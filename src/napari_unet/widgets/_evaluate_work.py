@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets import _workers
+from napari_unet.widgets import _layers, _workers
 
 __all__ = ["COPIED", "Copied", "Plan", "ReadOnly", "copy_layers", "plan", "score_each"]
 
@@ -177,7 +177,7 @@ class ReadOnly:
     def __init__(self, layers: list) -> None:
         self._saved = []
         for layer in {id(lyr): lyr for lyr in layers}.values():
-            history = (getattr(layer, "_undo_history", None), getattr(layer, "_redo_history", None))
+            history = _layers.history_deques(layer) or (None, None)
             self._saved.append((layer, layer.editable, layer.mode, history))
             layer.editable = False
 

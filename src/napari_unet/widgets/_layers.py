@@ -352,18 +352,28 @@ def undo_history(layer) -> tuple[list, list] | None:
     None (said once in a warning) where napari keeps them otherwise: the docks then compare
     the whole layer each time, which is slow on large images.
     """
+    deques = history_deques(layer)
+    return None if deques is None else (list(deques[0]), list(deques[1]))
+
+
+def history_deques(layer) -> tuple | None:
+    """The undo and redo deques napari keeps in a Labels layer (not copies), or None.
+
+    None is said once in a warning (:func:`undo_history`).
+    """
     undo = getattr(layer, "_undo_history", None)
     redo = getattr(layer, "_redo_history", None)
     if undo is not None and redo is not None:
-        return list(undo), list(redo)
+        return undo, redo
     if not _NO_HISTORY:
         import warnings
 
         _NO_HISTORY.append(type(layer).__name__)
         warnings.warn(
             "this napari keeps no readable undo history in Labels layers: undo and redo are "
-            "found by comparing whole layers (slow on large images); napari-unet is tested "
-            "with napari 0.9",
+            "found by comparing whole layers (slow on large images), and a layer made read-only "
+            "while Evaluate copies it loses its undo history; napari-unet is tested with "
+            "napari 0.9",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -48,15 +48,18 @@ def live_layer(viewer, image, shape: tuple[int, int]):
 _WARNED: set[str] = set()
 
 
-def _missing(what: str) -> None:
-    """Say once that napari lacks ``what``: the view then redraws the whole plane (slow)."""
+def _missing(what: str, effect: str = "the Live prediction is redrawn whole (seconds on "
+             "large images)") -> None:  # fmt: skip
+    """Say once that napari lacks ``what``, and what that costs.
+
+    By default: the view then redraws the whole plane (slow).
+    """
     if what not in _WARNED:
         import warnings
 
         _WARNED.add(what)
         warnings.warn(
-            f"this napari has no Labels.{what}: the Live prediction is redrawn whole "
-            "(seconds on large images); napari-unet is tested with napari 0.9",
+            f"this napari has no Labels.{what}: {effect}; napari-unet is tested with napari 0.9",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -81,7 +84,9 @@ def write_box(layer, box, labels: np.ndarray) -> None:
         layer.refresh()
         return
     thumbnail = getattr(layer, "_update_thumbnail", None)  # as a full refresh would (ms)
-    if thumbnail is not None:
+    if thumbnail is None:
+        _missing("_update_thumbnail", "the Live prediction's thumbnail in the layer list lags")
+    else:
         thumbnail()
 
 
