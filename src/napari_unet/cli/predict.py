@@ -171,12 +171,12 @@ def _object_size(args) -> float | str | None:
     """
     from napari_unet.core.inference.scale import check_object_size
 
-    if args.object_size is None or (args.scheduler and args.object_size.strip().lower() == AUTO):
-        return None if args.scheduler else AUTO
     try:
-        size = check_object_size(args.object_size)
+        size = AUTO if args.object_size is None else check_object_size(args.object_size)
     except InputError as exc:
         raise InputError(f"--object-size: {exc}") from None
+    if size == AUTO and args.scheduler:  # predicted on the cluster: at the image's scale
+        return None
     if size is not None and args.scheduler:
         raise InputError(
             "--object-size cannot be combined with --scheduler: the image is rescaled in this "

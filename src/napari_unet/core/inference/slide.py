@@ -348,8 +348,6 @@ def _finish_task(local_path: str, out: str, block, shared, reach: int, split, ga
 
 
 #: Keywords of ``segment`` that whole-slide labelling refuses, and what to do instead.
-#: Object sizes that mean the image's own scale here: segment's default, and "none".
-_SCALE = ("auto", "none", "off")
 _NOT_FOR_SLIDES = {
     "object_size": (
         "whole-slide labelling predicts at the image's own scale. Rescale the image to the "
@@ -371,18 +369,21 @@ def segment_slide(
     file's recommendation in ``metadata``, else the default); any other keyword goes to the
     :class:`~napari_unet.core.inference.plan.Predictor` (``chunk`` is the prediction's
     chunk side; the automatic ``tile`` is at most :data:`SLIDE_TILE`; ``object_size`` and
-    ``region`` raise InputError: a slide is labelled whole, at its own scale). ``progress`` is
+    ``region`` raise InputError, but for ``"auto"`` and ``"none"``: a slide is labelled
+    whole, at its own scale). ``progress`` is
     called with every :class:`SlideProgress`. See
     :func:`iter_segment_slide` for ``out``, ``name``, ``margin``, ``block``, ``scheduler``
     (an address or a ``distributed.Client``) and ``overwrite``.
     """
     from napari_unet.core.device import choose_device
     from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.inference.scale import AUTO, check_object_size
     from napari_unet.core.progress import drain
 
+    size = check_object_size(kwargs.get("object_size"))  # "auto" and "none": the own scale
+    kwargs["object_size"] = None if size == AUTO else size
     for key, why in _NOT_FOR_SLIDES.items():
-        value = kwargs.pop(key, None)
-        if value is not None and not (key == "object_size" and str(value).lower() in _SCALE):
+        if kwargs.pop(key, None) is not None:
             raise InputError(f"segment_slide: {key} is not supported; {why}")
     given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
     post = Postprocess.for_model(kwargs.get("metadata"), **given)
