@@ -7,7 +7,10 @@ touching nuclei, and the seconds it took. ``--flips`` adds the same with test-ti
 
 Usage::
 
-    python benchmarks/full_test.py --data DSB2018_FULL [--model FILE] [--flips]
+    python benchmarks/full_test.py --data DSB2018_FULL [--model FILE|NAME|auto] [--flips]
+
+``--model auto`` chooses the built-in model per image (by its background); the last column
+then counts the images each model was chosen for.
 """
 
 from __future__ import annotations
@@ -41,18 +44,24 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018_full"))
-    p.add_argument("--model", help="model file (default: the built-in nuclei model)")
+    p.add_argument("--model", help="model file or built-in name, or auto (default: nuclei)")
     p.add_argument("--flips", action="store_true", help="also score with test-time flips")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", DomainWarning)  # histology is out of a grey model's domain
-    model, meta = load_model(args.model) if args.model else pretrained("nuclei")
+    from napari_unet.core.models.pretrained import AUTO, PRETRAINED
+
+    name = args.model or "nuclei"
+    if name == AUTO:
+        model, meta = AUTO, None
+    else:
+        model, meta = pretrained(name) if name in PRETRAINED else load_model(name)
     print(
         "| images | flips | n | AP50 | DSB score | AP50 per image | DSB per image | "
-        "touching AP50 | seconds |"
+        "touching AP50 | seconds |" + (" models chosen |" if model == AUTO else "")
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---|" if model == AUTO else ""))
     for flips in (False, True) if args.flips else (False,):
         for group in GROUPS:
             items = items_of(args.data, group)
@@ -62,10 +71,16 @@ def main(argv=None) -> int:
             print(
                 f"| {group} | {'yes' if flips else 'no'} | {s['n_images']} | {s['ap50']:.3f} | "
                 f"{s['dsb']:.3f} | {s['ap50_per_image']:.3f} | {s['dsb_per_image']:.3f} | "
-                f"{s['touching_ap50']:.3f} | {spent:.0f} |",
+                f"{s['touching_ap50']:.3f} | {spent:.0f} |" + _chosen(s),
                 flush=True,
             )
     return 0
+
+
+def _chosen(s: dict) -> str:
+    if "chosen" not in s:
+        return ""
+    return " " + ", ".join(f"{k} {v}" for k, v in sorted(s["chosen"].items())) + " |"
 
 
 if __name__ == "__main__":

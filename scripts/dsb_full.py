@@ -194,15 +194,24 @@ def choose_post(
 
 def score_items(model, meta, data: Path, items, flips: bool = False, device: str = "cpu") -> dict:
     """:func:`scores` of ``model`` (post-processing from ``meta``) on ``items``, predicted on
-    ``device``."""
-    from napari_unet import segment
+    ``device``. ``model`` ``"auto"``: the built-in model chosen for each image; the result
+    then counts the images each model was chosen for (``chosen``)."""
+    from collections import Counter
 
-    truths, preds = [], []
+    from napari_unet import pretrained, segment
+    from napari_unet.core.models.pretrained import choose_pretrained
+
+    truths, preds, chosen, loaded = [], [], Counter(), {}
     for item in items:
         image, labels = load(data, item)
-        preds.append(segment(model, image, metadata=meta, device=device, flips=flips))
+        net, info = model, meta
+        if isinstance(model, str):
+            name = choose_pretrained(image)
+            chosen[name] += 1
+            net, info = loaded.setdefault(name, pretrained(name))
+        preds.append(segment(net, image, metadata=info, device=device, flips=flips))
         truths.append(labels)
-    return scores(truths, preds)
+    return scores(truths, preds) | ({"chosen": dict(chosen)} if chosen else {})
 
 
 def read_rows(path: Path) -> list[dict]:

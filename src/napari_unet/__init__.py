@@ -37,6 +37,7 @@ _API: dict[str, str] = {
     "save_model": "core.models.modelfile",
     "read_metadata": "core.models.modelfile",
     "pretrained": "core.models.pretrained",
+    "choose_pretrained": "core.models.pretrained",
     "export_bioimageio": "core.exchange.export",
     "import_bioimageio": "core.exchange.importer",
     "open_bioimageio": "core.exchange.foreign",

@@ -13,6 +13,7 @@ from typing import Any
 from napari_unet.cli._args import add_option, channel_choice, progress_bar
 from napari_unet.cli._evaluate_inputs import files_of, label_pairs, match_files, planes, read_labels
 from napari_unet.core.errors import InputError
+from napari_unet.core.models.pretrained import AUTO as AUTO_MODEL
 
 MODEL_SUFFIXES = (".safetensors",)
 
@@ -57,25 +58,22 @@ def add_parser(subparsers) -> None:
 
 
 def _model_pairs(
-    model_path: Path, pairs, per_plane: bool, object_size=None, channel=None, flips=False
+    model_path: Path | str, pairs, per_plane: bool, object_size=None, channel=None, flips=False
 ) -> Iterator[tuple[str, Any, Any]]:
     """Segment each image with the model (at ``object_size``'s scale, if given).
 
-    The object size used and each out-of-domain warning are printed as lines on stderr.
+    ``model_path`` ``"auto"`` chooses a built-in model for each image. The object size used,
+    the model chosen and each out-of-domain warning are printed as lines on stderr.
     """
     import numpy as np
 
     from napari_unet.core.images.io import read_image
     from napari_unet.core.inference import segment as segmentation
-    from napari_unet.core.inference.scale import AUTO, training_object_size
-    from napari_unet.core.models.modelfile import load_model
 
-    model, metadata = load_model(model_path)
+    models = _Models(model_path, object_size)
     extra = {} if channel is None else {"channel": channel}
     if flips:
         extra["flips"] = True
-    if object_size not in (None, AUTO):
-        training_object_size(metadata)  # a model without one is refused before any work
     extra["object_size"] = object_size
     for name, image_path, gt_path in pairs:
         gt = read_labels(gt_path)
@@ -84,10 +82,41 @@ def _model_pairs(
         with _warning_lines(name):
             try:
                 image = np.asarray(read_image(image_path))
+                model, metadata = models.get(name, image)
                 pred = segmentation.segment(model, image, metadata=metadata, **extra)
             except InputError as exc:  # which of the images it was
                 raise InputError(f"{image_path.name}: {exc}") from None
         yield from planes(name, gt, np.asarray(pred), per_plane)
+
+
+class _Models:
+    """The model for each image: the one file, or the built-in model ``auto`` chooses."""
+
+    def __init__(self, model_path: Path | str, object_size) -> None:
+        self.path, self.size, self.loaded = model_path, object_size, {}
+        if model_path != AUTO_MODEL:
+            self._load(model_path)
+
+    def get(self, name: str, image) -> tuple:
+        if self.path != AUTO_MODEL:
+            return self.loaded[self.path]
+        from napari_unet.core.models.pretrained import choose_pretrained, pretrained_path
+
+        chosen = choose_pretrained(image)
+        print(f"napari-unet evaluate: {name}: built-in model {chosen} (auto)", file=sys.stderr)
+        return self._load(pretrained_path(chosen))
+
+    def _load(self, path) -> tuple:
+        from napari_unet.core.inference.scale import AUTO, training_object_size
+        from napari_unet.core.models.modelfile import load_model
+
+        key = self.path if self.path != AUTO_MODEL else path
+        if key not in self.loaded:
+            model, metadata = load_model(path)
+            if self.size not in (None, AUTO):
+                training_object_size(metadata)  # a model without one is refused before work
+            self.loaded[key] = model, metadata
+        return self.loaded[key]
 
 
 def _note_size(name: str, event) -> None:
@@ -190,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.inputs[0]} is a model file: also give --images and --labels "
                 "(files or folders, matched by name)"
             )
-        model_path = resolve_model(args.inputs[0])
-        if not model_path.is_file():
+        auto = args.inputs[0] == AUTO_MODEL and is_pretrained_name(args.inputs[0])
+        model_path = AUTO_MODEL if auto else resolve_model(args.inputs[0])
+        if not auto and not model_path.is_file():
             raise InputError(f"{model_path}: no such model file")
         images = [f for p in args.images for f in files_of(p)]
         gts = [f for p in args.labels for f in files_of(p)]

@@ -118,8 +118,6 @@ def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict every input; return 0 on success."""
     from napari_unet.cli.predict_package import load_or_run
-    from napari_unet.core.inference.plan import Predictor
-    from napari_unet.core.inference.postprocess import Postprocess
 
     for name in ("tile", "batch"):
         value = getattr(args, name)
@@ -139,22 +137,12 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_or_run(args, plan)  # another tool's bioimage.io package runs there
     if isinstance(loaded, int):
         return loaded
-    model, metadata = loaded
-    if args.object_size not in (None, AUTO):
-        from napari_unet.core.inference.scale import training_object_size
-
-        training_object_size(metadata)  # a model without one is refused before any work
-    post = Postprocess.for_model(
-        metadata, threshold=args.threshold, min_size=args.min_size, split=args.split,
-        seed_level=args.seed_level,
-    )  # fmt: skip
-    predictor = Predictor(
-        model, tile=args.tile, batch=args.batch, device=args.device, precision=args.precision,
-        metadata=metadata, channel=args.channel, flips=args.flips,
-    )  # fmt: skip
+    parts = _Parts(args, loaded)
 
     def one(src: Path, outs: dict) -> None:
-        labels = _predict_one(predictor, post, src, outs, args, metadata)
+        image = read_image(src)
+        predictor, post, metadata = parts.get(src, image)
+        labels = _predict_one(predictor, post, src, image, outs, args, metadata)
         write_image(outs["labels"], labels)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
@@ -162,6 +150,58 @@ def run(args: argparse.Namespace) -> int:
             print(f"{src} -> {outs['probabilities']} (probabilities)")
 
     return run_each(plan, "predict", one)
+
+
+class _Parts:
+    """The predictor, post-processing and metadata for each input.
+
+    One model for all inputs; with the built-in name ``auto``, the built-in model chosen for
+    each image (:func:`~napari_unet.core.models.pretrained.choose_pretrained`), each loaded
+    once and said once per image.
+    """
+
+    def __init__(self, args, loaded: tuple | None) -> None:
+        self.args, self.made = args, {}
+        if loaded is not None:
+            self.made[None] = self._make(*loaded)
+
+    def get(self, src: Path, image) -> tuple:
+        if None in self.made:
+            return self.made[None]
+        from napari_unet.core.models.modelfile import load_model
+        from napari_unet.core.models.pretrained import choose_pretrained, pretrained_path
+
+        name = choose_pretrained(image)
+        print(f"{src}: built-in model {name} (auto: {_KIND[name]})")
+        if name not in self.made:
+            self.made[name] = self._make(*load_model(pretrained_path(name), device="cpu"))
+        return self.made[name]
+
+    def _make(self, model, metadata) -> tuple:
+        from napari_unet.core.inference.plan import Predictor
+        from napari_unet.core.inference.postprocess import Postprocess
+
+        a = self.args
+        if a.object_size not in (None, AUTO):
+            from napari_unet.core.inference.scale import training_object_size
+
+            training_object_size(metadata)  # a model without one is refused before any work
+        post = Postprocess.for_model(
+            metadata, threshold=a.threshold, min_size=a.min_size, split=a.split,
+            seed_level=a.seed_level,
+        )  # fmt: skip
+        predictor = Predictor(
+            model, tile=a.tile, batch=a.batch, device=a.device, precision=a.precision,
+            metadata=metadata, channel=a.channel, flips=a.flips,
+        )  # fmt: skip
+        return predictor, post, metadata
+
+
+#: How ``auto`` describes each built-in model's kind of image.
+_KIND = {
+    "nuclei": "bright objects on a dark background",
+    "nuclei-brightfield": "dark objects on a bright background",
+}
 
 
 def _object_size(args) -> float | str | None:
@@ -185,7 +225,7 @@ def _object_size(args) -> float | str | None:
     return size
 
 
-def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.ndarray:
+def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) -> np.ndarray:
     """Labels of one input; its probabilities written too when asked for.
 
     Zarr input and cluster runs predict chunk by chunk into a Zarr store (kept as the
@@ -199,7 +239,6 @@ def _predict_one(predictor, post, src: Path, outs: dict, args, metadata) -> np.n
     from napari_unet.core.inference.segment import iter_labels, result_warnings
     from napari_unet.core.progress import drain
 
-    image = read_image(src)
     sizes: list[ObjectSize] = []
     with progress_bar(src.name, "tile") as bar:
         if args.scheduler or (is_zarr(src) and args.object_size in (None, AUTO)):

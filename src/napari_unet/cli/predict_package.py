@@ -22,11 +22,14 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
     """``(model, metadata)`` for the predict command, or the exit status of another tool's.
 
     ``args.model`` is a model file, a built-in name or a bioimage.io package; another
-    tool's package predicts every input of ``plan`` here.
+    tool's package predicts every input of ``plan`` here. None for ``auto``, which chooses a
+    built-in model per image.
     """
     from napari_unet.core.models.modelfile import load_model
-    from napari_unet.core.models.pretrained import resolve_model
+    from napari_unet.core.models.pretrained import AUTO, is_pretrained_name, resolve_model
 
+    if str(args.model) == AUTO and is_pretrained_name(args.model):
+        return None
     if Path(str(args.model)).suffix.lower() != ".zip":
         return load_model(resolve_model(args.model), device="cpu")
     from napari_unet.core.exchange.foreign import open_bioimageio

@@ -157,7 +157,6 @@ def _label(args: argparse.Namespace) -> int:
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.slide import iter_segment_slide, slide_tile
     from napari_unet.core.models.modelfile import load_model
-    from napari_unet.core.models.pretrained import resolve_model
     from napari_unet.core.progress import drain
 
     for name in ("tile", "batch"):
@@ -172,7 +171,7 @@ def _label(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() != ".zarr":  # a folder named out.tif was written
         raise InputError(f"-o {out}: the labels are a Zarr store; give a name ending in .zarr")
     check_label_name(args.labels_name)  # before the model is loaded (iter_segment_slide too)
-    model, metadata = load_model(resolve_model(args.model), device="cpu")
+    model, metadata = load_model(_model_file(args), device="cpu")
     post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
     )
@@ -211,6 +210,18 @@ def _label(args: argparse.Namespace) -> int:
     if result.n_whole:
         print(f"{src}: {result.n_whole} objects larger than --margin allows were not split")
     return 0
+
+
+def _model_file(args: argparse.Namespace) -> Path:
+    """The model file; for ``auto``, the built-in model chosen on five windows of the image."""
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.models.pretrained import AUTO, choose_pretrained, resolve_model
+
+    if str(args.model) != AUTO or Path(args.model).is_file():
+        return resolve_model(args.model)
+    name = choose_pretrained(read_image(args.input, lazy=True))
+    print(f"{args.input}: built-in model {name} (auto)")
+    return resolve_model(name)
 
 
 @contextmanager

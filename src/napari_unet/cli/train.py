@@ -13,6 +13,9 @@ import threading
 from pathlib import Path
 
 from napari_unet.cli._args import add_option, learning_rate, progress_bar, sigint_stops
+from napari_unet.cli._train_inputs import expand as _expand
+from napari_unet.cli._train_inputs import read as _read
+from napari_unet.cli._train_inputs import start_model as _start_model
 from napari_unet.core.errors import InputError
 
 
@@ -97,47 +100,6 @@ def _add_settings(p) -> None:
     add_option(p, "--zoom", key="zoom", type=float, metavar="F", **kept(AugmentConfig.scale))
     add_option(p, "--dice", key="dice", type=float, **kept(d.dice_weight))
     add_option(p, "--seed", key="seed", type=int, **kept(d.seed))
-
-
-def _expand(paths: list[Path], what: str) -> list[Path]:
-    from napari_unet.core.images.io import IMAGE_SUFFIXES
-
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir() and p.suffix.lower() != ".zarr":
-            inside = (q for q in p.iterdir() if not q.name.startswith("."))  # ._a.tif of macOS
-            found = sorted(q for q in inside if q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise InputError(f"{what}: folder {p} holds no image files")
-            out.extend(found)
-        else:
-            out.append(p)
-    return out
-
-
-def _read(paths: list[Path], grey: bool = False, labels: bool = False) -> list:
-    import numpy as np
-
-    from napari_unet.core.images.io import read_image
-
-    arrays = []
-    for p in paths:
-        a = np.asarray(read_image(p, labels=labels))
-        arrays.append(_grey(a) if grey else a)
-    return arrays
-
-
-def _grey(a):
-    """``--grey``: a colour image or stack (channels last) as their mean, an alpha left out."""
-    import numpy as np
-
-    from napari_unet.core.images.layout import is_alpha
-
-    if a.ndim not in (3, 4) or a.shape[-1] not in (3, 4) or a.shape[-1] >= min(a.shape[-3:-1]):
-        return a
-    if a.shape[-1] == 4 and is_alpha(a[..., 3]):
-        a = a[..., :3]
-    return a.mean(axis=-1, dtype=np.float32)
 
 
 def _start_channels(args) -> int | None:
@@ -269,9 +231,7 @@ def _check_paths(args) -> None:
     if bool(args.val_images) != bool(args.val_labels):
         raise InputError("--val and --val-labels go together: give validation images and labels")
     if args.init is not None:
-        from napari_unet.core.models.pretrained import resolve_model
-
-        args.init = resolve_model(args.init)
+        args.init = _start_model(args)
     for p in [args.init, args.resume]:
         if p is not None and not p.exists():
             raise InputError(f"{p}: model file not found")

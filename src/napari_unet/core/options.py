@@ -17,7 +17,8 @@ __all__ = ["OPTIONS", "describe"]
 OPTIONS: dict[str, dict[str, str]] = {
     "Models": {
         "model": "the model: a model file (.safetensors) or a built-in model name (nuclei: "
-        "fluorescence; nuclei-brightfield: brightfield and H&E histology)",
+        "fluorescence; nuclei-brightfield: brightfield and H&E histology; auto: one of the two "
+        "for each image, by whether its background is dark or bright)",
         "model_file": "a model file (.safetensors) written by napari-unet, or a bioimage.io "
         "model package (.zip): one napari-unet exported, or another tool's 2D package with "
         "pytorch_state_dict or torchscript weights (run through bioimageio.core)",

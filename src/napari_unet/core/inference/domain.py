@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from napari_unet.core.images.layout import is_lazy
+from napari_unet.core.images.contrast import dark_on_bright
 from napari_unet.core.images.sizes import median_diameter
 
 __all__ = ["FOREGROUND_LIMIT", "SIZE_LIMIT", "DomainWarning", "domain_warnings"]
@@ -110,18 +110,11 @@ def _advice(image) -> str:
     invert = "invert the contrast if the objects are dark on a bright background"
     if image is not None and _mostly_bright(image):
         invert = "the image is mostly bright: if the cells are dark on a bright background, "
-        invert += "invert its contrast (for example image.max() - image)"
+        invert += "use a model for such images (the built-in nuclei-brightfield, or auto, "
+        invert += "which chooses by the image) or invert its contrast (image.max() - image)"
     return "to fix it, " + ", ".join([invert, *steps])
 
 
 def _mostly_bright(image) -> bool:
     """True if the median pixel lies in the upper half of the 1-99.8 percentile range."""
-    shape = tuple(image.shape)
-    step = max(1, int(math.sqrt(math.prod(shape[-2:]) / 250_000)))
-    sample = image[..., ::step, ::step]
-    sample = np.asarray(sample.compute() if is_lazy(sample) else sample, np.float64)
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return False
-    low, mid, high = np.percentile(sample, (1.0, 50.0, 99.8))
-    return bool(high > low and (mid - low) / (high - low) > 0.5)
+    return dark_on_bright(image, level=0.5)

@@ -10,7 +10,9 @@ metadata, never pickle.
 
 Names can be given wherever a model file is expected (the Predict dock, ``napari-unet
 predict nuclei IMAGE``, ``napari-unet train --init nuclei``): :func:`resolve_model` turns a
-built-in name into its file and leaves real paths alone.
+built-in name into its file and leaves real paths alone. The name ``"auto"`` chooses between
+them by the image (:func:`choose_pretrained`): ``nuclei`` for bright objects on a dark
+background, ``nuclei-brightfield`` for dark objects on a bright one.
 """
 
 from __future__ import annotations
@@ -26,20 +28,46 @@ PRETRAINED: dict[str, str] = {
     "nuclei": "nuclei.unet.safetensors",
     "nuclei-brightfield": "nuclei-brightfield.unet.safetensors",
 }
+#: The name that chooses a built-in model by the image (:func:`choose_pretrained`).
+AUTO = "auto"
 
 
 def _unknown(name: object) -> InputError:
     known = ", ".join(repr(k) for k in PRETRAINED)
-    return InputError(f"unknown built-in model {name!r}; known built-in models: {known}")
+    return InputError(
+        f"unknown built-in model {name!r}; known built-in models: {known}, and {AUTO!r} "
+        "(chooses between them by the image)"
+    )
 
 
-def pretrained_path(name: str) -> Path:
+def choose_pretrained(image, channel_axis=None) -> str:
+    """The built-in model for ``image``: ``"nuclei-brightfield"`` or ``"nuclei"``.
+
+    ``nuclei-brightfield`` when the image shows dark objects on a bright background
+    (brightfield, H&E; :func:`~napari_unet.core.images.contrast.dark_on_bright`), else
+    ``nuclei`` (fluorescence). ``channel_axis`` as for ``segment``.
+    """
+    from napari_unet.core.images.contrast import dark_on_bright
+
+    return "nuclei-brightfield" if dark_on_bright(image, channel_axis) else "nuclei"
+
+
+def _needs_image(name: str) -> InputError:
+    return InputError(
+        f"the built-in model {name!r} chooses by the image: give the image (or name a "
+        f"built-in model: {', '.join(repr(k) for k in PRETRAINED)})"
+    )
+
+
+def pretrained_path(name: str, image=None) -> Path:
     """The file of a built-in model.
 
     Parameters
     ----------
     name : str
-        A name of :data:`PRETRAINED` (``"nuclei"``).
+        A name of :data:`PRETRAINED` (``"nuclei"``), or ``"auto"`` with ``image``.
+    image : array-like, optional
+        The image ``"auto"`` chooses for (:func:`choose_pretrained`).
 
     Returns
     -------
@@ -52,6 +80,10 @@ def pretrained_path(name: str) -> Path:
         If ``name`` is not a built-in model (the message lists the known ones), or the
         file is missing from the installation.
     """
+    if name == AUTO:
+        if image is None:
+            raise _needs_image(AUTO)
+        name = choose_pretrained(image)
     if not isinstance(name, str) or name not in PRETRAINED:
         raise _unknown(name)
     path = Path(str(resources.files("napari_unet") / "data" / PRETRAINED[name]))
@@ -63,15 +95,18 @@ def pretrained_path(name: str) -> Path:
     return path
 
 
-def pretrained(name: str = "nuclei", device="cpu"):
+def pretrained(name: str = "nuclei", device="cpu", image=None):
     """Load a built-in model.
 
     Parameters
     ----------
     name : str
-        A name of :data:`PRETRAINED` (``"nuclei"``).
+        A name of :data:`PRETRAINED` (``"nuclei"``), or ``"auto"``: the one for ``image``
+        (:func:`choose_pretrained`).
     device : str or torch.device
         Where to put the model (``"cpu"``, ``"cuda"``, ``"auto"``, ...).
+    image : array-like, optional
+        The image to choose for, with ``"auto"``.
 
     Returns
     -------
@@ -86,19 +121,24 @@ def pretrained(name: str = "nuclei", device="cpu"):
     """
     from napari_unet.core.models.modelfile import load_model
 
-    return load_model(pretrained_path(name), device=device)
+    return load_model(pretrained_path(name, image), device=device)
 
 
 def is_pretrained_name(value: str | os.PathLike) -> bool:
     """True if ``value`` is a built-in model name and not an existing file.
 
-    A folder of that name (of images, say) does not hide the built-in model.
+    A folder of that name (of images, say) does not hide the built-in model. ``"auto"`` is
+    one too (:func:`choose_pretrained`).
     """
-    return isinstance(value, str | Path) and str(value) in PRETRAINED and not Path(value).is_file()
+    names = (*PRETRAINED, AUTO)
+    return isinstance(value, str | Path) and str(value) in names and not Path(value).is_file()
 
 
-def resolve_model(value: str | os.PathLike) -> Path:
-    """A model file for a path or a built-in name (an existing file of that name wins)."""
+def resolve_model(value: str | os.PathLike, image=None) -> Path:
+    """A model file for a path or a built-in name (an existing file of that name wins).
+
+    ``"auto"`` needs the ``image`` to choose for (:func:`choose_pretrained`).
+    """
     if is_pretrained_name(value):
-        return pretrained_path(str(value))
+        return pretrained_path(str(value), image)
     return Path(value)

@@ -15,7 +15,7 @@ from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
     "Stop", "batch_workers", "crop_sizes", "init_model", "is_stopped", "make_optimizer",
-    "make_sampler", "object_size", "step_random",
+    "make_sampler", "object_size", "start_file", "step_random",
 ]  # fmt: skip
 
 
@@ -66,6 +66,24 @@ def make_sampler(config: TrainConfig, pairs, input_size: int, output_size: int, 
         pairs, input_size, output_size, augment, config.fg_bias, device=device
     )
     return sampler, config.workers or 1
+
+
+def start_file(init, pairs):
+    """``init`` with the built-in name ``"auto"`` made the built-in model for the pairs.
+
+    The model most of (up to eight of) the training planes are chosen for
+    (:func:`~napari_unet.core.models.pretrained.choose_pretrained`, on their raw pixels); a
+    tie goes to the first plane's. Anything else is returned as given.
+    """
+    from collections import Counter
+
+    from napari_unet.core.models import pretrained as built_in
+
+
+    if init is None or str(init) != built_in.AUTO or not built_in.is_pretrained_name(init):
+        return init
+    votes = Counter(built_in.choose_pretrained(p.raw, channel_axis=0) for p in pairs[:8])
+    return built_in.pretrained_path(votes.most_common(1)[0][0])
 
 
 def init_model(config: TrainConfig, in_channels: int, init, resume):

@@ -57,6 +57,7 @@ from napari_unet.core.training.setup import (
     make_optimizer,
     make_sampler,
     object_size,
+    start_file,
     step_random,
 )
 
@@ -302,7 +303,8 @@ def iter_train(
         Ctrl-C (``KeyboardInterrupt``) saves the run so too, then is raised again with the
         :class:`TrainResult` as its ``result`` attribute.
     init : path-like or str, optional
-        Model file or built-in name (``"nuclei"``) to fine-tune from (same architecture).
+        Model file or built-in name (``"nuclei"``) to fine-tune from (same architecture);
+        ``"auto"``: the built-in model for the training images.
     resume : TrainResult or path-like, optional
         A previous result, or a model file saved with its optimiser state (and its best).
     output : path-like, optional
@@ -330,6 +332,7 @@ def iter_train(
         )
     if not pairs:
         raise InputError("no training pairs given")
+    init = start_file(init, pairs)  # "auto": the built-in model for these images
     config = with_start_normalization(config, init and resolve_model(init), resume)
     if output is not None:  # before any work: a run must be able to keep what it trains
         paths = (output, best_path(output), optimizer_path(output))

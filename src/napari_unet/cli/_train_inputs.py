@@ -1,0 +1,63 @@
+"""``napari-unet train``'s inputs: image, label and region files, and its start model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+
+
+def expand(paths: list[Path], what: str) -> list[Path]:
+    """Files given and the images of folders given (sorted; hidden files left out)."""
+    from napari_unet.core.images.io import IMAGE_SUFFIXES
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir() and p.suffix.lower() != ".zarr":
+            inside = (q for q in p.iterdir() if not q.name.startswith("."))  # ._a.tif of macOS
+            found = sorted(q for q in inside if q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"{what}: folder {p} holds no image files")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def read(paths: list[Path], grey: bool = False, labels: bool = False) -> list:
+    """Each file as a numpy array (``grey``: colour averaged, see :func:`_grey`)."""
+    import numpy as np
+
+    from napari_unet.core.images.io import read_image
+
+    arrays = []
+    for p in paths:
+        a = np.asarray(read_image(p, labels=labels))
+        arrays.append(_grey(a) if grey else a)
+    return arrays
+
+
+def _grey(a):
+    """``--grey``: a colour image or stack (channels last) as their mean, an alpha left out."""
+    import numpy as np
+
+    from napari_unet.core.images.layout import is_alpha
+
+    if a.ndim not in (3, 4) or a.shape[-1] not in (3, 4) or a.shape[-1] >= min(a.shape[-3:-1]):
+        return a
+    if a.shape[-1] == 4 and is_alpha(a[..., 3]):
+        a = a[..., :3]
+    return a.mean(axis=-1, dtype=np.float32)
+
+
+def start_model(args) -> Path:
+    """``--init``'s model file; ``auto``: the built-in model for the first training image."""
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.models.pretrained import AUTO, is_pretrained_name, resolve_model
+
+    if str(args.init) != AUTO or not is_pretrained_name(args.init):
+        return resolve_model(args.init)
+    first = expand(args.images, "--images")[0]
+    path = resolve_model(AUTO, image=read_image(first, lazy=True))
+    print(f"--init auto: built-in model {path.name.split('.')[0]} (chosen on {first.name})")
+    return path
