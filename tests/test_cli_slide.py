@@ -126,3 +126,17 @@ def test_a_later_run_removes_what_a_killed_run_left(model_file, ome_slide, capsy
     assert _hidden(ome_slide / "labels") == []
     names = sorted(p.name for p in (ome_slide / "labels").iterdir())
     assert names == [".zattrs", ".zgroup", "cells"]
+
+
+def test_slide_auto_chooses_the_built_in_model_on_windows_of_the_slide(tmp_path, capsys):
+    """``slide auto``: dark nuclei on a bright background get nuclei-brightfield, said once."""
+    import napari_unet as nu
+
+    image, _ = nu.nuclei_data()
+    path = tmp_path / "dark.zarr"
+    da.from_array(255 - image[:256, :256], chunks=128).to_zarr(str(path))
+    out = tmp_path / "labels.zarr"
+    assert main(["slide", "auto", str(path), "-o", str(out), "--tile", "128"]) == 0
+    text = capsys.readouterr().out
+    assert f"{path}: built-in model nuclei-brightfield (auto)" in text
+    assert zarr.open_group(str(out), mode="r")["0"].shape == (256, 256)
