@@ -51,6 +51,36 @@ def test_an_image_without_contrast_counts_as_fluorescence():
     assert choose_pretrained(np.zeros((32, 32))) == "nuclei"
 
 
+def test_it_judges_the_channel_the_model_will_read(fluorescence, tmp_path, capsys):
+    image, _ = fluorescence
+    two = np.stack([255 - image, image], axis=-1)  # brightfield and nuclear fluorescence
+    assert choose_pretrained(two, channel=1) == "nuclei"
+    assert choose_pretrained(two, channel=0) == "nuclei-brightfield"
+    _write(tmp_path / "in", "two", two)
+    args = ["predict", "auto", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--channel"]
+    assert main([*args, "1"]) == 0
+    assert "built-in model nuclei (auto" in capsys.readouterr().out
+
+
+def test_constant_padding_is_not_background(fluorescence):
+    """A bright-background tile in a mostly black mosaic; a dark one keeps its nuclei model."""
+    image, _ = fluorescence
+    h, w = image.shape
+    mosaic = np.zeros((2 * h, 2 * w), np.uint8)
+    mosaic[:h, :w] = 255 - image  # three tiles were never scanned
+    assert background_level(mosaic) < BRIGHT_BACKGROUND  # the padding is the median
+    assert choose_pretrained(mosaic) == "nuclei-brightfield"
+    mosaic[:h, :w] = image
+    assert choose_pretrained(mosaic) == "nuclei"
+
+
+def test_a_file_name_is_refused_with_what_to_do():
+    with pytest.raises(InputError, match="not a file name"):
+        choose_pretrained("he.png")
+    with pytest.raises(InputError, match="at least 2 dimensions"):
+        choose_pretrained(np.zeros(5))
+
+
 def test_auto_chooses_the_model_for_the_image(fluorescence):
     image, _ = fluorescence
     assert choose_pretrained(image) == "nuclei"

@@ -70,7 +70,7 @@ def _model_pairs(
     from napari_unet.core.images.io import read_image
     from napari_unet.core.inference import segment as segmentation
 
-    models = _Models(model_path, object_size)
+    models = _Models(model_path, object_size, channel)
     extra = {} if channel is None else {"channel": channel}
     if flips:
         extra["flips"] = True
@@ -92,8 +92,8 @@ def _model_pairs(
 class _Models:
     """The model for each image: the one file, or the built-in model ``auto`` chooses."""
 
-    def __init__(self, model_path: Path | str, object_size) -> None:
-        self.path, self.size, self.loaded = model_path, object_size, {}
+    def __init__(self, model_path: Path | str, object_size, channel=None) -> None:
+        self.path, self.size, self.channel, self.loaded = model_path, object_size, channel, {}
         if model_path != AUTO_MODEL:
             self._load(model_path)
 
@@ -102,7 +102,7 @@ class _Models:
             return self.loaded[self.path]
         from napari_unet.core.models.pretrained import choose_pretrained, pretrained_path
 
-        chosen = choose_pretrained(image)
+        chosen = choose_pretrained(image, channel=self.channel)
         print(f"napari-unet evaluate: {name}: built-in model {chosen} (auto)", file=sys.stderr)
         return self._load(pretrained_path(chosen))
 

@@ -171,7 +171,7 @@ class _Parts:
         from napari_unet.core.models.modelfile import load_model
         from napari_unet.core.models.pretrained import choose_pretrained, pretrained_path
 
-        name = choose_pretrained(image)
+        name = choose_pretrained(image, channel=self.args.channel)
         print(f"{src}: built-in model {name} (auto: {_KIND[name]})")
         if name not in self.made:
             self.made[name] = self._make(*load_model(pretrained_path(name), device="cpu"))

@@ -219,7 +219,7 @@ def _model_file(args: argparse.Namespace) -> Path:
 
     if str(args.model) != AUTO or Path(args.model).is_file():
         return resolve_model(args.model)
-    name = choose_pretrained(read_image(args.input, lazy=True))
+    name = choose_pretrained(read_image(args.input, lazy=True), channel=args.channel)
     print(f"{args.input}: built-in model {name} (auto)")
     return resolve_model(name)
 

@@ -77,6 +77,16 @@ def layout(
         A ``(P, in_channels, H, W)`` array (a view unless channels were averaged) and the
         stack shape.
     """
+    planes, stack_shape, rgba, shape = plane_view(image, in_channels, channel_axis)
+    return Layout(fit_channels(planes, in_channels, channel, rgba, shape), stack_shape)
+
+
+def plane_view(image, in_channels: int, channel_axis: int | None = None):
+    """``(planes, stack_shape, rgba, shape)``: the ``(P, C, H, W)`` view :func:`layout` reads.
+
+    All the image's channels, before :func:`fit_channels` chooses those the model takes
+    (``rgba``: they are the input's last axis and four); ``shape`` is the input's.
+    """
     if not is_lazy(image):
         image = np.asarray(image)
     _check_array(image)
@@ -110,7 +120,7 @@ def layout(
         planes = moved[None] if ndim == 3 else moved
         stack_shape = () if ndim == 3 else (int(planes.shape[0]),)
     rgba = channel_axis is not None and channel_axis % ndim == ndim - 1 and shape[-1] == 4
-    return Layout(fit_channels(planes, in_channels, channel, rgba, shape), stack_shape)
+    return planes, stack_shape, rgba, shape
 
 
 def _channels_last(shape: tuple[int, ...]) -> bool:

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from napari_unet.core.errors import InputError
 from napari_unet.core.images.contrast import dark_on_bright
 from napari_unet.core.images.sizes import median_diameter
 
@@ -117,4 +118,7 @@ def _advice(image) -> str:
 
 def _mostly_bright(image) -> bool:
     """True if the median pixel lies in the upper half of the 1-99.8 percentile range."""
-    return dark_on_bright(image, level=0.5)
+    try:
+        return dark_on_bright(image, level=0.5)
+    except InputError:  # a layout this check cannot read: no advice, never a failure
+        return False

@@ -40,16 +40,27 @@ def _unknown(name: object) -> InputError:
     )
 
 
-def choose_pretrained(image, channel_axis=None) -> str:
+def choose_pretrained(image, channel_axis=None, channel=None) -> str:
     """The built-in model for ``image``: ``"nuclei-brightfield"`` or ``"nuclei"``.
 
     ``nuclei-brightfield`` when the image shows dark objects on a bright background
     (brightfield, H&E; :func:`~napari_unet.core.images.contrast.dark_on_bright`), else
-    ``nuclei`` (fluorescence). ``channel_axis`` as for ``segment``.
+    ``nuclei`` (fluorescence). ``channel_axis`` and ``channel`` (the channel a grey model
+    reads of a multichannel image) as for ``segment``: judged on what the model will read.
+
+    Raises
+    ------
+    InputError
+        If ``image`` is not an image array (read a file with ``read_image`` first).
     """
     from napari_unet.core.images.contrast import dark_on_bright
 
-    return "nuclei-brightfield" if dark_on_bright(image, channel_axis) else "nuclei"
+    if isinstance(image, str | os.PathLike):
+        raise InputError(
+            f"choosing a built-in model needs the image's pixels, not a file name ({image}): "
+            "read it first (napari_unet.read_image)"
+        )
+    return "nuclei-brightfield" if dark_on_bright(image, channel_axis, channel) else "nuclei"
 
 
 def _needs_image(name: str) -> InputError:
@@ -59,7 +70,7 @@ def _needs_image(name: str) -> InputError:
     )
 
 
-def pretrained_path(name: str, image=None) -> Path:
+def pretrained_path(name: str, image=None, channel=None) -> Path:
     """The file of a built-in model.
 
     Parameters
@@ -68,6 +79,8 @@ def pretrained_path(name: str, image=None) -> Path:
         A name of :data:`PRETRAINED` (``"nuclei"``), or ``"auto"`` with ``image``.
     image : array-like, optional
         The image ``"auto"`` chooses for (:func:`choose_pretrained`).
+    channel : None, "mean" or int
+        The channel a grey model will read of a multichannel ``image``.
 
     Returns
     -------
@@ -83,7 +96,7 @@ def pretrained_path(name: str, image=None) -> Path:
     if name == AUTO:
         if image is None:
             raise _needs_image(AUTO)
-        name = choose_pretrained(image)
+        name = choose_pretrained(image, channel=channel)
     if not isinstance(name, str) or name not in PRETRAINED:
         raise _unknown(name)
     path = Path(str(resources.files("napari_unet") / "data" / PRETRAINED[name]))
@@ -95,7 +108,7 @@ def pretrained_path(name: str, image=None) -> Path:
     return path
 
 
-def pretrained(name: str = "nuclei", device="cpu", image=None):
+def pretrained(name: str = "nuclei", device="cpu", image=None, channel=None):
     """Load a built-in model.
 
     Parameters
@@ -107,6 +120,8 @@ def pretrained(name: str = "nuclei", device="cpu", image=None):
         Where to put the model (``"cpu"``, ``"cuda"``, ``"auto"``, ...).
     image : array-like, optional
         The image to choose for, with ``"auto"``.
+    channel : None, "mean" or int
+        The channel a grey model will read of a multichannel ``image`` (as ``segment``'s).
 
     Returns
     -------
@@ -121,7 +136,7 @@ def pretrained(name: str = "nuclei", device="cpu", image=None):
     """
     from napari_unet.core.models.modelfile import load_model
 
-    return load_model(pretrained_path(name, image), device=device)
+    return load_model(pretrained_path(name, image, channel), device=device)
 
 
 def is_pretrained_name(value: str | os.PathLike) -> bool:
