@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
             "Needs the bioimageio extra. See docs/models.md."
         ),
     )
-    add_option(parser, "model", key="model", metavar="MODEL")
+    add_option(parser, "model", key="export_model", metavar="MODEL")
     add_option(parser, "-o", "--output", key="package_output", type=Path, required=True,
                metavar="NAME.zip")  # fmt: skip
     add_option(parser, "--name", key="package_name")

@@ -53,6 +53,19 @@ def uses_dsb2018(metadata: dict) -> bool:
     return "dsb2018" in text or "bbbc038" in text or "data science bowl" in text
 
 
+def dark_on_bright(metadata: dict) -> bool:
+    """True for a model of dark nuclei on a bright background (brightfield, H&E histology).
+
+    Read from what the model file says of itself: its name, description, recipe or start
+    (``nuclei-brightfield`` and models fine-tuned from it; a recipe with ``--kinds histo``).
+    """
+    prov = metadata.get("provenance") or {}
+    said = [metadata.get("name"), metadata.get("description"), prov.get("recipe"),
+            prov.get("source")]  # fmt: skip
+    text = " ".join(str(t) for t in said if t).lower()
+    return "brightfield" in text or "histolog" in text or "--kinds histo" in text
+
+
 def citations(config: dict, metadata: dict) -> list[tuple[str, str]]:
     """``(text, doi)`` of the U-Net paper, the architecture's paper and the training data."""
     found = [UNET_PAPER]
@@ -69,7 +82,9 @@ def tags(config: dict, metadata: dict) -> list[str]:
     found = ["napari-unet", "unet", "2d", "pytorch", "segmentation", "instance-segmentation"]
     found += [config.get("arch", "unet"), f"{head}-head"]
     names = " ".join(metadata.get("class_names", [])) + " " + str(metadata.get("name", ""))
-    if "nucle" in names.lower() or uses_dsb2018(metadata):
+    if dark_on_bright(metadata):
+        found += ["nuclei", "brightfield-microscopy", "histology"]
+    elif "nucle" in names.lower() or uses_dsb2018(metadata):
         found += ["nuclei", "fluorescence-light-microscopy"]
     else:
         found.append("cells")

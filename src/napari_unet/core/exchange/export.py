@@ -33,7 +33,7 @@ from napari_unet.core.files import atomic_write, check_outputs
 from napari_unet.core.images.layout import layout
 from napari_unet.core.models.filecheck import check_finite
 from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
-from napari_unet.core.models.pretrained import is_pretrained_name
+from napari_unet.core.models.pretrained import AUTO, is_pretrained_name
 
 #: The ONNX opset written (torch's TorchScript-based exporter, dynamic batch, y and x).
 ONNX_OPSET = 17
@@ -45,6 +45,11 @@ def _resolve(model) -> tuple[object, dict, str]:
     from napari_unet.core.models.pretrained import resolve_model
 
     if isinstance(model, str | os.PathLike):
+        if str(model) == AUTO and is_pretrained_name(model):
+            raise InputError(
+                "a package holds one model: name a built-in model (nuclei, nuclei-brightfield) "
+                "or a model file; 'auto' chooses between them per image"
+            )
         net, metadata = load_model(resolve_model(model), device="cpu")
         name = str(model) if is_pretrained_name(model) else Path(model).name.split(".")[0]
         return net, dict(metadata), metadata.get("name") or name
@@ -131,12 +136,16 @@ def _write_files(folder: Path, net, metadata: dict, image) -> dict:
     files = {"weights": folder / "weights.pt", "arch": write_architecture(folder)}
     torch.save(state, files["weights"])
     torch.load(files["weights"], weights_only=True)  # the promise the package makes
+    note = "a crop of an image chosen by the exporter"
+    if image is None:
+        note = "a crop of a real fluorescence image of nuclei (DSB2018 image 0402a81e7526, CC0)"
+        if card.dark_on_bright(metadata):  # a brightfield model is shown dark nuclei on bright
+            from napari_unet.sample_data import nuclei_data
+
+            image = 255 - nuclei_data()[0]
+            note += ", its contrast inverted: dark nuclei on a bright background"
     x = make_test_input(net.geometry, image, net.in_channels)
-    files["test_note"] = (
-        "a crop of a real fluorescence image of nuclei (DSB2018 image 0402a81e7526, CC0)"
-        if image is None
-        else "a crop of an image chosen by the exporter"
-    )
+    files["test_note"] = note
     y = expected_output(net, metadata, x)
     files["input"], files["output"] = folder / "test_input.npy", folder / "test_output.npy"
     np.save(files["input"], x[None])
