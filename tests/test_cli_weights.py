@@ -83,6 +83,14 @@ def test_weights_zarr_stack_with_progress(tmp_path, capsys):
     ref_t, ref_w = target_and_weights(stack, mode="3class")
     np.testing.assert_array_equal(da.from_zarr(str(out)).compute(), ref_w)
     np.testing.assert_array_equal(da.from_zarr(str(tmp_path / "t.zarr")).compute(), ref_t)
+    # Its own Zarr outputs are replaced with --overwrite (a store is a folder: refused before)
+    assert main(argv + ["--target", str(tmp_path / "t.zarr")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*argv[:-2], "--target", str(tmp_path / "t.zarr"), "--overwrite"]) == 0
+    np.testing.assert_array_equal(da.from_zarr(str(out)).compute(), target_and_weights(stack)[1])
+    (tmp_path / "plain.zarr").mkdir()  # a folder that is no store is still refused
+    assert main([*argv[:2], "-o", str(tmp_path / "plain.zarr"), "--overwrite"]) == 2
+    assert "it is a folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,7 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> Non
     read = [Path(p) for p in inputs if p is not None]
     for out in (Path(p) for p in outputs if p is not None):
         folder = out.parent if str(out.parent) else Path(".")
-        if out.is_dir():
+        if out.is_dir() and not _zarr_store(out):  # a Zarr store is a folder: replaced whole
             raise InputError(f"cannot write {out}: it is a folder; give a file name")
         if not folder.is_dir():
             raise InputError(f"cannot write {out}: the folder {folder} does not exist")
@@ -226,6 +226,11 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> Non
                 out.exists() and src.exists() and os.path.samefile(out, src)
             ):
                 raise InputError(f"{out} is an input ({src}); refusing to overwrite it")
+
+
+def _zarr_store(path: Path) -> bool:
+    """True for a folder that is a Zarr store (format 2 or 3), which a write replaces."""
+    return any((path / name).exists() for name in (".zarray", ".zgroup", "zarr.json"))
 
 
 def available_memory() -> int:
