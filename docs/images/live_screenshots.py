@@ -5,7 +5,8 @@ Run from the repository root (needs a display, or a virtual one)::
     xvfb-run -a .venv/bin/python docs/images/live_screenshots.py [SHARED_DATA]
 
 It opens a histology training image of the shared DSB2018 set (the built-in fluorescence
-model finds nothing there), starts the Live dock with the built-in model, and paints the
+model finds nothing there), starts the Live dock with that model (chosen by name: the
+default, auto, would choose nuclei-brightfield for this image), and paints the
 ground-truth nuclei one every 3 seconds, as the simulated annotator of benchmarks/live.py
 does. It saves the window at the start (``live_1_start.png``) and a strip of the canvas
 after 0, 3, 6 and 12 painted cells (``live_2_sequence.png``).
@@ -25,6 +26,7 @@ from qtpy.QtWidgets import QApplication
 from scipy import ndimage as ndi
 
 from napari_unet.core.images.io import read_image
+from napari_unet.widgets._predict_form import BUILTIN
 from napari_unet.widgets.live import LiveWidget
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +62,7 @@ def main() -> None:
     widget = LiveWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Live")
     widget._image_box.value, widget._labels_box.value = image_layer, labels
+    widget._model.value = BUILTIN  # the fluorescence model: learning histology from nothing
     viewer.reset_view()
     widget.start()
     pump(3.0)

@@ -4,8 +4,9 @@ Run from the repository root (needs a display, or a virtual one)::
 
     xvfb-run -a .venv/bin/python docs/images/predict_screenshots.py
 
-It opens the shipped DSB2018 nuclei sample, keeps the Predict dock's default model (the
-built-in nuclei model with its recommended post-processing), presses Predict and saves
+It opens the shipped DSB2018 nuclei sample, keeps the Predict dock's default model (auto,
+which chooses the built-in nuclei model for this fluorescence image, with that model's
+recommended post-processing), presses Predict and saves
 ``predict_overlay.png`` beside this script.
 """
 

@@ -5,7 +5,8 @@ Run from the repository root (needs a display, or a virtual one)::
     xvfb-run -a .venv/bin/python docs/images/review_screenshots.py [SHARED_DATA]
 
 It copies eight fluorescence test images of the shared DSB2018 set into a temporary folder,
-opens them in the Review dock with the built-in nuclei model and, as a reviewer would:
+opens them in the Review dock with its default model (auto: the built-in nuclei model for
+these fluorescence images) and, as a reviewer would:
 accepts the first two with Alt+A, corrects a merged object on the third (erases it and paints
 the two nuclei it covered, taken from the ground truth), accepts it, clicks a row of the
 object table, and exports. It saves ``review_<n>_<step>.png`` beside this script and prints

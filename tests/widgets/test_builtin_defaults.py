@@ -1,4 +1,8 @@
-"""The built-in starter model is the default of the Predict dock and the Train dock."""
+"""The built-in models are the default of the Predict dock and the Train dock.
+
+The default is auto: the built-in model chosen by the image (nuclei for this fluorescence
+sample); tests/widgets/test_auto_builtin.py has the bright-background images.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_vie
     viewer.open_sample("napari-unet", "nuclei")
     widget = predict_dock.PredictWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    assert widget._source.value == predict_dock.BUILTIN
-    assert widget._form.pending == pretrained_path("nuclei")
+    assert widget._source.value == predict_dock.AUTO_CHOICE
+    assert widget._form.pending == pretrained_path("nuclei")  # chosen for the fluorescence
     assert "nuclei" in widget._model_label.value
     post = read_metadata(pretrained_path("nuclei"))["postprocess"]
     assert widget._threshold.value == pytest.approx(post["threshold"])
@@ -37,7 +41,9 @@ def test_predict_dock_segments_the_sample_with_the_builtin_model(make_napari_vie
     assert seg.data.shape == viewer.layers["nuclei"].data.shape
     truth = viewer.layers["nuclei ground truth"].data  # the sample's ground truth (125 nuclei)
     assert evaluate(truth, seg.data)["per_threshold"][0]["ap"] > 0.58  # documented floor
-    assert widget._model_label.value == "model: nuclei, built-in"
+    assert widget._model_label.value == (
+        "model: auto chose nuclei: bright objects on a dark background"
+    )
 
 
 def test_predict_dock_switches_to_a_trained_model_or_file(make_napari_viewer, tmp_path):
@@ -68,7 +74,10 @@ def test_train_dock_fine_tunes_the_builtin_model_by_default(make_napari_viewer, 
     widget = train_dock.TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train")
     assert widget._start_from.value == train_dock.BUILTIN
-    assert widget._form.init_choice() == pretrained_path("nuclei")
+    with pytest.raises(InputError, match="choose an Image layer"):
+        widget._form.init_choice()  # the built-in model is chosen by the training image
+    viewer.open_sample("napari-unet", "nuclei")
+    assert widget._form.init_choice() == pretrained_path("nuclei")  # fluorescence
     widget._start_from.value = train_dock.FILE
     with pytest.raises(InputError, match="choose a model file"):
         widget._form.init_choice()

@@ -153,9 +153,14 @@ def test_a_package_of_another_tool_runs_through_bioimageio_core(
 
 def test_the_predict_docks_export_follows_its_model_choice(make_napari_viewer, tiny, tmp_path):
     from napari_unet import save_model
+    from napari_unet.core.errors import InputError
+    from napari_unet.widgets.predict import BUILTIN
 
     dock = PredictWidget(make_napari_viewer())
-    model, name, path = dock._form.export_source()  # the built-in starter by default
+    with pytest.raises(InputError, match="choose an image layer"):
+        dock._form.export_source()  # auto, the default, exports the model of the image
+    dock._source.value = BUILTIN
+    model, name, path = dock._form.export_source()  # a built-in model by name
     assert (model, name, path.name) == ("nuclei", "nuclei", "nuclei.zip")
     dock._model_file.value = save_model(tmp_path / "mine.safetensors", *tiny[:1], **tiny[1])
     assert dock._form.export_source() == (tmp_path / "mine.safetensors", "mine",

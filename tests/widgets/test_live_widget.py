@@ -26,7 +26,12 @@ def histology(shared_data):
 
 
 def _dock(make_napari_viewer, histology):
-    """A viewer with the histology image, an empty annotations layer and the Live dock."""
+    """A viewer with the histology image, an empty annotations layer and the Live dock.
+
+    The dock starts from the fluorescence model, chosen by name (auto, the default, would
+    choose nuclei-brightfield, which finds these nuclei before any painting).
+    """
+    from napari_unet.widgets._predict_form import BUILTIN
     from napari_unet.widgets.live import LiveWidget
 
     image, truth = histology
@@ -36,6 +41,7 @@ def _dock(make_napari_viewer, histology):
     widget = LiveWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Live")
     widget._image_box.value, widget._labels_box.value = image_layer, labels
+    widget._model.value = BUILTIN
     return viewer, widget, labels, truth
 
 

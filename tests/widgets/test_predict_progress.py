@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 import napari_unet as nu  # noqa: E402
 from napari_unet.core.inference import runner  # noqa: E402
-from napari_unet.widgets.predict import PredictWidget, result_name  # noqa: E402
+from napari_unet.widgets.predict import BUILTIN, PredictWidget, result_name  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -142,6 +142,7 @@ def test_an_image_unlike_the_models_data_warns(make_napari_viewer, qtbot, monkey
     monkeypatch.setattr("napari.utils.notifications.show_warning", shown.append)
     image, _ = nu.nuclei_data()
     viewer, widget = _dock(make_napari_viewer, 255 - image, name="inverted")  # dark nuclei
+    widget._source.value = BUILTIN  # the fluorescence model (auto would choose brightfield)
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
     assert shown and "called foreground" in shown[0] and "invert" in shown[0]

@@ -24,15 +24,16 @@ OPTIONS: dict[str, dict[str, str]] = {
         "model_file": "a model file (.safetensors) written by napari-unet, or a bioimage.io "
         "model package (.zip): one napari-unet exported, or another tool's 2D package with "
         "pytorch_state_dict or torchscript weights (run through bioimageio.core)",
-        "start_from": "what training starts from: the built-in nuclei model, a model file "
+        "start_from": "what training starts from: the built-in model for the image (nuclei "
+        "for a dark background, nuclei-brightfield for a bright one), a model file "
         "(fine-tuning) or random weights (from scratch, with the architecture chosen below)",
         "arch": "architecture preset for training from scratch: tiny (8 base channels, 3 "
         "levels), small (16, 4), standard (32, 5), paper (64, 5, unpadded); see docs/models.md",
         "head": "what the network predicts, for training from scratch: paper (2 classes with "
         "a gap between touching cells), 3class (background, interior, boundary) or distance "
         "(2 classes and each cell's distance to its outline); see docs/training.md#heads",
-        "init": "fine-tune from this model file or built-in model (nuclei, nuclei-brightfield); "
-        "same architecture and class count",
+        "init": "fine-tune from this model file or built-in model (nuclei, nuclei-brightfield, "
+        "or auto: the one for the first training image); same architecture and class count",
         "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
         "file), up to the total number of steps",
     },

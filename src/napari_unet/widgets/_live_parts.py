@@ -27,7 +27,8 @@ TIPS = {
     "_image_box": "the image to train on (its current plane for a stack)",
     "_labels_box": "the annotations you paint (one id per cell); the Annotate dock's layer, "
     "or any Labels layer of the image's size",
-    "_model": "the model fine-tuned live: a built-in model or a model file",
+    "_model": "the model fine-tuned live: a built-in model (auto: nuclei when the image's "
+    "background is dark, nuclei-brightfield when it is bright; chosen at Start) or a model file",
     "_model_file": "the model file (.safetensors) when 'model file' is chosen",
     "_annotated_box": "also annotated: the shapes of a Shapes layer (or the pixels of a Labels "
     "layer) you drew over background, so that empty areas teach 'no cell here'; painted cells "
@@ -197,9 +198,13 @@ def stop_soon(dock) -> None:
     when_true(lambda: not trainer.running, ended, dock.native)
 
 
-def model_path(dock):
-    """The model file the Live dock's choice names (a built-in model's own file)."""
-    from napari_unet.core.models.pretrained import resolve_model
+def model_path(dock, notes: list[str] | None = None):
+    """The model file the Live dock's choice names (a built-in model's own file).
+
+    ``auto``: the built-in model chosen for the chosen image layer (nuclei for a dark
+    background, nuclei-brightfield for a bright one); ``notes`` gets which, and why.
+    """
+    from napari_unet.core.models.pretrained import AUTO, resolve_model
     from napari_unet.widgets._predict_form import BUILTINS
 
     if dock._model.value == FILE:
@@ -207,7 +212,17 @@ def model_path(dock):
         if path is None or str(path) in ("", "."):
             raise InputError("choose a model file (.safetensors), or a built-in model")
         return path
-    return resolve_model(BUILTINS[dock._model.value])
+    name = BUILTINS[dock._model.value]
+    if name == AUTO:
+        from napari_unet.widgets._auto_builtin import choose_for_layer, explain
+
+        image = dock._image_box.value
+        if image is None:
+            raise InputError("choose an Image layer: auto chooses the built-in model by it")
+        name = choose_for_layer(image)  # a sample of it: cheap on the GUI thread
+        if notes is not None:
+            notes.append(f"auto chose {explain(name)}")
+    return resolve_model(name)
 
 
 def start_soon(dock) -> None:
@@ -221,14 +236,15 @@ def start_soon(dock) -> None:
 
     from napari_unet.widgets._exporting import load_model_file
 
+    notes: list[str] = []
     try:
-        path = model_path(dock)
+        path = model_path(dock, notes)
     except InputError as exc:
         _layers.report_error(dock._status, str(exc))
         return
     dock._loading = token = object()
     dock._start.enabled = False
-    dock._status.value = "Loading the model..."
+    dock._status.value = "Loading the model" + "".join(f" ({n})" for n in notes) + "..."
     worker = create_worker(load_model_file, path, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda loaded: dock._loading is token and dock._begin(loaded))
     worker.errored.connect(lambda exc: dock._loading is token and _load_failed(dock, exc))

@@ -3,7 +3,9 @@
 :class:`PredictForm` holds the controls and the chosen model (a file, the built-in starter or
 a model handed over by the Train dock) and turns them into the request the worker runs
 (:meth:`PredictForm.request`, read on the GUI thread). The dock adds the buttons, progress
-and results.
+and results. The default choice, ``auto``, follows the selected image: the built-in model
+chosen for it (:mod:`~napari_unet.widgets._auto_builtin`), with its recommended
+post-processing shown whenever the choice changes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from napari_unet.core.inference.scale import AUTO
 from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
+from napari_unet.widgets._auto_builtin import LayerChoice, model_label
 from napari_unet.widgets._exporting import is_package, package_header
 
 if TYPE_CHECKING:
@@ -39,8 +42,14 @@ if TYPE_CHECKING:
 WHOLE = "whole image"
 VIEW = "current view/slice only"
 BUILTIN = "nuclei (built-in starter)"
+#: The default choice: the built-in model chosen by the image (``"auto"``).
+AUTO_CHOICE = "auto (built-in, by the image)"
 #: The model choices that are built-in models, and their names (core.models.pretrained).
-BUILTINS = {BUILTIN: "nuclei", "nuclei-brightfield (built-in)": "nuclei-brightfield"}
+BUILTINS = {
+    AUTO_CHOICE: "auto",
+    BUILTIN: "nuclei",
+    "nuclei-brightfield (built-in)": "nuclei-brightfield",
+}
 OTHER = "model file / trained model"
 #: What the object-size box shows at 0: no rescaling (the image's own scale).
 SIZE_AUTO = "auto"
@@ -62,6 +71,8 @@ class PredictForm(Container):
         self.model, self.metadata, self.pending = None, {}, None
         self.model_name, self.saved = "", None
         self._loaded_from: tuple | None = None  # (file, its stamp) of the model in memory
+        self._kept: dict = {}  # built-in model file -> (model, metadata) loaded by a run
+        self._auto = LayerChoice()  # auto's choice for the selected image
         self.model_changed = lambda: None  # the dock's callback
         self._make_controls()
         self.extend(
@@ -74,8 +85,10 @@ class PredictForm(Container):
         )  # fmt: skip
         self._model_file.changed.connect(self._on_model_file)
         self._image.changed.connect(lambda _=None: self._channel.reset_choices())
+        self._image.changed.connect(self._follow_image)
+        self._channel.changed.connect(self._follow_image)  # judged on what the model reads
         self._source.changed.connect(self._on_source)
-        self._source.value = BUILTIN  # the starter model works before any training
+        self._source.value = AUTO_CHOICE  # the built-in models work before any training
 
     def _make_controls(self) -> None:
         post = Postprocess()
@@ -162,32 +175,64 @@ class PredictForm(Container):
         self._show_recommendations(path)
 
     def _on_source(self, value=None) -> None:
-        """A built-in model, or back to the chosen model file."""
-        from napari_unet.core.models.pretrained import pretrained_path
-
+        """A built-in model (auto: the one for the image), or back to the chosen file."""
         name = BUILTINS.get(self._source.value)
         if name is None:
             self._use(None, {}, None, "", None, "model: none (choose a file or train one)")
             self._on_model_file()
+        elif name == "auto":
+            self._follow_image(force=True)
+        else:
+            self._use_builtin(name)
+
+    def _follow_image(self, _value=None, force: bool = False) -> None:
+        """With auto: use the built-in model chosen for the selected image.
+
+        Its recommended post-processing is shown when the choice changes (as when a model
+        is chosen), not when another image gets the same model: edits are kept then.
+        """
+        if BUILTINS.get(self._source.value) != "auto":
             return
+        try:
+            name = self._auto(self._image.value, self._channel.value)
+        except InputError as exc:  # not an image a model reads: Predict says why
+            self._use(None, {}, None, "", None, f"model: auto could not choose ({exc})")
+            return
+        if name is None:
+            self._use(None, {}, None, "", None, "model: auto (choose an image layer)")
+        elif force or name != self.model_name or (self.model is None and self.pending is None):
+            self._use_builtin(name)
+
+    def _builtin_label(self, loaded: bool) -> str:
+        return model_label(self.model_name, BUILTINS.get(self._source.value) == "auto", loaded)
+
+    def _use_builtin(self, name: str) -> None:
+        """Use built-in model ``name`` (kept in memory once a run loaded it)."""
+        from napari_unet.core.models.pretrained import pretrained_path
+
         try:
             path = pretrained_path(name)
         except InputError as exc:  # a broken installation: say so, keep the file choice
             self._model_label.value = f"model: none ({exc})"
             self._source.value = OTHER
             return
-        label = f"model: {name}, built-in (loaded when you press Predict)"
-        self._use(None, {}, path, name, path, label)
+        model, metadata = self._kept.get(path, (None, {}))
+        self._use(model, metadata, None if model else path, name, path)
+        if model is not None:
+            self._loaded_from = (path, _stamp(path))
+        self._model_label.value = self._builtin_label(model is not None)
         self._show_recommendations(path)
 
     def keep_loaded(self, out: dict, req: dict) -> None:
         """Keep the model a run loaded from the chosen file (if it is still the choice)."""
         if out["model"] is not None and self.model is None and self.pending == req["model_file"]:
             builtin = BUILTINS.get(self._source.value)
-            name = f"{builtin}, built-in" if builtin else Path(req["model_file"]).name
             self.model, self.metadata, self.pending = out["model"], out["metadata"], None
             self._loaded_from = (req["model_file"], _stamp(req["model_file"]))
-            self._model_label.value = f"model: {name}"
+            if builtin:  # not read again when it is chosen again (auto, another image)
+                self._kept[req["model_file"]] = (self.model, self.metadata)
+            name = Path(req["model_file"]).name
+            self._model_label.value = self._builtin_label(True) if builtin else f"model: {name}"
             if out.get("kind") is not None:  # another tool's package, run by bioimageio.core
                 self._model_label.value += f" ({self.model.summary})"
             self.model_changed()
@@ -213,6 +258,13 @@ class PredictForm(Container):
         from napari_unet.widgets._exporting import suggested_path
 
         builtin = BUILTINS.get(self._source.value)
+        if builtin == "auto":  # the one chosen for the selected image
+            builtin = self._auto(self._image.value, self._channel.value)
+            if builtin is None:
+                raise InputError(
+                    "auto chooses the built-in model by the image: choose an image layer, "
+                    "or choose nuclei or nuclei-brightfield to export"
+                )
         if builtin is not None:
             return builtin, builtin, suggested_path(builtin)
         beside = self.saved if self.saved is not None and self.saved.is_file() else None
@@ -296,12 +348,15 @@ class PredictForm(Container):
         layer = self._image.value
         if layer is None:
             raise InputError("no image layer: open an image first")
+        self._follow_image()  # auto: the image's data may have been replaced
         if self._loaded_from is not None and _stamp(self._loaded_from[0]) != self._loaded_from[1]:
             self.model, self.metadata = None, {}  # replaced (retrained): load it again
             self.pending = self._loaded_from[0]
             self._loaded_from = None
         if self.model is None and self.pending is None:
-            raise InputError("no model: choose a model file or train one in the Train dock")
+            auto = BUILTINS.get(self._source.value) == "auto"  # the label says why
+            raise InputError(self._model_label.value[7:] if auto else "no model: choose a "
+                             "model file or train one in the Train dock")  # fmt: skip
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         rgb = bool(getattr(layer, "rgb", False))
         # The axes as napari shows them: colour last, else planes (napari's slider), one

@@ -33,12 +33,20 @@ class Bridge(QObject):
 
 
 def load_model(req: dict):
-    """``(model, metadata)`` of a form request: the model handed over, or read from its file."""
+    """``(model, metadata)`` of a form request: the model handed over, or read from its file.
+
+    ``auto`` (the built-in model chosen for each image) gives every built-in model:
+    ``({name: (model, metadata)}, None)``.
+    """
     if req["model"] is not None:
         return req["model"], req["metadata"]
-    from napari_unet.core.models.pretrained import resolve_model
+    from napari_unet.core.models.pretrained import AUTO, resolve_model
     from napari_unet.widgets._exporting import load_model_file
 
+    if req["model_path"] == AUTO:  # the built-in name (a file is a Path)
+        from napari_unet.widgets._review_auto import builtin_models
+
+        return builtin_models(), None
     return load_model_file(resolve_model(req["model_path"]))
 
 
@@ -162,7 +170,7 @@ def train_on_corrected(dock) -> None:
     try:
         init = _start_model(dock)
         train = _train_dock(dock._viewer)
-        stem = Path(str(init)).name.split(".")[0]
+        stem, shown = _start_name(init, pairs)
         save_to = dock.review.output / "models" / f"{stem}-reviewed.unet.safetensors"
         save_to.parent.mkdir(exist_ok=True)
         train.use_pairs(pairs, init, source="the Review dock", save_to=save_to)
@@ -171,10 +179,25 @@ def train_on_corrected(dock) -> None:
         return
     dock.awaiting_model = True
     dock._report.value = (
-        f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning "
-        f"{Path(str(init)).name}); press Start there. When it finishes, the unreviewed "
-        "images are predicted again with the new model." + note
+        f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning {shown}); press "
+        "Start there. When it finishes, the unreviewed images are predicted again with the "
+        "new model." + note
     )
+
+
+def _start_name(init, pairs) -> tuple[str, str]:
+    """The model fine-tuned, as a file stem and as the report names it.
+
+    ``auto``: the built-in model the Train dock chooses for these images (by most of them).
+    """
+    from napari_unet.core.models.pretrained import AUTO
+
+    if init == AUTO:
+        from napari_unet.widgets._auto_builtin import choose_for_images
+
+        name = choose_for_images([image for _, image, _ in pairs])
+        return name, f"{name}, chosen by the images"
+    return Path(str(init)).name.split(".")[0], Path(str(init)).name
 
 
 def use_trained(dock, model, metadata: dict, name: str, saved: Path | None) -> None:

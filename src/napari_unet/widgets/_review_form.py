@@ -59,8 +59,9 @@ class ReviewForm(Container):
             "(<name>_labels.tif, <name>_masks.tif, <name>.tif ...), loaded instead of predicting",
             self.output: "where the review file, the reviewed labels and the exports go; "
             f"default: the images' folder name + '{OUTPUT_SUFFIX}' beside it",
-            self.model: "the model that predicts images without labels: a built-in model, a "
-            "model file, or a model the Train dock handed over",
+            self.model: "the model that predicts images without labels: a built-in model (auto: "
+            "for each image, nuclei when its background is dark, nuclei-brightfield when it is "
+            "bright), a model file, or a model the Train dock handed over",
             self.model_file: "the model file (.safetensors) when 'model file' is chosen",
             self.queue_all: "after the next images, predict every image of the folder into "
             "the output folder (memory stays bounded: predictions go to disk)",

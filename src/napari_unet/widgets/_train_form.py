@@ -23,7 +23,8 @@ from napari_unet.core.training.config import (
 )
 from napari_unet.widgets import _layers
 
-BUILTIN = "built-in nuclei model"
+#: Start from the built-in model chosen by the training images (``auto``).
+BUILTIN = "built-in model (by the image)"
 FILE = "model file (fine-tune)"
 SCRATCH = "scratch (architecture below)"
 START_FROM = (BUILTIN, FILE, SCRATCH)
@@ -52,6 +53,7 @@ class TrainForm(Container):
         super().__init__(labels=True)
         self._viewer = viewer
         self._pairs: list[tuple[Any, Any, Any]] = []
+        self.start_note = ""  # which built-in model the last start chose, and why
         self._make_controls()
         pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
         pair_buttons.margins = (0, 0, 0, 0)
@@ -65,7 +67,7 @@ class TrainForm(Container):
             ]
         )  # fmt: skip
         # Choosing an architecture means training it from scratch; choosing a file means
-        # fine-tuning that file. The built-in starter model is the default start.
+        # fine-tuning that file. The built-in model for the training images is the default.
         self._preset.changed.connect(lambda _=None: setattr(self._start_from, "value", SCRATCH))
         self._head.changed.connect(lambda _=None: setattr(self._start_from, "value", SCRATCH))
         self._init_file.changed.connect(self._on_init_file)
@@ -148,19 +150,15 @@ class TrainForm(Container):
         self._pairs_label.value = f"pairs: {note}"
 
     def start_from_model(self, init) -> None:
-        """Fine-tune from ``init``: a built-in model name or a model file."""
-        from napari_unet.core.models.pretrained import is_pretrained_name
+        """Fine-tune from ``init``: a built-in model name (``auto``: by the image) or a file."""
+        from napari_unet.core.models.pretrained import AUTO, is_pretrained_name, pretrained_path
 
-        if str(init) == "nuclei":
+        if str(init) == AUTO and is_pretrained_name(init):
             self._start_from.value = BUILTIN
-        elif is_pretrained_name(init):
-            from napari_unet.core.models.pretrained import pretrained_path
-
-            self._init_file.value = pretrained_path(str(init))
-        else:
-            self._init_file.value = init
-        if str(init) != "nuclei":
-            self._start_from.value = FILE
+            return
+        # A named built-in model is that one, whatever the images are.
+        self._init_file.value = pretrained_path(str(init)) if is_pretrained_name(init) else init
+        self._start_from.value = FILE
 
     def pairs(self) -> list[tuple[Any, Any, Any]]:
         """The (image, labels, region) layers to train on: the added pairs, else the chosen."""
@@ -188,12 +186,25 @@ class TrainForm(Container):
             self._start_from.value = FILE
 
     def init_choice(self):
-        """The model file to fine-tune from (None: from scratch); raises InputError."""
+        """The model file to fine-tune from (None: from scratch); raises InputError.
+
+        The built-in model is the one most of (up to eight of) the training images are
+        chosen for (nuclei for a dark background, nuclei-brightfield for a bright one);
+        :attr:`start_note` says which.
+        """
         from napari_unet.core.errors import InputError
         from napari_unet.core.models.pretrained import pretrained_path
 
+        self.start_note = ""
         if self._start_from.value == BUILTIN:
-            return pretrained_path("nuclei")
+            from napari_unet.widgets._auto_builtin import choose_for_images, explain
+
+            images = [image for image, _, _ in self.pairs() if image is not None]
+            if not images:
+                raise InputError("choose an Image layer: the built-in model is chosen by it")
+            name = choose_for_images(images)
+            self.start_note = f"fine-tuning {explain(name)}"
+            return pretrained_path(name)
         if self._start_from.value == SCRATCH:
             return None
         init = self._init_file.value

@@ -23,6 +23,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.widgets import _exporting, _layers, _saving, _workers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
+    AUTO_CHOICE,
     BUILTIN,
     OTHER,
     VIEW,

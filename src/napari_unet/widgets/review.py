@@ -99,9 +99,9 @@ class ReviewWidget(Container):
         The new folder and model are checked before the review open now is closed: a refused
         folder leaves that review running (its buttons, its saves).
         """
-        from napari_unet.core.review.prefetch import Prefetcher
         from napari_unet.core.review.writer import Writer
         from napari_unet.widgets._review_actions import prepare_open
+        from napari_unet.widgets._review_auto import make_prefetcher
 
         try:
             req, review, model, metadata = prepare_open(self)
@@ -113,7 +113,7 @@ class ReviewWidget(Container):
         resumed = review.review_file.exists()
         self.review, self._model_name, self._request = review, req["name"], req
         self.writer = Writer(review, on_error=lambda e: self._bridge.save_failed.emit(str(e)))
-        self.prefetcher = Prefetcher(
+        self.prefetcher = make_prefetcher(  # auto: each image's own built-in model
             review, model, metadata, req["name"], cache=CACHE, queue_all=req["queue_all"],
             on_ready=self._bridge.ready.emit, on_error=self._bridge.failed.emit,
             unsaved=self.writer.unsaved,

@@ -187,8 +187,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self.plot.reset()
         self._progress.max = config.steps
         self._set_running(True)
-        note = f" ({self._output_note})" if self._output_note else ""
-        self._status.value = f"Computing weight maps...{note}"
+        start = "" if resume else self._form.start_note  # auto: which built-in model
+        notes = "; ".join(n for n in (start, self._output_note) if n)
+        self._status.value = "Computing weight maps..." + (f" ({notes})" if notes else "")
         # napari's many objects make a full garbage collection pause every thread for
         # 0.1-0.4 s; frozen, they are left out of the collections that training's
         # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.

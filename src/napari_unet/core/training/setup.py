@@ -79,7 +79,6 @@ def start_file(init, pairs):
 
     from napari_unet.core.models import pretrained as built_in
 
-
     if init is None or str(init) != built_in.AUTO or not built_in.is_pretrained_name(init):
         return init
     votes = Counter(built_in.choose_pretrained(p.raw, channel_axis=0) for p in pairs[:8])

@@ -1,0 +1,111 @@
+"""The built-in model "auto" in the docks: which built-in model an image layer gets.
+
+``auto`` chooses ``nuclei`` for bright objects on a dark background (fluorescence) and
+``nuclei-brightfield`` for dark objects on a bright one (brightfield, H&E), by where the
+image's median lies in its own range
+(:func:`~napari_unet.core.models.pretrained.choose_pretrained`). The docks choose on the
+GUI thread, so a layer is judged on a sample: an in-memory image at most about a million
+pixels of up to eight planes (as the core samples it, taken before colour is averaged:
+averaging an 8192 x 8192 RGB image whole took 3 s), a multiscale image on its smallest
+level, a lazy (dask) image on the core's five windows.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections import Counter
+
+import numpy as np
+
+#: Why ``auto`` chose each built-in model (shown in the docks).
+REASONS = {
+    "nuclei": "bright objects on a dark background",
+    "nuclei-brightfield": "dark objects on a bright background",
+}
+#: How many images a majority choice looks at (the core's rule for training planes).
+VOTERS = 8
+
+
+def layer_sample(layer) -> tuple[object, object]:
+    """``(pixels, channel_axis)`` to choose for an Image layer by (see the module)."""
+    data = layer.data[-1] if getattr(layer, "multiscale", False) else layer.data
+    rgb = bool(getattr(layer, "rgb", False))
+    return sample(data, rgb), (-1 if rgb else "none")
+
+
+def sample(data, rgb: bool = False):
+    """A regular sample of an in-memory image (others are returned as they are)."""
+    if not isinstance(data, np.ndarray):
+        return data
+    spatial = 3 if rgb else 2  # (H, W, C) or (H, W) last
+    if data.ndim < spatial:
+        return data
+    lead = data.shape[: data.ndim - spatial]
+    h, w = data.shape[len(lead) : len(lead) + 2]
+    stride = max(1, int(math.sqrt(h * w / 1e6)))
+    index = [slice(None, None, max(1, math.ceil(n / VOTERS))) for n in lead]
+    index += [slice(None, None, stride)] * 2
+    return data[tuple(index)]
+
+
+def choose_for_layer(layer, channel=None) -> str:
+    """The built-in model ``auto`` chooses for an Image layer (raises InputError).
+
+    ``channel``: what a grey model reads of a colour layer (None, ``"mean"`` or an index).
+    """
+    from napari_unet.core.models.pretrained import choose_pretrained
+
+    pixels, channel_axis = layer_sample(layer)
+    if channel is None:  # the colour averaged (or a grey layer's one channel)
+        return choose_pretrained(pixels, channel_axis)
+    return choose_pretrained(pixels, channel_axis, channel)
+
+
+def choose_for_images(images) -> str:
+    """The built-in model most of (up to :data:`VOTERS` of) ``images`` are chosen for.
+
+    ``images``: Image layers, or arrays read from files (colour last: a last axis of 3 or
+    4). A tie goes to the first image's choice; no image at all gets ``nuclei``.
+    """
+    votes = Counter(
+        _choose_array(image) if isinstance(image, np.ndarray) else choose_for_layer(image)
+        for image in list(images)[:VOTERS]
+    )
+    return votes.most_common(1)[0][0] if votes else "nuclei"
+
+
+def _choose_array(image) -> str:
+    from napari_unet.core.models.pretrained import choose_pretrained
+
+    rgb = np.ndim(image) >= 3 and np.shape(image)[-1] in (3, 4)
+    return choose_pretrained(sample(image, rgb), -1 if rgb else None)
+
+
+def explain(name: str) -> str:
+    """``"nuclei-brightfield: dark objects on a bright background"``."""
+    return f"{name}: {REASONS[name]}" if name in REASONS else name
+
+
+def model_label(name: str, auto: bool, loaded: bool) -> str:
+    """The Predict dock's label of built-in model ``name`` (``auto``: which one, and why)."""
+    how = "" if loaded else " (loaded when you press Predict)"
+    return f"model: auto chose {explain(name)}{how}" if auto else f"model: {name}, built-in{how}"
+
+
+class LayerChoice:
+    """``auto``'s choice for a layer, remembered while the layer keeps the same data."""
+
+    def __init__(self) -> None:
+        self._last: tuple | None = None  # (weak ref to the layer, (data id, channel), choice)
+
+    def __call__(self, layer, channel=None) -> str | None:
+        """The built-in model for ``layer`` (None for no layer; raises InputError)."""
+        if layer is None:
+            return None
+        last, key = self._last, (id(layer.data), channel)
+        if last is not None and last[0]() is layer and last[1] == key:
+            return last[2]
+        chosen = choose_for_layer(layer, channel)
+        self._last = (weakref.ref(layer), key, chosen)
+        return chosen

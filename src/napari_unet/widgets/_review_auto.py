@@ -1,0 +1,131 @@
+"""The Review dock's ``auto`` model: each image predicted with the built-in model chosen for it.
+
+A :class:`~napari_unet.core.review.prefetch.Prefetcher` predicts with one model;
+:class:`AutoPrefetcher` holds every built-in model and, for each image it fetches, uses the
+one ``auto`` chooses for that image's pixels
+(:func:`~napari_unet.core.models.pretrained.choose_pretrained`: ``nuclei`` for a dark
+background, ``nuclei-brightfield`` for a bright one). A prediction is cached under the key of
+the model that made it, the key a review opened with that model alone uses too: a cached
+prediction of one built-in model is never shown for an image ``auto`` gives the other, and a
+review opened with ``nuclei`` before keeps the predictions ``auto`` would make the same.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from napari_unet.core.images.io import read_image
+from napari_unet.core.inference.scale import AUTO as SCALE_AUTO
+from napari_unet.core.review.prefetch import Prefetcher, model_key
+
+#: The name ``auto`` is shown by until an image is predicted (then the model's own name).
+AUTO_NAME = "auto"
+
+
+def builtin_models() -> dict[str, tuple]:
+    """Every built-in model, loaded: ``name -> (model, metadata)``."""
+    from napari_unet.core.models.pretrained import PRETRAINED, pretrained_path
+    from napari_unet.widgets._exporting import load_model_file
+
+    return {name: load_model_file(pretrained_path(name)) for name in PRETRAINED}
+
+
+def make_prefetcher(review, model, metadata, name: str, **kwargs) -> Prefetcher:
+    """A prefetcher of one model, or of the built-in models by image (``model`` a dict)."""
+    if isinstance(model, dict):
+        return AutoPrefetcher(review, model, **kwargs)
+    return Prefetcher(review, model, metadata, name, **kwargs)
+
+
+class _Route(NamedTuple):
+    """What predicting with one built-in model takes."""
+
+    key: str
+    predictor: object
+    post: object
+    metadata: dict
+    name: str
+
+
+def _stamp(path) -> tuple | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+class AutoPrefetcher(Prefetcher):
+    """A :class:`Prefetcher` that predicts each image with the built-in model chosen for it.
+
+    Parameters
+    ----------
+    review : Review
+        As for :class:`Prefetcher`.
+    models : dict
+        ``name -> (model, metadata)`` of the built-in models (:func:`builtin_models`).
+    **kwargs
+        The other keywords of :class:`Prefetcher` (``cache``, ``queue_all``, ...).
+    """
+
+    def __init__(self, review, models: dict[str, tuple], **kwargs) -> None:
+        from napari_unet.core.inference.plan import Predictor
+        from napari_unet.core.inference.postprocess import Postprocess
+
+        options = kwargs.get("options") or {}
+        # Set before the thread starts (the base class starts it).
+        self._routes = {
+            name: _Route(
+                f"{model_key(model)}-{SCALE_AUTO}",  # the key a review of this model uses
+                Predictor(model, metadata=metadata, **options),
+                Postprocess.for_model(metadata), metadata, name,
+            )
+            for name, (model, metadata) in models.items()
+        }  # fmt: skip
+        self._keys = {route.key: name for name, route in self._routes.items()}
+        self._chosen: dict[str, tuple[tuple | None, str]] = {}  # image -> (stamp, model)
+        model, metadata = next(iter(models.values()))
+        super().__init__(review, model, metadata, AUTO_NAME, **kwargs)
+
+    def chosen(self, name: str) -> str | None:
+        """The built-in model chosen for image ``name`` (None: not read yet)."""
+        known = self._chosen.get(name)
+        return None if known is None else known[1]
+
+    def _choose(self, name: str) -> str:
+        """The built-in model for image ``name``, chosen once per version of its file."""
+        from napari_unet.core.models.pretrained import choose_pretrained
+
+        path = self.review.path(name)
+        stamp, known = _stamp(path), self._chosen.get(name)
+        if known is not None and stamp is not None and known[0] == stamp:
+            return known[1]
+        chosen = choose_pretrained(read_image(path, lazy=True))  # TIFF, Zarr: a few windows
+        self._chosen[name] = (stamp, chosen)
+        return chosen
+
+    def _needs(self, name: str) -> bool:
+        """As the base class, with the predictions of either built-in model.
+
+        An image not wanted now that a built-in model predicted is left alone unless it is
+        known to be another model's image: the model chosen for an image is known once its
+        file was read (a wanted image is read, and predicted again if its cached prediction
+        is the other model's).
+        """
+        later = name not in self._wanted[: self.cache_size] and name not in self._failed
+        cached = self._keys.get(self.review.entries[name].predicted_with)
+        if later and name not in self._done and cached is not None:
+            if self.chosen(name) in (None, cached):
+                self._done.add(name)
+                return False
+            if not self._has_labels(name):
+                return True  # the other model's prediction: predicted again
+        return super()._needs(name)
+
+    def _fetch(self, name: str):
+        route = self._routes[self._choose(name)]
+        with self._cond:  # only this thread predicts: the model for this image
+            self.key, self.model_name = route.key, route.name
+            self._predictor, self._post = route.predictor, route.post
+            self._metadata = route.metadata
+        return super()._fetch(name)
