@@ -102,6 +102,19 @@ def test_only_the_annotated_region_is_scored(start_file):
     assert lr_choice.start_score(trained(start_file), pairs, config, "cpu") == 1.0
 
 
+def test_the_start_model_is_scored_with_the_post_processing_it_recommends(start_file, tmp_path):
+    """As the user sees its results: a model whose file says min size 10000 finds nothing."""
+    from napari_unet import load_model
+
+    model, meta = load_model(start_file)
+    strict = tmp_path / "strict.safetensors"
+    save_model(strict, model, **(meta | {"postprocess": {"threshold": 0.5, "min_size": 10000}}))
+    started, _ = run(known(), quick(steps=1), init=strict)
+    assert started.lr == 1e-3 and "AP50 0.00" in started.lr_reason
+    started, _ = run(known(), quick(steps=1), init=start_file)  # the defaults: it segments
+    assert started.lr == pytest.approx(1e-4)
+
+
 def trained(path):
     from napari_unet import load_model
 
