@@ -12,6 +12,12 @@ Usage::
     python benchmarks/finetune.py --data DSB2018_FULL --minutes 1 3 --k 1 2 4 --out rows.jsonl
     python benchmarks/finetune.py --table rows.jsonl
 
+``--score-on val`` scores the kind's four validation images (train rows the built-in models
+never trained on; the training images are then drawn from the other train rows) instead of
+its test images, for choices that must not be tuned on the test split.
+``--init auto`` starts from the built-in model chosen for the training images instead (as the
+Train dock does: ``nuclei-brightfield`` for histology), ``--init nuclei-brightfield`` names it.
+
 Each row is appended to ``--out`` as a JSON line as soon as it is measured.
 """
 
@@ -38,7 +44,7 @@ def score(model, meta, test) -> dict:
     return dsb_full.scores([labels for _, labels in test], preds)
 
 
-def steps_per_minute(pairs, config) -> float:
+def steps_per_minute(pairs, config, init: str = "nuclei") -> float:
     """Training steps per minute on this machine, from a 20-step trial."""
     from dataclasses import replace
 
@@ -47,11 +53,11 @@ def steps_per_minute(pairs, config) -> float:
     # A fixed rate: the trial times steps, not the start model's scoring (auto rate).
     trial = replace(config, steps=20, val_every=1000, lr=config.base_lr)
     start = time.perf_counter()
-    train(pairs, trial, init="nuclei")
+    train(pairs, trial, init=init)
     return 20 / ((time.perf_counter() - start) / 60)
 
 
-def fine_tune(pairs, config, steps: int):
+def fine_tune(pairs, config, steps: int, init: str = "nuclei"):
     """The built-in model fine-tuned for ``steps`` on ``pairs``: (model, metadata, minutes).
 
     The metadata is the trainer's, as the Train dock hands it to the Predict dock.
@@ -61,7 +67,7 @@ def fine_tune(pairs, config, steps: int):
     from napari_unet import train
 
     start = time.perf_counter()
-    result = train(pairs, replace(config, steps=steps, val_every=steps), init="nuclei")
+    result = train(pairs, replace(config, steps=steps, val_every=steps), init=init)
     return result.model.eval(), result.metadata, (time.perf_counter() - start) / 60
 
 
@@ -73,6 +79,8 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 3, 10])
     p.add_argument("--lr", type=float, default=None, help="default: the trainer's choice (auto)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--init", default="nuclei", help="built-in start model, or auto")
+    p.add_argument("--score-on", choices=("test", "val"), default="test")
     p.add_argument("--out", type=Path)
     p.add_argument("--table", type=Path, help="print the table of a results file")
     args = p.parse_args(argv)
@@ -84,21 +92,27 @@ def main(argv=None) -> int:
     from napari_unet import TrainConfig, make_pairs, pretrained
 
     torch.set_num_threads(args.threads)
-    parts = dsb_full.split(args.data, kinds=(KIND,), extra_val=0)
-    test = [dsb_full.load(args.data, item) for item in parts["test"]]
+    held = 4 if args.score_on == "val" else 0  # the recipes' --extra-val 4
+    parts = dsb_full.split(args.data, kinds=(KIND,), extra_val=held)
+    scored = [i for i in parts[args.score_on] if i.kind == KIND]
+    test = [dsb_full.load(args.data, item) for item in scored]
     rng = np.random.default_rng(0)
     order = [parts["train"][i] for i in rng.permutation(len(parts["train"]))]
-    model, meta = pretrained("nuclei")
-    dsb_full.append_row(args.out, {"k": 0, "minutes": 0, "steps": 0, **score(model, meta, test)})
+    first = dsb_full.load(args.data, order[0])[0]  # auto: chosen as for the training images
+    model, meta = pretrained(args.init, image=first)
+    zero = {"k": 0, "minutes": 0, "steps": 0, "init": args.init, "scored": args.score_on}
+    dsb_full.append_row(args.out, {**zero, **score(model, meta, test)})
     config = TrainConfig(model="small", lr=args.lr, val_fraction=0.0, device="cpu")
     for k in args.k:
         loaded = [dsb_full.load(args.data, item) for item in order[:k]]
         pairs = make_pairs(*zip(*loaded, strict=True), in_channels=1, **config.pair_options())
-        rate = steps_per_minute(pairs, config)
+        rate = steps_per_minute(pairs, config, args.init)
         for minutes in args.minutes:
             steps = max(1, int(rate * minutes))
-            model, meta, spent = fine_tune(pairs, config, steps)
+            model, meta, spent = fine_tune(pairs, config, steps, args.init)
             row = {"k": k, "minutes": minutes, "steps": steps, "train_min": spent}
+            row |= {"init": args.init, "source": meta["provenance"]["source"]}
+            row |= {"scored": args.score_on, "first": order[0].name}
             chosen = meta["provenance"]
             row |= {"lr": chosen["lr"], "auto": args.lr is None, "start_ap50": chosen["start_ap50"]}
             dsb_full.append_row(args.out, {**row, **score(model, meta, test)})
