@@ -156,3 +156,27 @@ def test_resume_keeps_the_rate_of_the_run_it_continues(start_file, tmp_path):
     # a number given for the resumed run wins
     started, _ = run(unknown(), quick(steps=4, lr=5e-4), resume=first)
     assert started.lr == 5e-4 and started.lr_reason == "set by the user"
+
+
+def test_fine_tuning_keeps_the_start_model_until_a_step_beats_it(start_file, tmp_path):
+    """Scored at step 0: a fine-tune that only gets worse hands back the start weights."""
+    from napari_unet import load_model
+
+    image, labels = separate_discs(0)
+    val = pairs_of(image, labels)  # the start model segments these
+    out = tmp_path / "tuned.safetensors"
+    harm = quick(steps=4, val_every=2, lr=0.05)  # inverted discs at a wild rate: it unlearns
+    _, result = run(unknown(), harm, init=start_file, val=val, output=out)
+    steps = [h["step"] for h in result.history["val"]]
+    assert steps == [0, 2, 4]
+    start_ap = result.history["val"][0]["ap50"]
+    assert start_ap > 0.9 and all(h["ap50"] < start_ap for h in result.history["val"][1:])
+    assert result.best_metrics["step"] == 0
+    start = load_model(start_file)[0].state_dict()
+    best = result.best_model().state_dict()
+    assert all(torch.equal(best[k], start[k]) for k in start)
+    kept = load_model(tmp_path / "tuned.best.safetensors")[0].state_dict()
+    assert all(torch.equal(kept[k], start[k]) for k in start)
+    # from scratch there is no start model to score
+    _, scratch = run(known(), quick(steps=2, val_every=2), val=val)
+    assert [h["step"] for h in scratch.history["val"]] == [2]

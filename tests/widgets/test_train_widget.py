@@ -347,3 +347,15 @@ def test_an_existing_model_file_of_another_session_is_never_replaced(
     assert "not replaced" in errors[-1] and "cells.unet.safetensors" in errors[-1]
     assert widget._start.enabled and widget._result is again
     assert theirs.read_bytes() == b"a model trained in another session"
+
+
+def test_the_status_says_when_no_step_beat_the_start_model(tmp_path):
+    from types import SimpleNamespace
+
+    from napari_unet.widgets._train_helpers import result_status
+
+    out = tmp_path / "m.safetensors"
+    kept = SimpleNamespace(stopped=False, saved_to=out, steps_done=50, best_metrics={"step": 0})
+    assert "no step beat the start model" in result_status(kept, out)[0]
+    better = SimpleNamespace(stopped=False, saved_to=out, steps_done=50, best_metrics={"step": 25})
+    assert "no step beat" not in result_status(better, out)[0]

@@ -113,6 +113,11 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
         where = "; no step trained, nothing saved"
     else:
         where = "; choose 'save to' to keep it"
+    if (result.best_metrics or {}).get("step") == 0 and result.steps_done > 0:
+        where += (
+            "; no step beat the start model on the validation data, so the Predict dock gets "
+            "the start model (annotate more, or another field, before training again)"
+        )
     return f"{state} at step {result.steps_done}{where}", trouble
 
 

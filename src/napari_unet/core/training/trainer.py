@@ -98,6 +98,8 @@ class _Run:
         self.opt = make_optimizer(config, self.model, self.lr.lr)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step, self.stopped = 0, False
+        # Fine-tuning is scored from step 0: the start model is the best until beaten.
+        self.fine_tunes = init is not None and resume is None
         self.run_id = uuid.uuid4().hex
         self.history: dict = {"train": [], "val": []}
         self.best_metrics, self.best_state = None, None
@@ -359,6 +361,8 @@ def _steps(run: _Run, stop: Stop, preview) -> Generator[Any, None, None]:
     config = run.config
     prefetcher = run.prefetcher()
     try:
+        if run.fine_tunes and run.val and run.step == 0:  # the start model is the bar to beat
+            yield from run.validate(preview)
         while run.step < config.steps:
             if is_stopped(stop):
                 run.stopped = True
