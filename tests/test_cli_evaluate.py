@@ -300,6 +300,9 @@ def test_model_form_takes_the_builtin_model_name(tmp_path, capsys):
     assert result["n_gt"] == 125
     ap50 = next(p["ap"] for p in result["per_threshold"] if p["threshold"] == 0.5)
     assert ap50 > 0.58  # the documented floor of the starter model on this sample
+    # a misspelt name says so (it was taken for PRED GT with one argument)
+    assert main(["evaluate", "Nuclei", *args[2:], str(tmp_path / "sample_gt.tif")]) == 2
+    assert "Nuclei: not a model file (.safetensors) or a built-in" in capsys.readouterr().err
 
 
 def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):

@@ -235,6 +235,11 @@ def run(args: argparse.Namespace) -> int:
             "labels": [str(p) for p in args.labels],
         }
     else:
+        if len(args.inputs) == 1 and (args.images or args.labels):  # a misspelt model
+            raise InputError(
+                f"{args.inputs[0]}: not a model file (.safetensors) or a built-in model name "
+                "(nuclei, nuclei-brightfield, auto)"
+            )
         if len(args.inputs) != 2:
             raise InputError(
                 "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
