@@ -1,7 +1,7 @@
 """The built-in models are the default of the Predict dock and the Train dock.
 
 The default is auto: the built-in model chosen by the image (nuclei for this fluorescence
-sample); tests/widgets/test_auto_builtin.py has the bright-background images.
+sample); tests/widgets/test_auto_builtin_docks.py has the bright-background images.
 """
 
 from __future__ import annotations
