@@ -72,6 +72,18 @@ def test_constant_padding_is_not_background(fluorescence):
     assert choose_pretrained(mosaic) == "nuclei-brightfield"
     mosaic[:h, :w] = image
     assert choose_pretrained(mosaic) == "nuclei"
+    # an exactly black background is background, not padding: kept between the nuclei
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:256, :256]
+    colony = np.zeros((256, 256), np.uint16)  # background-subtracted, nuclei in a cluster
+    for cy, cx in [(110, 110), (110, 146), (146, 110), (146, 146), (128, 128)]:
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < 17**2
+        colony[disc] = 1000 + rng.integers(0, 300, disc.sum())
+    assert choose_pretrained(colony) == "nuclei"
+    one = np.zeros((64, 64), np.uint8)  # a crop of one textured nucleus
+    disc = (yy[:64, :64] - 32) ** 2 + (xx[:64, :64] - 32) ** 2 < 20**2
+    one[disc] = 180 + rng.integers(0, 40, disc.sum())
+    assert choose_pretrained(one) == "nuclei"
 
 
 def test_a_file_name_is_refused_with_what_to_do():

@@ -24,10 +24,13 @@ __all__ = ["BRIGHT_BACKGROUND", "PADDED_BRIGHT", "background_level", "dark_on_br
 
 #: Background level above which an image is read as dark objects on a bright background.
 BRIGHT_BACKGROUND = 0.3
-#: The level inside a margin of constant padding above which an image is read so: trimming
-#: the black margin of a fluorescence image leaves its nuclei (up to 0.30 on the DSB2018
-#: train images), so only a clearly bright inside counts.
+#: The level inside a margin of constant padding above which an image is read so: only a
+#: clearly bright inside counts (a fluorescence image cut to its nuclei reads high).
 PADDED_BRIGHT = 0.5
+#: A margin is padding only when its value is this rare inside it: a fluorescence image on
+#: an exactly black background (background-subtracted, a crop of one cell) keeps black
+#: between its nuclei, a brightfield tile in a black mosaic has none.
+PADDING_INSIDE = 0.01
 
 
 def background_level(image, channel_axis=None, channel=None, trim: bool = False) -> float | None:
@@ -81,7 +84,8 @@ def _trimmed(plane: np.ndarray) -> np.ndarray:
     """The pixels of ``plane`` inside a margin of constant padding, if it has one.
 
     Rows and columns of one value at the plane's edges (the black of missing tiles in a
-    mosaic, the border a registration leaves) are taken off, never the whole plane:
+    mosaic, the border a registration leaves) are taken off, never the whole plane, unless
+    that value is common inside too (:data:`PADDING_INSIDE`: then it is background):
     padding is not background, and a brightfield tile in a mostly black mosaic was read as
     fluorescence.
     """
@@ -98,7 +102,20 @@ def _trimmed(plane: np.ndarray) -> np.ndarray:
         left += 1
     while right - left > 1 and flat(plane[top:bottom, right - 1]):
         right -= 1
-    return plane[top:bottom, left:right].ravel()
+    inside = plane[top:bottom, left:right].ravel()
+    cut = (top, bottom, left, right) != (0, plane.shape[0], 0, plane.shape[1])
+    if cut and np.mean(inside == _edge_value(plane, top, bottom, left, right)) > PADDING_INSIDE:
+        return plane.ravel()  # the edge's value fills the inside too: background, not padding
+    return inside
+
+
+def _edge_value(plane: np.ndarray, top: int, bottom: int, left: int, right: int):
+    """The value of the first margin line taken off (all its pixels hold it)."""
+    if top > 0:
+        return plane[0, 0]
+    if bottom < plane.shape[0]:
+        return plane[-1, 0]
+    return plane[0, 0] if left > 0 else plane[0, -1]
 
 
 def dark_on_bright(image, channel_axis=None, channel=None, level: float = BRIGHT_BACKGROUND):
@@ -111,5 +128,7 @@ def dark_on_bright(image, channel_axis=None, channel=None, level: float = BRIGHT
     found = background_level(image, channel_axis, channel)
     if found is not None and found > level:
         return True
+    if is_lazy(image):  # windows of a lazy image are not trimmed: nothing more to learn
+        return False
     inside = background_level(image, channel_axis, channel, trim=True)
     return inside is not None and inside > max(level, PADDED_BRIGHT)
