@@ -77,13 +77,13 @@ def run(args) -> dict:
     first = train(pairs, config, init="nuclei")
     base_model, base_meta = pretrained("nuclei")
     post = base_meta["postprocess"] if args.keep_post else None
-    meta1 = with_post(first.metadata, post)
+    meta1 = with_post(first.best_metadata(), post)
     prediction = segment(first.best_model(), image, metadata=meta1, device="cpu")
     accepted = merge_prediction(annotations, prediction, ~region)
     fixed = correct_merges(accepted, truth, slice(third, w))
     pairs = make_pairs([image], [accepted], **config.pair_options())
     second = train(pairs, replace(config, steps=SECOND_STEPS, lr=args.retrain_lr), resume=first)
-    meta2 = with_post(second.metadata, post)
+    meta2 = with_post(second.best_metadata(), post)
     test = [
         dsb_full.load(args.data, item)
         for item in dsb_full.split(args.data, kinds=("fluo",))["test"]

@@ -318,7 +318,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         name = saved.name.removesuffix(".safetensors") if saved else "trained model"
         for widget in list(self._viewer.window.dock_widgets.values()):
             if widget is not self and hasattr(widget, "set_model"):
-                widget.set_model(model, dict(result.metadata), name, saved)
+                widget.set_model(model, result.best_metadata(), name, saved)
 
     def _on_save(self, _value=None, path: Path | None = None):
         """Save the model trained so far (its last weights, resumable) to a chosen file."""
@@ -352,7 +352,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         saved = result.saved_to
         name = saved.name.removesuffix(".safetensors") if saved else "trained model"
         path = _exporting.suggested_path(name, saved)
-        return (result.best_model(), dict(result.metadata)), name, path
+        return (result.best_model(), result.best_metadata()), name, path
 
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.core.errors import InputError

@@ -325,7 +325,7 @@ def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | N
         return None
     if _holds_best(output, b):
         return None  # already there (resumed in place)
-    meta = copy.deepcopy(result.metadata)
+    meta = copy.deepcopy(result.best_metadata())
     meta.pop("metrics", None)
     try:
         save_snapshot(path, result.best_model(), meta, b["step"], b)

@@ -137,3 +137,15 @@ class TrainResult:
         if self.best_state is not None:
             m.load_state_dict(self.best_state)
         return m
+
+    def best_metadata(self) -> dict:
+        """The metadata to use :meth:`best_model` with.
+
+        The run's, but when the best is the start model of a fine-tune (step 0) with the
+        post-processing that model's file recommends, as it was scored.
+        """
+        meta = dict(self.metadata)
+        post = (self.best_metrics or {}).get("postprocess")
+        if post is not None:
+            meta["postprocess"] = post
+        return meta

@@ -37,7 +37,9 @@ from napari_unet.core.training.config import DEFAULT_LR, TrainConfig
 from napari_unet.core.training.pairs import TrainPair
 from napari_unet.core.training.validation import AS_IS
 
-__all__ = ["KNOWN_AP50", "LrChoice", "choose_lr", "gentle_lr", "start_score"]
+__all__ = [
+    "KNOWN_AP50", "LrChoice", "choose_lr", "gentle_lr", "recommended_postprocess", "start_score",
+]  # fmt: skip
 
 #: AP50 on its own training annotations from which a start model "already segments" them.
 KNOWN_AP50 = 0.5
@@ -79,7 +81,7 @@ def choose_lr(config: TrainConfig, model, pairs: list[TrainPair], device, *, ini
     default = DEFAULT_LR[config.optimizer]
     if init is None:
         return LrChoice(default, f"the {config.optimizer} default (training from scratch)")
-    ap50 = start_score(model, pairs, config, device, _recommended(init))
+    ap50 = start_score(model, pairs, config, device, recommended_postprocess(init))
     score = f"AP50 {ap50:.2f} on the annotations"
     if ap50 >= KNOWN_AP50:
         reason = f"auto: the start model already segments them ({score} >= {KNOWN_AP50:g}): gentle"
@@ -88,7 +90,7 @@ def choose_lr(config: TrainConfig, model, pairs: list[TrainPair], device, *, ini
     return LrChoice(default, f"{reason}: the {config.optimizer} default", ap50)
 
 
-def _recommended(init) -> dict | None:
+def recommended_postprocess(init) -> dict | None:
     """The post-processing the start model file recommends (None: it records none)."""
     from napari_unet.core.errors import InputError
     from napari_unet.core.models.modelfile import read_metadata

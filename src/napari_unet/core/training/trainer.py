@@ -45,7 +45,7 @@ from napari_unet.core.training.events import (
     TrainStarted,
     TrainStep,
 )
-from napari_unet.core.training.lr_choice import choose_lr
+from napari_unet.core.training.lr_choice import choose_lr, recommended_postprocess
 from napari_unet.core.training.pairs import TrainPair, for_head
 from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
@@ -98,8 +98,10 @@ class _Run:
         self.opt = make_optimizer(config, self.model, self.lr.lr)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step, self.stopped = 0, False
-        # Fine-tuning is scored from step 0: the start model is the best until beaten.
+        # Fine-tuning is scored from step 0: the start model is the best until beaten, with
+        # the post-processing its file recommends (as the user would get it).
         self.fine_tunes = init is not None and resume is None
+        self.start_post = recommended_postprocess(init) if self.fine_tunes else None
         self.run_id = uuid.uuid4().hex
         self.history: dict = {"train": [], "val": []}
         self.best_metrics, self.best_state = None, None
@@ -215,18 +217,21 @@ class _Run:
 
         started = time.perf_counter()
         if self.val:
+            own = {} if self.step or not self.start_post else {"postprocess": self.start_post}
+            meta = self.meta | own  # the start model (step 0) with its own post-processing
             metrics = evaluate_pairs(
-                self.model, self.val, self.config.normalization, self.device, self.meta
+                self.model, self.val, self.config.normalization, self.device, meta
             )
             self.history["val"].append({"step": self.step, **metrics})
             yield Evaluation(self.step, metrics)
             if better(metrics, self.best_metrics):
                 self.best_metrics = {"step": self.step, **metrics, "val_data": self.val_data}
+                self.best_metrics |= own  # best_metadata() hands it on with the weights
                 self.best_state = {
                     k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
                 }
                 if self.output is not None:
-                    yield from self._save_best()
+                    yield from self._save_best(meta)
         shown = None if preview is None else preview_event(self.model, preview, self.step,
                                                            self.config, self.device)  # fmt: skip
         if shown is not None:
@@ -235,7 +240,7 @@ class _Run:
         # when validation came every few fast steps (frozen at step 1; 10,870 img/s).
         self._last += time.perf_counter() - started
 
-    def _save_best(self) -> Generator[Checkpoint, None, None]:
+    def _save_best(self, meta: dict) -> Generator[Checkpoint, None, None]:
         """Write the best weights beside the output; if that fails, warn and go on.
 
         The best weights stay in memory (``best_model()``); the end of the run still saves
@@ -243,7 +248,7 @@ class _Run:
         """
         path = best_path(self.output)
         try:
-            save_snapshot(path, self.model, self.meta, self.step, self.best_metrics)
+            save_snapshot(path, self.model, meta, self.step, self.best_metrics)
         except (OSError, InputError) as exc:
             warnings.warn(
                 f"could not save the best model of step {self.step} to {path} ({exc}); "
