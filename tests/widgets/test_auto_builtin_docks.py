@@ -213,6 +213,33 @@ def test_review_predicts_each_image_with_its_own_model(make_napari_viewer, qtbot
     widget.shutdown()
 
 
+def test_predicting_the_folder_ahead_replaces_the_other_models_predictions(two_images):
+    """Images never viewed: cached by nuclei, re-predicted where auto chooses the other."""
+    import time
+
+    import napari_unet as nu
+    from napari_unet.core.review.prefetch import Prefetcher
+    from napari_unet.core.review.session import Review
+    from napari_unet.widgets._review_auto import AutoPrefetcher, builtin_models
+
+    out = two_images.parent / "out"
+
+    def run(prefetcher):
+        prefetcher.want([])
+        deadline = time.monotonic() + 240
+        while (prefetcher.pending() or prefetcher.busy) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert prefetcher.close()
+
+    review = Review(two_images, out)
+    model, meta = nu.pretrained("nuclei")
+    run(Prefetcher(review, model, meta, "nuclei", queue_all=True))
+    review = Review(two_images, out)
+    run(AutoPrefetcher(review, builtin_models(), queue_all=True))
+    assert review.entries["a_fluo.tif"].predicted_with == _key("nuclei")
+    assert review.entries["b_bright.tif"].predicted_with == _key(BRIGHT)
+
+
 def test_train_on_corrected_after_auto_fine_tunes_the_images_model(
     make_napari_viewer, qtbot, two_images
 ):

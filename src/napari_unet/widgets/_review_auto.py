@@ -107,19 +107,18 @@ class AutoPrefetcher(Prefetcher):
     def _needs(self, name: str) -> bool:
         """As the base class, with the predictions of either built-in model.
 
-        An image not wanted now that a built-in model predicted is left alone unless it is
-        known to be another model's image: the model chosen for an image is known once its
-        file was read (a wanted image is read, and predicted again if its cached prediction
-        is the other model's).
+        An image not wanted now that a built-in model predicted is done when that model is
+        the one chosen for it; until its file was read (which chooses) it is read, and one
+        the other model predicted is predicted again. Before, an image not yet read counted
+        as done, and "predict the whole folder ahead" kept the other model's predictions.
         """
         later = name not in self._wanted[: self.cache_size] and name not in self._failed
         cached = self._keys.get(self.review.entries[name].predicted_with)
         if later and name not in self._done and cached is not None:
-            if self.chosen(name) in (None, cached):
+            if self.chosen(name) == cached or self._has_labels(name):
                 self._done.add(name)
                 return False
-            if not self._has_labels(name):
-                return True  # the other model's prediction: predicted again
+            return True  # to be read (the choice), or the other model's: predicted again
         return super()._needs(name)
 
     def _fetch(self, name: str):
