@@ -208,7 +208,9 @@ def score_items(model, meta, data: Path, items, flips: bool = False, device: str
         if isinstance(model, str):
             name = choose_pretrained(image)
             chosen[name] += 1
-            net, info = loaded.setdefault(name, pretrained(name))
+            if name not in loaded:  # once per model (setdefault loaded it for every image)
+                loaded[name] = pretrained(name)
+            net, info = loaded[name]
         preds.append(segment(net, image, metadata=info, device=device, flips=flips))
         truths.append(labels)
     return scores(truths, preds) | ({"chosen": dict(chosen)} if chosen else {})

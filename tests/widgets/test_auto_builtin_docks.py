@@ -152,6 +152,11 @@ def test_a_big_colour_image_is_judged_on_a_sample():
     assert choose_for_images([rgb]) == BRIGHT
     stack = np.zeros((40, 64, 64), np.uint8)
     assert sample(stack).shape[0] == 8  # up to eight planes
+    zarr = pytest.importorskip("zarr")  # a zarr.Array layer: as dask (windows), not read whole
+    from napari_unet.core.images.layout import is_lazy
+
+    stored = zarr.zeros((512, 512), chunks=(128, 128), dtype="uint8")
+    assert is_lazy(sample(stored)) and sample(stored).chunksize == (128, 128)
 
 
 # -- Review ----------------------------------------------------------------------------------

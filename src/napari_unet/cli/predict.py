@@ -169,10 +169,10 @@ class _Parts:
         if None in self.made:
             return self.made[None]
         from napari_unet.core.models.modelfile import load_model
-        from napari_unet.core.models.pretrained import choose_pretrained, pretrained_path
+        from napari_unet.core.models.pretrained import KINDS, choose_pretrained, pretrained_path
 
         name = choose_pretrained(image, channel=self.args.channel)
-        print(f"{src}: built-in model {name} (auto: {_KIND[name]})")
+        print(f"{src}: built-in model {name} (auto: {KINDS[name]})")
         if name not in self.made:
             self.made[name] = self._make(*load_model(pretrained_path(name), device="cpu"))
         return self.made[name]
@@ -195,13 +195,6 @@ class _Parts:
             metadata=metadata, channel=a.channel, flips=a.flips,
         )  # fmt: skip
         return predictor, post, metadata
-
-
-#: How ``auto`` describes each built-in model's kind of image.
-_KIND = {
-    "nuclei": "bright objects on a dark background",
-    "nuclei-brightfield": "dark objects on a bright background",
-}
 
 
 def _object_size(args) -> float | str | None:

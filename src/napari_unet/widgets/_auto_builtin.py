@@ -18,11 +18,10 @@ from collections import Counter
 
 import numpy as np
 
+from napari_unet.core.models.pretrained import KINDS
+
 #: Why ``auto`` chose each built-in model (shown in the docks).
-REASONS = {
-    "nuclei": "bright objects on a dark background",
-    "nuclei-brightfield": "dark objects on a bright background",
-}
+REASONS = KINDS
 #: How many images a majority choice looks at (the core's rule for training planes).
 VOTERS = 8
 
@@ -35,9 +34,19 @@ def layer_sample(layer) -> tuple[object, object]:
 
 
 def sample(data, rgb: bool = False):
-    """A regular sample of an in-memory image (others are returned as they are)."""
+    """A regular sample of an in-memory image; other arrays as dask (judged on windows).
+
+    A ``zarr.Array`` (or any array-like that is not numpy or dask) was read whole on the GUI
+    thread; as dask, the core reads five windows of it.
+    """
+    from napari_unet.core.images.layout import is_lazy
+
     if not isinstance(data, np.ndarray):
-        return data
+        if is_lazy(data) or not hasattr(data, "shape"):
+            return data
+        import dask.array as da
+
+        return da.from_array(data, chunks=getattr(data, "chunks", "auto"))
     spatial = 3 if rgb else 2  # (H, W, C) or (H, W) last
     if data.ndim < spatial:
         return data

@@ -30,6 +30,11 @@ PRETRAINED: dict[str, str] = {
 }
 #: The name that chooses a built-in model by the image (:func:`choose_pretrained`).
 AUTO = "auto"
+#: The kind of image each built-in model is for (what ``auto`` says when it chooses it).
+KINDS: dict[str, str] = {
+    "nuclei": "bright objects on a dark background",
+    "nuclei-brightfield": "dark objects on a bright background",
+}
 
 
 def _unknown(name: object) -> InputError:
