@@ -200,3 +200,18 @@ def test_train_api_init_auto_votes_over_the_planes(fluorescence):
     assert start_file("auto", pairs) == pretrained_path("nuclei-brightfield")
     assert start_file("auto", pairs[1:2]) == pretrained_path("nuclei")
     assert start_file("nuclei", pairs) == "nuclei" and start_file(None, pairs) is None
+
+
+def test_train_init_auto_votes_over_the_training_files(fluorescence, tmp_path, capsys):
+    """The command chooses as train(init="auto") and the Train dock: most images win."""
+    from types import SimpleNamespace
+
+    from napari_unet.cli._train_inputs import start_model
+
+    image, _ = fluorescence
+    _write(tmp_path / "images", "a_fluo", image)  # first, but outvoted
+    _write(tmp_path / "images", "b_dark", 255 - image)
+    _write(tmp_path / "images", "c_dark", 250 - image // 2)
+    args = SimpleNamespace(init="auto", images=[tmp_path / "images"])
+    assert start_model(args) == pretrained_path("nuclei-brightfield")
+    assert "nuclei-brightfield (chosen on 2 of 3 training images)" in capsys.readouterr().out

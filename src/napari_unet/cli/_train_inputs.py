@@ -51,13 +51,21 @@ def _grey(a):
 
 
 def start_model(args) -> Path:
-    """``--init``'s model file; ``auto``: the built-in model for the first training image."""
-    from napari_unet.core.images.io import read_image
-    from napari_unet.core.models.pretrained import AUTO, is_pretrained_name, resolve_model
+    """``--init``'s model file; ``auto``: the built-in model most training images get.
 
-    if str(args.init) != AUTO or not is_pretrained_name(args.init):
-        return resolve_model(args.init)
-    first = expand(args.images, "--images")[0]
-    path = resolve_model(AUTO, image=read_image(first, lazy=True))
-    print(f"--init auto: built-in model {path.name.split('.')[0]} (chosen on {first.name})")
-    return path
+    Chosen on up to eight of the training images (a tie goes to the first image's), as
+    ``train(init="auto")`` and the Train dock choose.
+    """
+    from collections import Counter
+
+    from napari_unet.core.images.io import read_image
+    from napari_unet.core.models import pretrained as built_in
+
+    if str(args.init) != built_in.AUTO or not built_in.is_pretrained_name(args.init):
+        return built_in.resolve_model(args.init)
+    files = expand(args.images, "--images")[:8]
+    votes = Counter(built_in.choose_pretrained(read_image(f, lazy=True)) for f in files)
+    name = votes.most_common(1)[0][0]
+    on = files[0].name if len(files) == 1 else f"{votes[name]} of {len(files)} training images"
+    print(f"--init auto: built-in model {name} (chosen on {on})")
+    return built_in.pretrained_path(name)

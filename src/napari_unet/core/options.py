@@ -33,7 +33,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "a gap between touching cells), 3class (background, interior, boundary) or distance "
         "(2 classes and each cell's distance to its outline); see docs/training.md#heads",
         "init": "fine-tune from this model file or built-in model (nuclei, nuclei-brightfield, "
-        "or auto: the one for the first training image); same architecture and class count",
+        "or auto: the one most training images get); same architecture and class count",
         "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
         "file), up to the total number of steps",
     },
