@@ -41,6 +41,19 @@ def test_a_stack_target_as_png_is_refused_before_anything_is_written(tmp_path, c
     assert not out.exists() and not target.exists()
 
 
+def test_a_png_output_is_refused_before_the_weights_are_computed(tmp_path, capsys, monkeypatch):
+    from napari_unet.core.training import weightmap
+
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([touching_labels()] * 3))
+    computed = []
+    real = weightmap.iter_target_and_weights
+    monkeypatch.setattr(weightmap, "iter_target_and_weights",
+                        lambda *a, **k: computed.append(1) or real(*a, **k))  # fmt: skip
+    args = ["weights", str(tmp_path / "stack.tif"), "-o", str(tmp_path / "w.tif")]
+    assert main([*args, "--target", str(tmp_path / "t.png")]) == 2
+    assert "PNG holds 2D" in capsys.readouterr().err and not computed
+
+
 def test_weights_png_labels_class_weights_and_mask(tmp_path):
     labels = touching_labels().astype(np.uint8)
     Image.fromarray(labels).save(tmp_path / "cells.png")
