@@ -215,3 +215,13 @@ def test_train_init_auto_votes_over_the_training_files(fluorescence, tmp_path, c
     args = SimpleNamespace(init="auto", images=[tmp_path / "images"])
     assert start_model(args) == pretrained_path("nuclei-brightfield")
     assert "nuclei-brightfield (chosen on 2 of 3 training images)" in capsys.readouterr().out
+
+
+def test_a_misspelt_built_in_name_lists_the_names(fluorescence, tmp_path, capsys):
+    image, _ = fluorescence
+    _write(tmp_path / "in", "fluo", image)
+    assert main(["predict", "Auto", str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Auto: no such model file (built-in models: nuclei, nuclei-brightfield, auto)" in err
+    assert main(["predict", "gone.safetensors", str(tmp_path / "in"), "-o", "x"]) == 2
+    assert "built-in models" not in capsys.readouterr().err  # a file name: only that

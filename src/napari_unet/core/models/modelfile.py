@@ -240,8 +240,9 @@ def _looks_like_text(head: bytes) -> bool:
 def _existing(path: str | os.PathLike) -> Path:
     """``path`` as a Path; a clear error when it is missing or a folder."""
     path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such model file")
+    if not path.exists():  # a bare name was probably meant as a built-in model
+        hint = "" if path.suffix else " (built-in models: nuclei, nuclei-brightfield, auto)"
+        raise ModelFileError(f"{path}: no such model file{hint}")
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder; expected a napari-unet model file")
     return path
