@@ -58,19 +58,31 @@ def background_level(image, channel_axis=None, channel=None, trim: bool = False)
     InputError
         If ``image`` is not an image array (a file name, say) or ``channel`` does not exist.
     """
+    return _level(_grey_planes(image, channel_axis, channel), trim and not is_lazy(image))
+
+
+def _grey_planes(image, channel_axis, channel) -> list[np.ndarray]:
+    """The sampled grey planes (float64) the level is measured on (see the module).
+
+    A lazy image gives one "plane" of its five windows' pixels, which is never trimmed.
+    """
     planes, _, rgba, shape = plane_view(image, 1, channel_axis)
     h, w = (int(s) for s in planes.shape[-2:])
     if is_lazy(planes):  # five windows of the middle plane: a slide is not read whole
         middle = planes[len(planes) // 2]
         found = np.stack([_windows(middle[c], h, w) for c in range(middle.shape[0])])
         grey = fit_channels(found[None, :, None], 1, channel, rgba, shape)
-        values = [np.asarray(grey, np.float64).ravel()]
-    else:  # sampled before the channels are averaged: a colour image is not averaged whole
-        every = max(1, math.ceil(len(planes) / 8))
-        stride = max(1, int(math.sqrt(h * w / 1e6)))
-        sample = np.asarray(planes[::every, :, ::stride, ::stride])
-        grey = fit_channels(sample, 1, channel, rgba, shape)[:, 0]
-        values = [_trimmed(p) if trim else p.ravel() for p in np.asarray(grey, np.float64)]
+        return [np.asarray(grey, np.float64).reshape(1, -1)]
+    # Sampled before the channels are averaged: a colour image is not averaged whole.
+    every = max(1, math.ceil(len(planes) / 8))
+    stride = max(1, int(math.sqrt(h * w / 1e6)))
+    sample = np.asarray(planes[::every, :, ::stride, ::stride])
+    return list(np.asarray(fit_channels(sample, 1, channel, rgba, shape)[:, 0], np.float64))
+
+
+def _level(planes: list[np.ndarray], trim: bool) -> float | None:
+    """:func:`background_level` of sampled grey planes (``trim``: inside their padding)."""
+    values = [_trimmed(p) if trim else p.ravel() for p in planes]
     values = np.concatenate([v[np.isfinite(v)] for v in values])
     if values.size == 0:
         return None
@@ -125,10 +137,11 @@ def dark_on_bright(image, channel_axis=None, channel=None, level: float = BRIGHT
     :data:`PADDED_BRIGHT`. An image of one value counts as not; an input that is not an
     image raises InputError.
     """
-    found = background_level(image, channel_axis, channel)
+    planes = _grey_planes(image, channel_axis, channel)  # sampled once for both levels
+    found = _level(planes, trim=False)
     if found is not None and found > level:
         return True
     if is_lazy(image):  # windows of a lazy image are not trimmed: nothing more to learn
         return False
-    inside = background_level(image, channel_axis, channel, trim=True)
+    inside = _level(planes, trim=True)
     return inside is not None and inside > max(level, PADDED_BRIGHT)
