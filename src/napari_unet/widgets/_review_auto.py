@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from napari_unet.core.images.io import read_image
 from napari_unet.core.inference.scale import AUTO as SCALE_AUTO
 from napari_unet.core.review.prefetch import Prefetcher, model_key
 
@@ -47,14 +46,6 @@ class _Route(NamedTuple):
     name: str
 
 
-def _stamp(path) -> tuple | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
-
-
 class AutoPrefetcher(Prefetcher):
     """A :class:`Prefetcher` that predicts each image with the built-in model chosen for it.
 
@@ -83,26 +74,13 @@ class AutoPrefetcher(Prefetcher):
             for name, (model, metadata) in models.items()
         }  # fmt: skip
         self._keys = {route.key: name for name, route in self._routes.items()}
-        self._chosen: dict[str, tuple[tuple | None, str]] = {}  # image -> (stamp, model)
+        self._chosen: dict[str, str] = {}  # image -> the model chosen when it was last read
         model, metadata = next(iter(models.values()))
         super().__init__(review, model, metadata, AUTO_NAME, **kwargs)
 
     def chosen(self, name: str) -> str | None:
         """The built-in model chosen for image ``name`` (None: not read yet)."""
-        known = self._chosen.get(name)
-        return None if known is None else known[1]
-
-    def _choose(self, name: str) -> str:
-        """The built-in model for image ``name``, chosen once per version of its file."""
-        from napari_unet.core.models.pretrained import choose_pretrained
-
-        path = self.review.path(name)
-        stamp, known = _stamp(path), self._chosen.get(name)
-        if known is not None and stamp is not None and known[0] == stamp:
-            return known[1]
-        chosen = choose_pretrained(read_image(path, lazy=True))  # TIFF, Zarr: a few windows
-        self._chosen[name] = (stamp, chosen)
-        return chosen
+        return self._chosen.get(name)
 
     def _needs(self, name: str) -> bool:
         """As the base class, with the predictions of either built-in model.
@@ -121,10 +99,13 @@ class AutoPrefetcher(Prefetcher):
             return True  # to be read (the choice), or the other model's: predicted again
         return super()._needs(name)
 
-    def _fetch(self, name: str):
-        route = self._routes[self._choose(name)]
+    def _read(self, name: str, image) -> None:
+        """Choose the model for the image just read (on its pixels: it is not read again)."""
+        from napari_unet.core.models.pretrained import choose_pretrained
+
+        self._chosen[name] = chosen = choose_pretrained(image)
+        route = self._routes[chosen]
         with self._cond:  # only this thread predicts: the model for this image
             self.key, self.model_name = route.key, route.name
             self._predictor, self._post = route.predictor, route.post
             self._metadata = route.metadata
-        return super()._fetch(name)

@@ -350,6 +350,7 @@ class Prefetcher:
 
     def _fetch(self, name: str) -> Item:
         image = np.asarray(read_image(self.review.path(name)))
+        self._read(name, image)
         warning = self.review.check_hash(name)
         pending = None if self.unsaved is None else self.unsaved(name)
         if pending is not None:  # saved by the reviewer, still on its way to the disk
@@ -367,6 +368,9 @@ class Prefetcher:
         self.review.save_prediction(name, labels, self.key, self.model_name)
         self._done.add(name)
         return Item(name, image, labels, f"prediction ({self.model_name})", warning)
+
+    def _read(self, name: str, image: np.ndarray) -> None:
+        """Called with each image as it is read, before its labels are looked up (a hook)."""
 
     def _plane_shape(self, image: np.ndarray) -> tuple[int, ...]:
         """The shape labels of ``image`` have: the stack and the plane, without channels."""
