@@ -4,15 +4,14 @@
 ``nuclei-brightfield`` for dark objects on a bright one (brightfield, H&E), by where the
 image's median lies in its own range
 (:func:`~napari_unet.core.models.pretrained.choose_pretrained`). The docks choose on the
-GUI thread, so a layer is judged on a sample: an in-memory image at most about a million
-pixels of up to eight planes (as the core samples it, taken before colour is averaged:
-averaging an 8192 x 8192 RGB image whole took 3 s), a multiscale image on its smallest
-level, a lazy (dask) image on the core's five windows.
+GUI thread, so a layer is judged on what the core samples: an in-memory image at most
+about a million pixels of up to eight planes, taken before colour is averaged (averaging an
+8192 x 8192 RGB image whole took 3 s), a multiscale image on its smallest level, a lazy
+(dask) image or a ``zarr.Array`` on five windows.
 """
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import Counter
 
@@ -30,32 +29,23 @@ def layer_sample(layer) -> tuple[object, object]:
     """``(pixels, channel_axis)`` to choose for an Image layer by (see the module)."""
     data = layer.data[-1] if getattr(layer, "multiscale", False) else layer.data
     rgb = bool(getattr(layer, "rgb", False))
-    return sample(data, rgb), (-1 if rgb else "none")
+    return readable(data), (-1 if rgb else "none")
 
 
-def sample(data, rgb: bool = False):
-    """A regular sample of an in-memory image; other arrays as dask (judged on windows).
+def readable(data):
+    """``data`` as the core samples it cheaply: numpy or dask as they are, others as dask.
 
-    A ``zarr.Array`` (or any array-like that is not numpy or dask) was read whole on the GUI
-    thread; as dask, the core reads five windows of it.
+    The core judges an in-memory image on a strided sample taken before colour is averaged
+    and a lazy one on five windows; a ``zarr.Array`` (or any array-like that is not numpy or
+    dask) was read whole on the GUI thread, so it is wrapped as dask.
     """
     from napari_unet.core.images.layout import is_lazy
 
-    if not isinstance(data, np.ndarray):
-        if is_lazy(data) or not hasattr(data, "shape"):
-            return data
-        import dask.array as da
-
-        return da.from_array(data, chunks=getattr(data, "chunks", "auto"))
-    spatial = 3 if rgb else 2  # (H, W, C) or (H, W) last
-    if data.ndim < spatial:
+    if isinstance(data, np.ndarray) or is_lazy(data) or not hasattr(data, "shape"):
         return data
-    lead = data.shape[: data.ndim - spatial]
-    h, w = data.shape[len(lead) : len(lead) + 2]
-    stride = max(1, int(math.sqrt(h * w / 1e6)))
-    index = [slice(None, None, max(1, math.ceil(n / VOTERS))) for n in lead]
-    index += [slice(None, None, stride)] * 2
-    return data[tuple(index)]
+    import dask.array as da
+
+    return da.from_array(data, chunks=getattr(data, "chunks", "auto"))
 
 
 def choose_for_layer(layer, channel=None) -> str:
@@ -88,7 +78,7 @@ def _choose_array(image) -> str:
     from napari_unet.core.models.pretrained import choose_pretrained
 
     rgb = np.ndim(image) >= 3 and np.shape(image)[-1] in (3, 4)
-    return choose_pretrained(sample(image, rgb), -1 if rgb else None)
+    return choose_pretrained(image, -1 if rgb else None)
 
 
 def explain(name: str) -> str:
