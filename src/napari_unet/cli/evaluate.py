@@ -110,13 +110,12 @@ class _Models:
         from napari_unet.core.inference.scale import AUTO, training_object_size
         from napari_unet.core.models.modelfile import load_model
 
-        key = self.path if self.path != AUTO_MODEL else path
-        if key not in self.loaded:
+        if path not in self.loaded:  # each file once
             model, metadata = load_model(path)
             if self.size not in (None, AUTO):
                 training_object_size(metadata)  # a model without one is refused before work
-            self.loaded[key] = model, metadata
-        return self.loaded[key]
+            self.loaded[path] = model, metadata
+        return self.loaded[path]
 
 
 def _note_size(name: str, event) -> None:
