@@ -150,3 +150,35 @@ def test_cli_predict_accepts_the_builtin_name(tmp_path):
     labels = tifffile.imread(tmp_path / "out" / "sample_labels.tif")
     ap50 = evaluate(truth, labels)["per_threshold"][0]["ap"]
     assert ap50 > 0.58  # the documented floor of the starter model on this sample
+
+
+def test_loading_a_model_does_not_import_torch_compiler(tmp_path):
+    # Checking a file's tensors builds its network on the meta device; a random fill there
+    # imported torch._dynamo (1-5 s), which the Review dock paid on the GUI thread at Open.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, napari_unet\n"
+        "napari_unet.pretrained('nuclei')\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_a_network_built_on_meta_keeps_no_values():
+    import torch
+
+    from napari_unet.core.models import build_model
+
+    with torch.device("meta"):
+        net = build_model({"arch": "unet", "base_channels": 4, "depth": 2})
+    assert all(p.is_meta for p in net.parameters())
+    shapes = {k: v.shape for k, v in net.state_dict().items()}
+    real = build_model({"arch": "unet", "base_channels": 4, "depth": 2}).state_dict()
+    assert shapes == {k: v.shape for k, v in real.items()}
+    # The real network is still He-initialised: std sqrt(2 / (1 channel * 3 * 3)) = 0.47.
+    assert 0.3 < float(real["encoder.0.0.weight"].std()) < 0.65

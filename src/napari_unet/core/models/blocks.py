@@ -58,9 +58,13 @@ def he_init(module: nn.Module) -> None:
     ``N`` is the number of incoming nodes of one output unit: ``in_channels * k * k`` for a
     convolution and ``in_channels * (k / stride) ** 2`` for a transposed convolution (one
     input pixel per output pixel for the 2x2, stride-2 up-convolution). Biases start at zero;
-    batch-norm layers at weight 1, bias 0.
+    batch-norm layers at weight 1, bias 0. Weights on the ``meta`` device (a network built
+    only for its shapes) are left alone: they hold no values, and a random fill there imports
+    ``torch._dynamo`` (1-5 s on first use, on the GUI thread when a dock loads a model).
     """
     for m in module.modules():
+        if getattr(getattr(m, "weight", None), "is_meta", False):
+            continue
         if isinstance(m, nn.ConvTranspose2d):
             kh, kw = m.kernel_size
             sh, sw = m.stride
