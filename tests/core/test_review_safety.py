@@ -219,3 +219,37 @@ def _wait(cond, timeout=60.0):
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("save", ["save_labels", "save_prediction"])
+def test_counting_saved_labels_leaves_the_review_free(tmp_path, monkeypatch, save):
+    """The writer thread counted a big image's cells under the review's lock, so the GUI
+    thread's autosave (adding the time spent) waited for it: 2.2 s at 8192 x 8192."""
+    import threading
+
+    from napari_unet.core.review import session
+
+    review = _accepted(tmp_path)
+    counting, release, real = threading.Event(), threading.Event(), session.count_cells
+
+    def slow_count(labels):
+        counting.set()
+        release.wait(10)
+        return real(labels)
+
+    monkeypatch.setattr(session, "count_cells", slow_count)
+    labels = np.zeros((32, 32), np.int32)
+    labels[2:9, 2:9] = 7
+    args = (review.names[0], labels) + (("key", "model") if save == "save_prediction" else ())
+    writer = threading.Thread(target=getattr(review, save), args=args)
+    writer.start()
+    try:
+        assert counting.wait(10)
+        added = threading.Thread(target=review.add_time, args=(review.names[0], 3.0))
+        added.start()
+        added.join(5)
+        assert not added.is_alive()  # not waiting for the count
+    finally:
+        release.set()
+        writer.join(10)
+    assert review.entries[review.names[0]].objects == 1

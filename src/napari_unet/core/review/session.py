@@ -239,9 +239,10 @@ class Review:
         labels = np.asarray(labels)
         path = self.labels_path(name, labels.shape)
         write_image(path, labels)
+        objects = count_cells(labels)[0]  # not under the lock: the GUI thread waits on it
         with self._lock:
             entry = self.entries[name]
-            entry.objects = count_cells(labels)[0]
+            entry.objects = objects
             entry.source = "reviewed"
             entry.updated = _now()
         return path
@@ -249,11 +250,12 @@ class Review:
     def save_prediction(self, name: str, labels: np.ndarray, model_key: str, model: str) -> Path:
         """Cache a prediction of ``name`` made with model ``model_key`` (named ``model``)."""
         path = write_image(self.prediction_path(name), np.asarray(labels))
+        objects = count_cells(labels)[0]
         with self._lock:
             entry = self.entries[name]
             entry.predicted_with = model_key
             if entry.objects is None or entry.source != "reviewed":  # a new model's count
-                entry.objects = count_cells(labels)[0]
+                entry.objects = objects
             entry.source = f"prediction ({model})"
         if time.monotonic() - self._saved_at > SAVE_EVERY_S:  # a large folder: not each time
             self.save()
