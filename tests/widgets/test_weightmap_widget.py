@@ -119,7 +119,9 @@ def test_recomputes_on_settings_and_paint_without_piling_up(setup, qtbot, runs):
 
 def test_shapes_region_mask_and_three_classes(setup, qtbot):
     viewer, widget, labels = setup
-    viewer.add_shapes([np.array([[0, 0], [0, 60], [60, 60], [60, 0]])], name="region")
+    # Drawn on the labels' grid (scale 0.5): its vertices are the labels' pixels.
+    square = np.array([[0, 0], [0, 60], [60, 60], [60, 0]])
+    viewer.add_shapes([square], name="region", scale=(0.5, 0.5))
     widget._mask.value = viewer.layers["region"]
     widget._mode.value = "3class"
     widget._class_weights.value = "none"

@@ -67,6 +67,8 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
     """
     from napari.layers import Shapes
 
+    from napari_unet.widgets._regions import check_same_grid, shapes_in_pixels
+
     if not predictions or gt_layer is None:
         raise InputError("choose a prediction and a ground-truth Labels layer")
     if gt_layer in predictions:
@@ -86,9 +88,10 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
             raise InputError(
                 f"the Shapes layer {region_layer.name!r} has no shapes; draw the region"
             )
-        vertices = [np.array(v) for v in region_layer.data]
+        vertices = shapes_in_pixels(region_layer, gt_layer)  # where it is drawn on them
         region = ("shapes", region_layer.name, vertices, list(region_layer.shape_type))
     elif region_layer is not None:
+        check_same_grid(region_layer, gt_layer)
         got = tuple(np.shape(_data(region_layer)))
         if got != shape and not (len(shape) >= 3 and got == shape[1:]):  # 2D: every plane
             raise InputError(

@@ -158,11 +158,15 @@ def layer_array(layer) -> np.ndarray:
     return np.array(data)
 
 
-def region_array(layer, shape: tuple[int, ...], allow_empty: bool = False) -> np.ndarray | None:
+def region_array(
+    layer, shape: tuple[int, ...], allow_empty: bool = False, like=None
+) -> np.ndarray | None:
     """The annotated region of ``layer`` as a bool mask of the labels' ``shape``.
 
     A Shapes layer is rasterised (rectangles, polygons, ellipses; 2D shapes on a stack mark
-    every plane); a Labels layer counts its non-zero pixels, a 2D one for every plane.
+    every plane) where it lies on the pixels of ``like``, the labels layer (its scale and
+    translate; :mod:`~napari_unet.widgets._regions`); a Labels layer counts its non-zero
+    pixels, a 2D one for every plane, and must lie on ``like``'s pixels.
     None gives None (the whole image is annotated).
 
     Raises
@@ -174,6 +178,7 @@ def region_array(layer, shape: tuple[int, ...], allow_empty: bool = False) -> np
     from napari.layers import Shapes
 
     from napari_unet.core.annotation.regions import region_mask
+    from napari_unet.widgets._regions import check_same_grid, shapes_in_pixels
 
     if layer is None:
         return None
@@ -181,8 +186,9 @@ def region_array(layer, shape: tuple[int, ...], allow_empty: bool = False) -> np
     if isinstance(layer, Shapes):
         if len(layer.data) == 0:
             raise InputError(f"the Shapes layer {layer.name!r} has no shapes; draw the region")
-        mask = region_mask(layer.data, layer.shape_type, shape)
+        mask = region_mask(shapes_in_pixels(layer, like), layer.shape_type, shape)
     else:
+        check_same_grid(layer, like)
         mask = layer_array(layer) != 0
         if mask.ndim == len(shape) - 1 and mask.shape == shape[1:]:
             mask = np.broadcast_to(mask, shape)  # one region drawn for every plane of a stack

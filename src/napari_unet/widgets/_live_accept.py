@@ -103,7 +103,7 @@ def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | 
 
     shape = dock._mirror.shape
     if dock._region_box.value is not None:
-        region = _layers.region_array(dock._region_box.value, shape)
+        region = _layers.region_array(dock._region_box.value, shape, like=dock._annotations)
         return mask_box(region), region
     box = _layers.visible_box(dock._viewer, dock._image, shape)
     if box is not None and dock._capped is not None:

@@ -91,8 +91,9 @@ def other_annotations(viewer, image, labels, in_channels: int) -> tuple[list, li
 class RegionLink:
     """Sends the mask of a region layer to the trainer now and whenever the layer changes."""
 
-    def __init__(self, layer, shape: tuple[int, int], trainer, status) -> None:
+    def __init__(self, layer, shape: tuple[int, int], trainer, status, like=None) -> None:
         self.layer, self.shape, self.trainer, self.status = layer, tuple(shape), trainer, status
+        self.like = like  # the annotations: the region is read on their pixels
         self.send()
         for name in ("data", "paint", "set_data"):
             event = getattr(layer.events, name, None)
@@ -107,7 +108,9 @@ class RegionLink:
             if len(getattr(self.layer, "data", ())) == 0:  # a Shapes layer with no shape
                 mask = np.zeros(self.shape, bool)
             else:
-                mask = _layers.region_array(self.layer, self.shape, allow_empty=True)
+                mask = _layers.region_array(
+                    self.layer, self.shape, allow_empty=True, like=self.like
+                )
         except InputError as exc:
             _layers.report_error(self.status, str(exc))
             return

@@ -22,7 +22,10 @@ def snapshot(pairs, val_image, val_labels) -> dict:
     data = {
         "images": [layer_array(i) for i, _, _ in pairs],
         "labels": labels,
-        "regions": [region_array(r, lb.shape) for (_, _, r), lb in zip(pairs, labels, strict=True)],
+        "regions": [
+            region_array(r, lb.shape, like=layer)
+            for (_, layer, r), lb in zip(pairs, labels, strict=True)
+        ],
         "names": [i.name for i, _, _ in pairs],
         "val": None,
     }

@@ -191,7 +191,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._other_names = names
         region = self._annotated_box.value
         if region is not None:
-            self._link = RegionLink(region, plane, self.trainer, self._status)
+            self._link = RegionLink(region, plane, self.trainer, self._status, like=labels)
         self._mirror = np.zeros(plane, np.int32)
         self._edits = EditWatch(labels)
         self._live = live_layer(self._viewer, image, plane)

@@ -1,0 +1,88 @@
+"""An annotated-region layer read on the pixel grid of the labels it marks.
+
+A Shapes layer's vertices are in its own data coordinates. napari draws them where its
+scale and translate put them, so a rectangle drawn over the left half of labels with a
+pixel size of 0.5 um (or a translate) covers other pixels of those labels than its
+vertices read as indices: the docks scored, weighted and trained the wrong cells (a Shapes
+layer made with napari's button has scale 1 whatever the image's). The vertices are
+mapped through the world coordinates into the labels' pixels; a Labels region must share
+the labels' grid. Rotated, sheared or affine-transformed layers are accepted only when both
+layers are transformed alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+
+__all__ = ["check_same_grid", "shapes_in_pixels"]
+
+
+def shapes_in_pixels(shapes, like=None) -> list[np.ndarray]:
+    """The vertices of Shapes layer ``shapes`` in the pixel coordinates of layer ``like``.
+
+    ``like``: the Labels (or Image) layer the region marks; None keeps the vertices as they
+    are. The trailing axes the two layers share are mapped (a 2D shape on a stack keeps
+    marking every plane).
+    """
+    vertices = [np.asarray(v, dtype=float) for v in shapes.data]
+    if like is None or _same_geometry(shapes, like):
+        return vertices
+    _check_plain(shapes, like)
+    out = []
+    for v in vertices:
+        k = min(v.shape[1], like.ndim)
+        world = v[:, -k:] * _axes(shapes.scale, k) + _axes(shapes.translate, k)
+        mapped = v.copy()
+        mapped[:, -k:] = (world - _axes(like.translate, k)) / _axes(like.scale, k)
+        out.append(mapped)
+    return out
+
+
+def check_same_grid(region, like) -> None:
+    """Refuse a Labels ``region`` that does not lie on the pixels of layer ``like``."""
+    if like is None or _same_geometry(region, like):
+        return
+    k = min(region.ndim, like.ndim)
+    same = np.allclose(_axes(region.scale, k), _axes(like.scale, k)) and np.allclose(
+        _axes(region.translate, k), _axes(like.translate, k)
+    )
+    if not same or not (_plain(region) and _plain(like)):
+        raise InputError(
+            f"the annotated region {region.name!r} does not lie on the pixels of "
+            f"{like.name!r} (their scale, translate or rotation differ); give the region "
+            f"the same scale and translate as {like.name!r}, or draw it as a Shapes layer"
+        )
+
+
+def _axes(values, k: int) -> np.ndarray:
+    return np.asarray(values, dtype=float)[-k:]
+
+
+def _same_geometry(a, b) -> bool:
+    """Whether two layers of the same dimensions place their pixels alike."""
+    if a.ndim != b.ndim:
+        return False
+    pairs = ((a.scale, b.scale), (a.translate, b.translate), (a.rotate, b.rotate),
+             (a.shear, b.shear), (a.affine.affine_matrix, b.affine.affine_matrix))
+    return all(np.allclose(x, y) for x, y in pairs)
+
+
+def _plain(layer) -> bool:
+    """No rotation, shear or affine transform: pixels map to the world by scale, translate."""
+    n = layer.ndim
+    return (
+        np.allclose(layer.rotate, np.eye(n))
+        and np.allclose(layer.shear, 0)
+        and np.allclose(layer.affine.affine_matrix, np.eye(n + 1))
+    )
+
+
+def _check_plain(shapes, like) -> None:
+    if not (_plain(shapes) and _plain(like)):
+        raise InputError(
+            f"the annotated region {shapes.name!r} and {like.name!r} are rotated, sheared "
+            "or transformed differently; draw the region on a Shapes layer with the same "
+            f"transform as {like.name!r}"
+        )
