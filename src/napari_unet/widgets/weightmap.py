@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,8 +39,9 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     -----
     The result appears as an Image layer ``"<labels> weights"`` (and, optionally, a Labels
     layer ``"<labels> target"`` with the separated target). With "update on change" on, the
-    map is recomputed after any change of a setting or a paint stroke, once things have been
-    quiet for :data:`DEBOUNCE_MS`. Work runs in a napari thread worker on a copy of the layer;
+    map is recomputed after any change of a setting or an edit of the labels or of the
+    annotated-region layer (a paint stroke, a shape drawn), once things have been quiet for
+    :data:`DEBOUNCE_MS`. Work runs in a napari thread worker on a copy of the layer;
     changes made meanwhile queue a single re-run, so work never piles up. While the dock is
     out of sight (a background tab of a shown window) nothing is computed: the update waits
     until the dock is shown, so an unused dock adds no layers and costs nothing.
@@ -87,7 +89,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self.result: tuple[np.ndarray, np.ndarray] | None = None
         self._worker = None
         self._pending = False
-        self._watched = None
+        self._labels_watch = _EditWatch(self._schedule)  # paint strokes in the labels
+        self._region_watch = _EditWatch(self._schedule)  # and in the annotated region
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -95,8 +98,9 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._stale = False  # a change arrived while the dock was out of sight
         self._dock: QDockWidget | None = None
         self._run.changed.connect(self._start)
-        for widget in (self._mask, self._w0, self._sigma, self._gap, self._class_weights):
+        for widget in (self._w0, self._sigma, self._gap, self._class_weights):
             widget.changed.connect(self._schedule)
+        self._mask.changed.connect(self._on_region_changed)
         self._mode.changed.connect(self._schedule)
         self._show_target.changed.connect(self._schedule)
         self._live.changed.connect(self._schedule)  # switched on: bring the map up to date
@@ -119,22 +123,21 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
         self._on_labels_changed()
+        self._on_region_changed()  # a removed region layer is no longer watched
 
     # ------------------------------------------------------------------ scheduling
 
     def _on_labels_changed(self, _value=None) -> None:
-        layer = self._labels_box.value
-        if layer is self._watched:
+        if not self._labels_watch.follow(self._labels_box.value):
             return
-        if self._watched is not None:
-            for event in (self._watched.events.data, self._watched.events.paint):
-                event.disconnect(self._schedule)
-        self._watched = layer
-        if layer is not None:
-            for event in (layer.events.data, layer.events.paint):
-                event.connect(self._schedule)
         _layers.reset_keeping(self._mask.reset_choices, self._mask)
+        self._region_watch.follow(self._mask.value)
         self._schedule()
+
+    def _on_region_changed(self, _value=None) -> None:
+        """Watch the edits of the region layer now picked; a new pick is a change too."""
+        if self._region_watch.follow(self._mask.value):
+            self._schedule()
 
     def _schedule(self, _value=None) -> None:
         """Restart the debounce timer (when updating on change)."""
@@ -179,7 +182,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             raise InputError("choose a Labels layer")
         labels = _layers.layer_array(layer)
         # An empty region (a layer the user is about to paint) gives weights 0 everywhere.
-        return labels, _layers.region_array(self._mask.value, labels.shape, allow_empty=True)
+        mask = _layers.region_array(self._mask.value, labels.shape, allow_empty=True, like=layer)
+        return labels, mask
 
     def _start(self, _value=None) -> None:
         from napari.qt.threading import create_worker
@@ -278,17 +282,51 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         )
 
 
+class _EditWatch:
+    """Calls ``callback`` on every edit of one layer at a time (its data and paint events)."""
+
+    def __init__(self, callback) -> None:
+        self._callback = callback
+        self.layer = None
+
+    def follow(self, layer) -> bool:
+        """Watch ``layer`` (None: nothing) instead; True when it is another layer than before."""
+        if layer is self.layer:
+            return False
+        for event in _edit_events(self.layer):
+            event.disconnect(self._callback)
+        self.layer = layer
+        for event in _edit_events(layer):
+            event.connect(self._callback)
+        return True
+
+
+def _edit_events(layer) -> list:
+    """The events a layer emits when edited: ``data`` (shapes, labels) and ``paint`` (labels)."""
+    if layer is None:
+        return []
+    return [getattr(layer.events, n) for n in ("data", "paint") if hasattr(layer.events, n)]
+
+
 def _own_layer(viewer, name: str):
     """The layer this dock made as ``name`` (napari may have suffixed it), else None.
 
     A user's own layer of that name (say, weights computed with the command line, or
-    labels named ``<labels> target``) is never written over.
+    labels named ``<labels> target``) is never written over. Nor is a layer the dock made
+    and the user renamed (to keep a map, or a target they painted into): it is theirs now.
     """
     for layer in viewer.layers:
         meta = layer.metadata
-        if meta.get(ROLE) == "weight map" and meta.get(MADE_AS, layer.name) == name:
+        made = meta.get(ROLE) == "weight map" and meta.get(MADE_AS, layer.name) == name
+        if made and _named_as(layer.name, name):
             return layer
     return None
+
+
+def _named_as(current: str, made_as: str) -> bool:
+    """True when ``current`` is ``made_as`` or that name with napari's suffix (``" [2]"``)."""
+    suffixed = re.fullmatch(re.escape(made_as) + r" \[\d+\]", current)
+    return current == made_as or suffixed is not None
 
 
 def _place(layer, geometry: dict) -> None:
