@@ -42,3 +42,32 @@ def test_the_box_is_the_view(make_napari_viewer, window, zoom, scale):
     assert expect[0] - y0 <= slack and y1 - expect[1] <= slack
     assert expect[2] - x0 <= slack and x1 - expect[3] <= slack
     assert (y1 - y0) * (x1 - x0) < 1200 * 1600 or zoom < 1  # zoomed in: only part of it
+
+
+def test_the_box_follows_transposed_axes(make_napari_viewer):
+    """napari's transpose button shows x down and y across: the box was taken as if it
+    were not (the Live dock predicted and accepted cells off screen)."""
+    viewer = make_napari_viewer(show=True)
+    layer = viewer.add_image(np.zeros((520, 696), np.uint8))
+    viewer.window._qt_window.resize(900, 700)
+    viewer.dims.order = (1, 0)
+    camera(viewer).zoom = 3
+    camera(viewer).center = (600, 60)  # shown down: x = 600; across: y = 60
+    for _ in range(20):
+        QApplication.processEvents()
+    y0, y1, x0, x1 = visible_box(viewer, layer, (520, 696))
+    (cy0, cx0), (cy1, cx1) = np.asarray(layer.corner_pixels)  # napari's own view of it
+    assert y0 <= cy0 + 1 and y1 >= cy1 and x0 <= cx0 + 1 and x1 >= cx1 - 1
+    assert y0 <= 60 < y1 and x0 <= 600 < x1
+    assert (y1 - y0) * (x1 - x0) < 520 * 696 / 2
+
+
+def test_no_box_in_3d_or_from_the_side_of_a_stack(make_napari_viewer):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.zeros((8, 64, 64), np.uint8))
+    assert visible_box(viewer, layer, (64, 64)) is not None
+    viewer.dims.order = (1, 0, 2)  # z shown down: not a plane of the stack
+    assert visible_box(viewer, layer, (64, 64)) is None
+    viewer.dims.order = (0, 1, 2)
+    viewer.dims.ndisplay = 3
+    assert visible_box(viewer, layer, (64, 64)) is None
