@@ -75,11 +75,12 @@ def test_advice_mentions_inverting_a_mostly_bright_image():
 
 def test_brightfield_image_warns_with_the_fluorescence_model(starter, brightfield):
     model, meta = starter
-    with pytest.warns(DomainWarning, match="called foreground") as record:
+    with pytest.warns(DomainWarning) as record:
         labels = nu.segment(model, brightfield, metadata=meta)
     assert labels.shape == brightfield.shape
     texts = [str(w.message) for w in record if w.category is DomainWarning]
-    assert any("invert its contrast" in t for t in texts), texts
+    assert any("called foreground" in t and "invert its contrast" in t for t in texts), texts
+    assert any("trained on bright objects on a dark background" in t for t in texts), texts
     assert all(w.filename == __file__ for w in record)  # points at the caller's line
     # The generator twin warns too, when it returns.
     with pytest.warns(DomainWarning):
@@ -95,3 +96,40 @@ def test_the_shipped_fluorescence_sample_does_not_warn(starter):
     assert not [w for w in caught if issubclass(w.category, DomainWarning)]
     assert domain_warnings(labels, probs[1], meta, image) == []
     assert labels.max() > 50
+
+
+def test_a_model_for_the_other_contrast_warns_where_it_finds_nothing():
+    """nuclei-brightfield on fluorescence found no object and said nothing."""
+    model, meta = nu.pretrained("nuclei-brightfield")
+    assert meta["background"] == "bright" and nu.pretrained("nuclei")[1]["background"] == "dark"
+    image, _ = nu.nuclei_data()
+    with pytest.warns(DomainWarning, match="trained on dark objects on a bright background"):
+        nu.segment(model, image, metadata=meta)
+
+
+def test_the_contrast_is_judged_on_the_channel_the_model_reads():
+    bright = np.full((96, 96), 200, np.uint8)
+    bright[blobs(8, (96, 96)) > 0] = 40  # dark cells on a bright background
+    dark = 255 - bright
+    labels = blobs(8, (96, 96))
+    meta = {"background": "dark"}
+    assert domain_warnings(labels, None, meta, dark) == []
+    assert "trained on bright objects" in domain_warnings(labels, None, meta, bright)[0]
+    both = np.stack([dark, bright])  # channel first: 0 is fluorescence-like
+    assert domain_warnings(labels, None, meta, both, channel_axis=0, channel=0) == []
+    assert domain_warnings(labels, None, meta, both, channel_axis=0, channel=1) != []
+    flat = np.full((96, 96), 7, np.uint8)  # one value: no contrast to judge
+    assert domain_warnings(np.zeros_like(labels), None, meta, flat) == []
+    assert domain_warnings(labels, None, {"background": "other"}, bright) == []
+
+
+def test_training_records_the_background_of_its_images():
+    from napari_unet.core.training.pairs import make_pairs
+    from napari_unet.core.training.setup import data_facts
+
+    image, labels = nu.touching_cells((96, 96), n_cells=8, seed=1)
+    inverted = image.max() - image
+    pairs = make_pairs([image], [labels])
+    assert data_facts(pairs)["background"] == "dark"
+    assert data_facts(make_pairs([inverted], [labels]))["background"] == "bright"
+    assert "background" not in data_facts(make_pairs([image, inverted], [labels, labels]))

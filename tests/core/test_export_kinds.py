@@ -27,6 +27,10 @@ def test_tags_say_which_kind_of_image_the_model_is_for():
     # a model fine-tuned from it says so in its provenance
     tuned = {"provenance": {"source": "fine-tuned from nuclei-brightfield.unet.safetensors"}}
     assert card.dark_on_bright(tuned) and not card.dark_on_bright({"provenance": {}})
+    # what its training recorded of its images comes first: a fine-tune of a fine-tune
+    # names no brightfield start, a histology model fine-tuned from nuclei neither
+    assert card.dark_on_bright({"background": "bright", "provenance": {"source": "x.st"}})
+    assert not card.dark_on_bright({"background": "dark", "provenance": tuned["provenance"]})
 
 
 def test_a_brightfield_model_is_tested_on_dark_nuclei_on_a_bright_background(tmp_path):

@@ -255,7 +255,7 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
     for size in sizes:
         print(f"{src}: object size {size.describe()}")
     size = sizes[-1] if sizes else None
-    found = result_warnings(labels, foreground, metadata, image, size, post.threshold)
+    found = result_warnings(labels, foreground, metadata, image, size, post.threshold, predictor)
     for text in found:
         print(f"napari-unet predict: warning: {src}: {text}", file=sys.stderr)
     return labels

@@ -56,9 +56,12 @@ def uses_dsb2018(metadata: dict) -> bool:
 def dark_on_bright(metadata: dict) -> bool:
     """True for a model of dark nuclei on a bright background (brightfield, H&E histology).
 
-    Read from what the model file says of itself: its name, description, recipe or start
-    (``nuclei-brightfield`` and models fine-tuned from it; a recipe with ``--kinds histo``).
+    The ``background`` its training recorded (``"bright"``), else what the model file says
+    of itself: its name, description, recipe or start (``nuclei-brightfield`` and models
+    fine-tuned from it; a recipe with ``--kinds histo``).
     """
+    if metadata.get("background") in ("dark", "bright"):
+        return metadata["background"] == "bright"
     prov = metadata.get("provenance") or {}
     said = [metadata.get("name"), metadata.get("description"), prov.get("recipe"),
             prov.get("source")]  # fmt: skip

@@ -10,6 +10,12 @@ away, and both are cheap to measure on the result:
   :data:`SIZE_LIMIT` times the object size given (or estimated) for the image, else the
   object size the model file records for its training data.
 
+A model whose file records the background of its training images (``background``:
+``"dark"`` for fluorescence, ``"bright"`` for brightfield and H&E; training records it) is
+also warned about on an image whose contrast runs the other way: such a model typically
+finds nothing there (nuclei-brightfield on fluorescence: no object at all), which neither
+sign above catches.
+
 :func:`domain_warnings` is a pure function of the result; ``segment`` issues each warning
 as a :class:`DomainWarning` and the command line prints it on one line.
 """
@@ -49,6 +55,8 @@ def domain_warnings(
     *,
     object_size: float | None = None,
     threshold: float = 0.5,
+    channel_axis=None,
+    channel=None,
 ) -> list[str]:
     """Warnings (one sentence each, with what to do) when a result looks out of domain.
 
@@ -68,6 +76,8 @@ def domain_warnings(
         instead of the model's training object size.
     threshold : float
         Foreground probability threshold (the post-processing's).
+    channel_axis, channel
+        How the model read ``image`` (as for ``segment``): its contrast is judged on that.
 
     Returns
     -------
@@ -94,8 +104,39 @@ def domain_warnings(
             f"the {n} objects found are {diameter / expected:.1f} times larger than "
             f"{what} (median diameter {diameter:.0f} px, expected about {expected:.3g} px)"
         )
-    advice = _advice(image)
-    return [f"{text}; {advice}" for text in found]
+    advice = _advice(image) if found else ""
+    found = [f"{text}; {advice}" for text in found]
+    other = _other_contrast((metadata or {}).get("background"), image, channel_axis, channel)
+    return found if other is None else [*found, other]
+
+
+#: What a recorded ``background`` means.
+BACKGROUNDS = {
+    "dark": "bright objects on a dark background (fluorescence)",
+    "bright": "dark objects on a bright background (brightfield, H&E)",
+}
+
+
+def _other_contrast(trained, image, channel_axis, channel) -> str | None:
+    """A warning when ``image`` reads the other way round than the model's training data."""
+    from napari_unet.core.images.contrast import background_level
+
+    if trained not in BACKGROUNDS or image is None:
+        return None
+    try:
+        if background_level(image, channel_axis, channel) is None:  # one value: no contrast
+            return None
+        seen = "bright" if dark_on_bright(image, channel_axis, channel) else "dark"
+    except InputError:  # a layout this check cannot read: never a failure
+        return None
+    if seen == trained:
+        return None
+    return (
+        f"this model was trained on {BACKGROUNDS[trained]}, but the image shows "
+        f"{BACKGROUNDS[seen]}; to fix it, choose a model trained on such images (the "
+        "built-in 'auto' chooses nuclei or nuclei-brightfield by the image), or fine-tune "
+        "this one on a few annotated cells"
+    )
 
 
 def _positive(value) -> bool:

@@ -278,7 +278,9 @@ def _iter_segment(
     found = []
     if not getattr(model, "training", False):  # not while it trains (validation, previews)
         size = seen[-1] if seen else None
-        found = result_warnings(labels, foreground, metadata, image, size, post.threshold)
+        found = result_warnings(
+            labels, foreground, metadata, image, size, post.threshold, predictor
+        )
     return labels, probs, found
 
 
@@ -295,16 +297,16 @@ def _watch(gen, seen: list):
 
 
 def result_warnings(
-    labels, foreground, metadata, image, size: ObjectSize | None, threshold: float = 0.5
+    labels, foreground, metadata, image, size: ObjectSize | None, threshold=0.5, predictor=None
 ) -> list[str]:
     """The out-of-domain warnings of a result (:func:`domain_warnings`).
 
-    Objects are compared with the object size used (given or estimated), else with the
-    model's training object size.
+    Objects against the size used (given, estimated, else the model's); contrast as read.
     """
     expected = size.diameter if size is not None and size.rescaled else None
+    how = {k: getattr(predictor, k, None) for k in ("channel_axis", "channel")}
     return domain_warnings(
-        labels, foreground, metadata, image, object_size=expected, threshold=threshold
+        labels, foreground, metadata, image, object_size=expected, threshold=threshold, **how
     )
 
 

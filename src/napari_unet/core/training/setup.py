@@ -15,7 +15,7 @@ from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
     "Stop", "batch_workers", "crop_sizes", "init_model", "is_stopped", "make_optimizer",
-    "make_sampler", "object_size", "start_file", "step_random",
+    "data_facts", "make_sampler", "object_size", "start_file", "step_random",
 ]  # fmt: skip
 
 
@@ -216,6 +216,28 @@ def _seeded(value: int, device):
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(value)
         yield
+
+
+def data_facts(pairs) -> dict:
+    """What a model file records of its training images: ``object_size``, ``background``.
+
+    ``object_size``: :func:`object_size`, rounded. ``background``: ``"dark"``
+    (fluorescence) or ``"bright"`` (brightfield, H&E) when all of up to eight grey or colour
+    training planes read the same way round
+    (:func:`~napari_unet.core.images.contrast.dark_on_bright`); prediction warns when an
+    image reads the other way. Mixed or multichannel data records none.
+    """
+    from napari_unet.core.images.contrast import background_level, dark_on_bright
+
+    facts = {}
+    if (size := object_size(pairs)) is not None:  # the typical cell diameter it learnt
+        facts["object_size"] = round(size, 2)
+    planes = [p.raw for p in pairs[:8] if p.raw.shape[0] in (1, 3)]
+    planes = [r for r in planes if background_level(r, channel_axis=0) is not None]
+    kinds = {"bright" if dark_on_bright(r, channel_axis=0) else "dark" for r in planes}
+    if len(kinds) == 1 and len(planes) == min(len(pairs), 8):
+        facts["background"] = kinds.pop()
+    return facts
 
 
 def object_size(pairs) -> float | None:

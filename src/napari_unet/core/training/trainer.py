@@ -52,11 +52,11 @@ from napari_unet.core.training.setup import (
     Stop,
     batch_workers,
     crop_sizes,
+    data_facts,
     init_model,
     is_stopped,
     make_optimizer,
     make_sampler,
-    object_size,
     start_file,
     step_random,
 )
@@ -133,8 +133,7 @@ class _Run:
                 "run_id": self.run_id,  # which run wrote a file (checkpoint.drop_replaced)
             },
         }
-        if (size := object_size(pairs)) is not None:  # the typical cell diameter it learnt
-            self.meta["object_size"] = round(size, 2)
+        self.meta.update(data_facts(pairs))  # object size and background it learnt
         self._loss, self._n, self._images = None, 0, 0
         self._t0 = self._last = time.perf_counter()
 
