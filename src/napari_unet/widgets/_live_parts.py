@@ -1,8 +1,9 @@
 """Parts of the Live dock: its tooltips, the other annotated images, the annotated region.
 
-- :func:`other_annotations` finds the other images of the viewer that have annotations of
-  their own (the layer the Annotate dock makes, ``<image> annotations``, or another Labels
-  layer named after the image) and copies them for the trainer.
+- :func:`~napari_unet.widgets._live_inputs.other_annotations` (its home now, with what
+  else Start reads) finds the other images of the viewer that have annotations of their
+  own (the layer the Annotate dock makes, ``<image> annotations``, or another Labels layer
+  named after the image) and copies them for the trainer.
 - :class:`RegionLink` follows the layer chosen as the annotated region (Shapes drawn over
   background with no cells, or a Labels layer painted as a region) and hands its mask to the
   trainer whenever it changes: the region is annotated in addition to the painted cells.
@@ -17,6 +18,8 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
+from napari_unet.widgets._live_inputs import other_annotations as other_annotations
+from napari_unet.widgets._live_inputs import own_labels as own_labels
 from napari_unet.widgets._live_view import live_layer as live_layer  # its home before
 
 #: The model choice that is a model file.
@@ -24,9 +27,10 @@ FILE = "model file"
 
 #: Tooltips of the Live dock's controls, by attribute name.
 TIPS = {
-    "_image_box": "the image to train on (its current plane for a stack)",
-    "_labels_box": "the annotations you paint (one id per cell); the Annotate dock's layer, "
-    "or any Labels layer of the image's size",
+    "_image_box": "the image to train on: 2D (grey or colour), or a stack of planes, whose "
+    "plane in view when you press Start is trained (a multiscale image at full resolution)",
+    "_labels_box": "the annotations you paint (one id per cell), a 2D Labels layer of the "
+    "image's size (of one plane's for a stack); the Annotate dock's layer of a 2D image",
     "_model": "the model fine-tuned live: a built-in model (auto: nuclei when the image's "
     "background is dark, nuclei-brightfield when it is bright; chosen at Start) or a model file",
     "_model_file": "the model file (.safetensors) when 'model file' is chosen",
@@ -34,7 +38,8 @@ TIPS = {
     "layer) you drew over background, so that empty areas teach 'no cell here'; painted cells "
     "and a ring around each are annotated anyway",
     "_others": "also train on the other images that have annotations of their own (their "
-    "'<image> annotations' layer): cells and a ring of background around each",
+    "'<image> annotations' layer): cells and a ring of background around each; images that "
+    "do not fit (a stack, annotations of another size) are left out, and the status says so",
     "_start": "train continuously on what you paint; the view's prediction follows",
     "_pause": "pause or resume training (the model is kept)",
     "_stop": "stop training (the model is kept: save it, or start again)",
@@ -45,47 +50,6 @@ TIPS = {
     "_accept_view": "copy every predicted object in the region (painted cells win where they "
     "overlap)",
 }
-
-
-def own_labels(viewer, image, exclude=()) -> object | None:
-    """The Labels layer that annotates ``image``: named after it, ``annotations`` first."""
-    mine = _layers.layers_of(viewer, image, exclude=exclude)
-    mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
-    return mine[0] if mine else None
-
-
-def checked_plane(image, labels, in_channels: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """The image as the model reads it, ``(C, H, W)``, and the labels' shape (2D only)."""
-    from napari_unet.core.training.pairs import checked_image
-
-    data = np.asarray(labels.data)
-    if data.ndim != 2:
-        raise InputError("live training works on a 2D image plane; choose a 2D layer")
-    raw = np.asarray(image.data)
-    return checked_image(raw, data.shape, image.name, in_channels, None), data.shape
-
-
-def other_annotations(viewer, image, labels, in_channels: int) -> tuple[list, list[str]]:
-    """Copies ``(raw, labels)`` of the other annotated 2D images, and their names.
-
-    Images whose annotations are empty, not 2D, or of another size are left out; an image
-    whose channels do not fit the model raises :class:`InputError` (a clear message before
-    anything starts).
-    """
-    from napari_unet.core.training.pairs import checked_image
-
-    pairs, names = [], []
-    for _, other in _layers.layer_choices(viewer, "Image", exclude=(image,)):
-        ann = own_labels(viewer, other, exclude=(labels,))
-        if ann is None:
-            continue
-        data = np.asarray(ann.data)
-        if data.ndim != 2 or not data.any():
-            continue
-        raw = checked_image(np.asarray(other.data), data.shape, other.name, in_channels, None)
-        pairs.append((raw, np.array(data, np.int32)))
-        names.append(other.name)
-    return pairs, names
 
 
 class RegionLink:

@@ -36,13 +36,12 @@ from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._live_edits import EditWatch
+from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plane_note, read_inputs
 from napari_unet.widgets._live_parts import (
     FILE,
     TIPS,
     RegionLink,
-    checked_plane,
     model_path,
-    other_annotations,
     start_soon,
     stop_soon,
 )
@@ -82,6 +81,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._capped = None  # the part of a large view that is predicted
         self._loading = None  # while Start loads the model in a thread
         self._other_names: list[str] = []
+        self._left_out: list[str] = []  # other images left out, and why
+        self._plane = None  # the plane trained on (_live_inputs.Plane)
         self._make_controls()
         self._bridge = _Bridge()
         self._bridge.view.connect(self._on_view)
@@ -93,8 +94,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._watcher = _layers.CloseWatcher(self.stop, confirmed=True)
         self.native.installEventFilter(self._watcher)
         self.native.destroyed.connect(lambda *_: self.stop())
+        viewer.layers.events.removed.connect(self._on_removed)  # first: it stops training
         _layers.on_layers_changed(viewer, self.reset_choices)
-        viewer.layers.events.removed.connect(self._on_removed)
         tab_when_docked(self)
 
     def _region_choices(self, _widget=None):
@@ -168,16 +169,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         """Start training with ``loaded`` = ``(model, metadata)`` (False on bad input)."""
         self._loading = None
         model, meta = loaded
-        try:
-            image, labels = self._image_box.value, self._labels_box.value
-            if image is None or labels is None:
-                raise InputError("choose an Image layer and the Labels layer you paint on")
-            raw, plane = checked_plane(image, labels, int(model.in_channels))
-            others, names = [], []
-            if self._others.value:
-                others, names = other_annotations(
-                    self._viewer, image, labels, int(model.in_channels)
-                )
+        try:  # a stack's plane in view; other images that do not fit are left out
+            inputs = read_inputs(self, int(model.in_channels))
         except (InputError, OSError) as exc:
             self._start.enabled = self.trainer is None or not self.trainer.running
             _layers.report_error(self._status, str(exc))
@@ -185,10 +178,13 @@ class LiveWidget(_layers.KeepsPicks, Container):
         from napari_unet.core.live.trainer import LiveTrainer
 
         self.stop()
+        image, labels, plane = inputs.image, inputs.labels, inputs.plane.shape
         _layers.widen_labels(labels)  # napari's New labels is uint8: 255 cells at most
-        self._image, self._annotations = image, labels
-        self.trainer = LiveTrainer(model, meta, raw, on_view=self._bridge.view.emit, others=others)
-        self._other_names = names
+        self._image, self._annotations, self._plane = image, labels, inputs.plane
+        self.trainer = LiveTrainer(
+            model, meta, inputs.plane.raw, on_view=self._bridge.view.emit, others=inputs.others
+        )
+        self._other_names, self._left_out = inputs.names, inputs.left_out
         region = self._annotated_box.value
         if region is not None:
             self._link = RegionLink(region, plane, self.trainer, self._status, like=labels)
@@ -295,6 +291,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
     def _on_removed(self, event) -> None:
         if event.value is self._live and self._live is not None:  # no longer written to
             self._live = None
+        on_layer_removed(self, event.value)  # the trained image or annotations: stop
 
     def _on_camera(self, _event=None) -> None:
         self._timers["view"].start()  # (re)start the quiet period
@@ -334,8 +331,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         state = "paused" if t.paused else "training"
         if not t.data.annotated:
             state = "waiting for the first painted cell"
-        if self._other_names:
-            state += f" (+ {len(self._other_names)} other images)"
+        state += inputs_note(self)  # the plane of a stack, the other images
+        seen += plane_note(self)  # the slider shows another plane
         if t.error is not None:
             self.stop()
             _layers.report_error(self._status, f"Live training stopped: {t.error}")
