@@ -113,10 +113,26 @@ def save_trained_model(model, metadata: dict, path: Path, inputs=()) -> Path:
 
 
 def save_run(result, path: Path, inputs=()) -> Path:
-    """Write a training run's last weights and, beside them, its optimiser state (resumable)."""
+    """Write a training run's last weights and, beside them, its optimiser state (resumable).
+
+    As the trainer ends a run: the run's best weights go beside them as ``NAME.best`` (when
+    not there already), and what a replaced model left there (its ``NAME.best``, its
+    previous optimiser state) is removed once the new model is written. Before, saving
+    over another run's model kept that run's ``NAME.best``, which Resume and the Predict
+    dock then took for this run's best.
+    """
     from napari_unet.core.files import check_outputs
-    from napari_unet.core.training.checkpoint import optimizer_path, save_result
+    from napari_unet.core.training.checkpoint import (
+        best_path,
+        drop_replaced,
+        optimizer_path,
+        save_carried_best,
+        save_result,
+    )
 
     path = model_path(path)
-    check_outputs([path, optimizer_path(path)], inputs)
-    return save_result(result, path)
+    check_outputs([path, optimizer_path(path), best_path(path)], inputs)
+    save_carried_best(result, path, result.steps_done)  # every step's best is "carried" here
+    save_result(result, path)
+    drop_replaced(result, path)
+    return path

@@ -137,12 +137,33 @@ class TrainForm(Container):
         if self._image.value is None or self._labels_box.value is None:
             return
         self._pairs.append((self._image.value, self._labels_box.value, self._region.value))
+        self._show_pairs()
+
+    def _show_pairs(self, note: str = "") -> None:
         names = ", ".join(f"{i.name}+{lb.name}" for i, lb, _ in self._pairs)
-        self._pairs_label.value = f"pairs: {names}"
+        text = f"pairs: {names}" if self._pairs else "pairs: the image/labels above"
+        self._pairs_label.value = text + (f" ({note})" if note else "")
 
     def _on_clear_pairs(self, _value=None) -> None:
         self._pairs.clear()
-        self._pairs_label.value = "pairs: the image/labels above"
+        self._show_pairs()
+
+    def drop_missing(self) -> None:
+        """Forget the added pairs whose image, labels or region layer left the viewer.
+
+        Before, a pair deleted from the viewer was still trained on (its data kept alive
+        by the list of pairs), and the pairs label still named it.
+        """
+        layers = list(self._viewer.layers)
+
+        def present(pair) -> bool:
+            return all(ly is None or any(ly is other for other in layers) for ly in pair)
+
+        gone = [pair for pair in self._pairs if not present(pair)]
+        if gone:
+            self._pairs[:] = [pair for pair in self._pairs if present(pair)]
+            names = ", ".join(f"{i.name}+{lb.name}" for i, lb, _ in gone)
+            self._show_pairs(f"dropped {names}: a layer was removed")
 
     def set_pairs(self, pairs: list[tuple[Any, Any, Any]], note: str) -> None:
         """Train on these (image, labels, region) layers of another dock; ``note`` says what."""
@@ -162,6 +183,7 @@ class TrainForm(Container):
 
     def pairs(self) -> list[tuple[Any, Any, Any]]:
         """The (image, labels, region) layers to train on: the added pairs, else the chosen."""
+        self.drop_missing()
         return self._pairs or [(self._image.value, self._labels_box.value, self._region.value)]
 
     # -- settings -----------------------------------------------------------------------

@@ -77,6 +77,8 @@ def claim_output(output: Path | None, explicit: bool, own) -> tuple[Path | None,
         mine = path.resolve() in own
         return not mine and any(p.exists() for p in (path, best_path(path)))
 
+    if output is not None and output.is_dir():  # said before "exists, not trained here"
+        raise InputError(f"cannot write {output}: it is a folder; give a file name")
     if output is None or not taken(output):
         return output, ""
     if explicit:
@@ -138,6 +140,19 @@ def paint_preview(layer, ev) -> None:
     target[:] = 0
     target[y0 : y0 + h, x0 : x0 + w] = ev.labels
     layer.refresh()
+
+
+def show_run_warning(args: tuple) -> None:
+    """Show a warning of the training worker (its ``warned`` signal) as a notification.
+
+    napari-unet's own RuntimeWarnings only (no validation held out, a model file not
+    written, a failed preview): before, a worker's warnings reached no one.
+    """
+    message, category, filename = args[:3]
+    if issubclass(category, RuntimeWarning) and "napari_unet" in str(filename):
+        from napari.utils.notifications import show_warning
+
+        show_warning(str(message))
 
 
 def fmt_time(seconds: float) -> str:

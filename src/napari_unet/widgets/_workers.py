@@ -20,6 +20,11 @@ __all__ = ["ViewSource", "evaluate_job", "foreign_job", "predict_job", "train_jo
 class ViewSource:
     """The image part in view, for the training preview: set by the GUI, read by the worker.
 
+    The pixels handed over are normalised with the statistics of their whole plane, as
+    Predict normalises them (:attr:`normalization` tells the trainer they are): normalised
+    by itself, a view of background had its noise stretched into cells (7 objects where
+    Predict finds none). The statistics are computed once per plane, on first use.
+
     Parameters
     ----------
     image : numpy.ndarray
@@ -29,26 +34,57 @@ class ViewSource:
         The shape of its labels, ``(H, W)`` or ``(Z, H, W)``: the axis the image has more
         is its channels, handed to the trainer first, ``(C, h, w)``, as training pairs
         hold them (an RGB view handed over as rows of 3 pixels stopped colour training).
+    normalization : dict, optional
+        The run's normalisation spec (default: 1-99.8 percentiles).
+    in_channels : int, optional
+        The channels of the model trained (fine-tuning, resuming); None: the image's own,
+        as :func:`~napari_unet.core.training.pairs.make_pairs` fits them.
     """
 
-    def __init__(self, image: np.ndarray, label_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        label_shape: tuple[int, ...],
+        normalization: dict | None = None,
+        in_channels: int | None = None,
+    ) -> None:
         from napari_unet.core.images.layout import extra_axis
+        from napari_unet.core.images.normalize import DEFAULT, check_spec
 
         self._stack = len(label_shape) == 3
-        axis = extra_axis(image.shape, tuple(label_shape))
-        self._channels = axis is not None
+        axis = extra_axis(image.shape, tuple(label_shape))  # channels last, as RGB layers
         self._image = image if axis is None else np.moveaxis(image, axis, -1)
+        self._plane_shape = tuple(label_shape[-2:])
+        self._spec = check_spec(DEFAULT if normalization is None else normalization)
+        self._in_channels = in_channels
         self._lock = threading.Lock()
         self._box: tuple[int, int, int, int] | None = None
         self._plane = 0
+        self._cached: tuple | None = None  # (plane, its (C, H, W) pixels, their Stats)
+
+    @property
+    def normalization(self) -> dict:
+        """How the trainer reads the pixels handed over: as they are (normalised here)."""
+        return {"method": "none"}
 
     def update(self, box: tuple[int, int, int, int] | None, plane: int = 0) -> None:
         """Called on the GUI thread when the view moves: the visible box and plane."""
         with self._lock:
             self._box, self._plane = box, int(plane)
 
+    def _pixels(self, plane: int) -> tuple:
+        """The plane with the model's channels, ``(C, H, W)``, and its normalisation."""
+        from napari_unet.core.images.normalize import compute_stats
+        from napari_unet.core.training.pairs import checked_image
+
+        if self._cached is None or self._cached[0] != plane:
+            img = self._image[plane] if self._stack else self._image
+            fitted = checked_image(img, self._plane_shape, "the preview", self._in_channels, None)
+            self._cached = (plane, fitted, compute_stats(fitted, self._spec))
+        return self._cached[1:]
+
     def __call__(self) -> tuple[np.ndarray, tuple[int, int, int]]:
-        """Called by the trainer: ``(pixels in view, their (y, x, plane) origin)``.
+        """Called by the trainer: ``(normalised pixels in view, their (y, x, plane) origin)``.
 
         The plane goes with the preview: read again when it is painted, a scroll meanwhile
         put one plane's prediction on another.
@@ -56,10 +92,9 @@ class ViewSource:
         with self._lock:
             box, plane = self._box, self._plane
         y0, y1, x0, x1 = box or (0, 10**9, 0, 10**9)
-        img = self._image[plane] if self._stack else self._image
-        view = img[y0:y1, x0:x1]
-        pixels = np.moveaxis(view, -1, 0) if self._channels else view
-        return np.ascontiguousarray(pixels), (y0, x0, plane)
+        pixels, stats = self._pixels(plane)
+        view = stats.apply(pixels[:, y0:y1, x0:x1])
+        return np.ascontiguousarray(view[0] if view.shape[0] == 1 else view), (y0, x0, plane)
 
 
 def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Generator:
@@ -152,7 +187,9 @@ def predict_job(
         yield event
     fg = np.asarray(foreground, np.float32)
     out["labels"], out["foreground"] = labels, fg
-    out["warnings"] = result_warnings(labels, fg, metadata, image, out["size"], post.threshold)
+    out["warnings"] = result_warnings(
+        labels, fg, metadata, image, out["size"], post.threshold, predictor
+    )
     return out
 
 

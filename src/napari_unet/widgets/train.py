@@ -128,6 +128,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
     def _refresh(self, _event=None) -> None:
         if not self._closing:
             self.reset_choices()
+            self._form.drop_missing()  # a pair whose layer left the viewer is not trained
             self._form.pair_labels()
 
     def reset_choices(self, *_args) -> None:
@@ -175,7 +176,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._prepare_run(pairs[0][0], data)
+        self._prepare_run(pairs[0][0], data, config)
         kwargs = {
             "stop": self._stop_flag,
             "init": init,
@@ -199,10 +200,11 @@ class TrainWidget(_layers.KeepsPicks, Container):
             _connect={
                 "yielded": self._on_event, "returned": self._on_returned,
                 "errored": self._on_error, "finished": self._on_finished,
+                "warned": th.show_run_warning,  # no validation held out, say
             },
         )  # fmt: skip
 
-    def _prepare_run(self, image_layer, data: dict) -> None:
+    def _prepare_run(self, image_layer, data: dict, config) -> None:
         """Output path, preview layer and view source of a run (GUI thread)."""
         self._image_layer = image_layer
         window = self.native.window()  # the viewer's window once docked: stop when it closes
@@ -210,7 +212,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
             window.installEventFilter(self._watcher)
         shape = data["labels"][0].shape
         self._view_shape, self._planes = shape[-2:], (shape[0] if len(shape) == 3 else 1)
-        self._view = _workers.ViewSource(data["images"][0], shape)
+        # Normalised with the whole plane's statistics, as Predict reads the pixels in view.
+        self._view = _workers.ViewSource(
+            data["images"][0], shape, config.normalization, data["in_channels"]
+        )
         self._update_view()
         name = f"{image_layer.name} preview"
         old = self._viewer.layers[name] if name in self._viewer.layers else None
@@ -280,9 +285,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
         )
 
     def _on_returned(self, result) -> None:
-        if self._result is not None and result.steps_done <= self._start_step:
-            if not self._closing:  # stopped before a step: the last run's model stays
-                self._status.value = "stopped before the first step; the last model is kept"
+        if result.steps_done <= self._start_step:  # stopped before a step: nothing trained
+            if not self._closing:  # nothing handed on or enabled; the last run's model stays
+                kept = "; the last model is kept" if self._result is not None else ""
+                self._status.value = f"stopped before the first step: nothing trained{kept}"
             return
         self._result = result
         if result.saved_to is not None:

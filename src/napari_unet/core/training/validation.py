@@ -8,6 +8,7 @@ user will get.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -24,12 +25,14 @@ def split_holdout(
     """Hold out the bottom ``fraction`` of the annotated rows of the largest pair.
 
     The pair with the most annotated pixels is cut at a row such that ``fraction`` of its
-    annotated rows (rows with any pixel of non-zero weight; without a region, down to the
-    last row with a cell when the strip would hold none) lie below: the training copy gets
-    weight 0 (and no sampling) from that row down; the validation pair is the strip below it.
-    So the strip holds annotation even when only the top of the image was annotated. Used
-    when no validation image is given; a pair with fewer than two annotated rows gives no
-    validation.
+    annotated rows (rows with any pixel of non-zero weight) lie below: the training copy
+    gets weight 0 (and no sampling) from that row down; the validation pair is the strip
+    below it. So the strip holds annotation even when only the top of the image was
+    annotated. Without a region the rows cut are those of the painted cells when the strip
+    would otherwise hold none (cells painted at the top only) or take them all (cells
+    painted at the bottom only). Used when no validation image is given; a pair with fewer
+    than two annotated rows gives no validation, and so (with a RuntimeWarning) does a cut
+    that leaves no cell to train on: before, such a run trained on background only.
 
     Returns
     -------
@@ -42,13 +45,15 @@ def split_holdout(
     h = p.shape[0]
     annotated = p.weights > 0
     # Without a region every row counts as annotated: a partly painted image held out a
-    # strip of no cell, scored 1.0 or 0.0, and the best model was chosen on it. Then the
-    # rows down to its last painted cell are the ones cut.
+    # strip of no cell (scored 1.0 or 0.0, and the best model chosen on it), or one of all
+    # its cells (the network trained on background). Then the cells' rows are the ones cut.
     rows = np.flatnonzero(annotated.any(axis=1))
     cells = np.flatnonzero((p.labels > 0).any(axis=1))
     if p.mask is None and cells.size >= 2 and rows.size >= 2:
         if cells[-1] < _cut(rows, fraction):  # the strip would hold no cell
             rows = rows[rows <= cells[-1]]
+        if cells[0] >= _cut(rows, fraction):  # the training part would keep no cell
+            rows = rows[rows >= cells[0]]
     if rows.size < 2:
         return pairs, []
     cut = _cut(rows, fraction)
@@ -57,6 +62,15 @@ def split_holdout(
     mask = np.ones(p.shape, bool) if p.mask is None else p.mask.copy()
     mask[cut:] = False
     train = replace(p, weights=weights, mask=mask, _fg=None, _region=None)
+    train_pairs = [*pairs[:k], train, *pairs[k + 1 :]]
+    if not any(q.fg_index.size for q in train_pairs):
+        warnings.warn(
+            f"no validation: holding out rows {cut}-{h} of {p.name} would leave no annotated "
+            "cell to train on; annotate cells above them or choose a validation image",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return pairs, []
     val = TrainPair(
         image=p.image[:, cut:],
         labels=p.labels[cut:],
@@ -69,7 +83,7 @@ def split_holdout(
         extra=None if p.extra is None else p.extra[cut:],
         normalization=dict(AS_IS),
     )
-    return [*pairs[:k], train, *pairs[k + 1 :]], [val]
+    return train_pairs, [val]
 
 
 def _cut(rows: np.ndarray, fraction: float) -> int:
@@ -190,11 +204,12 @@ def preview_event(model, preview, step: int, config, device):
     """The ``Preview`` of the current weights on ``preview``'s image, or None if it failed.
 
     ``preview`` is an image, or a callable returning ``image`` or ``(image, origin)``. A
+    callable that normalises its pixels itself says how they are read in its
+    ``normalization`` attribute (the Train dock's view: normalised with the whole plane, as
+    Predict reads it; ``{"method": "none"}``); others are normalised by ``config``. A
     failing preview (a view that no longer exists, say) warns and training goes on: it
     ended the run before, and with it everything trained since the last save.
     """
-    import warnings
-
     from napari_unet.core.training.events import Preview
 
     try:
@@ -203,7 +218,8 @@ def preview_event(model, preview, step: int, config, device):
         if isinstance(item, tuple):
             item, origin = item
         meta = {"separation_gap": config.gap}
-        labels, _ = segment_image(model, np.asarray(item), config.normalization, device, meta)
+        norm = getattr(preview, "normalization", None) or config.normalization
+        labels, _ = segment_image(model, np.asarray(item), norm, device, meta)
     except Exception as exc:  # noqa: BLE001 - a preview never ends a training run
         warnings.warn(f"the preview at step {step} failed ({exc}); training goes on",
                       RuntimeWarning, stacklevel=2)  # fmt: skip
