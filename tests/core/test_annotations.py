@@ -50,6 +50,19 @@ def test_count_cells():
     assert count_cells(np.zeros((3, 3), np.int32)) == (0, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.uint32, np.int64, np.uint64])
+def test_count_cells_agrees_with_unique_for_every_id_range(dtype):
+    rng = np.random.default_rng(0)
+    lab = (rng.integers(0, 60, (64, 64)) * (rng.random((64, 64)) > 0.4)).astype(dtype)
+    assert count_cells(lab) == (np.unique(lab[lab != 0]).size, int(np.count_nonzero(lab)))
+    if np.iinfo(dtype).max > 2**40:  # ids far above the table's range are counted too
+        lab[0, 0], lab[1, 1] = 2**40 + 1, 2**40 + 1
+        assert count_cells(lab)[0] == np.unique(lab[lab != 0]).size
+    if np.iinfo(dtype).min < 0:  # a negative id (refused elsewhere) is still counted
+        lab[2, 2] = -3
+        assert count_cells(lab)[0] == np.unique(lab[lab != 0]).size
+
+
 @pytest.mark.parametrize(
     ("shape", "rgb", "axes", "kind", "labels_shape"),
     [
