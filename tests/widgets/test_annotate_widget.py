@@ -199,6 +199,21 @@ def test_accept_prediction_of_another_shape_is_refused(
     _accept(qtbot, widget)
     assert any("does not match" in m for m in messages)
     assert not np.asarray(widget._annotations.data).any()
+    assert widget._status.value.startswith("Accept prediction failed: ")  # not "Accepting..."
+
+
+def test_a_prediction_per_channel_is_refused_with_why(make_napari_viewer, qtbot, messages):
+    """The Predict dock predicts each channel of a (3, H, W) image with a grey model; the
+    Annotate dock's annotations of it mark all three channels at once."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.random.default_rng(0).random((3, 48, 48)), name="three")
+    widget, _ = _widget(viewer, qtbot, layer=layer)
+    assert widget._plan.kind == "channels"
+    viewer.add_labels(np.ones((3, 48, 48), np.uint8), name="three segmentation")
+    widget._prediction_combo.reset_choices()
+    widget._prediction_combo.value = viewer.layers["three segmentation"]
+    _accept(qtbot, widget, refused=True)
+    assert any("one plane per channel" in m and "Leading axis" in m for m in messages)
 
 
 def test_autosave_then_restore_in_a_new_viewer(make_napari_viewer, qtbot, tmp_path):

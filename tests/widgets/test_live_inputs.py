@@ -149,3 +149,24 @@ def test_other_images_that_do_not_fit_are_left_out_and_the_status_says_which(
     assert "+ 1 other images" in status
     assert "left out: small (annotations 32 x 32, image 64 x 64), series (a stack)" in status
     widget.stop()
+
+
+def test_a_model_of_as_many_channels_reads_them_as_channels(make_napari_viewer, tmp_path):
+    """A 2-channel model (trained in the Train dock on the Annotate dock's channels) on a
+    (2, H, W) layer: its channels, as the Predict dock and the command line read them."""
+    from napari_unet.core.models import build_model
+    from napari_unet.core.models.modelfile import save_model
+    from napari_unet.widgets._live_parts import FILE
+
+    net = build_model({"arch": "unet", "base_channels": 4, "depth": 2, "in_channels": 2})
+    path = save_model(tmp_path / "two.unet.safetensors", net)
+    viewer = make_napari_viewer()
+    both = np.stack([_noise(1), _noise(2)])
+    image = viewer.add_image(both, name="two")
+    labels = viewer.add_labels(np.zeros((SIZE, SIZE), np.int32), name="two annotations")
+    widget = _dock(viewer, image, labels)
+    widget._model.value = FILE
+    widget._model_file.value = path
+    assert widget.start(), widget._status.value
+    np.testing.assert_array_equal(widget.trainer.data.raw, both)
+    widget.stop()

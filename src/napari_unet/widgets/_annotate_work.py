@@ -44,8 +44,14 @@ def start_accept(dock) -> None:
     dock._set_status("Accepting the prediction...")
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda result: _accepted(dock, labels, result, mode))
-    worker.errored.connect(lambda exc: (show_error(str(exc)), _done(dock, labels, mode)))
+    worker.errored.connect(lambda exc: _failed(dock, labels, mode, exc))
     worker.start()
+
+
+def _failed(dock, labels, mode, exc) -> None:
+    show_error(str(exc))
+    dock._set_status(f"Accept prediction failed: {exc}")
+    _done(dock, labels, mode)
 
 
 def _done(dock, labels, mode) -> None:

@@ -103,6 +103,25 @@ def load_predict_model(path, device: str = "auto") -> tuple[object, dict]:
     return opened, {}
 
 
+def model_channels(model, pending) -> int:
+    """The input channels of the loaded ``model``, else of the ``pending`` model file.
+
+    A file not read yet tells them from its header; a package not opened yet counts as one
+    channel until it is (its first run loads it).
+    """
+    if model is not None:
+        plan = getattr(model, "plan", None)  # another tool's package
+        return int(getattr(model, "in_channels", None) or getattr(plan, "in_channels", 1))
+    if pending is None or is_package(pending):
+        return 1
+    from napari_unet.core.models.modelfile import input_channels
+
+    try:
+        return input_channels(pending)
+    except (InputError, OSError, ValueError, KeyError):  # the run says what is wrong
+        return 1
+
+
 def is_foreign(model) -> bool:
     """Whether ``model`` is another tool's package (run by bioimageio.core)."""
     from napari_unet.core.exchange.foreign import ForeignModel

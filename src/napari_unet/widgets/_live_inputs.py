@@ -2,7 +2,9 @@
 
 napari shows a layer's axes as colour last (an RGB layer), else planes (its slider): a
 ``(3, H, W)`` grey layer is three planes, not three channels (it was trained on the mean of
-its planes). Live training takes one plane:
+its planes), unless the model has exactly as many input channels (more than one): then they
+are its channels, as the Predict dock and the command line read them
+(:func:`~napari_unet.core.annotation.axes.prediction_plan`). Live training takes one plane:
 
 - a 2D image, grey or colour, or the plane of a stack (any number of planes) in view when
   Start is pressed; the annotations are one 2D Labels layer of the plane's size, which
@@ -74,13 +76,16 @@ def full_resolution(layer):
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
 
 
-def image_planes(layer) -> tuple[object, int | None]:
+def image_planes(layer, in_channels: int = 1) -> tuple[object, int | None]:
     """The layer's full-resolution data and its planes (None: a 2D or colour image).
 
+    A first axis of exactly the model's ``in_channels`` (more than one) is its channels.
     Raises :class:`InputError` for axes live training cannot read.
     """
     data = full_resolution(layer)
     shape = tuple(int(s) for s in data.shape)
+    if len(shape) == 3 and not getattr(layer, "rgb", False) and 1 < in_channels == shape[0]:
+        return data, None  # channels first, as the model was trained on them
     if getattr(layer, "rgb", False):
         if len(shape) != 3:
             raise InputError(f"{layer.name!r} is a stack of colour images {shape}; live "
@@ -126,7 +131,7 @@ def trained_plane(viewer, image, labels, in_channels: int) -> Plane:
     A stack's plane is the one in view (its own leading axis, by its scale and translation).
     """
     shape = _annotations_shape(labels)
-    data, count = image_planes(image)
+    data, count = image_planes(image, in_channels)
     index = None if count is None else _layers.plane_in_view(viewer, image, count)
     raw = _plane_pixels(data, index, shape, image.name, in_channels)
     return Plane(raw, shape, index, count or 1)
@@ -142,12 +147,13 @@ def own_labels(viewer, image, exclude=()) -> object | None:
 def _other_pair(other, ann, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
     """``(raw, labels)`` of another annotated image (raises InputError: left out, and why)."""
     labels = np.asarray(full_resolution(ann))
-    data, count = image_planes(other)
+    data, count = image_planes(other, in_channels)
     if count is not None:
         raise InputError("a stack")
     if labels.ndim != 2:
         raise InputError(f"{labels.ndim}D annotations")
-    size = tuple(data.shape[:2])
+    first = data.ndim == 3 and not getattr(other, "rgb", False)  # the model's channels first
+    size = tuple(data.shape[1:] if first else data.shape[:2])
     if labels.shape != size:
         h, w = labels.shape
         raise InputError(f"annotations {h} x {w}, image {size[0]} x {size[1]}")

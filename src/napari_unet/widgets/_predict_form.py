@@ -26,7 +26,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from napari_unet.core.annotation.axes import plan_axes
+from napari_unet.core.annotation.axes import prediction_plan
 from napari_unet.core.errors import InputError
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.inference.scale import AUTO
@@ -34,7 +34,7 @@ from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
 from napari_unet.widgets._auto_builtin import LayerChoice, model_label
-from napari_unet.widgets._exporting import is_package, package_header
+from napari_unet.widgets._exporting import is_package, model_channels, package_header
 
 if TYPE_CHECKING:
     import napari
@@ -358,12 +358,10 @@ class PredictForm(Container):
             raise InputError(self._model_label.value[7:] if auto else "no model: choose a "
                              "model file or train one in the Train dock")  # fmt: skip
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        rgb = bool(getattr(layer, "rgb", False))
-        # The axes as napari shows them: colour last, else planes (napari's slider), one
-        # prediction each; a shape the Annotate dock would find ambiguous is refused here too.
-        plan = plan_axes(data.shape, rgb=rgb)
-        if plan.kind == "channels":
-            plan = plan_axes(data.shape, axes="stack")
+        # Colour last, a short first axis as the model's channels if it has as many, else
+        # planes (napari's slider), one prediction each: as the command line reads it.
+        channels = model_channels(self.model, self.pending)
+        plan, axis = prediction_plan(data.shape, bool(getattr(layer, "rgb", False)), channels)
         options = {
             "tile": self._tile.value or None,
             "device": self._device.value,
@@ -372,7 +370,7 @@ class PredictForm(Container):
             "split": float(self._split.value),
             "seed_level": float(self._seed_level.value),
             "flips": bool(self._flips.value),
-            "channel_axis": -1 if plan.kind == "rgb" else "none",
+            "channel_axis": axis,
             "channel": self._channel.value,
             "object_size": float(self._size.value) if self._size.value > 0 else AUTO,
         }

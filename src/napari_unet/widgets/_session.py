@@ -118,12 +118,20 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
     """
     from napari_unet.core.annotation.edits import accepted_changes, next_free_id
     from napari_unet.core.annotation.regions import region_mask
+    from napari_unet.core.errors import InputError
 
     shape = plan.labels_shape
     z = plane_on_screen(viewer, labels, shape[0]) if plan.is_stack else None
     shapes = (list(region.data), list(region.shape_type))
     ann = labels.data
     source = prediction.data[0] if getattr(prediction, "multiscale", False) else prediction.data
+    if plan.kind == "channels" and tuple(source.shape)[1:] == tuple(shape):
+        raise InputError(
+            f"{prediction.name!r} has one plane per channel of the image (a model of one "
+            "channel predicts each on its own), but the annotations mark all channels at "
+            "once: predict with a model trained on these channels (the Train dock trains "
+            "one on them), or start annotating with Leading axis 'stack'"
+        )
 
     def accept():
         first = next_free_id(ann)  # of the whole stack

@@ -104,3 +104,26 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
         "Y x X x RGB, planes x Y x X or channels x Y x X. For more axes open the image "
         "with a channel axis (one layer per channel) or take one time point."
     )
+
+
+def prediction_plan(shape: Sequence[int], rgb: bool, in_channels: int) -> tuple[AxesPlan, object]:
+    """How an image layer is predicted by a model of ``in_channels`` inputs.
+
+    Returns ``(plan, channel_axis)``. Colour last for an RGB(A) layer (a stack of them too:
+    ``(Z, H, W, colour)``); a first axis of at most :data:`MAX_CHANNELS` is read as the
+    model's channels when it has exactly as many inputs (more than one), as the command line
+    and the Review dock read it (:func:`~napari_unet.core.images.layout.layout`): a model
+    trained on such an image predicts it; else each of its planes is predicted on its own,
+    as napari's slider shows them.
+    """
+    shape = tuple(int(s) for s in shape)
+    if rgb and len(shape) == 4:
+        return AxesPlan("rgb", shape[:3], 0), -1
+    plan = plan_axes(shape, rgb=rgb)
+    if plan.kind == "rgb":
+        return plan, -1
+    if plan.kind == "channels":
+        if in_channels > 1 and in_channels == shape[0]:
+            return plan, 0
+        plan = plan_axes(shape, axes="stack")
+    return plan, "none"
