@@ -133,3 +133,23 @@ def test_training_records_the_background_of_its_images():
     assert data_facts(pairs)["background"] == "dark"
     assert data_facts(make_pairs([inverted], [labels]))["background"] == "bright"
     assert "background" not in data_facts(make_pairs([image, inverted], [labels, labels]))
+
+
+def test_prediction_judges_the_contrast_as_training_recorded_it():
+    """A 3-channel model warned that its own training image ran the other way: training
+    averaged the channels it was given, the check read the three channels as planes."""
+    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.inference.segment import result_warnings
+    from napari_unet.core.models import build_model
+    from napari_unet.core.training.pairs import make_pairs
+    from napari_unet.core.training.setup import data_facts
+
+    grey, labels = nu.touching_cells((96, 96), n_cells=8, seed=1)
+    image = np.stack([grey, grey, grey.max() - grey])  # one channel the other way round
+    facts = data_facts(make_pairs([image], [labels]))
+    net = build_model({"arch": "unet", "base_channels": 4, "depth": 2, "in_channels": 3})
+    found = result_warnings(labels, None, facts, image, None, 0.5, Predictor(net.eval()))
+    assert not [t for t in found if "trained on" in t]
+    flipped = image.max() - image
+    found = result_warnings(labels, None, facts, flipped, None, 0.5, Predictor(net.eval()))
+    assert [t for t in found if "trained on" in t]

@@ -30,7 +30,9 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.contrast import dark_on_bright
 from napari_unet.core.images.sizes import median_diameter
 
-__all__ = ["FOREGROUND_LIMIT", "SIZE_LIMIT", "DomainWarning", "domain_warnings"]
+__all__ = [
+    "FOREGROUND_LIMIT", "SIZE_LIMIT", "DomainWarning", "domain_warnings", "result_warnings",
+]
 
 #: Foreground fraction above which an image is flagged.
 FOREGROUND_LIMIT = 0.6
@@ -163,3 +165,21 @@ def _mostly_bright(image) -> bool:
         return dark_on_bright(image, level=0.5)
     except InputError:  # a layout this check cannot read: no advice, never a failure
         return False
+
+
+def result_warnings(
+    labels, foreground, metadata, image, size, threshold=0.5, predictor=None
+) -> list[str]:
+    """The out-of-domain warnings of a result (:func:`domain_warnings`).
+
+    Objects against the size used (given, estimated, else the model's); contrast as read.
+    """
+    expected = size.diameter if size is not None and size.rescaled else None
+    try:  # (P, C, H, W): the channels the model reads, as training judged its images
+        image, axis = predictor.layout(image).planes, 1
+    except (AttributeError, InputError):  # no predictor, or a layout it refuses
+        axis = None
+    return domain_warnings(
+        labels, foreground, metadata, image, object_size=expected, threshold=threshold,
+        channel_axis=axis,
+    )

@@ -29,7 +29,7 @@ from napari_unet.core.images.layout import is_lazy
 from napari_unet.core.images.normalize import compute_stats
 from napari_unet.core.images.sizes import typical_diameter
 from napari_unet.core.inference import scale
-from napari_unet.core.inference.domain import DomainWarning, domain_warnings
+from napari_unet.core.inference.domain import DomainWarning, result_warnings
 from napari_unet.core.inference.plan import Predictor, Region
 from napari_unet.core.inference.postprocess import Postprocess, label_planes, snap_outlines
 from napari_unet.core.inference.runner import PredictProgress
@@ -294,20 +294,6 @@ def _watch(gen, seen: list):
         if isinstance(event, ObjectSize):
             seen.append(event)
         yield event
-
-
-def result_warnings(
-    labels, foreground, metadata, image, size: ObjectSize | None, threshold=0.5, predictor=None
-) -> list[str]:
-    """The out-of-domain warnings of a result (:func:`domain_warnings`).
-
-    Objects against the size used (given, estimated, else the model's); contrast as read.
-    """
-    expected = size.diameter if size is not None and size.rescaled else None
-    how = {k: getattr(predictor, k, None) for k in ("channel_axis", "channel")}
-    return domain_warnings(
-        labels, foreground, metadata, image, object_size=expected, threshold=threshold, **how
-    )
 
 
 def segment(model, image, return_probabilities: bool = False, progress=None, **kwargs):

@@ -223,19 +223,19 @@ def data_facts(pairs) -> dict:
 
     ``object_size``: :func:`object_size`, rounded. ``background``: ``"dark"``
     (fluorescence) or ``"bright"`` (brightfield, H&E) when all of up to eight grey or colour
-    training planes read the same way round
-    (:func:`~napari_unet.core.images.contrast.dark_on_bright`); prediction warns when an
-    image reads the other way. Mixed or multichannel data records none.
+    training planes read the same way round (their channels averaged, as the model was
+    given them; :func:`~napari_unet.core.images.contrast.dark_on_bright`); prediction
+    judges an image the same way and warns when it reads the other way. Mixed data records
+    none.
     """
     from napari_unet.core.images.contrast import background_level, dark_on_bright
 
     facts = {}
     if (size := object_size(pairs)) is not None:  # the typical cell diameter it learnt
         facts["object_size"] = round(size, 2)
-    planes = [p.raw for p in pairs[:8] if p.raw.shape[0] in (1, 3)]
-    planes = [r for r in planes if background_level(r, channel_axis=0) is not None]
+    planes = [p.raw for p in pairs[:8] if background_level(p.raw, channel_axis=0) is not None]
     kinds = {"bright" if dark_on_bright(r, channel_axis=0) else "dark" for r in planes}
-    if len(kinds) == 1 and len(planes) == min(len(pairs), 8):
+    if len(kinds) == 1:
         facts["background"] = kinds.pop()
     return facts
 
