@@ -198,9 +198,11 @@ class ReadOnly:
 
 def _restore_history(layer, undo: deque | None, redo: deque | None) -> None:
     """Put back the undo items napari dropped (napari's private deques; skipped if absent)."""
-    now = getattr(layer, "_undo_history", None)
+    from napari_unet.widgets._private import private, set_private
+
+    now = private(layer, "_undo_history")
     if undo is None or redo is None or now is None or now is undo:
         return
-    layer._undo_history = deque([*undo, *now], maxlen=undo.maxlen)
+    set_private(layer, "_undo_history", deque([*undo, *now], maxlen=undo.maxlen))
     if not now:  # nothing new was done: what could be redone still can
-        layer._redo_history = redo
+        set_private(layer, "_redo_history", redo)

@@ -376,8 +376,9 @@ def history_deques(layer) -> tuple | None:
 
     None is said once in a warning (:func:`undo_history`).
     """
-    undo = getattr(layer, "_undo_history", None)
-    redo = getattr(layer, "_redo_history", None)
+    from napari_unet.widgets._private import private
+
+    undo, redo = private(layer, "_undo_history"), private(layer, "_redo_history")
     if undo is not None and redo is not None:
         return undo, redo
     if not _NO_HISTORY:

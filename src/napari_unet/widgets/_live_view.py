@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.widgets import _layers
+from napari_unet.widgets._private import private, set_private
 
 __all__ = ["CONTOUR", "live_layer", "write_box"]
 
@@ -67,8 +68,8 @@ def _missing(what: str, effect: str = "the Live prediction is redrawn whole (sec
 
 def _set_contour(layer, contour: int, quiet: bool) -> None:
     """Set the outline thickness; ``quiet``: without redrawing (the plane is empty)."""
-    if quiet and hasattr(layer, "_contour"):
-        layer._contour = int(contour)
+    if quiet and private(layer, "_contour") is not None:
+        set_private(layer, "_contour", int(contour))
         layer.events.contour()  # the layer controls follow
         return
     if quiet:
@@ -83,7 +84,7 @@ def write_box(layer, box, labels: np.ndarray) -> None:
     if not _partial_refresh(layer, (slice(y0, y1), slice(x0, x1))):
         layer.refresh()
         return
-    thumbnail = getattr(layer, "_update_thumbnail", None)  # as a full refresh would (ms)
+    thumbnail = private(layer, "_update_thumbnail")  # as a full refresh would (ms)
     if thumbnail is None:
         _missing("_update_thumbnail", "the Live prediction's thumbnail in the layer list lags")
     else:
@@ -92,20 +93,21 @@ def write_box(layer, box, labels: np.ndarray) -> None:
 
 def _partial_refresh(layer, box: tuple[slice, slice]) -> bool:
     """Refresh a changed slice, outlines included, as napari does; False where it cannot."""
-    mark = getattr(layer, "_accumulate_updated_slice", None)
-    redraw = getattr(layer, "_partial_labels_refresh", None)
-    shown = getattr(getattr(getattr(layer, "_slice", None), "image", None), "raw", None)
+    mark = private(layer, "_accumulate_updated_slice")
+    redraw = private(layer, "_partial_labels_refresh")
+    drawn = getattr(private(layer, "_slice"), "image", None)
+    shown = getattr(drawn, "raw", None)
     if mark is None or redraw is None or shown is None:
         _missing("_partial_labels_refresh")
         return False
     if layer.data.ndim != 2 or not np.shares_memory(shown, layer.data):
         return False  # the drawn plane is not the data itself: redraw it all
     if layer.contour < 1:  # filled (the user set outlines off): napari redraws the colours
-        colours = getattr(layer, "_raw_to_displayed", None)  # only with outlines
+        colours = private(layer, "_raw_to_displayed")  # only with outlines
         if colours is None:
             _missing("_raw_to_displayed")
             return False
-        layer._slice.image.view[box] = colours(shown, data_slice=box)
+        drawn.view[box] = colours(shown, data_slice=box)
     mark(box)
     redraw()
     return True

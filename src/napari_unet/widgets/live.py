@@ -47,6 +47,7 @@ from napari_unet.widgets._live_parts import (
 )
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._predict_form import BUILTINS
+from napari_unet.widgets._private import private
 
 if TYPE_CHECKING:
     import napari
@@ -280,7 +281,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         """
         if self.trainer is None or self._annotations is None or self._edits is None:
             return
-        if getattr(self._annotations, "_block_history", False):
+        if private(self._annotations, "_block_history", False):
             return
         for box in self._edits.boxes(self._mirror.shape, full=full):
             changed = self._edits.differing_box(self._annotations.data, self._mirror, box)
