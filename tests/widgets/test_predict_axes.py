@@ -68,3 +68,13 @@ def test_the_dock_predicts_as_the_model_reads(
     run_predict(widget)
     seg = [ly for ly in viewer.layers if ly.name.startswith(f"{layer.name} segmentation")]
     assert seg and seg[0].data.shape == result, widget._status.value
+
+
+def test_refusals_speak_of_predicting_and_offer_no_annotate_control():
+    from napari_unet.core.errors import InputError
+
+    with pytest.raises(InputError) as refused:
+        prediction_plan((64, 64, 2), False, 1)  # channels last, shown as 64 narrow planes
+    assert "one layer per channel" in str(refused.value) and "'stack'" not in str(refused.value)
+    with pytest.raises(InputError, match="cannot predict an image of shape"):
+        prediction_plan((2, 3, 64, 64), False, 1)

@@ -38,7 +38,9 @@ class AxesPlan:
         return len(self.labels_shape) == 3
 
 
-def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> AxesPlan:
+def plan_axes(
+    shape: Sequence[int], rgb: bool = False, axes: str = "auto", verb: str = "annotate"
+) -> AxesPlan:
     """Decide which axes of an image are annotated.
 
     RGB(A) images: the last axis is colour, the labels take the two before it. 2D images:
@@ -58,6 +60,9 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
         Whether the layer is RGB(A) (napari's ``layer.rgb``).
     axes : str
         One of :data:`AXES_CHOICES`.
+    verb : str
+        What the refusals say is refused (``"annotate"``, ``"predict"``); the Annotate
+        dock's own choice of reading (*Leading axis*) is offered only to annotate.
 
     Returns
     -------
@@ -74,8 +79,8 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
     if rgb:
         if len(shape) != 3:
             raise InputError(
-                f"an RGB image must be Y x X x colour to annotate; got shape {shape}. "
-                "Stacks of RGB images are not supported: open one plane."
+                f"an RGB image must be Y x X x colour to {verb}; got shape {shape}. "
+                "Stacks of RGB images are not supported here: open one plane."
             )
         return AxesPlan("rgb", shape[:2], 0)
     ndim = len(shape)
@@ -96,11 +101,13 @@ def plan_axes(shape: Sequence[int], rgb: bool = False, axes: str = "auto") -> Ax
                 f"image of shape {shape} looks like Y x X x {shape[-1]} channels (channels "
                 f"last), which napari shows as {shape[0]} planes of {shape[1]} x {shape[2]} "
                 "pixels. Open it with one layer per channel (napari's channel_axis) or with "
-                "the channels first; choose 'stack' if it really is a stack of planes"
+                "the channels first"
+                + ("; choose 'stack' if it really is a stack of planes" if verb == "annotate"
+                   else "")
             )
         return AxesPlan("stack", shape, 0)
     raise InputError(
-        f"cannot annotate an image of shape {shape} read as {axes!r}: expected Y x X, "
+        f"cannot {verb} an image of shape {shape} read as {axes!r}: expected Y x X, "
         "Y x X x RGB, planes x Y x X or channels x Y x X. For more axes open the image "
         "with a channel axis (one layer per channel) or take one time point."
     )
@@ -119,11 +126,11 @@ def prediction_plan(shape: Sequence[int], rgb: bool, in_channels: int) -> tuple[
     shape = tuple(int(s) for s in shape)
     if rgb and len(shape) == 4:
         return AxesPlan("rgb", shape[:3], 0), -1
-    plan = plan_axes(shape, rgb=rgb)
+    plan = plan_axes(shape, rgb=rgb, verb="predict")
     if plan.kind == "rgb":
         return plan, -1
     if plan.kind == "channels":
         if in_channels > 1 and in_channels == shape[0]:
             return plan, 0
-        plan = plan_axes(shape, axes="stack")
+        plan = plan_axes(shape, axes="stack", verb="predict")
     return plan, "none"
