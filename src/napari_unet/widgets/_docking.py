@@ -10,15 +10,17 @@ dock, another host application) nothing happens.
 
 Inside a dock, one scroll area (the dock's) scrolls: :class:`Section` opens to its
 content's full height and :func:`fit_rows` keeps a table as tall as its rows, so no
-scroll bar sits inside another.
+scroll bar sits inside another; :func:`reveal` scrolls it to a result or an opened section.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
-from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from qtpy.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
+    QApplication,
     QDockWidget,
     QMainWindow,
     QSizePolicy,
@@ -27,10 +29,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["MARK", "Section", "fit_rows", "tab_when_docked"]
+__all__ = ["MARK", "Section", "fit_rows", "reveal", "tab_when_docked"]
 
 #: Dynamic Qt property set on a dock's content: the plugin's docks find each other by it.
 MARK = "napari_unet_dock"
+#: What napari appends to a plugin dock's name ("Review (napari-unet)"); not on its tab.
+SUFFIX = " (napari-unet)"
+#: Nested layouts :func:`reveal` lets settle (a label in a row in a form in a dock's panel...).
+LAYOUT_DEPTH = 8
 
 
 def tab_when_docked(widget) -> None:
@@ -39,7 +45,9 @@ def tab_when_docked(widget) -> None:
     Call it in a dock widget's ``__init__`` (before napari wraps it in a dock). When the
     dock lands in a main window, it is tabbed with the last of the plugin's docks already
     in the same dock area and raised; the window keeps the size it had before the dock
-    was added (Qt may still enlarge it to the docks' minimum size).
+    was added (Qt may still enlarge it to the docks' minimum size). Its tab says "Review",
+    not "Revie..." (six "Review (napari-unet)" tabs were cut short); napari's title bar
+    above the dock keeps the full name.
 
     Parameters
     ----------
@@ -103,6 +111,9 @@ class _DockWatcher(QObject):
         # Called while QMainWindow.addDockWidget runs: the window has not grown yet, and
         # the call posted now runs before the relayout that addDockWidget posts.
         self._size = window.size()
+        dock = self._dock
+        if dock.windowTitle().endswith(SUFFIX):  # the tab's text (and the dock's window's)
+            dock.setWindowTitle(dock.windowTitle().removesuffix(SUFFIX))
         QTimer.singleShot(0, self._tabify)
 
     def _tabify(self) -> None:
@@ -198,6 +209,8 @@ class Section(QWidget):
         The text of the button that opens and closes it.
     content : QWidget
         What the open section shows.
+    tooltip : str
+        What the section is for (the tooltip of its button).
 
     Notes
     -----
@@ -208,10 +221,11 @@ class Section(QWidget):
 
     toggled = Signal(bool)
 
-    def __init__(self, title: str, content: QWidget) -> None:
+    def __init__(self, title: str, content: QWidget, tooltip: str = "") -> None:
         super().__init__()
         self._button = QToolButton()
         self._button.setText(title)
+        self._button.setToolTip(tooltip)
         self._button.setCheckable(True)
         self._button.setAutoRaise(True)
         self._button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -241,3 +255,29 @@ class Section(QWidget):
     def collapse(self, animate: bool = False) -> None:
         """Close the section."""
         self._button.setChecked(False)
+
+
+def reveal(scroll, first: QWidget, last: QWidget | None = None) -> None:
+    """Scroll ``scroll`` (a QScrollArea) so ``first`` to ``last`` are in view, top first.
+
+    Done on the next turn of the event loop, after the widgets shown meanwhile (magicgui
+    shows rebuilt radio buttons then) and the layouts they and a new text ask for: each
+    widget's layout, done, asks its parent's (a new posted request, left to the next
+    round). What is taller than the view shows its top.
+    """
+
+    def scroll_to() -> None:
+        for _ in range(LAYOUT_DEPTH):
+            QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        panel, bar = scroll.widget(), scroll.verticalScrollBar()
+        top = first.mapTo(panel, QPoint(0, 0)).y()
+        end = last or first
+        bottom = end.mapTo(panel, QPoint(0, 0)).y() + end.height()
+        value = max(bar.value(), bottom - scroll.viewport().height())  # the bottom into view
+        bar.setValue(min(value, top))  # but never past the top
+
+    def safely() -> None:
+        with contextlib.suppress(RuntimeError):  # the dock was closed meanwhile
+            scroll_to()
+
+    QTimer.singleShot(0, safely)

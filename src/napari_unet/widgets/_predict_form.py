@@ -154,6 +154,7 @@ class PredictForm(Container):
         self._loaded_from = None
         self.model_name, self.saved = name, saved
         self._model_label.value = label or (f"model: {name}" if name else "model: none")
+        self._size_note.value = ""  # the new model's own, if its file says (_show_model)
         self.model_changed()
 
     def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:

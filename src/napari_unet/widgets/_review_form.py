@@ -133,6 +133,10 @@ def build_controls(dock) -> None:
     from napari_unet.widgets._review_table import ObjectTable, SummaryTable
 
     dock._open = PushButton(text="Open folder")
+    dock._open.tooltip = (
+        "open the chosen images and show the first not yet reviewed; a review already in "
+        "the output folder resumes where it stopped"
+    )
     dock._prev = PushButton(text="< Previous")
     dock._next = PushButton(text="Next >")
     dock._first = PushButton(text="First unreviewed")
@@ -168,12 +172,16 @@ def build_controls(dock) -> None:
     table.native.layout().addWidget(dock._table)
     summary = Container(widgets=[], labels=False)
     summary.native.layout().addWidget(dock._summary)
-    dock.extend(
-        [
+    # In a scroll area, as the Predict dock: the dock, not the window, gets short on a laptop.
+    dock._body = Container(
+        widgets=[
             dock._form, dock._open,
             _layers.row(dock._prev, dock._next, dock._first),
             _layers.row(dock._accept_btn, dock._needs_btn, dock._reject_btn),
             dock._status, dock._progress, table, _layers.row(dock._export, dock._train),
             dock._report, summary,
-        ]
+        ],
+        labels=False,
     )  # fmt: skip
+    dock._scroll = _layers.scroll_panel(dock._body.native)
+    dock.native.layout().addWidget(dock._scroll)

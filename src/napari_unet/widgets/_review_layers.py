@@ -114,7 +114,8 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
 
     ``image_layers`` maps ``(ndim, rgb)`` to the image layer of that kind (updated in
     place): a folder mixing grey and colour images keeps one layer of each kind and hides
-    the other, since removing a layer from napari costs a quarter of a second. The labels
+    the other (``"<its image> (hidden until the next colour image)"``), since removing a
+    layer from napari costs a quarter of a second. The labels
     layer gets a copy (one-byte ids widened): painting never changes the prefetcher's cache.
     The prefetcher's thread made that copy (``item.editable``) for the current and the next
     image; for others it is made here.
@@ -138,10 +139,13 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
         image_layers[(ndim, rgb)] = image_layer
         if labels_layer is not None and labels_layer in viewer.layers:  # labels on top
             viewer.layers.move(viewer.layers.index(labels_layer), len(viewer.layers))
-    for other in image_layers.values():
+    for (n, colour), other in image_layers.items():
         if other is not image_layer and other in viewer.layers:
             _show(other, False)
-            other.name = "review (other kind of image)"
+            kind = ("colour " if colour else "" if n > 2 else "grey ") + (f"{n}D " if n > 2 else "")
+            hidden = f" (hidden until the next {kind}image)"  # named after the image it holds
+            if not other.name.endswith(hidden):
+                other.name += hidden
     _show(image_layer, True)
     image_layer.name = stem
     labels = item.editable if item.editable is not None else editable_labels(item.labels)

@@ -64,7 +64,10 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._job = 0  # the run whose signals count (a cancelled run's later ones do not)
         self._running = False
         self._lock: _evaluate_work.ReadOnly | None = None
+        self._idle = True  # no run yet: the status says what Evaluate would score
         self._run.changed.connect(self._on_run)
+        for picker in (self._prediction, self._compare, self._ground_truth):
+            picker.changed.connect(self._show_idle)
         self.native.destroyed.connect(lambda *_: self._closed())
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
@@ -84,7 +87,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             widget.tooltip = describe(key)
         lines = self._compare.native.fontMetrics().lineSpacing() + 4
         self._compare.native.setMaximumHeight(COMPARE_ROWS * lines + 6)
-        self._status = Label(value="Choose two Labels layers and press Evaluate.")
+        self._status = Label(value="")
         _layers.message_label(self._status)
         self._summary_title = Label(value="")
         self._thresholds_title = Label(value="")
@@ -123,6 +126,21 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if len(layers) >= 2 and self._prediction.value is self._ground_truth.value:
             self._ground_truth.value = layers[0]
             self._prediction.value = layers[-1]
+        self._show_idle()
+
+    def _show_idle(self, _value=None) -> None:
+        """Before the first run, say what Evaluate would score with the picks shown."""
+        if not self._idle:
+            return
+        preds, gt = self._predictions(), self._ground_truth.value
+        if not preds or gt is None:
+            text = "Choose a prediction and its ground truth (two Labels layers)."
+        elif gt in preds:
+            text = f"The prediction and the ground truth are both {gt.name!r}: choose two layers."
+        else:
+            more = f" (and {len(preds) - 1} more)" if len(preds) > 1 else ""
+            text = f"Press Evaluate to score {preds[0].name!r}{more} against {gt.name!r}."
+        self._status.value = text
 
     def suggest(self, image_name: str, prediction: str | None = None) -> None:
         """Pick the image's segmentations, its annotations and its annotated region.
@@ -181,7 +199,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._job += 1
+        self._job, self._idle = self._job + 1, False
         job = self._job
         self._lock = _evaluate_work.ReadOnly(layers)  # until the worker has copied them
         self._set_running(True)
@@ -352,6 +370,10 @@ def evaluate_section(viewer: napari.viewer.Viewer) -> QWidget:
     """
     panel = EvaluateWidget(viewer)
     panel.margins = (0, 0, 0, 0)
-    section = Section("Evaluate against annotations", panel.native)
+    tip = (
+        "score segmentations against annotations (ground-truth Labels layers): DSB2018 AP, "
+        "F1, PQ, pixel and Rand scores; after each prediction its layers are picked here"
+    )
+    section = Section("Evaluate against annotations", panel.native, tooltip=tip)
     section.panel = panel
     return section

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from qtpy.QtWidgets import QWIDGETSIZE_MAX, QSizePolicy
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _exporting, _layers, _saving, _workers
-from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._docking import reveal, tab_when_docked
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
     AUTO_CHOICE,
     BUILTIN,
@@ -61,7 +62,10 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self._status = Label(value="")
+        # Three lines' height while a run goes on (a progress update never relayouts the
+        # form); at least three, as tall as its text, once the run has ended.
         _layers.message_label(self._status, lines=3)
+        self._fix_status(False)
         self._save_labels = PushButton(text="Save segmentation...", enabled=False)
         self._save_model = PushButton(text="Save model...", enabled=False)
         # The chosen model as a bioimage.io package, written and tested in a worker.
@@ -70,11 +74,11 @@ class PredictWidget(_layers.KeepsPicks, Container):
             predict=self._run, cancel=self._cancel, save_segmentation=self._save_labels,
             save_model=self._save_model,
         )  # fmt: skip
+        self._saves = _layers.row(self._save_labels, self._save_model)
         self._form.extend(
             [
                 _layers.row(self._run, self._cancel), self._progress, self._status,
-                _layers.row(self._save_labels, self._save_model),
-                _layers.row(self._exporter.button),
+                self._saves, _layers.row(self._exporter.button),
             ]
         )  # fmt: skip
         from napari_unet.widgets.evaluate import evaluate_section
@@ -83,6 +87,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._evaluate = evaluate_section(viewer)
         self._scroll = _layers.scroll_panel(self._form.native, self._evaluate)
         self.native.layout().addWidget(self._scroll)
+        self._evaluate.toggled.connect(lambda on: on and reveal(self._scroll, self._evaluate))
         self._last: tuple | None = None  # (result layer, image layer) of the last run
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
@@ -119,8 +124,9 @@ class PredictWidget(_layers.KeepsPicks, Container):
         try:
             req = self._form.request(estimate)
             image = req["data"] if req["plane"] is None else req["data"][req["plane"]]
-        except InputError as exc:
+        except InputError as exc:  # also from Estimate, at the top of the dock
             _layers.report_error(self._status, str(exc))
+            reveal(self._scroll, self._status.native)
             return
         self._req, self._job = req, self._job + 1
         self._set_running(True)
@@ -143,6 +149,14 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._run.enabled = not running
         self._estimate.enabled = not running and self._form._size.enabled  # the model's size
         self._cancel.enabled = running
+        self._fix_status(running)
+
+    def _fix_status(self, fixed: bool) -> None:
+        """Three lines' height (a run's progress), or at least three and as tall as its text."""
+        status, policy = self._status.native, self._status.native.sizePolicy()
+        policy.setVerticalPolicy(QSizePolicy.Policy.Fixed if fixed else QSizePolicy.Policy.Minimum)
+        status.setSizePolicy(policy)
+        status.setMaximumHeight(status.minimumHeight() if fixed else QWIDGETSIZE_MAX)
 
     def _on_cancel(self, _value=None) -> None:
         """Stop at the next tile; the dock is free at once and ignores the rest of the run."""
@@ -273,9 +287,11 @@ class PredictWidget(_layers.KeepsPicks, Container):
             _layers.report_error(self._status, f"Prediction failed: {exc}")
 
     def _on_finished(self, job: int) -> None:
+        """The run ended (after its result or error): its status and Save are scrolled to."""
         if job == self._job:
             self._worker = None
             self._set_running(False)
+            reveal(self._scroll, self._status.native, self._saves.native)
 
     # -- saving ---------------------------------------------------------------------------
     def _on_save_labels(self, _value=None, path: Path | None = None) -> None:
