@@ -22,6 +22,7 @@ from napari_unet.core.training.config import (
     TrainConfig,
 )
 from napari_unet.widgets import _layers
+from napari_unet.widgets._train_helpers import RegionDefault
 
 #: Start from the built-in model chosen by the training images (``auto``).
 BUILTIN = "built-in model (by the image)"
@@ -54,7 +55,10 @@ class TrainForm(Container):
         self._viewer = viewer
         self._pairs: list[tuple[Any, Any, Any]] = []
         self.start_note = ""  # which built-in model the last start chose, and why
+        self._idle_status, self._idle = None, ""  # the status line showing idle_text
         self._make_controls()
+        # The Annotate dock's "<image> annotated region", unless the user chose a region.
+        self._region_default = RegionDefault(self._region, lambda: self._image.value)
         pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
         pair_buttons.margins = (0, 0, 0, 0)
         self.extend(
@@ -74,6 +78,8 @@ class TrainForm(Container):
         self._add_pair.changed.connect(self._on_add_pair)
         self._clear_pairs.changed.connect(self._on_clear_pairs)
         self._image.changed.connect(self.pair_labels)
+        self._val_image.changed.connect(self._on_val_image)
+        self._on_val_image()
 
     def _make_controls(self) -> None:
         d = TrainConfig
@@ -124,14 +130,59 @@ class TrainForm(Container):
         return [(HOLDOUT, None), ("none", "none"), *self._choices("Image")()]
 
     def pair_labels(self, _value=None) -> None:
-        """Offer the chosen image's own labels: its annotations, else its ground truth."""
+        """Offer the chosen image's own labels and annotated region.
+
+        Its annotations, else its ground truth; the Annotate dock's ``"<image> annotated
+        region"`` unless the user chose a region
+        (:class:`~napari_unet.widgets._train_helpers.RegionDefault`). The idle status line
+        follows the picks.
+        """
         image = self._image.value
-        if image is None:
-            return
-        mine = _layers.layers_of(self._viewer, image)
-        mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
-        if mine and self._labels_box.value not in mine:
-            self._labels_box.value = mine[0]
+        if image is not None:
+            mine = _layers.layers_of(self._viewer, image)
+            mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
+            if mine and self._labels_box.value not in mine:
+                self._labels_box.value = mine[0]
+        self._region_default.pick()
+        self._on_val_image()  # a removed validation image falls back without a signal
+        self.show_idle()
+
+    def _on_val_image(self, _value=None) -> None:
+        """Enable *val labels* only with a validation image: it is read only then."""
+        chosen = self._val_image.value
+        self._val_labels.enabled = chosen is not None and not isinstance(chosen, str)
+
+    # -- the idle status line -------------------------------------------------------------
+    def idle_text(self) -> str:
+        """The status line before a run, said from the current picks."""
+        if self._pairs:
+            return f"Ready: press Train on the {len(self._pairs)} added pairs."
+        if self._image.value is None or self._labels_box.value is None:
+            return "Choose an image and its labels (Annotate > Start makes them), then press Train."
+        region = self._region.value
+        if region is not None:
+            return f"Ready: press Train inside {region.name!r}, where unpainted is background."
+        return (
+            "Ready: press Train. All unpainted pixels are background; partly painted? Mark "
+            "the annotated region (the Annotate dock's rectangle)."
+        )
+
+    def keep_idle(self, status) -> None:
+        """Show :meth:`idle_text` in ``status`` now and whenever the picks change.
+
+        Only while it shows the idle text: a run's or an error's message stays.
+        """
+        self._idle_status = status
+        status.value = self._idle = self.idle_text()
+        for widget in (self._image, self._labels_box, self._region, self._add_pair,
+                       self._clear_pairs):  # fmt: skip
+            widget.changed.connect(self.show_idle)
+
+    def show_idle(self, _value=None) -> None:
+        """Bring the idle status line up to date with the picks (if it shows one)."""
+        status = self._idle_status
+        if status is not None and status.value == self._idle:
+            status.value = self._idle = self.idle_text()
 
     def _on_add_pair(self, _value=None) -> None:
         if self._image.value is None or self._labels_box.value is None:

@@ -1,10 +1,53 @@
-"""Helpers of the Train dock: layer copies for the worker, output path, preview, progress."""
+"""Helpers of the Train dock: layer copies for the worker, output path, preview, progress.
+
+Also :class:`RegionDefault`, which the Train, Weight map and Live docks share: their
+annotated-region picker follows the Annotate dock's ``"<image> annotated region"`` layer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from napari_unet.widgets._layers import layer_array, region_array
+from napari_unet.widgets._layers import layer_array, region_array, reset_keeping
+
+#: The name the Annotate dock gives an image's annotated region (``"<image> annotated region"``).
+REGION_SUFFIX = "annotated region"
+
+
+class RegionDefault:
+    """Keeps a region picker on the chosen image's ``"<image> annotated region"`` layer.
+
+    The Annotate dock marks where an image is completely annotated with that Shapes layer;
+    a dock that trained on the image without it taught every unpainted cell as background.
+    :meth:`pick` (call it when the image or the viewer's layers change) chooses that layer
+    for ``image_of()`` (the image the dock works on, or None), and "none" for an image
+    without one. A region the user (or a script) chose is kept: the picker is only moved
+    while it still shows what this class chose last (at first, its "none" entry).
+    """
+
+    def __init__(self, picker, image_of: Callable[[], object]) -> None:
+        self.picker, self.image_of = picker, image_of
+        self.auto = None  # the layer chosen here last (None: the picker's "none" entry)
+        self._image = None  # the image it was chosen for
+
+    def pick(self, _value=None) -> None:
+        """Choose the image's annotated region, unless the user chose a region."""
+        picker = self.picker
+        reset_keeping(picker.reset_choices, picker)  # the layers offered now
+        offered = [layer for layer in picker.choices if layer is not None]
+        if self.auto is not None and not any(self.auto is ly for ly in offered):
+            self.auto = None  # it left the viewer (the picker fell back to "none")
+        if picker.value is not self.auto:
+            return  # the user's own choice
+        image = self.image_of()
+        name = None if image is None else f"{image.name} {REGION_SUFFIX}"
+        default = next((ly for ly in offered if ly.name == name), None)
+        if default is None and self.auto is not None and image is self._image:
+            return  # the same image, its region renamed: it stays
+        self._image, self.auto = image, default
+        if picker.value is not default:
+            picker.value = default
 
 
 def snapshot(pairs, val_image, val_labels) -> dict:

@@ -75,10 +75,11 @@ class TrainWidget(_layers.KeepsPicks, Container):
         )
         self._buttons.margins = (0, 0, 0, 0)
         self._progress = ProgressBar(label="progress", min=0, max=self._steps.value, value=0)
-        self._status = Label(value="Paint a few cells, then press Train.")
-        # Two lines that never resize the dock: a new status text must not relayout the form
+        self._status = Label(value="")
+        # Lines that never resize the dock: a new status text must not relayout the form
         # (that cost tens of ms per update on the GUI thread); long ones wrap, not widen it.
-        _layers.message_label(self._status, lines=2)
+        _layers.message_label(self._status, lines=4)
+        self._form.keep_idle(self._status)  # said from the picks, until a run says more
         self._save = PushButton(text="Save model...", enabled=False)
         self._save.tooltip = describe("save_model")
         # The trained model as a bioimage.io package, written and tested in a worker.

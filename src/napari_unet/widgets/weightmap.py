@@ -16,6 +16,7 @@ from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import ROLE
+from napari_unet.widgets._train_helpers import RegionDefault
 
 if TYPE_CHECKING:
     import napari
@@ -70,9 +71,13 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             (self._run, "compute"),
         ):  # fmt: skip
             widget.tooltip = describe(key)
-        self._status = Label(value="Choose a Labels layer.")
+        self._status = Label(value="")
         # Two lines kept while live updates change it; a long error never widens the dock.
         _layers.message_label(self._status, lines=2)
+        self._status.value = self._idle = self._idle_text()  # follows the picks (_show_idle)
+        # The Annotate dock's "<image> annotated region" of the labels' image, unless the
+        # user chose a region.
+        self._region_default = RegionDefault(self._mask, self._labels_image)
         settings = Container(
             widgets=[
                 self._labels_box,
@@ -120,22 +125,49 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=chosen)
         return [(NO_MASK, None), *layers]
 
+    def _labels_image(self):
+        """The Image layer the chosen labels are named after (``"<image> annotations"``)."""
+        labels = self._labels_box.value
+        if labels is None:
+            return None
+        for _, image in _layers.layer_choices(self._viewer, "Image"):
+            if any(ly is labels for ly in _layers.layers_of(self._viewer, image)):
+                return image
+        return None
+
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
         self._on_labels_changed()
+        self._region_default.pick()  # the image's annotated region may have been added
         self._on_region_changed()  # a removed region layer is no longer watched
+        self._show_idle()
+
+    def _idle_text(self) -> str:
+        """The status line before a computation, said from the current picks."""
+        labels, region = self._labels_box.value, self._mask.value
+        if labels is None:
+            return "Choose a Labels layer."
+        inside = f" (weights inside {region.name!r} only)" if region is not None else ""
+        return f"Ready: press Compute weight map{inside}."
+
+    def _show_idle(self, _value=None) -> None:
+        """Bring the idle status line up to date with the picks (a result or error stays)."""
+        if self._status.value == self._idle:
+            self._status.value = self._idle = self._idle_text()
 
     # ------------------------------------------------------------------ scheduling
 
     def _on_labels_changed(self, _value=None) -> None:
         if not self._labels_watch.follow(self._labels_box.value):
             return
-        _layers.reset_keeping(self._mask.reset_choices, self._mask)
+        self._region_default.pick()  # the region choices without the labels, refreshed
         self._region_watch.follow(self._mask.value)
+        self._show_idle()
         self._schedule()
 
     def _on_region_changed(self, _value=None) -> None:
         """Watch the edits of the region layer now picked; a new pick is a change too."""
+        self._show_idle()
         if self._region_watch.follow(self._mask.value):
             self._schedule()
 
