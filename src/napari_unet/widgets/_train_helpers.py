@@ -1,7 +1,9 @@
 """Helpers of the Train dock: layer copies for the worker, output path, preview, progress.
 
-Also :class:`RegionDefault`, which the Train, Weight map and Live docks share: their
-annotated-region picker follows the Annotate dock's ``"<image> annotated region"`` layer.
+Also :class:`RegionDefault`, which the Train and Weight map docks share: their
+annotated-region picker follows the Annotate dock's ``"<image> annotated region"`` layer
+(not the Live dock's: that rectangle covers the whole image at first, and live training
+would teach every pixel not yet painted as background).
 """
 
 from __future__ import annotations
