@@ -45,3 +45,19 @@ def run_predict(qtbot):
         qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=120_000)
 
     return run
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """The weight-map computations the Weight map dock starts (each runs the real one)."""
+    from napari_unet.widgets import weightmap as weightmap_module
+
+    started = []
+    real = weightmap_module.iter_target_and_weights
+
+    def counting(labels, **kwargs):
+        started.append(kwargs)
+        return (yield from real(labels, **kwargs))
+
+    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", counting)
+    return started

@@ -7,43 +7,19 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from test_train_widget import fake_predict_dock  # noqa: E402
+from test_train_widget import setup as train_setup  # noqa: E402
+
 from napari_unet import touching_cells  # noqa: E402
-from napari_unet.widgets.train import BUILTIN, TrainWidget  # noqa: E402
+from napari_unet.widgets.train import BUILTIN  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPEC = {"method": "percentile", "low": 1.0, "high": 99.8}
 
 
-def fake_predict_dock():
-    """Stands in for the Predict dock: a QWidget with ``set_model`` that records calls."""
-    from qtpy.QtWidgets import QWidget
-
-    class FakePredict(QWidget):
-        def __init__(self):
-            super().__init__()
-            self.received = []
-
-        def set_model(self, model, metadata, name, saved=None):
-            self.received.append((model, metadata, name, saved))
-
-    return FakePredict()
-
-
 def setup(make_napari_viewer, tmp_path, steps=3, image=None, labels=None):
-    if image is None:
-        image, labels = touching_cells((96, 96), n_cells=10, seed=0)
-    viewer = make_napari_viewer()
-    viewer.add_image(image, name="cells")
-    viewer.add_labels(labels, name="cells labels")
-    widget = TrainWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Train")
-    widget._preset.value = "tiny"
-    widget._steps.value = steps
-    widget._batch.value = 2
-    widget._crop.value = 48
-    widget._val_every.value = 10
-    widget._device.value = "cpu"
-    widget._save_path.value = tmp_path / "cells.safetensors"
+    """The Train dock's test set-up, and a stand-in Predict dock that records handovers."""
+    viewer, widget = train_setup(make_napari_viewer, tmp_path, steps, image, labels)
     predict = fake_predict_dock()
     viewer.window.add_dock_widget(predict, name="Predict")
     return viewer, widget, predict

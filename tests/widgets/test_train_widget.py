@@ -31,8 +31,9 @@ def fake_predict_dock():
     return FakePredict()
 
 
-def setup(make_napari_viewer, tmp_path, steps=30):
-    img, lab = touching_cells((96, 96), n_cells=10, seed=0)
+def setup(make_napari_viewer, tmp_path, steps=30, img=None, lab=None):
+    if img is None:
+        img, lab = touching_cells((96, 96), n_cells=10, seed=0)
     viewer = make_napari_viewer()
     viewer.add_image(img, name="cells")
     viewer.add_labels(lab, name="cells labels")

@@ -6,22 +6,7 @@ import numpy as np
 import pytest
 
 from napari_unet import target_and_weights, touching_cells
-from napari_unet.widgets import weightmap as weightmap_module
 from napari_unet.widgets.weightmap import WeightMapWidget
-
-
-@pytest.fixture
-def runs(monkeypatch):
-    """Count the computations the widget starts (each one runs the real generator)."""
-    started = []
-    real = weightmap_module.iter_target_and_weights
-
-    def counting(labels, **kwargs):
-        started.append(kwargs)
-        return (yield from real(labels, **kwargs))
-
-    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", counting)
-    return started
 
 
 def settle(qtbot, widget: WeightMapWidget) -> None:

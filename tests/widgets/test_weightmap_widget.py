@@ -10,20 +10,6 @@ from napari_unet.widgets import weightmap as weightmap_module
 from napari_unet.widgets.weightmap import WeightMapWidget
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    """Count the computations the widget starts (each one runs the real generator)."""
-    started = []
-    real = weightmap_module.iter_target_and_weights
-
-    def counting(labels, **kwargs):
-        started.append(kwargs)
-        return (yield from real(labels, **kwargs))
-
-    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", counting)
-    return started
-
-
 def idle(widget: WeightMapWidget) -> bool:
     return widget._worker is None and not widget._timer.isActive() and not widget._pending
 
