@@ -201,8 +201,6 @@ def start_soon(dock) -> None:
     """
     from napari.qt.threading import create_worker
 
-    from napari_unet.widgets._exporting import load_model_file
-
     notes: list[str] = []
     try:
         path = model_path(dock, notes)
@@ -212,10 +210,25 @@ def start_soon(dock) -> None:
     dock._loading = token = object()
     dock._start.enabled = False
     dock._status.value = "Loading the model" + "".join(f" ({n})" for n in notes) + "..."
-    worker = create_worker(load_model_file, path, _start_thread=False, _ignore_errors=True)
+    worker = create_worker(_load_for_training, path, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda loaded: dock._loading is token and dock._begin(loaded))
     worker.errored.connect(lambda exc: dock._loading is token and _load_failed(dock, exc))
     worker.start()
+
+
+def _load_for_training(path) -> tuple[object, dict]:
+    """``(model, metadata)`` of ``path``, and torch's optimiser code made ready (a thread).
+
+    The first optimiser a process makes imports ``torch._dynamo`` (1-2 s): on the GUI
+    thread, where Start builds the trainer, it was most of Start's freeze.
+    """
+    import torch
+
+    from napari_unet.widgets._exporting import load_model_file
+
+    loaded = load_model_file(path)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its imports, off the GUI thread
+    return loaded
 
 
 def _load_failed(dock, exc: Exception) -> None:
