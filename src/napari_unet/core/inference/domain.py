@@ -123,7 +123,7 @@ def _other_contrast(trained, image, channel_axis, channel) -> str | None:
     """A warning when ``image`` reads the other way round than the model's training data."""
     from napari_unet.core.images.contrast import background_level
 
-    if trained not in BACKGROUNDS or image is None:
+    if not isinstance(trained, str) or trained not in BACKGROUNDS or image is None:
         return None
     try:
         if background_level(image, channel_axis, channel) is None:  # one value: no contrast
