@@ -78,3 +78,15 @@ def test_refusals_speak_of_predicting_and_offer_no_annotate_control():
     assert "one layer per channel" in str(refused.value) and "'stack'" not in str(refused.value)
     with pytest.raises(InputError, match="cannot predict an image of shape"):
         prediction_plan((2, 3, 64, 64), False, 1)
+
+
+def test_a_package_not_yet_opened_tells_its_channels(tmp_path):
+    """The first Predict with a 2-channel package read a (2, H, W) layer as planes."""
+    pytest.importorskip("bioimageio.spec")
+    from napari_unet.core.exchange.export import export_bioimageio
+    from napari_unet.widgets._exporting import model_channels
+
+    image = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
+    package = export_bioimageio(_model_file(tmp_path, 2), tmp_path / "two.zip", image=image)
+    assert model_channels(None, package) == 2
+    assert model_channels(None, tmp_path / "missing.zip") == 1

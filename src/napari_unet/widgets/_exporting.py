@@ -106,14 +106,19 @@ def load_predict_model(path, device: str = "auto") -> tuple[object, dict]:
 def model_channels(model, pending) -> int:
     """The input channels of the loaded ``model``, else of the ``pending`` model file.
 
-    A file not read yet tells them from its header; a package not opened yet counts as one
-    channel until it is (its first run loads it).
+    A file not read yet tells them from its header, a package napari-unet exported from
+    its ``rdf.yaml``; another tool's package counts as one channel until its first run has
+    opened it.
     """
     if model is not None:
         plan = getattr(model, "plan", None)  # another tool's package
         return int(getattr(model, "in_channels", None) or getattr(plan, "in_channels", 1))
-    if pending is None or is_package(pending):
+    if pending is None:
         return 1
+    if is_package(pending):
+        config = (package_header(pending) or {}).get("config")
+        channels = config.get("in_channels", 1) if isinstance(config, dict) else 1
+        return channels if isinstance(channels, int) and channels > 0 else 1
     from napari_unet.core.models.modelfile import input_channels
 
     try:
