@@ -20,7 +20,9 @@ import numpy as np
 
 from napari_unet.core.images.layout import _windows, fit_channels, is_lazy, plane_view
 
-__all__ = ["BRIGHT_BACKGROUND", "PADDED_BRIGHT", "background_level", "dark_on_bright"]
+__all__ = [
+    "BRIGHT_BACKGROUND", "PADDED_BRIGHT", "background_kind", "background_level", "dark_on_bright",
+]
 
 #: Background level above which an image is read as dark objects on a bright background.
 BRIGHT_BACKGROUND = 0.3
@@ -137,11 +139,23 @@ def dark_on_bright(image, channel_axis=None, channel=None, level: float = BRIGHT
     :data:`PADDED_BRIGHT`. An image of one value counts as not; an input that is not an
     image raises InputError.
     """
+    return background_kind(image, channel_axis, channel, level) == "bright"
+
+
+def background_kind(image, channel_axis=None, channel=None, level: float = BRIGHT_BACKGROUND):
+    """``"bright"`` as :func:`dark_on_bright` says, else ``"dark"``; None for one value.
+
+    The image is sampled once (a lazy image's five windows read once), for what a model
+    file records of its training images and for the warning when an image reads the other
+    way round.
+    """
     planes = _grey_planes(image, channel_axis, channel)  # sampled once for both levels
     found = _level(planes, trim=False)
-    if found is not None and found > level:
-        return True
+    if found is None:
+        return None
+    if found > level:
+        return "bright"
     if is_lazy(image):  # windows of a lazy image are not trimmed: nothing more to learn
-        return False
+        return "dark"
     inside = _level(planes, trim=True)
-    return inside is not None and inside > max(level, PADDED_BRIGHT)
+    return "bright" if inside is not None and inside > max(level, PADDED_BRIGHT) else "dark"

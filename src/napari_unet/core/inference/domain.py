@@ -121,17 +121,15 @@ BACKGROUNDS = {
 
 def _other_contrast(trained, image, channel_axis, channel) -> str | None:
     """A warning when ``image`` reads the other way round than the model's training data."""
-    from napari_unet.core.images.contrast import background_level
+    from napari_unet.core.images.contrast import background_kind
 
     if not isinstance(trained, str) or trained not in BACKGROUNDS or image is None:
         return None
     try:
-        if background_level(image, channel_axis, channel) is None:  # one value: no contrast
-            return None
-        seen = "bright" if dark_on_bright(image, channel_axis, channel) else "dark"
+        seen = background_kind(image, channel_axis, channel)
     except InputError:  # a layout this check cannot read: never a failure
         return None
-    if seen == trained:
+    if seen is None or seen == trained:  # one value: no contrast to judge
         return None
     return (
         f"this model was trained on {BACKGROUNDS[trained]}, but the image shows "

@@ -224,17 +224,16 @@ def data_facts(pairs) -> dict:
     ``object_size``: :func:`object_size`, rounded. ``background``: ``"dark"``
     (fluorescence) or ``"bright"`` (brightfield, H&E) when all of up to eight grey or colour
     training planes read the same way round (their channels averaged, as the model was
-    given them; :func:`~napari_unet.core.images.contrast.dark_on_bright`); prediction
+    given them; :func:`~napari_unet.core.images.contrast.background_kind`); prediction
     judges an image the same way and warns when it reads the other way. Mixed data records
     none.
     """
-    from napari_unet.core.images.contrast import background_level, dark_on_bright
+    from napari_unet.core.images.contrast import background_kind
 
     facts = {}
     if (size := object_size(pairs)) is not None:  # the typical cell diameter it learnt
         facts["object_size"] = round(size, 2)
-    planes = [p.raw for p in pairs[:8] if background_level(p.raw, channel_axis=0) is not None]
-    kinds = {"bright" if dark_on_bright(r, channel_axis=0) else "dark" for r in planes}
+    kinds = {background_kind(p.raw, channel_axis=0) for p in pairs[:8]} - {None}
     if len(kinds) == 1:
         facts["background"] = kinds.pop()
     return facts
