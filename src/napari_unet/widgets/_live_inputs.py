@@ -79,27 +79,28 @@ def full_resolution(layer):
 def image_planes(layer, in_channels: int = 1) -> tuple[object, int | None]:
     """The layer's full-resolution data and its planes (None: a 2D or colour image).
 
-    A first axis of exactly the model's ``in_channels`` (more than one) is its channels.
-    Raises :class:`InputError` for axes live training cannot read.
+    Read as the Predict dock reads it (:func:`~napari_unet.core.annotation.axes.
+    prediction_plan`): a first axis of exactly the model's ``in_channels`` (more than one)
+    is its channels. Raises :class:`InputError` for axes live training cannot read.
     """
+    from napari_unet.core.annotation.axes import prediction_plan
+
     data = full_resolution(layer)
-    shape = tuple(int(s) for s in data.shape)
-    if len(shape) == 3 and not getattr(layer, "rgb", False) and 1 < in_channels == shape[0]:
-        return data, None  # channels first, as the model was trained on them
-    if getattr(layer, "rgb", False):
-        if len(shape) != 3:
-            raise InputError(f"{layer.name!r} is a stack of colour images {shape}; live "
-                             "training takes one colour image (Y x X x colour)")  # fmt: skip
-        return data, None
-    if len(shape) == 2:
-        return data, None
-    if len(shape) == 3:
-        return data, shape[0]
-    raise InputError(
-        f"{layer.name!r} has shape {shape}: live training takes a 2D image, a colour image "
-        "or a stack of planes (planes x Y x X; one plane is trained). For more axes open "
-        "one time point, or one layer per channel"
-    )
+    shape, rgb = tuple(int(s) for s in data.shape), bool(getattr(layer, "rgb", False))
+    if rgb and len(shape) != 3:
+        raise InputError(f"{layer.name!r} is a stack of colour images {shape}; live "
+                         "training takes one colour image (Y x X x colour)")  # fmt: skip
+    if len(shape) not in (2, 3):
+        raise InputError(
+            f"{layer.name!r} has shape {shape}: live training takes a 2D image, a colour "
+            "image or a stack of planes (planes x Y x X; one plane is trained). For more "
+            "axes open one time point, or one layer per channel"
+        )
+    try:
+        plan, _ = prediction_plan(shape, rgb, in_channels)
+    except InputError as exc:  # channels last, shown by napari as narrow planes
+        raise InputError(f"{layer.name!r}: {exc}") from None
+    return data, (shape[0] if plan.kind == "stack" else None)
 
 
 def _annotations_shape(labels) -> tuple[int, int]:
