@@ -130,21 +130,81 @@ def inverted(image: np.ndarray) -> np.ndarray:
     return (top - image).astype(image.dtype)
 
 
-def make_pairs_of(data: Path, items, config, in_channels: int = 1, invert: bool = False):
+def _signal(image: np.ndarray) -> tuple[float, float]:
+    """The image's dark level and range: its 0.5 and 99.5 percentiles' difference (>= 1e-3)."""
+    lo, hi = np.percentile(image, (0.5, 99.5))
+    return float(lo), max(float(hi - lo), 1e-3)
+
+
+def _noise(image, rng):
+    return image + rng.normal(0.0, 0.15 * _signal(image)[1], image.shape)
+
+
+def _shot(image, rng):
+    lo, span = _signal(image)
+    return rng.poisson(np.clip(image - lo, 0, None) / span * 20 + 2).astype(np.float32)
+
+
+def _blur(image, rng):
+    from scipy import ndimage
+
+    sigma = (2.0, 2.0, 0.0)[: image.ndim]
+    return ndimage.gaussian_filter(image, sigma)
+
+
+def _shading(image, rng):
+    rows, cols = (np.linspace(0.0, 1.0, n) for n in image.shape[:2])
+    ramp = 0.75 * (rows[:, None] + cols[None, :]) * _signal(image)[1]
+    return image + (ramp[..., None] if image.ndim == 3 else ramp)
+
+
+#: What a worse microscope does to an image, at one fixed level each (see :func:`degraded`):
+#: Gaussian read-out noise of 15% of the image's range; shot noise of 20 photons at the
+#: bright end of its range over 2 of background; an out-of-focus blur (sigma 2 px);
+#: illumination rising along the diagonal by 1.5 times the image's range.
+DEGRADATIONS = {"noise": _noise, "shot": _shot, "blur": _blur, "shading": _shading}
+
+
+def degraded(image: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
+    """``image`` (float32) as a worse microscope would record it (:data:`DEGRADATIONS`).
+
+    Deterministic for ``seed``. The image's range is its 0.5-99.5 percentile span, so every
+    kind of image (dark or bright background, any bit depth) gets the same relative harm.
+    """
+    rng = np.random.default_rng(seed)
+    return DEGRADATIONS[name](np.asarray(image, np.float32), rng).astype(np.float32)
+
+
+def degraded_copies(loaded, names=tuple(DEGRADATIONS)) -> list:
+    """``(image, labels)`` pairs of ``loaded`` followed by each degradation of each (seeded)."""
+    out = list(loaded)
+    for name in names:
+        out += [(degraded(im, name, seed=i), lab) for i, (im, lab) in enumerate(loaded)]
+    return out
+
+
+def make_pairs_of(
+    data: Path, items, config, in_channels: int = 1, invert: bool = False, robust: bool = False
+):
     """Training pairs of ``items`` with ``config``'s targets.
 
     A grey network (``in_channels=1``) reads colour averaged; a colour one (3) grey as RGB.
-    ``invert`` turns each image's contrast round (:func:`inverted`).
+    ``invert`` turns each image's contrast round (:func:`inverted`); ``robust`` adds each
+    image's :func:`degraded_copies` (validation that asks for a model robust to them).
     """
     from napari_unet import make_pairs
 
     loaded = [load(data, item) for item in items]
     if invert:
         loaded = [(inverted(im), lab) for im, lab in loaded]
+    names = [item.name + ("-inverted" if invert else "") for item in items]
+    if robust:
+        loaded = degraded_copies(loaded)
+        names = names + [f"{n}-{d}" for d in DEGRADATIONS for n in names]
     return make_pairs(
         [im for im, _ in loaded],
         [lab for _, lab in loaded],
-        names=[item.name + ("-inverted" if invert else "") for item in items],
+        names=names,
         in_channels=in_channels,
         **config.pair_options(),
     )

@@ -80,6 +80,11 @@ def parse(argv=None) -> argparse.Namespace:
         "--colour", action="store_true",
         help="a colour network (RGB input; grey images as grey RGB); a grey --init is widened",
     )  # fmt: skip
+    p.add_argument(
+        "--robust", action="store_true",
+        help="train with a worse microscope's blur, shading and noise, and choose on the "
+        "validation images plus their degraded copies (dsb_full.DEGRADATIONS)",
+    )  # fmt: skip
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--output", type=Path, help="also write the model here (the package file)")
     p.add_argument(
@@ -96,7 +101,7 @@ def parse(argv=None) -> argparse.Namespace:
 def config_of(args, steps: int):
     """The training settings of the recipe."""
     from napari_unet import TrainConfig
-    from napari_unet.core.training.augment import AugmentConfig
+    from napari_unet.core.training.augment import ROBUST, AugmentConfig
 
     model = {
         "arch": "unet", "base_channels": args.base_channels, "depth": args.depth,
@@ -107,7 +112,8 @@ def config_of(args, steps: int):
     return TrainConfig(
         model=model, steps=steps, batch_size=args.batch_size, crop_size=args.crop_size,
         lr=args.lr, w0=args.w0, val_every=args.val_every or max(steps // 10, 1),
-        augment=AugmentConfig(scale=args.zoom).to_dict(), device=args.device, seed=args.seed,
+        augment=AugmentConfig(scale=args.zoom, **(ROBUST if args.robust else {})).to_dict(),
+        device=args.device, seed=args.seed,
         precision=args.precision,
     )  # fmt: skip
 
@@ -225,7 +231,7 @@ def trained(args, argv, parts) -> tuple[list, dict, dict]:
         pairs += dsb_full.make_pairs_of(
             args.data, parts["inverted_fluo"], config, channels, invert=True
         )
-    val = dsb_full.make_pairs_of(args.data, parts["val"], config, channels)
+    val = dsb_full.make_pairs_of(args.data, parts["val"], config, channels, robust=args.robust)
     init = start_model(args)
     if args.minutes:
         config = config_of(args, fit_steps(pairs, val, config, args.minutes, init))
@@ -245,6 +251,8 @@ def trained(args, argv, parts) -> tuple[list, dict, dict]:
 def chosen(args, candidates, meta, parts) -> tuple:
     """The candidate with the best validation DSB score after its post-processing choice."""
     val = [dsb_full.load(args.data, item) for item in parts["val"]]
+    if args.robust:
+        val = dsb_full.degraded_copies(val)
     if args.init:
         from napari_unet import load_model
         from napari_unet.core.models.pretrained import resolve_model

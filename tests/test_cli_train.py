@@ -93,6 +93,27 @@ def test_resume_continues_the_runs_settings_unless_given_again(files, capsys):
     assert config["crop_size"] == 64 and config["optimizer"] == "sgd"  # given again: used
 
 
+def test_robust_trains_for_worse_images_and_a_resume_keeps_it(files, capsys):
+    from napari_unet import load_model
+    from napari_unet.core.training.augment import ROBUST
+
+    tmp, p = files
+    out = tmp / "robust.safetensors"
+    pair = ["--images", str(p["a"][0]), "--labels", str(p["a"][1]), "-o", str(out)]
+    quick = ["--arch", "tiny", "--device", "cpu", "-q", "--val-fraction", "0"]
+    assert main(["train", *pair, "--steps", "2", "--robust", "--zoom", "0.3", *quick]) == 0
+    augment = load_model(out)[1]["provenance"]["config"]["augment"]
+    assert {k: augment[k] for k in ROBUST} == ROBUST and augment["scale"] == 0.3
+    # a resume keeps it; --zoom given again changes the zoom alone
+    assert main(["train", *pair, "--steps", "3", "--resume", str(out), "--zoom", "0.1",
+                 *quick]) == 0  # fmt: skip
+    augment = load_model(out)[1]["provenance"]["config"]["augment"]
+    assert {k: augment[k] for k in ROBUST} == ROBUST and augment["scale"] == 0.1
+    code = main(["train", *pair, "--steps", "2", "--robust", "--no-augment", "--overwrite",
+                 *quick])  # fmt: skip
+    assert code != 0 and "--no-augment" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 def test_ctrl_c_stops_gracefully_and_saves(files, capsys):
     tmp, p = files

@@ -48,7 +48,8 @@ def candidates():
 def test_a_fine_tune_keeps_its_best_checkpoint_by_validation_dsb(scored_by_name):
     scored_by_name.update(best=(0.40, 0.60), last=(0.42, 0.58), start=(0.30, 0.50))
     args = SimpleNamespace(
-        data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide", device="cpu"
+        data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide", device="cpu",
+        robust=False,
     )
     args.init = "nuclei-brightfield"
     name, model, post, key = train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)
@@ -58,7 +59,8 @@ def test_a_fine_tune_keeps_its_best_checkpoint_by_validation_dsb(scored_by_name)
 def test_a_fine_tune_that_does_not_beat_its_start_model_gives_it_back(scored_by_name):
     scored_by_name.update(best=(0.35, 0.60), last=(0.36, 0.58), start=(0.38, 0.50))
     args = SimpleNamespace(
-        data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide", device="cpu"
+        data=Path("."), kinds=["histo"], extra_val=4, post_grid="wide", device="cpu",
+        robust=False,
     )
     args.init = "nuclei-brightfield"
     assert train_nuclei.chosen(args, candidates(), {}, NO_IMAGES)[0] == "start model"
@@ -114,6 +116,33 @@ def test_inverted_contrast_keeps_the_dtype_and_turns_the_values_round():
     floats = np.array([0.0, 0.25, 1.0], np.float32)
     out = dsb_full.inverted(floats)
     assert out.dtype == np.float32 and out.tolist() == [1.0, 0.75, 0.0]
+
+
+def test_degradations_harm_any_image_alike_and_are_repeatable():
+    # Each image gets the same relative harm whatever its bit depth and contrast.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    grey = np.zeros((64, 80), np.float32)
+    grey[20:40, 20:40] = 200
+    grey += rng.normal(0, 2, grey.shape)
+    for name in dsb_full.DEGRADATIONS:
+        a = dsb_full.degraded(grey, name, seed=3)
+        assert a.shape == grey.shape and a.dtype == np.float32
+        np.testing.assert_array_equal(a, dsb_full.degraded(grey, name, seed=3))
+        deep = dsb_full.degraded(grey * 100 + 1000, name, seed=3)  # a 16-bit camera
+        scaled = (deep - 1000) / 100
+        if name == "shot":  # photons counted on the image's own range: the same counts
+            np.testing.assert_array_equal(deep, a)
+        else:
+            np.testing.assert_allclose(scaled, a, atol=1e-2)
+        assert not np.allclose(a, grey, atol=1.0)
+    colour = np.repeat(grey[..., None], 3, axis=2)
+    assert dsb_full.degraded(colour, "shading").shape == colour.shape
+    assert dsb_full.degraded(colour, "blur")[..., 0].std() < grey.std()
+    copies = dsb_full.degraded_copies([(grey, "g1"), (grey + 1, "g2")])
+    assert len(copies) == 2 * (1 + len(dsb_full.DEGRADATIONS))
+    assert [lab for _, lab in copies] == ["g1", "g2"] * (1 + len(dsb_full.DEGRADATIONS))
 
 
 def test_the_budget_pays_the_set_up_once_and_fills_with_steps(monkeypatch):

@@ -126,3 +126,62 @@ def test_zoom_off_keeps_the_random_sequence_of_older_settings():
     np.testing.assert_array_equal(a, b)
     with pytest.raises(InputError, match="scale"):
         aug.AugmentConfig(scale=-0.1)
+
+
+#: Only the settings that imitate a worse microscope.
+PLAIN = dict(elastic=False, flips=False, rot90=False, gain=0.0, offset=0.0, gamma=0.0, noise=0.0)
+
+
+def test_degrading_settings_are_off_by_default_and_keep_the_random_sequence():
+    # Models trained before these settings existed keep their crops for the same seed.
+    cfg = aug.AugmentConfig()
+    assert (cfg.shot, cfg.blur, cfg.shading) == (0.0, 0.0, 0.0)
+    a, b = np.random.default_rng(4), np.random.default_rng(4)
+    aug.draw_intensity(cfg, a)
+    b.uniform(size=4)  # gamma, gain, offset, noise: the draws before
+    assert a.random() == b.random()
+    assert aug.draw_intensity(aug.NO_AUGMENT, a) == aug.NEUTRAL
+
+
+def test_blur_is_a_gaussian_of_the_drawn_sigma():
+    from scipy import ndimage
+
+    img = np.random.default_rng(0).random((1, 48, 48)).astype(np.float32)
+    cfg = aug.AugmentConfig(**PLAIN, blur=2.0)
+    sigmas = [aug.draw_intensity(cfg, np.random.default_rng(s))[5] for s in range(50)]
+    assert 0 < min(sigmas) and max(sigmas) < 2 and max(sigmas) > 1.8  # U(0, 2)
+    seed = next(s for s, sigma in enumerate(sigmas) if sigma > 1)
+    sigma = sigmas[seed]
+    out = aug.augment_intensity(img, cfg, np.random.default_rng(seed))
+    np.testing.assert_allclose(out[0], ndimage.gaussian_filter(img[0], sigma, mode="mirror"))
+    assert out.std() < 0.6 * img.std()  # detail is lost
+
+
+def test_shading_adds_a_plane_of_bounded_rise():
+    img = np.zeros((1, 40, 60), np.float32)
+    cfg = aug.AugmentConfig(**PLAIN, shading=1.5)
+    for seed in range(20):
+        out = aug.augment_intensity(img, cfg, np.random.default_rng(seed))[0]
+        rise = aug.draw_intensity(cfg, np.random.default_rng(seed))[6]
+        assert abs(out.mean()) < 1e-5  # the crop's level stays
+        assert np.ptp(out) <= 1.5 * np.sqrt(2) + 1e-5
+        np.testing.assert_allclose(np.diff(out, 2, axis=1), 0, atol=1e-5)  # a plane
+        np.testing.assert_allclose(np.diff(out, 2, axis=0), 0, atol=1e-5)
+        assert np.ptp(out) >= rise * 0.5  # rises at least half its drawn amount
+
+
+def test_shot_noise_grows_with_the_signal():
+    img = np.zeros((1, 64, 128), np.float32)
+    img[:, :, 64:] = 1.0
+    cfg = aug.AugmentConfig(**PLAIN, shot=0.5)
+    out = aug.augment_intensity(img, cfg, np.random.default_rng(1))
+    s = aug.draw_intensity(cfg, np.random.default_rng(1))[4]
+    np.testing.assert_array_equal(out[0, :, :64], 0)  # no signal, no shot noise
+    assert abs((out[0, :, 64:] - 1).std() - s) < 0.1 * s
+
+
+def test_negative_degrading_setting_is_refused():
+    with pytest.raises(InputError, match="blur"):
+        aug.AugmentConfig(blur=-1)
+    with pytest.raises(InputError, match="shading"):
+        aug.AugmentConfig(shading=float("nan"))

@@ -214,3 +214,19 @@ def test_a_warped_crop_gives_no_weight_to_targets_read_outside_the_region(place)
         t, w = np.asarray(b["target"]), np.asarray(b["weights"])
         leaked, counted = leaked + int(((w > 0) & (t == 1)).sum()), counted + int((w > 0).sum())
     assert counted > 10_000 and leaked == 0
+
+
+def test_blur_shading_and_shot_noise_on_the_device_follow_the_cpu_path(pairs):
+    # The same draws give the same blur and plane; shot noise is torch's, of the same size.
+    worse = aug.AugmentConfig(
+        elastic=False, gain=0.0, offset=0.0, gamma=0.0, noise=0.0, blur=2.0, shading=1.0
+    )
+    host, dev = both(pairs, worse)
+    np.testing.assert_allclose(dev["image"], host["image"], atol=1e-4)
+    sampler = DeviceCropSampler(pairs, 48, 48, aug.AugmentConfig(shot=0.5))
+    flat = torch.zeros(2, 1, 48, 48)
+    flat[1] = 1.0
+    neutral = aug.NEUTRAL[:4]
+    out = sampler._intensity(flat, [(*neutral, 0.4), (*neutral, 0.4)], 0)
+    assert torch.equal(out[0], flat[0])  # no signal, no shot noise
+    assert 0.36 < (out[1] - 1).std() < 0.44

@@ -216,3 +216,17 @@ def test_save_to_a_folder_says_so(make_napari_viewer, qtbot, tmp_path, errors):
     widget._start.native.click()
     assert errors and "it is a folder; give a file name" in errors[-1]
     assert widget._start.enabled and widget._done.is_set()
+
+
+def test_robust_box_trains_for_worse_images(make_napari_viewer, qtbot, tmp_path):
+    # The checkbox is the command's --robust: its blur, shading and noise reach the run.
+    from napari_unet.core.training.augment import ROBUST, AugmentConfig
+
+    viewer, widget, _ = setup(make_napari_viewer, tmp_path)
+    assert widget._robust.value is False and "noise" in widget._robust.tooltip
+    assert widget._form.config().augment == AugmentConfig().to_dict()
+    widget._robust.value = True
+    widget._start.native.click()
+    wait_done(qtbot, widget)
+    augment = widget._result.metadata["provenance"]["config"]["augment"]
+    assert {k: augment[k] for k in ROBUST} == ROBUST

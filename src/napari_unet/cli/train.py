@@ -46,6 +46,7 @@ def add_parser(subparsers) -> None:
     add_option(p, "--val-labels", key="val_label_files", metavar="LAB", **paths)
     add_option(p, "--grey", key="grey", action="store_true")
     add_option(p, "--no-augment", key="no_augment", action="store_true")
+    add_option(p, "--robust", key="robust", action="store_true")
     add_option(p, "--log", key="log", type=Path, metavar="JSONL")
     add_option(p, "-q", "--quiet", key="quiet", action="store_true")
     add_option(p, "--overwrite", key="overwrite", action="store_true")
@@ -179,7 +180,10 @@ def _config(args, resumed=None):
     before, every setting not given again fell back to its default, and a run switched from
     SGD to Adam silently dropped its optimiser state.
     """
-    from napari_unet.core.training.augment import NO_AUGMENT, AugmentConfig
+    from dataclasses import replace
+
+    from napari_unet.core.errors import InputError
+    from napari_unet.core.training.augment import NO_AUGMENT, ROBUST, AugmentConfig
     from napari_unet.core.training.config import HOLDOUT_FRACTION, TrainConfig
 
     base = resumed.config if resumed is not None else TrainConfig()
@@ -187,11 +191,16 @@ def _config(args, resumed=None):
     if val_fraction is None:
         val_fraction = 0.0 if args.val_images else HOLDOUT_FRACTION
     augment = base.augment
+    if args.no_augment and args.robust:
+        raise InputError("--robust is an augmentation; it cannot go with --no-augment")
+    changes = {} if args.zoom is None else {"scale": args.zoom}
+    changes |= ROBUST if args.robust else {}
     if args.no_augment:
         augment = NO_AUGMENT.to_dict()
-    elif args.zoom is not None or resumed is None:
-        zoom = AugmentConfig.scale if args.zoom is None else args.zoom
-        augment = AugmentConfig(scale=zoom).to_dict()
+    elif resumed is None:
+        augment = AugmentConfig(**changes).to_dict()
+    elif changes:  # a resumed run keeps the rest of its augmentation
+        augment = replace(AugmentConfig.from_dict(base.augment), **changes).to_dict()
     given = {
         "optimizer": args.optimizer, "schedule": args.schedule, "batch_size": args.batch_size,
         "crop_size": args.crop_size, "val_every": args.val_every, "dice_weight": args.dice,

@@ -138,6 +138,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "grey": "average colour channels into one grey channel",
         "no_augment": "train without augmentation (no flips, rotations, elastic deformation "
         "or intensity changes)",
+        "robust": "also train for worse images than the training images: random blur, uneven "
+        "light and shot and read-out noise (see training.md)",
         "zoom": "random zoom by up to a factor 1+F either way (augmentation; 0: off, 0.4 suits "
         "nuclei)",
         "dice": "weight of a soft-Dice term added to the weighted cross entropy (0: off)",

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
 
 from napari_unet.core.models.heads import DEFAULT_HEAD, HEADS
 from napari_unet.core.options import describe
+from napari_unet.core.training.augment import ROBUST, AugmentConfig
 from napari_unet.core.training.config import (
     DEFAULT_PRESET,
     HOLDOUT_FRACTION,
@@ -37,7 +47,7 @@ AUTO = 0.0
 CONTROLS = (
     "_image", "_labels_box", "_region", "_add_pair", "_clear_pairs", "_pairs_label", "_start_from",
     "_preset", "_head", "_init_file", "_steps", "_lr", "_batch", "_crop", "_val_image",
-    "_val_labels", "_val_every", "_device", "_save_path",
+    "_val_labels", "_val_every", "_robust", "_device", "_save_path",
 )  # fmt: skip
 
 
@@ -67,7 +77,7 @@ class TrainForm(Container):
                 self._start_from, self._preset, self._head, self._init_file, self._steps,
                 self._lr,
                 self._batch, self._crop, self._val_image, self._val_labels, self._val_every,
-                self._device, self._save_path,
+                self._robust, self._device, self._save_path,
             ]
         )  # fmt: skip
         # Choosing an architecture means training it from scratch; choosing a file means
@@ -104,6 +114,7 @@ class TrainForm(Container):
         self._val_every = SpinBox(label="validate every", min=1, max=100_000, value=d.val_every)
         self._val_image = ComboBox(label="validation", choices=self._val_choices)
         self._val_labels = ComboBox(label="val labels", choices=self._choices("Labels"))
+        self._robust = CheckBox(text="robust: also train for noise, blur, uneven light")
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
         self._save_path = FileEdit(label="save to", mode="w", filter="*.safetensors")
         for widget, key in (
@@ -114,7 +125,7 @@ class TrainForm(Container):
             (self._steps, "steps"), (self._lr, "lr"), (self._batch, "batch_size"),
             (self._crop, "crop_size"), (self._val_every, "val_every"),
             (self._val_image, "validation"), (self._val_labels, "val_labels"),
-            (self._device, "device"), (self._save_path, "save_to"),
+            (self._robust, "robust"), (self._device, "device"), (self._save_path, "save_to"),
         ):  # fmt: skip
             widget.tooltip = describe(key)
 
@@ -252,6 +263,7 @@ class TrainForm(Container):
             val_every=int(self._val_every.value),
             device=str(self._device.value),
             val_fraction=HOLDOUT_FRACTION if self._val_image.value is None else 0.0,
+            augment=AugmentConfig(**(ROBUST if self._robust.value else {})).to_dict(),
         )
 
     def _on_init_file(self, _value=None) -> None:

@@ -11,7 +11,8 @@ crop centres in annotated regions, the same rotations, flips, zooms, elastic lat
 intensity jitter for the same seed. The device then builds every crop's sampling grid (the
 lattice upsampled by the same cubic-spline matrix), reads the image with bicubic, the weight
 map with bilinear and the target with nearest interpolation (``grid_sample``; reflection at
-the border, as the CPU path's mirror mode) and applies gamma, gain, offset and noise.
+the border, as the CPU path's mirror mode) and applies blur, gamma, gain, offset, shading and
+noise.
 
 Two differences from the CPU path, both within the augmentation's own randomness: the image is
 read with cubic convolution (torch's bicubic) instead of a cubic B-spline, and the Gaussian
@@ -164,12 +165,19 @@ class DeviceCropSampler:
         return batch
 
     def _intensity(self, image, params: list[tuple], seed: int):
-        """Gamma on each crop's own range, gain, offset and Gaussian noise (as the CPU path)."""
+        """Blur, gamma on each crop's own range, gain, offset, shading and noise (as on the CPU).
+
+        ``params``: each crop's :func:`~napari_unet.core.training.augment.draw_intensity` (a
+        shorter tuple is padded with the neutral values).
+        """
         import torch
 
         a = self.augment
+        params = [tuple(q) + aug.NEUTRAL[len(q) :] for q in params]
         p = torch.tensor(params, dtype=torch.float32, device=self.device)[:, :, None, None, None]
-        gamma, gain, offset, noise = p.unbind(1)
+        gamma, gain, offset, noise, shot, _, rise, angle = p.unbind(1)
+        if a.blur > 0:
+            image = _blurred(image, [q[5] for q in params])
         if a.gamma > 0:
             lo = image.amin(dim=(1, 2, 3), keepdim=True)
             hi = image.amax(dim=(1, 2, 3), keepdim=True)
@@ -181,11 +189,46 @@ class DeviceCropSampler:
             image = image * gain
         if a.offset > 0:
             image = image + offset
+        if a.shading > 0:
+            h, w = image.shape[-2:]
+            rows = (torch.arange(h, device=self.device) + 0.5) / h - 0.5
+            cols = (torch.arange(w, device=self.device) + 0.5) / w - 0.5
+            plane = torch.sin(angle) * rows[:, None] + torch.cos(angle) * cols[None, :]
+            image = image + rise * plane
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        if a.shot > 0:
+            z = torch.randn(image.shape, generator=gen, device=self.device)
+            image = image + shot * image.clamp(min=0).sqrt() * z
         if a.noise > 0:
-            gen = torch.Generator(device=self.device).manual_seed(seed)
             z = torch.randn(image.shape, generator=gen, device=self.device)
             image = image + noise * z
         return image.contiguous()
+
+
+def _blurred(image, sigmas: list[float]):
+    """Each ``(C, h, w)`` crop of ``image`` blurred by its own Gaussian sigma (mirror border).
+
+    scipy's ``gaussian_filter`` in torch: a separable kernel cut at 4 sigma, the border
+    reflected about its edge pixel (scipy's *mirror*, torch's *reflect*).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    for crop, sigma in zip(image, sigmas, strict=True):
+        r = min(int(4.0 * sigma + 0.5), min(crop.shape[-2:]) - 1)
+        if sigma <= 0 or r <= 0:
+            out.append(crop)
+            continue
+        x = torch.arange(-r, r + 1, dtype=torch.float32, device=image.device)
+        k = torch.exp(-0.5 * (x / sigma) ** 2)
+        k = k / k.sum()
+        c = crop.shape[0]
+        y = F.pad(crop[None], (r, r, r, r), mode="reflect")
+        y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        y = F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        out.append(y[0])
+    return torch.stack(out)
 
 
 def _run_end(keys: list, start: int) -> int:
