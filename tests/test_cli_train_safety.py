@@ -240,3 +240,143 @@ def test_overwrite_without_validation_leaves_no_best_of_the_replaced_run(pair, t
     assert load_model(out)[1]["provenance"]["steps"] == 3
     assert not best_path(out).exists()  # before: the replaced run's best stayed beside it
     assert not optimizer_path(out, previous=True).exists()
+
+
+def _validated_run(tmp_path, pair):
+    """A run of 4 steps validated on a separate image (``--val``), then its files."""
+    image, labels = pair
+    img, lab = touching_cells((96, 96), n_cells=8, seed=1)
+    val = write_image(tmp_path / "val.tif", (img * 65535).astype(np.uint16))
+    val_lab = write_image(tmp_path / "val_lab.tif", lab.astype(np.uint16))
+    out = tmp_path / "m.safetensors"
+    assert train(image, labels, "--steps", "4", "--val-every", "2", "-o", str(out), "--val",
+                 str(val), "--val-labels", str(val_lab)) == 0  # fmt: skip
+    return out
+
+
+def test_a_resume_without_val_keeps_the_runs_validation_and_its_best(pair, tmp_path, capsys):
+    """Resumed without --val, a run held out 20% of a training image, and its first
+    evaluation there replaced the first part's best (scored on --val) however worse."""
+    from napari_unet.core.training.checkpoint import best_path
+
+    image, labels = pair
+    out = _validated_run(tmp_path, pair)
+    best = best_path(out).read_bytes()
+    first_best = load_model(out)[1]["training"]["best_metrics"]
+    capsys.readouterr()
+    # FAST less its --val-fraction 0: neither --val nor --val-fraction is given
+    assert main(["train", "--images", str(image), "--labels", str(labels), "--steps", "6",
+                 "--resume", str(out), "-o", str(out), *FAST[:-2]]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "warning" in err and "not validated" in err and "--val" in err
+    meta = load_model(out)[1]
+    assert meta["provenance"]["config"]["val_fraction"] == 0  # before: the 0.2 hold-out
+    assert meta["training"]["best_metrics"] == first_best
+    assert best_path(out).read_bytes() == best  # the first part's best stays
+
+
+def test_a_resume_keeps_the_runs_own_hold_out_fraction(pair, tmp_path):
+    image, labels = pair
+    out = tmp_path / "m.safetensors"
+    common = ["train", "--images", str(image), "--labels", str(labels), "-o", str(out),
+              *FAST[:-2]]  # fmt: skip
+    assert main([*common, "--steps", "2", "--val-fraction", "0.3"]) == 0
+    assert main([*common, "--steps", "3", "--resume", str(out)]) == 0
+    assert load_model(out)[1]["provenance"]["config"]["val_fraction"] == 0.3  # before: 0.2
+
+
+def test_a_resume_without_steps_runs_to_the_runs_own_total(pair, tmp_path, capsys):
+    """Without --steps a resumed run went on to the default 500, not to its own total."""
+    from napari_unet import TrainConfig, make_pairs
+    from napari_unet import train as train_api
+
+    image, labels = pair
+    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
+    config = TrainConfig(model="tiny", steps=4, crop_size=48, batch_size=2, device="cpu")
+    pairs = make_pairs([img], [lab], **config.pair_options())
+    calls = iter(range(100))  # checked before every step: stops before the third
+    out = tmp_path / "m.safetensors"
+    part = train_api(pairs, config, stop=lambda: next(calls) >= 2, output=out)
+    assert part.steps_done == 2 and part.stopped
+    resume = ["--resume", str(out), "-o", str(out)]
+    assert train(image, labels, *resume) == 0
+    assert "finished at step 4" in capsys.readouterr().out
+    assert load_model(out)[1]["training"]["steps_done"] == 4
+    # The run did its steps: a larger --steps is needed, and nothing changes.
+    before = out.read_bytes()
+    assert train(image, labels, *resume) == 2
+    err = capsys.readouterr().err
+    assert "already trained its 4 steps" in err and "--steps" in err and err.count("error:") == 1
+    assert out.read_bytes() == before
+
+
+def test_a_log_that_is_no_json_lines_log_or_a_model_is_refused(pair, tmp_path, capsys):
+    """--log naming a model file appended JSON lines to it: the model could not be read."""
+    image, labels = pair
+    old = tmp_path / "old.safetensors"
+    assert train(image, labels, "--steps", "2", "-o", str(old)) == 0
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n")
+    new = tmp_path / "new.safetensors"
+    for log, extra, message in [
+        (old, [], "not a JSON-lines log"),
+        (text, [], "not a JSON-lines log"),
+        (old, ["--resume", str(old)], "model file"),
+    ]:
+        before = log.read_bytes()
+        assert train(image, labels, "--steps", "3", "-o", str(new), "--log", str(log),
+                     *extra) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert message in err and err.count("error:") == 1, err
+        assert log.read_bytes() == before and not new.exists()
+    load_model(old)  # still a model
+    # An existing JSON-lines log is appended to, as a resumed run's log is.
+    log = tmp_path / "old.jsonl"
+    assert train(image, labels, "--steps", "3", "-o", str(new), "--log", str(log)) == 0
+
+
+def test_an_output_sharing_another_runs_optimiser_state_is_refused(pair, tmp_path, capsys):
+    """-o nuclei.v1 and -o nuclei.v2 share nuclei.optim.safetensors: the second run replaced
+    the first one's optimiser state, which then could not be resumed."""
+    from napari_unet.core.training.checkpoint import optimizer_path
+
+    image, labels = pair
+    v1, v2 = tmp_path / "nuclei.v1", tmp_path / "nuclei.v2"
+    assert train(image, labels, "--steps", "2", "-o", str(v1)) == 0
+    state = optimizer_path(v1)
+    before = state.read_bytes()
+    assert train(image, labels, "--steps", "2", "-o", str(v2)) == 2
+    err = capsys.readouterr().err
+    assert str(state) in err and "another" in err and err.count("error:") == 1
+    assert state.read_bytes() == before and not v2.exists()
+    assert train(image, labels, "--steps", "3", "--resume", str(v1), "-o", str(v1)) == 0
+
+
+def test_messages_name_the_command_and_the_options_they_are_about(pair, tmp_path, capsys):
+    import zipfile
+
+    image, labels = pair
+    out = tmp_path / "x.safetensors"
+    # two label files for one image: no advice to "measure them in separate runs"
+    other = tmp_path / "other.tif"
+    other.write_bytes(image.read_bytes())
+    twins = [tmp_path / "img_labels.tif", tmp_path / "img_masks.tif"]
+    for twin in twins:
+        twin.write_bytes(labels.read_bytes())
+    code = main(["train", "--images", str(image), str(other), "--labels", *map(str, twins),
+                 "-o", str(out), "--steps", "1", *FAST])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "two label files" in err and "measure" not in err, err
+    # --val with two images and one label file: about --val, not the training images
+    assert train(image, labels, "--val", str(image), str(other), "--val-labels", str(labels),
+                 "-o", str(out), "--steps", "1") == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "(--val)" in err and "(--val-labels)" in err and err.count("error:") == 1, err
+    # a bioimage.io package as --init: import it first
+    package = tmp_path / "m.zip"
+    with zipfile.ZipFile(package, "w") as z:
+        z.writestr("rdf.yaml", "type: model\n")
+    assert train(image, labels, "--init", str(package), "-o", str(out), "--steps", "1") == 2
+    err = capsys.readouterr().err
+    assert "bioimage.io model package" in err and "napari-unet import" in err
+    assert not out.exists()

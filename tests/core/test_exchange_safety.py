@@ -185,3 +185,54 @@ def test_another_tools_package_without_a_channel_axis_is_refused_with_a_reason()
 
     with pytest.raises(InputError, match="has no channel axis"):
         plan_tensors(Descr(), "byx")
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A package of an untrained tiny network (nothing to train: quick)."""
+    folder = tmp_path_factory.mktemp("plain")
+    return export_bioimageio(build_model(TINY), folder / "plain.zip", weight_formats=ONE)
+
+
+def _without_weights(package, out):
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            if name != "weights.pt":
+                dst.writestr(name, src.read(name))
+    return out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not a zip", "no weights.pt",
+                                    "weights.pt cut", "weights.pt cut, checksum too"])  # fmt: skip
+def test_a_damaged_package_is_named_damaged_and_what_is_missing(plain, tmp_path, damage):
+    """A cut download said "'utf-8' codec can't decode...", an empty file "Expected rdf.yaml
+    content to be a mapping", and weights cut short or missing "napari-unet never unpickles
+    code", as if the file were malicious."""
+    data = plain.read_bytes()
+    weights = zipfile.ZipFile(plain).read("weights.pt")
+    bad = tmp_path / "bad.zip"
+    if damage == "truncated":
+        bad.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "not a zip":
+        bad.write_text("hello, this is not a package")
+    elif damage == "no weights.pt":
+        _without_weights(plain, bad)
+    elif damage == "weights.pt cut":  # the checksum in rdf.yaml no longer matches
+        with zipfile.ZipFile(bad, "w") as z:
+            for name in zipfile.ZipFile(plain).namelist():
+                part = weights[:1000] if name == "weights.pt" else zipfile.ZipFile(plain).read(name)
+                z.writestr(name, part)
+    else:
+        _edited(plain, bad, weights=weights[: len(weights) // 2])
+    with pytest.raises(InputError) as info:
+        import_bioimageio(bad)
+    text = str(info.value)
+    assert "unpickle" not in text and "utf-8" not in text and "mapping" not in text, text
+    expected = {"truncated": "stops early", "empty": "is empty", "not a zip": "not a zip archive",
+                "no weights.pt": "weights file weights.pt, which is missing",
+                "weights.pt cut": "does not match the checksum",
+                "weights.pt cut, checksum too": "not a complete PyTorch file"}  # fmt: skip
+    assert expected[damage] in text, text
+    assert "damaged or incomplete" in text, text

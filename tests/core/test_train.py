@@ -1,4 +1,5 @@
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -169,13 +170,18 @@ def test_resume_on_other_validation_data_forgets_the_old_best(data):
     # An unbeatable best at step 3: kept while the validation data stay the same.
     perfect = {**first.best_metrics, "ap50": 1.0, "val_loss": 0.0}
     first = dataclasses.replace(first, best_metrics=perfect)
-    same = train(pairs, quick(steps=6, val_every=3), val=val, resume=first)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        same = train(pairs, quick(steps=6, val_every=3), val=val, resume=first)
+    assert not [w for w in seen if "validation differs" in str(w.message)]
     assert same.best_metrics["step"] == 3
     # Corrected annotations give other validation data: scores are not comparable, so the
-    # best (and the model handed to prediction) comes from the new run.
+    # best (and the model handed to prediction) comes from the new run, and a warning says
+    # so (before, silently).
     vimg, vlab = touching_cells((128, 128), n_cells=10, seed=5, cluster_size=1)
     other = make_pairs([vimg], [vlab], names=["corrected"])
-    changed = train(pairs, quick(steps=6, val_every=3), val=other, resume=first)
+    with pytest.warns(UserWarning, match="validation differs from the run's first part"):
+        changed = train(pairs, quick(steps=6, val_every=3), val=other, resume=first)
     assert changed.best_metrics["step"] == 6
     assert same_weights(weights_of(changed.best_model()), weights_of(changed.model))
 

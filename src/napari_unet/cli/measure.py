@@ -63,14 +63,15 @@ def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
 
 def pair_images(
     labels: list[Path], images: list[Path] | None, command: str = "measure",
-    endings: tuple[str, ...] = LABEL_ENDINGS,
+    endings: tuple[str, ...] = LABEL_ENDINGS, what: str = "label files", flag: str = "--images",
 ) -> list[tuple[str, Path, Path | None]]:
     """``(image name, label file, image file or None)`` for each label file.
 
     A label file goes with the image of the same name (:func:`image_name` with these
     ``endings``, or its own stem); label files whose names match no image are paired with
     the images left over, in the order given, when there are as many (a note on stderr
-    names the pairs); files that match keep their image.
+    names the pairs); files that match keep their image. The errors name ``command``,
+    the files' kind (``what``) and the option that gave the images (``flag``).
 
     Raises
     ------
@@ -97,8 +98,8 @@ def pair_images(
         if lost and len(lost) != len(left):
             raise InputError(
                 f"{lost[0]}: no image named {image_name(lost[0], endings)!r} among the "
-                f"{len(images)} --images; name them alike (NAME.tif and NAME_labels.tif) or "
-                "give as many images as label files, in the same order"
+                f"{len(images)} images of {flag}; name them alike (NAME.tif and "
+                f"NAME_labels.tif) or give as many images as {what}, in the same order"
             )
         if lost:
             order = iter(left)
@@ -111,11 +112,12 @@ def pair_images(
             )
         pairs = [(_name(i, by_stem), p, i) for p, i in zip(labels, found, strict=True)]
     seen: dict[str, Path] = {}
+    one = what.removesuffix("s")
+    hint = "measure them in separate runs" if command == "measure" else f"give one {one} per image"
     for name, label, _ in pairs:
         if name in seen:
             raise InputError(
-                f"two label files are for the image {name!r}: {seen[name]}, {label}; measure "
-                "them in separate runs"
+                f"two {what} are for the image {name!r}: {seen[name]}, {label}; {hint}"
             )
         seen[name] = label
     return pairs

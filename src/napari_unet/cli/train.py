@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 from napari_unet.cli._args import add_option, learning_rate, progress_bar, sigint_stops
+from napari_unet.cli._train_checks import check_paths as _check_paths
 from napari_unet.cli._train_inputs import expand as _expand
 from napari_unet.cli._train_inputs import read as _read
-from napari_unet.cli._train_inputs import start_model as _start_model
 from napari_unet.core.errors import InputError
 
 
@@ -74,7 +74,8 @@ def _add_settings(p) -> None:
         choices=sorted(HEADS),
         shown_default=(f"{DEFAULT_HEAD}; with --init or --resume, the model's"),
     )
-    add_option(p, "--steps", key="steps", type=int, default=d.steps)
+    add_option(p, "--steps", key="steps", type=int, default=None,
+               shown_default=f"{d.steps}; with --resume, the run's own total")  # fmt: skip
     rates = ", ".join(f"{k} {v:g}" for k, v in config.DEFAULT_LR.items())
     add_option(
         p, "--lr", key="lr", type=learning_rate, default=None, metavar="LR|auto",
@@ -95,7 +96,7 @@ def _add_settings(p) -> None:
     add_option(
         p, "--augment-on", key="augment_on", choices=config.AUGMENT_PLACES, **kept(d.augment_on)
     )
-    holdout = f"{config.HOLDOUT_FRACTION} without --val"
+    holdout = f"{config.HOLDOUT_FRACTION} without --val; with --resume, the run's"
     add_option(p, "--val-fraction", key="val_fraction", type=float, shown_default=holdout)
     add_option(p, "--val-every", key="val_every", type=int, **kept(d.val_every))
     add_option(p, "--zoom", key="zoom", type=float, metavar="F", **kept(AugmentConfig.scale))
@@ -121,21 +122,24 @@ REGION_ENDINGS = ("_regions", "_region", "_masks", "_mask")
 def _load_pairs(images, labels, regions, config, grey, in_channels=None, validation=False):
     from napari_unet.core.training.pairs import make_pairs
 
-    images, labels = _expand(images, "--images"), _expand(labels, "--labels")
+    flags = ("--val", "--val-labels") if validation else ("--images", "--labels")
+    images, labels = _expand(images, flags[0]), _expand(labels, flags[1])
     if len(images) != len(labels):
-        raise InputError(f"{len(images)} images but {len(labels)} label files; give one each")
+        raise InputError(f"{len(images)} images ({flags[0]}) but {len(labels)} label files "
+                         f"({flags[1]}); give one label file per image")  # fmt: skip
     # Each label file goes with the image of its name (a_labels.tif with a.png), whatever
     # order the folders list them in; names that differ pair in the order given (a note).
     from napari_unet.cli.measure import pair_images
 
     order = {image: k for k, image in enumerate(images)}
-    paired = sorted(pair_images(labels, images, "train"), key=lambda t: order[t[2]])
+    paired = sorted(pair_images(labels, images, "train", flag=flags[0]),
+                    key=lambda t: order[t[2]])  # fmt: skip
     labels = [label for _, label, _ in paired]
     if regions is not None:  # by name too: a_region.tif, a_mask.tif or a.tif with a.png
         regions = _expand(regions, "--regions")
         if len(regions) != len(images):
             raise InputError(f"{len(images)} images but {len(regions)} region masks")
-        found = sorted(pair_images(regions, images, "train", REGION_ENDINGS),
+        found = sorted(pair_images(regions, images, "train", REGION_ENDINGS, "region masks"),
                        key=lambda t: order[t[2]])  # fmt: skip
         regions = _read([region for _, region, _ in found], labels=True)
     return make_pairs(
@@ -182,14 +186,12 @@ def _config(args, resumed=None):
     """
     from dataclasses import replace
 
+    from napari_unet.cli._train_checks import resumed_steps, val_fraction
     from napari_unet.core.errors import InputError
     from napari_unet.core.training.augment import NO_AUGMENT, ROBUST, AugmentConfig
-    from napari_unet.core.training.config import HOLDOUT_FRACTION, TrainConfig
+    from napari_unet.core.training.config import TrainConfig
 
     base = resumed.config if resumed is not None else TrainConfig()
-    val_fraction = args.val_fraction
-    if val_fraction is None:
-        val_fraction = 0.0 if args.val_images else HOLDOUT_FRACTION
     augment = base.augment
     if args.no_augment and args.robust:
         raise InputError("--robust is an augmentation; it cannot go with --no-augment")
@@ -210,10 +212,10 @@ def _config(args, resumed=None):
     lr = args.lr if args.lr is not None or resumed is None else base.lr
     return TrainConfig(
         model=_model_config(args, resumed),
-        steps=args.steps,
+        steps=resumed_steps(args, resumed),
         lr=lr,
         device=args.device,
-        val_fraction=val_fraction,
+        val_fraction=val_fraction(args, resumed),
         precision=args.precision,
         workers=args.workers,
         augment=augment,
@@ -228,39 +230,6 @@ def _jsonable(event) -> dict:
     for k, v in asdict(event).items():
         d[k] = str(v) if isinstance(v, Path) else v
     return d
-
-
-def _check_paths(args) -> None:
-    """Refuse, before any work, outputs that would replace an input or cannot be written."""
-    from napari_unet.core.files import check_outputs
-    from napari_unet.core.training.checkpoint import best_path, optimizer_path
-
-    if args.init and args.resume:
-        raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
-    if bool(args.val_images) != bool(args.val_labels):
-        raise InputError("--val and --val-labels go together: give validation images and labels")
-    if args.init is not None:
-        args.init = _start_model(args)
-    for p in [args.init, args.resume]:
-        if p is not None and not p.exists():
-            raise InputError(f"{p}: model file not found")
-    args.log = args.log or args.output.with_suffix(".jsonl")
-    inputs = [args.init]  # --resume M -o M continues a run in place: allowed
-    for group, what in ((args.images, "--images"), (args.labels, "--labels"),
-                        (args.regions, "--regions"), (args.val_images, "--val"),
-                        (args.val_labels, "--val-labels")):  # fmt: skip
-        inputs += _expand(group, what) if group else []
-    out = args.output
-    check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
-    in_place = args.resume is not None and args.resume.resolve() == out.resolve()
-    kept = [p for p in (out, best_path(out)) if p.exists()]
-    if kept and not (args.overwrite or in_place):  # a trained model was replaced silently
-        raise InputError(
-            f"{kept[0]} exists; pass --overwrite to replace it (or --resume {out.name} "
-            f"-o {out.name} to continue that run)"
-        )
-    if args.log.resolve() in {p.resolve() for p in (out, best_path(out), optimizer_path(out))}:
-        raise InputError(f"--log {args.log} would overwrite the model; choose a .jsonl file")
 
 
 class _Reporter:

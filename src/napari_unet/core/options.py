@@ -35,7 +35,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "init": "fine-tune from this model file or built-in model (nuclei, nuclei-brightfield, "
         "or auto: the one most training images get); same architecture and class count",
         "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
-        "file), up to the total number of steps",
+        "file), up to the total number of steps (the run's own unless steps are given), "
+        "validated as it was unless validation is given again",
     },
     "Prediction": {
         "image": "the Image layer to use (grey, colour or a stack of planes)",
@@ -111,7 +112,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "are 0 were not annotated and are not trained on",
         "region": "the annotated region: only pixels inside it are trained on (or scored); "
         "a Shapes layer, or non-zero pixels of a Labels layer or mask file",
-        "steps": "total optimisation steps (a resumed run continues up to this count)",
+        "steps": "total optimisation steps (a resumed run continues up to this count; on "
+        "the command line, left out, up to the run's own total)",
         "lr": "learning rate of the optimiser (a step size), or auto: the optimiser's default "
         "from scratch; when fine-tuning, a tenth of it if the start model already segments the "
         "training annotations (AP50 >= 0.5 before the first step), else the default; a resumed "

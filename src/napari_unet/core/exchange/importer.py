@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.spec import CONFIG_KEY, PREFIX, require_bioimageio
+
+_DAMAGED = "the package file is damaged or incomplete"
+_AGAIN = "download, copy or export it again"
 
 
 def load_description(path: Path):
@@ -29,8 +33,12 @@ def load_description(path: Path):
 
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    _check_archive(path)
     try:
         descr = load_model_description(path, perform_io_checks=False, format_version="latest")
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path}: {_DAMAGED} (the zip archive is corrupt: {exc}); "
+                         f"{_AGAIN}") from None  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - the spec raises many kinds; all are a bad file
         raise InputError(f"{path} is not a bioimage.io model package: {exc}") from None
     if isinstance(descr, InvalidDescr):
@@ -38,6 +46,31 @@ def load_description(path: Path):
     if not isinstance(descr, v0_5.ModelDescr):
         raise InputError(f"{path}: a model description of format 0.5 (or 0.4) is needed")
     return descr
+
+
+def _check_archive(path: Path) -> None:
+    """Name a package file that is empty, not a zip archive, or a zip cut short.
+
+    Before, bioimage.io's reading reported these as "'utf-8' codec can't decode..." or
+    "Expected rdf.yaml content to be a mapping", which said nothing of what was wrong.
+    """
+    if not path.is_file():
+        return  # an unpacked package's folder
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise InputError(f"{path} is empty: {_DAMAGED} (nothing of it was written); {_AGAIN}")
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        raise InputError(
+            f"{path}: {_DAMAGED}: the zip archive stops early, and its end (the list of the "
+            f"files it holds) is missing, as when a download or copy did not finish; {_AGAIN}"
+        )
+    if path.suffix.lower() == ".zip" and not zipfile.is_zipfile(path):
+        raise InputError(
+            f"{path} is not a bioimage.io model package: it is not a zip archive (a package "
+            f"is a .zip holding rdf.yaml and the weights); if it should be one, {_DAMAGED}: "
+            f"{_AGAIN}"
+        )
 
 
 def exported_here(descr) -> dict | None:
@@ -116,15 +149,33 @@ def _read_weights(path: Path, entry, prefix) -> dict:
     Read with ``weights_only``: a file that would run code is refused, never unpickled
     (before, torch's own error came through as a traceback).
     """
+    import pickle
+
     import torch
 
+    name = str(entry.source)
+    _weights_present(path, name)
     try:
         data = entry.get_reader().read()
+    except Exception as exc:  # noqa: BLE001 - a missing file, a checksum that differs
+        why = f"cannot be read ({exc})"
+        if "sha256" in str(exc).lower():
+            why = "does not match the checksum its rdf.yaml records (cut short, or changed)"
+        raise InputError(f"{path}: {_DAMAGED}: its weights file {name} {why}; {_AGAIN}") from None
+    try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable weights are refused alike
+    except pickle.UnpicklingError as exc:  # code or objects other than tensors
+        if "truncated" in str(exc):  # a legacy-format file cut short
+            raise InputError(f"{path}: {_DAMAGED}: its weights file {name} is cut short; "
+                             f"{_AGAIN}") from None  # fmt: skip
         raise InputError(
             f"{path}: its weights are not a plain state dict of tensors "
             f"({type(exc).__name__}); napari-unet never unpickles code"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a cut or garbled torch file
+        raise InputError(
+            f"{path}: {_DAMAGED}: its weights file {name} is not a complete PyTorch file "
+            f"({str(exc).partition('.')[0]}); {_AGAIN}"
         ) from None
     plain = isinstance(state, dict) and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
@@ -132,3 +183,19 @@ def _read_weights(path: Path, entry, prefix) -> dict:
     if not plain or not isinstance(prefix, str):
         raise InputError(f"{path}: its weights are not a state dict of named tensors")
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _weights_present(path: Path, name: str) -> None:
+    """Refuse a package whose weights file, named in its rdf.yaml, is not in it."""
+    if "://" in name:
+        return  # weights online: their download says what went wrong
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            present = name in zf.namelist()
+    else:
+        present = (path if path.is_dir() else path.parent).joinpath(name).is_file()
+    if not present:
+        raise InputError(
+            f"{path}: {_DAMAGED}: its rdf.yaml names the weights file {name}, which is "
+            f"missing from it; {_AGAIN}"
+        )

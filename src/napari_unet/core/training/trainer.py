@@ -110,9 +110,11 @@ class _Run:
         self.start = self.step
         self.val_data = fingerprint(val)
         seen = (self.best_metrics or {}).get("val_data", self.val_data)
-        if seen != self.val_data:
+        if seen != self.val_data and val:  # without validation, the best so far stays
             # Scores on other validation data (the annotations were corrected or extended)
-            # cannot be compared: the best of this run starts afresh.
+            # cannot be compared: the best of this run starts afresh, and says so.
+            msg = "validation differs from the run's first part: the best model starts over"
+            warnings.warn(msg, UserWarning, stacklevel=2)
             self.best_metrics, self.best_state = None, None
         self.deep = bool(self.model.config.get("deep_supervision", False))
         self.output = Path(output) if output is not None else None

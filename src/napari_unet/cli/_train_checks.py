@@ -1,0 +1,164 @@
+"""``napari-unet train``'s checks before any work: its files, and what a resumed run keeps.
+
+The output, its best model, its optimiser state and the log may never be an input, nor
+replace another run's files; a resumed run continues with its own total steps and its own
+validation unless they are given again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+from napari_unet.cli._train_inputs import expand, start_model
+from napari_unet.core.errors import InputError
+
+
+def check_paths(args) -> None:
+    """Refuse, before any work, outputs that would replace an input or cannot be written."""
+    from napari_unet.core.files import check_outputs
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+
+    if args.init and args.resume:
+        raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
+    if bool(args.val_images) != bool(args.val_labels):
+        raise InputError("--val and --val-labels go together: give validation images and labels")
+    if args.init is not None:
+        args.init = start_model(args)
+    for p, flag in ((args.init, "--init"), (args.resume, "--resume")):
+        if p is not None and not p.exists():
+            raise InputError(f"{p}: model file not found")
+        if p is not None:
+            _not_a_package(p, flag)
+    args.log = args.log or args.output.with_suffix(".jsonl")
+    inputs = [args.init]  # --resume M -o M continues a run in place: allowed
+    for group, what in ((args.images, "--images"), (args.labels, "--labels"),
+                        (args.regions, "--regions"), (args.val_images, "--val"),
+                        (args.val_labels, "--val-labels")):  # fmt: skip
+        inputs += expand(group, what) if group else []
+    out = args.output
+    check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
+    in_place = args.resume is not None and args.resume.resolve() == out.resolve()
+    kept = [p for p in (out, best_path(out)) if p.exists()]
+    if kept and not (args.overwrite or in_place):  # a trained model was replaced silently
+        raise InputError(
+            f"{kept[0]} exists; pass --overwrite to replace it (or --resume {out.name} "
+            f"-o {out.name} to continue that run)"
+        )
+    _own_optimizer_state(args)
+    _check_log(args)
+
+
+def _not_a_package(path: Path, flag: str) -> None:
+    """A bioimage.io package given as a model file: say how to make one of it."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip: reading the model file says what it is
+    if any(n.rpartition("/")[2].endswith(("rdf.yaml", "bioimageio.yaml")) for n in names):
+        raise InputError(
+            f"{flag} {path}: this is a bioimage.io model package, not a napari-unet model "
+            f"file; turn it into one first with: napari-unet import {path} -o "
+            f"{path.stem}.safetensors (packages that napari-unet exported)"
+        )
+
+
+def _own_optimizer_state(args) -> None:
+    """Refuse a new output whose optimiser-state file another run's output already has.
+
+    ``-o nuclei.v1`` and ``-o nuclei.v2`` both keep their state in
+    ``nuclei.optim.safetensors`` (the name less its last ending): the second run replaced
+    the first one's, which could then no longer be resumed.
+    """
+    from napari_unet.core.training.checkpoint import optimizer_path
+
+    out, state = args.output, optimizer_path(args.output)
+    if out.exists() or not state.exists() or args.overwrite:
+        return
+    other = f"{out.stem}_2{out.suffix}" if out.suffix == ".safetensors" else None
+    other = other or f"{out.name.replace('.', '_')}.safetensors"
+    raise InputError(
+        f"{state} exists: it holds the optimiser state of another run (outputs whose names "
+        f"differ only after the last dot share it), which resumes that run; give another "
+        f"output name, such as {out.with_name(other)}, or pass --overwrite to replace it"
+    )
+
+
+def _check_log(args) -> None:
+    """Refuse a ``--log`` that is a model file, or an existing file that is no JSON-lines log.
+
+    Events are appended to the log: before, ``--log`` naming a model file appended text to
+    it and the model could no longer be read.
+    """
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+
+    log, out = args.log, args.output
+    models = [out, best_path(out), optimizer_path(out), args.resume, args.init]
+    if args.resume is not None:
+        models += [best_path(args.resume), optimizer_path(args.resume)]
+    if log.resolve() in {p.resolve() for p in models if p is not None}:
+        raise InputError(f"--log {log} is a model file of this run; choose a .jsonl file")
+    if log.is_file() and not _is_log(log):
+        raise InputError(
+            f"--log {log} exists and is not a JSON-lines log (its first line is not a JSON "
+            "object), and events are appended to the log; choose a new .jsonl file"
+        )
+
+
+def _is_log(path: Path) -> bool:
+    """Whether the first non-empty line of ``path`` is a JSON object (an empty file is)."""
+    with open(path, "rb") as f:
+        for raw in iter(lambda: f.readline(1 << 20), b""):
+            if raw.strip():
+                try:
+                    return isinstance(json.loads(raw.decode("utf-8")), dict)
+                except (UnicodeDecodeError, ValueError):
+                    return False
+    return True
+
+
+def resumed_steps(args, resumed) -> int:
+    """``--steps``, else the resumed run's own total (before: the default 500), else 500."""
+    from napari_unet.core.training.config import TrainConfig
+
+    if args.steps is not None:
+        return args.steps
+    if resumed is None:
+        return TrainConfig.steps
+    total = resumed.config.steps
+    if total <= resumed.steps_done:
+        raise InputError(
+            f"--resume {args.resume.name}: the run already trained its {total} steps; give a "
+            f"larger --steps (the total count, e.g. --steps {2 * total}) to train it further"
+        )
+    return total
+
+
+def val_fraction(args, resumed) -> float:
+    """``--val-fraction``; else 0 with ``--val``, the resumed run's own, or the hold-out.
+
+    Before, a resumed run without ``--val`` switched to the default hold-out: its scores
+    were on other data, and its first part's best was replaced by a worse model.
+    """
+    from napari_unet.core.training.config import HOLDOUT_FRACTION
+
+    if args.val_fraction is not None:
+        return args.val_fraction
+    if args.val_images:
+        return 0.0
+    if resumed is None:
+        return HOLDOUT_FRACTION
+    fraction = resumed.config.val_fraction
+    validated_on = (resumed.metadata.get("provenance") or {}).get("validation") or []
+    if fraction == 0 and validated_on:
+        shown = ", ".join(validated_on[:3]) + (" ..." if len(validated_on) > 3 else "")
+        print(
+            f"napari-unet train: warning: the run resumed was validated on separate images "
+            f"({shown}); without --val and --val-labels the resumed part is not validated, "
+            "and the best model so far stays. Give --val and --val-labels again to validate it",
+            file=sys.stderr,
+        )
+    return fraction
