@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_unet.core.images.omezarr import add_label_name, create_labels
-from napari_unet.reader import get_reader
+from napari_unet.reader import get_reader, read_ome_zarr
 
 da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
@@ -102,3 +102,73 @@ def test_an_incomplete_or_damaged_store_names_itself(tmp_path):
     shutil.rmtree(path / "0")  # a level that never arrived
     with pytest.raises(InputError, match="does not hold"):
         get_reader(str(path))(str(path))
+
+
+def _image_with_labels(path, axes="yx", data=None, scale=None, translation=None):
+    """An OME-Zarr image (NGFF 0.4) of ``axes`` with the label image ``cells`` inside."""
+    data = np.arange(256 * 192, dtype=np.uint16).reshape(256, 192) if data is None else data
+    scale = [1.0] * data.ndim if scale is None else scale
+    transforms = [{"type": "scale", "scale": scale}]
+    if translation is not None:
+        transforms.append({"type": "translation", "translation": translation})
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    group.create_array("0", data=data)
+    kinds = {"t": "time", "c": "channel"}
+    group.attrs["multiscales"] = [
+        {"version": "0.4", "axes": [{"name": a, "type": kinds.get(a, "space")} for a in axes],
+         "datasets": [{"path": "0", "coordinateTransformations": transforms}]}
+    ]  # fmt: skip
+    (path / "labels").mkdir()
+    _labels(path / "labels" / "cells")
+    add_label_name(path, "cells", "0.4")
+
+
+def test_a_bioformats2raw_image_drops_its_single_t_and_z(tmp_path):
+    """t, c, z, y, x with t = z = 1 opened as channel layers of (1, 1, Y, X), which the
+    Annotate dock refused; napari-unet's own open_image reads them as (Y, X) planes."""
+    planes = np.arange(2 * 256 * 192, dtype=np.uint16).reshape(1, 2, 1, 256, 192)
+    path = tmp_path / "b2r.zarr"
+    _image_with_labels(path, "tczyx", planes, [1.0, 1.0, 2.0, 0.5, 0.25], [0, 0, 3.0, 10, 20])
+    (data, meta, kind), (labels, label_meta, _) = read_ome_zarr(str(path))
+    assert kind == "image" and data.shape == (2, 256, 192) and meta["channel_axis"] == 0
+    assert meta["scale"] == [0.5, 0.25] and meta["translate"] == [10.0, 20.0]
+    np.testing.assert_array_equal(np.asarray(data[1]), planes[0, 1, 0])
+    assert labels[0].shape == (256, 192)
+
+
+def test_a_damaged_label_image_leaves_the_image_open(tmp_path):
+    """A label image missing its level 0 (an interrupted copy) made the whole open fail."""
+    import shutil
+
+    path = tmp_path / "yx.zarr"
+    _image_with_labels(path)
+    shutil.rmtree(path / "labels" / "cells" / "0")
+    with pytest.warns(UserWarning, match=r"label image 'cells'.*does not hold"):
+        layers = read_ome_zarr(str(path))
+    assert [(meta["name"], kind) for _, meta, kind in layers] == [("yx", "image")]
+
+
+def test_label_layers_are_named_after_their_image(tmp_path):
+    """Labels of two images were both named after the label group ("cells", "cells [1]")."""
+    _image_with_labels(tmp_path / "slide.ome.zarr")
+    _labels(tmp_path / "alone.zarr")
+    names = [meta["name"] for _, meta, _ in read_ome_zarr(str(tmp_path / "slide.ome.zarr"))]
+    assert names == ["slide", "slide cells"]
+    [(_, alone, _)] = read_ome_zarr(str(tmp_path / "alone.zarr"))
+    assert alone["name"] == "alone"  # as an image is named: no ".zarr"
+
+
+def test_the_annotate_dock_offers_an_image_its_own_labels(make_napari_viewer, tmp_path):
+    from napari_unet.widgets.annotate import AnnotateWidget
+
+    for name in ("a", "b"):
+        _image_with_labels(tmp_path / f"{name}.zarr")
+    viewer = make_napari_viewer()
+    image = viewer.open(str(tmp_path / "a.zarr"), plugin="napari-unet")[0]
+    viewer.open(str(tmp_path / "b.zarr"), plugin="napari-unet")
+    widget = AnnotateWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._image_combo.value = image
+    widget._folder.value = tmp_path / "project"
+    widget._start_btn.native.click()
+    assert widget._prediction_combo.value is viewer.layers["a cells"]

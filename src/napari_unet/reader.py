@@ -3,16 +3,20 @@
 An OME-Zarr label image (``image-label`` metadata: a standalone store, or
 ``image.zarr/labels/<name>``) opens as a multiscale Labels layer; an OME-Zarr image opens as
 a multiscale Image layer (one per channel when its ``axes`` name a channel axis) with a
-Labels layer for each label image listed in its ``labels`` group. Every level is a dask
-array over the store: napari reads the chunks of the level and region in view, so a
-32768 x 32768 result opens at once and scrolls without loading it. Plain Zarr arrays and
-other folders are left to other readers (None).
+Labels layer for each label image listed in its ``labels`` group, named after the image
+(``"<image> <label name>"``). Axes of size 1 other than channels, y and x (the t and z of
+bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them. Every
+level is a dask array over the store: napari reads the chunks of the level and region in
+view, so a 32768 x 32768 result opens at once and scrolls without loading it. Plain Zarr
+arrays and other folders are left to other readers (None).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from napari_unet.core.errors import InputError
 from napari_unet.core.images.omezarr import axis_letters, group_attrs, read_multiscale
 
 __all__ = ["get_reader", "read_ome_zarr"]
@@ -49,9 +53,19 @@ def _scale(ome: dict, ndim: int) -> dict:
 def _layer(path: Path, kind: str, name: str) -> tuple:
     ome = group_attrs(path)[0]
     levels = read_multiscale(path)
-    data = levels if len(levels) > 1 else levels[0]
-    meta = {"name": name, "multiscale": len(levels) > 1, **_scale(ome, levels[0].ndim)}
+    meta = {"name": name, **_scale(ome, levels[0].ndim)}
     letters = axis_letters(ome)
+    if len(letters) == levels[0].ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
+        keep = [k for k, a in enumerate(letters) if not (a in "TZQ" and levels[0].shape[k] == 1)]
+        keep = keep if len(keep) >= 2 else list(range(levels[0].ndim))[-2:]
+        cut = tuple(slice(None) if k in keep else 0 for k in range(levels[0].ndim))
+        levels = [level[cut] for level in levels]
+        letters = "".join(letters[k] for k in keep)
+        for key in ("scale", "translate"):
+            if key in meta:
+                meta[key] = [meta[key][k] for k in keep]
+    data = levels if len(levels) > 1 else levels[0]
+    meta["multiscale"] = len(levels) > 1
     channel = letters.find("C") if len(letters) == levels[0].ndim else -1
     if kind == "image" and channel >= 0:  # one layer per channel, as napari shows channels
         meta["channel_axis"] = channel
@@ -61,17 +75,39 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     return data, meta, kind
 
 
+def _name(path: Path) -> str:
+    """The layer name of a store: its folder name without ``.zarr`` and ``.ome``."""
+    name = path.name
+    for suffix in (".zarr", ".ome"):
+        name = name[: -len(suffix)] if name.lower().endswith(suffix) and name != suffix else name
+    return name
+
+
 def read_ome_zarr(path) -> list[tuple]:
-    """Layer data tuples of the OME-Zarr image or label image at ``path`` (lazy levels)."""
+    """Layer data tuples of the OME-Zarr image or label image at ``path`` (lazy levels).
+
+    The image's label images are named after it (``"<image> <label name>"``), so the Annotate
+    dock offers an image its own labels. A damaged label image is left out with a warning
+    naming it: the image and its other labels open.
+    """
     if isinstance(path, list | tuple):
         path = path[0]
     p = Path(path)
     ome = group_attrs(p)[0]
     if "image-label" in ome:
-        return [_layer(p, "labels", p.name)]
-    layers = [_layer(p, "image", p.stem)]
+        return [_layer(p, "labels", _name(p))]
+    layers = [_layer(p, "image", _name(p))]
     found = group_attrs(p / "labels") if (p / "labels").is_dir() else None
     for name in found[0].get("labels", []) if found else []:
-        if group_attrs(p / "labels" / name) is not None:
-            layers.append(_layer(p / "labels" / name, "labels", name))
+        try:
+            if group_attrs(p / "labels" / str(name)) is None:
+                raise InputError("no OME-Zarr label image there")
+            layers.append(_layer(p / "labels" / str(name), "labels", f"{_name(p)} {name}"))
+        except (InputError, KeyError, IndexError, TypeError, ValueError) as exc:
+            warnings.warn(
+                f"{p.name}: its label image {name!r} (labels/{name}) is damaged and was not "
+                f"opened ({exc}); the image and its other labels open",
+                UserWarning,
+                stacklevel=2,
+            )
     return layers

@@ -197,6 +197,38 @@ def test_project_folder_beside_image(tmp_path):
     assert project_folder_for(tmp_path / "a.ome.tif").name == "a.napari-unet"
 
 
+def test_an_image_of_the_same_stem_gets_its_own_project_folder(tmp_path):
+    """cells.tif and cells.png shared cells.napari-unet: the second loaded the first's cells
+    and autosave then wrote over them."""
+    ann = np.ones((4, 4), np.uint16)
+    tif, png = tmp_path / "cells.tif", tmp_path / "cells.png"
+    ident = image_identity(np.zeros((4, 4), np.uint8), "cells", ann.shape, source=tif)
+    folder = save_project(project_folder_for(tif), ann, identity=ident, image=tif)
+    before = (folder / ANNOTATIONS_FILE).read_bytes()
+    assert project_folder_for(tif) == folder == tmp_path / "cells.napari-unet"  # still its own
+    assert project_folder_for(png) == tmp_path / "cells.png.napari-unet"
+    assert load_project(folder, ann.shape, tif).annotations.sum() == 16
+    with pytest.raises(InputError, match=r"annotations of cells\.tif, not of cells\.png"):
+        load_project(folder, ann.shape, png)
+    with pytest.raises(InputError, match="cells.tif"):
+        save_project(folder, ann * 2, identity={**ident, "file_name": "cells.png"}, image=png)
+    assert (folder / ANNOTATIONS_FILE).read_bytes() == before
+
+
+def test_a_project_whose_annotations_would_be_the_image_is_refused(tmp_path):
+    """An image named annotations.tif, its own folder chosen as project folder: it was
+    loaded as saved annotations, and autosave wrote the mask over the image."""
+    image = tmp_path / ANNOTATIONS_FILE
+    pixels = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    tifffile.imwrite(image, pixels)
+    before = image.read_bytes()
+    with pytest.raises(InputError, match="image file itself"):
+        load_project(tmp_path, pixels.shape, image)
+    with pytest.raises(InputError, match="image file itself"):
+        save_project(tmp_path, np.ones((8, 8), np.uint16), image=tmp_path / "." / image.name)
+    assert image.read_bytes() == before and not (tmp_path / "project.json").exists()
+
+
 def test_save_and_load_roundtrip(tmp_path):
     image = np.random.default_rng(0).random((16, 24)).astype(np.float32)
     ann = np.zeros((16, 24), np.uint32)
@@ -346,6 +378,38 @@ def test_content_hash_tells_images_apart():
     assert identity_warnings(ident_a, image_identity(b, "a", a.shape)) == [
         "the image's pixels: not the same as in the annotated image"
     ]
+
+
+class _Lazy:
+    """An array read in slices only (as a dask or Zarr level is); records each read's size."""
+
+    def __init__(self, data):
+        self._data, self.shape, self.dtype, self.reads = data, data.shape, data.dtype, []
+
+    def __getitem__(self, key):
+        part = self._data[key]
+        self.reads.append(part.size)
+        return part
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("read whole")
+
+
+def test_a_multiscale_identity_is_its_full_resolution_level(monkeypatch):
+    """project.json recorded the smallest level (np.asarray of napari's multiscale data)."""
+    from napari_unet.core.annotation import identity
+
+    full = np.random.default_rng(1).integers(0, 60000, (300, 200), dtype=np.uint16)
+    one = image_identity(full, "slide", full.shape)
+    pyramid = image_identity([full, full[::2, ::2]], "slide", full.shape)
+    assert pyramid["image_shape"] == [300, 200] and pyramid["image_dtype"] == "uint16"
+    assert identity_warnings(pyramid, one) == []  # the same pixels as one level
+    monkeypatch.setattr(identity, "BLOCK_PIXELS", 1000)  # five rows at a time
+    monkeypatch.setattr(identity, "HASH_SAMPLES", 777)  # a step that crosses rows unevenly
+    lazy = _Lazy(full)
+    lazy_identity = image_identity([lazy, full[::2, ::2]], "slide", full.shape)
+    assert lazy_identity == image_identity(full, "slide", full.shape)
+    assert lazy.reads and max(lazy.reads) <= 1000  # sampled in blocks, never read whole
 
 
 def test_shared_data_masks_roundtrip(shared_data, tmp_path):

@@ -90,7 +90,8 @@ def test_counts_show_scaled_area(make_napari_viewer, qtbot, tmp_path):
     widget, _ = _widget(viewer, qtbot, layer=layer)
     labels = widget._annotations
     assert list(labels.scale) == [0.5, 0.5]
-    assert "Pixel size" in widget._status.value and "no file" in widget._saved.value
+    assert "Pixel size 0.5 x 0.5:" in widget._status.value  # not [np.float64(0.5), ...]
+    assert "no file" in widget._saved.value
     idx = np.nonzero(np.ones((4, 4), bool))
     labels.data_setitem((idx[0] + 5, idx[1] + 5), 1)
     qtbot.waitUntil(lambda: widget._counts.value == "1 cells, 16 px (4 scaled units²)")
@@ -159,6 +160,39 @@ def test_a_large_accept_is_written_in_parts_and_undone_in_one(
     assert len(labels._undo_history) == 1  # one item of napari's undo history
     labels.undo()  # one step reverts every part
     assert not np.asarray(labels.data).any()
+
+
+def test_strokes_before_an_accept_stay_undoable_after_it(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """The accept made the layer read-only, and napari then dropped its whole undo history:
+    the strokes painted before Accept could no longer be undone."""
+    from napari_unet.widgets import _annotate_work
+
+    monkeypatch.setattr(_annotate_work, "PART_PIXELS", 40)  # written in parts, still one item
+    path, data = _image_file(tmp_path)
+    widget, _ = _widget(make_napari_viewer(), qtbot, path)
+    labels = widget._annotations
+    labels.brush_size = 3
+    labels.paint((40, 5), 1)  # stroke A
+    labels.paint((40, 20), 2)  # stroke B
+    strokes = np.asarray(labels.data).copy()
+    pred = np.zeros(data.shape, np.uint16)
+    pred[2:12, 30:40] = 1
+    widget._viewer.add_labels(pred, name="prediction")
+    widget._prediction_combo.reset_choices()
+    widget._prediction_combo.value = widget._viewer.layers["prediction"]
+    _accept(qtbot, widget)
+    assert "Accepted 1 predicted cells" in widget._status.value
+    assert len(labels._undo_history) == 3  # stroke A, stroke B, the accept (one item)
+    labels.undo()  # the accept
+    np.testing.assert_array_equal(labels.data, strokes)
+    labels.undo()  # stroke B
+    assert (np.asarray(labels.data) == 1).any() and not (np.asarray(labels.data) == 2).any()
+    labels.undo()  # stroke A
+    assert not np.asarray(labels.data).any()
+    labels.redo()
+    assert (np.asarray(labels.data) == 1).any()
 
 
 def test_accepted_message_stays_when_autosave_writes(make_napari_viewer, qtbot, tmp_path):
@@ -609,3 +643,53 @@ def test_choosing_a_folder_with_other_work_overwrites_neither(
     assert (same / ANNOTATIONS_FILE).read_bytes() == same_bytes
     assert (other / ANNOTATIONS_FILE).read_bytes() == other_bytes
     assert np.asarray(widget._annotations.data)[30, 30] == 3  # the layer's work is kept too
+
+
+def test_images_differing_only_in_extension_keep_their_own_projects(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    """cells.tif and cells.png shared cells.napari-unet: annotating cells.png loaded
+    cells.tif's cells, and its autosave wrote over them."""
+    from PIL import Image as PILImage
+
+    tif, _ = _image_file(tmp_path)
+    png = tmp_path / "cells.png"
+    PILImage.fromarray(np.full((48, 64), 7, np.uint8)).save(png)
+    widget, _ = _widget(make_napari_viewer(), qtbot, tif)
+    widget._annotations.paint((10, 10), 1)
+    first = project_folder_for(tif) / ANNOTATIONS_FILE
+    _wait_saved(qtbot, widget, first)
+    before = first.read_bytes()
+    widget2, _ = _widget(make_napari_viewer(), qtbot, png)
+    assert widget2._saver.folder == tmp_path / "cells.png.napari-unet"
+    assert not np.asarray(widget2._annotations.data).any()  # not cells.tif's cells
+    widget2._annotations.paint((30, 30), 5)
+    _wait_saved(qtbot, widget2, widget2._saver.folder / ANNOTATIONS_FILE)
+    assert first.read_bytes() == before
+    # Choosing cells.tif's folder for cells.png by hand: neither read nor written.
+    widget2._folder.value = project_folder_for(tif)
+    assert any("holds the annotations of cells.tif" in m for m in messages)
+    assert "Autosave is OFF" in widget2._saved.value
+    widget2._annotations.paint((40, 40), 6)
+    widget2._save_btn.native.click()
+    qtbot.wait(200)
+    assert first.read_bytes() == before
+
+
+def test_a_project_folder_whose_annotations_file_is_the_image_never_touches_it(
+    make_napari_viewer, qtbot, tmp_path, messages
+):
+    """An image named annotations.tif with its own folder as project folder: the image was
+    loaded as saved annotations, and autosave wrote the mask over it."""
+    path, _ = _image_file(tmp_path, name=ANNOTATIONS_FILE)
+    before = path.read_bytes()
+    widget, _ = _widget(make_napari_viewer(), qtbot, path)
+    widget._folder.value = tmp_path
+    assert any("image file itself" in m for m in messages)
+    assert not np.asarray(widget._annotations.data).any()  # the image is no annotations
+    assert "Autosave is OFF" in widget._saved.value
+    widget._annotations.paint((20, 20), 3)
+    widget._save_btn.native.click()
+    qtbot.wait(200)
+    widget._saver.flush()
+    assert path.read_bytes() == before

@@ -37,13 +37,13 @@ def test_the_proxy_warns_on_a_plain_read(proxied):  # what the docks' reads must
 
 
 def test_the_docks_reads_and_writes_warn_nothing(proxied):
-    from napari_unet.widgets._evaluate_work import _restore_history
+    from napari_unet.widgets._evaluate_work import restore_history
     from napari_unet.widgets._live_view import write_box
 
     def use():
         undo, redo = _layers.history_deques(proxied)
         proxied.paint((5, 5), 3)
-        _restore_history(proxied, undo.copy(), redo.copy())
+        restore_history(proxied, undo.copy(), redo.copy())
         write_box(proxied, (0, 8, 0, 8), np.full((8, 8), 2, np.int32))
         assert private(proxied, "_block_history") is False
         assert private(proxied, "_no_such_thing", "absent") == "absent"

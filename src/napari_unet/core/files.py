@@ -29,6 +29,7 @@ __all__ = [
     "available_memory",
     "check_outputs",
     "recover_folder",
+    "same_file",
     "stale_temporaries",
 ]
 
@@ -222,10 +223,14 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> Non
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {out}: the folder {folder} is not writable")
         for src in read:
-            if out.resolve() == src.resolve() or (
-                out.exists() and src.exists() and os.path.samefile(out, src)
-            ):
+            if same_file(out, src):
                 raise InputError(f"{out} is an input ({src}); refusing to overwrite it")
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (resolved, or the same file under another name)."""
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
 
 
 def _zarr_store(path: Path) -> bool:

@@ -6,7 +6,9 @@ computed in a worker; writing it into the layer (napari's ``data_setitem``, whic
 undo history and redraws) must run on the GUI thread, so a large one is written in parts of
 :data:`PART_PIXELS`, one per turn of the event loop, inside one ``block_history``: napari
 stays responsive (it froze for 4.5-7 s writing 55 million pixels at once) and one Ctrl+Z
-still undoes the whole accept.
+still undoes the whole accept. The layer is read-only meanwhile, which makes napari drop its
+undo history: the history is kept and given back afterwards, the accept added to it, so the
+strokes made before Accept can still be undone.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets import _session
+from napari_unet.widgets import _layers, _session
+from napari_unet.widgets._evaluate_work import restore_history
 
 __all__ = ["PART_PIXELS", "StackCounter", "start_accept"]
 
@@ -40,31 +43,36 @@ def start_accept(dock) -> None:
     except InputError as exc:
         show_error(str(exc))
         return
-    mode, labels.editable, dock._accept_btn.enabled = labels.mode, False, False
+    # napari clears the undo history of a layer made read-only: kept, and given back
+    kept = (labels.mode, _layers.history_deques(labels) or (None, None))
+    labels.editable, dock._accept_btn.enabled = False, False
     dock._set_status("Accepting the prediction...")
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda result: _accepted(dock, labels, result, mode))
-    worker.errored.connect(lambda exc: _failed(dock, labels, mode, exc))
+    worker.returned.connect(lambda result: _accepted(dock, labels, result, kept))
+    worker.errored.connect(lambda exc: _failed(dock, labels, kept, exc))
     worker.start()
 
 
-def _failed(dock, labels, mode, exc) -> None:
+def _failed(dock, labels, kept, exc) -> None:
     show_error(str(exc))
     dock._set_status(f"Accept prediction failed: {exc}")
-    _done(dock, labels, mode)
+    _done(dock, labels, kept)
 
 
-def _done(dock, labels, mode) -> None:
+def _done(dock, labels, kept) -> None:
+    """Editable again, in its mode, with the undo history from before Accept (and the accept)."""
+    mode, history = kept
     labels.editable = True
     labels.mode = mode
+    restore_history(labels, *history)
     with contextlib.suppress(RuntimeError):  # the dock may be gone
         dock._accept_btn.enabled = dock._annotations is not None
 
 
-def _accepted(dock, labels, result, mode) -> None:
+def _accepted(dock, labels, result, kept) -> None:
     idx, values, added, z, after = result
     if labels is not dock._annotations:  # the session moved on meanwhile
-        _done(dock, labels, mode)
+        _done(dock, labels, kept)
         return
     values = values.astype(labels.data.dtype, copy=False)
     history = labels.block_history()  # one item of napari's undo history, over all parts
@@ -77,7 +85,7 @@ def _accepted(dock, labels, result, mode) -> None:
                 labels.data_setitem(tuple(i[start:stop] for i in idx), values[start:stop])
         except Exception:  # noqa: BLE001 - the parts written so far stay one undo item
             history.__exit__(None, None, None)
-            _done(dock, labels, mode)
+            _done(dock, labels, kept)
             raise
         if stop < idx[0].size:
             dock._set_status(f"Accepting the prediction... {stop / idx[0].size:.0%}")
@@ -89,7 +97,7 @@ def _accepted(dock, labels, result, mode) -> None:
             f"Accepted {added} predicted cells{where} ({idx[0].size} px); undo with Ctrl+Z."
         )
         labels.selected_label = after
-        _done(dock, labels, mode)
+        _done(dock, labels, kept)
 
     write(0)
 

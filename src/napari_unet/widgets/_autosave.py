@@ -19,6 +19,7 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.project import (
+    check_project_folder,
     folder_is_writable,
     identity_warnings,
     load_project,
@@ -38,26 +39,28 @@ def shapes_state(data, types) -> list:
     return [(t, np.asarray(d, dtype=float).tolist()) for d, t in zip(data, types, strict=True)]
 
 
-def load_saved(folder: Path | None, identity: dict, labels_shape):
+def load_saved(folder: Path | None, identity: dict, labels_shape, image=None):
     """Read a project folder; on a mismatch, warn and keep the files untouched.
 
-    Returns the project (or None) and whether autosave may write to the folder.
+    ``image`` is the image file: a folder that is another file's project, or whose files
+    would be the image itself, is neither read nor written. Returns the project (or None)
+    and whether autosave may write to the folder.
     """
     if folder is None:
+        return None, False
+    try:
+        project = load_project(folder, labels_shape, image)
+    except InputError as exc:
+        show_error(
+            f"{exc}. Nothing was loaded from the folder, and its files are left untouched: "
+            "autosave is off until you choose another project folder."
+        )
         return None, False
     if not folder_is_writable(folder):
         show_error(
             f"The project folder {folder} is read-only. Autosave is off until you "
             "choose a writable project folder; your annotations stay in the viewer."
         )
-    try:
-        project = load_project(folder, labels_shape)
-    except InputError as exc:
-        show_error(
-            f"{exc}. The saved annotations were not loaded and are left untouched; "
-            "autosave is off until you choose another project folder."
-        )
-        return None, False
     if project is not None:
         for note in identity_warnings(project.identity, identity):
             show_warning(f"{note} ({folder.name}).")
@@ -83,6 +86,7 @@ class Autosaver:
         self.folder: Path | None = None
         self.enabled = False
         self.identity: dict = {}
+        self.image: Path | None = None  # the image file: never written over (save_project)
         self._saved: State | None = None
         self.failure: str | None = None  # the last save's error, until a save succeeds
         self._saving = False
@@ -97,17 +101,29 @@ class Autosaver:
         self.timer.setInterval(AUTOSAVE_MS)
         self.timer.timeout.connect(self.save_now)
 
-    def reset(self, folder: Path | None, identity: dict, saved: State | None, ok: bool) -> None:
-        """Point at ``folder``; ``saved`` is what the folder already holds (None: nothing)."""
+    def reset(
+        self, folder: Path | None, identity: dict, saved: State | None, ok: bool, image=None
+    ) -> None:
+        """Point at ``folder``; ``saved`` is what the folder already holds (None: nothing).
+
+        ``image`` is the image's file (None: none).
+        """
         self.timer.stop()
-        self.folder, self.identity, self._saved = folder, identity, saved
+        self.folder, self.identity, self._saved, self.image = folder, identity, saved, image
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None
 
     def set_folder(self, folder: Path | None) -> None:
         """Switch to another folder: write everything there at the next save."""
-        self.reset(folder, self.identity, None, True)
-        if folder is not None and not self.enabled:
+        ok = True
+        try:  # never another file's project, nor over the image itself
+            if folder is not None:
+                check_project_folder(folder, self.image)
+        except InputError as exc:
+            show_error(f"{exc}. Autosave is off until you choose another project folder.")
+            ok = False
+        self.reset(folder, self.identity, None, ok, self.image)
+        if ok and folder is not None and not self.enabled:
             show_error(f"The project folder {folder} is not writable; autosave stays off.")
         self._on_status(self.note())
         if self.enabled:
@@ -145,7 +161,7 @@ class Autosaver:
         ``ann`` may also be given to the function (computed in the worker).
         """
         self._seq += 1
-        seq, folder, identity = self._seq, self.folder, dict(self.identity)
+        seq, folder, identity, image = self._seq, self.folder, dict(self.identity), self.image
         data = [np.asarray(d) for _, d in region] if region is not None else None
         types = [t for t, _ in region] if region is not None else None
 
@@ -153,7 +169,7 @@ class Autosaver:
             with self._lock:
                 if seq <= self._written_seq:
                     return False
-                save_project(folder, ann, data, types, identity)
+                save_project(folder, ann, data, types, identity, image=image)
                 self._written_seq = seq
                 return True
 

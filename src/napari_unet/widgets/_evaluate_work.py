@@ -20,7 +20,16 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers, _workers
 
-__all__ = ["COPIED", "Copied", "Plan", "ReadOnly", "copy_layers", "plan", "score_each"]
+__all__ = [
+    "COPIED",
+    "Copied",
+    "Plan",
+    "ReadOnly",
+    "copy_layers",
+    "plan",
+    "restore_history",
+    "score_each",
+]
 
 
 @dataclass(frozen=True)
@@ -193,10 +202,10 @@ class ReadOnly:
             layer.editable = True
             if layer.mode != mode:
                 layer.mode = mode
-            _restore_history(layer, *history)
+            restore_history(layer, *history)
 
 
-def _restore_history(layer, undo: deque | None, redo: deque | None) -> None:
+def restore_history(layer, undo: deque | None, redo: deque | None) -> None:
     """Put back the undo items napari dropped (napari's private deques; skipped if absent)."""
     from napari_unet.widgets._private import private, set_private
 

@@ -192,7 +192,7 @@ class AnnotateWidget(KeepsPicks, Container):
         folder = self._default_folder(image)
         src = getattr(image.source, "path", None)
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
-        project, ok = load_saved(folder, identity, plan.labels_shape)
+        project, ok = load_saved(folder, identity, plan.labels_shape, src)
         labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
         self._annotations = labels
         on_screen = _session.plane_on_screen(self._viewer, image, plan.labels_shape[0], False)
@@ -214,12 +214,13 @@ class AnnotateWidget(KeepsPicks, Container):
         saved = None  # what the folder holds, so that only differences are written
         if project is not None and project.annotations is not None:
             saved = (project.annotations, shapes_state(project.region_data, project.region_types))
-        self._saver.reset(folder, identity, saved, ok)
+        self._saver.reset(folder, identity, saved, ok, src)
         self._enable_session(True)
         self._on_layers_changed(start=True)
         notes = [f"Annotating {image.name} ({plan.kind}, labels {plan.labels_shape})."]
         if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
-            notes.append(f"Pixel size {scale[-2:]}: areas are shown in pixels and scaled units.")
+            size = " x ".join(f"{float(s):g}" for s in scale[-2:])  # not np.float64(0.5)
+            notes.append(f"Pixel size {size}: areas are shown in pixels and scaled units.")
         self._set_status(" ".join(notes))
         self._set_saved(self._saver.note())
         self._update_counts()

@@ -1,11 +1,12 @@
 """Annotation projects on disk: annotations, annotated region and image identity.
 
-Layout of a project folder (by default ``<image stem>.napari-unet/`` beside the image)::
+Layout of a project folder (by default ``<image stem>.napari-unet/`` beside the image, or
+``<image file name>.napari-unet/`` when that one is another file's project)::
 
     annotations.tif   instance mask (uint16, or uint32 above 65535 ids), zlib-compressed
     region.json       the "annotated region" shapes, restorable as editable napari shapes
-    project.json      identity of the image (name, shape, dtype, content hash, scale,
-                      translate) and the napari-unet version that wrote it
+    project.json      identity of the image (name, file name, shape, dtype, content hash,
+                      scale, translate; :mod:`.identity`) and the napari-unet version
 
 Every file is written atomically (temporary file in the same folder, then rename), so a
 crash leaves either the previous or the new version, never a torn file.
@@ -13,7 +14,6 @@ crash leaves either the previous or the new version, never a torn file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -22,17 +22,42 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_unet.core.annotation.identity import (
+    FORMAT_VERSION,
+    HASH_SAMPLES,
+    content_hash,
+    identity_warnings,
+    image_identity,
+)
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write
+from napari_unet.core.files import atomic_write, same_file
+
+__all__ = [
+    "ANNOTATIONS_FILE",
+    "FORMAT_VERSION",
+    "HASH_SAMPLES",
+    "PROJECT_FILE",
+    "PROJECT_SUFFIX",
+    "REGION_FILE",
+    "Project",
+    "check_project_folder",
+    "content_hash",
+    "folder_is_writable",
+    "holds_project",
+    "identity_warnings",
+    "image_identity",
+    "load_project",
+    "project_folder_for",
+    "project_image_name",
+    "read_annotations",
+    "save_project",
+    "write_annotations",
+]
 
 PROJECT_SUFFIX = ".napari-unet"
 ANNOTATIONS_FILE = "annotations.tif"
 REGION_FILE = "region.json"
 PROJECT_FILE = "project.json"
-FORMAT_VERSION = 1
-
-#: The content hash reads at most this many pixels (a regular subsample), to stay cheap.
-HASH_SAMPLES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,70 +83,51 @@ class Project:
 
 
 def project_folder_for(image_path: str | os.PathLike) -> Path:
-    """Return the default project folder of an image: ``<stem>.napari-unet`` beside it."""
+    """Return the default project folder of an image: ``<stem>.napari-unet`` beside it.
+
+    When that folder is the project of another file (``cells.tif`` and ``cells.png``), it is
+    ``<file name>.napari-unet`` (``cells.png.napari-unet``): never the other image's work.
+    """
     p = Path(image_path)
     name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
-    return p.parent / f"{name}{PROJECT_SUFFIX}"
+    plain = p.parent / f"{name}{PROJECT_SUFFIX}"
+    owner = project_image_name(plain)
+    return plain if owner in (None, p.name) else p.parent / f"{p.name}{PROJECT_SUFFIX}"
 
 
-def content_hash(data) -> str:
-    """Return a cheap hash of an image: shape, dtype and a regular pixel subsample.
+def project_image_name(folder: str | os.PathLike) -> str | None:
+    """The image file a project folder belongs to (its project.json's), None if unknown."""
+    try:
+        identity = json.loads((Path(folder) / PROJECT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    name = identity.get("file_name") if isinstance(identity, dict) else None
+    return name if isinstance(name, str) and name else None
 
-    Enough to tell a different image of the same shape from the saved one; it reads
-    at most :data:`HASH_SAMPLES` pixels, so it is fast on large images.
+
+def check_project_folder(folder: str | os.PathLike, image: str | os.PathLike | None) -> None:
+    """Refuse a project folder that is not the image file ``image``'s (None: no file).
+
+    Its files must not be the image itself (as :func:`~napari_unet.core.files.check_outputs`
+    refuses an output that is an input), nor its project.json name another image file.
     """
-    arr = np.asarray(data)
-    step = max(1, int(np.ceil(arr.size / HASH_SAMPLES)))
-    sample = np.ascontiguousarray(arr.reshape(-1)[::step])
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((arr.shape, str(arr.dtype))).encode())
-    h.update(sample.tobytes())
-    return h.hexdigest()
-
-
-def image_identity(
-    data,
-    name: str,
-    labels_shape: Sequence[int],
-    scale: Sequence[float] = (),
-    translate: Sequence[float] = (),
-    source: str | os.PathLike | None = None,
-) -> dict:
-    """Describe an image so that a later session can tell it is the same one.
-
-    Parameters
-    ----------
-    data : array-like
-        The image pixels.
-    name : str
-        Layer name.
-    labels_shape : sequence of int
-        Shape of its annotations.
-    scale, translate : sequence of float
-        World transform of the annotated axes.
-    source : path-like, optional
-        The image file; only its name is stored (never an absolute path).
-
-    Returns
-    -------
-    dict
-        JSON-serialisable identity.
-    """
-    from napari_unet._version import __version__
-
-    arr = np.asarray(data)
-    return {
-        "format": FORMAT_VERSION,
-        "napari_unet_version": __version__,
-        "name": name,
-        "file_name": Path(source).name if source else None,
-        "image_shape": list(arr.shape),
-        "image_dtype": str(arr.dtype),
-        "labels_shape": [int(s) for s in labels_shape],
-        "content_hash": content_hash(arr),
-        "scale": [float(s) for s in scale],
-        "translate": [float(t) for t in translate],
-    }
+    if image is None:
+        return
+    folder, image = Path(folder), Path(image)
+    for name in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE):
+        if same_file(folder / name, image):
+            raise InputError(
+                f"the project folder {folder} would keep its annotations ({name}) in the "
+                f"image file itself ({image}); the image is never read as annotations nor "
+                "written over"
+            )
+    owner = project_image_name(folder)
+    if owner is not None and owner != image.name:
+        raise InputError(
+            f"the project folder {folder} holds the annotations of {owner}, not of "
+            f"{image.name} (if {image.name} is {owner} renamed, put its name in "
+            f"{PROJECT_FILE}'s file_name)"
+        )
 
 
 def folder_is_writable(folder: str | os.PathLike) -> bool:
@@ -157,6 +163,7 @@ def save_project(
     region_data: Sequence[np.ndarray] | None = None,
     region_types: Sequence[str] | None = None,
     identity: dict | None = None,
+    image: str | os.PathLike | None = None,
 ) -> Path:
     """Write (parts of) a project atomically; parts given as None are left as they are.
 
@@ -170,6 +177,9 @@ def save_project(
         Annotated-region shapes (vertices and napari shape types).
     identity : dict, optional
         From :func:`image_identity`.
+    image : path-like, optional
+        The image file: a folder that is not its project is refused
+        (:func:`check_project_folder`), so the image itself is never written over.
 
     Returns
     -------
@@ -179,9 +189,11 @@ def save_project(
     Raises
     ------
     InputError
-        If the folder cannot be created or written, or the annotations are not integer.
+        If the folder cannot be created or written, is not the image's, or the annotations
+        are not integer.
     """
     folder = Path(folder)
+    check_project_folder(folder, image)
     _check_folder(folder)
     try:
         if annotations is not None:
@@ -279,7 +291,9 @@ def holds_project(folder: str | os.PathLike) -> bool:
 
 
 def load_project(
-    folder: str | os.PathLike, expected_shape: Sequence[int] | None = None
+    folder: str | os.PathLike,
+    expected_shape: Sequence[int] | None = None,
+    image: str | os.PathLike | None = None,
 ) -> Project | None:
     """Read a project folder.
 
@@ -289,6 +303,9 @@ def load_project(
         The project folder.
     expected_shape : sequence of int, optional
         Shape the annotations must have (the labels shape of the image).
+    image : path-like, optional
+        The image file: a folder that is not its project is refused
+        (:func:`check_project_folder`), so the image is never read as its annotations.
 
     Returns
     -------
@@ -298,10 +315,11 @@ def load_project(
     Raises
     ------
     InputError
-        If saved annotations have another shape (they are left untouched on disk) or a
-        file is unreadable.
+        If saved annotations have another shape (they are left untouched on disk), a
+        file is unreadable, or the folder is not the image's.
     """
     folder = Path(folder)
+    check_project_folder(folder, image)
     if not holds_project(folder):
         return None
     annotations = None
@@ -346,19 +364,3 @@ def _read_region(path: Path, expected_shape) -> tuple[list[np.ndarray], list[str
     if expected_shape is not None:
         region_mask(data, types, expected_shape)  # the shapes fit the image's labels
     return data, types
-
-
-def identity_warnings(saved: dict, current: dict) -> list[str]:
-    """Return human-readable differences between a saved and the current image identity."""
-    notes = []
-    if not saved:
-        return notes
-    for key, what in (
-        ("image_shape", "shape"),
-        ("image_dtype", "data type"),
-        ("content_hash", "pixels"),
-        ("scale", "scale"),
-    ):
-        if key in saved and saved[key] != current.get(key):
-            notes.append(f"the image's {what}: not the same as in the annotated image")
-    return notes
