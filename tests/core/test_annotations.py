@@ -202,6 +202,8 @@ def test_an_image_of_the_same_stem_gets_its_own_project_folder(tmp_path):
     and autosave then wrote over them."""
     ann = np.ones((4, 4), np.uint16)
     tif, png = tmp_path / "cells.tif", tmp_path / "cells.png"
+    tifffile.imwrite(tif, np.zeros((4, 4), np.uint8))
+    png.write_bytes(b"another image")
     ident = image_identity(np.zeros((4, 4), np.uint8), "cells", ann.shape, source=tif)
     folder = save_project(project_folder_for(tif), ann, identity=ident, image=tif)
     before = (folder / ANNOTATIONS_FILE).read_bytes()
@@ -213,6 +215,10 @@ def test_an_image_of_the_same_stem_gets_its_own_project_folder(tmp_path):
     with pytest.raises(InputError, match="cells.tif"):
         save_project(folder, ann * 2, identity={**ident, "file_name": "cells.png"}, image=png)
     assert (folder / ANNOTATIONS_FILE).read_bytes() == before
+    # the image saved under another ending, the old file gone: still its project
+    tiff = tif.rename(tmp_path / "cells.tiff")
+    assert project_folder_for(tiff) == folder
+    assert load_project(folder, ann.shape, tiff).annotations.sum() == 16
 
 
 def test_a_project_whose_annotations_would_be_the_image_is_refused(tmp_path):
@@ -404,10 +410,15 @@ def test_a_multiscale_identity_is_its_full_resolution_level(monkeypatch):
     pyramid = image_identity([full, full[::2, ::2]], "slide", full.shape)
     assert pyramid["image_shape"] == [300, 200] and pyramid["image_dtype"] == "uint16"
     assert identity_warnings(pyramid, one) == []  # the same pixels as one level
+    # a project saved by an earlier version recorded the smallest level: the same image
+    legacy = image_identity(full[::2, ::2], "slide", full.shape)
+    assert identity_warnings(legacy, pyramid) == []
+    assert identity_warnings(legacy, one)  # not a pyramid: a different image
     monkeypatch.setattr(identity, "BLOCK_PIXELS", 1000)  # five rows at a time
     monkeypatch.setattr(identity, "HASH_SAMPLES", 777)  # a step that crosses rows unevenly
     lazy = _Lazy(full)
     lazy_identity = image_identity([lazy, full[::2, ::2]], "slide", full.shape)
+    lazy_identity.pop("smallest_level")
     assert lazy_identity == image_identity(full, "slide", full.shape)
     assert lazy.reads and max(lazy.reads) <= 1000  # sampled in blocks, never read whole
 

@@ -67,24 +67,36 @@ def _not_a_package(path: Path, flag: str) -> None:
 
 
 def _own_optimizer_state(args) -> None:
-    """Refuse a new output whose optimiser-state file another run's output already has.
+    """Refuse a new output whose optimiser-state file holds another model file's run.
 
     ``-o nuclei.v1`` and ``-o nuclei.v2`` both keep their state in
     ``nuclei.optim.safetensors`` (the name less its last ending): the second run replaced
-    the first one's, which could then no longer be resumed.
+    the first one's, which could then no longer be resumed. A state whose model file is gone
+    (deleted to start over, or never written) resumes nothing and is replaced as usual.
     """
-    from napari_unet.core.training.checkpoint import optimizer_path
+    import glob
+
+    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.core.training.checkpoint import optimizer_path, optimizer_run
 
     out, state = args.output, optimizer_path(args.output)
     if out.exists() or not state.exists() or args.overwrite:
         return
-    other = f"{out.stem}_2{out.suffix}" if out.suffix == ".safetensors" else None
-    other = other or f"{out.name.replace('.', '_')}.safetensors"
-    raise InputError(
-        f"{state} exists: it holds the optimiser state of another run (outputs whose names "
-        f"differ only after the last dot share it), which resumes that run; give another "
-        f"output name, such as {out.with_name(other)}, or pass --overwrite to replace it"
-    )
+    run = optimizer_run(state)
+    for other in sorted(out.parent.glob(glob.escape(out.stem) + ".*")):
+        if other == out or optimizer_path(other) != state or not other.is_file():
+            continue
+        try:
+            owner = (read_metadata(other).get("provenance") or {}).get("run_id")
+        except (InputError, OSError, ValueError):
+            continue  # not a model file
+        if run and owner == run:
+            name = f"{out.stem}_{out.suffix[1:] or '2'}.safetensors"
+            raise InputError(
+                f"{state} holds the optimiser state of {other.name}'s run, which resumes it "
+                f"(outputs whose names differ only after the last dot share it); give another "
+                f"output name, such as {out.with_name(name)}, or pass --overwrite to replace it"
+            )
 
 
 def _check_log(args) -> None:

@@ -90,10 +90,12 @@ def image_identity(
     """
     from napari_unet._version import __version__
 
+    smallest = None
     if isinstance(data, Sequence):  # a multiscale image's levels: the full resolution
+        smallest = data[-1] if len(data) > 1 else None
         data = data[0]
     arr = data if hasattr(data, "shape") and hasattr(data, "dtype") else np.asarray(data)
-    return {
+    identity = {
         "format": FORMAT_VERSION,
         "napari_unet_version": __version__,
         "name": name,
@@ -105,6 +107,12 @@ def image_identity(
         "scale": [float(s) for s in scale],
         "translate": [float(t) for t in translate],
     }
+    if smallest is not None:  # what earlier versions recorded for a multiscale image
+        identity["smallest_level"] = {
+            "image_shape": [int(n) for n in smallest.shape],
+            "content_hash": content_hash(smallest),
+        }
+    return identity
 
 
 def identity_warnings(saved: dict, current: dict) -> list[str]:
@@ -112,12 +120,15 @@ def identity_warnings(saved: dict, current: dict) -> list[str]:
     notes = []
     if not saved:
         return notes
+    # Projects saved before multiscale images were described by their full level recorded
+    # the smallest level (napari's array of a multiscale image): that is the same image.
+    legacy = current.get("smallest_level") or {}
     for key, what in (
         ("image_shape", "shape"),
         ("image_dtype", "data type"),
         ("content_hash", "pixels"),
         ("scale", "scale"),
     ):
-        if key in saved and saved[key] != current.get(key):
+        if key in saved and saved[key] != current.get(key) and saved[key] != legacy.get(key):
             notes.append(f"the image's {what}: not the same as in the annotated image")
     return notes

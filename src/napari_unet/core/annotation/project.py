@@ -85,14 +85,23 @@ class Project:
 def project_folder_for(image_path: str | os.PathLike) -> Path:
     """Return the default project folder of an image: ``<stem>.napari-unet`` beside it.
 
-    When that folder is the project of another file (``cells.tif`` and ``cells.png``), it is
-    ``<file name>.napari-unet`` (``cells.png.napari-unet``): never the other image's work.
+    When that folder is the project of another file that is still there (``cells.tif`` and
+    ``cells.png``), it is ``<file name>.napari-unet`` (``cells.png.napari-unet``): never the
+    other image's work. A project whose file is gone is this image's (``cells.tif`` saved as
+    ``cells.tiff``): its annotations open, and the image's identity says if the pixels differ.
     """
     p = Path(image_path)
     name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
     plain = p.parent / f"{name}{PROJECT_SUFFIX}"
-    owner = project_image_name(plain)
-    return plain if owner in (None, p.name) else p.parent / f"{p.name}{PROJECT_SUFFIX}"
+    if _belongs_to_other(plain, p):
+        return p.parent / f"{p.name}{PROJECT_SUFFIX}"
+    return plain
+
+
+def _belongs_to_other(folder: Path, image: Path) -> bool:
+    """Whether ``folder``'s project.json names another image file, still beside it."""
+    owner = project_image_name(folder)
+    return owner not in (None, image.name) and (folder.parent / owner).exists()
 
 
 def project_image_name(folder: str | os.PathLike) -> str | None:
@@ -122,7 +131,7 @@ def check_project_folder(folder: str | os.PathLike, image: str | os.PathLike | N
                 "written over"
             )
     owner = project_image_name(folder)
-    if owner is not None and owner != image.name:
+    if _belongs_to_other(folder, image):
         raise InputError(
             f"the project folder {folder} holds the annotations of {owner}, not of "
             f"{image.name} (if {image.name} is {owner} renamed, put its name in "

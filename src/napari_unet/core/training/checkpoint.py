@@ -231,11 +231,11 @@ def drop_replaced(result: TrainResult, output: Path) -> None:
         if run != result.run_id:
             _remove(best)
     prev = optimizer_path(output, previous=True)
-    if prev.is_file() and _optimizer_run(prev) != result.run_id:
+    if prev.is_file() and optimizer_run(prev) != result.run_id:
         _remove(prev)
 
 
-def _optimizer_run(path: Path) -> str | None:
+def optimizer_run(path: Path) -> str | None:
     """The run id an optimiser-state file records (its header only), or None."""
     from safetensors import safe_open
 
