@@ -85,6 +85,11 @@ def parse(argv=None) -> argparse.Namespace:
         help="train with a worse microscope's blur, shading and noise, and choose on the "
         "validation images plus their degraded copies (dsb_full.DEGRADATIONS)",
     )  # fmt: skip
+    p.add_argument(
+        "--augment-set", nargs="+", default=[], metavar="KEY=VALUE",
+        help="augmentation settings over the recipe's (AugmentConfig fields, e.g. shading=1.5 "
+        "blur=0; after --robust's)",
+    )  # fmt: skip
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--output", type=Path, help="also write the model here (the package file)")
     p.add_argument(
@@ -101,7 +106,7 @@ def parse(argv=None) -> argparse.Namespace:
 def config_of(args, steps: int):
     """The training settings of the recipe."""
     from napari_unet import TrainConfig
-    from napari_unet.core.training.augment import ROBUST, AugmentConfig
+    from napari_unet.core.training.augment import AugmentConfig
 
     model = {
         "arch": "unet", "base_channels": args.base_channels, "depth": args.depth,
@@ -112,10 +117,35 @@ def config_of(args, steps: int):
     return TrainConfig(
         model=model, steps=steps, batch_size=args.batch_size, crop_size=args.crop_size,
         lr=args.lr, w0=args.w0, val_every=args.val_every or max(steps // 10, 1),
-        augment=AugmentConfig(scale=args.zoom, **(ROBUST if args.robust else {})).to_dict(),
+        augment=AugmentConfig(**augment_settings(args)).to_dict(),
         device=args.device, seed=args.seed,
         precision=args.precision,
     )  # fmt: skip
+
+
+def augment_settings(args) -> dict:
+    """The run's augmentation: the zoom, ``--robust``'s settings, then ``--augment-set``.
+
+    Each value is read as its setting's type (``elastic_grid=4`` an integer, ``flips=false``
+    a truth value); an unknown setting is refused by name.
+    """
+    from dataclasses import fields
+
+    from napari_unet.core.training.augment import ROBUST, AugmentConfig
+
+    types = {f.name: f.type for f in fields(AugmentConfig)}
+    settings = {"scale": args.zoom, **(ROBUST if args.robust else {})}
+    for item in args.augment_set:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise SystemExit(f"--augment-set {item}: give KEY=VALUE, KEY one of {sorted(types)}")
+        kind = types[key]
+        if kind in (bool, "bool"):
+            settings[key] = value.lower() in ("1", "true", "yes")
+        else:
+            settings[key] = int(value) if kind in (int, "int") else float(value)
+    AugmentConfig.from_dict(settings)  # refuses values out of range, by name
+    return settings
 
 
 def fit_steps(pairs, val, config, minutes: float, init=None) -> int:

@@ -165,3 +165,17 @@ def test_the_budget_pays_the_set_up_once_and_fills_with_steps(monkeypatch):
     monkeypatch.setattr(validation, "evaluate_pairs", fake_eval)
     config = TrainConfig(model={"arch": "unet"}, steps=1, device="cpu")
     assert train_nuclei.fit_steps([], [], config, minutes=2) == 90
+
+
+def test_augment_set_reads_each_setting_as_its_type_and_refuses_unknown_ones():
+    from napari_unet.core.training.augment import ROBUST
+
+    args = train_nuclei.parse(["--work", ".", "--robust", "--zoom", "0.4", "--augment-set",
+                               "shot=0", "elastic_grid=4", "flips=false"])  # fmt: skip
+    settings = train_nuclei.augment_settings(args)
+    assert settings["elastic_grid"] == 4 and isinstance(settings["elastic_grid"], int)
+    assert settings["flips"] is False and settings["shot"] == 0.0 and settings["scale"] == 0.4
+    assert settings["shading"] == ROBUST["shading"]  # --robust's, not overridden
+    for bad in ("blurr=1", "blur"):
+        with pytest.raises(SystemExit, match="KEY=VALUE"):
+            train_nuclei.augment_settings(train_nuclei.parse(["--work", ".", "--augment-set", bad]))

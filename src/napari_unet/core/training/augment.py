@@ -295,8 +295,8 @@ def draw_intensity(config: AugmentConfig, rng: np.random.Generator) -> tuple:
 def shading_plane(size: tuple[int, int], rise: float, angle: float) -> np.ndarray:
     """A plane over a ``size`` crop rising by ``rise`` across it in direction ``angle``.
 
-    Centred on 0, so the crop's mean level stays; the rise is measured along the direction
-    from the crop's centre to its edge and back (from -rise/2 to +rise/2 across a side).
+    Centred on 0, so the crop's mean level stays: along a side in the plane's direction it
+    runs from -rise/2 to +rise/2 (a diagonal direction rises further corner to corner).
     """
     rows = (np.arange(size[0], dtype=np.float32) + 0.5) / size[0] - 0.5
     cols = (np.arange(size[1], dtype=np.float32) + 0.5) / size[1] - 0.5
