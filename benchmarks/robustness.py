@@ -9,6 +9,12 @@ are only scored: the models are chosen on validation images (``scripts/train_nuc
 --robust`` chooses on the validation images and their degraded copies).
 
     python benchmarks/robustness.py --data DSB2018_FULL [--models nuclei FILE ...] [--n 20]
+        [--images test|val] [--flatten]
+
+``--images val`` scores the recipe's validation images (the split's val rows and 12 train
+rows, ``dsb_full.split``) instead, where a remedy may be chosen. ``--flatten`` adds a column
+per model: the image's background flattened before prediction (:func:`flattened`), a probe
+of a remedy for uneven light that needs no training.
 
 Prints a Markdown table: per condition and model, AP50 and the DSB score (AP averaged over
 IoU 0.5..0.95), pooled over the images, and the mean over the degraded conditions.
@@ -21,6 +27,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import dsb_full  # noqa: E402
 
@@ -31,6 +39,25 @@ def chosen_items(data: Path, kind: str, n: int) -> list:
     if n <= 0 or n >= len(items):
         return items
     return [items[round(i * len(items) / n)] for i in range(n)]
+
+
+def flattened(image: np.ndarray, size: int = 64, factor: int = 4) -> np.ndarray:
+    """``image`` less its background: a grey opening wider than the nuclei (``size`` px).
+
+    Computed on the image shrunk ``factor`` times (the background is smooth), smoothed and
+    grown back; bright objects on a dark background (fluorescence) only.
+    """
+    from scipy import ndimage
+
+    image = np.asarray(image, np.float32)
+    small = image[::factor, ::factor]
+    width = max(size // factor, 1)
+    back = ndimage.grey_opening(small, size=(width, width) + (1,) * (small.ndim - 2))
+    back = ndimage.gaussian_filter(back, (width / 2, width / 2) + (0,) * (small.ndim - 2))
+    zoom = [n / m for n, m in zip(image.shape[:2], back.shape[:2], strict=True)]
+    zoom += [1] * (image.ndim - 2)
+    back = ndimage.zoom(back, zoom, order=1)[: image.shape[0], : image.shape[1]]
+    return image - back
 
 
 def score(model, meta, pairs) -> tuple[float, float]:
@@ -59,14 +86,22 @@ def main(argv=None) -> int:
     p.add_argument("--kind", default="fluo", choices=sorted(dsb_full.KINDS))
     p.add_argument("--n", type=int, default=20, help="test images (0: all)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--images", choices=("test", "val"), default="test")
+    p.add_argument("--flatten", action="store_true", help="also with the background flattened")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [load_model(resolve_model(m)) for m in args.models]
-    items = chosen_items(args.data, args.kind, args.n)
+    if args.images == "val":
+        items = dsb_full.split(args.data, kinds=(args.kind,))["val"]
+    else:
+        items = chosen_items(args.data, args.kind, args.n)
     clean = [dsb_full.load(args.data, item) for item in items]
-    print(f"{len(items)} DSB2018 {args.kind} test images; AP50 / DSB score, pooled")
+    print(f"{len(items)} DSB2018 {args.kind} {args.images} images; AP50 / DSB score, pooled")
     print()
     names = [Path(m).name if Path(m).suffix else m for m in args.models]
+    if args.flatten:
+        models = [m for m in models for _ in (0, 1)]
+        names = [n + suffix for n in names for suffix in ("", ", flattened")]
     print("| condition | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     sums = [[0.0, 0.0] for _ in models]
@@ -77,7 +112,9 @@ def main(argv=None) -> int:
                      for i, (im, gt) in enumerate(clean)]  # fmt: skip
         cells = []
         for k, (model, meta) in enumerate(models):
-            ap50, dsb = score(model.eval(), meta, pairs)
+            flat = args.flatten and k % 2 == 1
+            ap50, dsb = score(model.eval(), meta, [(flattened(im), gt) for im, gt in pairs]
+                              if flat else pairs)  # fmt: skip
             cells.append(f"{ap50:.3f} / {dsb:.3f}")
             if condition != "none":
                 sums[k][0] += ap50
