@@ -131,12 +131,13 @@ def test_gamma_keeps_each_crops_range_and_noise_is_bounded(pairs):
     sampler = DeviceCropSampler(pairs, 48, 48, aug.AugmentConfig())
     raw = sampler.batch(4, np.random.default_rng(1))["image"]
     lo, hi = raw.amin(dim=(1, 2, 3)), raw.amax(dim=(1, 2, 3))
-    out = sampler._intensity(raw, [(g, 1.0, 0.0, 0.0) for g in (0.75, 1.0, 1.3, 1.3)], 0)
+    out = sampler._intensity(raw, [(g, *aug.NEUTRAL[1:]) for g in (0.75, 1.0, 1.3, 1.3)], 0)
     torch.testing.assert_close(out.amin(dim=(1, 2, 3)), lo, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.amax(dim=(1, 2, 3)), hi, atol=1e-5, rtol=0)
     torch.testing.assert_close(out[1], raw[1], atol=1e-5, rtol=0)  # gamma 1: unchanged
     assert (out[0] - raw[0]).abs().max() > 0.01 and (out[2] - raw[2]).abs().max() > 0.01
-    noisy = sampler._intensity(raw, [(1.0, 1.0, 0.0, s) for s in (0.0, 0.01, 0.03, 0.03)], 5)
+    levels = [(1.0, 1.0, 0.0, s, *aug.NEUTRAL[4:]) for s in (0.0, 0.01, 0.03, 0.03)]
+    noisy = sampler._intensity(raw, levels, 5)
     std = (noisy - raw).reshape(4, -1).std(dim=1)
     assert std[0] < 1e-6 and 0.008 < std[1] < 0.012 and 0.027 < std[2] < 0.033
     assert not torch.equal(noisy[2], noisy[3])  # independent noise per crop
@@ -226,7 +227,7 @@ def test_blur_shading_and_shot_noise_on_the_device_follow_the_cpu_path(pairs):
     sampler = DeviceCropSampler(pairs, 48, 48, aug.AugmentConfig(shot=0.5))
     flat = torch.zeros(2, 1, 48, 48)
     flat[1] = 1.0
-    neutral = aug.NEUTRAL[:4]
-    out = sampler._intensity(flat, [(*neutral, 0.4), (*neutral, 0.4)], 0)
+    shot = (*aug.NEUTRAL[:4], 0.4, *aug.NEUTRAL[5:])
+    out = sampler._intensity(flat, [shot, shot], 0)
     assert torch.equal(out[0], flat[0])  # no signal, no shot noise
     assert 0.36 < (out[1] - 1).std() < 0.44

@@ -187,7 +187,6 @@ def _config(args, resumed=None):
     from dataclasses import replace
 
     from napari_unet.cli._train_checks import resumed_steps, val_fraction
-    from napari_unet.core.errors import InputError
     from napari_unet.core.training.augment import NO_AUGMENT, ROBUST, AugmentConfig
     from napari_unet.core.training.config import TrainConfig
 

@@ -14,7 +14,12 @@ from napari.utils.notifications import show_error, show_warning
 from napari_unet.core.annotation.regions import whole_image_rectangle
 from napari_unet.widgets._layers import widen_labels
 
-__all__ = ["attach_labels", "attach_region", "reconcile"]
+__all__ = ["attach_labels", "attach_region", "reconcile", "region_name"]
+
+
+def region_name(image_name: str) -> str:
+    """The name of an image's annotated-region Shapes layer: ``"<image> annotated region"``."""
+    return f"{image_name} annotated region"
 
 
 def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
@@ -39,7 +44,7 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> S
     A new layer holds the project's saved region, else one rectangle over the whole image
     (the current ``plane`` of a stack): a fresh annotation is complete where it was painted.
     """
-    name = f"{image.name} annotated region"
+    name = region_name(image.name)
     ndim = len(plan.labels_shape)
     if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
         region = viewer.layers[name]

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from napari_unet.widgets._layers import layer_array, region_array, reset_keeping
-
-#: The name the Annotate dock gives an image's annotated region (``"<image> annotated region"``).
-REGION_SUFFIX = "annotated region"
+from napari_unet.widgets._session import region_name
 
 
 class RegionDefault:
@@ -43,7 +41,7 @@ class RegionDefault:
         if picker.value is not self.auto:
             return  # the user's own choice
         image = self.image_of()
-        name = None if image is None else f"{image.name} {REGION_SUFFIX}"
+        name = None if image is None else region_name(image.name)
         default = next((ly for ly in offered if ly.name == name), None)
         if default is None and self.auto is not None and image is self._image:
             return  # the same image, its region renamed: it stays

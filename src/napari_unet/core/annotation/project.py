@@ -93,15 +93,15 @@ def project_folder_for(image_path: str | os.PathLike) -> Path:
     p = Path(image_path)
     name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
     plain = p.parent / f"{name}{PROJECT_SUFFIX}"
-    if _belongs_to_other(plain, p):
+    if _other_owner(plain, p) is not None:
         return p.parent / f"{p.name}{PROJECT_SUFFIX}"
     return plain
 
 
-def _belongs_to_other(folder: Path, image: Path) -> bool:
-    """Whether ``folder``'s project.json names another image file, still beside it."""
+def _other_owner(folder: Path, image: Path) -> str | None:
+    """The other image file ``folder``'s project.json names, if it is still beside it."""
     owner = project_image_name(folder)
-    return owner not in (None, image.name) and (folder.parent / owner).exists()
+    return owner if owner not in (None, image.name) and (folder.parent / owner).exists() else None
 
 
 def project_image_name(folder: str | os.PathLike) -> str | None:
@@ -130,8 +130,8 @@ def check_project_folder(folder: str | os.PathLike, image: str | os.PathLike | N
                 f"image file itself ({image}); the image is never read as annotations nor "
                 "written over"
             )
-    owner = project_image_name(folder)
-    if _belongs_to_other(folder, image):
+    owner = _other_owner(folder, image)
+    if owner is not None:
         raise InputError(
             f"the project folder {folder} holds the annotations of {owner}, not of "
             f"{image.name} (if {image.name} is {owner} renamed, put its name in "

@@ -167,13 +167,11 @@ class DeviceCropSampler:
     def _intensity(self, image, params: list[tuple], seed: int):
         """Blur, gamma on each crop's own range, gain, offset, shading and noise (as on the CPU).
 
-        ``params``: each crop's :func:`~napari_unet.core.training.augment.draw_intensity` (a
-        shorter tuple is padded with the neutral values).
+        ``params``: each crop's :func:`~napari_unet.core.training.augment.draw_intensity`.
         """
         import torch
 
         a = self.augment
-        params = [tuple(q) + aug.NEUTRAL[len(q) :] for q in params]
         p = torch.tensor(params, dtype=torch.float32, device=self.device)[:, :, None, None, None]
         gamma, gain, offset, noise, shot, _, rise, angle = p.unbind(1)
         if a.blur > 0:
