@@ -9,12 +9,14 @@ are only scored: the models are chosen on validation images (``scripts/train_nuc
 --robust`` chooses on the validation images and their degraded copies).
 
     python benchmarks/robustness.py --data DSB2018_FULL [--models nuclei FILE ...] [--n 20]
-        [--images test|val] [--flatten]
+        [--images test|val] [--background keep auto flatten] [--conditions none shading]
 
 ``--images val`` scores the recipe's validation images (the split's val rows and 12 train
-rows, ``dsb_full.split``) instead, where a remedy may be chosen. ``--flatten`` adds a column
-per model: the image's background flattened before prediction (:func:`flattened`), a probe
-of a remedy for uneven light that needs no training.
+rows, ``dsb_full.split``) instead, where a remedy may be chosen. ``--background`` gives a
+column per model and background mode (``segment(background=...)``: ``keep`` predicts the
+image as it is, ``auto`` flattens an uneven dark background first, ``flatten`` always
+does; the default is ``keep`` alone, the models as they are). ``--conditions`` scores a
+subset of the conditions (``none`` is the image as recorded).
 
 Prints a Markdown table: per condition and model, AP50 and the DSB score (AP averaged over
 IoU 0.5..0.95), pooled over the images, and the mean over the degraded conditions.
@@ -26,8 +28,6 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import dsb_full  # noqa: E402
@@ -41,26 +41,7 @@ def chosen_items(data: Path, kind: str, n: int) -> list:
     return [items[round(i * len(items) / n)] for i in range(n)]
 
 
-def flattened(image: np.ndarray, size: int = 64, factor: int = 4) -> np.ndarray:
-    """``image`` less its background: a grey opening wider than the nuclei (``size`` px).
-
-    Computed on the image shrunk ``factor`` times (the background is smooth), smoothed and
-    grown back; bright objects on a dark background (fluorescence) only.
-    """
-    from scipy import ndimage
-
-    image = np.asarray(image, np.float32)
-    small = image[::factor, ::factor]
-    width = max(size // factor, 1)
-    back = ndimage.grey_opening(small, size=(width, width) + (1,) * (small.ndim - 2))
-    back = ndimage.gaussian_filter(back, (width / 2, width / 2) + (0,) * (small.ndim - 2))
-    zoom = [n / m for n, m in zip(image.shape[:2], back.shape[:2], strict=True)]
-    zoom += [1] * (image.ndim - 2)
-    back = ndimage.zoom(back, zoom, order=1)[: image.shape[0], : image.shape[1]]
-    return image - back
-
-
-def score(model, meta, pairs) -> tuple[float, float]:
+def score(model, meta, pairs, background: str = "keep") -> tuple[float, float]:
     """Pooled ``(AP50, DSB score)`` of ``model`` with its own post-processing on ``pairs``."""
     from napari_unet import evaluate, segment, summarize
 
@@ -68,7 +49,8 @@ def score(model, meta, pairs) -> tuple[float, float]:
     for image, truth in pairs:
         with warnings.catch_warnings():  # the contrast and size warnings: not scored here
             warnings.simplefilter("ignore")
-            evaluations.append(evaluate(truth, segment(model, image, metadata=meta)))
+            labels = segment(model, image, metadata=meta, background=background)
+        evaluations.append(evaluate(truth, labels))
     s = summarize(evaluations)
     return s["per_threshold"][0]["ap"], s["ap"]
 
@@ -87,7 +69,10 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=20, help="test images (0: all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--images", choices=("test", "val"), default="test")
-    p.add_argument("--flatten", action="store_true", help="also with the background flattened")
+    p.add_argument("--background", nargs="+", default=["keep"],
+                   choices=("keep", "auto", "flatten"), help="background modes (columns)")
+    p.add_argument("--conditions", nargs="+", default=["none", *dsb_full.DEGRADATIONS],
+                   choices=("none", *dsb_full.DEGRADATIONS))  # fmt: skip
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [load_model(resolve_model(m)) for m in args.models]
@@ -99,28 +84,29 @@ def main(argv=None) -> int:
     print(f"{len(items)} DSB2018 {args.kind} {args.images} images; AP50 / DSB score, pooled")
     print()
     names = [Path(m).name if Path(m).suffix else m for m in args.models]
-    if args.flatten:
-        models = [m for m in models for _ in (0, 1)]
-        names = [n + suffix for n in names for suffix in ("", ", flattened")]
+    modes = [mode for _ in models for mode in args.background]
+    models = [m for m in models for _ in args.background]
+    if len(args.background) > 1 or args.background != ["keep"]:
+        names = [f"{n}, {mode}" for n in names for mode in args.background]
     print("| condition | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     sums = [[0.0, 0.0] for _ in models]
-    for condition in ("none", *dsb_full.DEGRADATIONS):
+    for condition in args.conditions:
         pairs = clean
         if condition != "none":
             pairs = [(dsb_full.degraded(im, condition, seed=i), gt)
                      for i, (im, gt) in enumerate(clean)]  # fmt: skip
         cells = []
         for k, (model, meta) in enumerate(models):
-            flat = args.flatten and k % 2 == 1
-            ap50, dsb = score(model.eval(), meta, [(flattened(im), gt) for im, gt in pairs]
-                              if flat else pairs)  # fmt: skip
+            ap50, dsb = score(model.eval(), meta, pairs, modes[k])
             cells.append(f"{ap50:.3f} / {dsb:.3f}")
             if condition != "none":
                 sums[k][0] += ap50
                 sums[k][1] += dsb
         print(f"| {condition} | " + " | ".join(cells) + " |", flush=True)
-    n = len(dsb_full.DEGRADATIONS)
+    n = len([c for c in args.conditions if c != "none"])
+    if not n:
+        return 0
     means = [f"{a / n:.3f} / {d / n:.3f}" for a, d in sums]
     print("| mean of the degraded | " + " | ".join(means) + " |")
     return 0

@@ -270,7 +270,8 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
         assert metadata == {"normalization": "from the file"}
         flips.append(settings.pop("flips", False))
         settings.pop("progress", None)  # prints the object size used
-        assert settings == {"object_size": "auto"}  # the default: estimated where it can be
+        # the defaults: estimated where it can be; uneven light flattened
+        assert settings == {"object_size": "auto", "background": "auto"}
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)

@@ -156,3 +156,10 @@ def sigint_stops(stop: threading.Event):
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)
+
+
+def add_background_option(parser) -> None:
+    """``--background auto|flatten|keep`` (predict, evaluate)."""
+    from napari_unet.core.images.background import MODES
+
+    add_option(parser, "--background", key="background", choices=MODES, default="auto")

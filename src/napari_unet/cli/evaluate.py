@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from napari_unet.cli._args import add_option, channel_choice, progress_bar
+from napari_unet.cli._args import add_background_option, add_option, channel_choice, progress_bar
 from napari_unet.cli._evaluate_inputs import files_of, label_pairs, match_files, planes, read_labels
 from napari_unet.core.errors import InputError
 from napari_unet.core.models.pretrained import AUTO as AUTO_MODEL
@@ -46,6 +46,7 @@ def add_parser(subparsers) -> None:
         metavar="auto|mean|N", shown_default="auto",
     )  # fmt: skip
     add_option(parser, "--flips", key="flips", action="store_true")
+    add_background_option(parser)
     add_option(parser, "--json", key="json", type=Path, metavar="OUT.json")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     shown = " ".join(f"{t:g}" for t in DSB_THRESHOLDS)
@@ -58,7 +59,8 @@ def add_parser(subparsers) -> None:
 
 
 def _model_pairs(
-    model_path: Path | str, pairs, per_plane: bool, object_size=None, channel=None, flips=False
+    model_path: Path | str, pairs, per_plane: bool, object_size=None, channel=None, flips=False,
+    background: str = "auto",
 ) -> Iterator[tuple[str, Any, Any]]:
     """Segment each image with the model (at ``object_size``'s scale, if given).
 
@@ -74,7 +76,7 @@ def _model_pairs(
     extra = {} if channel is None else {"channel": channel}
     if flips:
         extra["flips"] = True
-    extra["object_size"] = object_size
+    extra["object_size"], extra["background"] = object_size, background
     for name, image_path, gt_path in pairs:
         gt = read_labels(gt_path)
         if object_size is not None:
@@ -227,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
         loose = all(Path(p).is_file() for p in (*args.images, *args.labels))
         pairs, unused = match_files(images, gts, what="image", loose=loose)
         size = _object_size(args.object_size)
-        source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips)
+        source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips,
+                              args.background)  # fmt: skip
         inputs = {
             "model": str(model_path),
             "images": [str(p) for p in args.images],
@@ -245,12 +248,12 @@ def run(args: argparse.Namespace) -> int:
                 f"got {len(args.inputs)} argument(s)"
             )
         if (
-            args.images or args.labels or args.flips
+            args.images or args.labels or args.flips or args.background != "auto"
             or args.object_size is not None or args.channel is not None
         ):  # fmt: skip
             raise InputError(
-                "--images, --labels, --object-size, --channel and --flips belong to the MODEL "
-                "form, not PRED GT"
+                "--images, --labels, --object-size, --channel, --flips and --background belong "
+                "to the MODEL form, not PRED GT"
             )
         pred_arg, gt_arg = (Path(a) for a in args.inputs)
         loose = pred_arg.is_file() and gt_arg.is_file()

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.cli._args import add_option, channel_choice, progress_bar, run_each
+from napari_unet.cli._args import (
+    add_background_option,
+    add_option,
+    channel_choice,
+    progress_bar,
+    run_each,
+)
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image
 from napari_unet.core.inference.scale import AUTO
@@ -35,6 +41,7 @@ def add_parser(subparsers) -> None:
     add_predictor_options(parser)
     add_option(parser, "--probabilities", key="probabilities", action="store_true")
     add_option(parser, "--flips", key="flips", action="store_true")
+    add_background_option(parser)
     from napari_unet.core.inference.postprocess import Postprocess
 
     for flag, key, kind in (
@@ -192,7 +199,7 @@ class _Parts:
         )  # fmt: skip
         predictor = Predictor(
             model, tile=a.tile, batch=a.batch, device=a.device, precision=a.precision,
-            metadata=metadata, channel=a.channel, flips=a.flips,
+            metadata=metadata, channel=a.channel, flips=a.flips, background=a.background,
         )  # fmt: skip
         return predictor, post, metadata
 
@@ -227,6 +234,7 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
     size used is printed, and each sign that the image is unlike the model's training data
     is printed as a warning line on stderr.
     """
+    from napari_unet.core.images.background import describe_flattened
     from napari_unet.core.inference.instances import labels_and_foreground
     from napari_unet.core.inference.scale import ObjectSize
     from napari_unet.core.inference.segment import iter_labels, result_warnings
@@ -254,6 +262,10 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
                 write_image(outs["probabilities"], np.asarray(probs))
     for size in sizes:
         print(f"{src}: object size {size.describe()}")
+    planes = int(np.prod(labels.shape[:-2], dtype=int))
+    note = describe_flattened(predictor.flattened, planes, "--background keep")
+    if note:
+        print(f"{src}: {note}")
     size = sizes[-1] if sizes else None
     found = result_warnings(labels, foreground, metadata, image, size, post.threshold, predictor)
     for text in found:

@@ -44,8 +44,8 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
 def _refuse_options(args: argparse.Namespace) -> None:
     size = None if args.object_size == "auto" else args.object_size  # the default: no size
     given = [flag for flag, value in (("--flips", args.flips),
-             ("--object-size", size), ("--scheduler", args.scheduler))
-             if value]  # fmt: skip
+             ("--object-size", size), ("--scheduler", args.scheduler),
+             ("--background", args.background != "auto")) if value]  # fmt: skip
     if given:
         raise InputError(
             f"{', '.join(given)} apply to napari-unet models only; {args.model} is a "

@@ -49,6 +49,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "largest the network runs in half a second, so progress and Cancel act often",
         "flips": "test-time augmentation: average the network's output over the image and "
         "its three flips (four times the prediction time; see docs/predict.md)",
+        "background": "uneven light: auto (subtract the background, a smooth surface under "
+        "the cells, before prediction when it varies by more than 0.3 of the image's range), "
+        "flatten (always) or keep (never); images in memory only (see docs/predict.md)",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
         "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",

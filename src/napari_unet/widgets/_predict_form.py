@@ -10,7 +10,6 @@ post-processing shown whenever the choice changes.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,13 +27,15 @@ from magicgui.widgets import (
 
 from napari_unet.core.annotation.axes import prediction_plan
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.background import MODES
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.inference.scale import AUTO
-from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
+from napari_unet.core.models.heads import head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
 from napari_unet.widgets._auto_builtin import LayerChoice, model_label
 from napari_unet.widgets._exporting import is_package, model_channels, package_header
+from napari_unet.widgets._predict_display import PredictDisplay
 
 if TYPE_CHECKING:
     import napari
@@ -55,14 +56,14 @@ OTHER = "model file / trained model"
 SIZE_AUTO = "auto"
 
 
-class PredictForm(Container):
+class PredictForm(PredictDisplay, Container):
     """The Predict dock's settings and its model choice."""
 
     #: The controls the dock exposes under the same names.
     CONTROLS = (
         "_source", "_model_file", "_model_label", "_image", "_channel", "_size", "_estimate",
         "_size_note", "_tile", "_device", "_scope", "_threshold", "_min_size", "_split",
-        "_seed_level", "_flips", "_probabilities",
+        "_seed_level", "_flips", "_background", "_probabilities",
     )  # fmt: skip
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -80,7 +81,8 @@ class PredictForm(Container):
                 self._source, self._model_file, self._model_label, self._image, self._channel,
                 _layers.row(self._size, self._estimate, label="object size (px)"),
                 self._size_note, self._tile, self._device, self._scope, self._threshold,
-                self._min_size, self._split, self._seed_level, self._flips, self._probabilities,
+                self._min_size, self._split, self._seed_level, self._flips, self._background,
+                self._probabilities,
             ]
         )  # fmt: skip
         self._model_file.changed.connect(self._on_model_file)
@@ -119,6 +121,7 @@ class PredictForm(Container):
             label="seed level", min=0.05, max=0.95, step=0.05, value=post.seed_level
         )
         self._flips = CheckBox(text="test-time flips (4x slower)", value=False)
+        self._background = ComboBox(label="uneven light", choices=MODES, value="auto")
         self._probabilities = CheckBox(text="also add probabilities", value=False)
         for widget in (self._model_label, self._size_note):
             _layers.message_label(widget)
@@ -127,7 +130,8 @@ class PredictForm(Container):
             channel=self._channel, object_size=self._size, estimate_size=self._estimate,
             tile=self._tile, device=self._device, scope=self._scope,
             threshold=self._threshold, min_size=self._min_size, split=self._split,
-            seed_level=self._seed_level, flips=self._flips, probabilities=self._probabilities,
+            seed_level=self._seed_level, flips=self._flips, background=self._background,
+            probabilities=self._probabilities,
         )  # fmt: skip
 
     @staticmethod
@@ -280,69 +284,6 @@ class PredictForm(Container):
             return self.pending, name, suggested_path(name, beside)
         raise InputError("no model to export: choose a model file or train one")
 
-    def _show_model(self, metadata: dict | None, head: str | None = None) -> None:
-        self.show_postprocess(metadata, head)
-        size = (metadata or {}).get("object_size")
-        ok = isinstance(size, int | float) and math.isfinite(size) and size > 0
-        self._size.enabled = self._estimate.enabled = ok
-        if not ok:
-            self._size.value = 0.0
-        self._size_note.value = (
-            f"the model learnt objects of about {size:.3g} px"
-            if ok
-            else "this model records no object size: the image is used at its own scale"
-        )
-
-    def show_own_scale(self) -> None:
-        """Say that the last run used the image at its own scale."""
-        if self._size.enabled:  # else the model's note says so already
-            note = self._size_note.value.split(";")[0]
-            if not note.startswith("the model learnt"):
-                size = (self.metadata or {}).get("object_size")
-                note = f"the model learnt objects of about {size:.3g} px" if size else "no size"
-            self._size_note.value = f"{note}; this run used the image at its own scale"
-
-    def show_postprocess(self, metadata: dict | None, head: str | None = None) -> None:
-        """The post-processing as the model would use it (else the defaults).
-
-        The split of joined cells applies to the paper's head, the seed level to the seeded
-        heads (3class, distance); the other one is disabled. ``head``: the model's (else
-        the one its file's config records).
-        """
-        try:
-            post = Postprocess.for_model(metadata)
-        except InputError as exc:  # a damaged or hand-edited file: say so, show the defaults
-            from napari.utils.notifications import show_error
-
-            show_error(f"the model's post-processing is invalid: {exc}")
-            post = Postprocess()
-        self._threshold.value = post.threshold
-        self._min_size.value = post.min_size
-        self._split.value = post.split
-        self._seed_level.value = post.seed_level
-        head = head or head_of((metadata or {}).get("config") or {})
-        seeded = head != DEFAULT_HEAD
-        self._split.enabled, self._seed_level.enabled = not seeded, seeded
-
-    # -- object size --------------------------------------------------------------------
-    def show_size(self, size) -> None:
-        """Show the object size a run used (an ObjectSize)."""
-        self._size_note.value = size.describe()
-
-    def use_estimate(self, size) -> None:
-        """Fill in an estimated object size (unless there was nothing to measure).
-
-        Within the sizes the model was trained on, the box goes back to auto: the image's
-        own scale is what ``"estimate"`` (and auto) predict at then.
-        """
-        from napari_unet.core.inference.scale import WITHIN_TRAINED
-
-        if size.diameter is not None and not size.note:  # measured (enough objects)
-            self._size.value = round(float(size.diameter), 1)
-        elif size.note.startswith(WITHIN_TRAINED):
-            self._size.value = 0
-        self._size_note.value = size.describe()
-
     # -- the request --------------------------------------------------------------------
     def request(self, estimate: bool = False) -> dict:
         """Everything the worker needs, read on the GUI thread (raises InputError)."""
@@ -371,6 +312,7 @@ class PredictForm(Container):
             "split": float(self._split.value),
             "seed_level": float(self._seed_level.value),
             "flips": bool(self._flips.value),
+            "background": self._background.value,
             "channel_axis": axis,
             "channel": self._channel.value,
             "object_size": float(self._size.value) if self._size.value > 0 else AUTO,

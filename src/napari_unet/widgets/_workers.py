@@ -147,6 +147,7 @@ def predict_job(
     ``estimate_only`` only the object size is measured: ``labels`` and ``foreground`` are
     None.
     """
+    from napari_unet.core.images.background import describe_flattened
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.scale import ObjectSize
@@ -187,6 +188,9 @@ def predict_job(
         yield event
     fg = np.asarray(foreground, np.float32)
     out["labels"], out["foreground"] = labels, fg
+    out["background"] = describe_flattened(
+        predictor.flattened, int(np.prod(np.shape(labels)[:-2], dtype=int)), "uneven light: keep"
+    )
     out["warnings"] = result_warnings(
         labels, fg, metadata, image, out["size"], post.threshold, predictor
     )
@@ -224,8 +228,10 @@ def foreign_job(model, image, options: dict, region, estimate_only: bool, out: d
     out["output"], out["kind"] = output, model.plan.kind
     given = {**options, "object_size": None if options.get("object_size") == "auto" else
              options.get("object_size")}  # fmt: skip
+    given["background"] = given.get("background", "auto") != "auto"
     ignored = [text for key, text in (("flips", "test-time flips"),
-               ("object_size", "the object size")) if given.get(key)]  # fmt: skip
+               ("object_size", "the object size"), ("background", "flattening the background"))
+               if given.get(key)]  # fmt: skip
     if ignored:
         out["warnings"].append(
             f"{' and '.join(ignored)} apply to napari-unet models only; not used here"

@@ -203,6 +203,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
         else:
             self._show(out["labels"], out["foreground"])
             lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
+            if out.get("background"):
+                lines.append(out["background"][0].upper() + out["background"][1:])
         for text in out["warnings"]:
             show_warning(f"{self._req['layer'].name}: {text}")
             lines.append(f"Warning: {text}")

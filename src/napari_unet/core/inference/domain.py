@@ -170,13 +170,19 @@ def result_warnings(
 ) -> list[str]:
     """The out-of-domain warnings of a result (:func:`domain_warnings`).
 
-    Objects against the size used (given, estimated, else the model's); contrast as read.
+    Objects against the size used (given, estimated, else the model's); contrast as the
+    network read it (with the background the predictor flattened taken out: there the
+    light, not the specimen, set the median).
     """
     expected = size.diameter if size is not None and size.rescaled else None
     try:  # (P, C, H, W): the channels the model reads, as training judged its images
         image, axis = predictor.layout(image).planes, 1
     except (AttributeError, InputError):  # no predictor, or a layout it refuses
         axis = None
+    if axis is not None and predictor.flattened:  # judged as the network read it
+        from napari_unet.core.images.background import flattened_planes
+
+        image = flattened_planes(image, predictor.flattened, predictor.bright, predictor.window)
     return domain_warnings(
         labels, foreground, metadata, image, object_size=expected, threshold=threshold,
         channel_axis=axis,

@@ -25,6 +25,12 @@ import numpy as np
 
 from napari_unet.core.device import PRECISIONS, choose_device
 from napari_unet.core.errors import InputError, check_int
+from napari_unet.core.images.background import check_mode as background_mode
+from napari_unet.core.images.background import (
+    flatten_plane,
+    plane_is_bright,
+    window_for,
+)
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import check_pixels, check_spec, compute_stats
 from napari_unet.core.inference import tiling
@@ -115,6 +121,14 @@ class Predictor:
     flips : bool
         Test-time augmentation: average each tile's probabilities over the tile and its
         three flips (four forward passes; see docs/predict.md for what it buys).
+    background : {"auto", "flatten", "keep"}
+        Uneven illumination (:mod:`~napari_unet.core.images.background`): each plane in
+        memory has its background estimated and subtracted before prediction when it varies
+        by more than 0.3 of the image's range ("auto", the default), always
+        ("flatten") or never ("keep"). A lazy (dask) plane, and a network in training mode
+        (validation reads images as it trains on them), are kept as they are; a prediction
+        chunk by chunk (:meth:`lazy_probabilities`) refuses ``"flatten"``.
+        :attr:`flattened` records, per plane, the unevenness of the last flattened planes.
 
     Raises
     ------
@@ -139,6 +153,7 @@ class Predictor:
         chunk: int = CHUNK,
         tile_seconds: float | None = None,
         flips: bool = False,
+        background: str = "auto",
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
         _check_weights(model)
@@ -162,6 +177,11 @@ class Predictor:
         self.foreground_class = foreground_class_of(self.n_classes, foreground_class)
         self.head = head_of(model)
         self.flips = bool(flips)
+        self.background = background_mode(background)
+        self.bright = {"bright": True, "dark": False}.get((metadata or {}).get("background"))
+        self.window = window_for((metadata or {}).get("object_size"))
+        #: Plane index -> unevenness of the planes the last prediction flattened.
+        self.flattened: dict[int, float] = {}
         #: Internal switches of the runner (see :class:`~.runner.TileRunner`): ``fast=False``
         #: runs the model as it is instead of its inference copy (the reference the speed
         #: benchmark and tests compare with); ``on_device`` forces the on-device pipeline on
@@ -215,9 +235,11 @@ class Predictor:
         total = n_planes * len(plans[0].tiles(y0, y1)) * len(plans[1].tiles(x0, x1))
         out = np.zeros((self.n_classes, n_planes, y1 - y0, x1 - x0), np.float32)
         runner, done, last = self.runner(), 0, 0.0
+        keep = stats is not None or bool(getattr(self.model, "training", False))
         with _eval_mode(self.model):
             for k in range(n_planes):
                 plane = lay.planes[k]
+                plane = plane if keep else self._flattened(plane, k)
                 block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
                 check_pixels(block)
                 known = compute_stats(plane, self.spec) if stats is None else stats[k]
@@ -236,15 +258,36 @@ class Predictor:
                         yield PredictProgress(done, total, k, n_planes)
         return out.reshape((self.n_classes, *lay.stack_shape, *out.shape[-2:]))
 
+    def _flattened(self, plane, k: int):
+        """``plane`` with its background taken out as :attr:`background` says (see above)."""
+        self.flattened.pop(k, None)
+        if self.background == "keep" or is_lazy(plane):
+            return plane
+        plane = np.asarray(plane)
+        check_pixels(plane)  # NaN or inf: the clear message before any arithmetic
+        bright = self.bright if self.bright is not None else plane_is_bright(plane)
+        out, uneven = flatten_plane(plane, self.background, bright, self.window)
+        if out is not plane:
+            self.flattened[k] = float(uneven)
+        return out
+
     # -- lazy (dask) --------------------------------------------------------------------
     def lazy_probabilities(self, image, region: Region | None = None, stats=None):
         """Lazy probabilities (a dask array) of a numpy or dask ``image``, chunk by chunk.
 
         Normalisation statistics are computed now (per plane, on a regular subsample); the
         network runs when the result is computed or stored. With ``region`` only the chunks
-        it touches are computed.
+        it touches are computed. The background is not flattened chunk by chunk: ``"auto"``
+        keeps it, ``"flatten"`` is refused.
         """
         from napari_unet.core.inference.chunked import lazy_probabilities
+
+        if self.background == "flatten":
+            raise InputError(
+                "flattening the background needs the whole image in memory, and this one is "
+                "predicted chunk by chunk (a dask or Zarr image); load it into memory, or "
+                "predict it with background 'keep' or 'auto'"
+            )
 
         return lazy_probabilities(self, image, region, stats)
 

@@ -1,0 +1,79 @@
+"""``--background`` of ``napari-unet predict`` and ``evaluate``: uneven light, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet import evaluate
+from napari_unet.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def shaded(tmp_path_factory):
+    """The shipped nuclei sample lit unevenly (light rising by 1.5 times its range), uint16."""
+    from napari_unet.sample_data import nuclei_data
+
+    image, truth = nuclei_data()
+    h, w = image.shape
+    ramp = 0.75 * np.add.outer(np.linspace(0, 1, h), np.linspace(0, 1, w)) * float(np.ptp(image))
+    folder = tmp_path_factory.mktemp("shaded")
+    tifffile.imwrite(folder / "shaded.tif", ((image + ramp) * 10.0).astype(np.uint16))
+    tifffile.imwrite(folder / "shaded_gt.tif", truth.astype(np.uint16))
+    return folder, truth
+
+
+def ap50(truth, labels) -> float:
+    return evaluate(truth, labels)["per_threshold"][0]["ap"]
+
+
+def test_predict_flattens_uneven_light_and_says_so(shaded, capsys):
+    folder, truth = shaded
+    out = folder / "auto"
+    assert main(["predict", "nuclei", str(folder / "shaded.tif"), "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "the background was uneven" in printed.out
+    assert "--background keep predicts it as it is" in printed.out
+    assert "brightfield" not in printed.err  # no false contrast warning once flattened
+    flat = tifffile.imread(out / "shaded_labels.tif")
+    assert ap50(truth, flat) > 0.55  # the sample's documented floor is 0.58 when evenly lit
+    kept_dir = folder / "keep"
+    args = ["predict", "nuclei", str(folder / "shaded.tif"), "-o", str(kept_dir)]
+    assert main([*args, "--background", "keep"]) == 0
+    printed = capsys.readouterr()
+    assert "uneven" not in printed.out
+    assert "warning:" in printed.err  # the domain check: the light reads as a bright background
+    assert ap50(truth, tifffile.imread(kept_dir / "shaded_labels.tif")) < 0.3
+
+
+def test_a_bad_background_is_one_error_line(shaded, capsys):
+    folder, _ = shaded
+    args = ["predict", "nuclei", str(folder / "shaded.tif"), "-o", str(folder / "x")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--background", "on"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'on'" in capsys.readouterr().err
+    assert not (folder / "x").exists()
+
+
+def test_evaluate_with_a_model_takes_background(shaded, capsys):
+    folder, _ = shaded
+    scores = {}
+    for mode in ("auto", "keep"):
+        out = folder / f"{mode}.json"
+        args = ["evaluate", "nuclei", "--images", str(folder / "shaded.tif"), "--labels"]
+        args += [str(folder / "shaded_gt.tif"), "--background", mode, "--json", str(out)]
+        assert main(args) == 0
+        result = json.loads(out.read_text())["images"][0]
+        scores[mode] = next(p["ap"] for p in result["per_threshold"] if p["threshold"] == 0.5)
+    assert scores["auto"] > scores["keep"] + 0.3
+    # the PRED GT form has no model to flatten for: refused
+    pred_gt = ["evaluate", str(folder / "shaded_gt.tif"), str(folder / "shaded_gt.tif")]
+    assert main([*pred_gt, "--background", "keep"]) == 2
+    assert "--background belong to the MODEL form" in capsys.readouterr().err
