@@ -47,3 +47,22 @@ def test_package_import_is_light():
     loaded = _loaded_after("import napari_unet, napari_unet.core, napari_unet.cli")
     assert "torch" not in loaded
     assert not loaded & set(GUI_MODULES)
+
+
+def test_the_command_line_starts_without_torch():
+    # --help and argument mistakes answer at once: registering the subcommands imports no
+    # torch (it cost 1.5 s, and a Ctrl-C in that time printed a traceback).
+    loaded = _loaded_after("from napari_unet.cli import build_parser\nbuild_parser()")
+    assert "torch" not in loaded
+    assert not loaded & set(GUI_MODULES)
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(monkeypatch, capsys):
+    import napari_unet.cli as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["predict", "--help"]) == 130
+    assert capsys.readouterr().err.strip() == "napari-unet: interrupted"

@@ -52,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     (missing files, denied permissions, a full disk: any ``OSError``) and running out of
     memory print one ``error:`` line and return 2; Ctrl-C returns 130.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the subcommands are being registered
+        print("napari-unet: interrupted", file=sys.stderr)
+        return 130
     try:
         return int(args.func(args) or 0)
     except (InputError, OSError) as exc:

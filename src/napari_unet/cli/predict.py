@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import shutil
 import sys
@@ -58,17 +57,14 @@ def add_parser(subparsers) -> None:
 
 def add_predictor_options(parser) -> None:
     """``--tile``, ``--batch``, ``--device``, ``--precision`` and ``--channel`` (predict, slide)."""
-    from napari_unet.core.device import PRECISIONS
-    from napari_unet.core.inference.plan import Predictor
+    from napari_unet.core.device import DEFAULT_PRECISION, PRECISIONS
 
-    defaults = inspect.signature(Predictor).parameters
     add_option(parser, "--tile", key="tile", type=int, default=None, shown_default="automatic")
     cuda = "1; on a CUDA GPU with --tile, as many tiles as fit half its memory"
     add_option(parser, "--batch", key="batch", type=int, default=None, shown_default=cuda)
     add_option(parser, "--device", key="device", default="auto")
     add_option(
-        parser, "--precision", key="precision", choices=PRECISIONS,
-        default=defaults["precision"].default,
+        parser, "--precision", key="precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
     )  # fmt: skip
     add_option(
         parser, "--channel", key="channel", type=channel_choice, default=None,

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     """Register the ``slide`` subcommand."""
     from napari_unet.cli.predict import add_predictor_options
     from napari_unet.core.inference.postprocess import Postprocess
-    from napari_unet.core.inference.slide import MARGIN
+    from napari_unet.core.inference.slidestore import MARGIN
 
     parser = subparsers.add_parser(
         "slide",

@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from napari_unet.core.errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+#: Prediction's default arithmetic (the command line shows it without importing torch).
+DEFAULT_PRECISION = "fp32"
 
 
 def _mps_available() -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-from napari_unet.core.device import PRECISIONS, choose_device
+from napari_unet.core.device import DEFAULT_PRECISION, PRECISIONS, choose_device
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.background import check_mode as background_mode
 from napari_unet.core.images.background import (
@@ -143,7 +143,7 @@ class Predictor:
         tile: int | None = None,
         batch: int | None = None,
         device=None,
-        precision: str = "fp32",
+        precision: str = DEFAULT_PRECISION,
         channel_axis: int | str | None = None,
         channel: int | str | None = None,
         normalization: dict | None = None,

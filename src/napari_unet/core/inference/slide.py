@@ -38,7 +38,7 @@ from napari_unet.core.images import omezarr
 from napari_unet.core.inference import chunklabels, slidestore
 from napari_unet.core.inference.chunked import iter_store, iter_tasks
 from napari_unet.core.inference.postprocess import Postprocess
-from napari_unet.core.inference.slidestore import check_output, scratch_folder, slide_output
+from napari_unet.core.inference.slidestore import MARGIN, check_output, scratch_folder, slide_output
 from napari_unet.core.models.heads import DEFAULT_HEAD
 
 __all__ = [
@@ -51,9 +51,6 @@ __all__ = [
     "slide_output",
 ]
 
-#: Default pixels read around each block for the split (objects up to about
-#: ``MARGIN - gap - 16`` px across are split; larger ones stay whole, and are counted).
-MARGIN = 128
 #: Pyramid levels stop once the top level's longer side is at most this.
 TOP_LEVEL = 1024
 #: Largest automatic tile of a slide: the automatic tile fills a share of the free memory

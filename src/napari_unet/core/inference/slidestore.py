@@ -18,7 +18,13 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_output", "labels_folder", "scratch_folder", "slide_output"]
+__all__ = ["MARGIN", "check_output", "labels_folder", "scratch_folder", "slide_output"]
+
+#: Default pixels read around each block for the split (objects up to about
+#: ``MARGIN - gap - 16`` px across are split; larger ones stay whole, and are counted).
+#: Here, not in :mod:`~napari_unet.core.inference.slide`, so that the command line shows
+#: it without importing torch.
+MARGIN = 128
 
 #: The ending of a scratch folder's name: ``.<store>.<pid>.<random>.scratch.tmp``.
 SCRATCH = ".scratch.tmp"
