@@ -95,13 +95,6 @@ def test_small_and_constant_planes_do_not_break():
     assert out is flat and uneven == 0
 
 
-def test_an_integer_plane_keeps_its_type(cells):
-    shaded = np.clip(lit(cells, 1.0) * 20000, 0, 65535).astype(np.uint16)
-    out, _ = flatten_plane(shaded, "flatten", bright=False)
-    assert out.dtype == np.uint16  # a model normalising by the type's range reads it alike
-    assert unevenness(out, fit(out, False)) < 0.1
-
-
 def test_window_scales_with_the_models_object_size():
     assert window_for(None) == 64 and window_for(float("nan")) == 64
     assert window_for(17.57) == 63  # the built-in models: about 64 px
@@ -216,6 +209,24 @@ def test_chunk_by_chunk_prediction_refuses_flatten_and_auto_keeps(nuclei):
         segment(model, lazy, metadata=meta, background="flatten", object_size=None)
     probs = predict(model, lazy, metadata=meta, background="auto")  # kept, lazily
     assert probs.shape == (2, *image.shape)
+
+
+def test_a_model_normalising_by_the_type_keeps_the_types_range(nuclei):
+    from napari_unet import Predictor
+    from napari_unet.core.progress import drain
+
+    model, meta, image, _ = nuclei
+    shaded = np.clip(lit(image.astype(np.float32), 1.0) * 100, 0, 65535).astype(np.uint16)
+    spec = {"method": "dtype"}
+    flat = Predictor(model, metadata=meta, normalization=spec)
+    by_hand = Predictor(model, metadata=meta, normalization={"method": "fixed", "min": 0,
+                                                             "max": 65535}, background="keep")
+    from napari_unet.core.images.background import flatten_plane as flatten
+
+    flattened = flatten(shaded[None], "auto", False, flat.window)[0][0]
+    np.testing.assert_allclose(drain(flat.iter_probabilities(shaded)),
+                               drain(by_hand.iter_probabilities(flattened)), atol=1e-5)
+    assert flat.flattened  # it was flattened, and divided by 65535, not by 1 (float)
 
 
 def test_nan_pixels_get_the_clear_message_before_flattening(nuclei):

@@ -165,9 +165,9 @@ def flatten_plane(
     ``"keep"`` returns the plane untouched (unevenness None). Otherwise the background is
     estimated (``bright``: dark objects on a bright background, found with a closing);
     ``"flatten"``, or ``"auto"`` with an unevenness above :data:`UNEVEN`, subtracts it and
-    adds back its median, so the plane keeps its level: float32, or an integer plane's own
-    type (rounded and clipped to its range: a model may normalise by the type's range).
-    The result is what the network reads; the unevenness says why.
+    adds back its median, so the plane keeps its level (float32; a model that normalises by
+    the type's range is normalised by the original plane's, :class:`Predictor`). The result
+    is what the network reads; the unevenness says why.
     """
     if check_mode(mode) == "keep":
         return plane, None
@@ -178,12 +178,7 @@ def flatten_plane(
         return plane, uneven
     back = _evaluate(coefs, *data.shape[-2:])
     level = np.median(back[:, ::8, ::8].reshape(back.shape[0], -1), axis=1)[:, None, None]
-    out = data - back + level
-    dtype = np.asarray(plane[..., :1, :1]).dtype
-    if dtype.kind in "iu":  # the model may normalise by the dtype's range: keep it
-        info = np.iinfo(dtype)
-        out = np.clip(np.rint(out), info.min, info.max).astype(dtype)
-    return out, uneven
+    return data - back + level, uneven
 
 
 def plane_is_bright(plane: np.ndarray) -> bool:

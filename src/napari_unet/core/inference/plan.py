@@ -239,10 +239,11 @@ class Predictor:
         with _eval_mode(self.model):
             for k in range(n_planes):
                 plane = lay.planes[k]
-                plane = plane if keep else self._flattened(plane, k)
-                block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
+                read = plane if keep else self._flattened(plane, k)
+                block = np.asarray(read[:, slice(*window[0]), slice(*window[1])])
                 check_pixels(block)
-                known = compute_stats(plane, self.spec) if stats is None else stats[k]
+                source = plane if self.spec["method"] == "dtype" else read  # its type's range
+                known = compute_stats(source, self.spec) if stats is None else stats[k]
                 origin = (window[0][0], window[1][0])
                 gen = predict_region(block, origin, (h, w), region, plans, known, runner,
                                      self.n_classes)  # fmt: skip
