@@ -280,3 +280,19 @@ def test_ome_tiff_images_pair_with_the_labels_a_review_export_names(tmp_path, ca
     rows = {r["image"]: r for r in _read(summary)}
     assert set(rows) == {"a", "a_b"}  # the name without suffix, as measure.md says
     assert float(rows["a"]["mean_intensity"]) == 10 and float(rows["a_b"]["mean_intensity"]) == 200
+
+
+def test_a_refused_pairing_prints_its_error_without_the_order_note(tmp_path, capsys):
+    """Two label files of image a and one unmatched: the order note came before the error."""
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for stem in ("a", "b"):
+        tifffile.imwrite(images / f"{stem}.tif", np.full((48, 64), 10, np.uint8))
+    for name in ("a_labels", "a_masks", "x"):
+        tifffile.imwrite(labels / f"{name}.tif", _labels(1, n=1))
+    code = main(["measure", str(labels), "--images", str(images), "-o", str(tmp_path / "o.csv")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "two label files are for the image 'a'" in err
+    assert "note" not in err and len(err.strip().splitlines()) == 1

@@ -79,6 +79,7 @@ def pair_images(
         Naming a label file without an image, two images of the same name, or two label
         files of the same image.
     """
+    note = None
     if not images:
         pairs = [(image_name(p), p, None) for p in labels]
     else:
@@ -105,11 +106,8 @@ def pair_images(
             order = iter(left)
             found = [i if i is not None else next(order) for i in found]
             shown = ", ".join(f"{p.name} with {i.name}" for p, i in zip(lost, left, strict=True))
-            print(
-                f"napari-unet {command}: note: {len(lost)} file(s) match no image by name; "
-                f"paired in the order given: {shown}",
-                file=sys.stderr,
-            )
+            note = (f"napari-unet {command}: note: {len(lost)} file(s) match no image by name; "
+                    f"paired in the order given: {shown}")  # fmt: skip
         pairs = [(_name(i, by_stem), p, i) for p, i in zip(labels, found, strict=True)]
     seen: dict[str, Path] = {}
     one = what.removesuffix("s")
@@ -120,6 +118,8 @@ def pair_images(
                 f"two {what} are for the image {name!r}: {seen[name]}, {label}; {hint}"
             )
         seen[name] = label
+    if note:  # after the checks: a refused pairing prints its error alone
+        print(note, file=sys.stderr)
     return pairs
 
 
