@@ -89,6 +89,30 @@ def test_folders_never_pair_files_of_other_names_or_count_one_twice(folders, cap
     assert "two ground-truth files are named 'b'" in capsys.readouterr().err
 
 
+def test_the_same_input_twice_is_refused(folders, capsys):
+    gt_dir, pred_dir = folders  # a perfect score that meant nothing, exit status 0
+    for pred, gt in [(gt_dir / "a.tif", gt_dir / "a.tif"), (gt_dir, gt_dir)]:
+        assert main(["evaluate", str(pred), str(gt)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith("napari-unet evaluate: error: PRED and GT are the same")
+        assert captured.err.count("\n") == 1 and captured.out == ""
+    (pred_dir / "b.tif").unlink()
+    (pred_dir / "b.tif").symlink_to(gt_dir / "b.png")  # one pair of the folders: one file
+    assert main(["evaluate", str(pred_dir), str(gt_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "the prediction and the ground truth of b are the same file" in err
+
+
+def test_a_zarr_store_and_a_file_are_paired_whatever_their_names(tmp_path, capsys):
+    from napari_unet import write_image
+
+    tifffile.imwrite(tmp_path / "truth.tif", squares(THREE))
+    write_image(tmp_path / "pred_labels.zarr", squares(THREE[1:]).astype(np.int32))
+    assert main(["evaluate", str(tmp_path / "pred_labels.zarr"), str(tmp_path / "truth.tif")]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:4] == ["pred_labels.zarr", "3", "2", "0.6667"]
+
+
 def test_custom_thresholds(folders, capsys):
     gt_dir, pred_dir = folders
     assert main(["evaluate", str(pred_dir), str(gt_dir), "--thresholds", "0.3", "0.9"]) == 0
@@ -325,3 +349,40 @@ def test_model_form_end_to_end_with_a_tiny_model(tmp_path, capsys):
     assert result["n_gt"] == expected["n_gt"] == len(np.unique(labels)) - 1
     assert result["n_pred"] == expected["n_pred"]
     assert result["pixel_error"] == pytest.approx(expected["pixel_error"])
+
+
+def test_model_form_segments_the_image_not_the_labels_beside_it(tmp_path, capsys, monkeypatch):
+    """predict -o and Cellpose write NAME_labels.tif, NAME_cp_masks.png beside NAME.tif."""
+    from napari_unet.core.inference import segment as segment_module
+    from napari_unet.core.models import modelfile
+
+    gt = squares(THREE)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    image = np.full((40, 40), 0.25, np.float32)
+    tifffile.imwrite(tmp_path / "img" / "cell.tif", image)
+    tifffile.imwrite(tmp_path / "img" / "cell_labels.tif", gt)  # each would score 1.0
+    Image.fromarray(gt.astype(np.uint8)).save(tmp_path / "img" / "cell_cp_masks.png")
+    tifffile.imwrite(tmp_path / "lab" / "cell.tif", gt)
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"\0" * 16)
+    segmented = []
+
+    def fake_segment(m, image, metadata=None, **settings):
+        segmented.append(image)
+        return np.where(image > 1, image, 0).astype(np.uint16)  # labels in, labels out
+
+    monkeypatch.setattr(modelfile, "load_model", lambda path, device="cpu": ("M", {}))
+    monkeypatch.setattr(segment_module, "segment", fake_segment)
+    args = ["evaluate", str(model), "--images", str(tmp_path / "img"), "--labels"]
+    assert main([*args, str(tmp_path / "lab")]) == 0
+    captured = capsys.readouterr()
+    assert len(segmented) == 1 and np.array_equal(segmented[0], image)
+    assert captured.out.splitlines()[1].split()[:4] == ["cell", "3", "0", "0.0000"]
+    assert "no ground truth" not in captured.err
+    from napari_unet import write_image  # a Zarr store and a file: paired whatever their names
+
+    write_image(tmp_path / "stack.zarr", image)
+    args = ["evaluate", str(model), "--images", str(tmp_path / "stack.zarr"), "--labels"]
+    assert main([*args, str(tmp_path / "lab" / "cell.tif")]) == 0
+    assert len(segmented) == 2 and np.array_equal(segmented[1], image)

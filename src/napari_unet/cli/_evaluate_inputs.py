@@ -8,7 +8,7 @@ from typing import Any
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["files_of", "label_pairs", "match_files", "planes", "read_labels"]
+__all__ = ["files_of", "given_by_name", "label_pairs", "match_files", "planes", "read_labels"]
 
 
 def files_of(path: Path) -> list[Path]:
@@ -29,8 +29,19 @@ def files_of(path: Path) -> list[Path]:
     return found
 
 
+def given_by_name(paths) -> bool:
+    """Whether every path names one file or one Zarr store (a folder of chunks), no folder."""
+    from napari_unet.core.images.io import is_zarr
+
+    return all(Path(p).is_file() or is_zarr(p) for p in paths)
+
+
 def match_files(
-    pred: list[Path], gt: list[Path], what: str = "prediction", loose: bool = False
+    pred: list[Path],
+    gt: list[Path],
+    what: str = "prediction",
+    loose: bool = False,
+    images: bool = False,
 ) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     """Pair files by name without suffix, or without a label ending (``_labels``...).
 
@@ -43,7 +54,13 @@ def match_files(
     what : str
         What the first list holds, for messages.
     loose : bool
-        Two files given by name (not folders): paired whatever their names.
+        Two files given by name (files or Zarr stores, not folders): paired whatever their
+        names.
+    images : bool
+        The first list holds images (the MODEL form), not labels: a file with a label ending
+        (``cell_labels.tif``, ``cell_cp_masks.png``) is no candidate when ``cell.tif`` is there
+        too, as ``predict -o`` or Cellpose write them beside the image. Without it, such a
+        file comes first: it is the prediction, ``cell.tif`` the image.
 
     Returns
     -------
@@ -55,12 +72,32 @@ def match_files(
     Raises
     ------
     InputError
-        If a ground-truth file has no partner, or a name is ambiguous (on either side).
+        If a ground-truth file has no partner, a name is ambiguous (on either side), or a
+        pair is one file twice.
     """
+    if loose and len(pred) == 1 and len(gt) == 1:
+        pairs, unused = [(pred[0].name, pred[0], gt[0])], []
+    else:
+        pairs, unused = _match_by_name(pred, gt, what, images)
+    from napari_unet.core.files import same_file
+
+    for name, first, truth in pairs:
+        if same_file(first, truth):
+            raise InputError(
+                f"the {what} and the ground truth of {name} are the same file: {first}; "
+                "choose two files"
+            )
+    return pairs, unused
+
+
+def _match_by_name(
+    pred: list[Path], gt: list[Path], what: str, images: bool
+) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     from napari_unet.cli.measure import image_name
 
-    if loose and len(pred) == 1 and len(gt) == 1:
-        return [(pred[0].name, pred[0], gt[0])], []
+    if images:  # NAME_labels.tif beside NAME.tif is a result, not an image to segment
+        plain = {p.stem for p in pred}
+        pred = [p for p in pred if p.stem == image_name(p) or image_name(p) not in plain]
     by_stem = _by_stem(pred, what)
     _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
     by_name: dict[str, list[Path]] = {}
@@ -68,8 +105,8 @@ def match_files(
         by_name.setdefault(image_name(p), []).append(p)
     pairs, missing = [], []
     for g in gt:
-        # A file with a label ending first: predicted into the images' folder, NAME.tif
-        # beside NAME_labels.tif is the image itself (its intensities were scored as ids).
+        # Labels first (PRED GT): a file with a label ending first; predicted into the
+        # images' folder, NAME.tif beside NAME_labels.tif is the image (scored as ids).
         named = by_name.get(image_name(g), [])
         found = [p for p in named if p.stem != image_name(p)]
         found = found or ([by_stem[g.stem]] if g.stem in by_stem else named)

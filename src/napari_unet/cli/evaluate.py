@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from napari_unet.cli._args import add_background_option, add_option, channel_choice, progress_bar
-from napari_unet.cli._evaluate_inputs import files_of, label_pairs, match_files, planes, read_labels
+from napari_unet.cli._evaluate_inputs import (
+    files_of,
+    given_by_name,
+    label_pairs,
+    match_files,
+    planes,
+    read_labels,
+)
 from napari_unet.core.errors import InputError
 from napari_unet.core.models.pretrained import AUTO as AUTO_MODEL
 
@@ -209,57 +216,12 @@ def run(args: argparse.Namespace) -> int:
     thresholds = tuple(args.thresholds) if args.thresholds else DSB_THRESHOLDS
     if args.json is not None:
         _check_json(args.json, args.overwrite)
-    from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
+    from napari_unet.core.models.pretrained import is_pretrained_name
 
     model_form = len(args.inputs) == 1 and (
         Path(args.inputs[0]).suffix.lower() in MODEL_SUFFIXES or is_pretrained_name(args.inputs[0])
     )
-    if model_form:
-        if not args.images or not args.labels:
-            raise InputError(
-                f"{args.inputs[0]} is a model file: also give --images and --labels "
-                "(files or folders, matched by name)"
-            )
-        auto = args.inputs[0] == AUTO_MODEL and is_pretrained_name(args.inputs[0])
-        model_path = AUTO_MODEL if auto else resolve_model(args.inputs[0])
-        if not auto and not model_path.is_file():
-            raise InputError(f"{model_path}: no such model file")
-        images = [f for p in args.images for f in files_of(p)]
-        gts = [f for p in args.labels for f in files_of(p)]
-        loose = all(Path(p).is_file() for p in (*args.images, *args.labels))
-        pairs, unused = match_files(images, gts, what="image", loose=loose)
-        size = _object_size(args.object_size)
-        source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips,
-                              args.background)  # fmt: skip
-        inputs = {
-            "model": str(model_path),
-            "images": [str(p) for p in args.images],
-            "labels": [str(p) for p in args.labels],
-        }
-    else:
-        if len(args.inputs) == 1 and (args.images or args.labels):  # a misspelt model
-            raise InputError(
-                f"{args.inputs[0]}: not a model file (.safetensors) or a built-in model name "
-                "(nuclei, nuclei-brightfield, auto)"
-            )
-        if len(args.inputs) != 2:
-            raise InputError(
-                "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
-                f"got {len(args.inputs)} argument(s)"
-            )
-        if (
-            args.images or args.labels or args.flips or args.background != "auto"
-            or args.object_size is not None or args.channel is not None
-        ):  # fmt: skip
-            raise InputError(
-                "--images, --labels, --object-size, --channel, --flips and --background belong "
-                "to the MODEL form, not PRED GT"
-            )
-        pred_arg, gt_arg = (Path(a) for a in args.inputs)
-        loose = pred_arg.is_file() and gt_arg.is_file()
-        pairs, unused = match_files(files_of(pred_arg), files_of(gt_arg), loose=loose)
-        source = label_pairs(pairs, args.per_plane)
-        inputs = {"prediction": str(pred_arg), "ground_truth": str(gt_arg)}
+    pairs, unused, source, inputs = _model_form(args) if model_form else _labels_form(args)
     for name in unused:
         print(
             f"napari-unet evaluate: warning: {name} has no ground truth; skipped", file=sys.stderr
@@ -276,6 +238,69 @@ def run(args: argparse.Namespace) -> int:
         _write_json(args.json, record | {"images": per_image, "total": total})
         print(f"wrote {args.json}")
     return 0
+
+
+def _model_form(args: argparse.Namespace) -> tuple:
+    """``evaluate MODEL --images ... --labels ...``: pairs, unused names, source, inputs."""
+    from napari_unet.core.models.pretrained import is_pretrained_name, resolve_model
+
+    if not args.images or not args.labels:
+        raise InputError(
+            f"{args.inputs[0]} is a model file: also give --images and --labels "
+            "(files or folders, matched by name)"
+        )
+    auto = args.inputs[0] == AUTO_MODEL and is_pretrained_name(args.inputs[0])
+    model_path = AUTO_MODEL if auto else resolve_model(args.inputs[0])
+    if not auto and not model_path.is_file():
+        raise InputError(f"{model_path}: no such model file")
+    images = [f for p in args.images for f in files_of(p)]
+    gts = [f for p in args.labels for f in files_of(p)]
+    loose = given_by_name([*args.images, *args.labels])
+    pairs, unused = match_files(images, gts, what="image", loose=loose, images=True)
+    size = _object_size(args.object_size)
+    source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips,
+                          args.background)  # fmt: skip
+    inputs = {
+        "model": str(model_path),
+        "images": [str(p) for p in args.images],
+        "labels": [str(p) for p in args.labels],
+    }
+    return pairs, unused, source, inputs
+
+
+def _labels_form(args: argparse.Namespace) -> tuple:
+    """``evaluate PRED GT``: pairs, unused names, source, inputs."""
+    from napari_unet.core.files import same_file
+
+    if len(args.inputs) == 1 and (args.images or args.labels):  # a misspelt model
+        raise InputError(
+            f"{args.inputs[0]}: not a model file (.safetensors) or a built-in model name "
+            "(nuclei, nuclei-brightfield, auto)"
+        )
+    if len(args.inputs) != 2:
+        raise InputError(
+            "expected PRED GT (two label files or folders) or one MODEL.safetensors; "
+            f"got {len(args.inputs)} argument(s)"
+        )
+    if (
+        args.images or args.labels or args.flips or args.background != "auto"
+        or args.object_size is not None or args.channel is not None
+    ):  # fmt: skip
+        raise InputError(
+            "--images, --labels, --object-size, --channel, --flips and --background belong "
+            "to the MODEL form, not PRED GT"
+        )
+    pred_arg, gt_arg = (Path(a) for a in args.inputs)
+    pred_files, gt_files = files_of(pred_arg), files_of(gt_arg)
+    if same_file(pred_arg, gt_arg):  # a perfect score that means nothing
+        raise InputError(
+            f"PRED and GT are the same file(s): {pred_arg}; give the predicted labels, then "
+            "the ground truth"
+        )
+    loose = given_by_name([pred_arg, gt_arg])
+    pairs, unused = match_files(pred_files, gt_files, loose=loose)
+    inputs = {"prediction": str(pred_arg), "ground_truth": str(gt_arg)}
+    return pairs, unused, label_pairs(pairs, args.per_plane), inputs
 
 
 def _check_json(path: Path, overwrite: bool) -> None:
