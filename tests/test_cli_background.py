@@ -77,3 +77,21 @@ def test_evaluate_with_a_model_takes_background(shaded, capsys):
     pred_gt = ["evaluate", str(folder / "shaded_gt.tif"), str(folder / "shaded_gt.tif")]
     assert main([*pred_gt, "--background", "keep"]) == 2
     assert "--background belong to the MODEL form" in capsys.readouterr().err
+
+
+def test_each_file_reports_only_its_own_flattening(shaded, capsys):
+    """An unevenly lit stack then an evenly lit image in one command (one Predictor)."""
+    from napari_unet.sample_data import nuclei_data
+
+    folder, _ = shaded
+    image = nuclei_data()[0][:128, :128].astype(np.float32)
+    ramp = 0.75 * np.add.outer(np.linspace(0, 1, 128), np.linspace(0, 1, 128)) * np.ptp(image)
+    both = folder / "both"
+    both.mkdir()
+    tifffile.imwrite(both / "a_stack.tif", np.stack([image, image + ramp, image + ramp]))
+    tifffile.imwrite(both / "b_even.tif", image)
+    assert main(["predict", "nuclei", str(both), "-o", str(folder / "both_out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    notes = [line for line in lines if "uneven" in line]
+    assert len(notes) == 1 and "a_stack.tif" in notes[0] and "2 of 3 planes" in notes[0]
+    assert (folder / "both_out" / "b_even_labels.tif").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,32 @@ def test_small_and_constant_planes_do_not_break():
     assert out is flat and uneven == 0
 
 
+def test_each_channel_is_judged_against_its_own_range(cells):
+    bright_even = cells[0] * 1000
+    dim_uneven = lit(cells, 1.5)[0]  # a dim channel, lit unevenly by 1.5 of its range
+    plane = np.stack([bright_even, dim_uneven]).astype(np.float32)
+    out, uneven = flatten_plane(plane, "auto", bright=False)
+    assert uneven > UNEVEN and out is not plane  # the mean of the two hid it (0.08)
+
+
+@pytest.mark.parametrize("shape", [(1, 300), (2, 300), (300, 1), (300, 2), (3, 300)])
+def test_strips_of_an_image_are_not_bent_by_the_fit(shape):
+    flat = np.full((1, *shape), 7.0, np.float32)
+    out, uneven = flatten_plane(flat, "auto", bright=False)
+    assert out is flat and uneven == 0
+    noisy = np.random.default_rng(0).random((1, *shape)).astype(np.float32)
+    assert flatten_plane(noisy, "auto", bright=False)[1] < UNEVEN  # was 1.9 to 7.5e13
+
+
+def test_a_32_bit_camera_offset_keeps_its_detail(cells):
+    shaded = lit(cells, 1.5) * 200
+    offset = (shaded.astype(np.float64) + 3e9).astype(np.uint32)  # float32: steps of 256
+    out, _ = flatten_plane(offset, "flatten", bright=False)
+    plain, _ = flatten_plane(shaded.astype(np.uint32), "flatten", bright=False)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out - out.mean(), plain - plain.mean(), atol=1e-3)
+
+
 def test_window_scales_with_the_models_object_size():
     assert window_for(None) == 64 and window_for(float("nan")) == 64
     assert window_for(17.57) == 63  # the built-in models: about 64 px
@@ -143,7 +171,9 @@ def test_auto_recovers_the_builtin_model_under_uneven_light(nuclei):
     shaded = lit(image.astype(np.float32), 1.5)
     with pytest.warns(UserWarning):  # most of it "foreground": the domain check says so
         kept = segment(model, shaded, metadata=meta, background="keep")
-    flat = segment(model, shaded, metadata=meta)  # auto, the default
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # flattened: no false "brightfield" warning either
+        flat = segment(model, shaded, metadata=meta)  # auto, the default
     clean = ap50(truth, segment(model, image, metadata=meta))
     assert ap50(truth, kept) < clean - 0.3  # the bright half read as nuclei
     assert ap50(truth, flat) > clean - 0.05
@@ -197,15 +227,31 @@ def test_a_network_in_training_is_not_flattened(nuclei):
     assert predictor.flattened == {}  # validation reads images as training does
 
 
+def test_validation_in_training_reads_the_light_as_trained(nuclei):
+    from napari_unet import segment
+    from napari_unet.core.training.validation import segment_image
+
+    model, meta, image, _ = nuclei
+    shaded = lit(image[:160, :160].astype(np.float32), 1.5)
+    norm = meta["normalization"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scored, _ = segment_image(model.eval(), shaded, norm, "cpu", meta)
+        kept = segment(model, shaded, metadata=meta, background="keep", object_size=None)
+        flat = segment(model, shaded, metadata=meta, object_size=None)
+    np.testing.assert_array_equal(scored, kept)  # checkpoints chosen on what training sees
+    assert not np.array_equal(scored, flat)
+
+
 def test_chunk_by_chunk_prediction_refuses_flatten_and_auto_keeps(nuclei):
     da = pytest.importorskip("dask.array")
     from napari_unet import predict, segment
 
     model, meta, image, _ = nuclei
     lazy = da.from_array(lit(image.astype(np.float32), 1.5), chunks=128)
-    with pytest.raises(InputError, match="whole image in memory"):
+    with pytest.raises(InputError, match="whole plane in memory"):
         predict(model, lazy, metadata=meta, background="flatten")
-    with pytest.raises(InputError, match="whole image in memory"):
+    with pytest.raises(InputError, match="whole plane in memory"):
         segment(model, lazy, metadata=meta, background="flatten", object_size=None)
     probs = predict(model, lazy, metadata=meta, background="auto")  # kept, lazily
     assert probs.shape == (2, *image.shape)
@@ -237,6 +283,46 @@ def test_nan_pixels_get_the_clear_message_before_flattening(nuclei):
     bad[5, 5] = np.nan
     with pytest.raises(InputError, match="NaN or infinite"):
         segment(model, bad, metadata=meta)
+
+
+def test_a_predictor_reports_only_its_last_images_planes(nuclei):
+    from napari_unet import Predictor
+    from napari_unet.core.progress import drain
+
+    model, meta, image, _ = nuclei
+    crop = image[:96, :96].astype(np.float32)
+    predictor = Predictor(model, metadata=meta)
+    drain(predictor.iter_probabilities(np.stack([crop, lit(crop, 1.5), lit(crop, 1.5)])))
+    assert sorted(predictor.flattened) == [1, 2]
+    drain(predictor.iter_probabilities(crop))  # evenly lit, one plane
+    assert predictor.flattened == {}  # planes 1 and 2 of the stack were reported again
+
+
+def test_a_region_is_flattened_exactly_as_the_whole_plane(nuclei):
+    from napari_unet import Predictor
+    from napari_unet.core.progress import drain
+
+    model, meta, image, _ = nuclei
+    shaded = lit(image.astype(np.float32), 1.5)
+    predictor = Predictor(model, metadata=meta)
+    whole = drain(predictor.iter_probabilities(shaded))
+    region = ((40, 170), (100, 300))
+    part = drain(predictor.iter_probabilities(shaded, region))
+    assert predictor.flattened  # the region's plane was judged uneven too
+    np.testing.assert_allclose(part, whole[:, 40:170, 100:300], atol=1e-5)
+
+
+def test_flatten_is_refused_for_a_lazy_image_with_a_region_too(nuclei):
+    da = pytest.importorskip("dask.array")
+    from napari_unet import segment
+
+    model, meta, image, _ = nuclei
+    lazy = da.from_array(lit(image.astype(np.float32), 1.5), chunks=128)
+    region = ((0, 100), (0, 100))
+    with pytest.raises(InputError, match="whole plane in memory"):
+        segment(model, lazy, metadata=meta, background="flatten", region=region)
+    labels = segment(model, lazy, metadata=meta, background="auto", region=region)
+    assert labels.shape == (100, 100)  # auto: kept as it is, chunk by chunk
 
 
 def test_a_bad_background_is_refused_before_any_work(nuclei):

@@ -183,6 +183,12 @@ def test_the_predict_command_runs_another_tools_package(packages, image, tmp_pat
     assert main(["predict", str(packages["both"]), str(src), "-o", str(out / "f"),
                  "--flips"]) == 2  # fmt: skip
     assert "--flips apply to napari-unet models only" in capsys.readouterr().err
+    # another tool's package reads the image as it is: keep is what it does, flatten is not
+    assert main(["predict", str(packages["labels"]), str(src), "-o", str(out / "k"),
+                 "--background", "keep"]) == 0  # fmt: skip
+    assert main(["predict", str(packages["labels"]), str(src), "-o", str(out / "b"),
+                 "--background", "flatten"]) == 2  # fmt: skip
+    assert "--background flatten apply to napari-unet models only" in capsys.readouterr().err
 
 
 def test_image_planes_fit_the_packages_channels():

@@ -279,9 +279,12 @@ def test_the_trainer_predicts_its_view_in_the_chosen_precision(cells, monkeypatc
         LiveTrainer(model, {}, raw, LiveConfig(view_precision="int8"))
     used = []
 
+    backgrounds = []
+
     class Recording(plan.Predictor):
         def __init__(self, *args, **kwargs):
             used.append(kwargs.get("precision"))
+            backgrounds.append(kwargs.get("background"))
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(plan, "Predictor", Recording)
@@ -298,6 +301,7 @@ def test_the_trainer_predicts_its_view_in_the_chosen_precision(cells, monkeypatc
             assert trainer.stop()
         assert trainer.view_precision == expected and used[-1] == expected
         assert views[0].labels.shape == (64, 64)
+    assert backgrounds == ["keep", "keep"]  # the view reads the plane as training does
 
 
 def test_a_live_model_saved_over_its_start_file_is_not_resumed_with_that_runs_state(

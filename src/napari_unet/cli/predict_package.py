@@ -45,7 +45,7 @@ def _refuse_options(args: argparse.Namespace) -> None:
     size = None if args.object_size == "auto" else args.object_size  # the default: no size
     given = [flag for flag, value in (("--flips", args.flips),
              ("--object-size", size), ("--scheduler", args.scheduler),
-             ("--background", args.background != "auto")) if value]  # fmt: skip
+             ("--background flatten", args.background == "flatten")) if value]  # fmt: skip
     if given:
         raise InputError(
             f"{', '.join(given)} apply to napari-unet models only; {args.model} is a "

@@ -228,7 +228,7 @@ def foreign_job(model, image, options: dict, region, estimate_only: bool, out: d
     out["output"], out["kind"] = output, model.plan.kind
     given = {**options, "object_size": None if options.get("object_size") == "auto" else
              options.get("object_size")}  # fmt: skip
-    given["background"] = given.get("background", "auto") != "auto"
+    given["background"] = given.get("background") == "flatten"  # keep and auto: as it is
     ignored = [text for key, text in (("flips", "test-time flips"),
                ("object_size", "the object size"), ("background", "flattening the background"))
                if given.get(key)]  # fmt: skip

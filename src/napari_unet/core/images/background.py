@@ -5,29 +5,33 @@ A model trained on evenly lit images reads a background that brightens across th
 called the bright half of such an image one nucleus (docs/training.md, "Robust to a worse
 microscope"). Subtracting the background first fixes that without retraining.
 
-The background is found in two steps. A grey *opening* (for a dark background; a
-*closing* for a bright one, where the nuclei are dark) with a window wider than a nucleus
-removes the nuclei and keeps the light, the rolling-ball idea of ImageJ with a square; it
-is computed on the plane shrunk :data:`FACTOR` times (local means: steadier than single
-pixels under noise). A cluster of nuclei wider than the window survives it, so a smooth
-quadratic surface is fitted to it with such bumps left out (:func:`_surface`), and that
-surface is the background: it follows light that varies across the field, and never cuts
-into a cluster of cells.
+The background is a smooth quadratic surface fitted under the nuclei (a grey opening with a
+window wider than a nucleus first, a closing on a bright background; the arithmetic is in
+:mod:`~napari_unet.core.images.surface`): it follows light that varies across the field,
+and never cuts into a cluster of cells. :func:`find` fits it once per plane
+(:class:`Background`), and any window of the plane is then flattened with it, exactly as
+the whole plane would be.
 
-:func:`unevenness` measures how much the surface varies, as a fraction of the image's own
-range (its 1-99.8 percentile span, as the model's normalisation sees it); ``"auto"``
-flattens only above :data:`UNEVEN`, so evenly lit images are predicted exactly as before.
+:func:`unevenness` measures how much the surface varies, as a fraction of each channel's
+own range (its 1-99.8 percentile span, as the model's normalisation sees it; the largest
+over the channels); ``"auto"`` flattens only above :data:`UNEVEN`, so evenly lit images
+are predicted exactly as before.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.normalize import working_dtype
+from napari_unet.core.images.surface import FACTOR, evaluate, fit
 
 __all__ = [
-    "FACTOR", "MODES", "UNEVEN", "check_mode", "describe_flattened", "estimate", "fit",
-    "flatten_plane", "flattened_planes", "plane_is_bright", "unevenness", "window_for",
+    "FACTOR", "LAZY", "MODES", "UNEVEN", "Background", "background_for", "check_mode",
+    "describe_flattened", "estimate", "find", "fit", "flatten_plane", "flattened_planes",
+    "plane_is_bright", "plane_stats", "unevenness", "window_for",
 ]
 
 #: What prediction does about the background: flatten it when uneven, always, or never.
@@ -36,12 +40,17 @@ MODES = ("auto", "flatten", "keep")
 #: validation and 80 train images of DSB2018 fluorescence, as recorded and lit unevenly
 #: (0.2 to 0.35 scored alike; at 0.3 one evenly lit image in a hundred is flattened).
 UNEVEN = 0.3
-#: The background is estimated on the plane shrunk this many times.
-FACTOR = 4
 #: Window of the opening, in multiples of the model's object diameter (64 px for the
 #: built-in models, trained on nuclei of about 18 px), and its floor in pixels.
 WINDOW_PER_DIAMETER = 3.6
 MIN_WINDOW = 32
+
+#: Why a lazy image is not flattened with ``"flatten"``.
+LAZY = (
+    "flattening the background needs the whole plane in memory, and this one is read chunk "
+    "by chunk (a dask or Zarr image); load it into memory, or predict it with background "
+    "'keep' or 'auto'"
+)
 
 
 def check_mode(mode) -> str:
@@ -58,127 +67,134 @@ def window_for(object_size: float | None) -> int:
     return max(MIN_WINDOW, int(round(WINDOW_PER_DIAMETER * float(object_size))))
 
 
-def estimate(plane: np.ndarray, bright: bool, window: int = 64) -> np.ndarray:
-    """The background light of ``plane`` (``(C, H, W)``), per channel, at full size (float32).
+@dataclass(frozen=True)
+class Background:
+    """The light under one plane: its surface, how uneven it is, and the level kept.
 
-    The surface :func:`fit` finds, evaluated at every pixel.
+    ``coefs`` (``(C, 6)``, :func:`~napari_unet.core.images.surface.fit`) over a plane of
+    ``shape`` (H, W); ``level`` (``(C,)``) is the surface's median, added back so that a
+    flattened plane keeps its brightness; ``uneven`` as :func:`unevenness` says.
     """
+
+    coefs: np.ndarray
+    shape: tuple[int, int]
+    level: np.ndarray
+    uneven: float
+
+    def subtract(self, block, origin=(0, 0), step: int = 1) -> np.ndarray:
+        """``block`` (``(C, h, w)``, pixels from ``origin`` every ``step``) less the light.
+
+        In the working type of the block's pixels (float32, or float64 for 32-bit integers
+        and float64, whose offsets float32 cannot hold), a strip of rows at a time.
+        """
+        work = working_dtype(np.asarray(block[..., :1, :1]).dtype)
+        out = np.array(block, work)
+        (y0, x0), (h, w) = origin, out.shape[-2:]
+        cols = slice(x0, x0 + w * step, step)
+        level = self.level.astype(work)[:, None, None]
+        for r in range(0, h, 512):
+            n = min(512, h - r)
+            rows = slice(y0 + r * step, y0 + (r + n) * step, step)
+            out[:, r : r + n] -= evaluate(self.coefs, self.shape, rows, cols, work) - level
+        return out
+
+
+def find(plane, bright: bool, window: int = 64) -> Background:
+    """The :class:`Background` of ``plane`` (``(C, H, W)``; ``bright``: dark objects)."""
+    coefs = fit(plane, bright, window)
+    coarse = evaluate(coefs, np.shape(plane)[-2:], *_coarse(np.shape(plane)), np.float64)
+    level = np.median(coarse.reshape(coarse.shape[0], -1), axis=1)
+    return Background(coefs, tuple(np.shape(plane)[-2:]), level, unevenness(plane, coefs))
+
+
+def _coarse(shape) -> tuple[slice, slice]:
+    """Rows and columns of a grid of at most about 65 x 65 points over a plane of ``shape``."""
+    h, w = shape[-2:]
+    return slice(0, h, max(1, h // 64)), slice(0, w, max(1, w // 64))
+
+
+def background_for(plane, mode: str, bright: bool | None, window: int = 64):
+    """The :class:`Background` to take out of ``plane`` before prediction, or None.
+
+    None for ``"keep"``, for ``"auto"`` on an evenly lit plane (unevenness up to
+    :data:`UNEVEN`) and for ``"auto"`` on a lazy (dask) plane, which is not read whole;
+    ``"flatten"`` on a lazy plane raises InputError. ``bright`` None: judged on the plane
+    (:func:`plane_is_bright`). NaN or infinite pixels raise the usual InputError first.
+    """
+    from napari_unet.core.images.layout import is_lazy
+    from napari_unet.core.images.normalize import check_pixels
+
+    if check_mode(mode) == "keep":
+        return None
+    if is_lazy(plane):
+        if mode == "flatten":
+            raise InputError(LAZY)
+        return None
+    check_pixels(plane)
+    found = find(plane, plane_is_bright(plane) if bright is None else bright, window)
+    return found if mode == "flatten" or found.uneven > UNEVEN else None
+
+
+def plane_stats(plane, spec, found: Background | None):
+    """Normalisation statistics of ``plane`` as the network reads it (``found`` taken out).
+
+    The same regular sample as :func:`~napari_unet.core.images.normalize.compute_stats`
+    takes of the plane, flattened point by point, so a window of the plane is normalised
+    exactly as the whole flattened plane would be.
+    """
+    from napari_unet.core.images.normalize import compute_stats, plane_sample, sample_stride
+
+    if found is None or spec["method"] == "dtype":  # the range of the pixels' type
+        return compute_stats(plane, spec)
+    sample = found.subtract(plane_sample(plane), (0, 0), sample_stride(np.shape(plane)))
+    return compute_stats(plane, spec, sample=sample)
+
+
+def estimate(plane, bright: bool, window: int = 64) -> np.ndarray:
+    """The light under ``plane`` (``(C, H, W)``), per channel, at every pixel (float32)."""
+    return evaluate(fit(plane, bright, window), np.shape(plane)[-2:])
+
+
+def _ranges(plane) -> np.ndarray:
+    """Each channel's 1-99.8 percentile span on a sample (0: no contrast to speak of)."""
     h, w = np.shape(plane)[-2:]
-    return _evaluate(fit(plane, bright, window), h, w)
+    stride = max(1, int(np.sqrt(h * w / 1e6)))
+    sample = np.asarray(plane[:, ::stride, ::stride], np.float64)
+    low, high = np.percentile(sample.reshape(sample.shape[0], -1), (1.0, 99.8), axis=1)
+    tiny = 1e-9 * np.maximum(np.abs(low), np.abs(high))  # rounding of the fit, not light
+    return np.where(high - low > tiny, high - low, 0.0)
 
 
-def fit(plane: np.ndarray, bright: bool, window: int = 64) -> np.ndarray:
-    """Coefficients ``(C, 6)`` of the background surface of ``plane`` (``(C, H, W)``).
+def unevenness(plane, coefs: np.ndarray) -> float:
+    """How much the light ``coefs`` (:func:`fit`) varies, over ``plane``'s own range.
 
-    A grey opening (``bright``: closing) with a square of side ``window`` on the plane
-    shrunk :data:`FACTOR` times by local means; then a smooth surface fitted to it
-    (:func:`_surface`), in coordinates running from -1 to 1 across the plane
-    (:func:`_evaluate`).
+    Per channel: the span of its surface (on a coarse grid) over its 1-99.8 percentile
+    span, as the model's normalisation sees each channel; the largest over the channels.
+    Near 0 for evenly lit images (under 0.21 for 99% of the DSB2018 fluorescence train
+    images); light rising across the field by half the image's range reads about 0.37, by
+    its whole range 0.6.
     """
-    from scipy import ndimage
-
-    plane = np.asarray(plane, np.float32)
-    c, h, w = plane.shape
-    f = max(1, min(FACTOR, h // 8, w // 8))
-    hs, ws = -(-h // f), -(-w // f)
-    padded = np.pad(plane, ((0, 0), (0, hs * f - h), (0, ws * f - w)), mode="edge")
-    small = padded.reshape(c, hs, f, ws, f).mean(axis=(2, 4))
-    side = max(1, window // f)
-    morph = ndimage.grey_closing if bright else ndimage.grey_opening
-    back = np.stack([morph(s, size=(side, side), mode="nearest") for s in small])
-    # Pixel centres of the shrunk plane in the full plane's coordinates (-1 .. 1 over it).
-    ys = ((np.arange(hs) + 0.5) * f - 0.5) / max(h - 1, 1) * 2 - 1
-    xs = ((np.arange(ws) + 0.5) * f - 0.5) / max(w - 1, 1) * 2 - 1
-    # Within half a window of the edge the opening sees only one side (it bends a slope
-    # there): those points are left out of the fit where enough remain.
-    m = side // 2
-    if hs > 2 * m + 4 and ws > 2 * m + 4 and m:
-        back, ys, xs = back[:, m:-m, m:-m], ys[m:-m], xs[m:-m]
-    return np.stack([_surface(b, ys, xs, bright) for b in back])
+    shape = np.shape(plane)
+    coarse = evaluate(coefs, shape[-2:], *_coarse(shape), np.float64)
+    spans = np.ptp(coarse.reshape(coarse.shape[0], -1), axis=1)
+    ranges = _ranges(plane)
+    return float(np.max(np.divide(spans, ranges, out=np.zeros_like(spans), where=ranges > 0)))
 
 
-def _terms(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The six terms of a quadratic surface at points ``(y, x)`` (1-D arrays): ``(N, 6)``."""
-    return np.stack([np.ones_like(y), y, x, y * y, y * x, x * x], axis=1)
-
-
-def _surface(back: np.ndarray, ys, xs, bright: bool) -> np.ndarray:
-    """The coefficients of a quadratic surface fitted to ``back`` (sampled at ``ys`` x ``xs``).
-
-    Light across a field (vignetting, a tilt, a gradient) is smooth at the scale of the
-    image; clusters of nuclei wider than the window leave bumps in the opening (dips in the
-    closing), which the fit leaves out: it is refitted twice on the three quarters of the
-    points nearest the side away from the objects (below the surface for a dark
-    background). Subtracting this surface, not the opening itself, never cuts into such
-    clusters.
-    """
-    y, x = np.meshgrid(ys, xs, indexing="ij")
-    a = _terms(y.ravel(), x.ravel())
-    v = back.ravel().astype(np.float64)
-    keep = np.ones(v.size, bool)
-    for _ in range(3):
-        coef = np.linalg.lstsq(a[keep], v[keep], rcond=None)[0]
-        residual = v - a @ coef
-        keep = residual >= np.percentile(residual, 25) if bright else (
-            residual <= np.percentile(residual, 75)
-        )
-    return coef
-
-
-def _evaluate(coefs: np.ndarray, h: int, w: int) -> np.ndarray:
-    """The surfaces ``coefs`` (``(C, 6)``) on an ``h`` x ``w`` grid spanning -1..1 (float32)."""
-    y = np.linspace(-1, 1, h)[:, None]
-    x = np.linspace(-1, 1, w)[None, :]
-    out = []
-    for c0, cy, cx, cyy, cyx, cxx in coefs:
-        rows = (c0 + cy * y + cyy * y * y).astype(np.float32)
-        cols = (cx * x + cxx * x * x).astype(np.float32)
-        out.append(rows + cols + (cyx * y).astype(np.float32) * x.astype(np.float32))
-    return np.stack(out)
-
-
-def _range(plane: np.ndarray) -> float:
-    """The 1-99.8 percentile span of ``plane``'s channel mean (at least a tiny positive)."""
-    grey = plane.mean(axis=0) if plane.shape[0] > 1 else plane[0]
-    stride = max(1, int(np.sqrt(grey.size / 1e6)))
-    low, high = np.percentile(grey[::stride, ::stride], (1.0, 99.8))
-    return max(float(high - low), 1e-12)
-
-
-def unevenness(plane: np.ndarray, coefs: np.ndarray) -> float:
-    """How much the background surface ``coefs`` (:func:`fit`) varies over ``plane``'s range.
-
-    The span of the channels' mean surface (colour as a grey model sees it) on a coarse
-    grid over the plane, over the plane's 1-99.8 percentile span. Near 0 for evenly lit
-    images (under 0.21 for 99% of the DSB2018 fluorescence train images); light rising
-    across the field by half the image's range reads about 0.37, by its whole range 0.6.
-    """
-    grey = _evaluate(np.asarray(coefs), 65, 65).mean(axis=0)
-    return float(grey.max() - grey.min()) / _range(plane)
-
-
-def flatten_plane(
-    plane: np.ndarray, mode: str, bright: bool, window: int = 64
-) -> tuple[np.ndarray, float | None]:
+def flatten_plane(plane, mode: str, bright: bool, window: int = 64):
     """``(plane, unevenness)``: ``plane`` less its background when ``mode`` asks for it.
 
     ``"keep"`` returns the plane untouched (unevenness None). Otherwise the background is
-    estimated (``bright``: dark objects on a bright background, found with a closing);
+    found (``bright``: dark objects on a bright background, found with a closing);
     ``"flatten"``, or ``"auto"`` with an unevenness above :data:`UNEVEN`, subtracts it and
-    adds back its median, so the plane keeps its level (float32; a model that normalises by
-    the type's range is normalised by the original plane's, :class:`Predictor`). The result
-    is what the network reads; the unevenness says why.
+    adds back its median, so the plane keeps its level (see :meth:`Background.subtract`).
     """
     if check_mode(mode) == "keep":
         return plane, None
-    data = np.asarray(plane, np.float32)
-    coefs = fit(data, bright, window)
-    uneven = unevenness(data, coefs)
-    if mode == "auto" and not uneven > UNEVEN:
-        return plane, uneven
-    back = _evaluate(coefs, *data.shape[-2:])
-    level = np.median(back[:, ::8, ::8].reshape(back.shape[0], -1), axis=1)[:, None, None]
-    return data - back + level, uneven
+    found = find(plane, bright, window)
+    if mode == "auto" and not found.uneven > UNEVEN:
+        return plane, found.uneven
+    return found.subtract(plane), found.uneven
 
 
 def plane_is_bright(plane: np.ndarray) -> bool:
@@ -216,14 +232,16 @@ def describe_flattened(
 
 
 def flattened_planes(planes, which, bright: bool | None, window: int = 64) -> np.ndarray:
-    """``planes`` (``(P, C, H, W)``) with planes ``which`` flattened (float32, a copy).
+    """``planes`` (``(P, C, H, W)``) with planes ``which`` flattened (a copy).
 
     What the network read after a prediction flattened those planes (``which``: the keys of
-    :attr:`~napari_unet.core.inference.plan.Predictor.flattened`); ``bright`` as the
-    predictor judged it (None: per plane, :func:`plane_is_bright`).
+    :attr:`~napari_unet.core.inference.plan.Predictor.flattened`; indices beyond the
+    planes are ignored); ``bright`` as the predictor judged it (None: per plane,
+    :func:`plane_is_bright`).
     """
-    out = np.array(planes, np.float32)
-    for k in which:
+    work = working_dtype(np.asarray(planes[:1, :1, :1, :1]).dtype)
+    out = np.array(planes, work)
+    for k in (k for k in which if 0 <= k < len(out)):
         side = plane_is_bright(out[k]) if bright is None else bright
         out[k] = flatten_plane(out[k], "flatten", side, window)[0]
     return out

@@ -117,17 +117,22 @@ def _numbers(spec: dict, *keys: str) -> bool:
     return real and bool(np.all(np.isfinite(np.asarray(values, np.float64))))
 
 
-def _sample(plane) -> np.ndarray:
+def sample_stride(shape) -> int:
+    """The step of :func:`plane_sample` over a plane of ``shape`` (``(..., H, W)``)."""
+    h, w = shape[-2:]
+    return max(1, int(np.ceil(np.sqrt(h * w / MAX_SAMPLES))))
+
+
+def plane_sample(plane) -> np.ndarray:
     """A regular subsample of a (C, H, W) plane, as numpy (computes a dask plane's sample)."""
-    h, w = plane.shape[-2:]
-    stride = max(1, int(np.ceil(np.sqrt(h * w / MAX_SAMPLES))))
+    stride = sample_stride(plane.shape)
     sample = plane[:, ::stride, ::stride]
     if hasattr(sample, "compute"):
         sample = sample.compute()
     return np.asarray(sample)
 
 
-def compute_stats(plane, spec: dict | None = None) -> Stats:
+def compute_stats(plane, spec: dict | None = None, sample=None) -> Stats:
     """Normalisation statistics of one image plane.
 
     Parameters
@@ -136,6 +141,10 @@ def compute_stats(plane, spec: dict | None = None) -> Stats:
         ``(C, H, W)`` pixels of one plane.
     spec : dict, optional
         The model's ``"normalization"`` metadata (default: 1-99.8 percentiles).
+    sample : numpy.ndarray, optional
+        The plane's regular subsample (:func:`plane_sample`) as the network reads it, when
+        that differs from the plane (its background flattened); the plane's type still
+        sets the ``"dtype"`` range and the floor of the scale.
 
     Returns
     -------
@@ -159,7 +168,7 @@ def compute_stats(plane, spec: dict | None = None) -> Stats:
         dtype = np.dtype(plane.dtype)
         scale = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
         return Stats((0.0,) * n_channels, (scale,) * n_channels)
-    sample = _sample(plane)
+    sample = plane_sample(plane) if sample is None else np.asarray(sample)
     check_pixels(sample)
     sample = sample.reshape(n_channels, -1).astype(np.float64)
     if method == "percentile":

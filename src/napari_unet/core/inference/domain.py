@@ -182,7 +182,12 @@ def result_warnings(
     if axis is not None and predictor.flattened:  # judged as the network read it
         from napari_unet.core.images.background import flattened_planes
 
-        image = flattened_planes(image, predictor.flattened, predictor.bright, predictor.window)
+        try:
+            image = flattened_planes(
+                image, predictor.flattened, predictor.bright, predictor.window
+            )
+        except (InputError, ValueError, MemoryError):  # a check never fails a prediction
+            axis, image = None, None
     return domain_warnings(
         labels, foreground, metadata, image, object_size=expected, threshold=threshold,
         channel_axis=axis,

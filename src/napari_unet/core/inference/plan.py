@@ -25,14 +25,10 @@ import numpy as np
 
 from napari_unet.core.device import DEFAULT_PRECISION, PRECISIONS, choose_device
 from napari_unet.core.errors import InputError, check_int
+from napari_unet.core.images.background import background_for, plane_stats, window_for
 from napari_unet.core.images.background import check_mode as background_mode
-from napari_unet.core.images.background import (
-    flatten_plane,
-    plane_is_bright,
-    window_for,
-)
 from napari_unet.core.images.layout import Layout, is_lazy, layout
-from napari_unet.core.images.normalize import check_pixels, check_spec, compute_stats
+from napari_unet.core.images.normalize import check_pixels, check_spec
 from napari_unet.core.inference import tiling
 from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
@@ -125,10 +121,11 @@ class Predictor:
         Uneven illumination (:mod:`~napari_unet.core.images.background`): each plane in
         memory has its background estimated and subtracted before prediction when it varies
         by more than 0.3 of the image's range ("auto", the default), always
-        ("flatten") or never ("keep"). A lazy (dask) plane, and a network in training mode
-        (validation reads images as it trains on them), are kept as they are; a prediction
-        chunk by chunk (:meth:`lazy_probabilities`) refuses ``"flatten"``.
-        :attr:`flattened` records, per plane, the unevenness of the last flattened planes.
+        ("flatten") or never ("keep"); a region of a plane exactly as the whole plane. A
+        network in training mode (validation reads images as it trains on them) is given
+        its planes as they are; a lazy (dask) plane too with ``"auto"``, and ``"flatten"``
+        is refused for it. :attr:`flattened` records, per plane, the unevenness of the
+        planes the last prediction flattened.
 
     Raises
     ------
@@ -236,15 +233,17 @@ class Predictor:
         out = np.zeros((self.n_classes, n_planes, y1 - y0, x1 - x0), np.float32)
         runner, done, last = self.runner(), 0, 0.0
         keep = stats is not None or bool(getattr(self.model, "training", False))
+        self.flattened.clear()
         with _eval_mode(self.model):
             for k in range(n_planes):
                 plane = lay.planes[k]
-                read = plane if keep else self._flattened(plane, k)
-                block = np.asarray(read[:, slice(*window[0]), slice(*window[1])])
+                found = None if keep else self._background(plane, k)
+                block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
                 check_pixels(block)
-                source = plane if self.spec["method"] == "dtype" else read  # its type's range
-                known = compute_stats(source, self.spec) if stats is None else stats[k]
                 origin = (window[0][0], window[1][0])
+                if found is not None:
+                    block = found.subtract(block, origin)
+                known = plane_stats(plane, self.spec, found) if stats is None else stats[k]
                 gen = predict_region(block, origin, (h, w), region, plans, known, runner,
                                      self.n_classes)  # fmt: skip
                 while True:
@@ -259,18 +258,12 @@ class Predictor:
                         yield PredictProgress(done, total, k, n_planes)
         return out.reshape((self.n_classes, *lay.stack_shape, *out.shape[-2:]))
 
-    def _flattened(self, plane, k: int):
-        """``plane`` with its background taken out as :attr:`background` says (see above)."""
-        self.flattened.pop(k, None)
-        if self.background == "keep" or is_lazy(plane):
-            return plane
-        plane = np.asarray(plane)
-        check_pixels(plane)  # NaN or inf: the clear message before any arithmetic
-        bright = self.bright if self.bright is not None else plane_is_bright(plane)
-        out, uneven = flatten_plane(plane, self.background, bright, self.window)
-        if out is not plane:
-            self.flattened[k] = float(uneven)
-        return out
+    def _background(self, plane, k: int):
+        """The light to take out of plane ``k`` (:func:`background_for`), recorded."""
+        found = background_for(plane, self.background, self.bright, self.window)
+        if found is not None:
+            self.flattened[k] = float(found.uneven)
+        return found
 
     # -- lazy (dask) --------------------------------------------------------------------
     def lazy_probabilities(self, image, region: Region | None = None, stats=None):
@@ -281,15 +274,12 @@ class Predictor:
         it touches are computed. The background is not flattened chunk by chunk: ``"auto"``
         keeps it, ``"flatten"`` is refused.
         """
+        from napari_unet.core.images.background import LAZY
         from napari_unet.core.inference.chunked import lazy_probabilities
 
+        self.flattened.clear()
         if self.background == "flatten":
-            raise InputError(
-                "flattening the background needs the whole image in memory, and this one is "
-                "predicted chunk by chunk (a dask or Zarr image); load it into memory, or "
-                "predict it with background 'keep' or 'auto'"
-            )
-
+            raise InputError(LAZY)
         return lazy_probabilities(self, image, region, stats)
 
     def iter_to_zarr(

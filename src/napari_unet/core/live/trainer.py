@@ -316,9 +316,10 @@ class LiveTrainer:
 
         t0 = time.perf_counter()
         y0, y1, x0, x1 = box
-        predictor = Predictor(
-            self.average, metadata=self.metadata, channel_axis=0, precision=self.view_precision
-        )
+        predictor = Predictor(  # the plane as training reads it: its light kept
+            self.average, metadata=self.metadata, channel_axis=0,
+            precision=self.view_precision, background="keep",
+        )  # fmt: skip
         post = Postprocess.for_model(self.metadata)
         region = ((y0, y1), (x0, x1))
         probs = view_probabilities(predictor, self.data.raw, region, lambda: self._stopped)

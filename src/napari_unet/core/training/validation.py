@@ -119,6 +119,7 @@ def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=
         normalization=normalization,
         metadata=metadata,
         object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
+        background="keep",  # and its light as trained: training does not flatten
     )
     return np.asarray(labels), np.asarray(probs)
 
