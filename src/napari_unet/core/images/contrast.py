@@ -9,7 +9,9 @@ is the midway point between the two.
 
 The level is measured as a grey model sees the image (colour channels averaged), on a
 regular sample of at most about a million pixels of up to eight planes; a lazy (dask) image
-on five windows of its middle plane, so that a whole-slide image is not read whole.
+on five windows of its middle plane, so that a whole-slide image is not read whole. Of a
+stack, each plane is judged against its own range (as the network normalises each plane)
+and the median of the planes' levels is taken.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ PADDING_INSIDE = 0.01
 
 def background_level(image, channel_axis=None, channel=None, trim: bool = False) -> float | None:
     """Where the image's median lies between its 1st and 99.8th percentiles (0 to 1).
+
+    Of a stack, the median of its sampled planes' levels, each against its own range.
 
     Parameters
     ----------
@@ -83,9 +87,20 @@ def _grey_planes(image, channel_axis, channel) -> list[np.ndarray]:
 
 
 def _level(planes: list[np.ndarray], trim: bool) -> float | None:
-    """:func:`background_level` of sampled grey planes (``trim``: inside their padding)."""
-    values = [_trimmed(p) if trim else p.ravel() for p in planes]
-    values = np.concatenate([v[np.isfinite(v)] for v in values])
+    """:func:`background_level` of sampled grey planes (``trim``: inside their padding).
+
+    Each plane is judged against its own range, as the network normalises each plane on
+    its own, and the median of their levels is taken: pooled, a time-lapse whose
+    background drifts up read as a bright background. Planes of one value are left out.
+    """
+    levels = [_plane_level(_trimmed(p) if trim else p.ravel()) for p in planes]
+    levels = [v for v in levels if v is not None]
+    return float(np.median(levels)) if levels else None
+
+
+def _plane_level(values: np.ndarray) -> float | None:
+    """Where the median of ``values`` lies in their 1-99.8 percentile range (None: one value)."""
+    values = values[np.isfinite(values)]
     if values.size == 0:
         return None
     low, mid, high = np.percentile(values, (1.0, 50.0, 99.8))
