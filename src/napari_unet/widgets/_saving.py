@@ -3,7 +3,8 @@
 The docks ask for a path with :func:`ask_path` (Qt's save dialog, which itself asks before
 replacing a file) and write in a thread worker through the core's atomic writers, so a
 large image never freezes the window and a failed write leaves the old file as it was.
-An output that is one of the files the layers were read from is refused.
+An output that is one of the files the layers were read from, holds one (a Zarr store
+with the image in it) or lies inside one is refused.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def save_labels(data, path: Path, inputs=()) -> Path:
     ------
     InputError
         For another suffix, or when ``path`` is one of ``inputs`` (the files the layers
-        were read from).
+        were read from), holds one (a Zarr store with the image's array in it: replacing
+        the store would delete the image) or lies inside one (writing into the image's
+        own store).
     """
     from napari_unet.core.files import check_outputs
     from napari_unet.core.images.io import TIFF_SUFFIXES, ZARR_SUFFIXES, write_image
@@ -87,8 +90,16 @@ def save_labels(data, path: Path, inputs=()) -> Path:
     store = path.suffix.lower() in ZARR_SUFFIXES and path.is_dir()  # a store to replace
     check_outputs([path.with_name(path.name + ".new") if store else path], inputs)
     for src in (Path(p) for p in inputs if p is not None):
-        if store and path.resolve() == src.resolve():
+        out, read = path.resolve(), src.resolve()
+        if store and out == read:
             raise InputError(f"{path} is an input ({src}); refusing to overwrite it")
+        if out in read.parents:  # the store is replaced whole: the image in it would go
+            raise InputError(
+                f"{path} holds an input ({src}); refusing to overwrite it (saving there "
+                "would delete the image): choose another name"
+            )
+        if read in out.parents:
+            raise InputError(f"{path} is inside an input ({src}); refusing to write into it")
     return write_image(path, data)
 
 
