@@ -84,8 +84,8 @@ def test_each_file_reports_only_its_own_flattening(shaded, capsys):
     from napari_unet.sample_data import nuclei_data
 
     folder, _ = shaded
-    image = nuclei_data()[0][:128, :128].astype(np.float32)
-    ramp = 0.75 * np.add.outer(np.linspace(0, 1, 128), np.linspace(0, 1, 128)) * np.ptp(image)
+    image = nuclei_data()[0][:256, :256].astype(np.float32)
+    ramp = 0.75 * np.add.outer(np.linspace(0, 1, 256), np.linspace(0, 1, 256)) * np.ptp(image)
     both = folder / "both"
     both.mkdir()
     tifffile.imwrite(both / "a_stack.tif", np.stack([image, image + ramp, image + ramp]))

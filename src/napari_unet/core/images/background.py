@@ -224,11 +224,23 @@ def describe_flattened(
     if n_planes <= 1:
         where = f"the background was uneven ({top:.2f} of the image's range)"
     else:
+        which = _runs(sorted(flattened))
         where = (
-            f"the background of {len(flattened)} of {n_planes} planes was uneven (up to "
-            f"{top:.2f} of the image's range)"
+            f"the background of {len(flattened)} of {n_planes} planes ({which}, counted from "
+            f"0 as napari's slider) was uneven (up to {top:.2f} of the image's range)"
         )
     return f"{where}: flattened before prediction ({off} predicts it as it is)"
+
+
+def _runs(indices: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` as ``"plane 0-2, 5, 7-8"`` (``"plane 3"`` for one)."""
+    parts, start = [], None
+    for k, i in enumerate(indices):
+        start = i if start is None else start
+        if k + 1 == len(indices) or indices[k + 1] != i + 1:
+            parts.append(str(i) if i == start else f"{start}-{i}")
+            start = None
+    return ("plane " if len(indices) == 1 else "planes ") + ", ".join(parts)
 
 
 def flattened_planes(planes, which, bright: bool | None, window: int = 64) -> np.ndarray:

@@ -9,7 +9,10 @@ chunks of one plane are normalised identically (no seams from per-tile statistic
 Methods
 -------
 ``percentile``
-    ``(x - p_low) / (p_high - p_low)`` with per-channel percentiles ``low`` and ``high``.
+    ``(x - p_low) / (p_high - p_low)`` with per-channel percentiles ``low`` and ``high``;
+    the span is at least ``noise_floor`` (default 3) times the span of the pixel noise,
+    so a field of background noise alone is not stretched into "cells"
+    (:func:`noise_range`).
 ``minmax``
     ``(x - min) / (max - min)`` per channel.
 ``zscore``
@@ -36,6 +39,9 @@ METHODS = ("percentile", "minmax", "zscore", "fixed", "dtype", "none")
 #: Statistics of larger planes are computed on a regular subsample of about this many pixels
 #: (identical for numpy and dask inputs, so both give the same result).
 MAX_SAMPLES = 1 << 22
+#: A percentile range spans at least this many times what pixel noise alone spans
+#: (:func:`noise_range`; ``"noise_floor"`` in the spec, 0 turns it off).
+NOISE_FLOOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,11 @@ def check_spec(spec: dict | None) -> dict:
         spec.setdefault("high", DEFAULT["high"])
         if not _numbers(spec, "low", "high") or not 0 <= spec["low"] < spec["high"] <= 100:
             raise InputError(f"percentiles must satisfy 0 <= low < high <= 100; got {spec}")
+        if "noise_floor" in spec and not (_numbers(spec, "noise_floor")
+                                          and spec["noise_floor"] >= 0):  # fmt: skip
+            raise InputError(f"noise_floor must be a number >= 0; got {spec}")
+        if spec.get("background", "dark") not in ("dark", "bright"):
+            raise InputError(f"background must be 'dark' or 'bright'; got {spec}")
     fixed = spec["method"] == "fixed"
     if fixed and not (_numbers(spec, "min", "max") and spec["min"] < spec["max"]):
         raise InputError(f"'fixed' normalisation needs numbers 'min' < 'max'; got {spec}")
@@ -170,9 +181,11 @@ def compute_stats(plane, spec: dict | None = None, sample=None) -> Stats:
         return Stats((0.0,) * n_channels, (scale,) * n_channels)
     sample = plane_sample(plane) if sample is None else np.asarray(sample)
     check_pixels(sample)
+    grid = sample
     sample = sample.reshape(n_channels, -1).astype(np.float64)
     if method == "percentile":
         lo, hi = np.percentile(sample, [float(spec["low"]), float(spec["high"])], axis=1)
+        lo, hi = _above_noise(grid, lo, hi, spec)
     elif method == "minmax":
         lo, hi = sample.min(axis=1), sample.max(axis=1)
     else:  # zscore
@@ -187,6 +200,51 @@ def compute_stats(plane, spec: dict | None = None, sample=None) -> Stats:
     floor = 8 * np.finfo(working_dtype(plane.dtype)).eps * size
     scale = np.maximum(hi - lo, np.where(size > 0, floor, 1.0))
     return Stats(tuple(float(v) for v in lo), tuple(float(v) for v in scale))
+
+
+def noise_range(grid, low: float = 1.0, high: float = 99.8) -> np.ndarray:
+    """Per channel, the part of ``grid``'s low-high percentile span that pixel noise makes.
+
+    ``grid`` is a ``(C, h, w)`` plane (or its regular sample). Averaging 2 x 2 blocks
+    halves independent pixel noise and keeps objects of a few pixels and more, so the span
+    shrinks by half the noise's share: that share is twice the shrinkage. 0 where nothing
+    shrinks (no noise to speak of, or a plane too small to tell).
+    """
+    grid = np.asarray(grid, np.float64)
+    c, h, w = grid.shape
+    h2, w2 = h // 2 * 2, w // 2 * 2
+    if h2 < 2 or w2 < 2:
+        return np.zeros(c)
+    blocks = grid[:, :h2, :w2].reshape(c, h2 // 2, 2, w2 // 2, 2).mean(axis=(2, 4))
+    spans = [np.ptp(np.percentile(a.reshape(c, -1), [low, high], axis=1), axis=0)
+             for a in (grid, blocks)]  # fmt: skip
+    return np.maximum(spans[0] - spans[1], 0.0) * 2
+
+
+def _above_noise(grid, lo, hi, spec: dict):
+    """``(lo, hi)`` widened to span at least ``noise_floor`` times the noise's own span.
+
+    A field with no cells (or one small cell) has percentiles in its background noise, and
+    stretching that noise to the whole range made the built-in model call it cells (on 72
+    empty 96 px crops of DSB2018 fluorescence images, 1,299 objects; 476 with the floor).
+    The range grows away from the background: upward on a dark background, downward on a
+    bright one (``"background"`` in the spec, as the predictor sets it from the model file;
+    else where the median lies). No DSB2018 train image, as recorded or with the noise of the
+    robustness benchmark, spans less than 3 times its noise, so none is changed.
+    """
+    floor = float(spec.get("noise_floor", NOISE_FLOOR))
+    if floor <= 0:
+        return lo, hi
+    need = floor * noise_range(grid, float(spec["low"]), float(spec["high"])) - (hi - lo)
+    if not np.any(need > 0):
+        return lo, hi
+    if spec.get("background") in ("dark", "bright"):  # as the model's training images were
+        dark = np.full(len(lo), spec["background"] == "dark")
+    else:
+        median = np.median(np.asarray(grid, np.float64).reshape(len(lo), -1), axis=1)
+        dark = median - lo <= hi - median  # the background at the low end
+    grow = np.maximum(need, 0.0)
+    return np.where(dark, lo, lo - grow), np.where(dark, hi + grow, hi)
 
 
 def normalize(image, spec: dict | None = None) -> np.ndarray:

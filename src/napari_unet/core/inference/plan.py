@@ -176,6 +176,8 @@ class Predictor:
         self.flips = bool(flips)
         self.background = background_mode(background)
         self.bright = {"bright": True, "dark": False}.get((metadata or {}).get("background"))
+        if self.bright is not None and self.spec["method"] == "percentile":  # noise floor side
+            self.spec["background"] = "bright" if self.bright else "dark"
         self.window = window_for((metadata or {}).get("object_size"))
         #: Plane index -> unevenness of the planes the last prediction flattened.
         self.flattened: dict[int, float] = {}
