@@ -225,12 +225,12 @@ def _above_noise(grid, lo, hi, spec: dict):
     """``(lo, hi)`` widened to span at least ``noise_floor`` times the noise's own span.
 
     A field with no cells (or one small cell) has percentiles in its background noise, and
-    stretching that noise to the whole range made the built-in model call it cells (on 72
-    empty 96 px crops of DSB2018 fluorescence images, 1,299 objects; 476 with the floor).
-    The range grows away from the background: upward on a dark background, downward on a
-    bright one (``"background"`` in the spec, as the predictor sets it from the model file;
-    else where the median lies). No DSB2018 train image, as recorded or with the noise of the
-    robustness benchmark, spans less than 3 times its noise, so none is changed.
+    stretching that noise to the whole range made the built-in model call it cells (72
+    empty 96 px windows of DSB2018 fluorescence images: 1,762 objects; 628 with the floor,
+    benchmarks/empty_fields.py). The range grows away from the background: upward on a
+    dark background, downward on a bright one (``"background"`` in the spec, as the
+    predictor sets it from the model file; else where the median lies). No DSB2018
+    fluorescence train image spans less than 5 times its noise, so none is changed.
     """
     floor = float(spec.get("noise_floor", NOISE_FLOOR))
     if floor <= 0:
