@@ -34,3 +34,26 @@ def test_uneven_light_is_flattened_and_the_status_says_so(run_predict, make_napa
     assert "uneven" not in widget._status.value.split("Warning")[0]
     kept = viewer.layers["shaded segmentation (nuclei)"].data
     assert evaluate(truth, kept)["per_threshold"][0]["ap"] < 0.3
+
+
+def test_a_plane_predicted_into_a_stack_result_keeps_ids_unique(run_predict, make_napari_viewer):
+    """Ids 1..N written into one plane collided with the other planes' (and, for a view,
+    with the same plane's cells outside it): measured, two cells of one id are one object."""
+    from napari_unet import touching_cells
+    from napari_unet.widgets.predict import VIEW, WHOLE
+
+    img, _ = touching_cells((96, 96), n_cells=10, seed=3)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.stack([img, img[::-1], img]), name="stack")
+    widget = PredictWidget(viewer)
+    widget._source.value = BUILTIN
+    widget._image.value = viewer.layers["stack"]
+    widget._scope.value = WHOLE
+    run_predict(widget)
+    seg = viewer.layers["stack segmentation (nuclei)"]
+    viewer.dims.set_current_step(0, 1)
+    widget._scope.value = VIEW
+    run_predict(widget)  # plane 1 again, into the same layer (not edited)
+    assert viewer.layers["stack segmentation (nuclei)"] is seg
+    ids = [set(np.unique(seg.data[k])) - {0} for k in range(3)]
+    assert ids[1] and not ids[1] & (ids[0] | ids[2])

@@ -270,7 +270,9 @@ class PredictWidget(_layers.KeepsPicks, Container):
     def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str):
         """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape).
 
-        A Labels result never overwrites what the dock did not write: see :meth:`_target`.
+        A Labels result never overwrites what the dock did not write: see :meth:`_target`;
+        a plane or a view written into one gets ids past those already in it, so that ids
+        stay unique over the layer (two cells of one id read as one object when measured).
         """
         layers, key, start, image = self._viewer.layers, name, None, self._req["layer"]
         place = {"scale": image.scale[-len(full) :], "translate": image.translate[-len(full) :]}
@@ -281,6 +283,10 @@ class PredictWidget(_layers.KeepsPicks, Container):
             if target is not None and target.data.shape != full:
                 layers.remove(target)
                 target = None
+        if kind == "labels" and index:  # a plane or a view: ids past those already there
+            held = target.data if target is not None else start
+            top = 0 if held is None else int(np.max(held))
+            values = np.where(values > 0, values + top, 0).astype(values.dtype)
         if target is not None and index:
             target.data[tuple(index)] = values
         elif target is not None:
