@@ -15,24 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
-
-
-def best_of(repeat: int, work) -> float:
-    """The fastest of ``repeat`` runs of ``work()``, in seconds."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(argv=None) -> int:
     """Print the table."""
     import torch
+    from metrics import best_of  # benchmarks/metrics.py: the fastest of a few runs
 
     from napari_unet import Predictor, pretrained
     from napari_unet.core.images.background import flatten_plane
@@ -58,11 +48,11 @@ def main(argv=None) -> int:
         even = np.tile(sample, reps)[:side, :side]
         ramp = 0.75 * np.add.outer(np.linspace(0, 1, side), np.linspace(0, 1, side))
         uneven = even + ramp.astype(np.float32) * float(np.ptp(even))
-        check = best_of(args.repeat, lambda e=even: flatten_plane(e[None], "auto", False, 63))
-        flat = best_of(args.repeat, lambda u=uneven: flatten_plane(u[None], "auto", False, 63))
+        check = best_of(lambda e=even: flatten_plane(e[None], "auto", False, 63), args.repeat)
+        flat = best_of(lambda u=uneven: flatten_plane(u[None], "auto", False, 63), args.repeat)
         predicted = ""
         if side <= 2048 or args.big:
-            secs = best_of(1, lambda e=even: drain(predictor.iter_probabilities(e)))
+            secs = best_of(lambda e=even: drain(predictor.iter_probabilities(e)), 1)
             predicted = f"{secs:.2f} | {flat / secs:.1%}"
         else:
             predicted = "- | -"

@@ -243,17 +243,24 @@ def _runs(indices: list[int]) -> str:
     return ("plane " if len(indices) == 1 else "planes ") + ", ".join(parts)
 
 
-def flattened_planes(planes, which, bright: bool | None, window: int = 64) -> np.ndarray:
-    """``planes`` (``(P, C, H, W)``) with planes ``which`` flattened (a copy).
+def flattened_planes(planes, surfaces: dict) -> np.ndarray:
+    """What the network read of ``planes`` (``(P, C, H, W)``), sampled for a contrast check.
 
-    What the network read after a prediction flattened those planes (``which``: the keys of
-    :attr:`~napari_unet.core.inference.plan.Predictor.flattened`; indices beyond the
-    planes are ignored); ``bright`` as the predictor judged it (None: per plane,
-    :func:`plane_is_bright`).
+    Up to eight planes (every ``ceil(P / 8)``-th) at about a million pixels each, with the
+    light of the planes a prediction flattened taken out (``surfaces``: plane index ->
+    :class:`Background`, :attr:`~napari_unet.core.inference.plan.Predictor.surfaces`; a
+    surface fitted at the model's scale applies at the plane's own, its coordinates run
+    from -1 to 1 across either). No copy of the whole stack is made.
     """
+    from dataclasses import replace
+
+    n, _, h, w = (int(v) for v in np.shape(planes))
+    every, stride = max(1, -(-n // 8)), max(1, int(np.sqrt(h * w / 1e6)))
     work = working_dtype(np.asarray(planes[:1, :1, :1, :1]).dtype)
-    out = np.array(planes, work)
-    for k in (k for k in which if 0 <= k < len(out)):
-        side = plane_is_bright(out[k]) if bright is None else bright
-        out[k] = flatten_plane(out[k], "flatten", side, window)[0]
-    return out
+    out = []
+    for k in range(0, n, every):
+        sample = np.asarray(planes[k][:, ::stride, ::stride], work)
+        if k in surfaces:
+            sample = replace(surfaces[k], shape=(h, w)).subtract(sample, (0, 0), stride)
+        out.append(sample)
+    return np.stack(out)

@@ -179,13 +179,11 @@ def result_warnings(
         image, axis = predictor.layout(image).planes, 1
     except (AttributeError, InputError):  # no predictor, or a layout it refuses
         axis = None
-    if axis is not None and predictor.flattened:  # judged as the network read it
+    if axis is not None and predictor.surfaces:  # judged as the network read it
         from napari_unet.core.images.background import flattened_planes
 
         try:
-            image = flattened_planes(
-                image, predictor.flattened, predictor.bright, predictor.window
-            )
+            image = flattened_planes(image, predictor.surfaces)
         except (InputError, ValueError, MemoryError):  # a check never fails a prediction
             axis, image = None, None
     return domain_warnings(

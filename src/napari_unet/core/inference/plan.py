@@ -124,8 +124,8 @@ class Predictor:
         ("flatten") or never ("keep"); a region of a plane exactly as the whole plane. A
         network in training mode (validation reads images as it trains on them) is given
         its planes as they are; a lazy (dask) plane too with ``"auto"``, and ``"flatten"``
-        is refused for it. :attr:`flattened` records, per plane, the unevenness of the
-        planes the last prediction flattened.
+        is refused for it. :attr:`surfaces` keeps, per plane, the light the last
+        prediction took out, :attr:`flattened` its unevenness.
 
     Raises
     ------
@@ -179,8 +179,8 @@ class Predictor:
         if self.bright is not None and self.spec["method"] == "percentile":  # noise floor side
             self.spec["background"] = "bright" if self.bright else "dark"
         self.window = window_for((metadata or {}).get("object_size"))
-        #: Plane index -> unevenness of the planes the last prediction flattened.
-        self.flattened: dict[int, float] = {}
+        #: Plane index -> the light taken out of the planes the last prediction flattened.
+        self.surfaces: dict = {}
         #: Internal switches of the runner (see :class:`~.runner.TileRunner`): ``fast=False``
         #: runs the model as it is instead of its inference copy (the reference the speed
         #: benchmark and tests compare with); ``on_device`` forces the on-device pipeline on
@@ -235,7 +235,7 @@ class Predictor:
         out = np.zeros((self.n_classes, n_planes, y1 - y0, x1 - x0), np.float32)
         runner, done, last = self.runner(), 0, 0.0
         keep = stats is not None or bool(getattr(self.model, "training", False))
-        self.flattened.clear()
+        self.surfaces.clear()
         with _eval_mode(self.model):
             for k in range(n_planes):
                 plane = lay.planes[k]
@@ -264,8 +264,13 @@ class Predictor:
         """The light to take out of plane ``k`` (:func:`background_for`), recorded."""
         found = background_for(plane, self.background, self.bright, self.window)
         if found is not None:
-            self.flattened[k] = float(found.uneven)
+            self.surfaces[k] = found
         return found
+
+    @property
+    def flattened(self) -> dict[int, float]:
+        """Plane index -> unevenness of the planes the last prediction flattened."""
+        return {k: float(found.uneven) for k, found in self.surfaces.items()}
 
     # -- lazy (dask) --------------------------------------------------------------------
     def lazy_probabilities(self, image, region: Region | None = None, stats=None):
@@ -279,7 +284,7 @@ class Predictor:
         from napari_unet.core.images.background import LAZY
         from napari_unet.core.inference.chunked import lazy_probabilities
 
-        self.flattened.clear()
+        self.surfaces.clear()
         if self.background == "flatten":
             raise InputError(LAZY)
         return lazy_probabilities(self, image, region, stats)
