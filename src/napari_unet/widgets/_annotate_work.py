@@ -70,7 +70,7 @@ def _done(dock, labels, kept) -> None:
 
 
 def _accepted(dock, labels, result, kept) -> None:
-    idx, values, added, z, after = result
+    idx, values, added, z, after, why = result
     if labels is not dock._annotations:  # the session moved on meanwhile
         _done(dock, labels, kept)
         return
@@ -93,9 +93,8 @@ def _accepted(dock, labels, result, kept) -> None:
             return
         history.__exit__(None, None, None)
         where = f" on plane {z}" if z is not None else ""
-        dock._set_status(
-            f"Accepted {added} predicted cells{where} ({idx[0].size} px); undo with Ctrl+Z."
-        )
+        done = f"Accepted {added} predicted cells{where} ({idx[0].size} px); undo with Ctrl+Z."
+        dock._set_status(done if why is None else f"Accepted nothing{where}: {why}.")
         labels.selected_label = after
         _done(dock, labels, kept)
 

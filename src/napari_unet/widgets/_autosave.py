@@ -88,6 +88,7 @@ class Autosaver:
         self.identity: dict = {}
         self.image: Path | None = None  # the image file: never written over (save_project)
         self._saved: State | None = None
+        self._touched = False  # painted or drawn since Start (see _blank)
         self.failure: str | None = None  # the last save's error, until a save succeeds
         self._saving = False
         self._pending = False
@@ -112,6 +113,7 @@ class Autosaver:
         self.folder, self.identity, self._saved, self.image = folder, identity, saved, image
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None
+        self._touched = False
 
     def set_folder(self, folder: Path | None) -> None:
         """Switch to another folder: write everything there at the next save."""
@@ -122,7 +124,9 @@ class Autosaver:
         except InputError as exc:
             show_error(f"{exc}. Autosave is off until you choose another project folder.")
             ok = False
+        touched = self._touched  # the session's own work goes to the new folder
         self.reset(folder, self.identity, None, ok, self.image)
+        self._touched = touched
         if ok and folder is not None and not self.enabled:
             show_error(f"The project folder {folder} is not writable; autosave stays off.")
         self._on_status(self.note())
@@ -144,8 +148,18 @@ class Autosaver:
 
     def changed(self) -> None:
         """Note a change: (re)start the quiet-period timer."""
+        self._touched = True
         if self.enabled:
             self.timer.start()
+
+    def _blank(self, ann) -> bool:
+        """True while there is nothing to save: a new session, untouched, with no cells.
+
+        Saved, its whole-image region over no cells would read as "annotated: all
+        background" (to training, and to the next Start: a folder written by a Start with
+        another reading of the axes was then refused as another image's).
+        """
+        return self._saved is None and not self._touched and not np.any(ann)
 
     def _pending_state(self) -> tuple[np.ndarray | None, list | None]:
         ann, region = self._get_state()
@@ -175,8 +189,11 @@ class Autosaver:
 
         return write
 
-    def save_now(self) -> None:
+    def save_now(self, explicit: bool = False) -> None:
         """Start a background save of what changed since the last save.
+
+        ``explicit`` (the Save now button): a new untouched session is saved too (an
+        empty field marked as annotated, all background), which autosave never does.
 
         The annotations are compared with the last save and copied in the worker (on an
         8192 x 8192 image that took 0.9 s of the GUI thread at every pause in painting). A
@@ -189,6 +206,9 @@ class Autosaver:
             self._pending = True
             return
         live, region = self._get_state()  # the layer's own array: read in the worker
+        if not explicit and self._blank(live):
+            return
+        self._touched = True  # saved once: from now on an ordinary project
         old_ann, old_region = self._saved if self._saved is not None else (None, None)
         region = region if region != old_region else None
         write = self._job(None, region)
@@ -253,7 +273,7 @@ class Autosaver:
         """
         with contextlib.suppress(RuntimeError):  # the timer may be gone at tear-down
             self.timer.stop()
-        if not self.enabled:
+        if not self.enabled or self._blank(self._get_state()[0]):
             return
         ann, region = self._pending_state()
         if ann is None and region is None:

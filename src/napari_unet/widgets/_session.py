@@ -117,7 +117,8 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
     What the view decides (the plane on screen, the region's shapes) is read now; the
     function reads the layers' arrays (keep the annotations layer from being painted
     meanwhile) and returns ``(indices, values, cells added, plane, next free id)``: the
-    change for one ``data_setitem``. On a stack it is the plane on screen, and its new cells
+    change for one ``data_setitem``, and why nothing changes (None when something does). On
+    a stack it is the plane on screen, and its new cells
     take ids above every id of the stack; a multiscale prediction is read at full
     resolution. Accepting a few cells of a large image costs their box, not the image.
     """
@@ -146,6 +147,22 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
         idx, values, added = accepted_changes(ann[plane], np.asarray(pred), mask, min_size, first)
         idx = (np.full(idx[0].shape, z, np.intp), *idx) if z is not None else idx
         after = max(first, int(values.max()) + 1 if values.size else first)
-        return idx, values, added, z, after
+        why = None if values.size else _nothing_accepted(np.asarray(pred), mask, z)
+        return idx, values, added, z, after, why
 
     return accept
+
+
+def _nothing_accepted(pred: np.ndarray, mask: np.ndarray, z) -> str:
+    """Why accepting ``pred`` in the region ``mask`` changed nothing (said in the status)."""
+    where = "this plane" if z is not None else "the image"
+    if not np.any(pred):
+        return f"the prediction has no cells on {where}"
+    if not mask.any():
+        return (
+            f"no annotated region covers {where}: draw one over the cells to accept (in the "
+            "annotated region layer) and accept again"
+        )
+    if not np.any(pred[mask]):
+        return "its cells lie outside the annotated region: draw the region over them"
+    return "its cells there are annotated already (your cells win) or smaller than min size"

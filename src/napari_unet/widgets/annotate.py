@@ -378,7 +378,7 @@ class AnnotateWidget(KeepsPicks, Container):
     def _save_now(self) -> None:
         if self._annotations is not None and not self._saver.enabled:
             show_warning(self._saver.note())
-        self._saver.save_now()
+        self._saver.save_now(explicit=True)
 
 
 __all__ = ["AnnotateWidget"]

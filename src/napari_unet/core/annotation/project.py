@@ -285,7 +285,8 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
     if expected_shape is not None and tuple(arr.shape) != tuple(expected_shape):
         raise InputError(
             f"{path} has shape {tuple(arr.shape)} but the image's annotations need shape "
-            f"{tuple(expected_shape)}; it belongs to another image"
+            f"{tuple(expected_shape)}; it was made for another image, or for this one with "
+            "its first axis read another way (channels or planes)"
         )
     if arr.size and int(arr.max()) > np.iinfo(np.int32).max:  # ids of another tool
         from skimage.segmentation import relabel_sequential
