@@ -156,6 +156,7 @@ def _label(args: argparse.Namespace) -> int:
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.slide import iter_segment_slide, slide_tile
+    from napari_unet.core.inference.slidestore import check_slide_input
     from napari_unet.core.models.modelfile import load_model
     from napari_unet.core.progress import drain
 
@@ -167,6 +168,7 @@ def _label(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 0; got {args.cluster_workers}")
     if not args.input.exists():
         raise InputError(f"{args.input}: no such Zarr store")
+    check_slide_input(args.input)  # a TIFF: plain words, before the model is loaded
     out = args.slide_output
     if out is not None and out.suffix.lower() != ".zarr":  # a folder named out.tif was written
         raise InputError(f"-o {out}: the labels are a Zarr store; give a name ending in .zarr")

@@ -93,23 +93,6 @@ class SlideResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _levels(shape: tuple[int, int], chunks: tuple[int, int]) -> int:
-    levels = 1
-    while max(shape) >> (levels - 1) > TOP_LEVEL and all(c % 2**levels == 0 for c in chunks):
-        levels += 1
-    return levels
-
-
-def _label_chunks(shape: tuple[int, int], side: int) -> tuple[int, int]:
-    """The label store's chunks: ``side``, but no larger than the image along each axis.
-
-    Rounded up to a multiple of ``2**(levels - 1)`` so that the pyramid keeps its levels.
-    Before, a ``--block`` of 20000 px made a 20000 x 20000 chunk (1.6 GB) of a 300 px image.
-    """
-    step = 2 ** (_levels(shape, (1 << 30, 1 << 30)) - 1)
-    return tuple(min(side, -(-int(n) // step) * step) for n in shape)
-
-
 def _check(predictor, image, post: Postprocess):
     if predictor.head != DEFAULT_HEAD:
         raise InputError(
@@ -157,12 +140,14 @@ def iter_segment_slide(
     margin : int
         Pixels around each block for the split (see :data:`MARGIN`).
     block : int, optional
-        Side of the labelling blocks (default: the prediction's chunk side).
+        Side of the labelling blocks (default: the prediction's chunk side), rounded up
+        so that every pyramid level is whole (:func:`.slidestore.label_layout`).
     scheduler : str or distributed.Client, optional
         Run the block tasks on that ``dask.distributed`` cluster (it must see the files).
     overwrite : bool
         Replace an existing output.
     """
+    slidestore.check_slide_input(src)
     image = omezarr.open_image(src)
     _check(predictor, image.data, post)
     name = omezarr.check_label_name(name)
@@ -216,6 +201,7 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     tmp, version, (scale, translation), source, name = target
     seconds, clock = {}, time.perf_counter()
     shape = tuple(int(n) for n in zarr.open_array(fg_path, mode="r").shape)
+    side, label_chunks, levels = slidestore.label_layout(shape, side, TOP_LEVEL)
     chunks = tuple(_sides(n, side) for n in shape)
     starts = _grid(chunks)
     blocks = [(r, c) for r in range(len(chunks[0])) for c in range(len(chunks[1]))]
@@ -240,8 +226,6 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     reach = margin if post.split > 0 else 0
     if post.gap > 0:
         reach = max(reach, 2 * post.gap + 2)
-    label_chunks = _label_chunks(shape, side)
-    levels = _levels(shape, label_chunks)
     omezarr.create_labels(
         tmp, shape, label_chunks, levels, name=name, version=version, scale=scale,
         translation=translation, source=source,

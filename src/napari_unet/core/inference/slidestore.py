@@ -4,7 +4,9 @@
 ``image.zarr/labels/<name>/`` or into a standalone store, through
 :func:`~napari_unet.core.files.atomic_folder`, and keeps its intermediate stores (the
 foreground probability, the blocks' local labels: 8 bytes a pixel) in a scratch folder
-beside it. Everything here runs before any prediction, so a refused output costs nothing.
+beside it. Everything here runs before any prediction, so a refused input or output costs
+nothing. :func:`label_layout` sizes the labelling blocks so that every pyramid level can be
+written block by block.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["MARGIN", "check_output", "labels_folder", "scratch_folder", "slide_output"]
+__all__ = [
+    "MARGIN",
+    "check_output",
+    "check_slide_input",
+    "label_layout",
+    "labels_folder",
+    "scratch_folder",
+    "slide_output",
+]
 
 #: Default pixels read around each block for the split (objects up to about
 #: ``MARGIN - gap - 16`` px across are split; larger ones stay whole, and are counted).
@@ -28,6 +38,55 @@ MARGIN = 128
 
 #: The ending of a scratch folder's name: ``.<store>.<pid>.<random>.scratch.tmp``.
 SCRATCH = ".scratch.tmp"
+
+
+def check_slide_input(src: Path) -> None:
+    """Refuse in plain words an input that is no Zarr store: a TIFF or PNG file, a folder.
+
+    Before, a TIFF got the Zarr library's own error ("not a readable Zarr array
+    (ArrayNotFoundError: No array found in store ...)").
+    """
+    p = Path(src)
+    if p.is_file():
+        name = str(p) if not set(str(p)) & set("\"'$`\\") else "IMAGE.tif"  # shell-safe
+        zarr_name = str(Path(name).with_suffix(".zarr"))
+        convert = (
+            f'python -c "import napari_unet as nu; nu.write_image({zarr_name!r}, '
+            f'nu.read_image({name!r}, lazy=True).rechunk(2048))"'
+        )
+        raise InputError(
+            f"{p} is a file, not a Zarr store: slide reads a Zarr array or an OME-Zarr image "
+            f"(a .zarr folder). Label an image file with `napari-unet predict` (`segment` in "
+            f"Python; both read TIFF, PNG and JPEG), or convert it to Zarr first: {convert}"
+        )
+    if p.is_dir() and not any((p / m).exists() for m in (".zarray", ".zgroup", "zarr.json")):
+        raise InputError(
+            f"{p} is a folder but not a Zarr store (no .zarray, .zgroup or zarr.json in it): "
+            "slide reads one Zarr array or OME-Zarr image; label a folder of image files with "
+            "`napari-unet predict`"
+        )
+
+
+def label_layout(shape, side: int, top: int) -> tuple[int, tuple[int, int], int]:
+    """``(block side, label chunks, levels)`` of the labels of an image of ``shape``.
+
+    Level ``k`` keeps every ``2**k``-th pixel, down to a longer side of at most ``top``
+    px. Each labelling block writes its own pixels to every level, so its origin must be a
+    multiple of ``2**(levels - 1)``: ``side`` is rounded up to one (2050 -> 2056 for a
+    2050 x 4100 image, 333 -> 336 for 2560 px; at most ``2**(levels - 1)`` px more, 32 px
+    for a 32768 px slide). Before, the levels stopped at the first power of two that did
+    not divide ``side``: a 1001 px tall strip, or ``--block 333``, got no pyramid at all.
+    The chunks are the block, but no larger than the image (rounded up alike) along each
+    axis: a ``--block`` of 20000 px once made 1.6 GB chunks of a 300 px image. A block is
+    one chunk of every level, so no two blocks write to the same chunk.
+    """
+    levels = 1
+    while max(-(-int(n) // 2 ** (levels - 1)) for n in shape) > top:
+        levels += 1
+    step = 2 ** (levels - 1)
+    side = -(-int(side) // step) * step
+    chunks = tuple(min(side, -(-int(n) // step) * step) for n in shape)
+    return side, chunks, levels
 
 
 def slide_output(src: Path, out: Path | None, name: str, is_ome: bool) -> Path:
