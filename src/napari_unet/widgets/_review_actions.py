@@ -237,12 +237,16 @@ def switch_model(dock, model, metadata: dict, name: str) -> int:
     return len(dropped)
 
 
-def save_shown(dock, force: bool, edited: bool | None) -> None:
+def save_shown(dock, force: bool, edited: bool | None, changed: bool | None = None) -> None:
     """The dock's Save: the shown labels to the writer if edited (or ``force``).
 
     The layer's labels are copied (the writer, the prefetcher's cache, the measurement and
     the next comparison share that one copy); labels not edited since they were loaded or
     saved are not copied again: the last saved (read-only) array is written.
+
+    ``changed`` (leaving the image, a verdict): whether the labels differ from those the
+    image came with; the review notes it (an undone edit is no correction). Otherwise the
+    first save of an edit notes an edit.
     """
     from napari_unet.core.review.prefetch import Item
 
@@ -250,6 +254,12 @@ def save_shown(dock, force: bool, edited: bool | None) -> None:
     if name is None or dock.review is None:
         return
     edited = dock._edited() if edited is None else edited
+    saved_before = dock._edits.saved_since_shown()
+    if changed is not None and (edited or saved_before):
+        dock.review.mark_edited(name, changed)
+    elif edited and not saved_before:
+        dock.review.mark_edited(name)
+        changed = True  # the first save of an edit: the labels differ from the origin
     if not (edited or force):
         return
     data, base = dock._labels_layer.data, dock._edits.baseline
@@ -257,13 +267,13 @@ def save_shown(dock, force: bool, edited: bool | None) -> None:
         labels = base
     else:
         labels = np.array(data, copy=True)
-    if edited:
-        dock.review.mark_edited(name)
     dock._dirty = False
-    dock._edits.reset(dock._labels_layer, labels)
+    known = changed if edited or changed is not None else dock._edits.baseline_changed
+    dock._edits.reset(dock._labels_layer, labels, changed=known)
     dock.writer.save_labels(name, labels)
     image = np.asarray(dock._image_layer.data)
-    dock.prefetcher.put(Item(name, image, labels, "reviewed"))
+    # With its file's stamp: a file rewritten since is read again and said to have changed.
+    dock.prefetcher.put(Item(name, image, labels, "reviewed", stamp=dock._edits.stamp))
     measure_shown(dock, name, labels, image)
 
 
@@ -293,14 +303,17 @@ def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> Non
 
 
 def rescue_unsaved(writer, output: Path) -> None:
-    """Labels that could not be written at close go to the temporary folder; say where."""
-    import tempfile
+    """Labels that could not be written at close go to the temporary folder; say where.
 
+    The folder is the output folder's own (:func:`~napari_unet.core.review.writer.rescue_folder`).
+    """
     from napari.utils.notifications import show_error
+
+    from napari_unet.core.review.writer import rescue_folder
 
     failed = writer.failed
     try:
-        paths = writer.rescue(Path(tempfile.gettempdir()) / "napari-unet-unsaved" / output.name)
+        paths = writer.rescue(rescue_folder(output))
         where = f"they were saved to {paths[0].parent}" if paths else "nothing could be kept"
     except (OSError, InputError) as exc:
         where = f"and not to the temporary folder either ({exc})"

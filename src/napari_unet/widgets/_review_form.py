@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets._predict_form import BUILTINS
@@ -41,6 +41,7 @@ class ReviewForm(Container):
         super().__init__(labels=True)
         self.images = FileEdit(label="images", mode="d")
         self.files = FileEdit(label="or files", mode="rm")
+        self.chosen = Label(label="to review", value="nothing chosen yet")
         self.labels_folder = FileEdit(label="labels folder", mode="d")
         self.output = FileEdit(label="output folder", mode="d")
         self.model = ComboBox(label="model", choices=[*BUILTINS, FILE], value=next(iter(BUILTINS)))
@@ -49,12 +50,13 @@ class ReviewForm(Container):
         self.trained: dict[str, tuple] = {}  # choice -> (model, metadata, saved path)
         self._proposed: Path | None = None  # the output folder last proposed, not chosen
         self.extend(
-            [self.images, self.files, self.labels_folder, self.output, self.model,
+            [self.images, self.files, self.chosen, self.labels_folder, self.output, self.model,
              self.model_file, self.queue_all]
         )  # fmt: skip
         tips = {
             self.images: "the folder of images to review (TIFF, PNG, JPEG or Zarr); not changed",
-            self.files: "or a list of image files to review (instead of a whole folder)",
+            self.files: "or a list of image files to review (instead of a whole folder); the "
+            "latest choice of the two is reviewed, the other is cleared",
             self.labels_folder: "optional: label files of an earlier run or another tool "
             "(<name>_labels.tif, <name>_masks.tif, <name>.tif ...), loaded instead of predicting",
             self.output: "where the review file, the reviewed labels and the exports go; "
@@ -68,13 +70,31 @@ class ReviewForm(Container):
         }
         for widget, tip in tips.items():
             widget.tooltip = tip
-        self.images.changed.connect(self._on_images)
-        self.files.changed.connect(self._on_images)
+        from napari_unet.widgets._layers import message_label
+
+        message_label(self.chosen)  # a long path wraps, never widening the dock
+        self.images.changed.connect(self._on_folder)
+        self.files.changed.connect(self._on_files)
         self.model_file.changed.connect(lambda _=None: setattr(self.model, "value", FILE))
 
     def _files(self) -> list[Path]:
         value = self.files.value
         return [Path(p) for p in (value or ()) if str(p) not in ("", ".")]
+
+    def _on_folder(self, _value=None) -> None:
+        """A folder chosen: it is reviewed, the files chosen before are cleared.
+
+        Before, files chosen earlier were reviewed instead, silently.
+        """
+        if _path(self.images.value) is not None and self._files():
+            self.files.value = ()  # the latest choice wins
+        self._on_images()
+
+    def _on_files(self, _value=None) -> None:
+        """Files chosen: they are reviewed, the folder chosen before is cleared."""
+        if self._files() and _path(self.images.value) is not None:
+            self.images.line_edit.value = ""  # (its value "" would be the working folder)
+        self._on_images()
 
     def _on_images(self, _value=None) -> None:
         """Propose the output folder of the chosen images, unless the user chose one.
@@ -82,8 +102,13 @@ class ReviewForm(Container):
         A proposal follows the images (plate2 after plate1 gets ``plate2-review``, not
         plate1's review and its statuses and labels of images of the same names).
         """
-        files = self._files()
-        images = files[0] if files else _path(self.images.value)
+        files, folder = self._files(), _path(self.images.value)
+        images = files[0] if files else folder
+        if files:
+            names = ", ".join(p.name for p in files[:3]) + (", ..." if len(files) > 3 else "")
+            self.chosen.value = f"{len(files)} file{'s' * (len(files) > 1)}: {names}"
+        else:
+            self.chosen.value = f"the folder {folder}" if folder else "nothing chosen yet"
         current = _path(self.output.value)
         if images is not None and (current is None or current == self._proposed):
             self._proposed = default_output(images)

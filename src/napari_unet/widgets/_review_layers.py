@@ -63,15 +63,57 @@ class EditWatch:
 
     def __init__(self) -> None:
         self.layer = self.baseline = None
+        #: The labels the image came with when shown, its file's stamp, and whether they
+        #: were edits already (saved on an earlier visit).
+        self.origin = self.stamp = None
+        self.edited_before = False
+        self.baseline_changed: bool | None = False  # the baseline differs from the origin
         self.comparisons = 0  # whole-array comparisons made (for tests)
         self._seen: tuple | None = None  # the layer's state at the last comparison
         self._answer = False
         self._stale = True
 
-    def reset(self, layer, baseline: np.ndarray) -> None:
-        """``baseline`` (not copied: never to be changed) is what ``layer`` shows now."""
-        self.layer, self.baseline = layer, baseline
+    def reset(self, layer, baseline: np.ndarray, changed: bool | None = None) -> None:
+        """``baseline`` (not copied: never to be changed) is what ``layer`` shows now.
+
+        ``changed``: whether it differs from the origin, if known.
+        """
+        self.layer, self.baseline, self.baseline_changed = layer, baseline, changed
         self._seen, self._answer, self._stale = self._state(), False, False
+
+    def start(self, layer, item, entry) -> None:
+        """An image is shown: ``item``'s labels are the baseline and the origin.
+
+        ``entry``: its review entry; labels corrected on an earlier visit stay a correction.
+        """
+        self.reset(layer, item.labels, changed=False)
+        self.origin, self.stamp = item.labels, item.stamp
+        self.edited_before = bool(entry.extra.get("edited")) or entry.status == "corrected"
+
+    def saved_since_shown(self) -> bool:
+        """Whether edits were saved since the image was shown (the baseline moved on)."""
+        return self.baseline is not self.origin
+
+    def changed(self, edited: bool) -> bool:
+        """Whether the labels differ from those the image came with (a correction).
+
+        ``edited``: the answer of :meth:`edited`. Compared with the origin only when edits
+        were saved since the image was shown: a stroke saved by the autosave, then undone,
+        is no correction (before, it made the image corrected).
+        """
+        if self.layer is None:
+            return False
+        if self.edited_before:
+            return True
+        if not self.saved_since_shown():
+            return edited
+        if not edited and self.baseline_changed is not None:
+            return self.baseline_changed  # the layer shows the baseline: known
+        self.comparisons += 1
+        answer = not same_labels(self.layer.data, self.origin)
+        if not edited:
+            self.baseline_changed = answer
+        return answer
 
     def touch(self, _event=None) -> None:
         """Something was painted: compare at the next :meth:`edited`."""

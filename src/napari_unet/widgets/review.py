@@ -198,11 +198,12 @@ class ReviewWidget(Container):
             if not (self.prefetcher.error(name) and status != "accepted"):
                 return  # rejecting (or flagging) an image that cannot be read or predicted
             keep = False
-        entry, edited = self.review.entries[name], self._edited()  # compared once
-        if status == "accepted" and (edited or entry.extra.get("edited")):
+        edited = self._edited()  # compared once (and with the origin if edits were saved)
+        changed = self._shown == name and self._edits.changed(edited)
+        if status == "accepted" and changed:
             status = "corrected"
         self.review.set_status(name, status)
-        self.save(force=keep, edited=edited)
+        self.save(force=keep, edited=edited, changed=changed)
         if self._index + 1 < len(self.review.names):
             self.next_image()
         else:
@@ -211,14 +212,15 @@ class ReviewWidget(Container):
         self._report.value = self.review.report()
 
     # -- saving -----------------------------------------------------------------------------
-    def save(self, force: bool = False, edited: bool | None = None) -> None:
+    def save(self, force=False, edited: bool | None = None, changed: bool | None = None) -> None:
         """Save the shown labels if they were edited (or ``force``), off the GUI thread.
 
-        ``edited``: the caller's answer of :meth:`_edited` (not compared again).
+        ``edited``: the caller's answer of :meth:`_edited` (not compared again); ``changed``:
+        whether they differ from the labels the image came with (noted in the review).
         """
         from napari_unet.widgets._review_actions import save_shown
 
-        save_shown(self, force, edited)
+        save_shown(self, force, edited, changed)
 
     def autosave(self) -> None:
         """The timer's save: edits since the last save, and the time spent."""
@@ -244,7 +246,8 @@ class ReviewWidget(Container):
         if self.review is None or self._shown is None:
             return
         self._account_time()
-        self.save()
+        edited = self._edited()
+        self.save(edited=edited, changed=self._edits.changed(edited))
 
     def _on_save_failed(self, text: str) -> None:
         """A write failed (queued from the writer): said, unless the review has closed since.
@@ -321,11 +324,11 @@ class ReviewWidget(Container):
             self._loading = False
         self._table.attach(self._viewer, self._labels_layer)
         self._shown, self._dirty = item.name, False
-        self._edits.reset(self._labels_layer, item.labels)  # the cache's read-only labels
+        entry = self.review.entries[item.name]
+        self._edits.start(self._labels_layer, item, entry)  # the labels the image came with
         self._clock = time.monotonic()
         self._show_status()
-        warning = self.review.entries[item.name].extra.get("changed")
-        if warning:
+        if warning := entry.extra.get("changed"):
             from napari.utils.notifications import show_warning
 
             show_warning(warning)

@@ -188,12 +188,13 @@ class Prefetcher:
 
         Before, a rewritten image was shown from memory with its old pixels and no
         "changed" warning, and one that failed to read (a file still being copied) stayed
-        failed for the whole session.
+        failed for the whole session. An item whose file's stamp is not known is read
+        again too (before, an image saved by the reviewer was never read again).
         """
         for name in names:
             stamp = _stamp(self.review.path(name))
             item = self._cache.get(name)
-            if item is not None and item.stamp is not None and item.stamp != stamp:
+            if item is not None and item.stamp != stamp:
                 self._drop(name)
             if name in self._failed and self._failed[name][1] != stamp:
                 del self._failed[name]
@@ -227,9 +228,14 @@ class Prefetcher:
         """Replace what the cache holds of an image (the reviewer saved edits).
 
         The item's labels become read-only: the caller hands over a copy it no longer changes.
+        An item without the stamp of its image file takes the stamp of the one it replaces
+        (its pixels are the same): a file rewritten since is still read again.
         """
         _read_only(item.labels)
         with self._cond:
+            old = self._cache.get(item.name)
+            if item.stamp is None and old is not None:
+                item = replace(item, stamp=old.stamp)
             self._spares.pop(item.name, None)
             self._cache[item.name] = replace(item, editable=None)
             self._cache.move_to_end(item.name)

@@ -38,6 +38,7 @@ from napari_unet.core.review.folders import (
     label_candidates,
     stem_of,
 )
+from napari_unet.core.review.reviewfile import STATUSES, locked, read_review_file, saved_entries
 
 __all__ = [
     "STATUSES",
@@ -49,8 +50,6 @@ __all__ = [
     "stem_of",
 ]
 
-#: What a reviewer can say of an image ("corrected": accepted after edits).
-STATUSES = ("unreviewed", "accepted", "corrected", "needs-work", "rejected")
 #: Statuses of a finished image (the first unreviewed image skips them).
 DONE = ("accepted", "corrected", "rejected")
 REVIEW_FILE = "review.json"
@@ -112,9 +111,11 @@ class Review:
         if self.labels_folder is not None and not self.labels_folder.is_dir():
             raise InputError(f"{self.labels_folder}: the labels folder does not exist")
         # Listed once: looking a name up must not touch the disk (a folder of thousands).
-        self._label_files = (
-            {p.name: p for p in self.labels_folder.iterdir()} if self.labels_folder else {}
-        )
+        # By lower-case name: NAME_masks.TIF is a label file too.
+        self._label_files: dict[str, list[Path]] = {}
+        for p in sorted(self.labels_folder.iterdir()) if self.labels_folder else ():
+            self._label_files.setdefault(p.name.lower(), []).append(p)
+        self._missing: dict[str, dict] = {}  # entries of images this session does not list
         self._saved_at = 0.0
         self._lock = threading.RLock()
         self.names = [p.name for p in self.images]
@@ -131,13 +132,8 @@ class Review:
     def _load(self) -> None:
         if not self.review_file.exists():
             return
-        try:
-            saved = json.loads(self.review_file.read_text(encoding="utf-8"))
-            entries = saved["images"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{self.review_file}: not a readable review file ({exc})") from None
-        self._missing = {}
-        for name, value in entries.items():
+        saved = read_review_file(self.review_file)  # checked: InputError if it is not one
+        for name, value in saved["images"].items():
             entry = _entry(value)
             if name in self.entries:
                 self.entries[name] = entry
@@ -150,17 +146,20 @@ class Review:
     def save(self) -> Path:
         """Write the review file (atomically).
 
-        Entries that another session (a second window, a console) saved later than this
-        one changed them are taken first: before, each save wrote its own state whole, and
-        the other session's verdicts were lost.
+        The file is read again first, under a lock other sessions (a second window, a
+        console) take to save too: of the images this session lists, an entry the other
+        saved later than this one changed it is taken; the entries of images it does not
+        list (another session's files, an image that arrived since) are kept as saved.
+        Before, each save wrote its own state whole, and the other session's verdicts
+        were lost.
         """
-        with self._lock:
-            self._merge_saved()
+        with self._lock, locked(self.review_file):
+            self._merge_saved(saved_entries(self.review_file))
             state = {
                 "format": FORMAT,
                 "current": self.names[self.current],
                 "images": {
-                    **getattr(self, "_missing", {}),
+                    **self._missing,
                     **{n: asdict(e) for n, e in self.entries.items()},
                 },
             }
@@ -170,16 +169,12 @@ class Review:
             self._saved_at = time.monotonic()
         return self.review_file
 
-    def _merge_saved(self) -> None:
-        try:
-            saved = json.loads(self.review_file.read_text(encoding="utf-8"))["images"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return
+    def _merge_saved(self, saved: dict[str, dict]) -> None:
         for name, value in saved.items():
             ours = self.entries.get(name)
-            if ours is None or not isinstance(value, dict):
-                continue
-            if (value.get("updated") or "") > (ours.updated or ""):
+            if ours is None:  # not this session's: the file's (newest) version is kept
+                self._missing[name] = value
+            elif (value.get("updated") or "") > (ours.updated or ""):
                 self.entries[name] = _entry(value)
 
     def labels_path(self, name: str, shape=None) -> Path:
@@ -199,14 +194,17 @@ class Review:
         """A label file of image ``name`` in the labels folder, matched by name (or None).
 
         Both ``a`` and ``a.ome`` match for ``a.ome.tif`` (``predict`` writes
-        ``a.ome_labels.tif``).
+        ``a.ome_labels.tif``). The endings are matched whatever their case
+        (``NAME_masks.TIF``), the name of the image exactly; a file named exactly as
+        :func:`label_candidates` says comes first.
         """
         stems = dict.fromkeys((stem_of(name), name[: -len(Path(name).suffix) or None]))
         for stem in stems:
             for candidate in label_candidates(stem):
-                p = self._label_files.get(candidate)
-                if p is not None and p.resolve() != self.path(name).resolve():
-                    return p
+                found = self._label_files.get(candidate.lower(), ())
+                for p in sorted(found, key=lambda q, c=candidate: q.name != c):
+                    if p.name.startswith(stem) and p.resolve() != self.path(name).resolve():
+                        return p
         return None
 
     def path(self, name: str) -> Path:
@@ -218,21 +216,36 @@ class Review:
         """Labels already on disk for ``name`` and where they came from, or None.
 
         The reviewed labels first, then a file in the labels folder, then a prediction
-        cached with the model ``model_key``.
+        cached with the model ``model_key``. The entry's ``source`` says which (and its
+        ``objects`` counts a label file's objects): before, labels of a file were said to
+        come from the model.
         """
         entry = self.entries[name]
         if entry.source == "reviewed":  # a crash mid-save may have left a store aside
             recover_folder(self.output / "labels" / f"{stem_of(name)}_labels.zarr")
         reviewed = self.labels_path(name)
         if reviewed.exists():
-            return np.asarray(read_image(reviewed, labels=True)), "reviewed"
+            labels = np.asarray(read_image(reviewed, labels=True))
+            return self._found(name, labels, "reviewed"), "reviewed"
         found = self.existing_labels(name)
         if found is not None:
-            return _as_labels(read_image(found, labels=True), found), f"file {found.name}"
+            labels = _as_labels(read_image(found, labels=True), found)
+            return self._found(name, labels, f"file {found.name}"), f"file {found.name}"
         cached = self.prediction_path(name)
         if model_key is not None and entry.predicted_with == model_key and cached.exists():
             return np.asarray(read_image(cached, labels=True)), entry.source or "prediction"
         return None
+
+    def _found(self, name: str, labels: np.ndarray, source: str) -> np.ndarray:
+        """Note where the labels of ``name`` came from (and count them if not counted)."""
+        entry = self.entries[name]
+        counted = entry.source == source and entry.objects is not None
+        objects = None if counted else count_cells(labels)[0]  # not under the lock
+        with self._lock:
+            entry.source = source
+            if objects is not None:
+                entry.objects = objects
+        return labels
 
     def save_labels(self, name: str, labels: np.ndarray) -> Path:
         """Write the reviewed labels of ``name`` (atomically) and count its objects."""
@@ -283,17 +296,22 @@ class Review:
             self.entries[name].updated = _now()
             self.entries[name].extra.pop("changed", None)  # seen and judged again
 
-    def mark_edited(self, name: str) -> None:
-        """Note that the reviewer edited ``name``'s labels (accepting it means corrected).
+    def mark_edited(self, name: str, edited: bool = True) -> None:
+        """Note whether ``name``'s labels differ from those it came with (predicted, a file).
 
         An image accepted before is corrected now (before, it stayed "accepted", and
-        **Train on corrected** left it out).
+        **Train on corrected** left it out). ``edited=False`` (the edits were undone): the
+        note goes, and an image corrected is accepted again.
         """
         with self._lock:
             entry = self.entries[name]
-            entry.extra["edited"] = True
-            if entry.status == "accepted":
-                entry.status, entry.updated = "corrected", _now()
+            if edited:
+                entry.extra["edited"] = True
+            else:
+                entry.extra.pop("edited", None)
+            swap = {"accepted": "corrected"} if edited else {"corrected": "accepted"}
+            if entry.status in swap:
+                entry.status, entry.updated = swap[entry.status], _now()
 
     def add_time(self, name: str, seconds: float) -> None:
         """Add reviewer time spent on ``name``."""

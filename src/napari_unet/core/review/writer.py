@@ -11,16 +11,31 @@ labels of an image edited since its last save, and the small review file.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 
 import numpy as np
 
 from napari_unet.core.review.session import Review
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "rescue_folder"]
+
+
+def rescue_folder(output) -> Path:
+    """Where labels that could not be written into ``output`` are rescued.
+
+    ``<temporary folder>/napari-unet-unsaved/<output folder name>/<hash of its path>``: two
+    output folders of one name (the ``images-review`` of two ``images`` folders) get
+    folders of their own (before, their rescued labels overwrote each other).
+    """
+    resolved = str(Path(output).absolute().resolve())
+    key = hashlib.blake2b(resolved.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
+    return Path(tempfile.gettempdir()) / "napari-unet-unsaved" / Path(output).name / key
 
 
 class Writer:
@@ -94,9 +109,10 @@ class Writer:
         return done and not self.failed
 
     def rescue(self, folder) -> list:
-        """Write the labels whose write failed into ``folder`` (elsewhere); their paths."""
-        from pathlib import Path
+        """Write the labels whose write failed into ``folder`` (elsewhere); their paths.
 
+        :func:`rescue_folder` gives a folder of the review's own.
+        """
         from napari_unet.core.images.io import write_image
         from napari_unet.core.review.session import stem_of
 
