@@ -216,3 +216,18 @@ def test_rescued_labels_of_two_output_folders_of_one_name_stay_apart(tmp_path, m
     assert folders[0] != folders[1]
     for folder, value in zip(folders, (11, 22), strict=True):
         assert read_image(folder / "a_labels.tif", labels=True)[0, 0] == value
+
+
+def test_label_files_beside_their_images_are_not_reviewed_as_images(tmp_path):
+    """Cellpose and predict -o write NAME_cp_masks.png / NAME_labels.tif beside NAME.tif."""
+    images = _images(tmp_path / "images", names=("a", "b", "c_masks"))
+    lab = np.zeros((32, 32), np.uint16)
+    lab[4:12, 4:12] = 1
+    write_image(images / "a_cp_masks.png", lab.astype(np.uint8))
+    write_image(images / "b_labels.tif", lab)
+    review = Review(images, tmp_path / "out", images)  # the labels beside the images
+    assert review.names == ["a.tif", "b.tif", "c_masks.tif"]  # c_masks has no image c
+    assert review.existing_labels("a.tif").name == "a_cp_masks.png"
+    assert review.existing_labels("b.tif").name == "b_labels.tif"
+    chosen = Review([images / "a.tif", images / "a_cp_masks.png"], tmp_path / "out2")
+    assert chosen.names == ["a.tif", "a_cp_masks.png"]  # files chosen one by one: all

@@ -130,8 +130,32 @@ def label_candidates(stem: str) -> list[str]:
     return names
 
 
+#: Endings of label files named after their image (``label_candidates`` without "").
+LABEL_ENDINGS = ("_labels", "_cp_masks", "_masks", "_label", "_mask")
+
+
+def _images_only(files: list[Path]) -> list[Path]:
+    """``files`` of one folder less the label files of images among them.
+
+    ``NAME_cp_masks.png`` or ``NAME_labels.tif`` beside ``NAME.tif`` (Cellpose and
+    ``napari-unet predict`` write them beside the images) are labels, found as such when
+    the labels folder is this folder: before, they were listed and predicted as images.
+    """
+    stems = {stem_of(q) for q in files}
+
+    def is_label(q: Path) -> bool:
+        stem = stem_of(q)
+        return any(stem.endswith(e) and stem[: -len(e)] in stems for e in LABEL_ENDINGS)
+
+    return [q for q in files if not is_label(q)]
+
+
 def collect_images(source) -> list[Path]:
-    """The images of a folder (sorted, not recursive) or of a list of files."""
+    """The images of a folder (sorted, not recursive) or of a list of files.
+
+    Of a folder, label files named after an image beside them are left out
+    (:func:`_images_only`); files given one by one are all reviewed.
+    """
     items = [source] if isinstance(source, str | os.PathLike) else list(source)
     found: list[Path] = []
     for item in map(Path, items):
@@ -145,7 +169,7 @@ def collect_images(source) -> list[Path]:
             )
             if not inside:
                 raise InputError(f"{item}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
-            found.extend(inside)
+            found.extend(_images_only(inside))
         else:
             found.append(item)
     if not found:
