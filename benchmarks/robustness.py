@@ -8,7 +8,7 @@ its range along the diagonal), seeded, so every model sees the same pixels. The 
 are only scored: the models are chosen on validation images (``scripts/train_nuclei.py
 --robust`` chooses on the validation images and their degraded copies).
 
-    python benchmarks/robustness.py --data DSB2018_FULL [--models nuclei FILE ...] [--n 20]
+    python benchmarks/robustness.py --data DSB2018_FULL [--models nuclei auto FILE ...] [--n 20]
         [--images test|val] [--background keep auto flatten] [--conditions none shading]
 
 ``--images val`` scores the recipe's validation images (the split's val rows and 12 train
@@ -16,7 +16,9 @@ rows, ``dsb_full.split``) instead, where a remedy may be chosen. ``--background`
 column per model and background mode (``segment(background=...)``: ``keep`` predicts the
 image as it is, ``auto`` flattens an uneven dark background first, ``flatten`` always
 does; the default is ``keep`` alone, the models as they are). ``--conditions`` scores a
-subset of the conditions (``none`` is the image as recorded).
+subset of the conditions (``none`` is the image as recorded). The model ``auto`` chooses a
+built-in model for each image as the product does (``pretrained("auto", image=...)``, on the
+image as the condition left it); the table then says how often it chose each.
 
 Prints a Markdown table: per condition and model, AP50 and the DSB score (AP averaged over
 IoU 0.5..0.95), pooled over the images, and the mean over the degraded conditions.
@@ -41,18 +43,33 @@ def chosen_items(data: Path, kind: str, n: int) -> list:
     return [items[round(i * len(items) / n)] for i in range(n)]
 
 
-def score(model, meta, pairs, background: str = "keep") -> tuple[float, float]:
-    """Pooled ``(AP50, DSB score)`` of ``model`` with its own post-processing on ``pairs``."""
-    from napari_unet import evaluate, segment, summarize
+def score(model, meta, pairs, background: str = "keep", chosen=None) -> tuple[float, float]:
+    """Pooled ``(AP50, DSB score)`` of ``model`` with its own post-processing on ``pairs``.
+
+    ``model`` None: the built-in model ``auto`` chooses for each image, counted in
+    ``chosen`` (name -> images).
+    """
+    from napari_unet import evaluate, pretrained, segment, summarize
+    from napari_unet.core.models.pretrained import choose_pretrained
 
     evaluations = []
     for image, truth in pairs:
+        net, info = model, meta
+        if model is None:
+            name = choose_pretrained(image)
+            chosen[name] = chosen.get(name, 0) + 1
+            net, info = _BUILT_IN.get(name) or _BUILT_IN.setdefault(name, pretrained(name))
+            net.eval()
         with warnings.catch_warnings():  # the contrast and size warnings: not scored here
             warnings.simplefilter("ignore")
-            labels = segment(model, image, metadata=meta, background=background)
+            labels = segment(net, image, metadata=info, background=background)
         evaluations.append(evaluate(truth, labels))
     s = summarize(evaluations)
     return s["per_threshold"][0]["ap"], s["ap"]
+
+
+#: Built-in models loaded for ``auto``, by name.
+_BUILT_IN: dict = {}
 
 
 def main(argv=None) -> int:
@@ -75,7 +92,7 @@ def main(argv=None) -> int:
                    choices=("none", *dsb_full.DEGRADATIONS))  # fmt: skip
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = [load_model(resolve_model(m)) for m in args.models]
+    models = [(None, None) if m == "auto" else load_model(resolve_model(m)) for m in args.models]
     if args.images == "val":
         items = dsb_full.split(args.data, kinds=(args.kind,))["val"]
     else:
@@ -98,8 +115,10 @@ def main(argv=None) -> int:
                      for i, (im, gt) in enumerate(clean)]  # fmt: skip
         cells = []
         for k, (model, meta) in enumerate(models):
-            ap50, dsb = score(model.eval(), meta, pairs, modes[k])
-            cells.append(f"{ap50:.3f} / {dsb:.3f}")
+            chosen: dict = {}
+            ap50, dsb = score(model and model.eval(), meta, pairs, modes[k], chosen)
+            picks = ", ".join(f"{n} {c}" for n, c in sorted(chosen.items()))
+            cells.append(f"{ap50:.3f} / {dsb:.3f}" + (f" ({picks})" if picks else ""))
             if condition != "none":
                 sums[k][0] += ap50
                 sums[k][1] += dsb

@@ -48,7 +48,9 @@ def test_predict_flattens_uneven_light_and_says_so(shaded, capsys):
     assert main([*args, "--background", "keep"]) == 0
     printed = capsys.readouterr()
     assert "uneven" not in printed.out
-    assert "warning:" in printed.err  # the domain check: the light reads as a bright background
+    # the light, kept, made the image read as a bright background: said, with what to do
+    assert "was kept as it is: predict with background 'auto'" in printed.err
+    assert "trained on bright objects on a dark background" not in printed.err
     assert ap50(truth, tifffile.imread(kept_dir / "shaded_labels.tif")) < 0.3
 
 

@@ -172,7 +172,7 @@ def test_auto_recovers_the_builtin_model_under_uneven_light(nuclei):
 
     model, meta, image, truth = nuclei
     shaded = lit(image.astype(np.float32), 1.5)
-    with pytest.warns(UserWarning):  # most of it "foreground": the domain check says so
+    with pytest.warns(UserWarning, match="background 'auto'"):  # the light kept: said so
         kept = segment(model, shaded, metadata=meta, background="keep")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # flattened: no false "brightfield" warning either
@@ -342,3 +342,18 @@ def test_noise_in_a_plane_of_a_few_windows_is_not_read_as_uneven_light(shape):
         noise = np.random.default_rng(seed).random((1, *shape)).astype(np.float32)
         out, uneven = flatten_plane(noise, "auto", bright=False, window=63)
         assert out is noise and uneven < UNEVEN  # read 0.35 to 0.63 when fitted anyway
+
+
+def test_a_plane_of_two_windows_or_more_is_flattened(nuclei):
+    """A 336 px image of small nuclei is predicted at about 168 px: under three windows of
+    the built-in models (180 px on the shrunk plane), over two. With three, its light was
+    kept."""
+    from napari_unet.sample_data import nuclei_data
+
+    image = nuclei_data()[0][:168, :168].astype(np.float32)
+    out, uneven = flatten_plane(lit(image, 1.5)[None], "auto", bright=False, window=63)
+    assert uneven > UNEVEN
+    flat = out[0]
+    assert abs(np.median(flat[:30, :30]) - np.median(flat[-30:, -30:])) < 0.15 * np.ptp(image)
+    noise = np.random.default_rng(0).random((1, 128, 130)).astype(np.float32)
+    assert flatten_plane(noise, "auto", bright=False, window=63)[1] < UNEVEN  # noise is not

@@ -12,6 +12,14 @@ regular sample of at most about a million pixels of up to eight planes; a lazy (
 on five windows of its middle plane, so that a whole-slide image is not read whole. Of a
 stack, each plane is judged against its own range (as the network normalises each plane)
 and the median of the planes' levels is taken.
+
+Light that rises across the field lifts the median of a fluorescence image too: at a rise of
+the image's whole range, 137 of the 426 fluorescence train and val images read bright. So a
+plane that reads bright is judged again with the light taken out (:func:`_unlit_level`): a
+smooth surface fitted under the objects as for a dark background, and as for a bright one
+(:mod:`~napari_unet.core.images.surface`, as flattening before prediction fits it). When
+the first leaves it clearly dark (under :data:`UNLIT_DARK`) and the second does not leave it
+clearly bright (under :data:`UNLIT_BRIGHT`), the plane is fluorescence under uneven light.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from napari_unet.core.images.layout import _windows, fit_channels, is_lazy, plan
 
 __all__ = [
     "BRIGHT_BACKGROUND", "PADDED_BRIGHT", "background_kind", "background_level", "dark_on_bright",
+    "bright_from_light",
 ]
 
 #: Background level above which an image is read as dark objects on a bright background.
@@ -35,6 +44,18 @@ PADDED_BRIGHT = 0.5
 #: an exactly black background (background-subtracted, a crop of one cell) keeps black
 #: between its nuclei, a brightfield tile in a black mosaic has none.
 PADDING_INSIDE = 0.01
+#: A plane reading bright is fluorescence under uneven light when, with the light fitted
+#: as for a dark background taken out, its level is below UNLIT_DARK, and with the light
+#: fitted as for a bright background taken out, below UNLIT_BRIGHT. Midway in the gaps
+#: measured on the DSB2018 train images, as recorded and with light rising along the
+#: diagonal by 0.5, 1 and 1.5 times their range: fluorescence at most 0.18 and 0.75;
+#: histology and brightfield at least 0.28 where the second is under 0.8, at least 0.87
+#: where the first is under 0.2.
+UNLIT_DARK = 0.22
+UNLIT_BRIGHT = 0.8
+#: The window of the surface fit, in pixels of the full-size image (that of the built-in
+#: models, trained on nuclei about 18 px across).
+UNLIT_WINDOW = 64
 
 
 def background_level(image, channel_axis=None, channel=None, trim: bool = False) -> float | None:
@@ -57,20 +78,22 @@ def background_level(image, channel_axis=None, channel=None, trim: bool = False)
     -------
     float or None
         Near 0 for a dark background (fluorescence), near 1 for a bright one (brightfield);
-        None for an image of one value (no contrast to judge).
+        None for an image of one value (no contrast to judge). Of a plane that reads bright
+        only because of uneven light, its level with the light taken out (see the module).
 
     Raises
     ------
     InputError
         If ``image`` is not an image array (a file name, say) or ``channel`` does not exist.
     """
-    return _level(_grey_planes(image, channel_axis, channel), trim and not is_lazy(image))
+    return _level(*_grey_planes(image, channel_axis, channel), trim and not is_lazy(image))
 
 
-def _grey_planes(image, channel_axis, channel) -> list[np.ndarray]:
-    """The sampled grey planes (float64) the level is measured on (see the module).
+def _grey_planes(image, channel_axis, channel) -> tuple[list[np.ndarray], int | None]:
+    """The sampled grey planes (float64) the level is measured on, and the fit's window.
 
-    A lazy image gives one "plane" of its five windows' pixels, which is never trimmed.
+    The window (:data:`UNLIT_WINDOW` in the sample's pixels) is None for a lazy image,
+    which gives one "plane" of its five windows' pixels, never trimmed nor judged again.
     """
     planes, _, rgba, shape = plane_view(image, 1, channel_axis)
     h, w = (int(s) for s in planes.shape[-2:])
@@ -78,24 +101,55 @@ def _grey_planes(image, channel_axis, channel) -> list[np.ndarray]:
         middle = planes[len(planes) // 2]
         found = np.stack([_windows(middle[c], h, w) for c in range(middle.shape[0])])
         grey = fit_channels(found[None, :, None], 1, channel, rgba, shape)
-        return [np.asarray(grey, np.float64).reshape(1, -1)]
+        return [np.asarray(grey, np.float64).reshape(1, -1)], None
     # Sampled before the channels are averaged: a colour image is not averaged whole.
     every = max(1, math.ceil(len(planes) / 8))
     stride = max(1, int(math.sqrt(h * w / 1e6)))
     sample = np.asarray(planes[::every, :, ::stride, ::stride])
-    return list(np.asarray(fit_channels(sample, 1, channel, rgba, shape)[:, 0], np.float64))
+    grey = np.asarray(fit_channels(sample, 1, channel, rgba, shape)[:, 0], np.float64)
+    return list(grey), max(8, round(UNLIT_WINDOW / stride))
 
 
-def _level(planes: list[np.ndarray], trim: bool) -> float | None:
+def _level(planes: list[np.ndarray], window: int | None, trim: bool) -> float | None:
     """:func:`background_level` of sampled grey planes (``trim``: inside their padding).
 
     Each plane is judged against its own range, as the network normalises each plane on
     its own, and the median of their levels is taken: pooled, a time-lapse whose
     background drifts up read as a bright background. Planes of one value are left out.
+    A plane reading bright is judged again without its light (:func:`_unlit_level`).
     """
-    levels = [_plane_level(_trimmed(p) if trim else p.ravel()) for p in planes]
+    levels = []
+    for plane in planes:
+        inside = _trimmed(plane) if trim else plane
+        level = _plane_level(inside.ravel())
+        if window and level is not None and level > BRIGHT_BACKGROUND:
+            level = _unlit_level(inside, window, level)
+        levels.append(level)
     levels = [v for v in levels if v is not None]
     return float(np.median(levels)) if levels else None
+
+
+def _unlit_level(plane: np.ndarray, window: int, level: float) -> float:
+    """``level`` of a grey ``plane`` (2D), or its level without light that rises across it.
+
+    The light is fitted as for a dark background (an opening) and as for a bright one (a
+    closing): a fluorescence plane under uneven light reads clearly dark without the
+    first and not clearly bright without the second; a brightfield or H&E plane reads
+    bright without the second (see the module). A plane under two windows across keeps
+    its level (the fit finds no light along so short a side).
+    """
+    from napari_unet.core.images.surface import evaluate, fit
+
+    if not np.all(np.isfinite(plane)):  # NaN pixels: no surface to fit (refused later)
+        return level
+    unlit = []
+    for bright, limit in ((False, UNLIT_DARK), (True, UNLIT_BRIGHT)):
+        light = evaluate(fit(plane[None], bright, window), plane.shape, dtype=np.float64)[0]
+        flat = _plane_level((plane - light).ravel())
+        if flat is None or not flat < limit:
+            return level
+        unlit.append(flat)
+    return unlit[0]
 
 
 def _plane_level(values: np.ndarray) -> float | None:
@@ -110,7 +164,7 @@ def _plane_level(values: np.ndarray) -> float | None:
 
 
 def _trimmed(plane: np.ndarray) -> np.ndarray:
-    """The pixels of ``plane`` inside a margin of constant padding, if it has one.
+    """The part of ``plane`` inside a margin of constant padding, if it has one (2D).
 
     Rows and columns of one value at the plane's edges (the black of missing tiles in a
     mosaic, the border a registration leaves) are taken off, never the whole plane, unless
@@ -131,10 +185,10 @@ def _trimmed(plane: np.ndarray) -> np.ndarray:
         left += 1
     while right - left > 1 and flat(plane[top:bottom, right - 1]):
         right -= 1
-    inside = plane[top:bottom, left:right].ravel()
+    inside = plane[top:bottom, left:right]
     cut = (top, bottom, left, right) != (0, plane.shape[0], 0, plane.shape[1])
     if cut and np.mean(inside == _edge_value(plane, top, bottom, left, right)) > PADDING_INSIDE:
-        return plane.ravel()  # the edge's value fills the inside too: background, not padding
+        return plane  # the edge's value fills the inside too: background, not padding
     return inside
 
 
@@ -164,13 +218,30 @@ def background_kind(image, channel_axis=None, channel=None, level: float = BRIGH
     file records of its training images and for the warning when an image reads the other
     way round.
     """
-    planes = _grey_planes(image, channel_axis, channel)  # sampled once for both levels
-    found = _level(planes, trim=False)
+    planes, window = _grey_planes(image, channel_axis, channel)  # sampled once for both
+    found = _level(planes, window, trim=False)
     if found is None:
         return None
     if found > level:
         return "bright"
     if is_lazy(image):  # windows of a lazy image are not trimmed: nothing more to learn
         return "dark"
-    inside = _level(planes, trim=True)
+    inside = _level(planes, window, trim=True)
     return "bright" if inside is not None and inside > max(level, PADDED_BRIGHT) else "dark"
+
+
+def bright_from_light(image, channel_axis=None, channel=None) -> bool:
+    """True when ``image`` reads bright as recorded only because of uneven light.
+
+    Its background level as recorded is above :data:`BRIGHT_BACKGROUND`, and with the light
+    taken out (:func:`_unlit_level`) below it: a fluorescence image under uneven light,
+    which a model reading it as it is (``background="keep"``) sees as a bright background.
+    """
+    planes, window = _grey_planes(image, channel_axis, channel)
+    if window is None:  # a lazy image: not judged again
+        return False
+    recorded = _level(planes, None, trim=False)
+    if recorded is None or not recorded > BRIGHT_BACKGROUND:
+        return False
+    unlit = _level(planes, window, trim=False)
+    return unlit is not None and unlit <= BRIGHT_BACKGROUND

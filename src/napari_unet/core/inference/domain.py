@@ -172,7 +172,8 @@ def result_warnings(
 
     Objects against the size used (given, estimated, else the model's); contrast as the
     network read it (with the background the predictor flattened taken out: there the
-    light, not the specimen, set the median).
+    light, not the specimen, set the median); uneven light kept (``"keep"``) on an image it
+    makes read bright.
     """
     expected = size.diameter if size is not None and size.rescaled else None
     try:  # (P, C, H, W): the channels the model reads, as training judged its images
@@ -186,7 +187,32 @@ def result_warnings(
             image = flattened_planes(image, predictor.surfaces)
         except (InputError, ValueError, MemoryError):  # a check never fails a prediction
             axis, image = None, None
-    return domain_warnings(
+    found = domain_warnings(
         labels, foreground, metadata, image, object_size=expected, threshold=threshold,
         channel_axis=axis,
+    )
+    light = _light_kept(predictor, image, axis)
+    return found if light is None else [*found, light]
+
+
+def _light_kept(predictor, image, axis) -> str | None:
+    """A warning when the light was kept (``"keep"``) on an image it makes read bright.
+
+    Such an image is fluorescence under uneven light (the auto model choice and the
+    contrast warning judge it without its light, so they say nothing of it), and the
+    network saw its bright side as cells.
+    """
+    from napari_unet.core.images.contrast import bright_from_light
+
+    if getattr(predictor, "background", None) != "keep" or image is None:
+        return None
+    try:
+        if not bright_from_light(image, axis):
+            return None
+    except InputError:  # a layout this check cannot read: never a failure
+        return None
+    return (
+        "the light rises across the image by more than its cells' contrast (it reads as a "
+        "bright background only because of that) and was kept as it is: predict with "
+        "background 'auto' (the default) to flatten it first"
     )
