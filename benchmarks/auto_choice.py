@@ -64,7 +64,8 @@ def main(argv=None) -> int:
         for kind, strength in LIGHTS:
             im = lit(image, kind, strength)
             before = _plane_level(_grey_planes(im, None, None)[0][0].ravel())
-            old = "nuclei-brightfield" if before > BRIGHT_BACKGROUND else "nuclei"
+            bright = before is not None and before > BRIGHT_BACKGROUND  # (no padding here)
+            old = "nuclei-brightfield" if bright else "nuclei"
             start = time.perf_counter()
             new = choose_pretrained(im)
             seconds.append(time.perf_counter() - start)

@@ -99,3 +99,11 @@ def test_auto_is_right_under_uneven_light_on_dsb2018_train_images(shared_data):
             if choose_pretrained(shade(image, strength)) != want:
                 wrong.append((row["name"], shade.__name__, strength))
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("border", [8, 24])
+def test_a_black_border_does_not_hide_the_light(nuclei, border):
+    """The light is fitted inside a margin of padding: a border bent the fit (read bright)."""
+    lit = np.pad(_ramp(nuclei, 1.5), border)  # a registration's black border
+    assert choose_pretrained(lit) == "nuclei"
+    assert choose_pretrained(np.pad(_ramp(255.0 - nuclei, 1.5), border)) == "nuclei-brightfield"

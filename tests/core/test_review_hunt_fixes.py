@@ -231,3 +231,27 @@ def test_label_files_beside_their_images_are_not_reviewed_as_images(tmp_path):
     assert review.existing_labels("b.tif").name == "b_labels.tif"
     chosen = Review([images / "a.tif", images / "a_cp_masks.png"], tmp_path / "out2")
     assert chosen.names == ["a.tif", "a_cp_masks.png"]  # files chosen one by one: all
+
+
+def test_outputs_beside_images_are_left_out_whatever_their_case(tmp_path):
+    """predict -o writes a.ome_labels.tif beside a.ome.tif (and NAME_probabilities.tif)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    lab = np.zeros((32, 32), np.uint16)
+    for name in ("a.ome.tif", "a.ome_labels.tif", "b.tif", "b_MASKS.tif", "c.tif",
+                 "c_Labels.TIF", "c_probabilities.tif"):  # fmt: skip
+        write_image(images / name, lab)
+    review = Review(images, tmp_path / "out", images)
+    assert review.names == ["a.ome.tif", "b.tif", "c.tif"]
+    assert review.existing_labels("a.ome.tif").name == "a.ome_labels.tif"
+
+
+@pytest.mark.parametrize("entry", [{"updated": 5}, {"seconds": float("nan")}, {"seconds": -1}])
+def test_a_review_entry_with_odd_times_is_refused(tmp_path, entry):
+    review = Review(_images(tmp_path / "images"), tmp_path / "out")
+    review.save()
+    saved = json.loads(review.review_file.read_text())
+    saved["images"]["a.tif"].update(entry)
+    review.review_file.write_text(json.dumps(saved))
+    with pytest.raises(InputError, match="not a readable review file"):
+        Review(tmp_path / "images", tmp_path / "out")

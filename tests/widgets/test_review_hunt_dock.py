@@ -78,6 +78,7 @@ def test_a_stroke_autosaved_then_undone_is_no_correction(make_napari_viewer, qtb
     name, layer = widget.current_name, widget._labels_layer
     before = np.array(layer.data)
     layer.paint((40, 40), 77)
+    assert widget.writer.flush()  # nothing still writing: the autosave is not postponed
     widget.autosave()  # the timer wrote the stroke
     assert widget.writer.flush()
     layer.undo()
@@ -97,6 +98,7 @@ def test_corrections_follow_the_labels_across_visits(make_napari_viewer, qtbot, 
     widget.go(0)
     _shown(widget, qtbot, 0)
     widget._labels_layer.paint((40, 40), 77)
+    assert widget.writer.flush()  # an earlier save still writing would postpone this one
     widget.autosave()  # editing an accepted image makes it corrected
     assert widget.review.entries[names[0]].status == "corrected"
     widget._labels_layer.undo()
@@ -104,6 +106,7 @@ def test_corrections_follow_the_labels_across_visits(make_napari_viewer, qtbot, 
     _shown(widget, qtbot, 1)
     assert widget.review.entries[names[0]].status == "accepted"
     widget._labels_layer.paint((40, 40), 77)  # b: corrected, then seen again and accepted
+    assert widget.writer.flush()
     widget.autosave()
     widget.accept()
     _shown(widget, qtbot, 2)

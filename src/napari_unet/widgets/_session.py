@@ -143,11 +143,12 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
         first = next_free_id(ann)  # of the whole stack
         plane = (z,) if z is not None else ()
         pred = source[plane] if z is not None and tuple(source.shape) == shape else source
+        pred = np.asarray(pred)  # read once (a lazy or multiscale plane)
         mask = region_mask(*shapes, shape)[plane]
-        idx, values, added = accepted_changes(ann[plane], np.asarray(pred), mask, min_size, first)
+        idx, values, added = accepted_changes(ann[plane], pred, mask, min_size, first)
         idx = (np.full(idx[0].shape, z, np.intp), *idx) if z is not None else idx
         after = max(first, int(values.max()) + 1 if values.size else first)
-        why = None if values.size else _nothing_accepted(np.asarray(pred), mask, z)
+        why = None if values.size else _nothing_accepted(pred, mask, z)
         return idx, values, added, z, after, why
 
     return accept

@@ -123,7 +123,8 @@ def _level(planes: list[np.ndarray], window: int | None, trim: bool) -> float | 
         inside = _trimmed(plane) if trim else plane
         level = _plane_level(inside.ravel())
         if window and level is not None and level > BRIGHT_BACKGROUND:
-            level = _unlit_level(inside, window, level)
+            # inside a margin of padding, always: a black border bends the fit of the light
+            level = _unlit_level(inside if trim else _trimmed(plane), window, level)
         levels.append(level)
     levels = [v for v in levels if v is not None]
     return float(np.median(levels)) if levels else None

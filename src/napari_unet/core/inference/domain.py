@@ -209,7 +209,7 @@ def _light_kept(predictor, image, axis) -> str | None:
     try:
         if not bright_from_light(image, axis):
             return None
-    except InputError:  # a layout this check cannot read: never a failure
+    except (InputError, ValueError, MemoryError, np.linalg.LinAlgError):  # never a failure
         return None
     return (
         "the light rises across the image by more than its cells' contrast (it reads as a "

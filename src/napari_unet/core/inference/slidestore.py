@@ -48,8 +48,9 @@ def check_slide_input(src: Path) -> None:
     """
     p = Path(src)
     if p.is_file():
-        name = str(p) if not set(str(p)) & set("\"'$`\\") else "IMAGE.tif"  # shell-safe
-        zarr_name = str(Path(name).with_suffix(".zarr"))
+        name = p.as_posix()  # Python reads forward slashes on Windows too
+        name = name if not set(name) & set("\"'$`\\") else "IMAGE.tif"  # shell-safe
+        zarr_name = Path(name).with_suffix(".zarr").as_posix()
         convert = (
             f'python -c "import napari_unet as nu; nu.write_image({zarr_name!r}, '
             f'nu.read_image({name!r}, lazy=True).rechunk(2048))"'

@@ -116,6 +116,12 @@ def stem_of(path: str | os.PathLike) -> str:
     return name[: -len(Path(name).suffix)] if Path(name).suffix else name
 
 
+#: Endings of label files named after their image, most specific first.
+LABEL_ENDINGS = ("_labels", "_cp_masks", "_masks", "_label", "_mask")
+#: Endings of the other files ``napari-unet predict`` writes beside an image.
+OUTPUT_ENDINGS = (*LABEL_ENDINGS, "_probabilities")
+
+
 def label_candidates(stem: str) -> list[str]:
     """File names another run or tool gives the labels of image ``stem``, most specific first.
 
@@ -124,30 +130,31 @@ def label_candidates(stem: str) -> list[str]:
     ``_seg.npy`` is a pickle and is never read.
     """
     names = []
-    for tail in ("_labels", "_cp_masks", "_masks", "_label", "_mask", ""):
+    for tail in (*LABEL_ENDINGS, ""):
         for suffix in (".tif", ".tiff", ".png", ".zarr"):
             names.append(f"{stem}{tail}{suffix}")
     return names
-
-
-#: Endings of label files named after their image (``label_candidates`` without "").
-LABEL_ENDINGS = ("_labels", "_cp_masks", "_masks", "_label", "_mask")
 
 
 def _images_only(files: list[Path]) -> list[Path]:
     """``files`` of one folder less the label files of images among them.
 
     ``NAME_cp_masks.png`` or ``NAME_labels.tif`` beside ``NAME.tif`` (Cellpose and
-    ``napari-unet predict`` write them beside the images) are labels, found as such when
-    the labels folder is this folder: before, they were listed and predicted as images.
+    ``napari-unet predict`` write them beside the images; ``a.ome_labels.tif`` for
+    ``a.ome.tif``, and ``NAME_probabilities.tif``) are results, found as labels when the
+    labels folder is this folder: before, they were listed and predicted as images. The
+    endings match whatever their case, as the label lookup matches them.
     """
-    stems = {stem_of(q) for q in files}
+    stems = set()
+    for q in files:  # a.ome.tif is "a" and "a.ome", as the label lookup reads it
+        stems.update((stem_of(q), q.name[: -len(q.suffix) or None]))
 
-    def is_label(q: Path) -> bool:
-        stem = stem_of(q)
-        return any(stem.endswith(e) and stem[: -len(e)] in stems for e in LABEL_ENDINGS)
+    def is_output(q: Path) -> bool:
+        stem = q.name[: -len(q.suffix) or None]
+        low = stem.lower()
+        return any(low.endswith(e) and stem[: -len(e)] in stems for e in OUTPUT_ENDINGS)
 
-    return [q for q in files if not is_label(q)]
+    return [q for q in files if not is_output(q)]
 
 
 def collect_images(source) -> list[Path]:

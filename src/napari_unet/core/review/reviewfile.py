@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,10 @@ def _problem(name, value) -> str | None:
     seconds = value.get("seconds", 0.0)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return f"the entry of {name!r} has seconds {seconds!r}, not a number"
+    if not math.isfinite(seconds) or seconds < 0:
+        return f"the entry of {name!r} has seconds {seconds!r}, not a time"
+    if not isinstance(value.get("updated") or "", str):  # compared as text when merging
+        return f'the entry of {name!r} has an "updated" that is not a date'
     if not isinstance(value.get("extra", {}), dict):
         return f'the entry of {name!r} has an "extra" that is not an object'
     return None
