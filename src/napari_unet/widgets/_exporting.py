@@ -106,9 +106,10 @@ def load_predict_model(path, device: str = "auto") -> tuple[object, dict]:
 def model_channels(model, pending) -> int:
     """The input channels of the loaded ``model``, else of the ``pending`` model file.
 
-    A file not read yet tells them from its header, a package napari-unet exported from
-    its ``rdf.yaml``; another tool's package counts as one channel until its first run has
-    opened it.
+    A file not read yet tells them from its header, a package from its ``rdf.yaml``
+    (napari-unet's own record, else the input tensor's channel axis): a (3, H, W) image
+    is then read as the channels of a 3-channel package on the first run too (before, as
+    three planes until the package was opened).
     """
     if model is not None:
         plan = getattr(model, "plan", None)  # another tool's package
@@ -117,7 +118,8 @@ def model_channels(model, pending) -> int:
         return 1
     if is_package(pending):
         config = (package_header(pending) or {}).get("config")
-        channels = config.get("in_channels", 1) if isinstance(config, dict) else 1
+        channels = config.get("in_channels") if isinstance(config, dict) else None
+        channels = channels if channels is not None else package_channels(pending)
         return channels if isinstance(channels, int) and channels > 0 else 1
     from napari_unet.core.models.modelfile import input_channels
 
@@ -261,6 +263,34 @@ def suggested_path(name: str, beside: Path | None = None) -> Path:
     folder = beside.parent if beside is not None else Path.home()
     plain = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._")
     return folder / f"{plain or 'model'}.zip"
+
+
+def package_channels(path: Path) -> int | None:
+    """The channels of a package's (first) input, read from its ``rdf.yaml`` (None: unknown).
+
+    Format 0.5 names them on the input's ``channel`` axis; format 0.4 gives an axes string
+    (``"bcyx"``) and a shape, fixed or ``{min, step}``. Only the YAML is read (no
+    bioimageio, no torch).
+    """
+    import zipfile
+
+    import yaml
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            tensor = yaml.safe_load(archive.read("rdf.yaml"))["inputs"][0]
+        axes, shape = tensor["axes"], tensor.get("shape")
+        if isinstance(axes, str):  # format 0.4
+            sizes = shape["min"] if isinstance(shape, dict) else shape
+            return int(sizes[axes.index("c")]) if "c" in axes else 1
+        for axis in axes:
+            if axis.get("type") == "channel":
+                names = axis.get("channel_names")
+                return len(names) if isinstance(names, list) else int(axis["size"])
+        return 1
+    except (OSError, KeyError, IndexError, TypeError, ValueError, AttributeError,
+            zipfile.BadZipFile, yaml.YAMLError):  # fmt: skip
+        return None
 
 
 def package_header(path: Path) -> dict | None:
