@@ -205,3 +205,17 @@ def test_is_lazy_and_array_namespace():
     assert array_namespace(lazy) is da
     assert array_namespace(image) is np
     assert is_lazy(array_namespace(lazy).moveaxis(lazy, 0, 1))
+
+
+def test_an_unreadable_4d_layout_says_how_to_give_the_axes(tmp_path):
+    """The message named a Python keyword only; the command line has none: record the axes."""
+    import tifffile
+
+    from napari_unet.core.images.io import read_image
+
+    data = np.zeros((3, 10, 32, 32), np.uint8)
+    with pytest.raises(InputError, match=r"channel_axis.*OME-TIFF.*'axes': 'CZYX'") as info:
+        layout(data, 1)
+    tifffile.imwrite(tmp_path / "c.ome.tif", data, ome=True, metadata={"axes": "CZYX"})
+    assert "ome=True" in str(info.value)  # as the message says: then it is read
+    assert layout(read_image(tmp_path / "c.ome.tif"), 1).planes.shape == (10, 1, 32, 32)

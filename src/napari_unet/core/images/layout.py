@@ -105,7 +105,11 @@ def plane_view(image, in_channels: int, channel_axis: int | None = None):
             channel_axis = 1
         elif ndim == 4:
             raise InputError(
-                f"cannot tell the channel axis of a 4D image of shape {shape}; pass channel_axis"
+                f"cannot tell the channel axis of a 4D image of shape {shape} (its second axis "
+                "is read as channels when it is at most 4 long); in Python give channel_axis "
+                "(0 for channels first); for napari-unet predict, save the file with its axes "
+                "recorded: an OME-TIFF, e.g. tifffile.imwrite(path, data, ome=True, "
+                "metadata={'axes': 'CZYX'}) for channels first"
             )
     elif not -ndim <= channel_axis < ndim:
         raise InputError(f"channel_axis {channel_axis} is out of range for shape {shape}")
