@@ -83,3 +83,17 @@ def test_the_predict_dock_refuses_and_the_image_stays(
     assert "holds an input" in errors[-1]
     assert _files(tmp_path) == before
     np.testing.assert_array_equal(zarr.open_array(str(store / "raw"), mode="r")[:], image)
+
+
+def test_a_plain_folder_named_zarr_is_not_replaced(tmp_path):
+    """The folder's files would have gone: saving replaces a store whole."""
+    folder = tmp_path / "results.zarr"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes")
+    with pytest.raises(InputError, match="not a Zarr store: saving there would delete"):
+        save_labels(np.ones((8, 8), np.int32), folder)
+    assert (folder / "notes.txt").read_text() == "my notes"
+    store = save_labels(np.ones((8, 8), np.int32), tmp_path / "labels.zarr")
+    save_labels(np.zeros((8, 8), np.int32), store)  # a store is replaced, as asked
+    (tmp_path / "empty.zarr").mkdir()
+    save_labels(np.ones((8, 8), np.int32), tmp_path / "empty.zarr")  # an empty folder: fine

@@ -76,8 +76,9 @@ def save_labels(data, path: Path, inputs=()) -> Path:
     Raises
     ------
     InputError
-        For another suffix, or when ``path`` is one of ``inputs`` (the files the layers
-        were read from), holds one (a Zarr store with the image's array in it: replacing
+        For another suffix, a ``.zarr`` folder that is no Zarr store and holds files
+        (replacing it would delete them), or when ``path`` is one of ``inputs`` (the files
+        the layers were read from), holds one (a Zarr store with the image's array in it: replacing
         the store would delete the image) or lies inside one (writing into the image's
         own store).
     """
@@ -88,6 +89,11 @@ def save_labels(data, path: Path, inputs=()) -> Path:
     if path.suffix.lower() not in (*TIFF_SUFFIXES, *ZARR_SUFFIXES):
         raise InputError(f"{path.name}: save a segmentation as .tif or .zarr")
     store = path.suffix.lower() in ZARR_SUFFIXES and path.is_dir()  # a store to replace
+    if store and not _zarr_store(path) and any(path.iterdir()):
+        raise InputError(
+            f"{path} is a folder of other files, not a Zarr store: saving there would delete "
+            "them; choose another name"
+        )
     check_outputs([path.with_name(path.name + ".new") if store else path], inputs)
     for src in (Path(p) for p in inputs if p is not None):
         out, read = path.resolve(), src.resolve()
@@ -101,6 +107,11 @@ def save_labels(data, path: Path, inputs=()) -> Path:
         if read in out.parents:
             raise InputError(f"{path} is inside an input ({src}); refusing to write into it")
     return write_image(path, data)
+
+
+def _zarr_store(path: Path) -> bool:
+    """Whether the folder ``path`` is a Zarr store (v2 or v3 metadata at its top)."""
+    return any((path / name).exists() for name in (".zarray", ".zgroup", ".zattrs", "zarr.json"))
 
 
 def model_path(path: Path) -> Path:
