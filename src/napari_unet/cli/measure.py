@@ -8,6 +8,7 @@ from pathlib import Path
 
 from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.io import is_zarr
 
 #: Endings of label file names that name the image they belong to: NAME_labels.tif
 #: (napari-unet predict), NAME_cp_masks.png and NAME_masks.tif (Cellpose).
@@ -53,7 +54,14 @@ def pixel_size_arg(text: str) -> tuple[float, float]:
 
 
 def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
-    """The name of the image a label file belongs to: its stem less a label ending."""
+    """The name of the image a label file belongs to: its stem less a label ending.
+
+    An OME-Zarr label image ``IMAGE.zarr/labels/NAME`` belongs to ``IMAGE.zarr``: its
+    name is the image's (``cells.ome`` for ``cells.ome.zarr``, as
+    :func:`~napari_unet.core.review.folders.stem_of` names it).
+    """
+    if label.parent.name == "labels" and is_zarr(label) and is_zarr(label.parent.parent):
+        return label.parent.parent.stem
     stem = label.stem
     for ending in endings:
         if stem.endswith(ending) and len(stem) > len(ending):
@@ -64,14 +72,17 @@ def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
 def pair_images(
     labels: list[Path], images: list[Path] | None, command: str = "measure",
     endings: tuple[str, ...] = LABEL_ENDINGS, what: str = "label files", flag: str = "--images",
+    by_order: bool = True,
 ) -> list[tuple[str, Path, Path | None]]:
     """``(image name, label file, image file or None)`` for each label file.
 
     A label file goes with the image of the same name (:func:`image_name` with these
     ``endings``, or its own stem); label files whose names match no image are paired with
     the images left over, in the order given, when there are as many (a note on stderr
-    names the pairs); files that match keep their image. The errors name ``command``,
-    the files' kind (``what``) and the option that gave the images (``flag``).
+    names the pairs); files that match keep their image. Without ``by_order`` they get
+    no image instead (the images found beside label files in their folder). The errors
+    name ``command``, the files' kind (``what``) and the option that gave the images
+    (``flag``).
 
     Raises
     ------
@@ -94,7 +105,7 @@ def pair_images(
             by_stem.setdefault(stem_of(p), p)
         found = [next((by_stem[k] for k in (image_name(p, endings), p.stem) if k in by_stem),
                       None) for p in labels]  # fmt: skip
-        lost = [p for p, i in zip(labels, found, strict=True) if i is None]
+        lost = [p for p, i in zip(labels, found, strict=True) if i is None and by_order]
         left = [i for i in images if i not in found]
         if lost and len(lost) != len(left):
             raise InputError(
@@ -108,7 +119,8 @@ def pair_images(
             shown = ", ".join(f"{p.name} with {i.name}" for p, i in zip(lost, left, strict=True))
             note = (f"napari-unet {command}: note: {len(lost)} file(s) match no image by name; "
                     f"paired in the order given: {shown}")  # fmt: skip
-        pairs = [(_name(i, by_stem), p, i) for p, i in zip(labels, found, strict=True)]
+        pairs = [(image_name(p) if i is None else _name(i, by_stem), p, i)
+                 for p, i in zip(labels, found, strict=True)]  # fmt: skip
     seen: dict[str, Path] = {}
     one = what.removesuffix("s")
     hint = "measure them in separate runs" if command == "measure" else f"give one {one} per image"
@@ -128,6 +140,79 @@ def _name(image: Path, by_stem: dict[str, Path]) -> str:
     from napari_unet.core.review.folders import stem_of
 
     return stem_of(image) if by_stem.get(stem_of(image)) == image else image.stem
+
+
+def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``(label files, the images beside them)`` of the ``LABELS`` given.
+
+    In a folder, files named after an image beside them (``NAME_cp_masks.png``,
+    ``NAME_labels.tif`` beside ``NAME.png``) are the label files and those images are
+    images, as the Review dock reads a folder
+    (:func:`~napari_unet.core.review.folders.images_only`): before, the images were read as
+    label files too. A folder without such pairs holds label files only; files and stores
+    given by name are label files.
+
+    Raises
+    ------
+    InputError
+        A path that does not exist or a folder without images, or an OME-Zarr image (not
+        a label image) given as labels (:func:`check_label_store`).
+    """
+    from napari_unet.cli.predict import collect_inputs
+    from napari_unet.core.review.folders import images_only
+
+    labels: list[Path] = []
+    images: list[Path] = []
+    for p in paths:
+        found = collect_inputs([p])
+        alone = images_only(found) if p.is_dir() and not is_zarr(p) else found
+        beside = [] if len(alone) == len(found) else [
+            q for q in alone if image_name(q) == q.stem and not q.stem.endswith("_probabilities")
+        ]  # fmt: skip
+        labels += [q for q in found if q not in beside]
+        images += beside
+    for p in labels:
+        check_label_store(p)
+    return labels, images
+
+
+def collect_images(paths: list[Path]) -> list[Path]:
+    """The images of ``--images``: a folder's, less label files named after one of them."""
+    from napari_unet.cli.predict import collect_inputs
+    from napari_unet.core.review.folders import images_only
+
+    found: list[Path] = []
+    for p in paths:
+        inside = collect_inputs([p])
+        found += images_only(inside) if p.is_dir() and not is_zarr(p) else inside
+    return found
+
+
+def check_label_store(path: Path) -> None:
+    """Refuse an OME-Zarr image (or its ``labels`` group) given as labels; name its labels.
+
+    An OME-Zarr image's pixels are grey levels, not object ids (measured as objects before);
+    its label images are ``IMAGE/labels/NAME`` (``napari-unet slide`` writes them there).
+    """
+    if not is_zarr(path):
+        return
+    from napari_unet.core.images.omezarr import label_names, ome_kind
+
+    kind = ome_kind(path)
+    if kind == "image":
+        image, names = path, [path / "labels" / n for n in label_names(path)]
+        what = "an OME-Zarr image, not a label image (no 'image-label' metadata)"
+    elif kind == "group" and path.name == "labels":
+        image, names = path.parent, [path / n for n in label_names(path.parent)]
+        what = "the labels group of an OME-Zarr image, not a label image"
+    else:  # a label image, a plain array, or a group open_image names
+        return
+    if names:
+        shown = ", ".join(map(str, names))
+        how = f"measure its label image(s) instead: {shown} (--images {image} for intensities)"
+    else:
+        how = "it has no label images (IMAGE/labels/NAME, as napari-unet slide writes them)"
+    raise InputError(f"{path} is {what}; {how}")
 
 
 def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> list[Path]:
@@ -151,15 +236,14 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     import numpy as np
 
     from napari_unet.core.images.io import read_image
-    from napari_unet.core.images.pixels import read_pixel_size
     from napari_unet.core.review.measure import measure_objects, summarize
 
     labels = np.asarray(read_image(label_path, labels=True))
     image = None if image_path is None else np.asarray(read_image(image_path))
     if pixel_size is None:
-        pixel_size = read_pixel_size(image_path if image_path is not None else label_path)
+        pixel_size = _recorded_size(image_path if image_path is not None else label_path)
         if pixel_size is None and image_path is not None:
-            pixel_size = read_pixel_size(label_path)
+            pixel_size = _recorded_size(label_path)
     try:
         table = measure_objects(labels, image, pixel_size=pixel_size)
     except InputError as exc:
@@ -169,21 +253,31 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     return table, summarize(table, name, planes=planes), pixel_size
 
 
+def _recorded_size(path: Path) -> tuple[float, float] | None:
+    """The pixel size a file records: TIFF metadata, or an OME-Zarr store's scale and unit."""
+    if is_zarr(path):
+        from napari_unet.core.images.omezarr import pixel_size_um
+
+        return pixel_size_um(path)
+    from napari_unet.core.images.pixels import read_pixel_size
+
+    return read_pixel_size(path)
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure every label file; write the CSV file(s); return 0 on success."""
-    from napari_unet.cli.predict import collect_inputs
     from napari_unet.core.review.measure import table_rows, write_csv
 
-    labels = collect_inputs(args.labels)
-    given = [p for p in args.labels if not p.is_dir()]  # named files are always measured
+    labels, beside = collect_labels(args.labels)
+    given = [p for p in args.labels if not p.is_dir() or is_zarr(p)]  # always measured
     probabilities = [p for p in labels if p.stem.endswith("_probabilities") and p not in given]
     if probabilities:  # predict --probabilities writes them beside the labels
         print(f"napari-unet measure: note: skipping {len(probabilities)} probability file(s) "
               f"({probabilities[0].name}...)", file=sys.stderr)  # fmt: skip
         labels = [p for p in labels if p not in probabilities]
-    images = collect_inputs(args.images) if args.images else None
-    pairs = pair_images(labels, images)
-    _check_outputs(args, [*labels, *(images or [])])
+    images = collect_images(args.images) if args.images else beside
+    pairs = pair_images(labels, images, by_order=bool(args.images))
+    _check_outputs(args, [*labels, *images])
     rows, summaries, columns, sized = [], [], {"image": None}, 0
     with progress_bar("measure", "file", total=len(pairs)) as bar:
         for name, label_path, image_path in pairs:

@@ -282,7 +282,8 @@ def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> Non
 
     A plain thread (not a Qt worker: it may end after the viewer closed) measures; the
     result crosses to the GUI thread through the dock's Bridge, which drops it when the
-    reviewer moved on (or edited again) meanwhile.
+    reviewer moved on (or edited again) meanwhile. Labels that cannot be measured (an
+    image whose shape does not fit them) say why in the dock's status line.
     """
     from napari_unet.core.images.pixels import read_pixel_size
     from napari_unet.core.review.measure import measure_objects
@@ -293,10 +294,13 @@ def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> Non
     def measure() -> None:
         if job != dock._measure_job:  # the reviewer moved on or saved again meanwhile
             return
+        table = None
         try:
             table = measure_objects(labels, image, pixel_size=read_pixel_size(path))
-        except (InputError, OSError, ValueError, MemoryError):
-            table = None
+        except InputError as exc:  # said in the status line: before, an empty table, no word
+            dock._bridge.failed.emit(name, f"objects not measured: {exc}")
+        except (OSError, ValueError, MemoryError):
+            pass
         dock._bridge.measured.emit(job, name, table)
 
     dock._measure_pool.submit(measure)

@@ -18,10 +18,20 @@ ZARR_SUFFIXES = (".zarr",)
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES + ZARR_SUFFIXES
 
 
+#: The files that make a folder a Zarr array or group (v2: .zarray, .zgroup; v3: zarr.json).
+ZARR_MARKERS = (".zarray", ".zgroup", "zarr.json")
+
+
 def is_zarr(path: str | os.PathLike) -> bool:
-    """Return True if ``path`` names a Zarr store (a ``.zarr`` folder or file name)."""
+    """Return True if ``path`` names a Zarr store (a ``.zarr`` name, or a Zarr array or group).
+
+    A folder holding ``.zarray``, ``.zgroup`` or ``zarr.json`` is a store whatever its name:
+    an OME-Zarr label image ``IMAGE.zarr/labels/NAME`` has no ``.zarr`` suffix.
+    """
     p = Path(path)
-    return p.suffix.lower() in ZARR_SUFFIXES or (p.is_dir() and (p / ".zarray").exists())
+    if p.suffix.lower() in ZARR_SUFFIXES:
+        return True
+    return p.is_dir() and any((p / marker).is_file() for marker in ZARR_MARKERS)
 
 
 def read_image(path: str | os.PathLike, lazy: bool = False, labels: bool = False):
@@ -97,6 +107,7 @@ def _read_tiff(p: Path, lazy: bool):
     try:
         with tifffile.TiffFile(p) as tf:
             series = tf.series[0]
+            _check_series(p, tf.series)
             raw = all(page.compression == 1 for page in series.pages if page is not None)
             bits = getattr(series.pages[0], "bitspersample", 8 * series.dtype.itemsize)
             nbytes = int(np.prod(series.shape, dtype=np.float64) * bits / 8)  # 1-bit masks
@@ -117,6 +128,26 @@ def _read_tiff(p: Path, lazy: bool):
         raise
     except Exception as exc:  # noqa: BLE001 - see the comment above
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+
+
+def _check_series(p: Path, series) -> None:
+    """Refuse a file of several image series of one shape (a multi-position OME-TIFF).
+
+    Only the first series is read: before, the other positions (or the planes that
+    ``tifffile.imwrite(..., append=True)`` adds as series of their own) were left out
+    without a word. Other series smaller than the first (a thumbnail, a label preview) are
+    not images of their own, and such files are read as before.
+    """
+    shape = tuple(series[0].shape)
+    alike = sum(tuple(s.shape) == shape for s in series)
+    if alike > 1:
+        raise InputError(
+            f"{p}: the file holds {len(series)} image series, {alike} of them "
+            f"{'x'.join(map(str, shape))} (the positions of a multi-position acquisition, or "
+            "planes appended one by one), and only the first would be read: save each "
+            "position to its own file, or the planes as one stack (Fiji's Bio-Formats "
+            "Importer opens each series as an image of its own)"
+        )
 
 
 def _check_planes(p: Path, axes: str) -> None:

@@ -17,6 +17,9 @@ Placement: pixel ``i`` of level ``k`` is pixel ``i * 2**k`` of level 0 (no avera
 half-pixel shift), at ``i * (2**k * scale) + translation`` in the image's coordinates: each
 level gets the scale times ``2**k`` and the very same translation as the image's level 0.
 - :func:`read_multiscale`: the levels of an OME-Zarr image or label group as dask arrays.
+- :func:`ome_kind`, :func:`label_names` and :func:`pixel_size_um`: whether a store is an
+  OME-Zarr image or label image, the label images of an image, and the physical pixel size
+  of the full-resolution level (what ``napari-unet measure`` needs).
 """
 
 from __future__ import annotations
@@ -35,8 +38,11 @@ __all__ = [
     "check_label_name",
     "create_labels",
     "group_attrs",
+    "label_names",
     "labels_version",
+    "ome_kind",
     "open_image",
+    "pixel_size_um",
     "read_multiscale",
 ]
 
@@ -289,3 +295,66 @@ def check_label_name(name) -> str:
             "'..', not empty), such as 'cells'; it names image.zarr/labels/<name>"
         )
     return text
+
+
+def ome_kind(path: str | os.PathLike) -> str | None:
+    """What the OME-Zarr group at ``path`` is: "labels", "image", "group" or None.
+
+    "labels": a label image (``multiscales`` and ``image-label``); "image": ``multiscales``
+    alone; "group": another OME group, such as an image's ``labels`` group; None: no
+    OME-Zarr group (a plain array, or no store).
+    """
+    found = group_attrs(path)
+    if found is None:
+        return None
+    if not found[0].get("multiscales"):
+        return "group"
+    return "labels" if "image-label" in found[0] else "image"
+
+
+def label_names(image: str | os.PathLike) -> list[str]:
+    """The label images that the OME-Zarr image at ``image`` lists (``image/labels/<name>``)."""
+    found = group_attrs(Path(image) / "labels")
+    names = (found[0].get("labels") if found else None) or []
+    return [str(n) for n in names if isinstance(n, str)]
+
+
+def pixel_size_um(path: str | os.PathLike) -> tuple[float, float] | None:
+    """The ``(y, x)`` pixel size in micrometres of an OME-Zarr (label) image, or None.
+
+    The size is that of the full-resolution level, None when it is unknown.
+
+    The level's ``scale`` is in the unit of the ``y`` and ``x`` axes (the last two); a label
+    image whose axes name no unit takes those of the image it labels (``image-label``'s
+    ``source``, by default ``../../``). No unit, or one that is not a length
+    (:func:`~napari_unet.core.images.pixels.unit_in_um`), gives None: a scale alone may be in
+    any unit, or none.
+    """
+    found = group_attrs(path)
+    if found is None or not found[0].get("multiscales"):
+        return None
+    ome = found[0]
+    scale = _level_transform(Path(path), ome, "scale")
+    units = _space_units(ome)
+    if units is None and "image-label" in ome:
+        source = (ome.get("image-label") or {}).get("source") or {}
+        image = source.get("image", "../../") if isinstance(source, dict) else "../../"
+        parent = group_attrs((Path(path) / str(image)).resolve())
+        if parent is not None and parent[0].get("multiscales"):
+            units = _space_units(parent[0])
+    if scale is None or units is None:
+        return None
+    size = (scale[0] * units[0], scale[1] * units[1])
+    return size if all(math.isfinite(v) and v > 0 for v in size) else None
+
+
+def _space_units(ome: dict) -> tuple[float, float] | None:
+    """Micrometres per unit of the last two (y, x) axes, when both name a length unit."""
+    from napari_unet.core.images.pixels import unit_in_um
+
+    axes = ome["multiscales"][0].get("axes") or []
+    if len(axes) < 2 or not all(isinstance(a, dict) for a in axes[-2:]):
+        return None
+    units = [unit_in_um(a.get("unit")) if a.get("type", "space") == "space" else None
+             for a in axes[-2:]]  # fmt: skip
+    return None if None in units else (units[0], units[1])

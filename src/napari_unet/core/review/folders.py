@@ -24,6 +24,7 @@ __all__ = [
     "collect_images",
     "file_hash",
     "foreign_entry",
+    "images_only",
     "label_candidates",
     "stem_of",
 ]
@@ -136,14 +137,15 @@ def label_candidates(stem: str) -> list[str]:
     return names
 
 
-def _images_only(files: list[Path]) -> list[Path]:
+def images_only(files: list[Path]) -> list[Path]:
     """``files`` of one folder less the label files of images among them.
 
     ``NAME_cp_masks.png`` or ``NAME_labels.tif`` beside ``NAME.tif`` (Cellpose and
     ``napari-unet predict`` write them beside the images; ``a.ome_labels.tif`` for
     ``a.ome.tif``, and ``NAME_probabilities.tif``) are results, found as labels when the
     labels folder is this folder: before, they were listed and predicted as images. The
-    endings match whatever their case, as the label lookup matches them.
+    endings match whatever their case, as the label lookup matches them. ``napari-unet
+    measure`` reads a folder the same way: the files left out are its label files.
     """
     stems = set()
     for q in files:  # a.ome.tif is "a" and "a.ome", as the label lookup reads it
@@ -161,7 +163,7 @@ def collect_images(source) -> list[Path]:
     """The images of a folder (sorted, not recursive) or of a list of files.
 
     Of a folder, label files named after an image beside them are left out
-    (:func:`_images_only`); files given one by one are all reviewed.
+    (:func:`images_only`); files given one by one are all reviewed.
     """
     items = [source] if isinstance(source, str | os.PathLike) else list(source)
     found: list[Path] = []
@@ -176,7 +178,7 @@ def collect_images(source) -> list[Path]:
             )
             if not inside:
                 raise InputError(f"{item}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
-            found.extend(_images_only(inside))
+            found.extend(images_only(inside))
         else:
             found.append(item)
     if not found:

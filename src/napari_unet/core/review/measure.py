@@ -34,6 +34,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_write
 from napari_unet.core.images.labels import check_labels
+from napari_unet.core.images.layout import extra_axis
 
 __all__ = ["measure_objects", "summarize", "table_rows", "write_csv"]
 
@@ -82,8 +83,9 @@ def measure_objects(
     image : array-like, optional
         Intensities measured under each object: the same shape as ``labels``, or with one
         more axis of channels: last (``(Y, X, C)``, as RGB files and napari layers hold
-        colour) unless ``channel_axis`` says where (a ``(C, Y, X)`` image whose shape only
-        fits one way is recognised too).
+        colour) unless ``channel_axis`` says where; else the axis the labels lack
+        (:func:`~napari_unet.core.images.layout.extra_axis`: ``(C, Y, X)``, and a stack's
+        ``(Z, C, Y, X)`` even when it has as many channels as planes, as prediction reads it).
     pixel_size : float or (float, float), optional
         Pixel size in micrometres: one number for square pixels or ``(y, x)``. Adds
         ``area_um2`` (area x y x x), ``centroid_y_um`` and ``centroid_x_um`` (each pixel
@@ -118,6 +120,8 @@ def measure_objects(
     stacked = {"plane": np.repeat(np.arange(len(tables), dtype=np.int64), counts)}
     for key in tables[0]:
         stacked[key] = np.concatenate([t[key] for t in tables])
+    if any(t["label"].dtype == np.uint64 for t in tables):  # uint64 with int64 gave float64
+        stacked["label"] = np.concatenate([t["label"].astype(np.uint64) for t in tables])
     return stacked
 
 
@@ -180,9 +184,9 @@ def _channels_last(shape: tuple[int, ...], image, channel_axis) -> np.ndarray:
             )
         img = np.moveaxis(img, channel_axis, -1)
     elif img.ndim == len(shape) + 1 and img.shape[:-1] != shape:
-        fits = [k for k in range(img.ndim) if img.shape[:k] + img.shape[k + 1 :] == shape]
-        if len(fits) == 1:
-            img = np.moveaxis(img, fits[0], -1)
+        found = extra_axis(img.shape, shape)  # (Z, C, Y, X) when Z and C both fit, as predict
+        if found is not None:
+            img = np.moveaxis(img, found, -1)
     if img.shape != shape and img.shape[:-1] != shape:
         raise InputError(
             f"image of shape {img.shape} does not fit labels of shape {shape}; expected the "
