@@ -4,9 +4,9 @@
   open now keeps running: a refused choice leaves it as it was.
 - **Export** runs :func:`napari_unet.core.review.export.iter_export` in a thread worker and
   shows its one-line report.
-- **Train on corrected** hands the corrected images and their labels to the Train dock as
-  training pairs, fine-tuning the review's model; when that dock hands the trained model
-  back (``set_model``), the images not reviewed yet are predicted again with it.
+- **Train on corrected** (:mod:`napari_unet.widgets._review_training`) reads the corrected
+  images and their labels (:func:`corrected_pairs`); a model trained on them is switched to
+  (:func:`switch_model`): the images not reviewed yet are predicted again with it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from qtpy.QtCore import QObject, Signal
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
-
-#: The plugin's manifest name and the Train dock's display name (napari.yaml).
-PLUGIN, TRAIN_DOCK = "napari-unet", "Train"
 
 
 class Bridge(QObject):
@@ -66,6 +63,7 @@ def prepare_open(dock):
         dock.writer.flush()
     review = Review(req["images"], req["output"], req["labels_folder"])
     model, metadata = load_model(req)
+    dock.awaiting_model = None  # a run on the old folder's pairs is not switched to
     return req, review, model, metadata
 
 
@@ -126,90 +124,6 @@ def corrected_pairs(dock, skipped: list[str] | None = None):
                 continue
             pairs.append((name, image, labels))
     return pairs
-
-
-def _start_model(dock) -> Path | str:
-    """The model file (or built-in name) the review predicts with, to fine-tune from.
-
-    The model the folder was opened with (or the one Train on corrected switched to), not
-    the form's choice now: picking another model in the form changes nothing until Open.
-    """
-    from napari_unet.widgets._saving import save_trained_model
-
-    req = dock._request
-    if req["model_path"] is not None:
-        return req["model_path"]
-    # A model the Train dock handed over without saving it: keep it in the output folder.
-    folder = dock.review.output / "models"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{req['name']}.unet.safetensors"
-    return save_trained_model(req["model"], req["metadata"], path)
-
-
-def _train_dock(viewer):
-    for widget in list(viewer.window.dock_widgets.values()):
-        if hasattr(widget, "use_pairs"):
-            return widget
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TRAIN_DOCK)
-    return widget
-
-
-def train_on_corrected(dock) -> None:
-    """Send the corrected images to the Train dock (fine-tuning the review's model)."""
-    if dock.review is None:
-        return
-    skipped: list[str] = []
-    pairs = corrected_pairs(dock, skipped)
-    note = f" Left out (cannot be read): {'; '.join(skipped)}." if skipped else ""
-    if not pairs:
-        dock._report.value = (
-            "No corrected images yet: edit an image's labels and Accept it (it becomes "
-            "'corrected'), then train." + note
-        )
-        return
-    try:
-        init = _start_model(dock)
-        train = _train_dock(dock._viewer)
-        stem, shown = _start_name(init, pairs)
-        save_to = dock.review.output / "models" / f"{stem}-reviewed.unet.safetensors"
-        save_to.parent.mkdir(exist_ok=True)
-        train.use_pairs(pairs, init, source="the Review dock", save_to=save_to)
-    except (InputError, OSError) as exc:
-        _layers.report_error(dock._report, str(exc))
-        return
-    dock.awaiting_model = True
-    dock._report.value = (
-        f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning {shown}); press "
-        "Start there. When it finishes, the unreviewed images are predicted again with the "
-        "new model." + note
-    )
-
-
-def _start_name(init, pairs) -> tuple[str, str]:
-    """The model fine-tuned, as a file stem and as the report names it.
-
-    ``auto``: the built-in model the Train dock chooses for these images (by most of them).
-    """
-    from napari_unet.core.models.pretrained import AUTO
-
-    if init == AUTO:
-        from napari_unet.widgets._auto_builtin import choose_for_images
-
-        name = choose_for_images([image for _, image, _ in pairs])
-        return name, f"{name}, chosen by the images"
-    return Path(str(init)).name.split(".")[0], Path(str(init)).name
-
-
-def use_trained(dock, model, metadata: dict, name: str, saved: Path | None) -> None:
-    """Offer a trained model; after Train on corrected, predict the unreviewed images with it."""
-    choice = dock._form.add_trained(model, metadata, name, saved)
-    if not getattr(dock, "awaiting_model", False) or dock.review is None:
-        return
-    dock.awaiting_model = False
-    dock._form.model.value = choice
-    dock._request = {**dock._request, "model": model, "metadata": dict(metadata),
-                     "model_path": saved, "name": name}  # fmt: skip
-    switch_model(dock, model, metadata, name)
 
 
 def switch_model(dock, model, metadata: dict, name: str) -> int:

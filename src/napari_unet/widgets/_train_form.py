@@ -232,6 +232,10 @@ class TrainForm(Container):
         self._pairs[:] = pairs
         self._pairs_label.value = f"pairs: {note}"
 
+    def added(self) -> list[tuple[Any, Any, Any]]:
+        """The pairs added (or another dock's), without the image/labels chosen above."""
+        return list(self._pairs)
+
     def start_from_model(self, init) -> None:
         """Fine-tune from ``init``: a built-in model name (``auto``: by the image) or a file."""
         from napari_unet.core.models.pretrained import AUTO, is_pretrained_name, pretrained_path

@@ -59,7 +59,7 @@ class ReviewWidget(Container):
         self._edits = EditWatch()  # the labels as loaded or last saved (undo is no event)
         self._clock = time.monotonic()
         self._measure_job = 0
-        self.awaiting_model = False  # Train on corrected was pressed: use the next model
+        self.awaiting_model = None  # Train on corrected's token: its runs' models are used
         self._form = ReviewForm()
         self._make_controls()
         self._bridge = Bridge()
@@ -386,12 +386,12 @@ class ReviewWidget(Container):
 
     def train_on_corrected(self, _value=None) -> None:
         """Send the corrected images to the Train dock as training pairs."""
-        from napari_unet.widgets._review_actions import train_on_corrected
+        from napari_unet.widgets._review_training import train_on_corrected
 
         train_on_corrected(self)
 
-    def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:
-        """A model the Train dock trained: offered, and used when training was asked here."""
-        from napari_unet.widgets._review_actions import use_trained
+    def set_model(self, model, metadata: dict, name: str, saved: Path | None = None, run=None):
+        """A model the Train dock trained: offered; used if trained on the pairs sent (``run``)."""
+        from napari_unet.widgets._review_training import use_trained
 
-        use_trained(self, model, metadata, name, saved)
+        use_trained(self, model, metadata, name, saved, run)

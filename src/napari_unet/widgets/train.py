@@ -105,6 +105,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         # existing file is not replaced, th.claim_output), and the Review dock's suggestion.
         self._written: set[Path] = set()
         self._suggested: Path | None = None
+        self._sent = self._run_sent = self._result_sent = None  # th.SentPairs: sent, run, last
         self._output_note = ""
         self._lr_note = ""  # the run's base learning rate, on every progress line
         self._connect()
@@ -164,6 +165,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
             if resume and self._result is None:
                 raise InputError("nothing to resume: train first")
             config = self._form.config()
+            run_sent, sent_note = th.check_sent(  # what the sender changed since (a verdict)
+                self._sent, self._form, self._viewer, resume, self._result_sent
+            )
             pairs = self._form.pairs()
             data = th.snapshot(pairs, self._val_image.value, self._val_labels.value)
             init = None if resume else self._form.init_choice()
@@ -173,10 +177,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
             explicit = str(chosen) not in ("", ".") and Path(chosen) != self._suggested
             output = th.output_path(pairs[0][0], chosen)
             self._output, self._output_note = th.claim_output(output, explicit, self._written)
+            self._output_note = "; ".join(n for n in (sent_note, self._output_note) if n)
             th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
             return
+        self._run_sent = run_sent
         self._prepare_run(pairs[0][0], data, config)
         kwargs = {
             "stop": self._stop_flag,
@@ -291,7 +297,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
                 kept = "; the last model is kept" if self._result is not None else ""
                 self._status.value = f"stopped before the first step: nothing trained{kept}"
             return
-        self._result = result
+        self._result, self._result_sent = result, self._run_sent
         if result.saved_to is not None:
             self._written.add(Path(result.saved_to).resolve())
         if self._closing:
@@ -302,30 +308,26 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._status.value = status + (f" ({self._output_note})" if self._output_note else "")
         self._handover(result)
 
-    def use_pairs(self, pairs, init, source: str, save_to: Path | None = None) -> None:
+    def use_pairs(self, pairs, init, source: str, save_to: Path | None = None, check=None):
         """Fine-tune ``init`` on ``(name, image, labels)`` arrays another dock sends.
 
         Each pair becomes a hidden Image and Labels layer (``"<name> (reviewed)"``), so the
         run is the dock's usual one (curves, preview, Stop, Save) and the user sees its data.
+        ``check``: the sender's callable, asked again when a run starts (Train, Resume).
+        Returns the token the sender gets with the models of runs on these pairs
+        (``set_model(..., run=token)``). Refused (InputError) while a run trains.
         """
-        from napari_unet.widgets._review_layers import pair_layers
+        self._sent = th.take_pairs(self, pairs, init, source, save_to, check)
+        return self._sent.token
 
-        layers = pair_layers(self._viewer, pairs)
-        self._form.set_pairs(layers, f"{len(layers)} corrected images from {source}")
-        self._form.start_from_model(init)
-        if save_to is not None:  # a suggestion: an existing file there moves to the next name
-            self._save_path.value = self._suggested = Path(save_to)
-        n = len(layers)
-        self._status.value = f"Ready to fine-tune on {n} images from {source}: press Train."
+    @property
+    def running(self) -> bool:
+        """Whether a run is training (sent pairs are refused meanwhile)."""
+        return not self._done.is_set()
 
     def _handover(self, result) -> None:
-        """Give the (best) trained model to a docked Predict widget, if there is one."""
-        model = result.best_model()
-        saved = result.saved_to
-        name = saved.name.removesuffix(".safetensors") if saved else "trained model"
-        for widget in list(self._viewer.window.dock_widgets.values()):
-            if widget is not self and hasattr(widget, "set_model"):
-                widget.set_model(model, result.best_metadata(), name, saved)
+        """Give the (best) trained model to the docks that take one (Predict, Review)."""
+        th.hand_over(self, result, self._result_sent)
 
     def _on_save(self, _value=None, path: Path | None = None):
         """Save the model trained so far (its last weights, resumable) to a chosen file."""

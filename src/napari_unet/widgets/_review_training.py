@@ -1,0 +1,213 @@
+"""The Review dock's "Train on corrected": the pairs sent, checked again, and the model back.
+
+- :func:`train_on_corrected` sends the corrected images to the Train dock
+  (``use_pairs``), which refuses while it trains, with a :class:`SentPairs` the Train dock
+  calls when a run on them starts (Train and Resume): an image rejected (or flagged) since
+  is left out, labels saved since are read again. The Train dock hands back a token; the
+  review keeps it (``dock.awaiting_model``).
+- :func:`use_trained`: every trained model is offered; only one trained on the pairs sent
+  (its run carries the token: Train, Resume, Save of such a run) is switched to, and the
+  images not reviewed yet are predicted again with it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from napari_unet.core.errors import InputError
+from napari_unet.widgets import _layers
+
+#: The plugin's manifest name and the Train dock's display name (napari.yaml).
+PLUGIN, TRAIN_DOCK = "napari-unet", "Train"
+#: The verdicts an image sent keeps its place in the training with.
+KEPT = ("accepted", "corrected")
+
+
+def _stamp(path: Path) -> tuple | None:
+    """A label file's (modification time in ns, size); None for a Zarr folder (read again)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return None if path.is_dir() else (st.st_mtime_ns, st.st_size)
+
+
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+class SentPairs:
+    """The images sent to the Train dock, as the review saw them then (their label files).
+
+    Called (GUI thread) when a run on them starts: returns ``(kept, fresh, notes)``: the
+    names still accepted or corrected, ``(name, image, labels)`` of those whose labels
+    changed since they were sent (read again), and what changed, said in the Train dock's
+    status; None when the review was closed or another folder opened since (the pairs are
+    trained on as sent).
+    """
+
+    def __init__(self, dock, review, names: list[str]) -> None:
+        self.dock, self.review = weakref.ref(dock), review  # the Train dock hands it the token
+        self.stamps = {name: _stamp(review.labels_path(name)) for name in names}
+
+    def __call__(self):
+        from napari_unet.core.images.io import read_image
+
+        dock = self.dock()
+        if dock is None or dock.review is not self.review:
+            return None
+        dock.save()  # the shown image's edits are on disk first
+        dock.writer.flush()
+        review, kept, fresh, gone, bad = self.review, [], [], [], []
+        for name, stamp in list(self.stamps.items()):
+            status = review.entries[name].status
+            if status not in KEPT:
+                gone.append(f"{name} ({status})")
+                continue
+            path, unsaved = review.labels_path(name), dock.writer.unsaved(name)
+            now = _stamp(path)
+            if unsaved is None and now is not None and now == stamp:
+                kept.append(name)
+                continue
+            try:
+                labels = unsaved if unsaved is not None else read_image(path, labels=True)
+                image = np.asarray(read_image(review.path(name)))
+            except (InputError, OSError, ValueError) as exc:
+                bad.append(f"{name} ({exc})")
+                continue
+            kept.append(name)
+            fresh.append((name, image, np.asarray(labels)))
+            self.stamps[name] = now
+        return kept, fresh, _notes(gone, bad, fresh)
+
+
+def _notes(gone: list[str], bad: list[str], fresh: list) -> list[str]:
+    notes = []
+    if gone:
+        n = _plural(len(gone), "image")
+        notes.append(f"{n} rejected or flagged since sent: left out ({', '.join(gone)})")
+    if bad:
+        notes.append(f"left out (cannot be read): {'; '.join(bad)}")
+    if fresh:
+        n = _plural(len(fresh), "image")
+        names = ", ".join(name for name, _, _ in fresh)
+        notes.append(f"labels of {n} changed since sent: read again ({names})")
+    return notes
+
+
+def _start_model(dock) -> Path | str:
+    """The model file (or built-in name) the review predicts with, to fine-tune from.
+
+    The model the folder was opened with (or the one Train on corrected switched to), not
+    the form's choice now: picking another model in the form changes nothing until Open.
+    """
+    from napari_unet.widgets._saving import save_trained_model
+
+    req = dock._request
+    if req["model_path"] is not None:
+        return req["model_path"]
+    # A model the Train dock handed over without saving it: keep it in the output folder.
+    folder = dock.review.output / "models"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{req['name']}.unet.safetensors"
+    return save_trained_model(req["model"], req["metadata"], path)
+
+
+def _train_dock(viewer):
+    for widget in list(viewer.window.dock_widgets.values()):
+        if hasattr(widget, "use_pairs"):
+            return widget
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, TRAIN_DOCK)
+    return widget
+
+
+def _busy(viewer) -> str | None:
+    """Why the Train dock cannot take pairs now (it is training), or None."""
+    for widget in list(viewer.window.dock_widgets.values()):
+        if hasattr(widget, "use_pairs") and getattr(widget, "running", False):
+            from napari_unet.widgets._train_helpers import BUSY
+
+            return BUSY
+    return None
+
+
+def train_on_corrected(dock) -> None:
+    """Send the corrected images to the Train dock (fine-tuning the review's model).
+
+    Refused while the Train dock trains: its run is not on these images, and the review
+    would otherwise have taken that run's model.
+    """
+    from napari_unet.widgets._review_actions import corrected_pairs
+
+    if dock.review is None:
+        return
+    if (busy := _busy(dock._viewer)) is not None:  # said before the files are read
+        _layers.report_error(dock._report, busy)
+        return
+    skipped: list[str] = []
+    pairs = corrected_pairs(dock, skipped)
+    note = f" Left out (cannot be read): {'; '.join(skipped)}." if skipped else ""
+    if not pairs:
+        dock._report.value = (
+            "No corrected images yet: edit an image's labels and Accept it (it becomes "
+            "'corrected'), then train." + note
+        )
+        return
+    try:
+        init = _start_model(dock)
+        stem, shown = _start_name(init, pairs)
+        save_to = dock.review.output / "models" / f"{stem}-reviewed.unet.safetensors"
+        save_to.parent.mkdir(exist_ok=True)
+        train = _train_dock(dock._viewer)
+        sent = SentPairs(dock, dock.review, [name for name, _, _ in pairs])
+        token = train.use_pairs(pairs, init, source="the Review dock", save_to=save_to, check=sent)
+    except (InputError, OSError) as exc:
+        _layers.report_error(dock._report, str(exc))
+        return
+    dock.awaiting_model = token  # the models of runs on these pairs carry it
+    dock._report.value = (
+        f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning {shown}); press "
+        "Train there. When it finishes, the unreviewed images are predicted again with the "
+        "new model." + note
+    )
+
+
+def _start_name(init, pairs) -> tuple[str, str]:
+    """The model fine-tuned, as a file stem and as the report names it.
+
+    ``auto``: the built-in model the Train dock chooses for these images (by most of them).
+    """
+    from napari_unet.core.models.pretrained import AUTO
+
+    if init == AUTO:
+        from napari_unet.widgets._auto_builtin import choose_for_images
+
+        name = choose_for_images([image for _, image, _ in pairs])
+        return name, f"{name}, chosen by the images"
+    return Path(str(init)).name.split(".")[0], Path(str(init)).name
+
+
+def use_trained(dock, model, metadata: dict, name: str, saved: Path | None, run=None) -> None:
+    """Offer a trained model; one trained on the pairs sent from here (``run``) is used.
+
+    ``run``: the token the Train dock gave for the pairs its run trained on (None: other
+    layers). The unreviewed images are predicted again with it, unless the review predicts
+    with these weights already (the same run saved again under another name).
+    """
+    from napari_unet.core.review.prefetch import model_key
+    from napari_unet.widgets._review_actions import switch_model
+
+    choice = dock._form.add_trained(model, metadata, name, saved)
+    token = getattr(dock, "awaiting_model", None)
+    if run is None or token is None or run is not token or dock.review is None:
+        return
+    dock._form.model.value = choice
+    dock._request = {**dock._request, "model": model, "metadata": dict(metadata),
+                     "model_path": saved, "name": name}  # fmt: skip
+    if dock.prefetcher.key.split("-")[0] == model_key(model):
+        dock._model_name = name
+        return
+    switch_model(dock, model, metadata, name)
