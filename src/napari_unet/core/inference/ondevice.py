@@ -68,6 +68,7 @@ class DeviceBlock:
         self.stream = torch.cuda.Stream(device) if self.cuda else None
         self.off = torch.tensor(stats.offset, dtype=self.work, device=device)[:, None, None]
         self.scale = torch.tensor(stats.scale, dtype=torch.float32, device=device)[:, None, None]
+        self.high = float(stats.high)
         self.data = torch.empty((c, h, w), dtype=torch.float32, device=device)
         step = max(1, STRIP_BYTES // max(1, c * w * self.source.itemsize))
         self.strips = [(a, min(a + step, h)) for a in range(0, h, step)]
@@ -113,6 +114,8 @@ class DeviceBlock:
         else:
             self.data[:, a:b] = torch.sub(raw.to(self.work), self.off)
         self.data[:, a:b] /= self.scale
+        if self.high > 0:  # bright specks (normalize.PREDICTION_CLIP)
+            self.data[:, a:b].clamp_(max=self.high)
 
 
 def predict_region_on_device(

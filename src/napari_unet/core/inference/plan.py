@@ -28,7 +28,7 @@ from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.background import background_for, plane_stats, window_for
 from napari_unet.core.images.background import check_mode as background_mode
 from napari_unet.core.images.layout import Layout, is_lazy, layout
-from napari_unet.core.images.normalize import check_pixels, check_spec
+from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, check_spec
 from napari_unet.core.inference import tiling
 from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
@@ -176,8 +176,10 @@ class Predictor:
         self.flips = bool(flips)
         self.background = background_mode(background)
         self.bright = {"bright": True, "dark": False}.get((metadata or {}).get("background"))
-        if self.bright is not None and self.spec["method"] == "percentile":  # noise floor side
-            self.spec["background"] = "bright" if self.bright else "dark"
+        if self.spec["method"] == "percentile":
+            self.spec.setdefault("clip", PREDICTION_CLIP)  # bright specks (training: none)
+            if self.bright is not None:  # the side the noise floor grows away from
+                self.spec["background"] = "bright" if self.bright else "dark"
         self.window = window_for((metadata or {}).get("object_size"))
         #: Plane index -> the light taken out of the planes the last prediction flattened.
         self.surfaces: dict = {}

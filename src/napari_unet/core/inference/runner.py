@@ -363,6 +363,8 @@ def _predict_region_here(
                 else:
                     x[b] = np.subtract(grid.read(source, i, j), off, dtype=work)
                 x[b] /= scale
+                if stats.high > 0:  # bright specks (normalize.PREDICTION_CLIP)
+                    np.minimum(x[b], stats.high, out=x[b])
         probs = runner(x)
         with runner.timer("stitch"):
             for (i, j), p in zip(batch, probs, strict=True):
