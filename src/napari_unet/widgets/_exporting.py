@@ -117,9 +117,10 @@ def model_channels(model, pending) -> int:
     if pending is None:
         return 1
     if is_package(pending):
-        config = (package_header(pending) or {}).get("config")
+        rdf = read_rdf(pending)  # read once for both
+        config = (package_header(pending, rdf) or {}).get("config")
         channels = config.get("in_channels") if isinstance(config, dict) else None
-        channels = channels if channels is not None else package_channels(pending)
+        channels = channels if channels is not None else _input_channels(rdf)
         return channels if isinstance(channels, int) and channels > 0 else 1
     from napari_unet.core.models.modelfile import input_channels
 
@@ -265,12 +266,10 @@ def suggested_path(name: str, beside: Path | None = None) -> Path:
     return folder / f"{plain or 'model'}.zip"
 
 
-def package_channels(path: Path) -> int | None:
-    """The channels of a package's (first) input, read from its ``rdf.yaml`` (None: unknown).
+def read_rdf(path: Path) -> dict | None:
+    """The ``rdf.yaml`` of the package (zip) at ``path``, parsed (None: none readable).
 
-    Format 0.5 names them on the input's ``channel`` axis; format 0.4 gives an axes string
-    (``"bcyx"``) and a shape, fixed or ``{min, step}``. Only the YAML is read (no
-    bioimageio, no torch).
+    Only the YAML is read (no bioimageio, no torch).
     """
     import zipfile
 
@@ -278,7 +277,24 @@ def package_channels(path: Path) -> int | None:
 
     try:
         with zipfile.ZipFile(path) as archive:
-            tensor = yaml.safe_load(archive.read("rdf.yaml"))["inputs"][0]
+            rdf = yaml.safe_load(archive.read("rdf.yaml"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, yaml.YAMLError):
+        return None
+    return rdf if isinstance(rdf, dict) else None
+
+
+def package_channels(path: Path) -> int | None:
+    """The channels of a package's (first) input, read from its ``rdf.yaml`` (None: unknown).
+
+    Format 0.5 names them on the input's ``channel`` axis; format 0.4 gives an axes string
+    (``"bcyx"``) and a shape, fixed or ``{min, step}``.
+    """
+    return _input_channels(read_rdf(path))
+
+
+def _input_channels(rdf: dict | None) -> int | None:
+    try:
+        tensor = rdf["inputs"][0]
         axes, shape = tensor["axes"], tensor.get("shape")
         if isinstance(axes, str):  # format 0.4
             sizes = shape["min"] if isinstance(shape, dict) else shape
@@ -288,25 +304,19 @@ def package_channels(path: Path) -> int | None:
                 names = axis.get("channel_names")
                 return len(names) if isinstance(names, list) else int(axis["size"])
         return 1
-    except (OSError, KeyError, IndexError, TypeError, ValueError, AttributeError,
-            zipfile.BadZipFile, yaml.YAMLError):  # fmt: skip
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None
 
 
-def package_header(path: Path) -> dict | None:
+def package_header(path: Path, rdf: dict | None = None) -> dict | None:
     """The model-file metadata a package napari-unet exported records, read without importing.
 
-    Only ``rdf.yaml`` inside the zip is read (no bioimageio, no torch), for what the Predict
+    Only ``rdf.yaml`` inside the zip is read (``rdf``: already read), for what the Predict
     dock shows before a run (post-processing, object size); None for anything else.
     """
-    import zipfile
-
-    import yaml
-
+    rdf = read_rdf(path) if rdf is None else rdf
     try:
-        with zipfile.ZipFile(path) as archive:
-            rdf = yaml.safe_load(archive.read("rdf.yaml"))
         entry = rdf["config"]["napari_unet"]
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, yaml.YAMLError):
+    except (KeyError, TypeError):
         return None
     return entry if isinstance(entry, dict) else None
