@@ -167,6 +167,8 @@ def _plane_level(values: np.ndarray) -> float | None:
 def _trimmed(plane: np.ndarray) -> np.ndarray:
     """The part of ``plane`` inside a margin of constant padding, if it has one (2D).
 
+    ``plane`` itself (the same object) when nothing is taken off.
+
     Rows and columns of one value at the plane's edges (the black of missing tiles in a
     mosaic, the border a registration leaves) are taken off, never the whole plane, unless
     that value is common inside too (:data:`PADDING_INSIDE`: then it is background):
@@ -186,9 +188,10 @@ def _trimmed(plane: np.ndarray) -> np.ndarray:
         left += 1
     while right - left > 1 and flat(plane[top:bottom, right - 1]):
         right -= 1
+    if (top, bottom, left, right) == (0, plane.shape[0], 0, plane.shape[1]):
+        return plane  # no margin: the plane itself
     inside = plane[top:bottom, left:right]
-    cut = (top, bottom, left, right) != (0, plane.shape[0], 0, plane.shape[1])
-    if cut and np.mean(inside == _edge_value(plane, top, bottom, left, right)) > PADDING_INSIDE:
+    if np.mean(inside == _edge_value(plane, top, bottom, left, right)) > PADDING_INSIDE:
         return plane  # the edge's value fills the inside too: background, not padding
     return inside
 
@@ -225,8 +228,8 @@ def background_kind(image, channel_axis=None, channel=None, level: float = BRIGH
         return None
     if found > level:
         return "bright"
-    if is_lazy(image):  # windows of a lazy image are not trimmed: nothing more to learn
-        return "dark"
+    if is_lazy(image) or all(_trimmed(p) is p for p in planes):
+        return "dark"  # nothing trimmed (or a lazy image's windows): judged as above
     inside = _level(planes, window, trim=True)
     return "bright" if inside is not None and inside > max(level, PADDED_BRIGHT) else "dark"
 
