@@ -183,3 +183,23 @@ def test_review_dock_says_why_the_shown_image_was_not_measured(tmp_path):
     measure_shown(dock, "a.tif", labels, np.zeros((3, 3, 16, 16), np.uint8))  # (Z, C, Y, X)
     assert len(bridge.failed.sent) == 1
     assert bridge.measured.sent[-1][2]["mean_intensity_c2"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_label_and_mask_endings_pair_as_the_review_dock_reads_them(tmp_path, capsys):
+    """NAME_mask.tif beside NAME.tif: the folder rule and the pairing share one list."""
+    import numpy as np
+
+    from napari_unet.cli import main
+    from napari_unet.core.images.io import write_image
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    lab = np.zeros((32, 32), np.uint16)
+    lab[4:12, 4:12] = 1
+    write_image(folder / "x.tif", (lab * 500 + 20).astype(np.uint16))
+    write_image(folder / "x_mask.tif", lab)
+    out = tmp_path / "x.csv"
+    assert main(["measure", str(folder), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "x_mask" not in text.splitlines()[1]  # the image's name, with its intensities
+    assert "mean_intensity" in text.splitlines()[0]

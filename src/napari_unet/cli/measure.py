@@ -9,10 +9,12 @@ from pathlib import Path
 from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr
+from napari_unet.core.review import folders as review_folders
 
 #: Endings of label file names that name the image they belong to: NAME_labels.tif
-#: (napari-unet predict), NAME_cp_masks.png and NAME_masks.tif (Cellpose).
-LABEL_ENDINGS = ("_cp_masks", "_masks", "_labels")
+#: (napari-unet predict), NAME_cp_masks.png and NAME_masks.tif (Cellpose), NAME_label.tif,
+#: NAME_mask.tif: the Review dock's (one list, so a folder is read alike everywhere).
+LABEL_ENDINGS = review_folders.LABEL_ENDINGS
 
 
 def add_parser(subparsers) -> None:
