@@ -255,3 +255,24 @@ def test_stores_are_named_absolutely_for_workers_in_another_folder(tmp_path, mon
     np.testing.assert_array_equal(read_image(here / "out.zarr").compute(), data)
     np.testing.assert_array_equal(image.compute(), data)  # the input read from here
     assert not list(there.iterdir())
+
+
+def test_a_run_on_a_scheduler_address_never_becomes_the_default_scheduler():
+    """A run stopped midway left its Client as the process's default: every later dask
+    computation (a Zarr write, say) went to that cluster, and waited forever once it was
+    gone (a hang seen in CI)."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    from napari_unet.core.inference.chunked import iter_tasks
+
+    tasks = [dask.delayed(lambda k=k: k * 2)() for k in range(3)]
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        run = iter_tasks(tasks, cluster.scheduler_address)
+        assert next(run)[1] in (0, 2, 4)  # the run is under way, then left open
+        with pytest.raises(ValueError, match="No clients found"):
+            distributed.default_client()
+        assert da.ones(4, chunks=2).sum().compute() == 4  # computed here, not there
+        run.close()

@@ -102,7 +102,7 @@ def local_cluster(workers: int):
         LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster, set_as_default=False) as client,  # used explicitly (iter_tasks)
     ):
         client.run(_set_threads, threads)
         yield client

@@ -241,8 +241,10 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
             "a scheduler address needs dask.distributed: pip install distributed"
         ) from exc
     if isinstance(scheduler, str):
-        try:
-            client = Client(scheduler)
+        try:  # not the process's default: the tasks go to it explicitly, and a run
+            # stopped midway (its generator left open) must not leave every later dask
+            # computation of the process waiting on a cluster that may be gone
+            client = Client(scheduler, set_as_default=False)
         except ValueError as exc:  # a malformed address ("localhost": no port)
             raise InputError(
                 f"scheduler {scheduler!r}: {exc}; give an address such as tcp://host:8786"
@@ -252,7 +254,7 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
         return
     futures = scheduler.compute(tasks)
     order = {id(f): i for i, f in enumerate(futures)}
-    for fut in as_completed(futures):
+    for fut in as_completed(futures, loop=scheduler.loop):  # its own client, default or not
         yield order[id(fut)], fut.result()
         fut.release()
 
