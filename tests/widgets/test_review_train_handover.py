@@ -27,6 +27,19 @@ def small(shared_data, tmp_path):
     return folder
 
 
+@pytest.fixture
+def mixed(shared_data, tmp_path):
+    """Two fluorescence images and one histology image, cropped to 96 x 96."""
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in [*REVIEW_NAMES[:2], REVIEW_NAMES[4]]:
+        pixels = np.asarray(Image.open(shared_data / "dsb2018_full" / "images" / f"{name}.png"))
+        Image.fromarray(pixels[:96, :96]).save(folder / f"{name}.png")
+    return folder
+
+
 def _docks(make_napari_viewer, qtbot, images):
     from napari_unet.widgets.review import ReviewWidget
     from napari_unet.widgets.train import TrainWidget
@@ -65,7 +78,13 @@ def _run(train, qtbot, button):
 
 
 def _key(review) -> str:
-    return review.prefetcher.key.split("-")[0]
+    """The key of the model the review predicts the fluorescence images with."""
+    from napari_unet.core.review.prefetch import model_key
+
+    models = getattr(review.prefetcher, "models", None)  # auto: the model of each kind
+    if models is None:
+        return review.prefetcher.key.split("-")[0]
+    return model_key(models["nuclei"].model)
 
 
 def test_verdicts_and_edits_after_sending_are_used_by_the_run(make_napari_viewer, qtbot, small):
@@ -135,5 +154,44 @@ def test_resume_of_the_run_on_the_reviews_pairs_switches_the_review(
     second = _run(train, qtbot, train._resume)
     assert second.steps_done == 2
     assert _key(review) == model_key(second.best_model())
-    model, _, saved = review._form.trained[review._form.model.value]
-    assert model_key(model) == _key(review) and review._request["model_path"] == saved
+    models, _, _ = review._form.trained[review._form.model.value]  # auto, the run for nuclei
+    assert model_key(models["nuclei"].model) == _key(review)
+    assert models["nuclei"].name == review._form.model.value.split("auto with ")[1]
+    assert models["nuclei-brightfield"].source == "nuclei-brightfield"
+
+
+def test_a_run_on_fluorescence_corrections_keeps_histology_on_its_builtin_model(
+    make_napari_viewer, qtbot, mixed
+):
+    # a mixed folder under auto: the model fine-tuned on fluorescence corrections replaced
+    # both built-in models, and the histology image was predicted with it (27 -> 3 objects)
+    from napari_unet.core.review.prefetch import model_key
+
+    _, review, train = _docks(make_napari_viewer, qtbot, mixed)
+    fluo, histology = review.review.names[1], review.review.names[2]
+    entries = review.review.entries
+    qtbot.waitUntil(lambda: entries[histology].predicted_with is not None, timeout=60_000)
+    builtin = entries[histology].predicted_with
+    _correct(review, qtbot, 0)
+    review.train_on_corrected()
+    assert "fine-tuning nuclei, chosen by the images" in review._report.value
+    new = model_key(_run(train, qtbot, train._start).best_model())
+    models = review.prefetcher.models
+    assert model_key(models["nuclei"].model) == new
+    assert models["nuclei-brightfield"].name == "nuclei-brightfield"
+    assert "nuclei-brightfield" in review._report.value  # the others keep it
+    qtbot.waitUntil(lambda: (entries[fluo].predicted_with or "").startswith(new), timeout=60_000)
+    assert entries[histology].predicted_with == builtin  # its prediction is kept
+    review.go(2)
+    _shown(review, qtbot, 2)
+    assert review.prefetcher.chosen(histology) == "nuclei-brightfield"
+    assert entries[histology].predicted_with == builtin
+    review.go(1)
+    _shown(review, qtbot, 1)
+    _correct(review, qtbot, 1)  # a second round fine-tunes the model trained here
+    review.train_on_corrected()
+    assert f"fine-tuning {models['nuclei'].name}, chosen by the images" in review._report.value
+    # Open with the form's choice ("auto with ...") reviews the same way
+    assert review._form.model.value.startswith("trained: auto with ")
+    assert review.open()
+    assert model_key(review.prefetcher.models["nuclei"].model) == new

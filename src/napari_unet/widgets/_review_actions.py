@@ -126,19 +126,23 @@ def corrected_pairs(dock, skipped: list[str] | None = None):
     return pairs
 
 
-def switch_model(dock, model, metadata: dict, name: str) -> int:
-    """Predict the images not reviewed yet with another model; returns how many."""
-    from napari_unet.core.review.prefetch import Prefetcher
+def switch_model(dock, model, metadata: dict | None, name: str, keys=None) -> int:
+    """Predict the images not reviewed yet with another model; returns how many.
+
+    ``model``: a model, or ``auto``'s models by kind (a dict, ``metadata`` None); ``keys``:
+    only the predictions of these models are made again (None: all of them).
+    """
+    from napari_unet.widgets._review_auto import make_prefetcher
 
     dock.leave()  # the shown image's edits are saved: they are never predicted over
     dock.writer.flush()
     old, review, unsaved = dock.prefetcher, dock.review, dock.writer.unsaved
     # Labels saved but not on disk (a failed write) are reviewed: never predicted over.
     pending = {n: review.entries[n].predicted_with for n in review.names if unsaved(n) is not None}
-    dropped = [n for n in review.forget_predictions() if n not in pending]
+    dropped = [n for n in review.forget_predictions(keys=keys) if n not in pending]
     for n, key in pending.items():
         review.entries[n].predicted_with = key
-    dock.prefetcher = Prefetcher(
+    dock.prefetcher = make_prefetcher(
         review, model, metadata, name, cache=old.cache_size, queue_all=old.queue_all,
         on_ready=dock._bridge.ready.emit, on_error=dock._bridge.failed.emit, unsaved=unsaved,
     )  # fmt: skip

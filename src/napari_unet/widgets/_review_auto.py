@@ -12,6 +12,7 @@ review opened with ``nuclei`` before keeps the predictions ``auto`` would make t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 from napari_unet.core.inference.scale import AUTO as SCALE_AUTO
@@ -21,12 +22,40 @@ from napari_unet.core.review.prefetch import Prefetcher, model_key
 AUTO_NAME = "auto"
 
 
-def builtin_models() -> dict[str, tuple]:
-    """Every built-in model, loaded: ``name -> (model, metadata)``."""
+class Member(NamedTuple):
+    """The model ``auto`` predicts one kind of image with (a built-in model or a stand-in)."""
+
+    model: object
+    metadata: dict
+    name: str  #: shown: the built-in model's name or the trained model's
+    source: Path | str | None  #: its file, the built-in model's name, or None (not saved)
+
+
+def builtin_models() -> dict[str, Member]:
+    """Every built-in model, loaded: ``name -> Member``."""
     from napari_unet.core.models.pretrained import PRETRAINED, pretrained_path
     from napari_unet.widgets._exporting import load_model_file
 
-    return {name: load_model_file(pretrained_path(name)) for name in PRETRAINED}
+    loaded = {name: load_model_file(pretrained_path(name)) for name in PRETRAINED}
+    return {name: Member(model, metadata, name, name) for name, (model, metadata) in loaded.items()}
+
+
+def kind_of(image) -> str:
+    """The built-in model ``auto`` chooses for ``image`` (an array read from a file)."""
+    from napari_unet.core.models.pretrained import choose_pretrained
+
+    return choose_pretrained(image)
+
+
+def stand_in(models: dict[str, Member], kinds, member: Member) -> dict[str, Member]:
+    """``models`` with ``member`` predicting the images of ``kinds`` (built-in names)."""
+    return {name: member if name in kinds else old for name, old in models.items()}
+
+
+def shown_name(models: dict[str, Member]) -> str:
+    """How a review predicting with ``models`` names its model."""
+    changed = [m.name for name, m in models.items() if m.name != name]
+    return AUTO_NAME if not changed else f"{AUTO_NAME} with {', '.join(changed)}"
 
 
 def make_prefetcher(review, model, metadata, name: str, **kwargs) -> Prefetcher:
@@ -54,12 +83,13 @@ class AutoPrefetcher(Prefetcher):
     review : Review
         As for :class:`Prefetcher`.
     models : dict
-        ``name -> (model, metadata)`` of the built-in models (:func:`builtin_models`).
+        ``name -> Member``: the model of each kind of image (:func:`builtin_models`, or with
+        a stand-in, :func:`stand_in`).
     **kwargs
         The other keywords of :class:`Prefetcher` (``cache``, ``queue_all``, ...).
     """
 
-    def __init__(self, review, models: dict[str, tuple], **kwargs) -> None:
+    def __init__(self, review, models: dict[str, Member], **kwargs) -> None:
         from napari_unet.core.inference.plan import Predictor
         from napari_unet.core.inference.postprocess import Postprocess
 
@@ -69,14 +99,19 @@ class AutoPrefetcher(Prefetcher):
             name: _Route(
                 f"{model_key(model)}-{SCALE_AUTO}",  # the key a review of this model uses
                 Predictor(model, metadata=metadata, **options),
-                Postprocess.for_model(metadata), metadata, name,
+                Postprocess.for_model(metadata), metadata, shown,
             )
-            for name, (model, metadata) in models.items()
+            for name, (model, metadata, shown, _) in models.items()
         }  # fmt: skip
+        self.models = dict(models)
         self._keys = {route.key: name for name, route in self._routes.items()}
         self._chosen: dict[str, str] = {}  # image -> the model chosen when it was last read
-        model, metadata = next(iter(models.values()))
-        super().__init__(review, model, metadata, AUTO_NAME, **kwargs)
+        first = next(iter(models.values()))
+        super().__init__(review, first.model, first.metadata, shown_name(models), **kwargs)
+
+    def keys_of(self, kinds) -> set[str]:
+        """The keys of the predictions made for the images of ``kinds``."""
+        return {route.key for name, route in self._routes.items() if name in kinds}
 
     def chosen(self, name: str) -> str | None:
         """The built-in model chosen for image ``name`` (None: not read yet)."""
@@ -101,9 +136,7 @@ class AutoPrefetcher(Prefetcher):
 
     def _read(self, name: str, image) -> None:
         """Choose the model for the image just read (on its pixels: it is not read again)."""
-        from napari_unet.core.models.pretrained import choose_pretrained
-
-        self._chosen[name] = chosen = choose_pretrained(image)
+        self._chosen[name] = chosen = kind_of(image)
         route = self._routes[chosen]
         with self._cond:  # only this thread predicts: the model for this image
             self.key, self.model_name = route.key, route.name

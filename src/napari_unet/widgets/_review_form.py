@@ -115,9 +115,12 @@ class ReviewForm(Container):
             self.output.value = self._proposed
 
     def add_trained(self, model, metadata: dict, name: str, saved: Path | None) -> str:
-        """Offer a model the Train dock handed over; returns its choice."""
+        """Offer a model the Train dock handed over; returns its choice.
+
+        ``model`` may be ``auto``'s models by kind (a dict; ``metadata`` None).
+        """
         choice = f"trained: {name}"
-        self.trained[choice] = (model, dict(metadata), saved)
+        self.trained[choice] = (model, None if metadata is None else dict(metadata), saved)
         self.model.choices = [*BUILTINS, FILE, *self.trained]
         return choice
 

@@ -98,22 +98,44 @@ def _notes(gone: list[str], bad: list[str], fresh: list) -> list[str]:
     return notes
 
 
-def _start_model(dock) -> Path | str:
-    """The model file (or built-in name) the review predicts with, to fine-tune from.
+def _start_model(dock, pairs) -> tuple[Path | str, str, str, set[str] | None]:
+    """The model to fine-tune: ``(file or built-in name, file stem, report's name, kinds)``.
 
     The model the folder was opened with (or the one Train on corrected switched to), not
     the form's choice now: picking another model in the form changes nothing until Open.
+    ``auto``: the model of the kind most of the images are (``auto`` itself while that is
+    the built-in model: the Train dock chooses the same by the images; or one trained here
+    before), and ``kinds``, the kinds of all of them (the new model stands in for those);
+    otherwise ``kinds`` is None.
     """
+    from napari_unet.core.models.pretrained import AUTO
+    from napari_unet.widgets._review_auto import AutoPrefetcher, kind_of
+
+    models = dock.prefetcher.models if isinstance(dock.prefetcher, AutoPrefetcher) else None
+    if models is not None:
+        from napari_unet.widgets._auto_builtin import choose_for_images
+
+        kind = choose_for_images([image for _, image, _ in pairs])
+        member, kinds = models[kind], {kind_of(image) for _, image, _ in pairs}
+        source = AUTO if member.source == kind else member.source
+        if source is None:
+            source = _keep(dock, member.model, member.metadata, member.name)
+        return source, member.name, f"{member.name}, chosen by the images", kinds
+    req = dock._request
+    source = req["model_path"]
+    if source is None:
+        source = _keep(dock, req["model"], req["metadata"], req["name"])
+    name = Path(str(source)).name
+    return source, name.split(".")[0], name, None
+
+
+def _keep(dock, model, metadata: dict, name: str) -> Path:
+    """A model the Train dock handed over without saving it, kept in the output folder."""
     from napari_unet.widgets._saving import save_trained_model
 
-    req = dock._request
-    if req["model_path"] is not None:
-        return req["model_path"]
-    # A model the Train dock handed over without saving it: keep it in the output folder.
     folder = dock.review.output / "models"
     folder.mkdir(exist_ok=True)
-    path = folder / f"{req['name']}.unet.safetensors"
-    return save_trained_model(req["model"], req["metadata"], path)
+    return save_trained_model(model, metadata, folder / f"{name}.unet.safetensors")
 
 
 def _train_dock(viewer):
@@ -157,8 +179,7 @@ def train_on_corrected(dock) -> None:
         )
         return
     try:
-        init = _start_model(dock)
-        stem, shown = _start_name(init, pairs)
+        init, stem, shown, kinds = _start_model(dock, pairs)
         save_to = dock.review.output / "models" / f"{stem}-reviewed.unet.safetensors"
         save_to.parent.mkdir(exist_ok=True)
         train = _train_dock(dock._viewer)
@@ -168,6 +189,7 @@ def train_on_corrected(dock) -> None:
         _layers.report_error(dock._report, str(exc))
         return
     dock.awaiting_model = token  # the models of runs on these pairs carry it
+    dock.awaiting_kinds = kinds
     dock._report.value = (
         f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning {shown}); press "
         "Train there. When it finishes, the unreviewed images are predicted again with the "
@@ -175,27 +197,13 @@ def train_on_corrected(dock) -> None:
     )
 
 
-def _start_name(init, pairs) -> tuple[str, str]:
-    """The model fine-tuned, as a file stem and as the report names it.
-
-    ``auto``: the built-in model the Train dock chooses for these images (by most of them).
-    """
-    from napari_unet.core.models.pretrained import AUTO
-
-    if init == AUTO:
-        from napari_unet.widgets._auto_builtin import choose_for_images
-
-        name = choose_for_images([image for _, image, _ in pairs])
-        return name, f"{name}, chosen by the images"
-    return Path(str(init)).name.split(".")[0], Path(str(init)).name
-
-
 def use_trained(dock, model, metadata: dict, name: str, saved: Path | None, run=None) -> None:
     """Offer a trained model; one trained on the pairs sent from here (``run``) is used.
 
     ``run``: the token the Train dock gave for the pairs its run trained on (None: other
     layers). The unreviewed images are predicted again with it, unless the review predicts
-    with these weights already (the same run saved again under another name).
+    with these weights already (the same run saved again under another name). A review with
+    ``auto`` keeps the built-in model for the kinds of images the run did not train on.
     """
     from napari_unet.core.review.prefetch import model_key
     from napari_unet.widgets._review_actions import switch_model
@@ -204,6 +212,11 @@ def use_trained(dock, model, metadata: dict, name: str, saved: Path | None, run=
     token = getattr(dock, "awaiting_model", None)
     if run is None or token is None or run is not token or dock.review is None:
         return
+    kinds = getattr(dock, "awaiting_kinds", None)
+    models = getattr(dock.prefetcher, "models", None)
+    if kinds is not None and models is not None and not set(models) <= kinds:
+        _stand_in(dock, model, metadata, name, saved, kinds)
+        return
     dock._form.model.value = choice
     dock._request = {**dock._request, "model": model, "metadata": dict(metadata),
                      "model_path": saved, "name": name}  # fmt: skip
@@ -211,3 +224,30 @@ def use_trained(dock, model, metadata: dict, name: str, saved: Path | None, run=
         dock._model_name = name
         return
     switch_model(dock, model, metadata, name)
+
+
+def _stand_in(dock, model, metadata: dict, name: str, saved: Path | None, kinds) -> None:
+    """``auto`` with the trained model for the images of ``kinds``, the others as they were.
+
+    Offered in the form as one choice ("auto with NAME"): Open with it reviews the same way.
+    """
+    from napari_unet.core.inference.scale import AUTO
+    from napari_unet.core.review.prefetch import model_key
+    from napari_unet.widgets._review_actions import switch_model
+    from napari_unet.widgets._review_auto import Member, shown_name, stand_in
+
+    old = dock.prefetcher
+    models = stand_in(old.models, kinds, Member(model, dict(metadata), name, saved))
+    shown = shown_name(models)
+    dock._form.model.value = dock._form.add_trained(models, None, shown, None)
+    dock._request = {**dock._request, "model": models, "metadata": None,
+                     "model_path": None, "name": shown}  # fmt: skip
+    if old.keys_of(kinds) == {f"{model_key(model)}-{AUTO}"}:
+        old.models = models  # the same run saved again: its file is fine-tuned from next
+        return
+    n = switch_model(dock, models, None, shown, keys=old.keys_of(kinds))
+    kept = sorted({m.name for k, m in models.items() if k not in kinds})
+    dock._report.value = (
+        f"Predicting {_plural(n, 'unreviewed image')} of the kind {name} was trained on "
+        f"again with it; the other images keep {', '.join(kept)} (auto chooses by image)."
+    )

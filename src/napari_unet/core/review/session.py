@@ -274,14 +274,18 @@ class Review:
             self.save()
         return path
 
-    def forget_predictions(self, keep_reviewed: bool = True) -> list[str]:
-        """Drop the cached predictions of images not reviewed yet (a new model came)."""
+    def forget_predictions(self, keep_reviewed: bool = True, keys=None) -> list[str]:
+        """Drop the cached predictions of images not reviewed yet (a new model came).
+
+        ``keys``: only those of the models with these keys (None: every model's).
+        """
         dropped = []
         with self._lock:
             for name, entry in self.entries.items():
                 if keep_reviewed and self.labels_path(name).exists():
                     continue
-                if entry.predicted_with is not None:
+                key = entry.predicted_with
+                if key is not None and (keys is None or key in keys):
                     entry.predicted_with = None
                     dropped.append(name)
         return dropped
