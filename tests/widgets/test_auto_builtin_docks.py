@@ -14,6 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from review_data import send_corrected  # noqa: E402
+
 from napari_unet.core.errors import InputError  # noqa: E402
 from napari_unet.core.images.io import write_image  # noqa: E402
 from napari_unet.core.models.modelfile import read_metadata  # noqa: E402
@@ -263,7 +265,7 @@ def test_train_on_corrected_after_auto_fine_tunes_the_images_model(
     qtbot.waitUntil(lambda: widget._shown == "b_bright.tif", timeout=120_000)
     widget._labels_layer.paint((20, 20), 4321)
     widget.accept()  # corrected
-    widget.train_on_corrected()
+    send_corrected(widget, qtbot)
     assert f"fine-tuning {BRIGHT}, chosen by the images" in widget._report.value
     assert train._save_path.value.name == f"{BRIGHT}-reviewed.unet.safetensors"
     assert train._start_from.value == BUILTIN  # chosen by the corrected image: brightfield

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
-from review_data import REVIEW_NAMES
+from review_data import REVIEW_NAMES, send_corrected
 
 from napari_unet.core.images.io import read_image
 
@@ -165,7 +165,7 @@ def test_train_on_corrected_fine_tunes_the_reviews_model(make_napari_viewer, qtb
     viewer.window.add_dock_widget(train, name="Train")
     _corrected(widget, qtbot, 0)
     widget._form.model.value = "nuclei-brightfield (built-in)"  # not opened with it
-    widget.train_on_corrected()
+    send_corrected(widget, qtbot)
     assert "fine-tuning nuclei" in widget._report.value
     assert "brightfield" not in widget._report.value
     assert train._start_from.value == BUILTIN
@@ -187,10 +187,42 @@ def test_train_on_corrected_leaves_out_an_image_whose_file_is_gone(
     _corrected(widget, qtbot, 1)
     gone = widget.review.path(widget.review.names[0])
     gone.unlink()  # moved away by a colleague
-    widget.train_on_corrected()
+    send_corrected(widget, qtbot)
     assert "Sent 1 corrected images" in widget._report.value
     assert str(gone) in widget._report.value
     assert [p[0].name for p in train._form.pairs()] == [f"{REVIEW_NAMES[1]} (reviewed)"]
+    widget.shutdown()
+    train.shutdown()
+
+
+def test_train_on_corrected_reads_the_files_off_the_gui_thread(
+    make_napari_viewer, qtbot, small, monkeypatch
+):
+    # the corrected images were read on the GUI thread: 18 of 1024 x 1024 held napari 4.8 s
+    import threading
+
+    from napari_unet.core.images import io
+    from napari_unet.widgets.train import TrainWidget
+
+    viewer, widget = _dock(make_napari_viewer, qtbot, small)
+    train = TrainWidget(viewer)
+    viewer.window.add_dock_widget(train, name="Train")
+    _corrected(widget, qtbot, 0)
+    release, threads, read = threading.Event(), [], io.read_image
+
+    def slow_read(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        release.wait(10)  # a slow disk
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(io, "read_image", slow_read)
+    worker = widget.train_on_corrected()
+    assert worker is not None and not widget._train.enabled
+    assert widget._report.value == "Reading 1 corrected image..."
+    release.set()
+    qtbot.waitUntil(lambda: widget._train.enabled, timeout=30_000)
+    assert threads and not any(threads)
+    assert "Sent 1 corrected images" in widget._report.value and len(train._form.pairs()) == 1
     widget.shutdown()
     train.shutdown()
 

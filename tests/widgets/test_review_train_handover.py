@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from review_data import REVIEW_NAMES
+from review_data import REVIEW_NAMES, send_corrected
 
 pytest.importorskip("napari")
 
@@ -93,7 +93,7 @@ def test_verdicts_and_edits_after_sending_are_used_by_the_run(make_napari_viewer
     _correct(review, qtbot, 0)
     _correct(review, qtbot, 1)
     _correct(review, qtbot, 2)
-    review.train_on_corrected()
+    send_corrected(review, qtbot)
     assert len(train._form.pairs()) == 3
     review.go(0)
     _shown(review, qtbot, 0)
@@ -125,12 +125,12 @@ def test_sending_while_training_is_refused_and_other_runs_are_not_taken(
     key = _key(review)
     before = train._result
     train._start.native.click()  # another run trains
-    review.train_on_corrected()
+    send_corrected(review, qtbot)
     assert "training" in review._report.value and "Sent" not in review._report.value
     assert "Ready" not in train._status.value and not train._form.added()
     qtbot.waitUntil(lambda: train._result is not before and train._start.enabled, timeout=120_000)
     assert _key(review) == key  # its model is offered, not used
-    review.train_on_corrected()  # now sent; the user trains on other layers instead
+    send_corrected(review, qtbot)  # now sent; the user trains on other layers instead
     assert "Sent 1 corrected images" in review._report.value
     train._form._on_clear_pairs()
     train._start_from.value = SCRATCH
@@ -147,7 +147,7 @@ def test_resume_of_the_run_on_the_reviews_pairs_switches_the_review(
 
     _, review, train = _docks(make_napari_viewer, qtbot, small)
     _correct(review, qtbot, 0)
-    review.train_on_corrected()
+    send_corrected(review, qtbot)
     first = _run(train, qtbot, train._start)
     assert _key(review) == model_key(first.best_model())
     train._steps.value = 2
@@ -173,7 +173,7 @@ def test_a_run_on_fluorescence_corrections_keeps_histology_on_its_builtin_model(
     qtbot.waitUntil(lambda: entries[histology].predicted_with is not None, timeout=60_000)
     builtin = entries[histology].predicted_with
     _correct(review, qtbot, 0)
-    review.train_on_corrected()
+    send_corrected(review, qtbot)
     assert "fine-tuning nuclei, chosen by the images" in review._report.value
     new = model_key(_run(train, qtbot, train._start).best_model())
     models = review.prefetcher.models
@@ -189,7 +189,7 @@ def test_a_run_on_fluorescence_corrections_keeps_histology_on_its_builtin_model(
     review.go(1)
     _shown(review, qtbot, 1)
     _correct(review, qtbot, 1)  # a second round fine-tunes the model trained here
-    review.train_on_corrected()
+    send_corrected(review, qtbot)
     assert f"fine-tuning {models['nuclei'].name}, chosen by the images" in review._report.value
     # Open with the form's choice ("auto with ...") reviews the same way
     assert review._form.model.value.startswith("trained: auto with ")

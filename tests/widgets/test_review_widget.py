@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
-from review_data import REVIEW_NAMES
+from review_data import REVIEW_NAMES, send_corrected
 
 from napari_unet.core.images.io import read_image
 
@@ -199,13 +199,13 @@ def test_train_on_corrected_then_unreviewed_images_are_predicted_again(
     train = TrainWidget(viewer)
     viewer.window.add_dock_widget(train, name="Train")
     names = widget.review.names
-    widget.train_on_corrected()
+    send_corrected(widget, qtbot)
     assert widget._report.value.startswith("No corrected images yet")
     widget._labels_layer.paint((30, 30), 500)
     widget.accept()  # corrected
     _shown(widget, qtbot, 1)
     old_key = widget.prefetcher.key
-    widget.train_on_corrected()
+    send_corrected(widget, qtbot)
     assert "Sent 1 corrected images to the Train dock" in widget._report.value
     image_layer, labels_layer, _ = train._form.pairs()[0]
     assert image_layer.name == f"{NAMES[0]} (reviewed)" and labels_layer.data[30, 30] == 500

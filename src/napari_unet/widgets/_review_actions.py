@@ -5,7 +5,7 @@
 - **Export** runs :func:`napari_unet.core.review.export.iter_export` in a thread worker and
   shows its one-line report.
 - **Train on corrected** (:mod:`napari_unet.widgets._review_training`) reads the corrected
-  images and their labels (:func:`corrected_pairs`); a model trained on them is switched to
+  images and their labels in a thread worker; a model trained on them is switched to
   (:func:`switch_model`): the images not reviewed yet are predicted again with it.
 """
 
@@ -99,31 +99,6 @@ def export(dock) -> None:
     worker.errored.connect(failed)
     worker.finished.connect(lambda: setattr(dock._export, "enabled", dock.review is not None))
     worker.start()
-
-
-def corrected_pairs(dock, skipped: list[str] | None = None):
-    """``(name, image, labels)`` of every corrected image (edits saved first).
-
-    A corrected image whose image or labels file cannot be read (moved, deleted) is left
-    out; ``skipped`` gets ``"NAME (why)"`` for each.
-    """
-    from napari_unet.core.images.io import read_image
-
-    review = dock.review
-    dock.save()
-    dock.writer.flush()
-    pairs = []
-    for name in review.names:
-        if review.entries[name].status == "corrected" and review.labels_path(name).exists():
-            try:
-                image = np.asarray(read_image(review.path(name)))
-                labels = np.asarray(read_image(review.labels_path(name), labels=True))
-            except (InputError, OSError, ValueError) as exc:
-                if skipped is not None:
-                    skipped.append(f"{review.path(name)} ({exc})")
-                continue
-            pairs.append((name, image, labels))
-    return pairs
 
 
 def switch_model(dock, model, metadata: dict | None, name: str, keys=None) -> int:

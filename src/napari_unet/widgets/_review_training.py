@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -98,35 +99,33 @@ def _notes(gone: list[str], bad: list[str], fresh: list) -> list[str]:
     return notes
 
 
-def _start_model(dock, pairs) -> tuple[Path | str, str, str, set[str] | None]:
-    """The model to fine-tune: ``(file or built-in name, file stem, report's name, kinds)``.
+def _start_model(dock, kinds: list[str] | None) -> tuple[Path | str, str, str]:
+    """The model to fine-tune: ``(file or built-in name, file stem, as the report names it)``.
 
     The model the folder was opened with (or the one Train on corrected switched to), not
     the form's choice now: picking another model in the form changes nothing until Open.
-    ``auto``: the model of the kind most of the images are (``auto`` itself while that is
-    the built-in model: the Train dock chooses the same by the images; or one trained here
-    before), and ``kinds``, the kinds of all of them (the new model stands in for those);
-    otherwise ``kinds`` is None.
+    ``auto`` (``kinds``: each image's kind): the model of the kind most of the images are
+    (:data:`~napari_unet.widgets._auto_builtin.VOTERS` first, as the Train dock chooses);
+    ``auto`` itself while that is the built-in model (the Train dock chooses the same), or
+    one trained here before.
     """
     from napari_unet.core.models.pretrained import AUTO
-    from napari_unet.widgets._review_auto import AutoPrefetcher, kind_of
 
-    models = dock.prefetcher.models if isinstance(dock.prefetcher, AutoPrefetcher) else None
-    if models is not None:
-        from napari_unet.widgets._auto_builtin import choose_for_images
+    if kinds is not None:
+        from napari_unet.widgets._auto_builtin import VOTERS
 
-        kind = choose_for_images([image for _, image, _ in pairs])
-        member, kinds = models[kind], {kind_of(image) for _, image, _ in pairs}
+        kind = Counter(kinds[:VOTERS]).most_common(1)[0][0]  # a tie: the first image's
+        member = dock.prefetcher.models[kind]
         source = AUTO if member.source == kind else member.source
         if source is None:
             source = _keep(dock, member.model, member.metadata, member.name)
-        return source, member.name, f"{member.name}, chosen by the images", kinds
+        return source, member.name, f"{member.name}, chosen by the images"
     req = dock._request
     source = req["model_path"]
     if source is None:
         source = _keep(dock, req["model"], req["metadata"], req["name"])
     name = Path(str(source)).name
-    return source, name.split(".")[0], name, None
+    return source, name.split(".")[0], name
 
 
 def _keep(dock, model, metadata: dict, name: str) -> Path:
@@ -156,40 +155,92 @@ def _busy(viewer) -> str | None:
     return None
 
 
-def train_on_corrected(dock) -> None:
+def train_on_corrected(dock):
     """Send the corrected images to the Train dock (fine-tuning the review's model).
 
     Refused while the Train dock trains: its run is not on these images, and the review
-    would otherwise have taken that run's model.
+    would otherwise have taken that run's model. The files are read in a thread worker
+    (returned; None when nothing is read): 18 images of 1024 x 1024 held napari for 4.8 s.
     """
-    from napari_unet.widgets._review_actions import corrected_pairs
+    from napari.qt.threading import create_worker
+
+    from napari_unet.widgets._review_auto import AutoPrefetcher
 
     if dock.review is None:
-        return
+        return None
     if (busy := _busy(dock._viewer)) is not None:  # said before the files are read
         _layers.report_error(dock._report, busy)
+        return None
+    dock.save()
+    dock.writer.flush()
+    review = dock.review
+    names = [n for n in review.names if review.entries[n].status == "corrected"]
+    names = [n for n in names if review.labels_path(n).exists()]
+    if not names:
+        dock._report.value = _NONE
+        return None
+    auto = isinstance(dock.prefetcher, AutoPrefetcher)
+    dock._train.enabled = False
+    dock._report.value = f"Reading {_plural(len(names), 'corrected image')}..."
+    worker = create_worker(read_pairs, review, names, auto, _start_thread=False)
+    worker.returned.connect(lambda result: _send(dock, review, *result))
+    worker.errored.connect(lambda exc: _layers.report_error(dock._report, f"not sent: {exc}"))
+    worker.finished.connect(lambda: setattr(dock._train, "enabled", dock.review is not None))
+    worker.start()
+    return worker
+
+
+_NONE = (
+    "No corrected images yet: edit an image's labels and Accept it (it becomes 'corrected'), "
+    "then train."
+)
+
+
+def read_pairs(review, names: list[str], auto: bool):
+    """``(pairs, skipped, kinds)`` of the corrected images ``names`` (in a thread worker).
+
+    ``pairs``: ``(name, image, labels)``; an image whose image or labels file cannot be
+    read (moved, deleted) is left out, and ``skipped`` gets ``"FILE (why)"``. ``kinds``: the
+    kind ``auto`` gives each pair's image (None unless ``auto``).
+    """
+    from napari_unet.core.images.io import read_image
+    from napari_unet.widgets._review_auto import kind_of
+
+    pairs, skipped = [], []
+    for name in names:
+        try:
+            image = np.asarray(read_image(review.path(name)))
+            labels = np.asarray(read_image(review.labels_path(name), labels=True))
+        except (InputError, OSError, ValueError) as exc:
+            skipped.append(f"{review.path(name)} ({exc})")
+            continue
+        pairs.append((name, image, labels))
+    return pairs, skipped, [kind_of(image) for _, image, _ in pairs] if auto else None
+
+
+def _send(dock, review, pairs: list, skipped: list[str], kinds: list[str] | None) -> None:
+    """The pairs read, to the Train dock (GUI thread); nothing if another folder was opened."""
+    if dock.review is not review:
         return
-    skipped: list[str] = []
-    pairs = corrected_pairs(dock, skipped)
     note = f" Left out (cannot be read): {'; '.join(skipped)}." if skipped else ""
     if not pairs:
-        dock._report.value = (
-            "No corrected images yet: edit an image's labels and Accept it (it becomes "
-            "'corrected'), then train." + note
-        )
+        dock._report.value = _NONE + note
+        return
+    if (busy := _busy(dock._viewer)) is not None:  # a run started while the files were read
+        _layers.report_error(dock._report, busy)
         return
     try:
-        init, stem, shown, kinds = _start_model(dock, pairs)
-        save_to = dock.review.output / "models" / f"{stem}-reviewed.unet.safetensors"
+        init, stem, shown = _start_model(dock, kinds)
+        save_to = review.output / "models" / f"{stem}-reviewed.unet.safetensors"
         save_to.parent.mkdir(exist_ok=True)
         train = _train_dock(dock._viewer)
-        sent = SentPairs(dock, dock.review, [name for name, _, _ in pairs])
+        sent = SentPairs(dock, review, [name for name, _, _ in pairs])
         token = train.use_pairs(pairs, init, source="the Review dock", save_to=save_to, check=sent)
     except (InputError, OSError) as exc:
         _layers.report_error(dock._report, str(exc))
         return
     dock.awaiting_model = token  # the models of runs on these pairs carry it
-    dock.awaiting_kinds = kinds
+    dock.awaiting_kinds = None if kinds is None else set(kinds)
     dock._report.value = (
         f"Sent {len(pairs)} corrected images to the Train dock (fine-tuning {shown}); press "
         "Train there. When it finishes, the unreviewed images are predicted again with the "

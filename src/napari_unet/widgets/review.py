@@ -384,11 +384,11 @@ class ReviewWidget(Container):
 
         export(self)
 
-    def train_on_corrected(self, _value=None) -> None:
-        """Send the corrected images to the Train dock as training pairs."""
+    def train_on_corrected(self, _value=None):
+        """Send the corrected images to the Train dock as pairs (read in a worker, returned)."""
         from napari_unet.widgets._review_training import train_on_corrected
 
-        train_on_corrected(self)
+        return train_on_corrected(self)
 
     def set_model(self, model, metadata: dict, name: str, saved: Path | None = None, run=None):
         """A model the Train dock trained: offered; used if trained on the pairs sent (``run``)."""
