@@ -198,7 +198,7 @@ def test_train_on_corrected_leaves_out_an_image_whose_file_is_gone(
 def test_train_on_corrected_reads_the_files_off_the_gui_thread(
     make_napari_viewer, qtbot, small, monkeypatch
 ):
-    # the corrected images were read on the GUI thread: 18 of 1024 x 1024 held napari 4.8 s
+    # the corrected images were read (and their kinds chosen) on the GUI thread
     import threading
 
     from napari_unet.core.images import io
