@@ -185,8 +185,11 @@ def _channel_axes(path: Path, ndim: int) -> str:
     if suffix in TIFF_SUFFIXES:  # an RGB TIFF (photometric RGB) or an ImageJ/OME C axis
         import tifffile
 
+        from napari_unet.core.images.io import _image_series
+
         with tifffile.TiffFile(path) as tf:  # read whole by read_image just before
-            return "".join(a for a in tf.series[0].axes.upper() if a in "SC")
+            series = tf.series[_image_series(path, tf.series)]  # the series read_image read
+            return "".join(a for a in series.axes.upper() if a in "SC")
     return ""
 
 

@@ -106,8 +106,9 @@ def _read_tiff(p: Path, lazy: bool):
 
     try:
         with tifffile.TiffFile(p) as tf:
-            series = tf.series[0]
-            _check_series(p, tf.series)
+            index = _image_series(p, tf.series)
+            series = tf.series[index]
+            _check_codecs(p, series.pages)
             raw = all(page.compression == 1 for page in series.pages if page is not None)
             bits = getattr(series.pages[0], "bitspersample", 8 * series.dtype.itemsize)
             nbytes = int(np.prod(series.shape, dtype=np.float64) * bits / 8)  # 1-bit masks
@@ -121,33 +122,96 @@ def _read_tiff(p: Path, lazy: bool):
             if lazy:
                 import zarr
 
-                return channels_last(lazy_array(p, zarr.open(tf.aszarr(), mode="r")), series.axes)
+                store = zarr.open(tf.aszarr(series=index), mode="r")
+                return channels_last(lazy_array(p, store), series.axes)
             _check_size(p, series.shape, series.dtype)
-            return channels_last(tf.asarray(), series.axes)
+            return channels_last(tf.asarray(series=index), series.axes)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - see the comment above
+        if "imagecodecs" in str(exc) or isinstance(exc, ImportError):  # a missing codec
+            raise InputError(
+                f"{p}: decoding the file needs a codec that is missing "
+                f"({type(exc).__name__}: {exc}); {_INSTALL_CODECS}"
+            ) from None
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
 
 
-def _check_series(p: Path, series) -> None:
-    """Refuse a file of several image series of one shape (a multi-position OME-TIFF).
+_INSTALL_CODECS = (
+    "install the 'imagecodecs' package with `pip install imagecodecs` (a dependency of "
+    "napari-unet: an install without it is incomplete)"
+)
 
-    Only the first series is read: before, the other positions (or the planes that
-    ``tifffile.imwrite(..., append=True)`` adds as series of their own) were left out
-    without a word. Other series smaller than the first (a thumbnail, a label preview) are
-    not images of their own, and such files are read as before.
+
+def _check_codecs(p: Path, pages) -> None:
+    """Refuse, naming the package to install, a TIFF whose compression needs a missing codec.
+
+    tifffile decodes LZW, JPEG, JPEG 2000, WebP and other compressions (and the floating-point
+    predictor) only through the ``imagecodecs`` package; without it such a file was refused
+    as "not a readable TIFF file", and a lazily read one failed only when computed.
     """
-    shape = tuple(series[0].shape)
+    import tifffile
+
+    for key in {page.keyframe for page in pages if page is not None}:
+        checks = (
+            ("compression", tifffile.TIFF.DECOMPRESSORS, key.compression),
+            ("predictor", tifffile.TIFF.UNPREDICTORS, getattr(key, "predictor", 1)),
+        )
+        for what, codecs, value in checks:
+            try:
+                codecs[value]
+            except KeyError as exc:
+                if "imagecodecs" in str(exc):
+                    name = getattr(value, "name", value)
+                    raise InputError(
+                        f"{p}: reading the file's {what} ({name}) needs the 'imagecodecs' "
+                        f"package, which is missing: {_INSTALL_CODECS}"
+                    ) from None  # other unknown codecs: tifffile's own message, below
+
+
+def _plane(series) -> tuple[int, int]:
+    """A series' plane size (Y, X); tifffile drops axes of length 1 (a one-pixel line)."""
+    axes, shape = series.axes.upper(), tuple(series.shape)
+    return tuple(shape[axes.index(a)] if a in axes else 1 for a in "YX")
+
+
+def _image_series(p: Path, series) -> int:
+    """The index of the series that is the image: the largest, the others its previews.
+
+    A file may hold, beside the image, smaller series that are not images of their own (a
+    thumbnail, a preview, a slide scanner's label and macro pictures), before or after it:
+    the largest series is read, wherever it lies (before, the first, so a preview written
+    first was read in place of the image). Refused: several series of the image's shape (a
+    multi-position OME-TIFF, or planes that ``tifffile.imwrite(..., append=True)`` adds as
+    series of their own), and, when a later series is the largest, another series as large
+    as it in one plane dimension (a second image: which one to read is not for napari-unet
+    to guess). A first series at least as large as every other is read as before (a z-stack
+    followed by its projection, say).
+    """
+    planes = [_plane(s) for s in series]
+    index = max(range(len(series)), key=lambda k: planes[k][0] * planes[k][1])  # the first
+    shape = tuple(series[index].shape)
     alike = sum(tuple(s.shape) == shape for s in series)
     if alike > 1:
         raise InputError(
             f"{p}: the file holds {len(series)} image series, {alike} of them "
             f"{'x'.join(map(str, shape))} (the positions of a multi-position acquisition, or "
-            "planes appended one by one), and only the first would be read: save each "
+            "planes appended one by one), and only one would be read: save each "
             "position to its own file, or the planes as one stack (Fiji's Bio-Formats "
             "Importer opens each series as an image of its own)"
         )
+    (y, x) = planes[index]
+    others = [k for k, (h, w) in enumerate(planes) if k != index and not (h < y and w < x)]
+    if others and index > 0:  # the first series the largest: read as always (a projection)
+        sizes = ", ".join(f"{k}: {'x'.join(map(str, series[k].shape))}" for k in others)
+        raise InputError(
+            f"{p}: the file holds {len(series)} image series, and besides the largest "
+            f"(series {index}, {'x'.join(map(str, shape))}) others that are not plainly "
+            f"its thumbnails or previews (series {sizes}); napari-unet reads one image per "
+            "file: save each image to its own file (Fiji's Bio-Formats Importer opens each "
+            "series as an image of its own)"
+        )
+    return index
 
 
 def _check_planes(p: Path, axes: str) -> None:
@@ -162,6 +226,23 @@ def _check_planes(p: Path, axes: str) -> None:
             f"{p}: the file records axes {axes} (two plane axes and no channel); napari-unet "
             "segments one stack of planes at a time: save each time point to its own file"
         )
+
+
+#: Pillow modes read as they are: grey (1, L, I, F and 16-bit I;16...), palette, RGB(A) and
+#: grey with alpha. Any other colour mode is converted to the RGB it shows (below).
+_AS_STORED = ("1", "L", "I", "F", "P", "PA", "LA", "La", "RGB", "RGBA")
+
+
+def _as_rgb(im):
+    """A colour image whose bands are not R, G, B (CMYK, YCbCr, LAB, HSV...) as RGB.
+
+    Before, a CMYK JPEG (an image saved for print) was read as its C, M, Y planes, the
+    colours inverted, with the K plane dropped as if it were alpha; a YCbCr, LAB or HSV image
+    as its raw bands. Premultiplied RGBa becomes RGBA, RGBX (padding) RGB.
+    """
+    if im.mode in _AS_STORED or im.mode.startswith("I;16"):
+        return im
+    return im.convert("RGBA" if im.mode == "RGBa" else "RGB")
 
 
 def _shown(im):
@@ -192,7 +273,7 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
             bands = len(im.getbands())
             dtype = np.uint16 if im.mode.startswith("I;16") else np.uint8
             _check_size(p, (im.height, im.width, bands), dtype)
-            shown = im if labels else _shown(im)
+            shown = _as_rgb(im) if labels else _shown(_as_rgb(im))
             mode, arr = shown.mode, np.asarray(shown)
     except InputError:
         raise
@@ -202,10 +283,10 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
         raise InputError(f"{p}: not a readable image file ({type(exc).__name__}: {exc})") from None
     # An RGBA image's alpha is transparency, never image content: dropped from an image
     # whatever it holds (training and prediction keep a varying fourth channel of an array,
-    # a fluorescence channel, see layout.is_alpha); from labels when fully opaque.
-    if arr.ndim == 3 and arr.shape[-1] == 4:
-        opaque = np.all(arr[..., 3] == arr[..., 3].max())
-        if opaque or (mode == "RGBA" and not labels):
+    # a fluorescence channel, see layout.is_alpha); from labels when fully opaque. Only
+    # RGBA has a fourth band here: every other 4-band mode (CMYK) is converted to RGB.
+    if arr.ndim == 3 and arr.shape[-1] == 4 and mode == "RGBA":
+        if not labels or np.all(arr[..., 3] == arr[..., 3].max()):
             arr = arr[..., :3]
     return arr
 
