@@ -58,8 +58,10 @@ def test_existing_outputs_need_overwrite_and_inputs_are_never_overwritten(
     # ...but a second run refuses to replace them without --overwrite,
     assert main(["predict", str(model_file), str(images / "a.tif"), "-o", str(images)]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    # and an output that is an input is refused even with --overwrite.
-    rc = main(["predict", str(model_file), str(images), "-o", str(images), "--overwrite"])
+    # and an output that is an input (a label file given by name: a folder's label files
+    # are left out) is refused even with --overwrite.
+    rc = main(["predict", str(model_file), str(images), str(images / "a_labels.tif"),
+               "-o", str(images), "--overwrite"])  # fmt: skip
     assert rc == 2
     assert "is an input" in capsys.readouterr().err
     assert (images / "a_labels.tif").read_bytes() == before

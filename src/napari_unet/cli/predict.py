@@ -72,9 +72,19 @@ def add_predictor_options(parser) -> None:
     )  # fmt: skip
 
 
-def collect_inputs(paths: list[Path]) -> list[Path]:
-    """Expand folders into the images they hold (not recursively); keep files and stores."""
+def collect_inputs(paths: list[Path], images_only: bool = False) -> list[Path]:
+    """Expand folders into the images they hold (not recursively); keep files and stores.
+
+    With ``images_only``, a folder's files named as the labels or other results of an image
+    beside them (``NAME_labels.tif``, ``NAME_masks.tif`` beside ``NAME.png``) are left out,
+    as ``measure`` and the Review dock read a folder
+    (:func:`~napari_unet.core.review.folders.images_only`), and a note on stderr says how
+    many: before, they were segmented as images (``NAME_masks_labels.tif``), and a second
+    run into the folder found its own earlier output among the inputs. Files given by name
+    are always kept.
+    """
     from napari_unet.core.images.io import IMAGE_SUFFIXES
+    from napari_unet.core.review.folders import images_only as without_labels
 
     found: list[Path] = []
     for p in paths:
@@ -90,7 +100,16 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
             )
             if not inside:
                 raise InputError(f"{p}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
-            found.extend(inside)
+            kept = without_labels(inside) if images_only else inside
+            if len(kept) < len(inside):
+                left = [q.name for q in inside if q not in kept]
+                print(
+                    f"napari-unet predict: note: {p}: left out {len(left)} file(s) named as the "
+                    f"labels or results of an image beside them ({', '.join(left[:3])}"
+                    f"{', ...' if len(left) > 3 else ''}); give a file by name to segment it",
+                    file=sys.stderr,
+                )
+            found.extend(kept)
     return found
 
 
@@ -104,6 +123,7 @@ def _outputs(src: Path, outdir: Path, probabilities: bool) -> dict[str, Path]:
 
 
 def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
+    """Refuse, before any work, outputs that are inputs, shared, taken or of the wrong kind."""
     inputs = {src.resolve() for src, _ in plan}
     seen: set[Path] = set()
     for _, outs in plan:
@@ -114,8 +134,29 @@ def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
             if r in seen:
                 raise InputError(f"two inputs would both write {path}; rename one of them")
             seen.add(r)
+            wrong = _wrong_kind(path)
+            if wrong:  # --overwrite would not help: found before the prediction, not after
+                raise InputError(f"cannot write {path}: {wrong}")
             if path.exists() and not overwrite:
                 raise InputError(f"{path} exists; pass --overwrite to replace it")
+
+
+def _wrong_kind(path: Path) -> str | None:
+    """Why ``path`` cannot be replaced by an output (a folder for a file, ...), or None.
+
+    A TIFF output is a file; a Zarr output a folder (a store, replaced whole): a folder that
+    is not a store is not replaced, whatever it holds.
+    """
+    from napari_unet.core.images.io import ZARR_MARKERS, ZARR_SUFFIXES
+
+    if path.suffix.lower() not in ZARR_SUFFIXES:
+        return "it is a folder; move it or choose another -o" if path.is_dir() else None
+    if path.exists() and not path.is_dir():
+        return "it is a file, and the Zarr store is a folder; move it or choose another -o"
+    if path.is_dir() and any(path.iterdir()):
+        if not any((path / marker).exists() for marker in ZARR_MARKERS):
+            return "it is a folder that is not a Zarr store; move it or choose another -o"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     if args.split is not None and args.split < 0:
         raise InputError(f"--split must be >= 0 pixels (0 turns it off); got {args.split}")
     args.object_size = _object_size(args)
-    sources = collect_inputs(args.inputs)
+    sources = collect_inputs(args.inputs, images_only=True)
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")
     plan = [(src, _outputs(src, args.outdir, args.probabilities)) for src in sources]

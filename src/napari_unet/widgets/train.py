@@ -183,7 +183,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             _layers.report_error(self._status, str(exc))
             return
         self._run_sent = run_sent
-        self._prepare_run(pairs[0][0], data, config)
+        self._prepare_run(pairs[0], data, config)
         kwargs = {
             "stop": self._stop_flag,
             "init": init,
@@ -211,8 +211,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
             },
         )  # fmt: skip
 
-    def _prepare_run(self, image_layer, data: dict, config) -> None:
+    def _prepare_run(self, pair, data: dict, config) -> None:
         """Output path, preview layer and view source of a run (GUI thread)."""
+        image_layer, labels_layer = pair[0], pair[1]
         self._image_layer = image_layer
         window = self.native.window()  # the viewer's window once docked: stop when it closes
         if isinstance(window, QMainWindow):  # (a floating dock's hide button is no close)
@@ -230,9 +231,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._viewer.layers.remove(old)
         self._new_preview = None
         if name not in self._viewer.layers:  # created now: adding a layer later would stall
-            meta = {"metadata": {_layers.ROLE: "preview"}}
-            if image_layer.ndim == len(shape):  # over the image, wherever it is placed
-                meta |= {"scale": image_layer.scale, "translate": image_layer.translate}
+            meta = {"metadata": {_layers.ROLE: "preview"}, "scale": labels_layer.scale}
+            meta["translate"] = labels_layer.translate  # placed as the labels, of its shape
             self._new_preview = self._viewer.add_labels(
                 np.zeros(shape, np.int32), name=name, opacity=0.5, **meta
             )

@@ -13,6 +13,7 @@ Training applies the same rule.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,15 @@ class Layout:
 
     planes: object  # (P, C, H, W) view of the input (numpy or dask)
     stack_shape: tuple[int, ...]
+
+
+def _check_not_a_name(image) -> None:
+    """Refuse a file name given as the image (as an array it was 0-d: "got shape ()")."""
+    if isinstance(image, str | os.PathLike):
+        raise InputError(
+            f"expected the image's pixels, not a file name ({image}): read it first "
+            "(napari_unet.read_image)"
+        )
 
 
 def _check_array(image) -> None:
@@ -87,6 +97,7 @@ def plane_view(image, in_channels: int, channel_axis: int | None = None):
     All the image's channels, before :func:`fit_channels` chooses those the model takes
     (``rgba``: they are the input's last axis and four); ``shape`` is the input's.
     """
+    _check_not_a_name(image)
     if not is_lazy(image):
         image = np.asarray(image)
     _check_array(image)
