@@ -8,6 +8,7 @@ next image cannot be shown in it (grey after colour, a stack after a plane).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 
@@ -222,14 +223,18 @@ def _show(layer, visible: bool) -> None:
         layer.visible = visible
 
 
-def pair_layers(viewer, pairs) -> list[tuple]:
+def pair_layers(viewer, pairs, progress=None) -> list[tuple]:
     """Hidden ``"<stem> (reviewed)"`` Image and Labels layers of ``(name, image, labels)``.
 
     Layers of these names already in the viewer (an earlier Train on corrected) get the new
     data instead of a twin. Returns ``(image layer, labels layer, None)`` triples.
+    ``progress(done, total)`` is called before each pair (napari takes about 0.2 s to add a
+    pair of 1024 x 1024 layers: see :func:`repaint_between`).
     """
     out = []
-    for name, image, labels in pairs:
+    for done, (name, image, labels) in enumerate(pairs):
+        if progress is not None:
+            progress(done, len(pairs))
         base = f"{stem_of(name)} (reviewed)"
         rgb = _is_rgb(image, labels)
         layers = []
@@ -251,3 +256,19 @@ def pair_layers(viewer, pairs) -> list[tuple]:
             layers.append(layer)
         out.append((layers[0], layers[1], None))
     return out
+
+
+def repaint_between(status) -> Callable[[int, int], None]:
+    """A ``progress`` for :func:`pair_layers`: says how far it is, and lets napari repaint.
+
+    Between two pairs the event loop runs without user input (clicks and keys wait until
+    the pairs are in): 18 pairs of 1024 x 1024 held napari 3.3 s in one piece before.
+    """
+    from qtpy.QtCore import QEventLoop
+    from qtpy.QtWidgets import QApplication
+
+    def progress(done: int, total: int) -> None:
+        status.value = f"Adding the pairs as layers: {done}/{total}..."
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+
+    return progress

@@ -310,11 +310,11 @@ def check_sent(sent: SentPairs | None, form, viewer, resume, last) -> tuple:
 def take_pairs(dock, pairs, init, source: str, save_to, check) -> SentPairs:
     """The Train dock's :meth:`use_pairs` (refused with InputError while it trains)."""
     from napari_unet.core.errors import InputError
-    from napari_unet.widgets._review_layers import pair_layers
+    from napari_unet.widgets._review_layers import pair_layers, repaint_between
 
     if not dock._done.is_set():
         raise InputError(BUSY)
-    layers = pair_layers(dock._viewer, pairs)
+    layers = pair_layers(dock._viewer, pairs, repaint_between(dock._status))
     dock._form.set_pairs(layers, f"{len(layers)} corrected images from {source}")
     dock._form.start_from_model(init)
     if save_to is not None:  # a suggestion: an existing file there moves to the next name
