@@ -7,7 +7,10 @@ percentile range, and vignetting (brightest in the centre) falling by 0.5, 1 and
 it to the corners. *as recorded* is the rule before a bright plane was judged again
 without its light (its background level above ``BRIGHT_BACKGROUND``); *now* is
 ``choose_pretrained``. Fluorescence should get ``nuclei``, histology and brightfield
-``nuclei-brightfield``. Prints a Markdown table of the wrong choices and the time per call.
+``nuclei-brightfield``. Also judged: a sparse field, the image's background pixels drawn at
+random over 1024 x 1024 (or the image's size if larger) with only 1 or 3 of its objects
+(from its ground truth) kept where they were (the *strength* column gives how many). Prints
+a Markdown table of the wrong choices and the time per call.
 
     python benchmarks/auto_choice.py --data DSB2018_FULL [--splits train val]
 """
@@ -44,6 +47,20 @@ def lit(image: np.ndarray, kind: str, strength: float) -> np.ndarray:
     return image + (light[..., None] if image.ndim == 3 else light)
 
 
+def sparse(image: np.ndarray, labels: np.ndarray, k: int, rng) -> np.ndarray:
+    """A field of ``image``'s background pixels with ``k`` of its objects (1024 px or more)."""
+    from scipy import ndimage as ndi
+
+    near = ndi.binary_dilation(labels > 0, iterations=4)
+    background = image[~near]
+    h, w = labels.shape
+    field = background[rng.integers(0, len(background), (max(h, 1024), max(w, 1024)))]
+    ids = rng.permutation(np.unique(labels[labels > 0]))[:k]
+    keep = ndi.binary_dilation(np.isin(labels, ids), iterations=3)
+    field[:h, :w][keep] = image[keep]
+    return field
+
+
 def main(argv=None) -> int:
     """Print the table."""
     from napari_unet.core.images.contrast import BRIGHT_BACKGROUND, _grey_planes, _plane_level
@@ -57,12 +74,17 @@ def main(argv=None) -> int:
     rows = [r for r in dsb_full.read_index(args.data) if r.split in args.splits]
     wrong: dict = {}
     seconds = []
+    rng = np.random.default_rng(0)
     for item in rows:
-        image = np.asarray(dsb_full.load(args.data, item)[0], np.float32)
+        image, labels = dsb_full.load(args.data, item)
+        image = np.asarray(image, np.float32)
         want = "nuclei" if item.kind == "fluo" else "nuclei-brightfield"
         group = "fluorescence" if item.kind == "fluo" else "histology and brightfield"
-        for kind, strength in LIGHTS:
-            im = lit(image, kind, strength)
+        for kind, strength in [*LIGHTS, ("sparse field", 1), ("sparse field", 3)]:
+            if kind == "sparse field":
+                im = sparse(image, labels, strength, rng)
+            else:
+                im = lit(image, kind, strength)
             before = _plane_level(_grey_planes(im, None, None)[0][0].ravel())
             bright = before is not None and before > BRIGHT_BACKGROUND  # (no padding here)
             old = "nuclei-brightfield" if bright else "nuclei"

@@ -20,6 +20,14 @@ smooth surface fitted under the objects as for a dark background, and as for a b
 (:mod:`~napari_unet.core.images.surface`, as flattening before prediction fits it). When
 the first leaves it clearly dark (under :data:`UNLIT_DARK`) and the second does not leave it
 clearly bright (under :data:`UNLIT_BRIGHT`), the plane is fluorescence under uneven light.
+
+A fluorescence field with only a few nuclei (under 0.2% of the pixels) has a 1-99.8 range of
+noise alone, and its median reads halfway: a plane reading bright is judged first against
+its extremes (:func:`_tail_level`), and reads dark when its median lies in their lower
+:data:`BRIGHT_BACKGROUND`. On the DSB2018 train and val images, as recorded and with
+read-out or shot noise (``scripts/dsb_full.py``), that level is at least 0.43 for every
+histology and brightfield image (and at most 0.31 for fluorescence); three nuclei in a
+noisy 1024 x 1024 field read 0.41 by the 1-99.8 range and 0.05 by the extremes.
 """
 
 from __future__ import annotations
@@ -124,7 +132,10 @@ def _level(planes: list[np.ndarray], window: int | None, trim: bool) -> float | 
         level = _plane_level(inside.ravel())
         if window and level is not None and level > BRIGHT_BACKGROUND:
             # inside a margin of padding, always: a black border bends the fit of the light
-            level = _unlit_level(inside if trim else _trimmed(plane), window, level)
+            inside = inside if trim else _trimmed(plane)
+            tail = _tail_level(inside)
+            sparse = tail is not None and tail <= BRIGHT_BACKGROUND
+            level = tail if sparse else _unlit_level(inside, window, level)
         levels.append(level)
     levels = [v for v in levels if v is not None]
     return float(np.median(levels)) if levels else None
@@ -162,6 +173,25 @@ def _plane_level(values: np.ndarray) -> float | None:
     if not high > low:
         return None
     return float((mid - low) / (high - low))
+
+
+def _tail_level(plane: np.ndarray) -> float | None:
+    """Where the median of a grey ``plane`` (2D) lies between its extremes (None: flat).
+
+    The extremes are the 0.01th percentile of its 2 x 2 blocks' maxima and the 99.99th of
+    their minima: a single hot or dead pixel is no extreme, a nucleus is. When objects cover
+    under 0.2% of the pixels, the 1-99.8 range (:func:`_plane_level`) is noise alone and
+    the median lies in its middle: a fluorescence field with a few nuclei read bright.
+    """
+    h, w = plane.shape[0] - plane.shape[0] % 2, plane.shape[1] - plane.shape[1] % 2
+    if h == 0 or w == 0 or not np.all(np.isfinite(plane)):
+        return None
+    blocks = plane[:h, :w].reshape(h // 2, 2, w // 2, 2)
+    top = np.percentile(blocks.min(axis=(1, 3)), 99.99)
+    bottom = np.percentile(blocks.max(axis=(1, 3)), 0.01)
+    if not top > bottom:
+        return None
+    return float((np.median(plane) - bottom) / (top - bottom))
 
 
 def _trimmed(plane: np.ndarray) -> np.ndarray:
