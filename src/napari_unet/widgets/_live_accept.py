@@ -49,8 +49,8 @@ def accept_at(live, labels, y: int, x: int) -> bool:
     One undo step; the paint event sends it to the trainer. False on background or a
     painted pixel.
     """
-    if int(live[y, x]) == 0 or labels.data[y, x] != 0:
-        return False
+    if labels.data.shape != live.shape or int(live[y, x]) == 0 or labels.data[y, x] != 0:
+        return False  # (annotations of another shape now: nothing to copy into)
     (ys, xs), mask = object_window(live, y, x)
     free = mask & (np.asarray(labels.data[ys, xs]) == 0)
     pixels = np.nonzero(free)
@@ -99,8 +99,12 @@ def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | 
     The chosen Shapes layer's shapes, else the view: the part of it that is predicted when
     a large view is cut to its centre (outside it the layer holds older views' objects).
     """
+    from napari_unet.core.errors import InputError
     from napari_unet.widgets import _layers
+    from napari_unet.widgets._live_runs import reshaped
 
+    if reshaped(dock) is not None:
+        raise InputError(reshaped(dock))
     shape = dock._mirror.shape
     if dock._region_box.value is not None:
         region = _layers.region_array(dock._region_box.value, shape, like=dock._annotations)

@@ -180,7 +180,7 @@ def other_annotations(viewer, image, labels, in_channels: int, left_out=None):
             if left_out is not None:
                 left_out.append(f"{other.name} ({str(exc).removeprefix(other.name + ': ')})")
             continue
-        pairs.append((raw, np.array(data, np.int32)))
+        pairs.append((raw, np.array(data)))  # its ids as they are (make_pairs compacts them)
         names.append(other.name)
     return pairs, names
 

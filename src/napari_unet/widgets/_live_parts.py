@@ -32,7 +32,8 @@ TIPS = {
     "_labels_box": "the annotations you paint (one id per cell), a 2D Labels layer of the "
     "image's size (of one plane's for a stack); the Annotate dock's layer of a 2D image",
     "_model": "the model fine-tuned live: a built-in model (auto: nuclei when the image's "
-    "background is dark, nuclei-brightfield when it is bright; chosen at Start) or a model file",
+    "background is dark, nuclei-brightfield when it is bright; chosen at Start) or a model file; "
+    "after Stop, Start continues the model trained so far, unless you pick a model here again",
     "_model_file": "the model file (.safetensors) when 'model file' is chosen",
     "_annotated_box": "also annotated: the shapes of a Shapes layer (or the pixels of a Labels "
     "layer) you drew over background, so that empty areas teach 'no cell here'; painted cells "
@@ -42,7 +43,7 @@ TIPS = {
     "do not fit (a stack, annotations of another size) are left out, and the status says so",
     "_start": "train continuously on what you paint; the view's prediction follows",
     "_pause": "pause or resume training (the model is kept)",
-    "_stop": "stop training (the model is kept: save it, or start again)",
+    "_stop": "stop training (the model is kept: save it, or Start again to continue it)",
     "_save": "save the model trained so far to a model file",
     "_click": "a click on a predicted object copies it into the annotations",
     "_region_box": "where Accept all copies predicted objects: the view, or the shapes of a "

@@ -32,6 +32,7 @@ from qtpy.QtWidgets import QMainWindow
 from napari_unet.core.errors import InputError
 from napari_unet.core.live.view import capped_view
 from napari_unet.widgets import _layers
+from napari_unet.widgets import _live_runs as runs
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
@@ -47,7 +48,6 @@ from napari_unet.widgets._live_parts import (
 )
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._predict_form import BUILTINS
-from napari_unet.widgets._private import private
 
 if TYPE_CHECKING:
     import napari
@@ -84,6 +84,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._other_names: list[str] = []
         self._left_out: list[str] = []  # other images left out, and why
         self._plane = None  # the plane trained on (_live_inputs.Plane)
+        self._kept_for = None  # (model choice, image) of the run Start continues
         self._make_controls()
         self._bridge = _Bridge()
         self._bridge.view.connect(self._on_view)
@@ -121,6 +122,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._model = ComboBox(label="model", choices=[*BUILTINS, FILE], value=next(iter(BUILTINS)))
         self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self._model_file.changed.connect(lambda _=None: setattr(self._model, "value", FILE))
+        for signal in (self._model.changed, self._model_file.changed, self._model.native.activated):
+            signal.connect(lambda *_: runs.forget_run(self))  # the next Start: afresh from it
         self._annotated_box = ComboBox(label="annotated region", choices=self._annotated_choices)
         self._others = CheckBox(text="also train on other annotated images", value=False)
         self._start = PushButton(text="Start live training")
@@ -178,21 +181,27 @@ class LiveWidget(_layers.KeepsPicks, Container):
             return False
         from napari_unet.core.live.trainer import LiveTrainer
 
+        previous = runs.resumable(self, inputs.image)  # Stop, then Start: go on with its model
         self.stop()
         image, labels, plane = inputs.image, inputs.labels, inputs.plane.shape
         _layers.widen_labels(labels)  # napari's New labels is uint8: 255 cells at most
         self._image, self._annotations, self._plane = image, labels, inputs.plane
         self.trainer = LiveTrainer(
-            model, meta, inputs.plane.raw, on_view=self._bridge.view.emit, others=inputs.others
-        )
+            model if previous is None else previous.snapshot(), meta, inputs.plane.raw,
+            on_view=self._bridge.view.emit, others=inputs.others, resume=previous,
+        )  # fmt: skip
+        runs.keep_run(self, image)
+        self._last_view, self._views, self._capped = None, 0, None  # not the last run's
         self._other_names, self._left_out = inputs.names, inputs.left_out
         region = self._annotated_box.value
         if region is not None:
             self._link = RegionLink(region, plane, self.trainer, self._status, like=labels)
-        self._mirror = np.zeros(plane, np.int32)
+        self._mirror = np.zeros(plane, labels.data.dtype)  # its ids as they are (uint32...)
         self._edits = EditWatch(labels)
         self._live = live_layer(self._viewer, image, plane)
         self._viewer.layers.selection.active = labels
+        if self._click.value:  # ticked before Start: a click accepts, it must not also paint
+            labels.mode = "pan_zoom"
         labels.events.paint.connect(self._on_paint)
         _layers.camera(self._viewer).events.connect(self._on_camera)
         self._send_diff(full=True)  # what is painted already
@@ -217,8 +226,10 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if self.trainer is None:
             return
         if self.trainer.running:  # else it ended by itself (an error): only tear down
-            self._send_diff(full=True)
-            self.trainer.stop()
+            try:
+                self._send_diff(full=True)
+            finally:  # whatever the sending met, the trainer stops
+                self.trainer.stop()
         if self._link is not None:
             self._link.close()
             self._link = None
@@ -227,7 +238,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             _layers.camera(self._viewer).events.disconnect(self._on_camera)
         with contextlib.suppress(RuntimeError):
             self._set_running(False)
-            self._status.value = f"Stopped after {self.trainer.step} steps; the model is kept."
+            self._status.value = runs.stopped_note(self)
 
     def _on_choice(self, _value=None) -> None:
         running = self.trainer is not None and self.trainer.running
@@ -262,13 +273,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             QTimer.singleShot(0, lambda: self.trainer is trainer and self._send(box))
 
     def _send(self, box, undone: bool = False) -> None:
-        from napari_unet.core.live.data import RING
-
-        box = grown(box, 2 * RING + 2, self._mirror.shape)  # the rings of gone cells too
-        y0, y1, x0, x1 = box
-        patch = np.array(self._annotations.data[y0:y1, x0:x1], np.int32)
-        self._mirror[y0:y1, x0:x1] = patch
-        self.trainer.update(box, patch, undone=undone)
+        runs.send_box(self, box, undone)  # the layer's own ids; nothing once it changed shape
 
     def _send_diff(self, full: bool = False) -> None:
         """Send what changed without a paint event: undo, redo (and, at Start and Stop, scripts).
@@ -277,16 +282,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
         annotated background); never in the middle of a brush stroke, whose paint event
         comes when it ends (napari groups its edits in its private ``_block_history``).
         Compared only where napari's undo history changed (:class:`EditWatch`); the whole
-        plane when ``full``.
+        plane when ``full``. Nothing once the layer's data changed shape (:func:`reshaped`).
         """
-        if self.trainer is None or self._annotations is None or self._edits is None:
-            return
-        if private(self._annotations, "_block_history", False):
-            return
-        for box in self._edits.boxes(self._mirror.shape, full=full):
-            changed = self._edits.differing_box(self._annotations.data, self._mirror, box)
-            if changed is not None:
-                self._send(changed, undone=True)
+        runs.send_diff(self, full)
 
     # -- the view ---------------------------------------------------------------------------
     def _on_removed(self, event) -> None:
@@ -332,11 +330,12 @@ class LiveWidget(_layers.KeepsPicks, Container):
         state = "paused" if t.paused else "training"
         if not t.data.annotated:
             state = "waiting for the first painted cell"
-        state += inputs_note(self)  # the plane of a stack, the other images
+        state += inputs_note(self) + runs.run_note(self)  # the plane, other images, continued
         seen += plane_note(self)  # the slider shows another plane
-        if t.error is not None:
+        problem = t.error if t.error is not None else runs.reshaped(self)
+        if problem is not None:  # an error of the thread, or the annotations reshaped
             self.stop()
-            _layers.report_error(self._status, f"Live training stopped: {t.error}")
+            _layers.report_error(self._status, f"Live training stopped: {problem}")
             return
         self._status.value = f"Live: {state}, step {t.step}{loss}{seen}"
 

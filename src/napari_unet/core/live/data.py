@@ -20,6 +20,7 @@ from collections import deque
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.labels import compact_ids
 from napari_unet.core.images.normalize import normalize
 from napari_unet.core.models.heads import DEFAULT_HEAD
 from napari_unet.core.training.pairs import TrainPair
@@ -78,7 +79,7 @@ class LiveData:
         self.raw = raw
         self._normalization, self._image = normalization, None
         h, w = raw.shape[-2:]
-        self.labels = np.zeros((h, w), np.int32)
+        self.labels = np.zeros((h, w), np.int32)  # int64 once an id needs it (_fitting)
         self.mask = np.zeros((h, w), bool)  # painted | region: what is annotated
         self.painted = np.zeros((h, w), bool)  # painted cells and their rings
         self.region = np.zeros((h, w), bool)  # areas the user marked (set_region)
@@ -114,7 +115,7 @@ class LiveData:
         h, w = self.shape
         if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
             raise InputError(f"box {box} is outside the {h} x {w} image")
-        labels = np.asarray(labels)
+        labels = self._fitting(np.asarray(labels))
         if labels.shape != (y1 - y0, x1 - x0):
             raise InputError(f"labels of shape {labels.shape} do not fill the box {box}")
         gone = (self.labels[y0:y1, x0:x1] > 0) & (labels == 0)
@@ -133,6 +134,26 @@ class LiveData:
         self.recent.appendleft((time.monotonic(), (y0, y1, x0, x1)))
         self.version += 1
         self._pair = None
+
+    def _fitting(self, labels: np.ndarray) -> np.ndarray:
+        """``labels``, with the plane's ids widened to int64 when int32 cannot hold them.
+
+        Ids are kept as they are (a uint32 layer's 3,000,000,000, an int64 layer's
+        2**32 + 1): cast to int32 they wrapped, to "not annotated" or onto another cell.
+        """
+        if labels.dtype.kind not in "biu":
+            raise InputError(f"labels must be integer ids; got {labels.dtype}")
+        if labels.size == 0 or np.can_cast(labels.dtype, self.labels.dtype):
+            return labels
+        top, low = int(labels.max()), int(labels.min())
+        big = np.iinfo(np.int64)
+        if top > big.max:
+            raise InputError(f"label id {top} is above {big.max} (2**63 - 1), the largest "
+                             "id live training takes; renumber the annotations")  # fmt: skip
+        small = np.iinfo(self.labels.dtype)
+        if top > small.max or low < small.min:
+            self.labels = self.labels.astype(np.int64)
+        return labels
 
     def set_region(self, region: np.ndarray) -> Box | None:
         """Replace the areas the user marked as annotated (a drawn region).
@@ -166,7 +187,8 @@ class LiveData:
         ctx = _grow(box, 2 * CONTEXT, self.shape)
         keep = _grow(box, CONTEXT, self.shape)
         cy0, cy1, cx0, cx1 = ctx
-        labels = np.ascontiguousarray(self.labels[cy0:cy1, cx0:cx1])
+        # ids counted 1..n when large (a uint32 layer's 3e9): per-id tables stay small
+        labels = compact_ids(np.maximum(self.labels[cy0:cy1, cx0:cx1], 0))
         mask = self.mask[cy0:cy1, cx0:cx1]
         mode = "3class" if self.head == "3class" else "binary"
         target, weights = target_and_weights(

@@ -131,6 +131,10 @@ class LiveTrainer:
         counts as annotated is what live painting marks: the labelled cells and a ring of
         :data:`~napari_unet.core.live.data.RING` pixels of background around each. Their
         targets are built on the trainer's thread before the first step.
+    resume : LiveTrainer, optional
+        A stopped run to continue (Stop, then Start on the same image): its trained
+        weights, their average, its optimiser state and its step count are taken over
+        (``model`` gives the network's shape). :attr:`start_step` says where it went on.
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class LiveTrainer:
         on_view: Callable | None = None,
         on_progress: Callable | None = None,
         others=(),
+        resume: LiveTrainer | None = None,
     ) -> None:
         import torch
 
@@ -175,8 +180,21 @@ class LiveTrainer:
         self._others = list(others)
         self.other_pairs: list = []  # built on the thread
         self._rng = np.random.default_rng(self.config.seed)
+        self.start_step = 0  # the steps of the run continued (resume)
+        if resume is not None:
+            self._take_over(resume)
         self._thread = threading.Thread(target=self._run, name="napari-unet live", daemon=True)
         self._thread.start()
+
+    def _take_over(self, previous: LiveTrainer) -> None:
+        """Go on from ``previous``: its weights, average, optimiser state and step count."""
+        with previous._model_lock:  # not in the middle of its step
+            self.model.load_state_dict(previous.model.state_dict())
+            self.average.load_state_dict(previous.average.state_dict())
+            self._opt.load_state_dict(copy.deepcopy(previous._opt.state_dict()))  # its own
+        for group in self._opt.param_groups:
+            group["lr"] = self.config.lr  # this run's rate
+        self.step = self.start_step = previous.step
 
     # -- called by the GUI ------------------------------------------------------------------
     def update(
@@ -333,11 +351,13 @@ class LiveTrainer:
 
     def _sampler_for(self):
         if self._sampler is None:
+            import torch
+
             from napari_unet.core.training.config import TrainConfig
             from napari_unet.core.training.setup import crop_sizes
 
             cfg = TrainConfig(crop_size=self.config.crop_size)
-            s_in, s_out = crop_sizes(self.model, cfg, _cpu())
+            s_in, s_out = crop_sizes(self.model, cfg, torch.device("cpu"))
             self.other_pairs = other_pairs(self._others, self.metadata, self.model, self.head)
             self._sampler = LiveSampler(self.data, s_in, s_out, self.config, self.other_pairs)
         return self._sampler
@@ -376,9 +396,3 @@ def _ema(average, model, decay: float) -> None:
             a.mul_(decay).add_(p, alpha=1.0 - decay)
         for a, b in zip(average.buffers(), model.buffers(), strict=True):
             a.copy_(b)
-
-
-def _cpu():
-    import torch
-
-    return torch.device("cpu")

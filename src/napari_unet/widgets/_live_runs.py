@@ -1,0 +1,128 @@
+"""The Live dock's runs: what Start continues, how strokes are sent, annotations reshaped.
+
+- **Stop, then Start** on the same image with the same model choice continues the model
+  trained so far (:func:`resumable`): its weights, their average, the optimiser's state and
+  the step count (:class:`~napari_unet.core.live.trainer.LiveTrainer`'s ``resume``). Start
+  used to load the model file again and throw the live steps away, silently. Picking a
+  model in the dock's list (even the same one again), another model file or another image
+  starts afresh from the chosen model.
+- **Ids are sent as the layer holds them** (:func:`send_box`): cast to int32, a uint32
+  layer's id 3,000,000,000 (the Annotate dock's layers are uint32) reached the trainer as a
+  negative id, not annotated, and an int64 layer's 2**32 + 1 as 1, merged with cell 1. The
+  copy the dock compares the layer with (its mirror) keeps the layer's type; the trainer
+  widens its own when an id needs it (:class:`~napari_unet.core.live.data.LiveData`).
+- **Annotations replaced by another shape** (``layer.data = ...`` from a script or a plugin)
+  can no longer be compared with what was sent: nothing more is sent, and training stops
+  with a message (:func:`reshaped`). The comparison raised every second, and Stop raised
+  before it stopped the trainer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_unet.widgets._live_boxes import grown
+from napari_unet.widgets._live_parts import FILE
+from napari_unet.widgets._private import private
+
+__all__ = [
+    "forget_run",
+    "keep_run",
+    "reshaped",
+    "resumable",
+    "run_note",
+    "send_box",
+    "send_diff",
+    "stopped_note",
+]
+
+
+def _model_choice(dock) -> tuple:
+    """The dock's model choice: a built-in model's name, or the model file's path."""
+    choice = dock._model.value
+    return choice, str(dock._model_file.value) if choice == FILE else None
+
+
+def keep_run(dock, image) -> None:
+    """Remember what the dock's new run trains (Stop, then Start, continues it)."""
+    dock._kept_for = (_model_choice(dock), image)
+
+
+def forget_run(dock, *_args) -> None:
+    """The model was chosen again: the next Start begins from it, not from the last run."""
+    dock._kept_for = None
+
+
+def resumable(dock, image):
+    """The stopped run that Start continues on ``image`` (None: start from the model chosen)."""
+    kept = getattr(dock, "_kept_for", None)
+    if dock.trainer is None or kept is None:
+        return None
+    choice, kept_image = kept
+    return dock.trainer if choice == _model_choice(dock) and kept_image is image else None
+
+
+def run_note(dock) -> str:
+    """What the status line says of a continued run: from which step it went on."""
+    start = getattr(dock.trainer, "start_step", 0)
+    return f" (continuing from step {start}, where Stop left it)" if start else ""
+
+
+def stopped_note(dock) -> str:
+    """The status line once stopped: the steps, and what Start does next."""
+    head = f"Stopped after {dock.trainer.step} steps"
+    problem = reshaped(dock)
+    if problem is not None:
+        return f"{head}: {problem}; the model is kept."
+    return (f"{head}; the model is kept: Start continues it (pick a model in the list to "
+            "start afresh from it).")  # fmt: skip
+
+
+def reshaped(dock) -> str | None:
+    """Why the annotations cannot be trained on any more (their data changed shape), or None."""
+    labels, mirror = dock._annotations, dock._mirror
+    if labels is None or mirror is None:
+        return None
+    shape = tuple(int(s) for s in labels.data.shape)
+    if shape == mirror.shape:
+        return None
+    now, was = " x ".join(map(str, shape)), " x ".join(map(str, mirror.shape))
+    return (f"the annotations {labels.name!r} changed shape ({now}; training was on {was}), "
+            "so what is painted there cannot be trained on")  # fmt: skip
+
+
+def _same_type(dock, dtype) -> None:
+    """Keep the mirror in the layer's type (its data may be replaced by another type)."""
+    if dock._mirror.dtype != dtype:
+        dock._mirror = dock._mirror.astype(dtype)
+
+
+def send_box(dock, box, undone: bool = False) -> None:
+    """Hand the annotations of ``box`` (grown by the rings of gone cells) to the trainer.
+
+    In the layer's own ids: every id of a uint32 or int64 layer stays its own cell.
+    """
+    from napari_unet.core.live.data import RING
+
+    if reshaped(dock) is not None:
+        return
+    box = grown(box, 2 * RING + 2, dock._mirror.shape)  # the rings of gone cells too
+    y0, y1, x0, x1 = box
+    patch = np.array(dock._annotations.data[y0:y1, x0:x1])  # a copy, its ids as they are
+    _same_type(dock, patch.dtype)
+    dock._mirror[y0:y1, x0:x1] = patch
+    dock.trainer.update(box, patch, undone=undone)
+
+
+def send_diff(dock, full: bool = False) -> None:
+    """Send what changed without a paint event (see ``LiveWidget._send_diff``)."""
+    if dock.trainer is None or dock._annotations is None or dock._edits is None:
+        return
+    if private(dock._annotations, "_block_history", False) or reshaped(dock) is not None:
+        return
+    data = dock._annotations.data
+    _same_type(dock, np.dtype(data.dtype))
+    for box in dock._edits.boxes(dock._mirror.shape, full=full):
+        changed = dock._edits.differing_box(data, dock._mirror, box)
+        if changed is not None:
+            dock._send(changed, undone=True)
