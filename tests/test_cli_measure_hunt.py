@@ -203,3 +203,22 @@ def test_label_and_mask_endings_pair_as_the_review_dock_reads_them(tmp_path, cap
     text = out.read_text()
     assert "x_mask" not in text.splitlines()[1]  # the image's name, with its intensities
     assert "mean_intensity" in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_listed_label_image_without_image_label_metadata_is_a_label_image(tmp_path, version):
+    # image-label is optional in the spec: such a label image was refused as an image
+    from napari_unet.reader import read_ome_zarr
+
+    image_path = tmp_path / "cells.ome.zarr"
+    _ome_image(image_path, version, "micrometer")
+    group = zarr.open_group(str(image_path / "labels" / "cells"), mode="r+")
+    if version == "0.5":
+        group.attrs["ome"] = {k: v for k, v in group.attrs["ome"].items() if k != "image-label"}
+    else:
+        del group.attrs["image-label"]
+    out = tmp_path / "objects.csv"
+    assert main(["measure", str(image_path / "labels" / "cells"), "-o", str(out)]) == 0
+    assert [r["label"] for r in _read(out)] == ["1", "7"]
+    (layer,) = read_ome_zarr(str(image_path / "labels" / "cells"))
+    assert layer[2] == "labels"

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.omezarr import axis_letters, group_attrs, read_multiscale
+from napari_unet.core.images.omezarr import axis_letters, group_attrs, ome_kind, read_multiscale
 
 __all__ = ["get_reader", "read_ome_zarr"]
 
@@ -93,8 +93,7 @@ def read_ome_zarr(path) -> list[tuple]:
     if isinstance(path, list | tuple):
         path = path[0]
     p = Path(path)
-    ome = group_attrs(p)[0]
-    if "image-label" in ome:
+    if ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
         return [_layer(p, "labels", _name(p))]
     layers = [_layer(p, "image", _name(p))]
     found = group_attrs(p / "labels") if (p / "labels").is_dir() else None

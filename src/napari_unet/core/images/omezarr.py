@@ -300,16 +300,23 @@ def check_label_name(name) -> str:
 def ome_kind(path: str | os.PathLike) -> str | None:
     """What the OME-Zarr group at ``path`` is: "labels", "image", "group" or None.
 
-    "labels": a label image (``multiscales`` and ``image-label``); "image": ``multiscales``
-    alone; "group": another OME group, such as an image's ``labels`` group; None: no
-    OME-Zarr group (a plain array, or no store).
+    "labels": a label image (``multiscales`` and ``image-label``, or ``multiscales`` alone
+    at ``IMAGE/labels/NAME`` where the image's ``labels`` group lists NAME: the spec's
+    ``image-label`` is optional, and such a label image was refused as an image);
+    "image": ``multiscales`` alone; "group": another OME group, such as an image's
+    ``labels`` group; None: no OME-Zarr group (a plain array, or no store).
     """
     found = group_attrs(path)
     if found is None:
         return None
     if not found[0].get("multiscales"):
         return "group"
-    return "labels" if "image-label" in found[0] else "image"
+    return "labels" if "image-label" in found[0] or _listed_label(Path(path)) else "image"
+
+
+def _listed_label(path: Path) -> bool:
+    """Whether ``path`` is ``IMAGE/labels/NAME`` and ``IMAGE/labels`` lists NAME."""
+    return path.parent.name == "labels" and path.name in label_names(path.parent.parent)
 
 
 def label_names(image: str | os.PathLike) -> list[str]:
