@@ -1,11 +1,11 @@
 """Work of the Evaluate dock done off the GUI thread: copying the layers, then scoring.
 
 Copying two 8192 x 8192 Labels layers on the GUI thread when Evaluate was pressed froze
-napari for about 2 s. The GUI thread now only checks the choices (names and shapes) and
-makes the layers read-only (:class:`ReadOnly`); the worker copies them (:func:`copy_layers`)
-and says so (:data:`COPIED`), and the dock gives the layers back at once. Painting while
-the copies are made is impossible, painting after them changes nothing: the result is that
-of the layers as they were when Evaluate was pressed.
+napari for about 2 s. The GUI thread now only checks the choices (names, shapes and
+placement) and makes the layers read-only (:class:`ReadOnly`); the worker copies them
+(:func:`copy_layers`) and says so (:data:`COPIED`), and the dock gives the layers back at
+once. Painting while the copies are made is impossible, painting after them changes
+nothing: the result is that of the layers as they were when Evaluate was pressed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "Copied",
     "Plan",
     "ReadOnly",
+    "check_overlay",
     "copy_layers",
     "plan",
     "restore_history",
@@ -72,7 +73,8 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
     ------
     InputError
         No prediction or ground truth, the same layer on both sides, different shapes, a
-        Shapes region without shapes or a region of another shape.
+        prediction that does not lie on the ground truth's pixels (:func:`check_overlay`),
+        a Shapes region without shapes or a region of another shape.
     """
     from napari.layers import Shapes
 
@@ -91,6 +93,7 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
                 f"{layer.name!r} has shape {tuple(np.shape(_data(layer)))} but "
                 f"{gt_layer.name!r} has shape {shape}; expected layers of the same shape"
             )
+        check_overlay(layer, gt_layer)
     layers, region = [gt_layer, *predictions], None
     if isinstance(region_layer, Shapes):
         if len(region_layer.data) == 0:
@@ -112,6 +115,26 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
     planes = shape[0] if per_plane and len(shape) >= 3 else 1
     preds = [(layer.name, _data(layer)) for layer in predictions]
     return Plan(_data(gt_layer), preds, region, per_plane, planes * len(preds)), layers
+
+
+def check_overlay(layer, gt_layer) -> None:
+    """Refuse a prediction that does not lie on the ground truth's pixels in the viewer.
+
+    Scoring compares pixel to pixel; two layers of the same shape that the viewer shows
+    apart (another scale, translate, rotation, shear or affine) were scored as if they
+    overlaid, a shifted copy of the ground truth as AP 1.000.
+    """
+    transforms = ("scale", "translate", "rotate", "shear")
+    same = layer.ndim == gt_layer.ndim and all(
+        np.allclose(getattr(layer, k), getattr(gt_layer, k)) for k in transforms
+    )
+    if same and np.allclose(layer.affine.affine_matrix, gt_layer.affine.affine_matrix):
+        return
+    raise InputError(
+        f"{layer.name!r} does not lie on the pixels of {gt_layer.name!r} (their scale, "
+        "translate or rotation differ), so their pixels cannot be compared; give "
+        f"{layer.name!r} the same scale and translate as {gt_layer.name!r}"
+    )
 
 
 def _region_mask(region: tuple | None, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -1,8 +1,9 @@
 """bioimage.io packages in the docks: the Export button, and packages opened as models.
 
 The Predict and Train docks each have an "Export to bioimage.io..." button
-(:class:`Exporter`). It asks for a ``.zip`` path (:func:`~napari_unet.widgets._saving.ask_path`),
-then a napari thread worker (:func:`export_job`) writes the dock's model with
+(:class:`Exporter`). It asks for a ``.zip`` path (:func:`~napari_unet.widgets._saving.ask_path`;
+never the package the model was opened from), then a napari thread worker
+(:func:`export_job`) writes the dock's model with
 :func:`~napari_unet.core.exchange.export.export_bioimageio` and tests the package with
 :func:`~napari_unet.core.exchange.export.check_package` (bioimageio.core's ``test_model``,
 the checks of the ``bioimageio test`` command); the dock's status line says what is being
@@ -142,23 +143,54 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
 
     ``source`` is what :func:`~napari_unet.core.exchange.export.export_bioimageio` takes (a
     model file, a built-in model name, a ``(network, metadata)`` pair) or a package, which
-    is imported first. Returns a dict: ``path``, ``megabytes``, ``seconds``, ``passed``
-    (None when not tested) and ``lines`` (the test's checks).
+    is imported first; the package's name, authors and licence are those of the new one
+    (:func:`package_identity`; before, they became the model's file name, "unknown
+    (exported by napari-unet)" and BSD-3-Clause). An ``output`` that is the source file is
+    refused (before, a package exported over itself was replaced). Returns a dict: ``path``,
+    ``megabytes``, ``seconds``, ``passed`` (None when not tested) and ``lines`` (the test's
+    checks).
     """
     from napari_unet.core.exchange.export import check_package, export_bioimageio, package_name
+    from napari_unet.core.files import check_outputs
 
     start = time.perf_counter()
+    if isinstance(source, os.PathLike):  # a file; imported below, when it is a package
+        check_outputs([output], [source])
+    identity = {"name": package_name(None, name)}
     if is_package(source):
         yield f"Exporting: reading {Path(source).name}..."
+        identity.update(package_identity(read_rdf(Path(source))))
         source = load_model_file(source)
     yield f"Exporting: writing {output.name} (weights, TorchScript, ONNX, test tensors)..."
-    path = export_bioimageio(source, output, name=package_name(None, name))
+    path = export_bioimageio(source, output, **identity)
     out = {"path": path, "megabytes": path.stat().st_size / 1e6, "passed": None, "lines": []}
     if check:
         yield f"Exporting: testing {output.name} with bioimageio.core (bioimageio test)..."
         out["passed"], out["lines"] = check_package(path)
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+def package_identity(rdf: dict | None) -> dict:
+    """The ``name``, ``authors`` and ``license`` a package's ``rdf.yaml`` records (those found).
+
+    The keyword arguments of :func:`~napari_unet.core.exchange.export.export_bioimageio`; a
+    name the spec would refuse is left out (the dock's name for the model is used then).
+    """
+    from napari_unet.core.exchange.export import package_name
+
+    rdf = rdf if isinstance(rdf, dict) else {}
+    out: dict = {"name": rdf.get("name") if isinstance(rdf.get("name"), str) else None}
+    try:
+        package_name(out["name"], "")  # refuses a name the spec would refuse
+    except InputError:
+        out["name"] = None
+    people = rdf.get("authors") if isinstance(rdf.get("authors"), list) else []
+    names = [a.get("name") if isinstance(a, dict) else a for a in people]
+    out["authors"] = [str(n) for n in names if isinstance(n, str) and n.strip()] or None
+    licence = rdf.get("license")
+    out["license"] = licence if isinstance(licence, str) and licence.strip() else None
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def result_text(out: dict) -> str:
@@ -260,10 +292,18 @@ class Exporter:
 
 
 def suggested_path(name: str, beside: Path | None = None) -> Path:
-    """``NAME.zip`` beside ``beside`` (a model file), else in the home folder."""
+    """``NAME.zip`` beside ``beside`` (a model file), else in the home folder.
+
+    Never ``beside`` itself (a package opened as the model): ``NAME-exported.zip`` then.
+    """
+    from napari_unet.core.files import same_file
+
     folder = beside.parent if beside is not None else Path.home()
     plain = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._")
-    return folder / f"{plain or 'model'}.zip"
+    path = folder / f"{plain or 'model'}.zip"
+    if beside is not None and same_file(path, beside):
+        path = folder / f"{plain or 'model'}-exported.zip"
+    return path
 
 
 def read_rdf(path: Path) -> dict | None:

@@ -256,8 +256,10 @@ class PredictForm(PredictDisplay, Container):
     def export_source(self) -> tuple:
         """``(model, name, suggested .zip path)`` for the Export button (GUI thread).
 
-        A built-in model by name, the in-memory model the dock predicts with (the one the
-        Train dock handed over, or one loaded from its file), else the chosen file.
+        A built-in model by name, the package the model was opened from (its name,
+        authors and licence are carried; the path suggested is never the package itself),
+        the in-memory model the dock predicts with (the one the Train dock handed over, or
+        one loaded from its file), else the chosen file.
         """
         from napari_unet.widgets._exporting import is_foreign as out_of_reach
         from napari_unet.widgets._exporting import suggested_path
@@ -278,6 +280,8 @@ class PredictForm(PredictDisplay, Container):
             raise InputError(
                 f"{name} is a bioimage.io package of another tool: share that package itself"
             )
+        if beside is not None and is_package(beside):  # opened from a package: read again,
+            return beside, name, suggested_path(name, beside)  # its authors and licence too
         if self.model is not None:
             return (self.model, self.metadata), name, suggested_path(name, beside)
         if self.pending is not None:

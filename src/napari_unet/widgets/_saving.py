@@ -1,14 +1,18 @@
 """Saving from the docks: a segmentation layer to TIFF or Zarr, a trained model to its file.
 
 The docks ask for a path with :func:`ask_path` (Qt's save dialog, which itself asks before
-replacing a file) and write in a thread worker through the core's atomic writers, so a
-large image never freezes the window and a failed write leaves the old file as it was.
+replacing a file; when the filter's suffix is added to the name typed, :func:`ask_path` asks
+about the file the name then names) and write in a thread worker through the core's atomic
+writers, so a large image never freezes the window and a failed write leaves the old file
+as it was.
 An output that is one of the files the layers were read from, holds one (a Zarr store
 with the image in it) or lies inside one is refused.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -18,12 +22,14 @@ __all__ = [
     "MODEL_FILTER",
     "ZARR_PIXELS",
     "ask_path",
+    "confirm_replace",
     "layer_source",
     "model_path",
     "save_labels",
     "save_run",
     "save_trained_model",
     "suggested_labels_path",
+    "with_filter_suffix",
 ]
 
 #: File-dialog filters of a segmentation; the suffix chooses the format.
@@ -35,16 +41,51 @@ ZARR_PIXELS = 8192 * 8192
 
 
 def ask_path(parent, title: str, suggested: Path, filters: str) -> Path | None:
-    """A path from Qt's save dialog (None if cancelled); the chosen filter's suffix added."""
+    """A path from Qt's save dialog (None if cancelled), ending in one of the filters' suffixes.
+
+    A name typed without one (``cells``, or ``lab-model.v2`` for a model file) gets the
+    chosen filter's first suffix (:func:`with_filter_suffix`). Qt asked before replacing
+    only the name it returned: when the name with its suffix added is an existing file,
+    :func:`confirm_replace` asks about that one (No: None, as if cancelled). Before, the
+    suffix was added without its dot (a ValueError traceback), and a model file's suffix
+    added after the dialog replaced ``lab-model.v2.safetensors`` unasked.
+    """
     from qtpy.QtWidgets import QFileDialog
 
     name, chosen = QFileDialog.getSaveFileName(parent, title, str(suggested), filters)
     if not name:
         return None
-    path = Path(name)
-    if not path.suffix and "*." in chosen:  # some platforms leave the suffix to us
-        path = path.with_suffix(chosen.split("*.")[1].split()[0].rstrip(")"))
+    typed = Path(name)
+    path = with_filter_suffix(typed, chosen, filters)
+    if path != typed and os.path.lexists(path) and not confirm_replace(parent, path):
+        return None
     return path
+
+
+def with_filter_suffix(path: Path, chosen: str, filters: str) -> Path:
+    """``path``, or ``path`` + the ``chosen`` filter's first suffix when it ends in none.
+
+    The suffixes of all ``filters`` are kept (``cells.zarr`` with the TIFF filter chosen is a
+    Zarr store); with no filter chosen, the first filter's suffix is added.
+    """
+    known = re.findall(r"\*(\.[\w.]+)", filters)
+    if not known or path.name.lower().endswith(tuple(s.lower() for s in known)):
+        return path
+    suffix = (re.findall(r"\*(\.[\w.]+)", chosen) or known)[0]
+    return path.with_name(path.name.rstrip(".") + suffix)
+
+
+def confirm_replace(parent, path: Path) -> bool:
+    """Ask whether to replace the existing ``path`` (a file the save dialog did not ask about)."""
+    from qtpy.QtWidgets import QMessageBox
+
+    buttons = QMessageBox.StandardButton
+    answer = QMessageBox.question(
+        parent, "Replace the file?",
+        f"{path.name} already exists in {path.parent}.\nDo you want to replace it?",
+        buttons.Yes | buttons.No, buttons.No,
+    )  # fmt: skip
+    return answer == buttons.Yes
 
 
 def layer_source(layer) -> Path | None:
