@@ -302,24 +302,25 @@ def visible_box(viewer, layer, plane_shape, limit: int | None = None):
 
     From the camera's centre and zoom (canvas pixels per world unit) and the canvas size,
     which napari gives in the order of the displayed axes (napari's transpose button swaps
-    them); ``limit`` caps the half side of the box (data pixels) around the centre. None if
-    less than 16 x 16 pixels are visible, in 3D display, or when the axes shown are not the
-    plane's (a stack viewed from its side).
+    them): the view's corners go into the layer's pixels through its ``world_to_data`` (its
+    scale, translate, rotation, shear and affine), and the box holds them all. ``limit``
+    caps the half side of the box (data pixels) around the centre. None if less than
+    16 x 16 pixels are visible, in 3D display, or when the axes shown are not the plane's
+    (a stack viewed from its side).
     """
     nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
     if len(displayed) != 2 or sorted(displayed) != [nd - 2, nd - 1]:
         return None
     cam = camera(viewer)
-    size, shown = canvas_size(viewer), np.asarray(cam.center[-2:], dtype=float)
-    order = [axis - (nd - 2) for axis in displayed]  # the plane's axis shown down, across
-    centre_world, half_world = np.empty(2), np.empty(2)
-    centre_world[order] = shown
-    half_world[order] = np.asarray(size, dtype=float) / cam.zoom / 2
-    limit = np.inf if limit is None else limit
+    shown = np.asarray(cam.center[-2:], dtype=float)  # world, the axes shown down, across
+    half_world = np.asarray(canvas_size(viewer), dtype=float) / cam.zoom / 2
+    point, corners = np.array(viewer.dims.point, dtype=float), []
+    for sign in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        point[displayed] = shown + np.asarray(sign) * half_world
+        corners.append(np.asarray(layer.world_to_data(point), dtype=float)[-2:])
+    lo, hi = np.min(corners, axis=0), np.max(corners, axis=0)
+    centre, half = (lo + hi) / 2, np.minimum((hi - lo) / 2, np.inf if limit is None else limit)
     h, w = plane_shape
-    scale, trans = np.asarray(layer.scale[-2:]), np.asarray(layer.translate[-2:])
-    centre = (centre_world - trans) / scale
-    half = np.minimum(half_world / scale, limit)
     y0, x0 = (int(v) for v in np.maximum(np.floor(centre - half), 0))
     y1, x1 = (int(v) for v in np.minimum(np.ceil(centre + half), (h, w)))
     return (y0, y1, x0, x1) if y1 - y0 >= 16 and x1 - x0 >= 16 else None

@@ -5,22 +5,25 @@ Loading the model file and every tile run in a napari thread worker
 :func:`napari_unet.core.inference.segment.iter_labels`); the GUI thread only moves the
 progress bar (with the elapsed and remaining time) and adds the result as a Labels layer
 ``"<image> segmentation (<model>)"`` (and optionally the foreground probability as an Image
-layer) with the image's scale and translate, so the results of several models sit side by
-side. Corrections painted into a result layer are never written over: a result that would
-replace them goes to a new layer. The segmentation and an unsaved trained model can be saved
+layer) on the image (its scale, translate, rotation, shear and affine transform), so the
+results of several models sit side by side. Corrections painted into a result layer, and a
+layer of a result's name the dock did not make, are never written over: the result goes to
+a new layer (:mod:`~napari_unet.widgets._predict_place`). Removing the dock cancels its run.
+The segmentation and an unsaved trained model can be saved
 from the dock, and the model exported as a bioimage.io package
 (:mod:`~napari_unet.widgets._exporting`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
-from qtpy.QtWidgets import QWIDGETSIZE_MAX, QSizePolicy
+from qtpy.QtWidgets import QWIDGETSIZE_MAX, QMainWindow, QSizePolicy
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _exporting, _layers, _saving, _workers
@@ -33,6 +36,7 @@ from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's publi
     WHOLE,
     PredictForm,
 )
+from napari_unet.widgets._predict_place import Results
 
 if TYPE_CHECKING:
     import napari
@@ -91,9 +95,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self.native.layout().addWidget(self._scroll)
         self._evaluate.toggled.connect(lambda on: on and reveal(self._scroll, self._evaluate))
         self._last: tuple | None = None  # (result layer, image layer) of the last run
-        # Per result name: (its layer, the name given, the array the dock last wrote there).
-        self._results: dict[str, tuple] = {}
-        self._notes: list[str] = []  # said after a run: an edited result layer kept
+        self._placed = Results(viewer)  # the result layers the dock made, and what it wrote
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
         self._estimate.changed.connect(lambda _=None: self._on_run(estimate=True))
@@ -101,6 +103,10 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._save_model.changed.connect(self._on_save_model)
         self._form.model_changed = self._on_model_changed
         _layers.on_layers_changed(viewer, lambda _e=None: self.reset_choices())
+        # Removing the dock (or closing napari) cancels a run: nothing is added after.
+        self._watcher = _layers.CloseWatcher(self._closed, confirmed=True)
+        self.native.installEventFilter(self._watcher)
+        self.native.destroyed.connect(lambda *_: self._closed())
         self._on_model_changed()
         tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 
@@ -135,6 +141,9 @@ class PredictWidget(_layers.KeepsPicks, Container):
             return
         self._req, self._job = req, self._job + 1
         self._set_running(True)
+        window = self.native.window()  # docked: closing napari cancels the run too
+        if isinstance(window, QMainWindow):
+            window.installEventFilter(self._watcher)
         self._progress.value = 0
         self._t0 = time.perf_counter()
         self._status.value = "Estimating the object size..." if estimate else "Predicting..."
@@ -173,6 +182,17 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._progress.value = 0
         self._status.value = "Cancelled: nothing was added"
 
+    def _closed(self) -> None:
+        """The dock was removed or napari closes: the run is dropped, quietly."""
+        if self._worker is None:
+            return
+        self._worker.quit()
+        self._worker, self._job = None, self._job + 1
+        with contextlib.suppress(RuntimeError):  # the dock's widgets may be deleted
+            self._set_running(False)
+            self._progress.value = 0
+            self._status.value = "Cancelled: the dock was closed; nothing was added"
+
     def _on_progress(self, event, job: int) -> None:
         from napari_unet.core.inference.scale import ObjectSize
 
@@ -203,7 +223,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
             self._form.show_size(out["size"])
         else:  # at the image's own scale: not the scale of an earlier run
             self._form.show_own_scale()
-        self._notes = []
+        self._placed.notes = []
         if out.get("output") is not None:  # another tool's bioimage.io package
             lines = self._show_foreign(out)
         else:
@@ -211,7 +231,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
             lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
             if out.get("background"):
                 lines.append(out["background"][0].upper() + out["background"][1:])
-        lines[1:1] = self._notes  # an edited result layer kept, after the result's line
+        lines[1:1] = self._placed.notes  # a layer kept, after the result's line
         for text in out["warnings"]:
             show_warning(f"{self._req['layer'].name}: {text}")
             lines.append(f"Warning: {text}")
@@ -268,82 +288,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
         return lines
 
     def _put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str):
-        """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape).
-
-        A Labels result never overwrites what the dock did not write: see :meth:`_target`;
-        a plane or a view written into one gets ids past those already in it, so that ids
-        stay unique over the layer (two cells of one id read as one object when measured).
-        """
-        layers, key, start, image = self._viewer.layers, name, None, self._req["layer"]
-        place = {"scale": image.scale[-len(full) :], "translate": image.translate[-len(full) :]}
-        if kind == "labels":
-            target, name, start = self._target(name, full, index)
-        else:
-            target = layers[name] if name in layers else None
-            if target is not None and target.data.shape != full:
-                layers.remove(target)
-                target = None
-        if kind == "labels" and index:  # a plane or a view: ids past those already there
-            held = target.data if target is not None else start
-            top = 0 if held is None else int(np.max(held))
-            values = np.where(values > 0, values + top, 0).astype(values.dtype)
-        if target is not None and index:
-            target.data[tuple(index)] = values
-        elif target is not None:
-            target.data = values
-        else:  # a new layer: the new part in zeros (or in a copy of the edited layer)
-            if index:
-                start = np.zeros(full, values.dtype) if start is None else start
-                start[tuple(index)] = values
-            target = self._add(name, values if start is None else start, kind, place)
-        target.scale, target.translate = place["scale"], place["translate"]  # as it is now
-        target.refresh()
-        if kind == "labels":  # what the dock wrote there, to tell the user's edits by
-            wrote = self._results.get(key, (None, None, None))[2]
-            if index and wrote is not None and self._results[key][0] is target:
-                wrote[tuple(index)] = values
-            else:
-                wrote = np.array(target.data)
-            self._results[key] = (target, target.name, wrote)
-        return target
-
-    def _target(self, name: str, full: tuple, index: list) -> tuple:
-        """The Labels layer ``name``'s result goes into (None: a new one), its name, its start.
-
-        The dock's own layer is updated in place when the part the result replaces is as
-        the dock last wrote it. When the user painted there (or the layer ``name`` is not
-        the dock's) the edited layer is kept and the result goes to a new layer
-        ``"<name> 2"``, which starts as a copy of the edited layer when only a plane or a
-        region is predicted; the status line says so.
-        """
-        layers = self._viewer.layers
-        self._results = {k: v for k, v in self._results.items() if v[0] in layers}
-        target, given, wrote = self._results.get(name, (None, None, None))
-        if target is not None and target.name == given:
-            data = target.data
-            part = tuple(index) if data.shape == full else ()
-            if data.shape == wrote.shape and np.array_equal(np.asarray(data[part]), wrote[part]):
-                if data.shape == full:
-                    return target, given, None
-                layers.remove(target)  # not edited, for an image now of another shape
-                return None, given, None
-        elif name in layers:  # not the dock's: the user's, or renamed to this name
-            target = layers[name]
-        else:
-            return None, name, None
-        k = 2
-        while f"{name} {k}" in layers:
-            k += 1
-        self._notes.append(f"Kept your edits in {target.name!r}; the new result is in '{name} {k}'")
-        start = np.array(target.data) if index and target.data.shape == full else None
-        return None, f"{name} {k}", start
-
-    def _add(self, name: str, values: np.ndarray, kind: str, place: dict):
-        """A new result layer: Labels half transparent, an Image in magma, on the image."""
-        if kind == "labels":
-            return self._viewer.add_labels(values, name=name, opacity=0.5, **place)
-        kw = {"colormap": "magma", "blending": "additive", **place}
-        return self._viewer.add_image(values, name=name, **kw)
+        """Write ``values`` at ``index`` of layer ``name``, on the image (``Results.put``)."""
+        return self._placed.put(name, values, full, index, kind, self._req["layer"])
 
     def _on_error(self, exc: Exception, job: int) -> None:
         if job == self._job:
