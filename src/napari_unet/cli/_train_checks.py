@@ -25,6 +25,12 @@ def check_paths(args) -> None:
         raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
     if bool(args.val_images) != bool(args.val_labels):
         raise InputError("--val and --val-labels go together: give validation images and labels")
+    if args.val_images and args.val_fraction:  # before: ignored, but recorded (and resumed)
+        raise InputError(
+            f"--val-fraction {args.val_fraction:g} holds out part of a training image when no "
+            "validation images are given; with --val and --val-labels it has no use: leave "
+            "out --val-fraction, or --val and --val-labels to hold out a part"
+        )
     if args.init is not None:
         args.init = start_model(args)
     for p, flag in ((args.init, "--init"), (args.resume, "--resume")):
@@ -164,7 +170,10 @@ def val_fraction(args, resumed) -> float:
     if resumed is None:
         return HOLDOUT_FRACTION
     fraction = resumed.config.val_fraction
-    validated_on = (resumed.metadata.get("provenance") or {}).get("validation") or []
+    provenance = resumed.metadata.get("provenance") or {}
+    validated_on = provenance.get("validation") or []
+    if fraction and validated_on and not _held_out(validated_on, provenance.get("data") or []):
+        fraction = 0.0  # recorded with --val (before, kept): it held nothing out
     if fraction == 0 and validated_on:
         shown = ", ".join(validated_on[:3]) + (" ..." if len(validated_on) > 3 else "")
         print(
@@ -174,3 +183,40 @@ def val_fraction(args, resumed) -> float:
             file=sys.stderr,
         )
     return fraction
+
+
+def _held_out(validated_on: list[str], data: list[str]) -> bool:
+    """Whether a run validated on strips held out of its training images, not separate ones.
+
+    A held-out strip is named after its image: ``a.png (rows 200-256)``.
+    """
+    import re
+
+    strips = [re.fullmatch(r"(.*) \(rows \d+-\d+\)", name) for name in validated_on]
+    return all(m is not None and m.group(1) in data for m in strips)
+
+
+def warn_validation_trained_on(pairs, val) -> None:
+    """Warn when a validation image is also a training image (the same pixels).
+
+    Its scores, and the best model chosen by them, are then on data the network trains on;
+    before, such a run was accepted without a word.
+    """
+    import hashlib
+
+    import numpy as np
+
+    def key(pair) -> tuple:
+        raw = np.ascontiguousarray(pair.raw)
+        return raw.shape, str(raw.dtype), hashlib.blake2b(raw.tobytes(), digest_size=16).digest()
+
+    trained = {key(p): p.name for p in pairs}
+    for v in val:
+        if key(v) in trained:
+            print(
+                f"napari-unet train: warning: the validation image {v.name} is also a training "
+                f"image ({trained[key(v)]}, the same pixels): its scores, and the best model "
+                "chosen by them, are on data the network trains on; give --val images it "
+                "does not train on",
+                file=sys.stderr,
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -24,27 +25,98 @@ def expand(paths: list[Path], what: str) -> list[Path]:
     return out
 
 
-def read(paths: list[Path], grey: bool = False, labels: bool = False) -> list:
-    """Each file as a numpy array (``grey``: colour averaged, see :func:`_grey`)."""
+def image_and_label_files(
+    images: list[Path], labels: list[Path], flags: tuple[str, str], note: bool = True
+) -> tuple[list[Path], list[Path]]:
+    """The image files and label files of ``--images`` and ``--labels`` (or ``--val``...).
+
+    A folder given as both holds images and their label files side by side (Cellpose's
+    ``a.png`` with ``a_cp_masks.png``): its images are the files not named as the labels
+    of an image beside them, and its label files those that are
+    (:func:`~napari_unet.core.review.folders.images_only`, as predict and measure read a
+    folder); a note says so. Before, every file of it was an image and a label file, each
+    paired with itself (an image's grey values trained as its own labels). ``note``: print
+    the note.
+    """
+    from napari_unet.cli.measure import image_name
+    from napari_unet.core.review.folders import images_only
+
+    both = {p.resolve() for p in images if p.is_dir()} & {p.resolve() for p in labels}
+    if not both:
+        return expand(images, flags[0]), expand(labels, flags[1])
+    out_images, out_labels = [], []
+    for folder in images:
+        if folder.resolve() not in both:
+            out_images += expand([folder], flags[0])
+            continue
+        found = expand([folder], flags[0])
+        alone = images_only(found)
+        named = [q for q in found if q not in alone and image_name(q) != q.stem]
+        if not named:
+            raise InputError(
+                f"{flags[0]} and {flags[1]} both name the folder {folder}, and none of its "
+                "files is named as the labels of an image beside it (NAME_labels.tif, "
+                "NAME_masks.tif or NAME_cp_masks.png beside NAME.png): put the label files "
+                f"in a folder of their own and give that as {flags[1]}"
+            )
+        if note:
+            print(f"napari-unet train: note: {flags[0]} and {flags[1]} both name {folder}: "
+                  f"its {len(alone)} image(s) are the files not named as the labels of an "
+                  f"image beside them, its {len(named)} label file(s) those that are "
+                  f"({named[0].name}...)", file=sys.stderr)  # fmt: skip
+        out_images += alone
+        out_labels += named
+    out_labels += expand([p for p in labels if p.resolve() not in both], flags[1])
+    return out_images, out_labels
+
+
+def check_not_own_labels(paired, flags: tuple[str, str]) -> None:
+    """Refuse a label file that is its own image (``--images a.png --labels a.png``)."""
+    for _, label, image in paired:
+        if image is not None and label.resolve() == image.resolve():
+            raise InputError(
+                f"{label} is given as an image ({flags[0]}) and as its own label file "
+                f"({flags[1]}): its grey values would be trained as object ids; give the "
+                "label image that annotates it"
+            )
+
+
+def read(paths: list[Path], grey: bool = False, labels: bool = False, like=None) -> list:
+    """Each file as a numpy array (``grey``: colour averaged, see :func:`_grey`).
+
+    ``like``: the label arrays of the images, whose shapes tell which axis is channels.
+    """
     import numpy as np
 
     from napari_unet.core.images.io import read_image
 
     arrays = []
-    for p in paths:
+    for k, p in enumerate(paths):
         a = np.asarray(read_image(p, labels=labels))
-        arrays.append(_grey(a) if grey else a)
+        arrays.append(_grey(a, None if like is None else like[k].shape) if grey else a)
     return arrays
 
 
-def _grey(a):
-    """``--grey``: a colour image or stack (channels last) as their mean, an alpha left out."""
+def _grey(a, label_shape=None):
+    """``--grey``: a colour image or stack as their mean, an alpha left out.
+
+    The channel axis is the axis the labels lack (``(Y, X, 3)``, ``(3, Y, X)``,
+    ``(Z, Y, X, 3)`` or ``(Z, 3, Y, X)``); without labels that tell, the last. Before, a
+    colour image stored channels first trained a colour model despite ``--grey``.
+    """
     import numpy as np
 
-    from napari_unet.core.images.layout import is_alpha
+    from napari_unet.core.images.layout import extra_axis, is_alpha
 
-    if a.ndim not in (3, 4) or a.shape[-1] not in (3, 4) or a.shape[-1] >= min(a.shape[-3:-1]):
+    axis = None if label_shape is None else extra_axis(a.shape, tuple(label_shape))
+    if axis is None:
+        last = a.ndim in (3, 4) and a.shape[-1] in (3, 4) and a.shape[-1] < min(a.shape[-3:-1])
+        if not last or (label_shape is not None and a.shape == tuple(label_shape)):
+            return a
+        axis = a.ndim - 1
+    if a.shape[axis] not in (3, 4):
         return a
+    a = np.moveaxis(a, axis, -1)
     if a.shape[-1] == 4 and is_alpha(a[..., 3]):
         a = a[..., :3]
     return a.mean(axis=-1, dtype=np.float32)
@@ -63,7 +135,9 @@ def start_model(args) -> Path:
 
     if str(args.init) != built_in.AUTO or not built_in.is_pretrained_name(args.init):
         return built_in.resolve_model(args.init)
-    files = expand(args.images, "--images")[:8]
+    flags = ("--images", "--labels")
+    labels = getattr(args, "labels", None) or []  # a folder of both: its images only
+    files = image_and_label_files(args.images, labels, flags, note=False)[0][:8]
     votes = Counter(built_in.choose_pretrained(read_image(f, lazy=True)) for f in files)
     name = votes.most_common(1)[0][0]
     on = files[0].name if len(files) == 1 else f"{votes[name]} of {len(files)} training images"

@@ -120,10 +120,11 @@ REGION_ENDINGS = ("_regions", "_region", "_masks", "_mask")
 
 
 def _load_pairs(images, labels, regions, config, grey, in_channels=None, validation=False):
+    from napari_unet.cli._train_inputs import check_not_own_labels, image_and_label_files
     from napari_unet.core.training.pairs import make_pairs
 
     flags = ("--val", "--val-labels") if validation else ("--images", "--labels")
-    images, labels = _expand(images, flags[0]), _expand(labels, flags[1])
+    images, labels = image_and_label_files(images, labels, flags)
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images ({flags[0]}) but {len(labels)} label files "
                          f"({flags[1]}); give one label file per image")  # fmt: skip
@@ -134,6 +135,7 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None, validat
     order = {image: k for k, image in enumerate(images)}
     paired = sorted(pair_images(labels, images, "train", flag=flags[0]),
                     key=lambda t: order[t[2]])  # fmt: skip
+    check_not_own_labels(paired, flags)
     labels = [label for _, label, _ in paired]
     if regions is not None:  # by name too: a_region.tif, a_mask.tif or a.tif with a.png
         regions = _expand(regions, "--regions")
@@ -142,9 +144,10 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None, validat
         found = sorted(pair_images(regions, images, "train", REGION_ENDINGS, "region masks"),
                        key=lambda t: order[t[2]])  # fmt: skip
         regions = _read([region for _, region, _ in found], labels=True)
+    label_arrays = _read(labels, labels=True)
     return make_pairs(
-        _read(images, grey),
-        _read(labels, labels=True),
+        _read(images, grey, like=label_arrays),  # the labels tell the channel axis (--grey)
+        label_arrays,
         regions,
         names=[p.name for p in images],
         in_channels=in_channels,
@@ -231,11 +234,21 @@ def _jsonable(event) -> dict:
     return d
 
 
+#: What validation scores, printed when a run validates (docs/training.md).
+VALIDATION_NOTE = (
+    "validation scores each image at its own scale, its light as recorded; "
+    "`napari-unet evaluate MODEL --object-size none --background keep --images VAL "
+    "--labels VAL_LABELS` scores separate validation images the same way (evaluate's "
+    "defaults rescale and flatten, and may score them otherwise)"
+)
+
+
 class _Reporter:
     """Prints a run's events: a progress bar, validation lines and a JSON-lines log."""
 
     def __init__(self, log, quiet: bool) -> None:
         self.log, self.quiet, self.bar = log, quiet, None
+        self.start, self.evaluated = 0, None  # the run's first step, the last one evaluated
 
     def __call__(self, ev) -> None:
         from napari_unet.core.training.events import (
@@ -257,6 +270,9 @@ class _Reporter:
                 file=sys.stderr,
             )
             print(f"learning rate {ev.lr:g} ({ev.lr_reason})", file=sys.stderr)
+            if ev.n_val:
+                print(VALIDATION_NOTE, file=sys.stderr)
+            self.start = ev.start_step
             self.bar = progress_bar("train", "step", total=ev.total_steps, initial=ev.start_step,
                                     disable=self.quiet, dynamic_ncols=True)  # fmt: skip
         elif isinstance(ev, TrainStep) and self.bar is not None:
@@ -265,13 +281,22 @@ class _Reporter:
                 loss=f"{ev.loss:.4f}", lr=f"{ev.lr:.2g}", img_s=f"{ev.images_per_s:.1f}"
             )
         elif isinstance(ev, Evaluation):
-            m = ev.metrics
+            m, self.evaluated = ev.metrics, ev.step
             self._write(
                 f"step {ev.step}: val_loss {m['val_loss']:.4f}  pixel_iou {m['pixel_iou']:.3f}  "
-                f"ap50 {m['ap50']:.3f}"
+                f"ap50 {m['ap50']:.3f} (own scale, light as recorded)"
             )
         elif isinstance(ev, Checkpoint) and ev.kind == "best":
-            self._write(f"best so far -> {ev.path}")
+            self._write(self._best(ev))
+
+    def _best(self, ev) -> str:
+        """The line of a best model written: this evaluation's, or an earlier step's."""
+        if ev.step == self.evaluated:
+            return f"best so far -> {ev.path}"
+        if 0 < ev.step <= self.start:  # the part resumed: no later step beat it
+            return f"carried best of step {ev.step} (no step since beat it) -> {ev.path}"
+        start = "the start model (step 0)" if ev.step == 0 else f"step {ev.step}"
+        return f"best so far: still {start} -> {ev.path}"
 
     def _write(self, text: str) -> None:
         (self.bar.write if self.bar is not None else print)(text)
@@ -295,8 +320,11 @@ def run(args: argparse.Namespace) -> int:
     pairs = _load_pairs(args.images, args.labels, args.regions, config, args.grey, channels)
     val = None
     if args.val_images:
+        from napari_unet.cli._train_checks import warn_validation_trained_on
+
         val = _load_pairs(args.val_images, args.val_labels, None, config, args.grey, channels,
                           validation=True)  # fmt: skip
+        warn_validation_trained_on(pairs, val)
     log_path = args.log
     # Appended: a resumed run adds its events after those of the run it continues.
     with sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:
@@ -323,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
               f"model was saved to {result.saved_to}", file=sys.stderr)  # fmt: skip
     else:
         print(f"{state} at step {result.steps_done}; saved {args.output}")
-    if result.best_metrics:
+    if result.best_metrics and result.saved_to is not None:  # nothing saved: no best either
         from napari_unet.core.training.checkpoint import best_path
 
         b = result.best_metrics

@@ -12,7 +12,8 @@ A number the user gives is always used. Otherwise:
   default (Adam 1e-4), which keeps what the model knows; if not, the optimiser's default,
   which is needed to learn a new kind of image;
 - **resuming**: the rate of the run it resumes (recorded in the model's provenance), so a
-  resumed run never chooses differently from the run it continues.
+  resumed run never chooses differently from the run it continues; resumed with another
+  optimiser, that rate scaled as the optimisers' defaults are (Adam 1e-3 -> SGD 1e-2).
 
 The rule comes from two measured cases (docs/annotate.md, docs/training.md; 2 CPU cores,
 2026-12-02). Fine-tuning the built-in fluorescence model on one fluorescence image, which it
@@ -29,6 +30,7 @@ part of each training image (0.3 s for the 256 x 320 histology image on one CPU 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -72,12 +74,7 @@ def choose_lr(config: TrainConfig, model, pairs: list[TrainPair], device, *, ini
     if config.lr is not None:
         return LrChoice(float(config.lr), "set by the user")
     if resume is not None:
-        provenance = resume.metadata.get("provenance", {})
-        lr = float(provenance.get("lr") or resume.config.base_lr)
-        lr *= DEFAULT_LR[config.optimizer] / DEFAULT_LR[resume.config.optimizer]
-        reason = str(provenance.get("lr_reason", "")).removeprefix("kept from the run it resumes")
-        reason = reason.removeprefix(": ")
-        return LrChoice(lr, "kept from the run it resumes" + (f": {reason}" if reason else ""))
+        return _resumed_lr(config, resume)
     default = DEFAULT_LR[config.optimizer]
     if init is None:
         return LrChoice(default, f"the {config.optimizer} default (training from scratch)")
@@ -88,6 +85,33 @@ def choose_lr(config: TrainConfig, model, pairs: list[TrainPair], device, *, ini
         return LrChoice(gentle_lr(config.optimizer), reason, ap50)
     reason = f"auto: the start model does not segment them yet ({score} < {KNOWN_AP50:g})"
     return LrChoice(default, f"{reason}: the {config.optimizer} default", ap50)
+
+
+#: How a resumed run's rate was chosen, before the first run's own reason.
+_RESUMED = re.compile(r"(kept from the run it resumes|the \w+ rate \S+ of the run it resumes, "
+                      r"scaled to \w+ \(x\S+ as their defaults\))(: )?")  # fmt: skip
+
+
+def _resumed_lr(config: TrainConfig, resume) -> LrChoice:
+    """The rate of the run ``resume`` continues; scaled when the optimiser changes.
+
+    Resumed with another optimiser (``--optimizer sgd`` on an Adam run), the rate is
+    scaled as the optimisers' defaults are (Adam 1e-3 -> SGD 1e-2), and the reason says
+    so: before, it said "kept" of a rate ten times the run's.
+    """
+    provenance = resume.metadata.get("provenance", {})
+    lr = float(provenance.get("lr") or resume.config.base_lr)
+    origin = str(provenance.get("lr_reason", ""))
+    while (found := _RESUMED.match(origin)) is not None:  # the first run's reason, once
+        origin = origin[found.end() :]
+    was, now = resume.config.optimizer, config.optimizer
+    how = "kept from the run it resumes"
+    if was != now:
+        scale = DEFAULT_LR[now] / DEFAULT_LR[was]
+        how = (f"the {was} rate {lr:g} of the run it resumes, scaled to {now} "
+               f"(x{scale:g} as their defaults)")  # fmt: skip
+        lr *= scale
+    return LrChoice(lr, how + (f": {origin}" if origin else ""))
 
 
 def recommended_postprocess(init) -> dict | None:

@@ -31,7 +31,6 @@ from napari_unet.core.models.pretrained import resolve_model
 from napari_unet.core.progress import drain
 from napari_unet.core.training.checkpoint import (
     best_path,
-    finish_run,
     load_resume,
     optimizer_path,
     save_snapshot,
@@ -47,6 +46,7 @@ from napari_unet.core.training.events import (
 )
 from napari_unet.core.training.lr_choice import choose_lr, recommended_postprocess
 from napari_unet.core.training.pairs import TrainPair, for_head
+from napari_unet.core.training.run_loop import run_steps, save_finished, save_interrupted
 from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
     Stop,
@@ -54,7 +54,6 @@ from napari_unet.core.training.setup import (
     crop_sizes,
     data_facts,
     init_model,
-    is_stopped,
     make_optimizer,
     make_sampler,
     start_file,
@@ -104,7 +103,7 @@ class _Run:
         self.start_post = recommended_postprocess(init) if self.fine_tunes else None
         self.run_id = uuid.uuid4().hex
         self.history: dict = {"train": [], "val": []}
-        self.best_metrics, self.best_state = None, None
+        self.best_metrics, self.best_state, self._start_best = None, None, None
         if resume is not None:
             self._continue(resume)
         self.start = self.step
@@ -231,8 +230,11 @@ class _Run:
                 self.best_state = {
                     k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()
                 }
-                if self.output is not None:
-                    yield from self._save_best(meta)
+                # The start model's score (step 0) is written once a step has trained:
+                # a run stopped before it replaced an earlier run's NAME.best with it.
+                self._start_best = meta if self.step == self.start else None
+                if self.output is not None and self._start_best is None:
+                    yield from self._save_best(self.model, meta)
         shown = None if preview is None else preview_event(self.model, preview, self.step,
                                                            self.config, self.device)  # fmt: skip
         if shown is not None:
@@ -241,24 +243,36 @@ class _Run:
         # when validation came every few fast steps (frozen at step 1; 10,870 img/s).
         self._last += time.perf_counter() - started
 
-    def _save_best(self, meta: dict) -> Generator[Checkpoint, None, None]:
+    def save_start_best(self) -> Generator[Checkpoint, None, None]:
+        """Write the start model's best (step 0) once a step has trained and none beat it."""
+        meta, self._start_best = self._start_best, None
+        if meta is None or self.output is None or self.step == self.start:
+            self._start_best = meta
+            return
+        from napari_unet.core.models import build_model
+
+        model = build_model(dict(self.model.config))  # the best weights, on the CPU
+        model.load_state_dict(self.best_state)
+        yield from self._save_best(model, meta)
+
+    def _save_best(self, model, meta: dict) -> Generator[Checkpoint, None, None]:
         """Write the best weights beside the output; if that fails, warn and go on.
 
         The best weights stay in memory (``best_model()``); the end of the run still saves
         the last ones, to the output or a fallback file.
         """
-        path = best_path(self.output)
+        path, step = best_path(self.output), self.best_metrics["step"]
         try:
-            save_snapshot(path, self.model, meta, self.step, self.best_metrics)
+            save_snapshot(path, model, meta, step, self.best_metrics)
         except (OSError, InputError) as exc:
             warnings.warn(
-                f"could not save the best model of step {self.step} to {path} ({exc}); "
+                f"could not save the best model of step {step} to {path} ({exc}); "
                 "training goes on and keeps it in memory",
                 RuntimeWarning,
                 stacklevel=2,
             )
             return
-        yield Checkpoint(self.step, path, "best")
+        yield Checkpoint(step, path, "best")
 
     def result(self) -> TrainResult:
         """The trained model (CPU, eval mode) and everything needed to resume."""
@@ -317,7 +331,8 @@ def iter_train(
         A previous result, or a model file saved with its optimiser state (and its best).
     output : path-like, optional
         Model file for the last weights (at the end, the optimiser state beside it); the
-        best weights go to ``NAME.best.safetensors`` as they improve (or, resumed, at the end).
+        best weights go to ``NAME.best.safetensors`` as they improve (or, resumed, at the end;
+        a fine-tune's start model once a step has trained).
     preview : array or callable, optional
         An image (or a callable returning ``image`` or ``(image, origin)``) that the
         current weights segment after each evaluation, yielded as ``Preview``. A callable
@@ -348,38 +363,14 @@ def iter_train(
     run = _Run(pairs, config, val, init, resume, output)
     yield run.started()
     try:
-        yield from _steps(run, stop, preview)
+        yield from run_steps(run, stop, preview)
     except KeyboardInterrupt as exc:  # Ctrl-C in a script or notebook: keep what was trained
-        run.stopped = True
-        exc.result = run.result()  # the model as trained, for whoever catches it
-        finish_run(exc.result, run.output, run.start, in_place)
-        if exc.result.saved_to is not None and hasattr(exc, "add_note"):
-            exc.add_note(f"napari-unet: training stopped at step {run.step}; the model was "
-                         f"saved to {exc.result.saved_to}")  # fmt: skip
+        save_interrupted(run, exc, in_place)  # exc.result: the model as trained
         raise
-    result = run.result()
-    yield from finish_run(result, run.output, run.start, in_place)
+    # A Ctrl-C while the end is written waits for it (before, it lost the whole run).
+    result, events = save_finished(run, in_place)
+    yield from events
     return result
-
-
-def _steps(run: _Run, stop: Stop, preview) -> Generator[Any, None, None]:
-    """The run's steps and evaluations, until its last step or ``stop``."""
-    config = run.config
-    prefetcher = run.prefetcher()
-    try:
-        if run.fine_tunes and run.val and run.step == 0:  # the start model is the bar to beat
-            yield from run.validate(preview)
-        while run.step < config.steps:
-            if is_stopped(stop):
-                run.stopped = True
-                break
-            event = run.train_step(prefetcher.get())
-            if event is not None:
-                yield event
-            if run.step % config.val_every == 0 or run.step == config.steps:
-                yield from run.validate(preview)
-    finally:
-        prefetcher.close()
 
 
 def train(

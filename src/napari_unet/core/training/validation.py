@@ -1,8 +1,12 @@
 """Validation during training: held-out regions, loss, pixel IoU and instance AP50.
 
 Prediction runs through :func:`napari_unet.core.inference.segment.segment` (the same tiled
-path, normalisation and post-processing as the Predict dock), so validation scores what a
-user will get.
+path, normalisation and post-processing as the Predict dock), but each image is segmented
+at its own scale with its light as recorded (``object_size=None``, ``background="keep"``:
+as training reads it), not with the ``auto`` defaults of ``segment``, the Predict dock and
+``napari-unet evaluate``, which may rescale an image or flatten its light. So the scores
+(and the best model chosen by them) are those of ``napari-unet evaluate MODEL
+--object-size none --background keep``; with evaluate's defaults they can differ.
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""The loop of a training run, and its end written whole, even under a second Ctrl-C.
+
+:func:`run_steps` trains and evaluates until the last step or a stop. A fine-tune scores
+its start model first (step 0); that best is written beside the output only once a step
+has trained (a run stopped before its first step writes nothing, docs/reliability.md).
+
+A run that ends (finished, stopped, or interrupted by Ctrl-C) writes its model and optimiser
+state (:func:`~napari_unet.core.training.checkpoint.finish_run`). A Ctrl-C that arrives
+while they are written (the command line's second one, or a script's first) used to abort
+the save: the whole run was lost. While the end is saved, Ctrl-C is held
+(:class:`HeldSigint`) and handed to its handler once the files are written; a
+``KeyboardInterrupt`` it raises then carries the saved
+:class:`~napari_unet.core.training.events.TrainResult` as its ``result``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Generator
+from typing import Any
+
+from napari_unet.core.training.checkpoint import finish_run
+from napari_unet.core.training.setup import is_stopped
+
+__all__ = ["HeldSigint", "run_steps", "save_finished", "save_interrupted"]
+
+
+def run_steps(run, stop, preview) -> Generator[Any, None, None]:
+    """The run's steps and evaluations, until its last step or ``stop``."""
+    config = run.config
+    prefetcher = run.prefetcher()
+    try:
+        if run.fine_tunes and run.val and run.step == 0:  # the start model is the bar to beat
+            if is_stopped(stop):  # before it is scored: a stopped run writes nothing
+                run.stopped = True
+                return
+            yield from run.validate(preview)
+        while run.step < config.steps:
+            if is_stopped(stop):
+                run.stopped = True
+                break
+            event = run.train_step(prefetcher.get())
+            if event is not None:
+                yield event
+            if run.step % config.val_every == 0 or run.step == config.steps:
+                yield from run.validate(preview)
+            yield from run.save_start_best()
+    finally:
+        prefetcher.close()
+
+
+class HeldSigint:
+    """Hold Ctrl-C (SIGINT) for the duration of a ``with`` block; ``caught`` counts them.
+
+    :meth:`replay` then hands them to the handler they were held from (the command line's
+    first Ctrl-C stops, its second aborts; Python's raises ``KeyboardInterrupt``). Only the
+    main thread receives signals and may set their handlers: elsewhere (a napari thread
+    worker) the block runs as it is.
+    """
+
+    def __init__(self) -> None:
+        self.caught = 0
+        self._old: Any = None
+
+    def _hold(self, signum, frame) -> None:
+        self.caught += 1
+
+    def __enter__(self) -> HeldSigint:
+        if threading.current_thread() is threading.main_thread():
+            old = signal.getsignal(signal.SIGINT)
+            if old is not None:  # None: set outside Python, it could not be put back
+                self._old = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+    def replay(self) -> None:
+        """Deliver the Ctrl-C held to the handler restored (which may raise)."""
+        for _ in range(self.caught):
+            if callable(self._old):
+                self._old(signal.SIGINT, None)
+            elif self._old != signal.SIG_IGN:  # the default action: end the program
+                raise KeyboardInterrupt
+
+
+def _note(exc: BaseException, result) -> None:
+    if result.saved_to is not None and hasattr(exc, "add_note"):
+        exc.add_note(f"napari-unet: training stopped at step {result.steps_done}; the model "
+                     f"was saved to {result.saved_to}")  # fmt: skip
+
+
+def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
+    """Save a run that Ctrl-C interrupted; ``exc.result`` is then its result.
+
+    A further Ctrl-C while the files are written waits until they are: the caller raises
+    ``exc`` again.
+    """
+    with HeldSigint():
+        run.stopped = True
+        exc.result = run.result()  # the model as trained, for whoever catches it
+        finish_run(exc.result, run.output, run.start, in_place)
+    _note(exc, exc.result)
+
+
+def save_finished(run, in_place: bool) -> tuple[Any, list]:
+    """Save the end of a run; ``(result, Checkpoint events)``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When a Ctrl-C that came while the files were written interrupts (handed to its
+        handler once they are written), with the result (saved) as its ``result``.
+    """
+    with HeldSigint() as held:
+        result = run.result()
+        events = finish_run(result, run.output, run.start, in_place)
+    try:
+        held.replay()
+    except KeyboardInterrupt as exc:
+        exc.result = result
+        _note(exc, result)
+        raise
+    return result, events
