@@ -106,8 +106,13 @@ def test_ctrl_c_while_a_script_saves_the_run_raises_once_it_is_saved(tmp_path, m
 
     monkeypatch.setattr(checkpoint, "save_result", ctrl_c_then_save)
     out = tmp_path / "m.safetensors"
-    with pytest.raises(KeyboardInterrupt) as caught:
-        train(pairs, config, output=out)
+    # Python's own Ctrl-C handler, as a script has (pytest-xdist's workers ignore SIGINT)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            train(pairs, config, output=out)
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert caught.value.result.saved_to == out
     assert load_model(out)[1]["training"]["steps_done"] == 2
 
