@@ -201,6 +201,7 @@ def test_stop_then_start_continues_the_model_trained_so_far(
     saved = tmp_path / "continued.unet.safetensors"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(saved), ""))
     assert widget._on_save() == saved
+    qtbot.waitUntil(lambda: widget._status.value.startswith("Saved the model"), timeout=30_000)
     model, meta = load_model(saved)
     assert _same(_weights(model), trained)  # Save: the continued model
     assert meta["provenance"]["live_steps"] == first.step

@@ -239,12 +239,50 @@ def test_saving_the_live_model_never_replaces_the_image_file(
     before = image_file.read_bytes()
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(image_file), ""))
     assert widget._on_save() == tmp_path / "nuclei.tif.safetensors"  # beside, as a model file
+    qtbot.waitUntil(lambda: widget._status.value.startswith("Saved the model"), timeout=30_000)
     gone = tmp_path / "gone" / "m.safetensors"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(gone), ""))
     assert widget._on_save() is None  # a message, not a traceback
     assert "could not save the model" in widget._status.value
     widget.stop()
     assert image_file.read_bytes() == before
+
+
+def test_save_waits_for_the_step_in_a_worker_not_on_the_gui_thread(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    # the copy of the model waited for the step in progress on the GUI thread (4 s a step on
+    # an 8192 x 8192 image, napari frozen meanwhile)
+    import threading
+
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_unet.widgets.live import LiveWidget
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.random.default_rng(0).random((64, 64)), name="noise")
+    labels = viewer.add_labels(np.zeros((64, 64), np.int32), name="noise annotations")
+    widget = LiveWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Live")
+    widget._image_box.value, widget._labels_box.value = image, labels
+    assert widget.start()
+    trainer, held, release = widget.trainer, threading.Event(), threading.Event()
+
+    def a_long_step() -> None:
+        with trainer._model_lock:  # as a step (or the view's prediction) holds it
+            held.set()
+            release.wait(10)
+
+    threading.Thread(target=a_long_step, daemon=True).start()
+    assert held.wait(10)
+    saved = tmp_path / "live.unet.safetensors"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(saved), ""))
+    assert widget._on_save() == saved
+    assert widget._status.value.startswith("Saving the model")  # returned before the step ends
+    release.set()
+    qtbot.waitUntil(lambda: widget._status.value.startswith("Saved the model"), timeout=30_000)
+    assert saved.exists()
+    widget.stop()
 
 
 def _started_on_noise(make_napari_viewer):

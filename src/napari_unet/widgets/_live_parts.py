@@ -103,11 +103,17 @@ def object_at(live: np.ndarray, y: int, x: int) -> np.ndarray:
 
 
 def save_model(dock) -> Path | None:
-    """Ask for a file and save the Live dock's model there; its path, or None.
+    """Ask for a file and save the Live dock's model there (in a thread worker); its path.
 
-    Never over the image or the annotations it trains on (picked in the dialog, the image
-    file was replaced by a model file); a failure is a message, not a traceback.
+    None when cancelled or refused. Never over the image or the annotations it trains on
+    (picked in the dialog, the image file was replaced by a model file); a failure is a
+    message, not a traceback. The copy of the model waits for the step (and the view's
+    prediction) in progress: on the GUI thread that froze napari for as long (4 s a step
+    on an 8192 x 8192 image), so the copy and the write run in a worker
+    (``dock._saving``), and the status line says when the file is written.
     """
+    from napari.qt.threading import create_worker
+
     from napari_unet.core.files import check_outputs
     from napari_unet.widgets._saving import ask_path, layer_source, model_path
 
@@ -119,12 +125,25 @@ def save_model(dock) -> Path | None:
         path = model_path(path)
         inputs = [layer_source(ly) for ly in (dock._image, dock._annotations) if ly is not None]
         check_outputs([path], inputs)
-        saved = Path(dock.trainer.save(path))
     except (InputError, OSError) as exc:
         _layers.report_error(dock._status, f"could not save the model: {exc}")
         return None
-    dock._status.value = f"Saved the model at step {dock.trainer.step} to {saved.name}"
-    return saved
+    trainer = dock.trainer
+
+    def save() -> tuple[Path, int]:
+        step = trainer.step  # the copy is taken once this step ends
+        return Path(trainer.save(path)), step
+
+    def done(result) -> None:
+        saved, step = result
+        dock._status.value = f"Saved the model at step {step} to {saved.name}"
+
+    def failed(exc) -> None:
+        _layers.report_error(dock._status, f"could not save the model: {exc}")
+
+    dock._status.value = f"Saving the model to {path.name} (after the step in progress)..."
+    dock._saving = create_worker(save, _connect={"returned": done, "errored": failed})
+    return path
 
 
 def when_true(done, then, parent, ms: int = 100):

@@ -85,6 +85,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._left_out: list[str] = []  # other images left out, and why
         self._plane = None  # the plane trained on (_live_inputs.Plane)
         self._kept_for = None  # (model choice, image) of the run Start continues
+        self._saving = None  # the worker writing a model file (Save model...)
         self._make_controls()
         self._bridge = _Bridge()
         self._bridge.view.connect(self._on_view)
