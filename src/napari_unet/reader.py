@@ -13,47 +13,68 @@ arrays and other folders are left to other readers (None).
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.omezarr import axis_letters, group_attrs, ome_kind, read_multiscale
+from napari_unet.core.images.omezarr import (
+    axis_letters,
+    group_attrs,
+    label_names,
+    ome_kind,
+    read_multiscale,
+)
 
 __all__ = ["get_reader", "read_ome_zarr"]
 
 
 def get_reader(path):
-    """The reader of ``path`` when it is an OME-Zarr image or label image, else None."""
+    """The reader of ``path`` when it is an OME-Zarr image or label image, else None.
+
+    Never raises (napari asks every plugin about every path): a store whose metadata is
+    damaged is declined; ``napari-unet predict`` on it says what is wrong.
+    """
     if isinstance(path, list | tuple):
         if len(path) != 1:
             return None
         path = path[0]
-    found = group_attrs(path) if Path(path).is_dir() else None
+    try:
+        found = group_attrs(path) if Path(path).is_dir() else None
+    except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder: not ours
+        return None
     if found is None or not found[0].get("multiscales"):
         return None
     return read_ome_zarr
 
 
-def _scale(ome: dict, ndim: int) -> dict:
+def _scale(path: Path, ome: dict, ndim: int) -> dict:
     """The layer's ``scale`` and ``translate`` (the full-resolution level's), per axis.
 
     Before, the translation was dropped: a tile of a multi-position acquisition opened
-    at the origin, misaligned with the others.
+    at the origin, misaligned with the others. Entries that are not numbers are refused
+    as ``napari-unet predict`` refuses them (before, a bare ValueError).
     """
     dataset = ome["multiscales"][0]["datasets"][0]
     found = {}
     for transform in dataset.get("coordinateTransformations") or []:
         kind = transform.get("type")
         key = {"scale": "scale", "translation": "translate"}.get(kind)
-        if key and len(transform.get(kind, ())) == ndim:
-            found[key] = [float(v) for v in transform[kind]]
+        values = transform.get(kind)
+        if key and isinstance(values, list) and len(values) == ndim:
+            try:
+                found[key] = [float(v) for v in values]
+            except (TypeError, ValueError):
+                found[key] = [math.nan]
+            if not all(map(math.isfinite, found[key])):
+                raise InputError(f"{path}: the {kind} {values!r} of level 0 is not numbers")
     return found
 
 
 def _layer(path: Path, kind: str, name: str) -> tuple:
     ome = group_attrs(path)[0]
     levels = read_multiscale(path)
-    meta = {"name": name, **_scale(ome, levels[0].ndim)}
+    meta = {"name": name, **_scale(path, ome, levels[0].ndim)}
     letters = axis_letters(ome)
     if len(letters) == levels[0].ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
         keep = [k for k, a in enumerate(letters) if not (a in "TZQ" and levels[0].shape[k] == 1)]
@@ -83,21 +104,38 @@ def _name(path: Path) -> str:
     return name
 
 
+def _label_name(path: Path) -> str:
+    """A label image's layer name: ``"<image> <name>"`` in an image's ``labels`` folder."""
+    image = path.parent.parent
+    try:
+        inside = path.parent.name == "labels" and ome_kind(image) == "image"
+    except InputError:  # the image's metadata is damaged: the label image still opens
+        inside = False
+    return f"{_name(image)} {path.name}" if inside else _name(path)
+
+
 def read_ome_zarr(path) -> list[tuple]:
     """Layer data tuples of the OME-Zarr image or label image at ``path`` (lazy levels).
 
-    The image's label images are named after it (``"<image> <label name>"``), so the Annotate
-    dock offers an image its own labels. A damaged label image is left out with a warning
-    naming it: the image and its other labels open.
+    The image's label images are named after it (``"<image> <label name>"``), whether
+    opened with it or by their own path (``image.zarr/labels/cells``), so the Annotate dock
+    offers an image its own labels. A damaged label image is left out with a warning naming
+    it: the image and its other labels open. A listed name that is not one plain folder
+    name (``../other.zarr``) is skipped with a warning: only the image's ``labels`` folder
+    holds its label images.
     """
     if isinstance(path, list | tuple):
         path = path[0]
     p = Path(path)
     if ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
-        return [_layer(p, "labels", _name(p))]
+        return [_layer(p, "labels", _label_name(p))]
     layers = [_layer(p, "image", _name(p))]
-    found = group_attrs(p / "labels") if (p / "labels").is_dir() else None
-    for name in found[0].get("labels", []) if found else []:
+    try:
+        names = label_names(p)  # warns of the names it skips
+    except InputError as exc:
+        warnings.warn(f"{p.name}: its labels were not opened ({exc})", UserWarning, stacklevel=2)
+        names = []
+    for name in names:
         try:
             if group_attrs(p / "labels" / str(name)) is None:
                 raise InputError("no OME-Zarr label image there")

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
             "are installed), the architecture as a source file, "
             "test tensors, a cover, documentation with the model's scores. deepImageJ, "
             "ilastik, QuPath, Fiji and bioimage.io run it; napari-unet import reads it back. "
-            "Needs the bioimageio extra. See docs/models.md."
+            "A package napari-unet exported is imported on the fly and exported again (a new "
+            "name, authors or weight formats). Needs the bioimageio extra. See docs/models.md."
         ),
     )
     add_option(parser, "model", key="export_model", metavar="MODEL")
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.output} exists; pass --overwrite to replace it")
     start = time.perf_counter()
     path = export_bioimageio(
-        args.model, args.output, name=args.name, authors=args.author, license=args.license
+        _model(args), args.output, name=args.name, authors=args.author, license=args.license
     )
     size = path.stat().st_size / 1e6
     print(f"{args.model} -> {path} ({size:.1f} MB, {time.perf_counter() - start:.1f} s)")
@@ -53,3 +54,18 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print(f"bioimageio test: {'passed' if passed else 'FAILED'}")
     return 0 if passed else 1
+
+
+def _model(args: argparse.Namespace):
+    """``args.model``, or the ``(network, metadata)`` of a package napari-unet exported.
+
+    Before, a package (``nuclei.zip``, as the Predict dock exports) was read as a model
+    file: "this is a zip archive, not a napari-unet model file", though it is one of ours.
+    """
+    if Path(str(args.model)).suffix.lower() != ".zip" or not Path(args.model).is_file():
+        return args.model
+    from napari_unet.core.exchange.importer import import_bioimageio
+    from napari_unet.core.files import check_outputs
+
+    check_outputs([args.output], [args.model])  # before the import: the package is read
+    return import_bioimageio(args.model)

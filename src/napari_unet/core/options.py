@@ -18,9 +18,11 @@ OPTIONS: dict[str, dict[str, str]] = {
     "Models": {
         "model": "the model: a model file (.safetensors) or a built-in model name (nuclei: "
         "fluorescence; nuclei-brightfield: brightfield and H&E histology; auto: one of the two "
-        "for each image, by whether its background is dark or bright)",
-        "export_model": "the model to share: a model file (.safetensors) or a built-in model "
-        "name (nuclei, nuclei-brightfield)",
+        "for each image, by whether its background is dark or bright); predict also takes a "
+        "bioimage.io model package (.zip): one napari-unet exported, or another tool's 2D "
+        "package",
+        "export_model": "the model to share: a model file (.safetensors), a built-in model "
+        "name (nuclei, nuclei-brightfield), or a package napari-unet exported (.zip)",
         "model_file": "a model file (.safetensors) written by napari-unet, or a bioimage.io "
         "model package (.zip): one napari-unet exported, or another tool's 2D package with "
         "pytorch_state_dict or torchscript weights (run through bioimageio.core)",

@@ -140,7 +140,33 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
             f"{path}: the weights do not fit the recorded architecture: {exc}"
         ) from None
     metadata = {k: v for k, v in metadata.items() if v is not None}
+    check_usable(path, model, metadata)
     return model.to(choose_device(device)).eval(), metadata
+
+
+def check_usable(path: Path, model, metadata: dict) -> None:
+    """Refuse, naming the package, metadata that a model file or a prediction cannot use.
+
+    One check for ``napari-unet import`` and ``predict PACKAGE.zip`` (both import here):
+    the types a model file's reader checks, what :func:`~napari_unet.save_model` refuses
+    (class names that do not fit the network, an unusable normalisation) and the recorded
+    post-processing. Before, import wrote a file from a package whose post-processing every
+    prediction then refused, and predict ran a package whose class names import refused.
+    """
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.models.filecheck import check_metadata
+    from napari_unet.core.models.modelfile import FORMAT_VERSION, _header_text
+
+    try:
+        check_metadata(path, {**metadata, "format_version": FORMAT_VERSION})
+        _header_text(model, {}, dict(metadata))  # no tensors: their checksum is checked above
+        Postprocess.for_model(metadata)
+    except InputError as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise InputError(
+            f"{path}: its napari-unet metadata (rdf.yaml, config.napari_unet) cannot be used: "
+            f"{why}; export the model again"
+        ) from None
 
 
 def _read_weights(path: Path, entry, prefix) -> dict:

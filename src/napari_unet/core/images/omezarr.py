@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +79,35 @@ def group_attrs(path: str | os.PathLike) -> tuple[dict, str] | None:
         return None
     attrs = dict(node.attrs)
     if "ome" in attrs:  # NGFF 0.5
-        ome = dict(attrs["ome"])
+        ome = _checked(path, attrs["ome"])
         return ome, str(ome.get("version", "0.5"))
     if "multiscales" in attrs or "labels" in attrs:  # NGFF 0.4 and older
-        version = (attrs.get("multiscales") or [{}])[0].get("version", "0.4")
+        version = (_checked(path, attrs).get("multiscales") or [{}])[0].get("version", "0.4")
         return attrs, str(version)
     return None
+
+
+def _checked(path, ome: dict) -> dict:
+    """``ome`` if its ``multiscales`` has NGFF's shape, else InputError (not a KeyError)."""
+    if not isinstance(ome, dict):
+        raise InputError(f"{path}: its OME-Zarr metadata ('ome') is not a mapping")
+    images = ome.get("multiscales")
+    first = images[0] if isinstance(images, list) and images else {}
+    levels = (first.get("datasets") or []) if isinstance(first, dict) else None
+    if images and not (
+        isinstance(images, list) and isinstance(levels, list)
+        and isinstance(first.get("axes") or [], list)
+        and all(isinstance(d, dict) for d in levels)
+        and all(isinstance(t, dict) for d in levels
+                for t in d.get("coordinateTransformations") or [])
+    ):  # fmt: skip
+        got = repr(images) if len(repr(images)) <= 60 else f"a {type(images).__name__} unlike it"
+        raise InputError(
+            f"{path}: its OME-Zarr 'multiscales' metadata is damaged: NGFF gives a list of "
+            "images, each with 'datasets' (a list of levels such as {'path': '0', "
+            f"'coordinateTransformations': [...]}}); got {got}"
+        )
+    return dict(ome)
 
 
 def read_multiscale(path: str | os.PathLike) -> list:
@@ -106,6 +130,8 @@ def read_multiscale(path: str | os.PathLike) -> list:
                 f"{path}: its metadata lists the level {d.get('path')!r}, which the store "
                 "does not hold (an incomplete copy?)"
             ) from None
+        if not isinstance(level, zarr.Array):
+            raise InputError(f"{path}: its level {d['path']!r} is a group, not an array")
         levels.append(lazy_array(Path(path) / str(d["path"]), level))
     return levels
 
@@ -116,7 +142,7 @@ def _level_transform(path: Path, ome: dict, kind: str) -> tuple[float, float] | 
     ``kind`` is "scale" or "translation"; None when the level has none (NGFF 0.3 and older
     have no transformations). The spec puts the spatial axes last: the last two entries.
     """
-    dataset = ome["multiscales"][0]["datasets"][0]
+    dataset = (ome["multiscales"][0].get("datasets") or [{}])[0]
     for transform in dataset.get("coordinateTransformations") or []:
         values = transform.get(kind) if transform.get("type") == kind else None
         if isinstance(values, list | tuple) and len(values) >= 2:
@@ -220,14 +246,9 @@ def create_labels(
     arrays = []
     for k in range(levels):
         size = tuple(-(-int(n) // 2**k) for n in shape)
+        chunk = tuple(int(c) >> k for c in chunks)
         arrays.append(
-            group.create_array(
-                str(k),
-                shape=size,
-                chunks=tuple(int(c) >> k for c in chunks),
-                dtype="int32",
-                fill_value=0,
-            )
+            group.create_array(str(k), shape=size, chunks=chunk, dtype="int32", fill_value=0)
         )
     label = {"version": version} if version == "0.4" else {}
     if source is not None:
@@ -246,13 +267,10 @@ def add_label_name(image: str | os.PathLike, name: str, version: str) -> None:
     group = zarr.open_group(str(Path(image) / "labels"), mode="a", zarr_format=fmt)
     attrs = dict(group.attrs)
     inner = dict(attrs.get("ome", {})) if fmt == 3 else attrs
-    names = [n for n in inner.get("labels", []) if n != name] + [name]
-    inner["labels"] = names
+    inner["labels"] = [n for n in inner.get("labels", []) if n != name] + [name]
     if fmt == 3:
         inner["version"] = version
-        group.attrs.update({"ome": inner})
-    else:
-        group.attrs.update(inner)
+    group.attrs.update({"ome": inner} if fmt == 3 else inner)
 
 
 #: NGFF versions whose label images are written; older images get standalone 0.4 labels.
@@ -288,13 +306,19 @@ def labels_version(image: OmeImage, inside: bool) -> str:
 def check_label_name(name) -> str:
     """``name`` when it is one plain folder name (``labels/<name>``), else a clear refusal."""
     text = str(name)
-    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
-    if not text.strip() or text in (".", "..") or any(c in text for c in (*seps, "\0")):
+    if not _plain(text):
         raise InputError(
             f"labels name {text!r}: give one plain folder name (no '/' or '\\', not '.' or "
             "'..', not empty), such as 'cells'; it names image.zarr/labels/<name>"
         )
     return text
+
+
+def _plain(text: str) -> bool:
+    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    return (
+        bool(text.strip()) and text not in (".", "..") and not any(c in text for c in (*seps, "\0"))
+    )
 
 
 def ome_kind(path: str | os.PathLike) -> str | None:
@@ -316,20 +340,27 @@ def ome_kind(path: str | os.PathLike) -> str | None:
 
 def _listed_label(path: Path) -> bool:
     """Whether ``path`` is ``IMAGE/labels/NAME`` and ``IMAGE/labels`` lists NAME."""
-    return path.parent.name == "labels" and path.name in label_names(path.parent.parent)
+    return path.parent.name == "labels" and path.name in label_names(path.parent.parent, False)
 
 
-def label_names(image: str | os.PathLike) -> list[str]:
-    """The label images that the OME-Zarr image at ``image`` lists (``image/labels/<name>``)."""
+def label_names(image: str | os.PathLike, warn: bool = True) -> list[str]:
+    """The label images that the OME-Zarr image at ``image`` lists (``image/labels/<name>``).
+
+    A name that is not one plain folder name (``../other.zarr``) is skipped with a warning:
+    before, the napari reader opened a store outside the image as its label image.
+    """
     found = group_attrs(Path(image) / "labels")
     names = (found[0].get("labels") if found else None) or []
-    return [str(n) for n in names if isinstance(n, str)]
+    names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+    for name in [n for n in names if not _plain(n)] if warn else []:
+        warnings.warn(f"{Path(image).name}: its labels list names {name!r}, not one plain "
+                      "folder name in its labels folder; it was skipped", UserWarning,
+                      stacklevel=2)  # fmt: skip
+    return [n for n in names if _plain(n)]
 
 
 def pixel_size_um(path: str | os.PathLike) -> tuple[float, float] | None:
-    """The ``(y, x)`` pixel size in micrometres of an OME-Zarr (label) image, or None.
-
-    The size is that of the full-resolution level, None when it is unknown.
+    """The ``(y, x)`` pixel size in micrometres of an OME-Zarr (label) image's level 0, or None.
 
     The level's ``scale`` is in the unit of the ``y`` and ``x`` axes (the last two); a label
     image whose axes name no unit takes those of the image it labels (``image-label``'s
