@@ -14,14 +14,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    from tiny_model import train_tiny
+    from tiny_model import save_tiny, train_tiny
 
-    from napari_unet import save_model
-
-    model, meta = train_tiny("same", steps=150)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, normalization=meta["normalization"], separation_gap=2)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("model"), *train_tiny("same", steps=150))
 
 
 @pytest.fixture

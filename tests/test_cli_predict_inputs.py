@@ -21,12 +21,9 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def model_file(tiny, tmp_path_factory):
-    from napari_unet import save_model
+    from tiny_model import save_tiny
 
-    model, meta = tiny
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_model(path, model, normalization=meta["normalization"], separation_gap=2)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("model"), *tiny)
 
 
 def _cells(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:

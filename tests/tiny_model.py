@@ -36,6 +36,14 @@ def train_tiny(padding: str = "same", steps: int = 80, seed: int = 0, base_chann
         torch.set_num_threads(threads)
 
 
+def save_tiny(folder, model, metadata):
+    """A :func:`train_tiny` model as the file ``folder/tiny.safetensors`` (its path)."""
+    from napari_unet import save_model
+
+    path = folder / "tiny.safetensors"
+    return save_model(path, model, normalization=metadata["normalization"], separation_gap=2)
+
+
 def _train(padding: str, steps: int, seed: int, base_channels: int):
     import torch
 

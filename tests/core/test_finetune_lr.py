@@ -26,10 +26,9 @@ def quick(**kw):
 @pytest.fixture(scope="module")
 def start_file(trained_same, tmp_path_factory):
     """The tiny model as a model file to fine-tune from (it segments separate discs)."""
-    model, meta = trained_same
-    path = tmp_path_factory.mktemp("lr") / "tiny.safetensors"
-    save_model(path, model, normalization=meta["normalization"], separation_gap=2)
-    return path
+    from tiny_model import save_tiny
+
+    return save_tiny(tmp_path_factory.mktemp("lr"), *trained_same)
 
 
 def pairs_of(image, labels, region=None):

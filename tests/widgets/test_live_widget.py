@@ -257,15 +257,7 @@ def test_save_waits_for_the_step_in_a_worker_not_on_the_gui_thread(
 
     from qtpy.QtWidgets import QFileDialog
 
-    from napari_unet.widgets.live import LiveWidget
-
-    viewer = make_napari_viewer()
-    image = viewer.add_image(np.random.default_rng(0).random((64, 64)), name="noise")
-    labels = viewer.add_labels(np.zeros((64, 64), np.int32), name="noise annotations")
-    widget = LiveWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Live")
-    widget._image_box.value, widget._labels_box.value = image, labels
-    assert widget.start()
+    _, widget, _ = _started_on_noise(make_napari_viewer)
     trainer, held, release = widget.trainer, threading.Event(), threading.Event()
 
     def a_long_step() -> None:

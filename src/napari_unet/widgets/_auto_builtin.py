@@ -67,14 +67,23 @@ def choose_for_images(images) -> str:
     ``images``: Image layers, or arrays read from files (colour last: a last axis of 3 or
     4). A tie goes to the first image's choice; no image at all gets ``nuclei``.
     """
-    votes = Counter(
-        _choose_array(image) if isinstance(image, np.ndarray) else choose_for_layer(image)
+    return majority(
+        choose_for_array(image) if isinstance(image, np.ndarray) else choose_for_layer(image)
         for image in list(images)[:VOTERS]
     )
+
+
+def majority(kinds) -> str:
+    """The built-in model most of (the first :data:`VOTERS` of) ``kinds`` name.
+
+    A tie goes to the first one's; none at all gives ``nuclei``.
+    """
+    votes = Counter(list(kinds)[:VOTERS])
     return votes.most_common(1)[0][0] if votes else "nuclei"
 
 
-def _choose_array(image) -> str:
+def choose_for_array(image) -> str:
+    """The built-in model for an array read from a file (colour last: a last axis of 3 or 4)."""
     from napari_unet.core.models.pretrained import choose_pretrained
 
     rgb = np.ndim(image) >= 3 and np.shape(image)[-1] in (3, 4)

@@ -124,11 +124,9 @@ def check_overlay(layer, gt_layer) -> None:
     apart (another scale, translate, rotation, shear or affine) were scored as if they
     overlaid, a shifted copy of the ground truth as AP 1.000.
     """
-    transforms = ("scale", "translate", "rotate", "shear")
-    same = layer.ndim == gt_layer.ndim and all(
-        np.allclose(getattr(layer, k), getattr(gt_layer, k)) for k in transforms
-    )
-    if same and np.allclose(layer.affine.affine_matrix, gt_layer.affine.affine_matrix):
+    from napari_unet.widgets._regions import same_geometry
+
+    if same_geometry(layer, gt_layer):
         return
     raise InputError(
         f"{layer.name!r} does not lie on the pixels of {gt_layer.name!r} (their scale, "

@@ -16,7 +16,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_same_grid", "shapes_in_pixels"]
+__all__ = ["check_same_grid", "same_geometry", "shapes_in_pixels"]
 
 
 def shapes_in_pixels(shapes, like=None) -> list[np.ndarray]:
@@ -27,7 +27,7 @@ def shapes_in_pixels(shapes, like=None) -> list[np.ndarray]:
     marking every plane).
     """
     vertices = [np.asarray(v, dtype=float) for v in shapes.data]
-    if like is None or _same_geometry(shapes, like):
+    if like is None or same_geometry(shapes, like):
         return vertices
     _check_plain(shapes, like)
     out = []
@@ -42,7 +42,7 @@ def shapes_in_pixels(shapes, like=None) -> list[np.ndarray]:
 
 def check_same_grid(region, like) -> None:
     """Refuse a Labels ``region`` that does not lie on the pixels of layer ``like``."""
-    if like is None or _same_geometry(region, like):
+    if like is None or same_geometry(region, like):
         return
     k = min(region.ndim, like.ndim)
     same = np.allclose(_axes(region.scale, k), _axes(like.scale, k)) and np.allclose(
@@ -60,7 +60,7 @@ def _axes(values, k: int) -> np.ndarray:
     return np.asarray(values, dtype=float)[-k:]
 
 
-def _same_geometry(a, b) -> bool:
+def same_geometry(a, b) -> bool:
     """Whether two layers of the same dimensions place their pixels alike."""
     if a.ndim != b.ndim:
         return False

@@ -40,13 +40,6 @@ def builtin_models() -> dict[str, Member]:
     return {name: Member(model, metadata, name, name) for name, (model, metadata) in loaded.items()}
 
 
-def kind_of(image) -> str:
-    """The built-in model ``auto`` chooses for ``image`` (an array read from a file)."""
-    from napari_unet.core.models.pretrained import choose_pretrained
-
-    return choose_pretrained(image)
-
-
 def stand_in(models: dict[str, Member], kinds, member: Member) -> dict[str, Member]:
     """``models`` with ``member`` predicting the images of ``kinds`` (built-in names)."""
     return {name: member if name in kinds else old for name, old in models.items()}
@@ -136,7 +129,9 @@ class AutoPrefetcher(Prefetcher):
 
     def _read(self, name: str, image) -> None:
         """Choose the model for the image just read (on its pixels: it is not read again)."""
-        self._chosen[name] = chosen = kind_of(image)
+        from napari_unet.widgets._auto_builtin import choose_for_array
+
+        self._chosen[name] = chosen = choose_for_array(image)
         route = self._routes[chosen]
         with self._cond:  # only this thread predicts: the model for this image
             self.key, self.model_name = route.key, route.name

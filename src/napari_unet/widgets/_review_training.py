@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +104,7 @@ def _start_model(dock, kinds: list[str] | None) -> tuple[Path | str, str, str]:
     The model the folder was opened with (or the one Train on corrected switched to), not
     the form's choice now: picking another model in the form changes nothing until Open.
     ``auto`` (``kinds``: each image's kind): the model of the kind most of the images are
-    (:data:`~napari_unet.widgets._auto_builtin.VOTERS` first, as the Train dock chooses);
+    (:func:`~napari_unet.widgets._auto_builtin.majority`, as the Train dock chooses);
     ``auto`` itself while that is the built-in model (the Train dock chooses the same), or
     one trained here before.
     """
@@ -113,9 +112,9 @@ def _start_model(dock, kinds: list[str] | None) -> tuple[Path | str, str, str]:
 
     models = getattr(dock.prefetcher, "models", None)  # auto now (not switched meanwhile)
     if kinds is not None and models is not None:
-        from napari_unet.widgets._auto_builtin import VOTERS
+        from napari_unet.widgets._auto_builtin import majority
 
-        kind = Counter(kinds[:VOTERS]).most_common(1)[0][0]  # a tie: the first image's
+        kind = majority(kinds)  # as the Train dock chooses ``auto`` for these images
         member = models[kind]
         source = AUTO if member.source == kind else member.source
         if source is None:
@@ -206,7 +205,7 @@ def read_pairs(review, names: list[str], auto: bool):
     kind ``auto`` gives each pair's image (None unless ``auto``).
     """
     from napari_unet.core.images.io import read_image
-    from napari_unet.widgets._review_auto import kind_of
+    from napari_unet.widgets._auto_builtin import choose_for_array
 
     pairs, skipped = [], []
     for name in names:
@@ -217,7 +216,7 @@ def read_pairs(review, names: list[str], auto: bool):
             skipped.append(f"{review.path(name)} ({exc})")
             continue
         pairs.append((name, image, labels))
-    return pairs, skipped, [kind_of(image) for _, image, _ in pairs] if auto else None
+    return pairs, skipped, [choose_for_array(image) for _, image, _ in pairs] if auto else None
 
 
 def _send(dock, review, pairs: list, skipped: list[str], kinds: list[str] | None) -> None:
