@@ -209,7 +209,11 @@ def test_a_run_that_recorded_a_fraction_beside_val_images_resumes_keeping_its_be
     pairs = make_pairs([read[0]], [read[1]], names=[image.name], **config.pair_options())
     holdout = make_pairs([read[2]], [read[3]], names=[val.name], validation=True,
                          **config.pair_options())  # fmt: skip
-    train(pairs, config, val=holdout, output=out)
+    with pytest.warns(UserWarning, match="val_fraction 0.3 is ignored"):
+        result = train(pairs, config, val=holdout, output=out)
+    # Nothing was held out: the result and the file record no fraction (before: 0.3).
+    assert result.config.val_fraction == 0
+    assert read_metadata(out)["provenance"]["config"]["val_fraction"] == 0
     best = best_path(out).read_bytes()
     assert _train(image, labels, "--steps", "6", "--resume", str(out), "-o", str(out)) == 0
     assert "not validated" in capsys.readouterr().err

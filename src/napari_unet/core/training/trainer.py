@@ -72,6 +72,14 @@ class _Run:
         from napari_unet.core.device import autocast_dtype, choose_device, describe_device
         from napari_unet.core.training.validation import fingerprint, split_holdout
 
+        if val is not None and config.val_fraction:
+            # Nothing is held out beside separate validation pairs; before, the fraction was
+            # recorded anyway, and a later resume without them validated on a training strip.
+            warnings.warn(
+                f"val_fraction {config.val_fraction:g} is ignored: validation pairs are given",
+                stacklevel=3,
+            )
+            config = replace(config, val_fraction=0.0)
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
         # The network trained, not the preset asked for: a fine-tuned or resumed network
         # keeps its own (before, provenance named the default preset's architecture).
@@ -319,7 +327,8 @@ def iter_train(
         the model file's normalisation replaces ``config.normalization`` (pairs re-made).
     val : list of TrainPair, optional
         Validation pairs; without them ``config.val_fraction`` of the largest training
-        pair is held out (0: no validation, the last model is the best).
+        pair is held out (0: no validation, the last model is the best); with them a
+        ``val_fraction`` is ignored (a warning; recorded as 0).
     stop : threading.Event or callable, optional
         Checked before every step; when set the run ends and returns the model as is.
         Ctrl-C (``KeyboardInterrupt``) saves the run so too, then is raised again with the
