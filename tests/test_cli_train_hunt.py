@@ -145,11 +145,14 @@ def test_a_folder_given_as_images_and_labels_pairs_images_with_their_label_files
     assert not other.exists()
 
 
-def test_grey_turns_a_channels_first_colour_image_grey(tmp_path, capsys):
+@pytest.mark.parametrize("weights, axis", [((1, 0.6, 0.3), 0), ((1, 0.5), 0), ((1, 0.5), -1)])
+def test_grey_turns_a_channels_first_colour_image_grey(tmp_path, capsys, weights, axis):
+    """3 channels first (before: a colour model), and 2 channels either way (before: a
+    2-channel model despite --grey)."""
     import tifffile
 
     img, lab = touching_cells((96, 96), n_cells=8, seed=0)
-    colour = (np.stack([img, img * 0.6, img * 0.3]) * 255).astype(np.uint8)  # (3, Y, X)
+    colour = (np.stack([img * w for w in weights], axis) * 255).astype(np.uint8)
     tifffile.imwrite(tmp_path / "cyx.tif", colour, photometric="minisblack")
     labels = write_image(tmp_path / "cyx_labels.tif", lab.astype(np.uint16))
     out = tmp_path / "m.safetensors"

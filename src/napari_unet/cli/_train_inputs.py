@@ -101,8 +101,9 @@ def _grey(a, label_shape=None):
     """``--grey``: a colour image or stack as their mean, an alpha left out.
 
     The channel axis is the axis the labels lack (``(Y, X, 3)``, ``(3, Y, X)``,
-    ``(Z, Y, X, 3)`` or ``(Z, 3, Y, X)``); without labels that tell, the last. Before, a
-    colour image stored channels first trained a colour model despite ``--grey``.
+    ``(Z, Y, X, 3)`` or ``(Z, 3, Y, X)``; any number of channels, e.g. 2); without labels
+    that tell, the last of 3 or 4. Before, a colour image stored channels first, or one of
+    2 channels, trained a multichannel model despite ``--grey``.
     """
     import numpy as np
 
@@ -114,8 +115,8 @@ def _grey(a, label_shape=None):
         if not last or (label_shape is not None and a.shape == tuple(label_shape)):
             return a
         axis = a.ndim - 1
-    if a.shape[axis] not in (3, 4):
-        return a
+    if a.shape[axis] < 2 or (label_shape is None and a.shape[axis] not in (3, 4)):
+        return a  # the axis the labels lack is channels, however many (before: 3 or 4 only)
     a = np.moveaxis(a, axis, -1)
     if a.shape[-1] == 4 and is_alpha(a[..., 3]):
         a = a[..., :3]

@@ -142,7 +142,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "on a CUDA GPU, the host on a CPU)",
         "train_precision": "arithmetic on the GPU: auto (fp16 on CUDA, fp32 elsewhere), fp32, "
         "fp16 or bf16",
-        "grey": "average colour channels into one grey channel",
+        "grey": "average the channels (colour or 2 or more stains) into one grey channel",
         "no_augment": "train without augmentation (no flips, rotations, elastic deformation "
         "or intensity changes)",
         "robust": "also train for worse images than the training images: random blur, uneven "
