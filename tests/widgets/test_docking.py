@@ -139,3 +139,57 @@ def test_every_dock_names_its_fields(make_napari_viewer, qtbot, module, cls, nam
     shown = {label.text().strip() for label in dock.native.findChildren(QLabel)}
     missing = [n for n in names if n not in shown]
     assert not missing, (missing, sorted(shown))
+
+
+DOCK_CLASSES = [
+    ("annotate", "AnnotateWidget"),
+    ("weightmap", "WeightMapWidget"),
+    ("train", "TrainWidget"),
+    ("predict", "PredictWidget"),
+    ("evaluate", "EvaluateWidget"),
+    ("review", "ReviewWidget"),
+    ("live", "LiveWidget"),
+]
+
+
+def _dock_class(module: str, name: str):
+    import importlib
+
+    return getattr(importlib.import_module(f"napari_unet.widgets.{module}"), name)
+
+
+@pytest.mark.parametrize("module, name", DOCK_CLASSES)
+def test_a_dock_never_docked_and_dropped_is_collected_quietly(make_napari_viewer, qtbot,
+                                                              module, name):  # fmt: skip
+    """Before: Evaluate's collected dock raised an AttributeError in Qt's event loop, and
+    Live's crashed napari (its timers stopped while Qt deleted them)."""
+    import gc
+
+    viewer = make_napari_viewer()
+    widget = _dock_class(module, name)(viewer)
+    del widget
+    gc.collect()
+    qtbot.wait(50)  # pytest-qt fails the test on an exception raised in the event loop
+
+
+@pytest.mark.parametrize("module, name, method", [
+    ("evaluate", "EvaluateWidget", "_closed"),
+    ("live", "LiveWidget", "stop"),
+    ("train", "TrainWidget", "shutdown"),
+    ("predict", "PredictWidget", "_closed"),
+    ("review", "ReviewWidget", "_closed"),
+])  # fmt: skip
+def test_a_docked_dock_hears_napari_close(make_napari_viewer, qtbot, monkeypatch,
+                                          module, name, method):  # fmt: skip
+    """Held only by napari (no reference of ours), closing napari still stops its work."""
+    import gc
+
+    cls = _dock_class(module, name)
+    calls = []
+    monkeypatch.setattr(cls, method, lambda self, *_: calls.append(self))
+    viewer = make_napari_viewer()
+    viewer.window.add_dock_widget(cls(viewer))
+    gc.collect()
+    viewer.close()
+    qtbot.waitUntil(lambda: len(calls) > 0, timeout=5000)
+    assert isinstance(calls[0], cls)

@@ -11,11 +11,15 @@ dock, another host application) nothing happens.
 Inside a dock, one scroll area (the dock's) scrolls: :class:`Section` opens to its
 content's full height and :func:`fit_rows` keeps a table as tall as its rows, so no
 scroll bar sits inside another; :func:`reveal` scrolls it to a result or an opened section.
+:func:`when_deleted` tells a dock that napari deletes it (stop its work).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
+import weakref
 from collections.abc import Callable
 
 from qtpy.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal
@@ -29,7 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["MARK", "Section", "fit_rows", "reveal", "tab_when_docked"]
+__all__ = ["MARK", "Section", "fit_rows", "reveal", "tab_when_docked", "when_deleted"]
 
 #: Dynamic Qt property set on a dock's content: the plugin's docks find each other by it.
 MARK = "napari_unet_dock"
@@ -58,6 +62,35 @@ def tab_when_docked(widget) -> None:
     native.setProperty(MARK, True)
     # Parented to the widget: Qt keeps the watcher alive exactly as long as the widget.
     native.installEventFilter(_DockWatcher(native))
+
+
+#: Docks told when Qt deletes their widget: key -> (weak dock, method name, Qt slot). The
+#: slots live here, reachable from the module, so the garbage collector never clears one
+#: that Qt calls while it deletes a collected dock's widget.
+_WATCHED: dict[int, tuple] = {}
+_KEYS = itertools.count()
+
+
+def when_deleted(widget, method: str) -> None:
+    """Call ``widget.<method>()`` when Qt deletes the dock's widget (napari closing it).
+
+    The dock is held by a weak reference. A dock never docked and dropped is collected
+    with its widget, its attributes gone before Qt deletes the widget: a slot that held it
+    raised an AttributeError (Evaluate) or crashed napari (Live, stopping timers Qt was
+    deleting), and one collected with it was called cleared. Docked, the widget holds its
+    dock (magicgui's ``_magic_widget``).
+    """
+    key = next(_KEYS)
+    slot = functools.partial(_deleted, key)
+    _WATCHED[key] = (weakref.ref(widget), method, slot)
+    widget.native.destroyed.connect(slot)
+
+
+def _deleted(key: int, *_) -> None:
+    ref, method, _slot = _WATCHED.pop(key, (lambda: None, "", None))
+    dock = ref()
+    if dock is not None:
+        getattr(dock, method)()
 
 
 def _dock_of(widget: QWidget) -> QDockWidget | None:

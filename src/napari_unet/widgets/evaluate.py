@@ -19,7 +19,7 @@ from qtpy.QtWidgets import QStyledItemDelegate, QWidget
 from napari_unet.core.metrics import DSB_THRESHOLDS, EvaluateStep
 from napari_unet.core.options import describe
 from napari_unet.widgets import _evaluate_work, _layers
-from napari_unet.widgets._docking import Section, fit_rows
+from napari_unet.widgets._docking import Section, fit_rows, when_deleted
 from napari_unet.widgets._evaluate_text import ap_text, column, fmt, short_names
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._run.changed.connect(self._on_run)
         for picker in (self._prediction, self._compare, self._ground_truth):
             picker.changed.connect(self._show_idle)
-        self.native.destroyed.connect(lambda *_: self._closed())
+        when_deleted(self, "_closed")
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
 

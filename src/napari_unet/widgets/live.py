@@ -33,7 +33,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.live.view import capped_view
 from napari_unet.widgets import _layers
 from napari_unet.widgets import _live_runs as runs
-from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._live_edits import EditWatch
@@ -96,7 +96,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         }
         self._watcher = _layers.CloseWatcher(self.stop, confirmed=True)
         self.native.installEventFilter(self._watcher)
-        self.native.destroyed.connect(lambda *_: self.stop())
+        when_deleted(self, "stop")
         viewer.layers.events.removed.connect(self._on_removed)  # first: it stops training
         _layers.on_layers_changed(viewer, self.reset_choices)
         tab_when_docked(self)

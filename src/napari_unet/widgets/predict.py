@@ -27,7 +27,7 @@ from qtpy.QtWidgets import QWIDGETSIZE_MAX, QMainWindow, QSizePolicy
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _exporting, _layers, _saving, _workers
-from napari_unet.widgets._docking import reveal, tab_when_docked
+from napari_unet.widgets._docking import reveal, tab_when_docked, when_deleted
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
     AUTO_CHOICE,
     BUILTIN,
@@ -106,7 +106,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         # Removing the dock (or closing napari) cancels a run: nothing is added after.
         self._watcher = _layers.CloseWatcher(self._closed, confirmed=True)
         self.native.installEventFilter(self._watcher)
-        self.native.destroyed.connect(lambda *_: self._closed())
+        when_deleted(self, "_closed")
         self._on_model_changed()
         tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 

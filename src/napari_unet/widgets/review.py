@@ -26,7 +26,7 @@ from qtpy.QtCore import QTimer
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
-from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._review_actions import Bridge, measure_shown
 from napari_unet.widgets._review_form import KEYS, ReviewForm
 
@@ -73,7 +73,7 @@ class ReviewWidget(Container):
         self._timer.timeout.connect(self.autosave)
         self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)  # not on Cancel
         self.native.installEventFilter(self._watcher)
-        self.native.destroyed.connect(lambda *_: self._closed())
+        when_deleted(self, "_closed")
         self._bind_keys()
         tab_when_docked(self)
 

@@ -25,7 +25,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
-from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
     CONTROLS,
@@ -125,7 +125,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)
         self.native.installEventFilter(self._watcher)  # the window's too, once docked (start)
         # The viewer may delete its docks before the window's Close event: stop then too.
-        self.native.destroyed.connect(lambda *_: self.shutdown())
+        when_deleted(self, "shutdown")
 
     def _refresh(self, _event=None) -> None:
         if not self._closing:
