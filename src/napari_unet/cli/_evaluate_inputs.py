@@ -72,8 +72,8 @@ def match_files(
     Raises
     ------
     InputError
-        If a ground-truth file has no partner, a name is ambiguous (on either side), or a
-        pair is one file twice.
+        If a ground-truth file has no partner, a name is ambiguous (on either side), a
+        pair is one file twice, or a label file of a pair is a JPEG (:func:`check_label_file`).
     """
     if loose and len(pred) == 1 and len(gt) == 1:
         pairs, unused = [(pred[0].name, pred[0], gt[0])], []
@@ -82,6 +82,9 @@ def match_files(
     from napari_unet.core.files import same_file
 
     for name, first, truth in pairs:
+        check_label_file(truth)  # before any image is scored
+        if not images:
+            check_label_file(first)
         if same_file(first, truth):
             raise InputError(
                 f"the {what} and the ground truth of {name} are the same file: {first}; "
@@ -98,6 +101,11 @@ def _match_by_name(
     if images:  # NAME_labels.tif beside NAME.tif is a result, not an image to segment
         plain = {p.stem for p in pred}
         pred = [p for p in pred if p.stem == image_name(p) or image_name(p) not in plain]
+    # Ground truth kept beside its images (NAME.tif and NAME_masks.tif in one folder): the
+    # image is no ground truth. Before, it fitted the same file as its labels ("fits two
+    # ground-truth files; rename one of them").
+    beside = _images_beside_labels(gt)
+    gt = [g for g in gt if g not in beside]
     by_stem = _by_stem(pred, what)
     _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
     by_name: dict[str, list[Path]] = {}
@@ -126,7 +134,21 @@ def _match_by_name(
     twice = {p for p in used if used.count(p) > 1}
     if twice:
         raise InputError(f"{sorted(twice)[0]} fits two ground-truth files; rename one of them")
-    return pairs, sorted(p.stem for p in pred if p not in used)
+    # An image that predict wrote NAME_labels.tif beside was not scored: its labels were.
+    beside = _images_beside_labels(pred)
+    return pairs, sorted(p.stem for p in pred if p not in used and p not in beside)
+
+
+def _images_beside_labels(files: list[Path]) -> set[Path]:
+    """The files of ``files`` named as the image of another one with a label ending.
+
+    ``NAME.tif`` beside ``NAME_labels.tif`` or ``NAME_masks.png`` (as ``predict`` and
+    Cellpose write them, :func:`~napari_unet.core.review.folders.images_only`) is the image.
+    """
+    from napari_unet.cli.measure import image_name
+
+    named = {image_name(f) for f in files if f.stem != image_name(f)}
+    return {f for f in files if f.stem in named and f.stem == image_name(f)}
 
 
 def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
@@ -146,19 +168,41 @@ def planes(name: str, gt, pred, per_plane: bool) -> Iterator[tuple[str, Any, Any
         yield name, gt, pred
 
 
+#: Lossy formats: a label image saved in one has ids changed at the edges of its cells.
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+
+
+def check_label_file(path: Path) -> None:
+    """Refuse a JPEG label file: JPEG is lossy, so the ids it holds are not those saved.
+
+    Before, it was read as ids without a word: ground truth scored against a JPEG copy of
+    itself got AP 0.
+    """
+    if Path(path).suffix.lower() in LOSSY_SUFFIXES:
+        raise InputError(
+            f"{path}: a JPEG label image is refused: JPEG is lossy and changes the ids "
+            "(each cell's edge gets other values); save labels as PNG or TIFF"
+        )
+
+
 def read_labels(path: Path):
-    """A label file as an array; a colour (RGB/RGBA) or multi-channel file is refused.
+    """A label file as an array; a colour (RGB/RGBA), multi-channel or JPEG file is refused.
 
     A colour PNG or TIFF of labels (each cell a colour) read as ids was scored as a volume
-    of 3 planes, with numbers that meant nothing.
+    of 3 planes, with numbers that meant nothing. A channel axis of size 1 (an OME-Zarr
+    label image's ``t, c, z, y, x`` of one plane) is dropped: before, it was kept last, so
+    ``--per-plane`` scored each row of the image as a plane.
     """
     import numpy as np
 
     from napari_unet.core.images.io import read_image
     from napari_unet.core.images.labels import looks_like_colour
 
+    check_label_file(path)
     labels = np.asarray(read_image(path, labels=True))
     channels = _channel_axes(path, labels.ndim)
+    if channels == "C" and labels.ndim > 2 and labels.shape[-1] == 1:  # moved last on reading
+        labels, channels = labels[..., 0], ""
     if channels or looks_like_colour(labels.shape):
         kind = "holds several channels" if channels == "C" else "is a colour image"
         hint = (
@@ -190,6 +234,21 @@ def _channel_axes(path: Path, ndim: int) -> str:
         with tifffile.TiffFile(path) as tf:  # read whole by read_image just before
             series = tf.series[_image_series(path, tf.series)]  # the series read_image read
             return "".join(a for a in series.axes.upper() if a in "SC")
+    return _zarr_channel_axes(path)
+
+
+def _zarr_channel_axes(path: Path) -> str:
+    """``"C"`` if an OME-Zarr image names one channel axis (moved last on reading), else ``""``."""
+    from napari_unet.core.images.io import is_zarr
+    from napari_unet.core.images.omezarr import axis_letters, group_attrs, read_multiscale
+
+    found = group_attrs(path) if is_zarr(path) else None
+    if found is None or not found[0].get("multiscales"):
+        return ""  # a plain Zarr array records no axes
+    letters = axis_letters(found[0])
+    # open_image keeps a channel axis and moves it last when the axes name each array axis
+    if letters.count("C") == 1 and len(letters) == read_multiscale(path)[0].ndim:
+        return "C"
     return ""
 
 

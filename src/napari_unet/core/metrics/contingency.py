@@ -58,9 +58,28 @@ def check_pair(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return gt, pred
 
 
-def check_thresholds(thresholds: Iterable[float]) -> tuple[float, ...]:
-    """Return the IoU thresholds as a tuple; each must lie in [0, 1)."""
-    ts = tuple(float(t) for t in thresholds)
+def check_thresholds(thresholds: Iterable[float] | float) -> tuple[float, ...]:
+    """Return the IoU thresholds as a tuple; each must lie in [0, 1).
+
+    A single number is one threshold (``0.5`` is ``(0.5,)``; before, it raised a bare
+    TypeError); anything but numbers is an InputError.
+    """
+    import numbers
+
+    def number(t) -> bool:
+        return isinstance(t, numbers.Real) and not isinstance(t, bool)
+
+    if number(thresholds):
+        thresholds = (thresholds,)
+    try:
+        given = None if isinstance(thresholds, str | bytes) else tuple(thresholds)
+    except TypeError:  # not iterable (None, an object)
+        given = None
+    if given is None or not all(number(t) for t in given):
+        raise InputError(
+            f"IoU thresholds must be a number or a list of numbers in [0, 1); got {thresholds!r}"
+        )
+    ts = tuple(float(t) for t in given)
     if not ts or any(not 0.0 <= t < 1.0 for t in ts):
         raise InputError(f"IoU thresholds must be in [0, 1) and not empty; got {ts}")
     return ts

@@ -172,9 +172,10 @@ def match_instances(
     gt, pred : array-like of int
         Instance label images of the same shape (0 = background; ids need not be
         consecutive). Any number of dimensions: a 3D array is one volume.
-    thresholds : iterable of float
-        IoU thresholds in [0, 1); a pair matches when IoU > threshold (strictly, as in
-        the DSB2018 Kaggle metric). Defaults to 0.5, 0.55, ..., 0.95.
+    thresholds : float or iterable of float
+        IoU thresholds in [0, 1) (one number: one threshold); a pair matches when
+        IoU > threshold (strictly, as in the DSB2018 Kaggle metric). Defaults to 0.5,
+        0.55, ..., 0.95.
 
     Returns
     -------

@@ -54,8 +54,9 @@ def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -
     ----------
     gt, pred : array-like of int
         Instance label images of the same shape.
-    thresholds : iterable of float
-        IoU thresholds for matching (default 0.5, 0.55, ..., 0.95).
+    thresholds : float or iterable of float
+        IoU thresholds for matching (default 0.5, 0.55, ..., 0.95); one number is one
+        threshold.
 
     Returns
     -------
@@ -194,8 +195,8 @@ def iter_evaluate_many(
     ----------
     pairs : iterable of (str, array-like, array-like)
         Name, ground truth and prediction of each image (loaded lazily if a generator).
-    thresholds : iterable of float
-        IoU thresholds for matching.
+    thresholds : float or iterable of float
+        IoU thresholds for matching (one number: one threshold).
     total : int, optional
         Number of pairs, reported in the progress events.
 
