@@ -222,3 +222,36 @@ def test_a_listed_label_image_without_image_label_metadata_is_a_label_image(tmp_
     assert [r["label"] for r in _read(out)] == ["1", "7"]
     (layer,) = read_ome_zarr(str(image_path / "labels" / "cells"))
     assert layer[2] == "labels"
+
+
+def test_an_image_named_like_a_label_file_is_the_image_of_its_labels(tmp_path, capsys):
+    """tissue_mask.png beside tissue_mask_labels.tif: its grey levels were measured as objects."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    grey = (np.arange(64 * 48) % 7 * 30).astype(np.uint8).reshape(64, 48)
+    Image.fromarray(grey).save(folder / "tissue_mask.png")
+    tifffile.imwrite(folder / "tissue_mask_labels.tif", _labels())
+    out = tmp_path / "objects.csv"
+    assert main(["measure", str(folder), "-o", str(out)]) == 0
+    rows = _read(out)
+    assert [(r["image"], r["label"]) for r in rows] == [("tissue_mask", "1"), ("tissue_mask", "7")]
+    assert float(rows[0]["mean_intensity"]) == pytest.approx(grey[4:14, 4:12].mean())
+    assert "measured 1 label file(s), 2 objects" in capsys.readouterr().out
+
+
+def test_label_endings_in_any_case_pair_with_their_image(tmp_path, capsys):
+    """A_Masks.tif beside A.png: left out of the images, yet not paired with A (no intensities)."""
+    folder = tmp_path / "f"
+    folder.mkdir()
+    for name, value in (("A", 100), ("B", 50)):
+        Image.fromarray(np.full((64, 48), value, np.uint8)).save(folder / f"{name}.png")
+    tifffile.imwrite(folder / "A_Masks.tif", _labels())
+    tifffile.imwrite(folder / "B_masks.tif", _labels())
+    tifffile.imwrite(folder / "B_Probabilities.tif", np.zeros((64, 48), np.float32))
+    out = tmp_path / "objects.csv"
+    assert main(["measure", str(folder), "-o", str(out)]) == 0
+    rows = _read(out)
+    assert [(r["image"], r["mean_intensity"]) for r in rows] == [
+        ("A", "100.0"), ("A", "100.0"), ("B", "50.0"), ("B", "50.0"),
+    ]  # fmt: skip
+    assert "skipping 1 probability file" in capsys.readouterr().err

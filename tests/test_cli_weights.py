@@ -187,3 +187,50 @@ def test_weights_never_replaces_an_existing_file_without_overwrite(tmp_path, cap
     assert kept.read_bytes() == before and not (tmp_path / "w.tif").exists()
     assert main([*argv, "-o", str(kept), "--overwrite"]) == 0
     assert tifffile.imread(kept).dtype == np.float32
+
+
+@pytest.mark.parametrize("flag", ["-o", "--target"])
+def test_an_output_store_holding_the_labels_is_refused_even_with_overwrite(tmp_path, flag, capsys):
+    """`-o project.zarr` of `project.zarr/cells`: the store, replaced whole, took the labels."""
+    zarr = pytest.importorskip("zarr")
+    store = tmp_path / "project.zarr"
+    group = zarr.open_group(str(store), mode="w", zarr_format=2)
+    group.create_array("cells", data=touching_labels(), chunks=(32, 32))
+    other = str(tmp_path / ("t.tif" if flag == "-o" else "w.tif"))
+    outputs = {flag: str(store), ("--target" if flag == "-o" else "-o"): other}
+    argv = ["weights", str(store / "cells"), *[a for kv in outputs.items() for a in kv]]
+    assert main([*argv, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "holds an input" in err and str(store / "cells") in err
+    np.testing.assert_array_equal(zarr.open_array(str(store / "cells"))[:], touching_labels())
+
+
+def test_an_ome_zarr_image_given_as_labels_is_refused_with_its_label_images(tmp_path, capsys):
+    """Its grey levels were read as object ids (a weight map of 1s), as measure refuses them."""
+    zarr = pytest.importorskip("zarr")
+    from napari_unet.core.images.omezarr import add_label_name, create_labels
+
+    image = tmp_path / "cells.ome.zarr"
+    group = zarr.open_group(str(image), mode="w", zarr_format=2)
+    group.create_array("0", data=(np.arange(64 * 80) % 251).astype(np.uint8).reshape(64, 80))
+    axes = [{"name": a, "type": "space"} for a in "yx"]
+    scale = [{"type": "scale", "scale": [1.0, 1.0]}]
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": [
+        {"path": "0", "coordinateTransformations": scale}]}]  # fmt: skip
+    (level,) = create_labels(image / "labels" / "cells", (64, 80), (64, 80), 1, source="../../")
+    level[:] = touching_labels()
+    add_label_name(image, "cells", "0.4")
+    out = tmp_path / "w.tif"
+    assert main(["weights", str(image), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "not a label image" in err and str(image / "labels" / "cells") in err
+    assert "give its label image(s) instead" in err and "--images" not in err
+    assert not out.exists()
+    assert main(["weights", str(image / "labels" / "cells"), "-o", str(out)]) == 0
+
+
+def test_rgb_labels_are_refused_before_a_progress_bar_is_drawn(tmp_path, capsys):
+    Image.fromarray(np.full((32, 32, 3), [0, 90, 0], np.uint8)).save(tmp_path / "rgb.png")
+    assert main(["weights", str(tmp_path / "rgb.png"), "-o", str(tmp_path / "w.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "RGB" in err and "plane" not in err  # before: "0/32 planes" above the error

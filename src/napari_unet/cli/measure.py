@@ -58,7 +58,8 @@ def pixel_size_arg(text: str) -> tuple[float, float]:
 def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
     """The name of the image a label file belongs to: its stem less a label ending.
 
-    An OME-Zarr label image ``IMAGE.zarr/labels/NAME`` belongs to ``IMAGE.zarr``: its
+    The endings match whatever their case (``A_Masks.tif`` belongs to ``A``). An OME-Zarr
+    label image ``IMAGE.zarr/labels/NAME`` belongs to ``IMAGE.zarr``: its
     name is the image's (``cells.ome`` for ``cells.ome.zarr``, as
     :func:`~napari_unet.core.review.folders.stem_of` names it).
     """
@@ -66,9 +67,18 @@ def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
         return label.parent.parent.stem
     stem = label.stem
     for ending in endings:
-        if stem.endswith(ending) and len(stem) > len(ending):
+        if _ends(stem, ending) and len(stem) > len(ending):
             return stem[: -len(ending)]
     return stem
+
+
+def _ends(stem: str, ending: str) -> bool:
+    """Whether ``stem`` ends with ``ending`` whatever its case (``A_Masks`` in ``_masks``).
+
+    As :func:`~napari_unet.core.review.folders.images_only` matches them (before,
+    ``A_Masks.tif`` lost its image ``A.png``).
+    """
+    return stem.lower().endswith(ending)
 
 
 def pair_images(
@@ -151,8 +161,10 @@ def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     ``NAME_labels.tif`` beside ``NAME.png``) are the label files and those images are
     images, as the Review dock reads a folder
     (:func:`~napari_unet.core.review.folders.images_only`): before, the images were read as
-    label files too. A folder without such pairs holds label files only; files and stores
-    given by name are label files.
+    label files too. An image is a file such a label file names, or one whose name has no
+    label ending: ``tissue_mask.png`` beside ``tissue_mask_labels.tif`` is an image (before,
+    it was measured as labels). A folder without such pairs holds label files only; files
+    and stores given by name are label files.
 
     Raises
     ------
@@ -161,15 +173,17 @@ def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
         a label image) given as labels (:func:`check_label_store`).
     """
     from napari_unet.cli.predict import collect_inputs
-    from napari_unet.core.review.folders import images_only
+    from napari_unet.core.review.folders import OUTPUT_ENDINGS, images_only, stem_of
 
     labels: list[Path] = []
     images: list[Path] = []
     for p in paths:
         found = collect_inputs([p])
         alone = images_only(found) if p.is_dir() and not is_zarr(p) else found
+        named = {image_name(q, OUTPUT_ENDINGS) for q in found if q not in alone}
         beside = [] if len(alone) == len(found) else [
-            q for q in alone if image_name(q) == q.stem and not q.stem.endswith("_probabilities")
+            q for q in alone if q.stem in named or stem_of(q) in named
+            or image_name(q, OUTPUT_ENDINGS) == q.stem
         ]  # fmt: skip
         labels += [q for q in found if q not in beside]
         images += beside
@@ -190,11 +204,12 @@ def collect_images(paths: list[Path]) -> list[Path]:
     return found
 
 
-def check_label_store(path: Path) -> None:
+def check_label_store(path: Path, command: str = "measure") -> None:
     """Refuse an OME-Zarr image (or its ``labels`` group) given as labels; name its labels.
 
     An OME-Zarr image's pixels are grey levels, not object ids (measured as objects before);
     its label images are ``IMAGE/labels/NAME`` (``napari-unet slide`` writes them there).
+    ``command`` (``measure``, ``weights``) words the advice (only measure takes ``--images``).
     """
     if not is_zarr(path):
         return
@@ -211,7 +226,8 @@ def check_label_store(path: Path) -> None:
         return
     if names:
         shown = ", ".join(map(str, names))
-        how = f"measure its label image(s) instead: {shown} (--images {image} for intensities)"
+        how = f"{'measure' if command == 'measure' else 'give'} its label image(s) instead: {shown}"
+        how += f" (--images {image} for intensities)" if command == "measure" else ""
     else:
         how = "it has no label images (IMAGE/labels/NAME, as napari-unet slide writes them)"
     raise InputError(f"{path} is {what}; {how}")
@@ -272,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
 
     labels, beside = collect_labels(args.labels)
     given = [p for p in args.labels if not p.is_dir() or is_zarr(p)]  # always measured
-    probabilities = [p for p in labels if p.stem.endswith("_probabilities") and p not in given]
+    probabilities = [p for p in labels if _ends(p.stem, "_probabilities") and p not in given]
     if probabilities:  # predict --probabilities writes them beside the labels
         print(f"napari-unet measure: note: skipping {len(probabilities)} probability file(s) "
               f"({probabilities[0].name}...)", file=sys.stderr)  # fmt: skip

@@ -58,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
     """Compute and write the weight map; return the exit status."""
     import numpy as np
 
+    from napari_unet.cli.measure import check_label_store
     from napari_unet.core.images.io import check_writable, read_image, write_image
+    from napari_unet.core.images.labels import check_labels
     from napari_unet.core.progress import drain
     from napari_unet.core.training.weightmap import iter_target_and_weights
 
     class_weights = parse_class_weights(args.class_weights)
+    check_label_store(args.labels, "weights")  # an OME-Zarr image: grey levels, not labels
     from napari_unet.core.files import check_outputs
 
     check_outputs([args.output, args.target], [args.labels, args.mask])
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and path.exists() and not args.overwrite:
             raise InputError(f"{path} exists; pass --overwrite to replace it")
     labels = read_image(args.labels, labels=True)
+    check_labels(labels)  # RGB, float...: the error before the progress bar is drawn
     for path, dtype in ((args.output, np.float32), (args.target, np.uint8)):
         if path is not None:  # before the work: the format must hold the result
             check_writable(path, np.broadcast_to(np.zeros((), dtype), labels.shape))

@@ -198,7 +198,7 @@ def recover_folder(path: str | os.PathLike) -> bool:
 
 
 def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> None:
-    """Refuse, before any work, outputs that are an input or cannot be written.
+    """Refuse, before any work, outputs that are or hold an input or cannot be written.
 
     Parameters
     ----------
@@ -206,7 +206,9 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> Non
         Files about to be written (None entries are skipped).
     inputs : iterable of path-like
         Files the work reads (None entries are skipped); an output may never be one of
-        them, under any name (paths are resolved and compared as files).
+        them, under any name (paths are resolved and compared as files), nor hold one: a
+        Zarr store is replaced whole (before, ``-o STORE.zarr`` deleted the input
+        ``STORE.zarr/cells`` read from inside it).
 
     Raises
     ------
@@ -225,6 +227,11 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> Non
         for src in read:
             if same_file(out, src):
                 raise InputError(f"{out} is an input ({src}); refusing to overwrite it")
+            if out.resolve() in src.resolve().parents:  # a store is replaced whole
+                raise InputError(
+                    f"{out} holds an input ({src}); refusing to overwrite it (the store is "
+                    "replaced whole, and the input with it): choose another output"
+                )
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

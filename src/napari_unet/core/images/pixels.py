@@ -8,7 +8,8 @@ reads them in this order and returns the first that is complete:
    (``PhysicalSizeXUnit``, micrometres when absent, as the OME schema says).
 2. **ImageJ / Fiji** TIFFs: the ``unit`` of the ImageJ description (``micron``, ``um``,
    ``µm``, ``nm``, ``mm``, ``cm``...) and the ``XResolution`` / ``YResolution`` tags, which
-   hold *pixels per unit*.
+   hold *pixels per unit*. With a unit of ``inch`` or ``cm``, dpi defaults are ignored as
+   in 3.
 3. **Plain TIFF** resolution tags with ``ResolutionUnit`` centimetre or inch. Whole-number
    resolutions up to 1200 pixels per inch (72, 96, 300 dpi...) are the display or print
    defaults that drawing programs and libraries write, not a calibration, and are ignored.
@@ -85,8 +86,9 @@ def read_pixel_size(path: str | os.PathLike) -> tuple[float, float] | None:
             page = tf.pages[0]
             found = _from_ome(tf.ome_metadata) if tf.is_ome else None
             if found is None and tf.is_imagej:
-                unit = (tf.imagej_metadata or {}).get("unit")
-                found = _from_tags(page, unit_in_um(unit))
+                scale = unit_in_um((tf.imagej_metadata or {}).get("unit"))
+                if scale not in _TIFF_UNITS_UM.values() or not _dpi_default(page, scale):
+                    found = _from_tags(page, scale)
             if found is None:
                 found = _from_tiff_unit(page)
     except Exception:  # noqa: BLE001 - metadata is optional: a damaged one is "unknown"
@@ -148,13 +150,21 @@ def _from_tiff_unit(page) -> tuple[float, float] | None:
     """The plain resolution tags with ResolutionUnit inch or centimetre; dpi defaults ignored."""
     unit = page.tags.get("ResolutionUnit")
     scale = _TIFF_UNITS_UM.get(int(unit.value)) if unit is not None else None
-    if scale is None:
+    if scale is None or _dpi_default(page, scale):
         return None
+    return _from_tags(page, scale)
+
+
+def _dpi_default(page, um_per_unit: float) -> bool:
+    """Whether a resolution tag, in inches or centimetres, is a whole dpi up to 1200.
+
+    72, 96, 300 dpi...: a display or print default, not a calibration. The plain tags and
+    an ImageJ unit of ``inch`` or ``cm`` (Fiji keeps a 72-dpi image's) are read alike
+    (before, the ImageJ ones gave 352.8 µm pixels).
+    """
     for tag in ("XResolution", "YResolution"):
         per_unit = _per_unit(page, tag)
-        if per_unit is None:
-            return None
-        dpi = per_unit * 25400.0 / scale
-        if dpi <= 1200 and abs(dpi - round(dpi)) < 1e-3:
-            return None  # 72, 96, 300 dpi...: a display or print default, not a calibration
-    return _from_tags(page, scale)
+        dpi = None if per_unit is None else per_unit * 25400.0 / um_per_unit
+        if dpi is not None and dpi <= 1200 and abs(dpi - round(dpi)) < 1e-3:
+            return True
+    return False
