@@ -16,15 +16,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import numpy as np
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
+from napari_unet.core.annotation.project import read_annotations, write_annotations
 from napari_unet.core.errors import InputError
+from napari_unet.core.files import check_outputs
 from napari_unet.widgets import _layers, _session
+from napari_unet.widgets._annotate_edits import chosen_file
 from napari_unet.widgets._evaluate_work import restore_history
 
-__all__ = ["PART_PIXELS", "StackCounter", "start_accept"]
+__all__ = ["PART_PIXELS", "StackCounter", "start_accept", "start_export", "start_import"]
 
 #: Pixels written into the annotations per turn of the event loop (about 0.3 s of napari's).
 PART_PIXELS = 2_000_000
@@ -35,6 +39,12 @@ def start_accept(dock) -> None:
     pred_layer, labels = dock._prediction_combo.value, dock._annotations
     if labels is None or pred_layer is None:
         show_error("Start annotating and choose a prediction Labels layer first.")
+        return
+    if dock._region is None:
+        show_error(
+            "The annotated region layer was removed: press Start annotating to get the saved "
+            "region back, then accept."
+        )
         return
     try:
         job = _session.acceptance_job(
@@ -99,6 +109,43 @@ def _accepted(dock, labels, result, kept) -> None:
         _done(dock, labels, kept)
 
     write(0)
+
+
+def start_export(dock) -> None:
+    """Write the dock's annotations as a TIFF instance mask (in a worker thread).
+
+    An empty file field (FileEdit gives ``Path('.')``) or a folder is no file: before, it
+    ended in a traceback.
+    """
+    path = chosen_file(dock._tiff_path.value)
+    if dock._annotations is None or path is None:
+        show_error("Start annotating and enter a TIFF file name first.")
+        return
+    path = path.with_suffix(".tif") if path.suffix == "" else path
+    source = getattr(dock._image.source, "path", None)
+    try:  # never over the image itself
+        check_outputs([path], [source])
+    except InputError as exc:
+        show_error(f"Export refused: {exc}")
+        return
+    data = np.array(dock._annotations.data, copy=True)
+    worker = create_worker(write_annotations, path, data, _start_thread=False, _ignore_errors=True)
+    worker.returned.connect(lambda p: dock._set_status(f"Exported annotations to {p}."))
+    worker.errored.connect(lambda exc: show_error(f"Export failed: {exc}"))
+    worker.start()
+
+
+def start_import(dock) -> None:
+    """Read a TIFF instance mask (shape checked) into the dock's ``_on_imported``."""
+    path = chosen_file(dock._tiff_path.value)
+    if dock._annotations is None or path is None:
+        show_error("Start annotating and choose a TIFF file first.")
+        return
+    shape = dock._plan.labels_shape
+    worker = create_worker(read_annotations, path, shape, _start_thread=False, _ignore_errors=True)
+    worker.returned.connect(dock._on_imported)
+    worker.errored.connect(lambda exc: show_error(f"Import refused: {exc}"))
+    worker.start()
 
 
 class StackCounter:

@@ -49,6 +49,8 @@ def load_saved(folder: Path | None, identity: dict, labels_shape, image=None):
     if folder is None:
         return None, False
     try:
+        check_parent(folder)
+        check_project_folder(folder, image, fileless=image is None)
         project = load_project(folder, labels_shape, image)
     except InputError as exc:
         show_error(
@@ -65,6 +67,18 @@ def load_saved(folder: Path | None, identity: dict, labels_shape, image=None):
         for note in identity_warnings(project.identity, identity):
             show_warning(f"{note} ({folder.name}).")
     return project, True
+
+
+def check_parent(folder: Path) -> None:
+    """Refuse a project folder inside a folder that does not exist (a half-typed path).
+
+    Only the project folder itself is ever made: before, a typo made the whole path.
+    """
+    if not folder.exists() and not folder.parent.exists():
+        raise InputError(
+            f"the project folder {folder} is inside {folder.parent}, which does not exist; "
+            "choose an existing folder (the project folder itself is made for you)"
+        )
 
 
 class Autosaver:
@@ -120,7 +134,8 @@ class Autosaver:
         ok = True
         try:  # never another file's project, nor over the image itself
             if folder is not None:
-                check_project_folder(folder, self.image)
+                check_parent(folder)
+                check_project_folder(folder, self.image, fileless=self.image is None)
         except InputError as exc:
             show_error(f"{exc}. Autosave is off until you choose another project folder.")
             ok = False
@@ -146,9 +161,18 @@ class Autosaver:
             )
         return f"Autosave to {self.folder.name}."
 
-    def changed(self) -> None:
-        """Note a change: (re)start the quiet-period timer."""
-        self._touched = True
+    @property
+    def saved_annotations(self) -> np.ndarray | None:
+        """The annotations the folder holds as this saver last wrote or read them."""
+        return None if self._saved is None else self._saved[0]
+
+    def changed(self, touched: bool = True) -> None:
+        """Note a change: (re)start the quiet-period timer.
+
+        ``touched``: an edit (else a change that may be one: what differs is saved, but a
+        session that painted nothing still writes nothing).
+        """
+        self._touched = self._touched or touched
         if self.enabled:
             self.timer.start()
 

@@ -14,7 +14,7 @@ from napari.utils.notifications import show_error, show_warning
 from napari_unet.core.annotation.regions import whole_image_rectangle
 from napari_unet.widgets._layers import widen_labels
 
-__all__ = ["attach_labels", "attach_region", "reconcile", "region_name"]
+__all__ = ["attach_labels", "attach_region", "follow_image", "reconcile", "region_name"]
 
 
 def region_name(image_name: str) -> str:
@@ -28,6 +28,7 @@ def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
     existing = viewer.layers[name] if name in viewer.layers else None
     if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
         widen_labels(existing)  # napari's New labels is uint8: 255 cells at most
+        follow_image(existing, scale, translate)
         return existing
     if existing is not None:
         show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
@@ -49,6 +50,7 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> S
     if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
         region = viewer.layers[name]
         if region.ndim == ndim:
+            follow_image(region, scale, translate)  # vertices are pixels: they follow too
             return region
         region.name = f"{name} (old)"
     if project is not None and (project.region_data or project.annotations is not None):
@@ -68,15 +70,30 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> S
     )
 
 
-def reconcile(labels: Labels, region: Shapes, project, folder) -> bool:
+def follow_image(layer, scale, translate) -> bool:
+    """Give a re-attached layer the image's scale and translate; True if they changed.
+
+    Before, Start after the image's pixel size changed left the mask at the old one.
+    """
+    if np.allclose(layer.scale, scale) and np.allclose(layer.translate, translate):
+        return False
+    layer.scale, layer.translate = scale, translate
+    return True
+
+
+def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) -> bool:
     """Make re-attached layers and a saved project agree; False: autosave must stay off.
 
     A re-attached layer keeps what it holds. When it is empty, the project's annotations
     and region fill it (the saved work continues); when it holds other annotations,
-    autosave would write them over the saved ones, so it is turned off and both are kept.
+    autosave would write them over the saved ones, so it is turned off and both are kept,
+    unless the folder holds ``last_saved``, what this dock last saved there from this very
+    layer: the layer continues that work, and its newer strokes are written.
     """
     saved = None if project is None else project.annotations
     if saved is None or np.array_equal(labels.data, saved):
+        return True
+    if last_saved is not None and np.array_equal(saved, last_saved):
         return True
     if not np.any(labels.data):
         labels.data = saved.astype(np.uint32)

@@ -14,24 +14,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.axes import AXES_CHOICES, plan_axes
 from napari_unet.core.annotation.edits import MIN_PIECE, count_cells, next_free_id
-from napari_unet.core.annotation.project import (
-    holds_project,
-    image_identity,
-    project_folder_for,
-    read_annotations,
-    write_annotations,
-)
+from napari_unet.core.annotation.project import holds_project, image_identity, project_folder_for
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import check_outputs
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
-from napari_unet.widgets._annotate_work import StackCounter, start_accept
+from napari_unet.widgets._annotate_edits import EditWatcher, LockedLayers
+from napari_unet.widgets._annotate_work import (
+    StackCounter,
+    start_accept,
+    start_export,
+    start_import,
+)
 from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._layers import (
@@ -66,11 +64,15 @@ class AnnotateWidget(KeepsPicks, Container):
         self._image: Image | None = None
         self._annotations: Labels | None = None
         self._region: Shapes | None = None
+        self._region_kept: list | None = None  # the region, while its layer is removed
         self._plan = None
+        self._locks = LockedLayers()  # annotations no session saves now: read-only
+        self._last_saved = None  # (layer, folder, annotations) this dock last saved there
         self._stack_counts: tuple[int, int] | None = None  # (cells, px) of the whole stack
         self._stack_counter = StackCounter(count_cells, self._on_stack_counts)
         self._make_controls()
         self._saver = Autosaver(self.native, self._state, self._set_saved)
+        self._edits = EditWatcher(self.native, self._on_changed, self._counts_later)
         self._close_watcher = CloseWatcher(self._saver.flush)
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
@@ -82,7 +84,8 @@ class AnnotateWidget(KeepsPicks, Container):
         self._export_btn.changed.connect(self._export_tiff)
         self._import_btn.changed.connect(self._import_tiff)
         self._save_btn.changed.connect(self._save_now)
-        self._folder.changed.connect(self._on_folder_changed)
+        self._folder.changed.connect(self._on_folder_changed)  # browse, or set by a script
+        self._folder.line_edit.native.editingFinished.connect(self._on_folder_typed)
         on_layers_changed(viewer, self._on_layers_changed)
         viewer.layers.events.removing.connect(self._on_layer_removing)
         viewer.dims.events.current_step.connect(self._on_step)
@@ -149,6 +152,9 @@ class AnnotateWidget(KeepsPicks, Container):
         if self._annotations is not None:
             self._counts_timer.start()
 
+    def _counts_later(self) -> None:
+        self._counts_timer.start()
+
     def _enable_session(self, on: bool) -> None:
         for w in (self._new_cell_btn, self._accept_btn, self._export_btn, self._import_btn):
             w.enabled = on
@@ -194,19 +200,21 @@ class AnnotateWidget(KeepsPicks, Container):
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape, src)
         labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
-        self._annotations = labels
+        self._annotations, self._region_kept = labels, None
+        self._locks.unlock(labels)  # read-only while no session saved it
         on_screen = _session.plane_on_screen(self._viewer, image, plan.labels_shape[0], False)
         plane = (on_screen,) if plan.is_stack else ()
         self._region = _session.attach_region(
             self._viewer, image, plan, scale, translate, project, plane
         )
-        ok = _session.reconcile(labels, self._region, project, folder) and ok
+        last = self._last_saved  # a layer this dock saved there continues its own work
+        last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
+        ok = _session.reconcile(labels, self._region, project, folder, last) and ok
         labels.mode = "paint"
         labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
         labels.selected_label = next_free_id(labels.data)
         labels.bind_key("n", self._new_cell_key, overwrite=True)
-        for ev in (labels.events.paint, labels.events.data, labels.events.set_data):
-            ev.connect(self._on_changed)
+        self._edits.attach(labels)  # edits, not redraws (the plane slider, showing it)
         self._region.events.data.connect(self._on_changed)
         self._viewer.layers.selection.active = labels
         # Closing the window flushes what the debounce timer has not written yet.
@@ -215,6 +223,8 @@ class AnnotateWidget(KeepsPicks, Container):
         if project is not None and project.annotations is not None:
             saved = (project.annotations, shapes_state(project.region_data, project.region_types))
         self._saver.reset(folder, identity, saved, ok, src)
+        if last is not None and not np.array_equal(labels.data, last):
+            self._saver.changed()  # its strokes the folder does not hold yet
         self._enable_session(True)
         self._on_layers_changed(start=True)
         notes = [f"Annotating {image.name} ({plan.kind}, labels {plan.labels_shape})."]
@@ -225,25 +235,46 @@ class AnnotateWidget(KeepsPicks, Container):
         self._set_saved(self._saver.note())
         self._update_counts()
 
-    def _detach(self) -> None:
-        """Flush and disconnect from the current annotation layers."""
+    def _detach(self, lock: bool = True) -> None:
+        """Flush and disconnect from the current annotation layers.
+
+        ``lock``: the annotations layer stays in the viewer read-only (nothing saves it
+        now) until its image is started again.
+        """
         if self._annotations is None:
             return
         self._saver.flush()
-        for ev in (self._annotations.events.paint, self._annotations.events.data):
-            ev.disconnect(self._on_changed)
-        self._annotations.events.set_data.disconnect(self._on_changed)
+        self._edits.detach()
         if self._region is not None:
             self._region.events.data.disconnect(self._on_changed)
-        self._annotations = self._region = self._image = None
+        left = self._annotations
+        saved = self._saver.saved_annotations
+        self._last_saved = None if saved is None or not lock else (left, self._saver.folder, saved)
+        if lock:
+            self._locks.lock(left)
+        self._annotations = self._region = self._image = self._region_kept = None
         self._saver.reset(None, {}, None, False)
         self._enable_session(False)
 
     def _on_layer_removing(self, event) -> None:
         layer = self._viewer.layers[event.index]
-        if layer is not None and layer in (self._annotations, self._region, self._image):
-            self._detach()
-            self._set_status("Annotation layers removed; saved. Start again to continue.")
+        self._locks.forget(layer)
+        if self._last_saved is not None and self._last_saved[0] is layer:
+            self._last_saved = None
+        if layer is not None and layer is self._region:  # the session goes on without it
+            self._region_kept = self._state()[1]
+            self._region.events.data.disconnect(self._on_changed)
+            self._region = None
+            self._set_status(
+                "Annotated region layer removed: the region stays as saved and autosave goes "
+                "on; press Start annotating to get the region layer back."
+            )
+        elif layer is not None and layer in (self._annotations, self._image):
+            self._detach(lock=layer is not self._annotations)
+            self._set_status(
+                "Annotation session ended; saved. Start annotating its image to continue "
+                "(its annotations layer is read-only until then)."
+            )
 
     # --- cells and counts -------------------------------------------------------------
 
@@ -309,44 +340,11 @@ class AnnotateWidget(KeepsPicks, Container):
 
     def _export_tiff(self) -> None:
         """Write the annotations as a TIFF instance mask (in a worker thread)."""
-        path = self._tiff_path.value
-        if self._annotations is None or path is None or not str(path).strip():
-            show_error("Start annotating and enter a TIFF file name first.")
-            return
-        path = Path(path).with_suffix(".tif") if Path(path).suffix == "" else Path(path)
-        source = getattr(self._image.source, "path", None)
-        try:  # never over the image itself
-            check_outputs([path], [source])
-        except InputError as exc:
-            show_error(f"Export refused: {exc}")
-            return
-        worker = create_worker(
-            write_annotations,
-            path,
-            np.array(self._annotations.data, copy=True),
-            _start_thread=False,
-            _ignore_errors=True,
-        )
-        worker.returned.connect(lambda p: self._set_status(f"Exported annotations to {p}."))
-        worker.errored.connect(lambda exc: show_error(f"Export failed: {exc}"))
-        worker.start()
+        start_export(self)
 
     def _import_tiff(self) -> None:
         """Read a TIFF instance mask (shape checked) and replace the annotations, undoably."""
-        path = self._tiff_path.value
-        if self._annotations is None or path is None:
-            show_error("Start annotating and choose a TIFF file first.")
-            return
-        worker = create_worker(
-            read_annotations,
-            path,
-            self._plan.labels_shape,
-            _start_thread=False,
-            _ignore_errors=True,
-        )
-        worker.returned.connect(self._on_imported)
-        worker.errored.connect(lambda exc: show_error(f"Import refused: {exc}"))
-        worker.start()
+        start_import(self)
 
     def _on_imported(self, data: np.ndarray) -> None:
         if self._annotations is None:
@@ -358,16 +356,29 @@ class AnnotateWidget(KeepsPicks, Container):
     # --- persistence ------------------------------------------------------------------
 
     def _state(self) -> tuple[np.ndarray, list]:
+        if self._region is None:  # its layer removed: the region as it was
+            return np.asarray(self._annotations.data), self._region_kept
         region = shapes_state(self._region.data, self._region.shape_type)
         return np.asarray(self._annotations.data), region
 
-    def _on_changed(self, _event=None) -> None:
+    def _on_changed(self, touched=True) -> None:
         self._counts_timer.start()
-        self._saver.changed()
+        self._saver.changed(touched is not False)  # True, or an event: an edit
+
+    def _on_folder_typed(self) -> None:
+        """The Project folder's typing is finished (Return, or the field left)."""
+        edit = self._folder.line_edit.native
+        if edit.isModified():
+            edit.setModified(False)
+            self._on_folder_changed()
 
     def _on_folder_changed(self, _value=None) -> None:
-        """Save to the chosen folder; one holding a project opens as Start opens it."""
-        if self._image is None:
+        """Save to the chosen folder; one holding a project opens as Start opens it.
+
+        While the path is typed, nothing happens until the typing is finished: before,
+        each keystroke switched autosave to a half-typed folder, and a pause wrote there.
+        """
+        if self._image is None or self._folder.line_edit.native.isModified():
             return
         folder = self._default_folder(self._image)
         if folder is None or not holds_project(folder):

@@ -114,13 +114,25 @@ def project_image_name(folder: str | os.PathLike) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def check_project_folder(folder: str | os.PathLike, image: str | os.PathLike | None) -> None:
+def check_project_folder(
+    folder: str | os.PathLike, image: str | os.PathLike | None, fileless: bool = False
+) -> None:
     """Refuse a project folder that is not the image file ``image``'s (None: no file).
 
     Its files must not be the image itself (as :func:`~napari_unet.core.files.check_outputs`
     refuses an output that is an input), nor its project.json name another image file.
+    ``fileless``: the image has no file (a layer made in napari, not merely no file given):
+    a folder whose project.json names a file beside it is refused too (before, such an
+    image loaded that file's annotations and wrote over them and its project.json).
     """
     if image is None:
+        owner = project_image_name(folder) if fileless else None
+        if owner is not None and (Path(folder).parent / owner).exists():
+            raise InputError(
+                f"the project folder {folder} holds the annotations of {owner}, and this "
+                "image has no file: it cannot be told from another image, so it never takes "
+                f"{owner}'s project (choose another project folder, or open {owner} itself)"
+            )
         return
     folder, image = Path(folder), Path(image)
     for name in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE):

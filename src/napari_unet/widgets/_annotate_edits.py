@@ -1,0 +1,140 @@
+"""What the Annotate dock counts as an edit, and the layers it no longer saves.
+
+napari sends the labels ``set_data`` event at every redraw (moving the plane slider, showing
+a hidden layer), and the same event (and nothing else) after Ctrl+Z and Ctrl+Shift+Z;
+on a hidden layer undo sends no event at all. :class:`EditWatcher` tells them apart by
+napari's undo history: a paint or data event is an edit, a redraw only refreshes the
+counts, and a change of the undo history (looked at after each redraw and a few times a
+second) is an undo or redo. Before, a redraw counted as an edit: moving the slider of a
+session that painted nothing wrote an empty project.
+
+:class:`LockedLayers` keeps an annotations layer the dock no longer saves (Start on another
+image, the image layer removed) read-only, with its undo history kept for when its image
+is started again: before, strokes painted on it were never saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from qtpy.QtCore import QTimer
+
+from napari_unet.widgets import _layers
+from napari_unet.widgets._evaluate_work import restore_history
+
+__all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file"]
+
+#: Milliseconds between two looks at the undo history (an undo on a hidden layer).
+POLL_MS = 300
+
+
+def chosen_file(value) -> Path | None:
+    """The file a FileEdit names; None when empty (its value is then ``Path('.')``) or a folder."""
+    if value is None or str(value).strip() in ("", "."):
+        return None
+    path = Path(value)
+    return None if path.is_dir() else path
+
+
+class EditWatcher:
+    """Call ``on_edit(touched)`` at each real edit of a Labels layer, ``on_redraw()`` at redraws.
+
+    ``touched`` is False only where this napari keeps no readable undo history: a redraw
+    then may be an undo, and the dock saves what differs without calling the session
+    painted.
+    """
+
+    def __init__(self, parent, on_edit: Callable[[bool], None], on_redraw: Callable[[], None]):
+        self.layer = None
+        self._on_edit, self._on_redraw = on_edit, on_redraw
+        self._seen: tuple | None = None
+        self.timer = QTimer(parent)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.check)
+
+    def attach(self, layer) -> None:
+        """Watch ``layer`` (a Labels layer) until :meth:`detach`."""
+        self.detach()
+        self.layer, self._seen = layer, self._history()
+        layer.events.paint.connect(self._edited)
+        layer.events.data.connect(self._edited)
+        layer.events.set_data.connect(self._redrawn)
+        self.timer.start()
+
+    def detach(self) -> None:
+        """Stop watching."""
+        with contextlib.suppress(RuntimeError):  # the timer may be gone at tear-down
+            self.timer.stop()
+        if self.layer is None:
+            return
+        self.layer.events.paint.disconnect(self._edited)
+        self.layer.events.data.disconnect(self._edited)
+        self.layer.events.set_data.disconnect(self._redrawn)
+        self.layer = self._seen = None
+
+    def _history(self) -> tuple | None:
+        deques = _layers.history_deques(self.layer)
+        if deques is None:
+            return None
+        undo, redo = deques
+        return len(undo), len(redo), undo[-1] if undo else None, redo[-1] if redo else None
+
+    def _edited(self, _event=None) -> None:
+        self._seen = self._history() or self._seen
+        self._on_edit(True)
+
+    def _redrawn(self, _event=None) -> None:
+        self._on_redraw()
+        if self.layer is not None and self._history() is None:
+            self._on_edit(False)  # no history to tell an undo from a redraw
+            return
+        self.check()
+
+    def check(self) -> None:
+        """An undo or redo since the last look is an edit (one on a hidden layer too)."""
+        if self.layer is None or not self.layer.editable:
+            return  # read-only: napari dropped the history, nothing can be painted
+        now = self._history()
+        if now is None or not (now[0] or now[1]):  # a history napari reset is no edit
+            return
+        seen = self._seen
+        if (
+            seen is not None
+            and now[:2] == seen[:2]
+            and all(a is b for a, b in zip(now[2:], seen[2:], strict=True))
+        ):
+            return
+        self._seen = now
+        self._on_edit(True)
+
+
+class LockedLayers:
+    """Annotations layers left read-only, each with the undo history it had."""
+
+    def __init__(self) -> None:
+        self._held: list[tuple] = []
+
+    def lock(self, layer) -> None:
+        """Make ``layer`` read-only (nothing saves it now); its undo history is kept."""
+        if any(held is layer for held, _ in self._held):
+            return
+        history = _layers.history_deques(layer) or (None, None)
+        self._held.append((layer, history))
+        layer.editable = False
+
+    def unlock(self, layer) -> None:
+        """Make ``layer`` editable again, with its undo history (a session saves it again)."""
+        for i, (held, history) in enumerate(self._held):
+            if held is layer:
+                del self._held[i]
+                layer.editable = True
+                restore_history(layer, *history)
+                return
+        if not layer.editable:
+            layer.editable = True
+
+    def forget(self, layer) -> None:
+        """``layer`` leaves the viewer: keep nothing of it."""
+        self._held = [(held, h) for held, h in self._held if held is not layer]
