@@ -18,7 +18,7 @@ from napari_unet.cli._args import (
     run_each,
 )
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.io import is_zarr, read_image, write_image
+from napari_unet.core.images.io import is_zarr, read_image, write_image, wrong_output_kind
 from napari_unet.core.inference.scale import AUTO
 
 
@@ -134,29 +134,11 @@ def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
             if r in seen:
                 raise InputError(f"two inputs would both write {path}; rename one of them")
             seen.add(r)
-            wrong = _wrong_kind(path)
+            wrong = wrong_output_kind(path)
             if wrong:  # --overwrite would not help: found before the prediction, not after
                 raise InputError(f"cannot write {path}: {wrong}")
             if path.exists() and not overwrite:
                 raise InputError(f"{path} exists; pass --overwrite to replace it")
-
-
-def _wrong_kind(path: Path) -> str | None:
-    """Why ``path`` cannot be replaced by an output (a folder for a file, ...), or None.
-
-    A TIFF output is a file; a Zarr output a folder (a store, replaced whole): a folder that
-    is not a store is not replaced, whatever it holds.
-    """
-    from napari_unet.core.images.io import ZARR_MARKERS, ZARR_SUFFIXES
-
-    if path.suffix.lower() not in ZARR_SUFFIXES:
-        return "it is a folder; move it or choose another -o" if path.is_dir() else None
-    if path.exists() and not path.is_dir():
-        return "it is a file, and the Zarr store is a folder; move it or choose another -o"
-    if path.is_dir() and any(path.iterdir()):
-        if not any((path / marker).exists() for marker in ZARR_MARKERS):
-            return "it is a folder that is not a Zarr store; move it or choose another -o"
-    return None
 
 
 def run(args: argparse.Namespace) -> int:

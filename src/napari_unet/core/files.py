@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -32,9 +32,6 @@ __all__ = [
     "same_file",
     "stale_temporaries",
 ]
-
-#: A temporary of a killed writer older than this is removed even if its pid is reused.
-STALE_AFTER_S = 3600.0
 
 
 def _read_umask() -> int:
@@ -56,7 +53,7 @@ def _alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no process id at all
         return False
     except (PermissionError, OSError):
         return True  # it exists (another user's), or we cannot tell: keep its file
@@ -67,19 +64,38 @@ def _alive(pid: int) -> bool:
 ASIDE = ".old.tmp"
 
 
+def _temporary_name(path: Path) -> re.Pattern:
+    """The names this module (and the scratch of whole-slide runs) gives temporaries of ``path``.
+
+    ``.<name>.<pid>.<random>[<ending>].tmp``, the ending one of ``path``'s suffix
+    (:func:`atomic_write`), ``.old`` (:data:`ASIDE`) or ``.scratch`` (a slide's scratch), or
+    none (:func:`atomic_folder`). Exactly these: before, ``.<name>.*.tmp`` also matched the
+    temporaries of other names starting with ``<name>.`` (those of ``cells.v2`` for
+    ``cells``), and a second run removed a running one's scratch.
+    """
+    endings = {"", path.suffix, ".old", ".scratch"}
+    ending = "|".join(re.escape(e) for e in sorted(endings, key=len, reverse=True))
+    return re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]+(?:{ending})\.tmp")
+
+
 def stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Temporary files of earlier writes to ``path`` whose writer is gone (or is long dead)."""
+    """Temporary files and folders of earlier writes to ``path`` whose writer is gone.
+
+    A temporary whose writer's process is alive is never stale, however old: a whole-slide
+    run takes hours (before, a temporary older than an hour was removed even so, and a
+    second run deleted the scratch of a first one still going). The process id is this
+    machine's: on a file system shared between machines, two runs writing the same
+    ``path`` at once from two machines are not told apart.
+    """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    pattern = _temporary_name(path)
     stale = []
     with contextlib.suppress(OSError):
         for tmp in folder.glob(f".{glob.escape(path.name)}.*.tmp"):
-            parts = tmp.name[len(path.name) + 2 :].split(".")
-            pid = int(parts[0]) if parts and parts[0].isdigit() else None
-            with contextlib.suppress(OSError):
-                old = time.time() - tmp.stat().st_mtime > STALE_AFTER_S
-                if old or (pid is not None and not _alive(pid)):
-                    stale.append(tmp)
+            match = pattern.fullmatch(tmp.name)
+            if match is not None and not _alive(int(match.group(1))):
+                stale.append(tmp)
     return stale
 
 

@@ -34,6 +34,25 @@ def is_zarr(path: str | os.PathLike) -> bool:
     return p.is_dir() and any((p / marker).is_file() for marker in ZARR_MARKERS)
 
 
+def wrong_output_kind(path: str | os.PathLike, store: bool | None = None) -> str | None:
+    """Why ``path`` cannot be replaced by an output (a folder for a file, ...), or None.
+
+    A TIFF output is a file; a Zarr output (``store``; by default a ``.zarr`` name) a folder
+    (a store, replaced whole): a folder that is not a store is not replaced, whatever it
+    holds, with or without ``--overwrite`` (``predict -o`` and ``slide -o`` alike: before,
+    ``slide --overwrite`` deleted such a folder and the user's files in it).
+    """
+    path = Path(path)
+    if not (path.suffix.lower() in ZARR_SUFFIXES if store is None else store):
+        return "it is a folder; move it or choose another -o" if path.is_dir() else None
+    if path.exists() and not path.is_dir():
+        return "it is a file, and the Zarr store is a folder; move it or choose another -o"
+    if path.is_dir() and any(path.iterdir()):
+        if not any((path / marker).exists() for marker in ZARR_MARKERS):
+            return "it is a folder that is not a Zarr store; move it or choose another -o"
+    return None
+
+
 def read_image(path: str | os.PathLike, lazy: bool = False, labels: bool = False):
     """Read an image file or Zarr store.
 

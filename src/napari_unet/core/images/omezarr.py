@@ -24,6 +24,7 @@ level gets the scale times ``2**k`` and the very same translation as the image's
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -32,6 +33,13 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.lazy import lazy_array, read_zarr_array
+from napari_unet.core.images.omezarr_meta import (
+    axis_letters,
+    axis_units,
+    level_transform,
+    multiscales_entry,
+    space_units,
+)
 
 __all__ = [
     "OmeImage",
@@ -60,6 +68,8 @@ class OmeImage:
     scale: tuple[float, float] = (1.0, 1.0)
     #: The ``(y, x)`` translation of the full-resolution level (None: none given).
     translation: tuple[float, float] | None = None
+    #: The ``(y, x)`` axes' units as the metadata writes them (None: none given).
+    units: tuple[str | None, str | None] | None = None
 
     @property
     def is_ome(self) -> bool:
@@ -136,26 +146,6 @@ def read_multiscale(path: str | os.PathLike) -> list:
     return levels
 
 
-def _level_transform(path: Path, ome: dict, kind: str) -> tuple[float, float] | None:
-    """The ``(y, x)`` entries of the full-resolution level's ``kind`` transformation.
-
-    ``kind`` is "scale" or "translation"; None when the level has none (NGFF 0.3 and older
-    have no transformations). The spec puts the spatial axes last: the last two entries.
-    """
-    dataset = (ome["multiscales"][0].get("datasets") or [{}])[0]
-    for transform in dataset.get("coordinateTransformations") or []:
-        values = transform.get(kind) if transform.get("type") == kind else None
-        if isinstance(values, list | tuple) and len(values) >= 2:
-            try:
-                found = tuple(float(v) for v in values[-2:])
-            except (TypeError, ValueError):
-                found = (float("nan"),)
-            if len(found) != 2 or not all(map(math.isfinite, found)):
-                raise InputError(f"{path}: the {kind} {values!r} of level 0 is not numbers")
-            return found
-    return None
-
-
 def open_image(path: str | os.PathLike) -> OmeImage:
     """A Zarr array or the full-resolution level of an OME-Zarr image group, lazily.
 
@@ -167,6 +157,7 @@ def open_image(path: str | os.PathLike) -> OmeImage:
         raise InputError(f"{p}: no such Zarr store")
     found = group_attrs(p)
     if found is None:
+        _refuse_plain_group(p)
         return OmeImage(read_zarr_array(p), p)
     ome, version = found
     if not ome.get("multiscales"):
@@ -179,39 +170,40 @@ def open_image(path: str | os.PathLike) -> OmeImage:
         keep = keep if len(keep) >= 2 else list(range(data.ndim))[-2:]
         data = data[tuple(slice(None) if k in keep else 0 for k in range(data.ndim))]
         letters = "".join(letters[k] for k in keep)
-    scale = _level_transform(p, ome, "scale") or (1.0, 1.0)
-    translation = _level_transform(p, ome, "translation")
-    return OmeImage(channels_last(data, letters), p, version, scale, translation)
+    scale = level_transform(p, ome, "scale") or (1.0, 1.0)
+    translation = level_transform(p, ome, "translation")
+    units = axis_units(ome)
+    return OmeImage(channels_last(data, letters), p, version, scale, translation, units)
 
 
-def axis_letters(ome: dict) -> str:
-    """The letter of each axis of the image's ``axes`` metadata: T, C, Z, Y, X (Q: other).
+def _refuse_plain_group(p: Path) -> None:
+    """Refuse a Zarr group that is no OME-Zarr image, naming the images it holds.
 
-    NGFF 0.4 and later describe each axis (``{"name": "c", "type": "channel"}``); 0.3 names
-    them (``["c", "y", "x"]``); older versions say nothing (``""``: nothing is moved).
+    A bioformats2raw layout (``slide.zarr`` with the image at ``slide.zarr/0``) is the
+    usual case: before, it got the Zarr library's own ``ArrayNotFoundError``.
     """
-    letters = ""
-    for axis in ome["multiscales"][0].get("axes") or []:
-        described = isinstance(axis, dict)
-        name, kind = (axis.get("name"), axis.get("type")) if described else (axis, None)
-        name = str(name).lower()
-        known = name.upper() if name in ("t", "c", "z", "y", "x") else "Q"
-        letters += "C" if kind == "channel" else known
-    return letters
+    import zarr
 
-
-def _multiscales(name: str, levels: int, scale, version: str, translation=None) -> dict:
-    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
-    datasets = []
-    for k in range(levels):  # every 2**k-th pixel: the same translation at every level
-        place = [{"type": "scale", "scale": [float(s) * 2**k for s in scale]}]
-        if translation is not None:
-            place.append({"type": "translation", "translation": [float(t) for t in translation]})
-        datasets.append({"path": str(k), "coordinateTransformations": place})
-    entry = {"name": name, "axes": axes, "datasets": datasets}
-    if version == "0.4":
-        entry["version"] = version
-    return entry
+    try:
+        group = zarr.open_group(str(p), mode="r")
+    except Exception:  # noqa: BLE001 - no group: read_zarr_array says what it is
+        return
+    images = []
+    with contextlib.suppress(Exception):
+        for key in sorted(group.group_keys(), key=lambda k: (len(k), k)):
+            found = group_attrs(p / key)
+            if found is not None and found[0].get("multiscales"):
+                images.append((p / key).as_posix())
+            if len(images) == 3:
+                break
+    layout = "bioformats2raw.layout" in dict(group.attrs)
+    what = "a bioformats2raw layout" if layout else "a Zarr group, not an array or an image"
+    hint = "it holds no OME-Zarr image; give a Zarr array or an OME-Zarr image"
+    if images:
+        hint = f"give the image inside it: {images[0]}" + (
+            f" (images in it: {', '.join(images)})" if len(images) > 1 else ""
+        )
+    raise InputError(f"{p} is {what}: {hint}")
 
 
 def create_labels(
@@ -225,6 +217,7 @@ def create_labels(
     scale=(1.0, 1.0),
     translation=None,
     source: str | None = None,
+    units=None,
 ) -> list:
     """Create an empty label pyramid group at ``path``; return its level arrays (writable).
 
@@ -233,7 +226,8 @@ def create_labels(
     ``source`` is the relative path to the image the labels belong to (``"../../"`` inside
     an image's ``labels`` group). ``version`` "0.5" writes Zarr v3 with the metadata under
     ``"ome"``; "0.4" writes Zarr v2 (``.zattrs``). ``scale`` and ``translation`` (None:
-    none written) are the image's full-resolution ones (see the module's notes).
+    none written) are the image's full-resolution ones (see the module's notes), ``units``
+    its ``(y, x)`` axes' units (None: none written).
     """
     import zarr
 
@@ -253,7 +247,7 @@ def create_labels(
     label = {"version": version} if version == "0.4" else {}
     if source is not None:
         label["source"] = {"image": source}
-    multiscales = _multiscales(name, levels, scale, version, translation)
+    multiscales = multiscales_entry(name, levels, scale, version, translation, units)
     meta = {"multiscales": [multiscales], "image-label": label}
     group.attrs.update({"ome": {"version": version, **meta}} if fmt == 3 else meta)
     return arrays
@@ -372,27 +366,15 @@ def pixel_size_um(path: str | os.PathLike) -> tuple[float, float] | None:
     if found is None or not found[0].get("multiscales"):
         return None
     ome = found[0]
-    scale = _level_transform(Path(path), ome, "scale")
-    units = _space_units(ome)
+    scale = level_transform(Path(path), ome, "scale")
+    units = space_units(ome)
     if units is None and "image-label" in ome:
         source = (ome.get("image-label") or {}).get("source") or {}
         image = source.get("image", "../../") if isinstance(source, dict) else "../../"
         parent = group_attrs((Path(path) / str(image)).resolve())
         if parent is not None and parent[0].get("multiscales"):
-            units = _space_units(parent[0])
+            units = space_units(parent[0])
     if scale is None or units is None:
         return None
     size = (scale[0] * units[0], scale[1] * units[1])
     return size if all(math.isfinite(v) and v > 0 for v in size) else None
-
-
-def _space_units(ome: dict) -> tuple[float, float] | None:
-    """Micrometres per unit of the last two (y, x) axes, when both name a length unit."""
-    from napari_unet.core.images.pixels import unit_in_um
-
-    axes = ome["multiscales"][0].get("axes") or []
-    if len(axes) < 2 or not all(isinstance(a, dict) for a in axes[-2:]):
-        return None
-    units = [unit_in_um(a.get("unit")) if a.get("type", "space") == "space" else None
-             for a in axes[-2:]]  # fmt: skip
-    return None if None in units else (units[0], units[1])

@@ -14,6 +14,7 @@ Called through :class:`~napari_unet.core.inference.plan.Predictor`, which fixes 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Generator
@@ -137,10 +138,12 @@ def lazy_probabilities(predictor, image, region=None, stats=None):
     import dask
     import dask.array as da
 
-    if not isinstance(image, da.Array):
+    given = isinstance(image, da.Array)  # lazily read (a store), or the caller's dask array
+    if not given:
         image = da.from_array(np.asarray(image), chunks="auto")
     lay = predictor.layout(image)
     planes = lay.planes
+    stored = tuple(int(c) for c in planes.chunksize[-2:])
     n_planes, _, h, w = (int(s) for s in planes.shape)
     (y0, y1), (x0, x1) = check_region(region, (h, w))
     plans = tuple(predictor.plans((h, w)))
@@ -154,6 +157,8 @@ def lazy_probabilities(predictor, image, region=None, stats=None):
         _region_chunks(n, r, p.step, d, predictor.chunk)
         for n, r, p, d in zip((h, w), ((y0, y1), (x0, x1)), plans, depth, strict=True)
     )
+    if given:
+        _warn_big_chunks(stored, tuple(int(c[0]) for c in chunks), (h, w))
     planes = planes.rechunk((1, -1, *chunks))
     if stats is None:  # known: one per plane
         stats = tuple(compute_stats(planes[p], predictor.spec) for p in range(n_planes))
@@ -182,6 +187,33 @@ def lazy_probabilities(predictor, image, region=None, stats=None):
     )
     out = da.moveaxis(out, 1, 0)[..., y0:y1, x0:x1]
     return out.reshape((n_cls, *lay.stack_shape, y1 - y0, x1 - x0))
+
+
+#: Input chunks holding at least this many prediction blocks are warned about.
+BIG_CHUNK_BLOCKS = 4
+
+
+def _warn_big_chunks(stored, block, shape) -> None:
+    """Warn when the input's chunks are much larger than the prediction blocks.
+
+    Every block reads (and decodes) the whole input chunks it overlaps: a store of one chunk
+    or of full-width rows is read once per block, and a task's memory is the input chunk,
+    not the block.
+    """
+    import warnings
+
+    held = (min(stored[0], shape[0]) * min(stored[1], shape[1])) / (block[0] * block[1])
+    if held >= BIG_CHUNK_BLOCKS and (shape[0] > block[0] or shape[1] > block[1]):
+        warnings.warn(
+            f"the input is stored in chunks of {stored[0]} x {stored[1]} px, much larger "
+            f"than the prediction blocks ({block[0]} x {block[1]} px): each block reads "
+            "whole input chunks, so they are read again for every block and a task's memory "
+            "is the input chunk. Rechunk the store first, e.g. nu.write_image('slide.zarr', "
+            f"nu.read_image(PATH, lazy=True).rechunk({max(block)})) (see docs/predict.md, "
+            "'Whole-slide images and clusters')",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
@@ -254,9 +286,51 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
         return
     futures = scheduler.compute(tasks)
     order = {id(f): i for i, f in enumerate(futures)}
-    for fut in as_completed(futures, loop=scheduler.loop):  # its own client, default or not
-        yield order[id(fut)], fut.result()
-        fut.release()
+    done = 0
+    try:
+        for fut in as_completed(futures, loop=scheduler.loop):  # its own client, default or not
+            yield order[id(fut)], fut.result()
+            fut.release()
+            done += 1
+    finally:
+        if done < len(futures):  # stopped (closed, Ctrl-C) or failed: tasks may be running
+            _cancel_and_wait(scheduler, futures)
+
+
+#: Longest wait for a stopped run's running tasks to end before its stores are removed.
+CANCEL_WAIT_S = 600.0
+
+
+def _cancel_and_wait(client, futures, timeout: float = CANCEL_WAIT_S) -> None:
+    """Cancel ``futures`` and return once no worker holds one of their tasks any more.
+
+    A running task cannot be interrupted: cancelled, it runs to its end and writes its block.
+    Before, the caller's clean-up removed the stores while a worker was still in a task, and
+    the task's write (Zarr makes missing folders) put the scratch back into the image. A
+    worker forgets a cancelled task when it has ended, so this waits for that (at most
+    ``timeout`` seconds: a worker that hangs does not hold the run for good).
+    """
+    import time
+
+    keys = [f.key for f in futures]
+    with contextlib.suppress(Exception):  # a cluster already gone: nothing runs
+        client.cancel(futures)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            held = client.run(_held_tasks, keys)
+        except Exception:  # noqa: BLE001 - a cluster already gone: nothing runs any more
+            return
+        if not any(held.values()):
+            return
+        time.sleep(0.05)
+
+
+def _held_tasks(keys, dask_worker=None) -> int:
+    """How many of ``keys`` the worker still knows (running, or not yet forgotten)."""
+    state = getattr(dask_worker, "state", dask_worker)
+    tasks = getattr(state, "tasks", None) or {}
+    return sum(1 for key in keys if key in tasks)
 
 
 def _store_block(probs, store, index):

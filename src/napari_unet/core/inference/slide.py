@@ -186,7 +186,7 @@ def _run(predictor, post, image, where, scratch: Path, sizes, scheduler):
     for event in iter_store(fg, fg_path, scheduler):
         yield SlideProgress("predict", event.done, event.total)
     seconds["predict"] = time.perf_counter() - clock
-    target = (tmp, version, (image.scale, image.translation), source, name)
+    target = (tmp, version, (image.scale, image.translation, image.units), source, name)
     *found, times = yield from _label_passes(
         fg_path, side, target, scratch, post, margin, scheduler
     )
@@ -198,7 +198,7 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
     import dask
     import zarr
 
-    tmp, version, (scale, translation), source, name = target
+    tmp, version, (scale, translation, units), source, name = target
     seconds, clock = {}, time.perf_counter()
     shape = tuple(int(n) for n in zarr.open_array(fg_path, mode="r").shape)
     side, label_chunks, levels = slidestore.label_layout(shape, side, TOP_LEVEL)
@@ -228,7 +228,7 @@ def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, 
         reach = max(reach, 2 * post.gap + 2)
     omezarr.create_labels(
         tmp, shape, label_chunks, levels, name=name, version=version, scale=scale,
-        translation=translation, source=source,
+        translation=translation, source=source, units=units,
     )  # fmt: skip
     shared = dask.delayed(
         (merge, can_split, starts), name=f"napari-unet-merge-{uuid.uuid4().hex}", pure=False
@@ -264,7 +264,7 @@ def iter_label_foreground(
     check_output(dest, src, overwrite)
     block, margin = check_int("block", block, low=16), check_int("margin", margin, low=0)
     with scratch_folder(dest) as scratch, atomic_folder(dest) as tmp:
-        target = (tmp, "0.4", ((1.0, 1.0), None), None, dest.stem)
+        target = (tmp, "0.4", ((1.0, 1.0), None, None), None, dest.stem)
         found = yield from _label_passes(str(src), block, target, scratch, post, margin,
                                          scheduler)  # fmt: skip
     return SlideResult(dest, *found)

@@ -44,7 +44,8 @@ def check_slide_input(src: Path) -> None:
     """Refuse in plain words an input that is no Zarr store: a TIFF or PNG file, a folder.
 
     Before, a TIFF got the Zarr library's own error ("not a readable Zarr array
-    (ArrayNotFoundError: No array found in store ...)").
+    (ArrayNotFoundError: No array found in store ...)"), and so did a bioformats2raw
+    layout, whose image is in a subgroup (``slide.zarr/0``): now named.
     """
     p = Path(src)
     if p.is_file():
@@ -66,6 +67,10 @@ def check_slide_input(src: Path) -> None:
             "slide reads one Zarr array or OME-Zarr image; label a folder of image files with "
             "`napari-unet predict`"
         )
+    if p.is_dir():  # a group that is no image (a bioformats2raw layout): which path to give
+        from napari_unet.core.images.omezarr import open_image
+
+        open_image(p)  # lazy: metadata only
 
 
 def label_layout(shape, side: int, top: int) -> tuple[int, tuple[int, int], int]:
@@ -112,10 +117,33 @@ def check_output(dest: Path, src: Path, overwrite: bool, labels_of_src: bool = F
         raise InputError(f"{dest} is inside the input {src}; refusing to write there")
     if out in read.parents:
         raise InputError(f"{dest} holds the input {src}; name a new store (e.g. OUT/labels.zarr)")
+    _check_kind(dest)
     if dest.exists() and not overwrite:
         raise InputError(f"{dest} exists; pass --overwrite to replace it")
     if not labels_of_src and not dest.parent.is_dir():  # before, the scratch was named
         raise InputError(f"cannot write {dest}: the folder {dest.parent} does not exist")
+
+
+def _check_kind(dest: Path) -> None:
+    """Refuse, with or without ``--overwrite``, a ``dest`` that is no label store to replace.
+
+    A folder that is not a Zarr store, a file, an OME-Zarr image or another OME group (an
+    image's ``labels`` group) is never replaced: before, ``slide -o results.zarr
+    --overwrite`` deleted a folder of the user's files (``predict`` refused it).
+    """
+    from napari_unet.core.images.io import wrong_output_kind
+    from napari_unet.core.images.omezarr import ome_kind
+
+    wrong = wrong_output_kind(dest, store=True)
+    if wrong:
+        raise InputError(f"cannot write {dest}: {wrong}")
+    kind = ome_kind(dest) if dest.is_dir() else None
+    if kind in ("image", "group"):
+        what = "an OME-Zarr image" if kind == "image" else "an OME-Zarr group"
+        raise InputError(
+            f"cannot write {dest}: it is {what}, not a label image, and the labels would "
+            "replace it whole; choose another output"
+        )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,135 @@
+"""OME-Zarr (NGFF) metadata: axes, units and placement of an image, and those of its labels.
+
+Split from :mod:`napari_unet.core.images.omezarr`, which opens and writes the stores:
+
+- :func:`axis_letters`: the letter of each axis (T, C, Z, Y, X; Q for another);
+- :func:`level_transform`: the full-resolution level's scale or translation, the
+  ``multiscales``-level transformations (NGFF 0.4 allows them, applied after the level's
+  own) composed with the level's: before, they were ignored, and an image whose pixel size
+  sits there was read with a scale of 1 (its labels were misplaced, its measurements in
+  pixels);
+- :func:`axis_units` and :func:`space_units`: the ``y`` and ``x`` axes' units, as written
+  and in micrometres;
+- :func:`multiscales_entry`: a label pyramid's ``multiscales`` entry, its axes with the
+  image's units (before, standalone labels had bare axes and lost the pixel size).
+"""
+
+from __future__ import annotations
+
+import math
+
+from napari_unet.core.errors import InputError
+
+__all__ = [
+    "axis_letters",
+    "axis_units",
+    "level_transform",
+    "multiscales_entry",
+    "space_units",
+]
+
+
+def _values(path, transforms, kind: str, where: str) -> tuple[float, float] | None:
+    """The ``(y, x)`` entries of the ``kind`` transformation in ``transforms``, or None."""
+    for transform in transforms if isinstance(transforms, list) else []:
+        if not isinstance(transform, dict) or transform.get("type") != kind:
+            continue
+        values = transform.get(kind)
+        if isinstance(values, list | tuple) and len(values) >= 2:
+            try:
+                found = tuple(float(v) for v in values[-2:])
+            except (TypeError, ValueError):
+                found = (float("nan"),)
+            if len(found) != 2 or not all(map(math.isfinite, found)):
+                raise InputError(f"{path}: the {kind} {values!r} of {where} is not numbers")
+            return found
+    return None
+
+
+def level_transform(path, ome: dict, kind: str) -> tuple[float, float] | None:
+    """The ``(y, x)`` entries of the full-resolution level's ``kind`` transformation.
+
+    ``kind`` is "scale" or "translation"; None when neither the level nor the
+    ``multiscales`` entry has one (NGFF 0.3 and older have no transformations). The spec
+    puts the spatial axes last: the last two entries. Transformations of the
+    ``multiscales`` entry apply after the level's: pixel ``i`` lies at
+    ``s_m (s_d i + t_d) + t_m``, the scale ``s_m s_d`` and the translation
+    ``s_m t_d + t_m``.
+    """
+    image = ome["multiscales"][0]
+    dataset = (image.get("datasets") or [{}])[0]
+    level = dataset.get("coordinateTransformations") or []
+    outer = image.get("coordinateTransformations") or []
+    scale = _values(path, level, "scale", "level 0")
+    outer_scale = _values(path, outer, "scale", "the multiscales entry")
+    if kind == "scale":
+        if scale is None or outer_scale is None:
+            return scale or outer_scale
+        return (scale[0] * outer_scale[0], scale[1] * outer_scale[1])
+    shift = _values(path, level, "translation", "level 0")
+    outer_shift = _values(path, outer, "translation", "the multiscales entry")
+    if shift is None and outer_shift is None:
+        return None
+    shift, outer_shift = shift or (0.0, 0.0), outer_shift or (0.0, 0.0)
+    outer_scale = outer_scale or (1.0, 1.0)
+    return tuple(s * t + u for s, t, u in zip(outer_scale, shift, outer_shift, strict=True))
+
+
+def axis_letters(ome: dict) -> str:
+    """The letter of each axis of the image's ``axes`` metadata: T, C, Z, Y, X (Q: other).
+
+    NGFF 0.4 and later describe each axis (``{"name": "c", "type": "channel"}``); 0.3 names
+    them (``["c", "y", "x"]``); older versions say nothing (``""``: nothing is moved).
+    """
+    letters = ""
+    for axis in ome["multiscales"][0].get("axes") or []:
+        described = isinstance(axis, dict)
+        name, kind = (axis.get("name"), axis.get("type")) if described else (axis, None)
+        name = str(name).lower()
+        known = name.upper() if name in ("t", "c", "z", "y", "x") else "Q"
+        letters += "C" if kind == "channel" else known
+    return letters
+
+
+def axis_units(ome: dict) -> tuple[str | None, str | None] | None:
+    """The ``unit`` of the last two (y, x) axes as written (None each when not given)."""
+    axes = ome["multiscales"][0].get("axes") or []
+    if len(axes) < 2 or not all(isinstance(a, dict) for a in axes[-2:]):
+        return None
+    units = tuple(a.get("unit") if isinstance(a.get("unit"), str) else None for a in axes[-2:])
+    return None if units == (None, None) else units
+
+
+def space_units(ome: dict) -> tuple[float, float] | None:
+    """Micrometres per unit of the last two (y, x) axes, when both name a length unit."""
+    from napari_unet.core.images.pixels import unit_in_um
+
+    axes = ome["multiscales"][0].get("axes") or []
+    if len(axes) < 2 or not all(isinstance(a, dict) for a in axes[-2:]):
+        return None
+    units = [unit_in_um(a.get("unit")) if a.get("type", "space") == "space" else None
+             for a in axes[-2:]]  # fmt: skip
+    return None if None in units else (units[0], units[1])
+
+
+def multiscales_entry(
+    name: str, levels: int, scale, version: str, translation=None, units=None
+) -> dict:
+    """The ``multiscales`` entry of a label pyramid of ``levels`` levels (see create_labels).
+
+    ``units``: the image's ``(y, x)`` units (None: none written).
+    """
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    for axis, unit in zip(axes, units or (None, None), strict=True):
+        if unit is not None:
+            axis["unit"] = str(unit)
+    datasets = []
+    for k in range(levels):  # every 2**k-th pixel: the same translation at every level
+        place = [{"type": "scale", "scale": [float(s) * 2**k for s in scale]}]
+        if translation is not None:
+            place.append({"type": "translation", "translation": [float(t) for t in translation]})
+        datasets.append({"path": str(k), "coordinateTransformations": place})
+    entry = {"name": name, "axes": axes, "datasets": datasets}
+    if version == "0.4":
+        entry["version"] = version
+    return entry
