@@ -87,6 +87,27 @@ def test_an_images_translation_places_its_layer(tmp_path):
     assert meta["translate"] == [100.0, 200.0]
 
 
+def test_the_multiscales_entrys_own_transformations_apply_after_the_levels(tmp_path):
+    """NGFF 0.4 allows them; before, ignored: the image opened at scale 1, unplaced."""
+    from napari_unet.core.images.omezarr import open_image
+
+    path = tmp_path / "outer.zarr"
+    group = _image(path, [{"type": "scale", "scale": [2.0, 2.0]},
+                          {"type": "translation", "translation": [1.0, 3.0]}])  # fmt: skip
+    ome = dict(group.attrs["multiscales"][0])
+    ome["coordinateTransformations"] = [
+        {"type": "scale", "scale": [0.25, 0.5]},
+        {"type": "translation", "translation": [10.0, 20.0]},
+    ]
+    group.attrs["multiscales"] = [ome]
+    [(_, meta, _)] = get_reader(str(path))(str(path))
+    assert meta["scale"] == [0.5, 1.0]
+    assert meta["translate"] == [0.25 * 1 + 10, 0.5 * 3 + 20]
+    # as the command line reads the same store (slide, predict)
+    image = open_image(path)
+    assert image.scale == (0.5, 1.0) and image.translation == (10.25, 21.5)
+
+
 def test_an_incomplete_or_damaged_store_names_itself(tmp_path):
     import shutil
 

@@ -53,21 +53,37 @@ def _scale(path: Path, ome: dict, ndim: int) -> dict:
 
     Before, the translation was dropped: a tile of a multi-position acquisition opened
     at the origin, misaligned with the others. Entries that are not numbers are refused
-    as ``napari-unet predict`` refuses them (before, a bare ValueError).
+    as ``napari-unet predict`` refuses them (before, a bare ValueError). The
+    ``multiscales`` entry's own transformations apply after the level's (NGFF 0.4; before,
+    they were ignored and such an image opened at scale 1).
     """
-    dataset = ome["multiscales"][0]["datasets"][0]
+    image = ome["multiscales"][0]
+    level = _transforms(path, image["datasets"][0], ndim, "level 0")
+    outer = _transforms(path, image, ndim, "the multiscales entry")
+    if not outer:
+        return level
+    s_d, t_d = level.get("scale", [1.0] * ndim), level.get("translate", [0.0] * ndim)
+    s_m, t_m = outer.get("scale", [1.0] * ndim), outer.get("translate", [0.0] * ndim)
+    found = {"scale": [a * b for a, b in zip(s_m, s_d, strict=True)]}
+    if "translate" in level or "translate" in outer:
+        found["translate"] = [s * t + u for s, t, u in zip(s_m, t_d, t_m, strict=True)]
+    return found
+
+
+def _transforms(path: Path, entry: dict, ndim: int, where: str) -> dict:
+    """The ``scale`` and ``translate`` of one entry's ``coordinateTransformations``."""
     found = {}
-    for transform in dataset.get("coordinateTransformations") or []:
-        kind = transform.get("type")
+    for transform in entry.get("coordinateTransformations") or []:
+        kind = transform.get("type") if isinstance(transform, dict) else None
         key = {"scale": "scale", "translation": "translate"}.get(kind)
-        values = transform.get(kind)
+        values = transform.get(kind) if key else None
         if key and isinstance(values, list) and len(values) == ndim:
             try:
                 found[key] = [float(v) for v in values]
             except (TypeError, ValueError):
                 found[key] = [math.nan]
             if not all(map(math.isfinite, found[key])):
-                raise InputError(f"{path}: the {kind} {values!r} of level 0 is not numbers")
+                raise InputError(f"{path}: the {kind} {values!r} of {where} is not numbers")
     return found
 
 
