@@ -21,8 +21,9 @@ def add_parser(subparsers) -> None:
             "are installed), the architecture as a source file, "
             "test tensors, a cover, documentation with the model's scores. deepImageJ, "
             "ilastik, QuPath, Fiji and bioimage.io run it; napari-unet import reads it back. "
-            "A package napari-unet exported is imported on the fly and exported again (a new "
-            "name, authors or weight formats). Needs the bioimageio extra. See docs/models.md."
+            "A package napari-unet exported is imported on the fly and exported again, with "
+            "its own name, authors and licence unless --name, --author or --license give "
+            "others. Needs the bioimageio extra. See docs/models.md."
         ),
     )
     add_option(parser, "model", key="export_model", metavar="MODEL")
@@ -30,7 +31,7 @@ def add_parser(subparsers) -> None:
                metavar="NAME.zip")  # fmt: skip
     add_option(parser, "--name", key="package_name")
     add_option(parser, "--author", key="author", action="append", metavar="NAME")
-    add_option(parser, "--license", key="license", default="BSD-3-Clause", metavar="SPDX")
+    add_option(parser, "--license", key="license", metavar="SPDX")
     add_option(parser, "--test", key="check_package", action="store_true")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)
@@ -39,13 +40,16 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export the model; with --test, test the package; return 0, or 1 if the test fails."""
     from napari_unet.core.exchange.export import check_package, export_bioimageio
+    from napari_unet.core.exchange.identity import identity_of
 
     if args.output.exists() and not args.overwrite:
         raise InputError(f"{args.output} exists; pass --overwrite to replace it")
     start = time.perf_counter()
-    path = export_bioimageio(
-        _model(args), args.output, name=args.name, authors=args.author, license=args.license
-    )
+    model = _model(args)
+    # A package keeps its own name, authors and licence unless others are given, as in the
+    # Predict dock (before, the command gave the model's, "unknown ..." and BSD-3-Clause).
+    identity = identity_of(args.model, name=args.name, authors=args.author, license=args.license)
+    path = export_bioimageio(model, args.output, **identity)
     size = path.stat().st_size / 1e6
     print(f"{args.model} -> {path} ({size:.1f} MB, {time.perf_counter() - start:.1f} s)")
     if not args.test:

@@ -226,11 +226,12 @@ OPTIONS: dict[str, dict[str, str]] = {
     },
     "Sharing (bioimage.io)": {
         "package_output": "the bioimage.io model package to write (NAME.zip)",
-        "package_name": "the package's name (default: the model's recorded name, else the "
-        "file name)",
+        "package_name": "the package's name (default: a package's own name, else the model's "
+        "recorded name, else the file name)",
         "author": "who trained the model, as the package names them (repeat for several; "
-        "default: the model's recorded authors)",
-        "license": "the package's licence, an SPDX identifier (for example CC-BY-4.0, MIT)",
+        "default: a package's own authors, else the model's recorded authors)",
+        "license": "the package's licence, an SPDX identifier (for example CC-BY-4.0, MIT; "
+        "default: a package's own licence, else the model's recorded one, else BSD-3-Clause)",
         "check_package": "run bioimageio.core's model test on the written package and print "
         "its summary (exit 1 if it fails)",
         "package": "a bioimage.io model package (.zip) written by napari-unet export",

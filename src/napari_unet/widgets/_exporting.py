@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.exchange.identity import read_rdf  # (no bioimageio, no torch)
 
 __all__ = [
     "PACKAGE_FILTER",
@@ -144,13 +145,15 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
     ``source`` is what :func:`~napari_unet.core.exchange.export.export_bioimageio` takes (a
     model file, a built-in model name, a ``(network, metadata)`` pair) or a package, which
     is imported first; the package's name, authors and licence are those of the new one
-    (:func:`package_identity`; before, they became the model's file name, "unknown
-    (exported by napari-unet)" and BSD-3-Clause). An ``output`` that is the source file is
+    (:func:`~napari_unet.core.exchange.identity.identity_of`, as for the ``export``
+    command; before, they became the model's file name, "unknown (exported by
+    napari-unet)" and BSD-3-Clause). An ``output`` that is the source file is
     refused (before, a package exported over itself was replaced). Returns a dict: ``path``,
     ``megabytes``, ``seconds``, ``passed`` (None when not tested) and ``lines`` (the test's
     checks).
     """
-    from napari_unet.core.exchange.export import check_package, export_bioimageio, package_name
+    from napari_unet.core.exchange.export import check_package, export_bioimageio
+    from napari_unet.core.exchange.identity import identity_of, package_name
     from napari_unet.core.files import check_outputs
 
     start = time.perf_counter()
@@ -159,7 +162,7 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
     identity = {"name": package_name(None, name)}
     if is_package(source):
         yield f"Exporting: reading {Path(source).name}..."
-        identity.update(package_identity(read_rdf(Path(source))))
+        identity.update(identity_of(source))
         source = load_model_file(source)
     yield f"Exporting: writing {output.name} (weights, TorchScript, ONNX, test tensors)..."
     path = export_bioimageio(source, output, **identity)
@@ -169,28 +172,6 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
         out["passed"], out["lines"] = check_package(path)
     out["seconds"] = time.perf_counter() - start
     return out
-
-
-def package_identity(rdf: dict | None) -> dict:
-    """The ``name``, ``authors`` and ``license`` a package's ``rdf.yaml`` records (those found).
-
-    The keyword arguments of :func:`~napari_unet.core.exchange.export.export_bioimageio`; a
-    name the spec would refuse is left out (the dock's name for the model is used then).
-    """
-    from napari_unet.core.exchange.export import package_name
-
-    rdf = rdf if isinstance(rdf, dict) else {}
-    out: dict = {"name": rdf.get("name") if isinstance(rdf.get("name"), str) else None}
-    try:
-        package_name(out["name"], "")  # refuses a name the spec would refuse
-    except InputError:
-        out["name"] = None
-    people = rdf.get("authors") if isinstance(rdf.get("authors"), list) else []
-    names = [a.get("name") if isinstance(a, dict) else a for a in people]
-    out["authors"] = [str(n) for n in names if isinstance(n, str) and n.strip()] or None
-    licence = rdf.get("license")
-    out["license"] = licence if isinstance(licence, str) and licence.strip() else None
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def result_text(out: dict) -> str:
@@ -304,23 +285,6 @@ def suggested_path(name: str, beside: Path | None = None) -> Path:
     if beside is not None and same_file(path, beside):
         path = folder / f"{plain or 'model'}-exported.zip"
     return path
-
-
-def read_rdf(path: Path) -> dict | None:
-    """The ``rdf.yaml`` of the package (zip) at ``path``, parsed (None: none readable).
-
-    Only the YAML is read (no bioimageio, no torch).
-    """
-    import zipfile
-
-    import yaml
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            rdf = yaml.safe_load(archive.read("rdf.yaml"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, yaml.YAMLError):
-        return None
-    return rdf if isinstance(rdf, dict) else None
 
 
 def package_channels(path: Path) -> int | None:

@@ -4,7 +4,8 @@
 package runs in tools without napari-unet; ``export`` builds and writes a package
 (``pytorch_state_dict`` with a ``torchscript`` child, test tensors, cover, documentation);
 ``card`` writes its documentation, cover and citations; ``importer`` turns a package this
-library exported back into a model and its metadata. bioimageio.core is an optional extra
+library exported back into a model and its metadata; ``identity`` keeps a package's name,
+authors and licence through both. bioimageio.core is an optional extra
 (``pip install ".[bioimageio]"`` in the source folder), imported only when a package is
 written or read.
 """

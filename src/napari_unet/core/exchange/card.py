@@ -125,6 +125,25 @@ def _provenance_lines(metadata: dict) -> list[str]:
     return lines or ["- not recorded in the model file"]
 
 
+#: The spec's longest description.
+MAX_DESCRIPTION = 1024
+_SHORTENED = " ... (shortened; the whole description is in the README)"
+
+
+def short_description(metadata: dict, config: dict) -> str:
+    """The package's description: the model's (cut to the spec's 1024 characters), or one made.
+
+    Before, a recorded description over 1024 characters made export fail, and the command
+    had no way to give another; the README keeps the whole text.
+    """
+    text = metadata.get("description")
+    if not isinstance(text, str) or not text.strip():
+        return f"2D {ARCH_NAMES.get(config['arch'])} for cell segmentation (napari-unet)"
+    if len(text) <= MAX_DESCRIPTION:
+        return text
+    return text[: MAX_DESCRIPTION - len(_SHORTENED)].rstrip() + _SHORTENED
+
+
 def documentation(
     name: str, config: dict, metadata: dict, geometry: dict, pre: str, min_size: int, test: str
 ) -> str:
@@ -173,9 +192,9 @@ Scores recorded by napari-unet when the model was trained and evaluated:
 
 {chr(10).join(table)}
 
-The package's test input is {test}; its test output is napari-unet's own prediction
-(normalised by napari-unet, not by the spec's operations), which `bioimageio test`
-reproduces with the package's preprocessing and each weight format.
+The package's test input is {test}; its test output is napari-unet's own prediction,
+normalised as the package's preprocessing does (napari-unet's noise floor and clip of
+bright specks off), which `bioimageio test` reproduces with each weight format.
 
 ## Training provenance
 

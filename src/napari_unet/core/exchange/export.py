@@ -21,8 +21,10 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange import card
 from napari_unet.core.exchange.archsource import CALLABLE, write_architecture
+from napari_unet.core.exchange.identity import DEFAULT_LICENSE, choose_identity
 from napari_unet.core.exchange.spec import (
     PREFIX,
+    check_license,
     checked_options,
     config_entry,
     preprocessing,
@@ -64,22 +66,18 @@ def _resolve(model) -> tuple[object, dict, str]:
     )
 
 
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+- ()")
+def default_test_image(in_channels: int = 1, inverted: bool = False) -> np.ndarray:
+    """The shipped nuclei image (grey; ``inverted``: dark nuclei on bright), for ``in_channels``.
 
-
-def package_name(name: str | None, default: str) -> str:
-    """The package's name: ``name`` if the spec accepts it, else one made from ``default``.
-
-    The spec allows 5 to 128 letters, digits, spaces and ``_+-()``.
+    A model of 2 or 4 and more channels gets the grey plane repeated ``(C, H, W)``: napari-unet
+    reads a grey image as 1 or 3 channels only (before, such models could not be exported:
+    "pass an image with 2 channel(s)", which neither the command nor the docks can).
     """
-    if name is not None:
-        if not 5 <= len(name) <= 128 or set(name) - _NAME_CHARS:
-            raise InputError(
-                f"a package name has 5 to 128 letters, digits, spaces or _+-(); got {name!r}"
-            )
-        return name
-    made = "".join(c if c in _NAME_CHARS else "-" for c in default)[:128]
-    return made if len(made) >= 5 else f"napari-unet {made}"
+    from napari_unet.sample_data import nuclei_data
+
+    image = nuclei_data()[0]
+    image = 255 - image if inverted else image
+    return image if in_channels in (1, 3) else np.repeat(image[None], in_channels, axis=0)
 
 
 def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int = 1) -> np.ndarray:
@@ -90,9 +88,7 @@ def make_test_input(geometry, image: np.ndarray | None = None, in_channels: int 
     whose halo needs more than 256 px, UNet 3+ of depth 5) is mirrored out to it.
     """
     if image is None:
-        from napari_unet.sample_data import nuclei_data
-
-        image = nuclei_data()[0]
+        image = default_test_image(in_channels)
     # As napari-unet reads images (before, channels last were taken for a 3-px-wide image)
     lay = layout(np.asarray(image, dtype=np.float32), in_channels)
     plane = np.asarray(lay.planes[0], dtype=np.float32)
@@ -115,13 +111,19 @@ def min_input(geometry) -> int:
 
 
 def expected_output(net, metadata: dict, x: np.ndarray) -> np.ndarray:
-    """napari-unet's probabilities for a ``(C, H, W)`` input, in one piece: ``(K, H', W')``."""
+    """napari-unet's probabilities for a ``(C, H, W)`` input, in one piece: ``(K, H', W')``.
+
+    Normalised as the package's preprocessing does: without napari-unet's noise floor and
+    clip of bright specks, which the spec's operations cannot express (before, they were
+    applied, and the package failed its own test on a test image they change).
+    """
     import torch
 
     from napari_unet.core.images.normalize import compute_stats
     from napari_unet.core.models.heads import activate, head_of
 
-    stats = compute_stats(x, metadata.get("normalization"))
+    norm = metadata.get("normalization") or DEFAULT_NORMALIZATION
+    stats = compute_stats(x, {**norm, "noise_floor": 0, "clip": 0})
     with torch.no_grad():
         t = torch.from_numpy(stats.apply(x)[None]).to(next(net.parameters()).device)
         probs = activate(net.eval()(t), head_of(net))
@@ -139,11 +141,12 @@ def _write_files(folder: Path, net, metadata: dict, image) -> dict:
     note = "a crop of an image chosen by the exporter"
     if image is None:
         note = "a crop of a real fluorescence image of nuclei (DSB2018 image 0402a81e7526, CC0)"
-        if card.dark_on_bright(metadata):  # a brightfield model is shown dark nuclei on bright
-            from napari_unet.sample_data import nuclei_data
-
-            image = 255 - nuclei_data()[0]
+        inverted = card.dark_on_bright(metadata)  # a brightfield model: dark nuclei on bright
+        image = default_test_image(net.in_channels, inverted)
+        if inverted:
             note += ", its contrast inverted: dark nuclei on a bright background"
+        if net.in_channels not in (1, 3):
+            note += f", repeated in each of the {net.in_channels} channels"
     x = make_test_input(net.geometry, image, net.in_channels)
     files["test_note"] = note
     y = expected_output(net, metadata, x)
@@ -170,7 +173,7 @@ def export_bioimageio(
     *,
     name: str | None = None,
     authors: list[str] | None = None,
-    license: str = "BSD-3-Clause",
+    license: str | None = None,
     image: np.ndarray | None = None,
     weight_formats: tuple[str, ...] | None = None,
 ) -> Path:
@@ -188,8 +191,10 @@ def export_bioimageio(
     authors : list of str, optional
         Who trained the model (default: napari-unet developers for built-in models, else
         the model's recorded authors, else "unknown (exported by napari-unet)").
-    license : str
-        SPDX licence identifier of the package.
+    license : str, optional
+        SPDX licence identifier of the package (default: the model's recorded licence,
+        else BSD-3-Clause). Those given that differ from the model's own are recorded in
+        ``config.napari_unet``, so the model file it imports to keeps them.
     image : numpy.ndarray, optional
         The test image, in any layout napari-unet reads (``(H, W)``, ``(C, H, W)`` or
         ``(H, W, C)`` as ``read_image`` returns colour; default: the shipped nuclei image).
@@ -211,13 +216,15 @@ def export_bioimageio(
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
-    weight_formats = checked_options(weight_formats, license)
+    weight_formats = checked_options(weight_formats, license or DEFAULT_LICENSE)
     net, metadata, default_name = _resolve(model)
-    if authors is None and isinstance(model, str) and is_pretrained_name(model):
-        authors = ["napari-unet developers"]  # only the built-in models are ours to sign
+    builtin = isinstance(model, str) and is_pretrained_name(model)  # only those are ours to sign
+    identity, recorded = choose_identity(
+        metadata, default_name, builtin, name=name, authors=authors, license=license
+    )
+    check_license(identity["license"])  # the model's recorded one too
     net = copy.deepcopy(getattr(net, "_orig_mod", net)).to("cpu").eval()  # leave the caller's
     check_finite("the model", net.state_dict())  # a diverged one "passed" its own NaN test
-    name = package_name(name, default_name)
     metadata.setdefault("normalization", dict(DEFAULT_NORMALIZATION))  # as save_model writes
     metadata.setdefault("class_names", default_class_names(net.n_classes, net))
     source = model if isinstance(model, str | os.PathLike) else None
@@ -225,7 +232,7 @@ def export_bioimageio(
     with tempfile.TemporaryDirectory(prefix=".napari-unet-export-", dir=output.parent) as tmp:
         files = _write_files(Path(tmp), net, metadata, image)
         try:
-            descr = _describe(net, metadata, name, authors, license, files)
+            descr = _describe(net, metadata, identity, recorded, files)
         except ValueError as exc:  # pydantic's ValidationError: a field the spec refuses
             raise InputError(f"cannot describe the model as a bioimage.io package: {exc}") from None
         if "torchscript" in weight_formats:
@@ -237,8 +244,11 @@ def export_bioimageio(
     return output
 
 
-def _describe(net, metadata, name, authors, license, files):
-    """The ModelDescr of the package (pytorch_state_dict weights only)."""
+def _describe(net, metadata, identity, recorded, files):
+    """The ModelDescr of the package (pytorch_state_dict weights only).
+
+    ``identity``: its name, authors and licence; ``recorded``: those its config records.
+    """
     import torch
     from bioimageio.spec.model import v0_5 as s
 
@@ -246,12 +256,10 @@ def _describe(net, metadata, name, authors, license, files):
     inputs, outputs = tensor_descriptions(net, metadata, files, min_input(net.geometry))
     doc_path = files["arch"].parent / "README.md"
     text = card.documentation(
-        name, config, metadata, net.geometry.to_dict(), preprocessing(metadata)[1],
+        identity["name"], config, metadata, net.geometry.to_dict(), preprocessing(metadata)[1],
         min_input(net.geometry), files["test_note"],
     )  # fmt: skip
     doc_path.write_text(text, encoding="utf-8")
-    if authors is None:  # (a user's model that records a name was signed by napari-unet)
-        authors = metadata.get("authors") or ["unknown (exported by napari-unet)"]
     arch = s.ArchitectureFromFileDescr(
         source=files["arch"], callable=CALLABLE, kwargs={"config": config}
     )
@@ -262,12 +270,11 @@ def _describe(net, metadata, name, authors, license, files):
         )
     )  # fmt: skip
     return s.ModelDescr(
-        name=name,
-        description=metadata.get("description")
-        or f"2D {card.ARCH_NAMES.get(config['arch'])} for cell segmentation (napari-unet)",
-        authors=[s.Author(name=a) for a in authors],
+        name=identity["name"],
+        description=card.short_description(metadata, config),
+        authors=[s.Author(name=a) for a in identity["authors"]],
         cite=[s.CiteEntry(text=t, doi=s.Doi(d)) for t, d in card.citations(config, metadata)],
-        license=s.LicenseId(license),
+        license=s.LicenseId(identity["license"]),
         documentation=s.FileDescr(source=doc_path),
         covers=[s.FileDescr(source=files["cover"])],
         tags=card.tags(config, metadata),
@@ -275,7 +282,7 @@ def _describe(net, metadata, name, authors, license, files):
         inputs=inputs,
         outputs=outputs,
         weights=weights,
-        config=s.Config(**config_entry(net, metadata)),
+        config=s.Config(**config_entry(net, {**metadata, **recorded})),
     )
 
 

@@ -11,13 +11,20 @@ message that says so.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import zipfile
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.exchange.spec import CONFIG_KEY, PREFIX, require_bioimageio
+from napari_unet.core.exchange.identity import imported_identity, package_identity
+from napari_unet.core.exchange.spec import (
+    CONFIG_KEY,
+    PREFIX,
+    require_bioimageio,
+    restore_non_finite,
+)
 
 _DAMAGED = "the package file is damaged or incomplete"
 _AGAIN = "download, copy or export it again"
@@ -118,7 +125,7 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
             "napari-unet model file; only packages written by napari-unet export are read "
             "(napari-unet predict and the Predict dock run other 2D packages as they are)"
         )
-    metadata = dict(extra)
+    metadata = restore_non_finite(copy.deepcopy(extra))
     prefix = metadata.pop("state_dict_prefix", PREFIX)
     metadata.pop("geometry", None)
     tensors = _read_weights(path, entry, prefix)
@@ -140,8 +147,24 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
             f"{path}: the weights do not fit the recorded architecture: {exc}"
         ) from None
     metadata = {k: v for k, v in metadata.items() if v is not None}
+    metadata.update(imported_identity(metadata, _identity(descr)))  # kept for a re-export
     check_usable(path, model, metadata)
     return model.to(choose_device(device)).eval(), metadata
+
+
+def _identity(descr) -> dict:
+    """The package's name, authors and licence, as its ``rdf.yaml`` records them.
+
+    Before, import kept none of them: a package exported as "My model" by "Ada Lovelace"
+    under CC-BY-4.0 was exported again as the model file's name, "unknown (exported by
+    napari-unet)" and BSD-3-Clause.
+    """
+    rdf = {
+        "name": descr.name,
+        "authors": [{"name": a.name} for a in descr.authors or []],
+        "license": str(descr.license) if descr.license else None,
+    }
+    return package_identity(rdf)
 
 
 def check_usable(path: Path, model, metadata: dict) -> None:

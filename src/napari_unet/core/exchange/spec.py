@@ -7,6 +7,7 @@ bioimageio.spec is imported inside the functions (an optional extra); without it
 from __future__ import annotations
 
 import json
+import math
 
 from napari_unet.core.errors import InputError
 
@@ -14,6 +15,8 @@ from napari_unet.core.errors import InputError
 PREFIX = "net."
 #: Key of napari-unet's own entry in the package's ``config``.
 CONFIG_KEY = "napari_unet"
+#: Key, in that entry, of the key paths of numbers written as text (NaN, infinities).
+NON_FINITE = "non_finite"
 EXTRA_HINT = 'pip install ".[bioimageio]" in the napari-unet source folder'
 
 #: The weight formats a package may hold (pytorch_state_dict always).
@@ -121,6 +124,10 @@ def config_entry(net, metadata: dict) -> dict:
 
     kept = {k: v for k, v in metadata.items() if k not in ("format_version", "tensors_sha256")}
     ours = json.loads(json.dumps(kept, default=_json_default))
+    where: list = []
+    ours = _as_text(ours, [], where)
+    if where:
+        ours[NON_FINITE] = where
     ours.update(
         config=dict(net.config),
         geometry=net.geometry.to_dict(),
@@ -136,6 +143,38 @@ def config_entry(net, metadata: dict) -> dict:
         f"halo {net.geometry.halo} px; see the documentation",
     }
     return {CONFIG_KEY: ours, "bioimageio": hints}
+
+
+def _as_text(value, path: list, where: list):
+    """``value`` with its NaN and infinite numbers as text; their key paths added to ``where``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        where.append(path)
+        return str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, dict):
+        return {k: _as_text(v, [*path, k], where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text(v, [*path, i], where) for i, v in enumerate(value)]
+    return value
+
+
+def restore_non_finite(metadata: dict) -> dict:
+    """``metadata`` (``config.napari_unet``) with the numbers :func:`config_entry` wrote as text.
+
+    Before, a NaN score (``metrics``) came back as null (YAML has no NaN the spec keeps),
+    so the imported model file was not the exported one.
+    """
+    where = metadata.pop(NON_FINITE, None)
+    for path in where if isinstance(where, list) else []:
+        try:
+            *head, last = path
+            holder = metadata
+            for key in head:
+                holder = holder[key]
+            if holder[last] in ("nan", "inf", "-inf"):
+                holder[last] = float(holder[last])
+        except (TypeError, ValueError, KeyError, IndexError):
+            continue  # an edited entry: left as it is
+    return metadata
 
 
 def check_license(license: str) -> None:
