@@ -31,17 +31,32 @@ def test_cells_painted_at_the_bottom_stay_in_the_training_part():
     assert (train.weights[cut:] == 0).all() and (train.weights[:cut] > 0).any()
 
 
-def test_a_cut_that_leaves_no_cell_to_train_on_gives_no_validation_and_says_so():
-    # A region marks every row as checked, so the empty top is annotated background: the
-    # strip cannot move, and holding it out would leave no cell to train on.
+def test_a_regions_cells_painted_at_its_bottom_are_split_too():
+    # A region marks every row as checked; its cells' rows are cut all the same (before,
+    # the strip could not move: no validation, with a warning).
     (pair,) = bottom_painted(region=True)
+    (train,), (val,) = split_holdout([pair], 0.2)
+    assert train.fg_index.size > 0 and (val.labels > 0).any()
+    assert 165 < 200 - val.shape[0] < 200
+
+
+def last_row_painted():
+    """A region over a whole image whose only painted cells touch its last row alone."""
+    image, _ = touching_cells((200, 200), n_cells=12, seed=0)
+    labels = np.zeros(image.shape, np.uint16)
+    labels[199, 50:70] = 1  # one row of cells: no row to cut between them
+    return make_pairs([image], [labels], [np.ones(labels.shape, np.uint8)])
+
+
+def test_a_cut_that_leaves_no_cell_to_train_on_gives_no_validation_and_says_so():
+    (pair,) = last_row_painted()
     with pytest.warns(RuntimeWarning, match="no validation"):
         train, val = split_holdout([pair], 0.2)
     assert val == [] and train[0] is pair
 
 
 def test_another_pair_with_cells_keeps_the_hold_out():
-    (pair,) = bottom_painted(region=True)
+    (pair,) = last_row_painted()
     image, labels = touching_cells((48, 48), n_cells=3, seed=1)
     (small,) = make_pairs([image], [labels])
     train, (val,) = split_holdout([small, pair], 0.2)

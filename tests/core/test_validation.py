@@ -12,6 +12,7 @@ from napari_unet import build_model, make_pairs, touching_cells  # noqa: E402
 from napari_unet.core.images.normalize import DEFAULT as NORMALIZATION  # noqa: E402
 from napari_unet.core.training import validation  # noqa: E402
 from napari_unet.core.training.validation import (  # noqa: E402
+    AS_IS,
     evaluate_pairs,
     segment_image,
     split_holdout,
@@ -278,10 +279,26 @@ def test_a_held_out_strip_of_background_is_scored_as_the_whole_image_reads_it():
     noise = np.random.default_rng(0).normal(image[labels == 0].mean(), 0.02, (40, 160))
     image[120:], labels[120:] = noise, 0
     region = np.ones(labels.shape, bool)  # painted whole: the empty bottom is background
-    _, val = split_holdout(make_pairs([image], [labels], [region]), 0.25)
+    (p,) = make_pairs([image], [labels], [region])
+    # the strip of background, as split_holdout holds a strip out (raw: the whole image's)
+    strip = replace(p, image=p.image[:, 120:], labels=p.labels[120:], mask=p.mask[120:],
+                    target=p.target[120:], weights=p.weights[120:], raw=p.image[:, 120:],
+                    normalization=dict(AS_IS), _fg=None, _region=None)  # fmt: skip
     model, meta = pretrained("nuclei")
-    scores = evaluate_pairs(model, val, meta["normalization"], CPU, meta)
+    scores = evaluate_pairs(model, [strip], meta["normalization"], CPU, meta)
     assert scores["n_pred"] == 0 and scores["ap50"] == 1.0
+
+
+def test_a_regions_held_out_strip_holds_cells_when_its_bottom_holds_none():
+    """Before, the rule was for images without a region: a region whose bottom rows hold
+    no cell held out background, scored AP50 1.0 for finding nothing (the best model)."""
+    image, labels = touching_cells((160, 160), n_cells=30, seed=3)
+    labels = labels.copy()
+    labels[100:] = 0
+    region = np.zeros(labels.shape, bool)
+    region[:150, 10:150] = True  # the region's rows 100-149 hold no cell
+    _, (val,) = split_holdout(make_pairs([image], [labels], [region]), 0.2)
+    assert (val.labels[val.mask] > 0).any()
 
 
 def test_the_held_out_strip_holds_cells_when_only_the_top_was_painted():

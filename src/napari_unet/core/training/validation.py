@@ -32,11 +32,12 @@ def split_holdout(
     annotated rows (rows with any pixel of non-zero weight) lie below: the training copy
     gets weight 0 (and no sampling) from that row down; the validation pair is the strip
     below it. So the strip holds annotation even when only the top of the image was
-    annotated. Without a region the rows cut are those of the painted cells when the strip
-    would otherwise hold none (cells painted at the top only) or take them all (cells
-    painted at the bottom only). Used when no validation image is given; a pair with fewer
-    than two annotated rows gives no validation, and so (with a RuntimeWarning) does a cut
-    that leaves no cell to train on: before, such a run trained on background only.
+    annotated. The rows cut are those of the painted cells (inside the region, if any)
+    when the strip would otherwise hold none (cells painted at the top only) or take them
+    all (cells painted at the bottom only). Used when no validation image is given; a pair
+    with fewer than two annotated rows gives no validation, and so (with a RuntimeWarning)
+    does a cut that leaves no cell to train on: before, such a run trained on background
+    only.
 
     Returns
     -------
@@ -48,12 +49,13 @@ def split_holdout(
     p = pairs[k]
     h = p.shape[0]
     annotated = p.weights > 0
-    # Without a region every row counts as annotated: a partly painted image held out a
-    # strip of no cell (scored 1.0 or 0.0, and the best model chosen on it), or one of all
-    # its cells (the network trained on background). Then the cells' rows are the ones cut.
+    # A strip of no cell (a partly painted image without a region, or a region whose
+    # bottom rows hold none) was scored 1.0 or 0.0, and the best model chosen on it; one
+    # of all the cells left the network to train on background. Then the rows of the cells
+    # (inside the region) are the ones cut. Before, with a region the strip could hold none.
     rows = np.flatnonzero(annotated.any(axis=1))
-    cells = np.flatnonzero((p.labels > 0).any(axis=1))
-    if p.mask is None and cells.size >= 2 and rows.size >= 2:
+    cells = np.flatnonzero(((p.labels > 0) & annotated).any(axis=1))
+    if cells.size >= 2 and rows.size >= 2:
         if cells[-1] < _cut(rows, fraction):  # the strip would hold no cell
             rows = rows[rows <= cells[-1]]
         if cells[0] >= _cut(rows, fraction):  # the training part would keep no cell
