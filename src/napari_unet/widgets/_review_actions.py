@@ -79,12 +79,16 @@ def export(dock) -> None:
     dock.writer.flush()
     dock._export.enabled = False
     dock._report.value = "Exporting..."
-    worker = create_worker(iter_export, dock.review, _start_thread=False)
+    review = dock.review  # another folder opened meanwhile gets none of this export's news
+    worker = create_worker(iter_export, review, _start_thread=False)
 
     def progress(ev) -> None:
-        dock._report.value = f"Exporting {ev.done}/{ev.total}: {ev.name}"
+        if dock.review is review:
+            dock._report.value = f"Exporting {ev.done}/{ev.total}: {ev.name}"
 
     def done(result) -> None:
+        if dock.review is not review:
+            return
         dock._report.value = (
             f"Exported {result.images} images, {result.objects} objects to "
             f"{result.folder.name}/ (labels, measurements, summary.csv). {result.report}"
@@ -92,7 +96,8 @@ def export(dock) -> None:
         dock._summary.show_rows(list(result.summary))
 
     def failed(exc) -> None:
-        _layers.report_error(dock._report, f"export failed: {exc}")
+        if dock.review is review:
+            _layers.report_error(dock._report, f"export failed: {exc}")
 
     worker.yielded.connect(progress)
     worker.returned.connect(done)
@@ -120,6 +125,7 @@ def switch_model(dock, model, metadata: dict | None, name: str, keys=None) -> in
     dock.prefetcher = make_prefetcher(
         review, model, metadata, name, cache=old.cache_size, queue_all=old.queue_all,
         on_ready=dock._bridge.ready.emit, on_error=dock._bridge.failed.emit, unsaved=unsaved,
+        on_warning=dock._bridge.save_failed.emit,
     )  # fmt: skip
     old.close()
     dock._model_name = name
@@ -164,7 +170,7 @@ def save_shown(dock, force: bool, edited: bool | None, changed: bool | None = No
     known = changed if edited or changed is not None else dock._edits.baseline_changed
     dock._edits.reset(dock._labels_layer, labels, changed=known)
     dock.writer.save_labels(name, labels)
-    image = np.asarray(dock._image_layer.data)
+    image = dock._edits.image  # as read: the layer's may have its channels moved first
     # With its file's stamp: a file rewritten since is read again and said to have changed.
     dock.prefetcher.put(Item(name, image, labels, "reviewed", stamp=dock._edits.stamp))
     measure_shown(dock, name, labels, image)

@@ -67,6 +67,8 @@ class EditWatch:
         #: The labels the image came with when shown, its file's stamp, and whether they
         #: were edits already (saved on an earlier visit).
         self.origin = self.stamp = None
+        #: The image shown, as read (its channels not moved): what saves cache and measure.
+        self.image = None
         self.edited_before = False
         self.baseline_changed: bool | None = False  # the baseline differs from the origin
         self.comparisons = 0  # whole-array comparisons made (for tests)
@@ -88,7 +90,7 @@ class EditWatch:
         ``entry``: its review entry; labels corrected on an earlier visit stay a correction.
         """
         self.reset(layer, item.labels, changed=False)
-        self.origin, self.stamp = item.labels, item.stamp
+        self.origin, self.stamp, self.image = item.labels, item.stamp, item.image
         self.edited_before = bool(entry.extra.get("edited")) or entry.status == "corrected"
 
     def saved_since_shown(self) -> bool:
@@ -174,8 +176,9 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     image_layer = image_layers.get((ndim, rgb))
     if _fits(image_layer, viewer, ndim, rgb):
         image_layer.data = pixels
-        if not rgb:
-            image_layer.reset_contrast_limits()
+        # Colour too (0-255 for 8 bits, else the data's range): before, a 12-bit colour
+        # image after an 8-bit one kept 0-255 and was shown saturated.
+        image_layer.reset_contrast_limits()
     else:
         image_layer = viewer.add_image(pixels, rgb=rgb, name=stem)
         image_layer.metadata[MARK] = True

@@ -161,10 +161,17 @@ class ObjectTable(_Table):
         """The row of object ``label`` (in ``plane`` for a stack), or None."""
         return self._rows.get((int(plane), int(label)))
 
+    def _plane_axis(self) -> int:
+        """The viewer's axis of the layer's planes (its first axis in the viewer's dims).
+
+        The viewer may have more axes: a (Z, C, Y, X) image's channel slider comes first.
+        """
+        return max(0, self._viewer.dims.ndim - self._layer.ndim)
+
     def _plane(self) -> int:
         if self._layer is None or self._layer.ndim < 3 or self._viewer is None:
             return 0
-        return int(self._viewer.dims.current_step[0])
+        return int(self._viewer.dims.current_step[self._plane_axis()])
 
     def _on_label(self, _event=None) -> None:
         """An object was selected in the layer: highlight its row."""
@@ -196,7 +203,7 @@ class ObjectTable(_Table):
             self._layer.selected_label = label
             if "plane" in t and self._viewer is not None and self._layer.ndim >= 3:
                 step = list(self._viewer.dims.current_step)
-                step[0] = int(t["plane"][r])
+                step[self._plane_axis()] = int(t["plane"][r])
                 self._viewer.dims.current_step = tuple(step)
             if self._viewer is not None:
                 world = self._layer.data_to_world((*([0] * (self._layer.ndim - 2)), cy, cx))

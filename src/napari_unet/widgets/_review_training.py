@@ -24,6 +24,8 @@ from napari_unet.widgets import _layers
 PLUGIN, TRAIN_DOCK = "napari-unet", "Train"
 #: The verdicts an image sent keeps its place in the training with.
 KEPT = ("accepted", "corrected")
+#: Why an image whose file changed since it was judged is left out (as Export leaves it).
+CHANGED = "the image changed since it was reviewed: check its labels again"
 
 
 def _stamp(path: Path) -> tuple | None:
@@ -52,6 +54,7 @@ class SentPairs:
     def __init__(self, dock, review, names: list[str]) -> None:
         self.dock, self.review = weakref.ref(dock), review  # the Train dock hands it the token
         self.stamps = {name: _stamp(review.labels_path(name)) for name in names}
+        self.images = {name: _stamp(review.path(name)) for name in names}  # hashed if changed
 
     def __call__(self):
         from napari_unet.core.images.io import read_image
@@ -67,6 +70,9 @@ class SentPairs:
             if status not in KEPT:
                 gone.append(f"{name} ({status})")
                 continue
+            if self._image_changed(name):
+                bad.append(f"{name} ({CHANGED})")
+                continue
             path, unsaved = review.labels_path(name), dock.writer.unsaved(name)
             now = _stamp(path)
             if unsaved is None and now is not None and now == stamp:
@@ -76,12 +82,27 @@ class SentPairs:
                 labels = unsaved if unsaved is not None else read_image(path, labels=True)
                 image = np.asarray(read_image(review.path(name)))
             except (InputError, OSError, ValueError) as exc:
-                bad.append(f"{name} ({exc})")
+                bad.append(f"{name} (cannot be read: {exc})")
                 continue
             kept.append(name)
             fresh.append((name, image, np.asarray(labels)))
             self.stamps[name] = now
         return kept, fresh, _notes(gone, bad, fresh)
+
+    def _image_changed(self, name: str) -> bool:
+        """Whether the image file changed since it was judged (unreadable: not said here).
+
+        Hashed only when its stamp moved since it was sent (or it is a Zarr store).
+        """
+        review = self.review
+        if not review.entries[name].extra.get("changed"):
+            stamp = _stamp(review.path(name))
+            if stamp is not None and stamp == self.images[name]:
+                return False
+        try:
+            return review.changed_since_review(name)
+        except OSError:  # gone: the pair is trained on as sent
+            return False
 
 
 def _notes(gone: list[str], bad: list[str], fresh: list) -> list[str]:
@@ -90,7 +111,7 @@ def _notes(gone: list[str], bad: list[str], fresh: list) -> list[str]:
         n = _plural(len(gone), "image")
         notes.append(f"{n} rejected or flagged since sent: left out ({', '.join(gone)})")
     if bad:
-        notes.append(f"left out (cannot be read): {'; '.join(bad)}")
+        notes.append(f"left out: {'; '.join(bad)}")
     if fresh:
         n = _plural(len(fresh), "image")
         names = ", ".join(name for name, _, _ in fresh)
@@ -201,8 +222,10 @@ def read_pairs(review, names: list[str], auto: bool):
     """``(pairs, skipped, kinds)`` of the corrected images ``names`` (in a thread worker).
 
     ``pairs``: ``(name, image, labels)``; an image whose image or labels file cannot be
-    read (moved, deleted) is left out, and ``skipped`` gets ``"FILE (why)"``. ``kinds``: the
-    kind ``auto`` gives each pair's image (None unless ``auto``).
+    read (moved, deleted), or whose file changed since it was judged (its labels were drawn
+    on the old pixels; Export leaves it out too), is left out, and ``skipped`` gets
+    ``"FILE (why)"``. ``kinds``: the kind ``auto`` gives each pair's image (None unless
+    ``auto``).
     """
     from napari_unet.core.images.io import read_image
     from napari_unet.widgets._auto_builtin import choose_for_array
@@ -210,10 +233,13 @@ def read_pairs(review, names: list[str], auto: bool):
     pairs, skipped = [], []
     for name in names:
         try:
+            if review.changed_since_review(name):
+                skipped.append(f"{review.path(name)} ({CHANGED})")
+                continue
             image = np.asarray(read_image(review.path(name)))
             labels = np.asarray(read_image(review.labels_path(name), labels=True))
         except (InputError, OSError, ValueError) as exc:
-            skipped.append(f"{review.path(name)} ({exc})")
+            skipped.append(f"{review.path(name)} (cannot be read: {exc})")
             continue
         pairs.append((name, image, labels))
     return pairs, skipped, [choose_for_array(image) for _, image, _ in pairs] if auto else None
@@ -223,7 +249,7 @@ def _send(dock, review, pairs: list, skipped: list[str], kinds: list[str] | None
     """The pairs read, to the Train dock (GUI thread); nothing if another folder was opened."""
     if dock.review is not review:
         return
-    note = f" Left out (cannot be read): {'; '.join(skipped)}." if skipped else ""
+    note = f" Left out: {'; '.join(skipped)}." if skipped else ""
     if not pairs:
         dock._report.value = _NONE + note
         return

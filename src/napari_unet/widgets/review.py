@@ -116,7 +116,7 @@ class ReviewWidget(Container):
         self.prefetcher = make_prefetcher(  # auto: each image's own built-in model
             review, model, metadata, req["name"], cache=CACHE, queue_all=req["queue_all"],
             on_ready=self._bridge.ready.emit, on_error=self._bridge.failed.emit,
-            unsaved=self.writer.unsaved,
+            unsaved=self.writer.unsaved, on_warning=self._bridge.save_failed.emit,
         )  # fmt: skip
         self._set_enabled(True)
         self._shown = None

@@ -25,7 +25,7 @@ from napari_unet.core.images.io import read_image, write_image
 from napari_unet.core.images.pixels import read_pixel_size
 from napari_unet.core.review.folders import foreign_entry
 from napari_unet.core.review.measure import measure_objects, summarize, write_csv
-from napari_unet.core.review.session import Review, file_hash, stem_of
+from napari_unet.core.review.session import Review, stem_of
 
 __all__ = ["ExportProgress", "ExportResult", "export_review", "iter_export"]
 
@@ -116,8 +116,7 @@ def _export_one(review: Review, name: str, folder: Path, pixel_size) -> tuple[di
     if not source.exists():  # accepted in a review file whose labels were deleted
         raise _Skip("accepted without saved labels")
     try:
-        changed = entry.hash is not None and file_hash(review.path(name)) != entry.hash
-        if changed or entry.extra.get("changed"):
+        if review.changed_since_review(name):
             raise _Skip("the image changed since it was reviewed (check its labels again)")
         labels = np.asarray(read_image(source, labels=True))
         image = np.asarray(read_image(review.path(name)))

@@ -25,6 +25,7 @@ __all__ = [
     "file_hash",
     "foreign_entry",
     "images_only",
+    "os_metadata",
     "label_candidates",
     "stem_of",
 ]
@@ -86,7 +87,7 @@ def foreign_entry(export: Path) -> Path | None:
     if not export.is_dir():
         return None
     for entry in sorted(export.iterdir()):
-        if _temporary(entry):
+        if _temporary(entry) or os_metadata(entry):
             continue
         if entry.name not in EXPORT_ENTRIES:
             return entry
@@ -98,9 +99,23 @@ def foreign_entry(export: Path) -> Path | None:
         if not entry.is_dir():
             return entry
         for inner in sorted(entry.iterdir()):
-            if not inner.name.endswith(endings) and not _temporary(inner):
+            if not inner.name.endswith(endings) and not (_temporary(inner) or os_metadata(inner)):
                 return inner
     return None
+
+
+#: Files the operating system drops into folders it shows (macOS Finder, Windows Explorer).
+OS_METADATA = (".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini")
+
+
+def os_metadata(entry: Path) -> bool:
+    """A file the system wrote into a folder it showed (``.DS_Store``, ``._NAME``, ``Thumbs.db``).
+
+    An export replaces the folder with them (they are remade); before, one of them made
+    every later export refuse ("holds .DS_Store, which no export wrote").
+    """
+    name = entry.name
+    return name.lower() in OS_METADATA or name.startswith("._")
 
 
 def _temporary(entry: Path) -> bool:

@@ -17,81 +17,25 @@ prediction thread; a GUI marshals them to its own thread.
 
 from __future__ import annotations
 
-import hashlib
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import read_image
 from napari_unet.core.inference.scale import AUTO
+from napari_unet.core.review.items import Item, editable_labels, file_stamp, model_key, read_only
+from napari_unet.core.review.refit import refit
 from napari_unet.core.review.session import Review
 
 __all__ = ["Item", "Prefetcher", "editable_labels", "model_key"]
 
 #: How many of the wanted images (the current one, the next) get a spare editable copy.
 SPARES = 2
-
-
-def model_key(model) -> str:
-    """A short hash of a network's weights: predictions cached with other weights are stale."""
-    h = hashlib.blake2b(digest_size=8)
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def editable_labels(labels: np.ndarray) -> np.ndarray:
-    """A copy of ``labels`` with room for a new id (napari's ``selected_label``: max + 1).
-
-    One-byte ids (a 0/255 mask, a label file of ``uint8``) become int32, as a *New labels*
-    layer does when it is picked (:func:`napari_unet.widgets._layers.widen_labels`); before,
-    a file holding id 255 could not be shown at all. Wider ids are widened only when full.
-    """
-    dtype = np.dtype(labels.dtype)
-    if dtype.kind in "ui" and dtype.itemsize == 1:
-        return labels.astype(np.int32)
-    full = dtype.kind in "ui" and labels.size and int(labels.max()) >= np.iinfo(dtype).max
-    if full and dtype.itemsize < 8:
-        return labels.astype(np.int64)
-    return np.array(labels, copy=True)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
-@dataclass(frozen=True)
-class Item:
-    """One image ready for review: its pixels, labels and where the labels came from."""
-
-    name: str
-    image: np.ndarray
-    labels: np.ndarray
-    source: str
-    #: Set when the image file changed since it was reviewed.
-    warning: str | None = None
-    #: The image file's (modification time, size) when it was read (None: not known).
-    stamp: tuple | None = None
-    #: A fresh, writable copy of ``labels`` (one-byte ids widened) for the viewer to paint
-    #: on, made in the thread; None: the caller copies (:func:`editable_labels`).
-    editable: np.ndarray | None = None
-    #: The largest id of ``labels`` (None: not known).
-    top: int | None = None
-
-
-def _stamp(path) -> tuple | None:
-    """An image file's (modification time in ns, size), to tell a rewritten file."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
 
 
 class _Stopped(Exception):
@@ -121,6 +65,9 @@ class Prefetcher:
     unsaved : callable, optional
         ``unsaved(name)``: labels of ``name`` the reviewer saved that are not on disk yet
         (:meth:`~napari_unet.core.review.writer.Writer.unsaved`); they win over any file.
+    on_warning : callable, optional
+        ``on_warning(message)``: a prediction could not be cached (said once; the image is
+        shown all the same). Without it, a :class:`RuntimeWarning`.
     """
 
     def __init__(
@@ -135,6 +82,7 @@ class Prefetcher:
         on_ready: Callable[[str], object] | None = None,
         on_error: Callable[[str, str], object] | None = None,
         unsaved: Callable[[str], np.ndarray | None] | None = None,
+        on_warning: Callable[[str], object] | None = None,
     ) -> None:
         from napari_unet.core.inference.plan import Predictor
         from napari_unet.core.inference.postprocess import Postprocess
@@ -150,6 +98,7 @@ class Prefetcher:
         self.cache_size = max(1, int(cache))
         self.queue_all = queue_all
         self.on_ready, self.on_error, self.unsaved = on_ready, on_error, unsaved
+        self.on_warning, self._cache_failed = on_warning, False
         self._cache: OrderedDict[str, Item] = OrderedDict()
         # Names that need no prediction (labels on disk, or predicted with this model):
         # found once, so a folder of thousands is not searched again for every image.
@@ -192,7 +141,7 @@ class Prefetcher:
         again too (before, an image saved by the reviewer was never read again).
         """
         for name in names:
-            stamp = _stamp(self.review.path(name))
+            stamp = file_stamp(self.review.path(name))
             item = self._cache.get(name)
             if item is not None and item.stamp != stamp:
                 self._drop(name)
@@ -231,7 +180,7 @@ class Prefetcher:
         An item without the stamp of its image file takes the stamp of the one it replaces
         (its pixels are the same): a file rewritten since is still read again.
         """
-        _read_only(item.labels)
+        read_only(item.labels)
         with self._cond:
             old = self._cache.get(item.name)
             if item.stamp is None and old is not None:
@@ -330,7 +279,7 @@ class Prefetcher:
             if kind == "spare":
                 self._make_spare(name)
                 continue
-            stamp = _stamp(self.review.path(name))
+            stamp = file_stamp(self.review.path(name))
             try:
                 item = replace(self._fetch(name), stamp=stamp)
             except _Stopped:
@@ -341,7 +290,7 @@ class Prefetcher:
                 if self.on_error is not None:
                     self.on_error(name, str(exc))
                 continue
-            _read_only(item.labels)
+            read_only(item.labels)
             with self._cond:
                 if name in self._wanted[: self.cache_size]:
                     self._cache[name] = item
@@ -357,23 +306,53 @@ class Prefetcher:
     def _fetch(self, name: str) -> Item:
         image = np.asarray(read_image(self.review.path(name)))
         self._read(name, image)
+        was = self.review.entries[name].hash
         warning = self.review.check_hash(name)
+        changed = was not in (None, self.review.entries[name].hash)
         pending = None if self.unsaved is None else self.unsaved(name)
         if pending is not None:  # saved by the reviewer, still on its way to the disk
             return Item(name, image, pending, "reviewed", warning)
-        stored = self.review.stored_labels(name, self.key)
+        stored = self._stored(name, image, changed)
+        warning = self.review.entries[name].extra.get("changed", warning)  # labels set aside
         if stored is not None:
-            labels, source = stored
-            if labels.shape != self._plane_shape(image):
-                raise InputError(
-                    f"{name}: its labels ({source}) have shape {labels.shape}, the image "
-                    f"{image.shape}"
-                )
-            return Item(name, image, labels, source, warning)
+            return Item(name, image, *stored, warning)
         labels = self._predict(image)
-        self.review.save_prediction(name, labels, self.key, self.model_name)
+        self._cache_prediction(name, labels)
         self._done.add(name)
         return Item(name, image, labels, f"prediction ({self.model_name})", warning)
+
+    def _stored(self, name: str, image: np.ndarray, changed: bool) -> tuple | None:
+        """``(labels, source)`` on disk for ``name`` that fit ``image``; None: predict it.
+
+        Reviewed labels that no longer fit an image whose file ``changed`` are moved aside
+        (:func:`~napari_unet.core.review.refit.refit`); others that do not fit are an error.
+        """
+        stored = self.review.stored_labels(name, self.key)
+        shape = self._plane_shape(image)
+        if stored is None or stored[0].shape == shape:
+            return stored
+        refit(self.review, name, stored, shape, image.shape, changed)  # raises unless aside
+        return self._stored(name, image, changed=False)
+
+    def _cache_prediction(self, name: str, labels: np.ndarray) -> None:
+        """Write a prediction to the cache; a failed write is said once, the image is shown.
+
+        Before, a cache folder deleted meanwhile, or a full disk, made the image fail.
+        """
+        try:
+            self.review.save_prediction(name, labels, self.key, self.model_name)
+        except OSError as exc:
+            if self._cache_failed:
+                return
+            self._cache_failed = True
+            message = (
+                f"predictions could not be cached in {self.review.output} ({exc}); they are "
+                "shown, and made again when the folder is next opened"
+            )
+            if self.on_warning is not None:
+                self.on_warning(message)
+            else:
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _read(self, name: str, image: np.ndarray) -> None:
         """Called with each image as it is read, before its labels are looked up (a hook)."""

@@ -251,6 +251,7 @@ class Review:
         """Write the reviewed labels of ``name`` (atomically) and count its objects."""
         labels = np.asarray(labels)
         path = self.labels_path(name, labels.shape)
+        path.parent.mkdir(parents=True, exist_ok=True)  # deleted meanwhile: made again
         write_image(path, labels)
         objects = count_cells(labels)[0]  # not under the lock: the GUI thread waits on it
         with self._lock:
@@ -262,7 +263,9 @@ class Review:
 
     def save_prediction(self, name: str, labels: np.ndarray, model_key: str, model: str) -> Path:
         """Cache a prediction of ``name`` made with model ``model_key`` (named ``model``)."""
-        path = write_image(self.prediction_path(name), np.asarray(labels))
+        path = self.prediction_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)  # a cache folder deleted meanwhile
+        write_image(path, np.asarray(labels))
         objects = count_cells(labels)[0]
         with self._lock:
             entry = self.entries[name]
@@ -341,6 +344,18 @@ class Review:
                 )
             return entry.extra.get("changed")
 
+    def changed_since_review(self, name: str) -> bool:
+        """Whether image ``name``'s file changed since it was judged (labels of old pixels).
+
+        Export and **Train on corrected** leave such an image out. True when the file's hash
+        differs from the one recorded, or a change seen earlier (:meth:`check_hash`) still
+        waits for a new verdict. Raises OSError when the file cannot be read.
+        """
+        entry = self.entries[name]
+        if entry.extra.get("changed"):
+            return True
+        return entry.hash is not None and file_hash(self.path(name)) != entry.hash
+
     def first_unreviewed(self, start: int = 0) -> int | None:
         """Index of the first image (from ``start``, wrapping) not accepted or rejected."""
         n = len(self.names)
@@ -366,7 +381,18 @@ class Review:
 
 
 def _as_labels(data, path: Path) -> np.ndarray:
-    """A label image read from another tool's file, checked (integers, one channel)."""
+    """A label image read from another tool's file, checked (integers, one channel).
+
+    Whole numbers stored as floats (Fiji's and MorphoLibJ's 32-bit label images) are taken
+    as integer ids, as ``napari-unet measure`` takes them; fractional, negative or NaN
+    values are refused.
+    """
     from napari_unet.core.images.labels import check_labels
 
-    return np.asarray(check_labels(np.asarray(data), path.name))
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f" and arr.size:
+        whole = bool(np.all(np.isfinite(arr))) and bool(np.all(arr == np.round(arr)))
+        low, top = (float(arr.min()), float(arr.max())) if whole else (0.0, 0.0)
+        if whole and low >= 0 and top < 2.0**53:  # ids a float holds exactly
+            arr = arr.astype(np.int32 if top <= np.iinfo(np.int32).max else np.int64)
+    return np.asarray(check_labels(arr, path.name))
