@@ -198,7 +198,12 @@ class TrainForm(Container):
     def _on_add_pair(self, _value=None) -> None:
         if self._image.value is None or self._labels_box.value is None:
             return
-        self._pairs.append((self._image.value, self._labels_box.value, self._region.value))
+        pair = (self._image.value, self._labels_box.value, self._region.value)
+        if any(_same(pair, added) for added in self._pairs):  # a double click, say
+            # Trained twice, its hold-out strip was trained on through the other copy.
+            self._show_pairs(f"{pair[0].name}+{pair[1].name} is added already")
+            return
+        self._pairs.append(pair)
         self._show_pairs()
 
     def _show_pairs(self, note: str = "") -> None:
@@ -250,7 +255,11 @@ class TrainForm(Container):
     def pairs(self) -> list[tuple[Any, Any, Any]]:
         """The (image, labels, region) layers to train on: the added pairs, else the chosen."""
         self.drop_missing()
-        return self._pairs or [(self._image.value, self._labels_box.value, self._region.value)]
+        unique: list[tuple[Any, Any, Any]] = []
+        for pair in self._pairs:  # each (image, labels, region) once (sent pairs too)
+            if not any(_same(pair, kept) for kept in unique):
+                unique.append(pair)
+        return unique or [(self._image.value, self._labels_box.value, self._region.value)]
 
     # -- settings -----------------------------------------------------------------------
     def config(self) -> TrainConfig:
@@ -300,3 +309,8 @@ class TrainForm(Container):
         if init is None or str(init) in ("", "."):
             raise InputError("choose a model file to fine-tune from, or start from scratch")
         return init
+
+
+def _same(pair: tuple, other: tuple) -> bool:
+    """Whether two (image, labels, region) triples hold the same layers (by identity)."""
+    return all(a is b for a, b in zip(pair, other, strict=True))

@@ -169,6 +169,41 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
     return f"{state} at step {result.steps_done}{where}", trouble
 
 
+def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
+    """The run's preview layer, ``"<image> preview"``, placed as the labels: ``(layer, new)``.
+
+    Only a layer the dock made is reused (of the run's shape, placed again: the labels may
+    have another pixel size now) or removed (of another shape); ``new`` is the layer made
+    now, else None. A user's layer of that name is left alone (before, it was painted over
+    or removed): the preview is made beside it, napari suffixing its name.
+    """
+    import numpy as np
+
+    from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
+
+    name = f"{image_layer.name} preview"
+    placement = geometry(labels_layer)  # on the labels, of their shape
+    old = own_layer(viewer, name, "preview")
+    if old is not None and old.data.shape == tuple(shape):
+        place(old, placement)
+        return old, None
+    if old is not None:  # from an image of another size
+        viewer.layers.remove(old)
+    new = viewer.add_labels(
+        np.zeros(shape, np.int32), name=name, opacity=0.5,
+        metadata=marked("preview", name), **placement,
+    )  # fmt: skip
+    return new, new
+
+
+def started_text(ev) -> tuple[str, str]:
+    """A ``TrainStarted`` event as ``(the progress line's rate note, the status line)``."""
+    auto = " auto" if ev.lr_reason.startswith("auto") else ""
+    status = (f"Training on {ev.device}, crops {ev.input_size} px; learning rate {ev.lr:g} "
+              f"({ev.lr_reason})")  # fmt: skip
+    return f"lr {ev.lr:g}{auto}", status
+
+
 def paint_preview(layer, ev) -> None:
     """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place.
 

@@ -101,9 +101,12 @@ def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Genera
     """Build the training pairs (weight maps), then train; ``done`` is set at the end.
 
     ``data`` holds copies of the layers (see ``_train_helpers.snapshot``); ``kwargs`` are
-    keywords of :func:`napari_unet.core.training.trainer.iter_train`. Returns its result.
+    keywords of :func:`napari_unet.core.training.trainer.iter_train`. Returns its result,
+    or None when its ``stop`` was set while the weight maps were made (nothing trained;
+    before, the run went on to score the start model first, seconds on a large image).
     """
     from napari_unet.core.training.pairs import make_pairs
+    from napari_unet.core.training.setup import is_stopped
     from napari_unet.core.training.trainer import iter_train
 
     gen = None
@@ -113,8 +116,10 @@ def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Genera
             data["images"], data["labels"], data["regions"], names=data["names"], **opts
         )
         val = data["val"]
-        if isinstance(val, tuple):
+        if isinstance(val, tuple) and not is_stopped(kwargs.get("stop")):
             val = make_pairs([val[0]], [val[1]], names=[val[2]], **opts)
+        if is_stopped(kwargs.get("stop")):
+            return None
         yield "Weight maps ready; starting..."
         gen = iter_train(pairs, config, val=val, **kwargs)
         return (yield from gen)

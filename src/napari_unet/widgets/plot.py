@@ -94,6 +94,20 @@ class TrainingPlot(QWidget):
             self.pixel_iou.clear()
         self._ensure_thread()
 
+    def show_history(self, history: dict | None) -> None:
+        """Show a run's curves from its ``TrainResult.history`` (None: none, as :meth:`reset`).
+
+        The points its events added during the run: training losses and evaluations.
+        """
+        self.reset()
+        history = history or {}
+        with self._lock:
+            for point in history.get("train", []):
+                self.steps.append(point["step"])
+                self.losses.append(float(point["loss"]))
+        for point in history.get("val", []):
+            self.add_evaluation(point["step"], point)
+
     def add_step(self, step: int, loss: float) -> None:
         """Add a training-loss point."""
         with self._lock:

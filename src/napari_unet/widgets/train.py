@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from qtpy.QtWidgets import QMainWindow
 
@@ -100,7 +99,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._done.set()
         self._closing = False
         self._t0 = self._last_bar = 0.0
-        self._start_step, self._preview_layer = 0, None
+        self._start_step, self._preview_layer, self._stepped = 0, None, False
         # Model files this dock wrote (a later run and Resume write them again; any other
         # existing file is not replaced, th.claim_output), and the Review dock's suggestion.
         self._written: set[Path] = set()
@@ -122,9 +121,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
         cam = _layers.camera(self._viewer)
         for event in (cam.events.center, cam.events.zoom, self._viewer.dims.events.current_step):
             event.connect(self._update_view)
-        self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)
-        self.native.installEventFilter(self._watcher)  # the window's too, once docked (start)
-        # The viewer may delete its docks before the window's Close event: stop then too.
+        # The dock removed: stop, and let the run end in the background (before, the GUI
+        # thread waited for it, seconds before its first step). napari closing (its
+        # window, installed at start, or its docks deleted) waits a while for it.
+        self._watcher = _layers.CloseWatcher(lambda: self.shutdown(0), confirmed=True)
+        self.native.installEventFilter(self._watcher)
+        self._exit_watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)
         when_deleted(self, "shutdown")
 
     def _refresh(self, _event=None) -> None:
@@ -191,8 +193,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
             "resume": self._result if resume else None,
             "preview": self._view,
         }
-        if not resume:
+        if not resume:  # a run that trains nothing shows the kept model's curves again
             self.plot.reset()
+        self._stepped = False
         self._progress.max = config.steps
         self._set_running(True)
         start = "" if resume else self._form.start_note  # auto: which built-in model
@@ -217,7 +220,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._image_layer = image_layer
         window = self.native.window()  # the viewer's window once docked: stop when it closes
         if isinstance(window, QMainWindow):  # (a floating dock's hide button is no close)
-            window.installEventFilter(self._watcher)
+            window.installEventFilter(self._exit_watcher)
         shape = data["labels"][0].shape
         self._view_shape, self._planes = shape[-2:], (shape[0] if len(shape) == 3 else 1)
         # Normalised with the whole plane's statistics, as Predict reads the pixels in view.
@@ -225,19 +228,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
             data["images"][0], shape, config.normalization, data["in_channels"]
         )
         self._update_view()
-        name = f"{image_layer.name} preview"
-        old = self._viewer.layers[name] if name in self._viewer.layers else None
-        if old is not None and old.data.shape != shape:  # from an image of another size
-            self._viewer.layers.remove(old)
-        self._new_preview = None
-        if name not in self._viewer.layers:  # created now: adding a layer later would stall
-            meta = {"metadata": {_layers.ROLE: "preview"}, "scale": labels_layer.scale}
-            meta["translate"] = labels_layer.translate  # placed as the labels, of its shape
-            self._new_preview = self._viewer.add_labels(
-                np.zeros(shape, np.int32), name=name, opacity=0.5, **meta
-            )
+        # Made now (adding a layer later would stall); painted by reference (renames).
+        self._preview_layer, self._new_preview = th.preview_layer(
+            self._viewer, image_layer, labels_layer, shape
+        )
+        if self._new_preview is not None:
             self._viewer.layers.selection.active = self._labels_box.value
-        self._preview_layer = self._viewer.layers[name]  # painted by reference (renames)
         self._stop_flag.clear()
         self._closing = False
         self._done.clear()
@@ -260,11 +256,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
         elif isinstance(ev, events.TrainStarted):
             self._t0, self._start_step = time.perf_counter(), ev.start_step
             self._progress.value = ev.start_step
-            self._lr_note = f"lr {ev.lr:g}" + (" auto" if ev.lr_reason.startswith("auto") else "")
-            self._status.value = (
-                f"Training on {ev.device}, crops {ev.input_size} px; learning rate {ev.lr:g} "
-                f"({ev.lr_reason})"
-            )
+            self._lr_note, started = th.started_text(ev)
+            if not self._stop_flag.is_set():  # "Stopping..." stays (it ends before step 1)
+                self._status.value = started
         elif isinstance(ev, events.TrainStep):
             self._on_step(ev)
         elif isinstance(ev, events.Evaluation):
@@ -276,6 +270,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._status.value = f"saved {ev.kind} model: {ev.path.name}"
 
     def _on_step(self, ev) -> None:
+        self._stepped = True
         self.plot.add_step(ev.step, ev.loss)
         # Each repaint of the window costs the GUI thread 20-40 ms where OpenGL is
         # software-rendered: at most two updates a second, painted together.
@@ -292,10 +287,11 @@ class TrainWidget(_layers.KeepsPicks, Container):
         )
 
     def _on_returned(self, result) -> None:
-        if result.steps_done <= self._start_step:  # stopped before a step: nothing trained
+        if result is None or result.steps_done <= self._start_step:  # stopped before a step
             if not self._closing:  # nothing handed on or enabled; the last run's model stays
                 kept = "; the last model is kept" if self._result is not None else ""
                 self._status.value = f"stopped before the first step: nothing trained{kept}"
+                self.plot.show_history(self._result and self._result.history)  # kept curves
             return
         self._result, self._result_sent = result, self._run_sent
         if result.saved_to is not None:
@@ -372,6 +368,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
             preview = getattr(self, "_new_preview", None)
             if preview is not None and preview in self._viewer.layers and not preview.data.any():
                 self._viewer.layers.remove(preview)  # a failed run leaves no empty layer
+            if not self._stepped:  # failed before its first step: the kept model's curves
+                self.plot.show_history(self._result and self._result.history)
 
     def _on_finished(self) -> None:
         gc.unfreeze()  # also when the worker ended before its generator ran

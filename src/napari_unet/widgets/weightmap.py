@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,7 +14,7 @@ from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
-from napari_unet.widgets._layers import ROLE
+from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
 from napari_unet.widgets._train_helpers import RegionDefault
 
 if TYPE_CHECKING:
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 #: Milliseconds of quiet after a change before the map is recomputed.
 DEBOUNCE_MS = 300
 NO_MASK = "(whole image)"
-#: Metadata key: the name this dock gave a layer it made (napari suffixes a name in use).
-MADE_AS = "napari_unet_made_as"
 
 
 class WeightMapWidget(_layers.KeepsPicks, Container):
@@ -272,36 +269,30 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         if source not in self._viewer.layers:
             self._status.value = "The labels layer was removed; no weight map is shown."
             return
-        geometry = {
-            "scale": source.scale,
-            "translate": source.translate,
-            "rotate": source.rotate,
-            "shear": source.shear,
-            "affine": source.affine.affine_matrix,
-        }
+        placement = geometry(source)
         top = float(weights.max()) if weights.size else 1.0
         limits = (0.0, top if top > 0 else 1.0)
         name = f"{source.name} weights"
         active = self._viewer.layers.selection.active  # adding layers must not change it
-        marked = lambda n: {"metadata": {ROLE: "weight map", MADE_AS: n}, **geometry}  # noqa: E731
-        layer = _own_layer(self._viewer, name)  # never a user's layer of that name
+        made = lambda n: {"metadata": marked("weight map", n), **placement}  # noqa: E731
+        layer = own_layer(self._viewer, name, "weight map")  # never a user's layer of that name
         if layer is not None:
             layer.data = weights
-            _place(layer, geometry)
+            place(layer, placement)
             layer.contrast_limits_range = limits
             layer.contrast_limits = limits
         else:
             self._viewer.add_image(
                 weights, name=name, colormap="inferno", contrast_limits=limits,
-                blending="additive", **marked(name),
+                blending="additive", **made(name),
             )  # fmt: skip
         target_name = f"{source.name} target"
-        old = _own_layer(self._viewer, target_name)
+        old = own_layer(self._viewer, target_name, "weight map")
         if self._show_target.value and old is not None:
             old.data = target
-            _place(old, geometry)
+            place(old, placement)
         elif self._show_target.value:
-            self._viewer.add_labels(target, name=target_name, opacity=0.4, **marked(target_name))
+            self._viewer.add_labels(target, name=target_name, opacity=0.4, **made(target_name))
         elif old is not None:
             self._viewer.layers.remove(old)  # a target of other settings would not match
         if active is not None and active in self._viewer.layers:
@@ -338,30 +329,3 @@ def _edit_events(layer) -> list:
     if layer is None:
         return []
     return [getattr(layer.events, n) for n in ("data", "paint") if hasattr(layer.events, n)]
-
-
-def _own_layer(viewer, name: str):
-    """The layer this dock made as ``name`` (napari may have suffixed it), else None.
-
-    A user's own layer of that name (say, weights computed with the command line, or
-    labels named ``<labels> target``) is never written over. Nor is a layer the dock made
-    and the user renamed (to keep a map, or a target they painted into): it is theirs now.
-    """
-    for layer in viewer.layers:
-        meta = layer.metadata
-        made = meta.get(ROLE) == "weight map" and meta.get(MADE_AS, layer.name) == name
-        if made and _named_as(layer.name, name):
-            return layer
-    return None
-
-
-def _named_as(current: str, made_as: str) -> bool:
-    """True when ``current`` is ``made_as`` or that name with napari's suffix (``" [2]"``)."""
-    suffixed = re.fullmatch(re.escape(made_as) + r" \[\d+\]", current)
-    return current == made_as or suffixed is not None
-
-
-def _place(layer, geometry: dict) -> None:
-    """Give ``layer`` the labels layer's geometry (it may have moved since the last map)."""
-    for key, value in geometry.items():
-        setattr(layer, key, value)

@@ -65,12 +65,19 @@ def gentle_lr(optimizer: str) -> float:
     return DEFAULT_LR[optimizer] * GENTLE_FRACTION
 
 
-def choose_lr(config: TrainConfig, model, pairs: list[TrainPair], device, *, init, resume):
+def choose_lr(
+    config: TrainConfig, model, pairs: list[TrainPair], device, *, init, resume, stop=None
+):
     """The run's base learning rate (:class:`LrChoice`); scores ``model`` when fine-tuning.
 
     ``init``: the start model file (None: from scratch); ``resume``: the
     :class:`~napari_unet.core.training.events.TrainResult` the run continues, or None.
+    ``stop``: the run's stop flag, checked between the images scored; set, the scoring
+    ends and the optimiser's default is returned unscored (the run then stops before its
+    first step; before, a stop waited for the whole scoring, seconds on a large image).
     """
+    from napari_unet.core.training.setup import is_stopped
+
     if config.lr is not None:
         return LrChoice(float(config.lr), "set by the user")
     if resume is not None:
@@ -78,7 +85,9 @@ def choose_lr(config: TrainConfig, model, pairs: list[TrainPair], device, *, ini
     default = DEFAULT_LR[config.optimizer]
     if init is None:
         return LrChoice(default, f"the {config.optimizer} default (training from scratch)")
-    ap50 = start_score(model, pairs, config, device, recommended_postprocess(init))
+    ap50 = start_score(model, pairs, config, device, recommended_postprocess(init), stop)
+    if is_stopped(stop):  # the score is of part of the images, if any: not used
+        return LrChoice(default, "auto: not chosen, the run was stopped before its first step")
     score = f"AP50 {ap50:.2f} on the annotations"
     if ap50 >= KNOWN_AP50:
         reason = f"auto: the start model already segments them ({score} >= {KNOWN_AP50:g}): gentle"
@@ -127,7 +136,12 @@ def recommended_postprocess(init) -> dict | None:
 
 
 def start_score(
-    model, pairs: list[TrainPair], config: TrainConfig, device, postprocess: dict | None = None
+    model,
+    pairs: list[TrainPair],
+    config: TrainConfig,
+    device,
+    postprocess: dict | None = None,
+    stop=None,
 ) -> float:
     """AP50 of ``model`` on the annotated part of ``pairs``, as validation scores it.
 
@@ -136,15 +150,30 @@ def start_score(
     over the whole plane (as training and prediction normalise it), so it is segmented as
     it would be within the whole image, with the start model's recommended
     ``postprocess`` (as the user sees its results; before, the defaults: the brightfield
-    model scored 0.16 instead of 0.31 on a histology image).
+    model scored 0.16 instead of 0.31 on a histology image). ``stop`` (the run's stop flag)
+    is checked before each image: once set, the images left are not scored.
     """
+    from napari_unet.core.training.setup import is_stopped
     from napari_unet.core.training.validation import evaluate_pairs
 
-    parts = [part for part in (_annotated_part(p) for p in pairs) if part is not None]
-    if not parts:
+    if not any(_has_annotation(p) for p in pairs):
         return 0.0
+
+    def parts():  # cut one at a time, as they are scored, until a stop
+        for p in pairs:
+            if is_stopped(stop):
+                return
+            part = _annotated_part(p)
+            if part is not None:
+                yield part
+
     meta = {"separation_gap": config.gap} | ({"postprocess": postprocess} if postprocess else {})
-    return float(evaluate_pairs(model, parts, AS_IS, device, meta)["ap50"])
+    return float(evaluate_pairs(model, parts(), AS_IS, device, meta)["ap50"])
+
+
+def _has_annotation(p: TrainPair) -> bool:
+    """Whether ``p`` has an annotated pixel (no region: all of it is annotated)."""
+    return p.mask is None or bool(p.mask.any())
 
 
 def _annotated_part(p: TrainPair) -> TrainPair | None:

@@ -15,7 +15,8 @@ from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
     "Stop", "batch_workers", "crop_sizes", "init_model", "is_stopped", "make_optimizer",
-    "data_facts", "make_sampler", "object_size", "start_file", "step_random",
+    "data_facts", "make_sampler", "no_holdout_beside", "object_size", "start_file",
+    "step_random",
 ]  # fmt: skip
 
 
@@ -30,6 +31,25 @@ def is_stopped(stop: Stop) -> bool:
     if isinstance(stop, threading.Event):
         return stop.is_set()
     return bool(stop())
+
+
+def no_holdout_beside(config: TrainConfig, val) -> TrainConfig:
+    """``config`` without a hold-out fraction when validation pairs ``val`` are given.
+
+    Nothing is held out beside separate validation pairs (a warning says a fraction given is
+    ignored); before, the fraction was recorded anyway, and a later resume without them
+    validated on a training strip.
+    """
+    import warnings
+    from dataclasses import replace
+
+    if val is None or not config.val_fraction:
+        return config
+    warnings.warn(
+        f"val_fraction {config.val_fraction:g} is ignored: validation pairs are given",
+        stacklevel=4,  # the caller of iter_train (through _Run)
+    )
+    return replace(config, val_fraction=0.0)
 
 
 def batch_workers(workers: int, device) -> int:

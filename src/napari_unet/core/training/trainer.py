@@ -56,6 +56,7 @@ from napari_unet.core.training.setup import (
     init_model,
     make_optimizer,
     make_sampler,
+    no_holdout_beside,
     start_file,
     step_random,
 )
@@ -66,20 +67,13 @@ __all__ = ["batch_workers", "iter_train", "train"]
 class _Run:
     """The state of one training run: model, optimiser, sampler, history, best weights."""
 
-    def __init__(self, pairs, config: TrainConfig, val, init, resume, output) -> None:
+    def __init__(self, pairs, config: TrainConfig, val, init, resume, output, stop) -> None:
         import torch
 
         from napari_unet.core.device import autocast_dtype, choose_device, describe_device
         from napari_unet.core.training.validation import fingerprint, split_holdout
 
-        if val is not None and config.val_fraction:
-            # Nothing is held out beside separate validation pairs; before, the fraction was
-            # recorded anyway, and a later resume without them validated on a training strip.
-            warnings.warn(
-                f"val_fraction {config.val_fraction:g} is ignored: validation pairs are given",
-                stacklevel=3,
-            )
-            config = replace(config, val_fraction=0.0)
+        config = no_holdout_beside(config, val)
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)
         # The network trained, not the preset asked for: a fine-tuned or resumed network
         # keeps its own (before, provenance named the default preset's architecture).
@@ -100,8 +94,10 @@ class _Run:
             precision = "fp16" if self.device.type == "cuda" else "fp32"
         self.amp_dtype = autocast_dtype(self.device, precision)
         self.model.to(self.device).train()
-        # Before the first step: the rate (fine-tuning scores the start model on `annotated`).
-        self.lr = choose_lr(config, self.model, annotated, self.device, init=init, resume=resume)
+        # Before the first step: the rate (fine-tuning scores the start model on `annotated`;
+        # a stop meanwhile ends the scoring, and the run before its first step).
+        self.lr = choose_lr(config, self.model, annotated, self.device, init=init,
+                            resume=resume, stop=stop)  # fmt: skip
         self.opt = make_optimizer(config, self.model, self.lr.lr)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.step, self.stopped = 0, False
@@ -330,7 +326,8 @@ def iter_train(
         pair is held out (0: no validation, the last model is the best); with them a
         ``val_fraction`` is ignored (a warning; recorded as 0).
     stop : threading.Event or callable, optional
-        Checked before every step; when set the run ends and returns the model as is.
+        Checked before every step (and between the images a fine-tune's start model is
+        scored on); when set the run ends and returns the model as is.
         Ctrl-C (``KeyboardInterrupt``) saves the run so too, then is raised again with the
         :class:`TrainResult` as its ``result`` attribute.
     init : path-like or str, optional
@@ -369,7 +366,7 @@ def iter_train(
     if output is not None:  # before any work: a run must be able to keep what it trains
         paths = (output, best_path(output), optimizer_path(output))
         check_outputs(paths, [] if init is None else [resolve_model(init)])
-    run = _Run(pairs, config, val, init, resume, output)
+    run = _Run(pairs, config, val, init, resume, output, stop)
     yield run.started()
     try:
         yield from run_steps(run, stop, preview)

@@ -1,0 +1,61 @@
+"""Layers a dock made itself (a weight map, a training preview), told from the user's own.
+
+A dock that shows its results in a layer named after its input (``"<labels> weights"``,
+``"<image> preview"``) marks that layer in its metadata: its role (:data:`ROLE`) and the
+name it was made as (:data:`MADE_AS`; napari suffixes a name in use). Only a layer so
+marked is written over, moved or removed again; a user's layer of that name is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from napari_unet.widgets._layers import ROLE
+
+__all__ = ["MADE_AS", "geometry", "marked", "own_layer", "place"]
+
+#: Metadata key: the name a dock gave a layer it made (napari suffixes a name in use).
+MADE_AS = "napari_unet_made_as"
+
+
+def marked(role: str, name: str) -> dict:
+    """The ``metadata`` of a layer a dock makes as ``name`` in ``role``."""
+    return {ROLE: role, MADE_AS: name}
+
+
+def own_layer(viewer, name: str, role: str):
+    """The layer made in ``role`` as ``name`` (napari may have suffixed it), else None.
+
+    A user's own layer of that name (say, weights computed with the command line, or
+    labels named ``<image> preview``) is never written over. Nor is a layer the dock made
+    and the user renamed (to keep a map, or a preview they painted into): it is theirs now.
+    """
+    for layer in viewer.layers:
+        meta = layer.metadata
+        made = meta.get(ROLE) == role and meta.get(MADE_AS, layer.name) == name
+        if made and _named_as(layer.name, name):
+            return layer
+    return None
+
+
+def _named_as(current: str, made_as: str) -> bool:
+    """True when ``current`` is ``made_as`` or that name with napari's suffix (``" [2]"``)."""
+    suffixed = re.fullmatch(re.escape(made_as) + r" \[\d+\]", current)
+    return current == made_as or suffixed is not None
+
+
+def geometry(source) -> dict:
+    """The placement of layer ``source``: scale, translate, rotate, shear and affine."""
+    return {
+        "scale": source.scale,
+        "translate": source.translate,
+        "rotate": source.rotate,
+        "shear": source.shear,
+        "affine": source.affine.affine_matrix,
+    }
+
+
+def place(layer, placement: dict) -> None:
+    """Give ``layer`` a source layer's :func:`geometry` (it may have moved since)."""
+    for key, value in placement.items():
+        setattr(layer, key, value)
