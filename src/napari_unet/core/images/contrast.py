@@ -40,7 +40,7 @@ from napari_unet.core.images.layout import _windows, fit_channels, is_lazy, plan
 
 __all__ = [
     "BRIGHT_BACKGROUND", "PADDED_BRIGHT", "background_kind", "background_level", "dark_on_bright",
-    "bright_from_light",
+    "bright_from_light", "constant_margin",
 ]
 
 #: Background level above which an image is read as dark objects on a bright background.
@@ -61,6 +61,11 @@ PADDING_INSIDE = 0.01
 #: where the first is under 0.2.
 UNLIT_DARK = 0.22
 UNLIT_BRIGHT = 0.8
+#: A plane reading bright whose median lies below this in its range (pixel noise alone puts
+#: it near 0.45) and whose extremes lie within its noise (:func:`_noise_only`) has no
+#: contrast to judge. Sparse fields of DSB2018 histology background pixels with a nucleus
+#: or three (``benchmarks/auto_choice.py``) whose extremes lie as close read 0.74 and more.
+NOISE_LEVEL = 0.6
 #: The window of the surface fit, in pixels of the full-size image (that of the built-in
 #: models, trained on nuclei about 18 px across).
 UNLIT_WINDOW = 64
@@ -133,6 +138,9 @@ def _level(planes: list[np.ndarray], window: int | None, trim: bool) -> float | 
         if window and level is not None and level > BRIGHT_BACKGROUND:
             # inside a margin of padding, always: a black border bends the fit of the light
             inside = inside if trim else _trimmed(plane)
+            if level < NOISE_LEVEL and _noise_only(inside):
+                levels.append(None)  # no contrast to judge: neither bright nor dark
+                continue
             tail = _tail_level(inside)
             sparse = tail is not None and tail <= BRIGHT_BACKGROUND
             level = tail if sparse else _unlit_level(inside, window, level)
@@ -194,21 +202,59 @@ def _tail_level(plane: np.ndarray) -> float | None:
     return float((np.median(plane) - bottom) / (top - bottom))
 
 
+def _noise_only(plane: np.ndarray) -> bool:
+    """Whether a grey ``plane`` (2D) shows nothing but pixel noise (no contrast to judge).
+
+    An empty field (camera offset and read noise, no cells) has its median near the middle
+    of its range (level 0.45, under :data:`NOISE_LEVEL`): it read bright, and ``auto``
+    chose the brightfield model for it. Its most extreme 2 x 2 blocks (the brightest block
+    minimum, the darkest block maximum: a single hot or dead pixel is none) lie 2.5 to 4
+    noise sigmas apart, within the 5.2 that noise alone spans over the 1-99.8 percentiles
+    (:func:`~napari_unet.core.images.normalize.noise_range`); one nucleus, or a
+    brightfield or H&E image's contrast, rises far beyond.
+    """
+    from napari_unet.core.images.normalize import noise_range
+
+    h, w = plane.shape[0] - plane.shape[0] % 2, plane.shape[1] - plane.shape[1] % 2
+    if h == 0 or w == 0 or not np.all(np.isfinite(plane)):
+        return False
+    blocks = plane[:h, :w].reshape(h // 2, 2, w // 2, 2)
+    spread = blocks.min(axis=(1, 3)).max() - blocks.max(axis=(1, 3)).min()
+    return bool(spread <= noise_range(plane[None])[0])
+
+
 def _trimmed(plane: np.ndarray) -> np.ndarray:
     """The part of ``plane`` inside a margin of constant padding, if it has one (2D).
 
-    ``plane`` itself (the same object) when nothing is taken off.
+    ``plane`` itself (the same object) when nothing is taken off (:func:`constant_margin`).
+    """
+    margin = constant_margin(plane)
+    if margin is None:
+        return plane  # no margin, or background: the plane itself
+    top, bottom, left, right = margin
+    return plane[top : plane.shape[0] - bottom, left : plane.shape[1] - right]
+
+
+def constant_margin(
+    plane: np.ndarray, one_value: bool = False
+) -> tuple[int, int, int, int] | None:
+    """The widths ``(top, bottom, left, right)`` of a margin of constant padding (2D), or None.
 
     Rows and columns of one value at the plane's edges (the black of missing tiles in a
-    mosaic, the border a registration leaves) are taken off, never the whole plane, unless
-    that value is common inside too (:data:`PADDING_INSIDE`: then it is background):
-    padding is not background, and a brightfield tile in a mostly black mosaic was read as
-    fluorescence.
+    mosaic, the border a registration leaves) are the margin, never the whole plane, unless
+    that value is common inside too (:data:`PADDING_INSIDE`: then it is background, and
+    None is returned): padding is not background, and a brightfield tile in a mostly
+    black mosaic was read as fluorescence. ``one_value``: every line of the margin holds
+    the value of the first (a white border stops at black rows of the image's own).
     """
     top, bottom, left, right = 0, plane.shape[0], 0, plane.shape[1]
+    first: list = []
 
     def flat(line: np.ndarray) -> bool:
-        return line.size > 0 and bool(np.all(line == line.flat[0]))
+        if line.size == 0 or not np.all(line == line.flat[0]):
+            return False
+        first[:] = first or [line.flat[0]]
+        return not one_value or bool(line.flat[0] == first[0])
 
     while bottom - top > 1 and flat(plane[top, left:right]):
         top += 1
@@ -219,11 +265,11 @@ def _trimmed(plane: np.ndarray) -> np.ndarray:
     while right - left > 1 and flat(plane[top:bottom, right - 1]):
         right -= 1
     if (top, bottom, left, right) == (0, plane.shape[0], 0, plane.shape[1]):
-        return plane  # no margin: the plane itself
+        return None
     inside = plane[top:bottom, left:right]
     if np.mean(inside == _edge_value(plane, top, bottom, left, right)) > PADDING_INSIDE:
-        return plane  # the edge's value fills the inside too: background, not padding
-    return inside
+        return None
+    return top, plane.shape[0] - bottom, left, plane.shape[1] - right
 
 
 def _edge_value(plane: np.ndarray, top: int, bottom: int, left: int, right: int):

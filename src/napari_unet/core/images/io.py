@@ -142,9 +142,9 @@ def _read_tiff(p: Path, lazy: bool):
                 import zarr
 
                 store = zarr.open(tf.aszarr(series=index), mode="r")
-                return channels_last(lazy_array(p, store), series.axes)
+                return channels_last(*_without_alpha(lazy_array(p, store), series))
             _check_size(p, series.shape, series.dtype)
-            return channels_last(tf.asarray(series=index), series.axes)
+            return channels_last(*_without_alpha(tf.asarray(series=index), series))
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - see the comment above
@@ -154,6 +154,23 @@ def _read_tiff(p: Path, lazy: bool):
                 f"({type(exc).__name__}: {exc}); {_INSTALL_CODECS}"
             ) from None
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+
+
+def _without_alpha(data, series):
+    """``data`` without the samples the file marks as alpha, and its axes (as tifffile's).
+
+    A colour TIFF's samples after the colours (ExtraSamples) are associated (1) or
+    unassociated (2) alpha, or unspecified (0, kept). Before, an RGBA or grey+alpha TIFF's
+    alpha was averaged into the image. Only interleaved samples (``S`` last): tifffile
+    stores a plain ``(4, H, W)`` array as RGBA planes, with an alpha flag, unless told.
+    """
+    extra, axes = tuple(getattr(series.keyframe, "extrasamples", ()) or ()), series.axes
+    n = int(data.shape[-1]) if data.ndim == len(axes) and axes.upper().endswith("S") else 0
+    alpha = [n - len(extra) + k for k, v in enumerate(extra) if int(v) in (1, 2)]
+    keep = [k for k in range(n) if k not in alpha]
+    if not n or not alpha or not keep:
+        return data, axes
+    return (data[..., keep[0]], axes[:-1]) if len(keep) == 1 else (data[..., keep], axes)
 
 
 _INSTALL_CODECS = (
@@ -360,12 +377,13 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
         import tifffile
 
         # Only 8-bit (H, W, 3|4) arrays are colour; everything else (stacks, probabilities,
-        # labels) is stored as grey planes, so a (Z, H, 3) stack is not mistaken for RGB.
+        # labels) is stored as grey planes, so a (Z, H, 3) stack is not mistaken for RGB. A
+        # fourth sample is not marked alpha (read back, it is judged as an array's is).
         rgb = arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.dtype == np.uint8
+        extra = {"extrasamples": ["unspecified"]} if rgb and arr.shape[-1] == 4 else {}
         with atomic_write(p) as tmp:
-            tifffile.imwrite(
-                tmp, arr, compression="zlib", photometric="rgb" if rgb else "minisblack"
-            )
+            tifffile.imwrite(tmp, arr, compression="zlib",
+                             photometric="rgb" if rgb else "minisblack", **extra)  # fmt: skip
         return p
     if suffix == ".png":
         from PIL import Image

@@ -67,8 +67,8 @@ class DeviceBlock:
         self.cuda = device.type == "cuda"
         self.stream = torch.cuda.Stream(device) if self.cuda else None
         self.off = torch.tensor(stats.offset, dtype=self.work, device=device)[:, None, None]
-        self.scale = torch.tensor(stats.scale, dtype=torch.float32, device=device)[:, None, None]
-        self.high = float(stats.high)
+        self.scale = torch.tensor(stats.scale, dtype=self.work, device=device)[:, None, None]
+        self.low, self.high = float(stats.low), float(stats.high)
         self.data = torch.empty((c, h, w), dtype=torch.float32, device=device)
         step = max(1, STRIP_BYTES // max(1, c * w * self.source.itemsize))
         self.strips = [(a, min(a + step, h)) for a in range(0, h, step)]
@@ -111,11 +111,11 @@ class DeviceBlock:
             raw = raw.to(torch.int32 if self.mask == 0xFFFF else torch.int64) & self.mask
         if self.work is torch.float32:
             torch.sub(raw.to(torch.float32), self.off, out=self.data[:, a:b])
-        else:
-            self.data[:, a:b] = torch.sub(raw.to(self.work), self.off)
-        self.data[:, a:b] /= self.scale
-        if self.high > 0:  # bright specks (normalize.PREDICTION_CLIP)
-            self.data[:, a:b].clamp_(max=self.high)
+            self.data[:, a:b] /= self.scale
+        else:  # divided before the cast: a float64 image of tiny values (Stats.apply)
+            self.data[:, a:b] = torch.sub(raw.to(self.work), self.off) / self.scale
+        if self.high > 0:  # bright specks and dark outliers (Stats.apply)
+            self.data[:, a:b].clamp_(min=self.low, max=self.high)
 
 
 def predict_region_on_device(

@@ -29,7 +29,7 @@ from napari_unet.core.images.background import background_for, plane_stats, wind
 from napari_unet.core.images.background import check_mode as background_mode
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, check_spec
-from napari_unet.core.inference import tiling
+from napari_unet.core.inference import margins, tiling
 from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
     PredictProgress,
@@ -353,7 +353,7 @@ def iter_predict(
     ``settings`` are the keywords of :class:`Predictor`; ``region`` as in
     :meth:`Predictor.iter_probabilities`. Dask input is computed block by block.
     """
-    return (yield from Predictor(model, **settings).iter_probabilities(image, region))
+    return (yield from margins.iter_probabilities(Predictor(model, **settings), image, region))
 
 
 def predict(model, image, *, region: Region | None = None, **settings):
@@ -384,7 +384,7 @@ def predict(model, image, *, region: Region | None = None, **settings):
     predictor = Predictor(model, **settings)
     if is_lazy(image):
         return predictor.lazy_probabilities(image, region)
-    return drain(predictor.iter_probabilities(image, region))
+    return drain(margins.iter_probabilities(predictor, image, region))  # a border: its inside
 
 
 def predict_to_zarr(

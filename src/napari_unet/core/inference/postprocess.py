@@ -18,9 +18,11 @@ from scipy import ndimage
 
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.inference import seams
+from napari_unet.core.models.filecheck import MAX_SEPARATION_GAP
 
 __all__ = [
     "DEFAULT_GAP",
+    "MAX_GAP",
     "Postprocess",
     "close_gaps",
     "join_planes",
@@ -35,6 +37,9 @@ __all__ = [
 #: Background gap (pixels) that training targets leave between touching cells; the
 #: post-processing grows instances back over it. Model files record theirs.
 DEFAULT_GAP = 2
+#: The widest gap accepted (a separation gap is a few pixels). Before, ``gap=10**6`` (or a
+#: model file's ``separation_gap``) was accepted and failed with a MemoryError.
+MAX_GAP = MAX_SEPARATION_GAP
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,11 @@ class Postprocess:
         for name in ("threshold", "seed_level"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise InputError(f"{name} must be between 0 and 1; got {getattr(self, name)}")
+        if self.gap > MAX_GAP:
+            raise InputError(
+                f"gap must be at most {MAX_GAP} px (the background gap between touching "
+                f"cells the model was trained with, a few pixels); got {self.gap}"
+            )
         if min(self.min_size, self.gap, self.split) < 0:
             raise InputError(
                 f"min_size, gap and split must be >= 0; got {self.min_size}, {self.gap}, "

@@ -20,7 +20,7 @@ import numpy as np
 
 from napari_unet.core.device import autocast_dtype, keep_freed_memory
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.normalize import Stats, working_dtype
+from napari_unet.core.images.normalize import Stats
 from napari_unet.core.inference import tiling
 from napari_unet.core.inference.ondevice import predict_region_on_device
 from napari_unet.core.models.fused import inference_copy
@@ -351,20 +351,11 @@ def _predict_region_here(
     """:func:`predict_region` with numpy around the network."""
     grid = tiling.RegionTiles(plans, region, origin, full_shape, source.shape[1:])
     out = np.zeros((n_classes, *grid.shape), np.float32)
-    work = working_dtype(source.dtype)  # float64 for wide pixels on a large offset
-    off = np.asarray(stats.offset, work)[:, None, None]
-    scale = np.asarray(stats.scale, np.float32)[:, None, None]
     for batch in grid.batches(runner.batch):
         with runner.timer("tiles"):
             x = np.empty((len(batch), source.shape[0], *grid.tile_shape), np.float32)
-            for b, (i, j) in enumerate(batch):  # normalised as Stats.apply does, in place
-                if work is np.float32:
-                    np.subtract(grid.read(source, i, j), off, out=x[b], dtype=np.float32)
-                else:
-                    x[b] = np.subtract(grid.read(source, i, j), off, dtype=work)
-                x[b] /= scale
-                if stats.high > 0:  # bright specks (normalize.PREDICTION_CLIP)
-                    np.minimum(x[b], stats.high, out=x[b])
+            for b, (i, j) in enumerate(batch):  # normalised (and clipped) in place
+                stats.apply(grid.read(source, i, j), out=x[b])
         probs = runner(x)
         with runner.timer("stitch"):
             for (i, j), p in zip(batch, probs, strict=True):

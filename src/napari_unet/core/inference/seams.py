@@ -84,7 +84,8 @@ def grow_onto(labels: np.ndarray, where: np.ndarray, distance: float) -> np.ndar
     found = np.zeros(len(ys), labels.dtype)
     height, width = labels.shape
     open_ = np.arange(len(ys))
-    for dy, dx in disc_offsets(distance):
+    reach = min(distance, np.ceil(np.hypot(height, width)))  # a wider disc adds nothing
+    for dy, dx in disc_offsets(reach):
         if not len(open_):
             break
         yy, xx = ys[open_] + dy, xs[open_] + dx

@@ -28,7 +28,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.layout import is_lazy
 from napari_unet.core.images.normalize import compute_stats
 from napari_unet.core.images.sizes import typical_diameter
-from napari_unet.core.inference import scale
+from napari_unet.core.inference import margins, scale
 from napari_unet.core.inference.domain import DomainWarning, result_warnings
 from napari_unet.core.inference.plan import Predictor, Region
 from napari_unet.core.inference.postprocess import Postprocess, label_planes, snap_outlines
@@ -68,8 +68,13 @@ def iter_labels(
     or objects within the sizes the model saw in training, it is the result. ``"auto"``
     estimates when the model records its object size, the image is in memory and no region
     is asked (else the image's own scale), and keeps the first pass when the rescaling would
-    not fit in memory.
+    not fit in memory. Of an image in memory with a constant margin (a black border), the
+    inside is segmented as the image (:mod:`~napari_unet.core.inference.margins`).
     """
+    box = margins.inside_box(predictor, image, region)
+    if box is not None:  # the inside as the image; labels 0 in the margin
+        kw = {"object_size": object_size, "metadata": metadata}
+        return (yield from margins.iter_inside(iter_labels, predictor, post, image, box, **kw))
     size = scale.check_object_size(object_size)
     auto = size == scale.AUTO
     if auto:

@@ -39,6 +39,11 @@ METADATA_TYPES = {
 }
 
 
+#: The widest separation gap (px) a model file may record, and post-processing accepts: a
+#: gap is a few pixels (the built-in models' is 2); 10**6 failed with a MemoryError.
+MAX_SEPARATION_GAP = 100
+
+
 class ModelFileError(InputError):
     """A file that is not a usable napari-unet model file (wrong format, damaged, too new)."""
 
@@ -85,6 +90,11 @@ def check_metadata(path: Path, info: dict) -> None:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             what = f"metadata {key!r} must be a {kind.__name__}"
             raise ModelFileError(f"{path}: {what}; got {value!r}")
+    if not 0 <= info.get("separation_gap", 0) <= MAX_SEPARATION_GAP:
+        raise ModelFileError(
+            f"{path}: metadata 'separation_gap' must be 0 to {MAX_SEPARATION_GAP} px; got "
+            f"{info['separation_gap']!r}"
+        )
     names = info.get("class_names", [])
     if not all(isinstance(n, str) for n in names):
         raise ModelFileError(f"{path}: class_names must be strings; got {names!r}")
