@@ -159,7 +159,7 @@ def layer_array(layer) -> np.ndarray:
 
 
 def region_array(
-    layer, shape: tuple[int, ...], allow_empty: bool = False, like=None
+    layer, shape: tuple[int, ...], allow_empty: bool = False, like=None, plane=None
 ) -> np.ndarray | None:
     """The annotated region of ``layer`` as a bool mask of the labels' ``shape``.
 
@@ -167,7 +167,8 @@ def region_array(
     every plane) where it lies on the pixels of ``like``, the labels layer (its scale and
     translate; :mod:`~napari_unet.widgets._regions`); a Labels layer counts its non-zero
     pixels, a 2D one for every plane, and must lie on ``like``'s pixels.
-    None gives None (the whole image is annotated).
+    None gives None (the whole image is annotated). ``plane``: ``(image, index)`` when 2D
+    labels annotate one plane of a stack (the Live dock; :func:`~._regions.shapes_in_pixels`).
 
     Raises
     ------
@@ -186,7 +187,7 @@ def region_array(
     if isinstance(layer, Shapes):
         if len(layer.data) == 0:
             raise InputError(f"the Shapes layer {layer.name!r} has no shapes; draw the region")
-        mask = region_mask(shapes_in_pixels(layer, like), layer.shape_type, shape)
+        mask = region_mask(shapes_in_pixels(layer, like, plane), layer.shape_type, shape)
     else:
         check_same_grid(layer, like)
         mask = layer_array(layer) != 0

@@ -11,10 +11,47 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accept_at", "accept_in_box", "accept_region", "mask_box", "object_window"]
+__all__ = ["accept_at", "accept_in_box", "accept_region", "click_gesture", "mask_box",
+           "object_window"]  # fmt: skip
 
 #: Half side of the first window searched around a click (pixels).
 WINDOW = 64
+#: How far the mouse may move between press and release (screen pixels) for a click.
+CLICK_SLOP = 2
+
+
+def _moved(viewer, press, event) -> float:
+    """How far (screen pixels) the mouse moved since ``press``: on screen or in the world."""
+    screen = np.abs(np.asarray(event.pos, float) - press[0]).max(initial=0)
+    world = np.abs(np.asarray(event.position, float) - press[1]).max(initial=0)
+    return max(float(screen), float(world) * float(viewer.camera.zoom))
+
+
+def click_gesture(dock, viewer, event):
+    """The Live dock's mouse-drag callback: a click accepts the predicted object under it.
+
+    A generator (napari calls it again on every move and at the release): the press only
+    remembers where it was. A press, then a release within :data:`CLICK_SLOP` screen pixels,
+    on the annotations or the prediction layer (the active layer) accepts; a drag (a pan, a
+    shape being drawn) or a click on another layer (placing a Shapes corner) does not.
+    Before, every press accepted.
+    """
+    if dock._live is None or event.type != "mouse_press":
+        return
+    press = (np.asarray(event.pos, float), np.asarray(event.position, float))
+    dragged = False
+    yield
+    while event.type == "mouse_move":
+        dragged = dragged or _moved(viewer, press, event) > CLICK_SLOP
+        yield
+    dragged = dragged or _moved(viewer, press, event) > CLICK_SLOP
+    active = viewer.layers.selection.active
+    if dragged or dock._live is None or active not in (dock._annotations, dock._live):
+        return
+    y, x = (int(round(v)) for v in dock._live.world_to_data(press[1])[-2:])
+    h, w = dock._mirror.shape
+    if 0 <= y < h and 0 <= x < w:
+        dock.accept_at(y, x)
 
 
 def object_window(live: np.ndarray, y: int, x: int) -> tuple[tuple[slice, slice], np.ndarray]:
@@ -107,7 +144,9 @@ def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | 
         raise InputError(reshaped(dock))
     shape = dock._mirror.shape
     if dock._region_box.value is not None:
-        region = _layers.region_array(dock._region_box.value, shape, like=dock._annotations)
+        plane = (dock._image, dock._plane.index if dock._plane is not None else None)
+        region = _layers.region_array(dock._region_box.value, shape, like=dock._annotations,
+                                      plane=plane)  # a stack: the shapes of its trained plane
         return mask_box(region), region
     box = _layers.visible_box(dock._viewer, dock._image, shape)
     if box is not None and dock._capped is not None:

@@ -130,8 +130,13 @@ def trained_plane(viewer, image, labels, in_channels: int) -> Plane:
     """The plane of ``image`` to train on with the 2D ``labels`` (raises InputError).
 
     A stack's plane is the one in view (its own leading axis, by its scale and translation).
+    The annotations must lie on the image's pixels (its last two axes: scale, translate);
+    before, annotations added without the image's pixel size were trained on misaligned.
     """
+    from napari_unet.widgets._regions import check_same_grid
+
     shape = _annotations_shape(labels)
+    check_same_grid(labels, image, what="the annotations")
     data, count = image_planes(image, in_channels)
     index = None if count is None else _layers.plane_in_view(viewer, image, count)
     raw = _plane_pixels(data, index, shape, image.name, in_channels)
@@ -205,6 +210,9 @@ def inputs_note(dock) -> str:
     extra = [f"+ {len(names)} other images"] if names else []
     if left:
         extra.append("left out: " + ", ".join(left))
+    link = getattr(dock, "_link", None)
+    if link is not None and link.error is not None:  # before, the next refresh hid it
+        extra.append(f"annotated region not used: {link.error}")
     return note + (f" ({'; '.join(extra)})" if extra else "")
 
 

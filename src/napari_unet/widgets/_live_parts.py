@@ -15,6 +15,7 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
+from qtpy.QtCore import QTimer
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
@@ -56,14 +57,30 @@ TIPS = {
 class RegionLink:
     """Sends the mask of a region layer to the trainer now and whenever the layer changes."""
 
-    def __init__(self, layer, shape: tuple[int, int], trainer, status, like=None) -> None:
+    def __init__(self, layer, shape: tuple[int, int], trainer, status, like=None, on=None):
         self.layer, self.shape, self.trainer, self.status = layer, tuple(shape), trainer, status
         self.like = like  # the annotations: the region is read on their pixels
+        self.on = on  # (image, plane index): the shapes of a stack's trained plane
+        self.error: str | None = None  # why the region is not used (said in the status line)
         self.send()
-        for name in ("data", "paint", "set_data"):
+        for name in self._events():
             event = getattr(layer.events, name, None)
             if event is not None:
-                event.connect(self.send)
+                event.connect(self._deferred if name == "paint" else self.send)
+
+    def _events(self) -> tuple[str, ...]:
+        """The layer's events that change the region.
+
+        A Labels region: strokes and new data; before, ``set_data`` (every redraw, every
+        brush move) re-read the whole region each time (70-200 ms a move at 4096 x 4096).
+        """
+        from napari.layers import Labels
+
+        return ("data", "paint") if isinstance(self.layer, Labels) else ("data", "set_data")
+
+    def _deferred(self, _event=None) -> None:
+        """Read the region on the next turn (a fill's pixels are announced before written)."""
+        QTimer.singleShot(0, lambda: self.trainer is not None and self.send())
 
     def send(self, _event=None) -> None:
         """Hand the region's current mask over (an empty region: nothing extra annotated)."""
@@ -74,20 +91,23 @@ class RegionLink:
                 mask = np.zeros(self.shape, bool)
             else:
                 mask = _layers.region_array(
-                    self.layer, self.shape, allow_empty=True, like=self.like
+                    self.layer, self.shape, allow_empty=True, like=self.like, plane=self.on
                 )
         except InputError as exc:
+            self.error = str(exc)  # kept in the status line (the timer rewrote it at once)
             _layers.report_error(self.status, str(exc))
             return
+        self.error = None
         self.trainer.set_region(mask)
 
     def close(self) -> None:
         """Stop following the layer."""
-        for name in ("data", "paint", "set_data"):
+        for name in self._events():
             event = getattr(self.layer.events, name, None)
             if event is not None:
                 with contextlib.suppress(Exception):
-                    event.disconnect(self.send)
+                    event.disconnect(self._deferred if name == "paint" else self.send)
+        self.trainer = None  # a deferred read after this sends nothing
 
 
 def object_at(live: np.ndarray, y: int, x: int) -> np.ndarray:

@@ -19,29 +19,45 @@ from napari_unet.core.errors import InputError
 __all__ = ["check_same_grid", "same_geometry", "shapes_in_pixels"]
 
 
-def shapes_in_pixels(shapes, like=None) -> list[np.ndarray]:
+def shapes_in_pixels(shapes, like=None, plane=None) -> list[np.ndarray]:
     """The vertices of Shapes layer ``shapes`` in the pixel coordinates of layer ``like``.
 
     ``like``: the Labels (or Image) layer the region marks; None keeps the vertices as they
     are. The trailing axes the two layers share are mapped (a 2D shape on a stack keeps
-    marking every plane).
+    marking every plane). ``plane``: ``(image, index)`` when 2D labels annotate one plane of
+    the stack ``image`` (the Live dock): a shape drawn on that plane (its leading
+    coordinate, in the image's pixels) keeps its last two axes, a shape of another plane
+    gets no vertices (it marks nothing), and a 2D shape stays. Before, napari's *New shapes*
+    on a stack (3D vertices) was refused as a region of the 2D labels.
     """
     vertices = [np.asarray(v, dtype=float) for v in shapes.data]
-    if like is None or same_geometry(shapes, like):
-        return vertices
-    _check_plain(shapes, like)
-    out = []
-    for v in vertices:
-        k = min(v.shape[1], like.ndim)
-        world = v[:, -k:] * _axes(shapes.scale, k) + _axes(shapes.translate, k)
-        mapped = v.copy()
-        mapped[:, -k:] = (world - _axes(like.translate, k)) / _axes(like.scale, k)
-        out.append(mapped)
-    return out
+    if like is not None and not same_geometry(shapes, like):
+        _check_plain(shapes, like)
+        out = []
+        for v in vertices:
+            k = min(v.shape[1], like.ndim)
+            world = v[:, -k:] * _axes(shapes.scale, k) + _axes(shapes.translate, k)
+            mapped = v.copy()
+            mapped[:, -k:] = (world - _axes(like.translate, k)) / _axes(like.scale, k)
+            out.append(mapped)
+        vertices = out
+    return vertices if plane is None else [_on_plane(v, shapes, *plane) for v in vertices]
 
 
-def check_same_grid(region, like) -> None:
-    """Refuse a Labels ``region`` that does not lie on the pixels of layer ``like``."""
+def _on_plane(v: np.ndarray, shapes, image, index: int | None) -> np.ndarray:
+    """A shape's last two axes if it lies on plane ``index`` of ``image``, else none."""
+    if index is None or v.ndim != 2 or v.shape[1] <= 2 or image.ndim < 3:
+        return v
+    world = v[0, -3] * float(shapes.scale[-3]) + float(shapes.translate[-3])
+    at = (world - float(image.translate[-3])) / float(image.scale[-3])
+    return v[:, -2:] if int(round(at)) == int(index) else v[:0, -2:]
+
+
+def check_same_grid(region, like, what: str = "the annotated region") -> None:
+    """Refuse a Labels ``region`` that does not lie on the pixels of layer ``like``.
+
+    ``what`` names the layer in the message (the Live dock checks its annotations with it).
+    """
     if like is None or same_geometry(region, like):
         return
     k = min(region.ndim, like.ndim)
@@ -49,10 +65,11 @@ def check_same_grid(region, like) -> None:
         _axes(region.translate, k), _axes(like.translate, k)
     )
     if not same or not (_plain(region) and _plain(like)):
+        hint = ", or draw it as a Shapes layer" if what == "the annotated region" else ""
         raise InputError(
-            f"the annotated region {region.name!r} does not lie on the pixels of "
-            f"{like.name!r} (their scale, translate or rotation differ); give the region "
-            f"the same scale and translate as {like.name!r}, or draw it as a Shapes layer"
+            f"{what} {region.name!r} does not lie on the pixels of "
+            f"{like.name!r} (their scale, translate or rotation differ); give "
+            f"{region.name!r} the same scale and translate as {like.name!r}{hint}"
         )
 
 

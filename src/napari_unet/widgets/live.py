@@ -196,7 +196,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._other_names, self._left_out = inputs.names, inputs.left_out
         region = self._annotated_box.value
         if region is not None:
-            self._link = RegionLink(region, plane, self.trainer, self._status, like=labels)
+            self._link = RegionLink(region, plane, self.trainer, self._status, like=labels,
+                                    on=(image, inputs.plane.index))  # fmt: skip
         self._mirror = np.zeros(plane, labels.data.dtype)  # its ids as they are (uint32...)
         self._edits = EditWatch(labels)
         self._live = live_layer(self._viewer, image, plane)
@@ -358,13 +359,11 @@ class LiveWidget(_layers.KeepsPicks, Container):
         elif not on and self._on_click in callbacks:
             callbacks.remove(self._on_click)
 
-    def _on_click(self, _viewer, event) -> None:
-        if self._live is None or event.type != "mouse_press":
-            return
-        y, x = (int(round(v)) for v in self._live.world_to_data(event.position)[-2:])
-        h, w = self._mirror.shape
-        if 0 <= y < h and 0 <= x < w:
-            self.accept_at(y, x)
+    def _on_click(self, viewer, event):
+        """A click (not a drag) on the annotations or prediction layer accepts (a generator)."""
+        from napari_unet.widgets._live_accept import click_gesture
+
+        yield from click_gesture(self, viewer, event)
 
     def accept_in_region(self, _value=None) -> int:
         """Copy the predicted objects in the chosen region (or the view); how many.

@@ -58,7 +58,8 @@ def region_mask(
 
     Paths and lines enclose no area and are ignored. Shapes with as many coordinates as
     ``image_shape`` has axes belong to the plane given by their leading coordinates;
-    2D shapes on a stack apply to every plane. No shapes give an all-False mask: nothing
+    2D shapes on a stack apply to every plane; a shape without vertices marks nothing.
+    No shapes give an all-False mask: nothing
     is marked as completely annotated.
 
     Parameters
@@ -87,6 +88,8 @@ def region_mask(
         if kind not in AREA_SHAPES:
             continue
         verts = np.asarray(verts, dtype=float)
+        if verts.size == 0:  # a shape of another plane, dropped by the caller: no pixel
+            continue
         if verts.ndim != 2 or verts.shape[1] < 2 or verts.shape[1] > len(image_shape):
             raise InputError(
                 f"a {kind} with vertices of shape {verts.shape} does not fit an image of "

@@ -187,14 +187,10 @@ class LiveTrainer:
         self._thread.start()
 
     def _take_over(self, previous: LiveTrainer) -> None:
-        """Go on from ``previous``: its weights, average, optimiser state and step count."""
-        with previous._model_lock:  # not in the middle of its step
-            self.model.load_state_dict(previous.model.state_dict())
-            self.average.load_state_dict(previous.average.state_dict())
-            self._opt.load_state_dict(copy.deepcopy(previous._opt.state_dict()))  # its own
-        for group in self._opt.param_groups:
-            group["lr"] = self.config.lr  # this run's rate
-        self.step = self.start_step = previous.step
+        """Go on from ``previous``: its model, optimiser, steps and annotated background."""
+        from napari_unet.core.live.resume import take_over
+
+        take_over(self, previous)
 
     # -- called by the GUI ------------------------------------------------------------------
     def update(
