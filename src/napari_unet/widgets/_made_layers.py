@@ -8,11 +8,14 @@ marked is written over, moved or removed again; a user's layer of that name is l
 
 from __future__ import annotations
 
+import math
 import re
+
+import numpy as np
 
 from napari_unet.widgets._layers import ROLE
 
-__all__ = ["MADE_AS", "geometry", "marked", "own_layer", "place"]
+__all__ = ["MADE_AS", "geometry", "marked", "own_layer", "place", "shear_matrix"]
 
 #: Metadata key: the name a dock gave a layer it made (napari suffixes a name in use).
 MADE_AS = "napari_unet_made_as"
@@ -56,6 +59,30 @@ def geometry(source) -> dict:
 
 
 def place(layer, placement: dict) -> None:
-    """Give ``layer`` a source layer's :func:`geometry` (it may have moved since)."""
+    """Give ``layer`` a source layer's :func:`geometry` (it may have moved since).
+
+    Only what differs is set: each of napari's setters redraws the whole layer, even to
+    the value it has (before, every result write redrew a large layer five times).
+    """
     for key, value in placement.items():
-        setattr(layer, key, value)
+        if key == "shear":
+            now, new = shear_matrix(layer.shear, layer.ndim), shear_matrix(value, layer.ndim)
+        else:
+            now = layer.affine.affine_matrix if key == "affine" else getattr(layer, key)
+            new = getattr(value, "affine_matrix", value)
+        now, new = np.asarray(now, dtype=float), np.asarray(new, dtype=float)
+        if now.shape != new.shape or not np.allclose(now, new):
+            setattr(layer, key, value)
+
+
+def shear_matrix(shear, n: int) -> np.ndarray:
+    """The shear of a napari layer (upper-triangular values, or a matrix) as a matrix."""
+    shear = np.asarray(shear, dtype=float)
+    if shear.ndim == 2:
+        return shear
+    d = round((1 + math.sqrt(1 + 8 * shear.size)) / 2)  # size = d (d - 1) / 2
+    sub = np.eye(d)
+    sub[np.triu_indices(d, 1)] = shear
+    full = np.eye(max(n, d))
+    full[-d:, -d:] = sub
+    return full[-n:, -n:]

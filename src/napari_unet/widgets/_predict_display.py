@@ -25,11 +25,15 @@ class PredictDisplay:
         self._size.enabled = self._estimate.enabled = ok
         if not ok:
             self._size.value = 0.0
-        self._size_note.value = (
+        self._size_note.value = self._learnt = (
             f"the model learnt objects of about {size:.3g} px"
             if ok
             else "this model records no object size: the image is used at its own scale"
         )
+
+    def show_model_size(self) -> None:
+        """The size note says only what the model learnt (another image's run is dropped)."""
+        self._size_note.value = getattr(self, "_learnt", "")
 
     def show_own_scale(self) -> None:
         """Say that the last run used the image at its own scale."""

@@ -10,6 +10,7 @@ post-processing shown whenever the choice changes.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets._auto_builtin import LayerChoice, model_label
 from napari_unet.widgets._exporting import is_package, model_channels, package_header
 from napari_unet.widgets._predict_display import PredictDisplay
+from napari_unet.widgets._view_region import SMALL_VIEW, view_region
 
 if TYPE_CHECKING:
     import napari
@@ -74,6 +76,7 @@ class PredictForm(PredictDisplay, Container):
         self._loaded_from: tuple | None = None  # (file, its stamp) of the model in memory
         self._kept: dict = {}  # built-in model file -> (model, metadata) loaded by a run
         self._auto = LayerChoice()  # auto's choice for the selected image
+        self._sizes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # image -> size
         self.model_changed = lambda: None  # the dock's callback
         self._make_controls()
         self.extend(
@@ -89,6 +92,8 @@ class PredictForm(PredictDisplay, Container):
         self._image.changed.connect(lambda _=None: self._channel.reset_choices())
         self._image.changed.connect(self._follow_image)
         self._channel.changed.connect(self._follow_image)  # judged on what the model reads
+        self._image.changed.connect(self._restore_size)  # each image keeps its own size
+        self._size.changed.connect(self._remember_size)
         self._source.changed.connect(self._on_source)
         self._source.value = AUTO_CHOICE  # the built-in models work before any training
 
@@ -158,7 +163,7 @@ class PredictForm(PredictDisplay, Container):
         self._loaded_from = None
         self.model_name, self.saved = name, saved
         self._model_label.value = label or (f"model: {name}" if name else "model: none")
-        self._size_note.value = ""  # the new model's own, if its file says (_show_model)
+        self._size_note.value = self._learnt = ""  # the model's own: _show_model
         self.model_changed()
 
     def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:
@@ -288,6 +293,20 @@ class PredictForm(PredictDisplay, Container):
             return self.pending, name, suggested_path(name, beside)
         raise InputError("no model to export: choose a model file or train one")
 
+    def _remember_size(self, _value=None) -> None:
+        """Keep the object size typed (or estimated) for the selected image."""
+        if self._image.value is not None and self._size.enabled:
+            self._sizes[self._image.value] = float(self._size.value)
+
+    def _restore_size(self, _value=None) -> None:
+        """The size given for this image before, else auto; the note says the model's size.
+
+        Before, the size given for one image was used for the next image chosen.
+        """
+        if self._size.enabled:
+            self._size.value = self._sizes.get(self._image.value, 0.0)
+            self.show_model_size()
+
     # -- the request --------------------------------------------------------------------
     def request(self, estimate: bool = False) -> dict:
         """Everything the worker needs, read on the GUI thread (raises InputError)."""
@@ -328,7 +347,8 @@ class PredictForm(PredictDisplay, Container):
             if plan.is_stack:
                 req["plane"] = _layers.plane_in_view(self._viewer, layer, plan.labels_shape[0])
             h, w = plan.labels_shape[-2:]
-            box = _layers.visible_box(self._viewer, layer, (h, w))
+            side = self._tile.value or SMALL_VIEW  # zoomed in very far: one tile's box
+            box = view_region(self._viewer, layer, (h, w), side)  # None: 3D, a side view
             if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
                 req["region"] = ((box[0], box[1]), (box[2], box[3]))
         return req

@@ -11,9 +11,9 @@ the new result goes to a new layer ``"<name> 2"`` and :attr:`Results.notes` says
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from napari_unet.widgets._made_layers import place, shear_matrix
 
 
 def placement(layer, k: int) -> dict:
@@ -30,7 +30,7 @@ def placement(layer, k: int) -> dict:
         "scale": np.asarray(layer.scale, dtype=float)[-k:],
         "translate": np.asarray(layer.translate, dtype=float)[-k:],
         "rotate": np.asarray(layer.rotate, dtype=float)[np.ix_(last, last)],
-        "shear": _shear_matrix(layer.shear, n)[np.ix_(last, last)],
+        "shear": shear_matrix(layer.shear, n)[np.ix_(last, last)],
         "affine": np.asarray(layer.affine.set_slice(last).affine_matrix, dtype=float),
     }
 
@@ -50,31 +50,24 @@ def _leading(where: dict, extra: int) -> dict:
     }
 
 
-def _shear_matrix(shear, n: int) -> np.ndarray:
-    """The shear of a napari layer (upper-triangular values, or a matrix) as a matrix."""
-    shear = np.asarray(shear, dtype=float)
-    if shear.ndim == 2:
-        return shear
-    d = round((1 + math.sqrt(1 + 8 * shear.size)) / 2)  # size = d (d - 1) / 2
-    sub = np.eye(d)
-    sub[np.triu_indices(d, 1)] = shear
-    full = np.eye(max(n, d))
-    full[-d:, -d:] = sub
-    return full[-n:, -n:]
-
-
-def place(layer, where: dict) -> None:
-    """Give ``layer`` the geometry ``where`` (the image may have moved since the last run)."""
-    for key, value in where.items():
-        setattr(layer, key, value)
-
-
 def next_free(layers, name: str) -> str:
     """``"<name> 2"`` (then 3...): the first such name no layer has."""
     k = 2
     while f"{name} {k}" in layers:
         k += 1
     return f"{name} {k}"
+
+
+def _labels_of(layer, shape: tuple) -> bool:
+    """True for a napari Labels layer of ``shape`` (integer ids: a copy can start a result).
+
+    Another layer of a result's name (an Image of probabilities, say) is not copied: the
+    new result starts from zeros (before, its floats made a traceback and no result).
+    """
+    from napari.layers import Labels
+
+    data = layer.data
+    return isinstance(layer, Labels) and data.shape == shape and data.dtype.kind in "iub"
 
 
 class Results:
@@ -104,17 +97,18 @@ class Results:
             held = target.data if target is not None else start
             top = 0 if held is None else int(np.max(held))
             values = np.where(values > 0, values + top, 0).astype(values.dtype)
+        if target is not None:
+            place(target, where)  # as the image is now (only what changed: each redraws)
         if target is not None and index:
             target.data[tuple(index)] = values
+            target.refresh()  # written in place: napari redraws once
         elif target is not None:
-            target.data = values
+            target.data = values  # napari redraws a new array itself
         else:  # a new layer: the new part in zeros (or in a copy of the edited layer)
             if index:
                 start = np.zeros(full, values.dtype) if start is None else start
                 start[tuple(index)] = values
             target = self._add(name, values if start is None else start, kind, where)
-        place(target, where)  # as the image is now
-        target.refresh()
         if kind == "labels":
             self._wrote(key, target, values, index)
         else:
@@ -156,7 +150,7 @@ class Results:
             return None, name, None
         new = next_free(layers, name)
         self.notes.append(f"Kept your edits in {target.name!r}; the new result is in {new!r}")
-        start = np.array(target.data) if index and target.data.shape == full else None
+        start = np.array(target.data) if index and _labels_of(target, full) else None
         return None, new, start
 
     def _own_image(self, name: str, full: tuple) -> tuple:

@@ -210,10 +210,17 @@ class PredictWidget(_layers.KeepsPicks, Container):
             self._status.value += "; separating the cells..."
 
     def _on_returned(self, out: dict, job: int) -> None:
-        from napari.utils.notifications import show_warning
-
         if job != self._job:
             return
+        try:
+            self._show_returned(out)
+        except Exception as exc:  # noqa: BLE001 - said in the dock, never "Predicting..."
+            _layers.report_error(self._status, f"Could not show the result: {exc}")
+
+    def _show_returned(self, out: dict) -> None:
+        """Show a run's result (or its estimated object size) and say so in the status."""
+        from napari.utils.notifications import show_warning
+
         self._form.keep_loaded(out, self._req)
         if out["labels"] is None and out.get("output") is None:  # estimate only
             self._form.use_estimate(out["size"])
