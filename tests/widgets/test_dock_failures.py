@@ -55,7 +55,7 @@ def test_a_failed_run_does_not_break_the_next(make_napari_viewer, qtbot, tmp_pat
     img, lab = touching_cells((96, 96), n_cells=8, seed=0)
     viewer.add_image(img, name="cells")
     viewer.add_labels(lab, name="cells labels")
-    # A preview layer of another size, left by a run on another image of the same name.
+    # A layer of the preview's name and another size (not the dock's: it is left alone).
     viewer.add_labels(np.zeros((40, 40), np.int32), name="cells preview")
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget)
@@ -67,7 +67,9 @@ def test_a_failed_run_does_not_break_the_next(make_napari_viewer, qtbot, tmp_pat
     widget._start.native.click()
     qtbot.waitUntil(lambda: widget._result is not None and widget._start.enabled, timeout=60_000)
     assert not errors, errors
-    assert viewer.layers["cells preview"].data.shape == (96, 96)
+    assert viewer.layers["cells preview"].data.shape == (40, 40)
+    previews = [ly for ly in viewer.layers if ly.name.startswith("cells preview ")]
+    assert [ly.data.shape for ly in previews] == [(96, 96)]  # the dock's own preview
     assert widget._result.saved_to == tmp_path / "m.safetensors"
 
 
