@@ -6,19 +6,11 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from test_cli_evaluate import THREE, squares  # the same three squares
 
 from napari_unet import evaluate
 from napari_unet.cli import main
 from napari_unet.core.errors import InputError
-
-THREE = [(2, 12, 2, 12), (2, 12, 20, 30), (20, 30, 5, 15)]
-
-
-def squares(boxes, shape=(40, 40)) -> np.ndarray:
-    lab = np.zeros(shape, dtype=np.uint16)
-    for k, (r0, r1, c0, c1) in enumerate(boxes):
-        lab[r0:r1, c0:c1] = 10 * (k + 1)
-    return lab
 
 
 def ome_zarr(path, labels: np.ndarray, channels: int = 1) -> None:
