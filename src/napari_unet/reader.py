@@ -7,8 +7,9 @@ Labels layer for each label image listed in its ``labels`` group, named after th
 (``"<image> <label name>"``). Axes of size 1 other than channels, y and x (the t and z of
 bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them. Every
 level is a dask array over the store: napari reads the chunks of the level and region in
-view, so a 32768 x 32768 result opens at once and scrolls without loading it. Plain Zarr
-arrays and other folders are left to other readers (None).
+view, so a 32768 x 32768 result opens at once and scrolls without loading it. The root of a
+bioformats2raw layout (``slide.zarr``, the image in ``slide.zarr/0``) opens its image, named
+after the root. Plain Zarr arrays and other folders are left to other readers (None).
 """
 
 from __future__ import annotations
@@ -44,8 +45,27 @@ def get_reader(path):
     except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder: not ours
         return None
     if found is None or not found[0].get("multiscales"):
-        return None
+        return read_ome_zarr if _bioformats2raw_image(path) is not None else None
     return read_ome_zarr
+
+
+def _bioformats2raw_image(path) -> Path | None:
+    """``path/0`` when ``path`` is a bioformats2raw layout's root with an image there.
+
+    Its root holds no image, only ``bioformats2raw.layout`` (in ``ome`` for NGFF 0.5);
+    before, napari-unet declined it and napari found no reader for the folder.
+    """
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+        ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+        if "bioformats2raw.layout" not in attrs and "bioformats2raw.layout" not in ome:
+            return None
+        found = group_attrs(Path(path) / "0")
+    except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder: not ours
+        return None
+    return Path(path) / "0" if found is not None and found[0].get("multiscales") else None
 
 
 def _scale(path: Path, ome: dict, ndim: int) -> dict:
@@ -142,10 +162,13 @@ def read_ome_zarr(path) -> list[tuple]:
     """
     if isinstance(path, list | tuple):
         path = path[0]
-    p = Path(path)
-    if ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
+    p, title = Path(path), _name(Path(path))
+    inner = _bioformats2raw_image(p) if p.is_dir() else None
+    if inner is not None:  # a bioformats2raw root: its image, named after the root
+        p = inner
+    elif ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
         return [_layer(p, "labels", _label_name(p))]
-    layers = [_layer(p, "image", _name(p))]
+    layers = [_layer(p, "image", title)]
     try:
         names = label_names(p)  # warns of the names it skips
     except InputError as exc:
@@ -155,7 +178,7 @@ def read_ome_zarr(path) -> list[tuple]:
         try:
             if group_attrs(p / "labels" / str(name)) is None:
                 raise InputError("no OME-Zarr label image there")
-            layers.append(_layer(p / "labels" / str(name), "labels", f"{_name(p)} {name}"))
+            layers.append(_layer(p / "labels" / str(name), "labels", f"{title} {name}"))
         except (InputError, KeyError, IndexError, TypeError, ValueError) as exc:
             warnings.warn(
                 f"{p.name}: its label image {name!r} (labels/{name}) is damaged and was not "

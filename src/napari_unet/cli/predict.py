@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         image = read_image(src)
         predictor, post, metadata = parts.get(src, image)
         labels = _predict_one(predictor, post, src, image, outs, args, metadata)
-        write_image(outs["labels"], labels)
+        write_image(outs["labels"], labels, pixel_size=_pixel_size(src))
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
         if "probabilities" in outs:
@@ -221,6 +221,13 @@ class _Parts:
             metadata=metadata, channel=a.channel, flips=a.flips, background=a.background,
         )  # fmt: skip
         return predictor, post, metadata
+
+
+def _pixel_size(src: Path) -> tuple[float, float] | None:
+    """The input's pixel size, written into the TIFF outputs (before, they had none)."""
+    from napari_unet.core.images.pixels import read_pixel_size
+
+    return None if is_zarr(src) else read_pixel_size(src)
 
 
 def _object_size(args) -> float | str | None:
@@ -278,7 +285,7 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
             keep = lambda e: sizes.append(e) if isinstance(e, ObjectSize) else None  # noqa: E731
             labels, foreground, probs = drain(gen, keep, bar=bar)
             if "probabilities" in outs:
-                write_image(outs["probabilities"], np.asarray(probs))
+                write_image(outs["probabilities"], np.asarray(probs), pixel_size=_pixel_size(src))
     for size in sizes:
         print(f"{src}: object size {size.describe()}")
     planes = int(np.prod(labels.shape[:-2], dtype=int))

@@ -105,7 +105,9 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
 
     The temporary file lives in the same folder, so the final ``os.replace`` is atomic:
     readers see either the old file or the complete new one, never a partial write. On
-    error the temporary file is removed and ``path`` is left untouched.
+    error the temporary file is removed and ``path`` is left untouched. A symbolic link is
+    followed: the file it points to is replaced (before, the link itself was replaced by a
+    regular file), as :func:`atomic_folder` does.
 
     Parameters
     ----------
@@ -121,6 +123,8 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
         If the folder does not exist or ``path`` is a folder.
     """
     path = Path(path)
+    if path.is_symlink():  # os.replace would put the new file in place of the link
+        path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"cannot write {path}: the folder {folder} does not exist")

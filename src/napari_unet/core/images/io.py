@@ -11,6 +11,8 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.layout import channels_last
 from napari_unet.core.images.lazy import lazy_array
+from napari_unet.core.images.tiffmeta import image_series as _image_series
+from napari_unet.core.images.tiffmeta import resolution_tags
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -141,7 +143,7 @@ def _read_tiff(p: Path, lazy: bool):
             if lazy:
                 import zarr
 
-                store = zarr.open(tf.aszarr(series=index), mode="r")
+                store = zarr.open(tf.aszarr(series=index, level=0), mode="r")  # a pyramid's
                 return channels_last(*_without_alpha(lazy_array(p, store), series))
             _check_size(p, series.shape, series.dtype)
             return channels_last(*_without_alpha(tf.asarray(series=index), series))
@@ -205,51 +207,6 @@ def _check_codecs(p: Path, pages) -> None:
                     ) from None  # other unknown codecs: tifffile's own message, below
 
 
-def _plane(series) -> tuple[int, int]:
-    """A series' plane size (Y, X); tifffile drops axes of length 1 (a one-pixel line)."""
-    axes, shape = series.axes.upper(), tuple(series.shape)
-    return tuple(shape[axes.index(a)] if a in axes else 1 for a in "YX")
-
-
-def _image_series(p: Path, series) -> int:
-    """The index of the series that is the image: the largest, the others its previews.
-
-    A file may hold, beside the image, smaller series that are not images of their own (a
-    thumbnail, a preview, a slide scanner's label and macro pictures), before or after it:
-    the largest series is read, wherever it lies (before, the first, so a preview written
-    first was read in place of the image). Refused: several series of the image's shape (a
-    multi-position OME-TIFF, or planes that ``tifffile.imwrite(..., append=True)`` adds as
-    series of their own), and, when a later series is the largest, another series as large
-    as it in one plane dimension (a second image: which one to read is not for napari-unet
-    to guess). A first series at least as large as every other is read as before (a z-stack
-    followed by its projection, say).
-    """
-    planes = [_plane(s) for s in series]
-    index = max(range(len(series)), key=lambda k: planes[k][0] * planes[k][1])  # the first
-    shape = tuple(series[index].shape)
-    alike = sum(tuple(s.shape) == shape for s in series)
-    if alike > 1:
-        raise InputError(
-            f"{p}: the file holds {len(series)} image series, {alike} of them "
-            f"{'x'.join(map(str, shape))} (the positions of a multi-position acquisition, or "
-            "planes appended one by one), and only one would be read: save each "
-            "position to its own file, or the planes as one stack (Fiji's Bio-Formats "
-            "Importer opens each series as an image of its own)"
-        )
-    (y, x) = planes[index]
-    others = [k for k, (h, w) in enumerate(planes) if k != index and not (h < y and w < x)]
-    if others and index > 0:  # the first series the largest: read as always (a projection)
-        sizes = ", ".join(f"{k}: {'x'.join(map(str, series[k].shape))}" for k in others)
-        raise InputError(
-            f"{p}: the file holds {len(series)} image series, and besides the largest "
-            f"(series {index}, {'x'.join(map(str, shape))}) others that are not plainly "
-            f"its thumbnails or previews (series {sizes}); napari-unet reads one image per "
-            "file: save each image to its own file (Fiji's Bio-Formats Importer opens each "
-            "series as an image of its own)"
-        )
-    return index
-
-
 def _check_planes(p: Path, axes: str) -> None:
     """Refuse a file that records two plane axes and no channel (ImageJ/OME ``TZYX``).
 
@@ -293,6 +250,24 @@ def _shown(im):
     return im.convert("L") if grey else rgb
 
 
+def _label_band(p: Path, im):
+    """A label image's grey or palette band when it has alpha (LA, La, PA), else ``im``.
+
+    Labels are one value per pixel: a fully opaque alpha is dropped (as an RGBA label
+    image's is); a varying one is refused, since which pixels hold labels would be a guess.
+    Before, the alpha came back as a second band and a 2D label image was measured as a stack.
+    """
+    if im.mode not in ("LA", "La", "PA"):
+        return _as_rgb(im)
+    alpha = np.asarray(im.getchannel(im.mode[-1]))
+    if alpha.size and not np.all(alpha == alpha.max()):
+        raise InputError(
+            f"{p}: a label image with transparency that varies (mode {im.mode}); labels are one "
+            "value per pixel: save it without its alpha channel (transparency)"
+        )
+    return im.getchannel(0)
+
+
 def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
     from PIL import Image
 
@@ -309,7 +284,7 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
             bands = len(im.getbands())
             dtype = np.uint16 if im.mode.startswith("I;16") else np.uint8
             _check_size(p, (im.height, im.width, bands), dtype)
-            shown = _as_rgb(im) if labels else _shown(_as_rgb(im))
+            shown = _label_band(p, im) if labels else _shown(_as_rgb(im))
             mode, arr = shown.mode, np.asarray(shown)
     except InputError:
         raise
@@ -344,7 +319,7 @@ def check_writable(path: str | os.PathLike, data) -> None:
         )
 
 
-def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
+def write_image(path: str | os.PathLike, data, overwrite: bool = True, pixel_size=None) -> Path:
     """Write an array as TIFF, PNG or Zarr, atomically for files.
 
     Parameters
@@ -355,6 +330,9 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
         A numpy or dask array. Dask arrays are written chunk by chunk to Zarr.
     overwrite : bool
         If False and ``path`` exists, raise :class:`InputError`.
+    pixel_size : float or (float, float), optional
+        The pixel size ``(y, x)`` in micrometres, written to a TIFF's resolution tags
+        (read back by :func:`.pixels.read_pixel_size`); PNG and Zarr outputs ignore it.
 
     Returns
     -------
@@ -383,7 +361,8 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True) -> Path:
         extra = {"extrasamples": ["unspecified"]} if rgb and arr.shape[-1] == 4 else {}
         with atomic_write(p) as tmp:
             tifffile.imwrite(tmp, arr, compression="zlib",
-                             photometric="rgb" if rgb else "minisblack", **extra)  # fmt: skip
+                             photometric="rgb" if rgb else "minisblack", **extra,
+                             **resolution_tags(pixel_size))  # fmt: skip
         return p
     if suffix == ".png":
         from PIL import Image

@@ -4,15 +4,20 @@ Microscopes and image tools record the pixel size in three ways; :func:`read_pix
 reads them in this order and returns the first that is complete:
 
 1. **OME-TIFF** (Bio-Formats, OMERO, most acquisition software): the ``PhysicalSizeX`` and
-   ``PhysicalSizeY`` attributes of the first ``Pixels`` element, each with its unit
-   (``PhysicalSizeXUnit``, micrometres when absent, as the OME schema says).
+   ``PhysicalSizeY`` attributes of the ``Pixels`` element of the image that is read, each
+   with its unit (``PhysicalSizeXUnit``, micrometres when absent, as the OME schema says).
 2. **ImageJ / Fiji** TIFFs: the ``unit`` of the ImageJ description (``micron``, ``um``,
    ``µm``, ``nm``, ``mm``, ``cm``...) and the ``XResolution`` / ``YResolution`` tags, which
    hold *pixels per unit*. With a unit of ``inch`` or ``cm``, dpi defaults are ignored as
    in 3.
-3. **Plain TIFF** resolution tags with ``ResolutionUnit`` centimetre or inch. Whole-number
-   resolutions up to 1200 pixels per inch (72, 96, 300 dpi...) are the display or print
-   defaults that drawing programs and libraries write, not a calibration, and are ignored.
+3. **Plain TIFF** resolution tags with ``ResolutionUnit`` centimetre or inch (or
+   tifffile's millimetre and micrometre). With centimetre or inch, whole-number resolutions
+   up to 1200 pixels per inch (72, 96, 300 dpi...) are the display or print defaults that
+   drawing programs and libraries write, not a calibration, and are ignored.
+
+The tags are those of the series that :func:`.io.read_image` reads (the largest, not a
+thumbnail written before it: before, the thumbnail's calibration was read), and the OME
+``Image`` of the same index.
 
 Anything else (no metadata, a unit of "pixel", PNG or JPEG files) gives ``None``: the size is
 unknown, and measurements stay in pixels.
@@ -41,8 +46,12 @@ _UNITS_UM = {
     "inch": 25400.0, "in": 25400.0,
 }  # fmt: skip
 
-#: TIFF ResolutionUnit values: 2 inch, 3 centimetre (1 is "no unit").
-_TIFF_UNITS_UM = {2: 25400.0, 3: 1e4}
+#: TIFF ResolutionUnit values: 2 inch, 3 centimetre (1 is "no unit"); 4 millimetre and 5
+#: micrometre are tifffile's (before, they were ignored and the pixel size lost).
+_TIFF_UNITS_UM = {2: 25400.0, 3: 1e4, 4: 1e3, 5: 1.0}
+
+#: The units whose whole dpi values are display or print defaults (inch, centimetre).
+_DPI_UNITS_UM = (25400.0, 1e4)
 
 
 def unit_in_um(unit: str | None) -> float | None:
@@ -83,17 +92,28 @@ def read_pixel_size(path: str | os.PathLike) -> tuple[float, float] | None:
 
     try:
         with tifffile.TiffFile(p) as tf:
-            page = tf.pages[0]
-            found = _from_ome(tf.ome_metadata) if tf.is_ome else None
+            index = _series_read(p, tf)
+            page = tf.series[index].keyframe if tf.series else tf.pages[0]
+            found = _from_ome(tf.ome_metadata, index) if tf.is_ome else None
             if found is None and tf.is_imagej:
                 scale = unit_in_um((tf.imagej_metadata or {}).get("unit"))
-                if scale not in _TIFF_UNITS_UM.values() or not _dpi_default(page, scale):
+                if scale not in _DPI_UNITS_UM or not _dpi_default(page, scale):
                     found = _from_tags(page, scale)
             if found is None:
                 found = _from_tiff_unit(page)
     except Exception:  # noqa: BLE001 - metadata is optional: a damaged one is "unknown"
         return None
     return found
+
+
+def _series_read(p: Path, tf) -> int:
+    """The index of the series that read_image reads; the first where it refuses the file."""
+    from napari_unet.core.images.tiffmeta import image_series
+
+    try:
+        return image_series(p, tf.series) if tf.series else 0
+    except InputError:  # several images: read_image refuses it, the first says its size
+        return 0
 
 
 def _checked(y: float | None, x: float | None) -> tuple[float, float] | None:
@@ -104,14 +124,16 @@ def _checked(y: float | None, x: float | None) -> tuple[float, float] | None:
     return float(y), float(x)
 
 
-def _from_ome(xml: str | None) -> tuple[float, float] | None:
-    """PhysicalSizeY/X of the first Pixels element, converted to micrometres."""
+def _from_ome(xml: str | None, index: int = 0) -> tuple[float, float] | None:
+    """PhysicalSizeY/X of the ``index``-th Image's Pixels element, in micrometres."""
     if not xml:
         return None
     import xml.etree.ElementTree as ET
 
     root = ET.fromstring(xml)
-    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    images = [e for e in root if e.tag.rsplit("}", 1)[-1] == "Image"]
+    image = images[index] if index < len(images) else root
+    pixels = next((e for e in image.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
     if pixels is None:
         return None
     sizes = []
@@ -147,10 +169,10 @@ def _from_tags(page, um_per_unit: float | None) -> tuple[float, float] | None:
 
 
 def _from_tiff_unit(page) -> tuple[float, float] | None:
-    """The plain resolution tags with ResolutionUnit inch or centimetre; dpi defaults ignored."""
+    """The plain resolution tags with a ResolutionUnit; inch and cm dpi defaults ignored."""
     unit = page.tags.get("ResolutionUnit")
     scale = _TIFF_UNITS_UM.get(int(unit.value)) if unit is not None else None
-    if scale is None or _dpi_default(page, scale):
+    if scale is None or (scale in _DPI_UNITS_UM and _dpi_default(page, scale)):
         return None
     return _from_tags(page, scale)
 

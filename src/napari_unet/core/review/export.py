@@ -124,7 +124,7 @@ def _export_one(review: Review, name: str, folder: Path, pixel_size) -> tuple[di
         table = measure_objects(labels, image, pixel_size=size)
     except (InputError, OSError) as exc:
         raise _Skip(f"could not be measured ({exc})") from None
-    write_image(folder / "labels" / source.name, labels)
+    write_image(folder / "labels" / source.name, labels, pixel_size=size)  # TIFF: its tags
     write_csv(folder / "measurements" / f"{stem_of(name)}.csv", table)
     planes = labels.shape[0] if labels.ndim == 3 else None
     row = summarize(table, name, planes=planes)
