@@ -97,6 +97,18 @@ def read(paths: list[Path], grey: bool = False, labels: bool = False, like=None)
     return arrays
 
 
+def refuse_masks(arrays: list, paths: list[Path]) -> None:
+    """Refuse a label file that is a mask: boolean, or 0/255 with every cell one id.
+
+    :func:`~napari_unet.core.images.labels.check_not_mask`: before, an 8-bit 0/255 mask
+    trained (and validated) all its cells as one object, silently.
+    """
+    from napari_unet.core.images.labels import check_not_mask
+
+    for a, p in zip(arrays, paths, strict=True):
+        check_not_mask(a, str(p))
+
+
 def _grey(a, label_shape=None):
     """``--grey``: a colour image or stack as their mean, an alpha left out.
 

@@ -16,6 +16,7 @@ from napari_unet.cli._args import add_option, learning_rate, progress_bar, sigin
 from napari_unet.cli._train_checks import check_paths as _check_paths
 from napari_unet.cli._train_inputs import expand as _expand
 from napari_unet.cli._train_inputs import read as _read
+from napari_unet.cli._train_inputs import refuse_masks
 from napari_unet.core.errors import InputError
 
 
@@ -145,6 +146,7 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None, validat
                        key=lambda t: order[t[2]])  # fmt: skip
         regions = _read([region for _, region, _ in found], labels=True)
     label_arrays = _read(labels, labels=True)
+    refuse_masks(label_arrays, labels)  # a 0/255 mask: all its cells one object
     return make_pairs(
         _read(images, grey, like=label_arrays),  # the labels tell the channel axis (--grey)
         label_arrays,
@@ -195,8 +197,9 @@ def _config(args, resumed=None):
 
     base = resumed.config if resumed is not None else TrainConfig()
     augment = base.augment
-    if args.no_augment and args.robust:
-        raise InputError("--robust is an augmentation; it cannot go with --no-augment")
+    for flag, given in (("--robust", args.robust), ("--zoom", args.zoom is not None)):
+        if args.no_augment and given:  # before, --zoom was dropped silently
+            raise InputError(f"{flag} is an augmentation; it cannot go with --no-augment")
     changes = {} if args.zoom is None else {"scale": args.zoom}
     changes |= ROBUST if args.robust else {}
     if args.no_augment:
@@ -303,7 +306,10 @@ class _Reporter:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train; return 0 (also after Ctrl-C, once the model is saved)."""
+    """Train; return 0 (also after Ctrl-C, once the model is saved), else 1.
+
+    1: the model went to a fallback file, as ``-o`` could not be written.
+    """
     from napari_unet.core.progress import drain
     from napari_unet.core.training.trainer import iter_train
 
@@ -343,12 +349,13 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if report.bar is not None:
                 report.bar.close()
-    state = "stopped" if result.stopped else "finished"
+    state, code = "stopped" if result.stopped else "finished", 0
     if result.saved_to is None:
         print(f"{state} at step {result.steps_done} before any training step; nothing saved")
     elif result.saved_to != args.output:
         print(f"{state} at step {result.steps_done}; {args.output} could not be written: the "
               f"model was saved to {result.saved_to}", file=sys.stderr)  # fmt: skip
+        code = 1  # before, 0: a script went on without the model it asked for
     else:
         print(f"{state} at step {result.steps_done}; saved {args.output}")
     if result.best_metrics and result.saved_to is not None:  # nothing saved: no best either
@@ -360,4 +367,4 @@ def run(args: argparse.Namespace) -> int:
             f"-> {best_path(args.output)}"
         )
     print(f"log: {log_path}")
-    return 0
+    return code

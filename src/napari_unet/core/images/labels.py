@@ -8,7 +8,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_labels", "looks_like_colour"]
+__all__ = ["check_labels", "check_not_mask", "looks_like_colour"]
 
 
 def looks_like_colour(shape: tuple[int, ...]) -> bool:
@@ -67,10 +67,7 @@ def check_labels(
         )
     if dtype == np.dtype(bool):
         if not allow_bool:
-            raise InputError(
-                f"{what}: a boolean mask, but touching cells can only be separated with "
-                "one id per cell; label the mask first (for example scipy.ndimage.label)"
-            )
+            raise InputError(_mask_message(what, "a boolean mask"))
         return arr if lazy else arr.view(np.uint8)
     if not np.issubdtype(dtype, np.integer):
         raise InputError(
@@ -86,6 +83,48 @@ def check_labels(
                 "(0 = background, positive ids for objects)"
             )
     return arr
+
+
+#: Pieces of one id from which a label image is read as a mask (one cell painted in two
+#: strokes is two pieces, and is kept).
+MASK_PIECES = 3
+
+
+def _mask_message(what: str, kind: str) -> str:
+    return (
+        f"{what}: {kind}, but touching cells can only be separated with one id per cell; "
+        "label the mask first (for example scipy.ndimage.label)"
+    )
+
+
+def check_not_mask(labels, what: str = "labels") -> None:
+    """Refuse a mask given as instance labels: boolean, or one id in many separate pieces.
+
+    A 0/255 (or 0/1) mask saved as 8-bit, as Fiji saves masks, has one id covering every
+    cell: trained as it is, all its nuclei are one object. An image with a single id whose
+    pixels form :data:`MASK_PIECES` or more separate pieces (in any plane of a stack) is
+    refused, as a boolean mask is. Cheap: only an image holding a single id is labelled.
+    For label files; a layer painted in napari is not checked (one id over a few cells
+    painted by hand is the user's choice).
+    """
+    arr = labels if type(labels).__module__.startswith("dask") else np.asarray(labels)
+    if arr.dtype == bool:
+        raise InputError(_mask_message(what, "a boolean mask"))
+    if not np.issubdtype(arr.dtype, np.integer) or arr.ndim not in (2, 3) or arr.size == 0:
+        return  # floats, colour and other shapes: check_labels says what is wrong
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        return
+    arr = np.asarray(arr)  # a lazy file is read here
+    top = int(arr.max())
+    if top == 0 or int(arr[arr != 0].min()) != top:
+        return  # no id, or two or more ids
+    from scipy import ndimage
+
+    planes = arr.reshape(-1, *arr.shape[-2:])
+    pieces = max(int(ndimage.label(p != 0, np.ones((3, 3)))[1]) for p in planes)
+    if pieces >= MASK_PIECES:
+        kind = f"a mask (the one id {top} covers {pieces} separate objects)"
+        raise InputError(_mask_message(what, kind))
 
 
 def compact_ids(labels: np.ndarray) -> np.ndarray:

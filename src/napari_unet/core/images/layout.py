@@ -194,8 +194,8 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
     data = " (its fourth channel varies: data, not an RGBA alpha)" if rgba and n == 4 else ""
     raise InputError(
         f"the image has {n} channel(s){f' (shape {shape})' if shape else ''}{data} but the "
-        f"model expects {in_channels}; pass an image with {in_channels} channel(s) or set "
-        "channel_axis"
+        f"model expects {in_channels}: it was trained on {in_channels}-channel images; give "
+        f"images with {in_channels} channel(s), or use a model trained on {n}-channel images"
     )
 
 
