@@ -54,6 +54,23 @@ def parse_class_weights(text: str):
         ) from None
 
 
+def check_settings(args: argparse.Namespace, class_weights, shape, mask) -> None:
+    """Raise :class:`InputError` for settings the weight map refuses, before any work starts."""
+    import numpy as np
+
+    from napari_unet.core.training.targets import check_parameters
+    from napari_unet.core.training.weightmap import class_weight_values
+
+    check_parameters(args.w0, args.sigma, args.gap, args.mode)
+    n_classes = 2 if args.mode == "binary" else 3
+    class_weight_values(np.zeros(1, np.uint8), class_weights, n_classes)
+    if mask is not None and mask.shape != tuple(shape):
+        raise InputError(
+            f"{args.mask}: the mask has shape {mask.shape}, but the labels have shape "
+            f"{tuple(shape)}; they must be the same"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Compute and write the weight map; return the exit status."""
     import numpy as np
@@ -90,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.mask}: the mask is empty (no non-zero pixel), so nothing is annotated "
                 "and every weight would be 0"
             )
+    check_settings(args, class_weights, labels.shape, mask)  # the errors before the bar
     gen = iter_target_and_weights(
         labels,
         gap=args.gap,

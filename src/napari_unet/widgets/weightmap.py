@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,8 +39,9 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     The result appears as an Image layer ``"<labels> weights"`` (and, optionally, a Labels
     layer ``"<labels> target"`` with the separated target). With "update on change" on, the
     map is recomputed after any change of a setting or an edit of the labels or of the
-    annotated-region layer (a paint stroke, a shape drawn), once things have been quiet for
-    :data:`DEBOUNCE_MS`. Work runs in a napari thread worker on a copy of the layer;
+    annotated-region layer (a paint stroke, an undo or redo, a shape drawn), once things have
+    been quiet for :data:`DEBOUNCE_MS`; a redraw that left the labels as they were (a new
+    slice) computes nothing. Work runs in a napari thread worker on a copy of the layer;
     changes made meanwhile queue a single re-run, so work never piles up. While the dock is
     out of sight (a background tab of a shown window) nothing is computed: the update waits
     until the dock is shown, so an unused dock adds no layers and costs nothing.
@@ -91,8 +93,11 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self.result: tuple[np.ndarray, np.ndarray] | None = None
         self._worker = None
         self._pending = False
-        self._labels_watch = _EditWatch(self._schedule)  # paint strokes in the labels
-        self._region_watch = _EditWatch(self._schedule)  # and in the annotated region
+        self._must_run = False  # a change that needs a run (not just a redraw) is waiting
+        self._computed = None  # the fingerprint of the labels last computed (_fingerprint)
+        # Paint strokes in the labels, and an undo/redo (which only redraws the layer).
+        self._labels_watch = _EditWatch(self._schedule, redraw=self._on_redraw)
+        self._region_watch = _EditWatch(self._schedule)  # and edits of the annotated region
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -171,6 +176,15 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     def _schedule(self, _value=None) -> None:
         """Restart the debounce timer (when updating on change)."""
         if self._live.value and self._labels_box.value is not None:
+            self._must_run = True
+            self._timer.start()
+
+    def _on_redraw(self, _event=None) -> None:
+        """The labels were redrawn: an undo or redo changed them, or just a new slice.
+
+        The quiet timer then compares the labels with those last computed (:meth:`_on_quiet`).
+        """
+        if self._live.value and self._labels_box.value is not None:
             self._timer.start()
 
     def _out_of_sight(self) -> bool:
@@ -192,6 +206,11 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         return self.native.visibleRegion().isEmpty()
 
     def _on_quiet(self) -> None:
+        layer = self._labels_box.value
+        if not self._must_run:  # only redrawn: run when an undo or redo changed the labels
+            now = None if layer is None else _fingerprint(layer)
+            if now is None or now == self._computed:
+                return  # a new slice or the like: the map is up to date
         if self._out_of_sight():
             self._stale = True
             return
@@ -204,14 +223,19 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def _inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Copies of the labels and the annotated-region mask."""
+        from napari.layers import Labels
+
         from napari_unet.core.errors import InputError
 
         layer = self._labels_box.value
         if layer is None:
             raise InputError("choose a Labels layer")
         labels = _layers.layer_array(layer)
-        # An empty region (a layer the user is about to paint) gives weights 0 everywhere.
-        mask = _layers.region_array(self._mask.value, labels.shape, allow_empty=True, like=layer)
+        # An empty Labels region (one the user is about to paint) gives weights 0 everywhere.
+        # A Shapes region of lines only (or outside the image) is an error, not weights 0.
+        region = self._mask.value
+        empty_ok = isinstance(region, Labels)
+        mask = _layers.region_array(region, labels.shape, allow_empty=empty_ok, like=layer)
         return labels, mask
 
     def _start(self, _value=None) -> None:
@@ -220,9 +244,13 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         from napari_unet.core.errors import InputError
 
         self._timer.stop()
+        self._must_run = False
         if self._worker is not None:
             self._pending = True  # one re-run when the current one finishes
             return
+        # Tried on these labels, even if refused: a redraw alone never asks again.
+        layer = self._labels_box.value
+        self._computed = None if layer is None else _fingerprint(layer)
         try:
             labels, mask = self._inputs()
         except InputError as exc:
@@ -258,9 +286,11 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def _on_finished(self) -> None:
         self._worker = None
-        if self._pending:
+        gone = self._source not in self._viewer.layers and self._labels_box.value is None
+        if self._pending and not gone:  # gone: "the labels layer was removed" stays shown
             self._pending = False
             self._start()
+        self._pending = False
 
     def _on_done(self, result: tuple[np.ndarray, np.ndarray]) -> None:
         target, weights = result
@@ -306,26 +336,50 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
 
 class _EditWatch:
-    """Calls ``callback`` on every edit of one layer at a time (its data and paint events)."""
+    """Calls ``callback`` on every edit of one layer at a time (its data and paint events).
 
-    def __init__(self, callback) -> None:
-        self._callback = callback
+    ``redraw``, if given, is called when the layer is redrawn (``set_data``: an undo or a
+    redo of a Labels layer, but also a new slice), which may or may not be an edit.
+    """
+
+    def __init__(self, callback, redraw=None) -> None:
+        self._callbacks = {"data": callback, "paint": callback, "set_data": redraw}
         self.layer = None
 
     def follow(self, layer) -> bool:
         """Watch ``layer`` (None: nothing) instead; True when it is another layer than before."""
         if layer is self.layer:
             return False
-        for event in _edit_events(self.layer):
-            event.disconnect(self._callback)
+        for event, callback in self._events(self.layer):
+            event.disconnect(callback)
         self.layer = layer
-        for event in _edit_events(layer):
-            event.connect(self._callback)
+        for event, callback in self._events(layer):
+            event.connect(callback)
         return True
 
+    def _events(self, layer) -> list:
+        if layer is None:
+            return []
+        return [
+            (getattr(layer.events, name), callback)
+            for name, callback in self._callbacks.items()
+            if callback is not None and hasattr(layer.events, name)
+        ]
 
-def _edit_events(layer) -> list:
-    """The events a layer emits when edited: ``data`` (shapes, labels) and ``paint`` (labels)."""
-    if layer is None:
-        return []
-    return [getattr(layer.events, n) for n in ("data", "paint") if hasattr(layer.events, n)]
+
+#: Largest labels (bytes) whose redraws are compared with the labels last computed.
+FINGERPRINT_BYTES = 64 * 2**20
+
+
+def _fingerprint(layer) -> tuple | None:
+    """A cheap summary of a layer's labels, to tell an edit from a mere redraw.
+
+    None when the labels are not held in memory (a dask or zarr array) or are over
+    :data:`FINGERPRINT_BYTES` (about 40 ms on the GUI thread): reading them all on every
+    redraw would cost too much, so only an edit event starts a run for them.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    if not isinstance(data, np.ndarray) or data.nbytes > FINGERPRINT_BYTES:
+        return None
+    data = np.ascontiguousarray(data)
+    return id(layer), data.shape, data.dtype.str, zlib.crc32(data.view(np.uint8).reshape(-1))
