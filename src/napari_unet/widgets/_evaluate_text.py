@@ -1,14 +1,94 @@
-"""What the Evaluate dock shows: numbers as text, short column names, the status's AP."""
+"""What the Evaluate dock shows: its tables and titles, short column names, its status.
+
+The tables are for the picks of the run that made them (:class:`Picks`); once the picks
+change or one of their layers is removed, :func:`stale_text` says what they were for.
+"""
 
 from __future__ import annotations
 
+import html
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from napari_unet.core.metrics import summary_row
 
-__all__ = ["ap_text", "column", "fmt", "short_names"]
+__all__ = [
+    "Picks",
+    "ap_text",
+    "column",
+    "fmt",
+    "picks_text",
+    "short_names",
+    "stale_text",
+    "tables",
+]
+
+
+@dataclass(frozen=True)
+class Picks:
+    """What a run scores: the layers picked (compared by identity) and their names then."""
+
+    predictions: tuple
+    gt: Any
+    region: Any
+    per_plane: bool
+    names: tuple[str, ...]  # the predictions', then the ground truth's (then the region's)
+
+    @classmethod
+    def of(cls, predictions, gt, region, per_plane: bool) -> Picks:
+        layers = [*predictions, gt] + ([] if region is None else [region])
+        return cls(
+            tuple(predictions),
+            gt,
+            region,
+            per_plane,
+            tuple(getattr(lyr, "name", "") for lyr in layers),
+        )
+
+    def same(self, other: Picks) -> bool:
+        """The same layers (the same objects) and the same plane-by-plane choice."""
+        mine = (*self.predictions, self.gt, self.region)
+        theirs = (*other.predictions, other.gt, other.region)
+        return (
+            self.per_plane == other.per_plane
+            and len(mine) == len(theirs)
+            and all(a is b for a, b in zip(mine, theirs, strict=True))
+        )
+
+    def gone(self, layers) -> list[str]:
+        """The names (when scored) of the picked layers that are no longer in ``layers``."""
+        picked = [*self.predictions, self.gt] + ([] if self.region is None else [self.region])
+        on = {id(layer) for layer in layers}
+        return [name for name, lyr in zip(self.names, picked, strict=True) if id(lyr) not in on]
+
+
+def picks_text(predictions: list, gt, missing: str | None = None) -> str:
+    """What Evaluate would score with these picks (``missing``: an image without annotations)."""
+    if predictions and gt is None and missing is not None:
+        return (
+            f"{missing!r} has no annotations layer ({missing + ' annotations'!r}): choose "
+            f"the ground truth to score {predictions[0].name!r} against."
+        )
+    if not predictions or gt is None:
+        return "Choose a prediction and its ground truth (two Labels layers)."
+    if gt in predictions:
+        return f"The prediction and the ground truth are both {gt.name!r}: choose two layers."
+    more = f" (and {len(predictions) - 1} more)" if len(predictions) > 1 else ""
+    return f"Press Evaluate to score {predictions[0].name!r}{more} against {gt.name!r}."
+
+
+def stale_text(shown: Picks, gone: list[str]) -> str:
+    """The status once the tables are out of date: what they score, and what was removed."""
+    n = len(shown.predictions)
+    more = f" (and {n - 1} more)" if n > 1 else ""
+    text = f"Out of date: the tables score {shown.names[0]!r}{more} against {shown.names[n]!r}"
+    if shown.region is not None:
+        text += f" in {shown.names[n + 1]!r}"
+    if gone:
+        text += f" ({', '.join(map(repr, gone))} since removed)"
+    return text + "."
 
 
 def fmt(value: Any) -> str:
@@ -63,3 +143,91 @@ def ap_text(total: dict[str, Any], images: int) -> str:
     text = f"AP {total['dataset_ap']:.3f} (DSB2018: mean over IoU 0.5..0.95 and over planes)"
     empty = total["n_empty"]
     return text + (f"; {empty} planes empty in both layers left out" if empty else "")
+
+
+def tables(scores: dict[str, tuple], gt_name: str) -> dict[str, Any]:
+    """The dock's titles, table values and status for the ``scores`` of one run.
+
+    Keys: ``summary_title``, ``summary``, ``thresholds_title``, ``thresholds``, ``status``.
+    One prediction: its total and each image; several: their totals side by side.
+    """
+    if len(scores) == 1:
+        return _one(*next(iter(scores.items())), gt_name)
+    return _side_by_side(scores, gt_name)
+
+
+def _quoted(name: str) -> str:
+    return html.escape(repr(name), quote=False)
+
+
+def _one(name: str, result: tuple, gt_name: str) -> dict[str, Any]:
+    """One prediction: metrics by total and image, and its total per IoU threshold."""
+    per_image, total = result
+    columns = [column(r) for r in per_image]
+    names = [r["name"] for r in per_image]
+    if len(per_image) > 1:
+        columns.insert(0, column(total))
+        names.insert(0, "total (pooled)")
+    # Metrics as rows, images as columns (total first): reads well in a narrow dock.
+    metrics = list(columns[0])
+    keys = ["tp", "fp", "fn", "precision", "recall", "f1", "ap", "mean_matched_iou"]
+    heads = ["TP", "FP", "FN", "precision", "recall", "F1", "AP", "mIoU"]
+    if len(per_image) > 1:
+        keys.append("dataset_ap")
+        heads.append("AP img mean")
+    what = f"{_quoted(name)} against {_quoted(gt_name)}"
+    return {
+        "summary_title": f"<b>Scores</b> of {what} (pooled total, then each image)",
+        "summary": {
+            "data": [[fmt(col[m]) for col in columns] for m in metrics],
+            "index": metrics,
+            "columns": names,
+        },
+        "thresholds_title": (
+            f"<b>Total per IoU threshold</b> of {what} (a match needs IoU > threshold)"
+        ),
+        "thresholds": {
+            "data": [[fmt(p[k]) for k in keys] for p in total["per_threshold"]],
+            "index": [f"IoU > {p['threshold']:g}" for p in total["per_threshold"]],
+            "columns": heads,
+        },
+        "status": (
+            f"{len(per_image)} image(s), {total['n_gt']} true and {total['n_pred']} "
+            f"predicted objects; {ap_text(total, len(per_image))}"
+        ),
+    }
+
+
+def _side_by_side(scores: dict[str, tuple], gt_name: str) -> dict[str, Any]:
+    """Several predictions: one column each (its pooled total), metrics as rows."""
+    names = list(scores)
+    heads = short_names(names)
+    images = len(scores[names[0]][0])
+    totals = [total if images > 1 else per[0] for per, total in scores.values()]
+    columns = [column(t, image_mean=images > 1) for t in totals]
+    metrics = list(columns[0])
+    against = f"against {_quoted(gt_name)}"
+    thresholds = totals[0]["per_threshold"]
+    key = "dataset_ap" if images > 1 else "ap"  # as one prediction's status says
+    pairs = zip(totals, heads, strict=True)
+    scored = [th for th in pairs if ap_text(th[0], images).startswith("AP ")]
+    best = max(scored, key=lambda th: th[0][key]) if scored else (totals[0], "")
+    return {
+        "summary_title": f"<b>Scores side by side</b> {against} (each prediction"
+        + ("'s pooled total)" if images > 1 else ")"),
+        "summary": {
+            "data": [[fmt(col.get(m)) for col in columns] for m in metrics],
+            "index": metrics,
+            "columns": heads,
+        },
+        "thresholds_title": f"<b>AP per IoU threshold</b> {against} (each prediction)",
+        "thresholds": {
+            "data": [
+                [fmt(t["per_threshold"][i]["ap"]) for t in totals] for i in range(len(thresholds))
+            ],
+            "index": [f"IoU > {p['threshold']:g}" for p in thresholds],
+            "columns": heads,
+        },
+        "status": f"{len(names)} predictions, {images} image(s) each; "
+        + (f"best: {best[1]}, {ap_text(best[0], images)}" if scored else ap_text(best[0], images)),
+    }

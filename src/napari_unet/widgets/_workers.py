@@ -247,16 +247,17 @@ def foreign_job(model, image, options: dict, region, estimate_only: bool, out: d
 def evaluate_job(pairs: list, thresholds, total: int) -> Generator:
     """Score ``(name, ground truth, prediction, region or None)`` pairs (iter_evaluate_many).
 
-    Each pair is first reduced to the objects inside its annotated region; planes of a
-    stack without any annotated pixel are skipped (nothing there is annotated).
+    Each pair is scored inside its annotated region (its objects there, its pixel error
+    over the region's pixels); planes of a stack without any annotated pixel are skipped
+    (nothing there is annotated).
     """
-    from napari_unet.core.metrics import iter_evaluate_many, restrict_to_region
+    from napari_unet.core.metrics import iter_evaluate_many
 
     def restricted():
         for name, gt, pred, region in pairs:
             if region is None:
                 yield name, gt, pred
             elif region.any():
-                yield (name, *restrict_to_region(gt, pred, region))
+                yield name, gt, pred, region
 
     return (yield from iter_evaluate_many(restricted(), thresholds, total))

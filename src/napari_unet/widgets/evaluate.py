@@ -3,7 +3,11 @@
 The panel lives in a collapsible "Evaluate" section at the bottom of the Predict dock
 (:func:`evaluate_section`), where predictions appear. After each prediction the section
 picks ``"<image> segmentation"`` against ``"<image> annotations"``, and the image's other
-segmentations (``"<image> segmentation (<model>)"``) to compare with, side by side.
+segmentations (``"<image> segmentation (<model>)"``) to compare with, side by side; an
+image without ``"<image> annotations"`` leaves the ground truth unpicked (and without
+``"<image> annotated region"``, the region is the whole image), never another image's.
+Tables whose picks have since changed (or whose layers were removed) are greyed, and the
+status says what they score.
 The result tables are exactly as tall as their rows: the dock scrolls, never a table
 inside it.
 """
@@ -20,7 +24,7 @@ from napari_unet.core.metrics import DSB_THRESHOLDS, EvaluateStep
 from napari_unet.core.options import describe
 from napari_unet.widgets import _evaluate_work, _layers
 from napari_unet.widgets._docking import Section, fit_rows, when_deleted
-from napari_unet.widgets._evaluate_text import ap_text, column, fmt, short_names
+from napari_unet.widgets._evaluate_text import Picks, picks_text, stale_text, tables
 
 if TYPE_CHECKING:
     import napari
@@ -57,6 +61,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
         self._viewer = viewer
+        self._gt_missing: str | None = None  # an image suggested without annotations
         self._make_controls()
         self.results: Scores | None = None
         self.scores: dict[str, Scores] = {}
@@ -64,9 +69,13 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._job = 0  # the run whose signals count (a cancelled run's later ones do not)
         self._running = False
         self._lock: _evaluate_work.ReadOnly | None = None
-        self._idle = True  # no run yet: the status says what Evaluate would score
+        self._shown: Picks | None = None  # the picks of the results in the tables
+        self._run_picks: Picks | None = None  # those of the run going on
+        self._result_text = ""  # the status of the results shown
         self._run.changed.connect(self._on_run)
-        for picker in (self._prediction, self._compare, self._ground_truth):
+        for picker in (
+            self._prediction, self._compare, self._ground_truth, self._region, self._per_plane,
+        ):  # fmt: skip
             picker.changed.connect(self._show_idle)
         when_deleted(self, "_closed")
         _layers.on_layers_changed(viewer, self._refresh_choices)
@@ -75,7 +84,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _make_controls(self) -> None:
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
         self._compare = Select(label="compare with", choices=self._labels_choices)
-        self._ground_truth = ComboBox(label="ground truth", choices=self._labels_choices)
+        self._ground_truth = ComboBox(label="ground truth", choices=self._gt_choices)
         self._region = ComboBox(label="annotated region", choices=self._region_choices)
         self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
         self._run = PushButton(text="Evaluate")
@@ -116,31 +125,51 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
         return _layers.layer_choices(self._viewer, "Labels")
 
+    def _gt_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        """The Labels layers; first "(none)" while the suggested image has no annotations."""
+        missing = self._gt_missing
+        none = [(f"(none: no {missing + ' annotations'!r})", None)] if missing else []
+        return none + self._labels_choices()
+
     def _region_choices(self, _widget=None) -> list[tuple[str, Any]]:
         return [(WHOLE, None), *_layers.layer_choices(self._viewer, "Labels", "Shapes")]
 
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
         layers = [lyr for _, lyr in self._labels_choices()]
+        if layers and self._ground_truth.value is None and self._gt_missing is None:
+            self._ground_truth.value = layers[0]  # unless suggest() found no annotations
         # Default to two different layers: annotations are usually added before predictions.
         if len(layers) >= 2 and self._prediction.value is self._ground_truth.value:
             self._ground_truth.value = layers[0]
             self._prediction.value = layers[-1]
         self._show_idle()
 
+    def _picks(self) -> Picks:
+        return Picks.of(
+            self._predictions(), self._ground_truth.value, self._region.value,
+            self._per_plane.value,
+        )  # fmt: skip
+
     def _show_idle(self, _value=None) -> None:
-        """Before the first run, say what Evaluate would score with the picks shown."""
-        if not self._idle:
-            return
-        preds, gt = self._predictions(), self._ground_truth.value
-        if not preds or gt is None:
-            text = "Choose a prediction and its ground truth (two Labels layers)."
-        elif gt in preds:
-            text = f"The prediction and the ground truth are both {gt.name!r}: choose two layers."
-        else:
-            more = f" (and {len(preds) - 1} more)" if len(preds) > 1 else ""
-            text = f"Press Evaluate to score {preds[0].name!r}{more} against {gt.name!r}."
-        self._status.value = text
+        """Say what Evaluate would score; grey the tables if they are for other picks."""
+        if self._ground_truth.value is not None:
+            self._gt_missing = None
+        if self._running:
+            return  # the status shows the run's progress; its end checks again
+        gone, text = [], ""
+        if self._shown is not None:
+            gone = self._shown.gone(self._viewer.layers)
+            fresh = not gone and self._ground_truth.value is not None
+            fresh = fresh and self._shown.same(self._picks())
+            for widget in self._outputs:
+                widget.enabled = fresh
+            if fresh:
+                self._status.value = self._result_text
+                return
+            text = stale_text(self._shown, gone) + " "
+        preds = self._predictions()
+        self._status.value = text + picks_text(preds, self._ground_truth.value, self._gt_missing)
 
     def suggest(self, image_name: str, prediction: str | None = None) -> None:
         """Pick the image's segmentations, its annotations and its annotated region.
@@ -151,7 +180,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             The image layer's name: ``"<image> segmentation"`` (or the newest of the
             ``"<image> segmentation (...)"`` layers) becomes the prediction, the image's
             other segmentations are compared with it, ``"<image> annotations"`` is the
-            ground truth and ``"<image> annotated region"`` the region.
+            ground truth (none if there is no such layer: the status says so) and
+            ``"<image> annotated region"`` the region (else the whole image).
         prediction : str, optional
             The name of the prediction to pick first (the one just made).
         """
@@ -167,13 +197,14 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if main is not None:
             self._prediction.value = main
             self._compare.value = [lyr for lyr in ours if lyr is not main]
-        for picker, suffix in (
-            (self._ground_truth, "annotations"),
-            (self._region, "annotated region"),
-        ):
-            layer = names.get(f"{image_name} {suffix}")
-            if layer is not None and layer in picker.choices:
-                picker.value = layer
+        gt = names.get(f"{image_name} annotations")
+        gt = gt if gt in self._ground_truth.choices else None
+        self._gt_missing = image_name if gt is None else None
+        self._ground_truth.reset_choices()  # "(none)" offered while there are no annotations
+        self._ground_truth.value = gt  # never another image's annotations
+        region = names.get(f"{image_name} annotated region")
+        self._region.value = region if region in self._region.choices else None
+        self._show_idle()
 
     def _predictions(self) -> list:
         """The prediction layers to score: the picked one first, then those compared."""
@@ -199,8 +230,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._job, self._idle = self._job + 1, False
+        self._job += 1
         job = self._job
+        self._run_picks = self._picks()
         self._lock = _evaluate_work.ReadOnly(layers)  # until the worker has copied them
         self._set_running(True)
         self._status.value = f"Copying the layers to evaluate {plan.total} image(s)..."
@@ -274,86 +306,23 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             return
         self.scores = scores
         self.results = next(iter(scores.values()))
-        if len(scores) == 1:
-            self._show_one(self.results)
-        else:
-            self._show_side_by_side(scores)
-        for table in (self._summary, self._thresholds):
+        self._shown = shown = self._run_picks
+        made = tables(scores, shown.names[len(shown.predictions)])
+        self._summary_title.value = made["summary_title"]
+        self._thresholds_title.value = made["thresholds_title"]
+        for table, key in ((self._summary, "summary"), (self._thresholds, "thresholds")):
+            table.value = made[key]
+            if len(scores) > 1:
+                for i, name in enumerate(scores):  # the header shows the short name
+                    table.native.horizontalHeaderItem(i).setToolTip(name)
             table.native.resizeColumnsToContents()
+        self._result_text = self._status.value = made["status"]
         for widget in self._outputs:
             widget.visible = True
         for fit in self._fits:
             fit()
-
-    def _show_one(self, result: Scores) -> None:
-        """One prediction: metrics by total and image, and its total per IoU threshold."""
-        per_image, total = result
-        columns = [column(r) for r in per_image]
-        names = [r["name"] for r in per_image]
-        if len(per_image) > 1:
-            columns.insert(0, column(total))
-            names.insert(0, "total (pooled)")
-        # Metrics as rows, images as columns (total first): reads well in a narrow dock.
-        metrics = list(columns[0])
-        self._summary_title.value = "<b>Scores</b> (pooled total, then each image)"
-        self._summary.value = {
-            "data": [[fmt(col[m]) for col in columns] for m in metrics],
-            "index": metrics,
-            "columns": names,
-        }
-        keys = ["tp", "fp", "fn", "precision", "recall", "f1", "ap", "mean_matched_iou"]
-        heads = ["TP", "FP", "FN", "precision", "recall", "F1", "AP", "mIoU"]
-        if len(per_image) > 1:
-            keys.append("dataset_ap")
-            heads.append("AP img mean")
-        self._thresholds_title.value = (
-            "<b>Total per IoU threshold</b> (a match needs IoU > threshold)"
-        )
-        self._thresholds.value = {
-            "data": [[fmt(p[k]) for k in keys] for p in total["per_threshold"]],
-            "index": [f"IoU > {p['threshold']:g}" for p in total["per_threshold"]],
-            "columns": heads,
-        }
-        self._status.value = (
-            f"{len(per_image)} image(s), {total['n_gt']} true and {total['n_pred']} predicted "
-            f"objects; {ap_text(total, len(per_image))}"
-        )
-
-    def _show_side_by_side(self, scores: dict[str, Scores]) -> None:
-        """Several predictions: one column each (its pooled total), metrics as rows."""
-        names = list(scores)
-        heads = short_names(names)
-        images = len(scores[names[0]][0])
-        totals = [total if images > 1 else per[0] for per, total in scores.values()]
-        columns = [column(t, image_mean=images > 1) for t in totals]
-        metrics = list(columns[0])
-        self._summary_title.value = "<b>Scores side by side</b> (each prediction" + (
-            "'s pooled total)" if images > 1 else ")"
-        )
-        self._summary.value = {
-            "data": [[fmt(col.get(m)) for col in columns] for m in metrics],
-            "index": metrics,
-            "columns": heads,
-        }
-        self._thresholds_title.value = "<b>AP per IoU threshold</b> (each prediction)"
-        thresholds = totals[0]["per_threshold"]
-        self._thresholds.value = {
-            "data": [
-                [fmt(t["per_threshold"][i]["ap"]) for t in totals] for i in range(len(thresholds))
-            ],
-            "index": [f"IoU > {p['threshold']:g}" for p in thresholds],
-            "columns": heads,
-        }
-        for table in (self._summary, self._thresholds):
-            for i, name in enumerate(names):  # the header shows the short name
-                table.native.horizontalHeaderItem(i).setToolTip(name)
-        key = "dataset_ap" if images > 1 else "ap"  # as one prediction's status says
-        pairs = zip(totals, heads, strict=True)
-        scored = [th for th in pairs if ap_text(th[0], images).startswith("AP ")]
-        best = max(scored, key=lambda th: th[0][key]) if scored else (totals[0], "")
-        self._status.value = f"{len(names)} predictions, {images} image(s) each; " + (
-            f"best: {best[1]}, {ap_text(best[0], images)}" if scored else ap_text(best[0], images)
-        )
+        self._set_running(False)  # finished follows: the picks changed meanwhile grey them
+        self._show_idle()
 
 
 def evaluate_section(viewer: napari.viewer.Viewer) -> QWidget:

@@ -6,18 +6,42 @@ from typing import Any
 
 import numpy as np
 
-from napari_unet.core.metrics.contingency import Contingency, check_pair, contingency, ratio
+from napari_unet.core.metrics.contingency import (
+    CHUNK,
+    Contingency,
+    check_pair,
+    contingency,
+    ratio,
+)
+from napari_unet.core.metrics.region import restrict_to_region
 
 
-def pixel_scores(table: Contingency) -> dict[str, Any]:
-    """The :func:`pixel_metrics` of a contingency table."""
+def region_counts(gt: np.ndarray, pred: np.ndarray, region: np.ndarray) -> tuple[int, int]:
+    """``(wrong, pixels)``: pixels of ``region`` whose foreground call differs, and its size.
+
+    Counted a chunk of pixels at a time (no full-size temporary for a large image).
+    """
+    x, y, m = gt.reshape(-1), pred.reshape(-1), np.asarray(region, bool).reshape(-1)
+    wrong = 0
+    for start in range(0, x.size, CHUNK):
+        part = slice(start, start + CHUNK)
+        wrong += int(np.count_nonzero(((x[part] != 0) != (y[part] != 0)) & m[part]))
+    return wrong, int(np.count_nonzero(m))
+
+
+def pixel_scores(table: Contingency, region: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The :func:`pixel_metrics` of a contingency table.
+
+    ``region``: the :func:`region_counts` of the annotated region, if there is one; the
+    pixel error is then its wrong pixels over its pixels (not over the whole image's).
+    """
     from scipy.sparse import csr_array
     from skimage.metrics import adapted_rand_error
 
     gt_fg, pred_fg = int(table.gt_area.sum()), int(table.pred_area.sum())
     inter = int(table.pair_count.sum())
     union = gt_fg + pred_fg - inter
-    wrong = union - inter
+    wrong, pixels = (union - inter, table.n_pixels) if region is None else region
     empty = gt_fg == 0 and pred_fg == 0
     if gt_fg == 0:
         # skimage ignores ground-truth background, so nothing would be scored.
@@ -37,10 +61,11 @@ def pixel_scores(table: Contingency) -> dict[str, Any]:
     return {
         "pixel_iou": ratio(inter, union, empty),
         "pixel_dice": ratio(2 * inter, gt_fg + pred_fg, empty),
-        "pixel_error": wrong / table.n_pixels,
+        "pixel_error": wrong / pixels,
         "rand_error": rand,
         "counts": {
-            "pixels": table.n_pixels,
+            "pixels": pixels,
+            "wrong": wrong,
             "gt_foreground": gt_fg,
             "pred_foreground": pred_fg,
             "intersection": inter,
@@ -49,21 +74,29 @@ def pixel_scores(table: Contingency) -> dict[str, Any]:
     }
 
 
-def pixel_metrics(gt: Any, pred: Any) -> dict[str, Any]:
+def pixel_metrics(gt: Any, pred: Any, region: Any = None) -> dict[str, Any]:
     """Foreground (label > 0) pixel scores and the adapted Rand error.
 
     Parameters
     ----------
     gt, pred : array-like of int
         Label images of the same shape; any id > 0 is foreground.
+    region : array-like of bool, optional
+        The annotated region: the objects outside it are left out
+        (:func:`~napari_unet.core.metrics.region.restrict_to_region`) and the pixel error
+        is the fraction of the region's pixels that are wrong.
 
     Returns
     -------
     dict
         ``pixel_iou``, ``pixel_dice`` (foreground IoU and Dice), ``pixel_error``
-        (fraction of pixels whose foreground/background call differs), ``rand_error``
+        (fraction of pixels, of the region where one is given, whose foreground/background
+        call differs), ``rand_error``
         (1 - adapted Rand F-score, scikit-image's ISBI 2012 definition) and ``counts``
-        (pixel totals for pooling over images).
+        (pixel totals for pooling over images: ``pixels`` scored, ``wrong`` among them).
     """
     gt, pred = check_pair(gt, pred)
-    return pixel_scores(contingency(gt, pred))
+    if region is None:
+        return pixel_scores(contingency(gt, pred))
+    gt, pred = restrict_to_region(gt, pred, region)
+    return pixel_scores(contingency(gt, pred), region_counts(gt, pred, region))

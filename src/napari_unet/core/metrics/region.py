@@ -45,7 +45,9 @@ def restrict_to_region(
     -------
     tuple of numpy.ndarray
         ``(gt, pred)`` with the objects outside the region set to 0; pass them to
-        :func:`~napari_unet.core.metrics.evaluate` or ``evaluate_many``.
+        :func:`~napari_unet.core.metrics.evaluate` or ``evaluate_many``. Their pixel
+        error is then over the whole image: ``evaluate(gt, pred, region=region)`` scores
+        the same objects with the pixel error over the region's pixels.
     """
     gt, pred = check_pair(gt, pred)
     mask = np.asarray(region)

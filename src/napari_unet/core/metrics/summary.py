@@ -23,7 +23,8 @@ from napari_unet.core.metrics.matching import (
     match_table,
     panoptic,
 )
-from napari_unet.core.metrics.pixel import pixel_scores
+from napari_unet.core.metrics.pixel import pixel_scores, region_counts
+from napari_unet.core.metrics.region import restrict_to_region
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ class EvaluateStep:
     fraction: float
 
 
-def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -> dict[str, Any]:
+def evaluate(
+    gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS, region: Any = None
+) -> dict[str, Any]:
     """Compute every metric of one image; the result is JSON-able.
 
     Parameters
@@ -57,6 +60,10 @@ def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -
     thresholds : float or iterable of float
         IoU thresholds for matching (default 0.5, 0.55, ..., 0.95); one number is one
         threshold.
+    region : array-like of bool, optional
+        The annotated region (same shape): only the objects inside it are scored
+        (:func:`~napari_unet.core.metrics.region.restrict_to_region`) and the pixel error
+        is the fraction of the region's pixels that are wrong.
 
     Returns
     -------
@@ -69,18 +76,22 @@ def evaluate(gt: Any, pred: Any, thresholds: Iterable[float] = DSB_THRESHOLDS) -
     """
     from napari_unet.core.progress import drain
 
-    return drain(_iter_evaluate(gt, pred, thresholds))
+    return drain(_iter_evaluate(gt, pred, thresholds, region))
 
 
 def _iter_evaluate(
-    gt: Any, pred: Any, thresholds: Iterable[float]
+    gt: Any, pred: Any, thresholds: Iterable[float], region: Any = None
 ) -> Generator[float, None, dict[str, Any]]:
     """:func:`evaluate`, yielding the fraction done while a large image is counted."""
     ths = check_thresholds(thresholds)
     gt, pred = check_pair(gt, pred)
+    counts = None
+    if region is not None:
+        gt, pred = restrict_to_region(gt, pred, region)
+        counts = region_counts(gt, pred, region)
     table = yield from iter_contingency(gt, pred)
     m = match_table(table, ths)
-    pix = pixel_scores(table)
+    pix = pixel_scores(table, counts)
     pix["counts"] |= {"tp50": m.tp50, "sum_iou50": m.sq * m.tp50}
     return _as_dict(m) | pix
 
@@ -110,7 +121,8 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     (``per_threshold``, ``ap``, ``mean_matched_iou``, ``pq``, pixel scores). The
     DSB2018 dataset score is instead the *mean over images* of each image's AP
     (``dataset_ap``, ``per_threshold[i]["dataset_ap"]``). The Rand error is the mean
-    over images (``rand_error``).
+    over images (``rand_error``). The pixel error is pooled too: the wrong pixels of all
+    images over their scored pixels (each image's annotated region, where it has one).
 
     The means over images leave out the images with no object in either the ground truth
     or the prediction (``n_empty`` of them): each would count as a perfect 1 (nothing to
@@ -147,6 +159,10 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         per[-1]["dataset_ap"] = _mean([r["per_threshold"][i]["ap"] for r in scored])
     # PQ pooled: SQ from summed IoU/TP and RQ from summed counts, both at IoU 0.5.
     c = {k: sum(r["counts"][k] for r in results) for k in results[0]["counts"]}
+    c["wrong"] = sum(  # results saved before "wrong" was counted: the whole image's
+        r["counts"].get("wrong", r["counts"]["union"] - r["counts"]["intersection"])
+        for r in results
+    )
     pan = panoptic(c["tp50"], c["sum_iou50"], n_gt, n_pred, empty)
     pix_empty = c["gt_foreground"] == 0 and c["pred_foreground"] == 0
     return {
@@ -163,7 +179,7 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "pixel_dice": ratio(
             2 * c["intersection"], c["gt_foreground"] + c["pred_foreground"], pix_empty
         ),
-        "pixel_error": (c["union"] - c["intersection"]) / c["pixels"],
+        "pixel_error": c["wrong"] / c["pixels"],
         "rand_error": _mean([r["rand_error"] for r in scored]),
         "counts": c,
     }
@@ -185,7 +201,7 @@ def _named(name: str, gen: Generator) -> Generator[EvaluateStep, None, Any]:
 
 
 def iter_evaluate_many(
-    pairs: Iterable[tuple[str, Any, Any]],
+    pairs: Iterable[tuple],
     thresholds: Iterable[float] = DSB_THRESHOLDS,
     total: int | None = None,
 ) -> Generator[EvaluateProgress, None, tuple[list[dict[str, Any]], dict[str, Any]]]:
@@ -193,8 +209,9 @@ def iter_evaluate_many(
 
     Parameters
     ----------
-    pairs : iterable of (str, array-like, array-like)
-        Name, ground truth and prediction of each image (loaded lazily if a generator).
+    pairs : iterable of (str, array-like, array-like[, array-like of bool])
+        Name, ground truth and prediction of each image (loaded lazily if a generator),
+        and optionally its annotated region (the ``region`` of :func:`evaluate`).
     thresholds : float or iterable of float
         IoU thresholds for matching (one number: one threshold).
     total : int, optional
@@ -215,9 +232,9 @@ def iter_evaluate_many(
     """
     ths = check_thresholds(thresholds)
     results = []
-    for name, gt, pred in pairs:
+    for name, gt, pred, *region in pairs:
         try:
-            result = yield from _named(name, _iter_evaluate(gt, pred, ths))
+            result = yield from _named(name, _iter_evaluate(gt, pred, ths, *region))
         except InputError as exc:
             raise InputError(f"{name}: {exc}") from None
         results.append({"name": name} | result)
