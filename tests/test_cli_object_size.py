@@ -80,8 +80,11 @@ def test_object_size_needs_a_model_that_records_one(starter, sample, capsys):
     assert main([*args[:-2], "-o", str(folder / "o2"), "--object-size", "20",
                  "--scheduler", "tcp://127.0.0.1:1"]) == 2  # fmt: skip
     assert "cannot be combined with --scheduler" in capsys.readouterr().err
-    main([*args[:-2], "-o", str(folder / "o3"), "--object-size", "auto",
-          "--scheduler", "tcp://127.0.0.1:1"])  # fmt: skip
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # fails fast
+        main([*args[:-2], "-o", str(folder / "o3"), "--object-size", "auto",
+              "--scheduler", "tcp://127.0.0.1:1"])  # fmt: skip
     assert "cannot be combined" not in capsys.readouterr().err  # auto: the image's scale
 
 
