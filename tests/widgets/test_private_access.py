@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from napari_unet.widgets import _layers
+from napari_unet.widgets import _history
 from napari_unet.widgets._private import private, set_private
 
 
@@ -41,7 +41,7 @@ def test_the_docks_reads_and_writes_warn_nothing(proxied):
     from napari_unet.widgets._live_view import write_box
 
     def use():
-        undo, redo = _layers.history_deques(proxied)
+        undo, redo = _history.history_deques(proxied)
         proxied.paint((5, 5), 3)
         restore_history(proxied, undo.copy(), redo.copy())
         write_box(proxied, (0, 8, 0, 8), np.full((8, 8), 2, np.int32))

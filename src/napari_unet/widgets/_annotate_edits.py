@@ -21,7 +21,7 @@ from pathlib import Path
 
 from qtpy.QtCore import QTimer
 
-from napari_unet.widgets import _layers
+from napari_unet.widgets import _history
 from napari_unet.widgets._evaluate_work import restore_history
 
 __all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file"]
@@ -75,7 +75,7 @@ class EditWatcher:
         self.layer = self._seen = None
 
     def _history(self) -> tuple | None:
-        deques = _layers.history_deques(self.layer)
+        deques = _history.history_deques(self.layer)
         if deques is None:
             return None
         undo, redo = deques
@@ -120,7 +120,7 @@ class LockedLayers:
         """Make ``layer`` read-only (nothing saves it now); its undo history is kept."""
         if any(held is layer for held, _ in self._held):
             return
-        history = _layers.history_deques(layer) or (None, None)
+        history = _history.history_deques(layer) or (None, None)
         self._held.append((layer, history))
         layer.editable = False
 

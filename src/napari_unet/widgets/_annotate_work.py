@@ -24,7 +24,7 @@ from qtpy.QtCore import QTimer
 from napari_unet.core.annotation.project import read_annotations, write_annotations
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
-from napari_unet.widgets import _layers, _session
+from napari_unet.widgets import _history, _session
 from napari_unet.widgets._annotate_edits import chosen_file
 from napari_unet.widgets._evaluate_work import restore_history
 
@@ -54,7 +54,7 @@ def start_accept(dock) -> None:
         show_error(str(exc))
         return
     # napari clears the undo history of a layer made read-only: kept, and given back
-    kept = (labels.mode, _layers.history_deques(labels) or (None, None))
+    kept = (labels.mode, _history.history_deques(labels) or (None, None))
     labels.editable, dock._accept_btn.enabled = False, False
     dock._set_status("Accepting the prediction...")
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)

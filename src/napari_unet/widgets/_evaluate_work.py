@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets import _layers, _workers
+from napari_unet.widgets import _history, _workers
 
 __all__ = [
     "COPIED",
@@ -210,7 +210,7 @@ class ReadOnly:
     def __init__(self, layers: list) -> None:
         self._saved = []
         for layer in {id(lyr): lyr for lyr in layers}.values():
-            history = _layers.history_deques(layer) or (None, None)
+            history = _history.history_deques(layer) or (None, None)
             self._saved.append((layer, layer.editable, layer.mode, history))
             layer.editable = False
 

@@ -312,19 +312,27 @@ def visible_box(viewer, layer, plane_shape, limit: int | None = None):
     nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
     if len(displayed) != 2 or sorted(displayed) != [nd - 2, nd - 1]:
         return None
-    cam = camera(viewer)
+    lo, hi = view_extent(viewer, layer)
+    centre, half = (lo + hi) / 2, np.minimum((hi - lo) / 2, np.inf if limit is None else limit)
+    h, w = plane_shape
+    y0, x0 = (int(v) for v in np.maximum(np.floor(centre - half), 0))
+    y1, x1 = (int(v) for v in np.minimum(np.ceil(centre + half), (h, w)))
+    return (y0, y1, x0, x1) if y1 - y0 >= 16 and x1 - x0 >= 16 else None
+
+
+def view_extent(viewer, layer) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest data pixel (down, across) of the view's corners, unclipped.
+
+    For a 2D display of the layer's plane (:func:`visible_box` checks that first).
+    """
+    cam, displayed = camera(viewer), list(viewer.dims.displayed)
     shown = np.asarray(cam.center[-2:], dtype=float)  # world, the axes shown down, across
     half_world = np.asarray(canvas_size(viewer), dtype=float) / cam.zoom / 2
     point, corners = np.array(viewer.dims.point, dtype=float), []
     for sign in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
         point[displayed] = shown + np.asarray(sign) * half_world
         corners.append(np.asarray(layer.world_to_data(point), dtype=float)[-2:])
-    lo, hi = np.min(corners, axis=0), np.max(corners, axis=0)
-    centre, half = (lo + hi) / 2, np.minimum((hi - lo) / 2, np.inf if limit is None else limit)
-    h, w = plane_shape
-    y0, x0 = (int(v) for v in np.maximum(np.floor(centre - half), 0))
-    y1, x1 = (int(v) for v in np.minimum(np.ceil(centre + half), (h, w)))
-    return (y0, y1, x0, x1) if y1 - y0 >= 16 and x1 - x0 >= 16 else None
+    return np.min(corners, axis=0), np.max(corners, axis=0)
 
 
 class CloseWatcher(QObject):
@@ -357,42 +365,3 @@ class CloseWatcher(QObject):
         elif kind in (types.Show, types.WindowActivate):  # the close was cancelled
             self._asked = False
         return False
-
-
-_NO_HISTORY: list[str] = []  # said once: napari's Labels keep no undo history we can read
-
-
-def undo_history(layer) -> tuple[list, list] | None:
-    """A Labels layer's undo and redo items, oldest first (napari's private deques).
-
-    napari sends no event for undo and redo; the docks find them by these items changing.
-    None (said once in a warning) where napari keeps them otherwise: the docks then compare
-    the whole layer each time, which is slow on large images.
-    """
-    deques = history_deques(layer)
-    return None if deques is None else (list(deques[0]), list(deques[1]))
-
-
-def history_deques(layer) -> tuple | None:
-    """The undo and redo deques napari keeps in a Labels layer (not copies), or None.
-
-    None is said once in a warning (:func:`undo_history`).
-    """
-    from napari_unet.widgets._private import private
-
-    undo, redo = private(layer, "_undo_history"), private(layer, "_redo_history")
-    if undo is not None and redo is not None:
-        return undo, redo
-    if not _NO_HISTORY:
-        import warnings
-
-        _NO_HISTORY.append(type(layer).__name__)
-        warnings.warn(
-            "this napari keeps no readable undo history in Labels layers: undo and redo are "
-            "found by comparing whole layers (slow on large images), and a layer made read-only "
-            "while Evaluate copies it loses its undo history; napari-unet is tested with "
-            "napari 0.9",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return None

@@ -34,7 +34,7 @@ class EditWatch:
         self.compared = 0
 
     def _history(self) -> tuple[list, list] | None:
-        from napari_unet.widgets._layers import undo_history
+        from napari_unet.widgets._history import undo_history
 
         return undo_history(self.layer)
 

@@ -123,7 +123,7 @@ class EditWatch:
         self._stale = True
 
     def _state(self) -> tuple | None:
-        from napari_unet.widgets._layers import undo_history
+        from napari_unet.widgets._history import undo_history
 
         history = undo_history(self.layer)
         if history is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets._layers import camera, canvas_size, visible_box
+from napari_unet.widgets._layers import view_extent, visible_box
 
 #: The side (px) of the box predicted around the view's centre when zoomed in very far.
 SMALL_VIEW = 128
@@ -28,7 +28,7 @@ def view_region(viewer, layer, plane_shape: tuple, side: int = SMALL_VIEW) -> tu
     nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
     if box is not None or len(displayed) != 2 or sorted(displayed) != [nd - 2, nd - 1]:
         return box
-    lo, hi = _view_extent(viewer, layer, displayed)
+    lo, hi = view_extent(viewer, layer)
     h, w = plane_shape
     if hi[0] <= 0 or hi[1] <= 0 or lo[0] >= h or lo[1] >= w:
         raise InputError(f"no part of {layer.name!r} is in view: pan onto it or zoom out")
@@ -36,15 +36,3 @@ def view_region(viewer, layer, plane_shape: tuple, side: int = SMALL_VIEW) -> tu
     sides = np.minimum(max(int(side), 16), (h, w))
     y0, x0 = (int(v) for v in np.clip(np.round(centre - sides / 2), 0, (h, w) - sides))
     return y0, y0 + int(sides[0]), x0, x0 + int(sides[1])
-
-
-def _view_extent(viewer, layer, displayed: list) -> tuple[np.ndarray, np.ndarray]:
-    """The lowest and highest data pixel (down, across) of the view's corners, unclipped."""
-    cam = camera(viewer)
-    shown = np.asarray(cam.center[-2:], dtype=float)
-    half_world = np.asarray(canvas_size(viewer), dtype=float) / cam.zoom / 2
-    point, corners = np.array(viewer.dims.point, dtype=float), []
-    for sign in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
-        point[displayed] = shown + np.asarray(sign) * half_world
-        corners.append(np.asarray(layer.world_to_data(point), dtype=float)[-2:])
-    return np.min(corners, axis=0), np.max(corners, axis=0)

@@ -1,0 +1,41 @@
+"""Undo and redo of napari Labels layers, read from napari's private history deques."""
+
+from __future__ import annotations
+
+_NO_HISTORY: list[str] = []  # said once: napari's Labels keep no undo history we can read
+
+
+def undo_history(layer) -> tuple[list, list] | None:
+    """A Labels layer's undo and redo items, oldest first (napari's private deques).
+
+    napari sends no event for undo and redo; the docks find them by these items changing.
+    None (said once in a warning) where napari keeps them otherwise: the docks then compare
+    the whole layer each time, which is slow on large images.
+    """
+    deques = history_deques(layer)
+    return None if deques is None else (list(deques[0]), list(deques[1]))
+
+
+def history_deques(layer) -> tuple | None:
+    """The undo and redo deques napari keeps in a Labels layer (not copies), or None.
+
+    None is said once in a warning (:func:`undo_history`).
+    """
+    from napari_unet.widgets._private import private
+
+    undo, redo = private(layer, "_undo_history"), private(layer, "_redo_history")
+    if undo is not None and redo is not None:
+        return undo, redo
+    if not _NO_HISTORY:
+        import warnings
+
+        _NO_HISTORY.append(type(layer).__name__)
+        warnings.warn(
+            "this napari keeps no readable undo history in Labels layers: undo and redo are "
+            "found by comparing whole layers (slow on large images), and a layer made read-only "
+            "while Evaluate copies it loses its undo history; napari-unet is tested with "
+            "napari 0.9",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return None
