@@ -134,3 +134,17 @@ def test_segment_and_predict_given_a_file_name_say_to_read_it_first(tiny, tmp_pa
         with pytest.raises(InputError, match="not a file name") as info:
             getattr(napari_unet, call)(model, name, metadata=meta)
         assert "read_image" in str(info.value) and "cells.png" in str(info.value)
+
+
+def test_the_lazy_path_given_a_file_name_says_to_read_it_first(tiny, tmp_path):
+    """predict_to_zarr and lazy_probabilities said "... got shape ()"."""
+    import napari_unet
+
+    model, meta = tiny
+    path = tmp_path / "cells.png"
+    write_image(path, _cells()[0])
+    with pytest.raises(InputError, match="not a file name"):
+        napari_unet.predict_to_zarr(model, path, tmp_path / "out.zarr", metadata=meta)
+    with pytest.raises(InputError, match="not a file name"):
+        napari_unet.Predictor(model, metadata=meta).lazy_probabilities(str(path))
+    assert not (tmp_path / "out.zarr").exists()

@@ -33,7 +33,7 @@ class Layout:
     stack_shape: tuple[int, ...]
 
 
-def _check_not_a_name(image) -> None:
+def check_not_a_name(image) -> None:
     """Refuse a file name given as the image (as an array it was 0-d: "got shape ()")."""
     if isinstance(image, str | os.PathLike):
         raise InputError(
@@ -97,7 +97,7 @@ def plane_view(image, in_channels: int, channel_axis: int | None = None):
     All the image's channels, before :func:`fit_channels` chooses those the model takes
     (``rgba``: they are the input's last axis and four); ``shape`` is the input's.
     """
-    _check_not_a_name(image)
+    check_not_a_name(image)
     if not is_lazy(image):
         image = np.asarray(image)
     _check_array(image)

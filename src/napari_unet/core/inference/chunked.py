@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.layout import check_not_a_name
 from napari_unet.core.images.normalize import check_pixels, compute_stats
 from napari_unet.core.inference.runner import (
     PredictProgress,
@@ -138,6 +139,7 @@ def lazy_probabilities(predictor, image, region=None, stats=None):
     import dask
     import dask.array as da
 
+    check_not_a_name(image)  # before: "got shape ()" (predict_to_zarr given a path)
     given = isinstance(image, da.Array)  # lazily read (a store), or the caller's dask array
     if not given:
         image = da.from_array(np.asarray(image), chunks="auto")
