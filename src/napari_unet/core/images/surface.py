@@ -4,8 +4,10 @@
 one, where the objects are dark) with a window wider than an object removes the objects and
 keeps the light, the rolling-ball idea of ImageJ with a square. It runs on the plane shrunk
 :data:`FACTOR` times by local means (steadier than single pixels under noise; one pass
-over the plane, no full-size copy). A cluster of objects wider than the window survives
-it, so a quadratic surface is fitted to it with such bumps left out (:func:`_coefficients`).
+over the plane, no full-size copy); its clear outliers on the background's side (NoData
+pixels such as -32768) are taken out first (:func:`_clipped`). A cluster of objects wider
+than the window survives it, so a quadratic surface is fitted to it with such bumps left
+out (:func:`_coefficients`).
 :func:`evaluate` gives the surface on any window of the plane's pixel grid (the same values
 whatever the window: a region of a plane is flattened exactly as the whole plane is).
 """
@@ -24,6 +26,9 @@ FACTOR = 4
 SMALL_SIDE = 1024
 #: At most about this many points of the shrunk plane are fitted (a regular subsample).
 FIT_POINTS = 1 << 17
+#: A shrunk pixel further than this many times the 1-50 percentile spread below the 1st
+#: percentile (above the 99th on a bright background) is an outlier (see :func:`_clipped`).
+OUTLIER_SPREAD = 3.0
 
 
 def fit(plane, bright: bool, window: int = 64) -> np.ndarray:
@@ -39,7 +44,7 @@ def fit(plane, bright: bool, window: int = 64) -> np.ndarray:
     c, h, w = (int(s) for s in np.shape(plane))
     big = math.ceil(math.sqrt(h * w) / SMALL_SIDE)  # a large plane shrinks more
     f = max(1, min(max(FACTOR, big), h // 8, w // 8))
-    small = _shrunk(plane, f)
+    small = _clipped(_shrunk(plane, f), bright)
     hs, ws = small.shape[-2:]
     side = max(1, window // f)
     morph = ndimage.grey_closing if bright else ndimage.grey_opening
@@ -74,6 +79,29 @@ def _shrunk(plane, f: int) -> np.ndarray:
     return summed / (fy * fx)
 
 
+def _clipped(small: np.ndarray, bright: bool) -> np.ndarray:
+    """``small`` (``(C, h, w)``) with its outliers on the background's side taken out.
+
+    The opening keeps a pit as deep as it is (the closing a peak) and the fit keeps the
+    points on that side: a few NoData pixels (-32768, -9999) read as light falling by
+    thousands. Shrunk pixels beyond :data:`OUTLIER_SPREAD` times the 1-50 percentile
+    spread past the 1st percentile (the 99th on a bright background) get the median of
+    their 5 x 5 neighbourhood, the light around them (a percentile of the whole plane, or
+    the bound itself, still bent the fit under uneven light), and no more than that bound.
+    A plane without such outliers is returned as it was: its surface is exactly as before.
+    """
+    from scipy import ndimage
+
+    edge, middle = np.percentile(small.reshape(len(small), -1), (99 if bright else 1, 50), 1)
+    bound = (edge + OUTLIER_SPREAD * (edge - middle))[:, None, None]
+    beyond = small > bound if bright else small < bound
+    if not beyond.any():
+        return small
+    local = np.stack([ndimage.median_filter(s, size=5, mode="nearest") for s in small])
+    local = np.minimum(local, bound) if bright else np.maximum(local, bound)
+    return np.where(beyond, local, small)
+
+
 def _terms(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The six terms of a quadratic surface at points ``(y, x)`` (1-D arrays): ``(N, 6)``."""
     return np.stack([np.ones_like(y), y, x, y * y, y * x, x * x], axis=1)
@@ -98,8 +126,10 @@ def _coefficients(back: np.ndarray, ys, xs, bright: bool, along=(True, True)) ->
     for _ in range(3):
         coef = np.linalg.lstsq(a[keep], v[keep], rcond=None)[0]
         residual = v - a @ coef
-        keep = residual >= np.percentile(residual, 25) if bright else (
-            residual <= np.percentile(residual, 75)
+        keep = (
+            residual >= np.percentile(residual, 25)
+            if bright
+            else (residual <= np.percentile(residual, 75))
         )
     full = np.zeros(6)
     full[used] = coef
