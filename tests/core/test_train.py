@@ -321,6 +321,22 @@ def test_targets_follow_the_configs_gap_and_w0_whatever_the_pairs_were_made_with
     assert for_head(pairs, "paper", 10.0, 5.0, 2)[0] is pairs[0]  # made so: kept as they are
 
 
+def test_pairs_normalised_again_are_cropped_from_their_new_pixels():
+    """Before, a pair normalised again kept the spline of its old image, which crops read."""
+    from napari_unet.core.training import augment as aug
+    from napari_unet.core.training.pairs import for_head
+
+    raw = np.random.default_rng(1).random((40, 40)).astype(np.float32) * 1000
+    labels = np.zeros((40, 40), np.int32)
+    labels[5:35, 5:20] = 1
+    (pair,) = make_pairs([raw], [labels])  # percentile normalisation
+    before = pair.coeffs.copy()  # computed and cached, as a first run does
+    (again,) = for_head([pair], pair.head, *pair.settings, normalization={"method": "minmax"})
+    assert again.image.max() <= 1.0 and not np.allclose(again.image, pair.image)
+    np.testing.assert_allclose(again.coeffs, aug.prefilter(again.image), atol=1e-6)
+    assert not np.allclose(again.coeffs, before)
+
+
 def test_resuming_in_place_keeps_the_first_parts_best_model(data, tmp_path):
     """``--resume M -o M``: only a better score replaces ``M.best``.
 

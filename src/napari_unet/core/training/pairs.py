@@ -268,7 +268,9 @@ def for_head(
     for p in pairs:
         if norm is not None and p.normalization not in (None, norm):
             image = normalize(p.raw.astype(np.float32, copy=False), norm)
-            p = replace(p, image=image, normalization=norm)
+            # Its spline coefficients go with the old image: before, the host sampler
+            # went on cropping the old normalisation's pixels.
+            p = replace(p, image=image, normalization=norm, _coeffs=None)
         made = p.settings is None or p.settings == (w0, sigma, gap)
         if p.head != head or not made:
             target, weights, extra = cached_target_and_weights(
