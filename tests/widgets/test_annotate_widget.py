@@ -67,6 +67,24 @@ def test_start_creates_labels_and_whole_image_region(make_napari_viewer, qtbot, 
     assert len(viewer.layers) == n and widget._annotations is labels
 
 
+def test_start_says_nothing_about_napari_history_where_it_is_readable(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Before, Start read the history of no layer yet and warned "this napari keeps no
+    readable undo history" on the napari it is tested with (and never again, when true)."""
+    import warnings
+
+    from napari_unet.widgets import _history
+
+    monkeypatch.setattr(_history, "_NO_HISTORY", [])
+    path, _ = _image_file(tmp_path)
+    viewer = make_napari_viewer()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*no readable undo history")
+        widget, _ = _widget(viewer, qtbot, path)
+    assert widget._annotations is not None and _history._NO_HISTORY == []
+
+
 def test_new_cell_button_and_key_pick_the_next_free_id(make_napari_viewer, qtbot, tmp_path):
     from napari.utils.key_bindings import coerce_keybinding
 

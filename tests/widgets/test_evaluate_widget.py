@@ -489,10 +489,10 @@ def test_a_napari_without_readable_undo_history_is_said_when_evaluate_locks_a_la
     napari keeps it readably; elsewhere it was lost without a word."""
     from types import SimpleNamespace
 
-    from napari_unet.widgets import _layers
+    from napari_unet.widgets import _history
     from napari_unet.widgets._evaluate_work import ReadOnly
 
-    monkeypatch.setattr(_layers, "_NO_HISTORY", [])
+    monkeypatch.setattr(_history, "_NO_HISTORY", [])
     layer = SimpleNamespace(editable=True, mode="paint")
     with pytest.warns(RuntimeWarning, match="loses its undo history"):
         hold = ReadOnly([layer])

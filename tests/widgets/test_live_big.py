@@ -146,10 +146,10 @@ def test_the_undo_comparison_reads_only_what_the_history_touched(make_napari_vie
 
 
 def test_without_napari_history_every_tick_compares_the_plane(monkeypatch):
-    from napari_unet.widgets import _layers
+    from napari_unet.widgets import _history
     from napari_unet.widgets._live_edits import EditWatch
 
-    monkeypatch.setattr(_layers, "_NO_HISTORY", [])
+    monkeypatch.setattr(_history, "_NO_HISTORY", [])
     layer = SimpleNamespace(data=np.zeros((40, 30), np.int32))
     watch = EditWatch(layer)
     with pytest.warns(RuntimeWarning, match="no readable undo history"):  # said, once

@@ -57,7 +57,8 @@ class EditWatcher:
     def attach(self, layer) -> None:
         """Watch ``layer`` (a Labels layer) until :meth:`detach`."""
         self.detach()
-        self.layer, self._seen = layer, self._history()
+        self.layer = layer  # before _history() reads it: on None it said "no history"
+        self._seen = self._history()
         layer.events.paint.connect(self._edited)
         layer.events.data.connect(self._edited)
         layer.events.set_data.connect(self._redrawn)

@@ -23,6 +23,8 @@ def history_deques(layer) -> tuple | None:
     """
     from napari_unet.widgets._private import private
 
+    if layer is None:  # no layer: nothing to say about napari's history
+        return None
     undo, redo = private(layer, "_undo_history"), private(layer, "_redo_history")
     if undo is not None and redo is not None:
         return undo, redo
