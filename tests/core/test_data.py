@@ -42,9 +42,9 @@ def test_region_mask_zeroes_weights_outside(sample):
     assert (p.weights[48:] == 0).all()
     assert (p.weights[:48] > 0).all()
     assert np.isin(p.fg_index // 96, np.arange(48)).all()
-    # targets are cached: a second call returns the very same arrays
+    # targets are cached, but each pair gets its own copy (editing one leaves others alone)
     (p2,) = make_pairs([img], [lab], [region])
-    assert p2.weights is p.weights
+    assert np.array_equal(p2.weights, p.weights) and not np.shares_memory(p2.weights, p.weights)
 
 
 @pytest.mark.parametrize(

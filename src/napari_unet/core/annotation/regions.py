@@ -15,6 +15,8 @@ from napari_unet.core.errors import InputError
 
 #: Shape types that enclose an area and therefore count as annotated region.
 AREA_SHAPES = ("rectangle", "polygon", "ellipse")
+#: napari's shape types that enclose no area: they mark nothing.
+LINE_SHAPES = ("path", "line")
 
 
 def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]):
@@ -56,7 +58,8 @@ def region_mask(
 ) -> np.ndarray:
     """Rasterise napari Shapes (rectangles, polygons, ellipses) into a boolean mask.
 
-    Paths and lines enclose no area and are ignored. Shapes with as many coordinates as
+    Paths and lines enclose no area and are ignored; an unknown shape type is an
+    InputError (case is ignored: "Rectangle" is a rectangle). Shapes with as many coordinates as
     ``image_shape`` has axes belong to the plane given by their leading coordinates;
     2D shapes on a stack apply to every plane; a shape without vertices marks nothing.
     No shapes give an all-False mask: nothing
@@ -67,7 +70,8 @@ def region_mask(
     shapes_data : sequence of numpy.ndarray
         Vertices per shape in data coordinates (napari's ``Shapes.data``), N x D.
     shape_types : sequence of str
-        napari's ``Shapes.shape_type``, one per shape.
+        napari's ``Shapes.shape_type``, one per shape: rectangle, polygon, ellipse, path
+        or line.
     image_shape : sequence of int
         Shape of the mask (that of the labels: Y x X or planes x Y x X).
 
@@ -85,7 +89,8 @@ def region_mask(
     mask = np.zeros(image_shape, dtype=bool)
     plane_shape = image_shape[-2:]
     for verts, kind in zip(shapes_data, shape_types, strict=True):
-        if kind not in AREA_SHAPES:
+        kind = _checked_kind(kind)
+        if kind in LINE_SHAPES:
             continue
         verts = np.asarray(verts, dtype=float)
         if verts.size == 0:  # a shape of another plane, dropped by the caller: no pixel
@@ -104,6 +109,21 @@ def region_mask(
         if all(0 <= p < s for p, s in zip(plane, image_shape[:-2], strict=True)):
             mask[plane + (rr, cc)] = True
     return mask
+
+
+def _checked_kind(kind) -> str:
+    """The shape type ``kind`` in lower case; an unknown one is an InputError.
+
+    Before, an unknown type ("rect", "polgon") was skipped silently, leaving its region
+    unmarked. Case is ignored ("Rectangle" is a rectangle).
+    """
+    name = kind.lower() if isinstance(kind, str) else kind
+    if name not in AREA_SHAPES + LINE_SHAPES:
+        raise InputError(
+            f"unknown shape type {kind!r}; expected one of napari's: "
+            f"{', '.join(AREA_SHAPES)} (areas) or {', '.join(LINE_SHAPES)} (ignored)"
+        )
+    return name
 
 
 def whole_image_rectangle(plane_shape: Sequence[int], plane: Sequence[int] = ()) -> np.ndarray:

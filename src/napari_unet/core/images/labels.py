@@ -20,6 +20,15 @@ def looks_like_colour(shape: tuple[int, ...]) -> bool:
     return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) >= 4 * shape[-1]
 
 
+def has_sample_axis(shape: tuple[int, ...]) -> bool:
+    """Whether ``shape`` is a 2D image with a trailing axis of length 1: ``(Y, X, 1)``.
+
+    Label files saved with a samples axis (a PNG or TIFF read as ``(Y, X, 1)``) were read as
+    a stack of Y planes one pixel wide: each cell cut into slivers, every result wrong.
+    """
+    return len(shape) == 3 and shape[-1] == 1 and min(shape[:2]) > 1
+
+
 def check_labels(
     labels: Any,
     what: str = "labels",
@@ -28,6 +37,10 @@ def check_labels(
     allow_bool: bool = False,
 ):
     """Return ``labels`` checked as instance labels (0 background, positive ids).
+
+    A ``(Y, X, 1)`` array (:func:`has_sample_axis`) comes back as its ``(Y, X)`` plane
+    where the axes matter (``ndim`` given; metrics, ``ndim=None``, compare ids of any
+    shape): callers use the returned array.
 
     Parameters
     ----------
@@ -50,6 +63,8 @@ def check_labels(
     """
     lazy = type(labels).__module__.startswith("dask")
     arr = labels if lazy else np.asarray(labels)
+    if ndim is not None and has_sample_axis(arr.shape):
+        arr = arr[..., 0]  # (Y, X, 1): one image with a samples axis, not Y planes of width 1
     shape, dtype = tuple(arr.shape), np.dtype(arr.dtype)
     if arr.size == 0:
         raise InputError(f"{what}: an empty array (shape {shape}); expected a label image")

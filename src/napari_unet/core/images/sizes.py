@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from napari_unet.core.images.labels import check_labels, compact_ids
+
 __all__ = ["equivalent_diameters", "median_diameter", "typical_diameter"]
 
 
@@ -25,6 +27,9 @@ def equivalent_diameters(labels, mask=None) -> np.ndarray:
     ----------
     labels : array-like
         Integer instance labels of any shape (0 is background; ids unique over the array).
+        A boolean mask is one object; floats and negative ids are an InputError (before,
+        floats were truncated and negative ids left out silently, and a huge id such as
+        2**40 ran out of memory).
     mask : array-like of bool, optional
         Count only the pixels inside it (an annotated region); objects without a pixel
         inside are left out.
@@ -35,14 +40,12 @@ def equivalent_diameters(labels, mask=None) -> np.ndarray:
         float64 diameters ``2 * sqrt(area / pi)``, one per object present, in id order.
     """
     lab = np.asarray(labels)
-    if lab.size == 0 or not lab.any():
+    if lab.size == 0:
         return np.zeros(0)
+    lab = compact_ids(check_labels(lab, ndim=None, allow_bool=True))  # huge ids counted 1..n
     if mask is not None:
         lab = np.where(np.asarray(mask, bool), lab, 0)
-    flat = lab.ravel()
-    if flat.min() < 0:
-        flat = flat[flat > 0]
-    areas = np.bincount(flat.astype(np.int64, copy=False))[1:]
+    areas = np.bincount(lab.ravel())[1:]
     areas = areas[areas > 0]
     return 2.0 * np.sqrt(areas / np.pi)
 

@@ -211,7 +211,8 @@ def iter_evaluate_many(
     ----------
     pairs : iterable of (str, array-like, array-like[, array-like of bool])
         Name, ground truth and prediction of each image (loaded lazily if a generator),
-        and optionally its annotated region (the ``region`` of :func:`evaluate`).
+        and optionally its annotated region (the ``region`` of :func:`evaluate`). Any
+        other item (a ``(gt, pred)`` pair, a dict) is an InputError naming the form.
     thresholds : float or iterable of float
         IoU thresholds for matching (one number: one threshold).
     total : int, optional
@@ -231,8 +232,14 @@ def iter_evaluate_many(
         :func:`summarize` total.
     """
     ths = check_thresholds(thresholds)
+    if isinstance(pairs, dict):
+        raise InputError(
+            f"evaluate_many takes {ITEM_FORM} items, not a dict; for a dict of name: (gt, "
+            "pred) pass [(name, *v) for name, v in d.items()]"
+        )
     results = []
-    for name, gt, pred, *region in pairs:
+    for i, item in enumerate(pairs):
+        name, gt, pred, *region = _checked_item(item, i)
         try:
             result = yield from _named(name, _iter_evaluate(gt, pred, ths, *region))
         except InputError as exc:
@@ -240,6 +247,34 @@ def iter_evaluate_many(
         results.append({"name": name} | result)
         yield EvaluateProgress(len(results), total, name)
     return results, summarize(results)
+
+
+#: The form of each item of :func:`iter_evaluate_many`, for messages.
+ITEM_FORM = "(name, ground_truth, prediction[, region])"
+
+
+def _checked_item(item: Any, i: int) -> tuple:
+    """``item`` of :func:`iter_evaluate_many` as a tuple, or an InputError saying the form.
+
+    Before, a ``(gt, pred)`` pair or a dict failed with a bare unpacking error.
+    """
+    import os
+
+    if isinstance(item, tuple | list) and len(item) in (3, 4):
+        name = item[0]
+        if isinstance(name, str | os.PathLike) and not any(
+            isinstance(a, str | bytes) or a is None for a in item[1:3]
+        ):
+            return tuple(item)
+    if isinstance(item, tuple | list):
+        kinds = ", ".join(type(a).__name__ for a in item)
+        got = f"a {type(item).__name__} of {len(item)} ({kinds})"
+    else:
+        got = f"a {type(item).__name__}"
+    raise InputError(
+        f"evaluate_many: item {i + 1} is {got}; expected {ITEM_FORM}, a name (str) then the "
+        "ground truth and prediction label arrays and optionally the region mask"
+    )
 
 
 def evaluate_many(

@@ -119,6 +119,9 @@ def cached_target_and_weights(
     Cached by content and settings. ``paper`` and ``distance``: the paper's two classes with
     a gap between touching cells; ``3class``: background, interior and boundary (the border
     term on the gaps, which are boundary). ``distance`` adds the normalised distance map.
+    Each call returns copies (the cache's own arrays are read-only): before, every pair of
+    the same labels shared the cached arrays, and editing one pair's weights in place
+    changed those of every later :func:`make_pairs`.
     """
     h = hashlib.blake2b(labels.tobytes(), digest_size=16)
     h.update(repr((labels.shape, float(w0), float(sigma), int(gap), head)).encode())
@@ -127,7 +130,7 @@ def cached_target_and_weights(
     key = h.hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
-        return _CACHE[key]
+        return _copies(_CACHE[key])
     from napari_unet.core.training.targets import normalized_distance
     from napari_unet.core.training.weightmap import target_and_weights
 
@@ -138,10 +141,17 @@ def cached_target_and_weights(
         weights = np.where(mask, weights, np.float32(0))
     extra = normalized_distance(labels) if head == "distance" else None
     result = (np.asarray(target, np.uint8), weights, extra)
+    for a in result:
+        if a is not None:
+            a.flags.writeable = False
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
-    return result
+    return _copies(result)
+
+
+def _copies(arrays: tuple) -> tuple:
+    return tuple(None if a is None else a.copy() for a in arrays)
 
 
 def make_pairs(
@@ -198,6 +208,7 @@ def make_pairs(
     Returns
     -------
     list of TrainPair
+        With copies of the labels and image, and their own target and weights.
 
     Raises
     ------
@@ -215,8 +226,7 @@ def make_pairs(
         mask = _checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
             target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
-            raw = np.asarray(iz)
-            norm = check_spec(normalization)
+            lz, raw, norm = np.array(lz), np.array(iz), check_spec(normalization)  # copies
             image = normalize(raw.astype(np.float32, copy=False), norm)
             plane = name if z is None else f"{name} [plane {z}]"
             pairs.append(
@@ -337,6 +347,8 @@ def _checked_region(region, label_shape: tuple, name: str) -> np.ndarray | None:
     if region is None:
         return None
     mask = np.asarray(region)
+    if mask.shape == (*label_shape, 1):  # (Y, X, 1), as labels of that shape are read
+        mask = mask[..., 0]
     if mask.shape != label_shape:
         raise InputError(
             f"{name}: region shape {mask.shape} differs from labels shape {label_shape}"
