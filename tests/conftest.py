@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -10,6 +11,33 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: Real microscopy data with instance ground truth, kept beside the checkout (never copied into it).
 SHARED_DATA = Path(os.environ.get("NAPARI_UNET_DATA", REPO.parent / "shared" / "data"))
+
+
+#: Every this many tests, the objects alive are collected and then frozen (``gc.freeze``).
+FREEZE_EVERY = 20
+_finished = [0]
+
+
+@pytest.fixture(autouse=True)
+def _cheap_full_collections():
+    """Keep napari's full garbage collections cheap in a long test session.
+
+    napari runs a full ``gc.collect()`` each time a layer leaves the canvas (closing a
+    viewer does it per layer), and in a worker that has imported torch, napari and the
+    rest and run hundreds of tests, each took 0.78 s: 320 of the 361 s that 244 viewer
+    teardowns took. Every :data:`FREEZE_EVERY` tests, after a test's teardown, a full
+    collection frees what is garbage and the survivors are frozen: later collections skip
+    them (0.17 s -> 0.006 s in a fresh process). Objects are still freed by their
+    reference counts; cycles alive at a freeze and dropped later wait for the next
+    unfreeze, every ten freezes.
+    """
+    yield
+    _finished[0] += 1
+    if _finished[0] % FREEZE_EVERY == 0:
+        if _finished[0] % (10 * FREEZE_EVERY) == 0:
+            gc.unfreeze()  # now and then, every object is looked at again
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture(scope="session")
