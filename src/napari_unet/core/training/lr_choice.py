@@ -72,9 +72,9 @@ def choose_lr(
 
     ``init``: the start model file (None: from scratch); ``resume``: the
     :class:`~napari_unet.core.training.events.TrainResult` the run continues, or None.
-    ``stop``: the run's stop flag, checked between the images scored; set, the scoring
-    ends and the optimiser's default is returned unscored (the run then stops before its
-    first step; before, a stop waited for the whole scoring, seconds on a large image).
+    ``stop``: the run's stop flag, checked between the images scored and the tiles of each;
+    set, the scoring ends and the optimiser's default is returned unscored (the run then
+    stops before its first step; before, a stop waited for the scoring of a whole image).
     """
     from napari_unet.core.training.setup import is_stopped
 
@@ -151,7 +151,8 @@ def start_score(
     it would be within the whole image, with the start model's recommended
     ``postprocess`` (as the user sees its results; before, the defaults: the brightfield
     model scored 0.16 instead of 0.31 on a histology image). ``stop`` (the run's stop flag)
-    is checked before each image: once set, the images left are not scored.
+    is checked before each image and between the tiles of one: once set, the scoring ends
+    there and 0.0 is returned (a score of part of the images, which :func:`choose_lr` drops).
     """
     from napari_unet.core.training.setup import is_stopped
     from napari_unet.core.training.validation import evaluate_pairs
@@ -168,7 +169,8 @@ def start_score(
                 yield part
 
     meta = {"separation_gap": config.gap} | ({"postprocess": postprocess} if postprocess else {})
-    return float(evaluate_pairs(model, parts(), AS_IS, device, meta)["ap50"])
+    scores = evaluate_pairs(model, parts(), AS_IS, device, meta, stop)
+    return 0.0 if scores is None else float(scores["ap50"])  # None: cut short by a stop
 
 
 def _has_annotation(p: TrainPair) -> bool:

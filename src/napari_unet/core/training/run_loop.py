@@ -3,6 +3,7 @@
 :func:`run_steps` trains and evaluates until the last step or a stop. A fine-tune scores
 its start model first (step 0); that best is written beside the output only once a step
 has trained (a run stopped before its first step writes nothing, docs/reliability.md).
+A stop during a validation pass ends it between tiles; the pass records no score.
 
 A run that ends (finished, stopped, or interrupted by Ctrl-C) writes its model and optimiser
 state (:func:`~napari_unet.core.training.checkpoint.finish_run`). A Ctrl-C that arrives
@@ -35,8 +36,8 @@ def run_steps(run, stop, preview) -> Generator[Any, None, None]:
             if is_stopped(stop):  # before it is scored: a stopped run writes nothing
                 run.stopped = True
                 return
-            yield from run.validate(preview)
-        while run.step < config.steps:
+            yield from run.validate(preview, stop)  # a stop during it: no score, no step
+        while run.step < config.steps and not run.stopped:
             if is_stopped(stop):
                 run.stopped = True
                 break
@@ -44,7 +45,7 @@ def run_steps(run, stop, preview) -> Generator[Any, None, None]:
             if event is not None:
                 yield event
             if run.step % config.val_every == 0 or run.step == config.steps:
-                yield from run.validate(preview)
+                yield from run.validate(preview, stop)  # cut short by a stop: run.stopped
             yield from run.save_start_best()
     finally:
         prefetcher.close()

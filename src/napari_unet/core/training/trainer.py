@@ -8,7 +8,8 @@ The GUI runs the same generator in a napari thread worker, the command line behi
 progress bar.
 
 Stop is cooperative: ``stop`` (a ``threading.Event`` or a callable) is checked before every
-step; the generator then returns normally with the weights as trained so far. A result (or
+step and between validation tiles; the generator then returns with the weights as trained
+so far (a validation pass cut short records no score). A result (or
 the model file written with its optimiser state) resumes where it stopped. Ctrl-C (a
 ``KeyboardInterrupt``) in a script or notebook saves as a stop does, then is raised again.
 """
@@ -215,7 +216,7 @@ class _Run:
         self._loss, self._n, self._images, self._last = None, 0, 0, time.perf_counter()
         return ev
 
-    def validate(self, preview) -> Generator[Any, None, None]:
+    def validate(self, preview, stop=None) -> Generator[Any, None, None]:
         """Evaluate on the validation pairs, keep the best weights, refresh the preview."""
         from napari_unet.core.training.validation import better, evaluate_pairs, preview_event
 
@@ -223,9 +224,11 @@ class _Run:
         if self.val:
             own = {} if self.step or not self.start_post else {"postprocess": self.start_post}
             meta = self.meta | own  # the start model (step 0) with its own post-processing
-            metrics = evaluate_pairs(
-                self.model, self.val, self.config.normalization, self.device, meta
-            )
+            norm = self.config.normalization
+            metrics = evaluate_pairs(self.model, self.val, norm, self.device, meta, stop)
+            if metrics is None:  # a stop cut it short: no score, no best, no preview
+                self.stopped = True
+                return
             self.history["val"].append({"step": self.step, **metrics})
             yield Evaluation(self.step, metrics)
             if better(metrics, self.best_metrics):
@@ -326,8 +329,8 @@ def iter_train(
         pair is held out (0: no validation, the last model is the best); with them a
         ``val_fraction`` is ignored (a warning; recorded as 0).
     stop : threading.Event or callable, optional
-        Checked before every step (and between the images a fine-tune's start model is
-        scored on); when set the run ends and returns the model as is.
+        Checked before every step and between the tiles validation predicts (also of a
+        fine-tune's start model); when set the run ends and returns the model as is.
         Ctrl-C (``KeyboardInterrupt``) saves the run so too, then is raised again with the
         :class:`TrainResult` as its ``result`` attribute.
     init : path-like or str, optional

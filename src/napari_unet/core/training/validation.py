@@ -99,14 +99,17 @@ def _cut(rows: np.ndarray, fraction: float) -> int:
     return min(max(cut, first + 1), last - 1)
 
 
-def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=None):
+def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=None, stop=None):
     """Instance labels and probabilities of ``raw`` by the prediction module's segmentation.
 
     ``raw`` is ``(H, W)`` or ``(C, H, W)``: a training pair's image, or the training
     preview's view of a colour image (an RGBA alpha dropped, a grey model reading the mean).
+    ``stop`` (the run's stop flag) is checked at every progress step of the prediction (a
+    batch of tiles, at most every 0.2 s): once it is set the prediction ends there and None
+    is returned (before, a stop waited for the whole image, tens of seconds on the CPU).
     """
     from napari_unet.core.images.layout import fit_channels
-    from napari_unet.core.inference.segment import segment
+    from napari_unet.core.inference.segment import iter_segment
 
     raw = np.asarray(raw)
     extra = {}
@@ -116,23 +119,48 @@ def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=
         raw = raw[0]
     elif raw.ndim == 3:
         extra["channel_axis"] = 0
-    labels, probs = segment(
-        model,
-        raw,
-        **extra,
-        return_probabilities=True,
-        device=device,
-        normalization=normalization,
-        metadata=metadata,
-        object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
-        background="keep",  # and its light as trained: training does not flatten
+    found = _until_stopped(
+        iter_segment(
+            model,
+            raw,
+            **extra,
+            device=device,
+            normalization=normalization,
+            metadata=metadata,
+            object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
+            background="keep",  # and its light as trained: training does not flatten
+        ),
+        stop,
     )
+    if found is None:
+        return None
+    labels, probs = found
     return np.asarray(labels), np.asarray(probs)
 
 
+def _until_stopped(gen, stop):
+    """The value ``gen`` returns, or None when ``stop`` is set at one of its events."""
+    from napari_unet.core.training.setup import is_stopped
+
+    try:
+        while True:
+            next(gen)
+            if is_stopped(stop):
+                return None
+    except StopIteration as done:
+        return done.value
+    finally:
+        gen.close()  # the prediction cut short cleans up (the network's mode restored)
+
+
 def evaluate_pairs(
-    model, pairs: list[TrainPair], normalization: dict, device, metadata: dict | None = None
-) -> dict:
+    model,
+    pairs: list[TrainPair],
+    normalization: dict,
+    device,
+    metadata: dict | None = None,
+    stop=None,
+) -> dict | None:
     """Validation loss, pixel IoU and AP at IoU 0.5 over validation pairs.
 
     Parameters
@@ -150,22 +178,34 @@ def evaluate_pairs(
         Where to predict.
     metadata : dict, optional
         Model-file metadata (post-processing settings such as the separation gap).
+    stop : threading.Event or callable, optional
+        The run's stop flag, checked before each pair and between the tiles it is
+        predicted in. Once it is set the pass ends there and returns None: a score of part
+        of the pairs is no score.
 
     Returns
     -------
-    dict
+    dict or None
         ``val_loss`` (weighted cross entropy), ``pixel_iou`` (foreground IoU over all pairs),
-        ``ap50`` (DSB2018 AP at IoU 0.5 over all matched cells), ``n_gt``, ``n_pred``.
+        ``ap50`` (DSB2018 AP at IoU 0.5 over all matched cells), ``n_gt``, ``n_pred``;
+        None when ``stop`` cut the pass short.
     """
     from napari_unet.core.metrics import match_instances
+    from napari_unet.core.training.setup import is_stopped
 
     loss_sum = n_w = 0.0
     inter = union = 0
     tp = fp = fn = 0
     n_gt = n_pred = 0
+    cut = {} if stop is None else {"stop": stop}
     for p in pairs:
+        if is_stopped(stop):
+            return None
         norm = p.normalization or normalization  # how the pair's raw pixels are read
-        pred, probs = segment_image(model, p.raw, norm, device, metadata)
+        found = segment_image(model, p.raw, norm, device, metadata, **cut)
+        if found is None or is_stopped(stop):  # cut short: no score of part of the pairs
+            return None
+        pred, probs = found
         w = p.weights
         classes = probs[:2] if p.head == "distance" else probs  # its channel 2 is no class
         pt = np.take_along_axis(classes, p.target[None].astype(np.intp), axis=0)[0]
