@@ -32,6 +32,7 @@ from napari_unet.core.training.config import (
     TrainConfig,
 )
 from napari_unet.widgets import _layers
+from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._train_helpers import RegionDefault
 
 #: Start from the built-in model chosen by the training images (``auto``).
@@ -67,6 +68,11 @@ class TrainForm(Container):
         self.start_note = ""  # which built-in model the last start chose, and why
         self._idle_status, self._idle = None, ""  # the status line showing idle_text
         self._make_controls()
+        # The image's "<image> annotations", then its ground truth, unless the user chose
+        # labels for this image.
+        self._labels_default = LabelsDefault(
+            self._labels_box, lambda: self._image.value, viewer, per_image=True
+        )
         # The Annotate dock's "<image> annotated region", unless the user chose a region.
         self._region_default = RegionDefault(self._region, lambda: self._image.value)
         pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
@@ -143,17 +149,14 @@ class TrainForm(Container):
     def pair_labels(self, _value=None) -> None:
         """Offer the chosen image's own labels and annotated region.
 
-        Its annotations, else its ground truth; the Annotate dock's ``"<image> annotated
-        region"`` unless the user chose a region
+        Its ``"<image> annotations"``, else its ground truth, its predictions last, unless
+        the user chose a labels layer
+        (:class:`~napari_unet.widgets._labels_default.LabelsDefault`); the Annotate dock's
+        ``"<image> annotated region"`` unless the user chose a region
         (:class:`~napari_unet.widgets._train_helpers.RegionDefault`). The idle status line
         follows the picks.
         """
-        image = self._image.value
-        if image is not None:
-            mine = _layers.layers_of(self._viewer, image)
-            mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
-            if mine and self._labels_box.value not in mine:
-                self._labels_box.value = mine[0]
+        self._labels_default.pick()
         self._region_default.pick()
         self._on_val_image()  # a removed validation image falls back without a signal
         self.show_idle()
@@ -170,11 +173,11 @@ class TrainForm(Container):
             return f"Ready: press Train on the {len(self._pairs)} added pairs."
         if self._image.value is None or self._labels_box.value is None:
             return "Choose an image and its labels (Annotate > Start makes them), then press Train."
-        region = self._region.value
+        on, region = f"Ready: press Train on {self._labels_box.value.name!r}", self._region.value
         if region is not None:
-            return f"Ready: press Train inside {region.name!r}, where unpainted is background."
+            return f"{on} inside {region.name!r}, where unpainted is background."
         return (
-            "Ready: press Train. All unpainted pixels are background; partly painted? Mark "
+            f"{on}. All unpainted pixels are background; partly painted? Mark "
             "the annotated region (the Annotate dock's rectangle)."
         )
 

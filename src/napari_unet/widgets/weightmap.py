@@ -15,6 +15,7 @@ from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
 from napari_unet.widgets._train_helpers import RegionDefault
 
@@ -74,8 +75,10 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         # Two lines kept while live updates change it; a long error never widens the dock.
         _layers.message_label(self._status, lines=2)
         self._status.value = self._idle = self._idle_text()  # follows the picks (_show_idle)
-        # The Annotate dock's "<image> annotated region" of the labels' image, unless the
-        # user chose a region.
+        # The labels' image's "<image> annotations", then its ground truth, unless the user
+        # chose labels; the Annotate dock's "<image> annotated region" of the labels' image,
+        # unless the user chose a region.
+        self._labels_default = LabelsDefault(self._labels_box, self._labels_image, viewer)
         self._region_default = RegionDefault(self._mask, self._labels_image)
         settings = Container(
             widgets=[
@@ -139,6 +142,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
+        self._labels_default.pick()  # the image's annotations may have been added
         self._on_labels_changed()
         self._region_default.pick()  # the image's annotated region may have been added
         self._on_region_changed()  # a removed region layer is no longer watched

@@ -1,0 +1,108 @@
+"""The labels layer the Train and Weight map docks pick by themselves.
+
+:class:`LabelsDefault` keeps a labels picker on the chosen image's ``"<image> annotations"``
+(the Annotate dock's layer, with the user's corrections), else on the image's other labels
+(its ground truth), its predictions (``"<image> segmentation (...)"``) last. Before, the
+picker stayed on the first Labels layer, often the image's prediction: the Train dock then
+fine-tuned the model on its own output, and the corrections were never trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from napari_unet.widgets._layers import layers_of, reset_keeping
+
+__all__ = ["LabelsDefault", "preferred_labels"]
+
+
+def preferred_labels(viewer, image, offered) -> object | None:
+    """The labels of ``offered`` best to train on for ``image`` (None: none of its own).
+
+    ``"<image> annotations"``, then another layer ending in ``annotations``, then the
+    image's other labels (its ground truth), then its predictions; the viewer's order
+    among equals.
+    """
+    if image is None:
+        return None
+    mine = [ly for ly in layers_of(viewer, image) if any(ly is o for o in offered)]
+
+    def rank(layer) -> int:
+        if layer.name == f"{image.name} annotations":
+            return 0
+        if layer.name.endswith("annotations"):
+            return 1
+        return 3 if layer.name.startswith(f"{image.name} segmentation") else 2
+
+    return min(mine, key=rank, default=None)
+
+
+class LabelsDefault:
+    """Keeps a labels picker on :func:`preferred_labels` for ``image_of()``, until the user picks.
+
+    Call :meth:`pick` when the image or the viewer's layers change (added, removed,
+    renamed). A layer the user (or a script) chose in the picker is kept until it leaves
+    the viewer (or, with ``per_image``, until another image is chosen); the picks are
+    automatic again then. A change the picker makes itself (its choices refreshed, a layer
+    gone) is not the user's.
+    """
+
+    def __init__(
+        self, picker, image_of: Callable[[], object], viewer, per_image: bool = False
+    ) -> None:
+        self.picker, self.image_of, self.viewer = picker, image_of, viewer
+        self.per_image, self._image = per_image, image_of()
+        self.auto = picker.value  # the layer chosen here last (at first, the picker's own)
+        self.user = None  # the layer the user chose (None: the picks are automatic)
+        self._quiet = False  # a change now is not the user's (a refresh, a pick made here)
+        refresh = picker.reset_choices
+
+        def reset_choices(*args) -> None:
+            with self._not_the_user():
+                refresh(*args)
+
+        picker.reset_choices = reset_choices  # what Container.reset_choices calls
+        picker.changed.connect(self._on_changed)
+        native = getattr(picker, "native", None)
+        if hasattr(native, "activated"):  # chosen in the list, even the layer shown already
+            native.activated.connect(lambda _index: self._chosen(picker.value))
+
+    @contextmanager
+    def _not_the_user(self):
+        quiet, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = quiet
+
+    def _on_changed(self, value) -> None:
+        if not self._quiet and value is not self.auto:
+            self._chosen(value)
+
+    def _chosen(self, value) -> None:
+        if not self._quiet and value is not None:
+            self.user = value
+
+    def pick(self, _value=None) -> None:
+        """Choose the image's preferred labels, unless the user chose a labels layer."""
+        picker = self.picker
+        reset_keeping(picker.reset_choices, picker)  # the layers offered now
+        offered = [layer for layer in picker.choices if layer is not None]
+        image = self.image_of()
+        if self.per_image and image is not self._image:  # labels chosen for another image
+            self.user = None
+        self._image = image
+        if self.user is not None and any(self.user is ly for ly in offered):
+            if picker.value is not self.user:
+                self._set(self.user)
+            return
+        self.user = None  # never chosen, or its layer left the viewer
+        best = preferred_labels(self.viewer, image, offered)
+        self._set(picker.value if best is None else best)
+
+    def _set(self, layer) -> None:
+        self.auto = layer
+        if self.picker.value is not layer:
+            with self._not_the_user():
+                self.picker.value = layer
