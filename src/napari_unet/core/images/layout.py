@@ -170,9 +170,8 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
         A channel index out of range, a channel choice for a multichannel model, or a count
         the model cannot take.
     """
+    planes = without_alpha(planes, in_channels, rgba)
     n = int(planes.shape[1])
-    if rgba and n == 4 and in_channels != 4 and is_alpha(planes[:, 3]):
-        planes, n = planes[:, :3], 3
     if channel is not None and channel != "mean":
         index = isinstance(channel, int | np.integer) and not isinstance(channel, bool)
         if in_channels != 1 or not index:
@@ -197,6 +196,17 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
         f"model expects {in_channels}: it was trained on {in_channels}-channel images; give "
         f"images with {in_channels} channel(s), or use a model trained on {n}-channel images"
     )
+
+
+def without_alpha(planes, in_channels: int, rgba: bool = False):
+    """``(P, C, H, W)`` planes without an RGBA image's alpha, as :func:`fit_channels` reads them.
+
+    The fourth channel is dropped when ``rgba`` (the input's last axis holds four channels),
+    it is an alpha (:func:`is_alpha`) and the model does not take four channels.
+    """
+    if rgba and int(planes.shape[1]) == 4 and in_channels != 4 and is_alpha(planes[:, 3]):
+        return planes[:, :3]
+    return planes
 
 
 def is_alpha(channel) -> bool:
