@@ -23,6 +23,12 @@ def test_one_id_over_three_or_more_pieces_is_a_mask(value):
         check_not_mask(_cells(3, value), "a.tif")  # before: one object, silently
 
 
+def test_a_mask_with_a_samples_axis_is_refused():
+    """(Y, X, 1), as read_image gives some TIFFs: before, counted as Y one-pixel planes."""
+    with pytest.raises(InputError, match="covers 3 separate objects"):
+        check_not_mask(_cells(3, 255)[..., None], "a.tif")
+
+
 def test_a_stack_whose_planes_are_masks_is_refused():
     with pytest.raises(InputError, match="label the mask first"):
         check_not_mask(np.stack([_cells(1), _cells(4)]), "stack.tif")

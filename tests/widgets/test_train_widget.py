@@ -55,6 +55,7 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     viewer, widget = setup(make_napari_viewer, tmp_path)
     predict = fake_predict_dock()
     viewer.window.add_dock_widget(predict, name="Predict")
+    gc.unfreeze()  # the test session's own freeze (conftest.py) undone: the dock's is checked
     assert gc.get_freeze_count() == 0
     meter = GapMeter()
     meter.start()

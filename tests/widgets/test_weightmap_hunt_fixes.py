@@ -50,6 +50,24 @@ def test_undo_and_redo_recompute_the_map_and_a_redraw_does_not(dock, qtbot, runs
     assert len(runs) == done
 
 
+def test_undo_in_a_labels_region_recomputes_the_map(dock, qtbot):
+    viewer, widget, labels = dock
+    region = viewer.add_labels(np.ones(labels.shape, np.uint8), name="region")
+    widget._mask.value = region
+    widget._live.value = True
+    settle(qtbot, widget)
+    region.brush_size = 9
+    region.selected_label = 0
+    region.paint((16, 16), 0)  # a hole in the region, kept in its undo history
+    settle(qtbot, widget)
+    shown = viewer.layers["cells weights"]
+    assert (shown.data[16, 16] == 0) and region.data[16, 16] == 0
+    region.undo()  # before: only the labels' undo recomputed the map
+    settle(qtbot, widget)
+    assert region.data.all()
+    np.testing.assert_array_equal(shown.data, target_and_weights(labels)[1])
+
+
 def test_a_shapes_region_of_lines_only_is_an_error_not_weights_zero(dock, qtbot, errors):
     viewer, widget, _ = dock
     path = np.array([[2, 2], [2, 28], [28, 28]])

@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and path.exists() and not args.overwrite:
             raise InputError(f"{path} exists; pass --overwrite to replace it")
     labels = read_image(args.labels, labels=True)
-    check_labels(labels)  # RGB, float...: the error before the progress bar is drawn
+    # RGB, float...: the error before the progress bar is drawn; (Y, X, 1) read as (Y, X)
+    labels = check_labels(labels)
     for path, dtype in ((args.output, np.float32), (args.target, np.uint8)):
         if path is not None:  # before the work: the format must hold the result
             check_writable(path, np.broadcast_to(np.zeros((), dtype), labels.shape))

@@ -100,7 +100,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._computed = None  # the fingerprint of the labels last computed (_fingerprint)
         # Paint strokes in the labels, and an undo/redo (which only redraws the layer).
         self._labels_watch = _EditWatch(self._schedule, redraw=self._on_redraw)
-        self._region_watch = _EditWatch(self._schedule)  # and edits of the annotated region
+        # And edits of the annotated region (an undo or redo of a Labels region too).
+        self._region_watch = _EditWatch(self._schedule, redraw=self._on_redraw)
         self._timer = QTimer(self.native)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -209,10 +210,20 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
                 parent.visibilityChanged.connect(self._on_dock_visibility)
         return self.native.visibleRegion().isEmpty()
 
+    def _inputs_fingerprint(self) -> tuple | None:
+        """:func:`_fingerprint` of the labels and of a Labels region (None: cannot tell)."""
+        layer, region = self._labels_box.value, self._mask.value
+        labels = None if layer is None else _fingerprint(layer)
+        if labels is None:
+            return None
+        if region is None or not hasattr(region.events, "paint"):  # none, or Shapes
+            return labels, None
+        marked = _fingerprint(region)
+        return None if marked is None else (labels, marked)
+
     def _on_quiet(self) -> None:
-        layer = self._labels_box.value
-        if not self._must_run:  # only redrawn: run when an undo or redo changed the labels
-            now = None if layer is None else _fingerprint(layer)
+        if not self._must_run:  # only redrawn: run when an undo or redo changed the inputs
+            now = self._inputs_fingerprint()
             if now is None or now == self._computed:
                 return  # a new slice or the like: the map is up to date
         if self._out_of_sight():
@@ -252,9 +263,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         if self._worker is not None:
             self._pending = True  # one re-run when the current one finishes
             return
-        # Tried on these labels, even if refused: a redraw alone never asks again.
-        layer = self._labels_box.value
-        self._computed = None if layer is None else _fingerprint(layer)
+        # Tried on these inputs, even if refused: a redraw alone never asks again.
+        self._computed = self._inputs_fingerprint()
         try:
             labels, mask = self._inputs()
         except InputError as exc:

@@ -130,6 +130,8 @@ def check_not_mask(labels, what: str = "labels") -> None:
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
         return
     arr = np.asarray(arr)  # a lazy file is read here
+    if has_sample_axis(arr.shape):  # (Y, X, 1): one image, as check_labels reads it
+        arr = arr[..., 0]
     top = int(arr.max())
     if top == 0 or int(arr[arr != 0].min()) != top:
         return  # no id, or two or more ids

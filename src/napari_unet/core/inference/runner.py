@@ -341,7 +341,7 @@ def weights_fingerprint(tensors: list) -> bytes:
         for t in tensors:
             flat = t.detach().reshape(-1)
             step = max(1, flat.numel() // FINGERPRINT_SAMPLES)
-            parts.append(flat[::step].to(tensors[0].device, torch.float64))
+            parts.append(flat[::step].to(tensors[0].device, torch.float32))  # MPS: no float64
         return torch.cat(parts).cpu().numpy().tobytes()
 
 

@@ -82,11 +82,10 @@ def separated_labels(labels: np.ndarray, gap: int = WeightMapSettings.gap) -> np
     Returns
     -------
     numpy.ndarray
-        Labels of the same shape and dtype.
+        Labels of the same shape and dtype (a (Y, X, 1) input comes back (Y, X)).
     """
-    check_labels(labels)
+    labels = np.asarray(check_labels(labels))  # (Y, X, 1) read as its plane
     gap = check_parameters(1.0, 1.0, gap, "binary")
-    labels = np.asarray(labels)
     if gap == 0:
         return labels.copy()
     if labels.ndim != 2:
