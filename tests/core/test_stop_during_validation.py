@@ -7,7 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_unet import TrainConfig, drain, iter_train, make_pairs, touching_cells  # noqa: E402
+from test_finetune_lr import quick as finetune_quick  # noqa: E402
+
+from napari_unet import drain, iter_train, make_pairs, touching_cells  # noqa: E402
 from napari_unet.core.inference import plan  # noqa: E402
 from napari_unet.core.inference.runner import TileRunner  # noqa: E402
 from napari_unet.core.training import validation  # noqa: E402
@@ -19,11 +21,8 @@ TILE = 48  # small tiles: the 192 x 192 validation image is predicted in many of
 
 
 def quick(**kw):
-    base = dict(
-        model="tiny", steps=6, batch_size=2, crop_size=48, val_every=3, device="cpu",
-        prefetch=0, event_interval=0.0,
-    )  # fmt: skip
-    return TrainConfig(**(base | kw))
+    """test_finetune_lr's tiny quick config, validating every 3 of 6 steps."""
+    return finetune_quick(**({"steps": 6, "val_every": 3} | kw))
 
 
 @pytest.fixture(scope="module")
