@@ -130,7 +130,8 @@ def save_model(dock) -> Path | None:
     message, not a traceback. The copy of the model waits for the step (and the view's
     prediction) in progress: on the GUI thread that froze napari for as long (4 s a step
     on an 8192 x 8192 image), so the copy and the write run in a worker
-    (``dock._saving``), and the status line says when the file is written.
+    (``dock._saving``), and the status line says when the file is written: its note
+    (``dock._save_note``) stays on the line the running dock refreshes, until the next Start.
     """
     from napari.qt.threading import create_worker
 
@@ -156,11 +157,14 @@ def save_model(dock) -> Path | None:
 
     def done(result) -> None:
         saved, step = result
+        dock._save_note = f"; saved step {step} to {saved.name}"
         dock._status.value = f"Saved the model at step {step} to {saved.name}"
 
     def failed(exc) -> None:
+        dock._save_note = f"; saving failed: {exc}"
         _layers.report_error(dock._status, f"could not save the model: {exc}")
 
+    dock._save_note = f"; saving the model to {path.name}..."
     dock._status.value = f"Saving the model to {path.name} (after the step in progress)..."
     dock._saving = create_worker(save, _connect={"returned": done, "errored": failed})
     return path

@@ -5,7 +5,10 @@
   the step count (:class:`~napari_unet.core.live.trainer.LiveTrainer`'s ``resume``). Start
   used to load the model file again and throw the live steps away, silently. Picking a
   model in the dock's list (even the same one again), another model file or another image
-  starts afresh from the chosen model.
+  starts afresh from the chosen model. What was annotated (erased background) is carried
+  only to the same annotations layer and plane (:func:`resumable`): on another plane of the
+  stack, or with another annotations layer, its pixels are not those annotated, and the old
+  cells became annotated background there.
 - **Ids are sent as the layer holds them** (:func:`send_box`): cast to int32, a uint32
   layer's id 3,000,000,000 (the Annotate dock's layers are uint32) reached the trainer as a
   negative id, not annotated, and an int64 layer's 2**32 + 1 as 1, merged with cell 1. The
@@ -43,9 +46,9 @@ def _model_choice(dock) -> tuple:
     return choice, str(dock._model_file.value) if choice == FILE else None
 
 
-def keep_run(dock, image) -> None:
+def keep_run(dock, inputs) -> None:
     """Remember what the dock's new run trains (Stop, then Start, continues it)."""
-    dock._kept_for = (_model_choice(dock), image)
+    dock._kept_for = (_model_choice(dock), inputs.image, inputs.labels, inputs.plane.index)
 
 
 def forget_run(dock, *_args) -> None:
@@ -53,13 +56,21 @@ def forget_run(dock, *_args) -> None:
     dock._kept_for = None
 
 
-def resumable(dock, image):
-    """The stopped run that Start continues on ``image`` (None: start from the model chosen)."""
+def resumable(dock, inputs):
+    """The stopped run that Start continues on ``inputs`` (None: start from the model chosen).
+
+    Its annotated pixels are carried only to the same annotations layer and plane (its
+    ``carry_annotations``); the weights, optimiser state and steps go on in any case.
+    """
     kept = getattr(dock, "_kept_for", None)
     if dock.trainer is None or kept is None:
         return None
-    choice, kept_image = kept
-    return dock.trainer if choice == _model_choice(dock) and kept_image is image else None
+    choice, image, labels, index = kept
+    if choice != _model_choice(dock) or image is not inputs.image:
+        return None
+    same = labels is inputs.labels and index == inputs.plane.index
+    dock.trainer.carry_annotations = same  # resume.take_over reads it
+    return dock.trainer
 
 
 def run_note(dock) -> str:
@@ -69,8 +80,8 @@ def run_note(dock) -> str:
 
 
 def stopped_note(dock) -> str:
-    """The status line once stopped: the steps, and what Start does next."""
-    head = f"Stopped after {dock.trainer.step} steps"
+    """The status line once stopped: the steps, a save of the run, and what Start does next."""
+    head = f"Stopped after {dock.trainer.step} steps{getattr(dock, '_save_note', '')}"
     problem = reshaped(dock)
     if problem is not None:
         return f"{head}: {problem}; the model is kept."

@@ -84,8 +84,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._other_names: list[str] = []
         self._left_out: list[str] = []  # other images left out, and why
         self._plane = None  # the plane trained on (_live_inputs.Plane)
-        self._kept_for = None  # (model choice, image) of the run Start continues
+        self._kept_for = None  # (model choice, image, labels, plane) of the run continued
         self._saving = None  # the worker writing a model file (Save model...)
+        self._save_note = ""  # "; saved step 17 to NAME", kept on the status line
         self._make_controls()
         self._bridge = _Bridge()
         self._bridge.view.connect(self._on_view)
@@ -182,7 +183,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             return False
         from napari_unet.core.live.trainer import LiveTrainer
 
-        previous = runs.resumable(self, inputs.image)  # Stop, then Start: go on with its model
+        previous = runs.resumable(self, inputs)  # Stop, then Start: go on with its model
         self.stop()
         image, labels, plane = inputs.image, inputs.labels, inputs.plane.shape
         _layers.widen_labels(labels)  # napari's New labels is uint8: 255 cells at most
@@ -191,8 +192,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
             model if previous is None else previous.snapshot(), meta, inputs.plane.raw,
             on_view=self._bridge.view.emit, others=inputs.others, resume=previous,
         )  # fmt: skip
-        runs.keep_run(self, image)
+        runs.keep_run(self, inputs)
         self._last_view, self._views, self._capped = None, 0, None  # not the last run's
+        self._save_note = ""  # a save of the last run
         self._other_names, self._left_out = inputs.names, inputs.left_out
         region = self._annotated_box.value
         if region is not None:
@@ -339,7 +341,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             self.stop()
             _layers.report_error(self._status, f"Live training stopped: {problem}")
             return
-        self._status.value = f"Live: {state}, step {t.step}{loss}{seen}"
+        self._status.value = f"Live: {state}, step {t.step}{loss}{seen}{self._save_note}"
 
     # -- accepting predictions -----------------------------------------------------------------
     def accept_at(self, y: int, x: int) -> bool:

@@ -5,6 +5,8 @@ their average, the optimiser's state and the step count, and what was annotated 
 plane that no painted cell shows any more: background erased by the user ("not a cell
 here", a wrongly accepted object rubbed out). The cells themselves come back with the
 annotations the dock sends at Start; before, an erased correction was forgotten at Start.
+Only on the same plane and annotations layer: the dock sets ``carry_annotations`` of the
+stopped trainer to False for another plane or layer, whose pixels are not those annotated.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def take_over(trainer, previous) -> None:
     for group in trainer._opt.param_groups:
         group["lr"] = trainer.config.lr  # this run's rate
     trainer.step = trainer.start_step = previous.step
-    keep_annotated(trainer.data, previous.data)
+    if getattr(previous, "carry_annotations", True):  # False: another plane or layer
+        keep_annotated(trainer.data, previous.data)
 
 
 def keep_annotated(data, old) -> None:
