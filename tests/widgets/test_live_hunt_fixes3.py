@@ -14,29 +14,12 @@ import pytest
 
 pytest.importorskip("napari")
 
+import test_live_hunt_fixes as first_hunt  # noqa: E402
+from test_live_hunt_fixes2 import _dock  # noqa: E402
+
+model_file = first_hunt.model_file  # a fixture: the tiny model of the dock tests as a file
+
 SIZE = 64
-
-
-@pytest.fixture(scope="module")
-def model_file(tiny, tmp_path_factory):
-    """The tiny model of the dock tests as a model file."""
-    from napari_unet.core.models.modelfile import save_model
-
-    model, meta = tiny
-    meta = {k: v for k, v in meta.items() if k != "final_loss"}
-    return save_model(tmp_path_factory.mktemp("live3") / "tiny.unet.safetensors", model, **meta)
-
-
-def _dock(viewer, image, labels, model_file):
-    from napari_unet.widgets._live_parts import FILE
-    from napari_unet.widgets.live import LiveWidget
-
-    widget = LiveWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Live")
-    widget._image_box.value, widget._labels_box.value = image, labels
-    widget._model_file.value = model_file
-    widget._model.value = FILE
-    return widget
 
 
 def _cell():
