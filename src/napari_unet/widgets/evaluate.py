@@ -100,6 +100,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         _layers.message_label(self._status)
         self._summary_title = Label(value="")
         self._thresholds_title = Label(value="")
+        for title in (self._summary_title, self._thresholds_title):  # they name the layers:
+            _layers.message_label(title)  # wrapped, never wider than the dock
         self._summary, self._thresholds = Table(), Table()
         self._fits = []
         for table in (self._summary, self._thresholds):
