@@ -26,31 +26,47 @@ HERE = Path(__file__).resolve().parent
 SIZE = (1400, 760)
 
 
-def main() -> None:
-    """Make the screenshot."""
-    viewer = napari.Viewer(title="napari-unet: Predict", show=True)
-    viewer.window._qt_window.resize(*SIZE)
+def wait(until, timeout: float = 300.0) -> None:
+    """Run Qt's events until ``until()`` holds (or ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def predicted(title: str, size: tuple[int, int], dock_width: int):
+    """A shown viewer with the nuclei sample predicted by a Predict dock: (viewer, dock)."""
+    viewer = napari.Viewer(title=title, show=True)
+    viewer.window._qt_window.resize(*size)
     viewer.open_sample("napari-unet", "nuclei")
     viewer.layers["nuclei ground truth"].visible = False
     widget = PredictWidget(viewer)
     dock = viewer.window.add_dock_widget(widget, name="Predict")
     QApplication.processEvents()
-    viewer.window._qt_window.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
+    viewer.window._qt_window.resizeDocks([dock], [dock_width], Qt.Orientation.Horizontal)
     widget._image.value = viewer.layers["nuclei"]
     widget._probabilities.value = False
     widget._run.native.click()
-    deadline = time.monotonic() + 300
-    while (widget._worker is not None or not widget._run.enabled) and time.monotonic() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.02)
+    wait(lambda: widget._worker is None and widget._run.enabled)
     viewer.reset_view()
-    for _ in range(5):
+    return viewer, widget
+
+
+def save(viewer, name: str) -> None:
+    """The whole window as ``name`` beside this script (128 colours)."""
+    for _ in range(10):
         QApplication.processEvents()
     shot = viewer.screenshot(canvas_only=False, flash=False)
     img = Image.fromarray(shot[..., :3]).quantize(colors=128, method=Image.Quantize.MEDIANCUT)
-    out = HERE / "predict_overlay.png"
+    out = HERE / name
     img.save(out, optimize=True)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
+
+
+def main() -> None:
+    """Make the screenshot."""
+    viewer, _ = predicted("napari-unet: Predict", SIZE, 380)
+    save(viewer, "predict_overlay.png")
     viewer.close()
 
 

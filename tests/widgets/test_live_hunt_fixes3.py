@@ -41,6 +41,18 @@ def _run(qtbot, widget):
     widget.stop()
 
 
+def _stopped(viewer, qtbot, model_file, shape, name, plane=None):
+    """An image of ``shape`` with one painted cell in a 2D layer ``name`` (on ``plane`` of a
+    stack), a Live run that took it in, stopped: ``(image, annotations, dock)``."""
+    image = viewer.add_image(_image(shape), name="stack" if len(shape) == 3 else "img")
+    if plane is not None:
+        viewer.dims.set_point(0, plane)
+    ann = viewer.add_labels(_cell(), name=name)
+    widget = _dock(viewer, image, ann, model_file)
+    _run(qtbot, widget)
+    return image, ann, widget
+
+
 def _waiting(qtbot, widget) -> None:
     """Nothing annotated: the status line waits for the first painted cell."""
     assert not widget.trainer.data.annotated, "the old run's pixels are annotated here"
@@ -52,11 +64,7 @@ def _waiting(qtbot, widget) -> None:
 
 def test_another_plane_and_layer_carry_no_annotations(make_napari_viewer, qtbot, model_file):
     viewer = make_napari_viewer()
-    image = viewer.add_image(_image((3, SIZE, SIZE)), name="stack")
-    viewer.dims.set_point(0, 2)
-    ann2 = viewer.add_labels(_cell(), name="plane 2 annotations")
-    widget = _dock(viewer, image, ann2, model_file)
-    _run(qtbot, widget)
+    *_, widget = _stopped(viewer, qtbot, model_file, (3, SIZE, SIZE), "plane 2 annotations", 2)
     viewer.dims.set_point(0, 0)  # the documented workflow: another plane, a new layer
     ann0 = viewer.add_labels(np.zeros((SIZE, SIZE), np.int32), name="plane 0 annotations")
     widget._labels_box.value = ann0
@@ -67,11 +75,7 @@ def test_another_plane_and_layer_carry_no_annotations(make_napari_viewer, qtbot,
 
 def test_another_plane_same_layer_carries_no_annotations(make_napari_viewer, qtbot, model_file):
     viewer = make_napari_viewer()
-    image = viewer.add_image(_image((3, SIZE, SIZE)), name="stack")
-    viewer.dims.set_point(0, 2)
-    ann = viewer.add_labels(_cell(), name="annotations")
-    widget = _dock(viewer, image, ann, model_file)
-    _run(qtbot, widget)
+    _, ann, widget = _stopped(viewer, qtbot, model_file, (3, SIZE, SIZE), "annotations", 2)
     ann.data = np.zeros((SIZE, SIZE), np.int32)  # plane 2's cell erased: not of plane 0
     viewer.dims.set_point(0, 0)
     assert widget.start(), widget._status.value
@@ -81,10 +85,7 @@ def test_another_plane_same_layer_carries_no_annotations(make_napari_viewer, qtb
 
 def test_new_layer_after_delete_carries_no_annotations(make_napari_viewer, qtbot, model_file):
     viewer = make_napari_viewer()
-    image = viewer.add_image(_image((SIZE, SIZE)), name="img")
-    ann = viewer.add_labels(_cell(), name="img annotations")
-    widget = _dock(viewer, image, ann, model_file)
-    _run(qtbot, widget)
+    _, ann, widget = _stopped(viewer, qtbot, model_file, (SIZE, SIZE), "img annotations")
     viewer.layers.remove(ann)
     fresh = viewer.add_labels(np.zeros((SIZE, SIZE), np.int32), name="img annotations")
     widget._labels_box.value = fresh
@@ -94,11 +95,7 @@ def test_new_layer_after_delete_carries_no_annotations(make_napari_viewer, qtbot
 
 def test_same_layer_same_plane_still_carries(make_napari_viewer, qtbot, model_file):
     viewer = make_napari_viewer()
-    image = viewer.add_image(_image((3, SIZE, SIZE)), name="stack")
-    viewer.dims.set_point(0, 1)
-    ann = viewer.add_labels(_cell(), name="annotations")
-    widget = _dock(viewer, image, ann, model_file)
-    _run(qtbot, widget)
+    _, ann, widget = _stopped(viewer, qtbot, model_file, (3, SIZE, SIZE), "annotations", 1)
     ann.data = np.zeros((SIZE, SIZE), np.int32)  # erased: background on this plane
     assert widget.start(), widget._status.value
     data = widget.trainer.data
