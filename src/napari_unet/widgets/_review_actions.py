@@ -206,7 +206,7 @@ def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> Non
 
 
 def rescue_unsaved(writer, output: Path) -> None:
-    """Labels that could not be written at close go to the temporary folder; say where.
+    """Labels (and a review file) not written at close go to the temporary folder; say where.
 
     The folder is the output folder's own (:func:`~napari_unet.core.review.writer.rescue_folder`).
     """
@@ -215,9 +215,13 @@ def rescue_unsaved(writer, output: Path) -> None:
     from napari_unet.core.review.writer import rescue_folder
 
     failed = writer.failed
+    what = [f"the edits of {', '.join(failed)}"] if failed else []
+    if writer.review_failed:
+        what.append("the review file (statuses, times)")
     try:
         paths = writer.rescue(rescue_folder(output))
         where = f"they were saved to {paths[0].parent}" if paths else "nothing could be kept"
     except (OSError, InputError) as exc:
         where = f"and not to the temporary folder either ({exc})"
-    show_error(f"The edits of {', '.join(failed)} could not be written to {output}; {where}.")
+    what = " and ".join(what) or "some files"
+    show_error(f"{what[0].upper()}{what[1:]} could not be written to {output}; {where}.")

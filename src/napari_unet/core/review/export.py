@@ -7,6 +7,8 @@ Everything goes into ``OUTPUT/export``::
     summary.csv                     one row per exported image (measure.summarize), with
                                     its status and the reviewer's time
     report.txt                      the one-line report (accepted, corrected, rejected...)
+    export-files.json               the list of the files above (what the next export may
+                                    replace; anything else in the folder makes it refuse)
 
 Rejected images and those that still need work are left out (the report counts them).
 """
@@ -23,7 +25,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.io import read_image, write_image
 from napari_unet.core.images.pixels import read_pixel_size
-from napari_unet.core.review.folders import foreign_entry
+from napari_unet.core.review.folders import MANIFEST, foreign_entry, manifest_text
 from napari_unet.core.review.measure import measure_objects, summarize, write_csv
 from napari_unet.core.review.session import Review, stem_of
 
@@ -64,7 +66,9 @@ def iter_export(
     :func:`~napari_unet.core.images.pixels.read_pixel_size`).
     """
     folder = review.output / "export"
-    foreign = foreign_entry(folder)
+    # An export with no list of its files (an older version's) owns only the files named
+    # after the images of the review (those of images no longer listed too).
+    foreign = foreign_entry(folder, [*review.names, *review._missing])
     if foreign is not None:
         raise InputError(
             f"{folder} holds {foreign.relative_to(folder)}, which no export wrote; an export "
@@ -97,6 +101,9 @@ def _export_into(review: Review, folder: Path, pixel_size) -> Generator:
         report += f"; not exported, {reason}: {', '.join(which)}"
     with atomic_write(folder / "report.txt") as tmp:
         tmp.write_text(report + "\n", encoding="utf-8")
+    text = manifest_text(folder)  # what this export wrote: what the next one may replace
+    with atomic_write(folder / MANIFEST) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return ExportResult(folder, len(rows), objects, report, tuple(skipped), tuple(rows))
 
 

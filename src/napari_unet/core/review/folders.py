@@ -12,6 +12,7 @@ deleted by the first export.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
 
 __all__ = [
-    "EXPORT_ENTRIES",
+    "EXPORT_FOLDERS",
+    "MANIFEST",
     "check_output",
     "collect_images",
     "file_hash",
@@ -27,18 +29,18 @@ __all__ = [
     "images_only",
     "os_metadata",
     "label_candidates",
+    "legacy_files",
+    "manifest_text",
+    "read_manifest",
     "stem_of",
 ]
 
 #: The folders of the output folder that a review writes (and may replace or empty).
 WRITTEN = ("labels", "predictions", "export")
-#: What an export writes into ``OUTPUT/export``: folder -> the file endings inside it.
-EXPORT_ENTRIES = {
-    "labels": ("_labels.tif", "_labels.zarr"),
-    "measurements": (".csv",),
-    "summary.csv": None,
-    "report.txt": None,
-}
+#: The folders an export writes into ``OUTPUT/export`` (and summary.csv, report.txt).
+EXPORT_FOLDERS = ("labels", "measurements")
+#: The list of the files an export wrote, written with them into ``OUTPUT/export``.
+MANIFEST = "export-files.json"
 
 
 def _within(path: Path, folder: Path) -> bool:
@@ -79,29 +81,64 @@ def check_output(output: Path, images: list[Path], labels_folder: Path | None) -
             raise InputError(f"cannot create the output folder {output}: {exc}") from None
 
 
-def foreign_entry(export: Path) -> Path | None:
+def foreign_entry(export: Path, names=()) -> Path | None:
     """The first entry of an existing export folder that no export wrote (None if none).
 
-    An export replaces ``OUTPUT/export`` whole; anything else in it would be lost.
+    An export replaces ``OUTPUT/export`` whole; anything else in it would be lost. What an
+    export wrote is what its list of files (:data:`MANIFEST`) names; an export of a version
+    that wrote no list owns only the files named after the images ``names``
+    (:func:`legacy_files`). Before, any ``.csv`` in ``measurements`` or ``*_labels.tif``
+    in ``labels`` passed as the export's own, and the user's files there were deleted.
     """
     if not export.is_dir():
         return None
+    own = read_manifest(export)
+    if own is None:
+        own = legacy_files(names)
     for entry in sorted(export.iterdir()):
-        if _temporary(entry) or os_metadata(entry):
+        if _temporary(entry) or os_metadata(entry) or entry.name == MANIFEST and entry.is_file():
             continue
-        if entry.name not in EXPORT_ENTRIES:
+        if entry.name in EXPORT_FOLDERS and entry.is_dir():
+            for inner in sorted(entry.iterdir()):
+                if f"{entry.name}/{inner.name}" not in own and not (
+                    _temporary(inner) or os_metadata(inner)
+                ):
+                    return inner
+        elif entry.name not in own or not entry.is_file():
             return entry
-        endings = EXPORT_ENTRIES[entry.name]
-        if endings is None:
-            if not entry.is_file():
-                return entry
-            continue
-        if not entry.is_dir():
-            return entry
-        for inner in sorted(entry.iterdir()):
-            if not inner.name.endswith(endings) and not (_temporary(inner) or os_metadata(inner)):
-                return inner
     return None
+
+
+def read_manifest(export: Path) -> set[str] | None:
+    """The files an export says it wrote (``labels/a_labels.tif``...); None without a list.
+
+    An unreadable list counts as none (then :func:`legacy_files` says what is the export's).
+    """
+    try:
+        files = json.loads((export / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return set(files)
+
+
+def legacy_files(names) -> set[str]:
+    """What an export of images ``names`` may have written, for an export with no list."""
+    own = {"summary.csv", "report.txt"}
+    for stem in map(stem_of, names):
+        own.update((f"labels/{stem}_labels.tif", f"labels/{stem}_labels.zarr"))
+        own.add(f"measurements/{stem}.csv")
+    return own
+
+
+def manifest_text(export: Path) -> str:
+    """The list of files of the export written into ``export`` (saved as :data:`MANIFEST`)."""
+    files = [e.name for e in export.iterdir() if e.is_file() and e.name != MANIFEST]
+    for sub in EXPORT_FOLDERS:
+        if (export / sub).is_dir():
+            files.extend(f"{sub}/{e.name}" for e in (export / sub).iterdir())
+    return json.dumps({"format": 1, "files": sorted(files)}, indent=1)
 
 
 #: Files the operating system drops into folders it shows (macOS Finder, Windows Explorer).

@@ -151,23 +151,23 @@ class Review:
         saved later than this one changed it is taken; the entries of images it does not
         list (another session's files, an image that arrived since) are kept as saved.
         Before, each save wrote its own state whole, and the other session's verdicts
-        were lost.
+        were lost. An output folder gone meanwhile (moved, a share remounted) is made again.
         """
+        self.output.mkdir(parents=True, exist_ok=True)  # before: every save failed, all lost
         with self._lock, locked(self.review_file):
             self._merge_saved(saved_entries(self.review_file))
-            state = {
-                "format": FORMAT,
-                "current": self.names[self.current],
-                "images": {
-                    **self._missing,
-                    **{n: asdict(e) for n, e in self.entries.items()},
-                },
-            }
-            text = json.dumps(state, indent=1)
+            text = self.state_text()
             with atomic_write(self.review_file) as tmp:
                 tmp.write_text(text, encoding="utf-8")
             self._saved_at = time.monotonic()
         return self.review_file
+
+    def state_text(self) -> str:
+        """The review file's text for this session's state (as :meth:`save` writes it)."""
+        with self._lock:
+            images = {**self._missing, **{n: asdict(e) for n, e in self.entries.items()}}
+            state = {"format": FORMAT, "current": self.names[self.current], "images": images}
+            return json.dumps(state, indent=1)
 
     def _merge_saved(self, saved: dict[str, dict]) -> None:
         for name, value in saved.items():

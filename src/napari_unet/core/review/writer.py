@@ -50,7 +50,10 @@ class Writer:
 
     A labels write that fails (a full disk, a share that went away) keeps its labels here:
     it is tried again before the next write of any file and at :meth:`close`, and
-    :meth:`unsaved` hands them to whoever shows the image again meanwhile.
+    :meth:`unsaved` hands them to whoever shows the image again meanwhile. A failed write
+    of the review file is tried again the same way (:attr:`review_failed`), and
+    :meth:`rescue` writes it elsewhere too: before, its failures were forgotten, and
+    every verdict of a review whose output folder went away was lost at close.
     """
 
     def __init__(self, review: Review, on_error: Callable[[Exception], object] | None = None):
@@ -61,6 +64,7 @@ class Writer:
         self._lock = threading.Lock()
         self._latest: dict[str, np.ndarray] = {}  # labels asked for, not yet on disk
         self._failed: set[str] = set()  # of those, the ones whose write failed
+        self._review_failed = False  # the last write of the review file failed
         self.writes = 0  # label files written (for tests and the status line)
 
     def save_labels(self, name: str, labels: np.ndarray, then_review: bool = True) -> Future:
@@ -81,9 +85,15 @@ class Writer:
         with self._lock:
             return sorted(self._failed)
 
+    @property
+    def review_failed(self) -> bool:
+        """Whether the last write of the review file failed (it is tried again)."""
+        with self._lock:
+            return self._review_failed
+
     def save_review(self) -> Future:
         """Write the review file (statuses, times, the current image)."""
-        return self._submit(self.review.save)
+        return self._submit(self._write_review)
 
     def flush(self, timeout: float | None = 60.0) -> bool:
         """Wait until every write asked for so far has ended; True if they did."""
@@ -106,31 +116,42 @@ class Writer:
         self._retry()
         done = self.flush(timeout)
         self._pool.shutdown(wait=done)
-        return done and not self.failed
+        return done and not self.failed and not self.review_failed
 
     def rescue(self, folder) -> list:
-        """Write the labels whose write failed into ``folder`` (elsewhere); their paths.
+        """Write the labels (and review file) whose write failed into ``folder``; their paths.
 
-        :func:`rescue_folder` gives a folder of the review's own.
+        :func:`rescue_folder` gives a folder of the review's own. The review file is
+        ``folder/review.json`` (the last path).
         """
+        from napari_unet.core.files import atomic_write
         from napari_unet.core.images.io import write_image
-        from napari_unet.core.review.session import stem_of
+        from napari_unet.core.review.session import REVIEW_FILE, stem_of
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             failed = [(n, self._latest[n]) for n in sorted(self._failed)]
-        return [write_image(folder / f"{stem_of(n)}_labels.tif", lab) for n, lab in failed]
+        paths = [write_image(folder / f"{stem_of(n)}_labels.tif", lab) for n, lab in failed]
+        if self.review_failed:
+            text = self.review.state_text()
+            with atomic_write(folder / REVIEW_FILE) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+            paths.append(folder / REVIEW_FILE)
+        return paths
 
-    def _retry(self) -> None:
+    def _retry(self, review: bool = True) -> None:
         with self._lock:
             again = [(n, self._latest[n]) for n in sorted(self._failed)]
             self._failed.clear()
+            review = review and self._review_failed
         for name, labels in again:
             self._last = self._pool.submit(self._guarded, self._write_labels, name, labels, True)
+        if review:
+            self._last = self._pool.submit(self._guarded, self._write_review)
 
     def _submit(self, fn, *args) -> Future:
-        self._retry()
+        self._retry(review=fn != self._write_review)
         future = self._pool.submit(self._guarded, fn, *args)
         self._last = future
         return future
@@ -156,5 +177,17 @@ class Writer:
                 del self._latest[name]
         self.writes += 1
         if then_review:
-            self.review.save()
+            self._write_review()
+        return path
+
+    def _write_review(self) -> Path:
+        """Write the review file; a failure is remembered (tried again, rescued at close)."""
+        try:
+            path = self.review.save()
+        except Exception:
+            with self._lock:
+                self._review_failed = True
+            raise
+        with self._lock:
+            self._review_failed = False
         return path
