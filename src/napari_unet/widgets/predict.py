@@ -139,6 +139,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
             _layers.report_error(self._status, str(exc))
             reveal(self._scroll, self._status.native)
             return
+        req["source"] = _source(req["layer"])  # a run's data replaced meanwhile: dropped
         self._req, self._job = req, self._job + 1
         self._set_running(True)
         window = self.native.window()  # docked: closing napari cancels the run too
@@ -222,6 +223,11 @@ class PredictWidget(_layers.KeepsPicks, Container):
         from napari.utils.notifications import show_warning
 
         self._form.keep_loaded(out, self._req)
+        stale = self._stale()
+        if stale:  # as Cancel does: the result no longer fits an image in the viewer
+            self._progress.value = 0
+            self._status.value = f"Dropped the result: {stale}; nothing was added"
+            return
         if out["labels"] is None and out.get("output") is None:  # estimate only
             self._form.use_estimate(out["size"])
             self._status.value = out["size"].describe()
@@ -245,6 +251,20 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._status.value = "\n".join(lines)
         if self._last is not None and out["labels"] is not None:
             self._evaluate.panel.suggest(self._req["layer"].name, prediction=self._last[0].name)
+
+    def _stale(self) -> str:
+        """Why this run's result no longer fits its image ("" when it still does).
+
+        Only a removed image or replaced data counts: a new name, contrast, scale or
+        slider position leaves the result as it is (it takes the image's new name).
+        """
+        layer = self._req["layer"]
+        if layer not in self._viewer.layers:
+            return "the image was removed during the run"
+        data, shape = _source(layer)
+        if data is not self._req["source"][0] or shape != self._req["source"][1]:
+            return "the image changed during the run; predict again"
+        return ""
 
     def _where(self) -> tuple[tuple, list]:
         """The result layer's full shape and where this run's result goes in it."""
@@ -343,6 +363,12 @@ class PredictWidget(_layers.KeepsPicks, Container):
             return
         self._form.set_model(model, self._form.metadata, saved.stem, saved)
         self._status.value = f"Saved the model to {saved}"
+
+
+def _source(layer) -> tuple:
+    """Which data ``layer`` holds: the data object itself (compared by identity) and its shape."""
+    data = layer.data
+    return data, tuple(getattr(data, "shape", ()))
 
 
 def progress_text(done: int, total: int, elapsed: float, left: float | None) -> str:
