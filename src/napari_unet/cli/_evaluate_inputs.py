@@ -50,7 +50,9 @@ def match_files(
     pred, gt : list of Path
         Candidate files on each side. A file goes with the one of the same stem, else with
         the one of the same image name (:func:`~napari_unet.cli.measure.image_name`:
-        ``cell_labels.tif``, as ``predict`` writes it, goes with ``cell.tif``).
+        ``cell_labels.tif``, as ``predict`` writes it, goes with ``cell.tif``); failing both,
+        with the one of that name as :func:`~napari_unet.core.review.folders.stem_of` gives it
+        (``a.ome.tif`` and ``a.ome_labels.tif`` answer to ``a``, as ``measure`` pairs them).
     what : str
         What the first list holds, for messages.
     loose : bool
@@ -97,27 +99,32 @@ def _match_by_name(
     pred: list[Path], gt: list[Path], what: str, images: bool
 ) -> tuple[list[tuple[str, Path, Path]], list[str]]:
     from napari_unet.cli.measure import image_name
+    from napari_unet.core.review.folders import stem_of
 
     if images:  # NAME_labels.tif beside NAME.tif is a result, not an image to segment
-        plain = {p.stem for p in pred}
+        plain = {p.stem for p in pred} | {stem_of(p) for p in pred}  # a.ome.tif is also "a"
         pred = [p for p in pred if p.stem == image_name(p) or image_name(p) not in plain]
     # Ground truth kept beside its images (NAME.tif and NAME_masks.tif in one folder): the
     # image is no ground truth. Before, it fitted the same file as its labels ("fits two
     # ground-truth files; rename one of them").
     beside = _images_beside_labels(gt)
     gt = [g for g in gt if g not in beside]
-    by_stem = _by_stem(pred, what)
+    by_stem = {k: [p] for k, p in _by_stem(pred, what).items()}
     _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
     by_name: dict[str, list[Path]] = {}
+    by_alias: dict[str, list[Path]] = {}  # a.ome.tif, a.ome_labels.tif: "a" (stem_of)
+    alias_stems: dict[str, list[Path]] = {}
     for p in pred:
         by_name.setdefault(image_name(p), []).append(p)
+        by_alias.setdefault(_alias(p), []).append(p)
+        alias_stems.setdefault(stem_of(p), []).append(p)
     pairs, missing = [], []
     for g in gt:
         # Labels first (PRED GT): a file with a label ending first; predicted into the
         # images' folder, NAME.tif beside NAME_labels.tif is the image (scored as ids).
-        named = by_name.get(image_name(g), [])
-        found = [p for p in named if p.stem != image_name(p)]
-        found = found or ([by_stem[g.stem]] if g.stem in by_stem else named)
+        found = _fitting(by_name.get(image_name(g), []), by_stem.get(g.stem, []))
+        if not found:  # NAME.ome.tif answers to NAME too, as measure pairs it (stem_of)
+            found = _fitting(by_alias.get(_alias(g), []), alias_stems.get(stem_of(g), []))
         if len(found) > 1:
             raise InputError(f"{g.name}: {len(found)} {what} files fit it: {found[0]}, {found[1]}")
         if found:
@@ -139,16 +146,38 @@ def _match_by_name(
     return pairs, sorted(p.stem for p in pred if p not in used and p not in beside)
 
 
+def _fitting(named: list[Path], same_stem: list[Path]) -> list[Path]:
+    """Of the files of one name, those that fit: with a label ending, else of the same stem."""
+    from napari_unet.cli.measure import image_name
+
+    return [p for p in named if p.stem != image_name(p)] or same_stem or named
+
+
+def _alias(path: Path) -> str:
+    """The image name ``path`` also answers to, as ``stem_of`` names images (measure too).
+
+    ``a`` for ``a.ome.tif`` and for ``a.ome_labels.tif`` (as ``predict`` names its labels),
+    where :func:`~napari_unet.cli.measure.image_name` says ``a.ome``.
+    """
+    from napari_unet.cli.measure import image_name
+    from napari_unet.core.review.folders import stem_of
+
+    name = image_name(path)
+    return stem_of(name + path.suffix) if path.suffix else name
+
+
 def _images_beside_labels(files: list[Path]) -> set[Path]:
     """The files of ``files`` named as the image of another one with a label ending.
 
     ``NAME.tif`` beside ``NAME_labels.tif`` or ``NAME_masks.png`` (as ``predict`` and
-    Cellpose write them, :func:`~napari_unet.core.review.folders.images_only`) is the image.
+    Cellpose write them, :func:`~napari_unet.core.review.folders.images_only`) is the image;
+    so is ``NAME.ome.tif`` beside ``NAME_labels.tif`` (``stem_of``).
     """
     from napari_unet.cli.measure import image_name
 
-    named = {image_name(f) for f in files if f.stem != image_name(f)}
-    return {f for f in files if f.stem in named and f.stem == image_name(f)}
+    ended = [f for f in files if f.stem != image_name(f)]
+    named = {image_name(f) for f in ended} | {_alias(f) for f in ended}
+    return {f for f in files if f.stem == image_name(f) and (f.stem in named or _alias(f) in named)}
 
 
 def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
@@ -216,7 +245,11 @@ def read_labels(path: Path):
             "integer id per cell and 0 for background, in a grey (Y, X) or (Z, Y, X) file, "
             f"not colour (RGB) labels{hint}"
         )
-    return labels
+    from napari_unet.core.review.measure import integer_labels
+
+    # A Fiji 32-bit label image of whole numbers: ids, as measure reads it (before, refused
+    # by the metrics with the name of the pair, not of this file); fractions are refused.
+    return integer_labels(labels, str(path))
 
 
 def _channel_axes(path: Path, ndim: int) -> str:

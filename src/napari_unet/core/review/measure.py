@@ -36,7 +36,7 @@ from napari_unet.core.files import atomic_write
 from napari_unet.core.images.labels import check_labels
 from napari_unet.core.images.layout import extra_axis
 
-__all__ = ["measure_objects", "summarize", "table_rows", "write_csv"]
+__all__ = ["integer_labels", "measure_objects", "summarize", "table_rows", "write_csv"]
 
 #: regionprops_table properties of the shape columns, in order.
 SHAPE_PROPERTIES = (
@@ -54,15 +54,11 @@ SHAPE_COLUMNS = {
 PHYSICAL_COLUMNS = (
     "area_um2", "centroid_y_um", "centroid_x_um", "equivalent_diameter_um", "perimeter_um",
 )  # fmt: skip
+#: Columns that come first in a CSV file whenever any row has them, in this order.
+LEADING_COLUMNS = ("image", "planes", "plane")
 _INTEGER_COLUMNS = (
-    "plane",
-    "label",
-    "area",
-    "bbox_min_y",
-    "bbox_min_x",
-    "bbox_max_y",
-    "bbox_max_x",
-)
+    "plane", "label", "area", "bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x",
+)  # fmt: skip
 
 
 def measure_objects(
@@ -129,20 +125,38 @@ def _checked_labels(labels: Any) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.size == 0:
         raise InputError(f"labels: an empty array (shape {arr.shape}); expected a label image")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise InputError(
-                f"labels: dtype {arr.dtype} with fractional or non-finite values; expected "
-                "an integer label image (0 = background, 1..N = objects), not probabilities"
-            )
-        low = float(arr.min())
-        if low < 0:
-            raise InputError(
-                f"labels: negative labels (min {low:g}); expected ids >= 0 "
-                "(0 = background, positive ids for objects)"
-            )
-        arr = arr.astype(np.int64)
-    return check_labels(arr, "labels", ndim=(2, 3))
+    return check_labels(integer_labels(arr), "labels", ndim=(2, 3))
+
+
+def integer_labels(labels: Any, what: str = "labels") -> np.ndarray:
+    """Float labels of whole numbers (a Fiji 32-bit label image) as int64 ids; others as given.
+
+    Raises InputError, naming ``what``, on fractional or non-finite values, negative ids, or
+    ids beyond the whole numbers the float type holds exactly (2**24 for float32, 2**53 for
+    float64; before, an id of 1e19 became a negative int64, reported as a negative label).
+    """
+    arr = np.asarray(labels)
+    if not np.issubdtype(arr.dtype, np.floating) or arr.size == 0:
+        return arr
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise InputError(
+            f"{what}: dtype {arr.dtype}; expected an integer label image (0 = background, "
+            "1..N = objects), not fractional or non-finite values (probabilities)"
+        )
+    low, high = float(arr.min()), float(arr.max())
+    if low < 0:
+        raise InputError(
+            f"{what}: negative labels (min {low:g}); expected ids >= 0 "
+            "(0 = background, positive ids for objects)"
+        )
+    bits = np.finfo(arr.dtype).nmant + 1  # above 2**bits, not every whole number exists
+    if high > 2**bits:
+        raise InputError(
+            f"{what}: dtype {arr.dtype} with ids up to {high:g}; a {arr.dtype} holds whole "
+            f"numbers exactly only up to 2**{bits} ({2**bits}), so ids above it are not exact "
+            "integers (neighbouring ids may have merged); save the labels as integers (uint64)"
+        )
+    return arr.astype(np.int64)
 
 
 def _pixel_size(value) -> tuple[float, float] | None:
@@ -345,10 +359,11 @@ def write_csv(
     data : mapping of str to array, or sequence of mappings
         A table (equal-length columns, as :func:`measure_objects` returns) or rows (dicts,
         as :func:`summarize` and :func:`table_rows` return). The header lists the rows' keys
-        in the order they first appear; a row without one of them leaves its cell empty.
+        in the order they first appear, but ``image`` then ``planes`` or ``plane`` first
+        (:data:`LEADING_COLUMNS`); a row without one of them leaves its cell empty.
     columns : sequence of str
-        Columns that come first in the header, in this order, even without any row (so
-        a file of zero objects still says what its columns are).
+        Columns that come next in the header (after the leading ones), in this order, even
+        without any row (so a file of zero objects still says what its columns are).
 
     Floats are written in Python's shortest round-trip form (``repr``), so reading them
     back gives the same numbers; NaN is written ``nan``.
@@ -361,6 +376,8 @@ def write_csv(
     rows = table_rows(data) if isinstance(data, Mapping) else list(data)
     keys = list(data) if isinstance(data, Mapping) else [k for row in rows for k in row]
     header = list(dict.fromkeys([*columns, *keys]))
+    lead = [k for k in LEADING_COLUMNS if k in header]  # before: last after a 2D file
+    header = lead + [k for k in header if k not in lead]
     path = Path(path)
     with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
