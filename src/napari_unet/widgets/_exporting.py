@@ -147,7 +147,9 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
     is imported first; the package's name, authors and licence are those of the new one
     (:func:`~napari_unet.core.exchange.identity.identity_of`, as for the ``export``
     command; before, they became the model's file name, "unknown (exported by
-    napari-unet)" and BSD-3-Clause). An ``output`` that is the source file is
+    napari-unet)" and BSD-3-Clause). ``name``, the dock's, names the package only when the
+    model records none (before, it replaced the name a model file imported from a package
+    records, which the ``export`` command keeps). An ``output`` that is the source file is
     refused (before, a package exported over itself was replaced). Returns a dict: ``path``,
     ``megabytes``, ``seconds``, ``passed`` (None when not tested) and ``lines`` (the test's
     checks).
@@ -159,11 +161,13 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
     start = time.perf_counter()
     if isinstance(source, os.PathLike):  # a file; imported below, when it is a package
         check_outputs([output], [source])
-    identity = {"name": package_name(None, name)}
+    identity = {}
     if is_package(source):
         yield f"Exporting: reading {Path(source).name}..."
         identity.update(identity_of(source))
         source = load_model_file(source)
+    if "name" not in identity and not _records_name(source):  # the dock's name: a fallback
+        identity["name"] = package_name(None, name)
     yield f"Exporting: writing {output.name} (weights, TorchScript, ONNX, test tensors)..."
     path = export_bioimageio(source, output, **identity)
     out = {"path": path, "megabytes": path.stat().st_size / 1e6, "passed": None, "lines": []}
@@ -172,6 +176,25 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
         out["passed"], out["lines"] = check_package(path)
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+def _records_name(source) -> bool:
+    """Whether the model ``source`` records its own name (a built-in model does)."""
+    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.core.models.pretrained import is_pretrained_name
+
+    if isinstance(source, tuple):
+        metadata = source[1] if len(source) == 2 else None
+    elif isinstance(source, str) and is_pretrained_name(source):
+        return True
+    elif isinstance(source, str | os.PathLike):
+        try:
+            metadata = read_metadata(source)
+        except (InputError, OSError):  # the export says what is wrong
+            return False
+    else:
+        return False
+    return isinstance(metadata, dict) and bool(metadata.get("name"))
 
 
 def result_text(out: dict) -> str:

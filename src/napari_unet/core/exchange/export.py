@@ -53,7 +53,10 @@ def _resolve(model) -> tuple[object, dict, str]:
                 "or a model file; 'auto' chooses between them per image"
             )
         net, metadata = load_model(resolve_model(model), device="cpu")
-        name = str(model) if is_pretrained_name(model) else Path(model).name.split(".")[0]
+        # The file's name less its suffix, as the docks show it (before, cut at its first
+        # dot: cells.v2.safetensors became "cells"); the spec's sanitising makes it cells-v2.
+        name = Path(model).name.removesuffix(".safetensors")
+        name = str(model) if is_pretrained_name(model) else name
         return net, dict(metadata), metadata.get("name") or name
     if isinstance(model, tuple) and len(model) == 2:
         net, metadata = model

@@ -76,16 +76,19 @@ def is_package_file(path) -> bool:
 def read_rdf(path) -> dict | None:
     """The ``rdf.yaml`` of the package (zip) at ``path``, parsed (None: none readable).
 
-    Only the YAML is read (no bioimageio, no torch).
+    Only the YAML is read (no bioimageio, no torch), and only when
+    :mod:`~napari_unet.core.exchange.rdfcheck` finds no aliases in it.
     """
     import zipfile
 
     import yaml
 
+    from napari_unet.core.exchange.rdfcheck import MAX_BYTES, safe_rdf
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            rdf = yaml.safe_load(archive.read("rdf.yaml"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, yaml.YAMLError):
+        with zipfile.ZipFile(path) as archive, archive.open("rdf.yaml") as f:
+            rdf = safe_rdf(f.read(MAX_BYTES + 1))  # refused (None): aliases, too large
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, yaml.YAMLError, InputError):
         return None
     return rdf if isinstance(rdf, dict) else None
 
@@ -101,12 +104,24 @@ def identity_of(source, **given) -> dict:
     return found
 
 
+def author_names(authors) -> list[str]:
+    """``authors`` as a list of names; anything but names (strings) is refused.
+
+    A string is one author (before, "Ada Lovelace" was split into the authors A, d, a, ...).
+    """
+    if isinstance(authors, str):
+        authors = [authors]
+    if not isinstance(authors, list | tuple) or not all(isinstance(a, str) for a in authors):
+        raise InputError(f"authors must be a list of names (strings); got {authors!r}")
+    return list(authors)
+
+
 def _pick(metadata: dict, default_name: str, builtin: bool, name, authors, license) -> dict:
     if authors is None:
         authors = BUILTIN_AUTHORS if builtin else metadata.get("authors") or UNKNOWN_AUTHORS
     return {
         "name": package_name(name, default_name),
-        "authors": [str(a) for a in authors],
+        "authors": author_names(authors),
         "license": license or metadata.get("license") or DEFAULT_LICENSE,
     }
 

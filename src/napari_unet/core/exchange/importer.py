@@ -19,6 +19,7 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.identity import imported_identity, package_identity
+from napari_unet.core.exchange.rdfcheck import check_description
 from napari_unet.core.exchange.spec import (
     CONFIG_KEY,
     PREFIX,
@@ -33,7 +34,8 @@ _AGAIN = "download, copy or export it again"
 def load_description(path: Path):
     """The package's validated model description, as format 0.5 (InputError if it is none).
 
-    A format 0.4 description is converted by bioimageio.spec.
+    A format 0.4 description is converted by bioimageio.spec. Its YAML is checked first
+    (:mod:`~napari_unet.core.exchange.rdfcheck`): one with aliases is refused unexpanded.
     """
     from bioimageio.spec import InvalidDescr, load_model_description
     from bioimageio.spec.model import v0_5
@@ -41,6 +43,7 @@ def load_description(path: Path):
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     _check_archive(path)
+    check_description(path)  # before bioimageio.spec expands its YAML (a "billion laughs")
     try:
         descr = load_model_description(path, perform_io_checks=False, format_version="latest")
     except zipfile.BadZipFile as exc:

@@ -11,12 +11,19 @@ config asks for an enormous network is refused instead of filling the memory.
 
 from __future__ import annotations
 
+import math
+from numbers import Real
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
 __all__ = [
-    "ModelFileError", "check_against_config", "check_finite", "check_metadata", "check_table"
+    "ModelFileError",
+    "check_against_config",
+    "check_finite",
+    "check_metadata",
+    "check_table",
+    "field_problem",
 ]
 
 #: Bytes per element of the dtypes safetensors writes.
@@ -42,6 +49,23 @@ METADATA_TYPES = {
 #: The widest separation gap (px) a model file may record, and post-processing accepts: a
 #: gap is a few pixels (the built-in models' is 2); 10**6 failed with a MemoryError.
 MAX_SEPARATION_GAP = 100
+
+
+#: The deepest nesting of lists and dicts in the metadata (the files written have 4 levels).
+MAX_DEPTH = 64
+#: The post-processing a model file may recommend (``postprocess``), as
+#: :class:`~napari_unet.core.inference.postprocess.Postprocess` takes it: key, what it must
+#: be, and the test.
+POSTPROCESS_VALUES = {
+    "threshold": ("a number between 0 and 1", lambda v: 0 < v < 1),
+    "seed_level": ("a number between 0 and 1", lambda v: 0 < v < 1),
+    "min_size": ("a whole number of pixels >= 0", lambda v: v >= 0 and float(v).is_integer()),
+    "split": ("a number >= 0", lambda v: v >= 0),
+    "gap": (
+        f"a whole number of pixels, 0 to {MAX_SEPARATION_GAP}",
+        lambda v: 0 <= v <= MAX_SEPARATION_GAP and float(v).is_integer(),
+    ),
+}
 
 
 class ModelFileError(InputError):
@@ -77,8 +101,17 @@ def check_table(path: Path, table: dict) -> int:
     return needed
 
 
-def check_metadata(path: Path, info: dict) -> None:
-    """The napari-unet metadata has the types its readers rely on."""
+def check_metadata(path: Path, info: dict, n_classes: int | None = None) -> None:
+    """The napari-unet metadata has the types and values its readers rely on.
+
+    The values :func:`~napari_unet.save_model` refuses too (:func:`field_problem`; the class
+    names' count only with ``n_classes``, the network's).
+    """
+    if _depth(info) > MAX_DEPTH:
+        raise ModelFileError(
+            f"{path}: its metadata is nested more than {MAX_DEPTH} levels deep; the file is "
+            "corrupted or was edited"
+        )
     version = info.get("format_version")
     if not _whole(version):
         raise ModelFileError(
@@ -107,6 +140,56 @@ def check_metadata(path: Path, info: dict) -> None:
             check_spec(info["normalization"])
         except InputError as exc:
             raise ModelFileError(f"{path}: its normalisation is unusable: {exc}") from None
+    problem = field_problem(info, n_classes)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}; the file was edited or is damaged")
+
+
+def field_problem(info: dict, n_classes: int | None = None) -> str | None:
+    """What is wrong with the metadata's values, naming the field; else None.
+
+    The fields: ``object_size``, ``name``, ``authors``, ``license``, ``class_names``
+    (``n_classes`` of them) and ``postprocess``. One check for
+    :func:`~napari_unet.save_model`, the model file's reader and import (before, the reader
+    let through values save and import refuse: an ``object_size`` of "big" crashed predict,
+    a ``name`` of 5 crashed export).
+    """
+    size = info.get("object_size")  # a number: median_diameter(...)[0], not its pair
+    real = isinstance(size, Real) and not isinstance(size, bool)
+    if size is not None and not (real and math.isfinite(size) and size > 0):
+        return f"object_size must be a positive number of pixels; got {size!r}"
+    for key in ("name", "license"):
+        if info.get(key) is not None and not isinstance(info[key], str):
+            return f"metadata {key!r} must be a string; got {info[key]!r}"
+    people = info.get("authors")
+    many = isinstance(people, list) and all(isinstance(a, str) for a in people)
+    if people is not None and not (isinstance(people, str) or many):
+        return f"metadata 'authors' must be a list of names (strings); got {people!r}"
+    names = info.get("class_names")
+    if names and n_classes is not None and len(names) != n_classes:
+        return f"class_names must be {n_classes} strings (one per output class); got {names!r}"
+    steps = info.get("postprocess") or {}
+    if not isinstance(steps, dict):
+        return f"metadata 'postprocess' must be a dict; got {steps!r}"
+    for key, value in steps.items():
+        what, test = POSTPROCESS_VALUES.get(key, (None, None))
+        number = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+        if what and not (number and test(value)):
+            return f"metadata 'postprocess' {key!r} must be {what}; got {value!r}"
+    return None
+
+
+def _depth(value) -> int:
+    """How deep lists and dicts nest in ``value`` (iteratively: no RecursionError)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                inner = item.values() if isinstance(item, dict) else item
+                stack.extend((v, level + 1) for v in inner)
+    return deepest
 
 
 def check_against_config(path: Path, table: dict, config: dict) -> None:

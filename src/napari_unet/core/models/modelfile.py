@@ -15,11 +15,9 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import math
 import os
 import struct
 import zipfile
-from numbers import Real
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -31,6 +29,7 @@ from napari_unet.core.models.filecheck import (
     check_finite,
     check_metadata,
     check_table,
+    field_problem,
 )
 
 #: Version of the layout written by this module; files with a larger number are refused.
@@ -166,10 +165,9 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
         if not isinstance(value, dict):
             raise InputError(f"{key} must be a dict, got {value!r}")
     check_spec(normalization)
-    size = extras.get("object_size")  # a number: median_diameter(...)[0], not its pair
-    real = type(size) is not bool and isinstance(size, Real)
-    if size is not None and not (real and math.isfinite(size) and size > 0):
-        raise InputError(f"object_size must be a positive number of pixels; got {size!r}")
+    problem = field_problem(extras, n_classes)  # object_size, name, authors, postprocess...
+    if problem:
+        raise InputError(problem)  # the reader refuses the same
     base_provenance = {
         "package": "napari-unet",
         "package_version": __version__,
@@ -286,7 +284,7 @@ def _read_header(path: str | os.PathLike, data: bytes | None = None) -> tuple[di
         table = json.loads(raw.decode("utf-8"))
         if not isinstance(table, dict):
             raise ValueError("header is not a JSON object")
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # nested 10**5 deep
         raise ModelFileError(f"{path}: the file is corrupted (unreadable header: {exc})") from exc
     meta = table.pop("__metadata__", None) or {}
     if not isinstance(meta, dict):
@@ -308,7 +306,7 @@ def _read_header(path: str | os.PathLike, data: bytes | None = None) -> tuple[di
         )
     try:
         info = json.loads(meta[METADATA_KEY])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ModelFileError(f"{path}: the file is corrupted (bad metadata JSON: {exc})") from exc
     if not isinstance(info, dict) or "format_version" not in info or "config" not in info:
         raise ModelFileError(f"{path}: the napari-unet metadata lacks format_version/config")
@@ -382,6 +380,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
     table, info = _read_header(path, data)
     check_against_config(path, table, info["config"])  # before the network is built
     model = build_model(info["config"])
+    check_metadata(path, info, model.n_classes)  # and the class names' count
     try:
         tensors = load(data)
     except (SafetensorError, OSError, ValueError) as exc:
