@@ -143,7 +143,7 @@ def _edited(package, out, key, value):
 
 @pytest.mark.parametrize(
     ("key", "value", "said"),
-    [("postprocess", {"threshold": "high"}, "threshold must be a finite number"),
+    [("postprocess", {"threshold": "high"}, "'threshold' must be a number between 0 and 1"),
      ("class_names", "abc", "'class_names' must be a list")],
 )  # fmt: skip
 def test_import_and_predict_refuse_unusable_package_metadata_alike(
