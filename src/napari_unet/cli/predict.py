@@ -30,8 +30,9 @@ def add_parser(subparsers) -> None:
         description=(
             "Predict instance labels (and optionally class probabilities) for TIFF/PNG files, "
             "folders of them and Zarr stores, by seamless tiled prediction. Writes "
-            "NAME_labels.tif (NAME_labels.zarr for Zarr input) into OUTDIR; never overwrites "
-            "an input. Post-processing not given follows the model file's recommendation."
+            "NAME_labels.tif (NAME_labels.zarr for Zarr input: an OME-Zarr label image placed "
+            "as an OME-Zarr input) into OUTDIR; never overwrites an input. Post-processing "
+            "not given follows the model file's recommendation."
         ),
     )
     add_option(parser, "model", key="model", metavar="MODEL")
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         image = read_image(src)
         predictor, post, metadata = parts.get(src, image)
         labels = _predict_one(predictor, post, src, image, outs, args, metadata)
-        write_image(outs["labels"], labels, pixel_size=_pixel_size(src))
+        _write_labels(outs["labels"], labels, src)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
         if "probabilities" in outs:
@@ -228,6 +229,23 @@ def _pixel_size(src: Path) -> tuple[float, float] | None:
     from napari_unet.core.images.pixels import read_pixel_size
 
     return None if is_zarr(src) else read_pixel_size(src)
+
+
+def _write_labels(path: Path, labels, src: Path) -> None:
+    """The labels output: a TIFF with the input's pixel size, or a Zarr store.
+
+    A Zarr input's labels are an OME-Zarr label image with the scale, translation and units
+    of an OME-Zarr input (before, a bare array: napari drew it at scale 1 and at the
+    origin, off the image), else a plain array marked as napari-unet labels
+    (:func:`~napari_unet.core.inference.slidestore.write_labels_store`).
+    """
+    if path.suffix.lower() != ".zarr":
+        write_image(path, labels, pixel_size=_pixel_size(src))
+        return
+    from napari_unet.core.images.omezarr import open_image
+    from napari_unet.core.inference.slidestore import write_labels_store
+
+    write_labels_store(path, labels, open_image(src))
 
 
 def _object_size(args) -> float | str | None:

@@ -275,14 +275,16 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
             "a scheduler address needs dask.distributed: pip install distributed"
         ) from exc
     if isinstance(scheduler, str):
+        _check_address(scheduler)  # before any Client: a malformed one never exists
+        problem = None
         try:  # not the process's default: the tasks go to it explicitly, and a run
             # stopped midway (its generator left open) must not leave every later dask
             # computation of the process waiting on a cluster that may be gone
             client = Client(scheduler, set_as_default=False)
-        except ValueError as exc:  # a malformed address ("localhost": no port)
-            raise InputError(
-                f"scheduler {scheduler!r}: {exc}; give an address such as tcp://host:8786"
-            ) from None
+        except ValueError as exc:  # another malformed address dask finds
+            problem = str(exc)
+        if problem is not None:  # raised here, not in the except: see _check_address
+            raise InputError(_bad_address(scheduler, problem))
         with client:
             yield from iter_tasks(tasks, client)
         return
@@ -297,6 +299,33 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
     finally:
         if done < len(futures):  # stopped (closed, Ctrl-C) or failed: tasks may be running
             _cancel_and_wait(scheduler, futures)
+
+
+def _bad_address(address: str, problem: str) -> str:
+    return f"scheduler {address!r}: {problem}; give an address such as tcp://host:8786"
+
+
+def _check_address(address: str) -> None:
+    """Refuse a malformed scheduler address (no port, an unknown scheme) before any Client.
+
+    Before, ``Client("localhost")`` raised in its own ``__init__``: the half-built Client
+    stayed referenced by the error's traceback (the context of the InputError raised
+    from it), and at exit its ``__del__`` waited 60 s and printed a TimeoutError. The
+    error is now raised outside any ``except`` block, so it carries no such context.
+    """
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    problem = None
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)  # "unknown address scheme 'foo'"
+        if scheme != "inproc":  # in-process addresses have no port
+            parse_host_port(location)  # "missing port number in address 'localhost'"
+    except (ValueError, TypeError) as exc:
+        problem = str(exc)
+    if problem is not None:
+        raise InputError(_bad_address(address, problem))
 
 
 #: Longest wait for a stopped run's running tasks to end before its stores are removed.

@@ -6,7 +6,9 @@
 foreground probability, the blocks' local labels: 8 bytes a pixel) in a scratch folder
 beside it. Everything here runs before any prediction, so a refused input or output costs
 nothing. :func:`label_layout` sizes the labelling blocks so that every pyramid level can be
-written block by block.
+written block by block. :func:`write_labels_store` writes ``predict``'s Zarr labels: an
+OME-Zarr label image placed as its OME-Zarr input, else a plain array that
+:func:`mark_labels` marks, so that ``slide --overwrite`` knows both as labels.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from napari_unet.core.errors import InputError
 __all__ = [
     "MARGIN",
     "check_output",
+    "LABELS_MARK",
     "check_slide_input",
+    "is_marked_labels",
     "label_layout",
     "labels_folder",
+    "mark_labels",
     "scratch_folder",
     "slide_output",
+    "write_labels_store",
 ]
 
 #: Default pixels read around each block for the split (objects up to about
@@ -129,7 +135,10 @@ def _check_kind(dest: Path) -> None:
 
     A folder that is not a Zarr store, a file, an OME-Zarr image or another OME group (an
     image's ``labels`` group) is never replaced: before, ``slide -o results.zarr
-    --overwrite`` deleted a folder of the user's files (``predict`` refused it).
+    --overwrite`` deleted a folder of the user's files (``predict`` refused it). Nor is a
+    plain Zarr array or group, unless :func:`mark_labels` marked it: before, a plain array
+    holding an image (``slide -o copy.zarr --overwrite`` on a copy of the input) was
+    replaced. Labels ``predict`` wrote before it marked them are refused too (remove them).
     """
     from napari_unet.core.images.io import wrong_output_kind
     from napari_unet.core.images.omezarr import ome_kind
@@ -144,6 +153,89 @@ def _check_kind(dest: Path) -> None:
             f"cannot write {dest}: it is {what}, not a label image, and the labels would "
             "replace it whole; choose another output"
         )
+    if kind is None and dest.is_dir() and any(dest.iterdir()) and not is_marked_labels(dest):
+        raise InputError(
+            f"cannot write {dest}: it is {_plain_kind(dest)} that napari-unet did not write "
+            "as labels (an image, perhaps), and --overwrite replaces only a label store (an "
+            "OME-Zarr label image, or a Zarr array napari-unet marked as labels); choose "
+            "another output name, or remove it yourself first if it is to go"
+        )
+
+
+#: The attributes that mark a plain Zarr array as labels written by napari-unet
+#: (``predict``'s labels of a plain Zarr array or a stack): ``slide --overwrite`` replaces
+#: such an array, an OME-Zarr label image, and no other store.
+LABELS_MARK = {"napari-unet": {"kind": "labels"}}
+
+
+def mark_labels(path: str | os.PathLike) -> None:
+    """Mark the plain Zarr array at ``path`` as labels written by napari-unet."""
+    import zarr
+
+    zarr.open_array(str(path), mode="r+").attrs.update(LABELS_MARK)
+
+
+def is_marked_labels(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a plain Zarr array that :func:`mark_labels` marked."""
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception:  # noqa: BLE001 - no readable store: not ours to replace
+        return False
+    key = next(iter(LABELS_MARK))
+    return isinstance(node, zarr.Array) and node.attrs.get(key) == LABELS_MARK[key]
+
+
+def write_labels_store(path: str | os.PathLike, labels, image=None, top: int = 1024) -> Path:
+    """Write in-memory ``labels`` as a new Zarr store at ``path`` (atomically); return it.
+
+    2D labels of an OME-Zarr ``image`` (an :class:`~napari_unet.core.images.omezarr.OmeImage`)
+    become a standalone OME-Zarr label image (its NGFF version, 0.4 for older ones) with the
+    image's scale, translation and units, and a pyramid down to ``top`` px: before,
+    ``predict`` wrote a bare array, which napari showed at scale 1 and at the origin, not
+    over the image. Other labels (a plain array's, a stack's) are a plain Zarr array marked
+    by :func:`mark_labels`.
+    """
+    import numpy as np
+
+    from napari_unet.core.files import atomic_folder
+    from napari_unet.core.images import omezarr
+
+    labels, path = np.asarray(labels), Path(path)
+    if not (image is not None and image.is_ome and labels.ndim == 2):
+        import dask.array as da
+
+        with atomic_folder(path) as tmp:
+            da.from_array(labels).to_zarr(str(tmp), overwrite=True)
+            mark_labels(tmp)
+        return path
+    if labels.size and int(labels.max()) > np.iinfo(np.int32).max:
+        raise InputError(f"{path}: more label ids than an OME-Zarr int32 label image holds")
+    _, chunks, levels = label_layout(labels.shape, top, top)
+    with atomic_folder(path) as tmp:
+        version = image.version if image.version in omezarr.WRITTEN else "0.4"
+        arrays = omezarr.create_labels(
+            tmp, labels.shape, chunks, levels, name=path.name.removesuffix(".zarr"),
+            version=version, scale=image.scale, translation=image.translation,
+            units=image.units,
+        )  # fmt: skip
+        for k, level in enumerate(arrays):
+            level[...] = labels[:: 2**k, :: 2**k].astype(np.int32)
+    return path
+
+
+def _plain_kind(path: Path) -> str:
+    """``a Zarr array (uint16, 512 x 512)``, ``a Zarr group ...``: what a plain store holds."""
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception:  # noqa: BLE001 - damaged, or another format: named as such
+        return "a Zarr store that cannot be read"
+    if isinstance(node, zarr.Array):
+        return f"a plain Zarr array ({node.dtype}, {' x '.join(map(str, node.shape))} px)"
+    return "a Zarr group without OME-Zarr metadata"
 
 
 @contextlib.contextmanager
