@@ -9,16 +9,21 @@ are only scored: the models are chosen on validation images (``scripts/train_nuc
 --robust`` chooses on the validation images and their degraded copies).
 
     python benchmarks/robustness.py --data DSB2018_FULL [--models nuclei auto FILE ...] [--n 20]
-        [--images test|val] [--background keep auto flatten] [--conditions none shading]
+        [--images test|val] [--background keep auto flatten] [--denoise auto off]
+        [--conditions none shading photons5 ...]
 
 ``--images val`` scores the recipe's validation images (the split's val rows and 12 train
 rows, ``dsb_full.split``) instead, where a remedy may be chosen. ``--background`` gives a
 column per model and background mode (``segment(background=...)``: ``keep`` predicts the
 image as it is, ``auto`` flattens an uneven dark background first, ``flatten`` always
-does; the default is ``keep`` alone, the models as they are). ``--conditions`` scores a
-subset of the conditions (``none`` is the image as recorded). The model ``auto`` chooses a
-built-in model for each image as the product does (``pretrained("auto", image=...)``, on the
-image as the condition left it); the table then says how often it chose each.
+does; the default is ``keep`` alone, the models as they are), and ``--denoise`` per mode of
+few-photon smoothing (``segment(denoise=...)``: ``auto``, the default, blurs a photon-limited
+image by half a pixel first; ``off`` never does). ``--conditions`` scores a subset of the
+conditions (``none`` is the image as recorded), or adds the photon-limited recordings of
+``dsb_full.PHOTONS`` (``photons3`` ... ``camera10``; not in the default list). The model
+``auto`` chooses a built-in model for each image as the product does (``pretrained("auto",
+image=...)``, on the image as the condition left it); the table then says how often it chose
+each.
 
 Prints a Markdown table: per condition and model, AP50 and the DSB score (AP averaged over
 IoU 0.5..0.95), pooled over the images, and the mean over the degraded conditions.
@@ -43,7 +48,9 @@ def chosen_items(data: Path, kind: str, n: int) -> list:
     return [items[round(i * len(items) / n)] for i in range(n)]
 
 
-def score(model, meta, pairs, background: str = "keep", chosen=None) -> tuple[float, float]:
+def score(
+    model, meta, pairs, background: str = "keep", chosen=None, denoise: str = "auto"
+) -> tuple[float, float]:
     """Pooled ``(AP50, DSB score)`` of ``model`` with its own post-processing on ``pairs``.
 
     ``model`` None: the built-in model ``auto`` chooses for each image, counted in
@@ -62,7 +69,7 @@ def score(model, meta, pairs, background: str = "keep", chosen=None) -> tuple[fl
             net.eval()
         with warnings.catch_warnings():  # the contrast and size warnings: not scored here
             warnings.simplefilter("ignore")
-            labels = segment(net, image, metadata=info, background=background)
+            labels = segment(net, image, metadata=info, background=background, denoise=denoise)
         evaluations.append(evaluate(truth, labels))
     s = summarize(evaluations)
     return s["per_threshold"][0]["ap"], s["ap"]
@@ -88,8 +95,10 @@ def main(argv=None) -> int:
     p.add_argument("--images", choices=("test", "val"), default="test")
     p.add_argument("--background", nargs="+", default=["keep"],
                    choices=("keep", "auto", "flatten"), help="background modes (columns)")
+    p.add_argument("--denoise", nargs="+", default=["auto"], choices=("auto", "off"),
+                   help="few-photon smoothing modes (columns)")
     p.add_argument("--conditions", nargs="+", default=["none", *dsb_full.DEGRADATIONS],
-                   choices=("none", *dsb_full.DEGRADATIONS))  # fmt: skip
+                   choices=("none", *dsb_full.DEGRADATIONS, *dsb_full.PHOTONS))  # fmt: skip
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [(None, None) if m == "auto" else load_model(resolve_model(m)) for m in args.models]
@@ -101,10 +110,13 @@ def main(argv=None) -> int:
     print(f"{len(items)} DSB2018 {args.kind} {args.images} images; AP50 / DSB score, pooled")
     print()
     names = [Path(m).name if Path(m).suffix else m for m in args.models]
-    modes = [mode for _ in models for mode in args.background]
-    models = [m for m in models for _ in args.background]
-    if len(args.background) > 1 or args.background != ["keep"]:
-        names = [f"{n}, {mode}" for n in names for mode in args.background]
+    settings = [(b, d) for b in args.background for d in args.denoise]
+    modes = [mode for _ in models for mode in settings]
+    models = [m for m in models for _ in settings]
+    shown = [", ".join(([b] if args.background != ["keep"] else [])
+                       + ([f"denoise {d}"] if args.denoise != ["auto"] else []))
+             for b, d in settings]  # fmt: skip
+    names = [f"{n}, {extra}" if extra else n for n in names for extra in shown]
     print("| condition | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
     sums = [[0.0, 0.0] for _ in models]
@@ -116,7 +128,8 @@ def main(argv=None) -> int:
         cells = []
         for k, (model, meta) in enumerate(models):
             chosen: dict = {}
-            ap50, dsb = score(model and model.eval(), meta, pairs, modes[k], chosen)
+            ap50, dsb = score(model and model.eval(), meta, pairs, modes[k][0], chosen,
+                              denoise=modes[k][1])
             picks = ", ".join(f"{n} {c}" for n, c in sorted(chosen.items()))
             cells.append(f"{ap50:.3f} / {dsb:.3f}" + (f" ({picks})" if picks else ""))
             if condition != "none":

@@ -165,14 +165,40 @@ def _shading(image, rng):
 DEGRADATIONS = {"noise": _noise, "shot": _shot, "blur": _blur, "shading": _shading}
 
 
+def _photons(peak: float, gain: float = 1.0, offset: float = 0.0, read: float = 0.0):
+    """Few photons: ``peak`` at the bright end of the range over half a photon of
+    background, Poisson, then a camera's ``gain`` (grey levels per photon), ``offset`` and
+    Gaussian read-out noise ``read`` (grey levels), rounded to whole grey levels."""
+
+    def harm(image, rng):
+        lo, span = _signal(image)
+        caught = rng.poisson(np.clip(image - lo, 0, None) / span * peak + 0.5)
+        return np.round(caught * gain + offset + rng.normal(0.0, read, image.shape))
+
+    return harm
+
+
+#: Photon-limited recordings (``benchmarks/robustness.py --conditions``; not part of
+#: :data:`DEGRADATIONS`, which ``--robust`` validation uses): a photon-counting detector at
+#: 3, 5, 10 and 30 photons at the bright end, and a camera (gain 2.1, offset 100, read-out
+#: noise 1.5 grey levels) at 5 and 10.
+PHOTONS = {
+    "photons3": _photons(3), "photons5": _photons(5), "photons10": _photons(10),
+    "photons30": _photons(30), "camera5": _photons(5, 2.1, 100, 1.5),
+    "camera10": _photons(10, 2.1, 100, 1.5),
+}  # fmt: skip
+
+
 def degraded(image: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
-    """``image`` (float32) as a worse microscope would record it (:data:`DEGRADATIONS`).
+    """``image`` (float32) as a worse microscope would record it (:data:`DEGRADATIONS`,
+    :data:`PHOTONS`).
 
     Deterministic for ``seed``. The image's range is its 0.5-99.5 percentile span, so every
     kind of image (dark or bright background, any bit depth) gets the same relative harm.
     """
     rng = np.random.default_rng(seed)
-    return DEGRADATIONS[name](np.asarray(image, np.float32), rng).astype(np.float32)
+    harm = DEGRADATIONS.get(name) or PHOTONS[name]
+    return harm(np.asarray(image, np.float32), rng).astype(np.float32)
 
 
 def degraded_copies(loaded, names=tuple(DEGRADATIONS)) -> list:

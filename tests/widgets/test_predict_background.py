@@ -57,3 +57,29 @@ def test_a_plane_predicted_into_a_stack_result_keeps_ids_unique(run_predict, mak
     assert viewer.layers["stack segmentation (nuclei)"] is seg
     ids = [set(np.unique(seg.data[k])) - {0} for k in range(3)]
     assert ids[1] and not ids[1] & (ids[0] | ids[2])
+
+
+def test_few_photons_are_blurred_and_the_status_says_so(run_predict, make_napari_viewer):
+    """The "few photons" choice: a photon-limited image is blurred by default, said; off
+    predicts it as it is (its nuclei broken into fragments)."""
+    image, truth = nuclei_data()
+    lo, hi = np.percentile(image, (0.5, 99.5))
+    scaled = np.clip(image - lo, 0, None) / (hi - lo) * 5 + 0.5
+    dim = np.random.default_rng(0).poisson(scaled).astype(np.uint16)  # 5 photons at most
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(dim, name="dim")
+    widget = PredictWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._source.value = BUILTIN
+    widget._image.value = layer
+    assert widget._denoise.value == "auto"
+    assert "few photons" in widget._denoise.tooltip
+    run_predict(widget)
+    status = widget._status.value
+    assert "caught few photons" in status and "few photons: off" in status, status
+    blurred = evaluate(truth, viewer.layers["dim segmentation (nuclei)"].data)
+    widget._denoise.value = "off"
+    run_predict(widget)
+    assert "few photons" not in widget._status.value
+    kept = evaluate(truth, viewer.layers["dim segmentation (nuclei)"].data)
+    assert blurred["per_threshold"][0]["ap"] > kept["per_threshold"][0]["ap"] + 0.05

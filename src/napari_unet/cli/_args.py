@@ -159,7 +159,9 @@ def sigint_stops(stop: threading.Event):
 
 
 def add_background_option(parser) -> None:
-    """``--background auto|flatten|keep`` (predict, evaluate)."""
+    """``--background auto|flatten|keep`` and ``--denoise auto|off`` (predict, evaluate)."""
     from napari_unet.core.images.background import MODES
+    from napari_unet.core.images.photons import MODES as PHOTON_MODES
 
     add_option(parser, "--background", key="background", choices=MODES, default="auto")
+    add_option(parser, "--denoise", key="denoise", choices=PHOTON_MODES, default="auto")

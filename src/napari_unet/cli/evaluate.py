@@ -67,7 +67,7 @@ def add_parser(subparsers) -> None:
 
 def _model_pairs(
     model_path: Path | str, pairs, per_plane: bool, object_size=None, channel=None, flips=False,
-    background: str = "auto",
+    background: str = "auto", denoise: str = "auto",
 ) -> Iterator[tuple[str, Any, Any]]:
     """Segment each image with the model (at ``object_size``'s scale, if given).
 
@@ -84,6 +84,7 @@ def _model_pairs(
     if flips:
         extra["flips"] = True
     extra["object_size"], extra["background"] = object_size, background
+    extra["denoise"] = denoise
     for name, image_path, gt_path in pairs:
         gt = read_labels(gt_path)
         if object_size is not None:
@@ -259,7 +260,7 @@ def _model_form(args: argparse.Namespace) -> tuple:
     pairs, unused = match_files(images, gts, what="image", loose=loose, images=True)
     size = _object_size(args.object_size)
     source = _model_pairs(model_path, pairs, args.per_plane, size, args.channel, args.flips,
-                          args.background)  # fmt: skip
+                          args.background, args.denoise)  # fmt: skip
     inputs = {
         "model": str(model_path),
         "images": [str(p) for p in args.images],
@@ -284,11 +285,11 @@ def _labels_form(args: argparse.Namespace) -> tuple:
         )
     if (
         args.images or args.labels or args.flips or args.background != "auto"
-        or args.object_size is not None or args.channel is not None
+        or args.denoise != "auto" or args.object_size is not None or args.channel is not None
     ):  # fmt: skip
         raise InputError(
-            "--images, --labels, --object-size, --channel, --flips and --background belong "
-            "to the MODEL form, not PRED GT"
+            "--images, --labels, --object-size, --channel, --flips, --denoise and "
+            "--background belong to the MODEL form, not PRED GT"
         )
     pred_arg, gt_arg = (Path(a) for a in args.inputs)
     pred_files, gt_files = files_of(pred_arg), files_of(gt_arg)

@@ -220,6 +220,7 @@ class _Parts:
         predictor = Predictor(
             model, tile=a.tile, batch=a.batch, device=a.device, precision=a.precision,
             metadata=metadata, channel=a.channel, flips=a.flips, background=a.background,
+            denoise=a.denoise,
         )  # fmt: skip
         return predictor, post, metadata
 
@@ -279,6 +280,7 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
     is printed as a warning line on stderr.
     """
     from napari_unet.core.images.background import describe_flattened
+    from napari_unet.core.images.photons import describe_denoised
     from napari_unet.core.inference.instances import labels_and_foreground
     from napari_unet.core.inference.scale import ObjectSize
     from napari_unet.core.inference.segment import iter_labels, result_warnings
@@ -307,9 +309,10 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
     for size in sizes:
         print(f"{src}: object size {size.describe()}")
     planes = int(np.prod(labels.shape[:-2], dtype=int))
-    note = describe_flattened(predictor.flattened, planes, "--background keep")
-    if note:
-        print(f"{src}: {note}")
+    for note in (describe_flattened(predictor.flattened, planes, "--background keep"),
+                 describe_denoised(predictor.denoised, planes, "--denoise off")):  # fmt: skip
+        if note:
+            print(f"{src}: {note}")
     size = sizes[-1] if sizes else None
     found = result_warnings(labels, foreground, metadata, image, size, post.threshold, predictor)
     for text in found:

@@ -54,6 +54,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "background": "uneven light: auto (subtract the background, a smooth surface under "
         "the cells, before prediction when it varies by more than 0.3 of the image's range), "
         "flatten (always) or keep (never); images in memory only (see docs/predict.md)",
+        "denoise": "few photons: auto (blur an image whose brightest pixels caught fewer than "
+        "about 40 photons, photon noise, by half a pixel before prediction; by one pixel "
+        "below 6) or off (never); images in memory only (see docs/predict.md)",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
         "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",

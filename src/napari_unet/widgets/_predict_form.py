@@ -29,6 +29,7 @@ from magicgui.widgets import (
 from napari_unet.core.annotation.axes import prediction_plan
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.background import MODES
+from napari_unet.core.images.photons import MODES as PHOTON_MODES
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.inference.scale import AUTO
 from napari_unet.core.models.heads import head_of
@@ -65,7 +66,7 @@ class PredictForm(PredictDisplay, Container):
     CONTROLS = (
         "_source", "_model_file", "_model_label", "_image", "_channel", "_size", "_estimate",
         "_size_note", "_tile", "_device", "_scope", "_threshold", "_min_size", "_split",
-        "_seed_level", "_flips", "_background", "_probabilities",
+        "_seed_level", "_flips", "_background", "_denoise", "_probabilities",
     )  # fmt: skip
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -85,7 +86,7 @@ class PredictForm(PredictDisplay, Container):
                 _layers.row(self._size, self._estimate, label="object size (px)"),
                 self._size_note, self._tile, self._device, self._scope, self._threshold,
                 self._min_size, self._split, self._seed_level, self._flips, self._background,
-                self._probabilities,
+                self._denoise, self._probabilities,
             ]
         )  # fmt: skip
         self._model_file.changed.connect(self._on_model_file)
@@ -127,6 +128,7 @@ class PredictForm(PredictDisplay, Container):
         )
         self._flips = CheckBox(text="test-time flips (4x slower)", value=False)
         self._background = ComboBox(label="uneven light", choices=MODES, value="auto")
+        self._denoise = ComboBox(label="few photons", choices=PHOTON_MODES, value="auto")
         self._probabilities = CheckBox(text="also add probabilities", value=False)
         for widget in (self._model_label, self._size_note):
             _layers.message_label(widget)
@@ -136,7 +138,7 @@ class PredictForm(PredictDisplay, Container):
             tile=self._tile, device=self._device, scope=self._scope,
             threshold=self._threshold, min_size=self._min_size, split=self._split,
             seed_level=self._seed_level, flips=self._flips, background=self._background,
-            probabilities=self._probabilities,
+            denoise=self._denoise, probabilities=self._probabilities,
         )  # fmt: skip
 
     @staticmethod
@@ -336,6 +338,7 @@ class PredictForm(PredictDisplay, Container):
             "seed_level": float(self._seed_level.value),
             "flips": bool(self._flips.value),
             "background": self._background.value,
+            "denoise": self._denoise.value,
             "channel_axis": axis,
             "channel": self._channel.value,
             "object_size": float(self._size.value) if self._size.value > 0 else AUTO,

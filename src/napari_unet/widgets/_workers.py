@@ -153,6 +153,7 @@ def predict_job(
     None.
     """
     from napari_unet.core.images.background import describe_flattened
+    from napari_unet.core.images.photons import describe_denoised
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.scale import ObjectSize
@@ -193,9 +194,9 @@ def predict_job(
         yield event
     fg = np.asarray(foreground, np.float32)
     out["labels"], out["foreground"] = labels, fg
-    out["background"] = describe_flattened(
-        predictor.flattened, int(np.prod(np.shape(labels)[:-2], dtype=int)), "uneven light: keep"
-    )
+    planes = int(np.prod(np.shape(labels)[:-2], dtype=int))
+    out["background"] = describe_flattened(predictor.flattened, planes, "uneven light: keep")
+    out["denoise"] = describe_denoised(predictor.denoised, planes, "few photons: off")
     out["warnings"] = result_warnings(
         labels, fg, metadata, image, out["size"], post.threshold, predictor
     )

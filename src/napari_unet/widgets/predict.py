@@ -242,8 +242,9 @@ class PredictWidget(_layers.KeepsPicks, Container):
         else:
             self._show(out["labels"], out["foreground"])
             lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
-            if out.get("background"):
-                lines.append(out["background"][0].upper() + out["background"][1:])
+            for note in (out.get("background"), out.get("denoise")):
+                if note:
+                    lines.append(note[0].upper() + note[1:])
         lines[1:1] = self._placed.notes  # a layer kept, after the result's line
         for text in out["warnings"]:
             show_warning(f"{self._req['layer'].name}: {text}")

@@ -17,7 +17,6 @@ axis first: ``(n_classes, *stack, H, W)``.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Generator
 
@@ -29,7 +28,10 @@ from napari_unet.core.images.background import background_for, plane_stats, wind
 from napari_unet.core.images.background import check_mode as background_mode
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, check_spec
+from napari_unet.core.images.photons import check_mode as denoise_mode
+from napari_unet.core.images.photons import denoised
 from napari_unet.core.inference import margins, tiling
+from napari_unet.core.inference.guards import check_seconds, check_weights, eval_mode
 from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
     PredictProgress,
@@ -126,6 +128,12 @@ class Predictor:
         its planes as they are; a lazy (dask) plane too with ``"auto"``, and ``"flatten"``
         is refused for it. :attr:`surfaces` keeps, per plane, the light the last
         prediction took out, :attr:`flattened` its unevenness.
+    denoise : {"auto", "off"}
+        Few photons (:mod:`~napari_unet.core.images.photons`): a plane in memory whose
+        brightest pixels caught fewer than about 40 photons (photon noise) is blurred by
+        half a pixel (one below 6) before prediction ("auto", the default), or never
+        ("off"). As for the background, not in training mode nor for a lazy plane;
+        :attr:`denoised` keeps, per plane, the blur the last prediction gave.
 
     Raises
     ------
@@ -151,9 +159,10 @@ class Predictor:
         tile_seconds: float | None = None,
         flips: bool = False,
         background: str = "auto",
+        denoise: str = "auto",
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
-        _check_weights(model)
+        check_weights(model)
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.model, self.precision, self.channel_axis = model, precision, channel_axis
@@ -164,7 +173,7 @@ class Predictor:
         auto = tile is None or (tile == 0 and not isinstance(tile, bool))
         self.tile = auto_tile(model, self.device, self.batch, precision) if auto else tile
         if auto and tile_seconds is not None:
-            seconds = _check_seconds(tile_seconds) / (4 if flips else 1)  # 4 passes a tile
+            seconds = check_seconds(tile_seconds) / (4 if flips else 1)  # 4 passes a tile
             self.tile = responsive_tile(model, self.device, seconds, precision, self.tile)
         self.tile = check_int("tile", self.tile)
         if not auto and batch is None and self.device.type == "cuda":  # fill the GPU
@@ -175,6 +184,8 @@ class Predictor:
         self.head = head_of(model)
         self.flips = bool(flips)
         self.background = background_mode(background)
+        self.denoise = denoise_mode(denoise)
+        self.denoised: dict[int, float] = {}  # plane index -> blur of the last prediction
         self.bright = {"bright": True, "dark": False}.get((metadata or {}).get("background"))
         if self.spec["method"] == "percentile":
             self.spec.setdefault("clip", PREDICTION_CLIP)  # bright specks (training: none)
@@ -238,9 +249,12 @@ class Predictor:
         runner, done, last = self.runner(), 0, 0.0
         keep = stats is not None or bool(getattr(self.model, "training", False))
         self.surfaces.clear()
-        with _eval_mode(self.model):
+        self.denoised.clear()
+        with eval_mode(self.model):
             for k in range(n_planes):
-                plane = lay.planes[k]
+                plane, blur = (lay.planes[k], 0) if keep else denoised(lay.planes[k], self.denoise)
+                if blur:
+                    self.denoised[k] = blur
                 found = None if keep else self._background(plane, k)
                 block = np.asarray(plane[:, slice(*window[0]), slice(*window[1])])
                 check_pixels(block)
@@ -287,6 +301,7 @@ class Predictor:
         from napari_unet.core.inference.chunked import lazy_probabilities
 
         self.surfaces.clear()
+        self.denoised.clear()
         if self.background == "flatten":
             raise InputError(LAZY)
         return lazy_probabilities(self, image, region, stats)
@@ -303,46 +318,6 @@ class Predictor:
         from napari_unet.core.inference.chunked import iter_store
 
         return (yield from iter_store(self.lazy_probabilities(image, region), path, scheduler))
-
-
-def _check_seconds(value) -> float:
-    """A positive, finite number of seconds."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if isinstance(value, bool) or not 0 < seconds < float("inf"):
-        raise InputError(f"tile_seconds must be a positive number of seconds; got {value!r}")
-    return seconds
-
-
-def _check_weights(model) -> None:
-    """Refuse weights the tiles cannot meet: not loaded (meta), or not float32."""
-    param = next(iter(model.parameters()), None)
-    if param is None:
-        return
-    if param.device.type == "meta":
-        raise InputError(
-            "the model's weights are not loaded (it lives on the meta device); load a model "
-            "file with load_model or pretrained"
-        )
-    if str(param.dtype) != "torch.float32":
-        raise InputError(
-            f"the model's weights are {str(param.dtype).replace('torch.', '')}; prediction "
-            "needs float32 weights (call model.float(); precision='fp16' or 'bf16' gives "
-            "reduced precision on a CUDA GPU)"
-        )
-
-
-@contextlib.contextmanager
-def _eval_mode(model):
-    """Evaluation mode for the duration, then the model's former mode."""
-    was_training = bool(getattr(model, "training", False))
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def iter_predict(

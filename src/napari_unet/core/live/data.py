@@ -228,7 +228,10 @@ class LiveData:
         that napari was frozen for at Start.
         """
         if self._image is None:
-            self._image = normalize(self.raw.astype(np.float32, copy=False), self._normalization)
+            from napari_unet.core.images.photons import denoised
+
+            plane = denoised(self.raw, "auto")[0]  # photon-limited: as prediction reads it
+            self._image = normalize(plane.astype(np.float32, copy=False), self._normalization)
         return self._image
 
     @property

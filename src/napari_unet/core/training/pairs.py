@@ -18,6 +18,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels, compact_ids
 from napari_unet.core.images.normalize import check_pixels, check_spec, normalize
+from napari_unet.core.images.photons import denoised
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
 from napari_unet.core.training.targets import WeightMapSettings
@@ -43,7 +44,8 @@ class TrainPair:
     name : str
         For messages and provenance.
     raw : numpy.ndarray
-        The un-normalised ``(C, H, W)`` plane (what prediction receives).
+        The un-normalised ``(C, H, W)`` plane as prediction reads it (a photon-limited plane
+        blurred, :func:`~napari_unet.core.images.photons.denoised`).
     head : str
         The network head the target is for (:mod:`napari_unet.core.models.heads`).
     extra : numpy.ndarray or None
@@ -226,7 +228,7 @@ def make_pairs(
         mask = _checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
             target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
-            lz, raw, norm = np.array(lz), np.array(iz), check_spec(normalization)  # copies
+            lz, raw, norm = np.array(lz), denoised(np.array(iz))[0], check_spec(normalization)
             image = normalize(raw.astype(np.float32, copy=False), norm)
             plane = name if z is None else f"{name} [plane {z}]"
             pairs.append(

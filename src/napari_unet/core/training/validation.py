@@ -99,7 +99,9 @@ def _cut(rows: np.ndarray, fraction: float) -> int:
     return min(max(cut, first + 1), last - 1)
 
 
-def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=None, stop=None):
+def segment_image(
+    model, raw: np.ndarray, normalization: dict, device, metadata=None, stop=None, denoise="off"
+):
     """Instance labels and probabilities of ``raw`` by the prediction module's segmentation.
 
     ``raw`` is ``(H, W)`` or ``(C, H, W)``: a training pair's image, or the training
@@ -107,6 +109,8 @@ def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=
     ``stop`` (the run's stop flag) is checked at every progress step of the prediction (a
     batch of tiles, at most every 0.2 s): once it is set the prediction ends there and None
     is returned (before, a stop waited for the whole image, tens of seconds on the CPU).
+    ``denoise``: "off" for a pair's pixels (already as trained: make_pairs blurs a
+    photon-limited plane), "auto" for the preview's view of an image as it is.
     """
     from napari_unet.core.images.layout import fit_channels
     from napari_unet.core.inference.segment import iter_segment
@@ -129,6 +133,7 @@ def segment_image(model, raw: np.ndarray, normalization: dict, device, metadata=
             metadata=metadata,
             object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
             background="keep",  # and its light as trained: training does not flatten
+            denoise=denoise,
         ),
         stop,
     )
@@ -266,7 +271,7 @@ def preview_event(model, preview, step: int, config, device):
             item, origin = item
         meta = {"separation_gap": config.gap}
         norm = getattr(preview, "normalization", None) or config.normalization
-        labels, _ = segment_image(model, np.asarray(item), norm, device, meta)
+        labels, _ = segment_image(model, np.asarray(item), norm, device, meta, denoise="auto")
     except Exception as exc:  # noqa: BLE001 - a preview never ends a training run
         warnings.warn(f"the preview at step {step} failed ({exc}); training goes on",
                       RuntimeWarning, stacklevel=2)  # fmt: skip
