@@ -30,17 +30,19 @@ from heads_figure import save  # noqa: E402
 from robustness import chosen_items  # noqa: E402
 
 
-def ap50(model, meta, image, truth, background: str = "keep"):
+def ap50(model, meta, image, truth, background: str = "keep", **settings):
     """The instances of ``image`` and their AP50 against ``truth``.
 
     ``background`` as for ``segment``; ``"keep"`` here: the models as they are, without the
-    flattening of uneven light that prediction does by default (docs/predict.md).
+    flattening of uneven light that prediction does by default (docs/predict.md). Other
+    ``settings`` (``denoise``) go to ``segment`` too.
     """
     from napari_unet import evaluate, segment
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        labels = segment(model, image, metadata=meta, device="cpu", background=background)
+        labels = segment(model, image, metadata=meta, device="cpu", background=background,
+                         **settings)  # fmt: skip
     return labels, evaluate(truth, labels)["per_threshold"][0]["ap"]
 
 
