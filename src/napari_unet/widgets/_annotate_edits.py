@@ -136,6 +136,11 @@ class LockedLayers:
         if not layer.editable:
             layer.editable = True
 
+    def keep_history(self, layer, history: tuple) -> None:
+        """Give held ``layer`` this undo history (its own, from before napari dropped it)."""
+        if history != (None, None):
+            self._held = [(held, history if held is layer else h) for held, h in self._held]
+
     def forget(self, layer) -> None:
         """``layer`` leaves the viewer: keep nothing of it."""
         self._held = [(held, h) for held, h in self._held if held is not layer]

@@ -70,11 +70,19 @@ def _failed(dock, labels, kept, exc) -> None:
 
 
 def _done(dock, labels, kept) -> None:
-    """Editable again, in its mode, with the undo history from before Accept (and the accept)."""
+    """Editable again, in its mode, with the undo history from before Accept (and the accept).
+
+    Only while it is still the dock's annotations: a layer the session left meanwhile (Start
+    on another image) stays read-only, its history kept for when its image starts again.
+    Before, it became editable though no session saved it, and its strokes were lost.
+    """
     mode, history = kept
-    labels.editable = True
-    labels.mode = mode
-    restore_history(labels, *history)
+    if labels is dock._annotations:
+        labels.editable = True
+        labels.mode = mode
+        restore_history(labels, *history)
+    else:
+        dock._locks.keep_history(labels, history)
     with contextlib.suppress(RuntimeError):  # the dock may be gone
         dock._accept_btn.enabled = dock._annotations is not None
 

@@ -42,15 +42,17 @@ def shapes_state(data, types) -> list:
 def load_saved(folder: Path | None, identity: dict, labels_shape, image=None):
     """Read a project folder; on a mismatch, warn and keep the files untouched.
 
-    ``image`` is the image file: a folder that is another file's project, or whose files
-    would be the image itself, is neither read nor written. Returns the project (or None)
+    ``image`` is the image file: a folder that is another image's project (its file, or a
+    project folder chosen away from the images that names another file), whose files would
+    be the image itself, or that holds an annotations.tif napari-unet did not write, is
+    neither read nor written. Returns the project (or None)
     and whether autosave may write to the folder.
     """
     if folder is None:
         return None, False
     try:
         check_parent(folder)
-        check_project_folder(folder, image, fileless=image is None)
+        check_project_folder(folder, image, fileless=image is None, identity=identity)
         project = load_project(folder, labels_shape, image)
     except InputError as exc:
         show_error(
@@ -135,7 +137,8 @@ class Autosaver:
         try:  # never another file's project, nor over the image itself
             if folder is not None:
                 check_parent(folder)
-                check_project_folder(folder, self.image, fileless=self.image is None)
+                fileless = self.image is None
+                check_project_folder(folder, self.image, fileless, self.identity)
         except InputError as exc:
             show_error(f"{exc}. Autosave is off until you choose another project folder.")
             ok = False

@@ -14,7 +14,14 @@ from napari.utils.notifications import show_error, show_warning
 from napari_unet.core.annotation.regions import whole_image_rectangle
 from napari_unet.widgets._layers import widen_labels
 
-__all__ = ["attach_labels", "attach_region", "follow_image", "reconcile", "region_name"]
+__all__ = [
+    "KeptRegions",
+    "attach_labels",
+    "attach_region",
+    "follow_image",
+    "reconcile",
+    "region_name",
+]
 
 
 def region_name(image_name: str) -> str:
@@ -39,11 +46,13 @@ def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
     return viewer.add_labels(data, name=name, scale=scale, translate=translate, opacity=0.6)
 
 
-def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> Shapes:
+def attach_region(viewer, image, plan, scale, translate, project, plane=(), kept=None) -> Shapes:
     """The ``"<image> annotated region"`` Shapes layer, re-attached or added.
 
-    A new layer holds the project's saved region, else one rectangle over the whole image
-    (the current ``plane`` of a stack): a fresh annotation is complete where it was painted.
+    A new layer holds ``kept`` (the region as it was when its layer was removed, a list of
+    ``(shape type, vertices)``) if given, else the project's saved region, else one
+    rectangle over the whole image (the current ``plane`` of a stack): a fresh annotation
+    is complete where it was painted.
     """
     name = region_name(image.name)
     ndim = len(plan.labels_shape)
@@ -53,7 +62,9 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> S
             follow_image(region, scale, translate)  # vertices are pixels: they follow too
             return region
         region.name = f"{name} (old)"
-    if project is not None and (project.region_data or project.annotations is not None):
+    if kept is not None:
+        data, types = [np.asarray(v, dtype=float) for _, v in kept], [t for t, _ in kept]
+    elif project is not None and (project.region_data or project.annotations is not None):
         data, types = project.region_data, project.region_types
     else:
         data, types = [whole_image_rectangle(plan.labels_shape, plane)], ["rectangle"]
@@ -68,6 +79,39 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=()) -> S
         scale=scale,
         translate=translate,
     )
+
+
+class KeptRegions:
+    """The region of an image whose region layer was removed, kept across sessions.
+
+    Start brings the layer back with it when the project folder holds no newer region
+    (none saved there, or the same folder): before, a Start after the layer was removed
+    on an image without a project folder (or a read-only one) gave a whole-image rectangle.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[tuple] = []  # (image layer, project folder, region state)
+
+    def keep(self, image, folder, region: list | None) -> None:
+        """Keep ``region`` (None: nothing kept) as ``image``'s, last saved to ``folder``."""
+        self.forget(image)
+        if image is not None and region is not None:
+            self._held.append((image, folder, region))
+
+    def take(self, image, folder, project) -> list | None:
+        """``image``'s kept region for a session in ``folder`` (None: none), no longer kept."""
+        for held, was, region in self._held:
+            if held is image:
+                self.forget(image)
+                saved = project is not None and (
+                    project.region_data or project.annotations is not None
+                )
+                return region if was == folder or not saved else None
+        return None
+
+    def forget(self, layer) -> None:
+        """``layer`` (an image) leaves the viewer, or its region is taken back."""
+        self._held = [h for h in self._held if h[0] is not layer]
 
 
 def follow_image(layer, scale, translate) -> bool:
@@ -85,7 +129,9 @@ def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) 
     """Make re-attached layers and a saved project agree; False: autosave must stay off.
 
     A re-attached layer keeps what it holds. When it is empty, the project's annotations
-    and region fill it (the saved work continues); when it holds other annotations,
+    and region fill it (the saved work continues; a saved empty region too: before, Start's
+    whole-image rectangle stayed and was saved, and unpainted pixels read as background);
+    when it holds other annotations,
     autosave would write them over the saved ones, so it is turned off and both are kept,
     unless the folder holds ``last_saved``, what this dock last saved there from this very
     layer: the layer continues that work, and its newer strokes are written.
@@ -95,10 +141,10 @@ def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) 
         return True
     if last_saved is not None and np.array_equal(saved, last_saved):
         return True
-    if not np.any(labels.data):
+    if not np.any(labels.data):  # the saved work, its region too (an empty one as well)
         labels.data = saved.astype(np.uint32)
+        region.data = []
         if project.region_data:
-            region.data = []
             region.add(project.region_data, shape_type=project.region_types)
         return True
     show_error(

@@ -65,6 +65,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._annotations: Labels | None = None
         self._region: Shapes | None = None
         self._region_kept: list | None = None  # the region, while its layer is removed
+        self._kept_regions = _session.KeptRegions()  # and after, until Start takes it back
         self._plan = None
         self._locks = LockedLayers()  # annotations no session saves now: read-only
         self._last_saved = None  # (layer, folder, annotations) this dock last saved there
@@ -199,13 +200,14 @@ class AnnotateWidget(KeepsPicks, Container):
         src = getattr(image.source, "path", None)
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape, src)
+        kept = self._kept_regions.take(image, folder, project)  # its layer was removed
         labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
         self._annotations, self._region_kept = labels, None
         self._locks.unlock(labels)  # read-only while no session saved it
         on_screen = _session.plane_on_screen(self._viewer, image, plan.labels_shape[0], False)
         plane = (on_screen,) if plan.is_stack else ()
         self._region = _session.attach_region(
-            self._viewer, image, plan, scale, translate, project, plane
+            self._viewer, image, plan, scale, translate, project, plane, kept
         )
         last = self._last_saved  # a layer this dock saved there continues its own work
         last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
@@ -248,6 +250,7 @@ class AnnotateWidget(KeepsPicks, Container):
         if self._region is not None:
             self._region.events.data.disconnect(self._on_changed)
         left = self._annotations
+        self._kept_regions.keep(self._image, self._saver.folder, self._region_kept)
         saved = self._saver.saved_annotations
         self._last_saved = None if saved is None or not lock else (left, self._saver.folder, saved)
         if lock:
@@ -275,6 +278,7 @@ class AnnotateWidget(KeepsPicks, Container):
                 "Annotation session ended; saved. Start annotating its image to continue "
                 "(its annotations layer is read-only until then)."
             )
+        self._kept_regions.forget(layer)  # an image gone: its region too
 
     # --- cells and counts -------------------------------------------------------------
 

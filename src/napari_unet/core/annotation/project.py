@@ -9,7 +9,8 @@ Layout of a project folder (by default ``<image stem>.napari-unet/`` beside the 
                       scale, translate; :mod:`.identity`) and the napari-unet version
 
 Every file is written atomically (temporary file in the same folder, then rename), so a
-crash leaves either the previous or the new version, never a torn file.
+crash leaves either the previous or the new version, never a torn file; annotations.tif is
+written last. Which folder is an image's, and which is refused: :mod:`.folders`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_unet.core.annotation.folders import (
+    ANNOTATIONS_FILE,
+    PROJECT_FILE,
+    PROJECT_SUFFIX,
+    REGION_FILE,
+    check_project_folder,
+    holds_project,
+    project_folder_for,
+    project_image_name,
+)
 from napari_unet.core.annotation.identity import (
     FORMAT_VERSION,
     HASH_SAMPLES,
@@ -30,7 +41,7 @@ from napari_unet.core.annotation.identity import (
     image_identity,
 )
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write, same_file
+from napari_unet.core.files import atomic_write
 
 __all__ = [
     "ANNOTATIONS_FILE",
@@ -54,11 +65,6 @@ __all__ = [
     "write_annotations",
 ]
 
-PROJECT_SUFFIX = ".napari-unet"
-ANNOTATIONS_FILE = "annotations.tif"
-REGION_FILE = "region.json"
-PROJECT_FILE = "project.json"
-
 
 @dataclass(frozen=True)
 class Project:
@@ -80,75 +86,6 @@ class Project:
     region_data: list[np.ndarray] = field(default_factory=list)
     region_types: list[str] = field(default_factory=list)
     identity: dict = field(default_factory=dict)
-
-
-def project_folder_for(image_path: str | os.PathLike) -> Path:
-    """Return the default project folder of an image: ``<stem>.napari-unet`` beside it.
-
-    When that folder is the project of another file that is still there (``cells.tif`` and
-    ``cells.png``), it is ``<file name>.napari-unet`` (``cells.png.napari-unet``): never the
-    other image's work. A project whose file is gone is this image's (``cells.tif`` saved as
-    ``cells.tiff``): its annotations open, and the image's identity says if the pixels differ.
-    """
-    p = Path(image_path)
-    name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
-    plain = p.parent / f"{name}{PROJECT_SUFFIX}"
-    if _other_owner(plain, p) is not None:
-        return p.parent / f"{p.name}{PROJECT_SUFFIX}"
-    return plain
-
-
-def _other_owner(folder: Path, image: Path) -> str | None:
-    """The other image file ``folder``'s project.json names, if it is still beside it."""
-    owner = project_image_name(folder)
-    return owner if owner not in (None, image.name) and (folder.parent / owner).exists() else None
-
-
-def project_image_name(folder: str | os.PathLike) -> str | None:
-    """The image file a project folder belongs to (its project.json's), None if unknown."""
-    try:
-        identity = json.loads((Path(folder) / PROJECT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    name = identity.get("file_name") if isinstance(identity, dict) else None
-    return name if isinstance(name, str) and name else None
-
-
-def check_project_folder(
-    folder: str | os.PathLike, image: str | os.PathLike | None, fileless: bool = False
-) -> None:
-    """Refuse a project folder that is not the image file ``image``'s (None: no file).
-
-    Its files must not be the image itself (as :func:`~napari_unet.core.files.check_outputs`
-    refuses an output that is an input), nor its project.json name another image file.
-    ``fileless``: the image has no file (a layer made in napari, not merely no file given):
-    a folder whose project.json names a file beside it is refused too (before, such an
-    image loaded that file's annotations and wrote over them and its project.json).
-    """
-    if image is None:
-        owner = project_image_name(folder) if fileless else None
-        if owner is not None and (Path(folder).parent / owner).exists():
-            raise InputError(
-                f"the project folder {folder} holds the annotations of {owner}, and this "
-                "image has no file: it cannot be told from another image, so it never takes "
-                f"{owner}'s project (choose another project folder, or open {owner} itself)"
-            )
-        return
-    folder, image = Path(folder), Path(image)
-    for name in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE):
-        if same_file(folder / name, image):
-            raise InputError(
-                f"the project folder {folder} would keep its annotations ({name}) in the "
-                f"image file itself ({image}); the image is never read as annotations nor "
-                "written over"
-            )
-    owner = _other_owner(folder, image)
-    if owner is not None:
-        raise InputError(
-            f"the project folder {folder} holds the annotations of {owner}, not of "
-            f"{image.name} (if {image.name} is {owner} renamed, put its name in "
-            f"{PROJECT_FILE}'s file_name)"
-        )
 
 
 def folder_is_writable(folder: str | os.PathLike) -> bool:
@@ -214,11 +151,11 @@ def save_project(
         are not integer.
     """
     folder = Path(folder)
-    check_project_folder(folder, image)
+    check_project_folder(folder, image, identity=identity)
     _check_folder(folder)
-    try:
-        if annotations is not None:
-            write_annotations(folder / ANNOTATIONS_FILE, annotations)
+    try:  # annotations last: a crash never leaves them without the files that claim them
+        if identity is not None:
+            _write_json(folder / PROJECT_FILE, identity)
         if region_data is not None:
             types = list(region_types or [])
             if len(types) != len(region_data):
@@ -228,8 +165,8 @@ def save_project(
                 for d, t in zip(region_data, types, strict=True)
             ]
             _write_json(folder / REGION_FILE, {"format": FORMAT_VERSION, "shapes": shapes})
-        if identity is not None:
-            _write_json(folder / PROJECT_FILE, identity)
+        if annotations is not None:
+            write_annotations(folder / ANNOTATIONS_FILE, annotations)
     except PermissionError as exc:
         raise InputError(
             f"cannot write to the project folder {folder} (permission denied); "
@@ -305,11 +242,6 @@ def read_annotations(path: str | os.PathLike, expected_shape: Sequence[int] | No
 
         arr = relabel_sequential(arr)[0]  # numbered 1..N: a cast would merge cells
     return arr.astype(np.uint32, copy=False)
-
-
-def holds_project(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` holds any file of a project (saved annotations, region, identity)."""
-    return any((Path(folder) / n).exists() for n in (ANNOTATIONS_FILE, REGION_FILE, PROJECT_FILE))
 
 
 def load_project(
