@@ -295,7 +295,7 @@ def test_model_form_segments_then_scores(tmp_path, capsys, monkeypatch):
         flips.append(settings.pop("flips", False))
         settings.pop("progress", None)  # prints the object size used
         # the defaults: estimated where it can be; uneven light flattened
-        assert settings == {"object_size": "auto", "background": "auto"}
+        assert settings == {"object_size": "auto", "background": "auto", "denoise": "auto"}
         return squares(THREE[:2])
 
     monkeypatch.setattr(modelfile, "load_model", fake_load)

@@ -251,10 +251,15 @@ class PredictForm(PredictDisplay, Container):
 
     def _show_recommendations(self, path: Path) -> None:
         """Show what a model file recommends (its header only: no torch)."""
-        from napari_unet.core.models.modelfile import read_metadata
+        from napari.utils.notifications import show_error
+
+        from napari_unet.core.models.modelfile import ModelFileError, read_metadata
 
         try:
             metadata = package_header(path) if is_package(path) else read_metadata(path)
+        except ModelFileError as exc:  # a damaged or hand-edited file: said now, not later
+            show_error(f"{path.name} cannot be used as a model: {exc}")
+            return
         except (InputError, OSError):
             return  # not a model file: Predict will say so
         if metadata is not None:  # None: not a package napari-unet wrote; Predict says so
