@@ -171,3 +171,78 @@ def test_training_reads_a_photon_limited_image_as_prediction_does(cells):
     np.testing.assert_allclose(live.image, blurred.image, atol=1e-6)
     np.testing.assert_array_equal(live.raw, dim[None])  # the view is predicted from it
     np.testing.assert_allclose(LiveData(clean[None]).image, kept.image, atol=1e-6)
+
+
+def test_hot_pixels_and_a_black_border_do_not_hide_few_photons(cells):
+    """Before: 20 hot pixels in 90,000 (and a registration's black border) made a plane of
+    5 photons count as hundreds, and it was predicted unblurred."""
+    dim = caught(cells[0], 5)
+    hot = dim.copy()
+    rng = np.random.default_rng(1)
+    hot.flat[rng.choice(hot.size, hot.size * 3 // 1000, replace=False)] = 4095
+    assert photon_count(hot) < FEW_PHOTONS
+    framed = np.pad(dim * 3 + 100, 20)  # a camera offset inside a border of zeros
+    assert photon_count(framed) < FEW_PHOTONS
+    clean = (cells[0] * 1000).astype(np.uint16)
+    clean.flat[rng.choice(clean.size, clean.size // 100, replace=False)] = 65535
+    assert photon_count(clean) >= FEW_PHOTONS
+
+
+def test_a_dim_channel_beside_bright_ones_is_blurred_alone(cells):
+    bright = cells[0] * 1000.0
+    plane = np.stack([bright, caught(cells[0], 5).astype(np.float32), bright])
+    out, blur = denoised(plane)
+    assert blur == SIGMA
+    np.testing.assert_array_equal(out[0], bright)
+    np.testing.assert_array_equal(out[2], bright)
+    assert out[1].std() < plane[1].std()
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    return UNet(1, 2, base_channels=4, depth=3, padding="same").eval()
+
+
+def test_dtype_normalisation_reads_a_blurred_plane_on_its_types_scale(cells, net):
+    """A blurred uint8 plane is float32: before, it was read 0-255 where the network
+    expects 0-1 (the type's maximum)."""
+    dim = caught(cells[0], 5).astype(np.uint8)
+    blurred, blur = denoised(dim)
+    assert blur > 0
+    got = predict(net, dim, normalization={"method": "dtype"})
+    want = predict(net, blurred / 255.0, normalization={"method": "none"}, denoise="off")
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    from napari_unet import make_pairs
+
+    pair = make_pairs([dim], [cells[1]], normalization={"method": "dtype"})[0]
+    np.testing.assert_allclose(pair.image[0], blurred / 255.0, atol=1e-6)
+
+
+def test_a_network_in_training_mode_reads_few_photons_as_in_evaluation_mode(cells, net):
+    """The training preview predicts with the network in training mode: before, it was
+    never blurred, so it disagreed with Predict and with the pairs it trained on."""
+    dim = caught(cells[0], 5)
+    want = predict(net, dim)
+    net.train()
+    try:
+        predictor = Predictor(net)
+        got = drain(predictor.iter_probabilities(dim))
+    finally:
+        net.eval()
+    assert predictor.denoised == {0: SIGMA}
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_rescaled_image_is_blurred_at_its_own_scale_and_said(cells, net):
+    """Enlarged to the model's object size, the noise hid: the final pass was not blurred
+    while the size estimate's was, and nothing was said."""
+    from napari_unet.core.inference.postprocess import Postprocess
+    from napari_unet.core.inference.segment import iter_labels
+
+    dim = caught(cells[0], 5)
+    meta = {"object_size": 18.0}
+    predictor = Predictor(net, metadata=meta)
+    drain(iter_labels(predictor, Postprocess(), dim, None, object_size=9.0, metadata=meta))
+    assert predictor.denoised == {0: SIGMA}

@@ -29,7 +29,7 @@ from napari_unet.core.images.background import check_mode as background_mode
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, check_spec
 from napari_unet.core.images.photons import check_mode as denoise_mode
-from napari_unet.core.images.photons import denoised
+from napari_unet.core.images.photons import denoised, float_spec
 from napari_unet.core.inference import margins, tiling
 from napari_unet.core.inference.guards import check_seconds, check_weights, eval_mode
 from napari_unet.core.inference.instances import foreground_of, instance_planes
@@ -132,7 +132,8 @@ class Predictor:
         Few photons (:mod:`~napari_unet.core.images.photons`): a plane in memory whose
         brightest pixels caught fewer than about 40 photons (photon noise) is blurred by
         half a pixel (one below 6) before prediction ("auto", the default), or never
-        ("off"). As for the background, not in training mode nor for a lazy plane;
+        ("off"); not a lazy plane. A network in training mode reads it too (the training
+        preview; validation pairs were blurred by ``make_pairs`` and are read with "off").
         :attr:`denoised` keeps, per plane, the blur the last prediction gave.
 
     Raises
@@ -252,7 +253,9 @@ class Predictor:
         self.denoised.clear()
         with eval_mode(self.model):
             for k in range(n_planes):
-                plane, blur = (lay.planes[k], 0) if keep else denoised(lay.planes[k], self.denoise)
+                # Not for given statistics (a lazy plane's); in training mode too (the preview:
+                # validation pairs, blurred already, are read with denoise "off").
+                plane, blur = denoised(lay.planes[k], "off" if stats else self.denoise)
                 if blur:
                     self.denoised[k] = blur
                 found = None if keep else self._background(plane, k)
@@ -261,7 +264,8 @@ class Predictor:
                 origin = (window[0][0], window[1][0])
                 if found is not None:
                     block = found.subtract(block, origin)
-                known = plane_stats(plane, self.spec, found) if stats is None else stats[k]
+                spec = float_spec(self.spec, lay.planes.dtype) if blur else self.spec
+                known = plane_stats(plane, spec, found) if stats is None else stats[k]
                 gen = predict_region(block, origin, (h, w), region, plans, known, runner,
                                      self.n_classes)  # fmt: skip
                 while True:

@@ -42,6 +42,7 @@ __all__ = [
     "scaled_region",
     "scaled_shape",
     "spec_for_resized",
+    "blur_into",
     "trained_zoom",
     "training_object_size",
 ]
@@ -223,11 +224,12 @@ def rescale_planes(planes, shape: tuple[int, int]) -> np.ndarray:
     return drain(iter_rescale_planes(planes, shape))
 
 
-def iter_rescale_planes(planes, shape: tuple[int, int]):
+def iter_rescale_planes(planes, shape: tuple[int, int], prepare=None):
     """:func:`rescale_planes`, yielding the number of planes resized after each one.
 
     A stack is resized before its first tile: yielded, a stop (the docks' Cancel) acts
     between planes instead of after the whole stack (8 s for 20 planes of 1024 x 1024).
+    ``prepare(k, plane)``, if given, returns plane ``k`` to resize (blurred, say).
     """
     from skimage.transform import resize
 
@@ -236,22 +238,41 @@ def iter_rescale_planes(planes, shape: tuple[int, int]):
     out = np.empty((n, c, *shape), work)
     shrink = shape[0] < h or shape[1] < w
     for k in range(n):
-        plane = np.asarray(planes[k], dtype=work)
+        plane = planes[k] if prepare is None else prepare(k, np.asarray(planes[k]))
+        plane = np.asarray(plane, dtype=work)
         out[k] = resize(plane, (c, *shape), order=1, anti_aliasing=shrink, preserve_range=True)
         yield k + 1
     return out
 
 
+def blur_into(predictor):
+    """``prepare`` of :func:`~.scale.iter_rescale_planes`: photon-limited planes blurred.
+
+    At the image's own scale, as training blurs them (recorded in the predictor's
+    ``denoised``); before, it was decided again on the resized plane, where enlarging hid
+    the noise, and the estimate pass's blur went unsaid.
+    """
+    from napari_unet.core.images.photons import denoised
+
+    predictor.denoised.clear()
+
+    def prepare(k: int, plane: np.ndarray) -> np.ndarray:
+        out, blur = denoised(plane, predictor.denoise)
+        if blur:
+            predictor.denoised[k] = blur
+        return out
+
+    return prepare
+
+
 def spec_for_resized(spec: dict, dtype) -> dict:
     """The normalisation of planes resized to float32 that gives the original's values.
 
-    ``dtype`` normalisation divides integers by their type's maximum; the resized planes
-    are float32, so they get that maximum as a fixed range instead.
+    As for a blurred copy: :func:`~napari_unet.core.images.photons.float_spec`.
     """
-    dtype = np.dtype(dtype)
-    if spec["method"] == "dtype" and np.issubdtype(dtype, np.integer):
-        return {"method": "fixed", "min": 0.0, "max": float(np.iinfo(dtype).max)}
-    return spec
+    from napari_unet.core.images.photons import float_spec
+
+    return float_spec(spec, dtype)
 
 
 def scaled_region(region, shape: tuple[int, int], small: tuple[int, int]):

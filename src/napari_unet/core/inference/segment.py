@@ -181,7 +181,7 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     window = scale.scaled_region(region, (h, w), small)
     plans = predictor.plans(small)
     tiles = n * len(plans[0].tiles(*window[0])) * len(plans[1].tiles(*window[1]))
-    gen = scale.iter_rescale_planes(lay.planes, small)
+    gen = scale.iter_rescale_planes(lay.planes, small, scale.blur_into(predictor))
     while True:  # progress 0 of the tiles while the stack is resized: a stop acts here
         try:
             resized = next(gen)
@@ -192,6 +192,7 @@ def _iter_scaled(predictor: Predictor, post: Postprocess, image, region, factor:
     inner = copy.copy(predictor)  # the same plan, reading the (P, C, h, w) planes as they are
     inner.channel_axis, inner.channel = 1, None
     inner.spec = scale.spec_for_resized(predictor.spec, lay.planes.dtype)
+    inner.denoise, inner.denoised = "off", {}  # decided at the image's scale (blur_into)
     labels, _, probs = yield from _iter_native(inner, post, planes, window)
     back = (region, window, (h, w), small)
     labels = scale.resample_back(np.asarray(labels, np.int32), *back, order=0)

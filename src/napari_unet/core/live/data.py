@@ -228,10 +228,13 @@ class LiveData:
         that napari was frozen for at Start.
         """
         if self._image is None:
-            from napari_unet.core.images.photons import denoised
+            from napari_unet.core.images.normalize import check_spec
+            from napari_unet.core.images.photons import denoised, float_spec
 
-            plane = denoised(self.raw, "auto")[0]  # photon-limited: as prediction reads it
-            self._image = normalize(plane.astype(np.float32, copy=False), self._normalization)
+            plane, blur = denoised(self.raw)  # photon-limited: as prediction reads it
+            spec = check_spec(self._normalization)
+            spec = float_spec(spec, self.raw.dtype) if blur else spec
+            self._image = normalize(plane.astype(np.float32, copy=False), spec)
         return self._image
 
     @property
