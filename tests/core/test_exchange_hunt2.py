@@ -136,6 +136,9 @@ def test_a_header_or_metadata_nested_100000_deep_is_a_clear_error(model_file, tm
         ({"postprocess": {"threshold": "high"}}, "'threshold'"),
         ({"postprocess": {"threshold": 5}}, "'threshold'"),
         ({"postprocess": {"min_size": -1}}, "'min_size'"),
+        # whole numbers too large for a float: OverflowError escaped as a traceback
+        ({"object_size": 10**400}, "object_size"),
+        ({"postprocess": {"min_size": 10**400}}, "'min_size'"),
     ],
 )
 def test_the_reader_refuses_the_values_save_and_import_refuse(model_file, values, field):

@@ -162,3 +162,18 @@ def test_a_failed_review_file_write_is_written_by_the_next_write(tmp_path, monke
     assert _statuses(review.review_file)["a.tif"] == "rejected"
     assert not writer.review_failed
     assert writer.close()
+
+
+def test_the_export_summary_keeps_status_second_with_a_stack(tmp_path):
+    """A stack beside 2D images: planes goes after status (measure's rule put it before)."""
+    _images(tmp_path / "images", ("a",))
+    write_image(tmp_path / "images" / "b.tif", np.full((2, 32, 32), 100, np.uint16))
+    review = Review(tmp_path / "images", tmp_path / "out")
+    review.save_labels("a.tif", _labels())
+    review.save_labels("b.tif", np.stack([_labels(), _labels()]))
+    for name in review.names:
+        review.set_status(name, "accepted")
+    review.save()
+    export_review(review)
+    header = (tmp_path / "out" / "export" / "summary.csv").read_text().splitlines()[0]
+    assert header.startswith("image,status,planes,objects"), header

@@ -155,9 +155,8 @@ def field_problem(info: dict, n_classes: int | None = None) -> str | None:
     a ``name`` of 5 crashed export).
     """
     size = info.get("object_size")  # a number: median_diameter(...)[0], not its pair
-    real = isinstance(size, Real) and not isinstance(size, bool)
-    if size is not None and not (real and math.isfinite(size) and size > 0):
-        return f"object_size must be a positive number of pixels; got {size!r}"
+    if size is not None and not (_number(size) or 0) > 0:
+        return f"object_size must be a positive number of pixels; got {_shown(size)}"
     for key in ("name", "license"):
         if info.get(key) is not None and not isinstance(info[key], str):
             return f"metadata {key!r} must be a string; got {info[key]!r}"
@@ -173,10 +172,30 @@ def field_problem(info: dict, n_classes: int | None = None) -> str | None:
         return f"metadata 'postprocess' must be a dict; got {steps!r}"
     for key, value in steps.items():
         what, test = POSTPROCESS_VALUES.get(key, (None, None))
-        number = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-        if what and not (number and test(value)):
-            return f"metadata 'postprocess' {key!r} must be {what}; got {value!r}"
+        number = _number(value)
+        if what and not (number is not None and test(number)):
+            return f"metadata 'postprocess' {key!r} must be {what}; got {_shown(value)}"
     return None
+
+
+def _number(value) -> float | None:
+    """``value`` as a finite float, or None (not a number, a bool, or too large).
+
+    A hand-edited whole number of 400 digits raised OverflowError (a traceback).
+    """
+    if not isinstance(value, Real) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value) -> str:
+    """``repr(value)``, cut to 60 characters (a number of 400 digits is not all said)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _depth(value) -> int:

@@ -94,7 +94,8 @@ def _export_into(review: Review, folder: Path, pixel_size) -> Generator:
             objects += len(table["label"])
             rows.append(row)
         yield ExportProgress(done, len(names), name)
-    write_csv(folder / "summary.csv", rows, columns=("image", "status"))
+    write_csv(folder / "summary.csv", rows, columns=("image", "status"),
+              leading=("image", "status", "planes"))  # fmt: skip
     report = review.report()
     for reason in dict.fromkeys(skipped.values()):
         which = [n for n, r in skipped.items() if r == reason]

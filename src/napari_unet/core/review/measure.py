@@ -349,6 +349,7 @@ def write_csv(
     data: Mapping[str, Any] | Sequence[Mapping],
     *,
     columns: Sequence[str] = (),
+    leading: Sequence[str] = LEADING_COLUMNS,
 ) -> Path:
     """Write a table or a list of rows to a CSV file, atomically, with a header line.
 
@@ -359,8 +360,8 @@ def write_csv(
     data : mapping of str to array, or sequence of mappings
         A table (equal-length columns, as :func:`measure_objects` returns) or rows (dicts,
         as :func:`summarize` and :func:`table_rows` return). The header lists the rows' keys
-        in the order they first appear, but ``image`` then ``planes`` or ``plane`` first
-        (:data:`LEADING_COLUMNS`); a row without one of them leaves its cell empty.
+        in the order they first appear, but ``leading`` first (default
+        :data:`LEADING_COLUMNS`: image, planes or plane); a row without one leaves it empty.
     columns : sequence of str
         Columns that come next in the header (after the leading ones), in this order, even
         without any row (so a file of zero objects still says what its columns are).
@@ -376,7 +377,7 @@ def write_csv(
     rows = table_rows(data) if isinstance(data, Mapping) else list(data)
     keys = list(data) if isinstance(data, Mapping) else [k for row in rows for k in row]
     header = list(dict.fromkeys([*columns, *keys]))
-    lead = [k for k in LEADING_COLUMNS if k in header]  # before: last after a 2D file
+    lead = [k for k in leading if k in header]  # before: last after a 2D file
     header = lead + [k for k in header if k not in lead]
     path = Path(path)
     with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
