@@ -3,9 +3,9 @@
 A dim sample on a photon-counting detector (a confocal's hybrid detector in counting mode,
 an EMCCD) or a short exposure on a camera records only a few photons per pixel at its
 brightest: every nucleus is speckled with pixels that caught none, and the built-in
-fluorescence model breaks such nuclei into fragments (DSB2018 images at 5 photons at their
-brightest: AP50 0.35, against 0.80 as recorded). A Gaussian blur of half a pixel fills the
-speckle in and brings them back to 0.58-0.64 (docs/predict.md, "Few photons").
+fluorescence model breaks such nuclei into fragments (20 DSB2018 fluorescence test images at
+5 photons at their brightest: AP50 0.27, against 0.85 as recorded). A Gaussian blur of half
+a pixel fills the speckle in and brings them back to 0.79 (docs/predict.md, "Few photons").
 
 Photon noise grows with the signal (its variance is proportional to the mean; a camera
 adds a gain and an offset), while read-out noise and texture do not. :func:`photon_count`
@@ -13,7 +13,7 @@ fits the noise variance of 2 x 2 blocks (their diagonal Haar coefficient, robust
 intensity bin) against their mean: the slope is the gain (grey levels per photon), and the
 plane's range (its 1-99.8 percentile span) over the gain is the number of photons its
 brightest pixels caught. Every one of the 529 DSB2018 train and validation images, as
-recorded, counts 340 or more; the same images at 5 to 30 photons count 6 to 70; with
+recorded, counts 340 or more; 26 of them at 3 to 30 photons count 6 to 70; with
 Gaussian read-out noise of 15% of the range (not photon noise, and a blur makes it worse)
 200 or more. ``"auto"`` smooths only below :data:`FEW_PHOTONS`, so every other image is
 predicted exactly as before.
