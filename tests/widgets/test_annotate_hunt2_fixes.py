@@ -17,6 +17,7 @@ import shutil
 import numpy as np
 import pytest
 import tifffile
+from test_annotate_hunt_fixes import WORKER_MS, _settle, _widget  # the first hunt's helpers
 
 from napari_unet.core.annotation.project import (
     ANNOTATIONS_FILE,
@@ -29,9 +30,6 @@ from napari_unet.core.annotation.project import (
     save_project,
 )
 from napari_unet.core.errors import InputError
-from napari_unet.widgets.annotate import AnnotateWidget
-
-WORKER_MS = 30_000
 
 
 def _image_file(folder, shape=(40, 50), name="cells.tif", seed=0):
@@ -39,22 +37,6 @@ def _image_file(folder, shape=(40, 50), name="cells.tif", seed=0):
     path = folder / name
     tifffile.imwrite(path, (rng.random(shape) * 200).astype(np.uint8))
     return path
-
-
-def _widget(viewer, path=None, layer=None, interval=30):
-    layer = viewer.open(path)[0] if layer is None else layer
-    widget = AnnotateWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget._saver.timer.setInterval(interval)  # the 2 s quiet period, shortened
-    widget._image_combo.value = layer
-    widget._start_btn.native.click()
-    return widget, layer
-
-
-def _settle(qtbot, widget, ms=200):
-    qtbot.wait(ms)
-    idle = lambda: not widget._saver.timer.isActive() and not widget._saver.busy  # noqa: E731
-    qtbot.waitUntil(idle, timeout=WORKER_MS)
 
 
 def _start_on(widget, layer):
