@@ -118,3 +118,28 @@ def test_the_pixel_error_counts_the_annotated_region_only(make_napari_viewer, qt
     assert widget.results[1]["pixel_error"] == pytest.approx(64 / 400)
     cells = dict(zip(widget._summary.row_headers, widget._summary["pred"], strict=True))
     assert cells["pix err"] == "0.160"
+
+
+@pytest.mark.parametrize("edit", ["paint", "new data", "region moved"])
+def test_an_edit_of_a_scored_layer_puts_the_tables_out_of_date(make_napari_viewer, qtbot, edit):
+    """Before: the ground truth corrected with the brush (or its data replaced) after a run
+    left "AP 1.000" tables current for labels no longer shown."""
+    viewer = make_napari_viewer()
+    two_images(viewer)
+    widget = docked(viewer)
+    widget.suggest("A", prediction="A segmentation")
+    run_and_wait(qtbot, widget)
+    assert fresh(widget) and "AP 1.000" in widget._status.value
+    gt, region = viewer.layers["A annotations"], viewer.layers["A annotated region"]
+    if edit == "paint":
+        gt.paint((7, 7), 0)  # the eraser over the first cell
+    elif edit == "new data":
+        gt.data = squares(TWO[:1])
+    else:
+        region.data = [np.array([[0, 0], [0, 15], [15, 15], [15, 0]], float)]
+    changed = region.name if edit == "region moved" else gt.name
+    assert not fresh(widget)
+    assert widget._status.value.startswith("Out of date"), widget._status.value
+    assert f"{changed!r} edited since" in widget._status.value
+    run_and_wait(qtbot, widget)  # evaluated again: current
+    assert fresh(widget) and "edited since" not in widget._status.value

@@ -24,7 +24,13 @@ from napari_unet.core.metrics import DSB_THRESHOLDS, EvaluateStep
 from napari_unet.core.options import describe
 from napari_unet.widgets import _evaluate_work, _layers
 from napari_unet.widgets._docking import Section, fit_rows, when_deleted
-from napari_unet.widgets._evaluate_text import Picks, picks_text, stale_text, tables
+from napari_unet.widgets._evaluate_text import (
+    Picks,
+    ScoredEdits,
+    picks_text,
+    stale_text,
+    tables,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -72,6 +78,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._shown: Picks | None = None  # the picks of the results in the tables
         self._run_picks: Picks | None = None  # those of the run going on
         self._result_text = ""  # the status of the results shown
+        self._edits = ScoredEdits(self._show_idle)  # the scored layers edited since a run
         self._run.changed.connect(self._on_run)
         for picker in (
             self._prediction, self._compare, self._ground_truth, self._region, self._per_plane,
@@ -163,13 +170,13 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if self._shown is not None:
             gone = self._shown.gone(self._viewer.layers)
             fresh = not gone and self._ground_truth.value is not None
-            fresh = fresh and self._shown.same(self._picks())
+            fresh = fresh and self._shown.same(self._picks()) and not self._edits.names
             for widget in self._outputs:
                 widget.enabled = fresh
             if fresh:
                 self._status.value = self._result_text
                 return
-            text = stale_text(self._shown, gone) + " "
+            text = stale_text(self._shown, gone, self._edits.names) + " "
         preds = self._predictions()
         self._status.value = text + picks_text(preds, self._ground_truth.value, self._gt_missing)
 
@@ -235,6 +242,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._job += 1
         job = self._job
         self._run_picks = self._picks()
+        picked = self._run_picks  # an edit of one from now on puts these results out of date
+        self._edits.watch([*picked.predictions, picked.gt, picked.region or picked.gt])
         self._lock = _evaluate_work.ReadOnly(layers)  # until the worker has copied them
         self._set_running(True)
         self._status.value = f"Copying the layers to evaluate {plan.total} image(s)..."
@@ -272,6 +281,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _closed(self) -> None:
         """The dock is deleted (napari closing): drop the run, give the layers back."""
         self._job += 1
+        self._edits.watch([])
         self._release()
         if self._worker is not None:
             self._worker.quit()
