@@ -56,6 +56,7 @@ class LabelsDefault:
         self.auto = picker.value  # the layer chosen here last (at first, the picker's own)
         self.user = None  # the layer the user chose (None: the picks are automatic)
         self._quiet = False  # a change now is not the user's (a refresh, a pick made here)
+        self._annotations, self._picked_for = False, None  # auto: annotations, for that image
         refresh = picker.reset_choices
 
         def reset_choices(*args) -> None:
@@ -99,9 +100,28 @@ class LabelsDefault:
             return
         self.user = None  # never chosen, or its layer left the viewer
         best = preferred_labels(self.viewer, image, offered)
+        if self._keeps_annotations(image, best, offered):
+            self._set(self.auto)
+            return
         self._set(picker.value if best is None else best)
+        self._annotations = best is not None and best.name.endswith("annotations")
+        self._picked_for = image
+
+    def _keeps_annotations(self, image, best, offered) -> bool:
+        """Whether the annotations picked for ``image`` stay (not its prediction instead).
+
+        After the image was renamed its annotations keep their old name: picked by name,
+        its prediction (``"<image> segmentation (...)"``) came first, and the Train dock
+        fine-tuned the model on its own output. The annotations stay while in the viewer.
+        """
+        if not self._annotations or image is not self._picked_for or image is None:
+            return False
+        if not any(self.auto is ly for ly in offered):
+            return False
+        return best is None or best.name.startswith(f"{image.name} segmentation")
 
     def _set(self, layer) -> None:
+        self._annotations = self._annotations and layer is self.auto
         self.auto = layer
         if self.picker.value is not layer:
             with self._not_the_user():

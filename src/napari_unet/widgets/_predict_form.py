@@ -74,6 +74,7 @@ class PredictForm(PredictDisplay, Container):
         self._viewer = viewer
         self.model, self.metadata, self.pending = None, {}, None
         self.model_name, self.saved = "", None
+        self._handed: tuple | None = None  # (model, metadata, name, saved) from set_model
         self._loaded_from: tuple | None = None  # (file, its stamp) of the model in memory
         self._kept: dict = {}  # built-in model file -> (model, metadata) loaded by a run
         self._auto = LayerChoice()  # auto's choice for the selected image
@@ -169,8 +170,23 @@ class PredictForm(PredictDisplay, Container):
         self.model_changed()
 
     def set_model(self, model, metadata: dict, name: str, saved: Path | None = None) -> None:
-        """Use an in-memory model, saved to ``saved`` or not saved at all (None)."""
+        """Use an in-memory model, saved to ``saved`` or not saved at all (None).
+
+        The file box shows ``saved`` (else nothing), so that it shows what Predict uses and
+        choosing a file there replaces the model; back to the file choice after a built-in
+        model, this model is used again (before, it was lost, or the old file box kept it).
+        """
+        self._handed = (model, dict(metadata or {}), name, saved)
+        with self._model_file.changed.blocked():
+            if saved is None:  # empty (a FileEdit's own value "" is the working folder)
+                self._model_file.line_edit.value = ""
+            else:
+                self._model_file.value = saved
         self._source.value = OTHER
+        self._use_handed()
+
+    def _use_handed(self) -> None:
+        model, metadata, name, saved = self._handed
         note = "" if saved is not None else " (not saved: Save model... keeps it)"
         self._use(model, metadata, None, name, saved, f"model: {name}{note}")
         self._show_model(self.metadata, head_of(model))
@@ -179,6 +195,7 @@ class PredictForm(PredictDisplay, Container):
         path = Path(str(self._model_file.value))
         if str(self._model_file.value) in ("", ".") or not path.is_file():
             return
+        self._handed = None  # a file chosen since: it replaces the handed-over model
         self._source.value = OTHER
         kind = "bioimage.io package, opened" if is_package(path) else "loaded"
         label = f"model: {path.name} ({kind} when you press Predict)"
@@ -187,9 +204,11 @@ class PredictForm(PredictDisplay, Container):
         self._show_recommendations(path)
 
     def _on_source(self, value=None) -> None:
-        """A built-in model (auto: the one for the image), or back to the chosen file."""
+        """A built-in model (auto: the one for the image), or back to the file / handed model."""
         name = BUILTINS.get(self._source.value)
-        if name is None:
+        if name is None and self._handed is not None:  # the model the Train dock handed over
+            self._use_handed()
+        elif name is None:
             self._use(None, {}, None, "", None, "model: none (choose a file or train one)")
             self._on_model_file()
         elif name == "auto":
