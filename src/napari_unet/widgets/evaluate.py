@@ -243,7 +243,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         job = self._job
         self._run_picks = self._picks()
         picked = self._run_picks  # an edit of one from now on puts these results out of date
-        self._edits.watch([*picked.predictions, picked.gt, picked.region or picked.gt])
+        region = [] if picked.region is None else [picked.region]
+        self._edits.watch([*picked.predictions, picked.gt, *region])
         self._lock = _evaluate_work.ReadOnly(layers)  # until the worker has copied them
         self._set_running(True)
         self._status.value = f"Copying the layers to evaluate {plan.total} image(s)..."
