@@ -270,8 +270,14 @@ def test_a_z_scaled_stack_previews_the_plane_in_view_where_the_image_lies(
     assert painted == [2]  # the plane in view only
 
 
-def test_stop_at_once_keeps_the_last_trained_model(make_napari_viewer, qtbot, tmp_path):
+def test_stop_at_once_keeps_the_last_trained_model(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
     """A second run stopped before its first step replaced the model with an untrained one."""
+    import threading
+
+    from napari_unet.widgets import _workers
+
     viewer, widget = setup(make_napari_viewer, tmp_path, steps=4)
     widget._save_path.line_edit.value = ""
     predict = fake_predict_dock()
@@ -279,8 +285,16 @@ def test_stop_at_once_keeps_the_last_trained_model(make_napari_viewer, qtbot, tm
     widget._start.native.click()
     qtbot.waitUntil(lambda: widget._result is not None and widget._start.enabled, timeout=60_000)
     trained, handed = widget._result, len(predict.received)
+    go, real = threading.Event(), _workers.train_job
+
+    def held(*args, **kwargs):  # the second run waits until Stop was pressed (a loaded
+        go.wait(60)  # machine ran its first step between the two clicks: a flaky test)
+        return (yield from real(*args, **kwargs))
+
+    monkeypatch.setattr(_workers, "train_job", held)
     widget._start.native.click()
     widget._stop.native.click()
+    go.set()
     qtbot.waitUntil(lambda: widget._start.enabled and widget._done.is_set(), timeout=60_000)
     assert widget._result is trained and len(predict.received) == handed
     assert "last model is kept" in widget._status.value
