@@ -26,7 +26,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 
 __all__ = ["FEW_PHOTONS", "MODES", "check_mode", "denoised", "describe_denoised",
-           "float_spec", "photon_count", "sigma_for"]  # fmt: skip
+           "float_spec", "photon_count", "prepared", "sigma_for"]  # fmt: skip
 
 #: What prediction does about a photon-limited plane: smooth it when found, or never.
 MODES = ("auto", "off")
@@ -145,6 +145,16 @@ def denoised(plane, mode: str = "auto") -> tuple[np.ndarray, float]:
         if sigma:
             out[k] = ndimage.gaussian_filter(out[k], sigma, mode="reflect")
     return out.reshape(plane.shape), max(sigmas)
+
+
+def prepared(plane, spec: dict, mode: str = "auto") -> tuple[np.ndarray, dict, float]:
+    """``plane`` as the network reads it, the normalisation that reads it, and the blur.
+
+    :func:`denoised`, then :func:`float_spec` for a blurred copy: one rule for prediction
+    (the Predictor), training pairs and live training.
+    """
+    out, blur = denoised(plane, mode)
+    return out, (float_spec(spec, plane.dtype) if blur else spec), blur
 
 
 def float_spec(spec: dict, dtype) -> dict:

@@ -29,7 +29,7 @@ from napari_unet.core.images.background import check_mode as background_mode
 from napari_unet.core.images.layout import Layout, is_lazy, layout
 from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, check_spec
 from napari_unet.core.images.photons import check_mode as denoise_mode
-from napari_unet.core.images.photons import denoised, float_spec
+from napari_unet.core.images.photons import prepared
 from napari_unet.core.inference import margins, tiling
 from napari_unet.core.inference.guards import check_seconds, check_weights, eval_mode
 from napari_unet.core.inference.instances import foreground_of, instance_planes
@@ -255,7 +255,9 @@ class Predictor:
             for k in range(n_planes):
                 # Not for given statistics (a lazy plane's); in training mode too (the preview:
                 # validation pairs, blurred already, are read with denoise "off").
-                plane, blur = denoised(lay.planes[k], "off" if stats else self.denoise)
+                plane, spec, blur = prepared(
+                    lay.planes[k], self.spec, "off" if stats else self.denoise
+                )
                 if blur:
                     self.denoised[k] = blur
                 found = None if keep else self._background(plane, k)
@@ -264,7 +266,6 @@ class Predictor:
                 origin = (window[0][0], window[1][0])
                 if found is not None:
                     block = found.subtract(block, origin)
-                spec = float_spec(self.spec, lay.planes.dtype) if blur else self.spec
                 known = plane_stats(plane, spec, found) if stats is None else stats[k]
                 gen = predict_region(block, origin, (h, w), region, plans, known, runner,
                                      self.n_classes)  # fmt: skip

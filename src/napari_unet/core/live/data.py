@@ -229,11 +229,10 @@ class LiveData:
         """
         if self._image is None:
             from napari_unet.core.images.normalize import check_spec
-            from napari_unet.core.images.photons import denoised, float_spec
+            from napari_unet.core.images.photons import prepared
 
-            plane, blur = denoised(self.raw)  # photon-limited: as prediction reads it
-            spec = check_spec(self._normalization)
-            spec = float_spec(spec, self.raw.dtype) if blur else spec
+            # photon-limited: blurred, as prediction reads it
+            plane, spec, _ = prepared(self.raw, check_spec(self._normalization))
             self._image = normalize(plane.astype(np.float32, copy=False), spec)
         return self._image
 

@@ -18,7 +18,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels, compact_ids
 from napari_unet.core.images.normalize import check_pixels, check_spec, normalize
-from napari_unet.core.images.photons import denoised, float_spec
+from napari_unet.core.images.photons import prepared
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
 from napari_unet.core.training.targets import WeightMapSettings
@@ -45,7 +45,7 @@ class TrainPair:
         For messages and provenance.
     raw : numpy.ndarray
         The un-normalised ``(C, H, W)`` plane as prediction reads it (a photon-limited plane
-        blurred, :func:`~napari_unet.core.images.photons.denoised`).
+        blurred, :func:`~napari_unet.core.images.photons.prepared`).
     head : str
         The network head the target is for (:mod:`napari_unet.core.models.heads`).
     extra : numpy.ndarray or None
@@ -228,7 +228,7 @@ def make_pairs(
         mask = _checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask):
             target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
-            lz, (raw, norm) = np.array(lz), _prepared(iz, normalization)  # copies
+            lz, (raw, norm, _) = np.array(lz), prepared(np.array(iz), check_spec(normalization))
             image = normalize(raw.astype(np.float32, copy=False), norm)
             plane = name if z is None else f"{name} [plane {z}]"
             pairs.append(
@@ -236,17 +236,6 @@ def make_pairs(
                           (w0, sigma, gap), norm)  # fmt: skip
             )
     return _checked_validation(pairs, names) if validation else _checked_training(pairs, names)
-
-
-def _prepared(plane, normalization: dict | None) -> tuple[np.ndarray, dict]:
-    """A copy of ``plane`` as prediction reads it, and the normalisation that reads it.
-
-    A photon-limited plane is blurred (:func:`~napari_unet.core.images.photons.denoised`);
-    its float32 copy is read with ``dtype`` normalisation's range of the original type.
-    """
-    norm = check_spec(normalization)
-    raw, blur = denoised(np.array(plane))
-    return raw, (float_spec(norm, np.asarray(plane).dtype) if blur else norm)
 
 
 def _checked_training(pairs: list[TrainPair], names: list[str]) -> list[TrainPair]:
