@@ -33,6 +33,7 @@ from napari_unet.core.exchange.spec import (
 )
 from napari_unet.core.files import atomic_write, check_outputs
 from napari_unet.core.images.layout import layout
+from napari_unet.core.models.carried import carried
 from napari_unet.core.models.filecheck import check_finite
 from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
 from napari_unet.core.models.pretrained import AUTO, is_pretrained_name
@@ -62,7 +63,8 @@ def _resolve(model) -> tuple[object, dict, str]:
         net, metadata = model
         return net, dict(metadata or {}), (metadata or {}).get("name") or "napari-unet model"
     if hasattr(model, "config") and hasattr(model, "geometry"):
-        return model, {}, "napari-unet model"
+        metadata = dict(carried(model) or {})  # a loaded network carries its file's
+        return model, metadata, metadata.get("name") or "napari-unet model"
     raise InputError(
         f"export needs a model file, a built-in model name or a napari-unet network; got "
         f"{type(model).__name__}"

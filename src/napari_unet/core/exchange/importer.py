@@ -26,6 +26,7 @@ from napari_unet.core.exchange.spec import (
     require_bioimageio,
     restore_non_finite,
 )
+from napari_unet.core.models.carried import attach
 
 _DAMAGED = "the package file is damaged or incomplete"
 _AGAIN = "download, copy or export it again"
@@ -152,7 +153,7 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
     metadata = {k: v for k, v in metadata.items() if v is not None}
     metadata.update(imported_identity(metadata, _identity(descr)))  # kept for a re-export
     check_usable(path, model, metadata)
-    return model.to(choose_device(device)).eval(), metadata
+    return attach(model.to(choose_device(device)).eval(), metadata), metadata
 
 
 def _identity(descr) -> dict:

@@ -42,6 +42,7 @@ from napari_unet.core.inference.runner import (
     predict_region,
     responsive_tile,
 )
+from napari_unet.core.models.carried import carried
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.progress import drain
 
@@ -164,6 +165,7 @@ class Predictor:
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
         check_weights(model)
+        metadata = carried(model, metadata)  # a loaded model's own, when none is given
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.model, self.precision, self.channel_axis = model, precision, channel_axis

@@ -35,6 +35,7 @@ from napari_unet.core.inference.postprocess import Postprocess, label_planes, sn
 from napari_unet.core.inference.runner import PredictProgress
 from napari_unet.core.inference.scale import ESTIMATE, ObjectSize
 from napari_unet.core.inference.tiling import check_region
+from napari_unet.core.models.carried import carried
 from napari_unet.core.models.heads import DEFAULT_HEAD
 from napari_unet.core.progress import drain
 
@@ -268,7 +269,7 @@ def _iter_segment(
     """``(labels, probabilities, out-of-domain warnings)``, yielding progress."""
     if scale.check_object_size(object_size) == scale.AUTO and getattr(model, "training", False):
         object_size = None  # validation during training: at the image's scale, as trained
-
+    metadata = carried(model, metadata)  # a loaded model's own, when none is given
     predictor = Predictor(model, metadata=metadata, **settings)
     post = Postprocess.for_model(
         metadata,
@@ -323,14 +324,14 @@ def segment(model, image, return_probabilities: bool = False, progress=None, **k
         ``threshold``, ``min_size``, ``gap``, ``split`` and ``seed_level`` (each: the value given,
         else the model file's recommendation, else the default of
         :class:`~napari_unet.core.inference.postprocess.Postprocess`), ``metadata`` (the
-        model file's), ``region``, ``object_size`` (the typical object diameter in the
-        image, pixels: each plane is resized to the model's training object size, recorded
-        in its file, and the results back; ``"estimate"`` measures it with a first pass
-        and rescales only when the objects are beyond the sizes the model saw in training;
-        ``"auto"``, the default, estimates when the model records its object size, the
-        image is in memory and no region is asked, else predicts at the image's own scale,
-        as None does) and any keyword of
-        :class:`~napari_unet.core.inference.plan.Predictor`.
+        model file's; by default the one a loaded model carries), ``region``,
+        ``object_size`` (the typical object diameter in the image, pixels: each plane is
+        resized to the model's training object size, recorded in its file, and the results
+        back; ``"estimate"`` measures it with a first pass and rescales only when the
+        objects are beyond the sizes the model saw in training; ``"auto"``, the default,
+        estimates when the model records its object size, the image is in memory and no
+        region is asked, else predicts at the image's own scale, as None does) and any
+        keyword of :class:`~napari_unet.core.inference.plan.Predictor`.
 
     Returns
     -------
@@ -355,6 +356,7 @@ def iter_estimate_object_size(
     model, image, *, metadata: dict | None = None, region: Region | None = None, **kwargs
 ) -> Generator[object, None, ObjectSize]:
     """Generator twin of :func:`estimate_object_size`: yields progress, returns the size."""
+    metadata = carried(model, metadata)
     model_size = scale.training_object_size(metadata)
     post = {k: kwargs.pop(k, None) for k in ("threshold", "min_size", "gap", "split", "seed_level")}
     predictor = Predictor(model, metadata=metadata, **kwargs)

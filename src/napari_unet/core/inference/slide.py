@@ -39,6 +39,7 @@ from napari_unet.core.inference import chunklabels, slidestore
 from napari_unet.core.inference.chunked import iter_store, iter_tasks
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.inference.slidestore import MARGIN, check_output, scratch_folder, slide_output
+from napari_unet.core.models.carried import carried
 from napari_unet.core.models.heads import DEFAULT_HEAD
 
 __all__ = [
@@ -367,7 +368,8 @@ def segment_slide(
         if kwargs.pop(key, None) is not None:
             raise InputError(f"segment_slide: {key} is not supported; {why}")
     given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
-    post = Postprocess.for_model(kwargs.get("metadata"), **given)
+    kwargs["metadata"] = carried(model, kwargs.get("metadata"))  # a loaded model's own
+    post = Postprocess.for_model(kwargs["metadata"], **given)
     if not kwargs.get("tile"):
         batch, precision = kwargs.get("batch") or 1, kwargs.get("precision", "fp32")
         device = choose_device(kwargs.get("device"))

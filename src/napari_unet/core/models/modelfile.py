@@ -356,7 +356,8 @@ def load_model(path: str | os.PathLike, device="cpu"):
     Returns
     -------
     tuple of (torch.nn.Module, dict)
-        The model in eval mode and its metadata (as :func:`read_metadata`).
+        The model in eval mode and its metadata (as :func:`read_metadata`), which the model
+        also carries (:mod:`~napari_unet.core.models.carried`): calls given the model alone use it.
 
     Raises
     ------
@@ -370,6 +371,7 @@ def load_model(path: str | os.PathLike, device="cpu"):
 
     from napari_unet.core.device import choose_device
     from napari_unet.core.models import build_model
+    from napari_unet.core.models.carried import attach
 
     target = choose_device(device)  # an unavailable device fails before any work
     path = _existing(path)
@@ -394,5 +396,5 @@ def load_model(path: str | os.PathLike, device="cpu"):
     model.load_state_dict(tensors, strict=True)
     model.to(target)
     model.eval()
-    return model, info
+    return attach(model, info), info
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_unet.core.models.carried import attach
 from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
@@ -131,12 +132,18 @@ class TrainResult:
     run_id: str = ""
     saved_to: Path | None = None
 
+    def __post_init__(self) -> None:
+        attach(self.model, self.metadata)  # segment(result.model, image) reads the run's
+
     def best_model(self):
-        """A copy of the model with the best validation weights (the last if none)."""
+        """A copy of the model with the best validation weights (the last if none).
+
+        It carries :meth:`best_metadata`, which calls given the model alone use.
+        """
         m = copy.deepcopy(self.model)
         if self.best_state is not None:
             m.load_state_dict(self.best_state)
-        return m
+        return attach(m, self.best_metadata())
 
     def best_metadata(self) -> dict:
         """The metadata to use :meth:`best_model` with.

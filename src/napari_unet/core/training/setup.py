@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.models.carried import attach
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
@@ -154,7 +155,7 @@ def init_model(config: TrainConfig, in_channels: int, init, resume):
             f"make the pairs with make_pairs(..., in_channels={model.in_channels}) to read them "
             "as prediction does (the command line and the Train dock do), or convert them"
         )
-    return model, source
+    return attach(model, None), source  # trained, it carries the run's metadata, not its file's
 
 
 def make_optimizer(config: TrainConfig, model, lr: float | None = None):
