@@ -41,7 +41,9 @@ def whole_image_reference(model, image: np.ndarray) -> np.ndarray:
 )
 def test_valid_tiles_equal_whole_image_prediction(random_valid, h, w, tile, seed):
     image = np.random.default_rng(seed).random((h, w)).astype(np.float32)
-    tiled = predict(random_valid, image, tile=tile, device="cpu")
+    # Tiling alone is compared: the reference neither flattens uneven light (found now and
+    # then in uniform noise: h=128, w=137, seed=1) nor blurs a photon-limited plane.
+    tiled = predict(random_valid, image, tile=tile, device="cpu", background="keep", denoise="off")
     assert tiled.shape == (2, h, w)
     np.testing.assert_allclose(tiled, whole_image_reference(random_valid, image), atol=1e-4)
 
