@@ -337,6 +337,10 @@ _NOT_FOR_SLIDES = {
         "trained on, or a resized copy), or label it in memory with segment(object_size=...)"
     ),
     "region": "it labels the whole image; crop the Zarr store, or use segment(region=...)",
+    "seed_level": (
+        "whole-slide labelling takes models of the paper head, which has no seeds (a seed "
+        "level is for 3class and distance heads; label such a model's images with segment)"
+    ),
 }
 
 

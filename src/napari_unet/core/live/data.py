@@ -48,6 +48,21 @@ def _grow(box: Box, by: int, shape: tuple[int, int]) -> Box:
     return max(0, y0 - by), min(shape[0], y1 + by), max(0, x0 - by), min(shape[1], x1 + by)
 
 
+def check_plane(raw, in_channels: int) -> None:
+    """Refuse a live plane that is not ``(C, H, W)`` with the model's ``C`` input channels.
+
+    Before, a ``(H, W, 3)`` image or a colour plane for a grey model was taken and the
+    trainer's thread died later with a message about boxes or tensors.
+    """
+    shape = np.shape(raw)
+    if len(shape) != 3 or shape[0] != in_channels:
+        raise InputError(
+            f"raw must be the plane as the model reads it, (C, H, W) with C = {in_channels} "
+            f"(the model's input channels); got shape {tuple(shape)}: pass image[None] for a "
+            "grey plane, or move a colour image's channel axis first"
+        )
+
+
 class LiveData:
     """The annotations of one image plane, with targets kept current box by box.
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_unet.core.live.data import Box, LiveData, other_pairs
+from napari_unet.core.live.data import Box, LiveData, check_plane, other_pairs
+from napari_unet.core.live.saved import file_metadata
 from napari_unet.core.live.view import VIEW_MAX_PIXELS
 from napari_unet.core.training.sampling import CropSampler
 
@@ -116,10 +117,11 @@ class LiveTrainer:
     ----------
     model : torch.nn.Module
         The start model (a copy is trained; the caller's is not changed).
-    metadata : dict
-        Its model-file metadata (normalisation, head, post-processing).
+    metadata : dict or None
+        Its model-file metadata (normalisation, head, post-processing); None: the metadata
+        a loaded ``model`` carries (:mod:`~napari_unet.core.models.carried`).
     raw : numpy.ndarray
-        The plane, ``(C, H, W)`` as the model reads it.
+        The plane, ``(C, H, W)`` as the model reads it (``C``: its input channels).
     config : LiveConfig, optional
     on_view, on_progress : callable, optional
         ``on_view(ViewResult)`` after each prediction of the view; ``on_progress(step,
@@ -140,7 +142,7 @@ class LiveTrainer:
     def __init__(
         self,
         model,
-        metadata: dict,
+        metadata: dict | None,
         raw: np.ndarray,
         config: LiveConfig | None = None,
         on_view: Callable | None = None,
@@ -151,11 +153,13 @@ class LiveTrainer:
         import torch
 
         from napari_unet.core.live.view import view_precision
+        from napari_unet.core.models.carried import carried
         from napari_unet.core.models.heads import head_of
 
         self.config = config or LiveConfig()
         self.view_precision = view_precision(self.config.view_precision)  # bad ones: here
-        self.metadata = dict(metadata)
+        self.metadata = dict(carried(model, metadata) or {})
+        check_plane(raw, int(model.in_channels))  # not a dead thread later
         # channels_last: the view's prediction takes 0.70 s instead of 1.28 s for 1024 x 1024
         # with the built-in network on 2 CPU cores (training steps about 10% faster too)
         self.model = copy.deepcopy(model).cpu().train().to(memory_format=torch.channels_last)
@@ -253,26 +257,27 @@ class LiveTrainer:
         return self._thread.is_alive()
 
     def snapshot(self):
-        """A copy of the model as trained so far (eval mode, CPU)."""
+        """A copy of the model as trained so far (eval mode, CPU), carrying what save writes.
+
+        Before, the copy carried the start file's metadata.
+        """
         import torch
+
+        from napari_unet.core.models.carried import attach
 
         with self._model_lock:  # not in the middle of a step
             model = copy.deepcopy(self.average).eval()
-        return model.to(memory_format=torch.contiguous_format)  # as model files store it
+            meta = file_metadata(self.metadata, self.step, self.config.lr)
+        model = model.to(memory_format=torch.contiguous_format)  # as model files store it
+        return attach(model, meta)
 
     def save(self, path) -> object:
         """Write the model trained so far to a model file (atomically); returns the path."""
+        from napari_unet.core.models.carried import carried
         from napari_unet.core.models.modelfile import save_model
 
-        meta = copy.deepcopy(self.metadata)
-        # The start run's resume record and scores describe other weights (with them kept,
-        # --resume paired this file with that run's optimiser state).
-        for stale in ("training", "metrics"):
-            meta.pop(stale, None)
-        prov = dict(meta.get("provenance", {}))
-        prov.update(trained_by="napari-unet live", live_steps=self.step, lr=self.config.lr)
-        meta["provenance"] = prov
-        return save_model(path, self.snapshot(), **meta)
+        model = self.snapshot()
+        return save_model(path, model, **carried(model))
 
     # -- the thread -------------------------------------------------------------------------
     def _run(self) -> None:
