@@ -52,7 +52,8 @@ def prepare_open(dock):
 
     The open review's edits and review file are written first (reopening its folder reads
     them); it keeps running until the new folder and model are known to be good. Raises
-    :class:`InputError` or :class:`OSError` for a bad choice.
+    :class:`InputError` or :class:`OSError` for a bad choice. Another folder ends the link
+    to a run on the pairs Train on corrected sent; the same output folder keeps it.
     """
     from napari_unet.core.review.session import Review
 
@@ -63,8 +64,22 @@ def prepare_open(dock):
         dock.writer.flush()
     review = Review(req["images"], req["output"], req["labels_folder"])
     model, metadata = load_model(req)
-    dock.awaiting_model = None  # a run on the old folder's pairs is not switched to
+    if not same_review(dock.review, review):  # the same output folder opened again keeps it
+        dock.awaiting_model = None  # a run on the old folder's pairs is not switched to
     return req, review, model, metadata
+
+
+def where(review) -> Path:
+    """What a review is known by: its output folder, resolved (and so its review file)."""
+    try:
+        return review.output.resolve()
+    except OSError:
+        return review.output.absolute()
+
+
+def same_review(old, new) -> bool:
+    """Whether ``new`` reviews what ``old`` does (the same output folder; both open)."""
+    return old is new or (old is not None and new is not None and where(old) == where(new))
 
 
 def export(dock) -> None:

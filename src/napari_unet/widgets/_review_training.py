@@ -19,6 +19,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
+from napari_unet.widgets._review_actions import same_review, where
 
 #: The plugin's manifest name and the Train dock's display name (napari.yaml).
 PLUGIN, TRAIN_DOCK = "napari-unet", "Train"
@@ -48,29 +49,35 @@ class SentPairs:
     names still accepted or corrected, ``(name, image, labels)`` of those whose labels
     changed since they were sent (read again), and what changed, said in the Train dock's
     status; None when the review was closed or another folder opened since (the pairs are
-    trained on as sent).
+    trained on as sent). The review is known by its output folder (its review file): the
+    same folder opened again is checked as the review open now.
+
+    ``stamps``: each name's ``(labels, image)`` file stamps, taken in the worker before
+    it read them: a save made while the files were read is read again when the run starts.
     """
 
-    def __init__(self, dock, review, names: list[str]) -> None:
-        self.dock, self.review = weakref.ref(dock), review  # the Train dock hands it the token
-        self.stamps = {name: _stamp(review.labels_path(name)) for name in names}
-        self.images = {name: _stamp(review.path(name)) for name in names}  # hashed if changed
+    def __init__(self, dock, review, stamps: dict[str, tuple]) -> None:
+        self.dock, self.output = weakref.ref(dock), where(review)  # the Train dock: the token
+        self.stamps = {name: labels for name, (labels, _) in stamps.items()}
+        self.images = {name: image for name, (_, image) in stamps.items()}  # hashed if changed
 
     def __call__(self):
         from napari_unet.core.images.io import read_image
 
         dock = self.dock()
-        if dock is None or dock.review is not self.review:
+        review = None if dock is None else dock.review
+        if review is None or where(review) != self.output:
             return None
-        dock.save()  # the shown image's edits are on disk first
+        save_current(dock)  # the shown image's edits are on disk first
         dock.writer.flush()
-        review, kept, fresh, gone, bad = self.review, [], [], [], []
+        kept, fresh, gone, bad = [], [], [], []
         for name, stamp in list(self.stamps.items()):
-            status = review.entries[name].status
+            entry = review.entries.get(name)
+            status = "no longer in the folder" if entry is None else entry.status
             if status not in KEPT:
                 gone.append(f"{name} ({status})")
                 continue
-            if self._image_changed(name):
+            if self._image_changed(review, name):
                 bad.append(f"{name} ({CHANGED})")
                 continue
             path, unsaved = review.labels_path(name), dock.writer.unsaved(name)
@@ -89,12 +96,11 @@ class SentPairs:
             self.stamps[name] = now
         return kept, fresh, _notes(gone, bad, fresh)
 
-    def _image_changed(self, name: str) -> bool:
+    def _image_changed(self, review, name: str) -> bool:
         """Whether the image file changed since it was judged (unreadable: not said here).
 
-        Hashed only when its stamp moved since it was sent (or it is a Zarr store).
+        Hashed only when its stamp moved since it was read (or it is a Zarr store).
         """
-        review = self.review
         if not review.entries[name].extra.get("changed"):
             stamp = _stamp(review.path(name))
             if stamp is not None and stamp == self.images[name]:
@@ -103,6 +109,18 @@ class SentPairs:
             return review.changed_since_review(name)
         except OSError:  # gone: the pair is trained on as sent
             return False
+
+
+def save_current(dock) -> None:
+    """The shown image's edits saved as leaving it saves them (its time is not counted).
+
+    Compared with the labels the image came with: a stroke the autosave wrote, then
+    undone, is no correction (a corrected image is accepted again); before, it was sent.
+    """
+    if dock.review is None or dock._shown is None:
+        return
+    edited = dock._edited()
+    dock.save(edited=edited, changed=dock._edits.changed(edited))
 
 
 def _notes(gone: list[str], bad: list[str], fresh: list) -> list[str]:
@@ -193,7 +211,7 @@ def train_on_corrected(dock):
     if (busy := _busy(dock._viewer)) is not None:  # said before the files are read
         _layers.report_error(dock._report, busy)
         return None
-    dock.save()
+    save_current(dock)  # an undone edit is no correction: not sent
     dock.writer.flush()
     review = dock.review
     names = [n for n in review.names if review.entries[n].status == "corrected"]
@@ -219,19 +237,21 @@ _NONE = (
 
 
 def read_pairs(review, names: list[str], auto: bool):
-    """``(pairs, skipped, kinds)`` of the corrected images ``names`` (in a thread worker).
+    """``(pairs, skipped, kinds, stamps)`` of the corrected images ``names`` (in a worker).
 
     ``pairs``: ``(name, image, labels)``; an image whose image or labels file cannot be
     read (moved, deleted), or whose file changed since it was judged (its labels were drawn
     on the old pixels; Export leaves it out too), is left out, and ``skipped`` gets
     ``"FILE (why)"``. ``kinds``: the kind ``auto`` gives each pair's image (None unless
-    ``auto``).
+    ``auto``). ``stamps``: each pair's ``(labels, image)`` file stamps, taken before the
+    files were read (a save made meanwhile is read again when the run starts).
     """
     from napari_unet.core.images.io import read_image
     from napari_unet.widgets._auto_builtin import choose_for_array
 
-    pairs, skipped = [], []
+    pairs, skipped, stamps = [], [], {}
     for name in names:
+        stamp = (_stamp(review.labels_path(name)), _stamp(review.path(name)))
         try:
             if review.changed_since_review(name):
                 skipped.append(f"{review.path(name)} ({CHANGED})")
@@ -242,13 +262,19 @@ def read_pairs(review, names: list[str], auto: bool):
             skipped.append(f"{review.path(name)} (cannot be read: {exc})")
             continue
         pairs.append((name, image, labels))
-    return pairs, skipped, [choose_for_array(image) for _, image, _ in pairs] if auto else None
+        stamps[name] = stamp
+    kinds = [choose_for_array(image) for _, image, _ in pairs] if auto else None
+    return pairs, skipped, kinds, stamps
 
 
-def _send(dock, review, pairs: list, skipped: list[str], kinds: list[str] | None) -> None:
-    """The pairs read, to the Train dock (GUI thread); nothing if another folder was opened."""
-    if dock.review is not review:
+def _send(dock, review, pairs: list, skipped: list[str], kinds, stamps: dict) -> None:
+    """The pairs read, to the Train dock (GUI thread); nothing if another folder was opened.
+
+    The same folder opened again meanwhile gets them (its review file holds the verdicts).
+    """
+    if not same_review(review, dock.review):
         return
+    review = dock.review
     note = f" Left out: {'; '.join(skipped)}." if skipped else ""
     if not pairs:
         dock._report.value = _NONE + note
@@ -261,7 +287,7 @@ def _send(dock, review, pairs: list, skipped: list[str], kinds: list[str] | None
         save_to = review.output / "models" / f"{stem}-reviewed.unet.safetensors"
         save_to.parent.mkdir(exist_ok=True)
         train = _train_dock(dock._viewer)
-        sent = SentPairs(dock, review, [name for name, _, _ in pairs])
+        sent = SentPairs(dock, review, {name: stamps[name] for name, _, _ in pairs})
         token = train.use_pairs(pairs, init, source="the Review dock", save_to=save_to, check=sent)
     except (InputError, OSError) as exc:
         _layers.report_error(dock._report, str(exc))
