@@ -112,15 +112,76 @@ def _reason(stderr: str, where: str) -> str:
     return f"Qt could not open a window on the display {where}"
 
 
+def _die_with_parent() -> None:
+    """In the child before ``exec``: be killed when the parent dies (Linux; elsewhere nothing).
+
+    Without it, a ``kill -9`` of napari-unet left its Xvfb running forever.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+#: ``prctl`` option: the signal the calling process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
 @contextlib.contextmanager
 def virtual_display(size: tuple[int, int] = (1920, 1200)) -> Iterator[str]:
-    """Start Xvfb, point ``DISPLAY`` at it, yield the display name, then stop it."""
+    """Start Xvfb, point ``DISPLAY`` at it, yield the display name, then stop it.
+
+    SIGTERM meanwhile stops Xvfb, then ends the process as SIGTERM does (status 143 in the
+    shell); before, Xvfb ran on forever. Not an exception: napari runs much of its code in
+    callbacks that swallow one, and the run went on. Xvfb is also killed when this process
+    dies (Linux), after a ``kill -9`` too.
+    """
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         raise InputError(
             "no usable display and no Xvfb found: run under a desktop session or install Xvfb "
             "(Debian/Ubuntu: apt-get install xvfb, or run scripts/setup.sh)"
         )
+    with _xvfb(xvfb, size) as (name, proc), _sigterm_stops(proc):
+        yield name
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextlib.contextmanager
+def _sigterm_stops(proc: subprocess.Popen) -> Iterator[None]:
+    """SIGTERM stops ``proc``, then ends this process by SIGTERM's default action."""
+    import signal
+
+    from napari_unet.cli._args import handle_signals, restore_signals
+
+    def on_sigterm(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up is not cut short
+        print("napari-unet: terminated (SIGTERM)", file=sys.stderr, flush=True)
+        _stop(proc)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    old = handle_signals([signal.SIGTERM], on_sigterm)
+    try:
+        yield
+    finally:
+        restore_signals(old)
+
+
+@contextlib.contextmanager
+def _xvfb(xvfb: str, size: tuple[int, int]) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Xvfb on a free display: ``(DISPLAY, process)`` with ``DISPLAY`` set meanwhile."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
         [
@@ -136,24 +197,22 @@ def virtual_display(size: tuple[int, int] = (1920, 1200)) -> Iterator[str]:
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # Xvfb dies with this process, even a kill -9
     )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        raise InputError("Xvfb did not start (no display number reported)")
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{number}"
     try:
-        yield os.environ["DISPLAY"]
-    finally:
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
-        proc.terminate()
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            raise InputError("Xvfb did not start (no display number reported)")
+        old = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = f":{number}"
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield os.environ["DISPLAY"], proc
+        finally:
+            if old is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = old
+    finally:
+        _stop(proc)

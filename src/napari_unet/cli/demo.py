@@ -154,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--screenshot: {out} is a folder; name a .png file")
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
+    from napari_unet.core.files import check_outputs
+
+    check_outputs([out], [])  # an unwritable folder: before, napari ran first, then an errno
     with _usable_display(size):
         return _screenshot(args.sample, size, out)
 

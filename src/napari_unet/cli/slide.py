@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.cli._args import (
+    TERMINATED_STATUS,
+    Terminated,
+    add_option,
+    progress_bar,
+    sigterm_raises,
+)
 from napari_unet.core.errors import InputError
 
 
@@ -114,28 +119,6 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that every clean-up (``finally``) runs."""
-
-
-@contextmanager
-def sigterm_raises():
-    """Turn SIGTERM into :class:`Terminated`; a second one waits for the clean-up."""
-
-    def on_sigterm(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up is not cut short
-        raise Terminated
-
-    old = None
-    with suppress(ValueError):  # not the main thread: no handler
-        old = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-
-
 def run(args: argparse.Namespace) -> int:
     """Label one whole-slide image; return 0 on success, 143 when ended by SIGTERM."""
     try:
@@ -147,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             "removed",
             file=sys.stderr,
         )
-        return 128 + signal.SIGTERM
+        return TERMINATED_STATUS
 
 
 def _label(args: argparse.Namespace) -> int:
@@ -173,6 +156,7 @@ def _label(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() != ".zarr":  # a folder named out.tif was written
         raise InputError(f"-o {out}: the labels are a Zarr store; give a name ending in .zarr")
     check_label_name(args.labels_name)  # before the model is loaded (iter_segment_slide too)
+    _check_writable(args)
     model, metadata = load_model(_model_file(args), device="cpu")
     post = Postprocess.for_model(
         metadata, threshold=args.threshold, min_size=args.min_size, split=args.split
@@ -212,6 +196,22 @@ def _label(args: argparse.Namespace) -> int:
     if result.n_whole:
         print(f"{src}: {result.n_whole} objects larger than --margin allows were not split")
     return 0
+
+
+def _check_writable(args: argparse.Namespace) -> None:
+    """Refuse a folder the labels cannot be written in, before the model is loaded.
+
+    Before, the scratch folder's creation failed with a raw errno. A missing folder or an
+    existing folder that is no label store is refused later, with the input's other checks.
+    """
+    from napari_unet.core.files import _zarr_store, check_outputs
+
+    out = args.slide_output
+    if out is None:  # inside an OME-Zarr image: its labels folder, made if missing
+        labels = args.input / "labels"
+        out = (labels if labels.is_dir() else args.input) / args.labels_name
+    if out.parent.is_dir() and (not out.is_dir() or _zarr_store(out)):
+        check_outputs([out], [])
 
 
 def _model_file(args: argparse.Namespace) -> Path:

@@ -306,9 +306,10 @@ class _Reporter:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train; return 0 (also after Ctrl-C, once the model is saved), else 1.
+    """Train; return 0 (also after Ctrl-C, once the model is saved), else 1 or 143.
 
-    1: the model went to a fallback file, as ``-o`` could not be written.
+    1: the model went to a fallback file, as ``-o`` could not be written; 143: SIGTERM
+    (a batch job's time limit, ``timeout``) stopped the run, which was saved as Ctrl-C saves.
     """
     from napari_unet.core.progress import drain
     from napari_unet.core.training.trainer import iter_train
@@ -367,4 +368,4 @@ def run(args: argparse.Namespace) -> int:
             f"-> {best_path(args.output)}"
         )
     print(f"log: {log_path}")
-    return code
+    return code or stop.exit_status or 0

@@ -17,6 +17,7 @@ import contextlib
 import glob
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "recover_folder",
     "same_file",
     "stale_temporaries",
+    "temporary_folder",
 ]
 
 
@@ -215,6 +217,24 @@ def recover_folder(path: str | os.PathLike) -> bool:
     except OSError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix: str) -> Iterator[Path]:
+    """A new folder in the system's temporary folder, removed at the end whatever happens.
+
+    Named ``<prefix><pid>-<random>``: those this user's killed writers left (their process
+    is gone) are removed first, so a ``kill -9`` costs the disk nothing for long.
+    """
+    pattern = re.compile(rf"{re.escape(prefix)}(\d+)-[a-z0-9_]+")
+    with contextlib.suppress(OSError):
+        for old in Path(tempfile.gettempdir()).glob(f"{glob.escape(prefix)}*"):
+            match = pattern.fullmatch(old.name)
+            mine = not hasattr(os, "getuid") or old.lstat().st_uid == os.getuid()
+            if match and mine and not _alive(int(match.group(1))):
+                shutil.rmtree(old, ignore_errors=True)  # never follows a symbolic link
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as folder:
+        yield Path(folder)
 
 
 def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> None:

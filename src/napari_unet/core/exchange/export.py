@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from napari_unet.core.exchange.spec import (
     require_bioimageio,
     tensor_descriptions,
 )
-from napari_unet.core.files import atomic_write, check_outputs
+from napari_unet.core.files import atomic_write, check_outputs, temporary_folder
 from napari_unet.core.images.layout import layout
 from napari_unet.core.models.carried import carried
 from napari_unet.core.models.filecheck import check_finite
@@ -234,7 +233,8 @@ def export_bioimageio(
     metadata.setdefault("class_names", default_class_names(net.n_classes, net))
     source = model if isinstance(model, str | os.PathLike) else None
     check_outputs([output], [source] if source and Path(source).exists() else [])
-    with tempfile.TemporaryDirectory(prefix=".napari-unet-export-", dir=output.parent) as tmp:
+    # Staged in the system's temporary folder: a kill left it beside the output, never removed
+    with temporary_folder("napari-unet-export-") as tmp:
         files = _write_files(Path(tmp), net, metadata, image)
         try:
             descr = _describe(net, metadata, identity, recorded, files)
