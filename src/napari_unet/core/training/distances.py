@@ -128,16 +128,20 @@ def border_distances(
     # is taken once at the end, in place.
     labels, top = _compact(labels) if max_distance > 0 else (labels, 0)
     height, width = labels.shape
-    reach = int(min(math.floor(max_distance), height + width)) if top else 0
-    limit = max_distance * max_distance if math.isfinite(max_distance) else _FAR - 1
+    reach = math.floor(min(max_distance, height + width)) if top else 0
     # No distance in the image exceeds height + width: a cut-off beyond it takes that, so
     # the compiled kernels' "no cell" value (2 reach^2 + 1) is never read as a distance.
-    limit = min(limit, float(reach * reach)) if top else limit
+    # (An infinite max_distance raised an OverflowError in floor().)
+    limit = float(reach * reach)
     if top and _compiled_path(labels.size, reach, top):
         sq1, sq2 = compiled.squared_border_distances(labels, reach)
         return _root(sq1, limit), _root(sq2, limit)
-    sq1 = np.full(labels.shape, _FAR, np.int32)
-    sq2 = np.full(labels.shape, _FAR, np.int32)
+    # Squares of offsets up to 32767 px fit int32; a longer reach (sigma in the thousands on
+    # an image wider than 32768 px) keeps them in int64.
+    wide = reach > _INT32_OFFSET
+    dtype = np.int64 if wide else np.int32
+    sq1 = np.full(labels.shape, np.iinfo(dtype).max, dtype)
+    sq2 = np.full(labels.shape, np.iinfo(dtype).max, dtype)
     windows = []
     for k, box in enumerate(ndimage.find_objects(labels) if top else [], start=1):
         if box is not None:
@@ -153,7 +157,7 @@ def border_distances(
         for k, y0, y1, x0, x1 in windows:
             if y1 <= top_row or y0 >= bottom_row:
                 continue
-            sqk = _squared_distances(labels[y0:y1, x0:x1] != k, y0, x0)
+            sqk = _squared_distances(labels[y0:y1, x0:x1] != k, wide)
             a, b = max(y0, top_row), min(y1, bottom_row)
             sqk = sqk[a - y0 : b - y0]
             near, second = sq1[a:b, x0:x1], sq2[a:b, x0:x1]  # views: updated in place
@@ -165,6 +169,7 @@ def border_distances(
 
 
 _FAR = np.iinfo(np.int32).max
+_INT32_OFFSET = 32767  # 2 * 32767^2 < 2^31: the squares of offsets up to it fit int32
 
 
 def _compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
@@ -213,11 +218,14 @@ def add_border_term(weights, labels, outside, target, class_weights, w0, sigma, 
         weights[rows][sel] = class_weights[target[rows][sel]] + term  # one float32 rounding
 
 
-def _squared_distances(background: np.ndarray, y0: int, x0: int) -> np.ndarray:
-    """Squared distance (int32) from each pixel to the nearest ``False`` pixel.
+def _squared_distances(background: np.ndarray, wide: bool = False) -> np.ndarray:
+    """Squared distance from each pixel to the nearest ``False`` pixel (int32, or int64 if wide).
 
     scipy's feature transform finds the nearest pixel; the squared distance is then formed in
-    integers, which is exact and lighter than scipy's float64 distance output.
+    integers, which is exact and lighter than scipy's float64 distance output. A window wider
+    than 32768 px squares in int64; then, unless ``wide``, values past int32 become its
+    largest ("no cell": the caller's reach is at most 32767 px). Offsets were clipped to
+    32767 px before, which shortened longer distances (a weight 27% off at sigma = 3e4).
     """
     height, width = background.shape
     nearest = np.empty((2,) + background.shape, np.int32)
@@ -228,10 +236,13 @@ def _squared_distances(background: np.ndarray, y0: int, x0: int) -> np.ndarray:
     dy -= np.arange(height, dtype=np.int32)[:, None]
     dx = nearest[1]
     dx -= np.arange(width, dtype=np.int32)[None, :]
-    # Offsets beyond 32767 px are clipped: their squares would overflow int32 (a NaN
-    # weight); 2 * 32767^2 still fits, and such distances make no border term.
-    np.clip(dy, -32767, 32767, out=dy)
-    np.clip(dx, -32767, 32767, out=dx)
+    if max(height, width) > _INT32_OFFSET + 1:
+        sq = dy.astype(np.int64)
+        sq *= sq
+        dx = dx.astype(np.int64)
+        dx *= dx
+        sq += dx
+        return sq if wide else np.minimum(sq, _FAR).astype(np.int32)
     dy *= dy
     dx *= dx
     dy += dx
@@ -239,8 +250,11 @@ def _squared_distances(background: np.ndarray, y0: int, x0: int) -> np.ndarray:
 
 
 def _root(squared: np.ndarray, limit: float) -> np.ndarray:
-    """Square roots as float32 in the int32 array's own memory; ``inf`` above ``limit``."""
-    out = squared.view(np.float32)
+    """Square roots as float32 (in an int32 array's own memory); ``inf`` above ``limit``."""
+    if squared.dtype == np.int32:
+        out = squared.view(np.float32)
+    else:
+        out = np.empty(squared.shape, np.float32)
     step = max(1, 2**16 // max(1, squared.shape[1]))
     for y in range(0, squared.shape[0], step):
         rows = slice(y, y + step)

@@ -21,7 +21,7 @@ from napari_unet.core.images.normalize import check_pixels, check_spec, normaliz
 from napari_unet.core.images.photons import prepared
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
-from napari_unet.core.training.targets import WeightMapSettings
+from napari_unet.core.training.targets import WeightMapSettings, check_parameters
 
 _CACHE: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _CACHE_SIZE = 64
@@ -125,8 +125,9 @@ def cached_target_and_weights(
     the same labels shared the cached arrays, and editing one pair's weights in place
     changed those of every later :func:`make_pairs`.
     """
+    gap = check_parameters(w0, sigma, gap, "binary")  # InputError, not int(None) in the key
     h = hashlib.blake2b(labels.tobytes(), digest_size=16)
-    h.update(repr((labels.shape, float(w0), float(sigma), int(gap), head)).encode())
+    h.update(repr((labels.shape, float(w0), float(sigma), gap, head)).encode())
     if mask is not None:
         h.update(np.packbits(mask).tobytes())
     key = h.hexdigest()
@@ -316,6 +317,8 @@ def _check_counts(images, labels, regions, names) -> tuple[list, list]:
     if len(regions) != len(images):
         raise InputError(f"{len(images)} images but {len(regions)} regions; give one per image")
     names = list(names) if names is not None else [f"pair {i + 1}" for i in range(len(images))]
+    if len(names) != len(images):  # before, zip's own ValueError
+        raise InputError(f"{len(images)} images but {len(names)} names; give one per image")
     return regions, names
 
 

@@ -8,6 +8,7 @@ map that emphasises the gaps is in :mod:`napari_unet.core.training.weightmap`.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from napari_unet.core.training.distances import contour_pixels, gap_pixels
 __all__ = [
     "MODES",
     "WeightMapSettings",
+    "check_gap",
     "check_parameters",
     "normalized_distance",
     "separate_touching",
@@ -29,6 +31,9 @@ __all__ = [
 
 #: Target kinds: two classes (cell, background with gaps) or three (interior, boundary).
 MODES = ("binary", "3class")
+
+#: The largest float32: weights ``w_c + w0`` above it would be infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,27 @@ def check_parameters(w0: float, sigma: float, gap: int, mode: str) -> int:
         raise InputError(f"sigma must be a positive number of pixels; got {sigma}")
     if not (isinstance(w0, (int, float, np.number)) and math.isfinite(w0) and w0 >= 0):
         raise InputError(f"w0 must be a finite number >= 0; got {w0}")
-    if int(gap) != gap or gap < 0:
-        raise InputError(f"gap must be a whole number of pixels >= 0; got {gap}")
+    if not w0 <= FLOAT32_MAX:
+        raise InputError(f"w0 must be at most {FLOAT32_MAX:.4g} (float32 weights); got {w0}")
+    gap = check_gap(gap)
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return gap
+
+
+def check_gap(gap) -> int:
+    """The gap as an int; :class:`InputError` unless it is a finite whole number >= 0.
+
+    (None, NaN, infinity or a list raised a TypeError, ValueError or OverflowError.)
+    """
+    if (
+        isinstance(gap, (bool, np.bool_))
+        or not isinstance(gap, numbers.Real)
+        or not math.isfinite(gap)
+        or gap < 0
+        or int(gap) != gap
+    ):
+        raise InputError(f"gap must be a whole number of pixels >= 0; got {gap!r}")
     return int(gap)
 
 
@@ -84,12 +106,13 @@ def separated_labels(labels: np.ndarray, gap: int = WeightMapSettings.gap) -> np
     numpy.ndarray
         Labels of the same shape and dtype (a (Y, X, 1) input comes back (Y, X)).
     """
+    given = np.shape(labels)
     labels = np.asarray(check_labels(labels))  # (Y, X, 1) read as its plane
-    gap = check_parameters(1.0, 1.0, gap, "binary")
+    gap = check_gap(gap)
+    if labels.ndim != 2:  # whatever the gap: gap=0 returned a stack as it was
+        raise InputError(f"separated_labels takes a 2D image (Y, X); got shape {given}")
     if gap == 0:
         return labels.copy()
-    if labels.ndim != 2:
-        raise InputError(f"separated_labels takes a 2D image; got shape {labels.shape}")
     out = labels.copy()
     out[gap_pixels(labels, gap)] = 0
     return out
@@ -118,7 +141,14 @@ def separate_touching(
         uint8 target of the same shape.
     """
     gap = check_parameters(1.0, 1.0, gap, mode)
-    return target_of(np.asarray(labels), separated_labels(labels, gap), mode)
+    given = np.shape(labels)
+    labels = np.asarray(check_labels(labels))  # (Y, X, 1) read as its plane
+    if labels.ndim != 2:  # whatever the gap or mode
+        raise InputError(
+            f"separate_touching takes a 2D image (Y, X); got shape {given}: give a stack "
+            f"plane by plane, or use target_and_weights"
+        )
+    return target_of(labels, separated_labels(labels, gap), mode)
 
 
 def target_of(labels: np.ndarray, sep: np.ndarray, mode: str) -> np.ndarray:

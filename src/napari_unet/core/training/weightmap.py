@@ -29,6 +29,7 @@ from napari_unet.core.images.labels import check_labels
 from napari_unet.core.progress import drain
 from napari_unet.core.training.distances import add_border_term, border_cutoff
 from napari_unet.core.training.targets import (
+    FLOAT32_MAX,
     WeightMapSettings,
     check_parameters,
     separated_labels,
@@ -53,14 +54,21 @@ class WeightMapProgress:
     total: int
 
 
-def _check_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
+def _check_mask(mask, shape: tuple[int, ...], given: tuple[int, ...]) -> np.ndarray | None:
+    """The mask as bool of the labels' checked ``shape`` (``given``: as the caller gave them).
+
+    A mask with a trailing axis of 1, ``(*shape, 1)``, is read as its plane, as
+    :func:`~napari_unet.core.images.labels.check_labels` reads ``(Y, X, 1)`` labels.
+    """
     if mask is None:
         return None
     mask = np.asarray(mask)
+    if mask.shape == (*shape, 1):
+        mask = mask[..., 0]
     if mask.shape != tuple(shape):
         raise InputError(
-            f"the mask of the annotated region has shape {mask.shape}, but the labels have "
-            f"shape {tuple(shape)}; they must be the same"
+            f"the mask of the annotated region has shape {np.shape(mask)}, but the labels "
+            f"have shape {tuple(given)}; they must be the same"
         )
     return mask.astype(bool, copy=False)
 
@@ -69,14 +77,29 @@ def _check_mask(mask, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def class_weight_values(
-    target: np.ndarray, class_weights, n_classes: int, mask: np.ndarray | None = None
+    target: np.ndarray,
+    class_weights,
+    n_classes: int,
+    mask: np.ndarray | None = None,
+    w0: float = 0.0,
 ) -> np.ndarray:
     """Per-class weights ``w_c`` as a float64 array of length ``n_classes``.
 
     ``"balanced"`` gives each class present ``N / (n_present * N_c)`` (counted inside
     ``mask``), so every class contributes equally and the mean weight is 1; ``"none"`` gives 1
-    to all; a sequence gives its values.
+    to all; a sequence gives its values. :class:`InputError` where ``w0`` plus the largest
+    weight exceeds the largest float32 (the weights would be infinite).
     """
+    weights = _class_weights(target, class_weights, n_classes, mask)
+    if not w0 + weights.max() <= FLOAT32_MAX:
+        raise InputError(
+            f"w0 + the largest class weight must be at most {FLOAT32_MAX:.4g} (float32 "
+            f"weights); got w0 = {w0} and class weights {class_weights!r}"
+        )
+    return weights
+
+
+def _class_weights(target, class_weights, n_classes, mask) -> np.ndarray:
     if isinstance(class_weights, str):
         if class_weights == "none":
             return np.ones(n_classes)
@@ -112,7 +135,7 @@ def _plane_target_and_weights(labels, gap, w0, sigma, class_weights, mask, mode)
     sep = separated_labels(labels, gap)
     target = target_of(labels, sep, mode)
     n_classes = 2 if mode == "binary" else 3
-    wc = class_weight_values(target, class_weights, n_classes, mask)
+    wc = class_weight_values(target, class_weights, n_classes, mask, w0)
     weights = wc.astype(np.float32)[target]
     outside = sep == 0  # background after separation: where the border term applies
     if w0 > 0 and outside.any():
@@ -161,10 +184,11 @@ def target_and_weights(
         float32 weights; the border term is added on background pixels of the separated
         target (gaps included), with distances to the separated cells.
     """
+    given = np.shape(labels)
     labels = check_labels(labels)
     gap = check_parameters(w0, sigma, gap, mode)
-    class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
-    mask = _check_mask(mask, labels.shape)
+    class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3, w0=w0)
+    mask = _check_mask(mask, labels.shape, given)
     args = (gap, w0, sigma, class_weights, mode)
     if not isinstance(labels, np.ndarray) and hasattr(labels, "map_blocks"):
         return _lazy(labels, mask, args)
@@ -251,10 +275,11 @@ def iter_target_and_weights(
     Dask stacks are read one plane at a time. Yields a :class:`WeightMapProgress` after each
     plane (a 2D image counts as one plane) and returns ``(target, weights)`` as numpy arrays.
     """
+    given = np.shape(labels)
     labels = check_labels(labels)
     gap = check_parameters(w0, sigma, gap, mode)
-    class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3)
-    mask = _check_mask(mask, labels.shape)
+    class_weight_values(np.zeros(1, np.uint8), class_weights, 2 if mode == "binary" else 3, w0=w0)
+    mask = _check_mask(mask, labels.shape, given)
     planes = labels if labels.ndim == 3 else labels[None]
     masks = None if mask is None else (mask if mask.ndim == 3 else mask[None])
     total = planes.shape[0]
