@@ -61,7 +61,7 @@ def guard():
 
 
 def test_sigterm_stops_like_ctrl_c_and_the_handlers_are_restored(guard):
-    from napari_unet.cli._args import Terminated, sigint_stops
+    from napari_unet.cli._signals import Terminated, sigint_stops
 
     before_int, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with sigint_stops(threading.Event()) as stop:
@@ -218,3 +218,21 @@ def test_the_virtual_display_ends_with_the_command(how):
     if how == "term":  # Xvfb stopped, then the process ended as SIGTERM ends it
         assert child.returncode == -signal.SIGTERM, child.stderr[-2000:]
         assert "terminated (SIGTERM)" in child.stderr
+
+
+def test_a_run_that_left_only_its_best_model_is_not_offered_a_resume(tmp_path, capsys):
+    # A run killed (kill -9) after a validation left NAME.best only; the refusal advised
+    # --resume NAME, which then failed: "model file not found".
+    from napari_unet import touching_cells, write_image
+    from napari_unet.cli import main
+
+    img, lab = touching_cells((64, 64), n_cells=4, seed=0)
+    image = write_image(tmp_path / "a.tif", (img * 255).astype(np.uint8))
+    labels = write_image(tmp_path / "a_labels.tif", lab.astype(np.uint16))
+    (tmp_path / "m.best.safetensors").write_bytes(b"a best model")
+    args = ["train", "--images", str(image), "--labels", str(labels),
+            "-o", str(tmp_path / "m.safetensors")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "m.best.safetensors exists" in err and "--init m.best.safetensors" in err
+    assert "--resume" not in err

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except KeyboardInterrupt as exc:
-        from napari_unet.cli._args import Terminated
+        from napari_unet.cli._signals import Terminated
 
         print(f"napari-unet {args.command}: interrupted", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130

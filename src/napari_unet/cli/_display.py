@@ -163,7 +163,7 @@ def _sigterm_stops(proc: subprocess.Popen) -> Iterator[None]:
     """SIGTERM stops ``proc``, then ends this process by SIGTERM's default action."""
     import signal
 
-    from napari_unet.cli._args import handle_signals, restore_signals
+    from napari_unet.cli._signals import handle_signals, restore_signals
 
     def on_sigterm(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up is not cut short

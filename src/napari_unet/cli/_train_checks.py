@@ -19,6 +19,7 @@ from napari_unet.core.errors import InputError
 def check_paths(args) -> None:
     """Refuse, before any work, outputs that would replace an input or cannot be written."""
     from napari_unet.core.files import check_outputs
+    from napari_unet.core.models.pretrained import refuse_builtin
     from napari_unet.core.training.checkpoint import best_path, optimizer_path
 
     if args.init and args.resume:
@@ -45,14 +46,15 @@ def check_paths(args) -> None:
                         (args.val_labels, "--val-labels")):  # fmt: skip
         inputs += expand(group, what) if group else []
     out = args.output
+    refuse_builtin(out)  # before: allowed with --overwrite (every "nuclei" loaded it after)
     check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
     in_place = args.resume is not None and args.resume.resolve() == out.resolve()
     kept = [p for p in (out, best_path(out)) if p.exists()]
     if kept and not (args.overwrite or in_place):  # a trained model was replaced silently
-        raise InputError(
-            f"{kept[0]} exists; pass --overwrite to replace it (or --resume {out.name} "
-            f"-o {out.name} to continue that run)"
-        )
+        # Only NAME.best left (a run killed before it saved): nothing to resume, said before
+        then = f"--resume {out.name} -o {out.name} to continue that run" if out.exists() else (
+            f"--init {kept[0].name} to train on from its weights")  # fmt: skip
+        raise InputError(f"{kept[0]} exists; pass --overwrite to replace it (or {then})")
     _own_optimizer_state(args)
     _check_log(args)
 

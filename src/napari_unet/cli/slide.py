@@ -14,13 +14,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from napari_unet.cli._args import (
-    TERMINATED_STATUS,
-    Terminated,
-    add_option,
-    progress_bar,
-    sigterm_raises,
-)
+from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.cli._signals import TERMINATED_STATUS, Terminated, sigterm_raises
 from napari_unet.core.errors import InputError
 
 

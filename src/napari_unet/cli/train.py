@@ -12,7 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, learning_rate, progress_bar, sigint_stops
+from napari_unet.cli._args import add_option, learning_rate, progress_bar
+from napari_unet.cli._signals import sigint_stops
 from napari_unet.cli._train_checks import check_paths as _check_paths
 from napari_unet.cli._train_inputs import expand as _expand
 from napari_unet.cli._train_inputs import read as _read

@@ -113,6 +113,26 @@ def pretrained_path(name: str, image=None, channel=None) -> Path:
     return path
 
 
+def builtin_files() -> dict[Path, str]:
+    """The resolved path of every built-in model's file (:data:`PRETRAINED`), and its name."""
+    data = Path(str(resources.files("napari_unet") / "data"))
+    return {(data / file).resolve(): name for name, file in PRETRAINED.items()}
+
+
+def refuse_builtin(path: str | os.PathLike) -> None:
+    """Refuse (InputError) ``path`` as an output of a dock or a command: a built-in model.
+
+    An editable install keeps the built-in files writable: a model saved over one was what
+    every ``"nuclei"`` (and ``"auto"``) loaded afterwards. The Python API does not refuse
+    them (``scripts/train_nuclei.py`` writes the built-in file on purpose).
+    """
+    name = builtin_files().get(Path(path).expanduser().resolve())
+    if name is not None:
+        raise InputError(
+            f"cannot write {path}: that is the built-in model {name!r}; choose another file"
+        )
+
+
 def pretrained(name: str = "nuclei", device="cpu", image=None, channel=None):
     """Load a built-in model.
 
