@@ -84,6 +84,33 @@ def test_predict_zarr_store(model_file, tmp_path, capsys):
     np.testing.assert_array_equal(labels, tifffile.imread(out / "same_labels.tif"))
 
 
+def test_predict_overwrite_replaces_a_probabilities_store_of_an_older_run(model_file, tmp_path,
+                                                                          capsys):  # fmt: skip
+    # predict_to_zarr replaces only the probabilities it marked; an older run's store (or
+    # one written in memory) is the user's to replace with --overwrite, never a folder.
+    import dask.array as da
+
+    img, _ = touching_cells((96, 96), n_cells=8, seed=2)
+    src = tmp_path / "big.zarr"
+    da.from_array(img, chunks=64).to_zarr(str(src))
+    out = tmp_path / "out"
+    old = out / "big_probabilities.zarr"
+    da.zeros((2, 96, 96), chunks=64, dtype=np.float32).to_zarr(str(old))  # unmarked
+    args = ["predict", str(model_file), str(src), "-o", str(out), "--tile", "64",
+            "--probabilities"]  # fmt: skip
+    assert main(args) == 2 and "exists" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err
+    assert np.asarray(read_image(old)).max() > 0  # the new probabilities
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep")
+    from napari_unet import InputError, load_model, predict_to_zarr
+
+    model, _ = load_model(model_file)
+    with pytest.raises(InputError):
+        predict_to_zarr(model, da.from_array(img, chunks=64), tmp_path / "notes", tile=64)
+    assert (tmp_path / "notes" / "mine.txt").read_text() == "keep"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

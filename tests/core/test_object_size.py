@@ -460,11 +460,14 @@ def test_auto_is_the_default_and_estimates_where_it_can(starter, sample):
                       progress=events.append)  # fmt: skip
     assert not [e for e in events if isinstance(e, ObjectSize)]
     np.testing.assert_array_equal(np.asarray(lazy) > 0, native > 0)
-    model.train()  # validation during training: the image's scale, as trained
+    events.clear()  # validation during training asks for the image's scale, as trained
+    nu.segment(model, image, metadata=meta, progress=events.append, _as_trained=True)
+    assert not [e for e in events if isinstance(e, ObjectSize)]
+    model.train()  # a user's network left in training mode is segmented as in evaluation
     try:
         events.clear()
         nu.segment(model, image, metadata=meta, progress=events.append)
-        assert not [e for e in events if isinstance(e, ObjectSize)]
+        assert [e for e in events if isinstance(e, ObjectSize)]
     finally:
         model.eval()
 

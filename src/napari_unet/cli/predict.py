@@ -291,7 +291,9 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
         if args.scheduler or (is_zarr(src) and args.object_size in (None, AUTO)):
             store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
             try:
-                probs = drain(predictor.iter_to_zarr(image, store, args.scheduler), bar=bar)
+                gen = predictor.iter_to_zarr(image, store, args.scheduler,
+                                             overwrite=args.overwrite)  # fmt: skip
+                probs = drain(gen, bar=bar)
                 labels, foreground = labels_and_foreground(
                     probs, predictor.head, post, predictor.foreground_class
                 )

@@ -305,11 +305,16 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
 def check_writable(path: str | os.PathLike, data) -> None:
     """Refuse, before anything is written, an array that the format of ``path`` cannot hold.
 
-    PNG holds 2D uint8 or uint16 images and 8-bit RGB(A); TIFF and Zarr hold any array.
+    PNG holds 2D uint8 or uint16 images and 8-bit RGB(A), of at least one pixel (before, an
+    empty one raised PIL's ValueError); TIFF and Zarr hold any array.
     """
     if Path(path).suffix.lower() != ".png":
         return
     shape = np.shape(data)
+    if 0 in shape[:2]:
+        raise InputError(
+            f"{path}: the image is empty (shape {shape}); PNG holds at least one pixel"
+        )
     dtype = np.dtype(data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype)
     grey = len(shape) == 2 and dtype in (np.uint8, np.uint16)
     if not (grey or (len(shape) == 3 and shape[-1] in (3, 4) and dtype == np.uint8)):

@@ -218,7 +218,9 @@ def _warn_big_chunks(stored, block, shape) -> None:
         )
 
 
-def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
+def iter_store(
+    probs, path, scheduler=None, overwrite: bool = False
+) -> Generator[object, None, object]:
     """Compute lazy ``probs`` chunk by chunk into a new Zarr store at ``path``, with progress.
 
     ``scheduler``: None (this process, one chunk after another), a ``dask.distributed``
@@ -228,12 +230,17 @@ def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
     parallel on a cluster never share a store chunk. Yields
     :class:`~napari_unet.core.inference.runner.PredictProgress` per chunk and returns the
     stored array, read back lazily. The store is filled beside ``path`` and renamed onto it
-    when complete: a run stopped or failed part-way leaves ``path`` as it was.
+    when complete: a run stopped or failed part-way leaves ``path`` as it was. Only a store
+    napari-unet wrote so (marked) or an empty folder is replaced: anything else at ``path``
+    is refused (:func:`~napari_unet.core.inference.probstore.check_store_output`).
     """
     import dask.array as da
     import zarr
 
     from napari_unet.core.files import atomic_folder
+    from napari_unet.core.inference.probstore import check_store_output, mark_probabilities
+
+    check_store_output(path, overwrite=overwrite)  # before, any folder was replaced
 
     chunks = tuple(int(c[0]) for c in probs.chunks)
     if not all(_aligned(c, size) for c, size in zip(probs.chunks, chunks, strict=True)):
@@ -247,6 +254,7 @@ def iter_store(probs, path, scheduler=None) -> Generator[object, None, object]:
         writes = [_store_block(probs, store, b) for b in blocks]
         for done, _ in enumerate(iter_tasks(writes, scheduler), start=1):
             yield PredictProgress(done, len(blocks))
+        mark_probabilities(tmp)
     return da.from_zarr(str(path))
 
 

@@ -51,3 +51,22 @@ def eval_mode(model):
         yield model
     finally:
         model.train(was_training)
+
+
+def on_device(model, device):
+    """``model`` if its weights are on ``device``, else a copy moved there (the model stays).
+
+    ``module.to`` moves a network in place: predicting a GPU model with ``device="cpu"``
+    (or a CPU one with ``"auto"``) moved the caller's own network, which then trained or
+    predicted on the other device.
+    """
+    import copy
+
+    import torch
+
+    first, want = next(iter([*model.parameters(), *model.buffers()]), None), torch.device(device)
+    if first is None or (
+        first.device.type == want.type and want.index in (None, first.device.index)
+    ):
+        return model
+    return copy.deepcopy(model).to(device)

@@ -31,7 +31,7 @@ from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, che
 from napari_unet.core.images.photons import check_mode as denoise_mode
 from napari_unet.core.images.photons import prepared
 from napari_unet.core.inference import margins, tiling
-from napari_unet.core.inference.guards import check_seconds, check_weights, eval_mode
+from napari_unet.core.inference.guards import check_seconds, check_weights, eval_mode, on_device
 from napari_unet.core.inference.instances import foreground_of, instance_planes
 from napari_unet.core.inference.runner import (
     PredictProgress,
@@ -125,16 +125,17 @@ class Predictor:
         memory has its background estimated and subtracted before prediction when it varies
         by more than 0.3 of the image's range ("auto", the default), always
         ("flatten") or never ("keep"); a region of a plane exactly as the whole plane. A
-        network in training mode (validation reads images as it trains on them) is given
-        its planes as they are; a lazy (dask) plane too with ``"auto"``, and ``"flatten"``
-        is refused for it. :attr:`surfaces` keeps, per plane, the light the last
-        prediction took out, :attr:`flattened` its unevenness.
+        lazy (dask) plane is given as it is with ``"auto"``, and ``"flatten"`` is refused
+        for it. Validation and the training preview read images as training does by
+        passing ``"keep"``: the network's training mode changes nothing (before, a network
+        left in training mode was never flattened). :attr:`surfaces` keeps, per plane, the
+        light the last prediction took out, :attr:`flattened` its unevenness.
     denoise : {"auto", "off"}
         Few photons (:mod:`~napari_unet.core.images.photons`): a plane in memory whose
         brightest pixels caught fewer than about 40 photons (photon noise) is blurred by
         half a pixel (one below 6) before prediction ("auto", the default), or never
-        ("off"); not a lazy plane. A network in training mode reads it too (the training
-        preview; validation pairs were blurred by ``make_pairs`` and are read with "off").
+        ("off"); not a lazy plane. The training preview reads it too; validation pairs were
+        blurred by ``make_pairs`` and are read with "off".
         :attr:`denoised` keeps, per plane, the blur the last prediction gave.
 
     Raises
@@ -223,8 +224,12 @@ class Predictor:
         )
 
     def runner(self) -> TileRunner:
-        """A runner of this plan's network on its device."""
-        model = self.model.to(self.device)
+        """A runner of this plan's network on its device; the caller's network is not moved.
+
+        The runner predicts with a copy on the device (the inference copy, or ``fast=False``
+        a plain one); before, ``.to`` moved the caller's model there in place.
+        """
+        model = self.model if self.fast else on_device(self.model, self.device)
         return TileRunner(
             model, self.device, self.precision, self.batch, self.flips, self.fast, self.on_device
         )
@@ -250,13 +255,14 @@ class Predictor:
         total = n_planes * len(plans[0].tiles(y0, y1)) * len(plans[1].tiles(x0, x1))
         out = np.zeros((self.n_classes, n_planes, y1 - y0, x1 - x0), np.float32)
         runner, done, last = self.runner(), 0, 0.0
-        keep = stats is not None or bool(getattr(self.model, "training", False))
+        keep = stats is not None  # not the network's mode: a user's left in train() is read
+        # as one in eval() (validation and previews pass background="keep" themselves)
         self.surfaces.clear()
         self.denoised.clear()
         with eval_mode(self.model):
             for k in range(n_planes):
-                # Not for given statistics (a lazy plane's); in training mode too (the preview:
-                # validation pairs, blurred already, are read with denoise "off").
+                # Not for given statistics (a lazy plane's); validation pairs, blurred
+                # already, are read with denoise "off".
                 plane, spec, blur = prepared(
                     lay.planes[k], self.spec, "off" if stats else self.denoise
                 )
@@ -314,17 +320,24 @@ class Predictor:
         return lazy_probabilities(self, image, region, stats)
 
     def iter_to_zarr(
-        self, image, path, scheduler: str | None = None, region: Region | None = None
-    ) -> Generator[PredictProgress, None, object]:
-        """Predict chunk by chunk into a Zarr store at ``path`` (replaced), yielding progress.
+        self, image, path, scheduler: str | None = None, region: Region | None = None,
+        *, overwrite: bool = False,
+    ) -> Generator[PredictProgress, None, object]:  # fmt: skip
+        """Predict chunk by chunk into a new Zarr store at ``path``, yielding progress.
 
         ``scheduler`` is a ``dask.distributed`` address (``"tcp://host:8786"``); default:
         this process, one chunk after another. ``region`` as for :meth:`iter_probabilities`.
-        Returns the stored probabilities (lazy).
+        Returns the stored probabilities (lazy). An existing ``path`` is replaced only when
+        it holds probabilities napari-unet wrote (or is an empty folder); a path that is,
+        holds or lies inside the input's store is refused (InputError, before any work);
+        ``overwrite`` replaces any Zarr store but the input's.
         """
         from napari_unet.core.inference.chunked import iter_store
+        from napari_unet.core.inference.probstore import check_store_output
 
-        return (yield from iter_store(self.lazy_probabilities(image, region), path, scheduler))
+        check_store_output(path, image, overwrite=overwrite)
+        probs = self.lazy_probabilities(image, region)
+        return (yield from iter_store(probs, path, scheduler, overwrite=overwrite))
 
 
 def iter_predict(
@@ -375,6 +388,8 @@ def predict_to_zarr(
     """Predict ``image`` into a Zarr store at ``path``; return the stored probabilities (lazy).
 
     ``scheduler`` is a ``dask.distributed`` address; ``region`` as for :func:`predict`;
-    ``settings`` the keywords of :class:`Predictor`.
+    ``settings`` the keywords of :class:`Predictor`. ``path`` must be new, an empty folder
+    or probabilities an earlier ``predict_to_zarr`` wrote (replaced); anything else there,
+    and the input's own store, is refused with :class:`InputError`.
     """
     return drain(Predictor(model, **settings).iter_to_zarr(image, path, scheduler, region))

@@ -42,6 +42,22 @@ DEFAULT_GAP = 2
 MAX_GAP = MAX_SEPARATION_GAP
 
 
+def _metadata_of(metadata) -> dict:
+    """A model file's metadata dict, or the one a network carries; else an InputError."""
+    from collections.abc import Mapping
+
+    from napari_unet.core.models.carried import carried
+
+    if metadata is None or isinstance(metadata, Mapping):
+        return metadata or {}
+    if callable(getattr(metadata, "parameters", None)):  # a network: what it carries
+        return carried(metadata) or {}
+    raise InputError(
+        f"metadata: expected a model file's metadata (the dict load_model returns) or a "
+        f"loaded network; got {type(metadata).__name__}"
+    )
+
+
 @dataclass(frozen=True)
 class Postprocess:
     """How foreground probabilities become instances (see :func:`probabilities_to_labels`).
@@ -63,9 +79,11 @@ class Postprocess:
         """Each value given (not None), else the model file's recommendation, else the default.
 
         A model file recommends ``threshold``, ``min_size`` and ``split`` in its
-        ``postprocess`` entry and records its target's ``separation_gap``.
+        ``postprocess`` entry and records its target's ``separation_gap``. ``metadata`` is
+        the file's metadata, or a loaded network (the metadata it carries: before, an
+        AttributeError).
         """
-        meta = metadata or {}
+        meta = _metadata_of(metadata)
         known = {**(meta.get("postprocess") or {})}
         if "separation_gap" in meta:
             known["gap"] = meta["separation_gap"]

@@ -242,9 +242,11 @@ def iter_segment(model, image, **kwargs) -> Generator[object, None, tuple[np.nda
     :class:`~napari_unet.core.inference.scale.ObjectSize` event (the size used, estimated or
     given, and the scale) is yielded before the prediction at that scale. A result that
     looks out of the model's domain issues a
-    :class:`~napari_unet.core.inference.domain.DomainWarning` per sign, when it is returned
-    (not for a network in training mode: validation while it trains says nothing yet).
-    The keywords are those of :func:`segment`.
+    :class:`~napari_unet.core.inference.domain.DomainWarning` per sign, when it is returned.
+    The keywords are those of :func:`segment`; the private ``_as_trained=True`` (validation
+    and previews while a network trains) keeps the image's scale and light, and warns of
+    nothing. The network's train/eval mode changes nothing (before, one left in ``train()``
+    got no ``"auto"`` object size, light flattening or warnings).
     """
     labels, probs, found = yield from _iter_segment(model, image, **kwargs)
     for text in found:
@@ -264,11 +266,13 @@ def _iter_segment(
     metadata: dict | None = None,
     region: Region | None = None,
     object_size: float | str | None = scale.AUTO,
+    _as_trained: bool = False,
     **settings,
 ):
     """``(labels, probabilities, out-of-domain warnings)``, yielding progress."""
-    if scale.check_object_size(object_size) == scale.AUTO and getattr(model, "training", False):
-        object_size = None  # validation during training: at the image's scale, as trained
+    if _as_trained:  # validation, previews: the image as training reads it, no warnings
+        object_size = None
+        settings.setdefault("background", "keep")
     metadata = carried(model, metadata)  # a loaded model's own, when none is given
     predictor = Predictor(model, metadata=metadata, **settings)
     post = Postprocess.for_model(
@@ -283,7 +287,7 @@ def _iter_segment(
     gen = iter_labels(predictor, post, image, region, object_size=object_size, metadata=metadata)
     labels, foreground, probs = yield from _watch(gen, seen)
     found = []
-    if not getattr(model, "training", False):  # not while it trains (validation, previews)
+    if not _as_trained:  # not while it trains (validation, previews)
         size = seen[-1] if seen else None
         found = result_warnings(
             labels, foreground, metadata, image, size, post.threshold, predictor
@@ -344,7 +348,6 @@ def segment(model, image, return_probabilities: bool = False, progress=None, **k
     DomainWarning
         When the result looks like the image is unlike the model's training data (most of
         it foreground, or objects far larger than expected); the message says what to do.
-        A network in training mode is not checked.
     """
     labels, probs, found = drain(_iter_segment(model, image, **kwargs), progress)
     for text in found:
@@ -382,7 +385,9 @@ def estimate_object_size(model, image, **kwargs) -> ObjectSize:
     image : numpy.ndarray or dask.array.Array
         As for :func:`segment`.
     **kwargs
-        ``metadata`` (required: the model file's, with its ``object_size``), ``region``,
+        ``metadata`` (the model file's, with its ``object_size``; by default the one a
+        loaded model carries, so it is needed only for a network that carries none),
+        ``region``,
         the post-processing settings and the keywords of
         :class:`~napari_unet.core.inference.plan.Predictor`.
 

@@ -15,9 +15,9 @@ from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
-    "Stop", "batch_workers", "crop_sizes", "init_model", "is_stopped", "make_optimizer",
-    "data_facts", "make_sampler", "no_holdout_beside", "object_size", "start_file",
-    "step_random",
+    "Stop", "batch_workers", "check_pairs", "crop_sizes", "init_model", "is_stopped",
+    "make_optimizer", "data_facts", "make_sampler", "no_holdout_beside", "object_size",
+    "start_file", "step_random",
 ]  # fmt: skip
 
 
@@ -89,6 +89,30 @@ def make_sampler(config: TrainConfig, pairs, input_size: int, output_size: int, 
     return sampler, config.workers or 1
 
 
+def check_pairs(pairs, what: str = "pairs") -> list | None:
+    """``pairs`` as a list of :class:`TrainPair`; anything else refused in plain words.
+
+    Before, ``train([(image, labels)], ...)`` or ``val=[(image, labels)]`` raised an
+    AttributeError deep in the trainer. ``val`` may be None; training pairs not empty.
+    """
+    if pairs is None and what == "val":
+        return None
+    from napari_unet.core.training.pairs import TrainPair
+
+    items = list(pairs) if isinstance(pairs, list | tuple) else None
+    wrong = [p for p in items or [] if not isinstance(p, TrainPair)]
+    if items is None or wrong:
+        got = type(wrong[0] if wrong else pairs).__name__
+        extra = ", validation=True" if what == "val" else ""
+        raise InputError(
+            f"{what}: expected a list of training pairs, got {got}"
+            f"{' items' if wrong else ''}; make them with nu.make_pairs(images, labels{extra})"
+        )
+    if what == "pairs" and not items:
+        raise InputError("no training pairs given")
+    return items
+
+
 def start_file(init, pairs):
     """``init`` with the built-in name ``"auto"`` made the built-in model for the pairs.
 
@@ -100,6 +124,12 @@ def start_file(init, pairs):
 
     from napari_unet.core.models import pretrained as built_in
 
+    if init is not None and not isinstance(init, str | os.PathLike):  # before: a TypeError
+        raise InputError(
+            f"init: expected a model file or a built-in name (e.g. 'nuclei'), got "
+            f"{type(init).__name__}; save a network first, nu.save_model('start.safetensors', "
+            "model, **metadata), and pass that path"
+        )
     if init is None or str(init) != built_in.AUTO or not built_in.is_pretrained_name(init):
         return init
     votes = Counter(built_in.choose_pretrained(p.raw, channel_axis=0) for p in pairs[:8])

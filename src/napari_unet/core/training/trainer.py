@@ -52,6 +52,7 @@ from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
     Stop,
     batch_workers,
+    check_pairs,
     crop_sizes,
     data_facts,
     init_model,
@@ -362,8 +363,7 @@ def iter_train(
             f"the model was already trained for {resume.steps_done} steps; set steps above "
             f"that to continue (steps is the total count)"
         )
-    if not pairs:
-        raise InputError("no training pairs given")
+    pairs, val = check_pairs(pairs), check_pairs(val, "val")  # before: AttributeErrors
     init = start_file(init, pairs)  # "auto": the built-in model for these images
     config = with_start_normalization(config, init and resolve_model(init), resume)
     if output is not None:  # before any work: a run must be able to keep what it trains

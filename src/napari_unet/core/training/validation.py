@@ -134,6 +134,7 @@ def segment_image(
             object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
             background="keep",  # and its light as trained: training does not flatten
             denoise=denoise,
+            _as_trained=True,  # no DomainWarning while it trains (not from model.training)
         ),
         stop,
     )
