@@ -15,15 +15,35 @@ import numpy as np
 from napari_unet.core.metrics import summary_row
 
 __all__ = [
+    "Depth",
     "Picks",
     "ap_text",
     "column",
     "fmt",
+    "header_tip",
+    "kept_pick",
+    "label_headers",
     "picks_text",
     "short_names",
     "stale_text",
     "tables",
 ]
+
+
+class Depth:
+    """A re-entrant "inside" flag: true within ``with depth:`` blocks."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __enter__(self) -> None:
+        self.n += 1
+
+    def __exit__(self, *_exc) -> None:
+        self.n -= 1
+
+    def __bool__(self) -> bool:
+        return self.n > 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,21 @@ class Picks:
         picked = [*self.predictions, self.gt] + ([] if self.region is None else [self.region])
         on = {id(layer) for layer in layers}
         return [name for name, lyr in zip(self.names, picked, strict=True) if id(lyr) not in on]
+
+
+def kept_pick(pick: tuple | None, choices, image_name: str, main):
+    """The user's ground truth ``pick`` = ``(layer, image)``, if it still applies.
+
+    It applies while the layer is offered (``choices``), was picked for ``image_name`` (or
+    before any image was suggested) and has the shape of the prediction ``main``.
+    """
+    if pick is None:
+        return None
+    layer, image = pick
+    if layer not in choices or image not in (None, image_name):
+        return None
+    fits = main is None or list(layer.level_shapes[0]) == list(main.level_shapes[0])
+    return layer if fits else None
 
 
 def picks_text(predictions: list, gt, missing: str | None = None) -> str:
@@ -130,6 +165,66 @@ def stale_text(shown: Picks, gone: list[str], edited=()) -> str:
     if edited:
         text += f" ({', '.join(map(repr, edited))} edited since)"
     return text + "."
+
+
+#: What each table header means (its tooltip): what it counts, and which way is better.
+HEADER_TIPS = {
+    "GT": "ground-truth objects: the cells in the annotations",
+    "pred": "predicted objects: the cells in the prediction",
+    "TP": "true positives: predicted cells matched to a true cell (higher is better)",
+    "FP": "false positives: predicted cells matching no true cell (lower is better)",
+    "FN": "false negatives: true cells that no predicted cell matches (lower is better)",
+    "precision": "matched predicted cells / all predicted cells (higher is better)",
+    "recall": "matched true cells / all true cells (higher is better)",
+    "F1": "harmonic mean of precision and recall, TP / (TP + (FP + FN) / 2) (higher is better)",
+    "AP": "average precision (DSB2018): TP / (TP + FP + FN), averaged over the IoU "
+    "thresholds 0.5..0.95; per threshold, that threshold's (0 to 1, higher is better)",
+    "AP50": "TP / (TP + FP + FN) with a match needing IoU > 0.5 (higher is better)",
+    "AP75": "TP / (TP + FP + FN) with a match needing IoU > 0.75: a stricter match "
+    "(higher is better)",
+    "AP img mean": "the DSB2018 AP of each image, averaged over the images (higher is better)",
+    "mIoU": "mean IoU (intersection over union) of the matched cells: how well the "
+    "matched outlines agree (higher is better)",
+    "PQ": "panoptic quality: F1 at IoU 0.5 times the mean IoU of the matches (higher is better)",
+    "pix IoU": "pixel IoU: overlap / union of the foreground pixels, ignoring which cell "
+    "they belong to (higher is better)",
+    "Dice": "2 x overlap / (true + predicted foreground pixels) (higher is better)",
+    "pix err": "pixel error: the fraction of pixels (of the annotated region) called "
+    "foreground on one side and background on the other (lower is better)",
+    "Rand err": "adapted Rand error: 1 - F-score of the pixel pairs in the same cell on "
+    "both sides; splits and merges raise it (0 to 1, lower is better)",
+    "planes left out (empty)": "planes with no cell in either layer, left out of the image mean",
+    "total (pooled)": "all images' cells counted together, then scored",
+}
+
+
+def header_tip(name: str) -> str:
+    """The tooltip of a table header: what the row or column means ("" if unknown)."""
+    if name.startswith("IoU > "):
+        return (
+            f"a match needs an intersection over union above {name[6:]} between a true "
+            "and a predicted cell"
+        )
+    for prefix, what in (("F1@", "F1"), ("precision@", "precision"), ("recall@", "recall")):
+        if name.startswith(prefix):
+            return f"{HEADER_TIPS[what]}; at IoU > {name[len(prefix) :]}"
+    return HEADER_TIPS.get(name, "")
+
+
+def label_headers(table, names: list[str] | None = None) -> None:
+    """Give each header item of a QTableWidget its tooltip (:func:`header_tip`).
+
+    ``names``: the full names of the columns (predictions side by side: the header shows
+    what tells them apart).
+    """
+    for i in range(table.rowCount()):
+        item = table.verticalHeaderItem(i)
+        if item is not None:
+            item.setToolTip(header_tip(item.text()))
+    for i in range(table.columnCount()):
+        item = table.horizontalHeaderItem(i)
+        if item is not None:
+            item.setToolTip(names[i] if names else header_tip(item.text()))
 
 
 def fmt(value: Any) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "check_overlay",
     "copy_layers",
     "plan",
+    "progress_text",
     "restore_history",
     "score_each",
 ]
@@ -236,3 +237,14 @@ def restore_history(layer, undo: deque | None, redo: deque | None) -> None:
     set_private(layer, "_undo_history", deque([*undo, *now], maxlen=undo.maxlen))
     if not now:  # nothing new was done: what could be redone still can
         set_private(layer, "_redo_history", redo)
+
+
+def progress_text(event) -> str:
+    """The dock's status for an event the worker yielded (:func:`score_each`)."""
+    from napari_unet.core.metrics import EvaluateStep
+
+    if isinstance(event, Copied):
+        return "Layers copied; evaluating..."
+    if isinstance(event, EvaluateStep):
+        return f"Evaluating {event.name}: {event.fraction:.0%}"
+    return f"Evaluated {event.done} of {event.total}: {event.name}"

@@ -206,9 +206,10 @@ def region_array(
 def message_label(label, lines: int = 0) -> None:
     """Make a magicgui Label show long messages without ever widening its dock.
 
-    The text wraps at word boundaries within the width the dock has; with ``lines`` the
-    label keeps that many lines' height (a status updated during training then never
-    relayouts the form). The full text is also its tooltip.
+    The text wraps at word boundaries within the dock's width. With ``lines`` the label is
+    that many lines tall at least and grows, never shrinks, to a longer text up to 12 lines
+    (a status set during training relayouts the form only for more lines; before, a fixed
+    height cut a long message off); a new width fits it again. Its tooltip is the text.
     """
     from qtpy.QtWidgets import QSizePolicy
 
@@ -216,15 +217,47 @@ def message_label(label, lines: int = 0) -> None:
     native.setWordWrap(True)
     vertical = QSizePolicy.Policy.Fixed if lines else QSizePolicy.Policy.Minimum
     native.setSizePolicy(QSizePolicy.Policy.Ignored, vertical)
-    if lines:
-        native.setFixedHeight(lines * native.fontMetrics().lineSpacing() + 4)
+    step = native.fontMetrics().lineSpacing()
+    fit = _FitsText(native, lines * step + 4, max(lines, 12) * step + 4) if lines else None
+    if fit is not None:
+        native.setFixedHeight(fit.least)
+        native.installEventFilter(fit)
     set_text = native.setText  # a QLabel signals no change: wrap the setter magicgui calls
 
     def set_text_and_tooltip(text: str) -> None:
         set_text(text)
         native.setToolTip(text)
+        if fit is not None and native.isVisible():
+            fit.fit(grow_only=True)
 
     native.setText = set_text_and_tooltip
+
+
+class _FitsText(QObject):
+    """Keeps a word-wrapped QLabel ``least`` to ``most`` px tall, as tall as its text."""
+
+    def __init__(self, label, least: int, most: int) -> None:
+        super().__init__(label)
+        self._label, self.least, self._most = label, least, most
+
+    def fit(self, grow_only: bool = False) -> None:
+        """Grow to the text's height at the label's width (or fit it: ``grow_only`` False)."""
+        label, low = self._label, self._label.minimumHeight()
+        need = min(max(self.least, label.heightForWidth(max(label.width(), 1))), self._most)
+        if need > low or (need < low and not grow_only):
+            fixed = label.maximumHeight() == low  # a fixed height stays fixed, at the new one
+            label.setMinimumHeight(need)
+            if fixed or label.maximumHeight() < need:
+                label.setMaximumHeight(need)
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+        """Fit the text to a new width (and when shown)."""
+        kind = event.type()
+        if kind == QEvent.Type.Show or (
+            kind == QEvent.Type.Resize and event.size().width() != event.oldSize().width()
+        ):
+            self.fit()
+        return False
 
 
 def report_error(status, message: str) -> None:

@@ -51,7 +51,30 @@ def click_gesture(dock, viewer, event):
     y, x = (int(round(v)) for v in dock._live.world_to_data(press[1])[-2:])
     h, w = dock._mirror.shape
     if 0 <= y < h and 0 <= x < w:
-        dock.accept_at(y, x)
+        _click_accept(dock, y, x)
+
+
+def _click_accept(dock, y: int, x: int) -> None:
+    """Accept the object at ``(y, x)``; the status line says when a click added nothing."""
+    from napari.utils.notifications import show_info
+
+    from napari_unet.core.errors import InputError
+    from napari_unet.widgets import _layers
+
+    try:
+        added = dock.accept_at(y, x)
+    except InputError as exc:
+        _layers.report_error(dock._status, str(exc))
+        return
+    live = dock._live
+    if added or live is None or int(live.data[y, x]) == 0:
+        return  # accepted, or a click on the background
+    message = (
+        "Nothing accepted: the predicted object there is a painted cell already, or what "
+        "is free of it is a thin rim around one or under 10 px (as Accept all)"
+    )
+    show_info(message)
+    dock._status.value = message
 
 
 def object_window(live: np.ndarray, y: int, x: int) -> tuple[tuple[slice, slice], np.ndarray]:
@@ -82,18 +105,30 @@ def object_window(live: np.ndarray, y: int, x: int) -> tuple[tuple[slice, slice]
 def accept_at(live, labels, y: int, x: int) -> bool:
     """Copy the predicted object of ``live`` at ``(y, x)`` into the Labels layer ``labels``.
 
-    Only its pixels that are free in the annotations; the new id is above every id in use.
-    One undo step; the paint event sends it to the trainer. False on background or a
-    painted pixel.
+    By Accept all's rule (:func:`~napari_unet.core.annotation.edits.accepted_changes` on
+    the object's window, restricted to the clicked object): its free pixels, less pieces
+    under 10 px and the thin rest that wraps a painted cell (before, a click made that rest
+    a ring-shaped new cell around the painted one); new ids above every id in use. One undo
+    step; the paint event sends it to the trainer. False when nothing was added (background,
+    a painted pixel, an object that is a painted cell's own outline).
+
+    Raises
+    ------
+    InputError
+        From the merge (ids that do not fit the labels' type).
     """
+    from napari_unet.core.annotation.edits import accepted_changes, next_free_id
+
     if labels.data.shape != live.shape or int(live[y, x]) == 0 or labels.data[y, x] != 0:
         return False  # (annotations of another shape now: nothing to copy into)
     (ys, xs), mask = object_window(live, y, x)
-    free = mask & (np.asarray(labels.data[ys, xs]) == 0)
-    pixels = np.nonzero(free)
-    new = int(np.asarray(labels.data).max()) + 1
-    labels.data_setitem((pixels[0] + ys.start, pixels[1] + xs.start), new)
-    return True
+    first = next_free_id(np.asarray(labels.data))
+    (py, px), values, added = accepted_changes(
+        np.asarray(labels.data[ys, xs]), np.asarray(live[ys, xs]), mask, first_id=first
+    )
+    if py.size:
+        labels.data_setitem((py + ys.start, px + xs.start), values)
+    return added > 0
 
 
 def mask_box(mask: np.ndarray):

@@ -127,7 +127,8 @@ def save_model(dock) -> Path | None:
 
     None when cancelled or refused. Never over the image or the annotations it trains on
     (picked in the dialog, the image file was replaced by a model file); a failure is a
-    message, not a traceback. The copy of the model waits for the step (and the view's
+    message, not a traceback (its note stays on the status line), and never over a built-in
+    model's file. The copy of the model waits for the step (and the view's
     prediction) in progress: on the GUI thread that froze napari for as long (4 s a step
     on an 8192 x 8192 image), so the copy and the write run in a worker
     (``dock._saving``), and the status line says when the file is written: its note
@@ -136,6 +137,7 @@ def save_model(dock) -> Path | None:
     from napari.qt.threading import create_worker
 
     from napari_unet.core.files import check_outputs
+    from napari_unet.core.models.pretrained import refuse_builtin
     from napari_unet.widgets._saving import ask_path, layer_source, model_path
 
     path = ask_path(dock.native, "Save the live model", Path("live.unet.safetensors"),
@@ -144,9 +146,11 @@ def save_model(dock) -> Path | None:
         return None
     try:
         path = model_path(path)
+        refuse_builtin(path)  # else every dock's "nuclei" loaded the live weights after
         inputs = [layer_source(ly) for ly in (dock._image, dock._annotations) if ly is not None]
         check_outputs([path], inputs)
     except (InputError, OSError) as exc:
+        dock._save_note = f"; saving failed: {exc}"  # before, the last save's note came back
         _layers.report_error(dock._status, f"could not save the model: {exc}")
         return None
     trainer = dock.trainer
@@ -158,11 +162,13 @@ def save_model(dock) -> Path | None:
     def done(result) -> None:
         saved, step = result
         dock._save_note = f"; saved step {step} to {saved.name}"
-        dock._status.value = f"Saved the model at step {step} to {saved.name}"
+        with contextlib.suppress(RuntimeError):  # napari closed while it was written
+            dock._status.value = f"Saved the model at step {step} to {saved.name}"
 
     def failed(exc) -> None:
         dock._save_note = f"; saving failed: {exc}"
-        _layers.report_error(dock._status, f"could not save the model: {exc}")
+        with contextlib.suppress(RuntimeError):  # napari closed while it was written
+            _layers.report_error(dock._status, f"could not save the model: {exc}")
 
     dock._save_note = f"; saving the model to {path.name}..."
     dock._status.value = f"Saving the model to {path.name} (after the step in progress)..."
@@ -279,3 +285,32 @@ def _load_failed(dock, exc: Exception) -> None:
     dock._loading = None
     dock._start.enabled = True
     _layers.report_error(dock._status, f"could not load the model: {exc}")
+
+
+def idle_text(dock) -> str:
+    """The Live dock's status before a run: what Start would train on, or what is missing."""
+    image, labels = dock._image_box.value, dock._labels_box.value
+    if image is None:
+        return "Choose an image (an Image layer) and its annotations, then Start."
+    if labels is None:
+        return (
+            f"Choose the annotations of {image.name!r}: a Labels layer (napari's New labels "
+            "button, then paint a few cells), then Start."
+        )
+    return f"Ready: press Start live training to train on {image.name!r} with {labels.name!r}."
+
+
+def keep_idle(dock) -> None:
+    """Show :func:`idle_text` now and whenever the picks change (while it is shown).
+
+    Before, the status said "Choose an image and its annotations" with both chosen.
+    """
+    dock._idle = dock._status.value = idle_text(dock)
+
+    def follow(*_args) -> None:
+        if dock._status.value == dock._idle:
+            dock._idle = dock._status.value = idle_text(dock)
+
+    for box in (dock._image_box, dock._labels_box):
+        box.changed.connect(follow)
+    _layers.on_layers_changed(dock._viewer, follow)  # a renamed layer

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_unet.widgets._made_layers import place, shear_matrix
+from napari_unet.widgets._made_layers import own_layer, place, shear_matrix
 
 
 def placement(layer, k: int) -> dict:
@@ -111,6 +111,7 @@ class Results:
             target = self._add(name, values if start is None else start, kind, where)
         if kind == "labels":
             self._wrote(key, target, values, index)
+            hide_preview(self._viewer, image)
         else:
             self._images[key] = (target, target.name)
         return target
@@ -180,3 +181,14 @@ class Results:
             return self._viewer.add_labels(values, name=name, opacity=0.5, **where)
         kw = {"colormap": "magma", "blending": "additive", **where}
         return self._viewer.add_image(values, name=name, **kw)
+
+
+def hide_preview(viewer, image) -> None:
+    """Hide (not remove) the Train dock's ``"<image> preview"`` of ``image``.
+
+    A segmentation of the image is now on top: before, the preview's labels stayed visible
+    under it and their colours blended. The next training run shows it again.
+    """
+    preview = own_layer(viewer, f"{image.name} preview", "preview")
+    if preview is not None:
+        preview.visible = False

@@ -18,6 +18,13 @@ from napari_unet.core.review.session import stem_of
 
 #: Metadata key marking the layers the Review dock owns.
 MARK = "napari_unet_review"
+#: Outline thickness of the labels under review: the cells beneath stay visible (a filled
+#: 0.7 opacity hid them); painting and erasing still fill (only the drawing is outlines).
+CONTOUR = 2
+#: Planes larger than this many pixels are drawn filled at :data:`OPACITY` instead: napari
+#: computes outlines of the whole plane for each new image (about 1 s at 4096 x 4096).
+CONTOUR_PIXELS = 2048 * 2048
+OPACITY = 0.35
 
 
 def _is_rgb(image: np.ndarray, labels: np.ndarray) -> bool:
@@ -201,10 +208,14 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
         labels_layer.data = labels
         labels_layer.editable, labels_layer.mode = True, mode
     else:
-        if labels_layer is not None and labels_layer in viewer.layers:
-            viewer.layers.remove(labels_layer)
+        old = labels_layer if labels_layer is not None and labels_layer in viewer.layers else None
+        drawn = _drawing(old, labels)  # as the layer replaced (the user may have changed it)
+        if old is not None:
+            viewer.layers.remove(old)
         labels_layer = viewer.add_labels(labels, name=f"{stem} labels")
         labels_layer.metadata[MARK] = True
+        for key, value in drawn.items():
+            setattr(labels_layer, key, value)
     labels_layer.name = f"{stem} labels"
     _show(labels_layer, True)
     labels_layer.editable = True
@@ -214,6 +225,18 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
         viewer.reset_view()
     viewer.layers.selection.active = labels_layer
     return image_layer, labels_layer
+
+
+def _drawing(old, labels: np.ndarray) -> dict:
+    """How a new labels layer is drawn: as the layer ``old`` it replaces, if any.
+
+    Else as outlines, or filled at a low opacity on planes too large to outline quickly.
+    """
+    if old is not None:
+        return {"contour": old.contour, "opacity": old.opacity}
+    if int(np.prod(labels.shape[-2:])) > CONTOUR_PIXELS:
+        return {"opacity": OPACITY}
+    return {"contour": CONTOUR}
 
 
 def _show(layer, visible: bool) -> None:

@@ -14,14 +14,59 @@ from qtpy.QtWidgets import QAbstractItemView, QTableView
 
 from napari_unet.widgets._layers import camera
 
-__all__ = ["ObjectTable", "TABLE_COLUMNS"]
+__all__ = ["HEADERS", "ObjectTable", "TABLE_COLUMNS", "header"]
 
 #: The columns the table shows (the CSV export has them all), in this order when present.
 TABLE_COLUMNS = (
     "plane", "label", "area", "area_um2", "equivalent_diameter", "eccentricity", "solidity",
     "mean_intensity", "mean_intensity_c0", "mean_intensity_c1", "mean_intensity_c2",
-    "centroid_y", "centroid_x",
+    "equivalent_diameter_um", "centroid_y", "centroid_x",
 )  # fmt: skip
+#: What the tables show for a column (the CSV files keep the code names), and its tooltip.
+HEADERS = {
+    "plane": ("plane", "the plane of the stack the object lies in (0 is the first)"),
+    "label": ("label", "the object's id in the labels layer (click a row to select it)"),
+    "area": ("area (px²)", "the object's area in pixels"),
+    "area_um2": ("area (µm²)", "the object's area in square micrometres (from the pixel size)"),
+    "equivalent_diameter": (
+        "diameter (px)", "the diameter of the disc of the same area, in pixels",
+    ),
+    "equivalent_diameter_um": (
+        "diameter (µm)", "the diameter of the disc of the same area, in micrometres",
+    ),
+    "eccentricity": ("eccentricity", "elongation of the fitted ellipse: 0 for a disc, towards 1 "
+                     "for a line"),
+    "solidity": ("solidity", "area / area of the convex hull: 1 for a convex object, lower "
+                 "for a ragged or notched one"),
+    "mean_intensity": (
+        "mean intensity", "the mean image value over the object's pixels (in the summary: "
+        "averaged over the objects)",
+    ),
+    "centroid_y": ("centre y (px)", "the row of the object's centre, in pixels"),
+    "centroid_x": ("centre x (px)", "the column of the object's centre, in pixels"),
+    "image": ("image", "the image's file name (click a row to show it)"),
+    "status": ("status", "unreviewed, accepted, corrected, needs-work or rejected"),
+    "objects": ("objects", "the number of objects in the image"),
+    "mean_area": ("mean area (px²)", "the mean object area, in pixels"),
+    "median_area": ("median area (px²)", "the median object area, in pixels"),
+    "mean_area_um2": ("mean area (µm²)", "the mean object area, in square micrometres"),
+    "mean_equivalent_diameter": (
+        "mean diameter (px)", "the mean diameter of the discs of the objects' areas, in pixels",
+    ),
+    "review_seconds": ("review time (s)", "seconds spent reviewing the image"),
+}  # fmt: skip
+
+
+def header(name: str) -> tuple[str, str]:
+    """The text and the tooltip a table shows for the column ``name``."""
+    if name.startswith("mean_intensity_c"):
+        return (
+            f"mean intensity (channel {name[16:]})",
+            f"the mean value of channel {name[16:]} over the object's pixels",
+        )
+    return HEADERS.get(name, (name.replace("_", " "), ""))
+
+
 #: Rows shown at most (a crowded image's first rows; the CSV has every object).
 MAX_ROWS = 100_000
 
@@ -55,6 +100,10 @@ class _Columns(QAbstractTableModel):
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 (Qt API)
         return 0 if parent.isValid() else self._rows
 
+    def key(self, section: int) -> str:
+        """The measurement's name of column ``section``."""
+        return self._names[section]
+
     def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 (Qt API)
         return 0 if parent.isValid() else len(self._names)
 
@@ -64,8 +113,13 @@ class _Columns(QAbstractTableModel):
         return None
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self._names[section] if section < len(self._names) else None
+        """Readable names with units (:data:`HEADERS`) and a tooltip explaining each."""
+        if orientation != Qt.Orientation.Horizontal or section >= len(self._names):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return header(self._names[section])[0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return header(self._names[section])[1] or None
         return None
 
 
@@ -100,8 +154,12 @@ class _Table(QTableView):
         return self.model_.data(self.model_.index(row, column)) or ""
 
     def header(self, column: int) -> str:
-        """The name of a column."""
+        """The name a column shows (the CSV's is :meth:`key`)."""
         return self.model_.headerData(column, Qt.Orientation.Horizontal) or ""
+
+    def key(self, column: int) -> str:
+        """The measurement's name of a column (as in the CSV files)."""
+        return self.model_.key(column)
 
     def selected_row(self) -> int | None:
         rows = self.selectionModel().selectedRows()

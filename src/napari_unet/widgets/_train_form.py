@@ -41,6 +41,8 @@ FILE = "model file (fine-tune)"
 SCRATCH = "scratch (architecture below)"
 START_FROM = (BUILTIN, FILE, SCRATCH)
 HOLDOUT = f"hold out {HOLDOUT_FRACTION:.0%} (bottom rows)"
+#: What the val labels row says when no validation image is chosen (hold out, none).
+VAL_NOTES = {None: "(held-out bottom rows of the labels)", "none": "(no validation)"}
 #: The learning-rate control's value that reads "auto" (the trainer chooses the rate).
 AUTO = 0.0
 
@@ -82,7 +84,7 @@ class TrainForm(Container):
                 self._image, self._labels_box, self._region, pair_buttons, self._pairs_label,
                 self._start_from, self._preset, self._head, self._init_file, self._steps,
                 self._lr,
-                self._batch, self._crop, self._val_image, self._val_labels, self._val_every,
+                self._batch, self._crop, self._val_image, self._val_row, self._val_every,
                 self._robust, self._device, self._save_path,
             ]
         )  # fmt: skip
@@ -120,6 +122,11 @@ class TrainForm(Container):
         self._val_every = SpinBox(label="validate every", min=1, max=100_000, value=d.val_every)
         self._val_image = ComboBox(label="validation", choices=self._val_choices)
         self._val_labels = ComboBox(label="val labels", choices=self._choices("Labels"))
+        # Said in place of the val labels picker when no validation image is read.
+        self._val_note = Label(value="", tooltip=describe("val_labels"))
+        self._val_row = Container(widgets=[self._val_labels, self._val_note], labels=False,
+                                  layout="horizontal", label="val labels")  # fmt: skip
+        self._val_row.margins = (0, 0, 0, 0)
         self._robust = CheckBox(text="robust: also train for noise, blur, uneven light")
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
         self._save_path = FileEdit(label="save to", mode="w", filter="*.safetensors")
@@ -162,9 +169,23 @@ class TrainForm(Container):
         self.show_idle()
 
     def _on_val_image(self, _value=None) -> None:
-        """Enable *val labels* only with a validation image: it is read only then."""
+        """Show *val labels* only with a validation image: it is read only then.
+
+        Otherwise the row says where validation comes from: before, a greyed picker still
+        showed a labels layer, as if hold-out validated on it.
+        """
         chosen = self._val_image.value
-        self._val_labels.enabled = chosen is not None and not isinstance(chosen, str)
+        image = chosen is not None and not isinstance(chosen, str)
+        self._val_labels.enabled = image
+        self._val_labels.visible, self._val_note.visible = image, not image
+        self._val_note.value = "" if image else VAL_NOTES.get(chosen, "")
+
+    def validation(self) -> str:
+        """What a run validates on, for its status line ("": nothing)."""
+        chosen = self._val_image.value
+        if chosen is None:
+            return "the held-out bottom rows of the labels"
+        return "" if isinstance(chosen, str) else repr(chosen.name)
 
     # -- the idle status line -------------------------------------------------------------
     def idle_text(self) -> str:

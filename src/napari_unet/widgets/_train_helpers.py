@@ -111,10 +111,15 @@ def claim_output(output: Path | None, explicit: bool, own) -> tuple[Path | None,
     (``IMAGE.unet.safetensors`` beside the image) moves on to the next free name
     (``IMAGE.unet-2.safetensors``, ...), a path chosen in *save to* is refused (InputError).
     The dock's own earlier result is written again (a later run, Resume). Before, a second
-    Train on an image replaced the model beside it, whoever had trained it.
+    Train on an image replaced the model beside it, whoever had trained it. A built-in
+    model's file is refused (:func:`~napari_unet.core.models.pretrained.refuse_builtin`).
     """
     from napari_unet.core.errors import InputError
+    from napari_unet.core.models.pretrained import refuse_builtin
     from napari_unet.core.training.checkpoint import best_path
+
+    if output is not None:  # before: "exists, not trained here", or written after a Resume
+        refuse_builtin(output)
 
     def taken(path: Path) -> bool:
         mine = path.resolve() in own
@@ -135,6 +140,15 @@ def claim_output(output: Path | None, explicit: bool, own) -> tuple[Path | None,
     while taken(candidate := output.with_name(f"{stem}-{k}.safetensors")):
         k += 1
     return candidate, f"{output.name} exists (not trained here): saving to {candidate.name}"
+
+
+def save_run(result, path: Path, inputs=()) -> Path:
+    """The Save model button's write (a worker): never over a built-in model's file."""
+    from napari_unet.core.models.pretrained import refuse_builtin
+    from napari_unet.widgets import _saving
+
+    refuse_builtin(_saving.model_path(path))  # before: written; every "nuclei" loaded it
+    return _saving.save_run(result, path, inputs)
 
 
 def check_output(output: Path | None, layers, init) -> None:
@@ -169,13 +183,18 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
     return f"{state} at step {result.steps_done}{where}", trouble
 
 
+#: The preview's outline width (data px) and opacity: the annotations stay readable.
+PREVIEW_CONTOUR, PREVIEW_OPACITY = 2, 0.9
+
+
 def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
     """The run's preview layer, ``"<image> preview"``, placed as the labels: ``(layer, new)``.
 
     Only a layer the dock made is reused (of the run's shape, placed again: the labels may
-    have another pixel size now) or removed (of another shape); ``new`` is the layer made
-    now, else None. A user's layer of that name is left alone (before, it was painted over
-    or removed): the preview is made beside it, napari suffixing its name.
+    have another pixel size now, and shown again: the Predict dock hides it) or removed (of
+    another shape); ``new`` is the layer made now, else None. A user's layer of that name is
+    left alone (before, it was painted over or removed): the preview is made beside it,
+    napari suffixing its name. It draws outlines: a 50% fill hid the annotations under it.
     """
     import numpy as np
 
@@ -186,21 +205,27 @@ def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
     old = own_layer(viewer, name, "preview")
     if old is not None and old.data.shape == tuple(shape):
         place(old, placement)
+        old.visible = True
         return old, None
     if old is not None:  # from an image of another size
         viewer.layers.remove(old)
     new = viewer.add_labels(
-        np.zeros(shape, np.int32), name=name, opacity=0.5,
+        np.zeros(shape, np.int32), name=name, opacity=PREVIEW_OPACITY,
         metadata=marked("preview", name), **placement,
     )  # fmt: skip
+    new.contour = PREVIEW_CONTOUR
     return new, new
 
 
-def started_text(ev) -> tuple[str, str]:
-    """A ``TrainStarted`` event as ``(the progress line's rate note, the status line)``."""
+def started_text(ev, validation: str = "") -> tuple[str, str]:
+    """A ``TrainStarted`` event as ``(the progress line's rate note, the status line)``.
+
+    ``validation``: what the run validates on (``TrainForm.validation``; "": nothing).
+    """
     auto = " auto" if ev.lr_reason.startswith("auto") else ""
+    val = f"validating on {validation}" if ev.n_val and validation else "no validation"
     status = (f"Training on {ev.device}, crops {ev.input_size} px; learning rate {ev.lr:g} "
-              f"({ev.lr_reason})")  # fmt: skip
+              f"({ev.lr_reason}); {val}")  # fmt: skip
     return f"lr {ev.lr:g}{auto}", status
 
 

@@ -5,7 +5,8 @@ The panel lives in a collapsible "Evaluate" section at the bottom of the Predict
 picks ``"<image> segmentation"`` against ``"<image> annotations"``, and the image's other
 segmentations (``"<image> segmentation (<model>)"``) to compare with, side by side; an
 image without ``"<image> annotations"`` leaves the ground truth unpicked (and without
-``"<image> annotated region"``, the region is the whole image), never another image's.
+``"<image> annotated region"``, the region is the whole image), never another image's; a
+ground truth the user picked stays picked for the next predictions of the same image.
 Tables whose picks have since changed (or whose layers were removed) are greyed, and the
 status says what they score.
 The result tables are exactly as tall as their rows: the dock scrolls, never a table
@@ -20,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select, Table
 from qtpy.QtWidgets import QStyledItemDelegate, QWidget
 
-from napari_unet.core.metrics import DSB_THRESHOLDS, EvaluateStep
+from napari_unet.core.metrics import DSB_THRESHOLDS
 from napari_unet.core.options import describe
 from napari_unet.widgets import _evaluate_work, _layers
 from napari_unet.widgets._docking import Section, fit_rows, when_deleted
 from napari_unet.widgets._evaluate_text import (
+    Depth,
     Picks,
     ScoredEdits,
+    kept_pick,
+    label_headers,
     picks_text,
     stale_text,
     tables,
@@ -68,6 +72,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         super().__init__(labels=False)
         self._viewer = viewer
         self._gt_missing: str | None = None  # an image suggested without annotations
+        self._image: str | None = None  # the image last suggested
+        self._gt_pick: tuple | None = None  # (layer, image then): the user's ground truth
+        self._auto = Depth()  # true while the dock sets the pickers (no user's pick then)
         self._make_controls()
         self.results: Scores | None = None
         self.scores: dict[str, Scores] = {}
@@ -84,13 +91,15 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             self._prediction, self._compare, self._ground_truth, self._region, self._per_plane,
         ):  # fmt: skip
             picker.changed.connect(self._show_idle)
+        self._ground_truth.changed.connect(self._on_gt)
+        self._prediction.changed.connect(self._on_prediction)
         when_deleted(self, "_closed")
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
 
     def _make_controls(self) -> None:
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
-        self._compare = Select(label="compare with", choices=self._labels_choices)
+        self._compare = Select(label="compare with", choices=self._compare_choices)
         self._ground_truth = ComboBox(label="ground truth", choices=self._gt_choices)
         self._region = ComboBox(label="annotated region", choices=self._region_choices)
         self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
@@ -134,6 +143,25 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _labels_choices(self, _widget=None) -> list[tuple[str, Any]]:
         return _layers.layer_choices(self._viewer, "Labels")
 
+    def _compare_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        """The Labels layers but the picked prediction (it is scored anyway)."""
+        main = self._prediction.value
+        return [(name, lyr) for name, lyr in self._labels_choices() if lyr is not main]
+
+    def reset_choices(self, *args) -> None:  # noqa: D102 (magicgui's, keeping the picks)
+        with self._auto:
+            super().reset_choices(*args)
+
+    def _on_gt(self, value=None) -> None:
+        """The user picked the ground truth: new predictions keep it (:meth:`suggest`)."""
+        if not self._auto:
+            self._gt_pick = None if value is None else (value, self._image)
+
+    def _on_prediction(self, _value=None) -> None:
+        with self._auto:
+            self._compare.reset_choices()  # the prediction is not offered to compare with
+        self._show_idle()
+
     def _gt_choices(self, _widget=None) -> list[tuple[str, Any]]:
         """The Labels layers; first "(none)" while the suggested image has no annotations."""
         missing = self._gt_missing
@@ -144,6 +172,11 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         return [(WHOLE, None), *_layers.layer_choices(self._viewer, "Labels", "Shapes")]
 
     def _refresh_choices(self, _event=None) -> None:
+        with self._auto:
+            self._pick_defaults()
+        self._show_idle()
+
+    def _pick_defaults(self) -> None:
         self.reset_choices()
         layers = [lyr for _, lyr in self._labels_choices()]
         if layers and self._ground_truth.value is None and self._gt_missing is None:
@@ -152,7 +185,6 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if len(layers) >= 2 and self._prediction.value is self._ground_truth.value:
             self._ground_truth.value = layers[0]
             self._prediction.value = layers[-1]
-        self._show_idle()
 
     def _picks(self) -> Picks:
         return Picks.of(
@@ -164,6 +196,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         """Say what Evaluate would score; grey the tables if they are for other picks."""
         if self._ground_truth.value is not None:
             self._gt_missing = None
+        picked = [*self._predictions(), self._ground_truth.value]
+        self._per_plane.visible = any(getattr(lyr, "ndim", 2) > 2 for lyr in picked)
         if self._running:
             return  # the status shows the run's progress; its end checks again
         gone, text = [], ""
@@ -193,7 +227,15 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             ``"<image> annotated region"`` the region (else the whole image).
         prediction : str, optional
             The name of the prediction to pick first (the one just made).
+
+        A ground truth the user picked stays picked while it is in the viewer and was picked
+        for this image (or before any suggestion, of the prediction's shape).
         """
+        with self._auto:
+            self._suggest(image_name, prediction)
+        self._show_idle()
+
+    def _suggest(self, image_name: str, prediction: str | None) -> None:
         self.reset_choices()
         names = {lyr.name: lyr for _, lyr in self._region_choices() if lyr is not None}
         base = f"{image_name} segmentation"
@@ -206,14 +248,15 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if main is not None:
             self._prediction.value = main
             self._compare.value = [lyr for lyr in ours if lyr is not main]
-        gt = names.get(f"{image_name} annotations")
+        kept = kept_pick(self._gt_pick, self._ground_truth.choices, image_name, main)
+        gt = kept or names.get(f"{image_name} annotations")
         gt = gt if gt in self._ground_truth.choices else None
+        self._image = image_name
         self._gt_missing = image_name if gt is None else None
         self._ground_truth.reset_choices()  # "(none)" offered while there are no annotations
         self._ground_truth.value = gt  # never another image's annotations
         region = names.get(f"{image_name} annotated region")
         self._region.value = region if region in self._region.choices else None
-        self._show_idle()
 
     def _predictions(self) -> list:
         """The prediction layers to score: the picked one first, then those compared."""
@@ -292,13 +335,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             return
         if isinstance(event, _evaluate_work.Copied):
             self._release()
-            text = "Layers copied; evaluating..."
-        elif isinstance(event, EvaluateStep):
-            text = f"Evaluating {event.name}: {event.fraction:.0%}"
-        else:
-            text = f"Evaluated {event.done} of {event.total}: {event.name}"
         with contextlib.suppress(RuntimeError):  # the dock may be deleted
-            self._status.value = text
+            self._status.value = _evaluate_work.progress_text(event)
 
     def _on_error(self, exc: Exception, job: int | None = None) -> None:
         if job is not None and job != self._job:
@@ -325,9 +363,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._thresholds_title.value = made["thresholds_title"]
         for table, key in ((self._summary, "summary"), (self._thresholds, "thresholds")):
             table.value = made[key]
-            if len(scores) > 1:
-                for i, name in enumerate(scores):  # the header shows the short name
-                    table.native.horizontalHeaderItem(i).setToolTip(name)
+            # What each row and column means; side by side the full names (short shown).
+            label_headers(table.native, list(scores) if len(scores) > 1 else None)
             table.native.resizeColumnsToContents()
         self._result_text = self._status.value = made["status"]
         for widget in self._outputs:

@@ -42,6 +42,7 @@ from napari_unet.widgets._live_parts import (
     FILE,
     TIPS,
     RegionLink,
+    keep_idle,
     model_path,
     start_soon,
     stop_soon,
@@ -135,7 +136,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._click = CheckBox(text="click to accept a predicted object", value=False)
         self._region_box = ComboBox(label="accept in", choices=self._region_choices)
         self._accept_view = PushButton(text="Accept all in region", enabled=False)
-        self._status = Label(value="Choose an image and its annotations, then Start.")
+        self._status = Label(value="")  # what Start would train on (keep_idle)
         _layers.message_label(self._status)
         self._start.changed.connect(lambda *_: start_soon(self))  # loads in a thread
         self._pause.changed.connect(self.toggle_pause)
@@ -156,6 +157,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
              _layers.row(self._pause, self._stop, self._save), self._click,
              self._accept_view, self._status]
         )  # fmt: skip
+        keep_idle(self)
 
     # -- start and stop ---------------------------------------------------------------------
     def start(self, _value=None) -> bool:

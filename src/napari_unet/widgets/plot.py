@@ -18,6 +18,9 @@ from qtpy.QtCore import QSize, Qt, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+#: Shown in place of the (empty) axes until a run's first point.
+HINT = "The curves appear\nwhen training starts"
+
 
 class TrainingPlot(QWidget):
     """Training/validation loss (top) and validation AP50 / pixel IoU (bottom).
@@ -65,6 +68,8 @@ class TrainingPlot(QWidget):
         for ax in (self.ax_loss, self.ax_metric):
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
+        # Before a run, empty axes showed a meaningless range (-0.04..0.04): a hint instead.
+        self.hint = self.figure.text(0.5, 0.5, HINT, ha="center", va="center", color="0.35")
         self.n_draws = 0
         self._size = (320, 320)
         self._lock = threading.Lock()
@@ -178,6 +183,10 @@ class TrainingPlot(QWidget):
                 list(self.pixel_iou),
             )
         steps, losses, ev, val_losses, ap, iou = data
+        empty = not steps and not ev
+        self.hint.set_visible(empty)
+        for ax in (self.ax_loss, self.ax_metric):
+            ax.set_visible(not empty)
         w, h = self._size
         dpi = self.figure.dpi
         self.figure.set_size_inches(w / dpi, h / dpi)

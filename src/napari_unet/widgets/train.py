@@ -217,7 +217,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
     def _prepare_run(self, pair, data: dict, config) -> None:
         """Output path, preview layer and view source of a run (GUI thread)."""
         image_layer, labels_layer = pair[0], pair[1]
-        self._image_layer = image_layer
+        self._image_layer, self._validation = image_layer, self._form.validation()
         window = self.native.window()  # the viewer's window once docked: stop when it closes
         if isinstance(window, QMainWindow):  # (a floating dock's hide button is no close)
             window.installEventFilter(self._exit_watcher)
@@ -256,7 +256,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         elif isinstance(ev, events.TrainStarted):
             self._t0, self._start_step = time.perf_counter(), ev.start_step
             self._progress.value = ev.start_step
-            self._lr_note, started = th.started_text(ev)
+            self._lr_note, started = th.started_text(ev, self._validation)
             if not self._stop_flag.is_set():  # "Stopping..." stays (it ends before step 1)
                 self._status.value = started
         elif isinstance(ev, events.TrainStep):
@@ -344,7 +344,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._save_path.value = where  # a later run (and Resume) writes here too
             self._handover(result)
 
-        save = _saving.save_run
+        save = th.save_run  # _saving.save_run, refusing a built-in model's file
         return _layers.run_saving(self._status, save, result, path, inputs, then=saved)
 
     def _export_source(self) -> tuple:
