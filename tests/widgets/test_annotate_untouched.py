@@ -12,6 +12,7 @@ import numpy as np
 import tifffile
 
 from napari_unet.core.annotation.project import ANNOTATIONS_FILE, REGION_FILE, project_folder_for
+from napari_unet.core.annotation.regions import region_mask
 from napari_unet.widgets.annotate import AnnotateWidget
 
 WORKER_MS = 30_000
@@ -72,24 +73,32 @@ def test_closing_an_untouched_session_writes_nothing_but_save_now_does(
 
 
 def test_accepting_on_a_plane_no_region_covers_says_why(make_napari_viewer, qtbot, tmp_path):
-    """The region covers the plane on screen at Start; another plane accepted nothing."""
+    """Accept says why nothing was accepted; a plane no region lies on is marked by it.
+
+    A stack starts with no region (before: the plane on screen at Start): Accept on a
+    plane without one takes the whole plane and marks it, as a stroke does.
+    """
     path = _stack_file(tmp_path)
     viewer = make_napari_viewer()
     widget = _start(viewer, path, axes="stack")
-    covered = viewer.dims.current_step[0]
-    other = (covered + 1) % 3
+    start = viewer.dims.current_step[0]
+    other = (start + 1) % 3
     prediction = np.zeros((3, 48, 64), np.uint16)
     prediction[:, 10:20, 10:20] = 1
     widget._prediction_combo.value = viewer.add_labels(prediction, name="prediction")
+    box = [[other, 30, 40], [other, 30, 60], [other, 45, 60], [other, 45, 40]]
+    widget._region.add(np.array(box, float), shape_type="rectangle")  # away from the cells
     viewer.dims.set_current_step(0, other)
     widget._accept_btn.native.click()
     qtbot.waitUntil(lambda: widget._accept_btn.enabled, timeout=WORKER_MS)
     assert not widget._annotations.data.any()
-    assert f"Accepted nothing on plane {other}: no annotated region covers this plane" in (
+    assert f"Accepted nothing on plane {other}: its cells lie outside the annotated region" in (
         widget._status.value
     )
-    viewer.dims.set_current_step(0, covered)  # the plane the region covers: accepted
+    viewer.dims.set_current_step(0, start)  # no region on it: accepted, and marked
     widget._accept_btn.native.click()
     qtbot.waitUntil(lambda: widget._accept_btn.enabled, timeout=WORKER_MS)
-    assert widget._annotations.data[covered, 15, 15] > 0
-    assert widget._status.value.startswith(f"Accepted 1 predicted cells on plane {covered}")
+    assert widget._annotations.data[start, 15, 15] > 0
+    assert widget._status.value.startswith(f"Accepted 1 predicted cells on plane {start}")
+    mask = region_mask(widget._region.data, widget._region.shape_type, (3, 48, 64))
+    assert mask[start].all() and len(widget._region.data) == 2

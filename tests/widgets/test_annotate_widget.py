@@ -299,7 +299,7 @@ def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
     labels, region = widget._annotations, widget._region
     assert labels.data.shape == data.shape
     mask = region_mask(region.data, region.shape_type, data.shape)
-    assert mask[2].all() and not mask[3].any()  # default region: the plane on screen
+    assert not mask.any()  # a stack starts with no region: planes are marked as painted
     pred = np.zeros((32, 40), np.int32)
     pred[5:15, 5:15] = 1
     viewer.add_labels(pred, name="plane prediction")
@@ -308,6 +308,8 @@ def test_stack_annotates_the_current_plane(make_napari_viewer, qtbot, tmp_path):
     _accept(qtbot, widget)
     out = np.asarray(labels.data)
     assert (out[2, 5:15, 5:15] == 1).all() and out[[0, 1, 3, 4, 5]].sum() == 0
+    mask = region_mask(region.data, region.shape_type, data.shape)
+    assert mask[2].all() and not mask[[0, 1, 3, 4, 5]].any()  # the accept marked its plane
     qtbot.waitUntil(lambda: widget._counts.value.startswith("plane 2: 1 cells, 100 px"))
     # The whole stack is counted in a worker (0.8 s per stroke on 60 x 2048 x 2048).
     qtbot.waitUntil(lambda: widget._counts.value.endswith("stack: 1 cells, 100 px"))
@@ -328,7 +330,7 @@ def test_a_z_scaled_stack_accepts_on_its_own_plane_with_ids_above_the_stack(
     widget, _ = _widget(viewer, qtbot, layer=stack, axes="stack")
     labels = widget._annotations
     mask = region_mask(widget._region.data, widget._region.shape_type, labels.data.shape)
-    assert np.nonzero(mask.any(axis=(1, 2)))[0].tolist() == [5]
+    assert not mask.any()  # no region yet: each plane is marked at its first edit
     labels.data_setitem((np.zeros(3, int), np.arange(3), np.zeros(3, int)), 7)  # plane 0
     pred = np.zeros((32, 32), np.int32)
     pred[5:15, 5:15] = 1
@@ -337,6 +339,8 @@ def test_a_z_scaled_stack_accepts_on_its_own_plane_with_ids_above_the_stack(
     _accept(qtbot, widget)
     out = np.asarray(labels.data)
     assert np.unique(out[5]).tolist() == [0, 8] and out[6:].max() == 0  # above plane 0's 7
+    mask = region_mask(widget._region.data, widget._region.shape_type, labels.data.shape)
+    assert np.nonzero(mask.any(axis=(1, 2)))[0].tolist() == [0, 5]  # the planes edited
     viewer.dims.set_point(0, 25.0)  # past the stack's end
     _accept(qtbot, widget, refused=True)
     assert any("move the slider" in m for m in messages)

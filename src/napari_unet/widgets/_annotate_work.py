@@ -21,6 +21,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
+from napari_unet.core.annotation.edits import count_cells, next_free_id
 from napari_unet.core.annotation.project import read_annotations, write_annotations
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import check_outputs
@@ -144,16 +145,29 @@ def start_export(dock) -> None:
 
 
 def start_import(dock) -> None:
-    """Read a TIFF instance mask (shape checked) into the dock's ``_on_imported``."""
+    """Read a TIFF instance mask (shape checked) and replace the dock's annotations with it."""
     path = chosen_file(dock._tiff_path.value)
     if dock._annotations is None or path is None:
         show_error("Start annotating and choose a TIFF file first.")
         return
     shape = dock._plan.labels_shape
     worker = create_worker(read_annotations, path, shape, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(dock._on_imported)
+    worker.returned.connect(lambda data: _imported(dock, data))
     worker.errored.connect(lambda exc: show_error(f"Import refused: {exc}"))
     worker.start()
+
+
+def _imported(dock, data: np.ndarray) -> None:
+    """Replace the annotations with an imported mask, as one step of napari's undo."""
+    labels = dock._annotations
+    if labels is None:
+        return
+    idx = np.nonzero(data != np.asarray(labels.data))
+    if idx[0].size:
+        with labels.block_history():  # one item of napari's undo history
+            labels.data_setitem(idx, data[idx].astype(labels.data.dtype))
+    labels.selected_label = next_free_id(labels.data)
+    dock._set_status(f"Imported {count_cells(data)[0]} cells; undo with Ctrl+Z.")
 
 
 class StackCounter:

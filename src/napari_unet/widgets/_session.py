@@ -11,11 +11,12 @@ import numpy as np
 from napari.layers import Labels, Shapes
 from napari.utils.notifications import show_error, show_warning
 
-from napari_unet.core.annotation.regions import whole_image_rectangle
+from napari_unet.core.annotation.regions import planes_with_region, whole_image_rectangle
 from napari_unet.widgets._layers import widen_labels
 
 __all__ = [
     "KeptRegions",
+    "PlaneMarker",
     "attach_labels",
     "attach_region",
     "follow_image",
@@ -46,13 +47,15 @@ def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
     return viewer.add_labels(data, name=name, scale=scale, translate=translate, opacity=0.6)
 
 
-def attach_region(viewer, image, plan, scale, translate, project, plane=(), kept=None) -> Shapes:
+def attach_region(viewer, image, plan, scale, translate, project, kept=None) -> Shapes:
     """The ``"<image> annotated region"`` Shapes layer, re-attached or added.
 
     A new layer holds ``kept`` (the region as it was when its layer was removed, a list of
     ``(shape type, vertices)``) if given, else the project's saved region, else one
-    rectangle over the whole image (the current ``plane`` of a stack): a fresh annotation
-    is complete where it was painted.
+    rectangle over the whole image: a fresh annotation is complete where it was painted.
+    A stack starts with no region: :class:`PlaneMarker` marks each plane at its first
+    stroke. (Before, a rectangle covered the plane on screen at Start, the middle one as
+    napari opens a stack, and a plane painted after moving the slider was not trained.)
     """
     name = region_name(image.name)
     ndim = len(plan.labels_shape)
@@ -66,8 +69,10 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=(), kept
         data, types = [np.asarray(v, dtype=float) for _, v in kept], [t for t, _ in kept]
     elif project is not None and (project.region_data or project.annotations is not None):
         data, types = project.region_data, project.region_types
+    elif plan.is_stack:
+        data, types = [], []
     else:
-        data, types = [whole_image_rectangle(plan.labels_shape, plane)], ["rectangle"]
+        data, types = [whole_image_rectangle(plan.labels_shape)], ["rectangle"]
     return viewer.add_shapes(
         data or None,
         shape_type=types or "rectangle",
@@ -79,6 +84,66 @@ def attach_region(viewer, image, plan, scale, translate, project, plane=(), kept
         scale=scale,
         translate=translate,
     )
+
+
+class PlaneMarker:
+    """On a stack, the first edit of a plane no region lies on gives it a whole-plane rectangle.
+
+    Painting on a plane means "this plane is annotated", as the default rectangle means for
+    a 2D image. A plane with a shape of the user's keeps it (nothing is added). Only new
+    edits count (napari's ``paint`` event: strokes, fills, Accept, Import), not undo or
+    redo; the rectangle is one change of the region layer, autosaved as any other. While
+    the region layer is removed, the rectangle joins the region the dock keeps.
+    """
+
+    def __init__(self, dock) -> None:
+        self._dock, self._layer = dock, None
+
+    def attach(self, labels, plan) -> None:
+        """Watch ``labels`` (a stack's annotations; a 2D image has its default rectangle)."""
+        self.detach()
+        if plan.is_stack:
+            self._layer = labels
+            labels.events.paint.connect(self._painted)
+
+    def detach(self) -> None:
+        """Stop watching."""
+        if self._layer is not None:
+            self._layer.events.paint.disconnect(self._painted)
+            self._layer = None
+
+    def _painted(self, event) -> None:
+        shape, dock = self._layer.data.shape, self._dock
+        region, kept = dock._region, dock._region_kept or []
+        data, types = (
+            (region.data, region.shape_type)
+            if region is not None
+            else ([v for _, v in kept], [t for t, _ in kept])
+        )
+        have = planes_with_region(data, types, shape[0])
+        new = sorted(painted_planes(event.value, shape[0]) - have)
+        rects = [whole_image_rectangle(shape, (z,)) for z in new]
+        if rects and region is not None:
+            region.add(rects, shape_type="rectangle", edge_color="yellow", face_color="transparent")
+        elif rects:
+            dock._region_kept = list(kept) + [("rectangle", r.tolist()) for r in rects]
+
+
+def painted_planes(item, n_planes: int) -> set[int]:
+    """The planes one item of napari's Labels undo history changed.
+
+    An atom is a mask-based edit (its ``slice_key`` bounds it) or a fancy-index triple
+    ``(indices, old values, new values)``.
+    """
+    planes: set[int] = set()
+    for atom in item or []:
+        key = getattr(atom, "slice_key", None)
+        if key is not None:
+            first = key[0] if isinstance(key[0], slice) else slice(key[0], key[0] + 1)
+            planes.update(range(*first.indices(n_planes)))
+        elif isinstance(atom, tuple) and len(atom) == 3 and len(atom[0]):
+            planes.update(int(z) for z in np.unique(np.asarray(atom[0][0])))
+    return planes
 
 
 class KeptRegions:
@@ -181,8 +246,9 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
     function reads the layers' arrays (keep the annotations layer from being painted
     meanwhile) and returns ``(indices, values, cells added, plane, next free id)``: the
     change for one ``data_setitem``, and why nothing changes (None when something does). On
-    a stack it is the plane on screen, and its new cells
-    take ids above every id of the stack; a multiscale prediction is read at full
+    a stack it is the plane on screen (the whole plane when no region lies on it: the
+    accept marks it, as a stroke does), and its new cells take ids above every id of the
+    stack; a multiscale prediction is read at full
     resolution. Accepting a few cells of a large image costs their box, not the image.
     """
     from napari_unet.core.annotation.edits import accepted_changes, next_free_id
@@ -208,6 +274,8 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
         pred = source[plane] if z is not None and tuple(source.shape) == shape else source
         pred = np.asarray(pred)  # read once (a lazy or multiscale plane)
         mask = region_mask(*shapes, shape)[plane]
+        if z is not None and z not in planes_with_region(*shapes, shape[0]):
+            mask = np.ones(shape[1:], bool)  # unmarked: accepting marks it, as a stroke does
         idx, values, added = accepted_changes(ann[plane], pred, mask, min_size, first)
         idx = (np.full(idx[0].shape, z, np.intp), *idx) if z is not None else idx
         after = max(first, int(values.max()) + 1 if values.size else first)

@@ -74,6 +74,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._make_controls()
         self._saver = Autosaver(self.native, self._state, self._set_saved)
         self._edits = EditWatcher(self.native, self._on_changed, self._counts_later)
+        self._marker = _session.PlaneMarker(self)
         self._close_watcher = CloseWatcher(self._saver.flush)
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
@@ -204,10 +205,8 @@ class AnnotateWidget(KeepsPicks, Container):
         labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
         self._annotations, self._region_kept = labels, None
         self._locks.unlock(labels)  # read-only while no session saved it
-        on_screen = _session.plane_on_screen(self._viewer, image, plan.labels_shape[0], False)
-        plane = (on_screen,) if plan.is_stack else ()
         self._region = _session.attach_region(
-            self._viewer, image, plan, scale, translate, project, plane, kept
+            self._viewer, image, plan, scale, translate, project, kept
         )
         last = self._last_saved  # a layer this dock saved there continues its own work
         last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
@@ -217,6 +216,7 @@ class AnnotateWidget(KeepsPicks, Container):
         labels.selected_label = next_free_id(labels.data)
         labels.bind_key("n", self._new_cell_key, overwrite=True)
         self._edits.attach(labels)  # edits, not redraws (the plane slider, showing it)
+        self._marker.attach(labels, plan)  # a stack's plane is marked at its first stroke
         self._region.events.data.connect(self._on_changed)
         self._viewer.layers.selection.active = labels
         # Closing the window flushes what the debounce timer has not written yet.
@@ -247,6 +247,7 @@ class AnnotateWidget(KeepsPicks, Container):
             return
         self._saver.flush()
         self._edits.detach()
+        self._marker.detach()
         if self._region is not None:
             self._region.events.data.disconnect(self._on_changed)
         left = self._annotations
@@ -324,16 +325,6 @@ class AnnotateWidget(KeepsPicks, Container):
 
     # --- accepting predictions and import/export -------------------------------------
 
-    def _apply(self, new: np.ndarray) -> int:
-        """Write ``new`` into the annotations as one undoable step; return pixels changed."""
-        idx = np.nonzero(new != np.asarray(self._annotations.data))
-        if idx[0].size:
-            values = new[idx]
-            # block_history groups the change into one item of napari's undo history.
-            with self._annotations.block_history():
-                self._annotations.data_setitem(idx, values.astype(self._annotations.data.dtype))
-        return int(idx[0].size)
-
     def _accept_prediction(self) -> None:
         """Merge the chosen prediction into the annotations inside the annotated region.
 
@@ -349,13 +340,6 @@ class AnnotateWidget(KeepsPicks, Container):
     def _import_tiff(self) -> None:
         """Read a TIFF instance mask (shape checked) and replace the annotations, undoably."""
         start_import(self)
-
-    def _on_imported(self, data: np.ndarray) -> None:
-        if self._annotations is None:
-            return
-        self._apply(data)
-        self._annotations.selected_label = next_free_id(self._annotations.data)
-        self._set_status(f"Imported {count_cells(data)[0]} cells; undo with Ctrl+Z.")
 
     # --- persistence ------------------------------------------------------------------
 

@@ -144,3 +144,22 @@ def whole_image_rectangle(plane_shape: Sequence[int], plane: Sequence[int] = ())
     h, w = (float(s - 1) for s in plane_shape[-2:])
     lead = [float(p) for p in plane]
     return np.array([lead + [0, 0], lead + [0, w], lead + [h, w], lead + [h, 0]])
+
+
+def planes_with_region(
+    shapes_data: Sequence[np.ndarray], shape_types: Sequence[str], n_planes: int
+) -> set[int]:
+    """The planes of a stack of ``n_planes`` that an area shape (not a line) lies on.
+
+    Read from each shape's leading coordinate, as :func:`region_mask` places it, without
+    rasterising; a 2D shape (every plane) gives all of them.
+    """
+    planes: set[int] = set()
+    for verts, kind in zip(shapes_data, shape_types, strict=True):
+        verts = np.asarray(verts, dtype=float)
+        if _checked_kind(kind) in LINE_SHAPES or verts.size == 0 or verts.ndim != 2:
+            continue
+        if verts.shape[1] <= 2:
+            return set(range(n_planes))
+        planes.add(int(round(verts[0, 0])))
+    return {p for p in planes if 0 <= p < n_planes}

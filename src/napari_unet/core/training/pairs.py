@@ -221,13 +221,13 @@ def make_pairs(
     """
     regions, names = _check_counts(images, labels, regions, names)
     pairs: list[TrainPair] = []
-    channels = None
+    channels, out = None, []  # what is said of stack planes with cells no region covers
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
         lab = compact_ids(check_labels(lab, f"{name}: labels", allow_bool=True))
         img = checked_image(img, lab.shape, name, in_channels, channel)
         channels = _same_channels(img, channels, name)
         mask = _checked_region(reg, lab.shape, name)
-        for z, lz, mz, iz in _annotated_planes(img, lab, mask):
+        for z, lz, mz, iz in _annotated_planes(img, lab, mask, name, out):
             target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
             lz, (raw, norm, _) = np.array(lz), prepared(np.array(iz), check_spec(normalization))
             image = normalize(raw.astype(np.float32, copy=False), norm)
@@ -236,17 +236,29 @@ def make_pairs(
                 TrainPair(image, lz, mz, target, weights, plane, raw, head, extra,
                           (w0, sigma, gap), norm)  # fmt: skip
             )
-    return _checked_validation(pairs, names) if validation else _checked_training(pairs, names)
+    return _checked_validation(pairs, names) if validation else _checked_training(pairs, names, out)
 
 
-def _checked_training(pairs: list[TrainPair], names: list[str]) -> list[TrainPair]:
-    """Training pairs need a cell."""
+def _checked_training(pairs: list[TrainPair], names: list[str], outside=()) -> list[TrainPair]:
+    """Training pairs need a cell; ``outside`` names the planes whose cells no region covers."""
     if not pairs or sum(p.fg_index.size for p in pairs) == 0:
         raise InputError(
             f"no annotated cell in {_shown(names)}: the labels hold no cell (value > 0) inside "
-            "the annotated region; paint at least a few cells before training"
+            "the annotated region; "
+            + "".join(f"{o}; draw a region on it, or " for o in outside)
+            + "paint at least a few cells before training"
         )
     return pairs
+
+
+def _planes_outside(lab, mask, name: str) -> list[str]:
+    """What is said of each stack plane holding cells outside the annotated region."""
+    covered = ", ".join(str(z) for z in range(len(mask)) if mask[z].any())
+    return [
+        f"{name}: plane {z} holds {np.unique(lab[z]).size - 1} cells but is outside the "
+        f"annotated region (planes {covered})"
+        for z in range(len(lab)) if lab[z].any() and not mask[z].any()
+    ]  # fmt: skip
 
 
 def _checked_validation(pairs: list[TrainPair], names: list[str]) -> list[TrainPair]:
@@ -367,15 +379,18 @@ def _checked_region(region, label_shape: tuple, name: str) -> np.ndarray | None:
     return mask
 
 
-def _annotated_planes(img, lab, mask):
+def _annotated_planes(img, lab, mask, name="", outside=None):
     """``(plane index or None, labels, mask, image)`` of each plane that holds annotation.
 
     A 2D pair is one plane; a stack plane counts when its region has pixels or, without a
-    region, when it holds a labelled cell.
+    region, when it holds a labelled cell. ``outside`` gets what is said of each plane
+    that holds cells but no region (named in a refusal to train).
     """
     if lab.ndim == 2:
         yield None, lab, mask, img
         return
+    if outside is not None and mask is not None:
+        outside += _planes_outside(lab, mask, name)
     for z in range(lab.shape[0]):
         mz = None if mask is None else mask[z]
         if (mz is not None and mz.any()) or (mz is None and (lab[z] > 0).any()):
