@@ -76,7 +76,7 @@ def test_refusals_speak_of_predicting_and_offer_no_annotate_control():
     with pytest.raises(InputError) as refused:
         prediction_plan((64, 64, 2), False, 1)  # channels last, shown as 64 narrow planes
     assert "one layer per channel" in str(refused.value) and "'stack'" not in str(refused.value)
-    with pytest.raises(InputError, match="cannot predict an image of shape"):
+    with pytest.raises(InputError, match="cannot predict a 4D layer of shape"):
         prediction_plan((2, 3, 64, 64), False, 1)
 
 

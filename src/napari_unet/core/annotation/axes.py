@@ -126,6 +126,15 @@ def prediction_plan(shape: Sequence[int], rgb: bool, in_channels: int) -> tuple[
     shape = tuple(int(s) for s in shape)
     if rgb and len(shape) == 4:
         return AxesPlan("rgb", shape[:3], 0), -1
+    if len(shape) == 4:  # (Z, C, Y, X): the labels would follow the channel slider
+        raise InputError(
+            f"cannot predict a 4D layer of shape {shape} (planes x channels x Y x X) in the "
+            "dock: napari lines the labels (planes x Y x X) up with the layer's last axes, "
+            "so they would follow its channel slider. Open the image with one layer per "
+            "channel (viewer.open(path, channel_axis=1)) and predict the nuclear channel's "
+            "layer with a grey model; a model of several channels predicts the file with "
+            "`napari-unet predict MODEL FILE` (its labels open as a planes x Y x X layer)"
+        )
     plan = plan_axes(shape, rgb=rgb, verb="predict")
     if plan.kind == "rgb":
         return plan, -1
