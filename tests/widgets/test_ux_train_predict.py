@@ -120,3 +120,15 @@ def test_the_empty_loss_plot_shows_a_hint_until_the_first_point(qtbot):
         assert plot.hint.get_visible()
     finally:
         plot.close_plot()
+
+
+def test_a_preview_too_large_to_outline_at_each_update_is_filled_faintly(make_napari_viewer):
+    # napari outlines the whole plane at each new preview (about 1 s at 4096 x 4096, on the
+    # GUI thread at every validation): such a plane is filled at a low opacity instead.
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((8, 8), np.uint8), name="big")
+    labels = viewer.add_labels(np.zeros((8, 8), np.int32), name="annotations")
+    preview, _ = th.preview_layer(viewer, image, labels, (4096, 4097))
+    assert preview.contour == 0 and preview.opacity <= 0.4
+    small, _ = th.preview_layer(viewer, image, labels, (2048, 2048))
+    assert small.contour > 0

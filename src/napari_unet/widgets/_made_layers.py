@@ -15,10 +15,25 @@ import numpy as np
 
 from napari_unet.widgets._layers import ROLE
 
-__all__ = ["MADE_AS", "geometry", "marked", "own_layer", "place", "shear_matrix"]
+__all__ = ["MADE_AS", "drawn_as", "geometry", "marked", "own_layer", "place", "shear_matrix"]
 
 #: Metadata key: the name a dock gave a layer it made (napari suffixes a name in use).
 MADE_AS = "napari_unet_made_as"
+
+
+#: Outline thickness of labels a dock lays over an image: the cells beneath stay visible (a
+#: fill hid them); painting and erasing still fill (only the drawing is outlines).
+CONTOUR = 2
+#: Planes larger than this many pixels are drawn filled instead: napari computes the
+#: outlines of the whole plane at each new data (0.37 s at 2048 x 2048, 1.1 s at 4096).
+CONTOUR_PIXELS = 2048 * 2048
+
+
+def drawn_as(shape: tuple, fill_opacity: float) -> dict:
+    """How labels of ``shape`` are drawn: outlines, or filled at ``fill_opacity`` when large."""
+    if int(np.prod(shape[-2:])) > CONTOUR_PIXELS:
+        return {"opacity": fill_opacity}
+    return {"contour": CONTOUR}
 
 
 def marked(role: str, name: str) -> dict:

@@ -18,12 +18,8 @@ from napari_unet.core.review.session import stem_of
 
 #: Metadata key marking the layers the Review dock owns.
 MARK = "napari_unet_review"
-#: Outline thickness of the labels under review: the cells beneath stay visible (a filled
-#: 0.7 opacity hid them); painting and erasing still fill (only the drawing is outlines).
-CONTOUR = 2
-#: Planes larger than this many pixels are drawn filled at :data:`OPACITY` instead: napari
-#: computes outlines of the whole plane for each new image (about 1 s at 4096 x 4096).
-CONTOUR_PIXELS = 2048 * 2048
+#: The labels under review are drawn as outlines (a filled 0.7 opacity hid the cells), or
+#: filled at this opacity on planes too large to outline quickly (_made_layers.drawn_as).
 OPACITY = 0.35
 
 
@@ -232,11 +228,11 @@ def _drawing(old, labels: np.ndarray) -> dict:
 
     Else as outlines, or filled at a low opacity on planes too large to outline quickly.
     """
+    from napari_unet.widgets._made_layers import drawn_as
+
     if old is not None:
         return {"contour": old.contour, "opacity": old.opacity}
-    if int(np.prod(labels.shape[-2:])) > CONTOUR_PIXELS:
-        return {"opacity": OPACITY}
-    return {"contour": CONTOUR}
+    return drawn_as(labels.shape, OPACITY)
 
 
 def _show(layer, visible: bool) -> None:

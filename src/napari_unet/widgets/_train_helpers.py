@@ -184,21 +184,20 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
 
 
 #: The preview's outline width (data px) and opacity: the annotations stay readable.
-PREVIEW_CONTOUR, PREVIEW_OPACITY = 2, 0.9
+PREVIEW_OPACITY, PREVIEW_FILL = 0.9, 0.35  # outlines; filled on large planes
 
 
 def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
     """The run's preview layer, ``"<image> preview"``, placed as the labels: ``(layer, new)``.
 
-    Only a layer the dock made is reused (of the run's shape, placed again: the labels may
-    have another pixel size now, and shown again: the Predict dock hides it) or removed (of
-    another shape); ``new`` is the layer made now, else None. A user's layer of that name is
-    left alone (before, it was painted over or removed): the preview is made beside it,
-    napari suffixing its name. It draws outlines: a 50% fill hid the annotations under it.
+    Only a layer the dock made is reused (of the run's shape, placed again and shown: the
+    Predict dock hides it) or removed (of another shape); ``new`` is the layer made now, else
+    None. A user's layer of that name is left alone: the preview is made beside it. Drawn as
+    outlines (a fill hid the annotations), faintly filled on planes too large to outline.
     """
     import numpy as np
 
-    from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
+    from napari_unet.widgets._made_layers import drawn_as, geometry, marked, own_layer, place
 
     name = f"{image_layer.name} preview"
     placement = geometry(labels_layer)  # on the labels, of their shape
@@ -213,7 +212,8 @@ def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
         np.zeros(shape, np.int32), name=name, opacity=PREVIEW_OPACITY,
         metadata=marked("preview", name), **placement,
     )  # fmt: skip
-    new.contour = PREVIEW_CONTOUR
+    drawing = drawn_as(shape, PREVIEW_FILL)
+    new.contour, new.opacity = drawing.get("contour", 0), drawing.get("opacity", PREVIEW_OPACITY)
     return new, new
 
 
