@@ -20,6 +20,7 @@ from napari_unet.core.annotation.project import REGION_FILE, project_folder_for
 from napari_unet.core.annotation.regions import region_mask
 from napari_unet.core.errors import InputError
 from napari_unet.core.training.pairs import make_pairs
+from napari_unet.widgets._annotate_edits import POLL_MS
 from napari_unet.widgets.annotate import AnnotateWidget
 
 pytest.importorskip("torch")
@@ -103,16 +104,46 @@ def test_a_users_own_region_is_kept_and_undo_adds_nothing(make_napari_viewer, qt
     viewer.dims.set_current_step(0, 4)
     labels.paint((4, 50, 50), 6)
     assert _marked(region) == [1, 4] and len(region.data) == 2
-    labels.undo()  # the stroke goes; the plane stays marked, nothing is added
+    labels.undo()  # the stroke goes, and the rectangle it gave plane 4; nothing is added
     labels.redo()
     labels.undo()
+    assert _marked(region) == [1] and len(region.data) == 1
+    np.testing.assert_allclose(region.data[0], part)  # the user's own shape stays
+    labels.paint((4, 60, 60), 7)
+    labels.paint((4, 70, 70), 7)  # a second stroke on a marked plane: nothing new
     assert _marked(region) == [1, 4] and len(region.data) == 2
-    labels.paint((4, 60, 60), 7)  # a second stroke on a marked plane: nothing new
-    assert len(region.data) == 2
     qtbot.waitUntil(lambda: (folder / REGION_FILE).exists(), timeout=WORKER_MS)
     qtbot.waitUntil(lambda: not widget._saver.busy and not widget._saver.timer.isActive())
     saved = json.loads((folder / REGION_FILE).read_text())
     assert len(saved["shapes"] if isinstance(saved, dict) else saved) == 2
+
+
+def test_an_undone_stray_stroke_unmarks_its_plane_and_redo_marks_it_again(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Before, the rectangle stayed: plane 1 (cells in the image, none painted) was trained
+    as all background."""
+    viewer = make_napari_viewer()
+    widget, _ = _start(viewer, _stack_file(tmp_path))
+    labels, region = widget._annotations, widget._region
+    viewer.dims.set_current_step(0, 3)
+    _paint_cells(labels, 3)
+    viewer.dims.set_current_step(0, 1)
+    labels.paint((1, 40, 40), 9)  # a stray stroke
+    assert _marked(region) == [1, 3]
+    labels.undo()  # napari refreshes the layer (its set_data event), nothing more
+    qtbot.waitUntil(lambda: _marked(region) == [3], timeout=2000)
+    assert not labels.data[1].any() and len(region.data) == 1
+    labels.redo()
+    qtbot.waitUntil(lambda: _marked(region) == [1, 3], timeout=2000)
+    labels.visible = False  # a hidden layer: no event at all, the dock's timer finds it
+    labels.undo()
+    qtbot.waitUntil(lambda: _marked(region) == [3], timeout=2000)
+    labels.visible = True
+    labels.undo()  # a cell of plane 3 goes: plane 3 holds the others, it stays marked
+    qtbot.wait(2 * POLL_MS)  # the dock's timer has looked
+    assert _marked(region) == [3]
+    assert [p.name for p in _train_pairs(viewer)] == ["stack [plane 3]"]
 
 
 def test_accepting_on_an_unmarked_plane_marks_it(make_napari_viewer, qtbot, tmp_path):

@@ -8,6 +8,9 @@ with units; the Live dock's idle status follows the picks.
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
@@ -61,6 +64,25 @@ def test_the_ground_truth_the_user_picked_survives_a_new_prediction(make_napari_
     widget.suggest("nuclei", prediction="nuclei segmentation")
     assert widget._ground_truth.value is truth
     viewer.layers.remove(truth)
+    widget.suggest("nuclei", prediction="nuclei segmentation")
+    assert widget._ground_truth.value is None
+
+
+def test_a_removed_ground_truth_pick_is_not_kept_in_memory(make_napari_viewer, qtbot):
+    """Before, the pick held the layer (and its data) until another pick."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 40)), name="nuclei")
+    viewer.add_labels(squares(THREE[:2]), name="nuclei segmentation")
+    truth = viewer.add_labels(squares(THREE), name="my truth")
+    widget = docked(viewer)
+    widget._ground_truth.value = truth  # the user's pick
+    assert widget._ground_truth.value is truth
+    ref = weakref.ref(truth)
+    viewer.layers.remove(truth)
+    del truth
+    qtbot.wait(10)
+    gc.collect()
+    assert ref() is None
     widget.suggest("nuclei", prediction="nuclei segmentation")
     assert widget._ground_truth.value is None
 

@@ -85,15 +85,17 @@ class Picks:
 
 
 def kept_pick(pick: tuple | None, choices, image_name: str, main):
-    """The user's ground truth ``pick`` = ``(layer, image)``, if it still applies.
+    """The user's ground truth ``pick`` = ``(weak reference to the layer, image)``, if it applies.
 
     It applies while the layer is offered (``choices``), was picked for ``image_name`` (or
-    before any image was suggested) and has the shape of the prediction ``main``.
+    before any image was suggested) and has the shape of the prediction ``main``. The pick
+    holds the layer weakly: before, a removed ground truth stayed in memory until another pick.
     """
     if pick is None:
         return None
-    layer, image = pick
-    if layer not in choices or image not in (None, image_name):
+    ref, image = pick
+    layer = ref() if callable(ref) else ref
+    if layer is None or layer not in choices or image not in (None, image_name):
         return None
     fits = main is None or list(layer.level_shapes[0]) == list(main.level_shapes[0])
     return layer if fits else None

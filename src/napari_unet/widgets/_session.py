@@ -7,11 +7,14 @@ fills a new layer.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from napari.layers import Labels, Shapes
 from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.annotation.regions import planes_with_region, whole_image_rectangle
+from napari_unet.widgets._history import history_deques
 from napari_unet.widgets._layers import widen_labels
 
 __all__ = [
@@ -91,42 +94,108 @@ class PlaneMarker:
 
     Painting on a plane means "this plane is annotated", as the default rectangle means for
     a 2D image. A plane with a shape of the user's keeps it (nothing is added). Only new
-    edits count (napari's ``paint`` event: strokes, fills, Accept, Import), not undo or
-    redo; the rectangle is one change of the region layer, autosaved as any other. While
-    the region layer is removed, the rectangle joins the region the dock keeps.
+    edits count (napari's ``paint`` event: strokes, fills, Accept, Import); the rectangle is
+    one change of the region layer, autosaved as any other. While the region layer is
+    removed, the rectangle joins the region the dock keeps.
+
+    An undo that leaves a plane it marked without labels takes its rectangle away again (a
+    stray stroke undone is no annotation: before, the plane was trained as all background),
+    and a redo that brings them back gives it back. napari sends no event for either: they
+    are found by the lengths of its undo history, after each redraw and at the dock's timer;
+    only the planes the undone items touched among those marked are read.
     """
 
     def __init__(self, dock) -> None:
         self._dock, self._layer = dock, None
+        self._marked: set[int] = set()  # planes given a rectangle, in this session
+        self._unmarked: set[int] = set()  # ... whose rectangle an undo took away
+        self._seen: tuple[int, int] | None = None  # lengths of the undo and redo history
 
     def attach(self, labels, plan) -> None:
         """Watch ``labels`` (a stack's annotations; a 2D image has its default rectangle)."""
         self.detach()
         if plan.is_stack:
             self._layer = labels
+            self._seen = self._lengths()
             labels.events.paint.connect(self._painted)
+            labels.events.set_data.connect(self.check)
+            self._dock._edits.timer.timeout.connect(self.check)
 
     def detach(self) -> None:
         """Stop watching."""
         if self._layer is not None:
             self._layer.events.paint.disconnect(self._painted)
-            self._layer = None
+            self._layer.events.set_data.disconnect(self.check)
+            with contextlib.suppress(RuntimeError, TypeError):  # the timer may be gone
+                self._dock._edits.timer.timeout.disconnect(self.check)
+            self._layer = self._seen = None
+        self._marked, self._unmarked = set(), set()
+
+    def _lengths(self) -> tuple[int, int] | None:
+        deques = history_deques(self._layer)
+        return None if deques is None else (len(deques[0]), len(deques[1]))
+
+    def _shapes(self) -> tuple[list, list]:
+        region, kept = self._dock._region, self._dock._region_kept or []
+        if region is not None:
+            return list(region.data), list(region.shape_type)
+        return [v for _, v in kept], [t for t, _ in kept]
 
     def _painted(self, event) -> None:
-        shape, dock = self._layer.data.shape, self._dock
-        region, kept = dock._region, dock._region_kept or []
-        data, types = (
-            (region.data, region.shape_type)
-            if region is not None
-            else ([v for _, v in kept], [t for t, _ in kept])
-        )
-        have = planes_with_region(data, types, shape[0])
+        shape = self._layer.data.shape
+        self._seen = self._lengths() or self._seen
+        have = planes_with_region(*self._shapes(), shape[0])
         new = sorted(painted_planes(event.value, shape[0]) - have)
-        rects = [whole_image_rectangle(shape, (z,)) for z in new]
-        if rects and region is not None:
-            region.add(rects, shape_type="rectangle", edge_color="yellow", face_color="transparent")
+        self._add(new)
+
+    def _add(self, planes) -> None:
+        """Give each plane of ``planes`` a whole-plane rectangle."""
+        shape, dock = self._layer.data.shape, self._dock
+        rects = [whole_image_rectangle(shape, (z,)) for z in planes]
+        if rects and dock._region is not None:
+            dock._region.add(
+                rects, shape_type="rectangle", edge_color="yellow", face_color="transparent"
+            )
         elif rects:
+            kept = dock._region_kept or []
             dock._region_kept = list(kept) + [("rectangle", r.tolist()) for r in rects]
+        self._marked.update(planes)
+        self._unmarked.difference_update(planes)
+
+    def check(self, _event=None) -> None:
+        """After an undo or redo (the history's lengths changed), unmark or mark planes again."""
+        now = self._lengths() if self._layer is not None else None
+        seen, self._seen = self._seen, now or self._seen
+        if now is None or seen is None or now == seen:
+            return
+        data = self._layer.data
+        if now[0] < seen[0] or now[1] > seen[1]:  # undone: the items now last in redo
+            undone = list(history_deques(self._layer)[1])[seen[1] :] if now[1] > seen[1] else []
+            touched = set().union(*(painted_planes(i, data.shape[0]) for i in undone))
+            for z in sorted(self._marked & touched if undone else self._marked):
+                if not np.any(data[z]) and self._remove(z):
+                    self._marked.discard(z)
+                    self._unmarked.add(z)
+        if now[1] < seen[1] and self._unmarked:  # redone (or a new edit cleared redo)
+            have = planes_with_region(*self._shapes(), data.shape[0])
+            back = [z for z in sorted(self._unmarked - have) if np.any(data[z])]
+            self._unmarked.difference_update(have)
+            self._add(back)
+
+    def _remove(self, z: int) -> bool:
+        """Take away the whole-plane rectangle this marker gave plane ``z``; False: none."""
+        rect, dock = whole_image_rectangle(self._layer.data.shape, (z,)), self._dock
+        data, types = self._shapes()
+        mine = [
+            i
+            for i, (v, t) in enumerate(zip(data, types, strict=True))
+            if t == "rectangle" and np.shape(v) == rect.shape and np.allclose(v, rect)
+        ][-1:]  # one: the one it added (a second one would be the user's)
+        if mine and dock._region is not None:
+            dock._region.remove(mine)
+        elif mine:
+            dock._region_kept = [k for i, k in enumerate(dock._region_kept) if i != mine[0]]
+        return bool(mine)
 
 
 def painted_planes(item, n_planes: int) -> set[int]:

@@ -16,6 +16,7 @@ inside it.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select, Table
@@ -73,7 +74,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._viewer = viewer
         self._gt_missing: str | None = None  # an image suggested without annotations
         self._image: str | None = None  # the image last suggested
-        self._gt_pick: tuple | None = None  # (layer, image then): the user's ground truth
+        self._gt_pick: tuple | None = None  # (weakref: a removed one goes, image then)
         self._auto = Depth()  # true while the dock sets the pickers (no user's pick then)
         self._make_controls()
         self.results: Scores | None = None
@@ -155,7 +156,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _on_gt(self, value=None) -> None:
         """The user picked the ground truth: new predictions keep it (:meth:`suggest`)."""
         if not self._auto:
-            self._gt_pick = None if value is None else (value, self._image)
+            self._gt_pick = None if value is None else (weakref.ref(value), self._image)
 
     def _on_prediction(self, _value=None) -> None:
         with self._auto:
