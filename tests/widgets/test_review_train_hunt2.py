@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 from review_data import REVIEW_NAMES, send_corrected
+from test_review_train_handover import _correct, _docks, _run, _shown
 
 pytest.importorskip("napari")
 
@@ -24,43 +25,6 @@ def small(shared_data, tmp_path):
         pixels = np.asarray(Image.open(shared_data / "dsb2018_full" / "images" / f"{name}.png"))
         Image.fromarray(pixels[:96, :96]).save(folder / f"{name}.png")
     return folder
-
-
-def _docks(make_napari_viewer, qtbot, images):
-    from napari_unet.widgets.review import ReviewWidget
-    from napari_unet.widgets.train import TrainWidget
-
-    viewer = make_napari_viewer()
-    review, train = ReviewWidget(viewer), TrainWidget(viewer)
-    viewer.window.add_dock_widget(review, name="Review")
-    viewer.window.add_dock_widget(train, name="Train")
-    review._form.images.value = images
-    assert review.open()
-    _shown(review, qtbot, 0)
-    train._steps.value, train._batch.value, train._crop.value = 1, 1, 64
-    train._val_image.value, train._device.value = "none", "cpu"
-    return viewer, review, train
-
-
-def _shown(review, qtbot, index):
-    qtbot.waitUntil(
-        lambda: review._index == index and review._shown == review.review.names[index],
-        timeout=60_000,
-    )
-
-
-def _correct(review, qtbot, index):
-    review._labels_layer.paint((20, 20), 4321)
-    review.accept()
-    if index + 1 < len(review.review.names):
-        _shown(review, qtbot, index + 1)
-
-
-def _run(train, qtbot, button):
-    before = train._result
-    button.native.click()
-    qtbot.waitUntil(lambda: train._result is not before and train._start.enabled, timeout=120_000)
-    return train._result
 
 
 def _pair_names(train) -> list[str]:

@@ -163,7 +163,7 @@ def _sigterm_stops(proc: subprocess.Popen) -> Iterator[None]:
     """SIGTERM stops ``proc``, then ends this process by SIGTERM's default action."""
     import signal
 
-    from napari_unet.cli._signals import handle_signals, restore_signals
+    from napari_unet.cli._signals import handling
 
     def on_sigterm(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up is not cut short
@@ -172,11 +172,8 @@ def _sigterm_stops(proc: subprocess.Popen) -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    old = handle_signals([signal.SIGTERM], on_sigterm)
-    try:
+    with handling([signal.SIGTERM], on_sigterm):
         yield
-    finally:
-        restore_signals(old)
 
 
 @contextlib.contextmanager

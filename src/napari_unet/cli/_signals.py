@@ -14,8 +14,7 @@ import threading
 __all__ = [
     "TERMINATED_STATUS",
     "Terminated",
-    "handle_signals",
-    "restore_signals",
+    "handling",
     "sigint_stops",
     "sigterm_raises",
 ]
@@ -29,19 +28,18 @@ class Terminated(KeyboardInterrupt):
 TERMINATED_STATUS = 128 + signal.SIGTERM
 
 
-def handle_signals(signums, handler) -> dict:
-    """Install ``handler`` for ``signums``; the handlers replaced (none off the main thread)."""
+@contextlib.contextmanager
+def handling(signums, handler):
+    """``handler`` for ``signums`` meanwhile (none off the main thread), then the old ones."""
     old = {}
     for signum in signums:
         with contextlib.suppress(ValueError):  # not the main thread: no handler
             old[signum] = signal.signal(signum, handler)
-    return old
-
-
-def restore_signals(old: dict) -> None:
-    """Put back the handlers :func:`handle_signals` replaced."""
-    for signum, handler in old.items():
-        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, before in old.items():
+            signal.signal(signum, before)
 
 
 @contextlib.contextmanager
@@ -52,11 +50,8 @@ def sigterm_raises():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the clean-up is not cut short
         raise Terminated
 
-    old = handle_signals([signal.SIGTERM], on_sigterm)
-    try:
+    with handling([signal.SIGTERM], on_sigterm):
         yield
-    finally:
-        restore_signals(old)
 
 
 @contextlib.contextmanager
@@ -82,8 +77,5 @@ def sigint_stops(stop: threading.Event):
         else:
             print("\nstopping after the current step (Ctrl-C again to abort)", file=sys.stderr)
 
-    old = handle_signals([signal.SIGINT, signal.SIGTERM], on_signal)
-    try:
+    with handling([signal.SIGINT, signal.SIGTERM], on_signal):
         yield stop
-    finally:
-        restore_signals(old)
