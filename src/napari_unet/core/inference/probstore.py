@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.inference.slidestore import has_mark, mark_store
 
 __all__ = [
     "PROBABILITIES_MARK",
@@ -33,21 +34,12 @@ PROBABILITIES_MARK = {"napari-unet": {"kind": "probabilities"}}
 
 def mark_probabilities(path: str | os.PathLike) -> None:
     """Mark the Zarr array at ``path`` as probabilities written by napari-unet."""
-    import zarr
-
-    zarr.open_array(str(path), mode="r+").attrs.update(PROBABILITIES_MARK)
+    mark_store(path, PROBABILITIES_MARK)
 
 
 def is_marked_probabilities(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a Zarr array that :func:`mark_probabilities` marked."""
-    import zarr
-
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception:  # noqa: BLE001 - no readable store: not ours to replace
-        return False
-    key = next(iter(PROBABILITIES_MARK))
-    return isinstance(node, zarr.Array) and node.attrs.get(key) == PROBABILITIES_MARK[key]
+    return has_mark(path, PROBABILITIES_MARK)
 
 
 def _store_path(value) -> Path | None:

@@ -168,23 +168,33 @@ def _check_kind(dest: Path) -> None:
 LABELS_MARK = {"napari-unet": {"kind": "labels"}}
 
 
-def mark_labels(path: str | os.PathLike) -> None:
-    """Mark the plain Zarr array at ``path`` as labels written by napari-unet."""
+def mark_store(path: str | os.PathLike, mark: dict) -> None:
+    """Mark the plain Zarr array at ``path`` as napari-unet wrote it (``mark``: its kind)."""
     import zarr
 
-    zarr.open_array(str(path), mode="r+").attrs.update(LABELS_MARK)
+    zarr.open_array(str(path), mode="r+").attrs.update(mark)
 
 
-def is_marked_labels(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a plain Zarr array that :func:`mark_labels` marked."""
+def has_mark(path: str | os.PathLike, mark: dict) -> bool:
+    """Whether ``path`` is a plain Zarr array :func:`mark_store` marked with ``mark``."""
     import zarr
 
     try:
         node = zarr.open(str(path), mode="r")
     except Exception:  # noqa: BLE001 - no readable store: not ours to replace
         return False
-    key = next(iter(LABELS_MARK))
-    return isinstance(node, zarr.Array) and node.attrs.get(key) == LABELS_MARK[key]
+    key = next(iter(mark))
+    return isinstance(node, zarr.Array) and node.attrs.get(key) == mark[key]
+
+
+def mark_labels(path: str | os.PathLike) -> None:
+    """Mark the plain Zarr array at ``path`` as labels written by napari-unet."""
+    mark_store(path, LABELS_MARK)
+
+
+def is_marked_labels(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a plain Zarr array that :func:`mark_labels` marked."""
+    return has_mark(path, LABELS_MARK)
 
 
 def write_labels_store(path: str | os.PathLike, labels, image=None, top: int = 1024) -> Path:
