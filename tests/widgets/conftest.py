@@ -61,3 +61,18 @@ def runs(monkeypatch):
 
     monkeypatch.setattr(weightmap_module, "iter_target_and_weights", counting)
     return started
+
+
+@pytest.fixture
+def review_crops(shared_data, tmp_path):
+    """Three review images, cropped to 96 x 96 (fast to predict and train on)."""
+    import numpy as np
+    from PIL import Image
+    from review_data import REVIEW_NAMES
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in REVIEW_NAMES[:3]:
+        pixels = np.asarray(Image.open(shared_data / "dsb2018_full" / "images" / f"{name}.png"))
+        Image.fromarray(pixels[:96, :96]).save(folder / f"{name}.png")
+    return folder

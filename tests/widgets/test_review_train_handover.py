@@ -15,19 +15,6 @@ pytest.importorskip("napari")
 
 
 @pytest.fixture
-def small(shared_data, tmp_path):
-    """Three review images, cropped to 96 x 96 (fast to predict and train on)."""
-    from PIL import Image
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for name in REVIEW_NAMES[:3]:
-        pixels = np.asarray(Image.open(shared_data / "dsb2018_full" / "images" / f"{name}.png"))
-        Image.fromarray(pixels[:96, :96]).save(folder / f"{name}.png")
-    return folder
-
-
-@pytest.fixture
 def mixed(shared_data, tmp_path):
     """Two fluorescence images and one histology image, cropped to 96 x 96."""
     from PIL import Image
@@ -87,9 +74,11 @@ def _key(review) -> str:
     return model_key(models["nuclei"].model)
 
 
-def test_verdicts_and_edits_after_sending_are_used_by_the_run(make_napari_viewer, qtbot, small):
+def test_verdicts_and_edits_after_sending_are_used_by_the_run(
+    make_napari_viewer, qtbot, review_crops
+):
     # the pairs were a frozen copy: a rejected image and erased labels were trained on
-    _, review, train = _docks(make_napari_viewer, qtbot, small)
+    _, review, train = _docks(make_napari_viewer, qtbot, review_crops)
     _correct(review, qtbot, 0)
     _correct(review, qtbot, 1)
     _correct(review, qtbot, 2)
@@ -110,12 +99,12 @@ def test_verdicts_and_edits_after_sending_are_used_by_the_run(make_napari_viewer
 
 
 def test_sending_while_training_is_refused_and_other_runs_are_not_taken(
-    make_napari_viewer, qtbot, small
+    make_napari_viewer, qtbot, review_crops
 ):
     # the Train dock said "Ready" while running; the review took that unrelated run's model
     from napari_unet.widgets.train import SCRATCH
 
-    viewer, review, train = _docks(make_napari_viewer, qtbot, small)
+    viewer, review, train = _docks(make_napari_viewer, qtbot, review_crops)
     _correct(review, qtbot, 0)
     cells = np.zeros((96, 96), np.int32)
     cells[10:30, 10:30], cells[50:70, 40:60] = 1, 2
@@ -140,12 +129,12 @@ def test_sending_while_training_is_refused_and_other_runs_are_not_taken(
 
 
 def test_resume_of_the_run_on_the_reviews_pairs_switches_the_review(
-    make_napari_viewer, qtbot, small
+    make_napari_viewer, qtbot, review_crops
 ):
     # the review kept run 1's weights while its `trained:` entry and file held run 2
     from napari_unet.core.review.prefetch import model_key
 
-    _, review, train = _docks(make_napari_viewer, qtbot, small)
+    _, review, train = _docks(make_napari_viewer, qtbot, review_crops)
     _correct(review, qtbot, 0)
     send_corrected(review, qtbot)
     first = _run(train, qtbot, train._start)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 
-import numpy as np
 import pytest
 from review_data import REVIEW_NAMES, send_corrected
 from test_review_train_handover import _correct, _docks, _run, _shown
@@ -14,31 +13,18 @@ from test_review_train_handover import _correct, _docks, _run, _shown
 pytest.importorskip("napari")
 
 
-@pytest.fixture
-def small(shared_data, tmp_path):
-    """Three review images, cropped to 96 x 96 (fast to predict and train on)."""
-    from PIL import Image
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for name in REVIEW_NAMES[:3]:
-        pixels = np.asarray(Image.open(shared_data / "dsb2018_full" / "images" / f"{name}.png"))
-        Image.fromarray(pixels[:96, :96]).save(folder / f"{name}.png")
-    return folder
-
-
 def _pair_names(train) -> list[str]:
     return [image.name for image, _, _ in train._form.pairs()]
 
 
 def test_a_save_made_while_the_files_are_read_is_trained_on(
-    make_napari_viewer, qtbot, small, monkeypatch
+    make_napari_viewer, qtbot, review_crops, monkeypatch
 ):
     # the stamps were taken when the worker's result arrived: a correction saved while the
     # files were read counted as sent, and the stale labels were trained on without a note
     from napari_unet.core.images import io
 
-    _, review, train = _docks(make_napari_viewer, qtbot, small)
+    _, review, train = _docks(make_napari_viewer, qtbot, review_crops)
     _correct(review, qtbot, 0)
     review.go(0)
     _shown(review, qtbot, 0)
@@ -70,13 +56,13 @@ def test_a_save_made_while_the_files_are_read_is_trained_on(
 
 
 def test_a_rejection_after_opening_the_same_folder_again_is_left_out(
-    make_napari_viewer, qtbot, small
+    make_napari_viewer, qtbot, review_crops
 ):
     # the re-check compared review objects: after Open folder on the same folder it was
     # skipped (the rejected image trained on) and the review did not take the new model
     from napari_unet.core.review.prefetch import model_key
 
-    _, review, train = _docks(make_napari_viewer, qtbot, small)
+    _, review, train = _docks(make_napari_viewer, qtbot, review_crops)
     for index in range(3):
         _correct(review, qtbot, index)
     send_corrected(review, qtbot)
@@ -95,10 +81,12 @@ def test_a_rejection_after_opening_the_same_folder_again_is_left_out(
     assert review._model_name.startswith("auto with ")  # switched to the model trained on the pairs
 
 
-def test_a_stroke_autosaved_then_undone_is_not_sent_as_corrected(make_napari_viewer, qtbot, small):
+def test_a_stroke_autosaved_then_undone_is_not_sent_as_corrected(
+    make_napari_viewer, qtbot, review_crops
+):
     # Train on corrected saved the shown image without comparing it to the labels it came
     # with: an accepted image whose autosaved stroke was undone was sent as "corrected"
-    _, review, train = _docks(make_napari_viewer, qtbot, small)
+    _, review, train = _docks(make_napari_viewer, qtbot, review_crops)
     _correct(review, qtbot, 0)
     review.accept()  # image 1 accepted without edits
     _shown(review, qtbot, 2)
