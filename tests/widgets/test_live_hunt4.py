@@ -173,15 +173,33 @@ def test_the_train_dock_does_not_save_a_run_over_a_builtin_model(
     from qtpy.QtWidgets import QFileDialog
 
     from napari_unet.core.models.pretrained import pretrained_path
-    from napari_unet.widgets import _saving
+    from napari_unet.core.training import checkpoint
 
     _, widget = _train_dock(make_napari_viewer, tmp_path)
     widget._start.native.click()
     qtbot.waitUntil(lambda: widget._done.is_set() and widget._start.enabled, timeout=120_000)
     written = []  # the code before wrote the built-in file: never let it
-    monkeypatch.setattr(_saving, "save_run", lambda r, path, i=(): written.append(path) or path)
+    for writer in ("save_result", "save_carried_best"):
+        monkeypatch.setattr(checkpoint, writer, lambda r, path, *a: written.append(path))
     target = str(pretrained_path("nuclei"))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (target, ""))
     widget._save.native.click()
     qtbot.waitUntil(lambda: widget._status.value.startswith(("Error", "Saved")), timeout=30_000)
+    assert BUILTIN in widget._status.value and not written
+
+
+def test_the_predict_dock_does_not_save_a_model_over_a_builtin_model(
+    make_napari_viewer, model_file, monkeypatch
+):
+    # The Predict dock's Save model wrote any path: the built-in file too.
+    from napari_unet import load_model
+    from napari_unet.core.models import modelfile
+    from napari_unet.core.models.pretrained import pretrained_path
+    from napari_unet.widgets.predict import PredictWidget
+
+    written = []  # the code before wrote the built-in file: never let it
+    monkeypatch.setattr(modelfile, "save_model", lambda path, *a, **k: written.append(path))
+    widget = PredictWidget(make_napari_viewer())
+    widget.set_model(*load_model(model_file), name="tiny")
+    widget._on_save_model(path=pretrained_path("nuclei"))
     assert BUILTIN in widget._status.value and not written

@@ -136,19 +136,15 @@ def save_model(dock) -> Path | None:
     """
     from napari.qt.threading import create_worker
 
-    from napari_unet.core.files import check_outputs
-    from napari_unet.core.models.pretrained import refuse_builtin
-    from napari_unet.widgets._saving import ask_path, layer_source, model_path
+    from napari_unet.widgets._saving import ask_path, layer_source, model_output
 
     path = ask_path(dock.native, "Save the live model", Path("live.unet.safetensors"),
                     "Model files (*.safetensors)")  # fmt: skip
     if path is None:
         return None
     try:
-        path = model_path(path)
-        refuse_builtin(path)  # else every dock's "nuclei" loaded the live weights after
         inputs = [layer_source(ly) for ly in (dock._image, dock._annotations) if ly is not None]
-        check_outputs([path], inputs)
+        path = model_output(path, inputs)  # never a built-in model's file, an input
     except (InputError, OSError) as exc:
         dock._save_note = f"; saving failed: {exc}"  # before, the last save's note came back
         _layers.report_error(dock._status, f"could not save the model: {exc}")

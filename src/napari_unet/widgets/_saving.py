@@ -24,6 +24,7 @@ __all__ = [
     "ask_path",
     "confirm_replace",
     "layer_source",
+    "model_output",
     "model_path",
     "save_labels",
     "save_run",
@@ -165,13 +166,29 @@ def model_path(path: Path) -> Path:
     )
 
 
-def save_trained_model(model, metadata: dict, path: Path, inputs=()) -> Path:
-    """Write a model and its metadata to a model file (``.safetensors``), atomically."""
+def model_output(path: Path, inputs=(), resumable: bool = False) -> Path:
+    """``path`` as a dock writes a model there (``.safetensors`` added), or InputError.
+
+    Refused: a built-in model's own file (an editable install keeps it writable; every
+    dock's ``nuclei`` then loaded the weights written), an input, an unwritable place;
+    ``resumable``: the optimiser state and ``NAME.best`` beside it too.
+    """
     from napari_unet.core.files import check_outputs
-    from napari_unet.core.models.modelfile import save_model
+    from napari_unet.core.models.pretrained import refuse_builtin
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
 
     path = model_path(path)
-    check_outputs([path], inputs)
+    refuse_builtin(path)
+    beside = [optimizer_path(path), best_path(path)] if resumable else []
+    check_outputs([path, *beside], inputs)
+    return path
+
+
+def save_trained_model(model, metadata: dict, path: Path, inputs=()) -> Path:
+    """Write a model and its metadata to a model file (``.safetensors``), atomically."""
+    from napari_unet.core.models.modelfile import save_model
+
+    path = model_output(path, inputs)
     return save_model(path, model, **dict(metadata))
 
 
@@ -184,17 +201,9 @@ def save_run(result, path: Path, inputs=()) -> Path:
     over another run's model kept that run's ``NAME.best``, which Resume and the Predict
     dock then took for this run's best.
     """
-    from napari_unet.core.files import check_outputs
-    from napari_unet.core.training.checkpoint import (
-        best_path,
-        drop_replaced,
-        optimizer_path,
-        save_carried_best,
-        save_result,
-    )
+    from napari_unet.core.training.checkpoint import drop_replaced, save_carried_best, save_result
 
-    path = model_path(path)
-    check_outputs([path, optimizer_path(path), best_path(path)], inputs)
+    path = model_output(path, inputs, resumable=True)
     save_carried_best(result, path, result.steps_done)  # every step's best is "carried" here
     save_result(result, path)
     drop_replaced(result, path)

@@ -142,15 +142,6 @@ def claim_output(output: Path | None, explicit: bool, own) -> tuple[Path | None,
     return candidate, f"{output.name} exists (not trained here): saving to {candidate.name}"
 
 
-def save_run(result, path: Path, inputs=()) -> Path:
-    """The Save model button's write (a worker): never over a built-in model's file."""
-    from napari_unet.core.models.pretrained import refuse_builtin
-    from napari_unet.widgets import _saving
-
-    refuse_builtin(_saving.model_path(path))  # before: written; every "nuclei" loaded it
-    return _saving.save_run(result, path, inputs)
-
-
 def check_output(output: Path | None, layers, init) -> None:
     """Refuse (InputError) a model path that is a layer's source file, or unwritable."""
     from napari_unet.core.files import check_outputs

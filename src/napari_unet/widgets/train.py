@@ -344,7 +344,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._save_path.value = where  # a later run (and Resume) writes here too
             self._handover(result)
 
-        save = th.save_run  # _saving.save_run, refusing a built-in model's file
+        save = _saving.save_run
         return _layers.run_saving(self._status, save, result, path, inputs, then=saved)
 
     def _export_source(self) -> tuple:
