@@ -131,10 +131,10 @@ def segment_image(
             device=device,
             normalization=normalization,
             metadata=metadata,
-            object_size=None,  # scored at the image's scale, as trained (not segment's "auto")
-            background="keep",  # and its light as trained: training does not flatten
             denoise=denoise,
-            _as_trained=True,  # no DomainWarning while it trains (not from model.training)
+            # As trained: at the image's scale (not segment's "auto"), its light kept
+            # (training does not flatten), no DomainWarning while it trains.
+            _as_trained=True,
         ),
         stop,
     )
