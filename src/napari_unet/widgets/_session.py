@@ -8,6 +8,7 @@ fills a new layer.
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import numpy as np
 from napari.layers import Labels, Shapes
@@ -103,12 +104,19 @@ class PlaneMarker:
     and a redo that brings them back gives it back. napari sends no event for either: they
     are found by the lengths of its undo history, after each redraw and at the dock's timer;
     only the planes the undone items touched among those marked are read.
+
+    The planes it marked are kept per annotations layer (weakly) across Starts: Start again
+    on the same layer keeps its undo history, so an undo may reach a stroke painted before
+    it. Before, Start forgot them, and that undo left the earlier rectangle on a plane with
+    no labels (trained as all background). Only a whole-plane rectangle on a plane it
+    marked is ever taken away; a shape of the user's never is.
     """
 
     def __init__(self, dock) -> None:
         self._dock, self._layer = dock, None
-        self._marked: set[int] = set()  # planes given a rectangle, in this session
+        self._marked: set[int] = set()  # planes given a rectangle, by this layer's strokes
         self._unmarked: set[int] = set()  # ... whose rectangle an undo took away
+        self._records = weakref.WeakKeyDictionary()  # layer -> its (marked, unmarked)
         self._seen: tuple[int, int] | None = None  # lengths of the undo and redo history
 
     def attach(self, labels, plan) -> None:
@@ -116,13 +124,14 @@ class PlaneMarker:
         self.detach()
         if plan.is_stack:
             self._layer = labels
+            self._marked, self._unmarked = self._records.setdefault(labels, (set(), set()))
             self._seen = self._lengths()
             labels.events.paint.connect(self._painted)
             labels.events.set_data.connect(self.check)
             self._dock._edits.timer.timeout.connect(self.check)
 
     def detach(self) -> None:
-        """Stop watching."""
+        """Stop watching (the layer's marked planes stay kept for its next Start)."""
         if self._layer is not None:
             self._layer.events.paint.disconnect(self._painted)
             self._layer.events.set_data.disconnect(self.check)
