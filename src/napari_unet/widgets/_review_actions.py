@@ -151,7 +151,9 @@ def switch_model(dock, model, metadata: dict | None, name: str, keys=None) -> in
     return len(dropped)
 
 
-def save_shown(dock, force: bool, edited: bool | None, changed: bool | None = None) -> None:
+def save_shown(
+    dock, force: bool, edited: bool | None, changed: bool | None = None, labels=None
+) -> None:
     """The dock's Save: the shown labels to the writer if edited (or ``force``).
 
     The layer's labels are copied (the writer, the prefetcher's cache, the measurement and
@@ -160,7 +162,8 @@ def save_shown(dock, force: bool, edited: bool | None, changed: bool | None = No
 
     ``changed`` (leaving the image, a verdict): whether the labels differ from those the
     image came with; the review notes it (an undone edit is no correction). Otherwise the
-    first save of an edit notes an edit.
+    first save of an edit notes an edit. ``labels``: a copy of the layer's labels made
+    already (:mod:`~napari_unet.widgets._review_snapshot`, in a thread), saved as they are.
     """
     from napari_unet.core.review.prefetch import Item
 
@@ -177,9 +180,9 @@ def save_shown(dock, force: bool, edited: bool | None, changed: bool | None = No
     if not (edited or force):
         return
     data, base = dock._labels_layer.data, dock._edits.baseline
-    if not edited and base is not None and base.dtype == data.dtype:
+    if labels is None and not edited and base is not None and base.dtype == data.dtype:
         labels = base
-    else:
+    elif labels is None:
         labels = np.array(data, copy=True)
     dock._dirty = False
     known = changed if edited or changed is not None else dock._edits.baseline_changed

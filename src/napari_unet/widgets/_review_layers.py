@@ -75,6 +75,7 @@ class EditWatch:
         self.edited_before = False
         self.baseline_changed: bool | None = False  # the baseline differs from the origin
         self.comparisons = 0  # whole-array comparisons made (for tests)
+        self.touches = 0  # edit events seen (an autosave copy made meanwhile is dropped)
         self._seen: tuple | None = None  # the layer's state at the last comparison
         self._answer = False
         self._stale = True
@@ -124,6 +125,11 @@ class EditWatch:
     def touch(self, _event=None) -> None:
         """Something was painted: compare at the next :meth:`edited`."""
         self._stale = True
+        self.touches += 1
+
+    def settle(self, answer: bool) -> None:
+        """The labels as they are now were compared elsewhere: ``answer`` holds until a change."""
+        self._seen, self._answer, self._stale = self._state(), answer, False
 
     def _state(self) -> tuple | None:
         from napari_unet.widgets._history import undo_history

@@ -29,6 +29,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._review_actions import Bridge, measure_shown
 from napari_unet.widgets._review_form import KEYS, ReviewForm
+from napari_unet.widgets._review_snapshot import SnapshotSaver
 
 if TYPE_CHECKING:
     import napari
@@ -71,6 +72,7 @@ class ReviewWidget(Container):
         self._timer = QTimer(self.native)
         self._timer.setInterval(AUTOSAVE_MS)
         self._timer.timeout.connect(self.autosave)
+        self._saver = SnapshotSaver(self)  # large labels: compared and copied in a thread
         self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)  # not on Cancel
         self.native.installEventFilter(self._watcher)
         when_deleted(self, "_closed")
@@ -230,6 +232,8 @@ class ReviewWidget(Container):
         pending = self._shown is not None and self.writer.unsaved(self._shown) is not None
         if pending and self._shown not in self.writer.failed:
             return  # its last save is still being written: one full copy queued at a time
+        if self._saver.start():
+            return  # large labels: compared and copied in a thread, saved when back
         if self._edited():
             self.save()
         else:
@@ -250,17 +254,15 @@ class ReviewWidget(Container):
         self.save(edited=edited, changed=self._edits.changed(edited))
 
     def _on_save_failed(self, text: str) -> None:
-        """A write failed (queued from the writer): said, unless the review has closed since.
-
-        At close the rescue says where the labels went; the dock's labels may be deleted.
-        """
-        if self.review is not None:
-            with contextlib.suppress(RuntimeError):
+        """A write failed (queued from the writer): said unless the review has closed since."""
+        if self.review is not None:  # at close the rescue says where the labels went
+            with contextlib.suppress(RuntimeError):  # the dock's labels may be deleted
                 _layers.report_error(self._status, text)
 
     def _closed(self) -> None:
         self.shutdown()
         self._measure_pool.shutdown(wait=False, cancel_futures=True)
+        self._saver.close()
 
     def shutdown(self) -> None:
         """Save everything and stop the threads (closing the dock or the viewer)."""
