@@ -102,6 +102,8 @@ _API: dict[str, str] = {
     # running generators, errors
     "drain": "core.progress",
     "InputError": "core.errors",
+    "IllegalTileSize": "core.models.geometry",
+    "ModelFileError": "core.models.filecheck",
 }
 
 __all__ = ["__version__", *sorted(_API)]

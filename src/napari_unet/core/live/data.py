@@ -26,7 +26,7 @@ from napari_unet.core.models.heads import DEFAULT_HEAD
 from napari_unet.core.training.pairs import TrainPair
 from napari_unet.core.training.targets import WeightMapSettings
 
-__all__ = ["CONTEXT", "RING", "Box", "LiveData", "other_pairs"]
+__all__ = ["CONTEXT", "RING", "Box", "LiveData", "check_box", "check_update", "other_pairs"]
 
 #: Pixels around an updated box whose targets and weights are recomputed with it (the
 #: paper's border weights fade within about 4 sigma = 20 px; cells are rarely wider).
@@ -46,6 +46,66 @@ Box = tuple[int, int, int, int]
 def _grow(box: Box, by: int, shape: tuple[int, int]) -> Box:
     y0, y1, x0, x1 = box
     return max(0, y0 - by), min(shape[0], y1 + by), max(0, x0 - by), min(shape[1], x1 + by)
+
+
+BOX_FORM = "(y0, y1, x0, x1), end excluded"
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def check_box(box, shape: tuple[int, int]) -> Box:
+    """``box`` as four ints; an :class:`InputError` if it is not a box of the plane.
+
+    A box is ``(y0, y1, x0, x1)``, end excluded, with ``y0 < y1`` and ``x0 < x1`` inside
+    the plane. Checked on the caller's thread: before, a ``((y0, y1), (x0, x1))`` region was
+    queued as it was and the trainer's thread died on it with a TypeError.
+    """
+    try:
+        items = tuple(box)
+    except TypeError:
+        items = ()
+    if len(items) != 4 or not all(_is_int(v) for v in items):
+        hint = ""
+        if len(items) == 2 and all(np.shape(p) == (2,) for p in items):
+            (y0, y1), (x0, x1) = items
+            hint = f"; for the region {box!r} pass ({y0}, {y1}, {x0}, {x1})"
+        raise InputError(f"box must be four integers {BOX_FORM}; got {box!r}{hint}")
+    y0, y1, x0, x1 = (int(v) for v in items)
+    h, w = shape
+    if not (y0 < y1 and x0 < x1):
+        raise InputError(f"box {box!r} is empty or reversed: a box is {BOX_FORM}, y0 < y1, x0 < x1")
+    if not (0 <= y0 and y1 <= h and 0 <= x0 and x1 <= w):
+        raise InputError(
+            f"box {box!r} is outside the {h} x {w} image: a box is {BOX_FORM}, "
+            f"with 0 <= y0 < y1 <= {h} and 0 <= x0 < x1 <= {w}"
+        )
+    return y0, y1, x0, x1
+
+
+def check_update(box, labels, mask, shape: tuple[int, int]) -> Box | None:
+    """The checked ``box`` of an update whose ``labels`` (and ``mask``), if given, fill it.
+
+    On the caller's thread, so that a wrong update raises there instead of ending the
+    trainer's thread. ``box`` None with ``labels`` (a region of the whole plane, what
+    :meth:`~napari_unet.core.live.trainer.LiveTrainer.set_region` hands over) is left to the
+    thread.
+    """
+    if box is None and labels is not None:
+        return None
+    box = check_box(box, shape)
+    size = (box[1] - box[0], box[3] - box[2])
+    for name, arr in (("labels", labels), ("mask", mask)):
+        if arr is not None and np.shape(arr) != size:
+            raise InputError(
+                f"{name} of shape {np.shape(arr)} do not fill the box {box}: a box is "
+                f"{BOX_FORM}, so its {name} are {size[0]} x {size[1]}"
+            )
+    dtype = np.asarray(labels if labels is not None else 0).dtype
+    if dtype.kind not in "biu":
+        raise InputError(f"labels must be integer ids; got {dtype}")
+    return box
 
 
 def check_plane(raw, in_channels: int) -> None:
@@ -114,6 +174,10 @@ class LiveData:
     def shape(self) -> tuple[int, int]:
         """The plane's height and width."""
         return self.labels.shape
+
+    def checked(self, box, labels=None, mask=None) -> Box | None:
+        """``box`` checked as a box of this plane (:func:`check_update`), as four ints."""
+        return check_update(box, labels, mask, self.shape)
 
     def update(
         self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone: bool = False

@@ -201,6 +201,7 @@ class LiveTrainer:
         self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone: bool = False
     ) -> int:
         """Hand over what a stroke (or an undo: ``undone``) changed, as copies; the update's id."""
+        box = self.data.checked(box, labels, mask)  # a wrong box raises here, not on the thread
         with self._cond:
             uid = self._next_id
             self._next_id += 1
@@ -223,7 +224,7 @@ class LiveTrainer:
     def request_view(self, box: Box, force: bool = True) -> None:
         """Predict ``box`` (the view plus its halo) soon: now if ``force``, else when due."""
         with self._cond:
-            self._view = tuple(int(v) for v in box)
+            self._view = self.data.checked(box)
             self._view_forced = self._view_forced or force
             self._cond.notify_all()
 
