@@ -5,15 +5,23 @@ An OME-Zarr label image (``image-label`` metadata: a standalone store, or
 a multiscale Image layer (one per channel when its ``axes`` name a channel axis) with a
 Labels layer for each label image listed in its ``labels`` group, named after the image
 (``"<image> <label name>"``). Axes of size 1 other than channels, y and x (the t and z of
-bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them. Every
+bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them; a label
+image's channel axis of size 1 is dropped too (ome-zarr-py and IDR write labels with the
+image's t, c, z, y, x and c = 1), so it lines up with the image's channel layers. Every
 level is a dask array over the store: napari reads the chunks of the level and region in
 view, so a 32768 x 32768 result opens at once and scrolls without loading it. The root of a
 bioformats2raw layout (``slide.zarr``, the image in ``slide.zarr/0``) opens its image, named
-after the root. Plain Zarr arrays and other folders are left to other readers (None).
+after the root; when it holds several series (``slide.zarr/0``, ``slide.zarr/1``, ...), each
+opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word). Plain
+Zarr arrays and other folders are left to other readers (None). An OME-Zarr store whose
+metadata files are damaged (not JSON: an interrupted copy) is read, and the reading raises
+an InputError naming the damaged file, which napari shows (before, a bare JSONDecodeError,
+or napari's "refused the file").
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from pathlib import Path
@@ -26,6 +34,7 @@ from napari_unet.core.images.omezarr import (
     ome_kind,
     read_multiscale,
 )
+from napari_unet.core.images.omezarr_meta import METADATA_FILES, damaged_metadata
 
 __all__ = ["get_reader", "read_ome_zarr"]
 
@@ -33,8 +42,11 @@ __all__ = ["get_reader", "read_ome_zarr"]
 def get_reader(path):
     """The reader of ``path`` when it is an OME-Zarr image or label image, else None.
 
-    Never raises (napari asks every plugin about every path): a store whose metadata is
-    damaged is declined; ``napari-unet predict`` on it says what is wrong.
+    Never raises (napari asks every plugin about every path). A store whose metadata files
+    are not JSON is ours when they name OME-Zarr metadata (or it is a ``.ome.zarr``):
+    reading it raises an InputError naming the damaged file, which napari shows. A store
+    whose OME metadata is JSON of the wrong shape is declined; ``napari-unet predict`` on it
+    says what is wrong.
     """
     if isinstance(path, list | tuple):
         if len(path) != 1:
@@ -42,38 +54,78 @@ def get_reader(path):
         path = path[0]
     try:
         found = group_attrs(path) if Path(path).is_dir() else None
-    except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder: not ours
-        return None
+    except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder
+        return read_ome_zarr if _damaged_ome(path) else None
     if found is None or not found[0].get("multiscales"):
-        return read_ome_zarr if _bioformats2raw_image(path) is not None else None
+        return read_ome_zarr if _bioformats2raw_series(path) else None
     return read_ome_zarr
 
 
-def _bioformats2raw_image(path) -> Path | None:
-    """``path/0`` when ``path`` is a bioformats2raw layout's root with an image there.
+#: What only OME-Zarr metadata holds: a damaged metadata file naming one is an OME-Zarr's.
+_OME_WORDS = (b'"multiscales"', b'"image-label"', b'"ome"', b'"omero"', b"bioformats2raw.layout")
+
+
+def _damaged_ome(path) -> bool:
+    """Whether ``path`` is an OME-Zarr store whose own metadata files are not JSON."""
+    p = Path(path)
+    if damaged_metadata(p) is None:
+        return False
+    if p.name.lower().endswith(".ome.zarr"):
+        return True
+    for name in METADATA_FILES:
+        with contextlib.suppress(OSError):
+            if any(word in (p / name).read_bytes() for word in _OME_WORDS):
+                return True
+    return False
+
+
+def _bioformats2raw_series(path) -> list[Path]:
+    """The images (series) of a bioformats2raw layout's root at ``path``, else [].
 
     Its root holds no image, only ``bioformats2raw.layout`` (in ``ome`` for NGFF 0.5);
-    before, napari-unet declined it and napari found no reader for the folder.
+    before, napari-unet declined it and napari found no reader for the folder. The series
+    are those the ``OME`` group's ``series`` lists, else the groups ``0``, ``1``, ... (the
+    layout's rule). A series whose metadata is damaged is kept: reading it says so.
     """
     import zarr
 
+    root = Path(path)
     try:
-        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+        attrs = dict(zarr.open_group(str(root), mode="r").attrs)
         ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
         if "bioformats2raw.layout" not in attrs and "bioformats2raw.layout" not in ome:
-            return None
-        found = group_attrs(Path(path) / "0")
+            return []
     except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder: not ours
-        return None
-    return Path(path) / "0" if found is not None and found[0].get("multiscales") else None
+        return []
+    meta = {}
+    with contextlib.suppress(Exception):  # no OME group, or a damaged one: 0, 1, ...
+        meta = dict(zarr.open_group(str(root / "OME"), mode="r").attrs)
+    inner = meta.get("ome") if isinstance(meta.get("ome"), dict) else {}
+    listed = meta.get("series", inner.get("series"))
+    names = [str(n) for n in listed] if isinstance(listed, list) else []
+    if not names:
+        count = 0
+        while (root / str(count)).is_dir():
+            count += 1
+        names = [str(k) for k in range(count)]
+    found = []
+    for name in names:
+        try:
+            image = group_attrs(root / name)
+        except InputError:
+            image = ({"multiscales": True}, "")  # damaged: reading it names the file
+        if image is not None and image[0].get("multiscales"):
+            found.append(root / name)
+    return found
 
 
 def _scale(path: Path, ome: dict, ndim: int) -> dict:
     """The layer's ``scale`` and ``translate`` (the full-resolution level's), per axis.
 
     Before, the translation was dropped: a tile of a multi-position acquisition opened
-    at the origin, misaligned with the others. Entries that are not numbers are refused
-    as ``napari-unet predict`` refuses them (before, a bare ValueError). The
+    at the origin, misaligned with the others. Entries that are not numbers (or a scale
+    of 0) are refused as ``napari-unet predict`` refuses them (before, a bare ValueError
+    from napari). The
     ``multiscales`` entry's own transformations apply after the level's (NGFF 0.4; before,
     they were ignored and such an image opened at scale 1).
     """
@@ -104,16 +156,29 @@ def _transforms(path: Path, entry: dict, ndim: int, where: str) -> dict:
                 found[key] = [math.nan]
             if not all(map(math.isfinite, found[key])):
                 raise InputError(f"{path}: the {kind} {values!r} of {where} is not numbers")
+            if key == "scale" and 0 in found[key]:
+                raise InputError(f"{path}: the scale {values!r} of {where} has a 0 (no size)")
     return found
 
 
 def _layer(path: Path, kind: str, name: str) -> tuple:
+    """One layer data tuple; a label image's size-1 channel axis is dropped with t and z.
+
+    Floating-point labels are refused (napari's Labels take integers): a label image of an
+    image is then left out with a warning, as a damaged one is.
+    """
     ome = group_attrs(path)[0]
     levels = read_multiscale(path)
+    if kind == "labels" and levels[0].dtype.kind not in "iub":
+        raise InputError(
+            f"{path}: its pixels are {levels[0].dtype} numbers, not integer labels (napari "
+            "shows integer label images only)"
+        )
     meta = {"name": name, **_scale(path, ome, levels[0].ndim)}
     letters = axis_letters(ome)
+    dropped = "TZQC" if kind == "labels" else "TZQ"
     if len(letters) == levels[0].ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
-        keep = [k for k, a in enumerate(letters) if not (a in "TZQ" and levels[0].shape[k] == 1)]
+        keep = [k for k, a in enumerate(letters) if not (a in dropped and levels[0].shape[k] == 1)]
         keep = keep if len(keep) >= 2 else list(range(levels[0].ndim))[-2:]
         cut = tuple(slice(None) if k in keep else 0 for k in range(levels[0].ndim))
         levels = [level[cut] for level in levels]
@@ -163,11 +228,40 @@ def read_ome_zarr(path) -> list[tuple]:
     if isinstance(path, list | tuple):
         path = path[0]
     p, title = Path(path), _name(Path(path))
-    inner = _bioformats2raw_image(p) if p.is_dir() else None
-    if inner is not None:  # a bioformats2raw root: its image, named after the root
-        p = inner
-    elif ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
+    series = _bioformats2raw_series(p) if p.is_dir() else []
+    if len(series) == 1:  # a bioformats2raw root: its image, named after the root
+        return _image_layers(series[0], title)
+    if series:  # each series, named after the root and the series
+        return _all_series(series, title)
+    if ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
         return [_layer(p, "labels", _label_name(p))]
+    return _image_layers(p, title)
+
+
+def _all_series(series: list[Path], title: str) -> list[tuple]:
+    """The layers of each series of a bioformats2raw root; a damaged one is left out.
+
+    A damaged series is named in a warning and the others open; all damaged: the first's
+    error.
+    """
+    layers, errors = [], []
+    for p in series:
+        try:
+            layers += _image_layers(p, f"{title} [series {p.name}]")
+        except InputError as exc:
+            errors.append(exc)
+            warnings.warn(
+                f"{title}: its series {p.name} ({p}) was not opened ({exc}); the other series open",
+                UserWarning,
+                stacklevel=3,
+            )
+    if not layers and errors:
+        raise errors[0]
+    return layers
+
+
+def _image_layers(p: Path, title: str) -> list[tuple]:
+    """The image at ``p`` (named ``title``) and its label images (``"<title> <name>"``)."""
     layers = [_layer(p, "image", title)]
     try:
         names = label_names(p)  # warns of the names it skips

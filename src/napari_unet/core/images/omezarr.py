@@ -36,6 +36,8 @@ from napari_unet.core.images.lazy import lazy_array, read_zarr_array
 from napari_unet.core.images.omezarr_meta import (
     axis_letters,
     axis_units,
+    checked_ome,
+    damaged_metadata,
     level_transform,
     multiscales_entry,
     space_units,
@@ -78,46 +80,30 @@ class OmeImage:
 
 
 def group_attrs(path: str | os.PathLike) -> tuple[dict, str] | None:
-    """``(ome attributes, version)`` of an OME-Zarr group at ``path``, else None."""
+    """``(ome attributes, version)`` of an OME-Zarr group at ``path``, else None.
+
+    A metadata file of ``path`` that is not JSON (an interrupted copy) raises InputError
+    naming the file (before, it was taken for no OME-Zarr group).
+    """
     import zarr
 
     try:
         node = zarr.open(str(path), mode="r")
-    except Exception:  # noqa: BLE001 - not a Zarr store: the caller decides
+        attrs = dict(node.attrs) if isinstance(node, zarr.Group) else None
+    except Exception:  # noqa: BLE001 - not a Zarr store, or damaged metadata (named)
+        damaged = damaged_metadata(path)
+        if damaged is not None:
+            raise damaged from None
         return None
-    if not isinstance(node, zarr.Group):
+    if attrs is None:
         return None
-    attrs = dict(node.attrs)
     if "ome" in attrs:  # NGFF 0.5
-        ome = _checked(path, attrs["ome"])
+        ome = checked_ome(path, attrs["ome"])
         return ome, str(ome.get("version", "0.5"))
     if "multiscales" in attrs or "labels" in attrs:  # NGFF 0.4 and older
-        version = (_checked(path, attrs).get("multiscales") or [{}])[0].get("version", "0.4")
+        version = (checked_ome(path, attrs).get("multiscales") or [{}])[0].get("version", "0.4")
         return attrs, str(version)
     return None
-
-
-def _checked(path, ome: dict) -> dict:
-    """``ome`` if its ``multiscales`` has NGFF's shape, else InputError (not a KeyError)."""
-    if not isinstance(ome, dict):
-        raise InputError(f"{path}: its OME-Zarr metadata ('ome') is not a mapping")
-    images = ome.get("multiscales")
-    first = images[0] if isinstance(images, list) and images else {}
-    levels = (first.get("datasets") or []) if isinstance(first, dict) else None
-    if images and not (
-        isinstance(images, list) and isinstance(levels, list)
-        and isinstance(first.get("axes") or [], list)
-        and all(isinstance(d, dict) for d in levels)
-        and all(isinstance(t, dict) for d in levels
-                for t in d.get("coordinateTransformations") or [])
-    ):  # fmt: skip
-        got = repr(images) if len(repr(images)) <= 60 else f"a {type(images).__name__} unlike it"
-        raise InputError(
-            f"{path}: its OME-Zarr 'multiscales' metadata is damaged: NGFF gives a list of "
-            "images, each with 'datasets' (a list of levels such as {'path': '0', "
-            f"'coordinateTransformations': [...]}}); got {got}"
-        )
-    return dict(ome)
 
 
 def read_multiscale(path: str | os.PathLike) -> list:
@@ -133,17 +119,35 @@ def read_multiscale(path: str | os.PathLike) -> list:
     group = zarr.open_group(str(Path(path).resolve()), mode="r")  # workers: any folder
     levels = []
     for d in datasets:  # checked: a missing level or a damaged chunk names the store
-        try:
-            level = group[d["path"]]
-        except (KeyError, TypeError):
-            raise InputError(
-                f"{path}: its metadata lists the level {d.get('path')!r}, which the store "
-                "does not hold (an incomplete copy?)"
-            ) from None
+        level = _level(path, group, d.get("path"))
         if not isinstance(level, zarr.Array):
             raise InputError(f"{path}: its level {d['path']!r} is a group, not an array")
         levels.append(lazy_array(Path(path) / str(d["path"]), level))
     return levels
+
+
+def _level(path, group, key):
+    """The level ``key`` of ``group``; a wrong path, a missing or damaged level: InputError.
+
+    An integer path (``0`` for ``"0"``) is taken as its folder name.
+    """
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    if not isinstance(key, str) or not key.strip():
+        raise InputError(
+            f"{path}: its OME-Zarr metadata is wrong: a level's 'path' is {key!r}, where NGFF "
+            "gives the level's folder name, such as '0'"
+        )
+    try:
+        return group[key]
+    except KeyError:
+        raise InputError(
+            f"{path}: its metadata lists the level {key!r}, which the store does not hold "
+            "(an incomplete copy?)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - damaged level metadata raises many types
+        what = f"{path}: its level {key!r} is unreadable ({type(exc).__name__}: {exc})"
+        raise damaged_metadata(Path(path) / key) or InputError(what) from None
 
 
 def open_image(path: str | os.PathLike) -> OmeImage:

@@ -11,22 +11,77 @@ Split from :mod:`napari_unet.core.images.omezarr`, which opens and writes the st
 - :func:`axis_units` and :func:`space_units`: the ``y`` and ``x`` axes' units, as written
   and in micrometres;
 - :func:`multiscales_entry`: a label pyramid's ``multiscales`` entry, its axes with the
-  image's units (before, standalone labels had bare axes and lost the pixel size).
+  image's units (before, standalone labels had bare axes and lost the pixel size);
+- :func:`checked_ome`: the OME metadata if its ``multiscales`` has NGFF's shape;
+- :func:`damaged_metadata`: the error naming a Zarr metadata file of a folder that is not
+  JSON (an interrupted copy): before, the reader and ``napari-unet predict`` showed a bare
+  ``JSONDecodeError``, or took a damaged image for no image at all.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
 __all__ = [
     "axis_letters",
     "axis_units",
+    "checked_ome",
+    "damaged_metadata",
     "level_transform",
     "multiscales_entry",
     "space_units",
 ]
+
+
+#: The metadata files of a Zarr v2 (``.zgroup``, ``.zarray``, ``.zattrs``) or v3 store.
+METADATA_FILES = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+
+
+def damaged_metadata(folder) -> InputError | None:
+    """An InputError naming the first metadata file of ``folder`` that is no JSON object.
+
+    None when every metadata file there reads (or there is none, or no such folder).
+    """
+    for name in METADATA_FILES:
+        file = Path(folder) / name
+        try:
+            if not file.is_file():
+                continue
+            found = json.loads(file.read_bytes())
+        except OSError:
+            continue
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            return InputError(f"{file}: damaged metadata ({type(exc).__name__}: {exc})")
+        if not isinstance(found, dict):
+            return InputError(f"{file}: damaged metadata (not a JSON object)")
+    return None
+
+
+def checked_ome(path, ome: dict) -> dict:
+    """``ome`` if its ``multiscales`` has NGFF's shape, else InputError (not a KeyError)."""
+    if not isinstance(ome, dict):
+        raise InputError(f"{path}: its OME-Zarr metadata ('ome') is not a mapping")
+    images = ome.get("multiscales")
+    first = images[0] if isinstance(images, list) and images else {}
+    levels = (first.get("datasets") or []) if isinstance(first, dict) else None
+    if images and not (
+        isinstance(images, list) and isinstance(levels, list)
+        and isinstance(first.get("axes") or [], list)
+        and all(isinstance(d, dict) for d in levels)
+        and all(isinstance(t, dict) for d in levels
+                for t in d.get("coordinateTransformations") or [])
+    ):  # fmt: skip
+        got = repr(images) if len(repr(images)) <= 60 else f"a {type(images).__name__} unlike it"
+        raise InputError(
+            f"{path}: its OME-Zarr 'multiscales' metadata is damaged: NGFF gives a list of "
+            "images, each with 'datasets' (a list of levels such as {'path': '0', "
+            f"'coordinateTransformations': [...]}}); got {got}"
+        )
+    return dict(ome)
 
 
 def _values(path, transforms, kind: str, where: str) -> tuple[float, float] | None:
@@ -42,6 +97,8 @@ def _values(path, transforms, kind: str, where: str) -> tuple[float, float] | No
                 found = (float("nan"),)
             if len(found) != 2 or not all(map(math.isfinite, found)):
                 raise InputError(f"{path}: the {kind} {values!r} of {where} is not numbers")
+            if kind == "scale" and 0 in found:
+                raise InputError(f"{path}: the scale {values!r} of {where} has a 0 (no size)")
             return found
     return None
 
