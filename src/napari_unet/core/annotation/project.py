@@ -300,7 +300,7 @@ SHAPE_TYPES = ("rectangle", "ellipse", "polygon", "path", "line")
 
 def _read_region(path: Path, expected_shape) -> tuple[list[np.ndarray], list[str]]:
     """The saved region's shapes, checked (raises ValueError or InputError)."""
-    from napari_unet.core.annotation.regions import region_mask
+    from napari_unet.core.annotation.regions import check_region_fits
 
     saved = json.loads(path.read_text())
     if not isinstance(saved, dict) or not isinstance(saved.get("shapes", []), list):
@@ -316,5 +316,6 @@ def _read_region(path: Path, expected_shape) -> tuple[list[np.ndarray], list[str
         data.append(verts)
         types.append(kind)
     if expected_shape is not None:
-        region_mask(data, types, expected_shape)  # the shapes fit the image's labels
+        # The shapes fit the image's labels (checked without rasterising them).
+        check_region_fits(data, types, expected_shape)
     return data, types

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from napari_unet.core.annotation.scanline import polygon_block
 from napari_unet.core.errors import InputError
 
 #: Shape types that enclose an area and therefore count as annotated region.
@@ -20,23 +21,31 @@ LINE_SHAPES = ("path", "line")
 
 
 def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]):
-    from skimage.draw import ellipse, polygon
+    """The pixels of one area shape: (rows, columns) to set, and what to set them to.
+
+    Rows and columns are slices or index arrays; the value is True or a bool block of the
+    slices' extent (a polygon's), to be combined with what other shapes marked.
+    """
+    from skimage.draw import ellipse
 
     if kind == "rectangle" and all(np.unique(verts[:, i]).size <= 2 for i in (0, 1)):
         # Axis-aligned rectangle (the usual case): a slice, not a point-in-polygon test,
         # which takes over a second on a 2048 x 2048 image.
         lo = np.maximum(np.ceil(verts.min(axis=0)), 0).astype(int)
         hi = np.minimum(np.floor(verts.max(axis=0)) + 1, plane_shape).astype(int)
-        return slice(lo[0], max(hi[0], lo[0])), slice(lo[1], max(hi[1], lo[1]))
+        return (slice(lo[0], max(hi[0], lo[0])), slice(lo[1], max(hi[1], lo[1]))), True
     if kind == "ellipse":
         # napari stores an ellipse as the 4 corners of its bounding box, which turns with it.
         edge = verts[1] - verts[0]
         if min(abs(edge)) > 1e-6 * max(abs(edge)):
-            return _turned_ellipse(verts, plane_shape)
+            return _turned_ellipse(verts, plane_shape), True
         lo, hi = verts.min(axis=0), verts.max(axis=0)
         centre, radii = (lo + hi) / 2, np.maximum((hi - lo) / 2, 0.5)
-        return ellipse(centre[0], centre[1], radii[0], radii[1], shape=plane_shape)
-    return polygon(verts[:, 0], verts[:, 1], shape=plane_shape)
+        return ellipse(centre[0], centre[1], radii[0], radii[1], shape=plane_shape), True
+    # Polygons, freehand shapes and turned rectangles: skimage.draw.polygon's pixels, by
+    # scanlines (skimage's per-pixel test is O(area x edges) and holds the GIL: see scanline).
+    rows, cols, inside = polygon_block(verts[:, 0], verts[:, 1], plane_shape)
+    return (rows, cols), inside
 
 
 def _turned_ellipse(corners: np.ndarray, plane_shape: tuple[int, int]):
@@ -81,34 +90,64 @@ def region_mask(
         bool mask of ``image_shape``.
     """
     image_shape = tuple(int(s) for s in image_shape)
-    if len(shapes_data) != len(shape_types):
-        raise InputError(
-            f"got {len(shapes_data)} shapes but {len(shape_types)} shape types; "
-            "expected one type per shape"
-        )
+    check_region_fits(shapes_data, shape_types, image_shape)
     mask = np.zeros(image_shape, dtype=bool)
     plane_shape = image_shape[-2:]
     for verts, kind in zip(shapes_data, shape_types, strict=True):
         kind = _checked_kind(kind)
         if kind in LINE_SHAPES:
             continue
-        verts = np.asarray(verts, dtype=float)
-        if verts.size == 0:  # a shape of another plane, dropped by the caller: no pixel
+        verts = _fitting_vertices(verts, kind, image_shape)
+        if verts is None:  # a shape of another plane, dropped by the caller: no pixel
             continue
-        if verts.ndim != 2 or verts.shape[1] < 2 or verts.shape[1] > len(image_shape):
-            raise InputError(
-                f"a {kind} with vertices of shape {verts.shape} does not fit an image of "
-                f"shape {image_shape}"
-            )
-        rr, cc = _rasterise_one(kind, verts[:, -2:], plane_shape)
         lead = verts[:, :-2]
-        if lead.shape[1] == 0:
-            mask[..., rr, cc] = True
+        plane = tuple(int(round(v)) for v in lead[0]) if lead.shape[1] else (Ellipsis,)
+        if lead.shape[1] and not all(
+            0 <= p < s for p, s in zip(plane, image_shape[:-2], strict=True)
+        ):
             continue
-        plane = tuple(int(round(v)) for v in lead[0])
-        if all(0 <= p < s for p, s in zip(plane, image_shape[:-2], strict=True)):
-            mask[plane + (rr, cc)] = True
+        (rows, cols), value = _rasterise_one(kind, verts[:, -2:], plane_shape)
+        if value is True:
+            mask[plane + (rows, cols)] = True
+        else:
+            mask[plane + (rows, cols)] |= value
     return mask
+
+
+def _fitting_vertices(verts, kind: str, image_shape: tuple[int, ...]):
+    """An area shape's vertices as floats, None without any; InputError if they do not fit.
+
+    Shapes fit an image when they have from 2 up to as many coordinates as it has axes.
+    """
+    verts = np.asarray(verts, dtype=float)
+    if verts.size == 0:
+        return None
+    if verts.ndim != 2 or verts.shape[1] < 2 or verts.shape[1] > len(image_shape):
+        raise InputError(
+            f"a {kind} with vertices of shape {verts.shape} does not fit an image of "
+            f"shape {image_shape}"
+        )
+    return verts
+
+
+def check_region_fits(
+    shapes_data: Sequence[np.ndarray], shape_types: Sequence[str], image_shape: Sequence[int]
+) -> None:
+    """Raise InputError where :func:`region_mask` would for these shapes, without rasterising.
+
+    The shapes' types must be known and each area shape's vertices must fit the image's
+    axes (a shape outside the image, or on a plane it lacks, fits and marks nothing).
+    """
+    image_shape = tuple(int(s) for s in image_shape)
+    if len(shapes_data) != len(shape_types):
+        raise InputError(
+            f"got {len(shapes_data)} shapes but {len(shape_types)} shape types; "
+            "expected one type per shape"
+        )
+    for verts, kind in zip(shapes_data, shape_types, strict=True):
+        kind = _checked_kind(kind)
+        if kind not in LINE_SHAPES:
+            _fitting_vertices(verts, kind, image_shape)
 
 
 def _checked_kind(kind) -> str:
