@@ -7,13 +7,24 @@ image as on a plain one. It remembers the layers it made: a layer of the name it
 use that it did not make (a probability map from another tool, a segmentation opened from
 a file) is never removed or written over, nor is a Labels result the user painted into;
 the new result goes to a new layer ``"<name> 2"`` and :attr:`Results.notes` says so.
+
+Whether the user painted there is told without reading the whole layer on the GUI thread:
+napari's undo, redo and stroke history (``_review_snapshot.history_token``) is noted when
+the dock writes, and the layer is compared with what the dock wrote only when that history
+moved since (a stroke undone is then no edit). What it wrote is a copy made in the worker
+(``kept``): before, a copy of the whole layer held the GUI thread for 2 s at 8192 x 8192,
+and each later run compared the whole layer (1 s). :class:`EditState` and
+:func:`fingerprint` serve the Weight map dock too (an edit from a mere redraw).
 """
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from napari_unet.widgets._made_layers import own_layer, place, shear_matrix
+from napari_unet.widgets._review_snapshot import history_token, same_token
 
 
 def placement(layer, k: int) -> dict:
@@ -50,6 +61,52 @@ def _leading(where: dict, extra: int) -> dict:
     }
 
 
+class EditState:
+    """A Labels layer, its array and its edit history (napari's undo, redo, stroke items).
+
+    Equal to another while none of them moved (compared by identity, never by value): a
+    paint, fill, undo, redo or new data makes it differ, a mere redraw does not.
+    """
+
+    def __init__(self, layer, data, token: tuple) -> None:
+        self.parts = (layer, data, token)
+
+    def __eq__(self, other) -> bool:
+        a, b = self.parts, getattr(other, "parts", ())
+        same = len(a) == len(b) == 3 and a[0] is b[0] and a[1] is b[1]
+        return same and same_token(a[2], b[2])
+
+    __hash__ = None
+
+
+def edit_state(layer) -> EditState | None:
+    """``layer``'s :class:`EditState` now; None for data not in memory, or no history."""
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    token = history_token(layer) if isinstance(data, np.ndarray) else None
+    return None if token is None else EditState(layer, data, token)
+
+
+#: Largest labels (bytes) checksummed where napari keeps no readable edit history.
+FINGERPRINT_BYTES = 64 * 2**20
+
+
+def fingerprint(layer) -> tuple | EditState | None:
+    """A cheap summary of a layer's labels, to tell an edit from a mere redraw.
+
+    napari's edit history of the array (:func:`edit_state`); where napari
+    keeps none, a checksum. None when the labels are not held in memory (a dask or zarr
+    array) or, without history, are over :data:`FINGERPRINT_BYTES`: only an edit event
+    starts a run for them then (before, the checksum held the GUI thread at each Compute).
+    """
+    if (state := edit_state(layer)) is not None:
+        return state
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    if not isinstance(data, np.ndarray) or data.nbytes > FINGERPRINT_BYTES:
+        return None
+    data = np.ascontiguousarray(data)
+    return id(layer), data.shape, data.dtype.str, zlib.crc32(data.view(np.uint8).reshape(-1))
+
+
 def next_free(layers, name: str) -> str:
     """``"<name> 2"`` (then 3...): the first such name no layer has."""
     k = 2
@@ -75,18 +132,21 @@ class Results:
 
     def __init__(self, viewer) -> None:
         self._viewer = viewer
-        # Per result name: (its layer, the name given, the array the dock last wrote there).
+        # Per result name: (its layer, the name given, what the dock last wrote there, and
+        # the layer's edit history then).
         self._labels: dict[str, tuple] = {}
         self._images: dict[str, tuple] = {}  # per probabilities name: (its layer, name given)
         self.notes: list[str] = []  # said after a run: a layer kept, and where the result went
 
-    def put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str, image):
+    def put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str, image,
+            kept: np.ndarray | None = None):  # fmt: skip
         """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape).
 
         The layer lies on ``image``. A result never overwrites what the dock did not write
         (:meth:`_target`, :meth:`_own_image`); a plane or a view written into a Labels layer
         gets ids past those already in it, so that ids stay unique over the layer (two
-        cells of one id read as one object when measured).
+        cells of one id read as one object when measured). ``kept``: a copy of ``values``
+        made off the GUI thread (what the dock wrote, remembered; else copied here).
         """
         key, start, where = name, None, placement(image, len(full))
         if kind == "labels":
@@ -106,24 +166,37 @@ class Results:
             target.data = values  # napari redraws a new array itself
         else:  # a new layer: the new part in zeros (or in a copy of the edited layer)
             if index:
+                kept = np.zeros(full, values.dtype) if start is None else None  # else copied
                 start = np.zeros(full, values.dtype) if start is None else start
                 start[tuple(index)] = values
             target = self._add(name, values if start is None else start, kind, where)
         if kind == "labels":
-            self._wrote(key, target, values, index)
+            self._wrote(key, target, values, index, kept)
             hide_preview(self._viewer, image)
         else:
             self._images[key] = (target, target.name)
         return target
 
-    def _wrote(self, key: str, target, values: np.ndarray, index: list) -> None:
-        """Remember what the dock wrote into ``target``, to tell the user's edits by."""
-        wrote = self._labels.get(key, (None, None, None))[2]
-        if index and wrote is not None and self._labels[key][0] is target:
-            wrote[tuple(index)] = values
+    def _wrote(self, key: str, target, values, index: list, kept=None) -> None:
+        """Remember what the dock wrote into ``target`` and its history, to tell edits by.
+
+        ``kept``: a copy of what ``target`` holds now outside ``index`` (zeros of a new
+        layer, or ``values`` copied in the worker), else the layer is copied here.
+        """
+        _, _, wrote, token = self._labels.get(key, (None, None, None, None))
+        data = target.data
+        same = bool(index) and wrote is not None and self._labels[key][0] is target
+        if same:
+            pass  # the part written below
+        elif kept is not None and kept.shape == data.shape and kept.dtype == data.dtype:
+            wrote = kept if index or data is values else np.array(data)
         else:
-            wrote = np.array(target.data)
-        self._labels[key] = (target, target.name, wrote)
+            wrote = np.array(data)
+        if index:
+            wrote[tuple(index)] = values
+        # The history now; None where the layer may differ from ``wrote`` (painted outside).
+        token = None if same and token is None else edit_state(target)
+        self._labels[key] = (target, target.name, wrote, token)
 
     def _target(self, name: str, full: tuple, index: list) -> tuple:
         """The Labels layer ``name``'s result goes into (None: a new one), its name, its start.
@@ -136,11 +209,17 @@ class Results:
         """
         layers = self._viewer.layers
         self._labels = {k: v for k, v in self._labels.items() if v[0] in layers}
-        target, given, wrote = self._labels.get(name, (None, None, None))
+        target, given, wrote, token = self._labels.get(name, (None, None, None, None))
         if target is not None and target.name == given:
             data = target.data
             part = tuple(index) if data.shape == full else ()
-            if data.shape == wrote.shape and np.array_equal(np.asarray(data[part]), wrote[part]):
+            # Not painted since the dock wrote (its history as then): not compared.
+            clean = data.shape == wrote.shape and token is not None and token == edit_state(target)
+            if not clean and part:  # only the part compared: the rest may be painted
+                self._labels[name] = (target, given, wrote, None)
+            if clean or (
+                data.shape == wrote.shape and np.array_equal(np.asarray(data[part]), wrote[part])
+            ):
                 if data.shape == full:
                     return target, given, None
                 layers.remove(target)  # not edited, for an image now of another shape

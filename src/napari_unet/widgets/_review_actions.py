@@ -33,7 +33,8 @@ def load_model(req: dict):
     """``(model, metadata)`` of a form request: the model handed over, or read from its file.
 
     ``auto`` (the built-in model chosen for each image) gives every built-in model:
-    ``({name: (model, metadata)}, None)``.
+    ``({name: (model, metadata)}, None)``, loaded later by the review's prefetch thread
+    (:data:`~napari_unet.widgets._review_auto.LATER`), not on the GUI thread.
     """
     if req["model"] is not None:
         return req["model"], req["metadata"]
@@ -41,9 +42,9 @@ def load_model(req: dict):
     from napari_unet.widgets._exporting import load_model_file
 
     if req["model_path"] == AUTO:  # the built-in name (a file is a Path)
-        from napari_unet.widgets._review_auto import builtin_models
+        from napari_unet.widgets._review_auto import LATER
 
-        return builtin_models(), None
+        return LATER, None
     return load_model_file(resolve_model(req["model_path"]))
 
 

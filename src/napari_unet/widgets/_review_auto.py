@@ -8,10 +8,15 @@ background, ``nuclei-brightfield`` for a bright one). A prediction is cached und
 the model that made it, the key a review opened with that model alone uses too: a cached
 prediction of one built-in model is never shown for an image ``auto`` gives the other, and a
 review opened with ``nuclei`` before keeps the predictions ``auto`` would make the same.
+
+Opening a folder with ``auto`` loads no model on the GUI thread (:data:`LATER`): the
+prefetch thread loads the built-in models before its first image (before, 2 s of
+``import torch`` and model files held the GUI thread even with every image labelled).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +34,14 @@ class Member(NamedTuple):
     metadata: dict
     name: str  #: shown: the built-in model's name or the trained model's
     source: Path | str | None  #: its file, the built-in model's name, or None (not saved)
+
+
+class _Later(dict):
+    """No model yet: the built-in models, loaded by the prefetch thread (:data:`LATER`)."""
+
+
+#: What ``auto`` opens a review with: an :class:`AutoPrefetcher` given it loads them itself.
+LATER = _Later()
 
 
 def builtin_models() -> dict[str, Member]:
@@ -83,11 +96,33 @@ class AutoPrefetcher(Prefetcher):
     """
 
     def __init__(self, review, models: dict[str, Member], **kwargs) -> None:
+        self._options = kwargs.get("options") or {}
+        self._chosen: dict[str, str] = {}  # image -> the model chosen when it was last read
+        self._loaded, self._unloadable = threading.Event(), ""
+        if isinstance(models, _Later):  # loaded in the thread, before its first image
+            self._models, self._routes, self._keys = None, {}, {}
+            super().__init__(review, None, None, AUTO_NAME, **kwargs)
+            return
+        self._use(models)  # set before the thread starts (the base class starts it)
+        first = next(iter(models.values()))
+        super().__init__(review, first.model, first.metadata, shown_name(models), **kwargs)
+
+    @property
+    def models(self) -> dict[str, Member]:
+        """``name -> Member`` (waits for the thread to load the built-in models)."""
+        self._loaded.wait()
+        return self._models
+
+    @models.setter
+    def models(self, models: dict[str, Member]) -> None:
+        self._models = dict(models)
+
+    def _use(self, models: dict[str, Member]) -> None:
+        """Predict with ``models``: each built-in model's predictor and key."""
         from napari_unet.core.inference.plan import Predictor
         from napari_unet.core.inference.postprocess import Postprocess
 
-        options = kwargs.get("options") or {}
-        # Set before the thread starts (the base class starts it).
+        options = self._options
         self._routes = {
             name: _Route(
                 f"{model_key(model)}-{SCALE_AUTO}",  # the key a review of this model uses
@@ -96,14 +131,34 @@ class AutoPrefetcher(Prefetcher):
             )
             for name, (model, metadata, shown, _) in models.items()
         }  # fmt: skip
-        self.models = dict(models)
+        self.models = models
         self._keys = {route.key: name for name, route in self._routes.items()}
-        self._chosen: dict[str, str] = {}  # image -> the model chosen when it was last read
-        first = next(iter(models.values()))
-        super().__init__(review, first.model, first.metadata, shown_name(models), **kwargs)
+        self._loaded.set()
+
+    def _loop(self) -> None:
+        """Load the built-in models first if not given (here, not on the GUI thread)."""
+        if not self._loaded.is_set():
+            try:
+                self._use(builtin_models())
+                self._route(next(iter(self._routes.values())))
+            except (OSError, ValueError, RuntimeError, ImportError) as exc:
+                self._models, self._routes, self._keys = {}, {}, {}
+                self._unloadable = f"the built-in models could not be loaded: {exc}"
+                self._loaded.set()
+                with self._cond:
+                    wanted = list(self._wanted[: self.cache_size])
+                for name in wanted if self.on_error is not None else ():
+                    self.on_error(name, self._unloadable)  # every image fails: said once
+                return None
+        return super()._loop()
+
+    def error(self, name: str) -> str | None:
+        """As the base class; every image fails when the built-in models did not load."""
+        return self._unloadable or super().error(name)
 
     def keys_of(self, kinds) -> set[str]:
         """The keys of the predictions made for the images of ``kinds``."""
+        self._loaded.wait()
         return {route.key for name, route in self._routes.items() if name in kinds}
 
     def chosen(self, name: str) -> str | None:
@@ -118,6 +173,8 @@ class AutoPrefetcher(Prefetcher):
         the other model predicted is predicted again. Before, an image not yet read counted
         as done, and "predict the whole folder ahead" kept the other model's predictions.
         """
+        if not self._loaded.is_set() or self._unloadable:  # the thread loads them first
+            return not self._unloadable
         later = name not in self._wanted[: self.cache_size] and name not in self._failed
         cached = self._keys.get(self.review.entries[name].predicted_with)
         if later and name not in self._done and cached is not None:
@@ -132,7 +189,9 @@ class AutoPrefetcher(Prefetcher):
         from napari_unet.widgets._auto_builtin import choose_for_array
 
         self._chosen[name] = chosen = choose_for_array(image)
-        route = self._routes[chosen]
+        self._route(self._routes[chosen])
+
+    def _route(self, route: _Route) -> None:
         with self._cond:  # only this thread predicts: the model for this image
             self.key, self.model_name = route.key, route.name
             self._predictor, self._post = route.predictor, route.post

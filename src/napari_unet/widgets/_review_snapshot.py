@@ -47,31 +47,39 @@ class _Signals(QObject):
     done = Signal(object)
 
 
-def change_token(dock) -> tuple | None:
-    """What changes whenever the shown labels may have: None where napari hides it.
+def history_token(layer) -> tuple | None:
+    """What changes whenever a Labels layer is painted: None where napari hides it.
 
-    The edit events seen (:meth:`EditWatch.touch`), the undo and redo items (their number
-    and newest: napari sends no event for undo and redo) and the staged atoms of a stroke.
-    Objects are kept (not their ids): compared by identity, never reused meanwhile.
+    The number of napari's undo and redo items and of a stroke's staged atoms, then the
+    newest undo and redo items (napari sends no event for undo and redo). Objects are kept
+    (not their ids): compared by identity (:func:`same_token`), never reused meanwhile.
     """
     from napari_unet.widgets._history import history_deques
     from napari_unet.widgets._private import private
 
-    layer = dock._labels_layer
     deques = history_deques(layer)
     staged = private(layer, "_staged_history")
     if deques is None or staged is None:
         return None
     undo, redo = deques
-    newest = tuple(d[-1] if d else None for d in deques)
-    return dock._edits.touches, len(undo), len(redo), len(staged), *newest
+    return len(undo), len(redo), len(staged), *(d[-1] if d else None for d in deques)
 
 
-def _same_token(a: tuple, b: tuple | None) -> bool:
-    """Counts equal, newest history items the same objects."""
-    if b is None or len(a) != len(b) or a[:4] != b[:4]:
+def change_token(dock) -> tuple | None:
+    """What changes whenever the dock's shown labels may have: None where napari hides it.
+
+    The dock's edit events seen (:meth:`EditWatch.touch`), then the layer's
+    :func:`history_token`.
+    """
+    token = history_token(dock._labels_layer)
+    return None if token is None else (dock._edits.touches, *token)
+
+
+def same_token(a: tuple | None, b: tuple | None) -> bool:
+    """Two tokens of the same labels: counts equal, newest history items the same objects."""
+    if a is None or b is None or len(a) != len(b) or a[:-2] != b[:-2]:
         return False
-    return all(x is y for x, y in zip(a[4:], b[4:], strict=True))
+    return all(x is y for x, y in zip(a[-2:], b[-2:], strict=True))
 
 
 class SnapshotSaver:
@@ -142,7 +150,7 @@ class SnapshotSaver:
             and layer is job.layer
             and layer.data is job.data
             and dock._edits.baseline is job.baseline
-            and _same_token(job.token, change_token(dock))
+            and same_token(job.token, change_token(dock))
         )
 
     def _done(self, job: _Job) -> None:

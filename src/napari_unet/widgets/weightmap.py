@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked
 from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
+from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._train_helpers import RegionDefault
 
 if TYPE_CHECKING:
@@ -80,24 +80,16 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         # unless the user chose a region.
         self._labels_default = LabelsDefault(self._labels_box, self._labels_image, viewer)
         self._region_default = RegionDefault(self._mask, self._labels_image)
-        settings = Container(
-            widgets=[
-                self._labels_box,
-                self._mask,
-                self._w0,
-                self._sigma,
-                self._gap,
-                self._class_weights,
-                self._mode,
-            ],
-            labels=True,
-        )
+        settings = Container(widgets=[
+            self._labels_box, self._mask, self._w0, self._sigma, self._gap, self._class_weights,
+            self._mode,
+        ], labels=True)  # fmt: skip
         self.extend([settings, self._show_target, self._live, self._run, self._status])
         self.result: tuple[np.ndarray, np.ndarray] | None = None
         self._worker = None
         self._pending = False
         self._must_run = False  # a change that needs a run (not just a redraw) is waiting
-        self._computed = None  # the fingerprint of the labels last computed (_fingerprint)
+        self._computed = None  # the fingerprint of the labels last computed (fingerprint)
         # Paint strokes in the labels, and an undo/redo (which only redraws the layer).
         self._labels_watch = _EditWatch(self._schedule, redraw=self._on_redraw)
         # And edits of the annotated region (an undo or redo of a Labels region too).
@@ -211,14 +203,14 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         return self.native.visibleRegion().isEmpty()
 
     def _inputs_fingerprint(self) -> tuple | None:
-        """:func:`_fingerprint` of the labels and of a Labels region (None: cannot tell)."""
+        """:func:`fingerprint` of the labels and of a Labels region (None: cannot tell)."""
         layer, region = self._labels_box.value, self._mask.value
-        labels = None if layer is None else _fingerprint(layer)
+        labels = None if layer is None else fingerprint(layer)
         if labels is None:
             return None
         if region is None or not hasattr(region.events, "paint"):  # none, or Shapes
             return labels, None
-        marked = _fingerprint(region)
+        marked = fingerprint(region)
         return None if marked is None else (labels, marked)
 
     def _on_quiet(self) -> None:
@@ -237,7 +229,11 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             self._schedule()
 
     def _inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Copies of the labels and the annotated-region mask."""
+        """The labels (the layer's own array where the worker copies it) and region mask.
+
+        The worker copies an array whose edits napari records (its :class:`EditState` kept
+        in ``_snap``); an edit during the copy drops the run and starts another.
+        """
         from napari.layers import Labels
 
         from napari_unet.core.errors import InputError
@@ -245,7 +241,11 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         layer = self._labels_box.value
         if layer is None:
             raise InputError("choose a Labels layer")
-        labels = _layers.layer_array(layer)
+        self._snap = snap = fingerprint(layer)
+        if not isinstance(snap, EditState):
+            self._snap, labels = None, _layers.layer_array(layer)  # copied here, as before
+        else:
+            labels = snap.parts[1]
         # An empty Labels region (one the user is about to paint) gives weights 0 everywhere.
         # A Shapes region of lines only (or outside the image) is an error, not weights 0.
         region = self._mask.value
@@ -270,11 +270,12 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._source = self._labels_box.value
+        self._source, self._torn = self._labels_box.value, False
         self._status.value = "Computing the weight map..."
         self._worker = create_worker(
-            iter_target_and_weights,
+            _copied_then,
             labels,
+            self._snap is not None,
             gap=self._gap.value,
             w0=self._w0.value,
             sigma=self._sigma.value,
@@ -292,7 +293,9 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     # ------------------------------------------------------------------ results
 
     def _on_progress(self, event) -> None:
-        if event.total > 1:
+        if event is _COPIED:  # an edit meanwhile may have torn the copy: computed again
+            self._torn = self._snap is not None and fingerprint(self._source) != self._snap
+        elif event.total > 1:
             self._status.value = f"Computing: plane {event.done} of {event.total}"
 
     def _on_error(self, exc: Exception) -> None:
@@ -307,6 +310,9 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._pending = False
 
     def _on_done(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        if self._torn:  # never a map of a mix of two states: the next run follows
+            self._pending = True
+            return
         target, weights = result
         self.result = result
         source = self._source
@@ -381,19 +387,12 @@ class _EditWatch:
         ]
 
 
-#: Largest labels (bytes) whose redraws are compared with the labels last computed.
-FINGERPRINT_BYTES = 64 * 2**20
+_COPIED = object()  # yielded by the worker once it has copied the labels
 
 
-def _fingerprint(layer) -> tuple | None:
-    """A cheap summary of a layer's labels, to tell an edit from a mere redraw.
-
-    None when the labels are not held in memory (a dask or zarr array) or are over
-    :data:`FINGERPRINT_BYTES` (about 40 ms on the GUI thread): reading them all on every
-    redraw would cost too much, so only an edit event starts a run for them.
-    """
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    if not isinstance(data, np.ndarray) or data.nbytes > FINGERPRINT_BYTES:
-        return None
-    data = np.ascontiguousarray(data)
-    return id(layer), data.shape, data.dtype.str, zlib.crc32(data.view(np.uint8).reshape(-1))
+def _copied_then(labels: np.ndarray, copy: bool, **kwargs):
+    """In the worker: copy the layer's labels (napari paints in place), then compute."""
+    if copy:
+        labels = np.array(labels)
+        yield _COPIED
+    return (yield from iter_target_and_weights(labels, **kwargs))

@@ -49,8 +49,10 @@ class Prefetcher:
     ----------
     review : Review
         The review whose images, output folder and review file are used.
-    model : torch.nn.Module
-        The network (moved to the prediction device by the predictor).
+    model : torch.nn.Module or None
+        The network (moved to the prediction device by the predictor). None: a subclass's
+        thread sets the predictor (and ``key``) before it predicts (the Review dock's
+        ``auto`` loads its models there, not on the GUI thread).
     metadata : dict
         Its model-file metadata (normalisation, head, post-processing).
     model_name : str
@@ -91,9 +93,11 @@ class Prefetcher:
         self.model_name = model_name
         # Predicted as the predict command does: the object size estimated where the model
         # records its own ("auto"); predictions cached at the image's scale are stale.
-        self.key = f"{model_key(model)}-{AUTO}"
-        self._predictor = Predictor(model, metadata=metadata, **(options or {}))
-        self._post = Postprocess.for_model(metadata)
+        self.key, self._predictor, self._post = "", None, None  # no model yet: no prediction
+        if model is not None:
+            self.key = f"{model_key(model)}-{AUTO}"
+            self._predictor = Predictor(model, metadata=metadata, **(options or {}))
+            self._post = Postprocess.for_model(metadata)
         self._metadata = metadata
         self.cache_size = max(1, int(cache))
         self.queue_all = queue_all
