@@ -143,7 +143,26 @@ def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict every input; return 0 on success."""
+    """Predict every input; return 0 on success, 143 when ended by SIGTERM.
+
+    SIGTERM (a job's time limit, ``kill``, ``timeout``) ends a run as Ctrl-C does: the
+    temporary stores beside the outputs are removed. Before, the process died at once and
+    left ``OUTDIR/..NAME.probabilities.tmp.zarr.PID.XXXX.tmp`` behind.
+    """
+    from napari_unet.cli._signals import TERMINATED_STATUS, Terminated, sigterm_raises
+
+    try:
+        with sigterm_raises():
+            return _predict_all(args)
+    except Terminated:
+        print(
+            "napari-unet predict: terminated (SIGTERM); its temporary stores were removed",
+            file=sys.stderr,
+        )
+        return TERMINATED_STATUS
+
+
+def _predict_all(args: argparse.Namespace) -> int:
     from napari_unet.cli.predict_package import load_or_run
 
     for name in ("tile", "batch"):
@@ -153,6 +172,13 @@ def run(args: argparse.Namespace) -> int:
     if args.split is not None and args.split < 0:
         raise InputError(f"--split must be >= 0 pixels (0 turns it off); got {args.split}")
     args.object_size = _object_size(args)
+    if args.scheduler and args.background == "flatten":  # before: "read chunk by chunk
+        raise InputError(  # (a dask or Zarr image)", said of a PNG
+            "--background flatten cannot be combined with --scheduler: flattening needs the "
+            "whole plane in memory, and with --scheduler each image is predicted on the "
+            "cluster chunk by chunk; predict without --scheduler, or with --background auto "
+            "or keep"
+        )
     sources = collect_inputs(args.inputs, images_only=True)
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")

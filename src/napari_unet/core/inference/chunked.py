@@ -14,7 +14,6 @@ Called through :class:`~napari_unet.core.inference.plan.Predictor`, which fixes 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import uuid
 from collections.abc import Generator
@@ -23,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.core.errors import InputError
 from napari_unet.core.images.layout import check_not_a_name
 from napari_unet.core.images.normalize import check_pixels, compute_stats
+from napari_unet.core.inference.cluster import iter_tasks
 from napari_unet.core.inference.runner import (
     PredictProgress,
     TileRunner,
@@ -261,115 +260,6 @@ def iter_store(
 def _aligned(chunks: tuple[int, ...], size: int) -> bool:
     """Whether every block border along an axis but the array's end is a store chunk border."""
     return all(int(a) % size == 0 for a in np.cumsum(chunks)[:-1])
-
-
-def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], None, None]:
-    """Run dask ``tasks`` (delayed objects); yield ``(index, result)`` as each one finishes.
-
-    ``scheduler``: None runs them in this process, one after another (memory: one task at a
-    time); a ``dask.distributed`` scheduler address (``"tcp://host:8786"``) or a
-    ``distributed.Client`` runs them on that cluster, in parallel.
-    """
-    import dask
-
-    if not scheduler:
-        for index, task in enumerate(tasks):
-            yield index, dask.compute(task, scheduler="synchronous")[0]
-        return
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:
-        raise InputError(
-            "a scheduler address needs dask.distributed: pip install distributed"
-        ) from exc
-    if isinstance(scheduler, str):
-        _check_address(scheduler)  # before any Client: a malformed one never exists
-        problem = None
-        try:  # not the process's default: the tasks go to it explicitly, and a run
-            # stopped midway (its generator left open) must not leave every later dask
-            # computation of the process waiting on a cluster that may be gone
-            client = Client(scheduler, set_as_default=False)
-        except ValueError as exc:  # another malformed address dask finds
-            problem = str(exc)
-        if problem is not None:  # raised here, not in the except: see _check_address
-            raise InputError(_bad_address(scheduler, problem))
-        with client:
-            yield from iter_tasks(tasks, client)
-        return
-    futures = scheduler.compute(tasks)
-    order = {id(f): i for i, f in enumerate(futures)}
-    done = 0
-    try:
-        for fut in as_completed(futures, loop=scheduler.loop):  # its own client, default or not
-            yield order[id(fut)], fut.result()
-            fut.release()
-            done += 1
-    finally:
-        if done < len(futures):  # stopped (closed, Ctrl-C) or failed: tasks may be running
-            _cancel_and_wait(scheduler, futures)
-
-
-def _bad_address(address: str, problem: str) -> str:
-    return f"scheduler {address!r}: {problem}; give an address such as tcp://host:8786"
-
-
-def _check_address(address: str) -> None:
-    """Refuse a malformed scheduler address (no port, an unknown scheme) before any Client.
-
-    Before, ``Client("localhost")`` raised in its own ``__init__``: the half-built Client
-    stayed referenced by the error's traceback (the context of the InputError raised
-    from it), and at exit its ``__del__`` waited 60 s and printed a TimeoutError. The
-    error is now raised outside any ``except`` block, so it carries no such context.
-    """
-    from distributed.comm import parse_address, parse_host_port
-    from distributed.comm.registry import get_backend
-
-    problem = None
-    try:
-        scheme, location = parse_address(address)
-        get_backend(scheme)  # "unknown address scheme 'foo'"
-        if scheme != "inproc":  # in-process addresses have no port
-            parse_host_port(location)  # "missing port number in address 'localhost'"
-    except (ValueError, TypeError) as exc:
-        problem = str(exc)
-    if problem is not None:
-        raise InputError(_bad_address(address, problem))
-
-
-#: Longest wait for a stopped run's running tasks to end before its stores are removed.
-CANCEL_WAIT_S = 600.0
-
-
-def _cancel_and_wait(client, futures, timeout: float = CANCEL_WAIT_S) -> None:
-    """Cancel ``futures`` and return once no worker holds one of their tasks any more.
-
-    A running task cannot be interrupted: cancelled, it runs to its end and writes its block.
-    Before, the caller's clean-up removed the stores while a worker was still in a task, and
-    the task's write (Zarr makes missing folders) put the scratch back into the image. A
-    worker forgets a cancelled task when it has ended, so this waits for that (at most
-    ``timeout`` seconds: a worker that hangs does not hold the run for good).
-    """
-    import time
-
-    keys = [f.key for f in futures]
-    with contextlib.suppress(Exception):  # a cluster already gone: nothing runs
-        client.cancel(futures)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            held = client.run(_held_tasks, keys)
-        except Exception:  # noqa: BLE001 - a cluster already gone: nothing runs any more
-            return
-        if not any(held.values()):
-            return
-        time.sleep(0.05)
-
-
-def _held_tasks(keys, dask_worker=None) -> int:
-    """How many of ``keys`` the worker still knows (running, or not yet forgotten)."""
-    state = getattr(dask_worker, "state", dask_worker)
-    tasks = getattr(state, "tasks", None) or {}
-    return sum(1 for key in keys if key in tasks)
 
 
 def _store_block(probs, store, index):
