@@ -242,12 +242,14 @@ def _all_series(series: list[Path], title: str) -> list[tuple]:
     """The layers of each series of a bioformats2raw root; a damaged one is left out.
 
     A damaged series is named in a warning and the others open; all damaged: the first's
-    error.
+    error. The first series comes last: napari adds layers in order, so the main image
+    (series 0) lies on top and is the one selected, not a slide scanner's label or overview
+    image (often series 1 and 2).
     """
     layers, errors = [], []
     for p in series:
         try:
-            layers += _image_layers(p, f"{title} [series {p.name}]")
+            layers = _image_layers(p, f"{title} [series {p.name}]") + layers
         except InputError as exc:
             errors.append(exc)
             warnings.warn(

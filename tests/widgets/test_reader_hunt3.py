@@ -136,16 +136,16 @@ def test_every_series_of_a_bioformats2raw_store_opens_named_after_it(tmp_path):
     assert get_reader(str(root)) is not None
     layers = read_ome_zarr(str(root))  # before: "multi" alone, series 0
     found = [(m["name"], d.shape) for d, m, _ in layers]
-    assert found == [("multi [series 0]", (1, 64, 32)), ("multi [series 1]", (1, 64, 48)),
-                     ("multi [series 2]", (1, 64, 64))]  # fmt: skip
-    assert [int(d[0, 0, 0].compute()) for d, _, _ in layers] == [0, 1, 2]
+    assert found == [("multi [series 2]", (1, 64, 64)), ("multi [series 1]", (1, 64, 48)),
+                     ("multi [series 0]", (1, 64, 32))]  # fmt: skip (series 0 on top)
+    assert [int(d[0, 0, 0].compute()) for d, _, _ in layers] == [2, 1, 0]
 
 
 def test_a_damaged_series_is_named_and_the_others_open(tmp_path):
     root = _series(tmp_path, damaged=1)
     with pytest.warns(UserWarning, match=r"series 1 .* was not opened .*1/.zattrs: damaged"):
         layers = read_ome_zarr(str(root))
-    assert [m["name"] for _, m, _ in layers] == ["multi [series 0]", "multi [series 2]"]
+    assert [m["name"] for _, m, _ in layers] == ["multi [series 2]", "multi [series 0]"]
 
 
 def test_one_series_still_opens_named_after_the_root(tmp_path):
