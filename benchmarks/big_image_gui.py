@@ -12,7 +12,14 @@ Builds a synthetic ``--size`` x ``--size`` uint16 image of touching cells (about
   prediction and draws it); idle 5 s; Accept all in the view; Stop;
 - Review: open a folder of 2 such images with label files beside (nothing to predict) until
   the first is shown; idle 5 s (the autosave timer); a brush stroke and its autosave; Accept
-  (saved, the next image shown).
+  (saved, the next image shown);
+- Predict and Weight map (``benchmarks/big_image_gui_docks.py``): Predict the whole image
+  until shown, then again into the same layer (a tiny U-Net trained first, or
+  ``--predict-model nuclei``); Compute a weight map, a stroke and Compute, Compute in a
+  polygon region over about half the image.
+
+Annotate also draws a polygon region over about half the image after its Accept, and its
+autosave follows.
 
 For each step it prints the longest gap between the ticks of a 10 ms timer on the GUI
 thread (``tests/gui_meter.py``: the longest time napari could neither repaint nor react),
@@ -22,8 +29,8 @@ first Start in a napari session also imports it: a few seconds more, whatever th
 
 Usage::
 
-    xvfb-run -a python benchmarks/big_image_gui.py [--size 8192] [--docks annotate live review]
-        [--json OUT]
+    xvfb-run -a python benchmarks/big_image_gui.py [--size 8192]
+        [--docks annotate live review predict weightmap] [--predict-model tiny] [--json OUT]
 """
 
 from __future__ import annotations
@@ -46,7 +53,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from gui_meter import GapMeter  # noqa: E402
 
-DOCKS = ("annotate", "live", "review")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import big_image_gui_docks as docks_more  # noqa: E402
+
+DOCKS = ("annotate", "live", "review", "predict", "weightmap")
 MB = 2**20
 #: Cell spacing of the synthetic images (px): about 21,000 cells on 8192 x 8192.
 SPACING = 56
@@ -283,6 +293,12 @@ def annotate(steps: Steps, image: np.ndarray, folder: Path) -> None:
         wait(app, lambda: not dock._saver.busy, "the autosave")
     if "Accepted" not in str(dock._status.value):
         raise RuntimeError(f"Accept prediction did not accept: {dock._status.value}")
+    s = size - 1  # a polygon (scanline fill) over about half the image
+    polygon = np.array([[0, 0], [0, s], [s * 0.45, s], [s * 0.55, s * 0.5], [s * 0.55, 0]])
+    with steps.step("Annotate", "a polygon region (half the image) + autosave"):
+        dock._region.add(polygon, shape_type="polygon")
+        pump(app, 3.0)
+        wait(app, lambda: not dock._saver.busy, "the autosave")
     close_viewer(viewer, app)
 
 
@@ -379,6 +395,21 @@ def review(steps: Steps, image: np.ndarray, cells: np.ndarray, folder: Path) -> 
     close_viewer(viewer, app)
 
 
+def run_docks(args, steps: Steps, image: np.ndarray, cells: np.ndarray, folder: Path) -> None:
+    """The chosen docks' steps, in the order of :data:`DOCKS`."""
+    bench = sys.modules[__name__]
+    chosen = {
+        "annotate": lambda: annotate(steps, image, folder),
+        "live": lambda: live(steps, image),
+        "review": lambda: review(steps, image, cells, folder),
+        "predict": lambda: docks_more.predict(bench, steps, image, args.predict_model),
+        "weightmap": lambda: docks_more.weightmap(bench, steps, cells),
+    }
+    for dock in DOCKS:
+        if dock in args.docks:
+            chosen[dock]()
+
+
 # -- output -----------------------------------------------------------------------------------
 def table(rows: list[dict]) -> str:
     lines = [
@@ -405,6 +436,10 @@ def main(argv=None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     p.add_argument(
+        "--predict-model", choices=docks_more.PREDICT_MODELS, default="tiny",
+        help="the Predict dock's model (default tiny: 'nuclei' takes minutes at 8192)",
+    )  # fmt: skip
+    p.add_argument(
         "--max-rss-gb", type=float, default=8.0,
         help="stop if the process's resident memory passes this (default 8; 0: no limit)",
     )  # fmt: skip
@@ -426,16 +461,7 @@ def main(argv=None) -> int:
 
     steps = Steps()
     with tempfile.TemporaryDirectory(prefix="napari-unet-big-gui-") as tmp:
-        folder = Path(tmp)
-        for dock in DOCKS:
-            if dock not in args.docks:
-                continue
-            if dock == "annotate":
-                annotate(steps, image, folder)
-            elif dock == "live":
-                live(steps, image)
-            else:
-                review(steps, image, cells, folder)
+        run_docks(args, steps, image, cells, Path(tmp))
     bad = [r for r in steps.rows if not all(math.isfinite(r[k]) for k in ("freeze_s", "wall_s"))]
     print(table(steps.rows))
     if args.json is not None:
