@@ -2,8 +2,9 @@
 
 Before: a port that greets first (sshd) made ``Client`` raise numpy's MemoryError ("Unable
 to allocate 3.07 EiB": the greeting read as a frame length); a port that answers nothing
-(the dashboard's HTTP port) and a scheduler without workers hung the run for good; a closed
-Client raised dask's ClosedClientError.
+(the dashboard's HTTP port) and a scheduler without workers hung the run for good (it now
+warns, and keeps waiting: an adaptive cluster starts workers only once tasks arrive); a
+closed Client raised dask's ClosedClientError.
 """
 
 from __future__ import annotations
@@ -93,17 +94,71 @@ def test_a_port_that_answers_nothing_fails_after_the_connect_timeout():
     assert address in str(error) and "no answer within 1 s" in str(error)
 
 
-def test_a_scheduler_without_workers_is_refused(short_worker_wait):
+def _run_adding_a_worker_later(cluster, scheduler, after: float = 1.5):
+    """All of ``iter_tasks``'s results, a worker added to ``cluster`` after ``after`` s."""
+    from napari_unet.core.inference.chunked import iter_tasks
+
+    tasks = [dask.delayed(lambda k=k: k * 3)() for k in range(3)]
+    timer = threading.Timer(after, cluster.scale, (1,))
+    timer.start()
+    try:
+        return dict(iter_tasks(tasks, scheduler))
+    finally:
+        timer.cancel()
+
+
+def test_a_scheduler_without_workers_warns_and_keeps_waiting(short_worker_wait):
+    """Before: refused after the wait ("has no workers"), and an adaptive cluster with it."""
     with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
         address = cluster.scheduler_address
-        error = _first(address)
-        assert isinstance(error, InputError), repr(error)
-        assert f"the scheduler at {address} has no workers" in str(error)
-        assert f"dask worker {address}" in str(error)
-        with distributed.Client(cluster, set_as_default=False) as client:  # a Client given
-            error = _first(client)
-        assert isinstance(error, InputError), repr(error)
-        assert "has no workers" in str(error)
+        with pytest.warns(RuntimeWarning) as caught:
+            got = _run_adding_a_worker_later(cluster, address)
+        assert got == {0: 0, 1: 3, 2: 6}
+        texts = [str(w.message) for w in caught if "no workers" in str(w.message)]
+        assert len(texts) == 1, texts  # once, not once per poll
+        assert f"the scheduler at {address} has had no workers for 0.5 s" in texts[0]
+        assert f"`dask worker {address}`" in texts[0] and "still waiting" in texts[0]
+
+
+def test_a_client_without_workers_warns_and_ctrl_c_stops_it(short_worker_wait):
+    import _thread
+
+    from napari_unet.core.inference.chunked import iter_tasks
+
+    with (
+        distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        stop = threading.Timer(1.5, _thread.interrupt_main)  # Ctrl-C, after the warning
+        stop.start()
+        try:
+            with pytest.warns(RuntimeWarning, match="has had no workers"):
+                with pytest.raises(KeyboardInterrupt):
+                    list(iter_tasks([dask.delayed(int)(1)], client))
+        finally:
+            stop.cancel()
+
+
+def test_an_adaptive_cluster_gets_its_workers_from_the_tasks(short_worker_wait):
+    """``adapt(minimum=0)`` (dask-jobqueue's pattern) starts a worker once tasks arrive.
+
+    Before: ``iter_tasks`` waited for a worker before submitting anything, so an adaptive
+    cluster never started one and the run was refused ("has no workers").
+    """
+    import warnings
+
+    from napari_unet.core.inference.chunked import iter_tasks
+
+    tasks = [dask.delayed(lambda k=k: k * 2)() for k in range(3)]
+    with distributed.LocalCluster(
+        n_workers=0, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        cluster.adapt(minimum=0, maximum=1, interval="100ms", wait_count=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no "no workers" warning either
+            with distributed.Client(cluster, set_as_default=False) as client:
+                got = dict(iter_tasks(tasks, client))
+    assert got == {0: 0, 1: 2, 2: 4}
 
 
 def test_a_closed_client_is_refused():

@@ -187,9 +187,14 @@ def test_an_error_on_the_thread_stops_it_and_is_kept(cells, one_thread):
     raw, _ = cells
     model = UNet(1, 2, base_channels=4, depth=3, padding="same")
     trainer = LiveTrainer(model, {}, raw)
-    trainer.set_region(np.ones((3, 3), bool))  # not the plane's shape
+
+    def broken(region):  # a wrong region is refused at the call now: fail on the thread
+        raise RuntimeError("failed on the trainer's thread")
+
+    trainer.data.set_region = broken  # what the thread calls for a region handed over
+    trainer.set_region(np.ones(trainer.data.shape, bool))
     _wait(lambda: not trainer.running)
-    assert isinstance(trainer.error, InputError) and "region of shape" in str(trainer.error)
+    assert isinstance(trainer.error, RuntimeError) and "trainer's thread" in str(trainer.error)
     trainer.stop()
 
 

@@ -95,3 +95,20 @@ def test_labels_that_do_not_fill_the_box_are_refused_and_the_trainer_goes_on(tra
     assert trainer.views[0].box == (8, 72, 16, 80)
     assert trainer.views[0].labels.shape == (64, 64)
     _alive(trainer)
+
+
+def test_a_wrong_region_is_refused_at_the_call_and_the_trainer_goes_on(trainer):
+    """Before: ``set_region`` took a mask of another shape and the thread died on it."""
+    with pytest.raises(nu.InputError, match=r"region of shape \(32, 32\); expected \(96, 112\)"):
+        trainer.set_region(np.ones((32, 32), bool))
+    with pytest.raises(nu.InputError, match="boolean mask"):
+        trainer.set_region(np.ones((96, 112), np.float32))
+    time.sleep(0.3)
+    _alive(trainer)
+    assert trainer.last_update == -1  # nothing was queued
+    region = np.zeros((96, 112), np.uint8)  # 0/1 integers are a mask too
+    region[8:40, 8:40] = 1
+    uid = trainer.set_region(region)
+    _wait(lambda: uid in trainer.applied_at)
+    assert trainer.data.region.sum() == 32 * 32
+    _alive(trainer)

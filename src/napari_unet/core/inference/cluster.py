@@ -2,10 +2,12 @@
 
 The connection to a scheduler address is checked before any ``Client`` exists: a malformed
 address, a port that is not a dask scheduler's (an sshd greeting, the dashboard's HTTP
-port) and a scheduler without workers are each one :class:`~napari_unet.core.errors.InputError`
+port) and a closed ``Client`` are each one :class:`~napari_unet.core.errors.InputError`
 naming the address, raised at once or after a bounded wait, never a hang or dask's own
-allocation error. Used by :mod:`~napari_unet.core.inference.chunked` and
-:mod:`~napari_unet.core.inference.slide`.
+allocation error. A scheduler without workers gets the tasks all the same (an adaptive
+cluster starts its workers only then) and, while none has come after :data:`WORKER_WAIT_S`,
+one RuntimeWarning saying how to start one; the run keeps waiting. Used by
+:mod:`~napari_unet.core.inference.chunked` and :mod:`~napari_unet.core.inference.slide`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from napari_unet.core.errors import InputError
 
 __all__ = ["iter_tasks"]
 
-#: Longest wait for a scheduler's first worker (``dask worker ADDRESS`` started later).
+#: Seconds without a worker (and no task finished) before the warning that none has come.
 WORKER_WAIT_S = 60.0
 #: Beyond dask's connect timeout: an address that answers nothing is "not a scheduler".
 _ANSWER_GRACE_S = 2.0
@@ -30,7 +32,9 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
     ``scheduler``: None runs them in this process, one after another (memory: one task at a
     time); a ``dask.distributed`` scheduler address (``"tcp://host:8786"``) or a
     ``distributed.Client`` runs them on that cluster, in parallel, once it has a worker
-    (at most :data:`WORKER_WAIT_S` seconds are waited for one).
+    (the tasks are submitted first: an adaptive cluster starts workers only then; after
+    :data:`WORKER_WAIT_S` seconds still without one, a RuntimeWarning says so and how to
+    start one, and the run keeps waiting: Ctrl-C stops it).
     """
     import dask
 
@@ -53,6 +57,7 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
     order = {id(f): i for i, f in enumerate(futures)}
     done = 0
     try:
+        _warn_without_workers(scheduler, futures)
         for fut in as_completed(futures, loop=scheduler.loop):  # its own client, default or not
             yield order[id(fut)], fut.result()
             fut.release()
@@ -186,26 +191,45 @@ async def _identity(address: str, timeout: float) -> str:
 
 
 def _check_client(client) -> None:
-    """Refuse a closed ``client``; wait (at most :data:`WORKER_WAIT_S`) for its first worker.
-
-    Before, a closed Client raised dask's ClosedClientError, and a scheduler without
-    workers kept the run waiting forever, silently.
-    """
+    """Refuse a closed ``client`` (before, dask's ClosedClientError)."""
     if getattr(client, "status", None) in ("closed", "closing"):
         raise InputError(
             "the dask Client given is closed; give an open one, or the scheduler's address"
         )
-    timed_out = False
+
+
+def _warn_without_workers(client, futures) -> None:
+    """Wait for a task's end, at most :data:`WORKER_WAIT_S`; warn once if still no worker.
+
+    It returns then either way: the caller keeps waiting on the tasks.
+
+    Before, a scheduler without workers kept the run waiting forever, silently. It is not
+    refused: an adaptive cluster (``adapt(minimum=0)``, dask-jobqueue's usual pattern)
+    starts workers only once tasks arrive, and a batch queue may hold its jobs a while.
+    """
+    import time
+    import warnings
+
+    end = time.monotonic() + WORKER_WAIT_S
+    while futures and not any(f.done() for f in futures):
+        if time.monotonic() >= end:
+            if not _has_workers(client):
+                address = getattr(client.scheduler, "address", None) or "ADDRESS"
+                warnings.warn(
+                    f"the scheduler at {address} has had no workers for {WORKER_WAIT_S:g} s: "
+                    f"start one with `dask worker {address}` (still waiting; Ctrl-C stops)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return
+        time.sleep(0.1)
+
+
+def _has_workers(client) -> bool:
     try:
-        client.wait_for_workers(1, timeout=WORKER_WAIT_S)
-    except TimeoutError:  # distributed's WorkerStartTimeoutError
-        timed_out = True
-    if timed_out:
-        address = getattr(client.scheduler, "address", None) or "ADDRESS"
-        raise InputError(
-            f"the scheduler at {address} has no workers (none came in {WORKER_WAIT_S:g} s): "
-            f"start one with `dask worker {address}`"
-        )
+        return bool(client.nthreads())
+    except Exception:  # noqa: BLE001 - a cluster gone meanwhile: as_completed says so
+        return True
 
 
 #: Longest wait for a stopped run's running tasks to end before its stores are removed.

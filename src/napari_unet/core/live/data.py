@@ -88,11 +88,16 @@ def check_update(box, labels, mask, shape: tuple[int, int]) -> Box | None:
     """The checked ``box`` of an update whose ``labels`` (and ``mask``), if given, fill it.
 
     On the caller's thread, so that a wrong update raises there instead of ending the
-    trainer's thread. ``box`` None with ``labels`` (a region of the whole plane, what
-    :meth:`~napari_unet.core.live.trainer.LiveTrainer.set_region` hands over) is left to the
-    thread.
+    trainer's thread. ``box`` None with ``labels``: a region of the whole plane (what
+    :meth:`~napari_unet.core.live.trainer.LiveTrainer.set_region` hands over), a mask of the
+    plane's shape (before, one of another shape was taken and ended the thread later).
     """
     if box is None and labels is not None:
+        dtype = np.asarray(labels).dtype
+        if np.shape(labels) != tuple(shape):
+            raise InputError(f"region of shape {np.shape(labels)}; expected {tuple(shape)}")
+        if dtype.kind not in "biu":
+            raise InputError(f"a region is a boolean mask (True: annotated); got {dtype}")
         return None
     box = check_box(box, shape)
     size = (box[1] - box[0], box[3] - box[2])

@@ -214,7 +214,7 @@ class LiveTrainer:
 
         Painted cells stay annotated whatever the region. Returns the update's id.
         """
-        return self.update(None, np.asarray(region, bool))
+        return self.update(None, np.array(region))  # checked there: shape, dtype
 
     @property
     def last_update(self) -> int:
