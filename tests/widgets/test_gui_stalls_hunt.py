@@ -62,9 +62,16 @@ def _labels_names(viewer) -> list[str]:
 def test_predict_result_is_neither_copied_nor_compared_on_the_gui_thread(
     make_napari_viewer, tiny, run_predict, monkeypatch
 ):
-    """Old: ``np.array(layer.data)`` at each result, ``array_equal`` over it at a rerun."""
+    """Old: ``np.array(layer.data)`` at each result, ``array_equal`` over it at a rerun.
+
+    Layers up to 64 MiB are compared whole (a write from the console has no history): the
+    threshold is lowered here so that this small layer is told by its history, as a large one.
+    """
     pytest.importorskip("torch")
+    from napari_unet.widgets import _predict_place
     from napari_unet.widgets.predict import result_name
+
+    monkeypatch.setattr(_predict_place, "FINGERPRINT_BYTES", 0)
 
     viewer, widget = _predict_dock(make_napari_viewer, tiny)
     name = result_name("cells", "A")
@@ -181,3 +188,38 @@ def test_opening_a_labelled_folder_loads_no_model_on_the_gui_thread(
     eager.close()
     assert set(vars(eager)) == set(vars(prefetcher))
     assert isinstance(eager, Prefetcher) and prefetcher.keys_of({"nuclei"})
+
+
+def test_auto_models_that_fail_to_load_leave_no_gui_thread_waiting(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Old: a MemoryError loading the built-in models left ``models`` waiting for good."""
+    from test_review_autosave_thread import _folder
+
+    from napari_unet.widgets import _review_auto
+    from napari_unet.widgets.review import ReviewWidget
+
+    def failing():
+        raise MemoryError
+
+    monkeypatch.setattr(_review_auto, "builtin_models", failing)
+    images, _ = _folder(tmp_path, 64)
+    viewer = make_napari_viewer(show=False)
+    widget = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Review")
+    widget._form.images.value = images
+    assert widget.open()
+    prefetcher, got = widget.prefetcher, {}
+    reader = threading.Thread(target=lambda: got.update(models=prefetcher.models), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "models still waiting for the prefetch thread"
+    assert got["models"] == {} and prefetcher.keys_of({"nuclei"}) == set()
+    for name in widget.review.names:
+        assert "the built-in models could not be loaded: MemoryError" in prefetcher.error(name)
+    # What a stand-in over no models opens (before: StopIteration on the GUI thread).
+    empty = _review_auto.AutoPrefetcher(widget.review, {})
+    try:
+        assert empty.models == {} and "could not be loaded" in empty.error(widget.current_name)
+    finally:
+        empty.close()

@@ -8,12 +8,15 @@ use that it did not make (a probability map from another tool, a segmentation op
 a file) is never removed or written over, nor is a Labels result the user painted into;
 the new result goes to a new layer ``"<name> 2"`` and :attr:`Results.notes` says so.
 
-Whether the user painted there is told without reading the whole layer on the GUI thread:
-napari's undo, redo and stroke history (``_review_snapshot.history_token``) is noted when
-the dock writes, and the layer is compared with what the dock wrote only when that history
-moved since (a stroke undone is then no edit). What it wrote is a copy made in the worker
-(``kept``): before, a copy of the whole layer held the GUI thread for 2 s at 8192 x 8192,
-and each later run compared the whole layer (1 s). :class:`EditState` and
+Whether the user painted there is told without reading the whole layer on the GUI thread
+where that would cost: napari's undo, redo and stroke history
+(``_review_snapshot.history_token``) is noted when the dock writes, and a layer over
+:data:`FINGERPRINT_BYTES` (64 MiB: 4096 x 4096 ids) is compared with what the dock wrote
+only when that history moved since (a stroke undone is then no edit); a write into such a
+layer that napari keeps no history of (``layer.data[...] = v`` from the console) is not
+seen. Smaller layers are compared whole, as before. What the dock wrote is a copy made in
+the worker (``kept``): before, a copy of the whole layer held the GUI thread for 2 s at
+8192 x 8192, and each later run compared the whole layer (1 s). :class:`EditState` and
 :func:`fingerprint` serve the Weight map dock too (an edit from a mere redraw).
 """
 
@@ -213,8 +216,11 @@ class Results:
         if target is not None and target.name == given:
             data = target.data
             part = tuple(index) if data.shape == full else ()
-            # Not painted since the dock wrote (its history as then): not compared.
-            clean = data.shape == wrote.shape and token is not None and token == edit_state(target)
+            # Not painted since the dock wrote (its history as then): not compared, for
+            # layers too large to compare on the GUI thread. Smaller ones are compared
+            # whole, so a write outside napari's history (a console line) is seen too.
+            clean = data.shape == wrote.shape and wrote.nbytes > FINGERPRINT_BYTES
+            clean = clean and token is not None and token == edit_state(target)
             if not clean and part:  # only the part compared: the rest may be painted
                 self._labels[name] = (target, given, wrote, None)
             if clean or (

@@ -25,6 +25,8 @@ from napari_unet.core.review.prefetch import Prefetcher, model_key
 
 #: The name ``auto`` is shown by until an image is predicted (then the model's own name).
 AUTO_NAME = "auto"
+#: Each image's error when the built-in models did not load.
+UNLOADABLE = "the built-in models could not be loaded"
 
 
 class Member(NamedTuple):
@@ -99,8 +101,11 @@ class AutoPrefetcher(Prefetcher):
         self._options = kwargs.get("options") or {}
         self._chosen: dict[str, str] = {}  # image -> the model chosen when it was last read
         self._loaded, self._unloadable = threading.Event(), ""
-        if isinstance(models, _Later):  # loaded in the thread, before its first image
+        if isinstance(models, _Later) or not models:  # loaded in the thread, or none loaded
             self._models, self._routes, self._keys = None, {}, {}
+            if not isinstance(models, _Later):  # before, StopIteration on the GUI thread
+                self._unloadable, self._models = UNLOADABLE, {}
+                self._loaded.set()  # the thread says so for each image
             super().__init__(review, None, None, AUTO_NAME, **kwargs)
             return
         self._use(models)  # set before the thread starts (the base class starts it)
@@ -136,20 +141,27 @@ class AutoPrefetcher(Prefetcher):
         self._loaded.set()
 
     def _loop(self) -> None:
-        """Load the built-in models first if not given (here, not on the GUI thread)."""
+        """Load the built-in models first if not given (here, not on the GUI thread).
+
+        Whatever the loading raises, :attr:`models` and :meth:`keys_of` stop waiting (before,
+        a MemoryError left the GUI thread waiting on them for good).
+        """
         if not self._loaded.is_set():
             try:
                 self._use(builtin_models())
                 self._route(next(iter(self._routes.values())))
-            except (OSError, ValueError, RuntimeError, ImportError) as exc:
-                self._models, self._routes, self._keys = {}, {}, {}
-                self._unloadable = f"the built-in models could not be loaded: {exc}"
+            except Exception as exc:  # noqa: BLE001 - MemoryError too: said for each image
+                self._unloadable = f"{UNLOADABLE}: {str(exc) or type(exc).__name__}"
+            finally:
+                if self._unloadable or self._models is None:
+                    self._models, self._routes, self._keys = {}, {}, {}
                 self._loaded.set()
-                with self._cond:
-                    wanted = list(self._wanted[: self.cache_size])
-                for name in wanted if self.on_error is not None else ():
-                    self.on_error(name, self._unloadable)  # every image fails: said once
-                return None
+        if self._unloadable:
+            with self._cond:
+                wanted = list(self._wanted[: self.cache_size])
+            for name in wanted if self.on_error is not None else ():
+                self.on_error(name, self._unloadable)  # every image fails: said once
+            return None
         return super()._loop()
 
     def error(self, name: str) -> str | None:

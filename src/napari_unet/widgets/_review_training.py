@@ -328,6 +328,10 @@ def use_trained(dock, model, metadata: dict, name: str, saved: Path | None, run=
         dock._model_name = name
         return
     switch_model(dock, model, metadata, name)
+    if kinds is not None and models == {}:  # ``auto`` without its built-in models: no stand-in
+        dock._report.value += (
+            f" The built-in models could not be loaded, so {name} predicts every image."
+        )
 
 
 def _stand_in(dock, model, metadata: dict, name: str, saved: Path | None, kinds) -> None:
