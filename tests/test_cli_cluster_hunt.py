@@ -8,51 +8,21 @@ run ended by SIGTERM left ``OUTDIR/..NAME.probabilities.tmp.zarr.PID.XXXX.tmp`` 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from greeting_server import greeting_server
 
 from napari_unet.cli import main
 from napari_unet.core.images.io import write_image
 
 pytest.importorskip("distributed")
-
-
-@contextlib.contextmanager
-def _server(greeting: bytes | None):
-    """A local TCP server on a free port; it sends ``greeting`` first (None: nothing)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(5)
-    held = []
-
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)
-            if greeting:
-                with contextlib.suppress(OSError):
-                    conn.sendall(greeting)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
 
 
 def _png(tmp_path: Path) -> Path:
@@ -64,7 +34,7 @@ def _png(tmp_path: Path) -> Path:
 
 def test_predict_on_a_port_that_greets_first_says_it_is_no_scheduler(tmp_path, capsys):
     src = _png(tmp_path)
-    with _server(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n") as address:
+    with greeting_server(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n") as address:
         code = main(["predict", "nuclei", str(src), "-o", str(tmp_path / "out"),
                      "--scheduler", address])  # fmt: skip
     err = capsys.readouterr().err
@@ -92,7 +62,7 @@ def test_predict_ended_by_sigterm_removes_its_temporary_store(tmp_path):
     args = ["predict", "nuclei", str(src), "-o", str(out), "--scheduler"]
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "25s"}  # fmt: skip
-    with _server(None) as address:
+    with greeting_server(None) as address:
         code = (f"import sys; from napari_unet.cli import main; "
                 f"sys.exit(main({[*args, address]!r}))")  # fmt: skip
         proc = subprocess.Popen([sys.executable, "-c", code], env=env,

@@ -10,43 +10,15 @@ closed Client raised dask's ClosedClientError.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 
 import pytest
+from greeting_server import greeting_server
 
 from napari_unet.core.errors import InputError
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
-
-
-@contextlib.contextmanager
-def _server(greeting: bytes | None):
-    """A local TCP server on a free port; it sends ``greeting`` first (None: nothing)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(5)
-    held = []
-
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            held.append(conn)
-            if greeting:
-                with contextlib.suppress(OSError):
-                    conn.sendall(greeting)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
 
 
 def _first(scheduler, wait: float = 20.0):
@@ -78,7 +50,7 @@ def short_worker_wait(monkeypatch):
 
 
 def test_a_port_that_greets_first_is_not_a_scheduler():
-    with _server(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n") as address:
+    with greeting_server(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n") as address:
         error = _first(address)
     assert isinstance(error, InputError), repr(error)
     text = str(error)
@@ -88,7 +60,10 @@ def test_a_port_that_greets_first_is_not_a_scheduler():
 
 
 def test_a_port_that_answers_nothing_fails_after_the_connect_timeout():
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), _server(None) as address:
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        greeting_server(None) as address,
+    ):
         error = _first(address)
     assert isinstance(error, InputError), repr(error)
     assert address in str(error) and "no answer within 1 s" in str(error)
