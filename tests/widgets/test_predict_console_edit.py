@@ -9,21 +9,16 @@ whole again (a review of the day's change found it).
 from __future__ import annotations
 
 import pytest
+from test_gui_stalls_hunt import _labels_names, _predict_dock
 
 pytest.importorskip("napari")
 
 
 def test_a_correction_written_from_the_console_is_kept(make_napari_viewer, tiny, run_predict):
     pytest.importorskip("torch")
-    from napari_unet.sample_data import touching_cells_data
-    from napari_unet.widgets.predict import PredictWidget, result_name
+    from napari_unet.widgets.predict import result_name
 
-    viewer = make_napari_viewer()
-    image = viewer.add_image(touching_cells_data()[0], name="cells")
-    widget = PredictWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget.set_model(*tiny, name="A")
-    widget._image.value = image
+    viewer, widget = _predict_dock(make_napari_viewer, tiny)
     run_predict(widget)
     name = result_name("cells", "A")
     seg = viewer.layers[name]
@@ -31,6 +26,5 @@ def test_a_correction_written_from_the_console_is_kept(make_napari_viewer, tiny,
     seg.refresh()
     run_predict(widget)
     assert int(seg.data[5, 5]) == 999
-    labels = [layer.name for layer in viewer.layers if type(layer).__name__ == "Labels"]
-    assert labels == [name, f"{name} 2"]  # the new result beside it
+    assert _labels_names(viewer) == [name, f"{name} 2"]  # the new result beside it
     assert "Kept your edits" in widget._status.value
