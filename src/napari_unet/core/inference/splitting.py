@@ -102,7 +102,12 @@ def reconstruct_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _one_sort(seed: np.ndarray, mask: np.ndarray, reconstruction_loop) -> np.ndarray:
-    """scikit-image's reconstruction with its inner loop, ranks taken from the one sort."""
+    """scikit-image's reconstruction with its inner loop, ranks taken from the one sort.
+
+    Each working array is dropped as soon as the next is made from it (the padded images
+    once sorted, the sorted values once ranked): an instance whose box is the whole image
+    (one joined blob) costs about half the memory of holding them all to the end.
+    """
     height, width = seed.shape
     images = np.full((2, height + 2, width + 2), np.min(seed), np.float64)
     images[0, 1:-1, 1:-1] = seed
@@ -115,18 +120,26 @@ def _one_sort(seed: np.ndarray, mask: np.ndarray, reconstruction_loop) -> np.nda
     )
     flat = images.reshape(-1)
     order = np.argsort(flat).astype(signed, copy=False)
+    ordered = flat[order]
+    del images, flat
+    change = ordered[:-1] != ordered[1:]
+    values = ordered[np.r_[0, np.flatnonzero(change) + 1]]
+    del ordered
+    step = np.zeros(size, unsigned)
+    np.cumsum(change, out=step[1:], dtype=unsigned)
+    del change
+    ranks = np.empty(size, unsigned)
+    ranks[order] = step
+    del step
     descending = order[::-1]
     prev = np.full(size, -1, signed)
     nxt = np.full(size, -1, signed)
     prev[descending[1:]] = descending[:-1]
     nxt[descending[:-1]] = descending[1:]
-    ordered = flat[order]
-    step = np.zeros(size, unsigned)
-    np.cumsum(ordered[:-1] != ordered[1:], out=step[1:], dtype=unsigned)
-    ranks = np.empty(size, unsigned)
-    ranks[order] = step
-    values = ordered[np.r_[0, np.flatnonzero(ordered[:-1] != ordered[1:]) + 1]]
-    reconstruction_loop(ranks, prev, nxt, strides, descending[0], flat.size // 2)
+    start = descending[0]
+    del order, descending
+    reconstruction_loop(ranks, prev, nxt, strides, start, size // 2)
+    del prev, nxt
     return values[ranks[: size // 2]].reshape(height + 2, width + 2)[1:-1, 1:-1]
 
 
