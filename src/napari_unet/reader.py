@@ -243,8 +243,8 @@ def _all_series(series: list[Path], title: str) -> list[tuple]:
 
     A damaged series is named in a warning and the others open; all damaged: the first's
     error. The first series comes last: napari adds layers in order, so the main image
-    (series 0) lies on top and is the one selected, not a slide scanner's label or overview
-    image (often series 1 and 2).
+    (series 0) and its labels lie on top, above a slide scanner's label or overview image
+    (often series 1 and 2), and one of them is selected.
     """
     layers, errors = [], []
     for p in series:

@@ -152,3 +152,25 @@ def test_a_cluster_with_a_worker_still_runs_the_tasks(short_worker_wait):
     ) as cluster:
         got = dict(iter_tasks(tasks, cluster.scheduler_address))
     assert got == {0: 0, 1: 3, 2: 6}
+
+
+def test_the_no_workers_warning_is_shown_at_every_run(short_worker_wait, monkeypatch):
+    """Python prints a warning once per text and line: a second run waited silently."""
+    import time
+    import warnings
+
+    shown = []
+    with (
+        distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("default")  # as outside the tests
+        monkeypatch.setattr(warnings, "showwarning", lambda msg, *a, **k: shown.append(str(msg)))
+        for _ in range(2):
+            assert _run_adding_a_worker_later(cluster, client) == {0: 0, 1: 3, 2: 6}
+            cluster.scale(0)  # the workers leave (a batch job's time limit)
+            deadline = time.monotonic() + 10
+            while client.nthreads() and time.monotonic() < deadline:
+                time.sleep(0.05)
+    assert len([text for text in shown if "has had no workers" in text]) == 2

@@ -215,11 +215,16 @@ def _warn_without_workers(client, futures) -> None:
         if time.monotonic() >= end:
             if not _has_workers(client):
                 address = getattr(client.scheduler, "address", None) or "ADDRESS"
-                warnings.warn(
+                # Shown at every run: a plain warn() is printed once per process for the
+                # same text and line, and a second run on a cluster whose workers left
+                # since waited silently again. registry=None keeps no such record.
+                warnings.warn_explicit(
                     f"the scheduler at {address} has had no workers for {WORKER_WAIT_S:g} s: "
                     f"start one with `dask worker {address}` (still waiting; Ctrl-C stops)",
                     RuntimeWarning,
-                    stacklevel=2,
+                    __file__,
+                    _warn_without_workers.__code__.co_firstlineno,
+                    registry=None,
                 )
             return
         time.sleep(0.1)
