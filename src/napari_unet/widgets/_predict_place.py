@@ -189,12 +189,9 @@ class Results:
         _, _, wrote, token = self._labels.get(key, (None, None, None, None))
         data = target.data
         same = bool(index) and wrote is not None and self._labels[key][0] is target
-        if same:
-            pass  # the part written below
-        elif kept is not None and kept.shape == data.shape and kept.dtype == data.dtype:
-            wrote = kept if index or data is values else np.array(data)
-        else:
-            wrote = np.array(data)
+        if not same:  # else only the part written below changed
+            fits = kept is not None and kept.shape == data.shape and kept.dtype == data.dtype
+            wrote = kept if fits and (index or data is values) else np.array(data)
         if index:
             wrote[tuple(index)] = values
         # The history now; None where the layer may differ from ``wrote`` (painted outside).
