@@ -385,3 +385,40 @@ def test_messages_name_the_command_and_the_options_they_are_about(pair, tmp_path
     err = capsys.readouterr().err
     assert "bioimage.io model package" in err and "napari-unet import" in err
     assert not out.exists()
+
+
+def test_a_warning_of_the_package_prints_as_one_warning_line(pair, tmp_path, monkeypatch, capsys):
+    """Before: Python's format (a source path, a line number, the category, a code line)."""
+    from napari_unet.core.training import trainer
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(trainer, "save_snapshot", disk_full)
+    image, labels = pair
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--images", str(image), "--labels", str(labels), "--steps", "4",
+            "--val-every", "2", "-o", str(out), *FAST[:-2], "--val-fraction", "0.3"]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "napari-unet train: warning: could not save the best model" in err
+    assert "RuntimeWarning" not in err and ".py:" not in err
+    assert out.exists()
+
+
+def test_warnings_of_other_packages_keep_python_s_format(capsys):
+    import warnings
+
+    from napari_unet.cli import PACKAGE, warning_lines
+
+    with warnings.catch_warnings(record=True) as caught:  # as Python would show them
+        warnings.simplefilter("always")
+        shown = warnings.showwarning
+        with warning_lines("predict"):
+            warnings.warn_explicit("ours", RuntimeWarning, str(PACKAGE / "core" / "x.py"), 3)
+            warnings.warn_explicit("theirs", UserWarning, "/elsewhere/lib.py", 7)
+        assert warnings.showwarning is shown  # put back
+    assert capsys.readouterr().err == "napari-unet predict: warning: ours\n"
+    assert [(str(w.message), w.filename, w.lineno) for w in caught] == [
+        ("theirs", "/elsewhere/lib.py", 7)
+    ]

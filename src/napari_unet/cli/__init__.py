@@ -9,8 +9,11 @@ Each subcommand lives in its own module of this package and provides
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
+from pathlib import Path
 
 from napari_unet._version import __version__
 from napari_unet.core.errors import InputError
@@ -50,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     User mistakes (:class:`~napari_unet.core.errors.InputError`), what the file system refuses
     (missing files, denied permissions, a full disk: any ``OSError``) and running out of
-    memory print one ``error:`` line and return 2; Ctrl-C returns 130.
+    memory print one ``error:`` line and return 2; Ctrl-C returns 130. The package's own
+    warnings print one ``warning:`` line (:func:`warning_lines`).
     """
     try:
         args = build_parser().parse_args(argv)
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print("napari-unet: interrupted", file=sys.stderr)
         return 130
     try:
-        return int(args.func(args) or 0)
+        with warning_lines(args.command):
+            return int(args.func(args) or 0)
     except (InputError, OSError) as exc:
         print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -74,6 +79,38 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"napari-unet {args.command}: interrupted", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
+
+
+#: The package's folder: a warning raised from a file under it is the command's own.
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def warning_lines(command: str):
+    """Print the package's warnings as ``napari-unet COMMAND: warning: ...`` lines.
+
+    Like its errors, and as the commands print what they find themselves. Before, a
+    warning raised inside the package (a cluster without workers, a best model that could
+    not be saved) printed as Python shows warnings: a source path, a line number, the
+    category and the line of code. Warnings of other packages are shown as Python does.
+    """
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        try:
+            ours = Path(filename).resolve().is_relative_to(PACKAGE)
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            return shown(message, category, filename, lineno, file, line)
+        print(f"napari-unet {command}: warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        if warnings.showwarning is show:
+            warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover
