@@ -225,13 +225,15 @@ def read_labels(path: Path):
     import numpy as np
 
     from napari_unet.core.images.io import read_image
-    from napari_unet.core.images.labels import looks_like_colour
+    from napari_unet.core.images.labels import has_sample_axis, looks_like_colour
 
     check_label_file(path)
     labels = np.asarray(read_image(path, labels=True))
     channels = _channel_axes(path, labels.ndim)
     if channels == "C" and labels.ndim > 2 and labels.shape[-1] == 1:  # moved last on reading
         labels, channels = labels[..., 0], ""
+    if has_sample_axis(labels.shape):  # (Y, X, 1): one plane, as measure reads it (before:
+        labels, channels = labels[..., 0], ""  # refused, "shape (Y, X, 1) but ... (Y, X)")
     if channels or looks_like_colour(labels.shape):
         kind = "holds several channels" if channels == "C" else "is a colour image"
         hint = (

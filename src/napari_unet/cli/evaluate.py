@@ -223,10 +223,17 @@ def run(args: argparse.Namespace) -> int:
         Path(args.inputs[0]).suffix.lower() in MODEL_SUFFIXES or is_pretrained_name(args.inputs[0])
     )
     pairs, unused, source, inputs = _model_form(args) if model_form else _labels_form(args)
+    from napari_unet.cli.measure import is_probabilities, note_probabilities
+
+    # predict --probabilities writes NAME_probabilities beside the labels: no label image
+    # (before: "NAME_probabilities has no ground truth", as if a ground-truth file were missing)
+    probabilities = [name for name in unused if is_probabilities(name)]
+    if probabilities:
+        note_probabilities("evaluate", probabilities)
     for name in unused:
-        print(
-            f"napari-unet evaluate: warning: {name} has no ground truth; skipped", file=sys.stderr
-        )
+        if name not in probabilities:
+            print(f"napari-unet evaluate: warning: {name} has no ground truth; skipped",
+                  file=sys.stderr)  # fmt: skip
 
     from napari_unet.core.progress import drain
 

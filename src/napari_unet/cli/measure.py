@@ -72,6 +72,20 @@ def image_name(label: Path, endings: tuple[str, ...] = LABEL_ENDINGS) -> str:
     return stem
 
 
+def is_probabilities(stem: str) -> bool:
+    """Whether a file of this stem is one ``predict --probabilities`` wrote."""
+    return _ends(stem, "_probabilities")
+
+
+def note_probabilities(command: str, names: list[str]) -> None:
+    """Say that the probability files ``predict --probabilities`` wrote are skipped.
+
+    They lie beside the labels and are no label images (nor labels without ground truth).
+    """
+    print(f"napari-unet {command}: note: skipping {len(names)} probability file(s) "
+          f"({names[0]}...)", file=sys.stderr)  # fmt: skip
+
+
 def _ends(stem: str, ending: str) -> bool:
     """Whether ``stem`` ends with ``ending`` whatever its case (``A_Masks`` in ``_masks``).
 
@@ -254,6 +268,7 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     import numpy as np
 
     from napari_unet.core.images.io import read_image
+    from napari_unet.core.images.labels import has_sample_axis
     from napari_unet.core.review.measure import measure_objects, summarize
 
     labels = np.asarray(read_image(label_path, labels=True))
@@ -267,7 +282,8 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     except InputError as exc:
         shown = label_path if image_path is None else f"{label_path} with {image_path}"
         raise InputError(f"{shown}: {exc}") from None
-    planes = labels.shape[0] if labels.ndim == 3 else None
+    # A (Y, X, 1) file is one plane, as measured (before: Y "planes" in the summary).
+    planes = labels.shape[0] if labels.ndim == 3 and not has_sample_axis(labels.shape) else None
     return table, summarize(table, name, planes=planes), pixel_size
 
 
@@ -288,10 +304,9 @@ def run(args: argparse.Namespace) -> int:
 
     labels, beside = collect_labels(args.labels)
     given = [p for p in args.labels if not p.is_dir() or is_zarr(p)]  # always measured
-    probabilities = [p for p in labels if _ends(p.stem, "_probabilities") and p not in given]
-    if probabilities:  # predict --probabilities writes them beside the labels
-        print(f"napari-unet measure: note: skipping {len(probabilities)} probability file(s) "
-              f"({probabilities[0].name}...)", file=sys.stderr)  # fmt: skip
+    probabilities = [p for p in labels if is_probabilities(p.stem) and p not in given]
+    if probabilities:
+        note_probabilities("measure", [p.name for p in probabilities])
         labels = [p for p in labels if p not in probabilities]
     images = collect_images(args.images) if args.images else beside
     pairs = pair_images(labels, images, by_order=bool(args.images))
