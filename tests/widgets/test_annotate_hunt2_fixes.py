@@ -1,6 +1,6 @@
 """The Annotate dock never gives one image's project to another, nor loses a region or strokes.
 
-Each test of a fix fails on the dock before it: a Project folder chosen away from the
+Each test of a fix fails on the dock before it: a project folder chosen away from the
 images was taken over by the next image (its annotations loaded and written over, its
 project.json renamed), and so was one shared by two images without files; an annotations
 layer left while Accept ran became editable with no session saving it; choosing a folder

@@ -1,6 +1,6 @@
 """An Annotate session that paints nothing writes nothing.
 
-Flushed at a second Start (say with another Leading axis) or at closing, an untouched
+Flushed at a second Start (say with another leading axis) or at closing, an untouched
 session wrote an empty annotations.tif and a whole-image region: the second Start then
 refused its own project folder as another image's (autosave off, nothing painted after
 that was saved), and training read the image as annotated, all background.

@@ -265,7 +265,7 @@ def test_a_prediction_per_channel_is_refused_with_why(make_napari_viewer, qtbot,
     widget._prediction_combo.reset_choices()
     widget._prediction_combo.value = viewer.layers["three segmentation"]
     _accept(qtbot, widget, refused=True)
-    assert any("one plane per channel" in m and "Leading axis" in m for m in messages)
+    assert any("one plane per channel" in m and "leading axis" in m for m in messages)
 
 
 def test_autosave_then_restore_in_a_new_viewer(make_napari_viewer, qtbot, tmp_path):

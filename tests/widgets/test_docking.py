@@ -117,11 +117,11 @@ def test_the_open_evaluate_section_keeps_the_window_on_screen(make_napari_viewer
 @pytest.mark.parametrize(
     "module, cls, names",
     [
-        ("annotate", "AnnotateWidget", ("Image", "Leading axis", "Project folder", "Prediction",
-                                        "Min piece (px)", "TIFF file")),
-        ("weightmap", "WeightMapWidget", ("labels",)),
+        ("annotate", "AnnotateWidget", ("image", "leading axis", "project folder", "prediction",
+                                        "min piece (px²)", "TIFF file")),
+        ("weightmap", "WeightMapWidget", ("annotations",)),
         ("live", "LiveWidget", ("image", "annotations", "model")),
-        ("train", "TrainWidget", ("image", "labels", "start from", "steps")),
+        ("train", "TrainWidget", ("image", "annotations", "start from", "steps")),
         ("predict", "PredictWidget", ("image",)),
         ("review", "ReviewWidget", ("images",)),
         ("evaluate", "EvaluateWidget", ()),

@@ -49,5 +49,5 @@ def test_train_a_head_then_predict_with_its_seeds(
     layer = viewer.layers[result_name("cells", predict._form.model_name)]
     assert layer.data.shape == (96, 96) and layer.data.dtype == np.int32
     # The built-in model has the paper's head: the split applies again.
-    predict._source.value = "nuclei (built-in starter)"
+    predict._source.value = "nuclei (built-in)"
     assert predict._split.enabled and not predict._seed_level.enabled

@@ -1,7 +1,7 @@
 """The Predict dock's results lie on the image, spare the user's layers, and stop with the dock.
 
 Before: the result (and the probabilities) of a rotated, sheared or affine-transformed image
-got only its scale and translate, so it lay beside the cells; "current view/slice only"
+got only its scale and translate, so it lay beside the cells; "current view/plane only"
 predicted another part of a rotated image than the one on screen; "also add probabilities"
 removed or overwrote a user's own layer named ``"<image> probabilities"`` (a map from
 another tool); and removing the dock mid-run still added its result afterwards.

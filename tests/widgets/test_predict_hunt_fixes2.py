@@ -1,6 +1,6 @@
 """The Predict dock: the view zoomed in very far, each image's own size, odd result layers.
 
-Before: "current view/slice only" predicted the whole image when fewer than 16 x 16 pixels
+Before: "current view/plane only" predicted the whole image when fewer than 16 x 16 pixels
 were in view, or the view was beside the image; the object size given for one image was
 used for the next image chosen; a non-Labels layer of the result's name left a traceback
 and the status on "Predicting..."; and every result write redrew the whole result layer
@@ -131,8 +131,8 @@ def test_failure_showing_a_result_is_said(
 
     monkeypatch.setattr(_predict_place.Results, "put", broken)
     run_predict(widget)
-    assert widget._status.value == "Error: Could not show the result: no room"
-    assert errors == ["Could not show the result: no room"]
+    assert widget._status.value == "Error: Could not show the segmentation: no room"
+    assert errors == ["Could not show the segmentation: no room"]
 
 
 def test_result_written_in_place_redraws_once(make_napari_viewer, monkeypatch):

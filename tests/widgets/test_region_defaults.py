@@ -3,7 +3,7 @@
 After Annotate > Start (layers ``"<image> annotations"`` and ``"<image> annotated region"``)
 each dock's annotated-region picker chooses that region for the chosen image, keeps a region
 the user chose, and follows another image. The idle status lines say what the picks mean,
-and the Train dock's "val labels" is enabled only when it is read (a validation image).
+and the Train dock's "val annotations" is enabled only when it is read (a validation image).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_train_dock_opened_after_annotate_picks_its_region(make_napari_viewer):
     image, labels, region = _annotated(viewer)
     dock = _train_dock(viewer)
     assert dock._image.value is image and dock._labels_box.value is labels
-    assert dock._region.value is region  # before: "none (all annotated)"
+    assert dock._region.value is region  # before: "(whole image)"
     assert dock._form.pairs() == [(image, labels, region)]
 
 
@@ -66,7 +66,7 @@ def test_train_dock_keeps_a_region_the_user_chose(make_napari_viewer):
     image, _, region = _annotated(viewer)
     dock = _train_dock(viewer)
     assert dock._region.value is region
-    dock._region.value = None  # the user: "none (all annotated)"
+    dock._region.value = None  # the user: "(whole image)"
     other = viewer.add_shapes([np.array([[0, 0], [0, 40], [40, 40], [40, 0]])], name="mine")
     assert dock._region.value is None  # a layer added changes nothing
     dock._region.value = other
@@ -169,7 +169,7 @@ def test_weight_map_idle_status_names_the_region(make_napari_viewer):
     )
 
 
-# -- finding 10: "val labels" is enabled only when it is read -----------------------------
+# -- finding 10: "val annotations" is enabled only when it is read -----------------------------
 def test_val_labels_is_enabled_only_with_a_validation_image(make_napari_viewer):
     viewer = make_napari_viewer()
     image, _, _ = _annotated(viewer)

@@ -79,15 +79,15 @@ def test_the_preview_draws_outlines_and_hides_when_predict_adds_a_segmentation(
 
 
 def test_the_val_labels_row_says_where_validation_comes_from(make_napari_viewer):
-    """With hold-out on, a greyed val labels picker still showed a labels layer, as if it
-    were used: the row says the held-out rows of the labels instead."""
+    """With hold-out on, a greyed val annotations picker still showed a labels layer, as if
+    it were used: the row says the held-out rows of the annotations instead."""
     viewer = make_napari_viewer()
     viewer.add_image(touching_cells_data()[0], name="touching cells")
     dock = TrainWidget(viewer)
     picker, note = dock._val_labels.native, dock._form._val_note
     assert dock._val_image.native.currentText() == HOLDOUT
     assert picker.isHidden() and not note.native.isHidden()
-    assert "held-out" in note.value and "labels" in note.value
+    assert "held-out" in note.value and "annotations" in note.value
     dock._val_image.value = "none"
     assert picker.isHidden() and note.value == "(no validation)"
     dock._val_image.value = viewer.layers["touching cells"]
@@ -98,8 +98,8 @@ def test_the_start_status_says_what_a_run_validates_on():
     """The status when training starts says the validation data (hold-out, or none)."""
     ev = SimpleNamespace(device="cpu", input_size=64, lr=1e-3, lr_reason="default",
                          n_val=1)  # fmt: skip
-    _, status = th.started_text(ev, "the held-out bottom rows of the labels")
-    assert "validating on the held-out bottom rows of the labels" in status
+    _, status = th.started_text(ev, "the held-out bottom rows of the annotations")
+    assert "validating on the held-out bottom rows of the annotations" in status
     _, status = th.started_text(SimpleNamespace(**{**vars(ev), "n_val": 0}), "")
     assert status.endswith("no validation")
 

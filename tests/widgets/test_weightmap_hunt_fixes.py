@@ -104,5 +104,5 @@ def test_removing_the_labels_with_a_run_queued_says_it_was_removed(
     finally:
         gate.set()
     settle(qtbot, widget)
-    assert widget._status.value == "The labels layer was removed; no weight map is shown."
+    assert widget._status.value == "The annotations layer was removed; no weight map is shown."
     assert errors == [] and [ly.name for ly in viewer.layers] == []

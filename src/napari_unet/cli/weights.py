@@ -36,7 +36,10 @@ def add_parser(subparsers) -> None:
         metavar="balanced|none|W,W[,W]",
     )  # fmt: skip
     add_option(parser, "--mode", key="mode", choices=MODES, default=d.mode)
-    add_option(parser, "--mask", key="mask_file", type=Path, metavar="MASK")
+    # --region is the annotated region's name in the docks; --mask, its first name, still works
+    add_option(
+        parser, "--region", "--mask", key="mask_file", dest="mask", type=Path, metavar="MASK"
+    )
     add_option(parser, "--target", key="target_file", type=Path, metavar="OUT")
     add_option(parser, "--overwrite", key="overwrite", action="store_true")
     parser.set_defaults(func=run)

@@ -46,10 +46,10 @@ OPTIONS: dict[str, dict[str, str]] = {
         "channel": "what a grey model reads of a colour or multichannel image: auto (one "
         "channel when all are equal, else their mean), their mean, or one channel; an RGBA "
         "alpha is never used",
-        "tile": "input tile side in pixels, rounded up to a size the network accepts; "
+        "tile": "input tile side in pixels, rounded up to a size the model accepts; "
         "automatic (0 in the dock): the largest tile that fits the memory, in the dock the "
-        "largest the network runs in half a second, so progress and Cancel act often",
-        "flips": "test-time augmentation: average the network's output over the image and "
+        "largest the model runs in half a second, so progress and Cancel act often",
+        "flips": "test-time augmentation: average the model's output over the image and "
         "its three flips (four times the prediction time; see docs/predict.md)",
         "background": "uneven light: auto (subtract the background, a smooth surface under "
         "the cells, before prediction when it varies by more than 0.3 of the image's range), "
@@ -58,12 +58,12 @@ OPTIONS: dict[str, dict[str, str]] = {
         "about 40 photons, photon noise, by half a pixel before prediction; by one pixel "
         "below 6) or off (never); images in memory only (see docs/predict.md)",
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
-        "device": "where the network runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
+        "device": "where the model runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",
         "precision": "arithmetic: fp32, or fp16/bf16 on a CUDA GPU; bf16 also on a CPU with "
         "AMX (about 2x faster there, probabilities within a few hundredths); elsewhere the CPU "
         "computes in fp32",
-        "scope": "predict the whole image, or only the current view (and slice of a stack); "
+        "scope": "predict the whole image, or only the current view (and plane of a stack); "
         "the tiles still read the pixels around the view they need",
         "object_size": "typical object (cell, nucleus) diameter in the image, in pixels: "
         "each plane is resized so its objects match the size the model was trained on (its "
@@ -77,13 +77,15 @@ OPTIONS: dict[str, dict[str, str]] = {
         "within the sizes the model saw in training)",
         "probabilities": "also output the class probabilities (an Image layer, or "
         "NAME_probabilities files)",
+        "add_probabilities": "also add the foreground probability (0 to 1) as an Image layer, "
+        "'<image> probabilities'",
         "outdir": "folder for the results, NAME_labels.tif (.zarr for Zarr input); an input is "
         "never overwritten",
         "scheduler": "dask.distributed scheduler address (tcp://host:8786): predict chunk by "
         "chunk on that cluster",
         "overwrite": "replace existing output files",
         "predict": "segment the image in the background with the chosen model",
-        "cancel": "stop the prediction; nothing is added",
+        "cancel": "cancel the prediction; nothing is added",
         "save_segmentation": "save the dock's last segmentation to a TIFF file, or a Zarr "
         "store for large images (never over the image's own file)",
         "save_model": "save the model trained in this session to a model file (.safetensors), "
@@ -104,7 +106,8 @@ OPTIONS: dict[str, dict[str, str]] = {
     },
     "Post-processing": {
         "threshold": "foreground probability (0 to 1) above which a pixel belongs to a cell",
-        "min_size": "smallest object kept, in pixels; smaller pieces are removed as noise",
+        "min_size": "smallest object kept, as an area in pixels (px²); smaller pieces are "
+        "removed as noise",
         "split": "split cells left joined at a neck, in pixels of distance each half must "
         "rise above the neck (0 = off; larger splits less)",
         "seed_level": "3class and distance heads: the interior probability or normalised "
@@ -113,7 +116,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     },
     "Training": {
         "train_images": "training images (files, or folders of images)",
-        "labels": "the instance labels: one integer id per cell, 0 for background",
+        "labels": "the annotations (instance labels): one integer id per cell, 0 for background",
         "label_files": "instance label images, one per image in the same order (one integer "
         "id per cell, 0 for background)",
         "region_files": "annotated-region masks, one per image in the same order: pixels that "
@@ -129,11 +132,11 @@ OPTIONS: dict[str, dict[str, str]] = {
         "optimizer": "adam, or sgd (with the paper's momentum 0.99)",
         "schedule": "learning-rate schedule after a short warm-up: constant, cosine or poly",
         "batch_size": "training crops per optimisation step",
-        "crop_size": "side of the training crops in pixels (rounded to a size the network accepts)",
+        "crop_size": "side of the training crops in pixels (rounded to a size the model accepts)",
         "validation": "what validation scores: held-out rows at the bottom of the training "
         "image, nothing, or another Image layer with its labels",
         "val_images": "validation images (files, or folders of images)",
-        "val_labels": "the instance labels of the validation image",
+        "val_labels": "the annotations of the validation image",
         "val_label_files": "instance label images of the validation images, one per image in "
         "the same order",
         "val_fraction": "without validation images: the fraction of the largest image's rows "
@@ -160,8 +163,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "it; empty: IMAGE.unet.safetensors beside the image file",
         "log": "JSON-lines log of every event (default: the model file with .jsonl)",
         "quiet": "print no progress bar (only the results)",
-        "add_pair": "add the chosen image, labels and region to the training pairs",
-        "clear_pairs": "forget the added pairs (train on the chosen image and labels)",
+        "add_pair": "add the chosen image, annotations and annotated region to the training pairs",
+        "clear_pairs": "forget the added pairs (train on the chosen image and annotations)",
         "train": "start training in the background; napari stays usable",
         "stop": "stop after the current step; the model trained so far is kept and saved",
         "resume_run": "continue the last run, with its optimiser state, up to the number of steps",
@@ -189,7 +192,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "project_folder": "where annotations autosave; empty: IMAGE.napari-unet beside the "
         "image file",
         "prediction": "a Labels layer of predicted cells to accept into the annotations",
-        "min_piece": "smallest piece of a predicted cell accepted, in pixels",
+        "min_piece": "smallest piece of a predicted cell accepted, as an area in pixels (px²)",
         "tiff_file": "TIFF file to export the annotations to, or import them from",
         "start_annotating": "create (or reopen from the project folder) the annotation and "
         "region layers of the chosen image",

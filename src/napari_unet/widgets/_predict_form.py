@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     import napari
 
 WHOLE = "whole image"
-VIEW = "current view/slice only"
-BUILTIN = "nuclei (built-in starter)"
+VIEW = "current view/plane only"
+BUILTIN = "nuclei (built-in)"
 #: The default choice: the built-in model chosen by the image (``"auto"``).
 AUTO_CHOICE = "auto (built-in, by the image)"
 #: The model choices that are built-in models, and their names (core.models.pretrained).
@@ -120,7 +120,7 @@ class PredictForm(PredictDisplay, Container):
         self._threshold = FloatSpinBox(
             label="threshold", min=0.01, max=0.99, step=0.05, value=post.threshold
         )
-        self._min_size = SpinBox(label="min size (px)", min=0, max=1_000_000, value=post.min_size)
+        self._min_size = SpinBox(label="min area (px²)", min=0, max=1_000_000, value=post.min_size)
         self._split = FloatSpinBox(
             label="split joined (px)", min=0.0, max=20.0, step=0.5, value=post.split
         )
@@ -139,7 +139,7 @@ class PredictForm(PredictDisplay, Container):
             tile=self._tile, device=self._device, scope=self._scope,
             threshold=self._threshold, min_size=self._min_size, split=self._split,
             seed_level=self._seed_level, flips=self._flips, background=self._background,
-            denoise=self._denoise, probabilities=self._probabilities,
+            denoise=self._denoise, add_probabilities=self._probabilities,
         )  # fmt: skip
 
     @staticmethod

@@ -232,7 +232,7 @@ class Results:
         else:
             return None, name, None
         new = next_free(layers, name)
-        self.notes.append(f"Kept your edits in {target.name!r}; the new result is in {new!r}")
+        self.notes.append(f"Kept your edits in {target.name!r}; the new segmentation is in {new!r}")
         start = np.array(target.data) if index and _labels_of(target, full) else None
         return None, new, start
 

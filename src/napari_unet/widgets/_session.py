@@ -343,7 +343,7 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
             f"{prediction.name!r} has one plane per channel of the image (a model of one "
             "channel predicts each on its own), but the annotations mark all channels at "
             "once: predict with a model trained on these channels (the Train dock trains "
-            "one on them), or start annotating with Leading axis 'stack'"
+            "one on them), or start annotating with leading axis 'stack'"
         )
 
     def accept():
@@ -375,4 +375,4 @@ def _nothing_accepted(pred: np.ndarray, mask: np.ndarray, z) -> str:
         )
     if not np.any(pred[mask]):
         return "its cells lie outside the annotated region: draw the region over them"
-    return "its cells there are annotated already (your cells win) or smaller than min size"
+    return "its cells there are annotated already (your cells win) or smaller than min piece"

@@ -41,8 +41,8 @@ FILE = "model file (fine-tune)"
 SCRATCH = "scratch (architecture below)"
 START_FROM = (BUILTIN, FILE, SCRATCH)
 HOLDOUT = f"hold out {HOLDOUT_FRACTION:.0%} (bottom rows)"
-#: What the val labels row says when no validation image is chosen (hold out, none).
-VAL_NOTES = {None: "(held-out bottom rows of the labels)", "none": "(no validation)"}
+#: What the val annotations row says when no validation image is chosen (hold out, none).
+VAL_NOTES = {None: "(held-out bottom rows of the annotations)", "none": "(no validation)"}
 #: The learning-rate control's value that reads "auto" (the trainer chooses the rate).
 AUTO = 0.0
 
@@ -102,16 +102,16 @@ class TrainForm(Container):
     def _make_controls(self) -> None:
         d = TrainConfig
         self._image = ComboBox(label="image", choices=self._choices("Image"))
-        self._labels_box = ComboBox(label="labels", choices=self._choices("Labels"))
-        self._region = ComboBox(label="region", choices=self._region_choices)
+        self._labels_box = ComboBox(label="annotations", choices=self._choices("Labels"))
+        self._region = ComboBox(label="annotated region", choices=self._region_choices)
         self._add_pair = PushButton(text="Add pair")
         self._clear_pairs = PushButton(text="Clear pairs")
-        self._pairs_label = Label(value="pairs: the image/labels above")
+        self._pairs_label = Label(value="pairs: the image/annotations above")
         _layers.message_label(self._pairs_label)
         self._preset = ComboBox(label="architecture", choices=list(PRESETS), value=DEFAULT_PRESET)
         self._head = ComboBox(label="head", choices=list(HEADS), value=DEFAULT_HEAD)
         self._start_from = ComboBox(label="start from", choices=list(START_FROM), value=BUILTIN)
-        self._init_file = FileEdit(label="fine-tune from", mode="r", filter="*.safetensors")
+        self._init_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self._steps = SpinBox(label="steps", min=1, max=1_000_000, value=d.steps)
         # 0, the minimum, reads "auto": the trainer chooses (TrainConfig.lr None).
         self._lr = FloatSpinBox(label="learning rate", min=0.0, max=1.0, step=1e-4, value=AUTO)
@@ -121,11 +121,11 @@ class TrainForm(Container):
         self._crop = SpinBox(label="crop size (px)", min=16, max=2048, value=d.crop_size)
         self._val_every = SpinBox(label="validate every", min=1, max=100_000, value=d.val_every)
         self._val_image = ComboBox(label="validation", choices=self._val_choices)
-        self._val_labels = ComboBox(label="val labels", choices=self._choices("Labels"))
+        self._val_labels = ComboBox(label="val annotations", choices=self._choices("Labels"))
         # Said in place of the val labels picker when no validation image is read.
         self._val_note = Label(value="", tooltip=describe("val_labels"))
         self._val_row = Container(widgets=[self._val_labels, self._val_note], labels=False,
-                                  layout="horizontal", label="val labels")  # fmt: skip
+                                  layout="horizontal", label="val annotations")  # fmt: skip
         self._val_row.margins = (0, 0, 0, 0)
         self._robust = CheckBox(text="robust: also train for noise, blur, uneven light")
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
@@ -148,7 +148,7 @@ class TrainForm(Container):
 
     def _region_choices(self, _widget=None):
         layers = _layers.layer_choices(self._viewer, "Labels", "Shapes")
-        return [("none (all annotated)", None), *layers]
+        return [("(whole image)", None), *layers]
 
     def _val_choices(self, _widget=None):
         return [(HOLDOUT, None), ("none", "none"), *self._choices("Image")()]
@@ -184,7 +184,7 @@ class TrainForm(Container):
         """What a run validates on, for its status line ("": nothing)."""
         chosen = self._val_image.value
         if chosen is None:
-            return "the held-out bottom rows of the labels"
+            return "the held-out bottom rows of the annotations"
         return "" if isinstance(chosen, str) else repr(chosen.name)
 
     # -- the idle status line -------------------------------------------------------------
@@ -193,7 +193,10 @@ class TrainForm(Container):
         if self._pairs:
             return f"Ready: press Train on the {len(self._pairs)} added pairs."
         if self._image.value is None or self._labels_box.value is None:
-            return "Choose an image and its labels (Annotate > Start makes them), then press Train."
+            return (
+                "Choose an image and its annotations (Annotate > Start makes them), then press "
+                "Train."
+            )
         on, region = f"Ready: press Train on {self._labels_box.value.name!r}", self._region.value
         if region is not None:
             return f"{on} inside {region.name!r}, where unpainted is background."
@@ -232,7 +235,7 @@ class TrainForm(Container):
 
     def _show_pairs(self, note: str = "") -> None:
         names = ", ".join(f"{i.name}+{lb.name}" for i, lb, _ in self._pairs)
-        text = f"pairs: {names}" if self._pairs else "pairs: the image/labels above"
+        text = f"pairs: {names}" if self._pairs else "pairs: the image/annotations above"
         self._pairs_label.value = text + (f" ({note})" if note else "")
 
     def _on_clear_pairs(self, _value=None) -> None:

@@ -1,4 +1,4 @@
-"""The part of a plane the Predict dock's "current view/slice only" predicts.
+"""The part of a plane the Predict dock's "current view/plane only" predicts.
 
 :func:`view_region` is :func:`~napari_unet.widgets._layers.visible_box` where that finds a
 box; it also tells apart the cases that function gives None for: zoomed in on fewer than

@@ -95,16 +95,16 @@ class AnnotateWidget(KeepsPicks, Container):
         tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 
     def _make_controls(self) -> None:
-        self._image_combo = ComboBox(label="Image", choices=self._image_choices)
-        self._axes = ComboBox(label="Leading axis", choices=AXES_CHOICES, value="auto")
-        self._folder = FileEdit(label="Project folder", mode="d", nullable=True)
+        self._image_combo = ComboBox(label="image", choices=self._image_choices)
+        self._axes = ComboBox(label="leading axis", choices=AXES_CHOICES, value="auto")
+        self._folder = FileEdit(label="project folder", mode="d", nullable=True)
         self._start_btn = PushButton(text="Start annotating")
         self._new_cell_btn = PushButton(text="New cell  [n]")
         self._counts = Label(value="")
         self._prediction_combo = ComboBox(
-            label="Prediction", choices=self._prediction_choices, nullable=True
+            label="prediction", choices=self._prediction_choices, nullable=True
         )
-        self._min_size = SpinBox(label="Min piece (px)", value=MIN_PIECE, min=1, max=1_000_000)
+        self._min_size = SpinBox(label="min piece (px²)", value=MIN_PIECE, min=1, max=1_000_000)
         self._accept_btn = PushButton(text="Accept prediction")
         self._tiff_path = FileEdit(label="TIFF file", mode="w", filter="*.tif *.tiff")
         self._export_btn = PushButton(text="Export TIFF")
@@ -229,7 +229,7 @@ class AnnotateWidget(KeepsPicks, Container):
             self._saver.changed()  # its strokes the folder does not hold yet
         self._enable_session(True)
         self._on_layers_changed(start=True)
-        notes = [f"Annotating {image.name} ({plan.kind}, labels {plan.labels_shape})."]
+        notes = [f"Annotating {image.name} ({plan.kind}, annotations {plan.labels_shape})."]
         if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
             size = " x ".join(f"{float(s):g}" for s in scale[-2:])  # not np.float64(0.5)
             notes.append(f"Pixel size {size}: areas are shown in pixels and scaled units.")

@@ -13,7 +13,7 @@ into the ``<image> live prediction`` layer, drawn as outlines so the cells you p
 zoom, and only its box is redrawn (:mod:`~napari_unet.widgets._live_view`).
 
 Accept clicks: with *click to accept* on, a click on a predicted object copies it into the
-annotations as a new cell (one undo step); *Accept all in region* copies every predicted
+annotations as a new cell (one undo step); *Accept all* copies every predicted
 object in the view, or in the shapes of a chosen Shapes layer (painted cells win where they
 overlap).
 """
@@ -104,12 +104,12 @@ class LiveWidget(_layers.KeepsPicks, Container):
         tab_when_docked(self)
 
     def _region_choices(self, _widget=None):
-        return [("the view", None), *_layers.layer_choices(self._viewer, "Shapes")]
+        return [("(the view)", None), *_layers.layer_choices(self._viewer, "Shapes")]
 
     def _annotated_choices(self, _widget=None):
         exclude = (self._labels_box.value,) if hasattr(self, "_labels_box") else ()
         layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=exclude)
-        return [("painted cells only", None), *layers]
+        return [("(painted cells only)", None), *layers]
 
     def _timer(self, ms: int, slot, single: bool = False) -> QTimer:
         timer = QTimer(self.native)
@@ -135,7 +135,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._save = PushButton(text="Save model...", enabled=False)
         self._click = CheckBox(text="click to accept a predicted object", value=False)
         self._region_box = ComboBox(label="accept in", choices=self._region_choices)
-        self._accept_view = PushButton(text="Accept all in region", enabled=False)
+        self._accept_view = PushButton(text="Accept all", enabled=False)
         self._status = Label(value="")  # what Start would train on (keep_idle)
         _layers.message_label(self._status)
         self._start.changed.connect(lambda *_: start_soon(self))  # loads in a thread

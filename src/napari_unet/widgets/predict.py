@@ -216,7 +216,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         try:
             self._show_returned(out)
         except Exception as exc:  # noqa: BLE001 - said in the dock, never "Predicting..."
-            _layers.report_error(self._status, f"Could not show the result: {exc}")
+            _layers.report_error(self._status, f"Could not show the segmentation: {exc}")
 
     def _show_returned(self, out: dict) -> None:
         """Show a run's result (or its estimated object size) and say so in the status."""
@@ -226,7 +226,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         stale = self._stale()
         if stale:  # as Cancel does: the result no longer fits an image in the viewer
             self._progress.value = 0
-            self._status.value = f"Dropped the result: {stale}; nothing was added"
+            self._status.value = f"Dropped the segmentation: {stale}; nothing was added"
             return
         if out["labels"] is None and out.get("output") is None:  # estimate only
             self._form.use_estimate(out["size"])

@@ -52,7 +52,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         super().__init__(labels=False)
         self._viewer = viewer
         d = WeightMapSettings
-        self._labels_box = ComboBox(label="labels", choices=self._labels_choices)
+        self._labels_box = ComboBox(label="annotations", choices=self._labels_choices)
         self._mask = ComboBox(label="annotated region", choices=self._mask_choices)
         self._w0 = FloatSpinBox(label="w0", value=d.w0, min=0.0, max=1000.0, step=1.0)
         self._sigma = FloatSpinBox(label="sigma (px)", value=d.sigma, min=0.1, max=200.0, step=0.5)
@@ -317,7 +317,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self.result = result
         source = self._source
         if source not in self._viewer.layers:
-            self._status.value = "The labels layer was removed; no weight map is shown."
+            self._status.value = "The annotations layer was removed; no weight map is shown."
             return
         placement = geometry(source)
         top = float(weights.max()) if weights.size else 1.0
