@@ -116,41 +116,6 @@ def picks_text(predictions: list, gt, missing: str | None = None) -> str:
     return f"Press Evaluate to score {predictions[0].name!r}{more} against {gt.name!r}."
 
 
-class ScoredEdits:
-    """The names of the scored layers edited since a run began (painted, erased, new data).
-
-    Before, tables stayed current after the ground truth was corrected with the brush or
-    its data replaced (accepted, reloaded): "AP 1.000" for labels no longer shown. Each
-    edit calls ``on_edit`` (the dock greys its tables and says why).
-    """
-
-    EVENTS = ("data", "paint", "labels_update")
-
-    def __init__(self, on_edit) -> None:
-        self.on_edit, self.names, self._watched = on_edit, [], []
-
-    def watch(self, layers) -> None:
-        """Forget earlier edits and layers; report edits of ``layers`` from now on."""
-        for layer, event, callback in self._watched:
-            getattr(layer.events, event).disconnect(callback)
-        self._watched, self.names = [], []
-        for layer in layers:
-            callback = self._callback(layer)
-            for event in self.EVENTS:
-                emitter = getattr(layer.events, event, None)
-                if emitter is not None:
-                    emitter.connect(callback)
-                    self._watched.append((layer, event, callback))
-
-    def _callback(self, layer):
-        def edited(_event=None) -> None:
-            if layer.name not in self.names:
-                self.names.append(layer.name)
-            self.on_edit()
-
-        return edited
-
-
 def stale_text(shown: Picks, gone: list[str], edited=()) -> str:
     """The status once the tables are out of date: what they score, what changed since.
 

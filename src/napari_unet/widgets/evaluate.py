@@ -7,10 +7,8 @@ segmentations (``"<image> segmentation (<model>)"``) to compare with, side by si
 image without ``"<image> annotations"`` leaves the ground truth unpicked (and without
 ``"<image> annotated region"``, the region is the whole image), never another image's; a
 ground truth the user picked stays picked for the next predictions of the same image.
-Tables whose picks have since changed (or whose layers were removed) are greyed, and the
-status says what they score.
-The result tables are exactly as tall as their rows: the dock scrolls, never a table
-inside it.
+Tables whose picks, layers or data changed since are greyed, and the status says what
+they score. The tables are as tall as their rows: the dock scrolls, never a table.
 """
 
 from __future__ import annotations
@@ -29,13 +27,13 @@ from napari_unet.widgets._docking import Section, fit_rows, when_deleted
 from napari_unet.widgets._evaluate_text import (
     Depth,
     Picks,
-    ScoredEdits,
     kept_pick,
     label_headers,
     picks_text,
     stale_text,
     tables,
 )
+from napari_unet.widgets._scored_edits import ScoredEdits
 
 if TYPE_CHECKING:
     import napari
@@ -131,12 +129,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             widgets=[self._prediction, self._compare, self._ground_truth, self._region],
             labels=True,
         )
-        self._outputs = [
-            self._summary_title,
-            self._summary,
-            self._thresholds_title,
-            self._thresholds,
-        ]
+        self._outputs = [self._summary_title, self._summary, self._thresholds_title,
+                         self._thresholds]  # fmt: skip
         self.extend([pickers, self._per_plane, self._run, self._status, *self._outputs])
         for widget in self._outputs:
             widget.visible = False  # until there are results
@@ -193,14 +187,14 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             self._per_plane.value,
         )  # fmt: skip
 
-    def _show_idle(self, _value=None) -> None:
-        """Say what Evaluate would score; grey the tables if they are for other picks."""
+    def _show_idle(self, _value=None) -> bool:
+        """Say what Evaluate would score; grey stale tables; return whether they are current."""
         if self._ground_truth.value is not None:
             self._gt_missing = None
         picked = [*self._predictions(), self._ground_truth.value]
         self._per_plane.visible = any(getattr(lyr, "ndim", 2) > 2 for lyr in picked)
         if self._running:
-            return  # the status shows the run's progress; its end checks again
+            return False  # the status shows the run's progress; its end checks again
         gone, text = [], ""
         if self._shown is not None:
             gone = self._shown.gone(self._viewer.layers)
@@ -210,10 +204,11 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
                 widget.enabled = fresh
             if fresh:
                 self._status.value = self._result_text
-                return
+                return True
             text = stale_text(self._shown, gone, self._edits.names) + " "
         preds = self._predictions()
         self._status.value = text + picks_text(preds, self._ground_truth.value, self._gt_missing)
+        return False
 
     def suggest(self, image_name: str, prediction: str | None = None) -> None:
         """Pick the image's segmentations, its annotations and its annotated region.
@@ -319,14 +314,17 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if self._worker is not None:
             self._worker.quit()
         self._job += 1
+        self._edits.drop()
         self._release()
         self._set_running(False)
-        self._status.value = "Cancelled: the tables show the last results"
+        current = self._show_idle()  # else greyed: edited or other picks since they were made
+        last = "Cancelled: the tables show the last results"
+        self._status.value = last if current else f"Cancelled. {self._status.value}"
 
     def _closed(self) -> None:
         """The dock is deleted (napari closing): drop the run, give the layers back."""
         self._job += 1
-        self._edits.watch([])
+        self._edits.close()
         self._release()
         if self._worker is not None:
             self._worker.quit()
@@ -342,6 +340,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _on_error(self, exc: Exception, job: int | None = None) -> None:
         if job is not None and job != self._job:
             return
+        self._edits.drop()  # the tables shown keep their record of edits
         self._release()
         with contextlib.suppress(RuntimeError):
             _layers.report_error(self._status, f"Evaluation failed: {exc}")
@@ -358,6 +357,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             return
         self.scores = scores
         self.results = next(iter(scores.values()))
+        self._edits.adopt()  # the run's record of edits is now the tables'
         self._shown = shown = self._run_picks
         made = tables(scores, shown.names[len(shown.predictions)])
         self._summary_title.value = made["summary_title"]
@@ -391,9 +391,10 @@ def evaluate_section(viewer: napari.viewer.Viewer) -> QWidget:
     panel = EvaluateWidget(viewer)
     panel.margins = (0, 0, 0, 0)
     tip = (
-        "score segmentations against annotations (ground-truth Labels layers): DSB2018 AP, "
-        "F1, PQ, pixel and Rand scores; after each prediction its layers are picked here"
+        "score segmentations against ground truth (your annotations or another reference "
+        "Labels layer): DSB2018 AP, F1, PQ, pixel and Rand scores; after each prediction its "
+        "layers are picked here"
     )
-    section = Section("Evaluate against annotations", panel.native, tooltip=tip)
+    section = Section("Evaluate against ground truth", panel.native, tooltip=tip)
     section.panel = panel
     return section

@@ -1,0 +1,72 @@
+"""The scored layers of the Evaluate dock's tables edited since those tables were made."""
+
+from __future__ import annotations
+
+
+class ScoredEdits:
+    """The names of the scored layers edited since a run began (painted, erased, new data).
+
+    Before, tables stayed current after the ground truth was corrected with the brush or
+    its data replaced (accepted, reloaded): "AP 1.000" for labels no longer shown. Each
+    edit calls ``on_edit`` (the dock greys its tables and says why). ``names`` are those
+    of the tables shown; a run records its own (:meth:`watch`) and they become the
+    tables' only when it ends with results (:meth:`adopt`). Before, a run's start forgot
+    the tables' record, and after a Cancel or a failed run the tables were current again
+    for a ground truth edited since.
+    """
+
+    EVENTS = ("data", "paint", "labels_update")
+
+    def __init__(self, on_edit) -> None:
+        self.on_edit = on_edit
+        self.names: list[str] = []
+        self._watched: list = []  # (layer, event, callback) of the tables shown
+        self._run: tuple[list[str], list] | None = None  # (names, watched) of a run
+
+    def watch(self, layers) -> None:
+        """A run begins: record edits of ``layers`` from now on, apart from ``names``."""
+        self.drop()
+        names: list[str] = []
+        self._run = (names, self._connect(layers, names))
+
+    def adopt(self) -> None:
+        """The run ended with results: its record is now the tables'."""
+        if self._run is not None:
+            self._disconnect(self._watched)
+            (self.names, self._watched), self._run = self._run, None
+
+    def drop(self) -> None:
+        """The run ended without results (cancelled, failed): its record goes."""
+        if self._run is not None:
+            self._disconnect(self._run[1])
+            self._run = None
+
+    def close(self) -> None:
+        """Report no more edits (the dock is closing)."""
+        self.drop()
+        self._disconnect(self._watched)
+        self._watched, self.names = [], []
+
+    def _connect(self, layers, names: list[str]) -> list:
+        watched = []
+        for layer in layers:
+            callback = self._callback(layer, names)
+            for event in self.EVENTS:
+                emitter = getattr(layer.events, event, None)
+                if emitter is not None:
+                    emitter.connect(callback)
+                    watched.append((layer, event, callback))
+        return watched
+
+    @staticmethod
+    def _disconnect(watched: list) -> None:
+        for layer, event, callback in watched:
+            getattr(layer.events, event).disconnect(callback)
+
+    def _callback(self, layer, names: list[str]):
+        def edited(_event=None) -> None:
+            if layer.name not in names:
+                names.append(layer.name)
+            self.on_edit()
+
+        return edited
