@@ -16,7 +16,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_same_grid", "same_geometry", "shapes_in_pixels"]
+__all__ = ["check_same_grid", "last_axes", "same_geometry", "shapes_in_pixels"]
 
 
 def shapes_in_pixels(shapes, like=None, plane=None) -> list[np.ndarray]:
@@ -29,6 +29,11 @@ def shapes_in_pixels(shapes, like=None, plane=None) -> list[np.ndarray]:
     coordinate, in the image's pixels) keeps its last two axes, a shape of another plane
     gets no vertices (it marks nothing), and a 2D shape stays. Before, napari's *New shapes*
     on a stack (3D vertices) was refused as a region of the 2D labels.
+
+    Otherwise shapes with more axes than ``like`` keep its last axes (:func:`last_axes`):
+    napari's *New shapes* over a channel-first (C, Y, X) image gives 3D vertices whose
+    leading coordinate is the channel slider's; before, the Train dock refused them as a
+    region of the 2D labels. A stack's (Z, Y, X) labels with 3D shapes keep their planes.
     """
     vertices = [np.asarray(v, dtype=float) for v in shapes.data]
     if like is not None and not same_geometry(shapes, like):
@@ -41,7 +46,18 @@ def shapes_in_pixels(shapes, like=None, plane=None) -> list[np.ndarray]:
             mapped[:, -k:] = (world - _axes(like.translate, k)) / _axes(like.scale, k)
             out.append(mapped)
         vertices = out
-    return vertices if plane is None else [_on_plane(v, shapes, *plane) for v in vertices]
+    if plane is not None:
+        vertices = [_on_plane(v, shapes, *plane) for v in vertices]
+    return vertices if like is None else [last_axes(v, like.ndim) for v in vertices]
+
+
+def last_axes(v: np.ndarray, n: int) -> np.ndarray:
+    """Vertices ``v`` (N x D) on their last ``n`` axes: those of the layer they mark.
+
+    The leading coordinates dropped place the shape on the viewer's other sliders (a
+    channel, or the plane the Live dock has already picked); fewer axes stay as they are.
+    """
+    return v[:, -n:] if v.ndim == 2 and v.shape[1] > n else v
 
 
 def _on_plane(v: np.ndarray, shapes, image, index: int | None) -> np.ndarray:
@@ -50,7 +66,7 @@ def _on_plane(v: np.ndarray, shapes, image, index: int | None) -> np.ndarray:
         return v
     world = v[0, -3] * float(shapes.scale[-3]) + float(shapes.translate[-3])
     at = (world - float(image.translate[-3])) / float(image.scale[-3])
-    return v[:, -2:] if int(round(at)) == int(index) else v[:0, -2:]
+    return last_axes(v if int(round(at)) == int(index) else v[:0], 2)
 
 
 def check_same_grid(region, like, what: str = "the annotated region") -> None:

@@ -49,15 +49,38 @@ def _rasterise_one(kind: str, verts: np.ndarray, plane_shape: tuple[int, int]):
 
 
 def _turned_ellipse(corners: np.ndarray, plane_shape: tuple[int, int]):
-    """The pixels inside the ellipse inscribed in a rotated box (corners in order)."""
+    """The pixels inside the ellipse inscribed in a turned box (corners in order).
+
+    The box is a parallelogram: a rotated rectangle, or one drawn on a Shapes layer whose
+    scale differs from the labels' along one axis. The ellipse is the image of the unit disc
+    under the map taking (1, 0) and (0, 1) to the two half-edges; a pixel is inside when its
+    coordinates in that basis (each read with :func:`_across`) lie in the unit disc. Before,
+    they were read by projection onto each half-edge, right only when the edges are
+    perpendicular: on such a parallelogram most of the pixels were wrong.
+    """
     centre = corners.mean(axis=0)
-    axes = [(corners[1] - corners[0]) / 2, (corners[2] - corners[1]) / 2]
+    a, b = (corners[1] - corners[0]) / 2, (corners[2] - corners[1]) / 2
     lo = np.maximum(np.floor(corners.min(axis=0)), 0).astype(int)
     hi = np.minimum(np.ceil(corners.max(axis=0)) + 1, plane_shape).astype(int)
     rr, cc = np.mgrid[lo[0] : max(hi[0], lo[0]), lo[1] : max(hi[1], lo[1])]
     offset = np.stack([rr - centre[0], cc - centre[1]], axis=-1)
-    inside = sum((offset @ a / max(a @ a, 0.25)) ** 2 for a in axes) < 1
+    edges = ((a, _across(a, b)), (b, _across(b, a)))
+    inside = sum((offset @ d / max(e @ d, 0.25)) ** 2 for e, d in edges) < 1
     return rr[inside], cc[inside]
+
+
+def _across(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The part of ``a`` perpendicular to ``b``: ``p @ it / (a @ it)`` reads p along ``a``.
+
+    That is p's coordinate along ``a`` in the basis (a, b). Edges perpendicular to within
+    rounding (a rotated box) give ``a`` itself, the projection used before, bit for bit;
+    so do a zero or parallel ``b`` (a flat box: no basis).
+    """
+    ab, bb = a @ b, b @ b
+    if ab * ab <= 1e-24 * (a @ a) * bb:
+        return a
+    d = a - (ab / bb) * b
+    return d if d @ d > 1e-12 * (a @ a) else a
 
 
 def region_mask(
