@@ -17,7 +17,8 @@ are its channels, as the Predict dock and the command line read them
   image that does not fit (a stack, annotations of another size or not 2D, channels the
   model cannot take) is left out, and the status line says which and why.
 
-A deleted image or annotations layer stops training (:func:`on_layer_removed`).
+A deleted image or annotations layer stops training (:func:`on_layer_removed`); a deleted
+annotated-region layer is no longer used (training goes on without the region).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "own_labels",
     "plane_note",
     "read_inputs",
+    "region_removed",
     "trained_plane",
 ]
 
@@ -241,6 +243,9 @@ def on_layer_removed(dock, layer) -> None:
     training went on, the status still said waiting, and Accept all wrote into the deleted
     annotations. The deleted annotations take no accepted objects any more.
     """
+    link = getattr(dock, "_link", None)
+    if link is not None and layer is link.layer:
+        region_removed(dock, link)
     ours = layer is dock._image or layer is dock._annotations
     if not ours or dock.trainer is None:
         return
@@ -255,3 +260,22 @@ def on_layer_removed(dock, layer) -> None:
         what = "image" if layer is dock._image else "annotations"
         dock._status.value = (f"Stopped: the {what} layer {layer.name!r} was deleted, after "
                               f"{dock.trainer.step} steps; the model is kept.")  # fmt: skip
+
+
+def region_removed(dock, link) -> None:
+    """The annotated-region layer was deleted while training: the trainer is told "no region".
+
+    Before, the trainer kept the deleted layer's region as annotated background (the
+    region was read at Start only) while the picker showed none, and the link still
+    followed the deleted layer. Said in the status line (left out), until the next Start.
+    """
+    trainer = dock.trainer
+    link.close()
+    dock._link = None
+    if trainer is None or not trainer.running:
+        return
+    trainer.set_region(np.zeros(link.shape, bool))
+    dock._left_out = [*dock._left_out, f"annotated region {link.layer.name!r} (deleted)"]
+    with contextlib.suppress(RuntimeError):  # (the dock closing with napari)
+        dock._status.value = (f"The annotated region layer {link.layer.name!r} was deleted: "
+                              "training goes on without its region.")  # fmt: skip

@@ -6,9 +6,8 @@ box a stroke touched, a copy of its labels) and asks for the prediction of what 
 (:meth:`LiveTrainer.request_view`); everything else happens on the trainer's thread, between
 two steps, so the network is never used by two threads at once:
 
-- updates are applied (targets and weight maps recomputed in the box, :mod:`.data`) before
-  the next step, so a stroke is in the next batch (within one step: 0.1-0.3 s on 2 CPU
-  cores with the default network);
+- updates are applied (targets and weight maps recomputed in the box, :mod:`.data`) before the
+  next step: a stroke is in the next batch (within 0.1-0.3 s on 2 CPU cores, default network);
 - batches mix three kinds of crops (:class:`LiveSampler`): centred in the recently updated
   boxes (the newest most often), on pixels where the last prediction of the view disagreed
   with the annotations, and anywhere in the annotated region (nothing is forgotten);
@@ -185,16 +184,12 @@ class LiveTrainer:
         self.other_pairs: list = []  # built on the thread
         self._rng = np.random.default_rng(self.config.seed)
         self.start_step = 0  # the steps of the run continued (resume)
-        if resume is not None:
-            self._take_over(resume)
+        if resume is not None:  # its model, optimiser, steps and annotated background
+            from napari_unet.core.live.resume import take_over
+
+            take_over(self, resume)
         self._thread = threading.Thread(target=self._run, name="napari-unet live", daemon=True)
         self._thread.start()
-
-    def _take_over(self, previous: LiveTrainer) -> None:
-        """Go on from ``previous``: its model, optimiser, steps and annotated background."""
-        from napari_unet.core.live.resume import take_over
-
-        take_over(self, previous)
 
     # -- called by the GUI ------------------------------------------------------------------
     def update(
@@ -212,7 +207,8 @@ class LiveTrainer:
     def set_region(self, region: np.ndarray) -> int:
         """Hand over the areas marked as annotated (a copy of the whole plane's mask).
 
-        Painted cells stay annotated whatever the region. Returns the update's id.
+        Painted cells stay annotated whatever the region; of several regions queued before
+        the thread takes them, only the newest is applied. Returns the update's id.
         """
         return self.update(None, np.array(region))  # checked there: shape, dtype
 
@@ -312,12 +308,15 @@ class LiveTrainer:
         return not self._paused and self.data.annotated
 
     def _apply_updates(self) -> None:
+        queued = []  # in order; of the regions (a whole plane's mask each) only the newest
         while not self._updates.empty():
-            uid, _t, box, labels, mask, undone = self._updates.get_nowait()
-            if box is None:
-                self.data.set_region(labels)
-            else:
+            queued.append(self._updates.get_nowait())
+        last = max((k for k, u in enumerate(queued) if u[2] is None), default=-1)
+        for k, (uid, _t, box, labels, mask, undone) in enumerate(queued):
+            if box is not None:
                 self.data.update(box, labels, mask, undone)
+            elif k == last:  # it replaces the regions queued before it (a drag queued many)
+                self.data.set_region(labels)
             self.applied_at[uid] = time.monotonic()
 
     def _due_view(self) -> Box | None:
