@@ -139,6 +139,7 @@ def _read_tiff(p: Path, lazy: bool):
                     f"{'x'.join(map(str, series.shape))} pixels, {nbytes} bytes, in a file of "
                     f"{p.stat().st_size} bytes)"
                 )
+            _check_data_in_file(p, series.pages)
             _check_planes(p, series.axes)
             if lazy:
                 import zarr
@@ -156,6 +157,26 @@ def _read_tiff(p: Path, lazy: bool):
                 f"({type(exc).__name__}: {exc}); {_INSTALL_CODECS}"
             ) from None
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+
+
+def _check_data_in_file(p: Path, pages) -> None:
+    """Refuse a TIFF whose image data (first and last page) ends past the end of the file.
+
+    A compressed file cut short, or one whose header declares a huge image: tifffile made
+    the whole array first (1.5 GB for a 700-byte file, seconds of zero-filling) and either
+    filled the missing strips with zeros or failed in the decoder with its own words.
+    """
+    for page in (pages[0], pages[-1]):
+        handle = getattr(getattr(page, "parent", None), "filehandle", None)
+        size = getattr(handle, "size", None)  # the page's own file (an OME file set's)
+        offsets, counts = getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ())
+        spans = zip(offsets, counts, strict=False)  # a damaged file may list fewer counts
+        end = max((int(o) + int(n) for o, n in spans), default=0)
+        if size is not None and end > size:
+            raise InputError(
+                f"{p}: the file is truncated or damaged (its image data ends at byte {end}, "
+                f"past the end of the file, {size} bytes)"
+            )
 
 
 def _without_alpha(data, series):
