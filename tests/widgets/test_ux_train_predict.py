@@ -104,6 +104,29 @@ def test_the_start_status_says_what_a_run_validates_on():
     assert status.endswith("no validation")
 
 
+def test_the_start_status_counts_the_cells_trained_and_validated_on():
+    """Before, neither was said: a hold-out of the bottom rows could hold one cell or none."""
+    from napari_unet import TrainConfig, TrainStarted, iter_train, make_pairs, touching_cells
+    from napari_unet.core.images.labels import count_ids
+    from napari_unet.core.training.validation import split_holdout
+
+    image, labels = touching_cells((128, 128), n_cells=12, seed=0)
+    config = TrainConfig(model={"arch": "unet", "base_channels": 4, "depth": 2}, steps=1,
+                         crop_size=48, batch_size=2, device="cpu", val_fraction=0.25)  # fmt: skip
+    pairs = make_pairs([image], [labels], **config.pair_options())
+    events = iter_train(pairs, config)
+    ev = next(events)
+    events.close()
+    assert isinstance(ev, TrainStarted) and ev.n_val == 1
+    trained, held = split_holdout(pairs, 0.25)
+    assert ev.n_cells == count_ids(trained[0].labels[trained[0].mask])
+    assert ev.n_val_cells == count_ids(held[0].labels) > 0
+    assert ev.n_cells + ev.n_val_cells >= 12  # a cell the hold-out line cuts is in both
+    _, status = th.started_text(ev, "the held-out bottom rows of the annotations")
+    assert status.startswith(f"Training on {ev.device}: {ev.n_cells} cells, crops")
+    assert status.endswith(f"bottom rows of the annotations ({ev.n_val_cells} cells)")
+
+
 def test_the_empty_loss_plot_shows_a_hint_until_the_first_point(qtbot):
     """Before any run, empty axes showed a meaningless range (-0.04..0.04)."""
     plot = TrainingPlot()

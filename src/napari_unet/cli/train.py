@@ -268,7 +268,8 @@ class _Reporter:
             self.log.flush()
         if isinstance(ev, TrainStarted):
             print(
-                f"training on {ev.device}: {ev.n_pairs} image(s), {ev.n_val} for validation, "
+                f"training on {ev.device}: {ev.n_pairs} image(s) ({ev.n_cells} cells), "
+                f"{ev.n_val} for validation ({ev.n_val_cells} cells), "
                 f"crops {ev.input_size}->{ev.output_size} px, steps "
                 f"{ev.start_step}->{ev.total_steps}",
                 file=sys.stderr,

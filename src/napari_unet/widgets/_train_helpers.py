@@ -215,9 +215,15 @@ def started_text(ev, validation: str = "") -> tuple[str, str]:
     """
     auto = " auto" if ev.lr_reason.startswith("auto") else ""
     val = f"validating on {validation}" if ev.n_val and validation else "no validation"
-    status = (f"Training on {ev.device}, crops {ev.input_size} px; learning rate {ev.lr:g} "
-              f"({ev.lr_reason}); {val}")  # fmt: skip
+    val += f" ({_cells(ev.n_val_cells)})" if ev.n_val and getattr(ev, "n_val_cells", 0) else ""
+    cells = f"{_cells(ev.n_cells)}, " if getattr(ev, "n_cells", 0) else ""
+    status = (f"Training on {ev.device}: {cells}crops {ev.input_size} px; learning rate "
+              f"{ev.lr:g} ({ev.lr_reason}); {val}")  # fmt: skip
     return f"lr {ev.lr:g}{auto}", status
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell{'s' if n != 1 else ''}"
 
 
 def paint_preview(layer, ev) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_labels", "check_not_mask", "looks_like_colour"]
+__all__ = ["check_labels", "check_not_mask", "count_ids", "looks_like_colour"]
 
 
 def looks_like_colour(shape: tuple[int, ...]) -> bool:
@@ -158,3 +158,18 @@ def compact_ids(labels: np.ndarray) -> np.ndarray:
 
         arr = relabel_sequential(arr if arr.flags.writeable else arr.copy())[0]
     return arr.astype(np.int32, copy=False)
+
+
+def count_ids(labels: np.ndarray) -> int:
+    """The number of distinct positive ids in ``labels`` (the cells painted).
+
+    By counting (``bincount``) where the ids are not far more than the pixels: sorting
+    them all (``np.unique``) took seconds on an 8192 x 8192 image.
+    """
+    fg = np.asarray(labels)
+    fg = fg[fg > 0]
+    if fg.size == 0:
+        return 0
+    if int(fg.max()) <= 4 * fg.size + 1_000_000:
+        return int(np.count_nonzero(np.bincount(fg.astype(np.intp, copy=False))))
+    return int(np.unique(fg).size)

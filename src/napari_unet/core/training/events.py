@@ -44,6 +44,8 @@ class TrainStarted:
     n_val: int
     lr: float = 0.0
     lr_reason: str = ""
+    n_cells: int = 0  # the annotated cells trained on (a cell the hold-out cuts: in both)
+    n_val_cells: int = 0  # those validated on
 
 
 @dataclass(frozen=True)

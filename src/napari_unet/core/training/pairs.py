@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.labels import check_labels, compact_ids
+from napari_unet.core.images.labels import check_labels, compact_ids, count_ids
 from napari_unet.core.images.normalize import check_pixels, check_spec, normalize
 from napari_unet.core.images.photons import prepared
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
@@ -80,8 +80,7 @@ class TrainPair:
     @property
     def n_cells(self) -> int:
         """Number of annotated cells (inside the region)."""
-        lab = self.labels if self.mask is None else self.labels[self.mask]
-        return int(np.unique(lab[lab > 0]).size)
+        return count_ids(self.labels if self.mask is None else self.labels[self.mask])
 
     @property
     def coeffs(self) -> np.ndarray:

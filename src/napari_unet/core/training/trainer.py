@@ -164,8 +164,9 @@ class _Run:
     def started(self) -> TrainStarted:
         """The first event of the run."""
         c, n = self.config, (len(self.pairs), len(self.val))
+        cells = [sum(p.n_cells for p in group) for group in (self.pairs, self.val)]
         return TrainStarted(self.step, c.steps, self.device_name, self.s_in, self.s_out, *n,
-                            self.lr.lr, self.lr.reason)  # fmt: skip
+                            self.lr.lr, self.lr.reason, *cells)  # fmt: skip
 
     def prefetcher(self) -> BatchPrefetcher:
         """Batches of augmented crops, prepared ahead in threads."""
