@@ -175,10 +175,19 @@ def test_user_mistakes_become_notifications(make_napari_viewer, qtbot, errors):
     assert "choose two layers" in errors[-1]
     widget._ground_truth.value = viewer.layers["gt"]
     widget._prediction.value = viewer.layers["pred"]
-    widget._compare.value = [viewer.layers["gt"]]  # the ground truth among those compared
-    widget._run.native.click()
-    assert "choose two layers" in errors[-1] and widget._worker is None
-    widget._compare.value = []
+    # Neither the prediction nor the ground truth is offered to compare with (before, the
+    # ground truth was, and picking it gave "choose two layers").
+    assert [lyr.name for lyr in widget._compare.choices] == []
+    widget._ground_truth.value = viewer.layers["pred"]
+    widget._prediction.value = viewer.layers["gt"]
+    assert [lyr.name for lyr in widget._compare.choices] == []
+    viewer.add_labels(squares(THREE), name="other")
+    assert [lyr.name for lyr in widget._compare.choices] == ["other"]
+    widget._ground_truth.value = viewer.layers["other"]
+    assert [lyr.name for lyr in widget._compare.choices] == ["pred"]
+    viewer.layers.remove("other")
+    widget._ground_truth.value = viewer.layers["gt"]
+    widget._prediction.value = viewer.layers["pred"]
     # An error inside the worker (negative ids) arrives as a notification too.
     viewer.layers.remove("pred")
     bad = squares(THREE)

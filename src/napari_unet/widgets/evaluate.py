@@ -3,12 +3,11 @@
 The panel lives in a collapsible "Evaluate" section at the bottom of the Predict dock
 (:func:`evaluate_section`), where predictions appear. After each prediction the section
 picks ``"<image> segmentation"`` against ``"<image> annotations"``, and the image's other
-segmentations (``"<image> segmentation (<model>)"``) to compare with, side by side; an
-image without ``"<image> annotations"`` leaves the ground truth unpicked (and without
-``"<image> annotated region"``, the region is the whole image), never another image's; a
-ground truth the user picked stays picked for the next predictions of the same image.
-Tables whose picks, layers or data changed since are greyed, and the status says what
-they score. The tables are as tall as their rows: the dock scrolls, never a table.
+segmentations (``"<image> segmentation (<model>)"``) to compare with, side by side; without
+``"<image> annotations"`` the ground truth is unpicked (without ``"<image> annotated
+region"``, the region is the whole image), never another image's; a ground truth the user
+picked stays picked for the image's next predictions. Tables whose picks, layers or data
+changed since are greyed (the status says why); the dock scrolls, never a table.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._make_controls()
         self.results: Scores | None = None
         self.scores: dict[str, Scores] = {}
-        self._worker = None
-        self._job = 0  # the run whose signals count (a cancelled run's later ones do not)
+        self._worker, self._job = None, 0  # the run whose signals count (not a cancelled's)
         self._running = False
         self._lock: _evaluate_work.ReadOnly | None = None
         self._shown: Picks | None = None  # the picks of the results in the tables
@@ -139,9 +137,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         return _layers.layer_choices(self._viewer, "Labels")
 
     def _compare_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        """The Labels layers but the picked prediction (it is scored anyway)."""
-        main = self._prediction.value
-        return [(name, lyr) for name, lyr in self._labels_choices() if lyr is not main]
+        """The Labels layers but the picked prediction (scored anyway) and ground truth."""
+        main, gt = self._prediction.value, getattr(getattr(self, "_ground_truth", None), "value", 0)
+        return [(name, lyr) for name, lyr in self._labels_choices() if lyr not in (main, gt)]
 
     def reset_choices(self, *args) -> None:  # noqa: D102 (magicgui's, keeping the picks)
         with self._auto:
@@ -149,8 +147,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
 
     def _on_gt(self, value=None) -> None:
         """The user picked the ground truth: new predictions keep it (:meth:`suggest`)."""
-        if not self._auto:
+        if not self._auto:  # (the dock's own picks reset the choices after them)
             self._gt_pick = None if value is None else (weakref.ref(value), self._image)
+            self._on_prediction()  # before, the ground truth was offered to compare with it
 
     def _on_prediction(self, _value=None) -> None:
         with self._auto:
@@ -251,6 +250,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._gt_missing = image_name if gt is None else None
         self._ground_truth.reset_choices()  # "(none)" offered while there are no annotations
         self._ground_truth.value = gt  # never another image's annotations
+        self._compare.reset_choices()  # the ground truth is not offered to compare with
         region = names.get(f"{image_name} annotated region")
         self._region.value = region if region in self._region.choices else None
 
