@@ -155,3 +155,19 @@ def test_a_preview_too_large_to_outline_at_each_update_is_filled_faintly(make_na
     assert preview.contour == 0 and preview.opacity <= 0.4
     small, _ = th.preview_layer(viewer, image, labels, (2048, 2048))
     assert small.contour > 0
+
+
+def test_the_val_note_never_makes_the_train_dock_wider_than_it_shows(make_napari_viewer, qtbot):
+    """The note "(held-out bottom rows of the annotations)" is set after the dock's width
+    was fixed: it made the form 24 px wider than the dock, and its right edge was cut."""
+    from qtpy.QtWidgets import QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    dock = TrainWidget(viewer)
+    viewer.window.add_dock_widget(dock, name="Train")
+    assert "annotations" in dock._form._val_note.value
+    scroll = dock.native.findChild(QScrollArea)
+    qtbot.waitUntil(lambda: scroll.viewport().width() > 50, timeout=5000)
+    qtbot.wait(50)
+    assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()
+    assert scroll.widget().width() <= scroll.viewport().width()

@@ -27,13 +27,16 @@ from qtpy.QtWidgets import (
     QApplication,
     QDockWidget,
     QMainWindow,
+    QScrollArea,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-__all__ = ["MARK", "Section", "fit_rows", "reveal", "tab_when_docked", "when_deleted"]
+__all__ = [
+    "MARK", "Section", "fit_rows", "reveal", "scroll_panel", "tab_when_docked", "when_deleted",
+]  # fmt: skip
 
 #: Dynamic Qt property set on a dock's content: the plugin's docks find each other by it.
 MARK = "napari_unet_dock"
@@ -314,3 +317,50 @@ def reveal(scroll, first: QWidget, last: QWidget | None = None) -> None:
             scroll_to()
 
     QTimer.singleShot(0, safely)
+
+
+def scroll_panel(*widgets, min_height: int = 260) -> QScrollArea:
+    """The widgets stacked in a vertical scroll area, so the dock itself can stay short.
+
+    napari docks a widget's ``native`` directly, so magicgui's own scrollable wrapper would be
+    dropped; the scroll area is built here instead. Its width follows the panel's least
+    width (:class:`_FitsWidth`): fixed when built, before napari's style and the texts set
+    later, the panel came out up to 24 px wider than the dock, its right edge cut off.
+    """
+    panel = QWidget()
+    box = QVBoxLayout(panel)
+    box.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        box.addWidget(widget)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(panel)
+    scroll.setMinimumHeight(min_height)
+    fits = _FitsWidth(scroll)
+    panel.installEventFilter(fits)
+    fits.fit()
+    return scroll
+
+
+class _FitsWidth(QObject):
+    """Keeps a scroll area at least as wide as its panel needs, as the panel changes."""
+
+    EVENTS = (QEvent.Type.LayoutRequest, QEvent.Type.StyleChange, QEvent.Type.FontChange,
+              QEvent.Type.Show)  # fmt: skip
+
+    def __init__(self, scroll: QScrollArea) -> None:
+        super().__init__(scroll)
+        self.scroll = scroll
+
+    def fit(self) -> None:
+        scroll = self.scroll
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        width = scroll.widget().minimumSizeHint().width() + bar + 2 * scroll.frameWidth() + 4
+        if width != scroll.minimumWidth():
+            scroll.setMinimumWidth(width)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() in self.EVENTS:
+            self.fit()
+        return False

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from qtpy.QtCore import QEvent, QObject, Qt
-from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import QEvent, QObject
 
 from napari_unet.core.errors import InputError
 
@@ -29,7 +28,6 @@ __all__ = [
     "reset_keeping",
     "row",
     "run_saving",
-    "scroll_panel",
     "canvas_size",
     "visible_box",
 ]
@@ -297,27 +295,6 @@ def run_saving(status, save: Callable, *args, then: Callable | None = None):
         report_error(status, f"could not save: {exc}")
 
     return create_worker(save, *args, _connect={"returned": done, "errored": failed})
-
-
-def scroll_panel(*widgets, min_height: int = 260) -> QScrollArea:
-    """The widgets stacked in a vertical scroll area, so the dock itself can stay short.
-
-    napari docks a widget's ``native`` directly, so magicgui's own scrollable wrapper would be
-    dropped; the scroll area is built here instead.
-    """
-    panel = QWidget()
-    box = QVBoxLayout(panel)
-    box.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        box.addWidget(widget)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(panel)
-    scroll.setMinimumHeight(min_height)
-    width = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(width + 4)
-    return scroll
 
 
 def camera(viewer):

@@ -158,6 +158,7 @@ def build_controls(dock) -> None:
     from magicgui.widgets import Label, PushButton
 
     from napari_unet.widgets import _layers
+    from napari_unet.widgets._docking import scroll_panel
     from napari_unet.widgets._review_table import ObjectTable, SummaryTable
 
     dock._open = PushButton(text="Open folder")
@@ -211,5 +212,5 @@ def build_controls(dock) -> None:
         ],
         labels=False,
     )  # fmt: skip
-    dock._scroll = _layers.scroll_panel(dock._body.native)
+    dock._scroll = scroll_panel(dock._body.native)
     dock.native.layout().addWidget(dock._scroll)

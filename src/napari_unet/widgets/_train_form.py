@@ -124,6 +124,7 @@ class TrainForm(Container):
         self._val_labels = ComboBox(label="val annotations", choices=self._choices("Labels"))
         # Said in place of the val labels picker when no validation image is read.
         self._val_note = Label(value="", tooltip=describe("val_labels"))
+        _wraps(self._val_note)  # never wider than the dock (it cut the dock's right edge off)
         self._val_row = Container(widgets=[self._val_labels, self._val_note], labels=False,
                                   layout="horizontal", label="val annotations")  # fmt: skip
         self._val_row.margins = (0, 0, 0, 0)
@@ -341,3 +342,11 @@ class TrainForm(Container):
 def _same(pair: tuple, other: tuple) -> bool:
     """Whether two (image, labels, region) triples hold the same layers (by identity)."""
     return all(a is b for a, b in zip(pair, other, strict=True))
+
+
+def _wraps(label) -> None:
+    """Let ``label`` wrap its text within the dock's width rather than widen the dock."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)

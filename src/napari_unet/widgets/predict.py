@@ -27,7 +27,7 @@ from qtpy.QtWidgets import QWIDGETSIZE_MAX, QMainWindow, QSizePolicy
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _exporting, _layers, _saving, _workers
-from napari_unet.widgets._docking import reveal, tab_when_docked, when_deleted
+from napari_unet.widgets._docking import reveal, scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
     AUTO_CHOICE,
     BUILTIN,
@@ -91,7 +91,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
 
         # Score the prediction against the annotations right here (collapsed by default).
         self._evaluate = evaluate_section(viewer)
-        self._scroll = _layers.scroll_panel(self._form.native, self._evaluate)
+        self._scroll = scroll_panel(self._form.native, self._evaluate)
         self.native.layout().addWidget(self._scroll)
         self._evaluate.toggled.connect(lambda on: on and reveal(self._scroll, self._evaluate))
         self._last: tuple | None = None  # (result layer, image layer) of the last run

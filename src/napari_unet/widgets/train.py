@@ -24,7 +24,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
-from napari_unet.widgets._docking import tab_when_docked, when_deleted
+from napari_unet.widgets._docking import scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
     CONTROLS,
@@ -89,7 +89,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
              _layers.row(self._save, self._exporter.button)]
         )  # fmt: skip
         self.plot = TrainingPlot()
-        self._scroll = _layers.scroll_panel(self._form.native, self.plot)
+        self._scroll = scroll_panel(self._form.native, self.plot)
         self.native.layout().addWidget(self._scroll)
         self._result = None
         self._worker = None
