@@ -195,6 +195,11 @@ def main() -> None:
         wait(lambda: panel._run.enabled and panel.results is not None)
         labels.visible = False
         viewer.reset_view()
+        # the scores in view, as the caption says (before, the pickers above them were)
+        from napari_unet.widgets._docking import reveal
+
+        reveal(predict._scroll, panel._summary_title.native, panel._summary.native)
+        settle()
         save(viewer, "annotate_3_predict.png")
         labels.visible = True
 
