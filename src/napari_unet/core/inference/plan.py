@@ -26,7 +26,7 @@ from napari_unet.core.device import DEFAULT_PRECISION, PRECISIONS, choose_device
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.background import background_for, plane_stats, window_for
 from napari_unet.core.images.background import check_mode as background_mode
-from napari_unet.core.images.layout import Layout, is_lazy, layout
+from napari_unet.core.images.layout import Layout, check_channel_axis, is_lazy, layout
 from napari_unet.core.images.normalize import PREDICTION_CLIP, check_pixels, check_spec
 from napari_unet.core.images.photons import check_mode as denoise_mode
 from napari_unet.core.images.photons import prepared
@@ -166,6 +166,10 @@ class Predictor:
     ) -> None:
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
         check_weights(model)
+        if not isinstance(metadata, dict | None):  # a file name: before, an AttributeError
+            raise InputError(f"metadata must be the dict load_model returns (model, metadata ="
+                             f" load_model(path)); got {type(metadata).__name__} {metadata!r}")
+        check_channel_axis(channel_axis)
         metadata = carried(model, metadata)  # a loaded model's own, when none is given
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")

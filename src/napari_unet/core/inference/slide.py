@@ -24,6 +24,7 @@ stores live beside the output and are removed (:mod:`~napari_unet.core.inference
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Generator
@@ -366,6 +367,12 @@ def segment_slide(
     from napari_unet.core.inference.scale import AUTO, check_object_size
     from napari_unet.core.progress import drain
 
+    if not isinstance(src, str | os.PathLike):  # an array: before, pathlib's TypeError
+        raise InputError(
+            f"segment_slide reads a whole-slide image from disk: give the path of its Zarr "
+            f"array or OME-Zarr image (got a {type(src).__module__}.{type(src).__name__}); "
+            "for an image in memory, use segment(model, image)"
+        )
     size = check_object_size(kwargs.get("object_size"))  # "auto" and "none": the own scale
     kwargs["object_size"] = None if size == AUTO else size
     for key, why in _NOT_FOR_SLIDES.items():

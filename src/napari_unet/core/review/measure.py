@@ -34,7 +34,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_write
 from napari_unet.core.images.labels import check_labels
-from napari_unet.core.images.layout import extra_axis
+from napari_unet.core.images.layout import extra_axis, is_alpha
 
 __all__ = ["integer_labels", "measure_objects", "summarize", "table_rows", "write_csv"]
 
@@ -82,6 +82,7 @@ def measure_objects(
         colour) unless ``channel_axis`` says where; else the axis the labels lack
         (:func:`~napari_unet.core.images.layout.extra_axis`: ``(C, Y, X)``, and a stack's
         ``(Z, C, Y, X)`` even when it has as many channels as planes, as prediction reads it).
+        An RGBA image's alpha is left out, as prediction leaves it (:func:`.layout.is_alpha`).
     pixel_size : float or (float, float), optional
         Pixel size in micrometres: one number for square pixels or ``(y, x)``. Adds
         ``area_um2`` (area x y x x), ``centroid_y_um`` and ``centroid_x_um`` (each pixel
@@ -190,25 +191,27 @@ def _channels_last(shape: tuple[int, ...], image, channel_axis) -> np.ndarray:
         img = img.view(np.uint8)
     if not (np.issubdtype(img.dtype, np.integer) or np.issubdtype(img.dtype, np.floating)):
         raise InputError(f"image: dtype {img.dtype}; expected integer or float intensities")
+    axis = img.ndim - 1  # channels last (RGB files, napari layers) unless given or found
     if channel_axis is not None:
         if img.ndim != len(shape) + 1 or not -img.ndim <= channel_axis < img.ndim:
             raise InputError(
                 f"image: channel_axis {channel_axis} does not fit an image of shape {img.shape} "
                 f"with labels of shape {shape}; expected one more axis than the labels"
             )
-        img = np.moveaxis(img, channel_axis, -1)
+        axis = channel_axis % img.ndim
     elif img.ndim == len(shape) + 1 and img.shape[:-1] != shape:
         found = extra_axis(img.shape, shape)  # (Z, C, Y, X) when Z and C both fit, as predict
-        if found is not None:
-            img = np.moveaxis(img, found, -1)
+        axis = axis if found is None else found
+    rgba = img.ndim == len(shape) + 1 and axis == img.ndim - 1 and img.shape[-1] == 4
+    img = np.moveaxis(img, axis, -1)
     if img.shape != shape and img.shape[:-1] != shape:
         raise InputError(
             f"image of shape {img.shape} does not fit labels of shape {shape}; expected the "
             "same shape, or the same shape with one more axis of channels"
         )
-    if img.ndim == len(shape) + 1 and img.shape[-1] == 1:
-        img = img[..., 0]
-    return img
+    if rgba and is_alpha(img[..., 3]):  # as prediction drops it; before, measured as c3
+        img = img[..., :3]
+    return img[..., 0] if img.ndim == len(shape) + 1 and img.shape[-1] == 1 else img
 
 
 def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
@@ -313,9 +316,7 @@ def summarize(table: Mapping[str, Any], name: str, *, planes: int | None = None)
         found = len(np.unique(table["plane"])) if "plane" in table else 1
         row["planes"] = int(planes) if planes is not None else found
     area = np.asarray(table["area"], dtype=float)
-    row["objects"] = len(area)
-    row["total_area"] = int(area.sum())
-    row["mean_area"] = _mean(area)
+    row.update(objects=len(area), total_area=int(area.sum()), mean_area=_mean(area))
     row["median_area"] = float(np.median(area)) if len(area) else math.nan
     row["mean_equivalent_diameter"] = _mean(table["equivalent_diameter"])
     if "area_um2" in table:
@@ -391,8 +392,7 @@ def write_csv(
 def _cell(value) -> str:
     if value is None:
         return ""
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float):

@@ -41,13 +41,7 @@ from napari_unet.core.review.folders import (
 from napari_unet.core.review.reviewfile import STATUSES, locked, read_review_file, saved_entries
 
 __all__ = [
-    "STATUSES",
-    "Entry",
-    "Review",
-    "collect_images",
-    "file_hash",
-    "label_candidates",
-    "stem_of",
+    "STATUSES", "Entry", "Review", "collect_images", "file_hash", "label_candidates", "stem_of"
 ]
 
 #: Statuses of a finished image (the first unreviewed image skips them).
@@ -298,10 +292,16 @@ class Review:
         """Record the reviewer's verdict on image ``name``."""
         if status not in STATUSES:
             raise InputError(f"status must be one of {', '.join(STATUSES)}; got {status!r}")
+        if name not in self.entries:  # before: a KeyError
+            known = ", ".join(self.names[:5]) + (", ..." if len(self.names) > 5 else "")
+            raise InputError(
+                f"no image named {name!r} in this review: give the file name of one of its "
+                f"{len(self.names)} images ({known}; Review.names lists them all)"
+            )
         with self._lock:
-            self.entries[name].status = status
-            self.entries[name].updated = _now()
-            self.entries[name].extra.pop("changed", None)  # seen and judged again
+            entry = self.entries[name]
+            entry.status, entry.updated = status, _now()
+            entry.extra.pop("changed", None)  # seen and judged again
 
     def mark_edited(self, name: str, edited: bool = True) -> None:
         """Note whether ``name``'s labels differ from those it came with (predicted, a file).

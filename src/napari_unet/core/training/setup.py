@@ -15,9 +15,9 @@ from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
-    "Stop", "batch_workers", "check_pairs", "crop_sizes", "init_model", "is_stopped",
-    "make_optimizer", "data_facts", "make_sampler", "no_holdout_beside", "object_size",
-    "start_file", "step_random",
+    "Stop", "batch_workers", "check_config", "check_pairs", "crop_sizes", "init_model",
+    "is_stopped", "make_optimizer", "data_facts", "make_sampler", "no_holdout_beside",
+    "object_size", "start_file", "step_random",
 ]  # fmt: skip
 
 
@@ -34,6 +34,21 @@ def is_stopped(stop: Stop) -> bool:
     return bool(stop())
 
 
+def check_config(config) -> TrainConfig:
+    """``config`` when it is a :class:`TrainConfig`; InputError for anything else (a dict).
+
+    The documentation passes ``TrainConfig(...)``, which checks every setting when made;
+    before, a dict failed later with an AttributeError (``'dict' object has no attribute``).
+    """
+    if not isinstance(config, TrainConfig):
+        hint = "TrainConfig(**settings)" if isinstance(config, dict) else "TrainConfig(...)"
+        raise InputError(
+            f"config: expected a TrainConfig, got a {type(config).__name__}; pass {hint}, "
+            "e.g. napari_unet.TrainConfig(steps=500, crop_size=96)"
+        )
+    return config
+
+
 def no_holdout_beside(config: TrainConfig, val) -> TrainConfig:
     """``config`` without a hold-out fraction when validation pairs ``val`` are given.
 
@@ -44,6 +59,7 @@ def no_holdout_beside(config: TrainConfig, val) -> TrainConfig:
     import warnings
     from dataclasses import replace
 
+    config = check_config(config)  # the first step of a run to read it
     if val is None or not config.val_fraction:
         return config
     warnings.warn(

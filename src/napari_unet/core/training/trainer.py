@@ -4,8 +4,7 @@
 :class:`~napari_unet.core.training.events.TrainStep` events (a few per second at most),
 ``Evaluation``, ``Checkpoint`` and ``Preview`` events, and returns a
 :class:`~napari_unet.core.training.events.TrainResult`; :func:`train` drains it for scripts.
-The GUI runs the same generator in a napari thread worker, the command line behind a
-progress bar.
+The GUI runs it in a napari thread worker, the command line behind a progress bar.
 
 Stop is cooperative: ``stop`` (a ``threading.Event`` or a callable) is checked before every
 step and between validation tiles; the generator then returns with the weights as trained
@@ -52,6 +51,7 @@ from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
     Stop,
     batch_workers,
+    check_config,
     check_pairs,
     crop_sizes,
     data_facts,
@@ -353,7 +353,7 @@ def iter_train(
     -------
     TrainResult
     """
-    config = config or TrainConfig()
+    config = check_config(config or TrainConfig())  # a dict: a clear message, before any use
     # Continuing the file it writes (NAME.best beside it is the run's own): in place.
     source = resume if isinstance(resume, str | Path) else getattr(resume, "saved_to", None)
     in_place = None not in (source, output) and Path(source).resolve() == Path(output).resolve()
