@@ -215,6 +215,9 @@ OPTIONS: dict[str, dict[str, str]] = {
         "thresholds": "IoU thresholds in [0, 1); a match needs IoU above the threshold",
         "json": "write every number to this JSON file",
         "evaluate": "score the prediction against the ground truth in the background",
+        "evaluate_section": "score segmentations against ground truth (your annotations or "
+        "another reference Labels layer): DSB2018 AP, F1, PQ, pixel and Rand scores; after "
+        "each prediction its layers are picked here",
     },
     "Measurement": {
         "measure_labels": "label images (TIFF, PNG; one integer id per object, 0 for "

@@ -41,6 +41,15 @@ class ScoredEdits:
             self._disconnect(self._run[1])
             self._run = None
 
+    def forget(self, layers) -> None:
+        """Stop watching the tables' layers no longer in ``layers`` (removed: not kept alive).
+
+        Their names stay in ``names``: the tables say they were edited or removed.
+        """
+        kept = [w for w in self._watched if any(w[0] is layer for layer in layers)]
+        self._disconnect([w for w in self._watched if w not in kept])
+        self._watched = kept
+
     def close(self) -> None:
         """Report no more edits (the dock is closing)."""
         self.drop()

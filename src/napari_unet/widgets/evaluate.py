@@ -166,8 +166,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         return [(WHOLE, None), *_layers.layer_choices(self._viewer, "Labels", "Shapes")]
 
     def _refresh_choices(self, _event=None) -> None:
-        with self._auto:
+        with self._auto:  # a ground truth picked anew (its layer removed) is not compared
             self._pick_defaults()
+            _layers.reset_keeping(self._compare.reset_choices, self._compare)
         self._show_idle()
 
     def _pick_defaults(self) -> None:
@@ -197,6 +198,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         gone, text = [], ""
         if self._shown is not None:
             gone = self._shown.gone(self._viewer.layers)
+            self._edits.forget(self._viewer.layers)  # a removed layer is not held in memory
             fresh = not gone and self._ground_truth.value is not None
             fresh = fresh and self._shown.same(self._picks()) and not self._edits.names
             for widget in self._outputs:
@@ -343,6 +345,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._edits.drop()  # the tables shown keep their record of edits
         self._release()
         with contextlib.suppress(RuntimeError):
+            self._set_running(False)  # (finished follows) and tables edited meanwhile greyed:
+            self._show_idle()  # before, they looked current after a failed run
             _layers.report_error(self._status, f"Evaluation failed: {exc}")
 
     def _on_finished(self, job: int | None = None) -> None:
@@ -390,11 +394,7 @@ def evaluate_section(viewer: napari.viewer.Viewer) -> QWidget:
     """
     panel = EvaluateWidget(viewer)
     panel.margins = (0, 0, 0, 0)
-    tip = (
-        "score segmentations against ground truth (your annotations or another reference "
-        "Labels layer): DSB2018 AP, F1, PQ, pixel and Rand scores; after each prediction its "
-        "layers are picked here"
-    )
+    tip = describe("evaluate_section")
     section = Section("Evaluate against ground truth", panel.native, tooltip=tip)
     section.panel = panel
     return section
