@@ -138,7 +138,7 @@ def test_damaged_and_hostile_files_are_refused_with_a_message(tmp_path, lazy):
         "garbage.tif": (bytes(range(256)) * 2, "not a readable TIFF"),
         "garbage.png": (bytes(range(256)) * 2, "not a readable image"),
         "cut.tif": (good_tif.read_bytes()[:3000], "truncated"),
-        "cut_zipped.tif": (zipped.read_bytes()[:3000], "truncated or damaged .* past the end"),
+        "cut_zipped.tif": (zipped.read_bytes()[:3000], "not a readable TIFF|damaged image data"),
         "cut.png": (good_png.read_bytes()[:60], "not a readable image"),
     }
     for name, (content, message) in cases.items():

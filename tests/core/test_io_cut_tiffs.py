@@ -17,7 +17,7 @@ import tifffile
 import napari_unet as nu
 
 
-def _cut_at_strip(tmp_path, compression, strip):
+def _cut_at_strip(tmp_path, compression, strip):  # the strips from `strip` on: past the end
     image = (np.random.default_rng(0).random((256, 256)) * 254 + 1).astype(np.uint8)
     whole = tmp_path / f"whole_{compression}.tif"
     tifffile.imwrite(whole, image, compression=compression, rowsperstrip=32)
@@ -54,3 +54,17 @@ def test_a_tiny_file_declaring_a_huge_image_is_refused_before_any_array_is_made(
     finally:
         tracemalloc.stop()
     assert peak < 50e6  # before: the 1.5 GB array
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_last_byte_count_padded_past_the_end_still_reads(tmp_path, compression):
+    """Some writers pad the last strip's byte count; tifffile (and libtiff) read the file."""
+    image = (np.random.default_rng(1).random((256, 300)) * 255).astype(np.uint8)
+    path = tmp_path / "padded.tif"
+    tifffile.imwrite(path, image, compression=compression, rowsperstrip=100)
+    with tifffile.TiffFile(path, mode="r+b") as tf:
+        tag = tf.pages[0].tags["StripByteCounts"]
+        counts = list(tf.pages[0].databytecounts)
+        counts[-1] += 64  # a few bytes past the end of the file
+        tag.overwrite(counts)
+    np.testing.assert_array_equal(np.asarray(nu.read_image(path)), image)

@@ -160,32 +160,33 @@ def _read_tiff(p: Path, lazy: bool):
 
 
 def _check_data_in_file(p: Path, pages) -> None:
-    """Refuse a TIFF whose image data (first and last page) ends past the end of the file.
+    """Refuse a compressed TIFF whose data (first, last page) ends far past its own file's end.
 
-    A compressed file cut short, or one whose header declares a huge image: tifffile made
-    the whole array first (1.5 GB for a 700-byte file, seconds of zero-filling) and either
-    filled the missing strips with zeros or failed in the decoder with its own words.
+    Cut short, or declaring a huge image: tifffile made the whole array first (1.5 GB for a
+    127-byte file) and zero-filled it or failed in the codec's words. A last byte count
+    padded a little (:data:`DATA_SLACK`) is the decoder's; uncompressed files: their size.
     """
     for page in (pages[0], pages[-1]):
-        handle = getattr(getattr(page, "parent", None), "filehandle", None)
-        size = getattr(handle, "size", None)  # the page's own file (an OME file set's)
-        offsets, counts = getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ())
-        spans = zip(offsets, counts, strict=False)  # a damaged file may list fewer counts
-        end = max((int(o) + int(n) for o, n in spans), default=0)
-        if size is not None and end > size:
+        if getattr(page, "compression", 1) == 1:
+            continue
+        size = getattr(getattr(getattr(page, "parent", None), "filehandle", None), "size", None)
+        spans = [(int(o), int(o) + int(n)) for o, n in zip(getattr(page, "dataoffsets", ()),
+                 getattr(page, "databytecounts", ()), strict=False)] or [(0, 0)]  # fmt: skip
+        start, end = max(a for a, _ in spans), max(b for _, b in spans)
+        if size is not None and (end > size + DATA_SLACK or start > size):
             raise InputError(
                 f"{p}: the file is truncated or damaged (its image data ends at byte {end}, "
                 f"past the end of the file, {size} bytes)"
             )
 
+DATA_SLACK = 65536  #: Bytes past the end a compressed TIFF's data may claim (padded count).
+
 
 def _without_alpha(data, series):
     """``data`` without the samples the file marks as alpha, and its axes (as tifffile's).
 
-    A colour TIFF's samples after the colours (ExtraSamples) are associated (1) or
-    unassociated (2) alpha, or unspecified (0, kept). Before, an RGBA or grey+alpha TIFF's
-    alpha was averaged into the image. Only interleaved samples (``S`` last): tifffile
-    stores a plain ``(4, H, W)`` array as RGBA planes, with an alpha flag, unless told.
+    ExtraSamples after the colours: associated (1) or unassociated (2) alpha, unspecified
+    (0, kept); before, averaged into the image. Only interleaved samples (``S`` last).
     """
     extra, axes = tuple(getattr(series.keyframe, "extrasamples", ()) or ()), series.axes
     n = int(data.shape[-1]) if data.ndim == len(axes) and axes.upper().endswith("S") else 0
