@@ -136,3 +136,61 @@ def test_deleting_the_region_layer_stops_using_its_region(
     assert trainer.last_update == before
     dock.stop()
     assert trainer.error is None
+
+
+class _Trainer:
+    """Records the regions a RegionLink hands over (their pixel counts)."""
+
+    def __init__(self):
+        self.regions = []
+
+    def set_region(self, mask):
+        self.regions.append(int(mask.sum()))
+
+
+class _Status:
+    value = ""
+
+
+def test_a_shape_pasted_on_the_trained_plane_is_sent(make_napari_viewer, qtbot):
+    """napari's paste (Ctrl+V) emits no data event: before, the pasted region was not sent."""
+    from napari_unet.widgets._live_parts import RegionLink
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((5, 100, 100), np.float32), name="img")
+    labels = viewer.add_labels(np.zeros((100, 100), np.int32), name="ann")
+    corners = np.array([[0, 10, 10], [0, 10, 30], [0, 30, 30], [0, 30, 10]])
+    shapes = viewer.add_shapes([corners], shape_type="rectangle", name="reg")
+    viewer.dims.set_point(0, 0)
+    trainer = _Trainer()
+    link = RegionLink(shapes, (100, 100), trainer, _Status(), like=labels, on=(image, 2))
+    assert trainer.regions == [0]  # the shape lies on plane 0, not the trained plane 2
+    shapes.selected_data = {0}
+    shapes._copy_data()
+    viewer.dims.set_point(0, 2)
+    shapes._paste_data()
+    qtbot.waitUntil(lambda: trainer.regions == [0, 441], timeout=2000)
+    shapes.refresh()  # a redraw with as many shapes sends nothing
+    qtbot.wait(50)
+    assert trainer.regions == [0, 441]
+    link.close()
+
+
+def test_a_labels_region_moved_off_the_annotations_pixels_is_no_longer_used(make_napari_viewer):
+    """The status said "not used" while the trainer kept the region from before the move."""
+    from napari_unet.widgets._live_parts import RegionLink
+
+    viewer = make_napari_viewer()
+    labels = viewer.add_labels(np.zeros((100, 100), np.int32), name="ann")
+    marked = np.zeros((100, 100), np.int32)
+    marked[10:40, 10:40] = 1
+    region = viewer.add_labels(marked, name="reg")
+    trainer = _Trainer()
+    link = RegionLink(region, (100, 100), trainer, _Status(), like=labels)
+    assert trainer.regions == [900]
+    region.translate = (0.5, 0.5)
+    assert link.error and "does not lie on the pixels" in link.error
+    assert trainer.regions[-1] == 0
+    region.translate = (0, 0)  # back on the pixels: used again
+    assert link.error is None and trainer.regions[-1] == 900
+    link.close()

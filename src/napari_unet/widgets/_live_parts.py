@@ -68,11 +68,29 @@ class RegionLink:
         self.like = like  # the annotations: the region is read on their pixels
         self.on = on  # (image, plane index): the shapes of a stack's trained plane
         self.error: str | None = None  # why the region is not used (said in the status line)
+        self.count = -1  # the shapes sent last (a paste changes it and sends no "data")
         self.send()
         for name in self._events():
             event = getattr(layer.events, name, None)
             if event is not None:
-                event.connect(self._deferred if name == "paint" else self.send)
+                event.connect(self._handler(name))
+
+    def _handler(self, name: str):
+        return {"paint": self._deferred, "set_data": self._pasted}.get(name, self.send)
+
+    def _pasted(self, _event=None) -> None:
+        """A redraw: sent only when the number of shapes changed.
+
+        napari's paste (Ctrl+V) emits no ``data`` event, only the redraw; each mouse move
+        of a drag redraws too, with as many shapes (sent once, at the drag's end). Checked
+        on the next turn: an added shape redraws before its ``data`` event sends it.
+        """
+
+        def check() -> None:
+            if self.trainer is not None and len(getattr(self.layer, "data", ())) != self.count:
+                self.send()
+
+        QTimer.singleShot(0, check)
 
     def _events(self) -> tuple[str, ...]:
         """The layer's events that change the region.
@@ -82,11 +100,12 @@ class RegionLink:
         A Shapes region: ``data`` once a shape is added, moved or deleted (napari 0.9:
         ``added``, ``changed``, ``removed``); before, ``set_data`` re-read and sent the whole
         region at every mouse move of a drag (0.4-1.3 s each at 8192 x 8192), and every
-        add or delete twice. Either: a new scale, translate... (the pixels it lies on).
+        add or delete twice; ``set_data`` only when the number of shapes changed (a paste).
+        Either: a new scale, translate... (the pixels it lies on).
         """
         from napari.layers import Labels
 
-        first = ("data", "paint") if isinstance(self.layer, Labels) else ("data",)
+        first = ("data", "paint") if isinstance(self.layer, Labels) else ("data", "set_data")
         return (*first, *MOVES)
 
     def _deferred(self, _event=None) -> None:
@@ -107,9 +126,12 @@ class RegionLink:
         except InputError as exc:
             self.error = str(exc)  # kept in the status line (the timer rewrote it at once)
             _layers.report_error(self.status, str(exc))
-            return
-        self.error = None
-        self.trainer.set_region(mask)
+            mask = np.zeros(self.shape, bool)  # "not used" holds (before: the last one was)
+        else:
+            self.error = None
+        self.count = len(getattr(self.layer, "data", ()))
+        if self.trainer is not None:
+            self.trainer.set_region(mask)
 
     def close(self) -> None:
         """Stop following the layer."""
@@ -117,7 +139,7 @@ class RegionLink:
             event = getattr(self.layer.events, name, None)
             if event is not None:
                 with contextlib.suppress(Exception):
-                    event.disconnect(self._deferred if name == "paint" else self.send)
+                    event.disconnect(self._handler(name))
         self.trainer = None  # a deferred read after this sends nothing
 
 
