@@ -92,7 +92,9 @@ def warning_lines(command: str):
     Like its errors, and as the commands print what they find themselves. Before, a
     warning raised inside the package (a cluster without workers, a best model that could
     not be saved) printed as Python shows warnings: a source path, a line number, the
-    category and the line of code. Warnings of other packages are shown as Python does.
+    category and the line of code. Warnings raised in other packages' files are shown as
+    Python does (numpy's floating-point warnings point at the line that called numpy: from
+    the package, they print as its own).
     """
     shown = warnings.showwarning
 

@@ -1,6 +1,6 @@
 """The settings of the Predict dock: model, image, channel, object size, tiles, post-processing.
 
-:class:`PredictForm` holds the controls and the chosen model (a file, the built-in starter or
+:class:`PredictForm` holds the controls and the chosen model (a file, a built-in model or
 a model handed over by the Train dock) and turns them into the request the worker runs
 (:meth:`PredictForm.request`, read on the GUI thread). The dock adds the buttons, progress
 and results. The default choice, ``auto``, follows the selected image: the built-in model
