@@ -72,7 +72,8 @@ def test_object_size_needs_a_model_that_records_one(starter, sample, capsys):
     model, meta = starter
     folder, _, _ = sample
     old = folder / "old.safetensors"
-    nu.save_model(old, model, **{k: v for k, v in meta.items() if k != "object_size"})
+    kept = {k: v for k, v in meta.items() if k != "object_size"}
+    nu.save_model(old, model, **kept, object_size=None)  # none: not the one it carries
     args = ["predict", str(old), str(folder / "images"), "-o", str(folder / "out")]
     assert main([*args, "--object-size", "20"]) == 2
     assert "records no training object size" in capsys.readouterr().err
@@ -81,6 +82,9 @@ def test_object_size_needs_a_model_that_records_one(starter, sample, capsys):
                  "--scheduler", "tcp://127.0.0.1:1"]) == 2  # fmt: skip
     assert "cannot be combined with --scheduler" in capsys.readouterr().err
     import dask
+    import distributed  # noqa: F401 - its config defaults in before the set below restores
+    # the config: else they were imported inside it and gone after (KeyError: 'distributed'
+    # in the next test of this process to compute with dask)
 
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):  # fails fast
         main([*args[:-2], "-o", str(folder / "o3"), "--object-size", "auto",

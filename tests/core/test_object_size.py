@@ -348,7 +348,7 @@ def test_training_on_a_semantic_mask_records_the_size_of_its_parts(tmp_path):
     """A mask of one id recorded the diameter of its whole foreground (148 px for 13 px
     nuclei): the model then refused the true size and estimated nothing."""
     image, labels = nu.touching_cells((96, 96), n_cells=10, seed=3)
-    mask = labels > 0  # the cells, as one semantic mask
+    mask = (labels > 0).astype(np.int32)  # the cells, as one semantic mask of ones
     pairs = nu.make_pairs([image], [mask])
     config = nu.TrainConfig(
         model="tiny", steps=1, batch_size=1, crop_size=48, device="cpu", val_fraction=0.0,

@@ -8,7 +8,10 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_labels", "check_not_mask", "count_ids", "looks_like_colour"]
+__all__ = [
+    "check_labels", "check_not_mask", "check_not_saved_mask", "count_ids", "looks_like_colour",
+    "mask_pieces",
+]  # fmt: skip
 
 
 def looks_like_colour(shape: tuple[int, ...]) -> bool:
@@ -125,23 +128,59 @@ def check_not_mask(labels, what: str = "labels") -> None:
     arr = labels if type(labels).__module__.startswith("dask") else np.asarray(labels)
     if arr.dtype == bool:
         raise InputError(_mask_message(what, "a boolean mask"))
+    found = mask_pieces(arr)
+    if found is not None:
+        kind = f"a mask (the one id {found[0]} covers {found[1]} separate objects)"
+        raise InputError(_mask_message(what, kind))
+
+
+#: The one id of a mask saved as an 8- or 16-bit image (Fiji saves 0/255).
+SAVED_MASK_IDS = (255, 65535)
+
+
+def check_not_saved_mask(labels, what: str = "labels") -> None:
+    """Refuse a mask given as arrays: boolean, or one id of 255 or 65535 in many pieces.
+
+    For arrays (``make_pairs``, ``median_diameter``), not files: a napari Labels layer
+    painted with one id over several cells goes through them, and is the user's choice
+    (:func:`check_not_mask`), so only a mask as image tools save one is refused: its one
+    id at the top of 8 or 16 bits (:data:`SAVED_MASK_IDS`) over :data:`MASK_PIECES` or
+    more pieces. Before, such a mask trained (and measured) as one giant cell, silently.
+    """
+    arr = labels if type(labels).__module__.startswith("dask") else np.asarray(labels)
+    if arr.dtype == bool:
+        raise InputError(_mask_message(what, "a boolean mask"))
+    found = mask_pieces(arr)
+    if found is not None and found[0] in SAVED_MASK_IDS:
+        kind = f"a mask (the one id {found[0]} covers {found[1]} separate objects)"
+        raise InputError(_mask_message(what, kind))
+
+
+def mask_pieces(labels) -> tuple[int, int] | None:
+    """``(id, pieces)`` when ``labels`` hold one id in :data:`MASK_PIECES` or more pieces.
+
+    In any plane of a stack; None otherwise (two or more ids, no id, one or two pieces,
+    and arrays that are no label image: floats, colour, other shapes). A boolean array
+    counts as 0/1. Cheap: only an image holding a single id is labelled.
+    """
+    arr = labels if type(labels).__module__.startswith("dask") else np.asarray(labels)
+    if arr.dtype == bool:
+        arr = np.asarray(arr).view(np.uint8)
     if not np.issubdtype(arr.dtype, np.integer) or arr.ndim not in (2, 3) or arr.size == 0:
-        return  # floats, colour and other shapes: check_labels says what is wrong
+        return None  # floats, colour and other shapes: check_labels says what is wrong
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        return
+        return None
     arr = np.asarray(arr)  # a lazy file is read here
     if has_sample_axis(arr.shape):  # (Y, X, 1): one image, as check_labels reads it
         arr = arr[..., 0]
     top = int(arr.max())
-    if top == 0 or int(arr[arr != 0].min()) != top:
-        return  # no id, or two or more ids
+    if top <= 0 or int(arr[arr != 0].min()) != top:
+        return None  # no id, or two or more ids
     from scipy import ndimage
 
     planes = arr.reshape(-1, *arr.shape[-2:])
     pieces = max(int(ndimage.label(p != 0, np.ones((3, 3)))[1]) for p in planes)
-    if pieces >= MASK_PIECES:
-        kind = f"a mask (the one id {top} covers {pieces} separate objects)"
-        raise InputError(_mask_message(what, kind))
+    return (top, pieces) if pieces >= MASK_PIECES else None
 
 
 def compact_ids(labels: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from napari_unet.core.images.labels import check_labels, compact_ids
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.labels import check_labels, check_not_saved_mask, compact_ids
 
 __all__ = ["equivalent_diameters", "median_diameter", "typical_diameter"]
 
@@ -57,24 +58,52 @@ def median_diameter(labels, masks: Iterable | None = None) -> tuple[float | None
     ----------
     labels : array-like or list of array-like
         One label image, or a list of them (objects pooled over the list).
-    masks : list, optional
-        With a list of label images: one region mask (or None) per image.
+    masks : array-like or list, optional
+        The annotated region: with one label image, its mask (or a list of one); with a
+        list of label images, one mask (or None) per image.
 
     Returns
     -------
     tuple of (float or None, int)
         The median diameter in pixels (None without objects) and the number of objects.
+
+    Raises
+    ------
+    InputError
+        A label image that is a mask (boolean, or a 0/255 mask as Fiji saves it, its one
+        id over 3 or more separate cells), as ``make_pairs`` refuses it: it measured as one
+        object (148 px for 13 px nuclei); label it first. Masks that do not pair with the
+        label images 1:1.
     """
     many = isinstance(labels, list | tuple)
     items = list(labels) if many else [labels]
-    regions = list(masks) if masks is not None else [None] * len(items)
-    if len(regions) != len(items):
-        raise ValueError(f"{len(items)} label images but {len(regions)} masks")
+    regions = _regions(masks, len(items), many)
+    for i, lab in enumerate(items):
+        check_not_saved_mask(lab, f"label image {i + 1}" if many else "labels")
     found = [equivalent_diameters(lab, m) for lab, m in zip(items, regions, strict=True)]
     diameters = np.concatenate(found) if found else np.zeros(0)
     if diameters.size == 0:
         return None, 0
     return float(np.median(diameters)), int(diameters.size)
+
+
+def _regions(masks, n: int, many: bool) -> list:
+    """One region (or None) per label image; an InputError says what to pass.
+
+    Before, one mask given with one label image was taken for a list of its rows: "1 label
+    images but 260 masks", a plain ValueError.
+    """
+    if masks is None:
+        return [None] * n
+    if not many and not isinstance(masks, list | tuple):
+        return [masks]  # one label image, its one mask
+    regions = list(masks)
+    if len(regions) != n:
+        form = "a list of one mask (or None) per label image" if many else "one mask array"
+        raise InputError(
+            f"median_diameter: {n} label image(s) but {len(regions)} masks; pass {form}"
+        )
+    return regions
 
 
 #: Objects under this share of the area-weighted median diameter are pieces, not objects.

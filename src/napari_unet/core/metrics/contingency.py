@@ -58,6 +58,33 @@ def check_pair(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return gt, pred
 
 
+def warn_if_masks(gt: np.ndarray, pred: np.ndarray, stacklevel: int = 3) -> None:
+    """Warn, once, when the ground truth or the prediction looks like a binary mask.
+
+    One id over several separate pieces (a boolean or 0/255 mask;
+    :func:`~napari_unet.core.images.labels.mask_pieces`): instance scores count it as one
+    object (AP50 0 for a ground truth of 75 nuclei, with nothing said). Pixel scores
+    (IoU, Dice) of a mask mean what they say, so it is scored, not refused.
+    """
+    from napari_unet.core.images.labels import mask_pieces
+
+    found = [
+        f"{what} looks like a binary mask (its one id {m[0]} covers {m[1]} separate pieces)"
+        for what, labels in (("the ground truth", gt), ("the prediction", pred))
+        if (m := mask_pieces(labels)) is not None
+    ]
+    if found:
+        import warnings
+
+        warnings.warn(
+            f"{'; '.join(found)}: instance scores (AP, matches, PQ) count it as one object; "
+            "label it first (scipy.ndimage.label) for per-cell scores. Pixel scores (IoU, "
+            "Dice) are unaffected",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
 def check_thresholds(thresholds: Iterable[float] | float) -> tuple[float, ...]:
     """Return the IoU thresholds as a tuple; each must lie in [0, 1).
 

@@ -14,6 +14,7 @@ from napari_unet.core.metrics.contingency import (
     check_thresholds,
     iter_contingency,
     ratio,
+    warn_if_masks,
 )
 from napari_unet.core.metrics.matching import (
     DSB_THRESHOLDS,
@@ -85,6 +86,7 @@ def _iter_evaluate(
     """:func:`evaluate`, yielding the fraction done while a large image is counted."""
     ths = check_thresholds(thresholds)
     gt, pred = check_pair(gt, pred)
+    warn_if_masks(gt, pred, stacklevel=5)  # user -> evaluate -> drain -> here
     counts = None
     if region is not None:
         gt, pred = restrict_to_region(gt, pred, region)

@@ -17,12 +17,12 @@ import io
 import json
 import os
 import struct
-import zipfile
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_write
 from napari_unet.core.images.normalize import check_spec
+from napari_unet.core.models.carried import for_saving
 from napari_unet.core.models.filecheck import (
     ModelFileError,
     check_against_config,
@@ -31,6 +31,7 @@ from napari_unet.core.models.filecheck import (
     check_table,
     field_problem,
 )
+from napari_unet.core.models.sniff import looks_like_text, sniff
 
 #: Version of the layout written by this module; files with a larger number are refused.
 FORMAT_VERSION = 1
@@ -41,10 +42,6 @@ DEFAULT_NORMALIZATION = {"method": "percentile", "low": 1.0, "high": 99.8}
 #: Keys the saver computes itself; passing them is allowed only with the same value.
 _DERIVED = ("format_version", "config", "geometry", "tensors_sha256")
 _MAX_HEADER = 100_000_000
-_RESAVE_HINT = (
-    "re-save the weights in a trusted Python session: model = napari_unet.build_model(config); "
-    "model.load_state_dict(...); napari_unet.save_model(path, model)"
-)
 
 
 def default_class_names(n_classes: int, model=None) -> list[str]:
@@ -105,6 +102,12 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
         the package version, torch version and UTC date). Any other key is stored as is.
         ``format_version``, ``config``, ``geometry`` and ``tensors_sha256`` are computed
         here; passing them (as :func:`load_model` returns them) is allowed if they agree.
+        A key not given is taken from the metadata ``model`` carries (a loaded, built-in
+        or trained network) where it says how to use the model: ``normalization``,
+        ``background``, ``object_size``, ``postprocess``, ``separation_gap``,
+        ``class_names`` (:func:`~napari_unet.core.models.carried.for_saving`). Its
+        ``metrics``, ``provenance``, ``name`` and ``description`` are not: they describe
+        the weights it came with, which may have changed; pass them to keep them.
 
     Returns
     -------
@@ -126,7 +129,7 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
             f"got {type(model).__name__}"
         )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    text = _header_text(model, tensors, dict(metadata))
+    text = _header_text(model, tensors, for_saving(model, metadata))  # given keys win
     path = Path(path)
     with atomic_write(path) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: text})  # one key: deterministic bytes
@@ -201,40 +204,6 @@ def _jsonable(value) -> bool:
 # -- reading ----------------------------------------------------------------------------
 
 
-def _sniff(path: Path, head: bytes) -> str | None:
-    """Name a well-known non-safetensors format from the first bytes, else None."""
-    if head[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(path) as zf:  # lists names only; nothing is unpickled
-                pickled = any(n.endswith(".pkl") for n in zf.namelist())
-        except zipfile.BadZipFile:
-            pickled = False
-        if pickled:
-            return (
-                "this is a pickled PyTorch checkpoint (torch.save zip archive); napari-unet "
-                f"never unpickles files, because unpickling can run code; {_RESAVE_HINT}"
-            )
-        return "this is a zip archive, not a napari-unet model file"
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return (
-            "this is a pickled file (e.g. a legacy torch.save checkpoint); napari-unet never "
-            f"unpickles files, because unpickling can run code; {_RESAVE_HINT}"
-        )
-    if head[:4] == b"\x89HDF":
-        return "this is an HDF5 file (e.g. a Keras model), not a napari-unet model file"
-    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "this is an image (PNG/TIFF), not a napari-unet model file"
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\r\n\t" for c in text)
-
-
 def _existing(path: str | os.PathLike) -> Path:
     """``path`` as a Path; a clear error when it is missing or a folder."""
     path = Path(path)
@@ -255,7 +224,7 @@ def _read_header(path: str | os.PathLike, data: bytes | None = None) -> tuple[di
     size = path.stat().st_size if data is None else len(data)
     with open(path, "rb") if data is None else io.BytesIO(data) as f:
         head = f.read(64)
-        what = _sniff(path, head)
+        what = sniff(path, head)
         if what:
             raise ModelFileError(f"{path}: {what}")
         if size < 8:
@@ -264,7 +233,7 @@ def _read_header(path: str | os.PathLike, data: bytes | None = None) -> tuple[di
             )
         (n,) = struct.unpack("<Q", head[:8])
         if n > _MAX_HEADER or not head[8:9] == b"{":
-            if _looks_like_text(head):
+            if looks_like_text(head):
                 raise ModelFileError(
                     f"{path}: this is a text file, not a napari-unet model file "
                     f"(safetensors with napari-unet metadata, suffix {SUFFIX})"
@@ -397,4 +366,3 @@ def load_model(path: str | os.PathLike, device="cpu"):
     model.to(target)
     model.eval()
     return attach(model, info), info
-

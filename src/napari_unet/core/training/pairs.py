@@ -16,11 +16,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.labels import check_labels, compact_ids, count_ids
-from napari_unet.core.images.normalize import check_pixels, check_spec, normalize
+from napari_unet.core.images.labels import compact_ids, count_ids
+from napari_unet.core.images.normalize import check_spec, normalize
 from napari_unet.core.images.photons import prepared
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 from napari_unet.core.training import augment as aug
+from napari_unet.core.training.pairinputs import (  # checked_image: the docks' import too
+    check_counts,
+    checked_image,
+    checked_labels,
+    checked_region,
+)
 from napari_unet.core.training.targets import WeightMapSettings, check_parameters
 
 _CACHE: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -215,17 +221,17 @@ def make_pairs(
     Raises
     ------
     InputError
-        Different shapes, non-integer or negative labels, an empty region, images with
-        different channel counts, a stack with 2D labels, or no annotated cell at all.
+        Different shapes, bad labels (a mask: label it first; a file name: read it first;
+        floats), an empty region, other channel counts, 2D labels of a stack, no cell at all.
     """
-    regions, names = _check_counts(images, labels, regions, names)
+    regions, names = check_counts(images, labels, regions, names)
     pairs: list[TrainPair] = []
     channels, out = None, []  # what is said of stack planes with cells no region covers
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
-        lab = compact_ids(check_labels(lab, f"{name}: labels", allow_bool=True))
+        lab = compact_ids(checked_labels(lab, name))  # a mask or a file name: refused
         img = checked_image(img, lab.shape, name, in_channels, channel)
         channels = _same_channels(img, channels, name)
-        mask = _checked_region(reg, lab.shape, name)
+        mask = checked_region(reg, lab.shape, name)
         for z, lz, mz, iz in _annotated_planes(img, lab, mask, name, out):
             target, weights, extra = cached_target_and_weights(lz, mz, w0, sigma, gap, head)
             lz, (raw, norm, _) = np.array(lz), prepared(np.array(iz), check_spec(normalization))
@@ -316,66 +322,6 @@ def _same_channels(img: np.ndarray, channels: int | None, name: str) -> int:
             "images to grey, e.g. the command's --grey, or train separate models)"
         )
     return channels
-
-
-def _check_counts(images, labels, regions, names) -> tuple[list, list]:
-    """One label image (and region, and name) per image; returns the regions and names."""
-    if len(images) == 0:
-        raise InputError("no training images given; expected at least one image/labels pair")
-    if len(images) != len(labels):
-        raise InputError(f"{len(images)} images but {len(labels)} label images; pair them 1:1")
-    regions = list(regions) if regions is not None else [None] * len(images)
-    if len(regions) != len(images):
-        raise InputError(f"{len(images)} images but {len(regions)} regions; give one per image")
-    names = list(names) if names is not None else [f"pair {i + 1}" for i in range(len(images))]
-    if len(names) != len(images):  # before, zip's own ValueError
-        raise InputError(f"{len(images)} images but {len(names)} names; give one per image")
-    return regions, names
-
-
-def checked_image(img, label_shape: tuple, name: str, in_channels, channel) -> np.ndarray:
-    """The image as ``(..., C, H, W)`` with the channels the model takes (see make_pairs).
-
-    A last axis of 4 loses its fourth channel only when that is an RGBA alpha (one value
-    everywhere, :func:`~napari_unet.core.images.layout.is_alpha`), as prediction reads it.
-    """
-    from napari_unet.core.images.layout import fit_channels, is_alpha, split_channels
-
-    img = np.asarray(img)
-    if not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
-        raise InputError(f"{name}: image dtype {img.dtype} is not numeric")
-    check_pixels(img, f"{name}: the image")
-    rgba = img.ndim == len(label_shape) + 1 and img.shape[:-1] == label_shape and img.shape[-1] == 4
-    img = split_channels(img, label_shape, name, in_channels)
-    planes = img if img.ndim == 4 else img[None]
-    if in_channels is None:  # from scratch: the image's channels (alpha dropped, grey as one)
-        n = planes.shape[1] - (1 if rgba and is_alpha(planes[:, 3]) else 0)
-        in_channels = 1 if n > 1 and np.all(planes[:, :n] == planes[:, :1]) else n
-    try:
-        planes = fit_channels(planes, in_channels, channel, rgba)
-    except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
-    return planes if img.ndim == 4 else planes[0]
-
-
-def _checked_region(region, label_shape: tuple, name: str) -> np.ndarray | None:
-    """The annotated region as a bool mask of the labels' shape (None: all annotated)."""
-    if region is None:
-        return None
-    mask = np.asarray(region)
-    if mask.shape == (*label_shape, 1):  # (Y, X, 1), as labels of that shape are read
-        mask = mask[..., 0]
-    if mask.shape != label_shape:
-        raise InputError(
-            f"{name}: region shape {mask.shape} differs from labels shape {label_shape}"
-        )
-    mask = mask != 0
-    if not mask.any():
-        raise InputError(
-            f"{name}: the annotated region is empty; paint the region you annotated "
-            f"(non-zero pixels) or give no region to use the whole image"
-        )
-    return mask
 
 
 def _annotated_planes(img, lab, mask, name="", outside=None):
