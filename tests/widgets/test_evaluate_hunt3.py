@@ -17,13 +17,19 @@ from napari_unet.widgets.evaluate import EvaluateWidget
 TWO = [(2, 12, 2, 12), (20, 30, 20, 30)]
 
 
-def _scored(make_napari_viewer, qtbot):
+def _picked(make_napari_viewer):
+    """A docked Evaluate panel with the ground truth 'gt' and the prediction 'A' picked."""
     viewer = make_napari_viewer()
     gt = viewer.add_labels(squares(TWO), name="gt")
     pred = viewer.add_labels(squares(TWO), name="A")
     widget = docked(viewer)
     widget._ground_truth.value, widget._prediction.value = gt, pred
     widget._compare.value = []
+    return viewer, widget, gt, pred
+
+
+def _scored(make_napari_viewer, qtbot):
+    viewer, widget, gt, pred = _picked(make_napari_viewer)
     run_and_wait(qtbot, widget)
     assert widget._summary.enabled and widget.results is not None
     gt.data = np.where(gt.data == 2, 0, gt.data)  # the user deletes a cell
@@ -66,12 +72,7 @@ def test_a_cancel_with_current_tables_says_they_are_the_last_results(
 ):
     release = threading.Event()
     blocked_job(monkeypatch, release)
-    viewer = make_napari_viewer()
-    gt = viewer.add_labels(squares(TWO), name="gt")
-    pred = viewer.add_labels(squares(TWO), name="A")
-    widget = docked(viewer)
-    widget._ground_truth.value, widget._prediction.value = gt, pred
-    widget._compare.value = []
+    viewer, widget, gt, pred = _picked(make_napari_viewer)
     release.set()
     run_and_wait(qtbot, widget)
     release.clear()
@@ -92,12 +93,7 @@ def test_a_ground_truth_edited_during_a_failed_run_greys_the_tables(
     from napari_unet.core.metrics import EvaluateProgress
     from napari_unet.widgets import _workers
 
-    viewer = make_napari_viewer()
-    gt = viewer.add_labels(squares(TWO), name="gt")
-    pred = viewer.add_labels(squares(TWO), name="A")
-    widget = docked(viewer)
-    widget._ground_truth.value, widget._prediction.value = gt, pred
-    widget._compare.value = []
+    viewer, widget, gt, pred = _picked(make_napari_viewer)
     run_and_wait(qtbot, widget)
     release = threading.Event()
 
@@ -131,12 +127,7 @@ def test_a_ground_truth_picked_anew_after_a_removal_is_not_offered_to_compare(ma
 
 
 def test_a_removed_scored_layer_is_not_held_by_the_tables(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    gt = viewer.add_labels(squares(TWO), name="gt")
-    pred = viewer.add_labels(squares(TWO), name="A")
-    widget = docked(viewer)
-    widget._ground_truth.value, widget._prediction.value = gt, pred
-    widget._compare.value = []
+    viewer, widget, gt, pred = _picked(make_napari_viewer)
     run_and_wait(qtbot, widget)
     assert any(entry[0] is gt for entry in widget._edits._watched)
     viewer.layers.remove(gt)
