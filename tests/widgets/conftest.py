@@ -28,6 +28,16 @@ def messages(monkeypatch, errors):
 
 
 @pytest.fixture(scope="module")
+def model_file(tiny, tmp_path_factory):
+    """The tiny model as a model file (what the docks' model choice takes)."""
+    from napari_unet.core.models.modelfile import save_model
+
+    model, meta = tiny
+    meta = {k: v for k, v in meta.items() if k != "final_loss"}
+    return save_model(tmp_path_factory.mktemp("tiny") / "tiny.unet.safetensors", model, **meta)
+
+
+@pytest.fixture(scope="module")
 def tiny():
     """A tiny same-padded U-Net trained briefly on touching cells: ``(model, metadata)``."""
     pytest.importorskip("torch")

@@ -23,7 +23,6 @@ import pytest
 pytest.importorskip("napari")
 
 from test_live_hunt_fixes2 import _dock, _gesture, _started  # noqa: E402
-from test_live_hunt_fixes2 import model_file as model_file  # noqa: E402 (a fixture)
 
 SIZE = 96
 BUILTIN = "that is the built-in model 'nuclei'; choose another file"

@@ -21,16 +21,6 @@ pytest.importorskip("napari")
 SIZE = 128
 
 
-@pytest.fixture(scope="module")
-def model_file(tiny, tmp_path_factory):
-    """The tiny model of the dock tests as a model file (what the dock's model choice takes)."""
-    from napari_unet.core.models.modelfile import save_model
-
-    model, meta = tiny
-    meta = {k: v for k, v in meta.items() if k != "final_loss"}
-    return save_model(tmp_path_factory.mktemp("live") / "tiny.unet.safetensors", model, **meta)
-
-
 def _dock(make_napari_viewer, model_file, dtype=np.int32):
     """Bright discs, empty annotations of ``dtype`` and the Live dock on them (not started)."""
     from tiny_model import separate_discs

@@ -24,16 +24,6 @@ SIZE = 96
 CENTRES = ((20, 20), (20, 60), (60, 20), (60, 60))
 
 
-@pytest.fixture(scope="module")
-def model_file(tiny, tmp_path_factory):
-    """The tiny model of the dock tests as a model file."""
-    from napari_unet.core.models.modelfile import save_model
-
-    model, meta = tiny
-    meta = {k: v for k, v in meta.items() if k != "final_loss"}
-    return save_model(tmp_path_factory.mktemp("live2") / "tiny.unet.safetensors", model, **meta)
-
-
 def _discs(r: int = 8):
     yy, xx = np.mgrid[:SIZE, :SIZE]
     img = np.zeros((SIZE, SIZE), np.float32)

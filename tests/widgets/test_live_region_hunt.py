@@ -17,16 +17,6 @@ pytest.importorskip("napari")
 SIZE = 96
 
 
-@pytest.fixture(scope="module")
-def model_file(tiny, tmp_path_factory):
-    """The tiny model of the dock tests as a model file."""
-    from napari_unet.core.models.modelfile import save_model
-
-    model, meta = tiny
-    meta = {k: v for k, v in meta.items() if k != "final_loss"}
-    return save_model(tmp_path_factory.mktemp("liveR") / "tiny.unet.safetensors", model, **meta)
-
-
 def _square(y0, y1, x0, x1):
     return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float)
 
