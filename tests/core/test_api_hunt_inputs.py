@@ -1,7 +1,7 @@
-"""Python API inputs a hunt found mishandled: an 8-bit RGBA alpha read as data, raw tracebacks.
+"""Python API inputs a hunt found mishandled: an opaque alpha measured, raw tracebacks.
 
-Each test failed before its fix: a varying alpha of a uint8 ``(H, W, 4)`` array was averaged
-into the image (and measured as ``_c3`` columns), and a dict config, a ``channel_axis``
+Each fixed one failed before its fix: an opaque alpha was measured as ``_c3`` columns (a
+varying fourth channel stays data, 8-bit too), and a dict config, a ``channel_axis``
 string, a file name as ``metadata``, a ragged list, an array given to ``segment_slide`` and
 an unknown name given to ``Review.set_status`` raised AttributeError, TypeError, ValueError
 or KeyError instead of an InputError saying what to pass.
@@ -35,44 +35,46 @@ def rgb_and_rgba(grey):
     return rgb, np.concatenate([rgb, alpha[..., None]], -1)
 
 
-# -- 1. an 8-bit RGBA image's alpha is never data -------------------------------------------
+# -- 1. an opaque alpha is dropped everywhere; a varying fourth channel is data ---------------
 
 
-def test_a_varying_alpha_of_an_8_bit_image_is_dropped_for_prediction(cells, net):
+def _opaque(rgba):
+    out = rgba.copy()
+    out[..., 3] = 255
+    return out
+
+
+def test_an_opaque_alpha_is_dropped_and_a_varying_fourth_channel_is_read(cells, net):
+    """A varying 8-bit fourth channel stays data: an ImageJ 8-bit composite of four channels
+    reads channel-last like an RGBA array (a file's alpha is dropped on reading)."""
     rgb, rgba = rgb_and_rgba(cells[0])
-    for n in (1, 3):  # before: the mean of four; a 3-channel model refused it
-        np.testing.assert_array_equal(layout(rgba, n).planes, layout(rgb, n).planes)
-    stack = np.stack([rgba, rgba])  # (Z, H, W, 4)
-    np.testing.assert_array_equal(layout(stack, 1).planes, layout(np.stack([rgb, rgb]), 1).planes)
-    got = nu.predict(net, rgba, device="cpu", tile=64)
+    for n in (1, 3):
+        np.testing.assert_array_equal(layout(_opaque(rgba), n).planes, layout(rgb, n).planes)
+    got = nu.predict(net, _opaque(rgba), device="cpu", tile=64)
     np.testing.assert_array_equal(got, nu.predict(net, rgb, device="cpu", tile=64))
-    # 16-bit channels stay data; a model of four channels still reads all four.
-    assert layout(rgba.astype(np.uint16), 1).planes.shape[1] == 1
     assert layout(rgba, 4).planes.shape == (1, 4, *rgb.shape[:2])
     with pytest.raises(nu.InputError, match="fourth channel varies"):
-        layout(rgba.astype(np.uint16), 3)
+        layout(rgba, 3)
 
 
-def test_training_reads_an_8_bit_rgba_image_without_its_alpha(cells):
+def test_training_reads_an_opaque_alpha_as_no_channel(cells):
     rgb, rgba = rgb_and_rgba(cells[0])
-    (pair,) = nu.make_pairs([rgba], [cells[1]])
-    assert pair.image.shape[0] == 3  # before: 4, a 4-channel model trained on the alpha
+    (pair,) = nu.make_pairs([_opaque(rgba)], [cells[1]])
+    assert pair.image.shape[0] == 3
     np.testing.assert_array_equal(pair.raw, nu.make_pairs([rgb], [cells[1]])[0].raw)
+    assert nu.make_pairs([rgba], [cells[1]])[0].image.shape[0] == 4  # data
 
 
-def test_measure_objects_leaves_out_the_alpha_of_an_8_bit_rgba_image(cells):
+def test_measure_objects_leaves_out_an_opaque_alpha(cells):
+    """Before: a DSB2018 RGBA image measured its alpha as c3 (255 for every object)."""
     rgb, rgba = rgb_and_rgba(cells[0])
-    table = nu.measure_objects(cells[1], rgba)
+    table = nu.measure_objects(cells[1], _opaque(rgba))
     assert "mean_intensity_c3" not in table and "max_intensity_c3" not in table
     expected = nu.measure_objects(cells[1], rgb)
     assert table.keys() == expected.keys()
     np.testing.assert_array_equal(table["mean_intensity_c2"], expected["mean_intensity_c2"])
-    # An opaque alpha too; four 16-bit channels are all measured.
-    opaque = rgba.copy()
-    opaque[..., 3] = 255
-    assert "mean_intensity_c3" not in nu.measure_objects(cells[1], opaque)
+    assert "mean_intensity_c3" in nu.measure_objects(cells[1], rgba)  # a varying one: data
     assert "mean_intensity_c3" in nu.measure_objects(cells[1], rgba.astype(np.uint16))
-    assert "mean_intensity_c3" in nu.measure_objects(cells[1], np.moveaxis(rgba, -1, 0))
 
 
 # -- 2. a clear InputError, not a raw traceback ---------------------------------------------

@@ -315,7 +315,7 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted files raise many types
         raise InputError(f"{p}: not a readable image file ({type(exc).__name__}: {exc})") from None
     # An RGBA image's alpha is transparency, never image content: dropped from an image
-    # whatever it holds (as from an 8-bit array, see layout.is_alpha); from labels when
+    # whatever it holds (an array's only when opaque, layout.is_alpha); from labels when
     # fully opaque. Only RGBA has a fourth band here: other 4-band modes (CMYK) become RGB.
     if arr.ndim == 3 and arr.shape[-1] == 4 and mode == "RGBA":
         if not labels or np.all(arr[..., 3] == arr[..., 3].max()):

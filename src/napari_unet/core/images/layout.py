@@ -4,10 +4,10 @@ Prediction accepts ``(H, W)``; ``(H, W, C)`` (RGB last) or ``(C, H, W)``; stacks
 ``(Z, C, H, W)`` or ``(Z, H, W, C)``. :func:`layout` decides which axis is which (or takes the
 caller's ``channel_axis``) and returns a view, numpy or dask, without copying; then
 :func:`fit_channels` gives the model the channels it takes: the alpha of an RGBA image is
-dropped (a last axis of 4 that is 8-bit, or whose fourth channel holds one value everywhere,
-:func:`is_alpha`; a varying fourth channel of another type is image content), and a grey
-(one-channel) model gets one channel of a colour or multichannel image, the mean of them by
-default or the one chosen. Training and measurements apply the same rule.
+dropped (a last axis of 4 whose fourth channel holds one value everywhere, :func:`is_alpha`;
+a fourth channel that varies is image content), and a grey (one-channel) model gets one
+channel of a colour or multichannel image, the mean of them by default or the one chosen.
+Training and measurements apply the same rule.
 """
 
 from __future__ import annotations
@@ -171,10 +171,10 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
     """``(P, C, H, W)`` planes with the ``in_channels`` channels a model takes.
 
     * The alpha of an RGBA image (``rgba``: the input's last axis holds the four channels)
-      is dropped when it is one (:func:`is_alpha`: 8-bit, or one value everywhere), unless
-      the model itself takes four channels. A varying fourth channel of 16-bit or float
-      data is data (a 4-channel fluorescence TIFF is read channel-last): before, it was
-      dropped from the shape alone and such images trained 3-channel models on wrong data.
+      is dropped when it is one (:func:`is_alpha`: one value everywhere, as in DSB2018's
+      RGBA PNGs), unless the model itself takes four channels. A fourth channel that varies
+      is data (a 4-channel fluorescence TIFF is read channel-last): before, it was dropped
+      from the shape alone and such images trained 3-channel models on the wrong data.
     * A grey model (``in_channels == 1``) reads one channel: ``channel`` picks it by index;
       ``"mean"`` averages all; ``None`` (auto) takes the first if all are equal (grey stored
       as RGB) and the mean otherwise. The mean keeps an integer image's dtype (rounded).
@@ -208,8 +208,7 @@ def fit_channels(planes, in_channels: int, channel: Channel = None, rgba: bool =
         if channel is None and _channels_identical(planes):
             return planes[:, :1]
         return _mean_channel(planes)
-    data = " (its fourth channel varies and is not 8-bit: data, not an RGBA alpha)"
-    data = data if rgba and n == 4 else ""
+    data = " (its fourth channel varies: data, not an RGBA alpha)" if rgba and n == 4 else ""
     raise InputError(
         f"the image has {n} channel(s){f' (shape {shape})' if shape else ''}{data} but the "
         f"model expects {in_channels}: it was trained on {in_channels}-channel images; give "
@@ -229,18 +228,16 @@ def without_alpha(planes, in_channels: int, rgba: bool = False):
 
 
 def is_alpha(channel) -> bool:
-    """Whether the fourth channel of an image (``(..., H, W)``) is an alpha: 8-bit, or one value.
+    """Whether the fourth channel of an image (``(..., H, W)``) is an alpha: one value.
 
-    An 8-bit (uint8) image with four channels last is RGBA whatever its alpha holds:
-    screenshots, PNG exports and DSB2018's images, whose alpha may be transparent in parts
-    (before, a varying alpha was averaged into the image, and changed the segmentation);
-    ``read_image`` drops a file's alpha alike. Microscopes record 4-channel fluorescence in
-    16 bits or floats: there a fourth channel is an alpha only when it holds one value
-    everywhere (an opaque alpha), judged on a regular sample of at most about a million
-    pixels per plane (as :func:`_channels_identical`); a lazy image on five windows of it.
+    An opaque alpha (DSB2018's images, most PNG exports) holds one value everywhere. A
+    varying fourth channel is data, 8-bit too: an ImageJ 8-bit composite of four channels
+    is read channel-last like an RGBA array, and dropping its fourth channel lost real
+    data; an RGBA array with transparency is read as four channels (pass ``image[..., :3]``;
+    a PNG or TIFF file's alpha is dropped on reading, whatever it holds). Judged on a
+    regular sample of at most about a million pixels per plane (as
+    :func:`_channels_identical`); a lazy image on five windows of it.
     """
-    if np.dtype(getattr(channel, "dtype", object)) == np.uint8:
-        return True
     h, w = channel.shape[-2:]
     if is_lazy(channel):  # a strided sample reads every chunk, each time a layout is made
         sample = _windows(channel, h, w)
