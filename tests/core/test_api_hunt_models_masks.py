@@ -103,6 +103,29 @@ def test_evaluate_warns_of_a_mask_prediction():
         nu.evaluate(labels, labels > 0)
 
 
+def test_evaluate_many_names_each_image_whose_ground_truth_is_a_mask():
+    """Before, one unnamed warning for several images (Python shows one text once)."""
+    _, labels = _cells()
+    items = [("a", _fiji_mask(labels), labels), ("b", labels, labels),
+             ("c", _fiji_mask(labels), labels)]  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        nu.evaluate_many(items)
+    texts = [str(w.message) for w in caught if "binary mask" in str(w.message)]
+    assert [t.split(":")[0] for t in texts] == ["a", "c"]
+
+
+def test_training_validation_says_nothing_of_masks():
+    """Its matching cut an early model's one blob into pieces with the region: the warning
+    said 'label it first' once per validation (a notification each in the Train dock)."""
+    from napari_unet.core.metrics import match_instances
+
+    _, labels = _cells()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        match_instances(labels, _fiji_mask(labels))
+
+
 # -- 4. median_diameter ---------------------------------------------------------------------
 
 

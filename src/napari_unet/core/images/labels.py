@@ -173,8 +173,8 @@ def mask_pieces(labels) -> tuple[int, int] | None:
     arr = np.asarray(arr)  # a lazy file is read here
     if has_sample_axis(arr.shape):  # (Y, X, 1): one image, as check_labels reads it
         arr = arr[..., 0]
-    top = int(arr.max())
-    if top <= 0 or int(arr[arr != 0].min()) != top:
+    top = int(arr.max())  # the least nonzero id without copying the foreground out:
+    if top <= 0 or int(np.min(arr, where=arr != 0, initial=top)) != top:
         return None  # no id, or two or more ids
     from scipy import ndimage
 

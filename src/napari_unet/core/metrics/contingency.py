@@ -58,7 +58,7 @@ def check_pair(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return gt, pred
 
 
-def warn_if_masks(gt: np.ndarray, pred: np.ndarray, stacklevel: int = 3) -> None:
+def warn_if_masks(gt: np.ndarray, pred: np.ndarray, stacklevel: int = 3, name: str = "") -> None:
     """Warn, once, when the ground truth or the prediction looks like a binary mask.
 
     One id over several separate pieces (a boolean or 0/255 mask;
@@ -77,7 +77,8 @@ def warn_if_masks(gt: np.ndarray, pred: np.ndarray, stacklevel: int = 3) -> None
         import warnings
 
         warnings.warn(
-            f"{'; '.join(found)}: instance scores (AP, matches, PQ) count it as one object; "
+            f"{f'{name}: ' if name else ''}{'; '.join(found)}: instance scores (AP, "
+            "matches, PQ) count it as one object; "
             "label it first (scipy.ndimage.label) for per-cell scores. Pixel scores (IoU, "
             "Dice) are unaffected",
             UserWarning,

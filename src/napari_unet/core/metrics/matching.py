@@ -14,7 +14,6 @@ from napari_unet.core.metrics.contingency import (
     check_thresholds,
     contingency,
     ratio,
-    warn_if_masks,
 )
 
 #: The DSB2018 IoU thresholds 0.5, 0.55, ..., 0.95.
@@ -190,7 +189,6 @@ def match_instances(
         threshold is outside [0, 1).
     """
     gt, pred = check_pair(gt, pred)
-    warn_if_masks(gt, pred)
     return match_table(contingency(gt, pred), check_thresholds(thresholds))
 
 
@@ -208,6 +206,5 @@ def instance_ious(gt: Any, pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
         The original ids of each overlapping pair and their intersection over union.
     """
     gt, pred = check_pair(gt, pred)
-    warn_if_masks(gt, pred)
     t = contingency(gt, pred)
     return t.gt_ids[t.pair_gt], t.pred_ids[t.pair_pred], t.pair_iou

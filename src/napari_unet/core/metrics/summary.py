@@ -81,12 +81,17 @@ def evaluate(
 
 
 def _iter_evaluate(
-    gt: Any, pred: Any, thresholds: Iterable[float], region: Any = None
+    gt: Any, pred: Any, thresholds: Iterable[float], region: Any = None, name: str = ""
 ) -> Generator[float, None, dict[str, Any]]:
-    """:func:`evaluate`, yielding the fraction done while a large image is counted."""
+    """:func:`evaluate`, yielding the fraction done while a large image is counted.
+
+    Only the public entry points warn of a mask (:func:`warn_if_masks`, naming ``name``):
+    training's validation matches through :func:`match_instances`, where a region cutting
+    an early model's one blob into pieces made the warning false, once per validation.
+    """
     ths = check_thresholds(thresholds)
     gt, pred = check_pair(gt, pred)
-    warn_if_masks(gt, pred, stacklevel=5)  # user -> evaluate -> drain -> here
+    warn_if_masks(gt, pred, stacklevel=5, name=name)  # user -> evaluate -> drain -> here
     counts = None
     if region is not None:
         gt, pred = restrict_to_region(gt, pred, region)
@@ -243,7 +248,7 @@ def iter_evaluate_many(
     for i, item in enumerate(pairs):
         name, gt, pred, *region = _checked_item(item, i)
         try:
-            result = yield from _named(name, _iter_evaluate(gt, pred, ths, *region))
+            result = yield from _named(name, _iter_evaluate(gt, pred, ths, *region, name=name))
         except InputError as exc:
             raise InputError(f"{name}: {exc}") from None
         results.append({"name": name} | result)
