@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -399,7 +400,9 @@ def test_a_warning_of_the_package_prints_as_one_warning_line(pair, tmp_path, mon
     out = tmp_path / "m.safetensors"
     args = ["train", "--images", str(image), "--labels", str(labels), "--steps", "4",
             "--val-every", "2", "-o", str(out), *FAST[:-2], "--val-fraction", "0.3"]  # fmt: skip
-    assert main(args) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as a user's Python shows them (pytest -W ignore)
+        assert main(args) == 0
     err = capsys.readouterr().err
     assert "napari-unet train: warning: could not save the best model" in err
     assert "RuntimeWarning" not in err and ".py:" not in err

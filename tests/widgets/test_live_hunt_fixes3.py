@@ -14,10 +14,7 @@ import pytest
 
 pytest.importorskip("napari")
 
-import test_live_hunt_fixes as first_hunt  # noqa: E402
 from test_live_hunt_fixes2 import _dock  # noqa: E402
-
-model_file = first_hunt.model_file  # a fixture: the tiny model of the dock tests as a file
 
 SIZE = 64
 
