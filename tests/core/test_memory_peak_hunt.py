@@ -17,18 +17,14 @@ from scipy import ndimage
 
 
 def _held_one_sort(seed, mask, reconstruction_loop):
-    """The reconstruction as it was: every working array held until the end."""
+    """The reconstruction as it was: every working array held until the end (the same
+    layout, :func:`~napari_unet.core.inference.splitting.padded`; the result is also
+    compared with scikit-image's own function)."""
+    from napari_unet.core.inference.splitting import padded
+
     height, width = seed.shape
-    images = np.full((2, height + 2, width + 2), np.min(seed), np.float64)
-    images[0, 1:-1, 1:-1] = seed
-    images[1, 1:-1, 1:-1] = mask
-    size = images.size
-    signed = np.result_type(np.min_scalar_type(-size), np.int32)
-    unsigned = np.dtype(signed.char.upper())
-    strides = np.array(
-        [dy * (width + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx], signed
-    )
-    flat = images.reshape(-1)
+    flat, signed, strides = padded(seed, mask)
+    size, unsigned = flat.size, np.dtype(signed.char.upper())
     order = np.argsort(flat).astype(signed, copy=False)
     descending = order[::-1]
     prev = np.full(size, -1, signed)

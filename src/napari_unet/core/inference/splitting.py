@@ -101,6 +101,24 @@ def reconstruct_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return reconstruction(seed, mask, method="dilation")
 
 
+def padded(seed: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.dtype, np.ndarray]:
+    """Seed and mask as scikit-image's reconstruction lays them out for its loop.
+
+    Both padded by one pixel of the seed's minimum and flattened one after the other
+    (float64), the signed index type that holds their size, and the flat offsets of a
+    pixel's 8 neighbours.
+    """
+    height, width = seed.shape
+    images = np.full((2, height + 2, width + 2), np.min(seed), np.float64)
+    images[0, 1:-1, 1:-1] = seed
+    images[1, 1:-1, 1:-1] = mask
+    signed = np.result_type(np.min_scalar_type(-images.size), np.int32)
+    strides = np.array(
+        [dy * (width + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx], signed
+    )
+    return images.reshape(-1), signed, strides
+
+
 def _one_sort(seed: np.ndarray, mask: np.ndarray, reconstruction_loop) -> np.ndarray:
     """scikit-image's reconstruction with its inner loop, ranks taken from the one sort.
 
@@ -109,19 +127,11 @@ def _one_sort(seed: np.ndarray, mask: np.ndarray, reconstruction_loop) -> np.nda
     (one joined blob) costs about half the memory of holding them all to the end.
     """
     height, width = seed.shape
-    images = np.full((2, height + 2, width + 2), np.min(seed), np.float64)
-    images[0, 1:-1, 1:-1] = seed
-    images[1, 1:-1, 1:-1] = mask
-    size = images.size
-    signed = np.result_type(np.min_scalar_type(-size), np.int32)
-    unsigned = np.dtype(signed.char.upper())
-    strides = np.array(
-        [dy * (width + 2) + dx for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx], signed
-    )
-    flat = images.reshape(-1)
+    flat, signed, strides = padded(seed, mask)
+    size, unsigned = flat.size, np.dtype(signed.char.upper())
     order = np.argsort(flat).astype(signed, copy=False)
     ordered = flat[order]
-    del images, flat
+    del flat
     change = ordered[:-1] != ordered[1:]
     values = ordered[np.r_[0, np.flatnonzero(change) + 1]]
     del ordered
