@@ -96,8 +96,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
 
     def _make_controls(self) -> None:
         self._prediction = ComboBox(label="prediction", choices=self._labels_choices)
-        self._compare = Select(label="compare with", choices=self._compare_choices)
         self._ground_truth = ComboBox(label="ground truth", choices=self._gt_choices)
+        self._compare = Select(label="compare with", choices=self._compare_choices)
         self._region = ComboBox(label="annotated region", choices=self._region_choices)
         self._per_plane = CheckBox(text="stacks: score each plane, then the total", value=True)
         self._run = PushButton(text="Evaluate")
@@ -138,7 +138,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
 
     def _compare_choices(self, _widget=None) -> list[tuple[str, Any]]:
         """The Labels layers but the picked prediction (scored anyway) and ground truth."""
-        main, gt = self._prediction.value, getattr(getattr(self, "_ground_truth", None), "value", 0)
+        main, gt = self._prediction.value, self._ground_truth.value
         return [(name, lyr) for name, lyr in self._labels_choices() if lyr not in (main, gt)]
 
     def reset_choices(self, *args) -> None:  # noqa: D102 (magicgui's, keeping the picks)
