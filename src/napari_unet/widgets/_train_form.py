@@ -345,7 +345,11 @@ def _same(pair: tuple, other: tuple) -> bool:
 
 
 def _wraps(label) -> None:
-    """Let ``label`` wrap its text within the dock's width rather than widen the dock."""
+    """Let ``label`` wrap its text within the dock's width rather than widen the dock.
+
+    Not ``_layers.message_label``: that makes a label's tooltip its text, and this note's
+    tooltip explains the row (an option of the table the tooltip test checks).
+    """
     from qtpy.QtWidgets import QSizePolicy
 
     label.native.setWordWrap(True)
