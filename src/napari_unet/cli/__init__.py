@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from napari_unet._version import __version__
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, memory_message
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = [
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
     User mistakes (:class:`~napari_unet.core.errors.InputError`), what the file system refuses
     (missing files, denied permissions, a full disk: any ``OSError``) and running out of
-    memory print one ``error:`` line and return 2; Ctrl-C returns 130. The package's own
-    warnings print one ``warning:`` line (:func:`warning_lines`).
+    memory (also PyTorch's, a RuntimeError) print one ``error:`` line and return 2; Ctrl-C
+    returns 130. The package's own warnings print one ``warning:`` line
+    (:func:`warning_lines`).
     """
     try:
         args = build_parser().parse_args(argv)
@@ -67,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, OSError) as exc:
         print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except MemoryError:
+    except (MemoryError, RuntimeError) as exc:  # PyTorch's CPU allocator: a RuntimeError
+        said = memory_message(exc)
+        if said is None:
+            raise
         print(
-            f"napari-unet {args.command}: error: out of memory; use smaller tiles (--tile), "
+            f"napari-unet {args.command}: error: {said}; use smaller tiles (--tile), "
             "crops or images",
             file=sys.stderr,
         )

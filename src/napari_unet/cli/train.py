@@ -344,10 +344,11 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         try:
             result = drain(gen, report)
-        except KeyboardInterrupt as exc:  # a second Ctrl-C: the run saved as a stop does
-            saved = getattr(getattr(exc, "result", None), "saved_to", None)
+        except (KeyboardInterrupt, Exception) as exc:  # a second Ctrl-C, or an error after
+            saved = getattr(getattr(exc, "result", None), "saved_to", None)  # steps: kept
             if saved is not None:
-                print(f"\naborted at step {exc.result.steps_done}; saved {saved}", file=sys.stderr)
+                how = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                print(f"\n{how} at step {exc.result.steps_done}; saved {saved}", file=sys.stderr)
             raise
         finally:
             if report.bar is not None:

@@ -23,3 +23,27 @@ def check_int(name: str, value, low: int = 1, note: str = "") -> int:
         what = "a positive integer" if low == 1 else f"an integer >= {low}"
         raise InputError(f"{name} must be {what}{' ' + note if note else ''}, got {value!r}")
     return int(value)
+
+
+def memory_message(exc: BaseException) -> str | None:
+    """``"out of memory"`` (with the size asked for when known) if ``exc`` says so; else None.
+
+    Python's ``MemoryError`` often has no text; PyTorch's CPU allocator raises a
+    ``RuntimeError`` naming its C++ source line (``[enforce fail at alloc_cpu.cpp:127] ...
+    DefaultCPUAllocator: can't allocate memory: you tried to allocate 8589934592 bytes``),
+    CUDA a ``torch.OutOfMemoryError``. Users read one plain line for all of them.
+    """
+    import re
+
+    text = str(exc)
+    if not isinstance(exc, MemoryError) and not (
+        isinstance(exc, RuntimeError)
+        and (type(exc).__name__ == "OutOfMemoryError" or "allocate memory" in text
+             or "not enough memory" in text or "out of memory" in text.lower())
+    ):  # fmt: skip
+        return None
+    found = re.search(r"allocate (\d+) bytes", text)
+    if found:
+        return f"out of memory (an array of {int(found.group(1)) / 2**30:.1f} GiB did not fit)"
+    found = re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", text)  # CUDA's words
+    return f"out of memory (an array of {found.group(1)} did not fit)" if found else "out of memory"

@@ -19,6 +19,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _history, _workers
+from napari_unet.widgets._worker_errors import surfaced
 
 __all__ = [
     "COPIED",
@@ -174,6 +175,7 @@ def copy_layers(plan: Plan) -> list[tuple[str, list]]:
     return jobs
 
 
+@surfaced  # its RuntimeError (out of memory) ends the run, as other errors do
 def score_each(plan: Plan, thresholds) -> Generator:
     """Copy the layers, yield :data:`COPIED`, then score each prediction's pairs in turn.
 

@@ -246,6 +246,7 @@ class Exporter:
         from napari.qt.threading import create_worker
 
         from napari_unet.widgets import _layers, _saving
+        from napari_unet.widgets._worker_errors import surfaced
 
         if self.worker is not None:
             return None
@@ -264,7 +265,7 @@ class Exporter:
         self._enabled, self.button.enabled = self.button.enabled, False
         self._status.value = f"Exporting {name}..."
         self.worker = create_worker(
-            export_job, model, package_path(path), name,
+            surfaced(export_job), model, package_path(path), name,
             _connect={
                 "yielded": self._on_status, "returned": self._on_returned,
                 "errored": self._on_error, "finished": self._on_finished,

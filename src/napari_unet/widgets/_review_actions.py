@@ -18,6 +18,7 @@ from qtpy.QtCore import QObject, Signal
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
+from napari_unet.widgets._worker_errors import surfaced
 
 
 class Bridge(QObject):
@@ -96,7 +97,7 @@ def export(dock) -> None:
     dock._export.enabled = False
     dock._report.value = "Exporting..."
     review = dock.review  # another folder opened meanwhile gets none of this export's news
-    worker = create_worker(iter_export, review, _start_thread=False)
+    worker = create_worker(surfaced(iter_export), review, _start_thread=False)
 
     def progress(ev) -> None:
         if dock.review is review:

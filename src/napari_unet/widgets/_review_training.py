@@ -188,7 +188,7 @@ def _busy(viewer) -> str | None:
     """Why the Train dock cannot take pairs now (it is training), or None."""
     for widget in list(viewer.window.dock_widgets.values()):
         if hasattr(widget, "use_pairs") and getattr(widget, "running", False):
-            from napari_unet.widgets._train_helpers import BUSY
+            from napari_unet.widgets._train_sent import BUSY
 
             return BUSY
     return None

@@ -37,6 +37,7 @@ from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's publi
     PredictForm,
 )
 from napari_unet.widgets._predict_place import Results
+from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
     import napari
@@ -150,8 +151,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._status.value = "Estimating the object size..." if estimate else "Predicting..."
         job = self._job
         self._worker = create_worker(
-            _job_keeping, self._form.model, self._form.metadata, self._form.pending,
-            image, req["options"], req["region"], estimate,
+            surfaced(_job_keeping), self._form.model, self._form.metadata,
+            self._form.pending, image, req["options"], req["region"], estimate,
             _connect={
                 "yielded": lambda ev: self._on_progress(ev, job),
                 "returned": lambda out: self._on_returned(out, job),

@@ -24,6 +24,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
+from napari_unet.widgets import _train_sent as ts
 from napari_unet.widgets._docking import scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
@@ -34,6 +35,7 @@ from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public 
     START_FROM,
     TrainForm,
 )
+from napari_unet.widgets._worker_errors import surfaced
 from napari_unet.widgets.plot import TrainingPlot
 
 if TYPE_CHECKING:
@@ -104,7 +106,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         # existing file is not replaced, th.claim_output), and the Review dock's suggestion.
         self._written: set[Path] = set()
         self._suggested: Path | None = None
-        self._sent = self._run_sent = self._result_sent = None  # th.SentPairs: sent, run, last
+        self._sent = self._run_sent = self._result_sent = None  # ts.SentPairs: sent, run, last
         self._output_note = ""
         self._lr_note = ""  # the run's base learning rate, on every progress line
         self._connect()
@@ -167,7 +169,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             if resume and self._result is None:
                 raise InputError("nothing to resume: train first")
             config = self._form.config()
-            run_sent, sent_note = th.check_sent(  # what the sender changed since (a verdict)
+            run_sent, sent_note = ts.check_sent(  # what the sender changed since (a verdict)
                 self._sent, self._form, self._viewer, resume, self._result_sent
             )
             pairs = self._form.pairs()
@@ -206,7 +208,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.
         gc.freeze()
         self._worker = create_worker(
-            _workers.train_job, data, config, kwargs, self._done,
+            surfaced(_workers.train_job), data, config, kwargs, self._done,
             _connect={
                 "yielded": self._on_event, "returned": self._on_returned,
                 "errored": self._on_error, "finished": self._on_finished,
@@ -302,7 +304,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         if trouble:
             _layers.report_error(self._status, trouble)
         self._status.value = status + (f" ({self._output_note})" if self._output_note else "")
-        self._handover(result)
+        ts.hand_over(self, result, self._result_sent)  # Predict, Review
 
     def use_pairs(self, pairs, init, source: str, save_to: Path | None = None, check=None):
         """Fine-tune ``init`` on ``(name, image, labels)`` arrays another dock sends.
@@ -313,17 +315,13 @@ class TrainWidget(_layers.KeepsPicks, Container):
         Returns the token the sender gets with the models of runs on these pairs
         (``set_model(..., run=token)``). Refused (InputError) while a run trains.
         """
-        self._sent = th.take_pairs(self, pairs, init, source, save_to, check)
+        self._sent = ts.take_pairs(self, pairs, init, source, save_to, check)
         return self._sent.token
 
     @property
     def running(self) -> bool:
         """Whether a run is training (sent pairs are refused meanwhile)."""
         return not self._done.is_set()
-
-    def _handover(self, result) -> None:
-        """Give the (best) trained model to the docks that take one (Predict, Review)."""
-        th.hand_over(self, result, self._result_sent)
 
     def _on_save(self, _value=None, path: Path | None = None):
         """Save the model trained so far (its last weights, resumable) to a chosen file."""
@@ -342,7 +340,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             result.saved_to = where
             self._written.add(Path(where).resolve())
             self._save_path.value = where  # a later run (and Resume) writes here too
-            self._handover(result)
+            ts.hand_over(self, result, self._result_sent)  # Predict, Review
 
         save = _saving.save_run
         return _layers.run_saving(self._status, save, result, path, inputs, then=saved)
@@ -362,9 +360,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.core.errors import InputError
 
+        kept = getattr(exc, "result", None)  # an error after steps: the model as trained
+        if kept is not None and kept.steps_done > self._start_step:
+            self._on_returned(kept)  # the dock's model (Save, Export, the other docks)
         if not self._closing:
             msg = str(exc) if isinstance(exc, InputError) else f"Training failed: {exc}"
-            _layers.report_error(self._status, msg)
+            _layers.report_error(self._status, msg + th.kept_note(kept, self._start_step))
             preview = getattr(self, "_new_preview", None)
             if preview is not None and preview in self._viewer.layers and not preview.data.any():
                 self._viewer.layers.remove(preview)  # a failed run leaves no empty layer

@@ -18,6 +18,7 @@ from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
 from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._train_helpers import RegionDefault
+from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
     import napari
@@ -273,7 +274,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._source, self._torn = self._labels_box.value, False
         self._status.value = "Computing the weight map..."
         self._worker = create_worker(
-            _copied_then,
+            surfaced(_copied_then),
             labels,
             self._snap is not None,
             gap=self._gap.value,

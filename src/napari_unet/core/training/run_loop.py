@@ -5,8 +5,9 @@ its start model first (step 0); that best is written beside the output only once
 has trained (a run stopped before its first step writes nothing, docs/reliability.md).
 A stop during a validation pass ends it between tiles; the pass records no score.
 
-A run that ends (finished, stopped, or interrupted by Ctrl-C) writes its model and optimiser
-state (:func:`~napari_unet.core.training.checkpoint.finish_run`). A Ctrl-C that arrives
+A run that ends (finished, stopped, interrupted by Ctrl-C, or ended by an error once a
+step has trained) writes its model and optimiser state
+(:func:`~napari_unet.core.training.checkpoint.finish_run`). A Ctrl-C that arrives
 while they are written (the command line's second one, or a script's first) used to abort
 the save: the whole run was lost. While the end is saved, Ctrl-C is held
 (:class:`HeldSigint`) and handed to its handler once the files are written; a
@@ -94,15 +95,25 @@ def _note(exc: BaseException, result) -> None:
 
 
 def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
-    """Save a run that Ctrl-C interrupted; ``exc.result`` is then its result.
+    """Save a run that Ctrl-C interrupted, or an error ended; ``exc.result`` is its result.
 
     A further Ctrl-C while the files are written waits until they are: the caller raises
-    ``exc`` again.
+    ``exc`` again. An error (out of memory in a validation pass, a full disk) keeps what
+    the run trained as a stop does, once a step has trained (before, an hour of training
+    was lost with it); if keeping it fails too, ``exc`` is raised as it is.
     """
-    with HeldSigint():
-        run.stopped = True
-        exc.result = run.result()  # the model as trained, for whoever catches it
-        finish_run(exc.result, run.output, run.start, in_place)
+    failed = not isinstance(exc, KeyboardInterrupt)
+    if failed and run.step <= run.start:
+        return
+    try:
+        with HeldSigint():
+            run.stopped = True
+            exc.result = run.result()  # the model as trained, for whoever catches it
+            finish_run(exc.result, run.output, run.start, in_place)
+    except Exception:
+        if not failed:
+            raise
+        return
     _note(exc, exc.result)
 
 

@@ -374,7 +374,7 @@ def iter_train(
     yield run.started()
     try:
         yield from run_steps(run, stop, preview)
-    except KeyboardInterrupt as exc:  # Ctrl-C in a script or notebook: keep what was trained
+    except (KeyboardInterrupt, Exception) as exc:  # Ctrl-C, or a failure: keep what trained
         save_interrupted(run, exc, in_place)  # exc.result: the model as trained
         raise
     # A Ctrl-C while the end is written waits for it (before, it lost the whole run).
