@@ -11,8 +11,8 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.layout import channels_last
 from napari_unet.core.images.lazy import lazy_array
+from napari_unet.core.images.tiffmeta import check_data_in_file, resolution_tags
 from napari_unet.core.images.tiffmeta import image_series as _image_series
-from napari_unet.core.images.tiffmeta import resolution_tags
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -133,13 +133,14 @@ def _read_tiff(p: Path, lazy: bool):
             raw = all(page.compression == 1 for page in series.pages if page is not None)
             bits = getattr(series.pages[0], "bitspersample", 8 * series.dtype.itemsize)
             nbytes = int(np.prod(series.shape, dtype=np.float64) * bits / 8)  # 1-bit masks
-            if raw and nbytes > p.stat().st_size:
+            multifile = bool(getattr(series, "is_multifile", False))  # OME: pages per file
+            if raw and not multifile and nbytes > p.stat().st_size:
                 raise InputError(
                     f"{p}: the file is truncated or damaged (it declares "
                     f"{'x'.join(map(str, series.shape))} pixels, {nbytes} bytes, in a file of "
                     f"{p.stat().st_size} bytes)"
                 )
-            _check_data_in_file(p, series.pages)
+            check_data_in_file(p, series.pages, raw_too=multifile)
             _check_planes(p, series.axes)
             if lazy:
                 import zarr
@@ -157,29 +158,6 @@ def _read_tiff(p: Path, lazy: bool):
                 f"({type(exc).__name__}: {exc}); {_INSTALL_CODECS}"
             ) from None
         raise InputError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
-
-
-def _check_data_in_file(p: Path, pages) -> None:
-    """Refuse a compressed TIFF whose data (first, last page) ends far past its own file's end.
-
-    Cut short, or declaring a huge image: tifffile made the whole array first (1.5 GB for a
-    127-byte file) and zero-filled it or failed in the codec's words. A last byte count
-    padded a little (:data:`DATA_SLACK`) is the decoder's; uncompressed files: their size.
-    """
-    for page in (pages[0], pages[-1]):
-        if getattr(page, "compression", 1) == 1:
-            continue
-        size = getattr(getattr(getattr(page, "parent", None), "filehandle", None), "size", None)
-        spans = [(int(o), int(o) + int(n)) for o, n in zip(getattr(page, "dataoffsets", ()),
-                 getattr(page, "databytecounts", ()), strict=False)] or [(0, 0)]  # fmt: skip
-        start, end = max(a for a, _ in spans), max(b for _, b in spans)
-        if size is not None and (end > size + DATA_SLACK or start > size):
-            raise InputError(
-                f"{p}: the file is truncated or damaged (its image data ends at byte {end}, "
-                f"past the end of the file, {size} bytes)"
-            )
-
-DATA_SLACK = 65536  #: Bytes past the end a compressed TIFF's data may claim (padded count).
 
 
 def _without_alpha(data, series):

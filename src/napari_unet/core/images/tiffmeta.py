@@ -1,4 +1,4 @@
-"""TIFF metadata: which series of a file is its image, and the resolution tags to write.
+"""TIFF metadata: which series is the image, resolution tags, whether the data is in the file.
 
 :func:`image_series` is the one choice of series that reading the pixels
 (:func:`.io.read_image`) and reading the pixel size (:func:`.pixels.read_pixel_size`) share,
@@ -14,7 +14,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["image_series", "plane", "resolution_tags"]
+__all__ = ["DATA_SLACK", "check_data_in_file", "image_series", "plane", "resolution_tags"]
 
 
 def resolution_tags(pixel_size) -> dict:
@@ -82,3 +82,30 @@ def image_series(p: Path, series) -> int:
             "series as an image of its own)"
         )
     return index
+
+
+DATA_SLACK = 65536  #: Bytes past the end a compressed TIFF's data may claim (padded count).
+
+
+def check_data_in_file(p: Path, pages, raw_too: bool = False) -> None:
+    """Refuse a compressed TIFF whose data (first, last page) ends far past its own file's end.
+
+    Cut short, or declaring a huge image: tifffile made the whole array first (1.5 GB for a
+    127-byte file) and zero-filled it or failed in the codec's words. A last byte count
+    padded a little (:data:`DATA_SLACK`) is the decoder's; uncompressed files: their size,
+    but a series over several files (``raw_too``, OME) is checked here, each page in its own.
+    """
+    for page in (pages[0], pages[-1]):
+        if getattr(page, "compression", 1) == 1 and not raw_too:
+            continue
+        handle = getattr(getattr(page, "parent", None), "filehandle", None)
+        size, p = getattr(handle, "size", None), getattr(handle, "path", None) or p
+        spans = [(int(o), int(o) + int(n)) for o, n in zip(getattr(page, "dataoffsets", ()),
+                 getattr(page, "databytecounts", ()), strict=False)] or [(0, 0)]  # fmt: skip
+        start, end = max(a for a, _ in spans), max(b for _, b in spans)
+        slack = 0 if getattr(page, "compression", 1) == 1 else DATA_SLACK  # (raw: exact)
+        if size is not None and (end > size + slack or start > size):
+            raise InputError(
+                f"{p}: the file is truncated or damaged (its image data ends at byte {end}, "
+                f"past the end of the file, {size} bytes)"
+            )
