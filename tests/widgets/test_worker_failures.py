@@ -115,3 +115,20 @@ def test_weight_map_failure_ends_the_run(make_napari_viewer, qtbot, errors, monk
     qtbot.waitUntil(lambda: widget._worker is None, timeout=20_000)
     assert any(SAID in e for e in errors), errors
     assert "cells weights" not in viewer.layers
+
+
+def test_live_training_out_of_memory_is_said_in_words(make_napari_viewer, qtbot, monkeypatch):
+    from napari_unet.core.live import trainer as live_trainer
+    from napari_unet.widgets.live import LiveWidget
+
+    monkeypatch.setattr(live_trainer.LiveTrainer, "_train_step", oom)
+    viewer = make_napari_viewer()
+    image, labels = touching_cells((64, 64), n_cells=6, seed=1)
+    image_layer = viewer.add_image(image, name="cells")
+    labels_layer = viewer.add_labels(labels.astype(np.int32), name="cells annotations")
+    widget = LiveWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Live")
+    widget._image_box.value, widget._labels_box.value = image_layer, labels_layer
+    assert widget.start()
+    qtbot.waitUntil(lambda: SAID in widget._status.value, timeout=30_000)
+    assert widget._status.value == f"Error: Live training stopped: {SAID}"  # not alloc_cpu.cpp

@@ -29,7 +29,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Pus
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QMainWindow
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, memory_message
 from napari_unet.core.live.view import capped_view
 from napari_unet.widgets import _layers
 from napari_unet.widgets import _live_runs as runs
@@ -338,7 +338,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             state = "waiting for the first painted cell"
         state += inputs_note(self) + runs.run_note(self)  # the plane, other images, continued
         seen += plane_note(self)  # the slider shows another plane
-        problem = t.error if t.error is not None else runs.reshaped(self)
+        problem = runs.reshaped(self) if t.error is None else memory_message(t.error) or t.error
         if problem is not None:  # an error of the thread, or the annotations reshaped
             self.stop()
             _layers.report_error(self._status, f"Live training stopped: {problem}")
