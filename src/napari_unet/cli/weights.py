@@ -67,7 +67,8 @@ def check_settings(args: argparse.Namespace, class_weights, shape, mask) -> None
     check_parameters(args.w0, args.sigma, args.gap, args.mode)
     n_classes = 2 if args.mode == "binary" else 3
     class_weight_values(np.zeros(1, np.uint8), class_weights, n_classes)
-    if mask is not None and mask.shape != tuple(shape):
+    # (Y, X, 1), a mask saved with a samples axis, is its plane (as labels of that shape are)
+    if mask is not None and mask.shape not in (tuple(shape), (*shape, 1)):
         raise InputError(
             f"{args.mask}: the mask has shape {mask.shape}, but the labels have shape "
             f"{tuple(shape)}; they must be the same"
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     from napari_unet.cli.measure import check_label_store
     from napari_unet.core.images.io import check_writable, read_image, write_image
-    from napari_unet.core.images.labels import check_labels
+    from napari_unet.core.images.labels import check_ids, check_labels
     from napari_unet.core.progress import drain
     from napari_unet.core.training.weightmap import iter_target_and_weights
 
@@ -97,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     labels = read_image(args.labels, labels=True)
     # RGB, float...: the error before the progress bar is drawn; (Y, X, 1) read as (Y, X)
     labels = check_labels(labels)
+    # A Zarr stack's negative ids, and a 0/255 mask (every cell one id, as `train` refuses
+    # it): before, the mask gave no border term, silently, and a negative id in a stack's
+    # last plane was refused only after the planes before it were computed.
+    check_ids(labels, str(args.labels))
     for path, dtype in ((args.output, np.float32), (args.target, np.uint8)):
         if path is not None:  # before the work: the format must hold the result
             check_writable(path, np.broadcast_to(np.zeros((), dtype), labels.shape))

@@ -9,8 +9,8 @@ import numpy as np
 from napari_unet.core.errors import InputError
 
 __all__ = [
-    "check_labels", "check_not_mask", "check_not_saved_mask", "count_ids", "looks_like_colour",
-    "mask_pieces",
+    "check_ids", "check_labels", "check_not_mask", "check_not_saved_mask", "count_ids",
+    "looks_like_colour", "mask_pieces",
 ]  # fmt: skip
 
 
@@ -96,11 +96,39 @@ def check_labels(
     if not lazy and np.issubdtype(dtype, np.signedinteger):
         low = int(arr.min())
         if low < 0:
-            raise InputError(
-                f"{what}: negative labels (min {low}); expected ids >= 0 "
-                "(0 = background, positive ids for objects)"
-            )
+            raise InputError(_negative_message(what, low))
     return arr
+
+
+def _negative_message(what: str, low: int) -> str:
+    return (
+        f"{what}: negative labels (min {low}); expected ids >= 0 "
+        "(0 = background, positive ids for objects)"
+    )
+
+
+def check_ids(labels, what: str = "labels") -> None:
+    """Refuse negative ids and a mask (:func:`check_not_mask`) in labels, lazy ones too.
+
+    For labels :func:`check_labels` returned. It checks a dask array (a Zarr store) by
+    dtype and shape only, so a negative id in the last plane of a stack was found only
+    after the planes before it were computed. A command that reads every plane anyway
+    calls this first: one pass over the store (minimum, maximum and least positive id
+    together); the array is read whole only when it holds a single id (a mask, perhaps).
+    """
+    if type(labels).__module__.startswith("dask") and np.issubdtype(labels.dtype, np.integer):
+        import dask
+        import dask.array as da
+
+        fill = np.iinfo(labels.dtype).max
+        low, top, least = dask.compute(
+            labels.min(), labels.max(), da.where(labels > 0, labels, fill).min()
+        )
+        if int(low) < 0:
+            raise InputError(_negative_message(what, int(low)))
+        if int(top) <= 0 or int(least) != int(top):
+            return  # no id, or two or more ids: no mask
+    check_not_mask(labels, what)
 
 
 #: Pieces of one id from which a label image is read as a mask (one cell painted in two
