@@ -6,26 +6,20 @@ traceback. A training run that an error ends keeps the steps it trained, and say
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from failing_runs import CPU_OOM, failing_at  # noqa: E402
+from test_cli_train_hunt import _pair  # noqa: E402
 
-from napari_unet import load_model, save_model, touching_cells, write_image  # noqa: E402
+from napari_unet import load_model, save_model  # noqa: E402
 from napari_unet.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = ["--arch", "tiny", "--crop-size", "48", "--batch-size", "2", "--device", "cpu", "-q"]
 SAID = "error: out of memory (an array of 8.0 GiB did not fit); use smaller tiles (--tile)"
-
-
-def _pair(folder):
-    img, lab = touching_cells((96, 96), n_cells=8, seed=0)
-    image = write_image(folder / "img.tif", (img * 255).astype(np.uint8))
-    return image, write_image(folder / "img_labels.tif", lab.astype(np.uint16))
 
 
 def test_train_out_of_memory_keeps_the_steps_and_says_so(tmp_path, capsys, monkeypatch):

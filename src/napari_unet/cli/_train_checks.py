@@ -20,7 +20,7 @@ def check_paths(args) -> None:
     """Refuse, before any work, outputs that would replace an input or cannot be written."""
     from napari_unet.core.files import check_outputs
     from napari_unet.core.models.pretrained import refuse_builtin
-    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+    from napari_unet.core.training.checkpoint import best_path, check_model_name, optimizer_path
 
     if args.init and args.resume:
         raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
@@ -48,6 +48,7 @@ def check_paths(args) -> None:
     out = args.output
     refuse_builtin(out)  # before: allowed with --overwrite (every "nuclei" loaded it after)
     check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
+    check_model_name(out)  # -o model.tif: read as an image after (an input: said above)
     in_place = args.resume is not None and args.resume.resolve() == out.resolve()
     kept = [p for p in (out, best_path(out)) if p.exists()]
     if kept and not (args.overwrite or in_place):  # a trained model was replaced silently

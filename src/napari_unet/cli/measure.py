@@ -186,7 +186,7 @@ def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
         A path that does not exist or a folder without images, or an OME-Zarr image (not
         a label image) given as labels (:func:`check_label_store`).
     """
-    from napari_unet.cli.predict import collect_inputs
+    from napari_unet.cli.predict import collect_inputs, once
     from napari_unet.core.review.folders import OUTPUT_ENDINGS, images_only, stem_of
 
     labels: list[Path] = []
@@ -201,6 +201,7 @@ def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
         ]  # fmt: skip
         labels += [q for q in found if q not in beside]
         images += beside
+    labels = once(labels, "measure")  # a file given twice (by name, in a folder given too)
     for p in labels:
         check_label_store(p)
     return labels, images

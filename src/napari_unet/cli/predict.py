@@ -82,7 +82,9 @@ def collect_inputs(paths: list[Path], images_only: bool = False) -> list[Path]:
     (:func:`~napari_unet.core.review.folders.images_only`), and a note on stderr says how
     many: before, they were segmented as images (``NAME_masks_labels.tif``), and a second
     run into the folder found its own earlier output among the inputs. Files given by name
-    are always kept.
+    are always kept. A file given twice (by name, or by name and in a folder given too) is
+    kept once, where it first came, with a note on stderr: before, the run was refused as
+    "two inputs would both write" its output.
     """
     from napari_unet.core.images.io import IMAGE_SUFFIXES
     from napari_unet.core.review.folders import images_only as without_labels
@@ -111,7 +113,30 @@ def collect_inputs(paths: list[Path], images_only: bool = False) -> list[Path]:
                     file=sys.stderr,
                 )
             found.extend(kept)
-    return found
+    return once(found)
+
+
+def once(found: list[Path], command: str = "predict") -> list[Path]:
+    """``found`` less the repeats of a file (the same folder and name), in the first order.
+
+    A note on stderr names the files given more than once (``command``: whose note).
+    """
+    kept: dict[Path, Path] = {}
+    repeats: list[str] = []
+    for p in found:  # the folder resolved, not the name: a link named otherwise is its own input
+        key = p.parent.resolve() / p.name
+        if key not in kept:
+            kept[key] = p
+        elif str(kept[key]) not in repeats:
+            repeats.append(str(kept[key]))
+    if repeats:
+        print(
+            f"napari-unet {command}: note: {len(repeats)} input(s) given more than once "
+            f"({', '.join(repeats[:3])}{', ...' if len(repeats) > 3 else ''}); each is "
+            "used once",
+            file=sys.stderr,
+        )
+    return list(kept.values())
 
 
 def _outputs(src: Path, outdir: Path, probabilities: bool) -> dict[str, Path]:

@@ -7,6 +7,7 @@ line (``--log``), and on Ctrl-C stops after the current step and still saves the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
@@ -247,6 +248,26 @@ VALIDATION_NOTE = (
 )
 
 
+class _Log:
+    """The JSON-lines log, opened at the first event (appended: a resumed run adds to it).
+
+    A run refused before any work (its device, its steps) writes none: before, an empty file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.file = path, None
+
+    def write(self, text: str) -> None:
+        if self.file is None:
+            self.file = open(self.path, "a", encoding="utf-8")
+        self.file.write(text)
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
 class _Reporter:
     """Prints a run's events: a progress bar, validation lines and a JSON-lines log."""
 
@@ -265,7 +286,6 @@ class _Reporter:
 
         if not isinstance(ev, Preview):
             self.log.write(json.dumps(_jsonable(ev)) + "\n")
-            self.log.flush()
         if isinstance(ev, TrainStarted):
             print(
                 f"training on {ev.device}: {ev.n_pairs} image(s) ({ev.n_cells} cells), "
@@ -335,8 +355,7 @@ def run(args: argparse.Namespace) -> int:
                           validation=True)  # fmt: skip
         warn_validation_trained_on(pairs, val)
     log_path = args.log
-    # Appended: a resumed run adds its events after those of the run it continues.
-    with sigint_stops(threading.Event()) as stop, open(log_path, "a", encoding="utf-8") as log:
+    with sigint_stops(threading.Event()) as stop, contextlib.closing(_Log(log_path)) as log:
         report = _Reporter(log, args.quiet)
         gen = iter_train(
             pairs, config, val=val, stop=stop, init=args.init, resume=resumed,

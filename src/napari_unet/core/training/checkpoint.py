@@ -125,6 +125,24 @@ def best_path(path: str | Path) -> Path:
     return p.with_name(p.stem + ".best" + (p.suffix or ".safetensors"))
 
 
+def check_model_name(path: str | Path) -> Path:
+    """``path``; refused, before any work, if it names a model file as an image (``model.tif``).
+
+    Before, ``model.tif`` and ``model.best.tif`` were written, and ``predict`` on their folder
+    then read them as damaged images. A name without an ending is kept.
+    """
+    from napari_unet.core.images.io import IMAGE_SUFFIXES
+
+    p = Path(path)
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(
+            f"a model file ends in .safetensors; {p.name} looks like an image (it and "
+            f"{best_path(p).name} would be read as images): choose a name such as "
+            f"{p.with_suffix('.safetensors').name}"
+        )
+    return p
+
+
 def save_snapshot(path: Path, model, meta: dict, step: int, metrics: dict | None) -> None:
     """Write a model file of the weights at ``step`` (e.g. the best so far) with ``metrics``."""
     from napari_unet.core.models.modelfile import save_model

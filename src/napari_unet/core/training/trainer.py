@@ -31,6 +31,7 @@ from napari_unet.core.models.pretrained import resolve_model
 from napari_unet.core.progress import drain
 from napari_unet.core.training.checkpoint import (
     best_path,
+    check_model_name,
     load_resume,
     optimizer_path,
     save_snapshot,
@@ -327,9 +328,8 @@ def iter_train(
         ``TrainStarted`` and the provenance say which and why). From ``init`` or ``resume``,
         the model file's normalisation replaces ``config.normalization`` (pairs re-made).
     val : list of TrainPair, optional
-        Validation pairs; without them ``config.val_fraction`` of the largest training
-        pair is held out (0: no validation, the last model is the best); with them a
-        ``val_fraction`` is ignored (a warning; recorded as 0).
+        Validation pairs; without them ``config.val_fraction`` of the largest pair is held
+        out (0: none, the last model is the best); with them it is ignored (a warning; 0).
     stop : threading.Event or callable, optional
         Checked before every step and between the tiles validation predicts (also of a
         fine-tune's start model); when set the run ends and returns the model as is.
@@ -368,7 +368,7 @@ def iter_train(
     init = start_file(init, pairs)  # "auto": the built-in model for these images
     config = with_start_normalization(config, init and resolve_model(init), resume)
     if output is not None:  # before any work: a run must be able to keep what it trains
-        paths = (output, best_path(output), optimizer_path(output))
+        paths = (check_model_name(output), best_path(output), optimizer_path(output))
         check_outputs(paths, [] if init is None else [resolve_model(init)])
     run = _Run(pairs, config, val, init, resume, output, stop)
     yield run.started()

@@ -48,18 +48,7 @@ def split_holdout(
     k = int(np.argmax([p.region_index.size for p in pairs]))
     p = pairs[k]
     h = p.shape[0]
-    annotated = p.weights > 0
-    # A strip of no cell (a partly painted image without a region, or a region whose
-    # bottom rows hold none) was scored 1.0 or 0.0, and the best model chosen on it; one
-    # of all the cells left the network to train on background. Then the rows of the cells
-    # (inside the region) are the ones cut. Before, with a region the strip could hold none.
-    rows = np.flatnonzero(annotated.any(axis=1))
-    cells = np.flatnonzero(((p.labels > 0) & annotated).any(axis=1))
-    if cells.size >= 2 and rows.size >= 2:
-        if cells[-1] < _cut(rows, fraction):  # the strip would hold no cell
-            rows = rows[rows <= cells[-1]]
-        if cells[0] >= _cut(rows, fraction):  # the training part would keep no cell
-            rows = rows[rows >= cells[0]]
+    rows = _rows_to_cut(p, fraction)
     if rows.size < 2:
         return pairs, []
     cut = _cut(rows, fraction)
@@ -90,6 +79,41 @@ def split_holdout(
         normalization=dict(AS_IS),
     )
     return train_pairs, [val]
+
+
+def _rows_to_cut(p: TrainPair, fraction: float) -> np.ndarray:
+    """The annotated rows of ``p`` that the strip is cut from; fewer than two: no validation.
+
+    A strip of no cell (a partly painted image without a region, or a region whose bottom
+    rows hold none) was scored 1.0 or 0.0, and the best model chosen on it; one of all the
+    cells left the network to train on background. Then the rows of the cells (inside the
+    region) are the ones cut. Before, cells painted in a single row (one single-pixel cell)
+    kept the strip where it was: scored on no cell (AP50 1.000), and the best chosen so.
+    A strip that cannot hold a cell holds nothing out (a RuntimeWarning).
+    """
+    annotated = p.weights > 0
+    rows = np.flatnonzero(annotated.any(axis=1))
+    cells = np.flatnonzero(((p.labels > 0) & annotated).any(axis=1))
+    if rows.size < 2:
+        return rows
+    if cells.size and cells[-1] < _cut(rows, fraction):  # the strip would hold no cell
+        rows = rows[rows <= cells[-1]]
+    if cells.size >= 2 and cells[0] >= _cut(rows, fraction):  # training would keep none
+        rows = rows[rows >= cells[0]]
+    if cells.size == 0 or rows.size < 2:
+        where = (
+            f"every painted cell of {p.name} lies in row {cells[0]}, its first annotated row"
+            if cells.size
+            else f"{p.name} holds no painted cell"
+        )
+        warnings.warn(
+            f"no validation: {where}, so a strip held out would hold no cell; paint cells "
+            "in more rows or choose a validation image",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return rows[:0]
+    return rows
 
 
 def _cut(rows: np.ndarray, fraction: float) -> int:
