@@ -12,9 +12,10 @@ instances by napari-unet's post-processing (:func:`segment_foreign`).
 
 Anything else is refused with an InputError that says why: 3D or time-lapse inputs, more
 than one input, no input, only weight formats other than the two above, an output without
-y and x axes. Running such a package executes its code (the architecture source file of a
-``pytorch_state_dict``, or the TorchScript program), as every tool that runs it does: open
-packages you trust.
+y and x axes, weights that cannot be loaded (pickled objects, never unpickled; a cut file;
+an architecture file that does not run). Running such a package executes its code (the
+architecture source file of a ``pytorch_state_dict``, or the TorchScript program), as
+every tool that runs it does: open packages you trust.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import dataclasses
 import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,109 +32,16 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.importer import load_description
 from napari_unet.core.exchange.planes import image_planes, input_steps, window_around
 from napari_unet.core.exchange.spec import require_bioimageio
+from napari_unet.core.exchange.tensorplan import RUN_FORMATS, TensorPlan, plan_tensors
+from napari_unet.core.exchange.weightsize import refuse_inflated
 
-#: The weight formats run here, in the order they are preferred.
-RUN_FORMATS = ("torchscript", "pytorch_state_dict")
 #: The input block size (pixels along y and x, halo included) used when no tile is given.
 DEFAULT_TILE = 512
 
-__all__ = ["RUN_FORMATS", "ForeignModel", "open_bioimageio", "segment_foreign"]
-
-
-@dataclass(frozen=True)
-class TensorPlan:
-    """What napari-unet reads from a package: the input's and output's axes and channels."""
-
-    input_id: str
-    input_axes: tuple[str, ...]  # axis ids in the tensor's order: "batch", "channel", "y", "x"
-    in_channels: int
-    output_id: str
-    output_axes: tuple[str, ...]
-    out_channels: int
-    kind: str  # "labels" or "probabilities"
-    channel_names: tuple[str, ...]
-    weight_format: str
-    halo: int
-
-
-def _axis_kind(axis) -> str:
-    """``batch``, ``channel``, ``y``, ``x`` or what makes the tensor unsupported."""
-    kind = getattr(axis, "type", "")
-    if kind in ("batch", "channel"):
-        return kind
-    if kind == "space" and str(axis.id) in ("y", "x"):
-        return str(axis.id)
-    if kind == "space":
-        return f"space axis {axis.id!r} (3D)"
-    return f"{kind} axis {axis.id!r}"
-
-
-def _channels(axis_kinds: tuple[str, ...], axes) -> tuple[int, tuple[str, ...]]:
-    axis = axes[axis_kinds.index("channel")]
-    names = tuple(str(n) for n in axis.channel_names)
-    return len(names), names
-
-
-def _data_kind(tensor) -> str:
-    """``labels`` for an integer output, ``probabilities`` for a float one."""
-    data = tensor.data
-    types = {str(d.type) for d in (data if isinstance(data, list | tuple) else [data])}
-    if all(t.startswith(("int", "uint", "bool")) for t in types):
-        return "labels"
-    if all(t.startswith("float") for t in types):
-        return "probabilities"
-    raise InputError(f"the output {tensor.id!r} has data of mixed types {sorted(types)}")
-
-
-def _checked_axes(tensor, role: str, name: str) -> tuple[str, ...]:
-    kinds = tuple(_axis_kind(a) for a in tensor.axes)
-    odd = [k for k in kinds if k not in ("batch", "channel", "y", "x")]
-    missing = [k for k in ("channel", "y", "x") if k not in kinds]
-    if odd or missing:  # without a channel axis, bioimageio.core's tiling fails
-        what = ", ".join(odd) if odd else f"no {' or '.join(missing)} axis"
-        raise InputError(
-            f"{name}: its {role} {tensor.id!r} has {what}; napari-unet runs 2D models whose "
-            "tensors have channel, y and x axes (and a batch axis or none)"
-        )
-    return kinds
-
-
-def plan_tensors(descr, name: str) -> TensorPlan:
-    """Check that napari-unet can run the package and read its tensors (InputError if not)."""
-    inputs = list(descr.inputs)
-    if len(inputs) != 1:
-        raise InputError(
-            f"{name} takes {len(inputs)} input tensors; napari-unet runs models with one "
-            "image input"
-        )
-    formats = [f for f in RUN_FORMATS if getattr(descr.weights, f) is not None]
-    if not formats:
-        have = ", ".join(descr.weights.available_formats) or "none"
-        raise InputError(
-            f"{name} has weights in {have} only; napari-unet runs torchscript or "
-            "pytorch_state_dict weights"
-        )
-    inp = inputs[0]
-    in_axes = _checked_axes(inp, "input", name)
-    out = descr.outputs[0]
-    out_axes = _checked_axes(out, "output", name)
-    in_channels = _channels(in_axes, inp.axes)[0]
-    out_channels, names = _channels(out_axes, out.axes)
-    kind = _data_kind(out)
-    if kind == "labels" and out_channels != 1:
-        raise InputError(f"{name}: its labels output has {out_channels} channels; expected 1")
-    cropped = [a for a in out.axes if getattr(getattr(a, "size", None), "offset", 0)]
-    if cropped:
-        raise InputError(
-            f"{name}: its output is {-cropped[0].size.offset} px smaller than its input along "
-            f"{cropped[0].id} (a border the network crops without declaring a halo); "
-            "bioimageio.core cannot tile such a model"
-        )
-    halo = max((int(getattr(a, "halo", 0) or 0) for a in out.axes), default=0)
-    return TensorPlan(
-        str(inp.id), in_axes, in_channels, str(out.id), out_axes, out_channels, kind,
-        names, formats[0], halo,
-    )  # fmt: skip
+__all__ = [
+    "RUN_FORMATS", "ForeignModel", "TensorPlan", "open_bioimageio", "plan_tensors",
+    "segment_foreign",
+]  # fmt: skip
 
 
 def _blocking(descr, shape: dict, tile: int, halo: int) -> tuple[dict, dict]:
@@ -196,6 +103,8 @@ class ForeignModel:
             if getattr(self.descr.weights, weight_format, None) is None:
                 raise InputError(f"{self.path.name} has no {weight_format} weights")
             self.plan = dataclasses.replace(self.plan, weight_format=weight_format)
+        weights = getattr(self.descr.weights, self.plan.weight_format)
+        refuse_inflated(self.path, str(weights.source))  # bioimageio.core reads it whole
         self.device = device
         self._pipeline = None
 
@@ -218,12 +127,43 @@ class ForeignModel:
             from napari_unet.core.device import choose_device
 
             dev = choose_device(self.device).type
-            pipe = create_prediction_pipeline(
-                self.descr, devices=[dev], weights_format=self.plan.weight_format
-            )
-            pipe.load()
+            try:
+                pipe = create_prediction_pipeline(
+                    self.descr, devices=[dev], weights_format=self.plan.weight_format
+                )
+                pipe.load()
+            except (InputError, MemoryError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a package's weights fail in many ways
+                if "out of memory" in str(exc).lower():
+                    raise  # the device's memory, not the package (the caller names it)
+                raise InputError(self._unloadable(exc)) from None
             self._pipeline = pipe
         return self._pipeline
+
+    def _unloadable(self, exc: Exception) -> str:
+        """One line: the package's weights could not be loaded, and why.
+
+        Before, bioimageio.core's ValueError (pickled weights, refused by ``weights_only``:
+        nothing is unpickled), RuntimeError (a cut TorchScript file) or ImportError (an
+        architecture file that does not run) came through as a traceback.
+        """
+        fmt = self.plan.weight_format
+        text = str(exc)
+        cause = exc.__cause__ or exc.__context__
+        if "weights_only" in text and "Weights only load failed" in str(cause):
+            why = ("they are not a plain state dict of tensors (loading them would unpickle "
+                   "code or objects, which is refused)")  # fmt: skip
+        else:
+            first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+            first = first.split(". ")[0][:200]  # its first sentence
+            why = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            if cause is not None and str(cause).strip() and str(cause) not in text:
+                why += f" ({str(cause).strip().splitlines()[0][:200]})"
+        return (
+            f"{self.path.name} ({self.name!r}): the package's {fmt} weights could not be "
+            f"loaded: {why}; the package is damaged or was made for other software"
+        )
 
     def close(self) -> None:
         """Free the network (the next prediction loads it again)."""
@@ -383,6 +323,11 @@ def segment_foreign(output: np.ndarray, plan: TensorPlan, post=None):
 def open_bioimageio(path: str | os.PathLike, device: str = "cpu"):
     """A package as ``(model, metadata)`` if napari-unet exported it, else a ForeignModel.
 
+    A package napari-unet exported but left without its ``pytorch_state_dict`` weights
+    (torchscript only, say, slimmed for another tool) is run as another tool's package
+    is: importing needs those weights (before, it was refused as "not exported by
+    napari-unet").
+
     Raises
     ------
     InputError
@@ -393,6 +338,7 @@ def open_bioimageio(path: str | os.PathLike, device: str = "cpu"):
 
     require_bioimageio()
     path = Path(path)
-    if exported_here(load_description(path)) is not None:
+    descr = load_description(path)
+    if exported_here(descr) is not None and descr.weights.pytorch_state_dict is not None:
         return import_bioimageio(path, device=device)
     return ForeignModel(path, device=device)

@@ -26,6 +26,7 @@ from napari_unet.core.exchange.spec import (
     require_bioimageio,
     restore_non_finite,
 )
+from napari_unet.core.exchange.weightsize import read_capped, refuse_oversized, weights_limit
 from napari_unet.core.models.carried import attach
 
 _DAMAGED = "the package file is damaged or incomplete"
@@ -68,10 +69,11 @@ def _check_archive(path: Path) -> None:
     if not path.is_file():
         return  # an unpacked package's folder
     with open(path, "rb") as f:
-        head = f.read(4)
+        head = f.read(16)
     if not head:
         raise InputError(f"{path} is empty: {_DAMAGED} (nothing of it was written); {_AGAIN}")
-    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+    _refuse_other_kinds(path, head)
+    if head[:4] == b"PK\x03\x04" and not zipfile.is_zipfile(path):
         raise InputError(
             f"{path}: {_DAMAGED}: the zip archive stops early, and its end (the list of the "
             f"files it holds) is missing, as when a download or copy did not finish; {_AGAIN}"
@@ -82,6 +84,35 @@ def _check_archive(path: Path) -> None:
             f"is a .zip holding rdf.yaml and the weights); if it should be one, {_DAMAGED}: "
             f"{_AGAIN}"
         )
+
+
+def _refuse_other_kinds(path: Path, head: bytes) -> None:
+    """Name a model file, an image or a pickle given where a package is expected.
+
+    Before, any file not named ``.zip`` was read as a bare ``rdf.yaml``: a model file or a
+    TIFF was reported as "not valid YAML (unacceptable character #x000b)".
+    """
+    from napari_unet.core.models.sniff import RESAVE_HINT, file_kind
+
+    kind = file_kind(head)
+    not_one = f"{path} is not a bioimage.io package"
+    if kind == "safetensors":
+        raise InputError(
+            f"{path} is a napari-unet model file (safetensors), not a bioimage.io package: "
+            "use it directly (napari-unet predict MODEL IMAGE, the Predict dock; give it "
+            "back its .safetensors name if it was renamed), or make a package of it with "
+            "napari-unet export"
+        )
+    if kind == "image":
+        raise InputError(f"{not_one}: it is an image (PNG/TIFF/JPEG); give the package "
+                         "(.zip) as the model and the image as the input")  # fmt: skip
+    if kind == "pickle":
+        raise InputError(f"{not_one}: it is a pickled file (e.g. a torch.save checkpoint), "
+                         f"which napari-unet never unpickles; {RESAVE_HINT}")  # fmt: skip
+    if kind == "hdf5":
+        raise InputError(f"{not_one}: it is an HDF5 file (e.g. a Keras model)")
+    if b"\x00" in head and path.suffix.lower() not in (".zip", ".yaml", ".yml"):
+        raise InputError(f"{not_one}: it is a binary file, neither a .zip package nor its rdf.yaml")
 
 
 def exported_here(descr) -> dict | None:
@@ -123,7 +154,9 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
     descr = load_description(path)
     extra = exported_here(descr)
     entry = descr.weights.pytorch_state_dict
-    if extra is None or entry is None:
+    if extra is not None and entry is None:
+        raise InputError(_no_state_dict(path, descr))
+    if extra is None:
         raise InputError(
             f"{path} ({descr.name!r}) was not exported by napari-unet, so it cannot become a "
             "napari-unet model file; only packages written by napari-unet export are read "
@@ -132,12 +165,16 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
     metadata = restore_non_finite(copy.deepcopy(extra))
     prefix = metadata.pop("state_dict_prefix", PREFIX)
     metadata.pop("geometry", None)
-    tensors = _read_weights(path, entry, prefix)
+    if not isinstance(metadata.get("config"), dict):
+        raise InputError(f"{path}: its napari-unet entry has no network config")
+    try:  # the most its weights file may hold: read no more (a zip bomb)
+        limit = weights_limit(metadata["config"])
+    except InputError as exc:
+        raise InputError(f"{path}: cannot build its network: {exc}") from None
+    tensors = _read_weights(path, entry, prefix, limit)
     recorded = metadata.get("tensors_sha256")
     if recorded and _tensors_sha256(tensors) != recorded:
         raise InputError(f"{path}: the weights do not match the checksum napari-unet recorded")
-    if not isinstance(metadata.get("config"), dict):
-        raise InputError(f"{path}: its napari-unet entry has no network config")
     # Before anything is built: a network its config makes too large for memory is never
     # allocated (the tensors must fit the config's network, built on torch's meta device).
     check_against_config(path, {k: {"shape": list(v.shape)} for k, v in tensors.items()},
@@ -154,6 +191,20 @@ def import_bioimageio(path: str | os.PathLike, device="cpu") -> tuple[object, di
     metadata.update(imported_identity(metadata, _identity(descr)))  # kept for a re-export
     check_usable(path, model, metadata)
     return attach(model.to(choose_device(device)).eval(), metadata), metadata
+
+
+def _no_state_dict(path: Path, descr) -> str:
+    """Why a package napari-unet exported, left without its state dict, is not imported.
+
+    Before, it was refused as "not exported by napari-unet", which it was.
+    """
+    have = ", ".join(descr.weights.available_formats) or "none"
+    runs = descr.weights.torchscript is not None
+    hint = " (napari-unet predict and the Predict dock run it as it is)" if runs else ""
+    return (
+        f"{path} ({descr.name!r}) has no pytorch_state_dict weights, which import needs "
+        f"(it has: {have}); export the model again with them{hint}"
+    )
 
 
 def _identity(descr) -> dict:
@@ -196,11 +247,13 @@ def check_usable(path: Path, model, metadata: dict) -> None:
         ) from None
 
 
-def _read_weights(path: Path, entry, prefix) -> dict:
+def _read_weights(path: Path, entry, prefix, limit: int) -> dict:
     """The package's state dict less ``prefix``: tensors by name (InputError otherwise).
 
     Read with ``weights_only``: a file that would run code is refused, never unpickled
-    (before, torch's own error came through as a traceback).
+    (before, torch's own error came through as a traceback). A file declaring, or holding,
+    more than ``limit`` bytes is refused before it fills the memory (before, a 4.6 MB
+    package whose weights unpacked to 3 GB took 6.6 GB to be refused).
     """
     import pickle
 
@@ -208,8 +261,11 @@ def _read_weights(path: Path, entry, prefix) -> dict:
 
     name = str(entry.source)
     _weights_present(path, name)
+    refuse_oversized(path, name, limit)
     try:
-        data = entry.get_reader().read()
+        data = read_capped(entry.get_reader(), path, name, limit)
+    except InputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a missing file, a checksum that differs
         why = f"cannot be read ({exc})"
         if "sha256" in str(exc).lower():

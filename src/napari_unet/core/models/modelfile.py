@@ -151,6 +151,8 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
     for key in _DERIVED:
         if key in extras:
             given = json.loads(json.dumps(extras.pop(key), default=_json_default))
+            if key == "config":
+                given = _filled_config(given)
             if key != "tensors_sha256" and given != derived[key]:
                 raise InputError(
                     f"metadata {key!r} is computed from the model; the given value {given!r} "
@@ -191,6 +193,21 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
             f"model metadata must be JSON-able (numbers, strings, lists, dicts); "
             f"key(s) {', '.join(bad) or '?'} are not: {exc}"
         ) from exc
+
+
+def _filled_config(given):
+    """A config as the network built from it records it: the defaults filled in.
+
+    Older writers stored only the keys that differ from the defaults (``arch``,
+    ``base_channels``, ``depth``, ``padding``); :func:`load_model` builds the same network
+    from it, so ``save_model(path, *load_model(old))`` must accept it (before, it was
+    refused as disagreeing with the model's full config).
+    """
+    from napari_unet.core.models.registry import ARCHITECTURES, default_config
+
+    if not isinstance(given, dict) or given.get("arch") not in ARCHITECTURES:
+        return given
+    return default_config(given["arch"]) | given
 
 
 def _jsonable(value) -> bool:

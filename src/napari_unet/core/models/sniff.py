@@ -10,7 +10,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-__all__ = ["RESAVE_HINT", "looks_like_text", "sniff"]
+__all__ = ["RESAVE_HINT", "file_kind", "looks_like_text", "sniff"]
 
 #: How to turn a trusted PyTorch checkpoint into a model file.
 RESAVE_HINT = (
@@ -42,6 +42,28 @@ def sniff(path: Path, head: bytes) -> str | None:
         return "this is an HDF5 file (e.g. a Keras model), not a napari-unet model file"
     if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] in (b"II*\x00", b"MM\x00*"):
         return "this is an image (PNG/TIFF), not a napari-unet model file"
+    return None
+
+
+#: First bytes of the image formats a microscope or a screenshot writes.
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+",
+               b"\xff\xd8\xff")  # fmt: skip
+
+
+def file_kind(head: bytes) -> str | None:
+    """``"safetensors"``, ``"image"``, ``"pickle"`` or ``"hdf5"`` from the first bytes, else None.
+
+    A safetensors file (a napari-unet model file) starts with its JSON header's length as
+    8 little-endian bytes, then the header's ``{``.
+    """
+    if len(head) >= 9 and head[8:9] == b"{" and 1 < int.from_bytes(head[:8], "little") < 2**40:
+        return "safetensors"
+    if head.startswith(IMAGE_MAGIC):
+        return "image"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    if head[:4] == b"\x89HDF":
+        return "hdf5"
     return None
 
 
