@@ -71,10 +71,11 @@ def test_train_dock_keeps_a_region_the_user_chose(make_napari_viewer):
     assert dock._region.value is None  # a layer added changes nothing
     dock._region.value = other
     _annotated(viewer, name="more", seed=1)  # another image annotated meanwhile
-    dock._image.value = viewer.layers["more"]
-    assert dock._region.value is other  # the user's choice stays
+    assert dock._region.value is other  # the user's choice stays while the image does
+    dock._image.value = viewer.layers["more"]  # another image: its own region (per image)
+    assert dock._region.value is viewer.layers["more annotated region"]
     dock._image.value = image
-    assert dock._region.value is other
+    assert dock._region.value is region
 
 
 def test_train_dock_follows_the_image_it_trains_on(make_napari_viewer):

@@ -16,6 +16,9 @@ from napari_unet.widgets._layers import layers_of, reset_keeping
 
 __all__ = ["LabelsDefault", "preferred_labels"]
 
+#: :attr:`LabelsDefault.user` when the user chose nothing (the picks are automatic).
+AUTO = object()
+
 
 def preferred_labels(viewer, image, offered) -> object | None:
     """The labels of ``offered`` best to train on for ``image`` (None: none of its own).
@@ -45,8 +48,12 @@ class LabelsDefault:
     renamed). A layer the user (or a script) chose in the picker is kept until it leaves
     the viewer (or, with ``per_image``, until another image is chosen); the picks are
     automatic again then. A change the picker makes itself (its choices refreshed, a layer
-    gone) is not the user's.
+    gone) is not the user's. A subclass picks otherwise with :meth:`preferred` and
+    :meth:`_keeps`; with ``none_is_a_choice`` the picker's None entry is a choice too.
     """
+
+    #: Whether the user can choose the picker's None entry (else None is no choice).
+    none_is_a_choice = False
 
     def __init__(
         self, picker, image_of: Callable[[], object], viewer, per_image: bool = False
@@ -54,7 +61,7 @@ class LabelsDefault:
         self.picker, self.image_of, self.viewer = picker, image_of, viewer
         self.per_image, self._image = per_image, image_of()
         self.auto = picker.value  # the layer chosen here last (at first, the picker's own)
-        self.user = None  # the layer the user chose (None: the picks are automatic)
+        self.user = AUTO  # the layer the user chose (AUTO: the picks are automatic)
         self._quiet = False  # a change now is not the user's (a refresh, a pick made here)
         self._annotations, self._picked_for = False, None  # auto: annotations, for that image
         refresh = picker.reset_choices
@@ -82,7 +89,7 @@ class LabelsDefault:
             self._chosen(value)
 
     def _chosen(self, value) -> None:
-        if not self._quiet and value is not None:
+        if not self._quiet and (value is not None or self.none_is_a_choice):
             self.user = value
 
     def pick(self, _value=None) -> None:
@@ -91,23 +98,28 @@ class LabelsDefault:
         reset_keeping(picker.reset_choices, picker)  # the layers offered now
         offered = [layer for layer in picker.choices if layer is not None]
         image = self.image_of()
-        if self.per_image and image is not self._image:  # labels chosen for another image
-            self.user = None
+        if self.per_image and image is not self._image:  # chosen for another image
+            self.user = AUTO
         self._image = image
-        if self.user is not None and any(self.user is ly for ly in offered):
-            if picker.value is not self.user:
-                self._set(self.user)
+        user = self.user
+        if user is not AUTO and (user is None or any(user is ly for ly in offered)):
+            if picker.value is not user:
+                self._set(user)
             return
-        self.user = None  # never chosen, or its layer left the viewer
-        best = preferred_labels(self.viewer, image, offered)
-        if self._keeps_annotations(image, best, offered):
+        self.user = AUTO  # never chosen, or its layer left the viewer
+        best = self.preferred(image, offered)
+        if self._keeps(image, best, offered):
             self._set(self.auto)
             return
-        self._set(picker.value if best is None else best)
+        self._set(picker.value if best is None and not self.none_is_a_choice else best)
         self._annotations = best is not None and best.name.endswith("annotations")
         self._picked_for = image
 
-    def _keeps_annotations(self, image, best, offered) -> bool:
+    def preferred(self, image, offered) -> object | None:
+        """The layer of ``offered`` to pick for ``image`` (None: none of its own)."""
+        return preferred_labels(self.viewer, image, offered)
+
+    def _keeps(self, image, best, offered) -> bool:
         """Whether the annotations picked for ``image`` stay (not its prediction instead).
 
         After the image was renamed its annotations keep their old name: picked by name,

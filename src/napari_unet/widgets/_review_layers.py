@@ -183,11 +183,9 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     ndim = pixels.ndim - (1 if rgb else 0)
     old_shape = None if labels_layer is None else tuple(labels_layer.data.shape)
     image_layer = image_layers.get((ndim, rgb))
-    if _fits(image_layer, viewer, ndim, rgb):
+    reused = _fits(image_layer, viewer, ndim, rgb)
+    if reused:
         image_layer.data = pixels
-        # Colour too (0-255 for 8 bits, else the data's range): before, a 12-bit colour
-        # image after an 8-bit one kept 0-255 and was shown saturated.
-        image_layer.reset_contrast_limits()
     else:
         image_layer = viewer.add_image(pixels, rgb=rgb, name=stem)
         image_layer.metadata[MARK] = True
@@ -202,6 +200,12 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
             if not other.name.endswith(hidden):
                 other.name += hidden
     _show(image_layer, True)
+    if reused:
+        # Colour too (0-255 for 8 bits, else the data's range): before, a 12-bit colour
+        # image after an 8-bit one kept 0-255 and was shown saturated. Once visible: napari
+        # reads the slice shown, not sliced again while the layer was hidden (a 16-bit image
+        # after a colour one got the grey image's 0-255 before it).
+        image_layer.reset_contrast_limits()
     image_layer.name = stem
     labels = item.editable if item.editable is not None else editable_labels(item.labels)
     if _fits(labels_layer, viewer, labels.ndim):

@@ -11,43 +11,42 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_unet.widgets._layers import layer_array, region_array, reset_keeping
+from napari_unet.widgets._labels_default import LabelsDefault
+from napari_unet.widgets._layers import layer_array, region_array
 from napari_unet.widgets._session import region_name
 
 
-class RegionDefault:
+class RegionDefault(LabelsDefault):
     """Keeps a region picker on the chosen image's ``"<image> annotated region"`` layer.
 
     The Annotate dock marks where an image is completely annotated with that Shapes layer;
     a dock that trained on the image without it taught every unpainted cell as background.
     :meth:`pick` (call it when the image or the viewer's layers change) chooses that layer
     for ``image_of()`` (the image the dock works on, or None), and "none" for an image
-    without one. A region the user (or a script) chose is kept: the picker is only moved
-    while it still shows what this class chose last (at first, its "none" entry).
+    without one. A region the user (or a script) chose, "none" too, is kept while the image
+    stays and the layer is in the viewer (:class:`LabelsDefault` with ``per_image``): another
+    image gets its own region again. Before, a region chosen for one image stayed for the
+    next, and Train taught the unannotated part of that image as background.
     """
 
-    def __init__(self, picker, image_of: Callable[[], object]) -> None:
-        self.picker, self.image_of = picker, image_of
-        self.auto = None  # the layer chosen here last (None: the picker's "none" entry)
-        self._image = None  # the image it was chosen for
+    none_is_a_choice = True
 
-    def pick(self, _value=None) -> None:
-        """Choose the image's annotated region, unless the user chose a region."""
-        picker = self.picker
-        reset_keeping(picker.reset_choices, picker)  # the layers offered now
-        offered = [layer for layer in picker.choices if layer is not None]
-        if self.auto is not None and not any(self.auto is ly for ly in offered):
-            self.auto = None  # it left the viewer (the picker fell back to "none")
-        if picker.value is not self.auto:
-            return  # the user's own choice
-        image = self.image_of()
+    def __init__(self, picker, image_of: Callable[[], object]) -> None:
+        super().__init__(picker, image_of, viewer=None, per_image=True)
+        native = getattr(picker, "native", None)
+        if hasattr(native, "currentIndexChanged"):  # magicgui's changed skips "none" (None)
+            native.currentIndexChanged.connect(lambda _index: self._on_changed(picker.value))
+
+    def preferred(self, image, offered) -> object | None:
+        """``image``'s annotated region among ``offered`` (None: it has none)."""
         name = None if image is None else region_name(image.name)
-        default = next((ly for ly in offered if ly.name == name), None)
-        if default is None and self.auto is not None and image is self._image:
-            return  # the same image, its region renamed: it stays
-        self._image, self.auto = image, default
-        if picker.value is not default:
-            picker.value = default
+        return next((ly for ly in offered if ly.name == name), None)
+
+    def _keeps(self, image, best, offered) -> bool:
+        """Whether the region picked for ``image`` stays: renamed, it is still the image's."""
+        if best is not None or self.auto is None or image is not self._picked_for:
+            return False
+        return any(self.auto is ly for ly in offered)
 
 
 def snapshot(pairs, val_image, val_labels) -> dict:
