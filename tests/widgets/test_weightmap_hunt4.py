@@ -9,6 +9,7 @@ import pytest
 from test_weightmap_outputs import settle
 
 from napari_unet import target_and_weights, touching_cells
+from napari_unet.widgets import _weightmap_work
 from napari_unet.widgets import weightmap as weightmap_module
 from napari_unet.widgets.weightmap import WeightMapWidget
 
@@ -44,7 +45,7 @@ def test_a_result_that_cannot_be_shown_is_an_error_not_computing_for_good(
     def refused(_layer):
         raise ValueError("could not broadcast input array from shape (3,) into shape (2,)")
 
-    monkeypatch.setattr(weightmap_module, "geometry", refused)
+    monkeypatch.setattr(_weightmap_work, "geometry", refused)
     widget._run.native.click()
     settle(qtbot, widget)
     status = widget._status.value

@@ -55,24 +55,29 @@ def test_predict_out_of_memory_is_reported(make_napari_viewer, qtbot, tiny, erro
     assert widget._status.value == f"Error: Prediction failed: {SAID}"
 
 
-@pytest.mark.usefixtures("one_thread")
-def test_training_that_fails_keeps_the_model_it_trained(
-    make_napari_viewer, qtbot, tmp_path, errors, monkeypatch
-):
+def tiny_train_dock(viewer, out, steps: int):
+    """A Train dock on touching cells: the tiny network, ``steps`` steps, saved to ``out``."""
     from napari_unet.widgets.train import TrainWidget
 
-    viewer = make_napari_viewer()
     img, lab = touching_cells((96, 96), n_cells=8, seed=0)
     viewer.add_image(img, name="cells")
     viewer.add_labels(lab, name="cells annotations")
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget._preset.value = "tiny"
-    for name, value in (("_steps", 10), ("_batch", 2), ("_crop", 48)):
+    for name, value in (("_steps", steps), ("_batch", 2), ("_crop", 48)):
         getattr(widget, name).value = value
     widget._device.value = "cpu"
-    out = tmp_path / "m.safetensors"
     widget._save_path.value = out
+    return widget
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_training_that_fails_keeps_the_model_it_trained(
+    make_napari_viewer, qtbot, tmp_path, errors, monkeypatch
+):
+    out = tmp_path / "m.safetensors"
+    widget = tiny_train_dock(make_napari_viewer(), out, steps=10)
     failing_at(monkeypatch, 4, RuntimeError(CPU_OOM))
     widget._start.native.click()
     qtbot.waitUntil(lambda: widget._start.enabled and bool(errors), timeout=60_000)

@@ -1,10 +1,12 @@
-"""The Weight map dock's edit watch, and its maps shaped as the labels layer."""
+"""The Weight map dock's edit watch, and its maps shaped as the labels layer and shown."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EditWatch", "layer_shaped"]
+from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
+
+__all__ = ["EditWatch", "layer_shaped", "show_maps"]
 
 
 def layer_shaped(maps: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
@@ -49,3 +51,44 @@ class EditWatch:
             for name, callback in self._callbacks.items()
             if callback is not None and hasattr(layer.events, name)
         ]
+
+
+def show_maps(viewer, source, target: np.ndarray, weights: np.ndarray, with_target: bool) -> str:
+    """Put the maps of the labels layer ``source`` in the dock's own layers; the status.
+
+    ``"<labels> weights"`` (and ``"<labels> target"`` ``with_target``) are updated in place
+    or added, placed as ``source``; never a user's layer of those names, and the active
+    layer stays active.
+    """
+    placement = geometry(source)
+    top = float(weights.max()) if weights.size else 1.0
+    limits = (0.0, top if top > 0 else 1.0)
+    name = f"{source.name} weights"
+    active = viewer.layers.selection.active  # adding layers must not change it
+    made = lambda n: {"metadata": marked("weight map", n), **placement}  # noqa: E731
+    layer = own_layer(viewer, name, "weight map")  # never a user's layer of that name
+    if layer is not None:
+        layer.data = weights
+        place(layer, placement)
+        layer.contrast_limits_range = limits
+        layer.contrast_limits = limits
+    else:
+        viewer.add_image(
+            weights, name=name, colormap="inferno", contrast_limits=limits,
+            blending="additive", **made(name),
+        )  # fmt: skip
+    target_name = f"{source.name} target"
+    old = own_layer(viewer, target_name, "weight map")
+    if with_target and old is not None:
+        old.data = target
+        place(old, placement)
+    elif with_target:
+        viewer.add_labels(target, name=target_name, opacity=0.4, **made(target_name))
+    elif old is not None:
+        viewer.layers.remove(old)  # a target of other settings would not match
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    cells = weights[target == 1]
+    return f"{name}: {weights.min():.3g} to {top:.3g}" + (
+        f"; cells {cells.min():.3g}" if cells.size else ""
+    )

@@ -35,7 +35,7 @@ from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public 
     START_FROM,
     TrainForm,
 )
-from napari_unet.widgets._worker_errors import surfaced
+from napari_unet.widgets._worker_errors import drive, finish_quit, surfaced
 from napari_unet.widgets.plot import TrainingPlot
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._scroll = scroll_panel(self._form.native, self.plot)
         self.native.layout().addWidget(self._scroll)
         self._result = None
-        self._worker = None
+        self._worker = self._job = None  # the worker, and the job (generator) it runs
         self._view: _workers.ViewSource | None = None
         self._stop_flag = threading.Event()
         self._done = threading.Event()
@@ -207,8 +207,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
         # 0.1-0.4 s; frozen, they are left out of the collections that training's
         # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.
         gc.freeze()
+        self._job = surfaced(_workers.train_job)(data, config, kwargs, self._done)
         self._worker = create_worker(
-            surfaced(_workers.train_job), data, config, kwargs, self._done,
+            drive, self._job,
             _connect={
                 "yielded": self._on_event, "returned": self._on_returned,
                 "errored": self._on_error, "finished": self._on_finished,
@@ -395,4 +396,4 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._closing = True  # queued worker signals must not touch deleted widgets
         with contextlib.suppress(RuntimeError):  # the plot may be deleted already
             self.plot.close_plot()  # restarts by itself if the dock comes back
-        return self._done.wait(timeout)
+        return finish_quit(self._worker, self._job, self._done, timeout)  # napari quit it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,12 +15,11 @@ from napari_unet.core.options import describe
 from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
-from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
 from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._train_helpers import RegionDefault
-from napari_unet.widgets._weightmap_work import EditWatch, layer_shaped
+from napari_unet.widgets._weightmap_work import EditWatch, layer_shaped, show_maps
 from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         ], labels=True)  # fmt: skip
         self.extend([settings, self._show_target, self._live, self._run, self._status])
         self.result: tuple[np.ndarray, np.ndarray] | None = None
-        self._worker = None
+        self._worker, self._job = None, 0  # the run whose signals count (not a dropped one's)
         self._pending = False
         self._must_run = False  # a change that needs a run (not just a redraw) is waiting
         self._computed = None  # the fingerprint of the labels last computed (fingerprint)
@@ -118,6 +118,11 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._labels_box.changed.connect(self._on_labels_changed)
         _layers.on_layers_changed(viewer, self._refresh_choices)
         self._refresh_choices()
+        # Removing the dock (or closing napari) drops a run: nothing is added after it, and
+        # its signals never reach deleted widgets (before: tracebacks, or Python aborted).
+        self._watcher = _layers.CloseWatcher(self._closed, confirmed=True)
+        self.native.installEventFilter(self._watcher)
+        when_deleted(self, "_closed")
         tab_when_docked(self)  # opened from the Plugins menu: a tab beside the other docks
 
     # ------------------------------------------------------------------ choices
@@ -281,6 +286,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._source, self._torn = self._labels_box.value, False
         self._shape = labels.shape  # (Y, X, 1) labels: maps of (Y, X) shown in that shape
         self._status.value = "Computing the weight map..."
+        job = self._job
         self._worker = create_worker(
             surfaced(_copied_then),
             labels,
@@ -293,12 +299,22 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             mask=mask,
             mode=self._mode.value,
             _connect={
-                "yielded": self._on_progress,
-                "returned": self._on_done,
-                "errored": self._on_error,
-                "finished": self._on_finished,
+                "yielded": lambda event: job == self._job and self._on_progress(event),
+                "returned": lambda result: job == self._job and self._on_done(result),
+                "errored": lambda exc: job == self._job and self._on_error(exc),
+                "finished": lambda: job == self._job and self._on_finished(),
             },
         )
+
+    def _closed(self) -> None:
+        """The dock was removed or napari closes: the run is dropped, quietly."""
+        self._job += 1
+        self._pending = False
+        if self._worker is not None:
+            self._worker.quit()
+            self._worker = None
+        with contextlib.suppress(RuntimeError):  # the timer may be deleted with the dock
+            self._timer.stop()
 
     # ------------------------------------------------------------------ results
 
@@ -336,42 +352,10 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             self._status.value = "The annotations layer was removed; no weight map is shown."
             return
         whole_stack = weights.ndim == 3
-        target, weights = layer_shaped((target, weights), self._shape)
-        placement = geometry(source)
-        top = float(weights.max()) if weights.size else 1.0
-        limits = (0.0, top if top > 0 else 1.0)
-        name = f"{source.name} weights"
-        active = self._viewer.layers.selection.active  # adding layers must not change it
-        made = lambda n: {"metadata": marked("weight map", n), **placement}  # noqa: E731
-        layer = own_layer(self._viewer, name, "weight map")  # never a user's layer of that name
-        if layer is not None:
-            layer.data = weights
-            place(layer, placement)
-            layer.contrast_limits_range = limits
-            layer.contrast_limits = limits
-        else:
-            self._viewer.add_image(
-                weights, name=name, colormap="inferno", contrast_limits=limits,
-                blending="additive", **made(name),
-            )  # fmt: skip
-        target_name = f"{source.name} target"
-        old = own_layer(self._viewer, target_name, "weight map")
-        if self._show_target.value and old is not None:
-            old.data = target
-            place(old, placement)
-        elif self._show_target.value:
-            self._viewer.add_labels(target, name=target_name, opacity=0.4, **made(target_name))
-        elif old is not None:
-            self._viewer.layers.remove(old)  # a target of other settings would not match
-        if active is not None and active in self._viewer.layers:
-            self._viewer.layers.selection.active = active
-        cells = weights[target == 1]
-        self._status.value = (
-            f"{name}: {weights.min():.3g} to {top:.3g}"
-            + (f"; cells {cells.min():.3g}" if cells.size else "")
-            + (" (whole stack)" if whole_stack else "")
-        )
-
+        maps = layer_shaped((target, weights), self._shape)
+        self._status.value = show_maps(self._viewer, source, *maps, self._show_target.value)
+        if whole_stack:
+            self._status.value += " (whole stack)"
 
 _COPIED = object()  # yielded by the worker once it has copied the labels
 
