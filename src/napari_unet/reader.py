@@ -2,7 +2,8 @@
 
 An OME-Zarr label image (``image-label`` metadata: a standalone store, or
 ``image.zarr/labels/<name>``) opens as a multiscale Labels layer; an OME-Zarr image opens as
-a multiscale Image layer (one per channel when its ``axes`` name a channel axis) with a
+a multiscale Image layer (one per channel when its ``axes`` name a channel axis, named
+``"<image> <channel>"`` after the channel labels of its ``omero`` metadata) with a
 Labels layer for each label image listed in its ``labels`` group, named after the image
 (``"<image> <label name>"``). Axes of size 1 other than channels, y and x (the t and z of
 bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them; a label
@@ -191,10 +192,30 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     channel = letters.find("C") if len(letters) == levels[0].ndim else -1
     if kind == "image" and channel >= 0:  # one layer per channel, as napari shows channels
         meta["channel_axis"] = channel
+        labels = _channel_labels(ome, levels[0].shape[channel])
+        if labels:  # "cells DAPI", "cells GFP" (before: "cells", "cells [1]")
+            meta["name"] = [f"{name} {label}" for label in labels]
         for key in ("scale", "translate"):
             if key in meta:
                 del meta[key][channel]
     return data, meta, kind
+
+
+def _channel_labels(ome: dict, count: int) -> list[str] | None:
+    """The channels' names an OME-Zarr image's ``omero`` metadata gives, if usable.
+
+    One short, distinct text per channel (``omero.channels[].label``); else None (the
+    channels keep napari's names).
+    """
+    omero = ome.get("omero")
+    channels = omero.get("channels") if isinstance(omero, dict) else None
+    if not isinstance(channels, list) or len(channels) != count:
+        return None
+    labels = [c.get("label") if isinstance(c, dict) else None for c in channels]
+    if not all(isinstance(x, str) and x.strip() and len(x) <= 64 for x in labels):
+        return None
+    labels = [" ".join(x.split()) for x in labels]
+    return labels if len(set(labels)) == len(labels) else None
 
 
 def _name(path: Path) -> str:
