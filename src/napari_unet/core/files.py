@@ -14,6 +14,7 @@ and the debris of killed writers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import re
@@ -153,7 +154,7 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
 
 
 @contextlib.contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; move it onto ``path`` on success.
 
     For stores that are folders (Zarr). Two renames replace an existing folder: the old one
@@ -163,10 +164,26 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     the store was lost). On error the temporary folder is removed and ``path`` is left as
     it was. A symbolic link is followed: the folder it points to is replaced.
 
+    ``overwrite=False`` replaces only the folder found at ``path`` on entry (the one the
+    caller's checks saw), if any: a store that another run put there meanwhile is kept and
+    this one refused (InputError; the temporary folder removed). Before, two runs of
+    ``slide`` without ``--overwrite`` both passed the check at their start, and the one
+    that finished second replaced the first's labels. Whatever is at ``path`` at the end is
+    renamed aside first and checked after that rename (same device and inode as on entry),
+    so what is checked is what was moved; anything else is put back. The new folder then
+    goes in with ``os.rename``, which on a local POSIX file system never replaces a
+    non-empty folder (nor any folder on Windows): a store that lands between the check and
+    the move makes the move fail, and this run is refused, so two runs cannot both win.
+    What remains racy: an *empty* folder made in that instant is replaced (nothing in it to
+    lose); while a folder is renamed aside (or put back), ``path`` is missing for a moment
+    to readers; and file systems whose rename is not atomic (some network ones) promise
+    none of this. With ``overwrite=True`` (the default) whatever is there is replaced.
+
     Raises
     ------
     InputError
-        If the folder to write in does not exist or ``path`` is a file.
+        If the folder to write in does not exist or ``path`` is a file; with
+        ``overwrite=False``, if another store took ``path`` while the caller worked.
     """
     import shutil
 
@@ -181,16 +198,22 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     recover_folder(path)
     for tmp in stale_temporaries(path):
         shutil.rmtree(tmp, ignore_errors=True)
+    start = _identity(path)
     prefix = f".{path.name}.{os.getpid()}."
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=folder))
     old = None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
-        if path.exists():
+        if path.exists() or path.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=prefix, suffix=ASIDE, dir=folder))
             os.replace(path, old)
-        os.replace(tmp, path)
+            if not overwrite and _identity(old) != start:
+                raise _written_meanwhile(path)  # put back below: it is not ours to replace
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _rename_new(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -198,6 +221,37 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         if old is not None and not path.exists():
             os.replace(old, path)
         raise
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``path`` itself, or None when nothing is there."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _rename_new(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` onto ``path``, refused (InputError) if a non-empty folder is there."""
+    try:
+        os.rename(tmp, path)  # POSIX: fails onto a non-empty folder; Windows: onto any
+    except (FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as e:
+        if not (path.exists() or path.is_symlink()):
+            raise
+        raise _written_meanwhile(path) from e
+    except OSError as e:
+        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        raise _written_meanwhile(path) from e
+
+
+def _written_meanwhile(path: Path) -> InputError:
+    return InputError(
+        f"cannot write {path}: another run wrote it while this one worked (it was not there, "
+        "or was another store, when this run started); this run's result was not kept. Use "
+        "--overwrite (overwrite=True) to replace it"
+    )
 
 
 def recover_folder(path: str | os.PathLike) -> bool:

@@ -351,7 +351,7 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True, pixel_siz
         import dask.array as da
 
         arr = data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
-        with atomic_folder(p) as tmp:
+        with atomic_folder(p, overwrite=overwrite) as tmp:  # nor one written meanwhile
             arr.to_zarr(str(tmp), overwrite=True)
         return p
     arr = np.asarray(data)

@@ -246,7 +246,7 @@ def iter_store(
         probs = probs.rechunk(chunks)  # blocks that would share a store chunk: regrid them
     blocks = list(np.ndindex(*probs.numblocks))
     path = Path(path).resolve()  # tasks may run in workers started in another folder
-    with atomic_folder(path) as tmp:
+    with atomic_folder(path, overwrite=overwrite) as tmp:  # not one written meanwhile
         store = zarr.open_array(
             str(tmp), mode="w", shape=probs.shape, chunks=chunks, dtype=np.float32
         )

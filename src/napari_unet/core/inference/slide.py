@@ -142,12 +142,14 @@ def iter_segment_slide(
     margin : int
         Pixels around each block for the split (see :data:`MARGIN`).
     block : int, optional
-        Side of the labelling blocks (default: the prediction's chunk side), rounded up
-        so that every pyramid level is whole (:func:`.slidestore.label_layout`).
+        Side of the labelling blocks, rounded up so that every pyramid level is whole
+        (:func:`.slidestore.label_layout`). Default: the prediction's chunk side along
+        each axis, a remainder under a quarter block joined to the last block.
     scheduler : str or distributed.Client, optional
         Run the block tasks on that ``dask.distributed`` cluster (it must see the files).
     overwrite : bool
-        Replace an existing output.
+        Replace an existing output. Without it, labels that another run wrote to the same
+        place while this one worked are kept, and this run fails (InputError).
     """
     slidestore.check_slide_input(src)
     image = omezarr.open_image(src)
@@ -160,7 +162,7 @@ def iter_segment_slide(
     margin = check_int("margin", margin, low=0)
     block = None if block is None else check_int("block", block, low=16)
     with slidestore.labels_folder(image.path, inside), scratch_folder(dest) as scratch:
-        with atomic_folder(dest) as tmp:
+        with atomic_folder(dest, overwrite=overwrite) as tmp:  # nor labels written meanwhile
             target = (tmp, version, "../../" if inside else None, name)
             result = yield from _run(
                 predictor, post, image, target, scratch, (margin, block), scheduler
@@ -182,29 +184,36 @@ def _run(predictor, post, image, where, scratch: Path, sizes, scheduler):
     fg = predictor.foreground(predictor.lazy_probabilities(image.data))
     shape = tuple(int(n) for n in fg.shape[-2:])
     fg = fg.reshape(shape)
-    margin, side = sizes
-    side = side or int(fg.chunks[0][0])
+    margin, side = sizes  # by default the prediction's chunks, per axis (a strip's too)
+    join = not side  # and, as they do, a short remainder joined to the last block
+    side = side or tuple(int(c[0]) for c in fg.chunks)
     fg_path = str(scratch / "fg.zarr")
     for event in iter_store(fg, fg_path, scheduler):
         yield SlideProgress("predict", event.done, event.total)
     seconds["predict"] = time.perf_counter() - clock
     target = (tmp, version, (image.scale, image.translation, image.units), source, name)
     *found, times = yield from _label_passes(
-        fg_path, side, target, scratch, post, margin, scheduler
+        fg_path, side, target, scratch, post, margin, scheduler, join=join
     )
     return (*found, {**seconds, **times})
 
 
-def _label_passes(fg_path: str, side: int, target, scratch: Path, post, margin, scheduler):
-    """label, merge and finish of the foreground store at ``fg_path`` into ``target[0]``."""
+def _label_passes(
+    fg_path: str, side, target, scratch: Path, post, margin, scheduler, *, join: bool = False
+):
+    """label, merge and finish of the foreground store at ``fg_path`` into ``target[0]``.
+
+    ``side``: the blocks' side, one for both axes or ``(y, x)``; ``join``: a remainder
+    shorter than a quarter block joins the last block (:func:`.slidestore.axis_blocks`).
+    """
     import dask
     import zarr
 
     tmp, version, (scale, translation, units), source, name = target
     seconds, clock = {}, time.perf_counter()
     shape = tuple(int(n) for n in zarr.open_array(fg_path, mode="r").shape)
-    side, label_chunks, levels = slidestore.label_layout(shape, side, TOP_LEVEL)
-    chunks = tuple(_sides(n, side) for n in shape)
+    sides, label_chunks, levels = slidestore.label_layout(shape, side, TOP_LEVEL)
+    chunks = tuple(slidestore.axis_blocks(n, s, join) for n, s in zip(shape, sides, strict=True))
     starts = _grid(chunks)
     blocks = [(r, c) for r in range(len(chunks[0])) for c in range(len(chunks[1]))]
     local_path = str(scratch / "local.zarr")
@@ -265,16 +274,11 @@ def iter_label_foreground(
         raise InputError(f"{src}: expected a 2D foreground probability array")
     check_output(dest, src, overwrite)
     block, margin = check_int("block", block, low=16), check_int("margin", margin, low=0)
-    with scratch_folder(dest) as scratch, atomic_folder(dest) as tmp:
+    with scratch_folder(dest) as scratch, atomic_folder(dest, overwrite=overwrite) as tmp:
         target = (tmp, "0.4", ((1.0, 1.0), None, None), None, dest.stem)
         found = yield from _label_passes(str(src), block, target, scratch, post, margin,
                                          scheduler)  # fmt: skip
     return SlideResult(dest, *found)
-
-
-def _sides(length: int, side: int) -> tuple[int, ...]:
-    """Blocks of ``side`` pixels along an axis of ``length``, the last one shorter."""
-    return tuple(min(side, length - a) for a in range(0, length, side))
 
 
 def _empty_like(path: str, shape, chunks, dtype) -> None:

@@ -24,6 +24,7 @@ from napari_unet.core.errors import InputError
 
 __all__ = [
     "MARGIN",
+    "axis_blocks",
     "check_output",
     "LABELS_MARK",
     "check_slide_input",
@@ -79,8 +80,11 @@ def check_slide_input(src: Path) -> None:
         open_image(p)  # lazy: metadata only
 
 
-def label_layout(shape, side: int, top: int) -> tuple[int, tuple[int, int], int]:
-    """``(block side, label chunks, levels)`` of the labels of an image of ``shape``.
+def label_layout(shape, side, top: int) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """``((block sides), label chunks, levels)`` of the labels of an image of ``shape``.
+
+    ``side`` is one side for both axes or one per axis (``(y, x)``: the prediction's
+    chunks, so that a 32 x 20480 strip is labelled in 10 blocks, not 640 of 32 x 32 px).
 
     Level ``k`` keeps every ``2**k``-th pixel, down to a longer side of at most ``top``
     px. Each labelling block writes its own pixels to every level, so its origin must be a
@@ -96,9 +100,27 @@ def label_layout(shape, side: int, top: int) -> tuple[int, tuple[int, int], int]
     while max(-(-int(n) // 2 ** (levels - 1)) for n in shape) > top:
         levels += 1
     step = 2 ** (levels - 1)
-    side = -(-int(side) // step) * step
-    chunks = tuple(min(side, -(-int(n) // step) * step) for n in shape)
-    return side, chunks, levels
+    sides = tuple(side) if isinstance(side, tuple | list) else (side,) * len(shape)
+    sides = tuple(-(-int(s) // step) * step for s in sides)
+    chunks = tuple(min(s, -(-int(n) // step) * step) for s, n in zip(sides, shape, strict=True))
+    return sides, chunks, levels
+
+
+def axis_blocks(length: int, side: int, join: bool = False) -> tuple[int, ...]:
+    """Blocks of ``side`` pixels along an axis of ``length``, the last one shorter.
+
+    With ``join`` (the default blocks, which follow the prediction's chunks) a remainder
+    shorter than a quarter of ``side`` joins the last block, as the prediction's chunks
+    join theirs: before, an 8192 px axis in blocks of 2688 px got a fourth block of 128 px
+    (4 x 4 blocks, slivers among them, for 3 x 3 prediction chunks). Every block but the
+    last still starts at a multiple of ``side``, so the last one, from there to the end,
+    fills label chunks no other block writes. A ``--block`` given is kept as given.
+    """
+    blocks = [min(side, length - a) for a in range(0, length, side)]
+    if join and len(blocks) > 1 and blocks[-1] < side / 4:
+        last = blocks.pop()
+        blocks[-1] += last
+    return tuple(blocks)
 
 
 def slide_output(src: Path, out: Path | None, name: str, is_ome: bool) -> Path:
@@ -256,9 +278,11 @@ def labels_folder(image: Path, inside: bool) -> Iterator[None]:
     empty ``labels`` folder in it.
     """
     folder = Path(image) / "labels"
-    made = inside and not folder.exists()
-    if made:
-        folder.mkdir()
+    made = False
+    if inside and not folder.exists():
+        with contextlib.suppress(FileExistsError):  # another run's, made a moment ago
+            folder.mkdir()
+            made = True
     try:
         yield
     except BaseException:
