@@ -265,6 +265,16 @@ def test_a_model_file_or_an_image_is_named_not_read_as_yaml(ours, image, tmp_pat
         open_bioimageio(renamed)  # predict MODEL.zip
 
 
+def test_a_package_renamed_without_zip_still_imports(ours, tmp_path):
+    """A review caught the binary-file refusal taking a renamed zip (.bmz, no suffix) too."""
+    package = ours[1]
+    for name in ("pkg.bmz", "pkg_noext"):
+        renamed = tmp_path / name
+        renamed.write_bytes(package.read_bytes())
+        model, _meta = import_bioimageio(renamed)
+        assert model is not None
+
+
 # 5. a shortened stored config (older writers) is saved again
 
 

@@ -59,3 +59,41 @@ def test_closing_napari_mid_weight_map_adds_nothing(make_napari_viewer, qtbot, m
     qtbot.wait(500)
     assert [ly.name for ly in viewer.layers] == ["cells"]
     assert widget._worker is None
+
+
+def test_a_weight_map_dock_added_back_is_ready_and_a_removed_one_computes_nothing(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """A review found the re-added dock stuck on "Computing..." of the dropped run, and a
+    removed dock updating on change still adding its layers after an edit."""
+    from napari_unet.widgets import weightmap as weightmap_module
+    from napari_unet.widgets.weightmap import WeightMapWidget
+
+    gate = {"open": False}
+    real = weightmap_module.iter_target_and_weights
+
+    def held(labels, **kwargs):
+        while not gate["open"]:
+            time.sleep(0.01)
+        return (yield from real(labels, **kwargs))
+
+    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", held)
+    viewer = make_napari_viewer()
+    labels = touching_cells((64, 64), n_cells=6, seed=1)[1]
+    layer = viewer.add_labels(labels, name="cells")
+    widget = WeightMapWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget)
+    viewer.layers.selection.active = layer
+    widget._live.value = True
+    widget._run.native.click()
+    viewer.window.remove_dock_widget(dock)
+    gate["open"] = True
+    edited = labels.copy()
+    edited[:5, :5] = 99
+    layer.data = edited  # an edit while the dock is out of napari
+    qtbot.wait(1000)
+    assert [ly.name for ly in viewer.layers] == ["cells"]  # nothing computed, nothing added
+    viewer.window.add_dock_widget(widget)
+    assert widget._status.value.startswith("Ready: press Compute weight map")
+    widget._run.native.click()
+    qtbot.waitUntil(lambda: "cells weights" in viewer.layers, timeout=20_000)

@@ -95,6 +95,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self.extend([settings, self._show_target, self._live, self._run, self._status])
         self.result: tuple[np.ndarray, np.ndarray] | None = None
         self._worker, self._job = None, 0  # the run whose signals count (not a dropped one's)
+        self._removed = False  # the dock was taken out of napari (edits start no run then)
         self._pending = False
         self._must_run = False  # a change that needs a run (not just a redraw) is waiting
         self._computed = None  # the fingerprint of the labels last computed (fingerprint)
@@ -204,6 +205,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         reports tab changes through ``visibilityChanged``.
         """
         window = self.native.window()
+        if window is self.native and self._removed:  # taken out of napari: no runs meanwhile
+            return True
         if window is self.native or not window.isVisible():
             return False
         if self._dock is None:
@@ -307,14 +310,19 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         )
 
     def _closed(self) -> None:
-        """The dock was removed or napari closes: the run is dropped, quietly."""
+        """The dock was removed or napari closes: the run is dropped, quietly.
+
+        No edit starts a run until the dock is back (:meth:`_out_of_sight`); then its status
+        is the idle one (not "Computing..." of the dropped run) and Compute runs again.
+        """
         self._job += 1
-        self._pending = False
+        self._pending, self._removed, self._computed, self._dock = False, True, None, None
         if self._worker is not None:
             self._worker.quit()
             self._worker = None
-        with contextlib.suppress(RuntimeError):  # the timer may be deleted with the dock
+        with contextlib.suppress(RuntimeError):  # the widgets may be deleted with the dock
             self._timer.stop()
+            self._status.value = self._idle = self._idle_text()
 
     # ------------------------------------------------------------------ results
 

@@ -111,7 +111,8 @@ def _refuse_other_kinds(path: Path, head: bytes) -> None:
                          f"which napari-unet never unpickles; {RESAVE_HINT}")  # fmt: skip
     if kind == "hdf5":
         raise InputError(f"{not_one}: it is an HDF5 file (e.g. a Keras model)")
-    if b"\x00" in head and path.suffix.lower() not in (".zip", ".yaml", ".yml"):
+    zipped = head.startswith(b"PK\x03\x04")  # a package renamed (.bmz, no suffix) is one
+    if b"\x00" in head and not zipped and path.suffix.lower() not in (".zip", ".yaml", ".yml"):
         raise InputError(f"{not_one}: it is a binary file, neither a .zip package nor its rdf.yaml")
 
 
