@@ -19,6 +19,22 @@ from test_worker_failures import tiny_train_dock  # noqa: E402
 from napari_unet import load_model, touching_cells  # noqa: E402
 
 
+def held_weight_maps(monkeypatch) -> dict:
+    """Weight-map runs wait until ``gate["open"]`` (the dock is closed meanwhile)."""
+    from napari_unet.widgets import weightmap as weightmap_module
+
+    gate = {"open": False}
+    real = weightmap_module.iter_target_and_weights
+
+    def held(labels, **kwargs):
+        while not gate["open"]:
+            time.sleep(0.01)
+        return (yield from real(labels, **kwargs))
+
+    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", held)
+    return gate
+
+
 @pytest.mark.usefixtures("one_thread")
 def test_closing_napari_mid_training_saves_the_run_and_ends_it(
     make_napari_viewer, qtbot, tmp_path
@@ -36,18 +52,9 @@ def test_closing_napari_mid_training_saves_the_run_and_ends_it(
 
 
 def test_closing_napari_mid_weight_map_adds_nothing(make_napari_viewer, qtbot, monkeypatch):
-    from napari_unet.widgets import weightmap as weightmap_module
     from napari_unet.widgets.weightmap import WeightMapWidget
 
-    gate = {"open": False}
-    real = weightmap_module.iter_target_and_weights
-
-    def held(labels, **kwargs):  # the computation waits until the dock is closed
-        while not gate["open"]:
-            time.sleep(0.01)
-        return (yield from real(labels, **kwargs))
-
-    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", held)
+    gate = held_weight_maps(monkeypatch)
     viewer = make_napari_viewer()
     viewer.add_labels(touching_cells((64, 64), n_cells=6, seed=1)[1], name="cells")
     widget = WeightMapWidget(viewer)
@@ -66,18 +73,9 @@ def test_a_weight_map_dock_added_back_is_ready_and_a_removed_one_computes_nothin
 ):
     """A review found the re-added dock stuck on "Computing..." of the dropped run, and a
     removed dock updating on change still adding its layers after an edit."""
-    from napari_unet.widgets import weightmap as weightmap_module
     from napari_unet.widgets.weightmap import WeightMapWidget
 
-    gate = {"open": False}
-    real = weightmap_module.iter_target_and_weights
-
-    def held(labels, **kwargs):
-        while not gate["open"]:
-            time.sleep(0.01)
-        return (yield from real(labels, **kwargs))
-
-    monkeypatch.setattr(weightmap_module, "iter_target_and_weights", held)
+    gate = held_weight_maps(monkeypatch)
     viewer = make_napari_viewer()
     labels = touching_cells((64, 64), n_cells=6, seed=1)[1]
     layer = viewer.add_labels(labels, name="cells")

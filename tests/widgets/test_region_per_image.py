@@ -10,35 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet import touching_cells
-from napari_unet.widgets.annotate import AnnotateWidget
 from napari_unet.widgets.weightmap import WeightMapWidget
 
 pytest.importorskip("torch")
 
-from napari_unet.widgets.train import TrainWidget  # noqa: E402
+from test_region_defaults import _annotated, _train_dock  # noqa: E402
 
 SQUARE = np.array([[0, 0], [0, 40], [40, 40], [40, 0]])
-
-
-def _annotated(viewer, name, seed):
-    """An image annotated with the Annotate dock: (image, annotations, annotated region)."""
-    image_data, truth = touching_cells((96, 96), n_cells=8, seed=seed)
-    image = viewer.add_image(image_data, name=name)
-    annotate = AnnotateWidget(viewer)
-    viewer.window.add_dock_widget(annotate, name=f"Annotate {name}")
-    annotate._image_combo.value = image
-    annotate._axes.value = "auto"
-    annotate._start_btn.native.click()
-    labels = viewer.layers[f"{name} annotations"]
-    labels.data_setitem(np.nonzero(truth == 1), 1)
-    return image, labels, viewer.layers[f"{name} annotated region"]
-
-
-def _train(viewer):
-    dock = TrainWidget(viewer)
-    viewer.window.add_dock_widget(dock, name="Train")
-    return dock
 
 
 def test_whole_image_chosen_for_one_image_is_dropped_for_the_next(make_napari_viewer):
@@ -46,7 +24,7 @@ def test_whole_image_chosen_for_one_image_is_dropped_for_the_next(make_napari_vi
     a, _, a_region = _annotated(viewer, "a", 0)
     b, b_labels, b_region = _annotated(viewer, "b", 1)
     plain = viewer.add_image(np.zeros((96, 96), np.float32), name="plain")
-    dock = _train(viewer)
+    dock = _train_dock(viewer)
     dock._image.value = a
     assert dock._region.value is a_region
     dock._region.value = None  # the user: "(whole image)" for a
@@ -67,7 +45,7 @@ def test_a_shapes_layer_drawn_for_one_image_is_dropped_for_the_next(make_napari_
     viewer = make_napari_viewer()
     a, _, a_region = _annotated(viewer, "a", 0)
     b, _, b_region = _annotated(viewer, "b", 1)
-    dock = _train(viewer)
+    dock = _train_dock(viewer)
     dock._image.value = a
     mine = viewer.add_shapes([SQUARE], name="drawn on a")
     dock._region.value = mine
@@ -81,7 +59,7 @@ def test_a_shapes_layer_drawn_for_one_image_is_dropped_for_the_next(make_napari_
 def test_a_region_chosen_and_removed_falls_back_to_the_images_own(make_napari_viewer):
     viewer = make_napari_viewer()
     a, _, a_region = _annotated(viewer, "a", 0)
-    dock = _train(viewer)
+    dock = _train_dock(viewer)
     mine = viewer.add_shapes([SQUARE], name="mine")
     dock._region.value = mine
     viewer.layers.remove(mine)

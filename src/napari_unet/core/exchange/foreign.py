@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, memory_message
 from napari_unet.core.exchange.importer import load_description
 from napari_unet.core.exchange.planes import image_planes, input_steps, window_around
 from napari_unet.core.exchange.spec import require_bioimageio
@@ -135,7 +135,7 @@ class ForeignModel:
             except (InputError, MemoryError):
                 raise
             except Exception as exc:  # noqa: BLE001 - a package's weights fail in many ways
-                if "out of memory" in str(exc).lower():
+                if memory_message(exc) is not None:
                     raise  # the device's memory, not the package (the caller names it)
                 raise InputError(self._unloadable(exc)) from None
             self._pipeline = pipe
