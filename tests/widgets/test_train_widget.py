@@ -51,8 +51,20 @@ def setup(make_napari_viewer, tmp_path, steps=30, img=None, lab=None):
 
 
 def test_trains_in_the_background_with_progress_curves_and_preview(
-    make_napari_viewer, qtbot, tmp_path, errors
+    make_napari_viewer, qtbot, tmp_path, errors, monkeypatch
 ):
+    import threading
+
+    from napari_unet.core.training import trainer
+
+    threads = []
+    original_iter = trainer.iter_train
+
+    def iter_train(*args, **kwargs):  # which thread trains (it runs the generator's body)
+        threads.append(threading.get_ident())
+        return (yield from original_iter(*args, **kwargs))
+
+    monkeypatch.setattr(trainer, "iter_train", iter_train)
     viewer, widget = setup(make_napari_viewer, tmp_path)
     predict = fake_predict_dock()
     viewer.window.add_dock_widget(predict, name="Predict")
@@ -66,7 +78,10 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     assert gc.get_freeze_count() > 0  # napari's objects left out of collections meanwhile
     qtbot.waitUntil(lambda: widget._result is not None, timeout=120000)
     run_ms = (time.perf_counter() - started) * 1000
+    meter.stop()  # the run is what is measured, not the test's own checks after it
     qtbot.waitUntil(lambda: widget._start.enabled, timeout=10000)
+    # every step ran off the GUI thread
+    assert threads and threading.main_thread().ident not in threads
     assert gc.get_freeze_count() == 0  # and collectable again afterwards
     assert not errors
     assert widget._result.steps_done == 30 and not widget._result.stopped
@@ -88,12 +103,11 @@ def test_trains_in_the_background_with_progress_curves_and_preview(
     assert saved == tmp_path / "cells.safetensors"  # on disk: nothing to save by hand
     assert model(torch.zeros(1, 1, 48, 48)).shape == (1, 2, 48, 48)
     # the GUI thread stayed responsive: the 10 ms timer never waited a second, or (on a
-    # machine loaded by other work, where one hiccup may pass a second) never for half the
-    # run: training on the GUI thread would hold it for the whole run (a ratio, same run)
-    meter.stop()
+    # machine loaded by other work, where one hiccup passed 2.5 s of a 4.8 s run in CI)
+    # never for most of the run: training on the GUI thread would hold it for all of it
     gaps = meter.percentiles()
     assert gaps["n"] > 10
-    assert gaps["max"] < max(1000, 0.5 * run_ms), (gaps, run_ms)
+    assert gaps["max"] < max(1000, 0.8 * run_ms), (gaps, run_ms)
     print("GUI gaps", gaps)
 
 
