@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,28 @@ def test_slide_auto_chooses_the_built_in_model_on_windows_of_the_slide(tmp_path,
     text = capsys.readouterr().out
     assert f"{path}: built-in model nuclei-brightfield (auto)" in text
     assert zarr.open_group(str(out), mode="r")["0"].shape == (256, 256)
+
+
+def test_predict_keeps_zarr_labels_another_run_wrote_meanwhile(
+    model_file, slide, tmp_path, capsys, monkeypatch
+):
+    # Two `predict` runs to one Zarr labels store without --overwrite: both passed the check
+    # at their start, and the one finishing second replaced the first's labels.
+    from napari_unet.core.inference import slidestore
+
+    out = tmp_path / "out" / "slide_labels.zarr"  # a Zarr input's labels
+    original = slidestore.mark_labels
+
+    def meanwhile(path):  # the other run finishes while this one writes its labels
+        if Path(path).name.startswith(f".{out.name}."):
+            zarr.open_group(str(out), mode="w", zarr_format=2).attrs["run"] = "A"
+        original(path)
+
+    monkeypatch.setattr(slidestore, "mark_labels", meanwhile)
+    args = ["predict", str(model_file), str(slide), "-o", str(out.parent), "--tile", "64"]
+    assert main(args) == 2
+    assert "another run wrote it" in capsys.readouterr().err
+    assert zarr.open_group(str(out), mode="r").attrs["run"] == "A"  # kept
+    monkeypatch.undo()
+    assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err  # replaced when asked
+    assert zarr.open_array(str(out), mode="r").shape == (192, 192)  # this run's labels

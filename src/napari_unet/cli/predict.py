@@ -221,7 +221,7 @@ def _predict_all(args: argparse.Namespace) -> int:
         image = read_image(src)
         predictor, post, metadata = parts.get(src, image)
         labels = _predict_one(predictor, post, src, image, outs, args, metadata)
-        _write_labels(outs["labels"], labels, src)
+        _write_labels(outs["labels"], labels, src, args.overwrite)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
         if "probabilities" in outs:
@@ -283,7 +283,7 @@ def _pixel_size(src: Path) -> tuple[float, float] | None:
     return None if is_zarr(src) else read_pixel_size(src)
 
 
-def _write_labels(path: Path, labels, src: Path) -> None:
+def _write_labels(path: Path, labels, src: Path, overwrite: bool) -> None:
     """The labels output: a TIFF with the input's pixel size, or a Zarr store.
 
     A Zarr input's labels are an OME-Zarr label image with the scale, translation and units
@@ -297,7 +297,7 @@ def _write_labels(path: Path, labels, src: Path) -> None:
     from napari_unet.core.images.omezarr import open_image
     from napari_unet.core.inference.slidestore import write_labels_store
 
-    write_labels_store(path, labels, open_image(src))
+    write_labels_store(path, labels, open_image(src), overwrite=overwrite)
 
 
 def _object_size(args) -> float | str | None:

@@ -219,7 +219,9 @@ def is_marked_labels(path: str | os.PathLike) -> bool:
     return has_mark(path, LABELS_MARK)
 
 
-def write_labels_store(path: str | os.PathLike, labels, image=None, top: int = 1024) -> Path:
+def write_labels_store(
+    path: str | os.PathLike, labels, image=None, top: int = 1024, *, overwrite: bool = True
+) -> Path:
     """Write in-memory ``labels`` as a new Zarr store at ``path`` (atomically); return it.
 
     2D labels of an OME-Zarr ``image`` (an :class:`~napari_unet.core.images.omezarr.OmeImage`)
@@ -227,7 +229,8 @@ def write_labels_store(path: str | os.PathLike, labels, image=None, top: int = 1
     image's scale, translation and units, and a pyramid down to ``top`` px: before,
     ``predict`` wrote a bare array, which napari showed at scale 1 and at the origin, not
     over the image. Other labels (a plain array's, a stack's) are a plain Zarr array marked
-    by :func:`mark_labels`.
+    by :func:`mark_labels`. ``overwrite=False`` keeps a store that another run wrote at
+    ``path`` meanwhile and refuses this one (:func:`~napari_unet.core.files.atomic_folder`).
     """
     import numpy as np
 
@@ -238,14 +241,14 @@ def write_labels_store(path: str | os.PathLike, labels, image=None, top: int = 1
     if not (image is not None and image.is_ome and labels.ndim == 2):
         import dask.array as da
 
-        with atomic_folder(path) as tmp:
+        with atomic_folder(path, overwrite=overwrite) as tmp:
             da.from_array(labels).to_zarr(str(tmp), overwrite=True)
             mark_labels(tmp)
         return path
     if labels.size and int(labels.max()) > np.iinfo(np.int32).max:
         raise InputError(f"{path}: more label ids than an OME-Zarr int32 label image holds")
     _, chunks, levels = label_layout(labels.shape, top, top)
-    with atomic_folder(path) as tmp:
+    with atomic_folder(path, overwrite=overwrite) as tmp:
         version = image.version if image.version in omezarr.WRITTEN else "0.4"
         arrays = omezarr.create_labels(
             tmp, labels.shape, chunks, levels, name=path.name.removesuffix(".zarr"),
