@@ -137,3 +137,27 @@ def test_live_training_out_of_memory_is_said_in_words(make_napari_viewer, qtbot,
     assert widget.start()
     qtbot.waitUntil(lambda: SAID in widget._status.value, timeout=30_000)
     assert widget._status.value == f"Error: Live training stopped: {SAID}"  # not alloc_cpu.cpp
+
+
+def test_a_save_out_of_memory_is_said_in_words(
+    make_napari_viewer, qtbot, tiny, errors, monkeypatch, tmp_path
+):
+    # A MemoryError has no text: the dock said "could not save: " with nothing after it.
+    from napari_unet.widgets import _saving
+    from napari_unet.widgets.predict import PredictWidget
+
+    viewer = make_napari_viewer()
+    viewer.add_image(touching_cells((96, 96), n_cells=8, seed=0)[0], name="cells")
+    widget = PredictWidget(viewer)
+    widget.set_model(*tiny, name="tiny")
+    widget._image.value = viewer.layers["cells"]
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: bool(widget._save_labels.enabled), timeout=60_000)
+
+    def no_memory(*args):
+        raise MemoryError()
+
+    monkeypatch.setattr(_saving, "save_labels", no_memory)
+    widget._on_save_labels(path=tmp_path / "labels.tif")
+    qtbot.waitUntil(lambda: widget._status.value.startswith("Error"), timeout=10_000)
+    assert errors == ["could not save: out of memory"]

@@ -25,6 +25,15 @@ def check_int(name: str, value, low: int = 1, note: str = "") -> int:
     return int(value)
 
 
+def in_words(exc: BaseException) -> str:
+    """``exc`` as one line for a user: its message, "out of memory (...)", or its type's name.
+
+    A ``MemoryError`` (or an ``OSError`` raised bare) has no text: a worker's failure read
+    "could not save: " with nothing after it.
+    """
+    return memory_message(exc) or str(exc) or type(exc).__name__
+
+
 def memory_message(exc: BaseException) -> str | None:
     """``"out of memory"`` (with the size asked for when known) if ``exc`` says so; else None.
 

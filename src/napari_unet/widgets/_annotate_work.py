@@ -23,7 +23,7 @@ from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.edits import count_cells, next_free_id
 from napari_unet.core.annotation.project import read_annotations, write_annotations
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.files import check_outputs
 from napari_unet.widgets import _history, _session
 from napari_unet.widgets._annotate_edits import chosen_file
@@ -66,7 +66,7 @@ def start_accept(dock) -> None:
 
 def _failed(dock, labels, kept, exc) -> None:
     show_error(str(exc))
-    dock._set_status(f"Accept prediction failed: {exc}")
+    dock._set_status(f"Accept prediction failed: {in_words(exc)}")
     _done(dock, labels, kept)
 
 
@@ -140,7 +140,7 @@ def start_export(dock) -> None:
     data = np.array(dock._annotations.data, copy=True)
     worker = create_worker(write_annotations, path, data, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda p: dock._set_status(f"Exported annotations to {p}."))
-    worker.errored.connect(lambda exc: show_error(f"Export failed: {exc}"))
+    worker.errored.connect(lambda exc: show_error(f"Export failed: {in_words(exc)}"))
     worker.start()
 
 
@@ -153,7 +153,7 @@ def start_import(dock) -> None:
     shape = dock._plan.labels_shape
     worker = create_worker(read_annotations, path, shape, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda data: _imported(dock, data))
-    worker.errored.connect(lambda exc: show_error(f"Import refused: {exc}"))
+    worker.errored.connect(lambda exc: show_error(f"Import refused: {in_words(exc)}"))
     worker.start()
 
 

@@ -25,7 +25,7 @@ from napari_unet.core.annotation.project import (
     load_project,
     save_project,
 )
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 
 #: Milliseconds of quiet after the last change before autosave writes.
 AUTOSAVE_MS = 2000
@@ -274,11 +274,11 @@ class Autosaver:
         """
         if self.failure is None:
             show_error(
-                f"Autosave failed: {exc}. Your annotations stay in the viewer; the save is "
-                "retried at the next change (or press Save now), and the status line says "
+                f"Autosave failed: {in_words(exc)}. Your annotations stay in the viewer; the "
+                "save is retried at the next change (or press Save now), and the status line says "
                 "when it succeeds."
             )
-        self.failure = str(exc) or type(exc).__name__
+        self.failure = in_words(exc)
         self._on_status(self.note())
 
     def _on_finished(self) -> None:
@@ -308,7 +308,7 @@ class Autosaver:
         try:
             self._job(ann, region)()
         except (InputError, OSError) as exc:
-            show_error(f"Could not save the annotations to {self.folder}: {exc}")
-            self.failure = str(exc) or type(exc).__name__
+            show_error(f"Could not save the annotations to {self.folder}: {in_words(exc)}")
+            self.failure = in_words(exc)
             return
         self._on_saved(ann, region, self.folder)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.exchange.identity import read_rdf  # (no bioimageio, no torch)
 
 __all__ = [
@@ -289,7 +289,7 @@ class Exporter:
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.widgets import _layers
 
-        _layers.report_error(self._status, f"could not export: {exc}")
+        _layers.report_error(self._status, f"could not export: {in_words(exc)}")
 
     def _on_finished(self) -> None:
         self.worker = None

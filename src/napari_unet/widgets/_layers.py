@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from qtpy.QtCore import QEvent, QObject
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 
 __all__ = [
     "ROLE",
@@ -292,7 +292,7 @@ def run_saving(status, save: Callable, *args, then: Callable | None = None):
             then(path)
 
     def failed(exc):
-        report_error(status, f"could not save: {exc}")
+        report_error(status, f"could not save: {in_words(exc)}")
 
     return create_worker(save, *args, _connect={"returned": done, "errored": failed})
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets import _layers
 from napari_unet.widgets._live_inputs import other_annotations as other_annotations
 from napari_unet.widgets._live_inputs import own_labels as own_labels
@@ -179,8 +179,9 @@ def save_model(dock) -> Path | None:
         inputs = [layer_source(ly) for ly in (dock._image, dock._annotations) if ly is not None]
         path = model_output(path, inputs)  # never a built-in model's file, an input
     except (InputError, OSError) as exc:
-        dock._save_note = f"; saving failed: {exc}"  # before, the last save's note came back
-        _layers.report_error(dock._status, f"could not save the model: {exc}")
+        # before, the last save's note came back
+        dock._save_note = f"; saving failed: {in_words(exc)}"
+        _layers.report_error(dock._status, f"could not save the model: {in_words(exc)}")
         return None
     trainer = dock.trainer
 
@@ -195,9 +196,9 @@ def save_model(dock) -> Path | None:
             dock._status.value = f"Saved the model at step {step} to {saved.name}"
 
     def failed(exc) -> None:
-        dock._save_note = f"; saving failed: {exc}"
+        dock._save_note = f"; saving failed: {in_words(exc)}"
         with contextlib.suppress(RuntimeError):  # napari closed while it was written
-            _layers.report_error(dock._status, f"could not save the model: {exc}")
+            _layers.report_error(dock._status, f"could not save the model: {in_words(exc)}")
 
     dock._save_note = f"; saving the model to {path.name}..."
     dock._status.value = f"Saving the model to {path.name} (after the step in progress)..."
@@ -313,7 +314,7 @@ def _load_for_training(path) -> tuple[object, dict]:
 def _load_failed(dock, exc: Exception) -> None:
     dock._loading = None
     dock._start.enabled = True
-    _layers.report_error(dock._status, f"could not load the model: {exc}")
+    _layers.report_error(dock._status, f"could not load the model: {in_words(exc)}")
 
 
 def idle_text(dock) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtCore import QObject, Signal
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets import _layers
 from napari_unet.widgets._worker_errors import surfaced
 
@@ -114,7 +114,7 @@ def export(dock) -> None:
 
     def failed(exc) -> None:
         if dock.review is review:
-            _layers.report_error(dock._report, f"export failed: {exc}")
+            _layers.report_error(dock._report, f"export failed: {in_words(exc)}")
 
     worker.yielded.connect(progress)
     worker.returned.connect(done)

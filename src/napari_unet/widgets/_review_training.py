@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets import _layers
 from napari_unet.widgets._review_actions import same_review, where
 
@@ -224,7 +224,9 @@ def train_on_corrected(dock):
     dock._report.value = f"Reading {_plural(len(names), 'corrected image')}..."
     worker = create_worker(read_pairs, review, names, auto, _start_thread=False)
     worker.returned.connect(lambda result: _send(dock, review, *result))
-    worker.errored.connect(lambda exc: _layers.report_error(dock._report, f"not sent: {exc}"))
+    worker.errored.connect(
+        lambda exc: _layers.report_error(dock._report, f"not sent: {in_words(exc)}")
+    )
     worker.finished.connect(lambda: setattr(dock._train, "enabled", dock.review is not None))
     worker.start()
     return worker

@@ -40,14 +40,14 @@ def surfaced(job: Callable[..., Generator]) -> Callable[..., Generator]:
     Such an error, and a ``MemoryError`` (which often has no text), are raised again as
     :class:`WorkerFailed` saying what happened (``"out of memory (...)"``).
     """
-    from napari_unet.core.errors import memory_message
+    from napari_unet.core.errors import in_words
 
     @functools.wraps(job)
     def run(*args, **kwargs):
         try:
             return (yield from job(*args, **kwargs))
         except (RuntimeError, MemoryError) as exc:
-            text = memory_message(exc) or str(exc) or type(exc).__name__
+            text = in_words(exc)
             raise WorkerFailed(text, getattr(exc, "result", None)) from exc
 
     return run

@@ -25,7 +25,7 @@ import numpy as np
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from qtpy.QtWidgets import QWIDGETSIZE_MAX, QMainWindow, QSizePolicy
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets import _exporting, _layers, _saving, _workers
 from napari_unet.widgets._docking import reveal, scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
@@ -361,7 +361,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         try:
             saved = _saving.save_trained_model(model, self._form.metadata, path)
         except (InputError, OSError) as exc:
-            _layers.report_error(self._status, f"could not save the model: {exc}")
+            _layers.report_error(self._status, f"could not save the model: {in_words(exc)}")
             return
         self._form.set_model(model, self._form.metadata, saved.stem, saved)
         self._status.value = f"Saved the model to {saved}"
