@@ -87,10 +87,10 @@ def test_images_too_small_to_fit_light_and_lazy_images_read_as_recorded(nuclei):
 
 
 def test_auto_is_right_under_uneven_light_on_dsb2018_train_images(shared_data):
-    """Every fourth train and val image of each kind, lit three ways, is read the right way."""
+    """Every eighth train and val image (66, every kind), lit three ways, is read right."""
     folder = shared_data / "dsb2018_full"
     with open(folder / "index.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] != "test"][1::4]
+        rows = [r for r in csv.DictReader(f) if r["split"] != "test"][1::8]
     wrong = []
     for row in rows:
         image = np.asarray(Image.open(folder / "images" / f"{row['name']}.png"), np.float32)
