@@ -8,6 +8,22 @@ from pathlib import Path
 
 import pytest
 
+
+def _one_thread_per_worker() -> None:
+    """One torch (OpenMP) thread in each test process when the workers fill the cores.
+
+    pytest-xdist runs a process per core; each took a thread per core for torch too, and
+    OpenMP's spin-waiting threads then competed for the cores (a 60-step overfit of a tiny
+    network: 12 s in a CI run, under 1 s alone). Set before torch is imported, and passed
+    on to the commands the tests start. A variable the caller set is kept.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers and workers >= (os.cpu_count() or 1) and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
+_one_thread_per_worker()
+
 REPO = Path(__file__).resolve().parents[1]
 #: Real microscopy data with instance ground truth, kept beside the checkout (never copied into it).
 SHARED_DATA = Path(os.environ.get("NAPARI_UNET_DATA", REPO.parent / "shared" / "data"))
