@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.widgets import _layers
+from napari_unet.widgets._made_layers import units_of
 from napari_unet.widgets._private import private, set_private
 
 __all__ = ["CONTOUR", "live_layer", "write_box"]
@@ -39,7 +40,7 @@ def live_layer(viewer, image, shape: tuple[int, int]):
         layer = viewer.add_labels(
             np.zeros(shape, np.int32), name=name, opacity=0.8,
             scale=image.scale[-2:], translate=image.translate[-2:],
-            metadata={_layers.ROLE: "preview"},
+            units=units_of(image, 2), metadata={_layers.ROLE: "preview"},
         )  # fmt: skip
     _set_contour(layer, CONTOUR, quiet=True)  # an empty plane: nothing to outline
     return layer

@@ -63,14 +63,25 @@ def _named_as(current: str, made_as: str) -> bool:
 
 
 def geometry(source) -> dict:
-    """The placement of layer ``source``: scale, translate, rotate, shear and affine."""
+    """The placement of layer ``source``: scale, translate, rotate, shear, affine and units."""
     return {
         "scale": source.scale,
         "translate": source.translate,
         "rotate": source.rotate,
         "shear": source.shear,
         "affine": source.affine.affine_matrix,
+        "units": units_of(source, source.ndim),
     }
+
+
+def units_of(layer, k: int) -> tuple[str, ...]:
+    """The units of the last ``k`` axes of ``layer`` ("micrometer", "pixel"), as names.
+
+    A layer the docks add carries its image's units: one in pixels beside an image in
+    micrometres (an OME-Zarr's) made napari warn "Inconsistent units across layers" and
+    drop the units of the scale bar and the status line.
+    """
+    return tuple(str(u) for u in layer.units)[-k:]
 
 
 def place(layer, placement: dict) -> None:
@@ -80,6 +91,10 @@ def place(layer, placement: dict) -> None:
     the value it has (before, every result write redrew a large layer five times).
     """
     for key, value in placement.items():
+        if key == "units":
+            if units_of(layer, layer.ndim) != tuple(value):
+                layer.units = value
+            continue
         if key == "shear":
             now, new = shear_matrix(layer.shear, layer.ndim), shear_matrix(value, layer.ndim)
         else:

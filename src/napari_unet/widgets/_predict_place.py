@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from napari_unet.widgets._made_layers import own_layer, place, shear_matrix
+from napari_unet.widgets._made_layers import own_layer, place, shear_matrix, units_of
 from napari_unet.widgets._review_snapshot import history_token, same_token
 
 
@@ -46,6 +46,7 @@ def placement(layer, k: int) -> dict:
         "rotate": np.asarray(layer.rotate, dtype=float)[np.ix_(last, last)],
         "shear": shear_matrix(layer.shear, n)[np.ix_(last, last)],
         "affine": np.asarray(layer.affine.set_slice(last).affine_matrix, dtype=float),
+        "units": units_of(layer, k),
     }
 
 
@@ -61,6 +62,7 @@ def _leading(where: dict, extra: int) -> dict:
         "scale": np.r_[np.ones(extra), where["scale"]],
         "translate": np.r_[np.zeros(extra), where["translate"]],
         **{key: grown(where[key]) for key in ("rotate", "shear", "affine")},
+        "units": ("pixel",) * extra + tuple(where["units"]),
     }
 
 

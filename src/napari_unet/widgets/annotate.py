@@ -41,6 +41,7 @@ from napari_unet.widgets._layers import (
     on_layers_changed,
     reset_keeping,
 )
+from napari_unet.widgets._made_layers import place, units_of
 
 if TYPE_CHECKING:
     import napari
@@ -208,6 +209,8 @@ class AnnotateWidget(KeepsPicks, Container):
         self._region = _session.attach_region(
             self._viewer, image, plan, scale, translate, project, kept
         )
+        for layer in (labels, self._region):  # in the image's units, as placed on it
+            place(layer, {"units": units_of(image, n)})
         last = self._last_saved  # a layer this dock saved there continues its own work
         last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
         ok = _session.reconcile(labels, self._region, project, folder, last) and ok
