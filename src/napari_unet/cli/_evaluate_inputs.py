@@ -105,10 +105,14 @@ def _match_by_name(
         plain = {p.stem for p in pred} | {stem_of(p) for p in pred}  # a.ome.tif is also "a"
         pred = [p for p in pred if p.stem == image_name(p) or image_name(p) not in plain]
     # Ground truth kept beside its images (NAME.tif and NAME_masks.tif in one folder): the
-    # image is no ground truth. Before, it fitted the same file as its labels ("fits two
-    # ground-truth files; rename one of them").
-    beside = _images_beside_labels(gt)
-    gt = [g for g in gt if g not in beside]
+    # images are no ground truth, those without labels yet included. Before, the image
+    # fitted the same file as its labels ("fits two ground-truth files; rename one of
+    # them"), and an image without labels was scored as the ground truth of its name.
+    gt = [g for g in gt if g not in _images_of_pairs(gt)]
+    # PRED holding images beside predict's labels: an image is no prediction (before, an
+    # image not predicted was scored as one, its grey levels taken for ids)
+    dropped = set() if images else _images_of_pairs(pred)
+    pred = [p for p in pred if p not in dropped]
     by_stem = {k: [p] for k, p in _by_stem(pred, what).items()}
     _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
     by_name: dict[str, list[Path]] = {}
@@ -136,14 +140,17 @@ def _match_by_name(
         raise InputError(
             f"no {what} for {len(missing)} ground-truth file(s): {shown}; expected a file "
             "with the same name (any image suffix; a _labels or _masks ending allowed)"
+            + ("; the images beside label files in PRED are no predictions" if dropped else "")
         )
     used = [p for _, p, _ in pairs]
     twice = {p for p in used if used.count(p) > 1}
     if twice:
         raise InputError(f"{sorted(twice)[0]} fits two ground-truth files; rename one of them")
-    # An image that predict wrote NAME_labels.tif beside was not scored: its labels were.
-    beside = _images_beside_labels(pred)
-    return pairs, sorted(p.stem for p in pred if p not in used and p not in beside)
+    # An image that predict wrote NAME_labels.tif beside was not scored: its labels were. One
+    # without labels in PRED has no ground truth either: skipped, as a prediction would be.
+    labelled = {image_name(p) for p in pred} | {_alias(p) for p in pred}
+    lone = [p for p in dropped if p.stem not in labelled and stem_of(p) not in labelled]
+    return pairs, sorted(p.stem for p in [*pred, *lone] if p not in used)
 
 
 def _fitting(named: list[Path], same_stem: list[Path]) -> list[Path]:
@@ -166,18 +173,38 @@ def _alias(path: Path) -> str:
     return stem_of(name + path.suffix) if path.suffix else name
 
 
-def _images_beside_labels(files: list[Path]) -> set[Path]:
-    """The files of ``files`` named as the image of another one with a label ending.
+def _images_of_pairs(files: list[Path]) -> set[Path]:
+    """The images among ``files`` in a folder that holds image/label pairs, as ``measure``.
 
-    ``NAME.tif`` beside ``NAME_labels.tif`` or ``NAME_masks.png`` (as ``predict`` and
-    Cellpose write them, :func:`~napari_unet.core.review.folders.images_only`) is the image;
-    so is ``NAME.ome.tif`` beside ``NAME_labels.tif`` (``stem_of``).
+    A folder holds pairs when a file with a label ending is named after another one
+    (``NAME_labels.tif`` or ``NAME_masks.png`` beside ``NAME.tif``, as ``predict`` and
+    Cellpose write them; ``NAME_labels.tif`` beside ``NAME.ome.tif``, ``stem_of``). There a
+    file is an image if such a label file names it or its name has no label ending: ``B.tif``
+    not labelled yet is an image, no label file (before, it was scored as one, its grey
+    levels taken for ids). A folder without such pairs holds label files only, whatever
+    their names (``gt/a.tif``); files are grouped by folder.
     """
-    from napari_unet.cli.measure import image_name
+    from napari_unet.cli.measure import image_name, is_probabilities
+    from napari_unet.core.review.folders import stem_of
 
-    ended = [f for f in files if f.stem != image_name(f)]
-    named = {image_name(f) for f in ended} | {_alias(f) for f in ended}
-    return {f for f in files if f.stem == image_name(f) and (f.stem in named or _alias(f) in named)}
+    found: set[Path] = set()
+    folders: dict[Path, list[Path]] = {}
+    for f in files:
+        folders.setdefault(f.parent, []).append(f)
+    for group in folders.values():
+        names = {f.stem for f in group} | {stem_of(f) for f in group}  # the files' own names
+        labels = [f for f in group if f.stem != image_name(f)
+                  and (image_name(f) in names or _alias(f) in names)]  # fmt: skip
+        named = {image_name(f) for f in labels} | {_alias(f) for f in labels}
+        if labels:
+            found.update(
+                f
+                for f in group
+                if f not in labels
+                and not is_probabilities(f.stem)
+                and (f.stem == image_name(f) or f.stem in named or stem_of(f) in named)
+            )
+    return found  # predict's NAME_probabilities.tif are no images: noted as skipped
 
 
 def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
