@@ -75,14 +75,22 @@ def layers_of(viewer, image, kind: str = "Labels", exclude=()) -> list:
     ]
 
 
-def plane_in_view(viewer, layer, n_planes: int) -> int:
+def plane_in_view(viewer, layer, n_planes: int, image_plane: bool = False) -> int:
     """The plane of ``layer``'s stack on screen (its own leading axis, not the viewer's).
 
     Raises :class:`InputError` when the viewer's position lies outside the stack (a
-    deeper or longer layer beside it moved the slider there).
+    deeper or longer layer beside it moved the slider there). ``image_plane``: also when
+    the view shows no plane of the stack (a side section after napari's transpose or roll
+    dims, or the 3D view); before, the hidden position on the leading axis was taken.
     """
     from napari_unet.core.errors import InputError
 
+    if image_plane and not shows_image_plane(viewer):
+        raise InputError(
+            f"the view shows no plane of {layer.name!r} (its axes on screen are not the "
+            "image's last two: a side section, or the 3D view); show its planes again "
+            "(napari's transpose or roll dims buttons, in the 2D view) and try again"
+        )
     point = layer.world_to_data(viewer.dims.point)
     plane = int(np.round(point[0]))
     if not 0 <= plane < n_planes:
@@ -91,6 +99,12 @@ def plane_in_view(viewer, layer, n_planes: int) -> int:
             "move the slider onto one of its planes"
         )
     return plane
+
+
+def shows_image_plane(viewer) -> bool:
+    """Whether the 2D view shows the last two axes (a stack's planes, transposed or not)."""
+    dims = viewer.dims
+    return dims.ndisplay == 2 and set(dims.displayed) == {dims.ndim - 2, dims.ndim - 1}
 
 
 def widen_labels(layer) -> bool:

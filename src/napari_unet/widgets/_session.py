@@ -302,14 +302,15 @@ def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) 
 def plane_on_screen(viewer, layer, n_planes: int, strict: bool = True) -> int:
     """The plane of ``layer``'s stack on screen, by its own scale and translation.
 
-    ``strict``: a view outside the stack is an :class:`InputError` (never the nearest
-    plane, which is not the one the user looks at); else the nearest plane is given.
+    ``strict``: a view outside the stack, or one showing none of its planes (a side
+    section, the 3D view), is an :class:`InputError` (never the nearest plane, which is not
+    the one the user looks at); else the nearest plane is given.
     """
     from napari_unet.core.errors import InputError
     from napari_unet.widgets._layers import plane_in_view
 
     try:
-        return plane_in_view(viewer, layer, n_planes)
+        return plane_in_view(viewer, layer, n_planes, image_plane=True)
     except InputError:
         if strict:
             raise

@@ -368,8 +368,19 @@ class AnnotateWidget(KeepsPicks, Container):
 
         While the path is typed, nothing happens until the typing is finished: before,
         each keystroke switched autosave to a half-typed folder, and a pause wrote there.
+        A folder chosen while the image box shows another image is that image's, used at
+        its Start: before, the running session's project was written there.
         """
         if self._image is None or self._folder.line_edit.native.isModified():
+            return
+        shown = self._image_combo.value
+        if shown is not None and shown is not self._image:
+            now = self._saver.folder
+            now = f"still saves to {now.name}" if now is not None else "has no project folder"
+            self._set_status(
+                f"The project folder is for {shown.name}: press Start annotating to use it. "
+                f"{self._image.name} {now}."
+            )
             return
         folder = self._default_folder(self._image)
         if folder is None or not holds_project(folder):

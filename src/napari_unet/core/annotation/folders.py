@@ -120,8 +120,9 @@ def _check_foreign(folder: Path) -> None:
 def _foreign_annotations(folder: Path) -> bool:
     """Whether ``folder`` holds an annotations.tif napari-unet did not write.
 
-    napari-unet writes project.json and region.json before annotations.tif, and names its
-    folders ``*.napari-unet``: a bare annotations.tif elsewhere is a user's own file.
+    napari-unet writes project.json (or, in a folder holding neither file, region.json)
+    before annotations.tif, and names its folders ``*.napari-unet``: a bare annotations.tif
+    elsewhere is a user's own file.
     """
     if folder.name.endswith(PROJECT_SUFFIX) or not (folder / ANNOTATIONS_FILE).is_file():
         return False

@@ -153,20 +153,31 @@ def save_project(
     folder = Path(folder)
     check_project_folder(folder, image, identity=identity)
     _check_folder(folder)
-    try:  # annotations last: a crash never leaves them without the files that claim them
+    region = None
+    if region_data is not None:  # checked before anything is written
+        types = list(region_types or [])
+        if len(types) != len(region_data):
+            raise InputError("expected one shape type per region shape")
+        shapes = [
+            {"type": t, "data": np.asarray(d, dtype=float).tolist()}
+            for d, t in zip(region_data, types, strict=True)
+        ]
+        region = {"format": FORMAT_VERSION, "shapes": shapes}
+    # annotations.tif is never on disk without project.json or region.json beside it (a
+    # bare one is a user's own file: folders._foreign_annotations), and the region is
+    # written after the annotations: a failed write (disk full) never leaves a region
+    # claiming area whose cells were not saved (read as annotated background). Before,
+    # region.json always went first. Only a folder with neither file gets the region first.
+    marked = identity is not None or any((folder / n).exists() for n in (PROJECT_FILE, REGION_FILE))
+    try:
         if identity is not None:
             _write_json(folder / PROJECT_FILE, identity)
-        if region_data is not None:
-            types = list(region_types or [])
-            if len(types) != len(region_data):
-                raise InputError("expected one shape type per region shape")
-            shapes = [
-                {"type": t, "data": np.asarray(d, dtype=float).tolist()}
-                for d, t in zip(region_data, types, strict=True)
-            ]
-            _write_json(folder / REGION_FILE, {"format": FORMAT_VERSION, "shapes": shapes})
+        if region is not None and not marked:
+            _write_json(folder / REGION_FILE, region)
         if annotations is not None:
             write_annotations(folder / ANNOTATIONS_FILE, annotations)
+        if region is not None and marked:
+            _write_json(folder / REGION_FILE, region)
     except PermissionError as exc:
         raise InputError(
             f"cannot write to the project folder {folder} (permission denied); "
