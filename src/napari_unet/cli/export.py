@@ -38,7 +38,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export the model; with --test, test the package; return 0, or 1 if the test fails."""
+    """Export the model; with --test, test the package; return 0, or 1 if the test fails.
+
+    SIGTERM (a job's time limit, ``kill``, ``timeout``) ends it as Ctrl-C does (status 143,
+    one "interrupted" line): its temporary files are removed. Before, the process died at
+    once and left its staging folder in the system's temporary folder.
+    """
+    from napari_unet.cli._signals import sigterm_raises
+
+    with sigterm_raises():  # Terminated: said and 143 by the entry point
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     from napari_unet.core.exchange.export import check_package, export_bioimageio
     from napari_unet.core.exchange.identity import identity_of
 

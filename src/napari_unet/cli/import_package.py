@@ -32,7 +32,18 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Import the package and write the model file; return 0."""
+    """Import the package and write the model file; return 0.
+
+    SIGTERM (a job's time limit, ``kill``, ``timeout``) ends it as Ctrl-C does (status 143,
+    one "interrupted" line, no part of the model file left); before, it died at once.
+    """
+    from napari_unet.cli._signals import sigterm_raises
+
+    with sigterm_raises():  # Terminated: said and 143 by the entry point
+        return _import(args)
+
+
+def _import(args: argparse.Namespace) -> int:
     from napari_unet.core.exchange.importer import import_bioimageio
     from napari_unet.core.files import check_outputs
     from napari_unet.core.models.modelfile import save_model

@@ -7,15 +7,18 @@ never the package the model was opened from), then a napari thread worker
 :func:`~napari_unet.core.exchange.export.export_bioimageio` and tests the package with
 :func:`~napari_unet.core.exchange.export.check_package` (bioimageio.core's ``test_model``,
 the checks of the ``bioimageio test`` command); the dock's status line says what is being
-done, then the result. Without the bioimageio extra the button says which extra to install
-before it asks for anything. The Predict dock opens a package napari-unet exported like a
-model file (:func:`load_model_file`); it runs other tools' 2D packages through
-bioimageio.core (:func:`load_predict_model`), which the Live and Review docks refuse.
+done, then the result (closing napari finishes it: :meth:`Exporter.shutdown`). Without the
+bioimageio extra the button says which extra to install before it asks for anything. The
+Predict dock opens a package napari-unet exported like a model file
+(:func:`load_model_file`); it runs other tools' 2D packages through bioimageio.core
+(:func:`load_predict_model`), which the Live and Review docks refuse.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -38,6 +41,8 @@ __all__ = [
 PACKAGE_FILTER = "bioimage.io model package (*.zip)"
 #: The button's text in both docks.
 BUTTON_TEXT = "Export to bioimage.io..."
+#: Seconds napari's closing waits for an export (one whose test has begun ends with it).
+CLOSING_WAIT = 60.0
 
 
 def missing_extra() -> str | None:
@@ -139,20 +144,16 @@ def is_foreign(model) -> bool:
     return isinstance(model, ForeignModel)
 
 
-def export_job(source, output: Path, name: str, check: bool = True) -> Generator:
+def export_job(source, output: Path, name: str, check: bool = True, stop=None) -> Generator:
     """Write ``source`` as a package at ``output`` and test it; yields status lines.
 
     ``source`` is what :func:`~napari_unet.core.exchange.export.export_bioimageio` takes (a
     model file, a built-in model name, a ``(network, metadata)`` pair) or a package, which
-    is imported first; the package's name, authors and licence are those of the new one
-    (:func:`~napari_unet.core.exchange.identity.identity_of`, as for the ``export``
-    command; before, they became the model's file name, "unknown (exported by
-    napari-unet)" and BSD-3-Clause). ``name``, the dock's, names the package only when the
-    model records none (before, it replaced the name a model file imported from a package
-    records, which the ``export`` command keeps). An ``output`` that is the source file is
-    refused (before, a package exported over itself was replaced). Returns a dict: ``path``,
-    ``megabytes``, ``seconds``, ``passed`` (None when not tested) and ``lines`` (the test's
-    checks).
+    is imported first, its name, authors and licence kept (``identity_of``, as the
+    ``export`` command does). ``name``, the dock's, names the package only when the model
+    records none. An ``output`` that is the source file is refused. ``stop`` (an Event) set
+    before the test: not tested (napari closing). Returns a dict: ``path``, ``megabytes``,
+    ``seconds``, ``passed`` (None when not tested) and ``lines`` (the test's checks).
     """
     from napari_unet.core.exchange.export import check_package, export_bioimageio
     from napari_unet.core.exchange.identity import identity_of, package_name
@@ -173,7 +174,8 @@ def export_job(source, output: Path, name: str, check: bool = True) -> Generator
     out = {"path": path, "megabytes": path.stat().st_size / 1e6, "passed": None, "lines": []}
     if check:
         yield f"Exporting: testing {output.name} with bioimageio.core (bioimageio test)..."
-        out["passed"], out["lines"] = check_package(path)
+        if stop is None or not stop.is_set():  # napari closing: written, not tested
+            out["passed"], out["lines"] = check_package(path)
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -217,36 +219,45 @@ def package_path(path: Path) -> Path:
 class Exporter:
     """A dock's "Export to bioimage.io..." button and its runs (one at a time).
 
-    Parameters
-    ----------
-    parent : QWidget
-        The dock's widget (the save dialog's parent).
-    status : magicgui.widgets.Label
-        The dock's status line.
-    source : callable
-        Returns ``(model, name, suggested path)`` of the dock's current model, read on the
-        GUI thread; ``model`` is anything :func:`export_job` takes. Raises InputError when
-        there is no model.
+    ``parent`` is the dock's widget (the save dialog's parent), ``status`` its status line;
+    ``source()`` returns ``(model, name, suggested path)`` of the dock's current model (read
+    on the GUI thread; ``model``: anything :func:`export_job` takes), or raises InputError.
+    The dock sets :attr:`enabled`: an export's end gives the button the dock's state then
+    (before, the one of its start: Export came back on in a Train dock's run). A dock removed
+    meanwhile is left alone (before, its deleted widgets raised in every later signal).
     """
 
     def __init__(self, parent, status, source: Callable[[], tuple]) -> None:
         from magicgui.widgets import PushButton
 
         from napari_unet.core.options import describe
+        from napari_unet.widgets._layers import CloseWatcher
 
         self._parent, self._status, self._source = parent, status, source
         self.button = PushButton(text=BUTTON_TEXT)
         self.button.tooltip = describe("export_package")
         self.button.changed.connect(lambda _=None: self.run())
-        self.worker = None
+        self.worker = self._job = None  # the worker, and the job (generator) it runs
         self.result: dict | None = None
+        self._enabled, self._closing = True, False
+        self._stop, self._done = threading.Event(), threading.Event()
+        self._exit_watcher = CloseWatcher(self.shutdown, confirmed=True)
+
+    def _set_enabled(self, value: bool) -> None:
+        self._enabled = bool(value)
+        if self.worker is None:  # an export under way keeps the button off
+            self.button.enabled = self._enabled
+
+    #: Whether the dock lets its model be exported (the button's state between exports).
+    enabled = property(lambda self: self._enabled, _set_enabled)
 
     def run(self, path: Path | None = None):
         """Ask for the package's path (unless given) and export in a worker; the worker."""
         from napari.qt.threading import create_worker
+        from qtpy.QtWidgets import QMainWindow
 
         from napari_unet.widgets import _layers, _saving
-        from napari_unet.widgets._worker_errors import surfaced
+        from napari_unet.widgets._worker_errors import drive, surfaced
 
         if self.worker is not None:
             return None
@@ -264,14 +275,31 @@ class Exporter:
             return None
         self._enabled, self.button.enabled = self.button.enabled, False
         self._status.value = f"Exporting {name}..."
+        window = self._parent.window()  # napari's window once docked: finish when it closes
+        if isinstance(window, QMainWindow):
+            window.installEventFilter(self._exit_watcher)
+        self._closing = False
+        self._stop.clear()
+        self._done.clear()
+        self._job = surfaced(_job)(model, package_path(path), name, self._stop, self._done)
         self.worker = create_worker(
-            surfaced(export_job), model, package_path(path), name,
+            drive, self._job,
             _connect={
-                "yielded": self._on_status, "returned": self._on_returned,
-                "errored": self._on_error, "finished": self._on_finished,
+                "yielded": self._guarded(self._on_status),
+                "returned": self._guarded(self._on_returned),
+                "errored": self._guarded(self._on_error), "finished": self._on_finished,
             },
         )  # fmt: skip
         return self.worker
+
+    def _guarded(self, slot: Callable) -> Callable:
+        """``slot``, skipped once napari closes or the dock's widgets are deleted."""
+
+        def call(*args) -> None:
+            with contextlib.suppress(RuntimeError):  # the dock removed: deleted widgets
+                return None if self._closing else slot(*args)
+
+        return call
 
     def _on_status(self, text: str) -> None:
         self._status.value = text
@@ -280,11 +308,10 @@ class Exporter:
         from napari_unet.widgets import _layers
 
         self.result = out
-        text = result_text(out)
         if out["passed"] is False:
-            _layers.report_error(self._status, text)
+            _layers.report_error(self._status, result_text(out))
         else:
-            self._status.value = text
+            self._status.value = result_text(out)
 
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.widgets import _layers
@@ -293,7 +320,29 @@ class Exporter:
 
     def _on_finished(self) -> None:
         self.worker = None
-        self.button.enabled = self._enabled
+        if not self._closing:
+            with contextlib.suppress(RuntimeError):  # the dock removed: a deleted button
+                self.button.enabled = self._enabled
+
+    def shutdown(self, timeout: float = CLOSING_WAIT) -> bool:
+        """End the export as napari closes; True when none is left running.
+
+        Its package is written (a job napari quit is finished on this thread: ``finish_quit``),
+        tested only if the test had begun; one not started writes nothing.
+        """
+        from napari_unet.widgets._worker_errors import finish_quit
+
+        self._closing = True  # queued worker signals must not touch deleted widgets
+        self._stop.set()
+        return self.worker is None or finish_quit(self.worker, self._job, self._done, timeout)
+
+
+def _job(model, path: Path, name: str, stop: threading.Event, done: threading.Event):
+    """:func:`export_job`, setting ``done`` when it ends."""
+    try:
+        return (yield from export_job(model, path, name, stop=stop))
+    finally:
+        done.set()
 
 
 def suggested_path(name: str, beside: Path | None = None) -> Path:

@@ -290,7 +290,8 @@ class PredictForm(PredictDisplay, Container):
         A built-in model by name, the package the model was opened from (its name,
         authors and licence are carried; the path suggested is never the package itself),
         the in-memory model the dock predicts with (the one the Train dock handed over, or
-        one loaded from its file), else the chosen file.
+        one loaded from its file, unless the file was rewritten since: then the file, as
+        Predict reloads it), else the chosen file.
         """
         from napari_unet.widgets._exporting import is_foreign as out_of_reach
         from napari_unet.widgets._exporting import suggested_path
@@ -305,6 +306,7 @@ class PredictForm(PredictDisplay, Container):
                 )
         if builtin is not None:
             return builtin, builtin, suggested_path(builtin)
+        self._drop_replaced()  # what Predict would use now (before: the old weights)
         beside = self.saved if self.saved is not None and self.saved.is_file() else None
         name = self.model_name or "model"
         if out_of_reach(self.model):
@@ -315,9 +317,18 @@ class PredictForm(PredictDisplay, Container):
             return beside, name, suggested_path(name, beside)  # its authors and licence too
         if self.model is not None:
             return (self.model, self.metadata), name, suggested_path(name, beside)
+        if self.pending is not None and not Path(self.pending).is_file():
+            raise InputError(f"{Path(self.pending).name} is gone: choose the model file again")
         if self.pending is not None:
             return self.pending, name, suggested_path(name, beside)
         raise InputError("no model to export: choose a model file or train one")
+
+    def _drop_replaced(self) -> None:
+        """Forget the model in memory if its file was rewritten since (retrained): reloaded."""
+        if self._loaded_from is not None and _stamp(self._loaded_from[0]) != self._loaded_from[1]:
+            self.model, self.metadata = None, {}
+            self.pending = self._loaded_from[0]
+            self._loaded_from = None
 
     def _remember_size(self, _value=None) -> None:
         """Keep the object size typed (or estimated) for the selected image."""
@@ -340,10 +351,7 @@ class PredictForm(PredictDisplay, Container):
         if layer is None:
             raise InputError("no image layer: open an image first")
         self._follow_image()  # auto: the image's data may have been replaced
-        if self._loaded_from is not None and _stamp(self._loaded_from[0]) != self._loaded_from[1]:
-            self.model, self.metadata = None, {}  # replaced (retrained): load it again
-            self.pending = self._loaded_from[0]
-            self._loaded_from = None
+        self._drop_replaced()
         if self.model is None and self.pending is None:
             auto = BUILTINS.get(self._source.value) == "auto"  # the label says why
             raise InputError(self._model_label.value[7:] if auto else "no model: choose a "

@@ -245,8 +245,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._start.enabled = not running
         self._resume.enabled = not running and self._result is not None
         self._save.enabled = not running and self._result is not None
-        if self._exporter.worker is None:  # an export running keeps its button off
-            self._exporter.button.enabled = self._save.enabled
+        self._exporter.enabled = self._save.enabled  # off while an export runs, this after
         self._stop.enabled = running
 
     def _on_event(self, ev) -> None:
