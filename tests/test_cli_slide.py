@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,21 +149,36 @@ def test_predict_keeps_zarr_labels_another_run_wrote_meanwhile(
 ):
     # Two `predict` runs to one Zarr labels store without --overwrite: both passed the check
     # at their start, and the one finishing second replaced the first's labels.
+    from napari_unet.cli import predict as predict_command
     from napari_unet.core.inference import slidestore
 
     out = tmp_path / "out" / "slide_labels.zarr"  # a Zarr input's labels
-    original = slidestore.mark_labels
+    args = ["predict", str(model_file), str(slide), "-o", str(out.parent), "--tile", "64"]
+    original, predicted = slidestore.mark_labels, predict_command._predict_one
 
-    def meanwhile(path):  # the other run finishes while this one writes its labels
+    def other_run():
+        zarr.open_group(str(out), mode="w", zarr_format=2).attrs["run"] = "A"
+
+    def while_writing(path):  # the other run finishes while this one writes its labels
         if Path(path).name.startswith(f".{out.name}."):
-            zarr.open_group(str(out), mode="w", zarr_format=2).attrs["run"] = "A"
+            other_run()
         original(path)
 
-    monkeypatch.setattr(slidestore, "mark_labels", meanwhile)
-    args = ["predict", str(model_file), str(slide), "-o", str(out.parent), "--tile", "64"]
-    assert main(args) == 2
-    assert "another run wrote it" in capsys.readouterr().err
-    assert zarr.open_group(str(out), mode="r").attrs["run"] == "A"  # kept
-    monkeypatch.undo()
+    def while_predicting(*a, **k):  # ... or while this one predicts (most of a run)
+        labels = predicted(*a, **k)
+        other_run()
+        return labels
+
+    for module, name, meanwhile in (
+        (slidestore, "mark_labels", while_writing),
+        (predict_command, "_predict_one", while_predicting),
+    ):
+        monkeypatch.setattr(module, name, meanwhile)
+        assert main(args) == 2
+        assert "another run wrote it" in capsys.readouterr().err
+        assert zarr.open_group(str(out), mode="r").attrs["run"] == "A"  # kept
+        monkeypatch.undo()
+        shutil.rmtree(out)
+    other_run()
     assert main([*args, "--overwrite"]) == 0, capsys.readouterr().err  # replaced when asked
     assert zarr.open_array(str(out), mode="r").shape == (192, 192)  # this run's labels

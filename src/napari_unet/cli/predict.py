@@ -291,6 +291,10 @@ def _write_labels(path: Path, labels, src: Path, overwrite: bool) -> None:
     origin, off the image), else a plain array marked as napari-unet labels
     (:func:`~napari_unet.core.inference.slidestore.write_labels_store`).
     """
+    if not overwrite and path.exists():  # absent at the start (_check_outputs)
+        raise InputError(
+            f"{path}: another run wrote it while this one worked; use --overwrite to replace it"
+        )
     if path.suffix.lower() != ".zarr":
         write_image(path, labels, pixel_size=_pixel_size(src))
         return
