@@ -97,9 +97,9 @@ def test_predict_dock_refuses_to_export_a_model_file_deleted_since(
     assert not (tmp_path / "gone.zip").exists()
 
 
-@pytest.mark.parametrize("removed_first", [False, True], ids=["docked", "dock-removed"])
+@pytest.mark.parametrize("how", ["docked", "dock-removed", "floating"])
 def test_closing_napari_during_an_export_finishes_it(
-    make_napari_viewer, qtbot, tiny, monkeypatch, tmp_path, removed_first
+    make_napari_viewer, qtbot, tiny, monkeypatch, tmp_path, how
 ):
     from napari_unet import import_bioimageio
 
@@ -112,10 +112,11 @@ def test_closing_napari_during_an_export_finishes_it(
     qdock = viewer.window.add_dock_widget(dock, name="Predict")
     dock.set_model(*tiny, name="tiny model")
     exporter = dock._exporter
+    qdock.setFloating(how == "floating")  # a floating dock's window is the dock (a review)
     package = tmp_path / "tiny.zip"
     _press_export(dock, monkeypatch, package)
     qtbot.waitUntil(lambda: dock._status.value.startswith("Exporting: writing"), timeout=WAIT_MS)
-    if removed_first:  # the dock's close button first: harmless, the export goes on
+    if how == "dock-removed":  # the dock's close button first: harmless, the export goes on
         viewer.window.remove_dock_widget(qdock)
         qtbot.wait(50)
     viewer.close()  # the export ends before napari does (before: Python aborted at exit)

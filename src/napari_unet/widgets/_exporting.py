@@ -41,8 +41,7 @@ __all__ = [
 PACKAGE_FILTER = "bioimage.io model package (*.zip)"
 #: The button's text in both docks.
 BUTTON_TEXT = "Export to bioimage.io..."
-#: Seconds napari's closing waits for an export (one whose test has begun ends with it).
-CLOSING_WAIT = 60.0
+CLOSING_WAIT = 60.0  #: s napari's closing waits for an export (a begun test ends with it)
 
 
 def missing_extra() -> str | None:
@@ -275,8 +274,10 @@ class Exporter:
             return None
         self._enabled, self.button.enabled = self.button.enabled, False
         self._status.value = f"Exporting {name}..."
-        window = self._parent.window()  # napari's window once docked: finish when it closes
-        if isinstance(window, QMainWindow):
+        window = self._parent  # napari's window, the dock floating or not: finish at close
+        while window is not None and not isinstance(window, QMainWindow):
+            window = window.parentWidget()
+        if window is not None:
             window.installEventFilter(self._exit_watcher)
         self._closing = False
         self._stop.clear()
