@@ -9,6 +9,7 @@ annotated background); Accept on a stack shown from the side filled a Z plane no
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +60,10 @@ def test_a_folder_chosen_for_the_next_image_is_its_own(make_napari_viewer, qtbot
     widget._image_combo.value = b  # B, its own folder (Browse, or typed), then Start
     widget._folder.value = proj_b
     assert widget._saver.folder == proj_a and "for B" in widget._status.value
+    widget._image_combo.value = a  # a change of mind: the box shows A's folder again
+    assert Path(widget._folder.value) == proj_a == widget._saver.folder
+    widget._image_combo.value = b
+    widget._folder.value = proj_b
     widget._start_btn.native.click()
     assert not errors and widget._saver.enabled and widget._saver.folder == proj_b
     widget._annotations.paint((40, 40), 1)

@@ -377,3 +377,17 @@ def _nothing_accepted(pred: np.ndarray, mask: np.ndarray, z) -> str:
     if not np.any(pred[mask]):
         return "its cells lie outside the annotated region: draw the region over them"
     return "its cells there are annotated already (your cells win) or smaller than min piece"
+
+
+def show_session_folder(dock) -> None:
+    """Show the running session's folder in the Annotate dock when its image is picked again.
+
+    A folder chosen for another image meanwhile stayed in the box: a review saw it say one
+    folder while the session saved to another.
+    """
+    image, folder = dock._image, dock._saver.folder
+    if image is None or folder is None or dock._image_combo.value is not image:
+        return
+    if dock._default_folder(image) != folder:
+        dock._folder.value = folder
+

@@ -88,6 +88,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._import_btn.changed.connect(self._import_tiff)
         self._save_btn.changed.connect(self._save_now)
         self._folder.changed.connect(self._on_folder_changed)  # browse, or set by a script
+        self._image_combo.changed.connect(lambda _=None: _session.show_session_folder(self))
         self._folder.line_edit.native.editingFinished.connect(self._on_folder_typed)
         on_layers_changed(viewer, self._on_layers_changed)
         viewer.layers.events.removing.connect(self._on_layer_removing)
