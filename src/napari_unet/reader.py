@@ -176,6 +176,7 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
             "shows integer label images only)"
         )
     meta = {"name": name, **_scale(path, ome, levels[0].ndim)}
+    meta["units"] = _units(ome, levels[0].ndim)
     letters = axis_letters(ome)
     dropped = "TZQC" if kind == "labels" else "TZQ"
     if len(letters) == levels[0].ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
@@ -184,7 +185,7 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
         cut = tuple(slice(None) if k in keep else 0 for k in range(levels[0].ndim))
         levels = [level[cut] for level in levels]
         letters = "".join(letters[k] for k in keep)
-        for key in ("scale", "translate"):
+        for key in ("scale", "translate", "units"):
             if key in meta:
                 meta[key] = [meta[key][k] for k in keep]
     data = levels if len(levels) > 1 else levels[0]
@@ -195,10 +196,32 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
         labels = _channel_labels(ome, levels[0].shape[channel])
         if labels:  # "cells DAPI", "cells GFP" (before: "cells", "cells [1]")
             meta["name"] = [f"{name} {label}" for label in labels]
-        for key in ("scale", "translate"):
+        for key in ("scale", "translate", "units"):
             if key in meta:
                 del meta[key][channel]
     return data, meta, kind
+
+
+def _units(ome: dict, ndim: int) -> list[str]:
+    """The units of the axes (``"micrometer"``; ``"pixel"`` where an axis names none).
+
+    A unit napari does not know is taken as ``"pixel"``. Before, every layer opened in
+    pixels: the scale bar and the status line lost the image's micrometres.
+    """
+    import pint
+
+    axes = ome["multiscales"][0].get("axes") or []
+    units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
+    if len(units) != ndim:
+        return ["pixel"] * ndim
+    registry = pint.get_application_registry()
+    out = []
+    for unit in units:
+        try:
+            out.append(str(registry.Unit(unit)) if isinstance(unit, str) and unit else "pixel")
+        except Exception:  # noqa: BLE001 - pint's many parse errors: an unknown unit
+            out.append("pixel")
+    return out
 
 
 def _channel_labels(ome: dict, count: int) -> list[str] | None:

@@ -6,7 +6,10 @@ about the file the name then names) and write in a thread worker through the cor
 writers, so a large image never freezes the window and a failed write leaves the old file
 as it was.
 An output that is one of the files the layers were read from, holds one (a Zarr store
-with the image in it) or lies inside one is refused.
+with the image in it) or lies inside one, or inside the Zarr store that encloses one
+(``experiment.zarr`` for an image read from ``experiment.zarr/raw``), is refused.
+A segmentation is saved where it lies over its image (:func:`labels_placement`): a TIFF
+with the pixel size, a 2D Zarr as an OME-Zarr label image with scale, translation and units.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ __all__ = [
     "ZARR_PIXELS",
     "ask_path",
     "confirm_replace",
+    "enclosing_store",
+    "labels_placement",
     "layer_source",
     "model_output",
     "model_path",
@@ -96,12 +101,17 @@ def layer_source(layer) -> Path | None:
 
 
 def suggested_labels_path(labels_layer, image_layer) -> Path:
-    """``IMAGE.labels.tif`` (or ``.zarr`` for very large labels) beside the image's file."""
+    """``IMAGE.labels.tif`` (or ``.zarr`` for very large labels) beside the image's file.
+
+    An image read from inside a Zarr store (``experiment.zarr/raw``) gets a name beside
+    the outermost store (``experiment.labels.tif``), never one inside it (refused).
+    """
     big = int(labels_layer.data.size) > ZARR_PIXELS
     suffix = ".zarr" if big else ".tif"
     src = layer_source(image_layer)
     stem = _plain(labels_layer.name)
     if src is not None:
+        src = enclosing_store(src) or src
         return src.with_name(f"{src.stem}.labels{suffix}")
     return Path.home() / f"{stem}{suffix}"
 
@@ -112,8 +122,75 @@ def _plain(name: str) -> str:
     return out or "segmentation"
 
 
-def save_labels(data, path: Path, inputs=()) -> Path:
+def enclosing_store(path: Path) -> Path | None:
+    """The outermost Zarr store holding ``path`` (or ``path`` itself), else None.
+
+    A store is a folder with ``.zgroup``, ``.zarray`` or ``zarr.json`` at its top; the
+    stores nested around ``path`` are followed up to the last one.
+    """
+    outer = None
+    for folder in (Path(path).absolute(), *Path(path).absolute().parents):
+        if any((folder / n).is_file() for n in (".zgroup", ".zarray", "zarr.json")):
+            outer = folder
+        elif outer is not None:
+            break
+    return outer
+
+
+def labels_placement(layer) -> dict:
+    """The ``scale``, ``translation`` and ``units`` of a layer's last two (y, x) axes."""
+    return {
+        "scale": tuple(float(v) for v in layer.scale[-2:]),
+        "translation": tuple(float(v) for v in layer.translate[-2:]),
+        "units": tuple(str(u) for u in layer.units[-2:]),
+    }
+
+
+def _pixel_size(placement: dict | None) -> tuple[float, float] | None:
+    """A placement's ``(y, x)`` pixel size in micrometres for a TIFF, or None (scale 1 px).
+
+    Length units are converted; a scale other than 1 without a length unit ("pixel") is
+    taken as micrometres.
+    """
+    from napari_unet.core.images.pixels import unit_in_um
+
+    if not placement:
+        return None
+    scale = placement["scale"]
+    factors = [unit_in_um(u) for u in placement.get("units") or (None, None)]
+    if None not in factors:
+        return (scale[0] * factors[0], scale[1] * factors[1])
+    return None if tuple(scale) == (1.0, 1.0) else (scale[0], scale[1])
+
+
+def _write_placed(data, path: Path, placement: dict | None) -> Path:
+    """Write ``data`` to ``path`` where it lies: a TIFF's pixel size, an OME-Zarr's placement."""
+    import numpy as np
+
+    from napari_unet.core.images.io import ZARR_SUFFIXES, write_image
+    from napari_unet.core.images.omezarr import OmeImage
+    from napari_unet.core.images.pixels import unit_in_um
+    from napari_unet.core.inference.slidestore import write_labels_store
+
+    if path.suffix.lower() not in ZARR_SUFFIXES:
+        return write_image(path, data, pixel_size=_pixel_size(placement))
+    units = tuple(u if unit_in_um(u) else None for u in (placement or {}).get("units", ()))
+    placed = placement and (
+        placement["scale"] != (1.0, 1.0) or any(placement["translation"]) or any(units)
+    )
+    if not placed or np.ndim(data) != 2:
+        return write_image(path, data)
+    image = OmeImage(None, path, "0.4", placement["scale"], placement["translation"],
+                     units if any(units) else None)  # fmt: skip
+    return write_labels_store(path, data, image)
+
+
+def save_labels(data, path: Path, inputs=(), placement: dict | None = None) -> Path:
     """Write labels ``data`` to ``path`` (``.tif``/``.tiff`` or ``.zarr``), atomically.
+
+    ``placement`` (:func:`labels_placement` of the layer) is written with it: a TIFF gets
+    the pixel size, a 2D ``.zarr`` becomes an OME-Zarr label image with the scale,
+    translation and units (before, both reopened at scale 1 and at the origin).
 
     Raises
     ------
@@ -122,10 +199,10 @@ def save_labels(data, path: Path, inputs=()) -> Path:
         (replacing it would delete them), or when ``path`` is one of ``inputs`` (the files
         the layers were read from), holds one (a Zarr store with the image's array in it: replacing
         the store would delete the image) or lies inside one (writing into the image's
-        own store).
+        own store), or lies inside the Zarr store enclosing an input.
     """
     from napari_unet.core.files import check_outputs
-    from napari_unet.core.images.io import TIFF_SUFFIXES, ZARR_SUFFIXES, write_image
+    from napari_unet.core.images.io import TIFF_SUFFIXES, ZARR_SUFFIXES
 
     path = Path(path)
     if path.suffix.lower() not in (*TIFF_SUFFIXES, *ZARR_SUFFIXES):
@@ -148,7 +225,13 @@ def save_labels(data, path: Path, inputs=()) -> Path:
             )
         if read in out.parents:
             raise InputError(f"{path} is inside an input ({src}); refusing to write into it")
-    return write_image(path, data)
+        outer = enclosing_store(src)
+        if outer is not None and outer.resolve() in out.parents:
+            raise InputError(
+                f"{path} is inside the Zarr store {outer.name} that holds the image ({src}); "
+                f"refusing to write into it: save beside it, e.g. {outer.stem}.labels.zarr"
+            )
+    return _write_placed(data, path, placement)
 
 
 def _zarr_store(path: Path) -> bool:

@@ -346,7 +346,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
         if path is not None:
             inputs = [_saving.layer_source(ly) for ly in (seg, image)]
             data = np.array(seg.data)  # painting meanwhile changes nothing
-            _layers.run_saving(self._status, _saving.save_labels, data, path, inputs)
+            placed = _saving.labels_placement(seg)  # the TIFF's pixel size, the OME-Zarr's
+            _layers.run_saving(self._status, _saving.save_labels, data, path, inputs, placed)
 
     def _on_save_model(self, _value=None, path: Path | None = None) -> None:
         """Save the in-memory (trained) model to a model file."""
