@@ -100,3 +100,18 @@ def test_model_form_same_folder_skips_image_without_labels(tmp_path):
         (data / "B.tif", gt / "B.tif"),
     ]
     assert unused == []
+
+
+def test_a_plainly_named_ground_truth_beside_pairs_is_named_as_taken_for_an_image(
+    tmp_path, capsys
+):
+    # gt/c.tif (labels named like their image) beside a Cellpose pair is taken for an image:
+    # its prediction is skipped, and the note says why and how to name it (a review).
+    pred = _folder(tmp_path / "pred", {"a_labels.tif": squares(), "c_labels.tif": squares()})
+    gt = _folder(
+        tmp_path / "gt", {"a.tif": grey(1), "a_masks.tif": squares(), "c.tif": squares()}
+    )
+    assert main(["evaluate", str(pred), str(gt)]) == 0
+    err = capsys.readouterr().err
+    assert f"{gt / 'c.tif'} is taken for an image" in err and "c_masks.tif" in err
+    assert "a.tif is taken" not in err  # an image beside its labels is no news

@@ -108,7 +108,9 @@ def _match_by_name(
     # images are no ground truth, those without labels yet included. Before, the image
     # fitted the same file as its labels ("fits two ground-truth files; rename one of
     # them"), and an image without labels was scored as the ground truth of its name.
-    gt = [g for g in gt if g not in _images_of_pairs(gt)]
+    taken = _images_of_pairs(gt)
+    _note_lone_images(taken)
+    gt = [g for g in gt if g not in taken]
     # PRED holding images beside predict's labels: an image is no prediction (before, an
     # image not predicted was scored as one, its grey levels taken for ids)
     dropped = set() if images else _images_of_pairs(pred)
@@ -205,6 +207,28 @@ def _images_of_pairs(files: list[Path]) -> set[Path]:
                 and (f.stem == image_name(f) or f.stem in named or stem_of(f) in named)
             )
     return found  # predict's NAME_probabilities.tif are no images: noted as skipped
+
+
+def _note_lone_images(taken: set[Path]) -> None:
+    """Say which files of a ground-truth folder of pairs are taken for images, unlabelled.
+
+    ``c.tif`` there is an image (``b.tif`` not annotated yet) or ground truth named like
+    its image: a review saw such a ``c`` skipped as "no ground truth" without a word why.
+    """
+    import sys
+
+    from napari_unet.cli.measure import image_name
+    from napari_unet.core.review.folders import stem_of
+
+    for image in sorted(taken):
+        ended = [f for f in image.parent.iterdir() if f.stem != image_name(f)]
+        named = {image_name(f) for f in ended} | {_alias(f) for f in ended}
+        if image.stem not in named and stem_of(image) not in named:
+            print(
+                f"napari-unet evaluate: note: {image} is taken for an image, not ground truth "
+                "(its folder holds images beside their labels); if it is labels, name it "
+                f"{image.stem}_masks{image.suffix}", file=sys.stderr,
+            )  # fmt: skip
 
 
 def _by_stem(files: list[Path], what: str) -> dict[str, Path]:

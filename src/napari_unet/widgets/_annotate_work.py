@@ -65,7 +65,7 @@ def start_accept(dock) -> None:
 
 
 def _failed(dock, labels, kept, exc) -> None:
-    show_error(str(exc))
+    show_error(in_words(exc))
     dock._set_status(f"Accept prediction failed: {in_words(exc)}")
     _done(dock, labels, kept)
 
