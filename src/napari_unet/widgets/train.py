@@ -85,7 +85,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._save.tooltip = describe("save_model")
         # The trained model as a bioimage.io package, written and tested in a worker.
         self._exporter = _exporting.Exporter(self.native, self._status, self._export_source)
-        self._exporter.button.enabled = False
+        self._exporter.enabled = False
         self._form.extend(
             [self._buttons, self._progress, self._status,
              _layers.row(self._save, self._exporter.button)]
