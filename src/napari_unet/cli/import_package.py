@@ -47,7 +47,14 @@ def _import(args: argparse.Namespace) -> int:
     from napari_unet.core.exchange.importer import import_bioimageio
     from napari_unet.core.files import check_outputs
     from napari_unet.core.models.modelfile import save_model
+    from napari_unet.core.training.checkpoint import check_model_name
 
+    if args.output.suffix.lower() == ".zip":  # before: a model file named like a package
+        raise InputError(
+            f"{args.output.name} would be a model file named like a package: choose a name "
+            f"such as {args.output.with_suffix('.safetensors').name}"
+        )
+    check_model_name(args.output)  # nor like an image
     if args.output.exists() and not args.overwrite:
         raise InputError(f"{args.output} exists; pass --overwrite to replace it")
     check_outputs([args.output], [args.package])

@@ -35,6 +35,8 @@ def package_name(name: str | None, default: str) -> str:
     The spec allows 5 to 128 letters, digits, spaces and ``_+-()``.
     """
     if name is not None:
+        if not name.strip():  # "     " passed the spec's rule and bioimageio's test
+            raise InputError(f"a package name cannot be blank; got {name!r}")
         if not 5 <= len(name) <= 128 or set(name) - _NAME_CHARS:
             raise InputError(
                 f"a package name has 5 to 128 letters, digits, spaces or _+-(); got {name!r}"
@@ -113,12 +115,17 @@ def author_names(authors) -> list[str]:
         authors = [authors]
     if not isinstance(authors, list | tuple) or not all(isinstance(a, str) for a in authors):
         raise InputError(f"authors must be a list of names (strings); got {authors!r}")
+    if not all(a.strip() for a in authors):  # an empty shell variable signed it by nobody
+        raise InputError(f"an author's name cannot be blank; got {list(authors)!r}")
     return list(authors)
 
 
 def _pick(metadata: dict, default_name: str, builtin: bool, name, authors, license) -> dict:
     if authors is None:
-        authors = BUILTIN_AUTHORS if builtin else metadata.get("authors") or UNKNOWN_AUTHORS
+        recorded = metadata.get("authors") or []
+        recorded = [recorded] if isinstance(recorded, str) else recorded
+        kept = [a for a in recorded if isinstance(a, str) and a.strip()]  # blanks: unknown
+        authors = BUILTIN_AUTHORS if builtin else kept or UNKNOWN_AUTHORS
     return {
         "name": package_name(name, default_name),
         "authors": author_names(authors),
