@@ -108,12 +108,12 @@ def _match_by_name(
     # images are no ground truth, those without labels yet included. Before, the image
     # fitted the same file as its labels ("fits two ground-truth files; rename one of
     # them"), and an image without labels was scored as the ground truth of its name.
-    taken = _images_of_pairs(gt)
-    _note_lone_images(taken)
+    taken, unlabelled = _images_of_pairs(gt)
+    _note_lone_images(unlabelled)
     gt = [g for g in gt if g not in taken]
     # PRED holding images beside predict's labels: an image is no prediction (before, an
     # image not predicted was scored as one, its grey levels taken for ids)
-    dropped = set() if images else _images_of_pairs(pred)
+    dropped, lone = (set(), set()) if images else _images_of_pairs(pred)
     pred = [p for p in pred if p not in dropped]
     by_stem = {k: [p] for k, p in _by_stem(pred, what).items()}
     _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
@@ -150,8 +150,6 @@ def _match_by_name(
         raise InputError(f"{sorted(twice)[0]} fits two ground-truth files; rename one of them")
     # An image that predict wrote NAME_labels.tif beside was not scored: its labels were. One
     # without labels in PRED has no ground truth either: skipped, as a prediction would be.
-    labelled = {image_name(p) for p in pred} | {_alias(p) for p in pred}
-    lone = [p for p in dropped if p.stem not in labelled and stem_of(p) not in labelled]
     return pairs, sorted(p.stem for p in [*pred, *lone] if p not in used)
 
 
@@ -175,9 +173,10 @@ def _alias(path: Path) -> str:
     return stem_of(name + path.suffix) if path.suffix else name
 
 
-def _images_of_pairs(files: list[Path]) -> set[Path]:
-    """The images among ``files`` in a folder that holds image/label pairs, as ``measure``.
+def _images_of_pairs(files: list[Path]) -> tuple[set[Path], set[Path]]:
+    """``(images, unlabelled)``: the images among ``files`` in folders of pairs, as ``measure``.
 
+    ``unlabelled``: those no label file names (not labelled yet, or labels misnamed).
     A folder holds pairs when a file with a label ending is named after another one
     (``NAME_labels.tif`` or ``NAME_masks.png`` beside ``NAME.tif``, as ``predict`` and
     Cellpose write them; ``NAME_labels.tif`` beside ``NAME.ome.tif``, ``stem_of``). There a
@@ -190,6 +189,7 @@ def _images_of_pairs(files: list[Path]) -> set[Path]:
     from napari_unet.core.review.folders import stem_of
 
     found: set[Path] = set()
+    unlabelled: set[Path] = set()
     folders: dict[Path, list[Path]] = {}
     for f in files:
         folders.setdefault(f.parent, []).append(f)
@@ -198,18 +198,20 @@ def _images_of_pairs(files: list[Path]) -> set[Path]:
         labels = [f for f in group if f.stem != image_name(f)
                   and (image_name(f) in names or _alias(f) in names)]  # fmt: skip
         named = {image_name(f) for f in labels} | {_alias(f) for f in labels}
-        if labels:
-            found.update(
-                f
-                for f in group
-                if f not in labels
-                and not is_probabilities(f.stem)
-                and (f.stem == image_name(f) or f.stem in named or stem_of(f) in named)
-            )
-    return found  # predict's NAME_probabilities.tif are no images: noted as skipped
+        if not labels:
+            continue
+        for f in group:
+            if f in labels or is_probabilities(f.stem):
+                continue  # predict's NAME_probabilities.tif are no images: noted as skipped
+            is_named = f.stem in named or stem_of(f) in named
+            if is_named or f.stem == image_name(f):
+                found.add(f)
+                if not is_named:
+                    unlabelled.add(f)
+    return found, unlabelled
 
 
-def _note_lone_images(taken: set[Path]) -> None:
+def _note_lone_images(unlabelled: set[Path]) -> None:
     """Say which files of a ground-truth folder of pairs are taken for images, unlabelled.
 
     ``c.tif`` there is an image (``b.tif`` not annotated yet) or ground truth named like
@@ -217,18 +219,12 @@ def _note_lone_images(taken: set[Path]) -> None:
     """
     import sys
 
-    from napari_unet.cli.measure import image_name
-    from napari_unet.core.review.folders import stem_of
-
-    for image in sorted(taken):
-        ended = [f for f in image.parent.iterdir() if f.stem != image_name(f)]
-        named = {image_name(f) for f in ended} | {_alias(f) for f in ended}
-        if image.stem not in named and stem_of(image) not in named:
-            print(
-                f"napari-unet evaluate: note: {image} is taken for an image, not ground truth "
-                "(its folder holds images beside their labels); if it is labels, name it "
-                f"{image.stem}_masks{image.suffix}", file=sys.stderr,
-            )  # fmt: skip
+    for image in sorted(unlabelled):
+        print(
+            f"napari-unet evaluate: note: {image} is taken for an image, not ground truth "
+            "(its folder holds images beside their labels); if it is labels, name it "
+            f"{image.stem}_masks{image.suffix}", file=sys.stderr,
+        )  # fmt: skip
 
 
 def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
