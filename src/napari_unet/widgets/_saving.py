@@ -128,9 +128,11 @@ def enclosing_store(path: Path) -> Path | None:
     A store is a folder with ``.zgroup``, ``.zarray`` or ``zarr.json`` at its top; the
     stores nested around ``path`` are followed up to the last one.
     """
+    from napari_unet.core.images.io import ZARR_MARKERS
+
     outer = None
     for folder in (Path(path).absolute(), *Path(path).absolute().parents):
-        if any((folder / n).is_file() for n in (".zgroup", ".zarray", "zarr.json")):
+        if any((folder / n).is_file() for n in ZARR_MARKERS):
             outer = folder
         elif outer is not None:
             break
