@@ -177,3 +177,31 @@ def test_the_export_summary_keeps_status_second_with_a_stack(tmp_path):
     export_review(review)
     header = (tmp_path / "out" / "export" / "summary.csv").read_text().splitlines()[0]
     assert header.startswith("image,status,planes,objects"), header
+
+
+def test_an_ome_zarr_image_is_measured_in_micrometres(tmp_path):
+    """Before, the export (and the dock's table) read TIFF metadata only: an OME-Zarr image's
+    objects were in pixels, where ``napari-unet measure`` gave micrometres."""
+    import csv
+
+    import zarr
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    group = zarr.open_group(str(folder / "cells.ome.zarr"), mode="w", zarr_format=2)
+    group.create_array("0", data=np.full((32, 32), 100, np.uint16), chunks=(32, 32))
+    axes = [{"name": a, "type": "space", "unit": "micrometer"} for a in "yx"]
+    level = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.5, 0.5]}]}
+    group.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": [level]}]
+    review = Review(folder, tmp_path / "out")
+    (name,) = review.names
+    review.save_labels(name, _labels())
+    review.set_status(name, "accepted")
+    result = export_review(review)
+    (table,) = (result.folder / "measurements").glob("*.csv")
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert [float(r["area_um2"]) for r in rows] == [64 * 0.25, 144 * 0.25]
+    exported = result.folder / "labels"
+    from napari_unet.core.images.pixels import read_pixel_size
+
+    assert read_pixel_size(next(exported.iterdir())) == pytest.approx((0.5, 0.5))

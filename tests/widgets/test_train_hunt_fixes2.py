@@ -204,3 +204,20 @@ def test_a_run_that_trains_nothing_keeps_the_curves(make_napari_viewer, qtbot, t
     widget._resume.native.click()
     qtbot.waitUntil(lambda: widget._done.is_set() and widget._start.enabled, timeout=120_000)
     assert plot.eval_steps == [2, 4, 6]
+
+
+# -- 6: a validation image without cells --------------------------------------------------
+def test_a_validation_image_without_cells_is_scored(make_napari_viewer, qtbot, tmp_path, errors):
+    """Before, the dock refused it ("paint at least a few cells") where the command scored it:
+    cells found in background are false positives, as ``make_pairs(validation=True)`` says."""
+    viewer, widget = setup(make_napari_viewer, tmp_path, steps=4)
+    widget._val_every.value = 2
+    background, _ = touching_cells((96, 96), n_cells=8, seed=1)
+    viewer.add_image(background, name="empty field")
+    viewer.add_labels(np.zeros((96, 96), np.int32), name="empty field labels")
+    widget._val_image.value = viewer.layers["empty field"]
+    widget._val_labels.value = viewer.layers["empty field labels"]
+    train(qtbot, widget)
+    assert not errors
+    assert widget._result is not None and widget._result.history["val"]  # scored on it
+    assert (tmp_path / "cells.safetensors").is_file()

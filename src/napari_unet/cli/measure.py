@@ -270,14 +270,15 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
 
     from napari_unet.core.images.io import read_image
     from napari_unet.core.images.labels import has_sample_axis
+    from napari_unet.core.images.omezarr import recorded_pixel_size
     from napari_unet.core.review.measure import measure_objects, summarize
 
     labels = np.asarray(read_image(label_path, labels=True))
     image = None if image_path is None else np.asarray(read_image(image_path))
     if pixel_size is None:
-        pixel_size = _recorded_size(image_path if image_path is not None else label_path)
+        pixel_size = recorded_pixel_size(image_path if image_path is not None else label_path)
         if pixel_size is None and image_path is not None:
-            pixel_size = _recorded_size(label_path)
+            pixel_size = recorded_pixel_size(label_path)
     try:
         table = measure_objects(labels, image, pixel_size=pixel_size)
     except InputError as exc:
@@ -286,17 +287,6 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     # A (Y, X, 1) file is one plane, as measured (before: Y "planes" in the summary).
     planes = labels.shape[0] if labels.ndim == 3 and not has_sample_axis(labels.shape) else None
     return table, summarize(table, name, planes=planes), pixel_size
-
-
-def _recorded_size(path: Path) -> tuple[float, float] | None:
-    """The pixel size a file records: TIFF metadata, or an OME-Zarr store's scale and unit."""
-    if is_zarr(path):
-        from napari_unet.core.images.omezarr import pixel_size_um
-
-        return pixel_size_um(path)
-    from napari_unet.core.images.pixels import read_pixel_size
-
-    return read_pixel_size(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -204,7 +204,7 @@ def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> Non
     reviewer moved on (or edited again) meanwhile. Labels that cannot be measured (an
     image whose shape does not fit them) say why in the dock's status line.
     """
-    from napari_unet.core.images.pixels import read_pixel_size
+    from napari_unet.core.images.omezarr import recorded_pixel_size
     from napari_unet.core.review.measure import measure_objects
 
     dock._measure_job += 1
@@ -215,7 +215,7 @@ def measure_shown(dock, name: str, labels: np.ndarray, image: np.ndarray) -> Non
             return
         table = None
         try:
-            table = measure_objects(labels, image, pixel_size=read_pixel_size(path))
+            table = measure_objects(labels, image, pixel_size=recorded_pixel_size(path))
         except InputError as exc:  # said in the status line: before, an empty table, no word
             dock._bridge.failed.emit(name, f"objects not measured: {exc}")
         except (OSError, ValueError, MemoryError):

@@ -54,6 +54,7 @@ __all__ = [
     "ome_kind",
     "open_image",
     "pixel_size_um",
+    "recorded_pixel_size",
     "read_multiscale",
 ]
 
@@ -382,3 +383,18 @@ def pixel_size_um(path: str | os.PathLike) -> tuple[float, float] | None:
         return None
     size = (scale[0] * units[0], scale[1] * units[1])
     return size if all(math.isfinite(v) and v > 0 for v in size) else None
+
+
+def recorded_pixel_size(path: str | os.PathLike) -> tuple[float, float] | None:
+    """The ``(y, x)`` pixel size in micrometres an image file or store records, or None.
+
+    A folder (an OME-Zarr store) gives its scale and unit (:func:`pixel_size_um`); a file its
+    TIFF metadata (:func:`~napari_unet.core.images.pixels.read_pixel_size`). The Review
+    dock's table and export used the TIFF reader alone: an OME-Zarr image's objects were
+    measured in pixels only, where ``napari-unet measure`` gave micrometres.
+    """
+    if Path(path).is_dir():
+        return pixel_size_um(path)
+    from napari_unet.core.images.pixels import read_pixel_size
+
+    return read_pixel_size(path)

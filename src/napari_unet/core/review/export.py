@@ -24,7 +24,7 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.io import read_image, write_image
-from napari_unet.core.images.pixels import read_pixel_size
+from napari_unet.core.images.omezarr import recorded_pixel_size
 from napari_unet.core.review.folders import MANIFEST, foreign_entry, manifest_text
 from napari_unet.core.review.measure import measure_objects, summarize, write_csv
 from napari_unet.core.review.session import Review, stem_of
@@ -62,8 +62,8 @@ def iter_export(
 ) -> Generator[ExportProgress, None, ExportResult]:
     """Export the accepted and corrected images of ``review``, yielding progress.
 
-    ``pixel_size`` (micrometres) overrides what each image file says (see
-    :func:`~napari_unet.core.images.pixels.read_pixel_size`).
+    ``pixel_size`` (micrometres) overrides what each image file or store records (see
+    :func:`~napari_unet.core.images.omezarr.recorded_pixel_size`).
     """
     folder = review.output / "export"
     # An export with no list of its files (an older version's) owns only the files named
@@ -128,7 +128,7 @@ def _export_one(review: Review, name: str, folder: Path, pixel_size) -> tuple[di
             raise _Skip("the image changed since it was reviewed (check its labels again)")
         labels = np.asarray(read_image(source, labels=True))
         image = np.asarray(read_image(review.path(name)))
-        size = pixel_size if pixel_size is not None else read_pixel_size(review.path(name))
+        size = pixel_size if pixel_size is not None else recorded_pixel_size(review.path(name))
         table = measure_objects(labels, image, pixel_size=size)
     except (InputError, OSError) as exc:
         raise _Skip(f"could not be measured ({exc})") from None
