@@ -142,7 +142,6 @@ def test_editing_an_accepted_image_makes_it_corrected(tmp_path):
 def test_two_sessions_on_one_folder_keep_each_others_verdicts(tmp_path):
     review = _accepted(tmp_path, names=("a", "b"))
     one, two = Review(review.images, review.output), Review(review.images, review.output)
-    time.sleep(1.1)  # the review file's times are in seconds
     one.set_status("a.tif", "rejected")
     one.save()
     two.set_status("b.tif", "needs-work")
@@ -151,6 +150,23 @@ def test_two_sessions_on_one_folder_keep_each_others_verdicts(tmp_path):
     assert again.entries["a.tif"].status == "rejected"
     assert again.entries["b.tif"].status == "needs-work"
     assert two.entries["a.tif"].status == "rejected"
+
+
+@pytest.mark.parametrize("reviewing", [False, True])
+def test_the_later_of_two_verdicts_in_one_second_wins(tmp_path, reviewing):
+    """Before, verdicts were stamped to the second: B's later "rejected" tied with A's
+    "accepted", and A's idle autosave put "accepted" back."""
+    review = _accepted(tmp_path, names=("a",))
+    one, two = Review(review.images, review.output), Review(review.images, review.output)
+    one.set_status("a.tif", "needs-work")
+    one.save()
+    two.set_status("a.tif", "rejected")
+    two.save()
+    if reviewing:  # A still shows the image: its reviewer time grows
+        one.add_time("a.tif", 2.0)
+    one.save()  # the dock's autosave, no new verdict
+    assert Review(review.images, review.output).entries["a.tif"].status == "rejected"
+    assert one.entries["a.tif"].status == "rejected"
 
 
 def test_a_new_prediction_updates_the_object_count(tmp_path):

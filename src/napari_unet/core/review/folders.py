@@ -16,6 +16,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
 
@@ -29,6 +31,7 @@ __all__ = [
     "images_only",
     "os_metadata",
     "label_candidates",
+    "label_file_ids",
     "legacy_files",
     "manifest_text",
     "read_manifest",
@@ -259,3 +262,21 @@ def file_hash(path: str | os.PathLike) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def label_file_ids(data, path: Path) -> np.ndarray:
+    """A label image read from another tool's file, checked (integers, one channel).
+
+    Whole numbers stored as floats (Fiji's and MorphoLibJ's 32-bit label images) are taken
+    as integer ids, as ``napari-unet measure`` takes them; fractional, negative or NaN
+    values are refused.
+    """
+    from napari_unet.core.images.labels import check_labels
+
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f" and arr.size:
+        whole = bool(np.all(np.isfinite(arr))) and bool(np.all(arr == np.round(arr)))
+        low, top = (float(arr.min()), float(arr.max())) if whole else (0.0, 0.0)
+        if whole and low >= 0 and top < 2.0**53:  # ids a float holds exactly
+            arr = arr.astype(np.int32 if top <= np.iinfo(np.int32).max else np.int64)
+    return np.asarray(check_labels(arr, path.name))

@@ -15,6 +15,7 @@ the other's, so neither writes the other's entries away.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
 import math
 import time
@@ -23,12 +24,28 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["STATUSES", "locked", "read_review_file", "saved_entries"]
+__all__ = ["STATUSES", "file_wins", "locked", "read_review_file", "saved_entries", "stamp"]
 
 #: What a reviewer can say of an image ("corrected": accepted after edits).
 STATUSES = ("unreviewed", "accepted", "corrected", "needs-work", "rejected")
 #: How long a save waits for another session's (seconds) before it writes anyway.
 LOCK_WAIT_S = 10.0
+
+
+def stamp() -> str:
+    """When an entry changes: UTC, ISO 8601, to the microsecond (before, to the second)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def file_wins(saved: dict, ours: dict, written: dict | None) -> bool:
+    """Whether a session saving takes the file's entry ``saved`` of an image over ``ours``.
+
+    It does when the session did not change ``ours`` since it last read or wrote it
+    (``written``), and when the file's was changed later (``updated``). Before, only a
+    later ``updated`` was taken: two sessions' verdicts stamped within one second tied,
+    and the earlier one's idle autosave put its older verdict back over the later one.
+    """
+    return ours == written or (saved.get("updated") or "") > (ours.get("updated") or "")
 
 
 def _problem(name, value) -> str | None:

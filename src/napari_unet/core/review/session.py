@@ -18,7 +18,6 @@ image is predicted (:mod:`napari_unet.core.review.prefetch`).
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import threading
 import time
@@ -36,9 +35,17 @@ from napari_unet.core.review.folders import (
     collect_images,
     file_hash,
     label_candidates,
+    label_file_ids,
     stem_of,
 )
-from napari_unet.core.review.reviewfile import STATUSES, locked, read_review_file, saved_entries
+from napari_unet.core.review.reviewfile import (
+    STATUSES,
+    file_wins,
+    locked,
+    read_review_file,
+    saved_entries,
+    stamp,
+)
 
 __all__ = [
     "STATUSES", "Entry", "Review", "collect_images", "file_hash", "label_candidates", "stem_of"
@@ -57,10 +64,6 @@ ZARR_PIXELS = 8192 * 8192
 def _entry(value: dict) -> Entry:
     """An entry of the review file (fields this version does not know are left out)."""
     return Entry(**{k: v for k, v in value.items() if k in Entry.__dataclass_fields__})
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Review:
         for p in sorted(self.labels_folder.iterdir()) if self.labels_folder else ():
             self._label_files.setdefault(p.name.lower(), []).append(p)
         self._missing: dict[str, dict] = {}  # entries of images this session does not list
+        self._written: dict[str, dict] = {}  # the entries as last read or written here
         self._saved_at = 0.0
         self._lock = threading.RLock()
         self.names = [p.name for p in self.images]
@@ -131,6 +135,7 @@ class Review:
             entry = _entry(value)
             if name in self.entries:
                 self.entries[name] = entry
+                self._written[name] = asdict(entry)
             else:  # an image no longer in the folder: kept in the file, not listed
                 self._missing[name] = value
         current = saved.get("current")
@@ -153,6 +158,7 @@ class Review:
             text = self.state_text()
             with atomic_write(self.review_file) as tmp:
                 tmp.write_text(text, encoding="utf-8")
+            self._written = {n: asdict(e) for n, e in self.entries.items()}
             self._saved_at = time.monotonic()
         return self.review_file
 
@@ -168,7 +174,7 @@ class Review:
             ours = self.entries.get(name)
             if ours is None:  # not this session's: the file's (newest) version is kept
                 self._missing[name] = value
-            elif (value.get("updated") or "") > (ours.updated or ""):
+            elif file_wins(value, asdict(ours), self._written.get(name)):
                 self.entries[name] = _entry(value)
 
     def labels_path(self, name: str, shape=None) -> Path:
@@ -223,7 +229,7 @@ class Review:
             return self._found(name, labels, "reviewed"), "reviewed"
         found = self.existing_labels(name)
         if found is not None:
-            labels = _as_labels(read_image(found, labels=True), found)
+            labels = label_file_ids(read_image(found, labels=True), found)
             return self._found(name, labels, f"file {found.name}"), f"file {found.name}"
         cached = self.prediction_path(name)
         if model_key is not None and entry.predicted_with == model_key and cached.exists():
@@ -252,7 +258,7 @@ class Review:
             entry = self.entries[name]
             entry.objects = objects
             entry.source = "reviewed"
-            entry.updated = _now()
+            entry.updated = stamp()
         return path
 
     def save_prediction(self, name: str, labels: np.ndarray, model_key: str, model: str) -> Path:
@@ -300,7 +306,7 @@ class Review:
             )
         with self._lock:
             entry = self.entries[name]
-            entry.status, entry.updated = status, _now()
+            entry.status, entry.updated = status, stamp()
             entry.extra.pop("changed", None)  # seen and judged again
 
     def mark_edited(self, name: str, edited: bool = True) -> None:
@@ -318,7 +324,7 @@ class Review:
                 entry.extra.pop("edited", None)
             swap = {"accepted": "corrected"} if edited else {"corrected": "accepted"}
             if entry.status in swap:
-                entry.status, entry.updated = swap[entry.status], _now()
+                entry.status, entry.updated = swap[entry.status], stamp()
 
     def add_time(self, name: str, seconds: float) -> None:
         """Add reviewer time spent on ``name``."""
@@ -379,20 +385,3 @@ class Review:
         parts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
         return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review"
 
-
-def _as_labels(data, path: Path) -> np.ndarray:
-    """A label image read from another tool's file, checked (integers, one channel).
-
-    Whole numbers stored as floats (Fiji's and MorphoLibJ's 32-bit label images) are taken
-    as integer ids, as ``napari-unet measure`` takes them; fractional, negative or NaN
-    values are refused.
-    """
-    from napari_unet.core.images.labels import check_labels
-
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f" and arr.size:
-        whole = bool(np.all(np.isfinite(arr))) and bool(np.all(arr == np.round(arr)))
-        low, top = (float(arr.min()), float(arr.max())) if whole else (0.0, 0.0)
-        if whole and low >= 0 and top < 2.0**53:  # ids a float holds exactly
-            arr = arr.astype(np.int32 if top <= np.iinfo(np.int32).max else np.int64)
-    return np.asarray(check_labels(arr, path.name))
