@@ -32,6 +32,21 @@ def test_weights_tiff_in_tiff_out(tmp_path, capsys):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave nothing behind
 
 
+@pytest.mark.parametrize("gap", ["2.0", "2.5", "two"])
+def test_a_gap_written_as_a_float_is_whole_pixels_or_refused(tmp_path, capsys, gap):
+    """As ``weight_map(gap=2.0)`` takes it; before, ``--gap 2.0`` was refused by argparse."""
+    tifffile.imwrite(tmp_path / "cells.tif", touching_labels())
+    out = tmp_path / "w.tif"
+    argv = ["weights", str(tmp_path / "cells.tif"), "-o", str(out), "--gap", gap]
+    if gap != "2.0":
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "whole number of pixels" in capsys.readouterr().err and not out.exists()
+        return
+    assert main(argv) == 0
+    np.testing.assert_array_equal(tifffile.imread(out), target_and_weights(touching_labels())[1])
+
+
 def test_a_stack_target_as_png_is_refused_before_anything_is_written(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "stack.tif", np.stack([touching_labels()] * 3))
     out, target = tmp_path / "w.tif", tmp_path / "t t.png"

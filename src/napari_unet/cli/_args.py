@@ -8,6 +8,7 @@ key, so docs/options.md can list the flags that set each option.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from napari_unet.core.options import describe
@@ -43,6 +44,17 @@ def channel_choice(text: str) -> int | str | None:
     raise argparse.ArgumentTypeError(
         f"expected auto, mean or a channel number (0, 1, ...); got {text!r}"
     )
+
+
+def whole_pixels(text: str) -> int:
+    """``--gap``: a whole number of pixels, also written as a float (``2.0``), as in Python."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value == int(value)):
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels; got {text!r}")
+    return int(value)
 
 
 def learning_rate(text: str) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, progress_bar
+from napari_unet.cli._args import add_option, progress_bar, whole_pixels
 from napari_unet.core.errors import InputError
 
 
@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
     )
     add_option(parser, "--w0", key="w0", type=float, default=d.w0)
     add_option(parser, "--sigma", key="sigma", type=float, default=d.sigma)
-    add_option(parser, "--gap", key="gap", type=int, default=d.gap)
+    add_option(parser, "--gap", key="gap", type=whole_pixels, default=d.gap)
     add_option(
         parser, "--class-weights", key="class_weights", default=d.class_weights,
         metavar="balanced|none|W,W[,W]",
