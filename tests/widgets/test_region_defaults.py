@@ -145,6 +145,21 @@ def test_train_idle_status_follows_the_picks(make_napari_viewer):
     assert dock._status.value == "finished at step 3"
 
 
+@pytest.mark.parametrize("planes", [0, 3])
+def test_train_idle_status_says_slider_planes_are_read_as_channels(make_napari_viewer, planes):
+    """Before, a short time series with one frame's labels trained a 3-channel model, unsaid."""
+    viewer = make_napari_viewer()
+    dock = _train_dock(viewer)
+    image_data, truth = touching_cells((96, 96), n_cells=8, seed=0)
+    if planes:
+        image_data = np.stack([image_data] * planes)  # napari shows it with a slider
+    viewer.add_image(image_data, name="frames")
+    viewer.add_labels(truth, name="frames ground truth")
+    said = "the 3 planes of 'frames' on napari's slider are read as its channels"
+    assert (said in dock._status.value) == bool(planes)
+    assert dock._status.value.startswith("Ready")
+
+
 def test_weight_map_idle_status_says_ready_when_labels_are_chosen(make_napari_viewer):
     viewer = make_napari_viewer()
     dock = WeightMapWidget(viewer)

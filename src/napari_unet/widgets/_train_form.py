@@ -200,10 +200,29 @@ class TrainForm(Container):
             )
         on, region = f"Ready: press Train on {self._labels_box.value.name!r}", self._region.value
         if region is not None:
-            return f"{on} inside {region.name!r}, where unpainted is background."
+            return f"{on} inside {region.name!r}, where unpainted is background.{self._note()}"
         return (
             f"{on}. All unpainted pixels are background; partly painted? Mark "
-            "the annotated region (the Annotate dock's rectangle)."
+            f"the annotated region (the Annotate dock's rectangle).{self._note()}"
+        )
+
+    def _note(self) -> str:
+        """Says that planes napari shows on a slider are read as channels ("": none are).
+
+        A short time series with the labels of one frame trained a model of as many
+        channels, and nothing said so (the docs did).
+        """
+        from napari_unet.core.images.layout import extra_axis
+
+        image, labels = self._image.value, self._labels_box.value
+        shape = tuple(getattr(image.data[0] if image.multiscale else image.data, "shape", ()))
+        axis = None if image.rgb else extra_axis(shape, tuple(labels.data.shape))
+        if axis is None or axis == len(shape) - 1:  # channels last: not on a slider
+            return ""
+        return (
+            f" Note: the {shape[axis]} planes of {image.name!r} on napari's slider are read as "
+            "its channels (the annotations have no such axis); for a time series or a "
+            "z-stack, annotate with labels of as many planes."
         )
 
     def keep_idle(self, status) -> None:
