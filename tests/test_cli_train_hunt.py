@@ -57,9 +57,9 @@ def test_a_fine_tune_stopped_before_its_first_step_keeps_the_earlier_best(
 
     monkeypatch.setattr(trainer._Run, "started", started_then_ctrl_c)
     assert _train(image, labels, "--steps", "50", "--init", str(start), *validated,
-                  "-o", str(out), "--overwrite") == 0  # fmt: skip
-    printed = capsys.readouterr().out
-    assert "nothing saved" in printed and "best:" not in printed
+                  "-o", str(out), "--overwrite") == 130  # fmt: skip
+    printed = capsys.readouterr()
+    assert "nothing saved" in printed.err and "best:" not in printed.out
     assert best_path(out).read_bytes() == before  # before: the start model's weights
 
 

@@ -90,8 +90,9 @@ def test_a_run_stopped_before_its_first_step_leaves_the_existing_model(
         return real(self)
 
     monkeypatch.setattr(trainer._Run, "started", started_then_ctrl_c)
-    assert train(image, labels, "--steps", "50", "-o", str(out), "--overwrite") == 0
-    assert "nothing saved" in capsys.readouterr().out
+    # 130, as Ctrl-C: before, 0 and `train ... && predict` went on without the model asked
+    assert train(image, labels, "--steps", "50", "-o", str(out), "--overwrite") == 130
+    assert "nothing saved" in capsys.readouterr().err
     assert out.read_bytes() == before  # the trained model was not replaced by a 0-step one
 
 
@@ -356,6 +357,24 @@ def test_an_output_sharing_another_runs_optimiser_state_is_refused(pair, tmp_pat
     # a state whose model file is gone resumes nothing: a new run may replace it
     v1.unlink()
     assert train(image, labels, "--steps", "2", "-o", str(v2)) == 0 and v2.exists()
+
+
+@pytest.mark.parametrize("ending", [".optim.safetensors", ".optim.prev.safetensors"])
+def test_an_output_named_as_a_runs_optimiser_state_is_refused(pair, tmp_path, capsys, ending):
+    """Before, the hint said to pass --overwrite, which replaced run m's optimiser state:
+    m could not be resumed any more."""
+    image, labels = pair
+    model = tmp_path / "m.safetensors"
+    assert train(image, labels, "--steps", "2", "-o", str(model)) == 0
+    state = tmp_path / f"m{ending}"
+    if not state.exists():  # NAME.optim.prev is kept from a second save on
+        state.write_bytes(b"kept")
+    before = state.read_bytes()
+    capsys.readouterr()
+    assert train(image, labels, "--steps", "2", "-o", str(state), "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "optimiser state of the run 'm'" in err and err.count("error:") == 1
+    assert state.read_bytes() == before
 
 
 def test_messages_name_the_command_and_the_options_they_are_about(pair, tmp_path, capsys):

@@ -373,8 +373,10 @@ def run(args: argparse.Namespace) -> int:
             if report.bar is not None:
                 report.bar.close()
     state, code = "stopped" if result.stopped else "finished", 0
-    if result.saved_to is None:
-        print(f"{state} at step {result.steps_done} before any training step; nothing saved")
+    if result.saved_to is None:  # before, 0: `train ... && predict` went on without a model
+        print(f"{state} at step {result.steps_done} before any training step; nothing saved",
+              file=sys.stderr)  # fmt: skip
+        code = (stop.exit_status or 130) if result.stopped else 1
     elif result.saved_to != args.output:
         print(f"{state} at step {result.steps_done}; {args.output} could not be written: the "
               f"model was saved to {result.saved_to}", file=sys.stderr)  # fmt: skip

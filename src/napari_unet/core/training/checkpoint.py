@@ -103,9 +103,7 @@ def load_optimizer(path: str | os.PathLike) -> tuple[dict, dict]:
         raise InputError(f"{path}: not a readable optimiser-state file ({exc})") from exc
     if meta.get("format") != FORMAT:
         raise InputError(f"{path}: not a napari-unet optimiser-state file")
-    state: dict[int, dict] = {}
-    for idx, values in json.loads(meta["plain_state"]).items():
-        state[int(idx)] = dict(values)
+    state = {int(idx): dict(values) for idx, values in json.loads(meta["plain_state"]).items()}
     for key, t in tensors.items():
         _, idx, name = key.split(".", 2)
         state.setdefault(int(idx), {})[name] = t
@@ -129,11 +127,16 @@ def check_model_name(path: str | Path) -> Path:
     """``path``; refused, before any work, if it names a model file as an image (``model.tif``).
 
     Before, ``model.tif`` and ``model.best.tif`` were written, and ``predict`` on their folder
-    then read them as damaged images. A name without an ending is kept.
+    then read them as damaged images. A name without an ending is kept. A run's optimiser
+    state (``NAME.optim.safetensors``) is refused too: written over, run NAME lost its resume.
     """
     from napari_unet.core.images.io import IMAGE_SUFFIXES
 
     p = Path(path)
+    if p.name.lower().endswith((".optim.safetensors", ".optim.prev.safetensors")):
+        run = p.name[: p.name.lower().index(".optim")]
+        raise InputError(f"{p.name} is the optimiser state of the run {run!r} (kept for "
+                         "--resume), not a model file: choose another name")  # fmt: skip
     if p.suffix.lower() in IMAGE_SUFFIXES:
         raise InputError(
             f"a model file ends in .safetensors; {p.name} looks like an image (it and "
