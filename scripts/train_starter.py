@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/dsb2018"))
-    p.add_argument("--work", type=Path, required=True, help="folder for checkpoints and logs")
+    p.add_argument("--work", type=Path, help="folder for checkpoints and logs (required to train)")
     p.add_argument(
         "--output", type=Path, default=Path("src/napari_unet/data/nuclei.unet.safetensors")
     )
@@ -292,6 +292,8 @@ def main(argv=None) -> int:
     if args.print_split:
         print(json.dumps(split, indent=1))
         return 0
+    if args.work is None:
+        p.error("--work is required (but for --print-split)")
     args.work.mkdir(parents=True, exist_ok=True)
     best = args.work / "starter.best.safetensors"
     if not args.finalize:

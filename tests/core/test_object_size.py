@@ -277,6 +277,8 @@ def test_estimate_with_too_few_objects_keeps_the_scale(starter):
     (size,) = [e for e in events if isinstance(e, ObjectSize)]
     assert size.factor == 1.0 and not size.rescaled and size.n_objects < 5
     assert "too few objects" in size.note and "not rescaled" in size.describe()
+    said = f"not estimated ({size.n_objects} objects found)"  # before: "estimated no objects"
+    assert size.describe().startswith(said), size.describe()
     np.testing.assert_array_equal(labels, nu.segment(model, image, metadata=meta))
 
 

@@ -97,8 +97,9 @@ class ObjectSize:
     def describe(self) -> str:
         """One line for a status bar or a log: ``estimated 37 px (52 objects); image ...``."""
         size = "no objects" if self.diameter is None else f"{self.diameter:.3g} px"
-        if self.estimated:
-            size = f"estimated {size} ({self.n_objects} objects)"
+        if self.estimated:  # before: "estimated no objects (0 objects)"
+            size = f"estimated {size} ({self.n_objects} objects)" if self.diameter else (
+                f"not estimated ({self.n_objects} objects found)")  # fmt: skip
         if not self.rescaled:
             return f"{size}; not rescaled{': ' + self.note if self.note else ''}"
         model = f"the model's {self.model_diameter:.3g} px"
