@@ -60,6 +60,17 @@ class EditWatch:
         boxes = (changed_box(item, shape) for item in gone_or_came)
         return [b for b in boxes if b is not None]
 
+    def undone_boxes(self, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+        """The boxes of the undos and redos since the last look (:meth:`boxes`), only those.
+
+        None where the data was replaced, napari keeps no history, or it was never seen:
+        what changed there is not known to be an undo (the Live dock sends it as a stroke).
+        """
+        known = self.layer.data is self._data and self._items is not None
+        known = known and self._history() is not None
+        boxes = self.boxes(shape)  # what is seen now (the next look compares with it)
+        return boxes if known else []
+
     def differing_box(self, data, mirror: np.ndarray, box):
         """The box of the pixels of ``data`` that differ from ``mirror`` within ``box``."""
         self.compared += (box[1] - box[0]) * (box[3] - box[2])

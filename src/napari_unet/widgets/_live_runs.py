@@ -14,6 +14,14 @@
   negative id, not annotated, and an int64 layer's 2**32 + 1 as 1, merged with cell 1. The
   copy the dock compares the layer with (its mirror) keeps the layer's type; the trainer
   widens its own when an id needs it (:class:`~napari_unet.core.live.data.LiveData`).
+- **Changed between Stop and Start** (a run continued on the same layer and plane): the
+  trainer takes over the stopped run's labels, and the dock keeps what it had sent them
+  from (its mirror, :func:`start_mirror`), so Start sends only what changed while stopped
+  (:func:`send_start`), as it would have been sent while running: napari's undos and
+  redos as taken back (a cell undone is no longer annotated), other changes (strokes, an
+  erase, replaced data) as strokes (a cell erased is annotated background). Before, Start
+  sent the annotations as they were, and a cell undone while stopped, still annotated in
+  the carried pixels, was trained as background.
 - **Annotations replaced by another shape** (``layer.data = ...`` from a script or a plugin)
   can no longer be compared with what was sent: nothing more is sent, and training stops
   with a message (:func:`reshaped`). The comparison raised every second, and Stop raised
@@ -25,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.widgets._live_boxes import grown
+from napari_unet.widgets._live_edits import EditWatch
 from napari_unet.widgets._live_parts import FILE
 from napari_unet.widgets._private import private
 
@@ -36,6 +45,8 @@ __all__ = [
     "run_note",
     "send_box",
     "send_diff",
+    "send_start",
+    "start_mirror",
     "stopped_note",
 ]
 
@@ -137,3 +148,37 @@ def send_diff(dock, full: bool = False) -> None:
         changed = dock._edits.differing_box(data, dock._mirror, box)
         if changed is not None:
             dock._send(changed, undone=True)
+
+
+def start_mirror(dock, previous, shape: tuple[int, int]) -> bool:
+    """Give the dock's new run its mirror and :class:`EditWatch`; True: the stopped run's kept.
+
+    Kept where the run continued takes the stopped one's annotations (same layer and plane,
+    :func:`resumable`): the mirror is what that run was sent. Else the mirror is empty.
+    """
+    mirror, labels = dock._mirror, dock._annotations
+    kept = (previous is not None and getattr(previous, "carry_annotations", False)
+            and mirror is not None and mirror.shape == tuple(shape)
+            and getattr(dock._edits, "layer", None) is labels)  # fmt: skip
+    if not kept:
+        dock._mirror = np.zeros(shape, labels.data.dtype)  # its ids as they are (uint32...)
+        dock._edits = EditWatch(labels)
+    return kept
+
+
+def send_start(dock, kept: bool) -> None:
+    """Send, at Start, what is painted already; with ``kept``, what changed since Stop.
+
+    Undos and redos made while stopped are sent as taken back, the rest as strokes.
+    """
+    if not kept:
+        send_diff(dock, full=True)
+        return
+    data = dock._annotations.data
+    _same_type(dock, np.dtype(data.dtype))
+    (h, w) = dock._mirror.shape
+    for undone, boxes in ((True, dock._edits.undone_boxes((h, w))), (False, [(0, h, 0, w)])):
+        for box in boxes:
+            changed = dock._edits.differing_box(data, dock._mirror, box)
+            if changed is not None:
+                dock._send(changed, undone=undone)

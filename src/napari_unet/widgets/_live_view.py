@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.widgets import _layers
-from napari_unet.widgets._made_layers import units_of
+from napari_unet.widgets._made_layers import place, units_of
 from napari_unet.widgets._private import private, set_private
 
-__all__ = ["CONTOUR", "live_layer", "write_box"]
+__all__ = ["CONTOUR", "live_layer", "placement_of", "write_box"]
 
 #: Outline thickness of the live prediction layer.
 CONTOUR = 2
@@ -28,22 +28,32 @@ def live_layer(viewer, image, shape: tuple[int, int]):
     """The ``<image> live prediction`` layer, emptied (made when missing or of another size).
 
     Drawn as outlines so that the painted cells (filled, in the annotations) stand apart.
+    Placed on the image's pixels (scale, translate, units) whether made or reused: a layer
+    kept from the last run stayed where that run's image lay, and the image given a pixel
+    size or an offset since showed its prediction elsewhere (a click accepted other pixels).
     """
     name = f"{image.name} live prediction"
+    placement = placement_of(image)
     if name in viewer.layers and viewer.layers[name].data.shape == shape:
         layer = viewer.layers[name]
         _set_contour(layer, 0, quiet=True)  # emptied without computing outlines
         layer.data = np.zeros(shape, np.int32)
+        place(layer, placement)  # only what differs (each setter redraws the layer)
     else:
         if name in viewer.layers:
             viewer.layers.remove(name)
         layer = viewer.add_labels(
             np.zeros(shape, np.int32), name=name, opacity=0.8,
-            scale=image.scale[-2:], translate=image.translate[-2:],
-            units=units_of(image, 2), metadata={_layers.ROLE: "preview"},
+            metadata={_layers.ROLE: "preview"}, **placement,
         )  # fmt: skip
     _set_contour(layer, CONTOUR, quiet=True)  # an empty plane: nothing to outline
     return layer
+
+
+def placement_of(image) -> dict:
+    """Where the prediction layer of ``image`` lies: its last two axes' scale, translate, units."""
+    return {"scale": image.scale[-2:], "translate": image.translate[-2:],
+            "units": units_of(image, 2)}  # fmt: skip
 
 
 #: The private napari parts this module relies on, said once each where they are missing.

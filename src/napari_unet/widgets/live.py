@@ -36,7 +36,6 @@ from napari_unet.widgets import _live_runs as runs
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
-from napari_unet.widgets._live_edits import EditWatch
 from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plane_note, read_inputs
 from napari_unet.widgets._live_parts import (
     FILE,
@@ -48,6 +47,7 @@ from napari_unet.widgets._live_parts import (
     stop_soon,
 )
 from napari_unet.widgets._live_view import live_layer, write_box
+from napari_unet.widgets._live_watch import RunWatch
 from napari_unet.widgets._predict_form import BUILTINS
 
 if TYPE_CHECKING:
@@ -76,10 +76,10 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self.trainer = None
         self._image = self._annotations = self._live = None
         self._mirror: np.ndarray | None = None  # the annotations as last sent
-        self._edits: EditWatch | None = None  # what to compare with it (undo, redo)
+        self._edits = None  # what to compare with it (undo, redo)
         self._last_view = None
         self._views = 0
-        self._link = None  # follows the annotated region layer while running
+        self._link = self._watch = None  # while running: the region layer, the inputs followed
         self._capped = None  # the part of a large view that is predicted
         self._loading = None  # while Start loads the model in a thread
         self._other_names: list[str] = []
@@ -202,15 +202,15 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if region is not None:
             self._link = RegionLink(region, plane, self.trainer, self._status, like=labels,
                                     on=(image, inputs.plane.index))  # fmt: skip
-        self._mirror = np.zeros(plane, labels.data.dtype)  # its ids as they are (uint32...)
-        self._edits = EditWatch(labels)
+        kept = runs.start_mirror(self, previous, plane)  # the stopped run's: what changed since
+        self._watch = RunWatch(self, image, labels)  # moved off its pixels, new data: stop
         self._live = live_layer(self._viewer, image, plane)
         self._viewer.layers.selection.active = labels
         if self._click.value:  # ticked before Start: a click accepts, it must not also paint
             labels.mode = "pan_zoom"
         labels.events.paint.connect(self._on_paint)
         _layers.camera(self._viewer).events.connect(self._on_camera)
-        self._send_diff(full=True)  # what is painted already
+        runs.send_start(self, kept)  # what is painted already (kept: what changed since Stop)
         for timer in ("diff", "status"):
             self._timers[timer].start()
         self._request_view()
@@ -236,9 +236,10 @@ class LiveWidget(_layers.KeepsPicks, Container):
                 self._send_diff(full=True)
             finally:  # whatever the sending met, the trainer stops
                 self.trainer.stop()
-        if self._link is not None:
-            self._link.close()
-            self._link = None
+        for part in ("_link", "_watch"):  # no longer followed
+            if getattr(self, part) is not None:
+                getattr(self, part).close()
+                setattr(self, part, None)
         with contextlib.suppress(Exception):  # the layer may be gone with the viewer
             self._annotations.events.paint.disconnect(self._on_paint)
             _layers.camera(self._viewer).events.disconnect(self._on_camera)

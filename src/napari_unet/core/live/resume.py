@@ -1,12 +1,13 @@
 """Continuing a stopped live run: Stop, then Start on the same image goes on from it.
 
 The new :class:`~napari_unet.core.live.trainer.LiveTrainer` takes the stopped one's weights,
-their average, the optimiser's state and the step count, and what was annotated on the
-plane that no painted cell shows any more: background erased by the user ("not a cell
-here", a wrongly accepted object rubbed out). The cells themselves come back with the
-annotations the dock sends at Start; before, an erased correction was forgotten at Start.
-Only on the same plane and annotations layer: the dock sets ``carry_annotations`` of the
-stopped trainer to False for another plane or layer, whose pixels are not those annotated.
+their average, the optimiser's state and the step count, and its annotations: the cells as
+it had them and the annotated background erased by the user ("not a cell here", a wrongly
+accepted object rubbed out; before, an erased correction was forgotten at Start). What
+changed while stopped comes with what the dock sends at Start, compared with what the
+stopped run was sent. Only on the same plane and annotations layer: the dock sets
+``carry_annotations`` of the stopped trainer to False for another plane or layer, whose
+pixels are not those annotated.
 """
 
 from __future__ import annotations
@@ -29,23 +30,29 @@ def take_over(trainer, previous) -> None:
         group["lr"] = trainer.config.lr  # this run's rate
     trainer.step = trainer.start_step = previous.step
     if getattr(previous, "carry_annotations", True):  # False: another plane or layer
-        keep_annotated(trainer.data, previous.data)
+        keep_annotated(trainer, previous.data)
 
 
-def keep_annotated(data, old) -> None:
-    """Carry the annotated pixels of ``old`` (painted cells, their rings, erased background).
+def keep_annotated(trainer, old) -> None:
+    """Carry the annotations of ``old`` (LiveData) as ``trainer``'s first update.
 
-    Only where the plane has the same size. Their labels are not carried: the dock sends the
-    annotations as they are now, so a cell erased between Stop and Start is background, and
-    the pixels carried train as background (the targets of a new plane) until then. The
-    region is not carried either: the new run's annotated region replaces it.
+    Its labels, painted cells and rings, erased background (targets made on the thread).
+
+    Only where the plane has the same size. The labels are carried as the stopped run had
+    them (the dock keeps the copy it sent them from, its mirror): what changed while
+    stopped then reaches the new run as a change of those labels, as it would have while
+    running (an undone cell is taken back, no longer annotated; an erased one is annotated
+    background). Before, only the annotated pixels were carried, without their cells: a
+    cell undone between Stop and Start was trained as background. The region is not
+    carried: the new run's annotated region replaces it.
     """
-    if old.shape != data.shape:
+    if old.shape != trainer.data.shape:
         return
     painted = np.array(old.painted, bool)
-    if not painted.any():
+    kept = painted | (old.labels != 0)
+    rows, cols = np.flatnonzero(kept.any(1)), np.flatnonzero(kept.any(0))
+    if not rows.size:
         return
-    data.painted |= painted
-    data.mask |= painted
-    data.version += 1
-    data._pair = None
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    labels = np.array(old.labels[y0:y1, x0:x1])  # its ids as they are (int64 if widened)
+    trainer.update((y0, y1, x0, x1), labels, mask=painted[y0:y1, x0:x1])
