@@ -29,7 +29,19 @@ def layer_sample(layer) -> tuple[object, object]:
     """``(pixels, channel_axis)`` to choose for an Image layer by (see the module)."""
     data = layer.data[-1] if getattr(layer, "multiscale", False) else layer.data
     rgb = bool(getattr(layer, "rgb", False))
-    return readable(data), (-1 if rgb else "none")
+    return readable(without_alpha(layer, data)), (-1 if rgb else "none")
+
+
+def without_alpha(layer, data):
+    """``data`` of Image ``layer`` without an RGB layer's alpha (lazy data stays lazy).
+
+    napari draws the fourth channel of an ``rgb`` layer as transparency (a PNG's alpha): the
+    docks read its colours, as reading the file drops its alpha. (The Python API keeps an
+    array's varying fourth channel as data.)
+    """
+    if not getattr(layer, "rgb", False) or tuple(getattr(data, "shape", ()))[-1:] != (4,):
+        return data
+    return readable(data)[..., :3]
 
 
 def readable(data):

@@ -24,6 +24,7 @@ __all__ = [
     "kept_pick",
     "label_headers",
     "picks_text",
+    "segmentations_of",
     "short_names",
     "stale_text",
     "tables",
@@ -99,6 +100,12 @@ def kept_pick(pick: tuple | None, choices, image_name: str, main):
         return None
     fits = main is None or list(layer.level_shapes[0]) == list(main.level_shapes[0])
     return layer if fits else None
+
+
+def segmentations_of(image_name: str, layers) -> list:
+    """Those of ``layers`` named ``"<image> segmentation"`` or ``"<image> segmentation (...)"``."""
+    base = f"{image_name} segmentation"
+    return [lyr for lyr in layers if lyr.name == base or lyr.name.startswith(f"{base} (")]
 
 
 def picks_text(predictions: list, gt, missing: str | None = None) -> str:

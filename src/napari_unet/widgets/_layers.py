@@ -19,6 +19,7 @@ __all__ = [
     "CloseWatcher",
     "KeepsPicks",
     "camera",
+    "image_data",
     "layer_array",
     "layer_choices",
     "message_label",
@@ -165,9 +166,16 @@ class KeepsPicks:
 
 
 def layer_array(layer) -> np.ndarray:
-    """A copy of a layer's full-resolution data (painting meanwhile changes nothing)."""
+    """A copy of :func:`image_data` (painting meanwhile changes nothing)."""
+    return np.array(image_data(layer))
+
+
+def image_data(layer):
+    """A layer's full-resolution data, not copied; an RGB layer's alpha (transparency) dropped."""
+    from napari_unet.widgets._auto_builtin import without_alpha
+
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    return np.array(data)
+    return without_alpha(layer, data)
 
 
 def region_array(

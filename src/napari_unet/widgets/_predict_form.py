@@ -259,7 +259,7 @@ class PredictForm(PredictDisplay, Container):
         if out["model"] is not None and self.model is None and self.pending == req["model_file"]:
             builtin = BUILTINS.get(self._source.value)
             self.model, self.metadata, self.pending = out["model"], out["metadata"], None
-            self._loaded_from = (req["model_file"], _stamp(req["model_file"]))
+            self._loaded_from = (req["model_file"], req["stamp"])  # the file it was read from
             if builtin:  # not read again when it is chosen again (auto, another image)
                 self._kept[req["model_file"]] = (self.model, self.metadata)
             name = Path(req["model_file"]).name
@@ -356,7 +356,7 @@ class PredictForm(PredictDisplay, Container):
             auto = BUILTINS.get(self._source.value) == "auto"  # the label says why
             raise InputError(self._model_label.value[7:] if auto else "no model: choose a "
                              "model file or train one in the Train dock")  # fmt: skip
-        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        data = _layers.image_data(layer)  # full resolution; an RGB layer's alpha dropped
         # Colour last, a short first axis as the model's channels if it has as many, else
         # planes (napari's slider), one prediction each: as the command line reads it.
         channels = model_channels(self.model, self.pending)
@@ -377,6 +377,7 @@ class PredictForm(PredictDisplay, Container):
         }
         req = {"layer": layer, "data": data, "options": options, "plane": None, "region": None}
         req["shape"], req["model_file"] = plan.labels_shape, self.pending
+        req["stamp"] = None if self.pending is None else _stamp(self.pending)  # before loading
         req["model_name"] = self.model_name or "model"
         if self._scope.value == VIEW:
             if plan.is_stack:

@@ -29,6 +29,7 @@ from napari_unet.widgets._evaluate_text import (
     kept_pick,
     label_headers,
     picks_text,
+    segmentations_of,
     stale_text,
     tables,
 )
@@ -235,16 +236,11 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _suggest(self, image_name: str, prediction: str | None) -> None:
         self.reset_choices()
         names = {lyr.name: lyr for _, lyr in self._region_choices() if lyr is not None}
-        base = f"{image_name} segmentation"
-        ours = [
-            lyr for _, lyr in self._labels_choices()
-            if lyr.name == base or lyr.name.startswith(f"{base} (")
-        ]  # fmt: skip
+        ours = segmentations_of(image_name, [lyr for _, lyr in self._labels_choices()])
         main = names.get(prediction) if prediction else None
         main = main if main in ours else (ours[-1] if ours else None)
         if main is not None:
             self._prediction.value = main
-            self._compare.value = [lyr for lyr in ours if lyr is not main]
         kept = kept_pick(self._gt_pick, self._ground_truth.choices, image_name, main)
         gt = kept or names.get(f"{image_name} annotations")
         gt = gt if gt in self._ground_truth.choices else None
@@ -252,7 +248,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._gt_missing = image_name if gt is None else None
         self._ground_truth.reset_choices()  # "(none)" offered while there are no annotations
         self._ground_truth.value = gt  # never another image's annotations
-        self._compare.reset_choices()  # the ground truth is not offered to compare with
+        self._compare.reset_choices()  # the ground truth is not offered to compare with,
+        if main is not None:  # so it is left out (before, a segmentation as ground truth failed)
+            self._compare.value = [ly for ly in ours if ly in self._compare.choices]
         region = names.get(f"{image_name} annotated region")
         self._region.value = region if region in self._region.choices else None
 

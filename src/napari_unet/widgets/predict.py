@@ -252,7 +252,11 @@ class PredictWidget(_layers.KeepsPicks, Container):
             lines.append(f"Warning: {text}")
         self._status.value = "\n".join(lines)
         if self._last is not None and out["labels"] is not None:
-            self._evaluate.panel.suggest(self._req["layer"].name, prediction=self._last[0].name)
+            name = self._last[0].name
+            try:  # Evaluate picks it: a failed pick never fails the prediction
+                self._evaluate.panel.suggest(self._req["layer"].name, prediction=name)
+            except Exception as exc:  # noqa: BLE001 - the segmentation was added all the same
+                show_warning(f"Evaluate could not pick {name!r}: {exc}")
 
     def _stale(self) -> str:
         """Why this run's result no longer fits its image ("" when it still does).
