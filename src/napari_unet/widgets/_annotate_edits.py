@@ -16,6 +16,7 @@ is started again: before, strokes painted on it were never saved.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,15 +112,31 @@ class EditWatcher:
         self._on_edit(True)
 
 
+#: The annotations layers running sessions save, each with its docks' :class:`LockedLayers`.
+_IN_SESSION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class LockedLayers:
-    """Annotations layers left read-only, each with the undo history it had."""
+    """Annotations layers left read-only, each with the undo history it had.
+
+    A layer another dock's session still saves (two Annotate docks on one image) is not
+    locked: before, Start on another image in one dock made it read-only under the other.
+    """
 
     def __init__(self) -> None:
         self._held: list[tuple] = []
 
+    def _release(self, layer) -> bool:
+        """Drop this dock from ``layer``'s sessions; True if another dock's still saves it."""
+        owners = _IN_SESSION.get(layer)
+        if owners is None:
+            return False
+        owners.discard(self)
+        return bool(owners)
+
     def lock(self, layer) -> None:
         """Make ``layer`` read-only (nothing saves it now); its undo history is kept."""
-        if any(held is layer for held, _ in self._held):
+        if self._release(layer) or any(held is layer for held, _ in self._held):
             return
         history = _history.history_deques(layer) or (None, None)
         self._held.append((layer, history))
@@ -127,6 +144,7 @@ class LockedLayers:
 
     def unlock(self, layer) -> None:
         """Make ``layer`` editable again, with its undo history (a session saves it again)."""
+        _IN_SESSION.setdefault(layer, weakref.WeakSet()).add(self)
         for i, (held, history) in enumerate(self._held):
             if held is layer:
                 del self._held[i]
@@ -143,4 +161,5 @@ class LockedLayers:
 
     def forget(self, layer) -> None:
         """``layer`` leaves the viewer: keep nothing of it."""
+        self._release(layer)
         self._held = [(held, h) for held, h in self._held if held is not layer]

@@ -62,13 +62,26 @@ def load_saved(folder: Path | None, identity: dict, labels_shape, image=None):
         return None, False
     if not folder_is_writable(folder):
         show_error(
-            f"The project folder {folder} is read-only. Autosave is off until you "
-            "choose a writable project folder; your annotations stay in the viewer."
+            f"{not_writable(folder)}. Autosave is off until you choose a writable project "
+            "folder; your annotations stay in the viewer."
         )
     if project is not None:
         for note in identity_warnings(project.identity, identity):
             show_warning(f"{note} ({folder.name}).")
     return project, True
+
+
+def not_writable(folder: Path) -> str:
+    """Why autosave cannot write in ``folder``: a file in the way, or a read-only folder.
+
+    Before, a plain file where the project folder should be was called a read-only folder.
+    """
+    p = Path(folder).absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    if p.is_file():
+        return f"The project folder {folder} is not writable: a file is in the way, at {p}"
+    return f"The project folder {folder} is not writable (read-only)"
 
 
 def check_parent(folder: Path) -> None:
@@ -104,7 +117,7 @@ class Autosaver:
         self.identity: dict = {}
         self.image: Path | None = None  # the image file: never written over (save_project)
         self._saved: State | None = None
-        self._touched = False  # painted or drawn since Start (see _blank)
+        self._start_region: list | None = None  # the region as Start made it (see _blank)
         self.failure: str | None = None  # the last save's error, until a save succeeds
         self._saving = False
         self._pending = False
@@ -119,17 +132,19 @@ class Autosaver:
         self.timer.timeout.connect(self.save_now)
 
     def reset(
-        self, folder: Path | None, identity: dict, saved: State | None, ok: bool, image=None
-    ) -> None:
+        self, folder: Path | None, identity: dict, saved: State | None, ok: bool, image=None,
+        region: list | None = None,
+    ) -> None:  # fmt: skip
         """Point at ``folder``; ``saved`` is what the folder already holds (None: nothing).
 
-        ``image`` is the image's file (None: none).
+        ``image`` is the image's file (None: none); ``region`` the session's region as Start
+        made it (see :meth:`_blank`).
         """
         self.timer.stop()
         self.folder, self.identity, self._saved, self.image = folder, identity, saved, image
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None
-        self._touched = False
+        self._start_region = region
 
     def set_folder(self, folder: Path | None) -> None:
         """Switch to another folder: write everything there at the next save."""
@@ -142,11 +157,9 @@ class Autosaver:
         except InputError as exc:
             show_error(f"{exc}. Autosave is off until you choose another project folder.")
             ok = False
-        touched = self._touched  # the session's own work goes to the new folder
-        self.reset(folder, self.identity, None, ok, self.image)
-        self._touched = touched
+        self.reset(folder, self.identity, None, ok, self.image, self._start_region)
         if ok and folder is not None and not self.enabled:
-            show_error(f"The project folder {folder} is not writable; autosave stays off.")
+            show_error(f"{not_writable(folder)}; autosave stays off.")
         self._on_status(self.note())
         if self.enabled:
             self.timer.start()
@@ -172,21 +185,21 @@ class Autosaver:
     def changed(self, touched: bool = True) -> None:
         """Note a change: (re)start the quiet-period timer.
 
-        ``touched``: an edit (else a change that may be one: what differs is saved, but a
-        session that painted nothing still writes nothing).
+        ``touched``: an edit (else a change that may be one). What differs is saved; a
+        blank session writes nothing (:meth:`_blank`).
         """
-        self._touched = self._touched or touched
         if self.enabled:
             self.timer.start()
 
-    def _blank(self, ann) -> bool:
-        """True while there is nothing to save: a new session, untouched, with no cells.
+    def _blank(self, ann, region) -> bool:
+        """True while there is nothing to save: none saved, no cells, the region as at Start.
 
         Saved, its whole-image region over no cells would read as "annotated: all
         background" (to training, and to the next Start: a folder written by a Start with
-        another reading of the axes was then refused as another image's).
+        another reading of the axes was then refused as another image's). Told from the
+        state, not the history: before, a stroke undone still wrote such a project.
         """
-        return self._saved is None and not self._touched and not np.any(ann)
+        return self._saved is None and not np.any(ann) and region == self._start_region
 
     def _pending_state(self) -> tuple[np.ndarray | None, list | None]:
         ann, region = self._get_state()
@@ -233,9 +246,8 @@ class Autosaver:
             self._pending = True
             return
         live, region = self._get_state()  # the layer's own array: read in the worker
-        if not explicit and self._blank(live):
+        if not explicit and self._blank(live, region):
             return
-        self._touched = True  # saved once: from now on an ordinary project
         old_ann, old_region = self._saved if self._saved is not None else (None, None)
         region = region if region != old_region else None
         write = self._job(None, region)
@@ -300,7 +312,7 @@ class Autosaver:
         """
         with contextlib.suppress(RuntimeError):  # the timer may be gone at tear-down
             self.timer.stop()
-        if not self.enabled or self._blank(self._get_state()[0]):
+        if not self.enabled or self._blank(*self._get_state()):
             return
         ann, region = self._pending_state()
         if ann is None and region is None:

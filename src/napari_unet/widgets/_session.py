@@ -17,6 +17,7 @@ from napari.utils.notifications import show_error, show_warning
 from napari_unet.core.annotation.regions import planes_with_region, whole_image_rectangle
 from napari_unet.widgets._history import history_deques
 from napari_unet.widgets._layers import widen_labels
+from napari_unet.widgets._made_layers import place
 
 __all__ = [
     "KeptRegions",
@@ -34,13 +35,16 @@ def region_name(image_name: str) -> str:
     return f"{image_name} annotated region"
 
 
-def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
-    """The ``"<image> annotations"`` Labels layer, re-attached or added (from the project)."""
+def attach_labels(viewer, image, plan, where: dict, project) -> Labels:
+    """The ``"<image> annotations"`` Labels layer, re-attached or added (from the project).
+
+    ``where``: the image's placement (:func:`~._predict_place.placement`).
+    """
     name = f"{image.name} annotations"
     existing = viewer.layers[name] if name in viewer.layers else None
     if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
         widen_labels(existing)  # napari's New labels is uint8: 255 cells at most
-        follow_image(existing, scale, translate)
+        follow_image(existing, where)
         return existing
     if existing is not None:
         show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
@@ -48,10 +52,10 @@ def attach_labels(viewer, image, plan, scale, translate, project) -> Labels:
     data = np.zeros(plan.labels_shape, np.uint32)
     if project is not None and project.annotations is not None:
         data = project.annotations.astype(np.uint32)
-    return viewer.add_labels(data, name=name, scale=scale, translate=translate, opacity=0.6)
+    return viewer.add_labels(data, name=name, opacity=0.6, **where)
 
 
-def attach_region(viewer, image, plan, scale, translate, project, kept=None) -> Shapes:
+def attach_region(viewer, image, plan, where: dict, project, kept=None) -> Shapes:
     """The ``"<image> annotated region"`` Shapes layer, re-attached or added.
 
     A new layer holds ``kept`` (the region as it was when its layer was removed, a list of
@@ -66,7 +70,7 @@ def attach_region(viewer, image, plan, scale, translate, project, kept=None) -> 
     if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
         region = viewer.layers[name]
         if region.ndim == ndim:
-            follow_image(region, scale, translate)  # vertices are pixels: they follow too
+            follow_image(region, where)  # vertices are pixels: they follow too
             return region
         region.name = f"{name} (old)"
     if kept is not None:
@@ -85,8 +89,7 @@ def attach_region(viewer, image, plan, scale, translate, project, kept=None) -> 
         edge_color="yellow",
         face_color="transparent",
         edge_width=max(1.0, min(plan.labels_shape[-2:]) / 200),
-        scale=scale,
-        translate=translate,
+        **where,
     )
 
 
@@ -257,15 +260,13 @@ class KeptRegions:
         self._held = [h for h in self._held if h[0] is not layer]
 
 
-def follow_image(layer, scale, translate) -> bool:
-    """Give a re-attached layer the image's scale and translate; True if they changed.
+def follow_image(layer, where: dict) -> None:
+    """Give a re-attached layer the image's placement ``where`` (only what differs is set).
 
-    Before, Start after the image's pixel size changed left the mask at the old one.
+    Scale, translate, rotation, shear, affine transform and units: before, only the scale
+    and translate were copied, and on a rotated image strokes landed on other pixels.
     """
-    if np.allclose(layer.scale, scale) and np.allclose(layer.translate, translate):
-        return False
-    layer.scale, layer.translate = scale, translate
-    return True
+    place(layer, where)
 
 
 def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) -> bool:

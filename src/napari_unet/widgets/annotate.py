@@ -41,7 +41,7 @@ from napari_unet.widgets._layers import (
     on_layers_changed,
     reset_keeping,
 )
-from napari_unet.widgets._made_layers import place, units_of
+from napari_unet.widgets._predict_place import placement
 
 if TYPE_CHECKING:
     import napari
@@ -173,9 +173,6 @@ class AnnotateWidget(KeepsPicks, Container):
         with contextlib.suppress(RuntimeError):
             self._saved.value = text
 
-    def _spatial_transform(self, image: Image, n: int) -> tuple[list, list]:
-        return list(image.scale[-n:]), list(image.translate[-n:])
-
     # --- starting a session -----------------------------------------------------------
 
     def _default_folder(self, image: Image) -> Path | None:
@@ -198,26 +195,23 @@ class AnnotateWidget(KeepsPicks, Container):
         self._detach()
         self._image, self._plan, self._stack_counts = image, plan, None
         n = len(plan.labels_shape)
-        scale, translate = self._spatial_transform(image, n)
+        where = placement(image, n)  # rotation, shear, affine too: strokes on its pixels
+        scale, translate = list(where["scale"]), list(where["translate"])
         folder = self._default_folder(image)
         src = getattr(image.source, "path", None)
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape, src)
         kept = self._kept_regions.take(image, folder, project)  # its layer was removed
-        labels = _session.attach_labels(self._viewer, image, plan, scale, translate, project)
+        labels = _session.attach_labels(self._viewer, image, plan, where, project)
         self._annotations, self._region_kept = labels, None
         self._locks.unlock(labels)  # read-only while no session saved it
-        self._region = _session.attach_region(
-            self._viewer, image, plan, scale, translate, project, kept
-        )
-        for layer in (labels, self._region):  # in the image's units, as placed on it
-            place(layer, {"units": units_of(image, n)})
+        self._region = _session.attach_region(self._viewer, image, plan, where, project, kept)
         last = self._last_saved  # a layer this dock saved there continues its own work
         last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
         ok = _session.reconcile(labels, self._region, project, folder, last) and ok
         labels.mode = "paint"
         labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
-        labels.selected_label = next_free_id(labels.data)
+        full = self._new_cell()  # None, or why no id is free (said after the notes below)
         labels.bind_key("n", self._new_cell_key, overwrite=True)
         self._edits.attach(labels)  # edits, not redraws (the plane slider, showing it)
         self._marker.attach(labels, plan)  # a stack's plane is marked at its first stroke
@@ -228,7 +222,7 @@ class AnnotateWidget(KeepsPicks, Container):
         saved = None  # what the folder holds, so that only differences are written
         if project is not None and project.annotations is not None:
             saved = (project.annotations, shapes_state(project.region_data, project.region_types))
-        self._saver.reset(folder, identity, saved, ok, src)
+        self._saver.reset(folder, identity, saved, ok, src, self._state()[1])
         if last is not None and not np.array_equal(labels.data, last):
             self._saver.changed()  # its strokes the folder does not hold yet
         self._enable_session(True)
@@ -237,7 +231,7 @@ class AnnotateWidget(KeepsPicks, Container):
         if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
             size = " x ".join(f"{float(s):g}" for s in scale[-2:])  # not np.float64(0.5)
             notes.append(f"Pixel size {size}: areas are shown in pixels and scaled units.")
-        self._set_status(" ".join(notes))
+        self._set_status(" ".join(notes + ([full] if full else [])))
         self._set_saved(self._saver.note())
         self._update_counts()
 
@@ -287,12 +281,18 @@ class AnnotateWidget(KeepsPicks, Container):
 
     # --- cells and counts -------------------------------------------------------------
 
-    def _new_cell(self) -> None:
-        """Select the next free label id on the annotation layer."""
+    def _new_cell(self) -> str | None:
+        """Select the next free label id; else keep the label, say and return why none is."""
         if self._annotations is None:
-            return
-        self._annotations.selected_label = next_free_id(self._annotations.data)
+            return None
+        try:
+            self._annotations.selected_label = next_free_id(self._annotations.data)
+        except InputError as exc:
+            self._set_status(text := f"New cell: {exc}.")
+            show_error(text)
+            return text
         self._annotations.mode = "paint"
+        return None
 
     def _new_cell_key(self, _layer=None) -> None:
         self._new_cell()

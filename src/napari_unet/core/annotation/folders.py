@@ -136,7 +136,9 @@ def _check_owner(folder: Path, image: Path, identity: dict | None) -> None:
     as ``cells.tiff``: a warning says if its pixels differ). With ``identity`` (a session's
     check) a folder elsewhere is this image's only if it names this file, or names no file
     and has this image's name or pixels; before, a project folder chosen away from the
-    images took the next image's annotations and was rewritten as that image's.
+    images took the next image's annotations and was rewritten as that image's. A folder
+    beside the image that names no file (an image without one, a sample) is compared the
+    same way: before, any file beside it took it over, and autosave wrote over its work.
     """
     owner = project_image_name(folder)
     if owner == image.name:
@@ -146,8 +148,8 @@ def _check_owner(folder: Path, image: Path, identity: dict | None) -> None:
     )
     if owner is not None and (folder.parent / owner).exists():
         other = owner
-    elif identity is None or beside:
-        return
+    elif identity is None or (beside and owner is not None):
+        return  # a named file that is gone (cells.tif saved again as cells.tiff)
     elif owner is not None:
         other = owner
     else:
