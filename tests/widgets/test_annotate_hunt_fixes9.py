@@ -16,37 +16,18 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from test_annotate_hunt5 import _settle, _widget  # same-folder helpers
 
 from napari_unet import touching_cells
 from napari_unet.core.annotation.identity import image_identity
 from napari_unet.core.annotation.project import ANNOTATIONS_FILE, PROJECT_FILE
 from napari_unet.core.errors import InputError
-from napari_unet.widgets.annotate import AnnotateWidget
 
-WORKER_MS = 30_000
 TOP = 2**32 - 1  # the largest uint32 label id
 
 
 def _image(seed=1, shape=(96, 96)):
     return touching_cells(shape, n_cells=8, seed=seed)[0]
-
-
-def _widget(viewer, layer, folder=None, axes="auto"):
-    widget = AnnotateWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget._saver.timer.setInterval(30)  # the 2 s quiet period, shortened for tests
-    widget._image_combo.value = layer
-    widget._axes.value = axes
-    if folder is not None:
-        widget._folder.value = folder
-    widget._start_btn.native.click()
-    return widget
-
-
-def _settle(qtbot, widget, ms=300):
-    qtbot.wait(ms)
-    idle = lambda: not widget._saver.timer.isActive() and not widget._saver.busy  # noqa: E731
-    qtbot.waitUntil(idle, timeout=WORKER_MS)
 
 
 # --- 1. a sample's project folder beside another image's file ----------------------------
