@@ -182,6 +182,20 @@ def test_slide_overwrite_replaces_the_labels_either_command_wrote(model_file, tm
         assert "image-label" in zarr.open_group(str(store), mode="r").attrs
 
 
+def test_slide_into_the_images_labels_folder_names_the_label_image_as_listed(
+    model_file, tmp_path, capsys
+):
+    """``-o IMAGE.zarr/labels/mine.zarr``: before, listed as mine.zarr but named napari-unet."""
+    ome = _ome(tmp_path / "ome.zarr", _discs(128))
+    out = ome / "labels" / "mine.zarr"
+    assert main(["slide", str(model_file), str(ome), "-o", str(out), "--tile", "64"]) == 0, (
+        capsys.readouterr().err
+    )
+    listed = zarr.open_group(str(ome / "labels"), mode="r").attrs["labels"]
+    multiscales = zarr.open_group(str(out), mode="r").attrs["multiscales"]
+    assert listed == ["mine.zarr"] and multiscales[0]["name"] == "mine.zarr"
+
+
 # 3. predict writes an OME-Zarr input's labels as an OME-Zarr label image ------------------
 
 

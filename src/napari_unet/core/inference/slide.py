@@ -163,7 +163,7 @@ def iter_segment_slide(
     block = None if block is None else check_int("block", block, low=16)
     with slidestore.labels_folder(image.path, inside), scratch_folder(dest) as scratch:
         with atomic_folder(dest, overwrite=overwrite) as tmp:  # nor labels written meanwhile
-            target = (tmp, version, "../../" if inside else None, name)
+            target = (tmp, version, "../../" if inside else None, dest.name if inside else name)
             result = yield from _run(
                 predictor, post, image, target, scratch, (margin, block), scheduler
             )
