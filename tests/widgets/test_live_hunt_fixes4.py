@@ -93,6 +93,24 @@ def test_image_moved_alone_stops_and_both_moved_alike_go_on(make_napari_viewer, 
     assert "moved while training" in widget._status.value
 
 
+@pytest.mark.parametrize("at_start", [False, True])
+def test_the_prediction_follows_a_rotated_image(make_napari_viewer, qtbot, model_file, at_start):
+    """Before, only scale and translate were followed: the prediction lay unrotated over
+    other pixels (a click looked up those)."""
+    viewer, image, labels, _ = _viewer_with_discs(make_napari_viewer)
+    widget = _dock(viewer, image, labels, model_file)
+    for layer in (image, labels) if at_start else ():
+        layer.rotate = 30
+    assert widget.start(), widget._status.value
+    for layer in () if at_start else (image, labels):  # both turned alike while training
+        layer.rotate = 30
+    qtbot.wait(100)
+    assert widget.trainer.running, widget._status.value
+    world = image.data_to_world((40, 10))
+    np.testing.assert_allclose(widget._live.world_to_data(world), (40, 10), atol=1e-6)
+    widget.stop()
+
+
 @pytest.mark.parametrize("shape", ["same", "other"])
 def test_image_data_replaced_while_training_stops_it(make_napari_viewer, qtbot, model_file,
                                                      shape):  # fmt: skip

@@ -169,11 +169,37 @@ def test_auto_judges_an_rgba_layer_on_its_colours(make_napari_viewer):
     assert _auto_builtin.choose_for_layer(rgba) == _auto_builtin.choose_for_layer(rgb)
 
 
-def test_train_and_live_read_an_rgba_layer_without_its_alpha(make_napari_viewer):
+def test_live_and_fine_tunes_read_an_rgba_layer_without_its_alpha(
+    make_napari_viewer,
+):
+    """Live's and a fine-tune's grey model read the colours; Train from scratch reads a
+    varying fourth channel as the core does (data: a 4-channel TIFF napari shows as RGBA)."""
     viewer = make_napari_viewer()
     rgb, rgba = _rgb_and_rgba(viewer)
     labels = viewer.add_labels(touching_cells((96, 96))[1], name="rgba annotations")
     taken = snapshot([(rgba, labels, None)], "none", None)
-    np.testing.assert_array_equal(taken["images"][0], rgb.data)
+    np.testing.assert_array_equal(taken["images"][0], rgba.data)
+    tuned = snapshot([(rgba, labels, None)], rgba, labels, in_channels=1)  # a grey model's
+    np.testing.assert_array_equal(tuned["images"][0], rgb.data)  # fine-tune: the colours
+    np.testing.assert_array_equal(tuned["val"][0], rgb.data)
     data, planes = image_planes(rgba)
     assert np.shape(data) == (96, 96, 3) and planes is None
+    data, _ = image_planes(rgba, in_channels=4)  # a model of four channels reads all four
+    assert np.shape(data) == (96, 96, 4)
+
+
+def test_a_four_channel_model_predicts_an_rgb_layer_of_four_channels(
+    make_napari_viewer, run_predict
+):
+    """napari shows a (Y, X, 4) TIFF as RGBA; a model of four channels (one `napari-unet
+    train` made from the file) reads all four. A first fix dropped the fourth: refused."""
+    from napari_unet.core.models import UNet
+
+    viewer = make_napari_viewer()
+    _, rgba = _rgb_and_rgba(viewer)
+    widget = _dock(viewer, rgba)
+    model = UNet(4, 2, base_channels=8, depth=3, padding="same")
+    widget.set_model(model, {"normalization": {"method": "percentile"}}, name="four")
+    assert widget._form.request()["data"].shape == (96, 96, 4)
+    run_predict(widget)
+    assert result_name("rgba", "four") in viewer.layers, widget._status.value

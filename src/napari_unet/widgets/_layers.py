@@ -166,16 +166,16 @@ class KeepsPicks:
 
 
 def layer_array(layer) -> np.ndarray:
-    """A copy of :func:`image_data` (painting meanwhile changes nothing)."""
+    """A copy of a layer's full-resolution data (painting meanwhile changes nothing)."""
     return np.array(image_data(layer))
 
 
-def image_data(layer):
-    """A layer's full-resolution data, not copied; an RGB layer's alpha (transparency) dropped."""
+def image_data(layer, in_channels: int | None = None):
+    """Full-resolution data, not copied; ``in_channels``: see ``_auto_builtin.without_alpha``."""
     from napari_unet.widgets._auto_builtin import without_alpha
 
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    return without_alpha(layer, data)
+    return without_alpha(layer, data, in_channels)
 
 
 def region_array(

@@ -87,7 +87,7 @@ def image_planes(layer, in_channels: int = 1) -> tuple[object, int | None]:
     """
     from napari_unet.core.annotation.axes import prediction_plan
 
-    data = _layers.image_data(layer)  # an RGB layer's alpha dropped, as Predict reads it
+    data = _layers.image_data(layer, in_channels)  # an RGB layer's alpha dropped, as Predict
     shape, rgb = tuple(int(s) for s in data.shape), bool(getattr(layer, "rgb", False))
     if rgb and len(shape) != 3:
         raise InputError(f"{layer.name!r} is a stack of colour images {shape}; live "

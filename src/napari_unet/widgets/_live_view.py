@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.widgets import _layers
-from napari_unet.widgets._made_layers import place, units_of
+from napari_unet.widgets._made_layers import place
 from napari_unet.widgets._private import private, set_private
 
 __all__ = ["CONTOUR", "live_layer", "placement_of", "write_box"]
@@ -51,9 +51,14 @@ def live_layer(viewer, image, shape: tuple[int, int]):
 
 
 def placement_of(image) -> dict:
-    """Where the prediction layer of ``image`` lies: its last two axes' scale, translate, units."""
-    return {"scale": image.scale[-2:], "translate": image.translate[-2:],
-            "units": units_of(image, 2)}  # fmt: skip
+    """Where the prediction layer of ``image`` lies: its last two axes' placement.
+
+    Scale, translate, units, and rotate, shear and affine (before, a rotated image's
+    prediction was drawn, and a click looked it up, unrotated over other pixels).
+    """
+    from napari_unet.widgets._predict_place import placement
+
+    return placement(image, 2)
 
 
 #: The private napari parts this module relies on, said once each where they are missing.

@@ -356,10 +356,10 @@ class PredictForm(PredictDisplay, Container):
             auto = BUILTINS.get(self._source.value) == "auto"  # the label says why
             raise InputError(self._model_label.value[7:] if auto else "no model: choose a "
                              "model file or train one in the Train dock")  # fmt: skip
-        data = _layers.image_data(layer)  # full resolution; an RGB layer's alpha dropped
         # Colour last, a short first axis as the model's channels if it has as many, else
         # planes (napari's slider), one prediction each: as the command line reads it.
         channels = model_channels(self.model, self.pending)
+        data = _layers.image_data(layer, channels)  # full resolution; an RGB layer's alpha
         plan, axis = prediction_plan(data.shape, bool(getattr(layer, "rgb", False)), channels)
         options = {
             "tile": self._tile.value or None,

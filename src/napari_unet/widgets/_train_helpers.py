@@ -1,5 +1,7 @@
 """Helpers of the Train dock: layer copies for the worker, output path, preview, progress.
 
+Which file a run writes (never another's) is :mod:`napari_unet.widgets._train_outputs`.
+
 Also :class:`RegionDefault`, which the Train and Weight map docks share: their
 annotated-region picker follows the Annotate dock's ``"<image> annotated region"`` layer
 (not the Live dock's: that rectangle covers the whole image at first, and live training
@@ -11,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._layers import layer_array, region_array
+from napari_unet.widgets._layers import image_data, layer_array, region_array
 from napari_unet.widgets._session import region_name
 
 
@@ -49,20 +53,26 @@ class RegionDefault(LabelsDefault):
         return any(self.auto is ly for ly in offered)
 
 
-def snapshot(pairs, val_image, val_labels) -> dict:
+def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> dict:
     """Copies of the training layers' data, taken on the GUI thread for the worker.
 
     ``pairs`` are (Image, Labels, region layer or None) triples; ``val_image`` is None (hold
     out part of the training data), ``"none"`` (no validation) or an Image layer, with
-    ``val_labels`` its Labels layer. Raises InputError when a layer is missing.
+    ``val_labels`` its Labels layer. ``in_channels``: those of the model the run starts
+    from (None: from scratch); an RGB layer's alpha is dropped for a model that does not
+    take four channels (:func:`~napari_unet.widgets._layers.image_data`). Raises
+    InputError when a layer is missing.
     """
     from napari_unet.core.errors import InputError
+
+    def pixels(layer):
+        return np.array(image_data(layer, in_channels))
 
     if not pairs or any(i is None or lb is None for i, lb, _ in pairs):
         raise InputError("choose an Image layer and a Labels layer with painted cells")
     labels = [layer_array(lb) for _, lb, _ in pairs]
     data = {
-        "images": [layer_array(i) for i, _, _ in pairs],
+        "images": [pixels(i) for i, _, _ in pairs],
         "labels": labels,
         "regions": [
             region_array(r, lb.shape, like=layer)
@@ -70,13 +80,14 @@ def snapshot(pairs, val_image, val_labels) -> dict:
         ],
         "names": [i.name for i, _, _ in pairs],
         "val": None,
+        "in_channels": in_channels,
     }
     if val_image == "none":
         data["val"] = []
     elif val_image is not None:
         if val_labels is None:
             raise InputError("choose the validation Labels layer (or hold out a region)")
-        data["val"] = (layer_array(val_image), layer_array(val_labels), val_image.name)
+        data["val"] = (pixels(val_image), layer_array(val_labels), val_image.name)
     return data
 
 
@@ -100,45 +111,6 @@ def output_path(image_layer, chosen) -> Path | None:
         p = Path(src)
         return p.with_name(p.stem + ".unet.safetensors")
     return None
-
-
-def claim_output(output: Path | None, explicit: bool, own) -> tuple[Path | None, str]:
-    """The model file a run writes, and a note for the status line ("" if none).
-
-    An existing model file (or its ``NAME.best``) that this dock did not write (``own``:
-    resolved paths of its earlier results) is never replaced: a default path
-    (``IMAGE.unet.safetensors`` beside the image) moves on to the next free name
-    (``IMAGE.unet-2.safetensors``, ...), a path chosen in *save to* is refused (InputError).
-    The dock's own earlier result is written again (a later run, Resume). Before, a second
-    Train on an image replaced the model beside it, whoever had trained it. A built-in
-    model's file is refused (:func:`~napari_unet.core.models.pretrained.refuse_builtin`).
-    """
-    from napari_unet.core.errors import InputError
-    from napari_unet.core.models.pretrained import refuse_builtin
-    from napari_unet.core.training.checkpoint import best_path
-
-    if output is not None:  # before: "exists, not trained here", or written after a Resume
-        refuse_builtin(output)
-
-    def taken(path: Path) -> bool:
-        mine = path.resolve() in own
-        return not mine and any(p.exists() for p in (path, best_path(path)))
-
-    if output is not None and output.is_dir():  # said before "exists, not trained here"
-        raise InputError(f"cannot write {output}: it is a folder; give a file name")
-    if output is None or not taken(output):
-        return output, ""
-    if explicit:
-        raise InputError(
-            f"{output.name} exists and was not trained in this session: it is not replaced; "
-            "choose another file in 'save to', or remove it first (the command line needs "
-            "--overwrite for the same)"
-        )
-    stem = output.name.removesuffix(".safetensors")
-    k = 2
-    while taken(candidate := output.with_name(f"{stem}-{k}.safetensors")):
-        k += 1
-    return candidate, f"{output.name} exists (not trained here): saving to {candidate.name}"
 
 
 def check_output(output: Path | None, layers, init) -> None:
@@ -171,6 +143,21 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
             "the start model (annotate more, or another field, before training again)"
         )
     return f"{state} at step {result.steps_done}{where}", trouble
+
+
+def export_source(result) -> tuple:
+    """The trained model as the Export button takes it: ``((model, metadata), name, path)``.
+
+    The best weights (what the Predict dock received); InputError when nothing is trained.
+    """
+    from napari_unet.core.errors import InputError
+    from napari_unet.widgets._exporting import suggested_path
+
+    if result is None:
+        raise InputError("no trained model to export: train first")
+    saved = result.saved_to
+    name = saved.name.removesuffix(".safetensors") if saved else "trained model"
+    return (result.best_model(), result.best_metadata()), name, suggested_path(name, saved)
 
 
 def kept_note(result, start_step: int) -> str:
@@ -249,17 +236,22 @@ def paint_preview(layer, ev) -> None:
     layer.refresh()
 
 
-def show_run_warning(args: tuple) -> None:
+def show_run_warning(args: tuple) -> str:
     """Show a warning of the training worker (its ``warned`` signal) as a notification.
 
-    napari-unet's own RuntimeWarnings only (no validation held out, a model file not
-    written, a failed preview): before, a worker's warnings reached no one.
+    napari-unet's own RuntimeWarnings (no validation held out, a model file not written, a
+    failed preview) and UserWarnings (a Resume on other validation data: the best model
+    starts over). Returns a UserWarning's text, for the status line at the run's end ("":
+    none). Before, a worker's warnings reached no one, then its UserWarnings did not.
     """
     message, category, filename = args[:3]
-    if issubclass(category, RuntimeWarning) and "napari_unet" in str(filename):
-        from napari.utils.notifications import show_warning
+    ours = "napari_unet" in str(filename)
+    if not ours or not issubclass(category, (RuntimeWarning, UserWarning)):
+        return ""
+    from napari.utils.notifications import show_warning
 
-        show_warning(str(message))
+    show_warning(str(message))
+    return str(message) if issubclass(category, UserWarning) else ""
 
 
 def fmt_time(seconds: float) -> str:

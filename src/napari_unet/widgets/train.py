@@ -24,6 +24,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
+from napari_unet.widgets import _train_outputs as to
 from napari_unet.widgets import _train_sent as ts
 from napari_unet.widgets._docking import scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
@@ -102,12 +103,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._closing = False
         self._t0 = self._last_bar = 0.0
         self._start_step, self._preview_layer, self._stepped = 0, None, False
-        # Model files this dock wrote (a later run and Resume write them again; any other
-        # existing file is not replaced, th.claim_output), and the Review dock's suggestion.
-        self._written: set[Path] = set()
+        # Model files this dock wrote, with their run ids (a later run and Resume write them
+        # again; any other file is not replaced, to.claim_output), the Review dock's suggestion.
+        self._written: dict[Path, set[str]] = {}
         self._suggested: Path | None = None
         self._sent = self._run_sent = self._result_sent = None  # ts.SentPairs: sent, run, last
-        self._output_note = ""
+        self._output_note, self._warned = "", []  # the run's notes: its output, its warnings
         self._lr_note = ""  # the run's base learning rate, on every progress line
         self._connect()
         self._refresh()
@@ -173,20 +174,22 @@ class TrainWidget(_layers.KeepsPicks, Container):
                 self._sent, self._form, self._viewer, resume, self._result_sent
             )
             pairs = self._form.pairs()
-            data = th.snapshot(pairs, self._val_image.value, self._val_labels.value)
             init = None if resume else self._form.init_choice()
-            data["in_channels"] = th.model_channels(init, self._result if resume else None)
+            channels = th.model_channels(init, self._result if resume else None)
+            data = th.snapshot(pairs, self._val_image.value, self._val_labels.value, channels)
             config = with_start_normalization(config, init, self._result if resume else None)
             chosen = self._save_path.value
             explicit = str(chosen) not in ("", ".") and Path(chosen) != self._suggested
             output = th.output_path(pairs[0][0], chosen)
-            self._output, self._output_note = th.claim_output(output, explicit, self._written)
+            self._output, self._output_note = to.claim_output(
+                output, explicit, self._written, self._done
+            )
             self._output_note = "; ".join(n for n in (sent_note, self._output_note) if n)
             th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
             return
-        self._run_sent = run_sent
+        self._run_sent, self._warned = run_sent, []
         self._prepare_run(pairs[0], data, config)
         kwargs = {
             "stop": self._stop_flag,
@@ -213,7 +216,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             _connect={
                 "yielded": self._on_event, "returned": self._on_returned,
                 "errored": self._on_error, "finished": self._on_finished,
-                "warned": th.show_run_warning,  # no validation held out, say
+                "warned": self._on_warned,  # no validation held out, say
             },
         )  # fmt: skip
 
@@ -296,14 +299,15 @@ class TrainWidget(_layers.KeepsPicks, Container):
                 self.plot.show_history(self._result and self._result.history)  # kept curves
             return
         self._result, self._result_sent = result, self._run_sent
-        if result.saved_to is not None:
-            self._written.add(Path(result.saved_to).resolve())
+        to.record(self._written, result.saved_to, result.run_id)
         if self._closing:
             return
+        th.set_progress_deferred(self._progress.native, result.steps_done)  # a Stop's step
         status, trouble = th.result_status(result, self._output)
         if trouble:
             _layers.report_error(self._status, trouble)
-        self._status.value = status + (f" ({self._output_note})" if self._output_note else "")
+        notes = "; ".join(n for n in (self._output_note, *self._warned) if n)
+        self._status.value = status + (f" ({notes})" if notes else "")
         ts.hand_over(self, result, self._result_sent)  # Predict, Review
 
     def use_pairs(self, pairs, init, source: str, save_to: Path | None = None, check=None):
@@ -338,7 +342,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
 
         def saved(where: Path) -> None:
             result.saved_to = where
-            self._written.add(Path(where).resolve())
+            to.record(self._written, where, result.run_id)
             self._save_path.value = where  # a later run (and Resume) writes here too
             ts.hand_over(self, result, self._result_sent)  # Predict, Review
 
@@ -347,15 +351,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
 
     def _export_source(self) -> tuple:
         """The model the Predict dock received (the best weights): ``(model, name, path)``."""
-        from napari_unet.core.errors import InputError
-
-        result = self._result
-        if result is None or not self._done.is_set():
-            raise InputError("no trained model to export: train first")
-        saved = result.saved_to
-        name = saved.name.removesuffix(".safetensors") if saved else "trained model"
-        path = _exporting.suggested_path(name, saved)
-        return (result.best_model(), result.best_metadata()), name, path
+        return th.export_source(self._result if self._done.is_set() else None)
 
     def _on_error(self, exc: Exception) -> None:
         from napari_unet.core.errors import InputError
@@ -371,6 +367,12 @@ class TrainWidget(_layers.KeepsPicks, Container):
                 self._viewer.layers.remove(preview)  # a failed run leaves no empty layer
             if not self._stepped:  # failed before its first step: the kept model's curves
                 self.plot.show_history(self._result and self._result.history)
+
+    def _on_warned(self, args: tuple) -> None:
+        """A worker's warning: shown; a UserWarning also ends the run's status line."""
+        note = th.show_run_warning(args)
+        if note and not self._closing:
+            self._warned.append(note)
 
     def _on_finished(self) -> None:
         gc.unfreeze()  # also when the worker ended before its generator ran

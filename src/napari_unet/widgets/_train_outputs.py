@@ -1,0 +1,108 @@
+"""Which model file a Train dock's run writes: never another's, never a running dock's.
+
+The Train docks of a session share one registry of the paths their running runs write
+(:data:`_CLAIMS`): a run claims its model file (with its ``NAME.best`` and optimiser
+state) when it starts, and the claim lapses when its worker ends (finished, stopped,
+failed, or its dock closed and the run ended in the background): each claim holds the
+run's ``done`` event, set when the worker ends. Before, two docks training at once on the
+same image (or the same *save to*) wrote the same file: the first one's model was lost.
+
+Each dock also records the run id (the model file's provenance ``run_id``) of every file
+it wrote (``own``: resolved path -> run ids): a file counts as the dock's own only while
+it still holds one of them. Before, the path alone counted: a model the user put at the
+dock's earlier output path was replaced by the next Train.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+#: Resolved paths a running Train run writes -> that run's ``done`` event (set at its end).
+_CLAIMS: dict[Path, threading.Event] = {}
+
+
+def _paths(path: Path) -> tuple[Path, ...]:
+    """``path`` (resolved), its ``NAME.best`` and its optimiser state: what a run writes."""
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
+
+    path = path.resolve()
+    return path, best_path(path), optimizer_path(path)
+
+
+def busy(path: Path, done: threading.Event | None = None) -> bool:
+    """Whether another running run (not the one of ``done``) writes ``path``."""
+    claims = [_CLAIMS.get(p) for p in _paths(path)]
+    return any(e is not None and e is not done and not e.is_set() for e in claims)
+
+
+def claim(path: Path | None, done: threading.Event) -> None:
+    """Claim ``path`` for the run of ``done`` (its earlier claims and lapsed ones dropped)."""
+    for key in [k for k, e in _CLAIMS.items() if e is done or e.is_set()]:
+        del _CLAIMS[key]
+    if path is not None:
+        _CLAIMS.update(dict.fromkeys(_paths(path), done))
+
+
+def run_of(path: Path) -> str | None:
+    """The run id a model file records (None: unreadable, or no model file)."""
+    from napari_unet.core.errors import InputError
+    from napari_unet.core.models.modelfile import read_metadata
+
+    try:
+        return (read_metadata(path).get("provenance") or {}).get("run_id") or None
+    except (InputError, OSError, ValueError):
+        return None
+
+
+def record(own: dict, path, run_id: str) -> None:
+    """Note in ``own`` that the dock wrote ``path`` in the run ``run_id``."""
+    if path is not None and run_id:
+        own.setdefault(Path(path).resolve(), set()).add(run_id)
+
+
+def claim_output(output: Path | None, explicit: bool, own: dict, done) -> tuple[Path | None, str]:
+    """The model file a run writes, claimed for it, and a note for the status line.
+
+    An existing model file (or its ``NAME.best``) that this dock did not write (``own``:
+    resolved path -> run ids of its results; a file holding another run id was replaced
+    meanwhile) is never replaced, nor a file another dock's run writes now: a default
+    path (``IMAGE.unet.safetensors`` beside the image) moves on to the next free name
+    (``IMAGE.unet-2.safetensors``, ...), a path chosen in *save to* is refused
+    (InputError). The dock's own earlier result is written again (a later run, Resume).
+    A built-in model's file is refused (:func:`~napari_unet.core.models.pretrained.refuse_builtin`).
+    ``done``: the run's event, set when it ends (its claim lapses then).
+    """
+    from napari_unet.core.errors import InputError
+    from napari_unet.core.models.pretrained import refuse_builtin
+    from napari_unet.core.training.checkpoint import best_path
+
+    if output is not None:  # before: "exists, not trained here", or written after a Resume
+        refuse_builtin(output)
+
+    def taken(path: Path) -> str:
+        if busy(path, done):
+            return "is being written by another Train dock's run"
+        runs = own.get(path.resolve(), set())
+        files = [p for p in (path, best_path(path)) if p.exists()]
+        return "exists (not trained here)" if any(run_of(p) not in runs for p in files) else ""
+
+    if output is not None and output.is_dir():  # said before "exists, not trained here"
+        raise InputError(f"cannot write {output}: it is a folder; give a file name")
+    why = "" if output is None else taken(output)
+    if why and explicit:
+        raise InputError(
+            f"{output.name} exists and was not trained in this session: it is not replaced; "
+            "choose another file in 'save to', or remove it first (the command line needs "
+            "--overwrite for the same)"
+            if why.startswith("exists")
+            else f"{output.name} {why}: choose another file in 'save to', or wait for it to end"
+        )
+    note = ""
+    if why:
+        stem, k = output.name.removesuffix(".safetensors"), 2
+        while taken(candidate := output.with_name(f"{stem}-{k}.safetensors")):
+            k += 1
+        output, note = candidate, f"{output.name} {why}: saving to {candidate.name}"
+    claim(output, done)
+    return output, note
