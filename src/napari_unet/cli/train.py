@@ -328,10 +328,11 @@ class _Reporter:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train; return 0 (also after Ctrl-C, once the model is saved), else 1 or 143.
+    """Train; return 0 (also after Ctrl-C, once the model is saved), else 1, 130 or 143.
 
     1: the model went to a fallback file, as ``-o`` could not be written; 143: SIGTERM
-    (a batch job's time limit, ``timeout``) stopped the run, which was saved as Ctrl-C saves.
+    (a batch job's time limit, ``timeout``) stopped the run, which was saved as Ctrl-C saves;
+    130 (143 for SIGTERM): stopped before its first step, nothing saved.
     """
     from napari_unet.core.progress import drain
     from napari_unet.core.training.trainer import iter_train
