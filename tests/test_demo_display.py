@@ -213,6 +213,27 @@ def test_the_demo_shows_the_whole_sample_beside_its_docks(qtbot, monkeypatch, sa
         viewer.close()
 
 
+def test_the_demo_segmentation_is_the_predict_docks_own_layer(qtbot, monkeypatch):
+    """Before, the demo added a "nuclei segmentation" of its own: pressing Predict added a
+    second, overlapping one (and Evaluate compared with it)."""
+    pytest.importorskip("torch")
+    monkeypatch.setattr(demo, "_fit_screen", lambda s: s, raising=False)
+    viewer = demo.build_viewer("nuclei", (1400, 900), show=True)
+    try:
+        widget = viewer.window.dock_widgets[f"Predict ({demo.PLUGIN})"]
+        demo.wait_for_prediction(widget)
+        qtbot.waitUntil(lambda: bool(widget._run.enabled), timeout=60_000)
+        names = [layer.name for layer in viewer.layers]
+        assert names == ["nuclei", "nuclei ground truth", "nuclei segmentation (nuclei)"], names
+        assert "objects in 'nuclei segmentation (nuclei)'" in widget._status.value
+        widget._run.clicked.emit()  # Predict again: the same layer is updated
+        demo.wait_for_prediction(widget)
+        qtbot.waitUntil(lambda: bool(widget._run.enabled), timeout=60_000)
+        assert [layer.name for layer in viewer.layers] == names
+    finally:
+        viewer.close()
+
+
 def test_the_window_is_never_larger_than_the_screen(qapp):
     from qtpy.QtGui import QGuiApplication
 

@@ -231,3 +231,14 @@ def test_a_file_where_the_project_folder_goes_is_named(make_napari_viewer, qtbot
     assert not widget._saver.enabled
     assert any("a file is in the way" in m for m in errors), errors
     assert not any("read-only" in m for m in errors), errors
+
+
+def test_start_says_how_it_reads_the_image_in_words(make_napari_viewer):
+    """Before: "Annotating cells (2D, annotations (64, 96))." (a Python tuple, rows first)."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_image(shape=(64, 96)), name="cells")
+    widget = _widget(viewer, layer)
+    assert "Annotating cells (2D, 96 x 64 px)." in widget._status.value
+    stack = viewer.add_image(np.stack([_image(shape=(64, 96))] * 3), name="planes")
+    widget = _widget(viewer, stack, axes="stack")
+    assert "Annotating planes (stack, 3 planes of 96 x 64 px)." in widget._status.value

@@ -67,7 +67,7 @@ def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), s
         # keeps its room on a laptop screen.
         viewer.window.add_plugin_dock_widget(PLUGIN, contribution.display_name, tabify=index > 0)
     if sample == "nuclei":
-        _overlay_starter_prediction(viewer)
+        _predict_sample(viewer)
     fit_view(viewer)  # (lets the docks settle into their tabs first)
     _raise_dock(viewer, "Predict")  # the tab that explains the overlay (not the last, Review)
     return viewer
@@ -107,24 +107,32 @@ def fit_view(viewer) -> None:
     viewer.reset_view()
 
 
-def _overlay_starter_prediction(viewer) -> None:
-    """Segment the nuclei sample with the built-in starter model (the Predict dock's default).
+def _predict_sample(viewer) -> None:
+    """Press the Predict dock's Predict on the nuclei sample (its default model: auto).
 
-    Runs once at start-up, before the window is shown or photographed: the sample is small
-    (260 x 347 pixels), so this takes about a second on a CPU.
+    The result is the dock's own layer (``nuclei segmentation (nuclei)``): pressing Predict
+    again updates it. Before, the demo added a layer of its own beside it, and a second,
+    overlapping segmentation appeared (Evaluate then also compared with it). The other
+    sample layers (ground truth) stay, hidden.
     """
-    import numpy as np
-
-    from napari_unet.core.inference.segment import segment
-    from napari_unet.core.models.pretrained import pretrained
-
-    model, meta = pretrained("nuclei")
-    image = np.asarray(viewer.layers["nuclei"].data)
-    labels = segment(model, image, metadata=meta, device="cpu")
-    for layer in viewer.layers:  # ground truth and weight-map layers stay, hidden
+    for layer in viewer.layers:
         if layer.name != "nuclei":
             layer.visible = False
-    viewer.add_labels(labels, name="nuclei segmentation", opacity=0.5)
+    widget = viewer.window.dock_widgets.get(f"Predict ({PLUGIN})")
+    if widget is not None:
+        widget._run.clicked.emit()  # as a click does; the run ends in about a second
+
+
+def wait_for_prediction(widget, seconds: float = 120.0) -> None:
+    """Let the Predict dock's run end (a screenshot shows its result)."""
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    deadline = time.monotonic() + seconds
+    while widget is not None and widget._worker is not None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
 
 
 #: What to do instead, after the one-line reason Qt could not open a window.
@@ -193,6 +201,7 @@ def _screenshot(sample: str, size: tuple[int, int], out: Path) -> int:
 
     viewer = build_viewer(sample, size, show=True)
     try:
+        wait_for_prediction(viewer.window.dock_widgets.get(f"Predict ({PLUGIN})"))
         for _ in range(20):
             QApplication.processEvents()
         picture = np.asarray(viewer.screenshot(canvas_only=False, flash=False))

@@ -29,10 +29,23 @@ from napari_unet.widgets import _history, _session
 from napari_unet.widgets._annotate_edits import chosen_file
 from napari_unet.widgets._evaluate_work import restore_history
 
-__all__ = ["PART_PIXELS", "StackCounter", "start_accept", "start_export", "start_import"]
+__all__ = [
+    "PART_PIXELS", "StackCounter", "plan_in_words", "start_accept", "start_export", "start_import"
+]
 
 #: Pixels written into the annotations per turn of the event loop (about 0.3 s of napari's).
 PART_PIXELS = 2_000_000
+
+
+def plan_in_words(plan) -> str:
+    """How Start reads an image (an AxesPlan), for the status line: ``2D, 347 x 260 px``.
+
+    Before, the labels' shape was printed as a Python tuple (``annotations (260, 347)``).
+    """
+    h, w = plan.labels_shape[-2:]
+    kind = {"rgb": "colour", "channels": "channels first"}.get(plan.kind, plan.kind)
+    planes = f"{plan.labels_shape[0]} planes of " if plan.is_stack else ""
+    return f"{kind}, {planes}{w} x {h} px"
 
 
 def start_accept(dock) -> None:

@@ -26,6 +26,7 @@ from napari_unet.widgets import _session
 from napari_unet.widgets._annotate_edits import EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_work import (
     StackCounter,
+    plan_in_words,
     start_accept,
     start_export,
     start_import,
@@ -227,7 +228,7 @@ class AnnotateWidget(KeepsPicks, Container):
             self._saver.changed()  # its strokes the folder does not hold yet
         self._enable_session(True)
         self._on_layers_changed(start=True)
-        notes = [f"Annotating {image.name} ({plan.kind}, annotations {plan.labels_shape})."]
+        notes = [f"Annotating {image.name} ({plan_in_words(plan)})."]
         if any(abs(s - 1) > 1e-9 for s in scale[-2:]):
             size = " x ".join(f"{float(s):g}" for s in scale[-2:])  # not np.float64(0.5)
             notes.append(f"Pixel size {size}: areas are shown in pixels and scaled units.")
