@@ -19,6 +19,9 @@ from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._layers import image_data, layer_array, region_array
 from napari_unet.widgets._session import region_name
 
+#: Half the side of the largest preview (data pixels): a preview is a prediction per evaluation.
+PREVIEW_HALF_SIDE = 512
+
 
 class RegionDefault(LabelsDefault):
     """Keeps a region picker on the chosen image's ``"<image> annotated region"`` layer.
@@ -252,6 +255,36 @@ def show_run_warning(args: tuple) -> str:
 
     show_warning(str(message))
     return str(message) if issubclass(category, UserWarning) else ""
+
+
+def in_view(viewer, layer, shape: tuple, planes: int) -> tuple | None:
+    """``(box, plane)`` of ``layer``'s image in view, for the preview; None: off the stack.
+
+    The box is the view, up to :data:`PREVIEW_HALF_SIDE` px
+    around its centre (speed); the plane is the image's own on screen (not the slider's
+    index: a z-scaled stack).
+    """
+    from napari_unet.core.errors import InputError
+    from napari_unet.widgets._layers import plane_in_view, visible_box
+
+    box = visible_box(viewer, layer, shape, limit=PREVIEW_HALF_SIDE)
+    try:
+        return box, (plane_in_view(viewer, layer, planes) if planes > 1 else 0)
+    except InputError:
+        return None
+
+
+def step_text(ev, start_step: int, elapsed: float, lr_note: str) -> str:
+    """The status line of a ``TrainStep`` event, with the time left at the pace so far."""
+    eta = elapsed / max(ev.step - start_step, 1) * (ev.total_steps - ev.step)
+    return (f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  {lr_note}  "
+            f"{ev.images_per_s:.1f} img/s  ETA {fmt_time(eta)}")  # fmt: skip
+
+
+def drop_blank(viewer, preview) -> None:
+    """Remove a run's new preview layer that nothing was painted in (a failed run)."""
+    if preview is not None and preview in viewer.layers and not preview.data.any():
+        viewer.layers.remove(preview)
 
 
 def fmt_time(seconds: float) -> str:

@@ -26,7 +26,7 @@ from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
 from napari_unet.widgets import _train_outputs as to
 from napari_unet.widgets import _train_sent as ts
-from napari_unet.widgets._docking import scroll_panel, tab_when_docked, when_deleted
+from napari_unet.widgets._docking import reveal, scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
     CONTROLS,
@@ -42,8 +42,7 @@ from napari_unet.widgets.plot import TrainingPlot
 if TYPE_CHECKING:
     import napari
 
-#: Half the side of the largest preview (data pixels): a preview is a prediction per evaluation.
-PREVIEW_HALF_SIDE = 512
+PREVIEW_HALF_SIDE = th.PREVIEW_HALF_SIDE  # the largest preview's half side (data pixels)
 #: Shortest time between two progress-bar updates during training (seconds).
 BAR_INTERVAL_S = 0.5
 
@@ -147,21 +146,14 @@ class TrainWidget(_layers.KeepsPicks, Container):
         """Tell the preview which part of the trained image is in view (GUI thread)."""
         if self._view is None or self._closing:
             return
-        box = _layers.visible_box(  # the view, up to 1024 px around its centre (speed)
-            self._viewer, self._image_layer, self._view_shape, limit=PREVIEW_HALF_SIDE
-        )
-        try:  # the image's own plane on screen (not the slider's index: a z-scaled stack)
-            n = self._planes
-            plane = _layers.plane_in_view(self._viewer, self._image_layer, n) if n > 1 else 0
-        except InputError:
-            return  # the view lies off the stack: the last plane stays
-        self._view.update(box, plane)
+        view = th.in_view(self._viewer, self._image_layer, self._view_shape, self._planes)
+        if view is not None:  # None: the view lies off the stack (the last plane stays)
+            self._view.update(*view)
 
     # -- running ------------------------------------------------------------------------
     def _on_start(self, resume: bool = False) -> None:
         from napari.qt.threading import create_worker
 
-        from napari_unet.core.errors import InputError
         from napari_unet.core.training.checkpoint import with_start_normalization
 
         if not self._done.is_set():
@@ -188,6 +180,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
+            self._show_run()
             return
         self._run_sent, self._warned = run_sent, []
         self._prepare_run(pairs[0], data, config)
@@ -206,6 +199,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         start = "" if resume else self._form.start_note  # auto: which built-in model
         notes = "; ".join(n for n in (start, self._output_note) if n)
         self._status.value = "Computing weight maps..." + (f" ({notes})" if notes else "")
+        self._show_run(self.plot)  # Stop, the progress, the status and the curves
         # napari's many objects make a full garbage collection pause every thread for
         # 0.1-0.4 s; frozen, they are left out of the collections that training's
         # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.
@@ -251,6 +245,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._exporter.enabled = self._save.enabled  # off while an export runs, this after
         self._stop.enabled = running
 
+    def _show_run(self, last=None) -> None:
+        """Scroll the dock to its buttons, progress and status (then ``last``, if it fits)."""
+        reveal(self._scroll, self._buttons.native, last or self._status.native)
+
     def _on_event(self, ev) -> None:
         from napari_unet.core.training import events
 
@@ -284,12 +282,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             return
         self._last_bar = now
         th.set_progress_deferred(self._progress.native, ev.step)
-        done = ev.step - self._start_step
-        eta = (now - self._t0) / max(done, 1) * (ev.total_steps - ev.step)
-        self._status.value = (
-            f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  {self._lr_note}  "
-            f"{ev.images_per_s:.1f} img/s  ETA {th.fmt_time(eta)}"
-        )
+        self._status.value = th.step_text(ev, self._start_step, now - self._t0, self._lr_note)
 
     def _on_returned(self, result) -> None:
         if result is None or result.steps_done <= self._start_step:  # stopped before a step
@@ -354,17 +347,13 @@ class TrainWidget(_layers.KeepsPicks, Container):
         return th.export_source(self._result if self._done.is_set() else None)
 
     def _on_error(self, exc: Exception) -> None:
-        from napari_unet.core.errors import InputError
-
         kept = getattr(exc, "result", None)  # an error after steps: the model as trained
         if kept is not None and kept.steps_done > self._start_step:
             self._on_returned(kept)  # the dock's model (Save, Export, the other docks)
         if not self._closing:
             msg = str(exc) if isinstance(exc, InputError) else f"Training failed: {exc}"
             _layers.report_error(self._status, msg + th.kept_note(kept, self._start_step))
-            preview = getattr(self, "_new_preview", None)
-            if preview is not None and preview in self._viewer.layers and not preview.data.any():
-                self._viewer.layers.remove(preview)  # a failed run leaves no empty layer
+            th.drop_blank(self._viewer, getattr(self, "_new_preview", None))  # none left empty
             if not self._stepped:  # failed before its first step: the kept model's curves
                 self.plot.show_history(self._result and self._result.history)
 
@@ -378,6 +367,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         gc.unfreeze()  # also when the worker ended before its generator ran
         if not self._closing:
             self._set_running(False)
+            self._show_run(self.plot)  # its end's status (finished, stopped, failed) in view
 
     def _on_stop(self, _value=None) -> None:
         self._stop_flag.set()
