@@ -43,7 +43,7 @@ def test_the_ground_truth_the_user_picked_survives_a_new_prediction(make_napari_
     """Before: each Predict reset it to "(none: no 'nuclei annotations')"."""
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((40, 40)), name="nuclei")
-    truth = viewer.add_labels(squares(THREE), name="nuclei ground truth")
+    truth = viewer.add_labels(squares(THREE), name="my truth")  # not the image's own name
     pred = viewer.add_labels(squares(THREE[:2]), name="nuclei segmentation")
     widget = docked(viewer)
     widget.suggest("nuclei", prediction="nuclei segmentation")  # no "nuclei annotations"

@@ -24,11 +24,18 @@ __all__ = [
     "kept_pick",
     "label_headers",
     "picks_text",
+    "plural",
     "segmentations_of",
+    "show",
     "short_names",
     "stale_text",
     "tables",
+    "truth_of",
 ]
+
+#: The names an image's ground truth is looked for by, in this order: the Annotate dock's
+#: layer, then the name the plugin's sample data give theirs.
+TRUTH_NAMES = ("{} annotations", "{} ground truth")
 
 
 class Depth:
@@ -108,12 +115,28 @@ def segmentations_of(image_name: str, layers) -> list:
     return [lyr for lyr in layers if lyr.name == base or lyr.name.startswith(f"{base} (")]
 
 
+def truth_of(image_name: str, layers):
+    """The layer of ``layers`` named ``"<image> annotations"``, else ``"<image> ground truth"``.
+
+    Before, only ``"<image> annotations"`` was picked: the sample data's ground truth was not.
+    """
+    by_name = {lyr.name: lyr for lyr in layers if lyr is not None}
+    found = (by_name.get(name.format(image_name)) for name in TRUTH_NAMES)
+    return next((layer for layer in found if layer is not None), None)
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 image"``, ``"2 images"``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def picks_text(predictions: list, gt, missing: str | None = None) -> str:
     """What Evaluate would score with these picks (``missing``: an image without annotations)."""
     if predictions and gt is None and missing is not None:
+        names = " or ".join(repr(name.format(missing)) for name in TRUTH_NAMES)
         return (
-            f"{missing!r} has no annotations layer ({missing + ' annotations'!r}): choose "
-            f"the ground truth to score {predictions[0].name!r} against."
+            f"{missing!r} has no annotations layer ({names}): choose the ground truth "
+            f"to score {predictions[0].name!r} against, then press Evaluate."
         )
     if not predictions or gt is None:
         return "Choose a prediction and its ground truth (two Labels layers)."
@@ -201,6 +224,21 @@ def label_headers(table, names: list[str] | None = None) -> None:
             item.setToolTip(names[i] if names else header_tip(item.text()))
 
 
+def show(made: dict[str, Any], outputs: list, names: list[str] | None = None) -> None:
+    """Show :func:`tables`' ``made`` in ``outputs``: title, table, title, table (magicgui).
+
+    ``names``: the predictions' full names, side by side (the headers' tooltips). Each
+    header says what its row or column means; the columns fit their text.
+    """
+    pairs = zip(outputs[::2], outputs[1::2], ("summary", "thresholds"), strict=True)
+    for title, table, key in pairs:
+        title.value, table.value = made[f"{key}_title"], made[key]
+        label_headers(table.native, names)
+        table.native.resizeColumnsToContents()
+    for widget in outputs:
+        widget.visible = True
+
+
 def fmt(value: Any) -> str:
     """A table cell: counts as integers, scores to 3 decimals, n/a for no value."""
     if value is None:  # a mean over planes when every plane is empty on both sides
@@ -252,7 +290,7 @@ def ap_text(total: dict[str, Any], images: int) -> str:
         return "no plane holds an object in either layer: nothing to score"
     text = f"AP {total['dataset_ap']:.3f} (DSB2018: mean over IoU 0.5..0.95 and over planes)"
     empty = total["n_empty"]
-    return text + (f"; {empty} planes empty in both layers left out" if empty else "")
+    return text + (f"; {plural(empty, 'plane')} empty in both layers left out" if empty else "")
 
 
 def tables(scores: dict[str, tuple], gt_name: str) -> dict[str, Any]:
@@ -302,7 +340,7 @@ def _one(name: str, result: tuple, gt_name: str) -> dict[str, Any]:
             "columns": heads,
         },
         "status": (
-            f"{len(per_image)} image(s), {total['n_gt']} true and {total['n_pred']} "
+            f"{plural(len(per_image), 'image')}, {total['n_gt']} true and {total['n_pred']} "
             f"predicted objects; {ap_text(total, len(per_image))}"
         ),
     }
@@ -319,7 +357,7 @@ def _side_by_side(scores: dict[str, tuple], gt_name: str) -> dict[str, Any]:
     against = f"against {_quoted(gt_name)}"
     thresholds = totals[0]["per_threshold"]
     key = "dataset_ap" if images > 1 else "ap"  # as one prediction's status says
-    pairs = zip(totals, heads, strict=True)
+    pairs = zip(totals, names, strict=True)  # the status names the best in full
     scored = [th for th in pairs if ap_text(th[0], images).startswith("AP ")]
     best = max(scored, key=lambda th: th[0][key]) if scored else (totals[0], "")
     return {
@@ -338,6 +376,7 @@ def _side_by_side(scores: dict[str, tuple], gt_name: str) -> dict[str, Any]:
             "index": [f"IoU > {p['threshold']:g}" for p in thresholds],
             "columns": heads,
         },
-        "status": f"{len(names)} predictions, {images} image(s) each; "
-        + (f"best: {best[1]}, {ap_text(best[0], images)}" if scored else ap_text(best[0], images)),
+        "status": f"{len(names)} predictions, {plural(images, 'image')} each; "
+        + (f"best: {best[1]!r}, " if scored else "")
+        + ap_text(best[0], images),
     }

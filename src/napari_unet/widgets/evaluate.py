@@ -2,12 +2,12 @@
 
 The panel lives in a collapsible "Evaluate" section at the bottom of the Predict dock
 (:func:`evaluate_section`), where predictions appear. After each prediction the section
-picks ``"<image> segmentation"`` against ``"<image> annotations"``, and the image's other
-segmentations (``"<image> segmentation (<model>)"``) to compare with, side by side; without
-``"<image> annotations"`` the ground truth is unpicked (without ``"<image> annotated
-region"``, the region is the whole image), never another image's; a ground truth the user
-picked stays picked for the image's next predictions. Tables whose picks, layers or data
-changed since are greyed (the status says why); the dock scrolls, never a table.
+picks ``"<image> segmentation"`` against ``"<image> annotations"`` (else ``"<image> ground
+truth"``) and the image's other segmentations to compare with; without either the ground
+truth is unpicked, never another image's (without ``"<image> annotated region"`` the region
+is the whole image); a ground truth the user picked stays picked for the image's next
+predictions. Stale tables are greyed (the status says why); the dock scrolls, never a
+table, and to a run's status and tables when it ends (:attr:`EvaluateWidget.scroll`).
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ from qtpy.QtWidgets import QStyledItemDelegate, QWidget
 from napari_unet.core.metrics import DSB_THRESHOLDS
 from napari_unet.core.options import describe
 from napari_unet.widgets import _evaluate_work, _layers
-from napari_unet.widgets._docking import Section, fit_rows, when_deleted
+from napari_unet.widgets._docking import Section, fit_rows, reveal, when_deleted
 from napari_unet.widgets._evaluate_text import (
     Depth,
     Picks,
     kept_pick,
-    label_headers,
     picks_text,
+    plural,
     segmentations_of,
+    show,
     stale_text,
     tables,
+    truth_of,
 )
 from napari_unet.widgets._scored_edits import ScoredEdits
 
@@ -75,6 +77,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._gt_pick: tuple | None = None  # (weakref: a removed one goes, image then)
         self._auto = Depth()  # true while the dock sets the pickers (no user's pick then)
         self._make_controls()
+        self.scroll = None  # the dock's scroll area (the Predict dock's), scrolled to results
         self.results: Scores | None = None
         self.scores: dict[str, Scores] = {}
         self._worker, self._job = None, 0  # the run whose signals count (not a cancelled's)
@@ -158,9 +161,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._show_idle()
 
     def _gt_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        """The Labels layers; first "(none)" while the suggested image has no annotations."""
+        """The Labels layers; first "(none)" while the suggested image has no ground truth."""
         missing = self._gt_missing
-        none = [(f"(none: no {missing + ' annotations'!r})", None)] if missing else []
+        none = [(f"(none: no ground truth of {missing!r})", None)] if missing else []
         return none + self._labels_choices()
 
     def _region_choices(self, _widget=None) -> list[tuple[str, Any]]:
@@ -220,9 +223,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         image_name : str
             The image layer's name: ``"<image> segmentation"`` (or the newest of the
             ``"<image> segmentation (...)"`` layers) becomes the prediction, the image's
-            other segmentations are compared with it, ``"<image> annotations"`` is the
-            ground truth (none if there is no such layer: the status says so) and
-            ``"<image> annotated region"`` the region (else the whole image).
+            other segmentations are compared with it, ``"<image> annotations"`` (else
+            ``"<image> ground truth"``) is the ground truth (else none: the status says so)
+            and ``"<image> annotated region"`` the region (else the whole image).
         prediction : str, optional
             The name of the prediction to pick first (the one just made).
 
@@ -241,9 +244,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         main = main if main in ours else (ours[-1] if ours else None)
         if main is not None:
             self._prediction.value = main
-        kept = kept_pick(self._gt_pick, self._ground_truth.choices, image_name, main)
-        gt = kept or names.get(f"{image_name} annotations")
-        gt = gt if gt in self._ground_truth.choices else None
+        choices = self._ground_truth.choices  # before, "<image> ground truth" was not picked
+        gt = kept_pick(self._gt_pick, choices, image_name, main) or truth_of(image_name, choices)
         self._image = image_name
         self._gt_missing = image_name if gt is None else None
         self._ground_truth.reset_choices()  # "(none)" offered while there are no annotations
@@ -277,6 +279,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             )  # fmt: skip
         except InputError as exc:
             _layers.report_error(self._status, str(exc))
+            self._reveal(self._status)
             return
         self._job += 1
         job = self._job
@@ -286,7 +289,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._edits.watch([*picked.predictions, picked.gt, *region])
         self._lock = _evaluate_work.ReadOnly(layers)  # until the worker has copied them
         self._set_running(True)
-        self._status.value = f"Copying the layers to evaluate {plan.total} image(s)..."
+        self._status.value = f"Copying the layers to evaluate {plural(plan.total, 'image')}..."
         self._worker = create_worker(
             _evaluate_work.score_each,
             plan,
@@ -346,6 +349,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             self._set_running(False)  # (finished follows) and tables edited meanwhile greyed:
             self._show_idle()  # before, they looked current after a failed run
             _layers.report_error(self._status, f"Evaluation failed: {exc}")
+            self._reveal(self._status)
 
     def _on_finished(self, job: int | None = None) -> None:
         if job is not None and job != self._job:
@@ -362,20 +366,17 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._edits.adopt()  # the run's record of edits is now the tables'
         self._shown = shown = self._run_picks
         made = tables(scores, shown.names[len(shown.predictions)])
-        self._summary_title.value = made["summary_title"]
-        self._thresholds_title.value = made["thresholds_title"]
-        for table, key in ((self._summary, "summary"), (self._thresholds, "thresholds")):
-            table.value = made[key]
-            # What each row and column means; side by side the full names (short shown).
-            label_headers(table.native, list(scores) if len(scores) > 1 else None)
-            table.native.resizeColumnsToContents()
+        show(made, self._outputs, list(scores) if len(scores) > 1 else None)
         self._result_text = self._status.value = made["status"]
-        for widget in self._outputs:
-            widget.visible = True
         for fit in self._fits:
             fit()
         self._set_running(False)  # finished follows: the picks changed meanwhile grey them
         self._show_idle()
+        self._reveal(self._status, self._summary)  # before, they stayed below the fold
+
+    def _reveal(self, *widgets) -> None:  # the first to the last of them into view
+        if self.scroll is not None:
+            reveal(self.scroll, *(widget.native for widget in widgets))
 
 
 def evaluate_section(viewer: napari.viewer.Viewer) -> QWidget:

@@ -95,6 +95,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._scroll = scroll_panel(self._form.native, self._evaluate)
         self.native.layout().addWidget(self._scroll)
         self._evaluate.toggled.connect(lambda on: on and reveal(self._scroll, self._evaluate))
+        self._evaluate.panel.scroll = self._scroll  # a run's status and tables are scrolled to
         self._last: tuple | None = None  # (result layer, image layer) of the last run
         self._placed = Results(viewer)  # the result layers the dock made, and what it wrote
         self._run.changed.connect(self._on_run)
