@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 from test_train_widget import setup  # noqa: E402
 
 from napari_unet import touching_cells  # noqa: E402
+from napari_unet.widgets._train_outputs import run_of  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -55,12 +56,6 @@ def dock(viewer, steps: int = 2):
     widget._val_every.value = 1
     widget._device.value = "cpu"
     return widget
-
-
-def run_of(path) -> str:
-    from napari_unet.core.models.modelfile import read_metadata
-
-    return read_metadata(path)["provenance"]["run_id"]
 
 
 # -- 1: two docks running at once --------------------------------------------------------

@@ -40,14 +40,13 @@ def chosen_file(value) -> Path | None:
 
 
 class EditWatcher:
-    """Call ``on_edit(touched)`` at each real edit of a Labels layer, ``on_redraw()`` at redraws.
+    """Call ``on_edit()`` at each real edit of a Labels layer, ``on_redraw()`` at redraws.
 
-    ``touched`` is False only where this napari keeps no readable undo history: a redraw
-    then may be an undo, and the dock saves what differs without calling the session
-    painted.
+    Where this napari keeps no readable undo history, a redraw may be an undo: ``on_edit``
+    is called too, and the dock saves what differs.
     """
 
-    def __init__(self, parent, on_edit: Callable[[bool], None], on_redraw: Callable[[], None]):
+    def __init__(self, parent, on_edit: Callable[[], None], on_redraw: Callable[[], None]):
         self.layer = None
         self._on_edit, self._on_redraw = on_edit, on_redraw
         self._seen: tuple | None = None
@@ -85,12 +84,12 @@ class EditWatcher:
 
     def _edited(self, _event=None) -> None:
         self._seen = self._history() or self._seen
-        self._on_edit(True)
+        self._on_edit()
 
     def _redrawn(self, _event=None) -> None:
         self._on_redraw()
         if self.layer is not None and self._history() is None:
-            self._on_edit(False)  # no history to tell an undo from a redraw
+            self._on_edit()  # no history to tell an undo from a redraw
             return
         self.check()
 
@@ -109,7 +108,7 @@ class EditWatcher:
         ):
             return
         self._seen = now
-        self._on_edit(True)
+        self._on_edit()
 
 
 #: The annotations layers running sessions save, each with its docks' :class:`LockedLayers`.

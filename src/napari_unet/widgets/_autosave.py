@@ -182,11 +182,10 @@ class Autosaver:
         """The annotations the folder holds as this saver last wrote or read them."""
         return None if self._saved is None else self._saved[0]
 
-    def changed(self, touched: bool = True) -> None:
+    def changed(self) -> None:
         """Note a change: (re)start the quiet-period timer.
 
-        ``touched``: an edit (else a change that may be one). What differs is saved; a
-        blank session writes nothing (:meth:`_blank`).
+        What differs is saved; a blank session writes nothing (:meth:`_blank`).
         """
         if self.enabled:
             self.timer.start()

@@ -142,12 +142,17 @@ def send_diff(dock, full: bool = False) -> None:
         return
     if private(dock._annotations, "_block_history", False) or reshaped(dock) is not None:
         return
+    _same_type(dock, np.dtype(dock._annotations.data.dtype))
+    _send_changes(dock, dock._edits.boxes(dock._mirror.shape, full=full), undone=True)
+
+
+def _send_changes(dock, boxes, undone: bool) -> None:
+    """Send the part of each of ``boxes`` where the annotations differ from the mirror."""
     data = dock._annotations.data
-    _same_type(dock, np.dtype(data.dtype))
-    for box in dock._edits.boxes(dock._mirror.shape, full=full):
+    for box in boxes:
         changed = dock._edits.differing_box(data, dock._mirror, box)
         if changed is not None:
-            dock._send(changed, undone=True)
+            dock._send(changed, undone=undone)
 
 
 def start_mirror(dock, previous, shape: tuple[int, int]) -> bool:
@@ -174,11 +179,7 @@ def send_start(dock, kept: bool) -> None:
     if not kept:
         send_diff(dock, full=True)
         return
-    data = dock._annotations.data
-    _same_type(dock, np.dtype(data.dtype))
-    (h, w) = dock._mirror.shape
-    for undone, boxes in ((True, dock._edits.undone_boxes((h, w))), (False, [(0, h, 0, w)])):
-        for box in boxes:
-            changed = dock._edits.differing_box(data, dock._mirror, box)
-            if changed is not None:
-                dock._send(changed, undone=undone)
+    _same_type(dock, np.dtype(dock._annotations.data.dtype))
+    h, w = dock._mirror.shape
+    _send_changes(dock, dock._edits.undone_boxes((h, w)), undone=True)
+    _send_changes(dock, [(0, h, 0, w)], undone=False)  # the rest: strokes

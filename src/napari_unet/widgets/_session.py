@@ -24,7 +24,6 @@ __all__ = [
     "PlaneMarker",
     "attach_labels",
     "attach_region",
-    "follow_image",
     "reconcile",
     "region_name",
 ]
@@ -44,7 +43,7 @@ def attach_labels(viewer, image, plan, where: dict, project) -> Labels:
     existing = viewer.layers[name] if name in viewer.layers else None
     if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
         widen_labels(existing)  # napari's New labels is uint8: 255 cells at most
-        follow_image(existing, where)
+        place(existing, where)  # its rotation, shear...: before, scale and translate only
         return existing
     if existing is not None:
         show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
@@ -70,7 +69,7 @@ def attach_region(viewer, image, plan, where: dict, project, kept=None) -> Shape
     if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
         region = viewer.layers[name]
         if region.ndim == ndim:
-            follow_image(region, where)  # vertices are pixels: they follow too
+            place(region, where)  # vertices are pixels: they follow too
             return region
         region.name = f"{name} (old)"
     if kept is not None:
@@ -260,15 +259,6 @@ class KeptRegions:
         self._held = [h for h in self._held if h[0] is not layer]
 
 
-def follow_image(layer, where: dict) -> None:
-    """Give a re-attached layer the image's placement ``where`` (only what differs is set).
-
-    Scale, translate, rotation, shear, affine transform and units: before, only the scale
-    and translate were copied, and on a rotated image strokes landed on other pixels.
-    """
-    place(layer, where)
-
-
 def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) -> bool:
     """Make re-attached layers and a saved project agree; False: autosave must stay off.
 
@@ -391,4 +381,3 @@ def show_session_folder(dock) -> None:
         return
     if dock._default_folder(image) != folder:
         dock._folder.value = folder
-

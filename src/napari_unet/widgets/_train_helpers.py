@@ -260,9 +260,8 @@ def show_run_warning(args: tuple) -> str:
 def in_view(viewer, layer, shape: tuple, planes: int) -> tuple | None:
     """``(box, plane)`` of ``layer``'s image in view, for the preview; None: off the stack.
 
-    The box is the view, up to :data:`PREVIEW_HALF_SIDE` px
-    around its centre (speed); the plane is the image's own on screen (not the slider's
-    index: a z-scaled stack).
+    The box is the view, up to :data:`PREVIEW_HALF_SIDE` px around its centre (speed); the
+    plane is the image's own on screen (not the slider's index: a z-scaled stack).
     """
     from napari_unet.core.errors import InputError
     from napari_unet.widgets._layers import plane_in_view, visible_box

@@ -354,9 +354,9 @@ class AnnotateWidget(KeepsPicks, Container):
         region = shapes_state(self._region.data, self._region.shape_type)
         return np.asarray(self._annotations.data), region
 
-    def _on_changed(self, touched=True) -> None:
+    def _on_changed(self, _event=None) -> None:
         self._counts_timer.start()
-        self._saver.changed(touched is not False)  # True, or an event: an edit
+        self._saver.changed()
 
     def _on_folder_typed(self) -> None:
         """The Project folder's typing is finished (Return, or the field left)."""
