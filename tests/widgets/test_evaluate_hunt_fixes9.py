@@ -128,4 +128,4 @@ def test_the_status_counts_images_in_words_and_names_the_best_in_full(make_napar
     widget._compare.value = []
     run_and_wait(qtbot, widget)
     status = widget._status.value
-    assert status.startswith("1 image, 3 true and 1 predicted objects"), status
+    assert status.startswith("1 image, 3 true and 1 predicted object;"), status

@@ -340,8 +340,8 @@ def _one(name: str, result: tuple, gt_name: str) -> dict[str, Any]:
             "columns": heads,
         },
         "status": (
-            f"{plural(len(per_image), 'image')}, {total['n_gt']} true and {total['n_pred']} "
-            f"predicted objects; {ap_text(total, len(per_image))}"
+            f"{plural(len(per_image), 'image')}, {total['n_gt']} true and "
+            f"{plural(total['n_pred'], 'predicted object')}; {ap_text(total, len(per_image))}"
         ),
     }
 
