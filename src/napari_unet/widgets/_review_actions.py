@@ -97,7 +97,8 @@ def export(dock) -> None:
     dock._export.enabled = False
     dock._report.value = "Exporting..."
     review = dock.review  # another folder opened meanwhile gets none of this export's news
-    worker = create_worker(surfaced(iter_export), review, _start_thread=False)
+    # _ignore_errors: failed() reports it; superqt would raise it again (a second message)
+    worker = create_worker(surfaced(iter_export), review, _start_thread=False, _ignore_errors=True)
 
     def progress(ev) -> None:
         if dock.review is review:

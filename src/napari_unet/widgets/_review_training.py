@@ -222,7 +222,10 @@ def train_on_corrected(dock):
     auto = isinstance(dock.prefetcher, AutoPrefetcher)
     dock._train.enabled = False
     dock._report.value = f"Reading {_plural(len(names), 'corrected image')}..."
-    worker = create_worker(read_pairs, review, names, auto, _start_thread=False)
+    # _ignore_errors: the report line says it; superqt would raise it again (a second message)
+    worker = create_worker(
+        read_pairs, review, names, auto, _start_thread=False, _ignore_errors=True
+    )
     worker.returned.connect(lambda result: _send(dock, review, *result))
     worker.errored.connect(
         lambda exc: _layers.report_error(dock._report, f"not sent: {in_words(exc)}")

@@ -35,6 +35,7 @@ __all__ = [
     "legacy_files",
     "manifest_text",
     "read_manifest",
+    "same_content",
     "stem_of",
 ]
 
@@ -249,19 +250,78 @@ def collect_images(source) -> list[Path]:
 
 
 def file_hash(path: str | os.PathLike) -> str:
-    """A hash of an image file's bytes (a Zarr store: its file names, sizes and times)."""
+    """A hash of an image's content: a file's bytes, a Zarr store's files' names and bytes.
+
+    Of a store, only the image counts: an OME-Zarr image's ``labels`` group is left out
+    (``napari-unet slide`` writes its label images there, and another tool may), and so
+    are the files' times (a copy, ``cp -r``, gives new ones). Before, a store's hash was
+    its files' names, sizes and times, ``labels`` included: a label image written into an
+    accepted image, or a copy of the folders, flagged it "changed since it was reviewed",
+    and the export left it out. A rename inside the store still counts (the names are
+    hashed). Hashes of that scheme are still taken as the same image
+    (:func:`same_content`).
+    """
     p = Path(path)
     h = hashlib.blake2b(digest_size=16)
-    if p.is_dir():
-        for q in sorted(p.rglob("*")):
-            if q.is_file():
-                st = q.stat()
-                h.update(f"{q.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return h.hexdigest()
-    with open(p, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
+    for rel, q in _image_files(p) if p.is_dir() else [("", p)]:
+        if p.is_dir():  # the name and size end where the bytes begin: nothing is ambiguous
+            h.update(f"{rel}\0{q.stat().st_size}\0".encode())
+        with open(q, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
     return h.hexdigest()
+
+
+def same_content(path: str | os.PathLike, recorded: str | None) -> tuple[str, bool]:
+    """``(hash of path now, whether it matches the hash recorded)``; None matches any.
+
+    A review file written before :func:`file_hash` read a store's bytes holds the store's
+    names, sizes and times (:func:`_stamp_hash`): a store that still has them is the same
+    image, so upgrading flags no accepted Zarr image as changed.
+    """
+    digest = file_hash(path)
+    if recorded in (None, digest):
+        return digest, True
+    return digest, Path(path).is_dir() and recorded == _stamp_hash(Path(path))
+
+
+def _stamp_hash(p: Path) -> str:
+    """The hash the versions before gave a store: its files' names, sizes and times."""
+    h = hashlib.blake2b(digest_size=16)
+    for q in sorted(p.rglob("*")):
+        if q.is_file():
+            st = q.stat()
+            h.update(f"{q.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _image_files(store: Path) -> list[tuple[str, Path]]:
+    """The files of a Zarr store, by sorted relative name, less its images' ``labels``.
+
+    The ``labels`` folder of every OME-Zarr image group in the store is left out, wherever
+    the image is (the store's root, or ``0`` of a bioformats2raw layout).
+    """
+    found = []
+    for root, dirs, files in os.walk(store):
+        if "labels" in dirs and _image_group(Path(root)):
+            dirs.remove("labels")
+        found.extend((Path(root, f).relative_to(store).as_posix(), Path(root, f)) for f in files)
+    return sorted(found)
+
+
+def _image_group(folder: Path) -> bool:
+    """Whether ``folder`` is an OME-Zarr image group (``multiscales``, NGFF 0.4 or 0.5)."""
+    for meta in (".zattrs", "zarr.json"):
+        try:
+            attrs = json.loads((folder / meta).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if meta == "zarr.json" and isinstance(attrs, dict):
+            attrs = attrs.get("attributes")
+            attrs = attrs.get("ome", attrs) if isinstance(attrs, dict) else None
+        if isinstance(attrs, dict) and attrs.get("multiscales"):
+            return True
+    return False
 
 
 def label_file_ids(data, path: Path) -> np.ndarray:

@@ -36,6 +36,7 @@ from napari_unet.core.review.folders import (
     file_hash,
     label_candidates,
     label_file_ids,
+    same_content,
     stem_of,
 )
 from napari_unet.core.review.reviewfile import (
@@ -231,21 +232,27 @@ class Review:
         if found is not None:
             labels = label_file_ids(read_image(found, labels=True), found)
             return self._found(name, labels, f"file {found.name}"), f"file {found.name}"
-        cached = self.prediction_path(name)
+        cached, entry = self.prediction_path(name), self.entries[name]  # as saved meanwhile
         if model_key is not None and entry.predicted_with == model_key and cached.exists():
             return np.asarray(read_image(cached, labels=True)), entry.source or "prediction"
         return None
 
     def _found(self, name: str, labels: np.ndarray, source: str) -> np.ndarray:
-        """Note where the labels of ``name`` came from (and count them if not counted)."""
-        entry = self.entries[name]
-        counted = entry.source == source and entry.objects is not None
-        objects = None if counted else count_cells(labels)[0]  # not under the lock
-        with self._lock:
-            entry.source = source
-            if objects is not None:
-                entry.objects = objects
-        return labels
+        """Note where the labels of ``name`` came from (and count them if not counted).
+
+        The entry is looked up under the lock when it is written: a save while the objects
+        were counted (another thread's) may have put the review file's copy in its place.
+        Before, the old entry was written, and the status line said "None objects".
+        """
+        objects = None
+        while True:
+            with self._lock:
+                entry = self.entries[name]
+                if objects is not None or (entry.source == source and entry.objects is not None):
+                    entry.source = source
+                    entry.objects = entry.objects if objects is None else objects
+                    return labels
+            objects = count_cells(labels)[0]  # not under the lock: the GUI thread waits
 
     def save_labels(self, name: str, labels: np.ndarray) -> Path:
         """Write the reviewed labels of ``name`` (atomically) and count its objects."""
@@ -338,13 +345,15 @@ class Review:
         The warning is kept in the entry (``extra["changed"]``) until the reviewer gives the
         image a new verdict, so it is shown however long before that the file was hashed.
         """
-        digest = file_hash(self.path(name))
+        recorded = self.entries[name].hash  # an older version's hash of a store: the same
+        digest, same = same_content(self.path(name), recorded)
         with self._lock:
             entry = self.entries[name]
             old, entry.hash = entry.hash, digest
-            if old not in (None, digest):  # the cached prediction was of the old file
+            changed = old not in (None, digest) and not (same and old == recorded)
+            if changed:  # the cached prediction was of the old file
                 entry.predicted_with = None
-            if old not in (None, digest) and entry.status != "unreviewed":
+            if changed and entry.status != "unreviewed":
                 entry.extra["changed"] = (
                     f"{name} changed since it was reviewed ({entry.status}); check its labels again"
                 )
@@ -360,7 +369,7 @@ class Review:
         entry = self.entries[name]
         if entry.extra.get("changed"):
             return True
-        return entry.hash is not None and file_hash(self.path(name)) != entry.hash
+        return entry.hash is not None and not same_content(self.path(name), entry.hash)[1]
 
     def first_unreviewed(self, start: int = 0) -> int | None:
         """Index of the first image (from ``start``, wrapping) not accepted or rejected."""
