@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
 
-__all__ = ["EditWatch", "layer_shaped", "show_maps"]
+__all__ = ["EditWatch", "SharedId", "layer_shaped", "show_maps"]
+
+
+class SharedId(NamedTuple):
+    """Yielded by the worker when the labels hold one id over many separate pieces.
+
+    napari makes a boolean mask opened as labels (or ``add_labels(labels > 0)``) one id 1,
+    which the Train dock trains as painted, so the dock computes its map too; but all its
+    cells are then one object, with no gaps between them to weigh, and before the status
+    line did not say so.
+    """
+
+    id: int
+    pieces: int
+
+    def note(self) -> str:
+        return (
+            f"; all {self.pieces} separate pieces share one id ({self.id}), so the map has "
+            "no gaps to emphasise: label the mask first (one id per cell)"
+        )
 
 
 def layer_shaped(maps: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
@@ -53,12 +74,14 @@ class EditWatch:
         ]
 
 
-def show_maps(viewer, source, target: np.ndarray, weights: np.ndarray, with_target: bool) -> str:
+def show_maps(
+    viewer, source, target: np.ndarray, weights: np.ndarray, with_target: bool, region=None
+) -> str:
     """Put the maps of the labels layer ``source`` in the dock's own layers; the status.
 
     ``"<labels> weights"`` (and ``"<labels> target"`` ``with_target``) are updated in place
     or added, placed as ``source``; never a user's layer of those names, and the active
-    layer stays active.
+    layer stays active. ``region``: the annotated region's mask (None: the whole image).
     """
     placement = geometry(source)
     top = float(weights.max()) if weights.size else 1.0
@@ -88,7 +111,12 @@ def show_maps(viewer, source, target: np.ndarray, weights: np.ndarray, with_targ
         viewer.layers.remove(old)  # a target of other settings would not match
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
-    cells = weights[target == 1]
+    # The least weight of the cells inside the region: outside it every weight is 0 by
+    # design, and before the status said "cells 0" whenever the region left a cell out.
+    inside = target == 1
+    if region is not None and np.size(region) == inside.size:
+        inside &= np.reshape(np.asarray(region, bool), inside.shape)
+    cells = weights[inside]
     return f"{name}: {weights.min():.3g} to {top:.3g}" + (
         f"; cells {cells.min():.3g}" if cells.size else ""
     )

@@ -10,7 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QDockWidget
 
-from napari_unet.core.images.labels import check_not_saved_mask
+from napari_unet.core.images.labels import check_not_saved_mask, mask_pieces
 from napari_unet.core.options import describe
 from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
@@ -19,7 +19,7 @@ from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._train_helpers import RegionDefault
-from napari_unet.widgets._weightmap_work import EditWatch, layer_shaped, show_maps
+from napari_unet.widgets._weightmap_work import EditWatch, SharedId, layer_shaped, show_maps
 from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
@@ -287,6 +287,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             _layers.report_error(self._status, str(exc))
             return
         self._source, self._torn = self._labels_box.value, False
+        self._region, self._shared = mask, None  # the region's mask; one id over many pieces
         self._shape = labels.shape  # (Y, X, 1) labels: maps of (Y, X) shown in that shape
         self._status.value = "Computing the weight map..."
         job = self._job
@@ -329,6 +330,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
     def _on_progress(self, event) -> None:
         if event is _COPIED:  # an edit meanwhile may have torn the copy: computed again
             self._torn = self._snap is not None and fingerprint(self._source) != self._snap
+        elif isinstance(event, SharedId):
+            self._shared = event  # said on the status line with the map
         elif event.total > 1:
             self._status.value = f"Computing: plane {event.done} of {event.total}"
 
@@ -361,9 +364,10 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             return
         whole_stack = weights.ndim == 3
         maps = layer_shaped((target, weights), self._shape)
-        self._status.value = show_maps(self._viewer, source, *maps, self._show_target.value)
-        if whole_stack:
-            self._status.value += " (whole stack)"
+        status = show_maps(self._viewer, source, *maps, self._show_target.value, self._region)
+        status += " (whole stack)" if whole_stack else ""
+        self._status.value = status + (self._shared.note() if self._shared else "")
+
 
 _COPIED = object()  # yielded by the worker once it has copied the labels
 
@@ -373,9 +377,13 @@ def _copied_then(labels: np.ndarray, copy: bool, what: str = "labels", **kwargs)
 
     A mask as image tools save one (boolean, or one id of 255 or 65535 over many cells) is
     refused first, as the Train dock refuses it: before, all its cells were one object.
+    One id 1 over many pieces (napari's boolean mask) is computed, as Train trains it, and
+    yielded as a :class:`SharedId` for the status line to say so.
     """
     if copy:
         labels = np.array(labels)
         yield _COPIED
     check_not_saved_mask(labels, what)
+    if (found := mask_pieces(labels)) is not None:
+        yield SharedId(*found)
     return (yield from iter_target_and_weights(labels, **kwargs))
