@@ -236,3 +236,18 @@ def test_a_run_that_left_only_its_best_model_is_not_offered_a_resume(tmp_path, c
     err = capsys.readouterr().err
     assert "m.best.safetensors exists" in err and "--init m.best.safetensors" in err
     assert "--resume" not in err
+
+
+def test_resume_of_a_built_in_model_says_to_fine_tune_it_with_init(tmp_path, capsys):
+    # "--resume nuclei" said only "model file not found": a built-in model is no run.
+    from napari_unet import touching_cells, write_image
+    from napari_unet.cli import main
+
+    img, lab = touching_cells((64, 64), n_cells=4, seed=0)
+    image = write_image(tmp_path / "a.tif", (img * 255).astype(np.uint8))
+    labels = write_image(tmp_path / "a_labels.tif", lab.astype(np.uint16))
+    args = ["train", "--images", str(image), "--labels", str(labels), "--resume", "nuclei",
+            "-o", str(tmp_path / "m.safetensors")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "model file not found" in err and "to fine-tune it, use --init nuclei" in err

@@ -36,7 +36,7 @@ def check_paths(args) -> None:
         args.init = start_model(args)
     for p, flag in ((args.init, "--init"), (args.resume, "--resume")):
         if p is not None and not p.exists():
-            raise InputError(f"{p}: model file not found")
+            raise InputError(f"{p}: model file not found" + _builtin_hint(p, flag))
         if p is not None:
             _not_a_package(p, flag)
     args.log = args.log or args.output.with_suffix(".jsonl")
@@ -223,3 +223,14 @@ def warn_validation_trained_on(pairs, val) -> None:
                 "does not train on",
                 file=sys.stderr,
             )
+
+
+def _builtin_hint(path: Path, flag: str) -> str:
+    """For ``--resume nuclei``: a built-in model has no training state; --init fine-tunes it."""
+    from napari_unet.core.models.pretrained import AUTO, PRETRAINED
+
+    name = str(path)
+    if flag != "--resume" or name not in (*PRETRAINED, AUTO):
+        return ""
+    init = "nuclei" if name == AUTO else name
+    return f"; a built-in model has no training state to resume: to fine-tune it, use --init {init}"

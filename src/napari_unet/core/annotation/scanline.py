@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_unet.core.errors import InputError
+
 #: skimage's tolerance for a pixel centre on a vertex.
 VERTEX_EPS = 1e-12
 #: Upper bound on the elements of one block of rows (rows x edges, rows x columns).
@@ -44,9 +46,16 @@ def polygon_block(rows, cols, shape) -> tuple[slice, slice, np.ndarray]:
     tuple
         ``(row_slice, col_slice, inside)``: ``inside`` is a bool array of the slices' extent
         (possibly empty), True on the polygon's pixels.
+
+    Raises
+    ------
+    InputError
+        A vertex coordinate that is NaN or infinite.
     """
     y = np.ascontiguousarray(rows, dtype=np.float64).ravel()
     x = np.ascontiguousarray(cols, dtype=np.float64).ravel()
+    if not (np.isfinite(y).all() and np.isfinite(x).all()):  # before: int(nan), a ValueError
+        raise InputError("a shape's vertices must be finite numbers; got NaN or infinity")
     # skimage's bounding box, clipped to the image.
     r0, r1 = int(max(0, y.min())), min(int(shape[0]) - 1, int(np.ceil(y.max())))
     c0, c1 = int(max(0, x.min())), min(int(shape[1]) - 1, int(np.ceil(x.max())))

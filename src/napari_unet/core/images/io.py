@@ -342,10 +342,18 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True, pixel_siz
     -------
     pathlib.Path
         The written path.
+
+    Raises
+    ------
+    InputError
+        ``path`` exists and ``overwrite`` is False; ``data`` has fewer than 2 axes; a format
+        that cannot hold ``data`` (PNG) or an unknown suffix.
     """
     p = Path(path)
     if p.exists() and not overwrite:
         raise InputError(f"{p} exists; refusing to overwrite it")
+    if np.ndim(data) < 2:  # before: an IndexError from inside tifffile for a number
+        raise InputError(f"{p}: an image has at least 2 axes (Y, X); got shape {np.shape(data)}")
     suffix = p.suffix.lower()
     if suffix in ZARR_SUFFIXES:
         import dask.array as da

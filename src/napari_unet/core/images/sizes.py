@@ -16,7 +16,12 @@ from collections.abc import Iterable
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.labels import check_labels, check_not_saved_mask, compact_ids
+from napari_unet.core.images.labels import (
+    check_labels,
+    check_not_saved_mask,
+    compact_ids,
+    has_sample_axis,
+)
 
 __all__ = ["equivalent_diameters", "median_diameter", "typical_diameter"]
 
@@ -27,10 +32,14 @@ def equivalent_diameters(labels, mask=None) -> np.ndarray:
     Parameters
     ----------
     labels : array-like
-        Integer instance labels of any shape (0 is background; ids unique over the array).
-        A boolean mask is one object; floats and negative ids are an InputError (before,
-        floats were truncated and negative ids left out silently, and a huge id such as
-        2**40 ran out of memory).
+        Integer instance labels: a plane ``(Y, X)`` or a stack (``(Z, Y, X)``, or more
+        leading axes), measured plane by plane as :func:`~napari_unet.core.review.measure.
+        measure_objects` measures it, since ids are per plane: the same id in two planes is
+        two objects (before, it was one object of their summed area, its diameter inflated
+        by the square root of the number of planes). 0 is background. A boolean mask is one
+        object per plane; floats and negative ids are an InputError (before, floats were
+        truncated and negative ids left out silently, and a huge id such as 2**40 ran out of
+        memory), and so is a 1-D array (a row of an image is no label image).
     mask : array-like of bool, optional
         Count only the pixels inside it (an annotated region); objects without a pixel
         inside are left out.
@@ -38,17 +47,27 @@ def equivalent_diameters(labels, mask=None) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        float64 diameters ``2 * sqrt(area / pi)``, one per object present, in id order.
+        float64 diameters ``2 * sqrt(area / pi)``, one per object present, in plane then id
+        order.
     """
     lab = np.asarray(labels)
     if lab.size == 0:
         return np.zeros(0)
-    lab = compact_ids(check_labels(lab, ndim=None, allow_bool=True))  # huge ids counted 1..n
+    lab = check_labels(lab, ndim=None, allow_bool=True)
+    if lab.ndim < 2:
+        raise InputError(
+            f"labels: expected a 2D label image (Y, X) or a stack (Z, Y, X); got "
+            f"{lab.ndim}D {lab.shape}"
+        )
     if mask is not None:
         lab = np.where(np.asarray(mask, bool), lab, 0)
-    areas = np.bincount(lab.ravel())[1:]
-    areas = areas[areas > 0]
-    return 2.0 * np.sqrt(areas / np.pi)
+    if has_sample_axis(lab.shape):  # (Y, X, 1): one image, not Y planes one pixel wide
+        lab = lab[..., 0]
+    found = []
+    for plane in lab.reshape(-1, *lab.shape[-2:]):
+        areas = np.bincount(compact_ids(plane).ravel())[1:]  # huge ids counted 1..n
+        found.append(areas[areas > 0])
+    return 2.0 * np.sqrt(np.concatenate(found) / np.pi)
 
 
 def median_diameter(labels, masks: Iterable | None = None) -> tuple[float | None, int]:
@@ -57,7 +76,10 @@ def median_diameter(labels, masks: Iterable | None = None) -> tuple[float | None
     Parameters
     ----------
     labels : array-like or list of array-like
-        One label image, or a list of them (objects pooled over the list).
+        One label image, or a list of them (objects pooled over the list). A stack
+        ``(Z, Y, X)`` is measured plane by plane (ids are per plane), as
+        :func:`equivalent_diameters` says. A list is always a list of label images, each
+        at least 2D: one image as a nested Python list is refused; pass it as an array.
     masks : array-like or list, optional
         The annotated region: with one label image, its mask (or a list of one); with a
         list of label images, one mask (or None) per image.
@@ -73,12 +95,19 @@ def median_diameter(labels, masks: Iterable | None = None) -> tuple[float | None
         A label image that is a mask (boolean, or a 0/255 mask as Fiji saves it, its one
         id over 3 or more separate cells), as ``make_pairs`` refuses it: it measured as one
         object (148 px for 13 px nuclei); label it first. Masks that do not pair with the
-        label images 1:1.
+        label images 1:1. A label image under 2D, such as a nested list of numbers read as
+        a list of 1-D images (it measured each row as an image: 3.6 px for 13 px nuclei).
     """
     many = isinstance(labels, list | tuple)
     items = list(labels) if many else [labels]
     regions = _regions(masks, len(items), many)
     for i, lab in enumerate(items):
+        if many and np.ndim(lab) < 2:
+            raise InputError(
+                f"median_diameter: label image {i + 1} of the list is {np.ndim(lab)}D; a list "
+                "is read as a list of label images (Y, X) or stacks, so pass one label image "
+                "as an array (np.asarray(labels)), not a nested list"
+            )
         check_not_saved_mask(lab, f"label image {i + 1}" if many else "labels")
     found = [equivalent_diameters(lab, m) for lab, m in zip(items, regions, strict=True)]
     diameters = np.concatenate(found) if found else np.zeros(0)

@@ -53,8 +53,15 @@ def touching_cells(
     Raises
     ------
     InputError
-        If the shape is not 2D, too small, or the cell count is not positive.
+        If the shape is not a (height, width) pair, is too small, or the cell count is not
+        positive.
     """
+    if np.ndim(shape) != 1:  # a number: before, "object of type 'int' has no len()"
+        square = f": for a square image, touching_cells(({shape!r}, {shape!r}), ...)"
+        raise InputError(
+            f"shape must be (height, width), two numbers; got {shape!r}"
+            + (square if np.ndim(shape) == 0 else "")
+        )
     if len(shape) != 2 or min(shape) < 16:
         raise InputError(f"shape must be 2D and at least 16x16 pixels; got {tuple(shape)}")
     if n_cells < 1:

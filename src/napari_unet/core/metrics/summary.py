@@ -147,6 +147,7 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         The same keys as :func:`evaluate`, plus ``n_images``, ``n_empty`` and
         ``dataset_ap``.
     """
+    results = _checked_results(results)
     if not results:
         raise InputError("nothing to summarize: no evaluated images")
     ths = [[p["threshold"] for p in r["per_threshold"]] for r in results]
@@ -190,6 +191,22 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "rand_error": _mean([r["rand_error"] for r in scored]),
         "counts": c,
     }
+
+
+def _checked_results(results) -> list:
+    """The results as a list; what is no list of :func:`evaluate` results is an InputError.
+
+    Before, a KeyError or an IndexError from inside (``summarize([truth])``).
+    """
+    how = "summarize takes a list of results of evaluate: summarize([nu.evaluate(gt, pred), ...])"
+    if isinstance(results, dict | np.ndarray | str):
+        raise InputError(f"{how}; got one {type(results).__name__}")
+    results = list(results)
+    for i, r in enumerate(results):
+        if not (isinstance(r, dict) and {"per_threshold", "n_gt", "n_pred", "counts"} <= r.keys()):
+            got = f"a dict of {sorted(map(str, r))}" if isinstance(r, dict) else type(r).__name__
+            raise InputError(f"{how}; item {i + 1} is no such result ({got})")
+    return results
 
 
 def _mean(values: list[float]) -> float | None:

@@ -221,11 +221,22 @@ def _jsonable(value) -> bool:
 # -- reading ----------------------------------------------------------------------------
 
 
+#: pretrained.PRETRAINED and AUTO (that module imports this one: not imported from there)
+_BUILTIN_NAMES = ("nuclei", "nuclei-brightfield", "auto")
+
+
 def _existing(path: str | os.PathLike) -> Path:
     """``path`` as a Path; a clear error when it is missing or a folder."""
     path = Path(path)
     if not path.exists():  # a bare name was probably meant as a built-in model
-        hint = "" if path.suffix else " (built-in models: nuclei, nuclei-brightfield, auto)"
+        hint = "" if path.suffix else f" (built-in models: {', '.join(_BUILTIN_NAMES)})"
+        if (name := str(path)) in _BUILTIN_NAMES:  # resume="nuclei" was told to use "nuclei"
+            init = "nuclei" if name == "auto" else name
+            hint = (
+                f"; {name!r} is a built-in model, no file here: load it with nu.pretrained"
+                f"({name!r}). A built-in model has no training state to resume: to fine-tune "
+                f"it, train with init={init!r} (command line: --init {init})"
+            )
         raise ModelFileError(f"{path}: no such model file{hint}")
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder; expected a napari-unet model file")

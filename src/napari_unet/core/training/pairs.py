@@ -158,6 +158,21 @@ def cached_target_and_weights(
     return _copies(result)
 
 
+def _counted(images, labels, regions, names) -> tuple[list, list]:
+    """:func:`check_counts`, after refusing an array where make_pairs takes a list of them.
+
+    Before, one image passed as an array was read as a list of its rows: "pair 1: labels:
+    expected 2D ... got 1D (347,)", or "1 images but 260 label images".
+    """
+    for what, value in (("images", images), ("labels", labels), ("regions", regions)):
+        if hasattr(value, "shape") and hasattr(value, "dtype"):  # numpy, dask, zarr
+            raise InputError(
+                f"make_pairs: {what} is one array (shape {tuple(value.shape)}); it takes lists "
+                "of them, one item per image: make_pairs([image], [labels]) for one pair"
+            )
+    return check_counts(images, labels, regions, names)
+
+
 def _copies(arrays: tuple) -> tuple:
     return tuple(None if a is None else a.copy() for a in arrays)
 
@@ -185,7 +200,7 @@ def make_pairs(
         2D images ``(H, W)``, multi-channel ``(H, W, C)`` or ``(C, H, W)``, or stacks
         ``(Z, H, W)`` / ``(Z, H, W, C)`` whose planes pair with 3D labels.
     labels : list of array-like
-        Integer instance labels, 2D or 3D, one per image.
+        Integer instance labels, 2D or 3D, one per image (lists even for one pair).
     regions : list of array-like or None, optional
         Annotated-region masks (non-zero = annotated), one per image or None. Without a
         region the whole plane counts as annotated; stack planes with no labelled pixel
@@ -224,7 +239,7 @@ def make_pairs(
         Different shapes, bad labels (a mask: label it first; a file name: read it first;
         floats), an empty region, other channel counts, 2D labels of a stack, no cell at all.
     """
-    regions, names = check_counts(images, labels, regions, names)
+    regions, names = _counted(images, labels, regions, names)
     pairs: list[TrainPair] = []
     channels, out = None, []  # what is said of stack planes with cells no region covers
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):
