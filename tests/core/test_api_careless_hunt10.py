@@ -113,3 +113,11 @@ def test_touching_cells_given_a_number_for_its_shape():
         nu.touching_cells(64, 5, 0)
     image, labels = nu.touching_cells((64, 64), 5, 0)
     assert image.shape == labels.shape == (64, 64)
+
+
+def test_region_mask_refuses_an_ellipse_or_rectangle_with_a_nan_corner():
+    # Only polygons were checked: an ellipse marked nothing, with a warning from skimage.
+    box = np.array([[10.0, 10.0], [10.0, 40.0], [40.0, 40.0], [np.nan, 10.0]])
+    for kind in ("ellipse", "rectangle"):
+        with pytest.raises(InputError, match="finite"):
+            nu.region_mask([box], [kind], (64, 64))

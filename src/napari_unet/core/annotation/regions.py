@@ -150,6 +150,8 @@ def _fitting_vertices(verts, kind: str, image_shape: tuple[int, ...]):
             f"a {kind} with vertices of shape {verts.shape} does not fit an image of "
             f"shape {image_shape}"
         )
+    if not np.isfinite(verts).all():  # an ellipse marked nothing, a rectangle went astray
+        raise InputError(f"a {kind}'s vertices must be finite numbers; got NaN or infinity")
     return verts
 
 
