@@ -81,7 +81,7 @@ def test_saving_refuses_the_image_file_and_keeps_it(
     from napari_unet.widgets._saving import suggested_labels_path
 
     seg = viewer.layers[result_name("cells", "A")]
-    assert suggested_labels_path(seg, layer) == tmp_path / "cells.labels.tif"
+    assert suggested_labels_path(seg, layer) == tmp_path / "cells_labels.tif"
     _dialog_answers(monkeypatch, source)
     widget._save_labels.native.click()
     qtbot.waitUntil(lambda: widget._status.value.startswith("Error"), timeout=30000)

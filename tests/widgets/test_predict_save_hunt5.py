@@ -99,7 +99,7 @@ def test_the_suggested_name_lies_beside_the_enclosing_store(
 
     widget, image, _ = _in_experiment(make_napari_viewer, tmp_path, tiny, run_predict)
     seg = widget._last[0]
-    assert suggested_labels_path(seg, image) == tmp_path / "experiment.labels.tif"
+    assert suggested_labels_path(seg, image) == tmp_path / "experiment_labels.tif"
 
 
 def test_saving_into_the_store_enclosing_the_image_is_refused(

@@ -17,6 +17,7 @@ from napari_unet.cli._args import (
     progress_bar,
     run_each,
 )
+from napari_unet.cli.predict_package import input_pixel_size, write_labels
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image, wrong_output_kind
 from napari_unet.core.inference.scale import AUTO
@@ -221,7 +222,7 @@ def _predict_all(args: argparse.Namespace) -> int:
         image = read_image(src)
         predictor, post, metadata = parts.get(src, image)
         labels = _predict_one(predictor, post, src, image, outs, args, metadata)
-        _write_labels(outs["labels"], labels, src, args.overwrite)
+        write_labels(outs["labels"], labels, src, args.overwrite)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{src} -> {outs['labels']} ({n} objects)")
         if "probabilities" in outs:
@@ -274,34 +275,6 @@ class _Parts:
             denoise=a.denoise,
         )  # fmt: skip
         return predictor, post, metadata
-
-
-def _pixel_size(src: Path) -> tuple[float, float] | None:
-    """The input's pixel size, written into the TIFF outputs (before, they had none)."""
-    from napari_unet.core.images.pixels import read_pixel_size
-
-    return None if is_zarr(src) else read_pixel_size(src)
-
-
-def _write_labels(path: Path, labels, src: Path, overwrite: bool) -> None:
-    """The labels output: a TIFF with the input's pixel size, or a Zarr store.
-
-    A Zarr input's labels are an OME-Zarr label image with the scale, translation and units
-    of an OME-Zarr input (before, a bare array: napari drew it at scale 1 and at the
-    origin, off the image), else a plain array marked as napari-unet labels
-    (:func:`~napari_unet.core.inference.slidestore.write_labels_store`).
-    """
-    if not overwrite and path.exists():  # absent at the start (_check_outputs)
-        raise InputError(
-            f"{path}: another run wrote it while this one worked; use --overwrite to replace it"
-        )
-    if path.suffix.lower() != ".zarr":
-        write_image(path, labels, pixel_size=_pixel_size(src))
-        return
-    from napari_unet.core.images.omezarr import open_image
-    from napari_unet.core.inference.slidestore import write_labels_store
-
-    write_labels_store(path, labels, open_image(src), overwrite=overwrite)
 
 
 def _object_size(args) -> float | str | None:
@@ -362,7 +335,8 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
             keep = lambda e: sizes.append(e) if isinstance(e, ObjectSize) else None  # noqa: E731
             labels, foreground, probs = drain(gen, keep, bar=bar)
             if "probabilities" in outs:
-                write_image(outs["probabilities"], np.asarray(probs), pixel_size=_pixel_size(src))
+                px = input_pixel_size(src)
+                write_image(outs["probabilities"], np.asarray(probs), pixel_size=px)
     for size in sizes:
         print(f"{src}: object size {size.describe()}")
     planes = int(np.prod(labels.shape[:-2], dtype=int))

@@ -6,6 +6,13 @@ tool's 2D package is run through bioimageio.core's prediction pipeline
 ``NAME_labels.tif``; a one-channel probability output is turned into instances by
 napari-unet's post-processing (``--threshold``, ``--min-size``, ``--split``); with several
 probability channels only ``--probabilities`` can be written.
+
+The labels and probabilities of both kinds of model are written alike
+(:func:`write_labels`, :func:`input_pixel_size`): before, another tool's were written bare,
+a TIFF without the input's pixel size (``measure`` then gave pixels), a Zarr store without
+the OME-Zarr placement or the napari-unet labels mark, and a file another run wrote
+meanwhile was replaced unasked. The helpers live here, not in
+:mod:`~napari_unet.cli.predict`, because that module imports this one.
 """
 
 from __future__ import annotations
@@ -39,6 +46,37 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
         return opened
     opened.device = args.device
     return run_foreign(args, opened, plan)
+
+
+def input_pixel_size(src: Path) -> tuple[float, float] | None:
+    """The input's pixel size, written into the TIFF outputs (before, they had none)."""
+    from napari_unet.core.images.io import is_zarr
+    from napari_unet.core.images.pixels import read_pixel_size
+
+    return None if is_zarr(src) else read_pixel_size(src)
+
+
+def write_labels(path: Path, labels, src: Path, overwrite: bool) -> None:
+    """The labels output: a TIFF with the input's pixel size, or a Zarr store.
+
+    A Zarr input's labels are an OME-Zarr label image with the scale, translation and units
+    of an OME-Zarr input (before, a bare array: napari drew it at scale 1 and at the
+    origin, off the image), else a plain array marked as napari-unet labels
+    (:func:`~napari_unet.core.inference.slidestore.write_labels_store`).
+    """
+    from napari_unet.core.images.io import write_image
+
+    if not overwrite and path.exists():  # absent at the start (predict's _check_outputs)
+        raise InputError(
+            f"{path}: another run wrote it while this one worked; use --overwrite to replace it"
+        )
+    if path.suffix.lower() != ".zarr":
+        write_image(path, labels, pixel_size=input_pixel_size(src))
+        return
+    from napari_unet.core.images.omezarr import open_image
+    from napari_unet.core.inference.slidestore import write_labels_store
+
+    write_labels_store(path, labels, open_image(src), overwrite=overwrite)
 
 
 def _refuse_options(args: argparse.Namespace) -> None:
@@ -79,11 +117,11 @@ def run_foreign(args: argparse.Namespace, model, plan: list[tuple[Path, dict]]) 
             output = drain(gen, bar=bar)
         labels, _ = segment_foreign(output, p, post)
         if labels is not None:
-            write_image(outs["labels"], labels)
+            write_labels(outs["labels"], labels, src, args.overwrite)
             n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
             print(f"{src} -> {outs['labels']} ({n} objects)")
         if "probabilities" in outs and p.kind == "probabilities":
-            write_image(outs["probabilities"], output)
+            write_image(outs["probabilities"], output, pixel_size=input_pixel_size(src))
             print(f"{src} -> {outs['probabilities']} (probabilities)")
 
     return run_each(plan, "predict", one)

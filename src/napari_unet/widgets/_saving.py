@@ -101,18 +101,24 @@ def layer_source(layer) -> Path | None:
 
 
 def suggested_labels_path(labels_layer, image_layer) -> Path:
-    """``IMAGE.labels.tif`` (or ``.zarr`` for very large labels) beside the image's file.
+    """``NAME_labels.tif`` (or ``.zarr`` for very large labels) beside the image's file.
 
-    An image read from inside a Zarr store (``experiment.zarr/raw``) gets a name beside
-    the outermost store (``experiment.labels.tif``), never one inside it (refused).
+    ``NAME`` is the image's name as the folder tools read it
+    (:func:`~napari_unet.core.review.folders.stem_of`: ``a`` for ``a.ome.tif``), so that
+    ``predict``, ``measure`` and the Review dock pair the file as the image's labels.
+    Before, ``NAME.labels.tif`` was suggested: they took it for another image. An image
+    read from inside a Zarr store (``experiment.zarr/raw``) gets a name beside the
+    outermost store (``experiment_labels.tif``), never one inside it (refused).
     """
+    from napari_unet.core.review.folders import stem_of
+
     big = int(labels_layer.data.size) > ZARR_PIXELS
     suffix = ".zarr" if big else ".tif"
     src = layer_source(image_layer)
     stem = _plain(labels_layer.name)
     if src is not None:
         src = enclosing_store(src) or src
-        return src.with_name(f"{src.stem}.labels{suffix}")
+        return src.with_name(f"{stem_of(src)}_labels{suffix}")
     return Path.home() / f"{stem}{suffix}"
 
 
@@ -205,6 +211,7 @@ def save_labels(data, path: Path, inputs=(), placement: dict | None = None) -> P
     """
     from napari_unet.core.files import check_outputs
     from napari_unet.core.images.io import TIFF_SUFFIXES, ZARR_SUFFIXES
+    from napari_unet.core.review.folders import stem_of
 
     path = Path(path)
     if path.suffix.lower() not in (*TIFF_SUFFIXES, *ZARR_SUFFIXES):
@@ -231,7 +238,7 @@ def save_labels(data, path: Path, inputs=(), placement: dict | None = None) -> P
         if outer is not None and outer.resolve() in out.parents:
             raise InputError(
                 f"{path} is inside the Zarr store {outer.name} that holds the image ({src}); "
-                f"refusing to write into it: save beside it, e.g. {outer.stem}.labels.zarr"
+                f"refusing to write into it: save beside it, e.g. {stem_of(outer)}_labels.zarr"
             )
     return _write_placed(data, path, placement)
 
