@@ -9,6 +9,12 @@ stays responsive (it froze for 4.5-7 s writing 55 million pixels at once) and on
 still undoes the whole accept. The layer is read-only meanwhile, which makes napari drop its
 undo history: the history is kept and given back afterwards, the accept added to it, so the
 strokes made before Accept can still be undone.
+
+While an accept runs, nothing else writes into its layer: Import TIFF waits (its button is
+off, and an import read meanwhile is refused), and Start (or a project folder chosen) that
+would take the layer back is refused. Before, an import then shared ids with the accepted
+cells (separate cells merged into one object), and Start made the layer editable and
+Accept clickable again: strokes painted meanwhile were overwritten when the accept ended.
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ from napari_unet.widgets._annotate_edits import chosen_file
 from napari_unet.widgets._evaluate_work import restore_history
 
 __all__ = [
-    "PART_PIXELS", "StackCounter", "plan_in_words", "start_accept", "start_export", "start_import"
+    "PART_PIXELS",
+    "StackCounter",
+    "plan_in_words",
+    "refused_while_accepting",
+    "start_accept",
+    "start_export",
+    "start_import",
 ]
 
 #: Pixels written into the annotations per turn of the event loop (about 0.3 s of napari's).
@@ -69,7 +81,8 @@ def start_accept(dock) -> None:
         return
     # napari clears the undo history of a layer made read-only: kept, and given back
     kept = (labels.mode, _history.history_deques(labels) or (None, None))
-    labels.editable, dock._accept_btn.enabled = False, False
+    labels.editable, dock._accept_btn.enabled, dock._import_btn.enabled = False, False, False
+    dock._accepting = labels  # one accept at a time; Start and Import keep off this layer
     dock._set_status("Accepting the prediction...")
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda result: _accepted(dock, labels, result, kept))
@@ -97,8 +110,33 @@ def _done(dock, labels, kept) -> None:
         restore_history(labels, *history)
     else:
         dock._locks.keep_history(labels, history)
+    dock._accepting = None
     with contextlib.suppress(RuntimeError):  # the dock may be gone
-        dock._accept_btn.enabled = dock._annotations is not None
+        dock._accept_btn.enabled = dock._import_btn.enabled = dock._annotations is not None
+
+
+def refused_while_accepting(dock, image) -> bool:
+    """Whether Start on ``image`` must wait: it would take back the layer an accept writes.
+
+    Start makes its annotations layer editable and Accept clickable; during an accept the
+    strokes painted then would be overwritten when it ends. Start on another image still
+    goes on (the accepting layer stays read-only, as any layer no session saves).
+    """
+    busy, layers = dock._accepting, dock._viewer.layers
+    if busy is None:
+        return False
+    name = f"{image.name} annotations"  # the layer Start takes (_session.attach_labels)
+    if not (image is dock._image and dock._annotations is busy) and not (
+        name in layers and layers[name] is busy
+    ):
+        return False
+    text = (
+        f"Accept prediction is still writing into {busy.name!r}: wait for it to finish, "
+        "then press Start annotating."
+    )
+    dock._set_status(text)
+    show_error(text)
+    return True
 
 
 def _accepted(dock, labels, result, kept) -> None:
@@ -165,15 +203,40 @@ def start_import(dock) -> None:
         return
     shape = dock._plan.labels_shape
     worker = create_worker(read_annotations, path, shape, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda data: _imported(dock, data))
+    worker.returned.connect(lambda data: _imported(dock, data, path))
     worker.errored.connect(lambda exc: show_error(f"Import refused: {in_words(exc)}"))
     worker.start()
 
 
-def _imported(dock, data: np.ndarray) -> None:
-    """Replace the annotations with an imported mask, as one step of napari's undo."""
+def _imported(dock, data: np.ndarray, path=None) -> None:
+    """Replace the annotations with an imported mask, as one step of napari's undo.
+
+    Refused while an accept writes into the layer (its new ids were chosen before the
+    import), and when an id does not fit the layer's type (a user's own uint16 layer, which
+    Start re-attaches): before, the cast wrapped id 65536 to 0 (the cell erased) and 65537
+    to 1 (merged with cell 1), and the status said all were imported.
+    """
     labels = dock._annotations
     if labels is None:
+        return
+    if labels is dock._accepting:
+        text = (
+            "Import refused: Accept prediction is still writing into the annotations; "
+            "import again when it has finished. Nothing changed."
+        )
+        dock._set_status(text)
+        show_error(text)
+        return
+    top, dtype = int(data.max(initial=0)), np.dtype(labels.data.dtype)
+    if top > np.iinfo(dtype).max:
+        text = (
+            f"Import refused: {path or 'the TIFF'} holds ids up to {top}, which do not fit "
+            f"{labels.name!r} ({dtype}, ids up to {np.iinfo(dtype).max}): convert the layer "
+            "first (right-click it in the layer list, Convert data type, uint32), or number "
+            "the TIFF's cells 1..N. Nothing changed."
+        )
+        dock._set_status(text)
+        show_error(text)
         return
     idx = np.nonzero(data != np.asarray(labels.data))
     if idx[0].size:

@@ -27,6 +27,7 @@ from napari_unet.widgets._annotate_edits import EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_work import (
     StackCounter,
     plan_in_words,
+    refused_while_accepting,
     start_accept,
     start_export,
     start_import,
@@ -70,6 +71,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._kept_regions = _session.KeptRegions()  # and after, until Start takes it back
         self._plan = None
         self._locks = LockedLayers()  # annotations no session saves now: read-only
+        self._accepting: Labels | None = None  # the layer an Accept prediction writes into
         self._last_saved = None  # (layer, folder, annotations) this dock last saved there
         self._stack_counts: tuple[int, int] | None = None  # (cells, px) of the whole stack
         self._stack_counter = StackCounter(count_cells, self._on_stack_counts)
@@ -84,9 +86,10 @@ class AnnotateWidget(KeepsPicks, Container):
         self._counts_timer.timeout.connect(self._update_counts)
         self._start_btn.changed.connect(self._start)
         self._new_cell_btn.changed.connect(self._new_cell)
-        self._accept_btn.changed.connect(self._accept_prediction)
-        self._export_btn.changed.connect(self._export_tiff)
-        self._import_btn.changed.connect(self._import_tiff)
+        # in workers: _annotate_work (Accept is applied as one step of napari's undo)
+        self._accept_btn.changed.connect(lambda _=None: start_accept(self))
+        self._export_btn.changed.connect(lambda _=None: start_export(self))
+        self._import_btn.changed.connect(lambda _=None: start_import(self))
         self._save_btn.changed.connect(self._save_now)
         self._folder.changed.connect(self._on_folder_changed)  # browse, or set by a script
         self._image_combo.changed.connect(lambda _=None: _session.show_session_folder(self))
@@ -161,9 +164,9 @@ class AnnotateWidget(KeepsPicks, Container):
         self._counts_timer.start()
 
     def _enable_session(self, on: bool) -> None:
-        for w in (self._new_cell_btn, self._accept_btn, self._export_btn, self._import_btn):
+        for w in (self._new_cell_btn, self._export_btn, self._import_btn, self._save_btn):
             w.enabled = on
-        self._save_btn.enabled = on
+        self._accept_btn.enabled = on and self._accepting is None  # one accept at a time
 
     def _set_status(self, text: str) -> None:
         # A save may finish after the window closed and its label was deleted.
@@ -187,6 +190,8 @@ class AnnotateWidget(KeepsPicks, Container):
         image = self._image_combo.value if image is None else image
         if image is None:
             show_error("Choose an image layer to annotate first.")
+            return
+        if refused_while_accepting(self, image):  # its layer is being written into
             return
         try:
             plan = plan_axes(image.data.shape, rgb=image.rgb, axes=self._axes.value)
@@ -327,24 +332,6 @@ class AnnotateWidget(KeepsPicks, Container):
             self._stack_counts = counts
             with contextlib.suppress(RuntimeError):  # the dock may be gone
                 self._update_counts()
-
-    # --- accepting predictions and import/export -------------------------------------
-
-    def _accept_prediction(self) -> None:
-        """Merge the chosen prediction into the annotations inside the annotated region.
-
-        Computed in a worker while the annotations are not editable, then applied as one
-        undoable step (:func:`napari_unet.widgets._annotate_work.start_accept`).
-        """
-        start_accept(self)
-
-    def _export_tiff(self) -> None:
-        """Write the annotations as a TIFF instance mask (in a worker thread)."""
-        start_export(self)
-
-    def _import_tiff(self) -> None:
-        """Read a TIFF instance mask (shape checked) and replace the annotations, undoably."""
-        start_import(self)
 
     # --- persistence ------------------------------------------------------------------
 
