@@ -18,8 +18,10 @@ from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
 class PredictDisplay:
     """Shows a model's recommendations and what a run used in the form's controls."""
 
-    def _show_model(self, metadata: dict | None, head: str | None = None) -> None:
-        self.show_postprocess(metadata, head)
+    def _show_model(
+        self, metadata: dict | None, head: str | None = None, keep_edits: bool = False
+    ) -> None:
+        self.show_postprocess(metadata, head, keep_edits)
         size = (metadata or {}).get("object_size")
         ok = isinstance(size, int | float) and math.isfinite(size) and size > 0
         self._size.enabled = self._estimate.enabled = ok
@@ -44,12 +46,15 @@ class PredictDisplay:
                 note = f"the model learnt objects of about {size:.3g} px" if size else "no size"
             self._size_note.value = f"{note}; this run used the image at its own scale"
 
-    def show_postprocess(self, metadata: dict | None, head: str | None = None) -> None:
+    def show_postprocess(
+        self, metadata: dict | None, head: str | None = None, keep_edits: bool = False
+    ) -> None:
         """The post-processing as the model would use it (else the defaults).
 
         The split of joined cells applies to the paper's head, the seed level to the seeded
         heads (3class, distance); the other one is disabled. ``head``: the model's (else
-        the one its file's config records).
+        the one its file's config records). ``keep_edits`` (the model file was rewritten):
+        a box the user changed from the value shown last keeps the user's value.
         """
         try:
             post = Postprocess.for_model(metadata)
@@ -58,10 +63,15 @@ class PredictDisplay:
 
             show_error(f"the model's post-processing is invalid: {exc}")
             post = Postprocess()
-        self._threshold.value = post.threshold
-        self._min_size.value = post.min_size
-        self._split.value = post.split
-        self._seed_level.value = post.seed_level
+        boxes = {self._threshold: post.threshold, self._min_size: post.min_size,
+                 self._split: post.split, self._seed_level: post.seed_level}  # fmt: skip
+        shown, now = getattr(self, "_shown_post", {}), {}  # box -> the value shown last
+        for box, value in boxes.items():
+            if not keep_edits or box not in shown or box.value == shown[box]:
+                box.value = value
+                value = box.value  # as the box shows it (rounded)
+            now[box] = value
+        self._shown_post = now
         head = head or head_of((metadata or {}).get("config") or {})
         seeded = head != DEFAULT_HEAD
         self._split.enabled, self._seed_level.enabled = not seeded, seeded

@@ -5,7 +5,8 @@ a model handed over by the Train dock) and turns them into the request the worke
 (:meth:`PredictForm.request`, read on the GUI thread). The dock adds the buttons, progress
 and results. The default choice, ``auto``, follows the selected image: the built-in model
 chosen for it (:mod:`~napari_unet.widgets._auto_builtin`), with its recommended
-post-processing shown whenever the choice changes.
+post-processing shown whenever the choice changes. Which model writes a result, and the
+recommendations of a model file rewritten on disk: :mod:`~napari_unet.widgets._predict_models`.
 """
 
 from __future__ import annotations
@@ -36,8 +37,16 @@ from napari_unet.core.models.heads import head_of
 from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
 from napari_unet.widgets._auto_builtin import LayerChoice, model_label
-from napari_unet.widgets._exporting import is_package, model_channels, package_header
+from napari_unet.widgets._exporting import is_package, model_channels
 from napari_unet.widgets._predict_display import PredictDisplay
+from napari_unet.widgets._predict_models import (  # noqa: F401 - the form's names, as before
+    AUTO_CHOICE,
+    BUILTIN,
+    BUILTINS,
+    OTHER,
+    ModelFiles,
+)
+from napari_unet.widgets._predict_models import stamp as _stamp
 from napari_unet.widgets._view_region import SMALL_VIEW, view_region
 
 if TYPE_CHECKING:
@@ -45,21 +54,11 @@ if TYPE_CHECKING:
 
 WHOLE = "whole image"
 VIEW = "current view/plane only"
-BUILTIN = "nuclei (built-in)"
-#: The default choice: the built-in model chosen by the image (``"auto"``).
-AUTO_CHOICE = "auto (built-in, by the image)"
-#: The model choices that are built-in models, and their names (core.models.pretrained).
-BUILTINS = {
-    AUTO_CHOICE: "auto",
-    BUILTIN: "nuclei",
-    "nuclei-brightfield (built-in)": "nuclei-brightfield",
-}
-OTHER = "model file / trained model"
 #: What the object-size box shows at 0: no rescaling (the image's own scale).
 SIZE_AUTO = "auto"
 
 
-class PredictForm(PredictDisplay, Container):
+class PredictForm(ModelFiles, PredictDisplay, Container):
     """The Predict dock's settings and its model choice."""
 
     #: The controls the dock exposes under the same names.
@@ -163,7 +162,7 @@ class PredictForm(PredictDisplay, Container):
     # -- the model ----------------------------------------------------------------------
     def _use(self, model, metadata, pending, name: str, saved=None, label: str = "") -> None:
         self.model, self.metadata, self.pending = model, dict(metadata or {}), pending
-        self._loaded_from = None
+        self._loaded_from = self._shown_from = None
         self.model_name, self.saved = name, saved
         self._model_label.value = label or (f"model: {name}" if name else "model: none")
         self._size_note.value = self._learnt = ""  # the model's own: _show_model
@@ -268,22 +267,6 @@ class PredictForm(PredictDisplay, Container):
                 self._model_label.value += f" ({self.model.summary})"
             self.model_changed()
 
-    def _show_recommendations(self, path: Path) -> None:
-        """Show what a model file recommends (its header only: no torch)."""
-        from napari.utils.notifications import show_error
-
-        from napari_unet.core.models.modelfile import ModelFileError, read_metadata
-
-        try:
-            metadata = package_header(path) if is_package(path) else read_metadata(path)
-        except ModelFileError as exc:  # a damaged or hand-edited file: said now, not later
-            show_error(f"{path.name} cannot be used as a model: {exc}")
-            return
-        except (InputError, OSError):
-            return  # not a model file: Predict will say so
-        if metadata is not None:  # None: not a package napari-unet wrote; Predict says so
-            self._show_model(metadata)
-
     def export_source(self) -> tuple:
         """``(model, name, suggested .zip path)`` for the Export button (GUI thread).
 
@@ -323,13 +306,6 @@ class PredictForm(PredictDisplay, Container):
             return self.pending, name, suggested_path(name, beside)
         raise InputError("no model to export: choose a model file or train one")
 
-    def _drop_replaced(self) -> None:
-        """Forget the model in memory if its file was rewritten since (retrained): reloaded."""
-        if self._loaded_from is not None and _stamp(self._loaded_from[0]) != self._loaded_from[1]:
-            self.model, self.metadata = None, {}
-            self.pending = self._loaded_from[0]
-            self._loaded_from = None
-
     def _remember_size(self, _value=None) -> None:
         """Keep the object size typed (or estimated) for the selected image."""
         if self._image.value is not None and self._size.enabled:
@@ -352,6 +328,7 @@ class PredictForm(PredictDisplay, Container):
             raise InputError("no image layer: open an image first")
         self._follow_image()  # auto: the image's data may have been replaced
         self._drop_replaced()
+        self.refresh_replaced()  # a file rewritten since it was chosen: its recommendations
         if self.model is None and self.pending is None:
             auto = BUILTINS.get(self._source.value) == "auto"  # the label says why
             raise InputError(self._model_label.value[7:] if auto else "no model: choose a "
@@ -379,6 +356,7 @@ class PredictForm(PredictDisplay, Container):
         req["shape"], req["model_file"] = plan.labels_shape, self.pending
         req["stamp"] = None if self.pending is None else _stamp(self.pending)  # before loading
         req["model_name"] = self.model_name or "model"
+        req["model_id"], req["model_names"] = self.model_identity()  # two models of one name
         if self._scope.value == VIEW:
             if plan.is_stack:
                 req["plane"] = _layers.plane_in_view(self._viewer, layer, plan.labels_shape[0])
@@ -388,12 +366,3 @@ class PredictForm(PredictDisplay, Container):
             if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
                 req["region"] = ((box[0], box[1]), (box[2], box[3]))
         return req
-
-
-def _stamp(path) -> tuple | None:
-    """When and how large ``path`` was last written (None: it is gone)."""
-    try:
-        info = Path(path).stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size

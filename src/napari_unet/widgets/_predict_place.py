@@ -6,7 +6,9 @@ transform of its last axes, :func:`placement`), so a result lies on a rotated or
 image as on a plain one. It remembers the layers it made: a layer of the name it would
 use that it did not make (a probability map from another tool, a segmentation opened from
 a file) is never removed or written over, nor is a Labels result the user painted into;
-the new result goes to a new layer ``"<name> 2"`` and :attr:`Results.notes` says so.
+the new result goes to a new layer ``"<name> 2"`` and :attr:`Results.notes` says so. It
+also remembers which model wrote each segmentation: another model of the same name (two
+``model.safetensors`` in two folders) gets a layer of its own (:meth:`Results.name_for`).
 
 Whether the user painted there is told without reading the whole layer on the GUI thread
 where that would cost: napari's undo, redo and stroke history
@@ -112,6 +114,11 @@ def fingerprint(layer) -> tuple | EditState | None:
     return id(layer), data.shape, data.dtype.str, zlib.crc32(data.view(np.uint8).reshape(-1))
 
 
+def result_name(image_name: str, model_name: str) -> str:
+    """The name of the Labels layer a prediction with ``model_name`` of an image gets."""
+    return f"{image_name} segmentation ({model_name})"
+
+
 def next_free(layers, name: str) -> str:
     """``"<name> 2"`` (then 3...): the first such name no layer has."""
     k = 2
@@ -141,13 +148,30 @@ class Results:
         # the layer's edit history then).
         self._labels: dict[str, tuple] = {}
         self._images: dict[str, tuple] = {}  # per probabilities name: (its layer, name given)
+        self._owners: dict[str, str] = {}  # per result name: the model that wrote it last
         self.notes: list[str] = []  # said after a run: a layer kept, and where the result went
 
+    def name_for(self, image_name: str, models: list[str], owner: str) -> str:
+        """The result name of a run of model ``owner`` (``models``: names it may take).
+
+        The name the model's result layer has (updated in place), else the first that no
+        other model's result layer has, ``"<image> segmentation (<models[0]> 2)"`` and on
+        past them. Before, a second model of the same name wrote into the first's layer.
+        """
+        layers = self._viewer.layers
+        held = {key: self._owners.get(key) for key, (layer, given, *_) in self._labels.items()
+                if layer in layers and layer.name == given}  # fmt: skip
+        extra = [f"{models[0]} {k}" for k in range(2, len(held) + 3)]
+        names = [result_name(image_name, model) for model in (*models, *extra)]
+        mine = [name for name in names if name in held and held[name] == owner]
+        return mine[0] if mine else next(name for name in names if name not in held)
+
     def put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str, image,
-            kept: np.ndarray | None = None):  # fmt: skip
+            kept: np.ndarray | None = None, owner: str | None = None):  # fmt: skip
         """Write ``values`` at ``index`` of layer ``name`` (made, or remade, at ``full`` shape).
 
-        The layer lies on ``image``. A result never overwrites what the dock did not write
+        The layer lies on ``image``; ``owner``: the model that wrote a segmentation. A
+        result never overwrites what the dock did not write
         (:meth:`_target`, :meth:`_own_image`); a plane or a view written into a Labels layer
         gets ids past those already in it, so that ids stay unique over the layer (two
         cells of one id read as one object when measured). ``kept``: a copy of ``values``
@@ -177,6 +201,7 @@ class Results:
             target = self._add(name, values if start is None else start, kind, where)
         if kind == "labels":
             self._wrote(key, target, values, index, kept)
+            self._owners[key] = owner
             hide_preview(self._viewer, image)
         else:
             self._images[key] = (target, target.name)

@@ -6,11 +6,11 @@ Loading the model file and every tile run in a napari thread worker
 progress bar (with the elapsed and remaining time) and adds the result as a Labels layer
 ``"<image> segmentation (<model>)"`` (and optionally the foreground probability as an Image
 layer) on the image (its scale, translate, rotation, shear and affine transform), so the
-results of several models sit side by side. Corrections painted into a result layer, and a
-layer of a result's name the dock did not make, are never written over: the result goes to
-a new layer (:mod:`~napari_unet.widgets._predict_place`). Removing the dock cancels its run.
-The segmentation and an unsaved trained model can be saved
-from the dock, and the model exported as a bioimage.io package
+results of several models sit side by side (two models of one name, too). Corrections
+painted into a result layer, and a layer of a result's name the dock did not make, are never
+written over: the result goes to a new layer (:mod:`~napari_unet.widgets._predict_place`).
+Removing the dock cancels its run. The segmentation and an unsaved trained model can be
+saved from the dock, and the model exported as a bioimage.io package
 (:mod:`~napari_unet.widgets._exporting`).
 """
 
@@ -36,16 +36,11 @@ from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's publi
     WHOLE,
     PredictForm,
 )
-from napari_unet.widgets._predict_place import Results
+from napari_unet.widgets._predict_place import Results, result_name  # noqa: F401
 from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
     import napari
-
-
-def result_name(image_name: str, model_name: str) -> str:
-    """The name of the Labels layer a prediction with ``model_name`` of an image gets."""
-    return f"{image_name} segmentation ({model_name})"
 
 
 class PredictWidget(_layers.KeepsPicks, Container):
@@ -286,7 +281,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         """Put the result into the viewer (a region/plane goes into the full-size layer)."""
         req, layer = self._req, self._req["layer"]
         full, index = self._where()
-        name = result_name(layer.name, req["model_name"])
+        name = self._placed.name_for(layer.name, req["model_names"], req["model_id"])
         seg = self._put(name, labels, full, index, "labels", kept)
         if self._form.probabilities:
             self._put(f"{layer.name} probabilities", foreground, full, index, "image")
@@ -301,7 +296,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         """
         req, layer = self._req, self._req["layer"]
         full, index = self._where()
-        name = result_name(layer.name, req["model_name"])
+        name = self._placed.name_for(layer.name, req["model_names"], req["model_id"])
         self._last = None
         if out["kind"] == "labels":
             seg = self._put(name, out["labels"], full, index, "labels", out.get("kept"))
@@ -323,7 +318,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
 
     def _put(self, name: str, values, full: tuple, index: list, kind: str, kept=None):
         """Write ``values`` at ``index`` of layer ``name``, on the image (``Results.put``)."""
-        return self._placed.put(name, values, full, index, kind, self._req["layer"], kept)
+        owner = self._req["model_id"]  # another model's result of the same name is kept
+        return self._placed.put(name, values, full, index, kind, self._req["layer"], kept, owner)
 
     def _on_error(self, exc: Exception, job: int) -> None:
         if job == self._job:
