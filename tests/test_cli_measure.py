@@ -276,7 +276,7 @@ def test_ome_tiff_images_pair_with_the_labels_a_review_export_names(tmp_path, ca
     code = main(["measure", str(labels), "--images", str(images), "-o", str(out),
                  "--summary", str(summary)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    assert "paired in the order given" not in capsys.readouterr().err
+    assert "match no image by name" not in capsys.readouterr().err
     rows = {r["image"]: r for r in _read(summary)}
     assert set(rows) == {"a", "a_b"}  # the name without suffix, as measure.md says
     assert float(rows["a"]["mean_intensity"]) == 10 and float(rows["a_b"]["mean_intensity"]) == 200
@@ -296,3 +296,22 @@ def test_a_refused_pairing_prints_its_error_without_the_order_note(tmp_path, cap
     err = capsys.readouterr().err
     assert "two label files are for the image 'a'" in err
     assert "note" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_label_files_of_another_tool_pair_with_the_image_their_name_begins_with(
+    tmp_path, capsys
+):
+    """ilastik names labels "img10_Object Identities.tif": paired in the order given, the
+    two folders sorted apart (img10_ before img1_, img1 before img10), and img1's objects
+    got img10's intensities, said only in a note."""
+    images, labels = tmp_path / "I", tmp_path / "L"
+    images.mkdir()
+    labels.mkdir()
+    for k in (1, 2, 10):
+        tifffile.imwrite(images / f"img{k}.tif", np.full((48, 64), k, np.uint16))
+        tifffile.imwrite(labels / f"img{k}_Object Identities.tif", _labels(k, n=1))
+    out = tmp_path / "objects.csv"
+    assert main(["measure", str(labels), "--images", str(images), "-o", str(out)]) == 0
+    assert "img10_Object Identities.tif with img10.tif" in capsys.readouterr().err
+    for row in _read(out):
+        assert float(row["mean_intensity"]) == float(row["image"].removeprefix("img"))

@@ -95,6 +95,31 @@ def _ends(stem: str, ending: str) -> bool:
     return stem.lower().endswith(ending)
 
 
+#: What may follow an image's name in its label file's name (``img1_seg``, ``img1 mask``).
+SEPARATORS = ("_", "-", ".", " ")
+
+
+def _by_prefix(lost: list[Path], left: list[Path]) -> dict[Path, Path]:
+    """Label files paired with the image whose name begins theirs (``img1_seg.tif``, ``img1``).
+
+    The longest such image name followed by ``_``, ``-``, ``.`` or a space wins; an image
+    two label files claim is left to the order. Before, only the order paired them, and two
+    folders sort differently (``img10_x`` before ``img1_x``; ``img1`` before ``img10``):
+    a label file went with another image, unseen but for a note.
+    """
+    from napari_unet.core.review.folders import stem_of
+
+    claims: dict[Path, Path] = {}
+    for label in lost:
+        name = label.stem
+        starts = [(len(stem), i) for i in left for stem in {i.stem, stem_of(i)}
+                  if name.startswith(stem) and name[len(stem):][:1] in SEPARATORS]  # fmt: skip
+        if starts:
+            claims[label] = max(starts, key=lambda found: found[0])[1]
+    taken = list(claims.values())
+    return {label: i for label, i in claims.items() if taken.count(i) == 1}
+
+
 def pair_images(
     labels: list[Path], images: list[Path] | None, command: str = "measure",
     endings: tuple[str, ...] = LABEL_ENDINGS, what: str = "label files", flag: str = "--images",
@@ -104,8 +129,9 @@ def pair_images(
 
     A label file goes with the image of the same name (:func:`image_name` with these
     ``endings``, or its own stem); label files whose names match no image are paired with
-    the images left over, in the order given, when there are as many (a note on stderr
-    names the pairs); files that match keep their image. Without ``by_order`` they get
+    the images left over when there are as many: the image whose name begins theirs
+    (:func:`_by_prefix`), else in the order given (a note on stderr names the pairs); files
+    that match keep their image. Without ``by_order`` they get
     no image instead (the images found beside label files in their folder). The errors
     name ``command``, the files' kind (``what``) and the option that gave the images
     (``flag``).
@@ -140,11 +166,14 @@ def pair_images(
                 f"NAME_labels.tif) or give as many images as {what}, in the same order"
             )
         if lost:
-            order = iter(left)
-            found = [i if i is not None else next(order) for i in found]
-            shown = ", ".join(f"{p.name} with {i.name}" for p, i in zip(lost, left, strict=True))
+            by_prefix = _by_prefix(lost, left)
+            order = iter(i for i in left if i not in by_prefix.values())
+            found = [i if i is not None else by_prefix.get(p) or next(order)
+                     for p, i in zip(labels, found, strict=True)]  # fmt: skip
+            chosen = dict(zip(labels, found, strict=True))
+            shown = ", ".join(f"{p.name} with {chosen[p].name}" for p in lost)
             note = (f"napari-unet {command}: note: {len(lost)} file(s) match no image by name; "
-                    f"paired in the order given: {shown}")  # fmt: skip
+                    f"paired by how names begin, else in the order given: {shown}")  # fmt: skip
         pairs = [(image_name(p) if i is None else _name(i, by_stem), p, i)
                  for p, i in zip(labels, found, strict=True)]  # fmt: skip
     seen: dict[str, Path] = {}
