@@ -49,8 +49,25 @@ def close_gaps(labels: np.ndarray, gap: int) -> np.ndarray:
         # Fill only background pixels that have two different instances within ``gap``:
         # that is the separation gap.
         between = (labels == 0) & (grown > 0) & near_two_instances(labels, gap)
-        labels = np.where(between, grown, labels)
+        labels = joined_rings(labels, np.where(between, grown, 0), gap)
     return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def joined_rings(body: np.ndarray, grown: np.ndarray, gap: int) -> np.ndarray:
+    """``body`` with the ``grown`` pixels that ``gap`` rings of 8-neighbour growth reach."""
+    out = body.copy()
+    pending = grown > 0
+    for _ in range(gap):
+        padded = np.pad(out, 1)
+        h, w = out.shape
+        touch = np.zeros(out.shape, bool)
+        for dy in range(3):
+            for dx in range(3):
+                touch |= padded[dy : dy + h, dx : dx + w] == grown
+        touch &= pending
+        out[touch] = grown[touch]
+        pending &= ~touch
+    return out
 
 
 def near_two_instances(labels: np.ndarray, distance: int) -> np.ndarray:

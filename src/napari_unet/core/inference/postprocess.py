@@ -205,17 +205,18 @@ def close_gaps(labels: np.ndarray, gap: int) -> np.ndarray:
 def _grow_over_gaps(labels: np.ndarray, gap: int) -> np.ndarray:
     """:func:`close_gaps` of labels already numbered ``1..N``.
 
-    A background pixel is filled when it has two different instances within ``gap`` px
+    A background pixel may be filled when it has two different instances within ``gap`` px
     (chessboard): that is a separation gap. It takes the instance ``expand_labels(labels,
-    gap)`` would give it, looked up only there (see :mod:`.seams`).
+    gap)`` would give it, looked up only there (see :mod:`.seams`), but only where that
+    instance reaches it ring by ring through such pixels of its id (8 neighbours, ``gap``
+    rings), so no grown pixel is cut off from its cell's body (:func:`.seams.grow_connected`).
     """
     labels = np.asarray(labels, np.int32)
     if gap > 0 and labels.any():
         between = seams.near_two(labels, gap)
         between &= labels == 0
         if between.any():
-            labels = labels.copy()
-            labels[between] = seams.grow_onto(labels, between, gap)
+            labels = seams.grow_connected(labels, between, gap)
     return labels
 
 

@@ -8,14 +8,23 @@ integer type and the nearest instance is looked up only on them, by walking the 
 the disc of radius ``gap`` nearest first. The results are the same pixel for pixel: where two
 instances are equally near, scipy's feature transform (and so ``expand_labels``) picks the one
 with the smaller column offset, then the smaller row offset, and the walk uses that order
-(``tests/core/test_postprocess.py`` compares both on tie-heavy images).
+(``tests/core/test_postprocess.py`` compares both on tie-heavy images). The growth itself
+(:func:`grow_connected`) then fills those pixels ring by ring from each instance, so a pixel
+whose in-between pixels are not seam pixels is left out rather than cut off from its cell.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["disc_offsets", "grow_onto", "near_two", "sequential", "window_extreme"]
+__all__ = [
+    "disc_offsets",
+    "grow_connected",
+    "grow_onto",
+    "near_two",
+    "sequential",
+    "window_extreme",
+]
 
 
 def _small(labels: np.ndarray) -> np.ndarray:
@@ -80,7 +89,12 @@ def grow_onto(labels: np.ndarray, where: np.ndarray, distance: float) -> np.ndar
     ``where`` is a boolean mask (background pixels); returns the int labels of those pixels in
     ``np.nonzero`` order, 0 where no instance lies within ``distance`` (Euclidean).
     """
-    ys, xs = np.nonzero(where)
+    ys, xs = np.divmod(np.flatnonzero(where), labels.shape[1])  # np.nonzero's order, faster
+    return _nearest(labels, ys, xs, distance)
+
+
+def _nearest(labels: np.ndarray, ys: np.ndarray, xs: np.ndarray, distance: float) -> np.ndarray:
+    """:func:`grow_onto` of the pixels ``(ys, xs)``."""
     found = np.zeros(len(ys), labels.dtype)
     height, width = labels.shape
     open_ = np.arange(len(ys))
@@ -96,6 +110,44 @@ def grow_onto(labels: np.ndarray, where: np.ndarray, distance: float) -> np.ndar
         found[open_[hit]] = values[values > 0]
         open_ = open_[~hit]
     return found
+
+
+def grow_connected(labels: np.ndarray, where: np.ndarray, distance: float) -> np.ndarray:
+    """A copy of ``labels`` with the pixels of ``where`` grown onto, each joined to its cell.
+
+    Each pixel of ``where`` may take the id :func:`grow_onto` gives it, but only when it
+    touches (8 neighbours) a pixel of that id, in ``ceil(distance)`` rounds, each round
+    reaching from the pixels filled in the rounds before: so every filled pixel joins its
+    instance's body through filled pixels of the same id, at most ``distance`` steps out
+    (which also keeps what decides a pixel within ``2 distance + 1`` px of it). Writing the
+    ids in one jump left about a third of the cells of a real prediction with stray pixels
+    cut off from the cell (not even diagonal neighbours), where the pixels in between had no
+    second instance near them. Pixels not reached stay 0.
+    """
+    out = np.array(labels, copy=True, order="C")
+    height, width = out.shape
+    at = np.flatnonzero(where)
+    ys, xs = np.divmod(at, width)
+    values = _nearest(out, ys, xs, distance)
+    keep = values > 0
+    at, ys, xs, values = at[keep], ys[keep], xs[keep], values[keep]
+    flat = out.reshape(-1)  # a view of ``out``: filling it fills ``out``
+    # Clipping at the border lands on the pixel itself (still 0) or on another true
+    # neighbour, so no padding is needed; the neighbours are found once.
+    ring = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    around = np.stack(
+        [np.clip(ys + dy, 0, height - 1) * width + np.clip(xs + dx, 0, width - 1)
+         for dy, dx in ring], axis=1,
+    )  # fmt: skip
+    for _ in range(int(np.ceil(distance))):
+        if not len(at):
+            break
+        touch = (flat[around] == values[:, None]).any(axis=1)
+        if not touch.any():
+            break
+        flat[at[touch]] = values[touch]  # after the test: one ring a round
+        at, around, values = at[~touch], around[~touch], values[~touch]
+    return out
 
 
 def sequential(labels: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
