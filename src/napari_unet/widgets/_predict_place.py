@@ -191,6 +191,9 @@ class Results:
         if target is not None and index:
             target.data[tuple(index)] = values
             target.refresh()  # written in place: napari redraws once
+            # and says so, as a new array does: Evaluate greys its tables, Weight map follows
+            # (before, a view or plane written in place left their scores current)
+            target.events.data(value=target.data)
         elif target is not None:
             target.data = values  # napari redraws a new array itself
         else:  # a new layer: the new part in zeros (or in a copy of the edited layer)
