@@ -79,3 +79,20 @@ def test_segment_slide_refuses_a_seed_level(random_valid, tmp_path):
     # Before: TypeError from Predictor.__init__ (seed_level unexpected).
     with pytest.raises(InputError, match="seed_level is not supported"):
         nu.segment_slide(random_valid, tmp_path / "in.zarr", tmp_path / "out.zarr", seed_level=0.5)
+
+
+def test_a_model_saved_live_is_not_the_start_runs(tiny_file, raw, tmp_path, one_thread):
+    # The saved file kept the Train run's run_id: the Train dock took it for its own result
+    # and its next Train or Resume wrote over the live model (a cross-dock hunt).
+    model, meta = nu.load_model(tiny_file)
+    meta = {**meta, "provenance": {**meta.get("provenance", {}), "run_id": "a" * 32}}
+    trainer = LiveTrainer(model, meta, raw)
+    try:
+        first = trainer.save(tmp_path / "live.safetensors")
+        again = trainer.save(tmp_path / "again.safetensors")
+    finally:
+        trainer.stop()
+    prov = nu.read_metadata(first)["provenance"]
+    assert prov["run_id"] != "a" * 32 and prov["start_run_id"] == "a" * 32
+    assert prov["trained_by"] == "napari-unet live"
+    assert nu.read_metadata(again)["provenance"]["run_id"] == prov["run_id"]  # one live run

@@ -9,12 +9,29 @@ saved from the same weights does.
 from __future__ import annotations
 
 import copy
+import uuid
 
-__all__ = ["file_metadata"]
+__all__ = ["file_metadata", "start_metadata"]
 
 #: Keys of the start model's metadata that describe other weights: the start run's resume
 #: record and scores (kept, ``--resume`` paired the file with that run's optimiser state).
 STALE = ("training", "metrics")
+
+
+def start_metadata(metadata: dict | None) -> dict:
+    """The start model's metadata for a live run: its provenance gets the live run's own id.
+
+    The start run's id is kept as ``start_run_id``. Before, a model saved live carried the
+    Train run's ``run_id``, and the Train dock took that file for its own result: its next
+    Train or Resume wrote over the live model, unasked.
+    """
+    meta = dict(metadata or {})
+    prov = dict(meta.get("provenance") or {})
+    if "run_id" in prov:
+        prov["start_run_id"] = prov["run_id"]
+    prov["run_id"] = uuid.uuid4().hex
+    meta["provenance"] = prov
+    return meta
 
 
 def file_metadata(metadata: dict, steps: int, lr: float) -> dict:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_unet.core.live.data import Box, LiveData, check_plane, other_pairs
-from napari_unet.core.live.saved import file_metadata
+from napari_unet.core.live.saved import file_metadata, start_metadata
 from napari_unet.core.live.view import VIEW_MAX_PIXELS
 from napari_unet.core.training.sampling import CropSampler
 
@@ -157,7 +157,7 @@ class LiveTrainer:
 
         self.config = config or LiveConfig()
         self.view_precision = view_precision(self.config.view_precision)  # bad ones: here
-        self.metadata = dict(carried(model, metadata) or {})
+        self.metadata = start_metadata(carried(model, metadata))  # the live run's own id
         check_plane(raw, int(model.in_channels))  # not a dead thread later
         # channels_last: the view's prediction takes 0.70 s instead of 1.28 s for 1024 x 1024
         # with the built-in network on 2 CPU cores (training steps about 10% faster too)
