@@ -11,6 +11,7 @@ deleted by the first export.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,14 +21,18 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
+from napari_unet.core.images.omezarr import group_attrs
 
 __all__ = [
     "EXPORT_FOLDERS",
     "MANIFEST",
     "check_output",
+    "bioformats2raw_series",
     "collect_images",
+    "content_hashes",
     "file_hash",
     "foreign_entry",
+    "image_source",
     "images_only",
     "os_metadata",
     "label_candidates",
@@ -247,6 +252,59 @@ def collect_images(source) -> list[Path]:
             "overwrite each other: review them in separate runs"
         )
     return found
+
+
+def image_source(path: Path) -> Path:
+    """What is read for the listed image ``path``: a bioformats2raw root's one series, or itself.
+
+    The root keeps its name (``slide.zarr``: ``slide_labels.tif``); its image is read, as
+    napari's reader opens it. Before, reading the root was refused ("give the image inside
+    it") and no picker of the Review dock could choose that. Several series: refused (named).
+    """
+    series = bioformats2raw_series(path) if path.is_dir() else []
+    return series[0] if len(series) == 1 else path
+
+
+def bioformats2raw_series(root: Path) -> list[Path]:
+    """The series of a bioformats2raw root (found as napari's reader finds them), else [].
+
+    Those the ``OME`` group lists, else ``0``, ``1``, ...; a damaged one is kept (read: named).
+    """
+    marker = b"bioformats2raw.layout"  # read cheaply first: a review asks for every image
+    if not any(marker in _bytes(root / meta) for meta in (".zattrs", "zarr.json")):
+        return []
+    import zarr
+
+    meta = {}
+    with contextlib.suppress(Exception):  # no OME group, or a damaged one: 0, 1, ...
+        meta = dict(zarr.open_group(str(root / "OME"), mode="r").attrs)
+    inner = meta.get("ome") if isinstance(meta.get("ome"), dict) else {}
+    listed = meta.get("series", inner.get("series"))
+    names = [str(n) for n in listed] if isinstance(listed, list) else []
+    if not names:
+        while (root / str(len(names))).is_dir():
+            names.append(str(len(names)))
+    found = []
+    for name in names:
+        try:
+            image = group_attrs(root / name)
+        except InputError:
+            image = ({"multiscales": True}, "")  # damaged: reading it names the file
+        if image is not None and image[0].get("multiscales"):
+            found.append(root / name)
+    return found
+
+
+def _bytes(path: Path) -> bytes:
+    with contextlib.suppress(OSError):
+        return path.read_bytes()
+    return b""
+
+
+def content_hashes(path: str | os.PathLike) -> set[str]:
+    """The hashes under which ``path``'s content may be recorded (:func:`same_content`)."""
+    p = Path(path)
+    return {file_hash(p), _stamp_hash(p)} if p.is_dir() else {file_hash(p)}
 
 
 def file_hash(path: str | os.PathLike) -> str:

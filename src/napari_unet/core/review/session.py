@@ -34,11 +34,13 @@ from napari_unet.core.review.folders import (
     check_output,
     collect_images,
     file_hash,
+    image_source,
     label_candidates,
     label_file_ids,
     same_content,
     stem_of,
 )
+from napari_unet.core.review.renames import carry_renamed, rename_notes
 from napari_unet.core.review.reviewfile import (
     STATUSES,
     file_wins,
@@ -120,7 +122,7 @@ class Review:
         self.names = [p.name for p in self.images]
         self.entries = {n: Entry(n) for n in self.names}
         self.current = 0
-        self._load()
+        carry_renamed(self, self._load())  # sets renamed: images renamed since, (old, new)
 
     # -- files ----------------------------------------------------------------------------
     @property
@@ -128,9 +130,9 @@ class Review:
         """The review file in the output folder."""
         return self.output / REVIEW_FILE
 
-    def _load(self) -> None:
+    def _load(self) -> str | None:
         if not self.review_file.exists():
-            return
+            return None
         saved = read_review_file(self.review_file)  # checked: InputError if it is not one
         for name, value in saved["images"].items():
             entry = _entry(value)
@@ -142,6 +144,7 @@ class Review:
         current = saved.get("current")
         if current in self.names:
             self.current = self.names.index(current)
+        return current
 
     def save(self) -> Path:
         """Write the review file (atomically).
@@ -173,9 +176,9 @@ class Review:
     def _merge_saved(self, saved: dict[str, dict]) -> None:
         for name, value in saved.items():
             ours = self.entries.get(name)
-            if ours is None:  # not this session's: the file's (newest) version is kept
+            if ours is None and name not in self._carried:  # not this session's, nor renamed
                 self._missing[name] = value
-            elif file_wins(value, asdict(ours), self._written.get(name)):
+            elif ours is not None and file_wins(value, asdict(ours), self._written.get(name)):
                 self.entries[name] = _entry(value)
 
     def labels_path(self, name: str, shape=None) -> Path:
@@ -209,8 +212,8 @@ class Review:
         return None
 
     def path(self, name: str) -> Path:
-        """The image file of ``name``."""
-        return self.images[self.names.index(name)]
+        """The image file of ``name`` (a bioformats2raw root's: its one image, ``root/0``)."""
+        return image_source(self.images[self.names.index(name)])
 
     # -- labels ---------------------------------------------------------------------------
     def stored_labels(self, name: str, model_key: str | None) -> tuple[np.ndarray, str] | None:
@@ -388,9 +391,10 @@ class Review:
         return out
 
     def report(self) -> str:
-        """One line: how many images were accepted, corrected, rejected, ..."""
+        """One line: how many images were accepted, ...; images renamed, and judged ones gone."""
         c = self.counts()
         seconds = sum(e.seconds for e in self.entries.values())
         parts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
-        return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review"
+        notes = "".join(f"; {note}" for note in rename_notes(self))
+        return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review{notes}"
 
