@@ -84,40 +84,16 @@ def _bioformats2raw_series(path) -> list[Path]:
     """The images (series) of a bioformats2raw layout's root at ``path``, else [].
 
     Its root holds no image, only ``bioformats2raw.layout`` (in ``ome`` for NGFF 0.5);
-    before, napari-unet declined it and napari found no reader for the folder. The series
-    are those the ``OME`` group's ``series`` lists, else the groups ``0``, ``1``, ... (the
-    layout's rule). A series whose metadata is damaged is kept: reading it says so.
+    before, napari-unet declined it and napari found no reader for the folder. The Review
+    reads such a root by the same rule (:func:`~napari_unet.core.review.folders.
+    bioformats2raw_series`).
     """
-    import zarr
+    from napari_unet.core.review.folders import bioformats2raw_series
 
-    root = Path(path)
     try:
-        attrs = dict(zarr.open_group(str(root), mode="r").attrs)
-        ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
-        if "bioformats2raw.layout" not in attrs and "bioformats2raw.layout" not in ome:
-            return []
-    except Exception:  # noqa: BLE001 - damaged metadata, an unreadable folder: not ours
+        return bioformats2raw_series(Path(path))
+    except OSError:  # an unreadable folder: not ours
         return []
-    meta = {}
-    with contextlib.suppress(Exception):  # no OME group, or a damaged one: 0, 1, ...
-        meta = dict(zarr.open_group(str(root / "OME"), mode="r").attrs)
-    inner = meta.get("ome") if isinstance(meta.get("ome"), dict) else {}
-    listed = meta.get("series", inner.get("series"))
-    names = [str(n) for n in listed] if isinstance(listed, list) else []
-    if not names:
-        count = 0
-        while (root / str(count)).is_dir():
-            count += 1
-        names = [str(k) for k in range(count)]
-    found = []
-    for name in names:
-        try:
-            image = group_attrs(root / name)
-        except InputError:
-            image = ({"multiscales": True}, "")  # damaged: reading it names the file
-        if image is not None and image[0].get("multiscales"):
-            found.append(root / name)
-    return found
 
 
 def _scale(path: Path, ome: dict, ndim: int) -> dict:
