@@ -33,7 +33,7 @@ from napari_unet.core.training.config import (
 )
 from napari_unet.widgets import _layers
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._train_helpers import RegionDefault
+from napari_unet.widgets._train_helpers import RegionDefault, val_text
 
 #: Start from the built-in model chosen by the training images (``auto``).
 BUILTIN = "built-in model (by the image)"
@@ -77,6 +77,11 @@ class TrainForm(Container):
         )
         # The Annotate dock's "<image> annotated region", unless the user chose a region.
         self._region_default = RegionDefault(self._region, lambda: self._image.value)
+        # The validation image's own labels likewise: before, the picker stayed on the
+        # training image's annotations, and validation scored another image against them.
+        self._val_default = LabelsDefault(
+            self._val_labels, lambda: _layer(self._val_image.value), viewer, per_image=True
+        )
         pair_buttons = Container(widgets=[self._add_pair, self._clear_pairs], layout="horizontal")
         pair_buttons.margins = (0, 0, 0, 0)
         self.extend(
@@ -180,6 +185,8 @@ class TrainForm(Container):
         self._val_labels.enabled = image
         self._val_labels.visible, self._val_note.visible = image, not image
         self._val_note.value = "" if image else VAL_NOTES.get(chosen, "")
+        if image and hasattr(self, "_val_default"):  # its own labels, unless the user chose
+            self._val_default.pick()  # (also when the layers change: pair_labels)
 
     def validation(self) -> str:
         """What a run validates on, for its status line ("": nothing)."""
@@ -188,11 +195,16 @@ class TrainForm(Container):
             return "the held-out bottom rows of the annotations"
         return "" if isinstance(chosen, str) else repr(chosen.name)
 
+    def _val_text(self) -> str:
+        """Which labels a validation image is scored against ("" without one)."""
+        trained = [(self._image.value, self._labels_box.value)] + [p[:2] for p in self._pairs]
+        return val_text(_layer(self._val_image.value), self._val_labels.value, trained)
+
     # -- the idle status line -------------------------------------------------------------
     def idle_text(self) -> str:
         """The status line before a run, said from the current picks."""
         if self._pairs:
-            return f"Ready: press Train on the {len(self._pairs)} added pairs."
+            return f"Ready: press Train on the {len(self._pairs)} added pairs.{self._val_text()}"
         if self._image.value is None or self._labels_box.value is None:
             return (
                 "Choose an image and its annotations (Annotate > Start makes them), then press "
@@ -200,10 +212,14 @@ class TrainForm(Container):
             )
         on, region = f"Ready: press Train on {self._labels_box.value.name!r}", self._region.value
         if region is not None:
-            return f"{on} inside {region.name!r}, where unpainted is background.{self._note()}"
+            return (
+                f"{on} inside {region.name!r}, where unpainted is background."
+                f"{self._note()}{self._val_text()}"
+            )
         return (
             f"{on}. All unpainted pixels are background; partly painted? Mark "
             f"the annotated region (the Annotate dock's rectangle).{self._note()}"
+            f"{self._val_text()}"
         )
 
     def _note(self) -> str:
@@ -233,7 +249,7 @@ class TrainForm(Container):
         self._idle_status = status
         status.value = self._idle = self.idle_text()
         for widget in (self._image, self._labels_box, self._region, self._add_pair,
-                       self._clear_pairs):  # fmt: skip
+                       self._clear_pairs, self._val_image, self._val_labels):  # fmt: skip
             widget.changed.connect(self.show_idle)
 
     def show_idle(self, _value=None) -> None:
@@ -356,6 +372,11 @@ class TrainForm(Container):
         if init is None or str(init) in ("", "."):
             raise InputError("choose a model file to fine-tune from, or start from scratch")
         return init
+
+
+def _layer(choice):
+    """The validation picker's image layer (None for hold-out and none)."""
+    return None if choice is None or isinstance(choice, str) else choice
 
 
 def _same(pair: tuple, other: tuple) -> bool:

@@ -128,7 +128,12 @@ def check_output(output: Path | None, layers, init) -> None:
 
 
 def result_status(result, output: Path | None) -> tuple[str, str | None]:
-    """The status line after a run, and a problem to notify (the model saved elsewhere)."""
+    """The status line after a run, and a problem to notify (the model saved elsewhere).
+
+    It says which weights (and file) the Predict dock got when they are not the last.
+    """
+    from napari_unet.widgets._train_sent import handed
+
     state = "stopped" if result.stopped else "finished"
     trouble = None
     if result.saved_to is not None and result.saved_to != output:
@@ -140,27 +145,54 @@ def result_status(result, output: Path | None) -> tuple[str, str | None]:
         where = "; no step trained, nothing saved"
     else:
         where = "; choose 'save to' to keep it"
+    gets = handed(result, output)[2]  # the best weights, when not the last: which, where
     if (result.best_metrics or {}).get("step") == 0 and result.steps_done > 0:
         where += (
             "; no step beat the start model on the validation data, so the Predict dock gets "
-            "the start model (annotate more, or another field, before training again)"
+            f"{gets or 'the start model'} (annotate more, or another field, before training "
+            "again)"
         )
+    elif gets:
+        where += f"; the Predict dock gets {gets}"
     return f"{state} at step {result.steps_done}{where}", trouble
 
 
-def export_source(result) -> tuple:
+def export_source(result, output: Path | None = None) -> tuple:
     """The trained model as the Export button takes it: ``((model, metadata), name, path)``.
 
-    The best weights (what the Predict dock received); InputError when nothing is trained.
+    The best weights (what the Predict dock received), named after the file that holds
+    them (:func:`~napari_unet.widgets._train_sent.handed`: ``NAME.best`` when the best is
+    not the last step); InputError when nothing is trained.
     """
     from napari_unet.core.errors import InputError
     from napari_unet.widgets._exporting import suggested_path
+    from napari_unet.widgets._train_sent import handed
 
     if result is None:
         raise InputError("no trained model to export: train first")
-    saved = result.saved_to
-    name = saved.name.removesuffix(".safetensors") if saved else "trained model"
+    name, saved, _ = handed(result, output)
     return (result.best_model(), result.best_metadata()), name, suggested_path(name, saved)
+
+
+def val_text(image, labels, trained: list) -> str:
+    """The idle status's words on validation: ``image`` scored against ``labels``.
+
+    ``""`` without a validation image. A warning when the labels are the training labels
+    (``trained``: ``(image, labels)`` pairs) of another image: nothing else refuses them
+    when the shapes agree, and validation scored the image against cells it does not show
+    (AP50 0; the start model kept as the best).
+    """
+    if image is None:
+        return ""
+    if labels is None:
+        return f" Validating on {image.name!r}: choose its annotations in val annotations."
+    text = f" Validating on {image.name!r} against {labels.name!r}."
+    if any(lb is labels and im is not image for im, lb in trained):
+        text += (
+            " Warning: those are the training annotations of another image; choose "
+            f"{image.name!r}'s own in val annotations."
+        )
+    return text
 
 
 def kept_note(result, start_step: int) -> str:

@@ -89,14 +89,57 @@ def take_pairs(dock, pairs, init, source: str, save_to, check) -> SentPairs:
     return SentPairs([name for name, _, _ in pairs], layers, check, source, sender)
 
 
+def handed(result, output: Path | None = None) -> tuple[str, Path | None, str]:
+    """The name and file of the weights the other docks get (the best), and what to say.
+
+    ``(name, file or None, what)``: ``what`` says which weights and file, for the status
+    line ("" when the best is the last). The run's file (``saved_to``) holds its last weights;
+    best weights of an earlier step are in ``NAME.best`` beside it (or beside ``output``,
+    after a fallback save) when that file records this best, else only in memory. Before,
+    the Predict dock showed the last weights' file and name with the best weights, so the
+    file gave another segmentation than the dock (and Export packaged the best weights
+    under the last file's name).
+    """
+    saved, best = result.saved_to, result.best_metrics or {}
+    step = best.get("step")
+    if getattr(result, "best_state", None) is None or step in (None, result.steps_done):
+        return (saved.name.removesuffix(".safetensors") if saved else "trained model"), saved, ""
+    what = "the start model" if step == 0 else f"the best model, of step {step}"
+    for beside in dict.fromkeys(p for p in (saved, output) if p is not None):
+        if _holds(beside, best):
+            path = _best_file(beside)
+            return path.name.removesuffix(".safetensors"), path, f"{what}, as {path.name}"
+    name = "start model" if step == 0 else f"trained model (best, step {step})"
+    return name, None, what
+
+
+def _best_file(path: Path) -> Path:
+    from napari_unet.core.training.checkpoint import best_path
+
+    return best_path(path)
+
+
+def _holds(path: Path, best: dict) -> bool:
+    """Whether ``NAME.best`` beside ``path`` records ``best`` (the run's best, not another's)."""
+    from napari_unet.core.errors import InputError
+    from napari_unet.core.models.modelfile import read_metadata
+
+    file = _best_file(path)
+    try:
+        meta = read_metadata(file) if file.is_file() else {}
+    except (InputError, OSError):
+        return False
+    return bool(best) and ((meta.get("metrics") or {}).get("at_save") or {}) == best
+
+
 def hand_over(dock, result, sent: SentPairs | None) -> None:
     """Give the (best) trained model to the docks that take one (Predict, Review).
 
-    The dock that sent the pairs the run trained on (``sent``) gets their token too.
+    Named, and shown with its file, as :func:`handed` says: the file that holds these
+    weights. The dock that sent the pairs the run trained on (``sent``) gets their token too.
     """
     model = result.best_model()
-    saved = result.saved_to
-    name = saved.name.removesuffix(".safetensors") if saved else "trained model"
+    name, saved, _ = handed(result, getattr(dock, "_output", None))
     sender = sent.sender() if sent is not None and sent.sender is not None else None
     for widget in list(dock._viewer.window.dock_widgets.values()):
         if widget is not dock and hasattr(widget, "set_model"):

@@ -344,7 +344,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
 
     def _export_source(self) -> tuple:
         """The model the Predict dock received (the best weights): ``(model, name, path)``."""
-        return th.export_source(self._result if self._done.is_set() else None)
+        result = self._result if self._done.is_set() else None
+        return th.export_source(result, getattr(self, "_output", None))
 
     def _on_error(self, exc: Exception) -> None:
         kept = getattr(exc, "result", None)  # an error after steps: the model as trained
