@@ -594,6 +594,7 @@ def test_reopening_a_changed_image_warns_but_restores(
     widget._save_btn.native.click()
     _wait_saved(qtbot, widget, project_folder_for(path) / ANNOTATIONS_FILE)
     tifffile.imwrite(path, 255 - data)  # same name and shape, other pixels
+    viewer.close()  # a live session in another window would refuse the second Start
     viewer2 = make_napari_viewer()
     widget2, _ = _widget(viewer2, qtbot, path)
     assert any("pixels" in m for m in messages)

@@ -25,7 +25,7 @@ from qtpy.QtCore import QTimer
 from napari_unet.widgets import _history
 from napari_unet.widgets._evaluate_work import restore_history
 
-__all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file"]
+__all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file", "read_only_why"]
 
 #: Milliseconds between two looks at the undo history (an undo on a hidden layer).
 POLL_MS = 300
@@ -113,6 +113,21 @@ class EditWatcher:
 
 #: The annotations layers running sessions save, each with its docks' :class:`LockedLayers`.
 _IN_SESSION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Annotations layers an Accept prediction writes into now (its pixels chosen beforehand).
+ACCEPTING: weakref.WeakSet = weakref.WeakSet()
+#: Annotations layers left read-only because no session saves them (:class:`LockedLayers`).
+_LOCKED: weakref.WeakSet = weakref.WeakSet()
+
+
+def read_only_why(layer) -> str | None:
+    """Why an Annotate dock keeps ``layer`` read-only: ``"accepting"``, ``"unsaved"``, or None.
+
+    Other docks (Live's accepts) ask before writing into a read-only layer: before, they
+    wrote into it anyway, and the cells collided with an accept's or were never saved.
+    """
+    if layer in ACCEPTING:
+        return "accepting"
+    return "unsaved" if layer in _LOCKED else None
 
 
 class LockedLayers:
@@ -140,10 +155,12 @@ class LockedLayers:
         history = _history.history_deques(layer) or (None, None)
         self._held.append((layer, history))
         layer.editable = False
+        _LOCKED.add(layer)
 
     def unlock(self, layer) -> None:
         """Make ``layer`` editable again, with its undo history (a session saves it again)."""
         _IN_SESSION.setdefault(layer, weakref.WeakSet()).add(self)
+        _LOCKED.discard(layer)
         for i, (held, history) in enumerate(self._held):
             if held is layer:
                 del self._held[i]
@@ -161,4 +178,5 @@ class LockedLayers:
     def forget(self, layer) -> None:
         """``layer`` leaves the viewer: keep nothing of it."""
         self._release(layer)
+        _LOCKED.discard(layer)
         self._held = [(held, h) for held, h in self._held if held is not layer]

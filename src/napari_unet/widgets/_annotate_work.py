@@ -15,6 +15,8 @@ off, and an import read meanwhile is refused), and Start (or a project folder ch
 would take the layer back is refused. Before, an import then shared ids with the accepted
 cells (separate cells merged into one object), and Start made the layer editable and
 Accept clickable again: strokes painted meanwhile were overwritten when the accept ended.
+The Live dock's accepts wait too (:data:`~._annotate_edits.ACCEPTING`), and an accept whose
+layer was written into all the same writes nothing (:func:`_written_meanwhile`).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from napari_unet.core.annotation.project import read_annotations, write_annotati
 from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.files import check_outputs
 from napari_unet.widgets import _history, _session
-from napari_unet.widgets._annotate_edits import chosen_file
+from napari_unet.widgets._annotate_edits import ACCEPTING, chosen_file
 from napari_unet.widgets._evaluate_work import restore_history
 
 __all__ = [
     "PART_PIXELS",
     "StackCounter",
     "plan_in_words",
+    "refused_elsewhere",
     "refused_while_accepting",
     "start_accept",
     "start_export",
@@ -83,6 +86,7 @@ def start_accept(dock) -> None:
     kept = (labels.mode, _history.history_deques(labels) or (None, None))
     labels.editable, dock._accept_btn.enabled, dock._import_btn.enabled = False, False, False
     dock._accepting = labels  # one accept at a time; Start and Import keep off this layer
+    ACCEPTING.add(labels)  # and other docks (Live's accepts) too
     dock._set_status("Accepting the prediction...")
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda result: _accepted(dock, labels, result, kept))
@@ -111,6 +115,7 @@ def _done(dock, labels, kept) -> None:
     else:
         dock._locks.keep_history(labels, history)
     dock._accepting = None
+    ACCEPTING.discard(labels)
     with contextlib.suppress(RuntimeError):  # the dock may be gone
         dock._accept_btn.enabled = dock._import_btn.enabled = dock._annotations is not None
 
@@ -139,9 +144,44 @@ def refused_while_accepting(dock, image) -> bool:
     return True
 
 
+def refused_elsewhere(dock, image) -> bool:
+    """Whether Start on ``image`` must be refused: another window's session saves its folder.
+
+    Two sessions autosaving one project folder write their own layers over each other's
+    cells (:func:`~._autosave.saved_elsewhere`); this dock restarting on its folder goes on.
+    A folder that is another image file's project is left to Start, which says so and
+    writes nothing there.
+    """
+    from napari_unet.core.annotation.project import check_project_folder
+    from napari_unet.widgets._autosave import saved_elsewhere
+
+    folder, src = dock._default_folder(image), getattr(image.source, "path", None)
+    try:
+        if folder is not None and src is not None:
+            check_project_folder(folder, src)
+    except InputError:
+        return False
+    taken = saved_elsewhere(folder, dock._saver, dock._viewer, f"{image.name} annotations")
+    if taken is None:
+        return False
+    dock._set_status(f"Not started: {taken}.")
+    show_error(f"{taken}.")
+    return True
+
+
 def _accepted(dock, labels, result, kept) -> None:
     idx, values, added, z, after, why = result
     if labels is not dock._annotations:  # the session moved on meanwhile
+        _done(dock, labels, kept)
+        return
+    if _written_meanwhile(labels, idx, values):
+        text = (
+            f"Accept prediction wrote nothing: {labels.name!r} was changed while the "
+            "prediction was being accepted (by another dock or a script), so its new cells "
+            "could cover those changes or share their ids; press Accept prediction again."
+        )
+        dock._set_status(text)
+        show_error(text)
         _done(dock, labels, kept)
         return
     values = values.astype(labels.data.dtype, copy=False)
@@ -169,6 +209,21 @@ def _accepted(dock, labels, result, kept) -> None:
         _done(dock, labels, kept)
 
     write(0)
+
+
+def _written_meanwhile(labels, idx, values) -> bool:
+    """Whether ``labels`` changed since the accept's worker read it, in ways that matter.
+
+    The accept writes new cells on pixels that were free (0), with ids above every id it
+    saw; written as computed, a cell added meanwhile on those pixels is overwritten, and one
+    with such an id elsewhere becomes one id in two places. Both are looked for (one pass
+    over the layer, a fraction of what writing a large accept costs). The layer is read-only
+    meanwhile, but napari lets code (another dock, a script) write into it all the same.
+    """
+    if not values.size:
+        return False
+    data = np.asarray(labels.data)
+    return bool(data.max() >= values.min() or np.any(data[idx]))
 
 
 def start_export(dock) -> None:

@@ -3,13 +3,15 @@
 A single-shot timer restarts on every change; when it fires, what differs from the last
 save is copied on the GUI thread (a memory copy) and written by
 :func:`napari_unet.core.annotation.project.save_project` in a thread worker. One save runs at a
-time; changes made meanwhile are saved right after it.
+time; changes made meanwhile are saved right after it. A project folder is saved by one
+running session at a time, in all windows of this process (:func:`saved_elsewhere`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,6 +86,67 @@ def not_writable(folder: Path) -> str:
     return f"The project folder {folder} is not writable (read-only)"
 
 
+#: Project folders running Annotate sessions autosave, in every viewer of this process:
+#: resolved folder -> [(its Autosaver, annotations layer, viewer: weakly; image name), ...].
+_SAVED_BY: dict[Path, list[tuple]] = {}
+
+
+def _key(folder) -> Path:
+    return Path(folder).expanduser().resolve()
+
+
+def _saving(saver, key: Path) -> bool:
+    """Whether ``saver`` still autosaves the folder ``key`` (its session runs)."""
+    if saver is None:
+        return False
+    try:
+        saver.timer.isActive()
+    except RuntimeError:  # Qt deleted its dock
+        return False
+    return saver.enabled and saver.folder is not None and _key(saver.folder) == key
+
+
+def _claim(saver) -> None:
+    """Note that ``saver``'s session autosaves its folder (its earlier claims dropped).
+
+    A session that ends (its saver reset to no folder, its dock deleted) lets it go.
+    """
+    for key, claims in list(_SAVED_BY.items()):
+        claims[:] = [c for c in claims if c[0]() is not saver and _saving(c[0](), key)]
+        if not claims:
+            del _SAVED_BY[key]
+    if saver.enabled and saver.session is not None:
+        labels, viewer, name = saver.session
+        refs = (weakref.ref(saver), weakref.ref(labels), weakref.ref(viewer))
+        _SAVED_BY.setdefault(_key(saver.folder), []).append((*refs, name))
+
+
+def saved_elsewhere(folder, saver, viewer, labels_name: str) -> str | None:
+    """Why ``saver`` must not save ``folder``: another running session saves it (None: free).
+
+    ``viewer`` and ``labels_name``: where the session that would save it annotates.
+    Another dock's session on the same layer (two Annotate docks on one image) writes
+    the same annotations: it is no conflict. Before, two windows on one image file both
+    autosaved its project folder, each writing its own layer over the other's cells.
+    """
+    if folder is None or viewer is None:
+        return None
+    key, layers = _key(folder), viewer.layers
+    mine = layers[labels_name] if labels_name in layers else None
+    for ref, labels, where, name in _SAVED_BY.get(key, []):
+        other = ref()
+        if other is saver or not _saving(other, key):
+            continue
+        if where() is viewer and mine is not None and labels() is mine:
+            continue  # the same layer, in another dock
+        place = "another Annotate dock of this window" if where() is viewer else "another window"
+        return (
+            f"{name!r} is annotated in {place}; its project folder {key.name} is saved by "
+            "that session: annotate it there, or choose another project folder"
+        )
+    return None
+
+
 def check_parent(folder: Path) -> None:
     """Refuse a project folder inside a folder that does not exist (a half-typed path).
 
@@ -118,6 +181,7 @@ class Autosaver:
         self.image: Path | None = None  # the image file: never written over (save_project)
         self._saved: State | None = None
         self._start_region: list | None = None  # the region as Start made it (see _blank)
+        self.session: tuple | None = None  # (annotations layer, viewer, image name)
         self.failure: str | None = None  # the last save's error, until a save succeeds
         self._saving = False
         self._pending = False
@@ -133,31 +197,39 @@ class Autosaver:
 
     def reset(
         self, folder: Path | None, identity: dict, saved: State | None, ok: bool, image=None,
-        region: list | None = None,
+        region: list | None = None, session: tuple | None = None,
     ) -> None:  # fmt: skip
         """Point at ``folder``; ``saved`` is what the folder already holds (None: nothing).
 
         ``image`` is the image's file (None: none); ``region`` the session's region as Start
-        made it (see :meth:`_blank`).
+        made it (see :meth:`_blank`); ``session`` (annotations layer, viewer, image name)
+        marks the folder as saved by it, for every window's Annotate docks
+        (:func:`saved_elsewhere`), until the saver is reset to no folder.
         """
         self.timer.stop()
         self.folder, self.identity, self._saved, self.image = folder, identity, saved, image
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None
         self._start_region = region
+        self.session = session if folder is not None else None
+        _claim(self)
 
     def set_folder(self, folder: Path | None) -> None:
         """Switch to another folder: write everything there at the next save."""
         ok = True
+        labels, viewer, _name = self.session or (None, None, "")
         try:  # never another file's project, nor over the image itself
             if folder is not None:
                 check_parent(folder)
                 fileless = self.image is None
                 check_project_folder(folder, self.image, fileless, self.identity)
+                taken = saved_elsewhere(folder, self, viewer, getattr(labels, "name", ""))
+                if taken is not None:  # another window's session writes it
+                    raise InputError(taken)
         except InputError as exc:
             show_error(f"{exc}. Autosave is off until you choose another project folder.")
             ok = False
-        self.reset(folder, self.identity, None, ok, self.image, self._start_region)
+        self.reset(folder, self.identity, None, ok, self.image, self._start_region, self.session)
         if ok and folder is not None and not self.enabled:
             show_error(f"{not_writable(folder)}; autosave stays off.")
         self._on_status(self.note())

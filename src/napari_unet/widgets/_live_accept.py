@@ -5,6 +5,11 @@ whose sides move out until the object lies inside it; *Accept all* merges the bo
 of the region (the view box, or the box of the chosen Shapes layer's shapes). New cells
 still take ids above every id of the plane, so ids stay unique. On an 8192 x 8192 plane,
 labelling the whole plane took a click 0.9 s and a view's Accept all 3.1 s of the GUI thread.
+
+Neither writes into a read-only annotations layer (:func:`refuse_read_only`): the Annotate
+dock makes it so while its *Accept prediction* writes into it, and when no session saves it.
+Before, Live wrote anyway: its cells took the same new ids as the Annotate accept's (one id
+in two places) and were then written over by it, or were never saved.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["accept_at", "accept_in_box", "accept_region", "click_gesture", "mask_box",
-           "object_window"]  # fmt: skip
+           "object_window", "read_only_note", "refuse_read_only"]  # fmt: skip
 
 #: Half side of the first window searched around a click (pixels).
 WINDOW = 64
@@ -102,6 +107,41 @@ def object_window(live: np.ndarray, y: int, x: int) -> tuple[tuple[slice, slice]
         reach = [r * 2 if t else r for r, t in zip(reach, touches, strict=True)]
 
 
+def _read_only_why(labels) -> str | None:
+    """Why ``labels`` is read-only, in words (None: it is editable)."""
+    from napari_unet.widgets._annotate_edits import read_only_why
+
+    if labels is None or labels.editable:
+        return None
+    why = read_only_why(labels)
+    if why == "accepting":
+        return "the Annotate dock's Accept prediction is writing into it; accept when it ends"
+    if why == "unsaved":
+        return (
+            "no Annotate session saves it (cells accepted now would never be saved): press "
+            "Start annotating on its image in the Annotate dock"
+        )
+    return "make it editable (or choose an editable layer)"
+
+
+def refuse_read_only(labels) -> None:
+    """Raise an InputError saying why nothing is accepted into ``labels`` if it is read-only."""
+    from napari_unet.core.errors import InputError
+
+    because = _read_only_why(labels)
+    if because is not None:
+        raise InputError(f"Nothing accepted: {labels.name!r} is read-only: {because}")
+
+
+def read_only_note(dock) -> str:
+    """For the Live status line, while its annotations are read-only: accepts are off, why.
+
+    The refusal itself is shown once; the status line is refreshed twice a second.
+    """
+    because = _read_only_why(dock._annotations)
+    return "" if because is None else f"; accepting is off (annotations read-only): {because}"
+
+
 def accept_at(live, labels, y: int, x: int) -> bool:
     """Copy the predicted object of ``live`` at ``(y, x)`` into the Labels layer ``labels``.
 
@@ -115,12 +155,14 @@ def accept_at(live, labels, y: int, x: int) -> bool:
     Raises
     ------
     InputError
-        From the merge (ids that do not fit the labels' type).
+        From the merge (ids that do not fit the labels' type); a read-only ``labels``
+        (:func:`refuse_read_only`).
     """
     from napari_unet.core.annotation.edits import accepted_changes, next_free_id
 
     if labels.data.shape != live.shape or int(live[y, x]) == 0 or labels.data[y, x] != 0:
         return False  # (annotations of another shape now: nothing to copy into)
+    refuse_read_only(labels)
     (ys, xs), mask = object_window(live, y, x)
     first = next_free_id(np.asarray(labels.data))
     (py, px), values, added = accepted_changes(
@@ -149,10 +191,12 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
     Raises
     ------
     InputError
-        From the merge (ids that do not fit the labels' type).
+        From the merge (ids that do not fit the labels' type); a read-only ``labels``
+        (:func:`refuse_read_only`).
     """
     from napari_unet.core.annotation.edits import accepted_changes, next_free_id
 
+    refuse_read_only(labels)
     y0, y1, x0, x1 = box
     part = None if region is None else np.asarray(region[y0:y1, x0:x1], bool)
     first = next_free_id(np.asarray(labels.data))

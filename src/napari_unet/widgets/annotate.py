@@ -27,6 +27,7 @@ from napari_unet.widgets._annotate_edits import EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_work import (
     StackCounter,
     plan_in_words,
+    refused_elsewhere,
     refused_while_accepting,
     start_accept,
     start_export,
@@ -80,6 +81,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._edits = EditWatcher(self.native, self._on_changed, self._counts_later)
         self._marker = _session.PlaneMarker(self)
         self._close_watcher = CloseWatcher(self._saver.flush)
+        self._end_watcher = CloseWatcher(lambda: self._detach(lock=False), confirmed=True)
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
         self._counts_timer.setInterval(COUNTS_MS)
@@ -191,8 +193,8 @@ class AnnotateWidget(KeepsPicks, Container):
         if image is None:
             show_error("Choose an image layer to annotate first.")
             return
-        if refused_while_accepting(self, image):  # its layer is being written into
-            return
+        if refused_while_accepting(self, image) or refused_elsewhere(self, image):
+            return  # its layer is being written into; another window saves its folder
         try:
             plan = plan_axes(image.data.shape, rgb=image.rgb, axes=self._axes.value)
         except InputError as exc:
@@ -225,10 +227,12 @@ class AnnotateWidget(KeepsPicks, Container):
         self._viewer.layers.selection.active = labels
         # Closing the window flushes what the debounce timer has not written yet.
         self.native.window().installEventFilter(self._close_watcher)
+        self.native.window().installEventFilter(self._end_watcher)  # closed: the session ends
         saved = None  # what the folder holds, so that only differences are written
         if project is not None and project.annotations is not None:
             saved = (project.annotations, shapes_state(project.region_data, project.region_types))
-        self._saver.reset(folder, identity, saved, ok, src, self._state()[1])
+        session = (labels, self._viewer, image.name)  # its folder is saved by it alone
+        self._saver.reset(folder, identity, saved, ok, src, self._state()[1], session)
         if last is not None and not np.array_equal(labels.data, last):
             self._saver.changed()  # its strokes the folder does not hold yet
         self._enable_session(True)

@@ -35,6 +35,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets import _live_runs as runs
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._exporting import load_model_file
+from napari_unet.widgets._live_accept import read_only_note
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plane_note, read_inputs
 from napari_unet.widgets._live_parts import (
@@ -338,7 +339,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if not t.data.annotated:
             state = "waiting for the first painted cell"
         state += inputs_note(self) + runs.run_note(self)  # the plane, other images, continued
-        seen += plane_note(self)  # the slider shows another plane
+        seen += plane_note(self) + read_only_note(self)  # another plane; no accepts now
         problem = runs.reshaped(self) if t.error is None else memory_message(t.error) or t.error
         if problem is not None:  # an error of the thread, or the annotations reshaped
             self.stop()
