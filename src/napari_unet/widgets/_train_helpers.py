@@ -228,12 +228,14 @@ def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
         return old, None
     if old is not None:  # from an image of another size
         viewer.layers.remove(old)
+    drawing = drawn_as(shape, PREVIEW_FILL)
     new = viewer.add_labels(
-        np.zeros(shape, np.int32), name=name, opacity=PREVIEW_OPACITY,
+        np.zeros(shape, np.int32), name=name, opacity=drawing.get("opacity", PREVIEW_OPACITY),
         metadata=marked("preview", name), **placement,
     )  # fmt: skip
-    drawing = drawn_as(shape, PREVIEW_FILL)
-    new.contour, new.opacity = drawing.get("contour", 0), drawing.get("opacity", PREVIEW_OPACITY)
+    contour = drawing.get("contour", 0)
+    if new.contour != contour:  # each set redraws the plane (0.17 s at 8192 x 8192)
+        new.contour = contour
     return new, new
 
 
