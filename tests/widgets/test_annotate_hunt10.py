@@ -158,3 +158,25 @@ def test_import_of_ids_a_users_layer_cannot_hold_is_refused(
     assert "Import refused" in errors[-1] and "do not fit" in errors[-1]
     assert np.dtype(dtype).name in errors[-1] and "Import refused" in widget._status.value
     np.testing.assert_array_equal(labels.data, before)
+
+
+def test_a_second_dock_on_the_image_waits_for_the_first_docks_accept(
+    make_napari_viewer, qtbot, tmp_path, errors, monkeypatch
+):
+    """Before, only the accepting dock refused: a second Annotate dock's Start on the same
+    image made the layer editable during the accept and its Accept and Import were on."""
+    gate = _held_accepts(monkeypatch)
+    viewer = make_napari_viewer()
+    layer, prediction = _image_and_cells(viewer)
+    first = _widget(viewer, layer, tmp_path / "proj")
+    labels = first._annotations
+    first._prediction_combo.value = viewer.add_labels(prediction, name="im segmentation (m)")
+    first._accept_btn.native.click()
+    second = _widget(viewer, layer, tmp_path / "proj")
+    assert not labels.editable and "wait for it to finish" in second._status.value
+    assert not second._accept_btn.enabled and not second._import_btn.enabled
+    gate.set()
+    qtbot.waitUntil(lambda: _accept_done(first), timeout=WORKER_MS)
+    second._start_btn.native.click()  # the accept done: the second dock starts
+    assert second._annotations is labels and labels.editable and second._accept_btn.enabled
+    assert "Accepted 10 predicted cells" in first._status.value

@@ -106,3 +106,22 @@ def test_a_folder_another_dock_of_the_window_saves_is_refused(
     qtbot.waitUntil(
         lambda: bool((tmp_path / "proj" / ANNOTATIONS_FILE).exists()), timeout=WORKER_MS
     )
+
+
+def test_a_folder_chosen_after_clearing_the_box_is_claimed_too(
+    make_napari_viewer, qtbot, tmp_path, errors
+):
+    """Before, clearing the project folder box of an image without a file dropped the
+    session for good: a folder chosen next was saved without a claim, and another dock
+    could start there too."""
+    viewer = make_napari_viewer()
+    image = touching_cells((64, 64), n_cells=5, seed=2)[0]
+    a = viewer.add_image(image, name="A")
+    b = viewer.add_image(image[::-1].copy(), name="B")
+    first = _widget(viewer, a, tmp_path / "proj")
+    first._folder.value = None  # cleared: autosave off
+    first._folder.value = tmp_path / "proj2"  # then another folder, holding no project yet
+    assert first._saver.enabled
+    second = _widget(viewer, b, tmp_path / "proj2")
+    assert second._annotations is None
+    assert "'A' is annotated in another Annotate dock" in second._status.value

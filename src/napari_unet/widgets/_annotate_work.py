@@ -75,6 +75,9 @@ def start_accept(dock) -> None:
             "region back, then accept."
         )
         return
+    if labels in ACCEPTING:  # another Annotate dock's accept writes into it now
+        show_error(f"Accept prediction is still writing into {labels.name!r}: wait for it.")
+        return
     try:
         job = _session.acceptance_job(
             dock._viewer, labels, dock._plan, dock._region, pred_layer, dock._min_size.value
@@ -127,13 +130,10 @@ def refused_while_accepting(dock, image) -> bool:
     strokes painted then would be overwritten when it ends. Start on another image still
     goes on (the accepting layer stays read-only, as any layer no session saves).
     """
-    busy, layers = dock._accepting, dock._viewer.layers
-    if busy is None:
-        return False
-    name = f"{image.name} annotations"  # the layer Start takes (_session.attach_labels)
-    if not (image is dock._image and dock._annotations is busy) and not (
-        name in layers and layers[name] is busy
-    ):
+    layers, name = dock._viewer.layers, f"{image.name} annotations"  # the layer Start takes
+    busy = dock._annotations if image is dock._image else None
+    busy = busy if busy is not None else (layers[name] if name in layers else None)
+    if busy not in ACCEPTING:  # any dock's accept: another dock on the image too
         return False
     text = (
         f"Accept prediction is still writing into {busy.name!r}: wait for it to finish, "
@@ -274,7 +274,7 @@ def _imported(dock, data: np.ndarray, path=None) -> None:
     labels = dock._annotations
     if labels is None:
         return
-    if labels is dock._accepting:
+    if labels in ACCEPTING:  # this dock's accept, or another dock's on the same layer
         text = (
             "Import refused: Accept prediction is still writing into the annotations; "
             "import again when it has finished. Nothing changed."

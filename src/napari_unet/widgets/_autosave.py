@@ -211,7 +211,7 @@ class Autosaver:
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None
         self._start_region = region
-        self.session = session if folder is not None else None
+        self.session = session  # kept with no folder: a folder chosen later is claimed
         _claim(self)
 
     def set_folder(self, folder: Path | None) -> None:

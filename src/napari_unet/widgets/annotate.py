@@ -23,7 +23,7 @@ from napari_unet.core.annotation.project import holds_project, image_identity, p
 from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
-from napari_unet.widgets._annotate_edits import EditWatcher, LockedLayers
+from napari_unet.widgets._annotate_edits import ACCEPTING, EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_work import (
     StackCounter,
     plan_in_words,
@@ -168,7 +168,8 @@ class AnnotateWidget(KeepsPicks, Container):
     def _enable_session(self, on: bool) -> None:
         for w in (self._new_cell_btn, self._export_btn, self._import_btn, self._save_btn):
             w.enabled = on
-        self._accept_btn.enabled = on and self._accepting is None  # one accept at a time
+        busy = self._accepting is not None or self._annotations in ACCEPTING  # any dock's
+        self._accept_btn.enabled = self._import_btn.enabled = on and not busy
 
     def _set_status(self, text: str) -> None:
         # A save may finish after the window closed and its label was deleted.
