@@ -111,13 +111,18 @@ def shows_image_plane(viewer) -> bool:
 def widen_labels(layer) -> bool:
     """Give a Labels layer of one-byte ids (napari's *New labels* layer) int32; True if so.
 
-    Accepting predictions adds a cell per object: 255 ids are soon spent. The values are
-    kept; the layer's undo history starts again.
+    Accepting predictions adds a cell per object: 255 ids are soon spent. A layer read
+    lazily from a file (one level of dask or zarr: an OME-Zarr label image napari-unet's
+    reader opened) gets its values in memory, so the file is never written and accepts can
+    write into it (before, an accept raised NotImplementedError from dask and the status
+    stayed on "Accepting..."). The values are kept; the layer's undo history starts again.
     """
     dtype = np.dtype(layer.data.dtype)
-    if dtype.kind not in "ui" or dtype.itemsize > 1:
+    small = dtype.kind in "ui" and dtype.itemsize == 1
+    if not small and isinstance(layer.data, np.ndarray):
         return False
-    layer.data = np.asarray(layer.data).astype(np.int32)
+    values = np.asarray(layer.data)
+    layer.data = values.astype(np.int32) if small else values
     return True
 
 

@@ -41,16 +41,19 @@ def attach_labels(viewer, image, plan, where: dict, project) -> Labels:
     """
     name = f"{image.name} annotations"
     existing = viewer.layers[name] if name in viewer.layers else None
-    if isinstance(existing, Labels) and existing.data.shape == plan.labels_shape:
-        widen_labels(existing)  # napari's New labels is uint8: 255 cells at most
+    pyramid = isinstance(existing, Labels) and existing.multiscale  # an OME-Zarr's levels
+    if isinstance(existing, Labels) and not pyramid and existing.data.shape == plan.labels_shape:
+        widen_labels(existing)  # uint8 (255 cells at most), or read lazily: in memory
         place(existing, where)  # its rotation, shear...: before, scale and translate only
         return existing
-    if existing is not None:
-        show_warning(f"Layer {name!r} has another shape; it is renamed and kept.")
+    if existing is not None:  # (a pyramid: accepts could not write into it)
+        show_warning(f"Layer {name!r} has another shape or several levels; it is renamed and kept.")
         existing.name = f"{name} (old)"
     data = np.zeros(plan.labels_shape, np.uint32)
     if project is not None and project.annotations is not None:
         data = project.annotations.astype(np.uint32)
+    elif pyramid and tuple(existing.data[0].shape) == plan.labels_shape:
+        data = np.asarray(existing.data[0]).astype(np.uint32)  # its full resolution
     return viewer.add_labels(data, name=name, opacity=0.6, **where)
 
 

@@ -189,7 +189,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         previous = runs.resumable(self, inputs)  # Stop, then Start: go on with its model
         self.stop()
         image, labels, plane = inputs.image, inputs.labels, inputs.plane.shape
-        _layers.widen_labels(labels)  # napari's New labels is uint8: 255 cells at most
+        _layers.widen_labels(labels)  # uint8 (255 cells at most), or read lazily: in memory
         self._image, self._annotations, self._plane = image, labels, inputs.plane
         self.trainer = LiveTrainer(
             model if previous is None else previous.snapshot(), meta, inputs.plane.raw,
