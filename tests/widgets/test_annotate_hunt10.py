@@ -180,3 +180,18 @@ def test_a_second_dock_on_the_image_waits_for_the_first_docks_accept(
     second._start_btn.native.click()  # the accept done: the second dock starts
     assert second._annotations is labels and labels.editable and second._accept_btn.enabled
     assert "Accepted 10 predicted cells" in first._status.value
+
+
+def test_export_tiff_refuses_a_name_of_another_format(make_napari_viewer, qtbot, tmp_path, errors):
+    """Before, cells.png got TIFF bytes, and the status said it was exported."""
+    viewer = make_napari_viewer()
+    layer, _ = _image_and_cells(viewer)
+    widget = _widget(viewer, layer, tmp_path / "proj")
+    widget._annotations.paint((10, 10), 3)
+    widget._tiff_path.value = tmp_path / "cells.png"
+    widget._export_btn.native.click()
+    assert errors and "name it cells.tif" in errors[-1]
+    assert not (tmp_path / "cells.png").exists()
+    widget._tiff_path.value = tmp_path / "cells"  # no suffix: .tif added, as before
+    widget._export_btn.native.click()
+    qtbot.waitUntil(lambda: bool((tmp_path / "cells.tif").exists()), timeout=WORKER_MS)

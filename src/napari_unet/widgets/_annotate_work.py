@@ -237,6 +237,9 @@ def start_export(dock) -> None:
         show_error("Start annotating and enter a TIFF file name first.")
         return
     path = path.with_suffix(".tif") if path.suffix == "" else path
+    if path.suffix.lower() not in (".tif", ".tiff"):  # TIFF bytes under a .png name: before
+        show_error(f"Export refused: Export TIFF writes a TIFF: name it {path.stem}.tif")
+        return
     source = getattr(dock._image.source, "path", None)
     try:  # never over the image itself
         check_outputs([path], [source])

@@ -368,9 +368,10 @@ class ReviewWidget(Container):
         entry = self.review.entries[name]
         objects = entry.objects if objects is None else objects
         changed = entry.extra.get("changed")
+        found = "not read or predicted" if objects is None else (  # (a failed image's)
+            f"{objects} objects from {entry.source or 'the model'}")
         self._status.value = (
-            f"{self._position()} {name}: {entry.status}; {objects} objects from "
-            f"{entry.source or 'the model'}; {entry.seconds:.0f} s spent"
+            f"{self._position()} {name}: {entry.status}; {found}; {entry.seconds:.0f} s spent"
         ) + (f". {changed}" if changed else "")
 
     def _show_progress(self) -> None:
