@@ -109,20 +109,16 @@ def shows_image_plane(viewer) -> bool:
 
 
 def widen_labels(layer) -> bool:
-    """Give a Labels layer of one-byte ids (napari's *New labels* layer) int32; True if so.
+    """Give one-byte ids (napari's *New labels*: 255 cells) int32, lazy data memory: True if so.
 
-    Accepting predictions adds a cell per object: 255 ids are soon spent. A layer read
-    lazily from a file (one level of dask or zarr: an OME-Zarr label image napari-unet's
-    reader opened) gets its values in memory, so the file is never written and accepts can
-    write into it (before, an accept raised NotImplementedError from dask and the status
-    stayed on "Accepting..."). The values are kept; the layer's undo history starts again.
+    A layer read lazily (dask, zarr: a reader-opened OME-Zarr label image) is never written
+    back; accepts raised dask's NotImplementedError. The layer's undo history starts again.
     """
     dtype = np.dtype(layer.data.dtype)
     small = dtype.kind in "ui" and dtype.itemsize == 1
     if not small and isinstance(layer.data, np.ndarray):
         return False
-    values = np.asarray(layer.data)
-    layer.data = values.astype(np.int32) if small else values
+    layer.data = np.asarray(layer.data).astype(np.int32) if small else np.asarray(layer.data)
     return True
 
 
