@@ -47,18 +47,25 @@ def _best_at_first_evaluation(monkeypatch) -> None:
     monkeypatch.setattr(validation, "evaluate_pairs", scored)
 
 
+def _run_beside_predict(qtbot, viewer, widget) -> PredictWidget:
+    """Train (validation every 2 steps, a set rate: no scoring to choose it), a Predict dock
+    beside it to be handed the model; that dock."""
+    widget._val_every.value, widget._lr.value = 2, 1e-3
+    predict = PredictWidget(viewer)
+    viewer.window.add_dock_widget(predict, name="Predict")
+    widget._start.native.click()
+    qtbot.waitUntil(lambda: bool(widget._result is not None and widget._start.enabled),
+                    timeout=120000)  # fmt: skip
+    return predict
+
+
 def test_predict_and_export_name_the_file_of_the_best_weights(
     make_napari_viewer, qtbot, tmp_path, errors, monkeypatch
 ):
     _best_at_first_evaluation(monkeypatch)
     viewer, widget = setup(make_napari_viewer, tmp_path, steps=4)
     widget._start_from.value = SCRATCH
-    widget._val_every.value, widget._lr.value = 2, 1e-3  # a set rate: no scoring to choose it
-    predict = PredictWidget(viewer)
-    viewer.window.add_dock_widget(predict, name="Predict")
-    widget._start.native.click()
-    qtbot.waitUntil(lambda: bool(widget._result is not None and widget._start.enabled),
-                    timeout=120000)  # fmt: skip
+    predict = _run_beside_predict(qtbot, viewer, widget)
     result = widget._result
     assert result.best_metrics["step"] == 2 and result.steps_done == 4
     last, best = tmp_path / "cells.safetensors", tmp_path / "cells.best.safetensors"
@@ -91,12 +98,7 @@ def test_a_start_model_kept_as_the_best_is_handed_as_its_file(
     viewer, widget = setup(make_napari_viewer, tmp_path, steps=2)
     widget._init_file.value = start
     widget._start_from.value = FILE
-    widget._val_every.value, widget._lr.value = 2, 1e-3  # a set rate: no scoring to choose it
-    predict = PredictWidget(viewer)
-    viewer.window.add_dock_widget(predict, name="Predict")
-    widget._start.native.click()
-    qtbot.waitUntil(lambda: bool(widget._result is not None and widget._start.enabled),
-                    timeout=120000)  # fmt: skip
+    predict = _run_beside_predict(qtbot, viewer, widget)
     assert widget._result.best_metrics["step"] == 0 and widget._result.steps_done == 2
     best = tmp_path / "cells.best.safetensors"
     assert predict._form.saved == best and predict._form.model_name == "cells.best"

@@ -100,36 +100,19 @@ def handed(result, output: Path | None = None) -> tuple[str, Path | None, str]:
     file gave another segmentation than the dock (and Export packaged the best weights
     under the last file's name).
     """
+    from napari_unet.core.training.checkpoint import best_path, holds_best
+
     saved, best = result.saved_to, result.best_metrics or {}
     step = best.get("step")
     if getattr(result, "best_state", None) is None or step in (None, result.steps_done):
         return (saved.name.removesuffix(".safetensors") if saved else "trained model"), saved, ""
     what = "the start model" if step == 0 else f"the best model, of step {step}"
     for beside in dict.fromkeys(p for p in (saved, output) if p is not None):
-        if _holds(beside, best):
-            path = _best_file(beside)
+        if holds_best(beside, best):  # this run's best, not another's
+            path = best_path(beside)
             return path.name.removesuffix(".safetensors"), path, f"{what}, as {path.name}"
     name = "start model" if step == 0 else f"trained model (best, step {step})"
     return name, None, what
-
-
-def _best_file(path: Path) -> Path:
-    from napari_unet.core.training.checkpoint import best_path
-
-    return best_path(path)
-
-
-def _holds(path: Path, best: dict) -> bool:
-    """Whether ``NAME.best`` beside ``path`` records ``best`` (the run's best, not another's)."""
-    from napari_unet.core.errors import InputError
-    from napari_unet.core.models.modelfile import read_metadata
-
-    file = _best_file(path)
-    try:
-        meta = read_metadata(file) if file.is_file() else {}
-    except (InputError, OSError):
-        return False
-    return bool(best) and ((meta.get("metrics") or {}).get("at_save") or {}) == best
 
 
 def hand_over(dock, result, sent: SentPairs | None) -> None:

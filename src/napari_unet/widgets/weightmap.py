@@ -10,7 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QDockWidget
 
-from napari_unet.core.images.labels import check_not_saved_mask, mask_pieces
+from napari_unet.core.images.labels import check_not_saved_mask
 from napari_unet.core.options import describe
 from napari_unet.core.training.targets import MODES, WeightMapSettings
 from napari_unet.core.training.weightmap import iter_target_and_weights
@@ -383,7 +383,6 @@ def _copied_then(labels: np.ndarray, copy: bool, what: str = "labels", **kwargs)
     if copy:
         labels = np.array(labels)
         yield _COPIED
-    check_not_saved_mask(labels, what)
-    if (found := mask_pieces(labels)) is not None:
+    if (found := check_not_saved_mask(labels, what)) is not None:
         yield SharedId(*found)
     return (yield from iter_target_and_weights(labels, **kwargs))

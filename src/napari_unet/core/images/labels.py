@@ -166,7 +166,7 @@ def check_not_mask(labels, what: str = "labels") -> None:
 SAVED_MASK_IDS = (255, 65535)
 
 
-def check_not_saved_mask(labels, what: str = "labels") -> None:
+def check_not_saved_mask(labels, what: str = "labels") -> tuple[int, int] | None:
     """Refuse a mask given as arrays: boolean, or one id of 255 or 65535 in many pieces.
 
     For arrays (``make_pairs``, ``median_diameter``), not files: a napari Labels layer
@@ -174,6 +174,7 @@ def check_not_saved_mask(labels, what: str = "labels") -> None:
     (:func:`check_not_mask`), so only a mask as image tools save one is refused: its one
     id at the top of 8 or 16 bits (:data:`SAVED_MASK_IDS`) over :data:`MASK_PIECES` or
     more pieces. Before, such a mask trained (and measured) as one giant cell, silently.
+    Returns what :func:`mask_pieces` found (one other id over many pieces, kept), or None.
     """
     arr = labels if type(labels).__module__.startswith("dask") else np.asarray(labels)
     if arr.dtype == bool:
@@ -182,6 +183,7 @@ def check_not_saved_mask(labels, what: str = "labels") -> None:
     if found is not None and found[0] in SAVED_MASK_IDS:
         kind = f"a mask (the one id {found[0]} covers {found[1]} separate objects)"
         raise InputError(_mask_message(what, kind))
+    return found
 
 
 def mask_pieces(labels) -> tuple[int, int] | None:

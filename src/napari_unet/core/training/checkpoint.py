@@ -244,7 +244,7 @@ def drop_replaced(result: TrainResult, output: Path) -> None:
     from napari_unet.core.models.modelfile import read_metadata
 
     best = best_path(output)
-    if best.is_file() and not _holds_best(output, result.best_metrics):
+    if best.is_file() and not holds_best(output, result.best_metrics):
         try:
             run = (read_metadata(best).get("provenance") or {}).get("run_id")
         except (InputError, OSError):
@@ -311,7 +311,7 @@ def _best_beside(path: Path, best_metrics: dict | None) -> dict | None:
     """
     from napari_unet.core.models.modelfile import load_model
 
-    if not _holds_best(path, best_metrics):
+    if not holds_best(path, best_metrics):
         return None
     try:
         model, _ = load_model(best_path(path), device="cpu")
@@ -320,7 +320,7 @@ def _best_beside(path: Path, best_metrics: dict | None) -> dict | None:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _holds_best(path: Path, best_metrics: dict | None) -> bool:
+def holds_best(path: Path, best_metrics: dict | None) -> bool:
     """Whether ``NAME.best`` beside ``path`` records ``best_metrics`` (its header only)."""
     from napari_unet.core.models.modelfile import read_metadata
 
@@ -344,7 +344,7 @@ def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | N
     b, path = result.best_metrics, best_path(output)
     if result.best_state is None or not b or b["step"] > start:
         return None
-    if _holds_best(output, b):
+    if holds_best(output, b):
         return None  # already there (resumed in place)
     meta = copy.deepcopy(result.best_metadata())
     meta.pop("metrics", None)
