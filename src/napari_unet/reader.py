@@ -6,7 +6,8 @@ a multiscale Image layer (one per channel when its ``axes`` name a channel axis,
 ``"<image> <channel>"`` after the channel labels of its ``omero`` metadata) with a
 Labels layer for each label image listed in its ``labels`` group, named after the image
 (``"<image> <label name>"``). Axes of size 1 other than channels, y and x (the t and z of
-bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them; a label
+bioformats2raw's t, c, z, y, x) are dropped, as ``omezarr.open_image`` drops them; the
+axes kept are named after the file's (napari's ``axis_labels``: ``z``, ``y``, ``x``); a label
 image's channel axis of size 1 is dropped too (ome-zarr-py and IDR write labels with the
 image's t, c, z, y, x and c = 1), so it lines up with the image's channel layers. Every
 level is a dask array over the store: napari reads the chunks of the level and region in
@@ -175,6 +176,9 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
         for key in ("scale", "translate", "units"):
             if key in meta:
                 del meta[key][channel]
+    named = letters.replace("C", "") if channel >= 0 else letters
+    if len(named) == len(set(named)) == levels[0].ndim - (channel >= 0) and "Q" not in named:
+        meta["axis_labels"] = tuple(named.lower())  # "z": Annotate's auto reads planes
     return data, meta, kind
 
 

@@ -99,7 +99,7 @@ def image_planes(layer, in_channels: int = 1) -> tuple[object, int | None]:
             "axes open one time point, or one layer per channel"
         )
     try:
-        plan, _ = prediction_plan(shape, rgb, in_channels)
+        plan, _ = prediction_plan(shape, rgb, in_channels, getattr(layer, "axis_labels", None))
     except InputError as exc:  # channels last, shown by napari as narrow planes
         raise InputError(f"{layer.name!r}: {exc}") from None
     return data, (shape[0] if plan.kind == "stack" else None)

@@ -337,7 +337,8 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         # planes (napari's slider), one prediction each: as the command line reads it.
         channels = model_channels(self.model, self.pending)
         data = _layers.image_data(layer, channels)  # full resolution; an RGB layer's alpha
-        plan, axis = prediction_plan(data.shape, bool(getattr(layer, "rgb", False)), channels)
+        rgb, names = bool(getattr(layer, "rgb", False)), getattr(layer, "axis_labels", None)
+        plan, axis = prediction_plan(data.shape, rgb, channels, names)
         options = {
             "tile": self._tile.value or None,
             "device": self._device.value,

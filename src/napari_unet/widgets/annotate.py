@@ -197,7 +197,8 @@ class AnnotateWidget(KeepsPicks, Container):
         if refused_while_accepting(self, image) or refused_elsewhere(self, image):
             return  # its layer is being written into; another window saves its folder
         try:
-            plan = plan_axes(image.data.shape, rgb=image.rgb, axes=self._axes.value)
+            names = getattr(image, "axis_labels", None)  # the reader names a file's z
+            plan = plan_axes(image.data.shape, image.rgb, self._axes.value, names=names)
         except InputError as exc:
             show_error(str(exc))
             return

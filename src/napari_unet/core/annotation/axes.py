@@ -39,7 +39,11 @@ class AxesPlan:
 
 
 def plan_axes(
-    shape: Sequence[int], rgb: bool = False, axes: str = "auto", verb: str = "annotate"
+    shape: Sequence[int],
+    rgb: bool = False,
+    axes: str = "auto",
+    verb: str = "annotate",
+    names: Sequence[str] | None = None,
 ) -> AxesPlan:
     """Decide which axes of an image are annotated.
 
@@ -50,7 +54,9 @@ def plan_axes(
     as channels and anything longer as planes, except that a last axis that short
     (channels last, which napari would show as narrow planes) is refused with a message.
     Labels of a channels-first image have two axes; napari lines layers up by their last
-    axes, so they overlay every channel.
+    axes, so they overlay every channel. Where the file names the first axis (``names``,
+    napari's ``axis_labels``: the reader passes an OME-Zarr image's ``z``, ``t``, ``c``),
+    ``"auto"`` follows the name: a z-stack of 3 planes is planes, not channels.
 
     Parameters
     ----------
@@ -63,6 +69,8 @@ def plan_axes(
     verb : str
         What the refusals say is refused (``"annotate"``, ``"predict"``); the Annotate
         dock's own choice of reading (*Leading axis*) is offered only to annotate.
+    names : sequence of str, optional
+        The axes' names (a layer's ``axis_labels``); napari's unnamed ``"-3"`` are ignored.
 
     Returns
     -------
@@ -89,6 +97,7 @@ def plan_axes(
             raise InputError(f"a 2D image {shape} has no {axes} axis; choose 'auto' or '2D'")
         return AxesPlan("2D", shape, 0)
     if ndim == 3:
+        axes = named_reading(names) if axes == "auto" else axes
         if axes == "2D":
             raise InputError(
                 f"image of shape {shape} is 3D; choose 'stack' (planes first) or "
@@ -113,7 +122,20 @@ def plan_axes(
     )
 
 
-def prediction_plan(shape: Sequence[int], rgb: bool, in_channels: int) -> tuple[AxesPlan, object]:
+def named_reading(names: Sequence[str] | None) -> str:
+    """``"stack"`` when the first of three named axes is z or t, ``"channels"`` for c.
+
+    Else ``"auto"`` (unnamed axes: napari's ``"-3"``, ``"axis 0"``).
+    """
+    if names is None or len(names) != 3:
+        return "auto"
+    first = str(names[0]).strip().lower()
+    return {"z": "stack", "t": "stack", "c": "channels"}.get(first, "auto")
+
+
+def prediction_plan(
+    shape: Sequence[int], rgb: bool, in_channels: int, names: Sequence[str] | None = None
+) -> tuple[AxesPlan, object]:
     """How an image layer is predicted by a model of ``in_channels`` inputs.
 
     Returns ``(plan, channel_axis)``. Colour last for an RGB(A) layer (a stack of them too:
@@ -121,7 +143,7 @@ def prediction_plan(shape: Sequence[int], rgb: bool, in_channels: int) -> tuple[
     model's channels when it has exactly as many inputs (more than one), as the command line
     and the Review dock read it (:func:`~napari_unet.core.images.layout.layout`): a model
     trained on such an image predicts it; else each of its planes is predicted on its own,
-    as napari's slider shows them.
+    as napari's slider shows them. A first axis the file names z or t (``names``) is planes.
     """
     shape = tuple(int(s) for s in shape)
     if rgb and len(shape) == 4:
@@ -135,7 +157,7 @@ def prediction_plan(shape: Sequence[int], rgb: bool, in_channels: int) -> tuple[
             "layer with a grey model; a model of several channels predicts the file with "
             "`napari-unet predict MODEL FILE` (its labels open as a planes x Y x X layer)"
         )
-    plan = plan_axes(shape, rgb=rgb, verb="predict")
+    plan = plan_axes(shape, rgb=rgb, verb="predict", names=names)
     if plan.kind == "rgb":
         return plan, -1
     if plan.kind == "channels":
