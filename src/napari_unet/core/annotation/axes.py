@@ -39,11 +39,7 @@ class AxesPlan:
 
 
 def plan_axes(
-    shape: Sequence[int],
-    rgb: bool = False,
-    axes: str = "auto",
-    verb: str = "annotate",
-    names: Sequence[str] | None = None,
+    shape: Sequence[int], rgb=False, axes="auto", verb="annotate", names=None
 ) -> AxesPlan:
     """Decide which axes of an image are annotated.
 
