@@ -53,13 +53,11 @@ class ReviewWidget(Container):
         self._image_layer = self._labels_layer = self._connected = None
         self._image_layers: dict = {}  # (ndim, rgb) -> the image layer of that kind
         self._shown: str | None = None  # the image whose labels are in the layer
-        self._dirty = False  # edits since the last save
-        self._loading = False
+        self._dirty = self._loading = False  # _dirty: edits since the last save
         from napari_unet.widgets._review_layers import EditWatch
 
         self._edits = EditWatch()  # the labels as loaded or last saved (undo is no event)
-        self._clock = time.monotonic()
-        self._measure_job = 0
+        self._clock, self._measure_job = time.monotonic(), 0
         self.awaiting_model = None  # Train on corrected's token: its runs' models are used
         self._form = ReviewForm()
         self._make_controls()
@@ -142,15 +140,17 @@ class ReviewWidget(Container):
         """Show image ``index`` (its labels as soon as they are ready)."""
         if self.review is None:
             return
-        n = len(self.review.names)
+        names, n = self.review.names, len(self.review.names)
         index = max(0, min(n - 1, int(index)))
+        stay = index == self._index and self._shown == names[index]
         self.leave()
         self._index = self.review.current = index
-        names = self.review.names
         order = [index, index + 1, index + 2, index - 1, index + 3]
         self.prefetcher.want([names[i] for i in order if 0 <= i < n])
         self.writer.save_review()
         self._clock = time.monotonic()
+        if stay:  # on screen already (PageUp on the first image): a reload cleared its undo
+            return
         item = self.prefetcher.get(names[index])
         if item is not None:
             self._show(item)
