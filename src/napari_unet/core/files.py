@@ -30,6 +30,7 @@ __all__ = [
     "atomic_write",
     "available_memory",
     "check_outputs",
+    "no_folder",
     "recover_folder",
     "same_file",
     "stale_temporaries",
@@ -130,7 +131,7 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
         path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise InputError(f"cannot write {path}: the folder {folder} does not exist")
+        raise no_folder(path, folder)
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder")
     for tmp in stale_temporaries(path):
@@ -192,7 +193,7 @@ def atomic_folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterato
         path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise InputError(f"cannot write {path}: the folder {folder} does not exist")
+        raise no_folder(path, folder)
     if path.exists() and not path.is_dir():
         raise InputError(f"cannot write {path}: it is a file, and the store is a folder")
     recover_folder(path)
@@ -291,6 +292,20 @@ def temporary_folder(prefix: str) -> Iterator[Path]:
         yield Path(folder)
 
 
+def no_folder(path: Path, folder: Path) -> InputError:
+    """The error for writing ``path`` in ``folder``, which is no folder.
+
+    Says which part is a file (``notes.txt/model.safetensors``: ``notes.txt is a file, not a
+    folder``) where one is; else that the folder does not exist.
+    """
+    for up in (folder, *folder.parents):
+        if up.exists():
+            if not up.is_dir():
+                return InputError(f"cannot write {path}: {up} is a file, not a folder")
+            break
+    return InputError(f"cannot write {path}: the folder {folder} does not exist")
+
+
 def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> None:
     """Refuse, before any work, outputs that are or hold an input or cannot be written.
 
@@ -315,7 +330,7 @@ def check_outputs(outputs: Iterable[str | os.PathLike], inputs: Iterable) -> Non
         if out.is_dir() and not _zarr_store(out):  # a Zarr store is a folder: replaced whole
             raise InputError(f"cannot write {out}: it is a folder; give a file name")
         if not folder.is_dir():
-            raise InputError(f"cannot write {out}: the folder {folder} does not exist")
+            raise no_folder(out, folder)
         if not os.access(folder, os.W_OK | os.X_OK):
             raise InputError(f"cannot write {out}: the folder {folder} is not writable")
         for src in read:
