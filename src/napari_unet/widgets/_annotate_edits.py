@@ -11,6 +11,11 @@ session that painted nothing wrote an empty project.
 :class:`LockedLayers` keeps an annotations layer the dock no longer saves (Start on another
 image, the image layer removed) read-only, with its undo history kept for when its image
 is started again: before, strokes painted on it were never saved.
+
+The id *New cell* handed out (:attr:`EditWatcher.fresh`) stays a new cell's: an undo, redo
+or another dock's write that brings it into use moves the selected label on to the next
+free id. Before, n after Ctrl+Z picked the undone cell's id, Ctrl+Shift+Z brought that cell
+back, and the next cell painted merged with it.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from qtpy.QtCore import QTimer
 
+from napari_unet.core.annotation.edits import next_free_id
+from napari_unet.core.errors import InputError
 from napari_unet.widgets import _history
 from napari_unet.widgets._evaluate_work import restore_history
 
@@ -50,6 +58,8 @@ class EditWatcher:
         self.layer = None
         self._on_edit, self._on_redraw = on_edit, on_redraw
         self._seen: tuple | None = None
+        #: The id the dock handed out as a new cell's (New cell, n) until a stroke paints it.
+        self.fresh: int | None = None
         self.timer = QTimer(parent)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.check)
@@ -82,16 +92,55 @@ class EditWatcher:
         undo, redo = deques
         return len(undo), len(redo), undo[-1] if undo else None, redo[-1] if redo else None
 
-    def _edited(self, _event=None) -> None:
+    def _edited(self, event=None) -> None:
         self._seen = self._history() or self._seen
+        if getattr(event, "type", None) != "paint":  # the data replaced (a script)
+            self._keep_fresh(None)
+        elif self._fresh_selected():
+            how = _writes(event.value, self.fresh, undoing=False)
+            if how in ("stroke", "unknown"):  # the user's own stroke: that cell's id now
+                self.fresh = None
+            elif how is not None:  # another dock's write (Live's accept), before napari's
+                self._keep_fresh(True, _largest(event.value))  # write: above its ids
         self._on_edit()
 
     def _redrawn(self, _event=None) -> None:
         self._on_redraw()
         if self.layer is not None and self._history() is None:
+            self._keep_fresh(None)
             self._on_edit()  # no history to tell an undo from a redraw
             return
         self.check()
+
+    def _fresh_selected(self) -> bool:
+        return self.fresh is not None and self.layer.selected_label == self.fresh
+
+    def _keep_fresh(self, taken: bool | None, above: int = 0) -> None:
+        """Move the selected label on when the fresh id is in use (``taken``; None: look).
+
+        The new id is above every id in use and above ``above``.
+        """
+        if not self._fresh_selected():
+            return
+        data = np.asarray(self.layer.data)
+        if taken is None:
+            taken = bool(np.any(data == self.fresh))
+        with contextlib.suppress(InputError):  # no id free: the label stays (n says why)
+            nxt = max(next_free_id(data), above + 1) if taken else None
+            if nxt is not None and nxt <= np.iinfo(data.dtype).max:
+                self.layer.selected_label = self.fresh = nxt
+
+    def _undone_or_redone(self, seen: tuple | None, now: tuple) -> bool | None:
+        """Whether the one undo or redo between ``seen`` and ``now`` wrote the fresh id."""
+        if seen is None or not self._fresh_selected():
+            return None
+        undo, redo = _history.history_deques(self.layer)
+        how = "unknown"  # several steps (a hidden layer): look at the layer
+        if now[:2] == (seen[0] - 1, seen[1] + 1):
+            how = _writes(redo[-1], self.fresh, undoing=True)
+        elif now[:2] == (seen[0] + 1, seen[1] - 1):
+            how = _writes(undo[-1], self.fresh, undoing=False)
+        return None if how == "unknown" else how is not None
 
     def check(self) -> None:
         """An undo or redo since the last look is an edit (one on a hidden layer too)."""
@@ -108,7 +157,41 @@ class EditWatcher:
         ):
             return
         self._seen = now
+        self._keep_fresh(self._undone_or_redone(seen, now))
         self._on_edit()
+
+
+def _writes(item, label: int, undoing: bool) -> str | None:
+    """How napari's history ``item`` writes ``label``, undone or redone (or painted).
+
+    ``"stroke"``: a brush stroke, fill or polygon of that label alone (napari writes one
+    value per step); ``"other"``: among arrays of ids (an accept, an import); None: not;
+    ``"unknown"``: an item of another form (another napari's).
+    """
+    stroke = False
+    for atom in item:
+        if hasattr(atom, "new_value"):  # napari's masked atom (brush, fill, polygon)
+            values = atom.old_values if undoing else atom.new_value
+        elif isinstance(atom, tuple) and len(atom) == 3:  # (indices, before, after)
+            values = atom[1] if undoing else atom[2]
+        else:
+            return "unknown"
+        values = np.asarray(values)
+        if np.any(values == label):
+            if values.ndim or undoing:
+                return "other"
+            stroke = True
+    return "stroke" if stroke else None
+
+
+def _largest(item) -> int:
+    """The largest id napari's history ``item`` writes (when redone or painted)."""
+    tops = [0]
+    for atom in item:
+        if hasattr(atom, "new_value") or (isinstance(atom, tuple) and len(atom) == 3):
+            values = atom.new_value if hasattr(atom, "new_value") else atom[2]
+            tops.append(int(np.max(values, initial=0)))
+    return max(tops)
 
 
 #: The annotations layers running sessions save, each with its docks' :class:`LockedLayers`.

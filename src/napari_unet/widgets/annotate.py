@@ -299,6 +299,7 @@ class AnnotateWidget(KeepsPicks, Container):
             return None
         try:
             self._annotations.selected_label = next_free_id(self._annotations.data)
+            self._edits.fresh = self._annotations.selected_label  # a redo may take it
         except InputError as exc:
             self._set_status(text := f"New cell: {exc}.")
             show_error(text)
