@@ -190,6 +190,8 @@ def _label(args: argparse.Namespace) -> int:
     )
     if result.n_whole:
         print(f"{src}: {result.n_whole} objects larger than --margin allows were not split")
+    for text in result.warnings:  # out of the model's domain, as predict says
+        print(f"napari-unet slide: warning: {src}: {text}", file=sys.stderr)
     return 0
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,14 @@ from napari_unet.core.images import omezarr
 from napari_unet.core.inference import chunklabels, slidestore
 from napari_unet.core.inference.chunked import iter_store, iter_tasks
 from napari_unet.core.inference.postprocess import Postprocess
+from napari_unet.core.inference.slide_checks import (
+    NOT_FOR_SLIDES,
+    check_settings,
+    covered_pixels,
+    slide_warnings,
+)
 from napari_unet.core.inference.slidestore import MARGIN, check_output, scratch_folder, slide_output
 from napari_unet.core.models.carried import carried
-from napari_unet.core.models.heads import DEFAULT_HEAD
 
 __all__ = [
     "MARGIN",
@@ -93,22 +99,10 @@ class SlideResult:
     levels: int
     blocks: int
     seconds: dict = field(default_factory=dict)
-
-
-def _check(predictor, image, post: Postprocess):
-    if predictor.head != DEFAULT_HEAD:
-        raise InputError(
-            f"whole-slide labelling supports the paper head (foreground + gaps); the model's "
-            f"head is {predictor.head!r}"
-        )
-    lay = predictor.layout(image)
-    if int(lay.planes.shape[0]) != 1:
-        raise InputError(
-            f"whole-slide labelling takes one 2D plane (channels allowed); the image has "
-            f"{int(lay.planes.shape[0])} planes (shape {tuple(image.shape)})"
-        )
-    if post.threshold <= 0 or post.threshold >= 1:  # Postprocess checks; kept explicit
-        raise InputError("threshold must be between 0 and 1")
+    foreground: float | None = None  # share of the image in the objects kept (min_size)
+    #: Out-of-domain warnings, as ``segment``'s (:mod:`.slide_checks`); ``segment_slide``
+    #: issues each as a DomainWarning, ``napari-unet slide`` prints it.
+    warnings: tuple[str, ...] = ()
 
 
 def iter_segment_slide(
@@ -150,10 +144,13 @@ def iter_segment_slide(
     overwrite : bool
         Replace an existing output. Without it, labels that another run wrote to the same
         place while this one worked are kept, and this run fails (InputError).
+
+    The result's ``warnings`` are the out-of-domain signs ``segment`` warns of
+    (:func:`.slide_checks.slide_warnings`), returned, not issued.
     """
     slidestore.check_slide_input(src)
     image = omezarr.open_image(src)
-    _check(predictor, image.data, post)
+    check_settings(predictor, image.data, post)
     name = omezarr.check_label_name(name)
     dest = slide_output(image.path, out, name, image.is_ome)
     inside = image.is_ome and dest.resolve().parent == (image.path / "labels").resolve()
@@ -169,7 +166,8 @@ def iter_segment_slide(
             )
         if inside:
             omezarr.add_label_name(image.path, dest.name, version)
-    return SlideResult(dest, *result)
+    found = slide_warnings(predictor, image.data, result[-1])  # five windows read
+    return SlideResult(dest, *result, warnings=tuple(found))
 
 
 def _grid(chunks) -> tuple[list[int], list[int]]:
@@ -192,10 +190,10 @@ def _run(predictor, post, image, where, scratch: Path, sizes, scheduler):
         yield SlideProgress("predict", event.done, event.total)
     seconds["predict"] = time.perf_counter() - clock
     target = (tmp, version, (image.scale, image.translation, image.units), source, name)
-    *found, times = yield from _label_passes(
+    *found, times, share = yield from _label_passes(
         fg_path, side, target, scratch, post, margin, scheduler, join=join
     )
-    return (*found, {**seconds, **times})
+    return (*found, {**seconds, **times}, share)
 
 
 def _label_passes(
@@ -229,6 +227,7 @@ def _label_passes(
     yield SlideProgress("merge", 0, 1)
     grid = (len(chunks[0]), len(chunks[1]))
     merge = chunklabels.merge_blocks(found, grid, post.min_size)
+    share = covered_pixels(found, blocks, merge) / max(1, shape[0] * shape[1])
     del found
     yield SlideProgress("merge", 1, 1)
     seconds["merge"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -254,7 +253,8 @@ def _label_passes(
         yield SlideProgress("finish", done, len(blocks))
     seconds["finish"] = time.perf_counter() - clock
     n_whole = int(merge.n - can_split[1:].sum()) if can_split is not None else 0
-    return shape, merge.n + len(pieces), merge.n_dropped, n_whole, levels, len(blocks), seconds
+    counts = (shape, merge.n + len(pieces), merge.n_dropped, n_whole, levels, len(blocks))
+    return (*counts, seconds, share)
 
 
 def iter_label_foreground(
@@ -334,21 +334,6 @@ def _finish_task(local_path: str, out: str, block, shared, reach: int, split, ga
     return np.unique(labels[labels > merge.n])  # split pieces: their ids exceed the merge's
 
 
-#: Keywords of ``segment`` that whole-slide labelling refuses, and what to do instead.
-_NOT_FOR_SLIDES = {
-    "object_size": (
-        "whole-slide labelling predicts at the image's own scale. Rescale the image to the "
-        "model's object size first (a pyramid level whose objects are the size the model was "
-        "trained on, or a resized copy), or label it in memory with segment(object_size=...)"
-    ),
-    "region": "it labels the whole image; crop the Zarr store, or use segment(region=...)",
-    "seed_level": (
-        "whole-slide labelling takes models of the paper head, which has no seeds (a seed "
-        "level is for 3class and distance heads; label such a model's images with segment)"
-    ),
-}
-
-
 def segment_slide(
     model, src, out=None, *, progress=None, name: str = "napari-unet", margin: int = MARGIN,
     block: int | None = None, scheduler=None, overwrite: bool = False, **kwargs,
@@ -364,9 +349,12 @@ def segment_slide(
     whole, at its own scale). ``progress`` is
     called with every :class:`SlideProgress`. See
     :func:`iter_segment_slide` for ``out``, ``name``, ``margin``, ``block``, ``scheduler``
-    (an address or a ``distributed.Client``) and ``overwrite``.
+    (an address or a ``distributed.Client``) and ``overwrite``. A result that looks out of
+    the model's domain issues a :class:`~napari_unet.core.inference.domain.DomainWarning`
+    per sign, as ``segment`` does (``result.warnings`` holds them too).
     """
     from napari_unet.core.device import choose_device
+    from napari_unet.core.inference.domain import DomainWarning
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.scale import AUTO, check_object_size
     from napari_unet.core.progress import drain
@@ -379,7 +367,7 @@ def segment_slide(
         )
     size = check_object_size(kwargs.get("object_size"))  # "auto" and "none": the own scale
     kwargs["object_size"] = None if size == AUTO else size
-    for key, why in _NOT_FOR_SLIDES.items():
+    for key, why in NOT_FOR_SLIDES.items():
         if kwargs.pop(key, None) is not None:
             raise InputError(f"segment_slide: {key} is not supported; {why}")
     given = {k: kwargs.pop(k) for k in ("threshold", "min_size", "gap", "split") if k in kwargs}
@@ -394,4 +382,7 @@ def segment_slide(
         predictor, post, src, out, name=name, margin=margin, block=block,
         scheduler=scheduler, overwrite=overwrite,
     )  # fmt: skip
-    return drain(gen, progress)
+    result = drain(gen, progress)
+    for text in result.warnings:
+        warnings.warn(text, DomainWarning, stacklevel=2)
+    return result
