@@ -1,6 +1,7 @@
-"""Helpers of the Train dock: layer copies for the worker, output path, preview, progress.
+"""Helpers of the Train dock: layer copies for the worker, output path, progress.
 
-Which file a run writes (never another's) is :mod:`napari_unet.widgets._train_outputs`.
+Which file a run writes (never another's) is :mod:`napari_unet.widgets._train_outputs`;
+the preview layer (one per dock) is :mod:`napari_unet.widgets._train_preview`.
 
 Also :class:`RegionDefault`, which the Train and Weight map docks share: their
 annotated-region picker follows the Annotate dock's ``"<image> annotated region"`` layer
@@ -18,6 +19,11 @@ import numpy as np
 from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._layers import image_data, layer_array, region_array
 from napari_unet.widgets._session import region_name
+from napari_unet.widgets._train_preview import (  # noqa: F401 - the dock's helpers
+    drop_blank,
+    paint_preview,
+    preview_layer,
+)
 
 #: Half the side of the largest preview (data pixels): a preview is a prediction per evaluation.
 PREVIEW_HALF_SIDE = 512
@@ -203,42 +209,6 @@ def kept_note(result, start_step: int) -> str:
     return f"; the model trained to step {result.steps_done} is kept{saved}"
 
 
-#: The preview's outline width (data px) and opacity: the annotations stay readable.
-PREVIEW_OPACITY, PREVIEW_FILL = 0.9, 0.35  # outlines; filled on large planes
-
-
-def preview_layer(viewer, image_layer, labels_layer, shape: tuple) -> tuple:
-    """The run's preview layer, ``"<image> preview"``, placed as the labels: ``(layer, new)``.
-
-    Only a layer the dock made is reused (of the run's shape, placed again and shown: the
-    Predict dock hides it) or removed (of another shape); ``new`` is the layer made now, else
-    None. A user's layer of that name is left alone: the preview is made beside it. Drawn as
-    outlines (a fill hid the annotations), faintly filled on planes too large to outline.
-    """
-    import numpy as np
-
-    from napari_unet.widgets._made_layers import drawn_as, geometry, marked, own_layer, place
-
-    name = f"{image_layer.name} preview"
-    placement = geometry(labels_layer)  # on the labels, of their shape
-    old = own_layer(viewer, name, "preview")
-    if old is not None and old.data.shape == tuple(shape):
-        place(old, placement)
-        old.visible = True
-        return old, None
-    if old is not None:  # from an image of another size
-        viewer.layers.remove(old)
-    drawing = drawn_as(shape, PREVIEW_FILL)
-    new = viewer.add_labels(
-        np.zeros(shape, np.int32), name=name, opacity=drawing.get("opacity", PREVIEW_OPACITY),
-        metadata=marked("preview", name), **placement,
-    )  # fmt: skip
-    contour = drawing.get("contour", 0)
-    if new.contour != contour:  # each set redraws the plane (0.17 s at 8192 x 8192)
-        new.contour = contour
-    return new, new
-
-
 def started_text(ev, validation: str = "") -> tuple[str, str]:
     """A ``TrainStarted`` event as ``(the progress line's rate note, the status line)``.
 
@@ -255,22 +225,6 @@ def started_text(ev, validation: str = "") -> tuple[str, str]:
 
 def _cells(n: int) -> str:
     return f"{n} cell{'s' if n != 1 else ''}"
-
-
-def paint_preview(layer, ev) -> None:
-    """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place.
-
-    Its origin is ``(y0, x0)`` or ``(y0, x0, plane)`` (the plane of a stack it shows).
-    """
-    y0, x0, *rest = ev.origin or (0, 0)
-    plane = rest[0] if rest else 0
-    h, w = ev.labels.shape
-    target = layer.data[int(plane)] if layer.ndim == 3 else layer.data
-    if y0 + h > target.shape[0] or x0 + w > target.shape[1]:
-        return  # the layer was replaced by one of another size meanwhile
-    target[:] = 0
-    target[y0 : y0 + h, x0 : x0 + w] = ev.labels
-    layer.refresh()
 
 
 def show_run_warning(args: tuple) -> str:
@@ -312,12 +266,6 @@ def step_text(ev, start_step: int, elapsed: float, lr_note: str) -> str:
     eta = elapsed / max(ev.step - start_step, 1) * (ev.total_steps - ev.step)
     return (f"step {ev.step}/{ev.total_steps}  loss {ev.loss:.4f}  {lr_note}  "
             f"{ev.images_per_s:.1f} img/s  ETA {fmt_time(eta)}")  # fmt: skip
-
-
-def drop_blank(viewer, preview) -> None:
-    """Remove a run's new preview layer that nothing was painted in (a failed run)."""
-    if preview is not None and preview in viewer.layers and not preview.data.any():
-        viewer.layers.remove(preview)
 
 
 def fmt_time(seconds: float) -> str:

@@ -230,7 +230,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._update_view()
         # Made now (adding a layer later would stall); painted by reference (renames).
         self._preview_layer, self._new_preview = th.preview_layer(
-            self._viewer, image_layer, labels_layer, shape
+            self._viewer, image_layer, labels_layer, shape, dock=self
         )
         if self._new_preview is not None:
             self._viewer.layers.selection.active = self._labels_box.value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -165,7 +166,7 @@ def init_model(config: TrainConfig, in_channels: int, init, resume):
     from napari_unet.core.models.pretrained import resolve_model
 
     if resume is not None:
-        model, source = copy.deepcopy(resume.model), f"resumed at step {resume.steps_done}"
+        model, source = copy.deepcopy(resume.model), resumed_source(resume)
         want = config.model.get("head")
         if want is not None and want != head_of(model):  # it was silently ignored
             raise InputError(
@@ -202,6 +203,20 @@ def init_model(config: TrainConfig, in_channels: int, init, resume):
             "as prediction does (the command line and the Train dock do), or convert them"
         )
     return attach(model, None), source  # trained, it carries the run's metadata, not its file's
+
+
+def resumed_source(resume) -> str:
+    """A resumed run's ``provenance.source``: where the run started, and the step resumed at.
+
+    ``"fine-tuned from nuclei.unet.safetensors; resumed at step 1"``; a later resume keeps
+    that start and names its own step. Before, ``"resumed at step N"`` replaced the start:
+    a resumed fine-tune no longer said which model it was fine-tuned from.
+    """
+    provenance = (getattr(resume, "metadata", None) or {}).get("provenance")
+    before = provenance.get("source") if isinstance(provenance, dict) else None
+    start = re.sub(r"(^|; )resumed at step \d+$", "", str(before or ""))
+    resumed = f"resumed at step {resume.steps_done}"
+    return f"{start}; {resumed}" if start else resumed
 
 
 def make_optimizer(config: TrainConfig, model, lr: float | None = None):

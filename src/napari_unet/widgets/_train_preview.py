@@ -1,0 +1,104 @@
+"""The Train dock's preview layer, ``"<image> preview"``: one per dock, painted in place.
+
+A dock reuses its own preview run after run (Stop, Resume, a new run); another dock
+training the same image makes its own beside it (napari suffixes the name).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+#: The preview's outline width (data px) and opacity: the annotations stay readable.
+PREVIEW_OPACITY, PREVIEW_FILL = 0.9, 0.35  # outlines; filled on large planes
+
+
+def preview_layer(viewer, image_layer, labels_layer, shape: tuple, dock=None) -> tuple:
+    """The run's preview layer, ``"<image> preview"``, placed as the labels: ``(layer, new)``.
+
+    Only a layer the dock made is reused (of the run's shape, placed again and shown: the
+    Predict dock hides it) or removed (of another shape); ``new`` is the layer made now, else
+    None. A user's layer of that name is left alone: the preview is made beside it. Drawn as
+    outlines (a fill hid the annotations), faintly filled on planes too large to outline.
+
+    One per Train dock: ``dock`` (the one starting a run) reuses its own preview, else one
+    no other dock still shows; another dock's is left alone and this one is made beside it
+    (napari names it ``"<image> preview [1]"``). Before, two docks training one image shared
+    a preview, each run painting its own model's output into it.
+    """
+    import numpy as np
+
+    from napari_unet.widgets._made_layers import drawn_as, geometry, marked, place
+
+    name = f"{image_layer.name} preview"
+    placement = geometry(labels_layer)  # on the labels, of their shape
+    layer = _free_preview(viewer, name, dock)
+    if layer is not None and layer.data.shape == tuple(shape):
+        new = None
+        place(layer, placement)
+        layer.visible = True
+    else:
+        if layer is not None:  # from an image of another size
+            viewer.layers.remove(layer)
+        drawing = drawn_as(shape, PREVIEW_FILL)
+        layer = new = viewer.add_labels(
+            np.zeros(shape, np.int32), name=name, opacity=drawing.get("opacity", PREVIEW_OPACITY),
+            metadata=marked("preview", name), **placement,
+        )  # fmt: skip
+        contour = drawing.get("contour", 0)
+        if new.contour != contour:  # each set redraws the plane (0.17 s at 8192 x 8192)
+            new.contour = contour
+    if dock is not None:
+        _GIVEN[layer] = weakref.ref(dock)
+    return layer, new
+
+
+#: The Train dock each preview layer was given to (weakly: a dock gone holds none).
+_GIVEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _free_preview(viewer, name: str, dock):
+    """The preview ``dock`` may reuse: its own, else one made as ``name`` no dock shows.
+
+    Only a layer a dock made as ``name`` (napari may have suffixed it) and not renamed
+    since, as :func:`~napari_unet.widgets._made_layers.own_layer`; the plain name first.
+    """
+    from napari_unet.widgets._layers import ROLE
+    from napari_unet.widgets._made_layers import MADE_AS, _named_as
+
+    free = []
+    for layer in viewer.layers:
+        meta, holder = layer.metadata, _holder(layer)
+        made = meta.get(ROLE) == "preview" and meta.get(MADE_AS, layer.name) == name
+        if made and _named_as(layer.name, name) and (holder is None or holder is dock):
+            free.append(layer)
+    free.sort(key=lambda layer: (_holder(layer) is None, layer.name != name))
+    return free[0] if free else None
+
+
+def _holder(layer):
+    """The Train dock that shows its run's preview in ``layer`` (given it, not another since)."""
+    ref = _GIVEN.get(layer)
+    dock = None if ref is None else ref()
+    return dock if dock is not None and getattr(dock, "_preview_layer", None) is layer else None
+
+
+def paint_preview(layer, ev) -> None:
+    """Write a :class:`~napari_unet.core.training.events.Preview` into ``layer`` in place.
+
+    Its origin is ``(y0, x0)`` or ``(y0, x0, plane)`` (the plane of a stack it shows).
+    """
+    y0, x0, *rest = ev.origin or (0, 0)
+    plane = rest[0] if rest else 0
+    h, w = ev.labels.shape
+    target = layer.data[int(plane)] if layer.ndim == 3 else layer.data
+    if y0 + h > target.shape[0] or x0 + w > target.shape[1]:
+        return  # the layer was replaced by one of another size meanwhile
+    target[:] = 0
+    target[y0 : y0 + h, x0 : x0 + w] = ev.labels
+    layer.refresh()
+
+
+def drop_blank(viewer, preview) -> None:
+    """Remove a run's new preview layer that nothing was painted in (a failed run)."""
+    if preview is not None and preview in viewer.layers and not preview.data.any():
+        viewer.layers.remove(preview)
