@@ -160,7 +160,8 @@ def _train_then_stop(qtbot, widget, labels, truth, steps: int = 12):
     trainer = widget.trainer
     qtbot.waitUntil(lambda: trainer.step >= steps, timeout=60_000)
     qtbot.waitUntil(lambda: widget._views >= 1, timeout=60_000)
-    labels.data[:] = 0  # a script's write: sent at Stop
+    for _ in (1, 2, 3):
+        labels.undo()  # taken back, sent at Stop (erased, they would be background)
     widget._stop.native.click()
     qtbot.waitUntil(lambda: widget._start.enabled, timeout=30_000)
     return trainer

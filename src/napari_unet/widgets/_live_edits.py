@@ -20,7 +20,7 @@ import numpy as np
 
 from napari_unet.widgets._live_boxes import changed_box
 
-__all__ = ["EditWatch", "differing_box"]
+__all__ = ["EditWatch", "differing_box", "touched"]
 
 
 class EditWatch:
@@ -38,6 +38,25 @@ class EditWatch:
 
         return undo_history(self.layer)
 
+    def _moved(self, full: bool) -> list | None:
+        """The history items undone or redone since the last look; None: not known.
+
+        Not known (the whole plane may differ) if ``full``, the first time, after the data
+        was replaced, or without napari's history.
+        """
+        history, seen = self._history(), self._items
+        replaced = self.layer.data is not self._data
+        self._data = self.layer.data
+        self._items = None if history is None else [*history[0], *history[1]]
+        if full or replaced or history is None or seen is None:
+            return None
+        now = {id(i) for i in self._items}
+        old = {id(i) for i in seen}
+        # A new item of the undo history is a stroke, sent by its paint event; an undo or a
+        # redo moves an item from one history to the other (napari copies it).
+        gone_or_came = [i for i in seen if id(i) not in now]
+        return gone_or_came + [i for i in history[1] if id(i) not in old]
+
     def boxes(self, shape: tuple[int, int], full: bool = False) -> list[tuple[int, int, int, int]]:
         """The ``(y0, y1, x0, x1)`` boxes to compare with the copy sent (none: no change).
 
@@ -45,31 +64,25 @@ class EditWatch:
         the whole plane if ``full``, the first time, after the data was replaced, or
         without napari's history.
         """
-        history, seen = self._history(), self._items
-        replaced = self.layer.data is not self._data
-        self._data = self.layer.data
-        self._items = None if history is None else [*history[0], *history[1]]
-        if full or replaced or history is None or seen is None:
+        items = self._moved(full)
+        if items is None:
             return [(0, shape[0], 0, shape[1])]
-        now = {id(i) for i in self._items}
-        old = {id(i) for i in seen}
-        # A new item of the undo history is a stroke, sent by its paint event; an undo or a
-        # redo moves an item from one history to the other (napari copies it): its box.
-        gone_or_came = [i for i in seen if id(i) not in now]
-        gone_or_came += [i for i in history[1] if id(i) not in old]
-        boxes = (changed_box(item, shape) for item in gone_or_came)
+        boxes = (changed_box(item, shape) for item in items)
         return [b for b in boxes if b is not None]
 
-    def undone_boxes(self, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-        """The boxes of the undos and redos since the last look (:meth:`boxes`), only those.
+    def look(self, shape: tuple[int, int], full: bool = False) -> tuple[list, bool]:
+        """``(undos, whole)``: what changed since the last look, for the Live dock to send.
 
-        None where the data was replaced, napari keeps no history, or it was never seen:
-        what changed there is not known to be an undo (the Live dock sends it as a stroke).
+        ``undos``: a ``(box, touched)`` pair per undo or redo (``touched``: the pixels it
+        wrote, within ``box``), sent as taken back. ``whole``: compare the whole plane too,
+        its changes sent as strokes: with ``full``, or where what changed is not known to be
+        an undo (the data replaced, no napari history, the first look).
         """
-        known = self.layer.data is self._data and self._items is not None
-        known = known and self._history() is not None
-        boxes = self.boxes(shape)  # what is seen now (the next look compares with it)
-        return boxes if known else []
+        items = self._moved(False)  # None: not known to be undos (the whole plane)
+        if items is None:
+            return [], True
+        undos = ((changed_box(item, shape), item) for item in items)
+        return [(b, touched(item, b)) for b, item in undos if b is not None], full
 
     def differing_box(self, data, mirror: np.ndarray, box):
         """The box of the pixels of ``data`` that differ from ``mirror`` within ``box``."""
@@ -85,3 +98,22 @@ def differing_box(data, mirror: np.ndarray, box):
     if not rows.size:
         return None
     return y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1
+
+
+def touched(item, box) -> np.ndarray:
+    """The pixels of ``box`` that napari's history ``item`` writes (its atoms), as a mask."""
+    y0, y1, x0, x1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), bool)
+    for atom in item:
+        key = getattr(atom, "slice_key", None)
+        if key is None:  # data_setitem's (indices, old values, new values)
+            mask[np.asarray(atom[0][-2]) - y0, np.asarray(atom[0][-1]) - x0] = True
+            continue
+        ys, xs = key[-2], key[-1]
+        part = mask[(ys.start or 0) - y0 : (ys.stop or y1) - y0,
+                    (xs.start or 0) - x0 : (xs.stop or x1) - x0]  # fmt: skip
+        if atom.mask is None:  # every pixel of its box
+            part[...] = True
+        else:
+            part |= np.asarray(atom.mask, bool).reshape(-1, *part.shape).any(0)
+    return mask

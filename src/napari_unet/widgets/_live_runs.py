@@ -22,6 +22,11 @@
   erase, replaced data) as strokes (a cell erased is annotated background). Before, Start
   sent the annotations as they were, and a cell undone while stopped, still annotated in
   the carried pixels, was trained as background.
+- **Undos as taken back, the rest as strokes** (:func:`send_diff`): what changed without a
+  paint event is sent as it is at Start. Before, all of it was sent as undone: a cell erased
+  by a script (data replaced, or written and seen at Stop) was no longer annotated, where
+  an erase is annotated background. An undo's pixels are sent even where the layer is as
+  last sent (:func:`_send_undo`): erase, then two quick undos, left the erase's background.
 - **Annotations replaced by another shape** (``layer.data = ...`` from a script or a plugin)
   can no longer be compared with what was sent: nothing more is sent, and training stops
   with a message (:func:`reshaped`). The comparison raised every second, and Stop raised
@@ -119,10 +124,11 @@ def _same_type(dock, dtype) -> None:
         dock._mirror = dock._mirror.astype(dtype)
 
 
-def send_box(dock, box, undone: bool = False) -> None:
+def send_box(dock, box, undone: bool = False, taken=None) -> None:
     """Hand the annotations of ``box`` (grown by the rings of gone cells) to the trainer.
 
     In the layer's own ids: every id of a uint32 or int64 layer stays its own cell.
+    ``taken``: the ``(ys, xs)`` an undo took back though they were empty when last sent.
     """
     from napari_unet.core.live.data import RING
 
@@ -133,6 +139,9 @@ def send_box(dock, box, undone: bool = False) -> None:
     patch = np.array(dock._annotations.data[y0:y1, x0:x1])  # a copy, its ids as they are
     _same_type(dock, patch.dtype)
     dock._mirror[y0:y1, x0:x1] = patch
+    if taken is not None:  # the trainer takes these back too (its labels are the same)
+        undone = np.zeros(patch.shape, bool)
+        undone[taken[0] - y0, taken[1] - x0] = True
     dock.trainer.update(box, patch, undone=undone)
 
 
@@ -142,8 +151,50 @@ def send_diff(dock, full: bool = False) -> None:
         return
     if private(dock._annotations, "_block_history", False) or reshaped(dock) is not None:
         return
+    _send_look(dock, full)
+
+
+def _send_look(dock, full: bool) -> None:
+    """Send napari's undos and redos since the last look as taken back, the rest as strokes.
+
+    The rest (compared on the whole plane with ``full``, after the data was replaced or
+    without napari's history): a cell erased there, by a script too, is annotated
+    background. Before, it was sent as taken back, no longer annotated.
+    """
     _same_type(dock, np.dtype(dock._annotations.data.dtype))
-    _send_changes(dock, dock._edits.boxes(dock._mirror.shape, full=full), undone=True)
+    undos, whole = dock._edits.look(dock._mirror.shape, full=full)
+    for box, touched in undos:
+        _send_undo(dock, box, touched)
+    if whole:
+        h, w = dock._mirror.shape
+        _send_changes(dock, [(0, h, 0, w)], undone=False)
+
+
+def _send_undo(dock, box, touched) -> None:
+    """Send an undo's (or redo's) ``box`` as taken back, even where the data is as sent.
+
+    After an erase, two undos within a second (the cell back, then gone) leave the data as
+    last sent: nothing differed, and the erase's background stayed annotated. The pixels
+    the undo wrote that are empty, now as when last sent, are handed over as taken back.
+    """
+    y0, y1, x0, x1 = box
+    data = np.asarray(dock._annotations.data[y0:y1, x0:x1])
+    empty = touched & (data == 0) & (dock._mirror[y0:y1, x0:x1] == 0)
+    changed = dock._edits.differing_box(dock._annotations.data, dock._mirror, box)
+    taken = None
+    if empty.any():
+        ys, xs = np.nonzero(empty)
+        taken = ys + y0, xs + x0
+        gone = int(taken[0].min()), int(taken[0].max()) + 1, int(taken[1].min())
+        gone = (*gone, int(taken[1].max()) + 1)
+        changed = gone if changed is None else _union(changed, gone)
+    if changed is not None:
+        send_box(dock, changed, undone=True, taken=taken)
+
+
+def _union(a, b) -> tuple[int, int, int, int]:
+    """The box around the ``(y0, y1, x0, x1)`` boxes ``a`` and ``b``."""
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
 def _send_changes(dock, boxes, undone: bool) -> None:
@@ -179,7 +230,4 @@ def send_start(dock, kept: bool) -> None:
     if not kept:
         send_diff(dock, full=True)
         return
-    _same_type(dock, np.dtype(dock._annotations.data.dtype))
-    h, w = dock._mirror.shape
-    _send_changes(dock, dock._edits.undone_boxes((h, w)), undone=True)
-    _send_changes(dock, [(0, h, 0, w)], undone=False)  # the rest: strokes
+    _send_look(dock, full=True)

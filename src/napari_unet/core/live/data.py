@@ -194,12 +194,19 @@ class LiveData:
         """The plane's height and width."""
         return self.labels.shape
 
-    def checked(self, box, labels=None, mask=None) -> Box | None:
-        """``box`` checked as a box of this plane (:func:`check_update`), as four ints."""
-        return check_update(box, labels, mask, self.shape)
+    def checked(self, box, labels=None, mask=None, undone=False) -> Box | None:
+        """``box`` checked as a box of this plane (:func:`check_update`), as four ints.
+
+        ``undone`` may be a mask of the pixels an undo took back (see :meth:`update`).
+        """
+        checked = check_update(box, labels, mask, self.shape)
+        if isinstance(undone, np.ndarray) and (checked is None or np.shape(undone) != (
+            checked[1] - checked[0], checked[3] - checked[2])):  # fmt: skip
+            raise InputError(f"the undone mask {np.shape(undone)} does not fill the box {box}")
+        return checked
 
     def update(
-        self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone: bool = False
+        self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone=False
     ) -> None:
         """Replace the labels (and region) of ``box``; recompute targets around it.
 
@@ -207,7 +214,10 @@ class LiveData:
         background around each painted cell (what was annotated before stays annotated, so
         an erased cell becomes annotated background). Give the box with room for the ring.
         ``undone``: the change takes strokes back (undo): a cell that is gone and its ring
-        are no longer annotated, except within the ring of a cell that is left.
+        are no longer annotated, except within the ring of a cell that is left. A boolean
+        mask of the box also takes back its True pixels that are empty, though they were
+        empty before too: an erase and the paint before it, undone at once, leave the
+        labels as the trainer holds them, and the erase's background must go.
         """
         y0, y1, x0, x1 = (int(v) for v in box)
         h, w = self.shape
@@ -217,6 +227,8 @@ class LiveData:
         if labels.shape != (y1 - y0, x1 - x0):
             raise InputError(f"labels of shape {labels.shape} do not fill the box {box}")
         gone = (self.labels[y0:y1, x0:x1] > 0) & (labels == 0)
+        if isinstance(undone, np.ndarray):  # pixels taken back that were empty already
+            gone, undone = gone | (np.asarray(undone, bool) & (labels == 0)), True
         self.labels[y0:y1, x0:x1] = labels
         if mask is None:
             from scipy import ndimage as ndi

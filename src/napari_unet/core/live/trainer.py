@@ -193,10 +193,10 @@ class LiveTrainer:
 
     # -- called by the GUI ------------------------------------------------------------------
     def update(
-        self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone: bool = False
+        self, box: Box, labels: np.ndarray, mask: np.ndarray | None = None, undone=False
     ) -> int:
         """Hand over what a stroke (or an undo: ``undone``) changed, as copies; the update's id."""
-        box = self.data.checked(box, labels, mask)  # a wrong box raises here, not on the thread
+        box = self.data.checked(box, labels, mask, undone)  # wrong: raises here, not on the thread
         with self._cond:
             uid = self._next_id
             self._next_id += 1
