@@ -63,7 +63,7 @@ def test_the_result_and_probabilities_lie_on_a_transformed_image(
     run_predict(widget)
     assert "objects in" in widget._status.value, widget._status.value
     _on_the_image(image, viewer.layers[result_name("img", "tiny")])
-    _on_the_image(image, viewer.layers["img probabilities"])
+    _on_the_image(image, viewer.layers["img probabilities (tiny)"])
     image.rotate = 45  # the image moved since: predicting again puts the result on it
     run_predict(widget)
     _on_the_image(image, viewer.layers[result_name("img", "tiny")])
@@ -108,7 +108,7 @@ def test_current_view_of_a_rotated_image_predicts_what_is_on_screen(
     widget._scope.value = VIEW
     widget._probabilities.value = True
     run_predict(widget)
-    probs = viewer.layers["img probabilities"].data
+    probs = viewer.layers["img probabilities (tiny)"].data
     assert probs.shape == (256, 256) and (probs == 0).any(), widget._status.value  # a part
     rect = viewer.window._qt_viewer.canvas.view.camera.rect  # what vispy draws (world)
     inside = 0
@@ -126,27 +126,28 @@ def test_a_users_probability_layer_is_never_removed_or_written_over(
 ):
     viewer = make_napari_viewer()
     image = viewer.add_image(touching_cells((96, 96), n_cells=10, seed=3)[0], name="img")
-    other = viewer.add_image(np.full((48, 48), 0.25, np.float32), name="img probabilities")
+    other = viewer.add_image(np.full((48, 48), 0.25, np.float32), name="img probabilities (tiny)")
     widget = _dock(viewer, tiny, image)
     widget._probabilities.value = True
     run_predict(widget)
     assert other in viewer.layers and np.all(other.data == 0.25)
-    ours = viewer.layers["img probabilities 2"]
+    ours = viewer.layers["img probabilities (tiny) 2"]
     assert ours.data.shape == (96, 96) and ours.data.max() > 0.5
-    assert "Kept your layer 'img probabilities'" in widget._status.value
-    assert "'img probabilities 2'" in widget._status.value
+    assert "Kept your layer 'img probabilities (tiny)'" in widget._status.value
+    assert "'img probabilities (tiny) 2'" in widget._status.value
     run_predict(widget)  # the dock's own layer is updated in place, not a third one
     assert (
-        viewer.layers["img probabilities 2"] is ours and "img probabilities 3" not in viewer.layers
+        viewer.layers["img probabilities (tiny) 2"] is ours
+        and "img probabilities (tiny) 3" not in viewer.layers
     )
     assert "Kept your layer" not in widget._status.value
     # one of the same shape is not written over either
     viewer.layers.remove(ours)
     viewer.layers.remove(other)
-    same = viewer.add_image(np.full((96, 96), 0.25, np.float32), name="img probabilities")
+    same = viewer.add_image(np.full((96, 96), 0.25, np.float32), name="img probabilities (tiny)")
     run_predict(widget)
-    assert np.all(same.data == 0.25) and "img probabilities 2" in viewer.layers
-    assert "Kept your layer 'img probabilities'" in widget._status.value
+    assert np.all(same.data == 0.25) and "img probabilities (tiny) 2" in viewer.layers
+    assert "Kept your layer 'img probabilities (tiny)'" in widget._status.value
 
 
 def test_a_packages_probabilities_spare_a_users_layer_of_that_name(

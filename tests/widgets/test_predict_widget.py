@@ -30,7 +30,7 @@ def test_predict_sample_gives_a_labels_layer_with_the_image_geometry(
     assert tuple(seg.scale) == (0.5, 0.5) and tuple(seg.translate) == (10, 20)
     score = evaluate(viewer.layers["touching cells ground truth"].data, seg.data)
     assert score["pixel_iou"] > 0.9 and score["per_threshold"][0]["f1"] > 0.1, score
-    prob = viewer.layers["touching cells probabilities"]
+    prob = viewer.layers["touching cells probabilities (tiny)"]
     assert prob.data.shape == image.data.shape and 0 <= prob.data.min() <= prob.data.max() <= 1
     assert widget._progress.value == widget._progress.max
     image.scale, image.translate = (0.65, 0.65), (3, 4)  # the pixel size set afterwards

@@ -78,7 +78,7 @@ OPTIONS: dict[str, dict[str, str]] = {
         "probabilities": "also output the class probabilities (an Image layer, or "
         "NAME_probabilities files)",
         "add_probabilities": "also add the foreground probability (0 to 1) as an Image layer, "
-        "'<image> probabilities'",
+        "'<image> probabilities (<model>)'",
         "outdir": "folder for the results, NAME_labels.tif (.zarr for Zarr input); an input is "
         "never overwritten",
         "scheduler": "dask.distributed scheduler address (tcp://host:8786): predict chunk by "

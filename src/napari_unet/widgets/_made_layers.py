@@ -15,7 +15,9 @@ import numpy as np
 
 from napari_unet.widgets._layers import ROLE
 
-__all__ = ["MADE_AS", "drawn_as", "geometry", "marked", "own_layer", "place", "shear_matrix"]
+__all__ = [
+    "MADE_AS", "drawn_as", "geometry", "marked", "own_layer", "own_layers", "place", "shear_matrix"
+]
 
 #: Metadata key: the name a dock gave a layer it made (napari suffixes a name in use).
 MADE_AS = "napari_unet_made_as"
@@ -48,12 +50,18 @@ def own_layer(viewer, name: str, role: str):
     labels named ``<image> preview``) is never written over. Nor is a layer the dock made
     and the user renamed (to keep a map, or a preview they painted into): it is theirs now.
     """
+    return next(iter(own_layers(viewer, name, role)), None)
+
+
+def own_layers(viewer, name: str, role: str) -> list:
+    """Every layer :func:`own_layer` could return (two docks' previews of one image)."""
+    found = []
     for layer in viewer.layers:
         meta = layer.metadata
         made = meta.get(ROLE) == role and meta.get(MADE_AS, layer.name) == name
         if made and _named_as(layer.name, name):
-            return layer
-    return None
+            found.append(layer)
+    return found
 
 
 def _named_as(current: str, made_as: str) -> bool:

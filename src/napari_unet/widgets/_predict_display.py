@@ -2,8 +2,8 @@
 
 :class:`PredictDisplay` is the part of :class:`~napari_unet.widgets._predict_form.PredictForm`
 that writes into its controls after a model is chosen or a run ends (a mixin: it uses the
-form's ``_threshold``, ``_min_size``, ``_split``, ``_seed_level``, ``_size``, ``_estimate``
-and ``_size_note``).
+form's ``_threshold``, ``_min_size``, ``_split``, ``_seed_level``, ``_size``, ``_estimate``,
+``_size_note``, ``_image`` and ``_sizes``).
 """
 
 from __future__ import annotations
@@ -81,16 +81,28 @@ class PredictDisplay:
         """Show the object size a run used (an ObjectSize)."""
         self._size_note.value = size.describe()
 
-    def use_estimate(self, size) -> None:
+    def use_estimate(self, size, layer=None) -> str:
         """Fill in an estimated object size (unless there was nothing to measure).
 
         Within the sizes the model was trained on, the box goes back to auto: the image's
-        own scale is what ``"estimate"`` (and auto) predict at then.
+        own scale is what ``"estimate"`` (and auto) predict at then. ``layer``: the image
+        measured (else the selected one). Another image selected since keeps its own size:
+        the estimate is remembered for ``layer`` and shown when it is selected again
+        (before, it was written into the box and used for the image selected now). Returns
+        the status line, which names the image.
         """
         from napari_unet.core.inference.scale import WITHIN_TRAINED
 
+        value = None
         if size.diameter is not None and not size.note:  # measured (enough objects)
-            self._size.value = round(float(size.diameter), 1)
+            value = round(float(size.diameter), 1)
         elif size.note.startswith(WITHIN_TRAINED):
-            self._size.value = 0
-        self._size_note.value = size.describe()
+            value = 0.0
+        layer = self._image.value if layer is None else layer
+        if layer is self._image.value:
+            if value is not None:
+                self._size.value = value  # remembered for the image (_remember_size)
+            self._size_note.value = size.describe()
+        elif value is not None and self._size.enabled:
+            self._sizes[layer] = value
+        return f"Object size of {getattr(layer, 'name', 'the image')!r}: {size.describe()}"

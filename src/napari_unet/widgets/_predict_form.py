@@ -192,7 +192,11 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
 
     def _on_model_file(self, value=None) -> None:
         path = Path(str(self._model_file.value))
-        if str(self._model_file.value) in ("", ".") or not path.is_file():
+        if str(self._model_file.value) in ("", "."):
+            return
+        if not path.is_file():  # a typo: Predict refuses (before, the last model ran)
+            self._source.value = OTHER  # an unsaved handed-over model is kept for later
+            self._use(None, {}, path, path.stem, None, f"model: none ({missing(path)})")
             return
         self._handed = None  # a file chosen since: it replaces the handed-over model
         self._source.value = OTHER
@@ -329,6 +333,8 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         self._follow_image()  # auto: the image's data may have been replaced
         self._drop_replaced()
         self.refresh_replaced()  # a file rewritten since it was chosen: its recommendations
+        if self.model is None and self.pending is not None and not Path(self.pending).is_file():
+            raise InputError(missing(Path(self.pending)))
         if self.model is None and self.pending is None:
             auto = BUILTINS.get(self._source.value) == "auto"  # the label says why
             raise InputError(self._model_label.value[7:] if auto else "no model: choose a "
@@ -367,3 +373,8 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
             if box is not None and (box[1] - box[0], box[3] - box[2]) != (h, w):
                 req["region"] = ((box[0], box[1]), (box[2], box[3]))
         return req
+
+
+def missing(path: Path) -> str:
+    """What Predict says of a model file that is not there (a typo, or deleted since)."""
+    return f"{path.name}: no such model file; choose it again in the model file box"

@@ -28,7 +28,7 @@ import zlib
 
 import numpy as np
 
-from napari_unet.widgets._made_layers import own_layer, place, shear_matrix, units_of
+from napari_unet.widgets._made_layers import own_layers, place, shear_matrix, units_of
 from napari_unet.widgets._review_snapshot import history_token, same_token
 
 
@@ -117,6 +117,19 @@ def fingerprint(layer) -> tuple | EditState | None:
 def result_name(image_name: str, model_name: str) -> str:
     """The name of the Labels layer a prediction with ``model_name`` of an image gets."""
     return f"{image_name} segmentation ({model_name})"
+
+
+def probabilities_name(image_name: str, result: str) -> str:
+    """``"<image> probabilities (<model>)"``: the probabilities beside result layer ``result``.
+
+    The model's part is the segmentation's (:meth:`Results.name_for`), so each model's
+    probabilities have a layer of their own, as its segmentation does (before, one
+    ``"<image> probabilities"`` layer took the last model's map).
+    """
+    head = f"{image_name} segmentation"
+    if result.startswith(head):
+        return f"{image_name} probabilities{result[len(head) :]}"
+    return f"{result} probabilities"
 
 
 def next_free(layers, name: str) -> str:
@@ -301,6 +314,5 @@ def hide_preview(viewer, image) -> None:
     A segmentation of the image is now on top: before, the preview's labels stayed visible
     under it and their colours blended. The next training run shows it again.
     """
-    preview = own_layer(viewer, f"{image.name} preview", "preview")
-    if preview is not None:
+    for preview in own_layers(viewer, f"{image.name} preview", "preview"):  # every dock's
         preview.visible = False

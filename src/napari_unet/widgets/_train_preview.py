@@ -62,15 +62,10 @@ def _free_preview(viewer, name: str, dock):
     Only a layer a dock made as ``name`` (napari may have suffixed it) and not renamed
     since, as :func:`~napari_unet.widgets._made_layers.own_layer`; the plain name first.
     """
-    from napari_unet.widgets._layers import ROLE
-    from napari_unet.widgets._made_layers import MADE_AS, _named_as
+    from napari_unet.widgets._made_layers import own_layers
 
-    free = []
-    for layer in viewer.layers:
-        meta, holder = layer.metadata, _holder(layer)
-        made = meta.get(ROLE) == "preview" and meta.get(MADE_AS, layer.name) == name
-        if made and _named_as(layer.name, name) and (holder is None or holder is dock):
-            free.append(layer)
+    mine = (None, dock)  # by identity: a dock's own, or one no dock holds
+    free = [ly for ly in own_layers(viewer, name, "preview") if any(_holder(ly) is d for d in mine)]
     free.sort(key=lambda layer: (_holder(layer) is None, layer.name != name))
     return free[0] if free else None
 

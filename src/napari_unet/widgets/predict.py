@@ -5,10 +5,11 @@ Loading the model file and every tile run in a napari thread worker
 :func:`napari_unet.core.inference.segment.iter_labels`); the GUI thread only moves the
 progress bar (with the elapsed and remaining time) and adds the result as a Labels layer
 ``"<image> segmentation (<model>)"`` (and optionally the foreground probability as an Image
-layer) on the image (its scale, translate, rotation, shear and affine transform), so the
-results of several models sit side by side (two models of one name, too). Corrections
-painted into a result layer, and a layer of a result's name the dock did not make, are never
-written over: the result goes to a new layer (:mod:`~napari_unet.widgets._predict_place`).
+layer ``"<image> probabilities (<model>)"``) on the image (its scale, translate, rotation,
+shear and affine transform), so the results of several models sit side by side (two models
+of one name, too). Corrections painted into a result layer, and a layer of a result's name
+the dock did not make, are never written over: the result goes to a new layer
+(:mod:`~napari_unet.widgets._predict_place`).
 Removing the dock cancels its run. The segmentation and an unsaved trained model can be
 saved from the dock, and the model exported as a bioimage.io package
 (:mod:`~napari_unet.widgets._exporting`).
@@ -36,7 +37,7 @@ from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's publi
     WHOLE,
     PredictForm,
 )
-from napari_unet.widgets._predict_place import Results, result_name  # noqa: F401
+from napari_unet.widgets._predict_place import Results, probabilities_name, result_name  # noqa: F401
 from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
@@ -226,8 +227,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
             self._status.value = f"Dropped the segmentation: {stale}; nothing was added"
             return
         if out["labels"] is None and out.get("output") is None:  # estimate only
-            self._form.use_estimate(out["size"])
-            self._status.value = out["size"].describe()
+            self._status.value = self._form.use_estimate(out["size"], self._req["layer"])
             return
         if out["size"] is not None:
             self._form.show_size(out["size"])
@@ -284,7 +284,8 @@ class PredictWidget(_layers.KeepsPicks, Container):
         name = self._placed.name_for(layer.name, req["model_names"], req["model_id"])
         seg = self._put(name, labels, full, index, "labels", kept)
         if self._form.probabilities:
-            self._put(f"{layer.name} probabilities", foreground, full, index, "image")
+            probs = probabilities_name(layer.name, name)  # the model's own, as its result
+            self._put(probs, foreground, full, index, "image")
         self._last = (seg, layer)
         self._save_labels.enabled = True
 
