@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accept_at", "accept_in_box", "accept_region", "click_gesture", "mask_box",
+__all__ = ["accept_at", "accept_in_box", "accept_region", "click_gesture", "click_mode", "mask_box",
            "object_window", "read_only_note", "refuse_read_only"]  # fmt: skip
 
 #: Half side of the first window searched around a click (pixels).
@@ -30,6 +30,17 @@ def _moved(viewer, press, event) -> float:
     screen = np.abs(np.asarray(event.pos, float) - press[0]).max(initial=0)
     world = np.abs(np.asarray(event.position, float) - press[1]).max(initial=0)
     return max(float(screen), float(world) * float(viewer.camera.zoom))
+
+
+def click_mode(dock, on: bool) -> None:
+    """Click to accept on (the viewer's drag callback added) or off (removed)."""
+    callbacks = dock._viewer.mouse_drag_callbacks
+    if on and dock._on_click not in callbacks:
+        if dock._annotations is not None:
+            dock._annotations.mode = "pan_zoom"  # a click accepts; it must not also paint
+        callbacks.append(dock._on_click)
+    elif not on and dock._on_click in callbacks:
+        callbacks.remove(dock._on_click)
 
 
 def click_gesture(dock, viewer, event):

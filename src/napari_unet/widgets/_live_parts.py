@@ -277,7 +277,9 @@ def start_soon(dock) -> None:
 
     Loading froze napari for 0.5-2 s, most of a Start on an 8192 x 8192 image (the image's
     normalisation, 1.4 s more, is made on the trainer's thread). Stop, closing the dock or
-    napari meanwhile (``dock.stop()``): training does not begin.
+    napari meanwhile (``dock.stop()``): training does not begin; so does another image or
+    annotations picked meanwhile (:func:`start_cancelled`): auto chose the model for the image
+    picked at the click, and the other image was trained with it.
     """
     from napari.qt.threading import create_worker
 
@@ -287,13 +289,35 @@ def start_soon(dock) -> None:
     except InputError as exc:
         _layers.report_error(dock._status, str(exc))
         return
-    dock._loading = token = object()
+    dock._loading = token = Pending((dock._image_box.value, dock._labels_box.value))
     dock._start.enabled = False
     dock._status.value = "Loading the model" + "".join(f" ({n})" for n in notes) + "..."
     worker = create_worker(_load_for_training, path, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda loaded: dock._loading is token and dock._begin(loaded))
     worker.errored.connect(lambda exc: dock._loading is token and _load_failed(dock, exc))
     worker.start()
+
+
+class Pending:
+    """A Start whose model is loading (``dock._loading``): the ``picks`` it was pressed for."""
+
+    def __init__(self, picks: tuple) -> None:
+        self.picks = picks
+
+
+def cancel_pending(dock, picks: tuple) -> None:
+    """A Start loading its model for other picks (image, annotations) than ``picks``: cancelled.
+
+    Before, the model came for the image picked at the click (auto chose by it) and trained
+    the image picked meanwhile. Now nothing begins, and the status says to Start again.
+    """
+    pending = dock._loading
+    if not isinstance(pending, Pending) or pending.picks == picks:
+        return
+    dock._loading = None  # the loaded model is dropped when it comes
+    dock._start.enabled = True
+    dock._status.value = ("Start cancelled: the image or annotations changed while the model "
+                          "was loading. " + idle_text(dock))  # fmt: skip
 
 
 def _load_for_training(path) -> tuple[object, dict]:

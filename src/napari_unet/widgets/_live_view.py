@@ -12,10 +12,12 @@ is emptied with outlines off and they are switched on without a redraw.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from napari_unet.widgets import _layers
-from napari_unet.widgets._made_layers import place
+from napari_unet.widgets._made_layers import _named_as, place
 from napari_unet.widgets._private import private, set_private
 
 __all__ = ["CONTOUR", "live_layer", "placement_of", "write_box"]
@@ -24,8 +26,14 @@ __all__ = ["CONTOUR", "live_layer", "placement_of", "write_box"]
 CONTOUR = 2
 
 
-def live_layer(viewer, image, shape: tuple[int, int]):
-    """The ``<image> live prediction`` layer, emptied (made when missing or of another size).
+def live_layer(viewer, image, shape: tuple[int, int], dock=None):
+    """The ``<image> live prediction`` layer of ``dock``, emptied (made when missing or resized).
+
+    One per Live dock: ``dock`` (the one starting) reuses its own layer, else one of that
+    name no other dock holds. Another dock's layer is left alone and this one is made
+    beside it (napari names it ``<image> live prediction [1]``): two docks on one image
+    (two start models compared) shared one layer, the second Start emptied the first's
+    prediction, and each dock's clicks and *Accept all* copied the other model's objects.
 
     Drawn as outlines so that the painted cells (filled, in the annotations) stand apart.
     Placed on the image's pixels (scale, translate, units) whether made or reused: a layer
@@ -34,20 +42,46 @@ def live_layer(viewer, image, shape: tuple[int, int]):
     """
     name = f"{image.name} live prediction"
     placement = placement_of(image)
-    if name in viewer.layers and viewer.layers[name].data.shape == shape:
-        layer = viewer.layers[name]
+    layer = _reusable(viewer, name, dock)
+    if layer is not None and layer.data.shape == shape:
         _set_contour(layer, 0, quiet=True)  # emptied without computing outlines
         layer.data = np.zeros(shape, np.int32)
         place(layer, placement)  # only what differs (each setter redraws the layer)
     else:
-        if name in viewer.layers:
-            viewer.layers.remove(name)
+        if layer is not None:
+            viewer.layers.remove(layer)
         layer = viewer.add_labels(
             np.zeros(shape, np.int32), name=name, opacity=0.8,
             metadata={_layers.ROLE: "preview"}, **placement,
         )  # fmt: skip
+    if dock is not None:
+        _GIVEN[layer] = weakref.ref(dock)
     _set_contour(layer, CONTOUR, quiet=True)  # an empty plane: nothing to outline
     return layer
+
+
+#: The dock each prediction layer was given to (weakly: a dock gone holds none).
+_GIVEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _reusable(viewer, name: str, dock):
+    """The layer ``dock`` may empty: its own, else one named ``name`` no other dock holds.
+
+    napari's suffixed names (``" [1]"``) count as ``name``; the plain name first.
+    """
+    free = [
+        layer for layer in viewer.layers
+        if _named_as(layer.name, name) and (_holder(layer) is None or _holder(layer) is dock)
+    ]  # fmt: skip
+    free.sort(key=lambda layer: (_holder(layer) is None, layer.name != name))
+    return free[0] if free else None
+
+
+def _holder(layer):
+    """The dock that shows its prediction in ``layer`` (given it, and not since another)."""
+    ref = _GIVEN.get(layer)
+    dock = None if ref is None else ref()
+    return dock if dock is not None and getattr(dock, "_live", None) is layer else None
 
 
 def placement_of(image) -> dict:

@@ -41,12 +41,13 @@ from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plan
 from napari_unet.widgets._live_parts import (
     FILE,
     TIPS,
-    RegionLink,
+    cancel_pending,
     keep_idle,
     model_path,
     start_soon,
     stop_soon,
 )
+from napari_unet.widgets._live_region import link_region, region_note, region_picked
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._live_watch import RunWatch
 from napari_unet.widgets._predict_form import BUILTINS
@@ -97,9 +98,9 @@ class LiveWidget(_layers.KeepsPicks, Container):
             "view": self._timer(VIEW_MS, self._request_view, single=True),
             "status": self._timer(STATUS_MS, self._show_status),
         }
-        self._watcher = _layers.CloseWatcher(self.stop, confirmed=True)
+        self._watcher = _layers.CloseWatcher(self._closed, confirmed=True)
         self.native.installEventFilter(self._watcher)
-        when_deleted(self, "stop")
+        when_deleted(self, "_closed")
         viewer.layers.events.removed.connect(self._on_removed)  # first: it stops training
         _layers.on_layers_changed(viewer, self.reset_choices)
         tab_when_docked(self)
@@ -148,6 +149,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         # Another image or annotations layer: the running session ends (its model is kept).
         self._image_box.changed.connect(self._on_choice)
         self._labels_box.changed.connect(self._on_choice)
+        # used from now on; Qt's signal: magicgui's changed is not emitted for None (no region)
+        self._annotated_box.native.currentIndexChanged.connect(lambda *_: region_picked(self))
         for name, tip in TIPS.items():
             getattr(self, name).tooltip = tip
         self.extend(
@@ -199,13 +202,10 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._last_view, self._views, self._capped = None, 0, None  # not the last run's
         self._save_note = ""  # a save of the last run
         self._other_names, self._left_out = inputs.names, inputs.left_out
-        region = self._annotated_box.value
-        if region is not None:
-            self._link = RegionLink(region, plane, self.trainer, self._status, like=labels,
-                                    on=(image, inputs.plane.index))  # fmt: skip
+        link_region(self)  # followed; another one picked while training: region_picked
         kept = runs.start_mirror(self, previous, plane)  # the stopped run's: what changed since
         self._watch = RunWatch(self, image, labels)  # moved off its pixels, new data: stop
-        self._live = live_layer(self._viewer, image, plane)
+        self._live = live_layer(self._viewer, image, plane, dock=self)
         self._viewer.layers.selection.active = labels
         if self._click.value:  # ticked before Start: a click accepts, it must not also paint
             labels.mode = "pan_zoom"
@@ -250,11 +250,11 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
     def _on_choice(self, _value=None) -> None:
         running = self.trainer is not None and self.trainer.running
-        if running and (self._image_box.value, self._labels_box.value) != (
-            self._image,
-            self._annotations,
-        ):
+        picks = (self._image_box.value, self._labels_box.value)
+        if running and picks != (self._image, self._annotations):
             self.stop()
+        else:  # a Start pressed for other picks, its model loading: it does not begin
+            cancel_pending(self, picks)
 
     def toggle_pause(self, _value=None) -> None:
         """Pause or resume training."""
@@ -286,8 +286,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
     def _send_diff(self, full: bool = False) -> None:
         """Send what changed without a paint event: undo, redo (and, at Start and Stop, scripts).
 
-        Sent as taken back (a cell undone is no longer annotated, where an erased one is
-        annotated background); never in the middle of a brush stroke, whose paint event
+        Undos and redos as taken back (a cell undone is no longer annotated), the rest as
+        strokes (an erased cell is annotated background); never in a brush stroke, whose paint event
         comes when it ends (napari groups its edits in its private ``_block_history``).
         Compared only where napari's undo history changed (:class:`EditWatch`); the whole
         plane when ``full``. Nothing once the layer's data changed shape (:func:`reshaped`).
@@ -339,7 +339,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if not t.data.annotated:
             state = "waiting for the first painted cell"
         state += inputs_note(self) + runs.run_note(self)  # the plane, other images, continued
-        seen += plane_note(self) + read_only_note(self)  # another plane; no accepts now
+        seen += plane_note(self) + read_only_note(self) + region_note(self)  # region: picked
         problem = runs.reshaped(self) if t.error is None else memory_message(t.error) or t.error
         if problem is not None:  # an error of the thread, or the annotations reshaped
             self.stop()
@@ -357,13 +357,15 @@ class LiveWidget(_layers.KeepsPicks, Container):
         return accept_at(self._live.data, self._annotations, y, x)  # its paint event sends it
 
     def _on_click_mode(self, on: bool) -> None:
-        callbacks = self._viewer.mouse_drag_callbacks
-        if on and self._on_click not in callbacks:
-            if self._annotations is not None:
-                self._annotations.mode = "pan_zoom"  # a click accepts; it must not also paint
-            callbacks.append(self._on_click)
-        elif not on and self._on_click in callbacks:
-            callbacks.remove(self._on_click)
+        from napari_unet.widgets._live_accept import click_mode
+
+        click_mode(self, on)
+
+    def _closed(self) -> None:
+        """The dock (or napari) closed: training stops and a click no longer accepts."""
+        with contextlib.suppress(Exception):  # the viewer may be gone with the window
+            self._on_click_mode(False)  # before, a closed dock's click still copied objects
+        self.stop()
 
     def _on_click(self, viewer, event):
         """A click (not a drag) on the annotations or prediction layer accepts (a generator)."""
