@@ -40,12 +40,18 @@ def project_folder_for(image_path: str | os.PathLike) -> Path:
     ``cells.png``), it is ``<file name>.napari-unet`` (``cells.png.napari-unet``): never the
     other image's work. A project whose file is gone is this image's (``cells.tif`` saved as
     ``cells.tiff``): its annotations open, and the image's identity says if the pixels differ.
+    An image's own ``<file name>.napari-unet`` (its project.json names this file) always comes
+    first: before, ``cells.png`` took ``cells.tif``'s folder once ``cells.tif`` was moved away,
+    and its own project was left unread.
     """
     p = Path(image_path)
     name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
     plain = p.parent / f"{name}{PROJECT_SUFFIX}"
+    own = p.parent / f"{p.name}{PROJECT_SUFFIX}"
+    if own != plain and project_image_name(own) == p.name:
+        return own
     if _other_owner(plain, p) is not None:
-        return p.parent / f"{p.name}{PROJECT_SUFFIX}"
+        return own
     return plain
 
 
