@@ -33,10 +33,19 @@ from napari_unet.core.errors import InputError
 from napari_unet.widgets import _history
 from napari_unet.widgets._evaluate_work import restore_history
 
-__all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file", "read_only_why"]
+__all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file", "read_only_why", "real"]
 
 #: Milliseconds between two looks at the undo history (an undo on a hidden layer).
 POLL_MS = 300
+
+
+def real(obj):
+    """The napari object itself, not the proxy a dock opened from the Plugins menu sees.
+
+    napari gives each plugin dock its own proxy of the viewer, and of each layer read through
+    it: two docks' proxies of one layer (or viewer) are never ``is`` each other.
+    """
+    return getattr(obj, "__wrapped__", obj)
 
 
 def chosen_file(value) -> Path | None:
@@ -200,6 +209,8 @@ _IN_SESSION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 ACCEPTING: weakref.WeakSet = weakref.WeakSet()
 #: Annotations layers left read-only because no session saves them (:class:`LockedLayers`).
 _LOCKED: weakref.WeakSet = weakref.WeakSet()
+#: Those a closed dock kept read-only: the layer itself -> its undo history.
+_LEFT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def read_only_why(layer) -> str | None:
@@ -225,7 +236,7 @@ class LockedLayers:
 
     def _release(self, layer) -> bool:
         """Drop this dock from ``layer``'s sessions; True if another dock's still saves it."""
-        owners = _IN_SESSION.get(layer)
+        owners = _IN_SESSION.get(real(layer))
         if owners is None:
             return False
         owners.discard(self)
@@ -233,33 +244,39 @@ class LockedLayers:
 
     def lock(self, layer) -> None:
         """Make ``layer`` read-only (nothing saves it now); its undo history is kept."""
-        if self._release(layer) or any(held is layer for held, _ in self._held):
+        if self._release(layer) or any(real(held) is real(layer) for held, _ in self._held):
             return
         history = _history.history_deques(layer) or (None, None)
         self._held.append((layer, history))
         layer.editable = False
-        _LOCKED.add(layer)
+        _LOCKED.add(real(layer))
 
     def unlock(self, layer) -> None:
         """Make ``layer`` editable again, with its undo history (a session saves it again)."""
-        _IN_SESSION.setdefault(layer, weakref.WeakSet()).add(self)
-        _LOCKED.discard(layer)
-        for i, (held, history) in enumerate(self._held):
-            if held is layer:
-                del self._held[i]
-                layer.editable = True
-                restore_history(layer, *history)
-                return
+        _IN_SESSION.setdefault(real(layer), weakref.WeakSet()).add(self)
+        _LOCKED.discard(real(layer))
+        kept = [i for i, (held, _) in enumerate(self._held) if real(held) is real(layer)]
+        history = self._held.pop(kept[0])[1] if kept else _LEFT.pop(real(layer), None)
         if not layer.editable:
             layer.editable = True
+        if history is not None:  # kept by this dock, or by a closed one
+            restore_history(layer, *history)
 
     def keep_history(self, layer, history: tuple) -> None:
         """Give held ``layer`` this undo history (its own, from before napari dropped it)."""
         if history != (None, None):
-            self._held = [(held, history if held is layer else h) for held, h in self._held]
+            mine = real(layer)
+            self._held = [(held, history if real(held) is mine else h) for held, h in self._held]
+
+    def hand_over(self) -> None:
+        """The dock closes: its read-only layers' undo history goes to the next Start."""
+        for held, history in self._held:
+            _LEFT[real(held)] = history
+        self._held = []
 
     def forget(self, layer) -> None:
         """``layer`` leaves the viewer: keep nothing of it."""
+        _LEFT.pop(real(layer), None)
         self._release(layer)
-        _LOCKED.discard(layer)
-        self._held = [(held, h) for held, h in self._held if held is not layer]
+        _LOCKED.discard(real(layer))
+        self._held = [(held, h) for held, h in self._held if real(held) is not real(layer)]

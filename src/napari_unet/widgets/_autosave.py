@@ -28,6 +28,7 @@ from napari_unet.core.annotation.project import (
     save_project,
 )
 from napari_unet.core.errors import InputError, in_words
+from napari_unet.widgets._annotate_edits import real
 
 #: Milliseconds of quiet after the last change before autosave writes.
 AUTOSAVE_MS = 2000
@@ -117,7 +118,7 @@ def _claim(saver) -> None:
             del _SAVED_BY[key]
     if saver.enabled and saver.session is not None:
         labels, viewer, name = saver.session
-        refs = (weakref.ref(saver), weakref.ref(labels), weakref.ref(viewer))
+        refs = (weakref.ref(saver), weakref.ref(real(labels)), weakref.ref(real(viewer)))
         _SAVED_BY.setdefault(_key(saver.folder), []).append((*refs, name))
 
 
@@ -127,12 +128,13 @@ def saved_elsewhere(folder, saver, viewer, labels_name: str) -> str | None:
     ``viewer`` and ``labels_name``: where the session that would save it annotates.
     Another dock's session on the same layer (two Annotate docks on one image) writes
     the same annotations: it is no conflict. Before, two windows on one image file both
-    autosaved its project folder, each writing its own layer over the other's cells.
+    autosaved its project folder, each writing its own layer over the other's cells. Docks
+    see proxies of the viewer and layers: what they proxy is compared (a menu dock was refused).
     """
     if folder is None or viewer is None:
         return None
-    key, layers = _key(folder), viewer.layers
-    mine = layers[labels_name] if labels_name in layers else None
+    key, layers, viewer = _key(folder), viewer.layers, real(viewer)
+    mine = real(layers[labels_name]) if labels_name in layers else None
     for ref, labels, where, name in _SAVED_BY.get(key, []):
         other = ref()
         if other is saver or not _saving(other, key):
@@ -206,7 +208,8 @@ class Autosaver:
         marks the folder as saved by it, for every window's Annotate docks
         (:func:`saved_elsewhere`), until the saver is reset to no folder.
         """
-        self.timer.stop()
+        with contextlib.suppress(RuntimeError):  # the dock closed: Qt deleted the timer
+            self.timer.stop()
         self.folder, self.identity, self._saved, self.image = folder, identity, saved, image
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None

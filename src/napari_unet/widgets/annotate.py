@@ -23,6 +23,7 @@ from napari_unet.core.annotation.project import holds_project, image_identity, p
 from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
+from napari_unet.widgets._annotate_close import end_when_closed, new_cell_key, session_closed
 from napari_unet.widgets._annotate_edits import ACCEPTING, EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_work import (
     StackCounter,
@@ -82,6 +83,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._marker = _session.PlaneMarker(self)
         self._close_watcher = CloseWatcher(self._saver.flush)
         self._end_watcher = CloseWatcher(lambda: self._detach(lock=False), confirmed=True)
+        end_when_closed(self)  # closing the dock ends its session: _annotate_close
         self._counts_timer = QTimer(self.native)
         self._counts_timer.setSingleShot(True)
         self._counts_timer.setInterval(COUNTS_MS)
@@ -307,8 +309,11 @@ class AnnotateWidget(KeepsPicks, Container):
         self._annotations.mode = "paint"
         return None
 
-    def _new_cell_key(self, _layer=None) -> None:
-        self._new_cell()
+    def _new_cell_key(self, layer) -> None:
+        new_cell_key(self, layer)  # on another session's layer, not this one's
+
+    def _closed(self) -> None:
+        session_closed(self)
 
     def _update_counts(self) -> None:
         if self._annotations is None:
