@@ -49,6 +49,7 @@ from napari_unet.core.review.reviewfile import (
     saved_entries,
     stamp,
 )
+from napari_unet.core.review.stems import claim_stems, files_stem, label_file_of, named_in_full
 
 __all__ = [
     "STATUSES", "Entry", "Review", "collect_images", "file_hash", "label_candidates", "stem_of"
@@ -122,7 +123,10 @@ class Review:
         self.names = [p.name for p in self.images]
         self.entries = {n: Entry(n) for n in self.names}
         self.current = 0
-        carry_renamed(self, self._load())  # sets renamed: images renamed since, (old, new)
+        current = self._load()
+        new, self._in_full = [n for n in self.names if n not in self._written], named_in_full(self)
+        carry_renamed(self, current)  # sets renamed: images renamed since, (old, new)
+        self._stem_notes = claim_stems(self, new)  # another image's stem: named in full
 
     # -- files ----------------------------------------------------------------------------
     @property
@@ -144,6 +148,10 @@ class Review:
         current = saved.get("current")
         if current in self.names:
             self.current = self.names.index(current)
+        elif isinstance(current, str):  # it left: the first unfinished from where it was
+            here = min(sum(n < current for n in self.names), len(self.names) - 1)
+            found = self.first_unreviewed(here)
+            self.current = here if found is None else found
         return current
 
     def save(self) -> Path:
@@ -183,7 +191,7 @@ class Review:
 
     def labels_path(self, name: str, shape=None) -> Path:
         """Where the reviewed labels of image ``name`` are saved (Zarr for huge images)."""
-        stem = stem_of(name)
+        stem = files_stem(self, name)  # its stem, or its whole name (another image's stem)
         zarr_path = self.output / "labels" / f"{stem}_labels.zarr"
         big = shape is not None and int(np.prod(shape[-2:])) > ZARR_PIXELS
         if big or (shape is None and zarr_path.exists()):
@@ -192,24 +200,14 @@ class Review:
 
     def prediction_path(self, name: str) -> Path:
         """Where the prediction cached for image ``name`` is written."""
-        return self.output / "predictions" / f"{stem_of(name)}_labels.tif"
+        return self.output / "predictions" / f"{files_stem(self, name)}_labels.tif"
 
     def existing_labels(self, name: str) -> Path | None:
         """A label file of image ``name`` in the labels folder, matched by name (or None).
 
-        Both ``a`` and ``a.ome`` match for ``a.ome.tif`` (``predict`` writes
-        ``a.ome_labels.tif``). The endings are matched whatever their case
-        (``NAME_masks.TIF``), the name of the image exactly; a file named exactly as
-        :func:`label_candidates` says comes first.
+        As :func:`~napari_unet.core.review.stems.label_file_of` matches it (``a.ome`` too).
         """
-        stems = dict.fromkeys((stem_of(name), name[: -len(Path(name).suffix) or None]))
-        for stem in stems:
-            for candidate in label_candidates(stem):
-                found = self._label_files.get(candidate.lower(), ())
-                for p in sorted(found, key=lambda q, c=candidate: q.name != c):
-                    if p.name.startswith(stem) and p.resolve() != self.path(name).resolve():
-                        return p
-        return None
+        return label_file_of(self._label_files, name, self.path(name))
 
     def path(self, name: str) -> Path:
         """The image file of ``name`` (a bioformats2raw root's: its one image, ``root/0``)."""
@@ -226,7 +224,7 @@ class Review:
         """
         entry = self.entries[name]
         if entry.source == "reviewed":  # a crash mid-save may have left a store aside
-            recover_folder(self.output / "labels" / f"{stem_of(name)}_labels.zarr")
+            recover_folder(self.output / "labels" / f"{files_stem(self, name)}_labels.zarr")
         reviewed = self.labels_path(name)
         if reviewed.exists():
             labels = np.asarray(read_image(reviewed, labels=True))
@@ -395,6 +393,6 @@ class Review:
         c = self.counts()
         seconds = sum(e.seconds for e in self.entries.values())
         parts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
-        notes = "".join(f"; {note}" for note in rename_notes(self))
+        notes = "".join(f"; {note}" for note in [*rename_notes(self), *self._stem_notes])
         return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review{notes}"
 
