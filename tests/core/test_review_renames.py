@@ -251,3 +251,18 @@ def test_a_root_of_several_series_is_refused_naming_them(tmp_path):
     assert review.path("multi.zarr") == root
     with pytest.raises(InputError, match=r"bioformats2raw layout.*multi.zarr/0.*multi.zarr/1"):
         read_image(review.path("multi.zarr"))
+
+
+def test_a_rename_that_keeps_the_stem_carries_the_review(tmp_path):
+    """b_grey.png renamed b_grey.PNG (same bytes, same stem): its labels are already at its
+    stem's name, which was taken for another file's: 'not carried', and predicted again."""
+    folder, out = _judged(tmp_path)
+    (folder / "b_grey.png").rename(folder / "b_grey.PNG")
+    review = Review(folder, out)
+    assert review.renamed == [("b_grey.png", "b_grey.PNG")]
+    entry = review.entries["b_grey.PNG"]
+    assert (entry.status, entry.source) == ("accepted", "reviewed")
+    labels, source = review.stored_labels("b_grey.PNG", None)
+    assert source == "reviewed"
+    np.testing.assert_array_equal(labels, _labels(2))
+    assert "not carried" not in review.report()

@@ -96,7 +96,8 @@ def _carry(review, old: str, new: str, current: str | None) -> None:
     labels = review.labels_path(old)  # a Zarr store for a huge image: one too
     if labels.exists():
         target = review.output / "labels" / f"{stem_of(new)}_labels{labels.suffix}"
-        taken = next((p for p in (target, review.labels_path(new)) if p.exists()), None)
+        found = (target, review.labels_path(new))  # a.tif -> a.tiff: its own file, in place
+        taken = next((p for p in found if p.exists() and p != labels), None)
         if taken is not None:
             review._rename_notes.append(
                 f"{old} was renamed {new}, but {taken} exists: its review was not carried "
@@ -104,7 +105,8 @@ def _carry(review, old: str, new: str, current: str | None) -> None:
             )
             return
         try:
-            os.rename(labels, target)  # one folder: atomic
+            if target != labels:
+                os.rename(labels, target)  # one folder: atomic
         except OSError as exc:
             review._rename_notes.append(
                 f"{old} was renamed {new}, but its labels could not be moved ({exc}): its "
@@ -116,7 +118,9 @@ def _carry(review, old: str, new: str, current: str | None) -> None:
     known = {f.name for f in fields(entry)} - {"name"}
     entry = replace(entry, **{k: v for k, v in value.items() if k in known})
     cached, cached_new = review.prediction_path(old), review.prediction_path(new)
-    if cached.exists() and not cached_new.exists():
+    if cached == cached_new:  # the same stem: the prediction is in place
+        pass
+    elif cached.exists() and not cached_new.exists():
         try:
             os.rename(cached, cached_new)
         except OSError:
