@@ -32,20 +32,12 @@ from napari_unet.core.annotation.edits import next_free_id
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _history
 from napari_unet.widgets._evaluate_work import restore_history
+from napari_unet.widgets._private import real
 
 __all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file", "read_only_why", "real"]
 
 #: Milliseconds between two looks at the undo history (an undo on a hidden layer).
 POLL_MS = 300
-
-
-def real(obj):
-    """The napari object itself, not the proxy a dock opened from the Plugins menu sees.
-
-    napari gives each plugin dock its own proxy of the viewer, and of each layer read through
-    it: two docks' proxies of one layer (or viewer) are never ``is`` each other.
-    """
-    return getattr(obj, "__wrapped__", obj)
 
 
 def chosen_file(value) -> Path | None:

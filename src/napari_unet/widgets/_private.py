@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 
-__all__ = ["private", "set_private"]
+__all__ = ["private", "real", "set_private"]
 
 
 def private(obj, name: str, default=None):
@@ -36,3 +36,15 @@ def set_private(obj, name: str, value) -> bool:
         except (AttributeError, TypeError):
             return False
     return True
+
+
+def real(obj):
+    """The napari object itself, not the proxy a dock opened from the Plugins menu is given.
+
+    napari hands each plugin dock a proxy of the viewer, and a new proxy of each layer read
+    through it: ``viewer.layers[0] is viewer.layers[0]`` is False, and a layer from an event
+    or a picker is never ``is`` one read through the proxy. The docks unwrap the viewer they
+    are given, so every layer they hold is napari's own (before, in a dock from the Plugins
+    menu, a removed region layer went unseen and a second dock's claim looked foreign).
+    """
+    return getattr(obj, "__wrapped__", obj)

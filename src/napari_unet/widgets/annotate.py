@@ -46,6 +46,7 @@ from napari_unet.widgets._layers import (
     reset_keeping,
 )
 from napari_unet.widgets._predict_place import placement
+from napari_unet.widgets._private import real
 
 if TYPE_CHECKING:
     import napari
@@ -65,7 +66,7 @@ class AnnotateWidget(KeepsPicks, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self._image: Image | None = None
         self._annotations: Labels | None = None
         self._region: Shapes | None = None

@@ -35,6 +35,7 @@ from napari_unet.widgets._evaluate_text import (
     tables,
     truth_of,
 )
+from napari_unet.widgets._private import real
 from napari_unet.widgets._scored_edits import ScoredEdits
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self._gt_missing: str | None = None  # an image suggested without annotations
         self._image: str | None = None  # the image last suggested
         self._gt_pick: tuple | None = None  # (weakref: a removed one goes, image then)

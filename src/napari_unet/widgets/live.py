@@ -51,6 +51,7 @@ from napari_unet.widgets._live_region import link_region, region_note, region_pi
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._live_watch import RunWatch
 from napari_unet.widgets._predict_form import BUILTINS
+from napari_unet.widgets._private import real
 
 if TYPE_CHECKING:
     import napari
@@ -74,7 +75,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self.trainer = None
         self._image = self._annotations = self._live = None
         self._mirror: np.ndarray | None = None  # the annotations as last sent

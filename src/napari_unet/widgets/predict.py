@@ -38,6 +38,7 @@ from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's publi
     PredictForm,
 )
 from napari_unet.widgets._predict_place import Results, probabilities_name, result_name  # noqa: F401
+from napari_unet.widgets._private import real
 from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self._worker = None
         self._job = 0  # the run whose signals count (a cancelled run's later ones do not)
         self._form = PredictForm(viewer)

@@ -27,6 +27,7 @@ from qtpy.QtCore import QTimer
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
+from napari_unet.widgets._private import real
 from napari_unet.widgets._review_actions import Bridge, measure_shown
 from napari_unet.widgets._review_form import KEYS, ReviewForm
 from napari_unet.widgets._review_snapshot import SnapshotSaver
@@ -45,10 +46,9 @@ class ReviewWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self.review = self.prefetcher = self.writer = None
-        self._index = 0
-        self._model_name = ""
+        self._index, self._model_name = 0, ""
         self._request: dict | None = None  # the form's choices the open review was made with
         self._image_layer = self._labels_layer = self._connected = None
         self._image_layers: dict = {}  # (ndim, rgb) -> the image layer of that kind

@@ -27,6 +27,7 @@ from napari_unet.widgets import _train_helpers as th
 from napari_unet.widgets import _train_outputs as to
 from napari_unet.widgets import _train_sent as ts
 from napari_unet.widgets._docking import reveal, scroll_panel, tab_when_docked, when_deleted
+from napari_unet.widgets._private import real
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
     BUILTIN,
     CONTROLS,
@@ -58,7 +59,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self._form = TrainForm(viewer)
         for name in CONTROLS:  # the form's controls are the dock's too
             setattr(self, name, getattr(self._form, name))

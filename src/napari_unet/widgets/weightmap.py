@@ -18,6 +18,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._predict_place import EditState, fingerprint
+from napari_unet.widgets._private import real
 from napari_unet.widgets._train_helpers import RegionDefault
 from napari_unet.widgets._weightmap_work import EditWatch, SharedId, layer_shaped, show_maps
 from napari_unet.widgets._worker_errors import surfaced
@@ -56,7 +57,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = viewer
+        self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         d = WeightMapSettings
         self._labels_box = ComboBox(label="annotations", choices=self._labels_choices)
         self._mask = ComboBox(label="annotated region", choices=self._mask_choices)
