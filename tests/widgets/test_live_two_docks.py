@@ -68,3 +68,26 @@ def test_a_layer_another_dock_shows_is_never_emptied_and_a_freed_one_is_reused(
     c = _Holder()
     c._live = live_layer(viewer, image, (32, 32), dock=c)
     assert c._live.name == "cells live prediction [1]" and len(viewer.layers) == 3
+
+
+def test_a_closed_dock_frees_its_prediction_layer(make_napari_viewer, qtbot):
+    """The viewer's layer events held a closed Live dock (its idle-status follower): the
+    dock held its layer, and each dock reopened made another ``[1]``, ``[2]`` layer."""
+    import gc
+
+    from napari_unet.widgets import _live_view
+    from napari_unet.widgets.live import LiveWidget
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((64, 64), np.float32), name="cells")
+    first = LiveWidget(viewer)
+    dock = viewer.window.add_dock_widget(first, name="Live")
+    first._live = held = _live_view.live_layer(viewer, image, (64, 64), dock=first)
+    viewer.window.remove_dock_widget(dock)
+    del first, dock
+    for _ in range(3):
+        qtbot.wait(10)
+        gc.collect()
+    again = LiveWidget(viewer)
+    viewer.window.add_dock_widget(again, name="Live again")
+    assert _live_view.live_layer(viewer, image, (64, 64), dock=again) is held

@@ -359,10 +359,14 @@ def keep_idle(dock) -> None:
 
     Before, the status said "Choose an image and its annotations" with both chosen.
     """
+    import weakref
+
     dock._idle = dock._status.value = idle_text(dock)
+    held = weakref.ref(dock)  # the viewer's events must not keep a closed dock (its layer)
 
     def follow(*_args) -> None:
-        if dock._status.value == dock._idle:
+        dock = held()
+        if dock is not None and dock._status.value == dock._idle:
             dock._idle = dock._status.value = idle_text(dock)
 
     for box in (dock._image_box, dock._labels_box):

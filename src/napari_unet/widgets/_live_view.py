@@ -12,12 +12,10 @@ is emptied with outlines off and they are switched on without a redraw.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from napari_unet.widgets import _layers
-from napari_unet.widgets._made_layers import _named_as, place
+from napari_unet.widgets._made_layers import Holders, _named_as, place
 from napari_unet.widgets._private import private, set_private
 
 __all__ = ["CONTOUR", "live_layer", "placement_of", "write_box"]
@@ -42,7 +40,8 @@ def live_layer(viewer, image, shape: tuple[int, int], dock=None):
     """
     name = f"{image.name} live prediction"
     placement = placement_of(image)
-    layer = _reusable(viewer, name, dock)
+    named = [ly for ly in viewer.layers if _named_as(ly.name, name)]  # " [1]" too
+    layer = _HELD.first_free(named, name, dock)
     if layer is not None and layer.data.shape == shape:
         _set_contour(layer, 0, quiet=True)  # emptied without computing outlines
         layer.data = np.zeros(shape, np.int32)
@@ -54,34 +53,13 @@ def live_layer(viewer, image, shape: tuple[int, int], dock=None):
             np.zeros(shape, np.int32), name=name, opacity=0.8,
             metadata={_layers.ROLE: "preview"}, **placement,
         )  # fmt: skip
-    if dock is not None:
-        _GIVEN[layer] = weakref.ref(dock)
+    _HELD.give(layer, dock)
     _set_contour(layer, CONTOUR, quiet=True)  # an empty plane: nothing to outline
     return layer
 
 
-#: The dock each prediction layer was given to (weakly: a dock gone holds none).
-_GIVEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _reusable(viewer, name: str, dock):
-    """The layer ``dock`` may empty: its own, else one named ``name`` no other dock holds.
-
-    napari's suffixed names (``" [1]"``) count as ``name``; the plain name first.
-    """
-    free = [
-        layer for layer in viewer.layers
-        if _named_as(layer.name, name) and (_holder(layer) is None or _holder(layer) is dock)
-    ]  # fmt: skip
-    free.sort(key=lambda layer: (_holder(layer) is None, layer.name != name))
-    return free[0] if free else None
-
-
-def _holder(layer):
-    """The dock that shows its prediction in ``layer`` (given it, and not since another)."""
-    ref = _GIVEN.get(layer)
-    dock = None if ref is None else ref()
-    return dock if dock is not None and getattr(dock, "_live", None) is layer else None
+#: The dock each prediction layer was given to (a second dock makes its own).
+_HELD = Holders("_live")
 
 
 def placement_of(image) -> dict:

@@ -16,7 +16,8 @@ import numpy as np
 from napari_unet.widgets._layers import ROLE
 
 __all__ = [
-    "MADE_AS", "drawn_as", "geometry", "marked", "own_layer", "own_layers", "place", "shear_matrix"
+    "MADE_AS", "Holders", "drawn_as", "geometry", "marked", "own_layer", "own_layers", "place",
+    "shear_matrix",
 ]
 
 #: Metadata key: the name a dock gave a layer it made (napari suffixes a name in use).
@@ -124,3 +125,36 @@ def shear_matrix(shear, n: int) -> np.ndarray:
     full = np.eye(max(n, d))
     full[-d:, -d:] = sub
     return full[-n:, -n:]
+
+
+class Holders:
+    """Which dock each layer was given to, while that dock still shows it (``attr``).
+
+    Weakly: a dock gone holds none. Two docks on one image each keep their own layer (the
+    Live dock's prediction, the Train dock's preview): before, the second emptied and
+    shared the first's.
+    """
+
+    def __init__(self, attr: str) -> None:
+        import weakref
+
+        self._attr, self._given = attr, weakref.WeakKeyDictionary()
+
+    def give(self, layer, dock) -> None:
+        """``layer`` is ``dock``'s now (nothing for ``dock`` None: a call from a script)."""
+        import weakref
+
+        if dock is not None:
+            self._given[layer] = weakref.ref(dock)
+
+    def holder(self, layer):
+        """The dock that shows ``layer`` as its ``attr`` (given it, not another since)."""
+        ref = self._given.get(layer)
+        dock = None if ref is None else ref()
+        return dock if dock is not None and getattr(dock, self._attr, None) is layer else None
+
+    def first_free(self, layers, name: str, dock):
+        """Of ``layers``, ``dock``'s own, else one no dock holds; the plain ``name`` first."""
+        free = [ly for ly in layers if any(self.holder(ly) is d for d in (None, dock))]
+        free.sort(key=lambda ly: (self.holder(ly) is None, ly.name != name))
+        return free[0] if free else None

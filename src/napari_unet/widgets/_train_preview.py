@@ -6,7 +6,7 @@ training the same image makes its own beside it (napari suffixes the name).
 
 from __future__ import annotations
 
-import weakref
+from napari_unet.widgets._made_layers import Holders, own_layers
 
 #: The preview's outline width (data px) and opacity: the annotations stay readable.
 PREVIEW_OPACITY, PREVIEW_FILL = 0.9, 0.35  # outlines; filled on large planes
@@ -31,7 +31,7 @@ def preview_layer(viewer, image_layer, labels_layer, shape: tuple, dock=None) ->
 
     name = f"{image_layer.name} preview"
     placement = geometry(labels_layer)  # on the labels, of their shape
-    layer = _free_preview(viewer, name, dock)
+    layer = _HELD.first_free(own_layers(viewer, name, "preview"), name, dock)
     if layer is not None and layer.data.shape == tuple(shape):
         new = None
         place(layer, placement)
@@ -47,34 +47,12 @@ def preview_layer(viewer, image_layer, labels_layer, shape: tuple, dock=None) ->
         contour = drawing.get("contour", 0)
         if new.contour != contour:  # each set redraws the plane (0.17 s at 8192 x 8192)
             new.contour = contour
-    if dock is not None:
-        _GIVEN[layer] = weakref.ref(dock)
+    _HELD.give(layer, dock)
     return layer, new
 
 
-#: The Train dock each preview layer was given to (weakly: a dock gone holds none).
-_GIVEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _free_preview(viewer, name: str, dock):
-    """The preview ``dock`` may reuse: its own, else one made as ``name`` no dock shows.
-
-    Only a layer a dock made as ``name`` (napari may have suffixed it) and not renamed
-    since, as :func:`~napari_unet.widgets._made_layers.own_layer`; the plain name first.
-    """
-    from napari_unet.widgets._made_layers import own_layers
-
-    mine = (None, dock)  # by identity: a dock's own, or one no dock holds
-    free = [ly for ly in own_layers(viewer, name, "preview") if any(_holder(ly) is d for d in mine)]
-    free.sort(key=lambda layer: (_holder(layer) is None, layer.name != name))
-    return free[0] if free else None
-
-
-def _holder(layer):
-    """The Train dock that shows its run's preview in ``layer`` (given it, not another since)."""
-    ref = _GIVEN.get(layer)
-    dock = None if ref is None else ref()
-    return dock if dock is not None and getattr(dock, "_preview_layer", None) is layer else None
+#: The Train dock each preview layer was given to (a second dock makes its own).
+_HELD = Holders("_preview_layer")
 
 
 def paint_preview(layer, ev) -> None:
