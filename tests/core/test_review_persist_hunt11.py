@@ -121,3 +121,34 @@ def test_resume_when_all_are_finished_stays_where_it_was_in_order(tmp_path):
     (folder / "3.png").unlink()  # the last one: the last image left
     assert Review(folder, out).names[-1] == "1.png"
     assert Review(folder, out).current == 1
+
+
+def test_an_image_named_in_full_renamed_keeps_its_review_and_the_others_labels(tmp_path):
+    """a.tif (named in full: a.png had its stem) renamed a.tiff: its target was a.png's
+    a_labels.tif, 'taken', so its review was not carried (a review catch)."""
+    folder, out = tmp_path / "images", tmp_path / "out"
+    folder.mkdir()
+    _image(folder / "a.png", 10)
+    review = Review(folder, out)
+    review.check_hash("a.png")
+    review.save_labels("a.png", _labels(1))
+    review.set_status("a.png", "corrected")
+    review.save()
+    (folder / "a.png").rename(tmp_path / "a.png")
+    _image(folder / "a.tif", 90)
+    review = Review(folder, out)
+    review.check_hash("a.tif")
+    review.save_labels("a.tif", _labels(7))
+    review.set_status("a.tif", "corrected")
+    review.save()
+    (folder / "a.tif").rename(folder / "a.tiff")
+    review = Review(folder, out)
+    assert review.renamed == [("a.tif", "a.tiff")]
+    assert review.entries["a.tiff"].status == "corrected"
+    labels, source = review.stored_labels("a.tiff", None)
+    assert source == "reviewed" and labels.max() == 7
+    assert review.labels_path("a.tiff").name == "a.tiff_labels.tif"
+    assert _read(out / "labels" / "a_labels.tif").max() == 1  # a.png's, untouched
+    again = Review(folder, out)  # the naming is remembered
+    assert again.labels_path("a.tiff").name == "a.tiff_labels.tif"
+    assert again.stored_labels("a.tiff", None)[1] == "reviewed"

@@ -22,6 +22,7 @@ import os
 from dataclasses import fields, replace
 
 from napari_unet.core.review.folders import content_hashes, stem_of
+from napari_unet.core.review.stems import files_stem
 
 __all__ = ["carry_renamed", "rename_notes"]
 
@@ -94,8 +95,11 @@ def _left(folders: set, old: str) -> bool:
 def _carry(review, old: str, new: str, current: str | None) -> None:
     """Move the entry, the reviewed labels and the cached prediction of ``old`` to ``new``."""
     labels = review.labels_path(old)  # a Zarr store for a huge image: one too
+    in_full = files_stem(review, old) == old != stem_of(old)  # another image had its stem
+    if in_full:  # its files stay named in full (a.tif_labels.tif -> a.tiff_labels.tif)
+        review._in_full.add(new)
     if labels.exists():
-        target = review.output / "labels" / f"{stem_of(new)}_labels{labels.suffix}"
+        target = review.output / "labels" / f"{files_stem(review, new)}_labels{labels.suffix}"
         found = (target, review.labels_path(new))  # a.tif -> a.tiff: its own file, in place
         taken = next((p for p in found if p.exists() and p != labels), None)
         if taken is not None:
@@ -103,6 +107,7 @@ def _carry(review, old: str, new: str, current: str | None) -> None:
                 f"{old} was renamed {new}, but {taken} exists: its review was not carried "
                 f"over (its labels stay in {labels})"
             )
+            review._in_full.discard(new)
             return
         try:
             if target != labels:
@@ -112,6 +117,7 @@ def _carry(review, old: str, new: str, current: str | None) -> None:
                 f"{old} was renamed {new}, but its labels could not be moved ({exc}): its "
                 "review was not carried over"
             )
+            review._in_full.discard(new)
             return
     value = review._missing.pop(old)
     entry = review.entries[new]

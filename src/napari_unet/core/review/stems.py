@@ -10,7 +10,8 @@ review file), and the files of ``a.png`` stay as they are. Before, ``a.tif`` was
 corrected labels of ``a.png`` as its own reviewed labels, and saving it overwrote them.
 
 An image renamed (same content, :mod:`napari_unet.core.review.renames`) takes its files
-along under its own stem, as before.
+along under its own stem, as before; one whose files were named in full keeps them so
+(``a.tif`` renamed ``a.tiff``: ``a.tiff_labels.tif``, never the other image's ``a_labels.tif``).
 """
 
 from __future__ import annotations
@@ -50,10 +51,7 @@ def claim_stems(review, new: list[str]) -> list[str]:
     (:attr:`review.renamed`) took the files of the image it was, under its own stem.
     Returns what the report says of each image named in full; the review file is saved.
     """
-    notes = []
-    for _, name in review.renamed:  # its files were moved to its stem's names
-        review.entries[name].extra.pop(FLAG, None)
-        review._in_full.discard(name)
+    notes = []  # one renamed keeps its files' naming (and the flag, carried in its entry)
     carried = {name for _, name in review.renamed}
     others = {files_stem(review, m): m for m in sorted(review._missing, reverse=True)}
     for name in new:
