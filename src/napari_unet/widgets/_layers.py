@@ -13,6 +13,7 @@ import numpy as np
 from qtpy.QtCore import QEvent, QObject
 
 from napari_unet.core.errors import InputError, in_words
+from napari_unet.widgets._keep_picks import KeepsPicks, reset_keeping
 
 __all__ = [
     "ROLE",
@@ -127,43 +128,6 @@ def on_layers_changed(viewer, callback: Callable) -> None:
     events = viewer.layers.events
     for event in (events.inserted, events.removed, events.reordered, events.renamed):
         event.connect(callback)
-
-
-def _pickers(widget) -> list:
-    """The choice widgets (ComboBox, Select) of a magicgui widget and its containers."""
-    from magicgui.widgets.bases import CategoricalWidget, ContainerWidget
-
-    if isinstance(widget, CategoricalWidget):
-        return [widget]
-    if isinstance(widget, ContainerWidget):
-        return [p for child in widget for p in _pickers(child)]
-    return []
-
-
-def reset_keeping(reset: Callable, *widgets) -> None:
-    """Call ``reset`` (a ``reset_choices``); each picker of ``widgets`` keeps its layer.
-
-    magicgui finds the chosen item again by its text: a renamed layer was dropped and its
-    picker jumped to the first layer, so Evaluate scored against another segmentation and
-    Predict segmented another image. Values are kept by object while they are offered.
-    """
-    kept = [(p, p.value) for w in widgets for p in _pickers(w)]
-    reset()
-    for picker, value in kept:
-        offered = picker.choices
-        if isinstance(value, list | tuple):  # a Select: the chosen that remain
-            same = [v for v in value if any(v is c for c in offered)]
-            if [id(v) for v in same] != [id(v) for v in picker.value]:
-                picker.value = same
-        elif value is not None and picker.value is not value and any(value is c for c in offered):
-            picker.value = value
-
-
-class KeepsPicks:
-    """Mix into a dock (before Container): its ``reset_choices`` keeps each picker's layer."""
-
-    def reset_choices(self, *args) -> None:
-        reset_keeping(lambda: super(KeepsPicks, self).reset_choices(*args), self)
 
 
 def layer_array(layer) -> np.ndarray:
