@@ -202,3 +202,38 @@ def test_the_predict_dock_does_not_save_a_model_over_a_builtin_model(
     widget.set_model(*load_model(model_file), name="tiny")
     widget._on_save_model(path=pretrained_path("nuclei"))
     assert BUILTIN in widget._status.value and not written
+
+
+# -- the step a save reports -----------------------------------------------------------------
+def test_a_save_reports_the_step_it_wrote(make_napari_viewer, qtbot, model_file, tmp_path,
+                                          monkeypatch):  # fmt: skip
+    """The step was read before the copy waited for the trainer's lock: "Saved the model at
+    step 8" for weights of step 10 (the file's provenance said so)."""
+    import time
+
+    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.widgets import _saving
+
+    viewer = make_napari_viewer()
+    image, labels = _layers(viewer)
+    labels.data[10:20, 10:20] = 1  # a painted cell: training takes steps
+    widget = _dock(viewer, image, labels, model_file)
+    assert widget.start(), widget._status.value
+    trainer = widget.trainer
+    qtbot.waitUntil(lambda: trainer.step >= 1, timeout=60_000)
+    save = trainer.save
+
+    def late(path):  # the training thread takes a few more steps before the copy
+        begun, deadline = trainer.step, time.monotonic() + 60
+        while trainer.step < begun + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return save(path)
+
+    trainer.save = late
+    out = tmp_path / "live.unet.safetensors"
+    monkeypatch.setattr(_saving, "ask_path", lambda *a, **k: out)
+    widget._save.clicked.emit()
+    qtbot.waitUntil(lambda: "; saved step" in widget._save_note, timeout=60_000)
+    written = read_metadata(out)["provenance"]["live_steps"]
+    assert widget._save_note.startswith(f"; saved step {written} ")
+    widget.stop()

@@ -186,8 +186,13 @@ def save_model(dock) -> Path | None:
     trainer = dock.trainer
 
     def save() -> tuple[Path, int]:
-        step = trainer.step  # the copy is taken once this step ends
-        return Path(trainer.save(path)), step
+        from napari_unet.core.models.modelfile import read_metadata
+
+        saved = Path(trainer.save(path))  # the copy is taken once a step ends: read its step
+        try:
+            return saved, int(read_metadata(saved)["provenance"]["live_steps"])
+        except Exception:  # noqa: BLE001 - a file without it (never ours): the step now
+            return saved, trainer.step
 
     def done(result) -> None:
         saved, step = result

@@ -14,8 +14,10 @@ import uuid
 __all__ = ["file_metadata", "start_metadata"]
 
 #: Keys of the start model's metadata that describe other weights: the start run's resume
-#: record and scores (kept, ``--resume`` paired the file with that run's optimiser state).
-STALE = ("training", "metrics")
+#: record and scores (kept, ``--resume`` paired the file with that run's optimiser state),
+#: and a built-in model's name and description (kept, a model trained live from ``nuclei``
+#: called itself napari-unet's built-in model, and an export named its package so).
+STALE = ("training", "metrics", "name", "description")
 
 
 def start_metadata(metadata: dict | None) -> dict:
