@@ -203,6 +203,8 @@ ACCEPTING: weakref.WeakSet = weakref.WeakSet()
 _LOCKED: weakref.WeakSet = weakref.WeakSet()
 #: Those a closed dock kept read-only: the layer itself -> its undo history.
 _LEFT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Each annotations layer a session saved -> (a weak reference to) the image it annotates.
+_IMAGE_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def read_only_why(layer) -> str | None:
@@ -243,9 +245,14 @@ class LockedLayers:
         layer.editable = False
         _LOCKED.add(real(layer))
 
-    def unlock(self, layer) -> None:
-        """Make ``layer`` editable again, with its undo history (a session saves it again)."""
+    def unlock(self, layer, image=None) -> None:
+        """Make ``layer`` editable again, with its undo history (a session saves it again).
+
+        ``image``: the image it annotates, for :meth:`held_for` once it is read-only again.
+        """
         _IN_SESSION.setdefault(real(layer), weakref.WeakSet()).add(self)
+        if image is not None:
+            _IMAGE_OF[real(layer)] = weakref.ref(real(image))
         _LOCKED.discard(real(layer))
         kept = [i for i, (held, _) in enumerate(self._held) if real(held) is real(layer)]
         history = self._held.pop(kept[0])[1] if kept else _LEFT.pop(real(layer), None)
@@ -253,6 +260,26 @@ class LockedLayers:
             layer.editable = True
         if history is not None:  # kept by this dock, or by a closed one
             restore_history(layer, *history)
+
+    def held_for(self, image, shape: tuple, viewer):
+        """The read-only annotations layer of ``image`` in ``viewer``, whatever its name now.
+
+        This dock's (its latest first), then a closed dock's, then another dock's: Start
+        takes it back. Before, Start looked for ``"<image> annotations"`` only: a renamed
+        layer stayed read-only for good and a new one was made beside it. None if none is.
+        """
+        mine = [real(held) for held, _ in reversed(self._held)]
+        for layer in (*mine, *list(_LEFT.keys()), *list(_LOCKED)):
+            of = _IMAGE_OF.get(layer)
+            if (
+                of is not None
+                and of() is real(image)
+                and layer in _LOCKED
+                and tuple(layer.data.shape) == tuple(shape)
+                and any(real(shown) is layer for shown in viewer.layers)
+            ):
+                return layer
+        return None
 
     def keep_history(self, layer, history: tuple) -> None:
         """Give held ``layer`` this undo history (its own, from before napari dropped it)."""
@@ -269,6 +296,7 @@ class LockedLayers:
     def forget(self, layer) -> None:
         """``layer`` leaves the viewer: keep nothing of it."""
         _LEFT.pop(real(layer), None)
+        _IMAGE_OF.pop(real(layer), None)
         self._release(layer)
         _LOCKED.discard(real(layer))
         self._held = [(held, h) for held, h in self._held if real(held) is not real(layer)]

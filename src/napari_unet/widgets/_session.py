@@ -34,13 +34,16 @@ def region_name(image_name: str) -> str:
     return f"{image_name} annotated region"
 
 
-def attach_labels(viewer, image, plan, where: dict, project) -> Labels:
+def attach_labels(viewer, image, plan, where: dict, project, locks=None) -> Labels:
     """The ``"<image> annotations"`` Labels layer, re-attached or added (from the project).
 
-    ``where``: the image's placement (:func:`~._predict_place.placement`).
+    ``where``: the image's placement (:func:`~._predict_place.placement`). ``locks``: the
+    dock's :class:`~._annotate_edits.LockedLayers`; the read-only layer of ``image`` it (or a
+    closed dock) holds is taken back first, whatever its name now.
     """
     name = f"{image.name} annotations"
-    existing = viewer.layers[name] if name in viewer.layers else None
+    held = None if locks is None else locks.held_for(image, plan.labels_shape, viewer)
+    existing = viewer.layers[name] if held is None and name in viewer.layers else held
     pyramid = isinstance(existing, Labels) and existing.multiscale  # an OME-Zarr's levels
     if isinstance(existing, Labels) and not pyramid and existing.data.shape == plan.labels_shape:
         widen_labels(existing)  # uint8 (255 cells at most), or read lazily: in memory

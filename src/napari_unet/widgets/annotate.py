@@ -215,9 +215,9 @@ class AnnotateWidget(KeepsPicks, Container):
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape, src)
         kept = self._kept_regions.take(image, folder, project)  # its layer was removed
-        labels = _session.attach_labels(self._viewer, image, plan, where, project)
+        labels = _session.attach_labels(self._viewer, image, plan, where, project, self._locks)
         self._annotations, self._region_kept = labels, None
-        self._locks.unlock(labels)  # read-only while no session saved it
+        self._locks.unlock(labels, image)  # read-only while no session saved it
         self._region = _session.attach_region(self._viewer, image, plan, where, project, kept)
         last = self._last_saved  # a layer this dock saved there continues its own work
         last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
