@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-__all__ = ["KeepsPicks", "reset_keeping"]
+__all__ = ["KeepsPicks", "announcing", "reset_keeping"]
 
 
 def _pickers(widget) -> list:
@@ -73,13 +73,26 @@ def _same_pick(now, before) -> bool:
     return now is before or (isinstance(before, str | int | float) and now == before)
 
 
+#: Pickers whose change :func:`reset_keeping` says now: the choices changed, not the user.
+_ANNOUNCING: set[int] = set()
+
+
+def announcing(picker) -> bool:
+    """Whether ``picker``'s change now is a refresh's (a layer gone), not the user's pick."""
+    return id(picker) in _ANNOUNCING
+
+
 def _announce(picker) -> None:
     """Emit the picker's change as Qt would have (its listeners on Qt's own signal too)."""
     native = picker.native
-    if hasattr(native, "currentIndexChanged"):
-        native.currentIndexChanged.emit(native.currentIndex())
-    else:
-        picker.changed.emit(picker.value)
+    _ANNOUNCING.add(id(picker))
+    try:
+        if hasattr(native, "currentIndexChanged"):
+            native.currentIndexChanged.emit(native.currentIndex())
+        else:
+            picker.changed.emit(picker.value)
+    finally:
+        _ANNOUNCING.discard(id(picker))
 
 
 class KeepsPicks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from napari_unet.widgets._keep_picks import announcing
 from napari_unet.widgets._layers import layers_of, reset_keeping
 
 __all__ = ["LabelsDefault", "preferred_labels"]
@@ -89,7 +90,9 @@ class LabelsDefault:
             self._chosen(value)
 
     def _chosen(self, value) -> None:
-        if not self._quiet and (value is not None or self.none_is_a_choice):
+        if self._quiet or announcing(self.picker):  # a refresh's change (a layer gone)
+            return
+        if value is not None or self.none_is_a_choice:
             self.user = value
 
     def pick(self, _value=None) -> None:

@@ -283,7 +283,7 @@ def start_soon(dock) -> None:
     Loading froze napari for 0.5-2 s, most of a Start on an 8192 x 8192 image (the image's
     normalisation, 1.4 s more, is made on the trainer's thread). Stop, closing the dock or
     napari meanwhile (``dock.stop()``): training does not begin; so does another image or
-    annotations picked meanwhile (:func:`start_cancelled`): auto chose the model for the image
+    annotations picked meanwhile (:func:`cancel_pending`): auto chose the model for the image
     picked at the click, and the other image was trained with it.
     """
     from napari.qt.threading import create_worker
