@@ -27,6 +27,16 @@ def _read(path):
     return np.asarray(read_image(path, labels=True))
 
 
+def _corrected(folder, out, name, value):
+    """Review ``folder``: image ``name`` corrected to labels of id ``value``, saved."""
+    review = Review(folder, out)
+    review.check_hash(name)
+    saved = review.save_labels(name, _labels(value))
+    review.set_status(name, "corrected")
+    review.save()
+    return saved
+
+
 def test_a_new_image_with_the_stem_of_one_that_left_gets_its_own_labels(tmp_path):
     """Before: a.tif (another image) showed the corrected labels of a.png, which had left the
     folder, as its own reviewed labels, and saving it overwrote them."""
@@ -34,11 +44,7 @@ def test_a_new_image_with_the_stem_of_one_that_left_gets_its_own_labels(tmp_path
     folder.mkdir()
     _image(folder / "a.png", 10)
     _image(folder / "b.png", 20)
-    review = Review(folder, out)
-    review.check_hash("a.png")
-    review.save_labels("a.png", _labels(1))
-    review.set_status("a.png", "corrected")
-    review.save()
+    _corrected(folder, out, "a.png", 1)
     (folder / "a.png").rename(tmp_path / "a.png")  # a new acquisition: a.tif, other pixels
     _image(folder / "a.tif", 90)
 
@@ -129,18 +135,10 @@ def test_an_image_named_in_full_renamed_keeps_its_review_and_the_others_labels(t
     folder, out = tmp_path / "images", tmp_path / "out"
     folder.mkdir()
     _image(folder / "a.png", 10)
-    review = Review(folder, out)
-    review.check_hash("a.png")
-    review.save_labels("a.png", _labels(1))
-    review.set_status("a.png", "corrected")
-    review.save()
+    _corrected(folder, out, "a.png", 1)
     (folder / "a.png").rename(tmp_path / "a.png")
     _image(folder / "a.tif", 90)
-    review = Review(folder, out)
-    review.check_hash("a.tif")
-    review.save_labels("a.tif", _labels(7))
-    review.set_status("a.tif", "corrected")
-    review.save()
+    _corrected(folder, out, "a.tif", 7)
     (folder / "a.tif").rename(folder / "a.tiff")
     review = Review(folder, out)
     assert review.renamed == [("a.tif", "a.tiff")]

@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 from test_live_hunt_fixes2 import _applied, _discs, _dock
+from test_live_start import _gated_loading
 
 pytest.importorskip("napari")
 
@@ -79,7 +78,6 @@ def test_a_region_picked_while_training_is_used(make_napari_viewer, qtbot, model
 def test_another_image_picked_while_the_model_loads_cancels_start(
     make_napari_viewer, qtbot, monkeypatch
 ):
-    from napari_unet.widgets import _exporting
     from napari_unet.widgets.live import LiveWidget
 
     img, _ = _discs()  # bright discs on a dark background: auto chooses nuclei
@@ -87,16 +85,7 @@ def test_another_image_picked_while_the_model_loads_cancels_start(
     dark = viewer.add_image(img, name="dark")
     bright = viewer.add_image(255 - img, name="bright")  # auto: nuclei-brightfield
     labels = viewer.add_labels(np.zeros(img.shape, np.int32), name="annotations")
-    original, gate, loaded = _exporting.load_model_file, threading.Event(), []
-
-    def gated(path):
-        assert gate.wait(60)
-        try:
-            return original(path)
-        finally:
-            loaded.append(path)
-
-    monkeypatch.setattr(_exporting, "load_model_file", gated)
+    gate, loaded, _ = _gated_loading(monkeypatch)
     dock = LiveWidget(viewer)
     viewer.window.add_dock_widget(dock, name="Live")
     dock._image_box.value, dock._labels_box.value = bright, labels

@@ -19,15 +19,19 @@ def _cells():
     return lab
 
 
-def _dock(make_napari_viewer, qtbot, tmp_path):
-    """A Review dock on one image with its label file, accepted, and its output folder."""
+def _dock(make_napari_viewer, qtbot, tmp_path, names=("a",)):
+    """A Review dock on images ``names`` (each other pixels) with their label files, and its
+    output folder; the first image shown."""
     from napari_unet.widgets.review import ReviewWidget
 
     folder, labels_in = tmp_path / "images", tmp_path / "labels_in"
     folder.mkdir()
     labels_in.mkdir()
-    write_image(folder / "a.tif", ((_cells() > 0) * 1000 + 50).astype(np.uint16))
-    write_image(labels_in / "a_labels.tif", _cells())
+    for k, name in enumerate(names):
+        cells = _cells()
+        cells[5 : 5 + k] = 0  # each image its own pixels
+        write_image(folder / f"{name}.tif", ((cells > 0) * 1000 + 50).astype(np.uint16))
+        write_image(labels_in / f"{name}_labels.tif", cells)
     viewer = make_napari_viewer()
     widget = ReviewWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Review")
@@ -36,7 +40,8 @@ def _dock(make_napari_viewer, qtbot, tmp_path):
     widget._form.output.value = tmp_path / "out"
     assert widget.open(), widget._status.value
     widget._timer.setInterval(10**8)  # the test saves itself
-    qtbot.waitUntil(lambda: bool(widget._shown == "a.tif"), timeout=120_000)
+    first = f"{names[0]}.tif"
+    qtbot.waitUntil(lambda: bool(widget._shown == first), timeout=120_000)
     return viewer, widget
 
 

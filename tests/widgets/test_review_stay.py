@@ -7,42 +7,17 @@ stroke just painted could no longer be undone) and the chosen label id reset.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-
-from napari_unet.core.images.io import write_image
+from test_review_dock_hunt10 import _dock
 
 pytest.importorskip("napari")
-
-
-def _dock(make_napari_viewer, qtbot, tmp_path):
-    from napari_unet.widgets.review import ReviewWidget
-
-    folder, labels_in = tmp_path / "images", tmp_path / "labels_in"
-    folder.mkdir()
-    labels_in.mkdir()
-    for k, name in enumerate(("a", "b")):
-        cells = np.zeros((48, 48), np.int32)
-        cells[5 + k : 15, 5:25], cells[25:40, 10:30] = 1, 2
-        write_image(folder / f"{name}.tif", ((cells > 0) * 1000 + 50).astype(np.uint16))
-        write_image(labels_in / f"{name}_labels.tif", cells)
-    viewer = make_napari_viewer()
-    widget = ReviewWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="Review")
-    widget._form.images.value = folder
-    widget._form.labels_folder.value = labels_in
-    widget._form.output.value = tmp_path / "out"
-    assert widget.open(), widget._status.value
-    widget._timer.setInterval(10**8)  # the test saves itself
-    qtbot.waitUntil(lambda: bool(widget._shown == "a.tif"), timeout=120_000)
-    return viewer, widget
 
 
 @pytest.mark.parametrize("move", ["previous_image", "first_unreviewed", "go_to", "last_next"])
 def test_going_nowhere_keeps_undo_and_the_chosen_label(
     make_napari_viewer, qtbot, tmp_path, move
 ):
-    viewer, widget = _dock(make_napari_viewer, qtbot, tmp_path)
+    viewer, widget = _dock(make_napari_viewer, qtbot, tmp_path, names=("a", "b"))
     if move == "last_next":
         widget.next_image()
         qtbot.waitUntil(lambda: bool(widget._shown == "b.tif"), timeout=60_000)

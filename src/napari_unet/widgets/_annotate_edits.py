@@ -171,11 +171,8 @@ def _writes(item, label: int, undoing: bool) -> str | None:
     """
     stroke = False
     for atom in item:
-        if hasattr(atom, "new_value"):  # napari's masked atom (brush, fill, polygon)
-            values = atom.old_values if undoing else atom.new_value
-        elif isinstance(atom, tuple) and len(atom) == 3:  # (indices, before, after)
-            values = atom[1] if undoing else atom[2]
-        else:
+        values = _history.atom_values(atom, undoing)
+        if values is None:
             return "unknown"
         values = np.asarray(values)
         if np.any(values == label):
@@ -187,12 +184,8 @@ def _writes(item, label: int, undoing: bool) -> str | None:
 
 def _largest(item) -> int:
     """The largest id napari's history ``item`` writes (when redone or painted)."""
-    tops = [0]
-    for atom in item:
-        if hasattr(atom, "new_value") or (isinstance(atom, tuple) and len(atom) == 3):
-            values = atom.new_value if hasattr(atom, "new_value") else atom[2]
-            tops.append(int(np.max(values, initial=0)))
-    return max(tops)
+    values = (_history.atom_values(atom) for atom in item)
+    return max((int(np.max(v, initial=0)) for v in values if v is not None), default=0)
 
 
 #: The annotations layers running sessions save, each with its docks' :class:`LockedLayers`.

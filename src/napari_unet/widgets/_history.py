@@ -41,3 +41,16 @@ def history_deques(layer) -> tuple | None:
             stacklevel=2,
         )
     return None
+
+
+def atom_values(atom, undoing: bool = False):
+    """The ids a history atom writes: redone (or painted), or, ``undoing``, taken back.
+
+    napari's masked atom (brush, fill, polygon: one value, the old ones kept) or
+    ``data_setitem``'s ``(indices, before, after)``; None for an atom of another form.
+    """
+    if hasattr(atom, "new_value"):
+        return atom.old_values if undoing else atom.new_value
+    if isinstance(atom, tuple) and len(atom) == 3:
+        return atom[1] if undoing else atom[2]
+    return None

@@ -46,24 +46,29 @@ def reset_keeping(reset: Callable, *widgets) -> None:
 
 
 def _keep(reset: Callable, kept: list, blocked: list) -> None:
-    try:  # twice: choices that leave out another picker's layer were made during its jump
-        for _ in range(2):
+    try:  # again after a jump put back: choices that leave out another picker's layer
+        for _ in range(2):  # (Evaluate's "compare with") were made during the jump
             reset()
-            for picker, value in kept:
-                _put_back(picker, value)
+            put = [_put_back(picker, value) for picker, value in kept]
+            if not any(put):
+                break
     finally:
         for picker, was in blocked:
             picker.native.blockSignals(was)
 
 
-def _put_back(picker, value) -> None:
+def _put_back(picker, value) -> bool:
+    """Put ``picker`` back on ``value`` (what of it is still offered); whether it had moved."""
     offered = picker.choices
     if isinstance(value, list | tuple):  # a Select: the chosen that remain
         same = [v for v in value if any(v is c for c in offered)]
         if [id(v) for v in same] != [id(v) for v in picker.value]:
             picker.value = same
+            return True
     elif value is not None and picker.value is not value and any(value is c for c in offered):
         picker.value = value
+        return True
+    return False
 
 
 def _same_pick(now, before) -> bool:
