@@ -77,7 +77,9 @@ def _model_pairs(
     import numpy as np
 
     from napari_unet.core.images.io import read_image
+    from napari_unet.core.images.named import check_planes, named_planes
     from napari_unet.core.inference import segment as segmentation
+    from napari_unet.core.inference.runner import model_info
 
     models = _Models(model_path, object_size, channel)
     extra = {} if channel is None else {"channel": channel}
@@ -93,6 +95,8 @@ def _model_pairs(
             try:
                 image = np.asarray(read_image(image_path))
                 model, metadata = models.get(name, image)
+                if named_planes(image_path, image):  # a z-stack is not 2-4 channels
+                    check_planes(image_path, image, model_info(model)[1])
                 pred = segmentation.segment(model, image, metadata=metadata, **extra)
             except InputError as exc:  # which of the images it was
                 raise InputError(f"{image_path.name}: {exc}") from None

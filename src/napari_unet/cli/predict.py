@@ -20,6 +20,7 @@ from napari_unet.cli._args import (
 from napari_unet.cli.predict_package import input_pixel_size, write_labels
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image, wrong_output_kind
+from napari_unet.core.images.named import check_planes
 from napari_unet.core.inference.scale import AUTO
 
 
@@ -221,6 +222,7 @@ def _predict_all(args: argparse.Namespace) -> int:
     def one(src: Path, outs: dict) -> None:
         image = read_image(src)
         predictor, post, metadata = parts.get(src, image)
+        check_planes(src, image, predictor.in_channels)  # a z-stack is not 2-4 channels
         labels = _predict_one(predictor, post, src, image, outs, args, metadata)
         write_labels(outs["labels"], labels, src, args.overwrite)
         n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)

@@ -36,10 +36,12 @@ from napari_unet.core.images.lazy import lazy_array, read_zarr_array
 from napari_unet.core.images.omezarr_meta import (
     axis_letters,
     axis_units,
+    check_label_name,
     checked_ome,
     damaged_metadata,
     level_transform,
     multiscales_entry,
+    plain_name,
     space_units,
 )
 
@@ -73,6 +75,8 @@ class OmeImage:
     translation: tuple[float, float] | None = None
     #: The ``(y, x)`` axes' units as the metadata writes them (None: none given).
     units: tuple[str | None, str | None] | None = None
+    #: The letters of ``data``'s axes (``"ZYX"``, channels last: ``"YXC"``); "" where unnamed.
+    axes: str = ""
 
     @property
     def is_ome(self) -> bool:
@@ -177,8 +181,11 @@ def open_image(path: str | os.PathLike) -> OmeImage:
         letters = "".join(letters[k] for k in keep)
     scale = level_transform(p, ome, "scale") or (1.0, 1.0)
     translation = level_transform(p, ome, "translation")
-    units = axis_units(ome)
-    return OmeImage(channels_last(data, letters), p, version, scale, translation, units)
+    named = letters.replace("C", "") + "C" if "C" in letters else letters
+    named = named if len(letters) == data.ndim else ""  # axes named, channel moved last
+    return OmeImage(
+        channels_last(data, letters), p, version, scale, translation, axis_units(ome), named
+    )
 
 
 def _refuse_plain_group(p: Path) -> None:
@@ -302,24 +309,6 @@ def labels_version(image: OmeImage, inside: bool) -> str:
     )
 
 
-def check_label_name(name) -> str:
-    """``name`` when it is one plain folder name (``labels/<name>``), else a clear refusal."""
-    text = str(name)
-    if not _plain(text):
-        raise InputError(
-            f"labels name {text!r}: give one plain folder name (no '/' or '\\', not '.' or "
-            "'..', not empty), such as 'cells'; it names image.zarr/labels/<name>"
-        )
-    return text
-
-
-def _plain(text: str) -> bool:
-    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
-    return (
-        bool(text.strip()) and text not in (".", "..") and not any(c in text for c in (*seps, "\0"))
-    )
-
-
 def ome_kind(path: str | os.PathLike) -> str | None:
     """What the OME-Zarr group at ``path`` is: "labels", "image", "group" or None.
 
@@ -351,11 +340,11 @@ def label_names(image: str | os.PathLike, warn: bool = True) -> list[str]:
     found = group_attrs(Path(image) / "labels")
     names = (found[0].get("labels") if found else None) or []
     names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
-    for name in [n for n in names if not _plain(n)] if warn else []:
+    for name in [n for n in names if not plain_name(n)] if warn else []:
         warnings.warn(f"{Path(image).name}: its labels list names {name!r}, not one plain "
                       "folder name in its labels folder; it was skipped", UserWarning,
                       stacklevel=2)  # fmt: skip
-    return [n for n in names if _plain(n)]
+    return [n for n in names if plain_name(n)]
 
 
 def pixel_size_um(path: str | os.PathLike) -> tuple[float, float] | None:

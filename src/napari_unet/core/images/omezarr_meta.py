@@ -15,13 +15,16 @@ Split from :mod:`napari_unet.core.images.omezarr`, which opens and writes the st
 - :func:`checked_ome`: the OME metadata if its ``multiscales`` has NGFF's shape;
 - :func:`damaged_metadata`: the error naming a Zarr metadata file of a folder that is not
   JSON (an interrupted copy): before, the reader and ``napari-unet predict`` showed a bare
-  ``JSONDecodeError``, or took a damaged image for no image at all.
+  ``JSONDecodeError``, or took a damaged image for no image at all;
+- :func:`check_label_name` and :func:`plain_name`: a label image's name is one plain folder
+  name (``image.zarr/labels/<name>``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -29,10 +32,12 @@ from napari_unet.core.errors import InputError
 __all__ = [
     "axis_letters",
     "axis_units",
+    "check_label_name",
     "checked_ome",
     "damaged_metadata",
     "level_transform",
     "multiscales_entry",
+    "plain_name",
     "space_units",
 ]
 
@@ -190,3 +195,22 @@ def multiscales_entry(
     if version == "0.4":
         entry["version"] = version
     return entry
+
+
+def check_label_name(name) -> str:
+    """``name`` when it is one plain folder name (``labels/<name>``), else a clear refusal."""
+    text = str(name)
+    if not plain_name(text):
+        raise InputError(
+            f"labels name {text!r}: give one plain folder name (no '/' or '\\', not '.' or "
+            "'..', not empty), such as 'cells'; it names image.zarr/labels/<name>"
+        )
+    return text
+
+
+def plain_name(text: str) -> bool:
+    """Whether ``text`` is one plain folder name (no separator, not ``.`` or ``..``)."""
+    seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    return (
+        bool(text.strip()) and text not in (".", "..") and not any(c in text for c in (*seps, "\0"))
+    )

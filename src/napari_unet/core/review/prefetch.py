@@ -27,6 +27,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import read_image
+from napari_unet.core.images.named import check_planes
 from napari_unet.core.inference.scale import AUTO
 from napari_unet.core.review.items import Item, editable_labels, file_stamp, model_key, read_only
 from napari_unet.core.review.refit import refit
@@ -309,6 +310,8 @@ class Prefetcher:
 
     def _fetch(self, name: str) -> Item:
         image = np.asarray(read_image(self.review.path(name)))
+        if self._predictor is not None:  # a z-stack the file names is not 2-4 channels
+            check_planes(self.review.path(name), image, self._predictor.in_channels)
         self._read(name, image)
         was = self.review.entries[name].hash
         warning = self.review.check_hash(name)

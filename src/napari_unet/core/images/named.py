@@ -1,0 +1,92 @@
+"""Whether a file names its first axis as planes (z or t): no model reads them as channels.
+
+:func:`~napari_unet.core.images.io.read_image` gives an image's pixels, channels last; a 2-4
+plane ``(Z, Y, X)`` array is then read by a model of as many input channels as its channels
+(:func:`~napari_unet.core.images.layout.layout` can only guess from the shape). Files that
+record their axes say which it is: an ImageJ hyperstack or an OME-TIFF (``ZYX``, ``TYX``)
+and an OME-Zarr image (its ``axes``). :func:`named_planes` reads those letters, and
+:func:`check_planes` refuses such a stack for a model of several channels in ``napari-unet
+predict``, ``evaluate`` and the Review dock, as the Predict dock does with the axis names
+napari-unet's reader gives a layer (a model of one channel predicts it plane by plane).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from napari_unet.core.errors import InputError
+from napari_unet.core.images.io import TIFF_SUFFIXES, is_zarr
+
+__all__ = ["check_planes", "file_axes", "named_planes"]
+
+#: The plane axes a file names (tifffile's and OME-Zarr's letters): time and depth.
+PLANE_LETTERS = "TZ"
+
+
+def file_axes(path: str | os.PathLike, ndim: int) -> str:
+    """The letters of the axes of ``read_image(path)``, an array of ``ndim`` axes.
+
+    Channels last (``"ZYXC"``), as reading moves them; "" where the file records no axes
+    (a PNG, a plain TIFF, a Zarr array) or where they do not fit ``ndim``.
+    """
+    p = Path(path)
+    try:
+        if is_zarr(p):
+            from napari_unet.core.images.omezarr import open_image
+
+            letters = open_image(p).axes
+        elif p.suffix.lower() in TIFF_SUFFIXES:
+            letters = _tiff_axes(p, ndim)
+        else:
+            return ""
+    except Exception:  # noqa: BLE001 - reading the pixels said what is wrong with the file
+        return ""
+    return letters if len(letters) == ndim else ""
+
+
+def _tiff_axes(p: Path, ndim: int) -> str:
+    import tifffile
+
+    from napari_unet.core.images.tiffmeta import image_series
+
+    with tifffile.TiffFile(p) as tf:
+        letters = tf.series[image_series(p, tf.series)].axes.upper()
+    if letters.endswith("S") and len(letters) == ndim + 1:  # the alpha dropped, one sample left
+        letters = letters[:-1]
+    if "C" in letters:
+        letters = letters.replace("C", "") + "C"
+    return letters
+
+
+def named_planes(path: str | os.PathLike, image) -> bool:
+    """Whether ``image`` (``read_image(path)``) is a ``(Z, Y, X)`` or ``(T, Y, X)`` stack by name.
+
+    True when the file names the first of three axes z or t: its planes are never a
+    model's channels.
+    """
+    return bool(_plane_letter(path, image))
+
+
+def _plane_letter(path, image) -> str:
+    ndim = len(getattr(image, "shape", ()))
+    letters = file_axes(path, ndim) if ndim == 3 else ""
+    return letters[0] if letters and letters[0] in PLANE_LETTERS else ""
+
+
+def check_planes(path: str | os.PathLike, image, in_channels: int) -> None:
+    """Refuse a stack the file names (:func:`named_planes`) for a model of several channels.
+
+    Before, ``napari-unet predict``, ``evaluate`` and the Review dock read a z-stack of two
+    planes as the two channels of one image for a model of two channels (one the Train dock
+    trained on two channels), and gave one labels plane for the two.
+    """
+    letter = _plane_letter(path, image) if in_channels > 1 else ""
+    if letter:
+        what = {"Z": "z-planes", "T": "time points"}[letter]
+        raise InputError(
+            f"the file names its first axis {letter.lower()}: "
+            f"{image.shape[0]} {what} of one channel each, and the model reads "
+            f"{in_channels} channels; give it images of {in_channels} channels (a file that "
+            "names its channel axis c), or use a model of one channel"
+        )
