@@ -20,7 +20,6 @@ import struct
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write
 from napari_unet.core.images.normalize import check_spec
 from napari_unet.core.models.carried import for_saving
 from napari_unet.core.models.filecheck import (
@@ -32,6 +31,7 @@ from napari_unet.core.models.filecheck import (
     field_problem,
 )
 from napari_unet.core.models.sniff import looks_like_text, sniff
+from napari_unet.core.models.tensorwrite import write_tensors
 
 #: Version of the layout written by this module; files with a larger number are refused.
 FORMAT_VERSION = 1
@@ -120,8 +120,6 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
         If the metadata is not JSON-able, the class names do not fit, or a derived key
         disagrees with the model.
     """
-    from safetensors.torch import save_file
-
     model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper: save the network
     if not hasattr(model, "config") or not hasattr(model, "geometry"):
         raise InputError(
@@ -130,10 +128,7 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
         )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     text = _header_text(model, tensors, for_saving(model, metadata))  # given keys win
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata={METADATA_KEY: text})  # one key: deterministic bytes
-    return path
+    return write_tensors(path, tensors, {METADATA_KEY: text})  # one key: deterministic bytes
 
 
 def _header_text(model, tensors: dict, extras: dict) -> str:

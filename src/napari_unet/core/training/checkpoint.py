@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write
+from napari_unet.core.models.tensorwrite import write_tensors
 
 if TYPE_CHECKING:
     from napari_unet.core.training.events import TrainResult
@@ -52,7 +52,6 @@ def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None
         The written path.
     """
     import torch
-    from safetensors.torch import save_file
 
     tensors: dict[str, Any] = {}
     plain: dict[str, dict] = {}
@@ -69,10 +68,7 @@ def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None
         "plain_state": json.dumps(plain),
         "extra": json.dumps(extra or {}),
     }
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
+    return write_tensors(path, tensors, meta)
 
 
 def load_optimizer(path: str | os.PathLike) -> tuple[dict, dict]:
@@ -200,7 +196,8 @@ def save_final(result: TrainResult, path: Path) -> tuple[Path, str]:
     try:
         return save_result(result, path), "last"
     except (OSError, InputError) as exc:
-        first = exc
+        first = exc  # the reason (a full disk, ...): the caller says only where it went
+        warnings.warn(f"could not save the model to {path} ({exc})", RuntimeWarning, 2)
     name = f"{path.stem}.unsaved-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix or '.safetensors'}"
     for folder in (path.parent, Path(tempfile.gettempdir())):
         try:
