@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from napari_unet.cli._whole_names import by_whole_name, missing_hint, note_whole_pair, whole_name
 from napari_unet.core.errors import InputError
 
 __all__ = ["files_of", "given_by_name", "label_pairs", "match_files", "planes", "read_labels"]
@@ -116,7 +117,12 @@ def _match_by_name(
     dropped, lone = (set(), set()) if images else _images_of_pairs(pred)
     pred = [p for p in pred if p not in dropped]
     by_stem = {k: [p] for k, p in _by_stem(pred, what).items()}
-    _by_stem(gt, "ground-truth")  # the same image twice would be scored twice
+    # cells.tif_labels.tif (a review names the files of cells.tif in full when cells.png had
+    # its stem) goes with the ground truth named cells.tif, never cells_labels.tif with it
+    whole = {p.name: [p] for p in pred} if images else by_whole_name(pred)
+    # the same image twice would be scored twice; cells.tif and cells.png that labels named
+    # in full tell apart are two images
+    _by_stem([g for g in gt if _whole_key(g, images) not in whole], "ground-truth")
     by_name: dict[str, list[Path]] = {}
     by_alias: dict[str, list[Path]] = {}  # a.ome.tif, a.ome_labels.tif: "a" (stem_of)
     alias_stems: dict[str, list[Path]] = {}
@@ -131,18 +137,23 @@ def _match_by_name(
         found = _fitting(by_name.get(image_name(g), []), by_stem.get(g.stem, []))
         if not found:  # NAME.ome.tif answers to NAME too, as measure pairs it (stem_of)
             found = _fitting(by_alias.get(_alias(g), []), alias_stems.get(stem_of(g), []))
+        in_full = whole.get(_whole_key(g, images), [])
+        if in_full and not images:
+            note_whole_pair(g, in_full[0], found, what)
+        found = in_full or found
         if len(found) > 1:
             raise InputError(f"{g.name}: {len(found)} {what} files fit it: {found[0]}, {found[1]}")
         if found:
-            pairs.append((g.stem, found[0], g))
+            pairs.append((g.name if in_full and not images else g.stem, found[0], g))
         else:
-            missing.append(g.name)
+            missing.append(g)
     if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        shown = ", ".join(g.name for g in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise InputError(
             f"no {what} for {len(missing)} ground-truth file(s): {shown}; expected a file "
             "with the same name (any image suffix; a _labels or _masks ending allowed)"
             + ("; the images beside label files in PRED are no predictions" if dropped else "")
+            + ("" if images else missing_hint(missing, whole))
         )
     used = [p for _, p, _ in pairs]
     twice = {p for p in used if used.count(p) > 1}
@@ -151,6 +162,15 @@ def _match_by_name(
     # An image that predict wrote NAME_labels.tif beside was not scored: its labels were. One
     # without labels in PRED has no ground truth either: skipped, as a prediction would be.
     return pairs, sorted(p.stem for p in [*pred, *lone] if p not in used)
+
+
+def _whole_key(truth: Path, images: bool) -> str | None:
+    """The name a file on the other side is named in full after, or None.
+
+    ``truth``'s own whole name (labels: ``cells.tif_labels.tif``), or the image it names in
+    full (model form: ``cells.tif_masks.tif`` is the ground truth of the image ``cells.tif``).
+    """
+    return whole_name(truth) if images else truth.name
 
 
 def _fitting(named: list[Path], same_stem: list[Path]) -> list[Path]:
@@ -194,7 +214,8 @@ def _images_of_pairs(files: list[Path]) -> tuple[set[Path], set[Path]]:
     for f in files:
         folders.setdefault(f.parent, []).append(f)
     for group in folders.values():
-        names = {f.stem for f in group} | {stem_of(f) for f in group}  # the files' own names
+        # the files' own names; whole (cells.tif_labels.tif beside cells.tif, named in full)
+        names = {f.stem for f in group} | {stem_of(f) for f in group} | {f.name for f in group}
         labels = [f for f in group if f.stem != image_name(f)
                   and (image_name(f) in names or _alias(f) in names)]  # fmt: skip
         named = {image_name(f) for f in labels} | {_alias(f) for f in labels}
@@ -203,7 +224,7 @@ def _images_of_pairs(files: list[Path]) -> tuple[set[Path], set[Path]]:
         for f in group:
             if f in labels or is_probabilities(f.stem):
                 continue  # predict's NAME_probabilities.tif are no images: noted as skipped
-            is_named = f.stem in named or stem_of(f) in named
+            is_named = f.stem in named or stem_of(f) in named or f.name in named
             if is_named or f.stem == image_name(f):
                 found.add(f)
                 if not is_named:

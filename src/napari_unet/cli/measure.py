@@ -146,23 +146,29 @@ def pair_images(
     if not images:
         pairs = [(image_name(p), p, None) for p in labels]
     else:
+        from napari_unet.cli._whole_names import stem_hint, whole_pairs
+        from napari_unet.core.review.folders import stem_of
+
+        # cells.tif_labels.tif (named in full: a review's, when cells.png had the stem) goes
+        # with cells.tif only, and cells_labels.tif never with it (cells.png's)
+        claimed = whole_pairs(labels, images, endings, flag, strict=by_order)
         by_stem: dict[str, Path] = {}
-        for p in images:
+        for p in [i for i in images if i not in claimed.values()]:
             if p.stem in by_stem and by_stem[p.stem] != p:
                 raise InputError(f"two images are named {p.stem!r}: {by_stem[p.stem]}, {p}")
             by_stem[p.stem] = p
-        from napari_unet.core.review.folders import stem_of
-
         for p in images:  # a.ome.tif is also "a", as the review and export name its labels
-            by_stem.setdefault(stem_of(p), p)
-        found = [next((by_stem[k] for k in (image_name(p, endings), p.stem) if k in by_stem),
-                      None) for p in labels]  # fmt: skip
+            if p not in claimed.values():
+                by_stem.setdefault(stem_of(p), p)
+        found = [claimed.get(p) or next((by_stem[k] for k in (image_name(p, endings), p.stem)
+                                         if k in by_stem), None) for p in labels]  # fmt: skip
         lost = [p for p, i in zip(labels, found, strict=True) if i is None and by_order]
         left = [i for i in images if i not in found]
         if lost and len(lost) != len(left):
+            stem = image_name(lost[0], endings)
             raise InputError(
-                f"{lost[0]}: no image named {image_name(lost[0], endings)!r} among the "
-                f"{len(images)} images of {flag}; name them alike (NAME.tif and "
+                f"{lost[0]}: no image named {stem!r} among the {len(images)} images of "
+                f"{flag}{stem_hint(stem, claimed)}; name them alike (NAME.tif and "
                 f"NAME_labels.tif) or give as many images as {what}, in the same order"
             )
         if lost:
@@ -174,8 +180,8 @@ def pair_images(
             shown = ", ".join(f"{p.name} with {chosen[p].name}" for p in lost)
             note = (f"napari-unet {command}: note: {len(lost)} file(s) match no image by name; "
                     f"paired by how names begin, else in the order given: {shown}")  # fmt: skip
-        pairs = [(image_name(p) if i is None else _name(i, by_stem), p, i)
-                 for p, i in zip(labels, found, strict=True)]  # fmt: skip
+        pairs = [(image_name(p) if i is None else i.name if p in claimed else _name(i, by_stem),
+                  p, i) for p, i in zip(labels, found, strict=True)]  # fmt: skip
     seen: dict[str, Path] = {}
     one = what.removesuffix("s")
     hint = "measure them in separate runs" if command == "measure" else f"give one {one} per image"
@@ -215,6 +221,7 @@ def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
         A path that does not exist or a folder without images, or an OME-Zarr image (not
         a label image) given as labels (:func:`check_label_store`).
     """
+    from napari_unet.cli._whole_names import whole_name
     from napari_unet.cli.predict import collect_inputs, once
     from napari_unet.core.review.folders import OUTPUT_ENDINGS, images_only, stem_of
 
@@ -223,9 +230,11 @@ def collect_labels(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     for p in paths:
         found = collect_inputs([p])
         alone = images_only(found) if p.is_dir() and not is_zarr(p) else found
+        whole = {q.name for q in found}  # cells.tif_labels.tif beside cells.tif (in full)
+        alone = [q for q in alone if whole_name(q, OUTPUT_ENDINGS) not in whole]
         named = {image_name(q, OUTPUT_ENDINGS) for q in found if q not in alone}
         beside = [] if len(alone) == len(found) else [
-            q for q in alone if q.stem in named or stem_of(q) in named
+            q for q in alone if q.stem in named or stem_of(q) in named or q.name in named
             or image_name(q, OUTPUT_ENDINGS) == q.stem
         ]  # fmt: skip
         labels += [q for q in found if q not in beside]
