@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     # last plane was refused only after the planes before it were computed.
     check_ids(labels, str(args.labels))
     for path, dtype in ((args.output, np.float32), (args.target, np.uint8)):
-        if path is not None:  # before the work: the format must hold the result
+        if path is not None:  # before the work: a format written, that holds the result
             check_writable(path, np.broadcast_to(np.zeros((), dtype), labels.shape))
     mask = None
     if args.mask is not None:

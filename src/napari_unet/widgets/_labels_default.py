@@ -86,8 +86,12 @@ class LabelsDefault:
             self._quiet = quiet
 
     def _on_changed(self, value) -> None:
-        if not self._quiet and value is not self.auto:
-            self._chosen(value)
+        # Back to the layer picked here is the user's choice too when another was chosen:
+        # before, a script's ``picker.value = auto`` went unheard and the earlier choice
+        # came back at the next layer added (a mouse's choice is heard by ``activated``).
+        if self._quiet or (value is self.auto and (self.user is AUTO or value is self.user)):
+            return
+        self._chosen(value)
 
     def _chosen(self, value) -> None:
         if self._quiet or announcing(self.picker):  # a refresh's change (a layer gone)

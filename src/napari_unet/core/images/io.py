@@ -305,9 +305,14 @@ def check_writable(path: str | os.PathLike, data) -> None:
     """Refuse, before anything is written, an array that the format of ``path`` cannot hold.
 
     PNG holds 2D uint8 or uint16 images and 8-bit RGB(A), of at least one pixel (before, an
-    empty one raised PIL's ValueError); TIFF and Zarr hold any array.
+    empty one raised PIL's ValueError); TIFF and Zarr hold any array. Any other suffix (or
+    none) is refused here too: before, ``weights`` wrote its map before its ``--target``
+    was refused, and the rerun with a good name met the map ("exists; pass --overwrite").
     """
-    if Path(path).suffix.lower() != ".png":
+    suffix = Path(path).suffix.lower()
+    if suffix not in TIFF_SUFFIXES + ZARR_SUFFIXES + (".png",):
+        raise InputError(_unwritable(path, suffix))
+    if suffix != ".png":
         return
     shape = np.shape(data)
     if 0 in shape[:2]:
@@ -383,4 +388,8 @@ def write_image(path: str | os.PathLike, data, overwrite: bool = True, pixel_siz
         with atomic_write(p) as tmp:
             Image.fromarray(arr).save(tmp, format="PNG")
         return p
-    raise InputError(f"{p}: cannot write format {suffix or '(no suffix)'}; use .tif, .png or .zarr")
+    raise InputError(_unwritable(p, suffix))
+
+
+def _unwritable(path, suffix: str) -> str:
+    return f"{path}: cannot write format {suffix or '(no suffix)'}; use .tif, .png or .zarr"
