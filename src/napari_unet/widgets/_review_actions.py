@@ -27,6 +27,7 @@ class Bridge(QObject):
     ready = Signal(str)
     failed = Signal(str, str)
     save_failed = Signal(str)
+    conflict = Signal(str)  # labels kept aside: another session saved its own
     measured = Signal(int, str, object)
 
 
@@ -154,6 +155,39 @@ def switch_model(dock, model, metadata: dict | None, name: str, keys=None) -> in
     return len(dropped)
 
 
+def judge(dock, status: str, keep: bool) -> None:
+    """The dock's verdict buttons: record ``status``, save the labels (``keep``), move on.
+
+    No verdict on labels not shown yet (still predicting), except flagging or rejecting an
+    image that cannot be read or predicted; none over labels or a verdict another session
+    saved since the image was shown (:func:`~napari_unet.widgets._review_conflicts.may_judge`
+    says why, and how to go on).
+    """
+    from napari_unet.widgets._review_conflicts import may_judge
+
+    name = dock.current_name
+    if name is None:
+        return
+    if dock._shown != name:  # still predicting: no verdict on unseen labels, except
+        if not (dock.prefetcher.error(name) and status != "accepted"):
+            return  # rejecting (or flagging) an image that cannot be read or predicted
+        keep = False
+    if not may_judge(dock, name, status):
+        return
+    edited = dock._edited()  # compared once (and with the origin if edits were saved)
+    changed = dock._shown == name and dock._edits.changed(edited)
+    if status == "accepted" and changed:
+        status = "corrected"
+    dock.review.set_status(name, status)
+    dock.save(force=keep, edited=edited, changed=changed)
+    if dock._index + 1 < len(dock.review.names):
+        dock.next_image()
+    else:
+        dock.writer.save_review()
+        dock._show_status()
+    dock._report.value = dock.review.report()
+
+
 def save_shown(
     dock, force: bool, edited: bool | None, changed: bool | None = None, labels=None
 ) -> None:
@@ -167,15 +201,22 @@ def save_shown(
     image came with; the review notes it (an undone edit is no correction). Otherwise the
     first save of an edit notes an edit. ``labels``: a copy of the layer's labels made
     already (:mod:`~napari_unet.widgets._review_snapshot`, in a thread), saved as they are.
+
+    Labels another session saved since the image was shown are not written over: these go
+    to ``OUTPUT/conflicts/`` (the review says where), the review is not told of an edit,
+    and the image is read from disk when next shown.
     """
     from napari_unet.core.review.prefetch import Item
+    from napari_unet.widgets._review_conflicts import forget, labels_changed
 
     name = dock._shown
     if name is None or dock.review is None:
         return
     edited = dock._edited() if edited is None else edited
     saved_before = dock._edits.saved_since_shown()
-    if changed is not None and (edited or saved_before):
+    if conflict := labels_changed(dock, name):  # another session's labels on disk
+        forget(dock, name)
+    elif changed is not None and (edited or saved_before):
         dock.review.mark_edited(name, changed)
     elif edited and not saved_before:
         dock.review.mark_edited(name)
@@ -191,6 +232,9 @@ def save_shown(
     known = changed if edited or changed is not None else dock._edits.baseline_changed
     dock._edits.reset(dock._labels_layer, labels, changed=known)
     dock.writer.save_labels(name, labels)
+    if conflict:  # kept aside: the next showing reads the other session's labels
+        dock.writer.flush()
+        return
     image = dock._edits.image  # as read: the layer's may have its channels moved first
     # With its file's stamp: a file rewritten since is read again and said to have changed.
     dock.prefetcher.put(Item(name, image, labels, "reviewed", stamp=dock._edits.stamp))

@@ -25,7 +25,7 @@ from magicgui.widgets import Container
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets import _layers
+from napari_unet.widgets import _layers, _review_conflicts
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._private import real
 from napari_unet.widgets._review_actions import Bridge, measure_shown
@@ -54,6 +54,8 @@ class ReviewWidget(Container):
         self._image_layers: dict = {}  # (ndim, rgb) -> the image layer of that kind
         self._shown: str | None = None  # the image whose labels are in the layer
         self._dirty = self._loading = False  # _dirty: edits since the last save
+        # Another session's saves (_review_conflicts): seen at showing, refused, said.
+        self._entry_seen = self._conflict = self._conflict_note = None
         from napari_unet.widgets._review_layers import EditWatch
 
         self._edits = EditWatch()  # the labels as loaded or last saved (undo is no event)
@@ -65,6 +67,7 @@ class ReviewWidget(Container):
         self._bridge.ready.connect(self._on_ready)
         self._bridge.failed.connect(self._on_failed)
         self._bridge.save_failed.connect(self._on_save_failed)
+        self._bridge.conflict.connect(lambda text: _review_conflicts.noted(self, text))
         self._bridge.measured.connect(self._on_measured)
         self._measure_pool = ThreadPoolExecutor(1, thread_name_prefix="napari-unet measure")
         self._timer = QTimer(self.native)
@@ -113,6 +116,7 @@ class ReviewWidget(Container):
         resumed = review.review_file.exists()
         self.review, self._model_name, self._request = review, req["name"], req
         self.writer = Writer(review, on_error=lambda e: self._bridge.save_failed.emit(str(e)))
+        review.on_conflict = lambda e: self._bridge.conflict.emit(str(e))  # labels kept aside
         self.prefetcher = make_prefetcher(  # auto: each image's own built-in model
             review, model, metadata, req["name"], cache=CACHE, queue_all=req["queue_all"],
             on_ready=self._bridge.ready.emit, on_error=self._bridge.failed.emit,
@@ -193,25 +197,9 @@ class ReviewWidget(Container):
         self._verdict("rejected", keep=False)
 
     def _verdict(self, status: str, keep: bool) -> None:
-        name = self.current_name
-        if name is None:
-            return
-        if self._shown != name:  # still predicting: no verdict on unseen labels, except
-            if not (self.prefetcher.error(name) and status != "accepted"):
-                return  # rejecting (or flagging) an image that cannot be read or predicted
-            keep = False
-        edited = self._edited()  # compared once (and with the origin if edits were saved)
-        changed = self._shown == name and self._edits.changed(edited)
-        if status == "accepted" and changed:
-            status = "corrected"
-        self.review.set_status(name, status)
-        self.save(force=keep, edited=edited, changed=changed)
-        if self._index + 1 < len(self.review.names):
-            self.next_image()
-        else:
-            self.writer.save_review()
-            self._show_status()
-        self._report.value = self.review.report()
+        from napari_unet.widgets._review_actions import judge
+
+        judge(self, status, keep)
 
     # -- saving -----------------------------------------------------------------------------
     def save(self, force=False, edited: bool | None = None, changed: bool | None = None) -> None:
@@ -327,6 +315,7 @@ class ReviewWidget(Container):
         self._table.attach(self._viewer, self._labels_layer)
         self._shown, self._dirty = item.name, False
         entry = self.review.entries[item.name]
+        _review_conflicts.shown(self, item.name)  # what another session does since is seen
         self._edits.start(self._labels_layer, item, entry)  # the labels the image came with
         self._clock = time.monotonic()
         self._show_status()
@@ -370,9 +359,10 @@ class ReviewWidget(Container):
         changed = entry.extra.get("changed")
         found = "not read or predicted" if objects is None else (  # (a failed image's)
             f"{objects} objects from {entry.source or 'the model'}")
+        note = f" Error: {self._conflict_note}" if self._conflict_note else ""
         self._status.value = (
             f"{self._position()} {name}: {entry.status}; {found}; {entry.seconds:.0f} s spent"
-        ) + (f". {changed}" if changed else "")
+        ) + (f". {changed}" if changed else "") + note
 
     def _show_progress(self) -> None:
         if self.prefetcher is None:

@@ -20,16 +20,49 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["STATUSES", "file_wins", "locked", "read_review_file", "saved_entries", "stamp"]
+__all__ = [
+    "STATUSES",
+    "Entry",
+    "entry_of",
+    "file_wins",
+    "locked",
+    "merge_entry",
+    "read_review_file",
+    "saved_entries",
+    "stamp",
+]
 
 #: What a reviewer can say of an image ("corrected": accepted after edits).
 STATUSES = ("unreviewed", "accepted", "corrected", "needs-work", "rejected")
 #: How long a save waits for another session's (seconds) before it writes anyway.
 LOCK_WAIT_S = 10.0
+
+
+def entry_of(value: dict) -> Entry:
+    """An entry of the review file (fields this version does not know are left out)."""
+    return Entry(**{k: v for k, v in value.items() if k in Entry.__dataclass_fields__})
+
+
+@dataclass
+class Entry:
+    """What the review file says of one image."""
+
+    name: str
+    status: str = "unreviewed"
+    seconds: float = 0.0
+    hash: str | None = None
+    objects: int | None = None
+    #: Where the labels shown came from: "reviewed", "file NAME" or "prediction (MODEL)".
+    source: str | None = None
+    #: Key of the model whose cached prediction is in predictions/ (None: none cached).
+    predicted_with: str | None = None
+    updated: str | None = None
+    extra: dict = field(default_factory=dict)
 
 
 def stamp() -> str:
@@ -46,6 +79,43 @@ def file_wins(saved: dict, ours: dict, written: dict | None) -> bool:
     and the earlier one's idle autosave put its older verdict back over the later one.
     """
     return ours == written or (saved.get("updated") or "") > (ours.get("updated") or "")
+
+
+def merge_entry(saved: dict, ours: dict, written: dict | None) -> dict:
+    """The entry of an image a saving session writes: the file's ``saved`` and ``ours``, merged.
+
+    Field by field (and key by key of ``extra``): what only one side changed since this
+    session last read or wrote the entry (``written``) is taken from that side; what both
+    changed is taken from the later one (``updated``). Before, the later entry was taken
+    whole: a second window saving its edits (which stamps the entry) wrote its stale
+    "unreviewed" over the first window's verdict. Without ``written`` (an entry this
+    session never read nor wrote) :func:`file_wins` picks one whole, as before.
+    """
+    if written is None:
+        return saved if file_wins(saved, ours, None) else ours
+    if ours == written:
+        return saved
+    later = saved if (saved.get("updated") or "") > (ours.get("updated") or "") else ours
+    merged = _three_way(saved, ours, written, later)
+    extras = [d.get("extra") if isinstance(d.get("extra"), dict) else {}
+              for d in (saved, ours, written, later)]  # fmt: skip
+    merged["extra"] = _three_way(*extras)
+    merged["updated"] = max(saved.get("updated") or "", ours.get("updated") or "") or None
+    return merged
+
+
+_MISSING = object()
+
+
+def _three_way(theirs: dict, mine: dict, base: dict, later: dict) -> dict:
+    """Each key's value of the side that changed it since ``base`` (both: ``later``'s)."""
+    out = {}
+    for key in [*theirs, *(k for k in mine if k not in theirs)]:
+        old, a, b = base.get(key, _MISSING), theirs.get(key, _MISSING), mine.get(key, _MISSING)
+        value = a if b == old else b if a == old else later.get(key, _MISSING)
+        if value is not _MISSING:
+            out[key] = value
+    return out
 
 
 def _problem(name, value) -> str | None:

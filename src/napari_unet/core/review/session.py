@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +40,16 @@ from napari_unet.core.review.folders import (
     same_content,
     stem_of,
 )
+from napari_unet.core.review.guard import LabelsGuard
 from napari_unet.core.review.renames import carry_renamed, rename_notes
 from napari_unet.core.review.reviewfile import (
     STATUSES,
-    file_wins,
+    Entry,
+    entry_of,
     locked,
+    merge_entry,
     read_review_file,
     saved_entries,
-    stamp,
 )
 from napari_unet.core.review.stems import claim_stems, files_stem, label_file_of, named_in_full
 
@@ -63,28 +65,6 @@ FORMAT = 1
 SAVE_EVERY_S = 2.0
 #: Label images with more pixels than this are stored as Zarr (chunked) instead of TIFF.
 ZARR_PIXELS = 8192 * 8192
-
-
-def _entry(value: dict) -> Entry:
-    """An entry of the review file (fields this version does not know are left out)."""
-    return Entry(**{k: v for k, v in value.items() if k in Entry.__dataclass_fields__})
-
-
-@dataclass
-class Entry:
-    """What the review file says of one image."""
-
-    name: str
-    status: str = "unreviewed"
-    seconds: float = 0.0
-    hash: str | None = None
-    objects: int | None = None
-    #: Where the labels shown came from: "reviewed", "file NAME" or "prediction (MODEL)".
-    source: str | None = None
-    #: Key of the model whose cached prediction is in predictions/ (None: none cached).
-    predicted_with: str | None = None
-    updated: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Review:
@@ -120,6 +100,9 @@ class Review:
         self._written: dict[str, dict] = {}  # the entries as last read or written here
         self._saved_at = 0.0
         self._lock = threading.RLock()
+        self.guard = LabelsGuard(self)  # another session's labels are never written over
+        #: Called with a :class:`LabelsConflict` (labels kept aside); None: it is raised.
+        self.on_conflict = None
         self.names = [p.name for p in self.images]
         self.entries = {n: Entry(n) for n in self.names}
         self.current = 0
@@ -139,7 +122,7 @@ class Review:
             return None
         saved = read_review_file(self.review_file)  # checked: InputError if it is not one
         for name, value in saved["images"].items():
-            entry = _entry(value)
+            entry = entry_of(value)
             if name in self.entries:
                 self.entries[name] = entry
                 self._written[name] = asdict(entry)
@@ -186,8 +169,10 @@ class Review:
             ours = self.entries.get(name)
             if ours is None and name not in self._carried:  # not this session's, nor renamed
                 self._missing[name] = value
-            elif ours is not None and file_wins(value, asdict(ours), self._written.get(name)):
-                self.entries[name] = _entry(value)
+            elif ours is not None:  # field by field: the other's verdict is never undone
+                merged = merge_entry(value, mine := asdict(ours), self._written.get(name))
+                if merged != mine:
+                    self.entries[name] = entry_of(merged)
 
     def labels_path(self, name: str, shape=None) -> Path:
         """Where the reviewed labels of image ``name`` are saved (Zarr for huge images)."""
@@ -226,7 +211,7 @@ class Review:
         if entry.source == "reviewed":  # a crash mid-save may have left a store aside
             recover_folder(self.output / "labels" / f"{files_stem(self, name)}_labels.zarr")
         reviewed = self.labels_path(name)
-        if reviewed.exists():
+        if self.guard.read(name, reviewed) is not None:  # noted before it is read
             labels = np.asarray(read_image(reviewed, labels=True))
             return self._found(name, labels, "reviewed"), "reviewed"
         found = self.existing_labels(name)
@@ -256,17 +241,29 @@ class Review:
             objects = count_cells(labels)[0]  # not under the lock: the GUI thread waits
 
     def save_labels(self, name: str, labels: np.ndarray) -> Path:
-        """Write the reviewed labels of ``name`` (atomically) and count its objects."""
+        """Write the reviewed labels of ``name`` (atomically) and count its objects.
+
+        Labels another session wrote since this one read or wrote them are not overwritten
+        (:mod:`~napari_unet.core.review.guard`): these go to ``conflicts/``, and
+        :attr:`on_conflict` is called with the :class:`LabelsConflict` (None: raised).
+        """
         labels = np.asarray(labels)
         path = self.labels_path(name, labels.shape)
         path.parent.mkdir(parents=True, exist_ok=True)  # deleted meanwhile: made again
-        write_image(path, labels)
+        with locked(self.review_file):  # the other session checks and writes under it too
+            written = self.guard.write(name, path, lambda: write_image(path, labels))
+        if not written:
+            refused = self.guard.keep_aside(name, labels)
+            if self.on_conflict is None:
+                raise refused
+            self.on_conflict(refused)
+            return refused.kept or path
         objects = count_cells(labels)[0]  # not under the lock: the GUI thread waits on it
         with self._lock:
             entry = self.entries[name]
             entry.objects = objects
             entry.source = "reviewed"
-            entry.updated = stamp()
+            entry.updated = self.guard.stamp(name)
         return path
 
     def save_prediction(self, name: str, labels: np.ndarray, model_key: str, model: str) -> Path:
@@ -314,7 +311,7 @@ class Review:
             )
         with self._lock:
             entry = self.entries[name]
-            entry.status, entry.updated = status, stamp()
+            entry.status, entry.updated = status, self.guard.stamp(name)
             entry.extra.pop("changed", None)  # seen and judged again
 
     def mark_edited(self, name: str, edited: bool = True) -> None:
@@ -332,7 +329,7 @@ class Review:
                 entry.extra.pop("edited", None)
             swap = {"accepted": "corrected"} if edited else {"corrected": "accepted"}
             if entry.status in swap:
-                entry.status, entry.updated = swap[entry.status], stamp()
+                entry.status, entry.updated = swap[entry.status], self.guard.stamp(name)
 
     def add_time(self, name: str, seconds: float) -> None:
         """Add reviewer time spent on ``name``."""
@@ -395,4 +392,3 @@ class Review:
         parts = ", ".join(f"{c[s]} {s}" for s in STATUSES if c[s])
         notes = "".join(f"; {note}" for note in [*rename_notes(self), *self._stem_notes])
         return f"{len(self.names)} images: {parts}; {seconds / 60:.1f} min of review{notes}"
-
