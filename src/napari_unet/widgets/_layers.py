@@ -302,19 +302,23 @@ def visible_box(viewer, layer, plane_shape, limit: int | None = None):
     which napari gives in the order of the displayed axes (napari's transpose button swaps
     them): the view's corners go into the layer's pixels through its ``world_to_data`` (its
     scale, translate, rotation, shear and affine), and the box holds them all. ``limit``
-    caps the half side of the box (data pixels) around the centre. None if less than
-    16 x 16 pixels are visible, in 3D display, or when the axes shown are not the plane's
-    (a stack viewed from its side).
+    caps the half side of the box (data pixels) around the centre. None when the view
+    itself spans less than 16 pixels on a side (zoomed in very far), when no pixel of the
+    plane is in view, in 3D display, or when the axes shown are not the plane's (a stack
+    viewed from its side). A thin image, or a thin strip of one at the view's edge, in a
+    view of 16 pixels or more gives its thin box (before, None: a deep zoom's fallback).
     """
     nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
     if len(displayed) != 2 or sorted(displayed) != [nd - 2, nd - 1]:
         return None
     lo, hi = view_extent(viewer, layer)
+    if np.any(hi - lo < 16):  # the view, not its part on the image: a deep zoom
+        return None
     centre, half = (lo + hi) / 2, np.minimum((hi - lo) / 2, np.inf if limit is None else limit)
     h, w = plane_shape
     y0, x0 = (int(v) for v in np.maximum(np.floor(centre - half), 0))
     y1, x1 = (int(v) for v in np.minimum(np.ceil(centre + half), (h, w)))
-    return (y0, y1, x0, x1) if y1 - y0 >= 16 and x1 - x0 >= 16 else None
+    return (y0, y1, x0, x1) if y1 > y0 and x1 > x0 else None
 
 
 def view_extent(viewer, layer) -> tuple[np.ndarray, np.ndarray]:

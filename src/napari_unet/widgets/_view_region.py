@@ -1,10 +1,12 @@
 """The part of a plane the Predict dock's "current view/plane only" predicts.
 
 :func:`view_region` is :func:`~napari_unet.widgets._layers.visible_box` where that finds a
-box; it also tells apart the cases that function gives None for: zoomed in on fewer than
-16 x 16 pixels (a small box around the view's centre, on the image), a view beside the
-image (refused: :class:`~napari_unet.core.errors.InputError`), and a view that is not of
-the plane (3D display, a stack seen from its side: None, the whole plane).
+box; it also tells apart the cases that function gives None for: zoomed in so far that the
+view spans fewer than 16 pixels on a side (a small box around the view's centre, on the
+image), a view beside the image (refused: :class:`~napari_unet.core.errors.InputError`),
+and a view that is not of the plane (3D display, a stack seen from its side: None, the
+whole plane). A thin image in view, or a thin strip of one at the view's edge, is its
+visible part: the fallback is for the view's size, not the image's.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ SMALL_VIEW = 128
 def view_region(viewer, layer, plane_shape: tuple, side: int = SMALL_VIEW) -> tuple | None:
     """``(y0, y1, x0, x1)`` of ``layer``'s plane to predict for the view, or None (all).
 
-    Under 16 x 16 pixels in view, the ``side`` x ``side`` box (at most the plane) around the
-    view's centre, moved onto the plane. Raises InputError when no pixel is in view.
+    A view under 16 pixels on a side (a deep zoom): the ``side`` x ``side`` box (at most
+    the plane) around the view's centre, moved onto the plane. Raises InputError when no
+    pixel is in view.
     """
     box = visible_box(viewer, layer, plane_shape)
     nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
