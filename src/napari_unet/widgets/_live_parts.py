@@ -161,15 +161,18 @@ def save_model(dock) -> Path | None:
     None when cancelled or refused. Never over the image or the annotations it trains on
     (picked in the dialog, the image file was replaced by a model file); a failure is a
     message, not a traceback (its note stays on the status line), and never over a built-in
-    model's file. The copy of the model waits for the step (and the view's
-    prediction) in progress: on the GUI thread that froze napari for as long (4 s a step
-    on an 8192 x 8192 image), so the copy and the write run in a worker
-    (``dock._saving``), and the status line says when the file is written: its note
-    (``dock._save_note``) stays on the line the running dock refreshes, until the next Start.
+    model's file, nor a file a Train dock's running run writes (it would replace the model
+    saved at its end; the file is claimed while it is written). The copy of the model waits
+    for the step (and the view's prediction) in progress: on the GUI thread that froze
+    napari for as long (4 s a step on an 8192 x 8192 image), so the copy and the write run
+    in a worker (``dock._saving``), and the status line says when the file is written: its
+    note (``dock._save_note``) stays on the line the running dock refreshes, until the next
+    Start.
     """
     from napari.qt.threading import create_worker
 
     from napari_unet.widgets._saving import ask_path, layer_source, model_output
+    from napari_unet.widgets._train_outputs import claim_save
 
     path = ask_path(dock.native, "Save the live model", Path("live.unet.safetensors"),
                     "Model files (*.safetensors)")  # fmt: skip
@@ -178,6 +181,7 @@ def save_model(dock) -> Path | None:
     try:
         inputs = [layer_source(ly) for ly in (dock._image, dock._annotations) if ly is not None]
         path = model_output(path, inputs)  # never a built-in model's file, an input
+        released = claim_save(path)  # nor a file a Train dock's running run writes
     except (InputError, OSError) as exc:
         # before, the last save's note came back
         dock._save_note = f"; saving failed: {in_words(exc)}"
@@ -188,7 +192,10 @@ def save_model(dock) -> Path | None:
     def save() -> tuple[Path, int]:
         from napari_unet.core.models.modelfile import read_metadata
 
-        saved = Path(trainer.save(path))  # the copy is taken once a step ends: read its step
+        try:
+            saved = Path(trainer.save(path))  # the copy is taken once a step ends: its step
+        finally:
+            released.set()  # the claim lapses: a Train run may take the file now
         try:
             return saved, int(read_metadata(saved)["provenance"]["live_steps"])
         except Exception:  # noqa: BLE001 - a file without it (never ours): the step now

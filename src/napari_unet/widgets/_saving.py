@@ -277,10 +277,15 @@ def model_output(path: Path, inputs=(), resumable: bool = False) -> Path:
 
 
 def save_trained_model(model, metadata: dict, path: Path, inputs=()) -> Path:
-    """Write a model and its metadata to a model file (``.safetensors``), atomically."""
+    """Write a model and its metadata to a model file (``.safetensors``), atomically.
+
+    Refused (InputError) also while a Train dock's running run writes ``path``.
+    """
     from napari_unet.core.models.modelfile import save_model
+    from napari_unet.widgets._train_outputs import refuse_running
 
     path = model_output(path, inputs)
+    refuse_running(path)  # a Train dock's running run would replace it at its end
     return save_model(path, model, **dict(metadata))
 
 

@@ -70,15 +70,23 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     ``val_labels`` its Labels layer. ``in_channels``: those of the model the run starts
     from (None: from scratch); an RGB layer's alpha is dropped for a model that does not
     take four channels (:func:`~napari_unet.widgets._layers.image_data`). Raises
-    InputError when a layer is missing.
+    InputError when a layer is missing, or when annotations do not lie on their image's
+    pixels (scale, translate, rotation: :func:`~napari_unet.widgets._regions.check_same_grid`,
+    as the Live dock checks): before, Train learned from annotations misaligned with the
+    cells they were drawn over.
     """
     from napari_unet.core.errors import InputError
+    from napari_unet.widgets._regions import check_same_grid
 
     def pixels(layer):
         return np.array(image_data(layer, in_channels))
 
     if not pairs or any(i is None or lb is None for i, lb, _ in pairs):
         raise InputError("choose an Image layer and a Labels layer with painted cells")
+    for image, labels, _ in pairs:
+        check_same_grid(labels, image, what="the annotations")
+    if val_image not in (None, "none") and val_labels is not None:
+        check_same_grid(val_labels, val_image, what="the validation annotations")
     labels = [layer_array(lb) for _, lb, _ in pairs]
     data = {
         "images": [pixels(i) for i, _, _ in pairs],

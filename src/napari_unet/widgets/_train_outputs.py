@@ -11,11 +11,17 @@ Each dock also records the run id (the model file's provenance ``run_id``) of ev
 it wrote (``own``: resolved path -> run ids): a file counts as the dock's own only while
 it still holds one of them. Before, the path alone counted: a model the user put at the
 dock's earlier output path was replaced by the next Train.
+
+A dock's *Save model...* (Train, Live, Predict) never writes a file a running run writes
+(:func:`refuse_running`): before, it wrote there, and the run replaced the saved model at
+its end without a word. Train's and Live's saves (written in a worker) also claim the file
+while they write (:func:`claim_save`), so a run started meanwhile does not take it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 #: Resolved paths a running Train run writes -> that run's ``done`` event (set at its end).
@@ -42,6 +48,41 @@ def claim(path: Path | None, done: threading.Event) -> None:
         del _CLAIMS[key]
     if path is not None:
         _CLAIMS.update(dict.fromkeys(_paths(path), done))
+
+
+def refuse_running(path: Path) -> None:
+    """Refuse (InputError) a save into ``path`` while a running Train run writes it."""
+    from napari_unet.core.errors import InputError
+
+    if busy(path):
+        raise InputError(
+            f"{Path(path).name} is being written by another Train dock's run: it is not "
+            "replaced; choose another file, or save once that run has ended"
+        )
+
+
+def claim_save(path: Path) -> threading.Event:
+    """Claim ``path`` for a dock's save (refused as by :func:`refuse_running`).
+
+    Set the returned event when the save ends: the claim lapses then.
+    """
+    refuse_running(path)
+    done = threading.Event()
+    claim(path, done)
+    return done
+
+
+def held(save: Callable, path: Path) -> Callable:
+    """``save`` (run in a worker later) with ``path`` claimed until it returns or fails."""
+    done = claim_save(path)
+
+    def saving(*args, **kwargs):
+        try:
+            return save(*args, **kwargs)
+        finally:
+            done.set()
+
+    return saving
 
 
 def run_of(path: Path) -> str | None:

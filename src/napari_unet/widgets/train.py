@@ -340,7 +340,10 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._save_path.value = where  # a later run (and Resume) writes here too
             ts.hand_over(self, result, self._result_sent)  # Predict, Review
 
-        save = _saving.save_run
+        try:  # never into a file another dock's running run writes; nor a run into it now
+            save = to.held(_saving.save_run, _saving.model_path(path))
+        except InputError as exc:
+            return _layers.report_error(self._status, f"could not save: {exc}")
         return _layers.run_saving(self._status, save, result, path, inputs, then=saved)
 
     def _export_source(self) -> tuple:
