@@ -61,7 +61,9 @@ def _export(args: argparse.Namespace) -> int:
     # A package keeps its own name, authors and licence unless others are given, as in the
     # Predict dock (before, the command gave the model's, "unknown ..." and BSD-3-Clause).
     identity = identity_of(args.model, name=args.name, authors=args.author, license=args.license)
-    path = export_bioimageio(model, args.output, **identity)
+    # Not to overwrite, also at the end: a package another run wrote meanwhile is kept and
+    # this run refused (before, both said "-> race.zip" and only the second's was there).
+    path = export_bioimageio(model, args.output, overwrite=args.overwrite, **identity)
     size = path.stat().st_size / 1e6
     print(f"{args.model} -> {path} ({size:.1f} MB, {time.perf_counter() - start:.1f} s)")
     if not args.test:

@@ -47,8 +47,10 @@ def _import(args: argparse.Namespace) -> int:
     from napari_unet.core.exchange.importer import import_bioimageio
     from napari_unet.core.files import check_outputs
     from napari_unet.core.models.modelfile import save_model
+    from napari_unet.core.models.pretrained import refuse_builtin
     from napari_unet.core.training.checkpoint import check_model_name
 
+    refuse_builtin(args.output)  # before: --overwrite replaced the built-in 'nuclei' model
     if args.output.suffix.lower() == ".zip":  # before: a model file named like a package
         raise InputError(
             f"{args.output.name} would be a model file named like a package: choose a name "
@@ -59,6 +61,7 @@ def _import(args: argparse.Namespace) -> int:
         raise InputError(f"{args.output} exists; pass --overwrite to replace it")
     check_outputs([args.output], [args.package])
     model, metadata = import_bioimageio(args.package)
-    save_model(args.output, model, **metadata)
+    # Not to overwrite, also at the end: a file another run wrote meanwhile is kept
+    save_model(args.output, model, overwrite=args.overwrite, **metadata)
     print(f"{args.package} -> {args.output} ({metadata.get('name') or model.config['arch']})")
     return 0

@@ -104,7 +104,9 @@ def stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+def atomic_write(
+    path: str | os.PathLike, suffix: str | None = None, *, overwrite: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     The temporary file lives in the same folder, so the final ``os.replace`` is atomic:
@@ -120,11 +122,16 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
     suffix : str, optional
         Suffix of the temporary file (some writers choose the format from it). Defaults to
         the suffix of ``path``.
+    overwrite : bool
+        False: never replace a file (InputError). The new file goes in with a hard link,
+        which fails where one is: a file another run wrote meanwhile is kept (before, two
+        ``export`` runs without ``--overwrite`` both said they wrote the package, and only
+        the second's was there). Without hard links: a check, then the rename (racy).
 
     Raises
     ------
     InputError
-        If the folder does not exist or ``path`` is a folder.
+        If the folder does not exist or ``path`` is a folder (or, not to overwrite, a file).
     """
     path = Path(path)
     if path.is_symlink():  # os.replace would put the new file in place of the link
@@ -134,6 +141,8 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
         raise no_folder(path, folder)
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise _file_taken(path)
     for tmp in stale_temporaries(path):
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -147,11 +156,33 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_UMASK)
-        os.replace(tmp_path, path)
+        if overwrite:
+            os.replace(tmp_path, path)
+        else:
+            _link_new(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Put the file ``tmp`` at ``path`` only if nothing is there, then remove ``tmp``."""
+    try:
+        os.link(tmp, path)  # never replaces: FileExistsError where anything is
+    except OSError as e:  # or no hard links on this file system: check, then rename
+        if isinstance(e, FileExistsError) or path.exists() or path.is_symlink():
+            raise _file_taken(path) from None
+        os.replace(tmp, path)
+    tmp.unlink(missing_ok=True)
+
+
+def _file_taken(path: Path) -> InputError:
+    return InputError(
+        f"cannot write {path}: it exists (another run wrote it while this one worked, if it "
+        "was not there when this one started); it was left as it is and this run wrote "
+        "nothing: run again with another output, or --overwrite (overwrite=True) to replace it"
+    )
 
 
 @contextlib.contextmanager

@@ -180,6 +180,7 @@ def export_bioimageio(
     license: str | None = None,
     image: np.ndarray | None = None,
     weight_formats: tuple[str, ...] | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write ``model`` as a bioimage.io model package (a ``.zip``), atomically.
 
@@ -205,6 +206,8 @@ def export_bioimageio(
     weight_formats : tuple of str, optional
         ``pytorch_state_dict`` (always) and optionally ``torchscript`` and ``onnx``
         (default: all three where the ``onnx`` package is installed, else the first two).
+    overwrite : bool
+        False: a file at ``output`` is never replaced, even one written meanwhile (InputError).
 
     Returns
     -------
@@ -231,8 +234,7 @@ def export_bioimageio(
     check_finite("the model", net.state_dict())  # a diverged one "passed" its own NaN test
     metadata.setdefault("normalization", dict(DEFAULT_NORMALIZATION))  # as save_model writes
     metadata.setdefault("class_names", default_class_names(net.n_classes, net))
-    source = model if isinstance(model, str | os.PathLike) else None
-    check_outputs([output], [source] if source and Path(source).exists() else [])
+    _check_output(output, model, overwrite)
     # Staged in the system's temporary folder: a kill left it beside the output, never removed
     with temporary_folder("napari-unet-export-") as tmp:
         files = _write_files(Path(tmp), net, metadata, image)
@@ -244,9 +246,17 @@ def export_bioimageio(
             descr = _add_torchscript(descr, Path(tmp))
         if "onnx" in weight_formats:
             descr = _add_onnx(descr, Path(tmp))
-        with atomic_write(output) as part:
+        with atomic_write(output, overwrite=overwrite) as part:
             _save(descr, Path(part))
     return output
+
+
+def _check_output(output: Path, model, overwrite: bool) -> None:
+    """Refuse ``output`` before the work: an input, not writable, or there (not to overwrite)."""
+    source = model if isinstance(model, str | os.PathLike) else None
+    check_outputs([output], [source] if source and Path(source).exists() else [])
+    if not overwrite and output.exists():
+        raise InputError(f"{output} exists; pass --overwrite (overwrite=True) to replace it")
 
 
 def _describe(net, metadata, identity, recorded, files):

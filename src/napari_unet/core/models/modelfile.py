@@ -87,7 +87,7 @@ def _tensors_sha256(tensors: dict) -> str:
     return h.hexdigest()
 
 
-def save_model(path: str | os.PathLike, model, **metadata) -> Path:
+def save_model(path: str | os.PathLike, model, *, overwrite: bool = True, **metadata) -> Path:
     """Write ``model`` and its metadata to a safe model file, atomically.
 
     Parameters
@@ -108,6 +108,9 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
         ``class_names`` (:func:`~napari_unet.core.models.carried.for_saving`). Its
         ``metrics``, ``provenance``, ``name`` and ``description`` are not: they describe
         the weights it came with, which may have changed; pass them to keep them.
+    overwrite : bool
+        False: a file at ``path``, even one another run wrote meanwhile, is never replaced
+        (InputError), as ``napari-unet import`` without ``--overwrite``.
 
     Returns
     -------
@@ -118,7 +121,7 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
     ------
     InputError
         If the metadata is not JSON-able, the class names do not fit, or a derived key
-        disagrees with the model.
+        disagrees with the model; with ``overwrite=False``, if a file is at ``path``.
     """
     model = getattr(model, "_orig_mod", model)  # a torch.compile wrapper: save the network
     if not hasattr(model, "config") or not hasattr(model, "geometry"):
@@ -128,7 +131,8 @@ def save_model(path: str | os.PathLike, model, **metadata) -> Path:
         )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     text = _header_text(model, tensors, for_saving(model, metadata))  # given keys win
-    return write_tensors(path, tensors, {METADATA_KEY: text})  # one key: deterministic bytes
+    # one key: deterministic bytes
+    return write_tensors(path, tensors, {METADATA_KEY: text}, overwrite=overwrite)
 
 
 def _header_text(model, tensors: dict, extras: dict) -> str:

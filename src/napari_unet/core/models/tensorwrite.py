@@ -19,8 +19,13 @@ from napari_unet.core.files import atomic_write
 _OS_ERROR = re.compile(r"(?:I/O error: )?([^:]*?) \(os error (\d+)\)")
 
 
-def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str]) -> Path:
+def write_tensors(
+    path: str | os.PathLike, tensors: dict, metadata: dict[str, str], *, overwrite: bool = True
+) -> Path:
     """Write ``tensors`` and string ``metadata`` to the safetensors file ``path``, atomically.
+
+    ``overwrite=False``: a file at ``path``, even one written meanwhile, is never replaced
+    (InputError; :func:`~napari_unet.core.files.atomic_write`).
 
     Raises
     ------
@@ -28,14 +33,15 @@ def write_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, st
         If the file could not be written (``[Errno 28] No space left on device: PATH``),
         also where safetensors raised its own error.
     InputError
-        If the folder does not exist or ``path`` is a folder (:func:`atomic_write`).
+        If the folder does not exist or ``path`` is a folder (:func:`atomic_write`), or,
+        with ``overwrite=False``, a file.
     """
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path = Path(path)
     try:
-        with atomic_write(path) as tmp:
+        with atomic_write(path, overwrite=overwrite) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
     except SafetensorError as exc:
         raise as_os_error(exc, path) from exc
