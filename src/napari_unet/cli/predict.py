@@ -141,12 +141,18 @@ def once(found: list[Path], command: str = "predict") -> list[Path]:
     return list(kept.values())
 
 
-def _outputs(src: Path, outdir: Path, probabilities: bool) -> dict[str, Path]:
+def _outputs(src: Path, outdir: Path, probabilities: bool, store: bool = False) -> dict:
+    """The output paths of ``src``; ``store``: its probabilities are a Zarr store anyway.
+
+    With ``--scheduler`` every input's probabilities are written chunk by chunk into a Zarr
+    store: before, a TIFF input's went into a folder named ``NAME_probabilities.tif``, which
+    no TIFF reader opens and which a rerun with ``--overwrite`` refused as a folder.
+    """
     suffix = ".zarr" if is_zarr(src) else ".tif"
     stem = src.name[: -len(src.suffix)] if src.suffix else src.name
     out = {"labels": outdir / f"{stem}_labels{suffix}"}
     if probabilities:
-        out["probabilities"] = outdir / f"{stem}_probabilities{suffix}"
+        out["probabilities"] = outdir / f"{stem}_probabilities{'.zarr' if store else suffix}"
     return out
 
 
@@ -209,9 +215,16 @@ def _predict_all(args: argparse.Namespace) -> int:
     sources = collect_inputs(args.inputs, images_only=True)
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")
-    plan = [(src, _outputs(src, args.outdir, args.probabilities)) for src in sources]
+    store = bool(args.scheduler)  # predicted on the cluster into a Zarr store
+    plan = [(src, _outputs(src, args.outdir, args.probabilities, store)) for src in sources]
     _check_outputs(plan, args.overwrite)
-    args.outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # before: the bare "[Errno 30] Read-only file system: 'out'"
+        raise InputError(
+            f"cannot make the output folder {args.outdir}: {exc.strerror or exc}; choose "
+            "another -o"
+        ) from None
     if not os.access(args.outdir, os.W_OK | os.X_OK):  # before the work, not after it
         raise InputError(f"cannot write into {args.outdir}: the folder is not writable")
     loaded = load_or_run(args, plan)  # another tool's bioimage.io package runs there

@@ -206,7 +206,12 @@ def _check_writable(args: argparse.Namespace) -> None:
     out = args.slide_output
     if out is None:  # inside an OME-Zarr image: its labels folder, made if missing
         labels = args.input / "labels"
-        out = (labels if labels.is_dir() else args.input) / args.labels_name
+        out, folder = labels / args.labels_name, labels if labels.is_dir() else args.input
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(  # before: named <image>/NAME, a path it never writes
+                f"cannot write {out}: the folder {folder} is not writable; give -o to write "
+                "the labels into a store of their own"
+            )
     if out.parent.is_dir() and (not out.is_dir() or _zarr_store(out)):
         check_outputs([out], [])
 
