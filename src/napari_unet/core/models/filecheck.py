@@ -51,6 +51,15 @@ METADATA_TYPES = {
 MAX_SEPARATION_GAP = 100
 
 
+#: The largest ``object_size`` (px) a model file may record: no image napari-unet trains on
+#: holds an object 100,000 pixels across (such an image is at least 10**10 pixels, 40 GB as
+#: float32, and training reads whole images). Larger values reached prediction's background
+#: window: 1e19 said "out of memory", 1e300 an OverflowError traceback.
+MAX_OBJECT_SIZE = 100_000
+#: The ``background`` values a model file may record (training writes one of them or none).
+BACKGROUNDS = ("bright", "dark")
+
+
 #: The deepest nesting of lists and dicts in the metadata (the files written have 4 levels).
 MAX_DEPTH = 64
 #: The post-processing a model file may recommend (``postprocess``), as
@@ -148,15 +157,22 @@ def check_metadata(path: Path, info: dict, n_classes: int | None = None) -> None
 def field_problem(info: dict, n_classes: int | None = None) -> str | None:
     """What is wrong with the metadata's values, naming the field; else None.
 
-    The fields: ``object_size``, ``name``, ``authors``, ``license``, ``class_names``
-    (``n_classes`` of them) and ``postprocess``. One check for
+    The fields: ``object_size``, ``background``, ``name``, ``authors``, ``license``,
+    ``class_names`` (``n_classes`` of them) and ``postprocess``. One check for
     :func:`~napari_unet.save_model`, the model file's reader and import (before, the reader
     let through values save and import refuse: an ``object_size`` of "big" crashed predict,
-    a ``name`` of 5 crashed export).
+    a ``name`` of 5 crashed export; an ``object_size`` of 1e300 or a ``background`` of
+    ``[1]`` crashed predict with a traceback).
     """
     size = info.get("object_size")  # a number: median_diameter(...)[0], not its pair
-    if size is not None and not (_number(size) or 0) > 0:
-        return f"object_size must be a positive number of pixels; got {_shown(size)}"
+    if size is not None and not 0 < (_number(size) or 0) <= MAX_OBJECT_SIZE:
+        return (
+            f"object_size must be a positive number of pixels, at most {MAX_OBJECT_SIZE:,}; "
+            f"got {_shown(size)}"
+        )
+    light = info.get("background")
+    if light is not None and not (isinstance(light, str) and light in BACKGROUNDS):
+        return f"metadata 'background' must be 'bright' or 'dark'; got {_shown(light)}"
     for key in ("name", "license"):
         if info.get(key) is not None and not isinstance(info[key], str):
             return f"metadata {key!r} must be a string; got {info[key]!r}"

@@ -58,8 +58,8 @@ DEFAULT_HEAD = "paper"
 
 
 def check_head(name) -> str:
-    """``name`` if it is a known head; InputError otherwise."""
-    if name not in HEADS:
+    """``name`` if it is a known head; InputError otherwise (a list too: it was a TypeError)."""
+    if not isinstance(name, str) or name not in HEADS:
         raise InputError(f"unknown head {name!r}; known heads: {', '.join(HEADS)}")
     return name
 
