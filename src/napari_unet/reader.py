@@ -11,7 +11,10 @@ axes kept are named after the file's (napari's ``axis_labels``: ``z``, ``y``, ``
 image's channel axis of size 1 is dropped too (ome-zarr-py and IDR write labels with the
 image's t, c, z, y, x and c = 1), so it lines up with the image's channel layers. Every
 level is a dask array over the store: napari reads the chunks of the level and region in
-view, so a 32768 x 32768 result opens at once and scrolls without loading it. The root of a
+view, so a 32768 x 32768 result opens at once and scrolls without loading it. A big image
+stored without a pyramid (a plane over 4096 pixels a side) opens as a multiscale layer all
+the same, its overview levels taken lazily from the stored one
+(:mod:`~napari_unet._reader_levels`; before, napari read it whole). The root of a
 bioformats2raw layout (``slide.zarr``, the image in ``slide.zarr/0``) opens its image, named
 after the root; when it holds several series (``slide.zarr/0``, ``slide.zarr/1``, ...), each
 opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word). Plain
@@ -28,6 +31,7 @@ import math
 import warnings
 from pathlib import Path
 
+from napari_unet._reader_levels import plane_axes, with_overviews
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.omezarr import (
     axis_letters,
@@ -165,6 +169,7 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
         for key in ("scale", "translate", "units"):
             if key in meta:
                 meta[key] = [meta[key][k] for k in keep]
+    levels = with_overviews(levels, plane_axes(letters, levels[0].shape))  # napari: in view
     data = levels if len(levels) > 1 else levels[0]
     meta["multiscale"] = len(levels) > 1
     channel = letters.find("C") if len(letters) == levels[0].ndim else -1
