@@ -118,3 +118,18 @@ def test_save_model_refuses_what_the_loader_refuses(tmp_path, key, value):
 def test_a_head_that_is_not_a_name_is_an_input_error(head):
     with pytest.raises(InputError, match="unknown head"):
         build_model({**CONFIG, "head": head})
+
+
+def test_a_metadata_dict_given_in_python_with_an_odd_background_predicts():
+    """A dict built in Python is not a model file: an odd background is passed over, as an
+    unknown word is (before, a list crashed the Predictor with "unhashable type")."""
+    import numpy as np
+
+    from napari_unet import predict
+    from napari_unet.core.models import UNet
+
+    net = UNet(1, 2, base_channels=4, depth=2, padding="same").eval()
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    odd = predict(net, image, metadata={"background": [1]})
+    assert odd.shape == (2, 40, 40)
+    np.testing.assert_array_equal(odd, predict(net, image, metadata={}))

@@ -194,7 +194,7 @@ class Predictor:
         self.background = background_mode(background)
         self.denoise = denoise_mode(denoise)
         self.denoised: dict[int, float] = {}  # plane index -> blur of the last prediction
-        self.bright = {"bright": True, "dark": False}.get((metadata or {}).get("background"))
+        self.bright = {"bright": True, "dark": False}.get(str((metadata or {}).get("background")))
         if self.spec["method"] == "percentile":
             self.spec.setdefault("clip", PREDICTION_CLIP)  # bright specks (training: none)
             if self.bright is not None:  # the side the noise floor grows away from
