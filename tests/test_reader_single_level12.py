@@ -82,15 +82,15 @@ def test_overview_levels_take_every_other_pixel_of_y_and_x(tmp_path, small_thres
         np.testing.assert_array_equal(np.asarray(level), image[..., :: 2**k, :: 2**k])
 
 
-def test_a_big_single_level_label_image_opens_as_multiscale_labels(tmp_path, small_threshold):
+def test_a_big_single_level_label_image_stays_one_paintable_level(tmp_path, small_threshold):
+    """napari paints only a Labels layer of one level, and Live trains only on one: a label
+    image of one level opened as a pyramid was read-only, and Live refused it."""
     labels = np.zeros((1, 1, 1, 100, 90), np.uint32)  # t, c, z, y, x as ome-zarr-py writes
     labels[..., 10:50, 20:60] = 7
     store = _store(tmp_path / "cells.zarr", "tczyx", data=labels, label=True)
     [(data, meta, kind)] = read_ome_zarr(str(store))
-    assert kind == "labels" and meta["multiscale"] is True
-    assert [tuple(level.shape) for level in data] == [(100, 90), (50, 45), (25, 23)]
-    np.testing.assert_array_equal(np.asarray(data[0]), labels[0, 0, 0])
-    np.testing.assert_array_equal(np.asarray(data[2]), labels[0, 0, 0, ::4, ::4])
+    assert kind == "labels" and meta["multiscale"] is False
+    np.testing.assert_array_equal(np.asarray(data), labels[0, 0, 0])
 
 
 def test_napari_opens_a_big_single_level_store_without_reading_it_whole(tmp_path, monkeypatch):

@@ -14,7 +14,8 @@ level is a dask array over the store: napari reads the chunks of the level and r
 view, so a 32768 x 32768 result opens at once and scrolls without loading it. A big image
 stored without a pyramid (a plane over 4096 pixels a side) opens as a multiscale layer all
 the same, its overview levels taken lazily from the stored one
-(:mod:`~napari_unet._reader_levels`; before, napari read it whole). The root of a
+(:mod:`~napari_unet._reader_levels`; before, napari read it whole); a label image of one
+level stays one level, which napari lets you paint and the Live dock trains on. The root of a
 bioformats2raw layout (``slide.zarr``, the image in ``slide.zarr/0``) opens its image, named
 after the root; when it holds several series (``slide.zarr/0``, ``slide.zarr/1``, ...), each
 opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word). Plain
@@ -169,7 +170,8 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
         for key in ("scale", "translate", "units"):
             if key in meta:
                 meta[key] = [meta[key][k] for k in keep]
-    levels = with_overviews(levels, plane_axes(letters, levels[0].shape))  # napari: in view
+    if kind == "image":  # a label image of one level stays one: napari paints only those
+        levels = with_overviews(levels, plane_axes(letters, levels[0].shape))  # in view
     data = levels if len(levels) > 1 else levels[0]
     meta["multiscale"] = len(levels) > 1
     channel = letters.find("C") if len(letters) == levels[0].ndim else -1
