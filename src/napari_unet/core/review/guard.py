@@ -115,7 +115,8 @@ class LabelsGuard:
     def changed(self, name: str) -> bool:
         """Whether another session wrote the labels of ``name`` since this one read them.
 
-        Or since this one wrote them; False for an image this session never read nor wrote.
+        Or since this one wrote them; False for an image this session never read nor wrote,
+        and when the file is gone (nobody's labels are written over then).
         """
         with self._lock:
             return self._changed(name)
@@ -124,7 +125,11 @@ class LabelsGuard:
         seen = self._seen.get(name, _NONE)
         if seen is _NONE or name in self._writing:  # this session's write: checked there
             return False
-        return file_state(self.review.labels_path(name)) != seen
+        now = file_state(self.review.labels_path(name))
+        # A file gone (the output folder deleted, the labels removed to start over) is no
+        # other session's labels: before, the next save went to conflicts/ with a message
+        # about another session, and the edits were lost to the review.
+        return now is not None and now != seen
 
     def take_over(self, name: str) -> None:
         """Make this session's next write of ``name`` replace the labels on disk (on purpose)."""

@@ -65,6 +65,21 @@ class Item:
     top: int | None = None
 
 
+def failure_stamp(review, name: str) -> tuple:
+    """What an image that failed waits on: its file's stamp and its labels files'.
+
+    A failed image is read again once one changes: before, only the image file counted,
+    and labels that did not fit, moved elsewhere as the message said, left the image on the
+    same error until the folder was opened again.
+    """
+    found = review.existing_labels(name)
+    return (
+        file_stamp(review.path(name)),
+        file_stamp(review.labels_path(name)),
+        None if found is None else file_stamp(found),
+    )
+
+
 def file_stamp(path) -> tuple | None:
     """An image file's (modification time in ns, size), to tell a rewritten file."""
     try:

@@ -29,7 +29,14 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import read_image
 from napari_unet.core.images.named import check_planes
 from napari_unet.core.inference.scale import AUTO
-from napari_unet.core.review.items import Item, editable_labels, file_stamp, model_key, read_only
+from napari_unet.core.review.items import (
+    Item,
+    editable_labels,
+    failure_stamp,
+    file_stamp,
+    model_key,
+    read_only,
+)
 from napari_unet.core.review.refit import refit
 from napari_unet.core.review.session import Review
 
@@ -150,7 +157,7 @@ class Prefetcher:
             item = self._cache.get(name)
             if item is not None and item.stamp != stamp:
                 self._drop(name)
-            if name in self._failed and self._failed[name][1] != stamp:
+            if name in self._failed and self._failed[name][1] != failure_stamp(self.review, name):
                 del self._failed[name]
 
     def get(self, name: str) -> Item | None:
@@ -291,7 +298,7 @@ class Prefetcher:
                 break
             except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
                 with self._cond:
-                    self._failed[name] = (str(exc), stamp)
+                    self._failed[name] = (str(exc), failure_stamp(self.review, name))
                 if self.on_error is not None:
                     self.on_error(name, str(exc))
                 continue
