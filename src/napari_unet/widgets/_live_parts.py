@@ -303,7 +303,9 @@ def start_soon(dock) -> None:
         return
     dock._loading = token = Pending((dock._image_box.value, dock._labels_box.value))
     dock._start.enabled = False
-    dock._status.value = "Loading the model" + "".join(f" ({n})" for n in notes) + "..."
+    image, labels = dock._loading.picks  # said: the layer trained on (its own, not a prediction)
+    on = "" if None in (image, labels) else f" to train on {image.name!r} with {labels.name!r}"
+    dock._status.value = "Loading the model" + "".join(f" ({n})" for n in notes) + on + "..."
     worker = create_worker(_load_for_training, path, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda loaded: dock._loading is token and dock._begin(loaded))
     worker.errored.connect(lambda exc: dock._loading is token and _load_failed(dock, exc))

@@ -47,6 +47,7 @@ from napari_unet.widgets._live_parts import (
     start_soon,
     stop_soon,
 )
+from napari_unet.widgets._live_picks import annotated_choices, follow_picks, region_choices
 from napari_unet.widgets._live_region import link_region, region_note, region_picked
 from napari_unet.widgets._live_view import live_layer, write_box
 from napari_unet.widgets._live_watch import RunWatch
@@ -103,16 +104,8 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self.native.installEventFilter(self._watcher)
         when_deleted(self, "_closed")
         viewer.layers.events.removed.connect(self._on_removed)  # first: it stops training
-        _layers.on_layers_changed(viewer, self.reset_choices)
+        follow_picks(self)  # the image's annotations picked (not its prediction), as in Train
         tab_when_docked(self)
-
-    def _region_choices(self, _widget=None):
-        return [("(the view)", None), *_layers.layer_choices(self._viewer, "Shapes")]
-
-    def _annotated_choices(self, _widget=None):
-        exclude = (self._labels_box.value,) if hasattr(self, "_labels_box") else ()
-        layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=exclude)
-        return [("(painted cells only)", None), *layers]
 
     def _timer(self, ms: int, slot, single: bool = False) -> QTimer:
         timer = QTimer(self.native)
@@ -130,14 +123,16 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._model_file.changed.connect(lambda _=None: setattr(self._model, "value", FILE))
         for signal in (self._model.changed, self._model_file.changed, self._model.native.activated):
             signal.connect(lambda *_: runs.forget_run(self))  # the next Start: afresh from it
-        self._annotated_box = ComboBox(label="annotated region", choices=self._annotated_choices)
+        self._annotated_box = ComboBox(
+            label="annotated region", choices=lambda _w=None: annotated_choices(self)
+        )
         self._others = CheckBox(text="also train on other annotated images", value=False)
         self._start = PushButton(text="Start live training")
         self._pause = PushButton(text="Pause", enabled=False)
         self._stop = PushButton(text="Stop", enabled=False)
         self._save = PushButton(text="Save model...", enabled=False)
         self._click = CheckBox(text="click to accept a predicted object", value=False)
-        self._region_box = ComboBox(label="accept in", choices=self._region_choices)
+        self._region_box = ComboBox(label="accept in", choices=lambda _w=None: region_choices(self))
         self._accept_view = PushButton(text="Accept all", enabled=False)
         self._status = Label(value="")  # what Start would train on (keep_idle)
         _layers.message_label(self._status)

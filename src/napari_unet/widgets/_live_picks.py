@@ -1,0 +1,72 @@
+"""The Live dock's pickers: what they offer, and the annotations picked for the chosen image.
+
+Before, the *annotations* picker stayed on the first Labels layer, often the image's
+prediction (``"<image> segmentation (...)"``, which the Predict dock adds before the Annotate
+dock's ``"<image> annotations"``): Start fine-tuned the model on its own output, and the
+painted cells never reached the trainer. Now, as in the Train dock,
+:class:`~napari_unet.widgets._labels_default.LabelsDefault` keeps it on the chosen image's
+``"<image> annotations"``, else its ground truth, its predictions last, also when the
+annotations layer is added after the dock opened (the Annotate dock's Start); a layer the
+user (or a script) chose is kept until it leaves the viewer or another image is chosen.
+Never while a run trains or a Start loads its model: the layer trained on stays (another
+pick then stops the run, as the user's does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+from napari_unet.widgets import _layers
+from napari_unet.widgets._labels_default import LabelsDefault
+
+__all__ = ["annotated_choices", "follow_picks", "pick_annotations", "region_choices"]
+
+
+def region_choices(dock) -> list:
+    """*accept in*: the view, or a Shapes layer."""
+    return [("(the view)", None), *_layers.layer_choices(dock._viewer, "Shapes")]
+
+
+def annotated_choices(dock) -> list:
+    """*annotated region*: none (painted cells only), or a Shapes or Labels layer.
+
+    The annotations picked are left out (they are no region of themselves).
+    """
+    exclude = (dock._labels_box.value,) if hasattr(dock, "_labels_box") else ()
+    layers = _layers.layer_choices(dock._viewer, "Shapes", "Labels", exclude=exclude)
+    return [("(painted cells only)", None), *layers]
+
+
+def follow_picks(dock) -> None:
+    """Refresh the pickers when the layers change, and pick the image's annotations.
+
+    ``dock._labels_default`` picks them now, when another image is chosen and when a
+    layer is added, removed, moved or renamed.
+    """
+    dock._labels_default = LabelsDefault(
+        dock._labels_box, lambda: dock._image_box.value, dock._viewer, per_image=True
+    )
+    held = weakref.ref(dock)  # the viewer's events must not keep a closed dock
+
+    def refresh(*_args) -> None:
+        dock = held()
+        if dock is not None:
+            with contextlib.suppress(RuntimeError):  # (the dock deleted with napari)
+                dock.reset_choices()  # each picker keeps its layer
+                pick_annotations(dock)
+
+    _layers.on_layers_changed(dock._viewer, refresh)
+    dock._image_box.changed.connect(lambda *_: pick_annotations(dock))  # after _on_choice
+    pick_annotations(dock)  # opened after the annotations were made
+
+
+def pick_annotations(dock) -> None:
+    """Pick the chosen image's annotations, unless the user chose, or a run uses the pick."""
+    trainer = dock.trainer
+    if dock._loading is not None or (trainer is not None and trainer.running):
+        return  # the picks of the run (or of the Start loading its model) stay
+    before = dock._labels_box.value
+    dock._labels_default.pick()
+    if dock._labels_box.value is not before:  # the region choices leave out the new one
+        _layers.reset_keeping(dock._annotated_box.reset_choices, dock._annotated_box)
