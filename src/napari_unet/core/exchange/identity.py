@@ -154,14 +154,13 @@ def imported_identity(metadata: dict, rdf_identity: dict) -> dict:
     """What of a package's identity (``rdf.yaml``'s) the imported model file records.
 
     Those that differ from what exporting the model file would give anyway: a name other
-    than the one the model records (a model recording none records the package's: before,
-    exporting the imported file named the package after that file, ``cells_imported``
-    for ``cells``), authors other than napari-unet's own signatures, a licence other than
-    BSD-3-Clause. Built-in models' packages therefore import to the very file they came from.
+    than the one the model records (a model recording none takes its file's name), authors
+    other than napari-unet's own signatures, a licence other than BSD-3-Clause. Built-in
+    models' packages therefore import to the very file they came from.
     """
     out = {}
-    name, own = rdf_identity.get("name"), metadata.get("name")
-    if name and (not own or name != package_name(None, str(own))):
+    name = rdf_identity.get("name")
+    if name and metadata.get("name") and name != package_name(None, str(metadata["name"])):
         out["name"] = name
     authors = rdf_identity.get("authors")
     auto = (list(UNKNOWN_AUTHORS), list(BUILTIN_AUTHORS))
