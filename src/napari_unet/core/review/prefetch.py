@@ -291,14 +291,14 @@ class Prefetcher:
             if kind == "spare":
                 self._make_spare(name)
                 continue
-            stamp = file_stamp(self.review.path(name))
+            stamp, files = file_stamp(self.review.path(name)), failure_stamp(self.review, name)
             try:
                 item = replace(self._fetch(name), stamp=stamp)
             except _Stopped:
                 break
             except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
-                with self._cond:
-                    self._failed[name] = (str(exc), failure_stamp(self.review, name))
+                with self._cond:  # the files as before the read: a copy ending meanwhile
+                    self._failed[name] = (str(exc), files)
                 if self.on_error is not None:
                     self.on_error(name, str(exc))
                 continue
