@@ -65,6 +65,23 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
+def napari_unet_plugin():
+    """napari's plugin manager knows napari-unet (``viewer.open(..., plugin="napari-unet")``).
+
+    Whatever ran before in this process: napari registers installed plugins only when a
+    viewer first needs them, and registering them all twice fails.
+    """
+    from npe2 import PluginManager, PluginManifest
+
+    pm = PluginManager.instance()
+    try:
+        pm.get_manifest("napari-unet")
+    except KeyError:
+        pm.register(PluginManifest.from_distribution("napari-unet"))
+    return pm
+
+
+@pytest.fixture
 def one_thread():
     """Run torch on one thread: on shared 2-core machines OpenMP spin-waiting costs more."""
     torch = pytest.importorskip("torch")

@@ -93,11 +93,12 @@ def test_a_big_single_level_label_image_stays_one_paintable_level(tmp_path, smal
     np.testing.assert_array_equal(np.asarray(data), labels[0, 0, 0])
 
 
-def test_napari_opens_a_big_single_level_store_without_reading_it_whole(tmp_path, monkeypatch):
+def test_napari_opens_a_big_single_level_store_without_reading_it_whole(
+    tmp_path, monkeypatch, napari_unet_plugin
+):
     """The bytes napari reads to open (contrast, thumbnail): the top level's, not the image's."""
     pytest.importorskip("napari")
     from napari.components import ViewerModel
-    from napari.plugins import _initialize_plugins
 
     read = []
     original = lazy._Checked.__getitem__
@@ -109,7 +110,6 @@ def test_napari_opens_a_big_single_level_store_without_reading_it_whole(tmp_path
 
     monkeypatch.setattr(lazy._Checked, "__getitem__", counted)
     store = _store(tmp_path / "big.zarr", "yx", shape=(8192, 4200), chunks=(1024, 1024))
-    _initialize_plugins()
     [layer] = ViewerModel().open(str(store), plugin="napari-unet")
     assert sum(read) < 8192 * 4200 * 2 / 16  # before: the whole image, 69 MB
     assert layer.multiscale and tuple(layer.data[0].shape) == (8192, 4200)

@@ -102,7 +102,9 @@ def _damaged(tmp_path, which):
 
 
 @pytest.mark.parametrize("which", ["1/.zarray", ".zattrs"], ids=["a level", "the root"])
-def test_damaged_metadata_is_named_by_the_reader_and_in_napari(tmp_path, which):
+def test_damaged_metadata_is_named_by_the_reader_and_in_napari(
+    tmp_path, which, napari_unet_plugin
+):
     from napari.components import ViewerModel
 
     store = _damaged(tmp_path, which)
