@@ -110,6 +110,15 @@ def test_a_verdict_over_the_other_windows_verdict_is_refused(make_napari_viewer,
     entry = json.loads((out / "review.json").read_text())["images"]["a.png"]
     assert entry["status"] == "rejected" and two.current_name == "a.png"
     assert 'judged this image "rejected"' in two._status.value
+    # Its labels are this window's: leaving saves them under the other's verdict (before,
+    # the message said they would go to conflicts/, and that the other's labels were shown).
+    assert "conflicts" not in two._status.value
+    assert "saves them under the other session's verdict" in two._status.value
+    two._labels_layer.paint((40, 40), 77, refresh=True)
+    two.next_image()
+    two.writer.flush()
+    labels, entry = _on_disk(out)
+    assert 77 in labels and entry["status"] == "rejected" and not (out / "conflicts").exists()
 
 
 def test_one_window_judging_an_image_again_is_no_conflict(make_napari_viewer, qtbot, tmp_path):

@@ -72,14 +72,19 @@ def may_judge(dock, name: str, status: str) -> bool:
         return True
     dock._conflict = (name, verdict)
     button = BUTTONS.get(verdict, verdict)
+    if why.startswith("judged"):  # its verdict alone: the labels on disk are this window's
+        what = ("This window's labels are still in the layer; leaving the image saves them "
+                "under the other session's verdict. To give this window's verdict instead, "
+                f"press {button} again.")  # fmt: skip
+    else:
+        what = ("This window's labels are still in the layer, not saved. To see the other "
+                "session's, go to another image and back (this window's edits are then kept "
+                f"in {dock.review.output.name}/conflicts/); to replace the other session's "
+                f"labels and verdict with this window's, press {button} again.")  # fmt: skip
     _layers.report_error(
         dock._status,
         f"{name}: another session (a second window or a console) {why} since this window "
-        "showed it; nothing was overwritten and no verdict given. This window's labels are "
-        "still in the layer, not saved. To see the other session's, go to another image and "
-        f"back (this window's edits are then kept in {dock.review.output.name}/conflicts/); "
-        f"to replace the other session's labels and verdict with this window's, press "
-        f"{button} again.",
+        f"showed it; nothing was overwritten and no verdict given. {what}",
     )
     return False
 
