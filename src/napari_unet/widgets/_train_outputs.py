@@ -36,10 +36,21 @@ def _paths(path: Path) -> tuple[Path, ...]:
     return path, best_path(path), optimizer_path(path)
 
 
+#: What holds a claim, as the messages say it (a save's claim says so: ``done.holder``).
+RUN = "another Train dock's run"
+
+
+def holder(path: Path, done: threading.Event | None = None) -> str | None:
+    """Who writes ``path`` now, other than the run of ``done`` (None: nobody)."""
+    for e in (_CLAIMS.get(p) for p in _paths(path)):
+        if e is not None and e is not done and not e.is_set():
+            return getattr(e, "holder", RUN)
+    return None
+
+
 def busy(path: Path, done: threading.Event | None = None) -> bool:
-    """Whether another running run (not the one of ``done``) writes ``path``."""
-    claims = [_CLAIMS.get(p) for p in _paths(path)]
-    return any(e is not None and e is not done and not e.is_set() for e in claims)
+    """Whether another running run or save (not the one of ``done``) writes ``path``."""
+    return holder(path, done) is not None
 
 
 def claim(path: Path | None, done: threading.Event) -> None:
@@ -54,10 +65,11 @@ def refuse_running(path: Path) -> None:
     """Refuse (InputError) a save into ``path`` while a running Train run writes it."""
     from napari_unet.core.errors import InputError
 
-    if busy(path):
+    who = holder(path)
+    if who is not None:
         raise InputError(
-            f"{Path(path).name} is being written by another Train dock's run: it is not "
-            "replaced; choose another file, or save once that run has ended"
+            f"{Path(path).name} is being written by {who}: it is not replaced; choose "
+            "another file, or save once that has ended"
         )
 
 
@@ -68,6 +80,7 @@ def claim_save(path: Path) -> threading.Event:
     """
     refuse_running(path)
     done = threading.Event()
+    done.holder = "a model save of another dock (Save model...)"  # as the messages say it
     claim(path, done)
     return done
 
@@ -122,8 +135,9 @@ def claim_output(output: Path | None, explicit: bool, own: dict, done) -> tuple[
         refuse_builtin(output)
 
     def taken(path: Path) -> str:
-        if busy(path, done):
-            return "is being written by another Train dock's run"
+        who = holder(path, done)
+        if who is not None:
+            return f"is being written by {who}"
         runs = own.get(path.resolve(), set())
         files = [p for p in (path, best_path(path)) if p.exists()]
         return "exists (not trained here)" if any(run_of(p) not in runs for p in files) else ""
