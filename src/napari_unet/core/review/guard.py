@@ -136,15 +136,21 @@ class LabelsGuard:
         self.read(name, self.review.labels_path(name))
 
     def keep_aside(self, name: str, labels: np.ndarray) -> LabelsConflict:
-        """Write ``labels`` to ``OUTPUT/conflicts/`` (refused over another session's); why."""
+        """Write ``labels`` to ``OUTPUT/conflicts/`` (refused over another session's); why.
+
+        As ``<stem>_labels.<session tag>.tif``; a later conflict of the same image here as
+        ``...<tag>2.tif``, ``...<tag>3.tif``: an earlier copy is never written over.
+        """
         from napari_unet.core.images.io import write_image
+        from napari_unet.core.review.refit import free_name
 
         own = self.review.labels_path(name, labels.shape)  # <stem>_labels.tif (or .zarr)
         folder = self.review.output / CONFLICTS
-        path = folder / f"{own.stem}.{self.tag}{own.suffix}"
         kept = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            # A second conflict of the image: a copy of its own (before, over the first one)
+            path = free_name(folder / f"{own.stem}.{self.tag}{own.suffix}")
             kept = write_image(path, labels)
             where = (
                 f"this session's labels were saved to {kept} instead (show the image again "

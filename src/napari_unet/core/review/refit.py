@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.review.folders import stem_of
+from napari_unet.core.review.stems import files_stem
 
 __all__ = ["free_name", "refit", "set_aside"]
 
@@ -49,12 +49,13 @@ def refit(review, name: str, stored: tuple, shape: tuple, image_shape: tuple, ch
 def set_aside(review, name: str, was: tuple, now: tuple) -> Path:
     """Move the reviewed labels of ``name`` aside; returns where they went.
 
-    To ``labels/<stem>_labels.old.tif`` (``.old2``...: never over another file). The image
+    To ``labels/<stem>_labels.old.tif`` (``.old2``...: never over another file); an image
+    whose files are named in full: ``labels/a.tif_labels.old.tif``. The image
     is unreviewed again, and its entry says why (``extra["changed"]``, shown by the dock)
     until its next verdict.
     """
     path = review.labels_path(name)
-    aside = free_name(path.with_name(f"{stem_of(name)}_labels.old{path.suffix}"))
+    aside = free_name(path.with_name(f"{files_stem(review, name)}_labels.old{path.suffix}"))
     path.rename(aside)
     status = review.entries[name].status
     review.set_status(name, "unreviewed")

@@ -90,6 +90,9 @@ def merge_entry(saved: dict, ours: dict, written: dict | None) -> dict:
     whole: a second window saving its edits (which stamps the entry) wrote its stale
     "unreviewed" over the first window's verdict. Without ``written`` (an entry this
     session never read nor wrote) :func:`file_wins` picks one whole, as before.
+
+    The reviewer time (``seconds``) both sides added is added up: the base's, plus what each
+    added since (before, the later side's was taken, and the other session's time was lost).
     """
     if written is None:
         return saved if file_wins(saved, ours, None) else ours
@@ -97,6 +100,7 @@ def merge_entry(saved: dict, ours: dict, written: dict | None) -> dict:
         return saved
     later = saved if (saved.get("updated") or "") > (ours.get("updated") or "") else ours
     merged = _three_way(saved, ours, written, later)
+    merged["seconds"] = _seconds(saved, ours, written, merged.get("seconds", 0.0))
     extras = [d.get("extra") if isinstance(d.get("extra"), dict) else {}
               for d in (saved, ours, written, later)]  # fmt: skip
     merged["extra"] = _three_way(*extras)
@@ -105,6 +109,21 @@ def merge_entry(saved: dict, ours: dict, written: dict | None) -> dict:
 
 
 _MISSING = object()
+
+
+def _seconds(theirs: dict, mine: dict, base: dict, merged) -> float:
+    """The review time of an entry both sides changed: each side's time added to the base's.
+
+    The session sets its base (``written``) to what it wrote, the sum: its next save adds
+    only what either side spent since, never the other's time twice.
+    """
+    values = [d.get("seconds", 0.0) for d in (theirs, mine, base)]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return merged
+    a, b, old = values
+    if a == old or b == old:  # one side's time, or none: as merged
+        return merged
+    return round(max(0.0, a + b - old), 2)
 
 
 def _three_way(theirs: dict, mine: dict, base: dict, later: dict) -> dict:

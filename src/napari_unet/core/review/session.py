@@ -110,6 +110,8 @@ class Review:
         new, self._in_full = [n for n in self.names if n not in self._written], named_in_full(self)
         carry_renamed(self, current)  # sets renamed: images renamed since, (old, new)
         self._stem_notes = claim_stems(self, new)  # another image's stem: named in full
+        for name in self.names:  # made here: merged against its first state, field by field
+            self._written.setdefault(name, asdict(Entry(name)))
 
     # -- files ----------------------------------------------------------------------------
     @property
@@ -192,7 +194,8 @@ class Review:
 
         As :func:`~napari_unet.core.review.stems.label_file_of` matches it (``a.ome`` too).
         """
-        return label_file_of(self._label_files, name, self.path(name))
+        in_full = files_stem(self, name) != stem_of(name)  # its stem is another image's
+        return label_file_of(self._label_files, name, self.path(name), in_full)
 
     def path(self, name: str) -> Path:
         """The image file of ``name`` (a bioformats2raw root's: its one image, ``root/0``)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_unet.core.review.folders import label_candidates, stem_of
+from napari_unet.core.review.folders import LABEL_ENDINGS, label_candidates, stem_of
 
 __all__ = ["FLAG", "claim_stems", "files_stem", "label_file_of", "named_in_full"]
 
@@ -69,19 +69,37 @@ def claim_stems(review, new: list[str]) -> list[str]:
     return notes
 
 
-def label_file_of(label_files: dict[str, list[Path]], name: str, image: Path) -> Path | None:
+def label_file_of(
+    label_files: dict[str, list[Path]], name: str, image: Path, in_full: bool = False
+) -> Path | None:
     """A label file of image ``name`` among ``label_files`` (by lower-case name), or None.
 
-    Both ``a`` and ``a.ome`` match for ``a.ome.tif`` (``predict`` writes
-    ``a.ome_labels.tif``). The endings are matched whatever their case
-    (``NAME_masks.TIF``), the name of the image exactly; a file named exactly as
+    A file named after the image's whole name (``a.tif_labels.tif``, as a review names the
+    files of an image whose stem another image had) comes first. Then both ``a`` and
+    ``a.ome`` match for ``a.ome.tif`` (``predict`` writes ``a.ome_labels.tif``), unless
+    ``in_full`` (the stem is another image's, as for the image's own files) or a file named
+    in full was found: ``a_labels.tif`` is then another image's labels. Before, a review
+    whose labels folder was another review's ``labels/`` showed ``a.tif`` the labels of
+    ``a.png``, and never its own ``a.tif_labels.tif``. The endings are matched whatever
+    their case (``NAME_masks.TIF``), the name of the image exactly; a file named exactly as
     :func:`label_candidates` says comes first. The image file ``image`` itself is no match.
     """
-    stems = dict.fromkeys((stem_of(name), name[: -len(Path(name).suffix) or None]))
-    for stem in stems:
-        for candidate in label_candidates(stem):
-            found = label_files.get(candidate.lower(), ())
-            for p in sorted(found, key=lambda q, c=candidate: q.name != c):
-                if p.name.startswith(stem) and p.resolve() != image.resolve():
-                    return p
+    whole = [c for c in label_candidates(name) if c[len(name) :].startswith(LABEL_ENDINGS)]
+    found = _first(label_files, name, whole, image)
+    if found is not None or in_full:
+        return found
+    for stem in dict.fromkeys((stem_of(name), name[: -len(Path(name).suffix) or None])):
+        found = _first(label_files, stem, label_candidates(stem), image)
+        if found is not None:
+            return found
+    return None
+
+
+def _first(label_files: dict[str, list[Path]], stem: str, candidates, image: Path):
+    """The first of the files named as ``candidates`` whose name begins with ``stem``."""
+    for candidate in candidates:
+        found = label_files.get(candidate.lower(), ())
+        for p in sorted(found, key=lambda q, c=candidate: q.name != c):
+            if p.name.startswith(stem) and p.resolve() != image.resolve():
+                return p
     return None

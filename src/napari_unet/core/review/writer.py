@@ -122,22 +122,29 @@ class Writer:
         """Write the labels (and review file) whose write failed into ``folder``; their paths.
 
         :func:`rescue_folder` gives a folder of the review's own. The review file is
-        ``folder/review.json`` (the last path).
+        ``folder/review.json`` (the last path). Files of an earlier rescue into ``folder``
+        are never written over: ``a_labels2.tif``, ``review2.json``...
         """
         from napari_unet.core.files import atomic_write
         from napari_unet.core.images.io import write_image
-        from napari_unet.core.review.session import REVIEW_FILE, stem_of
+        from napari_unet.core.review.refit import free_name
+        from napari_unet.core.review.session import REVIEW_FILE
+        from napari_unet.core.review.stems import files_stem
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             failed = [(n, self._latest[n]) for n in sorted(self._failed)]
-        paths = [write_image(folder / f"{stem_of(n)}_labels.tif", lab) for n, lab in failed]
+        paths = []
+        for name, labels in failed:  # named as in the output folder (a.tif_labels.tif too)
+            path = free_name(folder / f"{files_stem(self.review, name)}_labels.tif")
+            paths.append(write_image(path, labels))
         if self.review_failed:
+            path = free_name(folder / REVIEW_FILE)
             text = self.review.state_text()
-            with atomic_write(folder / REVIEW_FILE) as tmp:
+            with atomic_write(path) as tmp:
                 tmp.write_text(text, encoding="utf-8")
-            paths.append(folder / REVIEW_FILE)
+            paths.append(path)
         return paths
 
     def _retry(self, review: bool = True) -> None:
