@@ -1,14 +1,52 @@
-"""The Weight map dock's edit watch, and its maps shaped as the labels layer and shown."""
+"""The Weight map dock's edit watch, the image of its labels, and its maps shaped and shown."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
+from napari_unet.widgets._layers import layer_choices, layers_of
 from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
 
-__all__ = ["EditWatch", "SharedId", "layer_shaped", "show_maps"]
+__all__ = ["EditWatch", "LabelsImage", "SharedId", "layer_shaped", "show_maps"]
+
+
+class LabelsImage:
+    """The Image layer the chosen labels belong to (None: none), robust to renames.
+
+    Found by name (``"<image> annotations"``, see :func:`~napari_unet.widgets._layers.layers_of`),
+    then kept by identity while both layers stay: after the image (or the labels) is renamed
+    the names no longer match, yet the labels are still that image's, as an image chosen in
+    the Train dock stays chosen. Before, the image was lost on a rename: the annotated region
+    picked for it, or chosen by the user, was dropped and the map computed over the whole
+    image. Labels renamed after another image belong to that one.
+    """
+
+    def __init__(self, viewer, labels_of: Callable[[], object]) -> None:
+        self.viewer, self.labels_of = viewer, labels_of
+        self._known = None  # (labels, their name then, their image) last found
+
+    def __call__(self):
+        labels = self.labels_of()
+        if labels is None:
+            return None
+        known = self._known
+        if known is not None and known[0] is labels and known[2] is not None:
+            image = known[2]
+            kept = any(ly is image for ly in self.viewer.layers)
+            if kept and (labels.name == known[1] or self._by_name(labels) is None):
+                return image
+        image = self._by_name(labels)
+        self._known = (labels, labels.name, image)
+        return image
+
+    def _by_name(self, labels):
+        for _, image in layer_choices(self.viewer, "Image"):
+            if any(ly is labels for ly in layers_of(self.viewer, image)):
+                return image
+        return None
 
 
 class SharedId(NamedTuple):

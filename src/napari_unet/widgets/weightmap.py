@@ -20,7 +20,13 @@ from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._private import real
 from napari_unet.widgets._train_helpers import RegionDefault
-from napari_unet.widgets._weightmap_work import EditWatch, SharedId, layer_shaped, show_maps
+from napari_unet.widgets._weightmap_work import (
+    EditWatch,
+    LabelsImage,
+    SharedId,
+    layer_shaped,
+    show_maps,
+)
 from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
@@ -86,7 +92,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._status.value = self._idle = self._idle_text()  # follows the picks (_show_idle)
         # The labels' image's "<image> annotations", then its ground truth, unless the user
         # chose labels; the Annotate dock's "<image> annotated region" of the labels' image,
-        # unless the user chose a region.
+        # unless the user chose a region. The labels' image is kept when either is renamed.
+        self._labels_image = LabelsImage(viewer, lambda: self._labels_box.value)
         self._labels_default = LabelsDefault(self._labels_box, self._labels_image, viewer)
         self._region_default = RegionDefault(self._mask, self._labels_image)
         settings = Container(widgets=[
@@ -137,16 +144,6 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         chosen = (chosen.value,) if chosen is not None else ()
         layers = _layers.layer_choices(self._viewer, "Shapes", "Labels", exclude=chosen)
         return [(NO_MASK, None), *layers]
-
-    def _labels_image(self):
-        """The Image layer the chosen labels are named after (``"<image> annotations"``)."""
-        labels = self._labels_box.value
-        if labels is None:
-            return None
-        for _, image in _layers.layer_choices(self._viewer, "Image"):
-            if any(ly is labels for ly in _layers.layers_of(self._viewer, image)):
-                return image
-        return None
 
     def _refresh_choices(self, _event=None) -> None:
         self.reset_choices()
