@@ -33,8 +33,9 @@ def test_the_box_is_the_view(make_napari_viewer, window, zoom, scale):
         QApplication.processEvents()
     y0, y1, x0, x1 = visible_box(viewer, layer, (1200, 1600))
     (ly, lx), (hy, hx) = shown_box(viewer, layer)
-    expect = [max(int(np.floor(ly)), 0), min(int(np.ceil(hy)), 1200),
-              max(int(np.floor(lx)), 0), min(int(np.ceil(hx)), 1600)]  # fmt: skip
+    # napari draws pixel i from i - 0.5 to i + 0.5: the pixels any part of which shows
+    expect = [max(int(np.floor(ly + 0.5)), 0), min(int(np.ceil(hy + 0.5)), 1200),
+              max(int(np.floor(lx + 0.5)), 0), min(int(np.ceil(hx + 0.5)), 1600)]  # fmt: skip
     # It covers the view, never less, and at most a few pixels more (napari's canvas size
     # counts a pixel or two that vispy's view box does not).
     slack = 3

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets._layers import view_extent, visible_box
+from napari_unet.widgets._layers import pixels_in_view, view_extent, visible_box
 
 #: The side (px) of the box predicted around the view's centre when zoomed in very far.
 SMALL_VIEW = 128
@@ -33,7 +33,8 @@ def view_region(viewer, layer, plane_shape: tuple, side: int = SMALL_VIEW) -> tu
         return box
     lo, hi = view_extent(viewer, layer)
     h, w = plane_shape
-    if hi[0] <= 0 or hi[1] <= 0 or lo[0] >= h or lo[1] >= w:
+    first, end = pixels_in_view(lo, hi, (h, w))  # pixel i spans i - 0.5 to i + 0.5
+    if np.any(end <= first):
         raise InputError(f"no part of {layer.name!r} is in view: pan onto it or zoom out")
     centre = np.clip((lo + hi) / 2, 0, (h, w))
     sides = np.minimum(max(int(side), 16), (h, w))
