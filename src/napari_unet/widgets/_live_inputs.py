@@ -24,7 +24,7 @@ annotated-region layer is no longer used (training goes on without the region).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,6 +71,7 @@ class Inputs:
     others: list
     names: list[str]
     left_out: list[str]
+    used: list[str] = field(default_factory=list)  # the other images' labels layers
 
 
 def full_resolution(layer):
@@ -146,10 +147,24 @@ def trained_plane(viewer, image, labels, in_channels: int) -> Plane:
 
 
 def own_labels(viewer, image, exclude=()) -> object | None:
-    """The Labels layer that annotates ``image``: named after it, ``annotations`` first."""
+    """The Labels layer that annotates ``image`` (None: none), never its prediction.
+
+    As the Train dock picks (:func:`~napari_unet.widgets._labels_default.preferred_labels`):
+    ``"<image> annotations"``, then its other labels (its ground truth). Before, a layer
+    named after the image came first when none ended in ``annotations``: *also train on
+    other annotated images* trained on an image's prediction (``"<image> segmentation
+    (...)"``, the model's own output), even with its ground truth open.
+    """
+    from napari_unet.widgets._labels_default import preferred_labels
+
     mine = _layers.layers_of(viewer, image, exclude=exclude)
-    mine.sort(key=lambda ly: not ly.name.endswith("annotations"))
-    return mine[0] if mine else None
+    return preferred_labels(viewer, image, [ly for ly in mine if not _predicted(image, ly)])
+
+
+def _predicted(image, layer) -> bool:
+    """Whether ``layer`` is a prediction of ``image`` (Predict's, or the Live dock's)."""
+    name = layer.name
+    return name.startswith(f"{image.name} segmentation") or name == f"{image.name} live prediction"
 
 
 def _other_pair(other, ann, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -168,18 +183,22 @@ def _other_pair(other, ann, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
     return _plane_pixels(data, None, labels.shape, other.name, in_channels), labels
 
 
-def other_annotations(viewer, image, labels, in_channels: int, left_out=None):
+def other_annotations(viewer, image, labels, in_channels: int, left_out=None, used=None):
     """Copies ``(raw, labels)`` of the other annotated 2D images, and their names.
 
-    Images whose annotations are empty are not annotated; those that do not fit (a stack,
-    annotations not 2D or of another size, channels the model cannot take) are left out,
-    with why in ``left_out`` (``"name (why)"``). Multiscale layers are read at full
-    resolution.
+    Each image's labels are :func:`own_labels` (their names appended to ``used``). Images
+    whose annotations are empty are not annotated; an image with only a prediction, and
+    those that do not fit (a stack, annotations not 2D or of another size, channels the
+    model cannot take) are left out, with why in ``left_out`` (``"name (why)"``).
+    Multiscale layers are read at full resolution.
     """
     pairs, names = [], []
     for _, other in _layers.layer_choices(viewer, "Image", exclude=(image,)):
         ann = own_labels(viewer, other, exclude=(labels,))
         if ann is None or not np.any(full_resolution(ann)):
+            predicted = [ly for ly in _layers.layers_of(viewer, other) if _predicted(other, ly)]
+            if ann is None and predicted and left_out is not None:  # said: not trained on
+                left_out.append(f"{other.name} (a prediction only, never trained on)")
             continue
         try:
             raw, data = _other_pair(other, ann, in_channels)
@@ -189,6 +208,8 @@ def other_annotations(viewer, image, labels, in_channels: int, left_out=None):
             continue
         pairs.append((raw, np.array(data)))  # its ids as they are (make_pairs compacts them)
         names.append(other.name)
+        if used is not None:
+            used.append(ann.name)
     return pairs, names
 
 
@@ -198,10 +219,10 @@ def read_inputs(dock, in_channels: int) -> Inputs:
     if image is None or labels is None:
         raise InputError("choose an Image layer and the Labels layer you paint on")
     plane = trained_plane(dock._viewer, image, labels, in_channels)
-    others, names, left = [], [], []
+    others, names, left, used = [], [], [], []
     if dock._others.value:
-        others, names = other_annotations(dock._viewer, image, labels, in_channels, left)
-    return Inputs(image, labels, plane, others, names, left)
+        others, names = other_annotations(dock._viewer, image, labels, in_channels, left, used)
+    return Inputs(image, labels, plane, others, names, left, used)
 
 
 def inputs_note(dock) -> str:
@@ -209,12 +230,17 @@ def inputs_note(dock) -> str:
     plane = getattr(dock, "_plane", None)
     note = "" if plane is None or plane.index is None else f" on {plane.describe()}"
     names, left = dock._other_names, dock._left_out
-    extra = [f"+ {len(names)} other images"] if names else []
+    used = getattr(dock, "_other_labels", [])  # each one's labels layer (not a prediction)
+    if len(used) == len(names):
+        names = [f"{n} with {u!r}" for n, u in zip(names, used, strict=True)]
+    extra = [f"+ {len(names)} other images: {', '.join(names)}"] if names else []
     if left:
         extra.append("left out: " + ", ".join(left))
     link = getattr(dock, "_link", None)
     if link is not None and link.error is not None:  # before, the next refresh hid it
         extra.append(f"annotated region not used: {link.error}")
+    elif link is not None and not getattr(dock, "_region_note", ""):  # (else: picked since)
+        extra.append(f"annotated region {link.layer.name!r}")
     return note + (f" ({'; '.join(extra)})" if extra else "")
 
 

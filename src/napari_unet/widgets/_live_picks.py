@@ -10,6 +10,11 @@ annotations layer is added after the dock opened (the Annotate dock's Start); a 
 user (or a script) chose is kept until it leaves the viewer or another image is chosen.
 Never while a run trains or a Start loads its model: the layer trained on stays (another
 pick then stops the run, as the user's does).
+
+The *annotated region* is picked per image too (:class:`LiveRegionDefault`): before, the
+region chosen for one image stayed when another image was chosen, and Start trained the
+unpainted part of that image inside the first image's shapes as background, while
+neither the Ready nor the training status named the region. Now they do.
 """
 
 from __future__ import annotations
@@ -19,8 +24,32 @@ import weakref
 
 from napari_unet.widgets import _layers
 from napari_unet.widgets._labels_default import LabelsDefault
+from napari_unet.widgets._live_parts import idle_text
+from napari_unet.widgets._train_helpers import RegionDefault
 
-__all__ = ["annotated_choices", "follow_picks", "pick_annotations", "region_choices"]
+__all__ = [
+    "LiveRegionDefault",
+    "annotated_choices",
+    "follow_picks",
+    "name_region",
+    "pick_annotations",
+    "region_choices",
+]
+
+
+class LiveRegionDefault(RegionDefault):
+    """The *annotated region* picker: *(painted cells only)* for each image chosen.
+
+    A region the user (or a script) chose is kept while the same image stays chosen and
+    its layer is in the viewer, as in the Train dock (:class:`RegionDefault`); another
+    image starts without one again. Not the image's ``"<image> annotated region"``, as
+    Train picks: the Annotate dock's rectangle covers the whole image at first, and live
+    training would teach every pixel not yet painted as background.
+    """
+
+    def preferred(self, image, offered) -> None:
+        """No region of its own: the painted cells (and their rings) only."""
+        return None
 
 
 def region_choices(dock) -> list:
@@ -47,6 +76,7 @@ def follow_picks(dock) -> None:
     dock._labels_default = LabelsDefault(
         dock._labels_box, lambda: dock._image_box.value, dock._viewer, per_image=True
     )
+    dock._region_default = LiveRegionDefault(dock._annotated_box, lambda: dock._image_box.value)
     held = weakref.ref(dock)  # the viewer's events must not keep a closed dock
 
     def refresh(*_args) -> None:
@@ -58,15 +88,28 @@ def follow_picks(dock) -> None:
 
     _layers.on_layers_changed(dock._viewer, refresh)
     dock._image_box.changed.connect(lambda *_: pick_annotations(dock))  # after _on_choice
+    dock._labels_box.changed.connect(lambda *_: name_region(dock))  # after keep_idle's
+    dock._annotated_box.native.currentIndexChanged.connect(lambda *_: name_region(dock))
     pick_annotations(dock)  # opened after the annotations were made
 
 
 def pick_annotations(dock) -> None:
-    """Pick the chosen image's annotations, unless the user chose, or a run uses the pick."""
+    """Pick the chosen image's annotations and region, unless the user chose, or a run uses them."""
     trainer = dock.trainer
     if dock._loading is not None or (trainer is not None and trainer.running):
         return  # the picks of the run (or of the Start loading its model) stay
-    before = dock._labels_box.value
     dock._labels_default.pick()
-    if dock._labels_box.value is not before:  # the region choices leave out the new one
-        _layers.reset_keeping(dock._annotated_box.reset_choices, dock._annotated_box)
+    dock._region_default.pick()  # its choices leave out the annotations picked
+    name_region(dock)
+
+
+def name_region(dock) -> None:
+    """The Ready line names the annotated region Start would train with (none: unsaid)."""
+    idle = getattr(dock, "_idle", None)
+    if idle is None or dock._status.value != idle:
+        return  # another message is shown (a run's, an error)
+    text, region = idle_text(dock), dock._annotated_box.value
+    if region is not None and text.startswith("Ready:"):
+        text = (f"{text.removesuffix('.')}, in the annotated region {region.name!r} (its "
+                "unpainted pixels train as background).")  # fmt: skip
+    dock._idle = dock._status.value = text

@@ -198,6 +198,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._last_view, self._views, self._capped = None, 0, None  # not the last run's
         self._save_note = ""  # a save of the last run
         self._other_names, self._left_out = inputs.names, inputs.left_out
+        self._other_labels = inputs.used  # the labels layer of each (said in the status)
         link_region(self)  # followed; another one picked while training: region_picked
         kept = runs.start_mirror(self, previous, plane)  # the stopped run's: what changed since
         self._watch = RunWatch(self, image, labels)  # moved off its pixels, new data: stop
