@@ -5,9 +5,11 @@ The panel lives in a collapsible "Evaluate" section at the bottom of the Predict
 picks ``"<image> segmentation"`` against ``"<image> annotations"`` (else ``"<image> ground
 truth"``) and the image's other segmentations to compare with; without either the ground
 truth is unpicked, never another image's (without ``"<image> annotated region"`` the region
-is the whole image); a ground truth the user picked stays picked for the image's next
-predictions. Stale tables are greyed (the status says why); the dock scrolls, never a
-table, and to a run's status and tables when it ends (:attr:`EvaluateWidget.scroll`).
+is the whole image); a ground truth the user picked stays picked for the next predictions
+of the image of the prediction it was picked with. Otherwise a prediction is shown with its
+own image's ground truth, never another image's, looked for again as layers come
+(:mod:`._evaluate_picks`). Stale tables are greyed (the status says why); the dock scrolls,
+never a table, and to a run's status and tables when it ends (:attr:`EvaluateWidget.scroll`).
 """
 
 from __future__ import annotations
@@ -21,19 +23,16 @@ from qtpy.QtWidgets import QStyledItemDelegate, QWidget
 
 from napari_unet.core.metrics import DSB_THRESHOLDS
 from napari_unet.core.options import describe
-from napari_unet.widgets import _evaluate_work, _layers
+from napari_unet.widgets import _evaluate_picks, _evaluate_work, _layers
 from napari_unet.widgets._docking import Section, fit_rows, reveal, when_deleted
 from napari_unet.widgets._evaluate_text import (
     Depth,
     Picks,
-    kept_pick,
     picks_text,
     plural,
-    segmentations_of,
     show,
     stale_text,
     tables,
-    truth_of,
 )
 from napari_unet.widgets._private import real
 from napari_unet.widgets._scored_edits import ScoredEdits
@@ -75,7 +74,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         self._viewer = viewer = real(viewer)  # napari's own, not a Plugins-menu proxy
         self._gt_missing: str | None = None  # an image suggested without annotations
         self._image: str | None = None  # the image last suggested
-        self._gt_pick: tuple | None = None  # (weakref: a removed one goes, image then)
+        self._unpaired = False  # no ground truth picked: none fits the prediction
+        self._gt_pick: tuple | None = None  # (weakref: a removed one goes, its image)
+        self._pred_pick = None  # weakref to the prediction the user or the dock picked
         self._auto = Depth()  # true while the dock sets the pickers (no user's pick then)
         self._make_controls()
         self.scroll = None  # the dock's scroll area (the Predict dock's), scrolled to results
@@ -153,18 +154,23 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _on_gt(self, value=None) -> None:
         """The user picked the ground truth: new predictions keep it (:meth:`suggest`)."""
         if not self._auto:  # (the dock's own picks reset the choices after them)
-            self._gt_pick = None if value is None else (weakref.ref(value), self._image)
+            self._gt_pick = None if value is None else (weakref.ref(value), None)
             self._on_prediction()  # before, the ground truth was offered to compare with it
 
-    def _on_prediction(self, _value=None) -> None:
+    def _on_prediction(self, value=None) -> None:
+        """The user's pick: a ground truth they picked is now for its image, else its own."""
+        users = not self._auto
         with self._auto:
+            if users:
+                _evaluate_picks.picked(self, value)
             self._compare.reset_choices()  # the prediction is not offered to compare with
         self._show_idle()
 
     def _gt_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        """The Labels layers; first "(none)" while the suggested image has no ground truth."""
+        """The Labels layers; first "(none)" while no ground truth fits the prediction."""
         missing = self._gt_missing
         none = [(f"(none: no ground truth of {missing!r})", None)] if missing else []
+        none = none or ([("(none: choose the ground truth)", None)] if self._unpaired else [])
         return none + self._labels_choices()
 
     def _region_choices(self, _widget=None) -> list[tuple[str, Any]]:
@@ -172,19 +178,9 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
 
     def _refresh_choices(self, _event=None) -> None:
         with self._auto:  # a ground truth picked anew (its layer removed) is not compared
-            self._pick_defaults()
+            _evaluate_picks.pick_defaults(self)
             _layers.reset_keeping(self._compare.reset_choices, self._compare)
         self._show_idle()
-
-    def _pick_defaults(self) -> None:
-        self.reset_choices()
-        layers = [lyr for _, lyr in self._labels_choices()]
-        if layers and self._ground_truth.value is None and self._gt_missing is None:
-            self._ground_truth.value = layers[0]  # unless suggest() found no annotations
-        # Default to two different layers: annotations are usually added before predictions.
-        if len(layers) >= 2 and self._prediction.value is self._ground_truth.value:
-            self._ground_truth.value = layers[0]
-            self._prediction.value = layers[-1]
 
     def _picks(self) -> Picks:
         return Picks.of(
@@ -195,7 +191,7 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
     def _show_idle(self, _value=None) -> bool:
         """Say what Evaluate would score; grey stale tables; return whether they are current."""
         if self._ground_truth.value is not None:
-            self._gt_missing = None
+            self._gt_missing, self._unpaired = None, False
         picked = [*self._predictions(), self._ground_truth.value]
         self._per_plane.visible = any(getattr(lyr, "ndim", 2) > 2 for lyr in picked)
         if self._running:
@@ -231,31 +227,12 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
             The name of the prediction to pick first (the one just made).
 
         A ground truth the user picked stays picked while it is in the viewer and was picked
-        for this image (or before any suggestion, of the prediction's shape).
+        with a prediction of this image (or of no image, before any suggestion; of the
+        prediction's shape).
         """
         with self._auto:
-            self._suggest(image_name, prediction)
+            _evaluate_picks.suggest(self, image_name, prediction)
         self._show_idle()
-
-    def _suggest(self, image_name: str, prediction: str | None) -> None:
-        self.reset_choices()
-        names = {lyr.name: lyr for _, lyr in self._region_choices() if lyr is not None}
-        ours = segmentations_of(image_name, [lyr for _, lyr in self._labels_choices()])
-        main = names.get(prediction) if prediction else None
-        main = main if main in ours else (ours[-1] if ours else None)
-        if main is not None:
-            self._prediction.value = main
-        choices = self._ground_truth.choices  # before, "<image> ground truth" was not picked
-        gt = kept_pick(self._gt_pick, choices, image_name, main) or truth_of(image_name, choices)
-        self._image = image_name
-        self._gt_missing = image_name if gt is None else None
-        self._ground_truth.reset_choices()  # "(none)" offered while there are no annotations
-        self._ground_truth.value = gt  # never another image's annotations
-        self._compare.reset_choices()  # the ground truth is not offered to compare with,
-        if main is not None:  # so it is left out (before, a segmentation as ground truth failed)
-            self._compare.value = [ly for ly in ours if ly in self._compare.choices]
-        region = names.get(f"{image_name} annotated region")
-        self._region.value = region if region in self._region.choices else None
 
     def _predictions(self) -> list:
         """The prediction layers to score: the picked one first, then those compared."""
