@@ -78,6 +78,22 @@ def test_other_images_train_on_their_ground_truth_never_on_a_prediction(make_nap
         dock.stop()
 
 
+def test_a_second_live_docks_prediction_is_no_annotation(make_napari_viewer):
+    """Two Live docks on one image leave "A live prediction" and "A live prediction [1]":
+    neither is trained on as A's annotations (before, the second was ranked as ground truth)."""
+    from napari_unet.widgets import _layers
+    from napari_unet.widgets._live_inputs import own_labels
+
+    viewer = make_napari_viewer()
+    a = _image(viewer, "A")
+    viewer.add_labels(_cells(20, 20), name="A live prediction")
+    viewer.add_labels(_cells(30, 30), name="A live prediction [1]")
+    assert own_labels(viewer, a) is None
+    renamed = viewer.add_labels(_cells(40, 40), name="A old run",
+                                metadata={_layers.ROLE: "preview"})  # fmt: skip
+    assert own_labels(viewer, a) is None and renamed.name == "A old run"
+
+
 def test_the_region_chosen_for_one_image_is_not_kept_for_another(make_napari_viewer):
     viewer = make_napari_viewer()
     a, b = _image(viewer, "A"), _image(viewer, "B", 1)

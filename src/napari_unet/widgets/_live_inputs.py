@@ -163,8 +163,10 @@ def own_labels(viewer, image, exclude=()) -> object | None:
 
 def _predicted(image, layer) -> bool:
     """Whether ``layer`` is a prediction of ``image`` (Predict's, or the Live dock's)."""
-    name = layer.name
-    return name.startswith(f"{image.name} segmentation") or name == f"{image.name} live prediction"
+    name, role = layer.name, getattr(layer, "metadata", {}).get(_layers.ROLE)
+    # a second Live dock's prediction is "<image> live prediction [1]": its role says it too
+    return (role == "preview" or name.startswith(f"{image.name} segmentation")
+            or name.startswith(f"{image.name} live prediction"))  # fmt: skip
 
 
 def _other_pair(other, ann, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
