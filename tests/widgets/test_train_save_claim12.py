@@ -115,7 +115,7 @@ def test_a_run_started_during_a_save_leaves_its_file(tmp_path):
     finally:
         release.set()
         worker.join(30)
-    assert not to.busy(target)
+    assert to.holder(target) is None
 
 
 def test_save_trained_model_refuses_a_running_runs_file(tmp_path, tiny):

@@ -77,7 +77,7 @@ def _model_pairs(
     import numpy as np
 
     from napari_unet.core.images.io import read_image
-    from napari_unet.core.images.named import check_planes, named_planes
+    from napari_unet.core.images.named import check_planes
     from napari_unet.core.inference import segment as segmentation
     from napari_unet.core.inference.runner import model_info
 
@@ -95,8 +95,7 @@ def _model_pairs(
             try:
                 image = np.asarray(read_image(image_path))
                 model, metadata = models.get(name, image)
-                if named_planes(image_path, image):  # a z-stack is not 2-4 channels
-                    check_planes(image_path, image, model_info(model)[1])
+                check_planes(image_path, image, lambda m=model: model_info(m)[1])  # z: not channels
                 pred = segmentation.segment(model, image, metadata=metadata, **extra)
             except InputError as exc:  # which of the images it was
                 raise InputError(f"{image_path.name}: {exc}") from None

@@ -42,10 +42,14 @@ def labels_changed(dock, name: str) -> bool:
     return dock.review.guard.changed(name)
 
 
+#: What another session did that leaves this window's labels behind the disk's.
+SAVED_LABELS = "saved its labels of this image"
+
+
 def _why(dock, name: str) -> str | None:
     """What another session did to ``name`` since this window showed it (None: nothing)."""
     if labels_changed(dock, name):
-        return "saved its labels of this image"
+        return SAVED_LABELS
     dock.writer.flush()  # this window's own saves on disk first: those are no conflict
     saved = saved_entries(dock.review.review_file).get(name)
     updated = None if saved is None else saved.get("updated")
@@ -72,7 +76,7 @@ def may_judge(dock, name: str, status: str) -> bool:
         return True
     dock._conflict = (name, verdict)
     button = BUTTONS.get(verdict, verdict)
-    if why.startswith("judged"):  # its verdict alone: the labels on disk are this window's
+    if why != SAVED_LABELS:  # its verdict alone: the labels on disk are this window's
         what = ("This window's labels are still in the layer; leaving the image saves them "
                 "under the other session's verdict. To give this window's verdict instead, "
                 f"press {button} again.")  # fmt: skip

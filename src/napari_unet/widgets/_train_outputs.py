@@ -48,11 +48,6 @@ def holder(path: Path, done: threading.Event | None = None) -> str | None:
     return None
 
 
-def busy(path: Path, done: threading.Event | None = None) -> bool:
-    """Whether another running run or save (not the one of ``done``) writes ``path``."""
-    return holder(path, done) is not None
-
-
 def claim(path: Path | None, done: threading.Event) -> None:
     """Claim ``path`` for the run of ``done`` (its earlier claims and lapsed ones dropped)."""
     for key in [k for k, e in _CLAIMS.items() if e is done or e.is_set()]:

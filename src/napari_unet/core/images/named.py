@@ -4,8 +4,8 @@
 plane ``(Z, Y, X)`` array is then read by a model of as many input channels as its channels
 (:func:`~napari_unet.core.images.layout.layout` can only guess from the shape). Files that
 record their axes say which it is: an ImageJ hyperstack or an OME-TIFF (``ZYX``, ``TYX``)
-and an OME-Zarr image (its ``axes``). :func:`named_planes` reads those letters, and
-:func:`check_planes` refuses such a stack for a model of several channels in ``napari-unet
+and an OME-Zarr image (its ``axes``). :func:`check_planes` reads those letters and refuses
+such a stack for a model of several channels in ``napari-unet
 predict``, ``evaluate`` and the Review dock, as the Predict dock does with the axis names
 napari-unet's reader gives a layer (a model of one channel predicts it plane by plane).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import TIFF_SUFFIXES, is_zarr
 
-__all__ = ["check_planes", "file_axes", "named_planes"]
+__all__ = ["check_planes", "file_axes"]
 
 #: The plane axes a file names (tifffile's and OME-Zarr's letters): time and depth.
 PLANE_LETTERS = "TZ"
@@ -59,34 +59,31 @@ def _tiff_axes(p: Path, ndim: int) -> str:
     return letters
 
 
-def named_planes(path: str | os.PathLike, image) -> bool:
-    """Whether ``image`` (``read_image(path)``) is a ``(Z, Y, X)`` or ``(T, Y, X)`` stack by name.
-
-    True when the file names the first of three axes z or t: its planes are never a
-    model's channels.
-    """
-    return bool(_plane_letter(path, image))
-
-
 def _plane_letter(path, image) -> str:
     ndim = len(getattr(image, "shape", ()))
     letters = file_axes(path, ndim) if ndim == 3 else ""
     return letters[0] if letters and letters[0] in PLANE_LETTERS else ""
 
 
-def check_planes(path: str | os.PathLike, image, in_channels: int) -> None:
-    """Refuse a stack the file names (:func:`named_planes`) for a model of several channels.
+def check_planes(path: str | os.PathLike, image, in_channels) -> None:
+    """Refuse a stack the file names for a model of several channels.
 
-    Before, ``napari-unet predict``, ``evaluate`` and the Review dock read a z-stack of two
-    planes as the two channels of one image for a model of two channels (one the Train dock
-    trained on two channels), and gave one labels plane for the two.
+    A ``(Z, Y, X)`` or ``(T, Y, X)`` image whose file names its first axis z or t: its planes
+    are never a model's channels. ``in_channels``: the model's, or a callable giving them
+    (called only for such a stack). Before, ``napari-unet predict``, ``evaluate`` and the
+    Review dock read a z-stack of two planes as the two channels of one image for a model of
+    two channels (one the Train dock trained on two channels), and gave one labels plane for
+    the two.
     """
-    letter = _plane_letter(path, image) if in_channels > 1 else ""
-    if letter:
+    if not callable(in_channels) and in_channels <= 1:  # the file is not read
+        return
+    letter = _plane_letter(path, image)
+    channels = (in_channels() if callable(in_channels) else in_channels) if letter else 1
+    if channels > 1:
         what = {"Z": "z-planes", "T": "time points"}[letter]
         raise InputError(
             f"the file names its first axis {letter.lower()}: "
             f"{image.shape[0]} {what} of one channel each, and the model reads "
-            f"{in_channels} channels; give it images of {in_channels} channels (a file that "
+            f"{channels} channels; give it images of {channels} channels (a file that "
             "names its channel axis c), or use a model of one channel"
         )
