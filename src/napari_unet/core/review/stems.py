@@ -12,12 +12,20 @@ corrected labels of ``a.png`` as its own reviewed labels, and saving it overwrot
 An image renamed (same content, :mod:`napari_unet.core.review.renames`) takes its files
 along under its own stem, as before; one whose files were named in full keeps them so
 (``a.tif`` renamed ``a.tiff``: ``a.tiff_labels.tif``, never the other image's ``a_labels.tif``).
+
+No two images share a file: a new image whose stem is what another image's files are named
+by, or the whole name of another listed image (``a.tif.png`` beside ``a.tif``: its stem is
+``a.tif``), is named in full too (``a.tif.png_labels.tif``). Before, ``a.tif`` named in full
+and ``a.tif.png`` by its stem both saved into ``a.tif_labels.tif``, the second over the first,
+and the export measured ``a.tif`` with the labels of ``a.tif.png``. A new image whose stem and
+whole name are both taken by other images' files is refused, naming them (nothing is moved).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from napari_unet.core.errors import InputError
 from napari_unet.core.review.folders import LABEL_ENDINGS, label_candidates, stem_of
 
 __all__ = ["FLAG", "claim_stems", "files_stem", "label_file_of", "named_in_full"]
@@ -49,24 +57,62 @@ def claim_stems(review, new: list[str]) -> list[str]:
 
     ``new``: the images listed that had no entry in the review file. One renamed into
     (:attr:`review.renamed`) took the files of the image it was, under its own stem.
+    Named in full too: one whose stem is another listed image's whole name (``a.tif.png``
+    beside ``a.tif``), which ``evaluate`` and ``measure`` would pair with ``a.tif``.
     Returns what the report says of each image named in full; the review file is saved.
+
+    Raises
+    ------
+    InputError
+        A new image whose stem and whole name both name other images' files.
     """
     notes = []  # one renamed keeps its files' naming (and the flag, carried in its entry)
     carried = {name for _, name in review.renamed}
-    others = {files_stem(review, m): m for m in sorted(review._missing, reverse=True)}
-    for name in new:
-        old = others.get(stem_of(name))
-        if name in carried or old is None or old == name:
+    fresh = [name for name in new if name not in carried]
+    taken = {files_stem(review, m): m for m in sorted(review._missing, reverse=True)}
+    taken.update({files_stem(review, n): n for n in review.names if n not in fresh})
+    for name in sorted(fresh):
+        stem, old = stem_of(name), taken.get(stem_of(name))
+        whole = stem != name and stem in review.entries  # a.tif.png beside a.tif
+        if old is None and not whole or old == name:
+            taken[stem] = name
             continue
+        if name in taken:  # a.tif: a_labels.tif is a.png's, a.tif_labels.tif a.tif.png's
+            raise InputError(_no_free_name(review, name, old or stem, taken[name]))
+        taken[name] = name
         review.entries[name].extra[FLAG] = True
         review._in_full.add(name)
-        notes.append(
-            f"{name} and {old} (not listed) share the name {stem_of(name)!r} without suffix: "
-            f"the labels of {name} are saved as {name}_labels.tif, those of {old} are kept"
-        )
+        notes.append(_note(review, name, old or stem))
     if notes:  # saved at once: a later session must not take it for the image that left
         review.save()
     return notes
+
+
+def _listed(review, name: str) -> str:
+    return "" if name in review.entries else " (not listed)"
+
+
+def _note(review, name: str, other: str) -> str:
+    """What the report says of image ``name``, named in full because of image ``other``."""
+    stem, where = stem_of(name), _listed(review, other)
+    if stem == other:  # a.tif.png beside a.tif (or a.tif named in full)
+        why = f"{name} without suffix is {other}{where}, another image's name"
+        keep = f"never {stem}_labels.tif (taken for {other}'s)"
+    else:
+        why = f"{name} and {other}{where} share the name {stem!r} without suffix"
+        keep = f"those of {other} are kept"
+    return f"{why}: the labels of {name} are saved as {name}_labels.tif, {keep}"
+
+
+def _no_free_name(review, name: str, by_stem: str, by_name: str) -> str:
+    """Why image ``name`` is refused: its stem's files and its whole name's are others'."""
+    stem = stem_of(name)
+    return (
+        f"{name} cannot have label files of its own: {stem}_labels.tif would be taken for "
+        f"the labels of {by_stem}{_listed(review, by_stem)}, and {name}_labels.tif holds "
+        f"those of {by_name}{_listed(review, by_name)}; rename {name} (e.g. {stem}-2"
+        f"{name[len(stem) :]}) and open the folder again"
+    )
 
 
 def label_file_of(
