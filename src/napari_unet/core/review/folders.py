@@ -11,7 +11,6 @@ deleted by the first export.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -20,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.bioformats2raw import bioformats2raw_series
 from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
-from napari_unet.core.images.omezarr import group_attrs
 
 __all__ = [
     "EXPORT_FOLDERS",
@@ -263,42 +262,6 @@ def image_source(path: Path) -> Path:
     """
     series = bioformats2raw_series(path) if path.is_dir() else []
     return series[0] if len(series) == 1 else path
-
-
-def bioformats2raw_series(root: Path) -> list[Path]:
-    """The series of a bioformats2raw root (found as napari's reader finds them), else [].
-
-    Those the ``OME`` group lists, else ``0``, ``1``, ...; a damaged one is kept (read: named).
-    """
-    marker = b"bioformats2raw.layout"  # read cheaply first: a review asks for every image
-    if not any(marker in _bytes(root / meta) for meta in (".zattrs", "zarr.json")):
-        return []
-    import zarr
-
-    meta = {}
-    with contextlib.suppress(Exception):  # no OME group, or a damaged one: 0, 1, ...
-        meta = dict(zarr.open_group(str(root / "OME"), mode="r").attrs)
-    inner = meta.get("ome") if isinstance(meta.get("ome"), dict) else {}
-    listed = meta.get("series", inner.get("series"))
-    names = [str(n) for n in listed] if isinstance(listed, list) else []
-    if not names:
-        while (root / str(len(names))).is_dir():
-            names.append(str(len(names)))
-    found = []
-    for name in names:
-        try:
-            image = group_attrs(root / name)
-        except InputError:
-            image = ({"multiscales": True}, "")  # damaged: reading it names the file
-        if image is not None and image[0].get("multiscales"):
-            found.append(root / name)
-    return found
-
-
-def _bytes(path: Path) -> bytes:
-    with contextlib.suppress(OSError):
-        return path.read_bytes()
-    return b""
 
 
 def content_hashes(path: str | os.PathLike) -> set[str]:
