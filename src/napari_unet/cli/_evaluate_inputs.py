@@ -13,7 +13,13 @@ __all__ = ["files_of", "given_by_name", "label_pairs", "match_files", "planes", 
 
 
 def files_of(path: Path) -> list[Path]:
-    """One file, a Zarr store, or the image files of a folder (sorted)."""
+    """One file, a Zarr store, or the image files of a folder (sorted).
+
+    Of a folder, the labels a review set aside (``labels/b_labels.old.tif``, of an image
+    re-acquired at another size) are skipped, with a note: before, the review's labels
+    folder as ground truth was refused ("no prediction for ... b_labels.old.tif").
+    """
+    from napari_unet.cli._label_pairs import is_set_aside, note_set_aside
     from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
 
     if not path.exists():
@@ -27,7 +33,12 @@ def files_of(path: Path) -> list[Path]:
     )
     if not found:
         raise InputError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    return found
+    aside = [p for p in found if is_set_aside(p.stem)]
+    if aside:
+        note_set_aside("evaluate", [p.name for p in aside])
+    if len(aside) == len(found):
+        raise InputError(f"{path}: the folder holds only labels a review set aside")
+    return [p for p in found if p not in aside]
 
 
 def given_by_name(paths) -> bool:
@@ -50,7 +61,7 @@ def match_files(
     ----------
     pred, gt : list of Path
         Candidate files on each side. A file goes with the one of the same stem, else with
-        the one of the same image name (:func:`~napari_unet.cli.measure.image_name`:
+        the one of the same image name (:func:`~napari_unet.cli._label_pairs.image_name`:
         ``cell_labels.tif``, as ``predict`` writes it, goes with ``cell.tif``); failing both,
         with the one of that name as :func:`~napari_unet.core.review.folders.stem_of` gives it
         (``a.ome.tif`` and ``a.ome_labels.tif`` answer to ``a``, as ``measure`` pairs them).
@@ -99,7 +110,7 @@ def match_files(
 def _match_by_name(
     pred: list[Path], gt: list[Path], what: str, images: bool
 ) -> tuple[list[tuple[str, Path, Path]], list[str]]:
-    from napari_unet.cli.measure import image_name
+    from napari_unet.cli._label_pairs import image_name
     from napari_unet.core.review.folders import stem_of
 
     if images:  # NAME_labels.tif beside NAME.tif is a result, not an image to segment
@@ -175,7 +186,7 @@ def _whole_key(truth: Path, images: bool) -> str | None:
 
 def _fitting(named: list[Path], same_stem: list[Path]) -> list[Path]:
     """Of the files of one name, those that fit: with a label ending, else of the same stem."""
-    from napari_unet.cli.measure import image_name
+    from napari_unet.cli._label_pairs import image_name
 
     return [p for p in named if p.stem != image_name(p)] or same_stem or named
 
@@ -184,9 +195,9 @@ def _alias(path: Path) -> str:
     """The image name ``path`` also answers to, as ``stem_of`` names images (measure too).
 
     ``a`` for ``a.ome.tif`` and for ``a.ome_labels.tif`` (as ``predict`` names its labels),
-    where :func:`~napari_unet.cli.measure.image_name` says ``a.ome``.
+    where :func:`~napari_unet.cli._label_pairs.image_name` says ``a.ome``.
     """
-    from napari_unet.cli.measure import image_name
+    from napari_unet.cli._label_pairs import image_name
     from napari_unet.core.review.folders import stem_of
 
     name = image_name(path)
@@ -205,7 +216,7 @@ def _images_of_pairs(files: list[Path]) -> tuple[set[Path], set[Path]]:
     levels taken for ids). A folder without such pairs holds label files only, whatever
     their names (``gt/a.tif``); files are grouped by folder.
     """
-    from napari_unet.cli.measure import image_name, is_probabilities
+    from napari_unet.cli._label_pairs import image_name, is_probabilities
     from napari_unet.core.review.folders import stem_of
 
     found: set[Path] = set()

@@ -13,7 +13,11 @@ from pathlib import Path
 from napari_unet.core.errors import InputError
 from napari_unet.core.review.stems import files_stem
 
-__all__ = ["free_name", "refit", "set_aside"]
+__all__ = ["SET_ASIDE_ENDING", "free_name", "refit", "set_aside"]
+
+#: What the name of labels set aside ends with before its suffix: ``<stem>_labels.old.tif``
+#: (``.old2``, ``.old3``... when taken); ``measure`` and ``evaluate`` skip such files.
+SET_ASIDE_ENDING = "_labels.old"
 
 
 def free_name(path: Path) -> Path:
@@ -55,7 +59,7 @@ def set_aside(review, name: str, was: tuple, now: tuple) -> Path:
     until its next verdict.
     """
     path = review.labels_path(name)
-    aside = free_name(path.with_name(f"{files_stem(review, name)}_labels.old{path.suffix}"))
+    aside = free_name(path.with_name(f"{files_stem(review, name)}{SET_ASIDE_ENDING}{path.suffix}"))
     path.rename(aside)
     status = review.entries[name].status
     review.set_status(name, "unreviewed")
