@@ -194,3 +194,13 @@ def test_the_series_of_a_bioformats2raw_root_is_named_after_the_root(slides, tmp
     )
     found = {r["image"]: float(r["mean_intensity"]) for r in _read(out)}
     assert found == {"slide": 40, "slide2": 80}
+
+
+def test_train_skips_the_labels_a_review_set_aside(set_aside, capsys):
+    """``train --labels OUT/labels`` stopped: "2 images but 3 label files"."""
+    from napari_unet.cli._train_inputs import image_and_label_files
+
+    images, labels = set_aside
+    found = image_and_label_files([images], [labels], ("--images", "--labels"))
+    assert [p.name for p in found[1]] == ["a_labels.tif", "b_labels.tif"]
+    assert "b_labels.old.tif" in capsys.readouterr().err  # the note

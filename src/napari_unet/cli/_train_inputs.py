@@ -8,8 +8,14 @@ from pathlib import Path
 from napari_unet.core.errors import InputError
 
 
-def expand(paths: list[Path], what: str) -> list[Path]:
-    """Files given and the images of folders given (sorted; hidden files left out)."""
+def expand(paths: list[Path], what: str, labels: bool = False) -> list[Path]:
+    """Files given and the images of folders given (sorted; hidden files left out).
+
+    ``labels``: of a folder of label files, those a review set aside
+    (``b_labels.old.tif``) are skipped with a note, as measure and evaluate skip them
+    (before, a review's labels folder counted one label file too many).
+    """
+    from napari_unet.cli._label_pairs import is_set_aside, note_set_aside
     from napari_unet.core.images.io import IMAGE_SUFFIXES
 
     out: list[Path] = []
@@ -17,6 +23,10 @@ def expand(paths: list[Path], what: str) -> list[Path]:
         if p.is_dir() and p.suffix.lower() != ".zarr":
             inside = (q for q in p.iterdir() if not q.name.startswith("."))  # ._a.tif of macOS
             found = sorted(q for q in inside if q.suffix.lower() in IMAGE_SUFFIXES)
+            aside = [q for q in found if labels and is_set_aside(q.stem)]
+            if aside:
+                note_set_aside("train", [q.name for q in aside])
+            found = [q for q in found if q not in aside]
             if not found:
                 raise InputError(f"{what}: folder {p} holds no image files")
             out.extend(found)
@@ -43,7 +53,7 @@ def image_and_label_files(
 
     both = {p.resolve() for p in images if p.is_dir()} & {p.resolve() for p in labels}
     if not both:
-        return expand(images, flags[0]), expand(labels, flags[1])
+        return expand(images, flags[0]), expand(labels, flags[1], labels=True)
     out_images, out_labels = [], []
     for folder in images:
         if folder.resolve() not in both:
@@ -66,7 +76,7 @@ def image_and_label_files(
                   f"({named[0].name}...)", file=sys.stderr)  # fmt: skip
         out_images += alone
         out_labels += named
-    out_labels += expand([p for p in labels if p.resolve() not in both], flags[1])
+    out_labels += expand([p for p in labels if p.resolve() not in both], flags[1], labels=True)
     return out_images, out_labels
 
 
