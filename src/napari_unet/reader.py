@@ -18,7 +18,9 @@ the same, its overview levels taken lazily from the stored one
 level stays one level, which napari lets you paint and the Live dock trains on. The root of a
 bioformats2raw layout (``slide.zarr``, the image in ``slide.zarr/0``) opens its image, named
 after the root; when it holds several series (``slide.zarr/0``, ``slide.zarr/1``, ...), each
-opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word). Plain
+opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word); a
+series or its label image opened by its own path (``slide.zarr/0/labels/cells``) is named
+the same (``"slide cells"``; :mod:`~napari_unet._reader_names`). Plain
 Zarr arrays and other folders are left to other readers (None). An OME-Zarr store whose
 metadata files are damaged (not JSON: an interrupted copy) is read, and the reading raises
 an InputError naming the damaged file, which napari shows (before, a bare JSONDecodeError,
@@ -33,6 +35,8 @@ import warnings
 from pathlib import Path
 
 from napari_unet._reader_levels import plane_axes, with_overviews
+from napari_unet._reader_names import SOURCE_IMAGE, image_name, label_name, store_name
+from napari_unet._reader_names import bioformats2raw_series as _bioformats2raw_series
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.omezarr import (
     axis_letters,
@@ -86,22 +90,6 @@ def _damaged_ome(path) -> bool:
     return False
 
 
-def _bioformats2raw_series(path) -> list[Path]:
-    """The images (series) of a bioformats2raw layout's root at ``path``, else [].
-
-    Its root holds no image, only ``bioformats2raw.layout`` (in ``ome`` for NGFF 0.5);
-    before, napari-unet declined it and napari found no reader for the folder. The Review
-    reads such a root by the same rule (:func:`~napari_unet.core.review.folders.
-    bioformats2raw_series`).
-    """
-    from napari_unet.core.review.folders import bioformats2raw_series
-
-    try:
-        return bioformats2raw_series(Path(path))
-    except OSError:  # an unreadable folder: not ours
-        return []
-
-
 def _scale(path: Path, ome: dict, ndim: int) -> dict:
     """The layer's ``scale`` and ``translate`` (the full-resolution level's), per axis.
 
@@ -147,16 +135,16 @@ def _transforms(path: Path, entry: dict, ndim: int, where: str) -> dict:
 def _layer(path: Path, kind: str, name: str) -> tuple:
     """One layer data tuple; a label image's size-1 channel axis is dropped with t and z.
 
-    Floating-point labels are refused (napari's Labels take integers): a label image of an
-    image is then left out with a warning, as a damaged one is.
+    Floating-point labels, and labels of several channels, are refused (napari's Labels
+    take one integer per pixel): a label image of an image is then left out with a warning,
+    as a damaged one is. Big-endian labels (bioformats2raw's, N5 tools') are read in the
+    machine's byte order, lazily (before, napari's label colours failed on them). An
+    image's layers record its ``name`` in their metadata (:data:`SOURCE_IMAGE`).
     """
     ome = group_attrs(path)[0]
     levels = read_multiscale(path)
-    if kind == "labels" and levels[0].dtype.kind not in "iub":
-        raise InputError(
-            f"{path}: its pixels are {levels[0].dtype} numbers, not integer labels (napari "
-            "shows integer label images only)"
-        )
+    if kind == "labels":
+        levels = _integer_labels(path, levels)
     meta = {"name": name, **_scale(path, ome, levels[0].ndim)}
     meta["units"] = _units(ome, levels[0].ndim)
     letters = axis_letters(ome)
@@ -175,8 +163,16 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     data = levels if len(levels) > 1 else levels[0]
     meta["multiscale"] = len(levels) > 1
     channel = letters.find("C") if len(letters) == levels[0].ndim else -1
+    if kind == "labels" and channel >= 0:  # one of size 1 was dropped above
+        raise InputError(
+            f"{path}: it holds {levels[0].shape[channel]} channels of labels (its axes "
+            f"{letters.lower()}); napari shows a label image of one channel only"
+        )
+    if kind == "image":  # the docks pair its "<name> DAPI" with its labels' "<name> nuc"
+        meta["metadata"] = {SOURCE_IMAGE: name}
     if kind == "image" and channel >= 0:  # one layer per channel, as napari shows channels
         meta["channel_axis"] = channel
+        meta["metadata"] = [{SOURCE_IMAGE: name} for _ in range(levels[0].shape[channel])]
         labels = _channel_labels(ome, levels[0].shape[channel])
         if labels:  # "cells DAPI", "cells GFP" (before: "cells", "cells [1]")
             meta["name"] = [f"{name} {label}" for label in labels]
@@ -187,6 +183,19 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     if len(named) == len(set(named)) == levels[0].ndim - (channel >= 0) and "Q" not in named:
         meta["axis_labels"] = tuple(named.lower())  # "z": Annotate's auto reads planes
     return data, meta, kind
+
+
+def _integer_labels(path: Path, levels: list) -> list:
+    """The levels of a label image in native byte order; floats: InputError."""
+    dtype = levels[0].dtype
+    if dtype.kind not in "iub":
+        raise InputError(
+            f"{path}: its pixels are {dtype} numbers, not integer labels (napari shows "
+            "integer label images only)"
+        )
+    if dtype.isnative:
+        return levels
+    return [level.astype(level.dtype.newbyteorder("=")) for level in levels]  # lazily
 
 
 def _units(ome: dict, ndim: int) -> list[str]:
@@ -228,24 +237,6 @@ def _channel_labels(ome: dict, count: int) -> list[str] | None:
     return labels if len(set(labels)) == len(labels) else None
 
 
-def _name(path: Path) -> str:
-    """The layer name of a store: its folder name without ``.zarr`` and ``.ome``."""
-    name = path.name
-    for suffix in (".zarr", ".ome"):
-        name = name[: -len(suffix)] if name.lower().endswith(suffix) and name != suffix else name
-    return name
-
-
-def _label_name(path: Path) -> str:
-    """A label image's layer name: ``"<image> <name>"`` in an image's ``labels`` folder."""
-    image = path.parent.parent
-    try:
-        inside = path.parent.name == "labels" and ome_kind(image) == "image"
-    except InputError:  # the image's metadata is damaged: the label image still opens
-        inside = False
-    return f"{_name(image)} {path.name}" if inside else _name(path)
-
-
 def read_ome_zarr(path) -> list[tuple]:
     """Layer data tuples of the OME-Zarr image or label image at ``path`` (lazy levels).
 
@@ -258,15 +249,15 @@ def read_ome_zarr(path) -> list[tuple]:
     """
     if isinstance(path, list | tuple):
         path = path[0]
-    p, title = Path(path), _name(Path(path))
+    p, title = Path(path), store_name(Path(path))
     series = _bioformats2raw_series(p) if p.is_dir() else []
     if len(series) == 1:  # a bioformats2raw root: its image, named after the root
         return _image_layers(series[0], title)
     if series:  # each series, named after the root and the series
         return _all_series(series, title)
     if ome_kind(p) == "labels":  # image-label metadata, or listed by its image's labels
-        return [_layer(p, "labels", _label_name(p))]
-    return _image_layers(p, title)
+        return [_layer(p, "labels", label_name(p))]
+    return _image_layers(p, image_name(p))  # a bioformats2raw series: after its root
 
 
 def _all_series(series: list[Path], title: str) -> list[tuple]:

@@ -63,17 +63,27 @@ def layers_of(viewer, image, kind: str = "Labels", exclude=()) -> list:
     ``"img1 annotations"``, ``"img1 segmentation"`` or ``"img1_labels"`` belong to the image
     ``img1``; ``"img10 annotations"`` does not, nor does a layer named after a longer image
     name of the viewer that starts the same (``"img_1 ..."`` with images ``img`` and
-    ``img_1``).
+    ``img_1``). An OME-Zarr channel (``"cells DAPI"``) is also named after its store, as
+    the reader records (``_reader_names.SOURCE_IMAGE``): the store's label images (``"cells
+    nuc"``) belong to it too (before, none did), the other channels' (``"cells GFP ..."``) not.
     """
+    from napari_unet._reader_names import SOURCE_IMAGE
 
     def after(name: str, base: str) -> bool:
         return name == base or name.startswith((f"{base} ", f"{base}_"))
 
-    longer = [n for n, _ in layer_choices(viewer, "Image") if len(n) > len(image.name)]
+    images = [n for n, _ in layer_choices(viewer, "Image")]
+    source = getattr(image, "metadata", {}).get(SOURCE_IMAGE)
+    bases = {image.name} | ({source} if isinstance(source, str) and source.strip() else set())
+
+    def named_after(name: str, base: str) -> bool:
+        longer = [n for n in images if len(n) > len(base)]
+        return after(name, base) and not any(after(name, n) for n in longer)
+
     return [
         ly
         for name, ly in layer_choices(viewer, kind, exclude=exclude)
-        if after(name, image.name) and not any(after(name, n) for n in longer)
+        if any(named_after(name, base) for base in bases)
     ]
 
 
