@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from napari_unet.widgets._keep_picks import announcing
 from napari_unet.widgets._layers import layers_of, reset_keeping
+from napari_unet.widgets._review_shown import foreign_labels
 
 __all__ = ["LabelsDefault", "preferred_labels"]
 
@@ -26,11 +27,13 @@ def preferred_labels(viewer, image, offered) -> object | None:
 
     ``"<image> annotations"``, then another layer ending in ``annotations``, then the
     image's other labels (its ground truth), then its predictions; the viewer's order
-    among equals.
+    among equals. Never the Review dock's labels once they are another image's
+    (:func:`~napari_unet.widgets._review_shown.foreign_labels`).
     """
     if image is None:
         return None
-    mine = [ly for ly in layers_of(viewer, image) if any(ly is o for o in offered)]
+    mine = [ly for ly in layers_of(viewer, image) if any(ly is o for o in offered)
+            and foreign_labels(image, ly) is None]  # fmt: skip
 
     def rank(layer) -> int:
         if layer.name == f"{image.name} annotations":
@@ -118,9 +121,22 @@ class LabelsDefault:
         if self._keeps(image, best, offered):
             self._set(self.auto)
             return
-        self._set(picker.value if best is None and not self.none_is_a_choice else best)
+        self._set(self._fallback(image, offered) if best is None else best)
         self._annotations = best is not None and best.name.endswith("annotations")
         self._picked_for = image
+
+    def _fallback(self, image, offered) -> object | None:
+        """The pick when ``image`` has no labels of its own: the picker's, if not another's.
+
+        The Review dock's labels of its next image are not kept for the image it hid: the
+        first other layer instead, if any (the Train dock refuses the pair at Start).
+        """
+        if self.none_is_a_choice:
+            return None
+        value = self.picker.value
+        if foreign_labels(image, value) is None:
+            return value
+        return next((ly for ly in offered if foreign_labels(image, ly) is None), value)
 
     def preferred(self, image, offered) -> object | None:
         """The layer of ``offered`` to pick for ``image`` (None: none of its own)."""

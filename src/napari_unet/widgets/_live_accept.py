@@ -9,7 +9,10 @@ labelling the whole plane took a click 0.9 s and a view's Accept all 3.1 s of th
 Neither writes into a read-only annotations layer (:func:`refuse_read_only`): the Annotate
 dock makes it so while its *Accept prediction* writes into it, and when no session saves it.
 Before, Live wrote anyway: its cells took the same new ids as the Annotate accept's (one id
-in two places) and were then written over by it, or were never saved.
+in two places) and were then written over by it, or were never saved. Nor from a
+prediction of what the image held before its data was replaced, or before the Review dock
+showed its next image in the annotations (:func:`~napari_unet.widgets._live_stale.
+refuse_changed`): before, the old image's cells were copied into the next image's labels.
 """
 
 from __future__ import annotations
@@ -229,9 +232,11 @@ def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | 
     from napari_unet.core.errors import InputError
     from napari_unet.widgets import _layers
     from napari_unet.widgets._live_runs import reshaped
+    from napari_unet.widgets._live_stale import refuse_changed
 
     if reshaped(dock) is not None:
         raise InputError(reshaped(dock))
+    refuse_changed(dock)  # a prediction of the pixels before (the Review dock's next image)
     shape = dock._mirror.shape
     if dock._region_box.value is not None:
         plane = (dock._image, dock._plane.index if dock._plane is not None else None)

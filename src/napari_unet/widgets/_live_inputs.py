@@ -15,7 +15,11 @@ are its channels, as the Predict dock and the command line read them
   the layer's data gives napari's lowest-resolution level);
 - other annotated images (*also train on other annotated images*) by the same rule; an
   image that does not fit (a stack, annotations of another size or not 2D, channels the
-  model cannot take) is left out, and the status line says which and why.
+  model cannot take) is left out, and the status line says which and why; so is an image
+  with only a prediction (the Review dock's labels of an image it predicted, too).
+
+Annotations that hold the Review dock's labels of another image than the one chosen (the
+image layer it hid when the next image was of another kind) are refused at Start.
 
 A deleted image or annotations layer stops training (:func:`on_layer_removed`); a deleted
 annotated-region layer is no longer used (training goes on without the region).
@@ -30,6 +34,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
+from napari_unet.widgets._review_shown import foreign_labels, predicted_labels
 
 __all__ = [
     "Inputs",
@@ -162,11 +167,17 @@ def own_labels(viewer, image, exclude=()) -> object | None:
 
 
 def _predicted(image, layer) -> bool:
-    """Whether ``layer`` is a prediction of ``image`` (Predict's, or the Live dock's)."""
+    """Whether ``layer`` is a prediction of ``image`` (Predict's, the Live or Review dock's).
+
+    The Review dock's labels of an image it predicted, not reviewed yet
+    (:func:`~napari_unet.widgets._review_shown.predicted_labels`): before, *also train on
+    other annotated images* trained on them.
+    """
     name, role = layer.name, getattr(layer, "metadata", {}).get(_layers.ROLE)
     # a second Live dock's prediction is "<image> live prediction [1]": its role says it too
     return (role == "preview" or name.startswith(f"{image.name} segmentation")
-            or name.startswith(f"{image.name} live prediction"))  # fmt: skip
+            or name.startswith(f"{image.name} live prediction")
+            or predicted_labels(layer))  # fmt: skip
 
 
 def _other_pair(other, ann, in_channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +231,9 @@ def read_inputs(dock, in_channels: int) -> Inputs:
     image, labels = dock._image_box.value, dock._labels_box.value
     if image is None or labels is None:
         raise InputError("choose an Image layer and the Labels layer you paint on")
+    foreign = foreign_labels(image, labels)  # the Review dock's, now of its next image
+    if foreign is not None:
+        raise InputError(foreign)
     plane = trained_plane(dock._viewer, image, labels, in_channels)
     others, names, left, used = [], [], [], []
     if dock._others.value:

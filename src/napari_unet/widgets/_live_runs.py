@@ -8,7 +8,9 @@
   starts afresh from the chosen model. What was annotated (erased background) is carried
   only to the same annotations layer and plane (:func:`resumable`): on another plane of the
   stack, or with another annotations layer, its pixels are not those annotated, and the old
-  cells became annotated background there.
+  cells became annotated background there. Nor once the image's data was replaced (the
+  Review dock's next image, say) or the Review dock showed its next image in the
+  annotations: the layers are the same, the image is another.
 - **Ids are sent as the layer holds them** (:func:`send_box`): cast to int32, a uint32
   layer's id 3,000,000,000 (the Annotate dock's layers are uint32) reached the trainer as a
   negative id, not annotated, and an int64 layer's 2**32 + 1 as 1, merged with cell 1. The
@@ -40,6 +42,7 @@ import numpy as np
 from napari_unet.widgets._live_boxes import grown
 from napari_unet.widgets._live_edits import EditWatch
 from napari_unet.widgets._live_parts import FILE
+from napari_unet.widgets._live_stale import changed_since
 from napari_unet.widgets._private import private
 
 __all__ = [
@@ -76,7 +79,10 @@ def resumable(dock, inputs):
     """The stopped run that Start continues on ``inputs`` (None: start from the model chosen).
 
     Its annotated pixels are carried only to the same annotations layer and plane (its
-    ``carry_annotations``); the weights, optimiser state and steps go on in any case.
+    ``carry_annotations``), and only while they hold the same image: not once the image's
+    data was replaced or the Review dock showed its next image there
+    (:func:`~napari_unet.widgets._live_stale.changed_since`), where the old image's cells
+    became annotated background. The weights, optimiser state and steps go on in any case.
     """
     kept = getattr(dock, "_kept_for", None)
     if dock.trainer is None or kept is None:
@@ -85,6 +91,7 @@ def resumable(dock, inputs):
     if choice != _model_choice(dock) or image is not inputs.image:
         return None
     same = labels is inputs.labels and index == inputs.plane.index
+    same = same and changed_since(dock) is None  # not another image in the same layers
     dock.trainer.carry_annotations = same  # resume.take_over reads it
     return dock.trainer
 

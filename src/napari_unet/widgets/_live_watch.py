@@ -12,7 +12,13 @@ both layers until Stop:
   after the other, does not stop it: then the prediction layer follows the image.
 - **The image's data replaced** (``layer.data = ...``, of the same shape or not): training
   stops, and the status line says so (Start again trains on the new pixels). Before,
-  training and its prediction went on with the old pixels.
+  training and its prediction went on with the old pixels. The prediction of the old
+  pixels is cleared (:mod:`~napari_unet.widgets._live_stale`).
+- **The Review dock showed its next image in the annotations** (their data replaced, the
+  image layer hidden when the next image is of another kind, grey or colour): training
+  stops, and the old image's prediction is cleared. Before, the hidden image's pixels
+  were trained with the next image's labels. Annotations replaced by a script otherwise
+  are sent as strokes (:func:`~napari_unet.widgets._live_runs.send_diff`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from qtpy.QtCore import QTimer
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _layers
 from napari_unet.widgets._live_parts import MOVES
+from napari_unet.widgets._live_stale import changed_since, clear_prediction, note_shown
 from napari_unet.widgets._live_view import placement_of
 from napari_unet.widgets._made_layers import place
 
@@ -41,6 +48,8 @@ class RunWatch:
             for name in MOVES:
                 self._connect(layer, name, self._moved)
         self._connect(image, "data", self._replaced)
+        self._connect(labels, "data", self._labels_replaced)  # the Review dock's next image
+        note_shown(dock, image, labels)  # what changes since: accepts refused (_live_stale)
 
     def _connect(self, layer, name: str, slot) -> None:
         event = getattr(layer.events, name, None)
@@ -72,10 +81,21 @@ class RunWatch:
     def _replaced(self, _event=None) -> None:
         name = self.image.name
         problem = f"the image {name!r} changed; Start again to train on it"
-        QTimer.singleShot(0, lambda: self._current() and self._stop(problem))
+        QTimer.singleShot(0, lambda: self._current() and self._stop(problem, clear=True))
 
-    def _stop(self, problem: str) -> None:
+    def _labels_replaced(self, _event=None) -> None:
+        QTimer.singleShot(0, self._check_shown)  # once the Review dock's step is done
+
+    def _check_shown(self) -> None:
+        why = changed_since(self.dock) if self._current() else None
+        if why is not None:  # else a script's new data: sent as strokes
+            self._stop(f"{why}; its prediction of the image before was cleared; Start again "
+                       "to train on the image shown", clear=True)  # fmt: skip
+
+    def _stop(self, problem: str, clear: bool = False) -> None:
         self.dock.stop()  # closes this watch
+        if clear:  # a prediction of the pixels before: never accepted
+            clear_prediction(self.dock)
         with contextlib.suppress(RuntimeError):  # (the dock closing with napari)
             _layers.report_error(self.dock._status, f"Live training stopped: {problem}")
 

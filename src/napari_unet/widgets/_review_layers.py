@@ -2,7 +2,9 @@
 
 Swapping the data of the same layers keeps stepping fast (no layer is created or removed,
 the layer list and the other docks' pickers stay still); a layer is replaced only when the
-next image cannot be shown in it (grey after colour, a stack after a plane).
+next image cannot be shown in it (grey after colour, a stack after a plane). Each image
+shown is noted in the labels layer's metadata (:mod:`~napari_unet.widgets._review_shown`):
+the Live and Train docks see that its labels are another image's now.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from napari_unet.core.images.layout import extra_axis
 from napari_unet.core.review.prefetch import editable_labels
 from napari_unet.core.review.session import stem_of
+from napari_unet.widgets._review_shown import mark_shown
 
 #: Metadata key marking the layers the Review dock owns.
 MARK = "napari_unet_review"
@@ -209,6 +212,7 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     image_layer.name = stem
     labels = item.editable if item.editable is not None else editable_labels(item.labels)
     if _fits(labels_layer, viewer, labels.ndim):
+        mark_shown(labels_layer, image_layer, item.source)  # before its data: a new image
         mode = labels_layer.mode  # napari keeps the undo history across new data, so
         labels_layer.editable = False  # Ctrl+Z pasted the last image's pixels: this clears it
         labels_layer.data = labels
@@ -220,6 +224,7 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
             viewer.layers.remove(old)
         labels_layer = viewer.add_labels(labels, name=f"{stem} labels")
         labels_layer.metadata[MARK] = True
+        mark_shown(labels_layer, image_layer, item.source)  # read by the Live and Train docks
         for key, value in drawn.items():
             setattr(labels_layer, key, value)
     labels_layer.name = f"{stem} labels"

@@ -73,7 +73,8 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     InputError when a layer is missing, or when annotations do not lie on their image's
     pixels (scale, translate, rotation: :func:`~napari_unet.widgets._regions.check_same_grid`,
     as the Live dock checks): before, Train learned from annotations misaligned with the
-    cells they were drawn over.
+    cells they were drawn over. Or when a pair's labels are the Review dock's labels of
+    another image (:func:`foreign_pair`).
     """
     from napari_unet.core.errors import InputError
     from napari_unet.widgets._regions import check_same_grid
@@ -83,6 +84,9 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
 
     if not pairs or any(i is None or lb is None for i, lb, _ in pairs):
         raise InputError("choose an Image layer and a Labels layer with painted cells")
+    val = [(val_image, val_labels)] if val_image not in (None, "none") else []
+    if (why := foreign_pair([*pairs, *val])) is not None:  # the Review dock's next image
+        raise InputError(why)
     for image, labels, _ in pairs:
         check_same_grid(labels, image, what="the annotations")
     if val_image not in (None, "none") and val_labels is not None:
@@ -194,8 +198,32 @@ def val_text(image, labels, trained: list) -> str:
     ``""`` without a validation image. A warning when the labels are the training labels
     (``trained``: ``(image, labels)`` pairs) of another image: nothing else refuses them
     when the shapes agree, and validation scored the image against cells it does not show
-    (AP50 0; the start model kept as the best).
+    (AP50 0; the start model kept as the best). Then a warning when a trained pair's labels
+    are the Review dock's labels of another image (:func:`foreign_pair`; Train refuses it).
     """
+    why = foreign_pair(trained)
+    return _val_words(image, labels, trained) + ("" if why is None else f" Warning: {why}.")
+
+
+def foreign_pair(pairs) -> str | None:
+    """Why a pair of ``pairs`` (image, labels, ...) is refused (None: none is).
+
+    Its labels are the Review dock's labels of another image.
+
+    The Review dock shows its next image in the same labels layer, and hides the image
+    layer when the next image is of another kind (grey, colour): the hidden image stayed
+    paired with the next image's labels, and Train learned its pixels with them.
+    """
+    from napari_unet.widgets._review_shown import foreign_labels
+
+    for image, labels, *_ in pairs:
+        why = foreign_labels(image, labels)
+        if why is not None:
+            return why
+    return None
+
+
+def _val_words(image, labels, trained: list) -> str:
     if image is None:
         return ""
     if labels is None:

@@ -348,9 +348,11 @@ class LiveWidget(_layers.KeepsPicks, Container):
     def accept_at(self, y: int, x: int) -> bool:
         """Copy the predicted object at data pixel ``(y, x)`` into the annotations."""
         from napari_unet.widgets._live_accept import accept_at
+        from napari_unet.widgets._live_stale import refuse_changed
 
         if self._live is None:
             return False
+        refuse_changed(self)  # a prediction of the image before (the Review dock's next)
         return accept_at(self._live.data, self._annotations, y, x)  # its paint event sends it
 
     def _on_click_mode(self, on: bool) -> None:
