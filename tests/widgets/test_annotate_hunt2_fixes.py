@@ -39,8 +39,10 @@ def _image_file(folder, shape=(40, 50), name="cells.tif", seed=0):
     return path
 
 
-def _start_on(widget, layer):
+def _start_on(widget, layer, folder=None):
     widget._image_combo.value = layer
+    if folder is not None:  # the box follows the picked image: chosen for it again
+        widget._folder.value = folder
     widget._start_btn.native.click()
 
 
@@ -65,7 +67,7 @@ def test_a_chosen_project_folder_is_never_taken_by_another_image_file(
     _annotated_in(qtbot, widget, folder)
     before = (folder / ANNOTATIONS_FILE).read_bytes()
     errors.clear()
-    _start_on(widget, viewer.open(b_path)[0])  # the folder field left as it was
+    _start_on(widget, viewer.open(b_path)[0], folder)  # the same folder chosen for b
     b_labels = widget._annotations
     assert b_labels.name == "b annotations" and not np.any(b_labels.data)
     assert not widget._saver.enabled
@@ -89,7 +91,7 @@ def test_two_images_without_files_never_share_a_chosen_folder(
     _annotated_in(qtbot, widget, folder)
     before = (folder / ANNOTATIONS_FILE).read_bytes()
     errors.clear()
-    _start_on(widget, b)
+    _start_on(widget, b, folder)
     assert not np.any(viewer.layers["B annotations"].data)
     assert not widget._saver.enabled and any("'A'" in e and "'B'" in e for e in errors)
     viewer.layers["B annotations"].paint((30, 30), 5)
@@ -112,7 +114,7 @@ def test_the_same_file_opened_from_another_path_keeps_its_chosen_project(
     widget, _ = _widget(viewer, path)
     _annotated_in(qtbot, widget, folder)
     viewer.layers.remove(widget._annotations)
-    _start_on(widget, viewer.open(copy)[0])
+    _start_on(widget, viewer.open(copy)[0], folder)
     assert widget._saver.enabled and widget._annotations.data[10, 10] == 1
 
 

@@ -241,8 +241,8 @@ def test_an_image_without_a_file_never_takes_another_files_project(
     _settle(qtbot, widget)
     before = (folder / ANNOTATIONS_FILE).read_bytes()
     other = viewer.add_image(np.zeros((40, 50), np.uint8), name="unrelated")  # no file
-    widget._folder.value = folder
     widget._image_combo.value = other
+    widget._folder.value = folder  # chosen for it (the box follows the picked image)
     widget._start_btn.native.click()
     assert any("holds the annotations of cells.tif" in e for e in errors)
     assert not widget._saver.enabled and not np.any(widget._annotations.data)

@@ -49,7 +49,8 @@ def test_fileless_project_beside_another_file_is_not_taken_by_it(
     _settle(qtbot, widget)
     saved = tifffile.imread(folder / ANNOTATIONS_FILE)
     assert saved[50, 50] == 1
-    widget._image_combo.value = b  # the folder box still shows proj
+    widget._image_combo.value = b
+    widget._folder.value = folder  # chosen for b too (the box follows the picked image)
     widget._start_btn.native.click()
     assert any("not of b.tif" in m for m in errors), errors
     assert not widget._saver.enabled

@@ -15,6 +15,7 @@ from napari.layers import Labels, Shapes
 from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.annotation.regions import planes_with_region, whole_image_rectangle
+from napari_unet.widgets import _session_owner as owner
 from napari_unet.widgets._history import history_deques
 from napari_unet.widgets._layers import widen_labels
 from napari_unet.widgets._made_layers import place
@@ -37,31 +38,41 @@ def region_name(image_name: str) -> str:
 def attach_labels(viewer, image, plan, where: dict, project, locks=None) -> Labels:
     """The ``"<image> annotations"`` Labels layer, re-attached or added (from the project).
 
+    Its own is taken back renamed too, never another image's (:mod:`._session_owner`).
     ``where``: the image's placement (:func:`~._predict_place.placement`). ``locks``: the
     dock's :class:`~._annotate_edits.LockedLayers`; the read-only layer of ``image`` it (or a
     closed dock) holds is taken back first, whatever its name now.
     """
     name = f"{image.name} annotations"
+    fits = lambda ly: not ly.multiscale and ly.data.shape == plan.labels_shape  # noqa: E731
     held = None if locks is None else locks.held_for(image, plan.labels_shape, viewer)
-    existing = viewer.layers[name] if held is None and name in viewer.layers else held
+    existing = held if held is not None else owner.owned(viewer, image, Labels, fits)
+    if existing is None and name in viewer.layers:
+        existing = viewer.layers[name]
+        if (whose := owner.elsewhere(existing, image, viewer)) is not None:
+            owner.set_aside(existing, image.name, whose, viewer)  # never saved as this one's
+            existing = None
     pyramid = isinstance(existing, Labels) and existing.multiscale  # an OME-Zarr's levels
-    if isinstance(existing, Labels) and not pyramid and existing.data.shape == plan.labels_shape:
+    if isinstance(existing, Labels) and fits(existing):
         widen_labels(existing)  # uint8 (255 cells at most), or read lazily: in memory
         place(existing, where)  # its rotation, shear...: before, scale and translate only
-        return existing
+        return owner.own(existing, image)
     if existing is not None:  # (a pyramid: accepts could not write into it)
         show_warning(f"Layer {name!r} has another shape or several levels; it is renamed and kept.")
         existing.name = f"{name} (old)"
+        owner.disown(existing)
     data = np.zeros(plan.labels_shape, np.uint32)
     if project is not None and project.annotations is not None:
         data = project.annotations.astype(np.uint32)
     elif pyramid and tuple(existing.data[0].shape) == plan.labels_shape:
         data = np.asarray(existing.data[0]).astype(np.uint32)  # its full resolution
-    return viewer.add_labels(data, name=name, opacity=0.6, **where)
+    return owner.own(viewer.add_labels(data, name=name, opacity=0.6, **where), image)
 
 
 def attach_region(viewer, image, plan, where: dict, project, kept=None) -> Shapes:
     """The ``"<image> annotated region"`` Shapes layer, re-attached or added.
+
+    As :func:`attach_labels`, its own taken back renamed too, never another image's.
 
     A new layer holds ``kept`` (the region as it was when its layer was removed, a list of
     ``(shape type, vertices)``) if given, else the project's saved region, else one
@@ -72,12 +83,19 @@ def attach_region(viewer, image, plan, where: dict, project, kept=None) -> Shape
     """
     name = region_name(image.name)
     ndim = len(plan.labels_shape)
-    if name in viewer.layers and isinstance(viewer.layers[name], Shapes):
+    region = owner.owned(viewer, image, Shapes, lambda ly: ly.ndim == ndim)
+    if region is None and name in viewer.layers and isinstance(viewer.layers[name], Shapes):
         region = viewer.layers[name]
-        if region.ndim == ndim:
-            place(region, where)  # vertices are pixels: they follow too
-            return region
-        region.name = f"{name} (old)"
+        if (whose := owner.elsewhere(region, image, viewer)) is not None:
+            owner.set_aside(region, image.name, whose, viewer)
+            region = None
+        elif region.ndim != ndim:
+            region.name = f"{name} (old)"
+            owner.disown(region)
+            region = None
+    if region is not None:
+        place(region, where)  # vertices are pixels: they follow too
+        return owner.own(region, image)
     if kept is not None:
         data, types = [np.asarray(v, dtype=float) for _, v in kept], [t for t, _ in kept]
     elif project is not None and (project.region_data or project.annotations is not None):
@@ -86,7 +104,7 @@ def attach_region(viewer, image, plan, where: dict, project, kept=None) -> Shape
         data, types = [], []
     else:
         data, types = [whole_image_rectangle(plan.labels_shape)], ["rectangle"]
-    return viewer.add_shapes(
+    region = viewer.add_shapes(
         data or None,
         shape_type=types or "rectangle",
         ndim=ndim,
@@ -96,6 +114,8 @@ def attach_region(viewer, image, plan, where: dict, project, kept=None) -> Shape
         edge_width=max(1.0, min(plan.labels_shape[-2:]) / 200),
         **where,
     )
+    owner.own(region, image)
+    return region
 
 
 class PlaneMarker:
@@ -374,16 +394,3 @@ def _nothing_accepted(pred: np.ndarray, mask: np.ndarray, z) -> str:
     if not np.any(pred[mask]):
         return "its cells lie outside the annotated region: draw the region over them"
     return "its cells there are annotated already (your cells win) or smaller than min piece"
-
-
-def show_session_folder(dock) -> None:
-    """Show the running session's folder in the Annotate dock when its image is picked again.
-
-    A folder chosen for another image meanwhile stayed in the box: a review saw it say one
-    folder while the session saved to another.
-    """
-    image, folder = dock._image, dock._saver.folder
-    if image is None or folder is None or dock._image_combo.value is not image:
-        return
-    if dock._default_folder(image) != folder:
-        dock._folder.value = folder

@@ -19,12 +19,13 @@ from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.axes import AXES_CHOICES, plan_axes
 from napari_unet.core.annotation.edits import MIN_PIECE, count_cells, next_free_id
-from napari_unet.core.annotation.project import holds_project, image_identity, project_folder_for
+from napari_unet.core.annotation.project import image_identity
 from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
 from napari_unet.widgets._annotate_close import end_when_closed, new_cell_key, session_closed
 from napari_unet.widgets._annotate_edits import ACCEPTING, EditWatcher, LockedLayers
+from napari_unet.widgets._annotate_folders import ProjectFolders
 from napari_unet.widgets._annotate_work import (
     StackCounter,
     plan_in_words,
@@ -96,9 +97,10 @@ class AnnotateWidget(KeepsPicks, Container):
         self._export_btn.changed.connect(lambda _=None: start_export(self))
         self._import_btn.changed.connect(lambda _=None: start_import(self))
         self._save_btn.changed.connect(self._save_now)
-        self._folder.changed.connect(self._on_folder_changed)  # browse, or set by a script
-        self._image_combo.changed.connect(lambda _=None: _session.show_session_folder(self))
-        self._folder.line_edit.native.editingFinished.connect(self._on_folder_typed)
+        self._folders = ProjectFolders(self)  # the box follows the image picked: _annotate_folders
+        self._folder.changed.connect(self._folders.changed)  # browse, or set by a script
+        self._image_combo.changed.connect(self._folders.picked)
+        self._folder.line_edit.native.editingFinished.connect(self._folders.typed)
         on_layers_changed(viewer, self._on_layers_changed)
         viewer.layers.events.removing.connect(self._on_layer_removing)
         viewer.dims.events.current_step.connect(self._on_step)
@@ -186,10 +188,7 @@ class AnnotateWidget(KeepsPicks, Container):
     # --- starting a session -----------------------------------------------------------
 
     def _default_folder(self, image: Image) -> Path | None:
-        if self._folder.value is not None and str(self._folder.value).strip():
-            return Path(self._folder.value)
-        src = getattr(image.source, "path", None)
-        return project_folder_for(src) if src else None
+        return self._folders.default(image)
 
     def _start(self, _value=None, image=None) -> None:
         """Create (or re-attach) the annotation and region layers for the chosen image."""
@@ -211,6 +210,7 @@ class AnnotateWidget(KeepsPicks, Container):
         where = placement(image, n)  # rotation, shear, affine too: strokes on its pixels
         scale, translate = list(where["scale"]), list(where["translate"])
         folder = self._default_folder(image)
+        self._folders.started(image)
         src = getattr(image.source, "path", None)
         identity = image_identity(image.data, image.name, plan.labels_shape, scale, translate, src)
         project, ok = load_saved(folder, identity, plan.labels_shape, src)
@@ -357,38 +357,6 @@ class AnnotateWidget(KeepsPicks, Container):
     def _on_changed(self, _event=None) -> None:
         self._counts_timer.start()
         self._saver.changed()
-
-    def _on_folder_typed(self) -> None:
-        """The Project folder's typing is finished (Return, or the field left)."""
-        edit = self._folder.line_edit.native
-        if edit.isModified():
-            edit.setModified(False)
-            self._on_folder_changed()
-
-    def _on_folder_changed(self, _value=None) -> None:
-        """Save to the chosen folder; one holding a project opens as Start opens it.
-
-        While the path is typed, nothing happens until the typing is finished: before,
-        each keystroke switched autosave to a half-typed folder, and a pause wrote there.
-        A folder chosen while the image box shows another image is that image's, used at
-        its Start: before, the running session's project was written there.
-        """
-        if self._image is None or self._folder.line_edit.native.isModified():
-            return
-        shown = self._image_combo.value
-        if shown is not None and shown is not self._image:
-            now = self._saver.folder
-            now = f"still saves to {now.name}" if now is not None else "has no project folder"
-            self._set_status(
-                f"The project folder is for {shown.name}: press Start annotating to use it. "
-                f"{self._image.name} {now}."
-            )
-            return
-        folder = self._default_folder(self._image)
-        if folder is None or not holds_project(folder):
-            self._saver.set_folder(folder)
-        else:
-            self._start(image=self._image)  # never written over: _session.reconcile
 
     def _save_now(self) -> None:
         if self._annotations is not None and not self._saver.enabled:
