@@ -8,6 +8,13 @@ counts, and a change of the undo history (looked at after each redraw and a few 
 second) is an undo or redo. Before, a redraw counted as an edit: moving the slider of a
 session that painted nothing wrote an empty project.
 
+A redraw with the undo history unchanged may still be a script's in-place edit
+(``labels.data[20:30, 20:30] = 9; labels.refresh()``, as napari documents): it is handed
+on as a possible edit (``on_edit``), and the dock's autosave compares the layer with its
+last save in a worker and writes only what differs (an untouched session writes nothing).
+Before, such an edit was saved only at the next stroke or on closing. Painting sends no
+redraw; a redraw costs the GUI thread only a timer restarted.
+
 :class:`LockedLayers` keeps an annotations layer the dock no longer saves (Start on another
 image, the image layer removed) read-only, with its undo history kept for when its image
 is started again: before, strokes painted on it were never saved.
@@ -107,11 +114,14 @@ class EditWatcher:
 
     def _redrawn(self, _event=None) -> None:
         self._on_redraw()
-        if self.layer is not None and self._history() is None:
+        if self.layer is None:
+            return
+        if self._history() is None:
             self._keep_fresh(None)
             self._on_edit()  # no history to tell an undo from a redraw
             return
-        self.check()
+        if not self.check() and self.layer.editable:
+            self._on_edit()  # a script's in-place edit, perhaps: autosave looks (see above)
 
     def _fresh_selected(self) -> bool:
         return self.fresh is not None and self.layer.selected_label == self.fresh
@@ -143,23 +153,27 @@ class EditWatcher:
             how = _writes(undo[-1], self.fresh, undoing=False)
         return None if how == "unknown" else how is not None
 
-    def check(self) -> None:
-        """An undo or redo since the last look is an edit (one on a hidden layer too)."""
+    def check(self) -> bool:
+        """An undo or redo since the last look is an edit (one on a hidden layer too).
+
+        Returns whether one was found (and ``on_edit`` called).
+        """
         if self.layer is None or not self.layer.editable:
-            return  # read-only: napari dropped the history, nothing can be painted
+            return False  # read-only: napari dropped the history, nothing can be painted
         now = self._history()
         if now is None or not (now[0] or now[1]):  # a history napari reset is no edit
-            return
+            return False
         seen = self._seen
         if (
             seen is not None
             and now[:2] == seen[:2]
             and all(a is b for a, b in zip(now[2:], seen[2:], strict=True))
         ):
-            return
+            return False
         self._seen = now
         self._keep_fresh(self._undone_or_redone(seen, now))
         self._on_edit()
+        return True
 
 
 def _writes(item, label: int, undoing: bool) -> str | None:

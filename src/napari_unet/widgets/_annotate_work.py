@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
@@ -35,6 +36,7 @@ from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.files import check_outputs
 from napari_unet.widgets import _history, _session
 from napari_unet.widgets._annotate_edits import ACCEPTING, chosen_file
+from napari_unet.widgets._annotate_tiff import export_refusal, import_refusal
 from napari_unet.widgets._evaluate_work import restore_history
 
 __all__ = [
@@ -156,6 +158,7 @@ def refused_elsewhere(dock, image) -> bool:
     from napari_unet.widgets._autosave import saved_elsewhere
 
     folder, src = dock._default_folder(image), getattr(image.source, "path", None)
+    folder = None if folder is None else Path(folder).expanduser()  # ~/projA: the user's
     try:
         if folder is not None and src is not None:
             check_project_folder(folder, src)
@@ -241,9 +244,13 @@ def start_export(dock) -> None:
         show_error(f"Export refused: Export TIFF writes a TIFF: name it {path.stem}.tif")
         return
     source = getattr(dock._image.source, "path", None)
-    try:  # never over the image itself
+    try:  # never over the image itself, another open file, nor into a project folder
         check_outputs([path], [source])
+        why = export_refusal(dock, path)
+        if why is not None:
+            raise InputError(why)
     except InputError as exc:
+        dock._set_status(f"Export refused: {exc}. Nothing was written.")
         show_error(f"Export refused: {exc}")
         return
     data = np.array(dock._annotations.data, copy=True)
@@ -258,6 +265,11 @@ def start_import(dock) -> None:
     path = chosen_file(dock._tiff_path.value)
     if dock._annotations is None or path is None:
         show_error("Start annotating and choose a TIFF file first.")
+        return
+    why = import_refusal(dock, path)
+    if why is not None:  # as Export refuses to write it
+        dock._set_status(f"Import refused: {why}.")
+        show_error(f"Import refused: {why}.")
         return
     shape = dock._plan.labels_shape
     worker = create_worker(read_annotations, path, shape, _start_thread=False, _ignore_errors=True)

@@ -5,13 +5,19 @@ save is copied on the GUI thread (a memory copy) and written by
 :func:`napari_unet.core.annotation.project.save_project` in a thread worker. One save runs at a
 time; changes made meanwhile are saved right after it. A project folder is saved by one
 running session at a time, in all windows of this process (:func:`saved_elsewhere`).
+
+What the folder holds is looked at before each save (:func:`folder_stamp`): a folder
+removed or rewritten meanwhile (the data folder tidied, a sync tool) gets everything again.
+Before, only what differed from the last save was written: after the folder was removed,
+Save now wrote nothing, the status said "Saved", and the next Start opened no cells.
+A project folder typed as ``~/projA`` is the user's folder's ``projA``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +27,8 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.project import (
+    ANNOTATIONS_FILE,
+    REGION_FILE,
     check_project_folder,
     folder_is_writable,
     identity_warnings,
@@ -28,7 +36,9 @@ from napari_unet.core.annotation.project import (
     save_project,
 )
 from napari_unet.core.errors import InputError, in_words
-from napari_unet.widgets._annotate_edits import real
+from napari_unet.widgets._autosave_claims import claim, saved_elsewhere
+
+__all__ = ["AUTOSAVE_MS", "Autosaver", "load_saved", "saved_elsewhere", "shapes_state"]
 
 #: Milliseconds of quiet after the last change before autosave writes.
 AUTOSAVE_MS = 2000
@@ -53,6 +63,7 @@ def load_saved(folder: Path | None, identity: dict, labels_shape, image=None):
     """
     if folder is None:
         return None, False
+    folder = Path(folder).expanduser()
     try:
         check_parent(folder)
         check_project_folder(folder, image, fileless=image is None, identity=identity)
@@ -87,73 +98,14 @@ def not_writable(folder: Path) -> str:
     return f"The project folder {folder} is not writable (read-only)"
 
 
-#: Project folders running Annotate sessions autosave, in every viewer of this process:
-#: resolved folder -> [(its Autosaver, annotations layer, viewer: weakly; image name), ...].
-_SAVED_BY: dict[Path, list[tuple]] = {}
-
-
-def _key(folder) -> Path:
-    return Path(folder).expanduser().resolve()
-
-
-def _saving(saver, key: Path) -> bool:
-    """Whether ``saver`` still autosaves the folder ``key`` (its session runs)."""
-    if saver is None:
-        return False
-    try:
-        saver.timer.isActive()
-    except RuntimeError:  # Qt deleted its dock
-        return False
-    return saver.enabled and saver.folder is not None and _key(saver.folder) == key
-
-
-def _claim(saver) -> None:
-    """Note that ``saver``'s session autosaves its folder (its earlier claims dropped).
-
-    A session that ends (its saver reset to no folder, its dock deleted) lets it go.
-    """
-    for key, claims in list(_SAVED_BY.items()):
-        claims[:] = [c for c in claims if c[0]() is not saver and _saving(c[0](), key)]
-        if not claims:
-            del _SAVED_BY[key]
-    if saver.enabled and saver.session is not None:
-        labels, viewer, name = saver.session
-        refs = (weakref.ref(saver), weakref.ref(real(labels)), weakref.ref(real(viewer)))
-        _SAVED_BY.setdefault(_key(saver.folder), []).append((*refs, name))
-
-
-def saved_elsewhere(folder, saver, viewer, labels_name: str) -> str | None:
-    """Why ``saver`` must not save ``folder``: another running session saves it (None: free).
-
-    ``viewer`` and ``labels_name``: where the session that would save it annotates.
-    Another dock's session on the same layer (two Annotate docks on one image) writes
-    the same annotations: it is no conflict. Before, two windows on one image file both
-    autosaved its project folder, each writing its own layer over the other's cells. Docks
-    see proxies of the viewer and layers: what they proxy is compared (a menu dock was refused).
-    """
-    if folder is None or viewer is None:
-        return None
-    key, layers, viewer = _key(folder), viewer.layers, real(viewer)
-    mine = real(layers[labels_name]) if labels_name in layers else None
-    for ref, labels, where, name in _SAVED_BY.get(key, []):
-        other = ref()
-        if other is saver or not _saving(other, key):
-            continue
-        if where() is viewer and mine is not None and labels() is mine:
-            continue  # the same layer, in another dock
-        place = "another Annotate dock of this window" if where() is viewer else "another window"
-        return (
-            f"{name!r} is annotated in {place}; its project folder {key.name} is saved by "
-            "that session: annotate it there, or choose another project folder"
-        )
-    return None
-
-
 def check_parent(folder: Path) -> None:
     """Refuse a project folder inside a folder that does not exist (a half-typed path).
 
     Only the project folder itself is ever made: before, a typo made the whole path.
+    ``~`` is the user's folder (before, ``~/projA`` was refused: "inside ~, which does
+    not exist").
     """
+    folder = Path(folder).expanduser()
     if not folder.exists() and not folder.parent.exists():
         raise InputError(
             f"the project folder {folder} is inside {folder.parent}, which does not exist; "
@@ -192,6 +144,7 @@ class Autosaver:
         self._lock = threading.Lock()
         self._seq = 0
         self._written_seq = 0
+        self._stamp: tuple | None = None  # (folder, folder_stamp) after the last save
         self.timer = QTimer(parent)
         self.timer.setSingleShot(True)
         self.timer.setInterval(AUTOSAVE_MS)
@@ -210,16 +163,18 @@ class Autosaver:
         """
         with contextlib.suppress(RuntimeError):  # the dock closed: Qt deleted the timer
             self.timer.stop()
+        folder = None if folder is None else Path(folder).expanduser()
         self.folder, self.identity, self._saved, self.image = folder, identity, saved, image
         self.enabled = ok and folder is not None and folder_is_writable(folder)
         self.failure = None
         self._start_region = region
         self.session = session  # kept with no folder: a folder chosen later is claimed
-        _claim(self)
+        self._stamp = (folder, folder_stamp(folder))  # what it holds now (see _last_save)
+        claim(self)
 
     def set_folder(self, folder: Path | None) -> None:
         """Switch to another folder: write everything there at the next save."""
-        ok = True
+        ok, folder = True, None if folder is None else Path(folder).expanduser()
         labels, viewer, _name = self.session or (None, None, "")
         try:  # never another file's project, nor over the image itself
             if folder is not None:
@@ -275,9 +230,19 @@ class Autosaver:
         """
         return self._saved is None and not np.any(ann) and region == self._start_region
 
+    def _last_save(self) -> State | tuple[None, None]:
+        """What the folder holds as last saved; (None, None): nothing, or no longer.
+
+        A folder whose files are not as the last save left them (removed, rewritten by
+        another program) holds nothing this saver can count on: everything is written.
+        """
+        if self._saved is None or self._stamp != (self.folder, folder_stamp(self.folder)):
+            return None, None
+        return self._saved
+
     def _pending_state(self) -> tuple[np.ndarray | None, list | None]:
         ann, region = self._get_state()
-        old_ann, old_region = self._saved if self._saved is not None else (None, None)
+        old_ann, old_region = self._last_save()
         ann_out = None
         if old_ann is None or not np.array_equal(ann, old_ann):
             ann_out = np.array(ann, copy=True)
@@ -299,6 +264,7 @@ class Autosaver:
                     return False
                 save_project(folder, ann, data, types, identity, image=image)
                 self._written_seq = seq
+                self._stamp = (folder, folder_stamp(folder))
                 return True
 
         return write
@@ -312,7 +278,8 @@ class Autosaver:
         The annotations are compared with the last save and copied in the worker (on an
         8192 x 8192 image that took 0.9 s of the GUI thread at every pause in painting). A
         stroke made while they are copied may be half in the copy: its paint event starts
-        the next save, which writes it whole.
+        the next save, which writes it whole. A folder that no longer holds the last save
+        (:meth:`_last_save`) gets everything.
         """
         if not self.enabled:
             return
@@ -320,13 +287,14 @@ class Autosaver:
             self._pending = True
             return
         live, region = self._get_state()  # the layer's own array: read in the worker
-        if not explicit and self._blank(live, region):
-            return
-        old_ann, old_region = self._saved if self._saved is not None else (None, None)
+        blank = not explicit and self._saved is None and region == self._start_region
+        old_ann, old_region = self._last_save()
         region = region if region != old_region else None
         write = self._job(None, region)
 
         def work():
+            if blank and not np.any(live):  # nothing to save (_blank), looked at here
+                return None
             same = old_ann is not None and np.array_equal(live, old_ann)
             ann = None if same else np.array(live, copy=True)
             if ann is None and region is None:
@@ -398,3 +366,22 @@ class Autosaver:
             self.failure = in_words(exc)
             return
         self._on_saved(ann, region, self.folder)
+
+
+def folder_stamp(folder: Path | None) -> tuple | None:
+    """What ``folder``'s annotations.tif and region.json are now: (inode, mtime, size) each.
+
+    Files are written atomically (a new file each time): a save, a removal or another
+    program's write changes the stamp. A few ``stat`` calls: cheap at every save.
+    """
+    if folder is None:
+        return None
+    stamps = []
+    for name in (ANNOTATIONS_FILE, REGION_FILE):
+        try:
+            st = os.stat(Path(folder) / name)
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
