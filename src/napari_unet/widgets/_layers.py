@@ -14,6 +14,15 @@ from qtpy.QtCore import QEvent, QObject
 
 from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets._keep_picks import KeepsPicks, reset_keeping
+from napari_unet.widgets._view_box import (  # the view's box: moved there, named here too
+    camera,
+    canvas_size,
+    connect_view,
+    pixels_in_view,
+    shows_image_plane,
+    view_extent,
+    visible_box,
+)
 
 __all__ = [
     "ROLE",
@@ -31,6 +40,10 @@ __all__ = [
     "row",
     "run_saving",
     "canvas_size",
+    "connect_view",
+    "pixels_in_view",
+    "shows_image_plane",
+    "view_extent",
     "visible_box",
 ]
 
@@ -111,12 +124,6 @@ def plane_in_view(viewer, layer, n_planes: int, image_plane: bool = False) -> in
             "move the slider onto one of its planes"
         )
     return plane
-
-
-def shows_image_plane(viewer) -> bool:
-    """Whether the 2D view shows the last two axes (a stack's planes, transposed or not)."""
-    dims = viewer.dims
-    return dims.ndisplay == 2 and set(dims.displayed) == {dims.ndim - 2, dims.ndim - 1}
 
 
 def widen_labels(layer) -> bool:
@@ -292,80 +299,6 @@ def run_saving(status, save: Callable, *args, then: Callable | None = None):
         report_error(status, f"could not save: {in_words(exc)}")
 
     return create_worker(save, *args, _connect={"returned": done, "errored": failed})
-
-
-def camera(viewer):
-    """The viewer's camera (``viewer.scene.camera``, public since napari 0.9)."""
-    return viewer.scene.camera
-
-
-def canvas_size(viewer) -> tuple[int, int]:
-    """The canvas's (height, width) in screen pixels (``viewer.canvas.size``, napari 0.9)."""
-    size = viewer.canvas.size
-    return int(size[-2]), int(size[-1])
-
-
-def pixels_in_view(lo, hi, plane_shape) -> tuple[np.ndarray, np.ndarray]:
-    """First and end (exclusive) data pixel (down, across) of the plane from ``lo`` to ``hi``.
-
-    napari draws pixel ``i`` from ``i - 0.5`` to ``i + 0.5``: it is in view when
-    ``i + 0.5 > lo`` and ``i - 0.5 < hi`` (before, the edges were rounded as if it spanned
-    ``i`` to ``i + 1``: a column beside the view was counted in, one partly shown left
-    out). ``end <= first`` on an axis: no pixel in view.
-    """
-    first = np.maximum(np.floor(np.asarray(lo, dtype=float) + 0.5), 0).astype(int)
-    end = np.minimum(np.ceil(np.asarray(hi, dtype=float) + 0.5), plane_shape).astype(int)
-    return first, end
-
-
-def visible_box(viewer, layer, plane_shape, limit: int | None = None):
-    """``(y0, y1, x0, x1)`` of the data pixels of ``layer`` in view, clipped to the plane.
-
-    From the camera's centre and zoom (canvas pixels per world unit) and the canvas size (a
-    grid cell's in grid mode), which napari gives in the order of the displayed axes
-    (napari's transpose button swaps them): the view's corners go into the layer's pixels
-    through its ``world_to_data`` (its scale, translate, rotation, shear and affine), and
-    the box holds them all. ``limit``
-    caps the half side of the box (data pixels) around the centre of the part of the plane
-    in view (before, the view's centre: a view half off the image capped to a sliver at its
-    edge). A pixel is in view when any of it is (:func:`pixels_in_view`). None when the view
-    itself spans less than 16 pixels on a side (zoomed in very far), when no pixel of the
-    plane is in view, in 3D display, or when the axes shown are not the plane's (a stack
-    viewed from its side). A thin image, or a thin strip of one at the view's edge, in a
-    view of 16 pixels or more gives its thin box (before, None: a deep zoom's fallback).
-    """
-    nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
-    if len(displayed) != 2 or sorted(displayed) != [nd - 2, nd - 1]:
-        return None
-    lo, hi = view_extent(viewer, layer)
-    if np.any(hi - lo < 16):  # the view, not its part on the image: a deep zoom
-        return None
-    first, end = pixels_in_view(lo, hi, tuple(plane_shape))
-    if np.any(end <= first):
-        return None
-    if limit is not None:  # the clipped box, at most 2 * limit a side, about its centre
-        side = np.minimum(end - first, 2 * int(limit))
-        first = first + (end - first - side) // 2
-        end = first + side
-    (y0, x0), (y1, x1) = first.tolist(), end.tolist()
-    return y0, y1, x0, x1
-
-
-def view_extent(viewer, layer) -> tuple[np.ndarray, np.ndarray]:
-    """The lowest and highest data pixel (down, across) of the view's corners, unclipped.
-
-    For a 2D display of the layer's plane (:func:`visible_box` checks that first).
-    """
-    cam, displayed = camera(viewer), list(viewer.dims.displayed)
-    shown = np.asarray(cam.center[-2:], dtype=float)  # world, the axes shown down, across
-    # what shows the layer: the canvas, or in napari's grid mode one cell of it (each at the
-    # camera's centre and zoom; before, the whole canvas: a view several times too big)
-    half_world = np.asarray(viewer.canvas.viewbox_size(viewer.layers), float) / cam.zoom / 2
-    point, corners = np.array(viewer.dims.point, dtype=float), []
-    for sign in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
-        point[displayed] = shown + np.asarray(sign) * half_world
-        corners.append(np.asarray(layer.world_to_data(point), dtype=float)[-2:])
-    return np.min(corners, axis=0), np.max(corners, axis=0)
 
 
 class CloseWatcher(QObject):

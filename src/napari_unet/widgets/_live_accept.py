@@ -198,7 +198,8 @@ def mask_box(mask: np.ndarray):
 def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
     """Merge the prediction ``live`` into ``labels`` within ``box`` (and ``region``).
 
-    ``region`` is a mask of the plane (None: the whole box). Painted cells win
+    ``region`` is a mask of the plane, or of the box alone (its shape: the pixels on screen
+    of a rotated image's view), None: the whole box. Painted cells win
     (:func:`~napari_unet.core.annotation.edits.accepted_changes`, on the box only, with new
     ids above every id of the plane); one undo step. The number of cells added.
 
@@ -212,7 +213,9 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
 
     refuse_read_only(labels)
     y0, y1, x0, x1 = box
-    part = None if region is None else np.asarray(region[y0:y1, x0:x1], bool)
+    part = None if region is None else np.asarray(region, bool)
+    if part is not None and part.shape != (y1 - y0, x1 - x0):
+        part = part[y0:y1, x0:x1]  # a mask of the plane
     first = next_free_id(np.asarray(labels.data))
     (ys, xs), values, added = accepted_changes(
         np.asarray(labels.data[y0:y1, x0:x1]), np.asarray(live[y0:y1, x0:x1]), part,
@@ -226,13 +229,19 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
 def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
     """The box the Live dock accepts in and the region's mask (None: all of the box).
 
-    The chosen Shapes layer's shapes, else the view: the part of it that is predicted when
-    a large view is cut to its centre (outside it the layer holds older views' objects).
+    The chosen Shapes layer's shapes, else the view: its pixels any part of which is on
+    screen (:func:`~napari_unet.widgets._view_box.view_pixels`; a rotated image's view is
+    a mask of the box; before, its whole bounding box, objects off screen accepted too),
+    and of those the part that is predicted when a large view is cut to its centre
+    (outside it the layer holds older views' objects). Raises InputError in 3D display or
+    a side view of a stack (before, nothing accepted, nothing said, or the 3D view's box
+    taken as if seen from above).
     """
     from napari_unet.core.errors import InputError
     from napari_unet.widgets import _layers
     from napari_unet.widgets._live_runs import reshaped
     from napari_unet.widgets._live_stale import refuse_changed
+    from napari_unet.widgets._view_box import view_pixels
 
     if reshaped(dock) is not None:
         raise InputError(reshaped(dock))
@@ -243,9 +252,13 @@ def accept_region(dock) -> tuple[tuple[int, int, int, int] | None, np.ndarray | 
         region = _layers.region_array(dock._region_box.value, shape, like=dock._annotations,
                                       plane=plane)  # a stack: the shapes of its trained plane
         return mask_box(region), region
-    box = _layers.visible_box(dock._viewer, dock._image, shape)
+    box, mask = view_pixels(dock._viewer, dock._image, shape)  # 3D, a side view: refused
     if box is not None and dock._capped is not None:
         (y0, y1, x0, x1), (a0, a1, b0, b1) = box, dock._capped
-        box = (max(y0, a0), min(y1, a1), max(x0, b0), min(x1, b1))
-        box = box if box[0] < box[1] and box[2] < box[3] else None
-    return box, None
+        cut = (max(y0, a0), min(y1, a1), max(x0, b0), min(x1, b1))
+        if cut[0] >= cut[1] or cut[2] >= cut[3]:
+            return None, None
+        if mask is not None:
+            mask = mask[cut[0] - y0 : cut[1] - y0, cut[2] - x0 : cut[3] - x0]
+        box = cut
+    return box, mask

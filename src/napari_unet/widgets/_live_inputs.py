@@ -137,7 +137,9 @@ def _plane_pixels(data, index: int | None, shape, name: str, in_channels: int) -
 def trained_plane(viewer, image, labels, in_channels: int) -> Plane:
     """The plane of ``image`` to train on with the 2D ``labels`` (raises InputError).
 
-    A stack's plane is the one in view (its own leading axis, by its scale and translation).
+    A stack's plane is the one in view (its own leading axis, by its scale and translation);
+    refused in the 3D view or a side section of the stack, which show none of its planes
+    (before, the plane at the hidden slider was trained, and nothing was predicted).
     The annotations must lie on the image's pixels (its last two axes: scale, translate);
     before, annotations added without the image's pixel size were trained on misaligned.
     """
@@ -146,7 +148,7 @@ def trained_plane(viewer, image, labels, in_channels: int) -> Plane:
     shape = _annotations_shape(labels)
     check_same_grid(labels, image, what="the annotations")
     data, count = image_planes(image, in_channels)
-    index = None if count is None else _layers.plane_in_view(viewer, image, count)
+    index = None if count is None else _layers.plane_in_view(viewer, image, count, True)
     raw = _plane_pixels(data, index, shape, image.name, in_channels)
     return Plane(raw, shape, index, count or 1)
 
@@ -271,8 +273,11 @@ def plane_note(dock) -> str:
         shown = None  # off the stack
     except Exception:  # noqa: BLE001 (a layer being removed): nothing to say
         return ""
-    if shown == plane.index:
+    if shown == plane.index and _layers.shows_image_plane(dock._viewer):
         return ""
+    if shown == plane.index:  # the 3D view, or a side section: no view is predicted
+        return (f"; the view shows no plane (3D, or a side section): its prediction waits "
+                f"for {plane.describe()} in the 2D view")  # fmt: skip
     where = "off the stack" if shown is None else f"plane {shown}/{plane.count - 1}"
     return (f"; the view shows {where}: training and its prediction stay on "
             f"{plane.describe()} (Stop, then Start, to train on the plane in view)")  # fmt: skip

@@ -33,7 +33,7 @@ from napari_unet.core.training.config import (
 )
 from napari_unet.widgets import _layers
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._train_helpers import RegionDefault, val_text
+from napari_unet.widgets._train_helpers import RegionDefault, foreign_pair, val_text
 
 #: Start from the built-in model chosen by the training images (``auto``).
 BUILTIN = "built-in model (by the image)"
@@ -202,7 +202,10 @@ class TrainForm(Container):
 
     # -- the idle status line -------------------------------------------------------------
     def idle_text(self) -> str:
-        """The status line before a run, said from the current picks."""
+        """The status line before a run; not "Ready" for picks Train refuses (foreign_pair)."""
+        picks = [p[:2] for p in self._pairs] or [(self._image.value, self._labels_box.value)]
+        if (why := foreign_pair(picks)) is not None:  # Review labels of another image
+            return f"Train refuses these picks: {why}."
         if self._pairs:
             return f"Ready: press Train on the {len(self._pairs)} added pairs.{self._val_text()}"
         if self._image.value is None or self._labels_box.value is None:

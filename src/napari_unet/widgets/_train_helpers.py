@@ -11,6 +11,7 @@ would teach every pixel not yet painted as background).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -285,12 +286,20 @@ def in_view(viewer, layer, shape: tuple, planes: int) -> tuple | None:
     """``(box, plane)`` of ``layer``'s image in view, for the preview; None: off the stack.
 
     The box is the view, up to :data:`PREVIEW_HALF_SIDE` px around its centre (speed); the
-    plane is the image's own on screen (not the slider's index: a z-scaled stack).
+    plane is the image's own on screen (not the slider's index: a z-scaled stack). Zoomed
+    in very far (a view under 16 px a side), a small box around the view's centre; a box of
+    None (keep the last one) for a view beside the plane, or one of no plane (3D display,
+    a side view). Before, those previewed the whole plane, uncapped, at every evaluation.
     """
     from napari_unet.core.errors import InputError
-    from napari_unet.widgets._layers import plane_in_view, visible_box
+    from napari_unet.widgets._layers import plane_in_view
+    from napari_unet.widgets._view_box import shows_image_plane, visible_box
+    from napari_unet.widgets._view_region import SMALL_VIEW, view_region
 
     box = visible_box(viewer, layer, shape, limit=PREVIEW_HALF_SIDE)
+    if box is None and shows_image_plane(viewer):  # a deep zoom, or a view beside the plane
+        with contextlib.suppress(InputError):  # (beside: refused, the last box stays)
+            box = view_region(viewer, layer, tuple(shape), SMALL_VIEW)
     try:
         return box, (plane_in_view(viewer, layer, planes) if planes > 1 else 0)
     except InputError:

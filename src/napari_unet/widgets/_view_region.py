@@ -1,6 +1,6 @@
 """The part of a plane the Predict dock's "current view/plane only" predicts.
 
-:func:`view_region` is :func:`~napari_unet.widgets._layers.visible_box` where that finds a
+:func:`view_region` is :func:`~napari_unet.widgets._view_box.visible_box` where that finds a
 box; it also tells apart the cases that function gives None for: zoomed in so far that the
 view spans fewer than 16 pixels on a side (a small box around the view's centre, on the
 image), a view beside the image (refused: :class:`~napari_unet.core.errors.InputError`),
@@ -14,7 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets._layers import pixels_in_view, view_extent, visible_box
+from napari_unet.widgets._view_box import (
+    pixels_in_view,
+    shows_image_plane,
+    view_extent,
+    visible_box,
+)
 
 #: The side (px) of the box predicted around the view's centre when zoomed in very far.
 SMALL_VIEW = 128
@@ -28,9 +33,8 @@ def view_region(viewer, layer, plane_shape: tuple, side: int = SMALL_VIEW) -> tu
     pixel is in view.
     """
     box = visible_box(viewer, layer, plane_shape)
-    nd, displayed = viewer.dims.ndim, list(viewer.dims.displayed)
-    if box is not None or len(displayed) != 2 or sorted(displayed) != [nd - 2, nd - 1]:
-        return box
+    if box is not None or not shows_image_plane(viewer):  # by napari's ndisplay: a 2D
+        return box  # image in 3D display, camera turned, took the box as if seen from above
     lo, hi = view_extent(viewer, layer)
     h, w = plane_shape
     first, end = pixels_in_view(lo, hi, (h, w))  # pixel i spans i - 0.5 to i + 0.5

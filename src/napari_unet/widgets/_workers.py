@@ -39,6 +39,9 @@ class ViewSource:
     in_channels : int, optional
         The channels of the model trained (fine-tuning, resuming); None: the image's own,
         as :func:`~napari_unet.core.training.pairs.make_pairs` fits them.
+    half_side : int, optional
+        Until a box is set, the preview is the plane's centre, at most twice this a side
+        (before, the whole plane, however large, at every evaluation).
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class ViewSource:
         label_shape: tuple[int, ...],
         normalization: dict | None = None,
         in_channels: int | None = None,
+        half_side: int = 512,
     ) -> None:
         from napari_unet.core.images.layout import extra_axis
         from napari_unet.core.images.normalize import DEFAULT, check_spec
@@ -58,7 +62,9 @@ class ViewSource:
         self._spec = check_spec(DEFAULT if normalization is None else normalization)
         self._in_channels = in_channels
         self._lock = threading.Lock()
-        self._box: tuple[int, int, int, int] | None = None
+        side = np.minimum(self._plane_shape, 2 * int(half_side))  # no view yet: the centre
+        (y0, x0) = (np.asarray(self._plane_shape) - side) // 2
+        self._box = (int(y0), int(y0 + side[0]), int(x0), int(x0 + side[1]))
         self._plane = 0
         self._cached: tuple | None = None  # (plane, its (C, H, W) pixels, their Stats)
 
@@ -68,9 +74,13 @@ class ViewSource:
         return {"method": "none"}
 
     def update(self, box: tuple[int, int, int, int] | None, plane: int = 0) -> None:
-        """Called on the GUI thread when the view moves: the visible box and plane."""
+        """Called on the GUI thread when the view moves: the visible box and plane.
+
+        A ``box`` of None keeps the last box (a view beside the plane, or of no plane).
+        """
         with self._lock:
-            self._box, self._plane = box, int(plane)
+            self._box = self._box if box is None else tuple(box)
+            self._plane = int(plane)
 
     def _pixels(self, plane: int) -> tuple:
         """The plane with the model's channels, ``(C, H, W)``, and its normalisation."""
@@ -91,7 +101,7 @@ class ViewSource:
         """
         with self._lock:
             box, plane = self._box, self._plane
-        y0, y1, x0, x1 = box or (0, 10**9, 0, 10**9)
+        y0, y1, x0, x1 = box
         pixels, stats = self._pixels(plane)
         view = stats.apply(pixels[:, y0:y1, x0:x1])
         return np.ascontiguousarray(view[0] if view.shape[0] == 1 else view), (y0, x0, plane)

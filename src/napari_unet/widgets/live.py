@@ -207,7 +207,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         if self._click.value:  # ticked before Start: a click accepts, it must not also paint
             labels.mode = "pan_zoom"
         labels.events.paint.connect(self._on_paint)
-        _layers.camera(self._viewer).events.connect(self._on_camera)
+        _layers.connect_view(self._viewer, self._on_camera)  # the camera, canvas size, grid
         runs.send_start(self, kept)  # what is painted already (kept: what changed since Stop)
         for timer in ("diff", "status"):
             self._timers[timer].start()
@@ -240,7 +240,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
                 setattr(self, part, None)
         with contextlib.suppress(Exception):  # the layer may be gone with the viewer
             self._annotations.events.paint.disconnect(self._on_paint)
-            _layers.camera(self._viewer).events.disconnect(self._on_camera)
+            _layers.connect_view(self._viewer, self._on_camera, connect=False)
         with contextlib.suppress(RuntimeError):
             self._set_running(False)
             self._status.value = runs.stopped_note(self)

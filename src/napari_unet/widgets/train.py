@@ -121,9 +121,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._stop.changed.connect(self._on_stop)
         self._save.changed.connect(self._on_save)
         _layers.on_layers_changed(self._viewer, self._refresh)
-        cam = _layers.camera(self._viewer)
-        for event in (cam.events.center, cam.events.zoom, self._viewer.dims.events.current_step):
-            event.connect(self._update_view)
+        _layers.connect_view(self._viewer, self._update_view)  # camera, canvas size, grid
+        self._viewer.dims.events.current_step.connect(self._update_view)
         # The dock removed: stop, and let the run end in the background (before, the GUI
         # thread waited for it, seconds before its first step). napari closing (its
         # window, installed at start, or its docks deleted) waits a while for it.
@@ -149,6 +148,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
             return
         view = th.in_view(self._viewer, self._image_layer, self._view_shape, self._planes)
         if view is not None:  # None: the view lies off the stack (the last plane stays)
+            # (a box of None: no plane shown, or a view beside it; the last box stays)
             self._view.update(*view)
 
     # -- running ------------------------------------------------------------------------
@@ -226,8 +226,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
         self._view_shape, self._planes = shape[-2:], (shape[0] if len(shape) == 3 else 1)
         # Normalised with the whole plane's statistics, as Predict reads the pixels in view.
         self._view = _workers.ViewSource(
-            data["images"][0], shape, config.normalization, data["in_channels"]
-        )
+            data["images"][0], shape, config.normalization, data["in_channels"],
+            half_side=PREVIEW_HALF_SIDE,
+        )  # fmt: skip
         self._update_view()
         # Made now (adding a layer later would stall); painted by reference (renames).
         self._preview_layer, self._new_preview = th.preview_layer(
