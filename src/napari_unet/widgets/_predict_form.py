@@ -366,7 +366,9 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         req["model_id"], req["model_names"] = self.model_identity()  # two models of one name
         if self._scope.value == VIEW:
             if plan.is_stack:
-                req["plane"] = _layers.plane_in_view(self._viewer, layer, plan.labels_shape[0])
+                req["plane"] = _layers.plane_in_view(  # a side section, 3D: no plane on screen
+                    self._viewer, layer, plan.labels_shape[0], image_plane=True
+                )
             h, w = plan.labels_shape[-2:]
             side = self._tile.value or SMALL_VIEW  # zoomed in very far: one tile's box
             box = view_region(self._viewer, layer, (h, w), side)  # None: 3D, a side view

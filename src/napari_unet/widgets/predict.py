@@ -239,7 +239,9 @@ class PredictWidget(_layers.KeepsPicks, Container):
             lines = self._show_foreign(out)
         else:
             self._show(out["labels"], out["foreground"], out.get("kept"))
-            lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"]
+            plane = self._req.get("plane")  # one plane's count, not the stack's (the layer's)
+            lines = [f"{int(out['labels'].max())} objects in {self._last[0].name!r}"
+                     + ("" if plane is None else f" on plane {plane}")]  # fmt: skip
             for note in (out.get("background"), out.get("denoise")):
                 if note:
                     lines.append(note[0].upper() + note[1:])
