@@ -7,6 +7,7 @@ validation unless they are given again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import zipfile
@@ -16,8 +17,13 @@ from napari_unet.cli._train_inputs import expand, start_model
 from napari_unet.core.errors import InputError
 
 
-def check_paths(args) -> None:
-    """Refuse, before any work, outputs that would replace an input or cannot be written."""
+def check_paths(args, held: contextlib.ExitStack | None = None) -> None:
+    """Refuse, before any work, outputs that would replace an input or cannot be written.
+
+    ``held``: where the claim on the output is kept (for the whole run), taken before the
+    output is looked at: a run that writes it now refuses this one (named), and one that
+    ended meanwhile left a file that is refused without ``--overwrite`` as any other.
+    """
     from napari_unet.core.files import check_outputs
     from napari_unet.core.models.pretrained import refuse_builtin
     from napari_unet.core.training.checkpoint import best_path, check_model_name, optimizer_path
@@ -49,6 +55,10 @@ def check_paths(args) -> None:
     refuse_builtin(out)  # before: allowed with --overwrite (every "nuclei" loaded it after)
     check_outputs([out, best_path(out), optimizer_path(out), args.log], inputs)
     check_model_name(out)  # -o model.tif: read as an image after (an input: said above)
+    if held is not None:  # before: two runs into one -o both said they saved it
+        from napari_unet.core.training.output_claim import claimed
+
+        held.enter_context(claimed(out))
     in_place = args.resume is not None and args.resume.resolve() == out.resolve()
     kept = [p for p in (out, best_path(out)) if p.exists()]
     if kept and not (args.overwrite or in_place):  # a trained model was replaced silently

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import threading
 from pathlib import Path
 
-from napari_unet.cli._args import add_option, learning_rate, progress_bar
+from napari_unet.cli._args import add_option, learning_rate
 from napari_unet.cli._signals import sigint_stops
 from napari_unet.cli._train_checks import check_paths as _check_paths
 from napari_unet.cli._train_inputs import expand as _expand
 from napari_unet.cli._train_inputs import read as _read
 from napari_unet.cli._train_inputs import refuse_masks
+from napari_unet.cli._train_report import _Log, _Reporter
 from napari_unet.core.errors import InputError
 
 
@@ -127,6 +127,9 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None, validat
     from napari_unet.core.training.pairs import make_pairs
 
     flags = ("--val", "--val-labels") if validation else ("--images", "--labels")
+    # files all given one by one (no folder): a label file that names another image pairs
+    # in the order given, as before; of a folder, b_labels.tif never goes with c.png
+    loose = not any(p.is_dir() and p.suffix.lower() != ".zarr" for p in [*images, *labels])
     images, labels = image_and_label_files(images, labels, flags)
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images ({flags[0]}) but {len(labels)} label files "
@@ -136,7 +139,7 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None, validat
     from napari_unet.cli.measure import pair_images
 
     order = {image: k for k, image in enumerate(images)}
-    paired = sorted(pair_images(labels, images, "train", flag=flags[0]),
+    paired = sorted(pair_images(labels, images, "train", flag=flags[0], loose=loose),
                     key=lambda t: order[t[2]])  # fmt: skip
     check_not_own_labels(paired, flags)
     labels = [label for _, label, _ in paired]
@@ -216,11 +219,13 @@ def _config(args, resumed=None):
         "seed": args.seed, "augment_on": args.augment_on,
     }  # fmt: skip
     kept = {k: getattr(base, k) if v is None else v for k, v in given.items()}
-    lr = args.lr if args.lr is not None or resumed is None else base.lr
+    # Resumed with another optimiser, the run's rate is scaled (lr_choice): before, its
+    # --lr was copied, and SGD trained at Adam's rate "set by the user".
+    same = resumed is not None and kept["optimizer"] == base.optimizer
     return TrainConfig(
         model=_model_config(args, resumed),
         steps=resumed_steps(args, resumed),
-        lr=lr,
+        lr=base.lr if args.lr is None and same else args.lr,
         device=args.device,
         val_fraction=val_fraction(args, resumed),
         precision=args.precision,
@@ -230,114 +235,24 @@ def _config(args, resumed=None):
     )
 
 
-def _jsonable(event) -> dict:
-    from dataclasses import asdict
-
-    d = {"event": type(event).__name__}
-    for k, v in asdict(event).items():
-        d[k] = str(v) if isinstance(v, Path) else v
-    return d
-
-
-#: What validation scores, printed when a run validates (docs/training.md).
-VALIDATION_NOTE = (
-    "validation scores each image at its own scale, its light as recorded; "
-    "`napari-unet evaluate MODEL --object-size none --background keep --images VAL "
-    "--labels VAL_LABELS` scores separate validation images the same way (evaluate's "
-    "defaults rescale and flatten, and may score them otherwise)"
-)
-
-
-class _Log:
-    """The JSON-lines log, opened at the first event (appended: a resumed run adds to it).
-
-    A run refused before any work (its device, its steps) writes none: before, an empty file.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.file = path, None
-
-    def write(self, text: str) -> None:
-        if self.file is None:
-            self.file = open(self.path, "a", encoding="utf-8")
-        self.file.write(text)
-        self.file.flush()
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-class _Reporter:
-    """Prints a run's events: a progress bar, validation lines and a JSON-lines log."""
-
-    def __init__(self, log, quiet: bool) -> None:
-        self.log, self.quiet, self.bar = log, quiet, None
-        self.start, self.evaluated = 0, None  # the run's first step, the last one evaluated
-
-    def __call__(self, ev) -> None:
-        from napari_unet.core.training.events import (
-            Checkpoint,
-            Evaluation,
-            Preview,
-            TrainStarted,
-            TrainStep,
-        )
-
-        if not isinstance(ev, Preview):
-            self.log.write(json.dumps(_jsonable(ev)) + "\n")
-        if isinstance(ev, TrainStarted):
-            print(
-                f"training on {ev.device}: {ev.n_pairs} image(s) ({ev.n_cells} cells), "
-                f"{ev.n_val} for validation ({ev.n_val_cells} cells), "
-                f"crops {ev.input_size}->{ev.output_size} px, steps "
-                f"{ev.start_step}->{ev.total_steps}",
-                file=sys.stderr,
-            )
-            print(f"learning rate {ev.lr:g} ({ev.lr_reason})", file=sys.stderr)
-            if ev.n_val:
-                print(VALIDATION_NOTE, file=sys.stderr)
-            self.start = ev.start_step
-            self.bar = progress_bar("train", "step", total=ev.total_steps, initial=ev.start_step,
-                                    disable=self.quiet, dynamic_ncols=True)  # fmt: skip
-        elif isinstance(ev, TrainStep) and self.bar is not None:
-            self.bar.update(ev.step - self.bar.n)
-            self.bar.set_postfix(
-                loss=f"{ev.loss:.4f}", lr=f"{ev.lr:.2g}", img_s=f"{ev.images_per_s:.1f}"
-            )
-        elif isinstance(ev, Evaluation):
-            m, self.evaluated = ev.metrics, ev.step
-            self._write(
-                f"step {ev.step}: val_loss {m['val_loss']:.4f}  pixel_iou {m['pixel_iou']:.3f}  "
-                f"ap50 {m['ap50']:.3f} (own scale, light as recorded)"
-            )
-        elif isinstance(ev, Checkpoint) and ev.kind == "best":
-            self._write(self._best(ev))
-
-    def _best(self, ev) -> str:
-        """The line of a best model written: this evaluation's, or an earlier step's."""
-        if ev.step == self.evaluated:
-            return f"best so far -> {ev.path}"
-        if 0 < ev.step <= self.start:  # the part resumed: no later step beat it
-            return f"carried best of step {ev.step} (no step since beat it) -> {ev.path}"
-        start = "the start model (step 0)" if ev.step == 0 else f"step {ev.step}"
-        return f"best so far: still {start} -> {ev.path}"
-
-    def _write(self, text: str) -> None:
-        (self.bar.write if self.bar is not None else print)(text)
-
-
 def run(args: argparse.Namespace) -> int:
     """Train; return 0 (also after Ctrl-C, once the model is saved), else 1, 130 or 143.
 
-    1: the model went to a fallback file, as ``-o`` could not be written; 143: SIGTERM
+    1: the model went to a fallback file, as ``-o`` could not be written (or another
+    program wrote it meanwhile: it is never replaced so, nor while another run holds it,
+    :mod:`~napari_unet.core.training.output_claim`); 143: SIGTERM
     (a batch job's time limit, ``timeout``) stopped the run, which was saved as Ctrl-C saves;
     130 (143 for SIGTERM): stopped before its first step, nothing saved.
     """
+    with contextlib.ExitStack() as held:  # the claim on -o, taken by the checks
+        _check_paths(args, held)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from napari_unet.core.progress import drain
     from napari_unet.core.training.trainer import iter_train
 
-    _check_paths(args)
     resumed = None
     if args.resume is not None:
         from napari_unet.core.training.checkpoint import load_resume
@@ -379,8 +294,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         code = (stop.exit_status or 130) if result.stopped else 1
     elif result.saved_to != args.output:
-        print(f"{state} at step {result.steps_done}; {args.output} could not be written: the "
-              f"model was saved to {result.saved_to}", file=sys.stderr)  # fmt: skip
+        print(f"{state} at step {result.steps_done}; {args.output} was not written (the "
+              f"warning above says why): the model was saved to {result.saved_to}",
+              file=sys.stderr)  # fmt: skip
         code = 1  # before, 0: a script went on without the model it asked for
     else:
         print(f"{state} at step {result.steps_done}; saved {args.output}")

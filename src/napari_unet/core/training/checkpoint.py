@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.models.tensorwrite import write_tensors
+from napari_unet.core.training.resume_checks import (
+    FORMAT,
+    load_optimizer,
+    resumed_config,
+    training_block,
+)
 
 if TYPE_CHECKING:
     from napari_unet.core.training.events import TrainResult
-
-FORMAT = "napari-unet-optimizer/1"
 
 
 def optimizer_path(model_path: str | os.PathLike, previous: bool = False) -> Path:
@@ -69,48 +73,6 @@ def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None
         "extra": json.dumps(extra or {}),
     }
     return write_tensors(path, tensors, meta)
-
-
-def load_optimizer(path: str | os.PathLike) -> tuple[dict, dict]:
-    """Read a file written by :func:`save_optimizer`.
-
-    Returns
-    -------
-    state_dict : dict
-        Ready for ``optimizer.load_state_dict``.
-    extra : dict
-        The JSON resume information.
-
-    Raises
-    ------
-    InputError
-        If the file is missing or not an optimiser-state file.
-    """
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no optimiser state to resume from (file not found)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error types
-        raise InputError(f"{path}: not a readable optimiser-state file ({exc})") from exc
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{path}: not a napari-unet optimiser-state file")
-    state = {int(idx): dict(values) for idx, values in json.loads(meta["plain_state"]).items()}
-    for key, t in tensors.items():
-        _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = t
-    groups = [
-        {k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
-        for g in json.loads(meta["param_groups"])
-    ]  # JSON turns tuples (Adam's betas) into lists
-    return (
-        {"state": state, "param_groups": groups},
-        json.loads(meta["extra"]),
-    )
 
 
 def best_path(path: str | Path) -> Path:
@@ -186,22 +148,33 @@ def save_final(result: TrainResult, path: Path) -> tuple[Path, str]:
     """Save the run's last weights to ``path``; if that fails, to a fallback file.
 
     The outputs were checked before training, but a disk can fill up or a folder vanish
-    during a long run: then the weights go to ``NAME.unsaved-TIME.safetensors`` beside
-    ``path`` or, failing that, in the temporary folder. Returns the file written and its
-    kind (``"last"`` or ``"fallback"``).
+    during a long run, or another program write ``path`` meanwhile (it is not replaced:
+    :mod:`~napari_unet.core.training.output_claim`): then the weights go to a free
+    ``NAME.unsaved-TIME.safetensors`` beside ``path`` or, failing that, in the temporary
+    folder. Returns the file written and its kind (``"last"`` or ``"fallback"``).
     """
     import tempfile
     import time
 
+    from napari_unet.core.training.output_claim import changed, wrote
+
     try:
-        return save_result(result, path), "last"
-    except (OSError, InputError) as exc:
+        if changed(path):  # a model another program wrote since this run claimed the file
+            raise InputError(f"{path.name} was written by another program while this run "
+                             "trained; it is not replaced")  # fmt: skip
+        saved = save_result(result, path)
+        wrote(path)  # the run's own file now (a later save replaces it)
+        return saved, "last"
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the fallback is tried
         first = exc  # the reason (a full disk, ...): the caller says only where it went
         warnings.warn(f"could not save the model to {path} ({exc})", RuntimeWarning, 2)
-    name = f"{path.stem}.unsaved-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix or '.safetensors'}"
+    name = f"{path.stem}.unsaved-{time.strftime('%Y%m%d-%H%M%S')}"
     for folder in (path.parent, Path(tempfile.gettempdir())):
+        target, k = folder / f"{name}.safetensors", 2
+        while target.exists() or optimizer_path(target).exists():  # a free name
+            target, k = folder / f"{name}-{k}.safetensors", k + 1
         try:
-            return save_result(result, folder / name), "fallback"
+            return save_result(result, target), "fallback"
         except (OSError, InputError):
             continue
     raise InputError(f"could not save the trained model to {path} ({first}) nor a fallback file")
@@ -275,11 +248,10 @@ def _remove(path: Path) -> None:
 def load_resume(path: str | Path) -> TrainResult:
     """Rebuild a :class:`TrainResult` from a model file and its optimiser state."""
     from napari_unet.core.models.modelfile import load_model
-    from napari_unet.core.training.config import TrainConfig
     from napari_unet.core.training.events import TrainResult
 
     model, meta = load_model(path, device="cpu")
-    training = meta.get("training", {})
+    training = training_block(Path(path), meta.get("training", {}))  # edited: InputError
     state, extra = _matching_state(Path(path), training)
     keep = {
         k: v
@@ -292,7 +264,7 @@ def load_resume(path: str | Path) -> TrainResult:
         best_metrics=training.get("best_metrics"),
         steps_done=int(extra.get("steps_done", training.get("steps_done", 0))),
         stopped=bool(training.get("stopped", False)),
-        config=TrainConfig.from_dict(extra["config"]),
+        config=resumed_config(optimizer_path(path), extra),
         metadata=keep,
         optimizer_state=state,
         best_state=_best_beside(Path(path), training.get("best_metrics")),

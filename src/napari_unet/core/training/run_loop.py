@@ -19,13 +19,28 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
 from collections.abc import Generator
 from typing import Any
 
 from napari_unet.core.training.checkpoint import finish_run
 from napari_unet.core.training.setup import is_stopped
 
-__all__ = ["HeldSigint", "run_steps", "save_finished", "save_interrupted"]
+__all__ = ["HeldSigint", "run_all", "run_steps", "save_finished", "save_interrupted"]
+
+
+def run_all(run, stop, preview, in_place: bool) -> Generator[Any, None, Any]:
+    """The run's events from its start to its saved end; returns its result."""
+    yield run.started()
+    try:
+        yield from run_steps(run, stop, preview)
+    except (KeyboardInterrupt, Exception) as exc:  # Ctrl-C, or a failure: keep what trained
+        save_interrupted(run, exc, in_place)  # exc.result: the model as trained
+        raise
+    # A Ctrl-C while the end is written waits for it (before, it lost the whole run).
+    result, events = save_finished(run, in_place)
+    yield from events
+    return result
 
 
 def run_steps(run, stop, preview) -> Generator[Any, None, None]:
@@ -110,9 +125,16 @@ def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
             run.stopped = True
             exc.result = run.result()  # the model as trained, for whoever catches it
             finish_run(exc.result, run.output, run.start, in_place)
-    except Exception:
+    except Exception as err:
         if not failed:
             raise
+        # Said, not silent (before, the error was raised as if nothing had been tried):
+        # finish_run already tried a fallback file beside the output and in the temp folder.
+        warnings.warn(f"the {run.step - run.start} step(s) trained could not be saved ({err})",
+                      RuntimeWarning, stacklevel=3)  # fmt: skip
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"napari-unet: training stopped at step {run.step}; the model could "
+                         f"not be saved ({err})")  # fmt: skip
         return
     _note(exc, exc.result)
 

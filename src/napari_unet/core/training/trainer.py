@@ -46,8 +46,9 @@ from napari_unet.core.training.events import (
     TrainStep,
 )
 from napari_unet.core.training.lr_choice import choose_lr, recommended_postprocess
+from napari_unet.core.training.output_claim import claimed
 from napari_unet.core.training.pairs import TrainPair, for_head
-from napari_unet.core.training.run_loop import run_steps, save_finished, save_interrupted
+from napari_unet.core.training.run_loop import run_all
 from napari_unet.core.training.sampling import BatchPrefetcher
 from napari_unet.core.training.setup import (
     Stop,
@@ -245,8 +246,8 @@ class _Run:
                 self._start_best = meta if self.step == self.start else None
                 if self.output is not None and self._start_best is None:
                     yield from self._save_best(self.model, meta)
-        shown = None if preview is None else preview_event(self.model, preview, self.step,
-                                                           self.config, self.device)  # fmt: skip
+        shown = None if preview is None else preview_event(
+            self.model, preview, self.step, self.config, self.device, stop)  # fmt: skip
         if shown is not None:
             yield shown
         # Steps' time only: reset here, the progress throttle and img/s saw no steps at all
@@ -370,17 +371,9 @@ def iter_train(
     if output is not None:  # before any work: a run must be able to keep what it trains
         paths = (check_model_name(output), best_path(output), optimizer_path(output))
         check_outputs(paths, [] if init is None else [resolve_model(init)])
-    run = _Run(pairs, config, val, init, resume, output, stop)
-    yield run.started()
-    try:
-        yield from run_steps(run, stop, preview)
-    except (KeyboardInterrupt, Exception) as exc:  # Ctrl-C, or a failure: keep what trained
-        save_interrupted(run, exc, in_place)  # exc.result: the model as trained
-        raise
-    # A Ctrl-C while the end is written waits for it (before, it lost the whole run).
-    result, events = save_finished(run, in_place)
-    yield from events
-    return result
+    with claimed(output):  # another live run writing it: refused (InputError)
+        run = _Run(pairs, config, val, init, resume, output, stop)
+        return (yield from run_all(run, stop, preview, in_place))
 
 
 def train(
