@@ -51,14 +51,21 @@ def test_measure_refuses_labels_whose_image_is_missing_instead_of_taking_another
     assert not out.exists()
 
 
-def test_train_refuses_labels_whose_image_is_missing_before_training(without_b, tmp_path, capsys):
-    """train trained on the pair (c.tif, b_labels.tif)."""
+@pytest.mark.parametrize("files", [False, True])
+def test_train_refuses_labels_whose_image_is_missing_before_training(
+    without_b, tmp_path, capsys, files
+):
+    """train trained on the pair (c.tif, b_labels.tif); also given file by file (a glob)."""
     pytest.importorskip("torch")
     images, labels = without_b
+    if files:  # --images imgs/*.tif --labels labels/*.tif
+        images, labels = sorted(images.glob("*.tif")), sorted(labels.glob("*.tif"))
+    else:
+        images, labels = [images], [labels]
     out = tmp_path / "m.safetensors"
-    code = main(["train", "--images", str(images), "--labels", str(labels), "-o", str(out),
-                 "--arch", "tiny", "--steps", "1", "--crop-size", "32", "--val-fraction", "0",
-                 "--device", "cpu", "-q"])  # fmt: skip
+    code = main(["train", "--images", *map(str, images), "--labels", *map(str, labels),
+                 "-o", str(out), "--arch", "tiny", "--steps", "1", "--crop-size", "32",
+                 "--val-fraction", "0", "--device", "cpu", "-q"])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 2
     assert "b_labels.tif: no image named 'b'" in captured.err

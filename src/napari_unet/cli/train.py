@@ -127,9 +127,10 @@ def _load_pairs(images, labels, regions, config, grey, in_channels=None, validat
     from napari_unet.core.training.pairs import make_pairs
 
     flags = ("--val", "--val-labels") if validation else ("--images", "--labels")
-    # files all given one by one (no folder): a label file that names another image pairs
-    # in the order given, as before; of a folder, b_labels.tif never goes with c.png
-    loose = not any(p.is_dir() and p.suffix.lower() != ".zarr" for p in [*images, *labels])
+    # one label file and one image, both named: paired whatever their names (as measure and
+    # evaluate pair them); else b_labels.tif never goes with c.png (b.png left the folder)
+    loose = len(images) == len(labels) == 1 and not any(
+        p.is_dir() and p.suffix.lower() != ".zarr" for p in [*images, *labels])  # fmt: skip
     images, labels = image_and_label_files(images, labels, flags)
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images ({flags[0]}) but {len(labels)} label files "
