@@ -119,3 +119,18 @@ def test_a_save_failing_otherwise_falls_back_to_a_free_name(pairs, tmp_path, mon
     assert any("could not save the model" in str(w.message) for w in caught)
     assert result.saved_to is not None and result.saved_to.name.startswith("m.unsaved-")
     assert result.saved_to.exists() and not out.exists()
+
+
+def test_damaged_settings_of_the_previous_optimiser_file_name_that_file(run_dir, tmp_path):
+    """After a crash between the two writes, --resume reads NAME.optim.prev; its damaged
+    settings were said to be those of NAME.optim.safetensors."""
+    model = copy_run(run_dir, tmp_path / "crash")
+    current, previous = optimizer_path(model), optimizer_path(model, previous=True)
+    meta, tensors = header(current)
+    extra = json.loads(meta["extra"])
+    damaged = {**extra, "config": {**extra["config"], "crop_size": "big"}}
+    save_file(tensors, str(previous), {**meta, "extra": json.dumps(damaged)})
+    bumped = {**extra, "steps_done": extra["steps_done"] + 1}  # a later step: not this model's
+    save_file(tensors, str(current), {**meta, "extra": json.dumps(bumped)})
+    with pytest.raises(InputError, match=r"m\.optim\.prev"):
+        load_resume(model)

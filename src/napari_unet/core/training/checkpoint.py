@@ -252,7 +252,7 @@ def load_resume(path: str | Path) -> TrainResult:
 
     model, meta = load_model(path, device="cpu")
     training = training_block(Path(path), meta.get("training", {}))  # edited: InputError
-    state, extra = _matching_state(Path(path), training)
+    state, extra, source = _matching_state(Path(path), training)
     keep = {
         k: v
         for k, v in meta.items()
@@ -264,7 +264,7 @@ def load_resume(path: str | Path) -> TrainResult:
         best_metrics=training.get("best_metrics"),
         steps_done=int(extra.get("steps_done", training.get("steps_done", 0))),
         stopped=bool(training.get("stopped", False)),
-        config=resumed_config(optimizer_path(path), extra),
+        config=resumed_config(source, extra),  # the file read: NAME.optim.prev after a crash
         metadata=keep,
         optimizer_state=state,
         best_state=_best_beside(Path(path), training.get("best_metrics")),
@@ -325,8 +325,8 @@ def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | N
     return path
 
 
-def _matching_state(path: Path, training: dict) -> tuple[dict, dict]:
-    """The optimiser state saved with the model ``path``: same run, same step."""
+def _matching_state(path: Path, training: dict) -> tuple[dict, dict, Path]:
+    """The optimiser state saved with the model ``path`` (same run, same step), its file."""
     run_id, steps = training.get("run_id", ""), training.get("steps_done")
     found = []
     for candidate in (optimizer_path(path), optimizer_path(path, previous=True)):
@@ -336,7 +336,7 @@ def _matching_state(path: Path, training: dict) -> tuple[dict, dict]:
         run, step = extra.get("run_id", "?"), extra.get("steps_done")
         found.append(f"{candidate.name}: run {run}, step {step}")
         if extra.get("run_id", "") == run_id and extra.get("steps_done") == steps:
-            return state, extra
+            return state, extra, candidate
     if not found:
         raise InputError(
             f"{optimizer_path(path)}: no optimiser state to resume from (file not found); "
