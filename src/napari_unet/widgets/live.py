@@ -240,6 +240,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
                 setattr(self, part, None)
         with contextlib.suppress(Exception):  # the layer may be gone with the viewer
             self._annotations.events.paint.disconnect(self._on_paint)
+        with contextlib.suppress(Exception):  # (apart: the view's, whatever the paint's met)
             _layers.connect_view(self._viewer, self._on_camera, connect=False)
         with contextlib.suppress(RuntimeError):
             self._set_running(False)
