@@ -17,7 +17,8 @@ redraw; a redraw costs the GUI thread only a timer restarted.
 
 :class:`LockedLayers` keeps an annotations layer the dock no longer saves (Start on another
 image, the image layer removed) read-only, with its undo history kept for when its image
-is started again: before, strokes painted on it were never saved.
+is started again: before, strokes painted on it were never saved. Its lock nests with
+Evaluate's and an accept's (:mod:`._held_layers`): the last to let go makes it editable.
 
 The id *New cell* handed out (:attr:`EditWatcher.fresh`) stays a new cell's: an undo, redo
 or another dock's write that brings it into use moves the selected label on to the next
@@ -39,6 +40,7 @@ from napari_unet.core.annotation.edits import next_free_id
 from napari_unet.core.errors import InputError
 from napari_unet.widgets import _history
 from napari_unet.widgets._evaluate_work import restore_history
+from napari_unet.widgets._held_layers import hold, release
 from napari_unet.widgets._private import real
 
 __all__ = ["POLL_MS", "EditWatcher", "LockedLayers", "chosen_file", "read_only_why", "real"]
@@ -208,6 +210,8 @@ _IN_SESSION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 ACCEPTING: weakref.WeakSet = weakref.WeakSet()
 #: Annotations layers left read-only because no session saves them (:class:`LockedLayers`).
 _LOCKED: weakref.WeakSet = weakref.WeakSet()
+#: The holder (:mod:`._held_layers`) of those: one for every dock, as Start in any takes them.
+UNSAVED = object()
 #: Those a closed dock kept read-only: the layer itself -> its undo history.
 _LEFT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Each annotations layer a session saved -> (a weak reference to) the image it annotates.
@@ -247,9 +251,8 @@ class LockedLayers:
         """Make ``layer`` read-only (nothing saves it now); its undo history is kept."""
         if self._release(layer) or any(real(held) is real(layer) for held, _ in self._held):
             return
-        history = _history.history_deques(layer) or (None, None)
+        history = hold(layer, UNSAVED).history  # as before Evaluate's lock, if it holds it
         self._held.append((layer, history))
-        layer.editable = False
         _LOCKED.add(real(layer))
 
     def unlock(self, layer, image=None) -> None:
@@ -263,6 +266,9 @@ class LockedLayers:
         _LOCKED.discard(real(layer))
         kept = [i for i, (held, _) in enumerate(self._held) if real(held) is real(layer)]
         history = self._held.pop(kept[0])[1] if kept else _LEFT.pop(real(layer), None)
+        before = release(layer, UNSAVED, history)
+        if before is None:  # Evaluate or an accept still holds it: editable when they end
+            return
         if not layer.editable:
             layer.editable = True
         if history is not None:  # kept by this dock, or by a closed one
@@ -305,5 +311,7 @@ class LockedLayers:
         _LEFT.pop(real(layer), None)
         _IMAGE_OF.pop(real(layer), None)
         self._release(layer)
+        if real(layer) in _LOCKED:
+            release(layer, UNSAVED)
         _LOCKED.discard(real(layer))
         self._held = [(held, h) for held, h in self._held if real(held) is not real(layer)]

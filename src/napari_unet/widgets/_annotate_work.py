@@ -34,10 +34,11 @@ from napari_unet.core.annotation.edits import count_cells, next_free_id
 from napari_unet.core.annotation.project import read_annotations, write_annotations
 from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.files import check_outputs
-from napari_unet.widgets import _history, _session
+from napari_unet.widgets import _session
 from napari_unet.widgets._annotate_edits import ACCEPTING, chosen_file
 from napari_unet.widgets._annotate_tiff import export_refusal, import_refusal
 from napari_unet.widgets._evaluate_work import restore_history
+from napari_unet.widgets._held_layers import hold, release
 
 __all__ = [
     "PART_PIXELS",
@@ -87,9 +88,12 @@ def start_accept(dock) -> None:
     except InputError as exc:
         show_error(str(exc))
         return
-    # napari clears the undo history of a layer made read-only: kept, and given back
-    kept = (labels.mode, _history.history_deques(labels) or (None, None))
-    labels.editable, dock._accept_btn.enabled, dock._import_btn.enabled = False, False, False
+    # napari clears the undo history of a layer made read-only: kept, and given back; a
+    # lock that nests with Evaluate's (its end leaves the layer read-only until this one's)
+    token = object()
+    before = hold(labels, token)
+    kept = (before.mode, before.history, token)
+    dock._accept_btn.enabled, dock._import_btn.enabled = False, False
     dock._accepting = labels  # one accept at a time; Start and Import keep off this layer
     ACCEPTING.add(labels)  # and other docks (Live's accepts) too
     dock._set_status("Accepting the prediction...")
@@ -112,12 +116,14 @@ def _done(dock, labels, kept) -> None:
     on another image) stays read-only, its history kept for when its image starts again.
     Before, it became editable though no session saved it, and its strokes were lost.
     """
-    mode, history = kept
-    if labels is dock._annotations:
+    mode, history, token = kept
+    mine = labels is dock._annotations
+    before = release(labels, token, None if mine else history)
+    if mine and before is not None:  # else Evaluate still holds it: editable when it ends
         labels.editable = True
         labels.mode = mode
         restore_history(labels, *history)
-    else:
+    elif not mine:
         dock._locks.keep_history(labels, history)
     dock._accepting = None
     ACCEPTING.discard(labels)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.widgets import _history, _workers
+from napari_unet.widgets import _workers
 from napari_unet.widgets._worker_errors import surfaced
 
 __all__ = [
@@ -206,27 +206,34 @@ class ReadOnly:
     """Labels layers read-only until :meth:`release` (then as they were, undo history too).
 
     napari clears a layer's undo history when it is made read-only; the history is kept
-    here and given back (with anything added meanwhile), so the strokes made before
-    pressing Evaluate can still be undone.
+    (:mod:`._held_layers`) and given back (with anything added meanwhile), so the strokes
+    made before pressing Evaluate can still be undone. A layer another dock holds too (the
+    Annotate dock accepting, or leaving it to no session) stays read-only until that dock
+    lets it go; a layer whose data was replaced meanwhile (Review showing the next image)
+    gets no history back: Ctrl+Z would paste the last image's pixels into it.
     """
 
     def __init__(self, layers: list) -> None:
-        self._saved = []
-        for layer in {id(lyr): lyr for lyr in layers}.values():
-            history = _history.history_deques(layer) or (None, None)
-            self._saved.append((layer, layer.editable, layer.mode, history))
-            layer.editable = False
+        from napari_unet.widgets._held_layers import hold
+
+        self._layers = list({id(lyr): lyr for lyr in layers}.values())
+        for layer in self._layers:
+            hold(layer, self)
 
     def release(self) -> None:
         """Give the layers back as they were (once; later calls do nothing)."""
-        saved, self._saved = self._saved, []
-        for layer, editable, mode, history in saved:
-            if not editable:  # read-only already (the Annotate dock accepting): left to it,
-                continue  # or its own release would be undone and the layer stay locked
+        from napari_unet.widgets._held_layers import release
+
+        layers, self._layers = self._layers, []
+        for layer in layers:
+            before = release(layer, self)
+            if before is None or not before.editable:  # another dock holds it, or the
+                continue  # user made it read-only: left so
             layer.editable = True
-            if layer.mode != mode:
-                layer.mode = mode
-            restore_history(layer, *history)
+            if layer.mode != before.mode:
+                layer.mode = before.mode
+            if before.data_kept(layer):
+                restore_history(layer, *before.history)
 
 
 def restore_history(layer, undo: deque | None, redo: deque | None) -> None:

@@ -54,3 +54,21 @@ def atom_values(atom, undoing: bool = False):
     if isinstance(atom, tuple) and len(atom) == 3:
         return atom[1] if undoing else atom[2]
     return None
+
+
+def clear_history(layer) -> None:
+    """Start ``layer``'s undo and redo history afresh: its data was replaced.
+
+    napari keeps the history across new data (``layer.data = ...``) and clears it only
+    when the layer is made read-only, which does nothing on a layer read-only already
+    (Evaluate copying it): Ctrl+Z then pasted the old data's pixels into the new. New
+    deques are set, so a history kept elsewhere (a read-only lock's) is not emptied with it.
+    """
+    from collections import deque
+
+    from napari_unet.widgets._private import set_private
+
+    deques = history_deques(layer)
+    if deques is not None:
+        set_private(layer, "_undo_history", deque(maxlen=deques[0].maxlen))
+        set_private(layer, "_redo_history", deque(maxlen=deques[1].maxlen))

@@ -28,6 +28,7 @@ import zlib
 
 import numpy as np
 
+from napari_unet.widgets._history import clear_history, history_deques
 from napari_unet.widgets._made_layers import own_layers, place, shear_matrix, units_of
 from napari_unet.widgets._review_snapshot import history_token, same_token
 
@@ -202,13 +203,18 @@ class Results:
         if target is not None:
             place(target, where)  # as the image is now (only what changed: each redraws)
         if target is not None and index:
-            target.data[tuple(index)] = values
+            if kind == "labels":
+                write_part(target, tuple(index), values)  # one step of napari's undo
+            else:
+                target.data[tuple(index)] = values
             target.refresh()  # written in place: napari redraws once
             # and says so, as a new array does: Evaluate greys its tables, Weight map follows
             # (before, a view or plane written in place left their scores current)
             target.events.data(value=target.data)
         elif target is not None:
             target.data = values  # napari redraws a new array itself
+            if kind == "labels":  # and keeps the undo history: Ctrl+Z pasted the older
+                clear_history(target)  # prediction's (or strokes') pixels over this one
         else:  # a new layer: the new part in zeros (or in a copy of the edited layer)
             if index:
                 kept = np.zeros(full, values.dtype) if start is None else None  # else copied
@@ -306,6 +312,39 @@ class Results:
             return self._viewer.add_labels(values, name=name, opacity=0.5, **where)
         kw = {"colormap": "magma", "blending": "additive", **where}
         return self._viewer.add_image(values, name=name, **kw)
+
+
+#: Most pixels a result written into part of its layer changes as one step of napari's undo
+#: (napari keeps their indices, 8 bytes an axis each); more, and the undo history starts again.
+UNDO_PIXELS = 4_000_000
+
+
+def write_part(target, index: tuple, values: np.ndarray) -> None:
+    """Write ``values`` at ``index`` (a plane's int, slices) of Labels ``target``, undoably.
+
+    The pixels that change are one step of napari's undo (``data_setitem``): Ctrl+Z takes
+    the result back. Over :data:`UNDO_PIXELS` of them (or without napari's history) the
+    part is written as it is and the layer's undo history starts again. Before, the part
+    was written outside napari's history, and Ctrl+Z pasted the pixels of the previous
+    prediction (or of strokes made on it and undone since) over the new result.
+    """
+    changed = np.asarray(target.data[index]) != values
+    count = int(np.count_nonzero(changed))
+    if count == 0:
+        return
+    if count > UNDO_PIXELS or history_deques(target) is None:
+        target.data[index] = values
+        clear_history(target)
+        return
+    found, where = iter(np.nonzero(changed)), []
+    for axis, part in enumerate(index):
+        if isinstance(part, slice):
+            start = part.indices(target.data.shape[axis])[0]
+            where.append(next(found) + start)
+        else:  # a plane: the same for every pixel
+            where.append(np.full(count, int(part), dtype=np.intp))
+    where += list(found)  # axes the index leaves whole
+    target.data_setitem(tuple(where), values[changed], refresh=False)
 
 
 def hide_preview(viewer, image) -> None:

@@ -17,6 +17,8 @@ import numpy as np
 from napari_unet.core.images.layout import extra_axis
 from napari_unet.core.review.prefetch import editable_labels
 from napari_unet.core.review.session import stem_of
+from napari_unet.widgets._held_layers import holders
+from napari_unet.widgets._history import clear_history
 from napari_unet.widgets._review_shown import mark_shown
 
 #: Metadata key marking the layers the Review dock owns.
@@ -213,10 +215,9 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
     labels = item.editable if item.editable is not None else editable_labels(item.labels)
     if _fits(labels_layer, viewer, labels.ndim):
         mark_shown(labels_layer, image_layer, item.source)  # before its data: a new image
-        mode = labels_layer.mode  # napari keeps the undo history across new data, so
-        labels_layer.editable = False  # Ctrl+Z pasted the last image's pixels: this clears it
-        labels_layer.data = labels
-        labels_layer.editable, labels_layer.mode = True, mode
+        labels_layer.data = labels  # napari keeps the undo history across new data, and
+        clear_history(labels_layer)  # Ctrl+Z pasted the last image's pixels: cleared (also
+        # while Evaluate holds the layer read-only, where toggling editable cleared nothing)
     else:
         old = labels_layer if labels_layer is not None and labels_layer in viewer.layers else None
         drawn = _drawing(old, labels)  # as the layer replaced (the user may have changed it)
@@ -229,7 +230,8 @@ def show_item(viewer, image_layers: dict, labels_layer, item):
             setattr(labels_layer, key, value)
     labels_layer.name = f"{stem} labels"
     _show(labels_layer, True)
-    labels_layer.editable = True
+    if not holders(labels_layer):  # else Evaluate copies it: editable when it has
+        labels_layer.editable = True
     top = item.top if item.top is not None else int(labels.max()) if labels.size else 0
     labels_layer.selected_label = top + 1
     if old_shape != tuple(labels.shape):

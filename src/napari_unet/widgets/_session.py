@@ -16,7 +16,7 @@ from napari.utils.notifications import show_error, show_warning
 
 from napari_unet.core.annotation.regions import planes_with_region, whole_image_rectangle
 from napari_unet.widgets import _session_owner as owner
-from napari_unet.widgets._history import history_deques
+from napari_unet.widgets._history import clear_history, history_deques
 from napari_unet.widgets._layers import widen_labels
 from napari_unet.widgets._made_layers import place
 
@@ -303,6 +303,7 @@ def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) 
         return True
     if not np.any(labels.data):  # the saved work, its region too (an empty one as well)
         labels.data = saved.astype(np.uint32)
+        clear_history(labels)  # napari keeps it across new data: Ctrl+Z erased saved cells
         region.data = []
         if project.region_data:
             region.add(project.region_data, shape_type=project.region_types)
