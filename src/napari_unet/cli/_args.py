@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 
 from napari_unet.core.options import describe
 
 __all__ = ["add_option", "channel_choice", "progress_bar", "run_each"]
+
+#: An argument that starts with a minus then a digit (``-1,1``, ``-0.5,0.5``, ``-1e3``) is a
+#: value, not an option: argparse of older Pythons takes only ``-1`` and ``-0.5`` for
+#: values, so ``--class-weights -1,1`` said "expected one argument" instead of the
+#: command's own check. No option here is named like a number.
+NEGATIVE_VALUE = re.compile(r"-\.?\d")
 
 
 def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
@@ -22,6 +29,8 @@ def add_option(parser, *flags: str, key: str, shown_default=None, **kwargs):
     The default is appended as ``(default: X)`` unless it is None or False or the argument
     is positional; ``shown_default`` replaces it (for defaults that depend on other options).
     """
+    if isinstance(parser, argparse.ArgumentParser):  # argparse has no public setting
+        parser._negative_number_matcher = NEGATIVE_VALUE
     text = describe(key)
     default = kwargs.get("default") if shown_default is None else shown_default
     if default is not None and default is not False and flags[0].startswith("-"):

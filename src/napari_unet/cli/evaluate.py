@@ -264,8 +264,13 @@ def _model_form(args: argparse.Namespace) -> tuple:
     model_path = AUTO_MODEL if auto else resolve_model(args.inputs[0])
     if not auto and not model_path.is_file():
         raise InputError(f"{model_path}: no such model file")
-    images = [f for p in args.images for f in files_of(p)]
-    gts = [f for p in args.labels for f in files_of(p)]
+    from napari_unet.cli.predict import once
+
+    # a file given twice (by name, or in a folder given too) is scored once, with a note;
+    # pairs go by name, so each side is taken once on its own (before: "two image files
+    # are named 'img': img.tif, img.tif")
+    images = once([f for p in args.images for f in files_of(p)], "evaluate")
+    gts = once([f for p in args.labels for f in files_of(p)], "evaluate")
     loose = given_by_name([*args.images, *args.labels])
     pairs, unused = match_files(images, gts, what="image", loose=loose, images=True)
     size = _object_size(args.object_size)

@@ -61,13 +61,16 @@ def load_description(path: Path):
 
 
 def _check_archive(path: Path) -> None:
-    """Name a package file that is empty, not a zip archive, or a zip cut short.
+    """Name a package file that is empty, not a zip archive, or a zip cut short (or a folder).
 
     Before, bioimage.io's reading reported these as "'utf-8' codec can't decode..." or
     "Expected rdf.yaml content to be a mapping", which said nothing of what was wrong.
     """
+    if path.is_dir():  # an unpacked package's folder, if it holds a description
+        _check_folder(path)
+        return
     if not path.is_file():
-        return  # an unpacked package's folder
+        return
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
@@ -84,6 +87,23 @@ def _check_archive(path: Path) -> None:
             f"is a .zip holding rdf.yaml and the weights); if it should be one, {_DAMAGED}: "
             f"{_AGAIN}"
         )
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse a folder without a description (rdf.yaml), as a folder named like a package.
+
+    Before, bioimage.io's own text came out: "No rdf.yaml found in []. (Looking for...".
+    """
+    from napari_unet.core.exchange.rdfcheck import is_description
+
+    if any(f.is_file() and is_description(f.name) for f in path.iterdir()):
+        return
+    if path.suffix.lower() == ".zip":
+        raise InputError(f"{path} is a folder; expected a bioimage.io model package (.zip file)")
+    raise InputError(
+        f"{path} is a folder without rdf.yaml; expected a bioimage.io model package (.zip "
+        "file) or the folder of an unpacked one"
+    )
 
 
 def _refuse_other_kinds(path: Path, head: bytes) -> None:

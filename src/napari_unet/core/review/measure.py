@@ -21,22 +21,21 @@ A *table* is a dict of equal-length numpy columns, one row per object, computed 
 
 from __future__ import annotations
 
-import csv
 import math
 import numbers
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.files import atomic_write
 from napari_unet.core.images.labels import check_labels
 from napari_unet.core.images.layout import extra_axis, is_alpha
+from napari_unet.core.review.measure_csv import LEADING_COLUMNS, table_rows, write_csv
 
-__all__ = ["integer_labels", "measure_objects", "summarize", "table_rows", "write_csv"]
+__all__ = [
+    "LEADING_COLUMNS", "integer_labels", "measure_objects", "summarize", "table_rows", "write_csv",
+]  # fmt: skip
 
 #: regionprops_table properties of the shape columns, in order.
 SHAPE_PROPERTIES = (
@@ -54,8 +53,6 @@ SHAPE_COLUMNS = {
 PHYSICAL_COLUMNS = (
     "area_um2", "centroid_y_um", "centroid_x_um", "equivalent_diameter_um", "perimeter_um",
 )  # fmt: skip
-#: Columns that come first in a CSV file whenever any row has them, in this order.
-LEADING_COLUMNS = ("image", "planes", "plane")
 _INTEGER_COLUMNS = (
     "plane", "label", "area", "bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x",
 )  # fmt: skip
@@ -105,7 +102,8 @@ def measure_objects(
     ------
     InputError
         Empty labels, float labels with fractions, negative ids, labels not 2D or 3D, an
-        image whose shape does not fit the labels, or a bad pixel size.
+        image whose shape does not fit the labels, an image with NaN or infinite values
+        under an object (as prediction refuses them), or a bad pixel size.
     """
     labels = _checked_labels(labels)
     size = _pixel_size(pixel_size)
@@ -180,9 +178,39 @@ def _pixel_size(value) -> tuple[float, float] | None:
 def _planes_of(labels: np.ndarray, image, channel_axis):
     """``(labels plane, image plane with channels last or None)`` for each plane."""
     img = None if image is None else _channels_last(labels.shape, image, channel_axis)
+    if img is not None:
+        _check_finite(labels, img)
     if labels.ndim == 2:
         return [(labels, img)]
     return [(labels[z], None if img is None else img[z]) for z in range(labels.shape[0])]
+
+
+def _check_finite(labels: np.ndarray, img: np.ndarray) -> None:
+    """Refuse NaN or inf under an object, as prediction refuses them anywhere.
+
+    Its mean, min and max intensity (and the summary's mean) would be NaN or inf, silently.
+    Outside the objects they change no number: left alone.
+    """
+    if img.dtype.kind != "f":
+        return
+    inside = labels > 0
+    finite = np.isfinite(img[inside])  # (objects' pixels,) or (pixels, channels)
+    if finite.all():
+        return
+    bad = ~finite if finite.ndim == 1 else ~finite.all(axis=-1)
+    if labels.ndim == 2:
+        where = f"under object(s) {_listed(np.unique(labels[inside][bad]))}"
+    else:
+        where = f"under objects of plane(s) {_listed(np.unique(np.nonzero(inside)[0][bad]))}"
+    raise InputError(
+        f"the image contains NaN or infinite values {where}; replace them (for example with "
+        "0) first"
+    )
+
+
+def _listed(ids: np.ndarray, most: int = 5) -> str:
+    shown = ", ".join(str(int(i)) for i in ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 def _channels_last(shape: tuple[int, ...], image, channel_axis) -> np.ndarray:
@@ -332,69 +360,3 @@ def summarize(table: Mapping[str, Any], name: str, *, planes: int | None = None)
 def _mean(values) -> float:
     values = np.asarray(values, dtype=float)
     return float(values.mean()) if len(values) else math.nan
-
-
-def table_rows(table: Mapping[str, Any], **first: Any) -> list[dict[str, Any]]:
-    """The rows of a table as dicts, each starting with the ``first`` entries.
-
-    ``table_rows(table, image="cells")`` gives rows that say which image each object is
-    from, so the rows of several images can go into one CSV file (:func:`write_csv`).
-    """
-    columns = {k: np.asarray(v) for k, v in table.items()}
-    n = len(next(iter(columns.values()))) if columns else 0
-    return [first | {k: v[i].item() for k, v in columns.items()} for i in range(n)]
-
-
-def write_csv(
-    path: str | os.PathLike,
-    data: Mapping[str, Any] | Sequence[Mapping],
-    *,
-    columns: Sequence[str] = (),
-    leading: Sequence[str] = LEADING_COLUMNS,
-) -> Path:
-    """Write a table or a list of rows to a CSV file, atomically, with a header line.
-
-    Parameters
-    ----------
-    path : path-like
-        The CSV file; replaced only once completely written.
-    data : mapping of str to array, or sequence of mappings
-        A table (equal-length columns, as :func:`measure_objects` returns) or rows (dicts,
-        as :func:`summarize` and :func:`table_rows` return). The header lists the rows' keys
-        in the order they first appear, but ``leading`` first (default
-        :data:`LEADING_COLUMNS`: image, planes or plane); a row without one leaves it empty.
-    columns : sequence of str
-        Columns that come next in the header (after the leading ones), in this order, even
-        without any row (so a file of zero objects still says what its columns are).
-
-    Floats are written in Python's shortest round-trip form (``repr``), so reading them
-    back gives the same numbers; NaN is written ``nan``.
-
-    Returns
-    -------
-    pathlib.Path
-        The written path.
-    """
-    rows = table_rows(data) if isinstance(data, Mapping) else list(data)
-    keys = list(data) if isinstance(data, Mapping) else [k for row in rows for k in row]
-    header = list(dict.fromkeys([*columns, *keys]))
-    lead = [k for k in leading if k in header]  # before: last after a 2D file
-    header = lead + [k for k in header if k not in lead]
-    path = Path(path)
-    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([_cell(row.get(k)) for k in header])
-    return path
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    value = value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
