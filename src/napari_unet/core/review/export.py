@@ -66,6 +66,9 @@ def iter_export(
     :func:`~napari_unet.core.images.omezarr.recorded_pixel_size`).
     """
     folder = review.output / "export"
+    # An output folder gone meanwhile is made again, as a save makes it (before, the export
+    # failed until a save of labels or verdicts had made it).
+    review.output.mkdir(parents=True, exist_ok=True)
     # An export with no list of its files (an older version's) owns only the files named
     # after the images of the review (those of images no longer listed too).
     foreign = foreign_entry(folder, [*review.names, *review._missing])

@@ -51,6 +51,7 @@ from napari_unet.core.review.reviewfile import (
     read_review_file,
     saved_entries,
 )
+from napari_unet.core.review.startover import start_over
 from napari_unet.core.review.stems import claim_stems, files_stem, label_file_of, named_in_full
 
 __all__ = [
@@ -217,13 +218,15 @@ class Review:
         if self.guard.read(name, reviewed) is not None:  # noted before it is read
             labels = np.asarray(read_image(reviewed, labels=True))
             return self._found(name, labels, "reviewed"), "reviewed"
+        start_over(self, name)  # reviewed labels whose file is gone: nobody's (startover)
         found = self.existing_labels(name)
         if found is not None:
             labels = label_file_ids(read_image(found, labels=True), found)
             return self._found(name, labels, f"file {found.name}"), f"file {found.name}"
         cached, entry = self.prediction_path(name), self.entries[name]  # as saved meanwhile
         if model_key is not None and entry.predicted_with == model_key and cached.exists():
-            return np.asarray(read_image(cached, labels=True)), entry.source or "prediction"
+            source = entry.source if str(entry.source).startswith("prediction") else "prediction"
+            return self._found(name, np.asarray(read_image(cached, labels=True)), source), source
         return None
 
     def _found(self, name: str, labels: np.ndarray, source: str) -> np.ndarray:
