@@ -199,7 +199,7 @@ def test_train_refuses_hidden_grey_with_colour_labels(make_napari_viewer, qtbot,
     pairs = [(grey, train._labels_box.value, None)]
     with pytest.raises(InputError, match="Review dock's labels of the image 'b'"):
         th.snapshot(pairs, None, None)
-    assert "Warning: 'b labels' holds the Review dock's labels" in train._status.value
+    assert "refuses these picks: 'b labels' holds the Review dock's labels" in train._status.value
     other = viewer.add_labels(np.zeros((64, 64), np.int32), name="other")
     train._form._labels_default.pick()
     assert train._labels_box.value is other  # not b's labels for the hidden image
