@@ -8,10 +8,12 @@ history (its private ``_undo_history`` and ``_redo_history``) is as last seen, e
 of each history item that came or went since; the whole plane the first time, when the
 layer's data was replaced, or where napari keeps no such history.
 
-An item leaves the undo history when undone (a copy of it goes to the redo history) and a
-new stroke clears the redo history: an undo followed by a stroke within one second still
-shows as the undone item gone, so its box is compared. A script that writes into the data
-without napari's history is seen at Stop (or when the data is replaced).
+An item leaves the undo history when undone (a copy of it goes to the redo history), or
+when it is the oldest of a full history (napari keeps 100 items) and a new one comes: that
+one is no undo (:func:`_taken_off`). A new stroke clears the redo history: an undo followed
+by a stroke within one second still shows as the undone item gone, so its box is compared.
+A script that writes into the data without napari's history is seen at Stop (or when the
+data is replaced).
 """
 
 from __future__ import annotations
@@ -47,15 +49,18 @@ class EditWatch:
         history, seen = self._history(), self._items
         replaced = self.layer.data is not self._data
         self._data = self.layer.data
-        self._items = None if history is None else [*history[0], *history[1]]
+        self._items = None if history is None else (list(history[0]), list(history[1]))
         if full or replaced or history is None or seen is None:
             return None
-        now = {id(i) for i in self._items}
-        old = {id(i) for i in seen}
         # A new item of the undo history is a stroke, sent by its paint event; an undo or a
-        # redo moves an item from one history to the other (napari copies it).
-        gone_or_came = [i for i in seen if id(i) not in now]
-        return gone_or_came + [i for i in history[1] if id(i) not in old]
+        # redo moves an item from one history to the other (napari copies it). An item
+        # that fell off the old end of a full history (napari keeps 100) is neither.
+        limit = int(getattr(self.layer, "_history_limit", 100) or 100)
+        moved = []
+        for was, now in zip(seen, self._items, strict=True):
+            moved += _taken_off(was, now, limit)
+        old = {id(i) for part in seen for i in part}
+        return moved + [i for i in history[1] if id(i) not in old]
 
     def boxes(self, shape: tuple[int, int], full: bool = False) -> list[tuple[int, int, int, int]]:
         """The ``(y0, y1, x0, x1)`` boxes to compare with the copy sent (none: no change).
@@ -88,6 +93,25 @@ class EditWatch:
         """The box of the pixels of ``data`` that differ from ``mirror`` within ``box``."""
         self.compared += (box[1] - box[0]) * (box[3] - box[2])
         return differing_box(data, mirror, box)
+
+
+def _taken_off(was: list, now: list, limit: int) -> list:
+    """The items of history ``was`` gone from ``now`` by an undo or a redo (from its new end).
+
+    napari's history is a deque of ``limit`` items: a new item pushes the oldest out of
+    its old end. Before, each item pushed out was taken for an undo: past 100 strokes,
+    every stroke sent the oldest one's pixels as taken back, and a cell erased early in a
+    session was no longer annotated background. Items gone before the oldest one kept
+    fell off; with none kept, all of them did if new ones filled the history.
+    """
+    ids = {id(i) for i in now}
+    kept = [k for k, item in enumerate(was) if id(item) in ids]
+    came = len(now) - len(kept)  # new items pushed at the new end
+    if kept:
+        first = kept[0]
+    else:
+        first = len(was) if came and len(now) >= limit else 0
+    return [item for item in was[first:] if id(item) not in ids]
 
 
 def differing_box(data, mirror: np.ndarray, box):

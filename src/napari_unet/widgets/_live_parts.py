@@ -167,7 +167,8 @@ def save_model(dock) -> Path | None:
     napari for as long (4 s a step on an 8192 x 8192 image), so the copy and the write run
     in a worker (``dock._saving``), and the status line says when the file is written: its
     note (``dock._save_note``) stays on the line the running dock refreshes, until the next
-    Start.
+    Start. A save that ends after the next Start says so once, not on the new run's line
+    (before, "saved step 11" stood on a run begun afresh at step 0).
     """
     from napari.qt.threading import create_worker
 
@@ -203,12 +204,15 @@ def save_model(dock) -> Path | None:
 
     def done(result) -> None:
         saved, step = result
-        dock._save_note = f"; saved step {step} to {saved.name}"
+        last = "" if dock.trainer is trainer else " of the last run"  # Start came meanwhile
+        if not last:  # a new run's line does not say the last run's save
+            dock._save_note = f"; saved step {step} to {saved.name}"
         with contextlib.suppress(RuntimeError):  # napari closed while it was written
-            dock._status.value = f"Saved the model at step {step} to {saved.name}"
+            dock._status.value = f"Saved the model{last} at step {step} to {saved.name}"
 
     def failed(exc) -> None:
-        dock._save_note = f"; saving failed: {in_words(exc)}"
+        last = "" if dock.trainer is trainer else " the last run's model"
+        dock._save_note = f"; saving{last} failed: {in_words(exc)}"
         with contextlib.suppress(RuntimeError):  # napari closed while it was written
             _layers.report_error(dock._status, f"could not save the model: {in_words(exc)}")
 
@@ -284,56 +288,6 @@ def model_path(dock, notes: list[str] | None = None):
     return resolve_model(name)
 
 
-def start_soon(dock) -> None:
-    """The Live dock's Start button: the model is loaded in a thread, then training starts.
-
-    Loading froze napari for 0.5-2 s, most of a Start on an 8192 x 8192 image (the image's
-    normalisation, 1.4 s more, is made on the trainer's thread). Stop, closing the dock or
-    napari meanwhile (``dock.stop()``): training does not begin; so does another image or
-    annotations picked meanwhile (:func:`cancel_pending`): auto chose the model for the image
-    picked at the click, and the other image was trained with it.
-    """
-    from napari.qt.threading import create_worker
-
-    notes: list[str] = []
-    try:
-        path = model_path(dock, notes)
-    except InputError as exc:
-        _layers.report_error(dock._status, str(exc))
-        return
-    dock._loading = token = Pending((dock._image_box.value, dock._labels_box.value))
-    dock._start.enabled = False
-    image, labels = dock._loading.picks  # said: the layer trained on (its own, not a prediction)
-    on = "" if None in (image, labels) else f" to train on {image.name!r} with {labels.name!r}"
-    dock._status.value = "Loading the model" + "".join(f" ({n})" for n in notes) + on + "..."
-    worker = create_worker(_load_for_training, path, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda loaded: dock._loading is token and dock._begin(loaded))
-    worker.errored.connect(lambda exc: dock._loading is token and _load_failed(dock, exc))
-    worker.start()
-
-
-class Pending:
-    """A Start whose model is loading (``dock._loading``): the ``picks`` it was pressed for."""
-
-    def __init__(self, picks: tuple) -> None:
-        self.picks = picks
-
-
-def cancel_pending(dock, picks: tuple) -> None:
-    """A Start loading its model for other picks (image, annotations) than ``picks``: cancelled.
-
-    Before, the model came for the image picked at the click (auto chose by it) and trained
-    the image picked meanwhile. Now nothing begins, and the status says to Start again.
-    """
-    pending = dock._loading
-    if not isinstance(pending, Pending) or pending.picks == picks:
-        return
-    dock._loading = None  # the loaded model is dropped when it comes
-    dock._start.enabled = True
-    dock._status.value = ("Start cancelled: the image or annotations changed while the model "
-                          "was loading. " + idle_text(dock))  # fmt: skip
-
-
 def _load_for_training(path) -> tuple[object, dict]:
     """``(model, metadata)`` of ``path``, and torch's optimiser code made ready (a thread).
 
@@ -347,12 +301,6 @@ def _load_for_training(path) -> tuple[object, dict]:
     loaded = load_model_file(path)
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its imports, off the GUI thread
     return loaded
-
-
-def _load_failed(dock, exc: Exception) -> None:
-    dock._loading = None
-    dock._start.enabled = True
-    _layers.report_error(dock._status, f"could not load the model: {in_words(exc)}")
 
 
 def idle_text(dock) -> str:

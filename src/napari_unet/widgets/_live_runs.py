@@ -4,13 +4,16 @@
   trained so far (:func:`resumable`): its weights, their average, the optimiser's state and
   the step count (:class:`~napari_unet.core.live.trainer.LiveTrainer`'s ``resume``). Start
   used to load the model file again and throw the live steps away, silently. Picking a
-  model in the dock's list (even the same one again), another model file or another image
-  starts afresh from the chosen model. What was annotated (erased background) is carried
-  only to the same annotations layer and plane (:func:`resumable`): on another plane of the
-  stack, or with another annotations layer, its pixels are not those annotated, and the old
-  cells became annotated background there. Nor once the image's data was replaced (the
-  Review dock's next image, say) or the Review dock showed its next image in the
-  annotations: the layers are the same, the image is another.
+  model in the dock's list (even the same one again: the way to start afresh from it),
+  another model file or another image starts afresh from the chosen model, and the
+  stopped line says so (:func:`stopped_note`, kept true as the picks change): before, it
+  still said Start continues it, and the unsaved steps were lost without a word. What was
+  annotated (erased background) is carried only to the same annotations layer and plane
+  (:func:`resumable`): on another plane of the stack, or with another annotations layer,
+  its pixels are not those annotated, and the old cells became annotated background
+  there. Nor once the image's data was replaced (the Review dock's next image, say) or the
+  Review dock showed its next image in the annotations: the layers are the same, the
+  image is another.
 - **Ids are sent as the layer holds them** (:func:`send_box`): cast to int32, a uint32
   layer's id 3,000,000,000 (the Annotate dock's layers are uint32) reached the trainer as a
   negative id, not annotated, and an int64 layer's 2**32 + 1 as 1, merged with cell 1. The
@@ -37,6 +40,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import numpy as np
 
 from napari_unet.widgets._live_boxes import grown
@@ -46,6 +52,7 @@ from napari_unet.widgets._live_stale import changed_since
 from napari_unet.widgets._private import private
 
 __all__ = [
+    "follow_stopped",
     "forget_run",
     "keep_run",
     "reshaped",
@@ -54,6 +61,7 @@ __all__ = [
     "send_box",
     "send_diff",
     "send_start",
+    "show_stopped",
     "start_mirror",
     "stopped_note",
 ]
@@ -103,13 +111,58 @@ def run_note(dock) -> str:
 
 
 def stopped_note(dock) -> str:
-    """The status line once stopped: the steps, a save of the run, and what Start does next."""
+    """The status line once stopped: the steps, a save of the run, and what Start does next.
+
+    What Start does is read from the picks now (:func:`_next_start`): before, the line said
+    "Start continues it" after another model or image was picked, and Start began afresh,
+    the unsaved steps lost without a word.
+    """
     head = f"Stopped after {dock.trainer.step} steps{getattr(dock, '_save_note', '')}"
     problem = reshaped(dock)
     if problem is not None:
         return f"{head}: {problem}; the model is kept."
-    return (f"{head}; the model is kept: Start continues it (pick a model in the list to "
-            "start afresh from it).")  # fmt: skip
+    return f"{head}; {_next_start(dock)}."
+
+
+def _next_start(dock) -> str:
+    """What Start does after Stop: continue the run, or begin afresh from the model picked."""
+    kept, image = getattr(dock, "_kept_for", None), dock._image_box.value
+    if kept is not None and kept[0] == _model_choice(dock) and kept[1] is image:
+        return ("the model is kept: Start continues it (pick another model in the list to "
+                "start afresh)")  # fmt: skip
+    choice, path = _model_choice(dock)
+    model = choice if path is None else Path(path).name
+    why = "another model was picked" if kept is None or kept[0] != (choice, path) else ""
+    why = why or f"{getattr(image, 'name', 'no image')!r} is picked, not the run's image"
+    return (f"{why}: Start begins afresh from {model}; Save model first to keep the "
+            f"{dock.trainer.step} steps")  # fmt: skip
+
+
+def show_stopped(dock) -> None:
+    """Put :func:`stopped_note` on the status line (kept true as the picks change)."""
+    dock._stopped = dock._status.value = stopped_note(dock)
+
+
+def follow_stopped(dock) -> None:
+    """Say again what Start does whenever a model, model file, image or annotations is picked.
+
+    Only while the status line shows the stopped run's note (not an error or a save said).
+    """
+    import weakref
+
+    held = weakref.ref(dock)  # the signals must not keep a closed dock
+
+    def again(*_args) -> None:
+        dock = held()
+        if dock is None or dock.trainer is None or dock.trainer.running:
+            return
+        with contextlib.suppress(RuntimeError):  # the dock closed
+            if dock._status.value == getattr(dock, "_stopped", None):
+                show_stopped(dock)
+
+    for box in (dock._model, dock._model_file, dock._image_box, dock._labels_box):
+        box.changed.connect(again)
+    dock._model.native.activated.connect(again)  # the same entry picked again: afresh too
 
 
 def reshaped(dock) -> str | None:

@@ -12,6 +12,8 @@ is emptied with outlines off and they are switched on without a redraw.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from napari_unet.widgets import _layers
@@ -27,7 +29,8 @@ CONTOUR = 2
 def live_layer(viewer, image, shape: tuple[int, int], dock=None):
     """The ``<image> live prediction`` layer of ``dock``, emptied (made when missing or resized).
 
-    One per Live dock: ``dock`` (the one starting) reuses its own layer, else one of that
+    One per Live dock: ``dock`` (the one starting) reuses its own layer (of the same image,
+    whatever its name now: :func:`_own`), else one of that
     name no other dock holds. Another dock's layer is left alone and this one is made
     beside it (napari names it ``<image> live prediction [1]``): two docks on one image
     (two start models compared) shared one layer, the second Start emptied the first's
@@ -40,8 +43,10 @@ def live_layer(viewer, image, shape: tuple[int, int], dock=None):
     """
     name = f"{image.name} live prediction"
     placement = placement_of(image)
-    named = [ly for ly in viewer.layers if _named_as(ly.name, name)]  # " [1]" too
-    layer = _HELD.first_free(named, name, dock)
+    layer = _own(viewer, image, dock)  # its own first: the image may have been renamed
+    if layer is None:
+        named = [ly for ly in viewer.layers if _named_as(ly.name, name)]  # " [1]" too
+        layer = _HELD.first_free(named, name, dock)
     if layer is not None and layer.data.shape == shape:
         _set_contour(layer, 0, quiet=True)  # emptied without computing outlines
         layer.data = np.zeros(shape, np.int32)
@@ -54,12 +59,29 @@ def live_layer(viewer, image, shape: tuple[int, int], dock=None):
             metadata={_layers.ROLE: "preview"}, **placement,
         )  # fmt: skip
     _HELD.give(layer, dock)
+    _MADE_FOR[layer] = weakref.ref(image)  # not kept alive by its prediction
     _set_contour(layer, CONTOUR, quiet=True)  # an empty plane: nothing to outline
     return layer
 
 
 #: The dock each prediction layer was given to (a second dock makes its own).
 _HELD = Holders("_live")
+#: The image each prediction layer was last emptied for (weakly).
+_MADE_FOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _own(viewer, image, dock):
+    """``dock``'s own prediction layer of ``image``, still in ``viewer``, or None.
+
+    Looked up before the name: the image renamed between Stop and Start (``cells`` to
+    ``nuclei``) left the dock's ``cells live prediction`` with its stale outlines, and a
+    new ``nuclei live prediction`` was made beside it.
+    """
+    layer = getattr(dock, "_live", None)
+    if layer is None or layer not in viewer.layers or _HELD.holder(layer) is not dock:
+        return None
+    made_for = _MADE_FOR.get(layer)
+    return layer if made_for is not None and made_for() is image else None
 
 
 def placement_of(image) -> dict:

@@ -38,15 +38,8 @@ from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_accept import read_only_note
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
 from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plane_note, read_inputs
-from napari_unet.widgets._live_parts import (
-    FILE,
-    TIPS,
-    cancel_pending,
-    keep_idle,
-    model_path,
-    start_soon,
-    stop_soon,
-)
+from napari_unet.widgets._live_loading import cancel_pending, start_soon, stop_loading
+from napari_unet.widgets._live_parts import FILE, TIPS, keep_idle, model_path, stop_soon
 from napari_unet.widgets._live_picks import annotated_choices, follow_picks, region_choices
 from napari_unet.widgets._live_region import link_region, region_note, region_picked
 from napari_unet.widgets._live_view import live_layer, write_box
@@ -105,6 +98,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         when_deleted(self, "_closed")
         viewer.layers.events.removed.connect(self._on_removed)  # first: it stops training
         follow_picks(self)  # the image's annotations picked (not its prediction), as in Train
+        runs.follow_stopped(self)  # after Stop: what Start does, as the picks change
         tab_when_docked(self)
 
     def _timer(self, ms: int, slot, single: bool = False) -> QTimer:
@@ -164,7 +158,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         """Start live training on the chosen image and annotations (False on bad input).
 
         The model is loaded here, on the calling thread (scripts); the Start button loads
-        it in a thread (:func:`~napari_unet.widgets._live_parts.start_soon`).
+        it in a thread (:func:`~napari_unet.widgets._live_loading.start_soon`).
         """
         try:
             loaded = load_model_file(model_path(self))
@@ -220,10 +214,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
 
     def stop(self, _value=None) -> None:
         """Stop training; the model is kept (Save, or Start again)."""
-        if self._loading is not None:  # a model being loaded for Start: no training
-            self._loading = None
-            with contextlib.suppress(RuntimeError):
-                self._start.enabled = True
+        stop_loading(self)  # a model being loaded for Start: no training
         for timer in getattr(self, "_timers", {}).values():
             with contextlib.suppress(RuntimeError):
                 timer.stop()
@@ -244,7 +235,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             _layers.connect_view(self._viewer, self._on_camera, connect=False)
         with contextlib.suppress(RuntimeError):
             self._set_running(False)
-            self._status.value = runs.stopped_note(self)
+            runs.show_stopped(self)  # and what Start does next
 
     def _on_choice(self, _value=None) -> None:
         running = self.trainer is not None and self.trainer.running
