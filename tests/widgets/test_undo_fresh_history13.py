@@ -233,3 +233,24 @@ def test_evaluate_end_keeps_a_layer_read_only_until_its_accept_ends(
     layer.undo()
     assert not np.any(layer.data)
     assert not errors
+
+
+def test_a_large_predict_write_while_evaluate_copies_gives_no_old_history_back(monkeypatch):
+    """A part written in place over UNDO_PIXELS clears the history; Evaluate's release gave
+    the history from before it back (same array), and Ctrl+Z pasted the old result."""
+    from napari.layers import Labels
+
+    from napari_unet.widgets import _predict_place
+    from napari_unet.widgets._evaluate_work import ReadOnly
+
+    layer = Labels(np.zeros((32, 32), np.int32))
+    layer.data_setitem((np.array([3]), np.array([3])), 7)  # an undo step before
+    assert layer._undo_history
+    lock = ReadOnly([layer])
+    monkeypatch.setattr(_predict_place, "UNDO_PIXELS", 0)  # any part: written, history cleared
+    new = np.ones((8, 8), np.int32) * 5
+    _predict_place.write_part(layer, (slice(0, 8), slice(0, 8)), new)
+    lock.release()
+    assert layer.editable and not layer._undo_history
+    layer.undo()  # nothing to undo: the new result stays
+    np.testing.assert_array_equal(layer.data[:8, :8], new)

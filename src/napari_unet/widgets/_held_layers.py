@@ -32,10 +32,13 @@ class Before:
     history: tuple  # napari's (undo, redo) deques, or (None, None)
     data: Any  # its data then: new data since means the history is another array's
     holders: list = field(default_factory=list)
+    cleared: int = 0  # its history started afresh since (a part written in place): too
 
     def data_kept(self, layer) -> bool:
-        """Whether ``layer`` holds the same data as when it was first taken."""
-        return getattr(real(layer), "data", None) is self.data
+        """Whether ``layer`` holds the same data, and history, as when it was first taken."""
+        layer = real(layer)
+        same = getattr(layer, "data", None) is self.data
+        return same and _history.times_cleared(layer) == self.cleared
 
 
 _HELD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -70,6 +73,7 @@ def hold(layer, holder) -> Before:
     if before is None:
         history = _history.history_deques(layer) or (None, None)
         before = Before(layer.editable, str(layer.mode), history, getattr(layer, "data", None))
+        before.cleared = _history.times_cleared(layer)
         _set(layer, before)
     if not any(h is holder for h in before.holders):
         before.holders.append(holder)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+
 _NO_HISTORY: list[str] = []  # said once: napari's Labels keep no undo history we can read
 
 
@@ -56,6 +59,18 @@ def atom_values(atom, undoing: bool = False):
     return None
 
 
+#: How many times each layer's history was started afresh (read by the read-only locks).
+_CLEARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def times_cleared(layer) -> int:
+    """How many times :func:`clear_history` started ``layer``'s history afresh."""
+    try:
+        return _CLEARED.get(layer, 0)
+    except TypeError:  # (a stand-in that takes no weak reference)
+        return 0
+
+
 def clear_history(layer) -> None:
     """Start ``layer``'s undo and redo history afresh: its data was replaced.
 
@@ -72,3 +87,5 @@ def clear_history(layer) -> None:
     if deques is not None:
         set_private(layer, "_undo_history", deque(maxlen=deques[0].maxlen))
         set_private(layer, "_redo_history", deque(maxlen=deques[1].maxlen))
+    with contextlib.suppress(TypeError):  # a lock's kept history is not given back after
+        _CLEARED[layer] = times_cleared(layer) + 1  # (_held_layers.Before.data_kept)

@@ -128,8 +128,8 @@ def _next_start(dock) -> str:
     """What Start does after Stop: continue the run, or begin afresh from the model picked."""
     kept, image = getattr(dock, "_kept_for", None), dock._image_box.value
     if kept is not None and kept[0] == _model_choice(dock) and kept[1] is image:
-        return ("the model is kept: Start continues it (pick another model in the list to "
-                "start afresh)")  # fmt: skip
+        return ("the model is kept: Start continues it (pick a model in the list, the same "
+                "one too, to start afresh)")  # fmt: skip
     choice, path = _model_choice(dock)
     model = choice if path is None else Path(path).name
     why = "another model was picked" if kept is None or kept[0] != (choice, path) else ""

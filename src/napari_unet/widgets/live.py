@@ -175,6 +175,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
             inputs = read_inputs(self, int(model.in_channels))
         except (InputError, OSError) as exc:
             self._start.enabled = self.trainer is None or not self.trainer.running
+            self._stop.enabled = not self._start.enabled  # (enabled while the model loaded)
             _layers.report_error(self._status, str(exc))
             return False
         from napari_unet.core.live.trainer import LiveTrainer

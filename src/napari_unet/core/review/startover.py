@@ -25,25 +25,29 @@ def start_over(review, name: str) -> bool:
     does the note that they were edited. An accepted or corrected image is unreviewed again,
     and its entry says why (``extra["changed"]``, shown by the dock, kept until its next
     verdict); a rejected image or one that needs work keeps its verdict. Returns whether
-    the image started over. Checked under the review file's lock, which a save of the labels
-    holds: a Zarr store renamed aside for a moment by such a save is no vanished file.
+    the image started over. Checked and changed under the review's lock and the review
+    file's lock, in the order a save takes them: a Zarr store renamed aside for a moment by
+    such a save is no vanished file, and a save meanwhile is not undone.
     """
     if review.entries[name].source != "reviewed":
         return False
-    with locked(review.review_file):
+    with review._lock, locked(review.review_file):  # save()'s order: no save in between
         if review.labels_path(name).exists():
             return False
-    with review._lock:
         entry = review.entries[name]
         if entry.source != "reviewed":  # another thread's save or start-over came first
             return False
-        entry.source = entry.objects = None
-        entry.extra.pop("edited", None)
-        if entry.status in ON_LABELS:
-            was, entry.status = entry.status, "unreviewed"
-            entry.updated = review.guard.stamp(name)
-            entry.extra["changed"] = (
-                f"{name}: its reviewed labels (labels/{review.labels_path(name).name}) are gone; "
-                f"it was {was}, and is unreviewed again, shown with the labels it came with"
-            )
+        _forget(review, name, entry)
     return True
+
+
+def _forget(review, name: str, entry) -> None:
+    entry.source = entry.objects = None
+    entry.extra.pop("edited", None)
+    if entry.status in ON_LABELS:
+        was, entry.status = entry.status, "unreviewed"
+        entry.updated = review.guard.stamp(name)
+        entry.extra["changed"] = (
+            f"{name}: its reviewed labels (labels/{review.labels_path(name).name}) are gone; "
+            f"it was {was}, and is unreviewed again, shown with the labels it came with"
+        )
