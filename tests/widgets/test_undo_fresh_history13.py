@@ -254,3 +254,32 @@ def test_a_large_predict_write_while_evaluate_copies_gives_no_old_history_back(m
     assert layer.editable and not layer._undo_history
     layer.undo()  # nothing to undo: the new result stays
     np.testing.assert_array_equal(layer.data[:8, :8], new)
+
+
+def test_an_accept_ends_editable_on_a_layer_another_dock_still_saves(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch, errors
+):
+    """Two Annotate docks on image a; the first starts on b while its accept runs: the
+    layer, still saved by the second dock, stayed read-only for good."""
+    from test_live_accept_hunt10 import _held_accepts
+
+    accept_gate, read = _held_accepts(monkeypatch)
+    viewer = make_napari_viewer()
+    a, b = _images(viewer, ("a", "b"))
+    first = _widget(viewer, a, tmp_path / "pa")
+    second = _widget(viewer, a, tmp_path / "pa")  # the same image, the same project
+    layer = first._annotations
+    assert second._annotations is layer
+    prediction = np.zeros((48, 64), np.uint16)
+    prediction[5:20, 5:20] = 1
+    prediction = viewer.add_labels(prediction, name="a segmentation")
+    first._prediction_combo.reset_choices()
+    first._prediction_combo.value = prediction
+    first._accept_btn.native.click()
+    qtbot.waitUntil(read.is_set, timeout=WORKER_MS)
+    first._image_combo.value = b
+    first._start_btn.native.click()  # the first dock leaves a; the second still saves it
+    accept_gate.set()
+    qtbot.waitUntil(lambda: first._accepting is None, timeout=WORKER_MS)
+    assert layer.editable, "the second dock's session saves it: editable"
+    assert not errors

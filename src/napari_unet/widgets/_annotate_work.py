@@ -35,10 +35,11 @@ from napari_unet.core.annotation.project import read_annotations, write_annotati
 from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.files import check_outputs
 from napari_unet.widgets import _session
-from napari_unet.widgets._annotate_edits import ACCEPTING, chosen_file
+from napari_unet.widgets._annotate_edits import _LOCKED, ACCEPTING, chosen_file
 from napari_unet.widgets._annotate_tiff import export_refusal, import_refusal
 from napari_unet.widgets._evaluate_work import restore_history
 from napari_unet.widgets._held_layers import hold, release
+from napari_unet.widgets._private import real
 
 __all__ = [
     "PART_PIXELS",
@@ -112,14 +113,17 @@ def _failed(dock, labels, kept, exc) -> None:
 def _done(dock, labels, kept) -> None:
     """Editable again, in its mode, with the undo history from before Accept (and the accept).
 
-    Only while it is still the dock's annotations: a layer the session left meanwhile (Start
-    on another image) stays read-only, its history kept for when its image starts again.
-    Before, it became editable though no session saved it, and its strokes were lost.
+    Only while a session saves it (this dock's, or another Annotate dock's on the same
+    image): a layer the session left meanwhile (Start on another image) that no session
+    saves stays read-only, its history kept for when its image starts again. Before, it
+    became editable though no session saved it, and its strokes were lost; and one another
+    dock still saved stayed read-only for good.
     """
     mode, history, token = kept
     mine = labels is dock._annotations
     before = release(labels, token, None if mine else history)
-    if mine and before is not None:  # else Evaluate still holds it: editable when it ends
+    saved = before is not None and real(labels) not in _LOCKED  # another dock's session too
+    if (mine or saved) and before is not None:  # else Evaluate holds it: editable at its end
         labels.editable = True
         labels.mode = mode
         restore_history(labels, *history)
