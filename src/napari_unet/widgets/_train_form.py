@@ -265,10 +265,11 @@ class TrainForm(Container):
         if self._image.value is None or self._labels_box.value is None:
             return
         pair = (self._image.value, self._labels_box.value, self._region.value)
-        if any(_same(pair, added) for added in self._pairs):  # a double click, say
-            # Trained twice, its hold-out strip was trained on through the other copy.
-            self._show_pairs(f"{pair[0].name}+{pair[1].name} is added already")
-            return
+        old = next((k for k, added in enumerate(self._pairs) if _same(pair, added)), None)
+        if old is not None:  # once (a double click, another region): two copies trained the
+            kept, self._pairs[old] = self._pairs[old], pair  # other's hold-out strip
+            what = "is added already" if kept[2] is pair[2] else "takes the region now chosen"
+            return self._show_pairs(f"{pair[0].name}+{pair[1].name} {what}")
         self._pairs.append(pair)
         self._show_pairs()
 
@@ -383,8 +384,8 @@ def _layer(choice):
 
 
 def _same(pair: tuple, other: tuple) -> bool:
-    """Whether two (image, labels, region) triples hold the same layers (by identity)."""
-    return all(a is b for a, b in zip(pair, other, strict=True))
+    """Whether two (image, labels, region) triples hold the same image and labels (any region)."""
+    return all(a is b for a, b in zip(pair[:2], other[:2], strict=True))
 
 
 def _wraps(label) -> None:

@@ -230,7 +230,12 @@ def _val_words(image, labels, trained: list) -> str:
     if labels is None:
         return f" Validating on {image.name!r}: choose its annotations in val annotations."
     text = f" Validating on {image.name!r} against {labels.name!r}."
-    if any(lb is labels and im is not image for im, lb in trained):
+    if any(im is image for im, _ in trained):  # as the command line warns (_train_checks)
+        text += (
+            f" Warning: {image.name!r} is also a training image: its scores, and the best "
+            "model chosen by them, come from pixels the network trained on."
+        )
+    elif any(lb is labels and im is not image for im, lb in trained):
         text += (
             " Warning: those are the training annotations of another image; choose "
             f"{image.name!r}'s own in val annotations."

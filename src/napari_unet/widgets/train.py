@@ -292,6 +292,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
                 kept = "; the last model is kept" if self._result is not None else ""
                 self._status.value = f"stopped before the first step: nothing trained{kept}"
                 self.plot.show_history(self._result and self._result.history)  # kept curves
+                th.drop_blank(self._viewer, getattr(self, "_new_preview", None))  # nothing shown
             return
         self._result, self._result_sent = result, self._run_sent
         to.record(self._written, result.saved_to, result.run_id)
