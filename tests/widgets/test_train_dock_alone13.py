@@ -51,3 +51,31 @@ def test_stop_before_the_first_step_leaves_no_blank_preview(make_napari_viewer, 
     qtbot.waitUntil(lambda: dock._done.is_set() and dock._start.enabled, timeout=120_000)
     assert dock._status.value.startswith("stopped before the first step")
     assert not [layer.name for layer in viewer.layers if "preview" in layer.name]
+
+
+def test_the_default_file_another_programs_run_writes_moves_to_the_next_name(
+    make_napari_viewer, qtbot, tmp_path, errors
+):
+    """A `napari-unet train -o IMAGE.unet.safetensors` running (its claim: a live process of
+    this host): before, the dock's run was refused at its start; the default name moves on,
+    as it does for another dock's run."""
+    import json
+    import os
+    import socket
+
+    import tifffile
+    from test_train_hunt_fixes9 import dock, train
+
+    from napari_unet import touching_cells
+
+    image, labels = touching_cells((96, 96), n_cells=8, seed=0)
+    tifffile.imwrite(tmp_path / "img10.tif", image)
+    claim = {"pid": os.getppid(), "host": socket.gethostname(), "token": "x", "started": "now"}
+    (tmp_path / "img10.unet.safetensors.lock").write_text(json.dumps(claim))
+    viewer = make_napari_viewer()
+    viewer.open(str(tmp_path / "img10.tif"))
+    viewer.add_labels(labels, name="img10 labels")
+    widget = dock(viewer)
+    train(qtbot, widget)
+    assert not errors, errors
+    assert widget._result.saved_to.name == "img10.unet-2.safetensors"

@@ -130,7 +130,9 @@ def claim_output(output: Path | None, explicit: bool, own: dict, done) -> tuple[
         refuse_builtin(output)
 
     def taken(path: Path) -> str:
-        who = holder(path, done)
+        from napari_unet.core.training.output_claim import held_by
+
+        who = holder(path, done) or held_by(path)  # a dock's run, or another program's
         if who is not None:
             return f"is being written by {who}"
         runs = own.get(path.resolve(), set())

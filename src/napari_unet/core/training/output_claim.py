@@ -35,7 +35,7 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["changed", "claimed", "lock_path", "wrote"]
+__all__ = ["changed", "claimed", "held_by", "lock_path", "wrote"]
 
 #: Seconds after which a claim whose file holds no readable owner counts as left behind.
 UNREADABLE_STALE_S = 30.0
@@ -120,13 +120,31 @@ def _take_over(lock: Path, info: dict | None) -> None:
         aside.unlink()
 
 
-def _busy(output: Path, info: dict | None, lock: Path) -> InputError:
+def _who(info: dict | None) -> str:
     if info is None:
-        who = "another training run (starting)"
-    else:
-        pid, host = info.get("pid"), info.get("host")
-        where = "this program" if pid == os.getpid() else f"process {pid} on {host}"
-        who = f"another training run ({where}, since {info.get('started', '?')})"
+        return "another training run (starting)"
+    pid, host = info.get("pid"), info.get("host")
+    where = "this program" if pid == os.getpid() else f"process {pid} on {host}"
+    return f"another training run ({where}, since {info.get('started', '?')})"
+
+
+def held_by(output: str | os.PathLike) -> str | None:
+    """Who holds a live claim on ``output`` now, in words (None: nobody, or a stale claim).
+
+    The Train dock asks before it picks its default file: a command-line run writing
+    ``IMAGE.unet.safetensors`` moves the dock on to ``IMAGE.unet-2.safetensors``, as
+    another dock's run does (before, the dock's run was refused at its start).
+    """
+    key = Path(output).resolve()
+    lock = lock_path(key)
+    if not lock.exists():
+        return None
+    info = _read(lock)
+    return None if _stale(lock, info, key) else _who(info)
+
+
+def _busy(output: Path, info: dict | None, lock: Path) -> InputError:
+    who = _who(info)
     return InputError(
         f"{output.name} is being written by {who}: it is not replaced; wait for that run to "
         f"end or choose another output file. If no such run is going on, remove {lock}"
