@@ -19,7 +19,7 @@ def files_of(path: Path) -> list[Path]:
     re-acquired at another size) are skipped, with a note: before, the review's labels
     folder as ground truth was refused ("no prediction for ... b_labels.old.tif").
     """
-    from napari_unet.cli._label_pairs import is_set_aside, note_set_aside
+    from napari_unet.cli._label_pairs import without_set_aside
     from napari_unet.core.images.io import IMAGE_SUFFIXES, is_zarr
 
     if not path.exists():
@@ -33,12 +33,10 @@ def files_of(path: Path) -> list[Path]:
     )
     if not found:
         raise InputError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    aside = [p for p in found if is_set_aside(p.stem)]
-    if aside:
-        note_set_aside("evaluate", [p.name for p in aside])
-    if len(aside) == len(found):
+    kept = without_set_aside(found, "evaluate")
+    if not kept:
         raise InputError(f"{path}: the folder holds only labels a review set aside")
-    return [p for p in found if p not in aside]
+    return kept
 
 
 def given_by_name(paths) -> bool:

@@ -18,7 +18,7 @@ from napari_unet.core.review import folders as review_folders
 
 __all__ = [
     "LABEL_ENDINGS", "image_name", "is_probabilities", "is_set_aside", "note_probabilities",
-    "note_set_aside", "pair_images",
+    "one_pair_by_name", "pair_images", "without_set_aside",
 ]  # fmt: skip
 
 #: Endings of label file names that name the image they belong to: NAME_labels.tif
@@ -69,12 +69,32 @@ def is_set_aside(stem: str) -> bool:
     return re.fullmatch(rf".+{re.escape(SET_ASIDE_ENDING)}\d*", stem) is not None
 
 
-def note_set_aside(command: str, names: list[str]) -> None:
-    """Say that the labels a review set aside are skipped (before: measured, or refused)."""
-    print(f"napari-unet {command}: note: skipping {len(names)} label file(s) a review set "
-          f"aside ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): the labels of an "
-          "image that changed since it was reviewed; give a file by name to use it",
-          file=sys.stderr)  # fmt: skip
+def without_set_aside(files: list[Path], command: str, keep=()) -> list[Path]:
+    """``files`` less the labels a review set aside (:func:`is_set_aside`), with a note.
+
+    ``keep``: files given by name, used whatever their names. Before, measure measured
+    them as an image ``b_labels.old`` or refused them, evaluate and train refused a review's
+    labels folder.
+    """
+    aside = [p for p in files if is_set_aside(p.stem) and p not in keep]
+    if aside:
+        names = [p.name for p in aside]
+        print(f"napari-unet {command}: note: skipping {len(names)} label file(s) a review set "
+              f"aside ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}): the labels "
+              "of an image that changed since it was reviewed; give a file by name to use it",
+              file=sys.stderr)  # fmt: skip
+    return [p for p in files if p not in aside]
+
+
+def one_pair_by_name(images, labels) -> bool:
+    """Whether one image and one label file are given, both by name (no folder).
+
+    Such a pair goes together whatever the names (``measure seg_labels.tif --images
+    raw.tif``), as ``evaluate`` pairs two files given by name; else a label file named after
+    a missing image goes with no other (:func:`pair_images`).
+    """
+    named = all(Path(p).is_file() or is_zarr(p) for p in [*images, *labels])
+    return len(images) == len(labels) == 1 and named
 
 
 def _ends(stem: str, ending: str) -> bool:

@@ -15,7 +15,7 @@ def expand(paths: list[Path], what: str, labels: bool = False) -> list[Path]:
     (``b_labels.old.tif``) are skipped with a note, as measure and evaluate skip them
     (before, a review's labels folder counted one label file too many).
     """
-    from napari_unet.cli._label_pairs import is_set_aside, note_set_aside
+    from napari_unet.cli._label_pairs import without_set_aside
     from napari_unet.core.images.io import IMAGE_SUFFIXES
 
     out: list[Path] = []
@@ -23,10 +23,7 @@ def expand(paths: list[Path], what: str, labels: bool = False) -> list[Path]:
         if p.is_dir() and p.suffix.lower() != ".zarr":
             inside = (q for q in p.iterdir() if not q.name.startswith("."))  # ._a.tif of macOS
             found = sorted(q for q in inside if q.suffix.lower() in IMAGE_SUFFIXES)
-            aside = [q for q in found if labels and is_set_aside(q.stem)]
-            if aside:
-                note_set_aside("train", [q.name for q in aside])
-            found = [q for q in found if q not in aside]
+            found = without_set_aside(found, "train") if labels else found
             if not found:
                 raise InputError(f"{what}: folder {p} holds no image files")
             out.extend(found)

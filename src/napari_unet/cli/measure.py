@@ -9,10 +9,10 @@ from napari_unet.cli._args import add_option, progress_bar
 from napari_unet.cli._label_pairs import (  # pair_images: train's too, imported from here
     image_name,
     is_probabilities,
-    is_set_aside,
     note_probabilities,
-    note_set_aside,
+    one_pair_by_name,
     pair_images,
+    without_set_aside,
 )
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr
@@ -203,16 +203,9 @@ def run(args: argparse.Namespace) -> int:
     probabilities = [p for p in labels if is_probabilities(p.stem) and p not in given]
     if probabilities:
         note_probabilities("measure", [p.name for p in probabilities])
-    # a review's OUTPUT/labels/b_labels.old.tif: labels that no longer fit b (before: measured
-    # as an image "b_labels.old", or refused as one without an image)
-    aside = [p for p in labels if is_set_aside(p.stem) and p not in given]
-    if aside:
-        note_set_aside("measure", [p.name for p in aside])
-    labels = [p for p in labels if p not in probabilities and p not in aside]
+    labels = without_set_aside([p for p in labels if p not in probabilities], "measure", given)
     images = collect_images(args.images) if args.images else beside
-    # one label file and one image, both named: paired whatever their names (evaluate's too)
-    loose = len(labels) == len(images) == 1 and all(
-        p.is_file() or is_zarr(p) for p in [*args.labels, *(args.images or [])])  # fmt: skip
+    loose = len(labels) == len(images) == 1 and one_pair_by_name(args.labels, args.images or [])
     pairs = pair_images(labels, images, by_order=bool(args.images), loose=loose)
     _check_outputs(args, [*labels, *images])
     rows, summaries, columns, sized = [], [], {"image": None}, 0

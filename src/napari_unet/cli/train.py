@@ -123,14 +123,14 @@ REGION_ENDINGS = ("_regions", "_region", "_masks", "_mask")
 
 
 def _load_pairs(images, labels, regions, config, grey, in_channels=None, validation=False):
+    from napari_unet.cli._label_pairs import one_pair_by_name
     from napari_unet.cli._train_inputs import check_not_own_labels, image_and_label_files
     from napari_unet.core.training.pairs import make_pairs
 
     flags = ("--val", "--val-labels") if validation else ("--images", "--labels")
     # one label file and one image, both named: paired whatever their names (as measure and
     # evaluate pair them); else b_labels.tif never goes with c.png (b.png left the folder)
-    loose = len(images) == len(labels) == 1 and not any(
-        p.is_dir() and p.suffix.lower() != ".zarr" for p in [*images, *labels])  # fmt: skip
+    loose = one_pair_by_name(images, labels)
     images, labels = image_and_label_files(images, labels, flags)
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images ({flags[0]}) but {len(labels)} label files "
