@@ -42,15 +42,21 @@ def _objects(path) -> int:
     return len(np.unique(np.asarray(read_image(path, labels=True)))) - 1
 
 
-def test_an_image_whose_stem_is_another_images_whole_name_keeps_its_own_labels(tmp_path):
-    """The hunter's steps: a.png reviewed, then a.tif (named in full) and a.tif.png."""
+def _a_png_left(tmp_path):
+    """a.png reviewed, then gone; a.tif (named in full, a_labels.tif is a.png's) and
+    a.tif.png added: ``(images, out, review)``."""
     images, out = tmp_path / "images", tmp_path / "out"
     _add(images, "a.png", 10)
     _judge(Review(images, out), "a.png", squares(1))
     (images / "a.png").unlink()
     _add(images, "a.tif", 20)
     _add(images, "a.tif.png", 30)
-    review = Review(images, out)
+    return images, out, Review(images, out)
+
+
+def test_an_image_whose_stem_is_another_images_whole_name_keeps_its_own_labels(tmp_path):
+    """The hunter's steps: a.png reviewed, then a.tif (named in full) and a.tif.png."""
+    images, out, review = _a_png_left(tmp_path)
     paths = {n: (review.labels_path(n), review.prediction_path(n)) for n in review.names}
     assert paths["a.tif"][0].name == "a.tif_labels.tif"
     assert paths["a.tif.png"][0].name == "a.tif.png_labels.tif"  # before: a.tif_labels.tif
@@ -73,13 +79,7 @@ def test_an_image_whose_stem_is_another_images_whole_name_keeps_its_own_labels(t
 
 
 def test_measure_and_evaluate_pair_each_reviewed_file_with_its_image(tmp_path, capsys):
-    images, out = tmp_path / "images", tmp_path / "out"
-    _add(images, "a.png", 10)
-    _judge(Review(images, out), "a.png", squares(1))
-    (images / "a.png").unlink()
-    _add(images, "a.tif", 20)
-    _add(images, "a.tif.png", 30)
-    review = Review(images, out)
+    images, out, review = _a_png_left(tmp_path)
     _judge(review, "a.tif", squares(2))
     _judge(review, "a.tif.png", squares(3))
     export_review(review)
