@@ -501,8 +501,11 @@ def test_a_napari_without_readable_undo_history_is_said_when_evaluate_locks_a_la
     from napari_unet.widgets import _history
     from napari_unet.widgets._evaluate_work import ReadOnly
 
+    class Layer(SimpleNamespace):  # a layer of a napari whose history is not readable
+        __hash__ = object.__hash__  # by identity, as napari's layers
+
     monkeypatch.setattr(_history, "_NO_HISTORY", [])
-    layer = SimpleNamespace(editable=True, mode="paint")
+    layer = Layer(editable=True, mode="paint")
     with pytest.warns(RuntimeWarning, match="loses its undo history"):
         hold = ReadOnly([layer])
     assert not layer.editable

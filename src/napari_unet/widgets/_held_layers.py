@@ -42,39 +42,17 @@ class Before:
 
 
 _HELD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: Layers that take no weak reference (not napari's: a script's stand-in), by id.
-_OTHERS: dict[int, tuple] = {}
-
-
-def _get(layer) -> Before | None:
-    try:
-        return _HELD.get(layer)
-    except TypeError:
-        return _OTHERS.get(id(layer), (None, None))[1]
-
-
-def _set(layer, before: Before | None) -> None:
-    try:
-        if before is None:
-            _HELD.pop(layer, None)
-        else:
-            _HELD[layer] = before
-    except TypeError:
-        if before is None:
-            _OTHERS.pop(id(layer), None)
-        else:
-            _OTHERS[id(layer)] = (layer, before)
 
 
 def hold(layer, holder) -> Before:
     """Make ``layer`` read-only for ``holder`` (again: nothing more); what it was before."""
     layer = real(layer)
-    before = _get(layer)
+    before = _HELD.get(layer)
     if before is None:
         history = _history.history_deques(layer) or (None, None)
         before = Before(layer.editable, str(layer.mode), history, getattr(layer, "data", None))
         before.cleared = _history.times_cleared(layer)
-        _set(layer, before)
+        _HELD[layer] = before
     if not any(h is holder for h in before.holders):
         before.holders.append(holder)
     if layer.editable:
@@ -90,7 +68,7 @@ def release(layer, holder, history: tuple | None = None) -> Before | None:
     one noted at the first hold (the last holder gets that one).
     """
     layer = real(layer)
-    before = _get(layer)
+    before = _HELD.get(layer)
     if before is None:
         data = getattr(layer, "data", None)
         return Before(layer.editable, str(layer.mode), history or (None, None), data)
@@ -99,11 +77,11 @@ def release(layer, holder, history: tuple | None = None) -> Before | None:
         before.history = history
     if before.holders:
         return None
-    _set(layer, None)
+    _HELD.pop(layer, None)
     return before
 
 
 def holders(layer) -> list:
     """Who holds ``layer`` read-only now (empty: no one)."""
-    before = _get(real(layer))
+    before = _HELD.get(real(layer))
     return [] if before is None else list(before.holders)
