@@ -19,6 +19,8 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange.identity import imported_identity, package_identity
+from napari_unet.core.exchange.rdfcheck import AGAIN as _AGAIN
+from napari_unet.core.exchange.rdfcheck import DAMAGED as _DAMAGED
 from napari_unet.core.exchange.rdfcheck import check_description
 from napari_unet.core.exchange.spec import (
     CONFIG_KEY,
@@ -28,9 +30,6 @@ from napari_unet.core.exchange.spec import (
 )
 from napari_unet.core.exchange.weightsize import read_capped, refuse_oversized, weights_limit
 from napari_unet.core.models.carried import attach
-
-_DAMAGED = "the package file is damaged or incomplete"
-_AGAIN = "download, copy or export it again"
 
 
 def load_description(path: Path):

@@ -12,6 +12,7 @@ zipfile and yaml are needed (no bioimageio, no torch).
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -22,6 +23,9 @@ MAX_BYTES = 8 * 2**20
 MAX_NODES = 500_000
 #: The names bioimageio.spec takes for a package's description (also ``NAME.rdf.yaml``...).
 NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
+#: How a package whose bytes are damaged is named, and what to do (also for its weights).
+DAMAGED = "the package file is damaged or incomplete"
+AGAIN = "download, copy or export it again"
 
 
 def is_description(name: str) -> bool:
@@ -66,12 +70,36 @@ def check_description(path: Path) -> None:
             if file.is_file() and is_description(file.name):
                 check_text(_read(file.open("rb"), file.stat().st_size, where), where)
     elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:  # an end record, but no list behind it
+            raise InputError(f"{where}: {DAMAGED} (the zip archive is corrupt: {exc}); "
+                             f"{AGAIN}") from None  # fmt: skip
+        with archive:
             for info in archive.infolist():
                 if not info.is_dir() and is_description(info.filename):
-                    check_text(_read(archive.open(info), info.file_size, where), where)
+                    check_text(_read_entry(archive, info, where), where)
     elif path.is_file():
         check_text(_read(path.open("rb"), path.stat().st_size, where), where)
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    """:func:`_read` of a zip entry; a damaged one is an InputError that says so.
+
+    Before, a package whose rdf.yaml had one flipped byte (a bit-rotted download) ended
+    import, predict and export in a traceback: "BadZipFile: Bad CRC-32 for file 'rdf.yaml'".
+    """
+    name = info.filename
+    try:
+        return _read(archive.open(info), info.file_size, where)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # CRC, deflate, cut
+        raise InputError(f"{where}: {DAMAGED}: its {name} cannot be read ({exc}); "
+                         f"{AGAIN}") from None  # fmt: skip
+    except (NotImplementedError, RuntimeError) as exc:  # an unknown compression, encrypted
+        raise InputError(
+            f"{where}: its {name} cannot be read ({exc}); a bioimage.io package holds it "
+            "unencrypted, stored or deflated"
+        ) from None
 
 
 def _read(stream, size: int, where: str) -> bytes:

@@ -154,17 +154,43 @@ def check_spec(spec: dict | None) -> dict:
             raise InputError(f"background must be 'dark' or 'bright'; got {spec}")
         if "clip" in spec and not (_numbers(spec, "clip") and spec["clip"] >= 0):
             raise InputError(f"clip must be a number >= 0; got {spec}")
-    fixed = spec["method"] == "fixed"
-    if fixed and not (_numbers(spec, "min", "max") and spec["min"] < spec["max"]):
-        raise InputError(f"'fixed' normalisation needs numbers 'min' < 'max'; got {spec}")
+    if spec["method"] == "fixed":
+        _check_fixed(spec)
     return spec
 
 
+def _check_fixed(spec: dict) -> None:
+    """Refuse a ``fixed`` range that is not ``min < max`` within the float32 range.
+
+    Pixels are normalised in float32 (and refused beyond its range, :func:`check_pixels`):
+    ``min=-1e308, max=1e308`` was accepted, its span overflowed to infinity and every
+    image became zeros.
+    """
+    big = float(np.finfo(np.float32).max)
+    if not (_numbers(spec, "min", "max") and spec["min"] < spec["max"]):
+        raise InputError(f"'fixed' normalisation needs numbers 'min' < 'max'; got {spec}")
+    if max(abs(spec["min"]), abs(spec["max"]), float(spec["max"]) - float(spec["min"])) > big:
+        raise InputError(
+            f"'fixed' normalisation needs 'min' and 'max' within +-{big:.3g} and less than "
+            f"that apart (pixels are normalised in float32); got {spec}"
+        )
+
+
 def _numbers(spec: dict, *keys: str) -> bool:
-    """Whether ``spec`` holds a finite real number (not a bool) under each of ``keys``."""
-    values = [spec.get(k) for k in keys]
-    real = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
-    return real and bool(np.all(np.isfinite(np.asarray(values, np.float64))))
+    """Whether ``spec`` holds a finite real number (not a bool) under each of ``keys``.
+
+    An integer too large for a float (``10**400`` in a model file's JSON) is not one: it
+    raised OverflowError where a model was read, instead of the file's InputError.
+    """
+    for value in (spec.get(k) for k in keys):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return False
+        try:
+            if not np.isfinite(float(value)):
+                return False
+        except OverflowError:
+            return False
+    return True
 
 
 def sample_stride(shape) -> int:

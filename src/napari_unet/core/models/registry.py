@@ -8,6 +8,7 @@ Model files and the command line name architectures the same way::
 from __future__ import annotations
 
 import inspect
+import sys
 
 from torch import nn
 
@@ -101,8 +102,29 @@ def build_model(config: dict) -> nn.Module:
             raise InputError(f"{key} {value} is beyond what a network may have (at most {limit})")
     try:
         model = ARCHITECTURES[arch](**kwargs)
-    except TypeError as exc:  # e.g. a string where a number belongs
-        raise InputError(f"invalid config for architecture {arch!r}: {exc}") from exc
+    except InputError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:  # a list, "abc" or 10**400 for a number
+        why = _not_numbers(arch, kwargs) or str(exc)
+        raise InputError(f"invalid config for architecture {arch!r}: {why}") from exc
     if head is not None:  # recorded in the config, so model files carry it
         model.config = {**model.config, "head": head}
     return model
+
+
+def _not_numbers(arch: str, kwargs: dict) -> str:
+    """Name the settings of numbers (by their defaults) whose values are no usable number.
+
+    Before, a model file's config with ``"dropout": "abc"`` (or ``10**400``) ended in
+    ValueError (OverflowError) where the network was built, not in the file's InputError.
+    """
+    defaults = default_config(arch)
+    bad = []
+    for key, value in kwargs.items():
+        if type(defaults.get(key)) not in (int, float):
+            continue
+        real = isinstance(value, int | float) and not isinstance(value, bool)
+        if not real or (isinstance(value, int) and abs(value) > sys.float_info.max):
+            shown = "an integer beyond the float range" if real else repr(value)[:40]
+            bad.append(f"{key} must be a number, got {shown}")
+    return "; ".join(bad)
