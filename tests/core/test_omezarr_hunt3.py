@@ -19,8 +19,13 @@ zarr = pytest.importorskip("zarr")
 
 
 def _store(path, version="0.4"):
+    """An OME-Zarr image: create_labels' pyramid less its "image-label" (not a label image)."""
     for level in create_labels(path, (64, 64), (32, 32), 2, version=version):
         level[:] = 1
+    group = zarr.open_group(str(path), mode="r+")
+    attrs = dict(group.attrs)
+    attrs.get("ome", attrs).pop("image-label")
+    group.attrs.put(attrs)
     return path
 
 

@@ -213,6 +213,9 @@ def _predict_all(args: argparse.Namespace) -> int:
             "or keep"
         )
     sources = collect_inputs(args.inputs, images_only=True)
+    from napari_unet.core.inference.slidestore import check_not_label_image
+
+    check_not_label_image(*sources)  # a label image's ids are no pixels: before any work
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")
     store = bool(args.scheduler)  # predicted on the cluster into a Zarr store

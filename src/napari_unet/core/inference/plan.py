@@ -329,16 +329,17 @@ class Predictor:
     ) -> Generator[PredictProgress, None, object]:  # fmt: skip
         """Predict chunk by chunk into a new Zarr store at ``path``, yielding progress.
 
-        ``scheduler`` is a ``dask.distributed`` address (``"tcp://host:8786"``); default:
-        this process, one chunk after another. ``region`` as for :meth:`iter_probabilities`.
-        Returns the stored probabilities (lazy). An existing ``path`` is replaced only when
-        it holds probabilities napari-unet wrote (or is an empty folder); a path that is,
-        holds or lies inside the input's store is refused (InputError, before any work);
-        ``overwrite`` replaces any Zarr store but the input's.
+        ``scheduler``: a ``dask.distributed`` address (default: this process, chunk after
+        chunk); ``region`` as for :meth:`iter_probabilities`. Returns the stored
+        probabilities (lazy). Refused before any work (InputError): an OME-Zarr label image
+        as input; a ``path`` that is, holds or lies in the input's store; an existing one
+        but an empty folder or probabilities napari-unet wrote (``overwrite``: any store).
         """
         from napari_unet.core.inference.chunked import iter_store
-        from napari_unet.core.inference.probstore import check_store_output
+        from napari_unet.core.inference.probstore import check_store_output, input_stores
+        from napari_unet.core.inference.slidestore import check_not_label_image
 
+        check_not_label_image(*input_stores(image))  # its ids are no pixels to segment
         check_store_output(path, image, overwrite=overwrite)
         probs = self.lazy_probabilities(image, region)
         return (yield from iter_store(probs, path, scheduler, overwrite=overwrite))

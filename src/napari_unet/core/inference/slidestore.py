@@ -27,6 +27,7 @@ __all__ = [
     "axis_blocks",
     "check_output",
     "LABELS_MARK",
+    "check_not_label_image",
     "check_slide_input",
     "is_marked_labels",
     "label_layout",
@@ -77,7 +78,53 @@ def check_slide_input(src: Path) -> None:
     if p.is_dir():  # a group that is no image (a bioformats2raw layout): which path to give
         from napari_unet.core.images.omezarr import open_image
 
+        check_not_label_image(p)
         open_image(p)  # lazy: metadata only
+
+
+def check_not_label_image(*paths: str | os.PathLike) -> None:
+    """Refuse an OME-Zarr label image (or one of its levels) given as the image to predict.
+
+    A label image's pixels are object ids, not an image: before, ``slide
+    IMAGE.zarr/labels/cells`` labelled its ids as grey levels and wrote
+    ``labels/napari-unet`` inside that label image (deleted with it by the next
+    ``--overwrite`` of ``cells``), and ``predict`` and ``predict_to_zarr`` labelled it too.
+    The message names the image it labels. Files and plain stores pass; the readers that
+    open label images as labels (napari's, ``measure``'s) do not come here.
+    """
+    from napari_unet.core.images.io import is_zarr
+    from napari_unet.core.images.omezarr import ome_kind
+
+    for p in map(Path, paths):
+        if not p.is_dir():
+            continue
+        kind, label, lead = ome_kind(p), p, ""
+        if kind is None and is_zarr(p.parent) and ome_kind(p.parent) == "labels":
+            kind, label, lead = "labels", p.parent, f"{p} is a level of {p.parent}: "
+        if kind != "labels":
+            continue
+        image = _labelled_image(label)
+        what = f"{lead}{label} is a label image of {image}" if image else (
+            f"{lead}{label} is an OME-Zarr label image ('image-label')"
+        )  # fmt: skip
+        give = f"give the image: {image}" if image else "give the image it labels"
+        raise InputError(f"{what} (object ids, not pixels to segment); {give}")
+
+
+def _labelled_image(label: Path) -> Path | None:
+    """The OME-Zarr image ``label`` labels (its ``image-label`` source, or ``../..``)."""
+    from napari_unet.core.images.omezarr import group_attrs, ome_kind
+
+    found = group_attrs(label)
+    meta = found[0].get("image-label") if found else None
+    source = meta.get("source") if isinstance(meta, dict) else None
+    rel = source.get("image") if isinstance(source, dict) else None
+    ways = [rel] if isinstance(rel, str) and rel else []
+    for way in [*ways, "../.."]:
+        image = Path(os.path.normpath(label / way))
+        if image != label and image.is_dir() and ome_kind(image) == "image":
+            return image
+    return None
 
 
 def label_layout(shape, side, top: int) -> tuple[tuple[int, int], tuple[int, int], int]:
