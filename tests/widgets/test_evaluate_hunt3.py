@@ -132,5 +132,5 @@ def test_a_removed_scored_layer_is_not_held_by_the_tables(make_napari_viewer, qt
     assert any(entry[0] is gt for entry in widget._edits._watched)
     viewer.layers.remove(gt)
     assert not any(entry[0] is gt for entry in widget._edits._watched)  # before: kept
-    assert [entry[0] for entry in widget._edits._watched] == [pred] * 3
+    assert [entry[0] for entry in widget._edits._watched] == [pred] * 4
     assert "'gt' since removed" in widget._status.value

@@ -28,6 +28,7 @@ __all__ = [
     "ReadOnly",
     "check_overlay",
     "copy_layers",
+    "is_stack",
     "plan",
     "progress_text",
     "restore_history",
@@ -61,6 +62,23 @@ class Plan:
 def _data(layer) -> Any:
     """A layer's full-resolution data (the first level of a multiscale layer)."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def _stack(shape: tuple[int, ...]) -> bool:
+    """Planes to score one by one: 3 axes or more, but not ``(Y, X, 1)``.
+
+    Labels saved with a samples axis (:func:`~napari_unet.core.images.labels.has_sample_axis`)
+    are one image, as the core, the command line and the Weight map dock read them; the
+    dock scored them row by row before, each row a "plane".
+    """
+    from napari_unet.core.images.labels import has_sample_axis
+
+    return len(shape) >= 3 and not has_sample_axis(shape)
+
+
+def is_stack(layer) -> bool:
+    """Whether ``layer`` (None: no) is a stack to score plane by plane (:func:`_stack`)."""
+    return getattr(layer, "ndim", 2) > 2 and _stack(tuple(np.shape(_data(layer))))
 
 
 def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Plan, list]:
@@ -107,14 +125,15 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
     elif region_layer is not None:
         check_same_grid(region_layer, gt_layer)
         got = tuple(np.shape(_data(region_layer)))
-        if got != shape and not (len(shape) >= 3 and got == shape[1:]):  # 2D: every plane
+        flat = shape[1:] if _stack(shape) else shape[:2]  # 2D: every plane, or (Y, X) of 1
+        if got != shape and not (len(shape) >= 3 and got == flat):
             raise InputError(
                 f"the annotated region {region_layer.name!r} has shape {got}, but the "
                 f"labels have shape {shape}; expected the same shape"
             )
         region = ("labels", region_layer.name, _data(region_layer))
         layers.append(region_layer)
-    planes = shape[0] if per_plane and len(shape) >= 3 else 1
+    planes = shape[0] if per_plane and _stack(shape) else 1
     preds = [(layer.name, _data(layer)) for layer in predictions]
     return Plan(_data(gt_layer), preds, region, per_plane, planes * len(preds)), layers
 
@@ -138,18 +157,26 @@ def check_overlay(layer, gt_layer) -> None:
 
 
 def _region_mask(region: tuple | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The annotated region as a bool mask of ``shape`` (a 2D one marks every plane)."""
+    """The annotated region as a bool mask of ``shape`` (a 2D one marks every plane).
+
+    Of ``(Y, X, 1)`` labels (one image) the mask is ``(Y, X)``: their samples axis goes.
+    """
     from napari_unet.core.annotation.regions import region_mask
+    from napari_unet.core.images.labels import has_sample_axis
 
     if region is None:
         return None
     kind, name, *rest = region
+    one = has_sample_axis(shape)  # (Y, X, 1)
     if kind == "shapes":
-        mask = region_mask(rest[0], rest[1], shape)
+        flat = one and all(np.shape(v)[-1] <= 2 for v in rest[0])  # 2D shapes: on (Y, X)
+        mask = region_mask(rest[0], rest[1], shape[:2] if flat else shape)
     else:
         mask = np.asarray(rest[0]) != 0
-        if mask.shape != shape:
+        if mask.shape != shape and not (one and mask.shape == shape[:2]):
             mask = np.broadcast_to(mask, shape)  # one region drawn for every plane
+    if one and mask.ndim == 3:
+        mask = mask[..., 0]
     if not mask.any():
         raise InputError(f"the annotated region {name!r} is empty; draw or paint it")
     return np.ascontiguousarray(mask)
@@ -161,11 +188,15 @@ def copy_layers(plan: Plan) -> list[tuple[str, list]]:
     Each pair is ``(name, ground truth, prediction, region or None)``: one per plane of a
     stack scored plane by plane, else one.
     """
+    from napari_unet.core.images.labels import has_sample_axis
+
     gt = np.array(plan.gt)
     region = _region_mask(plan.region, gt.shape)
+    one = has_sample_axis(gt.shape)  # (Y, X, 1): one image, scored as (Y, X)
+    gt = gt[..., 0] if one else gt
     jobs = []
     for name, data in plan.predictions:
-        pred = np.array(data)
+        pred = np.array(data)[..., 0] if one else np.array(data)
         if plan.per_plane and gt.ndim >= 3:
             planes = [None] * gt.shape[0] if region is None else region
             pairs = [(f"plane {z}", gt[z], pred[z], planes[z]) for z in range(gt.shape[0])]

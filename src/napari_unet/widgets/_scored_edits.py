@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from napari_unet.widgets._redrawn import REDRAW, edited_since, labels_fingerprint
+
 
 class ScoredEdits:
     """The names of the scored layers edited since a run began (painted, erased, new data).
@@ -13,6 +15,11 @@ class ScoredEdits:
     tables' only when it ends with results (:meth:`adopt`). Before, a run's start forgot
     the tables' record, and after a Cancel or a failed run the tables were current again
     for a ground truth edited since.
+
+    An undo or redo (Ctrl+Z) sends only napari's ``set_data``, as a new slice does: a
+    Labels layer redrawn counts as edited when it differs from when the run began
+    (:func:`._redrawn.edited_since`). Before, the tables of a stroke undone after
+    Evaluate looked current.
     """
 
     EVENTS = ("data", "paint", "labels_update")
@@ -59,12 +66,15 @@ class ScoredEdits:
     def _connect(self, layers, names: list[str]) -> list:
         watched = []
         for layer in layers:
-            callback = self._callback(layer, names)
+            edited, redrawn = self._callbacks(layer, names)
             for event in self.EVENTS:
                 emitter = getattr(layer.events, event, None)
                 if emitter is not None:
-                    emitter.connect(callback)
-                    watched.append((layer, event, callback))
+                    emitter.connect(edited)
+                    watched.append((layer, event, edited))
+            if hasattr(layer.events, "paint"):  # Labels: an undo or redo only redraws it
+                getattr(layer.events, REDRAW).connect(redrawn)
+                watched.append((layer, REDRAW, redrawn))
         return watched
 
     @staticmethod
@@ -72,10 +82,18 @@ class ScoredEdits:
         for layer, event, callback in watched:
             getattr(layer.events, event).disconnect(callback)
 
-    def _callback(self, layer, names: list[str]):
+    def _callbacks(self, layer, names: list[str]):
+        """``(edited, redrawn)``: an edit event, and a redraw that differs from the start."""
+        before = [labels_fingerprint([layer])]  # as the run is about to read the layer
+
         def edited(_event=None) -> None:
+            before.clear()  # edited: redraws tell nothing more (nor keep its old array)
             if layer.name not in names:
                 names.append(layer.name)
             self.on_edit()
 
-        return edited
+        def redrawn(_event=None) -> None:  # read-only (being copied): history held apart
+            if before and layer.editable and edited_since(before[0], [layer]):
+                edited()
+
+        return edited, redrawn

@@ -193,7 +193,8 @@ class EvaluateWidget(_layers.KeepsPicks, Container):
         if self._ground_truth.value is not None:
             self._gt_missing, self._unpaired = None, False
         picked = [*self._predictions(), self._ground_truth.value]
-        self._per_plane.visible = any(getattr(lyr, "ndim", 2) > 2 for lyr in picked)
+        # (Y, X, 1) labels (a samples axis) are one image: no planes to score one by one
+        self._per_plane.visible = any(_evaluate_work.is_stack(lyr) for lyr in picked)
         if self._running:
             return False  # the status shows the run's progress; its end checks again
         gone, text = [], ""

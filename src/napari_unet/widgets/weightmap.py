@@ -19,6 +19,7 @@ from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._labels_default import LabelsDefault
 from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._private import real
+from napari_unet.widgets._redrawn import labels_fingerprint
 from napari_unet.widgets._train_helpers import RegionDefault
 from napari_unet.widgets._weightmap_work import (
     EditWatch,
@@ -218,14 +219,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def _inputs_fingerprint(self) -> tuple | None:
         """:func:`fingerprint` of the labels and of a Labels region (None: cannot tell)."""
-        layer, region = self._labels_box.value, self._mask.value
-        labels = None if layer is None else fingerprint(layer)
-        if labels is None:
-            return None
-        if region is None or not hasattr(region.events, "paint"):  # none, or Shapes
-            return labels, None
-        marked = fingerprint(region)
-        return None if marked is None else (labels, marked)
+        layer = self._labels_box.value
+        return None if layer is None else labels_fingerprint([layer, self._mask.value])
 
     def _on_quiet(self) -> None:
         if not self._must_run:  # only redrawn: run when an undo or redo changed the inputs
