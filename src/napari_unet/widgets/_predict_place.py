@@ -8,7 +8,9 @@ use that it did not make (a probability map from another tool, a segmentation op
 a file) is never removed or written over, nor is a Labels result the user painted into;
 the new result goes to a new layer ``"<name> 2"`` and :attr:`Results.notes` says so. It
 also remembers which model wrote each segmentation: another model of the same name (two
-``model.safetensors`` in two folders) gets a layer of its own (:meth:`Results.name_for`).
+``model.safetensors`` in two folders) gets a layer of its own (:meth:`Results.name_for`),
+as does another image of the same name; a view of a big image gets a layer of the view's
+part of it (:mod:`~napari_unet.widgets._predict_region`).
 
 Whether the user painted there is told without reading the whole layer on the GUI thread
 where that would cost: napari's undo, redo and stroke history
@@ -29,44 +31,17 @@ import zlib
 import numpy as np
 
 from napari_unet.widgets._history import clear_history, history_deques
-from napari_unet.widgets._made_layers import own_layers, place, shear_matrix, units_of
+from napari_unet.widgets._made_layers import own_layers, place
+from napari_unet.widgets._predict_region import (
+    at_box,
+    box_of,
+    frame,
+    grown,
+    made_for,
+    mark,
+    placement,
+)
 from napari_unet.widgets._review_snapshot import history_token, same_token
-
-
-def placement(layer, k: int) -> dict:
-    """The geometry of the last ``k`` axes of ``layer``, as napari's layer arguments.
-
-    Scale and translate, and the rotation, shear and affine matrices restricted to those
-    axes: a result of a channels-first image (the channels left out) lies on its pixels.
-    """
-    n = layer.ndim
-    if k > n:  # more axes than the image (a package's probability channels first)
-        return _leading(placement(layer, n), k - n)
-    last = list(range(n - k, n))
-    return {
-        "scale": np.asarray(layer.scale, dtype=float)[-k:],
-        "translate": np.asarray(layer.translate, dtype=float)[-k:],
-        "rotate": np.asarray(layer.rotate, dtype=float)[np.ix_(last, last)],
-        "shear": shear_matrix(layer.shear, n)[np.ix_(last, last)],
-        "affine": np.asarray(layer.affine.set_slice(last).affine_matrix, dtype=float),
-        "units": units_of(layer, k),
-    }
-
-
-def _leading(where: dict, extra: int) -> dict:
-    """``where`` with ``extra`` leading axes left as they are (scale 1, no move)."""
-
-    def grown(matrix: np.ndarray) -> np.ndarray:
-        out = np.eye(len(matrix) + extra)
-        out[extra:, extra:] = matrix
-        return out
-
-    return {
-        "scale": np.r_[np.ones(extra), where["scale"]],
-        "translate": np.r_[np.zeros(extra), where["translate"]],
-        **{key: grown(where[key]) for key in ("rotate", "shear", "affine")},
-        "units": ("pixel",) * extra + tuple(where["units"]),
-    }
 
 
 class EditState:
@@ -165,20 +140,34 @@ class Results:
         self._owners: dict[str, str] = {}  # per result name: the model that wrote it last
         self.notes: list[str] = []  # said after a run: a layer kept, and where the result went
 
-    def name_for(self, image_name: str, models: list[str], owner: str) -> str:
-        """The result name of a run of model ``owner`` (``models``: names it may take).
+    def name_for(self, image, models: list[str], owner: str) -> str:
+        """The result name of a run of model ``owner`` on the image layer ``image``.
 
-        The name the model's result layer has (updated in place), else the first that no
-        other model's result layer has, ``"<image> segmentation (<models[0]> 2)"`` and on
-        past them. Before, a second model of the same name wrote into the first's layer.
+        ``models``: the names it may take. The name of the model's result layer of this
+        image (updated in place), else the first that no other result layer has:
+        ``"<image> segmentation (<models[0]> 2)"`` and on past another model's layers, and
+        ``"<image> segmentation (<model>) 2"`` past this model's layer of another image of
+        the same name (:func:`~._predict_region.made_for`). Before, a second model of the
+        same name wrote into the first's layer, and a second image of the same name (day 2's
+        ``cells``) into the first image's (or removed it).
         """
         layers = self._viewer.layers
-        held = {key: self._owners.get(key) for key, (layer, given, *_) in self._labels.items()
+        held = {key: (self._owners.get(key), made_for(layer, image))
+                for key, (layer, given, *_) in self._labels.items()
                 if layer in layers and layer.name == given}  # fmt: skip
         extra = [f"{models[0]} {k}" for k in range(2, len(held) + 3)]
-        names = [result_name(image_name, model) for model in (*models, *extra)]
-        mine = [name for name in names if name in held and held[name] == owner]
-        return mine[0] if mine else next(name for name in names if name not in held)
+        names = [result_name(image.name, model) for model in (*models, *extra)]
+        for name in names:  # this model's layer of this image: "<name>" or "<name> 2"...
+            mine = [key for key, of in held.items() if of == (owner, True)
+                    and (key == name or key.startswith(f"{name} "))]  # fmt: skip
+            if mine:
+                return mine[0]
+        for name in names:
+            if name not in held:
+                return name
+            if held[name][0] == owner:  # this model's layer of another image of this name
+                return next_free({*held, *(layer.name for layer in layers)}, name)
+        return names[-1]  # not reached: there are more names than layers held
 
     def put(self, name: str, values: np.ndarray, full: tuple, index: list, kind: str, image,
             kept: np.ndarray | None = None, owner: str | None = None):  # fmt: skip
@@ -191,8 +180,16 @@ class Results:
         cells of one id read as one object when measured). ``kept``: a copy of ``values``
         made off the GUI thread (what the dock wrote, remembered; else copied here).
         """
-        key, start, where = name, None, placement(image, len(full))
-        if kind == "labels":
+        key, start, own = name, None, self._own(name, kind)
+        full, index, box, fresh = frame(own, full, index)  # a big image's view: its box
+        where = at_box(placement(image, len(full)), box)
+        if box is not None and not fresh and box_of(own) not in (None, box):
+            self._grow(key, own, box, where, image, kind)  # to hold this view too
+        if fresh:  # far from the view in the dock's layer: a layer of its own
+            target, name = None, next_free(self._viewer.layers, name)
+            if kind == "labels":
+                self.notes.append(f"This view is far from {own.name!r}: its result is in {name!r}")
+        elif kind == "labels":
             target, name, start = self._target(name, full, index)
         else:
             target, name = self._own_image(name, full)
@@ -221,6 +218,7 @@ class Results:
                 start = np.zeros(full, values.dtype) if start is None else start
                 start[tuple(index)] = values
             target = self._add(name, values if start is None else start, kind, where)
+        mark(target, image, box)  # whose result, and where on it (a later image's: not here)
         if kind == "labels":
             self._wrote(key, target, values, index, kept)
             self._owners[key] = owner
@@ -228,6 +226,30 @@ class Results:
         else:
             self._images[key] = (target, target.name)
         return target
+
+    def _own(self, key: str, kind: str):
+        """The dock's layer of result ``key`` (None: none, or renamed since)."""
+        made = self._labels if kind == "labels" else self._images
+        layer, given, *_ = made.get(key, (None, None))
+        return layer if layer in self._viewer.layers and layer.name == given else None
+
+    def _grow(self, key: str, own, box: tuple, where: dict, image, kind: str) -> None:
+        """Make the dock's layer ``own`` of a view's result cover ``box``, its pixels kept.
+
+        What the dock wrote is grown alike, so an edit made before is still seen as one.
+        """
+        old = box_of(own)
+        if kind == "labels":
+            layer, given, wrote, token = self._labels[key]
+            clean = token is not None and token == edit_state(own)
+            own.data = grown(own.data, old, box)
+            clear_history(own)  # the steps were of the smaller array
+            self._labels[key] = (layer, given, grown(wrote, old, box),
+                                 edit_state(own) if clean else None)  # fmt: skip
+        else:
+            own.data = grown(own.data, old, box)
+        place(own, where)
+        mark(own, image, box)
 
     def _wrote(self, key: str, target, values, index: list, kept=None) -> None:
         """Remember what the dock wrote into ``target`` and its history, to tell edits by.

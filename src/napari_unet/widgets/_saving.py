@@ -31,6 +31,8 @@ __all__ = [
     "layer_source",
     "model_output",
     "model_path",
+    "opened_from",
+    "refuse_opened",
     "save_labels",
     "save_run",
     "save_trained_model",
@@ -100,7 +102,7 @@ def layer_source(layer) -> Path | None:
     return Path(src) if src else None
 
 
-def suggested_labels_path(labels_layer, image_layer) -> Path:
+def suggested_labels_path(labels_layer, image_layer, opened=()) -> Path:
     """``NAME_labels.tif`` (or ``.zarr`` for very large labels) beside the image's file.
 
     ``NAME`` is the image's name as the folder tools read it
@@ -108,18 +110,50 @@ def suggested_labels_path(labels_layer, image_layer) -> Path:
     ``predict``, ``measure`` and the Review dock pair the file as the image's labels.
     Before, ``NAME.labels.tif`` was suggested: they took it for another image. An image
     read from inside a Zarr store (``experiment.zarr/raw``) gets a name beside the
-    outermost store (``experiment_labels.tif``), never one inside it (refused).
+    outermost store (``experiment_labels.tif``), never one inside it (refused). When a
+    layer of ``opened`` was read from that file (the image's ground truth, open beside
+    it), the next label name no open layer was read from and no file has
+    (``NAME_masks.tif``, ``NAME_label.tif``, ``NAME_mask.tif``), still read as the image's
+    labels: before, the ground truth's file was suggested, and saving replaced it. A layer
+    of the view's part of a big image (:func:`~._predict_region.box_of`) is suggested as
+    ``.zarr``, which keeps where it lies on the image.
     """
     from napari_unet.core.review.folders import stem_of
+    from napari_unet.widgets._predict_region import box_of
 
-    big = int(labels_layer.data.size) > ZARR_PIXELS
+    big = int(labels_layer.data.size) > ZARR_PIXELS or box_of(labels_layer) is not None
     suffix = ".zarr" if big else ".tif"
     src = layer_source(image_layer)
-    stem = _plain(labels_layer.name)
-    if src is not None:
-        src = enclosing_store(src) or src
-        return src.with_name(f"{stem_of(src)}_labels{suffix}")
-    return Path.home() / f"{stem}{suffix}"
+    if src is None:
+        return Path.home() / f"{_plain(labels_layer.name)}{suffix}"
+    src = enclosing_store(src) or src
+    path = src.with_name(f"{stem_of(src)}_labels{suffix}")
+    if opened_from(path, opened) is None:
+        return path
+    other = (src.with_name(f"{stem_of(src)}{end}{suffix}") for end in ("_masks", "_label", "_mask"))
+    return next((p for p in other if not os.path.lexists(p) and not opened_from(p, opened)), path)
+
+
+def opened_from(path: Path, layers) -> object | None:
+    """The first of ``layers`` read from the file ``path`` (napari's ``source.path``), if any."""
+    from napari_unet.core.files import same_file
+
+    return next((ly for ly in layers if (src := layer_source(ly)) and same_file(path, src)), None)
+
+
+def refuse_opened(status, path: Path, layers) -> bool:
+    """Whether ``path`` is refused, and said so in ``status``: a layer was read from it.
+
+    Saving there would replace the file an open layer shows (the image's ground truth).
+    """
+    from napari_unet.widgets._layers import report_error
+
+    layer = opened_from(Path(path), layers)
+    if layer is not None:
+        name = Path(path).name
+        report_error(status, f"{name} is an input: the layer {layer.name!r} was read from it, "
+                     "and saving there would replace it; choose another name")  # fmt: skip
+    return layer is not None
 
 
 def _plain(name: str) -> str:

@@ -284,7 +284,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         """Put the result into the viewer (a region/plane goes into the full-size layer)."""
         req, layer = self._req, self._req["layer"]
         full, index = self._where()
-        name = self._placed.name_for(layer.name, req["model_names"], req["model_id"])
+        name = self._placed.name_for(layer, req["model_names"], req["model_id"])
         seg = self._put(name, labels, full, index, "labels", kept)
         if self._form.probabilities:
             probs = probabilities_name(layer.name, name)  # the model's own, as its result
@@ -300,7 +300,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         """
         req, layer = self._req, self._req["layer"]
         full, index = self._where()
-        name = self._placed.name_for(layer.name, req["model_names"], req["model_id"])
+        name = self._placed.name_for(layer, req["model_names"], req["model_id"])
         self._last = None
         if out["kind"] == "labels":
             seg = self._put(name, out["labels"], full, index, "labels", out.get("kept"))
@@ -344,12 +344,13 @@ class PredictWidget(_layers.KeepsPicks, Container):
             _layers.report_error(self._status, "no segmentation to save: predict first")
             self._save_labels.enabled = False
             return
-        suggested = _saving.suggested_labels_path(seg, image)
+        opened = [*self._viewer.layers, image]  # no file a layer was read from is replaced
+        suggested = _saving.suggested_labels_path(seg, image, opened)
         path = path or _saving.ask_path(
             self.native, "Save segmentation", suggested, _saving.LABEL_FILTERS
         )
-        if path is not None:
-            inputs = [_saving.layer_source(ly) for ly in (seg, image)]
+        if path is not None and not _saving.refuse_opened(self._status, path, opened):
+            inputs = [_saving.layer_source(ly) for ly in opened]
             data = np.array(seg.data)  # painting meanwhile changes nothing
             placed = _saving.labels_placement(seg)  # the TIFF's pixel size, the OME-Zarr's
             _layers.run_saving(self._status, _saving.save_labels, data, path, inputs, placed)
