@@ -30,6 +30,7 @@ from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._private import real
 from napari_unet.widgets._review_actions import Bridge, measure_shown
 from napari_unet.widgets._review_form import KEYS, ReviewForm
+from napari_unet.widgets._review_notes import ShownNotes
 from napari_unet.widgets._review_snapshot import SnapshotSaver
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class ReviewWidget(Container):
         from napari_unet.widgets._review_layers import EditWatch
 
         self._edits = EditWatch()  # the labels as loaded or last saved (undo is no event)
+        self._notes = ShownNotes()  # the shown prediction's warnings (channels averaged...)
         self._clock, self._measure_job = time.monotonic(), 0
         self.awaiting_model = None  # Train on corrected's token: its runs' models are used
         self._form = ReviewForm()
@@ -318,6 +320,7 @@ class ReviewWidget(Container):
         _review_conflicts.shown(self, item.name)  # what another session does since is seen
         self._edits.start(self._labels_layer, item, entry)  # the labels the image came with
         self._clock = time.monotonic()
+        self._notes.show(self.review, item)  # found by the prefetch thread, said once
         self._show_status()
         if warning := entry.extra.get("changed"):
             from napari.utils.notifications import show_warning
@@ -362,7 +365,7 @@ class ReviewWidget(Container):
         note = f" Error: {self._conflict_note}" if self._conflict_note else ""
         self._status.value = (
             f"{self._position()} {name}: {entry.status}; {found}; {entry.seconds:.0f} s spent"
-        ) + (f". {changed}" if changed else "") + note
+        ) + (f". {changed}" if changed else "") + note + self._notes.line(self._shown)
 
     def _show_progress(self) -> None:
         if self.prefetcher is None:

@@ -63,6 +63,9 @@ class Item:
     editable: np.ndarray | None = None
     #: The largest id of ``labels`` (None: not known).
     top: int | None = None
+    #: Out-of-domain warnings of a prediction (a grey model averaged the image's channels,
+    #: ...), found when it was made (:mod:`~napari_unet.core.review.domain_notes`).
+    notes: tuple[str, ...] = ()
 
 
 def failure_stamp(review, name: str) -> tuple:

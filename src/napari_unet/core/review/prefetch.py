@@ -9,7 +9,9 @@ cache holds the labels read-only (painting can never change them); the thread al
 the editable copy the viewer paints on for the current and the next image (a *spare*, see
 :meth:`Prefetcher.get`), so a big image's copy is not made on the GUI thread. With
 ``queue_all`` it goes on through the whole folder, writing each prediction to the output
-folder without keeping it in memory: memory holds ``cache`` images, not the folder.
+folder without keeping it in memory: memory holds ``cache`` images, not the folder. The
+out-of-domain warnings of a prediction kept (a grey model averaged the image's channels:
+:mod:`~napari_unet.core.review.domain_notes`) are found here too and go with its item.
 
 Plain threads, no Qt: ``on_ready(name)`` and ``on_error(name, message)`` are called from the
 prediction thread; a GUI marshals them to its own thread.
@@ -29,6 +31,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import read_image
 from napari_unet.core.images.named import check_planes
 from napari_unet.core.inference.scale import AUTO
+from napari_unet.core.review.domain_notes import Stopped, cached_notes, predict_noted
 from napari_unet.core.review.items import (
     Item,
     editable_labels,
@@ -44,10 +47,6 @@ __all__ = ["Item", "Prefetcher", "editable_labels", "model_key"]
 
 #: How many of the wanted images (the current one, the next) get a spare editable copy.
 SPARES = 2
-
-
-class _Stopped(Exception):
-    """The prefetcher was closed during a prediction."""
 
 
 class Prefetcher:
@@ -294,7 +293,7 @@ class Prefetcher:
             stamp, files = file_stamp(self.review.path(name)), failure_stamp(self.review, name)
             try:
                 item = replace(self._fetch(name), stamp=stamp)
-            except _Stopped:
+            except Stopped:
                 break
             except (InputError, OSError, ValueError, RuntimeError, MemoryError) as exc:
                 with self._cond:  # the files as before the read: a copy ending meanwhile
@@ -328,12 +327,17 @@ class Prefetcher:
             return Item(name, image, pending, "reviewed", warning)
         stored = self._stored(name, image, changed)
         warning = self.review.entries[name].extra.get("changed", warning)  # labels set aside
-        if stored is not None:
-            return Item(name, image, *stored, warning)
-        labels = self._predict(image)
+        if stored is not None:  # a cached prediction averaged the channels too
+            cached = str(stored[1]).startswith("prediction")
+            notes = cached_notes(image, self._metadata, self._predictor) if cached else ()
+            return Item(name, image, *stored, warning, notes=notes)
+        with self._cond:  # its warnings, when it is kept (not for one predicted to disk)
+            noted = name in self._wanted[: self.cache_size]
+        labels, notes = self._predict(image, noted)
         self._cache_prediction(name, labels)
         self._done.add(name)
-        return Item(name, image, labels, f"prediction ({self.model_name})", warning)
+        source = f"prediction ({self.model_name})"
+        return Item(name, image, labels, source, warning, notes=notes)
 
     def _stored(self, name: str, image: np.ndarray, changed: bool) -> tuple | None:
         """``(labels, source)`` on disk for ``name`` that fit ``image``; None: predict it.
@@ -376,17 +380,7 @@ class Prefetcher:
         lay = self._predictor.layout(image)
         return (*lay.stack_shape, *lay.planes.shape[-2:])
 
-    def _predict(self, image: np.ndarray) -> np.ndarray:
-        from napari_unet.core.inference.segment import iter_labels
-
-        gen = iter_labels(
-            self._predictor, self._post, image, metadata=self._metadata, object_size=AUTO
-        )
-        while True:
-            if self._closed:
-                gen.close()
-                raise _Stopped
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return np.asarray(stop.value[0])
+    def _predict(self, image: np.ndarray, noted: bool = True) -> tuple[np.ndarray, tuple]:
+        """``(labels, out-of-domain warnings)`` of ``image`` (:func:`predict_noted`)."""
+        stopped = lambda: self._closed  # noqa: E731
+        return predict_noted(self._predictor, self._post, image, self._metadata, stopped, noted)
