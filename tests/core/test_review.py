@@ -253,8 +253,10 @@ def test_killing_the_process_during_autosave_leaves_every_file_loadable(folder, 
     import subprocess
     import sys
 
-    images, _ = folder
-    out = tmp_path / "out"
+    images, out = tmp_path / "big", tmp_path / "out"
+    images.mkdir()
+    for name in ("a", "b"):  # images of the labels' size: save_labels refuses others
+        write_image(images / f"{name}.tif", np.full((1536, 1536), 100, np.uint16))
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER)
     rng = np.random.default_rng(0)

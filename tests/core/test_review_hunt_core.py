@@ -140,7 +140,8 @@ def test_an_image_reacquired_at_another_size_is_predicted_again(tmp_path, tiny_m
 def test_reviewed_labels_that_do_not_fit_an_unchanged_image_say_what_to_do(tmp_path, tiny_model):
     review = Review(_images(tmp_path / "images", names=("a",)), tmp_path / "out")
     review.check_hash("a.tif")
-    review.save_labels("a.tif", np.ones((16, 16), np.int32))  # not of this image
+    review.save_labels("a.tif", _square())
+    write_image(review.labels_path("a.tif"), np.ones((16, 16), np.int32))  # not of this image
     item, errors = _fetch(review, tiny_model)
     assert item is None and "move" in errors[0] and "a_labels.tif elsewhere" in errors[0]
     assert (review.output / "labels" / "a_labels.tif").exists()  # left where it is

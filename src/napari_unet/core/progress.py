@@ -25,8 +25,9 @@ def drain(
 
     Parameters
     ----------
-    gen : generator
-        Yields progress events, returns the result.
+    gen : generator or iterable
+        Yields progress events, returns the result. Any other iterable (a list of events)
+        is run through as well; its result is None.
     callback : callable, optional
         Called with every event, in order. A ``KeyboardInterrupt`` raised in it (Ctrl-C
         while it runs) is thrown into the generator, so that it cleans up (a training run
@@ -40,6 +41,16 @@ def drain(
     object
         The generator's return value.
     """
+    if not hasattr(gen, "__next__"):  # a list: "'list' object is not an iterator" before
+        try:
+            gen = iter(gen)
+        except TypeError:
+            from napari_unet.core.errors import InputError
+
+            raise InputError(
+                f"drain: expected a progress generator (iter_train(...), iter_predict(...)), "
+                f"got {type(gen).__name__}"
+            ) from None
     while True:
         try:
             event = next(gen)
@@ -50,7 +61,8 @@ def drain(
                 callback(event)
             except KeyboardInterrupt as exc:
                 with contextlib.suppress(StopIteration):
-                    gen.throw(exc)  # it cleans up (a run saves) and raises it again
+                    if hasattr(gen, "throw"):  # a generator cleans up (a run saves)
+                        gen.throw(exc)  # and raises it again
                 raise  # never swallowed, even by a generator that caught it
         if bar is not None and hasattr(event, "done") and hasattr(event, "total"):
             if event.total is not None and bar.total != event.total:

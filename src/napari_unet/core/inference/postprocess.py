@@ -143,7 +143,7 @@ def probabilities_to_labels(
     Parameters
     ----------
     foreground : numpy.ndarray
-        ``(H, W)`` foreground probability in [0, 1].
+        ``(H, W)`` foreground probability in [0, 1]; NaN or infinite values: InputError.
     threshold : float
         Pixels above it are foreground.
     min_size : int
@@ -170,6 +170,12 @@ def probabilities_to_labels(
     prob = np.asarray(foreground)
     if prob.ndim != 2:
         raise InputError(f"expected a 2D probability map; got shape {prob.shape}")
+    if prob.dtype.kind in "fc" and not (finite := np.isfinite(prob)).all():  # before: silent
+        raise InputError(  # a NaN column cut a cell in two; all NaN gave no object
+            f"the probability map holds {int(finite.size - finite.sum())} NaN or infinite "
+            "value(s); expected probabilities in [0, 1] (a network whose training diverged "
+            "predicts NaN: train it again with a lower rate); replace them (np.nan_to_num)"
+        )
     Postprocess(threshold, min_size, gap, split)  # checks the values
     cross = ndimage.generate_binary_structure(2, 1)
     labels, n = ndimage.label(prob > threshold, structure=cross, output=np.int32)

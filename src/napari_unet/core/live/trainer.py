@@ -30,40 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_unet.core.live.config import LiveConfig
 from napari_unet.core.live.data import Box, LiveData, check_plane, other_pairs
 from napari_unet.core.live.saved import file_metadata, start_metadata
-from napari_unet.core.live.view import VIEW_MAX_PIXELS
 from napari_unet.core.training.sampling import CropSampler
 
 __all__ = ["LiveConfig", "LiveSampler", "LiveTrainer", "ViewResult"]
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """Settings of live training (defaults chosen for 2 CPU cores; docs/live.md)."""
-
-    lr: float = 1e-3
-    batch_size: int = 4
-    crop_size: int = 128
-    #: Share of crops centred in recently updated boxes, and on disagreement pixels.
-    recent_share: float = 0.3
-    error_share: float = 0.15
-    #: Seconds after which an updated box no longer counts as recent.
-    recent_s: float = 30.0
-    #: Share of crops from the other annotated images, when some are given.
-    other_share: float = 0.3
-    #: Steps after which the view is predicted again without being asked.
-    refresh_steps: int = 25
-    #: The model shown, saved and snapshot is an exponential moving average of the trained
-    #: weights with this decay per step (0: the trained weights themselves). With a few
-    #: cells and a constant rate the weights swing from batch to batch; the average does not.
-    ema: float = 0.98
-    #: Arithmetic of the view's prediction: "auto" is bf16 on a CPU with bf16 matrix units
-    #: (about 2x faster, the same objects; core.live.view), else fp32; or "fp32", "bf16".
-    view_precision: str = "auto"
-    #: The most pixels of the view predicted (its centre; core.live.view.capped_view).
-    view_max_pixels: int = VIEW_MAX_PIXELS
-    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ __all__ = [
     "check_metadata",
     "check_table",
     "field_problem",
+    "saved_problem",
+    "type_problem",
 ]
 
 #: Bytes per element of the dtypes safetensors writes.
@@ -117,26 +119,16 @@ def check_metadata(path: Path, info: dict, n_classes: int | None = None) -> None
     names' count only with ``n_classes``, the network's).
     """
     if _depth(info) > MAX_DEPTH:
-        raise ModelFileError(
-            f"{path}: its metadata is nested more than {MAX_DEPTH} levels deep; the file is "
-            "corrupted or was edited"
-        )
+        raise ModelFileError(f"{path}: {DEPTH_PROBLEM}; the file is corrupted or was edited")
     version = info.get("format_version")
     if not _whole(version):
         raise ModelFileError(
             f"{path}: format_version must be a whole number; got {version!r}; the file was "
             "not written by napari-unet or was edited"
         )
-    for key, kind in METADATA_TYPES.items():
-        value = info.get(key, kind())
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            what = f"metadata {key!r} must be a {kind.__name__}"
-            raise ModelFileError(f"{path}: {what}; got {value!r}")
-    if not 0 <= info.get("separation_gap", 0) <= MAX_SEPARATION_GAP:
-        raise ModelFileError(
-            f"{path}: metadata 'separation_gap' must be 0 to {MAX_SEPARATION_GAP} px; got "
-            f"{info['separation_gap']!r}"
-        )
+    problem = type_problem(info)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
     names = info.get("class_names", [])
     if not all(isinstance(n, str) for n in names):
         raise ModelFileError(f"{path}: class_names must be strings; got {names!r}")
@@ -154,6 +146,38 @@ def check_metadata(path: Path, info: dict, n_classes: int | None = None) -> None
         raise ModelFileError(f"{path}: {problem}; the file was edited or is damaged")
 
 
+DEPTH_PROBLEM = f"its metadata is nested more than {MAX_DEPTH} levels deep"
+
+
+def type_problem(info: dict) -> str | None:
+    """What is wrong with the known keys' types or the ``separation_gap`` range; else None.
+
+    The types are :data:`METADATA_TYPES`'s; the message names the key.
+    """
+    for key, kind in METADATA_TYPES.items():
+        value = info.get(key, kind())
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"metadata {key!r} must be a {kind.__name__}; got {_shown(value)}"
+    if not 0 <= info.get("separation_gap", 0) <= MAX_SEPARATION_GAP:
+        return (
+            f"metadata 'separation_gap' must be 0 to {MAX_SEPARATION_GAP} px; got "
+            f"{info['separation_gap']!r}"
+        )
+    return None
+
+
+def saved_problem(info: dict, n_classes: int | None = None) -> str | None:
+    """What :func:`check_metadata` would refuse in the header ``info``, without a path; else None.
+
+    :func:`~napari_unet.save_model` asks it before writing: before, it wrote a
+    ``separation_gap`` of -4 or ``metrics`` of 0.81 that the reader then refused, over a good
+    file.
+    """
+    if _depth(info) > MAX_DEPTH:
+        return DEPTH_PROBLEM
+    return field_problem(info, n_classes)
+
+
 def field_problem(info: dict, n_classes: int | None = None) -> str | None:
     """What is wrong with the metadata's values, naming the field; else None.
 
@@ -162,8 +186,11 @@ def field_problem(info: dict, n_classes: int | None = None) -> str | None:
     :func:`~napari_unet.save_model`, the model file's reader and import (before, the reader
     let through values save and import refuse: an ``object_size`` of "big" crashed predict,
     a ``name`` of 5 crashed export; an ``object_size`` of 1e300 or a ``background`` of
-    ``[1]`` crashed predict with a traceback).
+    ``[1]`` crashed predict with a traceback). The known keys' types first (:func:`type_problem`).
     """
+    problem = type_problem(info)
+    if problem:
+        return problem
     size = info.get("object_size")  # a number: median_diameter(...)[0], not its pair
     if size is not None and not 0 < (_number(size) or 0) <= MAX_OBJECT_SIZE:
         return (

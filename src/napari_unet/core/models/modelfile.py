@@ -28,7 +28,7 @@ from napari_unet.core.models.filecheck import (
     check_finite,
     check_metadata,
     check_table,
-    field_problem,
+    saved_problem,
 )
 from napari_unet.core.models.sniff import looks_like_text, sniff
 from napari_unet.core.models.tensorwrite import write_tensors
@@ -169,9 +169,6 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
         if not isinstance(value, dict):
             raise InputError(f"{key} must be a dict, got {value!r}")
     check_spec(normalization)
-    problem = field_problem(extras, n_classes)  # object_size, name, authors, postprocess...
-    if problem:
-        raise InputError(problem)  # the reader refuses the same
     base_provenance = {
         "package": "napari-unet",
         "package_version": __version__,
@@ -185,13 +182,18 @@ def _header_text(model, tensors: dict, extras: dict) -> str:
     }
     header |= extras
     try:
-        return json.dumps(header, sort_keys=True, default=_json_default)
+        text = json.dumps(header, sort_keys=True, default=_json_default)
     except (TypeError, ValueError) as exc:
         bad = [k for k in header if not _jsonable(header[k])]
         raise InputError(
             f"model metadata must be JSON-able (numbers, strings, lists, dicts); "
             f"key(s) {', '.join(bad) or '?'} are not: {exc}"
         ) from exc
+    # what the reader will see: object_size, postprocess, separation_gap, metrics' type...
+    problem = saved_problem(json.loads(text), n_classes)
+    if problem:
+        raise InputError(f"{problem}; nothing was written")  # the reader refuses the same
+    return text
 
 
 def _filled_config(given):
@@ -225,7 +227,9 @@ _BUILTIN_NAMES = ("nuclei", "nuclei-brightfield", "auto")
 
 
 def _existing(path: str | os.PathLike) -> Path:
-    """``path`` as a Path; a clear error when it is missing or a folder."""
+    """``path`` as a Path; a clear error when it is not a path, missing or a folder."""
+    if not isinstance(path, str | os.PathLike):  # None, 5, b"m": a TypeError from pathlib
+        raise InputError(f"a model file's path must be a string or a Path; got {path!r:.60}")
     path = Path(path)
     if not path.exists():  # a bare name was probably meant as a built-in model
         hint = "" if path.suffix else f" (built-in models: {', '.join(_BUILTIN_NAMES)})"

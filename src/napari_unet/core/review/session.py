@@ -41,6 +41,7 @@ from napari_unet.core.review.folders import (
     stem_of,
 )
 from napari_unet.core.review.guard import LabelsGuard
+from napari_unet.core.review.labels_check import labels_to_save
 from napari_unet.core.review.renames import carry_renamed, rename_notes
 from napari_unet.core.review.reviewfile import (
     STATUSES,
@@ -249,12 +250,11 @@ class Review:
     def save_labels(self, name: str, labels: np.ndarray) -> Path:
         """Write the reviewed labels of ``name`` (atomically) and count its objects.
 
-        Labels another session wrote since this one read or wrote them are not overwritten
-        (:mod:`~napari_unet.core.review.guard`): these go to ``conflicts/``, and
+        Labels not fitting the image: InputError. Labels another session wrote since this one read
+        or wrote them are not overwritten (:mod:`.guard`): these go to ``conflicts/``, and
         :attr:`on_conflict` is called with the :class:`LabelsConflict` (None: raised).
         """
-        labels = np.asarray(labels)
-        path = self.labels_path(name, labels.shape)
+        labels, path = labels_to_save(self, name, labels)  # InputError: not the image's
         path.parent.mkdir(parents=True, exist_ok=True)  # deleted meanwhile: made again
         with locked(self.review_file):  # the other session checks and writes under it too
             written = self.guard.write(name, path, lambda: write_image(path, labels))

@@ -14,7 +14,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels, check_not_saved_mask
 from napari_unet.core.images.normalize import check_pixels
 
-__all__ = ["check_counts", "checked_image", "checked_labels", "checked_region"]
+__all__ = ["check_counts", "checked_image", "checked_labels", "checked_region", "listed"]
 
 
 def refuse_name(value, name: str, what: str, how: str) -> None:
@@ -45,7 +45,17 @@ def checked_labels(labels, name: str):
 
 
 def check_counts(images, labels, regions, names) -> tuple[list, list]:
-    """One label image (and region, and name) per image; returns the regions and names."""
+    """One label image (and region, and name) per image; returns the regions and names.
+
+    ``images`` and ``labels`` must have a length (lists, tuples): a generator is refused in
+    words (before: "object of type 'generator' has no len()"); :func:`listed` lists them.
+    """
+    for what, value in (("images", images), ("labels", labels)):
+        if not hasattr(value, "__len__"):
+            raise InputError(
+                f"make_pairs: {what} is a {type(value).__name__}; expected a list (one item "
+                f"per image): pass list({what})"
+            )
     if len(images) == 0:
         raise InputError("no training images given; expected at least one image/labels pair")
     if len(images) != len(labels):
@@ -57,6 +67,17 @@ def check_counts(images, labels, regions, names) -> tuple[list, list]:
     if len(names) != len(images):  # before, zip's own ValueError
         raise InputError(f"{len(images)} images but {len(names)} names; give one per image")
     return regions, names
+
+
+def listed(*values) -> tuple:
+    """``values``, each iterable without a length (a generator, ``map``) made a list.
+
+    Lists, tuples, arrays (one image where make_pairs takes a list: refused after) and None
+    come back as given.
+    """
+    return tuple(
+        list(v) if hasattr(v, "__iter__") and not hasattr(v, "__len__") else v for v in values
+    )
 
 
 def checked_image(img, label_shape: tuple, name: str, in_channels, channel) -> np.ndarray:

@@ -26,6 +26,7 @@ from napari_unet.core.training.pairinputs import (  # checked_image: the docks' 
     checked_image,
     checked_labels,
     checked_region,
+    listed,
 )
 from napari_unet.core.training.targets import WeightMapSettings, check_parameters
 
@@ -158,8 +159,10 @@ def cached_target_and_weights(
     return _copies(result)
 
 
-def _counted(images, labels, regions, names) -> tuple[list, list]:
-    """:func:`check_counts`, after refusing an array where make_pairs takes a list of them.
+def _counted(images, labels, regions, names) -> tuple:
+    """``(images, labels, regions, names)`` listed (generators too) and :func:`check_counts`.
+
+    An array where make_pairs takes a list of them is refused.
 
     Before, one image passed as an array was read as a list of its rows: "pair 1: labels:
     expected 2D ... got 1D (347,)", or "1 images but 260 label images".
@@ -170,7 +173,8 @@ def _counted(images, labels, regions, names) -> tuple[list, list]:
                 f"make_pairs: {what} is one array (shape {tuple(value.shape)}); it takes lists "
                 "of them, one item per image: make_pairs([image], [labels]) for one pair"
             )
-    return check_counts(images, labels, regions, names)
+    images, labels, regions, names = listed(images, labels, regions, names)
+    return (images, labels, *check_counts(images, labels, regions, names))
 
 
 def _copies(arrays: tuple) -> tuple:
@@ -239,7 +243,7 @@ def make_pairs(
         Different shapes, bad labels (a mask: label it first; a file name: read it first;
         floats), an empty region, other channel counts, 2D labels of a stack, no cell at all.
     """
-    regions, names = _counted(images, labels, regions, names)
+    images, labels, regions, names = _counted(images, labels, regions, names)
     pairs: list[TrainPair] = []
     channels, out = None, []  # what is said of stack planes with cells no region covers
     for img, lab, reg, name in zip(images, labels, regions, names, strict=True):

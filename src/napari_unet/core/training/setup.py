@@ -12,12 +12,13 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.models.carried import attach
+from napari_unet.core.models.filecheck import MAX_SEPARATION_GAP
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig
 
 __all__ = [
-    "Stop", "batch_workers", "check_config", "check_pairs", "crop_sizes", "init_model",
-    "is_stopped", "make_optimizer", "data_facts", "make_sampler", "no_holdout_beside",
+    "Stop", "batch_workers", "check_config", "check_pairs", "check_stop", "crop_sizes",
+    "init_model", "is_stopped", "make_optimizer", "data_facts", "make_sampler", "no_holdout_beside",
     "object_size", "start_file", "step_random",
 ]  # fmt: skip
 
@@ -46,6 +47,11 @@ def check_config(config) -> TrainConfig:
         raise InputError(
             f"config: expected a TrainConfig, got a {type(config).__name__}; pass {hint}, "
             "e.g. napari_unet.TrainConfig(steps=500, crop_size=96)"
+        )
+    if config.gap > MAX_SEPARATION_GAP:  # before: trained, then its model file was refused
+        raise InputError(
+            f"gap must be at most {MAX_SEPARATION_GAP} px (a separation gap is a few pixels, "
+            f"as a model file records it), got {config.gap}"
         )
     return config
 
@@ -106,11 +112,27 @@ def make_sampler(config: TrainConfig, pairs, input_size: int, output_size: int, 
     return sampler, config.workers or 1
 
 
-def check_pairs(pairs, what: str = "pairs") -> list | None:
+def check_stop(stop) -> Stop:
+    """``stop`` when it is None, a ``threading.Event`` or a callable; else InputError.
+
+    Before, ``train(..., stop=5)`` failed at the first step: "'int' object is not callable".
+    """
+    if stop is None or isinstance(stop, threading.Event) or callable(stop):
+        return stop
+    raise InputError(
+        f"stop: expected a threading.Event or a function returning True to stop, got "
+        f"{type(stop).__name__} {stop!r:.40}"
+    )
+
+
+def check_pairs(pairs, what: str = "pairs", like: list | None = None) -> list | None:
     """``pairs`` as a list of :class:`TrainPair`; anything else refused in plain words.
 
     Before, ``train([(image, labels)], ...)`` or ``val=[(image, labels)]`` raised an
     AttributeError deep in the trainer. ``val`` may be None; training pairs not empty.
+    Every pair has the channel count of the first (of ``like``'s first, the training pairs,
+    if given): pairs of separate make_pairs calls, grey and colour, trained some steps, then
+    failed on a tensor shape; colour validation pairs of a grey run were scored anyway.
     """
     if pairs is None and what == "val":
         return None
@@ -127,7 +149,21 @@ def check_pairs(pairs, what: str = "pairs") -> list | None:
         )
     if what == "pairs" and not items:
         raise InputError("no training pairs given")
+    _same_channels(items, what, like[0] if like else None)
     return items
+
+
+def _same_channels(items: list, what: str, first) -> None:
+    """Refuse the first pair of ``items`` whose channel count is not ``first``'s."""
+    first = first if first is not None else (items[0] if items else None)
+    for i, pair in enumerate(items):
+        if pair.image.shape[0] != first.image.shape[0]:
+            raise InputError(
+                f"{what}[{i}] ({pair.name!r}) has {pair.image.shape[0]} channel(s) but "
+                f"pairs[0] ({first.name!r}) has {first.image.shape[0]}; all pairs (validation "
+                "too) need the same channel count: make them with the same make_pairs(..., "
+                "in_channels=N), or convert the images"
+            )
 
 
 def start_file(init, pairs):

@@ -55,6 +55,7 @@ from napari_unet.core.training.setup import (
     batch_workers,
     check_config,
     check_pairs,
+    check_stop,
     crop_sizes,
     data_facts,
     init_model,
@@ -365,7 +366,8 @@ def iter_train(
             f"the model was already trained for {resume.steps_done} steps; set steps above "
             f"that to continue (steps is the total count)"
         )
-    pairs, val = check_pairs(pairs), check_pairs(val, "val")  # before: AttributeErrors
+    pairs, stop = check_pairs(pairs), check_stop(stop)  # before: AttributeErrors, TypeErrors
+    val = check_pairs(val, "val", like=pairs)  # and the training pairs' channel count
     init = start_file(init, pairs)  # "auto": the built-in model for these images
     config = with_start_normalization(config, init and resolve_model(init), resume)
     if output is not None:  # before any work: a run must be able to keep what it trains
