@@ -331,11 +331,23 @@ def save_run(result, path: Path, inputs=()) -> Path:
     previous optimiser state) is removed once the new model is written. Before, saving
     over another run's model kept that run's ``NAME.best``, which Resume and the Predict
     dock then took for this run's best.
+
+    The best is written to a temporary first and put in place only once the model is
+    written: a failed save leaves the old model and its ``NAME.best`` as they were (before,
+    ``NAME.best`` was replaced first, and a model write that failed then left the old model
+    beside this run's best). A best that cannot be written is warned about, and the model
+    is saved without one (the replaced model's ``NAME.best`` goes all the same).
     """
-    from napari_unet.core.training.checkpoint import drop_replaced, save_carried_best, save_result
+    from napari_unet.core.training.checkpoint import drop_replaced, save_result
+    from napari_unet.widgets._staged_best import discard, place_best, stage_best
 
     path = model_output(path, inputs, resumable=True)
-    save_carried_best(result, path, result.steps_done)  # every step's best is "carried" here
-    save_result(result, path)
+    staged, failed = stage_best(result, path)
+    try:
+        save_result(result, path)
+    except BaseException:
+        discard(staged)
+        raise
+    place_best(result, path, staged, failed)
     drop_replaced(result, path)
     return path
