@@ -3,7 +3,8 @@
 - **Open folder** checks the new folder and model (:func:`prepare_open`) while the review
   open now keeps running: a refused choice leaves it as it was.
 - **Export** runs :func:`napari_unet.core.review.export.iter_export` in a thread worker and
-  shows its one-line report.
+  shows its one-line report; labels whose write failed are tried again first, and if they
+  still fail it refuses (:func:`unwritten`: it reads the labels files).
 - **Train on corrected** (:mod:`napari_unet.widgets._review_training`) reads the corrected
   images and their labels in a thread worker; a model trained on them is switched to
   (:func:`switch_model`): the images not reviewed yet are predicted again with it.
@@ -94,7 +95,10 @@ def export(dock) -> None:
     if dock.review is None:
         return
     dock.save()
-    dock.writer.flush()
+    dock.writer.retry()  # edits whose write failed (a locked file, a share gone): again first
+    if (refused := unwritten(dock)) is not None:  # never the labels from before an edit
+        _layers.report_error(dock._report, refused)
+        return
     dock._export.enabled = False
     dock._report.value = "Exporting..."
     review = dock.review  # another folder opened meanwhile gets none of this export's news
@@ -123,6 +127,27 @@ def export(dock) -> None:
     worker.errored.connect(failed)
     worker.finished.connect(lambda: setattr(dock._export, "enabled", dock.review is not None))
     worker.start()
+
+
+def unwritten(dock) -> str | None:
+    """Why Export must wait: reviewed labels not on disk yet (it reads the files); or None.
+
+    Before, an export after a failed labels write reported success with the labels from
+    before the correction (the file on disk) under the status "corrected".
+    """
+    writer = dock.writer
+    if not writer.flush():
+        return "export not started: the labels are still being written; Export again shortly"
+    failed = writer.failed
+    if not failed:
+        return None
+    reasons = "; ".join(dict.fromkeys(w for n in failed if (w := writer.why(n))))
+    return (
+        f"export not started: the edits of {', '.join(failed)} could not be written"
+        + (f" ({reasons})" if reasons else "")
+        + "; close the program holding the file, free space or reconnect the folder, then "
+        "Export again (the last export is unchanged)"
+    )
 
 
 def switch_model(dock, model, metadata: dict | None, name: str, keys=None) -> int:

@@ -359,7 +359,9 @@ class TrainWidget(_layers.KeepsPicks, Container):
             self._on_returned(kept)  # the dock's model (Save, Export, the other docks)
         if not self._closing:
             msg = str(exc) if isinstance(exc, InputError) else f"Training failed: {exc}"
-            _layers.report_error(self._status, msg + th.kept_note(kept, self._start_step))
+            note = th.kept_note(kept, self._start_step)  # unsaved (a full disk): Save retries
+            note += " but not saved: Save model... writes it" if note and not kept.saved_to else ""
+            _layers.report_error(self._status, msg + note)
             th.drop_blank(self._viewer, getattr(self, "_new_preview", None))  # none left empty
             if not self._stepped:  # failed before its first step: the kept model's curves
                 self.plot.show_history(self._result and self._result.history)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_unet.core.errors import in_words
 from napari_unet.core.review.session import Review
 
 __all__ = ["Writer", "rescue_folder"]
@@ -64,6 +65,7 @@ class Writer:
         self._lock = threading.Lock()
         self._latest: dict[str, np.ndarray] = {}  # labels asked for, not yet on disk
         self._failed: set[str] = set()  # of those, the ones whose write failed
+        self._why: dict[str, str] = {}  # why each failed (its last error, in words)
         self._review_failed = False  # the last write of the review file failed
         self.writes = 0  # label files written (for tests and the status line)
 
@@ -84,6 +86,18 @@ class Writer:
         """Images whose last labels write failed (their labels are kept for a retry)."""
         with self._lock:
             return sorted(self._failed)
+
+    def why(self, name: str) -> str | None:
+        """Why the last labels write of ``name`` failed (in words), or None if it did not."""
+        with self._lock:
+            return self._why.get(name) if name in self._failed else None
+
+    def retry(self) -> None:
+        """Try the failed writes again now (Export does, before it reads the labels files).
+
+        :meth:`flush` waits for them; :attr:`failed` then names those that failed again.
+        """
+        self._retry()
 
     @property
     def review_failed(self) -> bool:
@@ -174,14 +188,16 @@ class Writer:
     def _write_labels(self, name: str, labels: np.ndarray, then_review: bool):
         try:
             path = self.review.save_labels(name, labels)
-        except Exception:
+        except Exception as exc:
             with self._lock:
                 if self._latest.get(name) is labels:  # not replaced by a newer save meanwhile
                     self._failed.add(name)
+                    self._why[name] = in_words(exc)
             raise
         with self._lock:
             if self._latest.get(name) is labels:
                 del self._latest[name]
+                self._why.pop(name, None)
         self.writes += 1
         if then_review:
             self._write_review()

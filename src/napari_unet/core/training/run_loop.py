@@ -109,6 +109,14 @@ def _note(exc: BaseException, result) -> None:
                      f"was saved to {result.saved_to}")  # fmt: skip
 
 
+def _unsaved(exc: BaseException, result, start: int) -> None:
+    """Attach the unsaved ``result`` to ``exc`` (the end of a run could not be written)."""
+    exc.result = result
+    if result.steps_done > start and hasattr(exc, "add_note"):
+        exc.add_note(f"napari-unet: training ended at step {result.steps_done}; the model "
+                     "could not be saved")  # fmt: skip
+
+
 def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
     """Save a run that Ctrl-C interrupted, or an error ended; ``exc.result`` is its result.
 
@@ -147,10 +155,19 @@ def save_finished(run, in_place: bool) -> tuple[Any, list]:
     KeyboardInterrupt
         When a Ctrl-C that came while the files were written interrupts (handed to its
         handler once they are written), with the result (saved) as its ``result``.
+    Exception
+        When the end could not be written (no room beside the output nor in the temporary
+        folder), with the result (unsaved, ``saved_to`` None) as its ``result``: before,
+        the whole run was lost with it (a dock's Save model... now retries once space is
+        freed). A Ctrl-C held meanwhile is dropped: the run ends anyway.
     """
     with HeldSigint() as held:
         result = run.result()
-        events = finish_run(result, run.output, run.start, in_place)
+        try:
+            events = finish_run(result, run.output, run.start, in_place)
+        except Exception as exc:  # no room anywhere: the steps stay in memory (exc.result)
+            _unsaved(exc, result, run.start)
+            raise
     try:
         held.replay()
     except KeyboardInterrupt as exc:
