@@ -29,7 +29,8 @@ from napari_unet.widgets import _layers, _review_conflicts
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._private import real
 from napari_unet.widgets._review_actions import Bridge, measure_shown
-from napari_unet.widgets._review_form import KEYS, ReviewForm
+from napari_unet.widgets._review_form import ReviewForm
+from napari_unet.widgets._review_keys import bind_keys, unbind_keys
 from napari_unet.widgets._review_notes import ShownNotes
 from napari_unet.widgets._review_snapshot import SnapshotSaver
 
@@ -76,10 +77,10 @@ class ReviewWidget(Container):
         self._timer.setInterval(AUTOSAVE_MS)
         self._timer.timeout.connect(self.autosave)
         self._saver = SnapshotSaver(self)  # large labels: compared and copied in a thread
-        self._watcher = _layers.CloseWatcher(self.shutdown, confirmed=True)  # not on Cancel
+        self._watcher = _layers.CloseWatcher(self._removed, confirmed=True)  # not on Cancel
         self.native.installEventFilter(self._watcher)
         when_deleted(self, "_closed")
-        self._bind_keys()
+        self._keys = bind_keys(viewer, self)  # held weakly, taken out when removed
         tab_when_docked(self)
 
     def _make_controls(self) -> None:
@@ -92,10 +93,6 @@ class ReviewWidget(Container):
         for w in (self._prev, self._next, self._first, self._accept_btn, self._needs_btn,
                   self._reject_btn, self._export, self._train):  # fmt: skip
             w.enabled = on
-
-    def _bind_keys(self) -> None:
-        for key, (name, _) in KEYS.items():
-            self._viewer.bind_key(key, lambda _v, n=name: getattr(self, n)(), overwrite=True)
 
     # -- opening ----------------------------------------------------------------------------
     def open(self, _value=None) -> bool:
@@ -125,6 +122,7 @@ class ReviewWidget(Container):
             unsaved=self.writer.unsaved, on_warning=self._bridge.save_failed.emit,
         )  # fmt: skip
         self._set_enabled(True)
+        self._keys = bind_keys(self._viewer, self, self._keys)  # again if the dock was removed
         self._shown = None
         window = self.native.window()  # docked: closing napari saves and stops the threads
         if window is not self.native:
@@ -249,8 +247,13 @@ class ReviewWidget(Container):
             with contextlib.suppress(RuntimeError):  # the dock's labels may be deleted
                 _layers.report_error(self._status, text)
 
-    def _closed(self) -> None:
+    def _removed(self) -> None:
+        """The dock removed or napari closing: its keys go (before: bound for good), work saved."""
+        unbind_keys(self._viewer, self._keys)
         self.shutdown()
+
+    def _closed(self) -> None:
+        self._removed()
         self._measure_pool.shutdown(wait=False, cancel_futures=True)
         self._saver.close()
 

@@ -40,10 +40,11 @@ from napari_unet.core.review.items import (
     model_key,
     read_only,
 )
+from napari_unet.core.review.predictor_setup import LoadLater, build_or_why
 from napari_unet.core.review.refit import refit
 from napari_unet.core.review.session import Review
 
-__all__ = ["Item", "Prefetcher", "editable_labels", "model_key"]
+__all__ = ["Item", "LoadLater", "Prefetcher", "editable_labels", "model_key"]
 
 #: How many of the wanted images (the current one, the next) get a spare editable copy.
 SPARES = 2
@@ -56,12 +57,13 @@ class Prefetcher:
     ----------
     review : Review
         The review whose images, output folder and review file are used.
-    model : torch.nn.Module or None
-        The network (moved to the prediction device by the predictor). None: a subclass's
-        thread sets the predictor (and ``key``) before it predicts (the Review dock's
-        ``auto`` loads its models there, not on the GUI thread).
+    model : torch.nn.Module, LoadLater or None
+        The network (the predictor moves it to its device) or a
+        :class:`~napari_unet.core.review.predictor_setup.LoadLater` reading its file: the
+        thread builds the predictor before its first image, never the GUI thread (a failure
+        fails every image). None: a subclass's thread sets the predictor (and ``key``).
     metadata : dict
-        Its model-file metadata (normalisation, head, post-processing).
+        Its model-file metadata (normalisation, head, post-processing); unused with LoadLater.
     model_name : str
         How the source of predictions is named (``"prediction (nuclei)"``).
     options : dict, optional
@@ -93,19 +95,16 @@ class Prefetcher:
         unsaved: Callable[[str], np.ndarray | None] | None = None,
         on_warning: Callable[[str], object] | None = None,
     ) -> None:
-        from napari_unet.core.inference.plan import Predictor
-        from napari_unet.core.inference.postprocess import Postprocess
-
         self.review = review
         self.model_name = model_name
         # Predicted as the predict command does: the object size estimated where the model
-        # records its own ("auto"); predictions cached at the image's scale are stale.
+        # records its own ("auto"); predictions cached at the image's scale are stale. The
+        # thread builds the predictor (before, ``import torch`` held the GUI thread).
         self.key, self._predictor, self._post = "", None, None  # no model yet: no prediction
-        if model is not None:
+        if model is not None and not isinstance(model, LoadLater):
             self.key = f"{model_key(model)}-{AUTO}"
-            self._predictor = Predictor(model, metadata=metadata, **(options or {}))
-            self._post = Postprocess.for_model(metadata)
-        self._metadata = metadata
+        self._model, self._options, self._metadata = model, dict(options or {}), metadata
+        self._broken = ""  # why the model could not be loaded: every image's error
         self.cache_size = max(1, int(cache))
         self.queue_all = queue_all
         self.on_ready, self.on_error, self.unsaved = on_ready, on_error, unsaved
@@ -182,7 +181,7 @@ class Prefetcher:
         """Why ``name`` could not be read or predicted (None: no failure)."""
         with self._cond:
             failed = self._failed.get(name)
-            return None if failed is None else failed[0]
+            return self._broken or (None if failed is None else failed[0])
 
     def put(self, item: Item) -> None:
         """Replace what the cache holds of an image (the reviewer saved edits).
@@ -284,7 +283,22 @@ class Prefetcher:
             if self._cache.get(name) is item and name not in self._handed:
                 self._spares[name] = spare
 
+    def _prepare(self) -> bool:
+        """Build the predictor (a :class:`LoadLater` model loaded first); False: it failed."""
+        built = build_or_why(self._model, self._metadata, self._options)
+        with self._cond:  # a failure: the images wanted from now on hear it from error()
+            if isinstance(built, str):
+                self._broken, wanted = built, list(self._wanted[: self.cache_size])
+            else:
+                self.key, self._predictor, self._post, self._metadata = built
+                self._model, wanted = None, []  # the predictor holds the model
+        for name in wanted if self.on_error is not None and not self._closed else ():
+            self.on_error(name, self._broken)
+        return not self._broken
+
     def _loop(self) -> None:
+        if self._model is not None and not self._prepare():  # None: a subclass sets it
+            return
         while (job := self._next()) is not None:
             kind, name = job
             if kind == "spare":
