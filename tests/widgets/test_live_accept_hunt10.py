@@ -89,10 +89,10 @@ def test_live_accepts_wait_for_annotates_accept_prediction(
     assert not labels.editable
     errors.clear()
     assert live.accept_in_region() == 0
-    assert "Accept prediction is writing into it" in live._status.value
+    assert "the Annotate dock is writing into it (Accept prediction" in live._status.value
     assert errors and "read-only" in errors[-1]
     _click_accept(live, 20, 20)  # a click on disc 1
-    assert "Accept prediction is writing into it" in live._status.value
+    assert "the Annotate dock is writing into it (Accept prediction" in live._status.value
     live._show_status()  # the status timer's refresh keeps saying why
     assert "accepting is off" in live._status.value
     assert not np.any(labels.data), "Live wrote into the layer the accept writes into"

@@ -8,7 +8,9 @@ project folder, and a dock reopened from the Plugins menu was refused Start on t
 
 n adds a cell to the layer it is pressed on, in the session that annotates that layer.
 Before, n on an earlier session's layer gave the current session's layer a new id and
-switched its tool to paint.
+switched its tool to paint. The key holds its dock weakly and is unbound from the layers
+the dock bound it on when the dock closes: before, n stayed bound after the dock was
+removed and kept the removed dock (and all it held) alive for as long as the layer.
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ from __future__ import annotations
 import contextlib
 import weakref
 
+from napari.utils.key_bindings import coerce_keybinding
+
 from napari_unet.widgets._annotate_edits import real
 from napari_unet.widgets._docking import when_deleted
 from napari_unet.widgets._layers import CloseWatcher
 
-__all__ = ["end_when_closed", "new_cell_key", "session_closed"]
+__all__ = ["bind_new_cell", "end_when_closed", "new_cell_key", "session_closed"]
 
 #: Every Annotate dock: n on a layer goes to the dock whose session annotates it.
 _DOCKS: weakref.WeakSet = weakref.WeakSet()
+#: The n key, as napari's keymaps hold it.
+_N = coerce_keybinding("n")
 
 
 def end_when_closed(dock) -> None:
     """End ``dock``'s session when its dock is closed (its x, or napari deleting it)."""
     _DOCKS.add(dock)
+    dock._n_layers = weakref.WeakSet()  # the layers it bound n on (:func:`bind_new_cell`)
+    dock._n_ref = weakref.ref(dock)  # what its n holds
     dock._dock_watcher = CloseWatcher(dock._closed, confirmed=True)
     dock.native.installEventFilter(dock._dock_watcher)
     when_deleted(dock, "_closed")
@@ -42,6 +50,24 @@ def session_closed(dock) -> None:
     with contextlib.suppress(RuntimeError):  # its buttons are gone once Qt deleted the dock
         dock._detach()  # saved; the layer read-only; its project folder free
     dock._locks.hand_over()  # its undo history, for the dock that starts its image next
+    for layer in list(dock._n_layers):  # n no longer calls on the closed dock
+        if getattr(layer.keymap.get(_N), "dock", None) is dock._n_ref:
+            layer.bind_key("n", None)
+    dock._n_layers.clear()
+
+
+def bind_new_cell(dock, layer) -> None:
+    """Bind n on ``layer`` to ``dock``'s :func:`new_cell_key`, the dock held weakly."""
+    ref = dock._n_ref
+
+    def new_cell(pressed) -> None:
+        owner = ref()
+        if owner is not None:
+            new_cell_key(owner, pressed)
+
+    new_cell.dock = ref
+    layer.bind_key("n", new_cell, overwrite=True)
+    dock._n_layers.add(layer)
 
 
 def new_cell_key(dock, layer) -> None:

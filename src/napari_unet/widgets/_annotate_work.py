@@ -1,7 +1,7 @@
-"""Work of the Annotate dock done off the GUI thread: accepting a prediction, counting a stack.
+"""Work of the Annotate dock done off the GUI thread: accepting a prediction, TIFF in and out.
 
 On an 8192 x 8192 image, accepting a prediction on the GUI thread froze napari for about
-10 s, and recounting a 60 x 2048 x 2048 stack after every stroke for 0.8 s. The merge is
+10 s (a stack's count is in :mod:`._annotate_counts`). The merge is
 computed in a worker; writing it into the layer (napari's ``data_setitem``, which keeps the
 undo history and redraws) must run on the GUI thread, so a large one is written in parts of
 :data:`PART_PIXELS`, one per turn of the event loop, inside one ``block_history``: napari
@@ -17,11 +17,16 @@ cells (separate cells merged into one object), and Start made the layer editable
 Accept clickable again: strokes painted meanwhile were overwritten when the accept ended.
 The Live dock's accepts wait too (:data:`~._annotate_edits.ACCEPTING`), and an accept whose
 layer was written into all the same writes nothing (:func:`_written_meanwhile`).
+
+Import TIFF is written the same way, the layer read-only from the file read to the last
+part: before, comparing a 4096 x 4096 mask with the layer and writing its 16 million
+changed pixels froze napari for 7-10 s with no word of progress.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,7 +48,6 @@ from napari_unet.widgets._private import real
 
 __all__ = [
     "PART_PIXELS",
-    "StackCounter",
     "plan_in_words",
     "refused_elsewhere",
     "refused_while_accepting",
@@ -54,6 +58,27 @@ __all__ = [
 
 #: Pixels written into the annotations per turn of the event loop (about 0.3 s of napari's).
 PART_PIXELS = 2_000_000
+#: What writes into each layer of :data:`ACCEPTING` now: "Accept prediction" or "Import TIFF".
+_WRITING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _writer(layer) -> str:
+    return _WRITING.get(layer, "Accept prediction")
+
+
+def _take(dock, labels, what: str) -> tuple:
+    """``labels`` read-only while ``what`` writes into it; what :func:`_done` gives back.
+
+    napari clears the undo history of a layer made read-only: kept, and given back; a
+    lock that nests with Evaluate's (its end leaves the layer read-only until this one's).
+    """
+    token = object()
+    before = hold(labels, token)
+    dock._accept_btn.enabled, dock._import_btn.enabled = False, False
+    dock._accepting = labels  # one at a time; Start, Accept and Import keep off this layer
+    ACCEPTING.add(labels)  # and other docks (Live's accepts) too
+    _WRITING[labels] = what
+    return before.mode, before.history, token
 
 
 def plan_in_words(plan) -> str:
@@ -79,8 +104,8 @@ def start_accept(dock) -> None:
             "region back, then accept."
         )
         return
-    if labels in ACCEPTING:  # another Annotate dock's accept writes into it now
-        show_error(f"Accept prediction is still writing into {labels.name!r}: wait for it.")
+    if labels in ACCEPTING:  # another Annotate dock's accept (or import) writes into it now
+        show_error(f"{_writer(labels)} is still writing into {labels.name!r}: wait for it.")
         return
     try:
         job = _session.acceptance_job(
@@ -89,14 +114,7 @@ def start_accept(dock) -> None:
     except InputError as exc:
         show_error(str(exc))
         return
-    # napari clears the undo history of a layer made read-only: kept, and given back; a
-    # lock that nests with Evaluate's (its end leaves the layer read-only until this one's)
-    token = object()
-    before = hold(labels, token)
-    kept = (before.mode, before.history, token)
-    dock._accept_btn.enabled, dock._import_btn.enabled = False, False
-    dock._accepting = labels  # one accept at a time; Start and Import keep off this layer
-    ACCEPTING.add(labels)  # and other docks (Live's accepts) too
+    kept = _take(dock, labels, "Accept prediction")
     dock._set_status("Accepting the prediction...")
     worker = create_worker(job, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(lambda result: _accepted(dock, labels, result, kept))
@@ -104,9 +122,9 @@ def start_accept(dock) -> None:
     worker.start()
 
 
-def _failed(dock, labels, kept, exc) -> None:
+def _failed(dock, labels, kept, exc, what: str = "Accept prediction") -> None:
     show_error(in_words(exc))
-    dock._set_status(f"Accept prediction failed: {in_words(exc)}")
+    dock._set_status(f"{what} failed: {in_words(exc)}")
     _done(dock, labels, kept)
 
 
@@ -131,6 +149,7 @@ def _done(dock, labels, kept) -> None:
         dock._locks.keep_history(labels, history)
     dock._accepting = None
     ACCEPTING.discard(labels)
+    _WRITING.pop(labels, None)
     with contextlib.suppress(RuntimeError):  # the dock may be gone
         dock._accept_btn.enabled = dock._import_btn.enabled = dock._annotations is not None
 
@@ -148,7 +167,7 @@ def refused_while_accepting(dock, image) -> bool:
     if busy not in ACCEPTING:  # any dock's accept: another dock on the image too
         return False
     text = (
-        f"Accept prediction is still writing into {busy.name!r}: wait for it to finish, "
+        f"{_writer(busy)} is still writing into {busy.name!r}: wait for it to finish, "
         "then press Start annotating."
     )
     dock._set_status(text)
@@ -197,6 +216,23 @@ def _accepted(dock, labels, result, kept) -> None:
         show_error(text)
         _done(dock, labels, kept)
         return
+    where = f" on plane {z}" if z is not None else ""
+
+    def finish() -> None:
+        done = f"Accepted {added} predicted cells{where} ({idx[0].size} px); undo with Ctrl+Z."
+        dock._set_status(done if why is None else f"Accepted nothing{where}: {why}.")
+        labels.selected_label = after
+
+    _write_parts(dock, labels, (idx, values), kept, "Accepting the prediction", finish)
+
+
+def _write_parts(dock, labels, change, kept, doing: str, finish: Callable[[], None]) -> None:
+    """Write ``change`` (pixels, values) into ``labels`` in parts, as one item of its undo.
+
+    One part of :data:`PART_PIXELS` per turn of the event loop (napari repaints and
+    reacts between them, the status says how far), then ``finish()`` and :func:`_done`.
+    """
+    idx, values = change
     values = values.astype(labels.data.dtype, copy=False)
     history = labels.block_history()  # one item of napari's undo history, over all parts
     history.__enter__()
@@ -211,14 +247,11 @@ def _accepted(dock, labels, result, kept) -> None:
             _done(dock, labels, kept)
             raise
         if stop < idx[0].size:
-            dock._set_status(f"Accepting the prediction... {stop / idx[0].size:.0%}")
+            dock._set_status(f"{doing}... {stop / idx[0].size:.0%}")
             QTimer.singleShot(0, lambda: write(stop))  # napari repaints and reacts meanwhile
             return
         history.__exit__(None, None, None)
-        where = f" on plane {z}" if z is not None else ""
-        done = f"Accepted {added} predicted cells{where} ({idx[0].size} px); undo with Ctrl+Z."
-        dock._set_status(done if why is None else f"Accepted nothing{where}: {why}.")
-        labels.selected_label = after
+        finish()
         _done(dock, labels, kept)
 
     write(0)
@@ -291,17 +324,18 @@ def start_import(dock) -> None:
 def _imported(dock, data: np.ndarray, path=None) -> None:
     """Replace the annotations with an imported mask, as one step of napari's undo.
 
-    Refused while an accept writes into the layer (its new ids were chosen before the
-    import), and when an id does not fit the layer's type (a user's own uint16 layer, which
-    Start re-attaches): before, the cast wrapped id 65536 to 0 (the cell erased) and 65537
-    to 1 (merged with cell 1), and the status said all were imported.
+    Compared with the layer in a worker, written in parts (:func:`_write_parts`), the layer
+    read-only meanwhile. Refused while an accept writes into the layer (its new ids were
+    chosen before the import), and when an id does not fit the layer's type (a user's own
+    uint16 layer, which Start re-attaches): before, the cast wrapped id 65536 to 0 (the
+    cell erased) and 65537 to 1 (merged with cell 1), and the status said all were imported.
     """
     labels = dock._annotations
     if labels is None:
         return
     if labels in ACCEPTING:  # this dock's accept, or another dock's on the same layer
         text = (
-            "Import refused: Accept prediction is still writing into the annotations; "
+            f"Import refused: {_writer(labels)} is still writing into the annotations; "
             "import again when it has finished. Nothing changed."
         )
         dock._set_status(text)
@@ -318,40 +352,37 @@ def _imported(dock, data: np.ndarray, path=None) -> None:
         dock._set_status(text)
         show_error(text)
         return
-    idx = np.nonzero(data != np.asarray(labels.data))
-    if idx[0].size:
-        with labels.block_history():  # one item of napari's undo history
-            labels.data_setitem(idx, data[idx].astype(labels.data.dtype))
-    labels.selected_label = next_free_id(labels.data)
-    dock._set_status(f"Imported {count_cells(data)[0]} cells; undo with Ctrl+Z.")
+    kept = _take(dock, labels, "Import TIFF")  # strokes now would be overwritten
+    name = Path(path).name if path is not None else "the TIFF"
+    dock._set_status(f"Importing {name}: comparing it with the annotations...")
+    current = np.asarray(labels.data)
+    job = create_worker(_changes, data, current, _start_thread=False, _ignore_errors=True)
+    job.returned.connect(lambda changes: _write_import(dock, labels, changes, kept, name))
+    job.errored.connect(lambda exc: _failed(dock, labels, kept, exc, "Import TIFF"))
+    job.start()
 
 
-class StackCounter:
-    """The cells of a whole stack, counted in a worker; a request while one runs comes next.
+def _changes(data: np.ndarray, current: np.ndarray) -> tuple:
+    """In a worker: the pixels where ``data`` differs from ``current``, and its figures."""
+    data = data.astype(current.dtype, copy=False)  # its ids fit (checked)
+    idx = np.nonzero(data != current)
+    try:
+        after, why = next_free_id(data), None
+    except InputError as exc:  # ids up to the type's largest: no id is left for a new cell
+        after, why = None, f" New cell: {exc}."
+    return idx, data[idx], count_cells(data)[0], after, why
 
-    ``on_counts`` gets ``(cells, pixels)`` on the GUI thread. The plane on screen is counted
-    by the dock itself (a plane is quick); the stack's figure follows a moment later.
-    """
 
-    def __init__(self, count: Callable, on_counts: Callable) -> None:
-        self._count, self._on_counts = count, on_counts
-        self._running = self._again = False
-        self.data = None
+def _write_import(dock, labels, changes, kept, name: str) -> None:
+    idx, values, cells, after, why = changes
+    if labels is not dock._annotations:  # the session moved on meanwhile: left as it was
+        _done(dock, labels, kept)
+        dock._set_status(f"Nothing imported from {name}: the session moved to another image.")
+        return
 
-    def request(self, data) -> None:
-        """Count ``data`` (read in the worker: a stroke meanwhile is counted next time)."""
-        self.data = data
-        if self._running:
-            self._again = True
-            return
-        self._running = True
-        worker = create_worker(self._count, data, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(self._on_counts)
-        worker.finished.connect(self._finished)
-        worker.start()
+    def finish() -> None:
+        if after is not None:
+            labels.selected_label = after
+        dock._set_status(f"Imported {cells} cells; undo with Ctrl+Z.{why or ''}")
 
-    def _finished(self) -> None:
-        self._running = False
-        if self._again:
-            self._again = False
-            self.request(self.data)
+    _write_parts(dock, labels, (idx, values), kept, f"Importing {name}", finish)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.metrics import summary_row
+from napari_unet.widgets._evaluate_tables import fill, fit_columns
 
 __all__ = [
     "Depth",
@@ -232,9 +233,10 @@ def show(made: dict[str, Any], outputs: list, names: list[str] | None = None) ->
     """
     pairs = zip(outputs[::2], outputs[1::2], ("summary", "thresholds"), strict=True)
     for title, table, key in pairs:
-        title.value, table.value = made[f"{key}_title"], made[key]
+        title.value = made[f"{key}_title"]
+        fill(table, made[key])  # 14,000 cells (1,000 planes): 0.3 s, not 2.3 s
         label_headers(table.native, names)
-        table.native.resizeColumnsToContents()
+        fit_columns(table.native, made[key]["data"])
     for widget in outputs:
         widget.visible = True
 

@@ -129,7 +129,10 @@ def _read_only_why(labels) -> str | None:
         return None
     why = read_only_why(labels)
     if why == "accepting":
-        return "the Annotate dock's Accept prediction is writing into it; accept when it ends"
+        return (  # an Accept prediction or an Import TIFF
+            "the Annotate dock is writing into it (Accept prediction or Import TIFF); accept "
+            "when it ends"
+        )
     if why == "unsaved":
         return (
             "no Annotate session saves it (cells accepted now would never be saved): press "

@@ -23,11 +23,16 @@ from napari_unet.core.annotation.project import image_identity
 from napari_unet.core.errors import InputError
 from napari_unet.core.options import describe
 from napari_unet.widgets import _session
-from napari_unet.widgets._annotate_close import end_when_closed, new_cell_key, session_closed
+from napari_unet.widgets._annotate_close import (
+    bind_new_cell,
+    end_when_closed,
+    new_cell_key,
+    session_closed,
+)
+from napari_unet.widgets._annotate_counts import StackCounter
 from napari_unet.widgets._annotate_edits import ACCEPTING, EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_folders import ProjectFolders
 from napari_unet.widgets._annotate_work import (
-    StackCounter,
     plan_in_words,
     refused_elsewhere,
     refused_while_accepting,
@@ -225,7 +230,7 @@ class AnnotateWidget(KeepsPicks, Container):
         labels.mode = "paint"
         labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
         full = self._new_cell()  # None, or why no id is free (said after the notes below)
-        labels.bind_key("n", self._new_cell_key, overwrite=True)
+        bind_new_cell(self, labels)  # the dock held weakly; unbound when it closes
         self._edits.attach(labels)  # edits, not redraws (the plane slider, showing it)
         self._marker.attach(labels, plan)  # a stack's plane is marked at its first stroke
         self._region.events.data.connect(self._on_changed)
