@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +38,29 @@ def load_model(req: dict):
 
     ``auto`` (the built-in model chosen for each image) gives every built-in model:
     ``({name: (model, metadata)}, None)``, loaded later by the review's prefetch thread
-    (:data:`~napari_unet.widgets._review_auto.LATER`), not on the GUI thread.
+    (:data:`~napari_unet.widgets._review_auto.LATER`), not on the GUI thread. A model file
+    (a built-in model's too) is checked here from its header alone (a file that is no model
+    file is refused before the open review closes) and loaded by the prefetch thread
+    (:class:`~napari_unet.core.review.predictor_setup.LoadLater`): before, building its
+    network held the GUI thread for seconds. A bioimage.io package is read here.
     """
     if req["model"] is not None:
         return req["model"], req["metadata"]
     from napari_unet.core.models.pretrained import AUTO, resolve_model
-    from napari_unet.widgets._exporting import load_model_file
+    from napari_unet.widgets._exporting import is_package, load_model_file
 
     if req["model_path"] == AUTO:  # the built-in name (a file is a Path)
         from napari_unet.widgets._review_auto import LATER
 
         return LATER, None
-    return load_model_file(resolve_model(req["model_path"]))
+    path = resolve_model(req["model_path"])
+    if is_package(path):
+        return load_model_file(path)
+    from napari_unet.core.models.modelfile import read_metadata
+    from napari_unet.core.review.predictor_setup import LoadLater
+
+    read_metadata(path)  # no PyTorch: a foreign, truncated or corrupted file is refused now
+    return LoadLater(functools.partial(load_model_file, path)), None
 
 
 def prepare_open(dock):

@@ -31,6 +31,7 @@ from napari_unet.widgets._private import real
 from napari_unet.widgets._review_actions import Bridge, measure_shown
 from napari_unet.widgets._review_form import ReviewForm
 from napari_unet.widgets._review_keys import bind_keys, unbind_keys
+from napari_unet.widgets._review_left import leave_layers, take_back
 from napari_unet.widgets._review_notes import ShownNotes
 from napari_unet.widgets._review_snapshot import SnapshotSaver
 
@@ -248,9 +249,10 @@ class ReviewWidget(Container):
                 _layers.report_error(self._status, text)
 
     def _removed(self) -> None:
-        """The dock removed or napari closing: its keys go (before: bound for good), work saved."""
+        """The dock removed or napari closing: keys gone, work saved, labels left read-only."""
         unbind_keys(self._viewer, self._keys)
         self.shutdown()
+        leave_layers(self)
 
     def _closed(self) -> None:
         self._removed()
@@ -306,6 +308,7 @@ class ReviewWidget(Container):
     def _show(self, item) -> None:
         from napari_unet.widgets._review_layers import show_item
 
+        take_back(self)  # the layers a closed Review dock left (or this one, closed before)
         self._loading = True
         try:
             self._image_layer, self._labels_layer = show_item(
