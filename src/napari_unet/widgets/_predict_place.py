@@ -40,6 +40,7 @@ from napari_unet.widgets._predict_region import (
     made_for,
     mark,
     placement,
+    top_outside,
 )
 from napari_unet.widgets._review_snapshot import history_token, same_token
 
@@ -193,9 +194,9 @@ class Results:
             target, name, start = self._target(name, full, index)
         else:
             target, name = self._own_image(name, full)
-        if kind == "labels" and index:  # a plane or a view: ids past those already there
+        if kind == "labels" and index:  # a plane or a view: ids past those outside it
             held = target.data if target is not None else start
-            top = 0 if held is None else int(np.max(held))
+            top = 0 if held is None else top_outside(held, index)
             values = np.where(values > 0, values + top, 0).astype(values.dtype)
         if target is not None:
             place(target, where)  # as the image is now (only what changed: each redraws)

@@ -27,7 +27,7 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from qtpy.QtWidgets import QWIDGETSIZE_MAX, QMainWindow, QSizePolicy
 
 from napari_unet.core.errors import InputError, in_words
-from napari_unet.widgets import _exporting, _layers, _saving, _workers
+from napari_unet.widgets import _exporting, _layers, _predict_run, _saving
 from napari_unet.widgets._docking import reveal, scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's public names
     AUTO_CHOICE,
@@ -39,7 +39,6 @@ from napari_unet.widgets._predict_form import (  # noqa: F401 - the dock's publi
 )
 from napari_unet.widgets._predict_place import Results, probabilities_name, result_name  # noqa: F401
 from napari_unet.widgets._private import real
-from napari_unet.widgets._worker_errors import surfaced
 
 if TYPE_CHECKING:
     import napari
@@ -101,7 +100,7 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._save_labels.changed.connect(self._on_save_labels)
         self._save_model.changed.connect(self._on_save_model)
         self._form.model_changed = self._on_model_changed
-        _layers.on_layers_changed(viewer, lambda _e=None: self.reset_choices())
+        _layers.on_layers_changed(viewer, self.reset_choices)  # held weakly: a closed dock goes
         # Removing the dock (or closing napari) cancels a run: nothing is added after.
         self._watcher = _layers.CloseWatcher(self._closed, confirmed=True)
         self.native.installEventFilter(self._watcher)
@@ -127,8 +126,6 @@ class PredictWidget(_layers.KeepsPicks, Container):
 
     # -- running ------------------------------------------------------------------------
     def _on_run(self, _value=None, estimate: bool = False) -> None:
-        from napari.qt.threading import create_worker
-
         if self._worker is not None:
             return
         try:
@@ -147,16 +144,9 @@ class PredictWidget(_layers.KeepsPicks, Container):
         self._progress.value = 0
         self._t0 = time.perf_counter()
         self._status.value = "Estimating the object size..." if estimate else "Predicting..."
-        job = self._job
-        self._worker = create_worker(
-            surfaced(_job_keeping), self._form.model, self._form.metadata,
-            self._form.pending, image, req["options"], req["region"], estimate,
-            _connect={
-                "yielded": lambda ev: self._on_progress(ev, job),
-                "returned": lambda out: self._on_returned(out, job),
-                "errored": lambda exc: self._on_error(exc, job),
-                "finished": lambda: self._on_finished(job),
-            },
+        self._worker = _predict_run.start(  # held by napari: it reports to the dock weakly
+            self, self._job, self._form.model, self._form.metadata, self._form.pending, image,
+            req["options"], req["region"], estimate,
         )  # fmt: skip
 
     def _set_running(self, running: bool) -> None:
@@ -372,17 +362,6 @@ class PredictWidget(_layers.KeepsPicks, Container):
             return
         self._form.set_model(model, self._form.metadata, saved.stem, saved)
         self._status.value = f"Saved the model to {saved}"
-
-
-def _job_keeping(*args):
-    """``predict_job``, then a copy of its labels (``"kept"``) made in the worker.
-
-    What the dock remembers writing: copied on the GUI thread it took 2 s at 8192 x 8192.
-    """
-    out = yield from _workers.predict_job(*args)
-    labels = out.get("labels")
-    out["kept"] = None if labels is None else np.array(labels, copy=True)
-    return out
 
 
 def _source(layer) -> tuple:
