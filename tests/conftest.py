@@ -122,3 +122,30 @@ def review_folder(shared_data, tmp_path) -> Path:
     for name in REVIEW_NAMES:
         shutil.copy(shared_data / "dsb2018_full" / "images" / f"{name}.png", images)
     return images
+
+
+#: What safetensors says when the disk is full.
+ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"
+
+
+@pytest.fixture()
+def no_room(tmp_path, monkeypatch):
+    """``tmp_path/full`` and the temporary folder full; the set empties when space is freed."""
+    import tempfile
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    full = {tmp_path / "full", tmp_path / "tmp"}
+    for folder in full:
+        folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    real = safetensors.torch.serialize_file
+
+    def serialize_file(tensors, filename, *args, **kwargs):
+        if Path(filename).parent in full:
+            raise SafetensorError(ENOSPC)
+        return real(tensors, filename, *args, **kwargs)
+
+    monkeypatch.setattr(safetensors.torch, "serialize_file", serialize_file)
+    return full

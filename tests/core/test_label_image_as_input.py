@@ -116,3 +116,15 @@ def test_the_python_api_refuses_a_label_image(tmp_path, predictor):
     with pytest.raises(InputError, match=re.escape(f"give the image: {image}")):
         drain(iter_segment_slide(predictor, Postprocess(), label))
     assert sorted(p.name for p in label.iterdir()) == [".zattrs", ".zgroup", "0"]
+
+
+def test_a_label_store_in_a_folder_of_images_is_left_out_not_the_folder(tmp_path, capsys):
+    from napari_unet.core.images.io import write_image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_image(folder / "a.tif", (np.arange(48 * 40) % 251).astype(np.uint8).reshape(48, 40))
+    _multiscale(folder / "seg.zarr", np.ones((8, 8), np.int32), **{"image-label": {}})
+    assert main(["predict", "nuclei", str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert "left out 1 OME-Zarr label image(s) (seg.zarr)" in capsys.readouterr().err
+    assert (tmp_path / "out" / "a_labels.tif").exists()  # before: the folder was refused

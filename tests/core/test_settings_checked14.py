@@ -60,3 +60,12 @@ def test_drain_runs_any_iterable_and_refuses_what_is_none():
     assert events == [1, 2, 3]
     with pytest.raises(nu.InputError, match="drain: expected a progress generator"):
         nu.drain(5)
+
+
+@pytest.mark.parametrize("field", ["lr", "recent_s", "ema"])
+def test_a_number_beyond_the_float_range_is_an_input_error(field):
+    with pytest.raises(nu.InputError, match=field.replace("lr", "learning rate")):
+        nu.LiveConfig(**{field: 10**400})  # before: OverflowError
+    if field == "lr":
+        with pytest.raises(nu.InputError, match="learning rate"):
+            nu.TrainConfig(lr=10**400)

@@ -7,9 +7,6 @@ space was freed. The full disk is simulated under safetensors' own writer.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -19,28 +16,6 @@ from napari_unet.core.errors import InputError  # noqa: E402
 from napari_unet.core.training.checkpoint import save_result  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"
-
-
-@pytest.fixture()
-def no_room(tmp_path, monkeypatch):
-    """``tmp_path/full`` and the temporary folder full; the set empties when space is freed."""
-    import safetensors.torch
-    from safetensors import SafetensorError
-
-    full = {tmp_path / "full", tmp_path / "tmp"}
-    for folder in full:
-        folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    real = safetensors.torch.serialize_file
-
-    def serialize_file(tensors, filename, *args, **kwargs):
-        if Path(filename).parent in full:
-            raise SafetensorError(ENOSPC)
-        return real(tensors, filename, *args, **kwargs)
-
-    monkeypatch.setattr(safetensors.torch, "serialize_file", serialize_file)
-    return full
 
 
 def test_an_end_saved_nowhere_raises_with_the_trained_model(no_room, tmp_path):

@@ -8,9 +8,6 @@ once space is freed. The full disk is simulated under safetensors' own writer.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -20,28 +17,6 @@ from test_train_widget import setup  # noqa: E402
 from napari_unet import load_model  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"
-
-
-@pytest.fixture()
-def no_room(tmp_path, monkeypatch):
-    """``tmp_path/full`` and the temporary folder full; the set empties when space is freed."""
-    import safetensors.torch
-    from safetensors import SafetensorError
-
-    full = {tmp_path / "full", tmp_path / "tmp"}
-    for folder in full:
-        folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    real = safetensors.torch.serialize_file
-
-    def serialize_file(tensors, filename, *args, **kwargs):
-        if Path(filename).parent in full:
-            raise SafetensorError(ENOSPC)
-        return real(tensors, filename, *args, **kwargs)
-
-    monkeypatch.setattr(safetensors.torch, "serialize_file", serialize_file)
-    return full
 
 
 def test_a_run_saved_nowhere_keeps_its_model_for_save_model(

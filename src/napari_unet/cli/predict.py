@@ -114,8 +114,27 @@ def collect_inputs(paths: list[Path], images_only: bool = False) -> list[Path]:
                     f"{', ...' if len(left) > 3 else ''}); give a file by name to segment it",
                     file=sys.stderr,
                 )
-            found.extend(kept)
+            found.extend(_no_label_stores(p, kept) if images_only else kept)
     return once(found)
+
+
+def _no_label_stores(folder: Path, inside: list[Path]) -> list[Path]:
+    """``inside`` less OME-Zarr label images (a ``slide -o`` result), with a note on stderr.
+
+    Their pixels are object ids: given by name they are refused
+    (:func:`~napari_unet.core.inference.slidestore.check_not_label_image`), but one kept in
+    a folder of images is left out, not a reason to stop the whole folder.
+    """
+    from napari_unet.core.images.omezarr import ome_kind
+
+    left = [q for q in inside if is_zarr(q) and q.is_dir() and ome_kind(q) == "labels"]
+    if left:
+        print(
+            f"napari-unet predict: note: {folder}: left out {len(left)} OME-Zarr label "
+            f"image(s) ({', '.join(q.name for q in left[:3])}{', ...' if len(left) > 3 else ''})",
+            file=sys.stderr,
+        )
+    return [q for q in inside if q not in left]
 
 
 def once(found: list[Path], command: str = "predict") -> list[Path]:

@@ -67,8 +67,8 @@ def place_best(result, path: Path, staged: Path | None, failed: Exception | None
         step = result.best_metrics["step"]
         warnings.warn(
             f"{path.name} is saved, but its best weights (step {step}) could not be written "
-            f"to {final.name} ({failed}); a {final.name} of another run is removed: "
-            "Save model... again to write them",
+            f"to {final.name} ({failed}); a {final.name} of another run beside it is "
+            "removed: Save model... again to write them",
             RuntimeWarning,
             2,
         )

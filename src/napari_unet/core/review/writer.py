@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_unet.core.errors import in_words
+from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.review.session import Review
 
 __all__ = ["Writer", "rescue_folder"]
@@ -188,6 +188,8 @@ class Writer:
     def _write_labels(self, name: str, labels: np.ndarray, then_review: bool):
         try:
             path = self.review.save_labels(name, labels)
+        except InputError as exc:  # they no longer fit the image: no retry would help
+            self._set_aside(name, labels, exc)
         except Exception as exc:
             with self._lock:
                 if self._latest.get(name) is labels:  # not replaced by a newer save meanwhile
@@ -202,6 +204,25 @@ class Writer:
         if then_review:
             self._write_review()
         return path
+
+    def _set_aside(self, name: str, labels: np.ndarray, exc: InputError):
+        """Labels that no longer fit their image (rewritten at another size): rescued, said.
+
+        Before, they joined the failed writes: tried again at every save, said again each
+        time, and Export refused for good with advice (free space...) that could not help.
+        """
+        from napari_unet.core.images.io import write_image
+        from napari_unet.core.review.refit import free_name
+        from napari_unet.core.review.stems import files_stem
+
+        folder = rescue_folder(self.review.output)
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = write_image(free_name(folder / f"{files_stem(self.review, name)}_labels.tif"),
+                           labels)  # fmt: skip
+        with self._lock:
+            if self._latest.get(name) is labels:
+                del self._latest[name]
+        raise InputError(f"{exc}; the labels were not written there but kept in {kept}") from None
 
     def _write_review(self) -> Path:
         """Write the review file; a failure is remembered (tried again, rescued at close)."""

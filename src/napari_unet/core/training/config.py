@@ -177,7 +177,10 @@ _NUMBERS = {
 def _number(name: str, value, low: float, high: float, closed: bool) -> float:
     """``value`` as a float in its range; InputError otherwise (booleans are not numbers)."""
     number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-    ok = number and math.isfinite(float(value))
+    try:  # 10**400 is no float: an OverflowError before
+        ok = number and math.isfinite(float(value))
+    except OverflowError:
+        ok = False
     ok = ok and (low < value if name == "lr" else low <= value)
     ok = ok and (value <= high if closed else value < high)
     if not ok:
