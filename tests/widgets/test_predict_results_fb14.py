@@ -102,9 +102,11 @@ def test_views_grow_the_layer_up_to_the_cap(make_napari_viewer, run_predict, tin
     viewer = make_napari_viewer()
     image = viewer.add_image(touching_cells((256, 256))[0], name="img", scale=(2.0, 3.0))
     widget = _dock(viewer, image, tiny, VIEW)
+    widget._form._probabilities.value = True
     _look_at(viewer, image, 60, 60, 12.0)
     run_predict(widget)
     (y0, y1), (x0, x1) = widget._req["region"]
+    probs = viewer.layers["img probabilities (tiny)"]
     seg = widget._last[0]
     assert seg.data.shape == (y1 - y0, x1 - x0)
     first = np.array(seg.data)
@@ -130,6 +132,21 @@ def test_views_grow_the_layer_up_to_the_cap(make_napari_viewer, run_predict, tin
     assert far is not seg and seg in viewer.layers
     assert far.data.shape == tuple(b - a for a, b in widget._req["region"])
     assert "far from" in widget._status.value
+    far_probs = viewer.layers["img probabilities (tiny) 2"]
+
+    # Back to the first view, then the far one: each updates its own layer in place (before,
+    # the far layer took the first's place in the dock's records: each return added a copy).
+    held = {layer.name for layer in viewer.layers}
+    _look_at(viewer, image, 70, 75, 12.0)
+    run_predict(widget)
+    assert widget._last[0] is seg and seg.data.shape == (b1 - b0, a1 - a0)
+    _look_at(viewer, image, 200, 200, 12.0)
+    run_predict(widget)
+    assert widget._last[0] is far
+    assert {layer.name for layer in viewer.layers} == held  # no new layer
+    assert viewer.layers["img probabilities (tiny)"] is probs
+    assert viewer.layers["img probabilities (tiny) 2"] is far_probs
+    assert probs.data.shape == seg.data.shape and far_probs.data.shape == far.data.shape
 
 
 def test_small_image_view_keeps_a_whole_image_layer(make_napari_viewer, run_predict, tiny):

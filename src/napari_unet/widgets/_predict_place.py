@@ -35,10 +35,10 @@ from napari_unet.widgets._made_layers import own_layers, place
 from napari_unet.widgets._predict_region import (
     at_box,
     box_of,
-    frame,
     grown,
     made_for,
     mark,
+    pick,
     placement,
     top_outside,
 )
@@ -181,13 +181,15 @@ class Results:
         cells of one id read as one object when measured). ``kept``: a copy of ``values``
         made off the GUI thread (what the dock wrote, remembered; else copied here).
         """
-        key, start, own = name, None, self._own(name, kind)
-        full, index, box, fresh = frame(own, full, index)  # a big image's view: its box
+        key, own, framed = self._pick(name, kind, image, owner, full, index)
+        full, index, box, fresh = framed  # a big image's view: its box
+        name, start = key, None
         where = at_box(placement(image, len(full)), box)
         if box is not None and not fresh and box_of(own) not in (None, box):
             self._grow(key, own, box, where, image, kind)  # to hold this view too
         if fresh:  # far from the view in the dock's layer: a layer of its own
             target, name = None, next_free(self._viewer.layers, name)
+            key = name  # recorded under its own name: the first layer stays the dock's
             if kind == "labels":
                 self.notes.append(f"This view is far from {own.name!r}: its result is in {name!r}")
         elif kind == "labels":
@@ -220,13 +222,27 @@ class Results:
                 start[tuple(index)] = values
             target = self._add(name, values if start is None else start, kind, where)
         mark(target, image, box)  # whose result, and where on it (a later image's: not here)
+        self._owners[key] = owner
         if kind == "labels":
             self._wrote(key, target, values, index, kept)
-            self._owners[key] = owner
             hide_preview(self._viewer, image)
         else:
             self._images[key] = (target, target.name)
         return target
+
+    def _pick(self, name: str, kind: str, image, owner, full: tuple, index: list) -> tuple:
+        """``(key, layer, frame)``: the dock's layer of result ``name`` this run goes into.
+
+        A view goes to the first of the dock's layers of this image and model (``name``'s,
+        then a far view's ``"<name> 2"``...) that holds it or can grow to (:func:`pick`).
+        """
+        made = self._labels if kind == "labels" else self._images
+        mine = [k for k in made if k.startswith(f"{name} ") and self._owners.get(k) == owner]
+        keys = [name, *mine]
+        owns = [self._own(k, kind) for k in keys]
+        ok = [i for i, own in enumerate(owns) if i == 0 or made_for(own, image)]
+        i, framed = pick([owns[i] for i in ok], full, index)
+        return keys[ok[i]], owns[ok[i]], framed
 
     def _own(self, key: str, kind: str):
         """The dock's layer of result ``key`` (None: none, or renamed since)."""

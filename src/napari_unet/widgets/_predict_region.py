@@ -13,7 +13,9 @@ opened lazily) goes into a layer of the view's box, placed on the image by its t
 (:func:`at_box`), not into a layer of the whole slide: before, a 32768 x 32768 slide's view
 made a 4 GiB layer and held the window 17 s. A later view predicted into it grows the layer
 to the box holding both, while that stays within :data:`FULL_PIXELS`; else the new view gets
-a layer of its own (:func:`frame`).
+a layer of its own (:func:`frame`); a later view goes to whichever of these layers holds it
+or can grow to (:func:`pick`): before, the far view's layer took the first's place in the
+dock's records, and each return to the first view added another copy of its layer.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import numpy as np
 from napari_unet.widgets._made_layers import shear_matrix, units_of
 
 __all__ = [
-    "FULL_PIXELS", "KEY", "at_box", "box_of", "frame", "grown", "made_for", "mark", "placement",
-    "top_outside",
+    "FULL_PIXELS", "KEY", "at_box", "box_of", "frame", "grown", "made_for", "mark", "pick",
+    "placement", "top_outside",
 ]  # fmt: skip
 
 #: Most pixels a plane of a result layer holds for a view's result: over this (the size
@@ -134,6 +136,20 @@ def frame(own, full: tuple, index: list) -> tuple:
     y0, x0 = box[0], box[2]
     inside = [slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0)]
     return _shape(full, box), [*index[:-2], *inside], box, fresh
+
+
+def pick(owns: list, full: tuple, index: list) -> tuple:
+    """``(i, frame)``: the first of the dock's layers ``owns`` the view goes into.
+
+    ``owns``: the dock's layers of this result (None: none yet), its own name's first. The
+    first that holds the view or can grow to (:func:`frame`, not fresh); else the first's
+    frame (fresh: a new layer).
+    """
+    for i, own in enumerate(owns):
+        framed = frame(own, full, index)
+        if not framed[3]:
+            return i, framed
+    return 0, frame(owns[0], full, index)
 
 
 def _area(box: tuple) -> int:
