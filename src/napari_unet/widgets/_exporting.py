@@ -256,6 +256,7 @@ class Exporter:
         from qtpy.QtWidgets import QMainWindow
 
         from napari_unet.widgets import _layers, _saving
+        from napari_unet.widgets._weakly import weakly
         from napari_unet.widgets._worker_errors import drive, surfaced
 
         if self.worker is not None:
@@ -283,24 +284,17 @@ class Exporter:
         self._stop.clear()
         self._done.clear()
         self._job = surfaced(_job)(model, package_path(path), name, self._stop, self._done)
-        self.worker = create_worker(
-            drive, self._job,
-            _connect={
-                "yielded": self._guarded(self._on_status),
-                "returned": self._guarded(self._on_returned),
-                "errored": self._guarded(self._on_error), "finished": self._on_finished,
-            },
-        )  # fmt: skip
+        slots = {"yielded": "_on_status", "returned": "_on_returned", "errored": "_on_error"}
+        connect = {signal: weakly(self, "_guarded", slot) for signal, slot in slots.items()}
+        connect["finished"] = weakly(self, "_on_finished")  # napari keeps the worker: weakly
+        self.worker = create_worker(drive, self._job, _connect=connect)
         return self.worker
 
-    def _guarded(self, slot: Callable) -> Callable:
-        """``slot``, skipped once napari closes or the dock's widgets are deleted."""
-
-        def call(*args) -> None:
-            with contextlib.suppress(RuntimeError):  # the dock removed: deleted widgets
-                return None if self._closing else slot(*args)
-
-        return call
+    def _guarded(self, *args) -> None:
+        """The slot named last in ``args``; skipped once napari closes or the dock is deleted."""
+        *args, slot = args
+        with contextlib.suppress(RuntimeError):  # the dock removed: deleted widgets
+            return None if self._closing else getattr(self, slot)(*args)
 
     def _on_status(self, text: str) -> None:
         self._status.value = text

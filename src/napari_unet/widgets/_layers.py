@@ -284,21 +284,34 @@ def run_saving(status, save: Callable, *args, then: Callable | None = None):
 
     The status line says "Saving..." and then where it went, and ``then(path)`` is called;
     a failure is reported as an error (the core's writers are atomic: nothing half-written
-    is left). Returns the worker.
+    is left). Returns the worker. napari keeps the worker for good: it lets go of ``args``
+    (the data written), ``status`` and ``then`` once it ends (before, a dock closed after
+    a save stayed alive, with its segmentation).
     """
     from napari.qt.threading import create_worker
 
     status.value = "Saving..."
+    held = {"status": status, "then": then}  # emptied when the worker has finished
+    job = [save, args]
+
+    def run():
+        call, given = job
+        job.clear()
+        return call(*given)
 
     def done(path):
-        status.value = f"Saved {path}"
-        if then is not None:
-            then(path)
+        if "status" in held:
+            held["status"].value = f"Saved {path}"
+        if held.get("then") is not None:
+            held["then"](path)
 
     def failed(exc):
-        report_error(status, f"could not save: {in_words(exc)}")
+        if "status" in held:
+            report_error(held["status"], f"could not save: {in_words(exc)}")
 
-    return create_worker(save, *args, _connect={"returned": done, "errored": failed})
+    worker = create_worker(run, _connect={"returned": done, "errored": failed})
+    worker.finished.connect(held.clear)
+    return worker
 
 
 class CloseWatcher(QObject):

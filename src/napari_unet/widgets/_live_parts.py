@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from napari_unet.widgets import _layers
 from napari_unet.widgets._live_inputs import other_annotations as other_annotations
 from napari_unet.widgets._live_inputs import own_labels as own_labels
 from napari_unet.widgets._live_view import live_layer as live_layer  # its home before
+from napari_unet.widgets._weakly import weakly
 
 #: The model choice that is a model file.
 FILE = "model file"
@@ -188,38 +190,49 @@ def save_model(dock) -> Path | None:
         dock._save_note = f"; saving failed: {in_words(exc)}"
         _layers.report_error(dock._status, f"could not save the model: {in_words(exc)}")
         return None
-    trainer = dock.trainer
+    held = [dock.trainer]  # let go of once saved: napari keeps the worker for good
 
     def save() -> tuple[Path, int]:
         from napari_unet.core.models.modelfile import read_metadata
 
+        trainer = held[0]
         try:
             saved = Path(trainer.save(path))  # the copy is taken once a step ends: its step
         finally:
             released.set()  # the claim lapses: a Train run may take the file now
+            held[0] = weakref.ref(trainer)  # what the dock's callbacks compare
         try:
             return saved, int(read_metadata(saved)["provenance"]["live_steps"])
         except Exception:  # noqa: BLE001 - a file without it (never ours): the step now
             return saved, trainer.step
 
-    def done(result) -> None:
-        saved, step = result
-        last = "" if dock.trainer is trainer else " of the last run"  # Start came meanwhile
-        if not last:  # a new run's line does not say the last run's save
-            dock._save_note = f"; saved step {step} to {saved.name}"
-        with contextlib.suppress(RuntimeError):  # napari closed while it was written
-            dock._status.value = f"Saved the model{last} at step {step} to {saved.name}"
-
-    def failed(exc) -> None:
-        last = "" if dock.trainer is trainer else " the last run's model"
-        dock._save_note = f"; saving{last} failed: {in_words(exc)}"
-        with contextlib.suppress(RuntimeError):  # napari closed while it was written
-            _layers.report_error(dock._status, f"could not save the model: {in_words(exc)}")
-
     dock._save_note = f"; saving the model to {path.name}..."
     dock._status.value = f"Saving the model to {path.name} (after the step in progress)..."
-    dock._saving = create_worker(save, _connect={"returned": done, "errored": failed})
+    connect = {"returned": weakly(dock, _saved, held), "errored": weakly(dock, _not_saved, held)}
+    dock._saving = create_worker(save, _connect=connect)  # the dock held weakly
     return path
+
+
+def _last_run(dock, held: list) -> bool:
+    """Whether a save's trainer (``held``, weakly once saved) is no longer the dock's."""
+    trainer = held[0]() if isinstance(held[0], weakref.ref) else held[0]
+    return trainer is None or dock.trainer is not trainer
+
+
+def _saved(dock, result, held: list) -> None:
+    saved, step = result
+    last = " of the last run" if _last_run(dock, held) else ""  # Start came meanwhile
+    if not last:  # a new run's line does not say the last run's save
+        dock._save_note = f"; saved step {step} to {saved.name}"
+    with contextlib.suppress(RuntimeError):  # napari closed while it was written
+        dock._status.value = f"Saved the model{last} at step {step} to {saved.name}"
+
+
+def _not_saved(dock, exc, held: list) -> None:
+    last = " the last run's model" if _last_run(dock, held) else ""
+    dock._save_note = f"; saving{last} failed: {in_words(exc)}"
+    with contextlib.suppress(RuntimeError):  # napari closed while it was written
+        _layers.report_error(dock._status, f"could not save the model: {in_words(exc)}")
 
 
 def when_true(done, then, parent, ms: int = 100):

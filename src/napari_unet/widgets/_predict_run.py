@@ -4,37 +4,23 @@ napari keeps every worker made while a viewer is open (its task manager's list, 
 them all when the window closes), and with it what the worker's signals are connected to.
 Before, those were functions holding the dock: a closed Predict dock stayed alive for good
 after its first run, with its model, its image and its last segmentation (80 to 100 MB a
-run at 2048 x 2048). The dock's methods are now called through :func:`weakly`, and the job
-of a run that was cancelled (or whose dock was closed) is closed once its worker ends,
-which lets go of the image and model it was given.
+run at 2048 x 2048). The dock's methods are now called through
+:func:`~napari_unet.widgets._weakly.weakly`, and the job of a run that was cancelled
+(or whose dock was closed) is closed once its worker ends, which lets go of the image and
+model it was given.
 """
 
 from __future__ import annotations
 
 import contextlib
-import weakref
 
 import numpy as np
 
 from napari_unet.widgets import _workers
+from napari_unet.widgets._weakly import weakly
 from napari_unet.widgets._worker_errors import drive, surfaced
 
 __all__ = ["start", "weakly"]
-
-
-def weakly(owner, method: str, *tail):
-    """A callback calling ``owner.<method>(*args, *tail)`` while ``owner`` lives.
-
-    ``owner`` is held by a weak reference: the callback never keeps it alive; once it is
-    gone the callback does nothing.
-    """
-    ref = weakref.ref(owner)
-
-    def call(*args):
-        target = ref()
-        return None if target is None else getattr(target, method)(*args, *tail)
-
-    return call
 
 
 def start(dock, job: int, *args):
