@@ -41,30 +41,32 @@ def _ended(qtbot, worker) -> None:
     qtbot.wait(50)  # its queued signals delivered
 
 
-def test_a_predict_dock_closed_after_saving_its_segmentation_goes_away(
-    make_napari_viewer, qtbot, monkeypatch, tmp_path
-):
-    saved = tmp_path / "seg.tif"
-    written = []
+class Status:
+    """A dock's status line (what run_saving writes to)."""
 
-    def save_labels(data, *_args):
-        written.append(weakref.ref(data))
-        return saved
+    value = ""
 
-    monkeypatch.setattr(_saving, "save_labels", save_labels)
-    viewer = make_napari_viewer()
-    image = viewer.add_image(np.zeros((32, 32), np.float32), name="img")
-    seg = viewer.add_labels(np.zeros((32, 32), np.int32), name="img segmentation")
-    dock = PredictWidget(viewer)
-    wrapper = viewer.window.add_dock_widget(dock, name="Predict")
-    dock._last = (seg, image)
-    dock._on_save_labels(path=saved)
-    qtbot.waitUntil(lambda s=dock._status: s.value == f"Saved {saved}", timeout=10_000)
-    qtbot.wait(50)
-    ref = weakref.ref(dock)
-    viewer.window.remove_dock_widget(wrapper)
-    del dock, wrapper
-    _gone(qtbot, ref, *written)  # nor is the copy of the segmentation it wrote kept
+
+def test_a_finished_save_lets_go_of_its_data_status_and_callback(qtbot):
+    """What a dock's Save segmentation hands run_saving is let go once the save ends.
+
+    napari keeps the worker for good: before, its callbacks kept the status line (the
+    dock), the ``then`` callback and the segmentation's copy alive with it.
+    """
+    from napari_unet.widgets._layers import run_saving
+
+    status, data, seen = Status(), np.zeros((32, 32), np.int32), []
+
+    def then(path):
+        seen.append(path)
+
+    worker = run_saving(status, lambda array: "seg.tif", data, then=then)
+    _ended(qtbot, worker)
+    assert status.value == "Saved seg.tif" and seen == ["seg.tif"]
+    refs = [weakref.ref(status), weakref.ref(data), weakref.ref(then)]
+    del status, data, then
+    _gone(qtbot, *refs)  # the worker itself is still held here, as napari holds it
+    assert worker is not None
 
 
 def test_a_predict_dock_closed_after_an_export_goes_away(
