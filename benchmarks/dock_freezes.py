@@ -53,44 +53,15 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+from big_image_gui import close_viewer, new_viewer, pump, wait  # noqa: E402
 
 STEPS = ("annotate", "evaluate", "review", "predict")
 TIMEOUT = 900.0  # s: the most a step may take before it is given up
 
 
-# -- GUI helpers ------------------------------------------------------------------------------
-def pump(app, seconds: float) -> None:
-    """Process GUI events for ``seconds``."""
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        app.processEvents()
-        time.sleep(0.002)
-
-
-def wait(app, until, what: str, timeout: float = TIMEOUT) -> None:
-    """Process GUI events until ``until()`` holds."""
-    t0 = time.perf_counter()
-    while not until():
-        app.processEvents()
-        time.sleep(0.002)
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def new_viewer():
-    import napari
-    from qtpy.QtWidgets import QApplication
-
-    viewer = napari.Viewer(show=True)
-    app = QApplication.instance()
-    pump(app, 0.5)
-    return viewer, app
-
-
-def close_viewer(viewer, app) -> None:
-    viewer.close()
-    pump(app, 0.5)
-    gc.collect()
+# -- GUI helpers: big_image_gui's (pump, wait, new_viewer, close_viewer) ------------------
 
 
 class Measure:
