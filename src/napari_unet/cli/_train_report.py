@@ -78,7 +78,10 @@ class _Reporter:
                 print(VALIDATION_NOTE, file=sys.stderr)
             self.start = ev.start_step
             self.bar = progress_bar("train", "step", total=ev.total_steps, initial=ev.start_step,
-                                    disable=self.quiet, dynamic_ncols=True)  # fmt: skip
+                                    disable=True if self.quiet else None,
+                                    dynamic_ncols=True)  # fmt: skip
+            # None: hidden when stderr is no terminal, as every command's bar (before: drawn
+            # into a redirected stderr, unless --quiet)
         elif isinstance(ev, TrainStep) and self.bar is not None:
             self.bar.update(ev.step - self.bar.n)
             self.bar.set_postfix(

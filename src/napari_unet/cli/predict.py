@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from napari_unet.cli._args import (
     progress_bar,
     run_each,
 )
+from napari_unet.cli._predict_store import store_for
 from napari_unet.cli.predict_package import input_pixel_size, write_labels
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image, wrong_output_kind
@@ -354,17 +354,13 @@ def _predict_one(predictor, post, src: Path, image, outs: dict, args, metadata) 
     sizes: list[ObjectSize] = []
     with progress_bar(src.name, "tile") as bar:
         if args.scheduler or (is_zarr(src) and args.object_size in (None, AUTO)):
-            store = outs.get("probabilities", args.outdir / f".{src.stem}.probabilities.tmp.zarr")
-            try:
+            with store_for(src, outs, args.outdir) as store:
                 gen = predictor.iter_to_zarr(image, store, args.scheduler,
                                              overwrite=args.overwrite)  # fmt: skip
                 probs = drain(gen, bar=bar)
                 labels, foreground = labels_and_foreground(
                     probs, predictor.head, post, predictor.foreground_class
                 )
-            finally:
-                if "probabilities" not in outs:
-                    shutil.rmtree(store, ignore_errors=True)
         else:
             gen = iter_labels(
                 predictor, post, image, object_size=args.object_size, metadata=metadata
