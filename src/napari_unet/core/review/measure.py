@@ -113,10 +113,11 @@ def measure_objects(
         return tables[0]
     counts = [len(t["label"]) for t in tables]
     stacked = {"plane": np.repeat(np.arange(len(tables), dtype=np.int64), counts)}
-    for key in tables[0]:
-        stacked[key] = np.concatenate([t[key] for t in tables])
-    if any(t["label"].dtype == np.uint64 for t in tables):  # uint64 with int64 gave float64
-        stacked["label"] = np.concatenate([t["label"].astype(np.uint64) for t in tables])
+    for key in tables[0]:  # uint64 with int64 gave float64: ids, a uint64 image's min/max
+        columns = [t[key] for t in tables]
+        if any(c.dtype == np.uint64 for c in columns):
+            columns = [c.astype(np.uint64) for c in columns]
+        stacked[key] = np.concatenate(columns)
     return stacked
 
 
@@ -256,6 +257,7 @@ def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
     else:  # ordinary ids: as they are
         dense, back = labels, None
     raw = regionprops_table(dense, image, properties=props, extra_properties=extra)
+    rows = np.asarray(raw["label"])  # the dense ids, in the table's order
     if back is not None:
         raw["label"] = np.asarray(back[raw["label"]])
     table = {ours: raw[theirs] for theirs, ours in SHAPE_COLUMNS.items()}
@@ -267,7 +269,7 @@ def _measure_plane(labels, image, size) -> dict[str, np.ndarray]:
         scale = raw["outline_scale"] if anisotropic else size[0]
         table.update(_physical(table, size, scale))
     if image is not None:
-        table.update(_intensities(raw, image))
+        table.update(_intensities(raw, image, dense, rows))
     return table
 
 
@@ -297,17 +299,47 @@ def _physical(table, size, perimeter_scale) -> dict[str, np.ndarray]:
     }
 
 
-def _intensities(raw, image: np.ndarray) -> dict[str, np.ndarray]:
+def _intensities(raw, image: np.ndarray, dense, rows) -> dict[str, np.ndarray]:
+    """The intensity columns: means as scikit-image's floats; integer images' min and max exact.
+
+    scikit-image gives min and max as float64, exact up to 2**53: a 64-bit integer image's
+    are taken from its pixels instead, kept unsigned beyond the int64 range (before, a
+    uint64 image's values above 2**63 came out as -9223372036854775808, and ones beyond
+    2**53 rounded).
+    """
     whole = np.issubdtype(image.dtype, np.integer)
+    exact = whole and image.dtype.itemsize == 8
     out = {}
     for prop in INTENSITY_PROPERTIES:
         stat = prop.split("_")[1]
         keys = [prop] if image.ndim == 2 else [f"{prop}-{c}" for c in range(image.shape[-1])]
         for c, key in enumerate(keys):
             name = f"{stat}_intensity" + ("" if image.ndim == 2 else f"_c{c}")
-            column = raw[key]
-            out[name] = column.astype(np.int64) if whole and stat != "mean" else column
+            if stat == "mean" or not whole:
+                out[name] = raw[key]
+            elif exact:
+                plane = image if image.ndim == 2 else image[..., c]
+                out[name] = _integer_column(_extreme(stat, dense, rows, plane))
+            else:
+                out[name] = raw[key].astype(np.int64)
     return out
+
+
+def _extreme(stat: str, dense, rows, plane: np.ndarray) -> np.ndarray:
+    """The exact ``stat`` (``min`` or ``max``) of ``plane`` over each object of ``rows``."""
+    inside = dense > 0
+    index = np.searchsorted(rows, dense[inside])
+    info = np.iinfo(plane.dtype)
+    ufunc, start = (np.minimum, info.max) if stat == "min" else (np.maximum, info.min)
+    found = np.full(rows.size, start, plane.dtype)
+    ufunc.at(found, index, plane[inside])
+    return found
+
+
+def _integer_column(values: np.ndarray) -> np.ndarray:
+    """``values`` as int64, or as uint64 where they pass the int64 range (as the label column)."""
+    big = values.size and values.dtype.kind == "u" and values.max() > np.iinfo(np.int64).max
+    return values.astype(np.uint64 if big else np.int64)
 
 
 def summarize(table: Mapping[str, Any], name: str, *, planes: int | None = None) -> dict:
