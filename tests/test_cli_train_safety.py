@@ -339,19 +339,21 @@ def test_a_log_that_is_no_json_lines_log_or_a_model_is_refused(pair, tmp_path, c
 
 
 def test_an_output_sharing_another_runs_optimiser_state_is_refused(pair, tmp_path, capsys):
-    """-o nuclei.v1 and -o nuclei.v2 share nuclei.optim.safetensors: the second run replaced
-    the first one's optimiser state, which then could not be resumed."""
+    """-o nuclei and -o nuclei.safetensors share nuclei.optim.safetensors: the second run
+    replaced the first one's optimiser state, which then could not be resumed. (-o nuclei.v1
+    and -o nuclei.v2 shared it too before names kept their ending: both are allowed now.)"""
     from napari_unet.core.training.checkpoint import optimizer_path
 
     image, labels = pair
-    v1, v2 = tmp_path / "nuclei.v1", tmp_path / "nuclei.v2"
+    v1, v2 = tmp_path / "nuclei", tmp_path / "nuclei.safetensors"
+    assert optimizer_path(v1) == optimizer_path(v2)
     assert train(image, labels, "--steps", "2", "-o", str(v1)) == 0
     state = optimizer_path(v1)
     before = state.read_bytes()
     assert train(image, labels, "--steps", "2", "-o", str(v2)) == 2
     err = capsys.readouterr().err
-    assert str(state) in err and "nuclei.v1's run" in err and err.count("error:") == 1
-    assert "nuclei_v2.safetensors" in err
+    assert str(state) in err and "nuclei's run" in err and err.count("error:") == 1
+    assert "nuclei_2.safetensors" in err
     assert state.read_bytes() == before and not v2.exists()
     assert train(image, labels, "--steps", "3", "--resume", str(v1), "-o", str(v1)) == 0
     # a state whose model file is gone resumes nothing: a new run may replace it

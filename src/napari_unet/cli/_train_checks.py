@@ -26,7 +26,12 @@ def check_paths(args, held: contextlib.ExitStack | None = None) -> None:
     """
     from napari_unet.core.files import check_outputs
     from napari_unet.core.models.pretrained import refuse_builtin
-    from napari_unet.core.training.checkpoint import best_path, check_model_name, optimizer_path
+    from napari_unet.core.training.checkpoint import (
+        best_path,
+        check_model_name,
+        optimizer_path,
+        side_file,
+    )
 
     if args.init and args.resume:
         raise InputError("give either --init (fine-tune) or --resume (continue a run), not both")
@@ -45,7 +50,8 @@ def check_paths(args, held: contextlib.ExitStack | None = None) -> None:
             raise InputError(f"{p}: model file not found" + _builtin_hint(p, flag))
         if p is not None:
             _not_a_package(p, flag)
-    args.log = args.log or args.output.with_suffix(".jsonl")
+    # NAME.jsonl, NAME as the optimiser state's (-o v1.0: v1.0.jsonl); -o .: a folder, said
+    args.log = args.log or side_file(args.output, ".jsonl")
     inputs = [args.init]  # --resume M -o M continues a run in place: allowed
     for group, what in ((args.images, "--images"), (args.labels, "--labels"),
                         (args.regions, "--regions"), (args.val_images, "--val"),
@@ -88,10 +94,11 @@ def _not_a_package(path: Path, flag: str) -> None:
 def _own_optimizer_state(args) -> None:
     """Refuse a new output whose optimiser-state file holds another model file's run.
 
-    ``-o nuclei.v1`` and ``-o nuclei.v2`` both keep their state in
-    ``nuclei.optim.safetensors`` (the name less its last ending): the second run replaced
-    the first one's, which could then no longer be resumed. A state whose model file is gone
-    (deleted to start over, or never written) resumes nothing and is replaced as usual.
+    ``-o nuclei`` and ``-o nuclei.safetensors`` both keep their state in
+    ``nuclei.optim.safetensors``: the second run replaced the first one's, which could then
+    no longer be resumed. (``-o nuclei.v1`` and ``-o nuclei.v2`` shared it too, before
+    names kept their ending.) A state whose model file is gone (deleted to start over, or
+    never written) resumes nothing and is replaced as usual.
     """
     import glob
 
@@ -101,20 +108,20 @@ def _own_optimizer_state(args) -> None:
     out, state = args.output, optimizer_path(args.output)
     if out.exists() or not state.exists() or args.overwrite:
         return
-    run = optimizer_run(state)
-    for other in sorted(out.parent.glob(glob.escape(out.stem) + ".*")):
-        if other == out or optimizer_path(other) != state or not other.is_file():
+    run, name = optimizer_run(state), state.name[: -len(".optim.safetensors")]
+    for other in sorted(out.parent.glob(glob.escape(name) + "*")):
+        if other == out or not other.is_file() or optimizer_path(other) != state:
             continue
         try:
             owner = (read_metadata(other).get("provenance") or {}).get("run_id")
         except (InputError, OSError, ValueError):
             continue  # not a model file
         if run and owner == run:
-            name = f"{out.stem}_{out.suffix[1:] or '2'}.safetensors"
             raise InputError(
                 f"{state} holds the optimiser state of {other.name}'s run, which resumes it "
-                f"(outputs whose names differ only after the last dot share it); give another "
-                f"output name, such as {out.with_name(name)}, or pass --overwrite to replace it"
+                f"(a model file NAME and NAME.safetensors share it); give another output "
+                f"name, such as {out.with_name(name + '_2.safetensors')}, or pass --overwrite "
+                "to replace it"
             )
 
 
@@ -128,7 +135,7 @@ def _check_log(args) -> None:
 
     log, out = args.log, args.output
     models = [out, best_path(out), optimizer_path(out), args.resume, args.init]
-    if args.resume is not None:
+    if args.resume is not None and args.resume.is_file():  # a folder: reading it says so
         models += [best_path(args.resume), optimizer_path(args.resume)]
     if log.resolve() in {p.resolve() for p in models if p is not None}:
         raise InputError(f"--log {log} is a model file of this run; choose a .jsonl file")

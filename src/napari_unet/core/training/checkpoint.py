@@ -28,14 +28,31 @@ if TYPE_CHECKING:
     from napari_unet.core.training.events import TrainResult
 
 
+def side_file(model_path: str | os.PathLike, ending: str) -> Path:
+    """``NAME`` + ``ending`` beside a model file: NAME is its name less ``.safetensors``.
+
+    A name with another ending keeps it whole (``v1.0`` -> ``v1.0.optim.safetensors``):
+    before, ``v1.0`` and ``v1.1`` shared one optimiser state and log, and the second run
+    destroyed the first one's resume. A folder (``.``, ``""``) is refused (InputError).
+    """
+    p = Path(model_path)
+    if p.name in ("", ".", "..") or p.is_dir():  # before: a ValueError ("has an empty name")
+        raise InputError(f"cannot write {p}: it is a folder; give a file name")
+    return p.with_name((p.stem if _safetensors(p) else p.name) + ending)
+
+
+def _safetensors(p: Path) -> bool:
+    return p.suffix.lower() == ".safetensors"
+
+
 def optimizer_path(model_path: str | os.PathLike, previous: bool = False) -> Path:
     """Where the optimiser state of a model file lives: ``NAME.optim.safetensors`` beside it.
 
     ``previous``: the state the last save replaced, ``NAME.optim.prev.safetensors``, kept
     so that a crash between the two writes of a save still leaves a matching pair.
+    NAME as :func:`side_file` says.
     """
-    p = Path(model_path)
-    return p.with_name(p.stem + (".optim.prev" if previous else ".optim") + ".safetensors")
+    return side_file(model_path, (".optim.prev" if previous else ".optim") + ".safetensors")
 
 
 def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None = None) -> Path:
@@ -76,9 +93,13 @@ def save_optimizer(path: str | os.PathLike, state_dict: dict, extra: dict | None
 
 
 def best_path(path: str | Path) -> Path:
-    """Where the best model of a run with output ``path`` goes: ``NAME.best.safetensors``."""
+    """Where the best model of a run with output ``path`` goes: ``NAME.best.safetensors``.
+
+    NAME as :func:`side_file` says (``v1.0`` -> ``v1.0.best.safetensors``; before,
+    ``v1.best.0``).
+    """
     p = Path(path)
-    return p.with_name(p.stem + ".best" + (p.suffix or ".safetensors"))
+    return side_file(p, ".best" + (p.suffix if _safetensors(p) else ".safetensors"))
 
 
 def check_model_name(path: str | Path) -> Path:
@@ -97,9 +118,8 @@ def check_model_name(path: str | Path) -> Path:
                          "--resume), not a model file: choose another name")  # fmt: skip
     if p.suffix.lower() in IMAGE_SUFFIXES:
         raise InputError(
-            f"a model file ends in .safetensors; {p.name} looks like an image (it and "
-            f"{best_path(p).name} would be read as images): choose a name such as "
-            f"{p.with_suffix('.safetensors').name}"
+            f"a model file ends in .safetensors; {p.name} looks like an image (it would be "
+            f"read as one): choose a name such as {p.with_suffix('.safetensors').name}"
         )
     return p
 
@@ -328,8 +348,10 @@ def save_carried_best(result: TrainResult, output: Path, start: int) -> Path | N
 def _matching_state(path: Path, training: dict) -> tuple[dict, dict, Path]:
     """The optimiser state saved with the model ``path`` (same run, same step), its file."""
     run_id, steps = training.get("run_id", ""), training.get("steps_done")
-    found = []
-    for candidate in (optimizer_path(path), optimizer_path(path, previous=True)):
+    found, older = [], []
+    if path.suffix and not _safetensors(path):  # as saved before: v1.optim beside v1.0
+        older = [path.with_name(f"{path.stem}.optim{e}.safetensors") for e in ("", ".prev")]
+    for candidate in (optimizer_path(path), optimizer_path(path, previous=True), *older):
         if not candidate.exists():
             continue
         state, extra = load_optimizer(candidate)

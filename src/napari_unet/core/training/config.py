@@ -47,6 +47,8 @@ DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 #: is given (the command line and the Train dock).
 HOLDOUT_FRACTION = 0.2
 SCHEDULES = ("constant", "cosine", "poly")
+#: The largest ``seed``: torch seeds with a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
 #: Where training crops are cut and augmented: ``host`` (numpy/scipy threads), ``device``
 #: (torch on the training device, :mod:`~napari_unet.core.training.device_sampling`) or
 #: ``auto`` (the device on CUDA, the host elsewhere; docs/training.md).
@@ -113,6 +115,8 @@ class TrainConfig:
         for name, low in _INTEGERS.items():
             note = "(0: automatic)" if name == "workers" else ""
             object.__setattr__(self, name, check_int(name, getattr(self, name), low, note))
+        if self.seed > MAX_SEED:  # before: passed, then torch failed ("Overflow when unpacking")
+            raise InputError(f"seed must be an integer in [0, 2**63 - 1], got {self.seed}")
         for name, (low, high, closed) in _NUMBERS.items():
             value = getattr(self, name)
             if value is not None or name != "lr":  # lr None: chosen by the trainer
@@ -189,6 +193,23 @@ def _number(name: str, value, low: float, high: float, closed: bool) -> float:
         upper = f"{high:g}]" if closed else f"{high:g})"
         raise InputError(f"{what} must be a number in {lower}{low:g}, {upper}, got {value!r}")
     return float(value)
+
+
+def refuse_one_class(head: str, n_classes, what: str) -> None:
+    """InputError for a ``paper`` network of one output class (a sigmoid): it cannot train.
+
+    The package builds, saves and segments with one, but the paper's loss needs two classes
+    (background, cell): training it failed with a raw IndexError. ``what`` names it.
+    """
+    import numbers
+
+    one = isinstance(n_classes, numbers.Integral) and not isinstance(n_classes, bool)
+    if head == "paper" and one and n_classes == 1:
+        raise InputError(
+            f"a one-class model cannot be trained here ({what} has a single output class; "
+            "the paper's loss needs two, background and cell): train a two-class model "
+            "(leave n_classes out), or fine-tune one such as 'nuclei'"
+        )
 
 
 def learning_rate(config: TrainConfig, step: int, base: float | None = None) -> float:

@@ -14,7 +14,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.models.carried import attach
 from napari_unet.core.models.filecheck import MAX_SEPARATION_GAP
 from napari_unet.core.models.heads import head_of
-from napari_unet.core.training.config import TrainConfig
+from napari_unet.core.training.config import TrainConfig, refuse_one_class
 
 __all__ = [
     "Stop", "batch_workers", "check_config", "check_pairs", "check_stop", "crop_sizes",
@@ -53,6 +53,8 @@ def check_config(config) -> TrainConfig:
             f"gap must be at most {MAX_SEPARATION_GAP} px (a separation gap is a few pixels, "
             f"as a model file records it), got {config.gap}"
         )
+    if isinstance(config.model, dict):  # before: an IndexError at the first step
+        refuse_one_class(head_of(config.model), config.model.get("n_classes"), "n_classes 1")
     return config
 
 
@@ -232,6 +234,8 @@ def init_model(config: TrainConfig, in_channels: int, init, resume):
         torch.manual_seed(config.seed)
         model = build_model({**config.model, "in_channels": in_channels})
         source = "from scratch"
+    what = Path(init).name if init is not None and resume is None else "the model"
+    refuse_one_class(head_of(model), int(model.n_classes), what)  # before: an IndexError
     if model.in_channels != in_channels:
         raise InputError(
             f"the model takes {model.in_channels} channel(s) but the images have {in_channels}; "
@@ -323,7 +327,7 @@ def step_random(model, seed: int, step: int, device):
     drops = torch.nn.modules.dropout._DropoutNd
     if not any(isinstance(m, drops) and m.p > 0 for m in model.modules()):
         return contextlib.nullcontext()
-    return _seeded(seed * 1_000_003 + step, device)
+    return _seeded((seed * 1_000_003 + step) % 2**63, device)  # torch: a signed 64-bit int
 
 
 @contextlib.contextmanager
