@@ -29,9 +29,9 @@ def drain(
         Yields progress events, returns the result. Any other iterable (a list of events)
         is run through as well; its result is None.
     callback : callable, optional
-        Called with every event, in order. A ``KeyboardInterrupt`` raised in it (Ctrl-C
-        while it runs) is thrown into the generator, so that it cleans up (a training run
-        saves) before the interrupt goes on.
+        Called with every event, in order. A ``KeyboardInterrupt`` (Ctrl-C while it runs)
+        or an error raised in it is thrown into the generator, so that it cleans up (a
+        training run saves, and the error carries its ``result``) before it goes on.
     bar : tqdm.tqdm, optional
         A progress bar: events with ``done`` and ``total`` attributes set its position
         (``total`` may change as planes are discovered); other events leave it alone.
@@ -59,7 +59,7 @@ def drain(
         if callback is not None:
             try:
                 callback(event)
-            except KeyboardInterrupt as exc:
+            except (KeyboardInterrupt, Exception) as exc:  # before, an error lost the run
                 with contextlib.suppress(StopIteration):
                     if hasattr(gen, "throw"):  # a generator cleans up (a run saves)
                         gen.throw(exc)  # and raises it again

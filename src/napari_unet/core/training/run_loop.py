@@ -5,8 +5,8 @@ its start model first (step 0); that best is written beside the output only once
 has trained (a run stopped before its first step writes nothing, docs/reliability.md).
 A stop during a validation pass ends it between tiles; the pass records no score.
 
-A run that ends (finished, stopped, interrupted by Ctrl-C, or ended by an error once a
-step has trained) writes its model and optimiser state
+A run that ends (finished, stopped, interrupted by Ctrl-C, closed, or ended by an error
+once a step has trained) writes its model and optimiser state
 (:func:`~napari_unet.core.training.checkpoint.finish_run`). A Ctrl-C that arrives
 while they are written (the command line's second one, or a script's first) used to abort
 the save: the whole run was lost. While the end is saved, Ctrl-C is held
@@ -30,16 +30,26 @@ __all__ = ["HeldSigint", "run_all", "run_steps", "save_finished", "save_interrup
 
 
 def run_all(run, stop, preview, in_place: bool) -> Generator[Any, None, Any]:
-    """The run's events from its start to its saved end; returns its result."""
-    yield run.started()
+    """The run's events from its start to its saved end; returns its result.
+
+    Ctrl-C while ``TrainStarted`` is handled carries a result with no step trained
+    (nothing saved); one while the end's ``Checkpoint`` events are handled, the saved
+    result. Closing the generator (a ``break`` out of ``iter_train``) saves as a stop does.
+    """
     try:
+        yield run.started()  # inside: a Ctrl-C meanwhile carried no result
         yield from run_steps(run, stop, preview)
-    except (KeyboardInterrupt, Exception) as exc:  # Ctrl-C, or a failure: keep what trained
+    except (KeyboardInterrupt, GeneratorExit, Exception) as exc:  # keep what trained
         save_interrupted(run, exc, in_place)  # exc.result: the model as trained
         raise
     # A Ctrl-C while the end is written waits for it (before, it lost the whole run).
     result, events = save_finished(run, in_place)
-    yield from events
+    try:
+        yield from events
+    except (KeyboardInterrupt, Exception) as exc:  # after the end was saved: it is kept
+        exc.result = result  # before, a Ctrl-C here had no result to resume from
+        _note(exc, result)
+        raise
     return result
 
 
@@ -118,7 +128,7 @@ def _unsaved(exc: BaseException, result, start: int) -> None:
 
 
 def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
-    """Save a run that Ctrl-C interrupted, or an error ended; ``exc.result`` is its result.
+    """Save a run that Ctrl-C interrupted, or an error or a close ended; ``exc.result`` too.
 
     A further Ctrl-C while the files are written waits until they are: the caller raises
     ``exc`` again. An error (out of memory in a validation pass, a full disk) keeps what

@@ -341,7 +341,8 @@ def iter_train(
         Model file or built-in name (``"nuclei"``) to fine-tune from (same architecture);
         ``"auto"``: the built-in model for the training images.
     resume : TrainResult or path-like, optional
-        A previous result, or a model file saved with its optimiser state (and its best).
+        A previous result, or a model file saved with its optimiser state (and its best);
+        not with ``init``.
     output : path-like, optional
         Model file for the last weights (at the end, the optimiser state beside it); the
         best weights go to ``NAME.best.safetensors`` as they improve (or, resumed, at the end;
@@ -356,6 +357,8 @@ def iter_train(
     TrainResult
     """
     config = check_config(config or TrainConfig())  # a dict: a clear message, before any use
+    if init is not None and resume is not None:  # before: init was silently ignored
+        raise InputError("give either init= (fine-tune) or resume= (continue a run), not both")
     # Continuing the file it writes (NAME.best beside it is the run's own): in place.
     source = resume if isinstance(resume, str | Path) else getattr(resume, "saved_to", None)
     in_place = None not in (source, output) and Path(source).resolve() == Path(output).resolve()
@@ -390,6 +393,7 @@ def train(
     ``progress`` is called with every event; the other arguments are those of
     :func:`iter_train`. A ``KeyboardInterrupt`` (Ctrl-C, a notebook's Interrupt), also
     one raised while ``progress`` runs, saves the run as a stop does and is raised again;
-    its ``result`` attribute holds the :class:`TrainResult`.
+    its ``result`` attribute holds the :class:`TrainResult` (an error ``progress`` raises
+    once a step has trained: alike).
     """
     return drain(iter_train(pairs, config, **kwargs), progress)
