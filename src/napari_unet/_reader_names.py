@@ -14,6 +14,7 @@ metadata (:data:`SOURCE_IMAGE`): an image of named channels opens as ``cells DAP
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
@@ -25,8 +26,12 @@ SOURCE_IMAGE = "napari_unet_image"
 
 
 def store_name(path: Path) -> str:
-    """The layer name of a store: its folder name without ``.zarr`` and ``.ome``."""
-    name = path.name
+    """The layer name of a store: its folder name without ``.zarr`` and ``.ome``.
+
+    A relative path is made absolute first: before, ``.`` (a store opened from inside it)
+    was named ``.``, and its label image ``" cells"``.
+    """
+    name = _absolute(path).name
     for suffix in (".zarr", ".ome"):
         name = name[: -len(suffix)] if name.lower().endswith(suffix) and name != suffix else name
     return name
@@ -49,6 +54,7 @@ def bioformats2raw_series(path: Path) -> list[Path]:
 
 def image_name(path: Path) -> str:
     """The name of the image at ``path``: its root's when it is a bioformats2raw series."""
+    path = _absolute(path)
     root = path.parent
     if path.name and root != path:
         series = [p.name for p in bioformats2raw_series(root)]
@@ -62,9 +68,15 @@ def label_name(path: Path) -> str:
     """A label image's layer name: ``"<image> <name>"`` in an image's ``labels`` folder."""
     from napari_unet.core.images.omezarr import ome_kind
 
+    path = _absolute(path)
     image = path.parent.parent
     try:
         inside = path.parent.name == "labels" and ome_kind(image) == "image"
     except InputError:  # the image's metadata is damaged: the label image still opens
         inside = False
     return f"{image_name(image)} {path.name}" if inside else store_name(path)
+
+
+def _absolute(path) -> Path:
+    """``path`` made absolute, ``.`` and ``..`` resolved (links are kept)."""
+    return Path(os.path.abspath(path))

@@ -18,9 +18,12 @@ the same, its overview levels taken lazily from the stored one
 level stays one level, which napari lets you paint and the Live dock trains on. The root of a
 bioformats2raw layout (``slide.zarr``, the image in ``slide.zarr/0``) opens its image, named
 after the root; when it holds several series (``slide.zarr/0``, ``slide.zarr/1``, ...), each
-opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word); a
+opens, named ``"slide [series 1]"`` (before, series 0 alone opened, without a word), but for
+a series whose units are not the first series' (a scanner's label image in pixels beside
+micrometres: napari would drop the units of every layer), left out with a warning; a
 series or its label image opened by its own path (``slide.zarr/0/labels/cells``) is named
-the same (``"slide cells"``; :mod:`~napari_unet._reader_names`). Plain
+the same (``"slide cells"``; :mod:`~napari_unet._reader_names`). A label image's axes
+without a unit take its image's (:mod:`~napari_unet._reader_units`). Plain
 Zarr arrays and other folders are left to other readers (None). An OME-Zarr store whose
 metadata files are damaged (not JSON: an interrupted copy) is read, and the reading raises
 an InputError naming the damaged file, which napari shows (before, a bare JSONDecodeError,
@@ -31,12 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from pathlib import Path
 
 from napari_unet._reader_levels import plane_axes, with_overviews
 from napari_unet._reader_names import SOURCE_IMAGE, image_name, label_name, store_name
 from napari_unet._reader_names import bioformats2raw_series as _bioformats2raw_series
+from napari_unet._reader_units import clashes, layer_units
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.omezarr import (
     axis_letters,
@@ -142,11 +147,11 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     image's layers record its ``name`` in their metadata (:data:`SOURCE_IMAGE`).
     """
     ome = group_attrs(path)[0]
-    levels = read_multiscale(path)
+    levels = _shown_levels(path, read_multiscale(path), kind)
     if kind == "labels":
         levels = _integer_labels(path, levels)
     meta = {"name": name, **_scale(path, ome, levels[0].ndim)}
-    meta["units"] = _units(ome, levels[0].ndim)
+    meta["units"] = layer_units(path, ome, levels[0].ndim, labels=kind == "labels")
     letters = axis_letters(ome)
     dropped = "TZQC" if kind == "labels" else "TZQ"
     if len(letters) == levels[0].ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
@@ -185,6 +190,27 @@ def _layer(path: Path, kind: str, name: str) -> tuple:
     return data, meta, kind
 
 
+def _shown_levels(path: Path, levels: list, kind: str) -> list:
+    """The levels napari can show: none empty, an image's pixels numbers; else InputError.
+
+    Before, a level with an axis of length 0, or of complex or text pixels, reached napari,
+    which failed with a bare error (and an empty label image stopped the image's other
+    label images from opening). Empty levels below a full-resolution one are dropped.
+    """
+    if 0 in levels[0].shape:
+        raise InputError(
+            f"{path}: it holds no pixels (its shape {tuple(levels[0].shape)} has an axis of "
+            "length 0); write it again, or open another store"
+        )
+    dtype = levels[0].dtype
+    if kind == "image" and dtype.kind not in "biuf":
+        raise InputError(
+            f"{path}: its pixels are {dtype} values, which napari cannot show (it shows "
+            "integer, floating-point and true/false pixels); convert the image to numbers"
+        )
+    return [level for level in levels if 0 not in level.shape]
+
+
 def _integer_labels(path: Path, levels: list) -> list:
     """The levels of a label image in native byte order; floats: InputError."""
     dtype = levels[0].dtype
@@ -196,28 +222,6 @@ def _integer_labels(path: Path, levels: list) -> list:
     if dtype.isnative:
         return levels
     return [level.astype(level.dtype.newbyteorder("=")) for level in levels]  # lazily
-
-
-def _units(ome: dict, ndim: int) -> list[str]:
-    """The units of the axes (``"micrometer"``; ``"pixel"`` where an axis names none).
-
-    A unit napari does not know is taken as ``"pixel"``. Before, every layer opened in
-    pixels: the scale bar and the status line lost the image's micrometres.
-    """
-    import pint
-
-    axes = ome["multiscales"][0].get("axes") or []
-    units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
-    if len(units) != ndim:
-        return ["pixel"] * ndim
-    registry = pint.get_application_registry()
-    out = []
-    for unit in units:
-        try:
-            out.append(str(registry.Unit(unit)) if isinstance(unit, str) and unit else "pixel")
-        except Exception:  # noqa: BLE001 - pint's many parse errors: an unknown unit
-            out.append("pixel")
-    return out
 
 
 def _channel_labels(ome: dict, count: int) -> list[str] | None:
@@ -249,7 +253,8 @@ def read_ome_zarr(path) -> list[tuple]:
     """
     if isinstance(path, list | tuple):
         path = path[0]
-    p, title = Path(path), store_name(Path(path))
+    p = Path(os.path.abspath(path))  # "." (opened from inside the store): named all the same
+    title = store_name(p)
     series = _bioformats2raw_series(p) if p.is_dir() else []
     if len(series) == 1:  # a bioformats2raw root: its image, named after the root
         return _image_layers(series[0], title)
@@ -264,14 +269,17 @@ def _all_series(series: list[Path], title: str) -> list[tuple]:
     """The layers of each series of a bioformats2raw root; a damaged one is left out.
 
     A damaged series is named in a warning and the others open; all damaged: the first's
-    error. The first series comes last: napari adds layers in order, so the main image
-    (series 0) and its labels lie on top, above a slide scanner's label or overview image
-    (often series 1 and 2), and one of them is selected.
+    error. A series whose units are not like the first (main) series' (in pixels, its axes
+    naming no unit, beside one in micrometres: a slide scanner's label or overview image) is
+    left out with a warning saying how to open it: napari drops the units of every layer
+    when they mix. The first series comes last: napari adds layers in order, so the main
+    image (series 0) and its labels lie on top, above a slide scanner's label or overview
+    image (often series 1 and 2), and one of them is selected.
     """
-    layers, errors = [], []
+    layers, errors, main = [], [], None
     for p in series:
         try:
-            layers = _image_layers(p, f"{title} [series {p.name}]") + layers
+            found = _image_layers(p, f"{title} [series {p.name}]")
         except InputError as exc:
             errors.append(exc)
             warnings.warn(
@@ -279,6 +287,18 @@ def _all_series(series: list[Path], title: str) -> list[tuple]:
                 UserWarning,
                 stacklevel=3,
             )
+            continue
+        if main is not None and any(clashes(m["units"], main[1]) for _, m, _ in found):
+            warnings.warn(
+                f"{title}: its series {p.name} was not opened: its axes' unit is "
+                f"{found[0][1]['units'][-1]} where series {main[0]}'s is {main[1][-1]}, and "
+                f"napari shows no units when layers mix them; open {p} on its own to see it",
+                UserWarning,
+                stacklevel=3,
+            )
+            continue
+        main = main or (p.name, found[0][1]["units"])
+        layers = found + layers
     if not layers and errors:
         raise errors[0]
     return layers

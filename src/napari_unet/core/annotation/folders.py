@@ -42,9 +42,12 @@ def project_folder_for(image_path: str | os.PathLike) -> Path:
     ``cells.tiff``): its annotations open, and the image's identity says if the pixels differ.
     An image's own ``<file name>.napari-unet`` (its project.json names this file) always comes
     first: before, ``cells.png`` took ``cells.tif``'s folder once ``cells.tif`` was moved away,
-    and its own project was left unread.
+    and its own project was left unread. A relative path is made absolute first: before, a
+    store opened as ``.`` (from inside it) got ``./.napari-unet``, inside the store.
     """
     p = Path(image_path)
+    if not p.is_absolute() or p.name in ("", ".", ".."):
+        p = Path(os.path.abspath(p))
     name = p.name[: -len(".ome.tif")] if p.name.lower().endswith(".ome.tif") else p.stem
     plain = p.parent / f"{name}{PROJECT_SUFFIX}"
     own = p.parent / f"{p.name}{PROJECT_SUFFIX}"

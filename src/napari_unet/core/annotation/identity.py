@@ -99,7 +99,7 @@ def image_identity(
         "format": FORMAT_VERSION,
         "napari_unet_version": __version__,
         "name": name,
-        "file_name": Path(source).name if source else None,
+        "file_name": Path(os.path.abspath(source)).name if source else None,  # "." named too
         "image_shape": [int(n) for n in arr.shape],
         "image_dtype": str(np.dtype(arr.dtype)),
         "labels_shape": [int(s) for s in labels_shape],
