@@ -100,29 +100,19 @@ def _own_optimizer_state(args) -> None:
     names kept their ending.) A state whose model file is gone (deleted to start over, or
     never written) resumes nothing and is replaced as usual.
     """
-    import glob
-
-    from napari_unet.core.models.modelfile import read_metadata
-    from napari_unet.core.training.checkpoint import optimizer_path, optimizer_run
+    from napari_unet.core.training.checkpoint import optimizer_path
+    from napari_unet.core.training.state_owner import state_owner
 
     out, state = args.output, optimizer_path(args.output)
-    if out.exists() or not state.exists() or args.overwrite:
+    if out.exists() or args.overwrite or (other := state_owner(out)) is None:
         return
-    run, name = optimizer_run(state), state.name[: -len(".optim.safetensors")]
-    for other in sorted(out.parent.glob(glob.escape(name) + "*")):
-        if other == out or not other.is_file() or optimizer_path(other) != state:
-            continue
-        try:
-            owner = (read_metadata(other).get("provenance") or {}).get("run_id")
-        except (InputError, OSError, ValueError):
-            continue  # not a model file
-        if run and owner == run:
-            raise InputError(
-                f"{state} holds the optimiser state of {other.name}'s run, which resumes it "
-                f"(a model file NAME and NAME.safetensors share it); give another output "
-                f"name, such as {out.with_name(name + '_2.safetensors')}, or pass --overwrite "
-                "to replace it"
-            )
+    name = state.name[: -len(".optim.safetensors")]
+    raise InputError(
+        f"{state} holds the optimiser state of {other.name}'s run, which resumes it "
+        f"(a model file NAME and NAME.safetensors share it); give another output "
+        f"name, such as {out.with_name(name + '_2.safetensors')}, or pass --overwrite "
+        "to replace it"
+    )
 
 
 def _check_log(args) -> None:

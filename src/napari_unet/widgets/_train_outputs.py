@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from napari_unet.core.training.state_owner import run_of, state_owner
+
 #: Resolved paths a running Train run writes -> that run's ``done`` event (set at its end).
 _CLAIMS: dict[Path, threading.Event] = {}
 
@@ -93,38 +95,64 @@ def held(save: Callable, path: Path) -> Callable:
     return saving
 
 
-def run_of(path: Path) -> str | None:
-    """The run id a model file records (None: unreadable, or no model file)."""
-    from napari_unet.core.errors import InputError
-    from napari_unet.core.models.modelfile import read_metadata
-
-    try:
-        return (read_metadata(path).get("provenance") or {}).get("run_id") or None
-    except (InputError, OSError, ValueError):
-        return None
-
-
 def record(own: dict, path, run_id: str) -> None:
     """Note in ``own`` that the dock wrote ``path`` in the run ``run_id``."""
     if path is not None and run_id:
         own.setdefault(Path(path).resolve(), set()).add(run_id)
 
 
-def claim_output(output: Path | None, explicit: bool, own: dict, done) -> tuple[Path | None, str]:
+def _input_of(path: Path, inputs) -> str:
+    """Why ``path`` (or its ``NAME.best``, optimiser state) is an input ("": it is none)."""
+    from napari_unet.core.files import same_file
+
+    for src in (Path(p) for p in inputs if p is not None and str(p) not in ("", ".")):
+        if any(same_file(p, src) for p in _paths(path)):
+            return "is the model this run starts from" if same_file(path, src) else (
+                f"would replace an input of this run ({src.name})")  # fmt: skip
+    return ""
+
+
+def _refusal(output: Path, why: str) -> str:
+    """The message refusing ``output``, chosen in *save to*, taken for ``why``."""
+    from napari_unet.core.training.checkpoint import optimizer_path
+
+    if why.startswith("exists"):
+        return (
+            f"{output.name} exists and was not trained in this session: it is not replaced; "
+            "choose another file in 'save to', or remove it first (the command line needs "
+            "--overwrite for the same)"
+        )
+    if why.startswith("shares"):
+        stem = output.name.removesuffix(".safetensors")
+        return (
+            f"{output.name} {why}, and that run could no longer be resumed: choose another "
+            f"file in 'save to', such as {stem}_2.safetensors, or remove "
+            f"{optimizer_path(output).name} first"
+        )
+    return f"{output.name} {why}: choose another file in 'save to', or wait for it to end"
+
+
+def claim_output(
+    output: Path | None, explicit: bool, own: dict, done, inputs=()
+) -> tuple[Path | None, str]:
     """The model file a run writes, claimed for it, and a note for the status line.
 
     An existing model file (or its ``NAME.best``) that this dock did not write (``own``:
     resolved path -> run ids of its results; a file holding another run id was replaced
-    meanwhile) is never replaced, nor a file another dock's run writes now: a default
+    meanwhile) is never replaced, nor a file another dock's run writes now, nor an
+    optimiser state another model file's run resumes from (:func:`state_owner`): a default
     path (``IMAGE.unet.safetensors`` beside the image) moves on to the next free name
     (``IMAGE.unet-2.safetensors``, ...), a path chosen in *save to* is refused
-    (InputError). The dock's own earlier result is written again (a later run, Resume).
+    (InputError). A default path that is one of ``inputs`` (the model the run starts
+    from, the layers' files) moves on too (before, it was refused); a chosen one is refused
+    afterwards (:func:`~napari_unet.widgets._train_helpers.check_output`).
+    The dock's own earlier result is written again (a later run, Resume).
     A built-in model's file is refused (:func:`~napari_unet.core.models.pretrained.refuse_builtin`).
     ``done``: the run's event, set when it ends (its claim lapses then).
     """
     from napari_unet.core.errors import InputError
     from napari_unet.core.models.pretrained import refuse_builtin
-    from napari_unet.core.training.checkpoint import best_path
+    from napari_unet.core.training.checkpoint import best_path, optimizer_path
 
     if output is not None:  # before: "exists, not trained here", or written after a Resume
         refuse_builtin(output)
@@ -135,21 +163,22 @@ def claim_output(output: Path | None, explicit: bool, own: dict, done) -> tuple[
         who = holder(path, done) or held_by(path)  # a dock's run, or another program's
         if who is not None:
             return f"is being written by {who}"
+        if not explicit and (why := _input_of(path, inputs)):
+            return why
         runs = own.get(path.resolve(), set())
         files = [p for p in (path, best_path(path)) if p.exists()]
-        return "exists (not trained here)" if any(run_of(p) not in runs for p in files) else ""
+        if any(run_of(p) not in runs for p in files):
+            return "exists (not trained here)"
+        other = state_owner(path, runs)  # before: replaced, and that run not resumable
+        return "" if other is None else (
+            f"shares its optimiser state {optimizer_path(path).name} with {other.name}, "
+            "whose run resumes from it")  # fmt: skip
 
     if output is not None and output.is_dir():  # said before "exists, not trained here"
         raise InputError(f"cannot write {output}: it is a folder; give a file name")
     why = "" if output is None else taken(output)
     if why and explicit:
-        raise InputError(
-            f"{output.name} exists and was not trained in this session: it is not replaced; "
-            "choose another file in 'save to', or remove it first (the command line needs "
-            "--overwrite for the same)"
-            if why.startswith("exists")
-            else f"{output.name} {why}: choose another file in 'save to', or wait for it to end"
-        )
+        raise InputError(_refusal(output, why))
     note = ""
     if why:
         stem, k = output.name.removesuffix(".safetensors"), 2

@@ -26,6 +26,7 @@ from napari_unet.widgets import _exporting, _layers, _workers
 from napari_unet.widgets import _train_helpers as th
 from napari_unet.widgets import _train_outputs as to
 from napari_unet.widgets import _train_sent as ts
+from napari_unet.widgets import _train_start as tstart
 from napari_unet.widgets._docking import reveal, scroll_panel, tab_when_docked, when_deleted
 from napari_unet.widgets._private import real
 from napari_unet.widgets._train_form import (  # noqa: F401 - the dock's public names
@@ -163,6 +164,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
             if resume and self._result is None:
                 raise InputError("nothing to resume: train first")
             config = self._form.config()
+            if resume:  # before: another architecture was silently ignored
+                tstart.check_resume(config.model, self._result)
             run_sent, sent_note = ts.check_sent(  # what the sender changed since (a verdict)
                 self._sent, self._form, self._viewer, resume, self._result_sent
             )
@@ -171,14 +174,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
             channels = th.model_channels(init, self._result if resume else None)
             data = th.snapshot(pairs, self._val_image.value, self._val_labels.value, channels)
             config = with_start_normalization(config, init, self._result if resume else None)
-            chosen = self._save_path.value
-            explicit = str(chosen) not in ("", ".") and Path(chosen) != self._suggested
-            output = th.output_path(pairs[0][0], chosen)
-            self._output, self._output_note = to.claim_output(
-                output, explicit, self._written, self._done
-            )
-            self._output_note = "; ".join(n for n in (sent_note, self._output_note) if n)
-            th.check_output(self._output, [ly for pair in pairs for ly in pair], init)
+            self._output, note = tstart.output_of(self, pairs, init)  # claimed for the run
+            self._output_note = "; ".join(n for n in (sent_note, note) if n)
         except (InputError, FileNotFoundError) as exc:
             _layers.report_error(self._status, str(exc))
             self._show_run()
