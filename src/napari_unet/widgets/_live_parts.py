@@ -71,6 +71,7 @@ class RegionLink:
         self.on = on  # (image, plane index): the shapes of a stack's trained plane
         self.error: str | None = None  # why the region is not used (said in the status line)
         self.count = -1  # the shapes sent last (a paste changes it and sends no "data")
+        self._items = None  # a Labels region's undo history when last sent (look)
         self.send()
         for name in self._events():
             event = getattr(layer.events, name, None)
@@ -114,10 +115,36 @@ class RegionLink:
         """Read the region on the next turn (a fill's pixels are announced before written)."""
         QTimer.singleShot(0, lambda: self.trainer is not None and self.send())
 
+    def _history(self) -> tuple[list, list] | None:
+        """A Labels region's undo and redo items (napari's), None for a Shapes region."""
+        from napari.layers import Labels
+
+        from napari_unet.widgets._history import undo_history
+
+        return undo_history(self.layer) if isinstance(self.layer, Labels) else None
+
+    def look(self) -> None:
+        """Send a Labels region again if napari's undo history moved since it was sent.
+
+        Undo and redo (Ctrl+Z) emit no event: before, the trainer kept the region as it was
+        before the undo. Called by the Live dock's once-a-second look; never mid-stroke.
+        """
+        from napari_unet.widgets._private import private
+
+        if self.trainer is None or private(self.layer, "_block_history", False):
+            return
+        now, seen = self._history(), self._items
+        if now is None or (seen is not None and all(
+                len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+                for a, b in zip(now, seen, strict=True))):  # fmt: skip
+            return
+        self.send()
+
     def send(self, _event=None) -> None:
         """Hand the region's current mask over (an empty region: nothing extra annotated)."""
         if getattr(_event, "action", None) in GESTURES:
             return  # a shape is being drawn or moved: wait for the end of the gesture
+        self._items = self._history()  # what look compares with
         try:
             if len(getattr(self.layer, "data", ())) == 0:  # a Shapes layer with no shape
                 mask = np.zeros(self.shape, bool)

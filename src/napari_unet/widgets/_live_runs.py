@@ -13,7 +13,11 @@
   its pixels are not those annotated, and the old cells became annotated background
   there. Nor once the image's data was replaced (the Review dock's next image, say) or the
   Review dock showed its next image in the annotations: the layers are the same, the
-  image is another.
+  image is another. Only from the same model file, too (its path and ``tensors_sha256``,
+  :func:`model_source`): on *auto*, with the image's data replaced by a bright one, Start
+  continued the nuclei weights under nuclei-brightfield's metadata, and the saved file
+  mixed the two. Now it begins afresh from the file chosen, and the status line says so
+  (:func:`run_note`); a run continued keeps its own metadata.
 - **Ids are sent as the layer holds them** (:func:`send_box`): cast to int32, a uint32
   layer's id 3,000,000,000 (the Annotate dock's layers are uint32) reached the trainer as a
   negative id, not annotated, and an int64 layer's 2**32 + 1 as 1, merged with cell 1. The
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,9 +57,13 @@ from napari_unet.widgets._live_stale import changed_since
 from napari_unet.widgets._private import private
 
 __all__ = [
+    "Kept",
+    "afresh_note",
     "follow_stopped",
     "forget_run",
     "keep_run",
+    "model_choice",
+    "model_source",
     "reshaped",
     "resumable",
     "run_note",
@@ -67,15 +76,36 @@ __all__ = [
 ]
 
 
-def _model_choice(dock) -> tuple:
+class Kept(NamedTuple):
+    """What a run trains (``dock._kept_for``): Stop, then Start on the same, continues it."""
+
+    choice: tuple  # the model choice at Start's click (model_choice)
+    source: tuple | None  # the model file loaded (model_source)
+    image: object
+    labels: object
+    index: object  # the stack's plane
+
+
+def model_choice(dock) -> tuple:
     """The dock's model choice: a built-in model's name, or the model file's path."""
     choice = dock._model.value
     return choice, str(dock._model_file.value) if choice == FILE else None
 
 
-def keep_run(dock, inputs) -> None:
-    """Remember what the dock's new run trains (Stop, then Start, continues it)."""
-    dock._kept_for = (_model_choice(dock), inputs.image, inputs.labels, inputs.plane.index)
+def model_source(path, meta: dict | None) -> tuple[str, object] | None:
+    """Which model file a run loaded: its resolved path and ``tensors_sha256`` (None: unknown)."""
+    if path is None or str(path) in ("", "."):
+        return None
+    return str(Path(path).resolve()), (meta or {}).get("tensors_sha256")
+
+
+def keep_run(dock, inputs, choice: tuple, source) -> None:
+    """Remember what the dock's new run trains (Stop, then Start, continues it).
+
+    ``choice``: the model choice at Start's click (a model picked while it loaded cancels
+    it); ``source``: the file loaded (:func:`model_source`).
+    """
+    dock._kept_for = Kept(choice, source, inputs.image, inputs.labels, inputs.plane.index)
 
 
 def forget_run(dock, *_args) -> None:
@@ -83,8 +113,11 @@ def forget_run(dock, *_args) -> None:
     dock._kept_for = None
 
 
-def resumable(dock, inputs):
+def resumable(dock, inputs, choice: tuple | None = None, source=None):
     """The stopped run that Start continues on ``inputs`` (None: start from the model chosen).
+
+    Only with the same model ``choice`` (default: the dock's now) that loaded the same file
+    (``source``, :func:`model_source`): auto may choose another model for the same image.
 
     Its annotated pixels are carried only to the same annotations layer and plane (its
     ``carry_annotations``), and only while they hold the same image: not once the image's
@@ -95,19 +128,40 @@ def resumable(dock, inputs):
     kept = getattr(dock, "_kept_for", None)
     if dock.trainer is None or kept is None:
         return None
-    choice, image, labels, index = kept
-    if choice != _model_choice(dock) or image is not inputs.image:
+    choice = model_choice(dock) if choice is None else choice
+    if kept.choice != choice or kept.image is not inputs.image:
         return None
-    same = labels is inputs.labels and index == inputs.plane.index
+    if source is None or kept.source != source:  # another file than the run's: afresh
+        return None
+    same = kept.labels is inputs.labels and kept.index == inputs.plane.index
     same = same and changed_since(dock) is None  # not another image in the same layers
     dock.trainer.carry_annotations = same  # resume.take_over reads it
     return dock.trainer
 
 
+def afresh_note(dock, inputs, choice: tuple, source) -> str:
+    """Why a run begins afresh though the model choice and image are the stopped run's ("").
+
+    The choice resolved to another model file (auto, the image's data replaced) or the file
+    changed since: the stopped run's weights belong to another model.
+    """
+    kept = getattr(dock, "_kept_for", None)
+    if dock.trainer is None or kept is None or kept.choice != choice:
+        return ""
+    if kept.image is not inputs.image or kept.source == source or source is None:
+        return ""
+    new = Path(source[0]).name
+    old = "" if kept.source is None else Path(kept.source[0]).name
+    why = f"not the stopped run's {old}" if old != new else "it changed since the stopped run"
+    return f" (begun afresh from {new}: {why}, whose steps were not continued)"
+
+
 def run_note(dock) -> str:
-    """What the status line says of a continued run: from which step it went on."""
+    """What the status line says of a continued run (from which step), or why it is afresh."""
     start = getattr(dock.trainer, "start_step", 0)
-    return f" (continuing from step {start}, where Stop left it)" if start else ""
+    if start:
+        return f" (continuing from step {start}, where Stop left it)"
+    return getattr(dock, "_afresh", "")
 
 
 def stopped_note(dock) -> str:
@@ -127,15 +181,32 @@ def stopped_note(dock) -> str:
 def _next_start(dock) -> str:
     """What Start does after Stop: continue the run, or begin afresh from the model picked."""
     kept, image = getattr(dock, "_kept_for", None), dock._image_box.value
-    if kept is not None and kept[0] == _model_choice(dock) and kept[1] is image:
+    now = _resolved(dock)  # auto: the model it chooses for the image now
+    same = kept is not None and kept.choice == model_choice(dock) and kept.image is image
+    if same and kept.source is not None and now in (None, kept.source[0]):
         return ("the model is kept: Start continues it (pick a model in the list, the same "
                 "one too, to start afresh)")  # fmt: skip
-    choice, path = _model_choice(dock)
+    choice, path = model_choice(dock)
     model = choice if path is None else Path(path).name
-    why = "another model was picked" if kept is None or kept[0] != (choice, path) else ""
+    why = "another model was picked" if kept is None or kept.choice != (choice, path) else ""
+    if not why and kept.image is image:
+        why, model = "the model chosen is another file than the run's", Path(now or model).name
     why = why or f"{getattr(image, 'name', 'no image')!r} is picked, not the run's image"
     return (f"{why}: Start begins afresh from {model}; Save model first to keep the "
             f"{dock.trainer.step} steps")  # fmt: skip
+
+
+def _resolved(dock) -> str | None:
+    """The model file the dock's choice names now, resolved (None: none can be named)."""
+    from napari_unet.core.errors import InputError
+    from napari_unet.widgets._live_parts import model_path
+
+    try:
+        return str(Path(model_path(dock)).resolve())
+    except (InputError, OSError):
+        return None
+    except Exception:  # noqa: BLE001 - auto's sample of a layer gone with napari: not known
+        return None
 
 
 def show_stopped(dock) -> None:
@@ -206,7 +277,12 @@ def send_box(dock, box, undone: bool = False, taken=None) -> None:
 
 
 def send_diff(dock, full: bool = False) -> None:
-    """Send what changed without a paint event (see ``LiveWidget._send_diff``)."""
+    """Send what changed without a paint event (see ``LiveWidget._send_diff``).
+
+    And a Labels region's undo or redo (:meth:`~napari_unet.widgets._live_parts.RegionLink.look`).
+    """
+    if getattr(dock, "_link", None) is not None:
+        dock._link.look()
     if dock.trainer is None or dock._annotations is None or dock._edits is None:
         return
     if private(dock._annotations, "_block_history", False) or reshaped(dock) is not None:
@@ -270,7 +346,10 @@ def start_mirror(dock, previous, shape: tuple[int, int]) -> bool:
     """Give the dock's new run its mirror and :class:`EditWatch`; True: the stopped run's kept.
 
     Kept where the run continued takes the stopped one's annotations (same layer and plane,
-    :func:`resumable`): the mirror is what that run was sent. Else the mirror is empty.
+    :func:`resumable`): the mirror is what that run was sent. Else the mirror is empty. A
+    run that ended on an error may not hold all it was sent (the strokes queued with the
+    failing one were dropped): the mirror is then the labels it holds, so Start sends the
+    rest again. Before, they were never trained, and the failing stroke was not said again.
     """
     mirror, labels = dock._mirror, dock._annotations
     kept = (previous is not None and getattr(previous, "carry_annotations", False)
@@ -279,6 +358,8 @@ def start_mirror(dock, previous, shape: tuple[int, int]) -> bool:
     if not kept:
         dock._mirror = np.zeros(shape, labels.data.dtype)  # its ids as they are (uint32...)
         dock._edits = EditWatch(labels)
+    elif getattr(previous, "error", None) is not None:  # what it holds, not what it was sent
+        dock._mirror = np.array(previous.data.labels).astype(np.dtype(labels.data.dtype))
     return kept
 
 

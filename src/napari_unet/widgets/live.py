@@ -36,9 +36,16 @@ from napari_unet.widgets import _live_runs as runs
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._exporting import load_model_file
 from napari_unet.widgets._live_accept import read_only_note
+from napari_unet.widgets._live_begin import new_trainer
 from napari_unet.widgets._live_boxes import box_size, changed_box, grown
-from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plane_note, read_inputs
-from napari_unet.widgets._live_loading import cancel_pending, start_soon, stop_loading
+from napari_unet.widgets._live_inputs import inputs_note, on_layer_removed, plane_note
+from napari_unet.widgets._live_loading import (
+    cancel_pending,
+    model_picked,
+    pending,
+    start_soon,
+    stop_loading,
+)
 from napari_unet.widgets._live_parts import FILE, TIPS, keep_idle, model_path, stop_soon
 from napari_unet.widgets._live_picks import annotated_choices, follow_picks, region_choices
 from napari_unet.widgets._live_region import link_region, region_note, region_picked
@@ -82,7 +89,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._other_names: list[str] = []
         self._left_out: list[str] = []  # other images left out, and why
         self._plane = None  # the plane trained on (_live_inputs.Plane)
-        self._kept_for = None  # (model choice, image, labels, plane) of the run continued
+        self._kept_for = None  # what the last run trained (_live_runs.Kept): Start continues it
         self._saving = None  # the worker writing a model file (Save model...)
         self._save_note = ""  # "; saved step 17 to NAME", kept on the status line
         self._make_controls()
@@ -116,7 +123,7 @@ class LiveWidget(_layers.KeepsPicks, Container):
         self._model_file = FileEdit(label="model file", mode="r", filter="*.safetensors")
         self._model_file.changed.connect(lambda _=None: setattr(self._model, "value", FILE))
         for signal in (self._model.changed, self._model_file.changed, self._model.native.activated):
-            signal.connect(lambda *_: runs.forget_run(self))  # the next Start: afresh from it
+            signal.connect(lambda *_: model_picked(self))  # afresh from it; a loading Start ends
         self._annotated_box = ComboBox(
             label="annotated region", choices=lambda _w=None: annotated_choices(self)
         )
@@ -161,35 +168,27 @@ class LiveWidget(_layers.KeepsPicks, Container):
         it in a thread (:func:`~napari_unet.widgets._live_loading.start_soon`).
         """
         try:
-            loaded = load_model_file(model_path(self))
+            path = model_path(self)
+            loaded = load_model_file(path)
         except (InputError, OSError) as exc:
             _layers.report_error(self._status, str(exc))
             return False
-        return self._begin(loaded)
+        return self._begin(loaded, pending(self, path))
 
-    def _begin(self, loaded) -> bool:
-        """Start training with ``loaded`` = ``(model, metadata)`` (False on bad input)."""
+    def _begin(self, loaded, started=None) -> bool:
+        """Start training with ``loaded`` = ``(model, metadata)`` (False on bad input).
+
+        ``started``: the Start's :class:`~napari_unet.widgets._live_loading.Pending`.
+        """
         self._loading = None
-        model, meta = loaded
-        try:  # a stack's plane in view; other images that do not fit are left out
-            inputs = read_inputs(self, int(model.in_channels))
-        except (InputError, OSError) as exc:
-            self._start.enabled = self.trainer is None or not self.trainer.running
-            self._stop.enabled = not self._start.enabled  # (enabled while the model loaded)
-            _layers.report_error(self._status, str(exc))
+        made = new_trainer(self, loaded, started)  # the inputs read, the last run stopped
+        if made is None:  # refused: said
             return False
-        from napari_unet.core.live.trainer import LiveTrainer
-
-        previous = runs.resumable(self, inputs)  # Stop, then Start: go on with its model
-        self.stop()
+        trainer, previous, inputs = made
         image, labels, plane = inputs.image, inputs.labels, inputs.plane.shape
         _layers.widen_labels(labels)  # uint8 (255 cells at most), or read lazily: in memory
         self._image, self._annotations, self._plane = image, labels, inputs.plane
-        self.trainer = LiveTrainer(
-            model if previous is None else previous.snapshot(), meta, inputs.plane.raw,
-            on_view=self._bridge.view.emit, others=inputs.others, resume=previous,
-        )  # fmt: skip
-        runs.keep_run(self, inputs)
+        self.trainer = trainer
         self._last_view, self._views, self._capped = None, 0, None  # not the last run's
         self._save_note = ""  # a save of the last run
         self._other_names, self._left_out = inputs.names, inputs.left_out
