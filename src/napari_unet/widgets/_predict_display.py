@@ -13,6 +13,7 @@ import math
 from napari_unet.core.errors import InputError
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.models.heads import DEFAULT_HEAD, head_of
+from napari_unet.widgets._predict_boxes import BOXES, past_note, same, shown_as
 
 
 class PredictDisplay:
@@ -63,18 +64,57 @@ class PredictDisplay:
 
             show_error(f"the model's post-processing is invalid: {exc}")
             post = Postprocess()
-        boxes = {self._threshold: post.threshold, self._min_size: post.min_size,
-                 self._split: post.split, self._seed_level: post.seed_level}  # fmt: skip
-        shown, now = getattr(self, "_shown_post", {}), {}  # box -> the value shown last
-        for box, value in boxes.items():
-            if not keep_edits or box not in shown or box.value == shown[box]:
-                box.value = value
-                value = box.value  # as the box shows it (rounded)
-            now[box] = value
-        self._shown_post = now
+        shown, now, exact = getattr(self, "_shown_post", {}), {}, {}  # box -> shown, file's
+        for key in BOXES:
+            box, value = getattr(self, f"_{key}"), getattr(post, key)
+            exact[box] = value  # sent while the box shows it (not its rounding)
+            if not keep_edits or box not in shown or same(box.value, shown[box]):
+                box.value = shown_as(box, value)  # never past its range: magicgui raised
+                now[box] = box.value  # as the box shows it (rounded)
+            else:
+                now[box] = shown_as(box, value)
+        self._shown_post, self._exact_post = now, exact
         head = head or head_of((metadata or {}).get("config") or {})
         seeded = head != DEFAULT_HEAD
         self._split.enabled, self._seed_level.enabled = not seeded, seeded
+        self.note_post()
+
+    def post_values(self) -> dict:
+        """Threshold, min area, split and seed level for a run.
+
+        A box that still shows the model's recommendation gives the recommendation itself
+        (before, its rounding: 0.42 for a file's 0.425, another segmentation than
+        ``napari-unet predict``'s with the same file); one the user changed, its value.
+        """
+        shown, exact = getattr(self, "_shown_post", {}), getattr(self, "_exact_post", {})
+        values = {}
+        for key in BOXES:
+            box = getattr(self, f"_{key}")
+            same_shown = box in exact and same(box.value, shown[box])
+            values[key] = exact[box] if same_shown else box.value
+        values["min_size"] = int(values["min_size"])
+        for key in ("threshold", "split", "seed_level"):
+            values[key] = float(values[key])
+        return values
+
+    def post_note(self) -> str:
+        """The model line's note on recommendations past their box, still shown."""
+        shown, exact = getattr(self, "_shown_post", {}), getattr(self, "_exact_post", {})
+        past = {}
+        for key, (label, *_) in BOXES.items():
+            box = getattr(self, f"_{key}")
+            if box in exact and box.enabled and not box.min <= exact[box] <= box.max:
+                if same(box.value, shown[box]):
+                    past[label] = exact[box]
+        return past_note(past)
+
+    def note_post(self) -> None:
+        """The model line ends with :meth:`post_note` (the note shown before is replaced)."""
+        text, old = self._model_label.value, getattr(self, "_post_noted", "")
+        if old and text.endswith(old):
+            text = text[: -len(old)]
+        self._post_noted = self.post_note()
+        self._model_label.value = text + self._post_noted
 
     # -- object size --------------------------------------------------------------------
     def show_size(self, size) -> None:

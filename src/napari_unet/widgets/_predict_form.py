@@ -38,6 +38,7 @@ from napari_unet.core.options import describe
 from napari_unet.widgets import _layers
 from napari_unet.widgets._auto_builtin import LayerChoice, model_label
 from napari_unet.widgets._exporting import is_package, model_channels
+from napari_unet.widgets._predict_boxes import make_boxes
 from napari_unet.widgets._predict_display import PredictDisplay
 from napari_unet.widgets._predict_models import (  # noqa: F401 - the form's names, as before
     AUTO_CHOICE,
@@ -116,16 +117,11 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         self._tile = SpinBox(label="tile (px, 0 = auto)", min=0, max=16384, value=0)
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda", "mps"])
         self._scope = RadioButtons(label="predict", choices=[WHOLE, VIEW], value=WHOLE)
-        self._threshold = FloatSpinBox(
-            label="threshold", min=0.01, max=0.99, step=0.05, value=post.threshold
-        )
-        self._min_size = SpinBox(label="min area (px²)", min=0, max=1_000_000, value=post.min_size)
-        self._split = FloatSpinBox(
-            label="split joined (px)", min=0.0, max=20.0, step=0.5, value=post.split
-        )
-        self._seed_level = FloatSpinBox(
-            label="seed level", min=0.05, max=0.95, step=0.05, value=post.seed_level
-        )
+        boxes = make_boxes(post)  # enough decimals and range for any model file's values
+        self._threshold, self._min_size = boxes["threshold"], boxes["min_size"]
+        self._split, self._seed_level = boxes["split"], boxes["seed_level"]
+        for box in boxes.values():  # the model line's note on a value past its box
+            box.changed.connect(lambda _=None: self.note_post())
         self._flips = CheckBox(text="test-time flips (4x slower)", value=False)
         self._background = ComboBox(label="uneven light", choices=MODES, value="auto")
         self._denoise = ComboBox(label="few photons", choices=PHOTON_MODES, value="auto")
@@ -269,6 +265,7 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
             self._model_label.value = self._builtin_label(True) if builtin else f"model: {name}"
             if out.get("kind") is not None:  # another tool's package, run by bioimageio.core
                 self._model_label.value += f" ({self.model.summary})"
+            self.note_post()  # a recommendation past its box, used still
             self.model_changed()
 
     def export_source(self) -> tuple:
@@ -348,10 +345,7 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         options = {
             "tile": self._tile.value or None,
             "device": self._device.value,
-            "threshold": float(self._threshold.value),
-            "min_size": int(self._min_size.value),
-            "split": float(self._split.value),
-            "seed_level": float(self._seed_level.value),
+            **self.post_values(),  # the file's own values while the boxes show them
             "flips": bool(self._flips.value),
             "background": self._background.value,
             "denoise": self._denoise.value,
