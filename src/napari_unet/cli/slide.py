@@ -134,7 +134,7 @@ def _label(args: argparse.Namespace) -> int:
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.slide import iter_segment_slide, slide_tile
-    from napari_unet.core.inference.slidestore import check_slide_input
+    from napari_unet.core.inference.slidestore import check_slide_input, check_store_name
     from napari_unet.core.models.modelfile import load_model
     from napari_unet.core.progress import drain
 
@@ -148,8 +148,8 @@ def _label(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: no such Zarr store")
     check_slide_input(args.input)  # a TIFF: plain words, before the model is loaded
     out = args.slide_output
-    if out is not None and out.suffix.lower() != ".zarr":  # a folder named out.tif was written
-        raise InputError(f"-o {out}: the labels are a Zarr store; give a name ending in .zarr")
+    if out is not None:  # before the model is loaded (iter_segment_slide refuses it too)
+        check_store_name(out, f"-o {out}")
     check_label_name(args.labels_name)  # before the model is loaded (iter_segment_slide too)
     _check_writable(args)
     model, metadata = load_model(_model_file(args), device="cpu")
@@ -162,27 +162,41 @@ def _label(args: argparse.Namespace) -> int:
         model, tile=tile, batch=args.batch, device=args.device, precision=args.precision,
         metadata=metadata, channel=args.channel,
     )  # fmt: skip
-    src = args.input
-    with _scheduler(args) as scheduler, progress_bar(src.name, "block") as bar:
+    src, result = args.input, None
+    try:
+        with _scheduler(args) as scheduler, progress_bar(src.name, "block") as bar:
 
-        def stage(event) -> None:
-            bar.set_description(f"{src.name}: {event.stage}", refresh=False)
+            def stage(event) -> None:
+                bar.set_description(f"{src.name}: {event.stage}", refresh=False)
 
-        result = drain(
-            iter_segment_slide(
-                predictor,
-                post,
-                src,
-                args.slide_output,
-                name=args.labels_name,
-                margin=args.margin,
-                block=args.block,
-                scheduler=scheduler,
-                overwrite=args.overwrite,
-            ),  # fmt: skip
-            stage,
-            bar=bar,
+            result = drain(
+                iter_segment_slide(
+                    predictor,
+                    post,
+                    src,
+                    args.slide_output,
+                    name=args.labels_name,
+                    margin=args.margin,
+                    block=args.block,
+                    scheduler=scheduler,
+                    overwrite=args.overwrite,
+                ),  # fmt: skip
+                stage,
+                bar=bar,
+            )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; once the labels are written: a success
+        if result is None:
+            raise
+        print(
+            "napari-unet slide: interrupted while closing the cluster; the labels are complete",
+            file=sys.stderr,
         )
+    _summary(src, result)
+    return 0
+
+
+def _summary(src: Path, result) -> None:
+    """What the run wrote, and the out-of-domain warnings."""
     times = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     print(
         f"{src} -> {result.path} ({result.n_objects} objects, {result.levels} levels, "
@@ -192,7 +206,6 @@ def _label(args: argparse.Namespace) -> int:
         print(f"{src}: {result.n_whole} objects larger than --margin allows were not split")
     for text in result.warnings:  # out of the model's domain, as predict says
         print(f"napari-unet slide: warning: {src}: {text}", file=sys.stderr)
-    return 0
 
 
 def _check_writable(args: argparse.Namespace) -> None:

@@ -266,17 +266,25 @@ def create_labels(
 
 
 def add_label_name(image: str | os.PathLike, name: str, version: str) -> None:
-    """List ``name`` in the ``labels`` group of the OME-Zarr image at ``image`` (created)."""
+    """List ``name`` in the ``labels`` group of the OME-Zarr image at ``image`` (created).
+
+    Read, changed and written under the folder's lock (:mod:`.metalock`): before, two runs
+    adding names at once could each write back the list it read, and one name was lost.
+    """
     import zarr
 
-    fmt = 3 if version == "0.5" else 2
-    group = zarr.open_group(str(Path(image) / "labels"), mode="a", zarr_format=fmt)
-    attrs = dict(group.attrs)
-    inner = dict(attrs.get("ome", {})) if fmt == 3 else attrs
-    inner["labels"] = [n for n in inner.get("labels", []) if n != name] + [name]
-    if fmt == 3:
-        inner["version"] = version
-    group.attrs.update({"ome": inner} if fmt == 3 else inner)
+    from napari_unet.core.images.metalock import locked
+
+    fmt, folder = (3 if version == "0.5" else 2), Path(image) / "labels"
+    folder.mkdir(parents=True, exist_ok=True)
+    with locked(folder):  # the list read inside it: another run's name is never lost
+        group = zarr.open_group(str(folder), mode="a", zarr_format=fmt)
+        attrs = dict(group.attrs)
+        inner = dict(attrs.get("ome", {})) if fmt == 3 else attrs
+        inner["labels"] = [n for n in inner.get("labels", []) if n != name] + [name]
+        if fmt == 3:
+            inner["version"] = version
+        group.attrs.update({"ome": inner} if fmt == 3 else inner)
 
 
 #: NGFF versions whose label images are written; older images get standalone 0.4 labels.

@@ -193,9 +193,17 @@ def _positive(value) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0
 
 
-def _advice(image) -> str:
+def _advice(image, slide: bool = False) -> str:
+    """What to do of an out-of-domain result; ``slide``: for whole-slide labelling.
+
+    A slide is labelled at its own scale and refuses an object size: its advice says to
+    label a pyramid level or a resized copy instead (before, it said to give the size).
+    """
+    size = "give the object size (the typical cell diameter in pixels, or 'estimate')"
+    if slide:
+        size = "label a pyramid level or a resized copy whose objects are the model's size"
     steps = [
-        "give the object size (the typical cell diameter in pixels, or 'estimate')",
+        size,
         "choose a model trained on this kind of image",
         "or fine-tune this one on a few annotated cells",
     ]

@@ -87,7 +87,7 @@ def slide_warnings(predictor, image, share: float | None) -> list[str]:
         found.append(
             f"{share:.0%} of the image was called foreground (cells are expected to cover "
             f"less than {FOREGROUND_LIMIT:.0%}): the image looks unlike this model's training "
-            f"data; {_advice(planes)}"
+            f"data; {_advice(planes, slide=True)}"
         )
     other = _other_contrast(trained, planes, 1, predictor.channel)
     return found if other is None else [*found, other]

@@ -26,6 +26,7 @@ __all__ = [
     "MARGIN",
     "axis_blocks",
     "check_output",
+    "check_store_name",
     "LABELS_MARK",
     "check_not_label_image",
     "check_slide_input",
@@ -181,6 +182,16 @@ def slide_output(src: Path, out: Path | None, name: str, is_ome: bool) -> Path:
     return Path(src).resolve() / "labels" / name
 
 
+def check_store_name(out: str | os.PathLike, given: str | None = None) -> None:
+    """Refuse a label store whose name does not end in ``.zarr`` (``given``: as the user said).
+
+    The command line (``slide -o``) and the API (``out=``) refuse alike, before any work.
+    """
+    if Path(out).suffix.lower() != ".zarr":
+        said = given or f"out={os.fspath(out)!r}"
+        raise InputError(f"{said}: the labels are a Zarr store; give a name ending in .zarr")
+
+
 def check_output(dest: Path, src: Path, overwrite: bool, labels_of_src: bool = False) -> None:
     """Refuse a store that would replace the input or a folder holding it, or can't be made.
 
@@ -192,6 +203,8 @@ def check_output(dest: Path, src: Path, overwrite: bool, labels_of_src: bool = F
         raise InputError(f"{dest} is inside the input {src}; refusing to write there")
     if out in read.parents:
         raise InputError(f"{dest} holds the input {src}; name a new store (e.g. OUT/labels.zarr)")
+    if not labels_of_src:  # before, segment_slide(out="x.tif") wrote a Zarr folder x.tif
+        check_store_name(dest)
     _check_kind(dest)
     if dest.exists() and not overwrite:
         raise InputError(f"{dest} exists; pass --overwrite to replace it")
