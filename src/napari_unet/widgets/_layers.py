@@ -309,9 +309,10 @@ def run_saving(status, save: Callable, *args, then: Callable | None = None):
         if "status" in held:
             report_error(held["status"], f"could not save: {in_words(exc)}")
 
-    worker = create_worker(run, _connect={"returned": done, "errored": failed})
-    worker.finished.connect(held.clear)
-    return worker
+    # finished is connected with the others, before the worker starts: connected after
+    # (create_worker starts it), a quick save could finish first, and held was never cleared
+    connect = {"returned": done, "errored": failed, "finished": held.clear}
+    return create_worker(run, _connect=connect)
 
 
 class CloseWatcher(QObject):

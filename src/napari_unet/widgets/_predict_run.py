@@ -35,9 +35,14 @@ def start(dock, job: int, *args):
     names = {"yielded": "_on_progress", "returned": "_on_returned", "errored": "_on_error",
              "finished": "_on_finished"}  # fmt: skip
     connect = {signal: weakly(dock, method, job) for signal, method in names.items()}
-    worker = create_worker(drive, gen, _connect=connect)
-    worker.finished.connect(lambda: _close(gen))  # a quit run's job, left suspended
-    return worker
+    on_finished = connect["finished"]
+
+    def finished() -> None:  # connected before the worker starts, as every signal
+        on_finished()
+        _close(gen)  # a quit run's job, left suspended
+
+    connect["finished"] = finished
+    return create_worker(drive, gen, _connect=connect)
 
 
 def _close(gen) -> None:
