@@ -7,7 +7,6 @@ runs one to the end, optionally passing each event to a callback and moving a tq
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -60,12 +59,28 @@ def drain(
             try:
                 callback(event)
             except (KeyboardInterrupt, Exception) as exc:  # before, an error lost the run
-                with contextlib.suppress(StopIteration):
-                    if hasattr(gen, "throw"):  # a generator cleans up (a run saves)
-                        gen.throw(exc)  # and raises it again
+                _throw(gen, exc)
                 raise  # never swallowed, even by a generator that caught it
         if bar is not None and hasattr(event, "done") and hasattr(event, "total"):
             if event.total is not None and bar.total != event.total:
                 bar.total = event.total
             bar.n = event.done
             bar.refresh()
+
+
+def _throw(gen, exc: BaseException) -> None:
+    """Throw the callback's ``exc`` into ``gen`` (it cleans up: a run saves); raise ``exc``.
+
+    A generator that raises another error instead (one naming its image, say) or one of its
+    own in its cleanup leaves the caller's error as it was, that one chained to it.
+    """
+    if not hasattr(gen, "throw"):
+        return
+    try:
+        gen.throw(exc)  # raises exc again, or yields: the caller raises exc
+    except StopIteration:
+        return
+    except BaseException as err:
+        if err is exc:
+            raise
+        raise exc from err

@@ -296,24 +296,30 @@ def _best_beside(path: Path, best_metrics: dict | None) -> dict | None:
     """The weights of ``NAME.best`` beside ``path`` when it holds the run's recorded best.
 
     Without them a run resumed in place took its first evaluation for the best and wrote
-    it over the first part's best model, however much worse it scored.
+    it over the first part's best model, however much worse it scored. A run saved before
+    names kept their ending (``v1.0``: its best ``v1.best.0``) is looked for there too.
     """
     from napari_unet.core.models.modelfile import load_model
 
-    if not holds_best(path, best_metrics):
-        return None
-    try:
-        model, _ = load_model(best_path(path), device="cpu")
-    except (InputError, OSError):
-        return None
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    older = path.with_name(f"{path.stem}.best{path.suffix}")  # as saved before: v1.best.0
+    kept = [best_path(path)] + ([older] if path.suffix and not _safetensors(path) else [])
+    for best in (b for b in kept if _records(b, best_metrics)):
+        try:
+            model, _ = load_model(best, device="cpu")
+        except (InputError, OSError):
+            continue
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return None
 
 
 def holds_best(path: Path, best_metrics: dict | None) -> bool:
     """Whether ``NAME.best`` beside ``path`` records ``best_metrics`` (its header only)."""
+    return _records(best_path(path), best_metrics)
+
+
+def _records(best: Path, best_metrics: dict | None) -> bool:
     from napari_unet.core.models.modelfile import read_metadata
 
-    best = best_path(path)
     if not best_metrics or not best.is_file():
         return False
     try:

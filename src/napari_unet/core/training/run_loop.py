@@ -18,6 +18,7 @@ the save: the whole run was lost. While the end is saved, Ctrl-C is held
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Generator
@@ -40,6 +41,8 @@ def run_all(run, stop, preview, in_place: bool) -> Generator[Any, None, Any]:
         yield run.started()  # inside: a Ctrl-C meanwhile carried no result
         yield from run_steps(run, stop, preview)
     except (KeyboardInterrupt, GeneratorExit, Exception) as exc:  # keep what trained
+        if isinstance(exc, GeneratorExit) and sys.is_finalizing():
+            raise  # closed as Python exits (a generator kept in a variable): torch is gone
         save_interrupted(run, exc, in_place)  # exc.result: the model as trained
         raise
     # A Ctrl-C while the end is written waits for it (before, it lost the whole run).
