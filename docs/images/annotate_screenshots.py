@@ -9,10 +9,12 @@ model file have a place to go) and, as a user would: paints the nuclei of the le
 (copied from the sample's manual ground truth, one id each) and marks that part as the
 annotated region; trains a small U-Net in the Train dock; predicts in the Predict dock and
 scores the prediction against the sample's ground truth in its Evaluate section; marks the
-rest of the image as annotated and accepts the prediction there; erases one accepted
-object and paints a missed nucleus; resumes training on the corrected annotations and
-predicts again. Each step saves ``annotate_<n>_<step>.png`` beside this script (the window
-cropped to the canvas and the active dock) and the script prints the scores it measured.
+rest of the image as annotated and accepts the prediction there; erases an accepted
+object that merged touching nuclei and paints each of them; resumes training on the
+corrected annotations and predicts again. Each Predict's layer is the one the dock reports
+writing (its name follows the model the Train dock handed over). Each step saves
+``annotate_<n>_<step>.png`` beside this script (the window cropped to the canvas and the
+active dock) and the script prints the scores it measured.
 """
 
 from __future__ import annotations
@@ -111,6 +113,24 @@ def rect(y0, y1, x0, x1) -> np.ndarray:
     return np.array([[y0, x0], [y0, x1], [y1, x1], [y1, x0]], float)
 
 
+def run_predict(viewer: napari.Viewer, predict: PredictWidget):
+    """Press Predict and return the segmentation layer this run wrote.
+
+    The dock names its layer after the model it was handed (``nuclei.unet``, or
+    ``nuclei.unet.best`` when an earlier step validated best), and another model gets a layer
+    of its own: the layer is taken from the dock, never looked up by a fixed name. Raises
+    RuntimeError when the run wrote no segmentation (the dock's status line says why).
+    """
+    before = predict._last  # (result layer, image layer) of the previous run
+    predict._run.native.click()
+    wait(lambda: predict._worker is None and predict._run.enabled)
+    last = predict._last
+    if last is None or last is before or last[0] not in viewer.layers:
+        raise RuntimeError(f"Predict wrote no segmentation: {predict._status.value}")
+    print(f"Predict ({predict._form.model_name}) wrote {last[0].name!r}")
+    return last[0]
+
+
 def score(truth: np.ndarray, layer) -> str:
     """AP (DSB2018, IoU 0.5..0.95), AP50 and F1 at 0.5 against the full ground truth."""
     r = evaluate(truth, np.asarray(layer.data))
@@ -172,6 +192,7 @@ def main() -> None:
         train._device.value = "cpu"
         train._start.native.click()
         wait(lambda: train._result is not None and train._start.enabled)
+        print(f"Train: {train._status.value}")
         first_model = predict._form.model
         viewer.layers.selection.active = labels
         train._scroll.verticalScrollBar().setValue(train._scroll.verticalScrollBar().maximum())
@@ -183,9 +204,7 @@ def main() -> None:
         show_dock(predict)
         predict.reset_choices()
         predict._image.value = image
-        predict._run.native.click()
-        wait(lambda: predict._worker is None and predict._run.enabled)
-        seg = viewer.layers["nuclei segmentation (nuclei.unet)"]
+        seg = run_predict(viewer, predict)
         first_score = score(truth, seg)
         panel = predict._evaluate.panel
         predict._evaluate.expand(animate=False)
@@ -245,14 +264,18 @@ def main() -> None:
         before = train._result
         train._resume.native.click()
         wait(lambda: train._result is not before and train._start.enabled)
-        assert predict._form.model is not first_model
+        print(f"Train: {train._status.value}")
+        if predict._form.model is first_model:
+            raise RuntimeError(
+                f"the Predict dock did not get the retrained model: {train._status.value}"
+            )
         show_dock(predict)
-        predict._run.native.click()
-        wait(lambda: predict._worker is None and predict._run.enabled)
+        seg = run_predict(viewer, predict)  # the retrained model's layer (a new one)
         second_score = score(truth, seg)
+        panel.reset_choices()
+        panel._prediction.value = seg
         panel._ground_truth.value = truth_layer
         panel._region.value = None  # score the whole image against the full ground truth
-        panel._prediction.value = seg
         panel.results = None
         panel._run.native.click()
         wait(lambda: panel._run.enabled and panel.results is not None)
