@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "WAIT", "locked"]
+__all__ = ["LOCK_NAME", "WAIT", "lock_file", "locked"]
 
 #: The lock file's name, in the folder whose metadata it guards.
 LOCK_NAME = ".napari-unet.lock"
@@ -40,7 +40,7 @@ def locked(folder: str | os.PathLike, wait: float = WAIT) -> Iterator[bool]:
             with contextlib.suppress(OSError):  # Windows: an open file stays
                 path.unlink()  # while held: a waiter finds its file gone and starts over
             with contextlib.suppress(OSError):
-                _lock(handle, release=True)
+                lock_file(handle, release=True)
             handle.close()
 
 
@@ -61,14 +61,14 @@ def _take(path: Path, deadline: float):
             handle.close()
             raise
         with contextlib.suppress(OSError):  # its holder removed it meanwhile: a new one
-            _lock(handle, release=True)
+            lock_file(handle, release=True)
         handle.close()
 
 
 def _wait(handle, deadline: float) -> bool:
     while True:
         try:
-            _lock(handle, release=False)
+            lock_file(handle, release=False)
             return True
         except BlockingIOError:
             if time.monotonic() > deadline:
@@ -86,7 +86,7 @@ def _same_file(handle, path: Path) -> bool:
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
-def _lock(handle, release: bool) -> None:
+def lock_file(handle, release: bool) -> None:
     """Take (without waiting: BlockingIOError when held elsewhere) or give back the lock."""
     try:
         import fcntl

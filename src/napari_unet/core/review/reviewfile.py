@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.metalock import lock_file
 
 __all__ = [
     "STATUSES",
@@ -214,7 +215,7 @@ def _acquire(handle) -> bool:
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
-            _lock(handle, release=False)
+            lock_file(handle, release=False)
             return True
         except BlockingIOError:
             if time.monotonic() > deadline:
@@ -226,20 +227,4 @@ def _acquire(handle) -> bool:
 
 def _release(handle) -> None:
     with contextlib.suppress(OSError):
-        _lock(handle, release=True)
-
-
-def _lock(handle, release: bool) -> None:
-    """Take (without waiting: BlockingIOError when held elsewhere) or give back the lock."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK if release else msvcrt.LK_NBLCK, 1)
-        except PermissionError as exc:  # held by another process
-            raise BlockingIOError(str(exc)) from None
-        return
-    fcntl.flock(handle.fileno(), fcntl.LOCK_UN if release else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_file(handle, release=True)
