@@ -229,9 +229,10 @@ def save_model(dock) -> Path | None:
             released.set()  # the claim lapses: a Train run may take the file now
             held[0] = weakref.ref(trainer)  # what the dock's callbacks compare
         try:
-            return saved, int(read_metadata(saved)["provenance"]["live_steps"])
+            meta = read_metadata(saved)
+            return saved, int(meta["provenance"]["live_steps"]), meta.get("tensors_sha256")
         except Exception:  # noqa: BLE001 - a file without it (never ours): the step now
-            return saved, trainer.step
+            return saved, trainer.step, None
 
     dock._save_note = f"; saving the model to {path.name}..."
     dock._status.value = f"Saving the model to {path.name} (after the step in progress)..."
@@ -247,12 +248,24 @@ def _last_run(dock, held: list) -> bool:
 
 
 def _saved(dock, result, held: list) -> None:
-    saved, step = result
+    saved, step, sha = result
     last = " of the last run" if _last_run(dock, held) else ""  # Start came meanwhile
     if not last:  # a new run's line does not say the last run's save
         dock._save_note = f"; saved step {step} to {saved.name}"
+        _holds_run(dock, saved, sha)
     with contextlib.suppress(RuntimeError):  # napari closed while it was written
         dock._status.value = f"Saved the model{last} at step {step} to {saved.name}"
+
+
+def _holds_run(dock, saved, sha) -> None:
+    """Saved over the model file the run loaded: it holds the run now, which Start continues.
+
+    Before, the file's new ``tensors_sha256`` was not the run's: Start began afresh from it.
+    """
+    kept = getattr(dock, "_kept_for", None)
+    source = None if kept is None else kept.source
+    if sha is not None and source is not None and source[0] == str(Path(saved).resolve()):
+        dock._kept_for = kept._replace(source=(source[0], sha))
 
 
 def _not_saved(dock, exc, held: list) -> None:
