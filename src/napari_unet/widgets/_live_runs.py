@@ -220,14 +220,11 @@ def _same_file(now: str | None, source: tuple) -> bool:
 
 def _resolved(dock) -> str | None:
     """The model file the dock's choice names now, resolved (None: none can be named)."""
-    from napari_unet.core.errors import InputError
     from napari_unet.widgets._live_parts import model_path
 
     try:
         return str(Path(model_path(dock)).resolve())
-    except (InputError, OSError):
-        return None
-    except Exception:  # noqa: BLE001 - auto's sample of a layer gone with napari: not known
+    except Exception:  # noqa: BLE001 - InputError, OSError, auto's sample of a layer gone
         return None
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "WAIT", "lock_file", "locked"]
+__all__ = ["LOCK_NAME", "WAIT", "lock_file", "locked", "wait_for_lock"]
 
 #: The lock file's name, in the folder whose metadata it guards.
 LOCK_NAME = ".napari-unet.lock"
@@ -52,7 +52,7 @@ def _take(path: Path, deadline: float):
         except OSError:  # a read-only folder: the write after fails with its own message
             return None
         try:
-            if not _wait(handle, deadline):
+            if not wait_for_lock(handle, deadline):
                 handle.close()
                 return None
             if _same_file(handle, path):
@@ -65,7 +65,11 @@ def _take(path: Path, deadline: float):
         handle.close()
 
 
-def _wait(handle, deadline: float) -> bool:
+def wait_for_lock(handle, deadline: float) -> bool:
+    """Take the lock of the open file ``handle``, waiting until ``deadline`` (monotonic).
+
+    False where it was not had by then, or the file system has no locks.
+    """
     while True:
         try:
             lock_file(handle, release=False)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
-from napari_unet.core.images.metalock import lock_file
+from napari_unet.core.images.metalock import lock_file, wait_for_lock
 
 __all__ = [
     "STATUSES",
@@ -203,26 +203,12 @@ def locked(path: Path) -> Iterator[bool]:
         yield False
         return
     with handle:
-        held = _acquire(handle)
+        held = wait_for_lock(handle, time.monotonic() + LOCK_WAIT_S)
         try:
             yield held
         finally:
             if held:
                 _release(handle)
-
-
-def _acquire(handle) -> bool:
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            lock_file(handle, release=False)
-            return True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        except OSError:  # no locks here
-            return False
 
 
 def _release(handle) -> None:
