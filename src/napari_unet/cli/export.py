@@ -79,8 +79,11 @@ def _model(args: argparse.Namespace):
 
     Before, a package (``nuclei.zip``, as the Predict dock exports) was read as a model
     file: "this is a zip archive, not a napari-unet model file", though it is one of ours.
+    A package is told by its bytes too, as import tells it (one renamed ``.bmz`` is one).
     """
-    if Path(str(args.model)).suffix.lower() != ".zip" or not Path(args.model).is_file():
+    from napari_unet.core.exchange.identity import is_package_file
+
+    if not is_package_file(args.model):
         return args.model
     from napari_unet.core.exchange.importer import import_bioimageio
     from napari_unet.core.files import check_outputs

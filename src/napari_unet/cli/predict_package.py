@@ -32,12 +32,15 @@ def load_or_run(args: argparse.Namespace, plan: list[tuple[Path, dict]]):
     tool's package predicts every input of ``plan`` here. None for ``auto``, which chooses a
     built-in model per image.
     """
+    from napari_unet.core.exchange.identity import is_package_file
     from napari_unet.core.models.modelfile import load_model
     from napari_unet.core.models.pretrained import AUTO, is_pretrained_name, resolve_model
 
     if str(args.model) == AUTO and is_pretrained_name(args.model):
         return None
-    if Path(str(args.model)).suffix.lower() != ".zip":
+    # By its bytes too, as import reads it: a package renamed .bmz (before: "this is a zip
+    # archive, not a napari-unet model file", though import took it)
+    if Path(str(args.model)).suffix.lower() != ".zip" and not is_package_file(args.model):
         return load_model(resolve_model(args.model), device="cpu")
     from napari_unet.core.exchange.foreign import open_bioimageio
 

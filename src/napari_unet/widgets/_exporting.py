@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 
 from napari_unet.core.errors import InputError, in_words
-from napari_unet.core.exchange.identity import read_rdf  # (no bioimageio, no torch)
+from napari_unet.core.exchange.identity import is_package_file, read_rdf  # (no torch)
 
 __all__ = [
     "PACKAGE_FILTER",
@@ -68,8 +68,14 @@ def missing_extra() -> str | None:
 
 
 def is_package(path) -> bool:
-    """Whether ``path`` names a bioimage.io package (a ``.zip``) rather than a model file."""
-    return isinstance(path, str | os.PathLike) and Path(path).suffix.lower() == ".zip"
+    """Whether ``path`` names a bioimage.io package rather than a model file.
+
+    A ``.zip`` (which may not exist yet), or an existing file whose bytes are a zip archive
+    (a package renamed ``.bmz`` was read as a model file: "this is a zip archive").
+    """
+    if not isinstance(path, str | os.PathLike):
+        return False
+    return Path(path).suffix.lower() == ".zip" or is_package_file(path)
 
 
 def load_model_file(path) -> tuple[object, dict]:

@@ -20,7 +20,8 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.exchange import card
 from napari_unet.core.exchange.archsource import CALLABLE, write_architecture
-from napari_unet.core.exchange.identity import DEFAULT_LICENSE, choose_identity
+from napari_unet.core.exchange.converted import add_onnx, add_torchscript, quiet
+from napari_unet.core.exchange.identity import DEFAULT_LICENSE, choose_identity, licence_given
 from napari_unet.core.exchange.spec import (
     PREFIX,
     check_license,
@@ -32,13 +33,10 @@ from napari_unet.core.exchange.spec import (
 )
 from napari_unet.core.files import atomic_write, check_outputs, temporary_folder
 from napari_unet.core.images.layout import layout
-from napari_unet.core.models.carried import carried
+from napari_unet.core.models.carried import for_saving
 from napari_unet.core.models.filecheck import check_finite
 from napari_unet.core.models.modelfile import DEFAULT_NORMALIZATION, default_class_names
 from napari_unet.core.models.pretrained import AUTO, is_pretrained_name
-
-#: The ONNX opset written (torch's TorchScript-based exporter, dynamic batch, y and x).
-ONNX_OPSET = 17
 
 
 def _resolve(model) -> tuple[object, dict, str]:
@@ -62,7 +60,9 @@ def _resolve(model) -> tuple[object, dict, str]:
         net, metadata = model
         return net, dict(metadata or {}), (metadata or {}).get("name") or "napari-unet model"
     if hasattr(model, "config") and hasattr(model, "geometry"):
-        metadata = dict(carried(model) or {})  # a loaded network carries its file's
+        # What it carries of how to use it, as save_model writes (carried.USAGE): its name,
+        # scores and provenance are of the weights it came with, maybe changed since
+        metadata = for_saving(model, {})
         return model, metadata, metadata.get("name") or "napari-unet model"
     raise InputError(
         f"export needs a model file, a built-in model name or a napari-unet network; got "
@@ -187,8 +187,9 @@ def export_bioimageio(
     Parameters
     ----------
     model : path-like, str, torch.nn.Module or tuple
-        A model file, a built-in model name (``"nuclei"``), a network of the family, or the
-        ``(network, metadata)`` pair :func:`~napari_unet.load_model` returns.
+        A model file, a built-in model name (``"nuclei"``), a network of the family (with
+        what it carries of how to use it, as ``save_model`` writes: not its name, scores or
+        provenance), or the ``(network, metadata)`` pair :func:`~napari_unet.load_model` returns.
     output : path-like
         The package to write (suffix ``.zip``).
     name : str, optional
@@ -223,7 +224,7 @@ def export_bioimageio(
     output = Path(output)
     if output.suffix.lower() != ".zip":
         raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
-    weight_formats = checked_options(weight_formats, license or DEFAULT_LICENSE)
+    weight_formats = checked_options(weight_formats, licence_given(license) or DEFAULT_LICENSE)
     net, metadata, default_name = _resolve(model)
     builtin = isinstance(model, str) and is_pretrained_name(model)  # only those are ours to sign
     identity, recorded = choose_identity(
@@ -243,9 +244,9 @@ def export_bioimageio(
         except ValueError as exc:  # pydantic's ValidationError: a field the spec refuses
             raise InputError(f"cannot describe the model as a bioimage.io package: {exc}") from None
         if "torchscript" in weight_formats:
-            descr = _add_torchscript(descr, Path(tmp))
+            descr = add_torchscript(descr, Path(tmp))
         if "onnx" in weight_formats:
-            descr = _add_onnx(descr, Path(tmp))
+            descr = add_onnx(descr, Path(tmp))
         with atomic_write(output, overwrite=overwrite) as part:
             _save(descr, Path(part))
     return output
@@ -301,84 +302,12 @@ def _describe(net, metadata, identity, recorded, files):
     )
 
 
-def _net_and_test_input(descr):
-    """The network built by bioimageio.core from the package's own files, and its test input."""
-    import torch
-    from bioimageio.core.backends.pytorch_backend import load_torch_model
-
-    net = load_torch_model(descr.weights.pytorch_state_dict, load_state=True, devices=["cpu"])
-    return net.eval(), torch.from_numpy(descr.get_input_test_arrays()[0])
-
-
-def _add_torchscript(descr, folder: Path):
-    """The description with a torchscript child traced from its state dict weights.
-
-    The network is built by bioimageio.core from the package's own architecture file and
-    weights, put in eval mode and traced on the test input. (bioimageio.core's converter
-    traces the module as built, in training mode, which bakes batch statistics into
-    networks with batch norm: its torchscript then fails the package's own test.)
-    """
-    import torch
-    from bioimageio.spec.model import v0_5 as s
-
-    path = folder / "weights_torchscript.pt"
-    net, x = _net_and_test_input(descr)
-    with _quiet(), torch.no_grad():
-        torch.jit.trace(net.eval(), x).save(str(path))
-    entry = s.TorchscriptWeightsDescr(
-        source=path, parent="pytorch_state_dict",
-        pytorch_version=s.Version(torch.__version__.split("+")[0]),
-        comment="traced by napari-unet (eval mode) from the pytorch_state_dict weights",
-    )  # fmt: skip
-    weights = descr.weights.model_copy(update={"torchscript": entry})
-    return descr.model_copy(update={"weights": weights})
-
-
-def _add_onnx(descr, folder: Path):
-    """The description with an ``onnx`` child exported from its state dict weights.
-
-    torch's TorchScript-based exporter is used, with the batch, y and x axes dynamic.
-    (bioimageio.core's converter uses torch's newer exporter, which fixes the input size
-    to the test input's for these networks: the package then fails its own test at the
-    other legal sizes.)
-    """
-    import torch
-    from bioimageio.spec.model import v0_5 as s
-
-    path = folder / "weights.onnx"
-    net, x = _net_and_test_input(descr)
-    axes = {0: "batch", 2: "y", 3: "x"}
-    with _quiet(), torch.no_grad():
-        torch.onnx.export(
-            net.eval(), (x,), str(path), dynamo=False, opset_version=ONNX_OPSET,
-            input_names=["input"], output_names=["probabilities"],
-            dynamic_axes={"input": axes, "probabilities": axes},
-        )  # fmt: skip
-    entry = s.OnnxWeightsDescr(
-        source=path, parent="pytorch_state_dict", opset_version=ONNX_OPSET,
-        comment="exported by napari-unet (torch.onnx, eval mode) from pytorch_state_dict",
-    )  # fmt: skip
-    weights = descr.weights.model_copy(update={"onnx": entry})
-    return descr.model_copy(update={"weights": weights})
-
-
 def _save(descr, path: Path) -> None:
     """Write the package zip (bioimageio.spec validates the description first)."""
     from bioimageio.spec import save_bioimageio_package
 
-    with _quiet():
+    with quiet():
         save_bioimageio_package(descr, output_path=path)
-
-
-def _quiet():
-    """Silence the tracer's warnings and bioimageio's log while packaging."""
-    import contextlib
-    import warnings
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(warnings.catch_warnings())
-    warnings.simplefilter("ignore")
-    return stack
 
 
 def check_package(path: str | os.PathLike) -> tuple[bool, list[str]]:
@@ -391,7 +320,7 @@ def check_package(path: str | os.PathLike) -> tuple[bool, list[str]]:
     require_bioimageio()
     from bioimageio.core import test_model
 
-    with _quiet():
+    with quiet():
         summary = test_model(str(path))
     lines = []
     for detail in summary.details:

@@ -66,13 +66,26 @@ def package_identity(rdf: dict | None) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+#: The first bytes of a zip archive: a package, whatever its file is called.
+ZIP_MAGIC = b"PK\x03\x04"
+
+
 def is_package_file(path) -> bool:
-    """Whether ``path`` is an existing ``.zip`` file (a package, not a model file)."""
-    return (
-        isinstance(path, str | os.PathLike)
-        and Path(path).suffix.lower() == ".zip"
-        and Path(path).is_file()
-    )
+    """Whether ``path`` is an existing file that holds a package rather than a model file.
+
+    A ``.zip``, or a file whose bytes are a zip archive, as the importer reads it: a package
+    renamed ``.bmz`` or without a suffix is one (before, ``predict`` and ``export`` read it
+    as a model file: "this is a zip archive, not a napari-unet model file").
+    """
+    if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
+        return False
+    if Path(path).suffix.lower() == ".zip":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+    except OSError:  # unreadable: the model file's reading says why
+        return False
 
 
 def read_rdf(path) -> dict | None:
@@ -117,7 +130,22 @@ def author_names(authors) -> list[str]:
         raise InputError(f"authors must be a list of names (strings); got {authors!r}")
     if not all(a.strip() for a in authors):  # an empty shell variable signed it by nobody
         raise InputError(f"an author's name cannot be blank; got {list(authors)!r}")
+    if not authors:  # before, authors=[] wrote a package signed by nobody
+        raise InputError(
+            "authors cannot be an empty list: name at least one, or leave authors out "
+            "(None) for the model's own"
+        )
     return list(authors)
+
+
+def licence_given(license: str | None) -> str | None:
+    """``license`` as given (None: not given); a blank one is refused.
+
+    Before, ``--license ""`` (an empty shell variable) gave the package BSD-3-Clause.
+    """
+    if isinstance(license, str) and not license.strip():
+        raise InputError(f"a licence cannot be blank; got {license!r}")
+    return license
 
 
 def _pick(metadata: dict, default_name: str, builtin: bool, name, authors, license) -> dict:
@@ -129,7 +157,7 @@ def _pick(metadata: dict, default_name: str, builtin: bool, name, authors, licen
     return {
         "name": package_name(name, default_name),
         "authors": author_names(authors),
-        "license": license or metadata.get("license") or DEFAULT_LICENSE,
+        "license": licence_given(license) or metadata.get("license") or DEFAULT_LICENSE,
     }
 
 
