@@ -1,6 +1,7 @@
 """Review core: verdicts, times and labels files of two sessions and of stem twins never lost."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -117,7 +118,10 @@ def test_a_label_file_named_after_the_whole_name_goes_with_that_image(tmp_path):
     found, source = Review(images, tmp_path / "out3", only_whole).stored_labels("a.tif", None)
     assert source == "file a.tif_labels.tif" and found.max() == 555
     # named in full (a.png had its stem): a_labels.tif is a.png's, never a.tif's
-    assert Review(images, tmp_path / "out", labels).existing_labels("a.tif") is None
+    # (a copy: out/labels itself is refused as the labels folder of the review into out)
+    copy = tmp_path / "copy"
+    shutil.copytree(labels, copy)
+    assert Review(images, tmp_path / "out", copy).existing_labels("a.tif") is None
 
 
 def test_a_rescue_and_labels_set_aside_are_named_by_the_images_files(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.io import read_image, write_image
 from napari_unet.core.images.omezarr import recorded_pixel_size
 from napari_unet.core.review.folders import MANIFEST, foreign_entry, manifest_text
-from napari_unet.core.review.measure import measure_objects, summarize, write_csv
+from napari_unet.core.review.measure import _pixel_size, measure_objects, summarize, write_csv
 from napari_unet.core.review.session import Review, stem_of
 
 __all__ = ["ExportProgress", "ExportResult", "export_review", "iter_export"]
@@ -63,8 +63,12 @@ def iter_export(
     """Export the accepted and corrected images of ``review``, yielding progress.
 
     ``pixel_size`` (micrometres) overrides what each image file or store records (see
-    :func:`~napari_unet.core.images.omezarr.recorded_pixel_size`).
+    :func:`~napari_unet.core.images.omezarr.recorded_pixel_size`). A ``pixel_size`` that is
+    not a positive number (or a pair of them) is an :class:`InputError` before anything is
+    written: before, each image was skipped as "could not be measured", and the empty
+    export replaced the last complete one.
     """
+    _pixel_size(pixel_size)  # InputError, naming the value: the last export stays
     folder = review.output / "export"
     # An output folder gone meanwhile is made again, as a save makes it (before, the export
     # failed until a save of labels or verdicts had made it).

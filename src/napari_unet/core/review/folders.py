@@ -59,9 +59,12 @@ def check_output(output: Path, images: list[Path], labels_folder: Path | None) -
     """Refuse an output folder that holds the images, or the labels folder, where it writes.
 
     The images may not be in the output folder itself nor anywhere in its ``labels``,
-    ``predictions`` or ``export`` folders; the labels folder may not be in its
-    ``predictions`` or ``export`` folders (an export replaces the one, a new model empties
-    the other). Then the output folder and its ``labels`` and ``predictions`` are created.
+    ``predictions`` or ``export`` folders; the labels folder may not be in its ``labels``,
+    ``predictions`` or ``export`` folders (saves write over the files of the first, an
+    export replaces the last, a new model empties the other). Before, a labels folder that
+    was ``OUTPUT/labels`` (``project/labels`` with the output folder ``project``) was
+    accepted: its files were taken for reviewed labels and saving overwrote them. Then the
+    output folder and its ``labels`` and ``predictions`` are created.
     """
     out = output.absolute().resolve()
     written = [out / sub for sub in WRITTEN]
@@ -74,6 +77,13 @@ def check_output(output: Path, images: list[Path], labels_folder: Path | None) -
             )
     if labels_folder is not None:
         own = labels_folder.absolute().resolve()
+        if _within(own, written[0]):
+            raise InputError(
+                f"the labels folder {labels_folder} is (or is inside) the output folder's "
+                f"labels folder {written[0]}, where the review saves the reviewed labels "
+                "over the files there; choose another output folder (the review never "
+                "writes over the originals)"
+            )
         if any(_within(own, w) for w in written[1:]):
             raise InputError(
                 f"the labels folder {labels_folder} is inside the output folder's "

@@ -41,6 +41,7 @@ from napari_unet.core.review.folders import (
     stem_of,
 )
 from napari_unet.core.review.guard import LabelsGuard
+from napari_unet.core.review.labelfiles import LabelFolder
 from napari_unet.core.review.labels_check import labels_to_save
 from napari_unet.core.review.renames import carry_renamed, rename_notes
 from napari_unet.core.review.reviewfile import (
@@ -53,7 +54,7 @@ from napari_unet.core.review.reviewfile import (
     saved_entries,
 )
 from napari_unet.core.review.startover import start_over
-from napari_unet.core.review.stems import claim_stems, files_stem, label_file_of, named_in_full
+from napari_unet.core.review.stems import claim_stems, files_stem, named_in_full
 
 __all__ = [
     "STATUSES", "Entry", "Review", "collect_images", "file_hash", "label_candidates", "stem_of"
@@ -93,11 +94,8 @@ class Review:
         check_output(self.output, self.images, self.labels_folder)
         if self.labels_folder is not None and not self.labels_folder.is_dir():
             raise InputError(f"{self.labels_folder}: the labels folder does not exist")
-        # Listed once: looking a name up must not touch the disk (a folder of thousands).
-        # By lower-case name: NAME_masks.TIF is a label file too.
-        self._label_files: dict[str, list[Path]] = {}
-        for p in sorted(self.labels_folder.iterdir()) if self.labels_folder else ():
-            self._label_files.setdefault(p.name.lower(), []).append(p)
+        # Listed once, and again when the folder changes (a file moved away or added)
+        self._label_files = LabelFolder(self.labels_folder)
         self._missing: dict[str, dict] = {}  # entries of images this session does not list
         self._written: dict[str, dict] = {}  # the entries as last read or written here
         self._saved_at = 0.0
@@ -194,10 +192,11 @@ class Review:
     def existing_labels(self, name: str) -> Path | None:
         """A label file of image ``name`` in the labels folder, matched by name (or None).
 
-        As :func:`~napari_unet.core.review.stems.label_file_of` matches it (``a.ome`` too).
+        As :func:`~napari_unet.core.review.stems.label_file_of` matches it (``a.ome`` too),
+        in the folder as it is now (:class:`~napari_unet.core.review.labelfiles.LabelFolder`).
         """
         in_full = files_stem(self, name) != stem_of(name)  # its stem is another image's
-        return label_file_of(self._label_files, name, self.path(name), in_full)
+        return self._label_files.find(name, self.path(name), in_full)
 
     def path(self, name: str) -> Path:
         """The image file of ``name`` (a bioformats2raw root's: its one image, ``root/0``)."""
