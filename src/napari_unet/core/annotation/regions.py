@@ -164,6 +164,11 @@ def check_region_fits(
     axes (a shape outside the image, or on a plane it lacks, fits and marks nothing).
     """
     image_shape = tuple(int(s) for s in image_shape)
+    if isinstance(shape_types, str):  # before: "1 shapes but 9 shape types" for "rectangle"
+        raise InputError(
+            f"shape_types must be a list of types, one per shape (e.g. [{shape_types!r}] for "
+            f"one shape); got the string {shape_types!r}"
+        )
     if len(shapes_data) != len(shape_types):
         raise InputError(
             f"got {len(shapes_data)} shapes but {len(shape_types)} shape types; "

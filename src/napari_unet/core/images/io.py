@@ -304,10 +304,11 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
 def check_writable(path: str | os.PathLike, data) -> None:
     """Refuse, before anything is written, an array that the format of ``path`` cannot hold.
 
-    PNG holds 2D uint8 or uint16 images and 8-bit RGB(A), of at least one pixel (before, an
-    empty one raised PIL's ValueError); TIFF and Zarr hold any array. Any other suffix (or
-    none) is refused here too: before, ``weights`` wrote its map before its ``--target``
-    was refused, and the rerun with a good name met the map ("exists; pass --overwrite").
+    PNG holds 2D uint8 or uint16 images and 8-bit RGB(A) of one alpha value (read, an alpha
+    is dropped), of at least one pixel (before, an empty one raised PIL's ValueError); TIFF
+    and Zarr hold any array. Any other suffix (or none) is refused here too: before,
+    ``weights`` wrote its map before its ``--target`` was refused, and the rerun with a good
+    name met the map ("exists; pass --overwrite").
     """
     suffix = Path(path).suffix.lower()
     if suffix not in TIFF_SUFFIXES + ZARR_SUFFIXES + (".png",):
@@ -326,6 +327,9 @@ def check_writable(path: str | os.PathLike, data) -> None:
             f"{path}: PNG holds 2D uint8/uint16 images (or RGB uint8); got "
             f"{'x'.join(map(str, shape))} {dtype}. Write a .tif instead."
         )
+    if len(shape) == 3 and shape[-1] == 4 and np.ptp(np.asarray(data)[..., 3]) > 0:
+        raise InputError(f"{path}: the fourth channel varies, but a PNG's is its alpha, dropped "
+                         "when read. Write a .tif to keep four channels (or image[..., :3]).")
 
 
 def write_image(path: str | os.PathLike, data, overwrite: bool = True, pixel_size=None) -> Path:

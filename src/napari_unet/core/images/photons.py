@@ -38,6 +38,7 @@ SIGMA, SIGMA_FEWEST = 0.5, 1.0
 #: Blocks sampled for the estimate (a regular grid of 2 x 2 blocks beyond this).
 MAX_BLOCKS = 1 << 20
 _BINS = 20
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_mode(mode) -> str:
@@ -55,7 +56,8 @@ def photon_count(plane) -> float:
     photon noise found, or a plane too small or flat to tell). A margin of constant padding
     (a registration's black border) is left out, and so are blocks whose detail is far
     above the brightest blocks' noise (hot pixels, cosmic rays): before, a border's zeros
-    and 20 hot pixels in 90,000 each hid a plane of 5 photons.
+    and 20 hot pixels in 90,000 each hid a plane of 5 photons. Values beyond float32 count
+    ``inf`` too (prediction refuses them; before, an OverflowError for values over 1e154).
     """
     plane = np.asarray(plane)
     plane = plane[None] if plane.ndim == 2 else plane
@@ -71,7 +73,8 @@ def photon_count(plane) -> float:
         return found.mean(axis=0, dtype=np.float64).ravel()
 
     a, b, c, d = corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1)
-    if not all(np.isfinite(x).all() for x in (a, b, c, d)):
+    # Not finite, or beyond float32 (its square overflowed): check_pixels refuses the plane.
+    if not all(np.isfinite(x).all() and np.abs(x).max() <= _FLOAT32_MAX for x in (a, b, c, d)):
         return float("inf")
     mean, detail = (a + b + c + d) / 4, np.abs(a - b - c + d) / 2
     # Outliers: detail beyond 8 times the noise of the brightest tenth of the blocks.

@@ -23,7 +23,7 @@ from napari_unet.core.images.labels import (
     has_sample_axis,
 )
 
-__all__ = ["equivalent_diameters", "median_diameter", "typical_diameter"]
+__all__ = ["equivalent_diameters", "median_diameter", "plane_diameters", "typical_diameter"]
 
 
 def equivalent_diameters(labels, mask=None) -> np.ndarray:
@@ -63,7 +63,16 @@ def equivalent_diameters(labels, mask=None) -> np.ndarray:
         lab = np.where(np.asarray(mask, bool), lab, 0)
     if has_sample_axis(lab.shape):  # (Y, X, 1): one image, not Y planes one pixel wide
         lab = lab[..., 0]
-    found = []
+    return plane_diameters(lab)
+
+
+def plane_diameters(lab: np.ndarray) -> np.ndarray:
+    """Equivalent diameters of integer labels ``(*stack, Y, X)``, plane by plane, unchecked.
+
+    For a segmentation's own labels: not judged as a user's label file would be (a stack
+    3 planes wide is not "a colour image", one object is not "a mask").
+    """
+    found = [np.zeros(0)]
     for plane in lab.reshape(-1, *lab.shape[-2:]):
         areas = np.bincount(compact_ids(plane).ravel())[1:]  # huge ids counted 1..n
         found.append(areas[areas > 0])
@@ -150,12 +159,17 @@ def typical_diameter(labels) -> tuple[float | None, int]:
     things worse. Where the objects are whole (at the model's scale) the pieces left out are
     few and the result is within a few percent of :func:`median_diameter`.
 
+    ``labels`` are a segmentation's ``(*stack, Y, X)`` int labels, measured as they are:
+    not judged as a user's label file (before, ``segment(..., channel_axis="none")`` of a
+    ``(Y, X, 3)`` stack had its labels refused as "a colour image"; "save the labels as grey").
+
     Returns
     -------
     tuple of (float or None, int)
         The diameter in pixels (None without objects) and the number of objects it counts.
     """
-    d = equivalent_diameters(labels)
+    lab = np.asarray(labels)
+    d = plane_diameters(lab) if lab.ndim >= 2 and lab.size else np.zeros(0)
     if d.size == 0:
         return None, 0
     order = np.sort(d)

@@ -33,7 +33,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.contrast import dark_on_bright
-from napari_unet.core.images.sizes import median_diameter
+from napari_unet.core.images.sizes import plane_diameters
 
 __all__ = [
     "FOREGROUND_LIMIT",
@@ -114,7 +114,10 @@ def domain_warnings(
     expected, what = object_size, "the object size given"
     if expected is None:
         expected, what = (metadata or {}).get("object_size"), "the model's training object size"
-    diameter, n = median_diameter(np.asarray(labels))
+    # The segmentation's own labels, not judged as a user's file (a (Y, X, 3) stack of
+    # channel_axis="none" was refused as "a colour image")
+    sizes = plane_diameters(np.asarray(labels))
+    diameter, n = (float(np.median(sizes)) if sizes.size else None), int(sizes.size)
     if diameter is not None and _positive(expected) and diameter > SIZE_LIMIT * expected:
         found.append(
             f"the {n} objects found are {diameter / expected:.1f} times larger than "

@@ -28,6 +28,8 @@ from napari_unet.core.inference.postprocess import (
 from napari_unet.core.models.heads import DEFAULT_HEAD, check_head
 
 __all__ = [
+    "check_classes",
+    "foreground_class_of",
     "foreground_of",
     "instance_planes",
     "instances",
@@ -35,6 +37,37 @@ __all__ = [
     "seed_map",
     "seeded_labels",
 ]
+
+
+def foreground_class_of(n_classes: int, requested: int | None = None) -> int:
+    """The class whose probability is the foreground: the one class, else class 1.
+
+    A one-class model (sigmoid output) has its foreground in class 0; two or more classes
+    (softmax) have the background in class 0 and the cells in class 1 (the interior, for a
+    3-class model with a boundary class). ``requested`` overrides this and is checked.
+    """
+    chosen = (0 if n_classes == 1 else 1) if requested is None else int(requested)
+    if not 0 <= chosen < n_classes:
+        raise InputError(
+            f"foreground class {chosen} is not a class of this model ({n_classes} classes: "
+            f"0..{n_classes - 1})"
+        )
+    return chosen
+
+
+def check_classes(probabilities, n_classes: int):
+    """``probabilities`` if they are ``(n_classes, ..., H, W)``, else InputError.
+
+    Before, a model's probabilities with their class axis last, or one class's map, gave a
+    row or a column of the map as "the foreground" without a word.
+    """
+    shape = tuple(np.shape(probabilities))
+    if len(shape) < 3 or shape[0] != n_classes:
+        raise InputError(
+            f"expected probabilities of shape (classes, ..., H, W) with the class axis first "
+            f"({n_classes} classes for this model), as predict returns them; got shape {shape}"
+        )
+    return probabilities
 
 
 def foreground_of(probabilities, head: str = DEFAULT_HEAD, foreground_class: int = 1):

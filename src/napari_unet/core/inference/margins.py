@@ -38,10 +38,15 @@ def plane_margin(plane) -> tuple[int, int, int, int] | None:
     """Widths ``(top, bottom, left, right)`` of the constant margin of a ``(C, H, W)`` plane.
 
     A margin of one value in every channel (on each side the narrowest); sides under
-    :data:`MIN_MARGIN` count as none. None when no side has a margin.
+    :data:`MIN_MARGIN` count as none. None when no side has a margin, and when an edge holds
+    NaN or infinity: no padding, the plane is refused whole as any non-finite image is
+    (before, a band of inf along an edge was cut off as margin and the rest segmented).
     """
     sides = np.array([np.inf] * 4)
     for channel in np.asarray(plane):
+        edges = (channel[0], channel[-1], channel[:, 0], channel[:, -1])
+        if not all(np.isfinite(edge).all() for edge in edges):
+            return None
         found = constant_margin(channel, one_value=True)
         if found is None:
             return None

@@ -32,7 +32,13 @@ from napari_unet.core.images.photons import check_mode as denoise_mode
 from napari_unet.core.images.photons import prepared
 from napari_unet.core.inference import margins, tiling
 from napari_unet.core.inference.guards import check_seconds, check_weights, eval_mode, on_device
-from napari_unet.core.inference.instances import foreground_of, instance_planes
+from napari_unet.core.inference.instances import (
+    check_classes,
+    foreground_class_of,
+    foreground_of,
+    instance_planes,
+)
+from napari_unet.core.inference.keywords import check_keywords, keywords_of
 from napari_unet.core.inference.runner import (
     PredictProgress,
     TileRunner,
@@ -61,22 +67,6 @@ CHUNK = 2048
 
 #: A box of output pixels of one plane: ``((y0, y1), (x0, x1))``.
 Region = tiling.Region
-
-
-def foreground_class_of(n_classes: int, requested: int | None = None) -> int:
-    """The class whose probability is the foreground: the one class, else class 1.
-
-    A one-class model (sigmoid output) has its foreground in class 0; two or more classes
-    (softmax) have the background in class 0 and the cells in class 1 (the interior, for a
-    3-class model with a boundary class). ``requested`` overrides this and is checked.
-    """
-    chosen = (0 if n_classes == 1 else 1) if requested is None else int(requested)
-    if not 0 <= chosen < n_classes:
-        raise InputError(
-            f"foreground class {chosen} is not a class of this model ({n_classes} classes: "
-            f"0..{n_classes - 1})"
-        )
-    return chosen
 
 
 class Predictor:
@@ -141,7 +131,7 @@ class Predictor:
     Raises
     ------
     InputError
-        For settings the model or the machine cannot take.
+        For settings the model or the machine cannot take, and unknown ones (a typo).
     """
 
     def __init__(
@@ -163,7 +153,9 @@ class Predictor:
         flips: bool = False,
         background: str = "auto",
         denoise: str = "auto",
+        **unknown,
     ) -> None:
+        check_keywords(unknown, keywords_of(Predictor)[1:], "prediction")  # not its model
         self.geometry, self.in_channels, self.n_classes, _ = model_info(model)
         check_weights(model)
         if not isinstance(metadata, dict | None):  # a file name: before, an AttributeError
@@ -218,14 +210,17 @@ class Predictor:
         return [tiling.plan_axis(int(n), self.geometry, self.tile, self.overlap) for n in shape]
 
     def foreground(self, probabilities):
-        """The foreground probability of ``probabilities`` (class axis first), per the head."""
+        """The foreground probability of ``(n_classes, *stack, H, W)`` probabilities, per the head.
+
+        Other shapes (the class axis last, one class's map) are an InputError.
+        """
+        probabilities = check_classes(probabilities, self.n_classes)
         return foreground_of(probabilities, self.head, self.foreground_class)
 
     def instances(self, probabilities, post, *, split_max_area: int | None = None) -> np.ndarray:
         """Instance labels of numpy ``(n_classes, *stack, H, W)`` probabilities, per the head."""
-        return instance_planes(
-            probabilities, self.head, post, self.foreground_class, split_max_area=split_max_area
-        )
+        return instance_planes(check_classes(probabilities, self.n_classes), self.head, post,
+                               self.foreground_class, split_max_area=split_max_area)  # fmt: skip
 
     def runner(self) -> TileRunner:
         """A runner of this plan's network on its device; the caller's network is not moved.

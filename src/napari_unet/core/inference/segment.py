@@ -30,6 +30,7 @@ from napari_unet.core.images.normalize import compute_stats
 from napari_unet.core.images.sizes import typical_diameter
 from napari_unet.core.inference import margins, scale
 from napari_unet.core.inference.domain import DomainWarning, result_warnings
+from napari_unet.core.inference.keywords import check_keywords, keywords_of
 from napari_unet.core.inference.plan import Predictor, Region
 from napari_unet.core.inference.postprocess import Postprocess, label_planes, snap_outlines
 from napari_unet.core.inference.runner import PredictProgress
@@ -39,13 +40,8 @@ from napari_unet.core.models.carried import carried
 from napari_unet.core.models.heads import DEFAULT_HEAD
 from napari_unet.core.progress import drain
 
-__all__ = [
-    "estimate_object_size",
-    "iter_estimate_object_size",
-    "iter_labels",
-    "iter_segment",
-    "segment",
-]
+__all__ = ["estimate_object_size", "iter_estimate_object_size", "iter_labels", "iter_segment",
+           "segment"]  # fmt: skip
 
 
 def iter_labels(
@@ -273,6 +269,8 @@ def _iter_segment(
     if _as_trained:  # validation, previews: the image as training reads it, no warnings
         object_size = None
         settings.setdefault("background", "keep")
+    known = keywords_of(_iter_segment)[2:] + keywords_of(Predictor)[1:]  # not model, image
+    check_keywords(settings, known, "segment")  # before, a TypeError naming the Predictor
     metadata = carried(model, metadata)  # a loaded model's own, when none is given
     predictor = Predictor(model, metadata=metadata, **settings)
     post = Postprocess.for_model(

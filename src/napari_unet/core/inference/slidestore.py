@@ -207,7 +207,7 @@ def check_output(dest: Path, src: Path, overwrite: bool, labels_of_src: bool = F
         check_store_name(dest)
     _check_kind(dest)
     if dest.exists() and not overwrite:
-        raise InputError(f"{dest} exists; pass --overwrite to replace it")
+        raise InputError(f"{dest} exists; pass --overwrite (overwrite=True) to replace it")
     if not labels_of_src and not dest.parent.is_dir():  # before, the scratch was named
         raise InputError(f"cannot write {dest}: the folder {dest.parent} does not exist")
 
