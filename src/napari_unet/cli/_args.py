@@ -131,7 +131,8 @@ def run_each(plan, command: str, work) -> int:
 
     An input that fails with :class:`InputError` (a damaged file, NaN pixels) is reported
     with its name and the others still run: before, the first bad file of a folder stopped
-    the rest. A single input's error is raised as it is.
+    the rest. A single input's error is raised as it is. The closing count says "none was
+    written" when every input failed (before, "the others were written" even then).
     """
     from napari_unet.core.errors import InputError
 
@@ -148,9 +149,9 @@ def run_each(plan, command: str, work) -> int:
             print(f"napari-unet {command}: error: {text}", file=sys.stderr)
     if failed:
         shown = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
+        rest = "none was written" if len(failed) == len(plan) else "the others were written"
         print(
-            f"napari-unet {command}: {len(failed)} of {len(plan)} inputs failed ({shown}); "
-            "the others were written",
+            f"napari-unet {command}: {len(failed)} of {len(plan)} inputs failed ({shown}); {rest}",
             file=sys.stderr,
         )
     return 2 if failed else 0

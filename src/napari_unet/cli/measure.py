@@ -14,6 +14,7 @@ from napari_unet.cli._label_pairs import (  # pair_images: train's too, imported
     pair_images,
     without_set_aside,
 )
+from napari_unet.cli._predict_sources import named_after
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr
 
@@ -107,18 +108,8 @@ def collect_images(paths: list[Path]) -> list[Path]:
     for p in paths:
         inside = collect_inputs([p])
         found += images_only(inside) if p.is_dir() and not is_zarr(p) else inside
-    return [_root_of(p) for p in found]
-
-
-def _root_of(image: Path) -> Path:
-    """The one series of a bioformats2raw root (``slide.zarr/0``) as its root ``slide.zarr``.
-
-    The image is then named after the root, as the Review names it (``slide_labels.tif``):
-    before, it was ``0``, so two slides clashed and no label file named it.
-    """
-    from napari_unet.core.review.folders import image_source
-
-    return image.parent if is_zarr(image) and image_source(image.parent) == image else image
+    # slide.zarr/0 named after its root slide.zarr, as predict and the Review name it
+    return [named_after(p) for p in found]
 
 
 def check_label_store(path: Path, command: str = "measure") -> None:

@@ -16,6 +16,12 @@ from napari_unet.cli._args import (
     progress_bar,
     run_each,
 )
+from napari_unet.cli._predict_sources import (
+    check_sources,
+    named_after,
+    no_label_stores,
+    read_path,
+)
 from napari_unet.cli._predict_store import store_for
 from napari_unet.cli.predict_package import input_pixel_size, write_labels
 from napari_unet.core.errors import InputError
@@ -114,27 +120,8 @@ def collect_inputs(paths: list[Path], images_only: bool = False) -> list[Path]:
                     f"{', ...' if len(left) > 3 else ''}); give a file by name to segment it",
                     file=sys.stderr,
                 )
-            found.extend(_no_label_stores(p, kept) if images_only else kept)
+            found.extend(no_label_stores(p, kept) if images_only else kept)
     return once(found)
-
-
-def _no_label_stores(folder: Path, inside: list[Path]) -> list[Path]:
-    """``inside`` less OME-Zarr label images (a ``slide -o`` result), with a note on stderr.
-
-    Their pixels are object ids: given by name they are refused
-    (:func:`~napari_unet.core.inference.slidestore.check_not_label_image`), but one kept in
-    a folder of images is left out, not a reason to stop the whole folder.
-    """
-    from napari_unet.core.images.omezarr import ome_kind
-
-    left = [q for q in inside if is_zarr(q) and q.is_dir() and ome_kind(q) == "labels"]
-    if left:
-        print(
-            f"napari-unet predict: note: {folder}: left out {len(left)} OME-Zarr label "
-            f"image(s) ({', '.join(q.name for q in left[:3])}{', ...' if len(left) > 3 else ''})",
-            file=sys.stderr,
-        )
-    return [q for q in inside if q not in left]
 
 
 def once(found: list[Path], command: str = "predict") -> list[Path]:
@@ -168,7 +155,8 @@ def _outputs(src: Path, outdir: Path, probabilities: bool, store: bool = False) 
     no TIFF reader opens and which a rerun with ``--overwrite`` refused as a folder.
     """
     suffix = ".zarr" if is_zarr(src) else ".tif"
-    stem = src.name[: -len(src.suffix)] if src.suffix else src.name
+    name = named_after(src).name  # slide.zarr/0: slide (measure's and the Review's name)
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
     out = {"labels": outdir / f"{stem}_labels{suffix}"}
     if probabilities:
         out["probabilities"] = outdir / f"{stem}_probabilities{'.zarr' if store else suffix}"
@@ -177,7 +165,7 @@ def _outputs(src: Path, outdir: Path, probabilities: bool, store: bool = False) 
 
 def _check_outputs(plan: list[tuple[Path, dict]], overwrite: bool) -> None:
     """Refuse, before any work, outputs that are inputs, shared, taken or of the wrong kind."""
-    inputs = {src.resolve() for src, _ in plan}
+    inputs = {p.resolve() for src, _ in plan for p in (src, named_after(src))}
     seen: set[Path] = set()
     for _, outs in plan:
         for path in outs.values():
@@ -231,10 +219,8 @@ def _predict_all(args: argparse.Namespace) -> int:
             "cluster chunk by chunk; predict without --scheduler, or with --background auto "
             "or keep"
         )
-    sources = collect_inputs(args.inputs, images_only=True)
-    from napari_unet.core.inference.slidestore import check_not_label_image
-
-    check_not_label_image(*sources)  # a label image's ids are no pixels: before any work
+    sources = once([read_path(p) for p in collect_inputs(args.inputs, images_only=True)])
+    damaged = check_sources(sources)  # a label image's ids are no pixels: before any work
     if args.outdir.exists() and not args.outdir.is_dir():
         raise InputError(f"{args.outdir} exists and is not a folder")
     store = bool(args.scheduler)  # predicted on the cluster into a Zarr store
@@ -255,6 +241,8 @@ def _predict_all(args: argparse.Namespace) -> int:
     parts = _Parts(args, loaded)
 
     def one(src: Path, outs: dict) -> None:
+        if src in damaged:  # its own error line; the others are still predicted
+            raise damaged[src]
         image = read_image(src)
         predictor, post, metadata = parts.get(src, image)
         check_planes(src, image, predictor.in_channels)  # a z-stack is not 2-4 channels
