@@ -36,18 +36,19 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
 from napari_unet.core.annotation.edits import count_cells, next_free_id
-from napari_unet.core.annotation.project import read_annotations, write_annotations
+from napari_unet.core.annotation.project import read_annotations
 from napari_unet.core.errors import InputError, in_words
-from napari_unet.core.files import check_outputs
 from napari_unet.widgets import _session
 from napari_unet.widgets._annotate_edits import _LOCKED, ACCEPTING, chosen_file
-from napari_unet.widgets._annotate_tiff import export_refusal, import_refusal
+from napari_unet.widgets._annotate_export import start_export
+from napari_unet.widgets._annotate_tiff import import_refusal
 from napari_unet.widgets._evaluate_work import restore_history
 from napari_unet.widgets._held_layers import hold, release
 from napari_unet.widgets._private import real
 
 __all__ = [
     "PART_PIXELS",
+    "finish_writing",
     "plan_in_words",
     "refused_elsewhere",
     "refused_while_accepting",
@@ -60,6 +61,8 @@ __all__ = [
 PART_PIXELS = 2_000_000
 #: What writes into each layer of :data:`ACCEPTING` now: "Accept prediction" or "Import TIFF".
 _WRITING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Each layer being written into part by part -> the function that writes the rest at once.
+_PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _writer(layer) -> str:
@@ -231,30 +234,66 @@ def _write_parts(dock, labels, change, kept, doing: str, finish: Callable[[], No
 
     One part of :data:`PART_PIXELS` per turn of the event loop (napari repaints and
     reacts between them, the status says how far), then ``finish()`` and :func:`_done`.
+    :func:`finish_writing` writes the parts left at once (napari closed, the session
+    ended): a save then holds the whole change, never a part of it.
     """
     idx, values = change
     values = values.astype(labels.data.dtype, copy=False)
     history = labels.block_history()  # one item of napari's undo history, over all parts
     history.__enter__()
+    at = [0]  # the first pixel not written yet; None once the write has ended
 
-    def write(start: int) -> None:
-        stop = min(start + PART_PIXELS, idx[0].size)
+    def write(start: int, stop: int) -> bool:
+        """Write pixels start:stop; True once everything is written (and given back)."""
         try:
             if stop > start:
                 labels.data_setitem(tuple(i[start:stop] for i in idx), values[start:stop])
         except Exception:  # noqa: BLE001 - the parts written so far stay one undo item
+            at[0] = None
+            _PARTS.pop(labels, None)
             history.__exit__(None, None, None)
             _done(dock, labels, kept)
             raise
+        at[0] = stop
         if stop < idx[0].size:
-            dock._set_status(f"{doing}... {stop / idx[0].size:.0%}")
-            QTimer.singleShot(0, lambda: write(stop))  # napari repaints and reacts meanwhile
-            return
+            return False
+        at[0] = None
+        _PARTS.pop(labels, None)
         history.__exit__(None, None, None)
         finish()
         _done(dock, labels, kept)
+        return True
 
-    write(0)
+    def part() -> None:
+        start = at[0]
+        if start is None:  # written at once meanwhile (finish_writing)
+            return
+        if not write(start, min(start + PART_PIXELS, idx[0].size)):
+            dock._set_status(f"{doing}... {at[0] / idx[0].size:.0%}")
+            QTimer.singleShot(0, part)  # napari repaints and reacts meanwhile
+
+    def rest() -> None:
+        if at[0] is not None:
+            write(at[0], idx[0].size)
+
+    _PARTS[labels] = rest
+    part()
+
+
+def finish_writing(labels) -> None:
+    """Write at once what an accept (or import) still has to write into ``labels``.
+
+    Called before a save that cannot wait (napari closing, the session ending): the layer,
+    and so the project, then holds the whole accept, as one undo step. Before, the save
+    took the layer mid-way: half an accept, its cells cut at a part's edge.
+    """
+    rest = None if labels is None else _PARTS.get(labels)
+    if rest is None:
+        return
+    try:
+        rest()
+    except Exception as exc:  # noqa: BLE001 - said; the save goes on with what was written
+        show_error(f"Could not finish writing into {labels.name!r}: {in_words(exc)}")
 
 
 def _written_meanwhile(labels, idx, values) -> bool:
@@ -270,37 +309,6 @@ def _written_meanwhile(labels, idx, values) -> bool:
         return False
     data = np.asarray(labels.data)
     return bool(data.max() >= values.min() or np.any(data[idx]))
-
-
-def start_export(dock) -> None:
-    """Write the dock's annotations as a TIFF instance mask (in a worker thread).
-
-    An empty file field (FileEdit gives ``Path('.')``) or a folder is no file: before, it
-    ended in a traceback.
-    """
-    path = chosen_file(dock._tiff_path.value)
-    if dock._annotations is None or path is None:
-        show_error("Start annotating and enter a TIFF file name first.")
-        return
-    path = path.with_suffix(".tif") if path.suffix == "" else path
-    if path.suffix.lower() not in (".tif", ".tiff"):  # TIFF bytes under a .png name: before
-        show_error(f"Export refused: Export TIFF writes a TIFF: name it {path.stem}.tif")
-        return
-    source = getattr(dock._image.source, "path", None)
-    try:  # never over the image itself, another open file, nor into a project folder
-        check_outputs([path], [source])
-        why = export_refusal(dock, path)
-        if why is not None:
-            raise InputError(why)
-    except InputError as exc:
-        dock._set_status(f"Export refused: {exc}. Nothing was written.")
-        show_error(f"Export refused: {exc}")
-        return
-    data = np.array(dock._annotations.data, copy=True)
-    worker = create_worker(write_annotations, path, data, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda p: dock._set_status(f"Exported annotations to {p}."))
-    worker.errored.connect(lambda exc: show_error(f"Export failed: {in_words(exc)}"))
-    worker.start()
 
 
 def start_import(dock) -> None:

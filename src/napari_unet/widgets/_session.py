@@ -19,9 +19,9 @@ from napari_unet.widgets import _session_owner as owner
 from napari_unet.widgets._history import clear_history, history_deques
 from napari_unet.widgets._layers import widen_labels
 from napari_unet.widgets._made_layers import place
+from napari_unet.widgets._session_file import file_of, project_is_newer, taken_from_file
 
 __all__ = [
-    "KeptRegions",
     "PlaneMarker",
     "attach_labels",
     "attach_region",
@@ -54,6 +54,7 @@ def attach_labels(viewer, image, plan, where: dict, project, locks=None) -> Labe
             existing = None
     pyramid = isinstance(existing, Labels) and existing.multiscale  # an OME-Zarr's levels
     if isinstance(existing, Labels) and fits(existing):
+        taken_from_file(existing)  # a store's own labels, as read: see reconcile
         widen_labels(existing)  # uint8 (255 cells at most), or read lazily: in memory
         place(existing, where)  # its rotation, shear...: before, scale and translate only
         return owner.own(existing, image)
@@ -252,67 +253,40 @@ def painted_planes(item, n_planes: int) -> set[int]:
     return planes
 
 
-class KeptRegions:
-    """The region of an image whose region layer was removed, kept across sessions.
-
-    Start brings the layer back with it when the project folder holds no newer region
-    (none saved there, or the same folder): before, a Start after the layer was removed
-    on an image without a project folder (or a read-only one) gave a whole-image rectangle.
-    """
-
-    def __init__(self) -> None:
-        self._held: list[tuple] = []  # (image layer, project folder, region state)
-
-    def keep(self, image, folder, region: list | None) -> None:
-        """Keep ``region`` (None: nothing kept) as ``image``'s, last saved to ``folder``."""
-        self.forget(image)
-        if image is not None and region is not None:
-            self._held.append((image, folder, region))
-
-    def take(self, image, folder, project) -> list | None:
-        """``image``'s kept region for a session in ``folder`` (None: none), no longer kept."""
-        for held, was, region in self._held:
-            if held is image:
-                self.forget(image)
-                saved = project is not None and (
-                    project.region_data or project.annotations is not None
-                )
-                return region if was == folder or not saved else None
-        return None
-
-    def forget(self, layer) -> None:
-        """``layer`` (an image) leaves the viewer, or its region is taken back."""
-        self._held = [h for h in self._held if h[0] is not layer]
-
-
 def reconcile(labels: Labels, region: Shapes, project, folder, last_saved=None) -> bool:
     """Make re-attached layers and a saved project agree; False: autosave must stay off.
 
     A re-attached layer keeps what it holds. When it is empty, the project's annotations
     and region fill it (the saved work continues; a saved empty region too: before, Start's
     whole-image rectangle stayed and was saved, and unpainted pixels read as background);
-    when it holds other annotations,
-    autosave would write them over the saved ones, so it is turned off and both are kept,
-    unless the folder holds ``last_saved``, what this dock last saved there from this very
-    layer: the layer continues that work, and its newer strokes are written.
+    so they do when it holds its file's labels as read (an OME-Zarr store's own, which the
+    reader opens at each reopening) and the project was saved after that file was written
+    (:mod:`._session_file`: before, autosave was off in every later session). When it holds
+    other annotations, autosave would write them over the saved ones, so it is turned off
+    and both are kept, unless the folder holds ``last_saved``, what this dock last saved
+    there from this very layer: the layer continues that work, and its newer strokes are
+    written.
     """
+    newer = project_is_newer(labels, folder)  # asked at every Start: it forgets the layer
     saved = None if project is None else project.annotations
     if saved is None or np.array_equal(labels.data, saved):
         return True
     if last_saved is not None and np.array_equal(saved, last_saved):
         return True
-    if not np.any(labels.data):  # the saved work, its region too (an empty one as well)
+    if not np.any(labels.data) or newer:  # the saved work, its region too (an empty one too)
         labels.data = saved.astype(np.uint32)
         clear_history(labels)  # napari keeps it across new data: Ctrl+Z erased saved cells
         region.data = []
         if project.region_data:
             region.add(project.region_data, shape_type=project.region_types)
         return True
+    files = ", ".join(str(f) for f in file_of(labels)) or "its file"
+    changed = f" (read from {files}, changed after they were saved)" if newer is False else ""
     show_error(
-        f"{folder} holds saved annotations that differ from the layer {labels.name!r}; "
-        "neither is overwritten, and autosave is off. To keep the layer's, choose an empty "
-        "project folder (or Export TIFF); to continue the saved ones, delete the layer and "
-        "start annotating again."
+        f"{folder} holds saved annotations that differ from the layer {labels.name!r}"
+        f"{changed}; neither is overwritten, and autosave is off. To keep the layer's, "
+        "choose an empty project folder (or Export TIFF); to continue the saved ones, "
+        "delete the layer and start annotating again."
     )
     return False
 

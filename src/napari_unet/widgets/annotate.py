@@ -33,6 +33,7 @@ from napari_unet.widgets._annotate_counts import StackCounter
 from napari_unet.widgets._annotate_edits import ACCEPTING, EditWatcher, LockedLayers
 from napari_unet.widgets._annotate_folders import ProjectFolders
 from napari_unet.widgets._annotate_work import (
+    finish_writing,
     plan_in_words,
     refused_elsewhere,
     refused_while_accepting,
@@ -42,6 +43,7 @@ from napari_unet.widgets._annotate_work import (
 )
 from napari_unet.widgets._autosave import Autosaver, load_saved, shapes_state
 from napari_unet.widgets._docking import tab_when_docked
+from napari_unet.widgets._kept_regions import KeptRegions
 from napari_unet.widgets._layers import (
     CloseWatcher,
     KeepsPicks,
@@ -77,7 +79,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._annotations: Labels | None = None
         self._region: Shapes | None = None
         self._region_kept: list | None = None  # the region, while its layer is removed
-        self._kept_regions = _session.KeptRegions()  # and after, until Start takes it back
+        self._kept_regions = KeptRegions()  # and after, until Start takes it back
         self._plan = None
         self._locks = LockedLayers()  # annotations no session saves now: read-only
         self._accepting: Labels | None = None  # the layer an Accept prediction writes into
@@ -88,7 +90,7 @@ class AnnotateWidget(KeepsPicks, Container):
         self._saver = Autosaver(self.native, self._state, self._set_saved)
         self._edits = EditWatcher(self.native, self._on_changed, self._counts_later)
         self._marker = _session.PlaneMarker(self)
-        self._close_watcher = CloseWatcher(self._saver.flush)
+        self._close_watcher = CloseWatcher(self._flush)
         self._end_watcher = CloseWatcher(lambda: self._detach(lock=False), confirmed=True)
         end_when_closed(self)  # closing the dock ends its session: _annotate_close
         self._counts_timer = QTimer(self.native)
@@ -224,8 +226,9 @@ class AnnotateWidget(KeepsPicks, Container):
         self._annotations, self._region_kept = labels, None
         self._locks.unlock(labels, image)  # read-only while no session saved it
         self._region = _session.attach_region(self._viewer, image, plan, where, project, kept)
-        last = self._last_saved  # a layer this dock saved there continues its own work
-        last = last[2] if last is not None and last[0] is labels and last[1] == folder else None
+        # A layer continues its own work where the folder holds what this dock last saved
+        # from it: there, or the folder moved (its data folder renamed: the old path fails)
+        last = self._last_saved[2] if self._last_saved and self._last_saved[0] is labels else None
         ok = _session.reconcile(labels, self._region, project, folder, last) and ok
         labels.mode = "paint"
         labels.brush_size = int(np.clip(round(min(plan.labels_shape[-2:]) / 40), 3, 30))
@@ -263,7 +266,7 @@ class AnnotateWidget(KeepsPicks, Container):
         """
         if self._annotations is None:
             return
-        self._saver.flush()
+        self._flush()
         self._edits.detach()
         self._marker.detach()
         if self._region is not None:
@@ -362,6 +365,15 @@ class AnnotateWidget(KeepsPicks, Container):
     def _on_changed(self, _event=None) -> None:
         self._counts_timer.start()
         self._saver.changed()
+
+    def _flush(self) -> None:
+        """Save now, on this thread (napari closing, the session ending).
+
+        An accept (or import) still written in parts is written whole first: the project
+        holds all of it, never the part written so far (before, its cells were saved cut).
+        """
+        finish_writing(self._annotations)
+        self._saver.flush()
 
     def _save_now(self) -> None:
         if self._annotations is not None and not self._saver.enabled:

@@ -99,8 +99,20 @@ def folder_is_writable(folder: str | os.PathLike) -> bool:
 
 
 def _check_folder(folder: Path) -> None:
+    """Make the project folder itself, never a missing folder above it; else InputError.
+
+    A folder above it that is gone was moved, renamed or removed since it was chosen
+    (the data folder tidied away): before, each save made the old path again and wrote
+    the new work there, away from the moved image's project, and said "Saved".
+    """
+    if not folder.is_dir() and not folder.parent.exists():
+        raise InputError(
+            f"the project folder {folder} is inside {folder.parent}, which does not exist "
+            "(moved, renamed or removed?): nothing was written, and only the project folder "
+            "itself is ever made; choose a project folder"
+        )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
     except OSError as exc:
         raise InputError(
             f"cannot create the project folder {folder}: {exc.strerror or exc}; "
