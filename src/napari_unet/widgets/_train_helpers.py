@@ -15,16 +15,15 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._layers import image_data, layer_array, region_array
+from napari_unet.widgets._layers import image_data, region_array
 from napari_unet.widgets._session import region_name
 from napari_unet.widgets._train_preview import (  # noqa: F401 - the dock's helpers
     drop_blank,
     paint_preview,
     preview_layer,
 )
+from napari_unet.widgets._train_read import copied_or_lazy, read_then_train  # noqa: F401
 
 #: Half the side of the largest preview (data pixels): a preview is a prediction per evaluation.
 PREVIEW_HALF_SIDE = 512
@@ -66,6 +65,8 @@ class RegionDefault(LabelsDefault):
 def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> dict:
     """Copies of the training layers' data, taken on the GUI thread for the worker.
 
+    Lazy data (dask, zarr) is not copied: the worker reads it (:func:`read_then_train`).
+
     ``pairs`` are (Image, Labels, region layer or None) triples; ``val_image`` is None (hold
     out part of the training data), ``"none"`` (no validation) or an Image layer, with
     ``val_labels`` its Labels layer. ``in_channels``: those of the model the run starts
@@ -80,8 +81,8 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     from napari_unet.core.errors import InputError
     from napari_unet.widgets._regions import check_same_grid
 
-    def pixels(layer):
-        return np.array(image_data(layer, in_channels))
+    def pixels(layer, channels=in_channels):
+        return copied_or_lazy(image_data(layer, channels))
 
     if not pairs or any(i is None or lb is None for i, lb, _ in pairs):
         raise InputError("choose an Image layer and a Labels layer with painted cells")
@@ -92,7 +93,7 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
         check_same_grid(labels, image, what="the annotations")
     if val_image not in (None, "none") and val_labels is not None:
         check_same_grid(val_labels, val_image, what="the validation annotations")
-    labels = [layer_array(lb) for _, lb, _ in pairs]
+    labels = [pixels(lb, None) for _, lb, _ in pairs]
     data = {
         "images": [pixels(i) for i, _, _ in pairs],
         "labels": labels,
@@ -109,7 +110,7 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     elif val_image is not None:
         if val_labels is None:
             raise InputError("choose the validation Labels layer (or hold out a region)")
-        data["val"] = (pixels(val_image), layer_array(val_labels), val_image.name)
+        data["val"] = (pixels(val_image), pixels(val_labels, None), val_image.name)
     return data
 
 

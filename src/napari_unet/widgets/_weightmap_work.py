@@ -7,10 +7,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from napari_unet.widgets._layers import layer_choices, layers_of
+from napari_unet.widgets._layers import image_data, layer_choices, layers_of
 from napari_unet.widgets._made_layers import geometry, marked, own_layer, place
+from napari_unet.widgets._predict_place import EditState, edit_state
+from napari_unet.widgets._review_snapshot import history_token, same_token
 
-__all__ = ["EditWatch", "LabelsImage", "SharedId", "layer_shaped", "show_maps"]
+__all__ = [
+    "EditWatch", "LabelsImage", "LazyLabels", "MapFigures", "SharedId", "changed_since",
+    "labels_to_read", "layer_shaped", "map_figures", "show_maps",
+]  # fmt: skip
 
 
 class LabelsImage:
@@ -80,6 +85,76 @@ def layer_shaped(maps: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> tuple[
     )
 
 
+class LazyLabels:
+    """Labels not held in memory (dask, zarr): handed to the worker as they are, read there.
+
+    Reading them (decompressing a whole level of an OME-Zarr) held the GUI thread for
+    seconds at each Compute. Equal to another while the layer holds the same array (new
+    data makes it differ) and napari's edit history, where it keeps one, did not move.
+    """
+
+    def __init__(self, layer) -> None:
+        self.parts = (layer, image_data(layer), history_token(layer))
+
+    def __eq__(self, other) -> bool:
+        a, b = self.parts, getattr(other, "parts", ())
+        if len(b) != 3 or a[0] is not b[0] or a[1] is not b[1]:
+            return False
+        return (a[2] is None and b[2] is None) or same_token(a[2], b[2])
+
+    __hash__ = None
+
+
+def labels_to_read(layer) -> tuple:
+    """``(labels, state)``: what the worker reads, and how an edit meanwhile is told.
+
+    An in-memory layer with napari's edit history: its own array (copied by the worker) and
+    its :class:`EditState`; lazy labels: the lazy array and a :class:`LazyLabels`; any other
+    in-memory array is copied here (state None), as before.
+    """
+    if (state := edit_state(layer)) is not None:
+        return state.parts[1], state
+    data = image_data(layer)
+    if not isinstance(data, np.ndarray):
+        state = LazyLabels(layer)
+        return state.parts[1], state
+    return np.array(data), None
+
+
+def changed_since(layer, state) -> bool:
+    """Whether ``layer``'s labels changed since :func:`labels_to_read` gave ``state``."""
+    if state is None:
+        return False
+    return (edit_state(layer) if isinstance(state, EditState) else LazyLabels(layer)) != state
+
+
+class MapFigures(NamedTuple):
+    """The status line's figures of a map, computed by the worker with it.
+
+    Computed on the GUI thread they held it 0.8 s at 8192 x 8192.
+    """
+
+    low: float
+    high: float
+    cells: float | None  # the least weight of the cells inside the region (None: no cell)
+
+
+def map_figures(target: np.ndarray, weights: np.ndarray, region=None) -> MapFigures:
+    """The least and largest weight, and the least of the cells inside ``region`` (a mask).
+
+    Outside the region every weight is 0 by design: before, the status said "cells 0"
+    whenever the region left a cell out.
+    """
+    if not weights.size:
+        return MapFigures(0.0, 1.0, None)
+    inside = np.asarray(target) == 1
+    if region is not None and np.size(region) == inside.size:
+        inside &= np.reshape(np.asarray(region, bool), inside.shape)
+    cells = weights[inside]
+    least = float(cells.min()) if cells.size else None
+    return MapFigures(float(weights.min()), float(weights.max()), least)
+
+
 class EditWatch:
     """Calls ``callback`` on every edit of one layer at a time (its data and paint events).
 
@@ -113,16 +188,19 @@ class EditWatch:
 
 
 def show_maps(
-    viewer, source, target: np.ndarray, weights: np.ndarray, with_target: bool, region=None
-) -> str:
+    viewer, source, target: np.ndarray, weights: np.ndarray, with_target: bool,
+    figures: MapFigures,
+) -> str:  # fmt: skip
     """Put the maps of the labels layer ``source`` in the dock's own layers; the status.
 
     ``"<labels> weights"`` (and ``"<labels> target"`` ``with_target``) are updated in place
     or added, placed as ``source``; never a user's layer of those names, and the active
-    layer stays active. ``region``: the annotated region's mask (None: the whole image).
+    layer stays active. ``figures``: the map's :func:`map_figures`, said on the status line
+    under the name of the layer that shows the map (napari suffixes a name in use: before,
+    the line named the user's layer of that name).
     """
     placement = geometry(source)
-    top = float(weights.max()) if weights.size else 1.0
+    top = figures.high
     limits = (0.0, top if top > 0 else 1.0)
     name = f"{source.name} weights"
     active = viewer.layers.selection.active  # adding layers must not change it
@@ -134,7 +212,7 @@ def show_maps(
         layer.contrast_limits_range = limits
         layer.contrast_limits = limits
     else:
-        viewer.add_image(
+        layer = viewer.add_image(
             weights, name=name, colormap="inferno", contrast_limits=limits,
             blending="additive", **made(name),
         )  # fmt: skip
@@ -149,12 +227,5 @@ def show_maps(
         viewer.layers.remove(old)  # a target of other settings would not match
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
-    # The least weight of the cells inside the region: outside it every weight is 0 by
-    # design, and before the status said "cells 0" whenever the region left a cell out.
-    inside = target == 1
-    if region is not None and np.size(region) == inside.size:
-        inside &= np.reshape(np.asarray(region, bool), inside.shape)
-    cells = weights[inside]
-    return f"{name}: {weights.min():.3g} to {top:.3g}" + (
-        f"; cells {cells.min():.3g}" if cells.size else ""
-    )
+    cells = "" if figures.cells is None else f"; cells {figures.cells:.3g}"
+    return f"{layer.name}: {figures.low:.3g} to {top:.3g}{cells}"

@@ -202,7 +202,7 @@ class TrainWidget(_layers.KeepsPicks, Container):
         # 0.1-0.4 s; frozen, they are left out of the collections that training's
         # allocations trigger (longest GUI gap 0.75 s -> 0.18 s). Unfrozen when it ends.
         gc.freeze()
-        self._job = surfaced(_workers.train_job)(data, config, kwargs, self._done)
+        self._job = surfaced(th.read_then_train)(data, config, kwargs, self._done)
         self._worker = create_worker(
             drive, self._job,
             _connect={

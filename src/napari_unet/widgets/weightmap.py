@@ -17,15 +17,18 @@ from napari_unet.core.training.weightmap import iter_target_and_weights
 from napari_unet.widgets import _layers
 from napari_unet.widgets._docking import tab_when_docked, when_deleted
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._predict_place import EditState, fingerprint
 from napari_unet.widgets._private import real
 from napari_unet.widgets._redrawn import labels_fingerprint
 from napari_unet.widgets._train_helpers import RegionDefault
 from napari_unet.widgets._weightmap_work import (
     EditWatch,
     LabelsImage,
+    MapFigures,
     SharedId,
+    changed_since,
+    labels_to_read,
     layer_shaped,
+    map_figures,
     show_maps,
 )
 from napari_unet.widgets._worker_errors import surfaced
@@ -241,7 +244,8 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         """The labels (the layer's own array where the worker copies it) and region mask.
 
         The worker copies an array whose edits napari records (its :class:`EditState` kept
-        in ``_snap``); an edit during the copy drops the run and starts another.
+        in ``_snap``), and reads lazy (dask, zarr) labels (:class:`LazyLabels`); an edit or
+        new data during the copy drops the run and starts another (:func:`labels_to_read`).
         """
         from napari.layers import Labels
 
@@ -250,11 +254,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         layer = self._labels_box.value
         if layer is None:
             raise InputError("choose a Labels layer")
-        self._snap = snap = fingerprint(layer)
-        if not isinstance(snap, EditState):
-            self._snap, labels = None, _layers.layer_array(layer)  # copied here, as before
-        else:
-            labels = snap.parts[1]
+        labels, self._snap = labels_to_read(layer)
         # An empty Labels region (one the user is about to paint) gives weights 0 everywhere.
         # A Shapes region of lines only (or outside the image) is an error, not weights 0.
         region = self._mask.value
@@ -280,7 +280,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             _layers.report_error(self._status, str(exc))
             return
         self._source, self._torn = self._labels_box.value, False
-        self._region, self._shared = mask, None  # the region's mask; one id over many pieces
+        self._shared = None  # one id over many pieces
         self._shape = labels.shape  # (Y, X, 1) labels: maps of (Y, X) shown in that shape
         self._status.value = "Computing the weight map..."
         job = self._job
@@ -322,7 +322,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
 
     def _on_progress(self, event) -> None:
         if event is _COPIED:  # an edit meanwhile may have torn the copy: computed again
-            self._torn = self._snap is not None and fingerprint(self._source) != self._snap
+            self._torn = changed_since(self._source, self._snap)
         elif isinstance(event, SharedId):
             self._shared = event  # said on the status line with the map
         elif event.total > 1:
@@ -339,25 +339,25 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
             self._start()
         self._pending = False
 
-    def _on_done(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+    def _on_done(self, result: tuple[np.ndarray, np.ndarray, MapFigures]) -> None:
         try:
             self._show(result)
         except Exception as exc:  # never "Computing..." for good (a layer napari refused)
             _layers.report_error(self._status, f"Weight map: the result cannot be shown: {exc}")
 
-    def _show(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+    def _show(self, result: tuple[np.ndarray, np.ndarray, MapFigures]) -> None:
         if self._torn:  # never a map of a mix of two states: the next run follows
             self._pending = True
             return
-        target, weights = result
-        self.result = result
+        target, weights, figures = result
+        self.result = (target, weights)
         source = self._source
         if source not in self._viewer.layers:
             self._status.value = "The annotations layer was removed; no weight map is shown."
             return
         whole_stack = weights.ndim == 3
         maps = layer_shaped((target, weights), self._shape)
-        status = show_maps(self._viewer, source, *maps, self._show_target.value, self._region)
+        status = show_maps(self._viewer, source, *maps, self._show_target.value, figures)
         status += " (whole stack)" if whole_stack else ""
         self._status.value = status + (self._shared.note() if self._shared else "")
 
@@ -367,6 +367,9 @@ _COPIED = object()  # yielded by the worker once it has copied the labels
 
 def _copied_then(labels: np.ndarray, copy: bool, what: str = "labels", **kwargs):
     """In the worker: copy the layer's labels (napari paints in place), then compute.
+
+    Lazy labels (dask, zarr) are read here too. Returns the target, the weights and their
+    :class:`MapFigures` (inside ``kwargs``' mask), all computed off the GUI thread.
 
     A mask as image tools save one (boolean, or one id of 255 or 65535 over many cells) is
     refused first, as the Train dock refuses it: before, all its cells were one object.
@@ -378,4 +381,5 @@ def _copied_then(labels: np.ndarray, copy: bool, what: str = "labels", **kwargs)
         yield _COPIED
     if (found := check_not_saved_mask(labels, what)) is not None:
         yield SharedId(*found)
-    return (yield from iter_target_and_weights(labels, **kwargs))
+    target, weights = yield from iter_target_and_weights(labels, **kwargs)
+    return target, weights, map_figures(target, weights, kwargs.get("mask"))
