@@ -91,15 +91,21 @@ def check_not_own_labels(paired, flags: tuple[str, str]) -> None:
 def read(paths: list[Path], grey: bool = False, labels: bool = False, like=None) -> list:
     """Each file as a numpy array (``grey``: colour averaged, see :func:`_grey`).
 
-    ``like``: the label arrays of the images, whose shapes tell which axis is channels.
+    ``like``: the label arrays of the images, whose shapes tell which axis is channels. A
+    stack the file names z or t with 2D labels is refused
+    (:func:`~napari_unet.core.images.named.check_labelled_planes`), before ``--grey``: its
+    planes would be trained as channels (or averaged), a model predict then refused.
     """
     import numpy as np
 
     from napari_unet.core.images.io import read_image
+    from napari_unet.core.images.named import check_labelled_planes
 
     arrays = []
     for k, p in enumerate(paths):
         a = np.asarray(read_image(p, labels=labels))
+        if like is not None:
+            check_labelled_planes(p, a, tuple(like[k].shape))
         arrays.append(_grey(a, None if like is None else like[k].shape) if grey else a)
     return arrays
 

@@ -27,7 +27,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from napari_unet.core.annotation.axes import prediction_plan
+from napari_unet.core.annotation.axes import check_named_planes, prediction_plan
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.background import MODES
 from napari_unet.core.images.photons import MODES as PHOTON_MODES
@@ -341,6 +341,7 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         channels = model_channels(self.model, self.pending)
         data = _layers.image_data(layer, channels)  # full resolution; an RGB layer's alpha
         rgb, names = bool(getattr(layer, "rgb", False)), getattr(layer, "axis_labels", None)
+        check_named_planes(data.shape, rgb, channels, names)  # z or t: planes, not channels
         plan, axis = prediction_plan(data.shape, rgb, channels, names)
         options = {
             "tile": self._tile.value or None,

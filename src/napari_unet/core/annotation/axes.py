@@ -161,3 +161,21 @@ def prediction_plan(
             return plan, 0
         plan = plan_axes(shape, axes="stack", verb="predict")
     return plan, "none"
+
+
+def check_named_planes(
+    shape: Sequence[int], rgb: bool, in_channels: int, names: Sequence[str] | None
+) -> None:
+    """Refuse planes a layer's axis names call z or t for a model of several channels.
+
+    As ``napari-unet predict`` refuses such a file
+    (:func:`~napari_unet.core.images.named.check_planes`): before, the Predict dock gave a
+    3-channel model each z-plane as grey RGB, where the docs and the command line refuse it.
+    """
+    shape = tuple(int(s) for s in shape)
+    if rgb or len(shape) != 3 or in_channels <= 1 or named_reading(names) != "stack":
+        return
+    from napari_unet.core.images.planeaxes import planes_not_channels
+
+    letter = str(names[0]).strip().upper()
+    raise InputError(planes_not_channels(letter, shape[0], in_channels, "the layer"))

@@ -331,7 +331,9 @@ def split_channels(
 
     ``(C, H, W)`` with 2D labels: channels up to :data:`MAX_CHANNELS_FIRST` or
     ``in_channels``; more are a stack 2D labels do not annotate (a 12-frame series with one
-    frame's labels trained a 12-channel model, which prediction read as 12 planes).
+    frame's labels trained a 12-channel model, which prediction read as 12 planes). Several
+    are refused for a model of one channel (``in_channels`` 1): it was trained on their
+    mean, and prediction read them as planes (:mod:`.planeaxes`).
     """
     if image.shape == label_shape:
         return image[..., None, :, :]
@@ -340,6 +342,10 @@ def split_channels(
             return np.moveaxis(image, -1, -3)
         if len(label_shape) == 2 and image.shape[1:] == label_shape:  # (C, H, W)
             n = image.shape[0]
+            if 1 < n <= MAX_CHANNELS_FIRST and in_channels == 1:
+                from napari_unet.core.images.planeaxes import grey_channels_first
+
+                raise grey_channels_first(what, image.shape, label_shape)
             if n <= MAX_CHANNELS_FIRST or n == in_channels:
                 return image
             raise InputError(

@@ -7,7 +7,9 @@ record their axes say which it is: an ImageJ hyperstack or an OME-TIFF (``ZYX``,
 and an OME-Zarr image (its ``axes``). :func:`check_planes` reads those letters and refuses
 such a stack for a model of several channels in ``napari-unet
 predict``, ``evaluate`` and the Review dock, as the Predict dock does with the axis names
-napari-unet's reader gives a layer (a model of one channel predicts it plane by plane).
+napari-unet's reader gives a layer (a model of one channel predicts it plane by plane);
+:func:`check_labelled_planes` refuses it with 2D labels in ``napari-unet train``
+(:mod:`~napari_unet.core.images.planeaxes`: the one rule).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import TIFF_SUFFIXES, is_zarr
+from napari_unet.core.images.planeaxes import (
+    PLANE_LETTERS,
+    planes_not_channels,
+    planes_not_labelled,
+)
 
-__all__ = ["check_planes", "file_axes"]
-
-#: The plane axes a file names (tifffile's and OME-Zarr's letters): time and depth.
-PLANE_LETTERS = "TZ"
+__all__ = ["check_labelled_planes", "check_planes", "file_axes"]
 
 
 def file_axes(path: str | os.PathLike, ndim: int) -> str:
@@ -80,10 +84,19 @@ def check_planes(path: str | os.PathLike, image, in_channels) -> None:
     letter = _plane_letter(path, image)
     channels = (in_channels() if callable(in_channels) else in_channels) if letter else 1
     if channels > 1:
-        what = {"Z": "z-planes", "T": "time points"}[letter]
-        raise InputError(
-            f"the file names its first axis {letter.lower()}: "
-            f"{image.shape[0]} {what} of one channel each, and the model reads "
-            f"{channels} channels; give it images of {channels} channels (a file that "
-            "names its channel axis c), or use a model of one channel"
-        )
+        raise InputError(planes_not_channels(letter, image.shape[0], channels))
+
+
+def check_labelled_planes(path: str | os.PathLike, image, label_shape) -> None:
+    """Refuse for training a stack the file names z or t whose labels are 2D.
+
+    Training reads the first axis of a ``(P, Y, X)`` image with ``(Y, X)`` labels as its
+    channels: a 3-channel model trained on an ImageJ ``ZYX`` file's z-planes, which predict
+    and evaluate (:func:`check_planes`) then refused for that very file.
+    """
+    shape = tuple(getattr(image, "shape", ()))
+    if len(shape) != 3 or len(label_shape) != 2 or shape[1:] != tuple(label_shape):
+        return
+    letter = _plane_letter(path, image)
+    if letter:
+        raise InputError(f"{path}: {planes_not_labelled(letter, shape, label_shape)}")

@@ -159,7 +159,7 @@ def open_image(path: str | os.PathLike) -> OmeImage:
     """A Zarr array or the full-resolution level of an OME-Zarr image group, lazily.
 
     Axes of size 1 that are neither channels nor y and x (a ``t`` or ``z`` of one) are
-    dropped, and the channel axis moved last.
+    dropped, the channel axis moved last; ``t, z, y, x`` refused, as a TIFF's ``TZYX``.
     """
     p = Path(path)
     if not p.exists():
@@ -172,6 +172,7 @@ def open_image(path: str | os.PathLike) -> OmeImage:
     if not ome.get("multiscales"):
         raise InputError(f"{p}: an OME-Zarr group without an image ('multiscales')")
     from napari_unet.core.images.layout import channels_last
+    from napari_unet.core.images.planeaxes import refuse_two_plane_axes
 
     data, letters = read_multiscale(p)[0], axis_letters(ome)
     if len(letters) == data.ndim > 2:  # bioformats2raw's t, c, z, y, x: one plane kept
@@ -179,6 +180,7 @@ def open_image(path: str | os.PathLike) -> OmeImage:
         keep = keep if len(keep) >= 2 else list(range(data.ndim))[-2:]
         data = data[tuple(slice(None) if k in keep else 0 for k in range(data.ndim))]
         letters = "".join(letters[k] for k in keep)
+    refuse_two_plane_axes(p, letters, "the image names axes", data.ndim)  # as TIFF's TZYX
     scale = level_transform(p, ome, "scale") or (1.0, 1.0)
     translation = level_transform(p, ome, "translation")
     named = letters.replace("C", "") + "C" if "C" in letters else letters
