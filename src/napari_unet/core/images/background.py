@@ -243,24 +243,34 @@ def _runs(indices: list[int]) -> str:
     return ("plane " if len(indices) == 1 else "planes ") + ", ".join(parts)
 
 
-def flattened_planes(planes, surfaces: dict) -> np.ndarray:
+def flattened_planes(planes, surfaces: dict, box=None) -> np.ndarray:
     """What the network read of ``planes`` (``(P, C, H, W)``), sampled for a contrast check.
 
     Up to eight planes (every ``ceil(P / 8)``-th) at about a million pixels each, with the
     light of the planes a prediction flattened taken out (``surfaces``: plane index ->
     :class:`Background`, :attr:`~napari_unet.core.inference.plan.Predictor.surfaces`; a
     surface fitted at the model's scale applies at the plane's own, its coordinates run
-    from -1 to 1 across either). No copy of the whole stack is made.
+    from -1 to 1 across either). ``box`` (``((y0, y1), (x0, x1))``): the surfaces were
+    fitted on that inside of a constant margin, and only it is flattened; the margin keeps
+    its one value, so the contrast check still sees it as padding (stretched over the whole
+    plane, the light made a black border read as a dark background). No copy of the whole
+    stack is made.
     """
     from dataclasses import replace
 
     n, _, h, w = (int(v) for v in np.shape(planes))
+    (y0, y1), (x0, x1) = box if box is not None else ((0, h), (0, w))
     every, stride = max(1, -(-n // 8)), max(1, int(np.sqrt(h * w / 1e6)))
     work = working_dtype(np.asarray(planes[:1, :1, :1, :1]).dtype)
+    # The sampled rows and columns inside the box, and where they lie in it
+    rows = slice(-(-y0 // stride), -(-y1 // stride))
+    cols = slice(-(-x0 // stride), -(-x1 // stride))
+    origin = (rows.start * stride - y0, cols.start * stride - x0)
     out = []
     for k in range(0, n, every):
-        sample = np.asarray(planes[k][:, ::stride, ::stride], work)
+        sample = np.array(planes[k][:, ::stride, ::stride], work)  # a copy: never the input
         if k in surfaces:
-            sample = replace(surfaces[k], shape=(h, w)).subtract(sample, (0, 0), stride)
+            light = replace(surfaces[k], shape=(y1 - y0, x1 - x0))
+            sample[:, rows, cols] = light.subtract(sample[:, rows, cols], origin, stride)
         out.append(sample)
     return np.stack(out)

@@ -9,7 +9,8 @@ is the midway point between the two.
 
 The level is measured as a grey model sees the image (colour channels averaged), on a
 regular sample of at most about a million pixels of up to eight planes; a lazy (dask) image
-on five windows of its middle plane, so that a whole-slide image is not read whole. Of a
+so too when those planes hold at most :data:`LAZY_WHOLE` pixels (4096 x 4096), else on five
+windows of its middle plane, so that a whole-slide image is not read whole. Of a
 stack, each plane is judged against its own range (as the network normalises each plane)
 and the median of the planes' levels is taken.
 
@@ -66,6 +67,11 @@ UNLIT_BRIGHT = 0.8
 #: contrast to judge. Sparse fields of DSB2018 histology background pixels with a nucleus
 #: or three (``benchmarks/auto_choice.py``) whose extremes lie as close read 0.74 and more.
 NOISE_LEVEL = 0.6
+#: A lazy (dask) image with at most this many pixels to sample (its sampled planes, every
+#: channel) is read and judged as one in memory; a larger one (a slide) on five windows.
+#: Judged on its windows alone, a 603 x 1272 Zarr embryo whose glowing interior filled
+#: them read bright and got the brightfield model (5 objects instead of 272).
+LAZY_WHOLE = 4096 * 4096
 #: The window of the surface fit, in pixels of the full-size image (that of the built-in
 #: models, trained on nuclei about 18 px across).
 UNLIT_WINDOW = 64
@@ -75,6 +81,7 @@ def background_level(image, channel_axis=None, channel=None, trim: bool = False)
     """Where the image's median lies between its 1st and 99.8th percentiles (0 to 1).
 
     Of a stack, the median of its sampled planes' levels, each against its own range.
+    A lazy (dask) image is judged as in memory when :func:`_grey_planes` reads it whole.
 
     Parameters
     ----------
@@ -85,7 +92,7 @@ def background_level(image, channel_axis=None, channel=None, trim: bool = False)
     channel : None, "mean" or int
         What a grey model reads of a multichannel image (the channel it will predict on).
     trim : bool
-        Leave out a margin of constant padding (:func:`_trimmed`; an image in memory).
+        Leave out a margin of constant padding (:func:`_trimmed`; not of a large lazy image).
 
     Returns
     -------
@@ -99,28 +106,37 @@ def background_level(image, channel_axis=None, channel=None, trim: bool = False)
     InputError
         If ``image`` is not an image array (a file name, say) or ``channel`` does not exist.
     """
-    return _level(*_grey_planes(image, channel_axis, channel), trim and not is_lazy(image))
+    planes, window = _grey_planes(image, channel_axis, channel)
+    return _level(planes, window, trim and window is not None)
 
 
 def _grey_planes(image, channel_axis, channel) -> tuple[list[np.ndarray], int | None]:
     """The sampled grey planes (float64) the level is measured on, and the fit's window.
 
-    The window (:data:`UNLIT_WINDOW` in the sample's pixels) is None for a lazy image,
-    which gives one "plane" of its five windows' pixels, never trimmed nor judged again.
+    A lazy image of up to :data:`LAZY_WHOLE` pixels to sample is read as one in memory
+    is. The window (:data:`UNLIT_WINDOW` in the sample's pixels) is None for a larger lazy
+    image, which gives one "plane" of its five windows' pixels, never trimmed nor judged
+    again.
     """
     planes, _, rgba, shape = plane_view(image, 1, channel_axis)
     h, w = (int(s) for s in planes.shape[-2:])
-    if is_lazy(planes):  # five windows of the middle plane: a slide is not read whole
+    every = max(1, math.ceil(len(planes) / 8))
+    if is_lazy(planes) and _too_large(planes, every):  # five windows: a slide is not read
         middle = planes[len(planes) // 2]
         found = np.stack([_windows(middle[c], h, w) for c in range(middle.shape[0])])
         grey = fit_channels(found[None, :, None], 1, channel, rgba, shape)
         return [np.asarray(grey, np.float64).reshape(1, -1)], None
     # Sampled before the channels are averaged: a colour image is not averaged whole.
-    every = max(1, math.ceil(len(planes) / 8))
     stride = max(1, int(math.sqrt(h * w / 1e6)))
     sample = np.asarray(planes[::every, :, ::stride, ::stride])
     grey = np.asarray(fit_channels(sample, 1, channel, rgba, shape)[:, 0], np.float64)
     return list(grey), max(8, round(UNLIT_WINDOW / stride))
+
+
+def _too_large(planes, every: int) -> bool:
+    """Whether the lazy ``planes`` to sample (every ``every``-th) exceed :data:`LAZY_WHOLE`."""
+    n, c, h, w = (int(v) for v in planes.shape)
+    return len(range(0, n, every)) * c * h * w > LAZY_WHOLE
 
 
 def _level(planes: list[np.ndarray], window: int | None, trim: bool) -> float | None:
@@ -304,8 +320,8 @@ def background_kind(image, channel_axis=None, channel=None, level: float = BRIGH
         return None
     if found > level:
         return "bright"
-    if is_lazy(image) or all(_trimmed(p) is p for p in planes):
-        return "dark"  # nothing trimmed (or a lazy image's windows): judged as above
+    if window is None or all(_trimmed(p) is p for p in planes):
+        return "dark"  # nothing trimmed (or a large lazy image's windows): judged as above
     inside = _level(planes, window, trim=True)
     return "bright" if inside is not None and inside > max(level, PADDED_BRIGHT) else "dark"
 

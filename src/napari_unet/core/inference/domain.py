@@ -246,7 +246,8 @@ def result_warnings(
         from napari_unet.core.images.background import flattened_planes
 
         try:
-            image = flattened_planes(image, predictor.surfaces)
+            box = _flattened_inside(predictor, raw, size)
+            image = flattened_planes(image, predictor.surfaces, box)
         except (InputError, ValueError, MemoryError):  # a check never fails a prediction
             axis, image = None, None
     averaged = None
@@ -265,6 +266,27 @@ def result_warnings(
     found = found if averaged is None else [averaged, *found]
     light = _light_kept(predictor, image, axis)
     return found if light is None else [*found, light]
+
+
+def _flattened_inside(predictor, image, size):
+    """The inside of a constant margin the predictor's surfaces were fitted on, or None.
+
+    A black border's inside is predicted as the image
+    (:mod:`~napari_unet.core.inference.margins`), so its light was fitted there: at the
+    inside's shape, or that shape rescaled by the object size used. Surfaces of another
+    shape (a region was asked: the whole plane) were fitted on the whole plane.
+    """
+    from napari_unet.core.inference.margins import inside_box
+    from napari_unet.core.inference.scale import scaled_shape
+
+    box = inside_box(predictor, image)
+    if box is None:
+        return None
+    inside = tuple(b - a for a, b in box)
+    if size is not None and size.rescaled:
+        inside = scaled_shape(inside, size.factor)
+    fitted = {tuple(found.shape) for found in predictor.surfaces.values()}
+    return box if fitted == {inside} else None
 
 
 def _light_kept(predictor, image, axis) -> str | None:
