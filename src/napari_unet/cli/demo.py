@@ -11,6 +11,13 @@ from napari_unet.core.errors import InputError
 
 SAMPLES = ("nuclei", "touching_cells")
 PLUGIN = "napari-unet"
+#: The smallest ``--size``: the plugin's dock is about 440 px wide, the window at least about
+#: 600 px high; narrower, no room is left for the image.
+MIN_SIZE = (800, 600)
+#: A canvas narrower than this beside the docks (px) gets the room of napari's layer list
+#: and layer controls (hidden; the Window menu shows them again). Before, at 800x600 the
+#: canvas was a 17 px strip and the screenshot showed none of the sample.
+MIN_CANVAS = 400
 
 
 def add_parser(subparsers) -> None:
@@ -36,8 +43,11 @@ def _parse_size(text: str) -> tuple[int, int]:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise InputError(f"--size must look like 1600x1000; got {text!r}") from None
-    if width < 400 or height < 300:
-        raise InputError(f"--size must be at least 400x300; got {text}")
+    if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+        raise InputError(
+            f"--size must be at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (smaller, the docks leave "
+            f"no room for the image); got {text}"
+        )
     if width > 8192 or height > 8192:  # larger: OpenGL errors, or a crash of the process
         raise InputError(f"--size must be at most 8192 a side; got {text}")
     return width, height
@@ -68,6 +78,7 @@ def build_viewer(sample: str = "nuclei", size: tuple[int, int] = (1600, 1000), s
         viewer.window.add_plugin_dock_widget(PLUGIN, contribution.display_name, tabify=index > 0)
     if sample == "nuclei":
         _predict_sample(viewer)
+    _make_room(viewer)
     fit_view(viewer)  # (lets the docks settle into their tabs first)
     _raise_dock(viewer, "Predict")  # the tab that explains the overlay (not the last, Review)
     return viewer
@@ -81,6 +92,25 @@ def _raise_dock(viewer, name: str) -> None:
         dock = dock.parentWidget()
     if dock is not None:
         dock.raise_()
+
+
+def _make_room(viewer) -> None:
+    """Hide napari's layer list and layer controls if the canvas is narrower than MIN_CANVAS.
+
+    A small window (or screen) keeps the plugin's dock and a canvas that shows the sample;
+    napari's Window menu (Layer List, Layer Controls) shows the two docks again.
+    """
+    from qtpy.QtWidgets import QApplication, QDockWidget
+
+    for _ in range(5):  # the docks' layout first
+        QApplication.processEvents()
+    if int(viewer.canvas.size[-1]) >= MIN_CANVAS or not viewer.window.dock_widgets:
+        return
+    widget = next(iter(viewer.window.dock_widgets.values()))
+    window = getattr(widget, "native", widget).window()
+    for dock in window.findChildren(QDockWidget):
+        if dock.objectName() in ("layer list", "layer controls"):
+            dock.hide()
 
 
 def _fit_screen(size: tuple[int, int]) -> tuple[int, int]:

@@ -8,12 +8,13 @@ named a class the user never called and escaped ``except nu.InputError``.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Iterable
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["check_keywords", "keywords_of"]
+__all__ = ["check_keywords", "checks_keywords", "keywords_of"]
 
 
 def keywords_of(func) -> tuple[str, ...]:
@@ -40,3 +41,29 @@ def check_keywords(given: Iterable[str], known: Iterable[str], what: str) -> Non
     raise InputError(
         f"unknown {what} setting(s): {', '.join(named)}; the settings are {', '.join(known)}"
     )
+
+
+def checks_keywords(what: str):
+    """Decorator: a misspelt keyword to the function or class is an InputError, not a TypeError.
+
+    On a class (a dataclass) it wraps ``__init__``, so the class is otherwise unchanged:
+    positional arguments, ``fields``, ``repr``, equality and ``dataclasses.replace`` (whose
+    misspelt change is an InputError too). ``what`` names the settings in the message.
+    """
+
+    def decorate(target):
+        func = target.__init__ if isinstance(target, type) else target
+        known = keywords_of(func)
+
+        @functools.wraps(func)
+        def checked(*args, **kwargs):
+            if kwargs:
+                check_keywords(kwargs, known, what)
+            return func(*args, **kwargs)
+
+        if isinstance(target, type):
+            target.__init__ = checked
+            return target
+        return checked
+
+    return decorate

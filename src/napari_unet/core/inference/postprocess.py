@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.inference import seams
+from napari_unet.core.inference.keywords import checks_keywords
 from napari_unet.core.models.filecheck import MAX_SEPARATION_GAP
 
 __all__ = [
@@ -58,6 +59,7 @@ def _metadata_of(metadata) -> dict:
     )
 
 
+@checks_keywords("post-processing")  # a misspelt setting: an InputError, not a TypeError
 @dataclass(frozen=True)
 class Postprocess:
     """How foreground probabilities become instances (see :func:`probabilities_to_labels`).

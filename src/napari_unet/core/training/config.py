@@ -15,6 +15,7 @@ import numpy as np
 from napari_unet.core.device import PRECISIONS
 from napari_unet.core.errors import InputError, check_int
 from napari_unet.core.images.normalize import DEFAULT as DEFAULT_NORMALIZATION
+from napari_unet.core.inference.keywords import checks_keywords
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.augment import AugmentConfig
 from napari_unet.core.training.targets import WeightMapSettings
@@ -55,6 +56,7 @@ MAX_SEED = 2**63 - 1
 AUGMENT_PLACES = ("auto", "host", "device")
 
 
+@checks_keywords("training")  # a misspelt setting: an InputError (before, a TypeError)
 @dataclass(frozen=True)
 class TrainConfig:
     """Every training setting (JSON-able via :meth:`to_dict`; stored in model files).

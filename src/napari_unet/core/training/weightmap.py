@@ -26,6 +26,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels
+from napari_unet.core.inference.keywords import checks_keywords
 from napari_unet.core.progress import drain
 from napari_unet.core.training.distances import add_border_term, border_cutoff
 from napari_unet.core.training.targets import (
@@ -147,6 +148,7 @@ def _plane_target_and_weights(labels, gap, w0, sigma, class_weights, mask, mode)
     return target, weights
 
 
+@checks_keywords("weight map")
 def target_and_weights(
     labels,
     *,
@@ -241,6 +243,7 @@ def _lazy(labels, mask, args):
     return target, weights
 
 
+@checks_keywords("weight map")
 def weight_map(
     labels,
     w0: float = WeightMapSettings.w0,
@@ -260,6 +263,7 @@ def weight_map(
     )[1]
 
 
+@checks_keywords("weight map")
 def iter_target_and_weights(
     labels,
     *,
