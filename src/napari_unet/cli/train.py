@@ -281,6 +281,8 @@ def _run(args: argparse.Namespace) -> int:
         try:
             result = drain(gen, report)
         except (KeyboardInterrupt, Exception) as exc:  # a second Ctrl-C, or an error after
+            for event in getattr(exc, "events", ()):  # the save: logged as a stop's is
+                report(event)
             saved = getattr(getattr(exc, "result", None), "saved_to", None)  # steps: kept
             if saved is not None:
                 how = "aborted" if isinstance(exc, KeyboardInterrupt) else "failed"

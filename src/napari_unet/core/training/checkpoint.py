@@ -273,11 +273,10 @@ def load_resume(path: str | Path) -> TrainResult:
     model, meta = load_model(path, device="cpu")
     training = training_block(Path(path), meta.get("training", {}))  # edited: InputError
     state, extra, source = _matching_state(Path(path), training)
-    keep = {
-        k: v
-        for k, v in meta.items()
-        if k in ("normalization", "provenance", "class_names", "separation_gap")
-    }
+    # background and object_size: what a resumed run records of its data (datarecord)
+    kept = ("normalization", "provenance", "class_names", "separation_gap", "background",
+            "object_size")  # fmt: skip
+    keep = {k: v for k, v in meta.items() if k in kept}
     return TrainResult(
         model=model,
         history=training.get("history", {"train": [], "val": []}),

@@ -131,7 +131,9 @@ def _unsaved(exc: BaseException, result, start: int) -> None:
 
 
 def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
-    """Save a run that Ctrl-C interrupted, or an error or a close ended; ``exc.result`` too.
+    """Save a run that Ctrl-C interrupted, or an error or a close ended.
+
+    ``exc.result`` is the result, ``exc.events`` the ``Checkpoint`` events of its save.
 
     A further Ctrl-C while the files are written waits until they are: the caller raises
     ``exc`` again. An error (out of memory in a validation pass, a full disk) keeps what
@@ -145,7 +147,9 @@ def save_interrupted(run, exc: BaseException, in_place: bool) -> None:
         with HeldSigint():
             run.stopped = True
             exc.result = run.result()  # the model as trained, for whoever catches it
-            finish_run(exc.result, run.output, run.start, in_place)
+            # Its Checkpoint events, for a log of the run (before, dropped: the command's
+            # log did not say that an aborted run was saved, as a stopped run's does).
+            exc.events = finish_run(exc.result, run.output, run.start, in_place)
     except Exception as err:
         if not failed:
             raise

@@ -1,4 +1,8 @@
-"""Setting up a training run: its network, optimiser, batch threads, stop flag, cell size."""
+"""Setting up a training run: its network, optimiser, batch threads, stop flag.
+
+``data_facts`` and ``object_size`` (the cell size) live in
+:mod:`~napari_unet.core.training.datarecord`, and are imported from here too.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from napari_unet.core.models.carried import attach
 from napari_unet.core.models.filecheck import MAX_SEPARATION_GAP
 from napari_unet.core.models.heads import head_of
 from napari_unet.core.training.config import TrainConfig, refuse_one_class
+from napari_unet.core.training.datarecord import data_facts, object_size  # re-exported
 
 __all__ = [
     "Stop", "batch_workers", "check_config", "check_pairs", "check_stop", "crop_sizes",
@@ -163,8 +168,9 @@ def _same_channels(items: list, what: str, first) -> None:
             raise InputError(
                 f"{what}[{i}] ({pair.name!r}) has {pair.image.shape[0]} channel(s) but "
                 f"pairs[0] ({first.name!r}) has {first.image.shape[0]}; all pairs (validation "
-                "too) need the same channel count: make them with the same make_pairs(..., "
-                "in_channels=N), or convert the images"
+                "too) need the same channel count: convert colour images to grey (the "
+                "command's --grey, make_pairs(..., in_channels=1)), or make them all with the "
+                "same make_pairs(..., in_channels=N)"
             )
 
 
@@ -338,51 +344,3 @@ def _seeded(value: int, device):
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(value)
         yield
-
-
-def data_facts(pairs) -> dict:
-    """What a model file records of its training images: ``object_size``, ``background``.
-
-    ``object_size``: :func:`object_size`, rounded. ``background``: ``"dark"``
-    (fluorescence) or ``"bright"`` (brightfield, H&E) when all of up to eight grey or colour
-    training planes read the same way round (their channels averaged, as the model was
-    given them; :func:`~napari_unet.core.images.contrast.background_kind`); prediction
-    judges an image the same way and warns when it reads the other way. Mixed data records
-    none.
-    """
-    from napari_unet.core.images.contrast import background_kind
-
-    facts = {}
-    if (size := object_size(pairs)) is not None:  # the typical cell diameter it learnt
-        facts["object_size"] = round(size, 2)
-    kinds = {background_kind(p.raw, channel_axis=0) for p in pairs[:8]} - {None}
-    if len(kinds) == 1:
-        facts["background"] = kinds.pop()
-    return facts
-
-
-def object_size(pairs) -> float | None:
-    """The median cell diameter of the training pairs (pixels), or None without cells.
-
-    The model file records it (``object_size``): prediction compares it with the cells of
-    a new image.
-    """
-    from napari_unet.core.images.sizes import median_diameter
-
-    size, _ = median_diameter([_objects(p.labels) for p in pairs], [p.mask for p in pairs])
-    return size
-
-
-def _objects(labels):
-    """Instance labels to measure object sizes on.
-
-    A mask of one id (a semantic mask) is split into its connected parts: its whole
-    foreground is no object size (a model trained on them recorded 148 px for 13 px nuclei).
-    """
-    import numpy as np
-    from scipy import ndimage
-
-    labels = np.asarray(labels)
-    if labels.size == 0 or int(labels.max()) > 1:
-        return labels
-    return ndimage.label(labels > 0)[0]

@@ -38,6 +38,7 @@ from napari_unet.core.training.checkpoint import (
     with_start_normalization,
 )
 from napari_unet.core.training.config import TrainConfig, learning_rate
+from napari_unet.core.training.datarecord import record_data
 from napari_unet.core.training.events import (
     Checkpoint,
     Evaluation,
@@ -57,7 +58,6 @@ from napari_unet.core.training.setup import (
     check_pairs,
     check_stop,
     crop_sizes,
-    data_facts,
     init_model,
     make_optimizer,
     make_sampler,
@@ -137,13 +137,11 @@ class _Run:
                 "lr": self.lr.lr,
                 "lr_reason": self.lr.reason,
                 "start_ap50": self.lr.start_ap50,
-                "data": [p.name for p in pairs],
-                "validation": [p.name for p in val],
                 "device": self.device_name,
                 "run_id": self.run_id,  # which run wrote a file (checkpoint.drop_replaced)
             },
         }
-        self.meta.update(data_facts(pairs))  # object size and background it learnt
+        record_data(self.meta, pairs, val, resume)  # its data (every part's), size, background
         self._loss, self._n, self._images = None, 0, 0
         self._t0 = self._last = time.perf_counter()
 
