@@ -89,3 +89,30 @@ def test_a_colour_validation_image_is_refused_with_the_commands_advice_too(dark_
     assert "val[0] ('col.png') has 3 channel(s)" in message
     assert "--grey" in message  # before: make_pairs(..., in_channels=N) only
     assert "in_channels=1" in message
+
+
+def test_a_merged_run_resumed_again_on_its_last_part_keeps_its_record(tmp_path, dark_and_bright):
+    """Before, each resume on the last part counted its cells again (the size drifted)."""
+    dark, bright, _ = dark_and_bright
+    first, merged, again = (tmp_path / f"r{i}.safetensors" for i in range(3))
+    train(dark, config(2), output=first)
+    train(bright, config(3), resume=first, output=merged)
+    train(bright, config(4), resume=merged, output=again)
+    before, after = read_metadata(merged), read_metadata(again)
+    for key in ("data", "data_ids", "cells"):
+        assert after["provenance"][key] == before["provenance"][key]
+    assert after["object_size"] == before["object_size"]
+    assert "background" not in after
+
+
+def test_two_data_sets_of_the_same_file_names_are_told_apart(tmp_path, dark_and_bright):
+    """Before, data were told by their names: img.tif of another set counted as the same."""
+    dark, bright, _ = dark_and_bright
+    first, resumed = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    same_name = make_pairs([bright[0].raw[0]], [bright[0].labels], names=["dark.tif"])
+    train(dark, config(2), output=first)
+    train(same_name, config(3), resume=first, output=resumed)
+    meta = read_metadata(resumed)
+    assert meta["provenance"]["data"] == ["dark.tif", "dark.tif"]
+    assert len(set(meta["provenance"]["data_ids"])) == 2
+    assert meta["provenance"]["cells"] == read_metadata(first)["provenance"]["cells"] + 3

@@ -7,34 +7,55 @@ the cells ``object_size`` was measured on, and :func:`data_facts` gives ``object
 
 from __future__ import annotations
 
+import hashlib
 import math
 
-__all__ = ["data_facts", "object_size", "record_data"]
+import numpy as np
+
+__all__ = ["data_facts", "fingerprint", "object_size", "record_data"]
 
 
 def record_data(meta: dict, pairs, val, resume=None) -> None:
     """Write into ``meta`` what the run trains on: names, cell count, object size, background.
 
-    A resumed run (``resume``: a result or a model file's, its ``metadata`` the earlier
-    parts' record) that trains on the data of every earlier part records its own data, as
-    one run over it would. Otherwise it records all of them: the earlier parts' names
-    first, then its own; ``background`` only when every part recorded the same one (mixed
-    data records none, as one run over it does); ``object_size`` the parts' sizes combined
-    (their geometric mean weighted by the cells each was measured on). ``validation``
-    names this part's validation pairs, those its scores are on. Before, a resumed run
-    recorded its own part only: a fluorescence model resumed on an H&E image said it was
-    trained on that image alone, ``background`` "bright".
+    Each pair is told by its content (``provenance.data_ids``, a short hash of its image,
+    labels and region; an older file's parts by their names). A resumed run (``resume``: a
+    result or a model file's, its ``metadata`` the earlier parts' record) that trains on
+    every earlier part's data records its own, as one run over it would; one on data the
+    record already holds keeps that record (a merged run resumed again on its last part:
+    before this, its cells were counted again at each resume); otherwise the pairs new to
+    the record are added: their names after the earlier ones, ``background`` only when
+    every part recorded the same one (mixed data records none, as one run over it does),
+    ``object_size`` the parts' sizes combined (their geometric mean weighted by the cells
+    each was measured on). ``validation`` names this part's validation pairs, those its
+    scores are on. Before, a resumed run recorded its own part only: a fluorescence model
+    resumed on an H&E image said it was trained on that image alone, ``background``
+    "bright"; and two data sets of the same file names counted as one.
     """
-    facts, cells = _facts(pairs)
-    names = [p.name for p in pairs]
+    names, ids = [p.name for p in pairs], [fingerprint([p]) for p in pairs]
     before = getattr(resume, "metadata", None) or {}
     earlier = before.get("provenance") if isinstance(before.get("provenance"), dict) else {}
-    old = [n for n in earlier.get("data") or [] if isinstance(n, str)]
-    if old and not set(old) <= set(names):  # data of an earlier part this one lacks
-        names = old + [n for n in names if n not in old]
+    old_names = [n for n in earlier.get("data") or [] if isinstance(n, str)]
+    old_ids = earlier.get("data_ids")
+    by_content = isinstance(old_ids, list) and len(old_ids) == len(old_names)
+    keys, old_keys = (ids, old_ids) if by_content else (names, old_names)
+    if not old_keys or set(old_keys) <= set(keys):  # every earlier part's data: its own
+        facts, cells = _facts(pairs)
+    elif set(keys) <= set(old_keys):  # nothing new: the record as it was
+        names, ids = old_names, list(old_ids) if by_content else None
+        facts = {k: before[k] for k in ("object_size", "background") if k in before}
+        cells = earlier.get("cells")
+    else:  # the new pairs added to the earlier record
+        new = [k not in set(old_keys) for k in keys]
+        facts, cells = _facts([p for p, n in zip(pairs, new, strict=True) if n])
         facts, cells = _merged(facts, cells, before, earlier.get("cells"))
+        names = old_names + [n for n, is_new in zip(names, new, strict=True) if is_new]
+        added = [i for i, is_new in zip(ids, new, strict=True) if is_new]
+        ids = list(old_ids) + added if by_content else None
     provenance = meta["provenance"]
     provenance |= {"data": names, "validation": [p.name for p in val]}
+    if ids is not None:
+        provenance["data_ids"] = ids
     if cells:
         provenance["cells"] = cells
     meta.update(facts)
@@ -52,8 +73,19 @@ def _merged(facts: dict, cells: int, before: dict, cells_before) -> tuple[dict, 
         weights = [n if all(_positive(k) for _, k in sizes) else 1 for _, n in sizes]
         mean = sum(w * math.log(s) for (s, _), w in zip(sizes, weights, strict=True))
         merged["object_size"] = round(math.exp(mean / sum(weights)), 2)
-    known = _positive(cells_before) and _positive(cells)
-    return merged, int(cells_before) + cells if known else None
+    # A part without cells adds none (before, the count was dropped for good)
+    return merged, int(cells_before) + int(cells or 0) if _positive(cells_before) else None
+
+
+def fingerprint(pairs) -> str:
+    """A short hash of pairs (images, labels, regions) to tell data sets apart."""
+    h = hashlib.blake2b(digest_size=8)
+    for pair in pairs or []:
+        for arr in (pair.image, pair.labels, pair.mask):
+            if arr is not None:
+                h.update(repr((arr.shape, str(arr.dtype))).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
 
 
 def _positive(value) -> bool:
@@ -108,7 +140,6 @@ def _objects(labels):
     A mask of one id (a semantic mask) is split into its connected parts: its whole
     foreground is no object size (a model trained on them recorded 148 px for 13 px nuclei).
     """
-    import numpy as np
     from scipy import ndimage
 
     labels = np.asarray(labels)

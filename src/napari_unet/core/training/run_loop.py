@@ -171,7 +171,8 @@ def save_finished(run, in_place: bool) -> tuple[Any, list]:
     ------
     KeyboardInterrupt
         When a Ctrl-C that came while the files were written interrupts (handed to its
-        handler once they are written), with the result (saved) as its ``result``.
+        handler once they are written), with the result (saved) as its ``result`` and the
+        save's ``Checkpoint`` events as its ``events``.
     Exception
         When the end could not be written (no room beside the output nor in the temporary
         folder), with the result (unsaved, ``saved_to`` None) as its ``result``: before,
@@ -188,7 +189,7 @@ def save_finished(run, in_place: bool) -> tuple[Any, list]:
     try:
         held.replay()
     except KeyboardInterrupt as exc:
-        exc.result = result
+        exc.result, exc.events = result, events  # the save's Checkpoints, for the log too
         _note(exc, result)
         raise
     return result, events

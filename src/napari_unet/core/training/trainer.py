@@ -76,7 +76,8 @@ class _Run:
         import torch
 
         from napari_unet.core.device import autocast_dtype, choose_device, describe_device
-        from napari_unet.core.training.validation import fingerprint, split_holdout
+        from napari_unet.core.training.datarecord import fingerprint
+        from napari_unet.core.training.validation import split_holdout
 
         config = no_holdout_beside(config, val)
         self.model, source = init_model(config, pairs[0].image.shape[0], init, resume)

@@ -11,7 +11,6 @@ as training reads it), not with the ``auto`` defaults of ``segment``, the Predic
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import replace
 
@@ -257,17 +256,6 @@ def evaluate_pairs(
         "n_gt": n_gt,
         "n_pred": n_pred,
     }
-
-
-def fingerprint(pairs) -> str:
-    """A short hash of validation pairs (images, labels, regions) to tell data sets apart."""
-    h = hashlib.blake2b(digest_size=8)
-    for pair in pairs or []:
-        for arr in (pair.image, pair.labels, pair.mask):
-            if arr is not None:
-                h.update(repr((arr.shape, str(arr.dtype))).encode())
-                h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
 
 
 def better(metrics: dict, best: dict | None) -> bool:
