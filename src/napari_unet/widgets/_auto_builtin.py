@@ -7,7 +7,8 @@ image's median lies in its own range
 GUI thread, so a layer is judged on what the core samples: an in-memory image at most
 about a million pixels of up to eight planes, taken before colour is averaged (averaging an
 8192 x 8192 RGB image whole took 3 s), a multiscale image on its smallest level, a lazy
-(dask) image or a ``zarr.Array`` on five windows.
+(dask) image or a ``zarr.Array`` read whole up to 4096 x 4096 pixels (about two million to
+judge once sampled: ``contrast.LAZY_JUDGED``), beyond on five windows.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def readable(data):
     """``data`` as the core samples it cheaply: numpy or dask as they are, others as dask.
 
     The core judges an in-memory image on a strided sample taken before colour is averaged
-    and a lazy one on five windows; a ``zarr.Array`` (or any array-like that is not numpy or
-    dask) was read whole on the GUI thread, so it is wrapped as dask.
+    and a lazy one read whole when small, else on five windows; a ``zarr.Array`` (or any
+    array-like that is not numpy or dask) was read whole on the GUI thread, so it is
+    wrapped as dask.
     """
     from napari_unet.core.images.layout import is_lazy
 

@@ -9,7 +9,8 @@ is the midway point between the two.
 
 The level is measured as a grey model sees the image (colour channels averaged), on a
 regular sample of at most about a million pixels of up to eight planes; a lazy (dask) image
-so too when those planes hold at most :data:`LAZY_WHOLE` pixels (4096 x 4096), else on five
+so too when those planes hold at most :data:`LAZY_WHOLE` pixels (4096 x 4096; about two
+million to judge once sampled, :data:`LAZY_JUDGED`), else on five
 windows of its middle plane, so that a whole-slide image is not read whole. Of a
 stack, each plane is judged against its own range (as the network normalises each plane)
 and the median of the planes' levels is taken.
@@ -67,11 +68,16 @@ UNLIT_BRIGHT = 0.8
 #: contrast to judge. Sparse fields of DSB2018 histology background pixels with a nucleus
 #: or three (``benchmarks/auto_choice.py``) whose extremes lie as close read 0.74 and more.
 NOISE_LEVEL = 0.6
-#: A lazy (dask) image with at most this many pixels to sample (its sampled planes, every
-#: channel) is read and judged as one in memory; a larger one (a slide) on five windows.
-#: Judged on its windows alone, a 603 x 1272 Zarr embryo whose glowing interior filled
-#: them read bright and got the brightfield model (5 objects instead of 272).
+#: A lazy (dask) image with at most this many pixels to read (its sampled planes, every
+#: channel) and at most :data:`LAZY_JUDGED` to judge is read and judged as one in memory;
+#: a larger one (a slide) on five windows. Judged on its windows alone, a 603 x 1272 Zarr
+#: embryo whose glowing interior filled them read bright and got the brightfield model (5
+#: objects instead of 272).
 LAZY_WHOLE = 4096 * 4096
+#: The pixels judged (after the sample's stride) of a lazy image read whole: about two
+#: sampled planes. The docks choose on the GUI thread, and judging costs about 0.35 s per
+#: million pixels of a noisy stack (an (8, 1448, 1448) stack: 5 s in memory or read whole).
+LAZY_JUDGED = 2 * 1024 * 1024
 #: The window of the surface fit, in pixels of the full-size image (that of the built-in
 #: models, trained on nuclei about 18 px across).
 UNLIT_WINDOW = 64
@@ -134,9 +140,15 @@ def _grey_planes(image, channel_axis, channel) -> tuple[list[np.ndarray], int | 
 
 
 def _too_large(planes, every: int) -> bool:
-    """Whether the lazy ``planes`` to sample (every ``every``-th) exceed :data:`LAZY_WHOLE`."""
+    """Whether the lazy ``planes`` to sample (every ``every``-th) are too many to read whole.
+
+    Over :data:`LAZY_WHOLE` pixels to read, or :data:`LAZY_JUDGED` to judge once sampled.
+    """
     n, c, h, w = (int(v) for v in planes.shape)
-    return len(range(0, n, every)) * c * h * w > LAZY_WHOLE
+    stride = max(1, int(math.sqrt(h * w / 1e6)))  # as the sample of an image in memory
+    sampled = len(range(0, n, every)) * c
+    judged = sampled * -(-h // stride) * -(-w // stride)
+    return sampled * h * w > LAZY_WHOLE or judged > LAZY_JUDGED
 
 
 def _level(planes: list[np.ndarray], window: int | None, trim: bool) -> float | None:
