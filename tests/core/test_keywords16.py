@@ -35,7 +35,7 @@ LABELS[7:12, 2:7] = 2
         (lambda: Postprocess(0.3, min_sise=4), "min_sise", "min_size"),
         (lambda: weight_map(LABELS, sigmaa=3), "sigmaa", "sigma"),
         (lambda: target_and_weights(LABELS, w_0=3), "w_0", "w0"),
-        (lambda: iter_target_and_weights(LABELS, gapp=1), "gapp", "gap"),
+        (lambda: next(iter_target_and_weights(LABELS, gapp=1)), "gapp", "gap"),  # at start
         (lambda: dataclasses.replace(Postprocess(), treshold=0.2), "treshold", "threshold"),
         (lambda: dataclasses.replace(TrainConfig(), stepz=2), "stepz", "steps"),
     ],
@@ -65,3 +65,15 @@ def test_the_weight_map_functions_behave_as_before():
     target, same = target_and_weights(LABELS, w0=5, sigma=2)
     assert weights.dtype == np.float32 and np.array_equal(weights, same)
     assert weights.max() > weights.min()
+
+
+def test_a_checked_generator_function_is_still_one():
+    """napari's create_worker tells a generator function by inspect (before: a plain one)."""
+    import inspect
+
+    import napari_unet as nu
+    from napari_unet.core.errors import InputError
+
+    assert inspect.isgeneratorfunction(nu.iter_target_and_weights)
+    with pytest.raises(InputError, match="sigma"):
+        next(nu.iter_target_and_weights(np.zeros((8, 8), np.int32), sigmaa=3))

@@ -48,18 +48,31 @@ def checks_keywords(what: str):
 
     On a class (a dataclass) it wraps ``__init__``, so the class is otherwise unchanged:
     positional arguments, ``fields``, ``repr``, equality and ``dataclasses.replace`` (whose
-    misspelt change is an InputError too). ``what`` names the settings in the message.
+    misspelt change is an InputError too). A generator function stays one
+    (``inspect.isgeneratorfunction``, which napari's ``create_worker`` asks), its keywords
+    checked when it starts. ``what`` names the settings in the message.
     """
 
     def decorate(target):
         func = target.__init__ if isinstance(target, type) else target
         known = keywords_of(func)
 
-        @functools.wraps(func)
-        def checked(*args, **kwargs):
+        def check(kwargs) -> None:
             if kwargs:
                 check_keywords(kwargs, known, what)
+
+        @functools.wraps(func)
+        def checked(*args, **kwargs):
+            check(kwargs)
             return func(*args, **kwargs)
+
+        @functools.wraps(func)
+        def checked_generator(*args, **kwargs):
+            check(kwargs)
+            return (yield from func(*args, **kwargs))
+
+        if inspect.isgeneratorfunction(func):  # still one (napari's workers ask)
+            checked = checked_generator
 
         if isinstance(target, type):
             target.__init__ = checked
