@@ -14,12 +14,23 @@ import time
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from qtpy.QtCore import QSize, Qt, Signal
+from qtpy.QtCore import QObject, QSize, Qt, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 #: Shown in place of the (empty) axes until a run's first point.
 HINT = "The curves appear\nwhen training starts"
+
+
+class _Pictures(QObject):
+    """Carries a finished picture from the render thread to the GUI thread.
+
+    Parentless and held by the render thread's plot: when Qt deletes the widget (its dock
+    collected, napari closing), a picture emitted meanwhile reaches nobody. Before, the
+    thread emitted the widget's own signal while Qt destroyed it, which crashed the process.
+    """
+
+    picture = Signal(object)
 
 
 class TrainingPlot(QWidget):
@@ -75,7 +86,11 @@ class TrainingPlot(QWidget):
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._closed = threading.Event()
-        self.rendered.connect(self._show)
+        self._pictures = _Pictures()  # the render thread emits here, never on the widget
+        self._pictures.picture.connect(self._show)
+        self._pictures.picture.connect(self.rendered)
+        closed = self._closed  # not self: the slot must not keep the widget alive
+        self.destroyed.connect(lambda *_: closed.set())
         self._thread: threading.Thread | None = None
         self._ensure_thread()
 
@@ -167,8 +182,8 @@ class TrainingPlot(QWidget):
             if self._closed.is_set():
                 break
             try:
-                self.rendered.emit(image)
-            except RuntimeError:  # the widget was deleted
+                self._pictures.picture.emit(image)
+            except RuntimeError:  # the carrier was deleted (the process is ending)
                 break
 
     def render(self) -> QImage:
