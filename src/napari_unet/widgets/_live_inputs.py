@@ -91,7 +91,7 @@ def image_planes(layer, in_channels: int = 1) -> tuple[object, int | None]:
     prediction_plan`): a first axis of exactly the model's ``in_channels`` (more than one)
     is its channels. Raises :class:`InputError` for axes live training cannot read.
     """
-    from napari_unet.core.annotation.axes import prediction_plan
+    from napari_unet.core.annotation.axes import check_named_planes, prediction_plan
 
     data = _layers.image_data(layer, in_channels)  # an RGB layer's alpha dropped, as Predict
     shape, rgb = tuple(int(s) for s in data.shape), bool(getattr(layer, "rgb", False))
@@ -104,8 +104,10 @@ def image_planes(layer, in_channels: int = 1) -> tuple[object, int | None]:
             "image or a stack of planes (planes x Y x X; one plane is trained). For more "
             "axes open one time point, or one layer per channel"
         )
-    try:
-        plan, _ = prediction_plan(shape, rgb, in_channels, getattr(layer, "axis_labels", None))
+    names = getattr(layer, "axis_labels", None)
+    try:  # z or t planes are no model's channels, as the Predict dock refuses them
+        check_named_planes(shape, rgb, in_channels, names)
+        plan, _ = prediction_plan(shape, rgb, in_channels, names)
     except InputError as exc:  # channels last, shown by napari as narrow planes
         raise InputError(f"{layer.name!r}: {exc}") from None
     return data, (shape[0] if plan.kind == "stack" else None)

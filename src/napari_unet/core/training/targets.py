@@ -15,6 +15,7 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels
+from napari_unet.core.inference.keywords import checks_keywords
 from napari_unet.core.inference.postprocess import DEFAULT_GAP
 from napari_unet.core.training.distances import contour_pixels, gap_pixels
 
@@ -118,6 +119,7 @@ def separated_labels(labels: np.ndarray, gap: int = WeightMapSettings.gap) -> np
     return out
 
 
+@checks_keywords("separation")  # a misspelt setting: an InputError (before, a TypeError)
 def separate_touching(
     labels: np.ndarray, gap: int = WeightMapSettings.gap, mode: str = WeightMapSettings.mode
 ) -> np.ndarray:
