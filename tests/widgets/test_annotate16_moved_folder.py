@@ -18,7 +18,8 @@ from test_annotate_widget import _image_file, _widget
 from napari_unet.core.annotation.project import ANNOTATIONS_FILE
 
 
-def test_autosave_never_remakes_a_moved_data_folder(make_napari_viewer, qtbot, tmp_path, errors):
+def _moved_while_painting(make_napari_viewer, qtbot, tmp_path):
+    """A session on exp1/cells.tif: cell 1 saved, exp1 renamed exp1_done, cell 2 painted."""
     (tmp_path / "exp1").mkdir()
     path, _ = _image_file(tmp_path / "exp1")
     viewer = make_napari_viewer()
@@ -30,6 +31,11 @@ def test_autosave_never_remakes_a_moved_data_folder(make_napari_viewer, qtbot, t
     os.rename(tmp_path / "exp1", tmp_path / "exp1_done")  # the user tidies the data away
     labels.paint((40, 40), 2)
     _settle(qtbot, widget)
+    return viewer, widget, labels
+
+
+def test_autosave_never_remakes_a_moved_data_folder(make_napari_viewer, qtbot, tmp_path, errors):
+    viewer, widget, labels = _moved_while_painting(make_napari_viewer, qtbot, tmp_path)
     assert not (tmp_path / "exp1").exists()  # no ghost project at the old path
     assert "NOT SAVED" in widget._saved.value and "does not exist" in widget._saved.value
     assert any("exp1, which does not exist" in e for e in errors)
@@ -43,16 +49,7 @@ def test_autosave_never_remakes_a_moved_data_folder(make_napari_viewer, qtbot, t
 def test_the_moved_project_folder_chosen_takes_the_work(
     make_napari_viewer, qtbot, tmp_path, errors
 ):
-    (tmp_path / "exp1").mkdir()
-    path, _ = _image_file(tmp_path / "exp1")
-    viewer = make_napari_viewer()
-    widget, _ = _widget(viewer, qtbot, path)
-    labels = widget._annotations
-    labels.paint((10, 10), 1)
-    _settle(qtbot, widget)
-    os.rename(tmp_path / "exp1", tmp_path / "exp1_done")
-    labels.paint((40, 40), 2)
-    _settle(qtbot, widget)
+    viewer, widget, labels = _moved_while_painting(make_napari_viewer, qtbot, tmp_path)
     assert "NOT SAVED" in widget._saved.value
     errors.clear()
     moved = tmp_path / "exp1_done" / "cells.napari-unet"

@@ -62,26 +62,6 @@ class RegionDefault(LabelsDefault):
         return any(self.auto is ly for ly in offered)
 
 
-def planes_named(image, labels) -> None:
-    """Refuse a stack whose layer names its first axis z or t, annotated by 2D labels.
-
-    Its planes would be trained as a model's channels, as ``napari-unet train`` refuses
-    for such a file (:func:`~napari_unet.core.images.named.check_labelled_planes`):
-    before, the dock trained a model of an OME-Zarr z-stack's planes with a Note only.
-    """
-    from napari_unet.core.annotation.axes import named_reading
-    from napari_unet.core.errors import InputError
-    from napari_unet.core.images.planeaxes import planes_not_labelled
-
-    names = getattr(image, "axis_labels", None)
-    shape, label_shape = tuple(image_data(image).shape), tuple(image_data(labels).shape)
-    if getattr(image, "rgb", False) or len(shape) != 3 or len(label_shape) != 2:
-        return
-    if named_reading(names) == "stack" and shape[1:] == label_shape:
-        letter = str(names[0]).strip().upper()
-        raise InputError(f"{image.name!r}: {planes_not_labelled(letter, shape, label_shape)}")
-
-
 def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> dict:
     """Copies of the training layers' data, taken on the GUI thread for the worker.
 
@@ -98,6 +78,7 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     cells they were drawn over. Or when a pair's labels are the Review dock's labels of
     another image (:func:`foreign_pair`).
     """
+    from napari_unet.core.annotation.axes import check_labelled_named_planes
     from napari_unet.core.errors import InputError
     from napari_unet.widgets._regions import check_same_grid
 
@@ -111,7 +92,11 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
         raise InputError(why)
     for image, labels, _ in pairs:
         check_same_grid(labels, image, what="the annotations")
-        planes_named(image, labels)
+        try:  # z or t planes with 2D labels: not a model's channels, as train refuses them
+            check_labelled_named_planes(image_data(image).shape, bool(image.rgb),
+                                        image.axis_labels, image_data(labels).shape)  # fmt: skip
+        except InputError as exc:
+            raise InputError(f"{image.name!r}: {exc}") from None
     if val_image not in (None, "none") and val_labels is not None:
         check_same_grid(val_labels, val_image, what="the validation annotations")
     labels = [pixels(lb, None) for _, lb, _ in pairs]

@@ -44,8 +44,6 @@ class TrainingPlot(QWidget):
         Least time between two renders, in seconds.
     """
 
-    rendered = Signal(object)
-
     def __init__(self, parent: QWidget | None = None, min_interval: float = 0.5) -> None:
         super().__init__(parent)
         self.min_interval = min_interval
@@ -88,7 +86,6 @@ class TrainingPlot(QWidget):
         self._closed = threading.Event()
         self._pictures = _Pictures()  # the render thread emits here, never on the widget
         self._pictures.picture.connect(self._show)
-        self._pictures.picture.connect(self.rendered)
         closed = self._closed  # not self: the slot must not keep the widget alive
         self.destroyed.connect(lambda *_: closed.set())
         self._thread: threading.Thread | None = None

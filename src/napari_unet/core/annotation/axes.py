@@ -163,6 +163,13 @@ def prediction_plan(
     return plan, "none"
 
 
+def _named_plane(shape: tuple, rgb: bool, names: Sequence[str] | None) -> str | None:
+    """The letter (Z or T) a grey ``(P, Y, X)`` layer's names give its planes, or None."""
+    if rgb or len(shape) != 3 or named_reading(names) != "stack":
+        return None
+    return str(names[0]).strip().upper()
+
+
 def check_named_planes(
     shape: Sequence[int], rgb: bool, in_channels: int, names: Sequence[str] | None
 ) -> None:
@@ -173,9 +180,27 @@ def check_named_planes(
     3-channel model each z-plane as grey RGB, where the docs and the command line refuse it.
     """
     shape = tuple(int(s) for s in shape)
-    if rgb or len(shape) != 3 or in_channels <= 1 or named_reading(names) != "stack":
+    letter = _named_plane(shape, rgb, names)
+    if letter is None or in_channels <= 1:
         return
     from napari_unet.core.images.planeaxes import planes_not_channels
 
-    letter = str(names[0]).strip().upper()
     raise InputError(planes_not_channels(letter, shape[0], in_channels, "the layer"))
+
+
+def check_labelled_named_planes(
+    shape: Sequence[int], rgb: bool, names: Sequence[str] | None, label_shape: Sequence[int]
+) -> None:
+    """Refuse for training planes a layer's axis names call z or t, annotated by 2D labels.
+
+    Its planes would be trained as a model's channels, as ``napari-unet train`` refuses
+    for such a file (:func:`~napari_unet.core.images.named.check_labelled_planes`):
+    before, the Train dock trained a model of an OME-Zarr z-stack's planes with a Note only.
+    """
+    shape, label_shape = tuple(int(s) for s in shape), tuple(int(s) for s in label_shape)
+    letter = _named_plane(shape, rgb, names)
+    if letter is None or shape[1:] != label_shape:
+        return
+    from napari_unet.core.images.planeaxes import planes_not_labelled
+
+    raise InputError(planes_not_labelled(letter, shape, label_shape))

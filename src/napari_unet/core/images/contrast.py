@@ -127,25 +127,24 @@ def _grey_planes(image, channel_axis, channel) -> tuple[list[np.ndarray], int | 
     planes, _, rgba, shape = plane_view(image, 1, channel_axis)
     h, w = (int(s) for s in planes.shape[-2:])
     every = max(1, math.ceil(len(planes) / 8))
-    if is_lazy(planes) and _too_large(planes, every):  # five windows: a slide is not read
+    stride = max(1, int(math.sqrt(h * w / 1e6)))  # of the sample: about a million pixels
+    if is_lazy(planes) and _too_large(planes, every, stride):  # five windows: not read whole
         middle = planes[len(planes) // 2]
         found = np.stack([_windows(middle[c], h, w) for c in range(middle.shape[0])])
         grey = fit_channels(found[None, :, None], 1, channel, rgba, shape)
         return [np.asarray(grey, np.float64).reshape(1, -1)], None
     # Sampled before the channels are averaged: a colour image is not averaged whole.
-    stride = max(1, int(math.sqrt(h * w / 1e6)))
     sample = np.asarray(planes[::every, :, ::stride, ::stride])
     grey = np.asarray(fit_channels(sample, 1, channel, rgba, shape)[:, 0], np.float64)
     return list(grey), max(8, round(UNLIT_WINDOW / stride))
 
 
-def _too_large(planes, every: int) -> bool:
+def _too_large(planes, every: int, stride: int) -> bool:
     """Whether the lazy ``planes`` to sample (every ``every``-th) are too many to read whole.
 
     Over :data:`LAZY_WHOLE` pixels to read, or :data:`LAZY_JUDGED` to judge once sampled.
     """
     n, c, h, w = (int(v) for v in planes.shape)
-    stride = max(1, int(math.sqrt(h * w / 1e6)))  # as the sample of an image in memory
     sampled = len(range(0, n, every)) * c
     judged = sampled * -(-h // stride) * -(-w // stride)
     return sampled * h * w > LAZY_WHOLE or judged > LAZY_JUDGED
