@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_unet.cli._args import add_option, progress_bar
@@ -180,9 +181,31 @@ def _measure(name: str, label_path: Path, image_path: Path | None, pixel_size):
     except InputError as exc:
         shown = label_path if image_path is None else f"{label_path} with {image_path}"
         raise InputError(f"{shown}: {exc}") from None
+    _warn_if_mask(label_path, labels)
     # A (Y, X, 1) file is one plane, as measured (before: Y "planes" in the summary).
     planes = labels.shape[0] if labels.ndim == 3 and not has_sample_axis(labels.shape) else None
     return table, summarize(table, name, planes=planes), pixel_size
+
+
+def _warn_if_mask(label_path: Path, labels) -> None:
+    """Warn when a label file looks like a binary mask: one id over separate pieces.
+
+    As ``evaluate`` warns (:func:`~napari_unet.core.images.labels.mask_pieces`; cheap: only
+    a file of a single id is labelled). Before, a 0/255 mask (Fiji's Convert to Mask) was
+    measured as one object, its area all the foreground, without a word.
+    """
+    from tqdm import tqdm
+
+    from napari_unet.core.images.labels import mask_pieces
+
+    found = mask_pieces(labels)
+    if found is not None:
+        tqdm.write(  # above the progress bar
+            f"napari-unet measure: warning: {label_path} looks like a binary mask (its one id "
+            f"{found[0]} covers {found[1]} separate pieces): measured as one object; label it "
+            "first (scipy.ndimage.label, or Fiji's Analyze Particles) for one row per object",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -108,7 +108,8 @@ def _export_into(review: Review, folder: Path, pixel_size) -> Generator:
         which = [n for n, r in skipped.items() if r == reason]
         report += f"; not exported, {reason}: {', '.join(which)}"
     with atomic_write(folder / "report.txt") as tmp:
-        tmp.write_text(report + "\n", encoding="utf-8")
+        # a name that is not UTF-8 (Latin-1 bytes) as its bytes on disk, as in summary.csv
+        tmp.write_text(report + "\n", encoding="utf-8", errors="surrogateescape")
     text = manifest_text(folder)  # what this export wrote: what the next one may replace
     with atomic_write(folder / MANIFEST) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -31,10 +31,12 @@ import numpy as np
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.labels import check_labels
 from napari_unet.core.images.layout import extra_axis, is_alpha
+from napari_unet.core.review.measure_columns import PHYSICAL_COLUMNS, SHAPE_COLUMNS
 from napari_unet.core.review.measure_csv import LEADING_COLUMNS, table_rows, write_csv
 
 __all__ = [
-    "LEADING_COLUMNS", "integer_labels", "measure_objects", "summarize", "table_rows", "write_csv",
+    "LEADING_COLUMNS", "PHYSICAL_COLUMNS", "SHAPE_COLUMNS", "integer_labels", "measure_objects",
+    "summarize", "table_rows", "write_csv",
 ]  # fmt: skip
 
 #: regionprops_table properties of the shape columns, in order.
@@ -43,16 +45,6 @@ SHAPE_PROPERTIES = (
     "eccentricity", "solidity",
 )  # fmt: skip
 INTENSITY_PROPERTIES = ("intensity_mean", "intensity_min", "intensity_max")
-#: regionprops_table's column -> ours.
-SHAPE_COLUMNS = {
-    "label": "label", "area": "area", "centroid-0": "centroid_y", "centroid-1": "centroid_x",
-    "bbox-0": "bbox_min_y", "bbox-1": "bbox_min_x", "bbox-2": "bbox_max_y",
-    "bbox-3": "bbox_max_x", "equivalent_diameter_area": "equivalent_diameter",
-    "perimeter": "perimeter", "eccentricity": "eccentricity", "solidity": "solidity",
-}  # fmt: skip
-PHYSICAL_COLUMNS = (
-    "area_um2", "centroid_y_um", "centroid_x_um", "equivalent_diameter_um", "perimeter_um",
-)  # fmt: skip
 _INTEGER_COLUMNS = (
     "plane", "label", "area", "bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x",
 )  # fmt: skip

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from napari_unet.core.files import atomic_write
+from napari_unet.core.review.measure_columns import column_order
 
 __all__ = ["LEADING_COLUMNS", "table_rows", "write_csv"]
 
@@ -49,15 +50,19 @@ def write_csv(
         A table (equal-length columns, as
         :func:`~napari_unet.core.review.measure.measure_objects` returns) or rows (dicts, as
         :func:`~napari_unet.core.review.measure.summarize` and :func:`table_rows` return).
-        The header lists the rows' keys
-        in the order they first appear, but ``leading`` first (default
-        :data:`LEADING_COLUMNS`: image, planes or plane); a row without one leaves it empty.
+        The header lists ``leading`` first (default :data:`LEADING_COLUMNS`: image,
+        planes or plane), then the rows' keys in one fixed order whichever row comes first
+        (:func:`~napari_unet.core.review.measure_columns.column_order`: shape, then µm,
+        then intensity, then other keys as they first appear); a row without one leaves it
+        empty.
     columns : sequence of str
-        Columns that come next in the header (after the leading ones), in this order, even
-        without any row (so a file of zero objects still says what its columns are).
+        Columns the header has even without any row (so a file of zero objects still says
+        what its columns are).
 
     Floats are written in Python's shortest round-trip form (``repr``), so reading them
-    back gives the same numbers; NaN is written ``nan``.
+    back gives the same numbers; NaN is written ``nan``. Text is UTF-8; a name that is not
+    (a file name of Latin-1 bytes, as unzip gives an old archive's) is written back as
+    its bytes on disk (before, the write failed after all the work).
 
     Returns
     -------
@@ -68,9 +73,10 @@ def write_csv(
     keys = list(data) if isinstance(data, Mapping) else [k for row in rows for k in row]
     header = list(dict.fromkeys([*columns, *keys]))
     lead = [k for k in leading if k in header]  # before: last after a 2D file
-    header = lead + [k for k in header if k not in lead]
+    header = lead + column_order(k for k in header if k not in lead)
     path = Path(path)
-    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    text = {"newline": "", "encoding": "utf-8", "errors": "surrogateescape"}
+    with atomic_write(path) as tmp, open(tmp, "w", **text) as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for row in rows:
