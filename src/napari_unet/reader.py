@@ -306,6 +306,9 @@ def _all_series(series: list[Path], title: str) -> list[tuple]:
 
 def _image_layers(p: Path, title: str) -> list[tuple]:
     """The image at ``p`` (named ``title``) and its label images (``"<title> <name>"``)."""
+    if not p.exists():  # a bioformats2raw series its root lists: before, a TypeError
+        raise InputError(f"{p}: missing, though its root lists it as a series (an incomplete "
+                         "copy?); copy the store again from its source")  # fmt: skip
     layers = [_layer(p, "image", title)]
     try:
         names = label_names(p)  # warns of the names it skips

@@ -22,7 +22,8 @@ __all__ = ["bioformats2raw_series"]
 def bioformats2raw_series(root: Path) -> list[Path]:
     """The series of a bioformats2raw root (found as napari's reader finds them), else [].
 
-    Those the ``OME`` group lists, else ``0``, ``1``, ...; a damaged one is kept (read: named).
+    Those the ``OME`` group lists, else ``0``, ``1``, ...; a damaged one is kept (read: named),
+    and so is a listed one that is missing (an incomplete copy; reading it says so).
     """
     marker = b"bioformats2raw.layout"  # read cheaply first: a review asks for every image
     if not any(marker in _bytes(root / meta) for meta in (".zattrs", "zarr.json")):
@@ -44,6 +45,9 @@ def bioformats2raw_series(root: Path) -> list[Path]:
             names.append(str(len(names)))
     found = []
     for name in names:
+        if not (root / name).exists():  # listed, but missing (an incomplete copy): kept
+            found.append(root / name)  # reading it names it (before: 1 of 2 read as the only)
+            continue
         try:
             image = group_attrs(root / name)
         except InputError:

@@ -11,7 +11,7 @@ from napari_unet.core.errors import InputError
 from napari_unet.core.files import atomic_folder, atomic_write
 from napari_unet.core.images.layout import channels_last
 from napari_unet.core.images.lazy import lazy_array
-from napari_unet.core.images.tiffmeta import check_data_in_file, resolution_tags
+from napari_unet.core.images.tiffmeta import check_whole, resolution_tags
 from napari_unet.core.images.tiffmeta import image_series as _image_series
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -130,17 +130,7 @@ def _read_tiff(p: Path, lazy: bool):
             index = _image_series(p, tf.series)
             series = tf.series[index]
             _check_codecs(p, series.pages)
-            raw = all(page.compression == 1 for page in series.pages if page is not None)
-            bits = getattr(series.pages[0], "bitspersample", 8 * series.dtype.itemsize)
-            nbytes = int(np.prod(series.shape, dtype=np.float64) * bits / 8)  # 1-bit masks
-            multifile = bool(getattr(series, "is_multifile", False))  # OME: pages per file
-            if raw and not multifile and nbytes > p.stat().st_size:
-                raise InputError(
-                    f"{p}: the file is truncated or damaged (it declares "
-                    f"{'x'.join(map(str, series.shape))} pixels, {nbytes} bytes, in a file of "
-                    f"{p.stat().st_size} bytes)"
-                )
-            check_data_in_file(p, series.pages, raw_too=multifile)
+            check_whole(p, tf, series)  # planes or bytes missing: cut short, companions gone
             _check_planes(p, series.axes)
             if lazy:
                 import zarr
@@ -275,9 +265,10 @@ def _read_pil(p: Path, labels: bool = False) -> np.ndarray:
         head = f.read(26)
     depth_and_colour = head[24:26] if head[:8] == b"\x89PNG\r\n\x1a\n" else b""
     if depth_and_colour in (b"\x10\x02", b"\x10\x04", b"\x10\x06"):  # 16 bits; RGB, LA, RGBA
+        what = "grey PNG with alpha (transparency)" if depth_and_colour[1] == 4 else "colour PNG"
         raise InputError(
-            f"{p}: a 16-bit colour PNG, which can only be read at 8 bits here; save it as a "
-            "TIFF (or as 16-bit grey PNG) to keep its full depth"
+            f"{p}: a 16-bit {what}, which can only be read at 8 bits here; save it as a "
+            "TIFF (or as 16-bit grey PNG, without alpha) to keep its full depth"
         )
     try:
         with Image.open(p) as im:

@@ -141,10 +141,15 @@ def axis_letters(ome: dict) -> str:
     """The letter of each axis of the image's ``axes`` metadata: T, C, Z, Y, X (Q: other).
 
     NGFF 0.4 and later describe each axis (``{"name": "c", "type": "channel"}``); 0.3 names
-    them (``["c", "y", "x"]``); older versions say nothing (``""``: nothing is moved).
+    them (``["c", "y", "x"]``); 0.1 and 0.2 name none, their images being always ``t, c, z,
+    y, x`` (``"TCZYX"``: before, ``""``, and their singleton axes were kept, so the image was
+    refused as 5D); other images without ``axes`` say nothing (``""``: nothing is moved).
     """
+    image = ome["multiscales"][0]
+    if not image.get("axes") and str(image.get("version")) in ("0.1", "0.2"):
+        return "TCZYX"  # callers use letters only where they fit the array's dimensions
     letters = ""
-    for axis in ome["multiscales"][0].get("axes") or []:
+    for axis in image.get("axes") or []:
         described = isinstance(axis, dict)
         name, kind = (axis.get("name"), axis.get("type")) if described else (axis, None)
         name = str(name).lower()

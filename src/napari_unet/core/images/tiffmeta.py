@@ -1,5 +1,9 @@
 """TIFF metadata: which series is the image, resolution tags, whether the data is in the file.
 
+:func:`check_whole` refuses a series that lacks planes its file declares (tifffile reads a
+cut-short stack as the planes that are left, and a multi-file OME-TIFF's missing companion
+file as zeros): only metadata is read, never the pixels.
+
 :func:`image_series` is the one choice of series that reading the pixels
 (:func:`.io.read_image`) and reading the pixel size (:func:`.pixels.read_pixel_size`) share,
 so a thumbnail written first never lends the image its calibration.
@@ -14,7 +18,14 @@ import numpy as np
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["DATA_SLACK", "check_data_in_file", "image_series", "plane", "resolution_tags"]
+__all__ = [
+    "DATA_SLACK",
+    "check_data_in_file",
+    "check_whole",
+    "image_series",
+    "plane",
+    "resolution_tags",
+]
 
 
 def resolution_tags(pixel_size) -> dict:
@@ -109,3 +120,112 @@ def check_data_in_file(p: Path, pages, raw_too: bool = False) -> None:
                 f"{p}: the file is truncated or damaged (its image data ends at byte {end}, "
                 f"past the end of the file, {size} bytes)"
             )
+
+
+def check_whole(p: Path, tf, series) -> None:
+    """Refuse a series that lacks planes or bytes its file declares (read: metadata only).
+
+    A companion file of a multi-file OME-TIFF that is missing (named; tifffile read its
+    planes as zeros); a stack cut short: fewer planes than its ImageJ or tifffile metadata
+    declares, or a page list that breaks off past the end of the file (tifffile read the
+    planes that are left, often one, as the image); an uncompressed series larger than its
+    file; compressed data past the end (:func:`check_data_in_file`).
+    """
+    pages = list(series.pages)
+    if any(page is None for page in pages):
+        raise InputError(_missing_planes(p, tf, pages))
+    declared, read = _declared_planes(tf, series), _planes(series, series.shape)
+    if declared is not None and read < declared:
+        raise InputError(
+            f"{p}: the file is truncated or damaged (it declares {declared} planes, "
+            f"{read} can be read); copy it again from its source"
+        )
+    cut = _pages_cut_off(tf, series)
+    if cut is not None:
+        raise InputError(
+            f"{p}: the file is truncated or damaged (its list of planes breaks off after "
+            f"plane {cut}, past the end of the file); copy it again from its source"
+        )
+    raw = all(page.compression == 1 for page in pages)
+    bits = getattr(pages[0], "bitspersample", 8 * series.dtype.itemsize)
+    nbytes = int(np.prod(series.shape, dtype=np.float64) * bits / 8)  # 1-bit masks
+    multifile = bool(getattr(series, "is_multifile", False))  # OME: pages per file
+    if raw and not multifile and nbytes > p.stat().st_size:
+        raise InputError(
+            f"{p}: the file is truncated or damaged (it declares "
+            f"{'x'.join(map(str, series.shape))} pixels, {nbytes} bytes, in a file of "
+            f"{p.stat().st_size} bytes)"
+        )
+    check_data_in_file(p, pages, raw_too=multifile)
+
+
+def _planes(series, shape) -> int:
+    """The planes (pages' worth of pixels) in ``shape``, pages of ``series``' first's shape."""
+    page = int(np.prod(series.keyframe.shape, dtype=np.float64)) or 1
+    return int(np.prod(shape, dtype=np.float64)) // page
+
+
+def _declared_planes(tf, series) -> int | None:
+    """The planes the file's ImageJ or tifffile (shaped) metadata declares, or None.
+
+    ImageJ's count only where tifffile could not read the file as ImageJ's series.
+    """
+    import json
+
+    try:
+        if series.kind == "shaped":
+            text = series.keyframe.shaped_description or ""  # JSON, or old "shape=(...)"
+            shape = text[7:-1].split(",") if text[:6] == "shape=" else json.loads(text)["shape"]
+            return _planes(series, [int(n) for n in shape]) if text else None
+        if tf.is_imagej and series.kind != "imagej":  # its ImageJ series failed
+            return int((tf.imagej_metadata or {}).get("images", 1))
+    except Exception:  # noqa: BLE001 - metadata of an untrusted file: nothing declared
+        return None
+    return None
+
+
+def _pages_cut_off(tf, series) -> int | None:
+    """The number of pages, when the last one points to a next page past the end of the file.
+
+    Only series whose every page tifffile has listed already (generic, uniform): a cut-short
+    ImageJ or shaped stack is caught by the planes it declares, at no extra reading.
+    """
+    import struct
+
+    if series.kind not in ("generic", "uniform"):
+        return None
+    try:
+        last, fh, tiff = tf.pages[-1], tf.filehandle, tf.tiff
+        fh.seek(last.offset)
+        (count,) = struct.unpack(tiff.tagnoformat, fh.read(tiff.tagnosize))
+        fh.seek(last.offset + tiff.tagnosize + count * tiff.tagsize)
+        (following,) = struct.unpack(tiff.offsetformat, fh.read(tiff.offsetsize))
+    except Exception:  # noqa: BLE001 - unreadable: the IFD was read once already
+        return None
+    return len(tf.pages) if following >= fh.size else None
+
+
+def _missing_planes(p: Path, tf, pages) -> str:
+    """Why planes of an OME series are missing: its companion files named where absent."""
+    import xml.etree.ElementTree as ElementTree
+
+    gone = sum(page is None for page in pages)
+    names: set[str] = set()
+    try:
+        for node in ElementTree.fromstring(tf.ome_metadata or "").iter():
+            if str(node.tag).endswith("UUID") and node.get("FileName"):
+                names.add(node.get("FileName"))
+    except Exception:  # noqa: BLE001 - damaged OME-XML: no names
+        names = set()
+    missing = sorted(n for n in names if not (p.parent / n).is_file())
+    if missing:
+        return (
+            f"{p}: {gone} of its {len(pages)} planes lie in companion files that are missing "
+            f"({', '.join(missing)}); a multi-file OME-TIFF is read whole: copy the missing "
+            f"files into the folder that holds {p.name}"
+        )
+    return (
+        f"{p}: {gone} of its {len(pages)} planes cannot be read (a companion file of a "
+        "multi-file OME-TIFF damaged, or the file truncated); copy the files again from "
+        "their source"
+    )
