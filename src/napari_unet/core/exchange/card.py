@@ -160,6 +160,10 @@ def documentation(
     if not rows:
         table = ["No scores were recorded in the model file."]
     cites = "\n".join(f"- {text} doi:{doi}" for text, doi in citations(config, metadata))
+    one = config.get("n_classes") == 1  # a sigmoid network: its one channel is the cell's
+    applied = "sigmoid" if one else "softmax (and, for a distance channel, the sigmoid)"
+    said = HEAD_TEXT.get(head, head)
+    said = said.replace("two classes (background, cell)", "one class (cell)") if one else said
     return f"""# {name}
 
 A 2D {arch} ({config.get("padding", "same")} convolutions, {config.get("base_channels")} base
@@ -174,17 +178,17 @@ channels, {config.get("depth")} levels) for cell segmentation, exported from nap
   declares the smallest size that leaves output after its halo).
 - preprocessing: {pre}
 - output `probabilities`: axes (batch, channel, y, x), channels
-  {", ".join(metadata.get("class_names", []))}; the network applies the softmax (and, for
-  a distance channel, the sigmoid) itself, so the output is probabilities in [0, 1].
+  {", ".join(metadata.get("class_names", []))}; the network applies the {applied}
+  itself, so the output is probabilities in [0, 1].
 - halo: {geometry["halo"]} px per side (tiles overlapping by this much give the
   whole-image result); unpadded networks already crop it (output = input - 2 x halo).
 
 ## Post-processing (instances)
 
-The head is `{head}`: {HEAD_TEXT.get(head, head)}. napari-unet's recommended settings for
+The head is `{head}`: {said}. napari-unet's recommended settings for
 this model: {json.dumps(post) if post else "the defaults (threshold 0.5)"}. They are kept
 in the package's `config.napari_unet` so `napari-unet import` restores them; other tools
-can threshold the cell probability (channel 1) and label connected components.
+can threshold the cell probability (channel {0 if one else 1}) and label connected components.
 
 ## Validation
 

@@ -226,7 +226,8 @@ def export_bioimageio(
         raise InputError(f"a bioimage.io package is a .zip file; got {output.name}")
     weight_formats = checked_options(weight_formats, licence_given(license) or DEFAULT_LICENSE)
     net, metadata, default_name = _resolve(model)
-    builtin = isinstance(model, str) and is_pretrained_name(model)  # only those are ours to sign
+    # only those are ours to sign; Path("nuclei") is the built-in model too, as _resolve takes it
+    builtin = isinstance(model, str | os.PathLike) and is_pretrained_name(model)
     identity, recorded = choose_identity(
         metadata, default_name, builtin, name=name, authors=authors, license=license
     )

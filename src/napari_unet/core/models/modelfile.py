@@ -22,6 +22,7 @@ from pathlib import Path
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.normalize import check_spec
 from napari_unet.core.models.carried import for_saving
+from napari_unet.core.models.classnames import default_class_names
 from napari_unet.core.models.filecheck import (
     ModelFileError,
     check_against_config,
@@ -42,25 +43,6 @@ DEFAULT_NORMALIZATION = {"method": "percentile", "low": 1.0, "high": 99.8}
 #: Keys the saver computes itself; passing them is allowed only with the same value.
 _DERIVED = ("format_version", "config", "geometry", "tensors_sha256")
 _MAX_HEADER = 100_000_000
-
-
-def default_class_names(n_classes: int, model=None) -> list[str]:
-    """Channel names: those of ``model``'s head, else the usual ones for the class count.
-
-    A network with a head (:mod:`~napari_unet.core.models.heads`) gets its head's names;
-    otherwise ``["background", "cell"]`` for 2 classes, ``["cell"]`` for 1, generic names
-    for more.
-    """
-    from napari_unet.core.models.heads import HEADS
-
-    recorded = (getattr(model, "config", None) or {}).get("head")
-    if recorded in HEADS and HEADS[recorded].n_outputs == n_classes:
-        return list(HEADS[recorded].class_names)
-    if n_classes == 1:
-        return ["cell"]
-    if n_classes == 2:
-        return ["background", "cell"]
-    return ["background"] + [f"class {i}" for i in range(1, n_classes)]
 
 
 def _json_default(obj):
@@ -338,8 +320,15 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def input_channels(path: str | os.PathLike) -> int:
-    """The input channels of the network in a model file, from its header alone."""
-    return int(read_metadata(path)["config"].get("in_channels", 1))
+    """The input channels of the network in a model file, from its header alone.
+
+    The config is checked against the file's tensors first, as :func:`load_model` checks it:
+    a damaged or edited ``in_channels`` ("abc", 0, or 5 for a one-channel network) is the
+    ModelFileError ``load_model`` gives, not a traceback or a message about the images.
+    """
+    table, info = _read_header(path)
+    check_against_config(path, table, info["config"])
+    return int(info["config"].get("in_channels", 1))
 
 
 def load_model(path: str | os.PathLike, device="cpu"):
