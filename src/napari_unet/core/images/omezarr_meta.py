@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 
 from napari_unet.core.errors import InputError
+from napari_unet.core.images.metalock import LOCK_NAME
 
 __all__ = [
     "axis_letters",
@@ -202,20 +203,33 @@ def multiscales_entry(
     return entry
 
 
+#: Names of the files a Zarr group keeps its metadata in, and of our metadata lock: a label
+#: image of such a name would take the labels group's own file's place (before, ``--name
+#: .zattrs`` broke the group, and every later run on the image failed after all its work).
+RESERVED_NAMES = (".zattrs", ".zgroup", ".zarray", ".zmetadata", "zarr.json", LOCK_NAME)
+
+
 def check_label_name(name) -> str:
     """``name`` when it is one plain folder name (``labels/<name>``), else a clear refusal."""
     text = str(name)
     if not plain_name(text):
         raise InputError(
             f"labels name {text!r}: give one plain folder name (no '/' or '\\', not '.' or "
-            "'..', not empty), such as 'cells'; it names image.zarr/labels/<name>"
+            f"'..', not empty, not one of {', '.join(RESERVED_NAMES)}), such as 'cells'; it "
+            "names image.zarr/labels/<name>"
         )
     return text
 
 
 def plain_name(text: str) -> bool:
-    """Whether ``text`` is one plain folder name (no separator, not ``.`` or ``..``)."""
+    """Whether ``text`` is one plain folder name (no separator, not ``.``, ``..`` or reserved).
+
+    Reserved: :data:`RESERVED_NAMES` (a Zarr group's metadata files), in any case.
+    """
     seps = {"/", "\\", os.sep, *([os.altsep] if os.altsep else [])}
+    reserved = (".", "..", *(n.lower() for n in RESERVED_NAMES))
     return (
-        bool(text.strip()) and text not in (".", "..") and not any(c in text for c in (*seps, "\0"))
+        bool(text.strip())
+        and text.lower() not in reserved
+        and not any(c in text for c in (*seps, "\0"))
     )
