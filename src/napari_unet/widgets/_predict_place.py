@@ -31,6 +31,7 @@ import zlib
 import numpy as np
 
 from napari_unet.widgets._history import clear_history, history_deques
+from napari_unet.widgets._label_ids import shifted, widen_record, widened
 from napari_unet.widgets._made_layers import own_layers, place
 from napari_unet.widgets._predict_region import (
     at_box,
@@ -199,7 +200,10 @@ class Results:
         if kind == "labels" and index:  # a plane or a view: ids past those outside it
             held = target.data if target is not None else start
             top = 0 if held is None else top_outside(held, index)
-            values = np.where(values > 0, values + top, 0).astype(values.dtype)
+            values = shifted(values, top)  # and the layer (or copy) widened to hold them
+            if target is not None:  # before, a uint8 one wrapped ids past 255 round to 0, 1...
+                self._labels[key] = widen_record(self._labels[key], values, edit_state)
+            start = None if start is None else widened(start, values)
         if target is not None:
             place(target, where)  # as the image is now (only what changed: each redraws)
         if target is not None and index:

@@ -9,7 +9,8 @@ An output that is one of the files the layers were read from, holds one (a Zarr 
 with the image in it) or lies inside one, or inside the Zarr store that encloses one
 (``experiment.zarr`` for an image read from ``experiment.zarr/raw``), is refused.
 A segmentation is saved where it lies over its image (:func:`labels_placement`): a TIFF
-with the pixel size, a 2D Zarr as an OME-Zarr label image with scale, translation and units.
+with the pixel size, a Zarr as an OME-Zarr label image with scale, translation and units (a
+stack's with its first axis, z or t, placed too: before, a bare array at the origin).
 """
 
 from __future__ import annotations
@@ -180,12 +181,34 @@ def enclosing_store(path: Path) -> Path | None:
 
 
 def labels_placement(layer) -> dict:
-    """The ``scale``, ``translation`` and ``units`` of a layer's last two (y, x) axes."""
-    return {
+    """The ``scale``, ``translation`` and ``units`` of a layer's last two (y, x) axes.
+
+    A stack's (a 3D layer) also has ``lead``: ``(letter, scale, translation, unit)`` of its
+    first axis, the letter ``"t"`` or ``"z"`` as the layer's axis labels name it (else those
+    of the image it is a result of), else ``"z"``.
+    """
+    found = {
         "scale": tuple(float(v) for v in layer.scale[-2:]),
         "translation": tuple(float(v) for v in layer.translate[-2:]),
         "units": tuple(str(u) for u in layer.units[-2:]),
     }
+    if layer.ndim == 3:
+        lead = (float(layer.scale[0]), float(layer.translate[0]), str(layer.units[0]))
+        found["lead"] = (_lead_letter(layer), *lead)
+    return found
+
+
+def _lead_letter(layer) -> str:
+    """``"t"`` or ``"z"``: a stack's first axis, as its (or its image's) axis labels say."""
+    from napari_unet.widgets._predict_region import KEY
+
+    ref = (getattr(layer, "metadata", None) or {}).get(KEY, {}).get("image")
+    for one in (layer, ref() if callable(ref) else None):
+        labels = tuple(getattr(one, "axis_labels", ()) or ())
+        name = str(labels[-3]).strip().lower() if len(labels) >= 3 else ""
+        if name in ("t", "time", "z"):
+            return name[0]
+    return "z"
 
 
 def _pixel_size(placement: dict | None) -> tuple[float, float] | None:
@@ -220,6 +243,10 @@ def _write_placed(data, path: Path, placement: dict | None) -> Path:
     placed = placement and (
         placement["scale"] != (1.0, 1.0) or any(placement["translation"]) or any(units)
     )
+    if np.ndim(data) == 3:  # a stack: its first axis placed too (before, a bare array)
+        lead = (placement or {}).get("lead") or ("z", 1.0, 0.0, None)
+        if placed or lead[1:3] != (1.0, 0.0):
+            return _write_stack(data, path, placement, lead)
     if not placed or np.ndim(data) != 2:
         return write_image(path, data)
     image = OmeImage(None, path, "0.4", placement["scale"], placement["translation"],
@@ -227,12 +254,25 @@ def _write_placed(data, path: Path, placement: dict | None) -> Path:
     return write_labels_store(path, data, image)
 
 
+def _write_stack(data, path: Path, placement: dict | None, lead: tuple) -> Path:
+    """A stack's labels as an OME-Zarr label image, ``lead``'s axis first (z or t)."""
+    from napari_unet.core.images.stacklabels import write_stack_labels
+
+    where = placement or {"scale": (1.0, 1.0), "translation": (0.0, 0.0), "units": ()}
+    units = tuple(where.get("units") or (None, None))
+    return write_stack_labels(
+        path, data, lead[0], (lead[1], *where["scale"]), (lead[2], *where["translation"]),
+        (lead[3], *units),
+    )  # fmt: skip
+
+
 def save_labels(data, path: Path, inputs=(), placement: dict | None = None) -> Path:
     """Write labels ``data`` to ``path`` (``.tif``/``.tiff`` or ``.zarr``), atomically.
 
     ``placement`` (:func:`labels_placement` of the layer) is written with it: a TIFF gets
-    the pixel size, a 2D ``.zarr`` becomes an OME-Zarr label image with the scale,
-    translation and units (before, both reopened at scale 1 and at the origin).
+    the pixel size, a ``.zarr`` becomes an OME-Zarr label image with the scale,
+    translation and units (before, both reopened at scale 1 and at the origin); a stack's
+    (3D) has its first axis (``z``, or ``t`` as the layer's axis labels say) placed too.
 
     Raises
     ------
