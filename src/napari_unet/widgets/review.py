@@ -113,7 +113,7 @@ class ReviewWidget(Container):
             self._set_enabled(self.review is not None)
             return False
         self.shutdown()
-        resumed = review.review_file.exists()
+        resumed = review.resumed  # a review file there before Open (not the one it wrote)
         self.review, self._model_name, self._request = review, req["name"], req
         self.writer = Writer(review, on_error=lambda e: self._bridge.save_failed.emit(str(e)))
         review.on_conflict = lambda e: self._bridge.conflict.emit(str(e))  # labels kept aside

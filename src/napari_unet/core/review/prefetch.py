@@ -43,6 +43,7 @@ from napari_unet.core.review.items import (
 from napari_unet.core.review.predictor_setup import LoadLater, build_or_why
 from napari_unet.core.review.refit import refit
 from napari_unet.core.review.session import Review
+from napari_unet.core.review.stale import stale
 
 __all__ = ["Item", "LoadLater", "Prefetcher", "editable_labels", "model_key"]
 
@@ -147,13 +148,11 @@ class Prefetcher:
 
         Before, a rewritten image was shown from memory with its old pixels and no
         "changed" warning, and one that failed to read (a file still being copied) stayed
-        failed for the whole session. An item whose file's stamp is not known is read
-        again too (before, an image saved by the reviewer was never read again).
+        failed for the whole session. Reviewed labels whose file is gone: :func:`stale`.
         """
         for name in names:
-            stamp = file_stamp(self.review.path(name))
             item = self._cache.get(name)
-            if item is not None and item.stamp != stamp:
+            if item is not None and stale(self.review, item, self.unsaved):
                 self._drop(name)
             if name in self._failed and self._failed[name][1] != failure_stamp(self.review, name):
                 del self._failed[name]

@@ -106,6 +106,7 @@ class Review:
         self.names = [p.name for p in self.images]
         self.entries = {n: Entry(n) for n in self.names}
         self.current = 0
+        self.resumed = self.review_file.exists()  # before the stems' claims may write one
         current = self._load()
         new, self._in_full = [n for n in self.names if n not in self._written], named_in_full(self)
         carry_renamed(self, current)  # sets renamed: images renamed since, (old, new)
