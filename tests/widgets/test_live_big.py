@@ -173,8 +173,14 @@ def test_accept_all_merges_the_region_box_as_the_whole_plane_did(
     labels.data[5, 5] = 4000  # a high id far from the region: new ids go above it
     shapes = viewer.add_shapes([[[100, 120], [100, 300], [260, 300], [260, 120]]], name="r")
     widget._region_box.value = shapes
-    region = np.zeros((size, size), bool)
-    region[100:261, 120:301] = True
+    rectangle = np.zeros((size, size), bool)
+    rectangle[100:261, 120:301] = True
+    # every predicted object with a pixel in the rectangle, whole (a connected run of one id)
+    pieces = skimage.measure.label(np.array(live.data), background=0, connectivity=1)
+    region = np.isin(pieces, np.unique(pieces[rectangle & (pieces > 0)]))
+    assert (region & ~rectangle).any()  # some objects cross the rectangle's sides
+    rows, cols = np.nonzero(region | rectangle)
+    grown = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
     before = np.array(labels.data)
     expected = merge_prediction(before, np.array(live.data), region)  # the whole-plane merge
     merges = _record_shapes(monkeypatch, skimage.measure, "label")
@@ -182,7 +188,7 @@ def test_accept_all_merges_the_region_box_as_the_whole_plane_did(
     monkeypatch.undo()
     np.testing.assert_array_equal(labels.data, expected)  # same cells, same ids
     assert added == len(np.unique(expected[expected != before])) > 10
-    assert merges and all(h * w <= 161 * 181 for h, w in merges)  # the region's box
+    assert merges and all(h * w <= grown < size * size for h, w in merges)  # not the plane
     labels.undo()  # one undo step
     np.testing.assert_array_equal(labels.data, before)
     widget.stop()
