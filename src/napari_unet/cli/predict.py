@@ -27,6 +27,7 @@ from napari_unet.cli.predict_package import input_pixel_size, write_labels
 from napari_unet.core.errors import InputError
 from napari_unet.core.images.io import is_zarr, read_image, write_image, wrong_output_kind
 from napari_unet.core.images.named import check_planes
+from napari_unet.core.inference.cluster import check_scheduler
 from napari_unet.core.inference.scale import AUTO
 
 
@@ -219,6 +220,7 @@ def _predict_all(args: argparse.Namespace) -> int:
             "cluster chunk by chunk; predict without --scheduler, or with --background auto "
             "or keep"
         )
+    check_scheduler(args.scheduler)  # a malformed address: before any image is read
     sources = once([read_path(p) for p in collect_inputs(args.inputs, images_only=True)])
     damaged = check_sources(sources)  # a label image's ids are no pixels: before any work
     if args.outdir.exists() and not args.outdir.is_dir():

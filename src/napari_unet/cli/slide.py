@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
 def _label(args: argparse.Namespace) -> int:
     from napari_unet.core.device import choose_device
     from napari_unet.core.images.omezarr import check_label_name
+    from napari_unet.core.inference.cluster import check_scheduler
     from napari_unet.core.inference.plan import Predictor
     from napari_unet.core.inference.postprocess import Postprocess
     from napari_unet.core.inference.slide import iter_segment_slide, slide_tile
@@ -151,6 +152,7 @@ def _label(args: argparse.Namespace) -> int:
     if out is not None:  # before the model is loaded (iter_segment_slide refuses it too)
         check_store_name(out, f"-o {out}")
     check_label_name(args.labels_name)  # before the model is loaded (iter_segment_slide too)
+    check_scheduler(args.scheduler)  # likewise; before: after the whole slide was read
     _check_writable(args)
     model, metadata = load_model(_model_file(args), device="cpu")
     post = Postprocess.for_model(

@@ -1,12 +1,14 @@
 """Running dask tasks here or on a ``dask.distributed`` cluster (:func:`iter_tasks`).
 
 The connection to a scheduler address is checked before any ``Client`` exists: a malformed
-address, a port that is not a dask scheduler's (an sshd greeting, the dashboard's HTTP
-port) and a closed ``Client`` are each one :class:`~napari_unet.core.errors.InputError`
-naming the address, raised at once or after a bounded wait, never a hang or dask's own
-allocation error. A scheduler without workers gets the tasks all the same (an adaptive
-cluster starts its workers only then) and, while none has come after :data:`WORKER_WAIT_S`,
-one RuntimeWarning saying how to start one; the run keeps waiting. Used by
+address (:func:`check_scheduler`, which callers also run before any other work), a port
+out of range, a ``tls://`` address without dask's TLS settings, a port that is not a dask
+scheduler's (an sshd greeting, the dashboard's HTTP port) and a closed ``Client`` are each
+one :class:`~napari_unet.core.errors.InputError` naming the address, raised at once or
+after a bounded wait, never a hang, a traceback or dask's own allocation error. A scheduler
+without workers gets the tasks all the same (an adaptive cluster starts its workers only
+then) and, while none has come after :data:`WORKER_WAIT_S`, one RuntimeWarning saying how
+to start one; the run keeps waiting. Used by
 :mod:`~napari_unet.core.inference.chunked` and :mod:`~napari_unet.core.inference.slide`.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Generator
 
 from napari_unet.core.errors import InputError
 
-__all__ = ["iter_tasks"]
+__all__ = ["check_scheduler", "iter_tasks"]
 
 #: Seconds without a worker (and no task finished) before the warning that none has come.
 WORKER_WAIT_S = 60.0
@@ -42,12 +44,9 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
         for index, task in enumerate(tasks):
             yield index, dask.compute(task, scheduler="synchronous")[0]
         return
-    try:
-        from distributed import as_completed
-    except ImportError as exc:
-        raise InputError(
-            "a scheduler address needs dask.distributed: pip install distributed"
-        ) from exc
+    _need_distributed()
+    from distributed import as_completed
+
     if isinstance(scheduler, str):
         with _connect(scheduler) as client:
             yield from iter_tasks(tasks, client)
@@ -65,6 +64,27 @@ def iter_tasks(tasks: list, scheduler=None) -> Generator[tuple[int, object], Non
     finally:
         if done < len(futures):  # stopped (closed, Ctrl-C) or failed: tasks may be running
             _cancel_and_wait(scheduler, futures)
+
+
+def check_scheduler(scheduler) -> None:
+    """Refuse a malformed scheduler address at once (no network): call it before any work.
+
+    ``scheduler`` as for :func:`iter_tasks`: None (or empty) and a ``Client`` pass. Before,
+    the address was first checked when the tasks were sent, after the model had loaded and
+    the whole slide had been read for its statistics.
+    """
+    if scheduler and isinstance(scheduler, str):
+        _need_distributed()
+        _check_address(scheduler)
+
+
+def _need_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            "a scheduler address needs dask.distributed: pip install distributed"
+        ) from exc
 
 
 def _connect(address: str):
@@ -86,19 +106,33 @@ def _connect(address: str):
     problem = None
     try:
         client = Client(address, set_as_default=False, timeout=timeout)
-    except (ValueError, MemoryError) as exc:  # another malformed address dask finds
-        problem = str(exc) or type(exc).__name__
+    except OSError:  # unreachable, refused, timed out: dask's own words, as before
+        raise
+    except Exception as exc:  # noqa: BLE001 - an address dask cannot use (before: a traceback)
+        problem = _TLS if "TLS" in str(exc) else str(exc) or type(exc).__name__
     if problem is not None:  # raised here, not in the except: see _check_address
         raise InputError(_bad_address(address, problem))
     return client
 
 
 def _bad_address(address: str, problem: str) -> str:
-    return f"scheduler {address!r}: {problem}; give an address such as tcp://host:8786"
+    then = "set them, or give" if problem == _TLS else "give"
+    return f"scheduler {address!r}: {problem}; {then} an address such as tcp://host:8786"
+
+
+#: Why a ``tls://`` address cannot be used: dask's TLS settings are missing.
+_TLS = (
+    "a TLS scheduler needs dask's TLS settings (distributed.comm.tls.ca-file, "
+    "distributed.comm.tls.client.cert and .key, in dask's configuration or as "
+    "DASK_DISTRIBUTED__COMM__TLS__* variables)"
+)
 
 
 def _check_address(address: str) -> None:
-    """Refuse a malformed scheduler address (no port, an unknown scheme) before any Client.
+    """Refuse a malformed scheduler address before any Client.
+
+    No port, a port out of range (before: dask waited its whole connect timeout), an unknown
+    scheme, a ``tls://`` address without dask's TLS settings (before: a TypeError traceback).
 
     Before, ``Client("localhost")`` raised in its own ``__init__``: the half-built Client
     stayed referenced by the error's traceback (the context of the InputError raised
@@ -113,11 +147,28 @@ def _check_address(address: str) -> None:
         scheme, location = parse_address(address)
         get_backend(scheme)  # "unknown address scheme 'foo'"
         if scheme != "inproc":  # in-process addresses have no port
-            parse_host_port(location)  # "missing port number in address 'localhost'"
+            _, port = parse_host_port(location)  # "missing port number in address 'x'"
+            if not 0 < port < 65536:
+                problem = f"port {port} is not a TCP port (1-65535)"
+        if problem is None and scheme == "tls" and not _has_tls_settings():
+            problem = _TLS
     except (ValueError, TypeError) as exc:
         problem = str(exc)
     if problem is not None:
         raise InputError(_bad_address(address, problem))
+
+
+def _has_tls_settings() -> bool:
+    """Whether a ``Client`` of a ``tls://`` address gets an SSL context from dask's settings."""
+    import dask
+    from distributed.security import Security
+
+    if dask.config.get("distributed.client.security-loader", None):
+        return True  # the loader gives the context: left to Client
+    try:
+        return Security().get_connection_args("client").get("ssl_context") is not None
+    except Exception:  # noqa: BLE001 - a setting naming a missing file: Client says which
+        return True
 
 
 def _probe(address: str, timeout: float) -> None:

@@ -39,6 +39,7 @@ from napari_unet.core.files import atomic_folder
 from napari_unet.core.images import omezarr
 from napari_unet.core.inference import chunklabels, slidestore
 from napari_unet.core.inference.chunked import iter_store, iter_tasks
+from napari_unet.core.inference.cluster import check_scheduler
 from napari_unet.core.inference.postprocess import Postprocess
 from napari_unet.core.inference.slide_checks import (
     NOT_FOR_SLIDES,
@@ -148,6 +149,7 @@ def iter_segment_slide(
     The result's ``warnings`` are the out-of-domain signs ``segment`` warns of
     (:func:`.slide_checks.slide_warnings`), returned, not issued.
     """
+    check_scheduler(scheduler)  # a malformed address: before the slide is read
     slidestore.check_slide_input(src)
     image = omezarr.open_image(src)
     check_settings(predictor, image.data, post)
@@ -365,6 +367,7 @@ def segment_slide(
             f"array or OME-Zarr image (got a {type(src).__module__}.{type(src).__name__}); "
             "for an image in memory, use segment(model, image)"
         )
+    check_scheduler(scheduler)  # a malformed address: at once, not after reading the slide
     size = check_object_size(kwargs.get("object_size"))  # "auto" and "none": the own scale
     kwargs["object_size"] = None if size == AUTO else size
     for key, why in NOT_FOR_SLIDES.items():
