@@ -14,6 +14,12 @@ one is no undo (:func:`_taken_off`). A new stroke clears the redo history: an un
 by a stroke within one second still shows as the undone item gone, so its box is compared.
 A script that writes into the data without napari's history is seen at Stop (or when the
 data is replaced).
+
+napari puts new, empty deques on a layer made read-only (Evaluate copying it, the Annotate
+dock accepting into it or leaving it), and those docks put the items back after. Items gone
+with replaced deques were dropped, not undone (:meth:`EditWatch._moved`): their boxes are
+compared as strokes, and they are not new when they come back. Before, every item seen
+was taken back as an undo, and what the user had erased was no longer annotated background.
 """
 
 from __future__ import annotations
@@ -32,35 +38,43 @@ class EditWatch:
         self.layer = layer
         self._data = None  # the data object seen: another one means a replaced plane
         self._items: list | None = None  # the history items seen (kept, so ids stay theirs)
+        self._deques: tuple | None = None  # napari's (undo, redo) deques seen
+        self._dropped: list = []  # items napari dropped with its deques (they may come back)
         #: Pixels compared so far (work done, for tests).
         self.compared = 0
 
-    def _history(self) -> tuple[list, list] | None:
-        from napari_unet.widgets._history import undo_history
+    def _moved(self, full: bool) -> tuple[list, list] | None:
+        """``(undos, dropped)`` since the last look; None: not known (the whole plane).
 
-        return undo_history(self.layer)
-
-    def _moved(self, full: bool) -> list | None:
-        """The history items undone or redone since the last look; None: not known.
-
-        Not known (the whole plane may differ) if ``full``, the first time, after the data
-        was replaced, or without napari's history.
+        ``undos``: the history items undone or redone. ``dropped``: items gone with deques
+        napari replaced (below), whose boxes are compared as strokes. Not known if ``full``,
+        the first time, after the data was replaced, or without napari's history.
         """
-        history, seen = self._history(), self._items
+        from napari_unet.widgets._history import history_deques
+
+        deques, seen, was = history_deques(self.layer), self._items, self._deques
         replaced = self.layer.data is not self._data
-        self._data = self.layer.data
-        self._items = None if history is None else (list(history[0]), list(history[1]))
+        self._data, self._deques = self.layer.data, deques
+        history = None if deques is None else (list(deques[0]), list(deques[1]))
+        self._items = history
         if full or replaced or history is None or seen is None:
+            self._dropped = []
             return None
         # A new item of the undo history is a stroke, sent by its paint event; an undo or a
         # redo moves an item from one history to the other (napari copies it). An item
         # that fell off the old end of a full history (napari keeps 100) is neither.
         limit = int(getattr(self.layer, "_history_limit", 100) or 100)
-        moved = []
-        for was, now in zip(seen, self._items, strict=True):
-            moved += _taken_off(was, now, limit)
-        old = {id(i) for part in seen for i in part}
-        return moved + [i for i in history[1] if id(i) not in old]
+        old = {id(i) for i in [*self._dropped, *seen[0], *seen[1]]}
+        moved, dropped, same = [], [], _same(was, deques)
+        for was_items, now_items, kept in zip(seen, history, same, strict=True):
+            if kept:
+                moved += _taken_off(was_items, now_items, limit)
+            else:  # new deques: their items gone were dropped by napari, not undone
+                now = {id(i) for i in now_items}
+                dropped += [i for i in was_items if id(i) not in now]
+        if not all(same):  # kept until napari's deques change again: a dock gives them back
+            self._dropped = dropped
+        return moved + [i for i in history[1] if id(i) not in old], dropped
 
     def boxes(self, shape: tuple[int, int], full: bool = False) -> list[tuple[int, int, int, int]]:
         """The ``(y0, y1, x0, x1)`` boxes to compare with the copy sent (none: no change).
@@ -72,22 +86,26 @@ class EditWatch:
         items = self._moved(full)
         if items is None:
             return [(0, shape[0], 0, shape[1])]
-        boxes = (changed_box(item, shape) for item in items)
+        boxes = (changed_box(item, shape) for item in items[0] + items[1])
         return [b for b in boxes if b is not None]
 
-    def look(self, shape: tuple[int, int], full: bool = False) -> tuple[list, bool]:
-        """``(undos, whole)``: what changed since the last look, for the Live dock to send.
+    def look(self, shape: tuple[int, int], full: bool = False) -> tuple[list, list]:
+        """``(undos, strokes)``: what changed since the last look, for the Live dock to send.
 
         ``undos``: a ``(box, touched)`` pair per undo or redo (``touched``: the pixels it
-        wrote, within ``box``), sent as taken back. ``whole``: compare the whole plane too,
-        its changes sent as strokes: with ``full``, or where what changed is not known to be
-        an undo (the data replaced, no napari history, the first look).
+        wrote, within ``box``), sent as taken back. ``strokes``: boxes to compare, their
+        changes sent as strokes: the whole plane with ``full`` or where what changed is not
+        known to be an undo (the data replaced, no napari history, the first look); the
+        boxes of the items napari dropped with its history (a layer made read-only).
         """
+        whole = [(0, shape[0], 0, shape[1])]
         items = self._moved(False)  # None: not known to be undos (the whole plane)
         if items is None:
-            return [], True
-        undos = ((changed_box(item, shape), item) for item in items)
-        return [(b, touched(item, b)) for b, item in undos if b is not None], full
+            return [], whole
+        undos = ((changed_box(item, shape), item) for item in items[0])
+        dropped = (changed_box(item, shape) for item in items[1])
+        strokes = whole if full else [b for b in dropped if b is not None]
+        return [(b, touched(item, b)) for b, item in undos if b is not None], strokes
 
     def differing_box(self, data, mirror: np.ndarray, box):
         """The box of the pixels of ``data`` that differ from ``mirror`` within ``box``."""
@@ -112,6 +130,13 @@ def _taken_off(was: list, now: list, limit: int) -> list:
     else:
         first = len(was) if came and len(now) >= limit else 0
     return [item for item in was[first:] if id(item) not in ids]
+
+
+def _same(was: tuple | None, now: tuple | None) -> tuple[bool, bool]:
+    """Whether napari's undo and redo deques are still those seen (not replaced)."""
+    if was is None or now is None:
+        return False, False
+    return was[0] is now[0], was[1] is now[1]
 
 
 def differing_box(data, mirror: np.ndarray, box):

@@ -50,6 +50,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from napari_unet.widgets._held_layers import holders
 from napari_unet.widgets._live_boxes import grown
 from napari_unet.widgets._live_edits import EditWatch
 from napari_unet.widgets._live_parts import FILE
@@ -306,23 +307,23 @@ def send_diff(dock, full: bool = False) -> None:
         return
     if private(dock._annotations, "_block_history", False) or reshaped(dock) is not None:
         return
+    if not full and holders(dock._annotations):  # read-only for another dock: napari
+        return  # dropped its history, which the dock gives back (seen when it lets go)
     _send_look(dock, full)
 
 
 def _send_look(dock, full: bool) -> None:
     """Send napari's undos and redos since the last look as taken back, the rest as strokes.
 
-    The rest (compared on the whole plane with ``full``, after the data was replaced or
-    without napari's history): a cell erased there, by a script too, is annotated
-    background. Before, it was sent as taken back, no longer annotated.
+    The rest (the whole plane with ``full``, after the data was replaced or without
+    napari's history; where napari dropped its history, :class:`EditWatch`): a cell erased
+    there, by a script too, is annotated background, not taken back.
     """
     _same_type(dock, np.dtype(dock._annotations.data.dtype))
-    undos, whole = dock._edits.look(dock._mirror.shape, full=full)
+    undos, strokes = dock._edits.look(dock._mirror.shape, full=full)
     for box, touched in undos:
         _send_undo(dock, box, touched)
-    if whole:
-        h, w = dock._mirror.shape
-        _send_changes(dock, [(0, h, 0, w)], undone=False)
+    _send_changes(dock, strokes, undone=False)
 
 
 def _send_undo(dock, box, touched) -> None:
