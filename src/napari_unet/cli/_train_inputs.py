@@ -42,19 +42,18 @@ def image_and_label_files(
     of an image beside them, and its label files those that are
     (:func:`~napari_unet.core.review.folders.images_only`, as predict and measure read a
     folder); a note says so. Before, every file of it was an image and a label file, each
-    paired with itself (an image's grey values trained as its own labels). ``note``: print
-    the note.
+    paired with itself (an image's grey values trained as its own labels). An images
+    folder apart from its labels loses those files too (:func:`_images_of`). ``note``:
+    print the notes.
     """
     from napari_unet.cli.measure import image_name
     from napari_unet.core.review.folders import images_only
 
     both = {p.resolve() for p in images if p.is_dir()} & {p.resolve() for p in labels}
-    if not both:
-        return expand(images, flags[0]), expand(labels, flags[1], labels=True)
     out_images, out_labels = [], []
     for folder in images:
         if folder.resolve() not in both:
-            out_images += expand([folder], flags[0])
+            out_images += _images_of(folder, flags[0], note)
             continue
         found = expand([folder], flags[0])
         alone = images_only(found)
@@ -75,6 +74,30 @@ def image_and_label_files(
         out_labels += named
     out_labels += expand([p for p in labels if p.resolve() not in both], flags[1], labels=True)
     return out_images, out_labels
+
+
+def _images_of(path: Path, flag: str, note: bool) -> list[Path]:
+    """The images of a file or folder of ``--images`` (or ``--val``).
+
+    Of a folder, the files named as the labels or results of an image beside them
+    (``a_labels.tif`` beside ``a.png``, which ``predict -o`` into the images folder writes)
+    are left out with a note, as predict, evaluate and measure read a folder
+    (:func:`~napari_unet.core.review.folders.images_only`). Before, they were counted as
+    images: "2 images (--images) but 1 label files (--labels)".
+    """
+    from napari_unet.core.review.folders import images_only
+
+    found = expand([path], flag)
+    if not path.is_dir() or path.suffix.lower() == ".zarr":
+        return found
+    kept = images_only(found)
+    left = [q.name for q in found if q not in kept]
+    if left and note:
+        print(f"napari-unet train: note: {flag} {path}: left out {len(left)} file(s) named "
+              f"as the labels or results of an image beside them ({', '.join(left[:3])}"
+              f"{', ...' if len(left) > 3 else ''}); give a file by name to train on it",
+              file=sys.stderr)  # fmt: skip
+    return kept
 
 
 def check_not_own_labels(paired, flags: tuple[str, str]) -> None:

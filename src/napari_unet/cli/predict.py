@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from napari_unet.cli._args import (
     progress_bar,
     run_each,
 )
+from napari_unet.cli._outdir import make_folder, remove_made
 from napari_unet.cli._predict_sources import (
     check_sources,
     named_after,
@@ -204,8 +204,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _predict_all(args: argparse.Namespace) -> int:
-    from napari_unet.cli.predict_package import load_or_run
-
     for name in ("tile", "batch"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -228,15 +226,19 @@ def _predict_all(args: argparse.Namespace) -> int:
     store = bool(args.scheduler)  # predicted on the cluster into a Zarr store
     plan = [(src, _outputs(src, args.outdir, args.probabilities, store)) for src in sources]
     _check_outputs(plan, args.overwrite)
+    made = make_folder(args.outdir)
+    status = 2
     try:
-        args.outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # before: the bare "[Errno 30] Read-only file system: 'out'"
-        raise InputError(
-            f"cannot make the output folder {args.outdir}: {exc.strerror or exc}; choose "
-            "another -o"
-        ) from None
-    if not os.access(args.outdir, os.W_OK | os.X_OK):  # before the work, not after it
-        raise InputError(f"cannot write into {args.outdir}: the folder is not writable")
+        status = _predict_into(args, plan, damaged)
+    finally:
+        if status:  # a wrong model name or --threshold: the folder made is not left behind
+            remove_made(made)
+    return status
+
+
+def _predict_into(args: argparse.Namespace, plan: list, damaged: dict) -> int:
+    from napari_unet.cli.predict_package import load_or_run
+
     loaded = load_or_run(args, plan)  # another tool's bioimage.io package runs there
     if isinstance(loaded, int):
         return loaded

@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
             "local cluster (--workers) or on a dask.distributed cluster (--scheduler)."
         ),
     )
-    add_option(parser, "model", key="model", metavar="MODEL")
+    add_option(parser, "model", key="slide_model", metavar="MODEL")
     add_option(parser, "input", key="slide_input", type=Path, metavar="INPUT")
     add_option(
         parser,
@@ -233,9 +233,17 @@ def _check_writable(args: argparse.Namespace) -> None:
 
 def _model_file(args: argparse.Namespace) -> Path:
     """The model file; for ``auto``, the built-in model chosen on five windows of the image."""
+    from napari_unet.core.exchange.identity import is_package_file
     from napari_unet.core.images.io import read_image
     from napari_unet.core.models.pretrained import AUTO, choose_pretrained, resolve_model
 
+    if is_package_file(args.model):  # before: "this is a zip archive, not a model file"
+        stem = Path(args.model).stem
+        raise InputError(
+            f"{args.model}: this is a bioimage.io model package; slide needs a napari-unet "
+            f"model file: turn it into one first with: napari-unet import {args.model} -o "
+            f"{stem}.safetensors (packages that napari-unet exported)"
+        )
     if str(args.model) != AUTO or Path(args.model).is_file():
         return resolve_model(args.model)
     name = choose_pretrained(read_image(args.input, lazy=True), channel=args.channel)

@@ -36,6 +36,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "(2 classes and each cell's distance to its outline); see docs/training.md#heads",
         "init": "fine-tune from this model file or built-in model (nuclei, nuclei-brightfield, "
         "or auto: the one most training images get); same architecture and class count",
+        "init_file": "the model file (.safetensors) to fine-tune when starting from a model "
+        "file (built-in models are chosen in start from); same architecture and class count",
         "resume": "continue a run saved by napari-unet (the optimiser state beside the model "
         "file), up to the total number of steps (the run's own unless steps are given), "
         "validated as it was unless validation is given again",
@@ -60,6 +62,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "batch": "tiles per forward pass (halved automatically when a GPU runs out of memory)",
         "device": "where the model runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
         "cuda, cuda:N or mps",
+        "dock_device": "where the model runs: auto (CUDA, then Apple MPS, then the CPU), cpu, "
+        "cuda (the first CUDA GPU) or mps",
         "precision": "arithmetic: fp32, or fp16/bf16 on a CUDA GPU; bf16 also on a CPU with "
         "AMX (about 2x faster there, probabilities within a few hundredths); elsewhere the CPU "
         "computes in fp32",
@@ -92,6 +96,10 @@ OPTIONS: dict[str, dict[str, str]] = {
         "to predict with it or fine-tune it later",
     },
     "Whole-slide images": {
+        "slide_model": "the model: a model file (.safetensors) or a built-in model name "
+        "(nuclei: fluorescence; nuclei-brightfield: brightfield and H&E histology; auto: one "
+        "of the two, chosen on five windows of the image); a bioimage.io package napari-unet "
+        "exported (.zip) becomes a model file with napari-unet import",
         "slide_input": "a Zarr array or an OME-Zarr image (one 2D plane, channels allowed), "
         "read chunk by chunk",
         "slide_output": "the label store to write (an OME-Zarr label image); default for "
@@ -177,6 +185,8 @@ OPTIONS: dict[str, dict[str, str]] = {
         "gap": "background gap between touching cells in the training target, in pixels",
         "class_weights": "class balance w_c: balanced (each class weighs the same in total), "
         "none (all 1), or one weight per class",
+        "dock_class_weights": "class balance w_c: balanced (each class weighs the same in "
+        "total) or none (all 1); one weight per class: napari-unet weights --class-weights",
         "mode": "target classes: binary (cell, background) or 3class (background, interior, "
         "boundary)",
         "show_target": "also show the separated training target as a Labels layer",

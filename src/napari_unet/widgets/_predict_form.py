@@ -131,7 +131,7 @@ class PredictForm(ModelFiles, PredictDisplay, Container):
         self.tooltips(
             model=self._source, model_file=self._model_file, image=self._image,
             channel=self._channel, object_size=self._size, estimate_size=self._estimate,
-            tile=self._tile, device=self._device, scope=self._scope,
+            tile=self._tile, dock_device=self._device, scope=self._scope,
             threshold=self._threshold, min_size=self._min_size, split=self._split,
             seed_level=self._seed_level, flips=self._flips, background=self._background,
             denoise=self._denoise, add_probabilities=self._probabilities,

@@ -85,7 +85,7 @@ class WeightMapWidget(_layers.KeepsPicks, Container):
         self._run = PushButton(text="Compute weight map")
         for widget, key in (
             (self._labels_box, "labels"), (self._mask, "region"), (self._w0, "w0"),
-            (self._sigma, "sigma"), (self._gap, "gap"), (self._class_weights, "class_weights"),
+            (self._sigma, "sigma"), (self._gap, "gap"), (self._class_weights, "dock_class_weights"),
             (self._mode, "mode"), (self._show_target, "show_target"), (self._live, "live"),
             (self._run, "compute"),
         ):  # fmt: skip

@@ -120,12 +120,15 @@ def check_object_size(value) -> float | str | None:
     Raises
     ------
     InputError
-        For zero, negative, NaN or infinite sizes, booleans, and text other than a number
-        or ``"estimate"``.
+        For zero, negative, NaN or infinite sizes, booleans, and text other than a number,
+        ``"estimate"``, ``"auto"`` or ``"none"``.
     """
     if value is None:
         return None
-    expected = "a typical object diameter in pixels (a positive number), 'estimate' or 'auto'"
+    expected = (  # before, 'none' was left out, though --help offers it and it is taken
+        "a typical object diameter in pixels (a positive number), 'estimate', 'auto' or "
+        "'none' (the image's own scale)"
+    )
     if isinstance(value, str):
         text = value.strip().lower()
         if text in (ESTIMATE, AUTO):
@@ -141,7 +144,8 @@ def check_object_size(value) -> float | str | None:
     else:
         raise InputError(f"object size must be {expected}; got {value!r}")
     if not math.isfinite(number) or number <= 0:
-        raise InputError(f"object size must be {expected}; got {value!r}")
+        zero = "; for no rescaling give 'none'" if number == 0 else ""
+        raise InputError(f"object size must be {expected}; got {value!r}{zero}")
     return number
 
 
