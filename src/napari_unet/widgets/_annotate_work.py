@@ -26,7 +26,6 @@ changed pixels froze napari for 7-10 s with no word of progress.
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from napari_unet.widgets._annotate_export import start_export
 from napari_unet.widgets._annotate_tiff import import_refusal
 from napari_unet.widgets._evaluate_work import restore_history
 from napari_unet.widgets._held_layers import hold, release
+from napari_unet.widgets._pending_writes import PARTS, WRITING, finish_writing, writer
 from napari_unet.widgets._private import real
 
 __all__ = [
@@ -59,14 +59,9 @@ __all__ = [
 
 #: Pixels written into the annotations per turn of the event loop (about 0.3 s of napari's).
 PART_PIXELS = 2_000_000
-#: What writes into each layer of :data:`ACCEPTING` now: "Accept prediction" or "Import TIFF".
-_WRITING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: Each layer being written into part by part -> the function that writes the rest at once.
-_PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _writer(layer) -> str:
-    return _WRITING.get(layer, "Accept prediction")
+#: What writes into each layer of :data:`ACCEPTING` now, and each layer written in parts ->
+#: the function that writes the rest at once (:mod:`._pending_writes`: other docks wait).
+_WRITING, _PARTS, _writer = WRITING, PARTS, writer
 
 
 def _take(dock, labels, what: str) -> tuple:
@@ -278,22 +273,6 @@ def _write_parts(dock, labels, change, kept, doing: str, finish: Callable[[], No
 
     _PARTS[labels] = rest
     part()
-
-
-def finish_writing(labels) -> None:
-    """Write at once what an accept (or import) still has to write into ``labels``.
-
-    Called before a save that cannot wait (napari closing, the session ending): the layer,
-    and so the project, then holds the whole accept, as one undo step. Before, the save
-    took the layer mid-way: half an accept, its cells cut at a part's edge.
-    """
-    rest = None if labels is None else _PARTS.get(labels)
-    if rest is None:
-        return
-    try:
-        rest()
-    except Exception as exc:  # noqa: BLE001 - said; the save goes on with what was written
-        show_error(f"Could not finish writing into {labels.name!r}: {in_words(exc)}")
 
 
 def _written_meanwhile(labels, idx, values) -> bool:

@@ -94,10 +94,13 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
     InputError
         No prediction or ground truth, the same layer on both sides, different shapes, a
         prediction that does not lie on the ground truth's pixels (:func:`check_overlay`),
-        a Shapes region without shapes or a region of another shape.
+        a Shapes region without shapes or a region of another shape, or a layer the
+        Annotate dock's accept (or import) still works on (one written in parts is written
+        at once first, :func:`~._pending_writes.settle`: before, half of it was scored).
     """
     from napari.layers import Shapes
 
+    from napari_unet.widgets._pending_writes import settle
     from napari_unet.widgets._regions import check_same_grid, shapes_in_pixels
 
     if not predictions or gt_layer is None:
@@ -133,6 +136,7 @@ def plan(predictions: list, gt_layer, region_layer, per_plane: bool) -> tuple[Pl
             )
         region = ("labels", region_layer.name, _data(region_layer))
         layers.append(region_layer)
+    settle(layers, "press Evaluate again")  # an accept written in parts: all of it first
     planes = shape[0] if per_plane and _stack(shape) else 1
     preds = [(layer.name, _data(layer)) for layer in predictions]
     return Plan(_data(gt_layer), preds, region, per_plane, planes * len(preds)), layers

@@ -9,6 +9,9 @@
   _live_loading.Pending` token), not the picker's at the end of the load.
 - **A trainer refused** (the plane is not as the model reads it, say) is a message on the
   status line, not a traceback.
+- **An Annotate accept (or import) still written in parts** into the annotations is
+  written at once first (:func:`~napari_unet.widgets._pending_writes.settle`), and Start is
+  refused while it is still computed: before, the run began on half of it.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ def new_trainer(dock, loaded, started) -> tuple | None:
     """
     from napari_unet.core.live.trainer import LiveTrainer
     from napari_unet.widgets._live_inputs import read_inputs
+    from napari_unet.widgets._pending_writes import settle
 
     model, meta = loaded
     try:  # a stack's plane in view; other images that do not fit are left out
+        others = list(dock._viewer.layers) if dock._others.value else []
+        settle([dock._labels_box.value, *others], "press Start again")  # an accept: all of it
         inputs = read_inputs(dock, int(model.in_channels))
     except (InputError, OSError) as exc:
         dock._start.enabled = dock.trainer is None or not dock.trainer.running

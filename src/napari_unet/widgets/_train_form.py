@@ -33,7 +33,7 @@ from napari_unet.core.training.config import (
 )
 from napari_unet.widgets import _layers
 from napari_unet.widgets._labels_default import LabelsDefault
-from napari_unet.widgets._train_helpers import RegionDefault, foreign_pair, val_text
+from napari_unet.widgets._train_helpers import RegionDefault, foreign_pair, typed_path, val_text
 
 #: Start from the built-in model chosen by the training images (``auto``).
 BUILTIN = "built-in model (by the image)"
@@ -140,11 +140,11 @@ class TrainForm(Container):
             (self._image, "image"), (self._labels_box, "labels"), (self._region, "region"),
             (self._add_pair, "add_pair"), (self._clear_pairs, "clear_pairs"),
             (self._preset, "arch"), (self._head, "head"), (self._start_from, "start_from"),
-            (self._init_file, "init"),
+            (self._init_file, "init_file"),
             (self._steps, "steps"), (self._lr, "lr"), (self._batch, "batch_size"),
             (self._crop, "crop_size"), (self._val_every, "val_every"),
             (self._val_image, "validation"), (self._val_labels, "val_labels"),
-            (self._robust, "robust"), (self._device, "device"), (self._save_path, "save_to"),
+            (self._robust, "robust"), (self._device, "dock_device"), (self._save_path, "save_to"),
         ):  # fmt: skip
             widget.tooltip = describe(key)
 
@@ -198,7 +198,7 @@ class TrainForm(Container):
     def _val_text(self) -> str:
         """Which labels a validation image is scored against ("" without one)."""
         trained = [(self._image.value, self._labels_box.value)] + [p[:2] for p in self._pairs]
-        return val_text(_layer(self._val_image.value), self._val_labels.value, trained)
+        return val_text(self._val_image.value, self._val_labels.value, trained, self._viewer)
 
     # -- the idle status line -------------------------------------------------------------
     def idle_text(self) -> str:
@@ -372,8 +372,8 @@ class TrainForm(Container):
             return pretrained_path(name)
         if self._start_from.value == SCRATCH:
             return None
-        init = self._init_file.value
-        if init is None or str(init) in ("", "."):
+        init = typed_path(self._init_file.value)  # a typed ~/m.safetensors: the home folder's
+        if init is None:
             raise InputError("choose a model file to fine-tune from, or start from scratch")
         return init
 

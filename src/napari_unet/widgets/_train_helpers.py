@@ -62,7 +62,7 @@ class RegionDefault(LabelsDefault):
         return any(self.auto is ly for ly in offered)
 
 
-def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> dict:
+def snapshot(pairs, val_image, val_labels, in_channels: int | None = None, val_region=None) -> dict:
     """Copies of the training layers' data, taken on the GUI thread for the worker.
 
     Lazy data (dask, zarr) is not copied: the worker reads it (:func:`read_then_train`).
@@ -76,10 +76,14 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     pixels (scale, translate, rotation: :func:`~napari_unet.widgets._regions.check_same_grid`,
     as the Live dock checks): before, Train learned from annotations misaligned with the
     cells they were drawn over. Or when a pair's labels are the Review dock's labels of
-    another image (:func:`foreign_pair`).
+    another image (:func:`foreign_pair`). Or while the Annotate dock's accept (or import)
+    is still computed: one written in parts is written at once first
+    (:func:`~._pending_writes.settle`; before, half of it was copied). ``val_region``: the
+    validation image's annotated region (:func:`val_region`), scored inside only.
     """
     from napari_unet.core.annotation.axes import check_labelled_named_planes
     from napari_unet.core.errors import InputError
+    from napari_unet.widgets._pending_writes import settle
     from napari_unet.widgets._regions import check_same_grid
 
     def pixels(layer, channels=in_channels):
@@ -90,6 +94,7 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
     val = [(val_image, val_labels)] if val_image not in (None, "none") else []
     if (why := foreign_pair([*pairs, *val])) is not None:  # the Review dock's next image
         raise InputError(why)
+    settle([*(lb for _, lb, _ in pairs), val_labels], "press Train (or Resume) again")
     for image, labels, _ in pairs:
         check_same_grid(labels, image, what="the annotations")
         try:  # z or t planes with 2D labels: not a model's channels, as train refuses them
@@ -117,7 +122,36 @@ def snapshot(pairs, val_image, val_labels, in_channels: int | None = None) -> di
         if val_labels is None:
             raise InputError("choose the validation Labels layer (or hold out a region)")
         data["val"] = (pixels(val_image), pixels(val_labels, None), val_image.name)
+        shape = data["val"][1].shape  # unpainted cells outside it are not background
+        data["val_region"] = region_array(val_region, shape, like=val_labels)
     return data
+
+
+def val_region(viewer, image) -> object | None:
+    """The validation ``image``'s ``"<image> annotated region"`` layer (None: it has none).
+
+    As for a training image (:class:`RegionDefault`): the Annotate dock's annotations are
+    complete only inside it. Before, validation scored the rest as background, and the
+    best model was chosen on those scores.
+    """
+    from napari.layers import Labels, Shapes
+
+    if image is None or isinstance(image, str):
+        return None
+    name = region_name(image.name)
+    return next((ly for ly in viewer.layers
+                 if ly.name == name and isinstance(ly, Labels | Shapes)), None)  # fmt: skip
+
+
+def typed_path(value) -> Path | None:
+    """A FileEdit's path, ``~`` typed in it read as the home folder (None: empty).
+
+    magicgui expands ``~`` only in a path chosen in the file dialog: a typed
+    ``~/model.safetensors`` was refused ("the folder ~ does not exist").
+    """
+    if value is None or str(value) in ("", "."):
+        return None
+    return Path(value).expanduser()
 
 
 def model_channels(init, resume) -> int | None:
@@ -129,17 +163,6 @@ def model_channels(init, resume) -> int | None:
     from napari_unet.core.models.modelfile import input_channels
 
     return input_channels(init)
-
-
-def output_path(image_layer, chosen) -> Path | None:
-    """The chosen model path, else ``IMAGE.unet.safetensors`` beside an image from a file."""
-    if chosen is not None and str(chosen) not in ("", "."):
-        return Path(chosen)
-    src = getattr(getattr(image_layer, "source", None), "path", None)
-    if src:
-        p = Path(src)
-        return p.with_name(p.stem + ".unet.safetensors")
-    return None
 
 
 def check_output(output: Path | None, layers, init) -> None:
@@ -200,7 +223,7 @@ def export_source(result, output: Path | None = None) -> tuple:
     return (result.best_model(), result.best_metadata()), name, suggested_path(name, saved)
 
 
-def val_text(image, labels, trained: list) -> str:
+def val_text(image, labels, trained: list, viewer=None) -> str:
     """The idle status's words on validation: ``image`` scored against ``labels``.
 
     ``""`` without a validation image. A warning when the labels are the training labels
@@ -208,9 +231,12 @@ def val_text(image, labels, trained: list) -> str:
     when the shapes agree, and validation scored the image against cells it does not show
     (AP50 0; the start model kept as the best). Then a warning when a trained pair's labels
     are the Review dock's labels of another image (:func:`foreign_pair`; Train refuses it).
+    Inside ``image``'s annotated region in ``viewer`` (:func:`val_region`), if it has one.
     """
-    why = foreign_pair(trained)
-    return _val_words(image, labels, trained) + ("" if why is None else f" Warning: {why}.")
+    image = None if isinstance(image, str) else image  # "none": no validation image
+    why, region = foreign_pair(trained), None if viewer is None else val_region(viewer, image)
+    text = _val_words(image, labels, trained, region)
+    return text + ("" if why is None else f" Warning: {why}.")
 
 
 def foreign_pair(pairs) -> str | None:
@@ -231,12 +257,13 @@ def foreign_pair(pairs) -> str | None:
     return None
 
 
-def _val_words(image, labels, trained: list) -> str:
+def _val_words(image, labels, trained: list, region=None) -> str:
     if image is None:
         return ""
     if labels is None:
         return f" Validating on {image.name!r}: choose its annotations in val annotations."
-    text = f" Validating on {image.name!r} against {labels.name!r}."
+    inside = "" if region is None else f" inside {region.name!r}"
+    text = f" Validating on {image.name!r} against {labels.name!r}{inside}."
     if any(im is image for im, _ in trained):  # as the command line warns (_train_checks)
         text += (
             f" Warning: {image.name!r} is also a training image: its scores, and the best "

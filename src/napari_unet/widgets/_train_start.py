@@ -19,16 +19,32 @@ def output_of(dock, pairs, init) -> tuple[Path | None, str]:
     from napari_unet.widgets import _train_helpers as th
     from napari_unet.widgets import _train_outputs as to
 
-    chosen = dock._save_path.value
-    explicit = str(chosen) not in ("", ".") and Path(chosen) != dock._suggested
+    chosen = th.typed_path(dock._save_path.value)  # a typed ~/m.safetensors: the home's
+    explicit = chosen is not None and chosen != dock._suggested
     layers = [ly for pair in pairs for ly in pair if ly is not None]
     sources = [getattr(getattr(ly, "source", None), "path", None) for ly in layers]
     output, note = to.claim_output(
-        th.output_path(pairs[0][0], chosen), explicit, dock._written, dock._done,
+        output_path(pairs[0][0], chosen), explicit, dock._written, dock._done,
         inputs=[*sources, init],
     )  # fmt: skip
     th.check_output(output, layers, init)  # a chosen input is refused
     return output, note
+
+
+def output_path(image_layer, chosen) -> Path | None:
+    """The chosen model path, else ``IMAGE.unet.safetensors`` beside an image from a file.
+
+    A typed ``~`` is the home folder (:func:`~._train_helpers.typed_path`).
+    """
+    from napari_unet.widgets._train_helpers import typed_path
+
+    if typed_path(chosen) is not None:
+        return typed_path(chosen)
+    src = getattr(getattr(image_layer, "source", None), "path", None)
+    if src:
+        p = Path(src)
+        return p.with_name(p.stem + ".unet.safetensors")
+    return None
 
 
 def _preset_of(config: dict) -> str | None:

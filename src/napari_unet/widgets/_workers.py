@@ -127,7 +127,8 @@ def train_job(data: dict, config, kwargs: dict, done: threading.Event) -> Genera
         )
         val = data["val"]
         if isinstance(val, tuple) and not is_stopped(kwargs.get("stop")):
-            val = make_pairs([val[0]], [val[1]], names=[val[2]], validation=True, **opts)
+            region = [data.get("val_region")]  # its annotated region: scored inside only
+            val = make_pairs([val[0]], [val[1]], region, names=[val[2]], validation=True, **opts)
         if is_stopped(kwargs.get("stop")):
             return None
         yield "Weight maps ready; starting..."

@@ -172,7 +172,8 @@ class TrainWidget(_layers.KeepsPicks, Container):
             pairs = self._form.pairs()
             init = None if resume else self._form.init_choice()
             channels = th.model_channels(init, self._result if resume else None)
-            data = th.snapshot(pairs, self._val_image.value, self._val_labels.value, channels)
+            val = (self._val_image.value, self._val_labels.value)  # scored in its region
+            data = th.snapshot(pairs, *val, channels, th.val_region(self._viewer, val[0]))
             config = with_start_normalization(config, init, self._result if resume else None)
             self._output, note = tstart.output_of(self, pairs, init)  # claimed for the run
             self._output_note = "; ".join(n for n in (sent_note, note) if n)
