@@ -7,7 +7,6 @@ that module small. Errors go through ``napari.utils.notifications`` at call time
 from __future__ import annotations
 
 import numpy as np
-from napari.qt.threading import create_worker
 from napari.utils import notifications
 
 from napari_unet.core.annotation.project import write_annotations
@@ -15,6 +14,8 @@ from napari_unet.core.errors import InputError, in_words
 from napari_unet.core.files import check_outputs
 from napari_unet.widgets._annotate_edits import chosen_file
 from napari_unet.widgets._annotate_tiff import export_refusal
+from napari_unet.widgets._handover import handed_over
+from napari_unet.widgets._weakly import weakly
 
 __all__ = ["start_export"]
 
@@ -48,7 +49,15 @@ def start_export(dock) -> None:
         _error(f"Export refused: {exc}")
         return
     data = np.array(dock._annotations.data, copy=True)
-    worker = create_worker(write_annotations, path, data, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda p: dock._set_status(f"Exported annotations to {p}."))
-    worker.errored.connect(lambda exc: _error(f"Export failed: {in_words(exc)}"))
-    worker.start()
+    # napari keeps the worker for good: it lets go of the copy as it starts (before, every
+    # export kept one), and of the dock (held weakly) when it ends
+    connect = {"returned": weakly(dock, _exported), "errored": _failed}
+    handed_over(write_annotations, path, data, connect=connect)
+
+
+def _exported(dock, path) -> None:
+    dock._set_status(f"Exported annotations to {path}.")
+
+
+def _failed(exc: Exception) -> None:
+    _error(f"Export failed: {in_words(exc)}")

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
@@ -42,6 +41,7 @@ from napari_unet.widgets._annotate_edits import _LOCKED, ACCEPTING, chosen_file
 from napari_unet.widgets._annotate_export import start_export
 from napari_unet.widgets._annotate_tiff import import_refusal
 from napari_unet.widgets._evaluate_work import restore_history
+from napari_unet.widgets._handover import handed_over
 from napari_unet.widgets._held_layers import hold, release
 from napari_unet.widgets._pending_writes import PARTS, WRITING, finish_writing, writer
 from napari_unet.widgets._private import real
@@ -114,10 +114,10 @@ def start_accept(dock) -> None:
         return
     kept = _take(dock, labels, "Accept prediction")
     dock._set_status("Accepting the prediction...")
-    worker = create_worker(job, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda result: _accepted(dock, labels, result, kept))
-    worker.errored.connect(lambda exc: _failed(dock, labels, kept, exc))
-    worker.start()
+    # napari keeps the worker for good: its callbacks (the dock, the layer, its history)
+    # are let go of when it ends (widgets/_handover.py)
+    handed_over(job, connect={"returned": lambda result: _accepted(dock, labels, result, kept),
+                              "errored": lambda exc: _failed(dock, labels, kept, exc)})  # fmt: skip
 
 
 def _failed(dock, labels, kept, exc, what: str = "Accept prediction") -> None:
@@ -302,10 +302,9 @@ def start_import(dock) -> None:
         show_error(f"Import refused: {why}.")
         return
     shape = dock._plan.labels_shape
-    worker = create_worker(read_annotations, path, shape, _start_thread=False, _ignore_errors=True)
-    worker.returned.connect(lambda data: _imported(dock, data, path))
-    worker.errored.connect(lambda exc: show_error(f"Import refused: {in_words(exc)}"))
-    worker.start()
+    connect = {"returned": lambda data: _imported(dock, data, path),
+               "errored": lambda exc: show_error(f"Import refused: {in_words(exc)}")}  # fmt: skip
+    handed_over(read_annotations, path, shape, connect=connect)
 
 
 def _imported(dock, data: np.ndarray, path=None) -> None:
@@ -343,10 +342,10 @@ def _imported(dock, data: np.ndarray, path=None) -> None:
     name = Path(path).name if path is not None else "the TIFF"
     dock._set_status(f"Importing {name}: comparing it with the annotations...")
     current = np.asarray(labels.data)
-    job = create_worker(_changes, data, current, _start_thread=False, _ignore_errors=True)
-    job.returned.connect(lambda changes: _write_import(dock, labels, changes, kept, name))
-    job.errored.connect(lambda exc: _failed(dock, labels, kept, exc, "Import TIFF"))
-    job.start()
+    # the TIFF and the annotations' copy let go of as the job starts (before, kept for good)
+    connect = {"returned": lambda changes: _write_import(dock, labels, changes, kept, name),
+               "errored": lambda exc: _failed(dock, labels, kept, exc, "Import TIFF")}  # fmt: skip
+    handed_over(_changes, data, current, connect=connect)
 
 
 def _changes(data: np.ndarray, current: np.ndarray) -> tuple:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
@@ -37,6 +36,8 @@ from napari_unet.core.annotation.project import (
 )
 from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets._autosave_claims import claim, saved_elsewhere
+from napari_unet.widgets._handover import handed_over
+from napari_unet.widgets._weakly import weakly
 
 __all__ = ["AUTOSAVE_MS", "Autosaver", "load_saved", "saved_elsewhere", "shapes_state"]
 
@@ -291,23 +292,19 @@ class Autosaver:
         old_ann, old_region = self._last_save()
         region = region if region != old_region else None
         write = self._job(None, region)
-
-        def work():
-            if blank and not np.any(live):  # nothing to save (_blank), looked at here
-                return None
-            same = old_ann is not None and np.array_equal(live, old_ann)
-            ann = None if same else np.array(live, copy=True)
-            if ann is None and region is None:
-                return None
-            return (ann, region) if write(ann) else None
-
         self._saving = True
-        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
-        folder = self.folder
-        worker.returned.connect(lambda done: done and self._on_saved(*done, folder))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        worker.start()
+        # napari keeps the worker for good: it lets go of the arrays as it starts (before,
+        # every save kept its copy of the annotations), and holds this saver weakly
+        connect = {
+            "returned": weakly(self, "_on_returned", self.folder),
+            "errored": weakly(self, "_on_error"),
+            "finished": weakly(self, "_on_finished"),
+        }
+        handed_over(_save_changes, live, old_ann, region, blank, write, connect=connect)
+
+    def _on_returned(self, done, folder) -> None:
+        if done:
+            self._on_saved(*done, folder)
 
     def _on_saved(self, ann, region, folder) -> None:
         if folder != self.folder:  # detached or moved on meanwhile: that state is not ours
@@ -366,6 +363,17 @@ class Autosaver:
             self.failure = in_words(exc)
             return
         self._on_saved(ann, region, self.folder)
+
+
+def _save_changes(live, old_ann, region, blank: bool, write) -> State | None:
+    """In the worker: write what differs from the last save; what was written, or None."""
+    if blank and not np.any(live):  # nothing to save (Autosaver._blank), looked at here
+        return None
+    same = old_ann is not None and np.array_equal(live, old_ann)
+    ann = None if same else np.array(live, copy=True)
+    if ann is None and region is None:
+        return None
+    return (ann, region) if write(ann) else None
 
 
 def folder_stamp(folder: Path | None) -> tuple | None:

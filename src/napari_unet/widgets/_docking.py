@@ -83,6 +83,8 @@ def when_deleted(widget, method: str) -> None:
     deleting), and one collected with it was called cleared. Docked, the widget holds its
     dock (magicgui's ``_magic_widget``).
     """
+    for dead in [k for k, (ref, *_rest) in _WATCHED.items() if ref() is None]:
+        del _WATCHED[dead]  # its dock is gone: nothing to tell (before, kept for good)
     key = next(_KEYS)
     slot = functools.partial(_deleted, key)
     _WATCHED[key] = (weakref.ref(widget), method, slot)

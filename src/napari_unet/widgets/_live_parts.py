@@ -20,6 +20,7 @@ from qtpy.QtCore import QTimer
 
 from napari_unet.core.errors import InputError, in_words
 from napari_unet.widgets import _layers
+from napari_unet.widgets._layer_hooks import follow_layers
 from napari_unet.widgets._live_inputs import other_annotations as other_annotations
 from napari_unet.widgets._live_inputs import own_labels as own_labels
 from napari_unet.widgets._live_view import live_layer as live_layer  # its home before
@@ -386,4 +387,4 @@ def keep_idle(dock) -> None:
 
     for box in (dock._image_box, dock._labels_box):
         box.changed.connect(follow)
-    _layers.on_layers_changed(dock._viewer, follow)  # a renamed layer
+    follow_layers(dock, follow)  # a renamed layer (held weakly: a closed dock leaves none)

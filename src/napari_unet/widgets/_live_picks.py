@@ -24,6 +24,7 @@ import weakref
 
 from napari_unet.widgets import _layers
 from napari_unet.widgets._labels_default import LabelsDefault
+from napari_unet.widgets._layer_hooks import follow_layers
 from napari_unet.widgets._live_parts import idle_text
 from napari_unet.widgets._train_helpers import RegionDefault
 
@@ -86,7 +87,7 @@ def follow_picks(dock) -> None:
                 dock.reset_choices()  # each picker keeps its layer
                 pick_annotations(dock)
 
-    _layers.on_layers_changed(dock._viewer, refresh)
+    follow_layers(dock, refresh)  # held weakly: a closed dock leaves none connected
     dock._image_box.changed.connect(lambda *_: pick_annotations(dock))  # after _on_choice
     dock._labels_box.changed.connect(lambda *_: name_region(dock))  # after keep_idle's
     dock._annotated_box.native.currentIndexChanged.connect(lambda *_: name_region(dock))

@@ -321,6 +321,7 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
     accept marks it, as a stroke does), and its new cells take ids above every id of the
     stack; a multiscale prediction is read at full
     resolution. Accepting a few cells of a large image costs their box, not the image.
+    The function runs once: it lets go of the arrays as it starts.
     """
     from napari_unet.core.annotation.edits import accepted_changes, next_free_id
     from napari_unet.core.annotation.regions import region_mask
@@ -339,7 +340,11 @@ def acceptance_job(viewer, labels: Labels, plan, region: Shapes, prediction, min
             "one on them), or start annotating with leading axis 'stack'"
         )
 
+    held = [ann, source]  # napari keeps the worker for good: emptied as the job starts
+
     def accept():
+        ann, source = held  # it runs once
+        held.clear()  # before, each accept kept that round's whole prediction for good
         first = next_free_id(ann)  # of the whole stack
         plane = (z,) if z is not None else ()
         pred = source[plane] if z is not None and tuple(source.shape) == shape else source

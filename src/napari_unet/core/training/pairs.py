@@ -30,8 +30,11 @@ from napari_unet.core.training.pairinputs import (  # checked_image: the docks' 
 )
 from napari_unet.core.training.targets import WeightMapSettings, check_parameters
 
-_CACHE: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_CACHE: OrderedDict[str, tuple] = OrderedDict()
 _CACHE_SIZE = 64
+#: Bytes the target cache holds at most (the oldest entries go first). Bounded by entries
+#: only, it held up to 64 planes of any size after training had ended (5 GB at 4096 px).
+_CACHE_BYTES = 256 << 20
 
 
 @dataclass(eq=False)
@@ -153,10 +156,21 @@ def cached_target_and_weights(
     for a in result:
         if a is not None:
             a.flags.writeable = False
-    _CACHE[key] = result
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    _remember(key, result)
     return _copies(result)
+
+
+def _remember(key: str, arrays: tuple) -> None:
+    """Cache ``arrays``, the oldest entries dropped to stay within the entries and bytes."""
+    if _nbytes(arrays) > _CACHE_BYTES:
+        return  # one plane over the limit: not kept
+    _CACHE[key] = arrays
+    while len(_CACHE) > _CACHE_SIZE or sum(map(_nbytes, _CACHE.values())) > _CACHE_BYTES:
+        _CACHE.popitem(last=False)
+
+
+def _nbytes(arrays: tuple) -> int:
+    return sum(a.nbytes for a in arrays if a is not None)
 
 
 def _counted(images, labels, regions, names) -> tuple:
