@@ -7,10 +7,9 @@ the other half of the same nucleus, off screen, so it was trained as background.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
+from test_live_big import _record_shapes
 
 pytest.importorskip("napari")
 
@@ -71,19 +70,6 @@ def test_accept_all_in_a_shape_copies_the_nuclei_it_cuts_whole(
     assert not labels.data[(lab == 2) | (lab == 4)].any()
 
 
-def _recorded(monkeypatch, module, name: str) -> list[tuple[int, ...]]:
-    shapes: list[tuple[int, ...]] = []
-    original = getattr(module, name)
-
-    def recorded(array, *args, **kwargs):
-        if threading.current_thread() is threading.main_thread():
-            shapes.append(np.shape(array))
-        return original(array, *args, **kwargs)
-
-    monkeypatch.setattr(module, name, recorded)
-    return shapes
-
-
 def test_growing_follows_the_cut_objects_not_the_plane(monkeypatch):
     import napari
     import skimage.measure
@@ -106,8 +92,8 @@ def test_growing_follows_the_cut_objects_not_the_plane(monkeypatch):
     live[1000:1010, 1300:1320] = 9  # touches object 5 but is another id: not taken
     labels = napari.layers.Labels(np.zeros((size, size), np.int32))
     labels.data[1005, 1200] = 3  # a painted pixel inside object 5 stays
-    seen = _recorded(monkeypatch, skimage.measure, "label")
-    seen += _recorded(monkeypatch, ndimage, "label")
+    seen = _record_shapes(monkeypatch, skimage.measure, "label")
+    seen += _record_shapes(monkeypatch, ndimage, "label")
     added = accept_in_box(labels, live, (880, 1100, 900, 1050))
     out = np.asarray(labels.data)
     assert added == 3

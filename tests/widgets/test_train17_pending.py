@@ -17,24 +17,14 @@ import threading
 
 import numpy as np
 import pytest
+from test_annotate16_close_accept import _grid
 from test_annotate_widget import WORKER_MS, _image_file, _widget
 
 from napari_unet.widgets import _annotate_work, _session
 from napari_unet.widgets import _train_helpers as th
 
-SHAPE = (64, 80)
+SHAPE = (64, 80)  # as test_annotate16_close_accept's, whose _grid is used
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _grid() -> np.ndarray:
-    """Cells of 10 x 10 px on a grid: 20 of them, ids 1..20 (2000 px)."""
-    cells = np.zeros(SHAPE, np.int32)
-    k = 0
-    for y in range(2, 60, 16):
-        for x in range(2, 70, 14):
-            k += 1
-            cells[y : y + 10, x : x + 10] = k
-    return cells
 
 
 @pytest.fixture
