@@ -181,3 +181,16 @@ def test_predict_refuses_the_address_before_loading_the_model(tmp_path, capsys, 
     assert code == 2, err
     assert "scheduler 'tls://localhost:8786': a TLS scheduler needs" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_client_error_that_is_not_the_addresss_is_said_without_address_advice(
+    recording_client, monkeypatch
+):
+    """An event-loop or version error of dask is said as it is: the address is not blamed."""
+    recording_client.error = (RuntimeError, "version mismatch between client and scheduler")
+    monkeypatch.setattr("napari_unet.core.inference.cluster._probe", lambda *a: None)
+    with pytest.raises(InputError) as caught:
+        _first_task("tcp://localhost:8786")
+    text = str(caught.value)
+    assert "dask could not connect" in text and "version mismatch" in text
+    assert "give an address such as" not in text

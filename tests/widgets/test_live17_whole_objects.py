@@ -103,3 +103,28 @@ def test_growing_follows_the_cut_objects_not_the_plane(monkeypatch):
     assert len(set.union(*ids)) == 3
     assert not out[(live == 8) | (live == 9)].any()
     assert seen and all(h * w <= 1100 * 1100 for h, w in seen)  # never the plane
+
+
+def test_a_blob_over_most_of_the_plane_is_cut_at_the_region(monkeypatch):
+    """An early model's one blob is not grown over the plane: cut at the region, as before."""
+    import napari
+    import skimage.measure
+    from scipy import ndimage
+
+    from napari_unet.widgets._live_accept import GROWN, accept_in_box
+
+    size = 2048
+    live = np.zeros((size, size), np.int32)
+    live[100:1900, 100:1900] = 1  # the blob, far beyond the region on every side
+    live[1010:1030, 1240:1270] = 2  # a nucleus cut by the region's right side: whole
+    labels = napari.layers.Labels(np.zeros((size, size), np.int32))
+    box = (900, 1100, 1000, 1250)
+    seen = _record_shapes(monkeypatch, skimage.measure, "label")
+    seen += _record_shapes(monkeypatch, ndimage, "label")
+    assert accept_in_box(labels, live, box) == 2
+    out = np.asarray(labels.data)
+    area = (box[1] - box[0]) * (box[3] - box[2])
+    blob = (out > 0) & (live == 1)
+    assert blob.sum() == area - (live[900:1100, 1000:1250] == 2).sum()  # the box's part
+    assert (out[live == 2] > 0).all()  # the nucleus whole
+    assert seen and all(h * w <= GROWN * area for h, w in seen)  # never the plane

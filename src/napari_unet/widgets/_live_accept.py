@@ -25,6 +25,8 @@ __all__ = ["accept_at", "accept_in_box", "accept_region", "click_gesture", "clic
 
 #: Half side of the first window searched around a click (pixels).
 WINDOW = 64
+#: Accept all grows the region's box by whole objects up to this many times its pixels.
+GROWN = 4
 #: How far the mouse may move between press and release (screen pixels) for a click.
 CLICK_SLOP = 2
 
@@ -97,13 +99,13 @@ def _click_accept(dock, y: int, x: int) -> None:
     dock._status.value = message
 
 
-def object_window(live: np.ndarray, y: int, x: int) -> tuple[tuple[slice, slice], np.ndarray]:
+def object_window(live: np.ndarray, y: int, x: int, limit: int | None = None):
     """The window around the predicted object at ``(y, x)`` and its pixels there.
 
     The object is the connected part of the clicked id (as
     :func:`~napari_unet.widgets._live_parts.object_at`); each side of the window moves out
     (twice as far each time) while the object touches it inside the plane, so the object
-    is whole.
+    is whole: ``((rows, cols), mask)``. None when the window would pass ``limit`` pixels.
     """
     from scipy import ndimage
 
@@ -112,6 +114,8 @@ def object_window(live: np.ndarray, y: int, x: int) -> tuple[tuple[slice, slice]
     while True:
         y0, y1 = max(0, y - reach[0]), min(h, y + reach[1] + 1)
         x0, x1 = max(0, x - reach[2]), min(w, x + reach[3] + 1)
+        if limit is not None and (y1 - y0) * (x1 - x0) > limit:
+            return None
         part = np.asarray(live[y0:y1, x0:x1])
         parts, _ = ndimage.label(part == part[y - y0, x - x0])
         mask = parts == parts[y - y0, x - x0]
@@ -237,9 +241,11 @@ def whole_objects(live, box, region: np.ndarray | None = None) -> list:
     by a side of the box inside the plane is grown out by :func:`object_window` from a pixel
     of it on that side. The first pair is the box grown by the objects that end within
     ``2 * WINDOW`` of it; each object reaching further comes in its own window, so a long
-    object costs its window, not the box around it and the region. Before, *Accept all*
-    copied the part inside only, and the ring trained as background around that half-cell
-    lay across the rest of the cell.
+    object costs its window, not the box around it and the region. An object whose window
+    would pass :data:`GROWN` times the box's pixels (an early model's blob over much of the
+    plane) is cut at the box, as before: Accept all stays about the region's cost. Before,
+    *Accept all* copied the part inside only, and the ring trained as background around
+    that half-cell lay across the rest of the cell.
     """
     from skimage.measure import label as connected
 
@@ -249,9 +255,13 @@ def whole_objects(live, box, region: np.ndarray | None = None) -> list:
     chosen[pieces if region is None else pieces[region]] = True
     chosen[0] = False
     windows = []  # (box, mask) of each object grown out of the box
+    limit = GROWN * max((y1 - y0) * (x1 - x0), (2 * WINDOW) ** 2)
     for y, x in _cut_pixels(pieces, chosen, box, live.shape):
         if not any(_holds(w, y, x) for w in windows):
-            (ys, xs), mask = object_window(live, y, x)
+            found = object_window(live, y, x, limit)
+            if found is None:  # far beyond the region (an early model's blob): cut at its edge
+                continue
+            (ys, xs), mask = found
             windows.append(((ys.start, ys.stop, xs.start, xs.stop), mask))
     r = 2 * WINDOW
     near = [w for w, _ in windows if w[0] >= y0 - r and w[1] <= y1 + r and w[2] >= x0 - r

@@ -23,6 +23,21 @@ from napari_unet.widgets import _live_runs as runs
 __all__ = ["new_trainer"]
 
 
+def _others_labels(dock) -> list:
+    """The annotations of the other images "other images" trains on (none when it is off).
+
+    Only those: an accept into another Labels layer is neither waited for nor refused.
+    """
+    from napari_unet.widgets._live_inputs import own_labels
+
+    if not dock._others.value:
+        return []
+    viewer, image, labels = dock._viewer, dock._image_box.value, dock._labels_box.value
+    found = (own_labels(viewer, other, exclude=(labels,))
+             for _, other in _layers.layer_choices(viewer, "Image", exclude=(image,)))  # fmt: skip
+    return [ann for ann in found if ann is not None]
+
+
 def new_trainer(dock, loaded, started) -> tuple | None:
     """Read the inputs, stop the dock's run, make the new trainer: ``(trainer, continued, inputs)``.
 
@@ -36,8 +51,7 @@ def new_trainer(dock, loaded, started) -> tuple | None:
 
     model, meta = loaded
     try:  # a stack's plane in view; other images that do not fit are left out
-        others = list(dock._viewer.layers) if dock._others.value else []
-        settle([dock._labels_box.value, *others], "press Start again")  # an accept: all of it
+        settle([dock._labels_box.value, *_others_labels(dock)], "press Start again")
         inputs = read_inputs(dock, int(model.in_channels))
     except (InputError, OSError) as exc:
         dock._start.enabled = dock.trainer is None or not dock.trainer.running

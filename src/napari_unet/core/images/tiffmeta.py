@@ -168,7 +168,9 @@ def _planes(series, shape) -> int:
 def _declared_planes(tf, series) -> int | None:
     """The planes the file's ImageJ or tifffile (shaped) metadata declares, or None.
 
-    ImageJ's count only where tifffile could not read the file as ImageJ's series.
+    ImageJ's count only where tifffile fell back to a generic series, having failed to read
+    the file as ImageJ's (a Micro-Manager or OME file with ImageJ metadata too is read as
+    its own kind: its ImageJ count, which tifffile calls unreliable, is not used).
     """
     import json
 
@@ -177,8 +179,8 @@ def _declared_planes(tf, series) -> int | None:
             text = series.keyframe.shaped_description or ""  # JSON, or old "shape=(...)"
             shape = text[7:-1].split(",") if text[:6] == "shape=" else json.loads(text)["shape"]
             return _planes(series, [int(n) for n in shape]) if text else None
-        if tf.is_imagej and series.kind != "imagej":  # its ImageJ series failed
-            return int((tf.imagej_metadata or {}).get("images", 1))
+        if tf.is_imagej and series.kind in ("generic", "uniform"):  # its ImageJ series failed
+            return int((tf.imagej_metadata or {}).get("images", 1))  # (not another kind's)
     except Exception:  # noqa: BLE001 - metadata of an untrusted file: nothing declared
         return None
     return None

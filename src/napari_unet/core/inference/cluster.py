@@ -18,7 +18,7 @@ import contextlib
 import threading
 from collections.abc import Generator
 
-from napari_unet.core.errors import InputError
+from napari_unet.core.errors import InputError, in_words
 
 __all__ = ["check_scheduler", "iter_tasks"]
 
@@ -108,10 +108,14 @@ def _connect(address: str):
         client = Client(address, set_as_default=False, timeout=timeout)
     except OSError:  # unreachable, refused, timed out: dask's own words, as before
         raise
-    except Exception as exc:  # noqa: BLE001 - an address dask cannot use (before: a traceback)
-        problem = _TLS if "TLS" in str(exc) else str(exc) or type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - one error line (before: a traceback)
+        if "TLS" in str(exc) or isinstance(exc, ValueError | MemoryError):  # the address's
+            problem = _bad_address(address, _TLS if "TLS" in str(exc) else str(exc) or
+                                   type(exc).__name__)  # fmt: skip
+        else:  # not the address's fault: said as it is, without the address advice
+            problem = f"scheduler {address!r}: dask could not connect: {in_words(exc)}"
     if problem is not None:  # raised here, not in the except: see _check_address
-        raise InputError(_bad_address(address, problem))
+        raise InputError(problem)
     return client
 
 
