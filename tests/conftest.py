@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from viewer_pool import discard_at_exit
+
+if not os.environ.get("NAPARI_UNET_FRESH_VIEWERS"):  # one viewer kept between tests
+    from viewer_pool import make_napari_viewer  # noqa: F401 (napari's own, overridden)
 
 
 def _one_thread_per_worker() -> None:
@@ -169,3 +173,8 @@ def no_room(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.torch, "serialize_file", serialize_file)
     return full
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Close the viewer kept between tests (see ``viewer_pool``)."""
+    discard_at_exit()
