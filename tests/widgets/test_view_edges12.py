@@ -88,6 +88,7 @@ def test_accept_all_beside_the_image_adds_nothing(make_napari_viewer, qtbot, mod
     assert added_edge == 1 and np.array_equal(data > 0, pred == 7)
 
 
+@pytest.mark.fresh_viewer  # its grid cell's size: of a viewer no earlier test has used
 def test_grid_mode_view_is_one_grid_cell(make_napari_viewer, qtbot, model_file):
     img, truth = _discs()
     viewer = make_napari_viewer()
