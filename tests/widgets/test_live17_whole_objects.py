@@ -14,18 +14,26 @@ from test_live_big import _record_shapes
 pytest.importorskip("napari")
 
 
-def test_accept_all_at_the_view_edge_copies_the_cut_nucleus_whole(
-    make_napari_viewer, qtbot, model_file
-):
-    from test_live_hunt_fixes2 import _applied, _discs, _dock
-
-    from napari_unet.widgets._view_box import view_pixels
+def _on_discs(make_napari_viewer, model_file):
+    """A viewer with the four discs, empty annotations and a Live dock on them."""
+    from test_live_hunt_fixes2 import _discs, _dock
 
     img, lab = _discs()  # 96 x 96, discs of r=8 at (20,20),(20,60),(60,20),(60,60)
     viewer = make_napari_viewer()
     image = viewer.add_image(img, name="cells")
     labels = viewer.add_labels(np.zeros(img.shape, np.int32), name="cells annotations")
-    dock = _dock(viewer, image, labels, model_file)
+    return viewer, image, labels, _dock(viewer, image, labels, model_file), lab
+
+
+def test_accept_all_at_the_view_edge_copies_the_cut_nucleus_whole(
+    make_napari_viewer, qtbot, model_file
+):
+    from test_live_hunt_fixes2 import _applied
+
+    from napari_unet.widgets._view_box import view_pixels
+
+    viewer, image, labels, dock, lab = _on_discs(make_napari_viewer, model_file)
+    img = image.data
     assert dock.start(), dock._status.value
     dock.trainer.pause()
     qtbot.waitUntil(lambda: dock._views >= 1, timeout=60_000)
@@ -51,13 +59,9 @@ def test_accept_all_at_the_view_edge_copies_the_cut_nucleus_whole(
 def test_accept_all_in_a_shape_copies_the_nuclei_it_cuts_whole(
     make_napari_viewer, qtbot, model_file
 ):
-    from test_live_hunt_fixes2 import _discs, _dock, _started
+    from test_live_hunt_fixes2 import _started
 
-    img, lab = _discs()
-    viewer = make_napari_viewer()
-    image = viewer.add_image(img, name="cells")
-    labels = viewer.add_labels(np.zeros(img.shape, np.int32), name="cells annotations")
-    dock = _dock(viewer, image, labels, model_file)
+    viewer, _image, labels, dock, lab = _on_discs(make_napari_viewer, model_file)
     _started(qtbot, dock)
     dock._live.data[...] = lab
     # a rectangle over the left half of nucleus 1 and the right edge of nucleus 3

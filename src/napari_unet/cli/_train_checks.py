@@ -49,7 +49,7 @@ def check_paths(args, held: contextlib.ExitStack | None = None) -> None:
         if p is not None and not p.exists():
             raise InputError(f"{p}: model file not found" + _builtin_hint(p, flag))
         if p is not None:
-            _not_a_package(p, flag)
+            not_a_package(p, flag)
     # NAME.jsonl, NAME as the optimiser state's (-o v1.0: v1.0.jsonl); -o .: a folder, said
     args.log = args.log or side_file(args.output, ".jsonl")
     inputs = [args.init]  # --resume M -o M continues a run in place: allowed
@@ -76,8 +76,8 @@ def check_paths(args, held: contextlib.ExitStack | None = None) -> None:
     _check_log(args)
 
 
-def _not_a_package(path: Path, flag: str) -> None:
-    """A bioimage.io package given as a model file: say how to make one of it."""
+def not_a_package(path: Path, flag: str) -> None:
+    """A bioimage.io package given as a model file: say how to make one of it (train, slide)."""
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()

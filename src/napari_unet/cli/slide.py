@@ -233,17 +233,11 @@ def _check_writable(args: argparse.Namespace) -> None:
 
 def _model_file(args: argparse.Namespace) -> Path:
     """The model file; for ``auto``, the built-in model chosen on five windows of the image."""
-    from napari_unet.core.exchange.identity import is_package_file
+    from napari_unet.cli._train_checks import not_a_package
     from napari_unet.core.images.io import read_image
     from napari_unet.core.models.pretrained import AUTO, choose_pretrained, resolve_model
 
-    if is_package_file(args.model):  # before: "this is a zip archive, not a model file"
-        stem = Path(args.model).stem
-        raise InputError(
-            f"{args.model}: this is a bioimage.io model package; slide needs a napari-unet "
-            f"model file: turn it into one first with: napari-unet import {args.model} -o "
-            f"{stem}.safetensors (packages that napari-unet exported)"
-        )
+    not_a_package(Path(args.model), "MODEL")  # before: "this is a zip archive, not a model file"
     if str(args.model) != AUTO or Path(args.model).is_file():
         return resolve_model(args.model)
     name = choose_pretrained(read_image(args.input, lazy=True), channel=args.channel)

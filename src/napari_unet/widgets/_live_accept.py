@@ -266,14 +266,14 @@ def whole_objects(live, box, region: np.ndarray | None = None) -> list:
     r = 2 * WINDOW
     near = [w for w, _ in windows if w[0] >= y0 - r and w[1] <= y1 + r and w[2] >= x0 - r
             and w[3] <= x1 + r]  # fmt: skip
-    grown = (min(b[0] for b in [box, *near]), max(b[1] for b in [box, *near]),
-             min(b[2] for b in [box, *near]), max(b[3] for b in [box, *near]))  # fmt: skip
+    corners = np.array([box, *near])
+    grown = tuple(int(v) for v in (corners[:, 0].min(), corners[:, 1].max(),
+                                   corners[:, 2].min(), corners[:, 3].max()))  # fmt: skip
     out = np.zeros((grown[1] - grown[0], grown[3] - grown[2]), bool)
     _paste(out, grown, box, chosen[pieces])
-    far = [w for w in windows if w[0] not in near]
     for w, mask in windows:
         _paste(out, grown, w, mask, add=w in near)  # a far object is merged in its window
-    return [(grown, out), *far]
+    return [(grown, out), *((w, m) for w, m in windows if w not in near)]
 
 
 def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
@@ -306,7 +306,10 @@ def accept_in_box(labels, live, box, region: np.ndarray | None = None) -> int:
             np.asarray(labels.data[y0:y1, x0:x1]), np.asarray(live[y0:y1, x0:x1]), mask,
             first_id=first,
         )  # fmt: skip
-        rows, cols, values, added = rows + [ys + y0], cols + [xs + x0], values + [new], added + n
+        rows.append(ys + y0)
+        cols.append(xs + x0)
+        values.append(new)
+        added += n
         first = max(first, int(new.max()) + 1) if new.size else first
     if sum(v.size for v in values):
         labels.data_setitem((np.concatenate(rows), np.concatenate(cols)), np.concatenate(values))

@@ -38,8 +38,9 @@ def output_path(image_layer, chosen) -> Path | None:
     """
     from napari_unet.widgets._train_helpers import typed_path
 
-    if typed_path(chosen) is not None:
-        return typed_path(chosen)
+    typed = typed_path(chosen)
+    if typed is not None:
+        return typed
     src = getattr(getattr(image_layer, "source", None), "path", None)
     if src:
         p = Path(src)

@@ -109,9 +109,10 @@ def _connect(address: str):
     except OSError:  # unreachable, refused, timed out: dask's own words, as before
         raise
     except Exception as exc:  # noqa: BLE001 - one error line (before: a traceback)
-        if "TLS" in str(exc) or isinstance(exc, ValueError | MemoryError):  # the address's
-            problem = _bad_address(address, _TLS if "TLS" in str(exc) else str(exc) or
-                                   type(exc).__name__)  # fmt: skip
+        if "TLS" in str(exc):
+            problem = _bad_address(address, _TLS)
+        elif isinstance(exc, ValueError | MemoryError):  # another address dask cannot use
+            problem = _bad_address(address, str(exc) or type(exc).__name__)
         else:  # not the address's fault: said as it is, without the address advice
             problem = f"scheduler {address!r}: dask could not connect: {in_words(exc)}"
     if problem is not None:  # raised here, not in the except: see _check_address
